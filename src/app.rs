@@ -1,0 +1,143 @@
+//! Dispatch of the parsed command line, and the one place that turns errors into exit codes.
+
+use crate::bench::{self, UsageError};
+use crate::cli::{Cli, Command, ListFormat, ModelsCommand};
+use crate::models;
+use std::process::ExitCode;
+
+/// Exit code for bad input: flags, files, model names.
+const EXIT_USAGE: u8 = 2;
+/// Exit code for a failure while running (llama.cpp, network, a failed test).
+const EXIT_FAILURE: u8 = 1;
+
+/// Prints a clap error as one line (help and version print in full) and picks the exit code.
+pub fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(EXIT_USAGE)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    eprintln!("error: {first} (see runner --help)");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = if e.downcast_ref::<UsageError>().is_some() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            };
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cache = models::cache_dir(cli.cache_dir.as_deref());
+    match cli.command {
+        Command::Bench(args) => {
+            let threads = default_threads();
+            let cfg = args.validate(threads).map_err(UsageError)?;
+            let outcome = bench::run(&cfg, &cache, cli.verbose)?;
+            bench::print(&cfg, &outcome.records)?;
+            if outcome.failures > 0 {
+                eprintln!("error: {} test(s) failed", outcome.failures);
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::List { format }) => {
+            print!("{}", models_list(&cache, format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::Fetch { name, verify }) => {
+            let model = models::find(&name).ok_or_else(|| {
+                let known = models::known_names();
+                UsageError(models::ResolveError::Unknown { name, known }.to_string())
+            })?;
+            let opts = models::FetchOptions {
+                verify,
+                ..Default::default()
+            };
+            let path = models::fetch(model, &cache, &opts)?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Threads llama-bench would use by default: the physical cores.
+fn default_threads() -> u32 {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let physical = sysinfo::System::physical_core_count().unwrap_or(logical);
+    u32::try_from(physical.clamp(1, logical)).unwrap_or(1)
+}
+
+fn models_list(cache: &std::path::Path, format: ListFormat) -> anyhow::Result<String> {
+    let rows: Vec<serde_json::Value> = models::known_models()
+        .iter()
+        .map(|m| {
+            let path = models::cached_path(m, cache);
+            serde_json::json!({
+                "name": m.name,
+                "model": m.display,
+                "arch": m.arch,
+                "params": m.params,
+                "type": m.file_type,
+                "size_mib": m.size_mib,
+                "default": m.name == models::DEFAULT_MODEL,
+                "cached": path.is_file(),
+                "path": path.display().to_string(),
+            })
+        })
+        .collect();
+    if format == ListFormat::Json {
+        return Ok(serde_json::to_string_pretty(&rows)? + "\n");
+    }
+    let mut out = format!(
+        "{:<20} {:<30} {:<7} {:<7} {:<7} {:>8}  {}\n",
+        "name", "model", "arch", "params", "type", "size MiB", "cached"
+    );
+    for (m, r) in models::known_models().iter().zip(&rows) {
+        let cached = if r["cached"] == true { "yes" } else { "no" };
+        let name = if m.name == models::DEFAULT_MODEL {
+            format!("{} *", m.name)
+        } else {
+            m.name.to_string()
+        };
+        out.push_str(&format!(
+            "{:<20} {:<30} {:<7} {:<7} {:<7} {:>8}  {}\n",
+            name, m.display, m.arch, m.params, m.file_type, m.size_mib, cached
+        ));
+    }
+    out.push_str(&format!(
+        "\n* default model; cache: {}\n",
+        cache.join("models").display()
+    ));
+    Ok(out)
+}

@@ -1,0 +1,299 @@
+//! `runner bench`: resolves the models, runs every planned test and records it.
+
+use crate::cli::BenchConfig;
+use crate::hw::load::{self, LoadMonitor, Window};
+use crate::llama::context::{Context, GreedySampler};
+use crate::llama::model::{self, LoadOptions, LoadedModel};
+use crate::llama::workload::{self, Inputs, Workload};
+use crate::models;
+use crate::plan::{self, Instance};
+use crate::record::{
+    self, BuildInfo, EngineSettings, LoadReport, MachineInfo, Record, SCHEMA_VERSION,
+};
+use crate::report::{self, Format};
+use anyhow::{Context as _, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Bad input from the user (flags, files, names): reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What a bench run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub records: Vec<Record>,
+    pub failures: usize,
+}
+
+/// Everything a test needs besides its instance.
+struct Env<'a> {
+    cfg: &'a BenchConfig,
+    build: BuildInfo,
+    machine: MachineInfo,
+    monitor: &'a LoadMonitor,
+    bar: ProgressBar,
+}
+
+/// Resolves and validates every model, then runs the plan.
+pub fn run(cfg: &BenchConfig, cache: &Path, verbose: bool) -> Result<Outcome> {
+    let monitor = LoadMonitor::start(Duration::from_millis(500));
+    let paths = resolve_models(&cfg.models, cache)?;
+    let instances = plan::expand(cfg, paths.len());
+    plan::check(&instances).map_err(UsageError)?;
+    let backend = crate::llama::init(verbose)?;
+    check_idle(cfg, &monitor)?;
+    let env = Env {
+        cfg,
+        build: crate::llama::info::build_info(),
+        machine: crate::hw::machine::fingerprint(),
+        monitor: &monitor,
+        bar: progress_bar(cfg, &instances),
+    };
+    let mut out = Outcome {
+        records: Vec::new(),
+        failures: 0,
+    };
+    for (index, path) in paths.iter().enumerate() {
+        let group: Vec<&Instance> = instances.iter().filter(|i| i.model == index).collect();
+        run_model(&env, &backend, path, &group, &mut out)?;
+    }
+    env.bar.finish_and_clear();
+    Ok(out)
+}
+
+fn resolve_models(names: &[String], cache: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let opts = models::FetchOptions::default();
+    let mut out = Vec::new();
+    for name in names {
+        let path = models::resolve(name, cache, &opts).map_err(classify_resolve)?;
+        // Validate up front so a bad file fails before any long test runs.
+        crate::gguf::GgufFile::open(&path).map_err(|e| UsageError(e.to_string()))?;
+        let known_hash = models::find(name)
+            .filter(|m| models::cached_path(m, cache) == path)
+            .map(|m| m.sha256.to_string());
+        out.push((path, known_hash));
+    }
+    Ok(out)
+}
+
+fn classify_resolve(e: models::ResolveError) -> anyhow::Error {
+    match e {
+        models::ResolveError::Unknown { .. } => UsageError(e.to_string()).into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn check_idle(cfg: &BenchConfig, monitor: &LoadMonitor) -> Result<()> {
+    monitor.wait_for(Duration::from_millis(1100));
+    let w = monitor.window(monitor.started(), Instant::now());
+    if w.mean_other <= cfg.busy_threshold {
+        return Ok(());
+    }
+    let top = load::top_processes(5, 5.0);
+    let msg = format!(
+        "the machine is busy: other processes use {:.2} cores{}",
+        w.mean_other,
+        culprits(&top)
+    );
+    if cfg.require_idle {
+        anyhow::bail!("{msg}; refusing to start (--require-idle)");
+    }
+    eprintln!("warning: {msg}; figures will be lower and noisier than on an idle machine");
+    Ok(())
+}
+
+fn culprits(top: &[String]) -> String {
+    if top.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", top.join(", "))
+    }
+}
+
+fn progress_bar(cfg: &BenchConfig, instances: &[Instance]) -> ProgressBar {
+    let per_test = u64::from(cfg.repetitions) + u64::from(cfg.warmup);
+    let total = per_test * instances.len() as u64;
+    let target = if cfg.progress {
+        ProgressDrawTarget::stderr_with_hz(4)
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs (eta {eta}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn run_model(
+    env: &Env<'_>,
+    backend: &LlamaBackend,
+    (path, known_hash): &(PathBuf, Option<String>),
+    group: &[&Instance],
+    out: &mut Outcome,
+) -> Result<()> {
+    env.bar
+        .set_message(format!("loading {}", display_name(path)));
+    let opts = LoadOptions {
+        n_gpu_layers: env.cfg.n_gpu_layers,
+        use_mmap: env.cfg.use_mmap,
+    };
+    let mut loaded = match model::load(backend, path, opts) {
+        Ok(m) => m,
+        Err(e @ model::ModelError::Invalid(_)) => return Err(UsageError(e.to_string()).into()),
+        Err(e) => {
+            env.bar.suspend(|| eprintln!("error: {e}"));
+            out.failures += group.len();
+            env.bar.inc(
+                group.len() as u64 * (u64::from(env.cfg.repetitions) + u64::from(env.cfg.warmup)),
+            );
+            return Ok(());
+        }
+    };
+    loaded.info.sha256 = match (known_hash, env.cfg.sha256) {
+        (Some(h), _) => Some(h.clone()),
+        (None, true) => {
+            Some(models::sha256_file(path).with_context(|| format!("hashing {}", path.display()))?)
+        }
+        (None, false) => None,
+    };
+    for inst in group {
+        match run_instance(env, &loaded, inst) {
+            Ok(rec) => {
+                out.records.push(rec);
+                write_output(env.cfg, &out.records)?;
+            }
+            Err(e) => {
+                env.bar.suspend(|| {
+                    eprintln!("error: {} {}: {e:#}", loaded.info.file_name, inst.test.name)
+                });
+                out.failures += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn write_output(cfg: &BenchConfig, records: &[Record]) -> Result<()> {
+    if let Some(path) = &cfg.output {
+        let text = cfg.format.exporter().render(records)?;
+        report::write_atomic(path, &text)?;
+    }
+    Ok(())
+}
+
+fn run_instance(env: &Env<'_>, loaded: &LoadedModel, inst: &Instance) -> Result<Record> {
+    let s = &inst.settings;
+    env.bar.set_message(format!(
+        "{} {} t={}",
+        loaded.info.file_name, inst.test.name, s.threads
+    ));
+    let mut ctx = Context::new(&loaded.model, s)?;
+    let (n_ctx, n_batch, n_ubatch) = ctx.sizes();
+    let mut memory = ctx.memory().unwrap_or_default();
+    let inputs = Inputs::new(&inst.workload, loaded.info.n_vocab, ctx.bos());
+    let mut sampler = GreedySampler::new();
+    let before_from = Instant::now();
+    if inst.test.warmup {
+        let warm = Workload {
+            n_gen: inst.workload.n_gen.min(2),
+            ..inst.workload
+        };
+        workload::run(&mut ctx, &mut sampler, &warm, &inputs)?;
+        env.bar.inc(1);
+    }
+    let start = Instant::now();
+    let mut samples = Vec::with_capacity(inst.test.repetitions as usize);
+    for _ in 0..inst.test.repetitions {
+        let trace = workload::run(&mut ctx, &mut sampler, &inst.workload, &inputs)?;
+        samples.push(trace.to_sample(&inst.workload));
+        env.bar.inc(1);
+    }
+    let end = Instant::now();
+    let before = env.monitor.window(
+        before_from
+            .checked_sub(Duration::from_secs(2))
+            .unwrap_or(before_from),
+        start,
+    );
+    let during = env.monitor.window(start, end);
+    memory.peak_rss_bytes = during.peak_rss.max(load::current_rss());
+    let load = load_report(env, &before, &during, &inst.test.name);
+    Ok(Record {
+        schema: SCHEMA_VERSION,
+        time: record::now_rfc3339(),
+        runner_version: env!("CARGO_PKG_VERSION").to_string(),
+        test: inst.test.clone(),
+        model: loaded.info.clone(),
+        engine: EngineSettings {
+            threads: s.threads,
+            threads_batch: s.threads_batch,
+            n_ctx,
+            n_batch,
+            n_ubatch,
+            flash_attn: s.flash_attn.as_str().to_string(),
+            type_k: s.type_k.as_str().to_string(),
+            type_v: s.type_v.as_str().to_string(),
+            use_mmap: env.cfg.use_mmap,
+            n_gpu_layers: env.cfg.n_gpu_layers,
+        },
+        build: env.build.clone(),
+        machine: env.machine.clone(),
+        memory,
+        load,
+        results: crate::measure::results(&samples),
+        samples,
+    })
+}
+
+fn load_report(env: &Env<'_>, before: &Window, during: &Window, test: &str) -> LoadReport {
+    let threshold = env.cfg.busy_threshold;
+    let busy = before.mean_other > threshold || during.mean_other > threshold;
+    let top_processes = if busy {
+        load::top_processes(5, 5.0)
+    } else {
+        Vec::new()
+    };
+    if busy {
+        env.bar.suspend(|| {
+            eprintln!(
+                "warning: {test}: other processes kept {:.2} cores busy on average around it (peak {:.2}){}; its figures are suspect",
+                during.mean_other.max(before.mean_other),
+                during.max_other.max(before.max_other),
+                culprits(&top_processes)
+            )
+        });
+    }
+    LoadReport {
+        before_other_cores: before.mean_other,
+        during_other_cores_mean: during.mean_other,
+        during_other_cores_max: during.max_other,
+        busy,
+        top_processes,
+    }
+}
+
+/// Prints the final results on stdout: the table when results also went to a file,
+/// otherwise the chosen format.
+pub fn print(cfg: &BenchConfig, records: &[Record]) -> Result<()> {
+    let format = if cfg.output.is_some() {
+        Format::Table
+    } else {
+        cfg.format
+    };
+    let text = format.exporter().render(records)?;
+    print!("{text}");
+    Ok(())
+}

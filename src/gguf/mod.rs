@@ -1,0 +1,143 @@
+//! GGUF header and tensor-table reader: validates a file before llama.cpp sees it.
+//!
+//! [`GgufFile::open`] reads only the header region (magic, version, metadata, tensor-info
+//! table) through a buffered reader, then checks that every tensor's data lies inside the
+//! file. Nothing here panics or allocates on untrusted lengths, so a corrupt or truncated
+//! model gives a one-line [`GgufError`] instead of an `abort()` inside llama.cpp.
+//! The parsed tensor table also feeds "bytes read per token" estimates by tensor type.
+
+mod error;
+mod reader;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Seek};
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use error::GgufError;
+pub use reader::DEFAULT_ALIGNMENT;
+pub use types::{
+    file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN,
+};
+
+/// A validated GGUF header: metadata in file order and the full tensor-info table.
+#[derive(Debug, Clone, Serialize)]
+pub struct GgufFile {
+    /// GGUF version (2 or 3).
+    pub version: u32,
+    /// Size of the file in bytes.
+    pub file_size: u64,
+    /// `general.alignment`, or 32 when absent.
+    pub alignment: u64,
+    /// Start of the tensor data section (absolute file offset).
+    pub data_offset: u64,
+    /// End of the last tensor's data: max over tensors of `data_offset + offset + n_bytes`.
+    pub data_end: u64,
+    /// Metadata key/values in file order. Large arrays keep only their first elements.
+    pub metadata: Vec<(String, MetaValue)>,
+    /// Tensor infos in file order.
+    pub tensors: Vec<TensorInfo>,
+}
+
+impl GgufFile {
+    /// Opens and validates a GGUF file. Reads only the header region, however large the file.
+    pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
+        let io_err = |err: std::io::Error| GgufError::Io {
+            path: path.to_path_buf(),
+            err,
+        };
+        let meta = std::fs::metadata(path).map_err(|err| match err.kind() {
+            ErrorKind::NotFound => GgufError::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => io_err(err),
+        })?;
+        if meta.is_dir() {
+            return Err(GgufError::IsDirectory {
+                path: path.to_path_buf(),
+            });
+        }
+        if !meta.is_file() {
+            return Err(GgufError::Invalid {
+                path: path.to_path_buf(),
+                reason: "not a regular file".into(),
+            });
+        }
+        let file = File::open(path).map_err(io_err)?;
+        let file_size = file.metadata().map_err(io_err)?.len();
+        reader::parse(file, file_size, path)
+    }
+
+    /// Parses a GGUF image from any seekable reader positioned at its start.
+    /// `file_size` is the total length of the image; `path` is only used in error messages.
+    pub fn from_reader<R: Read + Seek>(
+        reader: R,
+        file_size: u64,
+        path: &Path,
+    ) -> Result<GgufFile, GgufError> {
+        reader::parse(reader, file_size, path)
+    }
+
+    /// The metadata value for `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&MetaValue> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The string value for `key`, if present and a string.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(MetaValue::as_str)
+    }
+
+    /// The value for `key` as u64: any integer type with a non-negative value.
+    pub fn get_u64(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(MetaValue::as_u64)
+    }
+
+    /// `general.architecture`, e.g. "llama".
+    pub fn architecture(&self) -> Option<&str> {
+        self.get_str("general.architecture")
+    }
+
+    /// `<arch>.<suffix>` as u64, e.g. `arch_u64("context_length")` reads "llama.context_length".
+    pub fn arch_u64(&self, suffix: &str) -> Option<u64> {
+        let arch = self.architecture()?;
+        self.get_u64(&format!("{arch}.{suffix}"))
+    }
+
+    /// Total number of elements over all tensors.
+    pub fn n_params(&self) -> u64 {
+        self.tensors
+            .iter()
+            .fold(0u64, |acc, t| acc.saturating_add(t.n_elements()))
+    }
+
+    /// Total bytes of tensor data (without alignment padding).
+    pub fn tensor_bytes(&self) -> u64 {
+        self.tensors
+            .iter()
+            .fold(0u64, |acc, t| acc.saturating_add(t.n_bytes))
+    }
+
+    /// Average storage bits per parameter (0.0 for a file without tensors).
+    pub fn bits_per_weight(&self) -> f64 {
+        match self.n_params() {
+            0 => 0.0,
+            n => self.tensor_bytes() as f64 * 8.0 / n as f64,
+        }
+    }
+
+    /// `general.file_type` (a `llama_ftype`; see [`file_type_name`]).
+    pub fn file_type(&self) -> Option<u64> {
+        self.get_u64("general.file_type")
+    }
+
+    /// The tensor named `name`, if present.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+}

@@ -1,0 +1,398 @@
+//! GGUF value and tensor types: metadata values, ggml tensor types and llama ftype names.
+
+use serde::{Serialize, Serializer};
+
+/// How many leading elements of a metadata array are kept in memory.
+/// Tokenizer arrays hold 50k-260k entries; the rest are bounds-checked and skipped.
+pub const ARRAY_HEAD_LEN: usize = 16;
+
+/// The type tag of a GGUF metadata value (`gguf_type` in gguf.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    F32,
+    Bool,
+    Str,
+    Array,
+    U64,
+    I64,
+    F64,
+}
+
+impl ValueType {
+    /// Maps the on-disk type id to a value type; `None` for ids GGUF does not define.
+    pub fn from_id(id: u32) -> Option<ValueType> {
+        use ValueType::*;
+        Some(match id {
+            0 => U8,
+            1 => I8,
+            2 => U16,
+            3 => I16,
+            4 => U32,
+            5 => I32,
+            6 => F32,
+            7 => Bool,
+            8 => Str,
+            9 => Array,
+            10 => U64,
+            11 => I64,
+            12 => F64,
+            _ => return None,
+        })
+    }
+
+    /// Short lower-case name, as gguf.cpp's `gguf_type_name` spells them.
+    pub fn name(self) -> &'static str {
+        use ValueType::*;
+        match self {
+            U8 => "u8",
+            I8 => "i8",
+            U16 => "u16",
+            I16 => "i16",
+            U32 => "u32",
+            I32 => "i32",
+            F32 => "f32",
+            Bool => "bool",
+            Str => "str",
+            Array => "arr",
+            U64 => "u64",
+            I64 => "i64",
+            F64 => "f64",
+        }
+    }
+
+    /// Encoded size of one value, or `None` for variable-size types (strings, arrays).
+    pub fn fixed_size(self) -> Option<u64> {
+        use ValueType::*;
+        match self {
+            U8 | I8 | Bool => Some(1),
+            U16 | I16 => Some(2),
+            U32 | I32 | F32 => Some(4),
+            U64 | I64 | F64 => Some(8),
+            Str | Array => None,
+        }
+    }
+}
+
+impl Serialize for ValueType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// One metadata value. Serialized untagged (a JSON number, string, bool or array summary).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MetaValue {
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    F32(f32),
+    Bool(bool),
+    Str(String),
+    Array(ArrayValue),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+}
+
+/// A metadata array: its element type and length, plus at most [`ARRAY_HEAD_LEN`] leading elements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArrayValue {
+    pub elem_type: ValueType,
+    pub len: u64,
+    /// The first `min(len, ARRAY_HEAD_LEN)` elements.
+    pub head: Vec<MetaValue>,
+}
+
+impl MetaValue {
+    /// The value as an unsigned integer: any integer type with a non-negative value.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            MetaValue::U8(v) => Some(v.into()),
+            MetaValue::U16(v) => Some(v.into()),
+            MetaValue::U32(v) => Some(v.into()),
+            MetaValue::U64(v) => Some(v),
+            MetaValue::I8(v) => u64::try_from(v).ok(),
+            MetaValue::I16(v) => u64::try_from(v).ok(),
+            MetaValue::I32(v) => u64::try_from(v).ok(),
+            MetaValue::I64(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a float: any integer or float type.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            MetaValue::F32(v) => Some(v.into()),
+            MetaValue::F64(v) => Some(v),
+            MetaValue::I8(v) => Some(v.into()),
+            MetaValue::I16(v) => Some(v.into()),
+            MetaValue::I32(v) => Some(v.into()),
+            MetaValue::I64(v) => Some(v as f64),
+            _ => self.as_u64().map(|v| v as f64),
+        }
+    }
+
+    /// The value as a string slice, if it is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            MetaValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value's GGUF type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            MetaValue::U8(_) => ValueType::U8,
+            MetaValue::I8(_) => ValueType::I8,
+            MetaValue::U16(_) => ValueType::U16,
+            MetaValue::I16(_) => ValueType::I16,
+            MetaValue::U32(_) => ValueType::U32,
+            MetaValue::I32(_) => ValueType::I32,
+            MetaValue::F32(_) => ValueType::F32,
+            MetaValue::Bool(_) => ValueType::Bool,
+            MetaValue::Str(_) => ValueType::Str,
+            MetaValue::Array(_) => ValueType::Array,
+            MetaValue::U64(_) => ValueType::U64,
+            MetaValue::I64(_) => ValueType::I64,
+            MetaValue::F64(_) => ValueType::F64,
+        }
+    }
+}
+
+/// A ggml tensor type that may appear in a GGUF file (`enum ggml_type` in ggml.h).
+/// Removed ids (4, 5, 31-33, 36-38) are deliberately absent.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
+    Q8_1,
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    Q8_K,
+    IQ2_XXS,
+    IQ2_XS,
+    IQ3_XXS,
+    IQ1_S,
+    IQ4_NL,
+    IQ3_S,
+    IQ2_S,
+    IQ4_XS,
+    I8,
+    I16,
+    I32,
+    I64,
+    F64,
+    IQ1_M,
+    BF16,
+    TQ1_0,
+    TQ2_0,
+    MXFP4,
+    NVFP4,
+    Q1_0,
+    Q2_0,
+}
+
+/// (type, ggml id, ggml type_name, block size, bytes per block), from ggml.c `type_traits`
+/// and the block structs in ggml-common.h (llama.cpp bundled with llama-cpp-sys-2 0.1.161).
+const GGML_TYPES: [(GgmlType, u32, &str, u64, u64); 35] = [
+    (GgmlType::F32, 0, "f32", 1, 4),
+    (GgmlType::F16, 1, "f16", 1, 2),
+    (GgmlType::Q4_0, 2, "q4_0", 32, 18),
+    (GgmlType::Q4_1, 3, "q4_1", 32, 20),
+    (GgmlType::Q5_0, 6, "q5_0", 32, 22),
+    (GgmlType::Q5_1, 7, "q5_1", 32, 24),
+    (GgmlType::Q8_0, 8, "q8_0", 32, 34),
+    (GgmlType::Q8_1, 9, "q8_1", 32, 36),
+    (GgmlType::Q2_K, 10, "q2_K", 256, 84),
+    (GgmlType::Q3_K, 11, "q3_K", 256, 110),
+    (GgmlType::Q4_K, 12, "q4_K", 256, 144),
+    (GgmlType::Q5_K, 13, "q5_K", 256, 176),
+    (GgmlType::Q6_K, 14, "q6_K", 256, 210),
+    (GgmlType::Q8_K, 15, "q8_K", 256, 292),
+    (GgmlType::IQ2_XXS, 16, "iq2_xxs", 256, 66),
+    (GgmlType::IQ2_XS, 17, "iq2_xs", 256, 74),
+    (GgmlType::IQ3_XXS, 18, "iq3_xxs", 256, 98),
+    (GgmlType::IQ1_S, 19, "iq1_s", 256, 50),
+    (GgmlType::IQ4_NL, 20, "iq4_nl", 32, 18),
+    (GgmlType::IQ3_S, 21, "iq3_s", 256, 110),
+    (GgmlType::IQ2_S, 22, "iq2_s", 256, 82),
+    (GgmlType::IQ4_XS, 23, "iq4_xs", 256, 136),
+    (GgmlType::I8, 24, "i8", 1, 1),
+    (GgmlType::I16, 25, "i16", 1, 2),
+    (GgmlType::I32, 26, "i32", 1, 4),
+    (GgmlType::I64, 27, "i64", 1, 8),
+    (GgmlType::F64, 28, "f64", 1, 8),
+    (GgmlType::IQ1_M, 29, "iq1_m", 256, 56),
+    (GgmlType::BF16, 30, "bf16", 1, 2),
+    (GgmlType::TQ1_0, 34, "tq1_0", 256, 54),
+    (GgmlType::TQ2_0, 35, "tq2_0", 256, 66),
+    (GgmlType::MXFP4, 39, "mxfp4", 32, 17),
+    (GgmlType::NVFP4, 40, "nvfp4", 64, 36),
+    (GgmlType::Q1_0, 41, "q1_0", 128, 18),
+    (GgmlType::Q2_0, 42, "q2_0", 64, 18),
+];
+
+impl GgmlType {
+    /// Every known type, in ggml id order.
+    pub fn all() -> impl Iterator<Item = GgmlType> {
+        GGML_TYPES.iter().map(|t| t.0)
+    }
+
+    /// Maps a ggml type id to a type; `None` for removed or unknown ids.
+    pub fn from_id(id: u32) -> Option<GgmlType> {
+        GGML_TYPES.iter().find(|t| t.1 == id).map(|t| t.0)
+    }
+
+    fn row(self) -> &'static (GgmlType, u32, &'static str, u64, u64) {
+        // The table holds every variant exactly once, in declaration order.
+        &GGML_TYPES[self as usize]
+    }
+
+    /// The ggml type id as stored in the file.
+    pub fn id(&self) -> u32 {
+        self.row().1
+    }
+
+    /// ggml's `type_name`, e.g. "f32", "q4_0", "q4_K", "iq4_xs", "bf16".
+    pub fn name(&self) -> &'static str {
+        self.row().2
+    }
+
+    /// Elements per block (1 for plain types, 32 or 256 for most quantized ones).
+    pub fn block_size(&self) -> u64 {
+        self.row().3
+    }
+
+    /// Bytes per block.
+    pub fn type_size(&self) -> u64 {
+        self.row().4
+    }
+
+    /// Storage bits per element, e.g. 4.5 for q4_K, 8.5 for q8_0.
+    pub fn bits_per_weight(&self) -> f64 {
+        (self.type_size() * 8) as f64 / self.block_size() as f64
+    }
+
+    /// Whether the type is block-quantized (block size > 1).
+    pub fn is_quantized(&self) -> bool {
+        self.block_size() > 1
+    }
+
+    /// Bytes taken by a tensor of this type with the given dims (ne0 first).
+    /// Errors (as a reason string) if ne0 is not a multiple of the block size or the size overflows.
+    pub fn n_bytes(&self, dims: &[u64]) -> Result<u64, String> {
+        let ne0 = dims.first().copied().unwrap_or(1);
+        if ne0 % self.block_size() != 0 {
+            return Err(format!(
+                "row length {ne0} is not a multiple of the {} block size {}",
+                self.name(),
+                self.block_size()
+            ));
+        }
+        let mut n = (ne0 / self.block_size())
+            .checked_mul(self.type_size())
+            .ok_or_else(|| "byte size overflows".to_string())?;
+        for &d in dims.iter().skip(1) {
+            n = n
+                .checked_mul(d)
+                .ok_or_else(|| "byte size overflows".to_string())?;
+        }
+        Ok(n)
+    }
+}
+
+impl std::fmt::Display for GgmlType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for GgmlType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// One entry of the tensor-info table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    /// ne0 first (ne0 is the row length), as in ggml.
+    pub dims: Vec<u64>,
+    pub ggml_type: GgmlType,
+    /// Offset of the tensor data relative to the start of the data section.
+    pub offset: u64,
+    /// Size of the tensor data in bytes.
+    pub n_bytes: u64,
+}
+
+impl TensorInfo {
+    /// Number of elements (product of dims; validated at parse time not to overflow).
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
+    }
+}
+
+/// Short name of a `general.file_type` value (`enum llama_ftype` in llama.h without the
+/// `LLAMA_FTYPE_MOSTLY_` prefix), e.g. 15 -> "Q4_K_M". `None` for unknown or removed values.
+pub fn file_type_name(ftype: u64) -> Option<&'static str> {
+    Some(match ftype {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4_MOE",
+        39 => "NVFP4",
+        40 => "Q1_0",
+        41 => "Q2_0",
+        _ => return None,
+    })
+}

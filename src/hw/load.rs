@@ -1,0 +1,274 @@
+//! Watches the load other processes put on the machine, before and during a run.
+//!
+//! A background thread samples every `interval` the machine's total CPU time and this
+//! process's own, read together from the kernel's tick counters (`/proc/stat` and
+//! `/proc/self/stat` on Linux, sysinfo elsewhere), and keeps `other = total - own` in cores
+//! (1.0 = one core fully busy), with this process's resident memory. Sampling reads small
+//! counters only; other processes are scanned only when load is found, to name the culprits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// Other load above this many cores marks a measurement as taken on a busy machine.
+pub const DEFAULT_BUSY_CORES: f64 = 0.25;
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    other_cores: f64,
+    own_rss: u64,
+}
+
+/// Mean and peak other load over a window, in cores, and the peak RSS seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Window {
+    pub samples: usize,
+    pub mean_other: f64,
+    pub max_other: f64,
+    pub peak_rss: u64,
+}
+
+/// The running monitor; stops its thread when dropped.
+#[derive(Debug)]
+pub struct LoadMonitor {
+    started: Instant,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl LoadMonitor {
+    /// Starts sampling every `interval` (at least 250 ms, the resolution of CPU counters).
+    pub fn start(interval: Duration) -> LoadMonitor {
+        let interval = interval.max(Duration::from_millis(250));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (Arc::clone(&samples), Arc::clone(&stop));
+        let handle = std::thread::Builder::new()
+            .name("load-monitor".into())
+            .spawn(move || sample_loop(interval, &s, &st))
+            .ok();
+        LoadMonitor {
+            started: Instant::now(),
+            samples,
+            stop,
+            handle,
+        }
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Blocks until at least `d` has passed since the monitor started, so that a window
+    /// from the start holds real samples.
+    pub fn wait_for(&self, d: Duration) {
+        let elapsed = self.started.elapsed();
+        if elapsed < d {
+            std::thread::sleep(d - elapsed);
+        }
+    }
+
+    /// Summary of the samples taken in `[from, to]`.
+    pub fn window(&self, from: Instant, to: Instant) -> Window {
+        let samples = self.samples.lock().map(|s| s.clone()).unwrap_or_default();
+        let inside: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.at >= from && s.at <= to)
+            .collect();
+        let n = inside.len();
+        let sum: f64 = inside.iter().map(|s| s.other_cores).sum();
+        Window {
+            samples: n,
+            mean_other: if n > 0 { sum / n as f64 } else { 0.0 },
+            max_other: inside.iter().map(|s| s.other_cores).fold(0.0, f64::max),
+            peak_rss: inside.iter().map(|s| s.own_rss).max().unwrap_or(0),
+        }
+    }
+}
+
+impl Drop for LoadMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn sample_loop(interval: Duration, out: &Mutex<Vec<Sample>>, stop: &AtomicBool) {
+    let mut counters = CpuCounters::new();
+    let step = Duration::from_millis(50);
+    let mut next = Instant::now() + interval;
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(step);
+            continue;
+        }
+        next += interval;
+        let Some(other_cores) = counters.other_cores() else {
+            continue;
+        };
+        let sample = Sample {
+            at: Instant::now(),
+            other_cores,
+            own_rss: current_rss(),
+        };
+        if let Ok(mut v) = out.lock() {
+            v.push(sample);
+        }
+    }
+}
+
+/// CPU time counters of the machine and of this process, read at the same moment.
+struct CpuCounters {
+    last: Option<Ticks>,
+    fallback: Option<System>,
+}
+
+/// Busy and total ticks over all CPUs, and this process's ticks (user + system).
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+impl CpuCounters {
+    fn new() -> CpuCounters {
+        let last = read_ticks();
+        let fallback = last.is_none().then(|| {
+            let mut sys = System::new();
+            sys.refresh_cpu_usage();
+            sys
+        });
+        CpuCounters { last, fallback }
+    }
+
+    /// Cores kept busy by other processes since the previous call.
+    fn other_cores(&mut self) -> Option<f64> {
+        if let Some(sys) = &mut self.fallback {
+            return Some(sysinfo_other_cores(sys));
+        }
+        let now = read_ticks()?;
+        let prev = self.last.replace(now)?;
+        let total = now.total.checked_sub(prev.total)?;
+        if total == 0 {
+            return None;
+        }
+        let n_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let per_core = total as f64 / n_cpus;
+        let busy = now.busy.saturating_sub(prev.busy) as f64 / per_core;
+        let own = now.own.saturating_sub(prev.own) as f64 / per_core;
+        Some((busy - own).max(0.0))
+    }
+}
+
+/// Reads `/proc/stat` and `/proc/self/stat` (Linux); `None` elsewhere.
+fn read_ticks() -> Option<Ticks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    if cpu.len() < 8 {
+        return None;
+    }
+    let total: u64 = cpu[..8].iter().sum();
+    let busy = total - cpu[3] - cpu[4];
+    let own_stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the command name, which is in parentheses and may hold spaces
+    let rest = &own_stat[own_stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name
+    let own = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Ticks { busy, total, own })
+}
+
+/// The same through sysinfo, for systems without procfs.
+fn sysinfo_other_cores(sys: &mut System) -> f64 {
+    let pid = Pid::from_u32(std::process::id());
+    sys.refresh_cpu_usage();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        false,
+        ProcessRefreshKind::nothing().with_cpu(),
+    );
+    let n_cpus = sys.cpus().len().max(1) as f64;
+    let total = f64::from(sys.global_cpu_usage()) / 100.0 * n_cpus;
+    let own = sys
+        .process(pid)
+        .map_or(0.0, |p| f64::from(p.cpu_usage()) / 100.0);
+    (total - own).max(0.0)
+}
+
+/// The busiest other processes right now, as `name pct%` (percent of one core), busiest first.
+pub fn top_processes(limit: usize, min_percent: f32) -> Vec<String> {
+    let own = Pid::from_u32(std::process::id());
+    let mut sys = System::new();
+    let kind = ProcessRefreshKind::nothing().with_cpu();
+    sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+    std::thread::sleep(Duration::from_millis(300));
+    sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+    let mut busy: Vec<(f32, String)> = sys
+        .processes()
+        .values()
+        .filter(|p| p.pid() != own && p.cpu_usage() >= min_percent)
+        .map(|p| (p.cpu_usage(), p.name().to_string_lossy().into_owned()))
+        .collect();
+    busy.sort_by(|a, b| b.0.total_cmp(&a.0));
+    busy.into_iter()
+        .take(limit)
+        .map(|(pct, name)| format!("{name} {pct:.0}%"))
+        .collect()
+}
+
+/// Resident set size of this process now, in bytes.
+pub fn current_rss() -> u64 {
+    let pid = Pid::from_u32(std::process::id());
+    let mut sys = System::new();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        false,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    sys.process(pid).map(|p| p.memory()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_sees_a_busy_thread_of_another_process() {
+        // A child process spinning one core must show up as other load.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "i=0; while :; do i=$((i+1)); done"])
+            .spawn()
+            .expect("sh runs");
+        let m = LoadMonitor::start(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(1600));
+        let w = m.window(m.started(), Instant::now());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(w.samples >= 3, "samples {}", w.samples);
+        assert!(w.max_other > 0.5, "max other {}", w.max_other);
+        assert!(w.peak_rss > 0);
+    }
+
+    #[test]
+    fn empty_window_is_zero() {
+        let m = LoadMonitor::start(Duration::from_millis(250));
+        let now = Instant::now();
+        let w = m.window(now, now);
+        assert_eq!(w.samples, 0);
+        assert_eq!(w.mean_other, 0.0);
+    }
+}

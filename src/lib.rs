@@ -1,0 +1,13 @@
+//! runner: a benchmark harness for local LLM inference (llama.cpp in-process, real latency histograms).
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod gguf;
+pub mod hw;
+pub mod llama;
+pub mod measure;
+pub mod models;
+pub mod plan;
+pub mod record;
+pub mod report;

@@ -1,0 +1,312 @@
+//! A thin owning wrapper over a llama.cpp context, its batch and a greedy sampler.
+//!
+//! runner creates contexts through the C API (not llama-cpp-2's `LlamaContext`) because it
+//! needs the raw context for what the safe crate does not expose: the memory breakdown and,
+//! for profiling, the graph-evaluation callback. The lifetime ties a context to its model;
+//! `Drop` frees everything.
+
+use super::memory;
+use crate::record::MemoryUsage;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_sys_2 as sys;
+use std::ptr::NonNull;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ContextError {
+    #[error("llama.cpp could not create a context (n_ctx {n_ctx}){}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Create { n_ctx: u32, reason: Option<String> },
+    #[error("llama.cpp could not decode a batch of {n_tokens} tokens at position {pos} (code {code}){}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Decode {
+        n_tokens: usize,
+        pos: i32,
+        code: i32,
+        reason: Option<String>,
+    },
+    #[error("{0} tokens do not fit in the context of {1}")]
+    TooLong(usize, u32),
+}
+
+/// Flash-attention policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlashAttn {
+    On,
+    Off,
+    Auto,
+}
+
+impl FlashAttn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashAttn::On => "on",
+            FlashAttn::Off => "off",
+            FlashAttn::Auto => "auto",
+        }
+    }
+}
+
+/// Element type of the KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KvType {
+    F32,
+    F16,
+    Bf16,
+    #[value(name = "q8_0")]
+    Q8_0,
+    #[value(name = "q4_0")]
+    Q4_0,
+    #[value(name = "q4_1")]
+    Q4_1,
+    #[value(name = "q5_0")]
+    Q5_0,
+    #[value(name = "q5_1")]
+    Q5_1,
+    #[value(name = "iq4_nl")]
+    Iq4Nl,
+}
+
+impl KvType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+            KvType::Bf16 => "bf16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q4_0 => "q4_0",
+            KvType::Q4_1 => "q4_1",
+            KvType::Q5_0 => "q5_0",
+            KvType::Q5_1 => "q5_1",
+            KvType::Iq4Nl => "iq4_nl",
+        }
+    }
+
+    fn ggml(self) -> sys::ggml_type {
+        match self {
+            KvType::F32 => sys::GGML_TYPE_F32,
+            KvType::F16 => sys::GGML_TYPE_F16,
+            KvType::Bf16 => sys::GGML_TYPE_BF16,
+            KvType::Q8_0 => sys::GGML_TYPE_Q8_0,
+            KvType::Q4_0 => sys::GGML_TYPE_Q4_0,
+            KvType::Q4_1 => sys::GGML_TYPE_Q4_1,
+            KvType::Q5_0 => sys::GGML_TYPE_Q5_0,
+            KvType::Q5_1 => sys::GGML_TYPE_Q5_1,
+            KvType::Iq4Nl => sys::GGML_TYPE_IQ4_NL,
+        }
+    }
+}
+
+/// The settings a context is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextSettings {
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    pub threads: u32,
+    pub threads_batch: u32,
+    pub flash_attn: FlashAttn,
+    pub type_k: KvType,
+    pub type_v: KvType,
+}
+
+/// The raw model pointer behind a `LlamaModel`.
+pub(crate) fn model_ptr(model: &LlamaModel) -> *mut sys::llama_model {
+    // SAFETY: `LlamaModel` is `repr(transparent)` over `Ptr<llama_model>`, itself
+    // `repr(transparent)` over `NonNull<llama_model>`, so a `&LlamaModel` points at the pointer.
+    unsafe { *(model as *const LlamaModel).cast::<*mut sys::llama_model>() }
+}
+
+/// A llama.cpp context bound to its model, with one reusable batch.
+#[derive(Debug)]
+pub struct Context<'m> {
+    ptr: NonNull<sys::llama_context>,
+    vocab: *const sys::llama_vocab,
+    batch: sys::llama_batch,
+    n_batch: u32,
+    n_ubatch: u32,
+    n_ctx: u32,
+    _model: &'m LlamaModel,
+}
+
+impl<'m> Context<'m> {
+    pub fn new(model: &'m LlamaModel, s: &ContextSettings) -> Result<Context<'m>, ContextError> {
+        // SAFETY: returns a plain struct of defaults.
+        let mut p = unsafe { sys::llama_context_default_params() };
+        p.n_ctx = s.n_ctx;
+        p.n_batch = s.n_batch;
+        p.n_ubatch = s.n_ubatch;
+        p.n_seq_max = 1;
+        p.n_threads = i32::try_from(s.threads).unwrap_or(i32::MAX);
+        p.n_threads_batch = i32::try_from(s.threads_batch).unwrap_or(i32::MAX);
+        p.flash_attn_type = match s.flash_attn {
+            FlashAttn::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttn::Off => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            FlashAttn::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        };
+        p.type_k = s.type_k.ggml();
+        p.type_v = s.type_v.ggml();
+        p.no_perf = true;
+        let raw = model_ptr(model);
+        // SAFETY: `raw` is the live model `model` borrows for 'm, which outlives the context.
+        let ctx = unsafe { sys::llama_init_from_model(raw, p) };
+        let ptr = NonNull::new(ctx).ok_or_else(|| ContextError::Create {
+            n_ctx: s.n_ctx,
+            reason: super::log::last_reason(),
+        })?;
+        // SAFETY: `raw` is a live model; the vocab it returns lives as long as the model.
+        let vocab = unsafe { sys::llama_model_get_vocab(raw) };
+        // llama.cpp may round the context up and clamps the batch to it: use what it chose.
+        // SAFETY: `ctx` is the live context created above.
+        let (n_ctx, n_batch, n_ubatch) = unsafe {
+            (
+                sys::llama_n_ctx(ctx),
+                sys::llama_n_batch(ctx).max(1),
+                sys::llama_n_ubatch(ctx),
+            )
+        };
+        // SAFETY: allocates a token batch of n_batch entries for one sequence; freed in Drop.
+        let batch = unsafe { sys::llama_batch_init(n_batch as i32, 0, 1) };
+        Ok(Context {
+            ptr,
+            vocab,
+            batch,
+            n_batch,
+            n_ubatch,
+            n_ctx,
+            _model: model,
+        })
+    }
+
+    /// Context size, logical and physical batch sizes as llama.cpp set them.
+    pub fn sizes(&self) -> (u32, u32, u32) {
+        (self.n_ctx, self.n_batch, self.n_ubatch)
+    }
+
+    /// Empties the KV cache.
+    pub fn clear(&mut self) {
+        // SAFETY: the context is live; its memory handle is valid while it is.
+        unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.ptr.as_ptr()), true) };
+    }
+
+    /// Decodes `tokens` at positions `pos0..`, in batches of at most `n_batch`, asking for
+    /// logits of the last token only when `logits_last`.
+    pub fn decode(
+        &mut self,
+        tokens: &[i32],
+        pos0: i32,
+        logits_last: bool,
+    ) -> Result<(), ContextError> {
+        let end = i64::from(pos0) + tokens.len() as i64;
+        if end > i64::from(self.n_ctx) {
+            return Err(ContextError::TooLong(end as usize, self.n_ctx));
+        }
+        let chunks = tokens.chunks(self.n_batch as usize);
+        let n_chunks = chunks.len();
+        let mut pos = pos0;
+        for (i, chunk) in chunks.enumerate() {
+            let last = i + 1 == n_chunks;
+            self.fill_batch(chunk, pos, logits_last && last);
+            // SAFETY: the batch was filled with chunk.len() <= n_batch valid entries above.
+            let code = unsafe { sys::llama_decode(self.ptr.as_ptr(), self.batch) };
+            if code != 0 {
+                return Err(ContextError::Decode {
+                    n_tokens: chunk.len(),
+                    pos,
+                    code,
+                    reason: super::log::last_reason(),
+                });
+            }
+            pos += chunk.len() as i32;
+        }
+        Ok(())
+    }
+
+    fn fill_batch(&mut self, chunk: &[i32], pos0: i32, logits_last: bool) {
+        let b = &mut self.batch;
+        for (i, &tok) in chunk.iter().enumerate() {
+            // SAFETY: llama_batch_init allocated n_batch entries for each array and one
+            // sequence id per entry; i < chunk.len() <= n_batch.
+            unsafe {
+                *b.token.add(i) = tok;
+                *b.pos.add(i) = pos0 + i as i32;
+                *b.n_seq_id.add(i) = 1;
+                *(*b.seq_id.add(i)) = 0;
+                *b.logits.add(i) = i8::from(logits_last && i + 1 == chunk.len());
+            }
+        }
+        b.n_tokens = chunk.len() as i32;
+    }
+
+    /// Waits for queued work on every backend to finish.
+    pub fn synchronize(&mut self) {
+        // SAFETY: the context is live.
+        unsafe { sys::llama_synchronize(self.ptr.as_ptr()) };
+    }
+
+    /// Model, KV cache and compute buffer bytes of this context.
+    pub fn memory(&self) -> Option<MemoryUsage> {
+        memory::breakdown(self.ptr.as_ptr())
+    }
+
+    /// The model's beginning-of-sequence token, or 0 when it has none.
+    pub fn bos(&self) -> i32 {
+        // SAFETY: the vocab belongs to the live model.
+        let bos = unsafe { sys::llama_vocab_bos(self.vocab) };
+        bos.max(0)
+    }
+
+    /// Whether `token` ends generation (end of sequence or turn).
+    pub fn is_eog(&self, token: i32) -> bool {
+        // SAFETY: the vocab belongs to the live model.
+        unsafe { sys::llama_vocab_is_eog(self.vocab, token) }
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::llama_context {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for Context<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the batch and context were created in `new` and are freed exactly once.
+        unsafe {
+            sys::llama_batch_free(self.batch);
+            sys::llama_free(self.ptr.as_ptr());
+        }
+    }
+}
+
+/// llama.cpp's greedy sampler (argmax over the last logits).
+#[derive(Debug)]
+pub struct GreedySampler {
+    ptr: NonNull<sys::llama_sampler>,
+}
+
+impl GreedySampler {
+    pub fn new() -> GreedySampler {
+        // SAFETY: allocates a sampler freed in Drop; llama.cpp never returns null here.
+        let raw = unsafe { sys::llama_sampler_init_greedy() };
+        GreedySampler {
+            ptr: NonNull::new(raw).expect("llama_sampler_init_greedy returned null"),
+        }
+    }
+
+    /// Samples from the logits of the last decoded token that asked for them.
+    pub fn sample(&mut self, ctx: &mut Context<'_>) -> i32 {
+        // SAFETY: both are live; idx -1 selects the last output row, which the previous
+        // decode produced (callers decode with logits_last before sampling).
+        unsafe { sys::llama_sampler_sample(self.ptr.as_ptr(), ctx.raw(), -1) }
+    }
+}
+
+impl Default for GreedySampler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for GreedySampler {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`, freed once.
+        unsafe { sys::llama_sampler_free(self.ptr.as_ptr()) };
+    }
+}

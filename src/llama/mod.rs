@@ -1,0 +1,16 @@
+//! Everything that touches llama.cpp: backend, model loading, contexts, the decode loop.
+
+pub mod context;
+pub mod info;
+pub mod log;
+mod memory;
+pub mod model;
+pub mod workload;
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+
+/// Starts llama.cpp: routes its log (silent unless `verbose`) and initialises the backends.
+pub fn init(verbose: bool) -> anyhow::Result<LlamaBackend> {
+    log::install(verbose);
+    LlamaBackend::init().map_err(|e| anyhow::anyhow!("llama.cpp backend failed to start: {e}"))
+}

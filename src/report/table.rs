@@ -1,0 +1,197 @@
+//! The human view: a few columns per record, as aligned text or as a Markdown table.
+
+use super::{Exporter, ReportError};
+use crate::measure::stats::Summary;
+use crate::record::Record;
+
+pub struct TableExporter;
+pub struct MarkdownExporter;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+struct Column {
+    header: &'static str,
+    numeric: bool,
+    value: fn(&Record) -> String,
+}
+
+fn rate(s: &Option<Summary>) -> String {
+    s.as_ref()
+        .map(|s| format!("{:.2} ± {:.2}", s.median, s.sd))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn millis(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
+}
+
+fn mib(bytes: u64) -> String {
+    if bytes == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}", bytes as f64 / MIB)
+    }
+}
+
+fn params(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} B", n as f64 / 1e9),
+        n => format!("{:.1} M", n as f64 / 1e6),
+    }
+}
+
+const COLUMNS: &[Column] = &[
+    Column {
+        header: "model",
+        numeric: false,
+        value: |r| r.model.file_name.trim_end_matches(".gguf").to_string(),
+    },
+    Column {
+        header: "quant",
+        numeric: false,
+        value: |r| r.model.file_type.clone().unwrap_or_else(|| "?".into()),
+    },
+    Column {
+        header: "size MiB",
+        numeric: true,
+        value: |r| mib(r.model.size_bytes),
+    },
+    Column {
+        header: "params",
+        numeric: true,
+        value: |r| params(r.model.n_params),
+    },
+    Column {
+        header: "threads",
+        numeric: true,
+        value: |r| r.engine.threads.to_string(),
+    },
+    Column {
+        header: "test",
+        numeric: false,
+        value: |r| {
+            format!(
+                "{}{}",
+                r.test.name,
+                if r.load.busy { " (busy!)" } else { "" }
+            )
+        },
+    },
+    Column {
+        header: "prompt t/s",
+        numeric: true,
+        value: |r| rate(&r.results.prompt_tps),
+    },
+    Column {
+        header: "gen t/s",
+        numeric: true,
+        value: |r| rate(&r.results.gen_tps),
+    },
+    Column {
+        header: "TTFT ms",
+        numeric: true,
+        value: |r| millis(r.results.ttft_ms.as_ref().map(|s| s.median)),
+    },
+    Column {
+        header: "ITL p50 ms",
+        numeric: true,
+        value: |r| millis(r.results.itl_ms.as_ref().map(|h| h.p50_ms)),
+    },
+    Column {
+        header: "ITL p99 ms",
+        numeric: true,
+        value: |r| millis(r.results.itl_ms.as_ref().map(|h| h.p99_ms)),
+    },
+    Column {
+        header: "e2e ms",
+        numeric: true,
+        value: |r| millis(r.results.e2e_ms.as_ref().map(|s| s.median)),
+    },
+    Column {
+        header: "KV MiB",
+        numeric: true,
+        value: |r| mib(r.memory.kv_cache_bytes),
+    },
+    Column {
+        header: "compute MiB",
+        numeric: true,
+        value: |r| mib(r.memory.compute_buffer_bytes),
+    },
+    Column {
+        header: "peak RSS MiB",
+        numeric: true,
+        value: |r| mib(r.memory.peak_rss_bytes),
+    },
+];
+
+fn cells(records: &[Record]) -> Vec<Vec<String>> {
+    records
+        .iter()
+        .map(|r| COLUMNS.iter().map(|c| (c.value)(r)).collect())
+        .collect()
+}
+
+impl Exporter for TableExporter {
+    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
+        let rows = cells(records);
+        let widths: Vec<usize> = COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                rows.iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([c.header.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |vals: Vec<&str>| -> String {
+            let parts: Vec<String> = vals
+                .iter()
+                .zip(COLUMNS)
+                .zip(&widths)
+                .map(|((v, c), &w)| {
+                    if c.numeric {
+                        format!("{v:>w$}")
+                    } else {
+                        format!("{v:<w$}")
+                    }
+                })
+                .collect();
+            parts.join("  ").trim_end().to_string() + "\n"
+        };
+        let mut out = line(COLUMNS.iter().map(|c| c.header).collect());
+        out.push_str(&line(
+            widths
+                .iter()
+                .map(|&w| "-".repeat(w))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect(),
+        ));
+        for row in &rows {
+            out.push_str(&line(row.iter().map(String::as_str).collect()));
+        }
+        Ok(out)
+    }
+}
+
+impl Exporter for MarkdownExporter {
+    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
+        let esc = |s: &str| s.replace('|', "\\|");
+        let mut out = String::new();
+        let headers: Vec<&str> = COLUMNS.iter().map(|c| c.header).collect();
+        out.push_str(&format!("| {} |\n", headers.join(" | ")));
+        let rule: Vec<&str> = COLUMNS
+            .iter()
+            .map(|c| if c.numeric { "---:" } else { "---" })
+            .collect();
+        out.push_str(&format!("| {} |\n", rule.join(" | ")));
+        for row in cells(records) {
+            let row: Vec<String> = row.iter().map(|c| esc(c)).collect();
+            out.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
+        Ok(out)
+    }
+}

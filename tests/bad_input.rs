@@ -1,0 +1,109 @@
+//! Bad input never crashes: each gets one clear line on stderr and a non-zero exit.
+
+mod common;
+use common::*;
+use std::io::Write;
+
+/// Runs a bench that must be refused and returns its single stderr line.
+fn refused(args: &[&str], code: i32) -> String {
+    let mut full = vec!["bench", "--no-progress"];
+    full.extend_from_slice(args);
+    let o = run(&full);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: stderr {err}");
+    let l = lines(&err);
+    assert_eq!(l.len(), 1, "{args:?}: expected one line, got {err}");
+    assert!(l[0].starts_with("error: "), "{}", l[0]);
+    assert!(stdout(&o).is_empty(), "{args:?}: stdout {}", stdout(&o));
+    l[0].to_string()
+}
+
+#[test]
+fn missing_file_and_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.gguf");
+    let e = refused(&["-m", missing.to_str().unwrap()], 2);
+    assert!(e.contains("no such file") && e.contains("none.gguf"), "{e}");
+    let e = refused(&["-m", dir.path().to_str().unwrap()], 2);
+    assert!(e.contains("is a directory"), "{e}");
+}
+
+#[test]
+fn non_gguf_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.gguf");
+    std::fs::write(&bad, "not a model\n").unwrap();
+    let e = refused(&["-m", bad.to_str().unwrap()], 2);
+    assert!(e.contains("not a GGUF file"), "{e}");
+    let empty = dir.path().join("empty.gguf");
+    std::fs::write(&empty, "").unwrap();
+    let e = refused(&["-m", empty.to_str().unwrap()], 2);
+    assert!(e.contains("truncated"), "{e}");
+}
+
+#[test]
+fn truncated_copies_of_the_real_model() {
+    let model = std::fs::read(model()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // inside the header, inside the tensor table/metadata, inside the data, one byte short
+    for cut in [24, 1000, 1_000_000, 4_000_000, model.len() - 1] {
+        let p = dir.path().join(format!("cut{cut}.gguf"));
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(&model[..cut])
+            .unwrap();
+        let e = refused(
+            &["-m", p.to_str().unwrap(), "-p", "8", "-n", "4", "-r", "1"],
+            2,
+        );
+        assert!(e.contains("truncated"), "cut at {cut}: {e}");
+    }
+}
+
+#[test]
+fn unknown_model_name() {
+    let e = refused(&["-m", "no-such-model"], 2);
+    assert!(e.contains("unknown model 'no-such-model'"), "{e}");
+    assert!(e.contains("smollm2-135m"), "{e}");
+    let o = run(&["models", "fetch", "no-such-model"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(lines(&stderr(&o)).len(), 1);
+}
+
+#[test]
+fn bad_counts() {
+    let m = model().to_str().unwrap();
+    for (args, needle) in [
+        (&["-p", "-5"][..], "must be 0 or more"),
+        (&["-n", "-1"], "must be 0 or more"),
+        (&["-r", "0"], "at least 1"),
+        (&["-t", "0"], "at least 1"),
+        (&["--ctx", "0"], "at least 1"),
+        (&["-b", "0"], "at least 1"),
+        (&["-p", "abc"], "whole number"),
+        (&["-p", "0", "-n", "0"], "nothing to measure"),
+        (&["--flash-attn", "sometimes"], "invalid value"),
+    ] {
+        let mut a = vec!["-m", m];
+        a.extend_from_slice(args);
+        let e = refused(&a, 2);
+        assert!(e.contains(needle), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn context_too_small_for_the_prompt() {
+    let m = model().to_str().unwrap();
+    let e = refused(&["-m", m, "-p", "64", "-n", "16", "--ctx", "32"], 2);
+    assert!(e.contains("context too small") && e.contains("80"), "{e}");
+}
+
+#[test]
+fn unknown_subcommand_and_flag() {
+    let o = run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(lines(&stderr(&o)).len(), 1, "{}", stderr(&o));
+    let o = run(&["bench", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(lines(&stderr(&o)).len(), 1, "{}", stderr(&o));
+}

@@ -1,0 +1,85 @@
+//! A busy machine is noticed, recorded, warned about, and refused with --require-idle.
+
+mod common;
+use common::*;
+use std::process::{Child, Command};
+
+struct Spinners(Vec<Child>);
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Keeps `n` cores busy until dropped.
+fn spin(n: usize) -> Spinners {
+    Spinners(
+        (0..n)
+            .map(|_| {
+                Command::new("sh")
+                    .args(["-c", "i=0; while :; do i=$((i+1)); done"])
+                    .spawn()
+                    .expect("sh runs")
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn busy_machine_is_refused_with_require_idle_and_recorded_otherwise() {
+    let _g = heavy();
+    let m = model().to_str().unwrap().to_string();
+    let _busy = spin(2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = run(&[
+        "bench",
+        "-m",
+        &m,
+        "-p",
+        "8",
+        "-n",
+        "2",
+        "-r",
+        "1",
+        "--no-progress",
+        "--require-idle",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(
+        err.contains("busy") && err.contains("--require-idle"),
+        "{err}"
+    );
+    assert!(err.contains("sh "), "names the busy processes: {err}");
+
+    let o = run(&[
+        "bench",
+        "-m",
+        &m,
+        "-p",
+        "8",
+        "-n",
+        "2",
+        "-r",
+        "1",
+        "-t",
+        "1",
+        "--no-progress",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the machine is busy"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["load"]["busy"], true);
+    assert!(v[0]["load"]["before_other_cores"].as_f64().unwrap() > 0.5);
+}
