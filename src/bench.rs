@@ -72,12 +72,20 @@ fn resolve_models(names: &[String], cache: &Path) -> Result<Vec<(PathBuf, Option
         let path = models::resolve(name, cache, &opts).map_err(classify_resolve)?;
         // Validate up front so a bad file fails before any long test runs.
         crate::gguf::GgufFile::open(&path).map_err(|e| UsageError(e.to_string()))?;
-        let known_hash = models::find(name)
-            .filter(|m| models::cached_path(m, cache) == path)
-            .map(|m| m.sha256.to_string());
+        let known_hash = verified_hash(&path, cache);
         out.push((path, known_hash));
     }
     Ok(out)
+}
+
+/// The sha256 of a known model's cached file, which was verified when it was fetched.
+fn verified_hash(path: &Path, cache: &Path) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    models::known_models().iter().find_map(|m| {
+        let cached = models::cached_path(m, cache);
+        let same = cached.canonicalize().ok()? == path;
+        (same && models::marker_path(&cached).is_file()).then(|| m.sha256.to_string())
+    })
 }
 
 fn classify_resolve(e: models::ResolveError) -> anyhow::Error {

@@ -179,7 +179,7 @@ fn read_count<R: Read + Seek>(rd: &mut Reader<R>, what: &str) -> Result<u64, Ggu
     let n = rd.u64().ctx(rd, || format!("the number of {what}"))?;
     if n > rd.size {
         return Err(rd.invalid(format!(
-            "the header claims {n} {what}, more than the file has bytes ({})",
+            "truncated or corrupt: the header claims {n} {what}, but the whole file has only {} bytes",
             rd.size
         )));
     }
