@@ -142,11 +142,14 @@ def main() -> None:
     model = os.path.basename(a.model)
     print(f"\nmodel {model}, {a.threads} threads, pp{a.p} / tg{a.n}, {a.repetitions} reps x "
           f"{a.rounds} rounds, flash-attn {a.flash_attn}")
-    print(f"{'test':6} {'llama-bench tok/s':>18} {'runner tok/s':>13} {'ratio':>7}")
+    print(f"{'test':6} {'llama-bench tok/s':>18} {'runner tok/s':>13} {'ratio':>7}  "
+          f"{'per-round ratios (min..max)':>28}")
     for test, label in (("pp", f"pp{a.p}"), ("tg", f"tg{a.n}")):
-        lb = statistics.median(results[(test, "llama-bench")])
-        rn = statistics.median(results[(test, "runner")])
-        print(f"{label:6} {lb:18.2f} {rn:13.2f} {rn / lb:7.3f}")
+        lbs, rns = results[(test, "llama-bench")], results[(test, "runner")]
+        lb, rn = statistics.median(lbs), statistics.median(rns)
+        paired = [r / l for r, l in zip(rns, lbs)]
+        print(f"{label:6} {lb:18.2f} {rn:13.2f} {rn / lb:7.3f}  "
+              f"{statistics.median(paired):13.3f} ({min(paired):.3f}..{max(paired):.3f})")
     if harness:
         share = statistics.median(h[0] for h in harness)
         us = statistics.median(h[1] for h in harness)

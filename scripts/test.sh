@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release --locked
-# The integration tests fetch the model themselves; fetching here first shows progress once.
+# Fetch (or find in the cache) the real test model once; unit and integration tests use it.
 target_dir="${CARGO_TARGET_DIR:-target}"
-"$target_dir/release/runner" models fetch smollm2-135m >/dev/null
+RUNNER_TEST_MODEL=$("$target_dir/release/runner" models fetch smollm2-135m)
+export RUNNER_TEST_MODEL
 cargo test --release --locked -- --test-threads=2

@@ -1,8 +1,9 @@
 //! `runner bench`: resolves the models, runs every planned test and records it.
 
 use crate::cli::BenchConfig;
+use crate::gguf::GgufFile;
 use crate::hw::load::{self, LoadMonitor, Window};
-use crate::llama::context::{Context, GreedySampler};
+use crate::llama::context::Context;
 use crate::llama::model::{self, LoadOptions, LoadedModel};
 use crate::llama::workload::{self, Inputs, Workload};
 use crate::models;
@@ -41,8 +42,8 @@ struct Env<'a> {
 /// Resolves and validates every model, then runs the plan.
 pub fn run(cfg: &BenchConfig, cache: &Path, verbose: bool) -> Result<Outcome> {
     let monitor = LoadMonitor::start(Duration::from_millis(500));
-    let paths = resolve_models(&cfg.models, cache)?;
-    let instances = plan::expand(cfg, paths.len());
+    let files = resolve_models(&cfg.models, cache)?;
+    let instances = plan::expand(cfg, files.len());
     plan::check(&instances).map_err(UsageError)?;
     let backend = crate::llama::init(verbose)?;
     check_idle(cfg, &monitor)?;
@@ -57,23 +58,32 @@ pub fn run(cfg: &BenchConfig, cache: &Path, verbose: bool) -> Result<Outcome> {
         records: Vec::new(),
         failures: 0,
     };
-    for (index, path) in paths.iter().enumerate() {
+    for (index, file) in files.into_iter().enumerate() {
         let group: Vec<&Instance> = instances.iter().filter(|i| i.model == index).collect();
-        run_model(&env, &backend, path, &group, &mut out)?;
+        run_model(&env, &backend, file, &group, &mut out)?;
     }
     env.bar.finish_and_clear();
     Ok(out)
 }
 
-fn resolve_models(names: &[String], cache: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
+/// A model file named on the command line, validated.
+struct ModelFile {
+    path: PathBuf,
+    gguf: GgufFile,
+    /// The sha256 verified when a known model was fetched.
+    sha256: Option<String>,
+}
+
+/// Resolves names to files and validates every file up front, so a bad one fails before any
+/// long test runs.
+fn resolve_models(names: &[String], cache: &Path) -> Result<Vec<ModelFile>> {
     let opts = models::FetchOptions::default();
     let mut out = Vec::new();
     for name in names {
         let path = models::resolve(name, cache, &opts).map_err(classify_resolve)?;
-        // Validate up front so a bad file fails before any long test runs.
-        crate::gguf::GgufFile::open(&path).map_err(|e| UsageError(e.to_string()))?;
-        let known_hash = verified_hash(&path, cache);
-        out.push((path, known_hash));
+        let gguf = GgufFile::open(&path).map_err(|e| UsageError(e.to_string()))?;
+        let sha256 = verified_hash(&path, cache);
+        out.push(ModelFile { path, gguf, sha256 });
     }
     Ok(out)
 }
@@ -142,19 +152,19 @@ fn progress_bar(cfg: &BenchConfig, instances: &[Instance]) -> ProgressBar {
 fn run_model(
     env: &Env<'_>,
     backend: &LlamaBackend,
-    (path, known_hash): &(PathBuf, Option<String>),
+    file: ModelFile,
     group: &[&Instance],
     out: &mut Outcome,
 ) -> Result<()> {
+    let path = &file.path;
     env.bar
         .set_message(format!("loading {}", display_name(path)));
     let opts = LoadOptions {
         n_gpu_layers: env.cfg.n_gpu_layers,
         use_mmap: env.cfg.use_mmap,
     };
-    let mut loaded = match model::load(backend, path, opts) {
+    let mut loaded = match model::load_validated(backend, path, file.gguf, opts) {
         Ok(m) => m,
-        Err(e @ model::ModelError::Invalid(_)) => return Err(UsageError(e.to_string()).into()),
         Err(e) => {
             env.bar.suspend(|| eprintln!("error: {e}"));
             out.failures += group.len();
@@ -164,8 +174,8 @@ fn run_model(
             return Ok(());
         }
     };
-    loaded.info.sha256 = match (known_hash, env.cfg.sha256) {
-        (Some(h), _) => Some(h.clone()),
+    loaded.info.sha256 = match (file.sha256, env.cfg.sha256) {
+        (Some(h), _) => Some(h),
         (None, true) => {
             Some(models::sha256_file(path).with_context(|| format!("hashing {}", path.display()))?)
         }
@@ -212,20 +222,19 @@ fn run_instance(env: &Env<'_>, loaded: &LoadedModel, inst: &Instance) -> Result<
     let (n_ctx, n_batch, n_ubatch) = ctx.sizes();
     let mut memory = ctx.memory().unwrap_or_default();
     let inputs = Inputs::new(&inst.workload, loaded.info.n_vocab, ctx.bos());
-    let mut sampler = GreedySampler::new();
     let before_from = Instant::now();
     if inst.test.warmup {
         let warm = Workload {
             n_gen: inst.workload.n_gen.min(2),
             ..inst.workload
         };
-        workload::run(&mut ctx, &mut sampler, &warm, &inputs)?;
+        workload::run(&mut ctx, &warm, &inputs)?;
         env.bar.inc(1);
     }
     let start = Instant::now();
     let mut samples = Vec::with_capacity(inst.test.repetitions as usize);
     for _ in 0..inst.test.repetitions {
-        let trace = workload::run(&mut ctx, &mut sampler, &inst.workload, &inputs)?;
+        let trace = workload::run(&mut ctx, &inst.workload, &inputs)?;
         samples.push(trace.to_sample(&inst.workload));
         env.bar.inc(1);
     }
@@ -296,6 +305,9 @@ fn load_report(env: &Env<'_>, before: &Window, during: &Window, test: &str) -> L
 /// Prints the final results on stdout: the table when results also went to a file,
 /// otherwise the chosen format.
 pub fn print(cfg: &BenchConfig, records: &[Record]) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
     let format = if cfg.output.is_some() {
         Format::Table
     } else {

@@ -107,3 +107,43 @@ fn unknown_subcommand_and_flag() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(lines(&stderr(&o)).len(), 1, "{}", stderr(&o));
 }
+
+/// A structurally valid GGUF with one string key and no tensors.
+fn gguf_with_architecture(arch: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"GGUF");
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes()); // tensors
+    b.extend_from_slice(&1u64.to_le_bytes()); // metadata keys
+    let key = b"general.architecture";
+    b.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    b.extend_from_slice(key);
+    b.extend_from_slice(&8u32.to_le_bytes()); // string
+    b.extend_from_slice(&(arch.len() as u64).to_le_bytes());
+    b.extend_from_slice(arch.as_bytes());
+    b
+}
+
+#[test]
+fn valid_gguf_that_llama_cpp_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("odd.gguf");
+    std::fs::write(&p, gguf_with_architecture("no-such-arch")).unwrap();
+    let o = run(&[
+        "bench",
+        "--no-progress",
+        "-m",
+        p.to_str().unwrap(),
+        "-p",
+        "8",
+        "-n",
+        "2",
+        "-r",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("llama.cpp could not load the model"), "{err}");
+    assert!(err.contains("no-such-arch"), "says why: {err}");
+    assert!(stdout(&o).is_empty(), "no results to show: {}", stdout(&o));
+}

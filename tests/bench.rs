@@ -4,12 +4,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn bench_json(extra: &[&str]) -> Vec<Value> {
+fn bench_json(args: &str) -> Vec<Value> {
     let _g = heavy();
-    let m = model().to_str().unwrap().to_string();
-    let mut args = vec!["bench", "-m", &m, "--no-progress", "--format", "json"];
-    args.extend_from_slice(extra);
-    let o = run(&args);
+    let o = bench(&format!("{args} --format json"));
     assert!(o.status.success(), "bench failed: {}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).expect("stdout is JSON");
     v.as_array().expect("an array of records").clone()
@@ -26,7 +23,7 @@ fn f(v: &Value, path: &str) -> f64 {
 
 #[test]
 fn small_bench_has_sane_latencies_rates_and_provenance() {
-    let recs = bench_json(&["-p", "32", "-n", "16", "-r", "2", "-t", "2"]);
+    let recs = bench_json("-p 32 -n 16 -r 2 -t 2");
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r["test"]["name"], "pp32+tg16");
@@ -99,7 +96,7 @@ fn small_bench_has_sane_latencies_rates_and_provenance() {
 
 #[test]
 fn memory_figures_match_the_model() {
-    let recs = bench_json(&["-p", "32", "-n", "8", "-r", "1", "--ctx", "512"]);
+    let recs = bench_json("-p 32 -n 8 -r 1 --ctx 512");
     let r = &recs[0];
     assert_eq!(f(r, "engine.n_ctx"), 512.0);
     // SmolLM2: 30 layers, 3 KV heads x 64 dims, f16 K and V: 2 x 30 x 192 x 2 bytes per cell
@@ -119,17 +116,7 @@ fn memory_figures_match_the_model() {
 
 #[test]
 fn comma_lists_sweep_and_load_each_model_once() {
-    let recs = bench_json(&[
-        "-p",
-        "0,16",
-        "-n",
-        "4",
-        "-t",
-        "1,2",
-        "-r",
-        "1",
-        "--no-warmup",
-    ]);
+    let recs = bench_json("-p 0,16 -n 4 -t 1,2 -r 1 --no-warmup");
     let names: Vec<(String, f64)> = recs
         .iter()
         .map(|r| {
@@ -153,7 +140,7 @@ fn comma_lists_sweep_and_load_each_model_once() {
     assert!(load > 0.0);
     assert!(recs.iter().all(|r| f(r, "model.load_ms") == load));
     // prompt-only and depth tests
-    let recs = bench_json(&["-p", "16", "-n", "0", "-d", "8", "-r", "1"]);
+    let recs = bench_json("-p 16 -n 0 -d 8 -r 1");
     assert_eq!(recs[0]["test"]["name"], "pp16@d8");
     assert!(recs[0]["results"]["ttft_ms"].is_null());
     assert!(f(&recs[0], "results.prompt_tps.median") > 0.0);
@@ -162,24 +149,10 @@ fn comma_lists_sweep_and_load_each_model_once() {
 #[test]
 fn every_output_format_parses() {
     let _g = heavy();
-    let m = model().to_str().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     for ext in ["json", "jsonl", "csv", "md", "txt"] {
         let out = dir.path().join(format!("out.{ext}"));
-        let o = run(&[
-            "bench",
-            "-m",
-            &m,
-            "-p",
-            "8",
-            "-n",
-            "4",
-            "-r",
-            "1",
-            "--no-progress",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let o = bench(&format!("-p 8 -n 4 -r 1 -o {}", out.display()));
         assert!(o.status.success(), "{ext}: {}", stderr(&o));
         // stdout shows the table when results go to a file
         assert!(stdout(&o).contains("gen t/s"), "{ext}: {}", stdout(&o));
@@ -232,22 +205,8 @@ fn every_output_format_parses() {
 #[test]
 fn jsonl_and_csv_on_stdout() {
     let _g = heavy();
-    let m = model().to_str().unwrap().to_string();
     for fmt in ["jsonl", "csv", "md", "table"] {
-        let o = run(&[
-            "bench",
-            "-m",
-            &m,
-            "-p",
-            "8",
-            "-n",
-            "2",
-            "-r",
-            "1",
-            "--no-progress",
-            "--format",
-            fmt,
-        ]);
+        let o = bench(&format!("-p 8 -n 2 -r 1 --format {fmt}"));
         assert!(o.status.success(), "{fmt}: {}", stderr(&o));
         let out = stdout(&o);
         match fmt {
@@ -264,31 +223,15 @@ fn jsonl_and_csv_on_stdout() {
 #[test]
 fn llama_log_is_silent_unless_verbose() {
     let _g = heavy();
-    let m = model().to_str().unwrap().to_string();
-    let args = [
-        "bench",
-        "-m",
-        &m,
-        "-p",
-        "8",
-        "-n",
-        "2",
-        "-r",
-        "1",
-        "--no-progress",
-        "--busy-threshold",
-        "64",
-    ];
-    let quiet = run(&args);
+    let args = "-p 8 -n 2 -r 1 --busy-threshold 64";
+    let quiet = bench(args);
     assert!(quiet.status.success());
     assert!(
         stderr(&quiet).trim().is_empty(),
         "stderr: {}",
         stderr(&quiet)
     );
-    let mut v = args.to_vec();
-    v.push("--verbose");
-    let loud = run(&v);
+    let loud = bench(&format!("{args} --verbose"));
     assert!(loud.status.success());
     assert!(
         stderr(&loud).contains("llama_model_loader"),

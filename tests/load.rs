@@ -32,22 +32,9 @@ fn spin(n: usize) -> Spinners {
 #[test]
 fn busy_machine_is_refused_with_require_idle_and_recorded_otherwise() {
     let _g = heavy();
-    let m = model().to_str().unwrap().to_string();
     let _busy = spin(2);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let o = run(&[
-        "bench",
-        "-m",
-        &m,
-        "-p",
-        "8",
-        "-n",
-        "2",
-        "-r",
-        "1",
-        "--no-progress",
-        "--require-idle",
-    ]);
+    let o = bench("-p 8 -n 2 -r 1 --require-idle");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert_eq!(lines(&err).len(), 1, "{err}");
@@ -57,22 +44,7 @@ fn busy_machine_is_refused_with_require_idle_and_recorded_otherwise() {
     );
     assert!(err.contains("sh "), "names the busy processes: {err}");
 
-    let o = run(&[
-        "bench",
-        "-m",
-        &m,
-        "-p",
-        "8",
-        "-n",
-        "2",
-        "-r",
-        "1",
-        "-t",
-        "1",
-        "--no-progress",
-        "--format",
-        "json",
-    ]);
+    let o = bench("-p 8 -n 2 -r 1 -t 1 --format json");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("warning: the machine is busy"),

@@ -6,7 +6,7 @@
 //! (1.0 = one core fully busy), with this process's resident memory. Sampling reads small
 //! counters only; other processes are scanned only when load is found, to name the culprits.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,7 +36,8 @@ pub struct Window {
 pub struct LoadMonitor {
     started: Instant,
     samples: Arc<Mutex<Vec<Sample>>>,
-    stop: Arc<AtomicBool>,
+    /// Dropping (or sending on) this wakes the sampler thread and ends it.
+    stop: Option<Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -45,16 +46,16 @@ impl LoadMonitor {
     pub fn start(interval: Duration) -> LoadMonitor {
         let interval = interval.max(Duration::from_millis(250));
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&samples), Arc::clone(&stop));
+        let (stop, stopped) = mpsc::channel();
+        let s = Arc::clone(&samples);
         let handle = std::thread::Builder::new()
             .name("load-monitor".into())
-            .spawn(move || sample_loop(interval, &s, &st))
+            .spawn(move || sample_loop(interval, &s, &stopped))
             .ok();
         LoadMonitor {
             started: Instant::now(),
             samples,
-            stop,
+            stop: Some(stop),
             handle,
         }
     }
@@ -92,23 +93,22 @@ impl LoadMonitor {
 
 impl Drop for LoadMonitor {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
     }
 }
 
-fn sample_loop(interval: Duration, out: &Mutex<Vec<Sample>>, stop: &AtomicBool) {
+/// Takes a sample every `interval` until `stop` is dropped. The thread sleeps between
+/// samples (no polling), so it takes no CPU time from the measurement in between.
+fn sample_loop(interval: Duration, out: &Mutex<Vec<Sample>>, stop: &mpsc::Receiver<()>) {
     let mut counters = CpuCounters::new();
-    let step = Duration::from_millis(50);
-    let mut next = Instant::now() + interval;
-    while !stop.load(Ordering::Relaxed) {
-        if Instant::now() < next {
-            std::thread::sleep(step);
-            continue;
+    loop {
+        match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
-        next += interval;
         let Some(other_cores) = counters.other_cores() else {
             continue;
         };
@@ -230,8 +230,12 @@ pub fn top_processes(limit: usize, min_percent: f32) -> Vec<String> {
         .collect()
 }
 
-/// Resident set size of this process now, in bytes.
+/// Resident set size of this process now, in bytes (`/proc/self/status` on Linux, sysinfo
+/// elsewhere).
 pub fn current_rss() -> u64 {
+    if let Some(rss) = proc_status_rss() {
+        return rss;
+    }
     let pid = Pid::from_u32(std::process::id());
     let mut sys = System::new();
     sys.refresh_processes_specifics(
@@ -240,6 +244,13 @@ pub fn current_rss() -> u64 {
         ProcessRefreshKind::nothing().with_memory(),
     );
     sys.process(pid).map(|p| p.memory()).unwrap_or(0)
+}
+
+fn proc_status_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 #[cfg(test)]

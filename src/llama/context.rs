@@ -1,4 +1,4 @@
-//! A thin owning wrapper over a llama.cpp context, its batch and a greedy sampler.
+//! A thin owning wrapper over a llama.cpp context and its batch, with greedy token choice.
 //!
 //! runner creates contexts through the C API (not llama-cpp-2's `LlamaContext`) because it
 //! needs the raw context for what the safe crate does not expose: the memory breakdown and,
@@ -23,6 +23,8 @@ pub enum ContextError {
         code: i32,
         reason: Option<String>,
     },
+    #[error("llama.cpp returned no logits for the last token")]
+    NoLogits,
     #[error("{0} tokens do not fit in the context of {1}")]
     TooLong(usize, u32),
 }
@@ -120,6 +122,7 @@ pub(crate) fn model_ptr(model: &LlamaModel) -> *mut sys::llama_model {
 pub struct Context<'m> {
     ptr: NonNull<sys::llama_context>,
     vocab: *const sys::llama_vocab,
+    n_vocab: i32,
     batch: sys::llama_batch,
     n_batch: u32,
     n_ubatch: u32,
@@ -154,6 +157,8 @@ impl<'m> Context<'m> {
         })?;
         // SAFETY: `raw` is a live model; the vocab it returns lives as long as the model.
         let vocab = unsafe { sys::llama_model_get_vocab(raw) };
+        // SAFETY: the vocab belongs to the live model.
+        let n_vocab = unsafe { sys::llama_vocab_n_tokens(vocab) };
         // llama.cpp may round the context up and clamps the batch to it: use what it chose.
         // SAFETY: `ctx` is the live context created above.
         let (n_ctx, n_batch, n_ubatch) = unsafe {
@@ -168,6 +173,7 @@ impl<'m> Context<'m> {
         Ok(Context {
             ptr,
             vocab,
+            n_vocab,
             batch,
             n_batch,
             n_ubatch,
@@ -259,10 +265,6 @@ impl<'m> Context<'m> {
         // SAFETY: the vocab belongs to the live model.
         unsafe { sys::llama_vocab_is_eog(self.vocab, token) }
     }
-
-    pub(crate) fn raw(&self) -> *mut sys::llama_context {
-        self.ptr.as_ptr()
-    }
 }
 
 impl Drop for Context<'_> {
@@ -275,38 +277,58 @@ impl Drop for Context<'_> {
     }
 }
 
-/// llama.cpp's greedy sampler (argmax over the last logits).
-#[derive(Debug)]
-pub struct GreedySampler {
-    ptr: NonNull<sys::llama_sampler>,
+impl Context<'_> {
+    /// The most likely next token: argmax over the logits of the last decoded token that
+    /// asked for them (greedy decoding, as llama.cpp's greedy sampler picks, without
+    /// building its n_vocab-sized candidate array on every token).
+    pub fn argmax(&mut self) -> Option<i32> {
+        // SAFETY: the context is live; -1 selects the last output row, which the previous
+        // decode produced; llama.cpp returns null when there is none.
+        let logits = unsafe { sys::llama_get_logits_ith(self.ptr.as_ptr(), -1) };
+        if logits.is_null() || self.n_vocab <= 0 {
+            return None;
+        }
+        // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode.
+        let row = unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) };
+        i32::try_from(argmax(row)).ok()
+    }
 }
 
-impl GreedySampler {
-    pub fn new() -> GreedySampler {
-        // SAFETY: allocates a sampler freed in Drop; llama.cpp never returns null here.
-        let raw = unsafe { sys::llama_sampler_init_greedy() };
-        GreedySampler {
-            ptr: NonNull::new(raw).expect("llama_sampler_init_greedy returned null"),
+/// Index of the first largest value (NaNs are ignored). The maximum is found over 16
+/// independent lanes, which the compiler vectorises, then its first position.
+pub fn argmax(row: &[f32]) -> usize {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = m.max(x);
         }
     }
-
-    /// Samples from the logits of the last decoded token that asked for them.
-    pub fn sample(&mut self, ctx: &mut Context<'_>) -> i32 {
-        // SAFETY: both are live; idx -1 selects the last output row, which the previous
-        // decode produced (callers decode with logits_last before sampling).
-        unsafe { sys::llama_sampler_sample(self.ptr.as_ptr(), ctx.raw(), -1) }
-    }
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    row.iter().position(|&x| x == max).unwrap_or(0)
 }
 
-impl Default for GreedySampler {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::argmax;
 
-impl Drop for GreedySampler {
-    fn drop(&mut self) {
-        // SAFETY: created in `new`, freed once.
-        unsafe { sys::llama_sampler_free(self.ptr.as_ptr()) };
+    #[test]
+    fn argmax_finds_the_first_largest() {
+        assert_eq!(argmax(&[1.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[]), 0);
+        let mut v = vec![-1.0f32; 49_157];
+        v[49_156] = 5.0;
+        assert_eq!(argmax(&v), 49_156);
+        v[17] = 5.0;
+        assert_eq!(argmax(&v), 17, "ties go to the first");
+        v[3] = f32::NAN;
+        assert_eq!(argmax(&v), 17, "NaN is ignored");
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
-static RECENT: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+static RECENT: Mutex<VecDeque<(sys::ggml_log_level, String)>> = Mutex::new(VecDeque::new());
 /// Warnings and errors kept for error messages.
 const KEEP: usize = 16;
 
@@ -40,7 +40,7 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
     if let Ok(mut recent) = RECENT.lock() {
         let line = text.trim_end();
         if level == sys::GGML_LOG_LEVEL_CONT {
-            if let Some(last) = recent.back_mut() {
+            if let Some((_, last)) = recent.back_mut() {
                 last.push_str(line);
             }
             return;
@@ -49,27 +49,58 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
             if recent.len() == KEEP {
                 recent.pop_front();
             }
-            recent.push_back(line.to_string());
+            recent.push_back((level, line.to_string()));
         }
     }
 }
 
 /// Takes the warnings and errors llama.cpp logged since the last call.
-pub fn take_recent() -> Vec<String> {
+fn take_recent() -> Vec<(sys::ggml_log_level, String)> {
     RECENT
         .lock()
         .map(|mut r| r.drain(..).collect())
         .unwrap_or_default()
 }
 
-/// The most telling line llama.cpp logged since the last call (its last error, else its last
-/// warning), for appending to an error message.
+/// The most telling line llama.cpp logged since the last call, for appending to an error
+/// message: its first error (the cause; later errors wrap it), else its last warning, without
+/// the `function_name: ` prefixes.
 pub fn last_reason() -> Option<String> {
     let recent = take_recent();
-    recent
+    let line = recent
         .iter()
-        .rev()
-        .find(|l| l.contains("error") || l.contains("failed"))
-        .or_else(|| recent.last())
-        .map(|l| l.trim().to_string())
+        .find(|(level, _)| *level == sys::GGML_LOG_LEVEL_ERROR)
+        .or_else(|| recent.last())?;
+    Some(strip_prefixes(&line.1))
+}
+
+/// Drops leading `name: ` parts made of identifier characters, e.g.
+/// `llama_model_load: error loading model: unknown model architecture: 'x'` becomes
+/// `error loading model: unknown model architecture: 'x'`.
+fn strip_prefixes(line: &str) -> String {
+    let mut rest = line.trim();
+    while let Some((head, tail)) = rest.split_once(": ") {
+        let ident = !head.is_empty() && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ident || tail.is_empty() {
+            break;
+        }
+        rest = tail;
+    }
+    rest.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_prefixes;
+
+    #[test]
+    fn function_prefixes_are_dropped() {
+        assert_eq!(
+            strip_prefixes(
+                "llama_model_load: error loading model: unknown model architecture: 'x'"
+            ),
+            "error loading model: unknown model architecture: 'x'"
+        );
+        assert_eq!(strip_prefixes("plain message"), "plain message");
+    }
 }

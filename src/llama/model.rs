@@ -45,7 +45,16 @@ pub fn load(
     path: &Path,
     opts: LoadOptions,
 ) -> Result<LoadedModel, ModelError> {
-    let gguf = GgufFile::open(path)?;
+    load_validated(backend, path, GgufFile::open(path)?, opts)
+}
+
+/// Loads a file whose GGUF structure `gguf` was read from (and so validated).
+pub fn load_validated(
+    backend: &LlamaBackend,
+    path: &Path,
+    gguf: GgufFile,
+    opts: LoadOptions,
+) -> Result<LoadedModel, ModelError> {
     let params = LlamaModelParams::default()
         .with_n_gpu_layers(opts.n_gpu_layers)
         .with_use_mmap(opts.use_mmap);

@@ -52,9 +52,9 @@ const COLUMNS: &[Column] = &[
         value: |r| r.model.file_type.clone().unwrap_or_else(|| "?".into()),
     },
     Column {
-        header: "size MiB",
+        header: "weights MiB",
         numeric: true,
-        value: |r| mib(r.model.size_bytes),
+        value: |r| mib(r.memory.model_bytes),
     },
     Column {
         header: "params",

@@ -58,3 +58,12 @@ pub fn heavy() -> MutexGuard<'static, ()> {
 pub fn lines(s: &str) -> Vec<&str> {
     s.lines().filter(|l| !l.trim().is_empty()).collect()
 }
+
+/// Runs `runner bench -m <test model> --no-progress` followed by the whitespace-separated
+/// `args`.
+pub fn bench(args: &str) -> Output {
+    let m = model().to_str().expect("a UTF-8 path").to_string();
+    let mut v = vec!["bench", "-m", m.as_str(), "--no-progress"];
+    v.extend(args.split_whitespace());
+    run(&v)
+}
