@@ -11,3 +11,4 @@ pub mod models;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod scenario;

@@ -1,0 +1,432 @@
+//! The raw serde layer of scenario files and its validation into [`Scenario`].
+//!
+//! The file is first parsed as a plain TOML table (syntax errors carry a line and column), then
+//! each part is deserialized on its own, so that errors can name the prompt and grader they
+//! come from.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{
+    Grader, Message, Prompt, Role, Sampling, Scenario, ScenarioError, ScenarioKind, GRADER_TYPES,
+};
+
+pub(crate) const DEFAULT_SEED: u32 = 42;
+const DEFAULT_MAX_TOKENS: u32 = 256;
+const DEFAULT_TIME_LIMIT_S: f64 = 60.0;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: String,
+    description: String,
+    kind: ScenarioKind,
+}
+
+/// Settings that `[defaults]` sets and a prompt may override.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    system: Option<String>,
+    max_tokens: Option<u32>,
+    time_limit_s: Option<f64>,
+    temperature: Option<f32>,
+    seed: Option<u32>,
+    top_p: Option<f32>,
+    top_k: Option<u32>,
+    stop: Option<Vec<String>>,
+    raw: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrompt {
+    id: String,
+    category: Option<String>,
+    user: Option<String>,
+    messages: Option<Vec<Message>>,
+    prompt: Option<String>,
+    pair: Option<String>,
+    #[serde(default)]
+    graders: Vec<toml::Value>,
+    // The overridable settings, as in `RawSettings`.
+    system: Option<String>,
+    max_tokens: Option<u32>,
+    time_limit_s: Option<f64>,
+    temperature: Option<f32>,
+    seed: Option<u32>,
+    top_p: Option<f32>,
+    top_k: Option<u32>,
+    stop: Option<Vec<String>>,
+    raw: Option<bool>,
+}
+
+impl RawPrompt {
+    /// This prompt's settings, falling back to the defaults field by field.
+    fn settings(&self, defaults: &RawSettings) -> RawSettings {
+        let d = defaults.clone();
+        RawSettings {
+            system: self.system.clone().or(d.system),
+            max_tokens: self.max_tokens.or(d.max_tokens),
+            time_limit_s: self.time_limit_s.or(d.time_limit_s),
+            temperature: self.temperature.or(d.temperature),
+            seed: self.seed.or(d.seed),
+            top_p: self.top_p.or(d.top_p),
+            top_k: self.top_k.or(d.top_k),
+            stop: self.stop.clone().or(d.stop),
+            raw: self.raw.or(d.raw),
+        }
+    }
+}
+
+/// `[a-z0-9-]+`: scenario names, which are also file names.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Parses and validates a whole scenario file.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let invalid = |message: String| ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        message: one_line(&message),
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text, path))?;
+    let prompts = table.remove("prompts");
+    let defaults = match table.remove("defaults") {
+        None => RawSettings::default(),
+        Some(v) => v
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(format!("[defaults]: {}", value_error(&e))))?,
+    };
+    let header: RawHeader = table
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid(value_error(&e)))?;
+    if !is_valid_name(&header.name) {
+        return Err(invalid(format!(
+            "name '{}' must match [a-z0-9-]+",
+            header.name
+        )));
+    }
+    if header.description.trim().is_empty() {
+        return Err(invalid("description is empty".into()));
+    }
+    check_defaults(&defaults).map_err(|e| invalid(format!("[defaults]: {e}")))?;
+    let prompts = parse_prompts(prompts, &defaults).map_err(invalid)?;
+    Ok(Scenario {
+        name: header.name,
+        description: header.description,
+        kind: header.kind,
+        path: path.to_path_buf(),
+        prompts,
+    })
+}
+
+/// A deserialization error, prefixed with the key it is about when toml knows it
+/// (`max_tokens: invalid value: integer `-1`, expected u32`).
+fn value_error(e: &toml::de::Error) -> String {
+    // Without the source text, toml's Display is the message and then "in `a.b`".
+    let display = e.to_string();
+    let key = display
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("in `")?.strip_suffix('`'))
+        .next_back();
+    match key {
+        Some(key) if !key.is_empty() => format!("{key}: {}", e.message()),
+        _ => e.message().to_string(),
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn syntax_error(e: &toml::de::Error, text: &str, path: &Path) -> ScenarioError {
+    let offset = e.span().map_or(0, |s| s.start).min(text.len());
+    let (line, column) = line_column(text, offset);
+    ScenarioError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: one_line(e.message()),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Range checks shared by `[defaults]` and prompts.
+fn check_defaults(s: &RawSettings) -> Result<(), String> {
+    if s.max_tokens == Some(0) {
+        return Err("max_tokens must be >= 1".into());
+    }
+    if let Some(t) = s.time_limit_s {
+        if !(t.is_finite() && t > 0.0 && t <= 1e9) {
+            return Err(format!("time_limit_s {t} must be > 0"));
+        }
+    }
+    if let Some(t) = s.temperature {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(format!("temperature {t} must be >= 0"));
+        }
+    }
+    if let Some(p) = s.top_p {
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(format!("top_p {p} must be in (0, 1]"));
+        }
+    }
+    if s.stop
+        .as_ref()
+        .is_some_and(|v| v.iter().any(String::is_empty))
+    {
+        return Err("stop strings must not be empty".into());
+    }
+    Ok(())
+}
+
+fn parse_prompts(
+    value: Option<toml::Value>,
+    defaults: &RawSettings,
+) -> Result<Vec<Prompt>, String> {
+    let items = match value {
+        None => return Err("no prompts".into()),
+        Some(toml::Value::Array(items)) => items,
+        Some(_) => return Err("`prompts` must be an array of tables ([[prompts]])".into()),
+    };
+    if items.is_empty() {
+        return Err("no prompts".into());
+    }
+    let mut prompts: Vec<Prompt> = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let label = match item.get("id").and_then(toml::Value::as_str) {
+            Some(id) => format!("prompt '{id}'"),
+            None => format!("prompt #{}", i + 1),
+        };
+        let prompt = parse_prompt(item, defaults).map_err(|e| format!("{label}: {e}"))?;
+        if prompts.iter().any(|p| p.id == prompt.id) {
+            return Err(format!("duplicate prompt id '{}'", prompt.id));
+        }
+        prompts.push(prompt);
+    }
+    check_pairs(&prompts)?;
+    Ok(prompts)
+}
+
+fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, String> {
+    if !item.is_table() {
+        return Err("must be a table ([[prompts]])".into());
+    }
+    let raw: RawPrompt = item
+        .try_into()
+        .map_err(|e: toml::de::Error| value_error(&e))?;
+    if !is_valid_id(&raw.id) {
+        return Err("id must match [A-Za-z0-9._-]+".into());
+    }
+    let settings = raw.settings(defaults);
+    check_defaults(&settings)?;
+    let (messages, raw_prompt) = build_messages(&raw, defaults)?;
+    let graders = raw
+        .graders
+        .iter()
+        .enumerate()
+        .map(|(i, g)| parse_grader(i + 1, g))
+        .collect::<Result<Vec<_>, _>>()?;
+    if raw.pair.as_deref().is_some_and(|p| !is_valid_id(p)) {
+        return Err("pair must match [A-Za-z0-9._-]+".into());
+    }
+    let time_limit_s = settings.time_limit_s.unwrap_or(DEFAULT_TIME_LIMIT_S);
+    let time_limit = Duration::try_from_secs_f64(time_limit_s)
+        .map_err(|_| format!("time_limit_s {time_limit_s} is out of range"))?;
+    Ok(Prompt {
+        id: raw.id,
+        category: raw.category,
+        messages,
+        raw_prompt,
+        max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        time_limit,
+        sampling: Sampling {
+            temperature: settings.temperature.unwrap_or(0.0),
+            seed: settings.seed.unwrap_or(DEFAULT_SEED),
+            top_p: settings.top_p,
+            top_k: settings.top_k.filter(|k| *k > 0),
+        },
+        stop: settings.stop.unwrap_or_default(),
+        pair: raw.pair,
+        graders,
+    })
+}
+
+/// The chat messages (system first) or the raw prompt text.
+fn build_messages(
+    raw: &RawPrompt,
+    defaults: &RawSettings,
+) -> Result<(Vec<Message>, Option<String>), String> {
+    let is_raw = raw.raw.or(defaults.raw).unwrap_or(false);
+    if is_raw {
+        if raw.user.is_some() || raw.messages.is_some() {
+            return Err("raw = true takes `prompt`, not `user` or `messages`".into());
+        }
+        if raw.system.is_some() {
+            return Err("`system` is not used with raw = true".into());
+        }
+        return match &raw.prompt {
+            Some(p) if !p.trim().is_empty() => Ok((Vec::new(), Some(p.clone()))),
+            Some(_) => Err("`prompt` is empty".into()),
+            None => Err("raw = true needs `prompt`".into()),
+        };
+    }
+    if raw.prompt.is_some() {
+        return Err("`prompt` needs raw = true (otherwise use `user` or `messages`)".into());
+    }
+    let system = raw
+        .system
+        .clone()
+        .or_else(|| defaults.system.clone())
+        .filter(|s| !s.is_empty())
+        .map(|content| Message {
+            role: Role::System,
+            content,
+        });
+    match (&raw.user, &raw.messages) {
+        (Some(_), Some(_)) => Err("has both `user` and `messages`; use one".into()),
+        (None, None) => Err("needs `user`, `messages` or (with raw = true) `prompt`".into()),
+        (Some(user), None) => {
+            if user.trim().is_empty() {
+                return Err("`user` is empty".into());
+            }
+            let user = Message {
+                role: Role::User,
+                content: user.clone(),
+            };
+            Ok((system.into_iter().chain([user]).collect(), None))
+        }
+        (None, Some(messages)) => {
+            check_messages(messages, raw.system.is_some())?;
+            if messages[0].role == Role::System {
+                return Ok((messages.clone(), None));
+            }
+            Ok((system.into_iter().chain(messages.clone()).collect(), None))
+        }
+    }
+}
+
+fn check_messages(messages: &[Message], has_system_field: bool) -> Result<(), String> {
+    let Some(last) = messages.last() else {
+        return Err("`messages` is empty".into());
+    };
+    if last.role != Role::User {
+        return Err("the last message must have role = \"user\"".into());
+    }
+    for (i, m) in messages.iter().enumerate() {
+        if m.role == Role::System && i > 0 {
+            return Err(format!(
+                "message {}: a system message must come first",
+                i + 1
+            ));
+        }
+        if m.content.trim().is_empty() {
+            return Err(format!("message {}: empty content", i + 1));
+        }
+    }
+    if has_system_field && messages[0].role == Role::System {
+        return Err("has both `system` and a system message".into());
+    }
+    Ok(())
+}
+
+fn parse_grader(index: usize, value: &toml::Value) -> Result<Grader, String> {
+    let expected = GRADER_TYPES.join(", ");
+    let Some(table) = value.as_table() else {
+        return Err(format!(
+            "grader {index}: must be a table ([[prompts.graders]])"
+        ));
+    };
+    let kind = match table.get("type") {
+        None => {
+            return Err(format!(
+                "grader {index}: missing `type` (expected one of: {expected})"
+            ))
+        }
+        Some(toml::Value::String(s)) => s.as_str(),
+        Some(other) => {
+            return Err(format!(
+                "grader {index}: `type` must be a string, not {}",
+                other.type_str()
+            ))
+        }
+    };
+    if !GRADER_TYPES.contains(&kind) {
+        return Err(format!(
+            "unknown grader type '{kind}' (expected one of: {expected})"
+        ));
+    }
+    let grader: Grader = value
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| format!("grader {index} ({kind}): {}", value_error(&e)))?;
+    grader.validate()?;
+    Ok(grader)
+}
+
+/// Every pair id names exactly two prompts, whose graders have the same types in order.
+fn check_pairs(prompts: &[Prompt]) -> Result<(), String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for p in prompts {
+        let Some(pair) = p.pair.as_deref() else {
+            continue;
+        };
+        if seen.contains(&pair) {
+            continue;
+        }
+        seen.push(pair);
+        let members: Vec<&Prompt> = prompts
+            .iter()
+            .filter(|q| q.pair.as_deref() == Some(pair))
+            .collect();
+        if members.len() != 2 {
+            let noun = if members.len() == 1 {
+                "prompt"
+            } else {
+                "prompts"
+            };
+            return Err(format!(
+                "pair '{pair}' has {} {noun}, needs exactly 2",
+                members.len()
+            ));
+        }
+        let names = |q: &Prompt| q.graders.iter().map(Grader::name).collect::<Vec<_>>();
+        let (a, b) = (names(members[0]), names(members[1]));
+        if a != b {
+            return Err(format!(
+                "pair '{pair}': prompts '{}' and '{}' need the same grader types in the same \
+                 order ([{}] vs [{}])",
+                members[0].id,
+                members[1].id,
+                a.join(", "),
+                b.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! Tests of scenario loading: resolving names, defaults, and one-line errors for bad files.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::shipped_tests::shipped;
+use super::*;
+
+/// The error message of loading `text` as `scenarios/x.toml`.
+fn load_error(text: &str) -> String {
+    match load_str(text, Path::new("scenarios/x.toml")) {
+        Ok(_) => panic!("loaded, expected an error:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const HEADER: &str = "name = \"x\"\ndescription = \"test\"\nkind = \"short-response\"\n";
+
+/// A file with HEADER and the given rest.
+fn with_header(rest: &str) -> String {
+    format!("{HEADER}{rest}")
+}
+
+fn assert_one_line(message: &str) {
+    assert!(!message.contains('\n'), "not one line: {message}");
+}
+
+#[test]
+fn available_and_resolve() {
+    let dirs = [builtin_dir()];
+    let names: Vec<String> = available(&dirs).into_iter().map(|(n, _)| n).collect();
+    for n in ["coding", "long-form", "short-response"] {
+        assert!(names.iter().any(|x| x == n), "{names:?}");
+    }
+    let path = resolve("coding", &dirs).expect("resolves");
+    assert_eq!(path, builtin_dir().join("coding.toml"));
+    let err = resolve("no-such-scenario", &dirs)
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        err.starts_with("unknown scenario 'no-such-scenario'"),
+        "{err}"
+    );
+    assert!(err.contains("coding, long-form, short-response"), "{err}");
+    assert_one_line(&err);
+    let err = resolve("missing/x.toml", &dirs)
+        .expect_err("missing")
+        .to_string();
+    assert_eq!(err, "missing/x.toml: no such file");
+    let direct = builtin_dir().join("coding.toml");
+    let direct = direct.to_str().expect("utf-8 path");
+    assert_eq!(resolve(direct, &[]).expect("path"), PathBuf::from(direct));
+    assert!(available(&[PathBuf::from("/no/such/dir")]).is_empty());
+}
+
+#[test]
+fn missing_file_and_directory() {
+    let err = load(Path::new("/no/such/file.toml"))
+        .expect_err("missing")
+        .to_string();
+    assert_eq!(err, "/no/such/file.toml: no such file");
+    let dir = builtin_dir();
+    let err = load(&dir).expect_err("directory").to_string();
+    assert!(
+        err.ends_with(": is a directory, not a scenario file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn defaults_apply_and_prompts_override() {
+    let text = with_header(
+        r#"
+[defaults]
+system = "default system"
+max_tokens = 64
+time_limit_s = 30
+temperature = 0.7
+seed = 7
+top_p = 0.9
+top_k = 40
+stop = ["END"]
+
+[[prompts]]
+id = "inherits"
+user = "hello"
+
+[[prompts]]
+id = "overrides"
+user = "hello"
+system = "own system"
+max_tokens = 8
+time_limit_s = 2.5
+temperature = 0
+seed = 9
+top_p = 1.0
+top_k = 0
+stop = []
+
+[[prompts]]
+id = "no-system"
+user = "hello"
+system = ""
+"#,
+    );
+    let s = load_str(&text, Path::new("x.toml")).expect("loads");
+    let a = &s.prompts[0];
+    assert_eq!(a.messages[0].role, Role::System);
+    assert_eq!(a.messages[0].content, "default system");
+    assert_eq!(a.messages[1].role, Role::User);
+    assert_eq!(a.max_tokens, 64);
+    assert_eq!(a.time_limit, Duration::from_secs(30));
+    assert_eq!(a.sampling.temperature, 0.7);
+    assert!(!a.sampling.is_greedy());
+    assert_eq!(a.sampling.seed, 7);
+    assert_eq!(a.sampling.top_p, Some(0.9));
+    assert_eq!(a.sampling.top_k, Some(40));
+    assert_eq!(a.stop, vec!["END".to_string()]);
+    let b = &s.prompts[1];
+    assert_eq!(b.messages[0].content, "own system");
+    assert_eq!(b.max_tokens, 8);
+    assert_eq!(b.time_limit, Duration::from_millis(2500));
+    assert!(b.sampling.is_greedy());
+    assert_eq!(b.sampling.seed, 9);
+    assert_eq!(b.sampling.top_k, None);
+    assert!(b.stop.is_empty());
+    let c = &s.prompts[2];
+    assert_eq!(c.messages.len(), 1);
+    assert_eq!(c.messages[0].role, Role::User);
+}
+
+#[test]
+fn built_in_defaults() {
+    let text = with_header("[[prompts]]\nid = \"a\"\nuser = \"hi\"\n");
+    let s = load_str(&text, Path::new("x.toml")).expect("loads");
+    let p = &s.prompts[0];
+    assert_eq!(p.messages.len(), 1);
+    assert_eq!(p.max_tokens, 256);
+    assert_eq!(p.time_limit, Duration::from_secs(60));
+    assert_eq!(p.sampling, Sampling::default());
+    assert!(p.sampling.is_greedy());
+    assert_eq!(p.sampling.seed, 42);
+    assert!(p.graders.is_empty() && p.pair.is_none() && p.raw_prompt.is_none());
+}
+
+#[test]
+fn messages_and_raw_prompts() {
+    let text = with_header(
+        r#"
+[defaults]
+system = "sys"
+
+[[prompts]]
+id = "turns"
+messages = [
+  { role = "user", content = "a" },
+  { role = "assistant", content = "b" },
+  { role = "user", content = "c" },
+]
+
+[[prompts]]
+id = "own-system"
+messages = [{ role = "system", content = "mine" }, { role = "user", content = "c" }]
+
+[[prompts]]
+id = "raw"
+raw = true
+prompt = "Once upon a time"
+"#,
+    );
+    let s = load_str(&text, Path::new("x.toml")).expect("loads");
+    let roles: Vec<&str> = s.prompts[0]
+        .messages
+        .iter()
+        .map(|m| m.role.as_str())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(s.prompts[1].messages[0].content, "mine");
+    assert_eq!(s.prompts[1].messages.len(), 2);
+    assert_eq!(s.prompts[2].raw_prompt.as_deref(), Some("Once upon a time"));
+    assert!(s.prompts[2].messages.is_empty());
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let err = load_error("name = \"x\"\ndescription = \"d\"\nkind \"short-response\"\n");
+    assert!(
+        err.starts_with("scenarios/x.toml: line 3, column "),
+        "{err}"
+    );
+    assert_one_line(&err);
+    let err = load_error("name = \"x\"\n\n[[prompts]]\nid = \"a\"\n    user = \"unterminated\n");
+    assert!(
+        err.starts_with("scenarios/x.toml: line 5, column "),
+        "{err}"
+    );
+}
+
+#[test]
+fn line_column_counts_characters() {
+    assert_eq!(file::line_column("ab\ncd", 0), (1, 1));
+    assert_eq!(file::line_column("ab\ncd", 4), (2, 2));
+    assert_eq!(file::line_column("é\nxé", 5), (2, 2));
+    assert_eq!(file::line_column("é", 1), (1, 1));
+    assert_eq!(file::line_column("ab", 99), (1, 3));
+}
+
+/// Loading `text` fails with a one-line error starting with `scenarios/x.toml: {want}`.
+fn expect_error(text: &str, want: &str) {
+    let err = load_error(text);
+    let want = format!("scenarios/x.toml: {want}");
+    assert!(err.starts_with(&want), "got:  {err}\nwant: {want}...");
+    assert_one_line(&err);
+}
+
+/// A file with one prompt `a` (`user = "hi"`) followed by `extra` lines.
+fn prompt_with(extra: &str) -> String {
+    with_header(&format!("[[prompts]]\nid = \"a\"\nuser = \"hi\"\n{extra}"))
+}
+
+/// A file whose prompt `a` has one grader with these lines.
+fn grader_with(lines: &str) -> String {
+    prompt_with(&format!("  [[prompts.graders]]\n{lines}"))
+}
+
+#[test]
+fn file_level_errors() {
+    expect_error(&with_header(""), "no prompts");
+    expect_error(&with_header("prompts = []\n"), "no prompts");
+    let twice = prompt_with("[[prompts]]\nid = \"a\"\nuser = \"again\"\n");
+    expect_error(&twice, "duplicate prompt id 'a'");
+    expect_error(
+        &format!("{HEADER}descripton = \"typo\"\n"),
+        "unknown field `descripton`, expected one of `name`, `description`, `kind`",
+    );
+    expect_error(
+        &with_header("[defaults]\nmax_token = 5\n"),
+        "[defaults]: unknown field `max_token`",
+    );
+    expect_error(
+        "name = \"x\"\nkind = \"short-response\"\n",
+        "missing field `description`",
+    );
+    expect_error(
+        "name = \"Bad Name\"\ndescription = \"d\"\nkind = \"short-response\"\n",
+        "name 'Bad Name' must match [a-z0-9-]+",
+    );
+    expect_error(
+        "name = \"x\"\ndescription = \"d\"\nkind = \"medium\"\n",
+        "kind: unknown variant `medium`, expected `short-response` or `long-form`",
+    );
+    expect_error(
+        &prompt_with("pair = \"tone-1\"\n"),
+        "pair 'tone-1' has 1 prompt, needs exactly 2",
+    );
+}
+
+#[test]
+fn prompt_level_errors() {
+    expect_error(
+        &with_header("[[prompts]]\nid = \"a\"\n"),
+        "prompt 'a': needs `user`, `messages` or (with raw = true) `prompt`",
+    );
+    expect_error(
+        &prompt_with("colour = \"red\"\n"),
+        "prompt 'a': unknown field `colour`",
+    );
+    expect_error(
+        &prompt_with("max_tokens = 0\n"),
+        "prompt 'a': max_tokens must be >= 1",
+    );
+    expect_error(
+        &prompt_with("max_tokens = -1\n"),
+        "prompt 'a': max_tokens: invalid value: integer `-1`, expected u32",
+    );
+    expect_error(
+        &prompt_with("time_limit_s = -1\n"),
+        "prompt 'a': time_limit_s -1 must be > 0",
+    );
+    expect_error(
+        &with_header("[[prompts]]\nid = \"a\"\nprompt = \"hi\"\n"),
+        "prompt 'a': `prompt` needs raw = true",
+    );
+    expect_error(
+        &prompt_with("messages = [{ role = \"user\", content = \"x\" }]\n"),
+        "prompt 'a': has both `user` and `messages`; use one",
+    );
+    let last_assistant =
+        "[[prompts]]\nid = \"a\"\nmessages = [{ role = \"assistant\", content = \"x\" }]\n";
+    expect_error(
+        &with_header(last_assistant),
+        "prompt 'a': the last message must have role = \"user\"",
+    );
+}
+
+#[test]
+fn grader_errors() {
+    expect_error(
+        &grader_with("type = \"jsonn\"\n"),
+        "prompt 'a': unknown grader type 'jsonn' (expected one of: json, regex, not_regex,",
+    );
+    expect_error(
+        &grader_with("type = \"regex\"\npatern = \"x\"\n"),
+        "prompt 'a': grader 1 (regex): unknown field `patern`",
+    );
+    expect_error(
+        &grader_with("value = \"x\"\n"),
+        "prompt 'a': grader 1: missing `type`",
+    );
+    expect_error(
+        &grader_with("type = \"regex\"\npattern = \"(abc\"\n"),
+        "prompt 'a': invalid regex '(abc': unclosed group",
+    );
+    expect_error(
+        &grader_with("type = \"word_count\"\nmin = 5\nmax = 2\n"),
+        "prompt 'a': word_count min 5 > max 2",
+    );
+    expect_error(
+        &grader_with("type = \"number\"\ntolerance = -1\n"),
+        "prompt 'a': number: tolerance -1 must be >= 0",
+    );
+}
+
+#[test]
+fn pair_halves_need_matching_grader_types() {
+    let text = with_header(
+        r#"
+[[prompts]]
+id = "a"
+user = "x"
+pair = "p"
+  [[prompts.graders]]
+  type = "word_count"
+  max = 3
+
+[[prompts]]
+id = "b"
+user = "y"
+pair = "p"
+  [[prompts.graders]]
+  type = "json"
+"#,
+    );
+    let err = load_error(&text);
+    assert!(
+        err.starts_with(
+            "scenarios/x.toml: pair 'p': prompts 'a' and 'b' need the same grader types"
+        ),
+        "{err}"
+    );
+    let three = with_header(
+        "[[prompts]]\nid = \"a\"\nuser = \"x\"\npair = \"p\"\n\
+         [[prompts]]\nid = \"b\"\nuser = \"x\"\npair = \"p\"\n\
+         [[prompts]]\nid = \"c\"\nuser = \"x\"\npair = \"p\"\n",
+    );
+    assert_eq!(
+        load_error(&three),
+        "scenarios/x.toml: pair 'p' has 3 prompts, needs exactly 2"
+    );
+}
+
+#[test]
+fn scenario_serializes_kind_and_time_limit() {
+    let s = shipped("short-response");
+    let json = serde_json::to_value(&s).expect("serializes");
+    assert_eq!(json["kind"], "short-response");
+    assert_eq!(json["prompts"][0]["time_limit_s"], 60.0);
+    assert_eq!(json["prompts"][0]["graders"][0]["type"], "json");
+    assert_eq!(ScenarioKind::LongForm.to_string(), "long-form");
+}
