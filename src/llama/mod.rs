@@ -5,6 +5,7 @@ pub mod info;
 pub mod log;
 mod memory;
 pub mod model;
+pub mod quantize;
 pub mod workload;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
