@@ -1,6 +1,7 @@
 //! Everything that touches llama.cpp: backend, model loading, contexts, the decode loop.
 
 pub mod context;
+mod deadline;
 pub mod info;
 pub mod log;
 mod memory;
