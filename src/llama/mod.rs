@@ -6,6 +6,7 @@ pub mod info;
 pub mod log;
 mod memory;
 pub mod model;
+pub mod sampler;
 pub mod workload;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
