@@ -2,6 +2,7 @@
 
 pub mod context;
 mod deadline;
+pub mod generate;
 pub mod info;
 pub mod log;
 mod memory;
