@@ -4,12 +4,18 @@
 //! needs the raw context for what the safe crate does not expose: the memory breakdown and,
 //! for profiling, the graph-evaluation callback. The lifetime ties a context to its model;
 //! `Drop` frees everything.
+//!
+//! A context can carry a deadline ([`Context::set_deadline`]): llama.cpp's abort callback reads
+//! it while it computes a graph, so a long prompt or a slow decode stops at the deadline
+//! ([`ContextError::Aborted`]) instead of running to its end.
 
+use super::deadline::{abort_callback, Deadline};
 use super::memory;
 use crate::record::MemoryUsage;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_sys_2 as sys;
 use std::ptr::NonNull;
+use std::time::Instant;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -23,6 +29,8 @@ pub enum ContextError {
         code: i32,
         reason: Option<String>,
     },
+    #[error("llama.cpp stopped decoding a batch of {n_tokens} tokens at position {pos}: the deadline passed")]
+    Aborted { n_tokens: usize, pos: i32 },
     #[error("llama.cpp returned no logits for the last token")]
     NoLogits,
     #[error("{0} tokens do not fit in the context of {1}")]
@@ -117,10 +125,15 @@ pub(crate) fn model_ptr(model: &LlamaModel) -> *mut sys::llama_model {
     unsafe { *(model as *const LlamaModel).cast::<*mut sys::llama_model>() }
 }
 
+/// What `llama_decode` returns when the abort callback stopped it.
+const DECODE_ABORTED: i32 = 2;
+
 /// A llama.cpp context bound to its model, with one reusable batch.
 #[derive(Debug)]
 pub struct Context<'m> {
     ptr: NonNull<sys::llama_context>,
+    /// Read by llama.cpp's abort callback; dropped after the llama.cpp context.
+    deadline: Deadline,
     vocab: *const sys::llama_vocab,
     n_vocab: i32,
     batch: sys::llama_batch,
@@ -148,6 +161,9 @@ impl<'m> Context<'m> {
         p.type_k = s.type_k.ggml();
         p.type_v = s.type_v.ggml();
         p.no_perf = true;
+        let deadline = Deadline::default();
+        p.abort_callback = Some(abort_callback);
+        p.abort_callback_data = deadline.callback_data();
         let raw = model_ptr(model);
         // SAFETY: `raw` is the live model `model` borrows for 'm, which outlives the context.
         let ctx = unsafe { sys::llama_init_from_model(raw, p) };
@@ -172,6 +188,7 @@ impl<'m> Context<'m> {
         let batch = unsafe { sys::llama_batch_init(n_batch as i32, 0, 1) };
         Ok(Context {
             ptr,
+            deadline,
             vocab,
             n_vocab,
             batch,
@@ -185,6 +202,17 @@ impl<'m> Context<'m> {
     /// Context size, logical and physical batch sizes as llama.cpp set them.
     pub fn sizes(&self) -> (u32, u32, u32) {
         (self.n_ctx, self.n_batch, self.n_ubatch)
+    }
+
+    /// Sets (or with `None` removes) the instant after which `decode` stops with
+    /// [`ContextError::Aborted`], even in the middle of a batch.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline.set(deadline);
+    }
+
+    /// Whether the deadline set with [`Context::set_deadline`] has passed.
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline.passed()
     }
 
     /// Empties the KV cache.
@@ -213,6 +241,15 @@ impl<'m> Context<'m> {
             self.fill_batch(chunk, pos, logits_last && last);
             // SAFETY: the batch was filled with chunk.len() <= n_batch valid entries above.
             let code = unsafe { sys::llama_decode(self.ptr.as_ptr(), self.batch) };
+            if code == DECODE_ABORTED {
+                // llama.cpp logged that it dropped the aborted batch from the cache: not a
+                // reason for any later failure.
+                let _ = super::log::last_reason();
+                return Err(ContextError::Aborted {
+                    n_tokens: chunk.len(),
+                    pos,
+                });
+            }
             if code != 0 {
                 return Err(ContextError::Decode {
                     n_tokens: chunk.len(),
@@ -282,15 +319,26 @@ impl Context<'_> {
     /// asked for them (greedy decoding, as llama.cpp's greedy sampler picks, without
     /// building its n_vocab-sized candidate array on every token).
     pub fn argmax(&mut self) -> Option<i32> {
+        let row = self.last_logits()?;
+        i32::try_from(argmax(row)).ok()
+    }
+
+    /// The logits of the last decoded token that asked for them, if the last decode made any.
+    pub(super) fn last_logits(&self) -> Option<&[f32]> {
         // SAFETY: the context is live; -1 selects the last output row, which the previous
         // decode produced; llama.cpp returns null when there is none.
         let logits = unsafe { sys::llama_get_logits_ith(self.ptr.as_ptr(), -1) };
         if logits.is_null() || self.n_vocab <= 0 {
             return None;
         }
-        // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode.
-        let row = unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) };
-        i32::try_from(argmax(row)).ok()
+        // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode,
+        // which needs `&mut self` and so cannot happen while the slice borrows `self`.
+        Some(unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) })
+    }
+
+    /// The raw context, for llama.cpp calls made by other wrappers in this module.
+    pub(super) fn raw(&mut self) -> *mut sys::llama_context {
+        self.ptr.as_ptr()
     }
 }
 

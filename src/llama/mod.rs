@@ -1,11 +1,14 @@
 //! Everything that touches llama.cpp: backend, model loading, contexts, the decode loop.
 
 pub mod context;
+mod deadline;
+pub mod generate;
 pub mod info;
 pub mod log;
 mod memory;
 pub mod model;
 pub mod quantize;
+pub mod sampler;
 pub mod workload;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
