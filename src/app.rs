@@ -71,6 +71,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sweep(args) => {
+            let outcome = crate::sweep::run(&args, &cache, cli.verbose, default_threads())?;
+            crate::sweep::print(&args, &outcome)?;
+            if outcome.failed_cells > 0 {
+                eprintln!("error: {} cell(s) failed", outcome.failed_cells);
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SweepCell { spec } => {
+            crate::sweep::cell::run(&spec)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Models(ModelsCommand::List { format }) => {
             print!("{}", models_list(&cache, format)?);
             Ok(ExitCode::SUCCESS)

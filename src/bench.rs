@@ -46,7 +46,7 @@ pub fn run(cfg: &BenchConfig, cache: &Path, verbose: bool) -> Result<Outcome> {
     let instances = plan::expand(cfg, files.len());
     plan::check(&instances).map_err(UsageError)?;
     let backend = crate::llama::init(verbose)?;
-    check_idle(cfg, &monitor)?;
+    load::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle)?;
     let env = Env {
         cfg,
         build: crate::llama::info::build_info(),
@@ -82,53 +82,17 @@ fn resolve_models(names: &[String], cache: &Path) -> Result<Vec<ModelFile>> {
     for name in names {
         let path = models::resolve(name, cache, &opts).map_err(classify_resolve)?;
         let gguf = GgufFile::open(&path).map_err(|e| UsageError(e.to_string()))?;
-        let sha256 = verified_hash(&path, cache);
+        let sha256 = models::verified_sha256(&path, cache);
         out.push(ModelFile { path, gguf, sha256 });
     }
     Ok(out)
 }
 
-/// The sha256 of a known model's cached file, which was verified when it was fetched.
-fn verified_hash(path: &Path, cache: &Path) -> Option<String> {
-    let path = path.canonicalize().ok()?;
-    models::known_models().iter().find_map(|m| {
-        let cached = models::cached_path(m, cache);
-        let same = cached.canonicalize().ok()? == path;
-        (same && models::marker_path(&cached).is_file()).then(|| m.sha256.to_string())
-    })
-}
-
-fn classify_resolve(e: models::ResolveError) -> anyhow::Error {
+/// A model that cannot be resolved: an unknown name is bad input (exit 2), a failed fetch is not.
+pub(crate) fn classify_resolve(e: models::ResolveError) -> anyhow::Error {
     match e {
         models::ResolveError::Unknown { .. } => UsageError(e.to_string()).into(),
         other => anyhow::Error::new(other),
-    }
-}
-
-fn check_idle(cfg: &BenchConfig, monitor: &LoadMonitor) -> Result<()> {
-    monitor.wait_for(Duration::from_millis(1100));
-    let w = monitor.window(monitor.started(), Instant::now());
-    if w.mean_other <= cfg.busy_threshold {
-        return Ok(());
-    }
-    let top = load::top_processes(5, 5.0);
-    let msg = format!(
-        "the machine is busy: other processes use {:.2} cores{}",
-        w.mean_other,
-        culprits(&top)
-    );
-    if cfg.require_idle {
-        anyhow::bail!("{msg}; refusing to start (--require-idle)");
-    }
-    eprintln!("warning: {msg}; figures will be lower and noisier than on an idle machine");
-    Ok(())
-}
-
-fn culprits(top: &[String]) -> String {
-    if top.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", top.join(", "))
     }
 }
 
@@ -289,7 +253,7 @@ fn load_report(env: &Env<'_>, before: &Window, during: &Window, test: &str) -> L
                 "warning: {test}: other processes kept {:.2} cores busy on average around it (peak {:.2}){}; its figures are suspect",
                 during.mean_other.max(before.mean_other),
                 during.max_other.max(before.max_other),
-                culprits(&top_processes)
+                load::culprits(&top_processes)
             )
         });
     }

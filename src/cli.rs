@@ -27,9 +27,17 @@ pub struct Cli {
 pub enum Command {
     /// Measure prompt processing, generation, TTFT and inter-token latency of GGUF models.
     Bench(Box<BenchArgs>),
+    /// Quantize a model several ways and run each quantization through scenarios.
+    Sweep(Box<SweepArgs>),
     /// List or fetch the known real models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
+    #[command(hide = true)]
+    SweepCell {
+        /// The cell's specification (JSON), written by the parent sweep.
+        spec: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +148,74 @@ pub struct BenchArgs {
     /// Hash the model file (sha256) into the record.
     #[arg(long)]
     pub sha256: bool,
+    /// Do not show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Model file(s) or known model name(s), comma-separated or repeated.
+    #[arg(short = 'm', long = "model", value_delimiter = ',', default_value = crate::models::DEFAULT_MODEL)]
+    pub models: Vec<String>,
+    /// Quantizations to make with llama.cpp and run; `source` runs the file as given.
+    #[arg(
+        short = 'q',
+        long = "quant",
+        value_delimiter = ',',
+        default_value = "q4_k_m,q6_k,q8_0"
+    )]
+    pub quants: Vec<String>,
+    /// Scenarios: names of files in scenarios/ or paths to TOML files.
+    #[arg(
+        short = 's',
+        long = "scenario",
+        value_delimiter = ',',
+        default_value = "short-response,long-form"
+    )]
+    pub scenarios: Vec<String>,
+    /// Run only the first N prompts of each scenario.
+    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true, value_name = "N")]
+    pub limit: Option<u32>,
+    /// Directory of results files (JSONL, one per sweep configuration).
+    #[arg(long, default_value = "results/runs", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Start over instead of resuming the sweep's results file.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Leave response texts out of the records.
+    #[arg(long)]
+    pub no_text: bool,
+    /// Send prompts without the model's chat template (messages joined by newlines).
+    #[arg(long)]
+    pub raw: bool,
+    /// Threads [default: physical cores].
+    #[arg(short = 't', long = "threads", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub threads: Option<u32>,
+    /// Context size [default: what the longest prompt plus its output limit needs].
+    #[arg(long = "ctx", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub ctx: Option<u32>,
+    /// Flash attention.
+    #[arg(long = "flash-attn", value_enum, default_value = "auto")]
+    pub flash_attn: FlashAttn,
+    /// Layers to offload to a GPU (ignored on CPU-only builds).
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 999)]
+    pub n_gpu_layers: u32,
+    /// Format of the summary on stdout (and in -o FILE) [default: table, or from -o's extension].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Also write the summary to FILE.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Refuse cells estimated to need more memory than this many GiB [default: the machine's RAM].
+    #[arg(long, value_name = "GIB")]
+    pub max_memory: Option<f64>,
+    /// Refuse to start when other processes keep the machine busy.
+    #[arg(long)]
+    pub require_idle: bool,
+    /// Other load, in busy cores, above which the machine counts as busy.
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
+    pub busy_threshold: f64,
     /// Do not show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -262,7 +338,7 @@ mod tests {
         v.extend_from_slice(args);
         match Cli::try_parse_from(v)?.command {
             Command::Bench(b) => Ok(*b),
-            Command::Models(_) => unreachable!("parsed bench"),
+            _ => unreachable!("parsed bench"),
         }
     }
 

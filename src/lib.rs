@@ -13,3 +13,4 @@ pub mod quant;
 pub mod record;
 pub mod report;
 pub mod scenario;
+pub mod sweep;

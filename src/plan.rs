@@ -87,7 +87,7 @@ mod tests {
         v.extend_from_slice(args);
         match Cli::try_parse_from(v).unwrap().command {
             Command::Bench(b) => b.validate(2).unwrap(),
-            Command::Models(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -98,7 +98,7 @@ pub struct ModelInfo {
 }
 
 /// Engine settings the test ran with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineSettings {
     pub threads: u32,
     pub threads_batch: u32,
@@ -210,6 +210,97 @@ impl RepetitionSample {
     pub fn itl_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.token_ms.windows(2).map(|w| w[1] - w[0])
     }
+}
+
+/// One line of a sweep's results file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SweepRecord {
+    Request(Box<RequestRecord>),
+    CellFailed(CellFailure),
+}
+
+/// Which (model, quantization) cell of a sweep a line belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CellKey {
+    /// The source model as given (a known name or a path).
+    pub model: String,
+    /// `source` or a quantization type name such as `q4_k_m`.
+    pub quant: String,
+}
+
+/// What a cell ran on: the file it measured and how it was made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CellInfo {
+    /// The file that ran (the quantized copy, or the source).
+    pub model: ModelInfo,
+    pub source_path: String,
+    pub source_sha256: Option<String>,
+    /// True when the source was itself quantized: sizes and speeds stay representative,
+    /// answer quality does not.
+    pub requantized: bool,
+    /// Time llama.cpp took to quantize; `None` when the file came from the cache or is the source.
+    pub quantize_ms: Option<f64>,
+    pub quantize_cached: bool,
+    pub engine: EngineSettings,
+    pub build: BuildInfo,
+    pub machine: MachineInfo,
+    pub memory: MemoryUsage,
+}
+
+/// One scenario request of a sweep, measured and graded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub schema: u32,
+    /// RFC 3339 time at which the request finished.
+    pub time: String,
+    pub runner_version: String,
+    pub cell: CellKey,
+    pub info: CellInfo,
+    pub scenario: String,
+    /// `short-response` or `long-form`.
+    pub scenario_kind: String,
+    pub prompt_id: String,
+    pub category: Option<String>,
+    pub pair: Option<String>,
+    /// How the prompt was built: the model's chat template, a fallback, or raw.
+    pub template: String,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    /// Start of prompt evaluation to the first non-empty piece of text.
+    pub ttft_ms: Option<f64>,
+    /// Prompt tokens / prompt-evaluation seconds.
+    pub prompt_tps: Option<f64>,
+    /// (output tokens - 1) / (last token time - first token time).
+    pub decode_tps: Option<f64>,
+    pub e2e_ms: f64,
+    pub itl_ms: Option<HistogramSummary>,
+    /// `eos`, `stop_string`, `max_tokens` or `time_limit`.
+    pub stop_reason: String,
+    /// The request failed (time limit, or an error): it counts against the pass rate.
+    pub failed: bool,
+    pub error: Option<String>,
+    /// The response (omitted with `--no-text`).
+    pub text: Option<String>,
+    pub verdicts: Vec<crate::scenario::Verdict>,
+    /// Passed graders / graders (0 for a failed request).
+    pub score: f64,
+    /// Every grader passed and the request did not fail.
+    pub pass: bool,
+    /// Load from other processes while the request ran.
+    pub load: LoadReport,
+    /// Time of each generated token since the start of the request, in milliseconds.
+    pub token_ms: Vec<f64>,
+}
+
+/// A cell that could not run (or died), with its reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellFailure {
+    pub schema: u32,
+    pub time: String,
+    pub runner_version: String,
+    pub cell: CellKey,
+    pub reason: String,
 }
 
 #[cfg(test)]

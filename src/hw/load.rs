@@ -209,6 +209,36 @@ fn sysinfo_other_cores(sys: &mut System) -> f64 {
     (total - own).max(0.0)
 }
 
+/// Watches the machine for a second before a run: warns on stderr when other processes keep
+/// more than `threshold` cores busy, or refuses to start when `require_idle`.
+pub fn check_idle(monitor: &LoadMonitor, threshold: f64, require_idle: bool) -> anyhow::Result<()> {
+    monitor.wait_for(Duration::from_millis(1100));
+    let w = monitor.window(monitor.started(), Instant::now());
+    if w.mean_other <= threshold {
+        return Ok(());
+    }
+    let top = top_processes(5, 5.0);
+    let msg = format!(
+        "the machine is busy: other processes use {:.2} cores{}",
+        w.mean_other,
+        culprits(&top)
+    );
+    if require_idle {
+        anyhow::bail!("{msg}; refusing to start (--require-idle)");
+    }
+    eprintln!("warning: {msg}; figures will be lower and noisier than on an idle machine");
+    Ok(())
+}
+
+/// ` (a 97%, b 12%)`, or nothing for no processes.
+pub fn culprits(top: &[String]) -> String {
+    if top.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", top.join(", "))
+    }
+}
+
 /// The busiest other processes right now, as `name pct%` (percent of one core), busiest first.
 pub fn top_processes(limit: usize, min_percent: f32) -> Vec<String> {
     let own = Pid::from_u32(std::process::id());

@@ -18,3 +18,11 @@ pub fn init(verbose: bool) -> anyhow::Result<LlamaBackend> {
     log::install(verbose);
     LlamaBackend::init().map_err(|e| anyhow::anyhow!("llama.cpp backend failed to start: {e}"))
 }
+
+/// llama.cpp's backend for unit tests: started once per test binary, since it may start only
+/// once per process.
+#[cfg(test)]
+pub(crate) fn test_backend() -> &'static LlamaBackend {
+    static BACKEND: std::sync::OnceLock<LlamaBackend> = std::sync::OnceLock::new();
+    BACKEND.get_or_init(|| init(false).expect("llama.cpp backend"))
+}

@@ -344,14 +344,12 @@ pub fn source_sha256(path: &Path, cache_dir: &Path) -> Result<String, QuantizeEr
 mod tests {
     use super::*;
     use crate::quant;
-    use std::sync::{Mutex, MutexGuard, OnceLock};
+    use std::sync::{Mutex, MutexGuard};
 
     const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
-    /// llama.cpp's backend, started once for this test binary (it may start only once per process).
     fn backend() -> &'static LlamaBackend {
-        static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-        BACKEND.get_or_init(|| crate::llama::init(false).expect("llama.cpp backend"))
+        crate::llama::test_backend()
     }
 
     /// Quantizing tests take turns: they share llama.cpp's log and time their runs.

@@ -54,6 +54,16 @@ pub fn cached_path(model: &KnownModel, cache: &Path) -> PathBuf {
     models_dir(cache).join(model.file_name)
 }
 
+/// The sha256 of `path` when it is a known model's cached file, verified when it was fetched.
+pub fn verified_sha256(path: &Path, cache: &Path) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    known_models().iter().find_map(|m| {
+        let cached = cached_path(m, cache);
+        let same = cached.canonicalize().ok()? == path;
+        (same && marker_path(&cached).is_file()).then(|| m.sha256.to_string())
+    })
+}
+
 /// What a `-m` argument refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelRef {

@@ -1,9 +1,10 @@
 //! Output formats. Each format is an `Exporter` over the one record schema.
 
-mod csv;
+pub(crate) mod csv;
 mod flat;
 mod json;
-mod table;
+pub mod sweep;
+pub(crate) mod table;
 
 use crate::record::Record;
 use std::io::Write;

@@ -131,27 +131,53 @@ fn cells(records: &[Record]) -> Vec<Vec<String>> {
         .collect()
 }
 
+fn grid(records: &[Record]) -> Grid<'static> {
+    Grid {
+        headers: COLUMNS.iter().map(|c| c.header).collect(),
+        numeric: COLUMNS.iter().map(|c| c.numeric).collect(),
+        rows: cells(records),
+    }
+}
+
 impl Exporter for TableExporter {
     fn render(&self, records: &[Record]) -> Result<String, ReportError> {
-        let rows = cells(records);
-        let widths: Vec<usize> = COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                rows.iter()
-                    .map(|r| r[i].chars().count())
-                    .chain([c.header.len()])
+        Ok(grid(records).aligned())
+    }
+}
+
+impl Exporter for MarkdownExporter {
+    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
+        Ok(grid(records).markdown())
+    }
+}
+
+/// Rows of text cells under headers; numeric columns align right.
+pub struct Grid<'a> {
+    pub headers: Vec<&'a str>,
+    pub numeric: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Grid<'_> {
+    /// Aligned columns separated by two spaces, with a rule under the headers.
+    pub fn aligned(&self) -> String {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                    .chain([self.headers[i].chars().count()])
                     .max()
                     .unwrap_or(0)
             })
             .collect();
-        let line = |vals: Vec<&str>| -> String {
+        let line = |vals: &[&str]| -> String {
             let parts: Vec<String> = vals
                 .iter()
-                .zip(COLUMNS)
+                .zip(&self.numeric)
                 .zip(&widths)
-                .map(|((v, c), &w)| {
-                    if c.numeric {
+                .map(|((v, &num), &w)| {
+                    if num {
                         format!("{v:>w$}")
                     } else {
                         format!("{v:<w$}")
@@ -160,38 +186,29 @@ impl Exporter for TableExporter {
                 .collect();
             parts.join("  ").trim_end().to_string() + "\n"
         };
-        let mut out = line(COLUMNS.iter().map(|c| c.header).collect());
-        out.push_str(&line(
-            widths
-                .iter()
-                .map(|&w| "-".repeat(w))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str)
-                .collect(),
-        ));
-        for row in &rows {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
+        let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+        let mut out = line(&self.headers);
+        out.push_str(&line(&rule.iter().map(String::as_str).collect::<Vec<_>>()));
+        for row in &self.rows {
+            out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
         }
-        Ok(out)
+        out
     }
-}
 
-impl Exporter for MarkdownExporter {
-    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
+    /// A Markdown table (pipes in cells escaped).
+    pub fn markdown(&self) -> String {
         let esc = |s: &str| s.replace('|', "\\|");
-        let mut out = String::new();
-        let headers: Vec<&str> = COLUMNS.iter().map(|c| c.header).collect();
-        out.push_str(&format!("| {} |\n", headers.join(" | ")));
-        let rule: Vec<&str> = COLUMNS
+        let mut out = format!("| {} |\n", self.headers.join(" | "));
+        let rule: Vec<&str> = self
+            .numeric
             .iter()
-            .map(|c| if c.numeric { "---:" } else { "---" })
+            .map(|&n| if n { "---:" } else { "---" })
             .collect();
         out.push_str(&format!("| {} |\n", rule.join(" | ")));
-        for row in cells(records) {
+        for row in &self.rows {
             let row: Vec<String> = row.iter().map(|c| esc(c)).collect();
             out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
-        Ok(out)
+        out
     }
 }

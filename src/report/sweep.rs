@@ -1,0 +1,281 @@
+//! The sweep's comparison table: one row per (model, quantization) cell, read from records.
+
+use super::table::Grid;
+use super::{Format, ReportError};
+use crate::measure::histogram::LatencyHistogram;
+use crate::measure::stats::percentile;
+use crate::record::{CellKey, RequestRecord, SweepRecord};
+use crate::scenario::{pair_symmetry, Verdict};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One cell's figures. Times in milliseconds; rates in tokens per second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepRow {
+    pub model: String,
+    pub quant: String,
+    pub file_type: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub bits_per_weight: Option<f64>,
+    /// The source was itself quantized: quality figures are not representative.
+    pub requantized: bool,
+    /// Time to quantize, `None` when cached or running the source.
+    pub quantize_ms: Option<f64>,
+    pub quantize_cached: bool,
+    pub load_ms: Option<f64>,
+    pub short_ttft_p50_ms: Option<f64>,
+    pub short_ttft_p99_ms: Option<f64>,
+    pub short_e2e_p50_ms: Option<f64>,
+    pub short_e2e_p99_ms: Option<f64>,
+    /// Median over long-form requests of (tokens - 1) / (last - first token time).
+    pub long_decode_tps: Option<f64>,
+    /// Gaps between tokens, all long-form requests pooled.
+    pub long_itl_p50_ms: Option<f64>,
+    pub long_itl_p99_ms: Option<f64>,
+    /// Passed and run requests, per scenario.
+    pub pass: BTreeMap<String, Count>,
+    /// Symmetric pairs of the pairs whose halves both ran.
+    pub pairs: Option<Count>,
+    pub requests: usize,
+    pub failed_requests: usize,
+    /// Requests measured while other processes kept the machine busy: their figures are suspect.
+    pub busy_requests: usize,
+    /// Why the cell failed, when it did and recorded no request.
+    pub cell_error: Option<String>,
+}
+
+/// `passed` out of `total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub passed: usize,
+    pub total: usize,
+}
+
+/// Rows in the order cells first appear in the records.
+pub fn rows(records: &[SweepRecord]) -> Vec<SweepRow> {
+    let mut order: Vec<CellKey> = Vec::new();
+    let mut requests: BTreeMap<usize, Vec<&RequestRecord>> = BTreeMap::new();
+    let mut errors: BTreeMap<usize, String> = BTreeMap::new();
+    let index = |k: &CellKey, order: &mut Vec<CellKey>| {
+        order.iter().position(|o| o == k).unwrap_or_else(|| {
+            order.push(k.clone());
+            order.len() - 1
+        })
+    };
+    for r in records {
+        match r {
+            SweepRecord::Request(q) => requests
+                .entry(index(&q.cell, &mut order))
+                .or_default()
+                .push(q),
+            SweepRecord::CellFailed(f) => {
+                errors.insert(index(&f.cell, &mut order), f.reason.clone());
+            }
+        }
+    }
+    order
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let reqs = requests.get(&i).map(Vec::as_slice).unwrap_or(&[]);
+            let mut row = row(key, reqs);
+            if reqs.is_empty() {
+                row.cell_error = errors.get(&i).cloned();
+            }
+            row
+        })
+        .collect()
+}
+
+fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
+    let mut row = SweepRow {
+        model: key.model.clone(),
+        quant: key.quant.clone(),
+        requests: reqs.len(),
+        failed_requests: reqs.iter().filter(|r| r.failed).count(),
+        busy_requests: reqs.iter().filter(|r| r.load.busy).count(),
+        ..Default::default()
+    };
+    if let Some(last) = reqs.last() {
+        let m = &last.info.model;
+        row.file_type = m.file_type.clone();
+        row.size_bytes = Some(m.size_bytes);
+        row.bits_per_weight = Some(m.bits_per_weight);
+        row.requantized = last.info.requantized;
+        row.quantize_ms = reqs.iter().find_map(|r| r.info.quantize_ms);
+        row.quantize_cached = row.quantize_ms.is_none() && last.info.quantize_cached;
+        row.load_ms = Some(m.load_ms);
+    }
+    let short: Vec<&RequestRecord> = reqs
+        .iter()
+        .copied()
+        .filter(|r| r.scenario_kind == "short-response")
+        .collect();
+    let ttft: Vec<f64> = short.iter().filter_map(|r| r.ttft_ms).collect();
+    let e2e: Vec<f64> = short.iter().map(|r| r.e2e_ms).collect();
+    row.short_ttft_p50_ms = percentile(&ttft, 0.5);
+    row.short_ttft_p99_ms = percentile(&ttft, 0.99);
+    row.short_e2e_p50_ms = percentile(&e2e, 0.5);
+    row.short_e2e_p99_ms = percentile(&e2e, 0.99);
+    let long: Vec<&RequestRecord> = reqs
+        .iter()
+        .copied()
+        .filter(|r| r.scenario_kind == "long-form")
+        .collect();
+    let rates: Vec<f64> = long.iter().filter_map(|r| r.decode_tps).collect();
+    row.long_decode_tps = percentile(&rates, 0.5);
+    let mut itl = LatencyHistogram::new();
+    for r in &long {
+        for w in r.token_ms.windows(2) {
+            itl.record_ms(w[1] - w[0]);
+        }
+    }
+    if let Some(h) = itl.summary() {
+        row.long_itl_p50_ms = Some(h.p50_ms);
+        row.long_itl_p99_ms = Some(h.p99_ms);
+    }
+    for r in reqs {
+        let e = row.pass.entry(r.scenario.clone()).or_default();
+        e.passed += usize::from(r.pass);
+        e.total += 1;
+    }
+    row.pairs = pairs(reqs);
+    row
+}
+
+/// Symmetry over the pairs whose two halves both ran in this cell.
+fn pairs(reqs: &[&RequestRecord]) -> Option<Count> {
+    let mut halves: BTreeMap<(&str, &str), Vec<&RequestRecord>> = BTreeMap::new();
+    for r in reqs {
+        if let Some(p) = &r.pair {
+            halves
+                .entry((r.scenario.as_str(), p.as_str()))
+                .or_default()
+                .push(r);
+        }
+    }
+    let mut total = 0;
+    let mut symmetric = 0;
+    for ((_, pair), h) in &halves {
+        if let [a, b] = h.as_slice() {
+            total += 1;
+            let va: &[Verdict] = &a.verdicts;
+            let vb: &[Verdict] = &b.verdicts;
+            let v = pair_symmetry(pair, &a.prompt_id, va, &b.prompt_id, vb);
+            symmetric += usize::from(v.symmetric && !a.failed && !b.failed);
+        }
+    }
+    (total > 0).then_some(Count {
+        passed: symmetric,
+        total,
+    })
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn grid(rows: &[SweepRow]) -> Grid<'static> {
+    let headers = vec![
+        "model",
+        "quant",
+        "size MiB",
+        "bits/w",
+        "quantize",
+        "load ms",
+        "short TTFT p50/p99 ms",
+        "short e2e p50/p99 ms",
+        "long tok/s",
+        "long ITL p50/p99 ms",
+        "pass",
+        "pairs",
+        "failures",
+    ];
+    let numeric = vec![
+        false, false, true, true, true, true, true, true, true, true, false, true, false,
+    ];
+    let cells = rows
+        .iter()
+        .map(|r| {
+            let quant = if r.requantized {
+                format!("{}*", r.quant)
+            } else {
+                r.quant.clone()
+            };
+            let quantize = match (r.quantize_ms, r.quantize_cached) {
+                (Some(ms), _) => format!("{:.1} s", ms / 1000.0),
+                (None, true) => "cached".into(),
+                (None, false) => "-".into(),
+            };
+            let pass: Vec<String> = r
+                .pass
+                .iter()
+                .map(|(s, c)| format!("{s} {}/{}", c.passed, c.total))
+                .collect();
+            let failures = match &r.cell_error {
+                Some(e) => format!("cell failed: {e}"),
+                None if r.failed_requests > 0 => format!("{} request(s)", r.failed_requests),
+                None => "-".into(),
+            };
+            vec![
+                r.model.clone(),
+                quant,
+                opt(r.size_bytes.map(|b| b as f64 / 1048576.0), 1),
+                opt(r.bits_per_weight, 2),
+                quantize,
+                opt(r.load_ms, 0),
+                format!(
+                    "{}/{}",
+                    opt(r.short_ttft_p50_ms, 0),
+                    opt(r.short_ttft_p99_ms, 0)
+                ),
+                format!(
+                    "{}/{}",
+                    opt(r.short_e2e_p50_ms, 0),
+                    opt(r.short_e2e_p99_ms, 0)
+                ),
+                opt(r.long_decode_tps, 2),
+                format!(
+                    "{}/{}",
+                    opt(r.long_itl_p50_ms, 1),
+                    opt(r.long_itl_p99_ms, 1)
+                ),
+                pass.join(", "),
+                r.pairs
+                    .map(|c| format!("{}/{}", c.passed, c.total))
+                    .unwrap_or_else(|| "-".into()),
+                failures,
+            ]
+        })
+        .collect();
+    Grid {
+        headers,
+        numeric,
+        rows: cells,
+    }
+}
+
+/// The comparison table in one format.
+pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Table => {
+            let mut s = grid(rows).aligned();
+            let busy: usize = rows.iter().map(|r| r.busy_requests).sum();
+            if busy > 0 {
+                s.push_str(&format!("(busy!) {busy} request(s) ran while other processes kept the machine busy: their figures are suspect\n"));
+            }
+            if rows.iter().any(|r| r.requantized) {
+                s.push_str("* re-quantized from an already quantized file: size and speed are representative, answer quality is not\n");
+            }
+            s
+        }
+        Format::Md => grid(rows).markdown(),
+        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
+        Format::Jsonl => rows
+            .iter()
+            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
+            .collect::<Result<String, _>>()?,
+        Format::Csv => super::csv::to_csv(rows)?,
+    })
+}

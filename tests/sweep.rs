@@ -1,0 +1,295 @@
+//! `runner sweep` on the real SmolLM2 model: quantizations through scenarios, records with
+//! grader verdicts, the quantize cache, resume after a kill, failed cells, bad scenario files.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A sweep with its own results and cache directories.
+struct Sweep {
+    dir: tempfile::TempDir,
+}
+
+impl Sweep {
+    fn new() -> Sweep {
+        Sweep {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+
+    fn args(&self, extra: &str) -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "sweep".into(),
+            "--no-progress".into(),
+            "--results".into(),
+            self.results().display().to_string(),
+            "--cache-dir".into(),
+            self.dir.path().join("cache").display().to_string(),
+            "--busy-threshold".into(),
+            "64".into(),
+        ];
+        v.extend(extra.split_whitespace().map(str::to_string));
+        v
+    }
+
+    fn run(&self, extra: &str) -> Output {
+        let _g = heavy();
+        let args = self.args(extra);
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Every line of the one results file.
+    fn records(&self) -> Vec<Value> {
+        let files: Vec<PathBuf> = std::fs::read_dir(self.results())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        std::fs::read_to_string(&files[0])
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+}
+
+fn requests(recs: &[Value]) -> Vec<&Value> {
+    recs.iter().filter(|r| r["kind"] == "request").collect()
+}
+
+fn m() -> String {
+    model().display().to_string()
+}
+
+#[test]
+fn two_quantizations_give_a_table_and_graded_records_and_hit_the_cache() {
+    let s = Sweep::new();
+    let o = s.run(&format!(
+        "-m {} --quant q8_0,q4_0 --scenario short-response --limit 3",
+        m()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("q8_0*") && out.contains("q4_0*"), "{out}");
+    assert!(out.contains("short-response"), "{out}");
+    assert!(out.contains("re-quantized"), "{out}");
+    let recs = s.records();
+    let reqs = requests(&recs);
+    assert_eq!(reqs.len(), 6);
+    for r in &reqs {
+        assert!(!r["verdicts"].as_array().unwrap().is_empty(), "{r}");
+        assert!(r["prompt_tokens"].as_u64().unwrap() > 0);
+        assert!(r["e2e_ms"].as_f64().unwrap() > 0.0);
+        assert!(r["text"].is_string());
+        assert_eq!(r["info"]["requantized"], true);
+        assert_eq!(r["template"], "model");
+        assert!(["eos", "stop_string", "max_tokens"].contains(&r["stop_reason"].as_str().unwrap()));
+    }
+    let q8: Vec<_> = reqs
+        .iter()
+        .filter(|r| r["cell"]["quant"] == "q8_0")
+        .collect();
+    assert_eq!(q8[0]["info"]["model"]["file_type"], "Q8_0");
+    assert_eq!(q8[0]["info"]["quantize_cached"], false);
+    // a fresh run of the same sweep takes both quantizations from the cache
+    let o = s.run(&format!(
+        "-m {} --quant q8_0,q4_0 --scenario short-response --limit 1 --fresh",
+        m()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = s.records();
+    let reqs = requests(&recs);
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|r| r["info"]["quantize_cached"] == true));
+    assert!(stdout(&o).contains("cached"));
+}
+
+#[test]
+fn a_killed_sweep_resumes_without_duplicates() {
+    use std::os::unix::process::CommandExt;
+    let s = Sweep::new();
+    let extra = format!(
+        "-m {} --quant q8_0 --scenario short-response --limit 4",
+        m()
+    );
+    let _g = heavy();
+    let mut child = runner()
+        .args(s.args(&extra))
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait for the first recorded request, then kill the sweep and its cell process
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n = std::fs::read_dir(s.results())
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .map_or(0, |t| t.matches("\"kind\":\"request\"").count());
+        if n >= 1 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pgid = child.id() as i32;
+    std::process::Command::new("kill")
+        .args(["-9", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let before = requests(&s.records()).len();
+    assert!((1..4).contains(&before), "killed after {before} requests");
+    drop(_g);
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming"), "{}", stderr(&o));
+    let recs = s.records();
+    let ids: Vec<&str> = requests(&recs)
+        .iter()
+        .map(|r| r["prompt_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 4, "duplicates: {ids:?}");
+}
+
+#[test]
+fn a_corrupt_model_fails_its_cell_and_the_others_complete() {
+    let s = Sweep::new();
+    let bad = s.dir.path().join("corrupt.gguf");
+    let bytes = std::fs::read(model()).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let o = s.run(&format!(
+        "-m {},{} --quant q8_0 --scenario short-response --limit 2",
+        bad.display(),
+        m()
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 cell(s) failed"), "{}", stderr(&o));
+    let recs = s.records();
+    let failed: Vec<&Value> = recs.iter().filter(|r| r["kind"] == "cell_failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["reason"].as_str().unwrap().contains("truncated"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(requests(&recs).len(), 2);
+    assert!(stdout(&o).contains("cell failed"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_cell_too_big_for_memory_is_refused_up_front() {
+    let s = Sweep::new();
+    let o = s.run(&format!(
+        "-m {} --quant source --scenario short-response --limit 1 --max-memory 0.05",
+        m()
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let recs = s.records();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["kind"], "cell_failed");
+    assert!(
+        recs[0]["reason"].as_str().unwrap().contains("needs about"),
+        "{}",
+        recs[0]
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_time_limit_marks_the_request_failed_and_the_sweep_goes_on() {
+    let s = Sweep::new();
+    let sc = write(
+        s.dir.path(),
+        "slow.toml",
+        r#"name = "slow"
+description = "one request with an impossible time limit, one without"
+kind = "short-response"
+[[prompts]]
+id = "too-slow"
+user = "Write a long story about a lighthouse."
+max_tokens = 200
+time_limit_s = 0.001
+[[prompts.graders]]
+type = "word_count"
+min = 1
+[[prompts]]
+id = "fine"
+user = "Say hello."
+max_tokens = 8
+[[prompts.graders]]
+type = "word_count"
+min = 1
+"#,
+    );
+    let o = s.run(&format!(
+        "-m {} --quant source --scenario {}",
+        m(),
+        sc.display()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = s.records();
+    let reqs = requests(&recs);
+    assert_eq!(reqs.len(), 2);
+    let slow = reqs.iter().find(|r| r["prompt_id"] == "too-slow").unwrap();
+    assert_eq!(slow["stop_reason"], "time_limit");
+    assert_eq!(slow["failed"], true);
+    assert_eq!(slow["pass"], false);
+    let fine = reqs.iter().find(|r| r["prompt_id"] == "fine").unwrap();
+    assert_eq!(fine["failed"], false);
+}
+
+#[test]
+fn malformed_scenarios_and_unknown_quants_are_clear_errors() {
+    let s = Sweep::new();
+    let cases = [
+        ("bad.toml", "name = \"x\"\ndescription = \n", "line 2"),
+        (
+            "grader.toml",
+            "name = \"x\"\ndescription = \"d\"\nkind = \"short-response\"\n[[prompts]]\nid = \"a\"\nuser = \"hi\"\n[[prompts.graders]]\ntype = \"jsonn\"\n",
+            "unknown grader type",
+        ),
+        (
+            "noprompt.toml",
+            "name = \"x\"\ndescription = \"d\"\nkind = \"short-response\"\n[[prompts]]\nid = \"a\"\n",
+            "prompt 'a'",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let p = write(s.dir.path(), name, text);
+        let o = s.run(&format!(
+            "-m {} --quant source --scenario {}",
+            m(),
+            p.display()
+        ));
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(lines(&err).len(), 1, "{name}: {err}");
+        assert!(err.contains(needle) && err.contains(name), "{name}: {err}");
+    }
+    let o = s.run(&format!("-m {} --quant q7_k", m()));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("unknown quantization 'q7_k'") && err.contains("q4_k_m"),
+        "{err}"
+    );
+    let o = s.run(&format!("-m {} --scenario no-such-scenario", m()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no-such-scenario"), "{}", stderr(&o));
+}
