@@ -142,7 +142,7 @@ fn a_killed_sweep_resumes_without_duplicates() {
     }
     let pgid = child.id() as i32;
     std::process::Command::new("kill")
-        .args(["-9", &format!("-{pgid}")])
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
         .status()
         .unwrap();
     let _ = child.wait();
