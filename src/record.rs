@@ -274,6 +274,9 @@ pub struct RequestRecord {
     /// (output tokens - 1) / (last token time - first token time).
     pub decode_tps: Option<f64>,
     pub e2e_ms: f64,
+    /// Time inside llama.cpp's prompt evaluation and decode calls; the rest of `e2e_ms` is
+    /// runner's own work (token choice, text, stop checks, timestamps).
+    pub llama_ms: f64,
     pub itl_ms: Option<HistogramSummary>,
     /// `eos`, `stop_string`, `max_tokens` or `time_limit`.
     pub stop_reason: String,

@@ -66,8 +66,7 @@ fn characters_split_across_tokens_stay_whole() {
 
 /// The llama.cpp backend, started once per test process.
 fn backend() -> &'static LlamaBackend {
-    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-    BACKEND.get_or_init(|| crate::llama::init(false).expect("llama.cpp starts"))
+    crate::llama::test_backend()
 }
 
 /// Model tests run one at a time: two 2-thread decodes at once starve each other.

@@ -227,6 +227,7 @@ fn run_prompt(
         prompt_tps: None,
         decode_tps: None,
         e2e_ms: 0.0,
+        llama_ms: 0.0,
         itl_ms: None,
         stop_reason: "error".into(),
         failed: true,
@@ -274,6 +275,7 @@ fn fill_from_generation(rec: &mut RequestRecord, g: &Generation, p: &Pending<'_>
     rec.prompt_tps = (!g.prompt_eval.is_zero())
         .then(|| f64::from(g.prompt_tokens) / g.prompt_eval.as_secs_f64());
     rec.e2e_ms = ms(g.e2e);
+    rec.llama_ms = ms(g.prompt_eval + g.decode_time);
     rec.token_ms = g.token_times.iter().map(|&d| ms(d)).collect();
     let mut itl = LatencyHistogram::new();
     for w in g.token_times.windows(2) {
