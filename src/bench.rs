@@ -41,7 +41,7 @@ struct Env<'a> {
 
 /// Resolves and validates every model, then runs the plan.
 pub fn run(cfg: &BenchConfig, cache: &Path, verbose: bool) -> Result<Outcome> {
-    let monitor = LoadMonitor::start(Duration::from_millis(500));
+    let monitor = LoadMonitor::start(load::SAMPLE_INTERVAL);
     let files = resolve_models(&cfg.models, cache)?;
     let instances = plan::expand(cfg, files.len());
     plan::check(&instances).map_err(UsageError)?;

@@ -12,6 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
+/// How often the monitor samples.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
+/// How long the machine is watched before a run starts (two samples).
+const IDLE_CHECK: Duration = Duration::from_millis(600);
+
 /// Other load above this many cores marks a measurement as taken on a busy machine.
 pub const DEFAULT_BUSY_CORES: f64 = 0.25;
 
@@ -212,7 +217,7 @@ fn sysinfo_other_cores(sys: &mut System) -> f64 {
 /// Watches the machine for a second before a run: warns on stderr when other processes keep
 /// more than `threshold` cores busy, or refuses to start when `require_idle`.
 pub fn check_idle(monitor: &LoadMonitor, threshold: f64, require_idle: bool) -> anyhow::Result<()> {
-    monitor.wait_for(Duration::from_millis(1100));
+    monitor.wait_for(IDLE_CHECK);
     let w = monitor.window(monitor.started(), Instant::now());
     if w.mean_other <= threshold {
         return Ok(());

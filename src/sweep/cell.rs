@@ -5,7 +5,7 @@
 
 use super::results::ResultsFile;
 use super::spec::{CellSpec, Progress};
-use crate::hw::load::LoadMonitor;
+use crate::hw::load::{self, LoadMonitor};
 use crate::llama::context::{Context, ContextSettings, KvType};
 use crate::llama::generate::{self, GenerateOptions, Generation, StopReason};
 use crate::llama::model::{self, LoadOptions, LoadedModel};
@@ -75,7 +75,7 @@ pub fn run(spec_path: &Path) -> Result<()> {
     };
     info.memory = ctx.memory().unwrap_or_default();
     let mut out = ResultsFile::append_to(&spec.results)?;
-    let monitor = LoadMonitor::start(Duration::from_millis(500));
+    let monitor = LoadMonitor::start(load::SAMPLE_INTERVAL);
     for p in &pending {
         let start = Instant::now();
         let mut rec = run_prompt(&mut ctx, &loaded, &spec, &info, p);

@@ -24,7 +24,6 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// A source model named on the command line.
 struct Source {
@@ -43,7 +42,7 @@ pub struct Outcome {
 
 /// Runs a sweep and prints its table.
 pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Result<Outcome> {
-    let monitor = LoadMonitor::start(Duration::from_millis(500));
+    let monitor = LoadMonitor::start(load::SAMPLE_INTERVAL);
     let quants = crate::quant::parse_list(&args.quants).map_err(UsageError)?;
     let scenarios = load_scenarios(&args.scenarios)?;
     let sources = resolve_sources(&args.models, cache)?;
