@@ -8,9 +8,7 @@ use crate::llama::model::{self, LoadOptions, LoadedModel};
 use crate::llama::workload::{self, Inputs, Workload};
 use crate::models;
 use crate::plan::{self, Instance};
-use crate::record::{
-    self, BuildInfo, EngineSettings, LoadReport, MachineInfo, Record, SCHEMA_VERSION,
-};
+use crate::record::{self, BuildInfo, LoadReport, MachineInfo, Record, SCHEMA_VERSION};
 use crate::report::{self, Format};
 use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -183,7 +181,6 @@ fn run_instance(env: &Env<'_>, loaded: &LoadedModel, inst: &Instance) -> Result<
         loaded.info.file_name, inst.test.name, s.threads
     ));
     let mut ctx = Context::new(&loaded.model, s)?;
-    let (n_ctx, n_batch, n_ubatch) = ctx.sizes();
     let mut memory = ctx.memory().unwrap_or_default();
     let inputs = Inputs::new(&inst.workload, loaded.info.n_vocab, ctx.bos());
     let before_from = Instant::now();
@@ -218,18 +215,7 @@ fn run_instance(env: &Env<'_>, loaded: &LoadedModel, inst: &Instance) -> Result<
         runner_version: env!("CARGO_PKG_VERSION").to_string(),
         test: inst.test.clone(),
         model: loaded.info.clone(),
-        engine: EngineSettings {
-            threads: s.threads,
-            threads_batch: s.threads_batch,
-            n_ctx,
-            n_batch,
-            n_ubatch,
-            flash_attn: s.flash_attn.as_str().to_string(),
-            type_k: s.type_k.as_str().to_string(),
-            type_v: s.type_v.as_str().to_string(),
-            use_mmap: env.cfg.use_mmap,
-            n_gpu_layers: env.cfg.n_gpu_layers,
-        },
+        engine: s.applied(&ctx, env.cfg.use_mmap, env.cfg.n_gpu_layers),
         build: env.build.clone(),
         machine: env.machine.clone(),
         memory,

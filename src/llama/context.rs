@@ -11,7 +11,7 @@
 
 use super::deadline::{abort_callback, Deadline};
 use super::memory;
-use crate::record::MemoryUsage;
+use crate::record::{EngineSettings, MemoryUsage};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_sys_2 as sys;
 use std::ptr::NonNull;
@@ -116,6 +116,25 @@ pub struct ContextSettings {
     pub flash_attn: FlashAttn,
     pub type_k: KvType,
     pub type_v: KvType,
+}
+
+impl ContextSettings {
+    /// The settings as recorded: sizes as llama.cpp applied them in `ctx`.
+    pub fn applied(&self, ctx: &Context<'_>, use_mmap: bool, n_gpu_layers: u32) -> EngineSettings {
+        let (n_ctx, n_batch, n_ubatch) = ctx.sizes();
+        EngineSettings {
+            threads: self.threads,
+            threads_batch: self.threads_batch,
+            n_ctx,
+            n_batch,
+            n_ubatch,
+            flash_attn: self.flash_attn.as_str().to_string(),
+            type_k: self.type_k.as_str().to_string(),
+            type_v: self.type_v.as_str().to_string(),
+            use_mmap,
+            n_gpu_layers,
+        }
+    }
 }
 
 /// The raw model pointer behind a `LlamaModel`.

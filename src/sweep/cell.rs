@@ -10,9 +10,7 @@ use crate::llama::context::{Context, ContextSettings, KvType};
 use crate::llama::generate::{self, GenerateOptions, Generation, StopReason};
 use crate::llama::model::{self, LoadOptions, LoadedModel};
 use crate::measure::histogram::LatencyHistogram;
-use crate::record::{
-    self, CellInfo, EngineSettings, LoadReport, RequestRecord, SweepRecord, SCHEMA_VERSION,
-};
+use crate::record::{self, CellInfo, LoadReport, RequestRecord, SweepRecord, SCHEMA_VERSION};
 use crate::scenario::{self, Prompt, Scenario};
 use anyhow::{Context as _, Result};
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -59,20 +57,8 @@ pub fn run(spec_path: &Path) -> Result<()> {
     }
     let settings = context_settings(&spec, &loaded, &pending);
     let mut ctx = Context::new(&loaded.model, &settings)?;
-    let (n_ctx, n_batch, n_ubatch) = ctx.sizes();
     info.model = loaded.info.clone();
-    info.engine = EngineSettings {
-        threads: settings.threads,
-        threads_batch: settings.threads_batch,
-        n_ctx,
-        n_batch,
-        n_ubatch,
-        flash_attn: settings.flash_attn.as_str().to_string(),
-        type_k: settings.type_k.as_str().to_string(),
-        type_v: settings.type_v.as_str().to_string(),
-        use_mmap: true,
-        n_gpu_layers: spec.engine.n_gpu_layers,
-    };
+    info.engine = settings.applied(&ctx, true, spec.engine.n_gpu_layers);
     info.memory = ctx.memory().unwrap_or_default();
     let mut out = ResultsFile::append_to(&spec.results)?;
     let monitor = LoadMonitor::start(load::SAMPLE_INTERVAL);
