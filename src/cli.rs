@@ -269,11 +269,7 @@ impl BenchArgs {
         if !(self.busy_threshold.is_finite() && self.busy_threshold >= 0.0) {
             return Err("--busy-threshold must be 0 or more".into());
         }
-        let format = match (self.format, &self.output) {
-            (Some(f), _) => f,
-            (None, Some(path)) => Format::from_extension(path).unwrap_or(Format::Table),
-            (None, None) => Format::Table,
-        };
+        let format = Format::choose(self.format, self.output.as_deref());
         let threads = if self.threads.is_empty() {
             vec![default_threads.max(1)]
         } else {

@@ -57,6 +57,13 @@ impl Format {
         }
     }
 
+    /// The format asked for, else the one `-o FILE`'s extension implies, else a table.
+    pub fn choose(explicit: Option<Format>, output: Option<&Path>) -> Format {
+        explicit
+            .or_else(|| output.and_then(Format::from_extension))
+            .unwrap_or(Format::Table)
+    }
+
     pub fn exporter(self) -> Box<dyn Exporter> {
         match self {
             Format::Table => Box::new(table::TableExporter),

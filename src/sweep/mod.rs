@@ -123,11 +123,7 @@ fn key(source: &Source, quant: &str) -> CellKey {
 
 /// Prints the comparison table (and writes it to -o FILE).
 pub fn print(args: &SweepArgs, outcome: &Outcome) -> Result<()> {
-    let format = match (args.format, &args.output) {
-        (Some(f), _) => f,
-        (None, Some(p)) => Format::from_extension(p).unwrap_or(Format::Table),
-        (None, None) => Format::Table,
-    };
+    let format = Format::choose(args.format, args.output.as_deref());
     if let Some(out) = &args.output {
         report::write_atomic(out, &summary::render(format, &outcome.rows)?)?;
         print!("{}", summary::render(Format::Table, &outcome.rows)?);
