@@ -5,7 +5,6 @@
 use super::spec::EngineSpec;
 use crate::gguf::GgufFile;
 use crate::scenario::Scenario;
-use std::path::Path;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// Compute buffers and runtime, beyond weights and KV cache: a fixed part and a share of the weights.
@@ -21,24 +20,24 @@ pub fn limit_bytes(max_gib: Option<f64>) -> u64 {
 }
 
 /// `Err` with a one-line reason when the cell is estimated to need more than `limit` bytes.
-/// A source that does not parse is let through: the cell itself reports why.
+/// A source that did not parse (`None`) is let through: the cell itself reports why.
 pub fn check(
-    source: &Path,
+    source: Option<&GgufFile>,
     quant: &str,
     scenarios: &[Scenario],
     limit_prompts: Option<u32>,
     engine: &EngineSpec,
     limit: u64,
 ) -> Result<(), String> {
-    let Ok(g) = GgufFile::open(source) else {
+    let Some(g) = source else {
         return Ok(());
     };
     let weights = match crate::quant::parse(quant) {
         Ok(qt) => (g.n_params() as f64 * qt.approx_bpw / 8.0) as u64,
         Err(_) => g.tensor_bytes(),
     };
-    let n_ctx = context_tokens(&g, scenarios, limit_prompts, engine);
-    let kv = n_ctx * kv_bytes_per_token(&g);
+    let n_ctx = context_tokens(g, scenarios, limit_prompts, engine);
+    let kv = n_ctx * kv_bytes_per_token(g);
     let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
     if need <= limit {
         return Ok(());

@@ -29,6 +29,8 @@ use std::process::{Command, Stdio};
 struct Source {
     arg: String,
     path: PathBuf,
+    /// Its GGUF header, read once for the memory estimates; `None` when it does not parse.
+    gguf: Option<crate::gguf::GgufFile>,
     sha256: Option<String>,
 }
 
@@ -67,16 +69,21 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
     let pending = |key: &CellKey| pending_count(&scenarios, args.limit, &done, key);
     let total: usize = cells.iter().map(|(s, q)| pending(&key(s, q))).sum();
     let bar = progress_bar(args.no_progress, total as u64);
+    let mem_limit = memory::limit_bytes(args.max_memory);
     let mut failed_cells = 0;
     for (source, quant) in &cells {
         let key = key(source, quant);
         if pending(&key) == 0 {
             continue;
         }
-        let limit = memory::limit_bytes(args.max_memory);
-        if let Err(reason) =
-            memory::check(&source.path, quant, &scenarios, args.limit, &engine, limit)
-        {
+        if let Err(reason) = memory::check(
+            source.gguf.as_ref(),
+            quant,
+            &scenarios,
+            args.limit,
+            &engine,
+            mem_limit,
+        ) {
             failed_cells += 1;
             bar.suspend(|| eprintln!("error: cell {}/{}: {reason}", key.model, key.quant));
             record_failure(&path, &key, &reason)?;
@@ -157,8 +164,10 @@ fn resolve_sources(args: &[String], cache: &Path) -> Result<Vec<Source>> {
             return Err(UsageError(format!("{}: no such file", path.display())).into());
         }
         let sha256 = models::verified_sha256(&path, cache);
+        let gguf = crate::gguf::GgufFile::open(&path).ok();
         out.push(Source {
             arg: arg.clone(),
+            gguf,
             path,
             sha256,
         });
