@@ -80,6 +80,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Hw(args) => {
+            print!("{}", crate::hw::show::run(&args, &cache)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ use crate::hw::load::{self, LoadMonitor, Window};
 use crate::llama::context::Context;
 use crate::llama::model::{self, LoadOptions, LoadedModel};
 use crate::llama::workload::{self, Inputs, Workload};
+use crate::measure::bandwidth::{self, DecodeReads, Peaks};
 use crate::models;
 use crate::plan::{self, Instance};
 use crate::record::{self, BuildInfo, LoadReport, MachineInfo, Record, SCHEMA_VERSION};
@@ -35,6 +36,8 @@ struct Env<'a> {
     machine: MachineInfo,
     monitor: &'a LoadMonitor,
     bar: ProgressBar,
+    /// The bandwidths decode rates are held against.
+    peaks: Peaks,
 }
 
 /// Resolves and validates every model, then runs the plan.
@@ -44,13 +47,17 @@ pub fn run(cfg: &BenchConfig, cache: &Path, verbose: bool) -> Result<Outcome> {
     let instances = plan::expand(cfg, files.len());
     plan::check(&instances).map_err(UsageError)?;
     let backend = crate::llama::init(verbose)?;
+    let build = crate::llama::info::build_info();
+    let machine = crate::hw::machine::fingerprint();
+    let peaks = crate::hw::peak::peaks(cache, &machine, &build, cfg.n_gpu_layers, true);
     load::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle)?;
     let env = Env {
         cfg,
-        build: crate::llama::info::build_info(),
-        machine: crate::hw::machine::fingerprint(),
+        build,
+        machine,
         monitor: &monitor,
         bar: progress_bar(cfg, &instances),
+        peaks,
     };
     let mut out = Outcome {
         records: Vec::new(),
@@ -125,6 +132,7 @@ fn run_model(
         n_gpu_layers: env.cfg.n_gpu_layers,
         use_mmap: env.cfg.use_mmap,
     };
+    let reads = DecodeReads::from_gguf(&file.gguf);
     let mut loaded = match model::load_validated(backend, path, file.gguf, opts) {
         Ok(m) => m,
         Err(e) => {
@@ -144,7 +152,7 @@ fn run_model(
         (None, false) => None,
     };
     for inst in group {
-        match run_instance(env, &loaded, inst) {
+        match run_instance(env, &loaded, &reads, inst) {
             Ok(rec) => {
                 out.records.push(rec);
                 write_output(env.cfg, &out.records)?;
@@ -174,7 +182,12 @@ fn write_output(cfg: &BenchConfig, records: &[Record]) -> Result<()> {
     Ok(())
 }
 
-fn run_instance(env: &Env<'_>, loaded: &LoadedModel, inst: &Instance) -> Result<Record> {
+fn run_instance(
+    env: &Env<'_>,
+    loaded: &LoadedModel,
+    reads: &DecodeReads,
+    inst: &Instance,
+) -> Result<Record> {
     let s = &inst.settings;
     env.bar.set_message(format!(
         "{} {} t={}",
@@ -209,18 +222,27 @@ fn run_instance(env: &Env<'_>, loaded: &LoadedModel, inst: &Instance) -> Result<
     let during = env.monitor.window(start, end);
     memory.peak_rss_bytes = during.peak_rss.max(load::current_rss());
     let load = load_report(env, &before, &during, &inst.test.name);
+    let engine = s.applied(&ctx, env.cfg.use_mmap, env.cfg.n_gpu_layers);
+    let results = crate::measure::results(&samples);
+    let bandwidth = results.gen_tps.as_ref().map(|tps| {
+        let w = &inst.workload;
+        let depth = f64::from(w.n_depth) + f64::from(w.n_prompt) + f64::from(w.n_gen) / 2.0;
+        let bytes = reads.at_depth(depth, &engine.type_k, &engine.type_v);
+        bandwidth::figures(&bytes, tps.median, &env.peaks)
+    });
     Ok(Record {
         schema: SCHEMA_VERSION,
         time: record::now_rfc3339(),
         runner_version: env!("CARGO_PKG_VERSION").to_string(),
         test: inst.test.clone(),
         model: loaded.info.clone(),
-        engine: s.applied(&ctx, env.cfg.use_mmap, env.cfg.n_gpu_layers),
+        engine,
         build: env.build.clone(),
         machine: env.machine.clone(),
         memory,
         load,
-        results: crate::measure::results(&samples),
+        results,
+        bandwidth,
         samples,
     })
 }

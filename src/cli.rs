@@ -32,6 +32,8 @@ pub enum Command {
     /// List or fetch the known real models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Show the machine and measure its memory bandwidth (STREAM-style read, copy, triad).
+    Hw(HwArgs),
     /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
     #[command(hide = true)]
     SweepCell {
@@ -55,6 +57,28 @@ pub enum ModelsCommand {
         #[arg(long)]
         verify: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct HwArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Timed passes per kernel and thread count (the median is reported).
+    #[arg(long, default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub passes: u32,
+    /// Size of each of the three arrays in MiB [default: 4 × the largest cache, at least 256].
+    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub size_mib: Option<u32>,
+    /// Thread counts to measure [default: 1 and every logical core].
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
+    pub threads: Vec<u32>,
+    /// List the table of published peak bandwidths instead of measuring.
+    #[arg(long)]
+    pub chips: bool,
+    /// Do not save the measurement (bench and sweep records use the saved one).
+    #[arg(long)]
+    pub no_save: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

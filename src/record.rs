@@ -33,6 +33,8 @@ pub struct Record {
     pub memory: MemoryUsage,
     pub load: LoadReport,
     pub results: Results,
+    /// Memory traffic of decode at the median generation rate; `None` without generation.
+    pub bandwidth: Option<Bandwidth>,
     /// Raw per-repetition samples (warm-up excluded).
     pub samples: Vec<RepetitionSample>,
 }
@@ -191,6 +193,36 @@ pub struct Results {
     pub harness_share: Option<f64>,
 }
 
+/// Memory traffic of decode: the bytes one token reads, the rate they are read at, and how
+/// close that comes to the machine's peaks. GB/s are 10^9 bytes per second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bandwidth {
+    /// Bytes one decoded token reads: `weight_bytes_per_token + kv_bytes_per_token`.
+    pub bytes_per_token: u64,
+    /// Every weight one token touches (for MoE: shared tensors + used/count of each expert tensor).
+    pub weight_bytes_per_token: u64,
+    /// KV cache read at `kv_depth`.
+    pub kv_bytes_per_token: u64,
+    /// Mean positions attended to per decoded token.
+    pub kv_depth: f64,
+    /// Bytes per token by tensor type, `kv_<type>` for the cache.
+    pub by_type: std::collections::BTreeMap<String, u64>,
+    /// The decode rate the figures are for, in tokens per second.
+    pub decode_tps: f64,
+    /// `bytes_per_token × decode_tps`.
+    pub achieved_gbps: f64,
+    /// Bandwidth measured on this machine (`runner hw`), and which kernel and threads.
+    pub measured_peak_gbps: Option<f64>,
+    pub measured_peak_kind: Option<String>,
+    /// `achieved_gbps / measured_peak_gbps`.
+    pub utilisation_measured: Option<f64>,
+    /// Published peak of the recognised chip.
+    pub published_chip: Option<String>,
+    pub published_peak_gbps: Option<f64>,
+    /// `achieved_gbps / published_peak_gbps`.
+    pub utilisation_published: Option<f64>,
+}
+
 /// One repetition, raw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepetitionSample {
@@ -278,6 +310,8 @@ pub struct RequestRecord {
     /// runner's own work (token choice, text, stop checks, timestamps).
     pub llama_ms: f64,
     pub itl_ms: Option<HistogramSummary>,
+    /// Memory traffic of the decode rate; `None` when fewer than two tokens came out.
+    pub bandwidth: Option<Bandwidth>,
     /// `eos`, `stop_string`, `max_tokens` or `time_limit`.
     pub stop_reason: String,
     /// The request failed (time limit, or an error): it counts against the pass rate.

@@ -91,7 +91,22 @@ fn two_quantizations_give_a_table_and_graded_records_and_hit_the_cache() {
         assert_eq!(r["info"]["requantized"], true);
         assert_eq!(r["template"], "model");
         assert!(["eos", "stop_string", "max_tokens"].contains(&r["stop_reason"].as_str().unwrap()));
+        // Every request that decoded carries its memory traffic, held against the bandwidth
+        // the sweep measured on this machine before its first cell.
+        if let Some(tps) = r["decode_tps"].as_f64() {
+            let b = &r["bandwidth"];
+            let total = b["bytes_per_token"].as_f64().unwrap();
+            let weights = b["weight_bytes_per_token"].as_f64().unwrap();
+            assert!(weights > 1e7 && total > weights, "{b}");
+            let gbps = b["achieved_gbps"].as_f64().unwrap();
+            assert!(
+                (gbps - total * tps / 1e9).abs() < 1e-6 * gbps.max(1.0),
+                "{b}"
+            );
+            assert!(b["measured_peak_gbps"].as_f64().unwrap() > 0.0, "{b}");
+        }
     }
+    assert!(s.dir.path().join("cache/hw/bandwidth.json").is_file());
     let q8: Vec<_> = reqs
         .iter()
         .filter(|r| r["cell"]["quant"] == "q8_0")

@@ -35,8 +35,87 @@ pub fn available_memory() -> u64 {
     sys.available_memory()
 }
 
+/// One level of the CPU's cache hierarchy, as the OS reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CacheLevel {
+    pub level: u32,
+    /// `data`, `instruction` or `unified`.
+    pub kind: String,
+    pub bytes: u64,
+}
+
+/// The caches of the first CPU (Linux: sysfs; macOS: sysctl); empty when unknown.
+pub fn caches() -> Vec<CacheLevel> {
+    if cfg!(target_os = "macos") {
+        return macos_caches();
+    }
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let read = |f: &str| std::fs::read_to_string(entry.path().join(f)).unwrap_or_default();
+        let (level, kind, size) = (read("level"), read("type"), read("size"));
+        if let (Ok(level), Some(bytes)) = (level.trim().parse(), parse_size(size.trim())) {
+            out.push(CacheLevel {
+                level,
+                kind: kind.trim().to_lowercase(),
+                bytes,
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.level, &a.kind).cmp(&(b.level, &b.kind)));
+    out
+}
+
+fn macos_caches() -> Vec<CacheLevel> {
+    let keys = [
+        (1, "data", "hw.l1dcachesize"),
+        (2, "unified", "hw.l2cachesize"),
+        (3, "unified", "hw.l3cachesize"),
+    ];
+    keys.iter()
+        .filter_map(|&(level, kind, key)| {
+            let out = std::process::Command::new("sysctl")
+                .args(["-n", key])
+                .output()
+                .ok()?;
+            let bytes: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+            (bytes > 0).then(|| CacheLevel {
+                level,
+                kind: kind.to_string(),
+                bytes,
+            })
+        })
+        .collect()
+}
+
+/// Parses sysfs sizes such as `48K`, `2048K`, `32M`.
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 1u64 << 10),
+        'M' => (&s[..s.len() - 1], 1 << 20),
+        'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cache_sizes_parse() {
+        assert_eq!(parse_size("48K"), Some(48 << 10));
+        assert_eq!(parse_size("107520K"), Some(107520 << 10));
+        assert_eq!(parse_size("32M"), Some(32 << 20));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+        for c in caches() {
+            assert!(c.level >= 1 && c.bytes > 0, "{c:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -1,5 +1,7 @@
-//! Pure measurement maths: summary statistics over samples and latency histograms.
+//! Pure measurement maths: summary statistics over samples, latency histograms and the bytes
+//! a decoded token reads.
 
+pub mod bandwidth;
 pub mod histogram;
 pub mod stats;
 

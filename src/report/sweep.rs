@@ -1,10 +1,10 @@
 //! The sweep's comparison table: one row per (model, quantization) cell, read from records.
 
-use super::table::Grid;
+use super::table::{percent, Grid};
 use super::{Format, ReportError};
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::stats::percentile;
-use crate::record::{CellKey, RequestRecord, SweepRecord};
+use crate::record::{Bandwidth, CellKey, RequestRecord, SweepRecord};
 use crate::scenario::{pair_symmetry, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -32,6 +32,12 @@ pub struct SweepRow {
     /// Gaps between tokens, all long-form requests pooled.
     pub long_itl_p50_ms: Option<f64>,
     pub long_itl_p99_ms: Option<f64>,
+    /// Medians over long-form requests of the bytes one decoded token reads, the GB/s that
+    /// makes at the request's decode rate, and its share of the measured and published peaks.
+    pub long_bytes_per_token: Option<f64>,
+    pub long_gbps: Option<f64>,
+    pub long_bw_util_measured: Option<f64>,
+    pub long_bw_util_published: Option<f64>,
     /// Passed and run requests, per scenario.
     pub pass: BTreeMap<String, Count>,
     /// Symmetric pairs of the pairs whose halves both ran.
@@ -124,6 +130,17 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         .collect();
     let rates: Vec<f64> = long.iter().filter_map(|r| r.decode_tps).collect();
     row.long_decode_tps = percentile(&rates, 0.5);
+    let median = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
+        let v: Vec<f64> = long
+            .iter()
+            .filter_map(|r| f(r.bandwidth.as_ref()?))
+            .collect();
+        percentile(&v, 0.5)
+    };
+    row.long_bytes_per_token = median(&|b| Some(b.bytes_per_token as f64));
+    row.long_gbps = median(&|b| Some(b.achieved_gbps));
+    row.long_bw_util_measured = median(&|b| b.utilisation_measured);
+    row.long_bw_util_published = median(&|b| b.utilisation_published);
     let mut itl = LatencyHistogram::new();
     for r in &long {
         for w in r.token_ms.windows(2) {
@@ -188,12 +205,15 @@ fn grid(rows: &[SweepRow]) -> Grid<'static> {
         "short e2e p50/p99 ms",
         "long tok/s",
         "long ITL p50/p99 ms",
+        "long GB/s",
+        "BW % meas/spec",
         "pass",
         "pairs",
         "failures",
     ];
     let numeric = vec![
-        false, false, true, true, true, true, true, true, true, true, false, true, false,
+        false, false, true, true, true, true, true, true, true, true, true, true, false, true,
+        false,
     ];
     let cells = rows
         .iter()
@@ -240,6 +260,12 @@ fn grid(rows: &[SweepRow]) -> Grid<'static> {
                     "{}/{}",
                     opt(r.long_itl_p50_ms, 1),
                     opt(r.long_itl_p99_ms, 1)
+                ),
+                opt(r.long_gbps, 2),
+                format!(
+                    "{}/{}",
+                    percent(r.long_bw_util_measured),
+                    percent(r.long_bw_util_published)
                 ),
                 pass.join(", "),
                 r.pairs

@@ -25,6 +25,11 @@ fn millis(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
 }
 
+/// A share as a percentage, e.g. `0.456` → `45.6`.
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or("-".into(), |s| format!("{:.1}", s * 100.0))
+}
+
 fn mib(bytes: u64) -> String {
     if bytes == 0 {
         "-".into()
@@ -106,6 +111,25 @@ const COLUMNS: &[Column] = &[
         header: "e2e ms",
         numeric: true,
         value: |r| millis(r.results.e2e_ms.as_ref().map(|s| s.median)),
+    },
+    Column {
+        header: "GB/s",
+        numeric: true,
+        value: |r| {
+            r.bandwidth
+                .as_ref()
+                .map_or("-".into(), |b| format!("{:.2}", b.achieved_gbps))
+        },
+    },
+    Column {
+        header: "BW % meas",
+        numeric: true,
+        value: |r| percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_measured)),
+    },
+    Column {
+        header: "BW % spec",
+        numeric: true,
+        value: |r| percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_published)),
     },
     Column {
         header: "KV MiB",

@@ -9,8 +9,11 @@ use crate::hw::load::{self, LoadMonitor};
 use crate::llama::context::{Context, ContextSettings, KvType};
 use crate::llama::generate::{self, GenerateOptions, Generation, StopReason};
 use crate::llama::model::{self, LoadOptions, LoadedModel};
+use crate::measure::bandwidth::{self, DecodeReads, Peaks};
 use crate::measure::histogram::LatencyHistogram;
-use crate::record::{self, CellInfo, LoadReport, RequestRecord, SweepRecord, SCHEMA_VERSION};
+use crate::record::{
+    self, Bandwidth, CellInfo, LoadReport, RequestRecord, SweepRecord, SCHEMA_VERSION,
+};
 use crate::scenario::{self, Prompt, Scenario};
 use anyhow::{Context as _, Result};
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -60,12 +63,25 @@ pub fn run(spec_path: &Path) -> Result<()> {
     info.model = loaded.info.clone();
     info.engine = settings.applied(&ctx, true, spec.engine.n_gpu_layers);
     info.memory = ctx.memory().unwrap_or_default();
+    let meter = Meter {
+        reads: DecodeReads::from_gguf(&crate::gguf::GgufFile::open(&path)?),
+        peaks: crate::hw::peak::peaks(
+            &spec.cache_dir,
+            &info.machine,
+            &info.build,
+            spec.engine.n_gpu_layers,
+            false,
+        ),
+        type_k: info.engine.type_k.clone(),
+        type_v: info.engine.type_v.clone(),
+    };
     let mut out = ResultsFile::append_to(&spec.results)?;
     let monitor = LoadMonitor::start(load::SAMPLE_INTERVAL);
     for p in &pending {
         let start = Instant::now();
         let mut rec = run_prompt(&mut ctx, &loaded, &spec, &info, p);
         rec.load = load_report(&monitor, start, spec.busy_threshold);
+        rec.bandwidth = rec.decode_tps.map(|tps| meter.figures(&rec, tps));
         let pass = rec.pass;
         out.append(&SweepRecord::Request(Box::new(rec)))?;
         emit(&Progress::Request {
@@ -75,6 +91,24 @@ pub fn run(spec_path: &Path) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// What one decoded token of this cell's model reads, and the peaks to hold it against.
+struct Meter {
+    reads: DecodeReads,
+    peaks: Peaks,
+    type_k: String,
+    type_v: String,
+}
+
+impl Meter {
+    /// Bandwidth of a request's decode: on average a decoded token attends to the prompt and
+    /// half the output.
+    fn figures(&self, rec: &RequestRecord, decode_tps: f64) -> Bandwidth {
+        let depth = f64::from(rec.prompt_tokens) + f64::from(rec.output_tokens) / 2.0;
+        let bytes = self.reads.at_depth(depth, &self.type_k, &self.type_v);
+        bandwidth::figures(&bytes, decode_tps, &self.peaks)
+    }
 }
 
 /// Prints a progress event for the parent. Fails when the parent is gone (its end of the pipe
@@ -215,6 +249,7 @@ fn run_prompt(
         e2e_ms: 0.0,
         llama_ms: 0.0,
         itl_ms: None,
+        bandwidth: None,
         stop_reason: "error".into(),
         failed: true,
         error: None,

@@ -60,6 +60,8 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
     let (file, existing) = ResultsFile::open(&path, args.fresh)?;
     report_existing(&existing, &path);
     drop(file);
+    // Cells hold their decode rates against this machine's bandwidth: measure it once here.
+    crate::hw::peak::ensure_measured(cache, &crate::hw::machine::fingerprint());
     load::check_idle(&monitor, args.busy_threshold, args.require_idle)?;
     let done = done_keys(&existing.records);
     let cells: Vec<(&Source, &String)> = sources

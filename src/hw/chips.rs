@@ -1,0 +1,626 @@
+//! Published peak memory bandwidth of common chips, with sources, used as the spec peak when
+//! the machine (or the GPU a model is offloaded to) is recognised.
+//!
+//! Figures are the vendors' own where they publish one (Apple, NVIDIA, AMD Instinct); for
+//! desktop and server CPUs they are the theoretical peak of the officially supported memory
+//! configuration: channels × 8 bytes × transfer rate.
+
+use serde::Serialize;
+
+/// Processor kind: where the weights are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChipKind {
+    /// CPU or SoC with unified memory (Apple silicon, Strix Halo, GB10).
+    Cpu,
+    /// Discrete GPU or accelerator with its own memory.
+    Gpu,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chip {
+    pub name: &'static str,
+    pub kind: ChipKind,
+    /// Peak bandwidth in GB/s (10^9 bytes per second).
+    pub peak_gbps: f64,
+    /// Memory the figure is for, e.g. "LPDDR5X-8533, 512-bit".
+    pub memory: &'static str,
+    /// Where the figure comes from.
+    pub source: &'static str,
+    /// Words that must all appear in the reported name (case-insensitive, whole words).
+    #[serde(skip)]
+    words: &'static [&'static str],
+    /// Words that must not appear (to tell "M4" from "M4 Pro").
+    #[serde(skip)]
+    not: &'static [&'static str],
+    /// Logical CPU count, where the bandwidth depends on the binned variant.
+    #[serde(skip)]
+    cores: Option<usize>,
+}
+
+const VARIANTS: &[&str] = &["pro", "max", "ultra"];
+
+/// A row matched by `words`, with nothing excluded and any core count.
+const fn chip(
+    name: &'static str,
+    kind: ChipKind,
+    peak_gbps: f64,
+    memory: &'static str,
+    source: &'static str,
+    words: &'static [&'static str],
+) -> Chip {
+    Chip {
+        name,
+        kind,
+        peak_gbps,
+        memory,
+        source,
+        words,
+        not: &[],
+        cores: None,
+    }
+}
+
+impl Chip {
+    /// Also requires that none of `not` appears.
+    const fn not(mut self, not: &'static [&'static str]) -> Chip {
+        self.not = not;
+        self
+    }
+
+    /// Also requires this logical CPU count.
+    const fn cores(mut self, n: usize) -> Chip {
+        self.cores = Some(n);
+        self
+    }
+}
+
+const APPLE_2021: &str = "Apple Newsroom, \"Introducing M1 Pro and M1 Max\", 2021-10-18";
+const APPLE_M1: &str = "Apple M1 technical specifications: LPDDR4X-4266, 128-bit";
+const APPLE_M1U: &str = "Apple Newsroom, \"Apple unveils M1 Ultra\", 2022-03-08";
+const APPLE_M2: &str = "Apple Newsroom, \"Apple unveils M2\", 2022-06-06";
+const APPLE_M2PM: &str = "Apple Newsroom, \"Apple unveils M2 Pro and M2 Max\", 2023-01-17";
+const APPLE_M2U: &str = "Apple Newsroom, \"Apple introduces M2 Ultra\", 2023-06-05";
+const APPLE_M3: &str = "Apple Newsroom, \"Apple unveils M3, M3 Pro, and M3 Max\", 2023-10-30";
+const APPLE_M3U: &str = "Apple Newsroom, \"Apple reveals M3 Ultra\", 2025-03-05";
+const APPLE_M4: &str = "Apple Newsroom, \"Apple introduces M4 chip\", 2024-05-07";
+const APPLE_M4PM: &str = "Apple Newsroom, \"Apple introduces M4 Pro and M4 Max\", 2024-10-30";
+const APPLE_M5: &str = "Apple Newsroom, \"Apple unleashes M5\", 2025-10-15";
+const APPLE_M5PM: &str = "Apple Newsroom, M5 Pro and M5 Max announcement, 2026-03-03";
+const JEDEC: &str = "vendor specification: officially supported memory, channels × 8 B × MT/s";
+
+/// The table, most specific first within a family.
+pub const CHIPS: &[Chip] = &[
+    chip(
+        "Apple M1 Ultra",
+        ChipKind::Cpu,
+        800.0,
+        "LPDDR5-6400, 1024-bit",
+        APPLE_M1U,
+        &["apple", "m1", "ultra"],
+    ),
+    chip(
+        "Apple M1 Max",
+        ChipKind::Cpu,
+        400.0,
+        "LPDDR5-6400, 512-bit",
+        APPLE_2021,
+        &["apple", "m1", "max"],
+    ),
+    chip(
+        "Apple M1 Pro",
+        ChipKind::Cpu,
+        200.0,
+        "LPDDR5-6400, 256-bit",
+        APPLE_2021,
+        &["apple", "m1", "pro"],
+    ),
+    chip(
+        "Apple M1",
+        ChipKind::Cpu,
+        68.25,
+        "LPDDR4X-4266, 128-bit",
+        APPLE_M1,
+        &["apple", "m1"],
+    )
+    .not(VARIANTS),
+    chip(
+        "Apple M2 Ultra",
+        ChipKind::Cpu,
+        800.0,
+        "LPDDR5-6400, 1024-bit",
+        APPLE_M2U,
+        &["apple", "m2", "ultra"],
+    ),
+    chip(
+        "Apple M2 Max",
+        ChipKind::Cpu,
+        400.0,
+        "LPDDR5-6400, 512-bit",
+        APPLE_M2PM,
+        &["apple", "m2", "max"],
+    ),
+    chip(
+        "Apple M2 Pro",
+        ChipKind::Cpu,
+        200.0,
+        "LPDDR5-6400, 256-bit",
+        APPLE_M2PM,
+        &["apple", "m2", "pro"],
+    ),
+    chip(
+        "Apple M2",
+        ChipKind::Cpu,
+        100.0,
+        "LPDDR5-6400, 128-bit",
+        APPLE_M2,
+        &["apple", "m2"],
+    )
+    .not(VARIANTS),
+    chip(
+        "Apple M3 Ultra",
+        ChipKind::Cpu,
+        819.0,
+        "LPDDR5-6400, 1024-bit",
+        APPLE_M3U,
+        &["apple", "m3", "ultra"],
+    ),
+    chip(
+        "Apple M3 Max (16-core CPU)",
+        ChipKind::Cpu,
+        400.0,
+        "LPDDR5-6400, 512-bit",
+        APPLE_M3,
+        &["apple", "m3", "max"],
+    )
+    .cores(16),
+    chip(
+        "Apple M3 Max (14-core CPU)",
+        ChipKind::Cpu,
+        300.0,
+        "LPDDR5-6400, 384-bit",
+        APPLE_M3,
+        &["apple", "m3", "max"],
+    )
+    .cores(14),
+    chip(
+        "Apple M3 Pro",
+        ChipKind::Cpu,
+        150.0,
+        "LPDDR5-6400, 192-bit",
+        APPLE_M3,
+        &["apple", "m3", "pro"],
+    ),
+    chip(
+        "Apple M3",
+        ChipKind::Cpu,
+        100.0,
+        "LPDDR5-6400, 128-bit",
+        APPLE_M3,
+        &["apple", "m3"],
+    )
+    .not(VARIANTS),
+    chip(
+        "Apple M4 Max (16-core CPU)",
+        ChipKind::Cpu,
+        546.0,
+        "LPDDR5X-8533, 512-bit",
+        APPLE_M4PM,
+        &["apple", "m4", "max"],
+    )
+    .cores(16),
+    chip(
+        "Apple M4 Max (14-core CPU)",
+        ChipKind::Cpu,
+        410.0,
+        "LPDDR5X-8533, 384-bit",
+        APPLE_M4PM,
+        &["apple", "m4", "max"],
+    )
+    .cores(14),
+    chip(
+        "Apple M4 Pro",
+        ChipKind::Cpu,
+        273.0,
+        "LPDDR5X-8533, 256-bit",
+        APPLE_M4PM,
+        &["apple", "m4", "pro"],
+    ),
+    chip(
+        "Apple M4",
+        ChipKind::Cpu,
+        120.0,
+        "LPDDR5X-7500, 128-bit",
+        APPLE_M4,
+        &["apple", "m4"],
+    )
+    .not(VARIANTS),
+    chip(
+        "Apple M5 Max",
+        ChipKind::Cpu,
+        614.0,
+        "up to 614 GB/s (top configuration)",
+        APPLE_M5PM,
+        &["apple", "m5", "max"],
+    ),
+    chip(
+        "Apple M5 Pro",
+        ChipKind::Cpu,
+        307.0,
+        "up to 307 GB/s",
+        APPLE_M5PM,
+        &["apple", "m5", "pro"],
+    ),
+    chip(
+        "Apple M5",
+        ChipKind::Cpu,
+        153.0,
+        "LPDDR5X-9600, 128-bit",
+        APPLE_M5,
+        &["apple", "m5"],
+    )
+    .not(VARIANTS),
+    chip(
+        "AMD Ryzen AI Max+ 395",
+        ChipKind::Cpu,
+        256.0,
+        "LPDDR5X-8000, 256-bit",
+        JEDEC,
+        &["ryzen", "ai", "max+", "395"],
+    ),
+    chip(
+        "NVIDIA GB10 (DGX Spark)",
+        ChipKind::Cpu,
+        273.0,
+        "LPDDR5X, 256-bit",
+        "NVIDIA DGX Spark specifications",
+        &["gb10"],
+    ),
+    chip(
+        "AMD Ryzen 9 9950X3D",
+        ChipKind::Cpu,
+        89.6,
+        "DDR5-5600, 2 channels",
+        JEDEC,
+        &["ryzen", "9950x3d"],
+    ),
+    chip(
+        "AMD Ryzen 9 9950X",
+        ChipKind::Cpu,
+        89.6,
+        "DDR5-5600, 2 channels",
+        JEDEC,
+        &["ryzen", "9950x"],
+    ),
+    chip(
+        "AMD Ryzen 7 9800X3D",
+        ChipKind::Cpu,
+        89.6,
+        "DDR5-5600, 2 channels",
+        JEDEC,
+        &["ryzen", "9800x3d"],
+    ),
+    chip(
+        "AMD Ryzen 9 7950X3D",
+        ChipKind::Cpu,
+        83.2,
+        "DDR5-5200, 2 channels",
+        JEDEC,
+        &["ryzen", "7950x3d"],
+    ),
+    chip(
+        "AMD Ryzen 9 7950X",
+        ChipKind::Cpu,
+        83.2,
+        "DDR5-5200, 2 channels",
+        JEDEC,
+        &["ryzen", "7950x"],
+    ),
+    chip(
+        "AMD Ryzen 7 7800X3D",
+        ChipKind::Cpu,
+        83.2,
+        "DDR5-5200, 2 channels",
+        JEDEC,
+        &["ryzen", "7800x3d"],
+    ),
+    chip(
+        "Intel Core Ultra 9 285K",
+        ChipKind::Cpu,
+        102.4,
+        "DDR5-6400, 2 channels",
+        JEDEC,
+        &["core", "ultra", "285k"],
+    ),
+    chip(
+        "Intel Core i9-14900K",
+        ChipKind::Cpu,
+        89.6,
+        "DDR5-5600, 2 channels",
+        JEDEC,
+        &["i9-14900k"],
+    ),
+    chip(
+        "Intel Core i9-13900K",
+        ChipKind::Cpu,
+        89.6,
+        "DDR5-5600, 2 channels",
+        JEDEC,
+        &["i9-13900k"],
+    ),
+    chip(
+        "AMD Threadripper PRO 7995WX",
+        ChipKind::Cpu,
+        332.8,
+        "DDR5-5200, 8 channels",
+        JEDEC,
+        &["threadripper", "7995wx"],
+    ),
+    chip(
+        "AMD Threadripper 7980X",
+        ChipKind::Cpu,
+        166.4,
+        "DDR5-5200, 4 channels",
+        JEDEC,
+        &["threadripper", "7980x"],
+    ),
+    chip(
+        "AMD EPYC 9654 (Genoa)",
+        ChipKind::Cpu,
+        460.8,
+        "DDR5-4800, 12 channels",
+        JEDEC,
+        &["epyc", "9654"],
+    ),
+    chip(
+        "AMD EPYC 9965 (Turin)",
+        ChipKind::Cpu,
+        576.0,
+        "DDR5-6000, 12 channels",
+        JEDEC,
+        &["epyc", "9965"],
+    ),
+    chip(
+        "AMD EPYC 9755 (Turin)",
+        ChipKind::Cpu,
+        576.0,
+        "DDR5-6000, 12 channels",
+        JEDEC,
+        &["epyc", "9755"],
+    ),
+    chip(
+        "Intel Xeon Platinum 8480+ (Sapphire Rapids)",
+        ChipKind::Cpu,
+        307.2,
+        "DDR5-4800, 8 channels",
+        JEDEC,
+        &["xeon", "8480+"],
+    ),
+    chip(
+        "Intel Xeon 6980P (Granite Rapids)",
+        ChipKind::Cpu,
+        614.4,
+        "DDR5-6400, 12 channels",
+        JEDEC,
+        &["xeon", "6980p"],
+    ),
+    chip(
+        "NVIDIA H200",
+        ChipKind::Gpu,
+        4800.0,
+        "HBM3e, 141 GB",
+        "NVIDIA H200 Tensor Core GPU datasheet",
+        &["nvidia", "h200"],
+    ),
+    chip(
+        "NVIDIA H100 PCIe",
+        ChipKind::Gpu,
+        2000.0,
+        "HBM2e, 80 GB",
+        "NVIDIA H100 Tensor Core GPU datasheet",
+        &["nvidia", "h100", "pcie"],
+    ),
+    chip(
+        "NVIDIA H100 SXM",
+        ChipKind::Gpu,
+        3350.0,
+        "HBM3, 80 GB",
+        "NVIDIA H100 Tensor Core GPU datasheet",
+        &["nvidia", "h100"],
+    )
+    .not(&["pcie", "nvl"]),
+    chip(
+        "NVIDIA A100 80GB PCIe",
+        ChipKind::Gpu,
+        1935.0,
+        "HBM2e, 80 GB",
+        "NVIDIA A100 Tensor Core GPU datasheet",
+        &["nvidia", "a100", "80gb", "pcie"],
+    ),
+    chip(
+        "NVIDIA A100 80GB SXM",
+        ChipKind::Gpu,
+        2039.0,
+        "HBM2e, 80 GB",
+        "NVIDIA A100 Tensor Core GPU datasheet",
+        &["nvidia", "a100", "80gb"],
+    )
+    .not(&["pcie"]),
+    chip(
+        "NVIDIA L40S",
+        ChipKind::Gpu,
+        864.0,
+        "GDDR6, 48 GB",
+        "NVIDIA L40S datasheet",
+        &["nvidia", "l40s"],
+    ),
+    chip(
+        "NVIDIA L4",
+        ChipKind::Gpu,
+        300.0,
+        "GDDR6, 24 GB",
+        "NVIDIA L4 datasheet",
+        &["nvidia", "l4"],
+    ),
+    chip(
+        "NVIDIA RTX 6000 Ada",
+        ChipKind::Gpu,
+        960.0,
+        "GDDR6, 48 GB",
+        "NVIDIA RTX 6000 Ada datasheet",
+        &["nvidia", "rtx", "6000", "ada"],
+    ),
+    chip(
+        "NVIDIA GeForce RTX 5090",
+        ChipKind::Gpu,
+        1792.0,
+        "GDDR7, 512-bit",
+        "NVIDIA GeForce RTX 5090 specifications",
+        &["geforce", "rtx", "5090"],
+    ),
+    chip(
+        "NVIDIA GeForce RTX 5080",
+        ChipKind::Gpu,
+        960.0,
+        "GDDR7, 256-bit",
+        "NVIDIA GeForce RTX 5080 specifications",
+        &["geforce", "rtx", "5080"],
+    ),
+    chip(
+        "NVIDIA GeForce RTX 4090",
+        ChipKind::Gpu,
+        1008.0,
+        "GDDR6X, 384-bit",
+        "NVIDIA GeForce RTX 4090 specifications",
+        &["geforce", "rtx", "4090"],
+    ),
+    chip(
+        "NVIDIA GeForce RTX 4080",
+        ChipKind::Gpu,
+        716.8,
+        "GDDR6X, 256-bit",
+        "NVIDIA GeForce RTX 4080 specifications",
+        &["geforce", "rtx", "4080"],
+    )
+    .not(&["super"]),
+    chip(
+        "NVIDIA GeForce RTX 3090 Ti",
+        ChipKind::Gpu,
+        1008.0,
+        "GDDR6X, 384-bit",
+        "NVIDIA GeForce RTX 3090 Ti specifications",
+        &["geforce", "rtx", "3090", "ti"],
+    ),
+    chip(
+        "NVIDIA GeForce RTX 3090",
+        ChipKind::Gpu,
+        936.0,
+        "GDDR6X, 384-bit",
+        "NVIDIA GeForce RTX 3090 specifications",
+        &["geforce", "rtx", "3090"],
+    )
+    .not(&["ti"]),
+    chip(
+        "AMD Instinct MI300X",
+        ChipKind::Gpu,
+        5300.0,
+        "HBM3, 192 GB",
+        "AMD Instinct MI300X datasheet",
+        &["instinct", "mi300x"],
+    ),
+    chip(
+        "AMD Radeon RX 7900 XTX",
+        ChipKind::Gpu,
+        960.0,
+        "GDDR6, 384-bit",
+        "AMD Radeon RX 7900 XTX specifications",
+        &["radeon", "7900", "xtx"],
+    ),
+];
+
+/// The first chip whose words all appear in `name` (as whole words, case-insensitive), whose
+/// excluded words do not, and whose core count (when it has one) equals `logical_cores`.
+pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Chip> {
+    let lower = name.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/' | '@'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    CHIPS.iter().find(|c| {
+        c.words.iter().all(|w| has(w))
+            && !c.not.iter().any(|w| has(w))
+            && c.cores.is_none_or(|n| Some(n) == logical_cores)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name_of(s: &str, cores: Option<usize>) -> Option<&'static str> {
+        recognise(s, cores).map(|c| c.name)
+    }
+
+    #[test]
+    fn apple_variants_are_told_apart() {
+        assert_eq!(name_of("Apple M4", Some(10)), Some("Apple M4"));
+        assert_eq!(name_of("Apple M4 Pro", Some(14)), Some("Apple M4 Pro"));
+        assert_eq!(
+            name_of("Apple M4 Max", Some(16)),
+            Some("Apple M4 Max (16-core CPU)")
+        );
+        assert_eq!(
+            name_of("Apple M4 Max", Some(14)),
+            Some("Apple M4 Max (14-core CPU)")
+        );
+        assert_eq!(name_of("Apple M1 Ultra", Some(20)), Some("Apple M1 Ultra"));
+        assert_eq!(name_of("Apple M2", None), Some("Apple M2"));
+        assert_eq!(name_of("Apple M5 Max", Some(18)), Some("Apple M5 Max"));
+        // A Max with an unknown binning is not guessed.
+        assert_eq!(name_of("Apple M3 Max", Some(12)), None);
+    }
+
+    #[test]
+    fn cpus_and_gpus_match_their_reported_names() {
+        assert_eq!(
+            name_of("AMD Ryzen 9 7950X 16-Core Processor", Some(32)),
+            Some("AMD Ryzen 9 7950X")
+        );
+        assert_eq!(
+            name_of("AMD Ryzen 9 7950X3D 16-Core Processor", Some(32)),
+            Some("AMD Ryzen 9 7950X3D")
+        );
+        assert_eq!(
+            name_of("13th Gen Intel(R) Core(TM) i9-13900K", Some(32)),
+            Some("Intel Core i9-13900K")
+        );
+        assert_eq!(
+            name_of("NVIDIA H100 80GB HBM3", None),
+            Some("NVIDIA H100 SXM")
+        );
+        assert_eq!(name_of("NVIDIA H100 PCIe", None), Some("NVIDIA H100 PCIe"));
+        assert_eq!(
+            name_of("NVIDIA GeForce RTX 3090", None),
+            Some("NVIDIA GeForce RTX 3090")
+        );
+        assert_eq!(
+            name_of("NVIDIA GeForce RTX 3090 Ti", None),
+            Some("NVIDIA GeForce RTX 3090 Ti")
+        );
+        assert_eq!(name_of("Intel(R) Xeon(R) Processor", Some(2)), None);
+    }
+
+    #[test]
+    fn every_row_is_usable() {
+        for c in CHIPS {
+            assert!(c.peak_gbps > 0.0, "{}", c.name);
+            assert!(!c.source.is_empty() && !c.words.is_empty(), "{}", c.name);
+            // Each row is reachable: its own name is recognised as itself or a sibling
+            // of the same family differing only by binning.
+            let found = recognise(c.name, c.cores).map(|f| f.name);
+            assert_eq!(found, Some(c.name), "{}", c.name);
+        }
+    }
+}

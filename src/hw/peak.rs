@@ -1,0 +1,267 @@
+//! The peaks decode is held against: this machine's measured bandwidth (probed once and cached
+//! per machine; `runner hw` measures it again) and the published peak of its chip or GPU.
+
+use super::chips::{self, Chip, ChipKind};
+use super::stream::{self, Kernel, KernelResult, ProbeConfig};
+use crate::measure::bandwidth::Peaks;
+use crate::record::{BuildInfo, MachineInfo};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A probe's results, saved so later runs on the same machine need not probe again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub machine: MachineKey,
+    /// RFC 3339 time of the measurement.
+    pub time: String,
+    pub array_bytes: u64,
+    pub passes: u32,
+    pub results: Vec<KernelResult>,
+}
+
+/// What makes two machines the same for a saved measurement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineKey {
+    pub cpu: String,
+    pub arch: String,
+    pub logical_cores: usize,
+    pub ram_bytes: u64,
+}
+
+impl MachineKey {
+    pub fn of(m: &MachineInfo) -> MachineKey {
+        MachineKey {
+            cpu: m.cpu.clone(),
+            arch: m.arch.clone(),
+            logical_cores: m.logical_cores,
+            ram_bytes: m.ram_bytes,
+        }
+    }
+}
+
+/// Where the measurement is kept.
+pub fn path(cache: &Path) -> PathBuf {
+    cache.join("hw").join("bandwidth.json")
+}
+
+/// The saved measurement, if it was taken on this machine.
+pub fn load(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
+    let text = std::fs::read_to_string(path(cache)).ok()?;
+    let m: Measurement = serde_json::from_str(&text).ok()?;
+    (m.machine == MachineKey::of(machine)).then_some(m)
+}
+
+/// Saves a measurement (atomically; a failure to save is not fatal to a run).
+pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(m)? + "\n";
+    let file = path(cache);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::report::write_atomic(&file, &text)?;
+    Ok(())
+}
+
+/// Runs the probe on this machine.
+pub fn measure(machine: &MachineInfo, cfg: &ProbeConfig) -> Measurement {
+    Measurement {
+        machine: MachineKey::of(machine),
+        time: crate::record::now_rfc3339(),
+        array_bytes: cfg.array_bytes,
+        passes: cfg.passes,
+        results: stream::run(cfg),
+    }
+}
+
+/// The default probe: all kernels on one thread and on every thread.
+pub fn full_probe(machine: &MachineInfo) -> ProbeConfig {
+    let largest = super::machine::caches().iter().map(|c| c.bytes).max();
+    let all = machine.logical_cores.max(1);
+    let mut threads = vec![1];
+    if all > 1 {
+        threads.push(all);
+    }
+    ProbeConfig {
+        array_bytes: stream::default_array_bytes(largest, super::machine::available_memory()),
+        passes: 5,
+        threads,
+        kernels: Kernel::ALL.to_vec(),
+    }
+}
+
+/// The highest read bandwidth measured: the most a decode, which streams weights, can expect.
+pub fn measured_peak(m: &Measurement) -> Option<(f64, String)> {
+    m.results
+        .iter()
+        .filter(|r| r.kernel == Kernel::Read && r.gbps > 0.0)
+        .max_by(|a, b| a.gbps.total_cmp(&b.gbps))
+        .map(|r| {
+            let s = if r.threads == 1 { "" } else { "s" };
+            (r.gbps, format!("read, {} thread{s}", r.threads))
+        })
+}
+
+/// The compute device the weights are read from: the first GPU when layers are offloaded.
+fn offload_device(build: &BuildInfo, n_gpu_layers: u32) -> Option<&crate::record::DeviceInfo> {
+    if n_gpu_layers == 0 {
+        return None;
+    }
+    build
+        .devices
+        .iter()
+        .find(|d| !d.backend.eq_ignore_ascii_case("cpu"))
+}
+
+/// The published peak for where the weights live: the offload GPU, or the machine's chip.
+pub fn published(
+    machine: &MachineInfo,
+    build: &BuildInfo,
+    n_gpu_layers: u32,
+) -> Option<&'static Chip> {
+    let cores = Some(machine.logical_cores);
+    match offload_device(build, n_gpu_layers) {
+        Some(d) => {
+            chips::recognise(&d.description, cores).or_else(|| chips::recognise(&d.name, cores))
+        }
+        None => chips::recognise(&machine.cpu, cores).filter(|c| c.kind == ChipKind::Cpu),
+    }
+}
+
+/// The peaks for a run: the saved measurement (probing read bandwidth once when there is none
+/// and `probe` is set) and the published figure. A discrete GPU has no measured peak: the
+/// probe measures host memory.
+pub fn peaks(
+    cache: &Path,
+    machine: &MachineInfo,
+    build: &BuildInfo,
+    n_gpu_layers: u32,
+    probe: bool,
+) -> Peaks {
+    let chip = published(machine, build, n_gpu_layers);
+    let on_host = chip.is_none_or(|c| c.kind == ChipKind::Cpu);
+    let measured = if on_host {
+        let saved = if probe {
+            Some(ensure_measured(cache, machine))
+        } else {
+            load(cache, machine)
+        };
+        saved.as_ref().and_then(measured_peak)
+    } else {
+        None
+    };
+    Peaks {
+        measured,
+        published: chip.map(|c| (c.peak_gbps, c.name.to_string())),
+    }
+}
+
+/// The saved measurement for this machine; without one, a read-only probe on every thread
+/// (about a second), saved for later runs.
+pub fn ensure_measured(cache: &Path, machine: &MachineInfo) -> Measurement {
+    if let Some(m) = load(cache, machine) {
+        return m;
+    }
+    eprintln!("measuring this machine's memory bandwidth once (see `runner hw`)...");
+    let mut cfg = full_probe(machine);
+    cfg.passes = 3;
+    cfg.kernels = vec![Kernel::Read];
+    cfg.threads = vec![machine.logical_cores.max(1)];
+    let m = measure(machine, &cfg);
+    if let Err(e) = save(cache, &m) {
+        eprintln!("warning: could not save the bandwidth measurement: {e:#}");
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(cpu: &str, cores: usize) -> MachineInfo {
+        MachineInfo {
+            cpu: cpu.into(),
+            arch: "aarch64".into(),
+            logical_cores: cores,
+            ram_bytes: 64 << 30,
+            ..Default::default()
+        }
+    }
+
+    fn result(kernel: Kernel, threads: usize, gbps: f64) -> KernelResult {
+        KernelResult {
+            kernel,
+            threads,
+            gbps,
+            min_gbps: gbps,
+            max_gbps: gbps,
+            passes_gbps: vec![gbps],
+        }
+    }
+
+    #[test]
+    fn measured_peak_is_the_best_read() {
+        let m = Measurement {
+            machine: MachineKey::of(&machine("x", 8)),
+            time: String::new(),
+            array_bytes: 1,
+            passes: 1,
+            results: vec![
+                result(Kernel::Read, 1, 40.0),
+                result(Kernel::Triad, 8, 120.0),
+                result(Kernel::Read, 8, 100.0),
+            ],
+        };
+        assert_eq!(measured_peak(&m), Some((100.0, "read, 8 threads".into())));
+    }
+
+    #[test]
+    fn saved_measurement_is_only_used_on_the_same_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = machine("Apple M4 Pro", 14);
+        let m = Measurement {
+            machine: MachineKey::of(&here),
+            time: "t".into(),
+            array_bytes: 1,
+            passes: 1,
+            results: vec![result(Kernel::Read, 14, 200.0)],
+        };
+        save(dir.path(), &m).unwrap();
+        assert_eq!(load(dir.path(), &here), Some(m));
+        assert_eq!(load(dir.path(), &machine("Apple M4 Pro", 12)), None);
+        let p = peaks(dir.path(), &here, &BuildInfo::default(), 0, false);
+        assert_eq!(p.measured, Some((200.0, "read, 14 threads".into())));
+        assert_eq!(p.published, Some((273.0, "Apple M4 Pro".into())));
+        // Another machine, without probing: nothing measured, nothing published.
+        let other = peaks(
+            dir.path(),
+            &machine("Some CPU", 4),
+            &BuildInfo::default(),
+            0,
+            false,
+        );
+        assert_eq!(other, Peaks::default());
+    }
+
+    #[test]
+    fn an_offloaded_model_is_held_against_its_gpu() {
+        let build = BuildInfo {
+            devices: vec![crate::record::DeviceInfo {
+                name: "CUDA0".into(),
+                description: "NVIDIA GeForce RTX 4090".into(),
+                backend: "CUDA".into(),
+                memory_total_bytes: 24 << 30,
+            }],
+            ..Default::default()
+        };
+        let m = machine("AMD Ryzen 9 7950X 16-Core Processor", 32);
+        let dir = tempfile::tempdir().unwrap();
+        let gpu = peaks(dir.path(), &m, &build, 99, false);
+        assert_eq!(
+            gpu.published,
+            Some((1008.0, "NVIDIA GeForce RTX 4090".into()))
+        );
+        assert_eq!(gpu.measured, None);
+        let cpu = peaks(dir.path(), &m, &build, 0, false);
+        assert_eq!(cpu.published, Some((83.2, "AMD Ryzen 9 7950X".into())));
+    }
+}

@@ -1,0 +1,132 @@
+//! `runner hw` and the bandwidth figures of bench records, on this machine and the real
+//! SmolLM2 model.
+
+mod common;
+use common::*;
+use runner::gguf::GgufFile;
+use serde_json::Value;
+
+fn hw_json(cache: &std::path::Path, extra: &[&str]) -> Value {
+    let _g = heavy();
+    let mut args = vec![
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "hw",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("hw prints JSON")
+}
+
+#[test]
+fn probe_gives_positive_results_in_a_stable_order_and_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = hw_json(
+        dir.path(),
+        &["--size-mib", "64", "--passes", "2", "-t", "1,2"],
+    );
+    let order: Vec<(String, u64)> = v["probe"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let gbps = r["gbps"].as_f64().unwrap();
+            assert!(gbps > 0.0 && gbps.is_finite(), "{r}");
+            assert_eq!(r["passes_gbps"].as_array().unwrap().len(), 2);
+            (
+                r["kernel"].as_str().unwrap().to_string(),
+                r["threads"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = [1, 2]
+        .iter()
+        .flat_map(|&t| ["read", "copy", "triad"].map(|k| (k.to_string(), t)))
+        .collect();
+    assert_eq!(order, want);
+    assert_eq!(v["probe"]["array_bytes"], 64 << 20);
+    assert!(v["measured_peak_gbps"].as_f64().unwrap() > 0.0);
+    assert!(v["machine"]["logical_cores"].as_u64().unwrap() >= 1);
+    let saved = std::fs::read_to_string(dir.path().join("hw/bandwidth.json")).unwrap();
+    let saved: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["results"], v["probe"]["results"]);
+}
+
+#[test]
+fn chip_table_and_bad_arguments() {
+    let o = run(&["hw", "--chips"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Apple M4 Max (16-core CPU)") && out.contains("546.0"),
+        "{out}"
+    );
+    assert!(out.contains("NVIDIA H100 SXM"), "{out}");
+    for bad in [
+        ["hw", "--passes", "0"],
+        ["hw", "--threads", "0"],
+        ["hw", "--size-mib", "x"],
+    ] {
+        let o = run(&bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert_eq!(lines(&stderr(&o)).len(), 1, "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn bench_records_the_bytes_a_token_reads_and_the_rate_it_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_str().unwrap().to_string();
+    let model = model().to_str().unwrap().to_string();
+    let o = {
+        let _g = heavy();
+        let args = [
+            "--cache-dir",
+            &cache,
+            "bench",
+            "-m",
+            &model,
+            "--no-progress",
+        ];
+        runner()
+            .args(args)
+            .args(["-p", "8", "-n", "8", "-r", "1", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let b = &recs[0]["bandwidth"];
+    // SmolLM2 ties its embedding to the output matrix: a token reads every weight tensor once.
+    let g = GgufFile::open(model.as_ref()).unwrap();
+    assert!(g.tensor("output.weight").is_none());
+    let weights: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
+    let got = b["weight_bytes_per_token"].as_f64().unwrap();
+    assert!(
+        (got - weights as f64).abs() <= 0.01 * weights as f64,
+        "{got} vs {weights}"
+    );
+    // KV cache at the mean decode depth (8 prompt + 8/2 generated), f16, from the
+    // hyperparameters: layers × depth × 2 (K and V) × kv heads × head size × 2 bytes.
+    let layers = g.arch_u64("block_count").unwrap();
+    let heads = g.arch_u64("attention.head_count").unwrap();
+    let kv_heads = g.arch_u64("attention.head_count_kv").unwrap();
+    let head = g.arch_u64("embedding_length").unwrap() / heads;
+    assert_eq!(b["kv_depth"].as_f64(), Some(12.0));
+    assert_eq!(
+        b["kv_bytes_per_token"].as_u64(),
+        Some(layers * 12 * 2 * kv_heads * head * 2)
+    );
+    let total = b["bytes_per_token"].as_f64().unwrap();
+    let tps = recs[0]["results"]["gen_tps"]["median"].as_f64().unwrap();
+    let gbps = b["achieved_gbps"].as_f64().unwrap();
+    assert!((gbps - total * tps / 1e9).abs() < 1e-9 * gbps.max(1.0));
+    let peak = b["measured_peak_gbps"].as_f64().unwrap();
+    let util = b["utilisation_measured"].as_f64().unwrap();
+    assert!((util - gbps / peak).abs() < 1e-9);
+    // The probe this bench ran was saved for the next one.
+    assert!(dir.path().join("hw/bandwidth.json").is_file());
+}
