@@ -84,6 +84,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::hw::show::run(&args, &cache)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => check(&args),
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
             Ok(ExitCode::SUCCESS)
@@ -106,6 +107,45 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `runner check`: exit 1 on a regression, or write a new baseline.
+fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
+    use crate::report::{check, records};
+    let load = |p: &std::path::Path| records::load(p).map_err(|e| UsageError(e.to_string()));
+    let current = load(&args.current)?;
+    if current.records.is_empty() {
+        return Err(UsageError(format!("{}: no records", args.current.display())).into());
+    }
+    if args.update_baseline {
+        crate::report::write_atomic(&args.baseline, &current.to_jsonl()?)?;
+        println!(
+            "wrote {} record(s) from {} file(s) to {}",
+            current.records.len(),
+            current.files,
+            args.baseline.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let baseline = load(&args.baseline)?;
+    let opts = check::CheckOptions {
+        tolerance: args.tolerance,
+        busy_threshold: args.busy_threshold,
+    };
+    let report = check::check(&baseline, &current, &opts);
+    match args.format {
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ListFormat::Table => print!("{}", check::render(&report)),
+    }
+    if report.regressed() {
+        eprintln!(
+            "error: {} series slower beyond the {:.1}% tolerance",
+            report.count(crate::measure::compare::Verdict::Slower),
+            args.tolerance * 100.0
+        );
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Threads llama-bench would use by default: the physical cores.

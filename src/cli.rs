@@ -34,6 +34,8 @@ pub enum Command {
     Models(ModelsCommand),
     /// Show the machine and measure its memory bandwidth (STREAM-style read, copy, triad).
     Hw(HwArgs),
+    /// Compare current records against a baseline; exit 1 on a significant regression.
+    Check(CheckArgs),
     /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
     #[command(hide = true)]
     SweepCell {
@@ -79,6 +81,42 @@ pub struct HwArgs {
     /// Do not save the measurement (bench and sweep records use the saved one).
     #[arg(long)]
     pub no_save: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Baseline records (a bench JSON/JSONL file or a sweep results file).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Current records: a file, or a directory read recursively.
+    #[arg(long, value_name = "FILE|DIR", default_value = "results/runs")]
+    pub current: PathBuf,
+    /// Slowdown tolerated before a change counts, in percent (`5%` or `5`).
+    #[arg(long, default_value = "5%", value_parser = parse_percent)]
+    pub tolerance: f64,
+    /// Write the current records as the new baseline instead of checking.
+    #[arg(long)]
+    pub update_baseline: bool,
+    /// Samples measured while other processes kept more cores than this busy make a slowdown
+    /// "slower, busy machine": reported, but not a failure.
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
+    pub busy_threshold: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// A percentage such as `5%` or `2.5`, as a fraction (0.05, 0.025).
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("expected a percentage such as 5%, got {s:?}"))?;
+    if !(0.0..100.0).contains(&v) {
+        return Err(format!("must be from 0% to under 100%, got {s}"));
+    }
+    Ok(v / 100.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

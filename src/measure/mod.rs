@@ -2,6 +2,7 @@
 //! a decoded token reads.
 
 pub mod bandwidth;
+pub mod compare;
 pub mod histogram;
 pub mod stats;
 

@@ -1,8 +1,11 @@
-//! Output formats. Each format is an `Exporter` over the one record schema.
+//! Output formats (each an `Exporter` over the one record schema), and the readers of
+//! recorded results: the regression check.
 
+pub mod check;
 pub(crate) mod csv;
 mod flat;
 mod json;
+pub mod records;
 pub mod sweep;
 pub(crate) mod table;
 

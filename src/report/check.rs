@@ -1,0 +1,317 @@
+//! `runner check`: the regression check. Matches cells of a baseline and of current records
+//! (same machine class, model, quantization, workload and settings), compares their raw
+//! samples with a bootstrap interval of the median speed ratio, and says what got faster,
+//! slower, stayed the same or went missing.
+
+use super::records::Records;
+use super::table::Grid;
+use crate::measure::compare::{self, Better, Ratio, Verdict};
+use crate::measure::stats::percentile;
+use crate::record::{EngineSettings, LoadReport, MachineInfo, Record, RequestRecord, SweepRecord};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What identifies one compared series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SeriesKey {
+    /// CPU, architecture and logical cores: runs are only compared on the same class.
+    pub machine: String,
+    /// Model and quantization.
+    pub cell: String,
+    /// Bench test (`pp512+tg128`) or sweep scenario.
+    pub workload: String,
+    pub settings: String,
+    pub metric: &'static str,
+}
+
+/// One sample: an id that pairs it across runs (a sweep's prompt id), its value, and whether
+/// other processes kept the machine busy while it was measured.
+type Sample = (Option<String>, f64, bool);
+type Samples = Vec<Sample>;
+
+/// One line of the check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRow {
+    #[serde(flatten)]
+    pub key: SeriesKey,
+    pub better: Better,
+    pub baseline_median: Option<f64>,
+    pub current_median: Option<f64>,
+    /// Above 1: the current run is faster. With its 95 % bootstrap interval.
+    pub ratio: Option<Ratio>,
+    pub verdict: Verdict,
+}
+
+/// The whole check.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub tolerance: f64,
+    pub rows: Vec<CheckRow>,
+    /// Baseline series of machines that no current record ran on (not compared).
+    pub other_machines: usize,
+}
+
+impl CheckReport {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == v).count()
+    }
+
+    pub fn regressed(&self) -> bool {
+        self.count(Verdict::Slower) > 0
+    }
+}
+
+/// How strict the check is.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Relative slowdown tolerated (0.05 for 5 %).
+    pub tolerance: f64,
+    /// Other load, in busy cores, above which a sample counts as measured on a busy machine.
+    pub busy_threshold: f64,
+}
+
+/// Compares the current records against the baseline.
+pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> CheckReport {
+    let base = series(baseline, opts.busy_threshold);
+    let cur = series(current, opts.busy_threshold);
+    let tolerance = opts.tolerance;
+    let machines: BTreeSet<&String> = cur.keys().map(|k| &k.machine).collect();
+    let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
+    let mut rows = Vec::new();
+    let mut other_machines = 0;
+    for key in keys {
+        let (b, c) = (base.get(key), cur.get(key));
+        if c.is_none() && !machines.contains(&key.machine) {
+            other_machines += 1;
+            continue;
+        }
+        rows.push(row(key, b, c, tolerance));
+    }
+    CheckReport {
+        tolerance,
+        rows,
+        other_machines,
+    }
+}
+
+fn row(key: &SeriesKey, b: Option<&Samples>, c: Option<&Samples>, tolerance: f64) -> CheckRow {
+    let better = better(key.metric);
+    let med = |s: Option<&Samples>| {
+        s.and_then(|s| percentile(&s.iter().map(|x| x.1).collect::<Vec<_>>(), 0.5))
+    };
+    let ratio = match (b, c) {
+        (Some(b), Some(c)) => compare_samples(b, c, better),
+        _ => None,
+    };
+    let verdict = match (b, c, &ratio) {
+        (None, _, _) => Verdict::New,
+        (_, None, _) => Verdict::Missing,
+        (_, _, None) => Verdict::Insufficient,
+        (Some(b), Some(c), Some(r)) => match r.verdict(tolerance) {
+            Verdict::Slower if b.iter().chain(c).any(|s| s.2) => Verdict::SlowerBusy,
+            v => v,
+        },
+    };
+    CheckRow {
+        key: key.clone(),
+        better,
+        baseline_median: med(b),
+        current_median: med(c),
+        ratio,
+        verdict,
+    }
+}
+
+/// Paired by id when every sample has one (the median of repeated ids), otherwise unpaired.
+fn compare_samples(b: &Samples, c: &Samples, better: Better) -> Option<Ratio> {
+    let by_id = |s: &Samples| -> Option<BTreeMap<String, f64>> {
+        let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (id, v, _) in s {
+            m.entry(id.clone()?).or_default().push(*v);
+        }
+        Some(
+            m.into_iter()
+                .filter_map(|(k, v)| Some((k, percentile(&v, 0.5)?)))
+                .collect(),
+        )
+    };
+    if let (Some(bm), Some(cm)) = (by_id(b), by_id(c)) {
+        let pairs: Vec<(f64, f64)> = bm
+            .iter()
+            .filter_map(|(id, bv)| Some((*bv, *cm.get(id)?)))
+            .collect();
+        return compare::paired(&pairs, better);
+    }
+    let vals = |s: &Samples| s.iter().map(|x| x.1).collect::<Vec<_>>();
+    compare::unpaired(&vals(b), &vals(c), better)
+}
+
+fn better(metric: &str) -> Better {
+    if metric.ends_with("_tps") {
+        Better::Higher
+    } else {
+        Better::Lower
+    }
+}
+
+/// The machine class: runs on different hardware are never compared.
+pub fn machine_class(m: &MachineInfo) -> String {
+    format!("{} ({}, {} threads)", m.cpu, m.arch, m.logical_cores)
+}
+
+fn settings(e: &EngineSettings, with_batch: bool) -> String {
+    let mut s = format!(
+        "t{} fa:{} kv:{}/{} ngl:{}",
+        e.threads, e.flash_attn, e.type_k, e.type_v, e.n_gpu_layers
+    );
+    if with_batch {
+        s.push_str(&format!(" b{}/{} ctx{}", e.n_batch, e.n_ubatch, e.n_ctx));
+    }
+    s
+}
+
+/// Every series of the records, by key.
+fn series(records: &Records, busy_threshold: f64) -> BTreeMap<SeriesKey, Samples> {
+    let busy = |l: &LoadReport| {
+        l.busy || l.before_other_cores.max(l.during_other_cores_mean) > busy_threshold
+    };
+    let mut out: BTreeMap<SeriesKey, Samples> = BTreeMap::new();
+    for r in records.bench() {
+        bench_series(r, busy(&r.load), &mut out);
+    }
+    for r in records.sweep() {
+        if let SweepRecord::Request(q) = r {
+            request_series(q, busy(&q.load), &mut out);
+        }
+    }
+    out
+}
+
+fn bench_series(r: &Record, busy: bool, out: &mut BTreeMap<SeriesKey, Samples>) {
+    let key = |metric| SeriesKey {
+        machine: machine_class(&r.machine),
+        cell: format!(
+            "{} {}",
+            r.model.file_name.trim_end_matches(".gguf"),
+            r.model.file_type.as_deref().unwrap_or("?")
+        ),
+        workload: r.test.name.clone(),
+        settings: settings(&r.engine, true),
+        metric,
+    };
+    for s in &r.samples {
+        let metrics = [
+            ("prompt_tps", s.prompt_tps),
+            ("gen_tps", s.gen_tps),
+            ("ttft_ms", s.ttft_ms),
+        ];
+        for (metric, v) in metrics {
+            if let Some(v) = v {
+                out.entry(key(metric)).or_default().push((None, v, busy));
+            }
+        }
+    }
+}
+
+fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, Samples>) {
+    if q.failed {
+        return;
+    }
+    let key = |metric| SeriesKey {
+        machine: machine_class(&q.info.machine),
+        cell: format!("{} {}", q.cell.model, q.cell.quant),
+        workload: q.scenario.clone(),
+        settings: settings(&q.info.engine, false),
+        metric,
+    };
+    let long = q.scenario_kind == "long-form";
+    let metrics = [
+        ("ttft_ms", q.ttft_ms),
+        ("e2e_ms", (!long).then_some(q.e2e_ms)),
+        ("decode_tps", q.decode_tps.filter(|_| long)),
+    ];
+    for (metric, v) in metrics {
+        if let Some(v) = v {
+            let id = Some(q.prompt_id.clone());
+            out.entry(key(metric)).or_default().push((id, v, busy));
+        }
+    }
+}
+
+/// The check as a readable table, one block per machine, and a summary line.
+pub fn render(report: &CheckReport) -> String {
+    let mut out = String::new();
+    let machines: BTreeSet<&str> = report.rows.iter().map(|r| r.key.machine.as_str()).collect();
+    for m in machines {
+        out.push_str(&format!("machine: {m}\n"));
+        let rows: Vec<&CheckRow> = report.rows.iter().filter(|r| r.key.machine == m).collect();
+        out.push_str(&grid(&rows).aligned());
+        out.push('\n');
+    }
+    let n = |v| report.count(v);
+    out.push_str(&format!(
+        "{} slower, {} slower on a busy machine, {} faster, {} unchanged, {} missing, {} new, {} with too few samples (tolerance {:.1}%, 95% bootstrap intervals)\n",
+        n(Verdict::Slower),
+        n(Verdict::SlowerBusy),
+        n(Verdict::Faster),
+        n(Verdict::Unchanged),
+        n(Verdict::Missing),
+        n(Verdict::New),
+        n(Verdict::Insufficient),
+        report.tolerance * 100.0
+    ));
+    if report.other_machines > 0 {
+        out.push_str(&format!(
+            "{} baseline series ran on machines absent from the current records: not compared\n",
+            report.other_machines
+        ));
+    }
+    out
+}
+
+fn grid(rows: &[&CheckRow]) -> Grid<'static> {
+    let pct = |x: f64| format!("{:+.1}%", (x - 1.0) * 100.0);
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    Grid {
+        headers: vec![
+            "cell",
+            "workload",
+            "settings",
+            "metric",
+            "n",
+            "baseline",
+            "current",
+            "speed",
+            "95% interval",
+            "verdict",
+        ],
+        numeric: vec![
+            false, false, false, false, true, true, true, true, true, false,
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                let (speed, ci, n) = match &r.ratio {
+                    Some(x) => (
+                        pct(x.speed),
+                        format!("{} .. {}", pct(x.low), pct(x.high)),
+                        format!("{}{}", x.n, if x.paired { "p" } else { "" }),
+                    ),
+                    None => ("-".into(), "-".into(), "-".into()),
+                };
+                vec![
+                    r.key.cell.clone(),
+                    r.key.workload.clone(),
+                    r.key.settings.clone(),
+                    r.key.metric.to_string(),
+                    n,
+                    num(r.baseline_median),
+                    num(r.current_median),
+                    speed,
+                    ci,
+                    r.verdict.as_str().to_string(),
+                ]
+            })
+            .collect(),
+    }
+}
