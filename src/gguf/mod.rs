@@ -147,7 +147,7 @@ impl GgufFile {
     /// The encoded value of metadata entry `index` (the bytes after its type id: for an array,
     /// its element type, length and every element), read from `source`, the file or image this
     /// header was parsed from. `None` when `index` is out of range.
-    pub fn raw_value<R: Read + Seek>(
+    pub fn raw_value<R: Read + Seek + ?Sized>(
         &self,
         source: &mut R,
         index: usize,
@@ -163,7 +163,10 @@ impl GgufFile {
 }
 
 /// The bytes of `span` in `source`.
-fn read_span<R: Read + Seek>(source: &mut R, span: &Range<u64>) -> std::io::Result<Vec<u8>> {
+fn read_span<R: Read + Seek + ?Sized>(
+    source: &mut R,
+    span: &Range<u64>,
+) -> std::io::Result<Vec<u8>> {
     let len = usize::try_from(span.end - span.start)
         .map_err(|_| std::io::Error::from(ErrorKind::OutOfMemory))?;
     source.seek(SeekFrom::Start(span.start))?;
