@@ -175,3 +175,39 @@ fn write_atomically(
     tmp.persist(out).map_err(|e| io_err(out)(e.error))?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(input: &Path, out: &Path) -> String {
+        match check_output(input, out) {
+            Err(UpcycleError::BadOutput { reason, .. }) => reason,
+            other => panic!("expected BadOutput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn output_paths_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("dense.gguf");
+        std::fs::write(&input, b"x").unwrap();
+        assert!(check_output(&input, &dir.path().join("moe.gguf")).is_ok());
+        assert!(reason(&input, &input).contains("is the input file"));
+        let dotted = dir.path().join(".").join("dense.gguf");
+        assert!(reason(&input, &dotted).contains("is the input file"));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.gguf");
+            std::os::unix::fs::symlink(&input, &link).unwrap();
+            assert!(reason(&input, &link).contains("is the input file"));
+            let hard = dir.path().join("hard.gguf");
+            std::fs::hard_link(&input, &hard).unwrap();
+            assert!(reason(&input, &hard).contains("is the input file"));
+        }
+        let missing = dir.path().join("no/such/dir/moe.gguf");
+        assert!(reason(&input, &missing).contains("does not exist"));
+        assert!(reason(&input, dir.path()).contains("is a directory"));
+        assert_eq!(out_dir(Path::new("moe.gguf")), Path::new("."));
+    }
+}
