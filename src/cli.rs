@@ -36,6 +36,9 @@ pub enum Command {
     Hw(HwArgs),
     /// Compare current records against a baseline; exit 1 on a significant regression.
     Check(CheckArgs),
+    /// Mixture-of-Experts tools: upcycle a dense model into an MoE, verify it against the dense.
+    #[command(subcommand)]
+    Moe(crate::moe::MoeCommand),
     /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
     #[command(hide = true)]
     SweepCell {
