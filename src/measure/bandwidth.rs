@@ -267,6 +267,7 @@ mod tests {
             data_offset: 0,
             data_end: 0,
             metadata: meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            metadata_spans: Vec::new(),
             tensors,
         }
     }
