@@ -80,6 +80,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Profile(args) => {
+            let cfg = args.validate(default_threads()).map_err(UsageError)?;
+            let report = crate::profile::run(&cfg, &cache, cli.verbose)?;
+            crate::profile::print(&cfg, &report)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ pub mod llama;
 pub mod measure;
 pub mod models;
 pub mod plan;
+pub mod profile;
 pub mod quant;
 pub mod record;
 pub mod report;

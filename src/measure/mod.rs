@@ -1,6 +1,7 @@
 //! Pure measurement maths: summary statistics over samples and latency histograms.
 
 pub mod histogram;
+pub mod routing;
 pub mod stats;
 
 use crate::record::{RepetitionSample, Results};
