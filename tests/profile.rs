@@ -281,3 +281,51 @@ fn moe_without_a_dense_reference_says_so() {
     );
     assert!(e.contains("itself an MoE"), "{e}");
 }
+
+#[test]
+fn a_sweep_cell_of_the_moe_records_a_routing_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let cache = dir.path().join("cache");
+    let o = {
+        let _g = heavy();
+        run(&[
+            "sweep",
+            "--no-progress",
+            "-m",
+            moe().to_str().unwrap(),
+            "--quant",
+            "source",
+            "--scenario",
+            "short-response",
+            "--limit",
+            "1",
+            "--results",
+            results.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--busy-threshold",
+            "64",
+        ])
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a results file");
+    let text = std::fs::read_to_string(file).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let routing = &rec["info"]["routing"];
+    assert_eq!(routing["n_expert"], 4, "{rec}");
+    assert_eq!(routing["n_expert_used"], 2);
+    assert!(routing["note"].is_null(), "{routing}");
+    for name in ["short", "long"] {
+        let p = &routing[name];
+        assert!(p["ms_per_token"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["router_share"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["overhead"]["share"].as_f64().is_some(), "{p}");
+    }
+    let reuse = routing["reuse_share"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&reuse));
+}

@@ -4,8 +4,9 @@
 //! The scheduler (`ggml_backend_sched_compute_splits`) asks the callback about each node of a
 //! split (`ask = true`); it computes the nodes up to the first one the callback wants as one
 //! range, waits for the backend, and calls again for that node (`ask = false`). This callback
-//! wants every node that computes something (views are free) and the router's selection
-//! (`ffn_moe_topk-N`, itself a view), so a range is a run of views ending in one computing node,
+//! wants every node that computes something (views, and alternatives llama.cpp did not select,
+//! are skipped by the backend) and the router's selection (`ffn_moe_topk-N`, itself a view),
+//! so a range is a run of nodes that compute nothing ending in one that does,
 //! timed from the first question of the range to the second call. What a node reads is worked
 //! out while it is asked, before the range's clock starts; the selected expert ids are read
 //! with `ggml_backend_tensor_get` once the node is computed, which works on any backend.
@@ -100,8 +101,9 @@ impl Hook {
     fn ask(&mut self, t: &sys::ggml_tensor) -> bool {
         let op = op_name(t.op);
         let name = tensor_name(t);
-        let want = !is_view_op(op) || selection_layer(name).is_some();
-        self.costs.push(static_cost(t, name, op));
+        let computed = computes(t, op);
+        let want = computed || selection_layer(name).is_some();
+        self.costs.push(static_cost(t, name, op, computed));
         if self.range_start.is_none() {
             self.range_start = Some(Instant::now());
         }
@@ -207,7 +209,7 @@ fn read_ids(t: &sys::ggml_tensor, out: &mut Vec<i32>) -> Option<()> {
 
 /// What a node reads, known before it runs. A `MUL_MAT_ID` is counted as reading the slices of
 /// every expert its ids could name until its ids are read ([`Hook::expert_bytes`]).
-fn static_cost(t: &sys::ggml_tensor, name: &str, op: &str) -> NodeCost {
+fn static_cost(t: &sys::ggml_tensor, name: &str, op: &str, computed: bool) -> NodeCost {
     let src_name = |i: usize| {
         // SAFETY: a node's sources are live tensors of the same graph (or null).
         unsafe { t.src[i].as_ref() }.map_or("", |s| tensor_name(root(s)))
@@ -219,7 +221,7 @@ fn static_cost(t: &sys::ggml_tensor, name: &str, op: &str) -> NodeCost {
         kv_bytes: 0,
         work: 0,
     };
-    if is_view_op(op) {
+    if !computed {
         return cost;
     }
     cost.work = nbytes(t);
@@ -242,6 +244,12 @@ fn static_cost(t: &sys::ggml_tensor, name: &str, op: &str) -> NodeCost {
         }
     }
     cost
+}
+
+/// Whether a node computes anything: not a view, and marked for computation (llama.cpp
+/// builds alternatives of which only the selected one is computed).
+fn computes(t: &sys::ggml_tensor, op: &str) -> bool {
+    !is_view_op(op) && t.flags & sys::GGML_TENSOR_FLAG_COMPUTE as i32 != 0
 }
 
 /// Rows of a tensor (all dimensions but the first).

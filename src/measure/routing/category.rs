@@ -85,6 +85,14 @@ pub fn base_name(name: &str) -> (&str, Option<u32>) {
     if generated("node_") || generated("leaf_") {
         return ("", None);
     }
+    // the KV cache of a layer: cache_k_l12
+    if stem.starts_with("cache_") {
+        if let Some((base, layer)) = stem.rsplit_once("_l") {
+            if let Ok(l) = layer.parse() {
+                return (base, Some(l));
+            }
+        }
+    }
     match stem.rsplit_once('-') {
         Some((base, layer)) if !base.is_empty() && !layer.is_empty() => match layer.parse() {
             Ok(l) => (base, Some(l)),
@@ -150,10 +158,12 @@ fn by_name(base: &str, layer: Option<u32>, op: &str) -> Option<Category> {
     if base.ends_with("norm") || base.contains("_norm") || base == "norm_w" {
         return Some(Category::Norm);
     }
-    if matches!(
-        base,
-        "inp_embd" | "inp_tokens" | "embd" | "token_embd.weight"
-    ) {
+    if base.starts_with("inp_mixed")
+        || matches!(
+            base,
+            "inp_embd" | "inp_tokens" | "embd" | "token_embd.weight"
+        )
+    {
         return Some(Category::Embedding);
     }
     if base == "result_output" || base == "output.weight" {
@@ -232,8 +242,9 @@ mod tests {
         assert_eq!(base_name("Qcur-0 (reshaped)"), ("Qcur", Some(0)));
         assert_eq!(
             base_name("cache_k_l3 (view) (permuted)"),
-            ("cache_k_l3", None)
+            ("cache_k", Some(3))
         );
+        assert_eq!(base_name("cache_v_l12"), ("cache_v", Some(12)));
         assert_eq!(base_name("result_output"), ("result_output", None));
         assert_eq!(base_name("a-b"), ("a-b", None));
         assert_eq!(base_name(""), ("", None));
@@ -300,6 +311,7 @@ mod tests {
         assert_eq!(cat("result_norm", "MUL"), Norm);
         assert_eq!(cat("ffn_norm-4", "MUL"), Norm);
         assert_eq!(cat("inp_embd", "GET_ROWS"), Embedding);
+        assert_eq!(cat("inp_mixed_embd (view)", "SET_ROWS"), Embedding);
         assert_eq!(categorize("node_2", "DUP", ["inp_embd", ""]), Embedding);
         assert_eq!(cat("result_output", "MUL_MAT"), Output);
         assert_eq!(cat("l_out-3", "ADD"), Other);
