@@ -27,11 +27,16 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
         };
     }
     let rendered = e.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let mut first = lines
+        .next()
         .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ");
+        .trim_start_matches("error: ")
+        .to_string();
+    // "the following required arguments were not provided:" names them on the next line.
+    if let Some(next) = lines.next().filter(|_| first.ends_with(':')) {
+        first = format!("{first} {}", next.trim());
+    }
     eprintln!("error: {first} (see runner --help)");
     ExitCode::from(EXIT_USAGE)
 }
@@ -84,6 +89,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = args.validate(default_threads()).map_err(UsageError)?;
             let report = crate::profile::run(&cfg, &cache, cli.verbose)?;
             crate::profile::print(&cfg, &report)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Moe(cmd) => {
+            crate::moe::run(cmd, &cache, cli.verbose, default_threads())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::SweepCell { spec } => {

@@ -35,6 +35,9 @@ pub enum Command {
     /// List or fetch the known real models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Mixture-of-Experts tools: upcycle a dense model into an MoE, verify it against the dense.
+    #[command(subcommand)]
+    Moe(crate::moe::MoeCommand),
     /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
     #[command(hide = true)]
     SweepCell {

@@ -8,6 +8,7 @@ pub mod hw;
 pub mod llama;
 pub mod measure;
 pub mod models;
+pub mod moe;
 pub mod plan;
 pub mod profile;
 pub mod quant;

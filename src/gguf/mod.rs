@@ -5,16 +5,19 @@
 //! file. Nothing here panics or allocates on untrusted lengths, so a corrupt or truncated
 //! model gives a one-line [`GgufError`] instead of an `abort()` inside llama.cpp.
 //! The parsed tensor table also feeds "bytes read per token" estimates by tensor type.
+//! [`GgufWriter`] writes new files (metadata copied raw from a source, tensor data streamed).
 
 mod error;
 mod reader;
 mod types;
+mod writer;
 
 #[cfg(test)]
 mod tests;
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Seek};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
 use serde::Serialize;
@@ -24,6 +27,7 @@ pub use reader::DEFAULT_ALIGNMENT;
 pub use types::{
     file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN,
 };
+pub use writer::{GgufWriter, Source, TensorData, WriteError};
 
 /// A validated GGUF header: metadata in file order and the full tensor-info table.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +44,10 @@ pub struct GgufFile {
     pub data_end: u64,
     /// Metadata key/values in file order. Large arrays keep only their first elements.
     pub metadata: Vec<(String, MetaValue)>,
+    /// Where each metadata value's encoding (after its type id) lies in the file, in the order
+    /// of `metadata`: the bytes to copy a value whole, arrays included, into another file.
+    #[serde(skip)]
+    pub metadata_spans: Vec<Range<u64>>,
     /// Tensor infos in file order.
     pub tensors: Vec<TensorInfo>,
 }
@@ -136,8 +144,33 @@ impl GgufFile {
         self.get_u64("general.file_type")
     }
 
+    /// The encoded value of metadata entry `index` (the bytes after its type id: for an array,
+    /// its element type, length and every element), read from `source`, the file or image this
+    /// header was parsed from. `None` when `index` is out of range.
+    pub fn raw_value<R: Read + Seek + ?Sized>(
+        &self,
+        source: &mut R,
+        index: usize,
+    ) -> Option<std::io::Result<Vec<u8>>> {
+        let span = self.metadata_spans.get(index)?;
+        Some(read_span(source, span))
+    }
+
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
         self.tensors.iter().find(|t| t.name == name)
     }
+}
+
+/// The bytes of `span` in `source`.
+fn read_span<R: Read + Seek + ?Sized>(
+    source: &mut R,
+    span: &Range<u64>,
+) -> std::io::Result<Vec<u8>> {
+    let len = usize::try_from(span.end - span.start)
+        .map_err(|_| std::io::Error::from(ErrorKind::OutOfMemory))?;
+    source.seek(SeekFrom::Start(span.start))?;
+    let mut buf = vec![0u8; len];
+    source.read_exact(&mut buf)?;
+    Ok(buf)
 }

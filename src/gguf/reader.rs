@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufReader, ErrorKind, Read, Seek};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::types::{ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN};
@@ -16,9 +17,9 @@ const GGUF_MAGIC: [u8; 4] = *b"GGUF";
 /// `GGUF_DEFAULT_ALIGNMENT` in gguf.h.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// `GGML_MAX_DIMS` in ggml.h.
-const MAX_DIMS: u32 = 4;
+pub(super) const MAX_DIMS: u32 = 4;
 /// `GGML_MAX_NAME` in ggml.h: a tensor name must be shorter than this.
-const MAX_TENSOR_NAME: usize = 64;
+pub(super) const MAX_TENSOR_NAME: usize = 64;
 /// `GGUF_MAX_STRING_LENGTH` and `GGUF_MAX_ARRAY_ELEMENTS` in gguf.cpp.
 const MAX_STRING_LEN: u64 = 1 << 30;
 const MAX_ARRAY_LEN: u64 = 1 << 30;
@@ -137,7 +138,7 @@ pub(super) fn parse<R: Read + Seek>(
     let version = read_preamble(rd)?;
     let n_tensors = read_count(rd, "tensors")?;
     let n_kv = read_count(rd, "metadata entries")?;
-    let metadata = read_metadata(rd, n_kv)?;
+    let (metadata, metadata_spans) = read_metadata(rd, n_kv)?;
     let alignment = alignment_of(rd, &metadata)?;
     let tensors = read_tensor_infos(rd, n_tensors)?;
     let data_offset = if tensors.is_empty() {
@@ -153,6 +154,7 @@ pub(super) fn parse<R: Read + Seek>(
         data_offset,
         data_end,
         metadata,
+        metadata_spans,
         tensors,
     })
 }
@@ -211,12 +213,13 @@ fn read_name<R: Read + Seek>(rd: &mut Reader<R>, what: What) -> Result<String, G
     String::from_utf8(bytes).map_err(|e| rd.invalid(format!("{} is not valid UTF-8: {e}", what())))
 }
 
-fn read_metadata<R: Read + Seek>(
-    rd: &mut Reader<R>,
-    n_kv: u64,
-) -> Result<Vec<(String, MetaValue)>, GgufError> {
+/// Metadata entries in file order, and where each value's encoding (after its type id) lies.
+type Metadata = (Vec<(String, MetaValue)>, Vec<Range<u64>>);
+
+fn read_metadata<R: Read + Seek>(rd: &mut Reader<R>, n_kv: u64) -> Result<Metadata, GgufError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    let mut spans = Vec::new();
     for i in 0..n_kv {
         let key = read_name(rd, &|| format!("the key of metadata entry {i}"))?;
         if key.is_empty() {
@@ -228,14 +231,16 @@ fn read_metadata<R: Read + Seek>(
         let type_id = rd.u32().ctx(rd, || format!("the type of key '{key}'"))?;
         let ty = ValueType::from_id(type_id)
             .ok_or_else(|| rd.invalid(format!("key '{key}' has unknown value type {type_id}")))?;
+        let start = rd.pos;
         let value = if ty == ValueType::Array {
             read_array(rd, &key)?
         } else {
             read_scalar(rd, ty, &|| format!("the value of key '{key}'"))?
         };
+        spans.push(start..rd.pos);
         out.push((key, value));
     }
-    Ok(out)
+    Ok((out, spans))
 }
 
 /// Reads one non-array value. String values are decoded lossily (llama.cpp does not check UTF-8).

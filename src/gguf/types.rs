@@ -46,6 +46,26 @@ impl ValueType {
         })
     }
 
+    /// The on-disk type id (`gguf_type` in gguf.h).
+    pub fn id(self) -> u32 {
+        use ValueType::*;
+        match self {
+            U8 => 0,
+            I8 => 1,
+            U16 => 2,
+            I16 => 3,
+            U32 => 4,
+            I32 => 5,
+            F32 => 6,
+            Bool => 7,
+            Str => 8,
+            Array => 9,
+            U64 => 10,
+            I64 => 11,
+            F64 => 12,
+        }
+    }
+
     /// Short lower-case name, as gguf.cpp's `gguf_type_name` spells them.
     pub fn name(self) -> &'static str {
         use ValueType::*;

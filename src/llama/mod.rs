@@ -3,6 +3,7 @@
 pub mod context;
 mod deadline;
 pub mod generate;
+pub mod greedy;
 pub mod info;
 pub mod log;
 mod memory;

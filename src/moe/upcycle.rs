@@ -1,0 +1,213 @@
+//! `runner moe upcycle` on files: checks DENSE and OUT, then writes OUT atomically (a temporary
+//! file beside OUT, checked and renamed into place only when complete), streaming tensor data
+//! from DENSE.
+
+use super::error::UpcycleError;
+use super::provenance::Provenance;
+use super::transform::{self, DenseLayout};
+use super::UpcycleOptions;
+use crate::gguf::GgufFile;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Buffer between the writer and OUT.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// What an upcycle wrote.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub out: PathBuf,
+    pub layout: DenseLayout,
+    pub provenance: Provenance,
+    /// Size of OUT in bytes.
+    pub out_bytes: u64,
+    /// Bytes of the dense FFN tensors, and of the experts and routers that replaced them.
+    pub dense_ffn_bytes: u64,
+    pub expert_bytes: u64,
+    pub router_bytes: u64,
+    /// From the start of the command to OUT renamed into place (hashing DENSE included).
+    pub elapsed: Duration,
+}
+
+/// Upcycles the dense model at `input` into an MoE at `out`. `known_sha256` is DENSE's sha256
+/// when already verified (a fetched known model); otherwise the file is hashed.
+pub fn upcycle(
+    input: &Path,
+    out: &Path,
+    opts: &UpcycleOptions,
+    known_sha256: Option<String>,
+) -> Result<Summary, UpcycleError> {
+    let start = Instant::now();
+    opts.validate()?;
+    check_output(input, out)?;
+    let g = GgufFile::open(input)?;
+    transform::check_dense(input, &g)?;
+    let sha256 = match known_sha256 {
+        Some(s) => s,
+        None => crate::models::sha256_file(input).map_err(|e| UpcycleError::Io {
+            path: input.to_path_buf(),
+            err: std::io::Error::other(e.to_string()),
+        })?,
+    };
+    let name = input
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let provenance = Provenance::new(name, sha256, g.file_size, opts);
+    let mut src = File::open(input).map_err(io_err(input))?;
+    let plan = transform::plan(input, &g, &mut src, opts, &provenance)?;
+    let out_bytes = write_atomically(out, &plan.writer, &mut src)?;
+    Ok(Summary {
+        out: out.to_path_buf(),
+        layout: plan.layout,
+        provenance,
+        out_bytes,
+        dense_ffn_bytes: plan.dense_ffn_bytes,
+        expert_bytes: plan.expert_bytes,
+        router_bytes: plan.router_bytes,
+        elapsed: start.elapsed(),
+    })
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> UpcycleError + '_ {
+    move |err| UpcycleError::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// The directory OUT goes in ("." for a bare file name).
+fn out_dir(out: &Path) -> &Path {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// OUT must name a file in an existing directory, and not the input itself.
+pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
+    let bad = |reason: String| UpcycleError::BadOutput {
+        path: out.to_path_buf(),
+        reason,
+    };
+    if out.is_dir() {
+        return Err(bad("is a directory; give the MoE a file name".into()));
+    }
+    let Some(file_name) = out.file_name() else {
+        return Err(bad("does not name a file".into()));
+    };
+    let dir = out_dir(out);
+    if !dir.is_dir() {
+        return Err(bad(format!("directory {} does not exist", dir.display())));
+    }
+    if same_file(input, &dir.join(file_name)) {
+        return Err(bad("is the input file; write the MoE to a new file".into()));
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name the same file (through links too).
+fn same_file(a: &Path, b: &Path) -> bool {
+    // A path that does not exist yet: its directory's canonical path and its name.
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .ok()
+            .or_else(|| Some(out_dir(p).canonicalize().ok()?.join(p.file_name()?)))
+    };
+    if let (Some(x), Some(y)) = (canonical(a), canonical(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
+/// Writes the image to a temporary file beside `out`, checks it parses, and renames it to
+/// `out`. On any failure the temporary file is removed and `out` is untouched.
+fn write_atomically(
+    out: &Path,
+    writer: &crate::gguf::GgufWriter,
+    src: &mut File,
+) -> Result<u64, UpcycleError> {
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .tempfile_in(out_dir(out))
+        .map_err(io_err(out))?;
+    let written = {
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file_mut());
+        let n = writer
+            .write_to(&mut w, Some(src))
+            .map_err(|err| UpcycleError::Write {
+                path: out.to_path_buf(),
+                err,
+            })?;
+        w.flush().map_err(io_err(out))?;
+        n
+    };
+    tmp.as_file().sync_all().map_err(io_err(out))?;
+    let check = GgufFile::open(tmp.path()).map_err(|e| UpcycleError::Io {
+        path: out.to_path_buf(),
+        err: std::io::Error::other(format!("the written file does not read back: {e}")),
+    })?;
+    if check.file_size != written {
+        return Err(UpcycleError::Io {
+            path: out.to_path_buf(),
+            err: std::io::Error::other("the written file has the wrong size"),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(tmp.path(), perms).map_err(io_err(out))?;
+    }
+    tmp.persist(out).map_err(|e| io_err(out)(e.error))?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(input: &Path, out: &Path) -> String {
+        match check_output(input, out) {
+            Err(UpcycleError::BadOutput { reason, .. }) => reason,
+            other => panic!("expected BadOutput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn output_paths_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("dense.gguf");
+        std::fs::write(&input, b"x").unwrap();
+        assert!(check_output(&input, &dir.path().join("moe.gguf")).is_ok());
+        assert!(reason(&input, &input).contains("is the input file"));
+        let dotted = dir.path().join(".").join("dense.gguf");
+        assert!(reason(&input, &dotted).contains("is the input file"));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.gguf");
+            std::os::unix::fs::symlink(&input, &link).unwrap();
+            assert!(reason(&input, &link).contains("is the input file"));
+            let hard = dir.path().join("hard.gguf");
+            std::fs::hard_link(&input, &hard).unwrap();
+            assert!(reason(&input, &hard).contains("is the input file"));
+        }
+        let missing = dir.path().join("no/such/dir/moe.gguf");
+        assert!(reason(&input, &missing).contains("does not exist"));
+        assert!(reason(&input, dir.path()).contains("is a directory"));
+        assert_eq!(out_dir(Path::new("moe.gguf")), Path::new("."));
+    }
+}
