@@ -1,20 +1,14 @@
 //! Finding the dense reference of an MoE model: `--dense`, or the dense source an upcycled
 //! model names in its metadata (`runner.upcycle.source_name` / `source_sha256` /
 //! `source_size`, written by `runner moe upcycle`), looked for next to the model, in the model
-//! cache, and among the known models.
+//! cache, and among the known models (by sha256), and accepted when its size matches.
 
 use crate::bench::{classify_resolve, UsageError};
 use crate::gguf::GgufFile;
 use crate::models;
+use crate::moe::provenance::{Provenance, KEY_SOURCE_NAME};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-
-/// File name of the dense source of an upcycled model.
-pub const KEY_SOURCE_NAME: &str = "runner.upcycle.source_name";
-/// sha256 of the dense source file.
-pub const KEY_SOURCE_SHA256: &str = "runner.upcycle.source_sha256";
-/// Size of the dense source file in bytes.
-pub const KEY_SOURCE_SIZE: &str = "runner.upcycle.source_size";
 
 /// The dense reference chosen, or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,16 +45,16 @@ pub fn find(
             how: "--dense".into(),
         });
     }
-    let Some(name) = moe.get_str(KEY_SOURCE_NAME).filter(|n| !n.is_empty()) else {
+    let Some(prov) = Provenance::read(moe) else {
         return Ok(DenseRef::Missing(
             "no dense reference: pass --dense MODEL (models made by `runner moe upcycle` name \
              their source themselves)"
                 .into(),
         ));
     };
-    let sha = moe.get_str(KEY_SOURCE_SHA256);
-    let size = moe.get_u64(KEY_SOURCE_SIZE);
-    let found = candidates(name, sha, moe_path, cache)
+    let name = &prov.source_name;
+    let size = (prov.source_size > 0).then_some(prov.source_size);
+    let found = candidates(name, Some(&prov.source_sha256), moe_path, cache)
         .into_iter()
         .find(|p| p.is_file() && size.is_none_or(|s| file_size(p) == Some(s)));
     Ok(match found {

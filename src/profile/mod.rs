@@ -101,8 +101,15 @@ pub fn profile_model(
         n_gpu_layers: plan.n_gpu_layers,
         use_mmap: true,
     };
+    let upcycled = crate::moe::Provenance::read(&gguf).map(|p| report::Upcycled {
+        source_name: p.source_name,
+        router: p.router,
+        seed: p.seed,
+    });
     let loaded = model::load_validated(backend, path, gguf, opts)?;
-    profile_loaded(&loaded.model, loaded.info, plan)
+    let (mut profile, engine) = profile_loaded(&loaded.model, loaded.info, plan)?;
+    profile.upcycled = upcycled;
+    Ok((profile, engine))
 }
 
 /// Runs the plan's phases on a loaded model in a plain context, then in a profiling context

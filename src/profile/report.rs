@@ -43,10 +43,21 @@ pub struct PhaseReport {
     pub top_nodes: Vec<NodeRow>,
 }
 
+/// Where an upcycled model came from (its `runner.upcycle.*` metadata).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upcycled {
+    pub source_name: String,
+    /// `grouped`, `random` or `uniform`.
+    pub router: String,
+    pub seed: Option<u64>,
+}
+
 /// One model's profile.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelProfile {
     pub model: ModelInfo,
+    /// Set for a model made by `runner moe upcycle`.
+    pub upcycled: Option<Upcycled>,
     pub phases: Vec<PhaseReport>,
     /// Expert selection over the long-form tokens (MoE models).
     pub experts: Option<ExpertStats>,
@@ -156,6 +167,7 @@ pub fn model_profile(
     };
     ModelProfile {
         model,
+        upcycled: None,
         phases,
         experts,
     }

@@ -34,12 +34,17 @@ fn describe(m: &ModelProfile) -> String {
         (Some(n), Some(k)) => format!("MoE, {n} experts, {k} used per token"),
         _ => "dense".to_string(),
     };
+    let origin = m.upcycled.as_ref().map_or(String::new(), |u| {
+        format!(
+            ", upcycled from {} with a {} router",
+            u.source_name, u.router
+        )
+    });
     format!(
-        "{} ({}, {:.1}M params, {})",
+        "{} ({}, {:.1}M params, {kind}{origin})",
         i.file_name,
         i.architecture,
         i.n_params as f64 / 1e6,
-        kind
     )
 }
 
