@@ -59,7 +59,11 @@ impl Profiler {
     /// What was collected since the last call, and a fresh start. A range left open (its
     /// node never reported) is dropped.
     pub(super) fn take(&self) -> Profile {
-        let mut hook = self.hook.borrow_mut();
+        // The callback only borrows during llama_decode, which cannot run while `self` is
+        // borrowed here; should it ever hold the borrow, nothing is taken.
+        let Ok(mut hook) = self.hook.try_borrow_mut() else {
+            return Profile::default();
+        };
         hook.range_start = None;
         hook.costs.clear();
         std::mem::take(&mut hook.profile)
@@ -311,4 +315,95 @@ fn op_name(op: sys::ggml_op) -> &'static str {
     }
     // SAFETY: non-null, static and NUL-terminated.
     unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::routing::Category;
+
+    /// A detached tensor of 4 f32 values: no buffer, no data.
+    fn tensor(name: &str, op: sys::ggml_op, computed: bool) -> sys::ggml_tensor {
+        // SAFETY: ggml_tensor is a plain C struct for which all-zero bytes are valid (null
+        // pointers, GGML_TYPE_F32, GGML_OP_NONE).
+        let mut t: sys::ggml_tensor = unsafe { std::mem::zeroed() };
+        t.ne = [4, 1, 1, 1];
+        t.nb = [4, 16, 16, 16];
+        t.op = op;
+        t.flags = if computed {
+            sys::GGML_TENSOR_FLAG_COMPUTE as i32
+        } else {
+            0
+        };
+        for (dst, &b) in t.name.iter_mut().zip(name.as_bytes()) {
+            *dst = b as std::ffi::c_char;
+        }
+        t
+    }
+
+    fn call(t: &mut sys::ggml_tensor, ask: bool, p: &Profiler) -> bool {
+        // SAFETY: `t` is a valid tensor and the data pointer is `p`'s own, both alive here.
+        unsafe { eval_callback(t, ask, p.callback_data()) }
+    }
+
+    #[test]
+    fn ranges_follow_the_schedulers_questions() {
+        let p = Profiler::default();
+        let mut view = tensor("Qcur-0 (view)", sys::GGML_OP_VIEW, true);
+        let mut skipped = tensor("", sys::GGML_OP_DUP, false);
+        let mut mm = tensor("ffn_up-0", sys::GGML_OP_MUL_MAT, true);
+        let mut src = tensor("attn_norm-0", sys::GGML_OP_MUL, true);
+        mm.src[0] = &mut src;
+        assert!(!call(&mut view, true, &p), "a view is not observed");
+        assert!(
+            !call(&mut skipped, true, &p),
+            "nor a node that is not computed"
+        );
+        assert!(call(&mut mm, true, &p), "a computing node is");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(call(&mut mm, false, &p), "the computation goes on");
+        let got = p.take();
+        let t = &got.totals;
+        assert_eq!(t.ranges, 1);
+        assert!(t.node_time >= std::time::Duration::from_millis(2));
+        let ffn = t.categories[Category::Ffn.index()];
+        assert_eq!(ffn.nodes, 1);
+        assert_eq!(
+            ffn.time, t.node_time,
+            "views and skipped nodes take no time"
+        );
+        assert_eq!(t.categories[Category::Attention.index()].nodes, 1);
+        assert_eq!(t.weight_bytes(), 0, "no source lies in a weights buffer");
+        assert_eq!(p.take().totals.ranges, 0, "taking starts afresh");
+        // a report without an open range is ignored
+        assert!(call(&mut mm, false, &p));
+        assert_eq!(p.take().totals.ranges, 0);
+    }
+
+    #[test]
+    fn without_a_recorder_nothing_is_observed_and_nothing_stops() {
+        let mut t = tensor("ffn_up-0", sys::GGML_OP_MUL_MAT, true);
+        // SAFETY: a null data pointer and a null tensor are answered without dereferencing.
+        unsafe {
+            assert!(!eval_callback(&mut t, true, std::ptr::null_mut()));
+            assert!(eval_callback(&mut t, false, std::ptr::null_mut()));
+            let p = Profiler::default();
+            assert!(!eval_callback(
+                std::ptr::null_mut(),
+                true,
+                p.callback_data()
+            ));
+        }
+    }
+
+    #[test]
+    fn names_and_ops_read_from_tensors() {
+        let t = tensor("ffn_moe_topk-3", sys::GGML_OP_VIEW, true);
+        assert_eq!(tensor_name(&t), "ffn_moe_topk-3");
+        assert_eq!(op_name(sys::GGML_OP_MUL_MAT_ID), "MUL_MAT_ID");
+        assert_eq!(nbytes(&t), 16);
+        assert!(!computes(&t, op_name(t.op)));
+        let mut ids = Vec::new();
+        assert!(read_ids(&t, &mut ids).is_none(), "no data to read");
+    }
 }
