@@ -90,6 +90,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => check(&args),
+        Command::Profile(args) => {
+            let cfg = args.validate(default_threads()).map_err(UsageError)?;
+            let report = crate::profile::run(&cfg, &cache, cli.verbose)?;
+            crate::profile::print(&cfg, &report)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Moe(cmd) => {
             crate::moe::run(cmd, &cache, cli.verbose, default_threads())?;
             Ok(ExitCode::SUCCESS)

@@ -29,6 +29,9 @@ pub enum Command {
     Bench(Box<BenchArgs>),
     /// Quantize a model several ways and run each quantization through scenarios.
     Sweep(Box<SweepArgs>),
+    /// Time a decode op by op (attention, FFN, router, experts), with expert-selection
+    /// statistics and, for MoE models, the routing overhead against a dense reference.
+    Profile(Box<crate::profile::args::ProfileArgs>),
     /// List or fetch the known real models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -287,7 +290,7 @@ pub struct SweepArgs {
 }
 
 /// A count that may be zero: whole, non-negative.
-fn parse_count(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_count(s: &str) -> Result<u32, String> {
     let s = s.trim();
     if s.starts_with('-') {
         return Err(format!("must be 0 or more, got {s}"));
@@ -297,7 +300,7 @@ fn parse_count(s: &str) -> Result<u32, String> {
 }
 
 /// A count that must be at least 1.
-fn parse_positive(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_positive(s: &str) -> Result<u32, String> {
     match parse_count(s)? {
         0 => Err("must be at least 1, got 0".to_string()),
         n => Ok(n),

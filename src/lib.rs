@@ -10,6 +10,7 @@ pub mod measure;
 pub mod models;
 pub mod moe;
 pub mod plan;
+pub mod profile;
 pub mod quant;
 pub mod record;
 pub mod report;

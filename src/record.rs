@@ -278,6 +278,9 @@ pub struct CellInfo {
     pub build: BuildInfo,
     pub machine: MachineInfo,
     pub memory: MemoryUsage,
+    /// Routing figures of an MoE model (a short `runner profile` run in the cell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::measure::routing::RoutingSummary>,
 }
 
 /// One scenario request of a sweep, measured and graded.

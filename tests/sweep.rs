@@ -89,6 +89,10 @@ fn two_quantizations_give_a_table_and_graded_records_and_hit_the_cache() {
         assert!(r["e2e_ms"].as_f64().unwrap() > 0.0);
         assert!(r["text"].is_string());
         assert_eq!(r["info"]["requantized"], true);
+        assert!(
+            r["info"].get("routing").is_none(),
+            "a dense model has no routing block"
+        );
         assert_eq!(r["template"], "model");
         assert!(["eos", "stop_string", "max_tokens"].contains(&r["stop_reason"].as_str().unwrap()));
         // Every request that decoded carries its memory traffic, held against the bandwidth

@@ -11,6 +11,7 @@
 
 use super::deadline::{abort_callback, Deadline};
 use super::memory;
+use super::profile::{self, Profile, Profiler};
 use crate::record::{EngineSettings, MemoryUsage};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_sys_2 as sys;
@@ -153,6 +154,9 @@ pub struct Context<'m> {
     ptr: NonNull<sys::llama_context>,
     /// Read by llama.cpp's abort callback; dropped after the llama.cpp context.
     deadline: Deadline,
+    /// Written by llama.cpp's graph-evaluation callback in a profiling context; dropped after
+    /// the llama.cpp context.
+    profiler: Option<Profiler>,
     vocab: *const sys::llama_vocab,
     n_vocab: i32,
     batch: sys::llama_batch,
@@ -164,6 +168,23 @@ pub struct Context<'m> {
 
 impl<'m> Context<'m> {
     pub fn new(model: &'m LlamaModel, s: &ContextSettings) -> Result<Context<'m>, ContextError> {
+        Context::create(model, s, None)
+    }
+
+    /// A context with the same settings whose graph evaluation is observed node by node
+    /// (`cb_eval`); [`Context::take_profile`] returns what was measured.
+    pub fn profiled(
+        model: &'m LlamaModel,
+        s: &ContextSettings,
+    ) -> Result<Context<'m>, ContextError> {
+        Context::create(model, s, Some(Profiler::default()))
+    }
+
+    fn create(
+        model: &'m LlamaModel,
+        s: &ContextSettings,
+        profiler: Option<Profiler>,
+    ) -> Result<Context<'m>, ContextError> {
         // SAFETY: returns a plain struct of defaults.
         let mut p = unsafe { sys::llama_context_default_params() };
         p.n_ctx = s.n_ctx;
@@ -183,6 +204,10 @@ impl<'m> Context<'m> {
         let deadline = Deadline::default();
         p.abort_callback = Some(abort_callback);
         p.abort_callback_data = deadline.callback_data();
+        if let Some(prof) = &profiler {
+            p.cb_eval = Some(profile::eval_callback);
+            p.cb_eval_user_data = prof.callback_data();
+        }
         let raw = model_ptr(model);
         // SAFETY: `raw` is the live model `model` borrows for 'm, which outlives the context.
         let ctx = unsafe { sys::llama_init_from_model(raw, p) };
@@ -208,6 +233,7 @@ impl<'m> Context<'m> {
         Ok(Context {
             ptr,
             deadline,
+            profiler,
             vocab,
             n_vocab,
             batch,
@@ -232,6 +258,12 @@ impl<'m> Context<'m> {
     /// Whether the deadline set with [`Context::set_deadline`] has passed.
     pub fn deadline_passed(&self) -> bool {
         self.deadline.passed()
+    }
+
+    /// What the evaluation callback measured since the last call; `None` for a context made
+    /// without one.
+    pub fn take_profile(&mut self) -> Option<Profile> {
+        self.profiler.as_ref().map(Profiler::take)
     }
 
     /// Empties the KV cache.

@@ -8,6 +8,7 @@ pub mod info;
 pub mod log;
 mod memory;
 pub mod model;
+pub mod profile;
 pub mod quantize;
 pub mod sampler;
 pub mod workload;

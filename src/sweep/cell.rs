@@ -58,6 +58,16 @@ pub fn run(spec_path: &Path) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
+    if loaded.info.expert_count.is_some() {
+        let plan = crate::profile::quick::quick_plan(
+            spec.engine.threads,
+            spec.engine.flash_attn(),
+            spec.engine.n_gpu_layers,
+        );
+        let routing =
+            crate::profile::quick::cell_routing(&backend, &path, &loaded, &plan, &spec.cache_dir);
+        info.routing = Some(routing);
+    }
     let settings = context_settings(&spec, &loaded, &pending);
     let mut ctx = Context::new(&loaded.model, &settings)?;
     info.model = loaded.info.clone();
