@@ -80,6 +80,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compare(args) => {
+            if args.baselines.backends.iter().all(|b| b.trim() == "native") {
+                return Err(UsageError(
+                    "compare needs at least one HTTP backend besides native (--backend native,openai:MODEL)".into(),
+                )
+                .into());
+            }
+            let outcome = crate::sweep::run(&args, &cache, cli.verbose, default_threads())?;
+            crate::sweep::print(&args, &outcome)?;
+            if outcome.failed_cells > 0 {
+                eprintln!("error: {} cell(s) failed", outcome.failed_cells);
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
             Ok(ExitCode::SUCCESS)

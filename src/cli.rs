@@ -29,6 +29,12 @@ pub enum Command {
     Bench(Box<BenchArgs>),
     /// Quantize a model several ways and run each quantization through scenarios.
     Sweep(Box<SweepArgs>),
+    /// The same scenarios through several backends side by side: a sweep of the model as
+    /// given (--quant source) with a comparison table (TTFT delta, decode-rate ratio, cost,
+    /// quality).
+    #[command(mut_arg("quants", |a| a.default_value("source")))]
+    #[command(mut_arg("scenarios", |a| a.default_value("short-response")))]
+    Compare(Box<SweepArgs>),
     /// List or fetch the known real models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -219,6 +225,8 @@ pub struct SweepArgs {
     /// Do not show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub baselines: crate::backend::args::BackendArgs,
 }
 
 /// A count that may be zero: whole, non-negative.

@@ -3,6 +3,7 @@
 pub(crate) mod csv;
 mod flat;
 mod json;
+pub mod compare;
 pub mod sweep;
 pub(crate) mod table;
 
