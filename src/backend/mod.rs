@@ -21,6 +21,11 @@ pub mod request;
 pub mod spec;
 pub mod sse;
 
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod fixture_tests;
+
 use crate::scenario::{Message, Prompt, Role, Sampling};
 use crate::sweep::spec::CellSpec;
 use exchange::Exchange;

@@ -154,6 +154,10 @@ pub fn load_config(path: &Path) -> Result<BTreeMap<String, EndpointConfig>, Stri
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(key: impl Into<String>) -> Secret {
+        Secret(key.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
