@@ -71,15 +71,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep(args) => {
-            let outcome = crate::sweep::run(&args, &cache, cli.verbose, default_threads())?;
-            crate::sweep::print(&args, &outcome)?;
-            if outcome.failed_cells > 0 {
-                eprintln!("error: {} cell(s) failed", outcome.failed_cells);
-                return Ok(ExitCode::from(EXIT_FAILURE));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Sweep(args) => run_sweep(&args, &cache, cli.verbose),
         Command::Compare(args) => {
             if args.baselines.backends.iter().all(|b| b.trim() == "native") {
                 return Err(UsageError(
@@ -87,13 +79,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .into());
             }
-            let outcome = crate::sweep::run(&args, &cache, cli.verbose, default_threads())?;
-            crate::sweep::print(&args, &outcome)?;
-            if outcome.failed_cells > 0 {
-                eprintln!("error: {} cell(s) failed", outcome.failed_cells);
-                return Ok(ExitCode::from(EXIT_FAILURE));
-            }
-            Ok(ExitCode::SUCCESS)
+            run_sweep(&args, &cache, cli.verbose)
         }
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
@@ -117,6 +103,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs a sweep (or a comparison), prints its tables and picks the exit code.
+fn run_sweep(
+    args: &crate::cli::SweepArgs,
+    cache: &std::path::Path,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let outcome = crate::sweep::run(args, cache, verbose, default_threads())?;
+    crate::sweep::print(args, &outcome)?;
+    if outcome.failed_cells > 0 {
+        eprintln!("error: {} cell(s) failed", outcome.failed_cells);
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Threads llama-bench would use by default: the physical cores.

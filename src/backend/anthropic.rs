@@ -34,11 +34,7 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
     if let Some(k) = req.sampling.top_k {
         b["top_k"] = json!(k);
     }
-    let stop: Vec<&String> = req
-        .stop
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
+    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.trim().is_empty()).collect();
     if !stop.is_empty() {
         b["stop_sequences"] = json!(stop);
     }
@@ -66,12 +62,16 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         };
     let deadline = x.start + req.time_limit;
     let mut parser = sse::Parser::default();
-    let result = http::pump(&mut resp, &mut x, ep, deadline, |line, at, x| {
-        match parser.line(line) {
+    let result = http::pump(
+        &mut resp,
+        &mut x,
+        ep,
+        deadline,
+        |line, at, x| match parser.line(line) {
             Some(ev) => on_event(&ev, at, x, ep),
             None => Ok(true),
-        }
-    })
+        },
+    )
     .and_then(|()| match parser.finish() {
         Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
         _ => Ok(()),
@@ -111,11 +111,14 @@ pub fn on_event(
                 usage(u, x);
             }
         }
-        "content_block_delta" => {
-            if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") {
-                let t = v.pointer("/delta/text").and_then(Value::as_str).unwrap_or("");
-                x.text(t, at);
-            }
+        "content_block_delta"
+            if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") =>
+        {
+            let t = v
+                .pointer("/delta/text")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            x.text(t, at);
         }
         "message_delta" => {
             if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {

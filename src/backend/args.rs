@@ -7,7 +7,12 @@ use std::path::PathBuf;
 pub struct BackendArgs {
     /// Backends to run the scenarios through: native (llama.cpp in-process), ollama:MODEL,
     /// openai:MODEL (any OpenAI-compatible server), anthropic:MODEL; comma-separated.
-    #[arg(long = "backend", value_delimiter = ',', default_value = "native", value_name = "LIST")]
+    #[arg(
+        long = "backend",
+        value_delimiter = ',',
+        default_value = "native",
+        value_name = "LIST"
+    )]
     pub backends: Vec<String>,
     /// Ollama's address [default: http://127.0.0.1:11434, or the backend config's].
     #[arg(long, value_name = "URL")]

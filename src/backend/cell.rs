@@ -134,9 +134,10 @@ impl Http {
         if self.endpoint.spec.kind != Kind::Ollama {
             return Ok(vec![None; pending.len()]);
         }
-        let path = self.template_model.as_ref().ok_or(
-            "ollama needs a GGUF model (-m) whose chat template renders the prompts",
-        )?;
+        let path = self
+            .template_model
+            .as_ref()
+            .ok_or("ollama needs a GGUF model (-m) whose chat template renders the prompts")?;
         let r = Renderer::open(path)?;
         pending
             .iter()

@@ -1,6 +1,7 @@
 //! A fixture HTTP server for tests (std `TcpListener` on 127.0.0.1): it answers each
-//! connection with the next scripted reply — documented wire formats replayed with controlled
-//! gaps, cut connections and error statuses — and hands back the requests it received.
+//! connection with a scripted reply — documented wire formats replayed with controlled gaps,
+//! cut connections and error statuses — and hands back the requests it received. Used by
+//! runner's own unit and integration tests only.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -66,19 +67,30 @@ impl Fixture {
 
 /// Serves the replies, one connection each, in order.
 pub fn serve(replies: Vec<Reply>) -> Fixture {
+    let n = replies.len();
+    serve_fn(n, move |_, i| replies[i].clone())
+}
+
+/// Serves `count` connections, answering each request with `reply(request, index)`.
+pub fn serve_fn(
+    count: usize,
+    reply: impl Fn(&Received, usize) -> Reply + Send + 'static,
+) -> Fixture {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     let port = listener.local_addr().expect("local address").port();
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        for reply in replies {
+        for i in 0..count {
             let Ok((stream, _)) = listener.accept() else {
                 return;
             };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            if let Some(req) = read_request(&stream) {
-                let _ = tx.send(req);
-            }
-            answer(stream, &reply);
+            let Some(req) = read_request(&stream) else {
+                continue;
+            };
+            let r = reply(&req, i);
+            let _ = tx.send(req);
+            answer(stream, &r);
         }
     });
     Fixture {
@@ -131,7 +143,10 @@ fn answer(mut s: TcpStream, reply: &Reply) {
         match step {
             Step::Send(data) => {
                 let chunk = format!("{:x}\r\n{data}\r\n", data.len());
-                if s.write_all(chunk.as_bytes()).and_then(|()| s.flush()).is_err() {
+                if s.write_all(chunk.as_bytes())
+                    .and_then(|()| s.flush())
+                    .is_err()
+                {
                     return;
                 }
             }

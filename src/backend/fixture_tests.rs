@@ -40,7 +40,11 @@ fn messages() -> Vec<Message> {
     ]
 }
 
-fn ask(kind: &str, replies: Vec<Reply>, time_limit: Duration) -> (Exchange, Vec<super::fixture::Received>) {
+fn ask(
+    kind: &str,
+    replies: Vec<Reply>,
+    time_limit: Duration,
+) -> (Exchange, Vec<super::fixture::Received>) {
     let f = serve(replies);
     let ep = endpoint_for(kind, &f.base());
     let msgs = messages();
@@ -116,7 +120,11 @@ fn openai_stream_timing_and_usage() {
     let span = (x.chunks[2] - x.chunks[0]).as_secs_f64();
     assert!((x.decode_tps().unwrap() - 2.0 / span).abs() < 1e-9);
     let r = &reqs[0];
-    assert!(r.head.starts_with("POST /v1/chat/completions "), "{}", r.head);
+    assert!(
+        r.head.starts_with("POST /v1/chat/completions "),
+        "{}",
+        r.head
+    );
     assert!(r.head.contains(&format!("authorization: Bearer {KEY}")));
     let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(body["stream_options"]["include_usage"], true);
@@ -128,18 +136,29 @@ fn openai_stream_timing_and_usage() {
 fn anthropic_events_timing_and_usage() {
     let start = r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"fixture-model","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":0,"output_tokens":1}}}"#;
     let delta = |t: &str| {
-        format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{t}"}}}}"#)
+        format!(
+            r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{t}"}}}}"#
+        )
     };
     let steps = vec![
         event("message_start", start),
-        event("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+        event(
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
         event("ping", r#"{"type": "ping"}"#),
         Step::Sleep(120),
         event("content_block_delta", &delta("Hi")),
         Step::Sleep(80),
         event("content_block_delta", &delta(" there")),
-        event("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-        event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":4}}"#),
+        event(
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        event(
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":4}}"#,
+        ),
         event("message_stop", r#"{"type":"message_stop"}"#),
     ];
     let (x, reqs) = ask("anthropic", vec![Reply::ok(steps)], LIMIT);
@@ -161,7 +180,9 @@ fn anthropic_events_timing_and_usage() {
 
 #[test]
 fn ollama_ndjson_timing_and_durations() {
-    let line = |t: &str| Step::Send(format!("{{\"model\":\"fixture-model\",\"created_at\":\"2025-10-26T17:15:24.097767Z\",\"response\":\"{t}\",\"done\":false}}\n"));
+    let line = |t: &str| {
+        Step::Send(format!("{{\"model\":\"fixture-model\",\"created_at\":\"2025-10-26T17:15:24.097767Z\",\"response\":\"{t}\",\"done\":false}}\n"))
+    };
     let last = "{\"model\":\"fixture-model\",\"created_at\":\"2025-10-26T17:15:24.2Z\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"total_duration\":174560334,\"load_duration\":101397084,\"prompt_eval_count\":11,\"prompt_eval_duration\":13074791,\"eval_count\":18,\"eval_duration\":52479709}\n";
     let steps = vec![
         Step::Sleep(100),
@@ -205,7 +226,12 @@ fn connection_refused() {
         json_schema: None,
     };
     let x = stream(&Client::new(), &ep, &req);
-    assert_eq!(x.failure.as_ref().unwrap().kind, FailureKind::Refused, "{:?}", x.failure);
+    assert_eq!(
+        x.failure.as_ref().unwrap().kind,
+        FailureKind::Refused,
+        "{:?}",
+        x.failure
+    );
 }
 
 #[test]
@@ -213,23 +239,40 @@ fn cut_mid_stream_keeps_what_came() {
     let steps = vec![data(&openai_chunk(Some("partial"), None)), Step::Cut];
     let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
     let f = x.failure.unwrap();
-    assert!(matches!(f.kind, FailureKind::Reset | FailureKind::Truncated), "{f:?}");
+    assert!(
+        matches!(f.kind, FailureKind::Reset | FailureKind::Truncated),
+        "{f:?}"
+    );
     assert_eq!(x.text, "partial");
 }
 
 #[test]
 fn http_errors_carry_the_servers_message_without_the_key() {
-    let body = format!(r#"{{"error":{{"message":"Incorrect API key provided: {KEY}","type":"invalid_request_error"}}}}"#);
+    let body = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {KEY}","type":"invalid_request_error"}}}}"#
+    );
     let (x, _) = ask("openai", vec![Reply::status(401, &body)], LIMIT);
     let f = x.failure.unwrap();
     assert_eq!(f.kind, FailureKind::HttpStatus);
-    assert!(f.message.contains("HTTP 401") && f.message.contains("Incorrect API key"), "{}", f.message);
+    assert!(
+        f.message.contains("HTTP 401") && f.message.contains("Incorrect API key"),
+        "{}",
+        f.message
+    );
     assert!(!f.message.contains(KEY), "{}", f.message);
     assert!(!format!("{f:?}").contains(KEY));
-    let (x, _) = ask("anthropic", vec![Reply::status(500, "upstream exploded")], LIMIT);
+    let (x, _) = ask(
+        "anthropic",
+        vec![Reply::status(500, "upstream exploded")],
+        LIMIT,
+    );
     let f = x.failure.unwrap();
     assert_eq!(f.kind, FailureKind::HttpStatus);
-    assert!(f.message.contains("500") && f.message.contains("upstream exploded"), "{}", f.message);
+    assert!(
+        f.message.contains("500") && f.message.contains("upstream exploded"),
+        "{}",
+        f.message
+    );
 }
 
 fn rate_limited(retry_after: &str) -> Reply {
@@ -271,15 +314,24 @@ fn malformed_lines_and_error_events_fail_with_their_kind() {
     let f = x.failure.unwrap();
     assert_eq!(f.kind, FailureKind::StreamError);
     assert!(f.message.contains("model crashed"));
-    let overloaded = vec![event("error", r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)];
+    let overloaded = vec![event(
+        "error",
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+    )];
     let (x, _) = ask("anthropic", vec![Reply::ok(overloaded)], LIMIT);
     let f = x.failure.unwrap();
     assert_eq!(f.kind, FailureKind::StreamError);
-    assert!(f.message.contains("overloaded_error: Overloaded"), "{}", f.message);
+    assert!(
+        f.message.contains("overloaded_error: Overloaded"),
+        "{}",
+        f.message
+    );
     let ollama = vec![Step::Send("{\"error\":\"model 'x' not found\"}\n".into())];
     let (x, _) = ask("ollama", vec![Reply::ok(ollama)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::StreamError);
-    let ollama = vec![Step::Send("{\"response\":\"a\",\"done\":false}\nnot json\n".into())];
+    let ollama = vec![Step::Send(
+        "{\"response\":\"a\",\"done\":false}\nnot json\n".into(),
+    )];
     let (x, _) = ask("ollama", vec![Reply::ok(ollama)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::Malformed);
 }
@@ -320,10 +372,16 @@ fn streams_without_usage_or_final_event_are_failures() {
     let (x, _) = ask("openai", vec![Reply::ok(no_usage)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::NoUsage);
     assert_eq!(x.text, "a");
-    let no_done = vec![data(&openai_chunk(Some("a"), Some("stop"))), data(OPENAI_USAGE)];
+    let no_done = vec![
+        data(&openai_chunk(Some("a"), Some("stop"))),
+        data(OPENAI_USAGE),
+    ];
     let (x, _) = ask("openai", vec![Reply::ok(no_done)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
-    let no_stop = vec![event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}"#)];
+    let no_stop = vec![event(
+        "message_delta",
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}"#,
+    )];
     let (x, _) = ask("anthropic", vec![Reply::ok(no_stop)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
 }

@@ -70,9 +70,7 @@ impl Client {
             for (k, v) in headers {
                 req = req.header(*k, v.as_str());
             }
-            let mut resp = req
-                .send(&payload[..])
-                .map_err(|e| classify(&e, ep, &url))?;
+            let mut resp = req.send(&payload[..]).map_err(|e| classify(&e, ep, &url))?;
             x.headers = Some(x.start.elapsed());
             let status = resp.status().as_u16();
             x.status = Some(status);
@@ -82,7 +80,9 @@ impl Client {
             let wait = retry_after(&resp, x.retries);
             let message = error_body(&mut resp, ep);
             if status == 429 {
-                if let Some(w) = wait.filter(|w| x.retries < MAX_RETRIES && x.retry_wait + *w <= ep.max_retry_wait) {
+                if let Some(w) = wait
+                    .filter(|w| x.retries < MAX_RETRIES && x.retry_wait + *w <= ep.max_retry_wait)
+                {
                     std::thread::sleep(w);
                     x.retries += 1;
                     x.retry_wait += w;
@@ -90,7 +90,11 @@ impl Client {
                 }
                 return Err(Failure::new(
                     FailureKind::RateLimited,
-                    format!("HTTP 429 after {} retries ({:.1} s waited): {message}", x.retries, x.retry_wait.as_secs_f64()),
+                    format!(
+                        "HTTP 429 after {} retries ({:.1} s waited): {message}",
+                        x.retries,
+                        x.retry_wait.as_secs_f64()
+                    ),
                 ));
             }
             return Err(Failure::new(
@@ -141,9 +145,8 @@ impl Client {
             .take(4 << 20)
             .read_to_string(&mut text)
             .map_err(|e| io_failure(&e, ep))?;
-        serde_json::from_str(&text).map_err(|e| {
-            Failure::new(FailureKind::Malformed, format!("{path}: not JSON: {e}"))
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| Failure::new(FailureKind::Malformed, format!("{path}: not JSON: {e}")))
     }
 }
 

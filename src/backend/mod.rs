@@ -21,8 +21,8 @@ pub mod request;
 pub mod spec;
 pub mod sse;
 
-#[cfg(test)]
-mod fixture;
+#[doc(hidden)]
+pub mod fixture;
 #[cfg(test)]
 mod fixture_tests;
 
@@ -113,8 +113,11 @@ pub fn system_text(req: &ChatRequest<'_>) -> Option<String> {
 /// A whole non-negative number at a JSON pointer.
 pub fn u64_at(v: &Value, pointer: &str) -> Option<u64> {
     let x = v.pointer(pointer)?;
-    x.as_u64()
-        .or_else(|| x.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+    x.as_u64().or_else(|| {
+        x.as_f64()
+            .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+            .map(|f| f as u64)
+    })
 }
 
 /// A finite number at a JSON pointer.

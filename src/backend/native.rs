@@ -103,4 +103,3 @@ fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String
         why
     }
 }
-

@@ -90,7 +90,10 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
         )
     })?;
     if let Some(e) = v.get("error") {
-        let msg = e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string());
+        let msg = e
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
         return Err(Failure::new(
             FailureKind::StreamError,
             format!("the server sent an error: {}", http::scrub(&msg, ep)),
@@ -113,7 +116,10 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
 /// The counts and durations of the last object.
 fn finals(v: &Value, x: &mut Exchange) {
     let s = &mut x.server;
-    s.finish_reason = v.get("done_reason").and_then(Value::as_str).map(str::to_string);
+    s.finish_reason = v
+        .get("done_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     s.prompt_tokens = u64_at(v, "/prompt_eval_count");
     s.output_tokens = u64_at(v, "/eval_count");
     s.prompt_ms = ns_to_ms(u64_at(v, "/prompt_eval_duration"));
@@ -134,8 +140,16 @@ fn rate(tokens: Option<u64>, ms: Option<f64>) -> Option<f64> {
 /// prompt, kept loaded for `keep_alive`) and asks what it takes in memory.
 pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Result<(), Failure> {
     let version = client.json(ep, "/api/version", None, PREFLIGHT)?;
-    info.server_version = version.get("version").and_then(Value::as_str).map(str::to_string);
-    let show = client.json(ep, "/api/show", Some(&json!({ "model": ep.spec.model })), PREFLIGHT)?;
+    info.server_version = version
+        .get("version")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let show = client.json(
+        ep,
+        "/api/show",
+        Some(&json!({ "model": ep.spec.model })),
+        PREFLIGHT,
+    )?;
     info.details = show.get("details").cloned();
     let start = Instant::now();
     let warm = client.json(

@@ -67,12 +67,16 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
     };
     let deadline = x.start + req.time_limit;
     let mut parser = sse::Parser::default();
-    let result = http::pump(&mut resp, &mut x, ep, deadline, |line, at, x| {
-        match parser.line(line) {
+    let result = http::pump(
+        &mut resp,
+        &mut x,
+        ep,
+        deadline,
+        |line, at, x| match parser.line(line) {
             Some(ev) => on_event(&ev, at, x, ep),
             None => Ok(true),
-        }
-    })
+        },
+    )
     .and_then(|()| match parser.finish() {
         Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
         _ => Ok(()),
@@ -109,7 +113,12 @@ pub fn on_event(
     if let Some(m) = v.get("model").and_then(Value::as_str) {
         x.server.model = Some(m.to_string());
     }
-    for choice in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
+    for choice in v
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
             x.text(t, at);
         }
@@ -130,7 +139,8 @@ fn usage(u: &Value, x: &mut Exchange) {
     let s = &mut x.server;
     s.prompt_tokens = u64_at(u, "/prompt_tokens").or(s.prompt_tokens);
     s.output_tokens = u64_at(u, "/completion_tokens").or(s.output_tokens);
-    s.cached_prompt_tokens = u64_at(u, "/prompt_tokens_details/cached_tokens").or(s.cached_prompt_tokens);
+    s.cached_prompt_tokens =
+        u64_at(u, "/prompt_tokens_details/cached_tokens").or(s.cached_prompt_tokens);
     s.cost_usd = f64_at(u, "/cost").or(s.cost_usd);
     x.usage = s.output_tokens.is_some();
 }

@@ -90,7 +90,9 @@ impl Baselines {
 
     /// Whether an Ollama backend needs a GGUF model's chat template.
     pub fn needs_template(&self) -> bool {
-        self.http.iter().any(|h| h.endpoint.spec.kind == Kind::Ollama)
+        self.http
+            .iter()
+            .any(|h| h.endpoint.spec.kind == Kind::Ollama)
     }
 
     /// What names the sweep besides models and quantizations: the HTTP backends and their

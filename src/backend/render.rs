@@ -47,7 +47,11 @@ impl Renderer {
     pub fn render(&self, prompt: &Prompt, raw: bool) -> Result<Rendered, String> {
         let (text, template) =
             render_prompt(&self.model, prompt, raw).map_err(|e| e.to_string())?;
-        let tokens = self.model.vocab().tokenize(text.as_bytes(), true, true).len();
+        let tokens = self
+            .model
+            .vocab()
+            .tokenize(text.as_bytes(), true, true)
+            .len();
         Ok(Rendered {
             text,
             template,

@@ -59,7 +59,11 @@ pub fn record(c: &Context<'_>, x: &Exchange) -> RequestRecord {
         failed,
         error: x.failure.as_ref().map(|f| f.message.clone()),
         text: (!c.no_text).then(|| text.clone()),
-        score: if failed { 0.0 } else { scenario::score(&verdicts) },
+        score: if failed {
+            0.0
+        } else {
+            scenario::score(&verdicts)
+        },
         pass: !failed && all_pass,
         verdicts,
         load: LoadReport::default(),

@@ -141,8 +141,7 @@ impl EndpointConfig {
 
 /// Reads a backend config file: a table of sections named by kind or by backend.
 pub fn load_config(path: &Path) -> Result<BTreeMap<String, EndpointConfig>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         let msg = e.to_string().replace('\n', " ");
         format!("{}: {}", path.display(), msg.trim())
@@ -221,7 +220,11 @@ pub fn endpoint(
     let cfg = by_kind.merged(config.get(&spec.to_string()).unwrap_or(&empty));
     let (flag_url, default_url, key_env) = match spec.kind {
         Kind::Ollama => (&flags.ollama_host, OLLAMA_HOST, None),
-        Kind::OpenAi => (&flags.openai_base_url, OPENAI_BASE_URL, Some(OPENAI_KEY_ENV)),
+        Kind::OpenAi => (
+            &flags.openai_base_url,
+            OPENAI_BASE_URL,
+            Some(OPENAI_KEY_ENV),
+        ),
         Kind::Anthropic => (
             &flags.anthropic_base_url,
             ANTHROPIC_BASE_URL,
@@ -257,11 +260,18 @@ pub fn endpoint(
     };
     Ok(Endpoint {
         spec: spec.clone(),
-        local: cfg.local.unwrap_or_else(|| is_local_host(url.host().unwrap_or(""))),
+        local: cfg
+            .local
+            .unwrap_or_else(|| is_local_host(url.host().unwrap_or(""))),
         base_url: base,
         key,
         key_env,
-        headers: cfg.headers.clone().unwrap_or_default().into_iter().collect(),
+        headers: cfg
+            .headers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         max_tokens_field: flags
             .max_tokens_field
             .clone()
@@ -301,7 +311,10 @@ mod tests {
         assert_eq!(b.kind, Kind::Ollama);
         assert_eq!(b.model, "qwen2.5-coder:14b");
         assert_eq!(b.to_string(), "ollama:qwen2.5-coder:14b");
-        assert_eq!(BackendSpec::parse("openai:gpt-4o").unwrap().kind, Kind::OpenAi);
+        assert_eq!(
+            BackendSpec::parse("openai:gpt-4o").unwrap().kind,
+            Kind::OpenAi
+        );
         for bad in ["", "openai", "openai:", "vllm:x", "Native"] {
             assert!(BackendSpec::parse(bad).is_err(), "{bad}");
         }
@@ -343,7 +356,10 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret("sk-test-1234567890".into());
         assert!(!format!("{s:?}").contains("1234567890"));
-        assert_eq!(s.redact("bad key sk-test-1234567890!"), "bad key [redacted]!");
+        assert_eq!(
+            s.redact("bad key sk-test-1234567890!"),
+            "bad key [redacted]!"
+        );
     }
 
     #[test]

@@ -93,7 +93,10 @@ pub fn build(records: &[SweepRecord], power: f64, reference: bool) -> Option<Com
         return None;
     }
     let rows = rows_with(records, power);
-    let native = reqs.iter().find(|r| r.cell.backend == "native").map(|r| r.cell.clone());
+    let native = reqs
+        .iter()
+        .find(|r| r.cell.backend == "native")
+        .map(|r| r.cell.clone());
     let base: Vec<&RequestRecord> = reqs
         .iter()
         .copied()
@@ -107,7 +110,11 @@ pub fn build(records: &[SweepRecord], power: f64, reference: bool) -> Option<Com
     Some(Comparison {
         reference: native.map(|k| format!("{}/{}", k.model, k.quant)),
         rows: out,
-        published: if reference { read_published() } else { Vec::new() },
+        published: if reference {
+            read_published()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -128,14 +135,25 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
         .collect();
     let pairs: Vec<(&RequestRecord, &RequestRecord)> = ok
         .iter()
-        .filter_map(|r| Some((*r, *by_prompt.get(&(r.scenario.as_str(), r.prompt_id.as_str()))?)))
+        .filter_map(|r| {
+            Some((
+                *r,
+                *by_prompt.get(&(r.scenario.as_str(), r.prompt_id.as_str()))?,
+            ))
+        })
         .collect();
     let deltas: Vec<f64> = pairs
         .iter()
         .filter_map(|(h, n)| Some(h.ttft_ms? - n.ttft_ms?))
         .collect();
-    let h_rates: Vec<f64> = pairs.iter().filter_map(|(h, n)| n.decode_tps.and(h.decode_tps)).collect();
-    let n_rates: Vec<f64> = pairs.iter().filter_map(|(h, n)| h.decode_tps.and(n.decode_tps)).collect();
+    let h_rates: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(h, n)| n.decode_tps.and(h.decode_tps))
+        .collect();
+    let n_rates: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(h, n)| h.decode_tps.and(n.decode_tps))
+        .collect();
     let server = |r: &RequestRecord| r.server.clone().unwrap_or_default();
     let overhead: Vec<f64> = ok
         .iter()
@@ -156,7 +174,11 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
             (Some(h), Some(n)) if n > 0.0 => Some(h / n),
             _ => None,
         },
-        server_prompt_ms_p50: median(&ok.iter().filter_map(|r| server(r).prompt_ms).collect::<Vec<_>>()),
+        server_prompt_ms_p50: median(
+            &ok.iter()
+                .filter_map(|r| server(r).prompt_ms)
+                .collect::<Vec<_>>(),
+        ),
         client_overhead_p50_ms: median(&overhead),
         decode_vs_server: median(&vs_server),
         cost_usd: row.cost_usd,
@@ -166,7 +188,8 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into())
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn signed(v: Option<f64>) -> String {
@@ -175,11 +198,23 @@ fn signed(v: Option<f64>) -> String {
 
 fn backends_grid(c: &Comparison) -> Grid<'static> {
     let headers = vec![
-        "backend", "requests", "failed", "TTFT p50 ms", "ΔTTFT vs native ms", "decode tok/s",
-        "decode ratio vs native", "server prompt ms", "client overhead ms", "decode vs server",
-        "cost $/run", "quality", "$/quality pt",
+        "backend",
+        "requests",
+        "failed",
+        "TTFT p50 ms",
+        "ΔTTFT vs native ms",
+        "decode tok/s",
+        "decode ratio vs native",
+        "server prompt ms",
+        "client overhead ms",
+        "decode vs server",
+        "cost $/run",
+        "quality",
+        "$/quality pt",
     ];
-    let numeric = vec![false, true, true, true, true, true, true, true, true, true, true, true, true];
+    let numeric = vec![
+        false, true, true, true, true, true, true, true, true, true, true, true, true,
+    ];
     let rows = c
         .rows
         .iter()
@@ -201,16 +236,37 @@ fn backends_grid(c: &Comparison) -> Grid<'static> {
             ]
         })
         .collect();
-    Grid { headers, numeric, rows }
+    Grid {
+        headers,
+        numeric,
+        rows,
+    }
 }
 
 fn published_grid(p: &[Published]) -> Grid<'static> {
     let headers = vec![
-        "published", "runtime", "model", "machine", "quant", "scenario", "gen tok/s", "TTFT s",
-        "quality", "cost $", "source",
+        "published",
+        "runtime",
+        "model",
+        "machine",
+        "quant",
+        "scenario",
+        "gen tok/s",
+        "TTFT s",
+        "quality",
+        "cost $",
+        "source",
     ];
-    let numeric = vec![false, false, false, false, false, false, true, true, true, true, false];
-    let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+    let numeric = vec![
+        false, false, false, false, false, false, true, true, true, true, false,
+    ];
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     let rows = p
         .iter()
         .map(|r| {
@@ -234,7 +290,11 @@ fn published_grid(p: &[Published]) -> Grid<'static> {
             ]
         })
         .collect();
-    Grid { headers, numeric, rows }
+    Grid {
+        headers,
+        numeric,
+        rows,
+    }
 }
 
 /// The comparison as text under the sweep's table (table and Markdown formats; the machine
@@ -243,7 +303,9 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
     let Some(c) = c else {
         return Ok(String::new());
     };
-    let (grid, title): (fn(&Grid<'static>) -> String, fn(&str) -> String) = match format {
+    type Render = fn(&Grid<'static>) -> String;
+    type Title = fn(&str) -> String;
+    let (grid, title): (Render, Title) = match format {
         Format::Table => (|g| g.aligned(), |t| format!("\n{t}\n")),
         Format::Md => (|g| g.markdown(), |t| format!("\n**{t}**\n\n")),
         _ => return Ok(String::new()),
@@ -251,11 +313,15 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
     let mut s = String::new();
     if !c.rows.is_empty() {
         let against = c.reference.as_deref().unwrap_or("no native cell");
-        s.push_str(&title(&format!("backends against native ({against}), same prompts:")));
+        s.push_str(&title(&format!(
+            "backends against native ({against}), same prompts:"
+        )));
         s.push_str(&grid(&backends_grid(c)));
     }
     if !c.published.is_empty() {
-        s.push_str(&title("published reference figures (results/reference/published.csv; not measured here):"));
+        s.push_str(&title(
+            "published reference figures (results/reference/published.csv; not measured here):",
+        ));
         s.push_str(&grid(&published_grid(&c.published)));
     }
     Ok(s)

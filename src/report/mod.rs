@@ -1,9 +1,9 @@
 //! Output formats. Each format is an `Exporter` over the one record schema.
 
+pub mod compare;
 pub(crate) mod csv;
 mod flat;
 mod json;
-pub mod compare;
 pub mod sweep;
 pub(crate) mod table;
 

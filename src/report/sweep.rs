@@ -3,10 +3,10 @@
 
 use super::table::Grid;
 use super::{Format, ReportError};
+use crate::backend::judge::{panel, Judgement};
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::stats::percentile;
 use crate::record::{CellKey, RequestRecord, SweepRecord};
-use crate::backend::judge::{panel, Judgement};
 use crate::scenario::{pair_symmetry, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -177,7 +177,10 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
 /// Cost per run, quality and cost per quality point of a cell.
 fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgement], p: f64) {
     for r in reqs.iter().filter(|r| r.failed) {
-        let kind = r.error_kind.clone().unwrap_or_else(|| r.stop_reason.clone());
+        let kind = r
+            .error_kind
+            .clone()
+            .unwrap_or_else(|| r.stop_reason.clone());
         *row.failure_kinds.entry(kind).or_default() += 1;
     }
     let native = row.backend == "native";
@@ -277,8 +280,11 @@ fn grid(rows: &[SweepRow]) -> Grid<'static> {
             let failures = match &r.cell_error {
                 Some(e) => format!("cell failed: {e}"),
                 None if r.failed_requests > 0 && r.backend != "native" => {
-                    let kinds: Vec<String> =
-                        r.failure_kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    let kinds: Vec<String> = r
+                        .failure_kinds
+                        .iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect();
                     format!("{} request(s): {}", r.failed_requests, kinds.join(", "))
                 }
                 None if r.failed_requests > 0 => format!("{} request(s)", r.failed_requests),

@@ -8,6 +8,9 @@ mod memory;
 pub mod results;
 pub mod spec;
 
+use crate::backend::native::Native;
+use crate::backend::plan::Baselines;
+use crate::backend::Backend;
 use crate::bench::UsageError;
 use crate::cli::SweepArgs;
 use crate::hw::load::{self, LoadMonitor};
@@ -19,9 +22,6 @@ use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use results::ResultsFile;
 use sha2::{Digest, Sha256};
-use crate::backend::native::Native;
-use crate::backend::plan::Baselines;
-use crate::backend::Backend;
 use spec::{CellSpec, EngineSpec};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,14 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
         n_gpu_layers: args.n_gpu_layers,
     };
     let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
-    let id = sweep_id(&args.models, &quant_names, &scenarios, &engine, args.raw, baselines.id_part());
+    let id = sweep_id(
+        &args.models,
+        &quant_names,
+        &scenarios,
+        &engine,
+        args.raw,
+        baselines.id_part(),
+    );
     let path = args.results.join(format!("sweep-{id}.jsonl"));
     let (file, existing) = ResultsFile::open(&path, args.fresh)?;
     report_existing(&existing, &path);
@@ -103,7 +110,11 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
         }
         let spec = CellSpec {
             cell: key.clone(),
-            source: cell.source.map(|s| s.path.clone()).or(template_model.clone()).unwrap_or_default(),
+            source: cell
+                .source
+                .map(|s| s.path.clone())
+                .or(template_model.clone())
+                .unwrap_or_default(),
             source_sha256: cell.source.and_then(|s| s.sha256.clone()),
             quant: (key.backend == "native" && key.quant != "source").then(|| key.quant.clone()),
             scenarios: scenarios.iter().map(|s| s.path.clone()).collect(),
@@ -140,7 +151,11 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
     Ok(Outcome {
         results: path,
         rows: summary::rows_with(&records, baselines.judge_power),
-        comparison: crate::report::compare::build(&records, baselines.judge_power, baselines.reference),
+        comparison: crate::report::compare::build(
+            &records,
+            baselines.judge_power,
+            baselines.reference,
+        ),
         failed_cells,
     })
 }
@@ -202,13 +217,22 @@ pub fn print(args: &SweepArgs, outcome: &Outcome) -> Result<()> {
     let format = Format::choose(args.format, args.output.as_deref());
     if let Some(out) = &args.output {
         let mut text = summary::render(format, &outcome.rows)?;
-        text.push_str(&crate::report::compare::render(format, outcome.comparison.as_ref())?);
+        text.push_str(&crate::report::compare::render(
+            format,
+            outcome.comparison.as_ref(),
+        )?);
         report::write_atomic(out, &text)?;
         print!("{}", summary::render(Format::Table, &outcome.rows)?);
-        print!("{}", crate::report::compare::render(Format::Table, outcome.comparison.as_ref())?);
+        print!(
+            "{}",
+            crate::report::compare::render(Format::Table, outcome.comparison.as_ref())?
+        );
     } else {
         print!("{}", summary::render(format, &outcome.rows)?);
-        print!("{}", crate::report::compare::render(format, outcome.comparison.as_ref())?);
+        print!(
+            "{}",
+            crate::report::compare::render(format, outcome.comparison.as_ref())?
+        );
     }
     eprintln!("records: {}", outcome.results.display());
     Ok(())

@@ -5,8 +5,8 @@
 //! model family as the judged model is flagged as self-judging.
 
 pub mod panel;
-pub mod run;
 pub mod rubric;
+pub mod run;
 
 use super::exchange::Failure;
 use super::http::Client;
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Tokens a judge may write.
-const JUDGE_MAX_TOKENS: u32 = 300;
+const JUDGE_MAX_TOKENS: u32 = 200;
 /// Characters of a judge's answer kept in the record.
 const ANSWER_KEPT: usize = 2000;
 
@@ -78,7 +78,14 @@ fn messages(rubric: &Rubric, case: &Case<'_>) -> Vec<Message> {
     let criteria: Vec<String> = rubric
         .criteria
         .iter()
-        .map(|c| format!("- {} (weight {:.0}%): {}", c.name, c.weight * 100.0, c.description))
+        .map(|c| {
+            format!(
+                "- {} (weight {:.0}%): {}",
+                c.name,
+                c.weight * 100.0,
+                c.description
+            )
+        })
         .collect();
     let keys: Vec<String> = rubric
         .criteria
@@ -125,27 +132,7 @@ pub fn judge(
         time_limit,
         json_schema: Some(&schema),
     };
-    let judge_family = ep.family.clone().or_else(|| family(&ep.spec.model));
-    let mut j = Judgement {
-        schema: crate::record::SCHEMA_VERSION,
-        time: String::new(),
-        runner_version: env!("CARGO_PKG_VERSION").to_string(),
-        cell: case.cell.clone(),
-        scenario: case.scenario.to_string(),
-        prompt_id: case.prompt.id.clone(),
-        judge: ep.spec.to_string(),
-        self_judging: judge_family.is_some() && judge_family == case.judged_family,
-        judge_family,
-        judged_family: case.judged_family.clone(),
-        rubric: rubric.clone(),
-        scores: BTreeMap::new(),
-        weighted: None,
-        rationale: None,
-        attempts: 0,
-        error: None,
-        answer: None,
-        latency_ms: 0.0,
-    };
+    let mut j = blank(ep, rubric, case);
     for _ in 0..2 {
         j.attempts += 1;
         let x = super::stream(client, ep, &req);
@@ -170,6 +157,31 @@ pub fn judge(
     j
 }
 
+/// A judgement with no score yet.
+pub fn blank(ep: &Endpoint, rubric: &Rubric, case: &Case<'_>) -> Judgement {
+    let judge_family = ep.family.clone().or_else(|| family(&ep.spec.model));
+    Judgement {
+        schema: crate::record::SCHEMA_VERSION,
+        time: crate::record::now_rfc3339(),
+        runner_version: env!("CARGO_PKG_VERSION").to_string(),
+        cell: case.cell.clone(),
+        scenario: case.scenario.to_string(),
+        prompt_id: case.prompt.id.clone(),
+        judge: ep.spec.to_string(),
+        self_judging: judge_family.is_some() && judge_family == case.judged_family,
+        judge_family,
+        judged_family: case.judged_family.clone(),
+        rubric: rubric.clone(),
+        scores: BTreeMap::new(),
+        weighted: None,
+        rationale: None,
+        attempts: 0,
+        error: None,
+        answer: None,
+        latency_ms: 0.0,
+    }
+}
+
 fn failure_text(f: &Failure) -> String {
     format!("{}: {}", f.kind.as_str(), f.message)
 }
@@ -192,22 +204,38 @@ pub fn parse(
     for c in &rubric.criteria {
         let s = v
             .get(&c.name)
-            .and_then(|s| s.as_f64().or_else(|| s.as_str().and_then(|t| t.trim().parse().ok())))
+            .and_then(|s| {
+                s.as_f64()
+                    .or_else(|| s.as_str().and_then(|t| t.trim().parse().ok()))
+            })
             .ok_or_else(|| format!("the judge gave no score for '{}'", c.name))?;
         if !(0.0..=rubric.scale).contains(&s) {
-            return Err(format!("the judge's score for '{}' ({s}) is outside 0-{}", c.name, rubric.scale));
+            return Err(format!(
+                "the judge's score for '{}' ({s}) is outside 0-{}",
+                c.name, rubric.scale
+            ));
         }
         scores.insert(c.name.clone(), s);
     }
-    let rationale = v.get("rationale").and_then(|r| r.as_str()).map(str::to_string);
+    let rationale = v
+        .get("rationale")
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
     Ok((scores, rationale))
 }
 
 /// A model's family from its name or file name: the leading letters of its last path part,
 /// lowercased, with vendors' aliases folded (`gpt`, `o1`.. → `gpt`; `mixtral` → `mistral`).
 pub fn family(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name).to_ascii_lowercase();
-    let letters: String = base.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let base = name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(name)
+        .to_ascii_lowercase();
+    let letters: String = base
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     let f = match letters.as_str() {
         "" if base.starts_with('o') => "gpt",
         "o" | "chatgpt" => "gpt",
@@ -228,10 +256,16 @@ mod tests {
         assert_eq!(family("claude-haiku-4-5").as_deref(), Some("claude"));
         assert_eq!(family("gpt-4o-mini").as_deref(), Some("gpt"));
         assert_eq!(family("o3-mini").as_deref(), Some("gpt"));
-        assert_eq!(family("/m/SmolLM2-135M-Instruct-Q4_1.gguf").as_deref(), Some("smollm"));
+        assert_eq!(
+            family("/m/SmolLM2-135M-Instruct-Q4_1.gguf").as_deref(),
+            Some("smollm")
+        );
         assert_eq!(family("smollm2-135m").as_deref(), Some("smollm"));
         assert_eq!(family("qwen2.5-coder:14b").as_deref(), Some("qwen"));
-        assert_eq!(family("anthropic/claude-sonnet-4.5").as_deref(), Some("claude"));
+        assert_eq!(
+            family("anthropic/claude-sonnet-4.5").as_deref(),
+            Some("claude")
+        );
         assert_eq!(family("123"), None);
     }
 

@@ -48,17 +48,16 @@ impl Default for Rubric {
         Rubric {
             scale: 10.0,
             criteria: vec![
-                c("instruction_following", 0.5, "Does exactly what the task asks, in the form it asks for."),
+                c(
+                    "instruction_following",
+                    0.5,
+                    "Does exactly what the task asks, in the form it asks for.",
+                ),
                 c("correctness", 0.3, "What it states or computes is right."),
                 c("clarity", 0.2, "Clear, without padding."),
             ],
         }
     }
-}
-
-#[derive(Deserialize)]
-struct FileWithJudge {
-    judge: Option<Rubric>,
 }
 
 /// The rubric in a scenario file's `[judge]` table, or the default one when it has none.
@@ -69,12 +68,10 @@ pub fn load(path: &Path) -> Result<Rubric, String> {
     let Some(judge) = table.get("judge") else {
         return Ok(Rubric::default());
     };
-    let file = FileWithJudge {
-        judge: Some(judge.clone().try_into().map_err(|e: toml::de::Error| {
-            format!("{}: [judge]: {}", path.display(), e.to_string().replace('\n', " ").trim())
-        })?),
-    };
-    let rubric = file.judge.unwrap_or_default();
+    let rubric: Rubric = judge.clone().try_into().map_err(|e: toml::de::Error| {
+        let msg = e.to_string().replace('\n', " ");
+        format!("{}: [judge]: {}", path.display(), msg.trim())
+    })?;
     rubric
         .check()
         .map_err(|e| format!("{}: [judge]: {e}", path.display()))?;
@@ -95,7 +92,10 @@ impl Rubric {
                 return Err("a criterion has no name".into());
             }
             if !(c.weight.is_finite() && c.weight > 0.0) {
-                return Err(format!("criterion '{}': weight must be more than 0", c.name));
+                return Err(format!(
+                    "criterion '{}': weight must be more than 0",
+                    c.name
+                ));
             }
             if self.criteria[..i].iter().any(|o| o.name == c.name) {
                 return Err(format!("criterion '{}' is named twice", c.name));
@@ -125,7 +125,10 @@ impl Rubric {
                 serde_json::json!({ "type": "integer", "minimum": 0, "maximum": self.scale }),
             );
         }
-        props.insert("rationale".into(), serde_json::json!({ "type": "string" }));
+        props.insert(
+            "rationale".into(),
+            serde_json::json!({ "type": "string", "maxLength": 200 }),
+        );
         let mut required: Vec<String> = self.criteria.iter().map(|c| c.name.clone()).collect();
         required.push("rationale".into());
         serde_json::json!({ "type": "object", "properties": props, "required": required })
@@ -153,8 +156,16 @@ mod tests {
         let r = Rubric {
             scale: 10.0,
             criteria: vec![
-                Criterion { name: "a".into(), weight: 0.4, description: String::new() },
-                Criterion { name: "b".into(), weight: 0.6, description: String::new() },
+                Criterion {
+                    name: "a".into(),
+                    weight: 0.4,
+                    description: String::new(),
+                },
+                Criterion {
+                    name: "b".into(),
+                    weight: 0.6,
+                    description: String::new(),
+                },
             ],
         };
         let mut s = BTreeMap::new();

@@ -2,7 +2,7 @@
 //! is sent to it, and its verdict appended to the results file as it comes (so a re-run
 //! resumes judging too).
 
-use super::{family, judge, rubric, Case, Judgement};
+use super::{blank, family, judge, rubric, Case, Judgement};
 use crate::backend::http::Client;
 use crate::backend::spec::Endpoint;
 use crate::record::{RequestRecord, SweepRecord};
@@ -39,7 +39,10 @@ pub fn run(
         .collect();
     let mut rubrics = BTreeMap::new();
     for sc in scenarios {
-        rubrics.insert(sc.name.clone(), rubric::load(&sc.path).map_err(anyhow::Error::msg)?);
+        rubrics.insert(
+            sc.name.clone(),
+            rubric::load(&sc.path).map_err(anyhow::Error::msg)?,
+        );
     }
     let todo: Vec<(&RequestRecord, &Endpoint)> = records
         .iter()
@@ -49,7 +52,12 @@ pub fn run(
         })
         .flat_map(|q| judges.iter().map(move |j| (q, j)))
         .filter(|(q, j)| {
-            let key = (q.cell.clone(), q.scenario.clone(), q.prompt_id.clone(), j.spec.to_string());
+            let key = (
+                q.cell.clone(),
+                q.scenario.clone(),
+                q.prompt_id.clone(),
+                j.spec.to_string(),
+            );
             !done.contains(&key)
         })
         .collect();
@@ -83,8 +91,8 @@ fn one(
     prompt: &crate::scenario::Prompt,
     time_limit: Duration,
 ) -> Judgement {
-    let judged_family = family(&q.cell.model)
-        .or_else(|| q.info.model.name.as_deref().and_then(family));
+    let judged_family =
+        family(&q.cell.model).or_else(|| q.info.model.name.as_deref().and_then(family));
     let case = Case {
         cell: &q.cell,
         scenario: &q.scenario,
@@ -102,33 +110,9 @@ fn one(
     match why_not {
         None => judge(client, ep, rubric, &case, time_limit),
         Some(why) => {
-            let mut j = judge_stub(ep, rubric, &case);
+            let mut j = blank(ep, rubric, &case);
             j.error = Some(why.into());
             j
         }
-    }
-}
-
-fn judge_stub(ep: &Endpoint, rubric: &rubric::Rubric, case: &Case<'_>) -> Judgement {
-    let judge_family = ep.family.clone().or_else(|| family(&ep.spec.model));
-    Judgement {
-        schema: crate::record::SCHEMA_VERSION,
-        time: crate::record::now_rfc3339(),
-        runner_version: env!("CARGO_PKG_VERSION").to_string(),
-        cell: case.cell.clone(),
-        scenario: case.scenario.to_string(),
-        prompt_id: case.prompt.id.clone(),
-        judge: ep.spec.to_string(),
-        self_judging: judge_family.is_some() && judge_family == case.judged_family,
-        judge_family,
-        judged_family: case.judged_family.clone(),
-        rubric: rubric.clone(),
-        scores: BTreeMap::new(),
-        weighted: None,
-        rationale: None,
-        attempts: 0,
-        error: None,
-        answer: None,
-        latency_ms: 0.0,
     }
 }
