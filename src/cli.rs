@@ -27,11 +27,14 @@ pub struct Cli {
 pub enum Command {
     /// Measure prompt processing, generation, TTFT and inter-token latency of GGUF models.
     Bench(Box<BenchArgs>),
-    /// Quantize a model several ways and run each quantization through scenarios.
+    /// Quantize a model several ways and run each quantization (and any other backend:
+    /// Ollama, OpenAI-compatible servers, cloud APIs) through scenarios.
     Sweep(Box<SweepArgs>),
-    /// The same scenarios through several backends side by side: a sweep of the model as
-    /// given (--quant source) with a comparison table (TTFT delta, decode-rate ratio, cost,
-    /// quality).
+    /// Compare backends on the same scenarios: native against HTTP servers and cloud APIs.
+    ///
+    /// A sweep of the model as given (--quant source, short-response by default) through
+    /// every --backend, with a comparison table: TTFT delta and decode-rate ratio against
+    /// native, the server's own timings, cost and quality.
     #[command(mut_arg("quants", |a| a.default_value("source")))]
     #[command(mut_arg("scenarios", |a| a.default_value("short-response")))]
     Compare(Box<SweepArgs>),

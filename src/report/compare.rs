@@ -31,6 +31,9 @@ pub struct CompareRow {
     pub client_overhead_p50_ms: Option<f64>,
     /// Median over requests of client decode rate / server-reported decode rate.
     pub decode_vs_server: Option<f64>,
+    /// Share of prompt tokens the server took from its prompt cache (native evaluates every
+    /// prompt: a cached prompt makes TTFT incomparable).
+    pub cached_prompt_share: Option<f64>,
     pub cost_usd: Option<f64>,
     pub quality: Option<f64>,
     pub cost_per_quality_point: Option<f64>,
@@ -163,7 +166,15 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
         .iter()
         .filter_map(|r| Some(r.decode_tps? / server(r).decode_tps.filter(|s| *s > 0.0)?))
         .collect();
+    let (mut prompt, mut cached) = (0u64, 0u64);
+    for s in ok.iter().filter_map(|r| r.server.as_ref()) {
+        if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
+            prompt += p;
+            cached += c;
+        }
+    }
     CompareRow {
+        cached_prompt_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
         backend: row.backend.clone(),
         requests: mine.len(),
         failed_requests: mine.len() - ok.len(),
@@ -230,6 +241,9 @@ fn backends_grid(c: &Comparison) -> Grid<'static> {
                 opt(r.server_prompt_ms_p50, 1),
                 opt(r.client_overhead_p50_ms, 2),
                 opt(r.decode_vs_server, 3),
+                r.cached_prompt_share
+                    .map(|c| format!("{:.0}%", c * 100.0))
+                    .unwrap_or_else(|| "-".into()),
                 opt(r.cost_usd, 4),
                 opt(r.quality, 1),
                 opt(r.cost_per_quality_point, 6),
