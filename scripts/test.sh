@@ -9,4 +9,7 @@ cargo build --release --locked
 target_dir="${CARGO_TARGET_DIR:-target}"
 RUNNER_TEST_MODEL=$("$target_dir/release/runner" models fetch smollm2-135m)
 export RUNNER_TEST_MODEL
+# llama.cpp's own server (the xllamacpp wheel, in a virtualenv under the runner cache) for the
+# HTTP-backend tests; quick when already installed.
+scripts/xllamacpp.sh >/dev/null
 cargo test --release --locked -- --test-threads=2

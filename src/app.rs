@@ -76,14 +76,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep(args) => {
-            let outcome = crate::sweep::run(&args, &cache, cli.verbose, default_threads())?;
-            crate::sweep::print(&args, &outcome)?;
-            if outcome.failed_cells > 0 {
-                eprintln!("error: {} cell(s) failed", outcome.failed_cells);
-                return Ok(ExitCode::from(EXIT_FAILURE));
+        Command::Sweep(args) => run_sweep(&args, &cache, cli.verbose),
+        Command::Compare(args) => {
+            if args.baselines.backends.iter().all(|b| b.trim() == "native") {
+                return Err(UsageError(
+                    "compare needs at least one HTTP backend besides native (--backend native,openai:MODEL)".into(),
+                )
+                .into());
             }
-            Ok(ExitCode::SUCCESS)
+            run_sweep(&args, &cache, cli.verbose)
         }
         Command::Hw(args) => {
             print!("{}", crate::hw::show::run(&args, &cache)?);
@@ -158,6 +159,21 @@ fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
             report.count(crate::measure::compare::Verdict::Slower),
             args.tolerance * 100.0
         );
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a sweep (or a comparison), prints its tables and picks the exit code.
+fn run_sweep(
+    args: &crate::cli::SweepArgs,
+    cache: &std::path::Path,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let outcome = crate::sweep::run(args, cache, verbose, default_threads())?;
+    crate::sweep::print(args, &outcome)?;
+    if outcome.failed_cells > 0 {
+        eprintln!("error: {} cell(s) failed", outcome.failed_cells);
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)

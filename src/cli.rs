@@ -27,11 +27,20 @@ pub struct Cli {
 pub enum Command {
     /// Measure prompt processing, generation, TTFT and inter-token latency of GGUF models.
     Bench(Box<BenchArgs>),
-    /// Quantize a model several ways and run each quantization through scenarios.
+    /// Quantize a model several ways and run each quantization (and any other backend:
+    /// Ollama, OpenAI-compatible servers, cloud APIs) through scenarios.
     Sweep(Box<SweepArgs>),
     /// Time a decode op by op (attention, FFN, router, experts), with expert-selection
     /// statistics and, for MoE models, the routing overhead against a dense reference.
     Profile(Box<crate::profile::args::ProfileArgs>),
+    /// Compare backends on the same scenarios: native against HTTP servers and cloud APIs.
+    ///
+    /// A sweep of the model as given (--quant source, short-response by default) through
+    /// every --backend, with a comparison table: TTFT delta and decode-rate ratio against
+    /// native, the server's own timings, cost and quality.
+    #[command(mut_arg("quants", |a| a.default_value("source")))]
+    #[command(mut_arg("scenarios", |a| a.default_value("short-response")))]
+    Compare(Box<SweepArgs>),
     /// List or fetch the known real models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -287,6 +296,8 @@ pub struct SweepArgs {
     /// Do not show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub baselines: crate::backend::args::BackendArgs,
 }
 
 /// A count that may be zero: whole, non-negative.

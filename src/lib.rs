@@ -1,6 +1,7 @@
 //! runner: a benchmark harness for local LLM inference (llama.cpp in-process, real latency histograms).
 
 pub mod app;
+pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod gguf;

@@ -250,15 +250,26 @@ impl RepetitionSample {
 pub enum SweepRecord {
     Request(Box<RequestRecord>),
     CellFailed(CellFailure),
+    /// One judge's scores for one recorded request.
+    Judgement(Box<crate::backend::judge::Judgement>),
 }
 
-/// Which (model, quantization) cell of a sweep a line belongs to.
+/// Which (backend, model, quantization) cell of a sweep a line belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CellKey {
+    /// `native` (llama.cpp in-process), or `ollama:MODEL`, `openai:MODEL`, `anthropic:MODEL`.
+    /// Records written before backends existed read as `native`.
+    #[serde(default = "native_backend")]
+    pub backend: String,
     /// The source model as given (a known name or a path).
     pub model: String,
-    /// `source` or a quantization type name such as `q4_k_m`.
+    /// `source` or a quantization type name such as `q4_k_m`; `-` for a model behind an HTTP
+    /// server (the server decides).
     pub quant: String,
+}
+
+fn native_backend() -> String {
+    "native".to_string()
 }
 
 /// What a cell ran on: the file it measured and how it was made.
@@ -281,6 +292,9 @@ pub struct CellInfo {
     /// Routing figures of an MoE model (a short `runner profile` run in the cell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<crate::measure::routing::RoutingSummary>,
+    /// The HTTP endpoint that served the cell (HTTP backends only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<crate::backend::report::EndpointInfo>,
 }
 
 /// One scenario request of a sweep, measured and graded.
@@ -329,8 +343,28 @@ pub struct RequestRecord {
     pub pass: bool,
     /// Load from other processes while the request ran.
     pub load: LoadReport,
-    /// Time of each generated token since the start of the request, in milliseconds.
+    /// Time of each generated token since the start of the request, in milliseconds. For HTTP
+    /// backends: the arrival time of each non-empty streamed text chunk (one chunk may carry
+    /// several tokens), from the moment the request was sent.
     pub token_ms: Vec<f64>,
+    /// Why the request failed, as a kind: `refused`, `reset`, `http_status`, `rate_limited`,
+    /// `malformed`, `stream_error`, `time_limit`, `truncated`, `no_usage`, `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// Figures the server reported about this request (HTTP backends); every field is `None`
+    /// when the server did not give it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::backend::report::ServerReport>,
+    /// Client-side facts of an HTTP exchange: headers time, chunks, retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::backend::report::HttpReport>,
+    /// What the request cost in US dollars: 0 for local backends, the provider's figure when it
+    /// reports one, else the price table's; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// Where `cost_usd` comes from: `local`, `provider`, or `prices.toml (<date>)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_source: Option<String>,
 }
 
 /// A cell that could not run (or died), with its reason.

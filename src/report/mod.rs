@@ -2,6 +2,7 @@
 //! recorded results: the regression check.
 
 pub mod check;
+pub mod compare;
 pub(crate) mod csv;
 mod flat;
 mod json;

@@ -1,7 +1,9 @@
-//! The sweep's comparison table: one row per (model, quantization) cell, read from records.
+//! The sweep's comparison table: one row per (backend, model, quantization) cell, read from
+//! records.
 
 use super::table::{percent, Grid};
 use super::{Format, ReportError};
+use crate::backend::judge::{panel, Judgement};
 use crate::measure::histogram::LatencyHistogram;
 use crate::measure::stats::percentile;
 use crate::record::{Bandwidth, CellKey, RequestRecord, SweepRecord};
@@ -12,6 +14,8 @@ use std::collections::BTreeMap;
 /// One cell's figures. Times in milliseconds; rates in tokens per second.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SweepRow {
+    /// `native`, or the HTTP backend's name (`openai:MODEL`).
+    pub backend: String,
     pub model: String,
     pub quant: String,
     pub file_type: Option<String>,
@@ -48,6 +52,20 @@ pub struct SweepRow {
     pub busy_requests: usize,
     /// Why the cell failed, when it did and recorded no request.
     pub cell_error: Option<String>,
+    /// Failed requests by kind (`time_limit`, `http_status`, ...).
+    pub failure_kinds: BTreeMap<String, usize>,
+    /// Cost of one run of the cell's requests in US dollars (0 for local backends); `None`
+    /// when any request's cost is unknown.
+    pub cost_usd: Option<f64>,
+    /// Quality on 0-100: the judge panel's mean score when judged, else the graders' mean
+    /// score × 100.
+    pub quality: Option<f64>,
+    /// `judges` or `graders`.
+    pub quality_source: Option<String>,
+    /// `cost_usd` / `quality`.
+    pub cost_per_quality_point: Option<f64>,
+    /// The judge panel's figures, when judges ran.
+    pub judging: Option<crate::backend::judge::panel::CellQuality>,
 }
 
 /// `passed` out of `total`.
@@ -59,7 +77,13 @@ pub struct Count {
 
 /// Rows in the order cells first appear in the records.
 pub fn rows(records: &[SweepRecord]) -> Vec<SweepRow> {
+    rows_with(records, crate::backend::judge::panel::DEFAULT_POWER)
+}
+
+/// Rows, with judges' scores combined by the power mean of exponent `power`.
+pub fn rows_with(records: &[SweepRecord], power: f64) -> Vec<SweepRow> {
     let mut order: Vec<CellKey> = Vec::new();
+    let mut judgements: BTreeMap<usize, Vec<&Judgement>> = BTreeMap::new();
     let mut requests: BTreeMap<usize, Vec<&RequestRecord>> = BTreeMap::new();
     let mut errors: BTreeMap<usize, String> = BTreeMap::new();
     let index = |k: &CellKey, order: &mut Vec<CellKey>| {
@@ -77,6 +101,10 @@ pub fn rows(records: &[SweepRecord]) -> Vec<SweepRow> {
             SweepRecord::CellFailed(f) => {
                 errors.insert(index(&f.cell, &mut order), f.reason.clone());
             }
+            SweepRecord::Judgement(j) => judgements
+                .entry(index(&j.cell, &mut order))
+                .or_default()
+                .push(j),
         }
     }
     order
@@ -88,6 +116,8 @@ pub fn rows(records: &[SweepRecord]) -> Vec<SweepRow> {
             if reqs.is_empty() {
                 row.cell_error = errors.get(&i).cloned();
             }
+            let js = judgements.get(&i).map(Vec::as_slice).unwrap_or(&[]);
+            costs_and_quality(&mut row, reqs, js, power);
             row
         })
         .collect()
@@ -95,6 +125,7 @@ pub fn rows(records: &[SweepRecord]) -> Vec<SweepRow> {
 
 fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     let mut row = SweepRow {
+        backend: key.backend.clone(),
         model: key.model.clone(),
         quant: key.quant.clone(),
         requests: reqs.len(),
@@ -102,7 +133,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         busy_requests: reqs.iter().filter(|r| r.load.busy).count(),
         ..Default::default()
     };
-    if let Some(last) = reqs.last() {
+    if let Some(last) = reqs.last().filter(|_| key.backend == "native") {
         let m = &last.info.model;
         row.file_type = m.file_type.clone();
         row.size_bytes = Some(m.size_bytes);
@@ -158,6 +189,39 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     }
     row.pairs = pairs(reqs);
     row
+}
+
+/// Cost per run, quality and cost per quality point of a cell.
+fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgement], p: f64) {
+    for r in reqs.iter().filter(|r| r.failed) {
+        let kind = r
+            .error_kind
+            .clone()
+            .unwrap_or_else(|| r.stop_reason.clone());
+        *row.failure_kinds.entry(kind).or_default() += 1;
+    }
+    let native = row.backend == "native";
+    row.cost_usd = if native && !reqs.is_empty() {
+        Some(0.0)
+    } else if reqs.is_empty() || reqs.iter().any(|r| r.cost_usd.is_none()) {
+        None
+    } else {
+        Some(reqs.iter().filter_map(|r| r.cost_usd).sum())
+    };
+    if !js.is_empty() {
+        let q = panel::cell_quality(js, p);
+        row.quality = q.score;
+        row.quality_source = q.score.map(|_| "judges".to_string());
+        row.judging = Some(q);
+    } else if !reqs.is_empty() {
+        let mean = reqs.iter().map(|r| r.score).sum::<f64>() / reqs.len() as f64;
+        row.quality = Some(mean * 100.0);
+        row.quality_source = Some("graders".into());
+    }
+    row.cost_per_quality_point = match (row.cost_usd, row.quality) {
+        (Some(c), Some(q)) if q > 0.0 => Some(c / q),
+        _ => None,
+    };
 }
 
 /// Symmetry over the pairs whose two halves both ran in this cell.
@@ -235,6 +299,14 @@ fn grid(rows: &[SweepRow]) -> Grid<'static> {
                 .collect();
             let failures = match &r.cell_error {
                 Some(e) => format!("cell failed: {e}"),
+                None if r.failed_requests > 0 && r.backend != "native" => {
+                    let kinds: Vec<String> = r
+                        .failure_kinds
+                        .iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect();
+                    format!("{} request(s): {}", r.failed_requests, kinds.join(", "))
+                }
                 None if r.failed_requests > 0 => format!("{} request(s)", r.failed_requests),
                 None => "-".into(),
             };
@@ -275,11 +347,47 @@ fn grid(rows: &[SweepRow]) -> Grid<'static> {
             ]
         })
         .collect();
-    Grid {
-        headers,
-        numeric,
-        rows: cells,
+    with_baseline_columns(
+        Grid {
+            headers,
+            numeric,
+            rows: cells,
+        },
+        rows,
+    )
+}
+
+/// With any HTTP backend or judge in the rows: the backend first, and cost per run, quality
+/// and cost per quality point last. A native-only sweep keeps its table as it was.
+fn with_baseline_columns(mut g: Grid<'static>, rows: &[SweepRow]) -> Grid<'static> {
+    let baselines = rows
+        .iter()
+        .any(|r| r.backend != "native" || r.judging.is_some());
+    if !baselines {
+        return g;
     }
+    g.headers.insert(0, "backend");
+    g.numeric.insert(0, false);
+    g.headers.extend(["cost $/run", "quality", "$/quality pt"]);
+    g.numeric.extend([true, true, true]);
+    for (cells, r) in g.rows.iter_mut().zip(rows) {
+        cells.insert(0, r.backend.clone());
+        if r.backend != "native" {
+            cells[2] = "-".into();
+        }
+        let quality = match (r.quality, r.quality_source.as_deref()) {
+            (Some(q), Some("judges")) => {
+                let own = r.judging.as_ref().is_some_and(|j| j.self_judging);
+                format!("{q:.1} (judges{})", if own { ", self-judged!" } else { "" })
+            }
+            (Some(q), _) => format!("{q:.1} (graders)"),
+            _ => "-".into(),
+        };
+        cells.push(opt(r.cost_usd, 4));
+        cells.push(quality);
+        cells.push(opt(r.cost_per_quality_point, 6));
+    }
+    g
 }
 
 /// The comparison table in one format.

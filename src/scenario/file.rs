@@ -104,6 +104,8 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     };
     let mut table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text, path))?;
     let prompts = table.remove("prompts");
+    // The judges' rubric (read by the judge panel, see `backend::judge::rubric`).
+    table.remove("judge");
     let defaults = match table.remove("defaults") {
         None => RawSettings::default(),
         Some(v) => v

@@ -347,6 +347,9 @@ pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<PathBuf, Scenario
     })
 }
 
+/// `prices.toml` lives beside the scenarios (the backends' price table) but is not one.
+const PRICES_STEM: &str = "prices";
+
 /// The scenario files (`*.toml`) in these directories as `(name, path)`, sorted by name; when
 /// two directories hold the same name the earlier directory wins. Missing directories are
 /// skipped.
@@ -364,7 +367,7 @@ pub fn available(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
                 let stem = p.file_stem()?.to_str()?.to_string();
                 Some((stem, p))
             })
-            .filter(|(stem, _)| !out.iter().any(|(n, _)| n == stem))
+            .filter(|(stem, _)| stem != PRICES_STEM && !out.iter().any(|(n, _)| n == stem))
             .collect();
         out.append(&mut found);
     }

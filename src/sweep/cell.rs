@@ -269,6 +269,11 @@ fn run_prompt(
         pass: false,
         load: LoadReport::default(),
         token_ms: Vec::new(),
+        error_kind: None,
+        server: None,
+        http: None,
+        cost_usd: None,
+        cost_source: None,
     };
     match result {
         Ok(g) => fill_from_generation(&mut rec, &g, p, spec.no_text),
@@ -279,7 +284,7 @@ fn run_prompt(
 }
 
 /// Other load on the machine during the request (and the two seconds before it).
-fn load_report(monitor: &LoadMonitor, start: Instant, threshold: f64) -> LoadReport {
+pub(crate) fn load_report(monitor: &LoadMonitor, start: Instant, threshold: f64) -> LoadReport {
     let end = Instant::now();
     let before = monitor.window(
         start.checked_sub(Duration::from_secs(2)).unwrap_or(start),

@@ -8,6 +8,9 @@ mod memory;
 pub mod results;
 pub mod spec;
 
+use crate::backend::native::Native;
+use crate::backend::plan::Baselines;
+use crate::backend::Backend;
 use crate::bench::UsageError;
 use crate::cli::SweepArgs;
 use crate::hw::load::{self, LoadMonitor};
@@ -19,11 +22,9 @@ use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use results::ResultsFile;
 use sha2::{Digest, Sha256};
-use spec::{CellSpec, EngineSpec, Progress};
+use spec::{CellSpec, EngineSpec};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// A source model named on the command line.
 struct Source {
@@ -39,15 +40,26 @@ struct Source {
 pub struct Outcome {
     pub results: PathBuf,
     pub rows: Vec<summary::SweepRow>,
+    /// Backends side by side (when any HTTP backend or judge ran), with reference rows.
+    pub comparison: Option<crate::report::compare::Comparison>,
     pub failed_cells: usize,
 }
 
 /// Runs a sweep and prints its table.
 pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Result<Outcome> {
     let monitor = LoadMonitor::start(load::SAMPLE_INTERVAL);
+    let mut baselines = Baselines::from_args(&args.baselines).map_err(UsageError)?;
     let quants = crate::quant::parse_list(&args.quants).map_err(UsageError)?;
     let scenarios = load_scenarios(&args.scenarios)?;
-    let sources = resolve_sources(&args.models, cache)?;
+    let sources = if baselines.native || baselines.needs_template() {
+        resolve_sources(&args.models, cache)?
+    } else {
+        Vec::new()
+    };
+    let template_model = sources.first().map(|s| s.path.clone());
+    for h in &mut baselines.http {
+        h.template_model = template_model.clone();
+    }
     let engine = EngineSpec {
         threads: args.threads.unwrap_or(threads),
         n_ctx: args.ctx,
@@ -55,7 +67,14 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
         n_gpu_layers: args.n_gpu_layers,
     };
     let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
-    let id = sweep_id(&args.models, &quant_names, &scenarios, &engine, args.raw);
+    let id = sweep_id(
+        &args.models,
+        &quant_names,
+        &scenarios,
+        &engine,
+        args.raw,
+        baselines.id_part(),
+    );
     let path = args.results.join(format!("sweep-{id}.jsonl"));
     let (file, existing) = ResultsFile::open(&path, args.fresh)?;
     report_existing(&existing, &path);
@@ -64,42 +83,45 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
     crate::hw::peak::ensure_measured(cache, &crate::hw::machine::fingerprint());
     load::check_idle(&monitor, args.busy_threshold, args.require_idle)?;
     let done = done_keys(&existing.records);
-    let cells: Vec<(&Source, &String)> = sources
-        .iter()
-        .flat_map(|s| quant_names.iter().map(move |q| (s, q)))
-        .collect();
+    let cells = cells(&baselines, &sources, &quant_names);
     let pending = |key: &CellKey| pending_count(&scenarios, args.limit, &done, key);
-    let total: usize = cells.iter().map(|(s, q)| pending(&key(s, q))).sum();
+    let total: usize = cells.iter().map(|c| pending(&c.key)).sum();
     let bar = progress_bar(args.no_progress, total as u64);
     let mem_limit = memory::limit_bytes(args.max_memory);
     let mut failed_cells = 0;
-    for (source, quant) in &cells {
-        let key = key(source, quant);
-        if pending(&key) == 0 {
+    for cell in &cells {
+        let key = &cell.key;
+        if pending(key) == 0 {
             continue;
         }
-        if let Err(reason) = memory::check(
-            source.gguf.as_ref(),
-            quant,
-            &scenarios,
-            args.limit,
-            &engine,
-            mem_limit,
-        ) {
-            failed_cells += 1;
-            bar.suspend(|| eprintln!("error: cell {}/{}: {reason}", key.model, key.quant));
-            record_failure(&path, &key, &reason)?;
-            bar.inc(pending(&key) as u64);
-            continue;
+        if let Some(source) = cell.source.filter(|_| key.backend == "native") {
+            if let Err(reason) = memory::check(
+                source.gguf.as_ref(),
+                &key.quant,
+                &scenarios,
+                args.limit,
+                &engine,
+                mem_limit,
+            ) {
+                failed_cells += 1;
+                bar.suspend(|| eprintln!("error: cell {}: {reason}", label(key)));
+                record_failure(&path, key, &reason)?;
+                bar.inc(pending(key) as u64);
+                continue;
+            }
         }
         let spec = CellSpec {
             cell: key.clone(),
-            source: source.path.clone(),
-            source_sha256: source.sha256.clone(),
-            quant: (quant.as_str() != "source").then(|| quant.to_string()),
+            source: cell
+                .source
+                .map(|s| s.path.clone())
+                .or(template_model.clone())
+                .unwrap_or_default(),
+            source_sha256: cell.source.and_then(|s| s.sha256.clone()),
+            quant: (key.backend == "native" && key.quant != "source").then(|| key.quant.clone()),
             scenarios: scenarios.iter().map(|s| s.path.clone()).collect(),
             limit: args.limit,
-            done: done_for(&done, &key),
+            done: done_for(&done, key),
             results: path.clone(),
             cache_dir: cache.to_path_buf(),
             engine: engine.clone(),
@@ -108,23 +130,85 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
             verbose,
             busy_threshold: args.busy_threshold,
         };
-        if let Err(reason) = run_cell(&spec, &bar) {
+        let before = bar.position();
+        if let Err(reason) = cell.backend.run_cell(&spec, &bar) {
             failed_cells += 1;
-            bar.suspend(|| eprintln!("error: cell {}/{}: {reason}", key.model, key.quant));
-            record_failure(&path, &key, &reason)?;
+            bar.suspend(|| eprintln!("error: cell {}: {reason}", label(key)));
+            record_failure(&path, key, &reason)?;
+            let left = (before + pending(key) as u64).saturating_sub(bar.position());
+            bar.inc(left);
         }
+    }
+    if !baselines.judges.is_empty() {
+        crate::backend::judge::run::run(
+            &path,
+            &scenarios,
+            &baselines.judges,
+            baselines.judge_time_limit,
+            &bar,
+        )?;
     }
     bar.finish_and_clear();
     let records = results::read(&path)?;
     Ok(Outcome {
         results: path,
-        rows: summary::rows(&records),
+        rows: summary::rows_with(&records, baselines.judge_power),
+        comparison: crate::report::compare::build(
+            &records,
+            baselines.judge_power,
+            baselines.reference,
+        ),
         failed_cells,
     })
 }
 
+/// One cell to run: its key, its source model (native cells), and the backend that runs it.
+struct Cell<'a> {
+    key: CellKey,
+    source: Option<&'a Source>,
+    backend: &'a dyn Backend,
+}
+
+/// Native cells (models × quantizations) first, then one cell per HTTP backend.
+fn cells<'a>(b: &'a Baselines, sources: &'a [Source], quants: &[String]) -> Vec<Cell<'a>> {
+    let mut out = Vec::new();
+    if b.native {
+        for s in sources {
+            for q in quants {
+                out.push(Cell {
+                    key: key(s, q),
+                    source: Some(s),
+                    backend: &Native,
+                });
+            }
+        }
+    }
+    for h in &b.http {
+        out.push(Cell {
+            key: CellKey {
+                backend: h.endpoint.spec.to_string(),
+                model: h.endpoint.spec.model.clone(),
+                quant: "-".into(),
+            },
+            source: None,
+            backend: h,
+        });
+    }
+    out
+}
+
+/// `model/quant` for native cells, the backend name for HTTP ones.
+fn label(key: &CellKey) -> String {
+    if key.backend == "native" {
+        format!("{}/{}", key.model, key.quant)
+    } else {
+        key.backend.clone()
+    }
+}
+
 fn key(source: &Source, quant: &str) -> CellKey {
     CellKey {
+        backend: "native".into(),
         model: source.arg.clone(),
         quant: quant.to_string(),
     }
@@ -134,10 +218,23 @@ fn key(source: &Source, quant: &str) -> CellKey {
 pub fn print(args: &SweepArgs, outcome: &Outcome) -> Result<()> {
     let format = Format::choose(args.format, args.output.as_deref());
     if let Some(out) = &args.output {
-        report::write_atomic(out, &summary::render(format, &outcome.rows)?)?;
+        let mut text = summary::render(format, &outcome.rows)?;
+        text.push_str(&crate::report::compare::render(
+            format,
+            outcome.comparison.as_ref(),
+        )?);
+        report::write_atomic(out, &text)?;
         print!("{}", summary::render(Format::Table, &outcome.rows)?);
+        print!(
+            "{}",
+            crate::report::compare::render(Format::Table, outcome.comparison.as_ref())?
+        );
     } else {
         print!("{}", summary::render(format, &outcome.rows)?);
+        print!(
+            "{}",
+            crate::report::compare::render(format, outcome.comparison.as_ref())?
+        );
     }
     eprintln!("records: {}", outcome.results.display());
     Ok(())
@@ -185,11 +282,16 @@ fn sweep_id(
     scenarios: &[Scenario],
     e: &EngineSpec,
     raw: bool,
+    backends: Option<serde_json::Value>,
 ) -> String {
     let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
     let mut h = Sha256::new();
-    h.update(serde_json::json!({ "models": models, "quants": quants, "scenarios": names, "engine": e, "raw": raw }).to_string());
+    let mut id = serde_json::json!({ "models": models, "quants": quants, "scenarios": names, "engine": e, "raw": raw });
+    if let Some(b) = backends {
+        id["backends"] = b;
+    }
+    h.update(id.to_string());
     for s in scenarios {
         h.update(std::fs::read(&s.path).unwrap_or_default());
     }
@@ -233,7 +335,7 @@ fn done_keys(records: &[SweepRecord]) -> HashSet<DoneKey> {
             SweepRecord::Request(q) => {
                 Some((q.cell.clone(), q.scenario.clone(), q.prompt_id.clone()))
             }
-            SweepRecord::CellFailed(_) => None,
+            SweepRecord::CellFailed(_) | SweepRecord::Judgement(_) => None,
         })
         .collect()
 }
@@ -274,92 +376,6 @@ fn progress_bar(hidden: bool, total: u64) -> ProgressBar {
     bar
 }
 
-/// Runs one cell in a child process; `Err` holds why the cell failed.
-fn run_cell(spec: &CellSpec, bar: &ProgressBar) -> std::result::Result<(), String> {
-    let label = format!("{}/{}", spec.cell.model, spec.cell.quant);
-    bar.set_message(format!("{label}: preparing"));
-    let dir = tempfile::Builder::new()
-        .prefix("runner-cell")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let spec_path = dir.path().join("cell.json");
-    let json = serde_json::to_string(spec).map_err(|e| e.to_string())?;
-    std::fs::write(&spec_path, json).map_err(|e| format!("{}: {e}", spec_path.display()))?;
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find runner's own binary: {e}"))?;
-    let mut child = Command::new(exe)
-        .arg("sweep-cell")
-        .arg(&spec_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the cell process: {e}"))?;
-    let stderr = child.stderr.take();
-    let errors = std::thread::spawn(move || forward_stderr(stderr));
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            match serde_json::from_str::<Progress>(&line) {
-                Ok(Progress::Loaded { .. }) => bar.set_message(label.clone()),
-                Ok(Progress::Request { .. }) => bar.inc(1),
-                Err(_) => {}
-            }
-        }
-    }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    let last = errors.join().unwrap_or_default();
-    if status.success() {
-        return Ok(());
-    }
-    Err(exit_reason(status, last))
-}
-
-/// Copies the child's stderr to ours; returns its last non-empty line.
-fn forward_stderr(stderr: Option<std::process::ChildStderr>) -> Option<String> {
-    let mut last = None;
-    for line in BufReader::new(stderr?)
-        .lines()
-        .map_while(std::result::Result::ok)
-    {
-        if !line.trim().is_empty() {
-            eprintln!("{line}");
-            last = Some(line);
-        }
-    }
-    last
-}
-
-fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String {
-    let why = last
-        .map(|l| l.trim_start_matches("error: ").to_string())
-        .unwrap_or_default();
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            let name = match sig {
-                6 => "SIGABRT: llama.cpp aborted".to_string(),
-                9 => "SIGKILL: killed, often for running out of memory".to_string(),
-                11 => "SIGSEGV: crashed".to_string(),
-                n => format!("signal {n}"),
-            };
-            return if why.is_empty() {
-                name
-            } else {
-                format!("{name}: {why}")
-            };
-        }
-    }
-    if why.is_empty() {
-        format!("the cell process exited with {status}")
-    } else {
-        why
-    }
-}
-
 fn record_failure(path: &Path, cell: &CellKey, reason: &str) -> Result<()> {
     let mut f = ResultsFile::append_to(path)?;
     f.append(&SweepRecord::CellFailed(CellFailure {
@@ -369,5 +385,5 @@ fn record_failure(path: &Path, cell: &CellKey, reason: &str) -> Result<()> {
         cell: cell.clone(),
         reason: reason.to_string(),
     }))
-    .with_context(|| format!("recording the failure of {}/{}", cell.model, cell.quant))
+    .with_context(|| format!("recording the failure of {}", label(cell)))
 }

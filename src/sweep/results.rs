@@ -143,6 +143,7 @@ mod tests {
             time: String::new(),
             runner_version: String::new(),
             cell: CellKey {
+                backend: "native".into(),
                 model: format!("m{n}"),
                 quant: "q8_0".into(),
             },

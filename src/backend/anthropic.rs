@@ -1,0 +1,153 @@
+//! Anthropic's Messages API, streamed: `POST {base}/v1/messages` with `stream: true`,
+//! answered with server-sent events `message_start` (usage so far), `content_block_start`,
+//! `content_block_delta` (`text_delta`), `content_block_stop`, `message_delta` (stop reason
+//! and output tokens), `message_stop`, `ping` and `error`.
+
+use super::exchange::{Exchange, Failure, FailureKind};
+use super::http::{self, Client};
+use super::openai::excerpt;
+use super::spec::Endpoint;
+use super::{messages_json, sse, system_text, u64_at, ChatRequest};
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// The API version runner speaks.
+pub const API_VERSION: &str = "2023-06-01";
+
+/// The request body: the system prompt apart, user and assistant turns, the token limit,
+/// sampling and stop sequences (the API refuses whitespace-only ones: those are applied by
+/// runner to the text instead).
+pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
+    let mut b = json!({
+        "model": ep.spec.model,
+        "max_tokens": req.max_tokens,
+        "messages": messages_json(req, false),
+        "stream": true,
+        "temperature": req.sampling.temperature.min(1.0),
+    });
+    if let Some(s) = system_text(req) {
+        b["system"] = json!(s);
+    }
+    if let Some(p) = req.sampling.top_p {
+        b["top_p"] = json!(p);
+    }
+    if let Some(k) = req.sampling.top_k {
+        b["top_k"] = json!(k);
+    }
+    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.trim().is_empty()).collect();
+    if !stop.is_empty() {
+        b["stop_sequences"] = json!(stop);
+    }
+    for (k, v) in &ep.extra {
+        b[k.as_str()] = v.clone();
+    }
+    b
+}
+
+/// Sends one request and reads its stream to the end.
+pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
+    let mut x = Exchange::new(Instant::now());
+    let mut headers: Vec<(&str, String)> = vec![("anthropic-version", API_VERSION.into())];
+    if let Some(k) = &ep.key {
+        headers.push(("x-api-key", k.expose().to_string()));
+    }
+    let body = body(ep, req);
+    let mut resp =
+        match client.post_stream(ep, "/v1/messages", &body, &headers, req.time_limit, &mut x) {
+            Ok(r) => r,
+            Err(f) => {
+                x.finish(Some(f));
+                return x;
+            }
+        };
+    let deadline = x.start + req.time_limit;
+    let mut parser = sse::Parser::default();
+    let result = http::pump(
+        &mut resp,
+        &mut x,
+        ep,
+        deadline,
+        |line, at, x| match parser.line(line) {
+            Some(ev) => on_event(&ev, at, x, ep),
+            None => Ok(true),
+        },
+    )
+    .and_then(|()| match parser.finish() {
+        Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
+        _ => Ok(()),
+    });
+    let failure = result.err().or_else(|| x.completeness());
+    x.finish(failure);
+    x
+}
+
+/// Applies one event; `Ok(false)` after `message_stop`.
+pub fn on_event(
+    ev: &sse::Event,
+    at: Instant,
+    x: &mut Exchange,
+    ep: &Endpoint,
+) -> Result<bool, Failure> {
+    let v: Value = serde_json::from_str(ev.data.trim()).map_err(|e| {
+        Failure::new(
+            FailureKind::Malformed,
+            format!("a stream event is not JSON ({e}): {}", excerpt(&ev.data)),
+        )
+    })?;
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
+    match kind {
+        "error" => {
+            let msg = http::error_message(&v).unwrap_or_else(|| excerpt(&ev.data));
+            return Err(Failure::new(
+                FailureKind::StreamError,
+                format!("the server sent an error: {}", http::scrub(&msg, ep)),
+            ));
+        }
+        "message_start" => {
+            if let Some(m) = v.pointer("/message/model").and_then(Value::as_str) {
+                x.server.model = Some(m.to_string());
+            }
+            if let Some(u) = v.pointer("/message/usage") {
+                usage(u, x);
+            }
+        }
+        "content_block_delta"
+            if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") =>
+        {
+            let t = v
+                .pointer("/delta/text")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            x.text(t, at);
+        }
+        "message_delta" => {
+            if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                x.server.finish_reason = Some(r.to_string());
+            }
+            if let Some(u) = v.get("usage") {
+                usage(u, x);
+                x.usage = x.server.output_tokens.is_some();
+            }
+        }
+        "message_stop" => {
+            x.done = true;
+            return Ok(false);
+        }
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// A usage block: input tokens are new + cache reads + cache writes.
+fn usage(u: &Value, x: &mut Exchange) {
+    let s = &mut x.server;
+    let input = u64_at(u, "/input_tokens");
+    let read = u64_at(u, "/cache_read_input_tokens");
+    let write = u64_at(u, "/cache_creation_input_tokens");
+    if input.is_some() {
+        s.prompt_tokens = Some(input.unwrap_or(0) + read.unwrap_or(0) + write.unwrap_or(0));
+        s.cached_prompt_tokens = read;
+        s.cache_write_tokens = write;
+    }
+    s.output_tokens = u64_at(u, "/output_tokens").or(s.output_tokens);
+}

@@ -1,0 +1,168 @@
+//! A fixture HTTP server for tests (std `TcpListener` on 127.0.0.1): it answers each
+//! connection with a scripted reply — documented wire formats replayed with controlled gaps,
+//! cut connections and error statuses — and hands back the requests it received. Used by
+//! runner's own unit and integration tests only.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One step of a reply's body.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Send these bytes as one chunk.
+    Send(String),
+    /// Wait this many milliseconds.
+    Sleep(u64),
+    /// Close the connection here, without ending the chunked body.
+    Cut,
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub steps: Vec<Step>,
+}
+
+impl Reply {
+    pub fn ok(steps: Vec<Step>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            steps,
+        }
+    }
+
+    pub fn status(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            steps: vec![Step::Send(body.into())],
+        }
+    }
+}
+
+/// A received request: its head (request line and headers) and body.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub head: String,
+    pub body: String,
+}
+
+pub struct Fixture {
+    pub port: u16,
+    pub requests: Receiver<Received>,
+    _thread: JoinHandle<()>,
+}
+
+impl Fixture {
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Serves the replies, one connection each, in order.
+pub fn serve(replies: Vec<Reply>) -> Fixture {
+    let n = replies.len();
+    serve_fn(n, move |_, i| replies[i].clone())
+}
+
+/// Serves `count` connections, answering each request with `reply(request, index)`.
+pub fn serve_fn(
+    count: usize,
+    reply: impl Fn(&Received, usize) -> Reply + Send + 'static,
+) -> Fixture {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        for i in 0..count {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let Some(req) = read_request(&stream) else {
+                continue;
+            };
+            let r = reply(&req, i);
+            let _ = tx.send(req);
+            answer(stream, &r);
+        }
+    });
+    Fixture {
+        port,
+        requests: rx,
+        _thread: thread,
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Received> {
+    let mut r = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let end = line == "\r\n";
+        head.push_str(&line);
+        if end {
+            break;
+        }
+    }
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    Some(Received {
+        head,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn answer(mut s: TcpStream, reply: &Reply) {
+    let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    if s.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    for step in &reply.steps {
+        match step {
+            Step::Send(data) => {
+                let chunk = format!("{:x}\r\n{data}\r\n", data.len());
+                if s.write_all(chunk.as_bytes())
+                    .and_then(|()| s.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Step::Sleep(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+            Step::Cut => return,
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+}
+
+/// An SSE `data:` event.
+pub fn data(json: &str) -> Step {
+    Step::Send(format!("data: {json}\n\n"))
+}
+
+/// An SSE event with a name.
+pub fn event(name: &str, json: &str) -> Step {
+    Step::Send(format!("event: {name}\ndata: {json}\n\n"))
+}

@@ -1,0 +1,296 @@
+//! The HTTP side of the backends, over `ureq` (rustls for HTTPS): a streamed POST with the
+//! request's time limit as a deadline on every read, bounded retries after HTTP 429, and
+//! errors sorted into failure kinds with any API key scrubbed from their text.
+
+use super::exchange::{Exchange, Failure, FailureKind};
+use super::spec::Endpoint;
+use std::io::{ErrorKind, Read};
+use std::time::{Duration, Instant};
+
+/// At most this many retries after HTTP 429, however short the waits.
+const MAX_RETRIES: u32 = 5;
+/// Bytes of an error body kept for the message.
+const ERROR_BODY_LIMIT: usize = 16 * 1024;
+
+/// A client shared by a cell's requests (connections are kept alive between them).
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+/// A response whose body is being streamed.
+pub type Response = ureq::http::Response<ureq::Body>;
+
+impl Client {
+    pub fn new() -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(concat!("runner/", env!("CARGO_PKG_VERSION")))
+            .max_idle_age(Duration::from_secs(30))
+            .build();
+        Client {
+            agent: config.new_agent(),
+        }
+    }
+
+    /// POSTs `body` as JSON to `ep.base_url + path` and returns the response once its
+    /// headers arrived with a success status, retrying after HTTP 429 as long as the
+    /// endpoint's retry budget allows. `x.start` is reset at each attempt: timings count
+    /// from the attempt that answered.
+    pub fn post_stream(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, String)],
+        time_limit: Duration,
+        x: &mut Exchange,
+    ) -> Result<Response, Failure> {
+        let url = format!("{}{}", ep.base_url, path);
+        let payload = serde_json::to_vec(body)
+            .map_err(|e| Failure::new(FailureKind::Other, format!("request body: {e}")))?;
+        loop {
+            x.start = Instant::now();
+            let mut req = self
+                .agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(time_limit))
+                .build()
+                .header("content-type", "application/json");
+            for (k, v) in &ep.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            for (k, v) in headers {
+                req = req.header(*k, v.as_str());
+            }
+            let mut resp = req.send(&payload[..]).map_err(|e| classify(&e, ep, &url))?;
+            x.headers = Some(x.start.elapsed());
+            let status = resp.status().as_u16();
+            x.status = Some(status);
+            if status < 400 {
+                return Ok(resp);
+            }
+            let wait = retry_after(&resp, x.retries);
+            let message = error_body(&mut resp, ep);
+            if status == 429 {
+                if let Some(w) = wait
+                    .filter(|w| x.retries < MAX_RETRIES && x.retry_wait + *w <= ep.max_retry_wait)
+                {
+                    std::thread::sleep(w);
+                    x.retries += 1;
+                    x.retry_wait += w;
+                    continue;
+                }
+                return Err(Failure::new(
+                    FailureKind::RateLimited,
+                    format!(
+                        "HTTP 429 after {} retries ({:.1} s waited): {message}",
+                        x.retries,
+                        x.retry_wait.as_secs_f64()
+                    ),
+                ));
+            }
+            return Err(Failure::new(
+                FailureKind::HttpStatus,
+                format!("HTTP {status}: {message}"),
+            ));
+        }
+    }
+
+    /// GETs (or POSTs, with a body) a small JSON document, for preflight checks.
+    pub fn json(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        time_limit: Duration,
+    ) -> Result<serde_json::Value, Failure> {
+        let url = format!("{}{}", ep.base_url, path);
+        let result = match body {
+            None => self
+                .agent
+                .get(&url)
+                .config()
+                .timeout_global(Some(time_limit))
+                .build()
+                .call(),
+            Some(b) => self
+                .agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(time_limit))
+                .build()
+                .header("content-type", "application/json")
+                .send(b.to_string().as_bytes()),
+        };
+        let mut resp = result.map_err(|e| classify(&e, ep, &url))?;
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            let message = error_body(&mut resp, ep);
+            return Err(Failure::new(
+                FailureKind::HttpStatus,
+                format!("{path}: HTTP {status}: {message}"),
+            ));
+        }
+        let mut text = String::new();
+        resp.body_mut()
+            .as_reader()
+            .take(4 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| io_failure(&e, ep))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Failure::new(FailureKind::Malformed, format!("{path}: not JSON: {e}")))
+    }
+}
+
+/// Reads the response body line by line as it arrives and hands each complete line to
+/// `on_line` with the time its bytes were read. Stops when `on_line` says so, at the end of
+/// the body, or with a failure (a read error, or the deadline).
+pub fn pump(
+    resp: &mut Response,
+    x: &mut Exchange,
+    ep: &Endpoint,
+    deadline: Instant,
+    mut on_line: impl FnMut(&str, Instant, &mut Exchange) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
+    let mut reader = resp.body_mut().as_reader();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return Err(io_failure(&e, ep)),
+        };
+        let at = Instant::now();
+        if n == 0 {
+            if !pending.is_empty() {
+                let line = String::from_utf8_lossy(&pending).into_owned();
+                on_line(line.trim_end_matches('\r'), at, x)?;
+            }
+            return Ok(());
+        }
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            if !on_line(text.trim_end_matches('\r'), at, x)? {
+                return Ok(());
+            }
+        }
+        if at >= deadline {
+            return Err(time_limit_failure());
+        }
+    }
+}
+
+fn time_limit_failure() -> Failure {
+    Failure::new(
+        FailureKind::TimeLimit,
+        "the answer did not finish within the request's time limit",
+    )
+}
+
+/// How long HTTP 429 asks us to wait: `Retry-After` in seconds, else 1, 2, 4 ... s.
+fn retry_after(resp: &Response, retries: u32) -> Option<Duration> {
+    let header = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match header {
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64),
+        None => Some(Duration::from_secs(1u64 << retries.min(6))),
+    }
+}
+
+/// The error a server sent: `error.message` or `error` of a JSON body, else the text,
+/// shortened, on one line, without the API key.
+fn error_body(resp: &mut Response, ep: &Endpoint) -> String {
+    let mut bytes = Vec::new();
+    let _ = resp
+        .body_mut()
+        .as_reader()
+        .take(ERROR_BODY_LIMIT as u64)
+        .read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let msg = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => error_message(&v).unwrap_or(text),
+        Err(_) => text,
+    };
+    let msg: String = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    let msg = scrub(&msg, ep);
+    let short: String = msg.chars().take(300).collect();
+    if short.is_empty() {
+        "(no message)".into()
+    } else {
+        short
+    }
+}
+
+/// The message of an error object: `{"error": {"message": ..}}`, `{"error": ".."}`,
+/// `{"message": ..}`.
+pub fn error_message(v: &serde_json::Value) -> Option<String> {
+    let e = v.get("error").unwrap_or(v);
+    if let Some(s) = e.as_str() {
+        return Some(s.to_string());
+    }
+    let m = e.get("message").and_then(|m| m.as_str())?;
+    Some(match e.get("type").and_then(|t| t.as_str()) {
+        Some(t) => format!("{t}: {m}"),
+        None => m.to_string(),
+    })
+}
+
+/// A message without the endpoint's API key in it.
+pub fn scrub(text: &str, ep: &Endpoint) -> String {
+    match &ep.key {
+        Some(k) => k.redact(text),
+        None => text.to_string(),
+    }
+}
+
+/// Sorts a ureq error into a failure kind.
+fn classify(e: &ureq::Error, ep: &Endpoint, url: &str) -> Failure {
+    let msg = scrub(&e.to_string(), ep);
+    match e {
+        ureq::Error::Timeout(_) => time_limit_failure(),
+        ureq::Error::Io(io) => io_failure(io, ep),
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Failure::new(
+            FailureKind::Refused,
+            format!("cannot connect to {}: {msg}", scrub(url, ep)),
+        ),
+        _ => Failure::new(FailureKind::Other, msg),
+    }
+}
+
+fn io_failure(e: &std::io::Error, ep: &Endpoint) -> Failure {
+    let msg = scrub(&e.to_string(), ep);
+    let timed_out = msg.to_ascii_lowercase().contains("timeout")
+        || msg.to_ascii_lowercase().contains("timed out");
+    match e.kind() {
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => time_limit_failure(),
+        _ if timed_out => time_limit_failure(),
+        ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::AddrNotAvailable => {
+            Failure::new(FailureKind::Refused, format!("cannot connect: {msg}"))
+        }
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::UnexpectedEof => Failure::new(
+            FailureKind::Reset,
+            format!("the connection broke mid-answer: {msg}"),
+        ),
+        _ => Failure::new(FailureKind::Other, msg),
+    }
+}

@@ -1,0 +1,181 @@
+//! Ollama's native API: `POST {host}/api/generate` with `raw: true` (the prompt already
+//! rendered with the model's chat template, so the prompt tokens match the native run),
+//! streamed as newline-delimited JSON: `{"response": "..", "done": false}` objects, then one
+//! with `done: true` and the server's counts and nanosecond durations. Before a cell runs:
+//! `/api/version`, `/api/show` and a warm-up request that loads the model, then `/api/ps`.
+
+use super::exchange::{ns_to_ms, Exchange, Failure, FailureKind};
+use super::http::{self, Client};
+use super::openai::excerpt;
+use super::report::EndpointInfo;
+use super::spec::Endpoint;
+use super::{u64_at, ChatRequest};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Time allowed for each preflight call; the warm-up (a model load) gets more.
+const PREFLIGHT: Duration = Duration::from_secs(10);
+const WARMUP: Duration = Duration::from_secs(600);
+
+/// The request body: the rendered prompt, raw, with the options that fix the work.
+pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
+    let mut options = json!({
+        "num_predict": req.max_tokens,
+        "temperature": req.sampling.temperature,
+        "seed": req.sampling.seed,
+    });
+    if let Some(p) = req.sampling.top_p {
+        options["top_p"] = json!(p);
+    }
+    if let Some(k) = req.sampling.top_k {
+        options["top_k"] = json!(k);
+    }
+    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.is_empty()).collect();
+    if !stop.is_empty() {
+        options["stop"] = json!(stop);
+    }
+    if let Some(n) = ep.num_ctx {
+        options["num_ctx"] = json!(n);
+    }
+    if let Some(n) = ep.num_thread {
+        options["num_thread"] = json!(n);
+    }
+    let mut b = json!({
+        "model": ep.spec.model,
+        "prompt": req.prompt_text(),
+        "raw": true,
+        "stream": true,
+        "keep_alive": ep.keep_alive,
+        "options": options,
+    });
+    if req.json_schema.is_some() {
+        b["format"] = json!("json");
+    }
+    for (k, v) in &ep.extra {
+        b[k.as_str()] = v.clone();
+    }
+    b
+}
+
+/// Sends one request and reads its stream to the end.
+pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
+    let mut x = Exchange::new(Instant::now());
+    let body = body(ep, req);
+    let mut resp = match client.post_stream(ep, "/api/generate", &body, &[], req.time_limit, &mut x)
+    {
+        Ok(r) => r,
+        Err(f) => {
+            x.finish(Some(f));
+            return x;
+        }
+    };
+    let deadline = x.start + req.time_limit;
+    let result = http::pump(&mut resp, &mut x, ep, deadline, |line, at, x| {
+        on_line(line, at, x, ep)
+    });
+    let failure = result.err().or_else(|| x.completeness());
+    x.finish(failure);
+    x
+}
+
+/// Applies one line; `Ok(false)` after the `done` object.
+pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Result<bool, Failure> {
+    if line.trim().is_empty() {
+        return Ok(true);
+    }
+    let v: Value = serde_json::from_str(line).map_err(|e| {
+        Failure::new(
+            FailureKind::Malformed,
+            format!("a stream line is not JSON ({e}): {}", excerpt(line)),
+        )
+    })?;
+    if let Some(e) = v.get("error") {
+        let msg = e
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
+        return Err(Failure::new(
+            FailureKind::StreamError,
+            format!("the server sent an error: {}", http::scrub(&msg, ep)),
+        ));
+    }
+    if let Some(m) = v.get("model").and_then(Value::as_str) {
+        x.server.model = Some(m.to_string());
+    }
+    if let Some(t) = v.get("response").and_then(Value::as_str) {
+        x.text(t, at);
+    }
+    if v.get("done").and_then(Value::as_bool) == Some(true) {
+        finals(&v, x);
+        x.done = true;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The counts and durations of the last object.
+fn finals(v: &Value, x: &mut Exchange) {
+    let s = &mut x.server;
+    s.finish_reason = v
+        .get("done_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    s.prompt_tokens = u64_at(v, "/prompt_eval_count");
+    s.output_tokens = u64_at(v, "/eval_count");
+    s.prompt_ms = ns_to_ms(u64_at(v, "/prompt_eval_duration"));
+    s.decode_ms = ns_to_ms(u64_at(v, "/eval_duration"));
+    s.load_ms = ns_to_ms(u64_at(v, "/load_duration"));
+    s.total_ms = ns_to_ms(u64_at(v, "/total_duration"));
+    s.prompt_tps = rate(s.prompt_tokens, s.prompt_ms);
+    s.decode_tps = rate(s.output_tokens, s.decode_ms);
+    x.usage = s.output_tokens.is_some();
+}
+
+fn rate(tokens: Option<u64>, ms: Option<f64>) -> Option<f64> {
+    let (t, ms) = (tokens?, ms?);
+    (ms > 0.0).then(|| t as f64 / (ms / 1000.0))
+}
+
+/// Checks the server and the model, then loads the model (a warm-up request with an empty
+/// prompt, kept loaded for `keep_alive`) and asks what it takes in memory.
+pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Result<(), Failure> {
+    let version = client.json(ep, "/api/version", None, PREFLIGHT)?;
+    info.server_version = version
+        .get("version")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let show = client.json(
+        ep,
+        "/api/show",
+        Some(&json!({ "model": ep.spec.model })),
+        PREFLIGHT,
+    )?;
+    info.details = show.get("details").cloned();
+    let start = Instant::now();
+    let warm = client.json(
+        ep,
+        "/api/generate",
+        Some(&json!({ "model": ep.spec.model, "prompt": "", "stream": false, "keep_alive": ep.keep_alive })),
+        WARMUP,
+    )?;
+    info.warmup_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
+    info.load_ms = ns_to_ms(u64_at(&warm, "/load_duration"));
+    let ps = client.json(ep, "/api/ps", None, PREFLIGHT)?;
+    let loaded = ps
+        .get("models")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            let tagged = format!("{}:latest", ep.spec.model);
+            [m.get("name"), m.get("model")]
+                .iter()
+                .filter_map(|n| n.and_then(Value::as_str))
+                .any(|n| n == ep.spec.model || n == tagged)
+        });
+    if let Some(m) = loaded {
+        info.loaded_bytes = u64_at(m, "/size");
+        info.loaded_vram_bytes = u64_at(m, "/size_vram");
+    }
+    Ok(())
+}

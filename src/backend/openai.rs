@@ -1,0 +1,179 @@
+//! OpenAI Chat Completions, streamed: `POST {base}/chat/completions` with `stream: true` and
+//! `stream_options.include_usage`, answered with server-sent events of
+//! `chat.completion.chunk` objects (`choices[].delta.content`, `finish_reason`), a last chunk
+//! with `usage` (and, from llama-server, `timings`), then `data: [DONE]`. Covers llama.cpp's
+//! llama-server, vLLM, LM Studio, OpenRouter and OpenAI.
+
+use super::exchange::{Exchange, Failure, FailureKind};
+use super::http::{self, Client};
+use super::spec::Endpoint;
+use super::{f64_at, messages_json, sse, u64_at, ChatRequest};
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// The request body: messages, the token limit under the endpoint's field name, greedy or
+/// seeded sampling, up to four stop strings, and the endpoint's extra fields.
+pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
+    let mut b = json!({
+        "model": ep.spec.model,
+        "messages": messages_json(req, true),
+        "stream": true,
+        "stream_options": { "include_usage": true },
+        "temperature": req.sampling.temperature,
+        "seed": req.sampling.seed,
+    });
+    b[ep.max_tokens_field.as_str()] = json!(req.max_tokens);
+    if let Some(p) = req.sampling.top_p {
+        b["top_p"] = json!(p);
+    }
+    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.is_empty()).take(4).collect();
+    if !stop.is_empty() {
+        b["stop"] = json!(stop);
+    }
+    if let Some(schema) = req.json_schema {
+        b["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": { "name": "scores", "schema": schema }
+        });
+    }
+    for (k, v) in &ep.extra {
+        b[k.as_str()] = v.clone();
+    }
+    b
+}
+
+/// Sends one request and reads its stream to the end.
+pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
+    let mut x = Exchange::new(Instant::now());
+    let auth = ep
+        .key
+        .as_ref()
+        .map(|k| ("authorization", format!("Bearer {}", k.expose())));
+    let headers: Vec<(&str, String)> = auth.into_iter().collect();
+    let body = body(ep, req);
+    let mut resp = match client.post_stream(
+        ep,
+        "/chat/completions",
+        &body,
+        &headers,
+        req.time_limit,
+        &mut x,
+    ) {
+        Ok(r) => r,
+        Err(f) => {
+            x.finish(Some(f));
+            return x;
+        }
+    };
+    let deadline = x.start + req.time_limit;
+    let mut parser = sse::Parser::default();
+    let result = http::pump(
+        &mut resp,
+        &mut x,
+        ep,
+        deadline,
+        |line, at, x| match parser.line(line) {
+            Some(ev) => on_event(&ev, at, x, ep),
+            None => Ok(true),
+        },
+    )
+    .and_then(|()| match parser.finish() {
+        Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
+        _ => Ok(()),
+    });
+    let failure = result.err().or_else(|| x.completeness());
+    x.finish(failure);
+    x
+}
+
+/// Applies one event; `Ok(false)` after `[DONE]`.
+pub fn on_event(
+    ev: &sse::Event,
+    at: Instant,
+    x: &mut Exchange,
+    ep: &Endpoint,
+) -> Result<bool, Failure> {
+    let data = ev.data.trim();
+    if ev.event == "error" {
+        return Err(stream_error(data, ep));
+    }
+    if data == "[DONE]" {
+        x.done = true;
+        return Ok(false);
+    }
+    let v: Value = serde_json::from_str(data).map_err(|e| {
+        Failure::new(
+            FailureKind::Malformed,
+            format!("a stream event is not JSON ({e}): {}", excerpt(data)),
+        )
+    })?;
+    if v.get("error").is_some() {
+        return Err(stream_error(data, ep));
+    }
+    if let Some(m) = v.get("model").and_then(Value::as_str) {
+        x.server.model = Some(m.to_string());
+    }
+    for choice in v
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
+            x.text(t, at);
+        }
+        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+            x.server.finish_reason = Some(r.to_string());
+        }
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        usage(u, x);
+    }
+    if let Some(t) = v.get("timings").filter(|t| t.is_object()) {
+        timings(t, x);
+    }
+    Ok(true)
+}
+
+fn usage(u: &Value, x: &mut Exchange) {
+    let s = &mut x.server;
+    s.prompt_tokens = u64_at(u, "/prompt_tokens").or(s.prompt_tokens);
+    s.output_tokens = u64_at(u, "/completion_tokens").or(s.output_tokens);
+    s.cached_prompt_tokens =
+        u64_at(u, "/prompt_tokens_details/cached_tokens").or(s.cached_prompt_tokens);
+    s.cost_usd = f64_at(u, "/cost").or(s.cost_usd);
+    x.usage = s.output_tokens.is_some();
+}
+
+/// llama-server's `timings` block.
+fn timings(t: &Value, x: &mut Exchange) {
+    let s = &mut x.server;
+    s.prompt_ms = f64_at(t, "/prompt_ms");
+    s.prompt_tps = f64_at(t, "/prompt_per_second");
+    s.decode_ms = f64_at(t, "/predicted_ms");
+    s.decode_tps = f64_at(t, "/predicted_per_second");
+    if let Some(c) = u64_at(t, "/cache_n") {
+        s.cached_prompt_tokens.get_or_insert(c);
+    }
+}
+
+fn stream_error(data: &str, ep: &Endpoint) -> Failure {
+    let msg = serde_json::from_str::<Value>(data)
+        .ok()
+        .and_then(|v| http::error_message(&v))
+        .unwrap_or_else(|| data.to_string());
+    Failure::new(
+        FailureKind::StreamError,
+        format!("the server sent an error: {}", http::scrub(&msg, ep)),
+    )
+}
+
+/// The start of a line, for a message.
+pub fn excerpt(s: &str) -> String {
+    let e: String = s.chars().take(80).collect();
+    if e.len() < s.len() {
+        format!("{e}...")
+    } else {
+        e
+    }
+}

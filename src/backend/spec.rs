@@ -1,0 +1,374 @@
+//! Backend names on the command line (`native`, `ollama:MODEL`, `openai:MODEL`,
+//! `anthropic:MODEL`) and the endpoint settings each HTTP backend runs with: URLs from flags,
+//! a backend config file, and API keys from environment variables only.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// The kinds of backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// llama.cpp in-process (cells in child processes).
+    Native,
+    /// Ollama's native API, `/api/generate` with `raw`, NDJSON streaming.
+    Ollama,
+    /// OpenAI Chat Completions with SSE (llama-server, vLLM, LM Studio, OpenRouter, OpenAI).
+    OpenAi,
+    /// Anthropic's Messages API with streaming events.
+    Anthropic,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Native => "native",
+            Kind::Ollama => "ollama",
+            Kind::OpenAi => "openai",
+            Kind::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// One backend named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackendSpec {
+    pub kind: Kind,
+    /// The model the server is asked for; empty for `native`.
+    pub model: String,
+}
+
+impl fmt::Display for BackendSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Kind::Native => f.write_str("native"),
+            k => write!(f, "{}:{}", k.as_str(), self.model),
+        }
+    }
+}
+
+impl BackendSpec {
+    /// Parses `native`, `ollama:MODEL`, `openai:MODEL` or `anthropic:MODEL`.
+    pub fn parse(s: &str) -> Result<BackendSpec, String> {
+        let s = s.trim();
+        if s == "native" {
+            return Ok(BackendSpec {
+                kind: Kind::Native,
+                model: String::new(),
+            });
+        }
+        let (kind, model) = s.split_once(':').ok_or_else(|| {
+            format!("unknown backend '{s}' (expected native, ollama:MODEL, openai:MODEL or anthropic:MODEL)")
+        })?;
+        let kind = match kind {
+            "ollama" => Kind::Ollama,
+            "openai" => Kind::OpenAi,
+            "anthropic" => Kind::Anthropic,
+            other => {
+                return Err(format!(
+                    "unknown backend kind '{other}' in '{s}' (expected native, ollama, openai or anthropic)"
+                ))
+            }
+        };
+        if model.trim().is_empty() {
+            return Err(format!("backend '{s}' names no model"));
+        }
+        Ok(BackendSpec {
+            kind,
+            model: model.to_string(),
+        })
+    }
+
+    pub fn is_native(&self) -> bool {
+        self.kind == Kind::Native
+    }
+}
+
+/// Default base URLs.
+pub const OLLAMA_HOST: &str = "http://127.0.0.1:11434";
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// Environment variables holding API keys (never flags, never files).
+pub const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
+pub const ANTHROPIC_KEY_ENV: &str = "ANTHROPIC_API_KEY";
+
+/// One section of a backend config file (TOML): `[openai]`, `[anthropic]`, `[ollama]` for a
+/// kind, or `["openai:MODEL"]` for one backend (its fields win).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Extra request headers (never put keys here: use `api_key_env`).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// OpenAI: the token-limit field, `max_tokens` (default) or `max_completion_tokens`.
+    pub max_tokens_field: Option<String>,
+    /// Extra JSON fields merged into every request body (e.g. `cache_prompt = false`).
+    pub extra: Option<toml::Table>,
+    /// Model family, for flagging self-judging (`claude`, `gpt`, `qwen`, ...).
+    pub family: Option<String>,
+    /// Whether the endpoint costs nothing at the margin [default: loopback/private hosts].
+    pub local: Option<bool>,
+    /// Ollama: `num_thread` and `num_ctx` options.
+    pub num_thread: Option<u32>,
+    pub num_ctx: Option<u32>,
+    /// Ollama: how long the server keeps the model loaded [default: 30m].
+    pub keep_alive: Option<String>,
+}
+
+impl EndpointConfig {
+    /// `over`'s fields where set, else these.
+    fn merged(&self, over: &EndpointConfig) -> EndpointConfig {
+        let o = over.clone();
+        let s = self.clone();
+        EndpointConfig {
+            base_url: o.base_url.or(s.base_url),
+            api_key_env: o.api_key_env.or(s.api_key_env),
+            headers: o.headers.or(s.headers),
+            max_tokens_field: o.max_tokens_field.or(s.max_tokens_field),
+            extra: o.extra.or(s.extra),
+            family: o.family.or(s.family),
+            local: o.local.or(s.local),
+            num_thread: o.num_thread.or(s.num_thread),
+            num_ctx: o.num_ctx.or(s.num_ctx),
+            keep_alive: o.keep_alive.or(s.keep_alive),
+        }
+    }
+}
+
+/// Reads a backend config file: a table of sections named by kind or by backend.
+pub fn load_config(path: &Path) -> Result<BTreeMap<String, EndpointConfig>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.to_string().replace('\n', " ");
+        format!("{}: {}", path.display(), msg.trim())
+    })
+}
+
+/// An API key, read from the environment. Its `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(key: impl Into<String>) -> Secret {
+        Secret(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the key replaced, for messages built from what a
+    /// server sent back (some echo the key they were given).
+    pub fn redact(&self, text: &str) -> String {
+        if self.0.len() < 4 {
+            return text.to_string();
+        }
+        text.replace(&self.0, "[redacted]")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Everything a request to one HTTP backend needs.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub spec: BackendSpec,
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    pub key: Option<Secret>,
+    /// The environment variable the key was looked up in.
+    pub key_env: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub max_tokens_field: String,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub family: Option<String>,
+    pub local: bool,
+    pub num_thread: Option<u32>,
+    pub num_ctx: Option<u32>,
+    pub keep_alive: String,
+    /// How long to wait in total for HTTP 429 retries of one request.
+    pub max_retry_wait: Duration,
+}
+
+/// Base URLs given by flags (`None`: the config file's, else the default).
+#[derive(Debug, Clone, Default)]
+pub struct UrlFlags {
+    pub ollama_host: Option<String>,
+    pub openai_base_url: Option<String>,
+    pub anthropic_base_url: Option<String>,
+    pub max_tokens_field: Option<String>,
+    pub max_retry_wait: Duration,
+}
+
+/// Builds the endpoint of an HTTP backend: flags win over the config file, which wins over
+/// defaults; the key comes from the environment variable the config names, else the kind's.
+pub fn endpoint(
+    spec: &BackendSpec,
+    flags: &UrlFlags,
+    config: &BTreeMap<String, EndpointConfig>,
+) -> Result<Endpoint, String> {
+    let empty = EndpointConfig::default();
+    let by_kind = config.get(spec.kind.as_str()).unwrap_or(&empty);
+    let cfg = by_kind.merged(config.get(&spec.to_string()).unwrap_or(&empty));
+    let (flag_url, default_url, key_env) = match spec.kind {
+        Kind::Ollama => (&flags.ollama_host, OLLAMA_HOST, None),
+        Kind::OpenAi => (
+            &flags.openai_base_url,
+            OPENAI_BASE_URL,
+            Some(OPENAI_KEY_ENV),
+        ),
+        Kind::Anthropic => (
+            &flags.anthropic_base_url,
+            ANTHROPIC_BASE_URL,
+            Some(ANTHROPIC_KEY_ENV),
+        ),
+        Kind::Native => return Err("native is not an HTTP backend".into()),
+    };
+    let mut base = flag_url
+        .clone()
+        .or(cfg.base_url.clone())
+        .unwrap_or_else(|| default_url.to_string());
+    if !base.contains("://") {
+        base = format!("http://{base}");
+    }
+    let base = base.trim_end_matches('/').to_string();
+    let url = ureq::http::Uri::try_from(base.as_str())
+        .map_err(|_| format!("{spec}: '{base}' is not a URL"))?;
+    if url.host().is_none() || !matches!(url.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{spec}: '{base}' is not an http(s) URL"));
+    }
+    let key_env = cfg.api_key_env.clone().or(key_env.map(str::to_string));
+    let key = key_env
+        .as_deref()
+        .and_then(|v| std::env::var(v).ok())
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| Secret(k.trim().to_string()));
+    let extra = match &cfg.extra {
+        Some(t) => match serde_json::to_value(t) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err(format!("{spec}: `extra` must be a table")),
+        },
+        None => serde_json::Map::new(),
+    };
+    Ok(Endpoint {
+        spec: spec.clone(),
+        local: cfg
+            .local
+            .unwrap_or_else(|| is_local_host(url.host().unwrap_or(""))),
+        base_url: base,
+        key,
+        key_env,
+        headers: cfg
+            .headers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        max_tokens_field: flags
+            .max_tokens_field
+            .clone()
+            .or(cfg.max_tokens_field.clone())
+            .unwrap_or_else(|| "max_tokens".into()),
+        extra,
+        family: cfg.family.clone(),
+        num_thread: cfg.num_thread,
+        num_ctx: cfg.num_ctx,
+        keep_alive: cfg.keep_alive.clone().unwrap_or_else(|| "30m".into()),
+        max_retry_wait: flags.max_retry_wait,
+    })
+}
+
+/// Loopback, private-range and link-local addresses and `localhost`: served on this machine
+/// or this network, so free at the margin.
+pub fn is_local_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if h.eq_ignore_ascii_case("localhost") || h.ends_with(".local") {
+        return true;
+    }
+    match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_loopback() || a.is_private() || a.is_link_local(),
+        Ok(std::net::IpAddr::V6(a)) => a.is_loopback(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse() {
+        assert!(BackendSpec::parse("native").unwrap().is_native());
+        let b = BackendSpec::parse("ollama:qwen2.5-coder:14b").unwrap();
+        assert_eq!(b.kind, Kind::Ollama);
+        assert_eq!(b.model, "qwen2.5-coder:14b");
+        assert_eq!(b.to_string(), "ollama:qwen2.5-coder:14b");
+        assert_eq!(
+            BackendSpec::parse("openai:gpt-4o").unwrap().kind,
+            Kind::OpenAi
+        );
+        for bad in ["", "openai", "openai:", "vllm:x", "Native"] {
+            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_config_and_config_over_defaults() {
+        let spec = BackendSpec::parse("openai:m").unwrap();
+        let mut cfg = BTreeMap::new();
+        cfg.insert(
+            "openai".to_string(),
+            EndpointConfig {
+                base_url: Some("http://10.0.0.2:8000/v1/".into()),
+                max_tokens_field: Some("max_completion_tokens".into()),
+                ..Default::default()
+            },
+        );
+        let e = endpoint(&spec, &UrlFlags::default(), &cfg).unwrap();
+        assert_eq!(e.base_url, "http://10.0.0.2:8000/v1");
+        assert_eq!(e.max_tokens_field, "max_completion_tokens");
+        assert!(e.local);
+        let flags = UrlFlags {
+            openai_base_url: Some("https://openrouter.ai/api/v1".into()),
+            ..Default::default()
+        };
+        let e = endpoint(&spec, &flags, &cfg).unwrap();
+        assert_eq!(e.base_url, "https://openrouter.ai/api/v1");
+        assert!(!e.local);
+        let e = endpoint(&spec, &UrlFlags::default(), &BTreeMap::new()).unwrap();
+        assert_eq!(e.base_url, OPENAI_BASE_URL);
+        let flags = UrlFlags {
+            openai_base_url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        assert!(endpoint(&spec, &flags, &cfg).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret("sk-test-1234567890".into());
+        assert!(!format!("{s:?}").contains("1234567890"));
+        assert_eq!(
+            s.redact("bad key sk-test-1234567890!"),
+            "bad key [redacted]!"
+        );
+    }
+
+    #[test]
+    fn local_hosts() {
+        for h in ["127.0.0.1", "localhost", "192.168.1.5", "[::1]", "10.1.2.3"] {
+            assert!(is_local_host(h), "{h}");
+        }
+        for h in ["api.openai.com", "8.8.8.8"] {
+            assert!(!is_local_host(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Server-sent events (the WHATWG `text/event-stream` format), line by line: `event:` and
+//! `data:` fields (several `data:` lines join with newlines), comments starting with `:`,
+//! and a blank line that dispatches the event.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The `event:` field; `message` when none was given.
+    pub event: String,
+    pub data: String,
+}
+
+/// Accumulates lines into events.
+#[derive(Debug, Default)]
+pub struct Parser {
+    event: Option<String>,
+    data: Option<String>,
+}
+
+impl Parser {
+    /// Feeds one line (without its line ending); returns an event when the line ends one.
+    pub fn line(&mut self, line: &str) -> Option<Event> {
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => self.event = Some(value.to_string()),
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_string()),
+            },
+            _ => {}
+        }
+        None
+    }
+
+    /// The event still being built when the stream ends (a last event without its blank
+    /// line), if any.
+    pub fn finish(&mut self) -> Option<Event> {
+        self.dispatch()
+    }
+
+    fn dispatch(&mut self) -> Option<Event> {
+        let event = self.event.take();
+        let data = self.data.take()?;
+        Some(Event {
+            event: event.unwrap_or_else(|| "message".into()),
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(text: &str) -> Vec<Event> {
+        let mut p = Parser::default();
+        let mut out: Vec<Event> = text.split('\n').filter_map(|l| p.line(l)).collect();
+        out.extend(p.finish());
+        out
+    }
+
+    #[test]
+    fn fields_comments_and_multiline_data() {
+        let ev = events(
+            ": keep-alive\n\nevent: message_start\ndata: {\"a\":1}\n\ndata:x\ndata: y\n\ndata: [DONE]",
+        );
+        assert_eq!(
+            ev,
+            vec![
+                Event {
+                    event: "message_start".into(),
+                    data: "{\"a\":1}".into()
+                },
+                Event {
+                    event: "message".into(),
+                    data: "x\ny".into()
+                },
+                Event {
+                    event: "message".into(),
+                    data: "[DONE]".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_field_alone_dispatches_nothing() {
+        assert!(events("event: ping\n\n").is_empty());
+    }
+}

