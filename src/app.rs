@@ -84,6 +84,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::hw::show::run(&args, &cache)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Guide(args) => {
+            print!("{}", crate::report::guide::run(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(args) => {
+            print!("{}", crate::report::html::run(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
             Ok(ExitCode::SUCCESS)
