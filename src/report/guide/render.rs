@@ -268,14 +268,8 @@ pub fn csv(g: &Guide) -> Result<String, ReportError> {
     crate::report::csv::to_csv(&g.rows)
 }
 
-/// "What should I run on this machine?": predictions for every measured model, best first.
-pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
-    let chip = spec.chip;
-    let mut s = format!("# What to run on: {}\n\n", spec.label());
-    s.push_str(&format!(
-        "`{}` is the {} in runner's chip table: {} GB/s published ({}; {}).\n\n",
-        spec.given, chip.name, chip.peak_gbps, chip.memory, chip.source
-    ));
+/// Predictions for every measured model on a target: what fits first, then the fastest.
+fn predicted_for(g: &Guide, target: &Target) -> Vec<GuideRow> {
     let mut rows: Vec<GuideRow> = predict::profiles(&g.rows)
         .iter()
         .filter_map(|p| predict::predict(target, p, g.default_efficiency))
@@ -290,41 +284,57 @@ pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
             })
             .then_with(|| (&a.model, &a.quant).cmp(&(&b.model, &b.quant)))
     });
+    rows
+}
+
+/// The fastest row that fits and the one with the best pass rate, in a sentence.
+fn picks(rows: &[GuideRow]) -> String {
+    let fits: Vec<&GuideRow> = rows
+        .iter()
+        .filter(|r| matches!(r.fits, Fit::Yes | Fit::Tight))
+        .collect();
+    let Some(best) = fits.first() else {
+        return "Nothing measured so far fits in this memory.".into();
+    };
+    let mut s = format!(
+        "Fastest that fits: **{} {}** at about {:.0} tok/s (predicted).",
+        best.model,
+        best.quant,
+        best.decode_tps.unwrap_or(0.0)
+    );
+    let rate = |r: &&&GuideRow| r.pass_rate.unwrap_or(0.0);
+    if let Some(q) = fits
+        .iter()
+        .filter(|r| r.pass_rate.is_some())
+        .max_by(|a, b| rate(a).total_cmp(&rate(b)))
+    {
+        s.push_str(&format!(
+            " Best pass rate that fits: **{} {}** ({}).",
+            q.model,
+            q.quant,
+            pass(q)
+        ));
+    }
+    s
+}
+
+/// "What should I run on this machine?": predictions for every measured model, best first,
+/// with what was measured on the same chip and what others published for it.
+pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
+    let chip = spec.chip;
+    let mut s = format!("# What to run on: {}\n\n", spec.label());
+    s.push_str(&format!(
+        "`{}` is the {} in runner's chip table: {} GB/s published ({}; {}).\n\n",
+        spec.given, chip.name, chip.peak_gbps, chip.memory, chip.source
+    ));
     s.push_str("## Predicted from the records\n\n");
+    let rows = predicted_for(g, target);
     if rows.is_empty() {
         s.push_str("No measured model carries bytes per token yet: run `runner sweep` first.\n");
     } else {
-        let fits: Vec<&GuideRow> = rows
-            .iter()
-            .filter(|r| matches!(r.fits, Fit::Yes | Fit::Tight))
-            .collect();
-        if let Some(best) = fits.first() {
-            s.push_str(&format!(
-                "Fastest that fits: **{} {}** at about {:.0} tok/s (predicted).",
-                best.model,
-                best.quant,
-                best.decode_tps.unwrap_or(0.0)
-            ));
-        }
-        if let Some(q) = fits
-            .iter()
-            .filter(|r| r.pass_rate.is_some())
-            .max_by(|a, b| {
-                a.pass_rate
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.pass_rate.unwrap_or(0.0))
-            })
-        {
-            s.push_str(&format!(
-                " Best pass rate that fits: **{} {}** ({}).",
-                q.model,
-                q.quant,
-                pass(q)
-            ));
-        }
+        s.push_str(&picks(&rows));
         s.push_str("\n\n");
-        let refs: Vec<&GuideRow> = rows.iter().collect();
-        s.push_str(&rows_grid(&refs).markdown());
+        s.push_str(&rows_grid(&rows.iter().collect::<Vec<_>>()).markdown());
     }
     let measured: Vec<&GuideRow> = g
         .measured()
@@ -334,13 +344,10 @@ pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
         s.push_str("\n## Measured on the same chip\n\n");
         s.push_str(&rows_grid(&measured).markdown());
     }
-    let published: Vec<&Published> = g
-        .published
-        .iter()
-        .filter(|p| {
-            crate::hw::chips::recognise(&p.machine, None).map(|c| c.name) == Some(chip.name)
-        })
-        .collect();
+    let same_chip = |p: &&Published| {
+        crate::hw::chips::recognise(&p.machine, None).map(|c| c.name) == Some(chip.name)
+    };
+    let published: Vec<&Published> = g.published.iter().filter(same_chip).collect();
     if !published.is_empty() {
         s.push_str("\n## Published figures for this chip\n\n");
         s.push_str(&published_grid(&published).markdown());

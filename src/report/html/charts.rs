@@ -229,11 +229,8 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
     let ours: Vec<(String, f64, f64)> = rows
         .iter()
         .filter_map(|r| {
-            Some((
-                format!("{} {}", r.model, r.quant),
-                r.decode_tps?,
-                r.pass_rate? * 100.0,
-            ))
+            let name = format!("{} {}", r.model, r.quant);
+            Some((name, r.decode_tps?, r.pass_rate? * 100.0))
         })
         .collect();
     let theirs: Vec<(String, f64, f64)> = published
@@ -241,12 +238,8 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         .filter_map(|p| Some((p.model.clone(), p.gen_tok_s?, p.quality_percent()?)))
         .collect();
     let Some((lo, hi)) = log_bounds(ours.iter().chain(&theirs).map(|p| p.1)) else {
-        return plot::empty(
-            title,
-            x_desc,
-            y_desc,
-            "no rows with both a pass rate and a decode rate",
-        );
+        let note = "no rows with both a pass rate and a decode rate";
+        return plot::empty(title, x_desc, y_desc, note);
     };
     plot::svg(|root| {
         let mut chart = plot::builder(root, title, 64)
@@ -260,33 +253,10 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
             .y_label_formatter(&plot::tick)
             .draw()
             .map_err(err)?;
-        let label_style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
-        let sets = [
-            (
-                ours,
-                color(0),
-                "measured here: pass rate of graded requests",
-            ),
-            (theirs, color(1), "published: judge score as % of its scale"),
-        ];
-        for (k, (points, c, name)) in sets.into_iter().enumerate() {
-            let marks = points.iter().map(|(_, x, y)| {
-                if k == 0 {
-                    Circle::new((*x, *y), 6, c.filled()).into_dyn()
-                } else {
-                    TriangleMarker::new((*x, *y), 7, c.filled()).into_dyn()
-                }
-            });
-            chart
-                .draw_series(marks)
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x + 6, y), 5, c.filled()));
-            let labels = points
-                .iter()
-                .map(|(n, x, y)| Text::new(n.clone(), (*x * 1.06, *y + 2.5), label_style.clone()));
-            chart.draw_series(labels).map_err(err)?;
-        }
+        let ours_label = "measured here: pass rate of graded requests";
+        plot::labelled_points(&mut chart, &ours, color(0), ours_label, false)?;
+        let theirs_label = "published: judge score as % of its scale";
+        plot::labelled_points(&mut chart, &theirs, color(1), theirs_label, true)?;
         plot::legend(&mut chart)
     })
 }

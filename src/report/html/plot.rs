@@ -2,6 +2,7 @@
 //! legend), a fixed palette, histogram bins, grouped bars on a category axis, and the chart
 //! that says there is nothing to draw. Output depends on the data alone.
 
+use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -84,6 +85,47 @@ pub fn legend_at<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .label_font((FONT, 13))
         .draw()
         .map_err(err)
+}
+
+/// Points `(label, x, y)` as circles (or triangles) in one legend entry, each with its label
+/// written beside it.
+pub fn labelled_points<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    points: &[(String, f64, f64)],
+    c: RGBColor,
+    legend: &str,
+    triangles: bool,
+) -> DrawResult<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let marks = points.iter().map(|(_, x, y)| {
+        if triangles {
+            TriangleMarker::new((*x, *y), 7, c.filled()).into_dyn()
+        } else {
+            Circle::new((*x, *y), 6, c.filled()).into_dyn()
+        }
+    });
+    chart
+        .draw_series(marks)
+        .map_err(err)?
+        .label(legend)
+        .legend(move |(x, y)| {
+            if triangles {
+                TriangleMarker::new((x + 6, y), 6, c.filled()).into_dyn()
+            } else {
+                Circle::new((x + 6, y), 5, c.filled()).into_dyn()
+            }
+        });
+    let style = TextStyle::from((FONT, 12).into_font()).color(&BLACK);
+    let labels = points.iter().map(|(n, x, y)| {
+        // Beside the mark: a fixed share to the right works on linear and log axes alike.
+        Text::new(n.clone(), (*x * 1.06, *y), style.clone())
+    });
+    chart.draw_series(labels).map_err(err)?;
+    Ok(())
 }
 
 /// A frame with axes, a note in the middle and a legend entry saying why it is empty.

@@ -8,25 +8,12 @@ use crate::report::guide::rows::{GuideRow, MachineSummary};
 use crate::report::reference::Published;
 use plotters::prelude::*;
 
-/// Measured decodes as points (MB per token, tok/s) under the lines tok/s = peak ÷ bytes per
-/// token of each machine's measured and published peak.
-pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<String> {
-    let title = "Bandwidth roofline: decode rate against bytes read per token";
-    let (x_desc, y_desc) = (
-        "bytes per token (MB, log scale)",
-        "decode rate (tokens/s, log scale)",
-    );
-    let points: Vec<(&GuideRow, f64, f64)> = rows
-        .iter()
-        .filter_map(|r| Some((*r, r.bytes_per_token? as f64 / 1e6, r.decode_tps?)))
-        .filter(|p| p.1 > 0.0 && p.2 > 0.0)
-        .collect();
-    if points.is_empty() {
-        return plot::empty(title, x_desc, y_desc, "no decodes with bytes per token");
-    }
-    let x_lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min) / 3.0;
-    let x_hi = points.iter().map(|p| p.1).fold(0.0, f64::max) * 3.0;
-    let peaks: Vec<(String, f64, bool)> = machines
+/// A peak bandwidth line: its legend, GB/s, and whether it is the published (dashed) one.
+type Peak = (String, f64, bool);
+
+/// Each machine's measured and published peak.
+fn peaks(machines: &[MachineSummary]) -> Vec<Peak> {
+    machines
         .iter()
         .flat_map(|m| {
             let measured = m
@@ -38,18 +25,43 @@ pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<S
             });
             measured.into_iter().chain(published)
         })
+        .collect()
+}
+
+/// Measured decodes as points (MB per token, tok/s) under the lines tok/s = peak ÷ bytes per
+/// token of each machine's measured and published peak.
+pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<String> {
+    let title = "Bandwidth roofline: decode rate against bytes read per token";
+    let desc = (
+        "bytes per token (MB, log scale)",
+        "decode rate (tokens/s, log scale)",
+    );
+    let points: Vec<(String, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let name = format!("{} {}", r.model, r.quant);
+            Some((name, r.bytes_per_token? as f64 / 1e6, r.decode_tps?))
+        })
+        .filter(|p| p.1 > 0.0 && p.2 > 0.0)
         .collect();
-    let y_lo = points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min) / 3.0;
-    let y_top = peaks.iter().map(|p| p.1 * 1e3 / x_lo).fold(0.0, f64::max);
-    let y_hi = (points.iter().map(|p| p.2).fold(0.0, f64::max) * 3.0).max(y_top);
+    if points.is_empty() {
+        return plot::empty(title, desc.0, desc.1, "no decodes with bytes per token");
+    }
+    let peaks = peaks(machines);
+    let min =
+        |f: fn(&(String, f64, f64)) -> f64| points.iter().map(f).fold(f64::INFINITY, f64::min);
+    let max = |f: fn(&(String, f64, f64)) -> f64| points.iter().map(f).fold(0.0, f64::max);
+    let x = (min(|p| p.1) / 3.0, max(|p| p.1) * 3.0);
+    let y_top = peaks.iter().map(|p| p.1 * 1e3 / x.0).fold(0.0, f64::max);
+    let y = (min(|p| p.2) / 3.0, (max(|p| p.2) * 3.0).max(y_top));
     plot::svg(|root| {
         let mut chart = plot::builder(root, title, 72)
-            .build_cartesian_2d((x_lo..x_hi).log_scale(), (y_lo..y_hi).log_scale())
+            .build_cartesian_2d((x.0..x.1).log_scale(), (y.0..y.1).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
+            .x_desc(desc.0)
+            .y_desc(desc.1)
             .x_label_formatter(&plot::tick)
             .y_label_formatter(&plot::tick)
             .draw()
@@ -57,41 +69,21 @@ pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<S
         for (k, (name, gbps, published)) in peaks.iter().enumerate() {
             let c = color(k + 1);
             let line = (0..=40).map(|i| {
-                let x = x_lo * (x_hi / x_lo).powf(i as f64 / 40.0);
-                (x, gbps * 1e3 / x)
+                let bytes = x.0 * (x.1 / x.0).powf(f64::from(i) / 40.0);
+                (bytes, gbps * 1e3 / bytes)
             });
             let style = c.stroke_width(if *published { 1 } else { 2 });
             if *published {
-                chart
-                    .draw_series(DashedLineSeries::new(line, 6, 4, style))
-                    .map_err(err)?
+                chart.draw_series(DashedLineSeries::new(line, 6, 4, style))
             } else {
-                chart
-                    .draw_series(LineSeries::new(line, style))
-                    .map_err(err)?
+                chart.draw_series(LineSeries::new(line, style))
             }
+            .map_err(err)?
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
         }
-        let c = color(0);
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|p| Circle::new((p.1, p.2), 5, c.filled())),
-            )
-            .map_err(err)?
-            .label("measured decodes (median per model and quantization)")
-            .legend(move |(x, y)| Circle::new((x + 6, y), 5, c.filled()));
-        let style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
-        let labels = points.iter().map(|p| {
-            Text::new(
-                format!("{} {}", p.0.model, p.0.quant),
-                (p.1 * 1.08, p.2),
-                style.clone(),
-            )
-        });
-        chart.draw_series(labels).map_err(err)?;
+        let label = "measured decodes (median per model and quantization)";
+        plot::labelled_points(&mut chart, &points, color(0), label, false)?;
         plot::legend(&mut chart)
     })
 }
