@@ -263,9 +263,18 @@ pub fn markdown(g: &Guide) -> String {
     s
 }
 
-/// Every row (measured and predicted) as CSV, the row struct's fields as columns.
+/// Every row (measured and predicted) as CSV: every field of the row struct is a column, in
+/// its order, empty where a row has no value.
 pub fn csv(g: &Guide) -> Result<String, ReportError> {
-    crate::report::csv::to_csv(&g.rows)
+    let err = |e: csv::Error| ReportError::Csv(e.to_string());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in &g.rows {
+        w.serialize(row).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Csv(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Predictions for every measured model on a target: what fits first, then the fastest.
