@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# Headless Chromium for the report's rendering test (Debian's package; skipped when present).
+scripts/chromium.sh
 cargo build --release --locked
 # Fetch (or find in the cache) the real test model once; unit and integration tests use it.
 target_dir="${CARGO_TARGET_DIR:-target}"

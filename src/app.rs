@@ -101,6 +101,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::moe::run(cmd, &cache, cli.verbose, default_threads())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Guide(args) => {
+            print!("{}", crate::report::guide::run(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(args) => {
+            print!("{}", crate::report::html::run(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::SweepCell { spec } => {
             crate::sweep::cell::run(&spec)?;
             Ok(ExitCode::SUCCESS)
@@ -130,15 +138,15 @@ fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
     use crate::report::{check, records};
     let load = |p: &std::path::Path| records::load(p).map_err(|e| UsageError(e.to_string()));
     let current = load(&args.current)?;
-    if current.records.is_empty() {
+    if current.bench.is_empty() && current.requests.is_empty() {
         return Err(UsageError(format!("{}: no records", args.current.display())).into());
     }
     if args.update_baseline {
         crate::report::write_atomic(&args.baseline, &current.to_jsonl()?)?;
         println!(
             "wrote {} record(s) from {} file(s) to {}",
-            current.records.len(),
-            current.files,
+            current.len(),
+            current.files.len(),
             args.baseline.display()
         );
         return Ok(ExitCode::SUCCESS);

@@ -51,6 +51,10 @@ pub enum Command {
     /// Mixture-of-Experts tools: upcycle a dense model into an MoE, verify it against the dense.
     #[command(subcommand)]
     Moe(crate::moe::MoeCommand),
+    /// Write the hardware guide (Markdown and CSV) from every record under a results directory.
+    Guide(GuideArgs),
+    /// Write a self-contained HTML report with charts from every record under a results directory.
+    Report(ReportArgs),
     /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
     #[command(hide = true)]
     SweepCell {
@@ -132,6 +136,33 @@ fn parse_percent(s: &str) -> Result<f64, String> {
         return Err(format!("must be from 0% to under 100%, got {s}"));
     }
     Ok(v / 100.0)
+}
+
+#[derive(Debug, Args)]
+pub struct GuideArgs {
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Where to write the guide [default: DIR/hardware-guide.md; the CSV goes beside it].
+    /// With --machine: write the answer there instead of to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Answer "what should I run on this machine?" for a chip and memory size, e.g. "M4 Pro 48GB".
+    #[arg(long, value_name = "NAME")]
+    pub machine: Option<String>,
+    /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].
+    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share)]
+    pub efficiency: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Where to write the page [default: DIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -308,6 +339,14 @@ pub(crate) fn parse_count(s: &str) -> Result<u32, String> {
     }
     s.parse::<u32>()
         .map_err(|_| format!("expected a whole number, got '{s}'"))
+}
+
+/// A share in (0, 1].
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("expected a share in (0, 1], got '{s}'")),
+    }
 }
 
 /// A count that must be at least 1.

@@ -7,7 +7,7 @@ use super::records::Records;
 use super::table::Grid;
 use crate::measure::compare::{self, Better, Ratio, Verdict};
 use crate::measure::stats::percentile;
-use crate::record::{EngineSettings, LoadReport, MachineInfo, Record, RequestRecord, SweepRecord};
+use crate::record::{EngineSettings, LoadReport, MachineInfo, Record, RequestRecord};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -176,13 +176,11 @@ fn series(records: &Records, busy_threshold: f64) -> BTreeMap<SeriesKey, Samples
         l.busy || l.before_other_cores.max(l.during_other_cores_mean) > busy_threshold
     };
     let mut out: BTreeMap<SeriesKey, Samples> = BTreeMap::new();
-    for r in records.bench() {
+    for r in &records.bench {
         bench_series(r, busy(&r.load), &mut out);
     }
-    for r in records.sweep() {
-        if let SweepRecord::Request(q) = r {
-            request_series(q, busy(&q.load), &mut out);
-        }
+    for q in &records.requests {
+        request_series(q, busy(&q.load), &mut out);
     }
     out
 }

@@ -5,8 +5,12 @@ pub mod check;
 pub mod compare;
 pub(crate) mod csv;
 mod flat;
+pub mod guide;
+pub mod html;
 mod json;
+pub mod obs;
 pub mod records;
+pub mod reference;
 pub mod sweep;
 pub(crate) mod table;
 
@@ -94,6 +98,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), ReportError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(contents.as_bytes()).map_err(io)?;

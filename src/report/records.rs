@@ -1,96 +1,123 @@
-//! Reads records back from disk: bench output (a JSON array or JSON Lines) and sweep results
-//! files, from one file or every `.json`/`.jsonl` file under a directory.
+//! Reads records back: bench JSON (an array or one record), bench JSONL and sweep JSONL, from
+//! one file or recursively under a directory, in a fixed order and without duplicates, for the
+//! readers of records (hardware guide, HTML report, regression check).
 
-use crate::record::{Record, SweepRecord};
+use crate::record::{CellFailure, Record, RequestRecord, SweepRecord};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum RecordsError {
-    #[error("{path}: no such file or directory")]
-    NotFound { path: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
 }
 
-/// One record of either kind.
-#[derive(Debug, Clone)]
-pub enum AnyRecord {
-    Bench(Box<Record>),
-    Sweep(SweepRecord),
-}
-
-/// What was read.
+/// Every record found, with where it came from.
 #[derive(Debug, Default)]
 pub struct Records {
-    pub records: Vec<AnyRecord>,
-    /// Files read.
-    pub files: usize,
-    /// Lines or array elements that were not records (kept out, counted).
-    pub skipped: usize,
+    /// `runner bench` records.
+    pub bench: Vec<Record>,
+    /// Requests of `runner sweep`.
+    pub requests: Vec<RequestRecord>,
+    /// Sweep cells that could not run.
+    pub failures: Vec<CellFailure>,
+    /// Judge panel verdicts on sweep requests.
+    pub judgements: Vec<crate::backend::judge::Judgement>,
+    /// Files that held at least one record, relative to the directory, sorted.
+    pub files: Vec<String>,
+    /// Lines or files that looked like JSON but were not records (left out).
+    pub unreadable: usize,
+    /// Records seen more than once (e.g. a copy in another folder), counted once.
+    pub duplicates: usize,
 }
 
 impl Records {
-    pub fn bench(&self) -> impl Iterator<Item = &Record> {
-        self.records.iter().filter_map(|r| match r {
-            AnyRecord::Bench(b) => Some(b.as_ref()),
-            AnyRecord::Sweep(_) => None,
-        })
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    pub fn sweep(&self) -> impl Iterator<Item = &SweepRecord> {
-        self.records.iter().filter_map(|r| match r {
-            AnyRecord::Sweep(s) => Some(s),
-            AnyRecord::Bench(_) => None,
-        })
+    /// Records of every kind.
+    pub fn len(&self) -> usize {
+        self.bench.len() + self.requests.len() + self.failures.len() + self.judgements.len()
     }
 
-    /// Every record as JSON Lines.
+    /// Every record as JSON Lines: bench records, then sweep requests, then failed cells.
     pub fn to_jsonl(&self) -> serde_json::Result<String> {
         let mut out = String::new();
-        for r in &self.records {
-            let line = match r {
-                AnyRecord::Bench(b) => serde_json::to_string(b)?,
-                AnyRecord::Sweep(s) => serde_json::to_string(s)?,
-            };
-            out.push_str(&line);
+        let mut line = |s: String| {
+            out.push_str(&s);
             out.push('\n');
+        };
+        for r in &self.bench {
+            line(serde_json::to_string(r)?);
+        }
+        for r in &self.requests {
+            line(serde_json::to_string(&SweepRecord::Request(Box::new(
+                r.clone(),
+            )))?);
+        }
+        for f in &self.failures {
+            line(serde_json::to_string(&SweepRecord::CellFailed(f.clone()))?);
+        }
+        for j in &self.judgements {
+            line(serde_json::to_string(&SweepRecord::Judgement(Box::new(
+                j.clone(),
+            )))?);
         }
         Ok(out)
     }
+
+    /// Earliest and latest record time (RFC 3339 strings compare in time order).
+    pub fn time_span(&self) -> Option<(String, String)> {
+        let times = self
+            .bench
+            .iter()
+            .map(|r| &r.time)
+            .chain(self.requests.iter().map(|r| &r.time))
+            .filter(|t| !t.is_empty());
+        let min = times.clone().min()?.clone();
+        let max = times.max()?.clone();
+        Some((min, max))
+    }
 }
 
-/// Reads a file, or every `.json`/`.jsonl` file under a directory (in name order).
-pub fn load(path: &Path) -> Result<Records, RecordsError> {
-    let io = |source| RecordsError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => RecordsError::NotFound {
-            path: path.display().to_string(),
-        },
-        _ => io(e),
-    })?;
-    let files = if meta.is_dir() {
-        let mut v = Vec::new();
-        walk(path, &mut v)?;
-        v
+/// Reads one file, or every `*.json` and `*.jsonl` file under a directory in sorted path order.
+pub fn load(dir: &Path) -> Result<Records, RecordsError> {
+    let mut files = Vec::new();
+    if dir.is_file() {
+        files.push(dir.to_path_buf());
+    } else if dir.is_dir() {
+        walk(dir, &mut files)?;
+        files.sort();
     } else {
-        vec![path.to_path_buf()]
-    };
+        return Err(RecordsError::NotFound(dir.display().to_string()));
+    }
     let mut out = Records::default();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| RecordsError::Io {
-            path: f.display().to_string(),
+    let mut seen = BTreeSet::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| RecordsError::Io {
+            path: path.display().to_string(),
             source,
         })?;
-        out.files += 1;
-        parse_into(&text, &mut out);
+        let before = out.len();
+        for value in values(&path, &text, &mut out.unreadable) {
+            add(value, &mut out, &mut seen);
+        }
+        if out.len() > before {
+            let rel = path
+                .strip_prefix(dir)
+                .ok()
+                .filter(|r| !r.as_os_str().is_empty())
+                .unwrap_or(&path);
+            out.files.push(rel.display().to_string());
+        }
     }
     Ok(out)
 }
@@ -100,51 +127,68 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RecordsError> {
         path: dir.display().to_string(),
         source,
     };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "json" || e == "jsonl") {
-            out.push(p);
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "jsonl" | "ndjson")
+        ) {
+            out.push(path);
         }
     }
     Ok(())
 }
 
-/// Parses a JSON array of records or JSON Lines; anything else counts as skipped.
-pub fn parse_into(text: &str, out: &mut Records) {
-    if text.trim_start().starts_with('[') {
-        match serde_json::from_str::<Vec<Value>>(text) {
-            Ok(values) => values.into_iter().for_each(|v| push(v, out)),
-            Err(_) => out.skipped += 1,
-        }
-        return;
-    }
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Value>(line) {
-            Ok(v) => push(v, out),
-            Err(_) => out.skipped += 1,
+/// The JSON values of a file: the elements of a top-level array, one object, or one per line.
+fn values(path: &Path, text: &str, unreadable: &mut usize) -> Vec<Value> {
+    let whole = path.extension().and_then(|e| e.to_str()) == Some("json");
+    if whole {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => return items,
+            Ok(v @ Value::Object(_)) => return vec![v],
+            Ok(_) => return Vec::new(),
+            Err(_) => {} // a .json file written as lines: read it as lines
         }
     }
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str::<Value>(l) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                *unreadable += 1;
+                None
+            }
+        })
+        .collect()
 }
 
-fn push(v: Value, out: &mut Records) {
-    let rec = if v.get("kind").is_some() {
-        serde_json::from_value::<SweepRecord>(v)
-            .ok()
-            .map(AnyRecord::Sweep)
+/// Files one value as a sweep line (it has a `kind`) or a bench record, once.
+fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
+    if !seen.insert(value.to_string()) {
+        out.duplicates += 1;
+        return;
+    }
+    if value.get("kind").is_some() {
+        match serde_json::from_value::<SweepRecord>(value) {
+            Ok(SweepRecord::Request(r)) => out.requests.push(*r),
+            Ok(SweepRecord::CellFailed(f)) => out.failures.push(f),
+            Ok(SweepRecord::Judgement(j)) => out.judgements.push(*j),
+            Err(_) => out.unreadable += 1,
+        }
+    } else if value.get("test").is_some() && value.get("samples").is_some() {
+        match serde_json::from_value::<Record>(value) {
+            Ok(r) => out.bench.push(r),
+            Err(_) => out.unreadable += 1,
+        }
     } else {
-        serde_json::from_value::<Record>(v)
-            .ok()
-            .map(|r| AnyRecord::Bench(Box::new(r)))
-    };
-    match rec {
-        Some(r) => out.records.push(r),
-        None => out.skipped += 1,
+        // Other JSON (a saved bandwidth probe, a summary): not a record.
+        out.unreadable += usize::from(value.get("schema").is_some());
     }
 }
 
@@ -153,17 +197,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unreadable_things_are_counted_not_fatal() {
-        let mut r = Records::default();
-        parse_into("{\"kind\":\"nonsense\"}\nnot json\n\n{\"a\":1}\n", &mut r);
-        assert_eq!((r.records.len(), r.skipped), (0, 3));
-        parse_into("[1, 2", &mut r);
-        assert_eq!(r.skipped, 4);
-    }
-
-    #[test]
-    fn missing_paths_are_one_line_errors() {
-        let e = load(Path::new("/no/such/results")).unwrap_err();
-        assert_eq!(e.to_string(), "/no/such/results: no such file or directory");
+    fn reads_nested_files_in_order_and_skips_duplicates_and_junk() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("b/c");
+        std::fs::create_dir_all(&sub).unwrap();
+        let failure = r#"{"kind":"cell_failed","schema":1,"time":"t","runner_version":"v","cell":{"model":"m","quant":"q8_0"},"reason":"r"}"#;
+        std::fs::write(sub.join("one.jsonl"), format!("{failure}\nnot json\n")).unwrap();
+        std::fs::write(dir.path().join("a.jsonl"), format!("{failure}\n")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), failure).unwrap();
+        std::fs::write(dir.path().join("probe.json"), r#"{"machine":{}}"#).unwrap();
+        let r = load(dir.path()).unwrap();
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.duplicates, 1);
+        assert_eq!(r.unreadable, 1);
+        assert_eq!(r.files, vec!["a.jsonl".to_string()]);
+        // One file reads on its own; a missing path is a one-line error.
+        let one = load(&dir.path().join("a.jsonl")).unwrap();
+        assert_eq!(one.failures.len(), 1);
+        let e = load(&dir.path().join("none")).unwrap_err().to_string();
+        assert!(e.ends_with("none: no such file or directory"), "{e}");
     }
 }

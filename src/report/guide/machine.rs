@@ -1,0 +1,166 @@
+//! `--machine "M4 Pro 48GB"`: a machine named by chip and memory, recognised in the chip
+//! table, for the question "what should I run on it?".
+
+use crate::hw::chips::{self, Chip};
+use regex::Regex;
+use std::sync::OnceLock;
+
+/// A machine known only by its name: a chip from the table and a memory size.
+#[derive(Debug, Clone)]
+pub struct MachineSpec {
+    /// The text as given.
+    pub given: String,
+    pub chip: &'static Chip,
+    /// Memory in bytes; "48GB" is read as 48 GiB, as memory is sold.
+    pub memory_bytes: u64,
+}
+
+impl MachineSpec {
+    pub fn label(&self) -> String {
+        format!("{}, {} GB", self.chip.name, fmt_gb(self.memory_bytes))
+    }
+}
+
+fn fmt_gb(bytes: u64) -> String {
+    let gb = bytes as f64 / (1u64 << 30) as f64;
+    if gb.fract() == 0.0 {
+        format!("{gb:.0}")
+    } else {
+        format!("{gb:.1}")
+    }
+}
+
+fn memory_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)\b(\d+(?:\.\d+)?)\s*(tb|tib|gb|gib|g)\b").expect("a valid pattern")
+    })
+}
+
+fn cores_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?i)\b(\d+)[- ]?core(s)?(\s+cpu)?\b").expect("a valid pattern"))
+}
+
+/// Parses `M4 Pro 48GB`, `Apple M4 Max 16-core 128 GB`, `RTX 4090 24GB`, `48GB M2 Max`.
+pub fn parse(given: &str) -> Result<MachineSpec, String> {
+    let text = given.trim();
+    let Some(mem) = memory_re().captures(text) else {
+        return Err(format!(
+            "--machine '{text}': say how much memory it has, e.g. 'M4 Pro 48GB'"
+        ));
+    };
+    let amount: f64 = mem[1]
+        .parse()
+        .map_err(|_| format!("--machine '{text}': bad memory size"))?;
+    let unit = mem[2].to_ascii_lowercase();
+    let gib = if unit.starts_with('t') {
+        amount * 1024.0
+    } else {
+        amount
+    };
+    if !(gib > 0.0 && gib.is_finite()) {
+        return Err(format!("--machine '{text}': memory must be more than 0"));
+    }
+    let rest = memory_re().replace_all(text, " ");
+    let cores = cores_re()
+        .captures(&rest)
+        .and_then(|c| c[1].parse::<usize>().ok());
+    let name = cores_re().replace_all(&rest, " ");
+    let name = name
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if name.is_empty() {
+        return Err(format!(
+            "--machine '{text}': name a chip, e.g. 'M4 Pro 48GB'"
+        ));
+    }
+    let chip = find_chip(&name, cores).map_err(|e| format!("--machine '{text}': {e}"))?;
+    Ok(MachineSpec {
+        given: text.to_string(),
+        chip,
+        memory_bytes: (gib * (1u64 << 30) as f64).round() as u64,
+    })
+}
+
+/// The chip a short name means, trying the vendors' prefixes; a binned chip needs its cores.
+fn find_chip(name: &str, cores: Option<usize>) -> Result<&'static Chip, String> {
+    let prefixes = [
+        "",
+        "Apple ",
+        "NVIDIA ",
+        "NVIDIA GeForce ",
+        "AMD ",
+        "AMD Radeon ",
+    ];
+    let names: Vec<String> = prefixes.iter().map(|p| format!("{p}{name}")).collect();
+    for n in &names {
+        if let Some(c) = chips::recognise(n, cores) {
+            return Ok(c);
+        }
+    }
+    if cores.is_none() {
+        // A chip whose bandwidth depends on the binned variant: list the variants.
+        let mut found: Vec<&'static Chip> = Vec::new();
+        for n in &names {
+            for c in (1..=256).filter_map(|k| chips::recognise(n, Some(k))) {
+                if !found.iter().any(|f| f.name == c.name) {
+                    found.push(c);
+                }
+            }
+        }
+        match found.as_slice() {
+            [one] => return Ok(one),
+            [] => {}
+            many => {
+                let list: Vec<&str> = many.iter().map(|c| c.name).collect();
+                return Err(format!(
+                    "bandwidth depends on the variant, say which: {} (e.g. '{name} 16-core')",
+                    list.join(", ")
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "'{name}' is not in the chip table (runner hw --chips lists it)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_memory_are_recognised() {
+        let m = parse("M4 Pro 48GB").unwrap();
+        assert_eq!(m.chip.name, "Apple M4 Pro");
+        assert_eq!(m.memory_bytes, 48 << 30);
+        assert_eq!(m.label(), "Apple M4 Pro, 48 GB");
+        let m = parse("48 GB Apple M2 Max").unwrap();
+        assert_eq!(m.chip.name, "Apple M2 Max");
+        let m = parse("M4 Max 16-core 128GB").unwrap();
+        assert_eq!(m.chip.name, "Apple M4 Max (16-core CPU)");
+        assert_eq!(m.memory_bytes, 128 << 30);
+        let m = parse("RTX 4090, 24 GB").unwrap();
+        assert_eq!(m.chip.name, "NVIDIA GeForce RTX 4090");
+        let m = parse("M3 Ultra 0.5TB").unwrap();
+        assert_eq!(m.memory_bytes, 512 << 30);
+    }
+
+    #[test]
+    fn unclear_machines_are_refused_with_a_reason() {
+        assert!(parse("M4 Pro").unwrap_err().contains("how much memory"));
+        assert!(parse("48GB").unwrap_err().contains("name a chip"));
+        assert!(parse("Commodore 64 1GB")
+            .unwrap_err()
+            .contains("not in the chip table"));
+        let e = parse("M4 Max 64GB").unwrap_err();
+        assert!(
+            e.contains("16-core CPU") && e.contains("14-core CPU"),
+            "{e}"
+        );
+        assert!(parse("M4 Pro 0GB").is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! `runner guide`: the hardware guide. Every record under the results directory becomes a
+//! measured row per (machine, backend, model, quantization); combinations not measured get a
+//! predicted row from bandwidth; published reference figures stand beside them. The same
+//! records always give the same bytes.
+
+pub mod machine;
+pub mod predict;
+mod render;
+pub mod rows;
+
+use crate::hw::chips;
+use crate::report::obs::{self, Obs};
+use crate::report::records::Records;
+use crate::report::reference::Published;
+use predict::Target;
+use rows::{GuideRow, MachineSummary};
+
+pub use render::{answer, csv, markdown};
+
+/// Everything the guide shows, derived from records and reference rows alone.
+#[derive(Debug, Clone)]
+pub struct Guide {
+    /// The results directory as given (for the text).
+    pub source: String,
+    pub files: usize,
+    pub bench_records: usize,
+    pub requests: usize,
+    pub failed_cells: usize,
+    /// Earliest and latest record time.
+    pub span: Option<(String, String)>,
+    pub machines: Vec<MachineSummary>,
+    /// Measured rows, then predicted rows, each sorted by machine, model, quant, backend.
+    pub rows: Vec<GuideRow>,
+    pub published: Vec<Published>,
+    /// Share of the published peak assumed where a machine has no decodes of its own.
+    pub default_efficiency: f64,
+}
+
+impl Guide {
+    pub fn measured(&self) -> impl Iterator<Item = &GuideRow> {
+        self.rows
+            .iter()
+            .filter(|r| r.status == rows::Status::Measured)
+    }
+
+    pub fn predicted(&self) -> impl Iterator<Item = &GuideRow> {
+        self.rows
+            .iter()
+            .filter(|r| r.status == rows::Status::Predicted)
+    }
+}
+
+/// Builds the guide from records and reference rows.
+pub fn build(
+    source: &str,
+    records: &Records,
+    published: &[Published],
+    default_efficiency: f64,
+) -> Guide {
+    let all: Vec<Obs> = obs::all(records);
+    let machines = rows::machines(&all);
+    let mut measured: Vec<GuideRow> = rows::group(&all)
+        .into_iter()
+        .filter_map(|(key, os)| {
+            let m = machines.iter().find(|m| m.fingerprint == key.machine)?;
+            Some(rows::measured(key, &os, m))
+        })
+        .collect();
+    sort_rows(&mut measured);
+    let profiles = predict::profiles(&measured);
+    let mut targets: Vec<Target> = machines.iter().map(Target::of).collect();
+    targets.extend(reference_targets(published));
+    let mut predicted = predict::predictions(&targets, &profiles, &measured, default_efficiency);
+    sort_rows(&mut predicted);
+    measured.extend(predicted);
+    Guide {
+        source: source.to_string(),
+        files: records.files.len(),
+        bench_records: records.bench.len(),
+        requests: records.requests.len(),
+        failed_cells: records.failures.len(),
+        span: records.time_span(),
+        machines,
+        rows: measured,
+        published: published.to_vec(),
+        default_efficiency,
+    }
+}
+
+fn sort_rows(rows: &mut [GuideRow]) {
+    rows.sort_by(|a, b| {
+        (&a.machine, &a.fingerprint, &a.model, &a.quant, &a.backend).cmp(&(
+            &b.machine,
+            &b.fingerprint,
+            &b.model,
+            &b.quant,
+            &b.backend,
+        ))
+    });
+}
+
+/// Local machines of the reference figures whose chip is in the table, once each.
+fn reference_targets(published: &[Published]) -> Vec<Target> {
+    let mut out: Vec<Target> = Vec::new();
+    for p in published.iter().filter(|p| p.is_local()) {
+        let Some(chip) = chips::recognise(&p.machine, None) else {
+            continue;
+        };
+        let label = format!("{} (published figures' machine)", p.machine_label());
+        if out.iter().any(|t| t.label == label) {
+            continue;
+        }
+        out.push(Target {
+            label,
+            id: String::new(),
+            chip: Some(chip.name.to_string()),
+            memory_bytes: p
+                .memory_gb
+                .map(|gb| (gb * (1u64 << 30) as f64).round() as u64),
+            measured_peak_gbps: None,
+            published_peak_gbps: Some(chip.peak_gbps),
+            efficiency: None,
+        });
+    }
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    out
+}
+
+/// The target for `--machine`: measured bandwidth and efficiency of a recorded machine with
+/// the same chip when there is one, else the chip's published peak.
+pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
+    let same = guide
+        .machines
+        .iter()
+        .find(|m| m.chip.as_deref() == Some(spec.chip.name) && m.efficiency.is_some());
+    Target {
+        label: spec.label(),
+        id: String::new(),
+        chip: Some(spec.chip.name.to_string()),
+        memory_bytes: Some(spec.memory_bytes),
+        measured_peak_gbps: same.and_then(|m| m.measured_peak_gbps),
+        published_peak_gbps: Some(spec.chip.peak_gbps),
+        efficiency: same.and_then(|m| m.efficiency.map(|e| (e, m.efficiency_n))),
+    }
+}
+
+/// Reads the results directory, reads its records and reference rows (a missing directory is
+/// a usage error), for `runner guide` and `runner report`.
+pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Published>)> {
+    use crate::bench::UsageError;
+    if !results.is_dir() {
+        return Err(UsageError(format!(
+            "--results {}: not a directory (run a sweep or bench first, or name the directory)",
+            results.display()
+        ))
+        .into());
+    }
+    let records = crate::report::records::load(results)?;
+    let published = crate::report::reference::load(results)?;
+    Ok((records, published))
+}
+
+/// `runner guide`: writes the guide and its CSV (or, with `--machine`, the answer) and returns
+/// what to print on stdout.
+pub fn run(args: &crate::cli::GuideArgs) -> anyhow::Result<String> {
+    use crate::bench::UsageError;
+    use crate::report::write_atomic;
+    let spec = match &args.machine {
+        Some(m) => Some(machine::parse(m).map_err(UsageError)?),
+        None => None,
+    };
+    let (records, published) = load_inputs(&args.results)?;
+    let source = args.results.display().to_string();
+    let guide = build(&source, &records, &published, args.efficiency);
+    if let Some(spec) = spec {
+        let text = answer(&guide, &spec, &target_for(&spec, &guide));
+        return match &args.output {
+            Some(path) => {
+                write_atomic(path, &text)?;
+                Ok(format!("wrote {}\n", path.display()))
+            }
+            None => Ok(text),
+        };
+    }
+    let md_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.results.join("hardware-guide.md"));
+    let csv_path = md_path.with_extension("csv");
+    if csv_path == md_path {
+        return Err(UsageError(format!(
+            "-o {}: name the guide with an extension other than .csv (the CSV goes beside it)",
+            md_path.display()
+        ))
+        .into());
+    }
+    write_atomic(&md_path, &markdown(&guide))?;
+    write_atomic(&csv_path, &csv(&guide)?)?;
+    Ok(format!(
+        "wrote {} and {}: {} machine(s), {} measured and {} predicted row(s), {} published\n",
+        md_path.display(),
+        csv_path.display(),
+        guide.machines.len(),
+        guide.measured().count(),
+        guide.predicted().count(),
+        guide.published.len()
+    ))
+}

@@ -1,0 +1,229 @@
+//! Predicted rows for (machine, model, quantization) combinations that were not measured:
+//! decode is bound by memory bandwidth, so tok/s ≈ bandwidth × efficiency ÷ bytes per token,
+//! and a model fits when the memory it needed elsewhere fits in the memory present.
+
+use super::rows::{Fit, GuideRow, MachineSummary, Status};
+use crate::measure::stats::percentile;
+use crate::report::obs::NATIVE;
+use std::collections::{BTreeMap, BTreeSet};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Share of the published peak assumed for a machine with no records of its own: about what
+/// llama.cpp's decode reaches with mid-size dense models on Apple silicon and GPUs. Small
+/// models reach far less (fixed per-token costs dominate). `runner guide --efficiency` changes it.
+pub const DEFAULT_EFFICIENCY: f64 = 0.5;
+
+/// A machine predictions are made for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub label: String,
+    /// Fingerprint id; empty for a machine known only by name.
+    pub id: String,
+    pub chip: Option<String>,
+    pub memory_bytes: Option<u64>,
+    pub measured_peak_gbps: Option<f64>,
+    pub published_peak_gbps: Option<f64>,
+    /// Median achieved / measured peak of this machine's decodes, and how many.
+    pub efficiency: Option<(f64, usize)>,
+}
+
+impl Target {
+    pub fn of(m: &MachineSummary) -> Target {
+        Target {
+            label: m.label.clone(),
+            id: m.id.clone(),
+            chip: m.chip.clone(),
+            memory_bytes: Some(m.memory_present_bytes).filter(|&b| b > 0),
+            measured_peak_gbps: m.measured_peak_gbps,
+            published_peak_gbps: m.published_peak_gbps,
+            efficiency: m.efficiency.map(|e| (e, m.efficiency_n)),
+        }
+    }
+
+    /// Bandwidth decode can use, and the words that say where it comes from.
+    fn usable_gbps(&self, default_eff: f64) -> Option<(f64, String)> {
+        if let (Some(peak), Some((eff, n))) = (self.measured_peak_gbps, self.efficiency) {
+            let why = format!(
+                "{peak:.2} GB/s measured here × {:.1} % (median efficiency of {n} decodes here)",
+                eff * 100.0
+            );
+            return Some((peak * eff, why));
+        }
+        let peak = self.published_peak_gbps?;
+        let why = format!(
+            "{peak:.0} GB/s published peak × {:.0} % (default efficiency: no decodes measured here)",
+            default_eff * 100.0
+        );
+        Some((peak * default_eff, why))
+    }
+}
+
+/// What a (model, quantization) needs, from wherever it was measured.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub model: String,
+    pub quant: String,
+    pub bytes_per_token: u64,
+    pub memory_needed_bytes: Option<u64>,
+    pub passed: Option<usize>,
+    pub graded: Option<usize>,
+    /// Fingerprint ids of the machines it was measured on.
+    pub measured_on: Vec<String>,
+}
+
+/// The profile of every native (model, quantization) measured with a bytes-per-token figure.
+pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
+    let mut by: BTreeMap<(&str, &str), Vec<&GuideRow>> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.status == Status::Measured && r.backend == NATIVE)
+    {
+        by.entry((&r.model, &r.quant)).or_default().push(r);
+    }
+    by.into_iter()
+        .filter_map(|((model, quant), rs)| {
+            let bpt: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| r.bytes_per_token)
+                .map(|b| b as f64)
+                .collect();
+            let sum = |f: fn(&GuideRow) -> Option<usize>| {
+                let v: Vec<usize> = rs.iter().filter_map(|r| f(r)).collect();
+                (!v.is_empty()).then(|| v.iter().sum())
+            };
+            let mut on: Vec<String> = rs.iter().map(|r| r.fingerprint.clone()).collect();
+            on.dedup();
+            Some(Profile {
+                model: model.to_string(),
+                quant: quant.to_string(),
+                bytes_per_token: percentile(&bpt, 0.5)?.round() as u64,
+                memory_needed_bytes: rs.iter().filter_map(|r| r.memory_needed_bytes).max(),
+                passed: sum(|r| r.passed),
+                graded: sum(|r| r.graded),
+                measured_on: on,
+            })
+        })
+        .collect()
+}
+
+/// One predicted row, or `None` when the machine has no bandwidth to predict from.
+pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
+    let (gbps, why) = t.usable_gbps(default_eff)?;
+    if p.bytes_per_token == 0 {
+        return None;
+    }
+    let tps = gbps * 1e9 / p.bytes_per_token as f64;
+    let basis = format!(
+        "predicted: {why} ÷ {:.1} MB/token (measured on {})",
+        p.bytes_per_token as f64 / 1e6,
+        p.measured_on.join(", ")
+    );
+    Some(GuideRow {
+        status: Status::Predicted,
+        machine: t.label.clone(),
+        fingerprint: t.id.clone(),
+        chip: t.chip.clone(),
+        memory_gib: t.memory_bytes.map(|b| b as f64 / GIB),
+        measured_peak_gbps: t.measured_peak_gbps,
+        published_peak_gbps: t.published_peak_gbps,
+        backend: NATIVE.to_string(),
+        model: p.model.clone(),
+        quant: p.quant.clone(),
+        decode_tps: Some(tps),
+        decode_from: "bandwidth ÷ bytes/token".into(),
+        short_ttft_p50_ms: None,
+        short_e2e_p99_ms: None,
+        bw_util_measured: None,
+        bw_util_published: None,
+        bytes_per_token: Some(p.bytes_per_token),
+        memory_needed_bytes: p.memory_needed_bytes,
+        fits: Fit::of(p.memory_needed_bytes, t.memory_bytes),
+        passed: p.passed,
+        graded: p.graded,
+        pass_rate: match (p.passed, p.graded) {
+            (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
+            _ => None,
+        },
+        cost_usd: Some(0.0),
+        requests: 0,
+        bench_tests: 0,
+        busy: 0,
+        basis,
+    })
+}
+
+/// Predicted rows for every target and every profile the target has no measured native row of.
+pub fn predictions(
+    targets: &[Target],
+    profiles: &[Profile],
+    measured: &[GuideRow],
+    default_eff: f64,
+) -> Vec<GuideRow> {
+    let done: BTreeSet<(&str, &str, &str)> = measured
+        .iter()
+        .filter(|r| r.backend == NATIVE && !r.fingerprint.is_empty())
+        .map(|r| (r.fingerprint.as_str(), r.model.as_str(), r.quant.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for t in targets {
+        for p in profiles {
+            let key = (t.id.as_str(), p.model.as_str(), p.quant.as_str());
+            if !t.id.is_empty() && done.contains(&key) {
+                continue;
+            }
+            out.extend(predict(t, p, default_eff));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(measured: Option<f64>, eff: Option<f64>, published: Option<f64>) -> Target {
+        Target {
+            label: "m".into(),
+            id: "abcd1234".into(),
+            chip: None,
+            memory_bytes: Some(1 << 30),
+            measured_peak_gbps: measured,
+            published_peak_gbps: published,
+            efficiency: eff.map(|e| (e, 3)),
+        }
+    }
+
+    fn profile(bpt: u64, need: u64) -> Profile {
+        Profile {
+            model: "m".into(),
+            quant: "q8_0".into(),
+            bytes_per_token: bpt,
+            memory_needed_bytes: Some(need),
+            passed: Some(1),
+            graded: Some(2),
+            measured_on: vec!["ffff0000".into()],
+        }
+    }
+
+    #[test]
+    fn predicted_rate_is_bandwidth_times_efficiency_over_bytes() {
+        let t = target(Some(10.0), Some(0.4), Some(100.0));
+        let r = predict(&t, &profile(100_000_000, 1 << 20), 0.5).unwrap();
+        // 10 GB/s × 0.4 / 0.1 GB per token = 40 tok/s: the machine's own efficiency wins.
+        assert!((r.decode_tps.unwrap() - 40.0).abs() < 1e-9);
+        assert_eq!(r.status, Status::Predicted);
+        assert!(r
+            .basis
+            .starts_with("predicted: 10.00 GB/s measured here × 40.0 %"));
+        assert_eq!(r.fits, Fit::Yes);
+        assert_eq!(r.pass_rate, Some(0.5));
+        // No records of its own: the published peak × the default.
+        let t = target(None, None, Some(100.0));
+        let r = predict(&t, &profile(100_000_000, 2 << 30), 0.5).unwrap();
+        assert!((r.decode_tps.unwrap() - 500.0).abs() < 1e-9);
+        assert!(r.basis.contains("published peak × 50 % (default"));
+        assert_eq!(r.fits, Fit::No);
+        assert!(predict(&target(None, None, None), &profile(1, 1), 0.5).is_none());
+    }
+}

@@ -1,0 +1,284 @@
+//! The guide's measured rows and machines: observations grouped by (machine, backend, model,
+//! quantization) and summarised.
+
+use crate::measure::stats::percentile;
+use crate::record::Bandwidth;
+use crate::report::obs::{self, Fingerprint, Obs, RowKey, Workload, NATIVE};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Whether a row was measured, predicted from bandwidth, or only published elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Measured,
+    Predicted,
+}
+
+/// Whether a model fits: needed ≤ 80 % of the memory present (`yes`), ≤ 100 % (`tight`: the
+/// OS and other programs want the rest), more (`no`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    Yes,
+    Tight,
+    No,
+    Unknown,
+}
+
+impl Fit {
+    pub fn of(needed: Option<u64>, present: Option<u64>) -> Fit {
+        match (needed, present) {
+            (Some(n), Some(p)) if p > 0 => {
+                let share = n as f64 / p as f64;
+                if share <= 0.8 {
+                    Fit::Yes
+                } else if share <= 1.0 {
+                    Fit::Tight
+                } else {
+                    Fit::No
+                }
+            }
+            _ => Fit::Unknown,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Fit::Yes => "yes",
+            Fit::Tight => "tight",
+            Fit::No => "no",
+            Fit::Unknown => "?",
+        }
+    }
+}
+
+/// One row of the guide. Times in ms, rates in tokens/s, bandwidth in GB/s (10^9 B/s),
+/// shares as fractions; the CSV has these fields as its columns, in this order.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuideRow {
+    pub status: Status,
+    pub machine: String,
+    /// The machine's fingerprint id; empty for a machine known only by name.
+    pub fingerprint: String,
+    pub chip: Option<String>,
+    pub memory_gib: Option<f64>,
+    pub measured_peak_gbps: Option<f64>,
+    pub published_peak_gbps: Option<f64>,
+    pub backend: String,
+    pub model: String,
+    pub quant: String,
+    /// Long-form decode rate (median of requests), else a bench test's, else the prediction.
+    pub decode_tps: Option<f64>,
+    pub decode_from: String,
+    pub short_ttft_p50_ms: Option<f64>,
+    pub short_e2e_p99_ms: Option<f64>,
+    /// Achieved GB/s over the measured and the published peak.
+    pub bw_util_measured: Option<f64>,
+    pub bw_util_published: Option<f64>,
+    pub bytes_per_token: Option<u64>,
+    /// llama.cpp's weights + KV cache + compute buffers at the context the run used.
+    pub memory_needed_bytes: Option<u64>,
+    pub fits: Fit,
+    pub passed: Option<usize>,
+    pub graded: Option<usize>,
+    pub pass_rate: Option<f64>,
+    /// USD per request; 0 for local runs without a cost.
+    pub cost_usd: Option<f64>,
+    pub requests: usize,
+    pub bench_tests: usize,
+    /// Observations made while other processes kept the machine busy.
+    pub busy: usize,
+    /// How a predicted row was computed, and where its inputs were measured.
+    pub basis: String,
+}
+
+/// One machine seen in the records.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineSummary {
+    pub id: String,
+    pub label: String,
+    pub fingerprint: Fingerprint,
+    pub chip: Option<String>,
+    pub published_peak_gbps: Option<f64>,
+    /// The best measured read bandwidth the records carry.
+    pub measured_peak_gbps: Option<f64>,
+    pub memory_present_bytes: u64,
+    pub backends: Vec<String>,
+    pub requests: usize,
+    pub bench_tests: usize,
+    /// Median of the decodes' achieved / measured peak.
+    pub efficiency: Option<f64>,
+    pub efficiency_n: usize,
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    percentile(v, 0.5)
+}
+
+/// Observations grouped by row key, in key order.
+pub fn group(obs: &[Obs]) -> BTreeMap<&RowKey, Vec<&Obs>> {
+    let mut m: BTreeMap<&RowKey, Vec<&Obs>> = BTreeMap::new();
+    for o in obs {
+        m.entry(&o.key).or_default().push(o);
+    }
+    m
+}
+
+/// The observations a row's decode figures come from: long-form requests, else bench tests.
+fn decode_set<'a>(os: &[&'a Obs]) -> (Vec<&'a Obs>, String) {
+    let long: Vec<&Obs> = os
+        .iter()
+        .copied()
+        .filter(|o| o.workload == Workload::LongForm && o.decode_tps.is_some())
+        .collect();
+    if !long.is_empty() {
+        let mut names: Vec<&str> = long.iter().map(|o| o.test.as_str()).collect();
+        names.dedup();
+        let from = format!("{}, median of {}", names.join(" "), long.len());
+        return (long, from);
+    }
+    let bench: Vec<&Obs> = os
+        .iter()
+        .copied()
+        .filter(|o| o.workload == Workload::Bench && o.decode_tps.is_some())
+        .collect();
+    let mut tests: Vec<&str> = bench.iter().map(|o| o.test.as_str()).collect();
+    tests.dedup();
+    let from = format!("bench {}", tests.join(" "));
+    (bench, from)
+}
+
+/// The measured row of one key.
+pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
+    let (dec, decode_from) = decode_set(os);
+    let rates: Vec<f64> = dec.iter().filter_map(|o| o.decode_tps).collect();
+    let bw = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
+        let v: Vec<f64> = dec
+            .iter()
+            .filter_map(|o| f(o.bandwidth.as_ref()?))
+            .collect();
+        median(&v)
+    };
+    let short: Vec<&Obs> = os
+        .iter()
+        .copied()
+        .filter(|o| o.workload == Workload::ShortResponse)
+        .collect();
+    let ttft: Vec<f64> = short.iter().flat_map(|o| o.ttft_ms.clone()).collect();
+    let e2e: Vec<f64> = short.iter().flat_map(|o| o.e2e_ms.clone()).collect();
+    let graded: Vec<bool> = os.iter().filter_map(|o| o.pass).collect();
+    let passed = graded.iter().filter(|&&p| p).count();
+    let costs: Vec<f64> = os.iter().filter_map(|o| o.cost_usd).collect();
+    let needed = os.iter().filter_map(|o| o.memory_needed_bytes).max();
+    let present = os.iter().map(|o| o.memory_present_bytes).max();
+    GuideRow {
+        status: Status::Measured,
+        machine: m.label.clone(),
+        fingerprint: m.id.clone(),
+        chip: m.chip.clone(),
+        memory_gib: present.map(|b| b as f64 / GIB),
+        measured_peak_gbps: m.measured_peak_gbps,
+        published_peak_gbps: m.published_peak_gbps,
+        backend: key.backend.clone(),
+        model: key.model.clone(),
+        quant: key.quant.clone(),
+        decode_tps: median(&rates),
+        decode_from: if rates.is_empty() {
+            String::new()
+        } else {
+            decode_from
+        },
+        short_ttft_p50_ms: percentile(&ttft, 0.5),
+        short_e2e_p99_ms: percentile(&e2e, 0.99),
+        bw_util_measured: bw(&|b| b.utilisation_measured),
+        bw_util_published: bw(&|b| b.utilisation_published),
+        bytes_per_token: bw(&|b| Some(b.bytes_per_token as f64)).map(|v| v.round() as u64),
+        memory_needed_bytes: needed,
+        fits: Fit::of(needed, present),
+        passed: (!graded.is_empty()).then_some(passed),
+        graded: (!graded.is_empty()).then_some(graded.len()),
+        pass_rate: (!graded.is_empty()).then(|| passed as f64 / graded.len() as f64),
+        cost_usd: cost_per_request(&key.backend, &costs, os.len()),
+        requests: os.iter().filter(|o| o.workload != Workload::Bench).count(),
+        bench_tests: os.iter().filter(|o| o.workload == Workload::Bench).count(),
+        busy: os.iter().filter(|o| o.busy).count(),
+        basis: String::new(),
+    }
+}
+
+/// Mean USD per request; a local run with no recorded cost costs nothing per request.
+fn cost_per_request(backend: &str, costs: &[f64], n: usize) -> Option<f64> {
+    if costs.is_empty() {
+        return (backend == NATIVE).then_some(0.0);
+    }
+    Some(costs.iter().sum::<f64>() / n.max(1) as f64)
+}
+
+/// Every machine in the observations, in fingerprint order.
+pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
+    let mut by: BTreeMap<&Fingerprint, Vec<&Obs>> = BTreeMap::new();
+    for o in obs {
+        by.entry(&o.key.machine).or_default().push(o);
+    }
+    by.into_iter()
+        .map(|(f, os)| {
+            let chip = obs::chip_of(f);
+            let published = os
+                .iter()
+                .filter_map(|o| o.bandwidth.as_ref()?.published_peak_gbps)
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+                .or(chip.map(|c| c.peak_gbps));
+            let measured = os
+                .iter()
+                .filter_map(|o| o.bandwidth.as_ref()?.measured_peak_gbps)
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+            let util: Vec<f64> = os
+                .iter()
+                .filter(|o| o.decode_tps.is_some() && o.workload != Workload::ShortResponse)
+                .filter_map(|o| o.bandwidth.as_ref()?.utilisation_measured)
+                .collect();
+            let mut backends: Vec<String> = os.iter().map(|o| o.key.backend.clone()).collect();
+            backends.sort();
+            backends.dedup();
+            MachineSummary {
+                id: f.id(),
+                label: obs::machine_label(f),
+                fingerprint: f.clone(),
+                chip: chip.map(|c| c.name.to_string()),
+                published_peak_gbps: published,
+                measured_peak_gbps: measured,
+                memory_present_bytes: os.iter().map(|o| o.memory_present_bytes).max().unwrap_or(0),
+                backends,
+                requests: os.iter().filter(|o| o.workload != Workload::Bench).count(),
+                bench_tests: os.iter().filter(|o| o.workload == Workload::Bench).count(),
+                efficiency: median(&util),
+                efficiency_n: util.len(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_follows_the_stated_rule() {
+        assert_eq!(Fit::of(Some(80), Some(100)), Fit::Yes);
+        assert_eq!(Fit::of(Some(81), Some(100)), Fit::Tight);
+        assert_eq!(Fit::of(Some(100), Some(100)), Fit::Tight);
+        assert_eq!(Fit::of(Some(101), Some(100)), Fit::No);
+        assert_eq!(Fit::of(None, Some(100)), Fit::Unknown);
+        assert_eq!(Fit::of(Some(1), None), Fit::Unknown);
+    }
+
+    #[test]
+    fn local_runs_cost_nothing_per_request_and_others_are_unknown() {
+        assert_eq!(cost_per_request(NATIVE, &[], 3), Some(0.0));
+        assert_eq!(cost_per_request("openai", &[], 3), None);
+        assert_eq!(cost_per_request("openai", &[0.3, 0.3], 2), Some(0.3));
+    }
+}

@@ -1,0 +1,194 @@
+//! `runner report`: one self-contained HTML page (inline CSS and SVG, no scripts, nothing
+//! fetched) with the charts drawn from every record under a results directory. The same
+//! records give the same bytes.
+
+pub mod charts;
+pub mod plot;
+pub mod roofline;
+
+use crate::report::guide::{self, rows::GuideRow, Guide};
+use crate::report::obs::{self, Obs};
+use crate::report::records::Records;
+use crate::report::reference::Published;
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1000px;color:#222}\
+figure{margin:2em 0}figcaption{color:#555;font-size:.9em;margin-top:.3em}\
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em}\
+td.n{text-align:right}code{background:#f4f4f4}";
+
+/// One chart with its explanation.
+struct Figure {
+    id: &'static str,
+    svg: String,
+    caption: String,
+}
+
+fn figures(all: &[Obs], g: &Guide) -> Result<Vec<Figure>, String> {
+    let series = charts::series(all);
+    let measured: Vec<&GuideRow> = g.measured().collect();
+    let multi = g.machines.len() > 1;
+    Ok(vec![
+        Figure {
+            id: "ttft",
+            svg: charts::ttft(&series)?,
+            caption: "Time from the start of prompt evaluation to the first non-empty piece of \
+                      text, per short-response request, by model, quantization and backend."
+                .into(),
+        },
+        Figure {
+            id: "itl",
+            svg: charts::itl(&series)?,
+            caption: "Gaps between consecutive tokens of every sweep request and bench \
+                      repetition. Bars run to the pooled 99th percentile; slower gaps are \
+                      counted in the last bar."
+                .into(),
+        },
+        Figure {
+            id: "decode",
+            svg: charts::decode_by_quant(&measured, multi)?,
+            caption: "(tokens − 1) ÷ (last − first token time): median over long-form \
+                      requests, or over bench tests where a row has no long-form request."
+                .into(),
+        },
+        Figure {
+            id: "quality",
+            svg: charts::quality_vs_speed(&measured, &g.published)?,
+            caption: "Circles: share of graded requests whose graders all passed, measured \
+                      here. Triangles: published judge scores (reference/published.csv), \
+                      measured by others on other prompts: for orientation only."
+                .into(),
+        },
+        Figure {
+            id: "cost",
+            svg: roofline::cost_per_quality(&measured, &g.published)?,
+            caption: "Money per run divided by the quality score in percentage points. Local \
+                      runs cost nothing per request (hardware and electricity not counted)."
+                .into(),
+        },
+        Figure {
+            id: "roofline",
+            svg: roofline::roofline(&measured, &g.machines)?,
+            caption: "Decode is bound by memory bandwidth: a token cannot come faster than \
+                      peak GB/s ÷ bytes per token (the lines). Points are measured decodes; \
+                      their distance below a line is the bandwidth left unused."
+                .into(),
+        },
+        Figure {
+            id: "routing",
+            svg: roofline::routing(&series)?,
+            caption: "Share of decode time a Mixture-of-Experts model spends choosing and \
+                      gathering experts, from records that carry a routing profile."
+                .into(),
+        },
+    ])
+}
+
+fn summary_table(rows: &[&GuideRow]) -> String {
+    let mut s = String::from(
+        "<table><tr><th>machine</th><th>backend</th><th>model</th><th>quant</th>\
+         <th>decode tok/s</th><th>short TTFT p50 ms</th><th>short e2e p99 ms</th>\
+         <th>pass</th><th>busy</th></tr>\n",
+    );
+    let num = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
+    for r in rows {
+        let pass = match (r.passed, r.graded) {
+            (Some(p), Some(g)) => format!("{p}/{g}"),
+            _ => "-".into(),
+        };
+        s.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td>\
+             <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
+            esc(&r.machine),
+            esc(&r.backend),
+            esc(&r.model),
+            esc(&r.quant),
+            num(r.decode_tps, 2),
+            num(r.short_ttft_p50_ms, 0),
+            num(r.short_e2e_p99_ms, 0),
+            pass,
+            r.busy
+        ));
+    }
+    s + "</table>\n"
+}
+
+/// The page for a set of records and reference rows.
+pub fn page(source: &str, records: &Records, published: &[Published]) -> Result<String, String> {
+    let g = guide::build(
+        source,
+        records,
+        published,
+        guide::predict::DEFAULT_EFFICIENCY,
+    );
+    let all = obs::all(records);
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>runner report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>runner report</h1>\n<p>Generated by <code>runner report</code> from {} bench \
+         record(s) and {} sweep request(s) in {} file(s) under <code>{}</code>{}.</p>\n",
+        g.bench_records,
+        g.requests,
+        g.files,
+        esc(source),
+        match &g.span {
+            Some((a, b)) => format!(", measured {} to {}", esc(a), esc(b)),
+            None => String::new(),
+        }
+    );
+    s.push_str("<h2>Machines</h2>\n<ul>\n");
+    for m in &g.machines {
+        s.push_str(&format!(
+            "<li><code>{}</code> {}</li>\n",
+            esc(&m.id),
+            esc(&m.label)
+        ));
+    }
+    s.push_str("</ul>\n");
+    let busy: usize = g.measured().map(|r| r.busy).sum();
+    if busy > 0 {
+        s.push_str(&format!(
+            "<p><strong>{busy} observation(s) ran while other processes kept the machine \
+             busy:</strong> their figures are low and noisy.</p>\n"
+        ));
+    }
+    for f in figures(&all, &g)? {
+        s.push_str(&format!(
+            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+            f.id,
+            f.svg.trim_end(),
+            esc(&f.caption)
+        ));
+    }
+    let measured: Vec<&GuideRow> = g.measured().collect();
+    s.push_str("<h2>Measured rows</h2>\n");
+    s.push_str(&summary_table(&measured));
+    s.push_str("</body>\n</html>\n");
+    Ok(s)
+}
+
+/// `runner report`: writes the page and says where.
+pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<String> {
+    let (records, published) = guide::load_inputs(&args.results)?;
+    let source = args.results.display().to_string();
+    let html =
+        page(&source, &records, &published).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.results.join("report.html"));
+    crate::report::write_atomic(&path, &html)?;
+    Ok(format!(
+        "wrote {} ({} charts, {} bytes)\n",
+        path.display(),
+        html.matches("<svg").count(),
+        html.len()
+    ))
+}
