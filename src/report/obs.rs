@@ -146,7 +146,7 @@ pub fn from_request(r: &RequestRecord) -> Obs {
     Obs {
         key: RowKey {
             machine: Fingerprint::of(&info.machine, &info.build),
-            backend: NATIVE.to_string(),
+            backend: r.cell.backend.clone(),
             model,
             quant,
         },
@@ -158,14 +158,22 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         itl_ms: r.token_ms.windows(2).map(|w| w[1] - w[0]).collect(),
         bandwidth: r.bandwidth.clone(),
         pass: Some(r.pass),
-        cost_usd: None,
+        cost_usd: r.cost_usd,
         experts: experts(&info.model),
-        routing_share: None,
+        routing_share: info.routing.as_ref().and_then(routing_share),
         memory_needed_bytes: needed(&info.memory),
         memory_present_bytes: present(&info.machine, &info.build),
         busy: r.load.busy,
         time: r.time.clone(),
     }
+}
+
+/// The routing overhead's share of an MoE token's time: steady decode when measured, else
+/// the first token after a short prompt.
+fn routing_share(r: &crate::measure::routing::RoutingSummary) -> Option<f64> {
+    [&r.long, &r.short]
+        .into_iter()
+        .find_map(|p| p.as_ref()?.overhead.as_ref().map(|o| o.share))
 }
 
 /// The observation of one bench test (a record with generated tokens or not).
