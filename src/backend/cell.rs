@@ -75,7 +75,6 @@ impl Backend for Http {
                 .map_err(|e| e.to_string())?;
             bar.inc(1);
         }
-        info.endpoint = None;
         Ok(())
     }
 }

@@ -241,7 +241,12 @@ pub fn endpoint(
     }
     let base = base.trim_end_matches('/').to_string();
     let url = ureq::http::Uri::try_from(base.as_str())
-        .map_err(|_| format!("{spec}: '{base}' is not a URL"))?;
+        .map_err(|_| format!("{spec}: the base URL is not a URL"))?;
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "{spec}: the base URL holds credentials; put the key in an environment variable (api_key_env) instead"
+        ));
+    }
     if url.host().is_none() || !matches!(url.scheme_str(), Some("http" | "https")) {
         return Err(format!("{spec}: '{base}' is not an http(s) URL"));
     }
@@ -345,11 +350,14 @@ mod tests {
         assert!(!e.local);
         let e = endpoint(&spec, &UrlFlags::default(), &BTreeMap::new()).unwrap();
         assert_eq!(e.base_url, OPENAI_BASE_URL);
-        let flags = UrlFlags {
-            openai_base_url: Some("ftp://x".into()),
-            ..Default::default()
-        };
-        assert!(endpoint(&spec, &flags, &cfg).is_err());
+        for bad in ["ftp://x", "http://user:sk-1@host/v1"] {
+            let flags = UrlFlags {
+                openai_base_url: Some(bad.into()),
+                ..Default::default()
+            };
+            let e = endpoint(&spec, &flags, &cfg).unwrap_err();
+            assert!(!e.contains("sk-1"), "{e}");
+        }
     }
 
     #[test]

@@ -16,29 +16,29 @@ pub struct ProfileArgs {
     #[arg(short = 'm', long = "model", default_value = crate::models::DEFAULT_MODEL)]
     pub model: String,
     /// Tokens to decode in the long-form phase (steady decode at depth).
-    #[arg(short = 'n', long = "n-gen", default_value = "32", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'n', long = "n-gen", value_name = "TOKENS", default_value = "32", value_parser = parse_positive, allow_negative_numbers = true)]
     pub n_gen: u32,
     /// Prompt tokens before the short-response token (the first decode after a short prompt).
-    #[arg(short = 'p', long = "prompt-tokens", default_value = "16", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'p', long = "prompt-tokens", value_name = "TOKENS", default_value = "16", value_parser = parse_positive, allow_negative_numbers = true)]
     pub prompt_tokens: u32,
     /// Tokens in the KV cache before the long-form decode (evaluated as one prompt).
-    #[arg(short = 'd', long = "depth", default_value = "256", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'd', long = "depth", value_name = "TOKENS", default_value = "256", value_parser = parse_positive, allow_negative_numbers = true)]
     pub depth: u32,
     /// Short-response samples (each: clear, prompt, one token).
-    #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
     pub repetitions: u32,
     /// Also profile prompt processing (the evaluation of the --depth prompt).
     #[arg(long = "pp")]
     pub pp: bool,
     /// Tokens per window when counting distinct experts per layer (at most -n).
-    #[arg(long, default_value = "8", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(long, value_name = "TOKENS", default_value = "8", value_parser = parse_positive, allow_negative_numbers = true)]
     pub window: u32,
     /// Dense reference for the routing overhead [default: the dense source named in an
     /// upcycled model's metadata, when it can be found].
     #[arg(long, value_name = "MODEL")]
     pub dense: Option<String>,
     /// Node names to list per phase, most expensive first (0: none).
-    #[arg(long, default_value = "10", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = parse_count, allow_negative_numbers = true)]
     pub top: u32,
     /// Threads [default: physical cores].
     #[arg(short = 't', long = "threads", value_parser = parse_positive, allow_negative_numbers = true)]

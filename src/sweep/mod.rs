@@ -57,7 +57,7 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
         Vec::new()
     };
     let template_model = sources.first().map(|s| s.path.clone());
-    for h in &mut baselines.http {
+    for h in baselines.http.iter_mut() {
         h.template_model = template_model.clone();
     }
     let engine = EngineSpec {
@@ -84,59 +84,23 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
     load::check_idle(&monitor, args.busy_threshold, args.require_idle)?;
     let done = done_keys(&existing.records);
     let cells = cells(&baselines, &sources, &quant_names);
-    let pending = |key: &CellKey| pending_count(&scenarios, args.limit, &done, key);
-    let total: usize = cells.iter().map(|c| pending(&c.key)).sum();
+    let shared = Shared {
+        args,
+        scenarios: &scenarios,
+        engine: &engine,
+        path: &path,
+        cache,
+        done: &done,
+        template_model,
+        verbose,
+        mem_limit: memory::limit_bytes(args.max_memory),
+    };
+    let total: usize = cells.iter().map(|c| shared.pending(&c.key)).sum();
     let bar = progress_bar(args.no_progress, total as u64);
-    let mem_limit = memory::limit_bytes(args.max_memory);
     let mut failed_cells = 0;
     for cell in &cells {
-        let key = &cell.key;
-        if pending(key) == 0 {
-            continue;
-        }
-        if let Some(source) = cell.source.filter(|_| key.backend == "native") {
-            if let Err(reason) = memory::check(
-                source.gguf.as_ref(),
-                &key.quant,
-                &scenarios,
-                args.limit,
-                &engine,
-                mem_limit,
-            ) {
-                failed_cells += 1;
-                bar.suspend(|| eprintln!("error: cell {}: {reason}", label(key)));
-                record_failure(&path, key, &reason)?;
-                bar.inc(pending(key) as u64);
-                continue;
-            }
-        }
-        let spec = CellSpec {
-            cell: key.clone(),
-            source: cell
-                .source
-                .map(|s| s.path.clone())
-                .or(template_model.clone())
-                .unwrap_or_default(),
-            source_sha256: cell.source.and_then(|s| s.sha256.clone()),
-            quant: (key.backend == "native" && key.quant != "source").then(|| key.quant.clone()),
-            scenarios: scenarios.iter().map(|s| s.path.clone()).collect(),
-            limit: args.limit,
-            done: done_for(&done, key),
-            results: path.clone(),
-            cache_dir: cache.to_path_buf(),
-            engine: engine.clone(),
-            no_text: args.no_text,
-            raw: args.raw,
-            verbose,
-            busy_threshold: args.busy_threshold,
-        };
-        let before = bar.position();
-        if let Err(reason) = cell.backend.run_cell(&spec, &bar) {
+        if !shared.run_cell(cell, &bar)? {
             failed_cells += 1;
-            bar.suspend(|| eprintln!("error: cell {}: {reason}", label(key)));
-            record_failure(&path, key, &reason)?;
-            let left = (before + pending(key) as u64).saturating_sub(bar.position());
-            bar.inc(left);
         }
     }
     if !baselines.judges.is_empty() {
@@ -160,6 +124,81 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
         ),
         failed_cells,
     })
+}
+
+/// What every cell of one sweep shares.
+struct Shared<'a> {
+    args: &'a SweepArgs,
+    scenarios: &'a [Scenario],
+    engine: &'a EngineSpec,
+    path: &'a Path,
+    cache: &'a Path,
+    done: &'a HashSet<DoneKey>,
+    /// The GGUF whose chat template renders prompts for Ollama.
+    template_model: Option<PathBuf>,
+    verbose: bool,
+    mem_limit: u64,
+}
+
+impl Shared<'_> {
+    /// Requests of a cell not yet recorded.
+    fn pending(&self, key: &CellKey) -> usize {
+        pending_count(self.scenarios, self.args.limit, self.done, key)
+    }
+
+    /// Runs one cell (native cells after a memory check); `Ok(false)` when it failed, which
+    /// is recorded with its reason.
+    fn run_cell(&self, cell: &Cell<'_>, bar: &ProgressBar) -> Result<bool> {
+        let key = &cell.key;
+        let pending = self.pending(key) as u64;
+        if pending == 0 {
+            return Ok(true);
+        }
+        let before = bar.position();
+        let result = match cell.source.filter(|_| key.backend == "native") {
+            Some(source) => memory::check(
+                source.gguf.as_ref(),
+                &key.quant,
+                self.scenarios,
+                self.args.limit,
+                self.engine,
+                self.mem_limit,
+            ),
+            None => Ok(()),
+        }
+        .and_then(|()| cell.backend.run_cell(&self.spec(cell), bar));
+        let Err(reason) = result else {
+            return Ok(true);
+        };
+        bar.suspend(|| eprintln!("error: cell {}: {reason}", label(key)));
+        record_failure(self.path, key, &reason)?;
+        bar.inc((before + pending).saturating_sub(bar.position()));
+        Ok(false)
+    }
+
+    fn spec(&self, cell: &Cell<'_>) -> CellSpec {
+        let key = &cell.key;
+        CellSpec {
+            cell: key.clone(),
+            source: cell
+                .source
+                .map(|s| s.path.clone())
+                .or(self.template_model.clone())
+                .unwrap_or_default(),
+            source_sha256: cell.source.and_then(|s| s.sha256.clone()),
+            quant: (key.backend == "native" && key.quant != "source").then(|| key.quant.clone()),
+            scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
+            limit: self.args.limit,
+            done: done_for(self.done, key),
+            results: self.path.to_path_buf(),
+            cache_dir: self.cache.to_path_buf(),
+            engine: self.engine.clone(),
+            no_text: self.args.no_text,
+            raw: self.args.raw,
+            verbose: self.verbose,
+            busy_threshold: self.args.busy_threshold,
+        }
+    }
 }
 
 /// One cell to run: its key, its source model (native cells), and the backend that runs it.
