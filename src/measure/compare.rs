@@ -8,6 +8,7 @@
 //! only called when the whole 95 % interval lies beyond the tolerance, so noise that merely
 //! moves the point estimate is not a regression.
 
+use super::rng::SplitMix64;
 use super::stats::{percentile, percentile_sorted};
 use serde::Serialize;
 
@@ -80,28 +81,11 @@ impl Ratio {
     }
 }
 
-/// A small deterministic generator (SplitMix64): the same samples give the same interval.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn median(v: &[f64]) -> f64 {
     percentile(v, 0.5).unwrap_or(f64::NAN)
 }
 
-fn resample_median(v: &[f64], rng: &mut Rng, buf: &mut Vec<f64>) -> f64 {
+fn resample_median(v: &[f64], rng: &mut SplitMix64, buf: &mut Vec<f64>) -> f64 {
     buf.clear();
     buf.extend((0..v.len()).map(|_| v[rng.below(v.len())]));
     buf.sort_by(f64::total_cmp);
@@ -139,7 +123,7 @@ pub fn paired(pairs: &[(f64, f64)], better: Better) -> Option<Ratio> {
     if s.len() < MIN_SAMPLES {
         return None;
     }
-    let mut rng = Rng(seed(&s));
+    let mut rng = SplitMix64(seed(&s));
     let mut buf = Vec::with_capacity(s.len());
     let stats = (0..RESAMPLES)
         .map(|_| resample_median(&s, &mut rng, &mut buf))
@@ -165,7 +149,7 @@ pub fn unpaired(baseline: &[f64], current: &[f64], better: Better) -> Option<Rat
         Better::Higher => c / b,
         Better::Lower => b / c,
     };
-    let mut rng = Rng(seed(&base) ^ seed(&cur).rotate_left(17));
+    let mut rng = SplitMix64(seed(&base) ^ seed(&cur).rotate_left(17));
     let (mut bb, mut cb) = (Vec::new(), Vec::new());
     let stats = (0..RESAMPLES)
         .map(|_| {
@@ -196,9 +180,9 @@ mod tests {
 
     /// Deterministic noise of about ±`amp` around 1.
     fn noise(n: usize, amp: f64, seed: u64) -> Vec<f64> {
-        let mut r = Rng(seed);
+        let mut r = SplitMix64(seed);
         (0..n)
-            .map(|_| 1.0 + amp * ((r.next() % 2001) as f64 / 1000.0 - 1.0))
+            .map(|_| 1.0 + amp * ((r.next_u64() % 2001) as f64 / 1000.0 - 1.0))
             .collect()
     }
 

@@ -4,6 +4,7 @@
 pub mod bandwidth;
 pub mod compare;
 pub mod histogram;
+pub mod rng;
 pub mod routing;
 pub mod stats;
 

@@ -15,6 +15,7 @@
 //! - `uniform`: all zeros; every expert scores the same and every token takes the same
 //!   experts (the best case for locality; exact).
 
+use crate::measure::rng::SplitMix64;
 use serde::Serialize;
 
 /// How the router's weights are chosen.
@@ -73,24 +74,6 @@ pub fn weights(
         }
     }
     out
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a small, fast, well-mixed seeded generator.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A float in [0, 1) from the top 53 bits.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[cfg(test)]
@@ -166,7 +149,7 @@ mod tests {
     fn splitmix_matches_the_reference_sequence() {
         // First outputs of the reference C implementation seeded with 0.
         let mut r = SplitMix64(0);
-        assert_eq!(r.next(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(r.next(), 0x6E78_9E6A_A1B9_65F4);
+        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 }
