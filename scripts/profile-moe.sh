@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's profile figures: SmolLM2-135M and its upcycled MoE (4 experts, top 2), profiled
-# op by op, with the routing overhead of the MoE against the dense model at equal active bytes.
+# The README's bandwidth and profile figures: this machine's measured bandwidth, then
+# SmolLM2-135M and its upcycled MoE (4 experts, top 2) decoding (bytes per token, GB/s and
+# utilisation), and both profiled op by op, with the routing overhead of the MoE against the
+# dense model at equal active bytes.
 # Extra arguments go to both `runner profile` runs (e.g. `--format json`, `-n 64`, `--pp`).
 # Run it on an idle machine: other processes distort per-node timings far more than totals.
 set -euo pipefail
@@ -15,6 +17,10 @@ if [ ! -f "$moe" ]; then
     "$runner" moe upcycle "$dense" "$moe" --experts 4 --used 2 --router "$router"
 fi
 uptime
+"$runner" hw
+echo
+"$runner" bench -m "$dense,$moe" -p 0 -n 128 -r 5 --no-progress
+echo
 "$runner" profile -m "$dense" "$@"
 echo
 "$runner" profile -m "$moe" --dense "$dense" "$@"
