@@ -219,12 +219,13 @@ fn backends_grid(c: &Comparison) -> Grid<'static> {
         "server prompt ms",
         "client overhead ms",
         "decode vs server",
+        "prompt cached",
         "cost $/run",
         "quality",
         "$/quality pt",
     ];
     let numeric = vec![
-        false, true, true, true, true, true, true, true, true, true, true, true, true,
+        false, true, true, true, true, true, true, true, true, true, true, true, true, true,
     ];
     let rows = c
         .rows
@@ -339,4 +340,31 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
         s.push_str(&grid(&published_grid(&c.published)));
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_has_a_cell_per_header() {
+        let c = Comparison {
+            reference: Some("m/source".into()),
+            rows: vec![CompareRow {
+                backend: "openai:m".into(),
+                cached_prompt_share: Some(0.5),
+                ..Default::default()
+            }],
+            published: read_published(),
+        };
+        assert!(!c.published.is_empty(), "the shipped reference rows load");
+        for g in [backends_grid(&c), published_grid(&c.published)] {
+            assert_eq!(g.headers.len(), g.numeric.len());
+            assert!(g.rows.iter().all(|r| r.len() == g.headers.len()));
+        }
+        let t = render(Format::Table, Some(&c)).unwrap();
+        assert!(t.contains("prompt cached") && t.contains("50%"), "{t}");
+        assert!(t.contains("published reference figures") && t.contains("Claude Haiku 4.5"));
+        assert_eq!(render(Format::Json, Some(&c)).unwrap(), "");
+    }
 }
