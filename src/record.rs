@@ -320,7 +320,8 @@ pub struct RequestRecord {
     pub ttft_ms: Option<f64>,
     /// Prompt tokens / prompt-evaluation seconds.
     pub prompt_tps: Option<f64>,
-    /// (output tokens - 1) / (last token time - first token time).
+    /// (output tokens - 1) / (last token time - first token time); for HTTP backends over the
+    /// streamed chunks' times (see `backend::exchange::Exchange::decode_tps`).
     pub decode_tps: Option<f64>,
     pub e2e_ms: f64,
     /// Time inside llama.cpp's prompt evaluation and decode calls; the rest of `e2e_ms` is

@@ -110,15 +110,52 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
+/// Two short prompts with a generous time limit (a busy machine slows, it does not fail) and
+/// a rubric of their own.
+const SMOKE: &str = r#"
+name = "http-smoke"
+description = "Short prompts for the backend comparison test"
+kind = "short-response"
+
+[judge]
+criteria = [
+  { name = "correctness", weight = 0.6, description = "The answer is right." },
+  { name = "clarity", weight = 0.4, description = "The answer is clear." },
+]
+
+[defaults]
+max_tokens = 24
+time_limit_s = 600.0
+
+[[prompts]]
+id = "capital"
+user = "What is the capital of France? Answer in one word."
+  [[prompts.graders]]
+  type = "contains"
+  value = "Paris"
+  case_insensitive = true
+
+[[prompts]]
+id = "json"
+system = "Reply with JSON only."
+user = "Give a JSON object with the keys name and age for Ana, who is 31."
+  [[prompts.graders]]
+  type = "json"
+  allow_fence = true
+"#;
+
 #[test]
 fn native_and_llama_server_side_by_side_with_a_judge() {
     let _g = heavy();
     let server = llama_server(model());
     let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("http-smoke.toml");
+    std::fs::write(&scenario, SMOKE).unwrap();
     let base = format!("http://127.0.0.1:{}", server.port);
     let args = words(&format!(
-        "compare -m {} --backend native,openai:smollm2,anthropic:smollm2 --openai-base-url {base}/v1 --anthropic-base-url {base} --limit 2 --judge openai:smollm2 --reference",
-        model().display()
+        "compare -m {} --scenario {} --backend native,openai:smollm2,anthropic:smollm2 --openai-base-url {base}/v1 --anthropic-base-url {base} --judge openai:smollm2 --reference",
+        model().display(),
+        scenario.display()
     ));
     let o = run_in(dir.path(), &args, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -184,7 +221,7 @@ fn native_and_llama_server_side_by_side_with_a_judge() {
             "{j}"
         );
         assert_eq!(j["self_judging"], true, "{j}");
-        assert_eq!(j["rubric"]["criteria"][0]["name"], "instruction_following");
+        assert_eq!(j["rubric"]["criteria"][0]["name"], "correctness");
     }
     // a second run resumes: nothing is asked again
     let o = run_in(dir.path(), &args, &[]);

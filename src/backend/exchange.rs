@@ -126,10 +126,18 @@ impl Exchange {
             .collect()
     }
 
-    /// (tokens − 1) / (last chunk − first chunk), with the server's output-token count; `None`
-    /// when the count is unknown, below 2, or the chunks span no time.
+    /// (tokens − 1) / (last chunk − first chunk). The tokens are the server's output-token
+    /// count, or the chunk count when the server streams one token per chunk (llama-server,
+    /// Ollama) and its count only adds the end-of-generation token, which streams no text.
+    /// `None` when the count is unknown, below 2, or the chunks span no time.
     pub fn decode_tps(&self) -> Option<f64> {
-        let tokens = self.server.output_tokens?;
+        let counted = self.server.output_tokens?;
+        let chunks = self.chunks.len() as u64;
+        let tokens = if counted.saturating_sub(chunks) <= 1 {
+            chunks.min(counted)
+        } else {
+            counted
+        };
         let (first, last) = (self.chunks.first()?, self.chunks.last()?);
         let span = last.saturating_sub(*first);
         (tokens >= 2 && !span.is_zero()).then(|| (tokens - 1) as f64 / span.as_secs_f64())
@@ -187,9 +195,15 @@ mod tests {
         assert_eq!(x.text, "Hello world");
         assert_eq!(x.decode_tps(), None, "no token count yet");
         x.server.output_tokens = Some(5);
-        // (5 - 1) tokens over 100 ms
+        // chunks carry several tokens: (5 - 1) tokens over 100 ms
         let r = x.decode_tps().unwrap();
         assert!((r - 40.0).abs() < 1e-9, "{r}");
+        // one token per chunk, plus an end token that streamed nothing: (3 - 1) over 100 ms
+        x.server.output_tokens = Some(4);
+        let r = x.decode_tps().unwrap();
+        assert!((r - 20.0).abs() < 1e-9, "{r}");
+        x.server.output_tokens = Some(3);
+        assert!((x.decode_tps().unwrap() - 20.0).abs() < 1e-9);
     }
 
     #[test]

@@ -232,24 +232,7 @@ pub fn endpoint(
         ),
         Kind::Native => return Err("native is not an HTTP backend".into()),
     };
-    let mut base = flag_url
-        .clone()
-        .or(cfg.base_url.clone())
-        .unwrap_or_else(|| default_url.to_string());
-    if !base.contains("://") {
-        base = format!("http://{base}");
-    }
-    let base = base.trim_end_matches('/').to_string();
-    let url = ureq::http::Uri::try_from(base.as_str())
-        .map_err(|_| format!("{spec}: the base URL is not a URL"))?;
-    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
-        return Err(format!(
-            "{spec}: the base URL holds credentials; put the key in an environment variable (api_key_env) instead"
-        ));
-    }
-    if url.host().is_none() || !matches!(url.scheme_str(), Some("http" | "https")) {
-        return Err(format!("{spec}: '{base}' is not an http(s) URL"));
-    }
+    let (base, host) = base_url(spec, flag_url.clone().or(cfg.base_url.clone()), default_url)?;
     let key_env = cfg.api_key_env.clone().or(key_env.map(str::to_string));
     let key = key_env
         .as_deref()
@@ -265,9 +248,7 @@ pub fn endpoint(
     };
     Ok(Endpoint {
         spec: spec.clone(),
-        local: cfg
-            .local
-            .unwrap_or_else(|| is_local_host(url.host().unwrap_or(""))),
+        local: cfg.local.unwrap_or_else(|| is_local_host(&host)),
         base_url: base,
         key,
         key_env,
@@ -289,6 +270,32 @@ pub fn endpoint(
         keep_alive: cfg.keep_alive.clone().unwrap_or_else(|| "30m".into()),
         max_retry_wait: flags.max_retry_wait,
     })
+}
+
+/// The base URL (given, else the default) without a trailing slash, and its host: an
+/// http(s) URL without credentials in it.
+fn base_url(
+    spec: &BackendSpec,
+    given: Option<String>,
+    default: &str,
+) -> Result<(String, String), String> {
+    let mut base = given.unwrap_or_else(|| default.to_string());
+    if !base.contains("://") {
+        base = format!("http://{base}");
+    }
+    let base = base.trim_end_matches('/').to_string();
+    let url = ureq::http::Uri::try_from(base.as_str())
+        .map_err(|_| format!("{spec}: the base URL is not a URL"))?;
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "{spec}: the base URL holds credentials; put the key in an environment variable (api_key_env) instead"
+        ));
+    }
+    let host = url.host().unwrap_or("").to_string();
+    if host.is_empty() || !matches!(url.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{spec}: '{base}' is not an http(s) URL"));
+    }
+    Ok((base, host))
 }
 
 /// Loopback, private-range and link-local addresses and `localhost`: served on this machine

@@ -157,24 +157,9 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
         .iter()
         .filter_map(|(h, n)| h.decode_tps.and(n.decode_tps))
         .collect();
-    let server = |r: &RequestRecord| r.server.clone().unwrap_or_default();
-    let overhead: Vec<f64> = ok
-        .iter()
-        .filter_map(|r| Some(r.ttft_ms? - server(r).prompt_ms?))
-        .collect();
-    let vs_server: Vec<f64> = ok
-        .iter()
-        .filter_map(|r| Some(r.decode_tps? / server(r).decode_tps.filter(|s| *s > 0.0)?))
-        .collect();
-    let (mut prompt, mut cached) = (0u64, 0u64);
-    for s in ok.iter().filter_map(|r| r.server.as_ref()) {
-        if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
-            prompt += p;
-            cached += c;
-        }
-    }
+    let server = server_figures(&ok);
     CompareRow {
-        cached_prompt_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
+        cached_prompt_share: server.cached_share,
         backend: row.backend.clone(),
         requests: mine.len(),
         failed_requests: mine.len() - ok.len(),
@@ -185,16 +170,45 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
             (Some(h), Some(n)) if n > 0.0 => Some(h / n),
             _ => None,
         },
-        server_prompt_ms_p50: median(
-            &ok.iter()
-                .filter_map(|r| server(r).prompt_ms)
-                .collect::<Vec<_>>(),
-        ),
-        client_overhead_p50_ms: median(&overhead),
-        decode_vs_server: median(&vs_server),
+        server_prompt_ms_p50: median(&server.prompt_ms),
+        client_overhead_p50_ms: median(&server.overhead),
+        decode_vs_server: median(&server.vs_server),
         cost_usd: row.cost_usd,
         quality: row.quality,
         cost_per_quality_point: row.cost_per_quality_point,
+    }
+}
+
+/// What the server's own figures say about a backend's requests.
+struct ServerFigures {
+    prompt_ms: Vec<f64>,
+    /// Client TTFT − server prompt time, per request.
+    overhead: Vec<f64>,
+    /// Client decode rate / server decode rate, per request.
+    vs_server: Vec<f64>,
+    cached_share: Option<f64>,
+}
+
+fn server_figures(ok: &[&RequestRecord]) -> ServerFigures {
+    let server = |r: &RequestRecord| r.server.clone().unwrap_or_default();
+    let (mut prompt, mut cached) = (0u64, 0u64);
+    for s in ok.iter().filter_map(|r| r.server.as_ref()) {
+        if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
+            prompt += p;
+            cached += c;
+        }
+    }
+    ServerFigures {
+        prompt_ms: ok.iter().filter_map(|r| server(r).prompt_ms).collect(),
+        overhead: ok
+            .iter()
+            .filter_map(|r| Some(r.ttft_ms? - server(r).prompt_ms?))
+            .collect(),
+        vs_server: ok
+            .iter()
+            .filter_map(|r| Some(r.decode_tps? / server(r).decode_tps.filter(|s| *s > 0.0)?))
+            .collect(),
+        cached_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
     }
 }
 
@@ -219,12 +233,13 @@ fn backends_grid(c: &Comparison) -> Grid<'static> {
         "server prompt ms",
         "client overhead ms",
         "decode vs server",
+        "prompt cached",
         "cost $/run",
         "quality",
         "$/quality pt",
     ];
     let numeric = vec![
-        false, true, true, true, true, true, true, true, true, true, true, true, true,
+        false, true, true, true, true, true, true, true, true, true, true, true, true, true,
     ];
     let rows = c
         .rows
@@ -339,4 +354,31 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
         s.push_str(&grid(&published_grid(&c.published)));
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_has_a_cell_per_header() {
+        let c = Comparison {
+            reference: Some("m/source".into()),
+            rows: vec![CompareRow {
+                backend: "openai:m".into(),
+                cached_prompt_share: Some(0.5),
+                ..Default::default()
+            }],
+            published: read_published(),
+        };
+        assert!(!c.published.is_empty(), "the shipped reference rows load");
+        for g in [backends_grid(&c), published_grid(&c.published)] {
+            assert_eq!(g.headers.len(), g.numeric.len());
+            assert!(g.rows.iter().all(|r| r.len() == g.headers.len()));
+        }
+        let t = render(Format::Table, Some(&c)).unwrap();
+        assert!(t.contains("prompt cached") && t.contains("50%"), "{t}");
+        assert!(t.contains("published reference figures") && t.contains("Claude Haiku 4.5"));
+        assert_eq!(render(Format::Json, Some(&c)).unwrap(), "");
+    }
 }

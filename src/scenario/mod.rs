@@ -12,6 +12,9 @@
 //! kind = "short-response"          # required: "short-response" (report emphasises time to first
 //!                                  # token and end-to-end latency) or "long-form" (decode tok/s)
 //!
+//! [judge]                          # optional: the judges' rubric (see backend::judge::rubric)
+//! criteria = [{ name = "correctness", weight = 0.4, description = "..." }]
+//!
 //! [defaults]                       # all optional; a prompt's own field overrides its default
 //! system = "You are a precise assistant."
 //! max_tokens = 64                  # >= 1; default 256

@@ -60,12 +60,7 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
     for h in baselines.http.iter_mut() {
         h.template_model = template_model.clone();
     }
-    let engine = EngineSpec {
-        threads: args.threads.unwrap_or(threads),
-        n_ctx: args.ctx,
-        flash_attn: args.flash_attn.as_str().to_string(),
-        n_gpu_layers: args.n_gpu_layers,
-    };
+    let engine = engine(args, threads);
     let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
     let id = sweep_id(
         &args.models,
@@ -103,27 +98,37 @@ pub fn run(args: &SweepArgs, cache: &Path, verbose: bool, threads: u32) -> Resul
             failed_cells += 1;
         }
     }
-    if !baselines.judges.is_empty() {
-        crate::backend::judge::run::run(
-            &path,
-            &scenarios,
-            &baselines.judges,
-            baselines.judge_time_limit,
-            &bar,
-        )?;
+    finish(path, &scenarios, &baselines, &bar, failed_cells)
+}
+
+/// Judges what the panel has not judged yet, then reads the results back into the tables.
+fn finish(
+    path: PathBuf,
+    scenarios: &[Scenario],
+    b: &Baselines,
+    bar: &ProgressBar,
+    failed_cells: usize,
+) -> Result<Outcome> {
+    if !b.judges.is_empty() {
+        crate::backend::judge::run::run(&path, scenarios, &b.judges, b.judge_time_limit, bar)?;
     }
     bar.finish_and_clear();
     let records = results::read(&path)?;
     Ok(Outcome {
         results: path,
-        rows: summary::rows_with(&records, baselines.judge_power),
-        comparison: crate::report::compare::build(
-            &records,
-            baselines.judge_power,
-            baselines.reference,
-        ),
+        rows: summary::rows_with(&records, b.judge_power),
+        comparison: crate::report::compare::build(&records, b.judge_power, b.reference),
         failed_cells,
     })
+}
+
+fn engine(args: &SweepArgs, threads: u32) -> EngineSpec {
+    EngineSpec {
+        threads: args.threads.unwrap_or(threads),
+        n_ctx: args.ctx,
+        flash_attn: args.flash_attn.as_str().to_string(),
+        n_gpu_layers: args.n_gpu_layers,
+    }
 }
 
 /// What every cell of one sweep shares.
