@@ -52,33 +52,15 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         headers.push(("x-api-key", k.expose().to_string()));
     }
     let body = body(ep, req);
-    let mut resp =
-        match client.post_stream(ep, "/v1/messages", &body, &headers, req.time_limit, &mut x) {
-            Ok(r) => r,
-            Err(f) => {
-                x.finish(Some(f));
-                return x;
-            }
-        };
-    let deadline = x.start + req.time_limit;
-    let mut parser = sse::Parser::default();
-    let result = http::pump(
-        &mut resp,
-        &mut x,
-        ep,
-        deadline,
-        |line, at, x| match parser.line(line) {
-            Some(ev) => on_event(&ev, at, x, ep),
-            None => Ok(true),
-        },
-    )
-    .and_then(|()| match parser.finish() {
-        Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
-        _ => Ok(()),
-    });
-    let failure = result.err().or_else(|| x.completeness());
-    x.finish(failure);
-    x
+    let resp = match client.post_stream(ep, "/v1/messages", &body, &headers, req.time_limit, &mut x)
+    {
+        Ok(r) => r,
+        Err(f) => {
+            x.finish(Some(f));
+            return x;
+        }
+    };
+    http::read_sse(resp, x, ep, req.time_limit, on_event)
 }
 
 /// Applies one event; `Ok(false)` after `message_stop`.

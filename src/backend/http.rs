@@ -153,6 +153,36 @@ impl Client {
 /// Reads the response body line by line as it arrives and hands each complete line to
 /// `on_line` with the time its bytes were read. Stops when `on_line` says so, at the end of
 /// the body, or with a failure (a read error, or the deadline).
+/// Reads a Server-Sent Events response to its end, applying `on_event` to each event
+/// (`Ok(false)` ends the stream), then records how the exchange ended.
+pub fn read_sse(
+    mut resp: Response,
+    mut x: Exchange,
+    ep: &Endpoint,
+    time_limit: std::time::Duration,
+    on_event: fn(&super::sse::Event, Instant, &mut Exchange, &Endpoint) -> Result<bool, Failure>,
+) -> Exchange {
+    let deadline = x.start + time_limit;
+    let mut parser = super::sse::Parser::default();
+    let result = pump(
+        &mut resp,
+        &mut x,
+        ep,
+        deadline,
+        |line, at, x| match parser.line(line) {
+            Some(ev) => on_event(&ev, at, x, ep),
+            None => Ok(true),
+        },
+    )
+    .and_then(|()| match parser.finish() {
+        Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
+        _ => Ok(()),
+    });
+    let failure = result.err().or_else(|| x.completeness());
+    x.finish(failure);
+    x
+}
+
 pub fn pump(
     resp: &mut Response,
     x: &mut Exchange,

@@ -51,7 +51,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         .map(|k| ("authorization", format!("Bearer {}", k.expose())));
     let headers: Vec<(&str, String)> = auth.into_iter().collect();
     let body = body(ep, req);
-    let mut resp = match client.post_stream(
+    let resp = match client.post_stream(
         ep,
         "/chat/completions",
         &body,
@@ -65,25 +65,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
             return x;
         }
     };
-    let deadline = x.start + req.time_limit;
-    let mut parser = sse::Parser::default();
-    let result = http::pump(
-        &mut resp,
-        &mut x,
-        ep,
-        deadline,
-        |line, at, x| match parser.line(line) {
-            Some(ev) => on_event(&ev, at, x, ep),
-            None => Ok(true),
-        },
-    )
-    .and_then(|()| match parser.finish() {
-        Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
-        _ => Ok(()),
-    });
-    let failure = result.err().or_else(|| x.completeness());
-    x.finish(failure);
-    x
+    http::read_sse(resp, x, ep, req.time_limit, on_event)
 }
 
 /// Applies one event; `Ok(false)` after `[DONE]`.
