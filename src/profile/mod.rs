@@ -44,17 +44,7 @@ pub fn run(cfg: &ProfileConfig, cache: &Path, verbose: bool) -> Result<ProfileRe
     load::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle)?;
     let start = Instant::now();
     let (moe, engine) = profile_model(&backend, &path, gguf, &cfg.plan)?;
-    let (dense, dense_source, reason) = match reference {
-        Some(DenseRef::Found { path, how }) => {
-            let g =
-                GgufFile::open(&path).map_err(|e| UsageError(format!("dense reference: {e}")))?;
-            let (d, _) = profile_model(&backend, &path, g, &cfg.plan)
-                .with_context(|| format!("profiling the dense reference {}", path.display()))?;
-            (Some(d), Some(format!("{} ({how})", path.display())), None)
-        }
-        Some(DenseRef::Missing(why)) => (None, None, Some(why)),
-        None => (None, None, None),
-    };
+    let (dense, dense_source, reason) = profile_dense(&backend, reference, &cfg.plan)?;
     if let Some(why) = &reason {
         notes.push(format!(
             "{why}; the router and expert shares are reported alone"
@@ -86,6 +76,25 @@ pub fn run(cfg: &ProfileConfig, cache: &Path, verbose: bool) -> Result<ProfileRe
             top_processes: Vec::new(),
         },
         notes,
+    })
+}
+
+/// The dense reference's profile and where it came from, or why there is none.
+fn profile_dense(
+    backend: &LlamaBackend,
+    reference: Option<DenseRef>,
+    plan: &ProfilePlan,
+) -> Result<(Option<ModelProfile>, Option<String>, Option<String>)> {
+    Ok(match reference {
+        Some(DenseRef::Found { path, how }) => {
+            let g =
+                GgufFile::open(&path).map_err(|e| UsageError(format!("dense reference: {e}")))?;
+            let (d, _) = profile_model(backend, &path, g, plan)
+                .with_context(|| format!("profiling the dense reference {}", path.display()))?;
+            (Some(d), Some(format!("{} ({how})", path.display())), None)
+        }
+        Some(DenseRef::Missing(why)) => (None, None, Some(why)),
+        None => (None, None, None),
     })
 }
 

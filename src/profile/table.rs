@@ -144,6 +144,12 @@ fn categories(out: &mut String, m: &ModelProfile) {
         });
         let _ = writeln!(out, " {:>13.2} {:>10.2}", w / MIB, kv / MIB);
     }
+    totals(out, &phases, long);
+    out.push('\n');
+}
+
+/// The rows under the categories: time outside graph nodes, and the measured token time.
+fn totals(out: &mut String, phases: &[&PhaseReport], long: Option<&Breakdown>) {
     let outside = |b: &Breakdown| {
         (
             b.measured_ms_per_token - b.node_ms_per_token,
@@ -159,7 +165,7 @@ fn categories(out: &mut String, m: &ModelProfile) {
         ("measured (profiled)", &measured),
     ] {
         let _ = write!(out, "{label:<22}");
-        for p in &phases {
+        for p in phases {
             let (ms, share) = p.breakdown.as_ref().map_or((0.0, 0.0), f);
             let _ = write!(out, " {:>20}", format!("{ms:.3} {:>7}", pct(share)));
         }
@@ -171,7 +177,6 @@ fn categories(out: &mut String, m: &ModelProfile) {
         }
         out.push('\n');
     }
-    out.push('\n');
 }
 
 fn top_nodes(out: &mut String, m: &ModelProfile) {
