@@ -44,11 +44,19 @@ fn categories(phase: &Value) -> Vec<String> {
 
 /// The categories account for the measured time (the callback sees inside every node; the
 /// rest is llama.cpp's work between graph nodes), and their times add up to the node time.
+/// A short-response call decodes one token after a cleared cache, so llama.cpp's fixed work
+/// per call (graph set-up, input upload, copying the logits out) is a larger share of it:
+/// 8-11 % measured on SmolLM2 here, against 3-5 % in steady decode.
 fn check_coverage(p: &Value) {
     let b = &p["breakdown"];
     let coverage = b["coverage"].as_f64().unwrap();
+    let least = if p["phase"] == "short-response" {
+        0.85
+    } else {
+        0.9
+    };
     assert!(
-        (0.9..=1.0 + 1e-9).contains(&coverage),
+        (least..=1.0 + 1e-9).contains(&coverage),
         "{}: categories cover {coverage} of the token time",
         p["phase"]
     );
