@@ -36,7 +36,8 @@ pub struct UpcycleArgs {
     /// The dense model: a GGUF file or a known model name (see `runner models list`).
     #[arg(value_name = "DENSE")]
     pub dense: String,
-    /// Where to write the MoE GGUF (written to a temporary file, then renamed into place).
+    /// Where to write the MoE GGUF (written to a temporary file beside it, then renamed into
+    /// place; an existing file is replaced).
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
     /// Experts per layer, N (2 to 1024).

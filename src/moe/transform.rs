@@ -177,10 +177,10 @@ pub fn plan(
     for (i, (key, value)) in g.metadata.iter().enumerate() {
         let raw = g
             .raw_value(source, i)
-            .and_then(Result::ok)
-            .ok_or_else(|| UpcycleError::Io {
+            .unwrap_or_else(|| Err(std::io::Error::other("no such metadata entry")))
+            .map_err(|e| UpcycleError::Io {
                 path: path.to_path_buf(),
-                err: std::io::Error::other(format!("cannot read the value of '{key}'")),
+                err: std::io::Error::new(e.kind(), format!("reading the value of '{key}': {e}")),
             })?;
         w.set_raw(key, value.value_type(), raw).map_err(write_err)?;
     }
