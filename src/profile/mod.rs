@@ -13,7 +13,7 @@ use crate::bench::{classify_resolve, UsageError};
 use crate::gguf::GgufFile;
 use crate::hw::load::{self, LoadMonitor};
 use crate::llama::context::Context;
-use crate::llama::model::{self, LoadOptions};
+use crate::llama::model::{self, LoadOptions, LoadedModel};
 use crate::models;
 use crate::record::{self, EngineSettings, LoadReport, ModelInfo, SCHEMA_VERSION};
 use anyhow::{Context as _, Result};
@@ -43,8 +43,18 @@ pub fn run(cfg: &ProfileConfig, cache: &Path, verbose: bool) -> Result<ProfileRe
     let backend = crate::llama::init(verbose)?;
     load::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle)?;
     let start = Instant::now();
-    let (moe, engine) = profile_model(&backend, &path, gguf, &cfg.plan)?;
-    let (dense, dense_source, reason) = profile_dense(&backend, reference, &cfg.plan)?;
+    let subject = load(&backend, &path, gguf, &cfg.plan)?;
+    let (dense_loaded, dense_source, reason) = load_dense(&backend, reference, &cfg.plan)?;
+    let mut models = vec![(&subject.loaded.model, subject.loaded.info.clone())];
+    if let Some(d) = &dense_loaded {
+        models.push((&d.loaded.model, d.loaded.info.clone()));
+    }
+    let (mut profiles, engine) = profile_loaded(&models, &cfg.plan)?;
+    let dense = (profiles.len() > 1).then(|| profiles.remove(1));
+    let mut moe = profiles
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("nothing was profiled"))?;
+    moe.upcycled = subject.upcycled;
     if let Some(why) = &reason {
         notes.push(format!(
             "{why}; the router and expert shares are reported alone"
@@ -79,33 +89,13 @@ pub fn run(cfg: &ProfileConfig, cache: &Path, verbose: bool) -> Result<ProfileRe
     })
 }
 
-/// The dense reference's profile and where it came from, or why there is none.
-fn profile_dense(
-    backend: &LlamaBackend,
-    reference: Option<DenseRef>,
-    plan: &ProfilePlan,
-) -> Result<(Option<ModelProfile>, Option<String>, Option<String>)> {
-    Ok(match reference {
-        Some(DenseRef::Found { path, how }) => {
-            let g =
-                GgufFile::open(&path).map_err(|e| UsageError(format!("dense reference: {e}")))?;
-            let (d, _) = profile_model(backend, &path, g, plan)
-                .with_context(|| format!("profiling the dense reference {}", path.display()))?;
-            (Some(d), Some(format!("{} ({how})", path.display())), None)
-        }
-        Some(DenseRef::Missing(why)) => (None, None, Some(why)),
-        None => (None, None, None),
-    })
+/// A model loaded for profiling, with where it came from if it was upcycled.
+struct Loaded {
+    loaded: LoadedModel,
+    upcycled: Option<report::Upcycled>,
 }
 
-/// Loads a model and runs the plan's phases in a plain context, then in a profiling context
-/// with the same settings.
-pub fn profile_model(
-    backend: &LlamaBackend,
-    path: &Path,
-    gguf: GgufFile,
-    plan: &ProfilePlan,
-) -> Result<(ModelProfile, EngineSettings)> {
+fn load(backend: &LlamaBackend, path: &Path, gguf: GgufFile, plan: &ProfilePlan) -> Result<Loaded> {
     let opts = LoadOptions {
         n_gpu_layers: plan.n_gpu_layers,
         use_mmap: true,
@@ -116,30 +106,57 @@ pub fn profile_model(
         seed: p.seed,
     });
     let loaded = model::load_validated(backend, path, gguf, opts)?;
-    let (mut profile, engine) = profile_loaded(&loaded.model, loaded.info, plan)?;
-    profile.upcycled = upcycled;
-    Ok((profile, engine))
+    Ok(Loaded { loaded, upcycled })
 }
 
-/// Runs the plan's phases on a loaded model in a plain context, then in a profiling context
-/// with the same settings.
-pub fn profile_loaded(
-    model: &LlamaModel,
-    info: ModelInfo,
+/// The dense reference, loaded, and where it came from; or why there is none.
+fn load_dense(
+    backend: &LlamaBackend,
+    reference: Option<DenseRef>,
     plan: &ProfilePlan,
-) -> Result<(ModelProfile, EngineSettings)> {
-    let prompts = runs::Prompts::new(model, plan);
-    let (plain, engine) = {
-        let mut ctx = Context::new(model, &plan.settings)?;
-        let engine = plan.settings.applied(&ctx, true, plan.n_gpu_layers);
-        (runs::run_phases(&mut ctx, plan, &prompts)?, engine)
-    };
-    let profiled = {
-        let mut ctx = Context::profiled(model, &plan.settings)?;
-        runs::run_phases(&mut ctx, plan, &prompts)?
-    };
-    let profile = report::model_profile(info, plan, &plain, &profiled);
-    Ok((profile, engine))
+) -> Result<(Option<Loaded>, Option<String>, Option<String>)> {
+    Ok(match reference {
+        Some(DenseRef::Found { path, how }) => {
+            let g =
+                GgufFile::open(&path).map_err(|e| UsageError(format!("dense reference: {e}")))?;
+            let d = load(backend, &path, g, plan)
+                .with_context(|| format!("loading the dense reference {}", path.display()))?;
+            (Some(d), Some(format!("{} ({how})", path.display())), None)
+        }
+        Some(DenseRef::Missing(why)) => (None, None, Some(why)),
+        None => (None, None, None),
+    })
+}
+
+/// Runs the plan's phases on loaded models, each in a plain context and in a profiling
+/// context with the same settings, all four (or two) interleaved; a profile per model, and
+/// the engine settings llama.cpp applied.
+pub fn profile_loaded(
+    models: &[(&LlamaModel, ModelInfo)],
+    plan: &ProfilePlan,
+) -> Result<(Vec<ModelProfile>, EngineSettings)> {
+    let prompts: Vec<runs::Prompts> = models
+        .iter()
+        .map(|(m, _)| runs::Prompts::new(m, plan))
+        .collect();
+    let mut subjects = Vec::new();
+    for ((m, _), p) in models.iter().zip(&prompts) {
+        subjects.push(runs::Subject::new(Context::new(m, &plan.settings)?, p));
+        subjects.push(runs::Subject::new(Context::profiled(m, &plan.settings)?, p));
+    }
+    let engine = subjects
+        .first()
+        .map(|s| plan.settings.applied(s.context(), true, plan.n_gpu_layers))
+        .ok_or_else(|| anyhow::anyhow!("no model to profile"))?;
+    runs::run_interleaved(&mut subjects, plan)?;
+    let profiles = models
+        .iter()
+        .zip(subjects.chunks(2))
+        .map(|((_, info), pair)| {
+            report::model_profile(info.clone(), plan, &pair[0].runs, &pair[1].runs)
+        })
+        .collect();
+    Ok((profiles, engine))
 }
 
 /// Prints the report in the chosen format.

@@ -56,7 +56,6 @@ fn try_cell_routing(
     plan: &ProfilePlan,
     cache: &Path,
 ) -> anyhow::Result<RoutingSummary> {
-    let (moe, _) = super::profile_loaded(&loaded.model, loaded.info.clone(), plan)?;
     let (dense, reason) = match dense::find(None, path, &loaded.gguf, cache)? {
         DenseRef::Found { path, .. } => {
             let g = GgufFile::open(&path)?;
@@ -64,13 +63,21 @@ fn try_cell_routing(
                 n_gpu_layers: plan.n_gpu_layers,
                 use_mmap: true,
             };
-            let d = model::load_validated(backend, &path, g, opts)?;
-            (Some(super::profile_loaded(&d.model, d.info, plan)?.0), None)
+            (Some(model::load_validated(backend, &path, g, opts)?), None)
         }
         DenseRef::Missing(why) => (None, Some(why)),
     };
+    let mut models = vec![(&loaded.model, loaded.info.clone())];
+    if let Some(d) = &dense {
+        models.push((&d.model, d.info.clone()));
+    }
+    let (mut profiles, _) = super::profile_loaded(&models, plan)?;
+    let dense = (profiles.len() > 1).then(|| profiles.remove(1));
+    let moe = profiles
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("nothing was profiled"))?;
     report::routing(
-        &moe,
+        moe,
         dense.as_ref(),
         dense.as_ref().map(|d| d.model.path.clone()),
         reason,

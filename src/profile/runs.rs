@@ -1,10 +1,13 @@
-//! The decode runs of a profile: the same phases once in a plain context (no callback) and
-//! once in a profiling context with the same settings.
+//! The decode runs of a profile: the same phases in a plain context (no callback) and in a
+//! profiling context with the same settings, for the model and its dense reference, all
+//! interleaved.
 //!
 //! Phases: short-response (clear the cache, evaluate a short prompt, time the first decoded
 //! token; repeated), long-form (evaluate a prompt of `depth` tokens, then time each of `n_gen`
 //! greedily decoded tokens), and the depth prompt's evaluation itself (prompt processing).
-//! A decode is timed from the call to `llama_decode` to the end of `llama_synchronize`.
+//! A decode is timed from the call to `llama_decode` to the end of `llama_synchronize`. This
+//! machine's speed drifts by tens of percent over seconds; running the contexts in turn, a few
+//! tokens each, keeps that drift out of the ratios (profiled/plain, MoE/dense).
 
 use super::args::ProfilePlan;
 use crate::llama::context::{Context, ContextError};
@@ -74,45 +77,107 @@ pub struct Runs {
     pub prompt: PhaseRun,
 }
 
-/// Decodes `tokens` at `pos` and waits for the result; the time it took and the profile the
-/// callback collected meanwhile.
-fn timed(
-    ctx: &mut Context<'_>,
-    tokens: &[i32],
+/// Tokens each context decodes in turn during the long-form phase.
+const LONG_BLOCK: u32 = 8;
+
+/// One context (plain or profiling) of one model, with what its phases measured.
+pub struct Subject<'m> {
+    ctx: Context<'m>,
+    prompts: &'m Prompts,
+    pub runs: Runs,
+    /// Where the long-form decode stands: next position and token.
     pos: i32,
-) -> Result<(Duration, Option<Profile>), ContextError> {
-    let _ = ctx.take_profile();
-    let start = Instant::now();
-    ctx.decode(tokens, pos, true)?;
-    ctx.synchronize();
-    let d = start.elapsed();
-    Ok((d, ctx.take_profile()))
+    next: i32,
 }
 
-/// Runs every phase in `ctx`, after one untimed warm-up.
-pub fn run_phases(
-    ctx: &mut Context<'_>,
-    plan: &ProfilePlan,
-    prompts: &Prompts,
-) -> Result<Runs, ContextError> {
-    let mut runs = Runs::default();
-    for rep in 0..=plan.repetitions {
-        ctx.clear();
-        timed(ctx, &prompts.short, 0)?;
-        let next = ctx.argmax().ok_or(ContextError::NoLogits)?;
-        let (d, p) = timed(ctx, &[next], prompts.short.len() as i32)?;
-        if rep > 0 {
-            runs.short.add(d, p);
+impl<'m> Subject<'m> {
+    pub fn new(ctx: Context<'m>, prompts: &'m Prompts) -> Subject<'m> {
+        Subject {
+            ctx,
+            prompts,
+            runs: Runs::default(),
+            pos: 0,
+            next: 0,
         }
     }
-    ctx.clear();
-    let (d, p) = timed(ctx, &prompts.depth, 0)?;
-    runs.prompt.add(d, p);
-    let first = prompts.depth.len() as i32;
-    for pos in (first..).take(plan.n_gen as usize) {
-        let next = ctx.argmax().ok_or(ContextError::NoLogits)?;
-        let (d, p) = timed(ctx, &[next], pos)?;
-        runs.long.add(d, p);
+
+    pub fn context(&self) -> &Context<'m> {
+        &self.ctx
     }
-    Ok(runs)
+
+    /// Decodes `tokens` at `pos` and waits for the result; the time it took and the profile
+    /// the callback collected meanwhile.
+    fn timed(
+        &mut self,
+        tokens: &[i32],
+        pos: i32,
+    ) -> Result<(Duration, Option<Profile>), ContextError> {
+        let _ = self.ctx.take_profile();
+        let start = Instant::now();
+        self.ctx.decode(tokens, pos, true)?;
+        self.ctx.synchronize();
+        let d = start.elapsed();
+        Ok((d, self.ctx.take_profile()))
+    }
+
+    /// One short-response sample: clear, evaluate the short prompt, time the first token.
+    fn short_sample(&mut self) -> Result<(Duration, Option<Profile>), ContextError> {
+        self.ctx.clear();
+        let prompt = self.prompts.short.as_slice();
+        self.timed(prompt, 0)?;
+        let next = self.ctx.argmax().ok_or(ContextError::NoLogits)?;
+        self.timed(&[next], prompt.len() as i32)
+    }
+
+    /// Evaluates the depth prompt (the prompt phase) before the long-form decode.
+    fn fill_depth(&mut self) -> Result<(), ContextError> {
+        self.ctx.clear();
+        let depth = self.prompts.depth.as_slice();
+        let (d, p) = self.timed(depth, 0)?;
+        self.runs.prompt.add(d, p);
+        self.pos = depth.len() as i32;
+        self.next = self.ctx.argmax().ok_or(ContextError::NoLogits)?;
+        Ok(())
+    }
+
+    /// Decodes the next `n` long-form tokens greedily.
+    fn decode_block(&mut self, n: u32) -> Result<(), ContextError> {
+        for _ in 0..n {
+            let (d, p) = self.timed(&[self.next], self.pos)?;
+            self.runs.long.add(d, p);
+            self.pos += 1;
+            self.next = self.ctx.argmax().ok_or(ContextError::NoLogits)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every phase in every subject, interleaved so that a drift of the machine's speed
+/// affects them alike: one untimed warm-up each, then each short-response sample of every
+/// subject in turn, then the depth prompts, then long-form blocks of 8 tokens in turn.
+pub fn run_interleaved(
+    subjects: &mut [Subject<'_>],
+    plan: &ProfilePlan,
+) -> Result<(), ContextError> {
+    for s in subjects.iter_mut() {
+        s.short_sample()?;
+    }
+    for _ in 0..plan.repetitions {
+        for s in subjects.iter_mut() {
+            let (d, p) = s.short_sample()?;
+            s.runs.short.add(d, p);
+        }
+    }
+    for s in subjects.iter_mut() {
+        s.fill_depth()?;
+    }
+    let mut left = plan.n_gen;
+    while left > 0 {
+        let n = left.min(LONG_BLOCK);
+        for s in subjects.iter_mut() {
+            s.decode_block(n)?;
+        }
+        left -= n;
+    }
+    Ok(())
 }
