@@ -4,8 +4,8 @@
 //! real Ollama and cloud APIs only when OLLAMA_HOST or an API key is set.
 
 mod common;
+use common::fixture::{serve_fn, Received, Reply, Step};
 use common::*;
-use runner::backend::fixture::{serve_fn, Received, Reply, Step};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -233,7 +233,7 @@ fn native_and_llama_server_side_by_side_with_a_judge() {
 }
 
 /// Answers every request with HTTP 401 echoing the credentials it was sent.
-fn echoing_401(n: usize) -> runner::backend::fixture::Fixture {
+fn echoing_401(n: usize) -> common::fixture::Fixture {
     serve_fn(n, |req: &Received, _| {
         let creds: Vec<&str> = req
             .head
@@ -311,7 +311,7 @@ fn failing_requests_are_recorded_with_their_reason_and_keys_never_leak() {
 }
 
 /// Ollama's documented answers: version, show, warm-up load, ps, then generate streams.
-fn ollama_fixture(n: usize) -> runner::backend::fixture::Fixture {
+fn ollama_fixture(n: usize) -> common::fixture::Fixture {
     serve_fn(n, |req: &Received, _| {
         let path = req.head.split_whitespace().nth(1).unwrap_or("").to_string();
         let json = |s: &str| Reply::status(200, s);

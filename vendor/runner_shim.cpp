@@ -34,6 +34,8 @@ struct runner_memory_totals {
     uint64_t compute;
     uint32_t n_buffer_types;
 };
+// The Rust side (src/engine/memory.rs) asserts the same size.
+static_assert(sizeof(runner_memory_totals) == 32, "runner_memory_totals layout changed");
 
 // Fills `out` with the byte totals of `ctx`. Returns 0 on success, -1 for null arguments and
 // -2 when llama.cpp threw.

@@ -3,11 +3,12 @@
 //! `content_block_delta` (`text_delta`), `content_block_stop`, `message_delta` (stop reason
 //! and output tokens), `message_stop`, `ping` and `error`.
 
-use super::exchange::{Exchange, Failure, FailureKind};
+use super::exchange::{Exchange, Failure};
 use super::http::{self, Client};
 use super::openai::excerpt;
 use super::spec::Endpoint;
 use super::{messages_json, sse, system_text, u64_at, ChatRequest};
+use crate::measure::FailureKind;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -20,21 +21,21 @@ pub const API_VERSION: &str = "2023-06-01";
 pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
     let mut b = json!({
         "model": ep.spec.model,
-        "max_tokens": req.max_tokens,
+        "max_tokens": req.max_tokens(),
         "messages": messages_json(req, false),
         "stream": true,
-        "temperature": req.sampling.temperature.min(1.0),
+        "temperature": req.sampling().temperature.min(1.0),
     });
     if let Some(s) = system_text(req) {
         b["system"] = json!(s);
     }
-    if let Some(p) = req.sampling.top_p {
+    if let Some(p) = req.sampling().top_p {
         b["top_p"] = json!(p);
     }
-    if let Some(k) = req.sampling.top_k {
+    if let Some(k) = req.sampling().top_k {
         b["top_k"] = json!(k);
     }
-    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.trim().is_empty()).collect();
+    let stop: Vec<&String> = req.stop().iter().filter(|s| !s.trim().is_empty()).collect();
     if !stop.is_empty() {
         b["stop_sequences"] = json!(stop);
     }
@@ -52,15 +53,21 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         headers.push(("x-api-key", k.expose().to_string()));
     }
     let body = body(ep, req);
-    let resp = match client.post_stream(ep, "/v1/messages", &body, &headers, req.time_limit, &mut x)
-    {
+    let resp = match client.post_stream(
+        ep,
+        "/v1/messages",
+        &body,
+        &headers,
+        req.time_limit(),
+        &mut x,
+    ) {
         Ok(r) => r,
         Err(f) => {
             x.finish(Some(f));
             return x;
         }
     };
-    http::read_sse(resp, x, ep, req.time_limit, on_event)
+    http::read_sse(resp, x, ep, req.time_limit(), on_event)
 }
 
 /// Applies one event; `Ok(false)` after `message_stop`.

@@ -1,50 +1,10 @@
 //! One streamed HTTP answer as runner sees it: text chunks stamped on one monotonic clock as
 //! they arrive, what the server reported, and why the exchange failed if it did.
 
-use super::report::ServerReport;
+use crate::measure::{FailureKind, StopReason, TokenUnit, Trace};
+use crate::record::{HttpReport, ServerReport};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-
-/// Why a request failed, as a kind (recorded as `error_kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Nothing listens at the address (or the host does not resolve).
-    Refused,
-    /// The connection broke before the answer was complete.
-    Reset,
-    /// The server answered with an HTTP error status.
-    HttpStatus,
-    /// HTTP 429 and the retries allowed did not get through.
-    RateLimited,
-    /// A line of the stream is not the JSON the protocol documents.
-    Malformed,
-    /// The server reported an error inside the stream.
-    StreamError,
-    /// The answer was not complete within the request's time limit.
-    TimeLimit,
-    /// The stream ended without its final event.
-    Truncated,
-    /// The stream ended properly but without token counts.
-    NoUsage,
-    Other,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Refused => "refused",
-            FailureKind::Reset => "reset",
-            FailureKind::HttpStatus => "http_status",
-            FailureKind::RateLimited => "rate_limited",
-            FailureKind::Malformed => "malformed",
-            FailureKind::StreamError => "stream_error",
-            FailureKind::TimeLimit => "time_limit",
-            FailureKind::Truncated => "truncated",
-            FailureKind::NoUsage => "no_usage",
-            FailureKind::Other => "other",
-        }
-    }
-}
 
 /// A failed exchange: its kind and a one-line reason (never holding an API key).
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -113,34 +73,56 @@ impl Exchange {
         self.text.push_str(delta);
     }
 
-    /// Start → first non-empty text chunk.
-    pub fn ttft(&self) -> Option<Duration> {
-        self.chunks.first().copied()
+    /// The exchange as a trace: every non-empty chunk's arrival, the server's token counts,
+    /// the text cut before the first stop string (servers that were not given a stop string,
+    /// or refused one, run past it) and why it ended.
+    pub fn trace(&self, stops: &[String]) -> Trace {
+        let (text, stopped) = cut_at_stop(&self.text, stops);
+        Trace {
+            prompt_tokens: self
+                .server
+                .prompt_tokens
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            output_tokens: self.server.output_tokens,
+            prompt_eval: None,
+            first_text: self.chunks.first().copied(),
+            tokens: self.chunks.clone(),
+            unit: TokenUnit::Chunk,
+            end: self.end,
+            engine: None,
+            text,
+            stop: Some(self.stop_reason(stopped)),
+        }
     }
 
-    /// Gaps between consecutive text chunks.
-    pub fn gaps(&self) -> Vec<Duration> {
-        self.chunks
-            .windows(2)
-            .map(|w| w[1].saturating_sub(w[0]))
-            .collect()
+    /// The client-side facts of the exchange, for the record.
+    pub fn http_report(&self) -> HttpReport {
+        HttpReport {
+            headers_ms: self.headers.map(crate::measure::ms),
+            chunks: self.chunks.len(),
+            status: self.status,
+            retries: self.retries,
+            retry_wait_ms: crate::measure::ms(self.retry_wait),
+        }
     }
 
-    /// (tokens − 1) / (last chunk − first chunk). The tokens are the server's output-token
-    /// count, or the chunk count when the server streams one token per chunk (llama-server,
-    /// Ollama) and its count only adds the end-of-generation token, which streams no text.
-    /// `None` when the count is unknown, below 2, or the chunks span no time.
-    pub fn decode_tps(&self) -> Option<f64> {
-        let counted = self.server.output_tokens?;
-        let chunks = self.chunks.len() as u64;
-        let tokens = if counted.saturating_sub(chunks) <= 1 {
-            chunks.min(counted)
-        } else {
-            counted
-        };
-        let (first, last) = (self.chunks.first()?, self.chunks.last()?);
-        let span = last.saturating_sub(*first);
-        (tokens >= 2 && !span.is_zero()).then(|| (tokens - 1) as f64 / span.as_secs_f64())
+    /// The stop reason in native's words.
+    fn stop_reason(&self, stopped: bool) -> StopReason {
+        if let Some(f) = &self.failure {
+            return match f.kind {
+                FailureKind::TimeLimit => StopReason::TimeLimit,
+                _ => StopReason::Error,
+            };
+        }
+        if stopped {
+            return StopReason::StopString;
+        }
+        match self.server.finish_reason.as_deref() {
+            Some("length" | "max_tokens") => StopReason::MaxTokens,
+            Some("stop_sequence") => StopReason::StopString,
+            _ => StopReason::Eos,
+        }
     }
 
     /// Marks the end of the exchange now, and its failure if any (the first one wins).
@@ -169,6 +151,14 @@ impl Exchange {
     }
 }
 
+/// The text cut before the first stop string, and whether one was found.
+pub fn cut_at_stop(text: &str, stops: &[String]) -> (String, bool) {
+    match super::native::chat::find_stop(text.as_bytes(), 0, stops) {
+        Some(at) => (text[..at].to_string(), true),
+        None => (text.to_string(), false),
+    }
+}
+
 /// Milliseconds of a duration in nanoseconds (Ollama's unit); `None` stays `None`.
 pub fn ns_to_ms(ns: Option<u64>) -> Option<f64> {
     ns.map(|n| n as f64 / 1e6)
@@ -179,31 +169,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ttft_gaps_and_decode_rate_over_injected_times() {
+    fn a_stream_becomes_a_trace_of_chunks() {
         let t0 = Instant::now();
         let mut x = Exchange::new(t0);
         x.text("", t0 + Duration::from_millis(5)); // a role-only chunk: not text
         x.text("Hel", t0 + Duration::from_millis(120));
-        x.text("lo", t0 + Duration::from_millis(150));
-        x.text("", t0 + Duration::from_millis(160));
-        x.text(" world", t0 + Duration::from_millis(220));
-        assert_eq!(x.ttft(), Some(Duration::from_millis(120)));
-        assert_eq!(
-            x.gaps(),
-            vec![Duration::from_millis(30), Duration::from_millis(70)]
-        );
-        assert_eq!(x.text, "Hello world");
-        assert_eq!(x.decode_tps(), None, "no token count yet");
-        x.server.output_tokens = Some(5);
-        // chunks carry several tokens: (5 - 1) tokens over 100 ms
-        let r = x.decode_tps().unwrap();
-        assert!((r - 40.0).abs() < 1e-9, "{r}");
-        // one token per chunk, plus an end token that streamed nothing: (3 - 1) over 100 ms
+        x.text("lo\n\nmore", t0 + Duration::from_millis(150));
         x.server.output_tokens = Some(4);
-        let r = x.decode_tps().unwrap();
-        assert!((r - 20.0).abs() < 1e-9, "{r}");
-        x.server.output_tokens = Some(3);
-        assert!((x.decode_tps().unwrap() - 20.0).abs() < 1e-9);
+        x.server.finish_reason = Some("length".into());
+        x.done = true;
+        x.usage = true;
+        x.finish(None);
+        let t = x.trace(&["\n\n".to_string()]);
+        assert_eq!(t.first_text, Some(Duration::from_millis(120)));
+        assert_eq!(t.tokens.len(), 2);
+        assert_eq!(t.unit, TokenUnit::Chunk);
+        assert_eq!(t.text, "Hello");
+        assert_eq!(
+            t.stop,
+            Some(StopReason::StopString),
+            "cut at the stop string"
+        );
+        assert_eq!(x.trace(&[]).stop, Some(StopReason::MaxTokens));
+        x.failure = Some(Failure::new(FailureKind::TimeLimit, "slow"));
+        assert_eq!(x.trace(&[]).stop, Some(StopReason::TimeLimit));
+        assert_eq!(x.http_report().chunks, 2);
     }
 
     #[test]
@@ -214,5 +204,13 @@ mod tests {
         assert_eq!(x.completeness().unwrap().kind, FailureKind::NoUsage);
         x.usage = true;
         assert!(x.completeness().is_none());
+    }
+
+    #[test]
+    fn stop_strings_cut_the_text() {
+        let stops = vec!["\n\n".to_string(), "END".to_string()];
+        assert_eq!(cut_at_stop("ab\n\ncd", &stops), ("ab".into(), true));
+        assert_eq!(cut_at_stop("abc", &stops), ("abc".into(), false));
+        assert_eq!(cut_at_stop("xENDy\n\n", &stops), ("x".into(), true));
     }
 }

@@ -2,8 +2,9 @@
 //! request's time limit as a deadline on every read, bounded retries after HTTP 429, and
 //! errors sorted into failure kinds with any API key scrubbed from their text.
 
-use super::exchange::{Exchange, Failure, FailureKind};
+use super::exchange::{Exchange, Failure};
 use super::spec::Endpoint;
+use crate::measure::FailureKind;
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 const MAX_RETRIES: u32 = 5;
 /// Bytes of an error body kept for the message.
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
+/// The longest line of a stream runner reads; a longer one is malformed (a server sending
+/// megabytes without a line break would otherwise grow the buffer without bound).
+pub const MAX_LINE_BYTES: usize = 4 << 20;
 
 /// A client shared by a cell's requests (connections are kept alive between them).
 #[derive(Debug, Clone)]
@@ -150,9 +154,6 @@ impl Client {
     }
 }
 
-/// Reads the response body line by line as it arrives and hands each complete line to
-/// `on_line` with the time its bytes were read. Stops when `on_line` says so, at the end of
-/// the body, or with a failure (a read error, or the deadline).
 /// Reads a Server-Sent Events response to its end, applying `on_event` to each event
 /// (`Ok(false)` ends the stream), then records how the exchange ended.
 pub fn read_sse(
@@ -170,6 +171,7 @@ pub fn read_sse(
         ep,
         deadline,
         |line, at, x| match parser.line(line) {
+            Some(ev) if ev.oversized => Err(oversized()),
             Some(ev) => on_event(&ev, at, x, ep),
             None => Ok(true),
         },
@@ -183,6 +185,9 @@ pub fn read_sse(
     x
 }
 
+/// Reads the response body line by line as it arrives and hands each complete line to
+/// `on_line` with the time its bytes were read. Stops when `on_line` says so, at the end of
+/// the body, or with a failure (a read error, the deadline, a line over [`MAX_LINE_BYTES`]).
 pub fn pump(
     resp: &mut Response,
     x: &mut Exchange,
@@ -214,10 +219,29 @@ pub fn pump(
                 return Ok(());
             }
         }
+        if pending.len() > MAX_LINE_BYTES {
+            return Err(Failure::new(
+                FailureKind::Malformed,
+                format!(
+                    "a line of the stream is longer than {} MiB",
+                    MAX_LINE_BYTES >> 20
+                ),
+            ));
+        }
         if at >= deadline {
             return Err(time_limit_failure());
         }
     }
+}
+
+fn oversized() -> Failure {
+    Failure::new(
+        FailureKind::Malformed,
+        format!(
+            "an event of the stream holds more than {} MiB",
+            super::sse::MAX_EVENT_BYTES >> 20
+        ),
+    )
 }
 
 fn time_limit_failure() -> Failure {
@@ -235,11 +259,11 @@ fn retry_after(resp: &Response, retries: u32) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     match header {
+        // A number too large for a duration (or not a number) is no usable wait.
         Some(v) => v
             .parse::<f64>()
             .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64),
+            .and_then(|s| Duration::try_from_secs_f64(s).ok()),
         None => Some(Duration::from_secs(1u64 << retries.min(6))),
     }
 }

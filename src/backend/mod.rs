@@ -1,97 +1,263 @@
-//! Backends: the same scenario requests through llama.cpp in-process (`native`) or through an
-//! HTTP server — Ollama (`ollama:MODEL`), any OpenAI-compatible server (`openai:MODEL`) or
-//! Anthropic's Messages API (`anthropic:MODEL`) — timed on one client-side clock, with what
-//! the server reports recorded beside it. Judges (any HTTP backend) score answers against a
-//! rubric; a price table turns token counts into cost.
+//! Backends: what runs one request of a cell. `native` is llama.cpp in-process, through the
+//! engine's one `Session`; `ollama:MODEL`, `openai:MODEL` (any OpenAI-compatible server) and
+//! `anthropic:MODEL` stream the same chat requests over HTTP, timed on one client-side clock,
+//! with what the server reports kept beside it.
+//!
+//! A backend prepares a cell once ([`Backend::prepare`]: quantize and load a model and make
+//! its contexts, or check a server and load its model), then runs its requests one at a time
+//! ([`Backend::run`]), each answered with a [`Reply`] whose [`Trace`] the `measure` layer turns
+//! into figures. A failed request is a reply, not an error.
 
 pub mod anthropic;
-pub mod args;
-pub mod cell;
-pub mod cost;
 pub mod exchange;
 pub mod http;
-pub mod judge;
 pub mod native;
 pub mod ollama;
 pub mod openai;
-pub mod plan;
+pub mod remote;
 pub mod render;
-pub mod report;
-pub mod request;
 pub mod spec;
 pub mod sse;
 
-#[doc(hidden)]
-pub mod fixture;
-#[cfg(test)]
-mod fixture_tests;
-
+use crate::engine::{ContextSettings, EngineSettings, FlashAttn, MemoryUsage, Profile};
+use crate::measure::Trace;
+use crate::record::{CellInfo, CellKey, HttpReport, ServerReport};
 use crate::scenario::{Message, Prompt, Role, Sampling};
-use crate::sweep::spec::CellSpec;
-use exchange::Exchange;
-use indicatif::ProgressBar;
+use exchange::Failure;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use spec::{Endpoint, Kind};
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// A backend runs the pending prompts of one sweep cell, appending a record for each request
-/// to the results file as it completes. `Err` says why the whole cell could not run; a failed
-/// request is a record, not an error.
+/// Runs the requests of one cell at a time.
 pub trait Backend {
-    fn run_cell(&self, spec: &CellSpec, bar: &ProgressBar) -> Result<(), String>;
+    /// Gets a cell ready to run requests; what the records say it ran on. `Err` says why the
+    /// whole cell cannot run.
+    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String>;
+    /// Runs one request of the prepared cell.
+    fn run(&mut self, req: &Request<'_>) -> Reply;
+    /// Releases what the cell holds (models, contexts).
+    fn release(&mut self) {}
+}
+
+/// A model file a native cell loads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSource {
+    pub path: PathBuf,
+    /// Its sha256 when already known (a verified known model).
+    pub sha256: Option<String>,
+    /// A quantization to make of it (cached) and load instead.
+    pub quant: Option<String>,
+}
+
+/// One context of a native cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSpec {
+    /// Which of the cell's models.
+    pub model: usize,
+    /// Observe its graph evaluation node by node (`runner profile`).
+    pub profiled: bool,
+}
+
+/// Engine settings of a native cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSpec {
+    pub threads: u32,
+    /// Context size; `None` sizes it to the longest prompt plus its output limit.
+    pub n_ctx: Option<u32>,
+    pub flash_attn: FlashAttn,
+    pub n_gpu_layers: u32,
+    pub use_mmap: bool,
+}
+
+/// What a cell asks of its backend.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub key: CellKey,
+    /// Native: the models to load, in order.
+    pub models: Vec<ModelSource>,
+    /// Native: the contexts to create once the models are loaded (a bench creates its
+    /// contexts per request instead).
+    pub sessions: Vec<SessionSpec>,
+    pub engine: EngineSpec,
+    /// Native: fixed settings for every session (else sized from `prompts`).
+    pub context: Option<ContextSettingsSpec>,
+    /// The prompts the cell will run: they size the native context, and Ollama's raw
+    /// prompts are rendered from them.
+    pub prompts: Vec<Prompt>,
+    /// Prompts without the chat template (messages joined by newlines).
+    pub raw: bool,
+    pub cache_dir: PathBuf,
+}
+
+/// Context settings a cell fixes for its sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextSettingsSpec {
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+}
+
+/// One request, whatever runs it.
+#[derive(Debug, Clone)]
+pub enum Request<'a> {
+    /// A chat prompt (scenario requests, judges).
+    Chat(ChatRequest<'a>),
+    /// A llama-bench workload in one context: in-process only.
+    Workload(WorkloadRequest<'a>),
+    /// One timed step of a profile in one of the cell's sessions: in-process only.
+    Step(Step<'a>),
+    /// Greedy decoding with the logits of each choice (`forced`: along given tokens):
+    /// in-process only.
+    Greedy(GreedyRequest<'a>),
+}
+
+/// A llama-bench style workload: after `depth` tokens already in the cache (untimed), a
+/// prompt, then `n_gen` greedily generated tokens (end-of-generation does not stop it).
+#[derive(Debug, Clone)]
+pub struct WorkloadRequest<'a> {
+    pub settings: &'a ContextSettings,
+    pub depth: &'a [i32],
+    /// The prompt; with `n_prompt == 0` (a generation-only test) one BOS token, whose
+    /// evaluation is not counted as prompt processing.
+    pub prompt: &'a [i32],
+    pub n_prompt: u32,
+    pub n_gen: u32,
+}
+
+/// One step of a profile in session `session`.
+#[derive(Debug, Clone)]
+pub struct Step<'a> {
+    pub session: usize,
+    pub kind: StepKind<'a>,
+}
+
+/// What a profile step does. Prompts are `n_tokens` tokens of `text` (plain text, repeated
+/// as needed) under the session's model's vocabulary.
+#[derive(Debug, Clone)]
+pub enum StepKind<'a> {
+    /// Clear the cache, evaluate the prompt, then time the first decoded token.
+    FirstToken { text: &'a str, n_tokens: u32 },
+    /// Clear the cache and time the evaluation of the prompt.
+    Prefill { text: &'a str, n_tokens: u32 },
+    /// Time `n` more greedily decoded tokens, one call each.
+    Decode { n: u32 },
+}
+
+/// Greedy decoding in session `session`.
+#[derive(Debug, Clone)]
+pub struct GreedyRequest<'a> {
+    pub session: usize,
+    /// Plain text, tokenized without a chat template.
+    pub prompt: &'a str,
+    pub n_tokens: u32,
+    /// Feed these tokens instead of choosing (the logits before each are returned).
+    pub forced: Option<&'a [i32]>,
 }
 
 /// One chat request, whatever the wire format.
 #[derive(Debug, Clone)]
 pub struct ChatRequest<'a> {
-    /// The messages, a system message first if any.
-    pub messages: &'a [Message],
-    /// A raw prompt (the scenario's `raw = true`): sent as one user message to chat APIs.
-    pub raw: Option<&'a str>,
-    /// The prompt rendered with the model's chat template (Ollama's raw mode).
-    pub rendered: Option<&'a str>,
-    pub max_tokens: u32,
-    pub sampling: Sampling,
-    pub stop: &'a [String],
-    /// The whole answer must arrive within this time from sending the request.
-    pub time_limit: Duration,
+    /// The prompt, as the scenario gives it.
+    pub prompt: &'a Prompt,
     /// Ask for JSON following this schema (judges).
     pub json_schema: Option<&'a Value>,
 }
 
 impl<'a> ChatRequest<'a> {
-    /// A scenario prompt as a request.
-    pub fn from_prompt(p: &'a Prompt, rendered: Option<&'a str>) -> ChatRequest<'a> {
+    pub fn new(prompt: &'a Prompt) -> ChatRequest<'a> {
         ChatRequest {
-            messages: &p.messages,
-            raw: p.raw_prompt.as_deref(),
-            rendered,
-            max_tokens: p.max_tokens,
-            sampling: p.sampling,
-            stop: &p.stop,
-            time_limit: p.time_limit,
+            prompt,
             json_schema: None,
         }
     }
 
-    /// The prompt as one text: rendered, raw, or the messages joined with newlines.
-    pub fn prompt_text(&self) -> String {
-        if let Some(r) = self.rendered.or(self.raw) {
-            return r.to_string();
-        }
-        let parts: Vec<&str> = self.messages.iter().map(|m| m.content.as_str()).collect();
-        parts.join("\n")
+    pub fn messages(&self) -> &'a [Message] {
+        &self.prompt.messages
     }
+
+    pub fn raw(&self) -> Option<&'a str> {
+        self.prompt.raw_prompt.as_deref()
+    }
+
+    pub fn max_tokens(&self) -> u32 {
+        self.prompt.max_tokens
+    }
+
+    pub fn sampling(&self) -> Sampling {
+        self.prompt.sampling
+    }
+
+    pub fn stop(&self) -> &'a [String] {
+        &self.prompt.stop
+    }
+
+    /// The whole answer must arrive within this time from sending the request.
+    pub fn time_limit(&self) -> Duration {
+        self.prompt.time_limit
+    }
+}
+
+/// What a backend answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Chat(ChatReply),
+    Workload(WorkloadReply),
+    Step(StepReply),
+    Greedy(GreedyReply),
+    /// The request could not run at all (a kind the backend does not run, or an engine
+    /// error).
+    Failed(Failure),
+}
+
+/// A chat request's answer.
+#[derive(Debug, Clone, Default)]
+pub struct ChatReply {
+    pub trace: Trace,
+    pub failure: Option<Failure>,
+    /// How the prompt was built: the model's chat template, a fallback, raw, or the server's.
+    pub template: String,
+    /// What the server reported (HTTP).
+    pub server: Option<ServerReport>,
+    /// What the client saw of the exchange (HTTP).
+    pub http: Option<HttpReport>,
+}
+
+/// A workload's timings and the context it ran in.
+#[derive(Debug, Clone)]
+pub struct WorkloadReply {
+    pub trace: Trace,
+    pub engine: EngineSettings,
+    pub memory: MemoryUsage,
+}
+
+/// A profile step's timed calls, and what the evaluation callback saw (profiled sessions).
+#[derive(Debug, Clone, Default)]
+pub struct StepReply {
+    pub calls: Vec<Duration>,
+    pub profile: Option<Profile>,
+}
+
+/// A greedy (or forced) continuation with the logits of each position.
+#[derive(Debug, Clone, Default)]
+pub struct GreedyReply {
+    pub prompt: Vec<i32>,
+    /// The tokens chosen (or fed), an end-of-generation token included when one ended it.
+    pub tokens: Vec<i32>,
+    /// For each token, the logits before it.
+    pub logits: Vec<Vec<f32>>,
+    /// The chosen tokens' text.
+    pub text: String,
 }
 
 /// The messages as JSON `{role, content}` objects; the system message kept only when
 /// `with_system` (Anthropic takes it apart).
 pub fn messages_json(req: &ChatRequest<'_>, with_system: bool) -> Value {
-    if let Some(raw) = req.raw {
+    if let Some(raw) = req.raw() {
         return json!([{ "role": "user", "content": raw }]);
     }
     let msgs: Vec<Value> = req
-        .messages
+        .messages()
         .iter()
         .filter(|m| with_system || m.role != Role::System)
         .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
@@ -101,10 +267,10 @@ pub fn messages_json(req: &ChatRequest<'_>, with_system: bool) -> Value {
 
 /// The system prompt, if the request has one.
 pub fn system_text(req: &ChatRequest<'_>) -> Option<String> {
-    if req.raw.is_some() {
+    if req.raw().is_some() {
         return None;
     }
-    req.messages
+    req.messages()
         .iter()
         .find(|m| m.role == Role::System)
         .map(|m| m.content.clone())
@@ -115,7 +281,7 @@ pub fn u64_at(v: &Value, pointer: &str) -> Option<u64> {
     let x = v.pointer(pointer)?;
     x.as_u64().or_else(|| {
         x.as_f64()
-            .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+            .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < u64::MAX as f64)
             .map(|f| f as u64)
     })
 }
@@ -123,21 +289,4 @@ pub fn u64_at(v: &Value, pointer: &str) -> Option<u64> {
 /// A finite number at a JSON pointer.
 pub fn f64_at(v: &Value, pointer: &str) -> Option<f64> {
     v.pointer(pointer)?.as_f64().filter(|f| f.is_finite())
-}
-
-/// Sends one request to an HTTP backend and reads its answer.
-pub fn stream(client: &http::Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
-    match ep.spec.kind {
-        Kind::OpenAi => openai::request(client, ep, req),
-        Kind::Anthropic => anthropic::request(client, ep, req),
-        Kind::Ollama => ollama::request(client, ep, req),
-        Kind::Native => {
-            let mut x = Exchange::new(std::time::Instant::now());
-            x.finish(Some(exchange::Failure::new(
-                exchange::FailureKind::Other,
-                "native is not an HTTP backend",
-            )));
-            x
-        }
-    }
 }

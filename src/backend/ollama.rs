@@ -4,12 +4,13 @@
 //! with `done: true` and the server's counts and nanosecond durations. Before a cell runs:
 //! `/api/version`, `/api/show` and a warm-up request that loads the model, then `/api/ps`.
 
-use super::exchange::{ns_to_ms, Exchange, Failure, FailureKind};
+use super::exchange::{ns_to_ms, Exchange, Failure};
 use super::http::{self, Client};
 use super::openai::excerpt;
-use super::report::EndpointInfo;
 use super::spec::Endpoint;
 use super::{u64_at, ChatRequest};
+use crate::measure::FailureKind;
+use crate::record::EndpointInfo;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -18,19 +19,19 @@ const PREFLIGHT: Duration = Duration::from_secs(10);
 const WARMUP: Duration = Duration::from_secs(600);
 
 /// The request body: the rendered prompt, raw, with the options that fix the work.
-pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
+pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
     let mut options = json!({
-        "num_predict": req.max_tokens,
-        "temperature": req.sampling.temperature,
-        "seed": req.sampling.seed,
+        "num_predict": req.max_tokens(),
+        "temperature": req.sampling().temperature,
+        "seed": req.sampling().seed,
     });
-    if let Some(p) = req.sampling.top_p {
+    if let Some(p) = req.sampling().top_p {
         options["top_p"] = json!(p);
     }
-    if let Some(k) = req.sampling.top_k {
+    if let Some(k) = req.sampling().top_k {
         options["top_k"] = json!(k);
     }
-    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.is_empty()).collect();
+    let stop: Vec<&String> = req.stop().iter().filter(|s| !s.is_empty()).collect();
     if !stop.is_empty() {
         options["stop"] = json!(stop);
     }
@@ -42,7 +43,7 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
     }
     let mut b = json!({
         "model": ep.spec.model,
-        "prompt": req.prompt_text(),
+        "prompt": prompt,
         "raw": true,
         "stream": true,
         "keep_alive": ep.keep_alive,
@@ -58,18 +59,19 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
 }
 
 /// Sends one request and reads its stream to the end.
-pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
+/// `prompt` is the request rendered with the model's chat template (Ollama's raw mode).
+pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Exchange {
     let mut x = Exchange::new(Instant::now());
-    let body = body(ep, req);
-    let mut resp = match client.post_stream(ep, "/api/generate", &body, &[], req.time_limit, &mut x)
-    {
-        Ok(r) => r,
-        Err(f) => {
-            x.finish(Some(f));
-            return x;
-        }
-    };
-    let deadline = x.start + req.time_limit;
+    let body = body(ep, req, prompt);
+    let mut resp =
+        match client.post_stream(ep, "/api/generate", &body, &[], req.time_limit(), &mut x) {
+            Ok(r) => r,
+            Err(f) => {
+                x.finish(Some(f));
+                return x;
+            }
+        };
+    let deadline = x.start + req.time_limit();
     let result = http::pump(&mut resp, &mut x, ep, deadline, |line, at, x| {
         on_line(line, at, x, ep)
     });

@@ -4,10 +4,11 @@
 //! with `usage` (and, from llama-server, `timings`), then `data: [DONE]`. Covers llama.cpp's
 //! llama-server, vLLM, LM Studio, OpenRouter and OpenAI.
 
-use super::exchange::{Exchange, Failure, FailureKind};
+use super::exchange::{Exchange, Failure};
 use super::http::{self, Client};
 use super::spec::Endpoint;
 use super::{f64_at, messages_json, sse, u64_at, ChatRequest};
+use crate::measure::FailureKind;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -19,14 +20,19 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
         "messages": messages_json(req, true),
         "stream": true,
         "stream_options": { "include_usage": true },
-        "temperature": req.sampling.temperature,
-        "seed": req.sampling.seed,
+        "temperature": req.sampling().temperature,
+        "seed": req.sampling().seed,
     });
-    b[ep.max_tokens_field.as_str()] = json!(req.max_tokens);
-    if let Some(p) = req.sampling.top_p {
+    b[ep.max_tokens_field.as_str()] = json!(req.max_tokens());
+    if let Some(p) = req.sampling().top_p {
         b["top_p"] = json!(p);
     }
-    let stop: Vec<&String> = req.stop.iter().filter(|s| !s.is_empty()).take(4).collect();
+    let stop: Vec<&String> = req
+        .stop()
+        .iter()
+        .filter(|s| !s.is_empty())
+        .take(4)
+        .collect();
     if !stop.is_empty() {
         b["stop"] = json!(stop);
     }
@@ -56,7 +62,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         "/chat/completions",
         &body,
         &headers,
-        req.time_limit,
+        req.time_limit(),
         &mut x,
     ) {
         Ok(r) => r,
@@ -65,7 +71,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
             return x;
         }
     };
-    http::read_sse(resp, x, ep, req.time_limit, on_event)
+    http::read_sse(resp, x, ep, req.time_limit(), on_event)
 }
 
 /// Applies one event; `Ok(false)` after `[DONE]`.

@@ -2,89 +2,12 @@
 //! `anthropic:MODEL`) and the endpoint settings each HTTP backend runs with: URLs from flags,
 //! a backend config file, and API keys from environment variables only.
 
+use crate::record::{BackendId, BackendKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
-
-/// The kinds of backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// llama.cpp in-process (cells in child processes).
-    Native,
-    /// Ollama's native API, `/api/generate` with `raw`, NDJSON streaming.
-    Ollama,
-    /// OpenAI Chat Completions with SSE (llama-server, vLLM, LM Studio, OpenRouter, OpenAI).
-    OpenAi,
-    /// Anthropic's Messages API with streaming events.
-    Anthropic,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Native => "native",
-            Kind::Ollama => "ollama",
-            Kind::OpenAi => "openai",
-            Kind::Anthropic => "anthropic",
-        }
-    }
-}
-
-/// One backend named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BackendSpec {
-    pub kind: Kind,
-    /// The model the server is asked for; empty for `native`.
-    pub model: String,
-}
-
-impl fmt::Display for BackendSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            Kind::Native => f.write_str("native"),
-            k => write!(f, "{}:{}", k.as_str(), self.model),
-        }
-    }
-}
-
-impl BackendSpec {
-    /// Parses `native`, `ollama:MODEL`, `openai:MODEL` or `anthropic:MODEL`.
-    pub fn parse(s: &str) -> Result<BackendSpec, String> {
-        let s = s.trim();
-        if s == "native" {
-            return Ok(BackendSpec {
-                kind: Kind::Native,
-                model: String::new(),
-            });
-        }
-        let (kind, model) = s.split_once(':').ok_or_else(|| {
-            format!("unknown backend '{s}' (expected native, ollama:MODEL, openai:MODEL or anthropic:MODEL)")
-        })?;
-        let kind = match kind {
-            "ollama" => Kind::Ollama,
-            "openai" => Kind::OpenAi,
-            "anthropic" => Kind::Anthropic,
-            other => {
-                return Err(format!(
-                    "unknown backend kind '{other}' in '{s}' (expected native, ollama, openai or anthropic)"
-                ))
-            }
-        };
-        if model.trim().is_empty() {
-            return Err(format!("backend '{s}' names no model"));
-        }
-        Ok(BackendSpec {
-            kind,
-            model: model.to_string(),
-        })
-    }
-
-    pub fn is_native(&self) -> bool {
-        self.kind == Kind::Native
-    }
-}
 
 /// Default base URLs.
 pub const OLLAMA_HOST: &str = "http://127.0.0.1:11434";
@@ -180,7 +103,7 @@ impl fmt::Debug for Secret {
 /// Everything a request to one HTTP backend needs.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub spec: BackendSpec,
+    pub spec: BackendId,
     /// Base URL without a trailing slash.
     pub base_url: String,
     pub key: Option<Secret>,
@@ -211,7 +134,7 @@ pub struct UrlFlags {
 /// Builds the endpoint of an HTTP backend: flags win over the config file, which wins over
 /// defaults; the key comes from the environment variable the config names, else the kind's.
 pub fn endpoint(
-    spec: &BackendSpec,
+    spec: &BackendId,
     flags: &UrlFlags,
     config: &BTreeMap<String, EndpointConfig>,
 ) -> Result<Endpoint, String> {
@@ -219,18 +142,18 @@ pub fn endpoint(
     let by_kind = config.get(spec.kind.as_str()).unwrap_or(&empty);
     let cfg = by_kind.merged(config.get(&spec.to_string()).unwrap_or(&empty));
     let (flag_url, default_url, key_env) = match spec.kind {
-        Kind::Ollama => (&flags.ollama_host, OLLAMA_HOST, None),
-        Kind::OpenAi => (
+        BackendKind::Ollama => (&flags.ollama_host, OLLAMA_HOST, None),
+        BackendKind::OpenAi => (
             &flags.openai_base_url,
             OPENAI_BASE_URL,
             Some(OPENAI_KEY_ENV),
         ),
-        Kind::Anthropic => (
+        BackendKind::Anthropic => (
             &flags.anthropic_base_url,
             ANTHROPIC_BASE_URL,
             Some(ANTHROPIC_KEY_ENV),
         ),
-        Kind::Native => return Err("native is not an HTTP backend".into()),
+        BackendKind::Native => return Err("native is not an HTTP backend".into()),
     };
     let (base, host) = base_url(spec, flag_url.clone().or(cfg.base_url.clone()), default_url)?;
     let key_env = cfg.api_key_env.clone().or(key_env.map(str::to_string));
@@ -275,7 +198,7 @@ pub fn endpoint(
 /// The base URL (given, else the default) without a trailing slash, and its host: an
 /// http(s) URL without credentials in it.
 fn base_url(
-    spec: &BackendSpec,
+    spec: &BackendId,
     given: Option<String>,
     default: &str,
 ) -> Result<(String, String), String> {
@@ -318,23 +241,23 @@ mod tests {
 
     #[test]
     fn backend_names_parse() {
-        assert!(BackendSpec::parse("native").unwrap().is_native());
-        let b = BackendSpec::parse("ollama:qwen2.5-coder:14b").unwrap();
-        assert_eq!(b.kind, Kind::Ollama);
+        assert!("native".parse::<BackendId>().unwrap().is_native());
+        let b: BackendId = "ollama:qwen2.5-coder:14b".parse().unwrap();
+        assert_eq!(b.kind, BackendKind::Ollama);
         assert_eq!(b.model, "qwen2.5-coder:14b");
         assert_eq!(b.to_string(), "ollama:qwen2.5-coder:14b");
         assert_eq!(
-            BackendSpec::parse("openai:gpt-4o").unwrap().kind,
-            Kind::OpenAi
+            "openai:gpt-4o".parse::<BackendId>().unwrap().kind,
+            BackendKind::OpenAi
         );
         for bad in ["", "openai", "openai:", "vllm:x", "Native"] {
-            assert!(BackendSpec::parse(bad).is_err(), "{bad}");
+            assert!(bad.parse::<BackendId>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn flags_win_over_config_and_config_over_defaults() {
-        let spec = BackendSpec::parse("openai:m").unwrap();
+        let spec: BackendId = "openai:m".parse().unwrap();
         let mut cfg = BTreeMap::new();
         cfg.insert(
             "openai".to_string(),

@@ -1,6 +1,10 @@
 //! Server-sent events (the WHATWG `text/event-stream` format), line by line: `event:` and
 //! `data:` fields (several `data:` lines join with newlines), comments starting with `:`,
-//! and a blank line that dispatches the event.
+//! and a blank line that dispatches the event. An event's data is capped at
+//! [`MAX_EVENT_BYTES`]: what arrives past it is dropped and the event marked `oversized`.
+
+/// The most data one event may carry.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +12,8 @@ pub struct Event {
     /// The `event:` field; `message` when none was given.
     pub event: String,
     pub data: String,
+    /// Data past [`MAX_EVENT_BYTES`] was dropped.
+    pub oversized: bool,
 }
 
 /// Accumulates lines into events.
@@ -15,6 +21,7 @@ pub struct Event {
 pub struct Parser {
     event: Option<String>,
     data: Option<String>,
+    oversized: bool,
 }
 
 impl Parser {
@@ -32,13 +39,18 @@ impl Parser {
         };
         match field {
             "event" => self.event = Some(value.to_string()),
-            "data" => match &mut self.data {
-                Some(d) => {
-                    d.push('\n');
+            "data" => {
+                let sep = usize::from(self.data.is_some());
+                let d = self.data.get_or_insert_with(String::new);
+                if d.len() + sep + value.len() > MAX_EVENT_BYTES {
+                    self.oversized = true;
+                } else {
+                    if sep == 1 {
+                        d.push('\n');
+                    }
                     d.push_str(value);
                 }
-                None => self.data = Some(value.to_string()),
-            },
+            }
             _ => {}
         }
         None
@@ -52,10 +64,12 @@ impl Parser {
 
     fn dispatch(&mut self) -> Option<Event> {
         let event = self.event.take();
+        let oversized = std::mem::take(&mut self.oversized);
         let data = self.data.take()?;
         Some(Event {
             event: event.unwrap_or_else(|| "message".into()),
             data,
+            oversized,
         })
     }
 }
@@ -81,15 +95,18 @@ mod tests {
             vec![
                 Event {
                     event: "message_start".into(),
-                    data: "{\"a\":1}".into()
+                    data: "{\"a\":1}".into(),
+                    oversized: false,
                 },
                 Event {
                     event: "message".into(),
-                    data: "x\ny".into()
+                    data: "x\ny".into(),
+                    oversized: false,
                 },
                 Event {
                     event: "message".into(),
-                    data: "[DONE]".into()
+                    data: "[DONE]".into(),
+                    oversized: false,
                 },
             ]
         );
@@ -98,5 +115,20 @@ mod tests {
     #[test]
     fn an_event_field_alone_dispatches_nothing() {
         assert!(events("event: ping\n\n").is_empty());
+    }
+
+    #[test]
+    fn an_endless_event_is_capped_not_grown() {
+        let mut p = Parser::default();
+        let line = format!("data: {}", "x".repeat(1 << 20));
+        for _ in 0..10 {
+            assert!(p.line(&line).is_none());
+        }
+        let ev = p.line("").expect("the event ends");
+        assert!(ev.oversized);
+        assert!(ev.data.len() <= MAX_EVENT_BYTES);
+        let ev = p.line("data: y").and(None).or_else(|| p.line("")).unwrap();
+        assert!(!ev.oversized, "the next event starts afresh");
+        assert_eq!(ev.data, "y");
     }
 }

@@ -457,12 +457,10 @@ fn type_tables() {
     assert_eq!(file_type_name(1024), None);
 }
 
-/// Parses the real model named by RUNNER_TEST_MODEL (a SmolLM2-135M GGUF); skipped if unset.
+/// Parses the real model named by RUNNER_TEST_MODEL (a SmolLM2-135M GGUF).
 #[test]
-fn real_model_if_available() {
-    let Some(path) = std::env::var_os("RUNNER_TEST_MODEL") else {
-        return;
-    };
+fn the_real_model_parses() {
+    let path = crate::util::test_model();
     let f = GgufFile::open(Path::new(&path)).expect("real model parses");
     assert_eq!(f.architecture(), Some("llama"));
     assert!(!f.tensors.is_empty());

@@ -262,9 +262,7 @@ fn bad_values_and_tensors_are_refused() {
 /// reader accepts with the same metadata, tensor table and data.
 #[test]
 fn real_model_rewrites_faithfully() {
-    let Ok(path) = std::env::var("RUNNER_TEST_MODEL") else {
-        return;
-    };
+    let path = crate::util::test_model();
     let src = GgufFile::open(Path::new(&path)).unwrap();
     let mut file = std::fs::File::open(&path).unwrap();
     let mut w = GgufWriter::new();

@@ -214,25 +214,20 @@ fn sysinfo_other_cores(sys: &mut System) -> f64 {
     (total - own).max(0.0)
 }
 
-/// Watches the machine for a second before a run: warns on stderr when other processes keep
-/// more than `threshold` cores busy, or refuses to start when `require_idle`.
-pub fn check_idle(monitor: &LoadMonitor, threshold: f64, require_idle: bool) -> anyhow::Result<()> {
+/// Watches the machine for a moment before a run; when other processes keep more than
+/// `threshold` cores busy, says so in one line naming the busiest of them.
+pub fn busy_before_start(monitor: &LoadMonitor, threshold: f64) -> Option<String> {
     monitor.wait_for(IDLE_CHECK);
     let w = monitor.window(monitor.started(), Instant::now());
     if w.mean_other <= threshold {
-        return Ok(());
+        return None;
     }
     let top = top_processes(5, 5.0);
-    let msg = format!(
+    Some(format!(
         "the machine is busy: other processes use {:.2} cores{}",
         w.mean_other,
         culprits(&top)
-    );
-    if require_idle {
-        anyhow::bail!("{msg}; refusing to start (--require-idle)");
-    }
-    eprintln!("warning: {msg}; figures will be lower and noisier than on an idle machine");
-    Ok(())
+    ))
 }
 
 /// ` (a 97%, b 12%)`, or nothing for no processes.

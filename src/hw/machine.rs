@@ -1,7 +1,19 @@
 //! Machine fingerprint: CPU, cores, memory and OS, recorded with every result.
 
-use crate::record::MachineInfo;
+use serde::{Deserialize, Serialize};
 use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+
+/// The machine the test ran on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MachineInfo {
+    pub cpu: String,
+    pub arch: String,
+    pub physical_cores: Option<usize>,
+    pub logical_cores: usize,
+    pub ram_bytes: u64,
+    pub os: String,
+    pub kernel: String,
+}
 
 /// Reads the machine's fingerprint.
 pub fn fingerprint() -> MachineInfo {

@@ -5,5 +5,5 @@ pub mod chips;
 pub mod load;
 pub mod machine;
 pub mod peak;
-pub mod show;
+
 pub mod stream;

@@ -2,9 +2,8 @@
 //! per machine; `runner hw` measures it again) and the published peak of its chip or GPU.
 
 use super::chips::{self, Chip, ChipKind};
+use super::machine::MachineInfo;
 use super::stream::{self, Kernel, KernelResult, ProbeConfig};
-use crate::measure::bandwidth::Peaks;
-use crate::record::{BuildInfo, MachineInfo};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -58,7 +57,7 @@ pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    crate::report::write_atomic(&file, &text)?;
+    crate::util::fs::write_atomic(&file, &text)?;
     Ok(())
 }
 
@@ -66,7 +65,7 @@ pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
 pub fn measure(machine: &MachineInfo, cfg: &ProbeConfig) -> Measurement {
     Measurement {
         machine: MachineKey::of(machine),
-        time: crate::record::now_rfc3339(),
+        time: crate::util::time::now_rfc3339(),
         array_bytes: cfg.array_bytes,
         passes: cfg.passes,
         results: stream::run(cfg),
@@ -101,43 +100,32 @@ pub fn measured_peak(m: &Measurement) -> Option<(f64, String)> {
         })
 }
 
-/// The compute device the weights are read from: the first GPU when layers are offloaded.
-fn offload_device(build: &BuildInfo, n_gpu_layers: u32) -> Option<&crate::record::DeviceInfo> {
-    if n_gpu_layers == 0 {
-        return None;
-    }
-    build
-        .devices
-        .iter()
-        .find(|d| !d.backend.eq_ignore_ascii_case("cpu"))
+/// The peaks a decode rate is held against. GB/s are 10^9 bytes per second.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Peaks {
+    /// Bandwidth measured on this machine, and how (e.g. "read, 8 threads").
+    pub measured: Option<(f64, String)>,
+    /// Published peak of the recognised chip, and the chip's name.
+    pub published: Option<(f64, String)>,
 }
 
-/// The published peak for where the weights live: the offload GPU, or the machine's chip.
-pub fn published(
-    machine: &MachineInfo,
-    build: &BuildInfo,
-    n_gpu_layers: u32,
-) -> Option<&'static Chip> {
+/// The published peak for where the weights live: the GPU they are offloaded to (its name
+/// and description), or the machine's chip.
+pub fn published(machine: &MachineInfo, gpu: Option<(&str, &str)>) -> Option<&'static Chip> {
     let cores = Some(machine.logical_cores);
-    match offload_device(build, n_gpu_layers) {
-        Some(d) => {
-            chips::recognise(&d.description, cores).or_else(|| chips::recognise(&d.name, cores))
+    match gpu {
+        Some((name, description)) => {
+            chips::recognise(description, cores).or_else(|| chips::recognise(name, cores))
         }
         None => chips::recognise(&machine.cpu, cores).filter(|c| c.kind == ChipKind::Cpu),
     }
 }
 
-/// The peaks for a run: the saved measurement (probing read bandwidth once when there is none
+/// The peaks for a run (weights on `gpu`, else on the host): the saved measurement (probing read bandwidth once when there is none
 /// and `probe` is set) and the published figure. A discrete GPU has no measured peak: the
 /// probe measures host memory.
-pub fn peaks(
-    cache: &Path,
-    machine: &MachineInfo,
-    build: &BuildInfo,
-    n_gpu_layers: u32,
-    probe: bool,
-) -> Peaks {
-    let chip = published(machine, build, n_gpu_layers);
+pub fn peaks(cache: &Path, machine: &MachineInfo, gpu: Option<(&str, &str)>, probe: bool) -> Peaks {
+    let chip = published(machine, gpu);
     let on_host = chip.is_none_or(|c| c.kind == ChipKind::Cpu);
     let measured = if on_host {
         let saved = if probe {
@@ -228,40 +216,26 @@ mod tests {
         save(dir.path(), &m).unwrap();
         assert_eq!(load(dir.path(), &here), Some(m));
         assert_eq!(load(dir.path(), &machine("Apple M4 Pro", 12)), None);
-        let p = peaks(dir.path(), &here, &BuildInfo::default(), 0, false);
+        let p = peaks(dir.path(), &here, None, false);
         assert_eq!(p.measured, Some((200.0, "read, 14 threads".into())));
         assert_eq!(p.published, Some((273.0, "Apple M4 Pro".into())));
         // Another machine, without probing: nothing measured, nothing published.
-        let other = peaks(
-            dir.path(),
-            &machine("Some CPU", 4),
-            &BuildInfo::default(),
-            0,
-            false,
-        );
+        let other = peaks(dir.path(), &machine("Some CPU", 4), None, false);
         assert_eq!(other, Peaks::default());
     }
 
     #[test]
     fn an_offloaded_model_is_held_against_its_gpu() {
-        let build = BuildInfo {
-            devices: vec![crate::record::DeviceInfo {
-                name: "CUDA0".into(),
-                description: "NVIDIA GeForce RTX 4090".into(),
-                backend: "CUDA".into(),
-                memory_total_bytes: 24 << 30,
-            }],
-            ..Default::default()
-        };
+        let gpu = Some(("CUDA0", "NVIDIA GeForce RTX 4090"));
         let m = machine("AMD Ryzen 9 7950X 16-Core Processor", 32);
         let dir = tempfile::tempdir().unwrap();
-        let gpu = peaks(dir.path(), &m, &build, 99, false);
+        let gpu = peaks(dir.path(), &m, gpu, false);
         assert_eq!(
             gpu.published,
             Some((1008.0, "NVIDIA GeForce RTX 4090".into()))
         );
         assert_eq!(gpu.measured, None);
-        let cpu = peaks(dir.path(), &m, &build, 0, false);
+        let cpu = peaks(dir.path(), &m, None, false);
         assert_eq!(cpu.published, Some((83.2, "AMD Ryzen 9 7950X".into())));
     }
 }

@@ -110,7 +110,7 @@ pub fn run(cfg: &ProbeConfig) -> Vec<KernelResult> {
 }
 
 fn summarise(kernel: Kernel, threads: usize, passes: Vec<f64>) -> KernelResult {
-    let median = crate::measure::stats::percentile(&passes, 0.5).unwrap_or(0.0);
+    let median = crate::util::quantile::percentile(&passes, 0.5).unwrap_or(0.0);
     let min = passes.iter().copied().fold(f64::INFINITY, f64::min);
     let max = passes.iter().copied().fold(0.0, f64::max);
     KernelResult {

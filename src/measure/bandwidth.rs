@@ -7,9 +7,43 @@
 //! each expert tensor. Attention reads the KV cache of every position it attends to: the depth
 //! of the context, or the window of a sliding-window layer.
 
+use crate::engine::{BuildInfo, KvType};
 use crate::gguf::{GgmlType, GgufFile, MetaValue};
-use crate::record::Bandwidth;
+use crate::hw::machine::MachineInfo;
+pub use crate::hw::peak::Peaks;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Memory traffic of decode: the bytes one token reads, the rate they are read at, and how
+/// close that comes to the machine's peaks. GB/s are 10^9 bytes per second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bandwidth {
+    /// Bytes one decoded token reads: `weight_bytes_per_token + kv_bytes_per_token`.
+    pub bytes_per_token: u64,
+    /// Every weight one token touches (for MoE: shared tensors + used/count of each expert tensor).
+    pub weight_bytes_per_token: u64,
+    /// KV cache read at `kv_depth`.
+    pub kv_bytes_per_token: u64,
+    /// Mean positions attended to per decoded token.
+    pub kv_depth: f64,
+    /// Bytes per token by tensor type, `kv_<type>` for the cache.
+    pub by_type: std::collections::BTreeMap<String, u64>,
+    /// The decode rate the figures are for, in tokens per second.
+    pub decode_tps: f64,
+    /// `bytes_per_token × decode_tps`.
+    pub achieved_gbps: f64,
+    /// Bandwidth measured on this machine (`runner hw`), and which kernel and threads.
+    pub measured_peak_gbps: Option<f64>,
+    pub measured_peak_kind: Option<String>,
+    /// `achieved_gbps / measured_peak_gbps`.
+    pub utilisation_measured: Option<f64>,
+    /// Published peak of the recognised chip.
+    pub published_chip: Option<String>,
+    pub published_peak_gbps: Option<f64>,
+    /// `achieved_gbps / published_peak_gbps`.
+    pub utilisation_published: Option<f64>,
+}
 
 /// What decoding one token reads, independent of the depth and KV types.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,15 +79,6 @@ impl TokenBytes {
     pub fn total(&self) -> u64 {
         self.weights.saturating_add(self.kv)
     }
-}
-
-/// The peaks a decode rate is held against. GB/s are 10^9 bytes per second.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Peaks {
-    /// Bandwidth measured on this machine, and how (e.g. "read, 8 threads").
-    pub measured: Option<(f64, String)>,
-    /// Published peak of the recognised chip, and the chip's name.
-    pub published: Option<(f64, String)>,
 }
 
 /// Architectures whose sliding-window layers follow a fixed pattern in llama.cpp:
@@ -103,8 +128,9 @@ impl DecodeReads {
     }
 
     /// Bytes one token reads when it attends to `depth` positions, with the cache stored as
-    /// `type_k` / `type_v` (ggml type names; unknown names count as f16).
-    pub fn at_depth(&self, depth: f64, type_k: &str, type_v: &str) -> TokenBytes {
+    /// `type_k` / `type_v`.
+    pub fn at_depth(&self, depth: f64, type_k: KvType, type_v: KvType) -> TokenBytes {
+        let (type_k, type_v) = (type_k.as_str(), type_v.as_str());
         let (bk, bv) = (element_bytes(type_k), element_bytes(type_v));
         let depth = depth.max(0.0);
         let (mut k_bytes, mut v_bytes) = (0.0, 0.0);
@@ -223,6 +249,28 @@ fn sliding_layers(g: &GgufFile, n_layer: u64) -> Vec<bool> {
     }
 }
 
+/// The peaks a run on this machine is held against: the saved measurement (probing read
+/// bandwidth once when there is none and `probe` is set) and the published figure for where the
+/// weights live (the first GPU when layers are offloaded, else the machine's chip).
+pub fn peaks(
+    cache: &Path,
+    machine: &MachineInfo,
+    build: &BuildInfo,
+    n_gpu_layers: u32,
+    probe: bool,
+) -> Peaks {
+    let gpu = (n_gpu_layers > 0)
+        .then(|| {
+            build
+                .devices
+                .iter()
+                .find(|d| !d.backend.eq_ignore_ascii_case("cpu"))
+        })
+        .flatten()
+        .map(|d| (d.name.as_str(), d.description.as_str()));
+    crate::hw::peak::peaks(cache, machine, gpu, probe)
+}
+
 /// Bandwidth figures of a decode rate: achieved GB/s and utilisation of each known peak.
 pub fn figures(bytes: &TokenBytes, decode_tps: f64, peaks: &Peaks) -> Bandwidth {
     let achieved = bytes.total() as f64 * decode_tps / 1e9;
@@ -337,16 +385,16 @@ mod tests {
     #[test]
     fn kv_grows_with_depth_by_type() {
         let r = DecodeReads::from_gguf(&dense(true));
-        let at0 = r.at_depth(0.0, "f16", "f16");
+        let at0 = r.at_depth(0.0, KvType::F16, KvType::F16);
         assert_eq!(at0.kv, 0);
         assert_eq!(at0.total(), at0.weights);
-        let b = r.at_depth(100.0, "f16", "f16");
+        let b = r.at_depth(100.0, KvType::F16, KvType::F16);
         // 2 layers × 100 positions × (32 + 32) elements × 2 bytes
         assert_eq!(b.kv, 2 * 100 * 64 * 2);
         assert_eq!(b.by_type["kv_f16"], b.kv);
         assert_eq!(b.by_type["q8_0"] + b.by_type["f32"], b.weights);
         // q8_0 stores 34 bytes per 32 elements
-        let q = r.at_depth(100.0, "q8_0", "f16");
+        let q = r.at_depth(100.0, KvType::Q8_0, KvType::F16);
         assert_eq!(q.by_type["kv_q8_0"], 2 * 100 * 32 * 34 / 32);
         assert_eq!(q.kv, q.by_type["kv_q8_0"] + q.by_type["kv_f16"]);
     }
@@ -381,7 +429,7 @@ mod tests {
             .push(("gemma2.attention.sliding_window".into(), MetaValue::U32(10)));
         let r = DecodeReads::from_gguf(&g);
         // gemma2: layer 0 slides, layer 1 is global
-        let b = r.at_depth(100.0, "f16", "f16");
+        let b = r.at_depth(100.0, KvType::F16, KvType::F16);
         assert_eq!(b.kv, (10 + 100) * 64 * 2);
     }
 
@@ -397,7 +445,7 @@ mod tests {
             ],
             vec![tensor("blk.0.attn_qkv.weight", &[64, 96], GgmlType::F16)],
         );
-        let b = DecodeReads::from_gguf(&g).at_depth(10.0, "f16", "f16");
+        let b = DecodeReads::from_gguf(&g).at_depth(10.0, KvType::F16, KvType::F16);
         assert_eq!(b.kv, 10 * (16 + 16) * 2);
     }
 

@@ -8,8 +8,8 @@
 //! only called when the whole 95 % interval lies beyond the tolerance, so noise that merely
 //! moves the point estimate is not a regression.
 
-use super::rng::SplitMix64;
 use super::stats::{percentile, percentile_sorted};
+use crate::util::rng::SplitMix64;
 use serde::Serialize;
 
 /// Bootstrap resamples per comparison.

@@ -1,16 +1,68 @@
-//! Pure measurement maths: summary statistics over samples, latency histograms and the bytes
-//! a decoded token reads.
+//! Pure measurement maths: a request's trace turned into its figures (the one definition of
+//! TTFT, ITL and rates), statistics over samples, latency histograms, the bytes a decoded token
+//! reads and the routing overhead of Mixture-of-Experts models.
 
 pub mod bandwidth;
 pub mod compare;
 pub mod histogram;
-pub mod rng;
 pub mod routing;
 pub mod stats;
+pub mod trace;
 
-use crate::record::{RepetitionSample, Results};
-use histogram::LatencyHistogram;
+use histogram::{HistogramSummary, LatencyHistogram};
+use serde::{Deserialize, Serialize};
 use stats::Summary;
+pub use trace::{
+    gaps_ms, itl_histogram, itl_histogram_ms, ms, EngineTime, FailureKind, Metrics, StopReason,
+    TokenUnit, Trace,
+};
+
+/// Statistics over repetitions. Rates state what they divide: `prompt_tps` = prompt tokens /
+/// prompt-eval seconds; `gen_tps` = (generated tokens - 1) / (last token time - first token
+/// time). Times are milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub prompt_tps: Option<Summary>,
+    pub gen_tps: Option<Summary>,
+    /// From the start of prompt evaluation to the first generated token.
+    pub ttft_ms: Option<Summary>,
+    /// Gaps between consecutive generated tokens, all repetitions pooled.
+    pub itl_ms: Option<HistogramSummary>,
+    pub e2e_ms: Option<Summary>,
+    /// Harness time outside llama.cpp calls per generated token, and its share of token time.
+    pub harness_us_per_token: Option<f64>,
+    pub harness_share: Option<f64>,
+}
+
+/// One repetition, raw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepetitionSample {
+    pub prompt_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub e2e_ms: f64,
+    pub prompt_tps: Option<f64>,
+    pub gen_tps: Option<f64>,
+    /// Time of each generated token since the start of the repetition.
+    pub token_ms: Vec<f64>,
+    /// Time between the first and last token spent outside llama.cpp calls.
+    pub harness_ms: f64,
+}
+
+impl RepetitionSample {
+    /// The raw sample of one repetition's trace.
+    pub fn of(trace: &Trace) -> RepetitionSample {
+        let m = trace.metrics();
+        RepetitionSample {
+            prompt_ms: trace.prompt_eval.map_or(0.0, ms),
+            ttft_ms: m.ttft.map(ms),
+            e2e_ms: ms(m.e2e),
+            prompt_tps: m.prompt_tps,
+            gen_tps: m.decode_tps,
+            token_ms: trace.tokens.iter().map(|&d| ms(d)).collect(),
+            harness_ms: m.harness.map_or(0.0, ms),
+        }
+    }
+}
 
 /// Statistics over the repetitions of one test.
 pub fn results(samples: &[RepetitionSample]) -> Results {
@@ -18,12 +70,7 @@ pub fn results(samples: &[RepetitionSample]) -> Results {
         let v: Vec<f64> = samples.iter().filter_map(f).collect();
         Summary::of(&v)
     };
-    let mut itl = LatencyHistogram::new();
-    for s in samples {
-        for gap in s.itl_ms() {
-            itl.record_ms(gap);
-        }
-    }
+    let itl: LatencyHistogram = itl_histogram_ms(samples.iter().map(|s| s.token_ms.as_slice()));
     let tokens_after_first: usize = samples
         .iter()
         .map(|s| s.token_ms.len().saturating_sub(1))
@@ -80,6 +127,32 @@ mod tests {
         // 0.3 ms of harness time over 4 tokens after the first, over 30 ms of spans
         assert!((r.harness_us_per_token.unwrap() - 75.0).abs() < 1e-9);
         assert!((r.harness_share.unwrap() - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_sample_holds_its_traces_figures() {
+        use std::time::Duration;
+        let d = Duration::from_millis;
+        let t = Trace {
+            prompt_tokens: 100,
+            output_tokens: Some(3),
+            prompt_eval: Some(d(50)),
+            first_text: Some(d(60)),
+            tokens: vec![d(60), d(80), d(100)],
+            end: d(100),
+            engine: Some(EngineTime {
+                prompt: d(50),
+                decode: d(39),
+            }),
+            ..Default::default()
+        };
+        let s = RepetitionSample::of(&t);
+        assert!((s.prompt_tps.unwrap() - 2000.0).abs() < 1e-6);
+        assert!((s.gen_tps.unwrap() - 50.0).abs() < 1e-6);
+        assert_eq!(s.ttft_ms, Some(60.0));
+        assert_eq!((s.e2e_ms, s.prompt_ms), (100.0, 50.0));
+        assert!((s.harness_ms - 1.0).abs() < 1e-9);
+        assert_eq!(s.token_ms, vec![60.0, 80.0, 100.0]);
     }
 
     #[test]

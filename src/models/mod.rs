@@ -114,3 +114,31 @@ pub fn resolve(arg: &str, cache: &Path, opts: &FetchOptions) -> Result<PathBuf, 
         ModelRef::Known(model) => Ok(fetch(model, cache, opts)?),
     }
 }
+
+/// A model's name for tables: a known name as it is, a path by its file stem.
+pub fn display_name(arg: &str) -> String {
+    if find(arg).is_some() {
+        return arg.to_string();
+    }
+    let p = Path::new(arg);
+    p.file_name()
+        .map(|f| f.to_string_lossy().trim_end_matches(".gguf").to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| arg.to_string())
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::display_name;
+
+    #[test]
+    fn tables_name_models_without_their_path() {
+        assert_eq!(display_name("smollm2-135m"), "smollm2-135m");
+        assert_eq!(
+            display_name("/root/.cache/runner/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            "SmolLM2-135M-Instruct.Q4_1"
+        );
+        assert_eq!(display_name("model.gguf"), "model");
+        assert_eq!(display_name("dir/"), "dir");
+    }
+}

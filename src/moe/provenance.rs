@@ -31,8 +31,9 @@ pub struct Provenance {
     pub source_size: u64,
     pub experts: u32,
     pub used: u32,
-    /// `random` or `uniform`.
-    pub router: String,
+    /// A router name the file holds that runner does not know reads as `random` (the one
+    /// whose oracle is not exact).
+    pub router: Router,
     pub seed: Option<u64>,
     pub runner_version: String,
 }
@@ -50,7 +51,7 @@ impl Provenance {
             source_size,
             experts: opts.experts,
             used: opts.used,
-            router: opts.router.as_str().to_string(),
+            router: opts.router,
             seed: (opts.router != Router::Uniform).then_some(opts.seed),
             runner_version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -60,7 +61,7 @@ impl Provenance {
     /// greedy output must equal the dense model's bit for bit. Otherwise the sum of identical
     /// experts equals the dense FFN only up to rounding, and a near-tie may flip a token.
     pub fn exact_oracle(&self) -> bool {
-        self.used == 1 || (self.router != Router::Random.as_str() && self.used.is_power_of_two())
+        self.used == 1 || (self.router != Router::Random && self.used.is_power_of_two())
     }
 
     /// Writes the provenance keys into `w`.
@@ -71,7 +72,7 @@ impl Provenance {
         w.set(KEY_SOURCE_SIZE, &MetaValue::U64(self.source_size))?;
         w.set(KEY_EXPERTS, &MetaValue::U32(self.experts))?;
         w.set(KEY_USED, &MetaValue::U32(self.used))?;
-        w.set(KEY_ROUTER, &s(&self.router))?;
+        w.set(KEY_ROUTER, &s(self.router.as_str()))?;
         if let Some(seed) = self.seed {
             w.set(KEY_SEED, &MetaValue::U64(seed))?;
         }
@@ -88,7 +89,10 @@ impl Provenance {
             source_size: g.get_u64(KEY_SOURCE_SIZE).unwrap_or(0),
             experts: u32_of(KEY_EXPERTS).unwrap_or(0),
             used: u32_of(KEY_USED).unwrap_or(0),
-            router: g.get_str(KEY_ROUTER).unwrap_or_default().to_string(),
+            router: g
+                .get_str(KEY_ROUTER)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(Router::Random),
             seed: g.get_u64(KEY_SEED),
             runner_version: g.get_str(KEY_TOOL_VERSION).unwrap_or_default().to_string(),
         })

@@ -3,11 +3,11 @@
 //! samples with a bootstrap interval of the median speed ratio, and says what got faster,
 //! slower, stayed the same or went missing.
 
-use super::records::Records;
-use super::table::Grid;
+use super::table::{self, Column};
 use crate::measure::compare::{self, Better, Ratio, Verdict};
 use crate::measure::stats::percentile;
-use crate::record::{EngineSettings, LoadReport, MachineInfo, Record, RequestRecord};
+use crate::record::Records;
+use crate::record::{BenchRecord, EngineSettings, LoadReport, MachineInfo, RequestRecord};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -185,7 +185,7 @@ fn series(records: &Records, busy_threshold: f64) -> BTreeMap<SeriesKey, Samples
     out
 }
 
-fn bench_series(r: &Record, busy: bool, out: &mut BTreeMap<SeriesKey, Samples>) {
+fn bench_series(r: &BenchRecord, busy: bool, out: &mut BTreeMap<SeriesKey, Samples>) {
     let key = |metric| SeriesKey {
         machine: machine_class(&r.machine),
         cell: format!(
@@ -222,7 +222,7 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
         settings: settings(&q.info.engine, false),
         metric,
     };
-    let long = q.scenario_kind == "long-form";
+    let long = q.scenario_kind == crate::scenario::ScenarioKind::LongForm;
     let metrics = [
         ("ttft_ms", q.ttft_ms),
         ("e2e_ms", (!long).then_some(q.e2e_ms)),
@@ -243,7 +243,7 @@ pub fn render(report: &CheckReport) -> String {
     for m in machines {
         out.push_str(&format!("machine: {m}\n"));
         let rows: Vec<&CheckRow> = report.rows.iter().filter(|r| r.key.machine == m).collect();
-        out.push_str(&grid(&rows).aligned());
+        out.push_str(&table::aligned(COLUMNS, rows.iter().copied()));
         out.push('\n');
     }
     let n = |v| report.count(v);
@@ -267,49 +267,33 @@ pub fn render(report: &CheckReport) -> String {
     out
 }
 
-fn grid(rows: &[&CheckRow]) -> Grid<'static> {
-    let pct = |x: f64| format!("{:+.1}%", (x - 1.0) * 100.0);
-    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
-    Grid {
-        headers: vec![
-            "cell",
-            "workload",
-            "settings",
-            "metric",
-            "n",
-            "baseline",
-            "current",
-            "speed",
-            "95% interval",
-            "verdict",
-        ],
-        numeric: vec![
-            false, false, false, false, true, true, true, true, true, false,
-        ],
-        rows: rows
-            .iter()
-            .map(|r| {
-                let (speed, ci, n) = match &r.ratio {
-                    Some(x) => (
-                        pct(x.speed),
-                        format!("{} .. {}", pct(x.low), pct(x.high)),
-                        format!("{}{}", x.n, if x.paired { "p" } else { "" }),
-                    ),
-                    None => ("-".into(), "-".into(), "-".into()),
-                };
-                vec![
-                    r.key.cell.clone(),
-                    r.key.workload.clone(),
-                    r.key.settings.clone(),
-                    r.key.metric.to_string(),
-                    n,
-                    num(r.baseline_median),
-                    num(r.current_median),
-                    speed,
-                    ci,
-                    r.verdict.as_str().to_string(),
-                ]
-            })
-            .collect(),
-    }
+fn pct(x: f64) -> String {
+    format!("{:+.1}%", (x - 1.0) * 100.0)
 }
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// A series' columns.
+const COLUMNS: &[Column<CheckRow>] = &[
+    Column::text("cell", |r| r.key.cell.clone()),
+    Column::text("workload", |r| r.key.workload.clone()),
+    Column::text("settings", |r| r.key.settings.clone()),
+    Column::text("metric", |r| r.key.metric.to_string()),
+    Column::number("n", |r| match &r.ratio {
+        Some(x) => format!("{}{}", x.n, if x.paired { "p" } else { "" }),
+        None => "-".into(),
+    }),
+    Column::number("baseline", |r| num(r.baseline_median)),
+    Column::number("current", |r| num(r.current_median)),
+    Column::number("speed", |r| {
+        r.ratio.as_ref().map_or("-".into(), |x| pct(x.speed))
+    }),
+    Column::number("95% interval", |r| {
+        r.ratio
+            .as_ref()
+            .map_or("-".into(), |x| format!("{} .. {}", pct(x.low), pct(x.high)))
+    }),
+    Column::text("verdict", |r| r.verdict.as_str().to_string()),
+];

@@ -4,10 +4,10 @@
 //! published reference figures as labelled rows.
 
 use super::sweep::{rows_with, SweepRow};
-use super::table::Grid;
+use super::table::{self, Column, Grid};
 use super::{Format, ReportError};
 use crate::measure::stats::percentile;
-use crate::record::{RequestRecord, SweepRecord};
+use crate::record::{BackendId, Record, RequestRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// One HTTP backend against the native reference. Times in ms; rates in tokens per second.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CompareRow {
-    pub backend: String,
+    pub backend: BackendId,
     pub requests: usize,
     pub failed_requests: usize,
     pub ttft_p50_ms: Option<f64>,
@@ -83,22 +83,22 @@ fn read_published() -> Vec<Published> {
 }
 
 /// Builds the comparison when any HTTP backend ran or references are asked for.
-pub fn build(records: &[SweepRecord], power: f64, reference: bool) -> Option<Comparison> {
+pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparison> {
     let reqs: Vec<&RequestRecord> = records
         .iter()
         .filter_map(|r| match r {
-            SweepRecord::Request(q) => Some(q.as_ref()),
+            Record::Request(q) => Some(q.as_ref()),
             _ => None,
         })
         .collect();
-    let http = reqs.iter().any(|r| r.cell.backend != "native");
+    let http = reqs.iter().any(|r| !r.cell.backend.is_native());
     if !http && !reference {
         return None;
     }
     let rows = rows_with(records, power);
     let native = reqs
         .iter()
-        .find(|r| r.cell.backend == "native")
+        .find(|r| r.cell.backend.is_native())
         .map(|r| r.cell.clone());
     let base: Vec<&RequestRecord> = reqs
         .iter()
@@ -107,7 +107,7 @@ pub fn build(records: &[SweepRecord], power: f64, reference: bool) -> Option<Com
         .collect();
     let out = rows
         .iter()
-        .filter(|row| row.backend != "native")
+        .filter(|row| !row.backend.is_native())
         .map(|row| compare_row(row, &reqs, &base))
         .collect();
     Some(Comparison {
@@ -221,110 +221,55 @@ fn signed(v: Option<f64>) -> String {
     v.map(|v| format!("{v:+.1}")).unwrap_or_else(|| "-".into())
 }
 
-fn backends_grid(c: &Comparison) -> Grid<'static> {
-    let headers = vec![
-        "backend",
-        "requests",
-        "failed",
-        "TTFT p50 ms",
-        "ΔTTFT vs native ms",
-        "decode tok/s",
-        "decode ratio vs native",
-        "server prompt ms",
-        "client overhead ms",
-        "decode vs server",
-        "prompt cached",
-        "cost $/run",
-        "quality",
-        "$/quality pt",
-    ];
-    let numeric = vec![
-        false, true, true, true, true, true, true, true, true, true, true, true, true, true,
-    ];
-    let rows = c
-        .rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.backend.clone(),
-                r.requests.to_string(),
-                r.failed_requests.to_string(),
-                opt(r.ttft_p50_ms, 1),
-                signed(r.ttft_delta_p50_ms),
-                opt(r.decode_tps_p50, 2),
-                opt(r.decode_ratio, 3),
-                opt(r.server_prompt_ms_p50, 1),
-                opt(r.client_overhead_p50_ms, 2),
-                opt(r.decode_vs_server, 3),
-                r.cached_prompt_share
-                    .map(|c| format!("{:.0}%", c * 100.0))
-                    .unwrap_or_else(|| "-".into()),
-                opt(r.cost_usd, 4),
-                opt(r.quality, 1),
-                opt(r.cost_per_quality_point, 6),
-            ]
-        })
-        .collect();
-    Grid {
-        headers,
-        numeric,
-        rows,
+/// One HTTP backend's columns.
+const BACKENDS: &[Column<CompareRow>] = &[
+    Column::text("backend", |r| r.backend.to_string()),
+    Column::number("requests", |r| r.requests.to_string()),
+    Column::number("failed", |r| r.failed_requests.to_string()),
+    Column::number("TTFT p50 ms", |r| opt(r.ttft_p50_ms, 1)),
+    Column::number("ΔTTFT vs native ms", |r| signed(r.ttft_delta_p50_ms)),
+    Column::number("decode tok/s", |r| opt(r.decode_tps_p50, 2)),
+    Column::number("decode ratio vs native", |r| opt(r.decode_ratio, 3)),
+    Column::number("server prompt ms", |r| opt(r.server_prompt_ms_p50, 1)),
+    Column::number("client overhead ms", |r| opt(r.client_overhead_p50_ms, 2)),
+    Column::number("decode vs server", |r| opt(r.decode_vs_server, 3)),
+    Column::number("prompt cached", |r| {
+        r.cached_prompt_share
+            .map(|c| format!("{:.0}%", c * 100.0))
+            .unwrap_or_else(|| "-".into())
+    }),
+    Column::number("cost $/run", |r| opt(r.cost_usd, 4)),
+    Column::number("quality", |r| opt(r.quality, 1)),
+    Column::number("$/quality pt", |r| opt(r.cost_per_quality_point, 6)),
+];
+
+fn dash(s: &str) -> String {
+    match s.is_empty() {
+        true => "-".to_string(),
+        false => s.to_string(),
     }
 }
 
-fn published_grid(p: &[Published]) -> Grid<'static> {
-    let headers = vec![
-        "published",
-        "runtime",
-        "model",
-        "machine",
-        "quant",
-        "scenario",
-        "gen tok/s",
-        "TTFT s",
-        "quality",
-        "cost $",
-        "source",
-    ];
-    let numeric = vec![
-        false, false, false, false, false, false, true, true, true, true, false,
-    ];
-    let dash = |s: &str| {
-        if s.is_empty() {
-            "-".to_string()
-        } else {
-            s.to_string()
+/// A published reference row's columns.
+const PUBLISHED: &[Column<Published>] = &[
+    Column::text("published", |r| dash(&r.published)),
+    Column::text("runtime", |r| dash(&r.runtime)),
+    Column::text("model", |r| dash(&r.model)),
+    Column::text("machine", |r| dash(&r.machine)),
+    Column::text("quant", |r| dash(&r.quant)),
+    Column::text("scenario", |r| dash(&r.scenario)),
+    Column::number("gen tok/s", |r| dash(&r.gen_tok_s)),
+    Column::number("TTFT s", |r| dash(&r.ttft_s)),
+    Column::number("quality", |r| {
+        match (r.quality.as_str(), r.quality_scale.as_str()) {
+            ("", _) => "-".to_string(),
+            (q, "") => q.to_string(),
+            (q, s) => format!("{q}/{s}"),
         }
-    };
-    let rows = p
-        .iter()
-        .map(|r| {
-            let quality = match (r.quality.as_str(), r.quality_scale.as_str()) {
-                ("", _) => "-".to_string(),
-                (q, "") => q.to_string(),
-                (q, s) => format!("{q}/{s}"),
-            };
-            vec![
-                dash(&r.published),
-                dash(&r.runtime),
-                dash(&r.model),
-                dash(&r.machine),
-                dash(&r.quant),
-                dash(&r.scenario),
-                dash(&r.gen_tok_s),
-                dash(&r.ttft_s),
-                quality,
-                dash(&r.cost_usd),
-                dash(&r.source),
-            ]
-        })
-        .collect();
-    Grid {
-        headers,
-        numeric,
-        rows,
-    }
-}
+    }),
+    Column::number("cost $", |r| dash(&r.cost_usd)),
+    Column::text("source", |r| dash(&r.source)),
+];
 
 /// The comparison as text under the sweep's table (table and Markdown formats; the machine
 /// formats carry the same figures in their rows).
@@ -332,9 +277,8 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
     let Some(c) = c else {
         return Ok(String::new());
     };
-    type Render = fn(&Grid<'static>) -> String;
     type Title = fn(&str) -> String;
-    let (grid, title): (Render, Title) = match format {
+    let (grid, title): (fn(Grid<'static>) -> String, Title) = match format {
         Format::Table => (|g| g.aligned(), |t| format!("\n{t}\n")),
         Format::Md => (|g| g.markdown(), |t| format!("\n**{t}**\n\n")),
         _ => return Ok(String::new()),
@@ -345,13 +289,13 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
         s.push_str(&title(&format!(
             "backends against native ({against}), same prompts:"
         )));
-        s.push_str(&grid(&backends_grid(c)));
+        s.push_str(&grid(table::grid(BACKENDS, &c.rows)));
     }
     if !c.published.is_empty() {
         s.push_str(&title(
             "published reference figures (results/reference/published.csv; not measured here):",
         ));
-        s.push_str(&grid(&published_grid(&c.published)));
+        s.push_str(&grid(table::grid(PUBLISHED, &c.published)));
     }
     Ok(s)
 }
@@ -361,21 +305,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_row_has_a_cell_per_header() {
+    fn the_comparison_and_the_published_rows_render() {
         let c = Comparison {
             reference: Some("m/source".into()),
             rows: vec![CompareRow {
-                backend: "openai:m".into(),
+                backend: "openai:m".parse().unwrap(),
                 cached_prompt_share: Some(0.5),
                 ..Default::default()
             }],
             published: read_published(),
         };
         assert!(!c.published.is_empty(), "the shipped reference rows load");
-        for g in [backends_grid(&c), published_grid(&c.published)] {
-            assert_eq!(g.headers.len(), g.numeric.len());
-            assert!(g.rows.iter().all(|r| r.len() == g.headers.len()));
-        }
         let t = render(Format::Table, Some(&c)).unwrap();
         assert!(t.contains("prompt cached") && t.contains("50%"), "{t}");
         assert!(t.contains("published reference figures") && t.contains("Claude Haiku 4.5"));

@@ -2,7 +2,7 @@
 
 use super::flat::{columns, flatten};
 use super::{Exporter, ReportError};
-use crate::record::Record;
+use crate::record::BenchRecord as Record;
 use serde::Serialize;
 
 pub struct CsvExporter;

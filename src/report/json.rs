@@ -1,7 +1,7 @@
 //! JSON (one array, with raw samples) and JSON Lines (one record per line).
 
 use super::{Exporter, ReportError};
-use crate::record::Record;
+use crate::record::BenchRecord as Record;
 
 pub struct JsonExporter;
 pub struct JsonlExporter;

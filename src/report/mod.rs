@@ -1,5 +1,7 @@
-//! Output formats (each an `Exporter` over the one record schema), and the readers of
-//! recorded results: the regression check.
+//! Everything read from records: the output formats of `runner bench` (each an [`Exporter`]),
+//! the sweep's table, backends compared, the regression check, the hardware guide, the HTML
+//! report, and the tables of `runner hw` and `runner profile`. Every table is declared as
+//! `&[Column<T>]` (`table`).
 
 pub mod check;
 pub mod compare;
@@ -7,15 +9,15 @@ pub(crate) mod csv;
 mod flat;
 pub mod guide;
 pub mod html;
+pub mod hw;
 mod json;
 pub mod obs;
-pub mod records;
+pub mod profile;
 pub mod reference;
 pub mod sweep;
-pub(crate) mod table;
+pub mod table;
 
-use crate::record::Record;
-use std::io::Write;
+use crate::record::BenchRecord;
 use std::path::Path;
 use thiserror::Error;
 
@@ -32,13 +34,20 @@ pub enum ReportError {
     },
 }
 
-/// Renders records into one output format.
+/// Renders bench records into one output format.
 pub trait Exporter {
-    fn render(&self, records: &[Record]) -> Result<String, ReportError>;
+    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError>;
+}
+
+/// Output of the listing commands: a table, or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
 }
 
 /// The output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for a terminal.
     Table,
@@ -83,28 +92,31 @@ impl Format {
     }
 }
 
-/// Writes `contents` to `path` atomically (a temporary file renamed over it), so a reader
-/// or a crash never sees half a file.
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Jsonl,
+        Format::Csv,
+        Format::Md,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Md => "md",
+        }
+    }
+}
+
+/// Writes `contents` to `path` atomically (a temporary file renamed over it), so a reader or
+/// a crash never sees half a file.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), ReportError> {
-    let io = |source| ReportError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(contents.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
+    crate::util::fs::write_atomic(path, contents).map_err(|e| ReportError::Io {
+        path: e.path,
+        source: e.source,
     })
 }

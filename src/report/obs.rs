@@ -3,14 +3,14 @@
 //! a reader needs from a record is derived here, in one place per record kind.
 
 use crate::hw::chips;
+use crate::measure::gaps_ms;
 use crate::record::{
-    Bandwidth, BuildInfo, MachineInfo, MemoryUsage, ModelInfo, Record, RequestRecord,
+    BackendId, Bandwidth, BenchRecord, BuildInfo, MachineInfo, MemoryUsage, ModelInfo,
+    RequestRecord,
 };
+use crate::scenario::ScenarioKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-
-/// The backend of records that do not name one: llama.cpp in-process.
-pub const NATIVE: &str = "native";
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -65,7 +65,7 @@ impl Fingerprint {
 pub struct RowKey {
     pub machine: Fingerprint,
     /// `native` (llama.cpp in-process) unless the record names another backend.
-    pub backend: String,
+    pub backend: BackendId,
     pub model: String,
     /// Lowercase quantization type, e.g. `q4_k_m` (a sweep's `source` becomes the file's type).
     pub quant: String,
@@ -74,7 +74,7 @@ pub struct RowKey {
 impl RowKey {
     /// `model quant`, plus the backend when it is not native.
     pub fn series(&self) -> String {
-        if self.backend == NATIVE {
+        if self.backend.is_native() {
             format!("{} {}", self.model, self.quant)
         } else {
             format!("{} {} ({})", self.model, self.quant, self.backend)
@@ -139,9 +139,9 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         info.source_sha256.as_deref(),
         &info.source_path,
     );
-    let workload = match r.scenario_kind.as_str() {
-        "long-form" => Workload::LongForm,
-        _ => Workload::ShortResponse,
+    let workload = match r.scenario_kind {
+        ScenarioKind::LongForm => Workload::LongForm,
+        ScenarioKind::ShortResponse => Workload::ShortResponse,
     };
     Obs {
         key: RowKey {
@@ -155,7 +155,7 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         ttft_ms: r.ttft_ms.into_iter().collect(),
         e2e_ms: vec![r.e2e_ms],
         decode_tps: r.decode_tps,
-        itl_ms: r.token_ms.windows(2).map(|w| w[1] - w[0]).collect(),
+        itl_ms: gaps_ms(&r.token_ms).collect(),
         bandwidth: r.bandwidth.clone(),
         pass: Some(r.pass),
         cost_usd: r.cost_usd,
@@ -164,7 +164,7 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         memory_needed_bytes: needed(&info.memory),
         memory_present_bytes: present(&info.machine, &info.build),
         busy: r.load.busy,
-        time: r.time.clone(),
+        time: r.provenance.time.clone(),
     }
 }
 
@@ -177,12 +177,12 @@ fn routing_share(r: &crate::measure::routing::RoutingSummary) -> Option<f64> {
 }
 
 /// The observation of one bench test (a record with generated tokens or not).
-pub fn from_bench(r: &Record) -> Obs {
+pub fn from_bench(r: &BenchRecord) -> Obs {
     let m = &r.model;
     Obs {
         key: RowKey {
             machine: Fingerprint::of(&r.machine, &r.build),
-            backend: NATIVE.to_string(),
+            backend: BackendId::native(),
             model: model_name(None, m.sha256.as_deref(), &m.path),
             quant: file_quant(m.file_type.as_deref()),
         },
@@ -191,7 +191,11 @@ pub fn from_bench(r: &Record) -> Obs {
         ttft_ms: r.samples.iter().filter_map(|s| s.ttft_ms).collect(),
         e2e_ms: r.samples.iter().map(|s| s.e2e_ms).collect(),
         decode_tps: r.results.gen_tps.as_ref().map(|s| s.median),
-        itl_ms: r.samples.iter().flat_map(|s| s.itl_ms()).collect(),
+        itl_ms: r
+            .samples
+            .iter()
+            .flat_map(|s| gaps_ms(&s.token_ms))
+            .collect(),
         bandwidth: r.bandwidth.clone(),
         pass: None,
         cost_usd: None,
@@ -200,12 +204,12 @@ pub fn from_bench(r: &Record) -> Obs {
         memory_needed_bytes: needed(&r.memory),
         memory_present_bytes: present(&r.machine, &r.build),
         busy: r.load.busy,
-        time: r.time.clone(),
+        time: r.provenance.time.clone(),
     }
 }
 
 /// Every observation of a set of records, sorted by key, workload, test and time.
-pub fn all(records: &super::records::Records) -> Vec<Obs> {
+pub fn all(records: &crate::record::Records) -> Vec<Obs> {
     let mut v: Vec<Obs> = records
         .requests
         .iter()

@@ -1,13 +1,15 @@
 //! The sweep's comparison table: one row per (backend, model, quantization) cell, read from
 //! records.
 
-use super::table::{percent, Grid};
+use super::table::{self, percent, Column};
 use super::{Format, ReportError};
-use crate::backend::judge::{panel, Judgement};
-use crate::measure::histogram::LatencyHistogram;
+use crate::grade::judge::panel;
+use crate::grade::pair_symmetry;
 use crate::measure::stats::percentile;
-use crate::record::{Bandwidth, CellKey, RequestRecord, SweepRecord};
-use crate::scenario::{pair_symmetry, Verdict};
+use crate::record::Judgement;
+use crate::record::{BackendId, Bandwidth, CellKey, Record, RequestRecord};
+use crate::scenario::ScenarioKind;
+use crate::scenario::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SweepRow {
     /// `native`, or the HTTP backend's name (`openai:MODEL`).
-    pub backend: String,
+    pub backend: BackendId,
     pub model: String,
     pub quant: String,
     pub file_type: Option<String>,
@@ -65,7 +67,7 @@ pub struct SweepRow {
     /// `cost_usd` / `quality`.
     pub cost_per_quality_point: Option<f64>,
     /// The judge panel's figures, when judges ran.
-    pub judging: Option<crate::backend::judge::panel::CellQuality>,
+    pub judging: Option<crate::grade::judge::panel::CellQuality>,
 }
 
 /// `passed` out of `total`.
@@ -76,12 +78,12 @@ pub struct Count {
 }
 
 /// Rows in the order cells first appear in the records.
-pub fn rows(records: &[SweepRecord]) -> Vec<SweepRow> {
-    rows_with(records, crate::backend::judge::panel::DEFAULT_POWER)
+pub fn rows(records: &[Record]) -> Vec<SweepRow> {
+    rows_with(records, crate::grade::judge::panel::DEFAULT_POWER)
 }
 
 /// Rows, with judges' scores combined by the power mean of exponent `power`.
-pub fn rows_with(records: &[SweepRecord], power: f64) -> Vec<SweepRow> {
+pub fn rows_with(records: &[Record], power: f64) -> Vec<SweepRow> {
     let mut order: Vec<CellKey> = Vec::new();
     let mut judgements: BTreeMap<usize, Vec<&Judgement>> = BTreeMap::new();
     let mut requests: BTreeMap<usize, Vec<&RequestRecord>> = BTreeMap::new();
@@ -94,17 +96,18 @@ pub fn rows_with(records: &[SweepRecord], power: f64) -> Vec<SweepRow> {
     };
     for r in records {
         match r {
-            SweepRecord::Request(q) => requests
+            Record::Request(q) => requests
                 .entry(index(&q.cell, &mut order))
                 .or_default()
                 .push(q),
-            SweepRecord::CellFailed(f) => {
+            Record::CellFailed(f) => {
                 errors.insert(index(&f.cell, &mut order), f.reason.clone());
             }
-            SweepRecord::Judgement(j) => judgements
+            Record::Judgement(j) => judgements
                 .entry(index(&j.cell, &mut order))
                 .or_default()
                 .push(j),
+            Record::Bench(_) | Record::Profile(_) => {}
         }
     }
     order
@@ -133,7 +136,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         busy_requests: reqs.iter().filter(|r| r.load.busy).count(),
         ..Default::default()
     };
-    if let Some(last) = reqs.last().filter(|_| key.backend == "native") {
+    if let Some(last) = reqs.last().filter(|_| key.backend.is_native()) {
         let m = &last.info.model;
         row.file_type = m.file_type.clone();
         row.size_bytes = Some(m.size_bytes);
@@ -146,7 +149,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     let short: Vec<&RequestRecord> = reqs
         .iter()
         .copied()
-        .filter(|r| r.scenario_kind == "short-response")
+        .filter(|r| r.scenario_kind == ScenarioKind::ShortResponse)
         .collect();
     let ttft: Vec<f64> = short.iter().filter_map(|r| r.ttft_ms).collect();
     let e2e: Vec<f64> = short.iter().map(|r| r.e2e_ms).collect();
@@ -157,7 +160,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     let long: Vec<&RequestRecord> = reqs
         .iter()
         .copied()
-        .filter(|r| r.scenario_kind == "long-form")
+        .filter(|r| r.scenario_kind == ScenarioKind::LongForm)
         .collect();
     let rates: Vec<f64> = long.iter().filter_map(|r| r.decode_tps).collect();
     row.long_decode_tps = percentile(&rates, 0.5);
@@ -172,12 +175,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     row.long_gbps = median(&|b| Some(b.achieved_gbps));
     row.long_bw_util_measured = median(&|b| b.utilisation_measured);
     row.long_bw_util_published = median(&|b| b.utilisation_published);
-    let mut itl = LatencyHistogram::new();
-    for r in &long {
-        for w in r.token_ms.windows(2) {
-            itl.record_ms(w[1] - w[0]);
-        }
-    }
+    let itl = crate::measure::itl_histogram_ms(long.iter().map(|r| r.token_ms.as_slice()));
     if let Some(h) = itl.summary() {
         row.long_itl_p50_ms = Some(h.p50_ms);
         row.long_itl_p99_ms = Some(h.p99_ms);
@@ -196,11 +194,12 @@ fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgeme
     for r in reqs.iter().filter(|r| r.failed) {
         let kind = r
             .error_kind
-            .clone()
-            .unwrap_or_else(|| r.stop_reason.clone());
+            .map(|k| k.as_str())
+            .unwrap_or_else(|| r.stop_reason.as_str())
+            .to_string();
         *row.failure_kinds.entry(kind).or_default() += 1;
     }
-    let native = row.backend == "native";
+    let native = row.backend.is_native();
     row.cost_usd = if native && !reqs.is_empty() {
         Some(0.0)
     } else if reqs.is_empty() || reqs.iter().any(|r| r.cost_usd.is_none()) {
@@ -257,144 +256,116 @@ fn opt(v: Option<f64>, digits: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn grid(rows: &[SweepRow]) -> Grid<'static> {
-    let headers = vec![
-        "model",
-        "quant",
-        "size MiB",
-        "bits/w",
-        "quantize",
-        "load ms",
-        "short TTFT p50/p99 ms",
-        "short e2e p50/p99 ms",
-        "long tok/s",
-        "long ITL p50/p99 ms",
-        "long GB/s",
-        "BW % meas/spec",
-        "pass",
-        "pairs",
-        "failures",
-    ];
-    let numeric = vec![
-        false, false, true, true, true, true, true, true, true, true, true, true, false, true,
-        false,
-    ];
-    let cells = rows
-        .iter()
-        .map(|r| {
-            let quant = if r.requantized {
-                format!("{}*", r.quant)
-            } else {
-                r.quant.clone()
-            };
-            let quantize = match (r.quantize_ms, r.quantize_cached) {
-                (Some(ms), _) => format!("{:.1} s", ms / 1000.0),
-                (None, true) => "cached".into(),
-                (None, false) => "-".into(),
-            };
-            let pass: Vec<String> = r
-                .pass
-                .iter()
-                .map(|(s, c)| format!("{s} {}/{}", c.passed, c.total))
-                .collect();
-            let failures = match &r.cell_error {
-                Some(e) => format!("cell failed: {e}"),
-                None if r.failed_requests > 0 && r.backend != "native" => {
-                    let kinds: Vec<String> = r
-                        .failure_kinds
-                        .iter()
-                        .map(|(k, n)| format!("{k} {n}"))
-                        .collect();
-                    format!("{} request(s): {}", r.failed_requests, kinds.join(", "))
-                }
-                None if r.failed_requests > 0 => format!("{} request(s)", r.failed_requests),
-                None => "-".into(),
-            };
-            vec![
-                r.model.clone(),
-                quant,
-                opt(r.size_bytes.map(|b| b as f64 / 1048576.0), 1),
-                opt(r.bits_per_weight, 2),
-                quantize,
-                opt(r.load_ms, 0),
-                format!(
-                    "{}/{}",
-                    opt(r.short_ttft_p50_ms, 0),
-                    opt(r.short_ttft_p99_ms, 0)
-                ),
-                format!(
-                    "{}/{}",
-                    opt(r.short_e2e_p50_ms, 0),
-                    opt(r.short_e2e_p99_ms, 0)
-                ),
-                opt(r.long_decode_tps, 2),
-                format!(
-                    "{}/{}",
-                    opt(r.long_itl_p50_ms, 1),
-                    opt(r.long_itl_p99_ms, 1)
-                ),
-                opt(r.long_gbps, 2),
-                format!(
-                    "{}/{}",
-                    percent(r.long_bw_util_measured),
-                    percent(r.long_bw_util_published)
-                ),
-                pass.join(", "),
-                r.pairs
-                    .map(|c| format!("{}/{}", c.passed, c.total))
-                    .unwrap_or_else(|| "-".into()),
-                failures,
-            ]
-        })
-        .collect();
-    with_baseline_columns(
-        Grid {
-            headers,
-            numeric,
-            rows: cells,
-        },
-        rows,
-    )
+fn pair(a: Option<f64>, b: Option<f64>, digits: usize) -> String {
+    format!("{}/{}", opt(a, digits), opt(b, digits))
 }
 
-/// With any HTTP backend or judge in the rows: the backend first, and cost per run, quality
-/// and cost per quality point last. A native-only sweep keeps its table as it was.
-fn with_baseline_columns(mut g: Grid<'static>, rows: &[SweepRow]) -> Grid<'static> {
-    let baselines = rows
-        .iter()
-        .any(|r| r.backend != "native" || r.judging.is_some());
-    if !baselines {
-        return g;
-    }
-    g.headers.insert(0, "backend");
-    g.numeric.insert(0, false);
-    g.headers.extend(["cost $/run", "quality", "$/quality pt"]);
-    g.numeric.extend([true, true, true]);
-    for (cells, r) in g.rows.iter_mut().zip(rows) {
-        cells.insert(0, r.backend.clone());
-        if r.backend != "native" {
-            cells[2] = "-".into();
-        }
-        let quality = match (r.quality, r.quality_source.as_deref()) {
+/// The sweep's columns.
+const COLUMNS: &[Column<SweepRow>] = &[
+    Column::text("model", |r| crate::models::display_name(&r.model)),
+    Column::text("quant", |r| match r.requantized {
+        true => format!("{}*", r.quant),
+        false => r.quant.clone(),
+    }),
+    Column::number("size MiB", |r| {
+        opt(r.size_bytes.map(|b| b as f64 / 1048576.0), 1)
+    }),
+    Column::number("bits/w", |r| opt(r.bits_per_weight, 2)),
+    Column::number("quantize", |r| match (r.quantize_ms, r.quantize_cached) {
+        (Some(ms), _) => format!("{:.1} s", ms / 1000.0),
+        (None, true) => "cached".into(),
+        (None, false) => "-".into(),
+    }),
+    Column::number("load ms", |r| opt(r.load_ms, 0)),
+    Column::number("short TTFT p50/p99 ms", |r| {
+        pair(r.short_ttft_p50_ms, r.short_ttft_p99_ms, 0)
+    }),
+    Column::number("short e2e p50/p99 ms", |r| {
+        pair(r.short_e2e_p50_ms, r.short_e2e_p99_ms, 0)
+    }),
+    Column::number("long tok/s", |r| opt(r.long_decode_tps, 2)),
+    Column::number("long ITL p50/p99 ms", |r| {
+        pair(r.long_itl_p50_ms, r.long_itl_p99_ms, 1)
+    }),
+    Column::number("long GB/s", |r| opt(r.long_gbps, 2)),
+    Column::number("BW % meas/spec", |r| {
+        format!(
+            "{}/{}",
+            percent(r.long_bw_util_measured),
+            percent(r.long_bw_util_published)
+        )
+    }),
+    Column::text("pass", |r| {
+        let pass: Vec<String> = r
+            .pass
+            .iter()
+            .map(|(s, c)| format!("{s} {}/{}", c.passed, c.total))
+            .collect();
+        pass.join(", ")
+    }),
+    Column::number("pairs", |r| {
+        r.pairs
+            .map(|c| format!("{}/{}", c.passed, c.total))
+            .unwrap_or_else(|| "-".into())
+    }),
+    Column::text("failures", failures),
+];
+
+/// With any HTTP backend or judge in the rows: the backend first.
+const BACKEND: Column<SweepRow> = Column::text("backend", |r| r.backend.to_string());
+
+/// With any HTTP backend or judge in the rows: cost per run, quality and cost per quality
+/// point last.
+const COSTS: &[Column<SweepRow>] = &[
+    Column::number("cost $/run", |r| opt(r.cost_usd, 4)),
+    Column::number("quality", |r| {
+        match (r.quality, r.quality_source.as_deref()) {
             (Some(q), Some("judges")) => {
                 let own = r.judging.as_ref().is_some_and(|j| j.self_judging);
                 format!("{q:.1} (judges{})", if own { ", self-judged!" } else { "" })
             }
             (Some(q), _) => format!("{q:.1} (graders)"),
             _ => "-".into(),
-        };
-        cells.push(opt(r.cost_usd, 4));
-        cells.push(quality);
-        cells.push(opt(r.cost_per_quality_point, 6));
+        }
+    }),
+    Column::number("$/quality pt", |r| opt(r.cost_per_quality_point, 6)),
+];
+
+fn failures(r: &SweepRow) -> String {
+    match &r.cell_error {
+        Some(e) => format!("cell failed: {e}"),
+        None if r.failed_requests > 0 && !r.backend.is_native() => {
+            let kinds: Vec<String> = r
+                .failure_kinds
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            format!("{} request(s): {}", r.failed_requests, kinds.join(", "))
+        }
+        None if r.failed_requests > 0 => format!("{} request(s)", r.failed_requests),
+        None => "-".into(),
     }
-    g
+}
+
+/// The columns for these rows: a native-only sweep keeps its table as it was.
+fn columns(rows: &[SweepRow]) -> Vec<Column<SweepRow>> {
+    let baselines = rows
+        .iter()
+        .any(|r| !r.backend.is_native() || r.judging.is_some());
+    match baselines {
+        false => COLUMNS.to_vec(),
+        true => std::iter::once(BACKEND)
+            .chain(COLUMNS.iter().copied())
+            .chain(COSTS.iter().copied())
+            .collect(),
+    }
 }
 
 /// The comparison table in one format.
 pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> {
     Ok(match format {
         Format::Table => {
-            let mut s = grid(rows).aligned();
+            let mut s = table::aligned(&columns(rows), rows);
             let busy: usize = rows.iter().map(|r| r.busy_requests).sum();
             if busy > 0 {
                 s.push_str(&format!("(busy!) {busy} request(s) ran while other processes kept the machine busy: their figures are suspect\n"));
@@ -404,7 +375,7 @@ pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> 
             }
             s
         }
-        Format::Md => grid(rows).markdown(),
+        Format::Md => table::markdown(&columns(rows), rows),
         Format::Json => serde_json::to_string_pretty(rows)? + "\n",
         Format::Jsonl => rows
             .iter()

@@ -1,18 +1,74 @@
-//! The human view: a few columns per record, as aligned text or as a Markdown table.
+//! Tables: every table runner prints is a list of [`Column`]s over a row type, rendered as
+//! aligned text or as Markdown; and the bench's human view, a few columns per record.
 
 use super::{Exporter, ReportError};
 use crate::measure::stats::Summary;
-use crate::record::Record;
+use crate::record::BenchRecord;
 
 pub struct TableExporter;
 pub struct MarkdownExporter;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-struct Column {
-    header: &'static str,
-    numeric: bool,
-    value: fn(&Record) -> String,
+/// One column of a table over rows of `T`: its header, whether it holds numbers (aligned
+/// right), and how a row's cell reads.
+pub struct Column<T> {
+    pub header: &'static str,
+    pub numeric: bool,
+    pub value: fn(&T) -> String,
+}
+
+impl<T> Clone for Column<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Column<T> {}
+
+impl<T> Column<T> {
+    /// A column of text, aligned left.
+    pub const fn text(header: &'static str, value: fn(&T) -> String) -> Column<T> {
+        Column {
+            header,
+            numeric: false,
+            value,
+        }
+    }
+
+    /// A column of numbers, aligned right.
+    pub const fn number(header: &'static str, value: fn(&T) -> String) -> Column<T> {
+        Column {
+            header,
+            numeric: true,
+            value,
+        }
+    }
+}
+
+/// The cells of `rows` under `columns`.
+pub fn grid<'a, T: 'a>(
+    columns: &[Column<T>],
+    rows: impl IntoIterator<Item = &'a T>,
+) -> Grid<'static> {
+    Grid {
+        headers: columns.iter().map(|c| c.header).collect(),
+        numeric: columns.iter().map(|c| c.numeric).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| columns.iter().map(|c| (c.value)(r)).collect())
+            .collect(),
+    }
+}
+
+/// `rows` under `columns` as aligned text.
+pub fn aligned<'a, T: 'a>(columns: &[Column<T>], rows: impl IntoIterator<Item = &'a T>) -> String {
+    grid(columns, rows).aligned()
+}
+
+/// `rows` under `columns` as a Markdown table.
+pub fn markdown<'a, T: 'a>(columns: &[Column<T>], rows: impl IntoIterator<Item = &'a T>) -> String {
+    grid(columns, rows).markdown()
 }
 
 fn rate(s: &Option<Summary>) -> String {
@@ -45,7 +101,7 @@ fn params(n: u64) -> String {
     }
 }
 
-const COLUMNS: &[Column] = &[
+const COLUMNS: &[Column<BenchRecord>] = &[
     Column {
         header: "model",
         numeric: false,
@@ -148,34 +204,20 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
-fn cells(records: &[Record]) -> Vec<Vec<String>> {
-    records
-        .iter()
-        .map(|r| COLUMNS.iter().map(|c| (c.value)(r)).collect())
-        .collect()
-}
-
-fn grid(records: &[Record]) -> Grid<'static> {
-    Grid {
-        headers: COLUMNS.iter().map(|c| c.header).collect(),
-        numeric: COLUMNS.iter().map(|c| c.numeric).collect(),
-        rows: cells(records),
-    }
-}
-
 impl Exporter for TableExporter {
-    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
-        Ok(grid(records).aligned())
+    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
+        Ok(aligned(COLUMNS, records))
     }
 }
 
 impl Exporter for MarkdownExporter {
-    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
-        Ok(grid(records).markdown())
+    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
+        Ok(markdown(COLUMNS, records))
     }
 }
 
-/// Rows of text cells under headers; numeric columns align right.
+/// Rows of text cells under headers; numeric columns align right. Built from columns
+/// ([`grid`]); tables that append a note or rows of another kind use it directly.
 pub struct Grid<'a> {
     pub headers: Vec<&'a str>,
     pub numeric: Vec<bool>,

@@ -1,9 +1,7 @@
-//! Graders: deterministic checks of a response text, verdicts, scores and pair symmetry.
+//! Graders as scenario files declare them: each type with its settings, its description and
+//! its own validation, and the verdict a grader gives (grading itself is `grade`'s).
 
 use serde::{Deserialize, Serialize};
-
-use super::check::{self, range_text};
-use super::text;
 
 /// Every grader `type`, as written in scenario files.
 pub const GRADER_TYPES: [&str; 11] = [
@@ -119,63 +117,6 @@ pub struct PairVerdict {
     pub detail: Option<String>,
 }
 
-/// Runs every grader on the response, in order.
-pub fn grade(response: &str, graders: &[Grader]) -> Vec<Verdict> {
-    graders.iter().map(|g| g.grade(response)).collect()
-}
-
-/// The share of verdicts that passed; 1.0 when there are none.
-pub fn score(verdicts: &[Verdict]) -> f64 {
-    if verdicts.is_empty() {
-        return 1.0;
-    }
-    let passed = verdicts.iter().filter(|v| v.pass).count();
-    passed as f64 / verdicts.len() as f64
-}
-
-/// Compares the verdicts of a pair's two halves grader by grader (by position): symmetric iff
-/// both pass every grader. The detail names each grader that failed on one side or both.
-pub fn pair_symmetry(
-    pair: &str,
-    a_id: &str,
-    a: &[Verdict],
-    b_id: &str,
-    b: &[Verdict],
-) -> PairVerdict {
-    let detail = if a.len() != b.len() {
-        Some(format!(
-            "'{a_id}' has {} graders, '{b_id}' has {}",
-            a.len(),
-            b.len()
-        ))
-    } else {
-        let diffs: Vec<String> = a
-            .iter()
-            .zip(b)
-            .filter_map(|(va, vb)| match (va.pass, vb.pass) {
-                (true, true) => None,
-                (true, false) => Some(format!(
-                    "{} passes for '{a_id}' but fails for '{b_id}'",
-                    vb.grader
-                )),
-                (false, true) => Some(format!(
-                    "{} fails for '{a_id}' but passes for '{b_id}'",
-                    va.grader
-                )),
-                (false, false) => Some(format!("{} fails for both", va.grader)),
-            })
-            .collect();
-        (!diffs.is_empty()).then(|| diffs.join("; "))
-    };
-    PairVerdict {
-        pair: pair.to_string(),
-        a: a_id.to_string(),
-        b: b_id.to_string(),
-        symmetric: detail.is_none(),
-        detail,
-    }
-}
-
 impl Grader {
     /// The grader's `type` as written in scenario files.
     pub fn name(&self) -> &'static str {
@@ -206,7 +147,7 @@ impl Grader {
             Grader::Regex { pattern, in_code } | Grader::NotRegex { pattern, in_code } => {
                 format!(
                     "{name} /{}/{}",
-                    text::snippet(pattern, 60),
+                    snippet(pattern, 60),
                     in_code_suffix(*in_code)
                 )
             }
@@ -221,7 +162,7 @@ impl Grader {
                 in_code,
             } => format!(
                 "{name} '{}'{}{}",
-                text::snippet(value, 60),
+                snippet(value, 60),
                 ci_suffix(*case_insensitive),
                 in_code_suffix(*in_code)
             ),
@@ -230,7 +171,7 @@ impl Grader {
                 case_insensitive,
             } => format!(
                 "{name} '{}'{}",
-                text::snippet(value, 60),
+                snippet(value, 60),
                 ci_suffix(*case_insensitive)
             ),
             Grader::WordCount { min, max }
@@ -255,7 +196,7 @@ impl Grader {
                 Err("json: empty key in required_keys".into())
             }
             Grader::Regex { pattern, .. } | Grader::NotRegex { pattern, .. } => {
-                check::compile(pattern).map(|_| ())
+                compile_regex(pattern).map(|_| ())
             }
             Grader::Contains { value, .. }
             | Grader::NotContains { value, .. }
@@ -289,55 +230,6 @@ impl Grader {
             _ => Ok(()),
         }
     }
-
-    /// Grades one response.
-    pub fn grade(&self, response: &str) -> Verdict {
-        let result = self.check(response);
-        Verdict {
-            grader: self.describe(),
-            pass: result.is_ok(),
-            detail: result.err(),
-        }
-    }
-
-    fn check(&self, response: &str) -> Result<(), String> {
-        match self {
-            Grader::Json {
-                any,
-                allow_fence,
-                required_keys,
-            } => check::json(response, *any, *allow_fence, required_keys),
-            Grader::Regex { pattern, in_code } => check::regex(response, pattern, *in_code, true),
-            Grader::NotRegex { pattern, in_code } => {
-                check::regex(response, pattern, *in_code, false)
-            }
-            Grader::Contains {
-                value,
-                case_insensitive,
-                in_code,
-            } => check::contains(response, value, *case_insensitive, *in_code, true),
-            Grader::NotContains {
-                value,
-                case_insensitive,
-                in_code,
-            } => check::contains(response, value, *case_insensitive, *in_code, false),
-            Grader::Exact {
-                value,
-                case_insensitive,
-            } => check::exact(response, value, *case_insensitive),
-            Grader::WordCount { min, max } => {
-                check::in_range("words", text::word_count(response), *min, *max)
-            }
-            Grader::LineCount { min, max } => {
-                check::in_range("lines", text::line_count(response), *min, *max)
-            }
-            Grader::ItemCount { min, max } => {
-                check::in_range("items", text::item_count(response), *min, *max)
-            }
-            Grader::Number { value, tolerance } => check::number(response, *value, *tolerance),
-            Grader::CodeBlock { language } => check::code_block(response, language.as_deref()),
-        }
-    }
 }
 
 fn describe_json(any: bool, allow_fence: bool, required_keys: &[String]) -> String {
@@ -364,5 +256,43 @@ fn ci_suffix(case_insensitive: bool) -> &'static str {
         " (any case)"
     } else {
         ""
+    }
+}
+
+/// `5..=10`, `>= 5`, `<= 10` or `any`.
+pub fn range_text(min: Option<usize>, max: Option<usize>) -> String {
+    match (min, max) {
+        (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
+        (Some(lo), None) => format!(">= {lo}"),
+        (None, Some(hi)) => format!("<= {hi}"),
+        (None, None) => "any".into(),
+    }
+}
+
+/// Compiles a pattern; the error is one line.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(pattern).map_err(|e| {
+        let message = e.to_string();
+        let reason = message
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("error: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| message.split_whitespace().collect::<Vec<_>>().join(" "));
+        format!("invalid regex '{}': {reason}", snippet(pattern, 60))
+    })
+}
+
+/// At most `max` characters of `text` on one line, for failure details.
+pub fn snippet(text: &str, max: usize) -> String {
+    let one_line: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max).collect();
+        format!("{cut}…")
     }
 }

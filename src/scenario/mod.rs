@@ -75,13 +75,10 @@
 //! Every load error is one line naming the file, with the line and column for TOML syntax errors
 //! and the prompt id for errors within a prompt.
 
-mod check;
 mod file;
 mod grader;
-mod text;
+pub mod rubric;
 
-#[cfg(test)]
-mod grader_tests;
 #[cfg(test)]
 mod shipped_tests;
 #[cfg(test)]
@@ -93,7 +90,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-pub use grader::{grade, pair_symmetry, score, Grader, PairVerdict, Verdict, GRADER_TYPES};
+pub use grader::{compile_regex, range_text, snippet, Grader, PairVerdict, Verdict, GRADER_TYPES};
+pub use rubric::Rubric;
 
 /// A loaded, validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]

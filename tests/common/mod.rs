@@ -67,3 +67,4 @@ pub fn bench(args: &str) -> Output {
     v.extend(args.split_whitespace());
     run(&v)
 }
+pub mod fixture;

@@ -2,58 +2,8 @@
 //! token: how often each expert of a layer was used, how many of a token's experts the
 //! previous token also used, and how many distinct experts a window of tokens touches.
 
+use crate::engine::profile::SelectionTrace;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// The experts each layer selected for each token, in token order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SelectionTrace {
-    /// Per layer: per token, the selected expert ids.
-    layers: BTreeMap<u32, Vec<Vec<u32>>>,
-    /// Ids outside `[0, n_expert)`, dropped.
-    pub invalid: u64,
-}
-
-impl SelectionTrace {
-    /// Adds the selection of one layer for a batch: `ids` holds `k` ids per token, token after
-    /// token. Ids outside `[0, n_expert)` are counted in `invalid` and dropped.
-    pub fn push(&mut self, layer: u32, k: usize, ids: &[i32], n_expert: u32) {
-        if k == 0 {
-            return;
-        }
-        let rows = self.layers.entry(layer).or_default();
-        for token in ids.chunks(k) {
-            let mut row = Vec::with_capacity(k);
-            for &id in token {
-                match u32::try_from(id) {
-                    Ok(e) if e < n_expert => row.push(e),
-                    _ => self.invalid += 1,
-                }
-            }
-            rows.push(row);
-        }
-    }
-
-    /// Adds the selections of `other` after these.
-    pub fn append(&mut self, other: &SelectionTrace) {
-        for (&layer, rows) in &other.layers {
-            self.layers
-                .entry(layer)
-                .or_default()
-                .extend(rows.iter().cloned());
-        }
-        self.invalid += other.invalid;
-    }
-
-    /// Tokens seen by the layer that saw the most.
-    pub fn tokens(&self) -> usize {
-        self.layers.values().map(Vec::len).max().unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.layers.is_empty()
-    }
-}
 
 /// Statistics of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,7 +45,7 @@ pub fn stats(trace: &SelectionTrace, n_expert: u32, k: u32, window: usize) -> Op
     }
     let window = window.max(1);
     let layers: Vec<LayerExperts> = trace
-        .layers
+        .layers()
         .iter()
         .map(|(&layer, rows)| layer_stats(layer, rows, n_expert, window))
         .collect();

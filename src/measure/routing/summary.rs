@@ -2,10 +2,10 @@
 //! token time, the overhead against a dense reference, expert locality. `runner profile`
 //! prints it and sweep records of MoE models carry it.
 
-use super::category::Category;
 use super::experts::ExpertStats;
 use super::overhead::{overhead, Overhead, TokenCost};
 use super::timing::Breakdown;
+use crate::engine::profile::Category;
 use serde::{Deserialize, Serialize};
 
 /// Routing figures of one phase (short-response or long-form).
@@ -105,7 +105,8 @@ impl RoutingSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::routing::timing::{breakdown, GraphTotals, NodeCost};
+    use crate::engine::profile::{GraphTotals, NodeCost};
+    use crate::measure::routing::timing::breakdown;
     use std::time::Duration;
 
     fn profile(parts: &[(Category, u64, u64)]) -> Breakdown {
@@ -153,7 +154,7 @@ mod tests {
 
     #[test]
     fn the_summary_takes_expert_figures() {
-        let mut trace = crate::measure::routing::SelectionTrace::default();
+        let mut trace = crate::engine::profile::SelectionTrace::default();
         for row in [[0, 1], [1, 2], [2, 3]] {
             trace.push(0, 2, &row, 4);
         }

@@ -9,9 +9,10 @@ mod render;
 pub mod rows;
 
 use crate::hw::chips;
+use crate::record::Records;
 use crate::report::obs::{self, Obs};
-use crate::report::records::Records;
 use crate::report::reference::Published;
+use crate::util::Invalid;
 use predict::Target;
 use rows::{GuideRow, MachineSummary};
 
@@ -147,26 +148,36 @@ pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
 /// Reads the results directory, reads its records and reference rows (a missing directory is
 /// a usage error), for `runner guide` and `runner report`.
 pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Published>)> {
-    use crate::bench::UsageError;
     if !results.is_dir() {
-        return Err(UsageError(format!(
+        return Err(Invalid(format!(
             "--results {}: not a directory (run a sweep or bench first, or name the directory)",
             results.display()
         ))
         .into());
     }
-    let records = crate::report::records::load(results)?;
+    let records = crate::record::read::load(results)?;
     let published = crate::report::reference::load(results)?;
     Ok((records, published))
 }
 
+/// What `runner guide` is asked.
+#[derive(Debug, Clone)]
+pub struct GuideOptions {
+    /// Directory read recursively for records and reference/published.csv.
+    pub results: std::path::PathBuf,
+    pub output: Option<std::path::PathBuf>,
+    /// Answer "what should I run on this machine?" for a chip and memory size.
+    pub machine: Option<String>,
+    /// Share of the published peak bandwidth assumed for machines without records.
+    pub efficiency: f64,
+}
+
 /// `runner guide`: writes the guide and its CSV (or, with `--machine`, the answer) and returns
 /// what to print on stdout.
-pub fn run(args: &crate::cli::GuideArgs) -> anyhow::Result<String> {
-    use crate::bench::UsageError;
+pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     use crate::report::write_atomic;
     let spec = match &args.machine {
-        Some(m) => Some(machine::parse(m).map_err(UsageError)?),
+        Some(m) => Some(machine::parse(m).map_err(Invalid)?),
         None => None,
     };
     let (records, published) = load_inputs(&args.results)?;
@@ -188,7 +199,7 @@ pub fn run(args: &crate::cli::GuideArgs) -> anyhow::Result<String> {
         .unwrap_or_else(|| args.results.join("hardware-guide.md"));
     let csv_path = md_path.with_extension("csv");
     if csv_path == md_path {
-        return Err(UsageError(format!(
+        return Err(Invalid(format!(
             "-o {}: name the guide with an extension other than .csv (the CSV goes beside it)",
             md_path.display()
         ))

@@ -4,7 +4,7 @@
 
 use super::rows::{Fit, GuideRow, MachineSummary, Status};
 use crate::measure::stats::percentile;
-use crate::report::obs::NATIVE;
+use crate::record::BackendId;
 use std::collections::{BTreeMap, BTreeSet};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -77,7 +77,7 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
     let mut by: BTreeMap<(&str, &str), Vec<&GuideRow>> = BTreeMap::new();
     for r in rows
         .iter()
-        .filter(|r| r.status == Status::Measured && r.backend == NATIVE)
+        .filter(|r| r.status == Status::Measured && r.backend.is_native())
     {
         by.entry((&r.model, &r.quant)).or_default().push(r);
     }
@@ -127,7 +127,7 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         memory_gib: t.memory_bytes.map(|b| b as f64 / GIB),
         measured_peak_gbps: t.measured_peak_gbps,
         published_peak_gbps: t.published_peak_gbps,
-        backend: NATIVE.to_string(),
+        backend: BackendId::native(),
         model: p.model.clone(),
         quant: p.quant.clone(),
         decode_tps: Some(tps),
@@ -162,7 +162,7 @@ pub fn predictions(
 ) -> Vec<GuideRow> {
     let done: BTreeSet<(&str, &str, &str)> = measured
         .iter()
-        .filter(|r| r.backend == NATIVE && !r.fingerprint.is_empty())
+        .filter(|r| r.backend.is_native() && !r.fingerprint.is_empty())
         .map(|r| (r.fingerprint.as_str(), r.model.as_str(), r.quant.as_str()))
         .collect();
     let mut out = Vec::new();

@@ -2,10 +2,10 @@
 //! no clock, no environment, so the same records give the same bytes.
 
 use super::predict::{self, Target};
-use super::rows::{Fit, GuideRow, Status};
+use super::rows::{Fit, GuideRow, MachineSummary, Status};
 use super::{machine::MachineSpec, Guide};
 use crate::report::reference::Published;
-use crate::report::table::Grid;
+use crate::report::table::{self, Column};
 use crate::report::ReportError;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -31,7 +31,7 @@ fn pass(r: &GuideRow) -> String {
 
 fn cost(r: &GuideRow) -> String {
     match r.cost_usd {
-        Some(c) if c == 0.0 && r.backend == crate::report::obs::NATIVE => "0 (local)".into(),
+        Some(c) if c == 0.0 && r.backend.is_native() => "0 (local)".into(),
         Some(c) => format!("{c:.4}"),
         None => "-".into(),
     }
@@ -44,151 +44,73 @@ fn decode_from(r: &GuideRow) -> String {
     }
 }
 
-fn rows_grid(rows: &[&GuideRow]) -> Grid<'static> {
-    let headers = vec![
-        "status",
-        "machine",
-        "backend",
-        "model",
-        "quant",
-        "decode tok/s",
-        "decode from",
-        "short TTFT p50 ms",
-        "short e2e p99 ms",
-        "BW % meas/spec",
-        "MB/token",
-        "memory MiB",
-        "fits",
-        "pass",
-        "cost USD/req",
-        "basis",
-    ];
-    let numeric = vec![
-        false, false, false, false, false, true, false, true, true, true, true, true, false, true,
-        true, false,
-    ];
-    let cells = rows
-        .iter()
-        .map(|r| {
-            vec![
-                match r.status {
-                    Status::Measured => "measured".to_string(),
-                    Status::Predicted => "**predicted**".to_string(),
-                },
-                r.machine.clone(),
-                r.backend.clone(),
-                r.model.clone(),
-                r.quant.clone(),
-                num(r.decode_tps, 2),
-                decode_from(r),
-                num(r.short_ttft_p50_ms, 0),
-                num(r.short_e2e_p99_ms, 0),
-                format!("{}/{}", pct(r.bw_util_measured), pct(r.bw_util_published)),
-                num(r.bytes_per_token.map(|b| b as f64 / 1e6), 1),
-                mib(r.memory_needed_bytes),
-                r.fits.label().to_string(),
-                pass(r),
-                cost(r),
-                r.basis.clone(),
-            ]
-        })
-        .collect();
-    Grid {
-        headers,
-        numeric,
-        rows: cells,
-    }
+/// A guide row's columns.
+const ROWS: &[Column<GuideRow>] = &[
+    Column::text("status", |r| match r.status {
+        Status::Measured => "measured".to_string(),
+        Status::Predicted => "**predicted**".to_string(),
+    }),
+    Column::text("machine", |r| r.machine.clone()),
+    Column::text("backend", |r| r.backend.to_string()),
+    Column::text("model", |r| r.model.clone()),
+    Column::text("quant", |r| r.quant.clone()),
+    Column::number("decode tok/s", |r| num(r.decode_tps, 2)),
+    Column::text("decode from", decode_from),
+    Column::number("short TTFT p50 ms", |r| num(r.short_ttft_p50_ms, 0)),
+    Column::number("short e2e p99 ms", |r| num(r.short_e2e_p99_ms, 0)),
+    Column::number("BW % meas/spec", |r| {
+        format!("{}/{}", pct(r.bw_util_measured), pct(r.bw_util_published))
+    }),
+    Column::number("MB/token", |r| {
+        num(r.bytes_per_token.map(|b| b as f64 / 1e6), 1)
+    }),
+    Column::number("memory MiB", |r| mib(r.memory_needed_bytes)),
+    Column::text("fits", |r| r.fits.label().to_string()),
+    Column::number("pass", pass),
+    Column::number("cost USD/req", cost),
+    Column::text("basis", |r| r.basis.clone()),
+];
+
+/// A machine's columns.
+const MACHINES: &[Column<MachineSummary>] = &[
+    Column::text("machine", |m| m.label.clone()),
+    Column::text("fingerprint", |m| m.id.clone()),
+    Column::text("chip", |m| m.chip.clone().unwrap_or_else(|| "-".into())),
+    Column::number("memory GiB", |m| {
+        format!("{:.1}", m.memory_present_bytes as f64 / MIB / 1024.0)
+    }),
+    Column::number("measured GB/s", |m| num(m.measured_peak_gbps, 2)),
+    Column::number("published GB/s", |m| num(m.published_peak_gbps, 1)),
+    Column::number("decode efficiency %", |m| match m.efficiency {
+        Some(e) => format!("{:.1} (n={})", e * 100.0, m.efficiency_n),
+        None => "-".into(),
+    }),
+    Column::text("backends", |m| m.backends.join(", ")),
+    Column::number("requests", |m| m.requests.to_string()),
+    Column::number("bench tests", |m| m.bench_tests.to_string()),
+];
+
+fn or_dash(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "-".into())
 }
 
-fn machines_grid(g: &Guide) -> Grid<'static> {
-    let headers = vec![
-        "machine",
-        "fingerprint",
-        "chip",
-        "memory GiB",
-        "measured GB/s",
-        "published GB/s",
-        "decode efficiency %",
-        "backends",
-        "requests",
-        "bench tests",
-    ];
-    let numeric = vec![
-        false, false, false, true, true, true, true, false, true, true,
-    ];
-    let cells = g
-        .machines
-        .iter()
-        .map(|m| {
-            vec![
-                m.label.clone(),
-                m.id.clone(),
-                m.chip.clone().unwrap_or_else(|| "-".into()),
-                format!("{:.1}", m.memory_present_bytes as f64 / MIB / 1024.0),
-                num(m.measured_peak_gbps, 2),
-                num(m.published_peak_gbps, 1),
-                match m.efficiency {
-                    Some(e) => format!("{:.1} (n={})", e * 100.0, m.efficiency_n),
-                    None => "-".into(),
-                },
-                m.backends.join(", "),
-                m.requests.to_string(),
-                m.bench_tests.to_string(),
-            ]
-        })
-        .collect();
-    Grid {
-        headers,
-        numeric,
-        rows: cells,
-    }
-}
-
-fn published_grid(rows: &[&Published]) -> Grid<'static> {
-    let headers = vec![
-        "machine",
-        "runtime",
-        "model",
-        "quant",
-        "scenario",
-        "gen tok/s",
-        "TTFT s",
-        "quality",
-        "cost USD",
-        "source",
-        "note",
-    ];
-    let numeric = vec![
-        false, false, false, false, false, true, true, true, true, false, false,
-    ];
-    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
-    let cells = rows
-        .iter()
-        .map(|p| {
-            vec![
-                p.machine_label(),
-                p.runtime_label(),
-                p.model.clone(),
-                opt(&p.quant),
-                opt(&p.scenario),
-                num(p.gen_tok_s, 2),
-                num(p.ttft_s, 1),
-                match (p.quality, p.quality_scale) {
-                    (Some(q), Some(s)) => format!("{q}/{s}"),
-                    _ => "-".into(),
-                },
-                num(p.cost_usd, 2),
-                p.source.clone(),
-                opt(&p.note),
-            ]
-        })
-        .collect();
-    Grid {
-        headers,
-        numeric,
-        rows: cells,
-    }
-}
+/// A published row's columns.
+const PUBLISHED: &[Column<Published>] = &[
+    Column::text("machine", |p| p.machine_label()),
+    Column::text("runtime", |p| p.runtime_label()),
+    Column::text("model", |p| p.model.clone()),
+    Column::text("quant", |p| or_dash(&p.quant)),
+    Column::text("scenario", |p| or_dash(&p.scenario)),
+    Column::number("gen tok/s", |p| num(p.gen_tok_s, 2)),
+    Column::number("TTFT s", |p| num(p.ttft_s, 1)),
+    Column::number("quality", |p| match (p.quality, p.quality_scale) {
+        (Some(q), Some(s)) => format!("{q}/{s}"),
+        _ => "-".into(),
+    }),
+    Column::number("cost USD", |p| num(p.cost_usd, 2)),
+    Column::text("source", |p| p.source.clone()),
+    Column::text("note", |p| or_dash(&p.note)),
+];
 
 const HOW_TO_READ: &str = "\
 ## How to read this
@@ -246,17 +168,17 @@ pub fn markdown(g: &Guide) -> String {
     s.push_str(&if g.machines.is_empty() {
         "No records yet: run `runner sweep` or `runner bench -o results/...json`.\n".into()
     } else {
-        machines_grid(g).markdown()
+        table::markdown(MACHINES, &g.machines)
     });
     s.push_str("\n## Measured and predicted\n\n");
     let rows: Vec<&GuideRow> = g.rows.iter().collect();
-    s.push_str(&rows_grid(&rows).markdown());
+    s.push_str(&table::markdown(ROWS, rows.iter().copied()));
     s.push_str("\n## Published reference figures\n\n");
     let published: Vec<&Published> = g.published.iter().collect();
     s.push_str(&if published.is_empty() {
         "None (`reference/published.csv` is absent).\n".into()
     } else {
-        published_grid(&published).markdown()
+        table::markdown(PUBLISHED, published.iter().copied())
     });
     s.push('\n');
     s.push_str(HOW_TO_READ);
@@ -343,7 +265,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
     } else {
         s.push_str(&picks(&rows));
         s.push_str("\n\n");
-        s.push_str(&rows_grid(&rows.iter().collect::<Vec<_>>()).markdown());
+        s.push_str(&table::markdown(ROWS, rows.iter()));
     }
     let measured: Vec<&GuideRow> = g
         .measured()
@@ -351,7 +273,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
         .collect();
     if !measured.is_empty() {
         s.push_str("\n## Measured on the same chip\n\n");
-        s.push_str(&rows_grid(&measured).markdown());
+        s.push_str(&table::markdown(ROWS, measured.iter().copied()));
     }
     let same_chip = |p: &&Published| {
         crate::hw::chips::recognise(&p.machine, None).map(|c| c.name) == Some(chip.name)
@@ -359,7 +281,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
     let published: Vec<&Published> = g.published.iter().filter(same_chip).collect();
     if !published.is_empty() {
         s.push_str("\n## Published figures for this chip\n\n");
-        s.push_str(&published_grid(&published).markdown());
+        s.push_str(&table::markdown(PUBLISHED, published.iter().copied()));
     }
     s
 }

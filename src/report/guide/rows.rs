@@ -2,8 +2,9 @@
 //! quantization) and summarised.
 
 use crate::measure::stats::percentile;
+use crate::record::BackendId;
 use crate::record::Bandwidth;
-use crate::report::obs::{self, Fingerprint, Obs, RowKey, Workload, NATIVE};
+use crate::report::obs::{self, Fingerprint, Obs, RowKey, Workload};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -67,7 +68,7 @@ pub struct GuideRow {
     pub memory_gib: Option<f64>,
     pub measured_peak_gbps: Option<f64>,
     pub published_peak_gbps: Option<f64>,
-    pub backend: String,
+    pub backend: BackendId,
     pub model: String,
     pub quant: String,
     /// Long-form decode rate (median of requests), else a bench test's, else the prediction.
@@ -210,9 +211,9 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
 }
 
 /// Mean USD per request; a local run with no recorded cost costs nothing per request.
-fn cost_per_request(backend: &str, costs: &[f64], n: usize) -> Option<f64> {
+fn cost_per_request(backend: &BackendId, costs: &[f64], n: usize) -> Option<f64> {
     if costs.is_empty() {
-        return (backend == NATIVE).then_some(0.0);
+        return backend.is_native().then_some(0.0);
     }
     Some(costs.iter().sum::<f64>() / n.max(1) as f64)
 }
@@ -240,7 +241,7 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
                 .filter(|o| o.decode_tps.is_some() && o.workload != Workload::ShortResponse)
                 .filter_map(|o| o.bandwidth.as_ref()?.utilisation_measured)
                 .collect();
-            let mut backends: Vec<String> = os.iter().map(|o| o.key.backend.clone()).collect();
+            let mut backends: Vec<String> = os.iter().map(|o| o.key.backend.to_string()).collect();
             backends.sort();
             backends.dedup();
             MachineSummary {
@@ -277,8 +278,11 @@ mod tests {
 
     #[test]
     fn local_runs_cost_nothing_per_request_and_others_are_unknown() {
-        assert_eq!(cost_per_request(NATIVE, &[], 3), Some(0.0));
-        assert_eq!(cost_per_request("openai", &[], 3), None);
-        assert_eq!(cost_per_request("openai", &[0.3, 0.3], 2), Some(0.3));
+        assert_eq!(cost_per_request(&BackendId::native(), &[], 3), Some(0.0));
+        assert_eq!(cost_per_request(&"openai:m".parse().unwrap(), &[], 3), None);
+        assert_eq!(
+            cost_per_request(&"openai:m".parse().unwrap(), &[0.3, 0.3], 2),
+            Some(0.3)
+        );
     }
 }

@@ -169,7 +169,7 @@ pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<St
     let mut quants = distinct(rows.iter().map(|r| r.quant.clone()));
     quants.sort();
     let group = |r: &GuideRow| {
-        let mut g = if r.backend == crate::report::obs::NATIVE {
+        let mut g = if r.backend.is_native() {
             r.model.clone()
         } else {
             format!("{} ({})", r.model, r.backend)

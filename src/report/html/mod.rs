@@ -6,9 +6,9 @@ pub mod charts;
 pub mod plot;
 pub mod roofline;
 
+use crate::record::Records;
 use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
-use crate::report::records::Records;
 use crate::report::reference::Published;
 
 /// Escapes text for HTML.
@@ -107,7 +107,7 @@ fn summary_table(rows: &[&GuideRow]) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td>\
              <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
             esc(&r.machine),
-            esc(&r.backend),
+            esc(&r.backend.to_string()),
             esc(&r.model),
             esc(&r.quant),
             num(r.decode_tps, 2),
@@ -174,8 +174,17 @@ pub fn page(source: &str, records: &Records, published: &[Published]) -> Result<
     Ok(s)
 }
 
+/// What `runner report` is asked.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// Directory read recursively for records and reference/published.csv.
+    pub results: std::path::PathBuf,
+    /// Where to write the page [default: results/report.html].
+    pub output: Option<std::path::PathBuf>,
+}
+
 /// `runner report`: writes the page and says where.
-pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<String> {
+pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
     let (records, published) = guide::load_inputs(&args.results)?;
     let source = args.results.display().to_string();
     let html =

@@ -1,0 +1,216 @@
+//! The measuring commands: `bench`, `sweep` / `compare` and `profile` — flags validated, the
+//! plan run through the loop with progress on stderr, results printed, exit code chosen. An
+//! interrupted sweep says how much it recorded and how to resume.
+
+use super::error::{EXIT_FAILURE, EXIT_INTERRUPTED};
+use super::UsageError;
+use crate::cli::bench::{BenchArgs, Output};
+use crate::cli::profile::{ProfileArgs, ProfileFormat};
+use crate::cli::sweep::SweepArgs;
+use crate::exec::observer::{Mode, Progress};
+use crate::exec::{self, ExecError, Observer, Sink};
+use crate::hw::load::{LoadMonitor, SAMPLE_INTERVAL};
+use crate::plan::bench::BenchPlan;
+use crate::plan::default_threads;
+use crate::plan::profile::ProfilePlan;
+use crate::plan::sweep::SweepPlan;
+use crate::record::{BenchRecord, Record};
+use crate::report::{self, Format};
+use std::path::Path;
+use std::process::ExitCode;
+
+fn progress(out: &Output, unit: &'static str) -> Progress {
+    let mode = match out.progress {
+        true => Mode::Auto,
+        false => Mode::Quiet,
+    };
+    Progress::new(mode, unit)
+}
+
+/// Bench records, with `-o FILE` rewritten after every test.
+struct BenchSink<'a> {
+    records: Vec<BenchRecord>,
+    out: &'a Output,
+}
+
+impl Sink for BenchSink<'_> {
+    fn append(&mut self, record: &Record) -> Result<(), String> {
+        if let Record::Bench(r) = record {
+            self.records.push((**r).clone());
+        }
+        if let Some(path) = &self.out.file {
+            let text = self
+                .out
+                .format
+                .exporter()
+                .render(&self.records)
+                .map_err(|e| e.to_string())?;
+            report::write_atomic(path, &text).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// `runner bench`.
+pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+    let monitor = LoadMonitor::start(SAMPLE_INTERVAL);
+    let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
+    let mut plan = BenchPlan::new(cfg, cache)?;
+    let obs = progress(&out, "runs");
+    let c = plan.config();
+    exec::check_idle(&monitor, c.busy_threshold, c.require_idle, &obs)?;
+    exec::signals::install();
+    let mut sink = BenchSink {
+        records: Vec::new(),
+        out: &out,
+    };
+    let result = crate::plan::bench::run(&mut plan, &mut sink, &obs, &monitor, verbose);
+    obs.finish();
+    print_bench(&out, &sink.records)?;
+    result?;
+    if plan.failures() > 0 {
+        eprintln!("error: {} test(s) failed", plan.failures());
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bench's results on stdout: the table when they also went to a file, otherwise the
+/// chosen format.
+fn print_bench(out: &Output, records: &[BenchRecord]) -> anyhow::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let format = match out.file.is_some() {
+        true => Format::Table,
+        false => out.format,
+    };
+    print!("{}", format.exporter().render(records)?);
+    Ok(())
+}
+
+/// `runner sweep` and `runner compare`.
+pub fn sweep(
+    args: SweepArgs,
+    cache: &Path,
+    verbose: bool,
+    command: &str,
+) -> anyhow::Result<ExitCode> {
+    let monitor = LoadMonitor::start(SAMPLE_INTERVAL);
+    let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
+    let mut plan = SweepPlan::new(&cfg, cache, verbose)?;
+    for note in &plan.notes {
+        eprintln!("{note}");
+    }
+    let obs = progress(&out, "requests");
+    exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
+    exec::signals::install();
+    let outcome = crate::plan::sweep::run(&mut plan, &obs, &monitor);
+    obs.finish();
+    let outcome = match outcome {
+        Err(ExecError::Interrupted) => return Ok(interrupted(plan.results(), command)),
+        other => other?,
+    };
+    print_sweep(&out, &plan, &outcome.results)?;
+    if outcome.failed_cells > 0 {
+        eprintln!("error: {} cell(s) failed", outcome.failed_cells);
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What an interrupted sweep says: what it kept, where, and the command that resumes it.
+fn interrupted(results: &Path, command: &str) -> ExitCode {
+    let n = crate::plan::sweep::recorded_requests(results);
+    eprintln!(
+        "interrupted: {n} request(s) recorded in {}; resume with: {}",
+        results.display(),
+        resume_command(command)
+    );
+    ExitCode::from(EXIT_INTERRUPTED)
+}
+
+/// The command line that resumes this run: the same arguments, without `--fresh` (which
+/// would start over), each quoted for a POSIX shell where it needs to be.
+fn resume_command(command: &str) -> String {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--fresh")
+        .collect();
+    let mut words = vec!["runner".to_string()];
+    if !args.iter().any(|a| a == command) {
+        words.push(command.to_string());
+    }
+    words.extend(args.iter().map(|a| shell_quote(a)));
+    words.join(" ")
+}
+
+/// `s` as one word of a POSIX shell command.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@%+".contains(c));
+    match plain {
+        true => s.to_string(),
+        false => format!("'{}'", s.replace('\'', "'\\''")),
+    }
+}
+
+/// The sweep's tables (and `-o FILE`), read back from its results file.
+fn print_sweep(out: &Output, plan: &SweepPlan, results: &Path) -> anyhow::Result<()> {
+    use crate::report::{compare, sweep as summary};
+    let records = crate::record::io::read(results)?;
+    let b = plan.baselines();
+    let rows = summary::rows_with(&records, b.judge_power);
+    let comparison = compare::build(&records, b.judge_power, b.reference);
+    let format = out.format;
+    let render = |f: Format| -> anyhow::Result<String> {
+        let mut text = summary::render(f, &rows)?;
+        text.push_str(&compare::render(f, comparison.as_ref())?);
+        Ok(text)
+    };
+    match &out.file {
+        Some(path) => {
+            report::write_atomic(path, &render(format)?)?;
+            print!("{}", render(Format::Table)?);
+        }
+        None => print!("{}", render(format)?),
+    }
+    eprintln!("records: {}", results.display());
+    Ok(())
+}
+
+/// `runner profile`.
+pub fn profile(args: ProfileArgs, cache: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+    let monitor = LoadMonitor::start(SAMPLE_INTERVAL);
+    let (cfg, format) = args.validate(default_threads()).map_err(UsageError)?;
+    let mut plan = ProfilePlan::new(&cfg, cache)?;
+    let obs = Progress::new(Mode::Quiet, "steps");
+    exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
+    let report = crate::plan::profile::run(&mut plan, &obs, &monitor, verbose)?;
+    match format {
+        ProfileFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ProfileFormat::Table => print!("{}", crate::report::profile::render(&report)),
+    }
+    if report.load.busy {
+        obs.warn(&format!(
+            "other processes kept {:.2} cores busy on average while profiling; the figures are suspect",
+            report.load.during_other_cores_mean
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn arguments_are_quoted_for_the_shell_when_needed() {
+        assert_eq!(shell_quote("--quant"), "--quant");
+        assert_eq!(shell_quote("q4_k_m,q8_0"), "q4_k_m,q8_0");
+        assert_eq!(shell_quote("/tmp/a b.gguf"), "'/tmp/a b.gguf'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

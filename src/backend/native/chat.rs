@@ -1,0 +1,176 @@
+//! One chat request through an engine [`Session`]: the rendered prompt tokenized and evaluated, then
+//! answered token by token, the text assembled as it comes, until a stop rule ends it.
+//!
+//! Stop rules, in the order they are checked for each token: the time limit (also enforced
+//! inside llama.cpp's decode calls), an end-of-generation token, a stop string in the text so
+//! far, `max_tokens`. TTFT is the stamp of the first token whose text is not empty.
+
+use crate::engine::{
+    ContextError, Flow, Model, RunEnd, RunOptions, Sampler, SamplerError, Session,
+};
+use crate::measure::StopReason;
+use crate::scenario::Sampling;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Limits and token choice for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOptions {
+    pub max_tokens: u32,
+    /// Generation stops when the text contains one of these; the text is cut before it.
+    /// Empty strings are ignored.
+    pub stop: Vec<String>,
+    /// Greedy (argmax of the logits) at temperature 0, else llama.cpp's sampler chain.
+    pub sampling: Sampling,
+    /// From the start of prompt evaluation.
+    pub time_limit: Duration,
+}
+
+/// One request's answer and its timings, all from the start of prompt evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub prompt_tokens: u32,
+    /// Generated tokens, not counting the end-of-generation token that ended it.
+    pub output_tokens: u32,
+    /// The generated text, without the stop string that ended it. Bytes that do not form
+    /// UTF-8 (a character cut by the token limit) read as U+FFFD.
+    pub text: String,
+    pub stop_reason: StopReason,
+    /// Start → prompt evaluated (or stopped by the time limit).
+    pub prompt_eval: Duration,
+    /// Start → the first generated token whose text piece is not empty.
+    pub ttft: Option<Duration>,
+    /// Start → each generated token (every one, including empty pieces).
+    pub token_times: Vec<Duration>,
+    /// Start → end of generation (the stop rule applied).
+    pub e2e: Duration,
+    /// Time inside llama.cpp's decode calls between the first and the last generated token.
+    pub decode_time: Duration,
+}
+
+#[derive(Debug, Error)]
+pub enum ChatError {
+    #[error("the prompt is {0} bytes, more than llama.cpp can tokenize")]
+    PromptTooLarge(usize),
+    #[error("the prompt is empty (no tokens)")]
+    EmptyPrompt,
+    #[error("{prompt_tokens} prompt tokens + {max_tokens} max tokens do not fit in the context of {n_ctx} tokens")]
+    TooLong {
+        prompt_tokens: usize,
+        max_tokens: u32,
+        n_ctx: u32,
+    },
+    #[error(transparent)]
+    Sampler(#[from] SamplerError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+}
+
+/// Room kept free in the text buffer before each piece, so that a piece is written in place
+/// (llama-cpp-2 grows a full buffer by exactly the piece, which would reallocate every token).
+const PIECE_ROOM: usize = 64;
+
+/// Tokenizes `text` (adding the model's BOS if it wants one, and reading special tokens such
+/// as `<|im_start|>` as such), clears the session's cache and answers it.
+///
+/// The context must hold the prompt plus `max_tokens`: a request that does not fit is refused
+/// before anything is decoded. A request stopped by the time limit is a result, not an error.
+pub fn generate(
+    session: &mut Session,
+    model: &Model,
+    text: &str,
+    opts: &ChatOptions,
+) -> Result<Generation, ChatError> {
+    // A new chain per request starts from the seed: one seed gives one text.
+    let mut sampler = match opts.sampling.is_greedy() {
+        true => None,
+        false => Some(Sampler::new(&opts.sampling)?),
+    };
+    if i32::try_from(text.len()).is_err() {
+        return Err(ChatError::PromptTooLarge(text.len()));
+    }
+    let tokens = model.tokenize(text, true, true);
+    if tokens.is_empty() {
+        return Err(ChatError::EmptyPrompt);
+    }
+    let n_ctx = session.n_ctx();
+    if tokens.len() as u64 + u64::from(opts.max_tokens) > u64::from(n_ctx) {
+        return Err(ChatError::TooLong {
+            prompt_tokens: tokens.len(),
+            max_tokens: opts.max_tokens,
+            n_ctx,
+        });
+    }
+    session.clear();
+    let mut bytes: Vec<u8> = Vec::with_capacity((opts.max_tokens as usize * 8).max(PIECE_ROOM));
+    let mut ttft = None;
+    let mut stopped_by_string = false;
+    let run_opts = RunOptions {
+        max_tokens: opts.max_tokens,
+        stop_at_eog: true,
+        sampler: sampler.as_mut(),
+        time_limit: Some(opts.time_limit),
+    };
+    let trace = session.run(&tokens, run_opts, &mut |t| {
+        let before = bytes.len();
+        bytes.reserve(PIECE_ROOM);
+        model.piece_into(t.token, &mut bytes, false);
+        if ttft.is_none() && bytes.len() > before {
+            ttft = Some(t.at);
+        }
+        match find_stop(&bytes, before, &opts.stop) {
+            Some(at) => {
+                bytes.truncate(at);
+                stopped_by_string = true;
+                Flow::Stop
+            }
+            None => Flow::Continue,
+        }
+    })?;
+    let stop_reason = match trace.reason {
+        RunEnd::Eog => StopReason::Eos,
+        RunEnd::MaxTokens => StopReason::MaxTokens,
+        RunEnd::Stopped => StopReason::StopString,
+        RunEnd::TimeLimit => StopReason::TimeLimit,
+    };
+    Ok(Generation {
+        prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+        output_tokens: u32::try_from(trace.tokens.len()).unwrap_or(u32::MAX),
+        text: text_of(&bytes),
+        stop_reason,
+        prompt_eval: trace.prompt_eval,
+        ttft,
+        token_times: trace.tokens,
+        e2e: trace.end,
+        decode_time: trace.decode_inside,
+    })
+}
+
+/// The start of the earliest stop string in `bytes`, looking only at matches that end at or
+/// after `new_from` (everything before it was searched when it arrived). Matching bytes is
+/// matching text: UTF-8 never starts a character inside another one.
+pub fn find_stop(bytes: &[u8], new_from: usize, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .map(String::as_bytes)
+        .filter(|s| !s.is_empty())
+        .filter_map(|stop| {
+            let from = new_from.min(bytes.len()).saturating_sub(stop.len() - 1);
+            let hay = &bytes[from..];
+            hay.windows(stop.len())
+                .position(|w| w == stop)
+                .map(|i| from + i)
+        })
+        .min()
+}
+
+/// The text of the accumulated bytes. Decoding the whole buffer (never piece by piece) keeps a
+/// character split across tokens whole; only bytes that never became a character read as
+/// U+FFFD.
+pub fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+#[path = "chat_tests.rs"]
+mod tests;

@@ -1,0 +1,288 @@
+//! The native backend: llama.cpp in-process through the engine's one [`Session`]. Preparing a
+//! cell makes the requested quantization (cached), loads the model(s) and creates the cell's
+//! contexts; each request then runs in one of them.
+
+pub mod chat;
+mod steps;
+
+use super::exchange::Failure;
+use super::{
+    Backend, ChatReply, ChatRequest, ContextSettingsSpec, EngineSpec, ModelSource, Reply, Request,
+    Setup,
+};
+use crate::engine::quant::QuantType;
+use crate::engine::template::{self, Rendered};
+use crate::engine::{
+    self, quantize, ContextSettings, EngineSettings, KvType, LoadOptions, Model, Session,
+};
+use crate::measure::{EngineTime, FailureKind, StopReason, TokenUnit, Trace};
+use crate::record::CellInfo;
+use chat::{ChatOptions, Generation};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A prompt of the prepared cell: rendered and counted.
+#[derive(Debug, Clone)]
+struct Ready {
+    rendered: Rendered,
+    tokens: u32,
+}
+
+/// llama.cpp in-process, and the cell it has prepared.
+pub struct Native {
+    verbose: bool,
+    models: Vec<Arc<Model>>,
+    sessions: Vec<Session>,
+    /// The model of each session.
+    session_models: Vec<usize>,
+    /// The settings the sessions were created with, and as llama.cpp applied them.
+    settings: Option<ContextSettings>,
+    applied: Option<EngineSettings>,
+    engine: Option<EngineSpec>,
+    /// A workload's session, kept while requests keep its settings.
+    workload: Option<(ContextSettings, Session)>,
+    prompts: HashMap<String, Ready>,
+}
+
+impl Native {
+    pub fn new(verbose: bool) -> Native {
+        Native {
+            verbose,
+            models: Vec::new(),
+            sessions: Vec::new(),
+            session_models: Vec::new(),
+            settings: None,
+            applied: None,
+            engine: None,
+            workload: None,
+            prompts: HashMap::new(),
+        }
+    }
+
+    /// The models of the prepared cell, in the order the setup named them.
+    pub fn models(&self) -> &[Arc<Model>] {
+        &self.models
+    }
+}
+
+impl Backend for Native {
+    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String> {
+        self.release();
+        let backend = engine::init(self.verbose).map_err(|e| e.to_string())?;
+        let mut info = CellInfo {
+            build: engine::info::build_info(),
+            machine: crate::hw::machine::fingerprint(),
+            ..Default::default()
+        };
+        for (i, source) in setup.models.iter().enumerate() {
+            let path = make_file(backend, source, setup, (i == 0).then_some(&mut info))?;
+            let opts = LoadOptions {
+                n_gpu_layers: setup.engine.n_gpu_layers,
+                use_mmap: setup.engine.use_mmap,
+            };
+            let mut model = Model::load(backend, &path, opts).map_err(|e| e.to_string())?;
+            model.info.sha256 = source.sha256.clone().filter(|_| source.quant.is_none());
+            self.models.push(Arc::new(model));
+        }
+        let Some(first) = self.models.first().cloned() else {
+            return Ok(info);
+        };
+        info.model = first.info.clone();
+        info.models = self.models.iter().map(|m| m.info.clone()).collect();
+        for p in &setup.prompts {
+            let rendered = template::render(&first, p, setup.raw).map_err(|e| e.to_string())?;
+            let tokens = first.tokenize(&rendered.text, true, true).len();
+            let tokens = u32::try_from(tokens).unwrap_or(u32::MAX);
+            self.prompts
+                .insert(p.id.clone(), Ready { rendered, tokens });
+        }
+        let settings = self.context_settings(setup, &first);
+        for s in &setup.sessions {
+            let model = self
+                .models
+                .get(s.model)
+                .ok_or_else(|| format!("session of model {} of {}", s.model, self.models.len()))?;
+            let session = match s.profiled {
+                true => Session::profiled(model, &settings),
+                false => Session::new(model, &settings),
+            }
+            .map_err(|e| e.to_string())?;
+            self.sessions.push(session);
+            self.session_models.push(s.model);
+        }
+        if let Some(s) = self.sessions.first() {
+            let applied = s.applied(&settings, setup.engine.use_mmap, setup.engine.n_gpu_layers);
+            info.engine = applied.clone();
+            info.memory = s.memory().unwrap_or_default();
+            self.applied = Some(applied);
+        }
+        self.settings = Some(settings);
+        self.engine = Some(setup.engine.clone());
+        Ok(info)
+    }
+
+    fn run(&mut self, req: &Request<'_>) -> Reply {
+        let result = match req {
+            Request::Chat(c) => self.chat(c).map(Reply::Chat),
+            Request::Workload(w) => self.workload(w).map(Reply::Workload),
+            Request::Step(s) => self.step(s).map(Reply::Step),
+            Request::Greedy(g) => self.greedy(g).map(Reply::Greedy),
+        };
+        result.unwrap_or_else(|e| Reply::Failed(Failure::new(FailureKind::Other, e)))
+    }
+
+    fn release(&mut self) {
+        self.workload = None;
+        self.sessions.clear();
+        self.session_models.clear();
+        self.models.clear();
+        self.prompts.clear();
+        self.settings = None;
+        self.applied = None;
+        self.engine = None;
+    }
+}
+
+/// The file a cell loads: the source, or its quantization (made, or taken from the cache).
+/// For the cell's first model, `info` records where it came from and how it was made.
+fn make_file(
+    backend: &engine::Backend,
+    source: &ModelSource,
+    setup: &Setup,
+    info: Option<&mut CellInfo>,
+) -> Result<PathBuf, String> {
+    let mut unused = CellInfo::default();
+    let info = info.unwrap_or(&mut unused);
+    info.source_path = source.path.display().to_string();
+    info.source_sha256 = source.sha256.clone();
+    let Some(name) = &source.quant else {
+        return Ok(source.path.clone());
+    };
+    let qt: &QuantType = engine::quant::parse(name)?;
+    let sha = match &source.sha256 {
+        Some(s) => s.clone(),
+        None => {
+            quantize::source_sha256(&source.path, &setup.cache_dir).map_err(|e| e.to_string())?
+        }
+    };
+    let threads = setup.engine.threads;
+    let q = quantize::quantize_cached(backend, &source.path, &sha, qt, &setup.cache_dir, threads)
+        .map_err(|e| e.to_string())?;
+    info.source_sha256 = Some(sha);
+    info.requantized = q.requantized;
+    info.quantize_cached = q.cached;
+    info.quantize_ms = (!q.cached).then_some(q.elapsed.as_secs_f64() * 1000.0);
+    Ok(q.path)
+}
+
+impl Native {
+    /// The context every session of the cell shares: fixed by the setup, or large enough for
+    /// the longest prompt plus its output limit (never beyond the model's training context)
+    /// unless `--ctx` fixed it.
+    fn context_settings(&self, setup: &Setup, model: &Model) -> ContextSettings {
+        let e = &setup.engine;
+        let base = |n_ctx: u32, n_batch: u32, n_ubatch: u32| ContextSettings {
+            n_ctx,
+            n_batch,
+            n_ubatch,
+            threads: e.threads,
+            threads_batch: e.threads,
+            flash_attn: e.flash_attn,
+            type_k: KvType::F16,
+            type_v: KvType::F16,
+        };
+        if let Some(ContextSettingsSpec {
+            n_ctx,
+            n_batch,
+            n_ubatch,
+        }) = setup.context
+        {
+            return base(n_ctx, n_batch, n_ubatch);
+        }
+        let need = setup
+            .prompts
+            .iter()
+            .filter_map(|p| Some(self.prompts.get(&p.id)?.tokens.saturating_add(p.max_tokens)))
+            .max()
+            .unwrap_or(512);
+        let train = model
+            .info
+            .context_length
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(u32::MAX);
+        let n_ctx = e.n_ctx.unwrap_or_else(|| need.min(train)).max(64);
+        base(n_ctx, 2048.min(n_ctx), 512)
+    }
+
+    fn chat(&mut self, req: &ChatRequest<'_>) -> Result<ChatReply, String> {
+        let p = req.prompt;
+        let ready = match self.prompts.get(&p.id) {
+            Some(r) => r.clone(),
+            None => {
+                let model = self.models.first().ok_or("no model is loaded")?;
+                let rendered = template::render(model, p, false).map_err(|e| e.to_string())?;
+                let tokens = model.tokenize(&rendered.text, true, true).len() as u32;
+                Ready { rendered, tokens }
+            }
+        };
+        let model = Arc::clone(self.models.first().ok_or("no model is loaded")?);
+        let session = self.sessions.first_mut().ok_or("no context is prepared")?;
+        let opts = ChatOptions {
+            max_tokens: p.max_tokens,
+            stop: p.stop.clone(),
+            sampling: p.sampling,
+            time_limit: p.time_limit,
+        };
+        let template = ready.rendered.template.clone();
+        Ok(
+            match chat::generate(session, &model, &ready.rendered.text, &opts) {
+                Ok(g) => ChatReply {
+                    trace: trace_of(&g),
+                    failure: (g.stop_reason == StopReason::TimeLimit).then(|| {
+                        Failure::new(
+                            FailureKind::TimeLimit,
+                            format!(
+                                "slower than the time limit of {:.1} s",
+                                p.time_limit.as_secs_f64()
+                            ),
+                        )
+                    }),
+                    template,
+                    server: None,
+                    http: None,
+                },
+                Err(e) => ChatReply {
+                    trace: Trace {
+                        prompt_tokens: ready.tokens,
+                        stop: Some(StopReason::Error),
+                        ..Default::default()
+                    },
+                    failure: Some(Failure::new(FailureKind::Other, e.to_string())),
+                    template,
+                    server: None,
+                    http: None,
+                },
+            },
+        )
+    }
+}
+
+/// A chat generation as a trace.
+fn trace_of(g: &Generation) -> Trace {
+    Trace {
+        prompt_tokens: g.prompt_tokens,
+        output_tokens: Some(u64::from(g.output_tokens)),
+        prompt_eval: Some(g.prompt_eval),
+        first_text: g.ttft,
+        tokens: g.token_times.clone(),
+        unit: TokenUnit::Token,
+        end: g.e2e,
+        engine: Some(EngineTime {
+            prompt: g.prompt_eval,
+            decode: g.decode_time,
+        }),
+        text: g.text.clone(),
+        stop: Some(g.stop_reason),
+    }
+}

@@ -1,0 +1,170 @@
+//! A backend behind HTTP: Ollama, an OpenAI-compatible server or Anthropic's API, run in the
+//! calling process (a server's failure cannot take runner down). Preparing a cell checks an
+//! Ollama server and loads its model, and renders the cell's prompts with the template model's
+//! chat template for Ollama's raw mode; each request is one streamed exchange.
+
+use super::exchange::{Exchange, Failure};
+use super::http::Client;
+use super::render::{Rendered, Renderer};
+use super::spec::Endpoint;
+use super::{anthropic, ollama, openai, Backend, ChatReply, ChatRequest, Reply, Request, Setup};
+use crate::grade::cost::Prices;
+use crate::measure::FailureKind;
+use crate::record::{BackendKind, CellInfo, EndpointInfo};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Template label: the server applied its own chat template to the messages.
+pub const TEMPLATE_SERVER: &str = "server";
+/// Template label: a raw prompt sent to a chat API as one user message.
+pub const TEMPLATE_RAW_AS_USER: &str = "raw (sent as one user message)";
+
+/// An HTTP backend and its cell state.
+pub struct Remote {
+    pub endpoint: Endpoint,
+    pub client: Client,
+    pub prices: Prices,
+    /// The GGUF whose chat template renders prompts for Ollama's raw mode.
+    pub template_model: Option<PathBuf>,
+    /// Ollama's prompts of the prepared cell, by prompt id.
+    rendered: HashMap<String, Rendered>,
+}
+
+impl Remote {
+    pub fn new(endpoint: Endpoint, client: Client, prices: Prices) -> Remote {
+        Remote {
+            endpoint,
+            client,
+            prices,
+            template_model: None,
+            rendered: HashMap::new(),
+        }
+    }
+
+    /// The endpoint's description for the records, before any preflight.
+    pub fn endpoint_info(&self) -> EndpointInfo {
+        let ep = &self.endpoint;
+        EndpointInfo {
+            kind: ep.spec.kind,
+            base_url: ep.base_url.clone(),
+            model: ep.spec.model.clone(),
+            local: ep.local,
+            server_version: None,
+            details: None,
+            loaded_bytes: None,
+            loaded_vram_bytes: None,
+            warmup_ms: None,
+            load_ms: None,
+        }
+    }
+
+    fn render(&mut self, setup: &Setup) -> Result<(), String> {
+        self.rendered.clear();
+        if self.endpoint.spec.kind != BackendKind::Ollama {
+            return Ok(());
+        }
+        let path = self
+            .template_model
+            .as_ref()
+            .ok_or("ollama needs a GGUF model (-m) whose chat template renders the prompts")?;
+        let r = Renderer::open(path)?;
+        for p in &setup.prompts {
+            self.rendered.insert(p.id.clone(), r.render(p, setup.raw)?);
+        }
+        Ok(())
+    }
+
+    fn chat(&self, req: &ChatRequest<'_>) -> ChatReply {
+        let rendered = self.rendered.get(&req.prompt.id);
+        let x = exchange(
+            &self.client,
+            &self.endpoint,
+            req,
+            rendered.map(|r| r.text.as_str()),
+        );
+        let template = match (rendered, req.raw().is_some()) {
+            (Some(r), _) => r.template.clone(),
+            (None, true) => TEMPLATE_RAW_AS_USER.to_string(),
+            (None, false) => TEMPLATE_SERVER.to_string(),
+        };
+        let mut trace = x.trace(req.stop());
+        if trace.prompt_tokens == 0 {
+            // Ollama leaves out prompt_eval_count when the prompt came from its cache.
+            trace.prompt_tokens = rendered.map_or(0, |r| r.tokens);
+        }
+        ChatReply {
+            trace,
+            failure: x.failure.clone(),
+            template,
+            server: Some(x.server.clone()),
+            http: Some(x.http_report()),
+        }
+    }
+}
+
+impl Backend for Remote {
+    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String> {
+        self.render(setup)?;
+        let mut endpoint = self.endpoint_info();
+        if self.endpoint.spec.kind == BackendKind::Ollama && !setup.prompts.is_empty() {
+            ollama::preflight(&self.client, &self.endpoint, &mut endpoint)
+                .map_err(|f| format!("preflight: {}", f.message))?;
+        }
+        Ok(CellInfo {
+            machine: crate::hw::machine::fingerprint(),
+            endpoint: Some(endpoint),
+            ..Default::default()
+        })
+    }
+
+    fn run(&mut self, req: &Request<'_>) -> Reply {
+        match req {
+            Request::Chat(c) => Reply::Chat(self.chat(c)),
+            _ => Reply::Failed(Failure::new(
+                FailureKind::Other,
+                format!("{} runs chat requests only", self.endpoint.spec),
+            )),
+        }
+    }
+
+    fn release(&mut self) {
+        self.rendered.clear();
+    }
+}
+
+/// Sends one chat request to an HTTP endpoint and reads its answer (`rendered`: the prompt as
+/// text, for Ollama's raw mode).
+pub fn exchange(
+    client: &Client,
+    ep: &Endpoint,
+    req: &ChatRequest<'_>,
+    rendered: Option<&str>,
+) -> Exchange {
+    match ep.spec.kind {
+        BackendKind::OpenAi => openai::request(client, ep, req),
+        BackendKind::Anthropic => anthropic::request(client, ep, req),
+        BackendKind::Ollama => {
+            let joined;
+            let prompt = match (rendered, req.raw()) {
+                (Some(r), _) => r,
+                (None, Some(raw)) => raw,
+                (None, None) => {
+                    let parts: Vec<&str> =
+                        req.messages().iter().map(|m| m.content.as_str()).collect();
+                    joined = parts.join("\n");
+                    &joined
+                }
+            };
+            ollama::request(client, ep, req, prompt)
+        }
+        BackendKind::Native => {
+            let mut x = Exchange::new(Instant::now());
+            x.finish(Some(Failure::new(
+                FailureKind::Other,
+                "native is not an HTTP backend",
+            )));
+            x
+        }
+    }
+}

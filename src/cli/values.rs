@@ -1,0 +1,122 @@
+//! Parsing flag values: counts, shares and percentages, and the closed sets of the lower
+//! layers (flash attention, KV types, output formats, routers) as clap value enums.
+
+use crate::engine::{FlashAttn, KvType};
+use crate::moe::Router;
+use crate::report::{Format, ListFormat};
+use clap::builder::PossibleValue;
+use clap::ValueEnum;
+
+/// A count that may be zero: whole, non-negative.
+pub fn parse_count(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    if s.starts_with('-') {
+        return Err(format!("must be 0 or more, got {s}"));
+    }
+    s.parse::<u32>()
+        .map_err(|_| format!("expected a whole number, got '{s}'"))
+}
+
+/// A count that must be at least 1.
+pub fn parse_positive(s: &str) -> Result<u32, String> {
+    match parse_count(s)? {
+        0 => Err("must be at least 1, got 0".to_string()),
+        n => Ok(n),
+    }
+}
+
+/// A share in (0, 1].
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("expected a share in (0, 1], got '{s}'")),
+    }
+}
+
+/// A percentage such as `5%` or `2.5`, as a fraction (0.05, 0.025).
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("expected a percentage such as 5%, got {s:?}"))?;
+    if !(0.0..100.0).contains(&v) {
+        return Err(format!("must be from 0% to under 100%, got {s}"));
+    }
+    Ok(v / 100.0)
+}
+
+/// A number of cores: finite, 0 or more.
+pub fn parse_cores(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number of cores, 0 or more, got '{s}'")),
+    }
+}
+
+/// A number of seconds: finite, 0 or more.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds, 0 or more, got '{s}'"
+        )),
+    }
+}
+
+/// A number of GiB: finite, more than 0.
+pub fn parse_gib(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a size in GiB, more than 0, got '{s}'")),
+    }
+}
+
+/// Implements `ValueEnum` for a closed set of a lower layer from its `ALL` and names.
+macro_rules! value_enum {
+    ($t:ty, $all:expr, $name:expr) => {
+        impl ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                &$all
+            }
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(PossibleValue::new($name(*self)))
+            }
+        }
+    };
+}
+
+value_enum!(FlashAttn, FlashAttn::ALL, FlashAttn::as_str);
+value_enum!(KvType, KvType::ALL, KvType::as_str);
+value_enum!(Format, Format::ALL, Format::name);
+value_enum!(Router, Router::ALL, Router::as_str);
+value_enum!(
+    ListFormat,
+    [ListFormat::Table, ListFormat::Json],
+    |f| match f {
+        ListFormat::Table => "table",
+        ListFormat::Json => "json",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_or_say_why() {
+        assert_eq!(parse_count("0"), Ok(0));
+        assert!(parse_count("-1").unwrap_err().contains("0 or more"));
+        assert!(parse_positive("0").unwrap_err().contains("at least 1"));
+        assert_eq!(parse_percent("5%"), Ok(0.05));
+        assert!(parse_percent("100").is_err());
+        assert!(parse_share("1.5").is_err());
+        for bad in ["nan", "inf", "-1", "x"] {
+            assert!(parse_cores(bad).is_err(), "{bad}");
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+        assert!(parse_gib("0").is_err());
+        assert_eq!(KvType::from_str("q8_0", true), Ok(KvType::Q8_0));
+        assert_eq!(Format::from_str("md", true), Ok(Format::Md));
+    }
+}

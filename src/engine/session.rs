@@ -1,0 +1,294 @@
+//! The one decode loop: a context, the position its cache has reached, and one definition of
+//! time for every command.
+//!
+//! A call is timed from `llama_decode` to the end of `llama_synchronize` ([`Session::prefill`],
+//! [`Session::decode`]). A run ([`Session::run`]) starts its clock just before the prompt is
+//! evaluated; each generated token is stamped when it is chosen (after the decode that produced
+//! its logits and the argmax or sampler that picked it), so the gap between two stamps is one
+//! whole step of generation. `bench`, `sweep`, `profile` and `moe verify` all decode through
+//! these three calls.
+
+use super::context::{Context, ContextError};
+use super::memory::MemoryUsage;
+use super::model::Model;
+use super::profile::Profile;
+use super::sampler::Sampler;
+use super::settings::{ContextSettings, EngineSettings};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A context and where its cache stands.
+#[derive(Debug)]
+pub struct Session {
+    ctx: Context,
+    /// Tokens in the cache: the position of the next one.
+    pos: i32,
+}
+
+/// How a run chooses tokens and when it ends.
+#[derive(Debug, Default)]
+pub struct RunOptions<'a> {
+    /// Tokens to generate at most (0: evaluate the prompt only).
+    pub max_tokens: u32,
+    /// End at an end-of-generation token, which is not counted; without it every run
+    /// generates exactly `max_tokens` (benchmark workloads).
+    pub stop_at_eog: bool,
+    /// llama.cpp's sampler chain; greedy (argmax of the logits) when `None`.
+    pub sampler: Option<&'a mut Sampler>,
+    /// From the start of the run; enforced inside llama.cpp's decode calls as well.
+    pub time_limit: Option<Duration>,
+}
+
+/// A generated token, as the run's callback sees it.
+#[derive(Debug)]
+pub struct TokenEvent<'a> {
+    pub token: i32,
+    /// When it was chosen, from the start of the run.
+    pub at: Duration,
+    /// The logits it was chosen from.
+    pub logits: &'a [f32],
+    /// An end-of-generation token (only seen when the run does not stop at them).
+    pub eog: bool,
+}
+
+/// What the callback wants after a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// An end-of-generation token came (with `stop_at_eog`).
+    Eog,
+    /// `max_tokens` tokens were generated.
+    MaxTokens,
+    /// The callback asked to stop.
+    Stopped,
+    /// The time limit passed (during the prompt, a decode call or between tokens).
+    TimeLimit,
+}
+
+/// The timestamps of one run, all from its start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTrace {
+    pub prompt_tokens: usize,
+    /// Start → prompt evaluated (or stopped by the time limit).
+    pub prompt_eval: Duration,
+    /// Start → each token the callback accepted.
+    pub tokens: Vec<Duration>,
+    /// Time inside llama.cpp's decode calls between the first and the last token; the rest
+    /// of that span is token choice and the caller's own work.
+    pub decode_inside: Duration,
+    /// Start → end of the run.
+    pub end: Duration,
+    pub reason: RunEnd,
+}
+
+impl Session {
+    /// A session on a new context of `model`.
+    pub fn new(model: &Arc<Model>, settings: &ContextSettings) -> Result<Session, ContextError> {
+        Ok(Session {
+            ctx: Context::new(model, settings)?,
+            pos: 0,
+        })
+    }
+
+    /// A session whose graph evaluation is observed node by node ([`Session::take_profile`]).
+    pub fn profiled(
+        model: &Arc<Model>,
+        settings: &ContextSettings,
+    ) -> Result<Session, ContextError> {
+        Ok(Session {
+            ctx: Context::profiled(model, settings)?,
+            pos: 0,
+        })
+    }
+
+    /// The settings as llama.cpp applied them.
+    pub fn applied(
+        &self,
+        settings: &ContextSettings,
+        use_mmap: bool,
+        n_gpu_layers: u32,
+    ) -> EngineSettings {
+        let (n_ctx, n_batch, n_ubatch) = self.ctx.sizes();
+        EngineSettings {
+            threads: settings.threads,
+            threads_batch: settings.threads_batch,
+            n_ctx,
+            n_batch,
+            n_ubatch,
+            flash_attn: settings.flash_attn,
+            type_k: settings.type_k,
+            type_v: settings.type_v,
+            use_mmap,
+            n_gpu_layers,
+        }
+    }
+
+    /// Context size in tokens, as llama.cpp set it.
+    pub fn n_ctx(&self) -> u32 {
+        self.ctx.sizes().0
+    }
+
+    /// Tokens in the cache.
+    pub fn position(&self) -> i32 {
+        self.pos
+    }
+
+    /// Empties the cache.
+    pub fn clear(&mut self) {
+        self.ctx.clear();
+        self.pos = 0;
+    }
+
+    /// Evaluates `tokens` after those in the cache, asking for the logits of the last one;
+    /// the time from the call to the end of `llama_synchronize`.
+    pub fn prefill(&mut self, tokens: &[i32]) -> Result<Duration, ContextError> {
+        let start = Instant::now();
+        let result = self.ctx.decode(tokens, self.pos, true);
+        self.ctx.synchronize();
+        let took = start.elapsed();
+        result?;
+        self.pos += tokens.len() as i32;
+        Ok(took)
+    }
+
+    /// Decodes one token after those in the cache; timed as [`Session::prefill`].
+    pub fn decode(&mut self, token: i32) -> Result<Duration, ContextError> {
+        self.prefill(&[token])
+    }
+
+    /// The logits of the last decoded token.
+    pub fn logits(&self) -> Option<&[f32]> {
+        self.ctx.last_logits()
+    }
+
+    /// The most likely next token.
+    pub fn argmax(&self) -> Option<i32> {
+        self.ctx.argmax()
+    }
+
+    /// Whether `token` ends generation.
+    pub fn is_eog(&self, token: i32) -> bool {
+        self.ctx.is_eog(token)
+    }
+
+    /// The model's beginning-of-sequence token, or 0 when it has none.
+    pub fn bos(&self) -> i32 {
+        self.ctx.bos()
+    }
+
+    /// Model, KV cache and compute buffer bytes of this session's context.
+    pub fn memory(&self) -> Option<MemoryUsage> {
+        self.ctx.memory()
+    }
+
+    /// What the evaluation callback measured since the last call (profiled sessions).
+    pub fn take_profile(&mut self) -> Option<Profile> {
+        self.ctx.take_profile()
+    }
+
+    /// Evaluates `prompt` after the cache's contents and generates from it: each token is
+    /// chosen (argmax, or the sampler), stamped, handed to `on_token`, then decoded, until
+    /// `max_tokens`, an end-of-generation token (with `stop_at_eog`), the callback or the
+    /// time limit ends the run. A run stopped by the time limit is a result, not an error.
+    pub fn run(
+        &mut self,
+        prompt: &[i32],
+        mut opts: RunOptions<'_>,
+        on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
+    ) -> Result<RunTrace, ContextError> {
+        let start = Instant::now();
+        // A limit too far to represent is no limit.
+        let deadline = opts.time_limit.and_then(|l| start.checked_add(l));
+        self.ctx.set_deadline(deadline);
+        let result = self.generate(prompt, &mut opts, on_token, start);
+        self.ctx.set_deadline(None);
+        result
+    }
+
+    fn generate(
+        &mut self,
+        prompt: &[i32],
+        opts: &mut RunOptions<'_>,
+        on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
+        start: Instant,
+    ) -> Result<RunTrace, ContextError> {
+        let mut t = RunTrace {
+            prompt_tokens: prompt.len(),
+            prompt_eval: Duration::ZERO,
+            tokens: Vec::with_capacity(opts.max_tokens as usize),
+            decode_inside: Duration::ZERO,
+            end: Duration::ZERO,
+            reason: RunEnd::MaxTokens,
+        };
+        let evaluated = self.prefill(prompt);
+        t.prompt_eval = start.elapsed();
+        t.reason = match aborted(evaluated)? {
+            true => RunEnd::TimeLimit,
+            false if opts.max_tokens == 0 => RunEnd::MaxTokens,
+            false => self.steps(opts, on_token, start, &mut t)?,
+        };
+        t.end = start.elapsed();
+        Ok(t)
+    }
+
+    /// Chooses, stamps and decodes tokens until the run ends; why it ended.
+    fn steps(
+        &mut self,
+        opts: &mut RunOptions<'_>,
+        on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
+        start: Instant,
+        t: &mut RunTrace,
+    ) -> Result<RunEnd, ContextError> {
+        let mut pending = Duration::ZERO;
+        loop {
+            if self.ctx.deadline_passed() {
+                return Ok(RunEnd::TimeLimit);
+            }
+            let token = match opts.sampler.as_deref_mut() {
+                Some(s) => s.sample(&mut self.ctx),
+                None => self.ctx.argmax(),
+            }
+            .ok_or(ContextError::NoLogits)?;
+            let at = start.elapsed();
+            let eog = self.ctx.is_eog(token);
+            if eog && opts.stop_at_eog {
+                return Ok(RunEnd::Eog);
+            }
+            t.decode_inside += pending;
+            t.tokens.push(at);
+            let logits = self.ctx.last_logits().unwrap_or(&[]);
+            let flow = on_token(&TokenEvent {
+                token,
+                at,
+                logits,
+                eog,
+            });
+            if flow == Flow::Stop {
+                return Ok(RunEnd::Stopped);
+            }
+            if t.tokens.len() >= opts.max_tokens as usize {
+                return Ok(RunEnd::MaxTokens);
+            }
+            match self.decode(token) {
+                Ok(d) => pending = d,
+                Err(ContextError::Aborted { .. }) => return Ok(RunEnd::TimeLimit),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// `Ok(true)` when the deadline aborted a decode, `Ok(false)` when it succeeded.
+fn aborted(result: Result<Duration, ContextError>) -> Result<bool, ContextError> {
+    match result {
+        Ok(_) => Ok(false),
+        Err(ContextError::Aborted { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,208 @@
+//! Engine settings: what a llama.cpp context is created with, and what a record says it ran
+//! with. Closed sets are enums, written as llama.cpp's own names (`on`, `q8_0`, ...).
+
+use llama_cpp_sys_2 as sys;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Flash-attention policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashAttn {
+    On,
+    Off,
+    #[default]
+    Auto,
+}
+
+impl FlashAttn {
+    pub const ALL: [FlashAttn; 3] = [FlashAttn::On, FlashAttn::Off, FlashAttn::Auto];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashAttn::On => "on",
+            FlashAttn::Off => "off",
+            FlashAttn::Auto => "auto",
+        }
+    }
+
+    pub(crate) fn llama(self) -> sys::llama_flash_attn_type {
+        match self {
+            FlashAttn::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttn::Off => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            FlashAttn::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        }
+    }
+}
+
+/// Element type of the KV cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvType {
+    F32,
+    #[default]
+    F16,
+    Bf16,
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[serde(rename = "q4_0")]
+    Q4_0,
+    #[serde(rename = "q4_1")]
+    Q4_1,
+    #[serde(rename = "q5_0")]
+    Q5_0,
+    #[serde(rename = "q5_1")]
+    Q5_1,
+    #[serde(rename = "iq4_nl")]
+    Iq4Nl,
+}
+
+impl KvType {
+    pub const ALL: [KvType; 9] = [
+        KvType::F32,
+        KvType::F16,
+        KvType::Bf16,
+        KvType::Q8_0,
+        KvType::Q4_0,
+        KvType::Q4_1,
+        KvType::Q5_0,
+        KvType::Q5_1,
+        KvType::Iq4Nl,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+            KvType::Bf16 => "bf16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q4_0 => "q4_0",
+            KvType::Q4_1 => "q4_1",
+            KvType::Q5_0 => "q5_0",
+            KvType::Q5_1 => "q5_1",
+            KvType::Iq4Nl => "iq4_nl",
+        }
+    }
+
+    pub(crate) fn ggml(self) -> sys::ggml_type {
+        match self {
+            KvType::F32 => sys::GGML_TYPE_F32,
+            KvType::F16 => sys::GGML_TYPE_F16,
+            KvType::Bf16 => sys::GGML_TYPE_BF16,
+            KvType::Q8_0 => sys::GGML_TYPE_Q8_0,
+            KvType::Q4_0 => sys::GGML_TYPE_Q4_0,
+            KvType::Q4_1 => sys::GGML_TYPE_Q4_1,
+            KvType::Q5_0 => sys::GGML_TYPE_Q5_0,
+            KvType::Q5_1 => sys::GGML_TYPE_Q5_1,
+            KvType::Iq4Nl => sys::GGML_TYPE_IQ4_NL,
+        }
+    }
+}
+
+/// Parses one of `all` by its name; the error lists the names.
+fn parse_named<T: Copy>(s: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Result<T, String> {
+    let s = s.trim();
+    all.iter()
+        .copied()
+        .find(|v| name(*v).eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            format!("'{s}' is not one of {}", names.join(", "))
+        })
+}
+
+impl FromStr for FlashAttn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_named(s, &FlashAttn::ALL, FlashAttn::as_str)
+    }
+}
+
+impl FromStr for KvType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_named(s, &KvType::ALL, KvType::as_str)
+    }
+}
+
+impl fmt::Display for FlashAttn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for KvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The settings a context is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextSettings {
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    pub threads: u32,
+    pub threads_batch: u32,
+    pub flash_attn: FlashAttn,
+    pub type_k: KvType,
+    pub type_v: KvType,
+}
+
+/// Engine settings a test ran with, as llama.cpp applied them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSettings {
+    pub threads: u32,
+    pub threads_batch: u32,
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    pub flash_attn: FlashAttn,
+    pub type_k: KvType,
+    pub type_v: KvType,
+    pub use_mmap: bool,
+    pub n_gpu_layers: u32,
+}
+
+/// How to load weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub n_gpu_layers: u32,
+    pub use_mmap: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            n_gpu_layers: 999,
+            use_mmap: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_serialise_as_llama_cpp_spells_them() {
+        for k in KvType::ALL {
+            assert_eq!(k.as_str().parse::<KvType>(), Ok(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for f in FlashAttn::ALL {
+            assert_eq!(f.as_str().parse::<FlashAttn>(), Ok(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+        }
+        let e = "q3".parse::<KvType>().unwrap_err();
+        assert!(e.contains("q8_0") && e.contains("'q3'"), "{e}");
+        let s: EngineSettings = serde_json::from_str(
+            r#"{"threads":2,"threads_batch":2,"n_ctx":64,"n_batch":64,"n_ubatch":64,
+               "flash_attn":"auto","type_k":"f16","type_v":"q8_0","use_mmap":true,"n_gpu_layers":999}"#,
+        )
+        .unwrap();
+        assert_eq!((s.flash_attn, s.type_v), (FlashAttn::Auto, KvType::Q8_0));
+    }
+}

@@ -1,0 +1,158 @@
+//! Cells in child processes. The parent runs `runner <args>` for the cell and relays what the
+//! child reports (one JSON event per line on its stdout) to its own observer; the child runs the
+//! cell through the same loop, writes its records itself, and reports through an [`Emitter`].
+//! An abort or out-of-memory in llama.cpp ends the child only: the parent learns why from its
+//! exit status and last line of stderr.
+
+use super::observer::Observer;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
+
+/// What a child reports to its parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Phase { phase: String },
+    Request { ok: bool },
+    Warn { msg: String },
+}
+
+/// The running child cell, so that an interrupt can stop it.
+static RUNNING: Mutex<Option<Child>> = Mutex::new(None);
+
+/// Stops the running child cell, if any (the parent was interrupted).
+pub fn stop_running() {
+    let mut slot = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(child) = slot.as_mut() {
+        let _ = child.kill();
+    }
+}
+
+/// Runs a cell as `runner <args>`; `Err` holds why it failed.
+pub fn run(args: &[String], obs: &dyn Observer) -> Result<(), String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find runner's own binary: {e}"))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the cell process: {e}"))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    if crate::util::interrupt::requested() {
+        stop_running();
+    }
+    let (lines, last) = std::sync::mpsc::channel();
+    let errors = std::thread::spawn(move || {
+        let mut last_line = None;
+        for line in stderr
+            .into_iter()
+            .flat_map(|e| BufReader::new(e).lines().map_while(Result::ok))
+        {
+            if !line.trim().is_empty() {
+                let _ = lines.send(line.clone());
+                last_line = Some(line);
+            }
+        }
+        last_line
+    });
+    if let Some(out) = stdout {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            for l in last.try_iter() {
+                obs.note(&l);
+            }
+            match serde_json::from_str::<Event>(&line) {
+                Ok(Event::Phase { phase }) => obs.cell_phase("", &phase),
+                Ok(Event::Request { ok }) => obs.request_done(ok),
+                Ok(Event::Warn { msg }) => obs.warn(&msg),
+                Err(_) => {}
+            }
+        }
+    }
+    let last_line = errors.join().unwrap_or_default();
+    for l in last.try_iter() {
+        obs.note(&l);
+    }
+    let status = RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .map(|mut c| c.wait());
+    match status {
+        Some(Ok(s)) if s.success() => Ok(()),
+        Some(Ok(s)) => Err(exit_reason(s, last_line)),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("the cell process was lost".into()),
+    }
+}
+
+/// Why a child ended badly: its signal, or its last line of stderr.
+fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String {
+    let why = last
+        .map(|l| l.trim_start_matches("error: ").to_string())
+        .unwrap_or_default();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            let name = match sig {
+                2 => "SIGINT: interrupted".to_string(),
+                6 => "SIGABRT: llama.cpp aborted".to_string(),
+                9 => "SIGKILL: killed, often for running out of memory".to_string(),
+                11 => "SIGSEGV: crashed".to_string(),
+                n => format!("signal {n}"),
+            };
+            return match why.is_empty() {
+                true => name,
+                false => format!("{name}: {why}"),
+            };
+        }
+    }
+    match why.is_empty() {
+        true => format!("the cell process exited with {status}"),
+        false => why,
+    }
+}
+
+/// The child's observer: events on stdout for the parent. Writing fails when the parent is
+/// gone (its end of the pipe closed); the child then stops instead of running on.
+#[derive(Debug, Default)]
+pub struct Emitter;
+
+impl Emitter {
+    fn emit(&self, e: &Event) {
+        let Ok(line) = serde_json::to_string(e) else {
+            return;
+        };
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            crate::util::interrupt::request();
+        }
+    }
+}
+
+impl Observer for Emitter {
+    fn cell_phase(&self, _label: &str, phase: &str) {
+        self.emit(&Event::Phase {
+            phase: phase.to_string(),
+        });
+    }
+
+    fn request_done(&self, ok: bool) {
+        self.emit(&Event::Request { ok });
+    }
+
+    fn warn(&self, msg: &str) {
+        self.emit(&Event::Warn {
+            msg: msg.to_string(),
+        });
+    }
+
+    /// The child's own failure is its exit: the parent reads why from its last line.
+    fn cell_failed(&self, _label: &str, _reason: &str) {}
+}

@@ -1,0 +1,306 @@
+//! The one run loop. Every command that measures (bench, sweep, compare, profile, moe verify,
+//! the judge panel) is a [`Plan`] run here: for each cell, the backend prepares it, then runs
+//! the plan's requests one at a time; the plan turns each reply into records, which go to the
+//! sink as they are made. The loop watches the machine's load around every request, reports
+//! progress to an [`Observer`], runs a cell in a child process when the plan asks for it, and
+//! stops between requests when the user interrupts the run.
+
+pub mod child;
+pub mod observer;
+pub mod signals;
+
+use crate::backend::{Backend, Reply, Request, Setup};
+use crate::hw::load::{self, LoadMonitor};
+use crate::record::{CellInfo, LoadReport, Record};
+pub use observer::Observer;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// One cell of a plan: what its backend prepares, and how it runs.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// How progress and errors name it, e.g. `smollm2-135m/q4_k_m`.
+    pub label: String,
+    /// Which of the run's backends runs it.
+    pub backend: usize,
+    pub setup: Setup,
+    /// Requests the plan will run in it (for progress).
+    pub requests: usize,
+    /// Run it in a child process (`runner` with these arguments), so that an abort or
+    /// out-of-memory in llama.cpp loses this cell only.
+    pub isolate: Option<Vec<String>>,
+    /// Why the cell must not start (it would not fit in memory): it fails with this reason.
+    pub refuse: Option<String>,
+}
+
+/// What the loop saw around one request.
+pub struct Observed<'a> {
+    /// The cell's description, from its preparation.
+    pub info: &'a CellInfo,
+    /// Other processes' load during the request and the seconds before it.
+    pub load: LoadReport,
+    /// The largest resident set size of this process seen during the request.
+    pub peak_rss: u64,
+    /// When the request started and ended.
+    pub start: Instant,
+    pub end: Instant,
+    /// The load monitor, for windows of the plan's own (a test over its repetitions).
+    pub monitor: &'a LoadMonitor,
+    pub busy_threshold: f64,
+    /// Where the plan's warnings go.
+    pub obs: &'a dyn Observer,
+}
+
+/// A measurement to run: its cells and requests, and what their replies record.
+pub trait Plan {
+    fn cells(&self) -> &[Cell];
+    /// The next request of cell `cell` (an id for [`Plan::request`]), or `None` when the cell
+    /// is done. Replies so far may decide it.
+    fn next(&mut self, cell: usize) -> Option<usize>;
+    /// The request with this id.
+    fn request(&self, cell: usize, id: usize) -> Request<'_>;
+    /// Called once the cell is prepared; may add to what its records say it ran on.
+    fn prepared(&mut self, _cell: usize, _info: &mut CellInfo) -> Result<(), String> {
+        Ok(())
+    }
+    /// The records a reply makes (none while a test's repetitions are still running).
+    fn reply(&mut self, cell: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record>;
+    /// The records made when the cell is done.
+    fn cell_done(&mut self, _cell: usize, _info: &CellInfo) -> Vec<Record> {
+        Vec::new()
+    }
+    /// The records of a cell that could not run.
+    fn cell_failed(&mut self, cell: usize, reason: &str) -> Vec<Record>;
+}
+
+/// Where records go as they are made.
+pub trait Sink {
+    fn append(&mut self, record: &Record) -> Result<(), String>;
+}
+
+/// Records kept in memory.
+impl Sink for Vec<Record> {
+    fn append(&mut self, record: &Record) -> Result<(), String> {
+        self.push(record.clone());
+        Ok(())
+    }
+}
+
+impl Sink for crate::record::ResultsFile {
+    fn append(&mut self, record: &Record) -> Result<(), String> {
+        crate::record::ResultsFile::append(self, record).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ExecError {
+    /// The user interrupted the run; what was recorded stays.
+    #[error("interrupted")]
+    Interrupted,
+    /// `--require-idle` and the machine is busy.
+    #[error("{0}; refusing to start (--require-idle)")]
+    Busy(String),
+    /// A record could not be written: the run cannot go on without losing results.
+    #[error("{0}")]
+    Sink(String),
+}
+
+/// How the loop runs.
+pub struct Options<'a> {
+    pub monitor: &'a LoadMonitor,
+    /// Other load, in cores, above which a request counts as measured on a busy machine.
+    pub busy_threshold: f64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub cells: usize,
+    pub failed_cells: usize,
+    pub requests: usize,
+    /// Why each failed cell failed, in order.
+    pub failures: Vec<String>,
+}
+
+/// Checks the machine before a run: refuses a busy one with `require_idle`, else warns.
+pub fn check_idle(
+    monitor: &LoadMonitor,
+    threshold: f64,
+    require_idle: bool,
+    obs: &dyn Observer,
+) -> Result<(), ExecError> {
+    match load::busy_before_start(monitor, threshold) {
+        None => Ok(()),
+        Some(msg) if require_idle => Err(ExecError::Busy(msg)),
+        Some(msg) => {
+            obs.warn(&format!(
+                "{msg}; figures will be lower and noisier than on an idle machine"
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Runs every cell of `plan` with its backend, records to `sink`.
+pub fn run(
+    plan: &mut dyn Plan,
+    backends: &mut [&mut dyn Backend],
+    sink: &mut dyn Sink,
+    obs: &dyn Observer,
+    opts: &Options<'_>,
+) -> Result<Summary, ExecError> {
+    let total: usize = plan.cells().iter().map(|c| c.requests).sum();
+    obs.started(plan.cells().len(), total);
+    let mut summary = Summary::default();
+    for c in 0..plan.cells().len() {
+        stop_if_interrupted()?;
+        let cell = plan.cells()[c].clone();
+        if cell.requests == 0 {
+            continue;
+        }
+        obs.cell_started(&cell.label, cell.requests);
+        summary.cells += 1;
+        let result = match (&cell.refuse, &cell.isolate) {
+            (Some(reason), _) => Err(reason.clone()),
+            (None, Some(args)) => child::run(args, obs),
+            (None, None) => match backends.get_mut(cell.backend) {
+                Some(b) => in_process(plan, c, &cell, &mut **b, sink, obs, opts, &mut summary),
+                None => Err(format!(
+                    "no backend {} for cell {}",
+                    cell.backend, cell.label
+                )),
+            },
+        };
+        stop_if_interrupted()?;
+        match result {
+            Ok(()) => obs.cell_done(&cell.label),
+            Err(reason) => {
+                summary.failed_cells += 1;
+                summary.failures.push(reason.clone());
+                obs.cell_failed(&cell.label, &reason);
+                for r in plan.cell_failed(c, &reason) {
+                    sink.append(&r).map_err(ExecError::Sink)?;
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+fn stop_if_interrupted() -> Result<(), ExecError> {
+    match crate::util::interrupt::requested() {
+        true => Err(ExecError::Interrupted),
+        false => Ok(()),
+    }
+}
+
+/// Runs one cell in this process; `Err` says why the cell failed.
+#[allow(clippy::too_many_arguments)]
+fn in_process(
+    plan: &mut dyn Plan,
+    c: usize,
+    cell: &Cell,
+    backend: &mut dyn Backend,
+    sink: &mut dyn Sink,
+    obs: &dyn Observer,
+    opts: &Options<'_>,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    obs.cell_phase(&cell.label, "preparing");
+    let prepared = backend.prepare(&cell.setup).and_then(|mut info| {
+        plan.prepared(c, &mut info)?;
+        Ok(info)
+    });
+    let info = match prepared {
+        Ok(info) => info,
+        Err(e) => {
+            backend.release();
+            return Err(e);
+        }
+    };
+    obs.cell_phase(&cell.label, "running");
+    let result = requests(plan, c, backend, &info, sink, obs, opts, summary);
+    backend.release();
+    result?;
+    for r in plan.cell_done(c, &info) {
+        sink.append(&r)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn requests(
+    plan: &mut dyn Plan,
+    c: usize,
+    backend: &mut dyn Backend,
+    info: &CellInfo,
+    sink: &mut dyn Sink,
+    obs: &dyn Observer,
+    opts: &Options<'_>,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    while let Some(id) = plan.next(c) {
+        if crate::util::interrupt::requested() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let reply = backend.run(&plan.request(c, id));
+        if crate::util::interrupt::requested() {
+            // An interrupted request is not recorded: a resumed run runs it again.
+            return Ok(());
+        }
+        let seen = observed(opts, info, obs, start);
+        let ok = !matches!(reply, Reply::Failed(_));
+        for r in plan.reply(c, id, reply, &seen) {
+            sink.append(&r)?;
+        }
+        summary.requests += 1;
+        obs.request_done(ok);
+    }
+    Ok(())
+}
+
+/// What the loop saw of a request that ran from `start` until now.
+fn observed<'a>(
+    opts: &Options<'a>,
+    info: &'a CellInfo,
+    obs: &'a dyn Observer,
+    start: Instant,
+) -> Observed<'a> {
+    let end = Instant::now();
+    let (load, peak_rss) = load_between(opts.monitor, start, end, opts.busy_threshold);
+    Observed {
+        info,
+        load,
+        peak_rss,
+        start,
+        end,
+        monitor: opts.monitor,
+        busy_threshold: opts.busy_threshold,
+        obs,
+    }
+}
+
+/// Other processes' load during `[start, end]` and the two seconds before it, and the peak
+/// resident memory of this process meanwhile.
+pub fn load_between(
+    m: &LoadMonitor,
+    start: Instant,
+    end: Instant,
+    threshold: f64,
+) -> (LoadReport, u64) {
+    let before = m.window(
+        start.checked_sub(Duration::from_secs(2)).unwrap_or(start),
+        start,
+    );
+    let during = m.window(start, end);
+    let busy = before.mean_other > threshold || during.mean_other > threshold;
+    let load = LoadReport {
+        before_other_cores: before.mean_other,
+        during_other_cores_mean: during.mean_other,
+        during_other_cores_max: during.max_other,
+        busy,
+        top_processes: Vec::new(),
+    };
+    (load, during.peak_rss.max(load::current_rss()))
+}

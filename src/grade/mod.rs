@@ -1,0 +1,10 @@
+//! Grading answers: the deterministic graders of scenario prompts, the judge panel's scoring
+//! and what a request cost.
+
+mod check;
+pub mod cost;
+pub mod graders;
+pub mod judge;
+mod text;
+
+pub use graders::{grade, pair_symmetry, score, Grade};

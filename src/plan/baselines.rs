@@ -1,0 +1,198 @@
+//! The backends, judges and prices of one sweep, validated from its flags.
+
+use crate::backend::http::Client;
+use crate::backend::remote::Remote;
+use crate::backend::spec::{self, Endpoint, UrlFlags};
+use crate::grade::cost::{self, Prices};
+use crate::record::{BackendId, BackendKind};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The backend flags of `runner sweep` and `runner compare`, as given.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    pub backends: Vec<String>,
+    pub ollama_host: Option<String>,
+    pub openai_base_url: Option<String>,
+    pub anthropic_base_url: Option<String>,
+    pub max_tokens_field: Option<String>,
+    pub backend_config: Option<PathBuf>,
+    pub prices: Option<PathBuf>,
+    /// Seconds.
+    pub max_retry_wait: f64,
+    pub judges: Vec<String>,
+    pub judge_power: f64,
+    /// Seconds.
+    pub judge_time_limit: f64,
+    pub reference: bool,
+}
+
+/// Seconds from a flag as a duration: finite, within `[min, a year]`.
+fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration, String> {
+    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
+    if !(v.is_finite() && v >= min && v <= YEAR) {
+        let low = if min > 0.0 {
+            "more than 0"
+        } else {
+            "0 or more"
+        };
+        return Err(format!(
+            "{flag} must be {low} and at most a year ({YEAR} s), got {v}"
+        ));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{flag}: {e}"))
+}
+
+/// What a sweep runs besides (or instead of) llama.cpp in-process.
+pub struct Baselines {
+    /// `native` is among the backends.
+    pub native: bool,
+    /// The HTTP backends, in command-line order.
+    pub http: Vec<Remote>,
+    pub judges: Vec<Endpoint>,
+    /// The price table cloud requests are costed with.
+    pub prices: Prices,
+    pub judge_power: f64,
+    pub judge_time_limit: Duration,
+    pub reference: bool,
+}
+
+impl Baselines {
+    /// Parses and checks the flags; every error is a one-line usage error.
+    pub fn from_options(a: &BackendOptions) -> Result<Baselines, String> {
+        let config = match &a.backend_config {
+            Some(p) => spec::load_config(p)?,
+            None => Default::default(),
+        };
+        let max_retry_wait = seconds("--max-retry-wait", a.max_retry_wait, 0.0)?;
+        let judge_time_limit =
+            seconds("--judge-time-limit", a.judge_time_limit, f64::MIN_POSITIVE)?;
+        if !a.judge_power.is_finite() {
+            return Err("--judge-power must be a number".into());
+        }
+        if let Some(f) = &a.max_tokens_field {
+            if f.trim().is_empty() || f.contains(char::is_whitespace) {
+                return Err(format!("--max-tokens-field '{f}' is not a field name"));
+            }
+        }
+        let flags = UrlFlags {
+            ollama_host: a.ollama_host.clone(),
+            openai_base_url: a.openai_base_url.clone(),
+            anthropic_base_url: a.anthropic_base_url.clone(),
+            max_tokens_field: a.max_tokens_field.clone(),
+            max_retry_wait,
+        };
+        let prices_path = a.prices.clone().unwrap_or_else(cost::builtin_path);
+        let prices = Prices::load(&prices_path)?;
+        let mut specs: Vec<BackendId> = Vec::new();
+        for s in &a.backends {
+            let b: BackendId = s.parse()?;
+            if specs.contains(&b) {
+                return Err(format!("backend '{b}' is named twice"));
+            }
+            specs.push(b);
+        }
+        if specs.is_empty() {
+            return Err("--backend names no backend".into());
+        }
+        let client = Client::new();
+        let mut http = Vec::new();
+        for b in specs.iter().filter(|b| !b.is_native()) {
+            let ep = spec::endpoint(b, &flags, &config)?;
+            http.push(Remote::new(ep, client.clone(), prices.clone()));
+        }
+        let mut judges = Vec::new();
+        for s in &a.judges {
+            let b: BackendId = s.parse()?;
+            if !matches!(b.kind, BackendKind::OpenAi | BackendKind::Anthropic) {
+                return Err(format!("judge '{b}': judges are openai:MODEL or anthropic:MODEL backends (Ollama serves the OpenAI API at /v1: use openai:MODEL with --openai-base-url http://HOST:11434/v1)"));
+            }
+            judges.push(spec::endpoint(&b, &flags, &config)?);
+        }
+        Ok(Baselines {
+            prices,
+            native: specs.iter().any(BackendId::is_native),
+            http,
+            judges,
+            judge_power: a.judge_power,
+            judge_time_limit,
+            reference: a.reference,
+        })
+    }
+
+    /// Whether an Ollama backend needs a GGUF model's chat template.
+    pub fn needs_template(&self) -> bool {
+        self.http
+            .iter()
+            .any(|h| h.endpoint.spec.kind == BackendKind::Ollama)
+    }
+
+    /// What names the sweep besides models and quantizations: the HTTP backends and their
+    /// URLs (`None` for a native-only sweep, whose id stays what it always was).
+    pub fn id_part(&self) -> Option<serde_json::Value> {
+        if self.http.is_empty() && self.native {
+            return None;
+        }
+        let http: Vec<(String, String)> = self
+            .http
+            .iter()
+            .map(|h| (h.endpoint.spec.to_string(), h.endpoint.base_url.clone()))
+            .collect();
+        Some(serde_json::json!({ "native": self.native, "http": http }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(backends: &[&str]) -> BackendOptions {
+        BackendOptions {
+            backends: backends.iter().map(|s| s.to_string()).collect(),
+            max_retry_wait: 60.0,
+            judge_power: 0.5,
+            judge_time_limit: 120.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn absurd_waits_and_limits_are_refused_not_panicked_on() {
+        for (wait, limit) in [
+            (1e20, 120.0),
+            (60.0, 1e20),
+            (f64::NAN, 1.0),
+            (-1.0, 1.0),
+            (1.0, 0.0),
+        ] {
+            let o = BackendOptions {
+                max_retry_wait: wait,
+                judge_time_limit: limit,
+                ..options(&["native"])
+            };
+            let e = Baselines::from_options(&o).err().expect("refused");
+            assert!(
+                e.contains("--max-retry-wait") || e.contains("--judge-time-limit"),
+                "{e}"
+            );
+        }
+        let b = Baselines::from_options(&options(&["native", "openai:m"])).unwrap();
+        assert!(b.native);
+        assert_eq!(b.http.len(), 1);
+    }
+
+    #[test]
+    fn backends_are_named_once() {
+        let e = Baselines::from_options(&options(&["native", "native"]))
+            .err()
+            .unwrap();
+        assert!(e.contains("named twice"), "{e}");
+        assert!(Baselines::from_options(&options(&[])).is_err());
+        let mut o = options(&["native"]);
+        o.judges = vec!["ollama:x".into()];
+        assert!(Baselines::from_options(&o)
+            .err()
+            .unwrap()
+            .contains("judges are"));
+    }
+}

@@ -1,0 +1,431 @@
+//! `runner bench`: llama-bench's workloads (pp, tg, pp+tg, at a depth) as a plan. Comma lists
+//! expand to a cartesian product of instances, model outermost so each model loads once; each
+//! instance runs a warm-up and its repetitions, and makes one record with every sample.
+
+use super::Resolved;
+use crate::backend::{EngineSpec, ModelSource, Reply, Request, Setup, WorkloadRequest};
+use crate::engine::{ContextSettings, FlashAttn};
+use crate::exec::{self, Cell, Observed, Plan};
+use crate::measure::bandwidth::{self, DecodeReads, Peaks};
+use crate::measure::RepetitionSample;
+use crate::record::{BenchRecord, CellInfo, CellKey, LoadReport, Provenance, Record, TestSpec};
+use crate::util::rng::SplitMix64;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Validated settings of `runner bench`.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub models: Vec<String>,
+    pub n_prompt: Vec<u32>,
+    pub n_gen: Vec<u32>,
+    pub n_depth: Vec<u32>,
+    pub repetitions: u32,
+    pub warmup: bool,
+    /// Every combination of engine settings; `n_ctx` 0 means "as the test needs".
+    pub contexts: Vec<ContextSettings>,
+    pub n_gpu_layers: u32,
+    pub use_mmap: bool,
+    pub require_idle: bool,
+    pub busy_threshold: f64,
+    /// Hash each model file (sha256) into its records.
+    pub sha256: bool,
+}
+
+/// One test to run: a model (by index into the resolved models), engine settings, workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub model: usize,
+    pub settings: ContextSettings,
+    pub test: TestSpec,
+}
+
+/// Every combination of models × engine settings × (depth, prompt, generation), model
+/// outermost. A context size of 0 becomes exactly what the test needs.
+pub fn expand(cfg: &BenchConfig, n_models: usize) -> Vec<Instance> {
+    let mut out = Vec::new();
+    for model in 0..n_models {
+        for settings in &cfg.contexts {
+            for &n_depth in &cfg.n_depth {
+                for &n_prompt in &cfg.n_prompt {
+                    for &n_gen in &cfg.n_gen {
+                        if n_prompt == 0 && n_gen == 0 {
+                            continue;
+                        }
+                        let test = TestSpec {
+                            name: TestSpec::name_for(n_prompt, n_gen, n_depth),
+                            n_prompt,
+                            n_gen,
+                            n_depth,
+                            repetitions: cfg.repetitions,
+                            warmup: cfg.warmup,
+                        };
+                        let mut settings = settings.clone();
+                        if settings.n_ctx == 0 {
+                            settings.n_ctx =
+                                u32::try_from(test.tokens_needed()).unwrap_or(u32::MAX);
+                        }
+                        out.push(Instance {
+                            model,
+                            settings,
+                            test,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks every instance before anything runs: the context must hold the test's tokens.
+pub fn check(instances: &[Instance]) -> Result<(), String> {
+    for i in instances {
+        let need = i.test.tokens_needed();
+        if u64::from(i.settings.n_ctx) < need {
+            return Err(format!(
+                "context too small: {} needs {need} tokens (depth {} + prompt {} + generated {}), but --ctx is {}",
+                i.test.name,
+                i.test.n_depth,
+                i.test.n_prompt.max(1),
+                i.test.n_gen,
+                i.settings.n_ctx
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The token ids a test feeds: fixed pseudo-random ids (as llama-bench uses) so that every
+/// repetition does identical work. A generation-only test starts from the model's BOS token
+/// (an empty prompt here; the backend feeds BOS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    pub depth: Vec<i32>,
+    pub prompt: Vec<i32>,
+}
+
+impl Inputs {
+    /// Draws `n_depth` + `n_prompt` ids in `[0, n_vocab)` from a fixed seed.
+    pub fn new(test: &TestSpec, n_vocab: i32) -> Inputs {
+        let mut rng = SplitMix64(0x9E37_79B9_7F4A_7C15);
+        let n = usize::try_from(n_vocab.max(1)).unwrap_or(1);
+        let mut draw = |k: u32| -> Vec<i32> { (0..k).map(|_| rng.below(n) as i32).collect() };
+        let depth = draw(test.n_depth);
+        let prompt = draw(test.n_prompt);
+        Inputs { depth, prompt }
+    }
+}
+
+/// What the requests of the instance being run have given so far.
+#[derive(Debug, Default)]
+struct Running {
+    /// Index into `instances`, and the next request of it (0 = warm-up when there is one).
+    instance: usize,
+    step: u32,
+    inputs: Option<Inputs>,
+    samples: Vec<RepetitionSample>,
+    first_start: Option<Instant>,
+    reps_start: Option<Instant>,
+    peak_rss: u64,
+    engine: Option<crate::engine::EngineSettings>,
+    memory: Option<crate::engine::MemoryUsage>,
+}
+
+/// The bench as a plan: one cell per model.
+pub struct BenchPlan {
+    cfg: BenchConfig,
+    cells: Vec<Cell>,
+    instances: Vec<Instance>,
+    cache: PathBuf,
+    running: Running,
+    /// Per cell: what a decoded token reads, and the peaks to hold it against.
+    meters: Vec<Option<(DecodeReads, Peaks)>>,
+    infos: Vec<CellInfo>,
+    /// Tests that could not run (their model did not load, or llama.cpp failed).
+    failures: usize,
+}
+
+impl BenchPlan {
+    /// Resolves and validates every model (a bad one fails before any long test runs) and
+    /// plans the instances.
+    pub fn new(cfg: BenchConfig, cache: &Path) -> anyhow::Result<BenchPlan> {
+        let mut models = Vec::new();
+        for name in &cfg.models {
+            models.push(Resolved::valid(name, cache)?.0);
+        }
+        let instances = expand(&cfg, models.len());
+        check(&instances).map_err(super::Invalid)?;
+        let cells = models
+            .iter()
+            .enumerate()
+            .map(|(m, r)| {
+                let mine = instances.iter().filter(|i| i.model == m);
+                let requests = mine
+                    .map(|i| (i.test.repetitions + u32::from(i.test.warmup)) as usize)
+                    .sum();
+                Cell {
+                    label: r.display(),
+                    backend: 0,
+                    setup: setup(r, &cfg, cache),
+                    requests,
+                    isolate: None,
+                    refuse: None,
+                }
+            })
+            .collect::<Vec<_>>();
+        let n = cells.len();
+        Ok(BenchPlan {
+            cfg,
+            cells,
+            instances,
+            cache: cache.to_path_buf(),
+            running: Running::default(),
+            meters: (0..n).map(|_| None).collect(),
+            infos: vec![CellInfo::default(); n],
+            failures: 0,
+        })
+    }
+
+    pub fn config(&self) -> &BenchConfig {
+        &self.cfg
+    }
+
+    /// Tests that could not run.
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// The instances of cell `c`, in order.
+    fn of_cell(&self, c: usize) -> Vec<usize> {
+        (0..self.instances.len())
+            .filter(|&i| self.instances[i].model == c)
+            .collect()
+    }
+}
+
+fn setup(r: &Resolved, cfg: &BenchConfig, cache: &Path) -> Setup {
+    Setup {
+        key: CellKey {
+            backend: Default::default(),
+            model: r.arg.clone(),
+            quant: "source".into(),
+        },
+        models: vec![ModelSource {
+            path: r.path.clone(),
+            sha256: r.sha256.clone(),
+            quant: None,
+        }],
+        sessions: Vec::new(),
+        engine: EngineSpec {
+            threads: cfg.contexts.first().map_or(1, |c| c.threads),
+            n_ctx: None,
+            flash_attn: FlashAttn::Auto,
+            n_gpu_layers: cfg.n_gpu_layers,
+            use_mmap: cfg.use_mmap,
+        },
+        context: None,
+        prompts: Vec::new(),
+        raw: false,
+        cache_dir: cache.to_path_buf(),
+    }
+}
+
+impl Plan for BenchPlan {
+    fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    fn prepared(&mut self, c: usize, info: &mut CellInfo) -> Result<(), String> {
+        if info.model.sha256.is_none() && self.cfg.sha256 {
+            let path = Path::new(&info.model.path);
+            let sha = crate::models::sha256_file(path)
+                .map_err(|e| format!("hashing {}: {e}", path.display()))?;
+            info.model.sha256 = Some(sha);
+        }
+        let gguf =
+            crate::gguf::GgufFile::open(Path::new(&info.model.path)).map_err(|e| e.to_string())?;
+        let peaks = bandwidth::peaks(
+            &self.cache,
+            &info.machine,
+            &info.build,
+            self.cfg.n_gpu_layers,
+            true,
+        );
+        self.meters[c] = Some((DecodeReads::from_gguf(&gguf), peaks));
+        self.infos[c] = info.clone();
+        self.running = Running {
+            instance: usize::MAX,
+            ..Default::default()
+        };
+        Ok(())
+    }
+
+    fn next(&mut self, c: usize) -> Option<usize> {
+        let mine = self.of_cell(c);
+        let r = &mut self.running;
+        let pos = mine.iter().position(|&i| i == r.instance);
+        let current = pos.map(|p| (p, &self.instances[mine[p]]));
+        let next_instance = match current {
+            Some((p, inst)) if r.step < inst.test.repetitions + u32::from(inst.test.warmup) => {
+                return Some(mine[p]);
+            }
+            Some((p, _)) => mine.get(p + 1).copied(),
+            None => mine.first().copied(),
+        }?;
+        let n_vocab = self.infos[c].model.n_vocab;
+        self.running = Running {
+            instance: next_instance,
+            inputs: Some(Inputs::new(&self.instances[next_instance].test, n_vocab)),
+            ..Default::default()
+        };
+        Some(next_instance)
+    }
+
+    fn request(&self, _c: usize, id: usize) -> Request<'_> {
+        let inst = &self.instances[id];
+        let t = &inst.test;
+        let warm = t.warmup && self.running.step == 0;
+        let inputs = self.running.inputs.as_ref();
+        Request::Workload(WorkloadRequest {
+            settings: &inst.settings,
+            depth: inputs.map_or(&[][..], |i| &i.depth),
+            prompt: inputs.map_or(&[][..], |i| &i.prompt),
+            n_prompt: t.n_prompt,
+            n_gen: if warm { t.n_gen.min(2) } else { t.n_gen },
+        })
+    }
+
+    fn reply(&mut self, c: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
+        let inst = self.instances[id].clone();
+        let warm = inst.test.warmup && self.running.step == 0;
+        let r = &mut self.running;
+        r.step += 1;
+        r.first_start.get_or_insert(seen.start);
+        let w = match reply {
+            Reply::Workload(w) => w,
+            Reply::Failed(f) => {
+                let label = &self.cells[c].label;
+                seen.obs
+                    .note(&format!("error: {label} {}: {}", inst.test.name, f.message));
+                r.step = u32::MAX;
+                self.failures += 1;
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        };
+        if warm {
+            return Vec::new();
+        }
+        r.reps_start.get_or_insert(seen.start);
+        r.peak_rss = r.peak_rss.max(seen.peak_rss);
+        r.samples.push(RepetitionSample::of(&w.trace));
+        r.engine = Some(w.engine);
+        r.memory = Some(w.memory);
+        if r.step < inst.test.repetitions + u32::from(inst.test.warmup) {
+            return Vec::new();
+        }
+        vec![self.record(c, &inst, seen)]
+    }
+
+    fn cell_failed(&mut self, c: usize, _reason: &str) -> Vec<Record> {
+        self.failures += self.of_cell(c).len();
+        Vec::new()
+    }
+}
+
+impl BenchPlan {
+    /// The record of an instance whose repetitions are all in.
+    fn record(&mut self, c: usize, inst: &Instance, seen: &Observed<'_>) -> Record {
+        let r = std::mem::take(&mut self.running);
+        self.running.instance = r.instance;
+        self.running.step = r.step;
+        let start = r.reps_start.unwrap_or(seen.start);
+        let before_from = r.first_start.unwrap_or(start);
+        let before = seen.monitor.window(
+            before_from
+                .checked_sub(Duration::from_secs(2))
+                .unwrap_or(before_from),
+            start,
+        );
+        let during = seen.monitor.window(start, seen.end);
+        let load = load_report(&inst.test.name, &before, &during, seen);
+        let mut memory = r.memory.unwrap_or_default();
+        memory.peak_rss_bytes = r.peak_rss.max(during.peak_rss);
+        let engine = r.engine.unwrap_or_default();
+        let results = crate::measure::results(&r.samples);
+        let bandwidth = match (&self.meters[c], &results.gen_tps) {
+            (Some((reads, peaks)), Some(tps)) => {
+                let t = &inst.test;
+                let depth = f64::from(t.n_depth) + f64::from(t.n_prompt) + f64::from(t.n_gen) / 2.0;
+                let bytes = reads.at_depth(depth, engine.type_k, engine.type_v);
+                Some(bandwidth::figures(&bytes, tps.median, peaks))
+            }
+            _ => None,
+        };
+        let info = &self.infos[c];
+        Record::Bench(Box::new(BenchRecord {
+            provenance: Provenance::now(),
+            test: inst.test.clone(),
+            model: info.model.clone(),
+            engine,
+            build: info.build.clone(),
+            machine: info.machine.clone(),
+            memory,
+            load,
+            results,
+            bandwidth,
+            samples: r.samples,
+        }))
+    }
+}
+
+/// The load around a test; when busy, the busiest processes and a warning.
+fn load_report(
+    test: &str,
+    before: &crate::hw::load::Window,
+    during: &crate::hw::load::Window,
+    seen: &Observed<'_>,
+) -> LoadReport {
+    let threshold = seen.busy_threshold;
+    let busy = before.mean_other > threshold || during.mean_other > threshold;
+    let top_processes = match busy {
+        true => crate::hw::load::top_processes(5, 5.0),
+        false => Vec::new(),
+    };
+    if busy {
+        seen.obs.warn(&format!(
+            "{test}: other processes kept {:.2} cores busy on average around it (peak {:.2}){}; its figures are suspect",
+            during.mean_other.max(before.mean_other),
+            during.max_other.max(before.max_other),
+            crate::hw::load::culprits(&top_processes)
+        ));
+    }
+    LoadReport {
+        before_other_cores: before.mean_other,
+        during_other_cores_mean: during.mean_other,
+        during_other_cores_max: during.max_other,
+        busy,
+        top_processes,
+    }
+}
+
+/// Runs a bench: every cell in this process (llama-bench does the same), records in memory.
+pub fn run(
+    plan: &mut BenchPlan,
+    sink: &mut dyn exec::Sink,
+    obs: &dyn exec::Observer,
+    monitor: &crate::hw::load::LoadMonitor,
+    verbose: bool,
+) -> Result<exec::Summary, exec::ExecError> {
+    let mut native = crate::backend::native::Native::new(verbose);
+    let opts = exec::Options {
+        monitor,
+        busy_threshold: plan.cfg.busy_threshold,
+    };
+    exec::run(plan, &mut [&mut native], sink, obs, &opts)
+}
+
+#[cfg(test)]
+#[path = "bench_tests.rs"]
+mod tests;

@@ -1,0 +1,121 @@
+//! Finding the dense reference of an MoE model: `--dense`, or the dense source an upcycled
+//! model names in its metadata (`runner.upcycle.source_name` / `source_sha256` /
+//! `source_size`, written by `runner moe upcycle`), looked for next to the model, in the model
+//! cache, and among the known models (by sha256), and accepted when its size matches.
+
+use super::{Invalid, Resolved};
+use crate::gguf::GgufFile;
+use crate::models;
+use crate::moe::provenance::{Provenance, KEY_SOURCE_NAME};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// The dense reference chosen, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenseRef {
+    Found { path: PathBuf, how: String },
+    Missing(String),
+}
+
+/// Whether a GGUF file describes an MoE model.
+pub fn is_moe(g: &GgufFile) -> bool {
+    g.arch_u64("expert_count").is_some_and(|n| n > 0)
+}
+
+/// The dense reference of the MoE model `moe` (at `moe_path`).
+pub fn find(
+    given: Option<&str>,
+    moe_path: &Path,
+    moe: &GgufFile,
+    cache: &Path,
+) -> Result<DenseRef> {
+    if let Some(arg) = given {
+        let path = Resolved::get(arg, cache)?.path;
+        let g = GgufFile::open(&path).map_err(|e| Invalid(format!("--dense: {e}")))?;
+        if is_moe(&g) {
+            return Err(Invalid(format!(
+                "--dense {}: that model is itself an MoE model, not a dense reference",
+                path.display()
+            ))
+            .into());
+        }
+        return Ok(DenseRef::Found {
+            path,
+            how: "--dense".into(),
+        });
+    }
+    let Some(prov) = Provenance::read(moe) else {
+        return Ok(DenseRef::Missing(
+            "no dense reference: pass --dense MODEL (models made by `runner moe upcycle` name \
+             their source themselves)"
+                .into(),
+        ));
+    };
+    let name = &prov.source_name;
+    let size = (prov.source_size > 0).then_some(prov.source_size);
+    let found = candidates(name, Some(&prov.source_sha256), moe_path, cache)
+        .into_iter()
+        .find(|p| p.is_file() && size.is_none_or(|s| file_size(p) == Some(s)));
+    Ok(match found {
+        Some(path) => DenseRef::Found {
+            path,
+            how: format!("{KEY_SOURCE_NAME} in the model's metadata"),
+        },
+        None => DenseRef::Missing(format!(
+            "the model's metadata names its dense source {name}, which is neither next to it \
+             nor in the model cache: pass --dense MODEL"
+        )),
+    })
+}
+
+/// Where the dense source may be: next to the MoE file, in the model cache under its name,
+/// and the cached known model with the same sha256.
+fn candidates(name: &str, sha: Option<&str>, moe_path: &Path, cache: &Path) -> Vec<PathBuf> {
+    let file = Path::new(name).file_name().map(PathBuf::from);
+    let mut out = Vec::new();
+    if let Some(file) = &file {
+        if let Some(dir) = moe_path.parent() {
+            out.push(dir.join(file));
+        }
+        out.push(models::models_dir(cache).join(file));
+    }
+    if let Some(sha) = sha {
+        out.extend(
+            models::known_models()
+                .iter()
+                .filter(|m| m.sha256.eq_ignore_ascii_case(sha))
+                .map(|m| models::cached_path(m, cache)),
+        );
+    }
+    out
+}
+
+fn file_size(p: &Path) -> Option<u64> {
+    std::fs::metadata(p).ok().map(|m| m.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_look_next_to_the_model_in_the_cache_and_by_hash() {
+        let sha = models::known_models()[0].sha256;
+        let c = candidates(
+            "../x/Dense.gguf",
+            Some(sha),
+            Path::new("/data/moe.gguf"),
+            Path::new("/cache"),
+        );
+        assert_eq!(c[0], Path::new("/data/Dense.gguf"));
+        assert_eq!(c[1], Path::new("/cache/models/Dense.gguf"));
+        assert_eq!(
+            c[2],
+            models::cached_path(&models::known_models()[0], Path::new("/cache"))
+        );
+        assert_eq!(
+            candidates("", None, Path::new("m.gguf"), Path::new("/c")).len(),
+            0
+        );
+    }
+}

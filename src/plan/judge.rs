@@ -1,0 +1,274 @@
+//! The judging pass of a sweep, as a plan: every recorded answer not yet judged by a judge of
+//! the panel is sent to it (one cell per judge), asked for JSON scores against the scenario's
+//! rubric, asked once more when the answer does not parse, and the verdict appended to the
+//! results file as it comes (so a re-run resumes judging too).
+
+use super::sweep::SweepPlan;
+use crate::backend::remote::Remote;
+use crate::backend::spec::Endpoint;
+use crate::backend::{ChatRequest, EngineSpec, Reply, Request, Setup};
+use crate::engine::FlashAttn;
+use crate::exec::{self, Cell, Observed, Plan};
+use crate::grade::judge::{self, Case, ANSWER_KEPT, JUDGE_MAX_TOKENS};
+use crate::record::{CellKey, Judgement, Record, RequestRecord, ResultsFile};
+use crate::scenario::{Prompt, Rubric, Sampling, Scenario};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+/// One answer to judge, with the judge's question about it.
+struct Task {
+    judgement: Judgement,
+    /// The question, as a prompt with the judge's limits.
+    question: Prompt,
+    rubric: Rubric,
+    /// Nothing to ask (the request failed, or kept no text): recorded as not judged.
+    skip: bool,
+}
+
+/// The judging pass as a plan: one cell per judge.
+pub struct JudgePlan {
+    cells: Vec<Cell>,
+    /// Per cell: its tasks, the next one, and one to ask again.
+    tasks: Vec<(Vec<Task>, usize, Option<usize>)>,
+    schemas: BTreeMap<String, serde_json::Value>,
+}
+
+type JudgedKey = (CellKey, String, String, String);
+
+impl JudgePlan {
+    /// The answers in `records` that the judges have not judged yet.
+    pub fn new(
+        records: &[Record],
+        scenarios: &[Scenario],
+        judges: &[Endpoint],
+        time_limit: Duration,
+    ) -> anyhow::Result<JudgePlan> {
+        let done: HashSet<JudgedKey> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Judgement(j) => Some((
+                    j.cell.clone(),
+                    j.scenario.clone(),
+                    j.prompt_id.clone(),
+                    j.judge.to_string(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut rubrics = BTreeMap::new();
+        for sc in scenarios {
+            let r = crate::scenario::rubric::load(&sc.path).map_err(anyhow::Error::msg)?;
+            rubrics.insert(sc.name.clone(), r);
+        }
+        let requests: Vec<&RequestRecord> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Request(q) => Some(q.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let mut plan = JudgePlan {
+            cells: Vec::new(),
+            tasks: Vec::new(),
+            schemas: rubrics
+                .iter()
+                .map(|(k, r)| (k.clone(), r.schema()))
+                .collect(),
+        };
+        for (i, ep) in judges.iter().enumerate() {
+            let mut tasks = Vec::new();
+            for q in &requests {
+                let key = (
+                    q.cell.clone(),
+                    q.scenario.clone(),
+                    q.prompt_id.clone(),
+                    ep.spec.to_string(),
+                );
+                if done.contains(&key) {
+                    continue;
+                }
+                let Some(sc) = scenarios.iter().find(|s| s.name == q.scenario) else {
+                    continue;
+                };
+                let (Some(prompt), Some(rubric)) = (sc.prompt(&q.prompt_id), rubrics.get(&sc.name))
+                else {
+                    continue;
+                };
+                tasks.push(task(ep, rubric, q, prompt, time_limit));
+            }
+            plan.cells.push(Cell {
+                label: format!("judge {}", ep.spec),
+                backend: i,
+                setup: setup(ep),
+                requests: tasks.len(),
+                isolate: None,
+                refuse: None,
+            });
+            plan.tasks.push((tasks, 0, None));
+        }
+        Ok(plan)
+    }
+}
+
+fn setup(ep: &Endpoint) -> Setup {
+    Setup {
+        key: CellKey {
+            backend: ep.spec.clone(),
+            model: ep.spec.model.clone(),
+            quant: "-".into(),
+        },
+        models: Vec::new(),
+        sessions: Vec::new(),
+        engine: EngineSpec {
+            threads: 1,
+            n_ctx: None,
+            flash_attn: FlashAttn::Auto,
+            n_gpu_layers: 0,
+            use_mmap: true,
+        },
+        context: None,
+        prompts: Vec::new(),
+        raw: false,
+        cache_dir: Default::default(),
+    }
+}
+
+/// The task of judging one recorded request.
+fn task(
+    ep: &Endpoint,
+    rubric: &Rubric,
+    q: &RequestRecord,
+    prompt: &Prompt,
+    time_limit: Duration,
+) -> Task {
+    let judged_family = judge::family(&q.cell.model)
+        .or_else(|| q.info.model.name.as_deref().and_then(judge::family));
+    let case = Case {
+        cell: &q.cell,
+        scenario: &q.scenario,
+        prompt,
+        answer: q.text.as_deref().unwrap_or(""),
+        judged_family,
+    };
+    let mut j = judge::blank(&ep.spec, ep.family.clone(), rubric, &case);
+    let why_not = match (q.failed, q.text.is_none()) {
+        (true, _) => Some("the request failed: nothing to judge"),
+        (false, true) => Some("no answer text recorded (--no-text)"),
+        _ => None,
+    };
+    j.error = why_not.map(str::to_string);
+    let question = Prompt {
+        id: format!("judge-{}", q.prompt_id),
+        category: None,
+        messages: judge::messages(rubric, &case),
+        raw_prompt: None,
+        max_tokens: JUDGE_MAX_TOKENS,
+        time_limit,
+        sampling: Sampling::default(),
+        stop: Vec::new(),
+        pair: None,
+        graders: Vec::new(),
+    };
+    Task {
+        judgement: j,
+        question,
+        rubric: rubric.clone(),
+        skip: why_not.is_some(),
+    }
+}
+
+impl Plan for JudgePlan {
+    fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    fn next(&mut self, c: usize) -> Option<usize> {
+        let (tasks, next, again) = &mut self.tasks[c];
+        if let Some(id) = again.take() {
+            return Some(id);
+        }
+        let id = *next;
+        *next += 1;
+        (id < tasks.len()).then_some(id)
+    }
+
+    fn request(&self, c: usize, id: usize) -> Request<'_> {
+        let t = &self.tasks[c].0[id];
+        Request::Chat(ChatRequest {
+            prompt: &t.question,
+            json_schema: self.schemas.get(&t.judgement.scenario),
+        })
+    }
+
+    fn reply(&mut self, c: usize, id: usize, reply: Reply, _seen: &Observed<'_>) -> Vec<Record> {
+        let (tasks, _, again) = &mut self.tasks[c];
+        let t = &mut tasks[id];
+        let j = &mut t.judgement;
+        if !t.skip {
+            j.attempts += 1;
+            let (text, failure, took) = match &reply {
+                Reply::Chat(r) => (r.trace.text.clone(), r.failure.clone(), r.trace.end),
+                Reply::Failed(f) => (String::new(), Some(f.clone()), Duration::ZERO),
+                _ => (String::new(), None, Duration::ZERO),
+            };
+            j.latency_ms += crate::measure::ms(took);
+            j.answer = Some(text.chars().take(ANSWER_KEPT).collect());
+            let parsed = match (&failure, text.is_empty()) {
+                (Some(f), true) => Err(format!("{}: {}", f.kind.as_str(), f.message)),
+                _ => judge::parse(&text, &t.rubric),
+            };
+            match parsed {
+                Ok((scores, rationale)) => {
+                    j.weighted = t.rubric.weighted_mean(&scores);
+                    j.scores = scores;
+                    j.rationale = rationale;
+                    j.error = None;
+                }
+                Err(e) => {
+                    j.error = Some(e);
+                    if j.attempts < 2 {
+                        // Asked once more; the record comes with the second answer.
+                        *again = Some(id);
+                        return Vec::new();
+                    }
+                }
+            }
+        }
+        j.provenance = crate::record::Provenance::now();
+        vec![Record::Judgement(Box::new(j.clone()))]
+    }
+
+    fn cell_failed(&mut self, _c: usize, _reason: &str) -> Vec<Record> {
+        Vec::new()
+    }
+}
+
+/// Judges every answer of the sweep's results file that a judge has not judged yet.
+pub fn run(
+    sweep: &SweepPlan,
+    obs: &dyn exec::Observer,
+    monitor: &crate::hw::load::LoadMonitor,
+) -> Result<usize, exec::ExecError> {
+    let sink_err = |e: String| exec::ExecError::Sink(e);
+    let records = crate::record::io::read(sweep.results()).map_err(|e| sink_err(e.to_string()))?;
+    let b = sweep.baselines();
+    let mut plan = JudgePlan::new(&records, sweep.scenarios(), &b.judges, b.judge_time_limit)
+        .map_err(|e| sink_err(e.to_string()))?;
+    let client = crate::backend::http::Client::new();
+    let mut remotes: Vec<Remote> = b
+        .judges
+        .iter()
+        .map(|ep| Remote::new(ep.clone(), client.clone(), b.prices.clone()))
+        .collect();
+    let mut backends: Vec<&mut dyn crate::backend::Backend> = remotes
+        .iter_mut()
+        .map(|r| r as &mut dyn crate::backend::Backend)
+        .collect();
+    let mut sink = ResultsFile::append_to(sweep.results()).map_err(|e| sink_err(e.to_string()))?;
+    let opts = exec::Options {
+        monitor,
+        busy_threshold: f64::INFINITY,
+    };
+    let summary = exec::run(&mut plan, &mut backends, &mut sink, obs, &opts)?;
+    Ok(summary.requests)
+}

@@ -1,0 +1,83 @@
+//! Will a cell fit? An estimate from the GGUF tensor table and the scenarios, made before the
+//! cell starts, so a cell that cannot fit is refused with a clear message instead of being
+//! killed by the system.
+
+use crate::backend::EngineSpec;
+use crate::gguf::GgufFile;
+use crate::scenario::Scenario;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+/// Compute buffers and runtime, beyond weights and KV cache: a fixed part and a share of the weights.
+const OVERHEAD_FIXED: u64 = 256 * 1024 * 1024;
+const OVERHEAD_SHARE: f64 = 0.10;
+
+/// The memory a cell may use: `--max-memory` GiB, or the machine's RAM.
+pub fn limit_bytes(max_gib: Option<f64>) -> u64 {
+    match max_gib {
+        Some(g) if g.is_finite() && g > 0.0 => (g * GIB) as u64,
+        _ => crate::hw::machine::fingerprint().ram_bytes,
+    }
+}
+
+/// `Err` with a one-line reason when the cell is estimated to need more than `limit` bytes.
+/// A source that did not parse (`None`) is let through: the cell itself reports why.
+pub fn check(
+    source: Option<&GgufFile>,
+    quant: &str,
+    scenarios: &[Scenario],
+    limit_prompts: Option<u32>,
+    engine: &EngineSpec,
+    limit: u64,
+) -> Result<(), String> {
+    let Some(g) = source else {
+        return Ok(());
+    };
+    let weights = match crate::engine::quant::parse(quant) {
+        Ok(qt) => (g.n_params() as f64 * qt.approx_bpw / 8.0) as u64,
+        Err(_) => g.tensor_bytes(),
+    };
+    let n_ctx = context_tokens(g, scenarios, limit_prompts, engine);
+    let kv = n_ctx * kv_bytes_per_token(g);
+    let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
+    if need <= limit {
+        return Ok(());
+    }
+    Err(format!(
+        "needs about {:.2} GiB (weights {:.2} + KV cache {:.2} for {n_ctx} tokens + buffers), more than the {:.2} GiB available to it (--max-memory)",
+        need as f64 / GIB,
+        weights as f64 / GIB,
+        kv as f64 / GIB,
+        limit as f64 / GIB
+    ))
+}
+
+/// The context the cell will ask for, from output limits and prompt lengths (4 bytes of
+/// prompt text per token at most, a generous bound), capped at the training context.
+fn context_tokens(g: &GgufFile, scenarios: &[Scenario], limit: Option<u32>, e: &EngineSpec) -> u64 {
+    if let Some(n) = e.n_ctx {
+        return u64::from(n);
+    }
+    let take = limit.map_or(usize::MAX, |n| n as usize);
+    let need = scenarios
+        .iter()
+        .flat_map(|s| s.prompts.iter().take(take))
+        .map(|p| {
+            let chars: usize = p.messages.iter().map(|m| m.content.len()).sum::<usize>()
+                + p.raw_prompt.as_ref().map_or(0, String::len);
+            u64::from(p.max_tokens) + chars as u64 / 2 + 64
+        })
+        .max()
+        .unwrap_or(512);
+    need.min(g.arch_u64("context_length").unwrap_or(u64::MAX))
+}
+
+/// f16 K and V bytes per cached token over all layers.
+fn kv_bytes_per_token(g: &GgufFile) -> u64 {
+    let layers = g.arch_u64("block_count").unwrap_or(0);
+    let embd = g.arch_u64("embedding_length").unwrap_or(0);
+    let heads = g.arch_u64("attention.head_count").unwrap_or(1).max(1);
+    let kv_heads = g.arch_u64("attention.head_count_kv").unwrap_or(heads);
+    let k_dim = g.arch_u64("attention.key_length").unwrap_or(embd / heads);
+    let v_dim = g.arch_u64("attention.value_length").unwrap_or(embd / heads);
+    layers * kv_heads * (k_dim + v_dim) * 2
+}

@@ -1,0 +1,68 @@
+//! Plans: what each measuring command runs through the one loop (`exec`), and what the replies
+//! record. `bench` (llama-bench workloads), `sweep` (quantizations × scenarios × backends),
+//! `profile` (op-level timing, routing overhead), `verify` (an upcycled MoE against its dense
+//! source) and `judge` (the judge panel over a results file). Each checks its input up front,
+//! so that bad input is refused before anything long runs.
+
+pub mod baselines;
+pub mod bench;
+mod dense;
+pub mod judge;
+mod memory;
+pub mod profile;
+pub mod sweep;
+pub mod verify;
+
+use crate::gguf::GgufFile;
+use crate::models;
+use std::path::{Path, PathBuf};
+
+pub use crate::util::Invalid;
+
+/// A model named on the command line: a known name (fetched on first use) or a path.
+#[derive(Debug)]
+pub struct Resolved {
+    /// As given.
+    pub arg: String,
+    pub path: PathBuf,
+    /// The sha256 verified when a known model was fetched.
+    pub sha256: Option<String>,
+}
+
+impl Resolved {
+    /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
+    pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
+        let path =
+            models::resolve(arg, cache, &models::FetchOptions::default()).map_err(|e| match e {
+                models::ResolveError::Unknown { .. } => anyhow::Error::new(Invalid(e.to_string())),
+                other => anyhow::Error::new(other),
+            })?;
+        let sha256 = models::verified_sha256(&path, cache);
+        Ok(Resolved {
+            arg: arg.to_string(),
+            path,
+            sha256,
+        })
+    }
+
+    /// Resolves and validates the file's GGUF structure: a missing, truncated or non-GGUF
+    /// file is [`Invalid`].
+    pub fn valid(arg: &str, cache: &Path) -> anyhow::Result<(Resolved, GgufFile)> {
+        let r = Resolved::get(arg, cache)?;
+        let g = GgufFile::open(&r.path).map_err(|e| Invalid(e.to_string()))?;
+        Ok((r, g))
+    }
+
+    /// How tables name the model: the name as given when it is a known model, else the file
+    /// name without `.gguf`, never the full path.
+    pub fn display(&self) -> String {
+        models::display_name(&self.arg)
+    }
+}
+
+/// Threads a llama-bench run would use by default: the physical cores.
+pub fn default_threads() -> u32 {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let physical = sysinfo::System::physical_core_count().unwrap_or(logical);
+    u32::try_from(physical.clamp(1, logical)).unwrap_or(1)
+}

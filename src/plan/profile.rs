@@ -1,0 +1,648 @@
+//! `runner profile` as a plan: the same phases decoded in a plain context and in a profiling
+//! context (llama.cpp's graph-evaluation callback observing every node), for the model and,
+//! for an MoE model, its dense reference, all interleaved so that the machine's drift affects
+//! them alike.
+//!
+//! Phases: short-response (clear the cache, evaluate a short prompt, time the first decoded
+//! token; repeated), long-form (evaluate a prompt of `depth` tokens, then time each of `n_gen`
+//! greedily decoded tokens) and the depth prompt's evaluation itself (prompt processing). The
+//! order: one untimed warm-up each, each short-response sample of every context in turn, the
+//! depth prompts, then long-form blocks of 8 tokens in turn.
+
+use super::dense::{self, DenseRef};
+use super::{Invalid, Resolved};
+use crate::backend::{
+    ContextSettingsSpec, EngineSpec, ModelSource, Reply, Request, SessionSpec, Setup, Step,
+    StepKind,
+};
+use crate::engine::profile::Profile;
+use crate::engine::{ContextSettings, FlashAttn, KvType, ModelInfo};
+use crate::exec::{self, Cell, Observed, Plan};
+use crate::gguf::GgufFile;
+use crate::measure::routing::experts;
+use crate::measure::routing::overhead::median_ms;
+use crate::measure::routing::summary::{routing_phase, DensePhase};
+use crate::measure::routing::timing::breakdown;
+use crate::measure::routing::RoutingSummary;
+use crate::record::profile::{ModelProfile, Phase, PhaseReport, ProfileReport, Upcycled};
+use crate::record::{CellInfo, CellKey, LoadReport, Provenance, Record};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Text the prompts are cut from (repeated as needed), so that the router sees real text.
+pub const TEXT: &str =
+    "The history of the harbour town begins with a handful of fishing families who \
+built their houses along the river mouth. Over two centuries the settlement grew into a busy \
+port: merchants brought timber, salt and wool, shipwrights opened yards on the northern bank, \
+and a stone bridge replaced the old ferry. When the railway arrived, the town changed again. \
+Warehouses rose beside the station, the population doubled within a generation, and the \
+council paved the market square. Today visitors walk along the restored quays, read the \
+plaques that explain how the tides shaped every street, and eat smoked fish in the same \
+taverns where sailors once waited for the wind to turn.";
+
+/// Tokens each context decodes in turn during the long-form phase.
+const LONG_BLOCK: u32 = 8;
+
+/// What one profile runs: token counts per phase and the context they run in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSettings {
+    pub prompt_tokens: u32,
+    pub depth: u32,
+    pub n_gen: u32,
+    pub repetitions: u32,
+    pub pp: bool,
+    pub window: u32,
+    pub top: u32,
+    pub settings: ContextSettings,
+    pub n_gpu_layers: u32,
+}
+
+/// Validated settings of `runner profile`.
+#[derive(Debug, Clone)]
+pub struct ProfileConfig {
+    pub model: String,
+    pub dense: Option<String>,
+    pub plan: ProfileSettings,
+    pub require_idle: bool,
+    pub busy_threshold: f64,
+}
+
+/// The context every phase fits in: the longer of prompt + 1 and depth + n_gen tokens, with
+/// the whole depth prompt in one batch.
+pub fn plan_settings(
+    prompt_tokens: u32,
+    depth: u32,
+    n_gen: u32,
+    threads: u32,
+    flash_attn: FlashAttn,
+) -> Result<ContextSettings, String> {
+    let need = u64::from(prompt_tokens.max(depth)) + u64::from(n_gen) + 1;
+    let n_ctx = u32::try_from(need)
+        .ok()
+        .filter(|&n| n <= 1 << 20)
+        .ok_or_else(|| format!("{need} tokens of context are more than runner profiles"))?;
+    let n_batch = prompt_tokens.max(depth);
+    Ok(ContextSettings {
+        n_ctx,
+        n_batch,
+        n_ubatch: n_batch.min(512),
+        threads,
+        threads_batch: threads,
+        flash_attn,
+        type_k: KvType::F16,
+        type_v: KvType::F16,
+    })
+}
+
+/// The short profile a sweep runs in each cell of an MoE model: short-response, 2 samples
+/// after a 16-token prompt; long-form, 8 tokens after 64.
+pub fn quick_settings(threads: u32, flash_attn: FlashAttn, n_gpu_layers: u32) -> ProfileSettings {
+    let (prompt_tokens, depth, n_gen) = (16, 64, 8);
+    ProfileSettings {
+        prompt_tokens,
+        depth,
+        n_gen,
+        repetitions: 2,
+        pp: false,
+        window: 4,
+        top: 0,
+        settings: plan_settings(prompt_tokens, depth, n_gen, threads, flash_attn)
+            .unwrap_or_else(|_| unreachable!("a fixed plan fits")),
+        n_gpu_layers,
+    }
+}
+
+/// One request of the profile: a step in one session, and the phase it counts for.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    session: usize,
+    what: What,
+    /// `None` for a warm-up.
+    phase: Option<Phase>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum What {
+    First,
+    Depth,
+    Decode(u32),
+}
+
+/// Time per call of each phase, and (in a profiling context) what the callback saw.
+#[derive(Debug, Default, Clone)]
+struct PhaseRun {
+    calls: Vec<Duration>,
+    profile: Profile,
+}
+
+impl PhaseRun {
+    fn add(&mut self, calls: &[Duration], p: Option<Profile>) {
+        self.calls.extend_from_slice(calls);
+        if let Some(p) = p {
+            self.profile.totals.merge(&p.totals);
+            self.profile.nodes.merge(&p.nodes);
+            self.profile.trace.append(&p.trace);
+        }
+    }
+}
+
+/// The runs of one session, per phase.
+#[derive(Debug, Default, Clone)]
+struct Runs {
+    short: PhaseRun,
+    long: PhaseRun,
+    prompt: PhaseRun,
+}
+
+/// A profile as a plan: one cell holding the model (and its dense reference), a plain and a
+/// profiling session of each.
+pub struct ProfilePlan {
+    settings: ProfileSettings,
+    cells: Vec<Cell>,
+    slots: Vec<Slot>,
+    next: usize,
+    runs: Vec<Runs>,
+    dense_source: Option<String>,
+    no_dense: Option<String>,
+    upcycled: Option<Upcycled>,
+    notes: Vec<String>,
+    started: Option<Instant>,
+    busy_threshold: f64,
+}
+
+impl ProfilePlan {
+    /// The profile of `cfg.model`; for an MoE model, against its dense reference.
+    pub fn new(cfg: &ProfileConfig, cache: &Path) -> anyhow::Result<ProfilePlan> {
+        let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
+        let mut notes = Vec::new();
+        let reference = match dense::is_moe(&gguf) {
+            true => Some(dense::find(
+                cfg.dense.as_deref(),
+                &model.path,
+                &gguf,
+                cache,
+            )?),
+            false => {
+                if cfg.dense.is_some() {
+                    notes.push("--dense ignored: the model is dense".to_string());
+                }
+                None
+            }
+        };
+        let mut sources = vec![source(&model.path, model.sha256.clone())];
+        let (dense_source, no_dense) = match reference {
+            Some(DenseRef::Found { path, how }) => {
+                GgufFile::open(&path).map_err(|e| Invalid(format!("dense reference: {e}")))?;
+                let label = format!("{} ({how})", path.display());
+                sources.push(source(&path, None));
+                (Some(label), None)
+            }
+            Some(DenseRef::Missing(why)) => {
+                notes.push(format!(
+                    "{why}; the router and expert shares are reported alone"
+                ));
+                (None, Some(why))
+            }
+            None => (None, None),
+        };
+        let upcycled = crate::moe::Provenance::read(&gguf).map(|p| Upcycled {
+            source_name: p.source_name,
+            router: p.router,
+            seed: p.seed,
+        });
+        let mut plan = ProfilePlan::with_sources(&cfg.plan, &model.arg, sources, cache);
+        plan.dense_source = dense_source;
+        plan.no_dense = no_dense;
+        plan.upcycled = upcycled;
+        plan.notes = notes;
+        plan.busy_threshold = cfg.busy_threshold;
+        Ok(plan)
+    }
+
+    /// A profile of models already resolved (the first one profiled, the second its dense
+    /// reference), in one cell.
+    fn with_sources(
+        s: &ProfileSettings,
+        label: &str,
+        models: Vec<ModelSource>,
+        cache: &Path,
+    ) -> ProfilePlan {
+        let n = models.len();
+        let sessions: Vec<SessionSpec> = (0..n)
+            .flat_map(|m| [false, true].map(|profiled| SessionSpec { model: m, profiled }))
+            .collect();
+        let c = &s.settings;
+        let setup = Setup {
+            key: CellKey {
+                backend: Default::default(),
+                model: label.to_string(),
+                quant: "source".into(),
+            },
+            models,
+            sessions,
+            engine: EngineSpec {
+                threads: c.threads,
+                n_ctx: Some(c.n_ctx),
+                flash_attn: c.flash_attn,
+                n_gpu_layers: s.n_gpu_layers,
+                use_mmap: true,
+            },
+            context: Some(ContextSettingsSpec {
+                n_ctx: c.n_ctx,
+                n_batch: c.n_batch,
+                n_ubatch: c.n_ubatch,
+            }),
+            prompts: Vec::new(),
+            raw: false,
+            cache_dir: cache.to_path_buf(),
+        };
+        let slots = slots(s, 2 * n);
+        let cell = Cell {
+            label: crate::models::display_name(label),
+            backend: 0,
+            setup,
+            requests: slots.len(),
+            isolate: None,
+            refuse: None,
+        };
+        ProfilePlan {
+            settings: s.clone(),
+            cells: vec![cell],
+            slots,
+            next: 0,
+            runs: vec![Runs::default(); 2 * n],
+            dense_source: None,
+            no_dense: None,
+            upcycled: None,
+            notes: Vec::new(),
+            started: None,
+            busy_threshold: 0.25,
+        }
+    }
+}
+
+fn source(path: &Path, sha256: Option<String>) -> ModelSource {
+    ModelSource {
+        path: path.to_path_buf(),
+        sha256,
+        quant: None,
+    }
+}
+
+/// The requests in order: warm-ups, short-response samples, depth prompts, long-form blocks,
+/// every session in turn.
+fn slots(s: &ProfileSettings, sessions: usize) -> Vec<Slot> {
+    let each = |what: What, phase: Option<Phase>| {
+        (0..sessions).map(move |session| Slot {
+            session,
+            what,
+            phase,
+        })
+    };
+    let mut out: Vec<Slot> = each(What::First, None).collect();
+    for _ in 0..s.repetitions {
+        out.extend(each(What::First, Some(Phase::ShortResponse)));
+    }
+    out.extend(each(What::Depth, Some(Phase::Prompt)));
+    let mut left = s.n_gen;
+    while left > 0 {
+        let n = left.min(LONG_BLOCK);
+        out.extend(each(What::Decode(n), Some(Phase::LongForm)));
+        left -= n;
+    }
+    out
+}
+
+impl Plan for ProfilePlan {
+    fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    fn next(&mut self, _cell: usize) -> Option<usize> {
+        let id = self.next;
+        self.next += 1;
+        (id < self.slots.len()).then_some(id)
+    }
+
+    fn request(&self, _cell: usize, id: usize) -> Request<'_> {
+        let slot = self.slots[id];
+        let kind = match slot.what {
+            What::First => StepKind::FirstToken {
+                text: TEXT,
+                n_tokens: self.settings.prompt_tokens,
+            },
+            What::Depth => StepKind::Prefill {
+                text: TEXT,
+                n_tokens: self.settings.depth,
+            },
+            What::Decode(n) => StepKind::Decode { n },
+        };
+        Request::Step(Step {
+            session: slot.session,
+            kind,
+        })
+    }
+
+    fn reply(&mut self, _cell: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
+        self.started.get_or_insert(seen.start);
+        let slot = self.slots[id];
+        match reply {
+            Reply::Step(r) => {
+                let runs = &mut self.runs[slot.session];
+                match slot.phase {
+                    Some(Phase::ShortResponse) => runs.short.add(&r.calls, r.profile),
+                    Some(Phase::LongForm) => runs.long.add(&r.calls, r.profile),
+                    Some(Phase::Prompt) => runs.prompt.add(&r.calls, r.profile),
+                    None => {}
+                }
+            }
+            Reply::Failed(f) => {
+                // A profile needs every step: the rest cannot run.
+                self.next = self.slots.len();
+                self.notes
+                    .push(format!("the profile stopped: {}", f.message));
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn cell_done(&mut self, _cell: usize, info: &CellInfo) -> Vec<Record> {
+        match self.report(info, None) {
+            Some(r) => vec![Record::Profile(Box::new(r))],
+            None => Vec::new(),
+        }
+    }
+
+    fn cell_failed(&mut self, _cell: usize, _reason: &str) -> Vec<Record> {
+        Vec::new()
+    }
+}
+
+impl ProfilePlan {
+    /// The report, once every step ran; `None` when a step failed.
+    fn report(&self, info: &CellInfo, load: Option<LoadReport>) -> Option<ProfileReport> {
+        if self
+            .notes
+            .iter()
+            .any(|n| n.starts_with("the profile stopped"))
+        {
+            return None;
+        }
+        let infos: Vec<ModelInfo> = match info.models.is_empty() {
+            true => vec![info.model.clone()],
+            false => info.models.clone(),
+        };
+        let mut profiles: Vec<ModelProfile> = infos
+            .iter()
+            .enumerate()
+            .map(|(m, mi)| {
+                model_profile(
+                    mi.clone(),
+                    &self.settings,
+                    &self.runs[2 * m],
+                    &self.runs[2 * m + 1],
+                )
+            })
+            .collect();
+        let dense = (profiles.len() > 1).then(|| profiles.remove(1));
+        let mut model = profiles.into_iter().next()?;
+        model.upcycled = self.upcycled.clone();
+        let routing = routing(
+            &model,
+            dense.as_ref(),
+            dense.as_ref().map(|d| d.model.path.clone()),
+            self.no_dense.clone(),
+        );
+        Some(ProfileReport {
+            provenance: Provenance::now(),
+            model,
+            dense,
+            dense_source: self.dense_source.clone(),
+            routing,
+            engine: info.engine.clone(),
+            build: info.build.clone(),
+            machine: info.machine.clone(),
+            load: load.unwrap_or_default(),
+            notes: self.notes.clone(),
+        })
+    }
+}
+
+/// Runs a profile in this process; its report.
+pub fn run(
+    plan: &mut ProfilePlan,
+    obs: &dyn exec::Observer,
+    monitor: &crate::hw::load::LoadMonitor,
+    verbose: bool,
+) -> anyhow::Result<ProfileReport> {
+    let mut native = crate::backend::native::Native::new(verbose);
+    let mut records: Vec<Record> = Vec::new();
+    let opts = exec::Options {
+        monitor,
+        busy_threshold: plan.busy_threshold,
+    };
+    let start = Instant::now();
+    let summary = exec::run(plan, &mut [&mut native], &mut records, obs, &opts)?;
+    if summary.failed_cells > 0 {
+        anyhow::bail!("the profile could not run");
+    }
+    let mut report = records
+        .into_iter()
+        .find_map(|r| match r {
+            Record::Profile(p) => Some(*p),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("{}", plan.notes.join("; ")))?;
+    let w = monitor.window(start, Instant::now());
+    report.load = LoadReport {
+        before_other_cores: 0.0,
+        during_other_cores_mean: w.mean_other,
+        during_other_cores_max: w.max_other,
+        busy: w.mean_other > plan.busy_threshold,
+        top_processes: Vec::new(),
+    };
+    Ok(report)
+}
+
+/// The routing block of an MoE sweep cell: a quick profile of the model file against the dense
+/// source its upcycle metadata names, when that can be found. A profile that fails is
+/// recorded as the block's note.
+pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) -> RoutingSummary {
+    let failed = |why: String| RoutingSummary::new(None, None, None, None, Some(why));
+    let gguf = match GgufFile::open(model) {
+        Ok(g) => g,
+        Err(e) => return failed(format!("the routing profile failed: {e}")),
+    };
+    let mut sources = vec![source(model, None)];
+    let mut no_dense = None;
+    match dense::find(None, model, &gguf, cache) {
+        Ok(DenseRef::Found { path, .. }) => sources.push(source(&path, None)),
+        Ok(DenseRef::Missing(why)) => no_dense = Some(why),
+        Err(e) => return failed(format!("the routing profile failed: {e:#}")),
+    }
+    let settings = quick_settings(e.threads, e.flash_attn, e.n_gpu_layers);
+    let mut plan =
+        ProfilePlan::with_sources(&settings, &model.display().to_string(), sources, cache);
+    plan.no_dense = no_dense;
+    let monitor = crate::hw::load::LoadMonitor::start(crate::hw::load::SAMPLE_INTERVAL);
+    let quiet = exec::observer::Progress::new(exec::observer::Mode::Quiet, "steps");
+    match run(&mut plan, &quiet, &monitor, verbose) {
+        Ok(r) => r
+            .routing
+            .unwrap_or_else(|| failed("the model has no experts".into())),
+        Err(e) => failed(format!("the routing profile failed: {e:#}")),
+    }
+}
+
+fn phase(
+    name: Phase,
+    plain: &PhaseRun,
+    profiled: &PhaseRun,
+    tokens_per_call: u32,
+    depth: u32,
+    top: u32,
+) -> Option<PhaseReport> {
+    let unprofiled_ms = median_ms(&plain.calls)?;
+    let profiled_ms = median_ms(&profiled.calls)?;
+    let tps = |ms: f64| f64::from(tokens_per_call) * 1000.0 / ms;
+    let measured: Duration = profiled.calls.iter().sum();
+    let tokens = profiled.calls.len() as u64 * u64::from(tokens_per_call);
+    Some(PhaseReport {
+        phase: name,
+        tokens_per_call,
+        calls: profiled.calls.len(),
+        depth,
+        unprofiled_ms,
+        profiled_ms,
+        unprofiled_tps: tps(unprofiled_ms),
+        profiled_tps: tps(profiled_ms),
+        perturbation: unprofiled_ms / profiled_ms,
+        breakdown: breakdown(&profiled.profile.totals, measured, tokens),
+        top_nodes: profiled.profile.nodes.top(top as usize, tokens),
+    })
+}
+
+/// The profile of a model from its plain and profiled runs.
+fn model_profile(
+    model: ModelInfo,
+    s: &ProfileSettings,
+    plain: &Runs,
+    profiled: &Runs,
+) -> ModelProfile {
+    let mut phases = Vec::new();
+    let short = (&plain.short, &profiled.short, 1, s.prompt_tokens);
+    let long = (&plain.long, &profiled.long, 1, s.depth);
+    phases.extend(phase(
+        Phase::ShortResponse,
+        short.0,
+        short.1,
+        short.2,
+        short.3,
+        s.top,
+    ));
+    phases.extend(phase(
+        Phase::LongForm,
+        long.0,
+        long.1,
+        long.2,
+        long.3,
+        s.top,
+    ));
+    if s.pp {
+        phases.extend(phase(
+            Phase::Prompt,
+            &plain.prompt,
+            &profiled.prompt,
+            s.depth,
+            0,
+            s.top,
+        ));
+    }
+    let experts = match (model.expert_count, model.expert_used_count) {
+        (Some(n), Some(k)) => experts::stats(
+            &profiled.long.profile.trace,
+            u32::try_from(n).unwrap_or(u32::MAX),
+            u32::try_from(k).unwrap_or(u32::MAX),
+            s.window as usize,
+        ),
+        _ => None,
+    };
+    ModelProfile {
+        model,
+        upcycled: None,
+        phases,
+        experts,
+    }
+}
+
+/// The routing block of an MoE profile, against `dense` when there is one; `None` for a
+/// dense model.
+fn routing(
+    moe: &ModelProfile,
+    dense: Option<&ModelProfile>,
+    dense_label: Option<String>,
+    no_dense_reason: Option<String>,
+) -> Option<RoutingSummary> {
+    if !moe.is_moe() {
+        return None;
+    }
+    let of = |name: Phase| {
+        let p = moe.phase(name)?;
+        let reference = dense.and_then(|d| d.phase(name)).and_then(|d| {
+            Some(DensePhase {
+                ms_per_token: d.unprofiled_ms,
+                breakdown: d.breakdown.as_ref()?,
+            })
+        });
+        Some(routing_phase(
+            p.unprofiled_ms,
+            p.breakdown.as_ref()?,
+            reference,
+        ))
+    };
+    Some(RoutingSummary::new(
+        of(Phase::ShortResponse),
+        of(Phase::LongForm),
+        moe.experts.as_ref(),
+        dense.and(dense_label),
+        if dense.is_some() {
+            None
+        } else {
+            no_dense_reason
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_context_runs_each_step_in_turn() {
+        let s = quick_settings(2, FlashAttn::Auto, 0);
+        let order = slots(&s, 4);
+        // 4 warm-ups, 2 samples x 4, 4 depth prompts, one block of 8 tokens x 4
+        assert_eq!(order.len(), 4 + 8 + 4 + 4);
+        assert!(order[..4].iter().all(|o| o.phase.is_none()));
+        let sessions: Vec<usize> = order[4..8].iter().map(|o| o.session).collect();
+        assert_eq!(sessions, [0, 1, 2, 3]);
+        assert!(matches!(order.last().unwrap().what, What::Decode(8)));
+        let long = ProfileSettings { n_gen: 20, ..s };
+        let blocks: Vec<u32> = slots(&long, 1)
+            .iter()
+            .filter_map(|o| match o.what {
+                What::Decode(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(blocks, [8, 8, 4]);
+    }
+
+    #[test]
+    fn contexts_fit_every_phase() {
+        let c = plan_settings(16, 256, 32, 4, FlashAttn::Auto).unwrap();
+        assert_eq!((c.n_ctx, c.n_batch, c.threads), (256 + 32 + 1, 256, 4));
+        assert!(plan_settings(16, 4_000_000, 8, 1, FlashAttn::Auto).is_err());
+    }
+}

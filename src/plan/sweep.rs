@@ -1,0 +1,705 @@
+//! `runner sweep` (and `runner compare`) as a plan: models × quantizations × scenarios, through
+//! llama.cpp in-process and any HTTP backend. Each native (model, quantization) cell runs in a
+//! child process (`runner sweep-cell`), so an abort or out-of-memory in llama.cpp loses that
+//! cell only; HTTP cells run in this process. Every request is appended to one results file
+//! per configuration as it completes, and a re-run of the same command resumes from it.
+
+use super::baselines::{BackendOptions, Baselines};
+use super::memory;
+use super::{Invalid, Resolved};
+use crate::backend::{ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup};
+use crate::engine::quant::{self, QuantChoice};
+use crate::engine::FlashAttn;
+use crate::exec::{self, Cell, Observed, Plan};
+use crate::gguf::GgufFile;
+use crate::grade;
+use crate::measure::bandwidth::{self, DecodeReads, Peaks};
+use crate::measure::{ms, StopReason};
+use crate::record::{
+    BackendId, CellFailure, CellInfo, CellKey, Provenance, Record, RequestRecord, ResultsFile,
+};
+use crate::scenario::{self, Prompt, Scenario};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Validated settings of `runner sweep` and `runner compare`.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    pub models: Vec<String>,
+    pub quants: Vec<String>,
+    pub scenarios: Vec<String>,
+    /// Run only the first N prompts of each scenario.
+    pub limit: Option<u32>,
+    /// Cap every prompt's output limit at this many tokens.
+    pub max_tokens: Option<u32>,
+    pub results: PathBuf,
+    pub fresh: bool,
+    pub no_text: bool,
+    pub raw: bool,
+    pub threads: u32,
+    pub ctx: Option<u32>,
+    pub flash_attn: FlashAttn,
+    pub n_gpu_layers: u32,
+    pub max_memory: Option<f64>,
+    pub require_idle: bool,
+    pub busy_threshold: f64,
+    pub backends: BackendOptions,
+}
+
+/// What a native cell's child process is handed: everything it needs, as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellSpec {
+    pub cell: CellKey,
+    pub source: ModelSource,
+    pub scenarios: Vec<PathBuf>,
+    pub limit: Option<u32>,
+    /// The cap on every prompt's output limit.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// `(scenario, prompt id)` pairs already recorded: not run again.
+    pub done: Vec<(String, String)>,
+    /// The results file the child appends its records to.
+    pub results: PathBuf,
+    pub cache_dir: PathBuf,
+    pub engine: EngineSpec,
+    pub no_text: bool,
+    pub raw: bool,
+    pub verbose: bool,
+    pub busy_threshold: f64,
+}
+
+type DoneKey = (CellKey, String, String);
+
+/// A sweep as a plan.
+pub struct SweepPlan {
+    cells: Vec<Cell>,
+    scenarios: Vec<Scenario>,
+    /// Per cell: the pending `(scenario, prompt)` indices, and how many have run.
+    pending: Vec<(Vec<(usize, usize)>, usize)>,
+    /// Per cell: what a decoded token reads and the peaks (native, once prepared).
+    meters: Vec<Option<(DecodeReads, Peaks)>>,
+    baselines: Baselines,
+    no_text: bool,
+    verbose: bool,
+    results: PathBuf,
+    busy_threshold: f64,
+    /// Lines to show before the run (resuming, a repaired file).
+    pub notes: Vec<String>,
+    /// Kept alive while the children read their specs.
+    _specs: Option<tempfile::TempDir>,
+    /// The plan of a child process's one cell: a failed cell is the parent's to record.
+    child: bool,
+}
+
+impl SweepPlan {
+    /// Checks every flag, file and name, opens (or resumes) the results file and plans the
+    /// cells.
+    pub fn new(cfg: &SweepConfig, cache: &Path, verbose: bool) -> anyhow::Result<SweepPlan> {
+        let mut baselines = Baselines::from_options(&cfg.backends).map_err(Invalid)?;
+        let quants = quant::parse_list(&cfg.quants).map_err(Invalid)?;
+        let mut scenarios = load_scenarios(&cfg.scenarios)?;
+        cap_output(&mut scenarios, cfg.max_tokens);
+        let sources = match baselines.native || baselines.needs_template() {
+            true => resolve_sources(&cfg.models, cache)?,
+            false => Vec::new(),
+        };
+        let template_model = sources.first().map(|s| s.0.path.clone());
+        for h in baselines.http.iter_mut() {
+            h.template_model = template_model.clone();
+        }
+        let engine = EngineSpec {
+            threads: cfg.threads,
+            n_ctx: cfg.ctx,
+            flash_attn: cfg.flash_attn,
+            n_gpu_layers: cfg.n_gpu_layers,
+            use_mmap: true,
+        };
+        let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
+        let id = sweep_id(cfg, &quant_names, &scenarios, &engine, baselines.id_part());
+        let results = cfg.results.join(format!("sweep-{id}.jsonl"));
+        let (_, existing) = ResultsFile::open(&results, cfg.fresh)?;
+        let notes = existing_notes(&existing, &results);
+        let done = done_keys(&existing.records);
+        // Cells hold their decode rates against this machine's bandwidth: measure it once here.
+        crate::hw::peak::ensure_measured(cache, &crate::hw::machine::fingerprint());
+        let mut plan = SweepPlan {
+            cells: Vec::new(),
+            scenarios,
+            pending: Vec::new(),
+            meters: Vec::new(),
+            baselines,
+            no_text: cfg.no_text,
+            verbose,
+            results: results.clone(),
+            busy_threshold: cfg.busy_threshold,
+            notes,
+            _specs: None,
+            child: false,
+        };
+        plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
+        plan.plan_http(cfg, cache, &engine, &done);
+        Ok(plan)
+    }
+
+    /// The plan of one native cell in its child process, from its spec.
+    pub fn child(spec: &CellSpec) -> anyhow::Result<SweepPlan> {
+        let mut scenarios = spec
+            .scenarios
+            .iter()
+            .map(|p| scenario::load(p).map_err(anyhow::Error::from))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        cap_output(&mut scenarios, spec.max_tokens);
+        let done: HashSet<DoneKey> = spec
+            .done
+            .iter()
+            .map(|(s, p)| (spec.cell.clone(), s.clone(), p.clone()))
+            .collect();
+        let pending = pending(&scenarios, spec.limit, &done, &spec.cell);
+        let mut plan = SweepPlan {
+            cells: Vec::new(),
+            scenarios,
+            pending: Vec::new(),
+            meters: vec![None],
+            baselines: Baselines::from_options(&BackendOptions {
+                backends: vec!["native".into()],
+                max_retry_wait: 0.0,
+                judge_time_limit: 1.0,
+                ..Default::default()
+            })
+            .map_err(anyhow::Error::msg)?,
+            no_text: spec.no_text,
+            verbose: spec.verbose,
+            results: spec.results.clone(),
+            busy_threshold: spec.busy_threshold,
+            notes: Vec::new(),
+            _specs: None,
+            child: true,
+        };
+        let setup = plan.setup(
+            &spec.cell,
+            vec![spec.source.clone()],
+            &spec.engine,
+            &pending,
+            spec.raw,
+            &spec.cache_dir,
+        );
+        plan.cells.push(Cell {
+            label: spec.cell.label(),
+            backend: 0,
+            setup,
+            requests: pending.len(),
+            isolate: None,
+            refuse: None,
+        });
+        plan.pending.push((pending, 0));
+        Ok(plan)
+    }
+
+    /// The results file.
+    pub fn results(&self) -> &Path {
+        &self.results
+    }
+
+    pub fn baselines(&self) -> &Baselines {
+        &self.baselines
+    }
+
+    pub fn scenarios(&self) -> &[Scenario] {
+        &self.scenarios
+    }
+
+    /// Native cells (models × quantizations) first, each in a child process.
+    fn plan_native(
+        &mut self,
+        cfg: &SweepConfig,
+        cache: &Path,
+        sources: &[(Resolved, Option<GgufFile>)],
+        quants: &[QuantChoice],
+        engine: &EngineSpec,
+        done: &HashSet<DoneKey>,
+    ) -> anyhow::Result<()> {
+        if !self.baselines.native {
+            return Ok(());
+        }
+        let dir = tempfile::Builder::new().prefix("runner-cells").tempdir()?;
+        let mem_limit = memory::limit_bytes(cfg.max_memory);
+        for (r, gguf) in sources {
+            for q in quants {
+                let key = CellKey {
+                    backend: BackendId::native(),
+                    model: r.arg.clone(),
+                    quant: q.label().to_string(),
+                };
+                let pending = pending(&self.scenarios, cfg.limit, done, &key);
+                let source = ModelSource {
+                    path: r.path.clone(),
+                    sha256: r.sha256.clone(),
+                    quant: matches!(q, QuantChoice::Type(_)).then(|| q.label().to_string()),
+                };
+                let spec = CellSpec {
+                    cell: key.clone(),
+                    source: source.clone(),
+                    scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
+                    limit: cfg.limit,
+                    max_tokens: cfg.max_tokens,
+                    done: done_for(done, &key),
+                    results: self.results.clone(),
+                    cache_dir: cache.to_path_buf(),
+                    engine: engine.clone(),
+                    no_text: cfg.no_text,
+                    raw: cfg.raw,
+                    verbose: self.verbose,
+                    busy_threshold: cfg.busy_threshold,
+                };
+                let spec_path = dir.path().join(format!("cell-{}.json", self.cells.len()));
+                std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
+                let refuse = memory::check(
+                    gguf.as_ref(),
+                    &key.quant,
+                    &self.scenarios,
+                    cfg.limit,
+                    engine,
+                    mem_limit,
+                )
+                .err();
+                let setup = self.setup(&key, vec![source], engine, &pending, cfg.raw, cache);
+                self.cells.push(Cell {
+                    label: format!("{}/{}", crate::models::display_name(&key.model), key.quant),
+                    backend: 0,
+                    setup,
+                    requests: pending.len(),
+                    isolate: Some(vec!["sweep-cell".into(), spec_path.display().to_string()]),
+                    refuse,
+                });
+                self.pending.push((pending, 0));
+                self.meters.push(None);
+            }
+        }
+        self._specs = Some(dir);
+        Ok(())
+    }
+
+    /// One cell per HTTP backend, after the native ones.
+    fn plan_http(
+        &mut self,
+        cfg: &SweepConfig,
+        cache: &Path,
+        engine: &EngineSpec,
+        done: &HashSet<DoneKey>,
+    ) {
+        for i in 0..self.baselines.http.len() {
+            let spec = self.baselines.http[i].endpoint.spec.clone();
+            let key = CellKey {
+                backend: spec.clone(),
+                model: spec.model.clone(),
+                quant: "-".into(),
+            };
+            let pending = pending(&self.scenarios, cfg.limit, done, &key);
+            let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
+            self.cells.push(Cell {
+                label: spec.to_string(),
+                backend: 1 + i,
+                setup,
+                requests: pending.len(),
+                isolate: None,
+                refuse: None,
+            });
+            self.pending.push((pending, 0));
+            self.meters.push(None);
+        }
+    }
+
+    fn setup(
+        &self,
+        key: &CellKey,
+        models: Vec<ModelSource>,
+        engine: &EngineSpec,
+        pending: &[(usize, usize)],
+        raw: bool,
+        cache: &Path,
+    ) -> Setup {
+        Setup {
+            key: key.clone(),
+            models,
+            sessions: vec![crate::backend::SessionSpec {
+                model: 0,
+                profiled: false,
+            }],
+            engine: engine.clone(),
+            context: None,
+            prompts: pending
+                .iter()
+                .map(|&(s, p)| self.scenarios[s].prompts[p].clone())
+                .collect(),
+            raw,
+            cache_dir: cache.to_path_buf(),
+        }
+    }
+
+    fn prompt(&self, c: usize, id: usize) -> (&Scenario, &Prompt) {
+        let (s, p) = self.pending[c].0[id];
+        let sc = &self.scenarios[s];
+        (sc, &sc.prompts[p])
+    }
+
+    /// The record of one request.
+    fn record(&self, c: usize, id: usize, r: ChatReply, seen: &Observed<'_>) -> RequestRecord {
+        let (sc, prompt) = self.prompt(c, id);
+        let key = &self.cells[c].setup.key;
+        let m = r.trace.metrics();
+        let failure = r.failure.as_ref();
+        let failed = failure.is_some();
+        let text = r.trace.text.clone();
+        let verdicts = grade::grade(&text, &prompt.graders);
+        let all_pass = verdicts.iter().all(|v| v.pass);
+        let mut info = seen.info.clone();
+        info.memory.peak_rss_bytes = seen.peak_rss;
+        let bandwidth = match (&self.meters[c], m.decode_tps) {
+            (Some((reads, peaks)), Some(tps)) => {
+                let depth = f64::from(r.trace.prompt_tokens)
+                    + r.trace.output_tokens.unwrap_or(0) as f64 / 2.0;
+                let bytes = reads.at_depth(depth, info.engine.type_k, info.engine.type_v);
+                Some(bandwidth::figures(&bytes, tps, peaks))
+            }
+            _ => None,
+        };
+        let (cost_usd, cost_source) = self.cost(seen.info, &r);
+        RequestRecord {
+            provenance: Provenance::now(),
+            cell: key.clone(),
+            info,
+            scenario: sc.name.clone(),
+            scenario_kind: sc.kind,
+            prompt_id: prompt.id.clone(),
+            category: prompt.category.clone(),
+            pair: prompt.pair.clone(),
+            template: r.template.clone(),
+            prompt_tokens: r.trace.prompt_tokens,
+            output_tokens: r
+                .trace
+                .output_tokens
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            ttft_ms: m.ttft.map(ms),
+            prompt_tps: m.prompt_tps,
+            decode_tps: m.decode_tps,
+            e2e_ms: ms(m.e2e),
+            llama_ms: r.trace.engine.map_or(0.0, |e| ms(e.prompt + e.decode)),
+            itl_ms: m.itl,
+            bandwidth,
+            stop_reason: r.trace.stop.unwrap_or(StopReason::Error),
+            failed,
+            error: failure.map(|f| f.message.clone()),
+            text: (!self.no_text).then_some(text),
+            score: if failed { 0.0 } else { grade::score(&verdicts) },
+            pass: !failed && all_pass,
+            verdicts,
+            load: seen.load.clone(),
+            token_ms: r.trace.tokens.iter().map(|&d| ms(d)).collect(),
+            error_kind: match (failure, key.backend.is_native()) {
+                (Some(f), false) => Some(f.kind),
+                _ => None,
+            },
+            server: r.server,
+            http: r.http,
+            cost_usd,
+            cost_source,
+        }
+    }
+
+    /// Nothing for in-process requests; for HTTP, free when local, else the provider's
+    /// figure or the price table's.
+    fn cost(&self, info: &CellInfo, r: &ChatReply) -> (Option<f64>, Option<String>) {
+        let Some(ep) = &info.endpoint else {
+            return (None, None);
+        };
+        let server = r.server.clone().unwrap_or_default();
+        let prices = &self.baselines.prices;
+        grade::cost::cost(ep.local, ep.kind.as_str(), &ep.model, &server, prices)
+    }
+}
+
+impl Plan for SweepPlan {
+    fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    fn prepared(&mut self, c: usize, info: &mut CellInfo) -> Result<(), String> {
+        let setup = &self.cells[c].setup;
+        if !setup.key.backend.is_native() {
+            return Ok(());
+        }
+        let path = PathBuf::from(&info.model.path);
+        let gguf = GgufFile::open(&path).map_err(|e| e.to_string())?;
+        let peaks = bandwidth::peaks(
+            &setup.cache_dir,
+            &info.machine,
+            &info.build,
+            setup.engine.n_gpu_layers,
+            false,
+        );
+        self.meters[c] = Some((DecodeReads::from_gguf(&gguf), peaks));
+        if info.model.expert_count.is_some() {
+            let (cache, engine) = (&setup.cache_dir, &setup.engine);
+            info.routing = Some(super::profile::quick_routing(
+                &path,
+                cache,
+                engine,
+                self.verbose,
+            ));
+        }
+        Ok(())
+    }
+
+    fn next(&mut self, c: usize) -> Option<usize> {
+        let (pending, next) = &mut self.pending[c];
+        let id = *next;
+        *next += 1;
+        (id < pending.len()).then_some(id)
+    }
+
+    fn request(&self, c: usize, id: usize) -> Request<'_> {
+        Request::Chat(ChatRequest::new(self.prompt(c, id).1))
+    }
+
+    fn reply(&mut self, c: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
+        let chat = match reply {
+            Reply::Chat(r) => r,
+            Reply::Failed(f) => ChatReply {
+                failure: Some(f),
+                trace: crate::measure::Trace {
+                    stop: Some(StopReason::Error),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            _ => return Vec::new(),
+        };
+        vec![Record::Request(Box::new(self.record(c, id, chat, seen)))]
+    }
+
+    fn cell_failed(&mut self, c: usize, reason: &str) -> Vec<Record> {
+        if self.child {
+            return Vec::new();
+        }
+        vec![Record::CellFailed(CellFailure {
+            provenance: Provenance::now(),
+            cell: self.cells[c].setup.key.clone(),
+            reason: reason.to_string(),
+        })]
+    }
+}
+
+/// What a sweep did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub results: PathBuf,
+    pub failed_cells: usize,
+}
+
+/// Runs a sweep: every cell, then the judge panel over what is not judged yet.
+pub fn run(
+    plan: &mut SweepPlan,
+    obs: &dyn exec::Observer,
+    monitor: &crate::hw::load::LoadMonitor,
+) -> Result<Outcome, exec::ExecError> {
+    let mut native = crate::backend::native::Native::new(plan.verbose);
+    let mut http = std::mem::take(&mut plan.baselines.http);
+    let mut sink =
+        ResultsFile::append_to(&plan.results).map_err(|e| exec::ExecError::Sink(e.to_string()))?;
+    let opts = exec::Options {
+        monitor,
+        busy_threshold: plan.busy_threshold,
+    };
+    let summary = {
+        let mut backends: Vec<&mut dyn crate::backend::Backend> = vec![&mut native];
+        for h in http.iter_mut() {
+            backends.push(h);
+        }
+        exec::run(plan, &mut backends, &mut sink, obs, &opts)
+    };
+    plan.baselines.http = http;
+    let summary = summary?;
+    if !plan.baselines.judges.is_empty() {
+        super::judge::run(plan, obs, monitor)?;
+    }
+    Ok(Outcome {
+        results: plan.results.clone(),
+        failed_cells: summary.failed_cells,
+    })
+}
+
+/// Runs the one native cell of a child process; its records go to the results file.
+pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(spec_path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", spec_path.display()))?;
+    let spec: CellSpec = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("reading the cell specification: {e}"))?;
+    let mut plan = SweepPlan::child(&spec)?;
+    let mut native = crate::backend::native::Native::new(spec.verbose);
+    let mut sink = ResultsFile::append_to(&spec.results)?;
+    let monitor = crate::hw::load::LoadMonitor::start(crate::hw::load::SAMPLE_INTERVAL);
+    let opts = exec::Options {
+        monitor: &monitor,
+        busy_threshold: spec.busy_threshold,
+    };
+    let obs = exec::child::Emitter;
+    let summary = exec::run(&mut plan, &mut [&mut native], &mut sink, &obs, &opts)?;
+    match summary.failures.first() {
+        Some(reason) => Err(anyhow::anyhow!("{reason}")),
+        None => Ok(()),
+    }
+}
+
+fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    let dirs = vec![scenario::builtin_dir(), PathBuf::from("scenarios")];
+    let mut out: Vec<Scenario> = Vec::new();
+    for name in names {
+        let path = scenario::resolve(name, &dirs).map_err(|e| Invalid(e.to_string()))?;
+        let sc = scenario::load(&path).map_err(|e| Invalid(e.to_string()))?;
+        if out.iter().any(|o| o.name == sc.name) {
+            return Err(Invalid(format!("scenario '{}' is named twice", sc.name)).into());
+        }
+        out.push(sc);
+    }
+    Ok(out)
+}
+
+/// Caps every prompt's output limit at `cap` tokens.
+fn cap_output(scenarios: &mut [Scenario], cap: Option<u32>) {
+    let Some(cap) = cap else {
+        return;
+    };
+    for p in scenarios.iter_mut().flat_map(|s| s.prompts.iter_mut()) {
+        p.max_tokens = p.max_tokens.min(cap);
+    }
+}
+
+/// The source models: resolved (fetched when known), each with its GGUF header when it parses
+/// (for the memory estimate; a file that does not parse fails its cell, not the sweep).
+fn resolve_sources(
+    args: &[String],
+    cache: &Path,
+) -> anyhow::Result<Vec<(Resolved, Option<GgufFile>)>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let r = Resolved::get(arg, cache)?;
+        if !r.path.exists() {
+            return Err(Invalid(format!("{}: no such file", r.path.display())).into());
+        }
+        let gguf = GgufFile::open(&r.path).ok();
+        out.push((r, gguf));
+    }
+    Ok(out)
+}
+
+/// Names the results file: the same command (up to --limit, --scenario order, --fresh and
+/// --no-text) gives the same id, so a re-run resumes it.
+fn sweep_id(
+    cfg: &SweepConfig,
+    quants: &[String],
+    scenarios: &[Scenario],
+    e: &EngineSpec,
+    backends: Option<serde_json::Value>,
+) -> String {
+    let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    // The engine part as earlier releases wrote it, so their results files still resume.
+    let engine = serde_json::json!({
+        "threads": e.threads,
+        "n_ctx": e.n_ctx,
+        "flash_attn": e.flash_attn.as_str(),
+        "n_gpu_layers": e.n_gpu_layers,
+    });
+    let mut id = serde_json::json!({ "models": cfg.models, "quants": quants, "scenarios": names, "engine": engine, "raw": cfg.raw });
+    if let Some(b) = backends {
+        id["backends"] = b;
+    }
+    if let Some(n) = cfg.max_tokens {
+        id["max_tokens"] = n.into();
+    }
+    let mut h = Sha256::new();
+    h.update(id.to_string());
+    for s in scenarios {
+        h.update(std::fs::read(&s.path).unwrap_or_default());
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if e.torn_bytes > 0 {
+        out.push(format!(
+            "note: {}: removed an unfinished last line ({} bytes) left by an interrupted run",
+            path.display(),
+            e.torn_bytes
+        ));
+    }
+    if e.bad_lines > 0 {
+        out.push(format!(
+            "warning: {}: {} line(s) are not records and were skipped",
+            path.display(),
+            e.bad_lines
+        ));
+    }
+    let n = e
+        .records
+        .iter()
+        .filter(|r| matches!(r, Record::Request(_)))
+        .count();
+    if n > 0 {
+        out.push(format!(
+            "resuming: {n} request(s) already recorded in {}",
+            path.display()
+        ));
+    }
+    out
+}
+
+fn done_keys(records: &[Record]) -> HashSet<DoneKey> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Request(q) => Some((q.cell.clone(), q.scenario.clone(), q.prompt_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn done_for(done: &HashSet<DoneKey>, key: &CellKey) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = done
+        .iter()
+        .filter(|(c, _, _)| c == key)
+        .map(|(_, s, p)| (s.clone(), p.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The `(scenario, prompt)` indices of a cell not yet recorded, in scenario order.
+fn pending(
+    scenarios: &[Scenario],
+    limit: Option<u32>,
+    done: &HashSet<DoneKey>,
+    key: &CellKey,
+) -> Vec<(usize, usize)> {
+    let limit = limit.map_or(usize::MAX, |n| n as usize);
+    let mut out = Vec::new();
+    for (s, sc) in scenarios.iter().enumerate() {
+        for (p, prompt) in sc.prompts.iter().enumerate().take(limit) {
+            if !done.contains(&(key.clone(), sc.name.clone(), prompt.id.clone())) {
+                out.push((s, p));
+            }
+        }
+    }
+    out
+}
+
+/// How many requests a results file holds.
+pub fn recorded_requests(path: &Path) -> usize {
+    crate::record::io::read(path)
+        .map(|r| r.iter().filter(|r| matches!(r, Record::Request(_))).count())
+        .unwrap_or(0)
+}

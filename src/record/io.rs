@@ -1,0 +1,189 @@
+//! Writing records: a results file of JSON Lines, appended and flushed as each record is made
+//! and read back so that a re-run resumes where the last one stopped; whole files written
+//! atomically.
+
+use super::schema::Record;
+pub use crate::util::fs::{write_atomic, WriteError};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ResultsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not serialise a record: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What reading an existing results file found.
+#[derive(Debug, Default)]
+pub struct Existing {
+    pub records: Vec<Record>,
+    /// Complete lines that did not parse (kept in the file, left out of the results).
+    pub bad_lines: usize,
+    /// Bytes of an unfinished last line (a run killed mid-write), removed from the file.
+    pub torn_bytes: u64,
+}
+
+/// An open results file, positioned for appending.
+#[derive(Debug)]
+pub struct ResultsFile {
+    path: PathBuf,
+    file: File,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ResultsError + '_ {
+    move |source| ResultsError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl ResultsFile {
+    /// Opens (creating it and its directory if needed) the file at `path`; `fresh` empties it.
+    pub fn open(path: &Path, fresh: bool) -> Result<(ResultsFile, Existing), ResultsError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(fresh)
+            .open(path)
+            .map_err(io_err(path))?;
+        let existing = read_and_repair(&mut file, path)?;
+        file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
+        let rf = ResultsFile {
+            path: path.to_path_buf(),
+            file,
+        };
+        Ok((rf, existing))
+    }
+
+    /// Opens an existing file for appending only (a cell's child process).
+    pub fn append_to(path: &Path) -> Result<ResultsFile, ResultsError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        Ok(ResultsFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record as one line and flushes it to the OS.
+    pub fn append(&mut self, rec: &Record) -> Result<(), ResultsError> {
+        let mut line = serde_json::to_vec(rec)?;
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io_err(&self.path))?;
+        self.file.flush().map_err(io_err(&self.path))
+    }
+}
+
+/// Reads every complete line; cuts off an unfinished last line so appends start clean.
+fn read_and_repair(file: &mut File, path: &Path) -> Result<Existing, ResultsError> {
+    let mut out = Existing::default();
+    file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
+    let mut reader = BufReader::new(&mut *file);
+    let mut good_end = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            out.torn_bytes = n as u64;
+            break;
+        }
+        good_end += n as u64;
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(&text) {
+            Ok(r) => out.records.push(r),
+            Err(_) => out.bad_lines += 1,
+        }
+    }
+    drop(reader);
+    if out.torn_bytes > 0 {
+        file.set_len(good_end).map_err(io_err(path))?;
+    }
+    Ok(out)
+}
+
+/// Reads a results file without changing it.
+pub fn read(path: &Path) -> Result<Vec<Record>, ResultsError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BackendId, CellFailure, CellKey, Provenance};
+
+    fn failure(n: usize) -> Record {
+        Record::CellFailed(CellFailure {
+            provenance: Provenance::now(),
+            cell: CellKey {
+                backend: BackendId::native(),
+                model: format!("m{n}"),
+                quant: "q8_0".into(),
+            },
+            reason: "r".into(),
+        })
+    }
+
+    #[test]
+    fn appends_reads_back_and_repairs_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/r.jsonl");
+        let (mut f, existing) = ResultsFile::open(&path, false).unwrap();
+        assert!(existing.records.is_empty());
+        f.append(&failure(1)).unwrap();
+        f.append(&failure(2)).unwrap();
+        drop(f);
+        // a run killed mid-write leaves half a line; a garbage line stays but is not read
+        let mut raw = OpenOptions::new().append(true).open(&path).unwrap();
+        raw.write_all(b"not json\n{\"kind\":\"cell_failed\",\"sch")
+            .unwrap();
+        drop(raw);
+        let (mut f, existing) = ResultsFile::open(&path, false).unwrap();
+        assert_eq!(existing.records.len(), 2);
+        assert_eq!(existing.bad_lines, 1);
+        assert!(existing.torn_bytes > 0);
+        f.append(&failure(3)).unwrap();
+        drop(f);
+        assert_eq!(read(&path).unwrap().len(), 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("}\n") && !text.contains("\"sch{"));
+    }
+
+    #[test]
+    fn fresh_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let (mut f, _) = ResultsFile::open(&path, false).unwrap();
+        f.append(&failure(1)).unwrap();
+        let (_, existing) = ResultsFile::open(&path, true).unwrap();
+        assert!(existing.records.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+}

@@ -1,0 +1,20 @@
+//! Records: the one schema every command writes ([`Record`]), appended and flushed to results
+//! files as they are made, and read back (from a file or a directory tree) by every report.
+
+pub mod http;
+pub mod io;
+pub mod profile;
+pub mod read;
+mod schema;
+
+pub use http::{EndpointInfo, HttpReport, ServerReport};
+pub use io::{write_atomic, ResultsFile};
+pub use profile::ProfileReport;
+pub use read::Records;
+pub use schema::*;
+
+// The parts of a record that lower layers define, re-exported so that the schema reads as one.
+pub use crate::engine::{BuildInfo, DeviceInfo, EngineSettings, MemoryUsage, ModelInfo};
+pub use crate::hw::machine::MachineInfo;
+pub use crate::measure::bandwidth::Bandwidth;
+pub use crate::measure::{RepetitionSample, Results};

@@ -1,0 +1,229 @@
+//! Reads records back: bench JSON (an array or one record), bench JSONL and sweep JSONL, from
+//! one file or recursively under a directory, in a fixed order and without duplicates, for the
+//! readers of records (hardware guide, HTML report, regression check).
+
+use super::schema::{BenchRecord, CellFailure, Judgement, Record, RequestRecord};
+use super::ProfileReport;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RecordsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
+}
+
+/// Every record found, with where it came from.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// `runner bench` records.
+    pub bench: Vec<BenchRecord>,
+    /// Requests of `runner sweep`.
+    pub requests: Vec<RequestRecord>,
+    /// Sweep cells that could not run.
+    pub failures: Vec<CellFailure>,
+    /// Judge panel verdicts on sweep requests.
+    pub judgements: Vec<Judgement>,
+    /// `runner profile` reports saved as JSON.
+    pub profiles: Vec<ProfileReport>,
+    /// Files that held at least one record, relative to the directory, sorted.
+    pub files: Vec<String>,
+    /// Lines or files that looked like JSON but were not records (left out).
+    pub unreadable: usize,
+    /// Records seen more than once (e.g. a copy in another folder), counted once.
+    pub duplicates: usize,
+}
+
+impl Records {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records of every kind.
+    pub fn len(&self) -> usize {
+        self.bench.len()
+            + self.requests.len()
+            + self.failures.len()
+            + self.judgements.len()
+            + self.profiles.len()
+    }
+
+    /// Every record as JSON Lines: bench records, then sweep requests, then failed cells.
+    pub fn to_jsonl(&self) -> serde_json::Result<String> {
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        let records = self
+            .bench
+            .iter()
+            .map(|r| Record::Bench(Box::new(r.clone())))
+            .chain(
+                self.requests
+                    .iter()
+                    .map(|r| Record::Request(Box::new(r.clone()))),
+            )
+            .chain(self.failures.iter().map(|f| Record::CellFailed(f.clone())))
+            .chain(
+                self.judgements
+                    .iter()
+                    .map(|j| Record::Judgement(Box::new(j.clone()))),
+            )
+            .chain(
+                self.profiles
+                    .iter()
+                    .map(|p| Record::Profile(Box::new(p.clone()))),
+            );
+        for r in records {
+            line(serde_json::to_string(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// Earliest and latest record time (RFC 3339 strings compare in time order).
+    pub fn time_span(&self) -> Option<(String, String)> {
+        let times = self
+            .bench
+            .iter()
+            .map(|r| &r.provenance.time)
+            .chain(self.requests.iter().map(|r| &r.provenance.time))
+            .filter(|t| !t.is_empty());
+        let min = times.clone().min()?.clone();
+        let max = times.max()?.clone();
+        Some((min, max))
+    }
+}
+
+/// Reads one file, or every `*.json` and `*.jsonl` file under a directory in sorted path order.
+pub fn load(dir: &Path) -> Result<Records, RecordsError> {
+    let mut files = Vec::new();
+    if dir.is_file() {
+        files.push(dir.to_path_buf());
+    } else if dir.is_dir() {
+        walk(dir, &mut files)?;
+        files.sort();
+    } else {
+        return Err(RecordsError::NotFound(dir.display().to_string()));
+    }
+    let mut out = Records::default();
+    let mut seen = BTreeSet::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| RecordsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let before = out.len();
+        for value in values(&path, &text, &mut out.unreadable) {
+            add(value, &mut out, &mut seen);
+        }
+        if out.len() > before {
+            let rel = path
+                .strip_prefix(dir)
+                .ok()
+                .filter(|r| !r.as_os_str().is_empty())
+                .unwrap_or(&path);
+            out.files.push(rel.display().to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RecordsError> {
+    let io = |source| RecordsError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "jsonl" | "ndjson")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The JSON values of a file: the elements of a top-level array, one object, or one per line.
+fn values(path: &Path, text: &str, unreadable: &mut usize) -> Vec<Value> {
+    let whole = path.extension().and_then(|e| e.to_str()) == Some("json");
+    if whole {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => return items,
+            Ok(v @ Value::Object(_)) => return vec![v],
+            Ok(_) => return Vec::new(),
+            Err(_) => {} // a .json file written as lines: read it as lines
+        }
+    }
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str::<Value>(l) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                *unreadable += 1;
+                None
+            }
+        })
+        .collect()
+}
+
+/// Files one value by its kind of record, once.
+fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
+    if !seen.insert(value.to_string()) {
+        out.duplicates += 1;
+        return;
+    }
+    let has = |k: &str| value.get(k).is_some();
+    let looks_like_one = has("schema") || has("kind") || (has("test") && has("samples"));
+    match Record::from_value(value) {
+        Ok(Record::Bench(r)) => out.bench.push(*r),
+        Ok(Record::Request(r)) => out.requests.push(*r),
+        Ok(Record::CellFailed(f)) => out.failures.push(f),
+        Ok(Record::Judgement(j)) => out.judgements.push(*j),
+        Ok(Record::Profile(p)) => out.profiles.push(*p),
+        // Other JSON (a saved bandwidth probe, a summary) is not a record.
+        Err(_) => out.unreadable += usize::from(looks_like_one),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nested_files_in_order_and_skips_duplicates_and_junk() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("b/c");
+        std::fs::create_dir_all(&sub).unwrap();
+        let failure = r#"{"kind":"cell_failed","schema":1,"time":"t","runner_version":"v","cell":{"model":"m","quant":"q8_0"},"reason":"r"}"#;
+        std::fs::write(sub.join("one.jsonl"), format!("{failure}\nnot json\n")).unwrap();
+        std::fs::write(dir.path().join("a.jsonl"), format!("{failure}\n")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), failure).unwrap();
+        std::fs::write(dir.path().join("probe.json"), r#"{"machine":{}}"#).unwrap();
+        let r = load(dir.path()).unwrap();
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.duplicates, 1);
+        assert_eq!(r.unreadable, 1);
+        assert_eq!(r.files, vec!["a.jsonl".to_string()]);
+        // One file reads on its own; a missing path is a one-line error.
+        let one = load(&dir.path().join("a.jsonl")).unwrap();
+        assert_eq!(one.failures.len(), 1);
+        let e = load(&dir.path().join("none")).unwrap_err().to_string();
+        assert!(e.ends_with("none: no such file or directory"), "{e}");
+    }
+}

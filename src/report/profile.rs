@@ -1,0 +1,291 @@
+//! The text rendering of a profile report.
+
+use crate::engine::profile::Category;
+use crate::measure::routing::{Breakdown, ExpertStats, RoutingPhase, RoutingSummary};
+use crate::record::profile::{ModelProfile, Phase, PhaseReport, ProfileReport};
+use std::fmt::Write;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The whole report as text.
+pub fn render(r: &ProfileReport) -> String {
+    let mut out = String::new();
+    header(&mut out, r);
+    timing(&mut out, "decode", &r.model);
+    if let Some(d) = &r.dense {
+        timing(&mut out, "dense reference", d);
+    }
+    categories(&mut out, &r.model);
+    top_nodes(&mut out, &r.model);
+    if let Some(e) = &r.model.experts {
+        experts(&mut out, e);
+    }
+    if let Some(s) = &r.routing {
+        routing(&mut out, s);
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+fn describe(m: &ModelProfile) -> String {
+    let i = &m.model;
+    let kind = match (i.expert_count, i.expert_used_count) {
+        (Some(n), Some(k)) => format!("MoE, {n} experts, {k} used per token"),
+        _ => "dense".to_string(),
+    };
+    let origin = m.upcycled.as_ref().map_or(String::new(), |u| {
+        format!(
+            ", upcycled from {} with a {} router",
+            u.source_name, u.router
+        )
+    });
+    format!(
+        "{} ({}, {:.1}M params, {kind}{origin})",
+        i.file_name,
+        i.architecture,
+        i.n_params as f64 / 1e6,
+    )
+}
+
+fn header(out: &mut String, r: &ProfileReport) {
+    let e = &r.engine;
+    let _ = writeln!(out, "model      {}", describe(&r.model));
+    if let (Some(d), Some(src)) = (&r.dense, &r.dense_source) {
+        let _ = writeln!(out, "dense ref  {} from {src}", describe(d));
+    }
+    let _ = writeln!(
+        out,
+        "engine     {} threads, flash-attn {}, n_ctx {}, n_batch {}; {}",
+        e.threads, e.flash_attn, e.n_ctx, e.n_batch, r.build.llama_cpp
+    );
+    let _ = writeln!(
+        out,
+        "load       other processes: {:.2} cores on average (peak {:.2})\n",
+        r.load.during_other_cores_mean, r.load.during_other_cores_max
+    );
+}
+
+fn timing(out: &mut String, title: &str, m: &ModelProfile) {
+    let _ = writeln!(
+        out,
+        "{:<22} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>11} {:>8}",
+        title,
+        "tok/call",
+        "calls",
+        "depth",
+        "plain ms",
+        "prof. ms",
+        "plain t/s",
+        "prof. t/s",
+        "prof./plain",
+        "coverage"
+    );
+    for p in &m.phases {
+        let coverage = p
+            .breakdown
+            .as_ref()
+            .map_or("-".to_string(), |b| pct(b.coverage));
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>5} {:>5} {:>10.3} {:>10.3} {:>9.1} {:>9.1} {:>11.3} {:>8}",
+            p.phase.as_str(),
+            p.tokens_per_call,
+            p.calls,
+            p.depth,
+            p.unprofiled_ms,
+            p.profiled_ms,
+            p.unprofiled_tps,
+            p.profiled_tps,
+            p.perturbation,
+            coverage
+        );
+    }
+    out.push('\n');
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+fn categories(out: &mut String, m: &ModelProfile) {
+    let phases: Vec<&PhaseReport> = m.phases.iter().filter(|p| p.breakdown.is_some()).collect();
+    if phases.is_empty() {
+        return;
+    }
+    let _ = write!(out, "{:<22}", "op category (ms/tok)");
+    for p in &phases {
+        let _ = write!(out, " {:>20}", p.phase.as_str());
+    }
+    let _ = writeln!(out, " {:>13} {:>10}", "weights MiB/t", "KV MiB/t");
+    let present = |c: Category| {
+        phases.iter().any(|p| {
+            p.breakdown
+                .as_ref()
+                .is_some_and(|b| b.categories.iter().any(|r| r.category == c))
+        })
+    };
+    let long = m.phase(Phase::LongForm).and_then(|p| p.breakdown.as_ref());
+    for c in Category::ALL.into_iter().filter(|&c| present(c)) {
+        let _ = write!(out, "{:<22}", c.label());
+        for p in &phases {
+            let r = p
+                .breakdown
+                .as_ref()
+                .and_then(|b| b.categories.iter().find(|r| r.category == c));
+            let cell = r.map_or("-".to_string(), |r| {
+                format!("{:.3} {:>7}", r.ms_per_token, pct(r.share))
+            });
+            let _ = write!(out, " {cell:>20}");
+        }
+        let bytes = long.and_then(|b| b.categories.iter().find(|r| r.category == c));
+        let (w, kv) = bytes.map_or((0.0, 0.0), |r| {
+            (r.weight_bytes_per_token, r.kv_bytes_per_token)
+        });
+        let _ = writeln!(out, " {:>13.2} {:>10.2}", w / MIB, kv / MIB);
+    }
+    totals(out, &phases, long);
+    out.push('\n');
+}
+
+/// The rows under the categories: time outside graph nodes, and the measured token time.
+fn totals(out: &mut String, phases: &[&PhaseReport], long: Option<&Breakdown>) {
+    let outside = |b: &Breakdown| {
+        (
+            b.measured_ms_per_token - b.node_ms_per_token,
+            1.0 - b.coverage,
+        )
+    };
+    let measured = |b: &Breakdown| (b.measured_ms_per_token, 1.0);
+    for (label, f) in [
+        (
+            "outside graph nodes",
+            &outside as &dyn Fn(&Breakdown) -> (f64, f64),
+        ),
+        ("measured (profiled)", &measured),
+    ] {
+        let _ = write!(out, "{label:<22}");
+        for p in phases {
+            let (ms, share) = p.breakdown.as_ref().map_or((0.0, 0.0), f);
+            let _ = write!(out, " {:>20}", format!("{ms:.3} {:>7}", pct(share)));
+        }
+        if label.starts_with("measured") {
+            let (w, kv) = long.map_or((0.0, 0.0), |b| {
+                (b.weight_bytes_per_token, b.kv_bytes_per_token)
+            });
+            let _ = write!(out, " {:>13.2} {:>10.2}", w / MIB, kv / MIB);
+        }
+        out.push('\n');
+    }
+}
+
+fn top_nodes(out: &mut String, m: &ModelProfile) {
+    let Some(p) = m.phase(Phase::LongForm).filter(|p| !p.top_nodes.is_empty()) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "{:<28} {:<14} {:<22} {:>9} {:>9}",
+        "top nodes (long-form)", "op", "category", "ms/tok", "nodes/tok"
+    );
+    for n in &p.top_nodes {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<14} {:<22} {:>9.3} {:>9.1}",
+            n.name,
+            n.op,
+            n.category.label(),
+            n.ms_per_token,
+            n.nodes_per_token
+        );
+    }
+    out.push('\n');
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn experts(out: &mut String, e: &ExpertStats) {
+    let _ = writeln!(
+        out,
+        "expert selection over {} long-form tokens: reuse from the previous token {} (a uniform \
+         random router: {:.2}); distinct experts per {} tokens {} of {} (uniform: {:.2})",
+        e.tokens,
+        opt(e.reuse_share, 2),
+        e.uniform_reuse_share,
+        e.window,
+        opt(e.distinct_mean, 2),
+        e.n_expert,
+        e.uniform_distinct
+    );
+    let _ = writeln!(
+        out,
+        "{:<6} {:>6} {:>9} {:>8}  usage per expert",
+        "layer", "reuse", "distinct", "max"
+    );
+    for l in &e.layers {
+        let usage: Vec<String> = l.usage.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            out,
+            "{:<6} {:>6} {:>9} {:>8}  {}",
+            l.layer,
+            opt(l.reuse_share, 2),
+            opt(l.distinct_mean, 2),
+            l.distinct_max.map_or("-".to_string(), |m| m.to_string()),
+            usage.join(" ")
+        );
+    }
+    if e.invalid_ids > 0 {
+        let _ = writeln!(
+            out,
+            "({} selected ids were outside the expert range)",
+            e.invalid_ids
+        );
+    }
+    out.push('\n');
+}
+
+fn routing(out: &mut String, s: &RoutingSummary) {
+    let _ = writeln!(
+        out,
+        "{:<22} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "routing overhead",
+        "router",
+        "experts",
+        "mix",
+        "MoE ms",
+        "MoE MiB",
+        "dense ms",
+        "dense MiB",
+        "overhead",
+        "share"
+    );
+    let row = |name: &str, p: &RoutingPhase| {
+        let o = p.overhead.as_ref();
+        format!(
+            "{:<22} {:>8} {:>8} {:>8} {:>8.3} {:>9.2} {:>9} {:>9} {:>9} {:>8}",
+            name,
+            pct(p.router_share),
+            pct(p.experts_share),
+            pct(p.expert_mix_share),
+            p.ms_per_token,
+            p.bytes_per_token / MIB,
+            o.map_or("-".into(), |o| format!("{:.3}", o.dense_ms)),
+            o.map_or("-".into(), |o| format!("{:.2}", o.dense_bytes / MIB)),
+            o.map_or("-".into(), |o| format!("{:.3}", o.overhead_ms)),
+            o.map_or("-".into(), |o| pct(o.share)),
+        )
+    };
+    for (name, p) in [("short-response", &s.short), ("long-form", &s.long)] {
+        if let Some(p) = p {
+            let _ = writeln!(out, "{}", row(name, p));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "(router/experts/mix: shares of the profiled token time; overhead = MoE ms - dense ms x \
+         MoE MiB / dense MiB, unprofiled times)\n"
+    );
+}

@@ -1,0 +1,38 @@
+//! Writing a whole file atomically.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `contents` to `path` atomically (a temporary file beside it, renamed over it), so a
+/// reader or a crash never sees half a file. The error names the path.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
+    let io = |source| WriteError {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(contents.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+/// A file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("could not write {path}: {source}")]
+pub struct WriteError {
+    pub path: String,
+    pub source: std::io::Error,
+}

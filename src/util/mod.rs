@@ -1,0 +1,29 @@
+//! Small helpers every layer may use: atomic file writes, RFC 3339 times, a seeded generator.
+
+/// Bad input (a flag, a file, a name): the command is refused with this one line and exit
+/// code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+pub mod fs;
+pub mod interrupt;
+pub mod quantile;
+pub mod rng;
+pub mod time;
+
+/// The real SmolLM2-135M model the model-dependent unit tests run on: `$RUNNER_TEST_MODEL`
+/// (`scripts/test.sh` fetches it and sets it). A test that needs it fails when it is missing.
+#[cfg(test)]
+pub(crate) fn test_model() -> std::path::PathBuf {
+    match std::env::var_os("RUNNER_TEST_MODEL") {
+        Some(p) if !p.is_empty() && std::path::Path::new(&p).is_file() => p.into(),
+        Some(p) => panic!(
+            "RUNNER_TEST_MODEL={} is not a file: run scripts/test.sh, or `runner models fetch smollm2-135m` and set RUNNER_TEST_MODEL to its path",
+            std::path::Path::new(&p).display()
+        ),
+        None => panic!(
+            "RUNNER_TEST_MODEL is not set: run scripts/test.sh, or `runner models fetch smollm2-135m` and set RUNNER_TEST_MODEL to its path"
+        ),
+    }
+}

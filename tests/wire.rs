@@ -1,0 +1,400 @@
+//! The HTTP backends against a fixture server replaying the documented wire formats (OpenAI
+//! chat.completion.chunk SSE with include_usage, Anthropic Messages streaming events, Ollama
+//! /api/generate NDJSON) with controlled gaps, and every failure a server can hand us.
+
+mod common;
+use common::fixture::{data, event, serve, Received, Reply, Step};
+use runner::backend::exchange::Exchange;
+use runner::backend::http::Client;
+use runner::backend::remote::exchange;
+use runner::backend::spec::{endpoint, Endpoint, Secret, UrlFlags};
+use runner::backend::ChatRequest;
+use runner::measure::FailureKind;
+use runner::record::BackendId;
+use runner::scenario::{Message, Prompt, Role, Sampling};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "sk-fixture-0123456789abcdef";
+
+fn endpoint_for(kind: &str, base: &str) -> Endpoint {
+    let spec: BackendId = format!("{kind}:fixture-model").parse().unwrap();
+    let flags = UrlFlags {
+        ollama_host: Some(base.into()),
+        openai_base_url: Some(format!("{base}/v1")),
+        anthropic_base_url: Some(base.into()),
+        max_tokens_field: None,
+        max_retry_wait: Duration::from_secs(3),
+    };
+    let mut ep = endpoint(&spec, &flags, &BTreeMap::new()).unwrap();
+    ep.key = Some(Secret::new(KEY));
+    ep
+}
+
+/// The prompt every exchange sends: a system message and a user message.
+fn prompt(max_tokens: u32, time_limit: Duration) -> Prompt {
+    Prompt {
+        id: "p".into(),
+        category: None,
+        messages: messages(),
+        raw_prompt: None,
+        max_tokens,
+        time_limit,
+        sampling: Sampling::default(),
+        stop: Vec::new(),
+        pair: None,
+        graders: Vec::new(),
+    }
+}
+
+fn messages() -> Vec<Message> {
+    vec![
+        Message {
+            role: Role::System,
+            content: "Be brief.".into(),
+        },
+        Message {
+            role: Role::User,
+            content: "Say hello.".into(),
+        },
+    ]
+}
+
+fn ask(kind: &str, replies: Vec<Reply>, time_limit: Duration) -> (Exchange, Vec<Received>) {
+    let f = serve(replies);
+    let ep = endpoint_for(kind, &f.base());
+    let p = prompt(16, time_limit);
+    let req = ChatRequest::new(&p);
+    let x = exchange(
+        &Client::new(),
+        &ep,
+        &req,
+        Some("<|user|>Say hello.<|assistant|>"),
+    );
+    let got = f.requests.try_iter().collect();
+    (x, got)
+}
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A chunk can only arrive after the server slept the gaps before it: each chunk's time is at
+/// least the sum of the delays injected before it, and chunks are in order.
+fn assert_after_delays(x: &Exchange, delays_ms: &[u64]) {
+    assert_eq!(x.chunks.len(), delays_ms.len(), "{:?}", x.chunks);
+    let mut sum = 0;
+    for (c, d) in x.chunks.iter().zip(delays_ms) {
+        sum += d;
+        assert!(*c >= Duration::from_millis(sum), "{c:?} before {sum} ms");
+    }
+    assert!(x.chunks.windows(2).all(|w| w[0] <= w[1]));
+    let t = x.trace(&[]);
+    let gaps: Duration = t.gaps().sum();
+    assert_eq!(gaps, x.chunks[x.chunks.len() - 1] - x.chunks[0]);
+}
+
+fn openai_chunk(content: Option<&str>, finish: Option<&str>) -> String {
+    let delta = match content {
+        Some(c) => serde_json::json!({ "content": c }),
+        None => serde_json::json!({ "role": "assistant", "content": "" }),
+    };
+    serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "fixture-model",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }], "usage": null
+    })
+    .to_string()
+}
+
+const OPENAI_USAGE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"fixture-model","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":4}},"timings":{"cache_n":4,"prompt_n":8,"prompt_ms":41.5,"prompt_per_second":192.7,"predicted_n":3,"predicted_ms":30.0,"predicted_per_second":100.0}}"#;
+
+#[test]
+fn openai_stream_timing_and_usage() {
+    let steps = vec![
+        data(&openai_chunk(None, None)),
+        Step::Sleep(150),
+        data(&openai_chunk(Some("Hel"), None)),
+        Step::Sleep(100),
+        data(&openai_chunk(Some("lo"), None)),
+        Step::Sleep(50),
+        data(&openai_chunk(Some("!"), Some("stop"))),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ];
+    let (x, reqs) = ask("openai", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "Hello!");
+    // TTFT at the first non-empty text, not at the role-only chunk
+    assert_after_delays(&x, &[150, 100, 50]);
+    assert_eq!(x.server.prompt_tokens, Some(12));
+    assert_eq!(x.server.output_tokens, Some(3));
+    assert_eq!(x.server.cached_prompt_tokens, Some(4));
+    assert_eq!(x.server.prompt_ms, Some(41.5));
+    assert_eq!(x.server.decode_tps, Some(100.0));
+    assert_eq!(x.server.finish_reason.as_deref(), Some("stop"));
+    let span = (x.chunks[2] - x.chunks[0]).as_secs_f64();
+    let rate = x.trace(&[]).metrics().decode_tps.unwrap();
+    assert!((rate - 2.0 / span).abs() < 1e-9);
+    let r = &reqs[0];
+    assert!(
+        r.head.starts_with("POST /v1/chat/completions "),
+        "{}",
+        r.head
+    );
+    assert!(r.head.contains(&format!("authorization: Bearer {KEY}")));
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["stream_options"]["include_usage"], true);
+    assert_eq!(body["max_tokens"], 16);
+    assert_eq!(body["messages"][0]["role"], "system");
+}
+
+#[test]
+fn anthropic_events_timing_and_usage() {
+    let start = r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"fixture-model","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":0,"output_tokens":1}}}"#;
+    let delta = |t: &str| {
+        format!(
+            r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{t}"}}}}"#
+        )
+    };
+    let steps = vec![
+        event("message_start", start),
+        event(
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
+        event("ping", r#"{"type": "ping"}"#),
+        Step::Sleep(120),
+        event("content_block_delta", &delta("Hi")),
+        Step::Sleep(80),
+        event("content_block_delta", &delta(" there")),
+        event(
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        event(
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":4}}"#,
+        ),
+        event("message_stop", r#"{"type":"message_stop"}"#),
+    ];
+    let (x, reqs) = ask("anthropic", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "Hi there");
+    assert_after_delays(&x, &[120, 80]);
+    assert_eq!(x.server.prompt_tokens, Some(15));
+    assert_eq!(x.server.cached_prompt_tokens, Some(5));
+    assert_eq!(x.server.output_tokens, Some(4));
+    assert_eq!(x.server.finish_reason.as_deref(), Some("end_turn"));
+    let r = &reqs[0];
+    assert!(r.head.starts_with("POST /v1/messages "), "{}", r.head);
+    assert!(r.head.contains(&format!("x-api-key: {KEY}")));
+    assert!(r.head.contains("anthropic-version: 2023-06-01"));
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["system"], "Be brief.");
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn ollama_ndjson_timing_and_durations() {
+    let line = |t: &str| {
+        Step::Send(format!("{{\"model\":\"fixture-model\",\"created_at\":\"2025-10-26T17:15:24.097767Z\",\"response\":\"{t}\",\"done\":false}}\n"))
+    };
+    let last = "{\"model\":\"fixture-model\",\"created_at\":\"2025-10-26T17:15:24.2Z\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"total_duration\":174560334,\"load_duration\":101397084,\"prompt_eval_count\":11,\"prompt_eval_duration\":13074791,\"eval_count\":18,\"eval_duration\":52479709}\n";
+    let steps = vec![
+        Step::Sleep(100),
+        line("That"),
+        Step::Sleep(60),
+        line("'s"),
+        Step::Send(last.into()),
+    ];
+    let (x, reqs) = ask("ollama", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "That's");
+    assert_after_delays(&x, &[100, 60]);
+    let s = &x.server;
+    assert_eq!((s.prompt_tokens, s.output_tokens), (Some(11), Some(18)));
+    assert!((s.load_ms.unwrap() - 101.397084).abs() < 1e-9);
+    assert!((s.prompt_ms.unwrap() - 13.074791).abs() < 1e-9);
+    assert!((s.decode_tps.unwrap() - 18.0 / 0.052479709).abs() < 1e-6);
+    let body: serde_json::Value = serde_json::from_str(&reqs[0].body).unwrap();
+    assert_eq!(body["raw"], true);
+    assert_eq!(body["prompt"], "<|user|>Say hello.<|assistant|>");
+    assert_eq!(body["options"]["num_predict"], 16);
+    assert_eq!(body["options"]["temperature"], 0.0);
+}
+
+#[test]
+fn connection_refused() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ep = endpoint_for("openai", &format!("http://127.0.0.1:{port}"));
+    let p = prompt(4, LIMIT);
+    let x = exchange(&Client::new(), &ep, &ChatRequest::new(&p), None);
+    assert_eq!(
+        x.failure.as_ref().unwrap().kind,
+        FailureKind::Refused,
+        "{:?}",
+        x.failure
+    );
+}
+
+#[test]
+fn cut_mid_stream_keeps_what_came() {
+    let steps = vec![data(&openai_chunk(Some("partial"), None)), Step::Cut];
+    let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
+    let f = x.failure.unwrap();
+    assert!(
+        matches!(f.kind, FailureKind::Reset | FailureKind::Truncated),
+        "{f:?}"
+    );
+    assert_eq!(x.text, "partial");
+}
+
+#[test]
+fn http_errors_carry_the_servers_message_without_the_key() {
+    let body = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {KEY}","type":"invalid_request_error"}}}}"#
+    );
+    let (x, _) = ask("openai", vec![Reply::status(401, &body)], LIMIT);
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::HttpStatus);
+    assert!(
+        f.message.contains("HTTP 401") && f.message.contains("Incorrect API key"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains(KEY), "{}", f.message);
+    assert!(!format!("{f:?}").contains(KEY));
+    let (x, _) = ask(
+        "anthropic",
+        vec![Reply::status(500, "upstream exploded")],
+        LIMIT,
+    );
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::HttpStatus);
+    assert!(
+        f.message.contains("500") && f.message.contains("upstream exploded"),
+        "{}",
+        f.message
+    );
+}
+
+fn rate_limited(retry_after: &str) -> Reply {
+    let mut r = Reply::status(429, r#"{"error":{"message":"slow down"}}"#);
+    r.headers.push(("retry-after".into(), retry_after.into()));
+    r
+}
+
+#[test]
+fn http_429_is_retried_after_retry_after_within_a_bound() {
+    let ok = vec![
+        data(&openai_chunk(Some("ok"), Some("stop"))),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ];
+    let (x, reqs) = ask("openai", vec![rate_limited("1"), Reply::ok(ok)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!((x.retries, reqs.len()), (1, 2));
+    assert!(x.retry_wait >= Duration::from_secs(1));
+    // a wait beyond the endpoint's bound (3 s here) is not waited for
+    let t = Instant::now();
+    let (x, _) = ask("openai", vec![rate_limited("120")], LIMIT);
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::RateLimited);
+    assert!(f.message.contains("slow down"), "{}", f.message);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // a wait too long to represent is refused, not panicked on
+    for absurd in ["1e20", "inf", "-1", "soon"] {
+        let (x, _) = ask(
+            "openai",
+            vec![rate_limited(absurd), rate_limited("0")],
+            LIMIT,
+        );
+        let f = x.failure.expect("rate limited");
+        assert_eq!(f.kind, FailureKind::RateLimited, "{absurd}: {f:?}");
+    }
+}
+
+#[test]
+fn a_line_without_end_is_malformed_not_buffered_forever() {
+    let endless = vec![Step::Send(format!("data: {}", "x".repeat(5 << 20)))];
+    let (x, _) = ask("openai", vec![Reply::ok(endless)], LIMIT);
+    let f = x.failure.expect("refused");
+    assert_eq!(f.kind, FailureKind::Malformed, "{f:?}");
+    assert!(f.message.contains("longer than"), "{}", f.message);
+}
+
+#[test]
+fn malformed_lines_and_error_events_fail_with_their_kind() {
+    let bad = vec![data(&openai_chunk(Some("a"), None)), data("{not json")];
+    let (x, _) = ask("openai", vec![Reply::ok(bad)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::Malformed);
+    let err = vec![
+        data(&openai_chunk(Some("a"), None)),
+        event("error", r#"{"error":{"message":"model crashed"}}"#),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(err)], LIMIT);
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::StreamError);
+    assert!(f.message.contains("model crashed"));
+    let overloaded = vec![event(
+        "error",
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+    )];
+    let (x, _) = ask("anthropic", vec![Reply::ok(overloaded)], LIMIT);
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::StreamError);
+    assert!(
+        f.message.contains("overloaded_error: Overloaded"),
+        "{}",
+        f.message
+    );
+    let ollama = vec![Step::Send("{\"error\":\"model 'x' not found\"}\n".into())];
+    let (x, _) = ask("ollama", vec![Reply::ok(ollama)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::StreamError);
+    let ollama = vec![Step::Send(
+        "{\"response\":\"a\",\"done\":false}\nnot json\n".into(),
+    )];
+    let (x, _) = ask("ollama", vec![Reply::ok(ollama)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::Malformed);
+}
+
+#[test]
+fn a_stall_past_the_time_limit_ends_the_request() {
+    let steps = vec![data(&openai_chunk(Some("a"), None)), Step::Sleep(6000)];
+    let t = Instant::now();
+    let (x, _) = ask("openai", vec![Reply::ok(steps)], Duration::from_millis(800));
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::TimeLimit, "{f:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(x.text, "a");
+    // a server that never sends headers is bounded too
+    let t = Instant::now();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = endpoint_for("ollama", &format!("http://{}", l.local_addr().unwrap()));
+    let p = prompt(4, Duration::from_millis(800));
+    let x = exchange(&Client::new(), &ep, &ChatRequest::new(&p), None);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::TimeLimit);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    drop(l);
+}
+
+#[test]
+fn streams_without_usage_or_final_event_are_failures() {
+    let no_usage = vec![data(&openai_chunk(Some("a"), Some("stop"))), data("[DONE]")];
+    let (x, _) = ask("openai", vec![Reply::ok(no_usage)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::NoUsage);
+    assert_eq!(x.text, "a");
+    let no_done = vec![
+        data(&openai_chunk(Some("a"), Some("stop"))),
+        data(OPENAI_USAGE),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(no_done)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
+    let no_stop = vec![event(
+        "message_delta",
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}"#,
+    )];
+    let (x, _) = ask("anthropic", vec![Reply::ok(no_stop)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
+}
