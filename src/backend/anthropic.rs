@@ -4,7 +4,7 @@
 //! and output tokens), `message_stop`, `ping` and `error`.
 
 use super::exchange::{Exchange, Failure};
-use super::http::{self, Client};
+use super::http::{self, Client, Handled};
 use super::openai::excerpt;
 use super::spec::Endpoint;
 use super::{messages_json, sse, system_text, u64_at, ChatRequest};
@@ -47,36 +47,20 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
 
 /// Sends one request and reads its stream to the end.
 pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
-    let mut x = Exchange::new(Instant::now());
     let mut headers: Vec<(&str, String)> = vec![("anthropic-version", API_VERSION.into())];
     if let Some(k) = &ep.key {
         headers.push(("x-api-key", k.expose().to_string()));
     }
-    let body = body(ep, req);
-    let resp = match client.post_stream(
-        ep,
-        "/v1/messages",
-        &body,
-        &headers,
-        req.time_limit(),
-        &mut x,
-    ) {
-        Ok(r) => r,
-        Err(f) => {
-            x.finish(Some(f));
-            return x;
-        }
+    let post = http::Post {
+        path: "/v1/messages",
+        body: body(ep, req),
+        headers,
     };
-    http::read_sse(resp, x, ep, req.time_limit(), on_event)
+    http::sse_exchange(client, ep, &post, req.time_limit(), on_event)
 }
 
 /// Applies one event; `Ok(false)` after `message_stop`.
-pub fn on_event(
-    ev: &sse::Event,
-    at: Instant,
-    x: &mut Exchange,
-    ep: &Endpoint,
-) -> Result<bool, Failure> {
+pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Handled {
     let v: Value = serde_json::from_str(ev.data.trim()).map_err(|e| {
         Failure::new(
             FailureKind::Malformed,

@@ -154,6 +154,38 @@ impl Client {
     }
 }
 
+/// A streamed POST: the path under the base URL, the JSON body and the request's own headers.
+pub struct Post<'a> {
+    pub path: &'a str,
+    pub body: serde_json::Value,
+    pub headers: Vec<(&'a str, String)>,
+}
+
+/// What applies one server-sent event to an exchange: `Ok(false)` ends the stream.
+pub type OnEvent = fn(&super::sse::Event, Instant, &mut Exchange, &Endpoint) -> Handled;
+
+/// Whether a stream goes on after an event, or why it failed.
+pub type Handled = Result<bool, Failure>;
+
+/// Sends a streamed POST and reads its server-sent events to the end, applying `on_event` to
+/// each: one exchange, however it ends.
+pub fn sse_exchange(
+    client: &Client,
+    ep: &Endpoint,
+    post: &Post<'_>,
+    limit: Duration,
+    on_event: OnEvent,
+) -> Exchange {
+    let mut x = Exchange::new(Instant::now());
+    match client.post_stream(ep, post.path, &post.body, &post.headers, limit, &mut x) {
+        Ok(resp) => read_sse(resp, x, ep, limit, on_event),
+        Err(f) => {
+            x.finish(Some(f));
+            x
+        }
+    }
+}
+
 /// Reads a Server-Sent Events response to its end, applying `on_event` to each event
 /// (`Ok(false)` ends the stream), then records how the exchange ended.
 pub fn read_sse(
@@ -161,7 +193,7 @@ pub fn read_sse(
     mut x: Exchange,
     ep: &Endpoint,
     time_limit: std::time::Duration,
-    on_event: fn(&super::sse::Event, Instant, &mut Exchange, &Endpoint) -> Result<bool, Failure>,
+    on_event: OnEvent,
 ) -> Exchange {
     let deadline = x.start + time_limit;
     let mut parser = super::sse::Parser::default();

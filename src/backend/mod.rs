@@ -50,6 +50,17 @@ pub struct ModelSource {
     pub quant: Option<String>,
 }
 
+impl ModelSource {
+    /// A file as it is.
+    pub fn file(path: &std::path::Path) -> ModelSource {
+        ModelSource {
+            path: path.to_path_buf(),
+            sha256: None,
+            quant: None,
+        }
+    }
+}
+
 /// One context of a native cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSpec {
@@ -57,6 +68,16 @@ pub struct SessionSpec {
     pub model: usize,
     /// Observe its graph evaluation node by node (`runner profile`).
     pub profiled: bool,
+}
+
+impl SessionSpec {
+    /// A plain context of model `model`.
+    pub fn plain(model: usize) -> SessionSpec {
+        SessionSpec {
+            model,
+            profiled: false,
+        }
+    }
 }
 
 /// Engine settings of a native cell.
@@ -70,8 +91,21 @@ pub struct EngineSpec {
     pub use_mmap: bool,
 }
 
+impl Default for EngineSpec {
+    /// One thread, a context sized to the prompts, every layer offloaded, weights mapped.
+    fn default() -> EngineSpec {
+        EngineSpec {
+            threads: 1,
+            n_ctx: None,
+            flash_attn: FlashAttn::Auto,
+            n_gpu_layers: 999,
+            use_mmap: true,
+        }
+    }
+}
+
 /// What a cell asks of its backend.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Setup {
     pub key: CellKey,
     /// Native: the models to load, in order.

@@ -5,7 +5,7 @@
 //! llama-server, vLLM, LM Studio, OpenRouter and OpenAI.
 
 use super::exchange::{Exchange, Failure};
-use super::http::{self, Client};
+use super::http::{self, Client, Handled};
 use super::spec::Endpoint;
 use super::{f64_at, messages_json, sse, u64_at, ChatRequest};
 use crate::measure::FailureKind;
@@ -50,37 +50,21 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
 
 /// Sends one request and reads its stream to the end.
 pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
-    let mut x = Exchange::new(Instant::now());
     let auth = ep
         .key
         .as_ref()
         .map(|k| ("authorization", format!("Bearer {}", k.expose())));
     let headers: Vec<(&str, String)> = auth.into_iter().collect();
-    let body = body(ep, req);
-    let resp = match client.post_stream(
-        ep,
-        "/chat/completions",
-        &body,
-        &headers,
-        req.time_limit(),
-        &mut x,
-    ) {
-        Ok(r) => r,
-        Err(f) => {
-            x.finish(Some(f));
-            return x;
-        }
+    let post = http::Post {
+        path: "/chat/completions",
+        body: body(ep, req),
+        headers,
     };
-    http::read_sse(resp, x, ep, req.time_limit(), on_event)
+    http::sse_exchange(client, ep, &post, req.time_limit(), on_event)
 }
 
 /// Applies one event; `Ok(false)` after `[DONE]`.
-pub fn on_event(
-    ev: &sse::Event,
-    at: Instant,
-    x: &mut Exchange,
-    ep: &Endpoint,
-) -> Result<bool, Failure> {
+pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Handled {
     let data = ev.data.trim();
     if ev.event == "error" {
         return Err(stream_error(data, ep));

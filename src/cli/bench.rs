@@ -52,19 +52,13 @@ pub struct BenchArgs {
     #[arg(long = "ubatch", value_delimiter = ',', default_value = "512", value_parser = parse_positive, allow_negative_numbers = true)]
     pub ubatch: Vec<u32>,
     /// Flash attention.
-    #[arg(
-        long = "flash-attn",
-        value_delimiter = ',',
-        value_enum,
-        default_value = "auto"
-    )]
+    #[arg(long = "flash-attn", value_delimiter = ',', default_value = "auto")]
     pub flash_attn: Vec<FlashAttn>,
     /// KV cache type for K.
     #[arg(
         long = "cache-type-k",
         visible_alias = "ctk",
         value_delimiter = ',',
-        value_enum,
         default_value = "f16"
     )]
     pub type_k: Vec<KvType>,
@@ -73,7 +67,6 @@ pub struct BenchArgs {
         long = "cache-type-v",
         visible_alias = "ctv",
         value_delimiter = ',',
-        value_enum,
         default_value = "f16"
     )]
     pub type_v: Vec<KvType>,

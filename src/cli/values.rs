@@ -72,32 +72,25 @@ pub fn parse_gib(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Implements `ValueEnum` for a closed set of a lower layer from its `ALL` and names.
+/// Implements `ValueEnum` for a closed set of a lower layer (a `named_enum!`).
 macro_rules! value_enum {
-    ($t:ty, $all:expr, $name:expr) => {
+    ($t:ty) => {
         impl ValueEnum for $t {
             fn value_variants<'a>() -> &'a [Self] {
-                &$all
+                <$t>::ALL
             }
             fn to_possible_value(&self) -> Option<PossibleValue> {
-                Some(PossibleValue::new($name(*self)))
+                Some(PossibleValue::new(self.as_str()))
             }
         }
     };
 }
 
-value_enum!(FlashAttn, FlashAttn::ALL, FlashAttn::as_str);
-value_enum!(KvType, KvType::ALL, KvType::as_str);
-value_enum!(Format, Format::ALL, Format::name);
-value_enum!(Router, Router::ALL, Router::as_str);
-value_enum!(
-    ListFormat,
-    [ListFormat::Table, ListFormat::Json],
-    |f| match f {
-        ListFormat::Table => "table",
-        ListFormat::Json => "json",
-    }
-);
+value_enum!(FlashAttn);
+value_enum!(KvType);
+value_enum!(Format);
+value_enum!(Router);
+value_enum!(ListFormat);
 
 #[cfg(test)]
 mod tests {

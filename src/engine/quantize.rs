@@ -10,6 +10,7 @@
 use super::quant::QuantType;
 use crate::gguf::{GgufError, GgufFile};
 use crate::models::FetchError;
+use crate::util::fs::{io_err, IoError};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
@@ -72,23 +73,9 @@ pub enum QuantizeError {
     /// Hashing the source failed.
     #[error("cannot hash the source: {0}")]
     Hash(#[source] FetchError),
-    /// A file-system operation on the cache failed.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> QuantizeError {
-    let path = path.to_path_buf();
-    move |source| QuantizeError::Io {
-        action,
-        path,
-        source,
-    }
+    /// A file-system operation failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// The directory holding quantized models and the source-hash memo: `<cache>/quant`.

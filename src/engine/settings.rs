@@ -3,30 +3,19 @@
 
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// Flash-attention policy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlashAttn {
-    On,
-    Off,
-    #[default]
-    Auto,
+crate::named_enum! {
+    /// Flash-attention policy.
+    #[derive(Default)]
+    pub enum FlashAttn {
+        On = "on",
+        Off = "off",
+        #[default]
+        Auto = "auto",
+    }
 }
 
 impl FlashAttn {
-    pub const ALL: [FlashAttn; 3] = [FlashAttn::On, FlashAttn::Off, FlashAttn::Auto];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlashAttn::On => "on",
-            FlashAttn::Off => "off",
-            FlashAttn::Auto => "auto",
-        }
-    }
-
     pub(crate) fn llama(self) -> sys::llama_flash_attn_type {
         match self {
             FlashAttn::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
@@ -36,55 +25,24 @@ impl FlashAttn {
     }
 }
 
-/// Element type of the KV cache.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KvType {
-    F32,
-    #[default]
-    F16,
-    Bf16,
-    #[serde(rename = "q8_0")]
-    Q8_0,
-    #[serde(rename = "q4_0")]
-    Q4_0,
-    #[serde(rename = "q4_1")]
-    Q4_1,
-    #[serde(rename = "q5_0")]
-    Q5_0,
-    #[serde(rename = "q5_1")]
-    Q5_1,
-    #[serde(rename = "iq4_nl")]
-    Iq4Nl,
+crate::named_enum! {
+    /// Element type of the KV cache.
+    #[derive(Default)]
+    pub enum KvType {
+        F32 = "f32",
+        #[default]
+        F16 = "f16",
+        Bf16 = "bf16",
+        Q8_0 = "q8_0",
+        Q4_0 = "q4_0",
+        Q4_1 = "q4_1",
+        Q5_0 = "q5_0",
+        Q5_1 = "q5_1",
+        Iq4Nl = "iq4_nl",
+    }
 }
 
 impl KvType {
-    pub const ALL: [KvType; 9] = [
-        KvType::F32,
-        KvType::F16,
-        KvType::Bf16,
-        KvType::Q8_0,
-        KvType::Q4_0,
-        KvType::Q4_1,
-        KvType::Q5_0,
-        KvType::Q5_1,
-        KvType::Iq4Nl,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KvType::F32 => "f32",
-            KvType::F16 => "f16",
-            KvType::Bf16 => "bf16",
-            KvType::Q8_0 => "q8_0",
-            KvType::Q4_0 => "q4_0",
-            KvType::Q4_1 => "q4_1",
-            KvType::Q5_0 => "q5_0",
-            KvType::Q5_1 => "q5_1",
-            KvType::Iq4Nl => "iq4_nl",
-        }
-    }
-
     pub(crate) fn ggml(self) -> sys::ggml_type {
         match self {
             KvType::F32 => sys::GGML_TYPE_F32,
@@ -97,44 +55,6 @@ impl KvType {
             KvType::Q5_1 => sys::GGML_TYPE_Q5_1,
             KvType::Iq4Nl => sys::GGML_TYPE_IQ4_NL,
         }
-    }
-}
-
-/// Parses one of `all` by its name; the error lists the names.
-fn parse_named<T: Copy>(s: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Result<T, String> {
-    let s = s.trim();
-    all.iter()
-        .copied()
-        .find(|v| name(*v).eq_ignore_ascii_case(s))
-        .ok_or_else(|| {
-            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
-            format!("'{s}' is not one of {}", names.join(", "))
-        })
-}
-
-impl FromStr for FlashAttn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_named(s, &FlashAttn::ALL, FlashAttn::as_str)
-    }
-}
-
-impl FromStr for KvType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_named(s, &KvType::ALL, KvType::as_str)
-    }
-}
-
-impl fmt::Display for FlashAttn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for KvType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -188,11 +108,11 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_serialise_as_llama_cpp_spells_them() {
-        for k in KvType::ALL {
+        for &k in KvType::ALL {
             assert_eq!(k.as_str().parse::<KvType>(), Ok(k));
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
-        for f in FlashAttn::ALL {
+        for &f in FlashAttn::ALL {
             assert_eq!(f.as_str().parse::<FlashAttn>(), Ok(f));
             assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
         }

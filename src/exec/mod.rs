@@ -33,6 +33,20 @@ pub struct Cell {
     pub refuse: Option<String>,
 }
 
+impl Cell {
+    /// A cell run in this process by backend `backend`.
+    pub fn new(label: String, backend: usize, setup: Setup, requests: usize) -> Cell {
+        Cell {
+            label,
+            backend,
+            setup,
+            requests,
+            isolate: None,
+            refuse: None,
+        }
+    }
+}
+
 /// What the loop saw around one request.
 pub struct Observed<'a> {
     /// The cell's description, from its preparation.

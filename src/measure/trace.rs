@@ -9,76 +9,46 @@
 //! - Prompt rate: prompt tokens / prompt-evaluation time (in-process only).
 
 use super::histogram::{HistogramSummary, LatencyHistogram};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Why generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// An end-of-generation token (end of sequence or of turn).
-    Eos,
-    /// The text contained one of the stop strings.
-    StopString,
-    /// `max_tokens` tokens were generated.
-    MaxTokens,
-    /// The time limit passed (during prompt evaluation, a decode call or between tokens).
-    TimeLimit,
-    /// The request failed (its error is recorded).
-    Error,
-}
-
-impl StopReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::Eos => "eos",
-            StopReason::StopString => "stop_string",
-            StopReason::MaxTokens => "max_tokens",
-            StopReason::TimeLimit => "time_limit",
-            StopReason::Error => "error",
-        }
+crate::named_enum! {
+    /// Why generation ended.
+    pub enum StopReason {
+        /// An end-of-generation token (end of sequence or of turn).
+        Eos = "eos",
+        /// The text contained one of the stop strings.
+        StopString = "stop_string",
+        /// `max_tokens` tokens were generated.
+        MaxTokens = "max_tokens",
+        /// The time limit passed (during prompt evaluation, a decode call or between tokens).
+        TimeLimit = "time_limit",
+        /// The request failed (its error is recorded).
+        Error = "error",
     }
 }
 
-/// Why a request failed, as a kind (recorded as `error_kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// Nothing listens at the address (or the host does not resolve).
-    Refused,
-    /// The connection broke before the answer was complete.
-    Reset,
-    /// The server answered with an HTTP error status.
-    HttpStatus,
-    /// HTTP 429 and the retries allowed did not get through.
-    RateLimited,
-    /// A line of the stream is not the JSON the protocol documents.
-    Malformed,
-    /// The server reported an error inside the stream.
-    StreamError,
-    /// The answer was not complete within the request's time limit.
-    TimeLimit,
-    /// The stream ended without its final event.
-    Truncated,
-    /// The stream ended properly but without token counts.
-    NoUsage,
-    Other,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Refused => "refused",
-            FailureKind::Reset => "reset",
-            FailureKind::HttpStatus => "http_status",
-            FailureKind::RateLimited => "rate_limited",
-            FailureKind::Malformed => "malformed",
-            FailureKind::StreamError => "stream_error",
-            FailureKind::TimeLimit => "time_limit",
-            FailureKind::Truncated => "truncated",
-            FailureKind::NoUsage => "no_usage",
-            FailureKind::Other => "other",
-        }
+crate::named_enum! {
+    /// Why a request failed, as a kind (recorded as `error_kind`).
+    pub enum FailureKind {
+        /// Nothing listens at the address (or the host does not resolve).
+        Refused = "refused",
+        /// The connection broke before the answer was complete.
+        Reset = "reset",
+        /// The server answered with an HTTP error status.
+        HttpStatus = "http_status",
+        /// HTTP 429 and the retries allowed did not get through.
+        RateLimited = "rate_limited",
+        /// A line of the stream is not the JSON the protocol documents.
+        Malformed = "malformed",
+        /// The server reported an error inside the stream.
+        StreamError = "stream_error",
+        /// The answer was not complete within the request's time limit.
+        TimeLimit = "time_limit",
+        /// The stream ended without its final event.
+        Truncated = "truncated",
+        /// The stream ended properly but without token counts.
+        NoUsage = "no_usage",
+        Other = "other",
     }
 }
 

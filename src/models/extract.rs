@@ -87,10 +87,12 @@ fn wheel_prefix(package: &str, version: &str) -> String {
 
 /// Finds each package's wheel in `dir`, in the model's package order.
 pub fn find_wheels(model: &KnownModel, dir: &Path) -> Result<Vec<PathBuf>, FetchError> {
-    let io_err = |source| FetchError::Io {
-        action: "list",
-        path: dir.to_path_buf(),
-        source,
+    let io_err = |source| {
+        FetchError::Io(crate::util::fs::IoError {
+            action: "list",
+            path: dir.to_path_buf(),
+            source,
+        })
     };
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err)? {
@@ -159,10 +161,12 @@ pub fn plan_members(wheels: &[PathBuf], pattern: &str) -> Result<Vec<Member>, Fe
 }
 
 fn open_wheel(wheel: &Path) -> Result<zip::ZipArchive<File>, FetchError> {
-    let file = File::open(wheel).map_err(|source| FetchError::Io {
-        action: "open",
-        path: wheel.to_path_buf(),
-        source,
+    let file = File::open(wheel).map_err(|source| {
+        FetchError::Io(crate::util::fs::IoError {
+            action: "open",
+            path: wheel.to_path_buf(),
+            source,
+        })
     })?;
     zip::ZipArchive::new(file).map_err(|e| zip_err(wheel, e))
 }
@@ -203,10 +207,12 @@ pub fn concat_members(
     out: &Path,
     progress: Option<ProgressBar>,
 ) -> Result<(String, u64), FetchError> {
-    let write_err = |source| FetchError::Io {
-        action: "write",
-        path: out.to_path_buf(),
-        source,
+    let write_err = |source| {
+        FetchError::Io(crate::util::fs::IoError {
+            action: "write",
+            path: out.to_path_buf(),
+            source,
+        })
     };
     let file = File::create(out).map_err(write_err)?;
     let mut writer = HashingWriter {
@@ -252,13 +258,13 @@ fn copy_entry<R: Read, W: Write>(
                 })
             }
         };
-        writer
-            .write_all(&buf[..n])
-            .map_err(|source| FetchError::Io {
+        writer.write_all(&buf[..n]).map_err(|source| {
+            FetchError::Io(crate::util::fs::IoError {
                 action: "write",
                 path: out.to_path_buf(),
                 source,
-            })?;
+            })
+        })?;
         total += n as u64;
     }
 }

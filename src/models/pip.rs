@@ -67,10 +67,12 @@ impl Downloader for PipDownloader {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let status = status.map_err(|source| FetchError::Io {
-            action: "wait for",
-            path: self.python.clone().into(),
-            source,
+        let status = status.map_err(|source| {
+            FetchError::Io(crate::util::fs::IoError {
+                action: "wait for",
+                path: self.python.clone().into(),
+                source,
+            })
         })?;
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
@@ -95,11 +97,11 @@ fn spawn_error(python: &str, e: io::Error) -> FetchError {
             python: python.to_string(),
         }
     } else {
-        FetchError::Io {
+        FetchError::Io(crate::util::fs::IoError {
             action: "run",
             path: python.into(),
             source: e,
-        }
+        })
     }
 }
 

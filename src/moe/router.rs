@@ -16,47 +16,17 @@
 //!   experts (the best case for locality; exact).
 
 use crate::util::rng::SplitMix64;
-use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
-/// How the router's weights are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Router {
-    /// Seeded random rows shared by groups of K experts: each token takes one whole group,
-    /// with weights exactly 1/K.
-    Grouped,
-    /// Seeded random rows, one per expert: independent top-K choices, unequal weights.
-    Random,
-    /// All zeros: every expert scores the same, every token takes the same experts.
-    Uniform,
-}
-
-impl FromStr for Router {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Router, String> {
-        Router::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("'{s}' is not a router (grouped, random or uniform)"))
-    }
-}
-
-impl std::fmt::Display for Router {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Router {
-    pub const ALL: [Router; 3] = [Router::Grouped, Router::Random, Router::Uniform];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Router::Grouped => "grouped",
-            Router::Random => "random",
-            Router::Uniform => "uniform",
-        }
+crate::named_enum! {
+    /// How the router's weights are chosen.
+    pub enum Router {
+        /// Seeded random rows shared by groups of K experts: each token takes one whole group,
+        /// with weights exactly 1/K.
+        Grouped = "grouped",
+        /// Seeded random rows, one per expert: independent top-K choices, unequal weights.
+        Random = "random",
+        /// All zeros: every expert scores the same, every token takes the same experts.
+        Uniform = "uniform",
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::Resolved;
 use crate::backend::{EngineSpec, ModelSource, Reply, Request, Setup, WorkloadRequest};
-use crate::engine::{ContextSettings, FlashAttn};
+use crate::engine::ContextSettings;
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::measure::bandwidth::{self, DecodeReads, Peaks};
 use crate::measure::RepetitionSample;
@@ -164,14 +164,7 @@ impl BenchPlan {
                 let requests = mine
                     .map(|i| (i.test.repetitions + u32::from(i.test.warmup)) as usize)
                     .sum();
-                Cell {
-                    label: r.display(),
-                    backend: 0,
-                    setup: setup(r, &cfg, cache),
-                    requests,
-                    isolate: None,
-                    refuse: None,
-                }
+                Cell::new(r.display(), 0, setup(r, &cfg, cache), requests)
             })
             .collect::<Vec<_>>();
         let n = cells.len();
@@ -206,28 +199,19 @@ impl BenchPlan {
 
 fn setup(r: &Resolved, cfg: &BenchConfig, cache: &Path) -> Setup {
     Setup {
-        key: CellKey {
-            backend: Default::default(),
-            model: r.arg.clone(),
-            quant: "source".into(),
-        },
+        key: CellKey::native(&r.arg, "source"),
         models: vec![ModelSource {
-            path: r.path.clone(),
             sha256: r.sha256.clone(),
-            quant: None,
+            ..ModelSource::file(&r.path)
         }],
-        sessions: Vec::new(),
         engine: EngineSpec {
             threads: cfg.contexts.first().map_or(1, |c| c.threads),
-            n_ctx: None,
-            flash_attn: FlashAttn::Auto,
             n_gpu_layers: cfg.n_gpu_layers,
             use_mmap: cfg.use_mmap,
+            ..Default::default()
         },
-        context: None,
-        prompts: Vec::new(),
-        raw: false,
         cache_dir: cache.to_path_buf(),
+        ..Default::default()
     }
 }
 

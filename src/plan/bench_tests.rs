@@ -1,7 +1,7 @@
 //! The bench plan: its cartesian product, context sizes, inputs.
 
 use super::*;
-use crate::engine::KvType;
+use crate::engine::{FlashAttn, KvType};
 
 fn config(
     models: usize,

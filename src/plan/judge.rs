@@ -6,8 +6,7 @@
 use super::sweep::SweepPlan;
 use crate::backend::remote::Remote;
 use crate::backend::spec::Endpoint;
-use crate::backend::{ChatRequest, EngineSpec, Reply, Request, Setup};
-use crate::engine::FlashAttn;
+use crate::backend::{ChatRequest, Reply, Request, Setup};
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::grade::judge::{self, Case, ANSWER_KEPT, JUDGE_MAX_TOKENS};
 use crate::record::{CellKey, Judgement, Record, RequestRecord, ResultsFile};
@@ -96,14 +95,12 @@ impl JudgePlan {
                 };
                 tasks.push(task(ep, rubric, q, prompt, time_limit));
             }
-            plan.cells.push(Cell {
-                label: format!("judge {}", ep.spec),
-                backend: i,
-                setup: setup(ep),
-                requests: tasks.len(),
-                isolate: None,
-                refuse: None,
-            });
+            plan.cells.push(Cell::new(
+                format!("judge {}", ep.spec),
+                i,
+                setup(ep),
+                tasks.len(),
+            ));
             plan.tasks.push((tasks, 0, None));
         }
         Ok(plan)
@@ -117,19 +114,7 @@ fn setup(ep: &Endpoint) -> Setup {
             model: ep.spec.model.clone(),
             quant: "-".into(),
         },
-        models: Vec::new(),
-        sessions: Vec::new(),
-        engine: EngineSpec {
-            threads: 1,
-            n_ctx: None,
-            flash_attn: FlashAttn::Auto,
-            n_gpu_layers: 0,
-            use_mmap: true,
-        },
-        context: None,
-        prompts: Vec::new(),
-        raw: false,
-        cache_dir: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -233,11 +233,7 @@ impl ProfilePlan {
             .collect();
         let c = &s.settings;
         let setup = Setup {
-            key: CellKey {
-                backend: Default::default(),
-                model: label.to_string(),
-                quant: "source".into(),
-            },
+            key: CellKey::native(label, "source"),
             models,
             sessions,
             engine: EngineSpec {
@@ -252,19 +248,12 @@ impl ProfilePlan {
                 n_batch: c.n_batch,
                 n_ubatch: c.n_ubatch,
             }),
-            prompts: Vec::new(),
-            raw: false,
             cache_dir: cache.to_path_buf(),
+            ..Default::default()
         };
         let slots = slots(s, 2 * n);
-        let cell = Cell {
-            label: crate::models::display_name(label),
-            backend: 0,
-            setup,
-            requests: slots.len(),
-            isolate: None,
-            refuse: None,
-        };
+        let label = crate::models::display_name(label);
+        let cell = Cell::new(label, 0, setup, slots.len());
         ProfilePlan {
             settings: s.clone(),
             cells: vec![cell],
@@ -283,9 +272,8 @@ impl ProfilePlan {
 
 fn source(path: &Path, sha256: Option<String>) -> ModelSource {
     ModelSource {
-        path: path.to_path_buf(),
         sha256,
-        quant: None,
+        ..ModelSource::file(path)
     }
 }
 

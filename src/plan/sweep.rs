@@ -185,14 +185,8 @@ impl SweepPlan {
             spec.raw,
             &spec.cache_dir,
         );
-        plan.cells.push(Cell {
-            label: spec.cell.label(),
-            backend: 0,
-            setup,
-            requests: pending.len(),
-            isolate: None,
-            refuse: None,
-        });
+        plan.cells
+            .push(Cell::new(spec.cell.label(), 0, setup, pending.len()));
         plan.pending.push((pending, 0));
         Ok(plan)
     }
@@ -298,14 +292,8 @@ impl SweepPlan {
             };
             let pending = pending(&self.scenarios, cfg.limit, done, &key);
             let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
-            self.cells.push(Cell {
-                label: spec.to_string(),
-                backend: 1 + i,
-                setup,
-                requests: pending.len(),
-                isolate: None,
-                refuse: None,
-            });
+            self.cells
+                .push(Cell::new(spec.to_string(), 1 + i, setup, pending.len()));
             self.pending.push((pending, 0));
             self.meters.push(None);
         }

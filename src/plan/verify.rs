@@ -7,11 +7,11 @@ use crate::backend::{
     ContextSettingsSpec, EngineSpec, GreedyReply, GreedyRequest, ModelSource, Reply, Request,
     SessionSpec, Setup,
 };
-use crate::engine::{argmax, FlashAttn};
+use crate::engine::argmax;
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::record::{CellKey, Record};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The prompt both models continue, unless `--prompt` gives another.
 pub const DEFAULT_PROMPT: &str = "The three most important inventions in history are";
@@ -134,52 +134,26 @@ impl VerifyPlan {
             .unwrap_or(u32::MAX)
             .saturating_add(opts.n_tokens)
             .saturating_add(8);
-        let source = |p: &Path| ModelSource {
-            path: PathBuf::from(p),
-            sha256: None,
-            quant: None,
-        };
         let setup = Setup {
-            key: CellKey {
-                backend: Default::default(),
-                model: moe.display().to_string(),
-                quant: "source".into(),
-            },
-            models: vec![source(dense), source(moe)],
-            sessions: vec![
-                SessionSpec {
-                    model: 0,
-                    profiled: false,
-                },
-                SessionSpec {
-                    model: 1,
-                    profiled: false,
-                },
-            ],
+            key: CellKey::native(&moe.display().to_string(), "source"),
+            models: vec![ModelSource::file(dense), ModelSource::file(moe)],
+            sessions: vec![SessionSpec::plain(0), SessionSpec::plain(1)],
             engine: EngineSpec {
                 threads: opts.threads,
                 n_ctx: Some(n_ctx),
-                flash_attn: FlashAttn::Auto,
-                n_gpu_layers: 999,
-                use_mmap: true,
+                ..Default::default()
             },
             context: Some(ContextSettingsSpec {
                 n_ctx,
                 n_batch: n_ctx,
                 n_ubatch: 512,
             }),
-            prompts: Vec::new(),
             raw: true,
             cache_dir: cache.to_path_buf(),
+            ..Default::default()
         };
-        let cell = Cell {
-            label: crate::models::display_name(&moe.display().to_string()),
-            backend: 0,
-            setup,
-            requests: 2,
-            isolate: None,
-            refuse: None,
-        };
+        let label = crate::models::display_name(&moe.display().to_string());
+        let cell = Cell::new(label, 0, setup, 2);
         VerifyPlan {
             opts,
             cells: vec![cell],

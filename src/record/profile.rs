@@ -10,27 +10,15 @@ use crate::measure::routing::{Breakdown, RoutingSummary};
 use crate::moe::Router;
 use serde::{Deserialize, Serialize};
 
-/// The phases a profile times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// The first decoded token after a short prompt.
-    ShortResponse,
-    /// Steady decode at depth.
-    LongForm,
-    /// The evaluation of the depth prompt.
-    Prompt,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::ShortResponse, Phase::LongForm, Phase::Prompt];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::ShortResponse => "short-response",
-            Phase::LongForm => "long-form",
-            Phase::Prompt => "prompt",
-        }
+crate::named_enum! {
+    /// The phases a profile times.
+    pub enum Phase {
+        /// The first decoded token after a short prompt.
+        ShortResponse = "short-response",
+        /// Steady decode at depth.
+        LongForm = "long-form",
+        /// The evaluation of the depth prompt.
+        Prompt = "prompt",
     }
 }
 

@@ -196,29 +196,17 @@ pub struct LoadReport {
     pub top_processes: Vec<String>,
 }
 
-/// The kinds of backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// llama.cpp in-process.
-    Native,
-    /// Ollama's native API.
-    Ollama,
-    /// An OpenAI-compatible Chat Completions API.
-    #[serde(rename = "openai")]
-    OpenAi,
-    /// Anthropic's Messages API.
-    Anthropic,
-}
-
-impl BackendKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Native => "native",
-            BackendKind::Ollama => "ollama",
-            BackendKind::OpenAi => "openai",
-            BackendKind::Anthropic => "anthropic",
-        }
+crate::named_enum! {
+    /// The kinds of backend.
+    pub enum BackendKind {
+        /// llama.cpp in-process.
+        Native = "native",
+        /// Ollama's native API.
+        Ollama = "ollama",
+        /// An OpenAI-compatible Chat Completions API.
+        OpenAi = "openai",
+        /// Anthropic's Messages API.
+        Anthropic = "anthropic",
     }
 }
 
@@ -284,13 +272,11 @@ impl FromStr for BackendId {
         let (kind, model) = s.split_once(':').ok_or_else(|| {
             format!("unknown backend '{s}' (expected native, ollama:MODEL, openai:MODEL or anthropic:MODEL)")
         })?;
-        let kind = match kind {
-            "ollama" => BackendKind::Ollama,
-            "openai" => BackendKind::OpenAi,
-            "anthropic" => BackendKind::Anthropic,
-            other => {
+        let kind = match kind.parse::<BackendKind>() {
+            Ok(k) if k != BackendKind::Native => k,
+            _ => {
                 return Err(format!(
-                    "unknown backend kind '{other}' in '{s}' (expected native, ollama, openai or anthropic)"
+                    "unknown backend kind '{kind}' in '{s}' (expected native, ollama, openai or anthropic)"
                 ))
             }
         };
@@ -318,7 +304,7 @@ impl<'de> Deserialize<'de> for BackendId {
 }
 
 /// Which (backend, model, quantization) cell of a sweep a line belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CellKey {
     /// Records written before backends existed read as `native`.
     #[serde(default)]
@@ -331,6 +317,15 @@ pub struct CellKey {
 }
 
 impl CellKey {
+    /// A native cell of `model` (as given) in quantization `quant`.
+    pub fn native(model: &str, quant: &str) -> CellKey {
+        CellKey {
+            backend: BackendId::native(),
+            model: model.to_string(),
+            quant: quant.to_string(),
+        }
+    }
+
     /// `model/quant` for native cells, the backend name for HTTP ones.
     pub fn label(&self) -> String {
         match self.backend.is_native() {

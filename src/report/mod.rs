@@ -39,26 +39,28 @@ pub trait Exporter {
     fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError>;
 }
 
-/// Output of the listing commands: a table, or JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFormat {
-    Table,
-    Json,
+crate::named_enum! {
+    /// Output of the listing commands: a table, or JSON.
+    pub enum ListFormat {
+        Table = "table",
+        Json = "json",
+    }
 }
 
-/// The output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned columns for a terminal.
-    Table,
-    /// One JSON array with every record and its raw samples.
-    Json,
-    /// One JSON record per line.
-    Jsonl,
-    /// Every scalar field of the schema as a column (raw samples left out).
-    Csv,
-    /// A Markdown table with the same columns as `table`.
-    Md,
+crate::named_enum! {
+    /// The output formats.
+    pub enum Format {
+        /// Aligned columns for a terminal.
+        Table = "table",
+        /// One JSON array with every record and its raw samples.
+        Json = "json",
+        /// One JSON record per line.
+        Jsonl = "jsonl",
+        /// Every scalar field of the schema as a column (raw samples left out).
+        Csv = "csv",
+        /// A Markdown table with the same columns as `table`.
+        Md = "md",
+    }
 }
 
 impl Format {
@@ -88,26 +90,6 @@ impl Format {
             Format::Jsonl => Box::new(json::JsonlExporter),
             Format::Csv => Box::new(csv::CsvExporter),
             Format::Md => Box::new(table::MarkdownExporter),
-        }
-    }
-}
-
-impl Format {
-    pub const ALL: [Format; 5] = [
-        Format::Table,
-        Format::Json,
-        Format::Jsonl,
-        Format::Csv,
-        Format::Md,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Table => "table",
-            Format::Json => "json",
-            Format::Jsonl => "jsonl",
-            Format::Csv => "csv",
-            Format::Md => "md",
         }
     }
 }

@@ -102,106 +102,50 @@ fn params(n: u64) -> String {
 }
 
 const COLUMNS: &[Column<BenchRecord>] = &[
-    Column {
-        header: "model",
-        numeric: false,
-        value: |r| r.model.file_name.trim_end_matches(".gguf").to_string(),
-    },
-    Column {
-        header: "quant",
-        numeric: false,
-        value: |r| r.model.file_type.clone().unwrap_or_else(|| "?".into()),
-    },
-    Column {
-        header: "weights MiB",
-        numeric: true,
-        value: |r| mib(r.memory.model_bytes),
-    },
-    Column {
-        header: "params",
-        numeric: true,
-        value: |r| params(r.model.n_params),
-    },
-    Column {
-        header: "threads",
-        numeric: true,
-        value: |r| r.engine.threads.to_string(),
-    },
-    Column {
-        header: "test",
-        numeric: false,
-        value: |r| {
-            format!(
-                "{}{}",
-                r.test.name,
-                if r.load.busy { " (busy!)" } else { "" }
-            )
-        },
-    },
-    Column {
-        header: "prompt t/s",
-        numeric: true,
-        value: |r| rate(&r.results.prompt_tps),
-    },
-    Column {
-        header: "gen t/s",
-        numeric: true,
-        value: |r| rate(&r.results.gen_tps),
-    },
-    Column {
-        header: "TTFT ms",
-        numeric: true,
-        value: |r| millis(r.results.ttft_ms.as_ref().map(|s| s.median)),
-    },
-    Column {
-        header: "ITL p50 ms",
-        numeric: true,
-        value: |r| millis(r.results.itl_ms.as_ref().map(|h| h.p50_ms)),
-    },
-    Column {
-        header: "ITL p99 ms",
-        numeric: true,
-        value: |r| millis(r.results.itl_ms.as_ref().map(|h| h.p99_ms)),
-    },
-    Column {
-        header: "e2e ms",
-        numeric: true,
-        value: |r| millis(r.results.e2e_ms.as_ref().map(|s| s.median)),
-    },
-    Column {
-        header: "GB/s",
-        numeric: true,
-        value: |r| {
-            r.bandwidth
-                .as_ref()
-                .map_or("-".into(), |b| format!("{:.2}", b.achieved_gbps))
-        },
-    },
-    Column {
-        header: "BW % meas",
-        numeric: true,
-        value: |r| percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_measured)),
-    },
-    Column {
-        header: "BW % spec",
-        numeric: true,
-        value: |r| percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_published)),
-    },
-    Column {
-        header: "KV MiB",
-        numeric: true,
-        value: |r| mib(r.memory.kv_cache_bytes),
-    },
-    Column {
-        header: "compute MiB",
-        numeric: true,
-        value: |r| mib(r.memory.compute_buffer_bytes),
-    },
-    Column {
-        header: "peak RSS MiB",
-        numeric: true,
-        value: |r| mib(r.memory.peak_rss_bytes),
-    },
+    Column::text("model", |r| {
+        r.model.file_name.trim_end_matches(".gguf").to_string()
+    }),
+    Column::text("quant", |r| {
+        r.model.file_type.clone().unwrap_or_else(|| "?".into())
+    }),
+    Column::number("weights MiB", |r| mib(r.memory.model_bytes)),
+    Column::number("params", |r| params(r.model.n_params)),
+    Column::number("threads", |r| r.engine.threads.to_string()),
+    Column::text("test", |r| {
+        format!(
+            "{}{}",
+            r.test.name,
+            if r.load.busy { " (busy!)" } else { "" }
+        )
+    }),
+    Column::number("prompt t/s", |r| rate(&r.results.prompt_tps)),
+    Column::number("gen t/s", |r| rate(&r.results.gen_tps)),
+    Column::number("TTFT ms", |r| {
+        millis(r.results.ttft_ms.as_ref().map(|s| s.median))
+    }),
+    Column::number("ITL p50 ms", |r| {
+        millis(r.results.itl_ms.as_ref().map(|h| h.p50_ms))
+    }),
+    Column::number("ITL p99 ms", |r| {
+        millis(r.results.itl_ms.as_ref().map(|h| h.p99_ms))
+    }),
+    Column::number("e2e ms", |r| {
+        millis(r.results.e2e_ms.as_ref().map(|s| s.median))
+    }),
+    Column::number("GB/s", |r| {
+        r.bandwidth
+            .as_ref()
+            .map_or("-".into(), |b| format!("{:.2}", b.achieved_gbps))
+    }),
+    Column::number("BW % meas", |r| {
+        percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_measured))
+    }),
+    Column::number("BW % spec", |r| {
+        percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_published))
+    }),
+    Column::number("KV MiB", |r| mib(r.memory.kv_cache_bytes)),
+    Column::number("compute MiB", |r| mib(r.memory.compute_buffer_bytes)),
+    Column::number("peak RSS MiB", |r| mib(r.memory.peak_rss_bytes)),
 ];
 
 impl Exporter for TableExporter {

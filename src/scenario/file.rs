@@ -40,6 +40,7 @@ struct RawSettings {
     raw: Option<bool>,
 }
 
+/// A prompt's own keys; every other key is one of the settings it overrides.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPrompt {
@@ -51,21 +52,18 @@ struct RawPrompt {
     pair: Option<String>,
     #[serde(default)]
     graders: Vec<toml::Value>,
-    // The overridable settings, as in `RawSettings`.
-    system: Option<String>,
-    max_tokens: Option<u32>,
-    time_limit_s: Option<f64>,
-    temperature: Option<f32>,
-    seed: Option<u32>,
-    top_p: Option<f32>,
-    top_k: Option<u32>,
-    stop: Option<Vec<String>>,
-    raw: Option<bool>,
+    /// The settings it overrides (read from the other keys).
+    #[serde(skip)]
+    own: RawSettings,
 }
 
-impl RawPrompt {
-    /// This prompt's settings, falling back to the defaults field by field.
-    fn settings(&self, defaults: &RawSettings) -> RawSettings {
+const PROMPT_KEYS: [&str; 7] = [
+    "id", "category", "user", "messages", "prompt", "pair", "graders",
+];
+
+impl RawSettings {
+    /// These settings, falling back to `defaults` field by field.
+    fn or(&self, defaults: &RawSettings) -> RawSettings {
         let d = defaults.clone();
         RawSettings {
             system: self.system.clone().or(d.system),
@@ -239,13 +237,23 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
     if !item.is_table() {
         return Err("must be a table ([[prompts]])".into());
     }
-    let raw: RawPrompt = item
+    let (own, settings): (toml::Table, toml::Table) = match item {
+        toml::Value::Table(t) => t
+            .into_iter()
+            .partition(|(k, _)| PROMPT_KEYS.contains(&k.as_str())),
+        _ => unreachable!("checked to be a table"),
+    };
+    let read = |t: toml::Table| toml::Value::Table(t);
+    let mut raw: RawPrompt = read(own)
+        .try_into()
+        .map_err(|e: toml::de::Error| value_error(&e))?;
+    raw.own = read(settings)
         .try_into()
         .map_err(|e: toml::de::Error| value_error(&e))?;
     if !is_valid_id(&raw.id) {
         return Err("id must match [A-Za-z0-9._-]+".into());
     }
-    let settings = raw.settings(defaults);
+    let settings = raw.own.or(defaults);
     check_defaults(&settings)?;
     let (messages, raw_prompt) = build_messages(&raw, defaults)?;
     let graders = raw
@@ -284,12 +292,12 @@ fn build_messages(
     raw: &RawPrompt,
     defaults: &RawSettings,
 ) -> Result<(Vec<Message>, Option<String>), String> {
-    let is_raw = raw.raw.or(defaults.raw).unwrap_or(false);
+    let is_raw = raw.own.raw.or(defaults.raw).unwrap_or(false);
     if is_raw {
         if raw.user.is_some() || raw.messages.is_some() {
             return Err("raw = true takes `prompt`, not `user` or `messages`".into());
         }
-        if raw.system.is_some() {
+        if raw.own.system.is_some() {
             return Err("`system` is not used with raw = true".into());
         }
         return match &raw.prompt {
@@ -302,6 +310,7 @@ fn build_messages(
         return Err("`prompt` needs raw = true (otherwise use `user` or `messages`)".into());
     }
     let system = raw
+        .own
         .system
         .clone()
         .or_else(|| defaults.system.clone())
@@ -324,7 +333,7 @@ fn build_messages(
             Ok((system.into_iter().chain([user]).collect(), None))
         }
         (None, Some(messages)) => {
-            check_messages(messages, raw.system.is_some())?;
+            check_messages(messages, raw.own.system.is_some())?;
             if messages[0].role == Role::System {
                 return Ok((messages.clone(), None));
             }

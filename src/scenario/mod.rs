@@ -132,28 +132,13 @@ impl Scenario {
     }
 }
 
-/// What a scenario's report emphasises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScenarioKind {
-    /// Answers of a few tokens: time to first token and end-to-end latency dominate.
-    ShortResponse,
-    /// Thousands of tokens: steady decode speed dominates.
-    LongForm,
-}
-
-impl ScenarioKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScenarioKind::ShortResponse => "short-response",
-            ScenarioKind::LongForm => "long-form",
-        }
-    }
-}
-
-impl fmt::Display for ScenarioKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::named_enum! {
+    /// What a scenario's report emphasises.
+    pub enum ScenarioKind {
+        /// Answers of a few tokens: time to first token and end-to-end latency dominate.
+        ShortResponse = "short-response",
+        /// Thousands of tokens: steady decode speed dominates.
+        LongForm = "long-form",
     }
 }
 

@@ -36,3 +36,23 @@ pub struct WriteError {
     pub path: String,
     pub source: std::io::Error,
 }
+
+/// A file-system operation that failed, naming what it tried and on which path.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct IoError {
+    pub action: &'static str,
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Turns an `io::Error` of `action` on `path` into an [`IoError`] (for `map_err`).
+pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> IoError {
+    let path = path.to_path_buf();
+    move |source| IoError {
+        action,
+        path,
+        source,
+    }
+}

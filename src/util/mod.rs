@@ -8,6 +8,7 @@ pub struct Invalid(pub String);
 
 pub mod fs;
 pub mod interrupt;
+pub mod names;
 pub mod quantile;
 pub mod rng;
 pub mod time;

@@ -27,6 +27,8 @@ use std::cell::RefCell;
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
+#[cfg(test)]
+pub(crate) use totals::node;
 pub use totals::{CategoryTotals, GraphTotals, NodeCost, NodeRow, NodeTable};
 
 /// What the callback collected since it was last taken.

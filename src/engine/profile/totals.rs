@@ -190,18 +190,22 @@ impl NodeTable {
     }
 }
 
+/// A node of `category` reading `weight_bytes` of weights, `work` its share of a range.
+#[cfg(test)]
+pub(crate) fn node(category: Category, weight_bytes: u64, work: u64) -> NodeCost {
+    NodeCost {
+        category,
+        weight_bytes,
+        kv_bytes: 0,
+        work,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn node(category: Category, weight_bytes: u64, work: u64) -> NodeCost {
-        NodeCost {
-            category,
-            weight_bytes,
-            kv_bytes: 0,
-            work,
-        }
-    }
+    use super::node;
 
     #[test]
     fn a_range_is_split_by_work_and_adds_up() {

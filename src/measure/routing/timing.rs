@@ -84,16 +84,7 @@ impl Breakdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::profile::NodeCost;
-
-    fn node(category: Category, weight_bytes: u64, work: u64) -> NodeCost {
-        NodeCost {
-            category,
-            weight_bytes,
-            kv_bytes: 0,
-            work,
-        }
-    }
+    use crate::engine::profile::{node, NodeCost};
 
     #[test]
     fn breakdown_is_per_token_against_measured_time() {

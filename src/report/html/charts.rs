@@ -65,14 +65,7 @@ fn histogram(
         let mut chart = plot::builder(root, title, 64)
             .build_cartesian_2d(lo..end, 0f64..plot::headroom(top, 1.0))
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&plot::tick)
-            .y_label_formatter(&plot::tick)
-            .draw()
-            .map_err(err)?;
+        plot::axes(&mut chart, x_desc, y_desc)?;
         let n = data.len();
         for (k, ((name, c, _), counts)) in data.iter().zip(&counts).enumerate() {
             let c = *c;
@@ -97,19 +90,10 @@ fn histogram(
 
 /// TTFT of short-response requests, per series.
 pub fn ttft(series: &[Series]) -> DrawResult<String> {
-    let data: Vec<(String, RGBColor, Vec<f64>)> = series
-        .iter()
-        .map(|s| {
-            let v: Vec<f64> = s
-                .obs
-                .iter()
-                .filter(|o| o.workload == Workload::ShortResponse)
-                .flat_map(|o| o.ttft_ms.iter().copied())
-                .collect();
-            (s.name.clone(), s.color, v)
-        })
-        .filter(|d| !d.2.is_empty())
-        .collect();
+    let data = values(series, |o| match o.workload {
+        Workload::ShortResponse => o.ttft_ms.clone(),
+        _ => Vec::new(),
+    });
     histogram(
         "Time to first token, short-response requests",
         "TTFT (ms; the last bar holds everything beyond it)",
@@ -119,20 +103,24 @@ pub fn ttft(series: &[Series]) -> DrawResult<String> {
     )
 }
 
-/// Gaps between tokens of every request and bench test, per series, up to the pooled p99.
-pub fn itl(series: &[Series]) -> DrawResult<String> {
-    let data: Vec<(String, RGBColor, Vec<f64>)> = series
+/// Each series' values, as `f` reads them from its observations; series without any left out.
+fn values(series: &[Series], f: impl Fn(&Obs) -> Vec<f64>) -> Vec<(String, RGBColor, Vec<f64>)> {
+    series
         .iter()
         .map(|s| {
-            let v: Vec<f64> = s
-                .obs
-                .iter()
-                .flat_map(|o| o.itl_ms.iter().copied())
-                .collect();
-            (s.name.clone(), s.color, v)
+            (
+                s.name.clone(),
+                s.color,
+                s.obs.iter().flat_map(|o| f(o)).collect(),
+            )
         })
-        .filter(|d| !d.2.is_empty())
-        .collect();
+        .filter(|d: &(String, RGBColor, Vec<f64>)| !d.2.is_empty())
+        .collect()
+}
+
+/// Gaps between tokens of every request and bench test, per series, up to the pooled p99.
+pub fn itl(series: &[Series]) -> DrawResult<String> {
+    let data = values(series, |o| o.itl_ms.clone());
     histogram(
         "Inter-token latency, all decoded tokens",
         "gap between tokens (ms; to the pooled p99, the last bar holds the rest)",
@@ -245,14 +233,7 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         let mut chart = plot::builder(root, title, 64)
             .build_cartesian_2d((lo..hi).log_scale(), 0f64..110f64)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&plot::tick)
-            .y_label_formatter(&plot::tick)
-            .draw()
-            .map_err(err)?;
+        plot::axes(&mut chart, x_desc, y_desc)?;
         let ours_label = "measured here: pass rate of graded requests";
         plot::labelled_points(&mut chart, &ours, color(0), ours_label, false)?;
         let theirs_label = "published: judge score as % of its scale";

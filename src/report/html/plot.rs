@@ -128,20 +128,34 @@ where
     Ok(())
 }
 
+/// Draws the grid and both axes with their descriptions, ticks written by [`tick`].
+pub fn axes<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+) -> DrawResult<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .draw()
+        .map_err(err)
+}
+
 /// A frame with axes, a note in the middle and a legend entry saying why it is empty.
 pub fn empty(title: &str, x_desc: &str, y_desc: &str, note: &str) -> DrawResult<String> {
     svg(|root| {
         let mut chart = builder(root, title, 64)
             .build_cartesian_2d(0f64..1f64, 0f64..1f64)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .draw()
-            .map_err(err)?;
+        axes(&mut chart, x_desc, y_desc)?;
         let style = TextStyle::from((FONT, 18).into_font()).color(&BLACK);
         chart
             .draw_series(std::iter::once(Text::new(

@@ -58,14 +58,7 @@ pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<S
         let mut chart = plot::builder(root, title, 72)
             .build_cartesian_2d((x.0..x.1).log_scale(), (y.0..y.1).log_scale())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(desc.0)
-            .y_desc(desc.1)
-            .x_label_formatter(&plot::tick)
-            .y_label_formatter(&plot::tick)
-            .draw()
-            .map_err(err)?;
+        plot::axes(&mut chart, desc.0, desc.1)?;
         for (k, (name, gbps, published)) in peaks.iter().enumerate() {
             let c = color(k + 1);
             let line = (0..=40).map(|i| {
