@@ -312,3 +312,119 @@ fn malformed_scenarios_and_unknown_quants_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no-such-scenario"), "{}", stderr(&o));
 }
+
+/// How many request lines the one results file holds now (0 before it exists).
+fn recorded(s: &Sweep) -> usize {
+    std::fs::read_dir(s.results())
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .map_or(0, |t| t.matches("\"kind\":\"request\"").count())
+}
+
+#[test]
+fn progress_without_a_terminal_is_one_line_per_cell() {
+    let s = Sweep::new();
+    let _g = heavy();
+    let args: Vec<String> = s
+        .args(&format!(
+            "-m {} --quant q8_0,q4_0 --scenario short-response --limit 2",
+            m()
+        ))
+        .into_iter()
+        .filter(|a| a != "--no-progress")
+        .collect();
+    let o = runner().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let cells: Vec<&str> = err.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(cells.len(), 2, "{err}");
+    // The model is named by its file's stem, never by its path.
+    let name = model().file_stem().unwrap().to_string_lossy().to_string();
+    assert!(
+        cells[0].starts_with(&format!("[1/2] {name}/q8_0: 2 requests in ")),
+        "{err}"
+    );
+    assert!(cells[0].contains("2/4 requests done, about "), "{err}");
+    assert!(
+        cells[1].starts_with(&format!("[2/2] {name}/q4_0: 2 requests in ")),
+        "{err}"
+    );
+    assert!(cells[1].ends_with("4/4 requests done"), "{err}");
+    assert!(stdout(&o).contains(&format!("\n{name} ")), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains(&model().display().to_string()),
+        "no paths in the table"
+    );
+    assert!(
+        !err.contains('\r') && !err.contains("\x1b["),
+        "no bar drawing in a log: {err:?}"
+    );
+}
+
+#[test]
+fn an_interrupted_sweep_says_how_to_resume_and_resumes() {
+    let s = Sweep::new();
+    let extra = format!(
+        "-m {} --quant q8_0 --scenario short-response --limit 8",
+        m()
+    );
+    let g = heavy();
+    let child = runner()
+        .args(s.args(&extra))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while recorded(&s) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SIGINT to the sweep alone, as `kill -INT` would send it; its cell process is its to stop.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-s", "INT", &pid])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    drop(g);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("interrupted: "))
+        .unwrap_or_else(|| panic!("no interruption line: {err}"));
+    let kept = requests(&s.records()).len();
+    assert!(
+        (1..8).contains(&kept),
+        "interrupted after {kept} of 8: {line}"
+    );
+    assert!(
+        line.starts_with(&format!("interrupted: {kept} request(s) recorded in ")),
+        "{line}"
+    );
+    assert!(line.contains(&s.results().display().to_string()), "{line}");
+    let resume = line
+        .split("; resume with: ")
+        .nth(1)
+        .expect("a resume command");
+    assert!(!resume.contains("--fresh"));
+    let _g = heavy();
+    let o = std::process::Command::new("sh")
+        .args(["-c", resume])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("resuming: {kept} request(s)")),
+        "{}",
+        stderr(&o)
+    );
+    let recs = s.records();
+    let ids: Vec<&str> = requests(&recs)
+        .iter()
+        .map(|r| r["prompt_id"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (8, 8), "{ids:?}");
+}

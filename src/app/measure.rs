@@ -133,11 +133,10 @@ fn interrupted(results: &Path, command: &str) -> ExitCode {
 /// The command line that resumes this run: the same arguments, without `--fresh` (which
 /// would start over), each quoted for a POSIX shell where it needs to be.
 fn resume_command(command: &str) -> String {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--fresh")
-        .collect();
-    let mut words = vec!["runner".to_string()];
+    let mut argv = std::env::args();
+    let program = argv.next().unwrap_or_else(|| "runner".into());
+    let args: Vec<String> = argv.filter(|a| a != "--fresh").collect();
+    let mut words = vec![shell_quote(&program)];
     if !args.iter().any(|a| a == command) {
         words.push(command.to_string());
     }

@@ -251,6 +251,9 @@ pub struct ChatReply {
     pub failure: Option<Failure>,
     /// How the prompt was built: the model's chat template, a fallback, raw, or the server's.
     pub template: String,
+    /// The model has no chat template of its own (a base model): its answers to chat prompts
+    /// measure little.
+    pub base_model: bool,
     /// What the server reported (HTTP).
     pub server: Option<ServerReport>,
     /// What the client saw of the exchange (HTTP).

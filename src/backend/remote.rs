@@ -97,6 +97,7 @@ impl Remote {
             trace,
             failure: x.failure.clone(),
             template,
+            base_model: false,
             server: Some(x.server.clone()),
             http: Some(x.http_report()),
         }

@@ -4,7 +4,7 @@
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// Flash-attention policy.
     #[derive(Default)]
     pub enum FlashAttn {
@@ -25,7 +25,7 @@ impl FlashAttn {
     }
 }
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// Element type of the KV cache.
     #[derive(Default)]
     pub enum KvType {

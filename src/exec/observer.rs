@@ -111,6 +111,7 @@ impl Progress {
         let s = self.state();
         let took = s.cell_started.map(|t| t.elapsed()).unwrap_or_default();
         let left = eta(s.started, s.done, s.total)
+            .filter(|_| s.done < s.total)
             .map(|d| format!(", about {} left", human(d)))
             .unwrap_or_default();
         format!(

@@ -11,7 +11,7 @@
 use super::histogram::{HistogramSummary, LatencyHistogram};
 use std::time::Duration;
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// Why generation ended.
     pub enum StopReason {
         /// An end-of-generation token (end of sequence or of turn).
@@ -27,7 +27,7 @@ crate::named_enum! {
     }
 }
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// Why a request failed, as a kind (recorded as `error_kind`).
     pub enum FailureKind {
         /// Nothing listens at the address (or the host does not resolve).

@@ -17,7 +17,7 @@
 
 use crate::util::rng::SplitMix64;
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// How the router's weights are chosen.
     pub enum Router {
         /// Seeded random rows shared by groups of K experts: each token takes one whole group,

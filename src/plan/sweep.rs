@@ -91,6 +91,8 @@ pub struct SweepPlan {
     _specs: Option<tempfile::TempDir>,
     /// The plan of a child process's one cell: a failed cell is the parent's to record.
     child: bool,
+    /// Cells whose model was found to be a base model (said once each).
+    noted_base: Vec<usize>,
 }
 
 impl SweepPlan {
@@ -137,6 +139,7 @@ impl SweepPlan {
             notes,
             _specs: None,
             child: false,
+            noted_base: Vec::new(),
         };
         plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
         plan.plan_http(cfg, cache, &engine, &done);
@@ -176,6 +179,7 @@ impl SweepPlan {
             notes: Vec::new(),
             _specs: None,
             child: true,
+            noted_base: Vec::new(),
         };
         let setup = plan.setup(
             &spec.cell,
@@ -465,6 +469,13 @@ impl Plan for SweepPlan {
             },
             _ => return Vec::new(),
         };
+        if chat.base_model && !self.noted_base.contains(&c) {
+            self.noted_base.push(c);
+            seen.obs.warn(&format!(
+                "{} has no chat template (a base model): prompts use {}; its pass rates measure little",
+                self.cells[c].label, chat.template
+            ));
+        }
         vec![Record::Request(Box::new(self.record(c, id, chat, seen)))]
     }
 

@@ -10,7 +10,7 @@ use crate::measure::routing::{Breakdown, RoutingSummary};
 use crate::moe::Router;
 use serde::{Deserialize, Serialize};
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// The phases a profile times.
     pub enum Phase {
         /// The first decoded token after a short prompt.

@@ -196,7 +196,7 @@ pub struct LoadReport {
     pub top_processes: Vec<String>,
 }
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// The kinds of backend.
     pub enum BackendKind {
         /// llama.cpp in-process.

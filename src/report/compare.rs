@@ -111,7 +111,7 @@ pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparis
         .map(|row| compare_row(row, &reqs, &base))
         .collect();
     Some(Comparison {
-        reference: native.map(|k| format!("{}/{}", k.model, k.quant)),
+        reference: native.map(|k| format!("{}/{}", crate::models::display_name(&k.model), k.quant)),
         rows: out,
         published: if reference {
             read_published()

@@ -39,7 +39,7 @@ pub trait Exporter {
     fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError>;
 }
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// Output of the listing commands: a table, or JSON.
     pub enum ListFormat {
         Table = "table",
@@ -47,7 +47,7 @@ crate::named_enum! {
     }
 }
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// The output formats.
     pub enum Format {
         /// Aligned columns for a terminal.

@@ -132,7 +132,7 @@ impl Scenario {
     }
 }
 
-crate::named_enum! {
+crate::util::names::named_enum! {
     /// What a scenario's report emphasises.
     pub enum ScenarioKind {
         /// Answers of a few tokens: time to first token and end-to-end latency dominate.

@@ -3,7 +3,6 @@
 
 /// Declares an enum of named variants with `ALL`, `as_str`, `Display`, `FromStr` (the error
 /// lists the names) and serde as the name.
-#[macro_export]
 macro_rules! named_enum {
     (
         $(#[$meta:meta])*
@@ -64,6 +63,7 @@ macro_rules! named_enum {
         }
     };
 }
+pub(crate) use named_enum;
 
 /// The one of `all` named `s` (any case); the error lists the names.
 pub fn parse<T: Copy>(s: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Result<T, String> {
@@ -79,7 +79,7 @@ pub fn parse<T: Copy>(s: &str, all: &[T], name: impl Fn(T) -> &'static str) -> R
 
 #[cfg(test)]
 mod tests {
-    crate::named_enum! {
+    crate::util::names::named_enum! {
         /// A test set.
         enum Colour {
             Red = "red",

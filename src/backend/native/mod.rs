@@ -234,23 +234,21 @@ impl Native {
             sampling: p.sampling,
             time_limit: p.time_limit,
         };
-        let template = ready.rendered.template.clone();
+        let reply = ChatReply {
+            template: ready.rendered.template.clone(),
+            base_model: ready.rendered.base_model,
+            ..Default::default()
+        };
         Ok(
             match chat::generate(session, &model, &ready.rendered.text, &opts) {
                 Ok(g) => ChatReply {
                     trace: trace_of(&g),
                     failure: (g.stop_reason == StopReason::TimeLimit).then(|| {
-                        Failure::new(
-                            FailureKind::TimeLimit,
-                            format!(
-                                "slower than the time limit of {:.1} s",
-                                p.time_limit.as_secs_f64()
-                            ),
-                        )
+                        let limit = p.time_limit.as_secs_f64();
+                        let why = format!("slower than the time limit of {limit:.1} s");
+                        Failure::new(FailureKind::TimeLimit, why)
                     }),
-                    template,
-                    server: None,
-                    http: None,
+                    ..reply
                 },
                 Err(e) => ChatReply {
                     trace: Trace {
@@ -259,9 +257,7 @@ impl Native {
                         ..Default::default()
                     },
                     failure: Some(Failure::new(FailureKind::Other, e.to_string())),
-                    template,
-                    server: None,
-                    http: None,
+                    ..reply
                 },
             },
         )
