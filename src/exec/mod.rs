@@ -233,43 +233,31 @@ fn in_process(
         }
     };
     obs.cell_phase(&cell.label, "running");
-    let result = requests(plan, c, backend, &info, sink, obs, opts, summary);
+    let result = (|| {
+        while let Some(id) = plan.next(c) {
+            if crate::util::interrupt::requested() {
+                return Ok(());
+            }
+            let start = Instant::now();
+            let reply = backend.run(&plan.request(c, id));
+            if crate::util::interrupt::requested() {
+                // An interrupted request is not recorded: a resumed run runs it again.
+                return Ok(());
+            }
+            let seen = observed(opts, &info, obs, start);
+            let ok = !matches!(reply, Reply::Failed(_));
+            for r in plan.reply(c, id, reply, &seen) {
+                sink.append(&r)?;
+            }
+            summary.requests += 1;
+            obs.request_done(ok);
+        }
+        Ok::<(), String>(())
+    })();
     backend.release();
     result?;
     for r in plan.cell_done(c, &info) {
         sink.append(&r)?;
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn requests(
-    plan: &mut dyn Plan,
-    c: usize,
-    backend: &mut dyn Backend,
-    info: &CellInfo,
-    sink: &mut dyn Sink,
-    obs: &dyn Observer,
-    opts: &Options<'_>,
-    summary: &mut Summary,
-) -> Result<(), String> {
-    while let Some(id) = plan.next(c) {
-        if crate::util::interrupt::requested() {
-            return Ok(());
-        }
-        let start = Instant::now();
-        let reply = backend.run(&plan.request(c, id));
-        if crate::util::interrupt::requested() {
-            // An interrupted request is not recorded: a resumed run runs it again.
-            return Ok(());
-        }
-        let seen = observed(opts, info, obs, start);
-        let ok = !matches!(reply, Reply::Failed(_));
-        for r in plan.reply(c, id, reply, &seen) {
-            sink.append(&r)?;
-        }
-        summary.requests += 1;
-        obs.request_done(ok);
     }
     Ok(())
 }
@@ -308,13 +296,6 @@ pub fn load_between(
         start,
     );
     let during = m.window(start, end);
-    let busy = before.mean_other > threshold || during.mean_other > threshold;
-    let load = LoadReport {
-        before_other_cores: before.mean_other,
-        during_other_cores_mean: during.mean_other,
-        during_other_cores_max: during.max_other,
-        busy,
-        top_processes: Vec::new(),
-    };
+    let load = LoadReport::of(&before, &during, threshold);
     (load, during.peak_rss.max(load::current_rss()))
 }

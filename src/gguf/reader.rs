@@ -291,7 +291,7 @@ fn read_array<R: Read + Seek>(rd: &mut Reader<R>, key: &str) -> Result<MetaValue
         _ => {
             return Err(rd.invalid(format!(
                 "array '{key}' claims {len} elements of type {}, too many for a file of {} bytes",
-                elem_type.name(),
+                elem_type.as_str(),
                 rd.size
             )))
         }
@@ -345,7 +345,7 @@ fn alignment_of<R>(rd: &Reader<R>, metadata: &[(String, MetaValue)]) -> Result<u
     let MetaValue::U32(a) = *value else {
         return Err(rd.invalid(format!(
             "general.alignment must be of type u32 but is {}",
-            value.value_type().name()
+            value.value_type().as_str()
         )));
     };
     if !a.is_power_of_two() {

@@ -6,84 +6,35 @@ use serde::{Serialize, Serializer};
 /// Tokenizer arrays hold 50k-260k entries; the rest are bounds-checked and skipped.
 pub const ARRAY_HEAD_LEN: usize = 16;
 
-/// The type tag of a GGUF metadata value (`gguf_type` in gguf.h).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValueType {
-    U8,
-    I8,
-    U16,
-    I16,
-    U32,
-    I32,
-    F32,
-    Bool,
-    Str,
-    Array,
-    U64,
-    I64,
-    F64,
+crate::util::names::named_enum! {
+    /// The type tag of a GGUF metadata value (`gguf_type` in gguf.h), in id order, named as
+    /// gguf.cpp's `gguf_type_name` spells them.
+    pub enum ValueType {
+        U8 = "u8",
+        I8 = "i8",
+        U16 = "u16",
+        I16 = "i16",
+        U32 = "u32",
+        I32 = "i32",
+        F32 = "f32",
+        Bool = "bool",
+        Str = "str",
+        Array = "arr",
+        U64 = "u64",
+        I64 = "i64",
+        F64 = "f64",
+    }
 }
 
 impl ValueType {
     /// Maps the on-disk type id to a value type; `None` for ids GGUF does not define.
     pub fn from_id(id: u32) -> Option<ValueType> {
-        use ValueType::*;
-        Some(match id {
-            0 => U8,
-            1 => I8,
-            2 => U16,
-            3 => I16,
-            4 => U32,
-            5 => I32,
-            6 => F32,
-            7 => Bool,
-            8 => Str,
-            9 => Array,
-            10 => U64,
-            11 => I64,
-            12 => F64,
-            _ => return None,
-        })
+        ValueType::ALL.get(usize::try_from(id).ok()?).copied()
     }
 
     /// The on-disk type id (`gguf_type` in gguf.h).
     pub fn id(self) -> u32 {
-        use ValueType::*;
-        match self {
-            U8 => 0,
-            I8 => 1,
-            U16 => 2,
-            I16 => 3,
-            U32 => 4,
-            I32 => 5,
-            F32 => 6,
-            Bool => 7,
-            Str => 8,
-            Array => 9,
-            U64 => 10,
-            I64 => 11,
-            F64 => 12,
-        }
-    }
-
-    /// Short lower-case name, as gguf.cpp's `gguf_type_name` spells them.
-    pub fn name(self) -> &'static str {
-        use ValueType::*;
-        match self {
-            U8 => "u8",
-            I8 => "i8",
-            U16 => "u16",
-            I16 => "i16",
-            U32 => "u32",
-            I32 => "i32",
-            F32 => "f32",
-            Bool => "bool",
-            Str => "str",
-            Array => "arr",
-            U64 => "u64",
-            I64 => "i64",
-            F64 => "f64",
-        }
+        self as u32
     }
 
     /// Encoded size of one value, or `None` for variable-size types (strings, arrays).
@@ -96,12 +47,6 @@ impl ValueType {
             U64 | I64 | F64 => Some(8),
             Str | Array => None,
         }
-    }
-}
-
-impl Serialize for ValueType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
     }
 }
 
@@ -190,87 +135,63 @@ impl MetaValue {
     }
 }
 
-/// A ggml tensor type that may appear in a GGUF file (`enum ggml_type` in ggml.h).
-/// Removed ids (4, 5, 31-33, 36-38) are deliberately absent.
-#[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GgmlType {
-    F32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q5_0,
-    Q5_1,
-    Q8_0,
-    Q8_1,
-    Q2_K,
-    Q3_K,
-    Q4_K,
-    Q5_K,
-    Q6_K,
-    Q8_K,
-    IQ2_XXS,
-    IQ2_XS,
-    IQ3_XXS,
-    IQ1_S,
-    IQ4_NL,
-    IQ3_S,
-    IQ2_S,
-    IQ4_XS,
-    I8,
-    I16,
-    I32,
-    I64,
-    F64,
-    IQ1_M,
-    BF16,
-    TQ1_0,
-    TQ2_0,
-    MXFP4,
-    NVFP4,
-    Q1_0,
-    Q2_0,
+/// Declares [`GgmlType`] and its table from one list of (variant = ggml id, type_name, block
+/// size, bytes per block).
+macro_rules! ggml_types {
+    ($($variant:ident = $id:literal, $name:literal, $block:literal, $size:literal;)+) => {
+        /// A ggml tensor type that may appear in a GGUF file (`enum ggml_type` in ggml.h).
+        /// Removed ids (4, 5, 31-33, 36-38) are deliberately absent.
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum GgmlType {
+            $($variant),+
+        }
+
+        /// Every type's row, in declaration order.
+        const GGML_TYPES: &[(GgmlType, u32, &str, u64, u64)] =
+            &[$((GgmlType::$variant, $id, $name, $block, $size)),+];
+    };
 }
 
-/// (type, ggml id, ggml type_name, block size, bytes per block), from ggml.c `type_traits`
-/// and the block structs in ggml-common.h (llama.cpp bundled with llama-cpp-sys-2 0.1.161).
-const GGML_TYPES: [(GgmlType, u32, &str, u64, u64); 35] = [
-    (GgmlType::F32, 0, "f32", 1, 4),
-    (GgmlType::F16, 1, "f16", 1, 2),
-    (GgmlType::Q4_0, 2, "q4_0", 32, 18),
-    (GgmlType::Q4_1, 3, "q4_1", 32, 20),
-    (GgmlType::Q5_0, 6, "q5_0", 32, 22),
-    (GgmlType::Q5_1, 7, "q5_1", 32, 24),
-    (GgmlType::Q8_0, 8, "q8_0", 32, 34),
-    (GgmlType::Q8_1, 9, "q8_1", 32, 36),
-    (GgmlType::Q2_K, 10, "q2_K", 256, 84),
-    (GgmlType::Q3_K, 11, "q3_K", 256, 110),
-    (GgmlType::Q4_K, 12, "q4_K", 256, 144),
-    (GgmlType::Q5_K, 13, "q5_K", 256, 176),
-    (GgmlType::Q6_K, 14, "q6_K", 256, 210),
-    (GgmlType::Q8_K, 15, "q8_K", 256, 292),
-    (GgmlType::IQ2_XXS, 16, "iq2_xxs", 256, 66),
-    (GgmlType::IQ2_XS, 17, "iq2_xs", 256, 74),
-    (GgmlType::IQ3_XXS, 18, "iq3_xxs", 256, 98),
-    (GgmlType::IQ1_S, 19, "iq1_s", 256, 50),
-    (GgmlType::IQ4_NL, 20, "iq4_nl", 32, 18),
-    (GgmlType::IQ3_S, 21, "iq3_s", 256, 110),
-    (GgmlType::IQ2_S, 22, "iq2_s", 256, 82),
-    (GgmlType::IQ4_XS, 23, "iq4_xs", 256, 136),
-    (GgmlType::I8, 24, "i8", 1, 1),
-    (GgmlType::I16, 25, "i16", 1, 2),
-    (GgmlType::I32, 26, "i32", 1, 4),
-    (GgmlType::I64, 27, "i64", 1, 8),
-    (GgmlType::F64, 28, "f64", 1, 8),
-    (GgmlType::IQ1_M, 29, "iq1_m", 256, 56),
-    (GgmlType::BF16, 30, "bf16", 1, 2),
-    (GgmlType::TQ1_0, 34, "tq1_0", 256, 54),
-    (GgmlType::TQ2_0, 35, "tq2_0", 256, 66),
-    (GgmlType::MXFP4, 39, "mxfp4", 32, 17),
-    (GgmlType::NVFP4, 40, "nvfp4", 64, 36),
-    (GgmlType::Q1_0, 41, "q1_0", 128, 18),
-    (GgmlType::Q2_0, 42, "q2_0", 64, 18),
-];
+// From ggml.c `type_traits` and the block structs in ggml-common.h (llama.cpp bundled with
+// llama-cpp-sys-2 0.1.161).
+ggml_types! {
+    F32 = 0, "f32", 1, 4;
+    F16 = 1, "f16", 1, 2;
+    Q4_0 = 2, "q4_0", 32, 18;
+    Q4_1 = 3, "q4_1", 32, 20;
+    Q5_0 = 6, "q5_0", 32, 22;
+    Q5_1 = 7, "q5_1", 32, 24;
+    Q8_0 = 8, "q8_0", 32, 34;
+    Q8_1 = 9, "q8_1", 32, 36;
+    Q2_K = 10, "q2_K", 256, 84;
+    Q3_K = 11, "q3_K", 256, 110;
+    Q4_K = 12, "q4_K", 256, 144;
+    Q5_K = 13, "q5_K", 256, 176;
+    Q6_K = 14, "q6_K", 256, 210;
+    Q8_K = 15, "q8_K", 256, 292;
+    IQ2_XXS = 16, "iq2_xxs", 256, 66;
+    IQ2_XS = 17, "iq2_xs", 256, 74;
+    IQ3_XXS = 18, "iq3_xxs", 256, 98;
+    IQ1_S = 19, "iq1_s", 256, 50;
+    IQ4_NL = 20, "iq4_nl", 32, 18;
+    IQ3_S = 21, "iq3_s", 256, 110;
+    IQ2_S = 22, "iq2_s", 256, 82;
+    IQ4_XS = 23, "iq4_xs", 256, 136;
+    I8 = 24, "i8", 1, 1;
+    I16 = 25, "i16", 1, 2;
+    I32 = 26, "i32", 1, 4;
+    I64 = 27, "i64", 1, 8;
+    F64 = 28, "f64", 1, 8;
+    IQ1_M = 29, "iq1_m", 256, 56;
+    BF16 = 30, "bf16", 1, 2;
+    TQ1_0 = 34, "tq1_0", 256, 54;
+    TQ2_0 = 35, "tq2_0", 256, 66;
+    MXFP4 = 39, "mxfp4", 32, 17;
+    NVFP4 = 40, "nvfp4", 64, 36;
+    Q1_0 = 41, "q1_0", 128, 18;
+    Q2_0 = 42, "q2_0", 64, 18;
+}
 
 impl GgmlType {
     /// Every known type, in ggml id order.

@@ -332,8 +332,8 @@ fn encode_value(b: &mut Vec<u8>, v: &MetaValue) -> Result<(), String> {
                 if x.value_type() != a.elem_type {
                     return Err(format!(
                         "element {i} is {}, not {}",
-                        x.value_type().name(),
-                        a.elem_type.name()
+                        x.value_type().as_str(),
+                        a.elem_type.as_str()
                     ));
                 }
                 encode_value(b, x)?;

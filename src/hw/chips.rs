@@ -62,6 +62,38 @@ const fn chip(
     }
 }
 
+/// A CPU or SoC row.
+const fn cpu(
+    name: &'static str,
+    peak_gbps: f64,
+    memory: &'static str,
+    source: &'static str,
+    words: &'static [&'static str],
+) -> Chip {
+    chip(name, ChipKind::Cpu, peak_gbps, memory, source, words)
+}
+
+/// A CPU row whose peak is its officially supported memory's theoretical one.
+const fn jedec(
+    name: &'static str,
+    peak_gbps: f64,
+    memory: &'static str,
+    words: &'static [&'static str],
+) -> Chip {
+    cpu(name, peak_gbps, memory, JEDEC, words)
+}
+
+/// A discrete GPU or accelerator row.
+const fn gpu(
+    name: &'static str,
+    peak_gbps: f64,
+    memory: &'static str,
+    source: &'static str,
+    words: &'static [&'static str],
+) -> Chip {
+    chip(name, ChipKind::Gpu, peak_gbps, memory, source, words)
+}
+
 impl Chip {
     /// Also requires that none of `not` appears.
     const fn not(mut self, not: &'static [&'static str]) -> Chip {
@@ -92,446 +124,375 @@ const JEDEC: &str = "vendor specification: officially supported memory, channels
 
 /// The table, most specific first within a family.
 pub const CHIPS: &[Chip] = &[
-    chip(
+    cpu(
         "Apple M1 Ultra",
-        ChipKind::Cpu,
         800.0,
         "LPDDR5-6400, 1024-bit",
         APPLE_M1U,
         &["apple", "m1", "ultra"],
     ),
-    chip(
+    cpu(
         "Apple M1 Max",
-        ChipKind::Cpu,
         400.0,
         "LPDDR5-6400, 512-bit",
         APPLE_2021,
         &["apple", "m1", "max"],
     ),
-    chip(
+    cpu(
         "Apple M1 Pro",
-        ChipKind::Cpu,
         200.0,
         "LPDDR5-6400, 256-bit",
         APPLE_2021,
         &["apple", "m1", "pro"],
     ),
-    chip(
+    cpu(
         "Apple M1",
-        ChipKind::Cpu,
         68.25,
         "LPDDR4X-4266, 128-bit",
         APPLE_M1,
         &["apple", "m1"],
     )
     .not(VARIANTS),
-    chip(
+    cpu(
         "Apple M2 Ultra",
-        ChipKind::Cpu,
         800.0,
         "LPDDR5-6400, 1024-bit",
         APPLE_M2U,
         &["apple", "m2", "ultra"],
     ),
-    chip(
+    cpu(
         "Apple M2 Max",
-        ChipKind::Cpu,
         400.0,
         "LPDDR5-6400, 512-bit",
         APPLE_M2PM,
         &["apple", "m2", "max"],
     ),
-    chip(
+    cpu(
         "Apple M2 Pro",
-        ChipKind::Cpu,
         200.0,
         "LPDDR5-6400, 256-bit",
         APPLE_M2PM,
         &["apple", "m2", "pro"],
     ),
-    chip(
+    cpu(
         "Apple M2",
-        ChipKind::Cpu,
         100.0,
         "LPDDR5-6400, 128-bit",
         APPLE_M2,
         &["apple", "m2"],
     )
     .not(VARIANTS),
-    chip(
+    cpu(
         "Apple M3 Ultra",
-        ChipKind::Cpu,
         819.0,
         "LPDDR5-6400, 1024-bit",
         APPLE_M3U,
         &["apple", "m3", "ultra"],
     ),
-    chip(
+    cpu(
         "Apple M3 Max (16-core CPU)",
-        ChipKind::Cpu,
         400.0,
         "LPDDR5-6400, 512-bit",
         APPLE_M3,
         &["apple", "m3", "max"],
     )
     .cores(16),
-    chip(
+    cpu(
         "Apple M3 Max (14-core CPU)",
-        ChipKind::Cpu,
         300.0,
         "LPDDR5-6400, 384-bit",
         APPLE_M3,
         &["apple", "m3", "max"],
     )
     .cores(14),
-    chip(
+    cpu(
         "Apple M3 Pro",
-        ChipKind::Cpu,
         150.0,
         "LPDDR5-6400, 192-bit",
         APPLE_M3,
         &["apple", "m3", "pro"],
     ),
-    chip(
+    cpu(
         "Apple M3",
-        ChipKind::Cpu,
         100.0,
         "LPDDR5-6400, 128-bit",
         APPLE_M3,
         &["apple", "m3"],
     )
     .not(VARIANTS),
-    chip(
+    cpu(
         "Apple M4 Max (16-core CPU)",
-        ChipKind::Cpu,
         546.0,
         "LPDDR5X-8533, 512-bit",
         APPLE_M4PM,
         &["apple", "m4", "max"],
     )
     .cores(16),
-    chip(
+    cpu(
         "Apple M4 Max (14-core CPU)",
-        ChipKind::Cpu,
         410.0,
         "LPDDR5X-8533, 384-bit",
         APPLE_M4PM,
         &["apple", "m4", "max"],
     )
     .cores(14),
-    chip(
+    cpu(
         "Apple M4 Pro",
-        ChipKind::Cpu,
         273.0,
         "LPDDR5X-8533, 256-bit",
         APPLE_M4PM,
         &["apple", "m4", "pro"],
     ),
-    chip(
+    cpu(
         "Apple M4",
-        ChipKind::Cpu,
         120.0,
         "LPDDR5X-7500, 128-bit",
         APPLE_M4,
         &["apple", "m4"],
     )
     .not(VARIANTS),
-    chip(
+    cpu(
         "Apple M5 Max",
-        ChipKind::Cpu,
         614.0,
         "up to 614 GB/s (top configuration)",
         APPLE_M5PM,
         &["apple", "m5", "max"],
     ),
-    chip(
+    cpu(
         "Apple M5 Pro",
-        ChipKind::Cpu,
         307.0,
         "up to 307 GB/s",
         APPLE_M5PM,
         &["apple", "m5", "pro"],
     ),
-    chip(
+    cpu(
         "Apple M5",
-        ChipKind::Cpu,
         153.0,
         "LPDDR5X-9600, 128-bit",
         APPLE_M5,
         &["apple", "m5"],
     )
     .not(VARIANTS),
-    chip(
+    jedec(
         "AMD Ryzen AI Max+ 395",
-        ChipKind::Cpu,
         256.0,
         "LPDDR5X-8000, 256-bit",
-        JEDEC,
         &["ryzen", "ai", "max+", "395"],
     ),
-    chip(
+    cpu(
         "NVIDIA GB10 (DGX Spark)",
-        ChipKind::Cpu,
         273.0,
         "LPDDR5X, 256-bit",
         "NVIDIA DGX Spark specifications",
         &["gb10"],
     ),
-    chip(
+    jedec(
         "AMD Ryzen 9 9950X3D",
-        ChipKind::Cpu,
         89.6,
         "DDR5-5600, 2 channels",
-        JEDEC,
         &["ryzen", "9950x3d"],
     ),
-    chip(
+    jedec(
         "AMD Ryzen 9 9950X",
-        ChipKind::Cpu,
         89.6,
         "DDR5-5600, 2 channels",
-        JEDEC,
         &["ryzen", "9950x"],
     ),
-    chip(
+    jedec(
         "AMD Ryzen 7 9800X3D",
-        ChipKind::Cpu,
         89.6,
         "DDR5-5600, 2 channels",
-        JEDEC,
         &["ryzen", "9800x3d"],
     ),
-    chip(
+    jedec(
         "AMD Ryzen 9 7950X3D",
-        ChipKind::Cpu,
         83.2,
         "DDR5-5200, 2 channels",
-        JEDEC,
         &["ryzen", "7950x3d"],
     ),
-    chip(
+    jedec(
         "AMD Ryzen 9 7950X",
-        ChipKind::Cpu,
         83.2,
         "DDR5-5200, 2 channels",
-        JEDEC,
         &["ryzen", "7950x"],
     ),
-    chip(
+    jedec(
         "AMD Ryzen 7 7800X3D",
-        ChipKind::Cpu,
         83.2,
         "DDR5-5200, 2 channels",
-        JEDEC,
         &["ryzen", "7800x3d"],
     ),
-    chip(
+    jedec(
         "Intel Core Ultra 9 285K",
-        ChipKind::Cpu,
         102.4,
         "DDR5-6400, 2 channels",
-        JEDEC,
         &["core", "ultra", "285k"],
     ),
-    chip(
+    jedec(
         "Intel Core i9-14900K",
-        ChipKind::Cpu,
         89.6,
         "DDR5-5600, 2 channels",
-        JEDEC,
         &["i9-14900k"],
     ),
-    chip(
+    jedec(
         "Intel Core i9-13900K",
-        ChipKind::Cpu,
         89.6,
         "DDR5-5600, 2 channels",
-        JEDEC,
         &["i9-13900k"],
     ),
-    chip(
+    jedec(
         "AMD Threadripper PRO 7995WX",
-        ChipKind::Cpu,
         332.8,
         "DDR5-5200, 8 channels",
-        JEDEC,
         &["threadripper", "7995wx"],
     ),
-    chip(
+    jedec(
         "AMD Threadripper 7980X",
-        ChipKind::Cpu,
         166.4,
         "DDR5-5200, 4 channels",
-        JEDEC,
         &["threadripper", "7980x"],
     ),
-    chip(
+    jedec(
         "AMD EPYC 9654 (Genoa)",
-        ChipKind::Cpu,
         460.8,
         "DDR5-4800, 12 channels",
-        JEDEC,
         &["epyc", "9654"],
     ),
-    chip(
+    jedec(
         "AMD EPYC 9965 (Turin)",
-        ChipKind::Cpu,
         576.0,
         "DDR5-6000, 12 channels",
-        JEDEC,
         &["epyc", "9965"],
     ),
-    chip(
+    jedec(
         "AMD EPYC 9755 (Turin)",
-        ChipKind::Cpu,
         576.0,
         "DDR5-6000, 12 channels",
-        JEDEC,
         &["epyc", "9755"],
     ),
-    chip(
+    jedec(
         "Intel Xeon Platinum 8480+ (Sapphire Rapids)",
-        ChipKind::Cpu,
         307.2,
         "DDR5-4800, 8 channels",
-        JEDEC,
         &["xeon", "8480+"],
     ),
-    chip(
+    jedec(
         "Intel Xeon 6980P (Granite Rapids)",
-        ChipKind::Cpu,
         614.4,
         "DDR5-6400, 12 channels",
-        JEDEC,
         &["xeon", "6980p"],
     ),
-    chip(
+    gpu(
         "NVIDIA H200",
-        ChipKind::Gpu,
         4800.0,
         "HBM3e, 141 GB",
         "NVIDIA H200 Tensor Core GPU datasheet",
         &["nvidia", "h200"],
     ),
-    chip(
+    gpu(
         "NVIDIA H100 PCIe",
-        ChipKind::Gpu,
         2000.0,
         "HBM2e, 80 GB",
         "NVIDIA H100 Tensor Core GPU datasheet",
         &["nvidia", "h100", "pcie"],
     ),
-    chip(
+    gpu(
         "NVIDIA H100 SXM",
-        ChipKind::Gpu,
         3350.0,
         "HBM3, 80 GB",
         "NVIDIA H100 Tensor Core GPU datasheet",
         &["nvidia", "h100"],
     )
     .not(&["pcie", "nvl"]),
-    chip(
+    gpu(
         "NVIDIA A100 80GB PCIe",
-        ChipKind::Gpu,
         1935.0,
         "HBM2e, 80 GB",
         "NVIDIA A100 Tensor Core GPU datasheet",
         &["nvidia", "a100", "80gb", "pcie"],
     ),
-    chip(
+    gpu(
         "NVIDIA A100 80GB SXM",
-        ChipKind::Gpu,
         2039.0,
         "HBM2e, 80 GB",
         "NVIDIA A100 Tensor Core GPU datasheet",
         &["nvidia", "a100", "80gb"],
     )
     .not(&["pcie"]),
-    chip(
+    gpu(
         "NVIDIA L40S",
-        ChipKind::Gpu,
         864.0,
         "GDDR6, 48 GB",
         "NVIDIA L40S datasheet",
         &["nvidia", "l40s"],
     ),
-    chip(
+    gpu(
         "NVIDIA L4",
-        ChipKind::Gpu,
         300.0,
         "GDDR6, 24 GB",
         "NVIDIA L4 datasheet",
         &["nvidia", "l4"],
     ),
-    chip(
+    gpu(
         "NVIDIA RTX 6000 Ada",
-        ChipKind::Gpu,
         960.0,
         "GDDR6, 48 GB",
         "NVIDIA RTX 6000 Ada datasheet",
         &["nvidia", "rtx", "6000", "ada"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 5090",
-        ChipKind::Gpu,
         1792.0,
         "GDDR7, 512-bit",
         "NVIDIA GeForce RTX 5090 specifications",
         &["geforce", "rtx", "5090"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 5080",
-        ChipKind::Gpu,
         960.0,
         "GDDR7, 256-bit",
         "NVIDIA GeForce RTX 5080 specifications",
         &["geforce", "rtx", "5080"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 4090",
-        ChipKind::Gpu,
         1008.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 4090 specifications",
         &["geforce", "rtx", "4090"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 4080",
-        ChipKind::Gpu,
         716.8,
         "GDDR6X, 256-bit",
         "NVIDIA GeForce RTX 4080 specifications",
         &["geforce", "rtx", "4080"],
     )
     .not(&["super"]),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 3090 Ti",
-        ChipKind::Gpu,
         1008.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 Ti specifications",
         &["geforce", "rtx", "3090", "ti"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 3090",
-        ChipKind::Gpu,
         936.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 specifications",
         &["geforce", "rtx", "3090"],
     )
     .not(&["ti"]),
-    chip(
+    gpu(
         "AMD Instinct MI300X",
-        ChipKind::Gpu,
         5300.0,
         "HBM3, 192 GB",
         "AMD Instinct MI300X datasheet",
         &["instinct", "mi300x"],
     ),
-    chip(
+    gpu(
         "AMD Radeon RX 7900 XTX",
-        ChipKind::Gpu,
         960.0,
         "GDDR6, 384-bit",
         "AMD Radeon RX 7900 XTX specifications",

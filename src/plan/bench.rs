@@ -371,27 +371,17 @@ fn load_report(
     during: &crate::hw::load::Window,
     seen: &Observed<'_>,
 ) -> LoadReport {
-    let threshold = seen.busy_threshold;
-    let busy = before.mean_other > threshold || during.mean_other > threshold;
-    let top_processes = match busy {
-        true => crate::hw::load::top_processes(5, 5.0),
-        false => Vec::new(),
-    };
-    if busy {
+    let mut load = LoadReport::of(before, during, seen.busy_threshold);
+    if load.busy {
+        load.top_processes = crate::hw::load::top_processes(5, 5.0);
         seen.obs.warn(&format!(
             "{test}: other processes kept {:.2} cores busy on average around it (peak {:.2}){}; its figures are suspect",
             during.mean_other.max(before.mean_other),
             during.max_other.max(before.max_other),
-            crate::hw::load::culprits(&top_processes)
+            crate::hw::load::culprits(&load.top_processes)
         ));
     }
-    LoadReport {
-        before_other_cores: before.mean_other,
-        during_other_cores_mean: during.mean_other,
-        during_other_cores_max: during.max_other,
-        busy,
-        top_processes,
-    }
+    load
 }
 
 /// Runs a bench: every cell in this process (llama-bench does the same), records in memory.

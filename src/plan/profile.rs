@@ -146,13 +146,8 @@ impl PhaseRun {
     }
 }
 
-/// The runs of one session, per phase.
-#[derive(Debug, Default, Clone)]
-struct Runs {
-    short: PhaseRun,
-    long: PhaseRun,
-    prompt: PhaseRun,
-}
+/// The runs of one session, per phase (indexed by [`Phase`]).
+type Runs = [PhaseRun; 3];
 
 /// A profile as a plan: one cell holding the model (and its dense reference), a plain and a
 /// profiling session of each.
@@ -336,12 +331,8 @@ impl Plan for ProfilePlan {
         let slot = self.slots[id];
         match reply {
             Reply::Step(r) => {
-                let runs = &mut self.runs[slot.session];
-                match slot.phase {
-                    Some(Phase::ShortResponse) => runs.short.add(&r.calls, r.profile),
-                    Some(Phase::LongForm) => runs.long.add(&r.calls, r.profile),
-                    Some(Phase::Prompt) => runs.prompt.add(&r.calls, r.profile),
-                    None => {}
+                if let Some(p) = slot.phase {
+                    self.runs[slot.session][p as usize].add(&r.calls, r.profile);
                 }
             }
             Reply::Failed(f) => {
@@ -356,7 +347,7 @@ impl Plan for ProfilePlan {
     }
 
     fn cell_done(&mut self, _cell: usize, info: &CellInfo) -> Vec<Record> {
-        match self.report(info, None) {
+        match self.report(info) {
             Some(r) => vec![Record::Profile(Box::new(r))],
             None => Vec::new(),
         }
@@ -369,7 +360,7 @@ impl Plan for ProfilePlan {
 
 impl ProfilePlan {
     /// The report, once every step ran; `None` when a step failed.
-    fn report(&self, info: &CellInfo, load: Option<LoadReport>) -> Option<ProfileReport> {
+    fn report(&self, info: &CellInfo) -> Option<ProfileReport> {
         if self
             .notes
             .iter()
@@ -411,7 +402,7 @@ impl ProfilePlan {
             engine: info.engine.clone(),
             build: info.build.clone(),
             machine: info.machine.clone(),
-            load: load.unwrap_or_default(),
+            load: LoadReport::default(),
             notes: self.notes.clone(),
         })
     }
@@ -443,13 +434,7 @@ pub fn run(
         })
         .ok_or_else(|| anyhow::anyhow!("{}", plan.notes.join("; ")))?;
     let w = monitor.window(start, Instant::now());
-    report.load = LoadReport {
-        before_other_cores: 0.0,
-        during_other_cores_mean: w.mean_other,
-        during_other_cores_max: w.max_other,
-        busy: w.mean_other > plan.busy_threshold,
-        top_processes: Vec::new(),
-    };
+    report.load = LoadReport::of(&Default::default(), &w, plan.busy_threshold);
     Ok(report)
 }
 
@@ -483,14 +468,14 @@ pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) 
     }
 }
 
-fn phase(
-    name: Phase,
-    plain: &PhaseRun,
-    profiled: &PhaseRun,
-    tokens_per_call: u32,
-    depth: u32,
-    top: u32,
-) -> Option<PhaseReport> {
+/// One phase of a model from its plain and profiled runs; `None` when it did not run.
+fn phase(name: Phase, plain: &Runs, profiled: &Runs, s: &ProfileSettings) -> Option<PhaseReport> {
+    let (plain, profiled) = (&plain[name as usize], &profiled[name as usize]);
+    let (tokens_per_call, depth) = match name {
+        Phase::ShortResponse => (1, s.prompt_tokens),
+        Phase::LongForm => (1, s.depth),
+        Phase::Prompt => (s.depth, 0),
+    };
     let unprofiled_ms = median_ms(&plain.calls)?;
     let profiled_ms = median_ms(&profiled.calls)?;
     let tps = |ms: f64| f64::from(tokens_per_call) * 1000.0 / ms;
@@ -507,7 +492,7 @@ fn phase(
         profiled_tps: tps(profiled_ms),
         perturbation: unprofiled_ms / profiled_ms,
         breakdown: breakdown(&profiled.profile.totals, measured, tokens),
-        top_nodes: profiled.profile.nodes.top(top as usize, tokens),
+        top_nodes: profiled.profile.nodes.top(s.top as usize, tokens),
     })
 }
 
@@ -518,38 +503,14 @@ fn model_profile(
     plain: &Runs,
     profiled: &Runs,
 ) -> ModelProfile {
-    let mut phases = Vec::new();
-    let short = (&plain.short, &profiled.short, 1, s.prompt_tokens);
-    let long = (&plain.long, &profiled.long, 1, s.depth);
-    phases.extend(phase(
-        Phase::ShortResponse,
-        short.0,
-        short.1,
-        short.2,
-        short.3,
-        s.top,
-    ));
-    phases.extend(phase(
-        Phase::LongForm,
-        long.0,
-        long.1,
-        long.2,
-        long.3,
-        s.top,
-    ));
-    if s.pp {
-        phases.extend(phase(
-            Phase::Prompt,
-            &plain.prompt,
-            &profiled.prompt,
-            s.depth,
-            0,
-            s.top,
-        ));
-    }
+    let phases = Phase::ALL
+        .iter()
+        .filter(|&&name| s.pp || name != Phase::Prompt)
+        .filter_map(|&name| phase(name, plain, profiled, s))
+        .collect();
     let experts = match (model.expert_count, model.expert_used_count) {
         (Some(n), Some(k)) => experts::stats(
-            &profiled.long.profile.trace,
+            &profiled[Phase::LongForm as usize].profile.trace,
             u32::try_from(n).unwrap_or(u32::MAX),
             u32::try_from(k).unwrap_or(u32::MAX),
             s.window as usize,

@@ -5,6 +5,7 @@
 use super::http::{EndpointInfo, HttpReport, ServerReport};
 use super::profile::ProfileReport;
 use crate::engine::{BuildInfo, EngineSettings, MemoryUsage, ModelInfo};
+use crate::hw::load::Window;
 use crate::hw::machine::MachineInfo;
 use crate::measure::bandwidth::Bandwidth;
 use crate::measure::histogram::HistogramSummary;
@@ -194,6 +195,19 @@ pub struct LoadReport {
     pub busy: bool,
     /// The busiest other processes when load was noticed, e.g. `cc1plus 97%`.
     pub top_processes: Vec<String>,
+}
+
+impl LoadReport {
+    /// The load of two windows (before and during), busy when either crossed `threshold`.
+    pub fn of(before: &Window, during: &Window, threshold: f64) -> LoadReport {
+        LoadReport {
+            before_other_cores: before.mean_other,
+            during_other_cores_mean: during.mean_other,
+            during_other_cores_max: during.max_other,
+            busy: before.mean_other > threshold || during.mean_other > threshold,
+            top_processes: Vec::new(),
+        }
+    }
 }
 
 crate::util::names::named_enum! {

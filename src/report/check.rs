@@ -3,7 +3,7 @@
 //! samples with a bootstrap interval of the median speed ratio, and says what got faster,
 //! slower, stayed the same or went missing.
 
-use super::table::{self, Column};
+use super::table::{self, opt, Column};
 use crate::measure::compare::{self, Better, Ratio, Verdict};
 use crate::measure::stats::percentile;
 use crate::record::Records;
@@ -271,10 +271,6 @@ fn pct(x: f64) -> String {
     format!("{:+.1}%", (x - 1.0) * 100.0)
 }
 
-fn num(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.2}"))
-}
-
 /// A series' columns.
 const COLUMNS: &[Column<CheckRow>] = &[
     Column::text("cell", |r| r.key.cell.clone()),
@@ -285,8 +281,8 @@ const COLUMNS: &[Column<CheckRow>] = &[
         Some(x) => format!("{}{}", x.n, if x.paired { "p" } else { "" }),
         None => "-".into(),
     }),
-    Column::number("baseline", |r| num(r.baseline_median)),
-    Column::number("current", |r| num(r.current_median)),
+    Column::number("baseline", |r| opt(r.baseline_median, 2)),
+    Column::number("current", |r| opt(r.current_median, 2)),
     Column::number("speed", |r| {
         r.ratio.as_ref().map_or("-".into(), |x| pct(x.speed))
     }),

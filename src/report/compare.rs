@@ -4,7 +4,7 @@
 //! published reference figures as labelled rows.
 
 use super::sweep::{rows_with, SweepRow};
-use super::table::{self, Column, Grid};
+use super::table::{self, opt, Column, Grid};
 use super::{Format, ReportError};
 use crate::measure::stats::percentile;
 use crate::record::{BackendId, Record, RequestRecord};
@@ -210,11 +210,6 @@ fn server_figures(ok: &[&RequestRecord]) -> ServerFigures {
             .collect(),
         cached_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
     }
-}
-
-fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|v| format!("{v:.digits$}"))
-        .unwrap_or_else(|| "-".into())
 }
 
 fn signed(v: Option<f64>) -> String {

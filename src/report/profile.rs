@@ -1,5 +1,6 @@
 //! The text rendering of a profile report.
 
+use super::table::opt;
 use crate::engine::profile::Category;
 use crate::measure::routing::{Breakdown, ExpertStats, RoutingPhase, RoutingSummary};
 use crate::record::profile::{ModelProfile, Phase, PhaseReport, ProfileReport};
@@ -201,10 +202,6 @@ fn top_nodes(out: &mut String, m: &ModelProfile) {
         );
     }
     out.push('\n');
-}
-
-fn opt(x: Option<f64>, digits: usize) -> String {
-    x.map_or("-".to_string(), |v| format!("{v:.digits$}"))
 }
 
 fn experts(out: &mut String, e: &ExpertStats) {

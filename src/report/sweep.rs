@@ -1,7 +1,7 @@
 //! The sweep's comparison table: one row per (backend, model, quantization) cell, read from
 //! records.
 
-use super::table::{self, percent, Column};
+use super::table::{self, opt, percent, Column};
 use super::{Format, ReportError};
 use crate::grade::judge::panel;
 use crate::grade::pair_symmetry;
@@ -249,11 +249,6 @@ fn pairs(reqs: &[&RequestRecord]) -> Option<Count> {
         passed: symmetric,
         total,
     })
-}
-
-fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|v| format!("{v:.digits$}"))
-        .unwrap_or_else(|| "-".into())
 }
 
 fn pair(a: Option<f64>, b: Option<f64>, digits: usize) -> String {

@@ -77,8 +77,9 @@ fn rate(s: &Option<Summary>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn millis(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
+/// A number with `digits` decimals, or `-`.
+pub fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
 /// A share as a percentage, e.g. `0.456` → `45.6`.
@@ -121,21 +122,19 @@ const COLUMNS: &[Column<BenchRecord>] = &[
     Column::number("prompt t/s", |r| rate(&r.results.prompt_tps)),
     Column::number("gen t/s", |r| rate(&r.results.gen_tps)),
     Column::number("TTFT ms", |r| {
-        millis(r.results.ttft_ms.as_ref().map(|s| s.median))
+        opt(r.results.ttft_ms.as_ref().map(|s| s.median), 1)
     }),
     Column::number("ITL p50 ms", |r| {
-        millis(r.results.itl_ms.as_ref().map(|h| h.p50_ms))
+        opt(r.results.itl_ms.as_ref().map(|h| h.p50_ms), 1)
     }),
     Column::number("ITL p99 ms", |r| {
-        millis(r.results.itl_ms.as_ref().map(|h| h.p99_ms))
+        opt(r.results.itl_ms.as_ref().map(|h| h.p99_ms), 1)
     }),
     Column::number("e2e ms", |r| {
-        millis(r.results.e2e_ms.as_ref().map(|s| s.median))
+        opt(r.results.e2e_ms.as_ref().map(|s| s.median), 1)
     }),
     Column::number("GB/s", |r| {
-        r.bandwidth
-            .as_ref()
-            .map_or("-".into(), |b| format!("{:.2}", b.achieved_gbps))
+        opt(r.bandwidth.as_ref().map(|b| b.achieved_gbps), 2)
     }),
     Column::number("BW % meas", |r| {
         percent(r.bandwidth.as_ref().and_then(|b| b.utilisation_measured))

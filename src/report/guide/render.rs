@@ -5,18 +5,10 @@ use super::predict::{self, Target};
 use super::rows::{Fit, GuideRow, MachineSummary, Status};
 use super::{machine::MachineSpec, Guide};
 use crate::report::reference::Published;
-use crate::report::table::{self, Column};
+use crate::report::table::{self, opt, percent, Column};
 use crate::report::ReportError;
 
 const MIB: f64 = 1024.0 * 1024.0;
-
-fn num(v: Option<f64>, digits: usize) -> String {
-    v.map_or("-".into(), |v| format!("{v:.digits$}"))
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{:.1}", v * 100.0))
-}
 
 fn mib(v: Option<u64>) -> String {
     v.map_or("-".into(), |b| format!("{:.0}", b as f64 / MIB))
@@ -54,15 +46,19 @@ const ROWS: &[Column<GuideRow>] = &[
     Column::text("backend", |r| r.backend.to_string()),
     Column::text("model", |r| r.model.clone()),
     Column::text("quant", |r| r.quant.clone()),
-    Column::number("decode tok/s", |r| num(r.decode_tps, 2)),
+    Column::number("decode tok/s", |r| opt(r.decode_tps, 2)),
     Column::text("decode from", decode_from),
-    Column::number("short TTFT p50 ms", |r| num(r.short_ttft_p50_ms, 0)),
-    Column::number("short e2e p99 ms", |r| num(r.short_e2e_p99_ms, 0)),
+    Column::number("short TTFT p50 ms", |r| opt(r.short_ttft_p50_ms, 0)),
+    Column::number("short e2e p99 ms", |r| opt(r.short_e2e_p99_ms, 0)),
     Column::number("BW % meas/spec", |r| {
-        format!("{}/{}", pct(r.bw_util_measured), pct(r.bw_util_published))
+        format!(
+            "{}/{}",
+            percent(r.bw_util_measured),
+            percent(r.bw_util_published)
+        )
     }),
     Column::number("MB/token", |r| {
-        num(r.bytes_per_token.map(|b| b as f64 / 1e6), 1)
+        opt(r.bytes_per_token.map(|b| b as f64 / 1e6), 1)
     }),
     Column::number("memory MiB", |r| mib(r.memory_needed_bytes)),
     Column::text("fits", |r| r.fits.label().to_string()),
@@ -79,8 +75,8 @@ const MACHINES: &[Column<MachineSummary>] = &[
     Column::number("memory GiB", |m| {
         format!("{:.1}", m.memory_present_bytes as f64 / MIB / 1024.0)
     }),
-    Column::number("measured GB/s", |m| num(m.measured_peak_gbps, 2)),
-    Column::number("published GB/s", |m| num(m.published_peak_gbps, 1)),
+    Column::number("measured GB/s", |m| opt(m.measured_peak_gbps, 2)),
+    Column::number("published GB/s", |m| opt(m.published_peak_gbps, 1)),
     Column::number("decode efficiency %", |m| match m.efficiency {
         Some(e) => format!("{:.1} (n={})", e * 100.0, m.efficiency_n),
         None => "-".into(),
@@ -101,13 +97,13 @@ const PUBLISHED: &[Column<Published>] = &[
     Column::text("model", |p| p.model.clone()),
     Column::text("quant", |p| or_dash(&p.quant)),
     Column::text("scenario", |p| or_dash(&p.scenario)),
-    Column::number("gen tok/s", |p| num(p.gen_tok_s, 2)),
-    Column::number("TTFT s", |p| num(p.ttft_s, 1)),
+    Column::number("gen tok/s", |p| opt(p.gen_tok_s, 2)),
+    Column::number("TTFT s", |p| opt(p.ttft_s, 1)),
     Column::number("quality", |p| match (p.quality, p.quality_scale) {
         (Some(q), Some(s)) => format!("{q}/{s}"),
         _ => "-".into(),
     }),
-    Column::number("cost USD", |p| num(p.cost_usd, 2)),
+    Column::number("cost USD", |p| opt(p.cost_usd, 2)),
     Column::text("source", |p| p.source.clone()),
     Column::text("note", |p| or_dash(&p.note)),
 ];
@@ -171,14 +167,12 @@ pub fn markdown(g: &Guide) -> String {
         table::markdown(MACHINES, &g.machines)
     });
     s.push_str("\n## Measured and predicted\n\n");
-    let rows: Vec<&GuideRow> = g.rows.iter().collect();
-    s.push_str(&table::markdown(ROWS, rows.iter().copied()));
+    s.push_str(&table::markdown(ROWS, &g.rows));
     s.push_str("\n## Published reference figures\n\n");
-    let published: Vec<&Published> = g.published.iter().collect();
-    s.push_str(&if published.is_empty() {
+    s.push_str(&if g.published.is_empty() {
         "None (`reference/published.csv` is absent).\n".into()
     } else {
-        table::markdown(PUBLISHED, published.iter().copied())
+        table::markdown(PUBLISHED, &g.published)
     });
     s.push('\n');
     s.push_str(HOW_TO_READ);

@@ -10,6 +10,7 @@ use crate::record::Records;
 use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
 use crate::report::reference::Published;
+use crate::report::table::opt;
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -97,7 +98,6 @@ fn summary_table(rows: &[&GuideRow]) -> String {
          <th>decode tok/s</th><th>short TTFT p50 ms</th><th>short e2e p99 ms</th>\
          <th>pass</th><th>busy</th></tr>\n",
     );
-    let num = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
     for r in rows {
         let pass = match (r.passed, r.graded) {
             (Some(p), Some(g)) => format!("{p}/{g}"),
@@ -110,9 +110,9 @@ fn summary_table(rows: &[&GuideRow]) -> String {
             esc(&r.backend.to_string()),
             esc(&r.model),
             esc(&r.quant),
-            num(r.decode_tps, 2),
-            num(r.short_ttft_p50_ms, 0),
-            num(r.short_e2e_p99_ms, 0),
+            opt(r.decode_tps, 2),
+            opt(r.short_ttft_p50_ms, 0),
+            opt(r.short_e2e_p99_ms, 0),
             pass,
             r.busy
         ));
