@@ -6,6 +6,7 @@
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+pub mod flags;
 pub mod fs;
 pub mod interrupt;
 pub mod names;

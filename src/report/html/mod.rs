@@ -174,12 +174,14 @@ pub fn page(source: &str, records: &Records, published: &[Published]) -> Result<
     Ok(s)
 }
 
-/// What `runner report` is asked.
-#[derive(Debug, Clone)]
+/// What `runner report` is asked (its flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReportOptions {
-    /// Directory read recursively for records and reference/published.csv.
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
     pub results: std::path::PathBuf,
-    /// Where to write the page [default: results/report.html].
+    /// Where to write the page [default: DIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 }
 
