@@ -3,12 +3,10 @@
 //! `content_block_delta` (`text_delta`), `content_block_stop`, `message_delta` (stop reason
 //! and output tokens), `message_stop`, `ping` and `error`.
 
-use super::exchange::{Exchange, Failure};
+use super::exchange::Exchange;
 use super::http::{self, Client, Handled};
-use super::openai::excerpt;
 use super::spec::Endpoint;
 use super::{messages_json, sse, system_text, u64_at, ChatRequest};
-use crate::measure::FailureKind;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -61,20 +59,13 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
 
 /// Applies one event; `Ok(false)` after `message_stop`.
 pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Handled {
-    let v: Value = serde_json::from_str(ev.data.trim()).map_err(|e| {
-        Failure::new(
-            FailureKind::Malformed,
-            format!("a stream event is not JSON ({e}): {}", excerpt(&ev.data)),
-        )
-    })?;
+    let v: Value =
+        serde_json::from_str(ev.data.trim()).map_err(|e| http::not_json("event", &e, &ev.data))?;
     let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
     match kind {
         "error" => {
-            let msg = http::error_message(&v).unwrap_or_else(|| excerpt(&ev.data));
-            return Err(Failure::new(
-                FailureKind::StreamError,
-                format!("the server sent an error: {}", http::scrub(&msg, ep)),
-            ));
+            let msg = http::error_message(&v).unwrap_or_else(|| http::excerpt(&ev.data));
+            return Err(http::server_error(&msg, ep));
         }
         "message_start" => {
             if let Some(m) = v.pointer("/message/model").and_then(Value::as_str) {

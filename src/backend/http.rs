@@ -338,6 +338,28 @@ pub fn error_message(v: &serde_json::Value) -> Option<String> {
     })
 }
 
+/// A stream event or line that does not parse (`what`: "event", "line").
+pub fn not_json(what: &str, e: &serde_json::Error, data: &str) -> Failure {
+    let message = format!("a stream {what} is not JSON ({e}): {}", excerpt(data));
+    Failure::new(FailureKind::Malformed, message)
+}
+
+/// An error the server sent in the stream.
+pub fn server_error(message: &str, ep: &Endpoint) -> Failure {
+    let message = format!("the server sent an error: {}", scrub(message, ep));
+    Failure::new(FailureKind::StreamError, message)
+}
+
+/// The start of a line, for a message.
+pub fn excerpt(s: &str) -> String {
+    let e: String = s.chars().take(80).collect();
+    if e.len() < s.len() {
+        format!("{e}...")
+    } else {
+        e
+    }
+}
+
 /// A message without the endpoint's API key in it.
 pub fn scrub(text: &str, ep: &Endpoint) -> String {
     match &ep.key {

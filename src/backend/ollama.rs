@@ -6,10 +6,8 @@
 
 use super::exchange::{ns_to_ms, Exchange, Failure};
 use super::http::{self, Client};
-use super::openai::excerpt;
 use super::spec::Endpoint;
 use super::{u64_at, ChatRequest};
-use crate::measure::FailureKind;
 use crate::record::EndpointInfo;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -85,21 +83,13 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
     if line.trim().is_empty() {
         return Ok(true);
     }
-    let v: Value = serde_json::from_str(line).map_err(|e| {
-        Failure::new(
-            FailureKind::Malformed,
-            format!("a stream line is not JSON ({e}): {}", excerpt(line)),
-        )
-    })?;
+    let v: Value = serde_json::from_str(line).map_err(|e| http::not_json("line", &e, line))?;
     if let Some(e) = v.get("error") {
         let msg = e
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| e.to_string());
-        return Err(Failure::new(
-            FailureKind::StreamError,
-            format!("the server sent an error: {}", http::scrub(&msg, ep)),
-        ));
+        return Err(http::server_error(&msg, ep));
     }
     if let Some(m) = v.get("model").and_then(Value::as_str) {
         x.server.model = Some(m.to_string());

@@ -8,7 +8,6 @@ use super::exchange::{Exchange, Failure};
 use super::http::{self, Client, Handled};
 use super::spec::Endpoint;
 use super::{f64_at, messages_json, sse, u64_at, ChatRequest};
-use crate::measure::FailureKind;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -73,12 +72,7 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
         x.done = true;
         return Ok(false);
     }
-    let v: Value = serde_json::from_str(data).map_err(|e| {
-        Failure::new(
-            FailureKind::Malformed,
-            format!("a stream event is not JSON ({e}): {}", excerpt(data)),
-        )
-    })?;
+    let v: Value = serde_json::from_str(data).map_err(|e| http::not_json("event", &e, data))?;
     if v.get("error").is_some() {
         return Err(stream_error(data, ep));
     }
@@ -134,18 +128,5 @@ fn stream_error(data: &str, ep: &Endpoint) -> Failure {
         .ok()
         .and_then(|v| http::error_message(&v))
         .unwrap_or_else(|| data.to_string());
-    Failure::new(
-        FailureKind::StreamError,
-        format!("the server sent an error: {}", http::scrub(&msg, ep)),
-    )
-}
-
-/// The start of a line, for a message.
-pub fn excerpt(s: &str) -> String {
-    let e: String = s.chars().take(80).collect();
-    if e.len() < s.len() {
-        format!("{e}...")
-    } else {
-        e
-    }
+    http::server_error(&msg, ep)
 }

@@ -97,9 +97,25 @@ impl Model {
         let params = LlamaModelParams::default()
             .with_n_gpu_layers(opts.n_gpu_layers)
             .with_use_mmap(opts.use_mmap);
+        Model::with_params(backend, path, gguf, &params)
+    }
+
+    /// Only the vocabulary and chat template of a GGUF file (validated first): enough to
+    /// render and count prompts, without the weights.
+    pub fn load_vocab_only(backend: &LlamaBackend, path: &Path) -> Result<Model, ModelError> {
+        let params = LlamaModelParams::default().with_vocab_only(true);
+        Model::with_params(backend, path, GgufFile::open(path)?, &params)
+    }
+
+    fn with_params(
+        backend: &LlamaBackend,
+        path: &Path,
+        gguf: GgufFile,
+        params: &LlamaModelParams,
+    ) -> Result<Model, ModelError> {
         let start = Instant::now();
         let llama =
-            LlamaModel::load_from_file(backend, path, &params).map_err(|_| ModelError::Load {
+            LlamaModel::load_from_file(backend, path, params).map_err(|_| ModelError::Load {
                 path: path.display().to_string(),
                 reason: super::log::last_reason(),
             })?;
@@ -111,25 +127,6 @@ impl Model {
             gguf,
             info,
             load_time,
-        })
-    }
-
-    /// Only the vocabulary and chat template of a GGUF file (validated first): enough to
-    /// render and count prompts, without the weights.
-    pub fn load_vocab_only(backend: &LlamaBackend, path: &Path) -> Result<Model, ModelError> {
-        let gguf = GgufFile::open(path)?;
-        let params = LlamaModelParams::default().with_vocab_only(true);
-        let llama =
-            LlamaModel::load_from_file(backend, path, &params).map_err(|_| ModelError::Load {
-                path: path.display().to_string(),
-                reason: super::log::last_reason(),
-            })?;
-        let info = describe(path, &gguf, &llama);
-        Ok(Model {
-            llama,
-            gguf,
-            info,
-            load_time: Duration::ZERO,
         })
     }
 

@@ -84,7 +84,9 @@ pub trait Plan {
         Vec::new()
     }
     /// The records of a cell that could not run.
-    fn cell_failed(&mut self, cell: usize, reason: &str) -> Vec<Record>;
+    fn cell_failed(&mut self, _cell: usize, _reason: &str) -> Vec<Record> {
+        Vec::new()
+    }
 }
 
 /// Where records go as they are made.

@@ -40,8 +40,6 @@ pub enum Mode {
     Auto,
     /// Warnings and errors only.
     Quiet,
-    /// One line per finished cell, even on a terminal.
-    Lines,
 }
 
 /// Progress on stderr.
@@ -79,7 +77,6 @@ impl Progress {
     pub fn new(mode: Mode, unit: &'static str) -> Progress {
         let style = match mode {
             Mode::Quiet => Style::Quiet,
-            Mode::Lines => Style::Lines,
             Mode::Auto if std::io::stderr().is_terminal() => bars(unit),
             Mode::Auto => Style::Lines,
         };

@@ -10,7 +10,7 @@ use crate::backend::{ChatRequest, Reply, Request, Setup};
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::grade::judge::{self, Case, ANSWER_KEPT, JUDGE_MAX_TOKENS};
 use crate::record::{CellKey, Judgement, Record, RequestRecord, ResultsFile};
-use crate::scenario::{Prompt, Rubric, Sampling, Scenario};
+use crate::scenario::{Prompt, Rubric, Scenario};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -109,11 +109,7 @@ impl JudgePlan {
 
 fn setup(ep: &Endpoint) -> Setup {
     Setup {
-        key: CellKey {
-            backend: ep.spec.clone(),
-            model: ep.spec.model.clone(),
-            quant: "-".into(),
-        },
+        key: CellKey::http(&ep.spec),
         ..Default::default()
     }
 }
@@ -144,15 +140,10 @@ fn task(
     j.error = why_not.map(str::to_string);
     let question = Prompt {
         id: format!("judge-{}", q.prompt_id),
-        category: None,
         messages: judge::messages(rubric, &case),
-        raw_prompt: None,
         max_tokens: JUDGE_MAX_TOKENS,
         time_limit,
-        sampling: Sampling::default(),
-        stop: Vec::new(),
-        pair: None,
-        graders: Vec::new(),
+        ..Default::default()
     };
     Task {
         judgement: j,
@@ -221,10 +212,6 @@ impl Plan for JudgePlan {
         }
         j.provenance = crate::record::Provenance::now();
         vec![Record::Judgement(Box::new(j.clone()))]
-    }
-
-    fn cell_failed(&mut self, _c: usize, _reason: &str) -> Vec<Record> {
-        Vec::new()
     }
 }
 

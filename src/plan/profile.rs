@@ -352,10 +352,6 @@ impl Plan for ProfilePlan {
             None => Vec::new(),
         }
     }
-
-    fn cell_failed(&mut self, _cell: usize, _reason: &str) -> Vec<Record> {
-        Vec::new()
-    }
 }
 
 impl ProfilePlan {
@@ -417,11 +413,11 @@ pub fn run(
 ) -> anyhow::Result<ProfileReport> {
     let mut native = crate::backend::native::Native::new(verbose);
     let mut records: Vec<Record> = Vec::new();
+    let start = Instant::now();
     let opts = exec::Options {
         monitor,
         busy_threshold: plan.busy_threshold,
     };
-    let start = Instant::now();
     let summary = exec::run(plan, &mut [&mut native], &mut records, obs, &opts)?;
     if summary.failed_cells > 0 {
         anyhow::bail!("the profile could not run");

@@ -289,11 +289,7 @@ impl SweepPlan {
     ) {
         for i in 0..self.baselines.http.len() {
             let spec = self.baselines.http[i].endpoint.spec.clone();
-            let key = CellKey {
-                backend: spec.clone(),
-                model: spec.model.clone(),
-                quant: "-".into(),
-            };
+            let key = CellKey::http(&spec);
             let pending = pending(&self.scenarios, cfg.limit, done, &key);
             let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
             self.cells

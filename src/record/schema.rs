@@ -340,6 +340,15 @@ impl CellKey {
         }
     }
 
+    /// The cell of a model behind an HTTP backend (the server decides its quantization: `-`).
+    pub fn http(backend: &BackendId) -> CellKey {
+        CellKey {
+            backend: backend.clone(),
+            model: backend.model.clone(),
+            quant: "-".into(),
+        }
+    }
+
     /// `model/quant` for native cells, the backend name for HTTP ones.
     pub fn label(&self) -> String {
         match self.backend.is_native() {

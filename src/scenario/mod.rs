@@ -143,7 +143,7 @@ crate::util::names::named_enum! {
 }
 
 /// One prompt, with the scenario's defaults applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Prompt {
     pub id: String,
     pub category: Option<String>,
