@@ -52,19 +52,12 @@ pub(super) fn contains(
     } else {
         haystack.contains(value)
     };
-    match (found, want) {
-        (true, true) | (false, false) => Ok(()),
-        (false, true) => Err(format!(
-            "'{}' not found in {}",
-            text::snippet(value, 40),
-            where_text(in_code)
-        )),
-        (true, false) => Err(format!(
-            "'{}' found in {}",
-            text::snippet(value, 40),
-            where_text(in_code)
-        )),
+    if found == want {
+        return Ok(());
     }
+    let not = if found { "" } else { "not " };
+    let value = text::snippet(value, 40);
+    Err(format!("'{value}' {not}found in {}", where_text(in_code)))
 }
 
 /// A count within `min..=max`, either bound optional.

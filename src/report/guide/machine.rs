@@ -3,7 +3,7 @@
 
 use crate::hw::chips::{self, Chip};
 use regex::Regex;
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 
 /// A machine known only by its name: a chip from the table and a memory size.
 #[derive(Debug, Clone)]
@@ -30,22 +30,17 @@ fn fmt_gb(bytes: u64) -> String {
     }
 }
 
-fn memory_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r"(?i)\b(\d+(?:\.\d+)?)\s*(tb|tib|gb|gib|g)\b").expect("a valid pattern")
-    })
-}
+static MEMORY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(\d+(?:\.\d+)?)\s*(tb|tib|gb|gib|g)\b").expect("a valid pattern")
+});
 
-fn cores_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"(?i)\b(\d+)[- ]?core(s)?(\s+cpu)?\b").expect("a valid pattern"))
-}
+static CORES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(\d+)[- ]?core(s)?(\s+cpu)?\b").expect("a valid pattern"));
 
 /// Parses `M4 Pro 48GB`, `Apple M4 Max 16-core 128 GB`, `RTX 4090 24GB`, `48GB M2 Max`.
 pub fn parse(given: &str) -> Result<MachineSpec, String> {
     let text = given.trim();
-    let Some(mem) = memory_re().captures(text) else {
+    let Some(mem) = MEMORY.captures(text) else {
         return Err(format!(
             "--machine '{text}': say how much memory it has, e.g. 'M4 Pro 48GB'"
         ));
@@ -62,11 +57,11 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
     if !(gib > 0.0 && gib.is_finite()) {
         return Err(format!("--machine '{text}': memory must be more than 0"));
     }
-    let rest = memory_re().replace_all(text, " ");
-    let cores = cores_re()
+    let rest = MEMORY.replace_all(text, " ");
+    let cores = CORES
         .captures(&rest)
         .and_then(|c| c[1].parse::<usize>().ok());
-    let name = cores_re().replace_all(&rest, " ");
+    let name = CORES.replace_all(&rest, " ");
     let name = name
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
