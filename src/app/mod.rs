@@ -48,25 +48,35 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Profile(args) => measure::profile(*args, &cache, verbose),
         Command::SweepCell { spec } => {
-            crate::plan::sweep::run_child(&spec).map(|()| ExitCode::SUCCESS)
+            crate::plan::sweep::run_child(&spec)?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Moe(cmd) => moe::run(cmd, &cache, verbose).map(|()| ExitCode::SUCCESS),
-        Command::Hw(args) => printed(crate::report::hw::run(&args, &cache)?),
+        Command::Moe(cmd) => {
+            moe::run(cmd, &cache, verbose)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hw(args) => {
+            print!("{}", crate::report::hw::run(&args.options(), &cache)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(args) => check(&args),
-        Command::Guide(args) => printed(crate::report::guide::run(&args)?),
-        Command::Report(args) => printed(crate::report::html::run(&args)?),
-        Command::Models(ModelsCommand::List { format }) => printed(models::list(&cache, format)?),
-        Command::Models(ModelsCommand::Fetch { name, verify }) => printed(format!(
-            "{}\n",
-            models::fetch(&name, verify, &cache)?.display()
-        )),
+        Command::Guide(args) => {
+            print!("{}", crate::report::guide::run(&args.options())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(args) => {
+            print!("{}", crate::report::html::run(&args.options())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::List { format }) => {
+            print!("{}", models::list(&cache, format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::Fetch { name, verify }) => {
+            println!("{}", models::fetch(&name, verify, &cache)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
-}
-
-/// Prints a command's output; it succeeded.
-fn printed(text: String) -> anyhow::Result<ExitCode> {
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `runner check`: exit 1 on a regression, or write a new baseline.

@@ -6,10 +6,9 @@ use crate::cli::moe::{MoeCommand, OracleArgs, UpcycleArgs, VerifyArgs};
 use crate::exec::observer::{Mode, Progress};
 use crate::gguf::GgufFile;
 use crate::models;
-use crate::moe::{Provenance, UpcycleOptions};
+use crate::moe::{Provenance, UpcycleError, UpcycleOptions};
 use crate::plan::verify::{VerifyOptions, VerifyPlan};
-use crate::plan::Resolved;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Runs a `runner moe` command.
 pub fn run(cmd: MoeCommand, cache: &Path, verbose: bool) -> anyhow::Result<()> {
@@ -18,6 +17,21 @@ pub fn run(cmd: MoeCommand, cache: &Path, verbose: bool) -> anyhow::Result<()> {
         MoeCommand::Upcycle(a) => run_upcycle(a, cache, verbose, threads),
         MoeCommand::Verify(a) => run_verify(a, cache, verbose, threads),
     }
+}
+
+/// Bad input becomes a [`UsageError`] (exit 2); a failure while working stays a runtime error.
+fn classify(e: UpcycleError) -> anyhow::Error {
+    if e.is_usage() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
+/// A DENSE argument as a file, and its sha256 when it is a verified known model.
+fn resolve_dense(arg: &str, cache: &Path) -> anyhow::Result<(PathBuf, Option<String>)> {
+    let r = crate::plan::Resolved::get(arg, cache)?;
+    Ok((r.path, r.sha256))
 }
 
 fn oracle_options(o: OracleArgs, threads: u32) -> anyhow::Result<VerifyOptions> {
@@ -44,10 +58,10 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
         router: a.router,
         seed: a.seed,
     };
-    opts.validate()?;
+    opts.validate().map_err(classify)?;
     let oracle = oracle_options(a.oracle, threads)?;
-    let dense = Resolved::get(&a.dense, cache)?;
-    let s = crate::moe::upcycle::upcycle(&dense.path, &a.out, &opts, dense.sha256)?;
+    let (dense, sha) = resolve_dense(&a.dense, cache)?;
+    let s = crate::moe::upcycle::upcycle(&dense, &a.out, &opts, sha).map_err(classify)?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let seed = s
         .provenance
@@ -81,18 +95,14 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
         );
     }
     if a.verify {
-        oracle_check(&dense.path, &a.out, oracle, cache, verbose)?;
+        oracle_check(&dense, &a.out, oracle, cache, verbose)?;
     }
     Ok(())
 }
 
 fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool, threads: u32) -> anyhow::Result<()> {
     let oracle = oracle_options(a.oracle, threads)?;
-    let Resolved {
-        path: dense,
-        sha256: sha,
-        ..
-    } = Resolved::get(&a.dense, cache)?;
+    let (dense, sha) = resolve_dense(&a.dense, cache)?;
     let usage = |e: crate::gguf::GgufError| UsageError(e.to_string());
     GgufFile::open(&dense).map_err(usage)?;
     let moe = GgufFile::open(&a.moe).map_err(usage)?;

@@ -15,7 +15,7 @@ use bench::BenchArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
-use values::parse_percent;
+use values::{parse_percent, parse_positive, parse_share};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,16 +57,16 @@ pub enum Command {
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Show the machine and measure its memory bandwidth (STREAM-style read, copy, triad).
-    Hw(HwOptions),
+    Hw(HwArgs),
     /// Compare current records against a baseline; exit 1 on a significant regression.
     Check(CheckArgs),
     /// Mixture-of-Experts tools: upcycle a dense model into an MoE, verify it against the dense.
     #[command(subcommand)]
     Moe(moe::MoeCommand),
     /// Write the hardware guide (Markdown and CSV) from every record under a results directory.
-    Guide(GuideOptions),
+    Guide(GuideArgs),
     /// Write a self-contained HTML report with charts from every record under a results directory.
-    Report(ReportOptions),
+    Report(ReportArgs),
     /// Runs one (model, quantization) cell of a sweep; started by `runner sweep` itself.
     #[command(hide = true)]
     SweepCell {
@@ -93,6 +93,28 @@ pub enum ModelsCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct HwArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Timed passes per kernel and thread count (the median is reported).
+    #[arg(long, default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub passes: u32,
+    /// Size of each of the three arrays in MiB [default: 4 × the largest cache, at least 256].
+    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub size_mib: Option<u32>,
+    /// Thread counts to measure [default: 1 and every logical core].
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
+    pub threads: Vec<u32>,
+    /// List the table of published peak bandwidths instead of measuring.
+    #[arg(long)]
+    pub chips: bool,
+    /// Do not save the measurement (bench and sweep records use the saved one).
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Baseline records (a bench JSON/JSONL file or a sweep results file).
     #[arg(long, value_name = "FILE")]
@@ -113,6 +135,66 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GuideArgs {
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Where to write the guide [default: DIR/hardware-guide.md; the CSV goes beside it].
+    /// With --machine: write the answer there instead of to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Answer "what should I run on this machine?" for a chip and memory size, e.g. "M4 Pro 48GB".
+    #[arg(long, value_name = "NAME")]
+    pub machine: Option<String>,
+    /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].
+    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share)]
+    pub efficiency: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+    /// Where to write the page [default: DIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl HwArgs {
+    pub fn options(&self) -> HwOptions {
+        HwOptions {
+            format: self.format,
+            passes: self.passes,
+            size_mib: self.size_mib,
+            threads: self.threads.clone(),
+            chips: self.chips,
+            no_save: self.no_save,
+        }
+    }
+}
+
+impl GuideArgs {
+    pub fn options(&self) -> GuideOptions {
+        GuideOptions {
+            results: self.results.clone(),
+            output: self.output.clone(),
+            machine: self.machine.clone(),
+            efficiency: self.efficiency,
+        }
+    }
+}
+
+impl ReportArgs {
+    pub fn options(&self) -> ReportOptions {
+        ReportOptions {
+            results: self.results.clone(),
+            output: self.output.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

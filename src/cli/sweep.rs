@@ -2,7 +2,7 @@
 //! the validated configuration they become.
 
 use super::bench::Output;
-use super::values::{parse_gib, parse_positive};
+use super::values::{parse_gib, parse_positive, parse_seconds};
 use crate::engine::FlashAttn;
 use crate::plan::baselines::BackendOptions;
 use crate::plan::sweep::SweepConfig;
@@ -81,7 +81,57 @@ pub struct SweepArgs {
     #[arg(long)]
     pub no_progress: bool,
     #[command(flatten)]
-    pub baselines: BackendOptions,
+    pub baselines: BackendArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Backends to run the scenarios through: native (llama.cpp in-process), ollama:MODEL,
+    /// openai:MODEL (any OpenAI-compatible server), anthropic:MODEL; comma-separated.
+    #[arg(
+        long = "backend",
+        value_delimiter = ',',
+        default_value = "native",
+        value_name = "LIST"
+    )]
+    pub backends: Vec<String>,
+    /// Ollama's address [default: http://127.0.0.1:11434, or the backend config's].
+    #[arg(long, value_name = "URL")]
+    pub ollama_host: Option<String>,
+    /// Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 for llama-server
+    /// [default: https://api.openai.com/v1]. Key: $OPENAI_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub openai_base_url: Option<String>,
+    /// Base URL of the Anthropic API [default: https://api.anthropic.com]. Key: $ANTHROPIC_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub anthropic_base_url: Option<String>,
+    /// Name of the OpenAI token-limit field: max_tokens or max_completion_tokens [default: max_tokens].
+    #[arg(long, value_name = "NAME")]
+    pub max_tokens_field: Option<String>,
+    /// Backend config file (TOML): base URLs, key variable names, headers, extra body fields,
+    /// per kind ([openai]) or per backend (["openai:MODEL"]).
+    #[arg(long, value_name = "FILE")]
+    pub backend_config: Option<PathBuf>,
+    /// Price table for cloud models [default: scenarios/prices.toml].
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// Longest total wait for retries after HTTP 429 (Retry-After) per request, in seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = parse_seconds)]
+    pub max_retry_wait: f64,
+    /// Judges that score every answer against the scenario's rubric: openai:MODEL or
+    /// anthropic:MODEL backends, comma-separated.
+    #[arg(long = "judge", value_delimiter = ',', value_name = "LIST")]
+    pub judges: Vec<String>,
+    /// Exponent of the power mean across judges (1: arithmetic mean; below 1 leans to the
+    /// harsher judge).
+    #[arg(long, default_value_t = crate::grade::judge::panel::DEFAULT_POWER, value_name = "P", allow_negative_numbers = true)]
+    pub judge_power: f64,
+    /// Time limit of each judge request, in seconds.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS", value_parser = parse_seconds)]
+    pub judge_time_limit: f64,
+    /// Show published reference figures (results/reference/published.csv) under the comparison.
+    #[arg(long)]
+    pub reference: bool,
 }
 
 impl SweepArgs {
@@ -90,6 +140,7 @@ impl SweepArgs {
         if !(self.busy_threshold.is_finite() && self.busy_threshold >= 0.0) {
             return Err("--busy-threshold must be 0 or more".into());
         }
+        let b = self.baselines;
         let output = Output {
             format: Format::choose(self.format, self.output.as_deref()),
             file: self.output,
@@ -112,7 +163,20 @@ impl SweepArgs {
             max_memory: self.max_memory,
             require_idle: self.require_idle,
             busy_threshold: self.busy_threshold,
-            backends: self.baselines,
+            backends: BackendOptions {
+                backends: b.backends,
+                ollama_host: b.ollama_host,
+                openai_base_url: b.openai_base_url,
+                anthropic_base_url: b.anthropic_base_url,
+                max_tokens_field: b.max_tokens_field,
+                backend_config: b.backend_config,
+                prices: b.prices,
+                max_retry_wait: b.max_retry_wait,
+                judges: b.judges,
+                judge_power: b.judge_power,
+                judge_time_limit: b.judge_time_limit,
+                reference: b.reference,
+            },
         };
         Ok((cfg, output))
     }

@@ -1,4 +1,4 @@
-//! Flag values: the parsers of counts, shares and percentages, and the closed sets of the lower
+//! Parsing flag values: counts, shares and percentages, and the closed sets of the lower
 //! layers (flash attention, KV types, output formats, routers) as clap value enums.
 
 use crate::engine::{FlashAttn, KvType};
@@ -7,9 +7,70 @@ use crate::report::{Format, ListFormat};
 use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
-pub use crate::util::flags::{
-    parse_cores, parse_count, parse_gib, parse_percent, parse_positive, parse_seconds, parse_share,
-};
+/// A count that may be zero: whole, non-negative.
+pub fn parse_count(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    if s.starts_with('-') {
+        return Err(format!("must be 0 or more, got {s}"));
+    }
+    s.parse::<u32>()
+        .map_err(|_| format!("expected a whole number, got '{s}'"))
+}
+
+/// A count that must be at least 1.
+pub fn parse_positive(s: &str) -> Result<u32, String> {
+    match parse_count(s)? {
+        0 => Err("must be at least 1, got 0".to_string()),
+        n => Ok(n),
+    }
+}
+
+/// A share in (0, 1].
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("expected a share in (0, 1], got '{s}'")),
+    }
+}
+
+/// A percentage such as `5%` or `2.5`, as a fraction (0.05, 0.025).
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("expected a percentage such as 5%, got {s:?}"))?;
+    if !(0.0..100.0).contains(&v) {
+        return Err(format!("must be from 0% to under 100%, got {s}"));
+    }
+    Ok(v / 100.0)
+}
+
+/// A number of cores: finite, 0 or more.
+pub fn parse_cores(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number of cores, 0 or more, got '{s}'")),
+    }
+}
+
+/// A number of seconds: finite, 0 or more.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds, 0 or more, got '{s}'"
+        )),
+    }
+}
+
+/// A number of GiB: finite, more than 0.
+pub fn parse_gib(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a size in GiB, more than 0, got '{s}'")),
+    }
+}
 
 /// Implements `ValueEnum` for a closed set of a lower layer (a `named_enum!`).
 macro_rules! value_enum {

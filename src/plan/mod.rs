@@ -32,7 +32,11 @@ pub struct Resolved {
 impl Resolved {
     /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
     pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
-        let path = models::resolve(arg, cache, &models::FetchOptions::default())?;
+        let path =
+            models::resolve(arg, cache, &models::FetchOptions::default()).map_err(|e| match e {
+                models::ResolveError::Unknown { .. } => anyhow::Error::new(Invalid(e.to_string())),
+                other => anyhow::Error::new(other),
+            })?;
         let sha256 = models::verified_sha256(&path, cache);
         Ok(Resolved {
             arg: arg.to_string(),

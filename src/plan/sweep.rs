@@ -552,7 +552,8 @@ fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
     let dirs = vec![scenario::builtin_dir(), PathBuf::from("scenarios")];
     let mut out: Vec<Scenario> = Vec::new();
     for name in names {
-        let sc = scenario::load(&scenario::resolve(name, &dirs)?)?;
+        let path = scenario::resolve(name, &dirs).map_err(|e| Invalid(e.to_string()))?;
+        let sc = scenario::load(&path).map_err(|e| Invalid(e.to_string()))?;
         if out.iter().any(|o| o.name == sc.name) {
             return Err(Invalid(format!("scenario '{}' is named twice", sc.name)).into());
         }

@@ -6,7 +6,6 @@ use crate::hw::chips::{self, Chip};
 use crate::hw::machine::{self, CacheLevel, MachineInfo};
 use crate::hw::peak::{self, Measurement};
 use crate::hw::stream::KernelResult;
-use crate::util::flags::parse_positive;
 use serde::Serialize;
 use std::path::Path;
 
@@ -27,26 +26,19 @@ pub struct HwReport {
     pub share_of_published: Option<f64>,
 }
 
-/// What `runner hw` is asked (its flags).
-#[derive(Debug, Clone, clap::Args)]
+/// What `runner hw` is asked.
+#[derive(Debug, Clone)]
 pub struct HwOptions {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
-    /// Timed passes per kernel and thread count (the median is reported).
-    #[arg(long, default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Timed passes per kernel and thread count.
     pub passes: u32,
-    /// Size of each of the three arrays in MiB [default: 4 × the largest cache, at least 256].
-    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Size of each array in MiB [default: 4 × the largest cache, at least 256].
     pub size_mib: Option<u32>,
     /// Thread counts to measure [default: 1 and every logical core].
-    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
-    /// List the table of published peak bandwidths instead of measuring.
-    #[arg(long)]
+    /// List the table of published peaks instead of measuring.
     pub chips: bool,
-    /// Do not save the measurement (bench and sweep records use the saved one).
-    #[arg(long)]
+    /// Do not save the measurement.
     pub no_save: bool,
 }
 

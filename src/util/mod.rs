@@ -6,7 +6,6 @@
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-pub mod flags;
 pub mod fs;
 pub mod interrupt;
 pub mod names;

@@ -160,21 +160,15 @@ pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Pu
     Ok((records, published))
 }
 
-/// What `runner guide` is asked (its flags).
-#[derive(Debug, Clone, clap::Args)]
+/// What `runner guide` is asked.
+#[derive(Debug, Clone)]
 pub struct GuideOptions {
-    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
-    #[arg(long, default_value = "results", value_name = "DIR")]
+    /// Directory read recursively for records and reference/published.csv.
     pub results: std::path::PathBuf,
-    /// Where to write the guide [default: DIR/hardware-guide.md; the CSV goes beside it].
-    /// With --machine: write the answer there instead of to stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
-    /// Answer "what should I run on this machine?" for a chip and memory size, e.g. "M4 Pro 48GB".
-    #[arg(long, value_name = "NAME")]
+    /// Answer "what should I run on this machine?" for a chip and memory size.
     pub machine: Option<String>,
-    /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].
-    #[arg(long, default_value_t = predict::DEFAULT_EFFICIENCY, value_parser = crate::util::flags::parse_share)]
+    /// Share of the published peak bandwidth assumed for machines without records.
     pub efficiency: f64,
 }
 

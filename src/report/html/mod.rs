@@ -174,14 +174,12 @@ pub fn page(source: &str, records: &Records, published: &[Published]) -> Result<
     Ok(s)
 }
 
-/// What `runner report` is asked (its flags).
-#[derive(Debug, Clone, clap::Args)]
+/// What `runner report` is asked.
+#[derive(Debug, Clone)]
 pub struct ReportOptions {
-    /// Directory read recursively for records (bench JSON/JSONL, sweep JSONL) and reference/published.csv.
-    #[arg(long, default_value = "results", value_name = "DIR")]
+    /// Directory read recursively for records and reference/published.csv.
     pub results: std::path::PathBuf,
-    /// Where to write the page [default: DIR/report.html].
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    /// Where to write the page [default: results/report.html].
     pub output: Option<std::path::PathBuf>,
 }
 
