@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's bandwidth and profile figures: this machine's measured bandwidth, then
+# The bandwidth and profile figures of docs/results.md: this machine's measured bandwidth, then
 # SmolLM2-135M and its upcycled MoE (4 experts, top 2) decoding (bytes per token, GB/s and
 # utilisation), and both profiled op by op, with the routing overhead of the MoE against the
 # dense model at equal active bytes.

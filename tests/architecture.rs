@@ -228,3 +228,19 @@ fn every_module_says_what_it_owns() {
         .collect();
     assert!(missing.is_empty(), "files without a //! line: {missing:?}");
 }
+
+#[test]
+fn command_line_types_stay_in_the_command_line_layers() {
+    let wrong: Vec<String> = sources()
+        .into_iter()
+        .filter(|(_, module, _)| !matches!(module.as_deref(), Some("cli" | "app") | None))
+        .flat_map(|(path, _, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| code(l).contains("clap"))
+                .map(|(i, _)| format!("{}:{}: clap below cli/", path.display(), i + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
