@@ -76,6 +76,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", models::fetch(&name, verify, &cache)?.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Models(ModelsCommand::Synth(args)) => {
+            println!("{}", models::synth(&args, &cache)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::Twin(args)) => {
+            println!("{}", models::twin(&args, &cache)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

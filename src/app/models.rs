@@ -1,8 +1,10 @@
-//! `runner models list` and `runner models fetch`.
+//! `runner models list`, `fetch`, `synth` and `twin`.
 
 use super::UsageError;
-use crate::cli::ListFormat;
-use crate::models;
+use crate::cli::{ListFormat, SynthArgs, TwinArgs};
+use crate::engine::synth::{self, TwinValues};
+use crate::models::{self, catalogue};
+use crate::plan::{self, Invalid};
 use std::path::{Path, PathBuf};
 
 /// The known models and whether each is cached.
@@ -24,8 +26,27 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
             })
         })
         .collect();
+    let synthetic: Vec<serde_json::Value> = catalogue::CATALOGUE
+        .iter()
+        .map(|a| {
+            let spec = catalogue::SynthSpec::parse(a.name).ok();
+            serde_json::json!({
+                "name": a.name,
+                "model": a.display,
+                "arch": a.family.arch(),
+                "params_b": a.params_b.0,
+                "active_params_b": a.params_b.1,
+                "layers": a.layers,
+                "default_type": spec.map(|s| s.quant_name()),
+                "tokenizer": a.tokenizer,
+                "synthetic": true,
+                "sources": a.sources,
+            })
+        })
+        .collect();
     if format == ListFormat::Json {
-        return Ok(serde_json::to_string_pretty(&rows)? + "\n");
+        let all: Vec<_> = rows.iter().chain(&synthetic).collect();
+        return Ok(serde_json::to_string_pretty(&all)? + "\n");
     }
     let mut out = format!(
         "{:<20} {:<30} {:<7} {:<7} {:<7} {:>8}  {}\n",
@@ -46,6 +67,27 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
         "\n* default model; cache: {}\n",
         cache.join("models").display()
     ));
+    out.push_str(
+        "\nsynthetic: random weights with the published model's exact tensors, for speed only \
+         (`runner models synth NAME`, or -m synth:NAME[@TYPE][:layers=N])\n",
+    );
+    out.push_str(&format!(
+        "{:<20} {:<20} {:<10} {:>8} {:>8} {:>6}  {:<10} {}\n",
+        "name", "model", "arch", "params", "active", "layers", "type", "tokenizer"
+    ));
+    for (a, r) in catalogue::CATALOGUE.iter().zip(&synthetic) {
+        out.push_str(&format!(
+            "{:<20} {:<20} {:<10} {:>7.1}B {:>7.1}B {:>6}  {:<10} {}\n",
+            a.name,
+            a.display,
+            a.family.arch(),
+            a.params_b.0,
+            a.params_b.1,
+            a.layers,
+            r["default_type"].as_str().unwrap_or("-"),
+            a.tokenizer.unwrap_or("none (token ids only)")
+        ));
+    }
     Ok(out)
 }
 
@@ -66,4 +108,54 @@ pub fn fetch(name: &str, verify: bool, cache: &Path) -> anyhow::Result<PathBuf> 
         ..Default::default()
     };
     Ok(models::fetch(model, cache, &opts)?)
+}
+
+/// Writes a synthetic model (to the cache unless `-o`) and returns its path.
+pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
+    let spec = catalogue::SynthSpec {
+        arch: catalogue::arch(&a.name).map_err(|e| UsageError(e.to_string()))?,
+        quant: a.quant.as_ref().map(|q| q.to_ascii_lowercase()),
+        layers: a.layers,
+        seed: a.seed,
+        experts: a.experts,
+        ids_only: a.ids_only,
+    };
+    spec.validate().map_err(UsageError)?;
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| plan::synth::cached_path(&spec, cache));
+    let w = plan::synth::build(&spec, cache, &out)?;
+    eprintln!("{}", written(&w));
+    Ok(out)
+}
+
+/// Writes a random-weight copy of a model file and returns its path.
+pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
+    let (src, _) = plan::Resolved::valid(&a.model, cache)?;
+    let stem = src.display();
+    let values = match a.random_bytes {
+        true => TwinValues::RandomBytes,
+        false => TwinValues::Scaled,
+    };
+    let suffix = if a.random_bytes { "-bytes" } else { "" };
+    let out = a.output.clone().unwrap_or_else(|| {
+        plan::synth::synth_dir(cache).join(format!("{stem}-twin{suffix}-s{}.gguf", a.seed))
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Invalid(format!("{}: {e}", dir.display())))?;
+    }
+    crate::engine::init(false)?;
+    let w = synth::twin(&src.path, &out, values, a.seed)?;
+    eprintln!("{}", written(&w));
+    Ok(out)
+}
+
+fn written(w: &synth::Written) -> String {
+    format!(
+        "wrote {} tensors, {:.2} GiB, in {:.1} s",
+        w.tensors,
+        w.bytes as f64 / (1u64 << 30) as f64,
+        w.elapsed.as_secs_f64()
+    )
 }

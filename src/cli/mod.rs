@@ -90,6 +90,53 @@ pub enum ModelsCommand {
         #[arg(long)]
         verify: bool,
     },
+    /// Write a synthetic model: a published architecture's exact tensors, shapes and
+    /// quantization types, filled with well-scaled random weights (for speed, not text).
+    Synth(SynthArgs),
+    /// Write a random-weight copy of a GGUF file (same header, tensor names, shapes and types):
+    /// the check that a synthetic model decodes at the real model's speed.
+    Twin(TwinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// A synthetic model from `runner models list`, e.g. qwen3-30b-a3b.
+    pub name: String,
+    /// File type, chosen per tensor as llama.cpp's quantizer would [default: q4_k_m;
+    /// mxfp4_moe for gpt-oss]
+    #[arg(short, long)]
+    pub quant: Option<String>,
+    /// Keep only the first N layers (every per-layer shape stays the model's) [default: all]
+    #[arg(long, value_name = "N")]
+    pub layers: Option<u32>,
+    /// Seed of the random weights and routers.
+    #[arg(long, default_value_t = crate::models::catalogue::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Routed experts instead of the published count (MoE models; experts per token stay).
+    #[arg(long, value_name = "N")]
+    pub experts: Option<u32>,
+    /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
+    #[arg(long)]
+    pub ids_only: bool,
+    /// Where to write it [default: the cache, where `-m synth:NAME...` finds it]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TwinArgs {
+    /// The GGUF file (or known model) to copy.
+    pub model: String,
+    /// Where to write the twin [default: <cache>/synth/<name>-twin-s<seed>.gguf]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = crate::models::catalogue::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Plain random bytes instead of well-scaled quantized values (a contrast: scales become
+    /// NaN or infinity).
+    #[arg(long)]
+    pub random_bytes: bool,
 }
 
 #[derive(Debug, Args)]

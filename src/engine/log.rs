@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 static RECENT: Mutex<VecDeque<(sys::ggml_log_level, String)>> = Mutex::new(VecDeque::new());
+/// Everything logged while [`capture`] runs.
+static CAPTURED: Mutex<Option<String>> = Mutex::new(None);
 /// Warnings and errors kept for error messages.
 const KEEP: usize = 16;
 
@@ -29,6 +31,11 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
     let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
     if VERBOSE.load(Ordering::Relaxed) {
         let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+    if let Ok(mut captured) = CAPTURED.lock() {
+        if let Some(buf) = captured.as_mut() {
+            buf.push_str(&text);
+        }
     }
     let keep = matches!(
         level,
@@ -52,6 +59,21 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
             recent.push_back((level, line.to_string()));
         }
     }
+}
+
+/// Runs `f` and returns what llama.cpp logged meanwhile (at every level), for the few results
+/// llama.cpp reports only in its log (a dry-run quantization's per-tensor types).
+pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
+    if let Ok(mut c) = CAPTURED.lock() {
+        *c = Some(String::new());
+    }
+    let out = f();
+    let text = CAPTURED
+        .lock()
+        .ok()
+        .and_then(|mut c| c.take())
+        .unwrap_or_default();
+    (out, text)
 }
 
 /// Takes the warnings and errors llama.cpp logged since the last call.

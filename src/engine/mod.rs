@@ -15,6 +15,7 @@ pub mod quantize;
 mod sampler;
 mod session;
 mod settings;
+pub mod synth;
 pub mod template;
 
 pub use context::{argmax, ContextError};

@@ -3,6 +3,7 @@
 
 use super::settings::LoadOptions;
 use crate::gguf::{self, GgufFile};
+use crate::models::catalogue::Synthetic;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -50,6 +51,9 @@ pub struct ModelInfo {
     pub expert_used_count: Option<u64>,
     /// Time llama.cpp took to load the weights, in milliseconds.
     pub load_ms: f64,
+    /// Set for a synthetic (random-weight) model: what it stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<Synthetic>,
 }
 
 /// A model in memory, with its GGUF header, its description and how long loading took.
@@ -136,7 +140,11 @@ impl Model {
 
     /// The tokens of `text`: BOS added when the model wants one and `add_bos`; special tokens
     /// such as `<|im_start|>` read as such when `special`.
+    /// A model without a vocabulary (token ids only) has no tokens for any text.
     pub fn tokenize(&self, text: &str, add_bos: bool, special: bool) -> Vec<i32> {
+        if !self.has_vocab() {
+            return Vec::new();
+        }
         self.llama
             .vocab()
             .tokenize(text.as_bytes(), add_bos, special)
@@ -147,7 +155,11 @@ impl Model {
 
     /// Appends the bytes of one token's text to `out` (special tokens spelled out when
     /// `special`).
+    /// A model without a vocabulary has no text: nothing is appended.
     pub fn piece_into(&self, token: i32, out: &mut Vec<u8>, special: bool) {
+        if !self.has_vocab() {
+            return;
+        }
         self.llama
             .vocab()
             .token_to_piece_into(LlamaToken(token), out, special, None);
@@ -158,6 +170,15 @@ impl Model {
         let mut bytes = Vec::new();
         self.piece_into(token, &mut bytes, true);
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Whether the model has a tokenizer; a synthetic model made for token ids only does not
+    /// (llama.cpp aborts on any text operation on such a vocabulary).
+    pub fn has_vocab(&self) -> bool {
+        !matches!(
+            self.gguf.get_str("tokenizer.ggml.model"),
+            Some("none" | "no_vocab")
+        )
     }
 
     /// Whether the GGUF says the model has experts.
@@ -209,5 +230,6 @@ fn describe(path: &Path, g: &GgufFile, model: &LlamaModel) -> ModelInfo {
         expert_count: g.arch_u64("expert_count").filter(|&n| n > 0),
         expert_used_count: g.arch_u64("expert_used_count").filter(|&n| n > 0),
         load_ms: 0.0,
+        synthetic: Synthetic::from_gguf(g),
     }
 }

@@ -64,6 +64,23 @@ static ALL: [QuantType; 21] = [
     qt("iq3_m", "IQ3_M", 27, 3.76),
 ];
 
+/// MXFP4 experts with the rest in Q8_0 (gpt-oss's published format): made only for synthetic
+/// Mixture-of-Experts models, whose expert tensors are written in MXFP4 from the start.
+pub static MXFP4_MOE: QuantType = qt("mxfp4_moe", "MXFP4_MOE", 38, 4.25);
+
+/// A type for a synthetic model: any of [`all`], and `mxfp4_moe` for MoE architectures.
+pub fn parse_for_synth(name: &str, moe: bool) -> Result<&'static QuantType, String> {
+    let lower = name.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "mxfp4_moe" | "mxfp4" if moe => Ok(&MXFP4_MOE),
+        "mxfp4_moe" | "mxfp4" => Err(format!(
+            "{lower} is for Mixture-of-Experts models only; valid types: {}",
+            valid_names()
+        )),
+        _ => parse(&lower),
+    }
+}
+
 /// Short names accepted for the usual mixture of a k-quant family.
 const ALIASES: [(&str, &str); 3] = [("q3_k", "q3_k_m"), ("q4_k", "q4_k_m"), ("q5_k", "q5_k_m")];
 

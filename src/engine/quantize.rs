@@ -85,7 +85,7 @@ fn quant_dir(cache_dir: &Path) -> PathBuf {
 
 /// The llama.cpp build as a file-name part: [`super::info::BINDINGS`] in `[a-z0-9.-]`,
 /// e.g. `llama-cpp-2-0.1.160-llama-cpp-sys-2-0.1.161`.
-fn build_slug() -> String {
+pub(crate) fn build_slug() -> String {
     slug(super::info::BINDINGS)
 }
 

@@ -39,6 +39,12 @@ pub enum TensorData {
     /// `len` bytes at absolute offset `offset` of the source file, written `repeat` times in
     /// a row (an expert tensor is its dense tensor repeated once per expert).
     Source { offset: u64, len: u64, repeat: u64 },
+    /// `len` bytes made of `chunk` repeated (the last copy cut short): a large tensor filled
+    /// with a few rows of generated values. `chunk` must not be empty.
+    Tiled {
+        chunk: std::sync::Arc<Vec<u8>>,
+        len: u64,
+    },
 }
 
 /// One metadata entry, already encoded (the bytes after its type id).
@@ -152,6 +158,7 @@ impl GgufWriter {
         let have = match &data {
             TensorData::Bytes(b) => Some(b.len() as u64),
             TensorData::Source { len, repeat, .. } => len.checked_mul(*repeat),
+            TensorData::Tiled { chunk, len } => (!chunk.is_empty()).then_some(*len),
         };
         if have != Some(n_bytes) {
             return Err(bad(format!(
@@ -250,6 +257,16 @@ impl GgufWriter {
                         .ok_or_else(|| WriteError::NoSource(t.name.clone()))?;
                     for _ in 0..*repeat {
                         copy_range(src, *offset, *len, out, &mut buf)?;
+                    }
+                }
+                TensorData::Tiled { chunk, len } => {
+                    let mut left = *len;
+                    while left > 0 {
+                        let n = chunk
+                            .len()
+                            .min(usize::try_from(left).unwrap_or(chunk.len()));
+                        out.write_all(&chunk[..n])?;
+                        left -= n as u64;
                     }
                 }
             }

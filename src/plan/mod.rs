@@ -11,6 +11,7 @@ pub mod judge;
 mod memory;
 pub mod profile;
 pub mod sweep;
+pub mod synth;
 pub mod verify;
 
 use crate::gguf::GgufFile;
@@ -32,6 +33,13 @@ pub struct Resolved {
 impl Resolved {
     /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
     pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
+        if arg.trim().starts_with(models::catalogue::SYNTH_PREFIX) {
+            return Ok(Resolved {
+                arg: arg.to_string(),
+                path: synth::resolve(arg, cache)?,
+                sha256: None,
+            });
+        }
         let path =
             models::resolve(arg, cache, &models::FetchOptions::default()).map_err(|e| match e {
                 models::ResolveError::Unknown { .. } => anyhow::Error::new(Invalid(e.to_string())),

@@ -56,3 +56,16 @@ pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
         source,
     }
 }
+
+/// Bytes free on the file system holding `dir` (the disk whose mount point is the longest
+/// prefix of its canonical path), when the system says.
+pub fn free_space(dir: &Path) -> Option<u64> {
+    let dir = dir.canonicalize().ok()?;
+    let disks = sysinfo::Disks::new_with_refreshed_list();
+    disks
+        .list()
+        .iter()
+        .filter(|d| dir.starts_with(d.mount_point()))
+        .max_by_key(|d| d.mount_point().as_os_str().len())
+        .map(|d| d.available_space())
+}

@@ -105,9 +105,12 @@ pub fn generate(
     let mut bytes: Vec<u8> = Vec::with_capacity((opts.max_tokens as usize * 8).max(PIECE_ROOM));
     let mut ttft = None;
     let mut stopped_by_string = false;
+    // A synthetic model's text means nothing: every request runs to its token count (no stop
+    // at end-of-generation tokens or stop strings), and its first token is its first text.
+    let synthetic = model.info.synthetic.is_some();
     let run_opts = RunOptions {
         max_tokens: opts.max_tokens,
-        stop_at_eog: true,
+        stop_at_eog: !synthetic,
         sampler: sampler.as_mut(),
         time_limit: Some(opts.time_limit),
     };
@@ -115,8 +118,11 @@ pub fn generate(
         let before = bytes.len();
         bytes.reserve(PIECE_ROOM);
         model.piece_into(t.token, &mut bytes, false);
-        if ttft.is_none() && bytes.len() > before {
+        if ttft.is_none() && (synthetic || bytes.len() > before) {
             ttft = Some(t.at);
+        }
+        if synthetic {
+            return Flow::Continue;
         }
         match find_stop(&bytes, before, &opts.stop) {
             Some(at) => {

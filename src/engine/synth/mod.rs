@@ -1,0 +1,312 @@
+//! Synthetic (random-weight) models: a GGUF with a published architecture's exact tensors,
+//! shapes and quantization types, filled with well-scaled random values quantized by ggml, so
+//! that it decodes at the real model's speed on a machine that cannot fetch the real model.
+//!
+//! [`synthesize`] builds one from a catalogue entry (`models::catalogue`): llama.cpp's own
+//! quantizer chooses each tensor's type in a dry run ([`types`]), a few rows of random values
+//! per distinct row shape are quantized and tiled over each large tensor ([`values`]), routers
+//! are drawn whole, and the file is written to a partial name and renamed into place. [`twin`]
+//! makes a random-weight copy of a real GGUF, the oracle that checks the method.
+
+mod twin;
+mod types;
+mod values;
+
+pub use twin::{twin, TwinValues};
+
+use crate::engine::quant::QuantType;
+use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueType, WriteError};
+use crate::models::catalogue::{Arch, CatalogueError, Init, Synthetic, TensorSpec};
+use crate::util::rng::SplitMix64;
+use std::collections::HashMap;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Values generated per distinct (type, row length, kind) and tiled over larger tensors.
+const CHUNK_VALUES: u64 = 1 << 20;
+/// Tensors up to this many values are drawn whole (norms, biases, small projections).
+const WHOLE_VALUES: u64 = 1 << 20;
+
+/// Why a synthetic model could not be made. Every message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("tensor {tensor}: {reason}")]
+    Shape { tensor: String, reason: String },
+    #[error("cannot encode values as {ty}: {why}")]
+    Type { ty: String, why: String },
+    #[error("llama.cpp's quantizer chose no type for tensor {tensor}{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Types {
+        tensor: String,
+        reason: Option<String>,
+    },
+    #[error("{0}")]
+    Write(#[from] WriteError),
+    #[error("not enough disk space for {}: it needs {need_gib:.1} GiB and {} has {free_gib:.1} GiB free", path.display(), dir.display())]
+    Disk {
+        path: PathBuf,
+        dir: PathBuf,
+        need_gib: f64,
+        free_gib: f64,
+    },
+    #[error("cannot {what} {}: {err}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    #[error("{0}")]
+    Source(String),
+}
+
+impl SynthError {
+    fn io(what: &'static str, path: &Path, err: std::io::Error) -> SynthError {
+        SynthError::Io {
+            what,
+            path: path.to_path_buf(),
+            err,
+        }
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub arch: Arch,
+    pub quant: &'static QuantType,
+    /// Layers to keep (every per-layer shape stays the model's).
+    pub layers: u32,
+    pub seed: u64,
+    /// A GGUF whose tokenizer fits the vocabulary, and the name to record for it; `None`
+    /// writes token ids only.
+    pub tokenizer: Option<(&'a Path, String)>,
+}
+
+/// A file written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub bytes: u64,
+    pub tensors: usize,
+    pub elapsed: Duration,
+}
+
+/// Builds the synthetic model `req` describes at `out` (through `out.partial-<pid>`, renamed
+/// when complete; a failure leaves nothing under either name).
+pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
+    let start = Instant::now();
+    let arch = &req.arch;
+    arch.check()?;
+    arch.check_layers(req.layers)?;
+    let specs = arch.tensors(req.layers);
+    let mut meta = arch.metadata(req.layers);
+    meta.push(("general.file_type".into(), MetaValue::U32(req.quant.ftype)));
+    let dir = parent(out);
+    std::fs::create_dir_all(&dir).map_err(|e| SynthError::io("create", &dir, e))?;
+    let types = types::choose(&specs, &meta, req.quant, &dir)?;
+    let mut w = GgufWriter::new();
+    for (k, v) in &meta {
+        w.set(k, v)?;
+    }
+    w.set("general.quantization_version", &MetaValue::U32(2))?;
+    let tokenizer = match &req.tokenizer {
+        Some((path, name)) => {
+            copy_tokenizer(&mut w, path, arch.vocab)?;
+            w.remove(&format!("{}.vocab_size", arch.family.arch()));
+            name.clone()
+        }
+        None => "none (token ids only)".into(),
+    };
+    let synthetic = Synthetic {
+        of: arch.name.to_string(),
+        model: arch.display.to_string(),
+        layers: req.layers,
+        full_layers: arch.layers,
+        seed: req.seed,
+        source: arch.sources.first().unwrap_or(&"").to_string(),
+        tokenizer,
+        experts: Some(arch.experts).filter(|&x| x > 0),
+    };
+    for (k, v) in synthetic.metadata() {
+        w.set(&k, &v)?;
+    }
+    let mut chunks = Chunks::default();
+    for (spec, ty) in specs.iter().zip(&types) {
+        let data = chunks.data(spec, *ty, req.seed)?;
+        w.add_tensor(&spec.name, &spec.dims, *ty, data)?;
+    }
+    let bytes = write_file(&w, out, None)?;
+    Ok(Written {
+        bytes,
+        tensors: specs.len(),
+        elapsed: start.elapsed(),
+    })
+}
+
+fn parent(out: &Path) -> PathBuf {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `w` to `out` through a partial file, after checking the disk has room.
+fn write_file(
+    w: &GgufWriter,
+    out: &Path,
+    source: Option<&mut dyn crate::gguf::Source>,
+) -> Result<u64, SynthError> {
+    let need = w.file_size()?;
+    let dir = parent(out);
+    if let Some(free) = crate::util::fs::free_space(&dir) {
+        // keep 1 GiB spare
+        if free < need.saturating_add(1 << 30) {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            return Err(SynthError::Disk {
+                path: out.to_path_buf(),
+                dir,
+                need_gib: gib(need),
+                free_gib: gib(free),
+            });
+        }
+    }
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".partial-{}", std::process::id()));
+    let partial = out.with_file_name(name);
+    let result = (|| {
+        let f =
+            std::fs::File::create(&partial).map_err(|e| SynthError::io("create", &partial, e))?;
+        let mut bw = BufWriter::with_capacity(1 << 22, f);
+        let n = w.write_to(&mut bw, source)?;
+        let f = bw
+            .into_inner()
+            .map_err(|e| SynthError::io("write", &partial, e.into_error()))?;
+        f.sync_all()
+            .map_err(|e| SynthError::io("write", &partial, e))?;
+        std::fs::rename(&partial, out).map_err(|e| SynthError::io("move into place", out, e))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// Generated data, shared between tensors with the same (type, row length, kind).
+#[derive(Default)]
+struct Chunks(HashMap<(GgmlType, u64, InitKey), Arc<Vec<u8>>>);
+
+/// `Init` as a map key.
+type InitKey = u8;
+
+impl Chunks {
+    /// The data of one tensor: drawn whole when small or a router, else a chunk of whole rows
+    /// tiled over it.
+    fn data(
+        &mut self,
+        spec: &TensorSpec,
+        ty: GgmlType,
+        seed: u64,
+    ) -> Result<TensorData, SynthError> {
+        let ne0 = spec.dims[0];
+        let n = spec.elements();
+        let len = ty.n_bytes(&spec.dims).map_err(|reason| SynthError::Shape {
+            tensor: spec.name.clone(),
+            reason,
+        })?;
+        let shape_err = |e: SynthError| match e {
+            SynthError::Type { ty, why } => SynthError::Shape {
+                tensor: spec.name.clone(),
+                reason: format!("{ty}: {why}"),
+            },
+            other => other,
+        };
+        if n <= WHOLE_VALUES || spec.init == Init::Router {
+            let mut rng = SplitMix64(seed ^ fnv(&spec.name));
+            let v = values::draw(spec.init, n as usize, ne0, &mut rng);
+            return Ok(TensorData::Bytes(
+                values::encode(ty, &v, ne0 as usize).map_err(shape_err)?,
+            ));
+        }
+        let key = (ty, ne0, spec.init as u8);
+        if let Some(c) = self.0.get(&key) {
+            return Ok(TensorData::Tiled {
+                chunk: c.clone(),
+                len,
+            });
+        }
+        let rows = (CHUNK_VALUES / ne0).clamp(1, n / ne0);
+        let mut rng = SplitMix64(seed ^ fnv(&format!("{ty}/{ne0}/{}", spec.init as u8)));
+        let v = values::draw(spec.init, (rows * ne0) as usize, ne0, &mut rng);
+        let chunk = Arc::new(values::encode(ty, &v, ne0 as usize).map_err(shape_err)?);
+        self.0.insert(key, chunk.clone());
+        Ok(TensorData::Tiled { chunk, len })
+    }
+}
+
+/// FNV-1a of a name, to give each tensor its own stream of the seed.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Copies the `tokenizer.*` keys of the GGUF at `path` into `w`, padding its token list to
+/// `vocab` entries (unused tokens) when the model's embedding has padded rows.
+fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), SynthError> {
+    let g = GgufFile::open(path).map_err(|e| SynthError::Source(e.to_string()))?;
+    let mut f = std::fs::File::open(path).map_err(|e| SynthError::io("open", path, e))?;
+    let n = g
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| match v {
+            MetaValue::Array(a) => Some(a.len),
+            _ => None,
+        })
+        .unwrap_or(0);
+    if n == 0 || n > vocab {
+        return Err(SynthError::Source(format!(
+            "the tokenizer of {} has {n} tokens; the model needs at most {vocab}",
+            path.display()
+        )));
+    }
+    for (i, (key, value)) in g.metadata.iter().enumerate() {
+        if !key.starts_with("tokenizer.") {
+            continue;
+        }
+        let mut raw = g
+            .raw_value(&mut f, i)
+            .unwrap_or_else(|| Ok(Vec::new()))
+            .map_err(|e| SynthError::io("read", path, e))?;
+        if let MetaValue::Array(a) = value {
+            if a.len == n && n < vocab {
+                pad(&mut raw, a.elem_type, vocab - n, n);
+            }
+        }
+        w.set_raw(key, value.value_type(), raw)?;
+    }
+    Ok(())
+}
+
+/// Appends `extra` padding elements to an encoded array (element type u32, length u64, then
+/// the elements): `[PAD<i>]` tokens, zero scores, token type 5 (unused).
+fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64) {
+    if raw.len() < 12 {
+        return;
+    }
+    let len = u64::from_le_bytes(raw[4..12].try_into().unwrap_or_default()) + extra;
+    raw[4..12].copy_from_slice(&len.to_le_bytes());
+    for i in from..from + extra {
+        match elem {
+            ValueType::Str => {
+                let s = format!("[PAD{i}]");
+                raw.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                raw.extend_from_slice(s.as_bytes());
+            }
+            ValueType::F32 => raw.extend_from_slice(&0f32.to_le_bytes()),
+            ValueType::I32 => raw.extend_from_slice(&5i32.to_le_bytes()),
+            _ => {}
+        }
+    }
+}

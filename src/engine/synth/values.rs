@@ -1,0 +1,175 @@
+//! Well-scaled random values for a synthetic tensor, and their encoding in a ggml type by
+//! ggml's own quantizer (so that every block is one llama.cpp could have written).
+
+use super::SynthError;
+use crate::gguf::GgmlType;
+use crate::models::catalogue::Init;
+use crate::util::rng::SplitMix64;
+use llama_cpp_sys_2 as sys;
+
+/// A standard normal draw (Box-Muller; one of the pair).
+fn normal(rng: &mut SplitMix64) -> f32 {
+    let u1 = rng.unit().max(f64::MIN_POSITIVE);
+    let u2 = rng.unit();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
+/// `n` values for a tensor whose rows are `fan_in` long, drawn as `init` says: projections
+/// and routers N(0, 1/fan_in), so that a unit-scale input gives a unit-scale output and
+/// activations stay finite through every layer; norms near 1; biases small; embeddings of unit
+/// scale; Gated DeltaNet decays negative.
+pub fn draw(init: Init, n: usize, fan_in: u64, rng: &mut SplitMix64) -> Vec<f32> {
+    let scale = 1.0 / (fan_in.max(1) as f32).sqrt();
+    (0..n)
+        .map(|_| match init {
+            Init::Matrix | Init::Router => normal(rng) * scale,
+            Init::Embedding => normal(rng),
+            Init::Norm => 1.0 + 0.05 * normal(rng),
+            Init::Bias => 0.02 * normal(rng),
+            Init::Decay => -(0.5 + rng.unit() as f32),
+            Init::One => 1.0,
+            Init::Zero => 0.0,
+        })
+        .collect()
+}
+
+/// Encodes `values` (whole rows of `n_per_row`) as `ty`: F32 and F16 directly, everything else
+/// through `ggml_quantize_chunk`. A type that needs an importance matrix, or that ggml cannot
+/// quantize to, is refused.
+pub fn encode(ty: GgmlType, values: &[f32], n_per_row: usize) -> Result<Vec<u8>, SynthError> {
+    let refuse = |why: &str| {
+        Err(SynthError::Type {
+            ty: ty.name().to_string(),
+            why: why.to_string(),
+        })
+    };
+    if n_per_row == 0 || !values.len().is_multiple_of(n_per_row) {
+        return refuse("values are not whole rows");
+    }
+    if !(n_per_row as u64).is_multiple_of(ty.block_size()) {
+        return refuse("rows are not whole blocks of the type");
+    }
+    match ty {
+        GgmlType::F32 => return Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        GgmlType::F16 => {
+            return Ok(values
+                .iter()
+                .flat_map(|v| f16_bits(*v).to_le_bytes())
+                .collect())
+        }
+        _ => {}
+    }
+    let id = ty.id() as sys::ggml_type;
+    let rows = values.len() / n_per_row;
+    // SAFETY: pure functions of a type id, which comes from ggml's own type table.
+    let (needs_imatrix, row_size) = unsafe {
+        (
+            sys::ggml_quantize_requires_imatrix(id),
+            sys::ggml_row_size(id, n_per_row as i64),
+        )
+    };
+    if needs_imatrix {
+        return refuse("it needs an importance matrix");
+    }
+    if !(ty.is_quantized() || ty == GgmlType::BF16) || ty.type_size() == 0 {
+        return refuse("ggml has no quantizer for it");
+    }
+    let mut out = vec![0u8; rows * row_size];
+    // SAFETY: `values` holds rows × n_per_row floats, `out` rows × row_size bytes (ggml's row
+    // size for this type), the type needs no importance matrix (null is allowed), and
+    // ggml_quantize_init (called inside for types with tables) is thread-safe.
+    let written = unsafe {
+        sys::ggml_quantize_chunk(
+            id,
+            values.as_ptr(),
+            out.as_mut_ptr().cast(),
+            0,
+            rows as i64,
+            n_per_row as i64,
+            std::ptr::null(),
+        )
+    };
+    if written != out.len() {
+        return refuse("ggml's quantizer wrote an unexpected size");
+    }
+    Ok(out)
+}
+
+/// IEEE half-precision bits of `v`, rounded to nearest even (values here are small and
+/// finite; overflow saturates to infinity, which `draw` never produces).
+fn f16_bits(v: f32) -> u16 {
+    let x = v.to_bits();
+    let sign = ((x >> 16) & 0x8000) as u16;
+    let exp = ((x >> 23) & 0xff) as i32;
+    let mant = x & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if mant != 0 { 0x200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        let m = (mant | 0x80_0000) >> (1 - e);
+        let round = (m >> 12) & 1 != 0 && (m & 0x2fff) != 0;
+        return sign | ((m >> 13) as u16 + round as u16);
+    }
+    let m = mant >> 13;
+    let rest = mant & 0x1fff;
+    let mut h = sign as u32 | ((e as u32) << 10) | m;
+    if rest > 0x1000 || (rest == 0x1000 && (m & 1) == 1) {
+        h += 1;
+    }
+    h as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_rounds_like_ieee() {
+        assert_eq!(f16_bits(1.0), 0x3c00);
+        assert_eq!(f16_bits(-2.0), 0xc000);
+        assert_eq!(f16_bits(0.0), 0);
+        assert_eq!(f16_bits(65504.0), 0x7bff);
+        assert_eq!(f16_bits(1e6), 0x7c00);
+        // 1 + 2^-11 is halfway between 1 and the next half: ties to even (1.0)
+        assert_eq!(f16_bits(1.0 + 1.0 / 2048.0), 0x3c00);
+        assert_eq!(f16_bits(6.0e-8), 0x0001);
+    }
+
+    #[test]
+    fn draws_have_the_scale_they_promise() {
+        let mut rng = SplitMix64(7);
+        let m = draw(Init::Matrix, 100_000, 4096, &mut rng);
+        let var = m.iter().map(|v| (v * v) as f64).sum::<f64>() / m.len() as f64;
+        assert!(
+            (var * 4096.0 - 1.0).abs() < 0.05,
+            "variance × fan-in {}",
+            var * 4096.0
+        );
+        let n = draw(Init::Norm, 1000, 1, &mut rng);
+        assert!(n.iter().all(|v| (0.7..1.3).contains(v)));
+        assert!(draw(Init::Decay, 100, 1, &mut rng).iter().all(|v| *v < 0.0));
+    }
+
+    #[test]
+    fn quantized_rows_have_ggml_sizes_and_imatrix_types_are_refused() {
+        let _ = crate::engine::test_backend();
+        let mut rng = SplitMix64(1);
+        let v = draw(Init::Matrix, 4 * 512, 512, &mut rng);
+        for (ty, bytes) in [
+            (GgmlType::Q4_K, 4 * 2 * 144),
+            (GgmlType::Q8_0, 4 * 16 * 34),
+            (GgmlType::F16, 4 * 512 * 2),
+        ] {
+            assert_eq!(encode(ty, &v, 512).unwrap().len(), bytes, "{ty}");
+        }
+        assert!(encode(GgmlType::IQ2_XXS, &v, 512).is_err());
+        assert!(encode(GgmlType::Q4_K, &v[..100], 100).is_err());
+    }
+}

@@ -1,0 +1,657 @@
+//! The catalogue of published architectures that runner can build random-weight ("synthetic")
+//! models of: each entry's hyperparameters with their sources, and the exact tensors and GGUF
+//! keys llama.cpp's loader expects for it.
+//!
+//! llama.cpp's decode speed depends on the shapes and types of the tensors (and, for a
+//! Mixture-of-Experts model, on the routing), not on the values of the weights; so a GGUF with a
+//! real model's tensors, filled with well-scaled random values, measures that model's speed on a
+//! machine that cannot fetch it. The shapes here follow the published `config.json` files and
+//! llama.cpp's loader (`src/models/<arch>.cpp` of the pinned llama.cpp); the parameter counts
+//! they add up to are checked against the published totals in the tests.
+
+use crate::gguf::{GgmlType, MetaValue};
+
+#[cfg(test)]
+#[path = "catalogue_tests.rs"]
+mod tests;
+
+/// The llama.cpp architecture an entry is written as (`general.architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `llama`: Llama 2 and 3.1, and Mixtral (with experts).
+    Llama,
+    /// `qwen2`: Qwen2.5 (Coder), with q/k/v biases.
+    Qwen2,
+    /// `qwen3moe`: Qwen3 MoE, with q/k norms.
+    Qwen3Moe,
+    /// `qwen35`: Qwen3.5/3.6 dense, Gated DeltaNet layers between full-attention ones.
+    Qwen35,
+    /// `qwen35moe`: Qwen3.5/3.6 MoE, the same attention with routed and shared experts.
+    Qwen35Moe,
+    /// `gemma3`: local (sliding-window) and global attention, tied embeddings.
+    Gemma3,
+    /// `gpt-oss`: alternating sliding/full attention, attention sinks, MXFP4 experts.
+    GptOss,
+}
+
+impl Family {
+    /// llama.cpp's name for the architecture.
+    pub fn arch(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Qwen2 => "qwen2",
+            Family::Qwen3Moe => "qwen3moe",
+            Family::Qwen35 => "qwen35",
+            Family::Qwen35Moe => "qwen35moe",
+            Family::Gemma3 => "gemma3",
+            Family::GptOss => "gpt-oss",
+        }
+    }
+}
+
+/// Sliding-window attention: the window, and every `period`-th layer is global (gemma3:
+/// layer i is global when (i + 1) % 6 == 0) or, for gpt-oss, even layers slide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swa {
+    pub window: u32,
+    pub period: u32,
+}
+
+/// Gated DeltaNet (linear attention) layers of Qwen3.5/3.6: llama.cpp's `ssm.*` keys.
+/// Layer i has full attention when (i + 1) % `interval` == 0, linear attention otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ssm {
+    pub conv_kernel: u64,
+    /// value head dim × value heads.
+    pub inner: u64,
+    /// key (and value) head dim.
+    pub state: u64,
+    /// key heads.
+    pub groups: u64,
+    /// value heads.
+    pub dt_rank: u64,
+    pub interval: u32,
+}
+
+/// One published architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arch {
+    /// Short name used on the command line, e.g. `llama-3.1-8b`.
+    pub name: &'static str,
+    /// The published model it stands for, e.g. `Llama-3.1-8B`.
+    pub display: &'static str,
+    pub family: Family,
+    pub layers: u32,
+    /// Hidden size (`n_embd`).
+    pub embd: u64,
+    /// Dense FFN size; for Mixtral the size of each expert (llama.cpp's `feed_forward_length`).
+    pub ff: u64,
+    /// Size of each routed expert's FFN (0 = none or `ff`).
+    pub ff_exp: u64,
+    /// Size of the shared expert's FFN (0 = none).
+    pub ff_shexp: u64,
+    pub experts: u32,
+    pub used: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub head_dim: u64,
+    /// Rotary dimensions when only part of each head rotates (0 = the whole head).
+    pub rope_dims: u64,
+    pub vocab: u64,
+    /// Output matrix shared with the token embedding.
+    pub tied: bool,
+    /// Llama 3.1's `rope_freqs.weight` (RoPE scaling factors, one per rotary pair).
+    pub rope_freqs: bool,
+    pub context: u64,
+    pub rope_base: f32,
+    pub rms_eps: f32,
+    pub swa: Option<Swa>,
+    pub ssm: Option<Ssm>,
+    /// Published parameter count in billions (total, active per token), as counted from the
+    /// configs: what the tensors here add up to.
+    pub params_b: (f64, f64),
+    /// A fetchable model whose tokenizer has this vocabulary (for runs that need text); `None`
+    /// writes llama.cpp's token-ids-only vocabulary.
+    pub tokenizer: Option<&'static str>,
+    /// Where the numbers come from.
+    pub sources: &'static [&'static str],
+}
+
+/// How a tensor's values are drawn (see `engine::synth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// A norm's scale: near 1.
+    Norm,
+    /// A projection: zero-mean, standard deviation 1/sqrt(fan-in), so activations keep their
+    /// scale layer after layer.
+    Matrix,
+    /// Token embeddings: unit-scale rows.
+    Embedding,
+    /// A router: fully random (never tiled), seeded, so each token picks its own experts.
+    Router,
+    /// A bias: small.
+    Bias,
+    /// Gated DeltaNet decay (`ssm_a`): negative, around -1.
+    Decay,
+    /// RoPE frequency factors: 1.
+    One,
+    /// Attention sinks: 0.
+    Zero,
+}
+
+/// One tensor of a synthetic model: GGUF name, ggml dims (`ne` order), how values are drawn,
+/// and the type a converter would write it in before quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub init: Init,
+    pub source_type: GgmlType,
+}
+
+impl TensorSpec {
+    pub fn elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+}
+
+/// Why an entry or a layer count cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("unknown architecture '{name}' (known: {known}; see `runner models list`)")]
+    Unknown { name: String, known: String },
+    #[error(
+        "{name}: --layers {asked} is out of range: it has {layers} layers (use 1 to {layers})"
+    )]
+    Layers {
+        name: String,
+        asked: u32,
+        layers: u32,
+    },
+    #[error("{name}: --layers {asked} cuts its pattern of {} linear-attention layers and one full-attention layer; use a multiple of {period} up to {layers}", period - 1)]
+    Pattern {
+        name: String,
+        asked: u32,
+        period: u32,
+        layers: u32,
+    },
+    #[error("catalogue entry {name}: {reason}")]
+    Shape { name: String, reason: String },
+}
+
+const fn base(name: &'static str, display: &'static str, family: Family) -> Arch {
+    Arch {
+        name,
+        display,
+        family,
+        layers: 0,
+        embd: 0,
+        ff: 0,
+        ff_exp: 0,
+        ff_shexp: 0,
+        experts: 0,
+        used: 0,
+        heads: 0,
+        kv_heads: 0,
+        head_dim: 0,
+        rope_dims: 0,
+        vocab: 0,
+        tied: false,
+        rope_freqs: false,
+        context: 0,
+        rope_base: 10_000.0,
+        rms_eps: 1e-6,
+        swa: None,
+        ssm: None,
+        params_b: (0.0, 0.0),
+        tokenizer: None,
+        sources: &[],
+    }
+}
+
+const QWEN3_SOURCES: &[&str] = &[
+    "https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507",
+    "https://huggingface.co/unsloth/Qwen3-Coder-30B-A3B-Instruct-1M-GGUF",
+];
+const QWEN36_SOURCES: &[&str] = &[
+    "https://huggingface.co/Qwen/Qwen3.5-27B",
+    "https://mera.a-ai.ru/en/industrial/submits/181",
+    "llama.cpp src/models/qwen35.cpp, src/models/qwen35moe.cpp",
+];
+const GEMMA3_SOURCES: &[&str] = &[
+    "https://huggingface.co/google/gemma-3-27b-it",
+    "llama.cpp conversion/gemma.py, src/models/gemma3.cpp",
+];
+
+/// Every architecture runner can synthesize.
+pub static CATALOGUE: [Arch; 12] = [
+    Arch {
+        layers: 32,
+        embd: 4096,
+        ff: 11008,
+        heads: 32,
+        kv_heads: 32,
+        head_dim: 128,
+        vocab: 32000,
+        context: 4096,
+        rms_eps: 1e-5,
+        params_b: (6.74, 6.74),
+        sources: &["https://huggingface.co/meta-llama/Llama-2-7b-hf (config.json)"],
+        ..base("llama-2-7b", "Llama-2-7B", Family::Llama)
+    },
+    Arch {
+        layers: 32,
+        embd: 4096,
+        ff: 14336,
+        heads: 32,
+        kv_heads: 8,
+        head_dim: 128,
+        vocab: 128256,
+        rope_freqs: true,
+        context: 131072,
+        rope_base: 500_000.0,
+        rms_eps: 1e-5,
+        params_b: (8.03, 8.03),
+        sources: &["https://huggingface.co/meta-llama/Llama-3.1-8B (config.json)"],
+        ..base("llama-3.1-8b", "Llama-3.1-8B", Family::Llama)
+    },
+    Arch {
+        layers: 32,
+        embd: 4096,
+        ff: 14336,
+        experts: 8,
+        used: 2,
+        heads: 32,
+        kv_heads: 8,
+        head_dim: 128,
+        vocab: 32000,
+        context: 32768,
+        rope_base: 1_000_000.0,
+        rms_eps: 1e-5,
+        params_b: (46.70, 12.88),
+        sources: &["https://huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1 (config.json)"],
+        ..base("mixtral-8x7b", "Mixtral-8x7B", Family::Llama)
+    },
+    Arch {
+        layers: 48,
+        embd: 5120,
+        ff: 13824,
+        heads: 40,
+        kv_heads: 8,
+        head_dim: 128,
+        vocab: 152064,
+        context: 32768,
+        rope_base: 1_000_000.0,
+        params_b: (14.77, 14.77),
+        tokenizer: Some("qwen2.5-coder-0.5b"),
+        sources: &["https://huggingface.co/Qwen/Qwen2.5-Coder-14B-Instruct (config.json)"],
+        ..base("qwen2.5-coder-14b", "Qwen2.5-Coder-14B", Family::Qwen2)
+    },
+    Arch {
+        layers: 64,
+        embd: 5120,
+        ff: 27648,
+        heads: 40,
+        kv_heads: 8,
+        head_dim: 128,
+        vocab: 152064,
+        context: 32768,
+        rope_base: 1_000_000.0,
+        params_b: (32.76, 32.76),
+        tokenizer: Some("qwen2.5-coder-0.5b"),
+        sources: &["https://huggingface.co/Qwen/Qwen2.5-Coder-32B-Instruct (config.json)"],
+        ..base("qwen2.5-coder-32b", "Qwen2.5-Coder-32B", Family::Qwen2)
+    },
+    Arch {
+        layers: 48,
+        embd: 2048,
+        ff: 6144,
+        ff_exp: 768,
+        experts: 128,
+        used: 8,
+        heads: 32,
+        kv_heads: 4,
+        head_dim: 128,
+        vocab: 151936,
+        context: 40960,
+        rope_base: 1_000_000.0,
+        params_b: (30.53, 3.35),
+        tokenizer: Some("qwen2.5-coder-0.5b"),
+        sources: QWEN3_SOURCES,
+        ..base("qwen3-30b-a3b", "Qwen3-30B-A3B", Family::Qwen3Moe)
+    },
+    Arch {
+        layers: 48,
+        embd: 2048,
+        ff: 5472,
+        ff_exp: 768,
+        experts: 128,
+        used: 8,
+        heads: 32,
+        kv_heads: 4,
+        head_dim: 128,
+        vocab: 151936,
+        context: 262144,
+        rope_base: 10_000_000.0,
+        params_b: (30.53, 3.35),
+        tokenizer: Some("qwen2.5-coder-0.5b"),
+        sources: QWEN3_SOURCES,
+        ..base(
+            "qwen3-coder-30b-a3b",
+            "Qwen3-Coder-30B-A3B",
+            Family::Qwen3Moe,
+        )
+    },
+    Arch {
+        layers: 40,
+        embd: 2048,
+        ff_exp: 512,
+        ff_shexp: 512,
+        experts: 256,
+        used: 8,
+        heads: 16,
+        kv_heads: 2,
+        head_dim: 256,
+        rope_dims: 64,
+        vocab: 248320,
+        context: 262144,
+        rope_base: 10_000_000.0,
+        ssm: Some(Ssm {
+            conv_kernel: 4,
+            inner: 4096,
+            state: 128,
+            groups: 16,
+            dt_rank: 32,
+            interval: 4,
+        }),
+        params_b: (34.66, 3.45),
+        sources: QWEN36_SOURCES,
+        ..base("qwen3.6-35b-a3b", "Qwen3.6-35B-A3B", Family::Qwen35Moe)
+    },
+    Arch {
+        layers: 64,
+        embd: 5120,
+        ff: 17408,
+        heads: 24,
+        kv_heads: 4,
+        head_dim: 256,
+        rope_dims: 64,
+        vocab: 248320,
+        context: 262144,
+        rope_base: 10_000_000.0,
+        ssm: Some(Ssm {
+            conv_kernel: 4,
+            inner: 6144,
+            state: 128,
+            groups: 16,
+            dt_rank: 48,
+            interval: 4,
+        }),
+        params_b: (26.90, 26.90),
+        sources: QWEN36_SOURCES,
+        ..base("qwen3.6-27b", "Qwen3.6-27B", Family::Qwen35)
+    },
+    Arch {
+        layers: 48,
+        embd: 3840,
+        ff: 15360,
+        heads: 16,
+        kv_heads: 8,
+        head_dim: 256,
+        vocab: 262144,
+        tied: true,
+        context: 131072,
+        rope_base: 1_000_000.0,
+        swa: Some(Swa {
+            window: 1024,
+            period: 6,
+        }),
+        params_b: (11.77, 11.77),
+        tokenizer: Some("gemma-3-270m"),
+        sources: GEMMA3_SOURCES,
+        ..base("gemma-3-12b", "Gemma-3-12B", Family::Gemma3)
+    },
+    Arch {
+        layers: 62,
+        embd: 5376,
+        ff: 21504,
+        heads: 32,
+        kv_heads: 16,
+        head_dim: 128,
+        vocab: 262144,
+        tied: true,
+        context: 131072,
+        rope_base: 1_000_000.0,
+        swa: Some(Swa {
+            window: 1024,
+            period: 6,
+        }),
+        params_b: (27.01, 27.01),
+        tokenizer: Some("gemma-3-270m"),
+        sources: GEMMA3_SOURCES,
+        ..base("gemma-3-27b", "Gemma-3-27B", Family::Gemma3)
+    },
+    Arch {
+        layers: 24,
+        embd: 2880,
+        ff_exp: 2880,
+        experts: 32,
+        used: 4,
+        heads: 64,
+        kv_heads: 8,
+        head_dim: 64,
+        vocab: 201088,
+        context: 131072,
+        rope_base: 150_000.0,
+        rms_eps: 1e-5,
+        swa: Some(Swa {
+            window: 128,
+            period: 2,
+        }),
+        params_b: (20.91, 4.19),
+        sources: &[
+            "https://huggingface.co/openai/gpt-oss-20b (config.json)",
+            "llama.cpp src/models/openai-moe.cpp",
+        ],
+        ..base("gpt-oss-20b", "gpt-oss-20b", Family::GptOss)
+    },
+];
+
+/// The entry named `name` (case-insensitive), or an error listing the names.
+pub fn arch(name: &str) -> Result<&'static Arch, CatalogueError> {
+    CATALOGUE
+        .iter()
+        .find(|a| a.name.eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| CatalogueError::Unknown {
+            name: name.to_string(),
+            known: CATALOGUE
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// What a synthetic model's file says about itself: its `runner.synthetic.*` keys, carried
+/// into every record measured on it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Synthetic {
+    /// The catalogue entry (`llama-3.1-8b`), or `twin` for a random-weight copy of a file.
+    pub of: String,
+    /// The published model it stands for, or the file it copies.
+    pub model: String,
+    /// Layers in this file.
+    pub layers: u32,
+    /// Layers of the real model.
+    pub full_layers: u32,
+    pub seed: u64,
+    /// Where the shapes come from.
+    pub source: String,
+    /// Where the tokenizer comes from (`none (token ids only)` when there is none).
+    pub tokenizer: String,
+    /// Routed experts, for MoE models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<u32>,
+}
+
+const KEY: &str = "runner.synthetic.";
+
+impl Synthetic {
+    /// The GGUF keys that describe it.
+    pub fn metadata(&self) -> Vec<(String, MetaValue)> {
+        let s = |v: &str| MetaValue::Str(v.to_string());
+        let mut m = vec![
+            (format!("{KEY}of"), s(&self.of)),
+            (format!("{KEY}model"), s(&self.model)),
+            (format!("{KEY}layers"), MetaValue::U32(self.layers)),
+            (
+                format!("{KEY}full_layers"),
+                MetaValue::U32(self.full_layers),
+            ),
+            (format!("{KEY}seed"), MetaValue::U64(self.seed)),
+            (format!("{KEY}source"), s(&self.source)),
+            (format!("{KEY}tokenizer"), s(&self.tokenizer)),
+        ];
+        if let Some(x) = self.experts {
+            m.push((format!("{KEY}experts"), MetaValue::U32(x)));
+        }
+        m
+    }
+
+    /// Reads it back from a file's metadata; `None` for a real model.
+    pub fn from_gguf(g: &crate::gguf::GgufFile) -> Option<Synthetic> {
+        let s = |k: &str| g.get_str(&format!("{KEY}{k}")).map(str::to_string);
+        let n = |k: &str| g.get_u64(&format!("{KEY}{k}"));
+        Some(Synthetic {
+            of: s("of")?,
+            model: s("model").unwrap_or_default(),
+            layers: n("layers").unwrap_or(0) as u32,
+            full_layers: n("full_layers").unwrap_or(0) as u32,
+            seed: n("seed").unwrap_or(0),
+            source: s("source").unwrap_or_default(),
+            tokenizer: s("tokenizer").unwrap_or_default(),
+            experts: n("experts").map(|x| x as u32),
+        })
+    }
+
+    /// Whether only some of the real model's layers are here.
+    pub fn layer_scaled(&self) -> bool {
+        self.layers < self.full_layers
+    }
+}
+
+/// A synthetic model named on the command line:
+/// `synth:NAME[@QUANT][:layers=N][:seed=S][:experts=N][:tokenizer=none]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthSpec {
+    pub arch: &'static Arch,
+    /// The file type as typed (`q4_k_m`); `None` for the entry's default.
+    pub quant: Option<String>,
+    /// Layers to keep; `None` for all.
+    pub layers: Option<u32>,
+    pub seed: u64,
+    /// Routed experts instead of the published count (MoE entries).
+    pub experts: Option<u32>,
+    /// Write token ids only, even when a tokenizer could be fetched.
+    pub ids_only: bool,
+}
+
+/// The prefix that names a synthetic model.
+pub const SYNTH_PREFIX: &str = "synth:";
+
+/// The seed used when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+
+impl SynthSpec {
+    /// Parses a `synth:` argument (the prefix optional); errors are one line.
+    pub fn parse(arg: &str) -> Result<SynthSpec, String> {
+        let body = arg.trim();
+        let body = body.strip_prefix(SYNTH_PREFIX).unwrap_or(body);
+        let mut parts = body.split(':');
+        let head = parts.next().unwrap_or_default();
+        let (name, quant) = match head.split_once('@') {
+            Some((n, q)) if !q.is_empty() => (n, Some(q.to_ascii_lowercase())),
+            Some((_, _)) => {
+                return Err(format!(
+                    "'{arg}': nothing after '@' (a type such as q4_k_m)"
+                ))
+            }
+            None => (head, None),
+        };
+        let arch = arch(name).map_err(|e| e.to_string())?;
+        let mut spec = SynthSpec {
+            arch,
+            quant,
+            layers: None,
+            seed: DEFAULT_SEED,
+            experts: None,
+            ids_only: false,
+        };
+        for part in parts {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let num = || {
+                v.parse::<u64>()
+                    .map_err(|_| format!("'{arg}': {k}={v} is not a whole number"))
+            };
+            match k {
+                "layers" => spec.layers = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
+                "seed" => spec.seed = num()?,
+                "experts" => spec.experts = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
+                "tokenizer" if v == "none" => spec.ids_only = true,
+                _ => {
+                    return Err(format!(
+                        "'{arg}': unknown option '{part}' (layers=N, seed=S, experts=N, tokenizer=none)"
+                    ))
+                }
+            }
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the layer count and the changed entry.
+    pub fn validate(&self) -> Result<(), String> {
+        let a = self.entry();
+        a.check_layers(self.layers()).map_err(|e| e.to_string())?;
+        a.check().map_err(|e| e.to_string())
+    }
+
+    /// The catalogue entry with this spec's changes (expert count).
+    pub fn entry(&self) -> Arch {
+        let mut a = self.arch.clone();
+        if let Some(x) = self.experts {
+            a.experts = x;
+        }
+        a
+    }
+
+    pub fn layers(&self) -> u32 {
+        self.layers.unwrap_or(self.arch.layers)
+    }
+
+    /// The file type, the entry's default when none was given: MXFP4 experts for gpt-oss (as
+    /// published), Q4_K_M otherwise.
+    pub fn quant_name(&self) -> String {
+        self.quant.clone().unwrap_or_else(|| {
+            match self.arch.family {
+                Family::GptOss => "mxfp4_moe",
+                _ => "q4_k_m",
+            }
+            .to_string()
+        })
+    }
+
+    /// A file name that tells the spec apart from every other (`build` names the llama.cpp
+    /// build, whose quantizer chose the types).
+    pub fn file_name(&self, build: &str) -> String {
+        let experts = self.experts.map(|x| format!("-x{x}")).unwrap_or_default();
+        let ids = if self.ids_only { "-ids" } else { "" };
+        format!(
+            "{}{experts}-{}-{}l-s{}{ids}-{build}.gguf",
+            self.arch.name,
+            self.quant_name(),
+            self.layers(),
+            self.seed
+        )
+    }
+}

@@ -1,0 +1,121 @@
+use super::*;
+
+#[test]
+fn every_entry_is_consistent_and_adds_up_to_its_published_size() {
+    for a in &CATALOGUE {
+        a.check().unwrap_or_else(|e| panic!("{e}"));
+        let (total, active) = a.params(a.layers);
+        let (t, act) = (total as f64 / 1e9, active as f64 / 1e9);
+        assert!(
+            (t / a.params_b.0 - 1.0).abs() < 0.005,
+            "{}: {t:.3}B parameters, published {}B",
+            a.name,
+            a.params_b.0
+        );
+        assert!(
+            (act / a.params_b.1 - 1.0).abs() < 0.01,
+            "{}: {act:.3}B active, published {}B",
+            a.name,
+            a.params_b.1
+        );
+        assert!(!a.sources.is_empty(), "{} has no source", a.name);
+    }
+}
+
+#[test]
+fn names_are_unique_and_unknown_ones_list_the_known() {
+    let mut names: Vec<_> = CATALOGUE.iter().map(|a| a.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), CATALOGUE.len());
+    assert_eq!(arch("LLAMA-3.1-8B").unwrap().display, "Llama-3.1-8B");
+    let e = arch("llama-9b").unwrap_err().to_string();
+    assert!(e.contains("llama-9b") && e.contains("qwen3-30b-a3b"), "{e}");
+}
+
+#[test]
+fn a_wrong_shape_is_refused_in_one_line() {
+    let mut a = arch("qwen3-30b-a3b").unwrap().clone();
+    a.kv_heads = 5;
+    let e = a.check().unwrap_err().to_string();
+    assert!(e.contains("qwen3-30b-a3b") && e.contains("5"), "{e}");
+    assert!(!e.contains('\n'));
+    let mut a = arch("mixtral-8x7b").unwrap().clone();
+    a.used = 9;
+    assert!(a.check().is_err());
+    let a = arch("llama-2-7b").unwrap();
+    assert!(a.check_layers(0).is_err());
+    assert!(a
+        .check_layers(33)
+        .unwrap_err()
+        .to_string()
+        .contains("1 to 32"));
+    assert!(a.check_layers(32).is_ok());
+    let q = arch("qwen3.6-27b").unwrap();
+    assert!(q
+        .check_layers(2)
+        .unwrap_err()
+        .to_string()
+        .contains("multiple of 4"));
+    assert!(q.check_layers(8).is_ok());
+}
+
+#[test]
+fn layer_scaled_models_keep_every_per_layer_shape() {
+    let a = arch("qwen3.6-35b-a3b").unwrap();
+    let full = a.tensors(a.layers);
+    let four = a.tensors(4);
+    // three linear-attention layers and one full-attention layer, as in the real model
+    assert!(four.iter().any(|t| t.name == "blk.3.attn_q.weight"));
+    assert!(four.iter().any(|t| t.name == "blk.2.ssm_out.weight"));
+    assert!(!four.iter().any(|t| t.name == "blk.2.attn_q.weight"));
+    for t in &four {
+        let same = full.iter().find(|f| f.name == t.name).unwrap();
+        assert_eq!(same.dims, t.dims, "{}", t.name);
+    }
+    assert_eq!(a.period(), 4);
+    assert_eq!(arch("gemma-3-27b").unwrap().period(), 6);
+}
+
+#[test]
+fn metadata_names_the_architecture_and_the_layers_kept() {
+    let a = arch("gpt-oss-20b").unwrap();
+    let m = a.metadata(2);
+    let get = |k: &str| m.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(
+        get("general.architecture"),
+        Some(MetaValue::Str("gpt-oss".into()))
+    );
+    assert_eq!(get("gpt-oss.block_count"), Some(MetaValue::U32(2)));
+    assert_eq!(
+        get("gpt-oss.attention.sliding_window"),
+        Some(MetaValue::U32(128))
+    );
+    assert_eq!(
+        get("tokenizer.ggml.model"),
+        Some(MetaValue::Str("none".into()))
+    );
+}
+
+#[test]
+fn synthetic_specs_parse_or_say_why() {
+    let s = SynthSpec::parse("synth:qwen3-30b-a3b@Q8_0:layers=8:seed=7:experts=32").unwrap();
+    assert_eq!(s.arch.name, "qwen3-30b-a3b");
+    assert_eq!(s.quant_name(), "q8_0");
+    assert_eq!((s.layers(), s.seed, s.entry().experts), (8, 7, 32));
+    assert_eq!(s.file_name("b1"), "qwen3-30b-a3b-x32-q8_0-8l-s7-b1.gguf");
+    let d = SynthSpec::parse("synth:gpt-oss-20b").unwrap();
+    assert_eq!((d.quant_name().as_str(), d.layers()), ("mxfp4_moe", 24));
+    for (bad, says) in [
+        ("synth:nope", "unknown architecture"),
+        ("synth:llama-2-7b:layers=0", "out of range"),
+        ("synth:llama-2-7b:layers=99", "1 to 32"),
+        ("synth:llama-2-7b:layers=x", "not a whole number"),
+        ("synth:llama-2-7b:colour=red", "unknown option"),
+        ("synth:mixtral-8x7b:experts=1", "experts"),
+        ("synth:llama-2-7b@", "nothing after"),
+    ] {
+        let e = SynthSpec::parse(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

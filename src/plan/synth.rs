@@ -1,0 +1,63 @@
+//! Synthetic models on demand: a `synth:` model argument (or `runner models synth`) is built
+//! once into the cache (`<cache>/synth/`) and reused, with the tokenizer of a fetchable model
+//! of its family where the catalogue names one.
+
+use super::Invalid;
+use crate::engine::{quant, quantize, synth};
+use crate::models::{self, catalogue::SynthSpec};
+use std::path::{Path, PathBuf};
+
+/// Where the cache keeps synthetic models.
+pub fn synth_dir(cache: &Path) -> PathBuf {
+    cache.join("synth")
+}
+
+/// The file `spec` is cached as.
+pub fn cached_path(spec: &SynthSpec, cache: &Path) -> PathBuf {
+    synth_dir(cache).join(spec.file_name(&quantize::build_slug()))
+}
+
+/// Builds the model `spec` names at `out`, fetching its tokenizer's model first when it has
+/// one (and `spec` does not ask for token ids only). Progress goes to stderr.
+pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth::Written> {
+    let arch = spec.entry();
+    let quant = quant::parse_for_synth(&spec.quant_name(), arch.experts > 0)
+        .map_err(|e| Invalid(format!("{}: {e}", arch.name)))?;
+    crate::engine::init(false)?;
+    let tokenizer = match (arch.tokenizer, spec.ids_only) {
+        (Some(name), false) => {
+            let known = models::find(name)
+                .ok_or_else(|| anyhow::anyhow!("the tokenizer model {name} is not known"))?;
+            let path = models::fetch(known, cache, &models::FetchOptions::default())?;
+            Some((path, name.to_string()))
+        }
+        _ => None,
+    };
+    eprintln!(
+        "making synthetic {} ({}, {} of {} layers, seed {}) at {}",
+        arch.display,
+        quant.display,
+        spec.layers(),
+        arch.layers,
+        spec.seed,
+        out.display()
+    );
+    let req = synth::Request {
+        arch,
+        quant,
+        layers: spec.layers(),
+        seed: spec.seed,
+        tokenizer: tokenizer.as_ref().map(|(p, n)| (p.as_path(), n.clone())),
+    };
+    Ok(synth::synthesize(&req, out)?)
+}
+
+/// The cached file of a `synth:` argument, built on first use.
+pub fn resolve(arg: &str, cache: &Path) -> anyhow::Result<PathBuf> {
+    let spec = SynthSpec::parse(arg).map_err(Invalid)?;
+    let path = cached_path(&spec, cache);
+    if !path.is_file() {
+        build(&spec, cache, &path)?;
+    }
+    Ok(path)
+}

@@ -1,0 +1,245 @@
+//! Synthetic models: every catalogue entry builds at a few layers, matches the catalogue, loads
+//! in llama.cpp and decodes; types are llama.cpp's own choices; a seed makes the same file;
+//! twins copy a real file's tensors; bad input is refused in one line.
+
+mod common;
+
+use common::{heavy, model, run, stderr, stdout};
+use runner::gguf::{GgmlType, GgufFile};
+use runner::models::catalogue::{self, Init, Synthetic, CATALOGUE};
+use std::path::Path;
+
+/// Builds `name` with `args` into `out` through the CLI.
+fn synth(name: &str, out: &Path, args: &[&str]) {
+    let mut all = vec!["models", "synth", name, "-o", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = run(&all);
+    assert!(o.status.success(), "{name}: {}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), out.to_str().unwrap());
+}
+
+/// Runs a short bench on `path` and returns its one record.
+fn bench(path: &Path) -> serde_json::Value {
+    let o = run(&[
+        "bench",
+        "-m",
+        path.to_str().unwrap(),
+        "-p",
+        "8",
+        "-n",
+        "4",
+        "-r",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    v.as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .expect("one record")
+}
+
+#[test]
+fn every_catalogue_entry_builds_matches_the_catalogue_loads_and_decodes() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    for a in &CATALOGUE {
+        let layers = a.period().max(2);
+        let out = dir.path().join(format!("{}.gguf", a.name));
+        synth(
+            a.name,
+            &out,
+            &["--layers", &layers.to_string(), "--ids-only"],
+        );
+        let g = GgufFile::open(&out).unwrap();
+        let specs = a.tensors(layers);
+        assert_eq!(g.tensors.len(), specs.len(), "{}", a.name);
+        for (t, s) in g.tensors.iter().zip(&specs) {
+            assert_eq!((&t.name, &t.dims), (&s.name, &s.dims), "{}", a.name);
+            match s.init {
+                Init::Norm | Init::Bias | Init::Decay | Init::One | Init::Zero => {
+                    assert!(
+                        matches!(t.ggml_type, GgmlType::F32),
+                        "{} {}: {}",
+                        a.name,
+                        t.name,
+                        t.ggml_type
+                    )
+                }
+                Init::Matrix | Init::Embedding if t.dims[0] % 256 == 0 => assert!(
+                    t.ggml_type.is_quantized(),
+                    "{} {} is {}",
+                    a.name,
+                    t.name,
+                    t.ggml_type
+                ),
+                _ => {}
+            }
+        }
+        let s = Synthetic::from_gguf(&g).expect("synthetic keys");
+        assert_eq!(
+            (s.of.as_str(), s.layers, s.full_layers),
+            (a.name, layers, a.layers)
+        );
+        assert_eq!(g.architecture(), Some(a.family.arch()));
+        let rec = bench(&out);
+        let tps = rec["results"]["gen_tps"]["median"].as_f64().unwrap_or(0.0);
+        assert!(tps > 0.0, "{}: {rec}", a.name);
+        assert_eq!(rec["model"]["synthetic"]["of"], a.name, "{}", a.name);
+        std::fs::remove_file(&out).unwrap();
+    }
+}
+
+#[test]
+fn tensor_types_are_what_llamas_quantizer_makes() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let f16 = dir.path().join("f16.gguf");
+    let direct = dir.path().join("q4_k_m.gguf");
+    for out in [&f16, &direct] {
+        let q = if out == &f16 { "f16" } else { "q4_k_m" };
+        synth(
+            "llama-3.1-8b",
+            out,
+            &["--layers", "2", "--ids-only", "-q", q],
+        );
+    }
+    // llama.cpp quantizes the F16 model itself: the same types, tensor by tensor
+    let backend = runner::engine::init(false).unwrap();
+    let q4_k_m = runner::engine::quant::parse("q4_k_m").unwrap();
+    let cache = dir.path().join("cache");
+    let sha = "0".repeat(64);
+    let quantized =
+        runner::engine::quantize::quantize_cached(backend, &f16, &sha, q4_k_m, &cache, 2)
+            .unwrap()
+            .path;
+    let a = GgufFile::open(&quantized).unwrap();
+    let b = GgufFile::open(&direct).unwrap();
+    let types = |g: &GgufFile| {
+        g.tensors
+            .iter()
+            .map(|t| (t.name.clone(), t.ggml_type))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(types(&a), types(&b));
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    assert!(types(&b).values().any(|t| *t == GgmlType::Q6_K));
+    assert!(types(&b).values().any(|t| *t == GgmlType::Q4_K));
+}
+
+#[test]
+fn a_seed_makes_the_same_file_and_another_seed_another() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let args = |seed: &'static str| ["--layers", "1", "--ids-only", "-q", "q4_0", "--seed", seed];
+    synth("llama-2-7b", &p("a"), &args("5"));
+    synth("llama-2-7b", &p("b"), &args("5"));
+    synth("llama-2-7b", &p("c"), &args("6"));
+    let read = |n: &str| std::fs::read(p(n)).unwrap();
+    assert!(read("a") == read("b"), "same seed, different files");
+    assert!(read("a") != read("c"), "another seed, the same file");
+}
+
+#[test]
+fn a_twin_copies_the_tensors_and_not_the_values() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("twin.gguf");
+    let o = run(&[
+        "models",
+        "twin",
+        model().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (real, twin) = (
+        GgufFile::open(model()).unwrap(),
+        GgufFile::open(&out).unwrap(),
+    );
+    let shape = |g: &GgufFile| {
+        g.tensors
+            .iter()
+            .map(|t| (t.name.clone(), t.dims.clone(), t.ggml_type))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&real), shape(&twin));
+    for (k, v) in &real.metadata {
+        assert_eq!(twin.get(k), Some(v), "{k}");
+    }
+    assert_eq!(Synthetic::from_gguf(&twin).unwrap().of, "twin");
+    let data = |p: &Path, g: &GgufFile| {
+        let t = g.tensor("blk.0.ffn_down.weight").unwrap();
+        let bytes = std::fs::read(p).unwrap();
+        let start = (g.data_offset + t.offset) as usize;
+        bytes[start..start + t.n_bytes as usize].to_vec()
+    };
+    assert_ne!(data(model(), &real), data(&out, &twin));
+    let rec = bench(&out);
+    assert_eq!(rec["model"]["synthetic"]["of"], "twin");
+}
+
+#[test]
+fn bad_requests_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.gguf");
+    let o = out.to_str().unwrap();
+    let not_gguf = dir.path().join("not.gguf");
+    std::fs::write(&not_gguf, b"this is not a model").unwrap();
+    for (args, says) in [
+        (
+            vec!["models", "synth", "llama-9b", "-o", o],
+            "unknown architecture",
+        ),
+        (
+            vec!["models", "synth", "llama-2-7b", "--layers", "0", "-o", o],
+            "1 to 32",
+        ),
+        (
+            vec!["models", "synth", "llama-2-7b", "--layers", "33", "-o", o],
+            "1 to 32",
+        ),
+        (
+            vec!["models", "synth", "qwen3.6-27b", "--layers", "2", "-o", o],
+            "multiple of 4",
+        ),
+        (
+            vec!["models", "synth", "llama-2-7b", "-q", "mxfp4_moe", "-o", o],
+            "Mixture-of-Experts",
+        ),
+        (
+            vec!["models", "synth", "llama-2-7b", "-q", "iq2_xxs", "-o", o],
+            "importance matrix",
+        ),
+        (
+            vec!["models", "twin", not_gguf.to_str().unwrap(), "-o", o],
+            "not.gguf",
+        ),
+        (
+            vec!["bench", "-m", "synth:llama-2-7b:layers=40", "-n", "1"],
+            "1 to 32",
+        ),
+    ] {
+        let r = run(&args);
+        let e = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
+        assert!(!out.exists(), "{args:?} left a file");
+    }
+}
+
+#[test]
+fn the_catalogue_is_listed_beside_the_fetchable_models() {
+    let o = run(&["models", "list"]);
+    assert!(o.status.success());
+    let s = stdout(&o);
+    for a in &CATALOGUE {
+        assert!(s.contains(a.name), "{} missing from:\n{s}", a.name);
+    }
+    assert!(s.contains("synthetic"));
+    assert!(catalogue::arch("qwen3-coder-30b-a3b").is_ok());
+}
