@@ -28,16 +28,20 @@ pub struct Resolved {
     pub path: PathBuf,
     /// The sha256 verified when a known model was fetched.
     pub sha256: Option<String>,
+    /// The synthetic model a `synth:` argument names.
+    pub synth: Option<models::catalogue::SynthSpec>,
 }
 
 impl Resolved {
     /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
     pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
         if arg.trim().starts_with(models::catalogue::SYNTH_PREFIX) {
+            let (spec, path) = synth::resolve(arg, cache)?;
             return Ok(Resolved {
                 arg: arg.to_string(),
-                path: synth::resolve(arg, cache)?,
+                path,
                 sha256: None,
+                synth: Some(spec),
             });
         }
         let path =
@@ -50,6 +54,7 @@ impl Resolved {
             arg: arg.to_string(),
             path,
             sha256,
+            synth: None,
         })
     }
 

@@ -231,10 +231,17 @@ impl SweepPlan {
                     quant: q.label().to_string(),
                 };
                 let pending = pending(&self.scenarios, cfg.limit, done, &key);
-                let source = ModelSource {
-                    path: r.path.clone(),
-                    sha256: r.sha256.clone(),
-                    quant: matches!(q, QuantChoice::Type(_)).then(|| q.label().to_string()),
+                let (source, gguf) = match &r.synth {
+                    Some(spec) => synth_source(spec, q, cache, &pending)?,
+                    None => (
+                        ModelSource {
+                            path: r.path.clone(),
+                            sha256: r.sha256.clone(),
+                            quant: matches!(q, QuantChoice::Type(_))
+                                .then(|| q.label().to_string()),
+                        },
+                        gguf.clone(),
+                    ),
                 };
                 let spec = CellSpec {
                     cell: key.clone(),
@@ -580,6 +587,19 @@ fn resolve_sources(
 ) -> anyhow::Result<Vec<(Resolved, Option<GgufFile>)>> {
     let mut out = Vec::new();
     for arg in args {
+        // A synthetic model is built per quantization when its cell is planned.
+        if arg.trim().starts_with(crate::models::catalogue::SYNTH_PREFIX) {
+            let spec = crate::models::catalogue::SynthSpec::parse(arg).map_err(Invalid)?;
+            super::synth::needs_text(&spec, "scenarios")?;
+            let r = Resolved {
+                arg: arg.to_string(),
+                path: super::synth::cached_path(&spec, cache),
+                sha256: None,
+                synth: Some(spec),
+            };
+            out.push((r, None));
+            continue;
+        }
         let r = Resolved::get(arg, cache)?;
         if !r.path.exists() {
             return Err(Invalid(format!("{}: no such file", r.path.display())).into());
@@ -588,6 +608,33 @@ fn resolve_sources(
         out.push((r, gguf));
     }
     Ok(out)
+}
+
+/// A synthetic model's cell: the model built at the cell's type (`source` is the spec's own),
+/// once, unless nothing is left to run in the cell.
+fn synth_source(
+    spec: &crate::models::catalogue::SynthSpec,
+    q: &QuantChoice,
+    cache: &Path,
+    pending: &[(usize, usize)],
+) -> anyhow::Result<(ModelSource, Option<GgufFile>)> {
+    let mut spec = spec.clone();
+    if let QuantChoice::Type(t) = q {
+        spec.quant = Some(t.name.to_string());
+    }
+    let path = match pending.is_empty() {
+        true => super::synth::cached_path(&spec, cache),
+        false => super::synth::cached(&spec, cache)?,
+    };
+    let gguf = GgufFile::open(&path).ok();
+    Ok((
+        ModelSource {
+            path,
+            sha256: None,
+            quant: None,
+        },
+        gguf,
+    ))
 }
 
 /// Names the results file: the same command (up to --limit, --scenario order, --fresh and

@@ -53,11 +53,32 @@ pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth
 }
 
 /// The cached file of a `synth:` argument, built on first use.
-pub fn resolve(arg: &str, cache: &Path) -> anyhow::Result<PathBuf> {
+pub fn resolve(arg: &str, cache: &Path) -> anyhow::Result<(SynthSpec, PathBuf)> {
     let spec = SynthSpec::parse(arg).map_err(Invalid)?;
-    let path = cached_path(&spec, cache);
+    let path = cached(&spec, cache)?;
+    Ok((spec, path))
+}
+
+/// The cached file of `spec`, built on first use.
+pub fn cached(spec: &SynthSpec, cache: &Path) -> anyhow::Result<PathBuf> {
+    let path = cached_path(spec, cache);
     if !path.is_file() {
-        build(&spec, cache, &path)?;
+        build(spec, cache, &path)?;
     }
     Ok(path)
+}
+
+/// Refuses a synthetic model without a tokenizer where prompts must be tokenized.
+pub fn needs_text(spec: &SynthSpec, what: &str) -> Result<(), Invalid> {
+    if spec.arch.tokenizer.is_some() && !spec.ids_only {
+        return Ok(());
+    }
+    Err(Invalid(format!(
+        "synth:{} has no tokenizer (token ids only), so it cannot run {what}: use `runner bench`{}",
+        spec.arch.name,
+        match spec.arch.tokenizer {
+            Some(_) => ", or leave out tokenizer=none",
+            None => "",
+        }
+    )))
 }

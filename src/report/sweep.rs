@@ -25,6 +25,9 @@ pub struct SweepRow {
     pub bits_per_weight: Option<f64>,
     /// The source was itself quantized: quality figures are not representative.
     pub requantized: bool,
+    /// A synthetic (random-weight) model: speed only, no pass rates or quality.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<crate::models::catalogue::Synthetic>,
     /// Time to quantize, `None` when cached or running the source.
     pub quantize_ms: Option<f64>,
     pub quantize_cached: bool,
@@ -142,6 +145,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         row.size_bytes = Some(m.size_bytes);
         row.bits_per_weight = Some(m.bits_per_weight);
         row.requantized = last.info.requantized;
+        row.synthetic = m.synthetic.clone();
         row.quantize_ms = reqs.iter().find_map(|r| r.info.quantize_ms);
         row.quantize_cached = row.quantize_ms.is_none() && last.info.quantize_cached;
         row.load_ms = Some(m.load_ms);
@@ -217,6 +221,13 @@ fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgeme
         row.quality = Some(mean * 100.0);
         row.quality_source = Some("graders".into());
     }
+    if row.synthetic.is_some() {
+        row.quality = None;
+        row.quality_source = None;
+        row.judging = None;
+        row.pass.clear();
+        row.pairs = None;
+    }
     row.cost_per_quality_point = match (row.cost_usd, row.quality) {
         (Some(c), Some(q)) if q > 0.0 => Some(c / q),
         _ => None,
@@ -255,9 +266,21 @@ fn pair(a: Option<f64>, b: Option<f64>, digits: usize) -> String {
     format!("{}/{}", opt(a, digits), opt(b, digits))
 }
 
+/// Marks a synthetic model's name in tables.
+pub const SYNTHETIC_MARK: &str = " (synthetic)";
+
+/// What a synthetic row is, under a table that has one.
+pub const SYNTHETIC_NOTE: &str = "(synthetic) random weights with the published model's exact tensors: speed and size are the model's, text and pass rates mean nothing and are not shown\n";
+
 /// The sweep's columns.
 const COLUMNS: &[Column<SweepRow>] = &[
-    Column::text("model", |r| crate::models::display_name(&r.model)),
+    Column::text("model", |r| {
+        let name = crate::models::display_name(&r.model);
+        match r.synthetic {
+            Some(_) => format!("{name}{SYNTHETIC_MARK}"),
+            None => name,
+        }
+    }),
     Column::text("quant", |r| match r.requantized {
         true => format!("{}*", r.quant),
         false => r.quant.clone(),
@@ -291,6 +314,9 @@ const COLUMNS: &[Column<SweepRow>] = &[
         )
     }),
     Column::text("pass", |r| {
+        if r.synthetic.is_some() {
+            return "-".into();
+        }
         let pass: Vec<String> = r
             .pass
             .iter()
@@ -299,6 +325,9 @@ const COLUMNS: &[Column<SweepRow>] = &[
         pass.join(", ")
     }),
     Column::number("pairs", |r| {
+        if r.synthetic.is_some() {
+            return "-".into();
+        }
         r.pairs
             .map(|c| format!("{}/{}", c.passed, c.total))
             .unwrap_or_else(|| "-".into())
@@ -367,6 +396,9 @@ pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> 
             }
             if rows.iter().any(|r| r.requantized) {
                 s.push_str("* re-quantized from an already quantized file: size and speed are representative, answer quality is not\n");
+            }
+            if rows.iter().any(|r| r.synthetic.is_some()) {
+                s.push_str(SYNTHETIC_NOTE);
             }
             s
         }

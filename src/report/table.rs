@@ -104,7 +104,21 @@ fn params(n: u64) -> String {
 
 const COLUMNS: &[Column<BenchRecord>] = &[
     Column::text("model", |r| {
-        r.model.file_name.trim_end_matches(".gguf").to_string()
+        let stem = r.model.file_name.trim_end_matches(".gguf");
+        let name = match &r.model.synthetic {
+            Some(s) if s.of != "twin" => s.of.as_str(),
+            _ => stem,
+        };
+        match &r.model.synthetic {
+            Some(s) if s.layer_scaled() => format!(
+                "{name}{} {}/{} layers",
+                super::sweep::SYNTHETIC_MARK,
+                s.layers,
+                s.full_layers
+            ),
+            Some(_) => format!("{name}{}", super::sweep::SYNTHETIC_MARK),
+            None => name.to_string(),
+        }
     }),
     Column::text("quant", |r| {
         r.model.file_type.clone().unwrap_or_else(|| "?".into())
@@ -149,7 +163,11 @@ const COLUMNS: &[Column<BenchRecord>] = &[
 
 impl Exporter for TableExporter {
     fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
-        Ok(aligned(COLUMNS, records))
+        let mut s = aligned(COLUMNS, records);
+        if records.iter().any(|r| r.model.synthetic.is_some()) {
+            s.push_str(super::sweep::SYNTHETIC_NOTE);
+        }
+        Ok(s)
     }
 }
 
