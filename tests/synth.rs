@@ -243,3 +243,47 @@ fn the_catalogue_is_listed_beside_the_fetchable_models() {
     assert!(s.contains("synthetic"));
     assert!(catalogue::arch("qwen3-coder-30b-a3b").is_ok());
 }
+
+#[test]
+fn layer_scaled_runs_give_a_labelled_full_depth_extrapolation() {
+    let _g = heavy();
+    let cache = tempfile::tempdir().unwrap();
+    let o = common::runner()
+        .args([
+            "bench",
+            "-m",
+            "synth:llama-2-7b@q4_0:tokenizer=none",
+            "--layers",
+            "1,2",
+        ])
+        .args(["-p", "16", "-n", "8", "-r", "2", "--no-progress"])
+        .env("RUNNER_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("llama-2-7b (synthetic) 1/32 layers"), "{out}");
+    assert!(out.contains("llama-2-7b (synthetic) 2/32 layers"), "{out}");
+    let block = out
+        .split("extrapolated from layer-scaled synthetic runs")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no extrapolation:\n{out}"));
+    for phase in ["prompt", "generation"] {
+        let row = block
+            .lines()
+            .find(|l| l.contains(phase))
+            .unwrap_or_else(|| panic!("no {phase} row:\n{block}"));
+        assert!(
+            row.contains("1, 2") && row.contains("32") && row.contains("2 depths"),
+            "{row}"
+        );
+    }
+    // both were cached, and the same command measures without building again
+    let built = std::fs::read_dir(cache.path().join("synth"))
+        .unwrap()
+        .count();
+    assert_eq!(built, 2);
+    let r = run(&["bench", "-m", "smollm2-135m", "--layers", "4", "-n", "1"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("synthetic"), "{}", stderr(&r));
+}

@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Model file(s) or known model name(s), comma-separated or repeated.
     #[arg(short = 'm', long = "model", value_delimiter = ',', default_value = crate::models::DEFAULT_MODEL)]
     pub models: Vec<String>,
+    /// Layer counts for synthetic models (-m synth:NAME): each is measured at every count, and
+    /// the real model's depth is extrapolated from them (e.g. 4,8,12).
+    #[arg(long, value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true, value_name = "LIST")]
+    pub layers: Vec<u32>,
     /// Prompt lengths in tokens (0: generation only).
     #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512", value_parser = parse_count, allow_negative_numbers = true)]
     pub n_prompt: Vec<u32>,
@@ -144,8 +148,9 @@ impl BenchArgs {
                 }
             }
         }
+        let models = with_layers(self.models, &self.layers)?;
         let cfg = BenchConfig {
-            models: self.models,
+            models,
             n_prompt: self.n_prompt,
             n_gen: self.n_gen,
             n_depth: self.n_depth,
@@ -165,4 +170,28 @@ impl BenchArgs {
         };
         Ok((cfg, output))
     }
+}
+
+/// Each synthetic model (`synth:NAME` without its own `layers=`) once per `--layers` count.
+fn with_layers(models: Vec<String>, layers: &[u32]) -> Result<Vec<String>, String> {
+    if layers.is_empty() {
+        return Ok(models);
+    }
+    let synth = |m: &String| m.trim().starts_with(crate::models::catalogue::SYNTH_PREFIX);
+    if !models.iter().any(synth) {
+        return Err("--layers applies to synthetic models: name one with -m synth:NAME".into());
+    }
+    let mut out = Vec::new();
+    for m in models {
+        if !synth(&m) {
+            out.push(m);
+        } else if m.contains(":layers=") {
+            return Err(format!(
+                "{m} sets its own layers; leave out --layers or layers="
+            ));
+        } else {
+            out.extend(layers.iter().map(|l| format!("{m}:layers={l}")));
+        }
+    }
+    Ok(out)
 }

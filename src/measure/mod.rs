@@ -4,6 +4,7 @@
 
 pub mod bandwidth;
 pub mod compare;
+pub mod fit;
 pub mod histogram;
 pub mod routing;
 pub mod stats;

@@ -237,8 +237,7 @@ impl SweepPlan {
                         ModelSource {
                             path: r.path.clone(),
                             sha256: r.sha256.clone(),
-                            quant: matches!(q, QuantChoice::Type(_))
-                                .then(|| q.label().to_string()),
+                            quant: matches!(q, QuantChoice::Type(_)).then(|| q.label().to_string()),
                         },
                         gguf.clone(),
                     ),
@@ -588,7 +587,10 @@ fn resolve_sources(
     let mut out = Vec::new();
     for arg in args {
         // A synthetic model is built per quantization when its cell is planned.
-        if arg.trim().starts_with(crate::models::catalogue::SYNTH_PREFIX) {
+        if arg
+            .trim()
+            .starts_with(crate::models::catalogue::SYNTH_PREFIX)
+        {
             let spec = crate::models::catalogue::SynthSpec::parse(arg).map_err(Invalid)?;
             super::synth::needs_text(&spec, "scenarios")?;
             let r = Resolved {

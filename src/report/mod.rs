@@ -6,6 +6,7 @@
 pub mod check;
 pub mod compare;
 pub(crate) mod csv;
+pub mod depth;
 mod flat;
 pub mod guide;
 pub mod html;

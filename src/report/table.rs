@@ -166,6 +166,7 @@ impl Exporter for TableExporter {
         let mut s = aligned(COLUMNS, records);
         if records.iter().any(|r| r.model.synthetic.is_some()) {
             s.push_str(super::sweep::SYNTHETIC_NOTE);
+            s.push_str(&super::depth::render(records));
         }
         Ok(s)
     }
