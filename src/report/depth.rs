@@ -32,6 +32,9 @@ pub struct FullDepth {
 
 type Key = (String, String, String, u32, String);
 
+/// A record's rate (tok/s) for one phase.
+type Rate = fn(&BenchRecord) -> Option<f64>;
+
 /// Every extrapolation the records allow.
 pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
     let mut groups: BTreeMap<Key, Vec<&BenchRecord>> = BTreeMap::new();
@@ -54,7 +57,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
     let mut out = Vec::new();
     for ((model, quant, test, _, _), rs) in groups {
         let full = rs[0].model.synthetic.as_ref().map_or(0, |s| s.full_layers);
-        let phases: [(&'static str, fn(&BenchRecord) -> Option<f64>); 2] = [
+        let phases: [(&'static str, Rate); 2] = [
             ("prompt", |r| {
                 r.results.prompt_tps.as_ref().map(|s| s.median)
             }),
