@@ -119,6 +119,7 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         seed: a.seed,
         experts: a.experts,
         ids_only: a.ids_only,
+        dense: a.dense,
     };
     spec.validate().map_err(UsageError)?;
     let out = a

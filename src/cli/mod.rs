@@ -118,6 +118,10 @@ pub struct SynthArgs {
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
     #[arg(long)]
     pub ids_only: bool,
+    /// The MoE model's dense reference instead: the same attention and one FFN as wide as the
+    /// experts a token uses (equal active bytes), without a router.
+    #[arg(long)]
+    pub dense: bool,
     /// Where to write it [default: the cache, where `-m synth:NAME...` finds it]
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,

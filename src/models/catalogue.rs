@@ -24,6 +24,8 @@ pub enum Family {
     Qwen2,
     /// `qwen3moe`: Qwen3 MoE, with q/k norms.
     Qwen3Moe,
+    /// `qwen3`: Qwen3 dense (here: the dense reference of a Qwen3 MoE).
+    Qwen3,
     /// `qwen35`: Qwen3.5/3.6 dense, Gated DeltaNet layers between full-attention ones.
     Qwen35,
     /// `qwen35moe`: Qwen3.5/3.6 MoE, the same attention with routed and shared experts.
@@ -41,6 +43,7 @@ impl Family {
             Family::Llama => "llama",
             Family::Qwen2 => "qwen2",
             Family::Qwen3Moe => "qwen3moe",
+            Family::Qwen3 => "qwen3",
             Family::Qwen35 => "qwen35",
             Family::Qwen35Moe => "qwen35moe",
             Family::Gemma3 => "gemma3",
@@ -492,6 +495,12 @@ pub struct Synthetic {
     /// Routed experts, for MoE models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experts: Option<u32>,
+    /// The file type it was made in (`q4_k_m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<String>,
+    /// Made as the dense reference of an MoE entry (equal active bytes, no routing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dense: bool,
 }
 
 const KEY: &str = "runner.synthetic.";
@@ -515,6 +524,12 @@ impl Synthetic {
         if let Some(x) = self.experts {
             m.push((format!("{KEY}experts"), MetaValue::U32(x)));
         }
+        if let Some(q) = &self.quant {
+            m.push((format!("{KEY}quant"), s(q)));
+        }
+        if self.dense {
+            m.push((format!("{KEY}dense"), MetaValue::Bool(true)));
+        }
         m
     }
 
@@ -531,6 +546,8 @@ impl Synthetic {
             source: s("source").unwrap_or_default(),
             tokenizer: s("tokenizer").unwrap_or_default(),
             experts: n("experts").map(|x| x as u32),
+            quant: s("quant"),
+            dense: matches!(g.get(&format!("{KEY}dense")), Some(MetaValue::Bool(true))),
         })
     }
 
@@ -554,6 +571,8 @@ pub struct SynthSpec {
     pub experts: Option<u32>,
     /// Write token ids only, even when a tokenizer could be fetched.
     pub ids_only: bool,
+    /// The dense reference of an MoE entry instead of the entry itself.
+    pub dense: bool,
 }
 
 /// The prefix that names a synthetic model.
@@ -586,6 +605,7 @@ impl SynthSpec {
             seed: DEFAULT_SEED,
             experts: None,
             ids_only: false,
+            dense: false,
         };
         for part in parts {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
@@ -598,9 +618,10 @@ impl SynthSpec {
                 "seed" => spec.seed = num()?,
                 "experts" => spec.experts = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
                 "tokenizer" if v == "none" => spec.ids_only = true,
+                "dense" if v.is_empty() => spec.dense = true,
                 _ => {
                     return Err(format!(
-                        "'{arg}': unknown option '{part}' (layers=N, seed=S, experts=N, tokenizer=none)"
+                        "'{arg}': unknown option '{part}' (layers=N, seed=S, experts=N, tokenizer=none, dense)"
                     ))
                 }
             }
@@ -611,18 +632,27 @@ impl SynthSpec {
 
     /// Checks the layer count and the changed entry.
     pub fn validate(&self) -> Result<(), String> {
+        if self.dense && self.arch.dense_reference().is_none() {
+            return Err(format!(
+                "{} has no dense equivalent in llama.cpp to serve as its reference",
+                self.arch.name
+            ));
+        }
         let a = self.entry();
         a.check_layers(self.layers()).map_err(|e| e.to_string())?;
         a.check().map_err(|e| e.to_string())
     }
 
-    /// The catalogue entry with this spec's changes (expert count).
+    /// The catalogue entry with this spec's changes (expert count, dense reference).
     pub fn entry(&self) -> Arch {
         let mut a = self.arch.clone();
         if let Some(x) = self.experts {
             a.experts = x;
         }
-        a
+        match self.dense {
+            true => a.dense_reference().unwrap_or(a),
+            false => a,
+        }
     }
 
     pub fn layers(&self) -> u32 {
@@ -646,8 +676,9 @@ impl SynthSpec {
     pub fn file_name(&self, build: &str) -> String {
         let experts = self.experts.map(|x| format!("-x{x}")).unwrap_or_default();
         let ids = if self.ids_only { "-ids" } else { "" };
+        let dense = if self.dense { "-dense" } else { "" };
         format!(
-            "{}{experts}-{}-{}l-s{}{ids}-{build}.gguf",
+            "{}{experts}{dense}-{}-{}l-s{}{ids}-{build}.gguf",
             self.arch.name,
             self.quant_name(),
             self.layers(),

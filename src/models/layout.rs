@@ -33,7 +33,10 @@ impl Arch {
             })
         };
         let moe = !matches!(self.family, Family::Llama | Family::Qwen2) || self.experts > 0;
-        let dense = matches!(self.family, Family::Qwen35 | Family::Gemma3 | Family::Qwen2);
+        let dense = matches!(
+            self.family,
+            Family::Qwen35 | Family::Gemma3 | Family::Qwen2 | Family::Qwen3
+        );
         if self.layers == 0 || self.embd == 0 || self.vocab == 0 || self.head_dim == 0 {
             return bad("layers, hidden size, vocabulary and head size must be positive".into());
         }
@@ -241,6 +244,25 @@ impl Arch {
             t.add(n("ffn_up_shexp.weight"), &[e, s], Init::Matrix);
             t.add(n("ffn_down_shexp.weight"), &[s, e], Init::Matrix);
         }
+    }
+
+    /// A dense model of equal active bytes per token: the same attention, and one FFN as wide
+    /// as the experts a token uses (plus the shared one), without a router. The reference
+    /// against which routing overhead is measured. `None` where llama.cpp has no dense
+    /// counterpart of the architecture (gpt-oss) or the entry is dense.
+    pub fn dense_reference(&self) -> Option<Arch> {
+        let family = match (self.family, self.experts) {
+            (_, 0) => return None,
+            (Family::Qwen3Moe, _) => Family::Qwen3,
+            (Family::Qwen35Moe, _) => Family::Qwen35,
+            (Family::Llama, _) => Family::Llama,
+            _ => return None,
+        };
+        let mut a = self.clone();
+        a.family = family;
+        a.ff = self.used as u64 * self.expert_ff() + self.ff_shexp;
+        (a.experts, a.used, a.ff_exp, a.ff_shexp) = (0, 0, 0, 0);
+        Some(a)
     }
 
     /// The FFN size of one routed expert.

@@ -6,6 +6,7 @@
 use super::{Invalid, Resolved};
 use crate::gguf::GgufFile;
 use crate::models;
+use crate::models::catalogue::Synthetic;
 use crate::moe::provenance::{Provenance, KEY_SOURCE_NAME};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,13 @@ pub fn find(
             how: "--dense".into(),
         });
     }
+    if let Some(spec) = synthetic_reference(moe) {
+        let path = Resolved::get(&spec, cache)?.path;
+        return Ok(DenseRef::Found {
+            path,
+            how: format!("{spec} (the synthetic model's dense reference)"),
+        });
+    }
     let Some(prov) = Provenance::read(moe) else {
         return Ok(DenseRef::Missing(
             "no dense reference: pass --dense MODEL (models made by `runner moe upcycle` name \
@@ -66,6 +74,20 @@ pub fn find(
              nor in the model cache: pass --dense MODEL"
         )),
     })
+}
+
+/// A synthetic MoE model's dense reference: the same entry, type, layers and seed, with one
+/// FFN as wide as the experts a token uses.
+fn synthetic_reference(moe: &GgufFile) -> Option<String> {
+    let s = Synthetic::from_gguf(moe).filter(|s| s.of != "twin" && !s.dense)?;
+    let ids = match moe.get_str("tokenizer.ggml.model") {
+        Some("none") => ":tokenizer=none",
+        _ => "",
+    };
+    Some(format!(
+        "synth:{}@{}:layers={}:seed={}:dense{ids}",
+        s.of, s.quant?, s.layers, s.seed
+    ))
 }
 
 /// Where the dense source may be: next to the MoE file, in the model cache under its name,

@@ -48,6 +48,7 @@ pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth
         layers: spec.layers(),
         seed: spec.seed,
         tokenizer: tokenizer.as_ref().map(|(p, n)| (p.as_path(), n.clone())),
+        dense: spec.dense,
     };
     Ok(synth::synthesize(&req, out)?)
 }

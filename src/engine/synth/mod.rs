@@ -83,6 +83,8 @@ pub struct Request<'a> {
     /// A GGUF whose tokenizer fits the vocabulary, and the name to record for it; `None`
     /// writes token ids only.
     pub tokenizer: Option<(&'a Path, String)>,
+    /// `arch` is the dense reference of an MoE entry.
+    pub dense: bool,
 }
 
 /// A file written.
@@ -128,6 +130,8 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
         source: arch.sources.first().unwrap_or(&"").to_string(),
         tokenizer,
         experts: Some(arch.experts).filter(|&x| x > 0),
+        quant: Some(req.quant.name.to_string()),
+        dense: req.dense,
     };
     for (k, v) in synthetic.metadata() {
         w.set(&k, &v)?;

@@ -78,6 +78,8 @@ pub fn twin(src: &Path, out: &Path, values: TwinValues, seed: u64) -> Result<Wri
             .arch_u64("expert_count")
             .map(|x| x as u32)
             .filter(|&x| x > 0),
+        quant: None,
+        dense: false,
     };
     for (k, v) in synthetic.metadata() {
         w.set(&k, &v)?;
