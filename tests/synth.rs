@@ -89,6 +89,15 @@ fn every_catalogue_entry_builds_matches_the_catalogue_loads_and_decodes() {
         assert!(tps > 0.0, "{}: {rec}", a.name);
         assert_eq!(rec["model"]["synthetic"]["of"], a.name, "{}", a.name);
         std::fs::remove_file(&out).unwrap();
+        if a.dense_reference().is_some() {
+            let dense = dir.path().join(format!("{}-dense.gguf", a.name));
+            let l = layers.to_string();
+            synth(a.name, &dense, &["--layers", &l, "--ids-only", "--dense"]);
+            let rec = bench(&dense);
+            assert_eq!(rec["model"]["synthetic"]["dense"], true, "{}", a.name);
+            assert!(rec["model"]["expert_count"].is_null(), "{}: {rec}", a.name);
+            std::fs::remove_file(&dense).unwrap();
+        }
     }
 }
 

@@ -119,3 +119,27 @@ fn synthetic_specs_parse_or_say_why() {
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_dense_reference_reads_what_one_token_of_the_moe_model_reads() {
+    for name in ["qwen3-30b-a3b", "mixtral-8x7b", "qwen3.6-35b-a3b"] {
+        let moe = arch(name).unwrap();
+        let dense = moe.dense_reference().unwrap();
+        dense.check().unwrap();
+        assert_eq!(dense.experts, 0);
+        let (_, active) = moe.params(4);
+        let (total, _) = dense.params(4);
+        let routers: u64 = moe
+            .tensors(4)
+            .iter()
+            .filter(|t| t.init == Init::Router)
+            .map(|t| t.elements())
+            .sum();
+        assert_eq!(total + routers, active, "{name}");
+    }
+    assert!(arch("gpt-oss-20b").unwrap().dense_reference().is_none());
+    assert!(arch("llama-2-7b").unwrap().dense_reference().is_none());
+    assert!(SynthSpec::parse("synth:gpt-oss-20b:dense").is_err());
+    let s = SynthSpec::parse("synth:qwen3-30b-a3b:layers=4:dense").unwrap();
+    assert_eq!((s.entry().family, s.entry().ff), (Family::Qwen3, 8 * 768));
+}
