@@ -38,6 +38,11 @@ pub trait Backend {
     fn run(&mut self, req: &Request<'_>) -> Reply;
     /// Releases what the cell holds (models, contexts).
     fn release(&mut self) {}
+    /// Processes on this machine doing the prepared cell's work besides runner (a local
+    /// server): their CPU time is the measurement's own, not another process's load.
+    fn serving_pids(&self) -> Vec<u32> {
+        Vec::new()
+    }
 }
 
 /// A model file a native cell loads.

@@ -132,6 +132,24 @@ impl Backend for Remote {
     fn release(&mut self) {
         self.rendered.clear();
     }
+
+    fn serving_pids(&self) -> Vec<u32> {
+        let Ok(uri) = ureq::http::Uri::try_from(self.endpoint.base_url.as_str()) else {
+            return Vec::new();
+        };
+        let loopback = matches!(
+            uri.host(),
+            Some("localhost" | "127.0.0.1" | "::1" | "[::1]")
+        );
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        match loopback {
+            true => crate::hw::load::listening_pids(port),
+            false => Vec::new(),
+        }
+    }
 }
 
 /// Sends one chat request to an HTTP endpoint and reads its answer (`rendered`: the prompt as

@@ -30,8 +30,14 @@ pub fn stop_running() {
     }
 }
 
-/// Runs a cell as `runner <args>`; `Err` holds why it failed.
-pub fn run(args: &[String], obs: &dyn Observer) -> Result<(), String> {
+/// Runs a cell as `runner <args>`; `Err` holds why it failed. The child's CPU time is the
+/// run's own on `monitor` while it runs (the child records its own requests; the parent's
+/// later requests must not take it for another process's load).
+pub fn run(
+    args: &[String],
+    obs: &dyn Observer,
+    monitor: &crate::hw::load::LoadMonitor,
+) -> Result<(), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find runner's own binary: {e}"))?;
     let mut child = Command::new(exe)
@@ -41,6 +47,7 @@ pub fn run(args: &[String], obs: &dyn Observer) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the cell process: {e}"))?;
+    monitor.count_as_own(vec![child.id()]);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);

@@ -178,7 +178,7 @@ pub fn run(
         summary.cells += 1;
         let result = match (&cell.refuse, &cell.isolate) {
             (Some(reason), _) => Err(reason.clone()),
-            (None, Some(args)) => child::run(args, obs),
+            (None, Some(args)) => child::run(args, obs, opts.monitor),
             (None, None) => match backends.get_mut(cell.backend) {
                 Some(b) => in_process(plan, c, &cell, &mut **b, sink, obs, opts, &mut summary),
                 None => Err(format!(
@@ -187,6 +187,7 @@ pub fn run(
                 )),
             },
         };
+        opts.monitor.count_as_own(Vec::new());
         stop_if_interrupted()?;
         match result {
             Ok(()) => obs.cell_done(&cell.label),
@@ -235,6 +236,7 @@ fn in_process(
         }
     };
     obs.cell_phase(&cell.label, "running");
+    opts.monitor.count_as_own(backend.serving_pids());
     let result = (|| {
         while let Some(id) = plan.next(c) {
             if crate::util::interrupt::requested() {
@@ -256,6 +258,7 @@ fn in_process(
         }
         Ok::<(), String>(())
     })();
+    opts.monitor.count_as_own(Vec::new());
     backend.release();
     result?;
     for r in plan.cell_done(c, &info) {

@@ -162,11 +162,15 @@ pub fn human(d: Duration) -> String {
 }
 
 impl Observer for Progress {
+    /// A run starts: counting starts over (a sweep's judge panel is a run of its own).
     fn started(&self, cells: usize, requests: usize) {
         let mut s = self.state();
-        s.started = Some(Instant::now());
-        s.cells = cells;
-        s.total = requests;
+        *s = State {
+            started: Some(Instant::now()),
+            cells,
+            total: requests,
+            ..State::default()
+        };
         if let Style::Bars { overall, .. } = &self.style {
             overall.set_length(requests as u64);
         }
@@ -251,6 +255,22 @@ impl Observer for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_run_counts_from_the_start() {
+        let p = Progress::new(Mode::Quiet, "requests");
+        p.started(3, 9);
+        for _ in 0..3 {
+            p.cell_started("cell", 3);
+            (0..3).for_each(|_| p.request_done(true));
+        }
+        p.started(1, 9);
+        p.cell_started("judge", 9);
+        (0..9).for_each(|_| p.request_done(true));
+        let line = p.cell_line("judge", "9 requests");
+        assert!(line.starts_with("[1/1] judge: 9 requests in "), "{line}");
+        assert!(line.ends_with("; 9/9 requests done"), "{line}");
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

@@ -41,6 +41,8 @@ pub struct Window {
 pub struct LoadMonitor {
     started: Instant,
     samples: Arc<Mutex<Vec<Sample>>>,
+    /// Other processes whose CPU time counts as the run's own (a local server answering it).
+    serving: Arc<Mutex<Vec<u32>>>,
     /// Dropping (or sending on) this wakes the sampler thread and ends it.
     stop: Option<Sender<()>>,
     handle: Option<JoinHandle<()>>,
@@ -51,15 +53,17 @@ impl LoadMonitor {
     pub fn start(interval: Duration) -> LoadMonitor {
         let interval = interval.max(Duration::from_millis(250));
         let samples = Arc::new(Mutex::new(Vec::new()));
+        let serving = Arc::new(Mutex::new(Vec::new()));
         let (stop, stopped) = mpsc::channel();
-        let s = Arc::clone(&samples);
+        let (s, v) = (Arc::clone(&samples), Arc::clone(&serving));
         let handle = std::thread::Builder::new()
             .name("load-monitor".into())
-            .spawn(move || sample_loop(interval, &s, &stopped))
+            .spawn(move || sample_loop(interval, &s, &v, &stopped))
             .ok();
         LoadMonitor {
             started: Instant::now(),
             samples,
+            serving,
             stop: Some(stop),
             handle,
         }
@@ -67,6 +71,14 @@ impl LoadMonitor {
 
     pub fn started(&self) -> Instant {
         self.started
+    }
+
+    /// Counts the CPU time of `pids` (a local server the run sends its requests to) as the
+    /// run's own from the next sample on, not as other load; an empty list ends that.
+    pub fn count_as_own(&self, pids: Vec<u32>) {
+        if let Ok(mut s) = self.serving.lock() {
+            *s = pids;
+        }
     }
 
     /// Blocks until at least `d` has passed since the monitor started, so that a window
@@ -107,14 +119,20 @@ impl Drop for LoadMonitor {
 
 /// Takes a sample every `interval` until `stop` is dropped. The thread sleeps between
 /// samples (no polling), so it takes no CPU time from the measurement in between.
-fn sample_loop(interval: Duration, out: &Mutex<Vec<Sample>>, stop: &mpsc::Receiver<()>) {
+fn sample_loop(
+    interval: Duration,
+    out: &Mutex<Vec<Sample>>,
+    serving: &Mutex<Vec<u32>>,
+    stop: &mpsc::Receiver<()>,
+) {
     let mut counters = CpuCounters::new();
     loop {
         match stop.recv_timeout(interval) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
-        let Some(other_cores) = counters.other_cores() else {
+        let pids = serving.lock().map(|s| s.clone()).unwrap_or_default();
+        let Some(other_cores) = counters.other_cores(&pids) else {
             continue;
         };
         let sample = Sample {
@@ -134,17 +152,19 @@ struct CpuCounters {
     fallback: Option<System>,
 }
 
-/// Busy and total ticks over all CPUs, and this process's ticks (user + system).
-#[derive(Debug, Clone, Copy)]
+/// Busy and total ticks over all CPUs, and this process's ticks (user + system) with those
+/// of the processes counted as its own.
+#[derive(Debug, Clone)]
 struct Ticks {
     busy: u64,
     total: u64,
     own: u64,
+    serving: Vec<u32>,
 }
 
 impl CpuCounters {
     fn new() -> CpuCounters {
-        let last = read_ticks();
+        let last = read_ticks(&[]);
         let fallback = last.is_none().then(|| {
             let mut sys = System::new();
             sys.refresh_cpu_usage();
@@ -153,13 +173,18 @@ impl CpuCounters {
         CpuCounters { last, fallback }
     }
 
-    /// Cores kept busy by other processes since the previous call.
-    fn other_cores(&mut self) -> Option<f64> {
+    /// Cores kept busy by other processes than this one and `serving` since the previous
+    /// call (none the first time `serving` changes: its processes' earlier time is not the
+    /// run's).
+    fn other_cores(&mut self, serving: &[u32]) -> Option<f64> {
         if let Some(sys) = &mut self.fallback {
             return Some(sysinfo_other_cores(sys));
         }
-        let now = read_ticks()?;
-        let prev = self.last.replace(now)?;
+        let now = read_ticks(serving)?;
+        let prev = self.last.replace(now.clone())?;
+        if prev.serving != now.serving {
+            return None;
+        }
         let total = now.total.checked_sub(prev.total)?;
         if total == 0 {
             return None;
@@ -172,8 +197,9 @@ impl CpuCounters {
     }
 }
 
-/// Reads `/proc/stat` and `/proc/self/stat` (Linux); `None` elsewhere.
-fn read_ticks() -> Option<Ticks> {
+/// Reads `/proc/stat`, `/proc/self/stat` and `/proc/PID/stat` of `serving` (Linux); `None`
+/// elsewhere.
+fn read_ticks(serving: &[u32]) -> Option<Ticks> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu: Vec<u64> = stat
         .lines()
@@ -188,13 +214,65 @@ fn read_ticks() -> Option<Ticks> {
     }
     let total: u64 = cpu[..8].iter().sum();
     let busy = total - cpu[3] - cpu[4];
-    let own_stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let own = process_ticks("self")?
+        + serving
+            .iter()
+            .filter_map(|p| process_ticks(&p.to_string()))
+            .sum::<u64>();
+    Some(Ticks {
+        busy,
+        total,
+        own,
+        serving: serving.to_vec(),
+    })
+}
+
+/// User + system ticks of `/proc/<pid>/stat`.
+fn process_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // fields after the command name, which is in parentheses and may hold spaces
-    let rest = &own_stat[own_stat.rfind(')')? + 1..];
+    let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name
-    let own = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Ticks { busy, total, own })
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The processes listening on TCP `port` on this machine (Linux: the listening sockets of
+/// `/proc/net/tcp` and `tcp6`, matched to the processes holding them); empty elsewhere or
+/// when they cannot be read (another user's processes).
+pub fn listening_pids(port: u16) -> Vec<u32> {
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let local_port = f.get(1)?.rsplit(':').next()?;
+                    let (listening, inode) = (*f.get(3)? == "0A", f.get(9)?);
+                    (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                        .then(|| format!("socket:[{inode}]"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                    .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+            })
+        })
+        .collect()
 }
 
 /// The same through sysinfo, for systems without procfs.
@@ -311,5 +389,29 @@ mod tests {
         let w = m.window(now, now);
         assert_eq!(w.samples, 0);
         assert_eq!(w.mean_other, 0.0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_local_servers_process_is_found_by_its_port() {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap();
+        let pids = listening_pids(port);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(pids, vec![child.id()]);
+        assert!(listening_pids(1).is_empty());
     }
 }
