@@ -16,6 +16,13 @@ pub struct Measurement {
     pub array_bytes: u64,
     pub passes: u32,
     pub results: Vec<KernelResult>,
+    /// Mean load other processes put on the machine while it was measured, in cores.
+    #[serde(default)]
+    pub other_cores: f64,
+    /// Other processes kept the machine busy meanwhile: the figures are low, and such a
+    /// measurement is never saved for later runs.
+    #[serde(default)]
+    pub busy: bool,
 }
 
 /// What makes two machines the same for a saved measurement.
@@ -47,11 +54,18 @@ pub fn path(cache: &Path) -> PathBuf {
 pub fn load(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
     let text = std::fs::read_to_string(path(cache)).ok()?;
     let m: Measurement = serde_json::from_str(&text).ok()?;
-    (m.machine == MachineKey::of(machine)).then_some(m)
+    (m.machine == MachineKey::of(machine) && !m.busy).then_some(m)
 }
 
-/// Saves a measurement (atomically; a failure to save is not fatal to a run).
+/// Saves a measurement (atomically; a failure to save is not fatal to a run). One taken on a
+/// busy machine is refused.
 pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
+    if m.busy {
+        anyhow::bail!(
+            "not saved: other processes kept {:.2} cores busy while it was measured",
+            m.other_cores
+        );
+    }
     let text = serde_json::to_string_pretty(m)? + "\n";
     let file = path(cache);
     if let Some(dir) = file.parent() {
@@ -61,14 +75,20 @@ pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the probe on this machine.
+/// Runs the probe on this machine, watching what else runs meanwhile.
 pub fn measure(machine: &MachineInfo, cfg: &ProbeConfig) -> Measurement {
+    let monitor = super::load::LoadMonitor::start(super::load::SAMPLE_INTERVAL);
+    let start = std::time::Instant::now();
+    let results = stream::run(cfg);
+    let w = monitor.window(start, std::time::Instant::now());
     Measurement {
         machine: MachineKey::of(machine),
         time: crate::util::time::now_rfc3339(),
         array_bytes: cfg.array_bytes,
         passes: cfg.passes,
-        results: stream::run(cfg),
+        results,
+        other_cores: w.mean_other,
+        busy: w.mean_other > super::load::DEFAULT_BUSY_CORES,
     }
 }
 
@@ -156,7 +176,7 @@ pub fn ensure_measured(cache: &Path, machine: &MachineInfo) -> Measurement {
     cfg.threads = vec![machine.logical_cores.max(1)];
     let m = measure(machine, &cfg);
     if let Err(e) = save(cache, &m) {
-        eprintln!("warning: could not save the bandwidth measurement: {e:#}");
+        eprintln!("warning: the bandwidth measurement is used for this run only: {e:#}");
     }
     m
 }
@@ -198,6 +218,8 @@ mod tests {
                 result(Kernel::Triad, 8, 120.0),
                 result(Kernel::Read, 8, 100.0),
             ],
+            other_cores: 0.0,
+            busy: false,
         };
         assert_eq!(measured_peak(&m), Some((100.0, "read, 8 threads".into())));
     }
@@ -212,8 +234,21 @@ mod tests {
             array_bytes: 1,
             passes: 1,
             results: vec![result(Kernel::Read, 14, 200.0)],
+            other_cores: 0.0,
+            busy: false,
         };
         save(dir.path(), &m).unwrap();
+        assert_eq!(load(dir.path(), &here), Some(m.clone()));
+        // A measurement taken on a busy machine is neither saved nor read back.
+        let busy = Measurement {
+            busy: true,
+            other_cores: 1.2,
+            ..m.clone()
+        };
+        assert!(save(dir.path(), &busy)
+            .unwrap_err()
+            .to_string()
+            .contains("busy"));
         assert_eq!(load(dir.path(), &here), Some(m));
         assert_eq!(load(dir.path(), &machine("Apple M4 Pro", 12)), None);
         let p = peaks(dir.path(), &here, None, false);

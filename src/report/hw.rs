@@ -66,7 +66,9 @@ pub fn run(args: &HwOptions, cache: &Path) -> anyhow::Result<String> {
     }
     let probe = peak::measure(&m, &cfg);
     if !args.no_save {
-        peak::save(cache, &probe)?;
+        if let Err(e) = peak::save(cache, &probe) {
+            eprintln!("warning: the measurement is {e:#}; measure again on an idle machine");
+        }
     }
     let best = peak::measured_peak(&probe);
     let chip = peak::published(&m, None);
