@@ -88,7 +88,7 @@ def main() -> None:
                 rows.append((name, kind, test, statistics.median(r[test] for r in runs["real"]),
                              statistics.median(t[test] for t in runs[kind]), med,
                              min(ratios), max(ratios)))
-    print(f"{'model':<20} {'copy':<6} {'test':<5} {'real tok/s':>10} {'copy tok/s':>10} "
+    print(f"{'model':<20} {'file':<6} {'test':<5} {'real tok/s':>10} {'file tok/s':>10} "
           f"{'ratio':>7}  per-round (min..max)  verdict")
     ok = True
     for name, kind, test, real, copy, med, lo, hi in rows:
