@@ -15,7 +15,7 @@ use bench::BenchArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
-use values::{parse_percent, parse_positive, parse_share};
+use values::{parse_percent, parse_positive, parse_rate, parse_share};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -203,6 +203,19 @@ pub struct GuideArgs {
     /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].
     #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share)]
     pub efficiency: f64,
+    /// Print the prediction model's leave-one-out validation against the published rows
+    /// (DIR/reference/llama-cpp-published.csv) instead of writing the guide.
+    #[arg(long, conflicts_with = "machine")]
+    pub validate: bool,
+    /// With --machine: the decode rate (tok/s) a model must reach to count as interactive.
+    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate)]
+    pub interactive: f64,
+    /// Context (tokens) the memory needed is computed for (KV cache).
+    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub context: u64,
+    /// Prompt length (tokens) TTFT is predicted for.
+    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub prompt: u64,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +248,12 @@ impl GuideArgs {
             output: self.output.clone(),
             machine: self.machine.clone(),
             efficiency: self.efficiency,
+            validate: self.validate,
+            interactive: self.interactive,
+            assumptions: crate::report::guide::catalog::Assumptions {
+                context: self.context,
+                prompt: self.prompt,
+            },
         }
     }
 }

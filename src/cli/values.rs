@@ -33,6 +33,14 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A rate in tokens per second: positive and below a million.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1e6 => Ok(v),
+        _ => Err(format!("expected tokens per second above 0, got '{s}'")),
+    }
+}
+
 /// A percentage such as `5%` or `2.5`, as a fraction (0.05, 0.025).
 pub fn parse_percent(s: &str) -> Result<f64, String> {
     let v: f64 = s

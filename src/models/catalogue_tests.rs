@@ -143,3 +143,19 @@ fn a_dense_reference_reads_what_one_token_of_the_moe_model_reads() {
     let s = SynthSpec::parse("synth:qwen3-30b-a3b:layers=4:dense").unwrap();
     assert_eq!((s.entry().family, s.entry().ff), (Family::Qwen3, 8 * 768));
 }
+
+#[test]
+fn kv_cache_counts_full_windowed_and_linear_layers_as_llama_cpp_allocates_them() {
+    // Llama-3.1-8B: 32 layers × 8 KV heads × 128 × 2 (K and V) × 2 bytes = 128 KiB per token.
+    let llama = arch("llama-3.1-8b").unwrap();
+    assert_eq!(llama.kv_bytes(4096), 4096 * 128 * 1024);
+    // Gemma-3-12B: 8 of 48 layers global; the 40 others hold a 1024-token window.
+    let g = arch("gemma-3-12b").unwrap();
+    let per_layer_token = 2 * g.kv_heads as u64 * g.head_dim * 2;
+    assert_eq!(g.kv_bytes(8192), per_layer_token * (8 * 8192 + 40 * 1024));
+    assert_eq!(g.kv_bytes(512), per_layer_token * 48 * 512);
+    // Qwen3.6-27B: only every fourth layer has full attention.
+    let q = arch("qwen3.6-27b").unwrap();
+    let per_layer_token = 2 * q.kv_heads as u64 * q.head_dim * 2;
+    assert_eq!(q.kv_bytes(1000), per_layer_token * 16 * 1000);
+}

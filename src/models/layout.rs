@@ -265,6 +265,22 @@ impl Arch {
         Some(a)
     }
 
+    /// Bytes of llama.cpp's KV cache (F16 keys and values) at a context of `ctx` tokens: a full
+    /// attention layer holds every token, a sliding-window layer its window, a linear-attention
+    /// layer none (its recurrent state is small and not counted).
+    pub fn kv_bytes(&self, ctx: u64) -> u64 {
+        (0..self.layers)
+            .filter(|&il| self.full_attention(il))
+            .map(|il| {
+                let tokens = match self.swa {
+                    Some(w) if !(il + 1).is_multiple_of(w.period) => ctx.min(w.window as u64),
+                    _ => ctx,
+                };
+                2 * self.kv_heads as u64 * self.head_dim * 2 * tokens
+            })
+            .sum()
+    }
+
     /// The FFN size of one routed expert.
     pub fn expert_ff(&self) -> u64 {
         if self.ff_exp > 0 {

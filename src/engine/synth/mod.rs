@@ -149,6 +149,46 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
     })
 }
 
+/// The weight bytes of a model built as `arch` in `quant` at full depth, with the types
+/// llama.cpp's quantizer gives each tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Every tensor: what the file's data section holds.
+    pub weights: u64,
+    /// What one decoded token reads: every tensor but the token embedding (one row of it is
+    /// read; all of it when the output shares it), with only the experts a token uses.
+    pub per_token: u64,
+}
+
+/// The sizes of `arch` in `quant`, from a dry run of llama.cpp's quantizer over a skeleton
+/// written (and removed) in `dir`; nothing is generated.
+pub fn sizes(arch: &Arch, quant: &QuantType, dir: &Path) -> Result<Sizes, SynthError> {
+    arch.check()?;
+    let specs = arch.tensors(arch.layers);
+    let mut meta = arch.metadata(arch.layers);
+    meta.push(("general.file_type".into(), MetaValue::U32(quant.ftype)));
+    let types = types::choose(&specs, &meta, quant, dir)?;
+    let mut out = Sizes {
+        weights: 0,
+        per_token: 0,
+    };
+    for (spec, ty) in specs.iter().zip(&types) {
+        let bytes = ty.n_bytes(&spec.dims).map_err(|reason| SynthError::Shape {
+            tensor: spec.name.clone(),
+            reason,
+        })?;
+        out.weights += bytes;
+        out.per_token += if spec.name == "token_embd.weight" && !arch.tied {
+            0
+        } else if spec.name.contains("_exps.") && arch.experts > 0 {
+            bytes / arch.experts as u64 * arch.used as u64
+        } else {
+            bytes
+        };
+    }
+    Ok(out)
+}
+
 fn parent(out: &Path) -> PathBuf {
     match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -312,5 +352,39 @@ fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64) {
             ValueType::I32 => raw.extend_from_slice(&5i32.to_le_bytes()),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::quant;
+    use crate::models::catalogue;
+
+    #[test]
+    fn sizes_match_published_file_sizes_and_count_only_used_experts() {
+        let _ = crate::engine::test_backend();
+        let dir = tempfile::tempdir().unwrap();
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let t = Instant::now();
+        // llama-bench prints 3.56 GiB for LLaMA-2 7B Q4_0 and 6.67 GiB for Q8_0.
+        let llama = catalogue::arch("llama-2-7b").unwrap();
+        for (q, want) in [("q4_0", 3.56), ("q8_0", 6.67)] {
+            let s = sizes(llama, quant::parse(q).unwrap(), dir.path()).unwrap();
+            assert!(
+                (gib(s.weights) - want).abs() < 0.01,
+                "{q}: {}",
+                gib(s.weights)
+            );
+            // Everything but the 32000 × 4096 embedding.
+            assert!(s.per_token < s.weights && s.per_token > s.weights * 95 / 100);
+        }
+        let moe = catalogue::arch("qwen3-30b-a3b").unwrap();
+        let s = sizes(moe, quant::parse("q4_k_m").unwrap(), dir.path()).unwrap();
+        // 8 of 128 experts: about a ninth of the weights.
+        let share = s.per_token as f64 / s.weights as f64;
+        assert!((0.08..0.16).contains(&share), "{share}");
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+        eprintln!("three dry runs in {:?}", t.elapsed());
     }
 }

@@ -118,9 +118,53 @@ fn find_chip(name: &str, cores: Option<usize>) -> Result<&'static Chip, String> 
             }
         }
     }
+    let close = close_matches(name);
+    if close.is_empty() {
+        return Err(format!(
+            "'{name}' is not in the chip table (runner hw --chips lists it)"
+        ));
+    }
     Err(format!(
-        "'{name}' is not in the chip table (runner hw --chips lists it)"
+        "'{name}' is not in the chip table; close: {} (runner hw --chips lists all)",
+        close.join(", ")
     ))
+}
+
+/// Up to three chip names sharing the most words with `name` (a word counts when one is a
+/// prefix of the other: "4090" and "RTX" match "NVIDIA GeForce RTX 4090").
+fn close_matches(name: &str) -> Vec<&'static str> {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_ascii_lowercase())
+            .collect()
+    };
+    let given = words(name);
+    let mut scored: Vec<(usize, &'static str)> = chips::CHIPS
+        .iter()
+        .map(|c| {
+            let cw = words(c.name);
+            let shared = given
+                .iter()
+                .filter(|g| {
+                    g.len() > 1
+                        && cw.iter().any(|w| {
+                            w.starts_with(g.as_str()) || g.starts_with(w.as_str()) && w.len() > 1
+                        })
+                })
+                .count();
+            (shared, c.name)
+        })
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let best = scored.first().map_or(0, |s| s.0);
+    scored
+        .into_iter()
+        .filter(|(n, _)| *n == best)
+        .take(3)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 #[cfg(test)]
@@ -150,7 +194,18 @@ mod tests {
         assert!(parse("48GB").unwrap_err().contains("name a chip"));
         assert!(parse("Commodore 64 1GB")
             .unwrap_err()
-            .contains("not in the chip table"));
+            .contains("not in the chip table (runner hw --chips lists it)"));
+        // A near miss lists the chips it may mean.
+        let e = parse("RTX 4070 12GB").unwrap_err();
+        assert!(
+            e.contains("close: ") && e.contains("NVIDIA GeForce RTX"),
+            "{e}"
+        );
+        let e = parse("Apple M7 Pro 48GB").unwrap_err();
+        assert!(
+            e.contains("close: Apple M1 Pro, Apple M2 Pro, Apple M3 Pro"),
+            "{e}"
+        );
         let e = parse("M4 Max 64GB").unwrap_err();
         assert!(
             e.contains("16-core CPU") && e.contains("14-core CPU"),

@@ -3,12 +3,13 @@
 //! predicted row from bandwidth; published reference figures stand beside them. The same
 //! records always give the same bytes.
 
+pub mod calib;
+pub mod catalog;
 pub mod machine;
 pub mod predict;
 mod render;
 pub mod rows;
 
-use crate::hw::chips;
 use crate::record::Records;
 use crate::report::obs::{self, Obs};
 use crate::report::reference::Published;
@@ -35,6 +36,71 @@ pub struct Guide {
     pub published: Vec<Published>,
     /// Share of the published peak assumed where a machine has no decodes of its own.
     pub default_efficiency: f64,
+    /// The catalogue's rows and the model behind them, when calibrated.
+    pub calibration: Option<Calibration>,
+}
+
+/// The prediction model fitted to the published llama-bench rows, its leave-one-out
+/// validation, and the catalogue's rows on every chip it can predict for.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    pub refs: Vec<calib::RefRow>,
+    /// Reference rows used (their chip is in the table and their size known).
+    pub used: usize,
+    pub model: calib::Model,
+    pub validation: Vec<calib::Validation>,
+    pub summary: Vec<calib::ErrorSummary>,
+    pub sized: Vec<catalog::Sized>,
+    pub rows: Vec<catalog::CatalogueRow>,
+    pub assumptions: catalog::Assumptions,
+}
+
+impl Calibration {
+    /// Fits the model to `refs`, validates it and predicts the catalogue.
+    pub fn new(
+        refs: Vec<calib::RefRow>,
+        sized: Vec<catalog::Sized>,
+        assumptions: catalog::Assumptions,
+    ) -> Calibration {
+        let resolved = calib::resolve(&refs, &catalog::work_of(&sized));
+        let all: Vec<&calib::Resolved> = resolved.iter().collect();
+        let model = calib::Model::fit(&all);
+        let validation = calib::validate(&resolved);
+        let summary = calib::summarise(&validation);
+        let rows = catalog::rows(&sized, &model, &refs, assumptions);
+        Calibration {
+            used: resolved.len(),
+            refs,
+            model,
+            validation,
+            summary,
+            sized,
+            rows,
+            assumptions,
+        }
+    }
+
+    /// The summary of one group ("tg all", "pp Metal dense"), if it has rows.
+    pub fn group(&self, name: &str) -> Option<&calib::ErrorSummary> {
+        self.summary.iter().find(|s| s.group == name)
+    }
+
+    /// The catalogue on a machine named on the command line.
+    pub fn for_machine(&self, spec: &machine::MachineSpec) -> Vec<catalog::CatalogueRow> {
+        self.sized
+            .iter()
+            .map(|s| {
+                catalog::row(
+                    s,
+                    spec.chip,
+                    Some(spec.memory_bytes),
+                    &self.model,
+                    &self.refs,
+                    self.assumptions,
+                )
+            })
+            .collect()
+    }
 }
 
 impl Guide {
@@ -69,8 +135,9 @@ pub fn build(
         .collect();
     sort_rows(&mut measured);
     let profiles = predict::profiles(&measured);
-    let mut targets: Vec<Target> = machines.iter().map(Target::of).collect();
-    targets.extend(reference_targets(published));
+    // Recorded machines only: the models measured here are small ones, and predicting them on
+    // other machines says nothing a user asks. The catalogue rows cover other machines.
+    let targets: Vec<Target> = machines.iter().map(Target::of).collect();
     let mut predicted = predict::predictions(&targets, &profiles, &measured, default_efficiency);
     sort_rows(&mut predicted);
     measured.extend(predicted);
@@ -85,6 +152,7 @@ pub fn build(
         rows: measured,
         published: published.to_vec(),
         default_efficiency,
+        calibration: None,
     }
 }
 
@@ -98,33 +166,6 @@ fn sort_rows(rows: &mut [GuideRow]) {
             &b.backend,
         ))
     });
-}
-
-/// Local machines of the reference figures whose chip is in the table, once each.
-fn reference_targets(published: &[Published]) -> Vec<Target> {
-    let mut out: Vec<Target> = Vec::new();
-    for p in published.iter().filter(|p| p.is_local()) {
-        let Some(chip) = chips::recognise(&p.machine, None) else {
-            continue;
-        };
-        let label = format!("{} (published figures' machine)", p.machine_label());
-        if out.iter().any(|t| t.label == label) {
-            continue;
-        }
-        out.push(Target {
-            label,
-            id: String::new(),
-            chip: Some(chip.name.to_string()),
-            memory_bytes: p
-                .memory_gb
-                .map(|gb| (gb * (1u64 << 30) as f64).round() as u64),
-            measured_peak_gbps: None,
-            published_peak_gbps: Some(chip.peak_gbps),
-            efficiency: None,
-        });
-    }
-    out.sort_by(|a, b| a.label.cmp(&b.label));
-    out
 }
 
 /// The target for `--machine`: measured bandwidth and efficiency of a recorded machine with
@@ -143,6 +184,12 @@ pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
         published_peak_gbps: Some(spec.chip.peak_gbps),
         efficiency: same.and_then(|m| m.efficiency.map(|e| (e, m.efficiency_n))),
     }
+}
+
+/// `hardware-guide.md` → `hardware-guide-catalogue.csv`.
+pub fn catalogue_csv_path(md: &std::path::Path) -> std::path::PathBuf {
+    let stem = md.file_stem().unwrap_or_default().to_string_lossy();
+    md.with_file_name(format!("{stem}-catalogue.csv"))
 }
 
 /// Reads the results directory, reads its records and reference rows (a missing directory is
@@ -170,6 +217,11 @@ pub struct GuideOptions {
     pub machine: Option<String>,
     /// Share of the published peak bandwidth assumed for machines without records.
     pub efficiency: f64,
+    /// Print the leave-one-out validation of the prediction model instead of writing the guide.
+    pub validate: bool,
+    /// Decode rate (tok/s) a model must reach to be recommended as interactive.
+    pub interactive: f64,
+    pub assumptions: catalog::Assumptions,
 }
 
 /// `runner guide`: writes the guide and its CSV (or, with `--machine`, the answer) and returns
@@ -181,10 +233,17 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         None => None,
     };
     let (records, published) = load_inputs(&args.results)?;
+    let refs = calib::load(&args.results).map_err(Invalid)?;
+    let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
+    let cal = Calibration::new(refs, sized, args.assumptions);
+    if args.validate {
+        return Ok(render::validation(&cal));
+    }
     let source = args.results.display().to_string();
-    let guide = build(&source, &records, &published, args.efficiency);
+    let mut guide = build(&source, &records, &published, args.efficiency);
+    guide.calibration = Some(cal);
     if let Some(spec) = spec {
-        let text = answer(&guide, &spec, &target_for(&spec, &guide));
+        let text = answer(&guide, &spec, &target_for(&spec, &guide), args.interactive);
         return match &args.output {
             Some(path) => {
                 write_atomic(path, &text)?;
@@ -205,12 +264,15 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         ))
         .into());
     }
+    let catalogue_path = catalogue_csv_path(&md_path);
     write_atomic(&md_path, &markdown(&guide))?;
     write_atomic(&csv_path, &csv(&guide)?)?;
+    write_atomic(&catalogue_path, &render::catalogue_csv(&guide)?)?;
     Ok(format!(
-        "wrote {} and {}: {} machine(s), {} measured and {} predicted row(s), {} published\n",
+        "wrote {}, {} and {}: {} machine(s), {} measured and {} predicted row(s), {} published\n",
         md_path.display(),
         csv_path.display(),
+        catalogue_path.display(),
         guide.machines.len(),
         guide.measured().count(),
         guide.predicted().count(),

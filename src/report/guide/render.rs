@@ -1,9 +1,11 @@
 //! The guide as Markdown and CSV, and the `--machine` answer. Text only from the guide's data:
 //! no clock, no environment, so the same records give the same bytes.
 
-use super::predict::{self, Target};
-use super::rows::{Fit, GuideRow, MachineSummary, Status};
-use super::{machine::MachineSpec, Guide};
+use super::calib::{ErrorSummary, Validation};
+use super::catalog::{self, CatalogueRow, Confidence};
+use super::predict::Target;
+use super::rows::{GuideRow, MachineSummary, Status};
+use super::{machine::MachineSpec, Calibration, Guide};
 use crate::report::reference::Published;
 use crate::report::table::{self, opt, percent, Column};
 use crate::report::ReportError;
@@ -160,6 +162,12 @@ pub fn markdown(g: &Guide) -> String {
         g.failed_cells,
         g.default_efficiency * 100.0
     ));
+    if let Some(cal) = &g.calibration {
+        s.push_str(&trust(cal));
+        s.push_str("\n\n");
+        s.push_str(&catalogue_section(cal, "hardware-guide-catalogue.csv"));
+        s.push('\n');
+    }
     s.push_str("## Machines\n\n");
     s.push_str(&if g.machines.is_empty() {
         "No records yet: run `runner sweep` or `runner bench -o results/...json`.\n".into()
@@ -193,73 +201,340 @@ pub fn csv(g: &Guide) -> Result<String, ReportError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Predictions for every measured model on a target: what fits first, then the fastest.
-fn predicted_for(g: &Guide, target: &Target) -> Vec<GuideRow> {
-    let mut rows: Vec<GuideRow> = predict::profiles(&g.rows)
-        .iter()
-        .filter_map(|p| predict::predict(target, p, g.default_efficiency))
-        .collect();
-    let unfit = |r: &GuideRow| matches!(r.fits, Fit::No | Fit::Unknown);
-    rows.sort_by(|a, b| {
-        unfit(a)
-            .cmp(&unfit(b))
-            .then_with(|| {
-                let rate = |r: &GuideRow| r.decode_tps.unwrap_or(0.0);
-                rate(b).total_cmp(&rate(a))
-            })
-            .then_with(|| (&a.model, &a.quant).cmp(&(&b.model, &b.quant)))
-    });
-    rows
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |e| format!("{:.1} %", e * 100.0))
 }
 
-/// The fastest row that fits and the one with the best pass rate, in a sentence.
-fn picks(rows: &[GuideRow]) -> String {
-    let fits: Vec<&GuideRow> = rows
-        .iter()
-        .filter(|r| matches!(r.fits, Fit::Yes | Fit::Tight))
-        .collect();
-    let Some(best) = fits.first() else {
-        return "Nothing measured so far fits in this memory.".into();
-    };
-    let mut s = format!(
-        "Fastest that fits: **{} {}** at about {:.0} tok/s (predicted).",
-        best.model,
-        best.quant,
-        best.decode_tps.unwrap_or(0.0)
-    );
-    let rate = |r: &&&GuideRow| r.pass_rate.unwrap_or(0.0);
-    if let Some(q) = fits
-        .iter()
-        .filter(|r| r.pass_rate.is_some())
-        .max_by(|a, b| rate(a).total_cmp(&rate(b)))
-    {
+/// One leave-one-out row's columns.
+const VALIDATION: &[Column<Validation>] = &[
+    Column::text("machine", |v| v.machine.clone()),
+    Column::text("backend", |v| v.backend.clone()),
+    Column::text("model", |v| v.model.clone()),
+    Column::text("quant", |v| v.quant.clone()),
+    Column::text("kind", |v| if v.moe { "MoE" } else { "dense" }.to_string()),
+    Column::text("test", |v| v.metric.to_string()),
+    Column::number("published tok/s", |v| format!("{:.2}", v.published)),
+    Column::number("predicted tok/s", |v| opt(v.predicted, 2)),
+    Column::number("error", |v| match v.error {
+        Some(e) => format!("{:+.1} %", e * 100.0),
+        None => "no basis".into(),
+    }),
+    Column::text("source", |v| v.source.clone()),
+];
+
+const SUMMARY: &[Column<ErrorSummary>] = &[
+    Column::text("rows", |s| s.group.clone()),
+    Column::number("n", |s| s.rows.to_string()),
+    Column::number("predicted", |s| s.predicted.to_string()),
+    Column::number("median |error|", |s| pct(s.median_abs_error)),
+    Column::number("worst |error|", |s| pct(s.worst_abs_error)),
+];
+
+/// The fitted parameters, one line each.
+fn parameters(cal: &Calibration) -> String {
+    let mut s = String::new();
+    for (backend, f) in &cal.model.decode {
         s.push_str(&format!(
-            " Best pass rate that fits: **{} {}** ({}).",
-            q.model,
-            q.quant,
-            pass(q)
+            "- {backend} decode: {:.1} % of the published bandwidth, {:.1} ms fixed per token{} \
+             ({} dense, {} MoE row(s)).\n",
+            f.efficiency * 100.0,
+            f.fixed_ms,
+            match f.moe_factor {
+                Some(m) => format!(
+                    ", MoE weights at {:.0} % of the dense efficiency",
+                    m * 100.0
+                ),
+                None => ", no MoE rows (MoE predicted at the dense efficiency)".into(),
+            },
+            f.dense_rows,
+            f.moe_rows
+        ));
+    }
+    for (g, c) in &cal.model.apple_per_core {
+        s.push_str(&format!(
+            "- Metal prompt processing, M{g}: {:.0} GFLOP/s per GPU core ({} row(s)).\n",
+            c.flops / 1e9,
+            c.rows
+        ));
+    }
+    for ((chip, backend), c) in &cal.model.chip_compute {
+        s.push_str(&format!(
+            "- {backend} prompt processing on {chip}: {:.1} TFLOP/s effective ({} row(s)).\n",
+            c.flops / 1e12,
+            c.rows
         ));
     }
     s
 }
 
-/// "What should I run on this machine?": predictions for every measured model, best first,
-/// with what was measured on the same chip and what others published for it.
-pub fn answer(g: &Guide, spec: &MachineSpec, target: &Target) -> String {
+/// `runner guide --validate`: every reference row predicted without it, the error summary and
+/// the parameters fitted to all rows.
+pub fn validation(cal: &Calibration) -> String {
+    let mut s = format!(
+        "Leave-one-out validation: each of {} published llama-bench row(s) predicted by the \
+         model fitted to the others ({} row(s) in {} are outside the chip table or lack a size).\n\n",
+        cal.used,
+        cal.refs.len() - cal.used,
+        super::calib::PATH
+    );
+    s.push_str(&table::aligned(VALIDATION, &cal.validation));
+    s.push('\n');
+    s.push_str(&table::aligned(SUMMARY, &cal.summary));
+    s.push_str("\nFitted to every row:\n");
+    s.push_str(&parameters(cal));
+    s.push_str(&format!("\n{}\n", trust(cal)));
+    s
+}
+
+/// The one-paragraph answer to "how far can I trust this?".
+pub fn trust(cal: &Calibration) -> String {
+    let line = |name: &str, what: &str| -> Option<String> {
+        let g = cal.group(name)?;
+        Some(format!(
+            "{what}: median error {} (worst {}) over {} of {} rows",
+            pct(g.median_abs_error),
+            pct(g.worst_abs_error),
+            g.predicted,
+            g.rows
+        ))
+    };
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(line("tg all", "decode"));
+    parts.extend(line("tg Metal dense", "dense Metal decode"));
+    let moe: Vec<String> = cal
+        .summary
+        .iter()
+        .filter(|g| g.group.starts_with("tg ") && g.group.ends_with(" MoE"))
+        .map(|g| {
+            format!(
+                "{} {} (n={})",
+                &g.group[3..g.group.len() - 4],
+                pct(g.median_abs_error),
+                g.predicted
+            )
+        })
+        .collect();
+    if !moe.is_empty() {
+        parts.push(format!("MoE decode by backend: {}", moe.join(", ")));
+    }
+    parts.extend(line("pp all", "prompt processing"));
+    if parts.is_empty() {
+        return "No published reference rows: the catalogue cannot be predicted.".into();
+    }
+    format!(
+        "How far to trust the predictions: each of {} published llama-bench rows predicted \
+         from the others (leave-one-out, `runner guide --validate`): {}.",
+        cal.used,
+        parts.join("; ")
+    )
+}
+
+/// Chips shown as columns of the guide's catalogue table (the CSV has every chip).
+const MATRIX_CHIPS: &[&str] = &[
+    "Apple M4",
+    "Apple M4 Pro",
+    "Apple M4 Max (16-core CPU)",
+    "Apple M3 Ultra",
+    "Apple M2 Ultra",
+    "Apple M1 Max",
+    "NVIDIA GB10 (DGX Spark)",
+    "AMD Ryzen AI Max+ 395",
+];
+
+fn rate(v: Option<f64>) -> String {
+    match v {
+        Some(r) if r < 10.0 => format!("{r:.1}"),
+        Some(r) => format!("{r:.0}"),
+        None => "-".into(),
+    }
+}
+
+/// The catalogue as a Markdown table: memory needed, then decode tok/s on chosen chips.
+fn matrix(cal: &Calibration) -> String {
+    let chips: Vec<&str> = MATRIX_CHIPS
+        .iter()
+        .copied()
+        .filter(|c| cal.rows.iter().any(|r| r.chip == *c))
+        .collect();
+    let mut s = format!(
+        "| model | quant | params B (active) | memory GiB @{} | {} |\n|---|---|--:|--:|{}\n",
+        cal.assumptions.context,
+        chips
+            .iter()
+            .map(|c| format!("{} tok/s", c.trim_start_matches("Apple ")))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "--:|".repeat(chips.len())
+    );
+    for sz in &cal.sized {
+        let of = |chip: &str| {
+            cal.rows
+                .iter()
+                .find(|r| r.chip == chip && r.entry == sz.arch.name && r.quant == sz.quant.name)
+        };
+        let Some(first) = chips.iter().find_map(|c| of(c)) else {
+            continue;
+        };
+        let params = if first.moe {
+            format!("{:.1} ({:.1})", first.params_b, first.active_params_b)
+        } else {
+            format!("{:.1}", first.params_b)
+        };
+        let cells: Vec<String> = chips
+            .iter()
+            .map(|c| match of(c) {
+                Some(r) if r.confidence == Confidence::Community => {
+                    format!("{}†", rate(r.decode_tps))
+                }
+                Some(r) => rate(r.decode_tps),
+                None => "-".into(),
+            })
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {params} | {:.1} | {} |\n",
+            first.model,
+            sz.quant.display,
+            first.memory_needed_gib,
+            cells.join(" | ")
+        ));
+    }
+    s
+}
+
+/// The guide's catalogue section.
+pub fn catalogue_section(cal: &Calibration, csv_name: &str) -> String {
+    let a = cal.assumptions;
+    let mut s = String::from("## The catalogue: what runs how fast\n\n");
+    s.push_str(&format!(
+        "Published architectures (`runner models list`) in common quantizations. Memory: weights \
+         (sizes from llama.cpp's own quantizer), F16 KV cache at {} tokens and an allowance for \
+         compute buffers; on Apple silicon the GPU can use only about 2/3 (up to 36 GB) or 3/4 \
+         of unified memory by default, which `runner guide --machine` takes into account. Decode \
+         tok/s: **predicted** unless marked † (published by the community with llama-bench for \
+         that chip, model and quantization). Every chip, prompt processing and TTFT for a \
+         {}-token prompt, and the basis of every number: `{csv_name}`.\n\n",
+        a.context, a.prompt
+    ));
+    s.push_str(&matrix(cal));
+    s.push_str("\nThe model, fitted to the published rows:\n\n");
+    s.push_str(&parameters(cal));
+    s
+}
+
+/// The catalogue rows as CSV.
+pub fn catalogue_csv(g: &Guide) -> Result<String, ReportError> {
+    let err = |e: csv::Error| ReportError::Csv(e.to_string());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in g.calibration.iter().flat_map(|c| &c.rows) {
+        w.serialize(row).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::Csv(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A machine's catalogue columns.
+const MACHINE_ROWS: &[Column<CatalogueRow>] = &[
+    Column::text("model", |r| r.model.clone()),
+    Column::text("quant", |r| r.quant.clone()),
+    Column::number("params B", |r| {
+        if r.moe {
+            format!("{:.1} ({:.1} active)", r.params_b, r.active_params_b)
+        } else {
+            format!("{:.1}", r.params_b)
+        }
+    }),
+    Column::number("memory GiB", |r| format!("{:.1}", r.memory_needed_gib)),
+    Column::number("headroom GiB", |r| match r.usable_gib {
+        Some(u) => format!("{:.1}", u - r.memory_needed_gib),
+        None => "-".into(),
+    }),
+    Column::text("fits", |r| r.fits.label().to_string()),
+    Column::number("decode tok/s", |r| rate(r.decode_tps)),
+    Column::number("prompt tok/s", |r| rate(r.prompt_tps)),
+    Column::number("TTFT ms", |r| opt(r.ttft_ms, 0)),
+    Column::text("confidence", |r| r.confidence.label().to_string()),
+    Column::text("basis", |r| r.basis.clone()),
+];
+
+fn pick(what: &str, r: Option<&CatalogueRow>, none: &str) -> String {
+    match r {
+        Some(r) => format!(
+            "- {what}: **{} {}**, about {} tok/s decode ({}), {:.1} GiB of {:.1} usable ({:.1} GiB to \
+             spare).\n",
+            r.model,
+            r.quant,
+            rate(r.decode_tps),
+            r.confidence.label(),
+            r.memory_needed_gib,
+            r.usable_gib.unwrap_or(0.0),
+            r.usable_gib.unwrap_or(0.0) - r.memory_needed_gib
+        ),
+        None => format!("- {what}: {none}\n"),
+    }
+}
+
+/// "What should I run on this machine?": the catalogue on it, recommendations first, then
+/// what was measured on the same chip and what others published for it.
+pub fn answer(g: &Guide, spec: &MachineSpec, _target: &Target, interactive: f64) -> String {
     let chip = spec.chip;
     let mut s = format!("# What to run on: {}\n\n", spec.label());
     s.push_str(&format!(
         "`{}` is the {} in runner's chip table: {} GB/s published ({}; {}).\n\n",
         spec.given, chip.name, chip.peak_gbps, chip.memory, chip.source
     ));
-    s.push_str("## Predicted from the records\n\n");
-    let rows = predicted_for(g, target);
-    if rows.is_empty() {
-        s.push_str("No measured model carries bytes per token yet: run `runner sweep` first.\n");
-    } else {
-        s.push_str(&picks(&rows));
-        s.push_str("\n\n");
-        s.push_str(&table::markdown(ROWS, rows.iter()));
+    if let Some(cal) = &g.calibration {
+        let usable = catalog::usable(chip, spec.memory_bytes);
+        if let Some(share) = usable.apple_share {
+            s.push_str(&format!(
+                "Memory: macOS lets the GPU use about {:.0} % of unified memory by default, \
+                 {:.1} GiB here (raise it with `sudo sysctl iogpu.wired_limit_mb=...`). Needs \
+                 below are at a {}-token context.\n\n",
+                share * 100.0,
+                usable.bytes as f64 / (1u64 << 30) as f64,
+                cal.assumptions.context
+            ));
+        }
+        s.push_str(&trust(cal));
+        s.push_str("\n\n## Recommendations\n\n");
+        let mut rows = cal.for_machine(spec);
+        rows.sort_by(|a, b| {
+            (!a.fits.fits())
+                .cmp(&!b.fits.fits())
+                .then_with(|| {
+                    b.decode_tps
+                        .unwrap_or(0.0)
+                        .total_cmp(&a.decode_tps.unwrap_or(0.0))
+                })
+                .then_with(|| (&a.entry, &a.quant).cmp(&(&b.entry, &b.quant)))
+        });
+        let (fastest, largest) = catalog::recommend(&rows, interactive);
+        s.push_str(&pick(
+            "Fastest that fits",
+            fastest,
+            "nothing in the catalogue fits.",
+        ));
+        s.push_str(&pick(
+            &format!("Largest that fits and decodes at {interactive} tok/s or more"),
+            largest,
+            &format!("nothing that fits decodes at {interactive} tok/s (see the table)."),
+        ));
+        let (fit, unfit): (Vec<&CatalogueRow>, Vec<&CatalogueRow>) =
+            rows.iter().partition(|r| r.fits.fits());
+        s.push_str("\n## Every catalogue model that fits\n\n");
+        s.push_str(&if fit.is_empty() {
+            "None.\n".to_string()
+        } else {
+            table::markdown(MACHINE_ROWS, fit.iter().copied())
+        });
+        if !unfit.is_empty() {
+            let names: Vec<String> = unfit
+                .iter()
+                .map(|r| format!("{} {} ({:.1} GiB)", r.model, r.quant, r.memory_needed_gib))
+                .collect();
+            s.push_str(&format!("\nDoes not fit: {}.\n", names.join(", ")));
+        }
     }
     let measured: Vec<&GuideRow> = g
         .measured()
