@@ -342,7 +342,7 @@ fn report_into(dir: &Path) -> String {
         path.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "report failed: {}", stderr(&o));
-    assert!(stdout(&o).contains("(7 charts,"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("(8 charts,"), "{}", stdout(&o));
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -365,13 +365,15 @@ fn the_report_is_byte_stable_and_has_every_chart() {
         "Bandwidth roofline",
         "MoE routing overhead",
         "1 MoE model(s), but no record carries a routing profile",
+        "Guide predictions against published llama-bench figures (leave-one-out)",
+        "How far to trust the predictions: each of 96 published llama-bench rows",
         "TTFT (ms",
         "decode rate (tokens/s",
         "smollm2-135m q8_0",
     ] {
         assert!(html.contains(title), "{title} missing");
     }
-    assert_eq!(html.matches("<svg").count(), 7);
+    assert_eq!(html.matches("<svg").count(), 8);
     // Self-contained: no scripts, nothing fetched (the only URLs are SVG's namespace).
     assert!(!html.contains("<script"));
     assert_eq!(
@@ -379,4 +381,55 @@ fn the_report_is_byte_stable_and_has_every_chart() {
         html.matches("http://www.w3.org/2000/svg").count()
     );
     snapshot("report.html", &html);
+}
+
+#[test]
+fn layer_scaled_synthetic_runs_are_named_so_and_extrapolated_to_full_depth() {
+    // Two real bench records of a synthetic Qwen3-30B-A3B at 4 and 8 of its 48 layers.
+    let dir = tempfile::tempdir().unwrap();
+    let file = "synthetic-qwen3-30b-a3b-q4_k_m-layers.json";
+    std::fs::copy(data().join("synthetic").join(file), dir.path().join(file)).unwrap();
+    let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+    let records: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let ms = |layers: u64| {
+        let r = records
+            .iter()
+            .find(|r| r["model"]["synthetic"]["layers"] == layers)
+            .unwrap();
+        1000.0 / r["results"]["gen_tps"]["median"].as_f64().unwrap()
+    };
+    let per_layer = (ms(8) - ms(4)) / 4.0;
+    let want = 1000.0 / (ms(4) + per_layer * 44.0);
+    let md = dir.path().join("guide.md");
+    let o = run_in_data(&[
+        "guide",
+        "--results",
+        dir.path().to_str().unwrap(),
+        "-o",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(md).unwrap();
+    for layers in [4, 8] {
+        let name = format!("| qwen3-30b-a3b (synthetic) {layers}/48 layers | q4_k_m |");
+        assert!(md.contains(&name), "{name} missing:\n{md}");
+    }
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| *extrapolated* |"))
+        .expect("an extrapolated row");
+    assert!(
+        row.contains("| qwen3-30b-a3b (synthetic) | q4_k_m |"),
+        "{row}"
+    );
+    assert!(
+        row.contains("measured at 4, 8 layers (two depths: no residual)"),
+        "{row}"
+    );
+    let tps: f64 = row.split(" | ").nth(5).unwrap().parse().unwrap();
+    assert!((tps - want).abs() < 0.006, "{tps} vs {want}: {row}");
+    // No pass rate for a random-weight model.
+    assert!(!md
+        .lines()
+        .any(|l| l.contains("(synthetic)") && l.contains(" %) |")));
 }

@@ -89,11 +89,18 @@ fn the_report_renders_in_chromium() {
     assert!(page_errors(&log).is_empty(), "{:?}", page_errors(&log));
     assert_eq!(
         html.matches("<svg").count(),
-        7,
+        8,
         "charts in the rendered DOM"
     );
     for id in [
-        "ttft", "itl", "decode", "quality", "cost", "roofline", "routing",
+        "ttft",
+        "itl",
+        "decode",
+        "quality",
+        "cost",
+        "roofline",
+        "calibration",
+        "routing",
     ] {
         assert!(
             html.contains(&format!("<figure id=\"{id}\">")),

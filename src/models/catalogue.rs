@@ -555,6 +555,24 @@ impl Synthetic {
     pub fn layer_scaled(&self) -> bool {
         self.layers < self.full_layers
     }
+
+    /// How tables name it: the catalogue entry (a twin: its file's stem), marked synthetic,
+    /// with the layers kept when they are not all.
+    pub fn label(&self, file_stem: &str) -> String {
+        let name = if self.of == "twin" {
+            file_stem
+        } else {
+            self.of.as_str()
+        };
+        if self.layer_scaled() {
+            format!(
+                "{name} (synthetic) {}/{} layers",
+                self.layers, self.full_layers
+            )
+        } else {
+            format!("{name} (synthetic)")
+        }
+    }
 }
 
 /// A synthetic model named on the command line:

@@ -6,12 +6,15 @@
 use super::table::{aligned, Column};
 use crate::measure::fit::{self, Line};
 use crate::record::BenchRecord;
+use crate::report::obs::Fingerprint;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One extrapolated figure.
 #[derive(Debug, Clone, Serialize)]
 pub struct FullDepth {
+    /// The machine the depths were measured on.
+    pub machine: Fingerprint,
     /// Catalogue entry, e.g. `llama-3.1-8b`.
     pub model: String,
     pub quant: String,
@@ -30,7 +33,7 @@ pub struct FullDepth {
     pub residual: f64,
 }
 
-type Key = (String, String, String, u32, String);
+type Key = (Fingerprint, String, String, String, u32, String);
 
 /// A record's rate (tok/s) for one phase.
 type Rate = fn(&BenchRecord) -> Option<f64>;
@@ -46,6 +49,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
             continue;
         }
         let key = (
+            Fingerprint::of(&r.machine, &r.build),
             s.of.clone(),
             r.model.file_type.clone().unwrap_or_default(),
             r.test.name.clone(),
@@ -55,7 +59,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
         groups.entry(key).or_default().push(r);
     }
     let mut out = Vec::new();
-    for ((model, quant, test, _, _), rs) in groups {
+    for ((machine, model, quant, test, _, _), rs) in groups {
         let full = rs[0].model.synthetic.as_ref().map_or(0, |s| s.full_layers);
         let phases: [(&'static str, Rate); 2] = [
             ("prompt", |r| {
@@ -88,6 +92,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
             layers.sort_unstable();
             layers.dedup();
             out.push(FullDepth {
+                machine: machine.clone(),
                 model: model.clone(),
                 quant: quant.clone(),
                 test: test.clone(),

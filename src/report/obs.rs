@@ -134,11 +134,14 @@ pub fn from_request(r: &RequestRecord) -> Obs {
     } else {
         r.cell.quant.to_ascii_lowercase()
     };
-    let model = model_name(
-        Some(&r.cell.model),
-        info.source_sha256.as_deref(),
-        &info.source_path,
-    );
+    let model = match &info.model.synthetic {
+        Some(s) => s.label(info.model.file_name.trim_end_matches(".gguf")),
+        None => model_name(
+            Some(&r.cell.model),
+            info.source_sha256.as_deref(),
+            &info.source_path,
+        ),
+    };
     let workload = match r.scenario_kind {
         ScenarioKind::LongForm => Workload::LongForm,
         ScenarioKind::ShortResponse => Workload::ShortResponse,
@@ -183,7 +186,10 @@ pub fn from_bench(r: &BenchRecord) -> Obs {
         key: RowKey {
             machine: Fingerprint::of(&r.machine, &r.build),
             backend: BackendId::native(),
-            model: model_name(None, m.sha256.as_deref(), &m.path),
+            model: match &m.synthetic {
+                Some(s) => s.label(m.file_name.trim_end_matches(".gguf")),
+                None => model_name(None, m.sha256.as_deref(), &m.path),
+            },
             quant: file_quant(m.file_type.as_deref()),
         },
         workload: Workload::Bench,

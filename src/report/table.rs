@@ -105,19 +105,9 @@ fn params(n: u64) -> String {
 const COLUMNS: &[Column<BenchRecord>] = &[
     Column::text("model", |r| {
         let stem = r.model.file_name.trim_end_matches(".gguf");
-        let name = match &r.model.synthetic {
-            Some(s) if s.of != "twin" => s.of.as_str(),
-            _ => stem,
-        };
         match &r.model.synthetic {
-            Some(s) if s.layer_scaled() => format!(
-                "{name}{} {}/{} layers",
-                super::sweep::SYNTHETIC_MARK,
-                s.layers,
-                s.full_layers
-            ),
-            Some(_) => format!("{name}{}", super::sweep::SYNTHETIC_MARK),
-            None => name.to_string(),
+            Some(s) => s.label(stem),
+            None => stem.to_string(),
         }
     }),
     Column::text("quant", |r| {

@@ -7,7 +7,7 @@ pub mod calib;
 pub mod catalog;
 pub mod machine;
 pub mod predict;
-mod render;
+pub mod render;
 pub mod rows;
 
 use crate::record::Records;
@@ -133,6 +133,16 @@ pub fn build(
             Some(rows::measured(key, &os, m))
         })
         .collect();
+    // Layer-scaled synthetic runs of the same model, extrapolated to its full depth.
+    measured.extend(
+        crate::report::depth::full_depth(&records.bench)
+            .iter()
+            .filter(|f| f.phase == "generation")
+            .filter_map(|f| {
+                let m = machines.iter().find(|m| m.fingerprint == f.machine)?;
+                Some(rows::extrapolated(f, m))
+            }),
+    );
     sort_rows(&mut measured);
     let profiles = predict::profiles(&measured);
     // Recorded machines only: the models measured here are small ones, and predicting them on
@@ -186,6 +196,16 @@ pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
     }
 }
 
+/// The calibration of the reference rows under a results directory.
+pub fn calibrate(
+    results: &std::path::Path,
+    assumptions: catalog::Assumptions,
+) -> anyhow::Result<Calibration> {
+    let refs = calib::load(results).map_err(Invalid)?;
+    let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
+    Ok(Calibration::new(refs, sized, assumptions))
+}
+
 /// `hardware-guide.md` → `hardware-guide-catalogue.csv`.
 pub fn catalogue_csv_path(md: &std::path::Path) -> std::path::PathBuf {
     let stem = md.file_stem().unwrap_or_default().to_string_lossy();
@@ -233,9 +253,7 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         None => None,
     };
     let (records, published) = load_inputs(&args.results)?;
-    let refs = calib::load(&args.results).map_err(Invalid)?;
-    let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
-    let cal = Calibration::new(refs, sized, args.assumptions);
+    let cal = calibrate(&args.results, args.assumptions)?;
     if args.validate {
         return Ok(render::validation(&cal));
     }

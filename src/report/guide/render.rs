@@ -42,6 +42,7 @@ fn decode_from(r: &GuideRow) -> String {
 const ROWS: &[Column<GuideRow>] = &[
     Column::text("status", |r| match r.status {
         Status::Measured => "measured".to_string(),
+        Status::Extrapolated => "*extrapolated*".to_string(),
         Status::Predicted => "**predicted**".to_string(),
     }),
     Column::text("machine", |r| r.machine.clone()),
@@ -113,13 +114,16 @@ const PUBLISHED: &[Column<Published>] = &[
 const HOW_TO_READ: &str = "\
 ## How to read this
 
-- **status**: `measured` rows summarise records; `**predicted**` rows were never run on that \
-machine: decode tok/s = bandwidth × efficiency ÷ bytes per token, with the basis spelled out in \
-the last column. A machine with records uses its measured read bandwidth (`runner hw`) and its \
-own efficiency (the median, over its decodes, of achieved GB/s ÷ measured GB/s); a machine \
-known only by name uses its chip's published peak × the default efficiency stated above. \
-Bytes per token, memory and pass rate come from the machine where the model was measured \
-(answer quality does not depend on the hardware). Predictions are for decode only: no TTFT.
+- **status**: `measured` rows summarise records (a `(synthetic)` model has random weights and \
+the published model's exact tensors: its speed is the model's, it has no pass rate; `4/48 \
+layers` names a layer-scaled one); `*extrapolated*` rows are a synthetic model's full depth, \
+from a line through its time per token measured at two or more depths here; `**predicted**` \
+rows were never run on that machine: decode tok/s = bandwidth × efficiency ÷ bytes per token, \
+with the basis spelled out in the last column. A machine with records uses its measured read \
+bandwidth (`runner hw`) and its own efficiency (the median, over its decodes, of achieved GB/s \
+÷ measured GB/s). Bytes per token, memory and pass rate come from the machine where the model \
+was measured (answer quality does not depend on the hardware). Machines without records are \
+covered by the catalogue section above, whose model is fitted to published measurements.
 - **decode tok/s**: (tokens − 1) ÷ (last − first token time), median over long-form requests; \
 without long-form requests, the median of `runner bench` tests (`decode from` names the \
 scenarios or bench tests and how many). \

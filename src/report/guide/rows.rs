@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Whether a row was measured, predicted from bandwidth, or only published elsewhere.
+/// Whether a row was measured, extrapolated to full depth from measured layer-scaled runs, or
+/// predicted from bandwidth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Measured,
+    /// Full depth, extrapolated from layer-scaled synthetic runs measured here.
+    Extrapolated,
     Predicted,
 }
 
@@ -284,5 +287,49 @@ mod tests {
             cost_per_request(&"openai:m".parse().unwrap(), &[0.3, 0.3], 2),
             Some(0.3)
         );
+    }
+}
+
+/// The full-depth decode rate of a synthetic model measured here at fewer layers.
+pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> GuideRow {
+    let layers: Vec<String> = f.layers_measured.iter().map(u32::to_string).collect();
+    let residual = match f.layers_measured.len() {
+        2 => "two depths: no residual".to_string(),
+        _ => format!("fit residual {:.1} %", f.residual * 100.0),
+    };
+    GuideRow {
+        status: Status::Extrapolated,
+        machine: m.label.clone(),
+        fingerprint: m.id.clone(),
+        chip: m.chip.clone(),
+        memory_gib: Some(m.memory_present_bytes as f64 / GIB),
+        measured_peak_gbps: m.measured_peak_gbps,
+        published_peak_gbps: m.published_peak_gbps,
+        backend: BackendId::native(),
+        model: format!("{} (synthetic)", f.model),
+        quant: crate::report::obs::file_quant(Some(&f.quant)),
+        decode_tps: f.tps,
+        decode_from: format!("bench {}, {} of {} layers", f.test, layers.join("/"), f.full_layers),
+        short_ttft_p50_ms: None,
+        short_e2e_p99_ms: None,
+        bw_util_measured: None,
+        bw_util_published: None,
+        bytes_per_token: None,
+        memory_needed_bytes: None,
+        fits: Fit::Unknown,
+        passed: None,
+        graded: None,
+        pass_rate: None,
+        cost_usd: Some(0.0),
+        requests: 0,
+        bench_tests: 0,
+        busy: 0,
+        basis: format!(
+            "extrapolated: {:.2} ms + {:.3} ms/layer × {} layers, measured at {} layers ({residual})",
+            f.fixed_ms,
+            f.per_layer_ms,
+            f.full_layers,
+            layers.join(", ")
+        ),
     }
 }

@@ -2,6 +2,7 @@
 //! fetched) with the charts drawn from every record under a results directory. The same
 //! records give the same bytes.
 
+pub mod calibration;
 pub mod charts;
 pub mod plot;
 pub mod roofline;
@@ -83,6 +84,18 @@ fn figures(all: &[Obs], g: &Guide) -> Result<Vec<Figure>, String> {
                 .into(),
         },
         Figure {
+            id: "calibration",
+            svg: calibration::scatter(
+                g.calibration
+                    .as_ref()
+                    .map_or(&[][..], |c| c.validation.as_slice()),
+            )?,
+            caption: match &g.calibration {
+                Some(c) => guide::render::trust(c),
+                None => "No published reference rows (reference/llama-cpp-published.csv).".into(),
+            },
+        },
+        Figure {
             id: "routing",
             svg: roofline::routing(&series)?,
             caption: "Share of decode time a Mixture-of-Experts model spends choosing and \
@@ -121,13 +134,19 @@ fn summary_table(rows: &[&GuideRow]) -> String {
 }
 
 /// The page for a set of records and reference rows.
-pub fn page(source: &str, records: &Records, published: &[Published]) -> Result<String, String> {
-    let g = guide::build(
+pub fn page(
+    source: &str,
+    records: &Records,
+    published: &[Published],
+    calibration: Option<guide::Calibration>,
+) -> Result<String, String> {
+    let mut g = guide::build(
         source,
         records,
         published,
         guide::predict::DEFAULT_EFFICIENCY,
     );
+    g.calibration = calibration;
     let all = obs::all(records);
     let mut s = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -186,9 +205,10 @@ pub struct ReportOptions {
 /// `runner report`: writes the page and says where.
 pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
     let (records, published) = guide::load_inputs(&args.results)?;
+    let cal = guide::calibrate(&args.results, guide::catalog::Assumptions::default())?;
     let source = args.results.display().to_string();
-    let html =
-        page(&source, &records, &published).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
+    let html = page(&source, &records, &published, Some(cal))
+        .map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     let path = args
         .output
         .clone()
