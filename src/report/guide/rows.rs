@@ -265,31 +265,6 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fit_follows_the_stated_rule() {
-        assert_eq!(Fit::of(Some(80), Some(100)), Fit::Yes);
-        assert_eq!(Fit::of(Some(81), Some(100)), Fit::Tight);
-        assert_eq!(Fit::of(Some(100), Some(100)), Fit::Tight);
-        assert_eq!(Fit::of(Some(101), Some(100)), Fit::No);
-        assert_eq!(Fit::of(None, Some(100)), Fit::Unknown);
-        assert_eq!(Fit::of(Some(1), None), Fit::Unknown);
-    }
-
-    #[test]
-    fn local_runs_cost_nothing_per_request_and_others_are_unknown() {
-        assert_eq!(cost_per_request(&BackendId::native(), &[], 3), Some(0.0));
-        assert_eq!(cost_per_request(&"openai:m".parse().unwrap(), &[], 3), None);
-        assert_eq!(
-            cost_per_request(&"openai:m".parse().unwrap(), &[0.3, 0.3], 2),
-            Some(0.3)
-        );
-    }
-}
-
 /// The full-depth decode rate of a synthetic model measured here at fewer layers.
 pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> GuideRow {
     let layers: Vec<String> = f.layers_measured.iter().map(u32::to_string).collect();
@@ -331,5 +306,30 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
             f.full_layers,
             layers.join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_follows_the_stated_rule() {
+        assert_eq!(Fit::of(Some(80), Some(100)), Fit::Yes);
+        assert_eq!(Fit::of(Some(81), Some(100)), Fit::Tight);
+        assert_eq!(Fit::of(Some(100), Some(100)), Fit::Tight);
+        assert_eq!(Fit::of(Some(101), Some(100)), Fit::No);
+        assert_eq!(Fit::of(None, Some(100)), Fit::Unknown);
+        assert_eq!(Fit::of(Some(1), None), Fit::Unknown);
+    }
+
+    #[test]
+    fn local_runs_cost_nothing_per_request_and_others_are_unknown() {
+        assert_eq!(cost_per_request(&BackendId::native(), &[], 3), Some(0.0));
+        assert_eq!(cost_per_request(&"openai:m".parse().unwrap(), &[], 3), None);
+        assert_eq!(
+            cost_per_request(&"openai:m".parse().unwrap(), &[0.3, 0.3], 2),
+            Some(0.3)
+        );
     }
 }
