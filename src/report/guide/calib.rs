@@ -187,22 +187,120 @@ impl DecodeFit {
         1.0 / seconds
     }
 
-    /// The words a predicted cell carries.
-    pub fn basis(&self, backend: &str, w: &Work, gbps: f64) -> String {
+    /// The words a predicted cell carries; `gbps_from` says whose bandwidth ("published",
+    /// "measured here"), `rows` what the fit saw ("published rows", "decodes measured here").
+    pub fn basis(&self, backend: &str, w: &Work, gbps: f64, gbps_from: &str, rows: &str) -> String {
         let moe = match (w.moe, self.moe_factor) {
             (false, _) => String::new(),
             (true, Some(f)) => format!(", MoE weights × {:.0} %", f * 100.0),
             (true, None) => ", MoE at the dense efficiency (no MoE rows: optimistic)".into(),
         };
         format!(
-            "{:.2} GB/token ÷ ({gbps:.0} GB/s × {:.0} %{moe}) + {:.1} ms; {backend} fit to {} \
-             dense + {} MoE published rows",
+            "{:.2} GB/token ÷ ({gbps:.1} GB/s {gbps_from} × {:.1} %{moe}) + {:.1} ms; {backend} \
+             fit to {} dense + {} MoE {rows}",
             w.bytes_per_token / 1e9,
             self.efficiency * 100.0,
             self.fixed_ms,
             self.dense_rows,
             self.moe_rows
         )
+    }
+}
+
+/// A decode measured on a machine with records.
+#[derive(Debug, Clone)]
+pub struct LocalPoint {
+    pub model: String,
+    pub quant: String,
+    pub work: Work,
+    pub tps: f64,
+}
+
+/// A machine with records: the decode model fitted to its own decodes at its measured
+/// bandwidth, and what was measured (or extrapolated) there for catalogue entries.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub label: String,
+    pub backend: String,
+    pub gbps: f64,
+    pub memory_bytes: Option<u64>,
+    pub points: Vec<LocalPoint>,
+    pub fit: Option<DecodeFit>,
+    /// (catalogue entry, quantization, tok/s, extrapolated, basis) at full depth.
+    pub known: Vec<(String, String, f64, bool, String)>,
+}
+
+impl Local {
+    pub fn new(
+        label: String,
+        backend: String,
+        gbps: f64,
+        memory_bytes: Option<u64>,
+        points: Vec<LocalPoint>,
+        known: Vec<(String, String, f64, bool, String)>,
+    ) -> Local {
+        let fit = fit_decode(&Self::obs(&points, gbps, None));
+        Local {
+            label,
+            backend,
+            gbps,
+            memory_bytes,
+            points,
+            fit,
+            known,
+        }
+    }
+
+    fn obs(points: &[LocalPoint], gbps: f64, skip: Option<usize>) -> Vec<Obs> {
+        points
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, p)| Obs {
+                work: p.work,
+                gbps,
+                tps: p.tps,
+            })
+            .collect()
+    }
+
+    /// Predicted decode tok/s of `w` here, with its basis.
+    pub fn decode(&self, w: &Work) -> Option<(f64, String)> {
+        let fit = self.fit.as_ref()?;
+        Some((
+            fit.predict(w, self.gbps),
+            fit.basis(
+                &self.backend,
+                w,
+                self.gbps,
+                "measured here",
+                "decodes measured here",
+            ),
+        ))
+    }
+
+    /// Every decode here predicted from the others.
+    pub fn validate(&self) -> Vec<Validation> {
+        (0..self.points.len())
+            .map(|i| {
+                let p = &self.points[i];
+                let predicted = fit_decode(&Self::obs(&self.points, self.gbps, Some(i)))
+                    .map(|f| f.predict(&p.work, self.gbps));
+                Validation {
+                    machine: self.label.clone(),
+                    backend: self.backend.clone(),
+                    model: p.model.clone(),
+                    quant: p.quant.clone(),
+                    moe: p.work.moe,
+                    metric: "tg",
+                    published: p.tps,
+                    predicted,
+                    error: predicted.map(|x| x / p.tps - 1.0),
+                    source: "measured here".into(),
+                    here: true,
+                }
+            })
+            .collect()
     }
 }
 
@@ -394,7 +492,7 @@ impl Model {
         let fit = self.decode.get(backend)?;
         Some((
             fit.predict(w, chip.peak_gbps),
-            fit.basis(backend, w, chip.peak_gbps),
+            fit.basis(backend, w, chip.peak_gbps, "published", "published rows"),
         ))
     }
 
@@ -462,6 +560,8 @@ pub struct Validation {
     /// predicted ÷ published − 1.
     pub error: Option<f64>,
     pub source: String,
+    /// Measured on a machine with records rather than published.
+    pub here: bool,
 }
 
 /// Leave-one-out: every row's decode and prompt rates predicted by the model fitted without it.
@@ -490,6 +590,7 @@ pub fn validate(rows: &[Resolved]) -> Vec<Validation> {
                 predicted,
                 error: predicted.map(|p| p / published - 1.0),
                 source: r.row.source.clone(),
+                here: false,
             });
         };
         push("tg", r.row.tg_tps, model.decode(r.chip, backend, &r.work));
@@ -514,15 +615,21 @@ pub struct ErrorSummary {
     pub worst_abs_error: Option<f64>,
 }
 
-/// Error summaries: decode and prompt overall, then per backend and for dense and MoE rows.
+/// Error summaries of the published rows: decode and prompt overall, then per backend and for
+/// dense and MoE rows; decodes measured on machines with records apart (`tg here dense`).
 pub fn summarise(v: &[Validation]) -> Vec<ErrorSummary> {
     let mut groups: BTreeMap<String, Vec<&Validation>> = BTreeMap::new();
     for x in v {
         let kind = if x.moe { "MoE" } else { "dense" };
-        for g in [
-            format!("{} all", x.metric),
-            format!("{} {} {kind}", x.metric, x.backend),
-        ] {
+        let gs = if x.here {
+            vec![format!("{} here {kind}", x.metric)]
+        } else {
+            vec![
+                format!("{} all", x.metric),
+                format!("{} {} {kind}", x.metric, x.backend),
+            ]
+        };
+        for g in gs {
             groups.entry(g).or_default().push(x);
         }
     }
@@ -638,6 +745,66 @@ mod tests {
         let work = work_from_columns(&r).unwrap();
         let v = validate(&[Resolved { row: r, chip, work }]);
         assert!(v.iter().all(|x| x.predicted.is_none()), "{v:?}");
+    }
+
+    #[test]
+    fn a_machine_with_records_is_fitted_to_its_own_decodes() {
+        let truth = DecodeFit {
+            efficiency: 0.8,
+            fixed_ms: 2.0,
+            moe_factor: Some(0.6),
+            dense_rows: 0,
+            moe_rows: 0,
+        };
+        let points: Vec<LocalPoint> = [
+            (1e8, false),
+            (1e9, false),
+            (4e9, false),
+            (2e9, true),
+            (5e8, true),
+        ]
+        .iter()
+        .map(|&(bpt, moe)| {
+            let work = Work {
+                bytes_per_token: bpt,
+                flops_per_token: 0.0,
+                moe,
+            };
+            LocalPoint {
+                model: format!("{bpt}"),
+                quant: "q4_0".into(),
+                work,
+                tps: truth.predict(&work, 40.0),
+            }
+        })
+        .collect();
+        let m = Local::new("here".into(), "CPU".into(), 40.0, None, points, Vec::new());
+        let fit = m.fit.unwrap();
+        assert!(
+            (fit.efficiency - 0.8).abs() < 0.006 && (fit.fixed_ms - 2.0).abs() < 0.2,
+            "{fit:?}"
+        );
+        let v = m.validate();
+        assert_eq!(v.len(), 5);
+        assert!(
+            v.iter().all(|x| x.here && x.error.unwrap().abs() < 0.03),
+            "{v:?}"
+        );
+        let s = summarise(&v);
+        let groups: Vec<&str> = s.iter().map(|g| g.group.as_str()).collect();
+        assert_eq!(groups, ["tg here MoE", "tg here dense"]);
+        let (tps, basis) = m.decode(&v[0].clone().into_work()).unwrap();
+        assert!(tps > 0.0 && basis.contains("GB/s measured here"), "{basis}");
+    }
+
+    impl Validation {
+        fn into_work(self) -> Work {
+            Work {
+                bytes_per_token: 1e9,
+                flops_per_token: 0.0,
+                moe: self.moe,
+            }
+        }
     }
 
     #[test]

@@ -179,6 +179,10 @@ impl Fits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
+    /// Measured at full depth on this machine (a synthetic model of the entry).
+    MeasuredHere,
+    /// Extrapolated to full depth from layer-scaled runs on this machine.
+    ExtrapolatedHere,
     /// Published by others with llama-bench for this chip, model and quantization.
     Community,
     /// Predicted by the fitted model.
@@ -190,6 +194,8 @@ pub enum Confidence {
 impl Confidence {
     pub fn label(self) -> &'static str {
         match self {
+            Confidence::MeasuredHere => "measured here",
+            Confidence::ExtrapolatedHere => "extrapolated here",
             Confidence::Community => "measured by the community",
             Confidence::Predicted => "predicted",
             Confidence::NoBasis => "no basis",
@@ -332,6 +338,60 @@ pub fn row(
         decode_tps,
         prompt_tps,
         ttft_ms,
+        confidence,
+        basis,
+    }
+}
+
+/// The row of `s` on a machine with records, from its own decodes.
+pub fn local_row(s: &Sized, m: &calib::Local, a: Assumptions) -> CatalogueRow {
+    let work = s.work();
+    let (weights, kv, compute) = s.memory(a.context);
+    let needed = weights + kv + compute;
+    let known = m
+        .known
+        .iter()
+        .find(|k| k.0 == s.arch.name && k.1 == s.quant.name);
+    let decode = m.decode(&work);
+    let (decode_tps, confidence, mut basis) = match (known, &decode) {
+        (Some((_, _, tps, extrapolated, why)), _) => (
+            Some(*tps),
+            if *extrapolated {
+                Confidence::ExtrapolatedHere
+            } else {
+                Confidence::MeasuredHere
+            },
+            match &decode {
+                Some((p, _)) => format!("{why}; predicted {p:.2}"),
+                None => why.clone(),
+            },
+        ),
+        (None, Some((tps, why))) => (Some(*tps), Confidence::Predicted, why.clone()),
+        (None, None) => (
+            None,
+            Confidence::NoBasis,
+            "too few decodes measured here to fit".into(),
+        ),
+    };
+    basis.push_str("; prompt: not predicted on a machine with records (no compute fit)");
+    CatalogueRow {
+        chip: m.label.clone(),
+        backend: m.backend.clone(),
+        model: s.arch.display.to_string(),
+        entry: s.arch.name.to_string(),
+        moe: work.moe,
+        quant: s.quant.name.to_string(),
+        params_b: s.params.0 as f64 / 1e9,
+        active_params_b: s.params.1 as f64 / 1e9,
+        weights_gib: weights as f64 / GIB,
+        kv_gib: kv as f64 / GIB,
+        compute_gib: compute as f64 / GIB,
+        memory_needed_gib: needed as f64 / GIB,
+        usable_gib: m.memory_bytes.map(|b| b as f64 / GIB),
+        fits: Fits::of(needed, m.memory_bytes),
+        decode_tps,
+        prompt_tps: None,
+        ttft_ms: None,
         confidence,
         basis,
     }

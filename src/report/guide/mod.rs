@@ -53,21 +53,30 @@ pub struct Calibration {
     pub sized: Vec<catalog::Sized>,
     pub rows: Vec<catalog::CatalogueRow>,
     pub assumptions: catalog::Assumptions,
+    /// Labels of the machines with records whose catalogue rows come from their own decodes.
+    pub locals: Vec<String>,
 }
 
 impl Calibration {
-    /// Fits the model to `refs`, validates it and predicts the catalogue.
+    /// Fits the model to `refs` (and each machine with records to its own decodes),
+    /// validates both and predicts the catalogue.
     pub fn new(
         refs: Vec<calib::RefRow>,
         sized: Vec<catalog::Sized>,
         assumptions: catalog::Assumptions,
+        locals: &[calib::Local],
     ) -> Calibration {
         let resolved = calib::resolve(&refs, &catalog::work_of(&sized));
         let all: Vec<&calib::Resolved> = resolved.iter().collect();
         let model = calib::Model::fit(&all);
-        let validation = calib::validate(&resolved);
+        let mut validation = calib::validate(&resolved);
+        let mut rows = Vec::new();
+        for m in locals.iter().filter(|m| m.fit.is_some()) {
+            validation.extend(m.validate());
+            rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
+        }
         let summary = calib::summarise(&validation);
-        let rows = catalog::rows(&sized, &model, &refs, assumptions);
+        rows.extend(catalog::rows(&sized, &model, &refs, assumptions));
         Calibration {
             used: resolved.len(),
             refs,
@@ -77,6 +86,11 @@ impl Calibration {
             sized,
             rows,
             assumptions,
+            locals: locals
+                .iter()
+                .filter(|m| m.fit.is_some())
+                .map(|m| m.label.clone())
+                .collect(),
         }
     }
 
@@ -196,14 +210,78 @@ pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
     }
 }
 
-/// The calibration of the reference rows under a results directory.
+/// The calibration of the reference rows under a results directory and of the machines of
+/// `guide`'s records.
 pub fn calibrate(
     results: &std::path::Path,
     assumptions: catalog::Assumptions,
+    guide: &Guide,
 ) -> anyhow::Result<Calibration> {
     let refs = calib::load(results).map_err(Invalid)?;
     let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
-    Ok(Calibration::new(refs, sized, assumptions))
+    Ok(Calibration::new(refs, sized, assumptions, &locals(guide)))
+}
+
+/// Each machine with records and a measured bandwidth, with its idle native decodes (their
+/// bytes per token known) and the catalogue entries measured or extrapolated there.
+pub fn locals(g: &Guide) -> Vec<calib::Local> {
+    let mut out = Vec::new();
+    for m in &g.machines {
+        let Some(gbps) = m.measured_peak_gbps else {
+            continue;
+        };
+        let mine = || {
+            g.rows
+                .iter()
+                .filter(|r| r.fingerprint == m.id && r.backend.is_native())
+        };
+        let points: Vec<calib::LocalPoint> = mine()
+            .filter(|r| r.status == rows::Status::Measured && r.busy == 0)
+            .filter_map(|r| {
+                Some(calib::LocalPoint {
+                    model: r.model.clone(),
+                    quant: r.quant.clone(),
+                    work: calib::Work {
+                        bytes_per_token: r.bytes_per_token? as f64,
+                        flops_per_token: 0.0,
+                        moe: r.moe,
+                    },
+                    tps: r.decode_tps?,
+                })
+            })
+            .collect();
+        let known = mine()
+            .filter(|r| r.status != rows::Status::Predicted)
+            .filter_map(|r| {
+                let entry = r.model.strip_suffix(" (synthetic)")?;
+                let how = match r.status {
+                    rows::Status::Extrapolated => r.basis.clone(),
+                    _ => format!("measured here: {}", r.decode_from),
+                };
+                Some((
+                    entry.to_string(),
+                    r.quant.clone(),
+                    r.decode_tps?,
+                    r.status == rows::Status::Extrapolated,
+                    how,
+                ))
+            })
+            .collect();
+        let backend = if m.fingerprint.accelerators.is_empty() {
+            "CPU"
+        } else {
+            "native"
+        };
+        out.push(calib::Local::new(
+            m.label.clone(),
+            backend.to_string(),
+            gbps,
+            Some(m.memory_present_bytes).filter(|&b| b > 0),
+            points,
+            known,
+        ));
+    }
+    out
 }
 
 /// `hardware-guide.md` → `hardware-guide-catalogue.csv`.
@@ -253,12 +331,12 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         None => None,
     };
     let (records, published) = load_inputs(&args.results)?;
-    let cal = calibrate(&args.results, args.assumptions)?;
+    let source = args.results.display().to_string();
+    let mut guide = build(&source, &records, &published, args.efficiency);
+    let cal = calibrate(&args.results, args.assumptions, &guide)?;
     if args.validate {
         return Ok(render::validation(&cal));
     }
-    let source = args.results.display().to_string();
-    let mut guide = build(&source, &records, &published, args.efficiency);
     guide.calibration = Some(cal);
     if let Some(spec) = spec {
         let text = answer(&guide, &spec, &target_for(&spec, &guide), args.interactive);

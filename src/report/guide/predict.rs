@@ -64,6 +64,7 @@ impl Target {
 pub struct Profile {
     pub model: String,
     pub quant: String,
+    pub moe: bool,
     pub bytes_per_token: u64,
     pub memory_needed_bytes: Option<u64>,
     pub passed: Option<usize>,
@@ -97,6 +98,7 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
             Some(Profile {
                 model: model.to_string(),
                 quant: quant.to_string(),
+                moe: rs.iter().any(|r| r.moe),
                 bytes_per_token: percentile(&bpt, 0.5)?.round() as u64,
                 memory_needed_bytes: rs.iter().filter_map(|r| r.memory_needed_bytes).max(),
                 passed: sum(|r| r.passed),
@@ -130,6 +132,7 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         backend: BackendId::native(),
         model: p.model.clone(),
         quant: p.quant.clone(),
+        moe: p.moe,
         decode_tps: Some(tps),
         decode_from: "bandwidth ÷ bytes/token".into(),
         short_ttft_p50_ms: None,
@@ -198,6 +201,7 @@ mod tests {
         Profile {
             model: "m".into(),
             quant: "q8_0".into(),
+            moe: false,
             bytes_per_token: bpt,
             memory_needed_bytes: Some(need),
             passed: Some(1),

@@ -322,6 +322,24 @@ pub fn trust(cal: &Calibration) -> String {
         parts.push(format!("MoE decode by backend: {}", moe.join(", ")));
     }
     parts.extend(line("pp all", "prompt processing"));
+    let here: Vec<String> = ["dense", "MoE"]
+        .iter()
+        .filter_map(|k| {
+            let g = cal.group(&format!("tg here {k}"))?;
+            Some(format!(
+                "{k} {} (worst {}, n={})",
+                pct(g.median_abs_error),
+                pct(g.worst_abs_error),
+                g.predicted
+            ))
+        })
+        .collect();
+    if !here.is_empty() {
+        parts.push(format!(
+            "this machine's own decodes, each predicted from the others: {}",
+            here.join(", ")
+        ));
+    }
     if parts.is_empty() {
         return "No published reference rows: the catalogue cannot be predicted.".into();
     }
@@ -355,9 +373,11 @@ fn rate(v: Option<f64>) -> String {
 
 /// The catalogue as a Markdown table: memory needed, then decode tok/s on chosen chips.
 fn matrix(cal: &Calibration) -> String {
-    let chips: Vec<&str> = MATRIX_CHIPS
+    let chips: Vec<&str> = cal
+        .locals
         .iter()
-        .copied()
+        .map(String::as_str)
+        .chain(MATRIX_CHIPS.iter().copied())
         .filter(|c| cal.rows.iter().any(|r| r.chip == *c))
         .collect();
     let mut s = format!(
@@ -390,6 +410,12 @@ fn matrix(cal: &Calibration) -> String {
                 Some(r) if r.confidence == Confidence::Community => {
                     format!("{}†", rate(r.decode_tps))
                 }
+                Some(r) if r.confidence == Confidence::MeasuredHere => {
+                    format!("**{}**", rate(r.decode_tps))
+                }
+                Some(r) if r.confidence == Confidence::ExtrapolatedHere => {
+                    format!("*{}*", rate(r.decode_tps))
+                }
                 Some(r) => rate(r.decode_tps),
                 None => "-".into(),
             })
@@ -415,7 +441,10 @@ pub fn catalogue_section(cal: &Calibration, csv_name: &str) -> String {
          compute buffers; on Apple silicon the GPU can use only about 2/3 (up to 36 GB) or 3/4 \
          of unified memory by default, which `runner guide --machine` takes into account. Decode \
          tok/s: **predicted** unless marked † (published by the community with llama-bench for \
-         that chip, model and quantization). Every chip, prompt processing and TTFT for a \
+         that chip, model and quantization), **bold** (measured here at full size, on a \
+         synthetic model of the entry) or *italic* (extrapolated here from layer-scaled runs). \
+         A machine with records (the first columns) is predicted from its own decodes at its \
+         measured bandwidth; the chips from the published rows. Every chip, prompt processing and TTFT for a \
          {}-token prompt, and the basis of every number: `{csv_name}`.\n\n",
         a.context, a.prompt
     ));

@@ -74,6 +74,8 @@ pub struct GuideRow {
     pub backend: BackendId,
     pub model: String,
     pub quant: String,
+    /// A Mixture-of-Experts model.
+    pub moe: bool,
     /// Long-form decode rate (median of requests), else a bench test's, else the prediction.
     pub decode_tps: Option<f64>,
     pub decode_from: String,
@@ -189,6 +191,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
         backend: key.backend.clone(),
         model: key.model.clone(),
         quant: key.quant.clone(),
+        moe: os.iter().any(|o| o.experts.is_some()),
         decode_tps: median(&rates),
         decode_from: if rates.is_empty() {
             String::new()
@@ -283,6 +286,7 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
         backend: BackendId::native(),
         model: format!("{} (synthetic)", f.model),
         quant: crate::report::obs::file_quant(Some(&f.quant)),
+        moe: crate::models::catalogue::arch(&f.model).is_ok_and(|a| a.experts > 0),
         decode_tps: f.tps,
         decode_from: format!("bench {}, {} of {} layers", f.test, layers.join("/"), f.full_layers),
         short_ttft_p50_ms: None,

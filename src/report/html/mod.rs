@@ -205,8 +205,14 @@ pub struct ReportOptions {
 /// `runner report`: writes the page and says where.
 pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
     let (records, published) = guide::load_inputs(&args.results)?;
-    let cal = guide::calibrate(&args.results, guide::catalog::Assumptions::default())?;
     let source = args.results.display().to_string();
+    let g = guide::build(
+        &source,
+        &records,
+        &published,
+        guide::predict::DEFAULT_EFFICIENCY,
+    );
+    let cal = guide::calibrate(&args.results, guide::catalog::Assumptions::default(), &g)?;
     let html = page(&source, &records, &published, Some(cal))
         .map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     let path = args
