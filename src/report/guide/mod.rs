@@ -53,8 +53,9 @@ pub struct Calibration {
     pub sized: Vec<catalog::Sized>,
     pub rows: Vec<catalog::CatalogueRow>,
     pub assumptions: catalog::Assumptions,
-    /// Labels of the machines with records whose catalogue rows come from their own decodes.
-    pub locals: Vec<String>,
+    /// Machines with records whose catalogue rows come from their own decodes: label,
+    /// backend, measured GB/s and the fit.
+    pub locals: Vec<(String, String, f64, calib::DecodeFit)>,
 }
 
 impl Calibration {
@@ -88,8 +89,7 @@ impl Calibration {
             assumptions,
             locals: locals
                 .iter()
-                .filter(|m| m.fit.is_some())
-                .map(|m| m.label.clone())
+                .filter_map(|m| Some((m.label.clone(), m.backend.clone(), m.gbps, m.fit?)))
                 .collect(),
         }
     }

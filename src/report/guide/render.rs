@@ -254,6 +254,20 @@ fn parameters(cal: &Calibration) -> String {
             f.moe_rows
         ));
     }
+    for (label, backend, gbps, f) in &cal.locals {
+        s.push_str(&format!(
+            "- {label} ({backend}, measured here): {:.1} % of the measured {gbps:.1} GB/s, {:.1} ms \
+             fixed per token{} ({} dense, {} MoE decode(s) measured here).\n",
+            f.efficiency * 100.0,
+            f.fixed_ms,
+            match f.moe_factor {
+                Some(m) => format!(", MoE weights at {:.0} % of the dense efficiency", m * 100.0),
+                None => ", no MoE decodes".into(),
+            },
+            f.dense_rows,
+            f.moe_rows
+        ));
+    }
     for (g, c) in &cal.model.apple_per_core {
         s.push_str(&format!(
             "- Metal prompt processing, M{g}: {:.0} GFLOP/s per GPU core ({} row(s)).\n",
@@ -376,7 +390,7 @@ fn matrix(cal: &Calibration) -> String {
     let chips: Vec<&str> = cal
         .locals
         .iter()
-        .map(String::as_str)
+        .map(|l| l.0.as_str())
         .chain(MATRIX_CHIPS.iter().copied())
         .filter(|c| cal.rows.iter().any(|r| r.chip == *c))
         .collect();
