@@ -109,12 +109,22 @@ fn every_catalogue_cell_carries_its_basis() {
     );
     assert!(md.contains("## The catalogue: what runs how fast"));
     let rows = catalogue_csv(dir.path());
-    // 11 entries × 5 quantizations + gpt-oss in MXFP4, on every chip with a fitted backend.
-    assert_eq!(rows.len() % 56, 0, "{}", rows.len());
-    assert!(rows.len() >= 56 * 20);
+    // 11 entries × 5 quantizations + gpt-oss in MXFP4, on every chip of the table.
+    let chips =
+        std::collections::BTreeSet::<&str>::from_iter(rows.iter().map(|r| r["chip"].as_str()));
+    assert_eq!(rows.len(), 56 * chips.len());
+    assert!(chips.len() >= 50, "{chips:?}");
     let f = |r: &std::collections::HashMap<String, String>, k: &str| r_f64(&r[k]);
     for r in &rows {
         let basis = &r["basis"];
+        if r["confidence"] == "no_basis" {
+            // A backend without published rows: memory and fit only, never a made-up rate.
+            assert!(
+                r["decode_tps"].is_empty() && basis.starts_with("no published "),
+                "{r:?}"
+            );
+            continue;
+        }
         match r["confidence"].as_str() {
             "predicted" => assert!(
                 basis.contains(" GB/token ÷ (") && basis.contains(" fit to "),

@@ -397,13 +397,11 @@ pub fn local_row(s: &Sized, m: &calib::Local, a: Assumptions) -> CatalogueRow {
     }
 }
 
-/// Rows for every chip of the table whose backend has a decode fit, for every sized entry.
+/// Rows for every chip of the table and every sized entry (without rates where the chip's
+/// backend has no published rows to fit).
 pub fn rows(sized: &[Sized], model: &Model, refs: &[RefRow], a: Assumptions) -> Vec<CatalogueRow> {
     let mut out = Vec::new();
     for chip in chips::CHIPS {
-        if !model.decode.contains_key(&backend_for(chip, refs)) {
-            continue;
-        }
         for s in sized {
             out.push(row(s, chip, None, model, refs, a));
         }

@@ -557,16 +557,25 @@ pub fn answer(g: &Guide, spec: &MachineSpec, _target: &Target, interactive: f64)
                 .then_with(|| (&a.entry, &a.quant).cmp(&(&b.entry, &b.quant)))
         });
         let (fastest, largest) = catalog::recommend(&rows, interactive);
-        s.push_str(&pick(
-            "Fastest that fits",
-            fastest,
-            "nothing in the catalogue fits.",
-        ));
-        s.push_str(&pick(
-            &format!("Largest that fits and decodes at {interactive} tok/s or more"),
-            largest,
-            &format!("nothing that fits decodes at {interactive} tok/s (see the table)."),
-        ));
+        if rows.iter().all(|r| r.decode_tps.is_none()) {
+            let backend = rows.first().map_or("", |r| r.backend.as_str());
+            s.push_str(&format!(
+                "- No rates: runner has no published {backend} rows to fit a prediction to, so \
+                 only memory and fit are shown. Measure a machine like it (`runner bench`, \
+                 `scripts/guide-records.sh`) and its records give it rates.\n"
+            ));
+        } else {
+            s.push_str(&pick(
+                "Fastest that fits",
+                fastest,
+                "nothing in the catalogue fits.",
+            ));
+            s.push_str(&pick(
+                &format!("Largest that fits and decodes at {interactive} tok/s or more"),
+                largest,
+                &format!("nothing that fits decodes at {interactive} tok/s (see the table)."),
+            ));
+        }
         let (fit, unfit): (Vec<&CatalogueRow>, Vec<&CatalogueRow>) =
             rows.iter().partition(|r| r.fits.fits());
         s.push_str("\n## Every catalogue model that fits\n\n");
