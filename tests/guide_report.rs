@@ -313,7 +313,21 @@ fn the_machine_option_answers_what_to_run() {
         .unwrap();
     let name = pick.split("**").nth(1).unwrap();
     assert!(!does_not_fit.contains(&format!("{name} (")), "{pick}");
-    // A discrete GPU with more memory than needed, through its own backend.
+    // A chip whose backend has no published rows: memory and fit, no invented rates.
+    let o = run_in_data(&[
+        "guide",
+        "--results",
+        "records",
+        "--machine",
+        "Ryzen 9 9950X 64GB",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("- No rates: runner has no published CPU rows"),
+        "{text}"
+    );
+    assert!(!text.contains("Fastest that fits"), "{text}");
+    // An unknown chip: the closest names.
     let o = run_in_data(&[
         "guide",
         "--results",
