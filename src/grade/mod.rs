@@ -3,8 +3,10 @@
 
 mod check;
 pub mod cost;
+pub mod execute;
 pub mod graders;
 pub mod judge;
+pub mod sandbox;
 mod text;
 
 pub use graders::{grade, pair_symmetry, score, Grade};

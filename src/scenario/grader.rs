@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Every grader `type`, as written in scenario files.
-pub const GRADER_TYPES: [&str; 11] = [
+pub const GRADER_TYPES: [&str; 12] = [
     "json",
     "regex",
     "not_regex",
@@ -16,7 +16,11 @@ pub const GRADER_TYPES: [&str; 11] = [
     "item_count",
     "number",
     "code_block",
+    "tests",
 ];
+
+/// Languages the `tests` grader executes.
+pub const TEST_LANGUAGES: [&str; 3] = ["python", "sql", "javascript"];
 
 /// One deterministic check of a response. See the module documentation for each type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +91,104 @@ pub enum Grader {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         language: Option<String>,
     },
+    /// The answer's code executed against hidden tests in a sandbox (see `grade::execute`).
+    Tests(Box<TestSpec>),
+}
+
+/// What the `tests` grader runs. Python and JavaScript: `tests` holds `test_*` functions that
+/// use the answer's definitions (the answer is module `solution`); with `implementation` and
+/// `broken`, the answer *is* the tests, and passes when they accept the first and reject the
+/// second. SQL: `setup` builds an in-memory SQLite database and the answer's query must return
+/// `expect` (in order when `ordered`). `reference` and `wrong` are a known-correct and a
+/// known-wrong answer, which check the harness itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub language: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tests: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub setup: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Vec<Vec<serde_json::Value>>>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ordered: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrong: Option<String>,
+}
+
+impl TestSpec {
+    fn validate(&self) -> Result<(), String> {
+        let lang = self.language.as_str();
+        if !TEST_LANGUAGES.contains(&lang) {
+            return Err(format!(
+                "tests: language '{lang}' is not one of {}",
+                TEST_LANGUAGES.join(", ")
+            ));
+        }
+        if self.implementation.is_some() != self.broken.is_some() {
+            return Err("tests: implementation and broken go together".into());
+        }
+        match lang {
+            "sql" if self.setup.trim().is_empty() || self.expect.is_none() => {
+                Err("tests: sql needs setup and expect".into())
+            }
+            "sql" if self.implementation.is_some() || !self.tests.is_empty() => {
+                Err("tests: sql takes setup and expect, not tests or implementation".into())
+            }
+            "python" | "javascript"
+                if self.tests.trim().is_empty() && self.implementation.is_none() =>
+            {
+                Err(format!(
+                    "tests: {lang} needs tests (or implementation and broken)"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One test case of an executed grader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseVerdict {
+    pub case: String,
+    pub pass: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What isolated an executed grader's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// A network namespace without interfaces.
+    pub network: bool,
+    /// Shared temporary directories read-only (mount namespace).
+    pub filesystem: bool,
+    /// Whose user the code ran as (`nobody`, or runner's own).
+    pub user: String,
+    /// How CPU, memory, file-size and process limits were set (`prlimit`, `ulimit`).
+    pub rlimits: String,
+}
+
+/// How an executed grader ran: its limits and isolation, or why it could not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub language: String,
+    pub wall_s: f64,
+    pub cpu_s: u64,
+    pub memory_bytes: u64,
+    pub file_bytes: u64,
+    pub processes: u64,
+    pub isolation: Isolation,
+    /// Set when the language's runtime is missing (the grader is skipped, not failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -101,6 +203,12 @@ pub struct Verdict {
     pub pass: bool,
     /// Why it failed, short; `None` when it passed.
     pub detail: Option<String>,
+    /// Each test case of an executed (`tests`) grader.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<CaseVerdict>,
+    /// How an executed grader's code ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
 }
 
 /// Whether the two halves of a symmetry pair were treated alike.
@@ -132,6 +240,7 @@ impl Grader {
             Grader::ItemCount { .. } => "item_count",
             Grader::Number { .. } => "number",
             Grader::CodeBlock { .. } => "code_block",
+            Grader::Tests(_) => "tests",
         }
     }
 
@@ -185,6 +294,13 @@ impl Grader {
             Grader::Number { value: Some(v), .. } => format!("{name} = {v}"),
             Grader::CodeBlock { language: None } => name.to_string(),
             Grader::CodeBlock { language: Some(l) } => format!("{name} {l}"),
+            Grader::Tests(t) if t.implementation.is_some() => {
+                format!(
+                    "{name} {} (the answer's tests, on a correct and a broken version)",
+                    t.language
+                )
+            }
+            Grader::Tests(t) => format!("{name} {}", t.language),
         }
     }
 
@@ -227,6 +343,7 @@ impl Grader {
             {
                 Err(format!("code_block: language '{l}' must be one word"))
             }
+            Grader::Tests(t) => t.validate(),
             _ => Ok(()),
         }
     }

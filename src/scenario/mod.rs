@@ -90,7 +90,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-pub use grader::{compile_regex, range_text, snippet, Grader, PairVerdict, Verdict, GRADER_TYPES};
+pub use grader::{
+    compile_regex, range_text, snippet, CaseVerdict, Execution, Grader, Isolation, PairVerdict,
+    TestSpec, Verdict, GRADER_TYPES, TEST_LANGUAGES,
+};
 pub use rubric::Rubric;
 
 /// A loaded, validated scenario.

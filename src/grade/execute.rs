@@ -1,0 +1,293 @@
+//! The `tests` grader: the answer's code, extracted from its fenced blocks, executed against
+//! the prompt's hidden tests in the sandbox, one verdict per test case (pass@1 of the prompt:
+//! every case passes). Python and SQL (an in-memory SQLite database, through Python's sqlite3)
+//! run wherever `python3` does; JavaScript where `node` does, else the grader is skipped with
+//! the reason recorded.
+
+use super::sandbox::{self, Limits};
+use super::text;
+use crate::scenario::{CaseVerdict, Execution, TestSpec, Verdict};
+
+/// Runs Python tests: imports `solution`, runs every `test_*` function of tests.py, prints one
+/// JSON line per case. A failure to import is one failed case.
+const PYTHON_DRIVER: &str = r#"
+import json, sys
+def report(case, ok, detail=None):
+    print(json.dumps({"case": case, "pass": ok, "detail": detail}), flush=True)
+sys.path.insert(0, ".")
+try:
+    import solution
+except BaseException as e:
+    report("import", False, (type(e).__name__ + ": " + str(e))[:300])
+    sys.exit(0)
+ns = {"__name__": "tests"}
+try:
+    exec(compile(open("tests.py").read(), "tests.py", "exec"), ns)
+except BaseException as e:
+    report("load tests", False, (type(e).__name__ + ": " + str(e))[:300])
+    sys.exit(0)
+names = [n for n, f in ns.items() if n.startswith("test_") and callable(f)]
+if not names:
+    report("tests", False, "no test_ functions")
+for n in names:
+    try:
+        ns[n]()
+        report(n, True)
+    except BaseException as e:
+        report(n, False, (type(e).__name__ + ": " + str(e))[:300])
+"#;
+
+/// Runs the answer's SQL against a database built by setup.sql and compares its rows with
+/// expect.json.
+const SQL_DRIVER: &str = r#"
+import json, sqlite3
+def report(case, ok, detail=None):
+    print(json.dumps({"case": case, "pass": ok, "detail": detail}), flush=True)
+spec = json.load(open("expect.json"))
+db = sqlite3.connect(":memory:")
+db.executescript(open("setup.sql").read())
+query = open("answer.sql").read().strip()
+try:
+    rows = [list(r) for r in db.execute(query.rstrip().rstrip(";")).fetchall()]
+except Exception as e:
+    report("query", False, (type(e).__name__ + ": " + str(e))[:300])
+    raise SystemExit(0)
+want = spec["expect"]
+def norm(r):
+    return [round(v, 6) if isinstance(v, float) else v for v in r]
+got = [norm(r) for r in rows]
+want = [norm(r) for r in want]
+if not spec["ordered"]:
+    key = lambda r: json.dumps(r, sort_keys=True)
+    got, want = sorted(got, key=key), sorted(want, key=key)
+report("row count", len(got) == len(want), None if len(got) == len(want) else f"{len(got)} rows, want {len(want)}")
+same = got == want
+report("rows", same, None if same else ("first rows " + json.dumps(got[:3]))[:300])
+"#;
+
+/// Runs JavaScript tests: tests.js uses `solution` (the answer's module.exports, or its
+/// top-level functions) and defines `test_*` functions.
+const JS_DRIVER: &str = r#"
+const fs = require("fs");
+const vm = require("vm");
+function report(c, ok, detail) { console.log(JSON.stringify({case: c, pass: ok, detail: detail || null})); }
+const sandbox = { module: { exports: {} }, console, require };
+sandbox.exports = sandbox.module.exports;
+try {
+  vm.runInNewContext(fs.readFileSync("solution.js", "utf8"), sandbox, { filename: "solution.js" });
+} catch (e) { report("load", false, String(e).slice(0, 300)); process.exit(0); }
+const solution = Object.assign({}, sandbox, sandbox.module.exports);
+const ctx = { solution, assert: require("assert"), console };
+Object.assign(ctx, solution);
+try {
+  vm.runInNewContext(fs.readFileSync("tests.js", "utf8"), ctx, { filename: "tests.js" });
+} catch (e) { report("load tests", false, String(e).slice(0, 300)); process.exit(0); }
+const names = Object.keys(ctx).filter(n => n.startsWith("test_") && typeof ctx[n] === "function");
+if (names.length === 0) report("tests", false, "no test_ functions");
+for (const n of names) {
+  try { ctx[n](); report(n, true); } catch (e) { report(n, false, String(e).slice(0, 300)); }
+}
+"#;
+
+/// The code of the answer in `language`: every closed fenced block tagged with it, joined;
+/// else every closed untagged block.
+pub fn answer_code(response: &str, language: &str) -> Option<String> {
+    let fences = text::fences(response);
+    let pick = |f: &&text::Fence| {
+        f.closed && text::canonical_language(f.lang) == text::canonical_language(language)
+    };
+    let mut blocks: Vec<&str> = fences.iter().filter(pick).map(|f| f.body).collect();
+    if blocks.is_empty() {
+        blocks = fences
+            .iter()
+            .filter(|f| f.closed && f.lang.is_empty())
+            .map(|f| f.body)
+            .collect();
+    }
+    (!blocks.is_empty()).then(|| blocks.join("\n"))
+}
+
+fn execution(t: &TestSpec, limits: &Limits, skipped: Option<String>) -> Execution {
+    Execution {
+        language: t.language.clone(),
+        wall_s: limits.wall.as_secs_f64(),
+        cpu_s: limits.cpu_s,
+        memory_bytes: limits.memory_bytes,
+        file_bytes: limits.file_bytes,
+        processes: limits.processes,
+        isolation: sandbox::isolation(),
+        skipped,
+    }
+}
+
+/// One run: writes `files` into a fresh directory and runs the driver; the cases it
+/// reported, or why there are none.
+fn run_cases(
+    interpreter: &std::path::Path,
+    driver: (&str, &str),
+    files: &[(&str, String)],
+    limits: &Limits,
+) -> Result<Vec<CaseVerdict>, String> {
+    let dir = sandbox::workdir().map_err(|e| format!("sandbox directory: {e}"))?;
+    for (name, body) in files
+        .iter()
+        .chain(std::iter::once(&(driver.0, driver.1.to_string())))
+    {
+        std::fs::write(dir.path().join(name), body).map_err(|e| format!("write {name}: {e}"))?;
+    }
+    let o = sandbox::run(dir.path(), interpreter, &[driver.0.to_string()], limits)
+        .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
+    let cases: Vec<CaseVerdict> = o
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if let Some(why) = o.stopped(limits) {
+        return Err(why);
+    }
+    if cases.is_empty() {
+        let err = o.stderr.lines().last().unwrap_or("").trim();
+        return Err(format!(
+            "no test results (exit {}){}",
+            o.exit.map_or("?".into(), |c| c.to_string()),
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", text::snippet(err, 200))
+            }
+        ));
+    }
+    Ok(cases)
+}
+
+fn verdict(
+    grader: String,
+    cases: Result<Vec<CaseVerdict>, String>,
+    execution: Execution,
+) -> Verdict {
+    match cases {
+        Ok(cases) => {
+            let failed: Vec<&CaseVerdict> = cases.iter().filter(|c| !c.pass).collect();
+            let detail = (!failed.is_empty()).then(|| {
+                let first = failed[0];
+                format!(
+                    "{} of {} case(s) failed; {}: {}",
+                    failed.len(),
+                    cases.len(),
+                    first.case,
+                    first.detail.as_deref().unwrap_or("failed")
+                )
+            });
+            Verdict {
+                grader,
+                pass: failed.is_empty(),
+                detail,
+                cases,
+                execution: Some(execution),
+            }
+        }
+        Err(why) => Verdict {
+            grader,
+            pass: false,
+            detail: Some(why),
+            cases: Vec::new(),
+            execution: Some(execution),
+        },
+    }
+}
+
+/// Grades `response` with `t` under `limits`.
+pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
+    let (interpreter, driver, ext) = match t.language.as_str() {
+        "python" | "sql" => (
+            "python3",
+            if t.language == "sql" {
+                SQL_DRIVER
+            } else {
+                PYTHON_DRIVER
+            },
+            "py",
+        ),
+        _ => ("node", JS_DRIVER, "js"),
+    };
+    let Some(interpreter) = sandbox::program(interpreter) else {
+        let why = format!("{interpreter} not found: {} tests skipped", t.language);
+        return Verdict {
+            grader,
+            pass: false,
+            detail: Some(why.clone()),
+            cases: Vec::new(),
+            execution: Some(execution(t, limits, Some(why))),
+        };
+    };
+    let exec = execution(t, limits, None);
+    let Some(code) = answer_code(response, &t.language) else {
+        return verdict(
+            grader,
+            Err(format!("no closed {} code block in the answer", t.language)),
+            exec,
+        );
+    };
+    let driver_name = format!("driver.{ext}");
+    let driver = (driver_name.as_str(), driver);
+    let solution = format!("solution.{ext}");
+    let tests = format!("tests.{ext}");
+    let cases = match (t.language.as_str(), &t.implementation, &t.broken) {
+        ("sql", _, _) => {
+            let expect = serde_json::json!({"expect": t.expect, "ordered": t.ordered});
+            run_cases(
+                &interpreter,
+                driver,
+                &[
+                    ("setup.sql", t.setup.clone()),
+                    ("answer.sql", code),
+                    ("expect.json", expect.to_string()),
+                ],
+                limits,
+            )
+        }
+        (_, Some(good), Some(bad)) => {
+            // The answer is tests: they must accept the correct version and reject the broken.
+            let on = |imp: &String| {
+                run_cases(
+                    &interpreter,
+                    driver,
+                    &[
+                        (solution.as_str(), imp.clone()),
+                        (tests.as_str(), code.clone()),
+                    ],
+                    limits,
+                )
+            };
+            match (on(good), on(bad)) {
+                (Ok(g), Ok(b)) => {
+                    let all_pass = g.iter().all(|c| c.pass);
+                    let caught = b.iter().any(|c| !c.pass);
+                    let mut cases: Vec<CaseVerdict> = g
+                        .into_iter()
+                        .map(|c| CaseVerdict {
+                            case: format!("correct version: {}", c.case),
+                            ..c
+                        })
+                        .collect();
+                    cases.push(CaseVerdict {
+                        case: "broken version rejected".into(),
+                        pass: caught,
+                        detail: (!caught).then(|| "every test passed on the broken version".into()),
+                    });
+                    let _ = all_pass;
+                    Ok(cases)
+                }
+                (Err(e), _) => Err(format!("on the correct version: {e}")),
+                (_, Err(e)) => Err(format!("on the broken version: {e}")),
+            }
+        }
+        _ => run_cases(
+            &interpreter,
+            driver,
+            &[(solution.as_str(), code), (tests.as_str(), t.tests.clone())],
+            limits,
+        ),
+    };
+    verdict(grader, cases, exec)
+}

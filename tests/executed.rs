@@ -1,0 +1,225 @@
+//! The `tests` grader on real interpreters: each harness accepts its prompt's known-correct
+//! answer and rejects its known-wrong one, and hostile answers are contained and graded as
+//! failures without harming the machine or the run.
+
+use runner::grade::execute;
+use runner::grade::sandbox::{self, Limits};
+use runner::scenario::{self, Grader, TestSpec};
+use std::time::{Duration, Instant};
+
+fn limits() -> Limits {
+    Limits {
+        wall: Duration::from_secs(5),
+        cpu_s: 5,
+        ..Limits::default()
+    }
+}
+
+fn python(tests: &str) -> TestSpec {
+    TestSpec {
+        language: "python".into(),
+        tests: tests.into(),
+        setup: String::new(),
+        expect: None,
+        ordered: false,
+        implementation: None,
+        broken: None,
+        reference: None,
+        wrong: None,
+    }
+}
+
+fn fenced(lang: &str, code: &str) -> String {
+    format!("Here it is:\n\n```{lang}\n{code}\n```\n")
+}
+
+const ADD_TESTS: &str = "from solution import add\n\
+def test_small():\n    assert add(2, 3) == 5\n\
+def test_negative():\n    assert add(-2, 1) == -1\n";
+
+fn grade(t: &TestSpec, answer: &str) -> runner::scenario::Verdict {
+    execute::grade("tests".into(), t, answer, &limits())
+}
+
+#[test]
+fn python_answers_are_graded_case_by_case() {
+    let t = python(ADD_TESTS);
+    let v = grade(&t, &fenced("python", "def add(a, b):\n    return a + b"));
+    assert!(v.pass, "{v:?}");
+    assert_eq!(v.cases.len(), 2);
+    let e = v.execution.as_ref().unwrap();
+    assert_eq!(
+        (e.language.as_str(), e.cpu_s, e.processes),
+        ("python", 5, 64)
+    );
+    let v = grade(&t, &fenced("py", "def add(a, b):\n    return a - b"));
+    assert!(!v.pass);
+    assert_eq!(v.cases.iter().filter(|c| !c.pass).count(), 2, "{v:?}");
+    assert!(v.detail.unwrap().contains("2 of 2 case(s) failed"));
+    // No code, or code that does not import: one failure with a reason.
+    let v = grade(&t, "I would add them.");
+    assert!(!v.pass && v.detail.unwrap().contains("no closed python code block"));
+    let v = grade(&t, &fenced("python", "def add(a, b)\n    return a + b"));
+    assert!(!v.pass && v.cases[0].case == "import", "{v:?}");
+}
+
+#[test]
+fn sql_answers_must_return_the_expected_rows() {
+    let t = TestSpec {
+        language: "sql".into(),
+        setup:
+            "CREATE TABLE t(name TEXT, n INT); INSERT INTO t VALUES ('a', 1), ('b', 2), ('a', 3);"
+                .into(),
+        expect: Some(vec![vec!["a".into(), 4.into()], vec!["b".into(), 2.into()]]),
+        ..python("")
+    };
+    let right = "SELECT name, SUM(n) FROM t GROUP BY name;";
+    assert!(grade(&t, &fenced("sql", right)).pass);
+    let wrong = "SELECT name, COUNT(*) FROM t GROUP BY name;";
+    let v = grade(&t, &fenced("sql", wrong));
+    assert!(
+        !v.pass && v.cases.iter().any(|c| c.case == "rows" && !c.pass),
+        "{v:?}"
+    );
+    let v = grade(&t, &fenced("sql", "SELEC nonsense"));
+    assert!(!v.pass && v.cases[0].case == "query", "{v:?}");
+}
+
+#[test]
+fn written_tests_must_accept_the_correct_version_and_reject_the_broken_one() {
+    let t = TestSpec {
+        implementation: Some("def is_even(n):\n    return n % 2 == 0\n".into()),
+        broken: Some("def is_even(n):\n    return n % 2 == 0 or n == 3\n".into()),
+        ..python("")
+    };
+    let good = "from solution import is_even\ndef test_even():\n    assert is_even(4)\ndef test_odd():\n    assert not is_even(3)\n";
+    let v = grade(&t, &fenced("python", good));
+    assert!(v.pass, "{v:?}");
+    assert!(v
+        .cases
+        .iter()
+        .any(|c| c.case == "broken version rejected" && c.pass));
+    // Tests too weak to notice the bug.
+    let weak = "from solution import is_even\ndef test_even():\n    assert is_even(4)\n";
+    let v = grade(&t, &fenced("python", weak));
+    assert!(
+        !v.pass && v.detail.unwrap().contains("broken version rejected"),
+        ""
+    );
+    // Tests that reject the correct version too.
+    let wrong = "from solution import is_even\ndef test_bad():\n    assert is_even(3)\n";
+    assert!(!grade(&t, &fenced("python", wrong)).pass);
+}
+
+#[test]
+fn javascript_runs_where_node_does_and_is_skipped_with_a_reason_elsewhere() {
+    let t = TestSpec {
+        language: "javascript".into(),
+        tests: "function test_add() { assert.strictEqual(add(2, 3), 5); }".into(),
+        ..python("")
+    };
+    let v = grade(&t, &fenced("js", "function add(a, b) { return a + b; }"));
+    match sandbox::program("node") {
+        Some(_) => {
+            assert!(v.pass, "{v:?}");
+            let v = grade(
+                &t,
+                &fenced("javascript", "function add(a, b) { return a * b; }"),
+            );
+            assert!(!v.pass, "{v:?}");
+        }
+        None => {
+            let skipped = v.execution.unwrap().skipped.unwrap();
+            assert!(skipped.contains("node not found"), "{skipped}");
+        }
+    }
+}
+
+/// A hostile answer: graded as a failure, within a bounded time.
+fn contained(code: &str) -> runner::scenario::Verdict {
+    let t = python(ADD_TESTS);
+    let start = Instant::now();
+    let v = grade(&t, &fenced("python", code));
+    assert!(!v.pass, "{code}: {v:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{code}: {:?}",
+        start.elapsed()
+    );
+    v
+}
+
+#[test]
+fn hostile_answers_are_contained_and_fail() {
+    let v = contained("def add(a, b):\n    while True:\n        pass");
+    assert!(v.detail.unwrap().contains("time limit"), "infinite loop");
+    let v = contained(
+        "import sys\nsys.stdout.write('x' * 100_000_000)\ndef add(a, b):\n    return a + b",
+    );
+    assert!(
+        v.detail.unwrap().contains("bytes of output"),
+        "100 MB of output"
+    );
+    contained("x = bytearray(10 * 1024**3)\ndef add(a, b):\n    return a + b");
+    contained(
+        "import os\nfor _ in range(10000):\n    try:\n        os.fork()\n    except OSError:\n        pass\ndef add(a, b):\n    return a - b",
+    );
+    let outside = std::env::temp_dir().join(format!("runner-pwned-{}", std::process::id()));
+    let code = format!(
+        "open({:?}, 'w').write('x')\ndef add(a, b):\n    return a + b",
+        outside.display().to_string()
+    );
+    let v = contained(&code);
+    let iso = v.execution.unwrap().isolation;
+    if iso.filesystem {
+        assert!(!outside.exists(), "wrote outside its directory");
+    }
+    let _ = std::fs::remove_file(&outside);
+    let v = contained(
+        "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\ndef add(a, b):\n    return a + b",
+    );
+    assert!(v.cases.is_empty() || v.cases[0].case == "import", "{v:?}");
+    // The machine is still fine: a normal answer passes right after.
+    assert!(
+        grade(
+            &python(ADD_TESTS),
+            &fenced("python", "def add(a, b):\n    return a + b")
+        )
+        .pass
+    );
+}
+
+#[test]
+fn every_shipped_harness_accepts_its_reference_and_rejects_its_wrong_answer() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(scenario::builtin_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml")
+            || path.ends_with("prices.toml")
+        {
+            continue;
+        }
+        let s = scenario::load(&path).unwrap();
+        for p in &s.prompts {
+            for g in &p.graders {
+                let Grader::Tests(t) = g else { continue };
+                let lang = t.language.as_str();
+                let (Some(good), Some(bad)) = (&t.reference, &t.wrong) else {
+                    panic!(
+                        "{}: a tests grader without reference and wrong answers",
+                        p.id
+                    );
+                };
+                let v = grade(t, &fenced(lang, good));
+                assert!(v.pass, "{}: the reference answer fails: {v:?}", p.id);
+                let v = grade(t, &fenced(lang, bad));
+                assert!(!v.pass, "{}: the wrong answer passes: {v:?}", p.id);
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 12,
+        "only {checked} executed graders in the shipped scenarios"
+    );
+}
