@@ -29,9 +29,42 @@ fn nightly_workflow_passes_actionlint() {
         "macos-latest",
         "scripts/nightly.sh",
         "actions/upload-artifact",
+        // The paired check: the base is the last successful nightly (else the parent commit),
+        // built in its own worktree and target directory.
+        "scripts/nightly.sh --ab",
+        "gh run list --workflow nightly.yml",
+        "HEAD~1",
+        "git worktree add",
+        "target-base",
+        // The committed-baseline mode stays available.
+        "env.MODE == 'baseline'",
+        // Real Ollama on macOS, never the verdict.
+        "scripts/nightly.sh --ollama",
+        "continue-on-error: true",
     ] {
         assert!(text.contains(needed), "the workflow lacks {needed}");
     }
+    let script =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nightly.sh"))
+            .unwrap();
+    for needed in [
+        "check --ab",
+        "brew install ollama",
+        "ollama serve",
+        "ollama pull",
+        "::warning::",
+        "compare -m",
+        "--backend \"native,ollama:",
+        "check --baseline",
+    ] {
+        assert!(script.contains(needed), "scripts/nightly.sh lacks {needed}");
+    }
+    let o = Command::new("bash")
+        .args(["-n", "scripts/nightly.sh"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("nightly.yml");

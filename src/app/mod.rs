@@ -59,7 +59,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::report::hw::run(&args.options(), &cache)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check(args) => check(&args),
+        Command::Check(args) => check(&args, cli.cache_dir.as_deref()),
         Command::Guide(args) => {
             print!("{}", crate::report::guide::run(&args.options())?);
             Ok(ExitCode::SUCCESS)
@@ -88,8 +88,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `runner check`: exit 1 on a regression, or write a new baseline.
-fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
+fn check(
+    args: &crate::cli::CheckArgs,
+    cache_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     use crate::report::check;
+    if let Some(mut opts) = args.ab_options(&crate::util::time::now_compact()) {
+        // The children cache models where this runner was told to.
+        if let Some(dir) = cache_dir {
+            let dir = dir.display().to_string();
+            opts.bench_args
+                .splice(0..0, ["--cache-dir".to_string(), dir]);
+        }
+        return check_ab(args, opts);
+    }
+    let Some(baseline_path) = &args.baseline else {
+        return Err(UsageError("check needs --baseline FILE or --ab BASE CANDIDATE".into()).into());
+    };
     let load =
         |p: &std::path::Path| crate::record::read::load(p).map_err(|e| UsageError(e.to_string()));
     let current = load(&args.current)?;
@@ -97,24 +112,74 @@ fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError(format!("{}: no records", args.current.display())).into());
     }
     if args.update_baseline {
-        crate::report::write_atomic(&args.baseline, &current.to_jsonl()?)?;
+        crate::report::write_atomic(baseline_path, &current.to_jsonl()?)?;
         println!(
             "wrote {} record(s) from {} file(s) to {}",
             current.len(),
             current.files.len(),
-            args.baseline.display()
+            baseline_path.display()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let baseline = load(&args.baseline)?;
+    let baseline = load(baseline_path)?;
     let opts = check::CheckOptions {
         tolerance: args.tolerance,
         busy_threshold: args.busy_threshold,
     };
     let report = check::check(&baseline, &current, &opts);
-    match args.format {
-        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        ListFormat::Table => print!("{}", check::render(&report)),
+    verdict(args, &report, None)
+}
+
+/// `runner check --ab`: both builds run round by round, then compared round by round.
+fn check_ab(
+    args: &crate::cli::CheckArgs,
+    mut opts: crate::plan::ab::AbOptions,
+) -> anyhow::Result<ExitCode> {
+    use crate::plan::ab;
+    ab::validate(&mut opts)?;
+    crate::exec::signals::install();
+    eprintln!(
+        "A/B check: {} rounds of `bench {}`, records in {}",
+        opts.rounds,
+        opts.bench_args.join(" "),
+        opts.out.display()
+    );
+    let run = ab::pair(ab::run(&opts, &|line| eprintln!("{line}"))?);
+    for d in &run.dropped {
+        eprintln!("{d}");
+    }
+    if run.kept.len() < ab::MIN_ROUNDS {
+        return Err(UsageError(format!(
+            "only {} of {} rounds completed on both sides, at least {} are needed (logs in {})",
+            run.kept.len(),
+            opts.rounds,
+            ab::MIN_ROUNDS,
+            opts.out.display()
+        ))
+        .into());
+    }
+    let check_opts = crate::report::check::CheckOptions {
+        tolerance: args.tolerance,
+        busy_threshold: args.busy_threshold,
+    };
+    let report = crate::report::check::check_ab(&opts, &run, &check_opts);
+    verdict(args, &report, Some(&opts.out))
+}
+
+/// Prints the check (and saves it in `save_in`); exit 1 on a significant slowdown.
+fn verdict(
+    args: &crate::cli::CheckArgs,
+    report: &crate::report::check::CheckReport,
+    save_in: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::report::check;
+    let (text, name) = match args.format {
+        ListFormat::Json => (serde_json::to_string_pretty(report)? + "\n", "check.json"),
+        ListFormat::Table => (check::render(report), "check.txt"),
+    };
+    print!("{text}");
+    if let Some(dir) = save_in {
+        crate::report::write_atomic(&dir.join(name), &text)?;
     }
     if report.regressed() {
         eprintln!(

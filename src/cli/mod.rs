@@ -58,7 +58,8 @@ pub enum Command {
     Models(ModelsCommand),
     /// Show the machine and measure its memory bandwidth (STREAM-style read, copy, triad).
     Hw(HwArgs),
-    /// Compare current records against a baseline; exit 1 on a significant regression.
+    /// Compare current records against a baseline, or two builds side by side (--ab); exit 1
+    /// on a significant regression.
     Check(CheckArgs),
     /// Mixture-of-Experts tools: upcycle a dense model into an MoE, verify it against the dense.
     #[command(subcommand)]
@@ -166,18 +167,41 @@ pub struct HwArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("against").required(true).args(["baseline", "ab"])))]
 pub struct CheckArgs {
     /// Baseline records (a bench JSON/JSONL file or a sweep results file).
     #[arg(long, value_name = "FILE")]
-    pub baseline: PathBuf,
+    pub baseline: Option<PathBuf>,
     /// Current records: a file, or a directory read recursively.
-    #[arg(long, value_name = "FILE|DIR", default_value = "results/runs")]
+    #[arg(
+        long,
+        value_name = "FILE|DIR",
+        default_value = "results/runs",
+        conflicts_with = "ab"
+    )]
     pub current: PathBuf,
+    /// Run two runner builds side by side on this machine instead: `BASE bench ...` and
+    /// `CANDIDATE bench ...` in alternating order each round, compared round by round. The
+    /// bench arguments follow `--`.
+    #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
+    pub ab: Option<Vec<PathBuf>>,
+    /// With --ab: rounds (each runs both builds once; at least 2).
+    #[arg(long, default_value = "5", requires = "ab", value_parser = parse_rounds, allow_negative_numbers = true)]
+    pub rounds: u32,
+    /// With --ab: where each side's records and output go [default: results/runs/ab-TIME].
+    #[arg(long, value_name = "DIR", requires = "ab")]
+    pub out: Option<PathBuf>,
+    /// With --ab: more bench arguments for the base only, e.g. "-t 2".
+    #[arg(long, value_name = "ARGS", requires = "ab", allow_hyphen_values = true)]
+    pub base_args: Option<String>,
+    /// With --ab: more bench arguments for the candidate only, e.g. "--flash-attn on".
+    #[arg(long, value_name = "ARGS", requires = "ab", allow_hyphen_values = true)]
+    pub candidate_args: Option<String>,
     /// Slowdown tolerated before a change counts, in percent (`5%` or `5`).
     #[arg(long, default_value = "5%", value_parser = parse_percent)]
     pub tolerance: f64,
     /// Write the current records as the new baseline instead of checking.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ab")]
     pub update_baseline: bool,
     /// Samples measured while other processes kept more cores than this busy make a slowdown
     /// "slower, busy machine": reported, but not a failure.
@@ -186,6 +210,47 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+    /// With --ab: the `runner bench` arguments of both sides (-m, -p, -n, -r, ...).
+    #[arg(last = true, value_name = "BENCH ARGS", requires = "ab")]
+    pub bench_args: Vec<String>,
+}
+
+/// A number of A/B rounds: at least 2.
+fn parse_rounds(s: &str) -> Result<u32, String> {
+    let min = crate::plan::ab::MIN_ROUNDS;
+    match values::parse_count(s)? {
+        n if (n as usize) < min => Err(format!(
+            "must be at least {min} (a paired check compares rounds), got {n}"
+        )),
+        n => Ok(n),
+    }
+}
+
+impl CheckArgs {
+    /// The A/B check's options, when --ab is given; the default directory is named by `time`.
+    pub fn ab_options(&self, time: &str) -> Option<crate::plan::ab::AbOptions> {
+        let [base, candidate] = self.ab.as_deref()? else {
+            return None;
+        };
+        let words = |s: &Option<String>| -> Vec<String> {
+            s.iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(String::from)
+                .collect()
+        };
+        Some(crate::plan::ab::AbOptions {
+            base: base.clone(),
+            candidate: candidate.clone(),
+            rounds: self.rounds,
+            out: self
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("results/runs").join(format!("ab-{time}"))),
+            bench_args: self.bench_args.clone(),
+            base_args: words(&self.base_args),
+            candidate_args: words(&self.candidate_args),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -163,3 +163,75 @@ impl Observer for Emitter {
     /// The child's own failure is its exit: the parent reads why from its last line.
     fn cell_failed(&self, _label: &str, _reason: &str) {}
 }
+
+/// How a program run by [`run_logged`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Exit status 0.
+    Success,
+    /// It ran and failed: why, in a few words (`exited 101`, `killed by signal 9`).
+    Failed(String),
+}
+
+/// Runs `program` with `args`, its stdout and stderr appended to `log`, as the running child
+/// (an interrupt stops it). `Err` when it cannot start at all.
+pub fn run_logged(
+    program: &std::path::Path,
+    args: &[String],
+    log: &std::path::Path,
+) -> Result<Exit, String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let err = file.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    if crate::util::interrupt::requested() {
+        stop_running();
+    }
+    loop {
+        let mut slot = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(child) = slot.as_mut() else {
+            return Err("the child process was lost".into());
+        };
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                slot.take();
+                return Ok(match status.success() {
+                    true => Exit::Success,
+                    false => Exit::Failed(status_words(status)),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                slot.take();
+                return Err(e.to_string());
+            }
+        }
+        drop(slot);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// An unsuccessful exit status in a few words.
+fn status_words(status: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return format!("was killed by signal {sig}");
+        }
+    }
+    match status.code() {
+        Some(c) => format!("exited {c}"),
+        None => format!("ended with {status}"),
+    }
+}

@@ -119,8 +119,14 @@ fn speeds(pairs: &[(f64, f64)], better: Better) -> Vec<f64> {
 
 /// Paired comparison over `(baseline, current)` values of the same items.
 pub fn paired(pairs: &[(f64, f64)], better: Better) -> Option<Ratio> {
+    paired_at_least(pairs, better, MIN_SAMPLES)
+}
+
+/// [`paired`] with another least number of pairs (at least 2): the A/B check's rounds each
+/// pair the medians of several repetitions, so two of them already say something.
+pub fn paired_at_least(pairs: &[(f64, f64)], better: Better, min: usize) -> Option<Ratio> {
     let s = speeds(pairs, better);
-    if s.len() < MIN_SAMPLES {
+    if s.len() < min.max(2) {
         return None;
     }
     let mut rng = SplitMix64(seed(&s));

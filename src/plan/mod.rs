@@ -4,6 +4,7 @@
 //! source) and `judge` (the judge panel over a results file). Each checks its input up front,
 //! so that bad input is refused before anything long runs.
 
+pub mod ab;
 pub mod baselines;
 pub mod bench;
 mod dense;

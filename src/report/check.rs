@@ -6,6 +6,7 @@
 use super::table::{self, opt, Column};
 use crate::measure::compare::{self, Better, Ratio, Verdict};
 use crate::measure::stats::percentile;
+use crate::plan::ab::{self, AbOptions, AbRun};
 use crate::record::Records;
 use crate::record::{BenchRecord, EngineSettings, LoadReport, MachineInfo, RequestRecord};
 use serde::Serialize;
@@ -49,6 +50,32 @@ pub struct CheckReport {
     pub rows: Vec<CheckRow>,
     /// Baseline series of machines that no current record ran on (not compared).
     pub other_machines: usize,
+    /// The A/B check's two builds and rounds (`runner check --ab`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ab: Option<AbSummary>,
+}
+
+/// What the A/B check ran: each side's binary and build, the rounds kept and dropped.
+#[derive(Debug, Serialize)]
+pub struct AbSummary {
+    pub base: AbSide,
+    pub candidate: AbSide,
+    pub rounds: u32,
+    /// The rounds both sides completed, paired in the comparison.
+    pub paired_rounds: Vec<u32>,
+    /// One line per dropped round, e.g. `round 3 dropped: candidate exited 101`.
+    pub dropped: Vec<String>,
+    /// The directory holding every side's records and output.
+    pub out: String,
+}
+
+/// One side of the A/B check.
+#[derive(Debug, Serialize)]
+pub struct AbSide {
+    pub binary: String,
+    /// From its records: runner version, llama.cpp bindings, ggml version and commit,
+    /// devices and CPU features.
+    pub build: String,
 }
 
 impl CheckReport {
@@ -85,22 +112,151 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
             other_machines += 1;
             continue;
         }
-        rows.push(row(key, b, c, tolerance));
+        rows.push(row(key, b, c, tolerance, compare::MIN_SAMPLES));
     }
     CheckReport {
         tolerance,
         rows,
         other_machines,
+        ab: None,
     }
 }
 
-fn row(key: &SeriesKey, b: Option<&Samples>, c: Option<&Samples>, tolerance: f64) -> CheckRow {
+/// The A/B check (`runner check --ab`): two builds run side by side in rounds on this machine.
+/// Each sample is tagged with its round, so each series pairs round with round: the median of
+/// the per-round ratios of the two sides' medians, with its bootstrap interval, and the same
+/// verdicts as [`check`]. Only the rounds of `run.kept` are compared.
+pub fn check_ab(opts: &AbOptions, run: &AbRun, check: &CheckOptions) -> CheckReport {
+    let mut base = BTreeMap::new();
+    let mut cur = BTreeMap::new();
+    for r in &run.kept {
+        let id = r.round.to_string();
+        by_round(series(&r.base, check.busy_threshold), &id, &mut base);
+        by_round(series(&r.candidate, check.busy_threshold), &id, &mut cur);
+    }
+    align_settings(&mut base, &mut cur);
+    let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
+    let rows = keys
+        .into_iter()
+        .map(|k| row(k, base.get(k), cur.get(k), check.tolerance, ab::MIN_ROUNDS))
+        .collect();
+    let side = |binary: &std::path::Path, records: Option<&Records>| AbSide {
+        binary: binary.display().to_string(),
+        build: records.map_or_else(|| "no records".into(), build_line),
+    };
+    let first = run.kept.first();
+    CheckReport {
+        tolerance: check.tolerance,
+        rows,
+        other_machines: 0,
+        ab: Some(AbSummary {
+            base: side(&opts.base, first.map(|r| &r.base)),
+            candidate: side(&opts.candidate, first.map(|r| &r.candidate)),
+            rounds: opts.rounds,
+            paired_rounds: run.kept.iter().map(|r| r.round).collect(),
+            dropped: run.dropped.clone(),
+            out: opts.out.display().to_string(),
+        }),
+    }
+}
+
+/// Adds a round's series to `into`, each sample tagged with the round.
+fn by_round(
+    from: BTreeMap<SeriesKey, Samples>,
+    round: &str,
+    into: &mut BTreeMap<SeriesKey, Samples>,
+) {
+    for (k, samples) in from {
+        let tagged = samples
+            .into_iter()
+            .map(|(_, v, busy)| (Some(round.to_string()), v, busy));
+        into.entry(k).or_default().extend(tagged);
+    }
+}
+
+/// Series whose settings or workload differ between the sides (one side given other flags, or
+/// a build with other defaults) still pair when, for their model and metric, each side has
+/// exactly one series the other lacks: they then read `base → what the candidate changed`.
+fn align_settings(base: &mut BTreeMap<SeriesKey, Samples>, cur: &mut BTreeMap<SeriesKey, Samples>) {
+    type Loose = (String, &'static str);
+    let unmatched = |a: &BTreeMap<SeriesKey, Samples>, b: &BTreeMap<SeriesKey, Samples>| {
+        let mut m: BTreeMap<Loose, Vec<SeriesKey>> = BTreeMap::new();
+        for k in a.keys().filter(|k| !b.contains_key(*k)) {
+            m.entry((k.cell.clone(), k.metric))
+                .or_default()
+                .push(k.clone());
+        }
+        m
+    };
+    let (only_base, only_cur) = (unmatched(base, cur), unmatched(cur, base));
+    for (loose, bk) in only_base {
+        let Some(ck) = only_cur.get(&loose) else {
+            continue;
+        };
+        let ([bk], [ck]) = (bk.as_slice(), ck.as_slice()) else {
+            continue;
+        };
+        let change = |b: &str, c: &str| match b == c {
+            true => b.to_string(),
+            false => settings_change(b, c),
+        };
+        let merged = SeriesKey {
+            workload: change(&bk.workload, &ck.workload),
+            settings: change(&bk.settings, &ck.settings),
+            ..bk.clone()
+        };
+        if let (Some(b), Some(c)) = (base.remove(bk), cur.remove(ck)) {
+            base.insert(merged.clone(), b);
+            cur.insert(merged, c);
+        }
+    }
+}
+
+/// `base → the candidate's settings that differ`.
+fn settings_change(base: &str, candidate: &str) -> String {
+    let b: Vec<&str> = base.split(' ').collect();
+    let changed: Vec<&str> = candidate.split(' ').filter(|t| !b.contains(t)).collect();
+    format!("{base} → {}", changed.join(" "))
+}
+
+/// Which build wrote the records: runner's version, the llama.cpp bindings, ggml's version
+/// (and commit, when known), its devices and CPU features.
+pub fn build_line(records: &Records) -> String {
+    let Some(r) = records.bench.first() else {
+        return "no records".into();
+    };
+    let b = &r.build;
+    let mut s = format!(
+        "runner {}, {}, ggml {}",
+        r.provenance.runner_version, b.llama_cpp, b.ggml_version
+    );
+    if !b.ggml_commit.is_empty() && b.ggml_commit != "unknown" {
+        s.push_str(&format!(" ({})", b.ggml_commit));
+    }
+    let mut devices: Vec<&str> = b.devices.iter().map(|d| d.backend.as_str()).collect();
+    devices.dedup();
+    if !devices.is_empty() {
+        s.push_str(&format!(", devices {}", devices.join(" ")));
+    }
+    if !b.features.is_empty() {
+        s.push_str(&format!(", features {}", b.features.join(" ")));
+    }
+    s
+}
+
+fn row(
+    key: &SeriesKey,
+    b: Option<&Samples>,
+    c: Option<&Samples>,
+    tolerance: f64,
+    min_pairs: usize,
+) -> CheckRow {
     let better = better(key.metric);
     let med = |s: Option<&Samples>| {
         s.and_then(|s| percentile(&s.iter().map(|x| x.1).collect::<Vec<_>>(), 0.5))
     };
     let ratio = match (b, c) {
-        (Some(b), Some(c)) => compare_samples(b, c, better),
+        (Some(b), Some(c)) => compare_samples(b, c, better, min_pairs),
         _ => None,
     };
     let verdict = match (b, c, &ratio) {
@@ -123,7 +279,7 @@ fn row(key: &SeriesKey, b: Option<&Samples>, c: Option<&Samples>, tolerance: f64
 }
 
 /// Paired by id when every sample has one (the median of repeated ids), otherwise unpaired.
-fn compare_samples(b: &Samples, c: &Samples, better: Better) -> Option<Ratio> {
+fn compare_samples(b: &Samples, c: &Samples, better: Better, min_pairs: usize) -> Option<Ratio> {
     let by_id = |s: &Samples| -> Option<BTreeMap<String, f64>> {
         let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for (id, v, _) in s {
@@ -140,7 +296,7 @@ fn compare_samples(b: &Samples, c: &Samples, better: Better) -> Option<Ratio> {
             .iter()
             .filter_map(|(id, bv)| Some((*bv, *cm.get(id)?)))
             .collect();
-        return compare::paired(&pairs, better);
+        return compare::paired_at_least(&pairs, better, min_pairs);
     }
     let vals = |s: &Samples| s.iter().map(|x| x.1).collect::<Vec<_>>();
     compare::unpaired(&vals(b), &vals(c), better)
@@ -239,6 +395,9 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
 /// The check as a readable table, one block per machine, and a summary line.
 pub fn render(report: &CheckReport) -> String {
     let mut out = String::new();
+    if let Some(ab) = &report.ab {
+        out.push_str(&render_ab_head(ab));
+    }
     let machines: BTreeSet<&str> = report.rows.iter().map(|r| r.key.machine.as_str()).collect();
     for m in machines {
         out.push_str(&format!("machine: {m}\n"));
@@ -264,6 +423,31 @@ pub fn render(report: &CheckReport) -> String {
             report.other_machines
         ));
     }
+    out
+}
+
+/// Which build each side was, the rounds paired and dropped.
+fn render_ab_head(ab: &AbSummary) -> String {
+    let mut out = format!(
+        "A/B check: {} of {} rounds paired (the side that runs first alternates), records in {}\n",
+        ab.paired_rounds.len(),
+        ab.rounds,
+        ab.out
+    );
+    for (name, side) in [("base", &ab.base), ("candidate", &ab.candidate)] {
+        out.push_str(&format!(
+            "{name:<10} {}\n{:<10} {}\n",
+            side.binary, "", side.build
+        ));
+    }
+    if ab.base.binary == ab.candidate.binary {
+        out.push_str("(the same binary on both sides)\n");
+    }
+    for d in &ab.dropped {
+        out.push_str(d);
+        out.push('\n');
+    }
+    out.push_str("baseline = base, current = candidate; n = paired rounds\n");
     out
 }
 
@@ -293,3 +477,166 @@ const COLUMNS: &[Column<CheckRow>] = &[
     }),
     Column::text("verdict", |r| r.verdict.as_str().to_string()),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ab::{pair, RoundOutcome};
+    use crate::util::rng::SplitMix64;
+
+    /// One bench record (the shipped SmolLM2 fixture) whose repetitions ran at `rates` tok/s
+    /// for prompt and generation (TTFT the matching time), on an idle machine, with `threads`.
+    fn records(rates: &[f64], threads: u32) -> Records {
+        let text = include_str!("../../tests/data/records/bench-smollm2.json");
+        let mut r: Vec<BenchRecord> = serde_json::from_str(text).unwrap();
+        let mut r = r.remove(0);
+        r.load = LoadReport::default();
+        r.engine.threads = threads;
+        let template = r.samples[0].clone();
+        r.samples = rates
+            .iter()
+            .map(|&v| crate::record::RepetitionSample {
+                prompt_tps: Some(v),
+                gen_tps: Some(v),
+                ttft_ms: Some(1000.0 / v),
+                ..template.clone()
+            })
+            .collect();
+        Records {
+            bench: vec![r],
+            ..Records::default()
+        }
+    }
+
+    fn opts() -> AbOptions {
+        AbOptions {
+            base: "base/runner".into(),
+            candidate: "cand/runner".into(),
+            rounds: 0,
+            out: "out".into(),
+            bench_args: Vec::new(),
+            base_args: Vec::new(),
+            candidate_args: Vec::new(),
+        }
+    }
+
+    const CHECK: CheckOptions = CheckOptions {
+        tolerance: 0.05,
+        busy_threshold: 1.0,
+    };
+
+    /// `rounds` rounds of 3 repetitions each: the machine's speed drifts by up to ±10 % from
+    /// round to round (on both sides alike), each repetition has ±3 % noise of its own, and the
+    /// candidate runs at `factor` of the base's speed.
+    fn noisy_run(rounds: u32, factor: f64, seed: u64) -> AbRun {
+        let mut rng = SplitMix64(seed);
+        let mut unit = move || (rng.next_u64() % 2001) as f64 / 1000.0 - 1.0;
+        let outcomes = (1..=rounds)
+            .map(|round| {
+                let drift = 100.0 * (1.0 + 0.10 * unit());
+                let mut reps = |f: f64| -> Vec<f64> {
+                    (0..3).map(|_| drift * f * (1.0 + 0.03 * unit())).collect()
+                };
+                let (b, c) = (reps(1.0), reps(factor));
+                RoundOutcome {
+                    round,
+                    base: Ok(records(&b, 2)),
+                    candidate: Ok(records(&c, 2)),
+                }
+            })
+            .collect();
+        pair(outcomes)
+    }
+
+    fn verdicts(r: &CheckReport) -> Vec<Verdict> {
+        r.rows.iter().map(|r| r.verdict).collect()
+    }
+
+    #[test]
+    fn a_two_percent_change_within_noise_is_not_flagged_a_real_one_is() {
+        for seed in 1..=20 {
+            let mut o = opts();
+            o.rounds = 5;
+            let r = check_ab(&o, &noisy_run(5, 0.98, seed), &CHECK);
+            assert_eq!(r.rows.len(), 3, "{r:?}");
+            assert!(!r.regressed(), "seed {seed}: {}", render(&r));
+            assert!(
+                r.rows
+                    .iter()
+                    .all(|x| x.ratio.unwrap().paired && x.ratio.unwrap().n == 5),
+                "{r:?}"
+            );
+            let r = check_ab(&o, &noisy_run(5, 0.80, seed), &CHECK);
+            assert_eq!(
+                verdicts(&r),
+                [Verdict::Slower; 3],
+                "seed {seed}: {}",
+                render(&r)
+            );
+        }
+    }
+
+    #[test]
+    fn a_dropped_round_leaves_the_others_paired_round_by_round() {
+        // Each round at its own speed: pairing round 3's base with round 4's candidate (or any
+        // other misalignment) would not give exactly 0.9.
+        let speeds = [100.0, 50.0, 200.0, 80.0];
+        let outcomes = speeds
+            .iter()
+            .zip(1..)
+            .map(|(&v, round)| RoundOutcome {
+                round,
+                base: Ok(records(&[v, v], 2)),
+                candidate: match round {
+                    2 => Err("exited 101 (see round2-cand.log)".into()),
+                    _ => Ok(records(&[v * 0.9, v * 0.9], 2)),
+                },
+            })
+            .collect();
+        let run = pair(outcomes);
+        let mut o = opts();
+        o.rounds = 4;
+        let r = check_ab(&o, &run, &CHECK);
+        for row in &r.rows {
+            let x = row.ratio.unwrap();
+            assert_eq!(x.n, 3);
+            assert!(
+                (x.speed - 0.9).abs() < 1e-9 && (x.high - 0.9).abs() < 1e-9,
+                "{row:?}"
+            );
+            assert_eq!(row.verdict, Verdict::Slower);
+        }
+        let text = render(&r);
+        assert!(
+            text.contains("round 2 dropped: candidate exited 101 (see round2-cand.log)"),
+            "{text}"
+        );
+        assert!(text.contains("3 of 4 rounds paired"), "{text}");
+        assert!(text.contains("runner 0.1.0, llama-cpp-2"), "{text}");
+    }
+
+    #[test]
+    fn sides_with_other_settings_still_pair_and_say_what_changed() {
+        let outcomes = (1..=3)
+            .map(|round| RoundOutcome {
+                round,
+                base: Ok(records(&[100.0, 101.0], 2)),
+                candidate: Ok(records(&[60.0, 61.0], 1)),
+            })
+            .collect();
+        let mut o = opts();
+        o.rounds = 3;
+        let r = check_ab(&o, &pair(outcomes), &CHECK);
+        assert_eq!(verdicts(&r), [Verdict::Slower; 3], "{}", render(&r));
+        assert!(
+            r.rows[0].key.settings.starts_with("t2 "),
+            "{:?}",
+            r.rows[0].key
+        );
+        assert!(
+            r.rows[0].key.settings.ends_with(" → t1"),
+            "{:?}",
+            r.rows[0].key
+        );
+    }
+}

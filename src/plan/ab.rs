@@ -1,0 +1,320 @@
+//! `runner check --ab`: two builds of runner measured side by side on this machine. Each round
+//! runs `BASE bench ...` and `CANDIDATE bench ...` one after the other, each writing its records
+//! to the output directory; the side that goes first alternates from round to round, so that a
+//! drift of the machine (heat, other load) falls on both. A round where either side failed is
+//! dropped whole, so the rounds that remain stay paired; the comparison itself is the report's.
+
+use crate::exec::child::{self, Exit};
+use crate::exec::ExecError;
+use crate::record::Records;
+use crate::util::Invalid;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Fewest paired rounds a verdict rests on; fewer rounds is bad input, fewer left after
+/// dropping failed ones ends the check without a verdict.
+pub const MIN_ROUNDS: usize = 2;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct AbOptions {
+    /// The two runner binaries.
+    pub base: PathBuf,
+    pub candidate: PathBuf,
+    pub rounds: u32,
+    /// Where each side's records and output go.
+    pub out: PathBuf,
+    /// `runner bench` arguments of both sides.
+    pub bench_args: Vec<String>,
+    /// More bench arguments for one side only (to compare settings with one binary).
+    pub base_args: Vec<String>,
+    pub candidate_args: Vec<String>,
+}
+
+/// One side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Base,
+    Candidate,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Base => "base",
+            Side::Candidate => "candidate",
+        }
+    }
+
+    /// How its files are named: `round3-base.json`, `round3-cand.json`.
+    fn tag(self) -> &'static str {
+        match self {
+            Side::Base => "base",
+            Side::Candidate => "cand",
+        }
+    }
+}
+
+/// What one round gave: each side's records, or why it has none.
+#[derive(Debug)]
+pub struct RoundOutcome {
+    /// From 1.
+    pub round: u32,
+    pub base: Result<Records, String>,
+    pub candidate: Result<Records, String>,
+}
+
+/// A round both sides completed.
+#[derive(Debug)]
+pub struct PairedRound {
+    pub round: u32,
+    pub base: Records,
+    pub candidate: Records,
+}
+
+/// The rounds kept, and a line for each dropped one.
+#[derive(Debug, Default)]
+pub struct AbRun {
+    pub kept: Vec<PairedRound>,
+    pub dropped: Vec<String>,
+}
+
+/// Keeps the rounds both sides completed, in order; a round with a failed side is dropped
+/// whole (`round 3 dropped: candidate exited 101`), so no base run is ever set against another
+/// round's candidate.
+pub fn pair(outcomes: Vec<RoundOutcome>) -> AbRun {
+    let mut run = AbRun::default();
+    for o in outcomes {
+        match (o.base, o.candidate) {
+            (Ok(base), Ok(candidate)) => run.kept.push(PairedRound {
+                round: o.round,
+                base,
+                candidate,
+            }),
+            (b, c) => {
+                let why: Vec<String> = [(Side::Base, b.err()), (Side::Candidate, c.err())]
+                    .into_iter()
+                    .filter_map(|(side, e)| Some(format!("{} {}", side.name(), e?)))
+                    .collect();
+                run.dropped
+                    .push(format!("round {} dropped: {}", o.round, why.join("; ")));
+            }
+        }
+    }
+    run
+}
+
+/// Which side runs first in `round` (from 1): the base in odd rounds, the candidate in even.
+pub fn order(round: u32) -> [Side; 2] {
+    match round % 2 {
+        1 => [Side::Base, Side::Candidate],
+        _ => [Side::Candidate, Side::Base],
+    }
+}
+
+/// Checks the options before anything runs: both binaries executable, at least
+/// [`MIN_ROUNDS`] rounds, and no bench flag that would take the records elsewhere.
+pub fn validate(opts: &mut AbOptions) -> Result<(), Invalid> {
+    opts.base = executable(&opts.base)?;
+    opts.candidate = executable(&opts.candidate)?;
+    if (opts.rounds as usize) < MIN_ROUNDS {
+        return Err(Invalid(format!(
+            "--rounds must be at least {MIN_ROUNDS} (a paired check compares rounds), got {}",
+            opts.rounds
+        )));
+    }
+    let all = opts
+        .bench_args
+        .iter()
+        .chain(&opts.base_args)
+        .chain(&opts.candidate_args);
+    for a in all {
+        let flag = a.split('=').next().unwrap_or(a);
+        if ["-o", "--output", "--format"].contains(&flag) || a.starts_with("-o") && a.len() > 2 {
+            return Err(Invalid(format!(
+                "the A/B check writes each side's records itself (--out DIR): leave {flag} out of the bench arguments"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The path of an executable file: as given when it names one, else looked up on `PATH` when
+/// it is a bare name.
+fn executable(p: &Path) -> Result<PathBuf, Invalid> {
+    let bare = p.components().count() == 1 && !p.as_os_str().is_empty();
+    let found = match p.is_file() || !bare {
+        true => Some(p.to_path_buf()),
+        false => std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(p))
+                .find(|c| c.is_file())
+        }),
+    };
+    let Some(path) = found.filter(|f| f.is_file()) else {
+        return Err(Invalid(format!("{}: no such runner binary", p.display())));
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
+        if mode & 0o111 == 0 {
+            return Err(Invalid(format!("{}: not executable", p.display())));
+        }
+    }
+    Ok(path)
+}
+
+/// Runs the rounds; `note` hears one line per side and round. Stops (with what it has written
+/// kept in the directory) when the user interrupts.
+pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, ExecError> {
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| ExecError::Sink(format!("cannot create {}: {e}", opts.out.display())))?;
+    let mut outcomes = Vec::new();
+    for round in 1..=opts.rounds {
+        let (mut base, mut candidate) = (Err(String::new()), Err(String::new()));
+        for side in order(round) {
+            let started = Instant::now();
+            let got = run_side(opts, round, side);
+            if crate::util::interrupt::requested() {
+                return Err(ExecError::Interrupted);
+            }
+            note(&format!(
+                "round {round}/{} {}: {} ({:.1} s)",
+                opts.rounds,
+                side.name(),
+                match &got {
+                    Ok(_) => "ok".to_string(),
+                    Err(e) => e.clone(),
+                },
+                started.elapsed().as_secs_f64()
+            ));
+            match side {
+                Side::Base => base = got,
+                Side::Candidate => candidate = got,
+            }
+        }
+        outcomes.push(RoundOutcome {
+            round,
+            base,
+            candidate,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// The records file of a side in a round.
+pub fn records_path(out: &Path, round: u32, side: Side) -> PathBuf {
+    out.join(format!("round{round}-{}.json", side.tag()))
+}
+
+/// Runs one side of one round: its records, or why it has none.
+fn run_side(opts: &AbOptions, round: u32, side: Side) -> Result<Records, String> {
+    let (bin, extra) = match side {
+        Side::Base => (&opts.base, &opts.base_args),
+        Side::Candidate => (&opts.candidate, &opts.candidate_args),
+    };
+    let path = records_path(&opts.out, round, side);
+    let log = path.with_extension("log");
+    // A file left by an earlier run into the same directory must not pass for this round's.
+    for p in [&path, &log] {
+        let _ = std::fs::remove_file(p);
+    }
+    let mut args = vec!["bench".to_string()];
+    args.extend(opts.bench_args.iter().chain(extra).cloned());
+    if !args.iter().any(|a| a == "--no-progress") {
+        args.push("--no-progress".into());
+    }
+    args.extend(["-o".to_string(), path.display().to_string()]);
+    let log_name = log.file_name().map(|n| n.to_string_lossy().into_owned());
+    let see = format!("(see {})", log_name.unwrap_or_default());
+    match child::run_logged(bin, &args, &log)? {
+        Exit::Success => {}
+        Exit::Failed(why) => return Err(format!("{why} {see}")),
+    }
+    let records =
+        crate::record::read::load(&path).map_err(|_| format!("wrote no records {see}"))?;
+    match (records.bench.is_empty(), records.unreadable) {
+        (false, 0) => Ok(records),
+        (true, 0) => Err(format!("wrote no records {see}")),
+        _ => Err(format!("wrote unreadable records {see}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(round: u32, base: Result<(), &str>, cand: Result<(), &str>) -> RoundOutcome {
+        let records = |r: Result<(), &str>| r.map(|()| Records::default()).map_err(String::from);
+        RoundOutcome {
+            round,
+            base: records(base),
+            candidate: records(cand),
+        }
+    }
+
+    #[test]
+    fn a_failed_side_drops_its_round_and_the_others_stay_paired() {
+        let run = pair(vec![
+            outcome(1, Ok(()), Ok(())),
+            outcome(2, Ok(()), Err("exited 101")),
+            outcome(3, Ok(()), Ok(())),
+            outcome(4, Err("was killed by signal 9"), Err("wrote no records")),
+        ]);
+        let kept: Vec<u32> = run.kept.iter().map(|r| r.round).collect();
+        assert_eq!(kept, [1, 3]);
+        assert_eq!(
+            run.dropped,
+            [
+                "round 2 dropped: candidate exited 101",
+                "round 4 dropped: base was killed by signal 9; candidate wrote no records",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_side_alternates() {
+        assert_eq!(order(1), [Side::Base, Side::Candidate]);
+        assert_eq!(order(2), [Side::Candidate, Side::Base]);
+        assert_eq!(order(3), order(1));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let me = std::env::current_exe().unwrap();
+        let opts = |rounds, bench: &[&str]| AbOptions {
+            base: me.clone(),
+            candidate: me.clone(),
+            rounds,
+            out: PathBuf::from("unused"),
+            bench_args: bench.iter().map(|s| s.to_string()).collect(),
+            base_args: Vec::new(),
+            candidate_args: Vec::new(),
+        };
+        assert!(validate(&mut opts(2, &["-p", "16"])).is_ok());
+        for (mut o, needle) in [
+            (opts(1, &[]), "at least 2"),
+            (opts(0, &[]), "at least 2"),
+            (opts(3, &["-o", "x.json"]), "leave -o out"),
+            (opts(3, &["--output=x.json"]), "leave --output out"),
+            (opts(3, &["-ox.json"]), "leave -ox.json out"),
+            (opts(3, &["--format", "csv"]), "leave --format out"),
+        ] {
+            let e = validate(&mut o).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        let mut o = opts(3, &[]);
+        o.candidate = PathBuf::from("/no/such/runner");
+        let e = validate(&mut o).unwrap_err().to_string();
+        assert_eq!(e, "/no/such/runner: no such runner binary");
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("runner");
+        std::fs::write(&plain, "").unwrap();
+        o.candidate = plain;
+        assert!(validate(&mut o)
+            .unwrap_err()
+            .to_string()
+            .contains("not executable"));
+    }
+}
