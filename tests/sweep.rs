@@ -428,3 +428,64 @@ fn an_interrupted_sweep_says_how_to_resume_and_resumes() {
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!((ids.len(), unique.len()), (8, 8), "{ids:?}");
 }
+
+#[test]
+fn executed_graders_are_recorded_case_by_case_and_reported_by_category() {
+    let s = Sweep::new();
+    let sc = write(
+        s.dir.path(),
+        "code.toml",
+        r#"name = "code"
+description = "one coding prompt graded by running the answer"
+kind = "long-form"
+[[prompts]]
+id = "add"
+category = "generation"
+user = "Write a Python function add(a, b) that returns the sum. Put it in a python code block."
+max_tokens = 48
+[[prompts.graders]]
+type = "code_block"
+[[prompts.graders]]
+type = "tests"
+language = "python"
+tests = """
+from solution import add
+def test_add():
+    assert add(2, 3) == 5
+"""
+"#,
+    );
+    let o = s.run(&format!(
+        "-m {} --quant source --scenario {}",
+        m(),
+        sc.display()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("executed pass@1 by category"), "{out}");
+    assert!(
+        out.contains("generation 0/1") || out.contains("generation 1/1"),
+        "{out}"
+    );
+    let recs = s.records();
+    let req = requests(&recs)[0];
+    let verdicts = req["verdicts"].as_array().unwrap();
+    let executed = verdicts
+        .iter()
+        .find(|v| v["grader"] == "tests python")
+        .expect("the executed verdict");
+    let exec = &executed["execution"];
+    for k in ["wall_s", "cpu_s", "memory_bytes", "file_bytes", "processes"] {
+        assert!(exec[k].as_f64().unwrap() > 0.0, "{k}: {executed}");
+    }
+    assert!(exec["isolation"]["user"].is_string(), "{executed}");
+    // Either cases ran, or a reason says why none did (no code block in a 135M model's answer).
+    assert!(
+        executed["cases"].as_array().is_some_and(|c| !c.is_empty())
+            || executed["detail"].is_string(),
+        "{executed}"
+    );
+    assert!(verdicts
+        .iter()
+        .any(|v| v["grader"] == "code_block" && v["execution"].is_null()));
+}

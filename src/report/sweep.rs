@@ -49,6 +49,13 @@ pub struct SweepRow {
     pub long_bw_util_published: Option<f64>,
     /// Passed and run requests, per scenario.
     pub pass: BTreeMap<String, Count>,
+    /// Requests whose executed graders (`tests`) all passed, of those with any, per prompt
+    /// category: pass@1 measured by running the answer's code.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub executed: BTreeMap<String, Count>,
+    /// Requests whose structural graders (the rest) all passed, of those with any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structural: Option<Count>,
     /// Symmetric pairs of the pairs whose halves both ran.
     pub pairs: Option<Count>,
     pub requests: usize,
@@ -188,6 +195,23 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         let e = row.pass.entry(r.scenario.clone()).or_default();
         e.passed += usize::from(r.pass);
         e.total += 1;
+        let (executed, structural): (Vec<_>, Vec<_>) =
+            r.verdicts.iter().partition(|v| v.execution.is_some());
+        let ran: Vec<_> = executed
+            .iter()
+            .filter(|v| v.execution.as_ref().is_some_and(|x| x.skipped.is_none()))
+            .collect();
+        if !ran.is_empty() {
+            let category = r.category.clone().unwrap_or_else(|| r.scenario.clone());
+            let c = row.executed.entry(category).or_default();
+            c.passed += usize::from(ran.iter().all(|v| v.pass));
+            c.total += 1;
+        }
+        if !structural.is_empty() {
+            let c = row.structural.get_or_insert_with(Count::default);
+            c.passed += usize::from(structural.iter().all(|v| v.pass));
+            c.total += 1;
+        }
     }
     row.pairs = pairs(reqs);
     row
@@ -226,6 +250,8 @@ fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgeme
         row.quality_source = None;
         row.judging = None;
         row.pass.clear();
+        row.executed.clear();
+        row.structural = None;
         row.pairs = None;
     }
     row.cost_per_quality_point = match (row.cost_usd, row.quality) {
@@ -324,6 +350,16 @@ const COLUMNS: &[Column<SweepRow>] = &[
             .collect();
         pass.join(", ")
     }),
+    Column::number("executed pass@1", |r| {
+        let (p, t) = r
+            .executed
+            .values()
+            .fold((0, 0), |(p, t), c| (p + c.passed, t + c.total));
+        if r.synthetic.is_some() || t == 0 {
+            return "-".into();
+        }
+        format!("{p}/{t} ({:.0} %)", p as f64 / t as f64 * 100.0)
+    }),
     Column::number("pairs", |r| {
         if r.synthetic.is_some() {
             return "-".into();
@@ -385,6 +421,34 @@ fn columns(rows: &[SweepRow]) -> Vec<Column<SweepRow>> {
     }
 }
 
+/// Executed pass@1 per prompt category, one line per cell, with the structural graders'
+/// share apart; nothing when no request had executed graders.
+fn by_category(rows: &[SweepRow]) -> String {
+    let lines: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.executed.is_empty() && r.synthetic.is_none())
+        .map(|r| {
+            let cats: Vec<String> = r
+                .executed
+                .iter()
+                .map(|(k, c)| format!("{k} {}/{}", c.passed, c.total))
+                .collect();
+            let structural = r
+                .structural
+                .map(|c| format!("; structural graders all passed: {}/{}", c.passed, c.total))
+                .unwrap_or_default();
+            format!("  {} {}: {}{structural}", r.model, r.quant, cats.join(", "))
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "executed pass@1 by category (the answer's code run against hidden tests):\n{}\n",
+        lines.join("\n")
+    )
+}
+
 /// The comparison table in one format.
 pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> {
     Ok(match format {
@@ -400,6 +464,7 @@ pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> 
             if rows.iter().any(|r| r.synthetic.is_some()) {
                 s.push_str(SYNTHETIC_NOTE);
             }
+            s.push_str(&by_category(rows));
             s
         }
         Format::Md => table::markdown(&columns(rows), rows),
