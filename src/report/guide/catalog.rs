@@ -231,6 +231,33 @@ pub struct CatalogueRow {
 }
 
 impl CatalogueRow {
+    /// The row's sizes and fit, without rates: `usable` bytes of memory when known.
+    fn sized(s: &Sized, chip: &str, backend: String, usable: Option<u64>, a: Assumptions) -> Self {
+        let (weights, kv, compute) = s.memory(a.context);
+        let needed = weights + kv + compute;
+        CatalogueRow {
+            chip: chip.to_string(),
+            backend,
+            model: s.arch.display.to_string(),
+            entry: s.arch.name.to_string(),
+            moe: s.arch.experts > 0,
+            quant: s.quant.name.to_string(),
+            params_b: s.params.0 as f64 / 1e9,
+            active_params_b: s.params.1 as f64 / 1e9,
+            weights_gib: weights as f64 / GIB,
+            kv_gib: kv as f64 / GIB,
+            compute_gib: compute as f64 / GIB,
+            memory_needed_gib: needed as f64 / GIB,
+            usable_gib: usable.map(|b| b as f64 / GIB),
+            fits: Fits::of(needed, usable),
+            decode_tps: None,
+            prompt_tps: None,
+            ttft_ms: None,
+            confidence: Confidence::NoBasis,
+            basis: String::new(),
+        }
+    }
+
     pub fn needed_bytes(&self) -> u64 {
         (self.memory_needed_gib * GIB) as u64
     }
@@ -264,8 +291,6 @@ pub fn row(
 ) -> CatalogueRow {
     let backend = backend_for(chip, refs);
     let work = s.work();
-    let (weights, kv, compute) = s.memory(a.context);
-    let needed = weights + kv + compute;
     let usable = memory
         .or_else(|| device_memory(chip))
         .map(|m| usable(chip, m));
@@ -321,33 +346,18 @@ pub fn row(
         _ => None,
     };
     CatalogueRow {
-        chip: chip.name.to_string(),
-        backend,
-        model: s.arch.display.to_string(),
-        entry: s.arch.name.to_string(),
-        moe: work.moe,
-        quant: s.quant.name.to_string(),
-        params_b: s.params.0 as f64 / 1e9,
-        active_params_b: s.params.1 as f64 / 1e9,
-        weights_gib: weights as f64 / GIB,
-        kv_gib: kv as f64 / GIB,
-        compute_gib: compute as f64 / GIB,
-        memory_needed_gib: needed as f64 / GIB,
-        usable_gib: usable.map(|u| u.bytes as f64 / GIB),
-        fits: Fits::of(needed, usable.map(|u| u.bytes)),
         decode_tps,
         prompt_tps,
         ttft_ms,
         confidence,
         basis,
+        ..CatalogueRow::sized(s, chip.name, backend, usable.map(|u| u.bytes), a)
     }
 }
 
 /// The row of `s` on a machine with records, from its own decodes.
 pub fn local_row(s: &Sized, m: &calib::Local, a: Assumptions) -> CatalogueRow {
     let work = s.work();
-    let (weights, kv, compute) = s.memory(a.context);
-    let needed = weights + kv + compute;
     let known = m
         .known
         .iter()
@@ -375,25 +385,10 @@ pub fn local_row(s: &Sized, m: &calib::Local, a: Assumptions) -> CatalogueRow {
     };
     basis.push_str("; prompt: not predicted on a machine with records (no compute fit)");
     CatalogueRow {
-        chip: m.label.clone(),
-        backend: m.backend.clone(),
-        model: s.arch.display.to_string(),
-        entry: s.arch.name.to_string(),
-        moe: work.moe,
-        quant: s.quant.name.to_string(),
-        params_b: s.params.0 as f64 / 1e9,
-        active_params_b: s.params.1 as f64 / 1e9,
-        weights_gib: weights as f64 / GIB,
-        kv_gib: kv as f64 / GIB,
-        compute_gib: compute as f64 / GIB,
-        memory_needed_gib: needed as f64 / GIB,
-        usable_gib: m.memory_bytes.map(|b| b as f64 / GIB),
-        fits: Fits::of(needed, m.memory_bytes),
         decode_tps,
-        prompt_tps: None,
-        ttft_ms: None,
         confidence,
         basis,
+        ..CatalogueRow::sized(s, &m.label, m.backend.clone(), m.memory_bytes, a)
     }
 }
 
