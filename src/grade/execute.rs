@@ -71,16 +71,17 @@ const JS_DRIVER: &str = r#"
 const fs = require("fs");
 const vm = require("vm");
 function report(c, ok, detail) { console.log(JSON.stringify({case: c, pass: ok, detail: detail || null})); }
-const sandbox = { module: { exports: {} }, console, require };
-sandbox.exports = sandbox.module.exports;
+// One context for the answer and the tests, so that both see the same Error and builtins.
+const ctx = vm.createContext({ module: { exports: {} }, console, require, assert: require("assert"),
+  setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask });
+ctx.exports = ctx.module.exports;
 try {
-  vm.runInNewContext(fs.readFileSync("solution.js", "utf8"), sandbox, { filename: "solution.js" });
+  vm.runInContext(fs.readFileSync("solution.js", "utf8"), ctx, { filename: "solution.js" });
 } catch (e) { report("load", false, String(e).slice(0, 300)); process.exit(0); }
-const solution = Object.assign({}, sandbox, sandbox.module.exports);
-const ctx = { solution, assert: require("assert"), console };
-Object.assign(ctx, solution);
+ctx.solution = ctx.module.exports;
+for (const [k, v] of Object.entries(ctx.module.exports || {})) { if (!(k in ctx)) ctx[k] = v; }
 try {
-  vm.runInNewContext(fs.readFileSync("tests.js", "utf8"), ctx, { filename: "tests.js" });
+  vm.runInContext(fs.readFileSync("tests.js", "utf8"), ctx, { filename: "tests.js" });
 } catch (e) { report("load tests", false, String(e).slice(0, 300)); process.exit(0); }
 const names = Object.keys(ctx).filter(n => n.startsWith("test_") && typeof ctx[n] === "function");
 if (names.length === 0) report("tests", false, "no test_ functions");
