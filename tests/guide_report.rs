@@ -457,3 +457,36 @@ fn layer_scaled_synthetic_runs_are_named_so_and_extrapolated_to_full_depth() {
         .lines()
         .any(|l| l.contains("(synthetic)") && l.contains(" %) |")));
 }
+
+#[test]
+fn executed_pass_at_1_reaches_the_guide_and_the_report() {
+    // A real idle sweep of the coding scenario on Qwen2.5-Coder-0.5B and -1.5B.
+    let dir = tempfile::tempdir().unwrap();
+    let file = "sweep-ee91125fef6e.jsonl";
+    std::fs::copy(data().join("coding").join(file), dir.path().join(file)).unwrap();
+    let md = dir.path().join("guide.md");
+    let results = dir.path().to_str().unwrap();
+    let o = run_in_data(&["guide", "--results", results, "-o", md.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.path().join("guide.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (model, passed, graded) = (col("model"), col("executed_passed"), col("executed_graded"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let of = |m: &str| {
+        let r = rows.iter().find(|r| &r[model] == m).unwrap();
+        (r[passed].to_string(), r[graded].to_string())
+    };
+    assert_eq!(of("qwen2.5-coder-0.5b"), ("6".into(), "16".into()));
+    assert_eq!(of("qwen2.5-coder-1.5b"), ("11".into(), "16".into()));
+    let html = dir.path().join("r.html");
+    let o = run_in_data(&["report", "--results", results, "-o", html.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("measured here: executed pass@1 (code run against tests)"));
+    assert!(
+        html.contains("qwen2.5-coder-1.5b q4_k_m pass@1 11/16"),
+        "no labelled point"
+    );
+}

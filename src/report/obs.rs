@@ -113,6 +113,9 @@ pub struct Obs {
     pub pass: Option<bool>,
     /// Money the run cost in USD; `None` when the record does not say (local runs).
     pub cost_usd: Option<f64>,
+    /// Whether the request's executed graders (the answer's code run against tests) all
+    /// passed; `None` without executed graders that ran.
+    pub executed: Option<bool>,
     /// `(experts used, experts)` of a Mixture-of-Experts model.
     pub experts: Option<(u64, u64)>,
     /// Share of decode time spent routing tokens to experts (MoE records that carry it).
@@ -161,6 +164,7 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         itl_ms: gaps_ms(&r.token_ms).collect(),
         bandwidth: r.bandwidth.clone(),
         pass: Some(r.pass),
+        executed: executed(&r.verdicts),
         cost_usd: r.cost_usd,
         experts: experts(&info.model),
         routing_share: info.routing.as_ref().and_then(routing_share),
@@ -204,6 +208,7 @@ pub fn from_bench(r: &BenchRecord) -> Obs {
             .collect(),
         bandwidth: r.bandwidth.clone(),
         pass: None,
+        executed: None,
         cost_usd: None,
         experts: experts(m),
         routing_share: None,
@@ -266,6 +271,16 @@ pub fn model_name(given: Option<&str>, sha256: Option<&str>, path: &str) -> Stri
         Some(g) if !g.contains('/') && !g.ends_with(".gguf") && !g.is_empty() => g.to_string(),
         _ => file.trim_end_matches(".gguf").to_string(),
     }
+}
+
+/// Whether every executed grader that ran passed, `None` when none ran.
+pub fn executed(verdicts: &[crate::scenario::Verdict]) -> Option<bool> {
+    let ran: Vec<bool> = verdicts
+        .iter()
+        .filter(|v| v.execution.as_ref().is_some_and(|x| x.skipped.is_none()))
+        .map(|v| v.pass)
+        .collect();
+    (!ran.is_empty()).then(|| ran.iter().all(|&p| p))
 }
 
 fn experts(m: &ModelInfo) -> Option<(u64, u64)> {

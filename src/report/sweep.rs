@@ -195,18 +195,17 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         let e = row.pass.entry(r.scenario.clone()).or_default();
         e.passed += usize::from(r.pass);
         e.total += 1;
-        let (executed, structural): (Vec<_>, Vec<_>) =
-            r.verdicts.iter().partition(|v| v.execution.is_some());
-        let ran: Vec<_> = executed
-            .iter()
-            .filter(|v| v.execution.as_ref().is_some_and(|x| x.skipped.is_none()))
-            .collect();
-        if !ran.is_empty() {
+        if let Some(pass) = crate::report::obs::executed(&r.verdicts) {
             let category = r.category.clone().unwrap_or_else(|| r.scenario.clone());
             let c = row.executed.entry(category).or_default();
-            c.passed += usize::from(ran.iter().all(|v| v.pass));
+            c.passed += usize::from(pass);
             c.total += 1;
         }
+        let structural: Vec<_> = r
+            .verdicts
+            .iter()
+            .filter(|v| v.execution.is_none())
+            .collect();
         if !structural.is_empty() {
             let c = row.structural.get_or_insert_with(Count::default);
             c.passed += usize::from(structural.iter().all(|v| v.pass));

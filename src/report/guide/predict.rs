@@ -148,6 +148,8 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
             (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
             _ => None,
         },
+        executed_passed: None,
+        executed_graded: None,
         cost_usd: Some(0.0),
         requests: 0,
         bench_tests: 0,

@@ -91,6 +91,10 @@ pub struct GuideRow {
     pub passed: Option<usize>,
     pub graded: Option<usize>,
     pub pass_rate: Option<f64>,
+    /// Requests whose executed graders (the answer's code run against tests) all passed, of
+    /// those that had any: pass@1.
+    pub executed_passed: Option<usize>,
+    pub executed_graded: Option<usize>,
     /// USD per request; 0 for local runs without a cost.
     pub cost_usd: Option<f64>,
     pub requests: usize,
@@ -176,6 +180,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
     let ttft: Vec<f64> = short.iter().flat_map(|o| o.ttft_ms.clone()).collect();
     let e2e: Vec<f64> = short.iter().flat_map(|o| o.e2e_ms.clone()).collect();
     let graded: Vec<bool> = os.iter().filter_map(|o| o.pass).collect();
+    let executed: Vec<bool> = os.iter().filter_map(|o| o.executed).collect();
     let passed = graded.iter().filter(|&&p| p).count();
     let costs: Vec<f64> = os.iter().filter_map(|o| o.cost_usd).collect();
     let needed = os.iter().filter_map(|o| o.memory_needed_bytes).max();
@@ -208,6 +213,8 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
         passed: (!graded.is_empty()).then_some(passed),
         graded: (!graded.is_empty()).then_some(graded.len()),
         pass_rate: (!graded.is_empty()).then(|| passed as f64 / graded.len() as f64),
+        executed_passed: (!executed.is_empty()).then(|| executed.iter().filter(|&&p| p).count()),
+        executed_graded: (!executed.is_empty()).then_some(executed.len()),
         cost_usd: cost_per_request(&key.backend, &costs, os.len()),
         requests: os.iter().filter(|o| o.workload != Workload::Bench).count(),
         bench_tests: os.iter().filter(|o| o.workload == Workload::Bench).count(),
@@ -299,6 +306,8 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
         passed: None,
         graded: None,
         pass_rate: None,
+        executed_passed: None,
+        executed_graded: None,
         cost_usd: Some(0.0),
         requests: 0,
         bench_tests: 0,

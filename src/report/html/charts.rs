@@ -225,6 +225,14 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         .iter()
         .filter_map(|p| Some((p.model.clone(), p.gen_tok_s?, p.quality_percent()?)))
         .collect();
+    let executed: Vec<(String, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let (p, g) = (r.executed_passed?, r.executed_graded?);
+            let name = format!("{} {} pass@1 {p}/{g}", r.model, r.quant);
+            Some((name, r.decode_tps?, p as f64 / g as f64 * 100.0))
+        })
+        .collect();
     let Some((lo, hi)) = log_bounds(ours.iter().chain(&theirs).map(|p| p.1)) else {
         let note = "no rows with both a pass rate and a decode rate";
         return plot::empty(title, x_desc, y_desc, note);
@@ -238,6 +246,10 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         plot::labelled_points(&mut chart, &ours, color(0), ours_label, false)?;
         let theirs_label = "published: judge score as % of its scale";
         plot::labelled_points(&mut chart, &theirs, color(1), theirs_label, true)?;
+        if !executed.is_empty() {
+            let label = "measured here: executed pass@1 (code run against tests)";
+            plot::labelled_points(&mut chart, &executed, color(2), label, false)?;
+        }
         plot::legend(&mut chart)
     })
 }
