@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 static RECENT: Mutex<VecDeque<(sys::ggml_log_level, String)>> = Mutex::new(VecDeque::new());
-/// Everything logged while [`capture`] runs.
-static CAPTURED: Mutex<Option<String>> = Mutex::new(None);
+/// Everything the capturing thread logs while [`capture`] runs.
+static CAPTURED: Mutex<Option<(std::thread::ThreadId, String)>> = Mutex::new(None);
 /// Warnings and errors kept for error messages.
 const KEEP: usize = 16;
 
@@ -33,8 +33,11 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
     if let Ok(mut captured) = CAPTURED.lock() {
-        if let Some(buf) = captured.as_mut() {
-            buf.push_str(&text);
+        // Only the capturing thread's own lines: others' would interleave with them.
+        if let Some((id, buf)) = captured.as_mut() {
+            if *id == std::thread::current().id() {
+                buf.push_str(&text);
+            }
         }
     }
     let keep = matches!(
@@ -61,17 +64,26 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
     }
 }
 
+/// Held around every `llama_model_quantize` call, so that llama.cpp's quantizer (and the log
+/// lines it writes in several pieces) runs once at a time in the process, as in a sweep, even
+/// where tests run in threads.
+pub(crate) static QUANTIZE: Mutex<()> = Mutex::new(());
+
 /// Runs `f` and returns what llama.cpp logged meanwhile (at every level), for the few results
 /// llama.cpp reports only in its log (a dry-run quantization's per-tensor types).
 pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
+    // One capture at a time: a second would take the first one's buffer.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Ok(mut c) = CAPTURED.lock() {
-        *c = Some(String::new());
+        *c = Some((std::thread::current().id(), String::new()));
     }
     let out = f();
     let text = CAPTURED
         .lock()
         .ok()
         .and_then(|mut c| c.take())
+        .map(|(_, t)| t)
         .unwrap_or_default();
     (out, text)
 }

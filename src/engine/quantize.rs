@@ -216,6 +216,9 @@ pub fn quantize_cached(
 
     // Drop warnings left from earlier calls, so a failure reports its own reason.
     let _ = super::log::last_reason();
+    let _one = super::log::QUANTIZE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let start = Instant::now();
     // SAFETY: both paths are NUL-terminated strings and `params` a fully initialised struct
     // from llama_model_quantize_default_params (its pointers null), all alive for the call.
