@@ -51,9 +51,9 @@ fn slowed(from: &Path, to: &Path, factor: f64, busy_cores: f64) {
     std::fs::write(to, out).unwrap();
 }
 
-/// The bench records of `from` (a JSON array) with every sample's rates multiplied by `factor`
-/// and its TTFT divided by it (the same run, `1 - factor` slower), recorded as measured on an
-/// idle machine.
+/// The bench records of `from` (a JSON array) with every sample made equal to the first one
+/// (so the comparison has no noise to weigh), its rates multiplied by `factor` and its TTFT
+/// divided by it (the same run, `1 - factor` slower), recorded as measured on an idle machine.
 fn slowed_bench(from: &Path, to: &Path, factor: f64) {
     let mut records: Value = serde_json::from_str(&std::fs::read_to_string(from).unwrap()).unwrap();
     for r in records.as_array_mut().unwrap() {
@@ -65,13 +65,12 @@ fn slowed_bench(from: &Path, to: &Path, factor: f64) {
         ] {
             r["load"][k] = 0.0.into();
         }
+        let first = r["samples"][0].clone();
         for s in r["samples"].as_array_mut().unwrap() {
             for k in ["prompt_tps", "gen_tps"] {
-                let v = s[k].as_f64().unwrap();
-                s[k] = (v * factor).into();
+                s[k] = (first[k].as_f64().unwrap() * factor).into();
             }
-            let v = s["ttft_ms"].as_f64().unwrap();
-            s["ttft_ms"] = (v / factor).into();
+            s["ttft_ms"] = (first["ttft_ms"].as_f64().unwrap() / factor).into();
         }
     }
     std::fs::write(to, serde_json::to_string(&records).unwrap()).unwrap();
