@@ -13,6 +13,8 @@ runner="${CARGO_TARGET_DIR:-target}/release/runner"
 [ -x "$runner" ] || { echo "error: $runner is missing: cargo build --release --locked" >&2; exit 2; }
 out="${OUT:-results/records}"
 mkdir -p "$out"
+# The synthetic files go to a throwaway cache, removed at the end.
+. scripts/synth-cache.sh
 bench() {
   "$runner" bench --require-idle --no-progress -p 64 -n 32 -r 3 "$@"
 }

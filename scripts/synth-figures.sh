@@ -13,11 +13,13 @@ runner="${CARGO_TARGET_DIR:-target}/release/runner"
 [ -x "$runner" ] || { echo "error: $runner is missing: cargo build --release --locked" >&2; exit 2; }
 out="${OUT:-results/synthetic}"
 mkdir -p "$out"
+# The synthetic files go to a throwaway cache, removed at the end.
+. scripts/synth-cache.sh
 idle=(--require-idle)
 
 echo "== 1. Llama-3.1-8B Q4_K_M, full size"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+tmp="$synth_cache/full"
+mkdir -p "$tmp"
 /usr/bin/time -f "built in %e s (wall), peak memory %M KiB" \
   "$runner" models synth llama-3.1-8b -q q4_k_m --ids-only -o "$tmp/llama-3.1-8b.gguf"
 "$runner" bench -m "$tmp/llama-3.1-8b.gguf" -p 64 -n 32 -r 3 "${idle[@]}" --no-progress \
