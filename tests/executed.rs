@@ -223,3 +223,40 @@ fn every_shipped_harness_accepts_its_reference_and_rejects_its_wrong_answer() {
         "only {checked} executed graders in the shipped scenarios"
     );
 }
+
+#[test]
+fn rust_answers_compile_with_hidden_tests_and_run_case_by_case() {
+    let t = TestSpec {
+        language: "rust".into(),
+        tests: "#[cfg(test)]\nmod hidden {\n    use super::*;\n    #[test]\n    fn small() { assert_eq!(add(2, 3), 5); }\n    #[test]\n    fn negative() { assert_eq!(add(-2, 1), -1); }\n}".into(),
+        ..python("")
+    };
+    let v = grade(
+        &t,
+        &fenced("rust", "pub fn add(a: i32, b: i32) -> i32 { a + b }"),
+    );
+    let skipped = v.execution.as_ref().and_then(|e| e.skipped.clone());
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if let Some(why) = skipped {
+        assert!(!rustc && why.contains("rustc not found"), "{why}");
+        return;
+    }
+    assert!(v.pass, "{v:?}");
+    assert_eq!(v.cases.len(), 2, "{v:?}");
+    let v = grade(
+        &t,
+        &fenced("rust", "pub fn add(a: i32, b: i32) -> i32 { a - b }"),
+    );
+    assert!(!v.pass && v.cases.iter().any(|c| !c.pass), "{v:?}");
+    let v = grade(
+        &t,
+        &fenced("rust", "pub fn add(a: i32, b: i32) -> i32 { a + }"),
+    );
+    assert!(
+        !v.pass && v.detail.as_deref().unwrap().starts_with("does not compile"),
+        "{v:?}"
+    );
+}

@@ -90,6 +90,112 @@ for (const n of names) {
 }
 "#;
 
+/// rustc's sysroot (the toolchain itself, not rustup's proxy, which needs its home), found
+/// once; `None` without rustc.
+fn rust_sysroot() -> Option<std::path::PathBuf> {
+    static SYSROOT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    SYSROOT
+        .get_or_init(|| {
+            let o = std::process::Command::new("rustc")
+                .args(["--print", "sysroot"])
+                .output()
+                .ok()?;
+            let root = std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+            (o.status.success() && root.join("bin/rustc").is_file()).then_some(root)
+        })
+        .clone()
+}
+
+/// Compiles `source` with its tests (`rustc --test`) and runs them, one case per `#[test]`.
+fn run_rust(
+    sysroot: &std::path::Path,
+    source: String,
+    limits: &Limits,
+) -> Result<Vec<CaseVerdict>, String> {
+    let dir = sandbox::workdir().map_err(|e| format!("sandbox directory: {e}"))?;
+    std::fs::write(dir.path().join("solution.rs"), source)
+        .map_err(|e| format!("write solution.rs: {e}"))?;
+    // The sandbox user may not read runner's home, where rustup keeps the toolchain: it is
+    // mounted into the run's directory, read-only.
+    let (rustc, mounts) = if sandbox::mounts_needed() {
+        (
+            dir.path().join(".rust/bin/rustc"),
+            vec![(sysroot.to_path_buf(), ".rust")],
+        )
+    } else {
+        (sysroot.join("bin/rustc"), Vec::new())
+    };
+    let compile = Limits {
+        wall: std::time::Duration::from_secs(120),
+        cpu_s: 120,
+        memory_bytes: 8 << 30,
+        file_bytes: 256 << 20,
+        processes: 512,
+        output_bytes: limits.output_bytes,
+    };
+    let args: Vec<String> = [
+        "--edition",
+        "2021",
+        "--test",
+        "-C",
+        "debuginfo=0",
+        "solution.rs",
+        "-o",
+        "t",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let o = sandbox::run_with(dir.path(), &rustc, &args, &compile, &mounts)
+        .map_err(|e| format!("cannot start rustc: {e}"))?;
+    if let Some(why) = o.stopped(&compile) {
+        return Err(format!("compiling: {why}"));
+    }
+    if o.exit != Some(0) {
+        let first = o
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .unwrap_or("rustc failed");
+        return Err(format!("does not compile: {}", text::snippet(first, 200)));
+    }
+    let o = sandbox::run(
+        dir.path(),
+        &dir.path().join("t"),
+        &["--test-threads=1".to_string()],
+        limits,
+    )
+    .map_err(|e| format!("cannot start the tests: {e}"))?;
+    let cases: Vec<CaseVerdict> = o
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("test ")?;
+            let (name, result) = rest.rsplit_once(" ... ")?;
+            match result.trim() {
+                "ok" => Some(CaseVerdict {
+                    case: name.to_string(),
+                    pass: true,
+                    detail: None,
+                }),
+                "FAILED" => Some(CaseVerdict {
+                    case: name.to_string(),
+                    pass: false,
+                    detail: Some("failed".into()),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    if let Some(why) = o.stopped(limits) {
+        return Err(why);
+    }
+    if cases.is_empty() {
+        return Err("no test results (no #[test] functions ran)".into());
+    }
+    Ok(cases)
+}
+
 /// The code of the answer in `language`: every closed fenced block tagged with it, joined;
 /// else every closed untagged block.
 pub fn answer_code(response: &str, language: &str) -> Option<String> {
@@ -197,8 +303,35 @@ fn verdict(
     }
 }
 
+/// The cases of the answer's own tests: every one on the correct version, then whether any
+/// failed on the broken version.
+fn written_tests(
+    good: Result<Vec<CaseVerdict>, String>,
+    bad: Result<Vec<CaseVerdict>, String>,
+) -> Result<Vec<CaseVerdict>, String> {
+    let good = good.map_err(|e| format!("on the correct version: {e}"))?;
+    let bad = bad.map_err(|e| format!("on the broken version: {e}"))?;
+    let caught = bad.iter().any(|c| !c.pass);
+    let mut cases: Vec<CaseVerdict> = good
+        .into_iter()
+        .map(|c| CaseVerdict {
+            case: format!("correct version: {}", c.case),
+            ..c
+        })
+        .collect();
+    cases.push(CaseVerdict {
+        case: "broken version rejected".into(),
+        pass: caught,
+        detail: (!caught).then(|| "every test passed on the broken version".into()),
+    });
+    Ok(cases)
+}
+
 /// Grades `response` with `t` under `limits`.
 pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
+    if t.language == "rust" {
+        return grade_rust(grader, t, response, limits);
+    }
     let (interpreter, driver, ext) = match t.language.as_str() {
         "python" | "sql" => (
             "python3",
@@ -260,28 +393,7 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
                     limits,
                 )
             };
-            match (on(good), on(bad)) {
-                (Ok(g), Ok(b)) => {
-                    let all_pass = g.iter().all(|c| c.pass);
-                    let caught = b.iter().any(|c| !c.pass);
-                    let mut cases: Vec<CaseVerdict> = g
-                        .into_iter()
-                        .map(|c| CaseVerdict {
-                            case: format!("correct version: {}", c.case),
-                            ..c
-                        })
-                        .collect();
-                    cases.push(CaseVerdict {
-                        case: "broken version rejected".into(),
-                        pass: caught,
-                        detail: (!caught).then(|| "every test passed on the broken version".into()),
-                    });
-                    let _ = all_pass;
-                    Ok(cases)
-                }
-                (Err(e), _) => Err(format!("on the correct version: {e}")),
-                (_, Err(e)) => Err(format!("on the broken version: {e}")),
-            }
+            written_tests(on(good), on(bad))
         }
         _ => run_cases(
             &interpreter,
@@ -289,6 +401,37 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
             &[(solution.as_str(), code), (tests.as_str(), t.tests.clone())],
             limits,
         ),
+    };
+    verdict(grader, cases, exec)
+}
+
+/// Rust: the answer and the tests in one crate (`rustc --test`); for a test-writing prompt,
+/// the implementation first and the answer's test module after it.
+fn grade_rust(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
+    let Some(sysroot) = rust_sysroot() else {
+        let why = "rustc not found: rust tests skipped".to_string();
+        return Verdict {
+            grader,
+            pass: false,
+            detail: Some(why.clone()),
+            cases: Vec::new(),
+            execution: Some(execution(t, limits, Some(why))),
+        };
+    };
+    let exec = execution(t, limits, None);
+    let Some(code) = answer_code(response, "rust") else {
+        return verdict(
+            grader,
+            Err("no closed rust code block in the answer".into()),
+            exec,
+        );
+    };
+    let cases = match (&t.implementation, &t.broken) {
+        (Some(good), Some(bad)) => {
+            let on = |imp: &String| run_rust(&sysroot, format!("{imp}\n\n{code}\n"), limits);
+            written_tests(on(good), on(bad))
+        }
+        _ => run_rust(&sysroot, format!("{code}\n\n{}\n", t.tests), limits),
     };
     verdict(grader, cases, exec)
 }

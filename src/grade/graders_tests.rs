@@ -463,14 +463,6 @@ const FORMAL: &str =
 const DEPLOY_FAILED: &str = "```json
 {\"status\": \"failure\", \"service\": \"billing-api\"}
 ```";
-const RUST_MATCH: &str = "```rust
-fn http_status_text(code: u16) -> &'static str {
-    match code {
-        200 => \"OK\",
-        _ => \"Unknown\",
-    }
-}
-```";
 
 /// Plausible good answers pass every grader of their shipped prompt.
 #[test]
@@ -493,7 +485,6 @@ fn shipped_graders_accept_good_answers() {
         ("short-response", "tone-formal-meeting", FORMAL),
         ("short-response", "deploy-status-failed", DEPLOY_FAILED),
         ("short-response", "raw-gold-symbol", " Au"),
-        ("coding", "refactor-rust-match", RUST_MATCH),
         (
             "coding",
             "explain-complexity",

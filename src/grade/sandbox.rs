@@ -171,8 +171,15 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .or(system)
 }
 
-/// The command line that runs `program args` under the limits and isolation available.
-fn command(dir: &Path, program: &Path, args: &[String], limits: &Limits) -> Command {
+/// The command line that runs `program args` under the limits and isolation available, with
+/// each `(host directory, name)` of `mounts` readable at `dir/name` in the namespaces.
+fn command(
+    dir: &Path,
+    program: &Path,
+    args: &[String],
+    limits: &Limits,
+    mounts: &[(PathBuf, &str)],
+) -> Command {
     let w = wrapper();
     let mut inner: Vec<String> = Vec::new();
     if w.prlimit {
@@ -190,7 +197,9 @@ fn command(dir: &Path, program: &Path, args: &[String], limits: &Limits) -> Comm
     let mut cmd = if w.namespaces {
         // As root, in fresh mount and network namespaces: the run's directory stays writable,
         // the shared temporary directories become read-only, then root is dropped.
-        let script = "d=\"$1\"; shift; mount --bind \"$d\" \"$d\" || exit 97; \
+        let script = "d=\"$1\"; n=\"$2\"; shift 2; mount --bind \"$d\" \"$d\" || exit 97; \
+            while [ \"$n\" -gt 0 ]; do mkdir -p \"$d/$2\" && mount --bind \"$1\" \"$d/$2\" && \
+            mount -o remount,bind,ro \"$d/$2\" || exit 97; shift 2; n=$((n - 1)); done; \
             for t in /tmp /var/tmp /dev/shm; do if [ -d \"$t\" ]; then \
             mount --rbind \"$t\" \"$t\" && mount -o remount,bind,ro \"$t\" || exit 97; fi; done; \
             cd \"$d\" && exec setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$@\"";
@@ -206,7 +215,11 @@ fn command(dir: &Path, program: &Path, args: &[String], limits: &Limits) -> Comm
             "sh",
         ])
         .arg(dir)
-        .args(&inner);
+        .arg(mounts.len().to_string());
+        for (host, name) in mounts {
+            c.arg(host).arg(name);
+        }
+        c.args(&inner);
         c
     } else if w.prlimit {
         let mut c = Command::new(&inner[0]);
@@ -280,8 +293,26 @@ pub fn run(
     args: &[String],
     limits: &Limits,
 ) -> std::io::Result<Outcome> {
+    run_with(dir, program, args, limits, &[])
+}
+
+/// Whether runs see host directories only through mounts (the sandbox user cannot read
+/// runner's own home).
+pub fn mounts_needed() -> bool {
+    wrapper().namespaces
+}
+
+/// [`run`], with each `(host directory, name)` of `mounts` readable at `dir/name` where the
+/// sandbox uses namespaces (elsewhere the run reads the host path itself).
+pub fn run_with(
+    dir: &Path,
+    program: &Path,
+    args: &[String],
+    limits: &Limits,
+    mounts: &[(PathBuf, &str)],
+) -> std::io::Result<Outcome> {
     let start = Instant::now();
-    let mut child = command(dir, program, args, limits).spawn()?;
+    let mut child = command(dir, program, args, limits, mounts).spawn()?;
     let pid = child.id();
     let (otx, orx) = mpsc::channel();
     let out = reader(

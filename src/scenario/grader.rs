@@ -20,7 +20,7 @@ pub const GRADER_TYPES: [&str; 12] = [
 ];
 
 /// Languages the `tests` grader executes.
-pub const TEST_LANGUAGES: [&str; 3] = ["python", "sql", "javascript"];
+pub const TEST_LANGUAGES: [&str; 4] = ["python", "sql", "javascript", "rust"];
 
 /// One deterministic check of a response. See the module documentation for each type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +142,7 @@ impl TestSpec {
             "sql" if self.implementation.is_some() || !self.tests.is_empty() => {
                 Err("tests: sql takes setup and expect, not tests or implementation".into())
             }
-            "python" | "javascript"
+            "python" | "javascript" | "rust"
                 if self.tests.trim().is_empty() && self.implementation.is_none() =>
             {
                 Err(format!(
