@@ -303,6 +303,19 @@ fn verdict(
     }
 }
 
+/// The verdict of a grader whose language has no runtime here: not passed, and the reason
+/// recorded as a skip (not a failure of the answer).
+fn skipped(grader: String, t: &TestSpec, limits: &Limits, missing: String) -> Verdict {
+    let why = format!("{missing}: {} tests skipped", t.language);
+    Verdict {
+        grader,
+        pass: false,
+        detail: Some(why.clone()),
+        cases: Vec::new(),
+        execution: Some(execution(t, limits, Some(why))),
+    }
+}
+
 /// The cases of the answer's own tests: every one on the correct version, then whether any
 /// failed on the broken version.
 fn written_tests(
@@ -345,14 +358,7 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
         _ => ("node", JS_DRIVER, "js"),
     };
     let Some(interpreter) = sandbox::program(interpreter) else {
-        let why = format!("{interpreter} not found: {} tests skipped", t.language);
-        return Verdict {
-            grader,
-            pass: false,
-            detail: Some(why.clone()),
-            cases: Vec::new(),
-            execution: Some(execution(t, limits, Some(why))),
-        };
+        return skipped(grader, t, limits, format!("{interpreter} not found"));
     };
     let exec = execution(t, limits, None);
     let Some(code) = answer_code(response, &t.language) else {
@@ -409,14 +415,7 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
 /// the implementation first and the answer's test module after it.
 fn grade_rust(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
     let Some(sysroot) = rust_sysroot() else {
-        let why = "rustc not found: rust tests skipped".to_string();
-        return Verdict {
-            grader,
-            pass: false,
-            detail: Some(why.clone()),
-            cases: Vec::new(),
-            execution: Some(execution(t, limits, Some(why))),
-        };
+        return skipped(grader, t, limits, "rustc not found".into());
     };
     let exec = execution(t, limits, None);
     let Some(code) = answer_code(response, "rust") else {
