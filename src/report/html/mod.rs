@@ -10,7 +10,6 @@ pub mod roofline;
 use crate::record::Records;
 use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
-use crate::report::reference::Published;
 use crate::report::table::opt;
 
 /// Escapes text for HTML.
@@ -133,20 +132,8 @@ fn summary_table(rows: &[&GuideRow]) -> String {
     s + "</table>\n"
 }
 
-/// The page for a set of records and reference rows.
-pub fn page(
-    source: &str,
-    records: &Records,
-    published: &[Published],
-    calibration: Option<guide::Calibration>,
-) -> Result<String, String> {
-    let mut g = guide::build(
-        source,
-        records,
-        published,
-        guide::predict::DEFAULT_EFFICIENCY,
-    );
-    g.calibration = calibration;
+/// The page for a guide (its calibration set) and the records it was built from.
+pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
     let all = obs::all(records);
     let mut s = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -156,7 +143,7 @@ pub fn page(
         g.bench_records,
         g.requests,
         g.files,
-        esc(source),
+        esc(&g.source),
         match &g.span {
             Some((a, b)) => format!(", measured {} to {}", esc(a), esc(b)),
             None => String::new(),
@@ -178,7 +165,7 @@ pub fn page(
              busy:</strong> their figures are low and noisy.</p>\n"
         ));
     }
-    for f in figures(&all, &g)? {
+    for f in figures(&all, g)? {
         s.push_str(&format!(
             "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
             f.id,
@@ -206,15 +193,18 @@ pub struct ReportOptions {
 pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
     let (records, published) = guide::load_inputs(&args.results)?;
     let source = args.results.display().to_string();
-    let g = guide::build(
+    let mut g = guide::build(
         &source,
         &records,
         &published,
         guide::predict::DEFAULT_EFFICIENCY,
     );
-    let cal = guide::calibrate(&args.results, guide::catalog::Assumptions::default(), &g)?;
-    let html = page(&source, &records, &published, Some(cal))
-        .map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
+    g.calibration = Some(guide::calibrate(
+        &args.results,
+        guide::catalog::Assumptions::default(),
+        &g,
+    )?);
+    let html = page(&g, &records).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     let path = args
         .output
         .clone()
