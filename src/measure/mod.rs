@@ -1,11 +1,13 @@
 //! Pure measurement maths: a request's trace turned into its figures (the one definition of
 //! TTFT, ITL and rates), statistics over samples, latency histograms, the bytes a decoded token
-//! reads and the routing overhead of Mixture-of-Experts models.
+//! reads, the routing overhead of Mixture-of-Experts models, and load levels (arrival
+//! schedules, SLOs, goodput and the knee).
 
 pub mod bandwidth;
 pub mod compare;
 pub mod fit;
 pub mod histogram;
+pub mod load;
 pub mod routing;
 pub mod stats;
 pub mod trace;
