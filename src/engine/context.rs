@@ -39,6 +39,16 @@ pub enum ContextError {
     TooLong(usize, u32),
 }
 
+/// One token of a multi-sequence batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchEntry {
+    pub token: i32,
+    pub pos: i32,
+    pub seq: i32,
+    /// Ask for this token's logits.
+    pub logits: bool,
+}
+
 /// What `llama_decode` returns when the abort callback stopped it.
 const DECODE_ABORTED: i32 = 2;
 
@@ -63,26 +73,39 @@ pub struct Context {
 
 impl Context {
     pub fn new(model: &Arc<Model>, s: &ContextSettings) -> Result<Context, ContextError> {
-        Context::create(model, s, None)
+        Context::create(model, s, None, 1)
+    }
+
+    /// A context for `n_seq` sequences decoded in the same batches, each with its own part of
+    /// the KV cache (`n_ctx / n_seq` cells, as llama.cpp rounds it).
+    pub fn with_sequences(
+        model: &Arc<Model>,
+        s: &ContextSettings,
+        n_seq: u32,
+    ) -> Result<Context, ContextError> {
+        Context::create(model, s, None, n_seq.max(1))
     }
 
     /// A context with the same settings whose graph evaluation is observed node by node
     /// (`cb_eval`); [`Context::take_profile`] returns what was measured.
     pub fn profiled(model: &Arc<Model>, s: &ContextSettings) -> Result<Context, ContextError> {
-        Context::create(model, s, Some(Profiler::default()))
+        Context::create(model, s, Some(Profiler::default()), 1)
     }
 
     fn create(
         model: &Arc<Model>,
         s: &ContextSettings,
         profiler: Option<Profiler>,
+        n_seq: u32,
     ) -> Result<Context, ContextError> {
         // SAFETY: returns a plain struct of defaults.
         let mut p = unsafe { sys::llama_context_default_params() };
         p.n_ctx = s.n_ctx;
         p.n_batch = s.n_batch;
         p.n_ubatch = s.n_ubatch;
-        p.n_seq_max = 1;
+        p.n_seq_max = n_seq;
+        // Separate cells per sequence: each request attends to its own tokens only.
+        p.kv_unified = false;
         p.n_threads = i32::try_from(s.threads).unwrap_or(i32::MAX);
         p.n_threads_batch = i32::try_from(s.threads_batch).unwrap_or(i32::MAX);
         p.flash_attn_type = s.flash_attn.llama();
@@ -219,6 +242,48 @@ impl Context {
         b.n_tokens = chunk.len() as i32;
     }
 
+    /// Decodes one batch of tokens from any sequences (at most `n_batch` entries); the logits
+    /// of entry `i`, when it asked for them, are then read with [`Context::logits_at`].
+    pub fn decode_entries(&mut self, entries: &[BatchEntry]) -> Result<(), ContextError> {
+        let n = entries.len().min(self.n_batch as usize);
+        let b = &mut self.batch;
+        for (i, e) in entries[..n].iter().enumerate() {
+            // SAFETY: llama_batch_init allocated n_batch entries for each array and one
+            // sequence id per entry; i < n <= n_batch.
+            unsafe {
+                *b.token.add(i) = e.token;
+                *b.pos.add(i) = e.pos;
+                *b.n_seq_id.add(i) = 1;
+                *(*b.seq_id.add(i)) = e.seq;
+                *b.logits.add(i) = i8::from(e.logits);
+            }
+        }
+        b.n_tokens = n as i32;
+        let pos = entries.first().map_or(0, |e| e.pos);
+        // SAFETY: the batch was filled with n <= n_batch valid entries above.
+        let code = unsafe { sys::llama_decode(self.ptr.as_ptr(), self.batch) };
+        match code {
+            0 => Ok(()),
+            DECODE_ABORTED => {
+                let _ = super::log::last_reason();
+                Err(ContextError::Aborted { n_tokens: n, pos })
+            }
+            code => Err(ContextError::Decode {
+                n_tokens: n,
+                pos,
+                code,
+                reason: super::log::last_reason(),
+            }),
+        }
+    }
+
+    /// Removes sequence `seq`'s tokens from the KV cache.
+    pub fn clear_seq(&mut self, seq: i32) {
+        // SAFETY: the context is live; its memory handle is valid while it is; -1, -1 is
+        // the whole sequence.
+        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), seq, -1, -1) };
+    }
+
     /// Waits for queued work on every backend to finish.
     pub fn synchronize(&mut self) {
         // SAFETY: the context is live.
@@ -273,6 +338,22 @@ impl Context {
         }
         // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode,
         // which needs `&mut self` and so cannot happen while the slice borrows `self`.
+        Some(unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) })
+    }
+
+    /// The logits of entry `i` of the last batch, when it asked for them.
+    pub(crate) fn logits_at(&self, i: i32) -> Option<&[f32]> {
+        if i < 0 || self.n_vocab <= 0 {
+            return None;
+        }
+        // SAFETY: the context is live; llama.cpp returns null for an entry of the last batch
+        // that made no logits (or an index out of range) and logs it.
+        let logits = unsafe { sys::llama_get_logits_ith(self.ptr.as_ptr(), i) };
+        if logits.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode,
+        // which needs `&mut self`.
         Some(unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) })
     }
 

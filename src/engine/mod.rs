@@ -3,6 +3,7 @@
 //! what the build is. It has its own small types and knows nothing of the layers above it.
 #![allow(unsafe_code)]
 
+pub mod batch;
 mod context;
 mod deadline;
 pub mod info;
@@ -18,6 +19,7 @@ mod settings;
 pub mod synth;
 pub mod template;
 
+pub use batch::{Batcher, Feed, SeqRequest, SeqTrace};
 pub use context::{argmax, ContextError};
 pub use info::{BuildInfo, DeviceInfo};
 pub use log::last_reason;

@@ -101,6 +101,17 @@ impl Sampler {
     }
 }
 
+impl Sampler {
+    /// Draws the next token from the logits of entry `i` of the last batch, or `None` when
+    /// that entry made none.
+    pub(crate) fn sample_at(&mut self, ctx: &mut Context, i: i32) -> Option<i32> {
+        ctx.logits_at(i)?;
+        // SAFETY: the chain and the context are live, and entry `i` has logits (checked).
+        let token = unsafe { sys::llama_sampler_sample(self.chain.as_ptr(), ctx.raw(), i) };
+        (token >= 0).then_some(token)
+    }
+}
+
 impl Drop for Sampler {
     fn drop(&mut self) {
         // SAFETY: the chain was created in `new` and is freed exactly once, with the samplers

@@ -1,0 +1,382 @@
+//! Continuous batching: several sequences decoded in the same batches of one context, each
+//! with its own KV cells, token choice, limits and timestamps, new ones joining while others
+//! generate.
+//!
+//! Each step builds one batch: the last chosen token of every generating sequence, then as
+//! many prompt tokens of admitted sequences as the batch has room for (a long prompt is
+//! evaluated over several steps). After the decode, every sequence whose logits came out
+//! chooses its next token and stamps it, as [`super::Session::run`] does: a sequence's times
+//! run from its admission, and a token is stamped when it is chosen. With one sequence the
+//! steps are exactly those of a single run.
+
+use super::context::{BatchEntry, Context, ContextError};
+use super::model::Model;
+use super::sampler::Sampler;
+use super::session::{Flow, RunEnd, TokenEvent};
+use super::settings::ContextSettings;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One request for a slot.
+#[derive(Debug)]
+pub struct SeqRequest {
+    pub prompt: Vec<i32>,
+    pub max_tokens: u32,
+    /// End at an end-of-generation token (not counted).
+    pub stop_at_eog: bool,
+    /// llama.cpp's sampler chain; greedy when `None`.
+    pub sampler: Option<Sampler>,
+    /// From admission.
+    pub time_limit: Option<Duration>,
+}
+
+/// The timestamps of one sequence, all from its admission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqTrace {
+    pub prompt_tokens: usize,
+    /// When it was given a slot.
+    pub admitted: Instant,
+    /// Admission → the batch that evaluated its last prompt token finished.
+    pub prompt_eval: Duration,
+    /// Admission → each generated token.
+    pub tokens: Vec<Duration>,
+    /// Time inside the decode calls that advanced it, between its first and last token
+    /// (the whole batch's call each time).
+    pub decode_inside: Duration,
+    pub end: Duration,
+    pub reason: RunEnd,
+}
+
+/// Where a batched run gets its requests and sends what happens to them.
+pub trait Feed {
+    /// A request to admit now, with the caller's id for it; `None` when none is waiting.
+    fn next(&mut self, now: Instant) -> Option<(usize, SeqRequest)>;
+    /// When a request not yet waiting will arrive; `None` when no more will.
+    fn next_arrival(&self) -> Option<Instant>;
+    /// A generated token of request `id`.
+    fn token(&mut self, id: usize, event: &TokenEvent<'_>) -> Flow;
+    /// Request `id` ended (or could not run).
+    fn done(&mut self, id: usize, result: Result<SeqTrace, String>);
+    /// Stop admitting and end the run (an interrupt): sequences in flight are dropped.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// A sequence in a slot.
+#[derive(Debug)]
+struct Seq {
+    id: usize,
+    req: SeqRequest,
+    /// Prompt tokens evaluated so far.
+    fed: usize,
+    /// The token to decode next (generating sequences).
+    next: Option<i32>,
+    deadline: Option<Instant>,
+    trace: SeqTrace,
+    /// The decode time of the last step, added once the token it produced is kept.
+    pending: Duration,
+}
+
+/// A context whose KV cache holds `slots` sequences.
+#[derive(Debug)]
+pub struct Batcher {
+    ctx: Context,
+    slots: Vec<Option<Seq>>,
+    /// Cells of each sequence.
+    n_ctx_seq: u32,
+}
+
+impl Batcher {
+    /// A context of `slots` sequences of `settings.n_ctx` tokens each.
+    pub fn new(
+        model: &Arc<Model>,
+        settings: &ContextSettings,
+        slots: u32,
+    ) -> Result<Batcher, ContextError> {
+        let slots = slots.max(1);
+        let mut s = settings.clone();
+        s.n_ctx = settings.n_ctx.saturating_mul(slots);
+        let ctx = Context::with_sequences(model, &s, slots)?;
+        let n_ctx_seq = ctx.sizes().0 / slots;
+        Ok(Batcher {
+            ctx,
+            slots: (0..slots).map(|_| None).collect(),
+            n_ctx_seq,
+        })
+    }
+
+    /// Tokens one sequence may hold (prompt and output).
+    pub fn n_ctx_seq(&self) -> u32 {
+        self.n_ctx_seq
+    }
+
+    /// Context size, batch and micro-batch as llama.cpp set them.
+    pub fn sizes(&self) -> (u32, u32, u32) {
+        self.ctx.sizes()
+    }
+
+    /// Model, KV cache and compute buffer bytes.
+    pub fn memory(&self) -> Option<super::MemoryUsage> {
+        self.ctx.memory()
+    }
+
+    /// Runs requests from `feed` until it has no more and every slot is empty. A request
+    /// that cannot run (too long for its slot) ends with an error without stopping the rest;
+    /// a failed decode ends every sequence in that batch with its error.
+    pub fn serve(&mut self, feed: &mut dyn Feed) {
+        loop {
+            if feed.cancelled() {
+                self.drop_all();
+                return;
+            }
+            self.admit(feed);
+            if self.slots.iter().all(Option::is_none) {
+                match feed.next_arrival() {
+                    Some(t) => sleep_until(t, feed),
+                    None => return,
+                }
+                continue;
+            }
+            self.expire(feed);
+            let (entries, owners) = self.batch();
+            if entries.is_empty() {
+                continue;
+            }
+            let start = Instant::now();
+            let decoded = self.ctx.decode_entries(&entries);
+            self.ctx.synchronize();
+            let took = start.elapsed();
+            match decoded {
+                Ok(()) => self.advance(&entries, &owners, took, feed),
+                Err(e) => self.fail(&owners, &e, feed),
+            }
+        }
+    }
+
+    /// Fills free slots with waiting requests; one that cannot run ends at once and leaves
+    /// its slot to the next.
+    fn admit(&mut self, feed: &mut dyn Feed) {
+        let free: Vec<usize> = (0..self.slots.len())
+            .filter(|&s| self.slots[s].is_none())
+            .collect();
+        let mut free = free.into_iter();
+        let mut slot = free.next();
+        while let Some(at) = slot {
+            let Some((id, req)) = feed.next(Instant::now()) else {
+                return;
+            };
+            let need = req.prompt.len() as u64 + u64::from(req.max_tokens);
+            if req.prompt.is_empty() {
+                feed.done(id, Err("the prompt is empty (no tokens)".into()));
+                continue;
+            }
+            if need > u64::from(self.n_ctx_seq) {
+                let e = ContextError::TooLong(need as usize, self.n_ctx_seq);
+                feed.done(id, Err(e.to_string()));
+                continue;
+            }
+            self.start(at, id, req);
+            slot = free.next();
+        }
+    }
+
+    /// Puts request `id` in `slot`, its cells emptied.
+    fn start(&mut self, slot: usize, id: usize, req: SeqRequest) {
+        let admitted = Instant::now();
+        self.ctx.clear_seq(slot as i32);
+        let deadline = req.time_limit.and_then(|l| admitted.checked_add(l));
+        self.slots[slot] = Some(Seq {
+            id,
+            trace: SeqTrace {
+                prompt_tokens: req.prompt.len(),
+                admitted,
+                prompt_eval: Duration::ZERO,
+                tokens: Vec::with_capacity(req.max_tokens as usize),
+                decode_inside: Duration::ZERO,
+                end: Duration::ZERO,
+                reason: RunEnd::MaxTokens,
+            },
+            req,
+            fed: 0,
+            next: None,
+            deadline,
+            pending: Duration::ZERO,
+        });
+    }
+
+    /// Ends sequences whose time limit has passed.
+    fn expire(&mut self, feed: &mut dyn Feed) {
+        let now = Instant::now();
+        for slot in 0..self.slots.len() {
+            let passed = self.slots[slot]
+                .as_ref()
+                .and_then(|s| s.deadline)
+                .is_some_and(|d| now >= d);
+            if passed {
+                self.finish(slot, RunEnd::TimeLimit, feed);
+            }
+        }
+    }
+
+    /// This step's batch: one token per generating sequence, then prompt tokens while there
+    /// is room; with, per entry, the slot it belongs to.
+    fn batch(&self) -> (Vec<BatchEntry>, Vec<usize>) {
+        let room = self.ctx.sizes().1 as usize;
+        let mut entries = Vec::new();
+        let mut owners = Vec::new();
+        for (slot, s) in self.slots.iter().enumerate() {
+            if let Some(Seq { next: Some(t), .. }) = s {
+                let pos = (s
+                    .as_ref()
+                    .map_or(0, |s| s.req.prompt.len() + s.trace.tokens.len())
+                    - 1) as i32;
+                entries.push(BatchEntry {
+                    token: *t,
+                    pos,
+                    seq: slot as i32,
+                    logits: true,
+                });
+                owners.push(slot);
+            }
+        }
+        for (slot, s) in self.slots.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let left = s.req.prompt.len() - s.fed;
+            if left == 0 || entries.len() >= room {
+                continue;
+            }
+            let take = left.min(room - entries.len());
+            for i in s.fed..s.fed + take {
+                entries.push(BatchEntry {
+                    token: s.req.prompt[i],
+                    pos: i as i32,
+                    seq: slot as i32,
+                    logits: i + 1 == s.req.prompt.len(),
+                });
+                owners.push(slot);
+            }
+        }
+        (entries, owners)
+    }
+
+    /// After a decode: prompts advanced, and a token chosen for every sequence whose logits
+    /// came out.
+    fn advance(
+        &mut self,
+        entries: &[BatchEntry],
+        owners: &[usize],
+        took: Duration,
+        feed: &mut dyn Feed,
+    ) {
+        for (i, (e, &slot)) in entries.iter().zip(owners).enumerate() {
+            let Some(s) = self.slots[slot].as_mut() else {
+                continue;
+            };
+            if s.next.is_none() {
+                s.fed += 1;
+            }
+            if !e.logits {
+                continue;
+            }
+            if s.next.is_none() {
+                s.trace.prompt_eval = s.trace.admitted.elapsed();
+            } else {
+                s.pending = took;
+            }
+            if let Some(end) = self.choose(slot, i as i32, feed) {
+                self.finish(slot, end, feed);
+            }
+        }
+    }
+
+    /// Chooses, stamps and hands over the next token of the sequence in `slot` from batch
+    /// entry `i`; why the sequence ends, if it does.
+    fn choose(&mut self, slot: usize, i: i32, feed: &mut dyn Feed) -> Option<RunEnd> {
+        let s = self.slots[slot].as_mut()?;
+        if s.req.max_tokens == 0 {
+            return Some(RunEnd::MaxTokens);
+        }
+        let token = match s.req.sampler.as_mut() {
+            Some(smpl) => smpl.sample_at(&mut self.ctx, i),
+            None => self.ctx.logits_at(i).map(|row| super::argmax(row) as i32),
+        };
+        let Some(token) = token else {
+            s.next = None;
+            return Some(RunEnd::Stopped);
+        };
+        let at = s.trace.admitted.elapsed();
+        let eog = self.ctx.is_eog(token);
+        if eog && s.req.stop_at_eog {
+            return Some(RunEnd::Eog);
+        }
+        if !s.trace.tokens.is_empty() {
+            s.trace.decode_inside += s.pending;
+        }
+        s.trace.tokens.push(at);
+        let logits = self.ctx.logits_at(i).unwrap_or(&[]);
+        let event = TokenEvent {
+            token,
+            at,
+            logits,
+            eog,
+        };
+        if feed.token(s.id, &event) == Flow::Stop {
+            return Some(RunEnd::Stopped);
+        }
+        if s.trace.tokens.len() >= s.req.max_tokens as usize {
+            return Some(RunEnd::MaxTokens);
+        }
+        s.next = Some(token);
+        None
+    }
+
+    /// Empties `slot`, telling the feed how its sequence ended.
+    fn finish(&mut self, slot: usize, reason: RunEnd, feed: &mut dyn Feed) {
+        let Some(mut s) = self.slots[slot].take() else {
+            return;
+        };
+        self.ctx.clear_seq(slot as i32);
+        s.trace.reason = reason;
+        s.trace.end = s.trace.admitted.elapsed();
+        if s.fed < s.req.prompt.len() {
+            s.trace.prompt_eval = s.trace.end;
+        }
+        feed.done(s.id, Ok(s.trace));
+    }
+
+    /// A failed decode: every sequence in the batch ends with the error.
+    fn fail(&mut self, owners: &[usize], e: &ContextError, feed: &mut dyn Feed) {
+        let mut slots = owners.to_vec();
+        slots.dedup();
+        for slot in slots {
+            if let Some(s) = self.slots[slot].take() {
+                self.ctx.clear_seq(slot as i32);
+                feed.done(s.id, Err(e.to_string()));
+            }
+        }
+    }
+
+    fn drop_all(&mut self) {
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].take().is_some() {
+                self.ctx.clear_seq(slot as i32);
+            }
+        }
+    }
+}
+
+/// Sleeps until `t`, waking every 50 ms to see whether the run was cancelled.
+fn sleep_until(t: Instant, feed: &dyn Feed) {
+    while !feed.cancelled() {
+        let now = Instant::now();
+        if now >= t {
+            return;
+        }
+        std::thread::sleep((t - now).min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;

@@ -1,0 +1,169 @@
+//! Continuous batching on the real test model ($RUNNER_TEST_MODEL): one sequence decodes
+//! exactly as a single run does, prompts split over several batches and sequences decoded
+//! together keep their greedy tokens, and a request too long for its slot fails alone.
+
+use super::*;
+use crate::engine::{FlashAttn, KvType, LoadOptions, RunOptions, Session};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+fn model() -> Arc<Model> {
+    static MODEL: OnceLock<Arc<Model>> = OnceLock::new();
+    Arc::clone(MODEL.get_or_init(|| {
+        let opts = LoadOptions {
+            n_gpu_layers: 0,
+            use_mmap: true,
+        };
+        let backend = crate::engine::test_backend();
+        let path = crate::util::test_model();
+        Arc::new(Model::load(backend, &path, opts).expect("model loads"))
+    }))
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn settings(n_ctx: u32, n_batch: u32) -> ContextSettings {
+    ContextSettings {
+        n_ctx,
+        n_batch,
+        n_ubatch: n_batch,
+        threads: 2,
+        threads_batch: 2,
+        flash_attn: FlashAttn::Auto,
+        type_k: KvType::F16,
+        type_v: KvType::F16,
+    }
+}
+
+/// Admits every request at once (as slots allow) and keeps what happens.
+#[derive(Default)]
+struct Collect {
+    waiting: Vec<(usize, Vec<i32>, u32)>,
+    tokens: HashMap<usize, Vec<i32>>,
+    ends: HashMap<usize, Result<SeqTrace, String>>,
+    most_at_once: usize,
+}
+
+impl Feed for Collect {
+    fn next(&mut self, _now: Instant) -> Option<(usize, SeqRequest)> {
+        let (id, prompt, max_tokens) = self.waiting.pop()?;
+        Some((
+            id,
+            SeqRequest {
+                prompt,
+                max_tokens,
+                stop_at_eog: false,
+                sampler: None,
+                time_limit: None,
+            },
+        ))
+    }
+    fn next_arrival(&self) -> Option<Instant> {
+        None
+    }
+    fn token(&mut self, id: usize, e: &TokenEvent<'_>) -> Flow {
+        self.tokens.entry(id).or_default().push(e.token);
+        let live = self.tokens.len() - self.ends.len();
+        self.most_at_once = self.most_at_once.max(live);
+        Flow::Continue
+    }
+    fn done(&mut self, id: usize, result: Result<SeqTrace, String>) {
+        self.ends.insert(id, result);
+    }
+}
+
+fn alone(m: &Arc<Model>, prompt: &[i32], n: u32) -> Vec<i32> {
+    let mut s = Session::new(m, &settings(512, 512)).expect("context");
+    let mut out = Vec::new();
+    let opts = RunOptions {
+        max_tokens: n,
+        ..Default::default()
+    };
+    s.run(prompt, opts, &mut |t| {
+        out.push(t.token);
+        Flow::Continue
+    })
+    .expect("run");
+    out
+}
+
+fn prompts(m: &Model) -> Vec<Vec<i32>> {
+    [
+        "The capital of France is",
+        "Once upon a time, in a small village by the sea, there lived an old fisherman who",
+        "def fibonacci(n):",
+    ]
+    .iter()
+    .map(|t| m.tokenize(t, true, false))
+    .collect()
+}
+
+#[test]
+fn one_sequence_decodes_as_a_single_run_does() {
+    let _g = serial();
+    let m = model();
+    let p = prompts(&m).remove(1);
+    let want = alone(&m, &p, 24);
+    // A batch of 8 splits the prompt over several steps.
+    for n_batch in [512, 8] {
+        let mut b = Batcher::new(&m, &settings(512, n_batch), 1).expect("batcher");
+        let mut feed = Collect {
+            waiting: vec![(0, p.clone(), 24)],
+            ..Default::default()
+        };
+        b.serve(&mut feed);
+        assert_eq!(feed.tokens[&0], want, "n_batch {n_batch}");
+        let t = feed.ends[&0].as_ref().expect("ended");
+        assert_eq!(t.tokens.len(), 24);
+        assert_eq!(t.reason, RunEnd::MaxTokens);
+        assert!(t.prompt_eval <= t.tokens[0] && t.tokens[23] <= t.end);
+    }
+}
+
+#[test]
+fn sequences_decoded_together_keep_their_greedy_tokens() {
+    let _g = serial();
+    let m = model();
+    let ps = prompts(&m);
+    let want: Vec<Vec<i32>> = ps.iter().map(|p| alone(&m, p, 16)).collect();
+    let mut b = Batcher::new(&m, &settings(256, 512), 3).expect("batcher");
+    let mut feed = Collect {
+        waiting: ps
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, p)| (i, p, 16))
+            .collect(),
+        ..Default::default()
+    };
+    b.serve(&mut feed);
+    assert_eq!(feed.most_at_once, 3, "all three were in flight at once");
+    let same = (0..3).filter(|i| feed.tokens[i] == want[*i]).count();
+    assert!(same >= 2, "{same} of 3 sequences kept their greedy tokens");
+}
+
+#[test]
+fn a_request_too_long_for_its_slot_fails_alone() {
+    let _g = serial();
+    let m = model();
+    let ps = prompts(&m);
+    let mut b = Batcher::new(&m, &settings(256, 512), 2).expect("batcher");
+    let fits = b.n_ctx_seq() - ps[0].len() as u32;
+    let mut feed = Collect {
+        waiting: vec![
+            (0, ps[0].clone(), 8),
+            (1, ps[1].clone(), fits + 1),
+            (2, vec![], 4),
+        ],
+        ..Default::default()
+    };
+    b.serve(&mut feed);
+    assert!(feed.ends[&0].is_ok());
+    let long = feed.ends[&1].as_ref().expect_err("too long");
+    assert!(long.contains("do not fit"), "{long}");
+    assert!(feed.ends[&2].as_ref().expect_err("empty").contains("empty"));
+    assert_eq!(feed.tokens[&0].len(), 8);
+}
