@@ -49,13 +49,25 @@ fn free_port() -> u16 {
 }
 
 fn llama_server(model: &Path) -> Server {
+    llama_server_with(model, 1)
+}
+
+/// llama-server with `parallel` slots (`-np`).
+fn llama_server_with(model: &Path, parallel: u32) -> Server {
     let py = xllamacpp_python();
     let port = free_port();
     let mut child = Command::new(py)
         .arg(repo().join("scripts/llama-server.py"))
         .arg(model)
         .arg(port.to_string())
-        .args(["--threads", "2", "--ctx", "4096"])
+        .args([
+            "--threads",
+            "2",
+            "--ctx",
+            "4096",
+            "--parallel",
+            &parallel.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -429,5 +441,40 @@ fn bad_backend_flags_are_usage_errors() {
         let o = run(&words(args).iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(o.status.code(), Some(2), "{args}: {}", stderr(&o));
         assert_eq!(lines(&stderr(&o)).len(), 1, "{args}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn llama_server_with_two_slots_under_concurrency_two() {
+    let _g = heavy();
+    let server = llama_server_with(model(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}/v1", server.port);
+    let args = words(&format!(
+        "sweep -m {} -s short-response --limit 2 --max-tokens 16 --backend native,openai:smollm2 --openai-base-url {base} -q source --concurrency 2 --requests 4",
+        model().display()
+    ));
+    let o = run_in(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("openai:smollm2") && out.contains("c=2"),
+        "{out}"
+    );
+    let recs = records(&dir.path().join("results"));
+    let reqs = of_kind(&recs, "request");
+    for backend in ["native", "openai:smollm2"] {
+        let level: Vec<&Value> = reqs
+            .iter()
+            .copied()
+            .filter(|r| r["cell"]["backend"] == backend && r["traffic"]["concurrency"] == 2)
+            .collect();
+        assert_eq!(level.len(), 4, "{backend}");
+        assert!(level.iter().all(|r| r["failed"] == false), "{level:?}");
+        // Both slots busy at once: the second request started while the first ran.
+        assert!(
+            level.iter().any(|r| r["traffic"]["concurrent"] == 1),
+            "{backend}: {level:?}"
+        );
     }
 }

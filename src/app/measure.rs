@@ -163,9 +163,14 @@ fn print_sweep(out: &Output, plan: &SweepPlan, results: &Path) -> anyhow::Result
     let rows = summary::rows_with(&records, b.judge_power);
     let comparison = compare::build(&records, b.judge_power, b.reference);
     let format = out.format;
+    let load = crate::report::load::rows(&records);
     let render = |f: Format| -> anyhow::Result<String> {
-        let mut text = summary::render(f, &rows)?;
+        let mut text = match load.is_empty() || rows.iter().any(|r| r.requests > 0) {
+            true => summary::render(f, &rows)?,
+            false => String::new(),
+        };
         text.push_str(&compare::render(f, comparison.as_ref())?);
+        text.push_str(&crate::report::load::render(f, &load)?);
         Ok(text)
     };
     match &out.file {

@@ -11,6 +11,7 @@
 pub mod anthropic;
 pub mod exchange;
 pub mod http;
+pub mod load;
 pub mod native;
 pub mod ollama;
 pub mod openai;
@@ -149,6 +150,8 @@ pub enum Request<'a> {
     /// Greedy decoding with the logits of each choice (`forced`: along given tokens):
     /// in-process only.
     Greedy(GreedyRequest<'a>),
+    /// A load level: many chat requests sharing the backend at once.
+    Load(load::LoadRequest<'a>),
 }
 
 /// A llama-bench style workload: after `depth` tokens already in the cache (untimed), a
@@ -244,6 +247,7 @@ pub enum Reply {
     Workload(WorkloadReply),
     Step(StepReply),
     Greedy(GreedyReply),
+    Load(load::LoadReply),
     /// The request could not run at all (a kind the backend does not run, or an engine
     /// error).
     Failed(Failure),
@@ -263,6 +267,9 @@ pub struct ChatReply {
     pub server: Option<ServerReport>,
     /// What the client saw of the exchange (HTTP).
     pub http: Option<HttpReport>,
+    /// The text's length in bytes after each generated token (in-process load levels, to
+    /// find the token where two answers part).
+    pub token_ends: Vec<usize>,
 }
 
 /// A workload's timings and the context it ran in.

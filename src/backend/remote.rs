@@ -100,6 +100,7 @@ impl Remote {
             base_model: false,
             server: Some(x.server.clone()),
             http: Some(x.http_report()),
+            token_ends: Vec::new(),
         }
     }
 }
@@ -122,6 +123,7 @@ impl Backend for Remote {
     fn run(&mut self, req: &Request<'_>) -> Reply {
         match req {
             Request::Chat(c) => Reply::Chat(self.chat(c)),
+            Request::Load(l) => Reply::Load(super::load::run_threads(l, &|c| self.chat(c))),
             _ => Reply::Failed(Failure::new(
                 FailureKind::Other,
                 format!("{} runs chat requests only", self.endpoint.spec),

@@ -2,6 +2,7 @@
 //! configurations of the plans and reports in another. No layer below imports this one.
 
 pub mod bench;
+pub mod load;
 pub mod moe;
 pub mod profile;
 pub mod sweep;

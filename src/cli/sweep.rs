@@ -82,6 +82,8 @@ pub struct SweepArgs {
     pub no_progress: bool,
     #[command(flatten)]
     pub baselines: BackendArgs,
+    #[command(flatten)]
+    pub load: super::load::LoadArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -140,6 +142,7 @@ impl SweepArgs {
         if !(self.busy_threshold.is_finite() && self.busy_threshold >= 0.0) {
             return Err("--busy-threshold must be 0 or more".into());
         }
+        let load = self.load.validate()?;
         let b = self.baselines;
         let output = Output {
             format: Format::choose(self.format, self.output.as_deref()),
@@ -177,6 +180,7 @@ impl SweepArgs {
                 judge_time_limit: b.judge_time_limit,
                 reference: b.reference,
             },
+            load,
         };
         Ok((cfg, output))
     }

@@ -27,6 +27,7 @@ pub fn check(
     scenarios: &[Scenario],
     limit_prompts: Option<u32>,
     engine: &EngineSpec,
+    seqs: u32,
     limit: u64,
 ) -> Result<(), String> {
     let Some(g) = source else {
@@ -37,6 +38,8 @@ pub fn check(
         Err(_) => g.tensor_bytes(),
     };
     let n_ctx = context_tokens(g, scenarios, limit_prompts, engine);
+    // A load level keeps one sequence's cache per request in flight.
+    let n_ctx = n_ctx * u64::from(seqs.max(1));
     let kv = n_ctx * kv_bytes_per_token(g);
     let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
     if need <= limit {

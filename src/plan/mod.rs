@@ -9,6 +9,7 @@ pub mod baselines;
 pub mod bench;
 mod dense;
 pub mod judge;
+pub mod load;
 mod memory;
 pub mod profile;
 pub mod sweep;

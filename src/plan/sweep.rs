@@ -5,6 +5,7 @@
 //! per configuration as it completes, and a re-run of the same command resumes from it.
 
 use super::baselines::{BackendOptions, Baselines};
+use super::load::{self as levels, LoadConfig};
 use super::memory;
 use super::{Invalid, Resolved};
 use crate::backend::{ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup};
@@ -14,6 +15,7 @@ use crate::exec::{self, Cell, Observed, Plan};
 use crate::gguf::GgufFile;
 use crate::grade;
 use crate::measure::bandwidth::{self, DecodeReads, Peaks};
+use crate::measure::load::Shape;
 use crate::measure::{ms, StopReason};
 use crate::record::{
     BackendId, CellFailure, CellInfo, CellKey, Provenance, Record, RequestRecord, ResultsFile,
@@ -23,6 +25,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+
+#[path = "sweep_load.rs"]
+mod load_cells;
 
 /// Validated settings of `runner sweep` and `runner compare`.
 #[derive(Debug, Clone)]
@@ -46,6 +51,8 @@ pub struct SweepConfig {
     pub require_idle: bool,
     pub busy_threshold: f64,
     pub backends: BackendOptions,
+    /// Load levels (`--concurrency`, `--rate`): each cell runs once per level.
+    pub load: Option<LoadConfig>,
 }
 
 /// What a native cell's child process is handed: everything it needs, as JSON.
@@ -68,9 +75,38 @@ pub struct CellSpec {
     pub raw: bool,
     pub verbose: bool,
     pub busy_threshold: f64,
+    /// The load level this cell runs, and the sweep's load settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Shape>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadConfig>,
 }
 
 type DoneKey = (CellKey, String, String);
+
+/// What a results file already holds.
+struct Done<'a> {
+    prompts: HashSet<DoneKey>,
+    records: &'a [Record],
+}
+
+impl Done<'_> {
+    /// The prompts a cell still runs: those not recorded, or for a load level every prompt
+    /// (cycled by the level) unless the level is recorded.
+    fn pending(
+        &self,
+        scenarios: &[Scenario],
+        limit: Option<u32>,
+        key: &CellKey,
+        level: Option<&Shape>,
+    ) -> Vec<(usize, usize)> {
+        match level {
+            Some(l) if levels::level_done(self.records, key, l) => Vec::new(),
+            Some(_) => pending(scenarios, limit, &HashSet::new(), key),
+            None => pending(scenarios, limit, &self.prompts, key),
+        }
+    }
+}
 
 /// A sweep as a plan.
 pub struct SweepPlan {
@@ -93,6 +129,11 @@ pub struct SweepPlan {
     child: bool,
     /// Cells whose model was found to be a base model (said once each).
     noted_base: Vec<usize>,
+    /// Per cell: the load level it runs (load sweeps).
+    levels: Vec<Option<Shape>>,
+    load: Option<LoadConfig>,
+    /// A child's answers of its cell's prompts run alone, by prompt id.
+    alone: std::collections::HashMap<String, String>,
 }
 
 impl SweepPlan {
@@ -140,6 +181,13 @@ impl SweepPlan {
             _specs: None,
             child: false,
             noted_base: Vec::new(),
+            levels: Vec::new(),
+            load: cfg.load.clone(),
+            alone: Default::default(),
+        };
+        let done = Done {
+            prompts: done,
+            records: &existing.records,
         };
         plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
         plan.plan_http(cfg, cache, &engine, &done);
@@ -159,7 +207,16 @@ impl SweepPlan {
             .iter()
             .map(|(s, p)| (spec.cell.clone(), s.clone(), p.clone()))
             .collect();
-        let pending = pending(&scenarios, spec.limit, &done, &spec.cell);
+        let pending = match spec.level {
+            Some(_) => pending(&scenarios, spec.limit, &HashSet::new(), &spec.cell),
+            None => pending(&scenarios, spec.limit, &done, &spec.cell),
+        };
+        let alone = match spec.level {
+            Some(Shape::Closed { concurrency: 1 }) | None => Default::default(),
+            Some(_) => crate::record::io::read(&spec.results)
+                .map(|r| levels::alone_answers(&r, &spec.cell))
+                .unwrap_or_default(),
+        };
         let mut plan = SweepPlan {
             cells: Vec::new(),
             scenarios,
@@ -180,6 +237,9 @@ impl SweepPlan {
             _specs: None,
             child: true,
             noted_base: Vec::new(),
+            levels: vec![spec.level],
+            load: spec.load.clone(),
+            alone,
         };
         let setup = plan.setup(
             &spec.cell,
@@ -189,8 +249,12 @@ impl SweepPlan {
             spec.raw,
             &spec.cache_dir,
         );
+        let requests = match spec.level {
+            Some(_) => usize::from(!pending.is_empty()),
+            None => pending.len(),
+        };
         plan.cells
-            .push(Cell::new(spec.cell.label(), 0, setup, pending.len()));
+            .push(Cell::new(spec.cell.label(), 0, setup, requests));
         plan.pending.push((pending, 0));
         Ok(plan)
     }
@@ -208,7 +272,7 @@ impl SweepPlan {
         &self.scenarios
     }
 
-    /// Native cells (models × quantizations) first, each in a child process.
+    /// Native cells (models × quantizations × load levels) first, each in a child process.
     fn plan_native(
         &mut self,
         cfg: &SweepConfig,
@@ -216,7 +280,7 @@ impl SweepPlan {
         sources: &[(Resolved, Option<GgufFile>)],
         quants: &[QuantChoice],
         engine: &EngineSpec,
-        done: &HashSet<DoneKey>,
+        done: &Done<'_>,
     ) -> anyhow::Result<()> {
         if !self.baselines.native {
             return Ok(());
@@ -230,79 +294,111 @@ impl SweepPlan {
                     model: r.arg.clone(),
                     quant: q.label().to_string(),
                 };
-                let pending = pending(&self.scenarios, cfg.limit, done, &key);
-                let (source, gguf) = match &r.synth {
-                    Some(spec) => synth_source(spec, q, cache, &pending)?,
-                    None => (
-                        ModelSource {
-                            path: r.path.clone(),
-                            sha256: r.sha256.clone(),
-                            quant: matches!(q, QuantChoice::Type(_)).then(|| q.label().to_string()),
-                        },
-                        gguf.clone(),
-                    ),
-                };
-                let spec = CellSpec {
-                    cell: key.clone(),
-                    source: source.clone(),
-                    scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
-                    limit: cfg.limit,
-                    max_tokens: cfg.max_tokens,
-                    done: done_for(done, &key),
-                    results: self.results.clone(),
-                    cache_dir: cache.to_path_buf(),
-                    engine: engine.clone(),
-                    no_text: cfg.no_text,
-                    raw: cfg.raw,
-                    verbose: self.verbose,
-                    busy_threshold: cfg.busy_threshold,
-                };
-                let spec_path = dir.path().join(format!("cell-{}.json", self.cells.len()));
-                std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
-                let refuse = memory::check(
-                    gguf.as_ref(),
-                    &key.quant,
-                    &self.scenarios,
-                    cfg.limit,
-                    engine,
-                    mem_limit,
-                )
-                .err();
-                let setup = self.setup(&key, vec![source], engine, &pending, cfg.raw, cache);
-                self.cells.push(Cell {
-                    label: format!("{}/{}", crate::models::display_name(&key.model), key.quant),
-                    backend: 0,
-                    setup,
-                    requests: pending.len(),
-                    isolate: Some(vec!["sweep-cell".into(), spec_path.display().to_string()]),
-                    refuse,
-                });
-                self.pending.push((pending, 0));
-                self.meters.push(None);
+                for level in self.level_list() {
+                    let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
+                    let (source, gguf) = match &r.synth {
+                        Some(spec) => synth_source(spec, q, cache, &pending)?,
+                        None => (
+                            ModelSource {
+                                path: r.path.clone(),
+                                sha256: r.sha256.clone(),
+                                quant: matches!(q, QuantChoice::Type(_))
+                                    .then(|| q.label().to_string()),
+                            },
+                            gguf.clone(),
+                        ),
+                    };
+                    let spec = CellSpec {
+                        cell: key.clone(),
+                        source: source.clone(),
+                        scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
+                        limit: cfg.limit,
+                        max_tokens: cfg.max_tokens,
+                        done: done_for(&done.prompts, &key),
+                        results: self.results.clone(),
+                        cache_dir: cache.to_path_buf(),
+                        engine: engine.clone(),
+                        no_text: cfg.no_text,
+                        raw: cfg.raw,
+                        verbose: self.verbose,
+                        busy_threshold: cfg.busy_threshold,
+                        level,
+                        load: self.load.clone(),
+                    };
+                    let spec_path = dir.path().join(format!("cell-{}.json", self.cells.len()));
+                    std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
+                    let seqs = level.map_or(1, |l| l.slots());
+                    let refuse = memory::check(
+                        gguf.as_ref(),
+                        &key.quant,
+                        &self.scenarios,
+                        cfg.limit,
+                        engine,
+                        seqs,
+                        mem_limit,
+                    )
+                    .err();
+                    let setup = self.setup(&key, vec![source], engine, &pending, cfg.raw, cache);
+                    let label =
+                        format!("{}/{}", crate::models::display_name(&key.model), key.quant);
+                    let mut cell = self.cell(label, 0, setup, &pending, level);
+                    cell.isolate = Some(vec!["sweep-cell".into(), spec_path.display().to_string()]);
+                    cell.refuse = refuse;
+                    self.push(cell, pending, level);
+                }
             }
         }
         self._specs = Some(dir);
         Ok(())
     }
 
-    /// One cell per HTTP backend, after the native ones.
-    fn plan_http(
-        &mut self,
-        cfg: &SweepConfig,
-        cache: &Path,
-        engine: &EngineSpec,
-        done: &HashSet<DoneKey>,
-    ) {
+    /// One cell per HTTP backend (and load level), after the native ones.
+    fn plan_http(&mut self, cfg: &SweepConfig, cache: &Path, engine: &EngineSpec, done: &Done<'_>) {
         for i in 0..self.baselines.http.len() {
             let spec = self.baselines.http[i].endpoint.spec.clone();
             let key = CellKey::http(&spec);
-            let pending = pending(&self.scenarios, cfg.limit, done, &key);
-            let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
-            self.cells
-                .push(Cell::new(spec.to_string(), 1 + i, setup, pending.len()));
-            self.pending.push((pending, 0));
-            self.meters.push(None);
+            for level in self.level_list() {
+                let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
+                let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
+                let cell = self.cell(spec.to_string(), 1 + i, setup, &pending, level);
+                self.push(cell, pending, level);
+            }
         }
+    }
+
+    /// The load levels each cell runs, or one plain run.
+    fn level_list(&self) -> Vec<Option<Shape>> {
+        match &self.load {
+            Some(l) => l.levels.iter().copied().map(Some).collect(),
+            None => vec![None],
+        }
+    }
+
+    /// A cell over `pending` prompts: one request per prompt, or one load level.
+    fn cell(
+        &self,
+        label: String,
+        backend: usize,
+        setup: Setup,
+        pending: &[(usize, usize)],
+        level: Option<Shape>,
+    ) -> Cell {
+        match level {
+            Some(l) => Cell::new(
+                format!("{label} {}", l.label()),
+                backend,
+                setup,
+                usize::from(!pending.is_empty()),
+            ),
+            None => Cell::new(label, backend, setup, pending.len()),
+        }
+    }
+
+    fn push(&mut self, cell: Cell, pending: Vec<(usize, usize)>, level: Option<Shape>) {
+        self.cells.push(cell);
+        self.pending.push((pending, 0));
+        self.meters.push(None);
+        self.levels.push(level);
     }
 
     fn setup(
@@ -400,6 +496,7 @@ impl SweepPlan {
             http: r.http,
             cost_usd,
             cost_source,
+            traffic: None,
         }
     }
 
@@ -451,14 +548,24 @@ impl Plan for SweepPlan {
         let (pending, next) = &mut self.pending[c];
         let id = *next;
         *next += 1;
-        (id < pending.len()).then_some(id)
+        let n = match self.levels[c] {
+            Some(_) => usize::from(!pending.is_empty()),
+            None => pending.len(),
+        };
+        (id < n).then_some(id)
     }
 
     fn request(&self, c: usize, id: usize) -> Request<'_> {
-        Request::Chat(ChatRequest::new(self.prompt(c, id).1))
+        match self.levels[c] {
+            Some(shape) => Request::Load(self.load_request(c, shape)),
+            None => Request::Chat(ChatRequest::new(self.prompt(c, id).1)),
+        }
     }
 
     fn reply(&mut self, c: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
+        if let Some(shape) = self.levels[c] {
+            return self.load_records(c, shape, reply, seen);
+        }
         let chat = match reply {
             Reply::Chat(r) => r,
             Reply::Failed(f) => ChatReply {
@@ -663,6 +770,9 @@ fn sweep_id(
     }
     if let Some(n) = cfg.max_tokens {
         id["max_tokens"] = n.into();
+    }
+    if let Some(l) = &cfg.load {
+        id["load"] = l.id_part();
     }
     let mut h = Sha256::new();
     h.update(id.to_string());

@@ -6,12 +6,14 @@ pub mod io;
 pub mod profile;
 pub mod read;
 mod schema;
+pub mod traffic;
 
 pub use http::{EndpointInfo, HttpReport, ServerReport};
 pub use io::{write_atomic, ResultsFile};
 pub use profile::ProfileReport;
 pub use read::Records;
 pub use schema::*;
+pub use traffic::Traffic;
 
 // The parts of a record that lower layers define, re-exported so that the schema reads as one.
 pub use crate::engine::{BuildInfo, DeviceInfo, EngineSettings, MemoryUsage, ModelInfo};

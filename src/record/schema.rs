@@ -452,6 +452,9 @@ pub struct RequestRecord {
     /// Where `cost_usd` comes from: `local`, `provider`, or `prices.toml (<date>)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_source: Option<String>,
+    /// Its place in a load level (sweeps with `--concurrency` or `--rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<super::traffic::Traffic>,
 }
 
 /// A cell that could not run (or died), with its reason.

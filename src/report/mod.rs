@@ -12,6 +12,7 @@ pub mod guide;
 pub mod html;
 pub mod hw;
 mod json;
+pub mod load;
 pub mod obs;
 pub mod profile;
 pub mod reference;

@@ -106,6 +106,8 @@ pub fn rows_with(records: &[Record], power: f64) -> Vec<SweepRow> {
     };
     for r in records {
         match r {
+            // Load levels have their own table (`report::load`).
+            Record::Request(q) if q.traffic.is_some() => {}
             Record::Request(q) => requests
                 .entry(index(&q.cell, &mut order))
                 .or_default()

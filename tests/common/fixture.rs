@@ -166,3 +166,42 @@ pub fn data(json: &str) -> Step {
 pub fn event(name: &str, json: &str) -> Step {
     Step::Send(format!("event: {name}\ndata: {json}\n\n"))
 }
+
+/// Serves connections at once, one thread each, answering each request with
+/// `reply(request, index, in_flight)` where `in_flight` counts the connections being answered
+/// (this one included); until the test ends.
+pub fn serve_concurrent(
+    reply: impl Fn(&Received, usize, usize) -> Reply + Send + Sync + 'static,
+) -> Fixture {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    let (tx, rx) = mpsc::channel();
+    let reply = Arc::new(reply);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let thread = std::thread::spawn(move || {
+        for i in 0.. {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let (reply, in_flight, tx) = (Arc::clone(&reply), Arc::clone(&in_flight), tx.clone());
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let Some(req) = read_request(&stream) else {
+                    return;
+                };
+                let n = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                let r = reply(&req, i, n);
+                let _ = tx.send(req);
+                answer(stream, &r);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    Fixture {
+        port,
+        requests: rx,
+        _thread: thread,
+    }
+}

@@ -3,6 +3,7 @@
 //! contexts; each request then runs in one of them.
 
 pub mod chat;
+mod load;
 mod steps;
 
 use super::exchange::Failure;
@@ -128,6 +129,7 @@ impl Backend for Native {
             Request::Workload(w) => self.workload(w).map(Reply::Workload),
             Request::Step(s) => self.step(s).map(Reply::Step),
             Request::Greedy(g) => self.greedy(g).map(Reply::Greedy),
+            Request::Load(l) => self.load(l).map(Reply::Load),
         };
         result.unwrap_or_else(|e| Reply::Failed(Failure::new(FailureKind::Other, e)))
     }
@@ -215,18 +217,20 @@ impl Native {
         base(n_ctx, 2048.min(n_ctx), 512)
     }
 
+    /// A prompt rendered and counted: from the cell's preparation, or now.
+    fn ready(&self, model: &Model, p: &crate::scenario::Prompt) -> Result<Ready, String> {
+        if let Some(r) = self.prompts.get(&p.id) {
+            return Ok(r.clone());
+        }
+        let rendered = template::render(model, p, false).map_err(|e| e.to_string())?;
+        let tokens = model.tokenize(&rendered.text, true, true).len() as u32;
+        Ok(Ready { rendered, tokens })
+    }
+
     fn chat(&mut self, req: &ChatRequest<'_>) -> Result<ChatReply, String> {
         let p = req.prompt;
-        let ready = match self.prompts.get(&p.id) {
-            Some(r) => r.clone(),
-            None => {
-                let model = self.models.first().ok_or("no model is loaded")?;
-                let rendered = template::render(model, p, false).map_err(|e| e.to_string())?;
-                let tokens = model.tokenize(&rendered.text, true, true).len() as u32;
-                Ready { rendered, tokens }
-            }
-        };
         let model = Arc::clone(self.models.first().ok_or("no model is loaded")?);
+        let ready = self.ready(&model, p)?;
         let session = self.sessions.first_mut().ok_or("no context is prepared")?;
         let opts = ChatOptions {
             max_tokens: p.max_tokens,
@@ -234,33 +238,46 @@ impl Native {
             sampling: p.sampling,
             time_limit: p.time_limit,
         };
-        let reply = ChatReply {
-            template: ready.rendered.template.clone(),
-            base_model: ready.rendered.base_model,
-            ..Default::default()
-        };
-        Ok(
-            match chat::generate(session, &model, &ready.rendered.text, &opts) {
-                Ok(g) => ChatReply {
-                    trace: trace_of(&g),
-                    failure: (g.stop_reason == StopReason::TimeLimit).then(|| {
-                        let limit = p.time_limit.as_secs_f64();
-                        let why = format!("slower than the time limit of {limit:.1} s");
-                        Failure::new(FailureKind::TimeLimit, why)
-                    }),
-                    ..reply
-                },
-                Err(e) => ChatReply {
-                    trace: Trace {
-                        prompt_tokens: ready.tokens,
-                        stop: Some(StopReason::Error),
-                        ..Default::default()
-                    },
-                    failure: Some(Failure::new(FailureKind::Other, e.to_string())),
-                    ..reply
-                },
+        let generation = chat::generate(session, &model, &ready.rendered.text, &opts);
+        Ok(chat_reply(
+            generation.map_err(|e| e.to_string()),
+            &ready,
+            &opts,
+        ))
+    }
+}
+
+/// A chat request's reply from its generation (or why it failed): a run stopped by the time
+/// limit is a failed request with its figures kept.
+fn chat_reply(
+    generation: Result<Generation, String>,
+    ready: &Ready,
+    opts: &ChatOptions,
+) -> ChatReply {
+    let reply = ChatReply {
+        template: ready.rendered.template.clone(),
+        base_model: ready.rendered.base_model,
+        ..Default::default()
+    };
+    match generation {
+        Ok(g) => ChatReply {
+            trace: trace_of(&g),
+            failure: (g.stop_reason == StopReason::TimeLimit).then(|| {
+                let limit = opts.time_limit.as_secs_f64();
+                let why = format!("slower than the time limit of {limit:.1} s");
+                Failure::new(FailureKind::TimeLimit, why)
+            }),
+            ..reply
+        },
+        Err(e) => ChatReply {
+            trace: Trace {
+                prompt_tokens: ready.tokens,
+                stop: Some(StopReason::Error),
+                ..Default::default()
             },
-        )
+            failure: Some(Failure::new(FailureKind::Other, e)),
+            ..reply
+        },
     }
 }
 

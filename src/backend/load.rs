@@ -1,0 +1,220 @@
+//! One load level as a request: a scenario's prompts, cycled, sent as a closed loop (N in
+//! flight, a new one as soon as one ends) or an open loop (seeded Poisson arrivals, at most
+//! N in flight, the rest waiting), and every request's answer with its arrival and queueing
+//! time. The native backend serves a level with continuous batching in one context; an HTTP
+//! backend with one client thread per slot.
+
+use super::exchange::Failure;
+use super::{ChatReply, ChatRequest};
+use crate::measure::load::{arrivals, Shape};
+use crate::measure::{FailureKind, StopReason, Trace};
+use crate::scenario::Prompt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A load level to run.
+#[derive(Debug, Clone)]
+pub struct LoadRequest<'a> {
+    /// Sent in order, cycled as needed.
+    pub prompts: Vec<&'a Prompt>,
+    pub shape: Shape,
+    /// How many requests the level sends.
+    pub requests: usize,
+    /// No request starts after this much time from the level's start.
+    pub duration: Option<Duration>,
+}
+
+/// A level's requests, in the order they ended.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReply {
+    pub served: Vec<Served>,
+    /// Requests of the schedule never sent (the duration ran out, or the run was
+    /// interrupted).
+    pub unsent: usize,
+    /// The level's start → its last request's end.
+    pub wall: Duration,
+}
+
+/// One request of a level.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The index of its prompt in [`LoadRequest::prompts`].
+    pub prompt: usize,
+    /// Its number in the level's schedule (0, 1, ...).
+    pub seq: usize,
+    /// The level's start → its arrival.
+    pub arrival: Duration,
+    /// Arrival → the start of its work (a slot in the batch, or the request sent). Its trace's
+    /// times run from there.
+    pub queue: Duration,
+    /// How many other requests were in flight when it started.
+    pub concurrent: usize,
+    pub reply: ChatReply,
+}
+
+/// Which request comes next and when, shared by the slots of a level.
+#[derive(Debug)]
+pub struct Schedule {
+    start: Instant,
+    shape: Shape,
+    /// Open loop: each request's arrival from the start.
+    times: Vec<Duration>,
+    total: usize,
+    issued: usize,
+    deadline: Option<Instant>,
+    n_prompts: usize,
+}
+
+impl Schedule {
+    pub fn new(req: &LoadRequest<'_>, start: Instant) -> Schedule {
+        let times = match req.shape {
+            Shape::Open { rate, seed, .. } => arrivals(rate, req.requests, seed),
+            Shape::Closed { .. } => Vec::new(),
+        };
+        let total = match req.shape {
+            Shape::Open { .. } => times.len(),
+            Shape::Closed { .. } => req.requests,
+        };
+        Schedule {
+            start,
+            shape: req.shape,
+            times,
+            total,
+            issued: 0,
+            deadline: req.duration.and_then(|d| start.checked_add(d)),
+            n_prompts: req.prompts.len(),
+        }
+    }
+
+    /// The level's start.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The next request if it has arrived by `now`: (its number, its prompt, its arrival).
+    pub fn take(&mut self, now: Instant) -> Option<(usize, usize, Duration)> {
+        if self.issued >= self.total || self.n_prompts == 0 || self.expired(now) {
+            return None;
+        }
+        let arrival = match self.shape {
+            Shape::Closed { .. } => now.saturating_duration_since(self.start),
+            Shape::Open { .. } => {
+                let at = self.times[self.issued];
+                if self.start + at > now {
+                    return None;
+                }
+                at
+            }
+        };
+        let n = self.issued;
+        self.issued += 1;
+        Some((n, n % self.n_prompts, arrival))
+    }
+
+    /// When the next request arrives, if one will (open loop; a closed loop's next request
+    /// is always waiting while any is left).
+    pub fn next_arrival(&self) -> Option<Instant> {
+        if self.issued >= self.total || self.n_prompts == 0 {
+            return None;
+        }
+        let at = match self.shape {
+            Shape::Closed { .. } => Instant::now(),
+            Shape::Open { .. } => self.start + self.times[self.issued],
+        };
+        match self.deadline {
+            Some(d) if at > d => None,
+            _ => Some(at),
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now > d)
+    }
+
+    /// Requests of the schedule not sent.
+    pub fn unsent(&self) -> usize {
+        self.total - self.issued
+    }
+}
+
+/// Runs a level over HTTP: one thread per slot, each taking the next request when it has
+/// arrived and sending it with `send`.
+pub fn run_threads(
+    req: &LoadRequest<'_>,
+    send: &(dyn Fn(&ChatRequest<'_>) -> ChatReply + Sync),
+) -> LoadReply {
+    let start = Instant::now();
+    let schedule = Mutex::new(Schedule::new(req, start));
+    let served = Mutex::new(Vec::new());
+    let in_flight = std::sync::atomic::AtomicUsize::new(0);
+    let lock = |m: &'_ Mutex<Schedule>| {
+        m.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(Instant::now())
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..req.shape.slots() {
+            scope.spawn(|| loop {
+                if crate::util::interrupt::requested() {
+                    return;
+                }
+                let next = lock(&schedule);
+                let Some((seq, p, arrival)) = next else {
+                    let wake = schedule
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .next_arrival();
+                    match wake {
+                        Some(t) => nap_until(t),
+                        None => return,
+                    }
+                    continue;
+                };
+                let sent = start.elapsed();
+                let concurrent = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = send(&ChatRequest::new(req.prompts[p]));
+                in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                served
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Served {
+                        prompt: p,
+                        seq,
+                        arrival,
+                        queue: sent.saturating_sub(arrival),
+                        concurrent,
+                        reply,
+                    });
+            });
+        }
+    });
+    let unsent = schedule
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .unsent();
+    LoadReply {
+        served: served.into_inner().unwrap_or_else(PoisonError::into_inner),
+        unsent,
+        wall: start.elapsed(),
+    }
+}
+
+/// Sleeps until `t` (at most 50 ms at a time, so an interrupt is seen).
+fn nap_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep((t - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// The reply of a request that could not run.
+pub fn failed_reply(why: String) -> ChatReply {
+    ChatReply {
+        trace: Trace {
+            stop: Some(StopReason::Error),
+            ..Default::default()
+        },
+        failure: Some(Failure::new(FailureKind::Other, why)),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,106 @@
+//! Flags of a sweep's load levels (`--concurrency`, `--rate`, `--slo`, ...), and the validated
+//! load configuration they become.
+
+use super::values::{parse_positive, parse_seconds};
+use crate::measure::load::{parse_concurrency, parse_rates, Shape, Slo};
+use crate::plan::load::LoadConfig;
+use clap::Args;
+use std::time::Duration;
+
+/// The most requests a level may hold.
+const MAX_REQUESTS: u32 = 100_000;
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Load levels (several requests at once)")]
+pub struct LoadArgs {
+    /// Closed-loop load levels: N requests in flight, a new one as soon as one ends; each
+    /// cell runs once per level, e.g. 1,2,4,8.
+    #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
+    pub concurrency: Option<String>,
+    /// Open-loop load levels in requests per second: Poisson arrivals (seeded by --seed), at
+    /// most --slots in flight, the rest waiting, e.g. 0.5,1,2.
+    #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
+    pub rate: Option<String>,
+    /// Requests in flight at most in an open-loop level.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_positive, allow_negative_numbers = true)]
+    pub slots: u32,
+    /// Requests per level [default: 4 per request in flight, at least one per prompt; with
+    /// --duration, as many as it allows]. Prompts are cycled.
+    #[arg(long, value_name = "N", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub requests: Option<u32>,
+    /// No request of a level starts after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub duration: Option<f64>,
+    /// Service-level objectives that goodput counts, e.g. ttft=2s,itl=150ms,e2e=30s
+    /// (optionally share=95%: the share of requests a level must serve within them).
+    #[arg(long, value_name = "SPEC")]
+    pub slo: Option<String>,
+    /// Seed of the open-loop arrival schedules.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl LoadArgs {
+    /// The load configuration, `None` without --concurrency or --rate.
+    pub fn validate(&self) -> Result<Option<LoadConfig>, String> {
+        let mut levels: Vec<Shape> = Vec::new();
+        if let Some(list) = &self.concurrency {
+            let list = parse_concurrency(list)?;
+            levels.extend(
+                list.into_iter()
+                    .map(|concurrency| Shape::Closed { concurrency }),
+            );
+        }
+        if let Some(list) = &self.rate {
+            if self.slots > 256 {
+                return Err(format!(
+                    "--slots {}: give a whole number from 1 to 256",
+                    self.slots
+                ));
+            }
+            let (slots, seed) = (self.slots, self.seed);
+            levels.extend(parse_rates(list)?.into_iter().map(|rate| Shape::Open {
+                rate,
+                slots,
+                seed,
+            }));
+        }
+        if levels.is_empty() {
+            let given = [
+                (self.requests.is_some(), "--requests"),
+                (self.duration.is_some(), "--duration"),
+                (self.slo.is_some(), "--slo"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+                return Err(format!(
+                    "{flag} needs load levels: give --concurrency or --rate"
+                ));
+            }
+            return Ok(None);
+        }
+        if self.requests.is_some_and(|n| n > MAX_REQUESTS) {
+            return Err(format!("--requests: at most {MAX_REQUESTS} per level"));
+        }
+        let duration = match self.duration {
+            None => None,
+            Some(s) if s > 0.0 && s <= 86_400.0 => Duration::try_from_secs_f64(s).ok(),
+            Some(s) => {
+                return Err(format!(
+                    "--duration {s}: give seconds above 0, at most a day"
+                ))
+            }
+        };
+        let slo = self
+            .slo
+            .as_deref()
+            .map(Slo::parse)
+            .transpose()
+            .map_err(|e| format!("--slo: {e}"))?;
+        Ok(Some(LoadConfig {
+            levels,
+            requests: self.requests.map(|n| n as usize),
+            duration,
+            slo,
+        }))
+    }
+}

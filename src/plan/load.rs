@@ -1,0 +1,156 @@
+//! Load levels in a sweep (`--concurrency`, `--rate`): each (backend, model, quantization)
+//! cell runs once per level, as one request of the run loop that sends the level's whole
+//! schedule; what a level needs (its size, which levels are already recorded, the answers a
+//! prompt got alone) and what each of its requests records beside the usual figures.
+
+use crate::backend::load::{LoadReply, Served};
+use crate::measure::load::{Shape, Slo};
+use crate::measure::ms;
+use crate::record::{CellKey, Record, Traffic};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The load levels of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadConfig {
+    /// In the order they run: closed-loop levels, then open-loop ones.
+    pub levels: Vec<Shape>,
+    /// Requests per level [default: 4 per slot, at least one per prompt].
+    pub requests: Option<usize>,
+    /// No request of a level starts after this long.
+    pub duration: Option<Duration>,
+    pub slo: Option<Slo>,
+}
+
+impl LoadConfig {
+    /// How many requests a level sends over `prompts` prompts.
+    pub fn requests_for(&self, shape: &Shape, prompts: usize) -> usize {
+        match (self.requests, self.duration) {
+            (Some(n), _) => n,
+            // A duration with no count: as many as the time allows.
+            (None, Some(_)) => 1_000_000,
+            (None, None) => (4 * shape.slots() as usize).max(prompts),
+        }
+    }
+
+    /// What names the configuration in the results file's id (so that a different load
+    /// is a different file).
+    pub fn id_part(&self) -> serde_json::Value {
+        serde_json::json!({
+            "levels": self.levels,
+            "requests": self.requests,
+            "duration_s": self.duration.map(|d| d.as_secs_f64()),
+        })
+    }
+}
+
+/// Whether `records` hold a level of cell `key` with this shape (it ran to its end: a level's
+/// records are written together when it ends).
+pub fn level_done(records: &[Record], key: &CellKey, shape: &Shape) -> bool {
+    records.iter().any(|r| match r {
+        Record::Request(q) => {
+            q.cell == *key && q.traffic.as_ref().is_some_and(|t| t.shape == *shape)
+        }
+        _ => false,
+    })
+}
+
+/// The answers of cell `key`'s prompts run alone (a closed loop of 1) in `records`, by
+/// prompt id: the references that batched answers are compared with.
+pub fn alone_answers(records: &[Record], key: &CellKey) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for r in records {
+        let Record::Request(q) = r else { continue };
+        let alone = q
+            .traffic
+            .as_ref()
+            .is_some_and(|t| t.shape == Shape::Closed { concurrency: 1 });
+        if q.cell == *key && alone && !q.failed {
+            if let Some(text) = &q.text {
+                out.entry(q.prompt_id.clone())
+                    .or_insert_with(|| text.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Whether `text` is `reference`, and if not, the first generated token whose text differs
+/// (`ends`: the text's length in bytes after each token).
+pub fn compare(reference: &str, text: &str, ends: &[usize]) -> (bool, Option<u32>) {
+    if reference == text {
+        return (true, None);
+    }
+    let common = reference
+        .bytes()
+        .zip(text.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let at = ends.iter().position(|&e| e > common).unwrap_or(ends.len());
+    (false, u32::try_from(at).ok())
+}
+
+/// A served request's place in its level.
+pub fn traffic(
+    shape: Shape,
+    reply: &LoadReply,
+    s: &Served,
+    requests: usize,
+    slo: Option<&Slo>,
+) -> Traffic {
+    Traffic {
+        shape,
+        level_requests: requests,
+        seq: s.seq,
+        arrival_ms: ms(s.arrival),
+        queue_ms: ms(s.queue),
+        concurrent: s.concurrent,
+        level_wall_ms: ms(reply.wall),
+        slo: slo.cloned(),
+        same_as_alone: None,
+        diverged_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_names_the_first_differing_token() {
+        // Tokens "The", " cat", " sat" / " ran".
+        let ends = [3, 7, 11];
+        assert_eq!(compare("The cat sat", "The cat sat", &ends), (true, None));
+        assert_eq!(
+            compare("The cat sat", "The cat ran", &ends),
+            (false, Some(2))
+        );
+        assert_eq!(
+            compare("The dog sat", "The cat sat", &ends),
+            (false, Some(1))
+        );
+        // A shorter answer that is a prefix: it differs where it ended.
+        assert_eq!(
+            compare("The cat sat on", "The cat sat", &ends),
+            (false, Some(3))
+        );
+    }
+
+    #[test]
+    fn default_level_size_follows_the_slots_and_prompts() {
+        let cfg = LoadConfig {
+            levels: vec![],
+            requests: None,
+            duration: None,
+            slo: None,
+        };
+        assert_eq!(cfg.requests_for(&Shape::Closed { concurrency: 4 }, 3), 16);
+        assert_eq!(cfg.requests_for(&Shape::Closed { concurrency: 1 }, 10), 10);
+        let fixed = LoadConfig {
+            requests: Some(5),
+            ..cfg
+        };
+        assert_eq!(fixed.requests_for(&Shape::Closed { concurrency: 8 }, 3), 5);
+    }
+}

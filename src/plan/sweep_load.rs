@@ -1,0 +1,72 @@
+//! A sweep's load-level cells: the level as one request of the run loop, and the records of
+//! its requests, each with its place in the level.
+
+use super::SweepPlan;
+use crate::backend::load::LoadRequest;
+use crate::backend::Reply;
+use crate::exec::Observed;
+use crate::measure::load::Shape;
+use crate::plan::load as levels;
+use crate::record::{CellFailure, Provenance, Record};
+
+impl SweepPlan {
+    /// The level of cell `c`: its prompts, cycled.
+    pub(super) fn load_request(&self, c: usize, shape: Shape) -> LoadRequest<'_> {
+        let prompts: Vec<_> = (0..self.pending[c].0.len())
+            .map(|id| self.prompt(c, id).1)
+            .collect();
+        let load = self.load.as_ref();
+        LoadRequest {
+            requests: load.map_or(prompts.len(), |l| l.requests_for(&shape, prompts.len())),
+            duration: load.and_then(|l| l.duration),
+            prompts,
+            shape,
+        }
+    }
+
+    /// The records of a level: one per request that ran, in the order they ended.
+    pub(super) fn load_records(
+        &mut self,
+        c: usize,
+        shape: Shape,
+        reply: Reply,
+        seen: &Observed<'_>,
+    ) -> Vec<Record> {
+        let level = match reply {
+            Reply::Load(l) => l,
+            Reply::Failed(f) => {
+                return vec![Record::CellFailed(CellFailure {
+                    provenance: Provenance::now(),
+                    cell: self.cells[c].setup.key.clone(),
+                    reason: format!("{}: {}", shape.label(), f.message),
+                })]
+            }
+            _ => return Vec::new(),
+        };
+        if level.unsent > 0 {
+            seen.obs.warn(&format!(
+                "{}: {} request(s) of the schedule were not sent (the duration ran out)",
+                self.cells[c].label, level.unsent
+            ));
+        }
+        let requests = self.load_request(c, shape).requests;
+        let slo = self.load.as_ref().and_then(|l| l.slo.clone());
+        let mut out = Vec::with_capacity(level.served.len());
+        for s in &level.served {
+            let ends = s.reply.token_ends.clone();
+            let mut r = self.record(c, s.prompt, s.reply.clone(), seen);
+            let mut t = levels::traffic(shape, &level, s, requests, slo.as_ref());
+            let greedy = self.prompt(c, s.prompt).1.sampling.is_greedy();
+            if let (true, Some(reference), Some(text)) =
+                (greedy, self.alone.get(&r.prompt_id), r.text.as_deref())
+            {
+                let (same, at) = levels::compare(reference, text, &ends);
+                t.same_as_alone = Some(same);
+                t.diverged_at = at;
+            }
+            r.traffic = Some(t);
+            out.push(Record::Request(Box::new(r)));
+        }
+        out
+    }
+}

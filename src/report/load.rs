@@ -1,0 +1,199 @@
+//! The load table: one row per (backend, model, quantization, load level), read from the
+//! records of a sweep with `--concurrency` or `--rate`: what the level achieved (requests and
+//! output tokens per second, each user's own decode rate), latencies from arrival, queueing,
+//! goodput under the SLOs, and the knee of each cell's curve.
+
+use super::table::{self, opt, Column};
+use super::{Format, ReportError};
+use crate::measure::load::{knee, Level, Pcts, Sample, Shape, Slo};
+use crate::record::{BackendId, Record, RequestRecord};
+use serde::Serialize;
+
+/// One load level of one cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadRow {
+    pub backend: BackendId,
+    pub model: String,
+    pub quant: String,
+    #[serde(flatten)]
+    pub shape: Shape,
+    pub level: Level,
+    /// Aggregate output tok/s over that of the same cell at concurrency 1.
+    pub gain: Option<f64>,
+    /// The SLOs the level was judged by, as given.
+    pub slo: Option<String>,
+    /// Greedy answers compared with the same prompt run alone, and how many were the same.
+    pub compared: usize,
+    pub same: usize,
+    /// Requests measured while other processes kept the machine busy.
+    pub busy_requests: usize,
+    pub synthetic: bool,
+}
+
+/// The load rows of `records`, in the order their levels first appear.
+pub fn rows(records: &[Record]) -> Vec<LoadRow> {
+    let mut groups: Vec<(LoadRow, Vec<Sample>, Option<Slo>)> = Vec::new();
+    for r in records {
+        let Record::Request(q) = r else { continue };
+        let Some(t) = &q.traffic else { continue };
+        let at = groups.iter().position(|(row, _, _)| {
+            row.backend == q.cell.backend
+                && row.model == q.cell.model
+                && row.quant == q.cell.quant
+                && row.shape == t.shape
+        });
+        let i = at.unwrap_or_else(|| {
+            groups.push((new_row(q, t.shape), Vec::new(), t.slo.clone()));
+            groups.len() - 1
+        });
+        let (row, samples, _) = &mut groups[i];
+        samples.push(t.sample(q.ttft_ms, q.e2e_ms, &q.token_ms, q.failed));
+        row.busy_requests += usize::from(q.load.busy);
+        if let Some(same) = t.same_as_alone {
+            row.compared += 1;
+            row.same += usize::from(same);
+        }
+    }
+    let mut out: Vec<LoadRow> = Vec::with_capacity(groups.len());
+    for (mut row, samples, slo) in groups {
+        row.level = Level::of(&samples, slo.as_ref());
+        row.slo = slo.map(|s| s.describe());
+        out.push(row);
+    }
+    let alone: Vec<Option<f64>> = out
+        .iter()
+        .map(|r| {
+            out.iter()
+                .find(|o| same_key(o, r) && o.shape == Shape::Closed { concurrency: 1 })
+                .map(|o| o.level.output_tps)
+        })
+        .collect();
+    for (row, base) in out.iter_mut().zip(alone) {
+        row.gain = base.filter(|b| *b > 0.0).map(|b| row.level.output_tps / b);
+    }
+    out
+}
+
+fn new_row(q: &RequestRecord, shape: Shape) -> LoadRow {
+    LoadRow {
+        backend: q.cell.backend.clone(),
+        model: q.cell.model.clone(),
+        quant: q.cell.quant.clone(),
+        shape,
+        level: Level::of(&[], None),
+        gain: None,
+        slo: None,
+        compared: 0,
+        same: 0,
+        busy_requests: 0,
+        synthetic: q.info.model.synthetic.is_some(),
+    }
+}
+
+fn same_key(a: &LoadRow, b: &LoadRow) -> bool {
+    a.backend == b.backend && a.model == b.model && a.quant == b.quant
+}
+
+fn pct(p: Option<Pcts>, f: fn(&Pcts) -> f64) -> String {
+    opt(p.as_ref().map(f), 0)
+}
+
+fn columns() -> Vec<Column<LoadRow>> {
+    vec![
+        Column::text("backend", |r| r.backend.to_string()),
+        Column::text("model", |r| crate::models::display_name(&r.model)),
+        Column::text("quant", |r| r.quant.clone()),
+        Column::text("load", |r| r.shape.label()),
+        Column::number("req", |r| r.level.requests.to_string()),
+        Column::number("fail", |r| r.level.failed.to_string()),
+        Column::number("req/s", |r| format!("{:.2}", r.level.achieved_rps)),
+        Column::number("out tok/s", |r| format!("{:.1}", r.level.output_tps)),
+        Column::number("gain", |r| {
+            r.gain.map_or("-".into(), |g| format!("{g:.2}x"))
+        }),
+        Column::number("user tok/s", |r| opt(r.level.per_user_tps, 1)),
+        Column::number("TTFT p50", |r| pct(r.level.ttft_ms, |p| p.p50)),
+        Column::number("TTFT p99", |r| pct(r.level.ttft_ms, |p| p.p99)),
+        Column::number("ITL p50", |r| opt(r.level.itl_ms.map(|p| p.p50), 1)),
+        Column::number("ITL p99", |r| opt(r.level.itl_ms.map(|p| p.p99), 1)),
+        Column::number("e2e p99", |r| pct(r.level.e2e_ms, |p| p.p99)),
+        Column::number("queue p99", |r| pct(r.level.queue_ms, |p| p.p99)),
+        Column::number("goodput", |r| {
+            r.level.goodput.map_or("-".into(), |g| {
+                format!("{:.0}% {:.2}/s", g.share * 100.0, g.rps)
+            })
+        }),
+        Column::number("same", |r| match r.compared {
+            0 => "-".into(),
+            n => format!("{}/{n}", r.same),
+        }),
+    ]
+}
+
+/// The knee of each cell's closed-loop and open-loop curves under its SLOs.
+fn knees(rows: &[LoadRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let open = matches!(r.shape, Shape::Open { .. });
+        let first = rows
+            .iter()
+            .position(|o| same_key(o, r) && matches!(o.shape, Shape::Open { .. }) == open);
+        if first != Some(i) || r.slo.is_none() {
+            continue;
+        }
+        let curve: Vec<(f64, &Level)> = rows
+            .iter()
+            .filter(|o| same_key(o, r) && matches!(o.shape, Shape::Open { .. }) == open)
+            .map(|o| (o.shape.level(), &o.level))
+            .collect();
+        let name = format!(
+            "{} {}/{}",
+            r.backend,
+            crate::models::display_name(&r.model),
+            r.quant
+        );
+        let at = match (knee(&curve), open) {
+            (None, _) => "no level meets them".to_string(),
+            (Some(v), false) => format!("concurrency {v}"),
+            (Some(v), true) => format!("{v} req/s"),
+        };
+        out.push(format!("  {name}: {at}"));
+    }
+    out
+}
+
+/// The load table in one format (nothing when no record has a load level).
+pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
+    if rows.is_empty() {
+        return Ok(String::new());
+    }
+    let cols = columns();
+    Ok(match format {
+        Format::Table => {
+            let mut s = table::aligned(&cols, rows);
+            s.push_str("times in ms from each request's arrival (queueing included); out tok/s = all output tokens / level wall time; user tok/s = median of each request's own decode rate; gain = out tok/s over concurrency 1's\n");
+            if let Some(slo) = rows.iter().find_map(|r| r.slo.clone()) {
+                s.push_str(&format!("knee (highest load whose requests meet {slo}):\n"));
+                for line in knees(rows) {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+            let busy: usize = rows.iter().map(|r| r.busy_requests).sum();
+            if busy > 0 {
+                s.push_str(&format!("(busy!) {busy} request(s) ran while other processes kept the machine busy: their figures are suspect\n"));
+            }
+            if rows.iter().any(|r| r.synthetic) {
+                s.push_str("synthetic (random-weight) models: speed only\n");
+            }
+            s
+        }
+        Format::Md => table::markdown(&cols, rows),
+        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
+        Format::Jsonl => rows
+            .iter()
+            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
+            .collect::<Result<String, _>>()?,
+        Format::Csv => super::csv::to_csv(rows)?,
+    })
+}

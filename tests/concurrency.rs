@@ -1,0 +1,344 @@
+//! Load levels through the built binary: continuous batching in-process on the real model
+//! (overlapping requests, answers equal to those run alone, a request stopped by its time
+//! limit while the others go on), seeded open-loop schedules, a level refused for memory, an
+//! HTTP server that rate-limits the third concurrent request, and bad load flags.
+
+mod common;
+use common::fixture::{data, serve_concurrent, Reply, Step};
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn records(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("results dir") {
+        let text = std::fs::read_to_string(e.expect("entry").path()).expect("results file");
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("a record")),
+        );
+    }
+    out
+}
+
+/// The requests of one load level (`c=N` closed loops, by concurrency).
+fn level(recs: &[Value], concurrency: u64) -> Vec<&Value> {
+    recs.iter()
+        .filter(|r| r["traffic"]["shape"] == "closed" && r["traffic"]["concurrency"] == concurrency)
+        .collect()
+}
+
+/// Start and end of a request from its level's start, in ms.
+fn lifetime(r: &Value) -> (f64, f64) {
+    let t = &r["traffic"];
+    let start = t["arrival_ms"].as_f64().unwrap() + t["queue_ms"].as_f64().unwrap();
+    (start, start + r["e2e_ms"].as_f64().unwrap())
+}
+
+fn sweep(dir: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
+    let m = model.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    let mut args = vec![
+        "sweep",
+        "-m",
+        m,
+        "-q",
+        "source",
+        "--results",
+        d,
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn three_at_once_overlap_complete_and_answer_as_alone() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let o = sweep(
+        dir.path(),
+        model(),
+        &[
+            "-s",
+            "short-response",
+            "--limit",
+            "3",
+            "--concurrency",
+            "1,3",
+            "--requests",
+            "6",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("c=3") && out.contains("out tok/s"), "{out}");
+    let recs = records(dir.path());
+    let alone = level(&recs, 1);
+    let three = level(&recs, 3);
+    assert_eq!(
+        (alone.len(), three.len()),
+        (6, 6),
+        "every request is recorded"
+    );
+    for r in &three {
+        assert_eq!(r["failed"], false, "{r}");
+        assert!(r["output_tokens"].as_u64().unwrap() > 0);
+        assert_eq!(r["traffic"]["level_requests"], 6);
+    }
+    // Lifetimes overlap: some request starts before another has ended.
+    let spans: Vec<(f64, f64)> = three.iter().map(|r| lifetime(r)).collect();
+    let overlapping = spans
+        .iter()
+        .enumerate()
+        .any(|(i, a)| spans.iter().skip(i + 1).any(|b| a.0 < b.1 && b.0 < a.1));
+    assert!(overlapping, "{spans:?}");
+    assert!(three
+        .iter()
+        .any(|r| r["traffic"]["concurrent"].as_u64().unwrap() >= 2));
+    // Alone, nothing overlaps.
+    assert!(alone.iter().all(|r| r["traffic"]["concurrent"] == 0));
+    // Batching must not change greedy answers; where kernels round differently the record
+    // says at which token, and that stays rare.
+    let same = three
+        .iter()
+        .filter(|r| r["traffic"]["same_as_alone"] == true)
+        .count();
+    for r in &three {
+        match r["traffic"]["same_as_alone"].as_bool() {
+            Some(true) => assert!(r["traffic"].get("diverged_at").is_none()),
+            Some(false) => assert!(r["traffic"]["diverged_at"].is_u64(), "{r}"),
+            None => panic!("no comparison with the answer alone: {r}"),
+        }
+    }
+    assert!(same >= 5, "{same} of 6 answers equal to the answer alone");
+}
+
+#[test]
+fn a_request_past_its_time_limit_fails_while_the_others_finish() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let scen = dir.path().join("mixed.toml");
+    std::fs::write(
+        &scen,
+        r#"name = "mixed"
+description = "one slow request among quick ones"
+kind = "short-response"
+[defaults]
+temperature = 0.0
+max_tokens = 12
+time_limit_s = 60.0
+[[prompts]]
+id = "slow"
+max_tokens = 4000
+time_limit_s = 0.3
+user = "Write a very long story about the sea."
+[[prompts]]
+id = "a"
+user = "Say hello."
+[[prompts]]
+id = "b"
+user = "Name a colour."
+"#,
+    )
+    .unwrap();
+    let results = dir.path().join("runs");
+    let o = sweep(
+        &results,
+        model(),
+        &[
+            "-s",
+            scen.to_str().unwrap(),
+            "--concurrency",
+            "3",
+            "--requests",
+            "3",
+            "--ctx",
+            "4096",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = records(&results);
+    let three = level(&recs, 3);
+    assert_eq!(three.len(), 3);
+    for r in &three {
+        let slow = r["prompt_id"] == "slow";
+        assert_eq!(r["failed"], slow, "{r}");
+        if slow {
+            assert_eq!(r["stop_reason"], "time_limit");
+            assert!(r["output_tokens"].as_u64().unwrap() < 4000);
+        } else {
+            assert_ne!(r["stop_reason"], "time_limit");
+        }
+    }
+}
+
+#[test]
+fn an_open_loop_seed_reproduces_its_schedule() {
+    let _g = heavy();
+    let arrivals = |seed: &str| -> Vec<f64> {
+        let dir = tempfile::tempdir().unwrap();
+        let o = sweep(
+            dir.path(),
+            model(),
+            &[
+                "-s",
+                "short-response",
+                "--limit",
+                "2",
+                "--max-tokens",
+                "4",
+                "--rate",
+                "20",
+                "--slots",
+                "1",
+                "--requests",
+                "5",
+                "--seed",
+                seed,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let recs = records(dir.path());
+        assert!(stdout(&o).contains("20 req/s"), "{}", stdout(&o));
+        let mut v: Vec<(u64, f64)> = recs
+            .iter()
+            .filter(|r| r["traffic"]["shape"] == "open")
+            .map(|r| {
+                let t = &r["traffic"];
+                assert_eq!(t["seed"].as_u64(), seed.parse().ok());
+                (
+                    t["seq"].as_u64().unwrap(),
+                    t["arrival_ms"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort_by_key(|x| x.0);
+        assert_eq!(v.len(), 5);
+        v.into_iter().map(|x| x.1).collect()
+    };
+    let a = arrivals("7");
+    assert_eq!(a, arrivals("7"), "same seed, same arrivals");
+    assert_ne!(a, arrivals("8"), "another seed, other arrivals");
+    assert!(a.windows(2).all(|w| w[0] <= w[1]), "{a:?}");
+}
+
+#[test]
+fn a_level_that_does_not_fit_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sweep(
+        dir.path(),
+        model(),
+        &[
+            "-s",
+            "short-response",
+            "--limit",
+            "1",
+            "--concurrency",
+            "1,256",
+            "--requests",
+            "1",
+            "--max-memory",
+            "0.6",
+            "--ctx",
+            "2048",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("c=256") && err.contains("KV cache"), "{err}");
+    let recs = records(dir.path());
+    assert_eq!(level(&recs, 1).len(), 1, "the level that fits ran");
+    assert!(level(&recs, 256).is_empty());
+    assert!(recs.iter().any(|r| r["kind"] == "cell_failed"));
+}
+
+fn openai_chunk(content: &str, finish: Option<&str>) -> String {
+    serde_json::json!({
+        "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{ "index": 0, "delta": { "content": content }, "finish_reason": finish }]
+    })
+    .to_string()
+}
+
+#[test]
+fn a_server_that_rate_limits_the_third_concurrent_request() {
+    let usage = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#;
+    let server = serve_concurrent(move |_, _, in_flight| match in_flight {
+        1 | 2 => Reply::ok(vec![
+            Step::Sleep(300),
+            data(&openai_chunk("a", None)),
+            Step::Sleep(300),
+            data(&openai_chunk("b", None)),
+            Step::Sleep(300),
+            data(&openai_chunk("c", Some("stop"))),
+            data(usage),
+            data("[DONE]"),
+        ]),
+        _ => Reply::status(429, r#"{"error":{"message":"too many requests"}}"#),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.base());
+    let o = run(&[
+        "sweep",
+        "-m",
+        model().to_str().unwrap(),
+        "-s",
+        "short-response",
+        "--limit",
+        "3",
+        "--backend",
+        "openai:fixture",
+        "--openai-base-url",
+        &base,
+        "--max-retry-wait",
+        "0",
+        "--concurrency",
+        "3",
+        "--requests",
+        "3",
+        "--results",
+        dir.path().to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = records(dir.path());
+    let three = level(&recs, 3);
+    assert_eq!(three.len(), 3);
+    let limited: Vec<_> = three
+        .iter()
+        .filter(|r| r["error_kind"] == "rate_limited")
+        .collect();
+    assert_eq!(limited.len(), 1, "{three:?}");
+    assert_eq!(limited[0]["failed"], true);
+    let served = three.iter().filter(|r| r["failed"] == false).count();
+    assert_eq!(served, 2);
+    assert!(stdout(&o).contains("openai:fixture"));
+}
+
+#[test]
+fn bad_load_flags_are_refused_with_one_line() {
+    for (args, want) in [
+        (vec!["--concurrency", "0"], "--concurrency 0"),
+        (vec!["--concurrency", "1,x"], "--concurrency x"),
+        (vec!["--rate", "0"], "--rate 0"),
+        (vec!["--rate", "-1"], "--rate -1"),
+        (vec!["--concurrency", "-2"], "--concurrency -2"),
+        (
+            vec!["--concurrency", "2", "--slo", "latency=2s"],
+            "unknown key",
+        ),
+        (vec!["--concurrency", "2", "--slo", "ttft=2"], "give a unit"),
+        (vec!["--slo", "ttft=2s"], "needs load levels"),
+        (vec!["--concurrency", "2", "--duration", "-3"], "duration"),
+    ] {
+        let mut a = vec!["sweep", "-m", "smollm2-135m", "--no-progress"];
+        a.extend(args.iter().copied());
+        let o = run(&a);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
