@@ -68,11 +68,20 @@ fn three_at_once_overlap_complete_and_answer_as_alone() {
             "1,3",
             "--requests",
             "6",
+            "--slo",
+            "ttft=60s,e2e=120s",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("c=3") && out.contains("out tok/s"), "{out}");
+    // Objectives every request meets: both levels meet them, the knee is the highest.
+    assert!(out.contains("100% "), "{out}");
+    assert!(
+        out.contains("knee (highest load whose requests meet ttft=60s,e2e=120s)"),
+        "{out}"
+    );
+    assert!(out.contains("/source: concurrency 3"), "{out}");
     let recs = records(dir.path());
     let alone = level(&recs, 1);
     let three = level(&recs, 3);
@@ -85,6 +94,7 @@ fn three_at_once_overlap_complete_and_answer_as_alone() {
         assert_eq!(r["failed"], false, "{r}");
         assert!(r["output_tokens"].as_u64().unwrap() > 0);
         assert_eq!(r["traffic"]["level_requests"], 6);
+        assert_eq!(r["traffic"]["slo"], "ttft=60s,e2e=120s", "{}", r["traffic"]);
     }
     // Lifetimes overlap: some request starts before another has ended.
     let spans: Vec<(f64, f64)> = three.iter().map(|r| lifetime(r)).collect();

@@ -59,10 +59,11 @@ impl JudgePlan {
             let r = crate::scenario::rubric::load(&sc.path).map_err(anyhow::Error::msg)?;
             rubrics.insert(sc.name.clone(), r);
         }
+        // The judges score each prompt's answer alone, not the copies a load level sends.
         let requests: Vec<&RequestRecord> = records
             .iter()
             .filter_map(|r| match r {
-                Record::Request(q) => Some(q.as_ref()),
+                Record::Request(q) if q.traffic.is_none() => Some(q.as_ref()),
                 _ => None,
             })
             .collect();

@@ -107,7 +107,7 @@ pub fn traffic(
         queue_ms: ms(s.queue),
         concurrent: s.concurrent,
         level_wall_ms: ms(reply.wall),
-        slo: slo.cloned(),
+        slo: slo.map(Slo::describe),
         same_as_alone: None,
         diverged_at: None,
     }

@@ -23,9 +23,9 @@ pub struct Traffic {
     pub concurrent: usize,
     /// The level's start → its last request's end.
     pub level_wall_ms: f64,
-    /// The objectives the level was judged by.
+    /// The objectives the level was judged by, as `--slo` reads them (`ttft=2s,itl=150ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slo: Option<Slo>,
+    pub slo: Option<String>,
     /// Greedy answers only, when the same prompt ran alone (concurrency 1) earlier in the
     /// same results file: whether the answer is the same text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +36,11 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// The objectives, when the record names valid ones.
+    pub fn objectives(&self) -> Option<Slo> {
+        Slo::parse(self.slo.as_deref()?).ok()
+    }
+
     /// The request as a load-level sample: latencies from its arrival.
     pub fn sample(
         &self,

@@ -84,10 +84,11 @@ fn read_published() -> Vec<Published> {
 
 /// Builds the comparison when any HTTP backend ran or references are asked for.
 pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparison> {
+    // Requests of load levels shared the machine: they are compared in the load table.
     let reqs: Vec<&RequestRecord> = records
         .iter()
         .filter_map(|r| match r {
-            Record::Request(q) => Some(q.as_ref()),
+            Record::Request(q) if q.traffic.is_none() => Some(q.as_ref()),
             _ => None,
         })
         .collect();

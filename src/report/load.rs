@@ -43,7 +43,7 @@ pub fn rows(records: &[Record]) -> Vec<LoadRow> {
                 && row.shape == t.shape
         });
         let i = at.unwrap_or_else(|| {
-            groups.push((new_row(q, t.shape), Vec::new(), t.slo.clone()));
+            groups.push((new_row(q, t.shape), Vec::new(), t.objectives()));
             groups.len() - 1
         });
         let (row, samples, _) = &mut groups[i];

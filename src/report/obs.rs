@@ -224,6 +224,8 @@ pub fn all(records: &crate::record::Records) -> Vec<Obs> {
     let mut v: Vec<Obs> = records
         .requests
         .iter()
+        // Requests of load levels shared the machine: they have their own table and charts.
+        .filter(|r| r.traffic.is_none())
         .map(from_request)
         .chain(records.bench.iter().map(from_bench))
         .collect();
