@@ -3,7 +3,7 @@
 //! output tokens per second, each user's own decode rate), latencies from arrival, queueing,
 //! goodput under the SLOs, and the knee of each cell's curve.
 
-use super::table::{self, opt, Column};
+use super::table::{self, opt, Column, Grid};
 use super::{Format, ReportError};
 use crate::measure::load::{knee, Level, Pcts, Sample, Shape, Slo};
 use crate::record::{BackendId, Record, RequestRecord};
@@ -32,9 +32,17 @@ pub struct LoadRow {
 
 /// The load rows of `records`, in the order their levels first appear.
 pub fn rows(records: &[Record]) -> Vec<LoadRow> {
+    of_requests(records.iter().filter_map(|r| match r {
+        Record::Request(q) => Some(&**q),
+        _ => None,
+    }))
+}
+
+/// The load rows of sweep requests (those without a load level left out), in the order their
+/// levels first appear.
+pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LoadRow> {
     let mut groups: Vec<(LoadRow, Vec<Sample>, Option<Slo>)> = Vec::new();
-    for r in records {
-        let Record::Request(q) = r else { continue };
+    for q in requests {
         let Some(t) = &q.traffic else { continue };
         let at = groups.iter().position(|(row, _, _)| {
             row.backend == q.cell.backend
@@ -130,8 +138,8 @@ fn columns() -> Vec<Column<LoadRow>> {
     ]
 }
 
-/// The knee of each cell's closed-loop and open-loop curves under its SLOs.
-fn knees(rows: &[LoadRow]) -> Vec<String> {
+/// The knee of each cell's closed-loop and open-loop curves under its SLOs, a line each.
+pub fn knees(rows: &[LoadRow]) -> Vec<String> {
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let open = matches!(r.shape, Shape::Open { .. });
@@ -162,6 +170,14 @@ fn knees(rows: &[LoadRow]) -> Vec<String> {
     out
 }
 
+/// What the table's columns mean.
+pub const COLUMNS_NOTE: &str = "times in ms from each request's arrival (queueing included); out tok/s = all output tokens / level wall time; user tok/s = median of each request's own decode rate; gain = out tok/s over concurrency 1's";
+
+/// The load table's cells, for pages that draw tables themselves.
+pub fn grid(rows: &[LoadRow]) -> Grid<'static> {
+    table::grid(&columns(), rows)
+}
+
 /// The load table in one format (nothing when no record has a load level).
 pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
     if rows.is_empty() {
@@ -171,7 +187,8 @@ pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
     Ok(match format {
         Format::Table => {
             let mut s = table::aligned(&cols, rows);
-            s.push_str("times in ms from each request's arrival (queueing included); out tok/s = all output tokens / level wall time; user tok/s = median of each request's own decode rate; gain = out tok/s over concurrency 1's\n");
+            s.push_str(COLUMNS_NOTE);
+            s.push('\n');
             if let Some(slo) = rows.iter().find_map(|r| r.slo.clone()) {
                 s.push_str(&format!("knee (highest load whose requests meet {slo}):\n"));
                 for line in knees(rows) {

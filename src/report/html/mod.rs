@@ -1,9 +1,11 @@
 //! `runner report`: one self-contained HTML page (inline CSS and SVG, no scripts, nothing
-//! fetched) with the charts drawn from every record under a results directory. The same
-//! records give the same bytes.
+//! fetched) with the charts drawn from every record under a results directory, and a section
+//! on load levels when sweeps ran with `--concurrency` or `--rate`. The same records give the
+//! same bytes.
 
 pub mod calibration;
 pub mod charts;
+pub mod load;
 pub mod plot;
 pub mod roofline;
 
@@ -104,6 +106,16 @@ fn figures(all: &[Obs], g: &Guide) -> Result<Vec<Figure>, String> {
     ])
 }
 
+/// A chart and its caption as an HTML figure.
+fn figure(f: &Figure) -> String {
+    format!(
+        "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+        f.id,
+        f.svg.trim_end(),
+        esc(&f.caption)
+    )
+}
+
 fn summary_table(rows: &[&GuideRow]) -> String {
     let mut s = String::from(
         "<table><tr><th>machine</th><th>backend</th><th>model</th><th>quant</th>\
@@ -166,16 +178,14 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
         ));
     }
     for f in figures(&all, g)? {
-        s.push_str(&format!(
-            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
-            f.id,
-            f.svg.trim_end(),
-            esc(&f.caption)
-        ));
+        s.push_str(&figure(&f));
     }
     let measured: Vec<&GuideRow> = g.measured().collect();
     s.push_str("<h2>Measured rows</h2>\n");
     s.push_str(&summary_table(&measured));
+    s.push_str(&load::section(&crate::report::load::of_requests(
+        &records.requests,
+    ))?);
     s.push_str("</body>\n</html>\n");
     Ok(s)
 }

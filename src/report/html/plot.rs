@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 440;
-const FONT: &str = "sans-serif";
+pub const FONT: &str = "sans-serif";
 
 /// Errors of drawing into an SVG string, as text.
 pub type DrawResult<T> = Result<T, String>;

@@ -1,0 +1,155 @@
+//! Tests of the report's load-level section, on the fixed records of tests/data/records with
+//! load levels made from one of their requests.
+
+use super::*;
+use crate::measure::load::Pcts;
+use crate::record::{Records, RequestRecord, Traffic};
+use crate::report::guide;
+
+fn fixed() -> Records {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    crate::record::read::load(&dir).expect("the fixed records read")
+}
+
+/// `n` copies of `q` as one level of `shape`: 20 tokens `gap_ms` apart, the first `ttft_ms`
+/// into each request's work, after `queue_ms` of waiting; arrivals 100 ms apart.
+fn level(
+    q: &RequestRecord,
+    shape: Shape,
+    n: usize,
+    ttft_ms: f64,
+    gap_ms: f64,
+) -> Vec<RequestRecord> {
+    let queue_ms = ttft_ms / 4.0;
+    (0..n)
+        .map(|seq| {
+            let mut r = q.clone();
+            r.ttft_ms = Some(ttft_ms);
+            r.token_ms = (0..20).map(|k| ttft_ms + f64::from(k) * gap_ms).collect();
+            r.e2e_ms = ttft_ms + 19.0 * gap_ms;
+            r.failed = false;
+            r.traffic = Some(Traffic {
+                shape,
+                level_requests: n,
+                seq,
+                arrival_ms: seq as f64 * 100.0,
+                queue_ms,
+                concurrent: shape.slots() as usize - 1,
+                level_wall_ms: (n - 1) as f64 * 100.0 + queue_ms + r.e2e_ms,
+                slo: None,
+                same_as_alone: None,
+                diverged_at: None,
+            });
+            r
+        })
+        .collect()
+}
+
+/// Closed-loop levels at concurrency 1, 2 and 4, and open-loop ones at 1.5 and 3 req/s.
+fn loaded(q: &RequestRecord) -> Vec<RequestRecord> {
+    let open = |rate| Shape::Open {
+        rate,
+        slots: 4,
+        seed: 7,
+    };
+    [
+        level(q, Shape::Closed { concurrency: 1 }, 2, 40.0, 20.0),
+        level(q, Shape::Closed { concurrency: 2 }, 4, 60.0, 24.0),
+        level(q, Shape::Closed { concurrency: 4 }, 8, 150.0, 35.0),
+        level(q, open(1.5), 6, 80.0, 25.0),
+        level(q, open(3.0), 6, 400.0, 40.0),
+    ]
+    .concat()
+}
+
+fn page_of(records: &Records) -> String {
+    let g = guide::build("records", records, &[], guide::predict::DEFAULT_EFFICIENCY);
+    super::super::page(&g, records).expect("the page draws")
+}
+
+const TITLES: [&str; 3] = [
+    "Throughput against per-user speed",
+    "p99 TTFT against load (closed loop)",
+    "p99 TTFT against load (open loop)",
+];
+
+#[test]
+fn the_page_charts_load_levels_only_when_records_have_them() {
+    let mut records = fixed();
+    assert!(records.requests.iter().all(|q| q.traffic.is_none()));
+    let plain = page_of(&records);
+    for text in TITLES.iter().chain(&["Load levels", "out tok/s"]) {
+        assert!(!plain.contains(text), "{text} drawn without load levels");
+    }
+    let q = records
+        .requests
+        .iter()
+        .find(|q| !q.failed && !q.token_ms.is_empty())
+        .expect("a request that produced tokens")
+        .clone();
+    records.requests.extend(loaded(&q));
+    let html = page_of(&records);
+    let curve = format!("{} {}/{}", q.cell.backend, q.cell.model, q.cell.quant);
+    for text in TITLES.iter().chain(&[
+        "<h2>Load levels</h2>",
+        curve.as_str(),
+        &format!("{curve} (open loop)"),
+        "c=4",
+        "1.5 req/s",
+        "<th>user tok/s</th>",
+    ]) {
+        assert!(html.contains(text), "{text} missing");
+    }
+    assert_eq!(
+        html.matches("<svg").count(),
+        plain.matches("<svg").count() + 3
+    );
+    assert_eq!(html, page_of(&records), "the same records, other bytes");
+}
+
+#[test]
+fn only_the_kinds_of_load_present_get_a_ttft_chart() {
+    let records = fixed();
+    let q = &records.requests[0];
+    let closed = level(q, Shape::Closed { concurrency: 2 }, 4, 60.0, 24.0);
+    let s = section(&load::of_requests(&closed)).unwrap();
+    assert!(s.contains(TITLES[0]) && s.contains(TITLES[1]) && !s.contains(TITLES[2]));
+    assert_eq!(s.matches("<svg").count(), 2);
+    assert_eq!(section(&[]).unwrap(), "");
+}
+
+#[test]
+fn odd_figures_are_left_out_not_drawn() {
+    let records = fixed();
+    let mut rows = load::of_requests(&loaded(&records.requests[0]));
+    assert_eq!(rows.len(), 5);
+    rows[0].level.output_tps = f64::NAN;
+    rows[1].level.per_user_tps = Some(f64::INFINITY);
+    rows[2].level.ttft_ms = None;
+    let odd = |p99| {
+        Some(Pcts {
+            p50: 1.0,
+            p90: 2.0,
+            p99,
+            max: f64::NAN,
+        })
+    };
+    rows[3].level.ttft_ms = odd(f64::NAN);
+    rows[4].level.ttft_ms = odd(-3.0);
+    let drawn = |svg: &str, label: &str| svg.contains(&format!("\n{label}\n</text>"));
+    let tp = throughput(&curves(&rows)).unwrap();
+    assert!(!drawn(&tp, "c=1") && !drawn(&tp, "c=2"), "{tp}");
+    assert!(
+        drawn(&tp, "c=4") && drawn(&tp, "1.5 req/s") && drawn(&tp, "3 req/s"),
+        "{tp}"
+    );
+    let closed = ttft(&curves(&rows), false).unwrap();
+    assert!(drawn(&closed, "c=1") && drawn(&closed, "c=2") && !drawn(&closed, "c=4"));
+    let open = ttft(&curves(&rows), true).unwrap();
+    assert!(open.contains("no data: no level with a TTFT"), "{open}");
+    for r in &mut rows {
+        r.level.per_user_tps = None;
+    }
+    let s = section(&rows).unwrap();
+    assert!(s.contains("no data: no level with both an output rate and a per-user decode rate"));
+}
