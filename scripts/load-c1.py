@@ -47,7 +47,7 @@ def main():
         got = {}
         for p in order:
             with tempfile.TemporaryDirectory() as d:
-                subprocess.run(base + paths[p] + ["--results", d], check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(base + paths[p] + ["--results", d], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 got[p] = medians(d)
                 if got[p][2]:
                     print(f"warning: round {r}: {p}: {got[p][2]} request(s) on a busy machine")

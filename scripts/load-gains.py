@@ -5,7 +5,9 @@ llama.cpp's own llama-server, side by side on the same GGUF.
 For each model, llama-server (the xllamacpp wheel, see scripts/xllamacpp.sh) is started with
 --parallel set to the largest level, then `runner sweep --concurrency LEVELS` runs the same
 prompts natively (continuous batching in one context) and through the server (one client per
-slot), in alternating order over --rounds rounds. Per backend and level it prints the
+slot), in alternating order over --rounds rounds. Every request of a level has its own prompt
+(a generated scenario of --requests story prompts) and the server's prompt cache is off
+(`cache_prompt: false`), so both sides evaluate every prompt in full. Per backend and level it prints the
 aggregate output rate (all output tokens / level wall time), its gain over concurrency 1, the
 median per-user decode rate and p99 TTFT (from arrival), as medians over the rounds. Run it on
 an idle machine. Usage:
@@ -61,18 +63,36 @@ def levels_of(results):
     return out
 
 
+def scenario(path, n, max_tokens):
+    """A scenario of n distinct story prompts, greedy, max_tokens each."""
+    topics = ["a lighthouse keeper", "a lost robot", "a mountain village", "a river journey",
+              "a clockmaker", "a desert caravan", "a winter market", "a deep-sea station",
+              "a forgotten library", "a night train", "a bee colony", "a comet watcher"]
+    lines = ['name = "load-gains"', 'description = "Distinct story prompts for load levels"',
+             'kind = "long-form"', "", "[defaults]", f"max_tokens = {max_tokens}",
+             "time_limit_s = 600.0", "temperature = 0.0", ""]
+    for i in range(n):
+        text = f"Write a long, detailed story about {topics[i % len(topics)]} (version {i})."
+        lines += ["[[prompts]]", f'id = "story-{i}"', f'user = "{text}"', ""]
+    Path(path).write_text("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-m", "--models", default="smollm2-135m,qwen2.5-coder-1.5b")
     ap.add_argument("--levels", default="1,2,4,8")
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--scenario", default="long-form")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runner", default=str(ROOT / "target/release/runner"))
     a = ap.parse_args()
     py = sh(str(ROOT / "scripts/xllamacpp.sh"))
+    work = tempfile.TemporaryDirectory()
+    sc = Path(work.name) / "load-gains.toml"
+    scenario(sc, a.requests, a.max_tokens)
+    cfg = Path(work.name) / "backends.toml"
+    cfg.write_text("[openai]\nextra = { cache_prompt = false }\n")
     top = max(int(x) for x in a.levels.split(","))
     for name in a.models.split(","):
         model = name if os.path.isfile(name) else sh(a.runner, "models", "fetch", name)
@@ -89,12 +109,12 @@ def main():
                 got = {}
                 for backend in order:
                     with tempfile.TemporaryDirectory() as d:
-                        subprocess.run([a.runner, "sweep", "-m", model, "-q", "source", "-s", a.scenario,
-                                        "--max-tokens", str(a.max_tokens), "--concurrency", a.levels,
+                        subprocess.run([a.runner, "sweep", "-m", model, "-q", "source", "-s", str(sc),
+                                        "--backend-config", str(cfg), "--concurrency", a.levels,
                                         "--requests", str(a.requests), "--threads", str(a.threads),
                                         "--backend", backend, "--openai-base-url", f"http://127.0.0.1:{port}/v1",
                                         "--results", d, "--no-progress", "--no-text"],
-                                       check=True, stdout=subprocess.DEVNULL)
+                                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         got.update(levels_of(d))
                 rounds.append(got)
         finally:

@@ -167,3 +167,55 @@ fn a_request_too_long_for_its_slot_fails_alone() {
     assert!(feed.ends[&2].as_ref().expect_err("empty").contains("empty"));
     assert_eq!(feed.tokens[&0].len(), 8);
 }
+
+/// The batcher with one sequence against `Session::run` on the same prompts, alternating:
+/// the tokens must be the same in every round; the decode rates and prompt times are printed
+/// (a speed probe for an idle machine: `cargo test --release --lib batch_speed_probe --
+/// --ignored --nocapture`).
+#[test]
+#[ignore]
+fn batch_speed_probe() {
+    let _g = serial();
+    let m = model();
+    let long = "Once upon a time, in a small village by the sea, there lived an old fisherman. ";
+    for text in [long.to_string(), long.repeat(40)] {
+        let p = m.tokenize(&text, true, false);
+        let mut session = Session::new(&m, &settings(1024, 1024)).expect("context");
+        let mut b = Batcher::new(&m, &settings(1024, 1024), 1).expect("batcher");
+        let mut ratios = Vec::new();
+        for round in 0..6 {
+            session.clear();
+            let mut single_tokens = Vec::new();
+            let opts = RunOptions {
+                max_tokens: 128,
+                ..Default::default()
+            };
+            let t = session
+                .run(&p, opts, &mut |e| {
+                    single_tokens.push(e.token);
+                    Flow::Continue
+                })
+                .expect("run");
+            let mut feed = Collect {
+                waiting: vec![(0, p.clone(), 128)],
+                ..Default::default()
+            };
+            b.serve(&mut feed);
+            assert_eq!(feed.tokens[&0], single_tokens, "round {round}");
+            let bt = feed.ends[&0].as_ref().expect("ended");
+            let rate = |t: &[Duration]| 127.0 / (t[127] - t[0]).as_secs_f64();
+            let ratio = rate(&bt.tokens) / rate(&t.tokens);
+            ratios.push(ratio);
+            eprintln!(
+                "{} prompt tokens, round {round}: single {:.1} tok/s, prompt {:?}; batched {:.1} tok/s, prompt {:?}; ratio {ratio:.3}",
+                p.len(),
+                rate(&t.tokens),
+                t.prompt_eval,
+                rate(&bt.tokens),
+                bt.prompt_eval
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        eprintln!("{} prompt tokens: median ratio {:.3}", p.len(), ratios[3]);
+    }
+}
