@@ -35,7 +35,9 @@ fn lifetime(r: &Value) -> (f64, f64) {
     (start, start + r["e2e_ms"].as_f64().unwrap())
 }
 
-fn sweep(dir: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
+/// `runner sweep` of the real model as given, results in `dir`, with `extra` arguments
+/// (separated by spaces).
+fn sweep(dir: &Path, model: &Path, extra: &str) -> std::process::Output {
     let m = model.to_str().unwrap();
     let d = dir.to_str().unwrap();
     let mut args = vec![
@@ -48,7 +50,7 @@ fn sweep(dir: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
         d,
         "--no-progress",
     ];
-    args.extend_from_slice(extra);
+    args.extend(extra.split_whitespace());
     run(&args)
 }
 
@@ -59,18 +61,7 @@ fn three_at_once_overlap_complete_and_answer_as_alone() {
     let o = sweep(
         dir.path(),
         model(),
-        &[
-            "-s",
-            "short-response",
-            "--limit",
-            "3",
-            "--concurrency",
-            "1,3",
-            "--requests",
-            "6",
-            "--slo",
-            "ttft=60s,e2e=120s",
-        ],
+        "-s short-response --limit 3 --concurrency 1,3 --requests 6 --slo ttft=60s,e2e=120s",
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -156,16 +147,10 @@ user = "Name a colour."
     let o = sweep(
         &results,
         model(),
-        &[
-            "-s",
-            scen.to_str().unwrap(),
-            "--concurrency",
-            "3",
-            "--requests",
-            "3",
-            "--ctx",
-            "4096",
-        ],
+        &format!(
+            "-s {} --concurrency 3 --requests 3 --ctx 4096",
+            scen.display()
+        ),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let recs = records(&results);
@@ -191,22 +176,7 @@ fn an_open_loop_seed_reproduces_its_schedule() {
         let o = sweep(
             dir.path(),
             model(),
-            &[
-                "-s",
-                "short-response",
-                "--limit",
-                "2",
-                "--max-tokens",
-                "4",
-                "--rate",
-                "20",
-                "--slots",
-                "1",
-                "--requests",
-                "5",
-                "--seed",
-                seed,
-            ],
+            &format!("-s short-response --limit 2 --max-tokens 4 --rate 20 --slots 1 --requests 5 --seed {seed}"),
         );
         assert!(o.status.success(), "{}", stderr(&o));
         let recs = records(dir.path());
@@ -239,20 +209,7 @@ fn a_level_that_does_not_fit_is_refused_before_it_starts() {
     let o = sweep(
         dir.path(),
         model(),
-        &[
-            "-s",
-            "short-response",
-            "--limit",
-            "1",
-            "--concurrency",
-            "1,256",
-            "--requests",
-            "1",
-            "--max-memory",
-            "0.6",
-            "--ctx",
-            "2048",
-        ],
+        "-s short-response --limit 1 --concurrency 1,256 --requests 1 --max-memory 0.6 --ctx 2048",
     );
     assert!(!o.status.success());
     let err = stderr(&o);

@@ -184,6 +184,9 @@ pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
         return Ok(String::new());
     }
     let cols = columns();
+    if let Some(data) = super::rows_as_data(format, rows)? {
+        return Ok(data);
+    }
     Ok(match format {
         Format::Table => {
             let mut s = table::aligned(&cols, rows);
@@ -205,12 +208,6 @@ pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
             }
             s
         }
-        Format::Md => table::markdown(&cols, rows),
-        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
-        Format::Jsonl => rows
-            .iter()
-            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
-            .collect::<Result<String, _>>()?,
-        Format::Csv => super::csv::to_csv(rows)?,
+        _ => table::markdown(&cols, rows),
     })
 }

@@ -96,6 +96,23 @@ impl Format {
     }
 }
 
+/// Rows as data, one object each: a JSON array, JSON lines or CSV; `None` for the table
+/// formats, which each table renders itself.
+pub fn rows_as_data<T: serde::Serialize>(
+    format: Format,
+    rows: &[T],
+) -> Result<Option<String>, ReportError> {
+    Ok(Some(match format {
+        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
+        Format::Jsonl => rows
+            .iter()
+            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
+            .collect::<Result<String, _>>()?,
+        Format::Csv => csv::to_csv(rows)?,
+        Format::Table | Format::Md => return Ok(None),
+    }))
+}
+
 /// Writes `contents` to `path` atomically (a temporary file renamed over it), so a reader or
 /// a crash never sees half a file.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), ReportError> {

@@ -452,6 +452,9 @@ fn by_category(rows: &[SweepRow]) -> String {
 
 /// The comparison table in one format.
 pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> {
+    if let Some(data) = super::rows_as_data(format, rows)? {
+        return Ok(data);
+    }
     Ok(match format {
         Format::Table => {
             let mut s = table::aligned(&columns(rows), rows);
@@ -468,12 +471,6 @@ pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> 
             s.push_str(&by_category(rows));
             s
         }
-        Format::Md => table::markdown(&columns(rows), rows),
-        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
-        Format::Jsonl => rows
-            .iter()
-            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
-            .collect::<Result<String, _>>()?,
-        Format::Csv => super::csv::to_csv(rows)?,
+        _ => table::markdown(&columns(rows), rows),
     })
 }
