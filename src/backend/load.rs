@@ -218,3 +218,77 @@ pub fn failed_reply(why: String) -> ChatReply {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Prompt;
+
+    fn request<'a>(prompts: &'a [Prompt], shape: Shape, n: usize) -> LoadRequest<'a> {
+        LoadRequest {
+            prompts: prompts.iter().collect(),
+            shape,
+            requests: n,
+            duration: None,
+        }
+    }
+
+    fn prompts(n: usize) -> Vec<Prompt> {
+        let p = crate::scenario::Prompt::default();
+        (0..n)
+            .map(|i| Prompt {
+                id: format!("p{i}"),
+                ..p.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_closed_loop_hands_out_every_request_at_once_and_cycles_the_prompts() {
+        let ps = prompts(2);
+        let start = Instant::now();
+        let mut s = Schedule::new(&request(&ps, Shape::Closed { concurrency: 2 }, 5), start);
+        let got: Vec<(usize, usize)> = (0..6)
+            .filter_map(|_| s.take(start).map(|(n, p, _)| (n, p)))
+            .collect();
+        assert_eq!(got, vec![(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]);
+        assert_eq!(s.unsent(), 0);
+        assert_eq!(s.next_arrival(), None);
+    }
+
+    #[test]
+    fn an_open_loop_hands_out_a_request_only_once_it_has_arrived() {
+        let ps = prompts(3);
+        let shape = Shape::Open {
+            rate: 10.0,
+            slots: 2,
+            seed: 3,
+        };
+        let start = Instant::now();
+        let req = request(&ps, shape, 4);
+        let mut s = Schedule::new(&req, start);
+        let times = arrivals(10.0, 4, 3);
+        assert!(s.take(start + times[0] / 2).is_none(), "not arrived yet");
+        assert_eq!(s.next_arrival(), Some(start + times[0]));
+        let (n, p, at) = s.take(start + times[0]).expect("arrived");
+        assert_eq!((n, p, at), (0, 0, times[0]));
+        // Late: every request that has arrived is handed out, each with its own arrival.
+        let late = start + times[3] + Duration::from_secs(1);
+        let rest: Vec<Duration> = (0..5).filter_map(|_| s.take(late).map(|x| x.2)).collect();
+        assert_eq!(rest, times[1..].to_vec());
+    }
+
+    #[test]
+    fn no_request_starts_after_the_duration() {
+        let ps = prompts(1);
+        let start = Instant::now()
+            .checked_sub(Duration::from_secs(10))
+            .expect("uptime");
+        let mut req = request(&ps, Shape::Closed { concurrency: 1 }, 100);
+        req.duration = Some(Duration::from_secs(5));
+        let mut s = Schedule::new(&req, start);
+        assert!(s.take(Instant::now()).is_none());
+        assert_eq!(s.next_arrival(), None);
+        assert_eq!(s.unsent(), 100);
+    }
+}
