@@ -1,0 +1,370 @@
+//! Planning a sweep's cells: what the results file already holds and what is left to run,
+//! the source models, one cell per (model, quantization, load level) and per HTTP backend, and
+//! the id that names the results file.
+
+use super::{CellSpec, SweepConfig, SweepPlan};
+use crate::backend::{EngineSpec, ModelSource, Setup};
+use crate::engine::quant::QuantChoice;
+use crate::exec::Cell;
+use crate::gguf::GgufFile;
+use crate::measure::load::Shape;
+use crate::plan::load as levels;
+use crate::plan::{memory, Invalid, Resolved};
+use crate::record::{BackendId, CellKey, Record};
+use crate::scenario::{self, Scenario};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub(super) type DoneKey = (CellKey, String, String);
+
+/// What a results file already holds.
+pub(super) struct Done<'a> {
+    pub(super) prompts: HashSet<DoneKey>,
+    pub(super) records: &'a [Record],
+}
+
+impl Done<'_> {
+    /// The prompts a cell still runs: those not recorded, or for a load level every prompt
+    /// (cycled by the level) unless the level is recorded.
+    pub(super) fn pending(
+        &self,
+        scenarios: &[Scenario],
+        limit: Option<u32>,
+        key: &CellKey,
+        level: Option<&Shape>,
+    ) -> Vec<(usize, usize)> {
+        match level {
+            Some(l) if levels::level_done(self.records, key, l) => Vec::new(),
+            Some(_) => pending(scenarios, limit, &HashSet::new(), key),
+            None => pending(scenarios, limit, &self.prompts, key),
+        }
+    }
+}
+
+impl SweepPlan {
+    /// Native cells (models × quantizations × load levels) first, each in a child process.
+    pub(super) fn plan_native(
+        &mut self,
+        cfg: &SweepConfig,
+        cache: &Path,
+        sources: &[(Resolved, Option<GgufFile>)],
+        quants: &[QuantChoice],
+        engine: &EngineSpec,
+        done: &Done<'_>,
+    ) -> anyhow::Result<()> {
+        if !self.baselines.native {
+            return Ok(());
+        }
+        let dir = tempfile::Builder::new().prefix("runner-cells").tempdir()?;
+        let mem_limit = memory::limit_bytes(cfg.max_memory);
+        for (r, gguf) in sources {
+            for q in quants {
+                let key = CellKey {
+                    backend: BackendId::native(),
+                    model: r.arg.clone(),
+                    quant: q.label().to_string(),
+                };
+                for level in self.level_list() {
+                    let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
+                    let (source, gguf) = match &r.synth {
+                        Some(spec) => synth_source(spec, q, cache, &pending)?,
+                        None => (
+                            ModelSource {
+                                path: r.path.clone(),
+                                sha256: r.sha256.clone(),
+                                quant: matches!(q, QuantChoice::Type(_))
+                                    .then(|| q.label().to_string()),
+                            },
+                            gguf.clone(),
+                        ),
+                    };
+                    let spec = CellSpec {
+                        cell: key.clone(),
+                        source: source.clone(),
+                        scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
+                        limit: cfg.limit,
+                        max_tokens: cfg.max_tokens,
+                        done: done_for(&done.prompts, &key),
+                        results: self.results.clone(),
+                        cache_dir: cache.to_path_buf(),
+                        engine: engine.clone(),
+                        no_text: cfg.no_text,
+                        raw: cfg.raw,
+                        verbose: self.verbose,
+                        busy_threshold: cfg.busy_threshold,
+                        level,
+                        load: self.load.clone(),
+                    };
+                    let spec_path = dir.path().join(format!("cell-{}.json", self.cells.len()));
+                    std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
+                    let seqs = level.map_or(1, |l| l.slots());
+                    let refuse = memory::check(
+                        gguf.as_ref(),
+                        &key.quant,
+                        &self.scenarios,
+                        cfg.limit,
+                        engine,
+                        seqs,
+                        mem_limit,
+                    )
+                    .err();
+                    let setup = self.setup(&key, vec![source], engine, &pending, cfg.raw, cache);
+                    let label =
+                        format!("{}/{}", crate::models::display_name(&key.model), key.quant);
+                    let mut cell = self.cell(label, 0, setup, &pending, level);
+                    cell.isolate = Some(vec!["sweep-cell".into(), spec_path.display().to_string()]);
+                    cell.refuse = refuse;
+                    self.push(cell, pending, level);
+                }
+            }
+        }
+        self._specs = Some(dir);
+        Ok(())
+    }
+
+    /// One cell per HTTP backend (and load level), after the native ones.
+    pub(super) fn plan_http(
+        &mut self,
+        cfg: &SweepConfig,
+        cache: &Path,
+        engine: &EngineSpec,
+        done: &Done<'_>,
+    ) {
+        for i in 0..self.baselines.http.len() {
+            let spec = self.baselines.http[i].endpoint.spec.clone();
+            let key = CellKey::http(&spec);
+            for level in self.level_list() {
+                let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
+                let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
+                let cell = self.cell(spec.to_string(), 1 + i, setup, &pending, level);
+                self.push(cell, pending, level);
+            }
+        }
+    }
+
+    /// The load levels each cell runs, or one plain run.
+    pub(super) fn level_list(&self) -> Vec<Option<Shape>> {
+        match &self.load {
+            Some(l) => l.levels.iter().copied().map(Some).collect(),
+            None => vec![None],
+        }
+    }
+
+    /// A cell over `pending` prompts: one request per prompt, or one load level.
+    pub(super) fn cell(
+        &self,
+        label: String,
+        backend: usize,
+        setup: Setup,
+        pending: &[(usize, usize)],
+        level: Option<Shape>,
+    ) -> Cell {
+        match level {
+            Some(l) => Cell::new(
+                format!("{label} {}", l.label()),
+                backend,
+                setup,
+                usize::from(!pending.is_empty()),
+            ),
+            None => Cell::new(label, backend, setup, pending.len()),
+        }
+    }
+
+    pub(super) fn push(&mut self, cell: Cell, pending: Vec<(usize, usize)>, level: Option<Shape>) {
+        self.cells.push(cell);
+        self.pending.push((pending, 0));
+        self.meters.push(None);
+        self.levels.push(level);
+    }
+}
+
+pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    let dirs = vec![scenario::builtin_dir(), PathBuf::from("scenarios")];
+    let mut out: Vec<Scenario> = Vec::new();
+    for name in names {
+        let path = scenario::resolve(name, &dirs).map_err(|e| Invalid(e.to_string()))?;
+        let sc = scenario::load(&path).map_err(|e| Invalid(e.to_string()))?;
+        if out.iter().any(|o| o.name == sc.name) {
+            return Err(Invalid(format!("scenario '{}' is named twice", sc.name)).into());
+        }
+        out.push(sc);
+    }
+    Ok(out)
+}
+
+/// Caps every prompt's output limit at `cap` tokens.
+pub(super) fn cap_output(scenarios: &mut [Scenario], cap: Option<u32>) {
+    let Some(cap) = cap else {
+        return;
+    };
+    for p in scenarios.iter_mut().flat_map(|s| s.prompts.iter_mut()) {
+        p.max_tokens = p.max_tokens.min(cap);
+    }
+}
+
+/// The source models: resolved (fetched when known), each with its GGUF header when it parses
+/// (for the memory estimate; a file that does not parse fails its cell, not the sweep).
+pub(super) fn resolve_sources(
+    args: &[String],
+    cache: &Path,
+) -> anyhow::Result<Vec<(Resolved, Option<GgufFile>)>> {
+    let mut out = Vec::new();
+    for arg in args {
+        // A synthetic model is built per quantization when its cell is planned.
+        if arg
+            .trim()
+            .starts_with(crate::models::catalogue::SYNTH_PREFIX)
+        {
+            let spec = crate::models::catalogue::SynthSpec::parse(arg).map_err(Invalid)?;
+            crate::plan::synth::needs_text(&spec, "scenarios")?;
+            let r = Resolved {
+                arg: arg.to_string(),
+                path: crate::plan::synth::cached_path(&spec, cache),
+                sha256: None,
+                synth: Some(spec),
+            };
+            out.push((r, None));
+            continue;
+        }
+        let r = Resolved::get(arg, cache)?;
+        if !r.path.exists() {
+            return Err(Invalid(format!("{}: no such file", r.path.display())).into());
+        }
+        let gguf = GgufFile::open(&r.path).ok();
+        out.push((r, gguf));
+    }
+    Ok(out)
+}
+
+/// A synthetic model's cell: the model built at the cell's type (`source` is the spec's own),
+/// once, unless nothing is left to run in the cell.
+pub(super) fn synth_source(
+    spec: &crate::models::catalogue::SynthSpec,
+    q: &QuantChoice,
+    cache: &Path,
+    pending: &[(usize, usize)],
+) -> anyhow::Result<(ModelSource, Option<GgufFile>)> {
+    let mut spec = spec.clone();
+    if let QuantChoice::Type(t) = q {
+        spec.quant = Some(t.name.to_string());
+    }
+    let path = match pending.is_empty() {
+        true => crate::plan::synth::cached_path(&spec, cache),
+        false => crate::plan::synth::cached(&spec, cache)?,
+    };
+    let gguf = GgufFile::open(&path).ok();
+    Ok((
+        ModelSource {
+            path,
+            sha256: None,
+            quant: None,
+        },
+        gguf,
+    ))
+}
+
+/// Names the results file: the same command (up to --limit, --scenario order, --fresh and
+/// --no-text) gives the same id, so a re-run resumes it.
+pub(super) fn sweep_id(
+    cfg: &SweepConfig,
+    quants: &[String],
+    scenarios: &[Scenario],
+    e: &EngineSpec,
+    backends: Option<serde_json::Value>,
+) -> String {
+    let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    // The engine part as earlier releases wrote it, so their results files still resume.
+    let engine = serde_json::json!({
+        "threads": e.threads,
+        "n_ctx": e.n_ctx,
+        "flash_attn": e.flash_attn.as_str(),
+        "n_gpu_layers": e.n_gpu_layers,
+    });
+    let mut id = serde_json::json!({ "models": cfg.models, "quants": quants, "scenarios": names, "engine": engine, "raw": cfg.raw });
+    if let Some(b) = backends {
+        id["backends"] = b;
+    }
+    if let Some(n) = cfg.max_tokens {
+        id["max_tokens"] = n.into();
+    }
+    if let Some(l) = &cfg.load {
+        id["load"] = l.id_part();
+    }
+    let mut h = Sha256::new();
+    h.update(id.to_string());
+    for s in scenarios {
+        h.update(std::fs::read(&s.path).unwrap_or_default());
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if e.torn_bytes > 0 {
+        out.push(format!(
+            "note: {}: removed an unfinished last line ({} bytes) left by an interrupted run",
+            path.display(),
+            e.torn_bytes
+        ));
+    }
+    if e.bad_lines > 0 {
+        out.push(format!(
+            "warning: {}: {} line(s) are not records and were skipped",
+            path.display(),
+            e.bad_lines
+        ));
+    }
+    let n = e
+        .records
+        .iter()
+        .filter(|r| matches!(r, Record::Request(_)))
+        .count();
+    if n > 0 {
+        out.push(format!(
+            "resuming: {n} request(s) already recorded in {}",
+            path.display()
+        ));
+    }
+    out
+}
+
+pub(super) fn done_keys(records: &[Record]) -> HashSet<DoneKey> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Request(q) => Some((q.cell.clone(), q.scenario.clone(), q.prompt_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn done_for(done: &HashSet<DoneKey>, key: &CellKey) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = done
+        .iter()
+        .filter(|(c, _, _)| c == key)
+        .map(|(_, s, p)| (s.clone(), p.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The `(scenario, prompt)` indices of a cell not yet recorded, in scenario order.
+pub(super) fn pending(
+    scenarios: &[Scenario],
+    limit: Option<u32>,
+    done: &HashSet<DoneKey>,
+    key: &CellKey,
+) -> Vec<(usize, usize)> {
+    let limit = limit.map_or(usize::MAX, |n| n as usize);
+    let mut out = Vec::new();
+    for (s, sc) in scenarios.iter().enumerate() {
+        for (p, prompt) in sc.prompts.iter().enumerate().take(limit) {
+            if !done.contains(&(key.clone(), sc.name.clone(), prompt.id.clone())) {
+                out.push((s, p));
+            }
+        }
+    }
+    out
+}
