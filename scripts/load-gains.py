@@ -13,7 +13,7 @@ median per-user decode rate and p99 TTFT (from arrival), as medians over the rou
 an idle machine. Usage:
 
   scripts/load-gains.py [-m smollm2-135m,qwen2.5-coder-1.5b] [--levels 1,2,4,8]
-                        [--requests 16] [--max-tokens 64] [--rounds 2] [--threads 2]
+                        [--requests 16] [--max-tokens 64] [--rounds 2] [--threads 2] [--keep DIR]
 """
 import argparse
 import json
@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", metavar="DIR", help="also copy every round's results file into DIR")
     ap.add_argument("--runner", default=str(ROOT / "target/release/runner"))
     a = ap.parse_args()
     py = sh(str(ROOT / "scripts/xllamacpp.sh"))
@@ -116,6 +117,12 @@ def main():
                                         "--results", d, "--no-progress", "--no-text"],
                                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         got.update(levels_of(d))
+                        if a.keep:
+                            Path(a.keep).mkdir(parents=True, exist_ok=True)
+                            side = "native" if backend == "native" else "llama-server"
+                            for f in Path(d).glob("*.jsonl"):
+                                dest = Path(a.keep) / f"{Path(model).stem}-{side}-round{r}.jsonl"
+                                dest.write_text(f.read_text())
                 rounds.append(got)
         finally:
             server.stdin.close()
