@@ -13,7 +13,9 @@
 #       Real Ollama against runner's native engine on the same prompts (macOS job): installs
 #       Ollama with Homebrew when missing, starts `ollama serve`, pulls SmolLM2-135M (Q4_1,
 #       the quantization runner fetches; smollm2:135m if that tag is missing) and writes
-#       `runner compare`'s table to OUT/ollama-compare.txt. Each failure is a ::warning:: and
+#       `runner compare`'s table to OUT/ollama-compare.txt, then the same prompts at concurrency
+#       1, 2 and 4 natively and through Ollama (started with OLLAMA_NUM_PARALLEL=4) to
+#       OUT/ollama-load.txt. Each failure is a ::warning:: and
 #       exit 1; the workflow runs it with continue-on-error, so it never decides the verdict.
 #
 #   scripts/nightly.sh CLASS OUT [--update-baseline]
@@ -54,7 +56,8 @@ if [ "${1:-}" = "--ollama" ]; then
     brew install ollama >"$out/ollama-install.log" 2>&1 || warn "brew install ollama failed (see ollama-install.log)"
   fi
   ollama --version || true
-  ollama serve >"$out/ollama-serve.log" 2>&1 &
+  # Parallel slots, so that load levels through Ollama run requests at once.
+  OLLAMA_NUM_PARALLEL=4 ollama serve >"$out/ollama-serve.log" 2>&1 &
   server=$!
   trap 'kill "$server" 2>/dev/null || true' EXIT
   for _ in $(seq 60); do
@@ -70,6 +73,10 @@ if [ "${1:-}" = "--ollama" ]; then
   "$bin" compare -m "$model" --backend "native,ollama:$tag" --ollama-host "$host" \
     --scenario short-response --limit 5 --no-progress --no-text --results "$out" \
     | tee "$out/ollama-compare.txt" || warn "runner compare with ollama:$tag failed"
+  "$bin" sweep -m "$model" -q source --backend "native,ollama:$tag" --ollama-host "$host" \
+    --scenario short-response --limit 5 --concurrency 1,2,4 --requests 8 --no-progress \
+    --no-text --results "$out/load" \
+    | tee "$out/ollama-load.txt" || warn "load levels through ollama:$tag failed"
   exit 0
 fi
 
