@@ -12,6 +12,8 @@ use serde::Serialize;
 /// One load level of one cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadRow {
+    /// The machine it ran on: its CPU and logical cores.
+    pub machine: String,
     pub backend: BackendId,
     pub model: String,
     pub quant: String,
@@ -44,8 +46,10 @@ pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) ->
     let mut groups: Vec<(LoadRow, Vec<Sample>, Option<Slo>)> = Vec::new();
     for q in requests {
         let Some(t) = &q.traffic else { continue };
+        let machine = machine_of(q);
         let at = groups.iter().position(|(row, _, _)| {
-            row.backend == q.cell.backend
+            row.machine == machine
+                && row.backend == q.cell.backend
                 && row.model == q.cell.model
                 && row.quant == q.cell.quant
                 && row.shape == t.shape
@@ -72,7 +76,7 @@ pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) ->
         .iter()
         .map(|r| {
             out.iter()
-                .find(|o| same_key(o, r) && o.shape == Shape::Closed { concurrency: 1 })
+                .find(|o| o.same_cell(r) && o.shape == Shape::Closed { concurrency: 1 })
                 .map(|o| o.level.output_tps)
         })
         .collect();
@@ -82,8 +86,15 @@ pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) ->
     out
 }
 
+/// The machine of a request, as the table names it.
+fn machine_of(q: &RequestRecord) -> String {
+    let m = &q.info.machine;
+    format!("{} ({} cores)", m.cpu.trim(), m.logical_cores)
+}
+
 fn new_row(q: &RequestRecord, shape: Shape) -> LoadRow {
     LoadRow {
+        machine: machine_of(q),
         backend: q.cell.backend.clone(),
         model: q.cell.model.clone(),
         quant: q.cell.quant.clone(),
@@ -98,15 +109,35 @@ fn new_row(q: &RequestRecord, shape: Shape) -> LoadRow {
     }
 }
 
-fn same_key(a: &LoadRow, b: &LoadRow) -> bool {
-    a.backend == b.backend && a.model == b.model && a.quant == b.quant
+impl LoadRow {
+    /// Whether both rows are levels of the same cell on the same machine.
+    pub fn same_cell(&self, o: &LoadRow) -> bool {
+        self.machine == o.machine
+            && self.backend == o.backend
+            && self.model == o.model
+            && self.quant == o.quant
+    }
+}
+
+/// Whether `rows` come from more than one machine.
+pub fn several_machines(rows: &[LoadRow]) -> bool {
+    rows.iter().any(|r| r.machine != rows[0].machine)
 }
 
 fn pct(p: Option<Pcts>, f: fn(&Pcts) -> f64) -> String {
     opt(p.as_ref().map(f), 0)
 }
 
-fn columns() -> Vec<Column<LoadRow>> {
+/// The table's columns; a machine column when the rows come from more than one machine.
+fn columns(rows: &[LoadRow]) -> Vec<Column<LoadRow>> {
+    let mut cols = base_columns();
+    if several_machines(rows) {
+        cols.insert(0, Column::text("machine", |r| r.machine.clone()));
+    }
+    cols
+}
+
+fn base_columns() -> Vec<Column<LoadRow>> {
     vec![
         Column::text("backend", |r| r.backend.to_string()),
         Column::text("model", |r| crate::models::display_name(&r.model)),
@@ -145,21 +176,24 @@ pub fn knees(rows: &[LoadRow]) -> Vec<String> {
         let open = matches!(r.shape, Shape::Open { .. });
         let first = rows
             .iter()
-            .position(|o| same_key(o, r) && matches!(o.shape, Shape::Open { .. }) == open);
+            .position(|o| o.same_cell(r) && matches!(o.shape, Shape::Open { .. }) == open);
         if first != Some(i) || r.slo.is_none() {
             continue;
         }
         let curve: Vec<(f64, &Level)> = rows
             .iter()
-            .filter(|o| same_key(o, r) && matches!(o.shape, Shape::Open { .. }) == open)
+            .filter(|o| o.same_cell(r) && matches!(o.shape, Shape::Open { .. }) == open)
             .map(|o| (o.shape.level(), &o.level))
             .collect();
-        let name = format!(
+        let mut name = format!(
             "{} {}/{}",
             r.backend,
             crate::models::display_name(&r.model),
             r.quant
         );
+        if several_machines(rows) {
+            name.push_str(&format!(" on {}", r.machine));
+        }
         let at = match (knee(&curve), open) {
             (None, _) => "no level meets them".to_string(),
             (Some(v), false) => format!("concurrency {v}"),
@@ -175,7 +209,7 @@ pub const COLUMNS_NOTE: &str = "times in ms from each request's arrival (queuein
 
 /// The load table's cells, for pages that draw tables themselves.
 pub fn grid(rows: &[LoadRow]) -> Grid<'static> {
-    table::grid(&columns(), rows)
+    table::grid(&columns(rows), rows)
 }
 
 /// The load table in one format (nothing when no record has a load level).
@@ -183,7 +217,7 @@ pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
     if rows.is_empty() {
         return Ok(String::new());
     }
-    let cols = columns();
+    let cols = columns(rows);
     if let Some(data) = super::rows_as_data(format, rows)? {
         return Ok(data);
     }

@@ -42,9 +42,8 @@ fn is_open(r: &LoadRow) -> bool {
 
 /// The curves of `rows`: cells in the order they first appear, closed loop before open loop.
 fn curves(rows: &[LoadRow]) -> Vec<Curve<'_>> {
-    let same_cell = |a: &LoadRow, b: &LoadRow| {
-        a.backend == b.backend && a.model == b.model && a.quant == b.quant
-    };
+    let same_cell = |a: &LoadRow, b: &LoadRow| a.same_cell(b);
+    let several = crate::report::load::several_machines(rows);
     let mut cells: Vec<&LoadRow> = Vec::new();
     for r in rows {
         if !cells.iter().any(|c| same_cell(c, r)) {
@@ -62,12 +61,15 @@ fn curves(rows: &[LoadRow]) -> Vec<Curve<'_>> {
                 continue;
             }
             of.sort_by(|a, b| a.shape.level().total_cmp(&b.shape.level()));
-            let name = format!(
+            let mut name = format!(
                 "{} {}/{}",
                 first.backend,
                 crate::models::display_name(&first.model),
                 first.quant
             );
+            if several {
+                name.push_str(&format!(" on {}", first.machine));
+            }
             out.push(Curve {
                 name,
                 cell,

@@ -153,3 +153,32 @@ fn odd_figures_are_left_out_not_drawn() {
     let s = section(&rows).unwrap();
     assert!(s.contains("no data: no level with both an output rate and a per-user decode rate"));
 }
+
+#[test]
+fn levels_of_the_same_cell_on_two_machines_stay_apart() {
+    let records = fixed();
+    let q = records
+        .requests
+        .iter()
+        .find(|q| !q.failed && !q.token_ms.is_empty())
+        .expect("a request that produced tokens")
+        .clone();
+    let mut other = q.clone();
+    other.info.machine.cpu = "Another CPU".into();
+    let shape = Shape::Closed { concurrency: 2 };
+    let reqs = [
+        level(&q, shape, 4, 60.0, 24.0),
+        level(&other, shape, 4, 90.0, 30.0),
+    ]
+    .concat();
+    let rows = crate::report::load::of_requests(&reqs);
+    assert_eq!(rows.len(), 2, "one row per machine");
+    assert!(rows[1].machine.starts_with("Another CPU"));
+    assert_ne!(rows[0].level.ttft_ms, rows[1].level.ttft_ms);
+    let table = crate::report::load::render(crate::report::Format::Table, &rows).expect("table");
+    assert!(table.starts_with("machine"), "{table}");
+    // One machine: no machine column.
+    let one = crate::report::load::of_requests(&reqs[..4]);
+    let table = crate::report::load::render(crate::report::Format::Table, &one).expect("table");
+    assert!(table.starts_with("backend"), "{table}");
+}
