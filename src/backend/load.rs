@@ -147,28 +147,24 @@ pub fn run_threads(
     let schedule = Mutex::new(Schedule::new(req, start));
     let served = Mutex::new(Vec::new());
     let in_flight = std::sync::atomic::AtomicUsize::new(0);
-    let lock = |m: &'_ Mutex<Schedule>| {
-        m.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take(Instant::now())
-    };
     std::thread::scope(|scope| {
         for _ in 0..req.shape.slots() {
             scope.spawn(|| loop {
                 if crate::util::interrupt::requested() {
                     return;
                 }
-                let next = lock(&schedule);
-                let Some((seq, p, arrival)) = next else {
-                    let wake = schedule
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .next_arrival();
-                    match wake {
-                        Some(t) => nap_until(t),
-                        None => return,
+                // The next request if it has arrived, else when the next one will.
+                let next = {
+                    let mut s = schedule.lock().unwrap_or_else(PoisonError::into_inner);
+                    s.take(Instant::now()).ok_or_else(|| s.next_arrival())
+                };
+                let (seq, p, arrival) = match next {
+                    Ok(n) => n,
+                    Err(Some(t)) => {
+                        nap_until(t);
+                        continue;
                     }
-                    continue;
+                    Err(None) => return,
                 };
                 let sent = start.elapsed();
                 let concurrent = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -111,16 +111,6 @@ impl Batcher {
         self.n_ctx_seq
     }
 
-    /// Context size, batch and micro-batch as llama.cpp set them.
-    pub fn sizes(&self) -> (u32, u32, u32) {
-        self.ctx.sizes()
-    }
-
-    /// Model, KV cache and compute buffer bytes.
-    pub fn memory(&self) -> Option<super::MemoryUsage> {
-        self.ctx.memory()
-    }
-
     /// Runs requests from `feed` until it has no more and every slot is empty. A request
     /// that cannot run (too long for its slot) ends with an error without stopping the rest;
     /// a failed decode ends every sequence in that batch with its error.
@@ -226,19 +216,17 @@ impl Batcher {
         let mut entries = Vec::new();
         let mut owners = Vec::new();
         for (slot, s) in self.slots.iter().enumerate() {
-            if let Some(Seq { next: Some(t), .. }) = s {
-                let pos = (s
-                    .as_ref()
-                    .map_or(0, |s| s.req.prompt.len() + s.trace.tokens.len())
-                    - 1) as i32;
-                entries.push(BatchEntry {
-                    token: *t,
-                    pos,
-                    seq: slot as i32,
-                    logits: true,
-                });
-                owners.push(slot);
-            }
+            let Some(s) = s else { continue };
+            let Some(token) = s.next else { continue };
+            // The chosen token goes after the prompt and the tokens before it.
+            let pos = s.req.prompt.len() + s.trace.tokens.len() - 1;
+            entries.push(BatchEntry {
+                token,
+                pos: pos as i32,
+                seq: slot as i32,
+                logits: true,
+            });
+            owners.push(slot);
         }
         for (slot, s) in self.slots.iter().enumerate() {
             let Some(s) = s else { continue };
@@ -302,7 +290,6 @@ impl Batcher {
             None => self.ctx.logits_at(i).map(|row| super::argmax(row) as i32),
         };
         let Some(token) = token else {
-            s.next = None;
             return Some(RunEnd::Stopped);
         };
         let at = s.trace.admitted.elapsed();

@@ -201,70 +201,57 @@ impl Context {
         let mut pos = pos0;
         for (i, chunk) in chunks.enumerate() {
             let last = i + 1 == n_chunks;
-            self.fill_batch(chunk, pos, logits_last && last);
-            // SAFETY: the batch was filled with chunk.len() <= n_batch valid entries above.
-            let code = unsafe { sys::llama_decode(self.ptr.as_ptr(), self.batch) };
-            if code == DECODE_ABORTED {
-                // llama.cpp logged that it dropped the aborted batch from the cache: not a
-                // reason for any later failure.
-                let _ = super::log::last_reason();
-                return Err(ContextError::Aborted {
-                    n_tokens: chunk.len(),
-                    pos,
-                });
+            for (j, &token) in chunk.iter().enumerate() {
+                let entry = BatchEntry {
+                    token,
+                    pos: pos + j as i32,
+                    seq: 0,
+                    logits: logits_last && last && j + 1 == chunk.len(),
+                };
+                self.put(j, entry);
             }
-            if code != 0 {
-                return Err(ContextError::Decode {
-                    n_tokens: chunk.len(),
-                    pos,
-                    code,
-                    reason: super::log::last_reason(),
-                });
-            }
+            self.submit(chunk.len(), pos)?;
             pos += chunk.len() as i32;
         }
         Ok(())
-    }
-
-    fn fill_batch(&mut self, chunk: &[i32], pos0: i32, logits_last: bool) {
-        let b = &mut self.batch;
-        for (i, &tok) in chunk.iter().enumerate() {
-            // SAFETY: llama_batch_init allocated n_batch entries for each array and one
-            // sequence id per entry; i < chunk.len() <= n_batch.
-            unsafe {
-                *b.token.add(i) = tok;
-                *b.pos.add(i) = pos0 + i as i32;
-                *b.n_seq_id.add(i) = 1;
-                *(*b.seq_id.add(i)) = 0;
-                *b.logits.add(i) = i8::from(logits_last && i + 1 == chunk.len());
-            }
-        }
-        b.n_tokens = chunk.len() as i32;
     }
 
     /// Decodes one batch of tokens from any sequences (at most `n_batch` entries); the logits
     /// of entry `i`, when it asked for them, are then read with [`Context::logits_at`].
     pub fn decode_entries(&mut self, entries: &[BatchEntry]) -> Result<(), ContextError> {
         let n = entries.len().min(self.n_batch as usize);
-        let b = &mut self.batch;
-        for (i, e) in entries[..n].iter().enumerate() {
-            // SAFETY: llama_batch_init allocated n_batch entries for each array and one
-            // sequence id per entry; i < n <= n_batch.
-            unsafe {
-                *b.token.add(i) = e.token;
-                *b.pos.add(i) = e.pos;
-                *b.n_seq_id.add(i) = 1;
-                *(*b.seq_id.add(i)) = e.seq;
-                *b.logits.add(i) = i8::from(e.logits);
-            }
+        for (i, &e) in entries[..n].iter().enumerate() {
+            self.put(i, e);
         }
-        b.n_tokens = n as i32;
-        let pos = entries.first().map_or(0, |e| e.pos);
-        // SAFETY: the batch was filled with n <= n_batch valid entries above.
+        self.submit(n, entries.first().map_or(0, |e| e.pos))
+    }
+
+    /// Writes entry `i` of the batch; `i` must be below `n_batch`.
+    fn put(&mut self, i: usize, e: BatchEntry) {
+        debug_assert!(i < self.n_batch as usize);
+        let b = &mut self.batch;
+        // SAFETY: llama_batch_init allocated n_batch entries for each array and one sequence
+        // id per entry; every caller passes i < n_batch.
+        unsafe {
+            *b.token.add(i) = e.token;
+            *b.pos.add(i) = e.pos;
+            *b.n_seq_id.add(i) = 1;
+            *(*b.seq_id.add(i)) = e.seq;
+            *b.logits.add(i) = i8::from(e.logits);
+        }
+    }
+
+    /// Decodes the first `n` entries of the batch, written with [`Context::put`]; `pos` (the
+    /// first entry's position) names the batch in an error.
+    fn submit(&mut self, n: usize, pos: i32) -> Result<(), ContextError> {
+        self.batch.n_tokens = n as i32;
+        // SAFETY: the batch holds n <= n_batch entries written by `put`.
         let code = unsafe { sys::llama_decode(self.ptr.as_ptr(), self.batch) };
         match code {
             0 => Ok(()),
             DECODE_ABORTED => {
+                // llama.cpp logged that it dropped the aborted batch from the cache: not a
+                // reason for any later failure.
                 let _ = super::log::last_reason();
                 Err(ContextError::Aborted { n_tokens: n, pos })
             }

@@ -3,7 +3,7 @@
 //! schedule; what a level needs (its size, which levels are already recorded, the answers a
 //! prompt got alone) and what each of its requests records beside the usual figures.
 
-use crate::backend::load::{LoadReply, Served};
+use crate::backend::load::Served;
 use crate::measure::load::{Shape, Slo};
 use crate::measure::ms;
 use crate::record::{CellKey, Record, Traffic};
@@ -94,7 +94,7 @@ pub fn compare(reference: &str, text: &str, ends: &[usize]) -> (bool, Option<u32
 /// A served request's place in its level.
 pub fn traffic(
     shape: Shape,
-    reply: &LoadReply,
+    wall: Duration,
     s: &Served,
     requests: usize,
     slo: Option<&Slo>,
@@ -106,7 +106,7 @@ pub fn traffic(
         arrival_ms: ms(s.arrival),
         queue_ms: ms(s.queue),
         concurrent: s.concurrent,
-        level_wall_ms: ms(reply.wall),
+        level_wall_ms: ms(wall),
         slo: slo.map(Slo::describe),
         same_as_alone: None,
         diverged_at: None,

@@ -12,16 +12,22 @@ use crate::record::{CellFailure, Provenance, Record};
 impl SweepPlan {
     /// The level of cell `c`: its prompts, cycled.
     pub(super) fn load_request(&self, c: usize, shape: Shape) -> LoadRequest<'_> {
-        let prompts: Vec<_> = (0..self.pending[c].0.len())
-            .map(|id| self.prompt(c, id).1)
-            .collect();
-        let load = self.load.as_ref();
         LoadRequest {
-            requests: load.map_or(prompts.len(), |l| l.requests_for(&shape, prompts.len())),
-            duration: load.and_then(|l| l.duration),
-            prompts,
+            prompts: (0..self.pending[c].0.len())
+                .map(|id| self.prompt(c, id).1)
+                .collect(),
             shape,
+            requests: self.level_size(c, shape),
+            duration: self.load.as_ref().and_then(|l| l.duration),
         }
+    }
+
+    /// How many requests the level of cell `c` sends.
+    fn level_size(&self, c: usize, shape: Shape) -> usize {
+        let prompts = self.pending[c].0.len();
+        self.load
+            .as_ref()
+            .map_or(prompts, |l| l.requests_for(&shape, prompts))
     }
 
     /// The records of a level: one per request that ran, in the order they ended.
@@ -49,13 +55,13 @@ impl SweepPlan {
                 self.cells[c].label, level.unsent
             ));
         }
-        let requests = self.load_request(c, shape).requests;
+        let requests = self.level_size(c, shape);
         let slo = self.load.as_ref().and_then(|l| l.slo.clone());
         let mut out = Vec::with_capacity(level.served.len());
-        for s in &level.served {
-            let ends = s.reply.token_ends.clone();
-            let mut r = self.record(c, s.prompt, s.reply.clone(), seen);
-            let mut t = levels::traffic(shape, &level, s, requests, slo.as_ref());
+        for mut s in level.served {
+            let ends = std::mem::take(&mut s.reply.token_ends);
+            let mut t = levels::traffic(shape, level.wall, &s, requests, slo.as_ref());
+            let mut r = self.record(c, s.prompt, s.reply, seen);
             let greedy = self.prompt(c, s.prompt).1.sampling.is_greedy();
             if let (true, Some(reference), Some(text)) =
                 (greedy, self.alone.get(&r.prompt_id), r.text.as_deref())

@@ -46,16 +46,12 @@ pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) ->
     let mut groups: Vec<(LoadRow, Vec<Sample>, Option<Slo>)> = Vec::new();
     for q in requests {
         let Some(t) = &q.traffic else { continue };
-        let machine = machine_of(q);
-        let at = groups.iter().position(|(row, _, _)| {
-            row.machine == machine
-                && row.backend == q.cell.backend
-                && row.model == q.cell.model
-                && row.quant == q.cell.quant
-                && row.shape == t.shape
-        });
+        let probe = new_row(q, t.shape);
+        let at = groups
+            .iter()
+            .position(|(row, _, _)| row.same_cell(&probe) && row.shape == probe.shape);
         let i = at.unwrap_or_else(|| {
-            groups.push((new_row(q, t.shape), Vec::new(), t.objectives()));
+            groups.push((probe, Vec::new(), t.objectives()));
             groups.len() - 1
         });
         let (row, samples, _) = &mut groups[i];
@@ -110,6 +106,25 @@ fn new_row(q: &RequestRecord, shape: Shape) -> LoadRow {
 }
 
 impl LoadRow {
+    /// An open-loop level (arrivals at a rate), not a closed loop.
+    pub fn is_open(&self) -> bool {
+        matches!(self.shape, Shape::Open { .. })
+    }
+
+    /// "backend model/quant", with " on MACHINE" when `several` machines are shown.
+    pub fn cell_name(&self, several: bool) -> String {
+        let mut name = format!(
+            "{} {}/{}",
+            self.backend,
+            crate::models::display_name(&self.model),
+            self.quant
+        );
+        if several {
+            name.push_str(&format!(" on {}", self.machine));
+        }
+        name
+    }
+
     /// Whether both rows are levels of the same cell on the same machine.
     pub fn same_cell(&self, o: &LoadRow) -> bool {
         self.machine == o.machine
@@ -173,27 +188,19 @@ fn base_columns() -> Vec<Column<LoadRow>> {
 pub fn knees(rows: &[LoadRow]) -> Vec<String> {
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let open = matches!(r.shape, Shape::Open { .. });
+        let open = r.is_open();
         let first = rows
             .iter()
-            .position(|o| o.same_cell(r) && matches!(o.shape, Shape::Open { .. }) == open);
+            .position(|o| o.same_cell(r) && o.is_open() == open);
         if first != Some(i) || r.slo.is_none() {
             continue;
         }
         let curve: Vec<(f64, &Level)> = rows
             .iter()
-            .filter(|o| o.same_cell(r) && matches!(o.shape, Shape::Open { .. }) == open)
+            .filter(|o| o.same_cell(r) && o.is_open() == open)
             .map(|o| (o.shape.level(), &o.level))
             .collect();
-        let mut name = format!(
-            "{} {}/{}",
-            r.backend,
-            crate::models::display_name(&r.model),
-            r.quant
-        );
-        if several_machines(rows) {
-            name.push_str(&format!(" on {}", r.machine));
-        }
+        let name = r.cell_name(several_machines(rows));
         let at = match (knee(&curve), open) {
             (None, _) => "no level meets them".to_string(),
             (Some(v), false) => format!("concurrency {v}"),

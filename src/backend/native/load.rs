@@ -2,7 +2,7 @@
 //! [`Batcher`] (continuous batching in one context of N sequences), each answered as a chat
 //! request is answered alone: same prompt rendering, stop rules, text and timestamps.
 
-use super::chat::{find_stop, text_of, ChatOptions, Generation};
+use super::chat::{find_stop, text_of, Generation};
 use super::{Native, Ready};
 use crate::backend::load::{failed_reply, LoadReply, LoadRequest, Schedule, Served};
 use crate::backend::ChatReply;
@@ -148,15 +148,9 @@ impl Feed for LevelFeed<'_> {
             return;
         };
         let (ready, _) = &self.ready[live.prompt];
-        let prompt = self.req.prompts[live.prompt];
-        let opts = ChatOptions {
-            max_tokens: prompt.max_tokens,
-            stop: prompt.stop.clone(),
-            sampling: prompt.sampling,
-            time_limit: prompt.time_limit,
-        };
+        let time_limit = self.req.prompts[live.prompt].time_limit;
         let generation = result.map(|t| generation(&live, t));
-        let reply = super::chat_reply(generation, ready, &opts);
+        let reply = super::chat_reply(generation, ready, time_limit);
         self.served.push(Served {
             prompt: live.prompt,
             seq: live.seq,

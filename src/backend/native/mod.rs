@@ -242,7 +242,7 @@ impl Native {
         Ok(chat_reply(
             generation.map_err(|e| e.to_string()),
             &ready,
-            &opts,
+            p.time_limit,
         ))
     }
 }
@@ -252,7 +252,7 @@ impl Native {
 fn chat_reply(
     generation: Result<Generation, String>,
     ready: &Ready,
-    opts: &ChatOptions,
+    time_limit: std::time::Duration,
 ) -> ChatReply {
     let reply = ChatReply {
         template: ready.rendered.template.clone(),
@@ -263,7 +263,7 @@ fn chat_reply(
         Ok(g) => ChatReply {
             trace: trace_of(&g),
             failure: (g.stop_reason == StopReason::TimeLimit).then(|| {
-                let limit = opts.time_limit.as_secs_f64();
+                let limit = time_limit.as_secs_f64();
                 let why = format!("slower than the time limit of {limit:.1} s");
                 Failure::new(FailureKind::TimeLimit, why)
             }),

@@ -4,7 +4,6 @@
 
 use super::plot::{self, color, err, DrawResult};
 use super::{esc, Figure};
-use crate::measure::load::Shape;
 use crate::report::load::{self, LoadRow};
 use plotters::prelude::*;
 
@@ -36,17 +35,12 @@ impl Curve<'_> {
     }
 }
 
-fn is_open(r: &LoadRow) -> bool {
-    matches!(r.shape, Shape::Open { .. })
-}
-
 /// The curves of `rows`: cells in the order they first appear, closed loop before open loop.
 fn curves(rows: &[LoadRow]) -> Vec<Curve<'_>> {
-    let same_cell = |a: &LoadRow, b: &LoadRow| a.same_cell(b);
-    let several = crate::report::load::several_machines(rows);
+    let several = load::several_machines(rows);
     let mut cells: Vec<&LoadRow> = Vec::new();
     for r in rows {
-        if !cells.iter().any(|c| same_cell(c, r)) {
+        if !cells.iter().any(|c| c.same_cell(r)) {
             cells.push(r);
         }
     }
@@ -55,21 +49,13 @@ fn curves(rows: &[LoadRow]) -> Vec<Curve<'_>> {
         for open in [false, true] {
             let mut of: Vec<&LoadRow> = rows
                 .iter()
-                .filter(|r| same_cell(r, first) && is_open(r) == open)
+                .filter(|r| r.same_cell(first) && r.is_open() == open)
                 .collect();
             if of.is_empty() {
                 continue;
             }
             of.sort_by(|a, b| a.shape.level().total_cmp(&b.shape.level()));
-            let mut name = format!(
-                "{} {}/{}",
-                first.backend,
-                crate::models::display_name(&first.model),
-                first.quant
-            );
-            if several {
-                name.push_str(&format!(" on {}", first.machine));
-            }
+            let name = first.cell_name(several);
             out.push(Curve {
                 name,
                 cell,

@@ -2,7 +2,7 @@
 //! load levels made from one of their requests.
 
 use super::*;
-use crate::measure::load::Pcts;
+use crate::measure::load::{Pcts, Shape};
 use crate::record::{Records, RequestRecord, Traffic};
 use crate::report::guide;
 
