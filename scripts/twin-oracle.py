@@ -4,15 +4,22 @@ twin (random-weight copy with the same tensors, shapes and types, `runner models
 reach 0.97-1.03 of the real file's prompt (pp) and generation (tg) tok/s. A second twin made
 of plain random bytes shows why the values must be well scaled (it is expected to differ).
 
-The real file and its twins run in alternation (real, twin, bytes, real, twin, ...) with
-`runner bench --mmap off`, and each round's ratios are paired with that round's real run; the
-verdict is on the median ratio. The models are read into memory rather than memory-mapped:
-the speed of a memory-mapped model also depends on how its file's pages came into the page
-cache (a file written just now decoded up to 20 % faster here than the same bytes read in by
-page faults), which is not what this compares.
+By default the files are compared inside one process (the engine's `interleaved_speed_probe`,
+built with `cargo test --release`): both files are loaded (read into memory, not mapped) and
+timed in alternation every round, so that a machine whose speed drifts over seconds or
+minutes affects both alike. A file loaded first can run at another speed than one loaded
+later in the same process (up to 10 % here), so every pair is measured twice, in both load
+orders, and each round's ratio is the geometric mean of the two orders' ratios.
 
-Usage: scripts/twin-oracle.py [-m MODEL[,MODEL...]] [-p 64] [-n 32] [-r 5] [--rounds 5]
-                              [-t THREADS] [--json FILE]
+`--processes` measures the older way instead: `runner bench --mmap off` per file, one process
+each, in alternation (real, twin, bytes, real, ...), each round's ratios paired with that
+round's real run. It is simpler, and unreliable where the machine's speed drifts between
+processes.
+
+The verdict is on the median ratio.
+
+Usage: scripts/twin-oracle.py [-m MODEL[,MODEL...]] [-p 64] [-n 32] [-r 5] [--rounds N]
+                              [-t THREADS] [--processes] [--json FILE]
 """
 
 import argparse
@@ -21,6 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +65,68 @@ def bench(path: str, a) -> dict:
             "busy": rec["load"]["busy"]}
 
 
+def processes(real: str, copy: str, a, what: str):
+    """Each file in its own `runner bench` process, alternating; ratios paired per round."""
+    runs = {"real": [], "copy": []}
+    for i in range(a.rounds):
+        for kind, path in (("real", real), ("copy", copy)):
+            runs[kind].append(bench(path, a))
+        log(f"{what}: round {i + 1}/{a.rounds} done")
+    if any(r["busy"] for rs in runs.values() for r in rs):
+        sys.exit(f"error: {what}: the machine was busy during a run; measure on an idle machine")
+    rates = {k: {t: [r[t] for r in v] for t in ("pp", "tg")} for k, v in runs.items()}
+    ratios = {t: [c / r for c, r in zip(rates["copy"][t], rates["real"][t])] for t in ("pp", "tg")}
+    return rates["real"], rates["copy"], ratios
+
+
+def probe(paths: list, a) -> dict:
+    """One run of the engine's interleaved speed probe over `paths`, in that load order."""
+    env = dict(os.environ, RUNNER_PROBE_MODELS=",".join(paths),
+               RUNNER_PROBE_ROUNDS=str(a.rounds), RUNNER_PROBE_THREADS=str(a.threads),
+               RUNNER_PROBE_PROMPT=str(a.p), RUNNER_PROBE_GEN=str(a.n))
+    p = subprocess.run(["cargo", "test", "--release", "--locked", "--lib",
+                        "interleaved_speed_probe", "--", "--ignored", "--nocapture"],
+                       cwd=ROOT, env=env, capture_output=True, text=True)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("PROBE ")]
+    if p.returncode != 0 or not lines:
+        sys.exit(f"error: the speed probe failed: {p.stderr.strip().splitlines()[-3:]}")
+    return json.loads(lines[-1][len("PROBE "):])
+
+
+def interleaved(real: str, copy: str, a, what: str):
+    """Both files in one process, alternating, in both load orders; per-round ratios are the
+    geometric mean of the two orders'."""
+    if busy():
+        sys.exit(f"error: {what}: the machine is busy; measure on an idle machine")
+    first = probe([real, copy], a)
+    log(f"{what}: real loaded first done")
+    second = probe([copy, real], a)
+    log(f"{what}: real loaded second done")
+    if busy():
+        sys.exit(f"error: {what}: the machine was busy during the probe; measure on an idle machine")
+    real_rates = {t: first[t][0] + second[t][1] for t in ("pp", "tg")}
+    copy_rates = {t: first[t][1] + second[t][0] for t in ("pp", "tg")}
+    ratios = {t: [((c1 / r1) * (c2 / r2)) ** 0.5
+                  for c1, r1, c2, r2 in zip(first[t][1], first[t][0], second[t][0], second[t][1])]
+              for t in ("pp", "tg")}
+    return real_rates, copy_rates, ratios
+
+
+def busy(seconds: float = 2.0, threshold: float = 0.25) -> bool:
+    """Whether other processes keep the machine busy: more than `threshold` cores in use over
+    `seconds` (the default of `runner bench --busy-threshold`), from /proc/stat."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)
+    if not os.path.exists("/proc/stat"):
+        return False
+    b0, t0 = sample()
+    time.sleep(seconds)
+    b1, t1 = sample()
+    return (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1) > threshold
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--models", default=",".join(MODELS))
@@ -64,30 +134,30 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=32)
     ap.add_argument("-r", type=int, default=5)
     ap.add_argument("-t", "--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds per pair (default: 20 interleaved, 5 with --processes)")
+    ap.add_argument("--processes", action="store_true",
+                    help="one runner bench process per file instead of the interleaved probe")
     ap.add_argument("--json", help="also write every measurement here")
     a = ap.parse_args()
+    if a.rounds is None:
+        a.rounds = 5 if a.processes else 20
     rows, raw = [], {}
     for name in a.models.split(","):
         real = run(["models", "fetch", name]).strip()
         log(f"{name}: making its twins ...")
         twin = run(["models", "twin", real]).strip()
         noise = run(["models", "twin", real, "--random-bytes"]).strip()
-        runs = {"real": [], "twin": [], "bytes": []}
-        for i in range(a.rounds):
-            for kind, path in (("real", real), ("twin", twin), ("bytes", noise)):
-                runs[kind].append(bench(path, a))
-            log(f"{name}: round {i + 1}/{a.rounds} done")
-        raw[name] = runs
-        if any(r["busy"] for rs in runs.values() for r in rs):
-            sys.exit(f"error: {name}: the machine was busy during a run; measure on an idle machine")
-        for kind in ("twin", "bytes"):
+        measure = processes if a.processes else interleaved
+        raw[name] = {}
+        for kind, path in (("twin", twin), ("bytes", noise)):
+            real_rates, copy_rates, ratios = measure(real, path, a, f"{name} {kind}")
+            raw[name][kind] = {"real": real_rates, kind: copy_rates, "ratios": ratios}
             for test in ("pp", "tg"):
-                ratios = [t[test] / r[test] for t, r in zip(runs[kind], runs["real"])]
-                med = statistics.median(ratios)
-                rows.append((name, kind, test, statistics.median(r[test] for r in runs["real"]),
-                             statistics.median(t[test] for t in runs[kind]), med,
-                             min(ratios), max(ratios)))
+                r = ratios[test]
+                rows.append((name, kind, test, statistics.median(real_rates[test]),
+                             statistics.median(copy_rates[test]), statistics.median(r),
+                             min(r), max(r)))
     print(f"{'model':<20} {'file':<6} {'test':<5} {'real tok/s':>10} {'file tok/s':>10} "
           f"{'ratio':>7}  per-round (min..max)  verdict")
     ok = True
@@ -98,7 +168,8 @@ def main() -> None:
         ok &= inside or kind != "twin"
         print(f"{name:<20} {kind:<6} {test:<5} {real:>10.2f} {copy:>10.2f} {med:>7.3f}  "
               f"{lo:.3f}..{hi:.3f}         {verdict}")
-    print(f"p={a.p} n={a.n} r={a.r} threads={a.threads} rounds={a.rounds}")
+    how = f"processes r={a.r}" if a.processes else "interleaved in one process, both load orders"
+    print(f"p={a.p} n={a.n} threads={a.threads} rounds={a.rounds} ({how})")
     if a.json:
         Path(a.json).write_text(json.dumps({"args": vars(a), "runs": raw}, indent=1) + "\n")
     sys.exit(0 if ok else 1)

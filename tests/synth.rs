@@ -6,7 +6,7 @@ mod common;
 
 use common::{heavy, model, run, stderr, stdout};
 use runner::gguf::{GgmlType, GgufFile};
-use runner::models::catalogue::{self, Init, Synthetic, CATALOGUE};
+use runner::models::catalogue::{self, Init, Synthetic, CATALOGUE, VALUE_MODEL};
 use std::path::Path;
 
 /// Builds `name` with `args` into `out` through the CLI.
@@ -80,14 +80,19 @@ fn every_catalogue_entry_builds_matches_the_catalogue_loads_and_decodes() {
         }
         let s = Synthetic::from_gguf(&g).expect("synthetic keys");
         assert_eq!(
-            (s.of.as_str(), s.layers, s.full_layers),
-            (a.name, layers, a.layers)
+            (s.of.as_str(), s.layers, s.full_layers, s.values),
+            (a.name, layers, a.layers, VALUE_MODEL)
         );
         assert_eq!(g.architecture(), Some(a.family.arch()));
         let rec = bench(&out);
         let tps = rec["results"]["gen_tps"]["median"].as_f64().unwrap_or(0.0);
         assert!(tps > 0.0, "{}: {rec}", a.name);
         assert_eq!(rec["model"]["synthetic"]["of"], a.name, "{}", a.name);
+        assert_eq!(
+            rec["model"]["synthetic"]["values"], VALUE_MODEL,
+            "{}",
+            a.name
+        );
         std::fs::remove_file(&out).unwrap();
         if a.dense_reference().is_some() {
             let dense = dir.path().join(format!("{}-dense.gguf", a.name));

@@ -56,3 +56,7 @@ pub fn init(verbose: bool) -> Result<&'static Backend, InitError> {
 pub(crate) fn test_backend() -> &'static Backend {
     init(false).expect("llama.cpp backend")
 }
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod probe_tests;

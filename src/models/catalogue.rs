@@ -501,6 +501,26 @@ pub struct Synthetic {
     /// Made as the dense reference of an MoE entry (equal active bytes, no routing).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dense: bool,
+    /// The value model it was filled with ([`VALUE_MODEL`]); 1 for files made before weights
+    /// had a trained model's spread of scales.
+    #[serde(
+        default = "first_value_model",
+        skip_serializing_if = "is_first_value_model"
+    )]
+    pub values: u32,
+}
+
+/// The value model synthetic files are filled with now: 2 spreads weights over rows, 32-value
+/// groups and tensor roles and norm weights over channels as trained models do (1: one plain
+/// Gaussian per tensor kind, norms near 1).
+pub const VALUE_MODEL: u32 = 2;
+
+fn first_value_model() -> u32 {
+    1
+}
+
+fn is_first_value_model(v: &u32) -> bool {
+    *v == 1
 }
 
 const KEY: &str = "runner.synthetic.";
@@ -530,6 +550,7 @@ impl Synthetic {
         if self.dense {
             m.push((format!("{KEY}dense"), MetaValue::Bool(true)));
         }
+        m.push((format!("{KEY}values"), MetaValue::U32(self.values)));
         m
     }
 
@@ -548,6 +569,7 @@ impl Synthetic {
             experts: n("experts").map(|x| x as u32),
             quant: s("quant"),
             dense: matches!(g.get(&format!("{KEY}dense")), Some(MetaValue::Bool(true))),
+            values: n("values").map_or(1, |v| v as u32),
         })
     }
 
@@ -696,7 +718,7 @@ impl SynthSpec {
         let ids = if self.ids_only { "-ids" } else { "" };
         let dense = if self.dense { "-dense" } else { "" };
         format!(
-            "{}{experts}{dense}-{}-{}l-s{}{ids}-{build}.gguf",
+            "{}{experts}{dense}-{}-{}l-s{}{ids}-v{VALUE_MODEL}-{build}.gguf",
             self.arch.name,
             self.quant_name(),
             self.layers(),

@@ -103,7 +103,7 @@ fn synthetic_specs_parse_or_say_why() {
     assert_eq!(s.arch.name, "qwen3-30b-a3b");
     assert_eq!(s.quant_name(), "q8_0");
     assert_eq!((s.layers(), s.seed, s.entry().experts), (8, 7, 32));
-    assert_eq!(s.file_name("b1"), "qwen3-30b-a3b-x32-q8_0-8l-s7-b1.gguf");
+    assert_eq!(s.file_name("b1"), "qwen3-30b-a3b-x32-q8_0-8l-s7-v2-b1.gguf");
     let d = SynthSpec::parse("synth:gpt-oss-20b").unwrap();
     assert_eq!((d.quant_name().as_str(), d.layers()), ("mxfp4_moe", 24));
     for (bad, says) in [

@@ -16,7 +16,7 @@ pub use twin::{twin, TwinValues};
 
 use crate::engine::quant::QuantType;
 use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueType, WriteError};
-use crate::models::catalogue::{Arch, CatalogueError, Init, Synthetic, TensorSpec};
+use crate::models::catalogue::{Arch, CatalogueError, Init, Synthetic, TensorSpec, VALUE_MODEL};
 use crate::util::rng::SplitMix64;
 use std::collections::HashMap;
 use std::io::BufWriter;
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Values generated per distinct (type, row length, kind) and tiled over larger tensors.
+/// Values generated per distinct (type, row length, kind, role) and tiled over larger tensors.
 const CHUNK_VALUES: u64 = 1 << 20;
 /// Tensors up to this many values are drawn whole (norms, biases, small projections).
 const WHOLE_VALUES: u64 = 1 << 20;
@@ -132,6 +132,7 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
         experts: Some(arch.experts).filter(|&x| x > 0),
         quant: Some(req.quant.name.to_string()),
         dense: req.dense,
+        values: VALUE_MODEL,
     };
     for (k, v) in synthetic.metadata() {
         w.set(&k, &v)?;
@@ -238,9 +239,10 @@ fn write_file(
     result
 }
 
-/// Generated data, shared between tensors with the same (type, row length, kind).
+/// Generated data, shared between tensors with the same (type, row length, kind, role): every
+/// layer's `ffn_up` tiles one chunk, which has its own scale.
 #[derive(Default)]
-struct Chunks(HashMap<(GgmlType, u64, InitKey), Arc<Vec<u8>>>);
+struct Chunks(HashMap<(GgmlType, u64, InitKey, String), Arc<Vec<u8>>>);
 
 /// `Init` as a map key.
 type InitKey = u8;
@@ -267,14 +269,23 @@ impl Chunks {
             },
             other => other,
         };
+        let role = role(&spec.name);
+        let role_scale = match spec.init {
+            Init::Matrix | Init::Embedding => {
+                values::spread_factor(values::ROLE_SPREAD, &mut SplitMix64(seed ^ fnv(role)))
+            }
+            _ => 1.0,
+        };
+        let draw = |count: u64, rng: &mut SplitMix64| {
+            let mut v = values::draw(spec.init, count as usize, ne0, rng);
+            v.iter_mut().for_each(|x| *x *= role_scale);
+            values::encode(ty, &v, ne0 as usize).map_err(shape_err)
+        };
         if n <= WHOLE_VALUES || spec.init == Init::Router {
             let mut rng = SplitMix64(seed ^ fnv(&spec.name));
-            let v = values::draw(spec.init, n as usize, ne0, &mut rng);
-            return Ok(TensorData::Bytes(
-                values::encode(ty, &v, ne0 as usize).map_err(shape_err)?,
-            ));
+            return Ok(TensorData::Bytes(draw(n, &mut rng)?));
         }
-        let key = (ty, ne0, spec.init as u8);
+        let key = (ty, ne0, spec.init as u8, role.to_string());
         if let Some(c) = self.0.get(&key) {
             return Ok(TensorData::Tiled {
                 chunk: c.clone(),
@@ -282,11 +293,19 @@ impl Chunks {
             });
         }
         let rows = (CHUNK_VALUES / ne0).clamp(1, n / ne0);
-        let mut rng = SplitMix64(seed ^ fnv(&format!("{ty}/{ne0}/{}", spec.init as u8)));
-        let v = values::draw(spec.init, (rows * ne0) as usize, ne0, &mut rng);
-        let chunk = Arc::new(values::encode(ty, &v, ne0 as usize).map_err(shape_err)?);
+        let mut rng = SplitMix64(seed ^ fnv(&format!("{ty}/{ne0}/{}/{role}", spec.init as u8)));
+        let chunk = Arc::new(draw(rows * ne0, &mut rng)?);
         self.0.insert(key, chunk.clone());
         Ok(TensorData::Tiled { chunk, len })
+    }
+}
+
+/// A tensor's role: its name without the `blk.N.` of its layer (`blk.3.ffn_up.weight` ->
+/// `ffn_up.weight`).
+fn role(name: &str) -> &str {
+    match name.strip_prefix("blk.") {
+        Some(rest) => rest.split_once('.').map_or(name, |(_, role)| role),
+        None => name,
     }
 }
 
@@ -360,6 +379,14 @@ mod tests {
     use super::*;
     use crate::engine::quant;
     use crate::models::catalogue;
+
+    #[test]
+    fn a_role_is_the_name_without_its_layer() {
+        assert_eq!(role("blk.12.ffn_up.weight"), "ffn_up.weight");
+        assert_eq!(role("blk.0.attn_q.bias"), "attn_q.bias");
+        assert_eq!(role("token_embd.weight"), "token_embd.weight");
+        assert_eq!(role("blk.odd"), "blk.odd");
+    }
 
     #[test]
     fn sizes_match_published_file_sizes_and_count_only_used_experts() {

@@ -4,7 +4,7 @@
 
 use super::{fnv, write_file, Chunks, SynthError, Written};
 use crate::gguf::{GgufFile, GgufWriter, TensorData};
-use crate::models::catalogue::{Init, Synthetic, TensorSpec};
+use crate::models::catalogue::{Init, Synthetic, TensorSpec, VALUE_MODEL};
 use crate::util::rng::SplitMix64;
 use std::path::Path;
 use std::sync::Arc;
@@ -80,6 +80,7 @@ pub fn twin(src: &Path, out: &Path, values: TwinValues, seed: u64) -> Result<Wri
             .filter(|&x| x > 0),
         quant: None,
         dense: false,
+        values: VALUE_MODEL,
     };
     for (k, v) in synthetic.metadata() {
         w.set(&k, &v)?;
