@@ -212,138 +212,168 @@ const fn base(name: &'static str, display: &'static str, family: Family) -> Arch
     }
 }
 
-const QWEN3_SOURCES: &[&str] = &[
-    "https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507",
-    "https://huggingface.co/unsloth/Qwen3-Coder-30B-A3B-Instruct-1M-GGUF",
-];
-const QWEN36_SOURCES: &[&str] = &[
-    "https://huggingface.co/Qwen/Qwen3.5-27B",
-    "https://mera.a-ai.ru/en/industrial/submits/181",
-    "llama.cpp src/models/qwen35.cpp, src/models/qwen35moe.cpp",
-];
-const GEMMA3_SOURCES: &[&str] = &[
-    "https://huggingface.co/google/gemma-3-27b-it",
-    "llama.cpp conversion/gemma.py, src/models/gemma3.cpp",
-];
+/// Llama 2, Llama 3.1 and Mixtral: 32 layers 4096 wide, 32 query heads of 128.
+const fn llama(name: &'static str, display: &'static str) -> Arch {
+    Arch {
+        layers: 32,
+        embd: 4096,
+        heads: 32,
+        head_dim: 128,
+        rms_eps: 1e-5,
+        ..base(name, display, Family::Llama)
+    }
+}
+
+/// Qwen2.5-Coder 14B and 32B: 5120 wide, 40 query and 8 KV heads of 128, 32k context.
+const fn qwen25_coder(name: &'static str, display: &'static str) -> Arch {
+    Arch {
+        embd: 5120,
+        heads: 40,
+        kv_heads: 8,
+        head_dim: 128,
+        vocab: 152064,
+        context: 32768,
+        rope_base: 1_000_000.0,
+        tokenizer: Some("qwen2.5-coder-0.5b"),
+        ..base(name, display, Family::Qwen2)
+    }
+}
+
+/// Qwen3-30B-A3B and Qwen3-Coder-30B-A3B: the same 48 layers of 128 experts (8 used); they
+/// differ in the dense FFN size, the context and the RoPE base.
+const fn qwen3_moe(name: &'static str, display: &'static str) -> Arch {
+    Arch {
+        layers: 48,
+        embd: 2048,
+        ff_exp: 768,
+        experts: 128,
+        used: 8,
+        heads: 32,
+        kv_heads: 4,
+        head_dim: 128,
+        vocab: 151936,
+        params_b: (30.53, 3.35),
+        tokenizer: Some("qwen2.5-coder-0.5b"),
+        sources: &[
+            "https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507",
+            "https://huggingface.co/unsloth/Qwen3-Coder-30B-A3B-Instruct-1M-GGUF",
+        ],
+        ..base(name, display, Family::Qwen3Moe)
+    }
+}
+
+/// Qwen3.6 (llama.cpp's `qwen35` and `qwen35moe`): heads of 256 with 64 rotary dims, 262k
+/// context, and three Gated DeltaNet layers before each full-attention one, with 16 key heads
+/// and `value_heads` value heads of 128.
+const fn qwen36(
+    name: &'static str,
+    display: &'static str,
+    family: Family,
+    value_heads: u64,
+) -> Arch {
+    Arch {
+        head_dim: 256,
+        rope_dims: 64,
+        vocab: 248320,
+        context: 262144,
+        rope_base: 10_000_000.0,
+        ssm: Some(Ssm {
+            conv_kernel: 4,
+            inner: 128 * value_heads,
+            state: 128,
+            groups: 16,
+            dt_rank: value_heads,
+            interval: 4,
+        }),
+        sources: &[
+            "https://huggingface.co/Qwen/Qwen3.5-27B",
+            "https://mera.a-ai.ru/en/industrial/submits/181",
+            "llama.cpp src/models/qwen35.cpp, src/models/qwen35moe.cpp",
+        ],
+        ..base(name, display, family)
+    }
+}
+
+/// Gemma 3: 262k vocabulary with tied embeddings, 128k context, five local layers (a window
+/// of 1024) before each global one.
+const fn gemma3(name: &'static str, display: &'static str) -> Arch {
+    Arch {
+        vocab: 262144,
+        tied: true,
+        context: 131072,
+        rope_base: 1_000_000.0,
+        swa: Some(Swa {
+            window: 1024,
+            period: 6,
+        }),
+        tokenizer: Some("gemma-3-270m"),
+        sources: &[
+            "https://huggingface.co/google/gemma-3-27b-it",
+            "llama.cpp conversion/gemma.py, src/models/gemma3.cpp",
+        ],
+        ..base(name, display, Family::Gemma3)
+    }
+}
 
 /// Every architecture runner can synthesize.
 pub static CATALOGUE: [Arch; 12] = [
     Arch {
-        layers: 32,
-        embd: 4096,
         ff: 11008,
-        heads: 32,
         kv_heads: 32,
-        head_dim: 128,
         vocab: 32000,
         context: 4096,
-        rms_eps: 1e-5,
         params_b: (6.74, 6.74),
         sources: &["https://huggingface.co/meta-llama/Llama-2-7b-hf (config.json)"],
-        ..base("llama-2-7b", "Llama-2-7B", Family::Llama)
+        ..llama("llama-2-7b", "Llama-2-7B")
     },
     Arch {
-        layers: 32,
-        embd: 4096,
         ff: 14336,
-        heads: 32,
         kv_heads: 8,
-        head_dim: 128,
         vocab: 128256,
         rope_freqs: true,
         context: 131072,
         rope_base: 500_000.0,
-        rms_eps: 1e-5,
         params_b: (8.03, 8.03),
         sources: &["https://huggingface.co/meta-llama/Llama-3.1-8B (config.json)"],
-        ..base("llama-3.1-8b", "Llama-3.1-8B", Family::Llama)
+        ..llama("llama-3.1-8b", "Llama-3.1-8B")
     },
     Arch {
-        layers: 32,
-        embd: 4096,
         ff: 14336,
         experts: 8,
         used: 2,
-        heads: 32,
         kv_heads: 8,
-        head_dim: 128,
         vocab: 32000,
         context: 32768,
         rope_base: 1_000_000.0,
-        rms_eps: 1e-5,
         params_b: (46.70, 12.88),
         sources: &["https://huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1 (config.json)"],
-        ..base("mixtral-8x7b", "Mixtral-8x7B", Family::Llama)
+        ..llama("mixtral-8x7b", "Mixtral-8x7B")
     },
     Arch {
         layers: 48,
-        embd: 5120,
         ff: 13824,
-        heads: 40,
-        kv_heads: 8,
-        head_dim: 128,
-        vocab: 152064,
-        context: 32768,
-        rope_base: 1_000_000.0,
         params_b: (14.77, 14.77),
-        tokenizer: Some("qwen2.5-coder-0.5b"),
         sources: &["https://huggingface.co/Qwen/Qwen2.5-Coder-14B-Instruct (config.json)"],
-        ..base("qwen2.5-coder-14b", "Qwen2.5-Coder-14B", Family::Qwen2)
+        ..qwen25_coder("qwen2.5-coder-14b", "Qwen2.5-Coder-14B")
     },
     Arch {
         layers: 64,
-        embd: 5120,
         ff: 27648,
-        heads: 40,
-        kv_heads: 8,
-        head_dim: 128,
-        vocab: 152064,
-        context: 32768,
-        rope_base: 1_000_000.0,
         params_b: (32.76, 32.76),
-        tokenizer: Some("qwen2.5-coder-0.5b"),
         sources: &["https://huggingface.co/Qwen/Qwen2.5-Coder-32B-Instruct (config.json)"],
-        ..base("qwen2.5-coder-32b", "Qwen2.5-Coder-32B", Family::Qwen2)
+        ..qwen25_coder("qwen2.5-coder-32b", "Qwen2.5-Coder-32B")
     },
     Arch {
-        layers: 48,
-        embd: 2048,
         ff: 6144,
-        ff_exp: 768,
-        experts: 128,
-        used: 8,
-        heads: 32,
-        kv_heads: 4,
-        head_dim: 128,
-        vocab: 151936,
         context: 40960,
         rope_base: 1_000_000.0,
-        params_b: (30.53, 3.35),
-        tokenizer: Some("qwen2.5-coder-0.5b"),
-        sources: QWEN3_SOURCES,
-        ..base("qwen3-30b-a3b", "Qwen3-30B-A3B", Family::Qwen3Moe)
+        ..qwen3_moe("qwen3-30b-a3b", "Qwen3-30B-A3B")
     },
     Arch {
-        layers: 48,
-        embd: 2048,
         ff: 5472,
-        ff_exp: 768,
-        experts: 128,
-        used: 8,
-        heads: 32,
-        kv_heads: 4,
-        head_dim: 128,
-        vocab: 151936,
         context: 262144,
         rope_base: 10_000_000.0,
-        params_b: (30.53, 3.35),
-        tokenizer: Some("qwen2.5-coder-0.5b"),
-        sources: QWEN3_SOURCES,
-        ..base(
-            "qwen3-coder-30b-a3b",
-            "Qwen3-Coder-30B-A3B",
-            Family::Qwen3Moe,
-        )
+        ..qwen3_moe("qwen3-coder-30b-a3b", "Qwen3-Coder-30B-A3B")
     },
     Arch {
         layers: 40,
@@ -354,22 +384,8 @@ pub static CATALOGUE: [Arch; 12] = [
         used: 8,
         heads: 16,
         kv_heads: 2,
-        head_dim: 256,
-        rope_dims: 64,
-        vocab: 248320,
-        context: 262144,
-        rope_base: 10_000_000.0,
-        ssm: Some(Ssm {
-            conv_kernel: 4,
-            inner: 4096,
-            state: 128,
-            groups: 16,
-            dt_rank: 32,
-            interval: 4,
-        }),
         params_b: (34.66, 3.45),
-        sources: QWEN36_SOURCES,
-        ..base("qwen3.6-35b-a3b", "Qwen3.6-35B-A3B", Family::Qwen35Moe)
+        ..qwen36("qwen3.6-35b-a3b", "Qwen3.6-35B-A3B", Family::Qwen35Moe, 32)
     },
     Arch {
         layers: 64,
@@ -377,22 +393,8 @@ pub static CATALOGUE: [Arch; 12] = [
         ff: 17408,
         heads: 24,
         kv_heads: 4,
-        head_dim: 256,
-        rope_dims: 64,
-        vocab: 248320,
-        context: 262144,
-        rope_base: 10_000_000.0,
-        ssm: Some(Ssm {
-            conv_kernel: 4,
-            inner: 6144,
-            state: 128,
-            groups: 16,
-            dt_rank: 48,
-            interval: 4,
-        }),
         params_b: (26.90, 26.90),
-        sources: QWEN36_SOURCES,
-        ..base("qwen3.6-27b", "Qwen3.6-27B", Family::Qwen35)
+        ..qwen36("qwen3.6-27b", "Qwen3.6-27B", Family::Qwen35, 48)
     },
     Arch {
         layers: 48,
@@ -401,18 +403,8 @@ pub static CATALOGUE: [Arch; 12] = [
         heads: 16,
         kv_heads: 8,
         head_dim: 256,
-        vocab: 262144,
-        tied: true,
-        context: 131072,
-        rope_base: 1_000_000.0,
-        swa: Some(Swa {
-            window: 1024,
-            period: 6,
-        }),
         params_b: (11.77, 11.77),
-        tokenizer: Some("gemma-3-270m"),
-        sources: GEMMA3_SOURCES,
-        ..base("gemma-3-12b", "Gemma-3-12B", Family::Gemma3)
+        ..gemma3("gemma-3-12b", "Gemma-3-12B")
     },
     Arch {
         layers: 62,
@@ -421,18 +413,8 @@ pub static CATALOGUE: [Arch; 12] = [
         heads: 32,
         kv_heads: 16,
         head_dim: 128,
-        vocab: 262144,
-        tied: true,
-        context: 131072,
-        rope_base: 1_000_000.0,
-        swa: Some(Swa {
-            window: 1024,
-            period: 6,
-        }),
         params_b: (27.01, 27.01),
-        tokenizer: Some("gemma-3-270m"),
-        sources: GEMMA3_SOURCES,
-        ..base("gemma-3-27b", "Gemma-3-27B", Family::Gemma3)
+        ..gemma3("gemma-3-27b", "Gemma-3-27B")
     },
     Arch {
         layers: 24,
