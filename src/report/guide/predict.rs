@@ -4,10 +4,7 @@
 
 use super::rows::{Fit, GuideRow, MachineSummary, Status};
 use crate::measure::stats::percentile;
-use crate::record::BackendId;
 use std::collections::{BTreeMap, BTreeSet};
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Share of the published peak assumed for a machine with no records of its own: about what
 /// llama.cpp's decode reaches with mid-size dense models on Apple silicon and GPUs. Small
@@ -122,23 +119,11 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         p.measured_on.join(", ")
     );
     Some(GuideRow {
-        status: Status::Predicted,
-        machine: t.label.clone(),
-        fingerprint: t.id.clone(),
-        chip: t.chip.clone(),
-        memory_gib: t.memory_bytes.map(|b| b as f64 / GIB),
-        measured_peak_gbps: t.measured_peak_gbps,
-        published_peak_gbps: t.published_peak_gbps,
-        backend: BackendId::native(),
         model: p.model.clone(),
         quant: p.quant.clone(),
         moe: p.moe,
         decode_tps: Some(tps),
         decode_from: "bandwidth ÷ bytes/token".into(),
-        short_ttft_p50_ms: None,
-        short_e2e_p99_ms: None,
-        bw_util_measured: None,
-        bw_util_published: None,
         bytes_per_token: Some(p.bytes_per_token),
         memory_needed_bytes: p.memory_needed_bytes,
         fits: Fit::of(p.memory_needed_bytes, t.memory_bytes),
@@ -148,13 +133,8 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
             (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
             _ => None,
         },
-        executed_passed: None,
-        executed_graded: None,
-        cost_usd: Some(0.0),
-        requests: 0,
-        bench_tests: 0,
-        busy: 0,
         basis,
+        ..GuideRow::unobserved(Status::Predicted, t)
     })
 }
 

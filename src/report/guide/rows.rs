@@ -1,6 +1,7 @@
 //! The guide's measured rows and machines: observations grouped by (machine, backend, model,
 //! quantization) and summarised.
 
+use super::predict::Target;
 use crate::measure::stats::percentile;
 use crate::record::BackendId;
 use crate::record::Bandwidth;
@@ -103,6 +104,46 @@ pub struct GuideRow {
     pub busy: usize,
     /// How a predicted row was computed, and where its inputs were measured.
     pub basis: String,
+}
+
+impl GuideRow {
+    /// A native row on machine `t` with nothing of it observed there (no requests, bench tests,
+    /// latencies, bandwidth figures or grades, and nothing to pay): what an extrapolated or a
+    /// predicted row starts from.
+    pub fn unobserved(status: Status, t: &Target) -> GuideRow {
+        GuideRow {
+            status,
+            machine: t.label.clone(),
+            fingerprint: t.id.clone(),
+            chip: t.chip.clone(),
+            memory_gib: t.memory_bytes.map(|b| b as f64 / GIB),
+            measured_peak_gbps: t.measured_peak_gbps,
+            published_peak_gbps: t.published_peak_gbps,
+            backend: BackendId::native(),
+            model: String::new(),
+            quant: String::new(),
+            moe: false,
+            decode_tps: None,
+            decode_from: String::new(),
+            short_ttft_p50_ms: None,
+            short_e2e_p99_ms: None,
+            bw_util_measured: None,
+            bw_util_published: None,
+            bytes_per_token: None,
+            memory_needed_bytes: None,
+            fits: Fit::Unknown,
+            passed: None,
+            graded: None,
+            pass_rate: None,
+            executed_passed: None,
+            executed_graded: None,
+            cost_usd: Some(0.0),
+            requests: 0,
+            bench_tests: 0,
+            busy: 0,
+            basis: String::new(),
+        }
+    }
 }
 
 /// One machine seen in the records.
@@ -283,35 +324,13 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
         _ => format!("fit residual {:.1} %", f.residual * 100.0),
     };
     GuideRow {
-        status: Status::Extrapolated,
-        machine: m.label.clone(),
-        fingerprint: m.id.clone(),
-        chip: m.chip.clone(),
+        // As measured rows show it: 0 GiB when no record gave the machine's memory.
         memory_gib: Some(m.memory_present_bytes as f64 / GIB),
-        measured_peak_gbps: m.measured_peak_gbps,
-        published_peak_gbps: m.published_peak_gbps,
-        backend: BackendId::native(),
         model: format!("{} (synthetic)", f.model),
         quant: crate::report::obs::file_quant(Some(&f.quant)),
         moe: crate::models::catalogue::arch(&f.model).is_ok_and(|a| a.experts > 0),
         decode_tps: f.tps,
         decode_from: format!("bench {}, {} of {} layers", f.test, layers.join("/"), f.full_layers),
-        short_ttft_p50_ms: None,
-        short_e2e_p99_ms: None,
-        bw_util_measured: None,
-        bw_util_published: None,
-        bytes_per_token: None,
-        memory_needed_bytes: None,
-        fits: Fit::Unknown,
-        passed: None,
-        graded: None,
-        pass_rate: None,
-        executed_passed: None,
-        executed_graded: None,
-        cost_usd: Some(0.0),
-        requests: 0,
-        bench_tests: 0,
-        busy: 0,
         basis: format!(
             "extrapolated: {:.2} ms + {:.3} ms/layer × {} layers, measured at {} layers ({residual})",
             f.fixed_ms,
@@ -319,6 +338,7 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
             f.full_layers,
             layers.join(", ")
         ),
+        ..GuideRow::unobserved(Status::Extrapolated, &Target::of(m))
     }
 }
 
