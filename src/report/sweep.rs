@@ -1,7 +1,7 @@
 //! The sweep's comparison table: one row per (backend, model, quantization) cell, read from
 //! records.
 
-use super::table::{self, opt, percent, Column};
+use super::table::{self, opt, percent_pair, Column};
 use super::{Format, ReportError};
 use crate::grade::judge::panel;
 use crate::grade::pair_symmetry;
@@ -334,11 +334,7 @@ const COLUMNS: &[Column<SweepRow>] = &[
     }),
     Column::number("long GB/s", |r| opt(r.long_gbps, 2)),
     Column::number("BW % meas/spec", |r| {
-        format!(
-            "{}/{}",
-            percent(r.long_bw_util_measured),
-            percent(r.long_bw_util_published)
-        )
+        percent_pair(r.long_bw_util_measured, r.long_bw_util_published)
     }),
     Column::text("pass", |r| {
         if r.synthetic.is_some() {

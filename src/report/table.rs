@@ -87,6 +87,12 @@ pub fn percent(share: Option<f64>) -> String {
     share.map_or("-".into(), |s| format!("{:.1}", s * 100.0))
 }
 
+/// Bandwidth used as percentages of the measured and the published peak, `measured/published`
+/// (the `BW % meas/spec` columns).
+pub fn percent_pair(measured: Option<f64>, published: Option<f64>) -> String {
+    format!("{}/{}", percent(measured), percent(published))
+}
+
 fn mib(bytes: u64) -> String {
     if bytes == 0 {
         "-".into()

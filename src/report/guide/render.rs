@@ -7,7 +7,7 @@ use super::predict::Target;
 use super::rows::{GuideRow, MachineSummary, Status};
 use super::{machine::MachineSpec, Calibration, Guide};
 use crate::report::reference::Published;
-use crate::report::table::{self, opt, percent, Column};
+use crate::report::table::{self, opt, percent_pair, Column};
 use crate::report::ReportError;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -54,11 +54,7 @@ const ROWS: &[Column<GuideRow>] = &[
     Column::number("short TTFT p50 ms", |r| opt(r.short_ttft_p50_ms, 0)),
     Column::number("short e2e p99 ms", |r| opt(r.short_e2e_p99_ms, 0)),
     Column::number("BW % meas/spec", |r| {
-        format!(
-            "{}/{}",
-            percent(r.bw_util_measured),
-            percent(r.bw_util_published)
-        )
+        percent_pair(r.bw_util_measured, r.bw_util_published)
     }),
     Column::number("MB/token", |r| {
         opt(r.bytes_per_token.map(|b| b as f64 / 1e6), 1)
