@@ -236,6 +236,13 @@ mod tests {
         categorize(name, op, ["", ""])
     }
 
+    /// Under `op` and with no sources, every one of `names` is `want`.
+    fn all_are(want: Category, op: &str, names: &[&str]) {
+        for n in names {
+            assert_eq!(cat(n, op), want, "{n}");
+        }
+    }
+
     #[test]
     fn base_names_drop_view_and_layer_suffixes() {
         assert_eq!(base_name("ffn_moe_topk-12"), ("ffn_moe_topk", Some(12)));
@@ -260,19 +267,21 @@ mod tests {
 
     #[test]
     fn router_nodes_are_the_router() {
-        for n in [
-            "ffn_moe_logits-0",
-            "ffn_moe_probs-1",
-            "ffn_moe_argsort-2",
-            "ffn_moe_topk-3",
-            "ffn_moe_weights-4",
-            "ffn_moe_weights_sum-5",
-            "ffn_moe_weights_sum_clamped-5",
-            "ffn_moe_weights_norm-6",
-            "ffn_moe_weights_scaled-6",
-        ] {
-            assert_eq!(cat(n, "SOFT_MAX"), Router, "{n}");
-        }
+        all_are(
+            Router,
+            "SOFT_MAX",
+            &[
+                "ffn_moe_logits-0",
+                "ffn_moe_probs-1",
+                "ffn_moe_argsort-2",
+                "ffn_moe_topk-3",
+                "ffn_moe_weights-4",
+                "ffn_moe_weights_sum-5",
+                "ffn_moe_weights_sum_clamped-5",
+                "ffn_moe_weights_norm-6",
+                "ffn_moe_weights_scaled-6",
+            ],
+        );
         assert_eq!(cat("", "ARGSORT"), Router);
     }
 
@@ -320,16 +329,18 @@ mod tests {
 
     #[test]
     fn attention_by_name_op_or_source() {
-        for n in [
-            "Qcur-0",
-            "Kcur-1 (view)",
-            "kq-2",
-            "kq_soft_max-2",
-            "kqv_out-2",
-            "attn_out-2",
-        ] {
-            assert_eq!(cat(n, "MUL_MAT"), Attention, "{n}");
-        }
+        all_are(
+            Attention,
+            "MUL_MAT",
+            &[
+                "Qcur-0",
+                "Kcur-1 (view)",
+                "kq-2",
+                "kq_soft_max-2",
+                "kqv_out-2",
+                "attn_out-2",
+            ],
+        );
         assert_eq!(cat("cache_k_l0 (view)", "SET_ROWS"), Attention);
         assert_eq!(cat("", "FLASH_ATTN_EXT"), Attention);
         assert_eq!(cat("", "ROPE"), Attention);
