@@ -62,6 +62,16 @@ fn loaded(q: &RequestRecord) -> Vec<RequestRecord> {
     .concat()
 }
 
+/// The first of the fixed requests that produced tokens.
+fn producing(records: &Records) -> RequestRecord {
+    records
+        .requests
+        .iter()
+        .find(|q| !q.failed && !q.token_ms.is_empty())
+        .expect("a request that produced tokens")
+        .clone()
+}
+
 fn page_of(records: &Records) -> String {
     let g = guide::build("records", records, &[], guide::predict::DEFAULT_EFFICIENCY);
     super::super::page(&g, records).expect("the page draws")
@@ -81,12 +91,7 @@ fn the_page_charts_load_levels_only_when_records_have_them() {
     for text in TITLES.iter().chain(&["Load levels", "out tok/s"]) {
         assert!(!plain.contains(text), "{text} drawn without load levels");
     }
-    let q = records
-        .requests
-        .iter()
-        .find(|q| !q.failed && !q.token_ms.is_empty())
-        .expect("a request that produced tokens")
-        .clone();
+    let q = producing(&records);
     records.requests.extend(loaded(&q));
     let html = page_of(&records);
     let curve = format!("{} {}/{}", q.cell.backend, q.cell.model, q.cell.quant);
@@ -157,12 +162,7 @@ fn odd_figures_are_left_out_not_drawn() {
 #[test]
 fn levels_of_the_same_cell_on_two_machines_stay_apart() {
     let records = fixed();
-    let q = records
-        .requests
-        .iter()
-        .find(|q| !q.failed && !q.token_ms.is_empty())
-        .expect("a request that produced tokens")
-        .clone();
+    let q = producing(&records);
     let mut other = q.clone();
     other.info.machine.cpu = "Another CPU".into();
     let shape = Shape::Closed { concurrency: 2 };
