@@ -321,25 +321,19 @@ fn grader_errors() {
     );
 }
 
+/// Prompt `id` of the pair `p`, with `graders` (TOML) after it.
+fn pair_half(id: &str, graders: &str) -> String {
+    format!("[[prompts]]\nid = \"{id}\"\nuser = \"x\"\npair = \"p\"\n{graders}")
+}
+
 #[test]
 fn pair_halves_need_matching_grader_types() {
     let text = with_header(
-        r#"
-[[prompts]]
-id = "a"
-user = "x"
-pair = "p"
-  [[prompts.graders]]
-  type = "word_count"
-  max = 3
-
-[[prompts]]
-id = "b"
-user = "y"
-pair = "p"
-  [[prompts.graders]]
-  type = "json"
-"#,
+        &[
+            pair_half("a", "[[prompts.graders]]\ntype = \"word_count\"\nmax = 3\n"),
+            pair_half("b", "[[prompts.graders]]\ntype = \"json\"\n"),
+        ]
+        .concat(),
     );
     let err = load_error(&text);
     assert!(
@@ -348,11 +342,7 @@ pair = "p"
         ),
         "{err}"
     );
-    let three = with_header(
-        "[[prompts]]\nid = \"a\"\nuser = \"x\"\npair = \"p\"\n\
-         [[prompts]]\nid = \"b\"\nuser = \"x\"\npair = \"p\"\n\
-         [[prompts]]\nid = \"c\"\nuser = \"x\"\npair = \"p\"\n",
-    );
+    let three = with_header(&["a", "b", "c"].map(|id| pair_half(id, "")).concat());
     assert_eq!(
         load_error(&three),
         "scenarios/x.toml: pair 'p' has 3 prompts, needs exactly 2"
