@@ -1,6 +1,6 @@
 //! A speed probe that compares model files inside one process, alternating between them every
 //! few hundred milliseconds, so that a machine whose speed drifts over seconds or minutes
-//! affects every file alike. `scripts/twin-oracle.py --interleaved` runs it; by hand:
+//! affects every file alike. `scripts/twin-oracle.py` runs it; by hand:
 //! `RUNNER_PROBE_MODELS=a.gguf,b.gguf cargo test --release --lib interleaved_speed_probe --
 //! --ignored --nocapture` (optional `RUNNER_PROBE_ROUNDS`, `RUNNER_PROBE_THREADS`,
 //! `RUNNER_PROBE_PROMPT`, `RUNNER_PROBE_GEN`). Each round times, for every file in a rotated
