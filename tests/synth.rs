@@ -6,7 +6,8 @@ mod common;
 
 use common::{heavy, model, run, stderr, stdout};
 use runner::gguf::{GgmlType, GgufFile};
-use runner::models::catalogue::{self, Init, Synthetic, CATALOGUE, VALUE_MODEL};
+use runner::models::catalogue::{self, Init, CATALOGUE};
+use runner::models::synthetic::{Synthetic, VALUE_MODEL};
 use std::path::Path;
 
 /// Builds `name` with `args` into `out` through the CLI.

@@ -3,7 +3,7 @@
 use super::UsageError;
 use crate::cli::{ListFormat, SynthArgs, TwinArgs};
 use crate::engine::synth::{self, TwinValues};
-use crate::models::{self, catalogue};
+use crate::models::{self, catalogue, synthetic};
 use crate::plan::{self, Invalid};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
     let synthetic: Vec<serde_json::Value> = catalogue::CATALOGUE
         .iter()
         .map(|a| {
-            let spec = catalogue::SynthSpec::parse(a.name).ok();
+            let spec = synthetic::SynthSpec::parse(a.name).ok();
             serde_json::json!({
                 "name": a.name,
                 "model": a.display,
@@ -112,7 +112,7 @@ pub fn fetch(name: &str, verify: bool, cache: &Path) -> anyhow::Result<PathBuf> 
 
 /// Writes a synthetic model (to the cache unless `-o`) and returns its path.
 pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
-    let spec = catalogue::SynthSpec {
+    let spec = synthetic::SynthSpec {
         arch: catalogue::arch(&a.name).map_err(|e| UsageError(e.to_string()))?,
         quant: a.quant.as_ref().map(|q| q.to_ascii_lowercase()),
         layers: a.layers,

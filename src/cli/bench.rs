@@ -177,7 +177,7 @@ fn with_layers(models: Vec<String>, layers: &[u32]) -> Result<Vec<String>, Strin
     if layers.is_empty() {
         return Ok(models);
     }
-    let synth = |m: &String| m.trim().starts_with(crate::models::catalogue::SYNTH_PREFIX);
+    let synth = |m: &String| m.trim().starts_with(crate::models::synthetic::SYNTH_PREFIX);
     if !models.iter().any(synth) {
         return Err("--layers applies to synthetic models: name one with -m synth:NAME".into());
     }

@@ -112,7 +112,7 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N")]
     pub layers: Option<u32>,
     /// Seed of the random weights and routers.
-    #[arg(long, default_value_t = crate::models::catalogue::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED)]
     pub seed: u64,
     /// Routed experts instead of the published count (MoE models; experts per token stay).
     #[arg(long, value_name = "N")]
@@ -137,7 +137,7 @@ pub struct TwinArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = crate::models::catalogue::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED)]
     pub seed: u64,
     /// Plain random bytes instead of well-scaled quantized values (a contrast: scales become
     /// NaN or infinity).

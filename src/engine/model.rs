@@ -3,7 +3,7 @@
 
 use super::settings::LoadOptions;
 use crate::gguf::{self, GgufFile};
-use crate::models::catalogue::Synthetic;
+use crate::models::synthetic::Synthetic;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;

@@ -1,4 +1,6 @@
 use super::*;
+use crate::gguf::MetaValue;
+use crate::models::synthetic::SynthSpec;
 
 #[test]
 fn every_entry_is_consistent_and_adds_up_to_its_published_size() {
@@ -95,29 +97,6 @@ fn metadata_names_the_architecture_and_the_layers_kept() {
         get("tokenizer.ggml.model"),
         Some(MetaValue::Str("none".into()))
     );
-}
-
-#[test]
-fn synthetic_specs_parse_or_say_why() {
-    let s = SynthSpec::parse("synth:qwen3-30b-a3b@Q8_0:layers=8:seed=7:experts=32").unwrap();
-    assert_eq!(s.arch.name, "qwen3-30b-a3b");
-    assert_eq!(s.quant_name(), "q8_0");
-    assert_eq!((s.layers(), s.seed, s.entry().experts), (8, 7, 32));
-    assert_eq!(s.file_name("b1"), "qwen3-30b-a3b-x32-q8_0-8l-s7-v2-b1.gguf");
-    let d = SynthSpec::parse("synth:gpt-oss-20b").unwrap();
-    assert_eq!((d.quant_name().as_str(), d.layers()), ("mxfp4_moe", 24));
-    for (bad, says) in [
-        ("synth:nope", "unknown architecture"),
-        ("synth:llama-2-7b:layers=0", "out of range"),
-        ("synth:llama-2-7b:layers=99", "1 to 32"),
-        ("synth:llama-2-7b:layers=x", "not a whole number"),
-        ("synth:llama-2-7b:colour=red", "unknown option"),
-        ("synth:mixtral-8x7b:experts=1", "experts"),
-        ("synth:llama-2-7b@", "nothing after"),
-    ] {
-        let e = SynthSpec::parse(bad).unwrap_err();
-        assert!(e.contains(says), "{bad}: {e}");
-    }
 }
 
 #[test]

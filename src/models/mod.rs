@@ -16,6 +16,7 @@ mod pip;
 #[cfg(test)]
 mod pip_tests;
 mod registry;
+pub mod synthetic;
 #[cfg(test)]
 mod tests;
 
@@ -119,7 +120,7 @@ pub fn resolve(arg: &str, cache: &Path, opts: &FetchOptions) -> Result<PathBuf, 
 
 /// A model's name for tables: a known name as it is, a path by its file stem.
 pub fn display_name(arg: &str) -> String {
-    if find(arg).is_some() || arg.starts_with(catalogue::SYNTH_PREFIX) {
+    if find(arg).is_some() || arg.starts_with(synthetic::SYNTH_PREFIX) {
         return arg.to_string();
     }
     let p = Path::new(arg);

@@ -6,7 +6,7 @@
 use super::{Invalid, Resolved};
 use crate::gguf::GgufFile;
 use crate::models;
-use crate::models::catalogue::Synthetic;
+use crate::models::synthetic::Synthetic;
 use crate::moe::provenance::{Provenance, KEY_SOURCE_NAME};
 use anyhow::Result;
 use std::path::{Path, PathBuf};

@@ -31,13 +31,13 @@ pub struct Resolved {
     /// The sha256 verified when a known model was fetched.
     pub sha256: Option<String>,
     /// The synthetic model a `synth:` argument names.
-    pub synth: Option<models::catalogue::SynthSpec>,
+    pub synth: Option<models::synthetic::SynthSpec>,
 }
 
 impl Resolved {
     /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
     pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
-        if arg.trim().starts_with(models::catalogue::SYNTH_PREFIX) {
+        if arg.trim().starts_with(models::synthetic::SYNTH_PREFIX) {
             let (spec, path) = synth::resolve(arg, cache)?;
             return Ok(Resolved {
                 arg: arg.to_string(),

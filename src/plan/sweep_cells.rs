@@ -214,9 +214,9 @@ pub(super) fn resolve_sources(
         // A synthetic model is built per quantization when its cell is planned.
         if arg
             .trim()
-            .starts_with(crate::models::catalogue::SYNTH_PREFIX)
+            .starts_with(crate::models::synthetic::SYNTH_PREFIX)
         {
-            let spec = crate::models::catalogue::SynthSpec::parse(arg).map_err(Invalid)?;
+            let spec = crate::models::synthetic::SynthSpec::parse(arg).map_err(Invalid)?;
             crate::plan::synth::needs_text(&spec, "scenarios")?;
             let r = Resolved {
                 arg: arg.to_string(),
@@ -240,7 +240,7 @@ pub(super) fn resolve_sources(
 /// A synthetic model's cell: the model built at the cell's type (`source` is the spec's own),
 /// once, unless nothing is left to run in the cell.
 pub(super) fn synth_source(
-    spec: &crate::models::catalogue::SynthSpec,
+    spec: &crate::models::synthetic::SynthSpec,
     q: &QuantChoice,
     cache: &Path,
     pending: &[(usize, usize)],

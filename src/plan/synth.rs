@@ -4,7 +4,7 @@
 
 use super::Invalid;
 use crate::engine::{quant, quantize, synth};
-use crate::models::{self, catalogue::SynthSpec};
+use crate::models::{self, synthetic::SynthSpec};
 use std::path::{Path, PathBuf};
 
 /// Where the cache keeps synthetic models.

@@ -27,7 +27,7 @@ pub struct SweepRow {
     pub requantized: bool,
     /// A synthetic (random-weight) model: speed only, no pass rates or quality.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub synthetic: Option<crate::models::catalogue::Synthetic>,
+    pub synthetic: Option<crate::models::synthetic::Synthetic>,
     /// Time to quantize, `None` when cached or running the source.
     pub quantize_ms: Option<f64>,
     pub quantize_cached: bool,

@@ -16,7 +16,8 @@ pub use twin::{twin, TwinValues};
 
 use crate::engine::quant::QuantType;
 use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueType, WriteError};
-use crate::models::catalogue::{Arch, CatalogueError, Init, Synthetic, TensorSpec, VALUE_MODEL};
+use crate::models::catalogue::{Arch, CatalogueError, Init, TensorSpec};
+use crate::models::synthetic::{Synthetic, VALUE_MODEL};
 use crate::util::rng::SplitMix64;
 use std::collections::HashMap;
 use std::io::BufWriter;

@@ -4,7 +4,8 @@
 
 use super::{fnv, write_file, Chunks, SynthError, Written};
 use crate::gguf::{GgufFile, GgufWriter, TensorData};
-use crate::models::catalogue::{Init, Synthetic, TensorSpec, VALUE_MODEL};
+use crate::models::catalogue::{Init, TensorSpec};
+use crate::models::synthetic::{Synthetic, VALUE_MODEL};
 use crate::util::rng::SplitMix64;
 use std::path::Path;
 use std::sync::Arc;

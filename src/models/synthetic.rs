@@ -1,0 +1,262 @@
+//! What a synthetic model is: the `runner.synthetic.*` keys its file carries into every record
+//! measured on it ([`Synthetic`]), and the `synth:NAME[@TYPE][:...]` names that ask for one
+//! ([`SynthSpec`]).
+
+use super::catalogue::{arch, Arch, Family};
+use crate::gguf::MetaValue;
+
+#[cfg(test)]
+#[path = "synthetic_tests.rs"]
+mod tests;
+
+/// What a synthetic model's file says about itself: its `runner.synthetic.*` keys, carried
+/// into every record measured on it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Synthetic {
+    /// The catalogue entry (`llama-3.1-8b`), or `twin` for a random-weight copy of a file.
+    pub of: String,
+    /// The published model it stands for, or the file it copies.
+    pub model: String,
+    /// Layers in this file.
+    pub layers: u32,
+    /// Layers of the real model.
+    pub full_layers: u32,
+    pub seed: u64,
+    /// Where the shapes come from.
+    pub source: String,
+    /// Where the tokenizer comes from (`none (token ids only)` when there is none).
+    pub tokenizer: String,
+    /// Routed experts, for MoE models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<u32>,
+    /// The file type it was made in (`q4_k_m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<String>,
+    /// Made as the dense reference of an MoE entry (equal active bytes, no routing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dense: bool,
+    /// The value model it was filled with ([`VALUE_MODEL`]); 1 for files made before weights
+    /// had a trained model's spread of scales.
+    #[serde(
+        default = "first_value_model",
+        skip_serializing_if = "is_first_value_model"
+    )]
+    pub values: u32,
+}
+
+/// The value model synthetic files are filled with now: 2 spreads weights over rows, 32-value
+/// groups and tensor roles and norm weights over channels as trained models do (1: one plain
+/// Gaussian per tensor kind, norms near 1).
+pub const VALUE_MODEL: u32 = 2;
+
+fn first_value_model() -> u32 {
+    1
+}
+
+fn is_first_value_model(v: &u32) -> bool {
+    *v == 1
+}
+
+const KEY: &str = "runner.synthetic.";
+
+impl Synthetic {
+    /// The GGUF keys that describe it.
+    pub fn metadata(&self) -> Vec<(String, MetaValue)> {
+        let s = |v: &str| MetaValue::Str(v.to_string());
+        let mut m = vec![
+            (format!("{KEY}of"), s(&self.of)),
+            (format!("{KEY}model"), s(&self.model)),
+            (format!("{KEY}layers"), MetaValue::U32(self.layers)),
+            (
+                format!("{KEY}full_layers"),
+                MetaValue::U32(self.full_layers),
+            ),
+            (format!("{KEY}seed"), MetaValue::U64(self.seed)),
+            (format!("{KEY}source"), s(&self.source)),
+            (format!("{KEY}tokenizer"), s(&self.tokenizer)),
+        ];
+        if let Some(x) = self.experts {
+            m.push((format!("{KEY}experts"), MetaValue::U32(x)));
+        }
+        if let Some(q) = &self.quant {
+            m.push((format!("{KEY}quant"), s(q)));
+        }
+        if self.dense {
+            m.push((format!("{KEY}dense"), MetaValue::Bool(true)));
+        }
+        m.push((format!("{KEY}values"), MetaValue::U32(self.values)));
+        m
+    }
+
+    /// Reads it back from a file's metadata; `None` for a real model.
+    pub fn from_gguf(g: &crate::gguf::GgufFile) -> Option<Synthetic> {
+        let s = |k: &str| g.get_str(&format!("{KEY}{k}")).map(str::to_string);
+        let n = |k: &str| g.get_u64(&format!("{KEY}{k}"));
+        Some(Synthetic {
+            of: s("of")?,
+            model: s("model").unwrap_or_default(),
+            layers: n("layers").unwrap_or(0) as u32,
+            full_layers: n("full_layers").unwrap_or(0) as u32,
+            seed: n("seed").unwrap_or(0),
+            source: s("source").unwrap_or_default(),
+            tokenizer: s("tokenizer").unwrap_or_default(),
+            experts: n("experts").map(|x| x as u32),
+            quant: s("quant"),
+            dense: matches!(g.get(&format!("{KEY}dense")), Some(MetaValue::Bool(true))),
+            values: n("values").map_or(1, |v| v as u32),
+        })
+    }
+
+    /// Whether only some of the real model's layers are here.
+    pub fn layer_scaled(&self) -> bool {
+        self.layers < self.full_layers
+    }
+
+    /// How tables name it: the catalogue entry (a twin: its file's stem), marked synthetic,
+    /// with the layers kept when they are not all.
+    pub fn label(&self, file_stem: &str) -> String {
+        let name = if self.of == "twin" {
+            file_stem
+        } else {
+            self.of.as_str()
+        };
+        if self.layer_scaled() {
+            format!(
+                "{name} (synthetic) {}/{} layers",
+                self.layers, self.full_layers
+            )
+        } else {
+            format!("{name} (synthetic)")
+        }
+    }
+}
+
+/// A synthetic model named on the command line:
+/// `synth:NAME[@QUANT][:layers=N][:seed=S][:experts=N][:tokenizer=none]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthSpec {
+    pub arch: &'static Arch,
+    /// The file type as typed (`q4_k_m`); `None` for the entry's default.
+    pub quant: Option<String>,
+    /// Layers to keep; `None` for all.
+    pub layers: Option<u32>,
+    pub seed: u64,
+    /// Routed experts instead of the published count (MoE entries).
+    pub experts: Option<u32>,
+    /// Write token ids only, even when a tokenizer could be fetched.
+    pub ids_only: bool,
+    /// The dense reference of an MoE entry instead of the entry itself.
+    pub dense: bool,
+}
+
+/// The prefix that names a synthetic model.
+pub const SYNTH_PREFIX: &str = "synth:";
+
+/// The seed used when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+
+impl SynthSpec {
+    /// Parses a `synth:` argument (the prefix optional); errors are one line.
+    pub fn parse(arg: &str) -> Result<SynthSpec, String> {
+        let body = arg.trim();
+        let body = body.strip_prefix(SYNTH_PREFIX).unwrap_or(body);
+        let mut parts = body.split(':');
+        let head = parts.next().unwrap_or_default();
+        let (name, quant) = match head.split_once('@') {
+            Some((n, q)) if !q.is_empty() => (n, Some(q.to_ascii_lowercase())),
+            Some((_, _)) => {
+                return Err(format!(
+                    "'{arg}': nothing after '@' (a type such as q4_k_m)"
+                ))
+            }
+            None => (head, None),
+        };
+        let arch = arch(name).map_err(|e| e.to_string())?;
+        let mut spec = SynthSpec {
+            arch,
+            quant,
+            layers: None,
+            seed: DEFAULT_SEED,
+            experts: None,
+            ids_only: false,
+            dense: false,
+        };
+        for part in parts {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let num = || {
+                v.parse::<u64>()
+                    .map_err(|_| format!("'{arg}': {k}={v} is not a whole number"))
+            };
+            match k {
+                "layers" => spec.layers = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
+                "seed" => spec.seed = num()?,
+                "experts" => spec.experts = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
+                "tokenizer" if v == "none" => spec.ids_only = true,
+                "dense" if v.is_empty() => spec.dense = true,
+                _ => {
+                    return Err(format!(
+                        "'{arg}': unknown option '{part}' (layers=N, seed=S, experts=N, tokenizer=none, dense)"
+                    ))
+                }
+            }
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the layer count and the changed entry.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dense && self.arch.dense_reference().is_none() {
+            return Err(format!(
+                "{} has no dense equivalent in llama.cpp to serve as its reference",
+                self.arch.name
+            ));
+        }
+        let a = self.entry();
+        a.check_layers(self.layers()).map_err(|e| e.to_string())?;
+        a.check().map_err(|e| e.to_string())
+    }
+
+    /// The catalogue entry with this spec's changes (expert count, dense reference).
+    pub fn entry(&self) -> Arch {
+        let mut a = self.arch.clone();
+        if let Some(x) = self.experts {
+            a.experts = x;
+        }
+        match self.dense {
+            true => a.dense_reference().unwrap_or(a),
+            false => a,
+        }
+    }
+
+    pub fn layers(&self) -> u32 {
+        self.layers.unwrap_or(self.arch.layers)
+    }
+
+    /// The file type, the entry's default when none was given: MXFP4 experts for gpt-oss (as
+    /// published), Q4_K_M otherwise.
+    pub fn quant_name(&self) -> String {
+        self.quant.clone().unwrap_or_else(|| {
+            match self.arch.family {
+                Family::GptOss => "mxfp4_moe",
+                _ => "q4_k_m",
+            }
+            .to_string()
+        })
+    }
+
+    /// A file name that tells the spec apart from every other (`build` names the llama.cpp
+    /// build, whose quantizer chose the types).
+    pub fn file_name(&self, build: &str) -> String {
+        let experts = self.experts.map(|x| format!("-x{x}")).unwrap_or_default();
+        let ids = if self.ids_only { "-ids" } else { "" };
+        let dense = if self.dense { "-dense" } else { "" };
+        format!(
+            "{}{experts}{dense}-{}-{}l-s{}{ids}-v{VALUE_MODEL}-{build}.gguf",
+            self.arch.name,
+            self.quant_name(),
+            self.layers(),
+            self.seed
+        )
+    }
+}
