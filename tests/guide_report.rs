@@ -490,3 +490,98 @@ fn executed_pass_at_1_reaches_the_guide_and_the_report() {
         "no labelled point"
     );
 }
+
+/// The fixed records plus `runner bench` records of nine catalogue models (synthetic, real
+/// shapes) measured on an NVIDIA H200 (tests/data/gpu): a machine whose weights sat on a GPU,
+/// whose bandwidth `runner hw` cannot measure.
+fn with_gpu_records(dir: &Path) {
+    let records = data().join("records");
+    std::fs::create_dir_all(dir.join("reference")).unwrap();
+    for f in [
+        "bench-smollm2.json",
+        "bench-moe.json",
+        "sweep-0ad6ba95c6e9.jsonl",
+    ] {
+        std::fs::copy(records.join(f), dir.join(f)).unwrap();
+    }
+    for f in ["llama-cpp-published.csv", "published.csv"] {
+        std::fs::copy(
+            records.join("reference").join(f),
+            dir.join("reference").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        data().join("gpu/h200-synthetic.jsonl"),
+        dir.join("h200-synthetic.jsonl"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_gpu_machine_is_fitted_to_its_own_decodes_at_the_gpus_published_bandwidth() {
+    let dir = tempfile::tempdir().unwrap();
+    with_gpu_records(dir.path());
+    let results = dir.path().to_str().unwrap();
+    let out = dir.path().join("guide.md");
+    let o = run_in_data(&["guide", "--results", results, "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(&out).unwrap();
+    let h200 = "NVIDIA H200, 16 cores, 126 GiB + CUDA0 (NVIDIA H200)";
+    // Its efficiency is achieved ÷ published bandwidth, over its nine decodes.
+    let machine = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| {h200} |")))
+        .expect("the H200 in the machines table");
+    assert!(machine.contains("| 4800.0 | 23.9 (n=9) |"), "{machine}");
+    assert!(
+        md.contains(&format!(
+            "- {h200} (native, fitted to its own decodes): 33.0 % of the 4800.0 GB/s published, \
+             1.0 ms fixed per token"
+        )),
+        "{md}"
+    );
+    // What was not measured there is predicted from that fit, fixed cost included: a 135M
+    // model is not predicted at bandwidth ÷ bytes (about 11,700 tok/s at 23.9 %).
+    let smol = md
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!("| **predicted** | {h200} |"))
+                && l.contains("| smollm2-135m | q4_1 |")
+        })
+        .expect("SmolLM2 predicted on the H200");
+    assert!(smol.contains("GB/s published × 33.0 %) + 1.0 ms; native fit to 5 dense + 4 MoE decodes measured here"), "{smol}");
+    let cells: Vec<&str> = smol.split(" | ").collect();
+    let tps = r_f64(cells[5]);
+    assert!((500.0..2000.0).contains(&tps), "{smol}");
+
+    // Asked about that chip, the guide answers from those decodes, not the published CUDA fit.
+    let o = run_in_data(&["guide", "--results", results, "--machine", "H200 141GB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!(
+            "Rates on this chip come from the 9 decodes runner measured on {h200}"
+        )),
+        "{text}"
+    );
+    let llama = text
+        .lines()
+        .find(|l| l.starts_with("| Llama-3.1-8B | q4_k_m |"))
+        .expect("Llama-3.1-8B Q4_K_M");
+    assert!(
+        llama.contains("| 244 |") && llama.contains("| measured here |"),
+        "{llama}"
+    );
+    // Without those records the same question is answered from the published rows.
+    let o = run_in_data(&["guide", "--results", "records", "--machine", "H200 141GB"]);
+    let text = stdout(&o);
+    assert!(!text.contains("Rates on this chip come from"), "{text}");
+    assert!(text.contains("CUDA fit to"), "{text}");
+
+    // Each of its decodes is predicted from the others in the validation.
+    let o = run_in_data(&["guide", "--results", results, "--validate"]);
+    let text = stdout(&o);
+    let rows = text.lines().filter(|l| l.starts_with(h200)).count();
+    assert_eq!(rows, 9, "{text}");
+}

@@ -217,12 +217,17 @@ pub struct LocalPoint {
 }
 
 /// A machine with records: the decode model fitted to its own decodes at its measured
-/// bandwidth, and what was measured (or extrapolated) there for catalogue entries.
+/// bandwidth (a GPU's published one: `runner hw` measures the host's memory, not a GPU's), and
+/// what was measured (or extrapolated) there for catalogue entries.
 #[derive(Debug, Clone)]
 pub struct Local {
     pub label: String,
+    /// The chip of the table its weights sat on, when recognised.
+    pub chip: Option<String>,
     pub backend: String,
     pub gbps: f64,
+    /// Whose bandwidth `gbps` is: "measured here" or "published".
+    pub gbps_from: &'static str,
     pub memory_bytes: Option<u64>,
     pub points: Vec<LocalPoint>,
     pub fit: Option<DecodeFit>,
@@ -232,9 +237,9 @@ pub struct Local {
 
 impl Local {
     pub fn new(
-        label: String,
+        (label, chip): (String, Option<String>),
         backend: String,
-        gbps: f64,
+        (gbps, gbps_from): (f64, &'static str),
         memory_bytes: Option<u64>,
         points: Vec<LocalPoint>,
         known: Vec<(String, String, f64, bool, String)>,
@@ -242,8 +247,10 @@ impl Local {
         let fit = fit_decode(&Self::obs(&points, gbps, None));
         Local {
             label,
+            chip,
             backend,
             gbps,
+            gbps_from,
             memory_bytes,
             points,
             fit,
@@ -273,7 +280,7 @@ impl Local {
                 &self.backend,
                 w,
                 self.gbps,
-                "measured here",
+                self.gbps_from,
                 "decodes measured here",
             ),
         ))
@@ -778,7 +785,14 @@ mod tests {
             }
         })
         .collect();
-        let m = Local::new("here".into(), "CPU".into(), 40.0, None, points, Vec::new());
+        let m = Local::new(
+            ("here".into(), None),
+            "CPU".into(),
+            (40.0, "measured here"),
+            None,
+            points,
+            Vec::new(),
+        );
         let fit = m.fit.unwrap();
         assert!(
             (fit.efficiency - 0.8).abs() < 0.006 && (fit.fixed_ms - 2.0).abs() < 0.2,

@@ -53,9 +53,9 @@ pub struct Calibration {
     pub sized: Vec<catalog::Sized>,
     pub rows: Vec<catalog::CatalogueRow>,
     pub assumptions: catalog::Assumptions,
-    /// Machines with records whose catalogue rows come from their own decodes: label,
-    /// backend, measured GB/s and the fit.
-    pub locals: Vec<(String, String, f64, calib::DecodeFit)>,
+    /// Machines with records whose catalogue rows come from their own decodes (each with a
+    /// fit).
+    pub locals: Vec<calib::Local>,
 }
 
 impl Calibration {
@@ -87,11 +87,13 @@ impl Calibration {
             sized,
             rows,
             assumptions,
-            locals: locals
-                .iter()
-                .filter_map(|m| Some((m.label.clone(), m.backend.clone(), m.gbps, m.fit?)))
-                .collect(),
+            locals: locals.iter().filter(|m| m.fit.is_some()).cloned().collect(),
         }
+    }
+
+    /// The recorded machine with a fit whose weights sat on `chip`.
+    pub fn recorded(&self, chip: &str) -> Option<&calib::Local> {
+        self.locals.iter().find(|l| l.chip.as_deref() == Some(chip))
     }
 
     /// The summary of one group ("tg all", "pp Metal dense"), if it has rows.
@@ -99,8 +101,19 @@ impl Calibration {
         self.summary.iter().find(|s| s.group == name)
     }
 
-    /// The catalogue on a machine named on the command line.
+    /// The catalogue on a machine named on the command line: from the decodes of a recorded
+    /// machine with the same chip when there is one, else from the published rows.
     pub fn for_machine(&self, spec: &machine::MachineSpec) -> Vec<catalog::CatalogueRow> {
+        if let Some(l) = self.recorded(spec.chip.name) {
+            let here = calib::Local {
+                memory_bytes: Some(catalog::usable(spec.chip, spec.memory_bytes).bytes),
+                ..l.clone()
+            };
+            let rows = self.sized.iter();
+            return rows
+                .map(|s| catalog::local_row(s, &here, self.assumptions))
+                .collect();
+        }
         self.sized
             .iter()
             .map(|s| {
@@ -161,7 +174,8 @@ pub fn build(
     let profiles = predict::profiles(&measured);
     // Recorded machines only: the models measured here are small ones, and predicting them on
     // other machines says nothing a user asks. The catalogue rows cover other machines.
-    let targets: Vec<Target> = machines.iter().map(Target::of).collect();
+    let fitted = local_models(&machines, &measured);
+    let targets: Vec<Target> = machines.iter().map(|m| Target::of(m, &fitted)).collect();
     let mut predicted = predict::predictions(&targets, &profiles, &measured, default_efficiency);
     sort_rows(&mut predicted);
     measured.extend(predicted);
@@ -207,6 +221,11 @@ pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
         measured_peak_gbps: same.and_then(|m| m.measured_peak_gbps),
         published_peak_gbps: Some(spec.chip.peak_gbps),
         efficiency: same.and_then(|m| m.efficiency.map(|e| (e, m.efficiency_n))),
+        local: same.and_then(|m| {
+            locals(guide)
+                .into_iter()
+                .find(|l| l.label == m.label && l.fit.is_some())
+        }),
     }
 }
 
@@ -222,17 +241,22 @@ pub fn calibrate(
     Ok(Calibration::new(refs, sized, assumptions, &locals(guide)))
 }
 
-/// Each machine with records and a measured bandwidth, with its idle native decodes (their
-/// bytes per token known) and the catalogue entries measured or extrapolated there.
+/// Each machine of `g` with records and a bandwidth (see [`local_models`]).
 pub fn locals(g: &Guide) -> Vec<calib::Local> {
+    local_models(&g.machines, &g.rows)
+}
+
+/// Each machine with records and a bandwidth to hold its decodes against (measured here;
+/// for weights on a GPU, the GPU's published one), with its idle native decodes (their bytes
+/// per token known) and the catalogue entries measured or extrapolated there.
+pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<calib::Local> {
     let mut out = Vec::new();
-    for m in &g.machines {
-        let Some(gbps) = m.measured_peak_gbps else {
+    for m in machines {
+        let Some(gbps) = m.decode_gbps() else {
             continue;
         };
         let mine = || {
-            g.rows
-                .iter()
+            all.iter()
                 .filter(|r| r.fingerprint == m.id && r.backend.is_native())
         };
         let points: Vec<calib::LocalPoint> = mine()
@@ -273,7 +297,7 @@ pub fn locals(g: &Guide) -> Vec<calib::Local> {
             "native"
         };
         out.push(calib::Local::new(
-            m.label.clone(),
+            (m.label.clone(), m.chip.clone()),
             backend.to_string(),
             gbps,
             Some(m.memory_present_bytes).filter(|&b| b > 0),

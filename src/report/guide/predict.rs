@@ -1,7 +1,10 @@
 //! Predicted rows for (machine, model, quantization) combinations that were not measured:
-//! decode is bound by memory bandwidth, so tok/s ≈ bandwidth × efficiency ÷ bytes per token,
-//! and a model fits when the memory it needed elsewhere fits in the memory present.
+//! decode is bound by memory bandwidth, so time per token ≈ bytes per token ÷ (bandwidth ×
+//! efficiency) + a fixed cost, fitted to the machine's own decodes where it has some
+//! ([`super::calib::Local`]), else tok/s ≈ bandwidth × efficiency ÷ bytes per token; and a
+//! model fits when the memory it needed elsewhere fits in the memory present.
 
+use super::calib::{Local, Work};
 use super::rows::{Fit, GuideRow, MachineSummary, Status};
 use crate::measure::stats::percentile;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,13 +24,21 @@ pub struct Target {
     pub memory_bytes: Option<u64>,
     pub measured_peak_gbps: Option<f64>,
     pub published_peak_gbps: Option<f64>,
-    /// Median achieved / measured peak of this machine's decodes, and how many.
+    /// Median achieved bandwidth ÷ the measured peak (a GPU's: the published one) of this
+    /// machine's decodes, and how many.
     pub efficiency: Option<(f64, usize)>,
+    /// The decode model fitted to this machine's own decodes, when it has one.
+    pub local: Option<Local>,
 }
 
 impl Target {
-    pub fn of(m: &MachineSummary) -> Target {
+    /// The target for a machine with records; `locals` are the fits of such machines.
+    pub fn of(m: &MachineSummary, locals: &[Local]) -> Target {
         Target {
+            local: locals
+                .iter()
+                .find(|l| l.label == m.label && l.fit.is_some())
+                .cloned(),
             label: m.label.clone(),
             id: m.id.clone(),
             chip: m.chip.clone(),
@@ -48,6 +59,13 @@ impl Target {
             return Some((peak * eff, why));
         }
         let peak = self.published_peak_gbps?;
+        if let Some((eff, n)) = self.efficiency {
+            let why = format!(
+                "{peak:.0} GB/s published peak × {:.1} % (median efficiency of {n} decodes here)",
+                eff * 100.0
+            );
+            return Some((peak * eff, why));
+        }
         let why = format!(
             "{peak:.0} GB/s published peak × {:.0} % (default efficiency: no decodes measured here)",
             default_eff * 100.0
@@ -108,16 +126,29 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
 
 /// One predicted row, or `None` when the machine has no bandwidth to predict from.
 pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
-    let (gbps, why) = t.usable_gbps(default_eff)?;
     if p.bytes_per_token == 0 {
         return None;
     }
-    let tps = gbps * 1e9 / p.bytes_per_token as f64;
-    let basis = format!(
-        "predicted: {why} ÷ {:.1} MB/token (measured on {})",
-        p.bytes_per_token as f64 / 1e6,
-        p.measured_on.join(", ")
-    );
+    let work = Work {
+        bytes_per_token: p.bytes_per_token as f64,
+        flops_per_token: 0.0,
+        moe: p.moe,
+    };
+    let on = p.measured_on.join(", ");
+    let (tps, basis) = match t.local.as_ref().and_then(|l| l.decode(&work)) {
+        Some((tps, why)) => (
+            tps,
+            format!("predicted: {why} (bytes per token measured on {on})"),
+        ),
+        None => {
+            let (gbps, why) = t.usable_gbps(default_eff)?;
+            let mb = p.bytes_per_token as f64 / 1e6;
+            (
+                gbps * 1e9 / p.bytes_per_token as f64,
+                format!("predicted: {why} ÷ {mb:.1} MB/token (measured on {on})"),
+            )
+        }
+    };
     Some(GuideRow {
         model: p.model.clone(),
         quant: p.quant.clone(),
@@ -176,6 +207,7 @@ mod tests {
             measured_peak_gbps: measured,
             published_peak_gbps: published,
             efficiency: eff.map(|e| (e, 3)),
+            local: None,
         }
     }
 

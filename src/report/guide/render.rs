@@ -1,11 +1,12 @@
 //! The guide as Markdown and CSV, and the `--machine` answer. Text only from the guide's data:
 //! no clock, no environment, so the same records give the same bytes.
 
-use super::calib::{ErrorSummary, Validation};
+use super::calib::{ErrorSummary, Local, Validation};
 use super::catalog::{self, CatalogueRow, Confidence};
 use super::predict::Target;
 use super::rows::{GuideRow, MachineSummary, Status};
 use super::{machine::MachineSpec, Calibration, Guide};
+use crate::measure::stats::percentile;
 use crate::report::reference::Published;
 use crate::report::table::{self, opt, percent_pair, Column};
 use crate::report::ReportError;
@@ -114,10 +115,12 @@ const HOW_TO_READ: &str = "\
 the published model's exact tensors: its speed is the model's, it has no pass rate; `4/48 \
 layers` names a layer-scaled one); `*extrapolated*` rows are a synthetic model's full depth, \
 from a line through its time per token measured at two or more depths here; `**predicted**` \
-rows were never run on that machine: decode tok/s = bandwidth × efficiency ÷ bytes per token, \
-with the basis spelled out in the last column. A machine with records uses its measured read \
-bandwidth (`runner hw`) and its own efficiency (the median, over its decodes, of achieved GB/s \
-÷ measured GB/s). Bytes per token, memory and pass rate come from the machine where the model \
+rows were never run on that machine, with the basis spelled out in the last column: time per \
+token = bytes per token ÷ (bandwidth × efficiency) + a fixed cost, both fitted to the \
+machine's own decodes (MoE weights at their own efficiency), against its measured read \
+bandwidth (`runner hw`) or, for weights on a GPU, the GPU's published one; with too few \
+decodes to fit, decode tok/s = bandwidth × the median efficiency of its decodes ÷ bytes per \
+token. Bytes per token, memory and pass rate come from the machine where the model \
 was measured (answer quality does not depend on the hardware). Machines without records are \
 covered by the catalogue section above, whose model is fitted to published measurements.
 - **decode tok/s**: (tokens − 1) ÷ (last − first token time), median over long-form requests; \
@@ -250,14 +253,19 @@ fn parameters(cal: &Calibration) -> String {
             f.moe_rows
         ));
     }
-    for (label, backend, gbps, f) in &cal.locals {
+    for l in &cal.locals {
+        let (label, backend, gbps, from) = (&l.label, &l.backend, l.gbps, l.gbps_from);
+        let Some(f) = l.fit else { continue };
         s.push_str(&format!(
-            "- {label} ({backend}, measured here): {:.1} % of the measured {gbps:.1} GB/s, {:.1} ms \
-             fixed per token{} ({} dense, {} MoE decode(s) measured here).\n",
+            "- {label} ({backend}, fitted to its own decodes): {:.1} % of the {gbps:.1} GB/s \
+             {from}, {:.1} ms fixed per token{} ({} dense, {} MoE decode(s) measured here).\n",
             f.efficiency * 100.0,
             f.fixed_ms,
             match f.moe_factor {
-                Some(m) => format!(", MoE weights at {:.0} % of the dense efficiency", m * 100.0),
+                Some(m) => format!(
+                    ", MoE weights at {:.0} % of the dense efficiency",
+                    m * 100.0
+                ),
                 None => ", no MoE decodes".into(),
             },
             f.dense_rows,
@@ -346,7 +354,7 @@ pub fn trust(cal: &Calibration) -> String {
         .collect();
     if !here.is_empty() {
         parts.push(format!(
-            "this machine's own decodes, each predicted from the others: {}",
+            "each recorded machine's own decodes, predicted from its others: {}",
             here.join(", ")
         ));
     }
@@ -386,7 +394,7 @@ fn matrix(cal: &Calibration) -> String {
     let chips: Vec<&str> = cal
         .locals
         .iter()
-        .map(|l| l.0.as_str())
+        .map(|l| l.label.as_str())
         .chain(MATRIX_CHIPS.iter().copied())
         .filter(|c| cal.rows.iter().any(|r| r.chip == *c))
         .collect();
@@ -501,6 +509,37 @@ const MACHINE_ROWS: &[Column<CatalogueRow>] = &[
     Column::text("basis", |r| r.basis.clone()),
 ];
 
+/// Where `--machine`'s rates come from when runner has records of the same chip.
+fn recorded_basis(cal: &Calibration, l: &Local) -> String {
+    let Some(f) = l.fit else {
+        return String::new();
+    };
+    let errors: Vec<f64> = cal
+        .validation
+        .iter()
+        .filter(|v| v.here && v.machine == l.label)
+        .filter_map(|v| v.error.map(f64::abs))
+        .collect();
+    let worst = errors
+        .iter()
+        .copied()
+        .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.max(e))));
+    format!(
+        "\n\nRates on this chip come from the {} decodes runner measured on {} (measured models at \
+         their measured rate, the others from a fit to those decodes: {:.1} % of the {:.0} GB/s \
+         {}, {:.1} ms fixed per token), not from the published rows; each of those decodes \
+         predicted from the others: median error {} (worst {}).",
+        f.dense_rows + f.moe_rows,
+        l.label,
+        f.efficiency * 100.0,
+        l.gbps,
+        l.gbps_from,
+        f.fixed_ms,
+        pct(percentile(&errors, 0.5)),
+        pct(worst)
+    )
+}
+
 fn pick(what: &str, r: Option<&CatalogueRow>, none: &str) -> String {
     match r {
         Some(r) => format!(
@@ -540,6 +579,9 @@ pub fn answer(g: &Guide, spec: &MachineSpec, _target: &Target, interactive: f64)
             ));
         }
         s.push_str(&trust(cal));
+        if let Some(l) = cal.recorded(chip.name) {
+            s.push_str(&recorded_basis(cal, l));
+        }
         s.push_str("\n\n## Recommendations\n\n");
         let mut rows = cal.for_machine(spec);
         rows.sort_by(|a, b| {

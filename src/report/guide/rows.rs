@@ -160,9 +160,21 @@ pub struct MachineSummary {
     pub backends: Vec<String>,
     pub requests: usize,
     pub bench_tests: usize,
-    /// Median of the decodes' achieved / measured peak.
+    /// Median of the decodes' achieved bandwidth ÷ [`MachineSummary::decode_gbps`].
     pub efficiency: Option<f64>,
     pub efficiency_n: usize,
+}
+
+impl MachineSummary {
+    /// The bandwidth its decodes are held against, and whose it is: the measured peak, else
+    /// the published one (weights on a GPU, whose bandwidth `runner hw` does not measure).
+    pub fn decode_gbps(&self) -> Option<(f64, &'static str)> {
+        match (self.measured_peak_gbps, self.published_peak_gbps) {
+            (Some(g), _) => Some((g, "measured here")),
+            (None, Some(g)) => Some((g, "published")),
+            (None, None) => None,
+        }
+    }
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -290,10 +302,18 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
                 .iter()
                 .filter_map(|o| o.bandwidth.as_ref()?.measured_peak_gbps)
                 .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+            // Against the peak predictions scale: the measured one, else (weights on a GPU,
+            // whose bandwidth `runner hw` does not measure) the published one.
             let util: Vec<f64> = os
                 .iter()
                 .filter(|o| o.decode_tps.is_some() && o.workload != Workload::ShortResponse)
-                .filter_map(|o| o.bandwidth.as_ref()?.utilisation_measured)
+                .filter_map(|o| {
+                    let b = o.bandwidth.as_ref()?;
+                    match measured {
+                        Some(_) => b.utilisation_measured,
+                        None => b.utilisation_published,
+                    }
+                })
                 .collect();
             let mut backends: Vec<String> = os.iter().map(|o| o.key.backend.to_string()).collect();
             backends.sort();
@@ -338,7 +358,7 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
             f.full_layers,
             layers.join(", ")
         ),
-        ..GuideRow::unobserved(Status::Extrapolated, &Target::of(m))
+        ..GuideRow::unobserved(Status::Extrapolated, &Target::of(m, &[]))
     }
 }
 
