@@ -286,6 +286,33 @@ impl Local {
         ))
     }
 
+    /// Every decode here predicted by `model`, fitted to the published rows alone, for its
+    /// chip through `backend`: how far the catalogue's figures for that chip are off.
+    pub fn against(&self, model: &Model, chip: &Chip, backend: &str) -> Vec<Validation> {
+        self.points
+            .iter()
+            .map(|p| {
+                let predicted = model.decode(chip, backend, &p.work).map(|x| x.0);
+                Validation {
+                    machine: self.label.clone(),
+                    backend: backend.to_string(),
+                    model: p.model.clone(),
+                    quant: p.quant.clone(),
+                    moe: p.work.moe,
+                    metric: "tg",
+                    published: p.tps,
+                    predicted,
+                    error: predicted.map(|x| x / p.tps - 1.0),
+                    source: format!(
+                        "measured here, predicted by the {backend} fit to published rows"
+                    ),
+                    here: false,
+                    recorded: true,
+                }
+            })
+            .collect()
+    }
+
     /// Every decode here predicted from the others.
     pub fn validate(&self) -> Vec<Validation> {
         (0..self.points.len())
@@ -305,6 +332,7 @@ impl Local {
                     error: predicted.map(|x| x / p.tps - 1.0),
                     source: "measured here".into(),
                     here: true,
+                    recorded: false,
                 }
             })
             .collect()
@@ -569,6 +597,9 @@ pub struct Validation {
     pub source: String,
     /// Measured on a machine with records rather than published.
     pub here: bool,
+    /// Measured on a machine with records and predicted by the fit to the published rows
+    /// (which never saw it): the out-of-sample check of that fit.
+    pub recorded: bool,
 }
 
 /// Leave-one-out: every row's decode and prompt rates predicted by the model fitted without it.
@@ -598,6 +629,7 @@ pub fn validate(rows: &[Resolved]) -> Vec<Validation> {
                 error: predicted.map(|p| p / published - 1.0),
                 source: r.row.source.clone(),
                 here: false,
+                recorded: false,
             });
         };
         push("tg", r.row.tg_tps, model.decode(r.chip, backend, &r.work));
@@ -623,13 +655,16 @@ pub struct ErrorSummary {
 }
 
 /// Error summaries of the published rows: decode and prompt overall, then per backend and for
-/// dense and MoE rows; decodes measured on machines with records apart (`tg here dense`).
+/// dense and MoE rows; decodes measured on machines with records apart, predicted from their
+/// others (`tg here dense`) and by the published fit (`tg recorded CUDA dense`).
 pub fn summarise(v: &[Validation]) -> Vec<ErrorSummary> {
     let mut groups: BTreeMap<String, Vec<&Validation>> = BTreeMap::new();
     for x in v {
         let kind = if x.moe { "MoE" } else { "dense" };
         let gs = if x.here {
             vec![format!("{} here {kind}", x.metric)]
+        } else if x.recorded {
+            vec![format!("{} recorded {} {kind}", x.metric, x.backend)]
         } else {
             vec![
                 format!("{} all", x.metric),

@@ -10,6 +10,7 @@ pub mod predict;
 pub mod render;
 pub mod rows;
 
+use crate::hw::chips;
 use crate::record::Records;
 use crate::report::obs::{self, Obs};
 use crate::report::reference::Published;
@@ -72,6 +73,15 @@ impl Calibration {
         let model = calib::Model::fit(&all);
         let mut validation = calib::validate(&resolved);
         let mut rows = Vec::new();
+        for m in locals {
+            let chip = m
+                .chip
+                .as_deref()
+                .and_then(|c| chips::CHIPS.iter().find(|x| x.name == c));
+            if let Some(chip) = chip {
+                validation.extend(m.against(&model, chip, &catalog::backend_for(chip, &refs)));
+            }
+        }
         for m in locals.iter().filter(|m| m.fit.is_some()) {
             validation.extend(m.validate());
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));

@@ -327,6 +327,7 @@ pub fn trust(cal: &Calibration) -> String {
         .summary
         .iter()
         .filter(|g| g.group.starts_with("tg ") && g.group.ends_with(" MoE"))
+        .filter(|g| !g.group.starts_with("tg recorded "))
         .map(|g| {
             format!(
                 "{} {} (n={})",
@@ -356,6 +357,26 @@ pub fn trust(cal: &Calibration) -> String {
         parts.push(format!(
             "each recorded machine's own decodes, predicted from its others: {}",
             here.join(", ")
+        ));
+    }
+    let recorded: Vec<String> = cal
+        .summary
+        .iter()
+        .filter_map(|g| {
+            let what = g.group.strip_prefix("tg recorded ")?;
+            Some(format!(
+                "{what} {} (worst {}, n={})",
+                pct(g.median_abs_error),
+                pct(g.worst_abs_error),
+                g.predicted
+            ))
+        })
+        .collect();
+    if !recorded.is_empty() {
+        parts.push(format!(
+            "runner's own decodes on chips of the table, predicted by the fit to the published \
+             rows (which never saw them): {}",
+            recorded.join(", ")
         ));
     }
     if parts.is_empty() {
