@@ -289,25 +289,17 @@ impl Local {
     /// Every decode here predicted by `model`, fitted to the published rows alone, for its
     /// chip through `backend`: how far the catalogue's figures for that chip are off.
     pub fn against(&self, model: &Model, chip: &Chip, backend: &str) -> Vec<Validation> {
+        let source = format!("measured here, predicted by the {backend} fit to published rows");
         self.points
             .iter()
             .map(|p| {
                 let predicted = model.decode(chip, backend, &p.work).map(|x| x.0);
                 Validation {
-                    machine: self.label.clone(),
                     backend: backend.to_string(),
-                    model: p.model.clone(),
-                    quant: p.quant.clone(),
-                    moe: p.work.moe,
-                    metric: "tg",
-                    published: p.tps,
-                    predicted,
-                    error: predicted.map(|x| x / p.tps - 1.0),
-                    source: format!(
-                        "measured here, predicted by the {backend} fit to published rows"
-                    ),
+                    source: source.clone(),
                     here: false,
                     recorded: true,
+                    ..self.checked(p, predicted)
                 }
             })
             .collect()
@@ -320,22 +312,27 @@ impl Local {
                 let p = &self.points[i];
                 let predicted = fit_decode(&Self::obs(&self.points, self.gbps, Some(i)))
                     .map(|f| f.predict(&p.work, self.gbps));
-                Validation {
-                    machine: self.label.clone(),
-                    backend: self.backend.clone(),
-                    model: p.model.clone(),
-                    quant: p.quant.clone(),
-                    moe: p.work.moe,
-                    metric: "tg",
-                    published: p.tps,
-                    predicted,
-                    error: predicted.map(|x| x / p.tps - 1.0),
-                    source: "measured here".into(),
-                    here: true,
-                    recorded: false,
-                }
+                self.checked(p, predicted)
             })
             .collect()
+    }
+
+    /// The validation of decode `p` here against `predicted`, from the others measured here.
+    fn checked(&self, p: &LocalPoint, predicted: Option<f64>) -> Validation {
+        Validation {
+            machine: self.label.clone(),
+            backend: self.backend.clone(),
+            model: p.model.clone(),
+            quant: p.quant.clone(),
+            moe: p.work.moe,
+            metric: "tg",
+            published: p.tps,
+            predicted,
+            error: predicted.map(|x| x / p.tps - 1.0),
+            source: "measured here".into(),
+            here: true,
+            recorded: false,
+        }
     }
 }
 
