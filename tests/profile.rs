@@ -245,6 +245,16 @@ fn moe_profile_has_router_experts_stats_and_overhead() {
     // the dense source, found through the upcycle metadata, gives the overhead figure
     let dense = &r["dense"];
     assert!(dense.is_object(), "no dense reference: {}", r["notes"]);
+    // measured in both load orders, half the samples each, pooled: every sample is there
+    assert!(
+        r["notes"].to_string().contains("both load orders"),
+        "{}",
+        r["notes"]
+    );
+    for p in [&r["model"], dense] {
+        assert_eq!(phase(p, "long-form")["calls"], 8, "{p}");
+        assert_eq!(phase(p, "short-response")["calls"], 2, "{p}");
+    }
     let routing = &r["routing"];
     for name in ["short", "long"] {
         let p = &routing[name];

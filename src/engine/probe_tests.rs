@@ -3,7 +3,7 @@
 //! affects every file alike. `scripts/twin-oracle.py` runs it; by hand:
 //! `RUNNER_PROBE_MODELS=a.gguf,b.gguf cargo test --release --lib interleaved_speed_probe --
 //! --ignored --nocapture` (optional `RUNNER_PROBE_ROUNDS`, `RUNNER_PROBE_THREADS`,
-//! `RUNNER_PROBE_PROMPT`, `RUNNER_PROBE_GEN`). Each round times, for every file in a rotated
+//! `RUNNER_PROBE_PROMPT`, `RUNNER_PROBE_GEN`, `RUNNER_PROBE_MMAP=1`). Each round times, for every file in a rotated
 //! order, a prompt of fixed token ids and a generation from BOS exactly as `runner bench`
 //! does (`Session::run`, greedy, end-of-generation ignored). The last line is `PROBE` and a
 //! JSON object with every round's rates.
@@ -37,7 +37,9 @@ fn interleaved_speed_probe() {
     let backend = test_backend();
     let opts = LoadOptions {
         n_gpu_layers: 0,
-        use_mmap: false,
+        // Off by default (the twin oracle's setting); RUNNER_PROBE_MMAP=1 maps the files, as
+        // `runner bench` and `runner profile` do by default.
+        use_mmap: std::env::var("RUNNER_PROBE_MMAP").is_ok_and(|v| v == "1"),
     };
     let settings = ContextSettings {
         n_ctx: n_prompt + n_gen + 8,

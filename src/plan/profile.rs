@@ -8,6 +8,12 @@
 //! greedily decoded tokens) and the depth prompt's evaluation itself (prompt processing). The
 //! order: one untimed warm-up each, each short-response sample of every context in turn, the
 //! depth prompts, then long-form blocks of 8 tokens in turn.
+//!
+//! With a dense reference, the profile runs as two cells, each with half of every phase's
+//! samples: one loads the model first, the other its reference. Where a model sits in memory
+//! can depend on the order of loading (on one VM the file loaded first decoded up to 19 %
+//! slower), and the routing overhead compares the two models, so each is measured in both
+//! places.
 
 use super::dense::{self, DenseRef};
 use super::{Invalid, Resolved};
@@ -39,6 +45,10 @@ Warehouses rose beside the station, the population doubled within a generation, 
 council paved the market square. Today visitors walk along the restored quays, read the \
 plaques that explain how the tides shaped every street, and eat smoked fish in the same \
 taverns where sailors once waited for the wind to turn.";
+
+/// The note of a profile against a dense reference.
+pub const LOAD_ORDERS: &str = "each model measured in both load orders: half of every phase's \
+samples with the model loaded first, half with its dense reference loaded first";
 
 /// Tokens each context decodes in turn during the long-form phase.
 const LONG_BLOCK: u32 = 8;
@@ -149,13 +159,18 @@ impl PhaseRun {
 /// The runs of one session, per phase (indexed by [`Phase`]).
 type Runs = [PhaseRun; 3];
 
-/// A profile as a plan: one cell holding the model (and its dense reference), a plain and a
-/// profiling session of each.
+/// A profile as a plan: one cell holding the model, a plain and a profiling session of it; with
+/// a dense reference, two cells holding both, loaded in each order (sessions 0-1 the model's,
+/// 2-3 the reference's in both).
 pub struct ProfilePlan {
     settings: ProfileSettings,
     cells: Vec<Cell>,
-    slots: Vec<Slot>,
-    next: usize,
+    /// The requests of each cell.
+    slots: Vec<Vec<Slot>>,
+    /// Each cell's next request.
+    next: Vec<usize>,
+    /// What the first cell ran on (its models in the profile's order).
+    first: Option<CellInfo>,
     runs: Vec<Runs>,
     dense_source: Option<String>,
     no_dense: Option<String>,
@@ -215,7 +230,7 @@ impl ProfilePlan {
     }
 
     /// A profile of models already resolved (the first one profiled, the second its dense
-    /// reference), in one cell.
+    /// reference): one cell, or two with the models loaded in each order.
     fn with_sources(
         s: &ProfileSettings,
         label: &str,
@@ -246,14 +261,43 @@ impl ProfilePlan {
             cache_dir: cache.to_path_buf(),
             ..Default::default()
         };
-        let slots = slots(s, 2 * n);
         let label = crate::models::display_name(label);
-        let cell = Cell::new(label, 0, setup, slots.len());
+        let (cells, slots): (Vec<Cell>, Vec<Vec<Slot>>) = match n {
+            2 => {
+                let [a, b] = halves(s);
+                let reversed = Setup {
+                    models: setup.models.iter().rev().cloned().collect(),
+                    sessions: (0..4)
+                        .map(|i| SessionSpec {
+                            model: 1 - i / 2,
+                            profiled: i % 2 == 1,
+                        })
+                        .collect(),
+                    ..setup.clone()
+                };
+                let (a, b) = (slots(&a, 4), slots(&b, 4));
+                let cells = vec![
+                    Cell::new(label.clone(), 0, setup, a.len()),
+                    Cell::new(
+                        format!("{label} (reference loaded first)"),
+                        0,
+                        reversed,
+                        b.len(),
+                    ),
+                ];
+                (cells, vec![a, b])
+            }
+            _ => {
+                let all = slots(s, 2 * n);
+                (vec![Cell::new(label, 0, setup, all.len())], vec![all])
+            }
+        };
         ProfilePlan {
             settings: s.clone(),
-            cells: vec![cell],
+            next: vec![0; cells.len()],
+            cells,
             slots,
-            next: 0,
+            first: None,
             runs: vec![Runs::default(); 2 * n],
             dense_source: None,
             no_dense: None,
@@ -263,6 +307,17 @@ impl ProfilePlan {
             busy_threshold: 0.25,
         }
     }
+}
+
+/// A profile's samples split between the cell that loads the model first (the larger half)
+/// and the one that loads its reference first.
+fn halves(s: &ProfileSettings) -> [ProfileSettings; 2] {
+    let half = |n: u32, first: bool| if first { n - n / 2 } else { n / 2 };
+    [true, false].map(|first| ProfileSettings {
+        repetitions: half(s.repetitions, first),
+        n_gen: half(s.n_gen, first),
+        ..s.clone()
+    })
 }
 
 fn source(path: &Path, sha256: Option<String>) -> ModelSource {
@@ -301,14 +356,14 @@ impl Plan for ProfilePlan {
         &self.cells
     }
 
-    fn next(&mut self, _cell: usize) -> Option<usize> {
-        let id = self.next;
-        self.next += 1;
-        (id < self.slots.len()).then_some(id)
+    fn next(&mut self, cell: usize) -> Option<usize> {
+        let id = self.next[cell];
+        self.next[cell] += 1;
+        (id < self.slots[cell].len()).then_some(id)
     }
 
-    fn request(&self, _cell: usize, id: usize) -> Request<'_> {
-        let slot = self.slots[id];
+    fn request(&self, cell: usize, id: usize) -> Request<'_> {
+        let slot = self.slots[cell][id];
         let kind = match slot.what {
             What::First => StepKind::FirstToken {
                 text: TEXT,
@@ -326,9 +381,9 @@ impl Plan for ProfilePlan {
         })
     }
 
-    fn reply(&mut self, _cell: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
+    fn reply(&mut self, cell: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
         self.started.get_or_insert(seen.start);
-        let slot = self.slots[id];
+        let slot = self.slots[cell][id];
         match reply {
             Reply::Step(r) => {
                 if let Some(p) = slot.phase {
@@ -337,7 +392,9 @@ impl Plan for ProfilePlan {
             }
             Reply::Failed(f) => {
                 // A profile needs every step: the rest cannot run.
-                self.next = self.slots.len();
+                for (next, slots) in self.next.iter_mut().zip(&self.slots) {
+                    *next = slots.len();
+                }
                 self.notes
                     .push(format!("the profile stopped: {}", f.message));
             }
@@ -346,11 +403,27 @@ impl Plan for ProfilePlan {
         Vec::new()
     }
 
-    fn cell_done(&mut self, _cell: usize, info: &CellInfo) -> Vec<Record> {
-        match self.report(info) {
+    fn cell_done(&mut self, cell: usize, info: &CellInfo) -> Vec<Record> {
+        let first = self.first.get_or_insert_with(|| info.clone()).clone();
+        if cell + 1 < self.cells.len() {
+            return Vec::new();
+        }
+        if self.cells.len() == 2 {
+            self.notes.push(LOAD_ORDERS.to_string());
+        }
+        match self.report(&first) {
             Some(r) => vec![Record::Profile(Box::new(r))],
             None => Vec::new(),
         }
+    }
+
+    fn cell_failed(&mut self, _cell: usize, reason: &str) -> Vec<Record> {
+        // Without one load order the comparison is not made: stop the other cell too.
+        for (next, slots) in self.next.iter_mut().zip(&self.slots) {
+            *next = slots.len();
+        }
+        self.notes.push(format!("the profile stopped: {reason}"));
+        Vec::new()
     }
 }
 
@@ -582,6 +655,51 @@ mod tests {
             })
             .collect();
         assert_eq!(blocks, [8, 8, 4]);
+    }
+
+    #[test]
+    fn a_reference_makes_two_cells_loading_the_models_in_each_order() {
+        let s = ProfileSettings {
+            repetitions: 5,
+            n_gen: 9,
+            ..quick_settings(2, FlashAttn::Auto, 0)
+        };
+        let [a, b] = halves(&s);
+        assert_eq!(
+            (a.repetitions, b.repetitions, a.n_gen, b.n_gen),
+            (3, 2, 5, 4)
+        );
+        let src = |p: &str| source(Path::new(p), None);
+        let plan =
+            ProfilePlan::with_sources(&s, "moe", vec![src("moe"), src("dense")], Path::new("c"));
+        assert_eq!(plan.cells.len(), 2);
+        let (first, second) = (&plan.cells[0].setup, &plan.cells[1].setup);
+        let paths = |x: &Setup| -> Vec<String> {
+            x.models
+                .iter()
+                .map(|m| m.path.display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            (paths(first), paths(second)),
+            (
+                vec!["moe".into(), "dense".to_string()],
+                vec!["dense".into(), "moe".to_string()]
+            )
+        );
+        // Sessions 0-1 are the model's and 2-3 the reference's in both cells.
+        let of = |x: &Setup| -> Vec<String> {
+            let p = paths(x);
+            x.sessions.iter().map(|s| p[s.model].clone()).collect()
+        };
+        assert_eq!(of(first), of(second));
+        assert_eq!(of(first), ["moe", "moe", "dense", "dense"]);
+        // A dense model alone: one cell with every sample.
+        let one = ProfilePlan::with_sources(&s, "d", vec![src("dense")], Path::new("c"));
+        assert_eq!(
+            (one.cells.len(), one.slots[0].len()),
+            (1, slots(&s, 2).len())
+        );
     }
 
     #[test]
