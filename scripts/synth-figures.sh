@@ -4,7 +4,7 @@
 #      whole beside the full depth extrapolated from 4, 8 and 16 of its layers;
 #   2. routing overhead at real MoE shapes: Qwen3-30B-A3B (8 of 128 experts) against its dense
 #      reference of equal active bytes, and the same active size spread over 32 and 256 experts;
-#   3. Qwen3.6-35B-A3B at 4 bits against the dense Qwen3.6-27B at 6 bits, layer-scaled, beside
+#   3. Qwen3.6-35B-A3B at 4 bits against the dense Qwen3.6-27B at 6 bits (4, 8 and 12 layers), beside
 #      the ratio that bytes per token predict.
 # Extra arguments go to every `runner bench` and `runner profile` run (e.g. -t 2).
 set -euo pipefail
@@ -35,6 +35,6 @@ for experts in 128 32 256; do
     sed -n '/^routing overhead/,/^$/p'
 done
 
-echo "== 3. Qwen3.6-35B-A3B Q4_K_M against Qwen3.6-27B Q6_K (4 and 8 layers, extrapolated)"
+echo "== 3. Qwen3.6-35B-A3B Q4_K_M against Qwen3.6-27B Q6_K (4, 8 and 12 layers, extrapolated)"
 "$runner" bench -m synth:qwen3.6-35b-a3b@q4_k_m:tokenizer=none,synth:qwen3.6-27b@q6_k:tokenizer=none \
-  --layers 4,8 -p 64 -n 32 -r 3 "${idle[@]}" --no-progress -o "$out/qwen3.6-headline.json" "$@"
+  --layers 4,8,12 -p 64 -n 32 -r 3 "${idle[@]}" --no-progress -o "$out/qwen3.6-headline.json" "$@"
