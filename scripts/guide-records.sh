@@ -22,6 +22,7 @@ bench() {
 for spec in llama-2-7b@q4_0 llama-3.1-8b@q4_k_m; do
   echo "== $spec, full size"
   bench -m "synth:$spec:tokenizer=none" -o "$out/synthetic-${spec/@/-}.json" "${@}"
+  synth_done
 done
 for spec in qwen2.5-coder-14b@q4_k_m:4,8 qwen2.5-coder-32b@q4_k_m:4,8 \
   qwen3-30b-a3b@q4_k_m:4,8 mixtral-8x7b@q4_k_m:4,8 gpt-oss-20b@mxfp4_moe:4,8 \
@@ -31,5 +32,6 @@ for spec in qwen2.5-coder-14b@q4_k_m:4,8 qwen2.5-coder-32b@q4_k_m:4,8 \
   echo "== $model, layers $layers"
   bench -m "synth:$model:tokenizer=none" --layers "$layers" \
     -o "$out/synthetic-${model/@/-}-layers.json" "${@}"
+  synth_done
 done
 echo "now: $runner guide"

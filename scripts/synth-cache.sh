@@ -13,3 +13,6 @@ trap 'rm -rf "$synth_cache"' EXIT
 mkdir -p "$real_cache/hw"
 ln -s "$real_cache/hw" "$synth_cache/hw"
 export RUNNER_CACHE_DIR="$synth_cache"
+# Removes the synthetic files made so far (call it after each model: the layer-scaled files of
+# every entry together need more disk than a machine may have).
+synth_done() { rm -rf "$synth_cache/synth"; }
