@@ -35,6 +35,12 @@ use crate::record::{CellInfo, CellKey, LoadReport, Provenance, Record};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[path = "profile_report.rs"]
+mod report;
+#[cfg(test)]
+#[path = "profile_tests.rs"]
+mod tests;
+
 /// Text the prompts are cut from (repeated as needed), so that the router sees real text.
 pub const TEXT: &str =
     "The history of the harbour town begins with a handful of fishing families who \
@@ -427,56 +433,6 @@ impl Plan for ProfilePlan {
     }
 }
 
-impl ProfilePlan {
-    /// The report, once every step ran; `None` when a step failed.
-    fn report(&self, info: &CellInfo) -> Option<ProfileReport> {
-        if self
-            .notes
-            .iter()
-            .any(|n| n.starts_with("the profile stopped"))
-        {
-            return None;
-        }
-        let infos: Vec<ModelInfo> = match info.models.is_empty() {
-            true => vec![info.model.clone()],
-            false => info.models.clone(),
-        };
-        let mut profiles: Vec<ModelProfile> = infos
-            .iter()
-            .enumerate()
-            .map(|(m, mi)| {
-                model_profile(
-                    mi.clone(),
-                    &self.settings,
-                    &self.runs[2 * m],
-                    &self.runs[2 * m + 1],
-                )
-            })
-            .collect();
-        let dense = (profiles.len() > 1).then(|| profiles.remove(1));
-        let mut model = profiles.into_iter().next()?;
-        model.upcycled = self.upcycled.clone();
-        let routing = routing(
-            &model,
-            dense.as_ref(),
-            dense.as_ref().map(|d| d.model.path.clone()),
-            self.no_dense.clone(),
-        );
-        Some(ProfileReport {
-            provenance: Provenance::now(),
-            model,
-            dense,
-            dense_source: self.dense_source.clone(),
-            routing,
-            engine: info.engine.clone(),
-            build: info.build.clone(),
-            machine: info.machine.clone(),
-            load: LoadReport::default(),
-            notes: self.notes.clone(),
-        })
-    }
-}
-
 /// Runs a profile in this process; its report.
 pub fn run(
     plan: &mut ProfilePlan,
@@ -534,178 +490,5 @@ pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) 
             .routing
             .unwrap_or_else(|| failed("the model has no experts".into())),
         Err(e) => failed(format!("the routing profile failed: {e:#}")),
-    }
-}
-
-/// One phase of a model from its plain and profiled runs; `None` when it did not run.
-fn phase(name: Phase, plain: &Runs, profiled: &Runs, s: &ProfileSettings) -> Option<PhaseReport> {
-    let (plain, profiled) = (&plain[name as usize], &profiled[name as usize]);
-    let (tokens_per_call, depth) = match name {
-        Phase::ShortResponse => (1, s.prompt_tokens),
-        Phase::LongForm => (1, s.depth),
-        Phase::Prompt => (s.depth, 0),
-    };
-    let unprofiled_ms = median_ms(&plain.calls)?;
-    let profiled_ms = median_ms(&profiled.calls)?;
-    let tps = |ms: f64| f64::from(tokens_per_call) * 1000.0 / ms;
-    let measured: Duration = profiled.calls.iter().sum();
-    let tokens = profiled.calls.len() as u64 * u64::from(tokens_per_call);
-    Some(PhaseReport {
-        phase: name,
-        tokens_per_call,
-        calls: profiled.calls.len(),
-        depth,
-        unprofiled_ms,
-        profiled_ms,
-        unprofiled_tps: tps(unprofiled_ms),
-        profiled_tps: tps(profiled_ms),
-        perturbation: unprofiled_ms / profiled_ms,
-        breakdown: breakdown(&profiled.profile.totals, measured, tokens),
-        top_nodes: profiled.profile.nodes.top(s.top as usize, tokens),
-    })
-}
-
-/// The profile of a model from its plain and profiled runs.
-fn model_profile(
-    model: ModelInfo,
-    s: &ProfileSettings,
-    plain: &Runs,
-    profiled: &Runs,
-) -> ModelProfile {
-    let phases = Phase::ALL
-        .iter()
-        .filter(|&&name| s.pp || name != Phase::Prompt)
-        .filter_map(|&name| phase(name, plain, profiled, s))
-        .collect();
-    let experts = match (model.expert_count, model.expert_used_count) {
-        (Some(n), Some(k)) => experts::stats(
-            &profiled[Phase::LongForm as usize].profile.trace,
-            u32::try_from(n).unwrap_or(u32::MAX),
-            u32::try_from(k).unwrap_or(u32::MAX),
-            s.window as usize,
-        ),
-        _ => None,
-    };
-    ModelProfile {
-        model,
-        upcycled: None,
-        phases,
-        experts,
-    }
-}
-
-/// The routing block of an MoE profile, against `dense` when there is one; `None` for a
-/// dense model.
-fn routing(
-    moe: &ModelProfile,
-    dense: Option<&ModelProfile>,
-    dense_label: Option<String>,
-    no_dense_reason: Option<String>,
-) -> Option<RoutingSummary> {
-    if !moe.is_moe() {
-        return None;
-    }
-    let of = |name: Phase| {
-        let p = moe.phase(name)?;
-        let reference = dense.and_then(|d| d.phase(name)).and_then(|d| {
-            Some(DensePhase {
-                ms_per_token: d.unprofiled_ms,
-                breakdown: d.breakdown.as_ref()?,
-            })
-        });
-        Some(routing_phase(
-            p.unprofiled_ms,
-            p.breakdown.as_ref()?,
-            reference,
-        ))
-    };
-    Some(RoutingSummary::new(
-        of(Phase::ShortResponse),
-        of(Phase::LongForm),
-        moe.experts.as_ref(),
-        dense.and(dense_label),
-        if dense.is_some() {
-            None
-        } else {
-            no_dense_reason
-        },
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_context_runs_each_step_in_turn() {
-        let s = quick_settings(2, FlashAttn::Auto, 0);
-        let order = slots(&s, 4);
-        // 4 warm-ups, 2 samples x 4, 4 depth prompts, one block of 8 tokens x 4
-        assert_eq!(order.len(), 4 + 8 + 4 + 4);
-        assert!(order[..4].iter().all(|o| o.phase.is_none()));
-        let sessions: Vec<usize> = order[4..8].iter().map(|o| o.session).collect();
-        assert_eq!(sessions, [0, 1, 2, 3]);
-        assert!(matches!(order.last().unwrap().what, What::Decode(8)));
-        let long = ProfileSettings { n_gen: 20, ..s };
-        let blocks: Vec<u32> = slots(&long, 1)
-            .iter()
-            .filter_map(|o| match o.what {
-                What::Decode(n) => Some(n),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(blocks, [8, 8, 4]);
-    }
-
-    #[test]
-    fn a_reference_makes_two_cells_loading_the_models_in_each_order() {
-        let s = ProfileSettings {
-            repetitions: 5,
-            n_gen: 9,
-            ..quick_settings(2, FlashAttn::Auto, 0)
-        };
-        let [a, b] = halves(&s);
-        assert_eq!(
-            (a.repetitions, b.repetitions, a.n_gen, b.n_gen),
-            (3, 2, 5, 4)
-        );
-        let src = |p: &str| source(Path::new(p), None);
-        let plan =
-            ProfilePlan::with_sources(&s, "moe", vec![src("moe"), src("dense")], Path::new("c"));
-        assert_eq!(plan.cells.len(), 2);
-        let (first, second) = (&plan.cells[0].setup, &plan.cells[1].setup);
-        let paths = |x: &Setup| -> Vec<String> {
-            x.models
-                .iter()
-                .map(|m| m.path.display().to_string())
-                .collect()
-        };
-        assert_eq!(
-            (paths(first), paths(second)),
-            (
-                vec!["moe".into(), "dense".to_string()],
-                vec!["dense".into(), "moe".to_string()]
-            )
-        );
-        // Sessions 0-1 are the model's and 2-3 the reference's in both cells.
-        let of = |x: &Setup| -> Vec<String> {
-            let p = paths(x);
-            x.sessions.iter().map(|s| p[s.model].clone()).collect()
-        };
-        assert_eq!(of(first), of(second));
-        assert_eq!(of(first), ["moe", "moe", "dense", "dense"]);
-        // A dense model alone: one cell with every sample.
-        let one = ProfilePlan::with_sources(&s, "d", vec![src("dense")], Path::new("c"));
-        assert_eq!(
-            (one.cells.len(), one.slots[0].len()),
-            (1, slots(&s, 2).len())
-        );
-    }
-
-    #[test]
-    fn contexts_fit_every_phase() {
-        let c = plan_settings(16, 256, 32, 4, FlashAttn::Auto).unwrap();
-        assert_eq!((c.n_ctx, c.n_batch, c.threads), (256 + 32 + 1, 256, 4));
-        assert!(plan_settings(16, 4_000_000, 8, 1, FlashAttn::Auto).is_err());
     }
 }

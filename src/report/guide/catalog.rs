@@ -3,6 +3,7 @@
 //! whether it fits, predicted decode and prompt rates, TTFT, and the basis of each number.
 
 use super::calib::{self, Model, RefRow, Work};
+use super::local;
 use crate::engine::quant::{self, QuantType};
 use crate::engine::synth::{self, Sizes};
 use crate::hw::chips::{self, Chip, ChipKind};
@@ -356,7 +357,7 @@ pub fn row(
 }
 
 /// The row of `s` on a machine with records, from its own decodes.
-pub fn local_row(s: &Sized, m: &calib::Local, a: Assumptions) -> CatalogueRow {
+pub fn local_row(s: &Sized, m: &local::Local, a: Assumptions) -> CatalogueRow {
     let work = s.work();
     let known = m
         .known

@@ -3,12 +3,15 @@
 //! predicted row from bandwidth; published reference figures stand beside them. The same
 //! records always give the same bytes.
 
+pub mod answer;
 pub mod calib;
 pub mod catalog;
+pub mod local;
 pub mod machine;
 pub mod predict;
 pub mod render;
 pub mod rows;
+pub mod validation;
 
 use crate::hw::chips;
 use crate::record::Records;
@@ -18,7 +21,8 @@ use crate::util::Invalid;
 use predict::Target;
 use rows::{GuideRow, MachineSummary};
 
-pub use render::{answer, csv, markdown};
+pub use answer::answer;
+pub use render::{csv, markdown};
 
 /// Everything the guide shows, derived from records and reference rows alone.
 #[derive(Debug, Clone)]
@@ -49,14 +53,14 @@ pub struct Calibration {
     /// Reference rows used (their chip is in the table and their size known).
     pub used: usize,
     pub model: calib::Model,
-    pub validation: Vec<calib::Validation>,
-    pub summary: Vec<calib::ErrorSummary>,
+    pub validation: Vec<validation::Validation>,
+    pub summary: Vec<validation::ErrorSummary>,
     pub sized: Vec<catalog::Sized>,
     pub rows: Vec<catalog::CatalogueRow>,
     pub assumptions: catalog::Assumptions,
     /// Machines with records whose catalogue rows come from their own decodes (each with a
     /// fit).
-    pub locals: Vec<calib::Local>,
+    pub locals: Vec<local::Local>,
 }
 
 impl Calibration {
@@ -66,12 +70,12 @@ impl Calibration {
         refs: Vec<calib::RefRow>,
         sized: Vec<catalog::Sized>,
         assumptions: catalog::Assumptions,
-        locals: &[calib::Local],
+        locals: &[local::Local],
     ) -> Calibration {
         let resolved = calib::resolve(&refs, &catalog::work_of(&sized));
         let all: Vec<&calib::Resolved> = resolved.iter().collect();
         let model = calib::Model::fit(&all);
-        let mut validation = calib::validate(&resolved);
+        let mut validation = validation::validate(&resolved);
         let mut rows = Vec::new();
         for m in locals {
             let chip = m
@@ -86,7 +90,7 @@ impl Calibration {
             validation.extend(m.validate());
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
         }
-        let summary = calib::summarise(&validation);
+        let summary = validation::summarise(&validation);
         rows.extend(catalog::rows(&sized, &model, &refs, assumptions));
         Calibration {
             used: resolved.len(),
@@ -102,12 +106,12 @@ impl Calibration {
     }
 
     /// The recorded machine with a fit whose weights sat on `chip`.
-    pub fn recorded(&self, chip: &str) -> Option<&calib::Local> {
+    pub fn recorded(&self, chip: &str) -> Option<&local::Local> {
         self.locals.iter().find(|l| l.chip.as_deref() == Some(chip))
     }
 
     /// The summary of one group ("tg all", "pp Metal dense"), if it has rows.
-    pub fn group(&self, name: &str) -> Option<&calib::ErrorSummary> {
+    pub fn group(&self, name: &str) -> Option<&validation::ErrorSummary> {
         self.summary.iter().find(|s| s.group == name)
     }
 
@@ -115,7 +119,7 @@ impl Calibration {
     /// machine with the same chip when there is one, else from the published rows.
     pub fn for_machine(&self, spec: &machine::MachineSpec) -> Vec<catalog::CatalogueRow> {
         if let Some(l) = self.recorded(spec.chip.name) {
-            let here = calib::Local {
+            let here = local::Local {
                 memory_bytes: Some(catalog::usable(spec.chip, spec.memory_bytes).bytes),
                 ..l.clone()
             };
@@ -252,14 +256,14 @@ pub fn calibrate(
 }
 
 /// Each machine of `g` with records and a bandwidth (see [`local_models`]).
-pub fn locals(g: &Guide) -> Vec<calib::Local> {
+pub fn locals(g: &Guide) -> Vec<local::Local> {
     local_models(&g.machines, &g.rows)
 }
 
 /// Each machine with records and a bandwidth to hold its decodes against (measured here;
 /// for weights on a GPU, the GPU's published one), with its idle native decodes (their bytes
 /// per token known) and the catalogue entries measured or extrapolated there.
-pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<calib::Local> {
+pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local::Local> {
     let mut out = Vec::new();
     for m in machines {
         let Some(gbps) = m.decode_gbps() else {
@@ -269,10 +273,10 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<calib:
             all.iter()
                 .filter(|r| r.fingerprint == m.id && r.backend.is_native())
         };
-        let points: Vec<calib::LocalPoint> = mine()
+        let points: Vec<local::LocalPoint> = mine()
             .filter(|r| r.status == rows::Status::Measured && r.busy == 0)
             .filter_map(|r| {
-                Some(calib::LocalPoint {
+                Some(local::LocalPoint {
                     model: r.model.clone(),
                     quant: r.quant.clone(),
                     work: calib::Work {
@@ -306,7 +310,7 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<calib:
         } else {
             "native"
         };
-        out.push(calib::Local::new(
+        out.push(local::Local::new(
             (m.label.clone(), m.chip.clone()),
             backend.to_string(),
             gbps,

@@ -1,10 +1,11 @@
 //! Predicted rows for (machine, model, quantization) combinations that were not measured:
 //! decode is bound by memory bandwidth, so time per token ≈ bytes per token ÷ (bandwidth ×
 //! efficiency) + a fixed cost, fitted to the machine's own decodes where it has some
-//! ([`super::calib::Local`]), else tok/s ≈ bandwidth × efficiency ÷ bytes per token; and a
+//! ([`super::local::Local`]), else tok/s ≈ bandwidth × efficiency ÷ bytes per token; and a
 //! model fits when the memory it needed elsewhere fits in the memory present.
 
-use super::calib::{Local, Work};
+use super::calib::Work;
+use super::local::Local;
 use super::rows::{Fit, GuideRow, MachineSummary, Status};
 use crate::measure::stats::percentile;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 //! llama-bench row predicted from the others (leave-one-out) against its published value.
 
 use super::plot::{self, color, err, DrawResult};
-use crate::report::guide::calib::Validation;
+use crate::report::guide::validation::Validation;
 use plotters::prelude::*;
 
 /// Predicted against published tok/s, log-log, with the line of perfect prediction and the

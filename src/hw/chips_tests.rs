@@ -1,0 +1,66 @@
+use super::*;
+
+fn name_of(s: &str, cores: Option<usize>) -> Option<&'static str> {
+    recognise(s, cores).map(|c| c.name)
+}
+
+#[test]
+fn apple_variants_are_told_apart() {
+    assert_eq!(name_of("Apple M4", Some(10)), Some("Apple M4"));
+    assert_eq!(name_of("Apple M4 Pro", Some(14)), Some("Apple M4 Pro"));
+    assert_eq!(
+        name_of("Apple M4 Max", Some(16)),
+        Some("Apple M4 Max (16-core CPU)")
+    );
+    assert_eq!(
+        name_of("Apple M4 Max", Some(14)),
+        Some("Apple M4 Max (14-core CPU)")
+    );
+    assert_eq!(name_of("Apple M1 Ultra", Some(20)), Some("Apple M1 Ultra"));
+    assert_eq!(name_of("Apple M2", None), Some("Apple M2"));
+    assert_eq!(name_of("Apple M5 Max", Some(18)), Some("Apple M5 Max"));
+    // A Max with an unknown binning is not guessed.
+    assert_eq!(name_of("Apple M3 Max", Some(12)), None);
+}
+
+#[test]
+fn cpus_and_gpus_match_their_reported_names() {
+    assert_eq!(
+        name_of("AMD Ryzen 9 7950X 16-Core Processor", Some(32)),
+        Some("AMD Ryzen 9 7950X")
+    );
+    assert_eq!(
+        name_of("AMD Ryzen 9 7950X3D 16-Core Processor", Some(32)),
+        Some("AMD Ryzen 9 7950X3D")
+    );
+    assert_eq!(
+        name_of("13th Gen Intel(R) Core(TM) i9-13900K", Some(32)),
+        Some("Intel Core i9-13900K")
+    );
+    assert_eq!(
+        name_of("NVIDIA H100 80GB HBM3", None),
+        Some("NVIDIA H100 SXM")
+    );
+    assert_eq!(name_of("NVIDIA H100 PCIe", None), Some("NVIDIA H100 PCIe"));
+    assert_eq!(
+        name_of("NVIDIA GeForce RTX 3090", None),
+        Some("NVIDIA GeForce RTX 3090")
+    );
+    assert_eq!(
+        name_of("NVIDIA GeForce RTX 3090 Ti", None),
+        Some("NVIDIA GeForce RTX 3090 Ti")
+    );
+    assert_eq!(name_of("Intel(R) Xeon(R) Processor", Some(2)), None);
+}
+
+#[test]
+fn every_row_is_usable() {
+    for c in CHIPS {
+        assert!(c.peak_gbps > 0.0, "{}", c.name);
+        assert!(!c.source.is_empty() && !c.words.is_empty(), "{}", c.name);
+        // Each row is reachable: its own name is recognised as itself or a sibling
+        // of the same family differing only by binning.
+        let found = recognise(c.name, c.cores).map(|f| f.name);
+        assert_eq!(found, Some(c.name), "{}", c.name);
+    }
+}

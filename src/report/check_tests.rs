@@ -1,0 +1,159 @@
+use super::*;
+use crate::plan::ab::{pair, RoundOutcome};
+use crate::util::rng::SplitMix64;
+
+/// One bench record (the shipped SmolLM2 fixture) whose repetitions ran at `rates` tok/s
+/// for prompt and generation (TTFT the matching time), on an idle machine, with `threads`.
+fn records(rates: &[f64], threads: u32) -> Records {
+    let text = include_str!("../../tests/data/records/bench-smollm2.json");
+    let mut r: Vec<BenchRecord> = serde_json::from_str(text).unwrap();
+    let mut r = r.remove(0);
+    r.load = LoadReport::default();
+    r.engine.threads = threads;
+    let template = r.samples[0].clone();
+    r.samples = rates
+        .iter()
+        .map(|&v| crate::record::RepetitionSample {
+            prompt_tps: Some(v),
+            gen_tps: Some(v),
+            ttft_ms: Some(1000.0 / v),
+            ..template.clone()
+        })
+        .collect();
+    Records {
+        bench: vec![r],
+        ..Records::default()
+    }
+}
+
+fn opts() -> AbOptions {
+    AbOptions {
+        base: "base/runner".into(),
+        candidate: "cand/runner".into(),
+        rounds: 0,
+        out: "out".into(),
+        bench_args: Vec::new(),
+        base_args: Vec::new(),
+        candidate_args: Vec::new(),
+    }
+}
+
+const CHECK: CheckOptions = CheckOptions {
+    tolerance: 0.05,
+    busy_threshold: 1.0,
+};
+
+/// `rounds` rounds of 3 repetitions each: the machine's speed drifts by up to ±10 % from
+/// round to round (on both sides alike), each repetition has ±3 % noise of its own, and the
+/// candidate runs at `factor` of the base's speed.
+fn noisy_run(rounds: u32, factor: f64, seed: u64) -> AbRun {
+    let mut rng = SplitMix64(seed);
+    let mut unit = move || (rng.next_u64() % 2001) as f64 / 1000.0 - 1.0;
+    let outcomes = (1..=rounds)
+        .map(|round| {
+            let drift = 100.0 * (1.0 + 0.10 * unit());
+            let mut reps = |f: f64| -> Vec<f64> {
+                (0..3).map(|_| drift * f * (1.0 + 0.03 * unit())).collect()
+            };
+            let (b, c) = (reps(1.0), reps(factor));
+            RoundOutcome {
+                round,
+                base: Ok(records(&b, 2)),
+                candidate: Ok(records(&c, 2)),
+            }
+        })
+        .collect();
+    pair(outcomes)
+}
+
+fn verdicts(r: &CheckReport) -> Vec<Verdict> {
+    r.rows.iter().map(|r| r.verdict).collect()
+}
+
+#[test]
+fn a_two_percent_change_within_noise_is_not_flagged_a_real_one_is() {
+    for seed in 1..=20 {
+        let mut o = opts();
+        o.rounds = 5;
+        let r = check_ab(&o, &noisy_run(5, 0.98, seed), &CHECK);
+        assert_eq!(r.rows.len(), 3, "{r:?}");
+        assert!(!r.regressed(), "seed {seed}: {}", render(&r));
+        assert!(
+            r.rows
+                .iter()
+                .all(|x| x.ratio.unwrap().paired && x.ratio.unwrap().n == 5),
+            "{r:?}"
+        );
+        let r = check_ab(&o, &noisy_run(5, 0.80, seed), &CHECK);
+        assert_eq!(
+            verdicts(&r),
+            [Verdict::Slower; 3],
+            "seed {seed}: {}",
+            render(&r)
+        );
+    }
+}
+
+#[test]
+fn a_dropped_round_leaves_the_others_paired_round_by_round() {
+    // Each round at its own speed: pairing round 3's base with round 4's candidate (or any
+    // other misalignment) would not give exactly 0.9.
+    let speeds = [100.0, 50.0, 200.0, 80.0];
+    let outcomes = speeds
+        .iter()
+        .zip(1..)
+        .map(|(&v, round)| RoundOutcome {
+            round,
+            base: Ok(records(&[v, v], 2)),
+            candidate: match round {
+                2 => Err("exited 101 (see round2-cand.log)".into()),
+                _ => Ok(records(&[v * 0.9, v * 0.9], 2)),
+            },
+        })
+        .collect();
+    let run = pair(outcomes);
+    let mut o = opts();
+    o.rounds = 4;
+    let r = check_ab(&o, &run, &CHECK);
+    for row in &r.rows {
+        let x = row.ratio.unwrap();
+        assert_eq!(x.n, 3);
+        assert!(
+            (x.speed - 0.9).abs() < 1e-9 && (x.high - 0.9).abs() < 1e-9,
+            "{row:?}"
+        );
+        assert_eq!(row.verdict, Verdict::Slower);
+    }
+    let text = render(&r);
+    assert!(
+        text.contains("round 2 dropped: candidate exited 101 (see round2-cand.log)"),
+        "{text}"
+    );
+    assert!(text.contains("3 of 4 rounds paired"), "{text}");
+    assert!(text.contains("runner 0.1.0, llama-cpp-2"), "{text}");
+}
+
+#[test]
+fn sides_with_other_settings_still_pair_and_say_what_changed() {
+    let outcomes = (1..=3)
+        .map(|round| RoundOutcome {
+            round,
+            base: Ok(records(&[100.0, 101.0], 2)),
+            candidate: Ok(records(&[60.0, 61.0], 1)),
+        })
+        .collect();
+    let mut o = opts();
+    o.rounds = 3;
+    let r = check_ab(&o, &pair(outcomes), &CHECK);
+    assert_eq!(verdicts(&r), [Verdict::Slower; 3], "{}", render(&r));
+    assert!(
+        r.rows[0].key.settings.starts_with("t2 "),
+        "{:?}",
+        r.rows[0].key
+    );
+    assert!(
+        r.rows[0].key.settings.ends_with(" → t1"),
+        "{:?}",
+        r.rows[0].key
+    );
+}

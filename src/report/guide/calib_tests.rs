@@ -1,0 +1,175 @@
+use super::*;
+use crate::report::guide::local::{Local, LocalPoint};
+use crate::report::guide::validation::{summarise, validate, Validation};
+
+fn row(machine: &str, quant: &str, size: f64, moe: bool, pp: f64, tg: f64) -> RefRow {
+    RefRow {
+        source: "s".into(),
+        url: "u".into(),
+        machine: machine.into(),
+        backend: "Metal".into(),
+        build: String::new(),
+        model: "m".into(),
+        catalogue: String::new(),
+        moe,
+        quant: quant.into(),
+        model_size_gib: Some(size),
+        params_b: Some(7.0),
+        active_params_b: Some(if moe { 1.0 } else { 7.0 }),
+        test_pp: "pp512".into(),
+        pp_tps: Some(pp),
+        test_tg: "tg128".into(),
+        tg_tps: Some(tg),
+        note: String::new(),
+    }
+}
+
+/// Rows made by the model itself: efficiency 60 %, 5 ms per token, MoE at half.
+fn synthetic_rows() -> Vec<Resolved> {
+    let truth = DecodeFit {
+        efficiency: 0.6,
+        fixed_ms: 5.0,
+        moe_factor: Some(0.5),
+        dense_rows: 0,
+        moe_rows: 0,
+    };
+    let mut rows = Vec::new();
+    for (machine, cores) in [
+        ("Apple M1 Max", 32u32),
+        ("Apple M2 Ultra", 76),
+        ("Apple M2", 10),
+    ] {
+        for (quant, size, moe) in [
+            ("F16", 13.0, false),
+            ("Q8_0", 7.0, false),
+            ("Q4_0", 3.6, false),
+            ("Q4_0", 16.0, true),
+        ] {
+            let mut r = row(machine, quant, size, moe, 0.0, 0.0);
+            r.note = format!("{cores}-core GPU");
+            let chip = r.chip().unwrap();
+            let work = work_from_columns(&r).unwrap();
+            r.tg_tps = Some(truth.predict(&work, chip.peak_gbps));
+            // 200 GFLOP/s per core.
+            r.pp_tps = Some(200e9 * cores as f64 / work.flops_per_token);
+            rows.push(Resolved { row: r, chip, work });
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_fit_recovers_the_parameters_that_made_the_rows() {
+    let rows = synthetic_rows();
+    let refs: Vec<&Resolved> = rows.iter().collect();
+    let m = Model::fit(&refs);
+    let fit = m.decode["Metal"];
+    assert!((fit.efficiency - 0.6).abs() < 0.006, "{fit:?}");
+    assert!((fit.fixed_ms - 5.0).abs() < 0.2, "{fit:?}");
+    assert!((fit.moe_factor.unwrap() - 0.5).abs() < 0.01, "{fit:?}");
+    assert_eq!((fit.dense_rows, fit.moe_rows), (9, 3));
+    assert!((m.apple_per_core[&2].flops - 200e9).abs() < 1.0);
+    // Leave-one-out on rows the model can represent: every error is small.
+    let v = validate(&rows);
+    assert_eq!(v.len(), 24);
+    assert!(v.iter().all(|x| x.error.unwrap().abs() < 0.02), "{v:?}");
+    let s = summarise(&v);
+    let tg = s.iter().find(|s| s.group == "tg all").unwrap();
+    assert_eq!((tg.rows, tg.predicted), (12, 12));
+    assert!(s.iter().any(|s| s.group == "tg Metal MoE"));
+}
+
+#[test]
+fn a_row_no_other_row_can_predict_is_counted_not_guessed() {
+    let mut rows = synthetic_rows();
+    rows.retain(|r| r.chip.name == "Apple M2 Ultra" || !r.work.moe);
+    // The only MoE row: without it there is no MoE factor, so the dense efficiency is
+    // used and the prediction is too fast.
+    let v = validate(&rows);
+    let moe = v.iter().find(|x| x.moe && x.metric == "tg").unwrap();
+    assert!(moe.error.unwrap() > 0.3, "{moe:?}");
+    // One chip of a non-Apple backend: its prompt rate has no other row to come from.
+    let mut r = row("NVIDIA GeForce RTX 4090", "Q4_0", 3.6, false, 5000.0, 150.0);
+    r.backend = "CUDA".into();
+    let chip = r.chip().unwrap();
+    let work = work_from_columns(&r).unwrap();
+    let v = validate(&[Resolved { row: r, chip, work }]);
+    assert!(v.iter().all(|x| x.predicted.is_none()), "{v:?}");
+}
+
+#[test]
+fn a_machine_with_records_is_fitted_to_its_own_decodes() {
+    let truth = DecodeFit {
+        efficiency: 0.8,
+        fixed_ms: 2.0,
+        moe_factor: Some(0.6),
+        dense_rows: 0,
+        moe_rows: 0,
+    };
+    let points: Vec<LocalPoint> = [
+        (1e8, false),
+        (1e9, false),
+        (4e9, false),
+        (2e9, true),
+        (5e8, true),
+    ]
+    .iter()
+    .map(|&(bpt, moe)| {
+        let work = Work {
+            bytes_per_token: bpt,
+            flops_per_token: 0.0,
+            moe,
+        };
+        LocalPoint {
+            model: format!("{bpt}"),
+            quant: "q4_0".into(),
+            work,
+            tps: truth.predict(&work, 40.0),
+        }
+    })
+    .collect();
+    let m = Local::new(
+        ("here".into(), None),
+        "CPU".into(),
+        (40.0, "measured here"),
+        None,
+        points,
+        Vec::new(),
+    );
+    let fit = m.fit.unwrap();
+    assert!(
+        (fit.efficiency - 0.8).abs() < 0.006 && (fit.fixed_ms - 2.0).abs() < 0.2,
+        "{fit:?}"
+    );
+    let v = m.validate();
+    assert_eq!(v.len(), 5);
+    assert!(
+        v.iter().all(|x| x.here && x.error.unwrap().abs() < 0.03),
+        "{v:?}"
+    );
+    let s = summarise(&v);
+    let groups: Vec<&str> = s.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(groups, ["tg here MoE", "tg here dense"]);
+    let (tps, basis) = m.decode(&v[0].clone().into_work()).unwrap();
+    assert!(tps > 0.0 && basis.contains("GB/s measured here"), "{basis}");
+}
+
+impl Validation {
+    fn into_work(self) -> Work {
+        Work {
+            bytes_per_token: 1e9,
+            flops_per_token: 0.0,
+            moe: self.moe,
+        }
+    }
+}
+
+#[test]
+fn gpu_cores_come_from_the_note_else_the_chip() {
+    let mut r = row("Apple M2 Max", "Q4_0", 3.6, false, 1.0, 1.0);
+    assert_eq!(r.gpu_cores(), Some(38));
+    r.note = "full offload; 30-core GPU".into();
+    assert_eq!(r.gpu_cores(), Some(30));
+    assert_eq!(apple_generation("Apple M4 Pro"), Some(4));
+    assert_eq!(apple_generation("NVIDIA H100 SXM"), None);
+}

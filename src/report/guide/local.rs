@@ -1,0 +1,135 @@
+//! A machine with records as the guide predicts it: the decode model fitted to its own
+//! decodes, and those decodes checked against the others and against the published fit.
+
+use super::calib::{fit_decode, DecodeFit, Model, Obs, Work};
+use super::validation::Validation;
+use crate::hw::chips::Chip;
+
+/// A decode measured on a machine with records.
+#[derive(Debug, Clone)]
+pub struct LocalPoint {
+    pub model: String,
+    pub quant: String,
+    pub work: Work,
+    pub tps: f64,
+}
+
+/// A machine with records: the decode model fitted to its own decodes at its measured
+/// bandwidth (a GPU's published one: `runner hw` measures the host's memory, not a GPU's), and
+/// what was measured (or extrapolated) there for catalogue entries.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub label: String,
+    /// The chip of the table its weights sat on, when recognised.
+    pub chip: Option<String>,
+    pub backend: String,
+    pub gbps: f64,
+    /// Whose bandwidth `gbps` is: "measured here" or "published".
+    pub gbps_from: &'static str,
+    pub memory_bytes: Option<u64>,
+    pub points: Vec<LocalPoint>,
+    pub fit: Option<DecodeFit>,
+    /// (catalogue entry, quantization, tok/s, extrapolated, basis) at full depth.
+    pub known: Vec<(String, String, f64, bool, String)>,
+}
+
+impl Local {
+    pub fn new(
+        (label, chip): (String, Option<String>),
+        backend: String,
+        (gbps, gbps_from): (f64, &'static str),
+        memory_bytes: Option<u64>,
+        points: Vec<LocalPoint>,
+        known: Vec<(String, String, f64, bool, String)>,
+    ) -> Local {
+        let fit = fit_decode(&Self::obs(&points, gbps, None));
+        Local {
+            label,
+            chip,
+            backend,
+            gbps,
+            gbps_from,
+            memory_bytes,
+            points,
+            fit,
+            known,
+        }
+    }
+
+    fn obs(points: &[LocalPoint], gbps: f64, skip: Option<usize>) -> Vec<Obs> {
+        points
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, p)| Obs {
+                work: p.work,
+                gbps,
+                tps: p.tps,
+            })
+            .collect()
+    }
+
+    /// Predicted decode tok/s of `w` here, with its basis.
+    pub fn decode(&self, w: &Work) -> Option<(f64, String)> {
+        let fit = self.fit.as_ref()?;
+        Some((
+            fit.predict(w, self.gbps),
+            fit.basis(
+                &self.backend,
+                w,
+                self.gbps,
+                self.gbps_from,
+                "decodes measured here",
+            ),
+        ))
+    }
+
+    /// Every decode here predicted by `model`, fitted to the published rows alone, for its
+    /// chip through `backend`: how far the catalogue's figures for that chip are off.
+    pub fn against(&self, model: &Model, chip: &Chip, backend: &str) -> Vec<Validation> {
+        let source = format!("measured here, predicted by the {backend} fit to published rows");
+        self.points
+            .iter()
+            .map(|p| {
+                let predicted = model.decode(chip, backend, &p.work).map(|x| x.0);
+                Validation {
+                    backend: backend.to_string(),
+                    source: source.clone(),
+                    here: false,
+                    recorded: true,
+                    ..self.checked(p, predicted)
+                }
+            })
+            .collect()
+    }
+
+    /// Every decode here predicted from the others.
+    pub fn validate(&self) -> Vec<Validation> {
+        (0..self.points.len())
+            .map(|i| {
+                let p = &self.points[i];
+                let predicted = fit_decode(&Self::obs(&self.points, self.gbps, Some(i)))
+                    .map(|f| f.predict(&p.work, self.gbps));
+                self.checked(p, predicted)
+            })
+            .collect()
+    }
+
+    /// The validation of decode `p` here against `predicted`, from the others measured here.
+    fn checked(&self, p: &LocalPoint, predicted: Option<f64>) -> Validation {
+        Validation {
+            machine: self.label.clone(),
+            backend: self.backend.clone(),
+            model: p.model.clone(),
+            quant: p.quant.clone(),
+            moe: p.work.moe,
+            metric: "tg",
+            published: p.tps,
+            predicted,
+            error: predicted.map(|x| x / p.tps - 1.0),
+            source: "measured here".into(),
+            here: true,
+            recorded: false,
+        }
+    }
+}
