@@ -573,10 +573,26 @@ fn a_gpu_machine_is_fitted_to_its_own_decodes_at_the_gpus_published_bandwidth() 
         llama.contains("| 244 |") && llama.contains("| measured here |"),
         "{llama}"
     );
+    // Another datacenter GPU is answered from the published CUDA fit, with that fit's error on
+    // the H200's decodes beside every prediction.
+    let o = run_in_data(&["guide", "--results", results, "--machine", "H100 SXM 80GB"]);
+    let text = stdout(&o);
+    let llama = text
+        .lines()
+        .find(|l| l.starts_with("| Llama-3.1-8B | q4_k_m |"))
+        .expect("Llama-3.1-8B Q4_K_M on the H100");
+    assert!(
+        llama.contains("CUDA fit to")
+            && llama.contains(
+                "this CUDA fit is off by a median of 249 % on runner's own dense decodes"
+            ),
+        "{llama}"
+    );
     // Without those records the same question is answered from the published rows.
     let o = run_in_data(&["guide", "--results", "records", "--machine", "H200 141GB"]);
     let text = stdout(&o);
     assert!(!text.contains("Rates on this chip come from"), "{text}");
+    assert!(!text.contains("is off by a median of"), "{text}");
     assert!(text.contains("CUDA fit to"), "{text}");
 
     // Each of its decodes is predicted from the others, and by the fit to the published rows,

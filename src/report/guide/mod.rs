@@ -91,7 +91,8 @@ impl Calibration {
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
         }
         let summary = validation::summarise(&validation);
-        rows.extend(catalog::rows(&sized, &model, &refs, assumptions));
+        let published = catalog::rows(&sized, &model, &refs, assumptions);
+        rows.extend(published.into_iter().map(|r| caveat(r, &summary)));
         Calibration {
             used: resolved.len(),
             refs,
@@ -131,14 +132,15 @@ impl Calibration {
         self.sized
             .iter()
             .map(|s| {
-                catalog::row(
+                let row = catalog::row(
                     s,
                     spec.chip,
                     Some(spec.memory_bytes),
                     &self.model,
                     &self.refs,
                     self.assumptions,
-                )
+                );
+                caveat(row, &self.summary)
             })
             .collect()
     }
@@ -253,6 +255,30 @@ pub fn calibrate(
     let refs = calib::load(results).map_err(Invalid)?;
     let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
     Ok(Calibration::new(refs, sized, assumptions, &locals(guide)))
+}
+
+/// A row predicted by a backend's fit to the published rows, with that fit's error on runner's
+/// own decodes of the same kind (dense or MoE) on chips of the table in its basis, when there
+/// are some: a fit those decodes contradict says so wherever it is used.
+fn caveat(
+    mut r: catalog::CatalogueRow,
+    summary: &[validation::ErrorSummary],
+) -> catalog::CatalogueRow {
+    let kind = if r.moe { "MoE" } else { "dense" };
+    let group = format!("tg recorded {} {kind}", r.backend);
+    let error = summary
+        .iter()
+        .find(|g| g.group == group)
+        .and_then(|g| Some((g.median_abs_error?, g.predicted)));
+    if let (catalog::Confidence::Predicted, Some((e, n))) = (r.confidence, error) {
+        r.basis.push_str(&format!(
+            "; this {} fit is off by a median of {:.0} % on runner's own {kind} decodes on \
+             chips of the table (n={n}, `runner guide --validate`)",
+            r.backend,
+            e * 100.0
+        ));
+    }
+    r
 }
 
 /// Each machine of `g` with records and a bandwidth (see [`local_models`]).
