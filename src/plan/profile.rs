@@ -9,11 +9,12 @@
 //! order: one untimed warm-up each, each short-response sample of every context in turn, the
 //! depth prompts, then long-form blocks of 8 tokens in turn.
 //!
-//! With a dense reference, the profile runs as two cells, each with half of every phase's
-//! samples: one loads the model first, the other its reference. Where a model sits in memory
-//! can depend on the order of loading (on one VM the file loaded first decoded up to 19 %
-//! slower), and the routing overhead compares the two models, so each is measured in both
-//! places.
+//! With a dense reference, the profile runs as two cells: one loads the model first, the other
+//! its reference. Where a model sits in memory can depend on the order of loading (on one VM,
+//! with the files mapped, the MoE/dense decode ratio was 0.905 one way and 0.992 the other),
+//! and the routing overhead compares the two models, so each is measured in both places: the
+//! short-response samples are split between the cells, the long-form decode runs in full in
+//! each (the same tokens at the same positions), and expert selection is counted in the first.
 
 use super::dense::{self, DenseRef};
 use super::{Invalid, Resolved};
@@ -53,8 +54,9 @@ plaques that explain how the tides shaped every street, and eat smoked fish in t
 taverns where sailors once waited for the wind to turn.";
 
 /// The note of a profile against a dense reference.
-pub const LOAD_ORDERS: &str = "each model measured in both load orders: half of every phase's \
-samples with the model loaded first, half with its dense reference loaded first";
+pub const LOAD_ORDERS: &str = "each model measured in both load orders (the model loaded \
+first, then its dense reference): the short-response samples split between them, the long-form \
+decode run in full in each; expert selection from the first";
 
 /// Tokens each context decodes in turn during the long-form phase.
 const LONG_BLOCK: u32 = 8;
@@ -315,13 +317,14 @@ impl ProfilePlan {
     }
 }
 
-/// A profile's samples split between the cell that loads the model first (the larger half)
-/// and the one that loads its reference first.
+/// What each of the two cells runs: the short-response samples split between them (the larger
+/// half where the model loads first; at least one each), the depth prompt and the long-form
+/// decode in full in both, so that each model is measured at the same positions in both
+/// load orders.
 fn halves(s: &ProfileSettings) -> [ProfileSettings; 2] {
-    let half = |n: u32, first: bool| if first { n - n / 2 } else { n / 2 };
-    [true, false].map(|first| ProfileSettings {
-        repetitions: half(s.repetitions, first),
-        n_gen: half(s.n_gen, first),
+    let first = s.repetitions - s.repetitions / 2;
+    [first, (s.repetitions / 2).max(1)].map(|repetitions| ProfileSettings {
+        repetitions,
         ..s.clone()
     })
 }
@@ -393,17 +396,18 @@ impl Plan for ProfilePlan {
         match reply {
             Reply::Step(r) => {
                 if let Some(p) = slot.phase {
-                    self.runs[slot.session][p as usize].add(&r.calls, r.profile);
+                    // Both cells decode the same tokens at the same positions: expert
+                    // selection is counted in the first alone, so each token counts once.
+                    let profile = r.profile.map(|mut p| {
+                        if cell > 0 {
+                            p.trace = Default::default();
+                        }
+                        p
+                    });
+                    self.runs[slot.session][p as usize].add(&r.calls, profile);
                 }
             }
-            Reply::Failed(f) => {
-                // A profile needs every step: the rest cannot run.
-                for (next, slots) in self.next.iter_mut().zip(&self.slots) {
-                    *next = slots.len();
-                }
-                self.notes
-                    .push(format!("the profile stopped: {}", f.message));
-            }
+            Reply::Failed(f) => self.stop(&f.message),
             _ => {}
         }
         Vec::new()
@@ -414,7 +418,7 @@ impl Plan for ProfilePlan {
         if cell + 1 < self.cells.len() {
             return Vec::new();
         }
-        if self.cells.len() == 2 {
+        if self.cells.len() == 2 && !self.stopped() {
             self.notes.push(LOAD_ORDERS.to_string());
         }
         match self.report(&first) {
@@ -424,14 +428,31 @@ impl Plan for ProfilePlan {
     }
 
     fn cell_failed(&mut self, _cell: usize, reason: &str) -> Vec<Record> {
-        // Without one load order the comparison is not made: stop the other cell too.
-        for (next, slots) in self.next.iter_mut().zip(&self.slots) {
-            *next = slots.len();
-        }
-        self.notes.push(format!("the profile stopped: {reason}"));
+        self.stop(reason);
         Vec::new()
     }
 }
+
+impl ProfilePlan {
+    /// A profile needs every step: after a failure no further request runs, and a cell not
+    /// started yet is not even prepared (its models are not loaded).
+    fn stop(&mut self, why: &str) {
+        for (next, slots) in self.next.iter_mut().zip(&self.slots) {
+            *next = slots.len();
+        }
+        for c in &mut self.cells {
+            c.requests = 0;
+        }
+        self.notes.push(format!("{STOPPED}: {why}"));
+    }
+
+    fn stopped(&self) -> bool {
+        self.notes.iter().any(|n| n.starts_with(STOPPED))
+    }
+}
+
+/// How the note of a profile that could not finish begins.
+const STOPPED: &str = "the profile stopped";
 
 /// Runs a profile in this process; its report.
 pub fn run(

@@ -31,8 +31,14 @@ fn a_reference_makes_two_cells_loading_the_models_in_each_order() {
     let [a, b] = halves(&s);
     assert_eq!(
         (a.repetitions, b.repetitions, a.n_gen, b.n_gen),
-        (3, 2, 5, 4)
+        (3, 2, 9, 9)
     );
+    // One sample asked for: one in each load order.
+    let one = halves(&ProfileSettings {
+        repetitions: 1,
+        ..s.clone()
+    });
+    assert_eq!((one[0].repetitions, one[1].repetitions), (1, 1));
     let src = |p: &str| source(Path::new(p), None);
     let plan = ProfilePlan::with_sources(&s, "moe", vec![src("moe"), src("dense")], Path::new("c"));
     assert_eq!(plan.cells.len(), 2);
