@@ -27,12 +27,14 @@ mkdir -p "$tmp"
 "$runner" bench -m synth:llama-3.1-8b@q4_k_m:tokenizer=none --layers 4,8,16 -p 64 -n 32 -r 3 \
   "${idle[@]}" --no-progress -o "$out/llama-3.1-8b-layers.json" "$@"
 rm -f "$tmp/llama-3.1-8b.gguf"
+synth_done
 
 echo "== 2. Routing overhead at real MoE shapes (Qwen3-30B-A3B, 8 layers)"
 for experts in 128 32 256; do
   "$runner" profile -m "synth:qwen3-30b-a3b@q4_k_m:layers=8:experts=$experts:tokenizer=none" \
     -n 64 -r 10 "${idle[@]}" "$@" | tee "$out/qwen3-30b-a3b-x$experts-profile.txt" |
     sed -n '/^routing overhead/,/^$/p'
+  synth_done
 done
 
 echo "== 3. Qwen3.6-35B-A3B Q4_K_M against Qwen3.6-27B Q6_K (4, 8 and 12 layers, extrapolated)"
