@@ -576,6 +576,7 @@ fn a_gpu_machine_is_fitted_to_its_own_decodes_at_the_gpus_published_bandwidth() 
     // Another datacenter GPU is answered from the published CUDA fit, with that fit's error on
     // the H200's decodes beside every prediction.
     let o = run_in_data(&["guide", "--results", results, "--machine", "H100 SXM 80GB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let llama = text
         .lines()
@@ -587,6 +588,14 @@ fn a_gpu_machine_is_fitted_to_its_own_decodes_at_the_gpus_published_bandwidth() 
                 "this CUDA fit is off by a median of 249 % on runner's own dense decodes"
             ),
         "{llama}"
+    );
+    // The chip the CUDA fit was made from carries no such note.
+    let o = run_in_data(&["guide", "--results", results, "--machine", "GB10 128GB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stdout(&o).contains("is off by a median of"),
+        "{}",
+        stdout(&o)
     );
     // Without those records the same question is answered from the published rows.
     let o = run_in_data(&["guide", "--results", "records", "--machine", "H200 141GB"]);

@@ -3,7 +3,6 @@
 
 use super::catalog::{self, CatalogueRow};
 use super::local::Local;
-use super::predict::Target;
 use super::render::{pct, rate, trust, PUBLISHED, ROWS};
 use super::rows::GuideRow;
 use super::{machine::MachineSpec, Calibration, Guide};
@@ -85,7 +84,7 @@ fn pick(what: &str, r: Option<&CatalogueRow>, none: &str) -> String {
 
 /// "What should I run on this machine?": the catalogue on it, recommendations first, then
 /// what was measured on the same chip and what others published for it.
-pub fn answer(g: &Guide, spec: &MachineSpec, _target: &Target, interactive: f64) -> String {
+pub fn answer(g: &Guide, spec: &MachineSpec, interactive: f64) -> String {
     let chip = spec.chip;
     let mut s = format!("# What to run on: {}\n\n", spec.label());
     s.push_str(&format!(

@@ -129,7 +129,7 @@ fn a_machine_with_records_is_fitted_to_its_own_decodes() {
     })
     .collect();
     let m = Local::new(
-        ("here".into(), None),
+        ("here".into(), "h".into(), None),
         "CPU".into(),
         (40.0, "measured here"),
         None,

@@ -20,6 +20,8 @@ pub struct LocalPoint {
 #[derive(Debug, Clone)]
 pub struct Local {
     pub label: String,
+    /// The machine's fingerprint id.
+    pub id: String,
     /// The chip of the table its weights sat on, when recognised.
     pub chip: Option<String>,
     pub backend: String,
@@ -35,7 +37,7 @@ pub struct Local {
 
 impl Local {
     pub fn new(
-        (label, chip): (String, Option<String>),
+        (label, id, chip): (String, String, Option<String>),
         backend: String,
         (gbps, gbps_from): (f64, &'static str),
         memory_bytes: Option<u64>,
@@ -45,6 +47,7 @@ impl Local {
         let fit = fit_decode(&Self::obs(&points, gbps, None));
         Local {
             label,
+            id,
             chip,
             backend,
             gbps,

@@ -61,6 +61,8 @@ pub struct Calibration {
     /// Machines with records whose catalogue rows come from their own decodes (each with a
     /// fit).
     pub locals: Vec<local::Local>,
+    /// (backend, chip) of every recorded machine on a chip of the table.
+    pub recorded_on: Vec<(String, String)>,
 }
 
 impl Calibration {
@@ -77,13 +79,16 @@ impl Calibration {
         let model = calib::Model::fit(&all);
         let mut validation = validation::validate(&resolved);
         let mut rows = Vec::new();
+        let mut recorded_on = Vec::new();
         for m in locals {
             let chip = m
                 .chip
                 .as_deref()
                 .and_then(|c| chips::CHIPS.iter().find(|x| x.name == c));
             if let Some(chip) = chip {
-                validation.extend(m.against(&model, chip, &catalog::backend_for(chip, &refs)));
+                let backend = catalog::backend_for(chip, &refs);
+                validation.extend(m.against(&model, chip, &backend));
+                recorded_on.push((backend, chip.name.to_string()));
             }
         }
         for m in locals.iter().filter(|m| m.fit.is_some()) {
@@ -92,7 +97,12 @@ impl Calibration {
         }
         let summary = validation::summarise(&validation);
         let published = catalog::rows(&sized, &model, &refs, assumptions);
-        rows.extend(published.into_iter().map(|r| caveat(r, &summary)));
+        let checked = Checked {
+            summary: &summary,
+            recorded_on: &recorded_on,
+            refs: &refs,
+        };
+        rows.extend(published.into_iter().map(|r| checked.caveat(r)));
         Calibration {
             used: resolved.len(),
             refs,
@@ -103,6 +113,7 @@ impl Calibration {
             rows,
             assumptions,
             locals: locals.iter().filter(|m| m.fit.is_some()).cloned().collect(),
+            recorded_on,
         }
     }
 
@@ -140,7 +151,12 @@ impl Calibration {
                     &self.refs,
                     self.assumptions,
                 );
-                caveat(row, &self.summary)
+                let checked = Checked {
+                    summary: &self.summary,
+                    recorded_on: &self.recorded_on,
+                    refs: &self.refs,
+                };
+                checked.caveat(row)
             })
             .collect()
     }
@@ -222,29 +238,6 @@ fn sort_rows(rows: &mut [GuideRow]) {
     });
 }
 
-/// The target for `--machine`: measured bandwidth and efficiency of a recorded machine with
-/// the same chip when there is one, else the chip's published peak.
-pub fn target_for(spec: &machine::MachineSpec, guide: &Guide) -> Target {
-    let same = guide
-        .machines
-        .iter()
-        .find(|m| m.chip.as_deref() == Some(spec.chip.name) && m.efficiency.is_some());
-    Target {
-        label: spec.label(),
-        id: String::new(),
-        chip: Some(spec.chip.name.to_string()),
-        memory_bytes: Some(spec.memory_bytes),
-        measured_peak_gbps: same.and_then(|m| m.measured_peak_gbps),
-        published_peak_gbps: Some(spec.chip.peak_gbps),
-        efficiency: same.and_then(|m| m.efficiency.map(|e| (e, m.efficiency_n))),
-        local: same.and_then(|m| {
-            locals(guide)
-                .into_iter()
-                .find(|l| l.label == m.label && l.fit.is_some())
-        }),
-    }
-}
-
 /// The calibration of the reference rows under a results directory and of the machines of
 /// `guide`'s records.
 pub fn calibrate(
@@ -257,28 +250,49 @@ pub fn calibrate(
     Ok(Calibration::new(refs, sized, assumptions, &locals(guide)))
 }
 
-/// A row predicted by a backend's fit to the published rows, with that fit's error on runner's
-/// own decodes of the same kind (dense or MoE) on chips of the table in its basis, when there
-/// are some: a fit those decodes contradict says so wherever it is used.
-fn caveat(
-    mut r: catalog::CatalogueRow,
-    summary: &[validation::ErrorSummary],
-) -> catalog::CatalogueRow {
-    let kind = if r.moe { "MoE" } else { "dense" };
-    let group = format!("tg recorded {} {kind}", r.backend);
-    let error = summary
-        .iter()
-        .find(|g| g.group == group)
-        .and_then(|g| Some((g.median_abs_error?, g.predicted)));
-    if let (catalog::Confidence::Predicted, Some((e, n))) = (r.confidence, error) {
-        r.basis.push_str(&format!(
-            "; this {} fit is off by a median of {:.0} % on runner's own {kind} decodes on \
-             chips of the table (n={n}, `runner guide --validate`)",
-            r.backend,
-            e * 100.0
-        ));
+/// What runner's own records say of the fits to the published rows.
+struct Checked<'a> {
+    summary: &'a [validation::ErrorSummary],
+    recorded_on: &'a [(String, String)],
+    refs: &'a [calib::RefRow],
+}
+
+impl Checked<'_> {
+    /// A row predicted by a backend's fit to the published rows, with that fit's error on
+    /// runner's own decodes of the same kind (dense or MoE) on chips of the table in its basis
+    /// when there are some and the row's chip is not one the fit was made from: a fit those
+    /// decodes contradict says so wherever it is used.
+    fn caveat(&self, mut r: catalog::CatalogueRow) -> catalog::CatalogueRow {
+        let kind = if r.moe { "MoE" } else { "dense" };
+        let group = format!("tg recorded {} {kind}", r.backend);
+        let error = self
+            .summary
+            .iter()
+            .find(|g| g.group == group)
+            .and_then(|g| Some((g.median_abs_error?, g.predicted)));
+        let fitted_here = self
+            .refs
+            .iter()
+            .any(|x| x.backend == r.backend && x.chip().is_some_and(|c| c.name == r.chip));
+        let on: Vec<&str> = self
+            .recorded_on
+            .iter()
+            .filter(|(b, _)| *b == r.backend)
+            .map(|(_, c)| c.as_str())
+            .collect();
+        if let (catalog::Confidence::Predicted, Some((e, n)), false) =
+            (r.confidence, error, fitted_here)
+        {
+            r.basis.push_str(&format!(
+                "; this {} fit is off by a median of {:.0} % on runner's own {kind} decodes on \
+                 {} (n={n}, `runner guide --validate`)",
+                r.backend,
+                e * 100.0,
+                on.join(", ")
+            ));
+        }
+        r
     }
-    r
 }
 
 /// Each machine of `g` with records and a bandwidth (see [`local_models`]).
@@ -337,7 +351,7 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
             "native"
         };
         out.push(local::Local::new(
-            (m.label.clone(), m.chip.clone()),
+            (m.label.clone(), m.id.clone(), m.chip.clone()),
             backend.to_string(),
             gbps,
             Some(m.memory_present_bytes).filter(|&b| b > 0),
@@ -403,7 +417,7 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     }
     guide.calibration = Some(cal);
     if let Some(spec) = spec {
-        let text = answer(&guide, &spec, &target_for(&spec, &guide), args.interactive);
+        let text = answer(&guide, &spec, args.interactive);
         return match &args.output {
             Some(path) => {
                 write_atomic(path, &text)?;

@@ -38,7 +38,7 @@ impl Target {
         Target {
             local: locals
                 .iter()
-                .find(|l| l.label == m.label && l.fit.is_some())
+                .find(|l| l.id == m.id && l.fit.is_some())
                 .cloned(),
             label: m.label.clone(),
             id: m.id.clone(),
@@ -136,10 +136,11 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         moe: p.moe,
     };
     let on = p.measured_on.join(", ");
-    let (tps, basis) = match t.local.as_ref().and_then(|l| l.decode(&work)) {
+    let (tps, basis, from) = match t.local.as_ref().and_then(|l| l.decode(&work)) {
         Some((tps, why)) => (
             tps,
             format!("predicted: {why} (bytes per token measured on {on})"),
+            "fit to its decodes",
         ),
         None => {
             let (gbps, why) = t.usable_gbps(default_eff)?;
@@ -147,6 +148,7 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
             (
                 gbps * 1e9 / p.bytes_per_token as f64,
                 format!("predicted: {why} ÷ {mb:.1} MB/token (measured on {on})"),
+                "bandwidth ÷ bytes/token",
             )
         }
     };
@@ -155,7 +157,7 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         quant: p.quant.clone(),
         moe: p.moe,
         decode_tps: Some(tps),
-        decode_from: "bandwidth ÷ bytes/token".into(),
+        decode_from: from.into(),
         bytes_per_token: Some(p.bytes_per_token),
         memory_needed_bytes: p.memory_needed_bytes,
         fits: Fit::of(p.memory_needed_bytes, t.memory_bytes),

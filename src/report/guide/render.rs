@@ -481,7 +481,7 @@ pub fn catalogue_section(cal: &Calibration, csv_name: &str) -> String {
          that chip, model and quantization), **bold** (measured here at full size, on a \
          synthetic model of the entry) or *italic* (extrapolated here from layer-scaled runs). \
          A machine with records (the first columns) is predicted from its own decodes at its \
-         measured bandwidth; the chips from the published rows. Every chip, prompt processing and TTFT for a \
+         measured bandwidth (a GPU: its published one); the chips from the published rows. Every chip, prompt processing and TTFT for a \
          {}-token prompt, and the basis of every number: `{csv_name}`.\n\n",
         a.context, a.prompt
     ));
