@@ -36,6 +36,8 @@ pub struct Guide {
     /// Earliest and latest record time.
     pub span: Option<(String, String)>,
     pub machines: Vec<MachineSummary>,
+    /// Each recorded machine's decode model, fitted to its own decodes ([`local_models`]).
+    pub locals: Vec<local::Local>,
     /// Measured rows, then predicted rows, each sorted by machine, model, quant, backend.
     pub rows: Vec<GuideRow>,
     pub published: Vec<Published>,
@@ -97,13 +99,7 @@ impl Calibration {
         }
         let summary = validation::summarise(&validation);
         let published = catalog::rows(&sized, &model, &refs, assumptions);
-        let checked = Checked {
-            summary: &summary,
-            recorded_on: &recorded_on,
-            refs: &refs,
-        };
-        rows.extend(published.into_iter().map(|r| checked.caveat(r)));
-        Calibration {
+        let mut cal = Calibration {
             used: resolved.len(),
             refs,
             model,
@@ -114,7 +110,10 @@ impl Calibration {
             assumptions,
             locals: locals.iter().filter(|m| m.fit.is_some()).cloned().collect(),
             recorded_on,
-        }
+        };
+        let published: Vec<_> = published.into_iter().map(|r| cal.caveat(r)).collect();
+        cal.rows.extend(published);
+        cal
     }
 
     /// The recorded machine with a fit whose weights sat on `chip`.
@@ -143,20 +142,14 @@ impl Calibration {
         self.sized
             .iter()
             .map(|s| {
-                let row = catalog::row(
+                self.caveat(catalog::row(
                     s,
                     spec.chip,
                     Some(spec.memory_bytes),
                     &self.model,
                     &self.refs,
                     self.assumptions,
-                );
-                let checked = Checked {
-                    summary: &self.summary,
-                    recorded_on: &self.recorded_on,
-                    refs: &self.refs,
-                };
-                checked.caveat(row)
+                ))
             })
             .collect()
     }
@@ -206,8 +199,8 @@ pub fn build(
     let profiles = predict::profiles(&measured);
     // Recorded machines only: the models measured here are small ones, and predicting them on
     // other machines says nothing a user asks. The catalogue rows cover other machines.
-    let fitted = local_models(&machines, &measured);
-    let targets: Vec<Target> = machines.iter().map(|m| Target::of(m, &fitted)).collect();
+    let locals = local_models(&machines, &measured);
+    let targets: Vec<Target> = machines.iter().map(|m| Target::of(m, &locals)).collect();
     let mut predicted = predict::predictions(&targets, &profiles, &measured, default_efficiency);
     sort_rows(&mut predicted);
     measured.extend(predicted);
@@ -219,6 +212,7 @@ pub fn build(
         failed_cells: records.failures.len(),
         span: records.time_span(),
         machines,
+        locals,
         rows: measured,
         published: published.to_vec(),
         default_efficiency,
@@ -247,17 +241,10 @@ pub fn calibrate(
 ) -> anyhow::Result<Calibration> {
     let refs = calib::load(results).map_err(Invalid)?;
     let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
-    Ok(Calibration::new(refs, sized, assumptions, &locals(guide)))
+    Ok(Calibration::new(refs, sized, assumptions, &guide.locals))
 }
 
-/// What runner's own records say of the fits to the published rows.
-struct Checked<'a> {
-    summary: &'a [validation::ErrorSummary],
-    recorded_on: &'a [(String, String)],
-    refs: &'a [calib::RefRow],
-}
-
-impl Checked<'_> {
+impl Calibration {
     /// A row predicted by a backend's fit to the published rows, with that fit's error on
     /// runner's own decodes of the same kind (dense or MoE) on chips of the table in its basis
     /// when there are some and the row's chip is not one the fit was made from: a fit those
@@ -293,11 +280,6 @@ impl Checked<'_> {
         }
         r
     }
-}
-
-/// Each machine of `g` with records and a bandwidth (see [`local_models`]).
-pub fn locals(g: &Guide) -> Vec<local::Local> {
-    local_models(&g.machines, &g.rows)
 }
 
 /// Each machine with records and a bandwidth to hold its decodes against (measured here;
