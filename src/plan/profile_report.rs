@@ -6,11 +6,7 @@ use super::*;
 impl ProfilePlan {
     /// The report, once every step ran; `None` when a step failed.
     pub(super) fn report(&self, info: &CellInfo) -> Option<ProfileReport> {
-        if self
-            .notes
-            .iter()
-            .any(|n| n.starts_with("the profile stopped"))
-        {
+        if self.stopped() {
             return None;
         }
         let infos: Vec<ModelInfo> = match info.models.is_empty() {
