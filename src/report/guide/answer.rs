@@ -45,10 +45,7 @@ fn recorded_basis(cal: &Calibration, l: &Local) -> String {
         .filter(|v| v.here && v.machine == l.label)
         .filter_map(|v| v.error.map(f64::abs))
         .collect();
-    let worst = errors
-        .iter()
-        .copied()
-        .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.max(e))));
+    let worst = errors.iter().copied().reduce(f64::max);
     format!(
         "\n\nRates on this chip come from the {} decodes runner measured on {} (measured models at \
          their measured rate, the others from a fit to those decodes: {:.1} % of the {:.0} GB/s \
