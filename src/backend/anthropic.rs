@@ -17,23 +17,29 @@ pub const API_VERSION: &str = "2023-06-01";
 /// sampling and stop sequences (the API refuses whitespace-only ones: those are applied by
 /// runner to the text instead).
 pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
+    let s = req.prompt.sampling;
     let mut b = json!({
         "model": ep.spec.model,
-        "max_tokens": req.max_tokens(),
+        "max_tokens": req.prompt.max_tokens,
         "messages": messages_json(req, false),
         "stream": true,
-        "temperature": req.sampling().temperature.min(1.0),
+        "temperature": s.temperature.min(1.0),
     });
-    if let Some(s) = system_text(req) {
-        b["system"] = json!(s);
+    if let Some(system) = system_text(req) {
+        b["system"] = json!(system);
     }
-    if let Some(p) = req.sampling().top_p {
+    if let Some(p) = s.top_p {
         b["top_p"] = json!(p);
     }
-    if let Some(k) = req.sampling().top_k {
+    if let Some(k) = s.top_k {
         b["top_k"] = json!(k);
     }
-    let stop: Vec<&String> = req.stop().iter().filter(|s| !s.trim().is_empty()).collect();
+    let stop: Vec<&String> = req
+        .prompt
+        .stop
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
     if !stop.is_empty() {
         b["stop_sequences"] = json!(stop);
     }
@@ -54,7 +60,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         body: body(ep, req),
         headers,
     };
-    http::sse_exchange(client, ep, &post, req.time_limit(), on_event)
+    http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
 }
 
 /// Applies one event; `Ok(false)` after `message_stop`.

@@ -168,7 +168,7 @@ pub type OnEvent = fn(&super::sse::Event, Instant, &mut Exchange, &Endpoint) -> 
 pub type Handled = Result<bool, Failure>;
 
 /// Sends a streamed POST and reads its server-sent events to the end, applying `on_event` to
-/// each: one exchange, however it ends.
+/// each (`Ok(false)` ends the stream): one exchange, however it ends.
 pub fn sse_exchange(
     client: &Client,
     ep: &Endpoint,
@@ -176,43 +176,42 @@ pub fn sse_exchange(
     limit: Duration,
     on_event: OnEvent,
 ) -> Exchange {
-    let mut x = Exchange::new(Instant::now());
-    match client.post_stream(ep, post.path, &post.body, &post.headers, limit, &mut x) {
-        Ok(resp) => read_sse(resp, x, ep, limit, on_event),
-        Err(f) => {
-            x.finish(Some(f));
-            x
+    stream(client, ep, post, limit, |resp, x, deadline| {
+        let mut parser = super::sse::Parser::default();
+        pump(resp, x, ep, deadline, |line, at, x| {
+            match parser.line(line) {
+                Some(ev) if ev.oversized => Err(oversized()),
+                Some(ev) => on_event(&ev, at, x, ep),
+                None => Ok(true),
+            }
+        })?;
+        match parser.finish() {
+            Some(ev) if !x.done => on_event(&ev, Instant::now(), x, ep).map(|_| ()),
+            _ => Ok(()),
         }
-    }
+    })
 }
 
-/// Reads a Server-Sent Events response to its end, applying `on_event` to each event
-/// (`Ok(false)` ends the stream), then records how the exchange ended.
-pub fn read_sse(
-    mut resp: Response,
-    mut x: Exchange,
+/// Sends a streamed POST and reads its body with `read` (given the deadline the request's
+/// time limit sets), then records how the exchange ended: one exchange, however it ends.
+pub fn stream(
+    client: &Client,
     ep: &Endpoint,
-    time_limit: std::time::Duration,
-    on_event: OnEvent,
+    post: &Post<'_>,
+    limit: Duration,
+    read: impl FnOnce(&mut Response, &mut Exchange, Instant) -> Result<(), Failure>,
 ) -> Exchange {
-    let deadline = x.start + time_limit;
-    let mut parser = super::sse::Parser::default();
-    let result = pump(
-        &mut resp,
-        &mut x,
-        ep,
-        deadline,
-        |line, at, x| match parser.line(line) {
-            Some(ev) if ev.oversized => Err(oversized()),
-            Some(ev) => on_event(&ev, at, x, ep),
-            None => Ok(true),
-        },
-    )
-    .and_then(|()| match parser.finish() {
-        Some(ev) if !x.done => on_event(&ev, Instant::now(), &mut x, ep).map(|_| ()),
-        _ => Ok(()),
-    });
-    let failure = result.err().or_else(|| x.completeness());
+    let mut x = Exchange::new(Instant::now());
+    let result = client
+        .post_stream(ep, post.path, &post.body, &post.headers, limit, &mut x)
+        .and_then(|mut resp| {
+            let deadline = x.start + limit;
+            read(&mut resp, &mut x, deadline)
+        });
+    let failure = match result {
+        Ok(()) => x.completeness(),
+        Err(f) => Some(f),
+    };
     x.finish(failure);
     x
 }

@@ -23,7 +23,7 @@ pub mod sse;
 use crate::engine::{ContextSettings, EngineSettings, FlashAttn, MemoryUsage, Profile};
 use crate::measure::Trace;
 use crate::record::{CellInfo, CellKey, HttpReport, ServerReport};
-use crate::scenario::{Message, Prompt, Role, Sampling};
+use crate::scenario::{Prompt, Role};
 use exchange::Failure;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -214,29 +214,8 @@ impl<'a> ChatRequest<'a> {
         }
     }
 
-    pub fn messages(&self) -> &'a [Message] {
-        &self.prompt.messages
-    }
-
     pub fn raw(&self) -> Option<&'a str> {
         self.prompt.raw_prompt.as_deref()
-    }
-
-    pub fn max_tokens(&self) -> u32 {
-        self.prompt.max_tokens
-    }
-
-    pub fn sampling(&self) -> Sampling {
-        self.prompt.sampling
-    }
-
-    pub fn stop(&self) -> &'a [String] {
-        &self.prompt.stop
-    }
-
-    /// The whole answer must arrive within this time from sending the request.
-    pub fn time_limit(&self) -> Duration {
-        self.prompt.time_limit
     }
 }
 
@@ -306,7 +285,8 @@ pub fn messages_json(req: &ChatRequest<'_>, with_system: bool) -> Value {
         return json!([{ "role": "user", "content": raw }]);
     }
     let msgs: Vec<Value> = req
-        .messages()
+        .prompt
+        .messages
         .iter()
         .filter(|m| with_system || m.role != Role::System)
         .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
@@ -319,7 +299,8 @@ pub fn system_text(req: &ChatRequest<'_>) -> Option<String> {
     if req.raw().is_some() {
         return None;
     }
-    req.messages()
+    req.prompt
+        .messages
         .iter()
         .find(|m| m.role == Role::System)
         .map(|m| m.content.clone())

@@ -18,18 +18,19 @@ const WARMUP: Duration = Duration::from_secs(600);
 
 /// The request body: the rendered prompt, raw, with the options that fix the work.
 pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
+    let s = req.prompt.sampling;
     let mut options = json!({
-        "num_predict": req.max_tokens(),
-        "temperature": req.sampling().temperature,
-        "seed": req.sampling().seed,
+        "num_predict": req.prompt.max_tokens,
+        "temperature": s.temperature,
+        "seed": s.seed,
     });
-    if let Some(p) = req.sampling().top_p {
+    if let Some(p) = s.top_p {
         options["top_p"] = json!(p);
     }
-    if let Some(k) = req.sampling().top_k {
+    if let Some(k) = s.top_k {
         options["top_k"] = json!(k);
     }
-    let stop: Vec<&String> = req.stop().iter().filter(|s| !s.is_empty()).collect();
+    let stop: Vec<&String> = req.prompt.stop.iter().filter(|s| !s.is_empty()).collect();
     if !stop.is_empty() {
         options["stop"] = json!(stop);
     }
@@ -59,23 +60,22 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
 /// Sends one request and reads its stream to the end.
 /// `prompt` is the request rendered with the model's chat template (Ollama's raw mode).
 pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Exchange {
-    let mut x = Exchange::new(Instant::now());
-    let body = body(ep, req, prompt);
-    let mut resp =
-        match client.post_stream(ep, "/api/generate", &body, &[], req.time_limit(), &mut x) {
-            Ok(r) => r,
-            Err(f) => {
-                x.finish(Some(f));
-                return x;
-            }
-        };
-    let deadline = x.start + req.time_limit();
-    let result = http::pump(&mut resp, &mut x, ep, deadline, |line, at, x| {
-        on_line(line, at, x, ep)
-    });
-    let failure = result.err().or_else(|| x.completeness());
-    x.finish(failure);
-    x
+    let post = http::Post {
+        path: "/api/generate",
+        body: body(ep, req, prompt),
+        headers: Vec::new(),
+    };
+    http::stream(
+        client,
+        ep,
+        &post,
+        req.prompt.time_limit,
+        |resp, x, deadline| {
+            http::pump(resp, x, ep, deadline, |line, at, x| {
+                on_line(line, at, x, ep)
+            })
+        },
+    )
 }
 
 /// Applies one line; `Ok(false)` after the `done` object.

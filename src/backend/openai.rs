@@ -14,20 +14,22 @@ use std::time::Instant;
 /// The request body: messages, the token limit under the endpoint's field name, greedy or
 /// seeded sampling, up to four stop strings, and the endpoint's extra fields.
 pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
+    let s = req.prompt.sampling;
     let mut b = json!({
         "model": ep.spec.model,
         "messages": messages_json(req, true),
         "stream": true,
         "stream_options": { "include_usage": true },
-        "temperature": req.sampling().temperature,
-        "seed": req.sampling().seed,
+        "temperature": s.temperature,
+        "seed": s.seed,
     });
-    b[ep.max_tokens_field.as_str()] = json!(req.max_tokens());
-    if let Some(p) = req.sampling().top_p {
+    b[ep.max_tokens_field.as_str()] = json!(req.prompt.max_tokens);
+    if let Some(p) = s.top_p {
         b["top_p"] = json!(p);
     }
     let stop: Vec<&String> = req
-        .stop()
+        .prompt
+        .stop
         .iter()
         .filter(|s| !s.is_empty())
         .take(4)
@@ -59,7 +61,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         body: body(ep, req),
         headers,
     };
-    http::sse_exchange(client, ep, &post, req.time_limit(), on_event)
+    http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
 }
 
 /// Applies one event; `Ok(false)` after `[DONE]`.

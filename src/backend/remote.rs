@@ -88,7 +88,7 @@ impl Remote {
             (None, true) => TEMPLATE_RAW_AS_USER.to_string(),
             (None, false) => TEMPLATE_SERVER.to_string(),
         };
-        let mut trace = x.trace(req.stop());
+        let mut trace = x.trace(&req.prompt.stop);
         if trace.prompt_tokens == 0 {
             // Ollama leaves out prompt_eval_count when the prompt came from its cache.
             trace.prompt_tokens = rendered.map_or(0, |r| r.tokens);
@@ -171,8 +171,12 @@ pub fn exchange(
                 (Some(r), _) => r,
                 (None, Some(raw)) => raw,
                 (None, None) => {
-                    let parts: Vec<&str> =
-                        req.messages().iter().map(|m| m.content.as_str()).collect();
+                    let parts: Vec<&str> = req
+                        .prompt
+                        .messages
+                        .iter()
+                        .map(|m| m.content.as_str())
+                        .collect();
                     joined = parts.join("\n");
                     &joined
                 }
