@@ -6,7 +6,7 @@
 //! far, `max_tokens`. TTFT is the stamp of the first token whose text is not empty.
 
 use crate::engine::{
-    ContextError, Flow, Model, RunEnd, RunOptions, Sampler, SamplerError, Session,
+    ContextError, Flow, Model, RunEnd, RunOptions, RunTrace, Sampler, SamplerError, Session,
 };
 use crate::measure::StopReason;
 use crate::scenario::Sampling;
@@ -102,54 +102,88 @@ pub fn generate(
         });
     }
     session.clear();
-    let mut bytes: Vec<u8> = Vec::with_capacity((opts.max_tokens as usize * 8).max(PIECE_ROOM));
-    let mut ttft = None;
-    let mut stopped_by_string = false;
-    // A synthetic model's text means nothing: every request runs to its token count (no stop
-    // at end-of-generation tokens or stop strings), and its first token is its first text.
-    let synthetic = model.info.synthetic.is_some();
+    let mut answer = Answer::new(model, opts.max_tokens);
     let run_opts = RunOptions {
         max_tokens: opts.max_tokens,
-        stop_at_eog: !synthetic,
+        stop_at_eog: !answer.synthetic,
         sampler: sampler.as_mut(),
         time_limit: Some(opts.time_limit),
     };
     let trace = session.run(&tokens, run_opts, &mut |t| {
-        let before = bytes.len();
-        bytes.reserve(PIECE_ROOM);
-        model.piece_into(t.token, &mut bytes, false);
-        if ttft.is_none() && (synthetic || bytes.len() > before) {
-            ttft = Some(t.at);
+        answer.push(model, t.token, t.at, &opts.stop)
+    })?;
+    Ok(answer.generation(trace))
+}
+
+/// An answer's text as its tokens arrive: their pieces decoded into one buffer, the stamp of
+/// the first token with text, and whether a stop string ended it.
+#[derive(Debug)]
+pub struct Answer {
+    bytes: Vec<u8>,
+    ttft: Option<Duration>,
+    stopped_by_string: bool,
+    /// The text's length in bytes after each token's piece (before a stop string cut it).
+    pub token_ends: Vec<usize>,
+    /// A synthetic model's text means nothing: every request runs to its token count (no stop
+    /// at end-of-generation tokens or stop strings), and its first token is its first text.
+    pub synthetic: bool,
+}
+
+impl Answer {
+    pub fn new(model: &Model, max_tokens: u32) -> Answer {
+        Answer {
+            bytes: Vec::with_capacity((max_tokens as usize * 8).max(PIECE_ROOM)),
+            ttft: None,
+            stopped_by_string: false,
+            token_ends: Vec::with_capacity(max_tokens as usize),
+            synthetic: model.info.synthetic.is_some(),
         }
-        if synthetic {
+    }
+
+    /// Appends the piece of `token`, generated at `at`; `Flow::Stop` when the text now holds
+    /// one of `stops` (the text is cut before it).
+    pub fn push(&mut self, model: &Model, token: i32, at: Duration, stops: &[String]) -> Flow {
+        let before = self.bytes.len();
+        self.bytes.reserve(PIECE_ROOM);
+        model.piece_into(token, &mut self.bytes, false);
+        self.token_ends.push(self.bytes.len());
+        if self.ttft.is_none() && (self.synthetic || self.bytes.len() > before) {
+            self.ttft = Some(at);
+        }
+        if self.synthetic {
             return Flow::Continue;
         }
-        match find_stop(&bytes, before, &opts.stop) {
+        match find_stop(&self.bytes, before, stops) {
             Some(at) => {
-                bytes.truncate(at);
-                stopped_by_string = true;
+                self.bytes.truncate(at);
+                self.stopped_by_string = true;
                 Flow::Stop
             }
             None => Flow::Continue,
         }
-    })?;
-    let stop_reason = match trace.reason {
-        RunEnd::Eog => StopReason::Eos,
-        RunEnd::MaxTokens => StopReason::MaxTokens,
-        RunEnd::Stopped => StopReason::StopString,
-        RunEnd::TimeLimit => StopReason::TimeLimit,
-    };
-    Ok(Generation {
-        prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
-        output_tokens: u32::try_from(trace.tokens.len()).unwrap_or(u32::MAX),
-        text: text_of(&bytes),
-        stop_reason,
-        prompt_eval: trace.prompt_eval,
-        ttft,
-        token_times: trace.tokens,
-        e2e: trace.end,
-        decode_time: trace.decode_inside,
-    })
+    }
+
+    /// The generation of this answer and its run.
+    pub fn generation(&self, t: RunTrace) -> Generation {
+        let stop_reason = match t.reason {
+            RunEnd::Eog => StopReason::Eos,
+            RunEnd::MaxTokens => StopReason::MaxTokens,
+            RunEnd::Stopped if self.stopped_by_string => StopReason::StopString,
+            RunEnd::Stopped => StopReason::Error,
+            RunEnd::TimeLimit => StopReason::TimeLimit,
+        };
+        Generation {
+            prompt_tokens: u32::try_from(t.prompt_tokens).unwrap_or(u32::MAX),
+            output_tokens: u32::try_from(t.tokens.len()).unwrap_or(u32::MAX),
+            text: text_of(&self.bytes),
+            stop_reason,
+            prompt_eval: t.prompt_eval,
+            ttft: self.ttft,
+            token_times: t.tokens,
+            e2e: t.end,
+            decode_time: t.decode_inside,
+        }
+    }
 }
 
 /// The start of the earliest stop string in `bytes`, looking only at matches that end at or

@@ -2,14 +2,13 @@
 //! [`Batcher`] (continuous batching in one context of N sequences), each answered as a chat
 //! request is answered alone: same prompt rendering, stop rules, text and timestamps.
 
-use super::chat::{find_stop, text_of, Generation};
+use super::chat::Answer;
 use super::{Native, Ready};
 use crate::backend::load::{failed_reply, LoadReply, LoadRequest, Schedule, Served};
 use crate::backend::ChatReply;
 use crate::engine::{
-    Batcher, Feed, Flow, Model, RunEnd, Sampler, SeqRequest, SeqTrace, TokenEvent,
+    Batcher, Feed, Flow, Model, RunTrace, Sampler, SeqRequest, SeqTrace, TokenEvent,
 };
-use crate::measure::StopReason;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,10 +20,7 @@ struct Live {
     arrival: Duration,
     queue: Duration,
     concurrent: usize,
-    bytes: Vec<u8>,
-    ttft: Option<Duration>,
-    stopped_by_string: bool,
-    token_ends: Vec<usize>,
+    answer: Answer,
 }
 
 /// The level's state between the batcher's calls.
@@ -35,7 +31,6 @@ struct LevelFeed<'a> {
     schedule: Schedule,
     live: HashMap<usize, Live>,
     served: Vec<Served>,
-    synthetic: bool,
 }
 
 impl Native {
@@ -61,7 +56,6 @@ impl Native {
             schedule: Schedule::new(req, Instant::now()),
             live: HashMap::new(),
             served: Vec::new(),
-            synthetic: model.info.synthetic.is_some(),
         };
         batcher.serve(&mut feed);
         Ok(LoadReply {
@@ -98,16 +92,13 @@ impl Feed for LevelFeed<'_> {
                     arrival,
                     queue,
                     concurrent: self.live.len(),
-                    bytes: Vec::with_capacity(prompt.max_tokens as usize * 8),
-                    ttft: None,
-                    stopped_by_string: false,
-                    token_ends: Vec::new(),
+                    answer: Answer::new(self.model, prompt.max_tokens),
                 },
             );
             let request = SeqRequest {
                 prompt: self.ready[p].1.clone(),
                 max_tokens: prompt.max_tokens,
-                stop_at_eog: !self.synthetic,
+                stop_at_eog: self.model.info.synthetic.is_none(),
                 sampler,
                 time_limit: Some(prompt.time_limit),
             };
@@ -123,24 +114,8 @@ impl Feed for LevelFeed<'_> {
         let Some(live) = self.live.get_mut(&id) else {
             return Flow::Stop;
         };
-        let before = live.bytes.len();
-        self.model.piece_into(t.token, &mut live.bytes, false);
-        live.token_ends.push(live.bytes.len());
-        if live.ttft.is_none() && (self.synthetic || live.bytes.len() > before) {
-            live.ttft = Some(t.at);
-        }
-        if self.synthetic {
-            return Flow::Continue;
-        }
         let stops = &self.req.prompts[live.prompt].stop;
-        match find_stop(&live.bytes, before, stops) {
-            Some(at) => {
-                live.bytes.truncate(at);
-                live.stopped_by_string = true;
-                Flow::Stop
-            }
-            None => Flow::Continue,
-        }
+        live.answer.push(self.model, t.token, t.at, stops)
     }
 
     fn done(&mut self, id: usize, result: Result<SeqTrace, String>) {
@@ -149,7 +124,7 @@ impl Feed for LevelFeed<'_> {
         };
         let (ready, _) = &self.ready[live.prompt];
         let time_limit = self.req.prompts[live.prompt].time_limit;
-        let generation = result.map(|t| generation(&live, t));
+        let generation = result.map(|t| live.answer.generation(run_trace(t)));
         let reply = super::chat_reply(generation, ready, time_limit);
         self.served.push(Served {
             prompt: live.prompt,
@@ -158,7 +133,7 @@ impl Feed for LevelFeed<'_> {
             queue: live.queue,
             concurrent: live.concurrent,
             reply: ChatReply {
-                token_ends: live.token_ends,
+                token_ends: live.answer.token_ends,
                 ..reply
             },
         });
@@ -182,24 +157,14 @@ impl LevelFeed<'_> {
     }
 }
 
-/// A sequence's end as a chat generation.
-fn generation(live: &Live, t: SeqTrace) -> Generation {
-    let stop_reason = match t.reason {
-        RunEnd::Eog => StopReason::Eos,
-        RunEnd::MaxTokens => StopReason::MaxTokens,
-        RunEnd::Stopped if live.stopped_by_string => StopReason::StopString,
-        RunEnd::Stopped => StopReason::Error,
-        RunEnd::TimeLimit => StopReason::TimeLimit,
-    };
-    Generation {
-        prompt_tokens: u32::try_from(t.prompt_tokens).unwrap_or(u32::MAX),
-        output_tokens: u32::try_from(t.tokens.len()).unwrap_or(u32::MAX),
-        text: text_of(&live.bytes),
-        stop_reason,
+/// A sequence's end as a run's.
+fn run_trace(t: SeqTrace) -> RunTrace {
+    RunTrace {
+        prompt_tokens: t.prompt_tokens,
         prompt_eval: t.prompt_eval,
-        ttft: live.ttft,
-        token_times: t.tokens,
-        e2e: t.end,
-        decode_time: t.decode_inside,
+        tokens: t.tokens,
+        decode_inside: t.decode_inside,
+        end: t.end,
+        reason: t.reason,
     }
 }
