@@ -5,7 +5,7 @@
 
 use super::exchange::{Exchange, Failure};
 use super::http::Client;
-use super::render::{Rendered, Renderer};
+use super::render::{self, Ready};
 use super::spec::Endpoint;
 use super::{anthropic, ollama, openai, Backend, ChatReply, ChatRequest, Reply, Request, Setup};
 use crate::grade::cost::Prices;
@@ -28,7 +28,7 @@ pub struct Remote {
     /// The GGUF whose chat template renders prompts for Ollama's raw mode.
     pub template_model: Option<PathBuf>,
     /// Ollama's prompts of the prepared cell, by prompt id.
-    rendered: HashMap<String, Rendered>,
+    rendered: HashMap<String, Ready>,
 }
 
 impl Remote {
@@ -68,9 +68,10 @@ impl Remote {
             .template_model
             .as_ref()
             .ok_or("ollama needs a GGUF model (-m) whose chat template renders the prompts")?;
-        let r = Renderer::open(path)?;
+        let model = render::vocab(path)?;
         for p in &setup.prompts {
-            self.rendered.insert(p.id.clone(), r.render(p, setup.raw)?);
+            let ready = render::render(&model, p, setup.raw)?;
+            self.rendered.insert(p.id.clone(), ready);
         }
         Ok(())
     }
@@ -81,10 +82,10 @@ impl Remote {
             &self.client,
             &self.endpoint,
             req,
-            rendered.map(|r| r.text.as_str()),
+            rendered.map(|r| r.rendered.text.as_str()),
         );
         let template = match (rendered, req.raw().is_some()) {
-            (Some(r), _) => r.template.clone(),
+            (Some(r), _) => r.rendered.template.clone(),
             (None, true) => TEMPLATE_RAW_AS_USER.to_string(),
             (None, false) => TEMPLATE_SERVER.to_string(),
         };

@@ -3,8 +3,9 @@
 //! request is answered alone: same prompt rendering, stop rules, text and timestamps.
 
 use super::chat::Answer;
-use super::{Native, Ready};
+use super::Native;
 use crate::backend::load::{failed_reply, LoadReply, LoadRequest, Schedule, Served};
+use crate::backend::render::Ready;
 use crate::backend::ChatReply;
 use crate::engine::{
     Batcher, Feed, Flow, Model, RunTrace, Sampler, SeqRequest, SeqTrace, TokenEvent,

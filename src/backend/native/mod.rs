@@ -7,12 +7,12 @@ mod load;
 mod steps;
 
 use super::exchange::Failure;
+use super::render::{render, Ready};
 use super::{
     Backend, ChatReply, ChatRequest, ContextSettingsSpec, EngineSpec, ModelSource, Reply, Request,
     Setup,
 };
 use crate::engine::quant::QuantType;
-use crate::engine::template::{self, Rendered};
 use crate::engine::{
     self, quantize, ContextSettings, EngineSettings, KvType, LoadOptions, Model, Session,
 };
@@ -22,13 +22,6 @@ use chat::{ChatOptions, Generation};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// A prompt of the prepared cell: rendered and counted.
-#[derive(Debug, Clone)]
-struct Ready {
-    rendered: Rendered,
-    tokens: u32,
-}
 
 /// llama.cpp in-process, and the cell it has prepared.
 pub struct Native {
@@ -92,11 +85,8 @@ impl Backend for Native {
         info.model = first.info.clone();
         info.models = self.models.iter().map(|m| m.info.clone()).collect();
         for p in &setup.prompts {
-            let rendered = template::render(&first, p, setup.raw).map_err(|e| e.to_string())?;
-            let tokens = first.tokenize(&rendered.text, true, true).len();
-            let tokens = u32::try_from(tokens).unwrap_or(u32::MAX);
-            self.prompts
-                .insert(p.id.clone(), Ready { rendered, tokens });
+            let ready = render(&first, p, setup.raw)?;
+            self.prompts.insert(p.id.clone(), ready);
         }
         let settings = self.context_settings(setup, &first);
         for s in &setup.sessions {
@@ -222,9 +212,7 @@ impl Native {
         if let Some(r) = self.prompts.get(&p.id) {
             return Ok(r.clone());
         }
-        let rendered = template::render(model, p, false).map_err(|e| e.to_string())?;
-        let tokens = model.tokenize(&rendered.text, true, true).len() as u32;
-        Ok(Ready { rendered, tokens })
+        render(model, p, false)
     }
 
     fn chat(&mut self, req: &ChatRequest<'_>) -> Result<ChatReply, String> {
