@@ -172,19 +172,16 @@ fn run_rust(
         .filter_map(|l| {
             let rest = l.strip_prefix("test ")?;
             let (name, result) = rest.rsplit_once(" ... ")?;
-            match result.trim() {
-                "ok" => Some(CaseVerdict {
-                    case: name.to_string(),
-                    pass: true,
-                    detail: None,
-                }),
-                "FAILED" => Some(CaseVerdict {
-                    case: name.to_string(),
-                    pass: false,
-                    detail: Some("failed".into()),
-                }),
-                _ => None,
-            }
+            let pass = match result.trim() {
+                "ok" => true,
+                "FAILED" => false,
+                _ => return None,
+            };
+            Some(CaseVerdict {
+                case: name.to_string(),
+                pass,
+                detail: (!pass).then(|| "failed".into()),
+            })
         })
         .collect();
     if let Some(why) = o.stopped(limits) {
@@ -272,11 +269,10 @@ fn verdict(
     cases: Result<Vec<CaseVerdict>, String>,
     execution: Execution,
 ) -> Verdict {
-    match cases {
+    let (cases, detail) = match cases {
         Ok(cases) => {
             let failed: Vec<&CaseVerdict> = cases.iter().filter(|c| !c.pass).collect();
-            let detail = (!failed.is_empty()).then(|| {
-                let first = failed[0];
+            let detail = failed.first().map(|first| {
                 format!(
                     "{} of {} case(s) failed; {}: {}",
                     failed.len(),
@@ -285,21 +281,16 @@ fn verdict(
                     first.detail.as_deref().unwrap_or("failed")
                 )
             });
-            Verdict {
-                grader,
-                pass: failed.is_empty(),
-                detail,
-                cases,
-                execution: Some(execution),
-            }
+            (cases, detail)
         }
-        Err(why) => Verdict {
-            grader,
-            pass: false,
-            detail: Some(why),
-            cases: Vec::new(),
-            execution: Some(execution),
-        },
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    Verdict {
+        grader,
+        pass: detail.is_none(),
+        detail,
+        cases,
+        execution: Some(execution),
     }
 }
 
@@ -342,19 +333,10 @@ fn written_tests(
 
 /// Grades `response` with `t` under `limits`.
 pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
-    if t.language == "rust" {
-        return grade_rust(grader, t, response, limits);
-    }
     let (interpreter, driver, ext) = match t.language.as_str() {
-        "python" | "sql" => (
-            "python3",
-            if t.language == "sql" {
-                SQL_DRIVER
-            } else {
-                PYTHON_DRIVER
-            },
-            "py",
-        ),
+        "rust" => return grade_rust(grader, t, response, limits),
+        "python" => ("python3", PYTHON_DRIVER, "py"),
+        "sql" => ("python3", SQL_DRIVER, "py"),
         _ => ("node", JS_DRIVER, "js"),
     };
     let Some(interpreter) = sandbox::program(interpreter) else {
