@@ -146,7 +146,7 @@ fn run_rust(
     .iter()
     .map(|a| a.to_string())
     .collect();
-    let o = sandbox::run_with(dir.path(), &rustc, &args, &compile, &mounts)
+    let o = sandbox::run(dir.path(), &rustc, &args, &compile, &mounts)
         .map_err(|e| format!("cannot start rustc: {e}"))?;
     if let Some(why) = o.stopped(&compile) {
         return Err(format!("compiling: {why}"));
@@ -164,6 +164,7 @@ fn run_rust(
         &dir.path().join("t"),
         &["--test-threads=1".to_string()],
         limits,
+        &[],
     )
     .map_err(|e| format!("cannot start the tests: {e}"))?;
     let cases: Vec<CaseVerdict> = o
@@ -239,8 +240,14 @@ fn run_cases(
     {
         std::fs::write(dir.path().join(name), body).map_err(|e| format!("write {name}: {e}"))?;
     }
-    let o = sandbox::run(dir.path(), interpreter, &[driver.0.to_string()], limits)
-        .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
+    let o = sandbox::run(
+        dir.path(),
+        interpreter,
+        &[driver.0.to_string()],
+        limits,
+        &[],
+    )
+    .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
     let cases: Vec<CaseVerdict> = o
         .stdout
         .lines()

@@ -76,8 +76,7 @@ impl Outcome {
 #[derive(Debug, Clone)]
 struct Wrapper {
     isolation: Isolation,
-    /// Drop to `nobody` (running as root).
-    nobody: bool,
+    /// Fresh mount and network namespaces, and a drop to `nobody` (running as root).
     namespaces: bool,
     prlimit: bool,
 }
@@ -128,7 +127,6 @@ fn wrapper() -> &'static Wrapper {
         };
         Wrapper {
             isolation,
-            nobody: namespaces,
             namespaces,
             prlimit,
         }
@@ -145,7 +143,7 @@ pub fn workdir() -> std::io::Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("runner-sandbox-")
         .tempdir_in(std::env::temp_dir())?;
-    if wrapper().nobody {
+    if wrapper().namespaces {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
     }
@@ -159,7 +157,7 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .iter()
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file());
-    if wrapper().nobody {
+    if wrapper().namespaces {
         return system;
     }
     std::env::var_os("PATH")
@@ -286,25 +284,16 @@ fn reader(
     rx
 }
 
-/// Runs `program args` in `dir` under `limits`. An error only when it cannot start at all.
-pub fn run(
-    dir: &Path,
-    program: &Path,
-    args: &[String],
-    limits: &Limits,
-) -> std::io::Result<Outcome> {
-    run_with(dir, program, args, limits, &[])
-}
-
 /// Whether runs see host directories only through mounts (the sandbox user cannot read
 /// runner's own home).
 pub fn mounts_needed() -> bool {
     wrapper().namespaces
 }
 
-/// [`run`], with each `(host directory, name)` of `mounts` readable at `dir/name` where the
-/// sandbox uses namespaces (elsewhere the run reads the host path itself).
-pub fn run_with(
+/// Runs `program args` in `dir` under `limits`, with each `(host directory, name)` of `mounts`
+/// readable at `dir/name` where the sandbox uses namespaces (elsewhere the run reads the host
+/// path itself). An error only when it cannot start at all.
+pub fn run(
     dir: &Path,
     program: &Path,
     args: &[String],
