@@ -104,13 +104,11 @@ pub fn parse(
     answer: &str,
     rubric: &Rubric,
 ) -> Result<(BTreeMap<String, f64>, Option<String>), String> {
-    let (Some(a), Some(b)) = (answer.find('{'), answer.rfind('}')) else {
-        return Err("the judge's answer holds no JSON object".into());
+    let object = match (answer.find('{'), answer.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &answer[a..=b],
+        _ => return Err("the judge's answer holds no JSON object".into()),
     };
-    if b < a {
-        return Err("the judge's answer holds no JSON object".into());
-    }
-    let v: serde_json::Value = serde_json::from_str(&answer[a..=b])
+    let v: serde_json::Value = serde_json::from_str(object)
         .map_err(|e| format!("the judge's answer is not valid JSON: {e}"))?;
     let mut scores = BTreeMap::new();
     for c in &rubric.criteria {
