@@ -234,20 +234,16 @@ fn parse_prompts(
 }
 
 fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, String> {
-    if !item.is_table() {
+    let toml::Value::Table(item) = item else {
         return Err("must be a table ([[prompts]])".into());
-    }
-    let (own, settings): (toml::Table, toml::Table) = match item {
-        toml::Value::Table(t) => t
-            .into_iter()
-            .partition(|(k, _)| PROMPT_KEYS.contains(&k.as_str())),
-        _ => unreachable!("checked to be a table"),
     };
-    let read = |t: toml::Table| toml::Value::Table(t);
-    let mut raw: RawPrompt = read(own)
+    let (own, settings): (toml::Table, toml::Table) = item
+        .into_iter()
+        .partition(|(k, _)| PROMPT_KEYS.contains(&k.as_str()));
+    let mut raw: RawPrompt = toml::Value::Table(own)
         .try_into()
         .map_err(|e: toml::de::Error| value_error(&e))?;
-    raw.own = read(settings)
+    raw.own = toml::Value::Table(settings)
         .try_into()
         .map_err(|e: toml::de::Error| value_error(&e))?;
     if !is_valid_id(&raw.id) {
