@@ -305,13 +305,7 @@ fn verdict(
 /// recorded as a skip (not a failure of the answer).
 fn skipped(grader: String, t: &TestSpec, limits: &Limits, missing: String) -> Verdict {
     let why = format!("{missing}: {} tests skipped", t.language);
-    Verdict {
-        grader,
-        pass: false,
-        detail: Some(why.clone()),
-        cases: Vec::new(),
-        execution: Some(execution(t, limits, Some(why))),
-    }
+    verdict(grader, Err(why.clone()), execution(t, limits, Some(why)))
 }
 
 /// The cases of the answer's own tests: every one on the correct version, then whether any
@@ -340,14 +334,18 @@ fn written_tests(
 
 /// Grades `response` with `t` under `limits`.
 pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
-    let (interpreter, driver, ext) = match t.language.as_str() {
-        "rust" => return grade_rust(grader, t, response, limits),
+    let (program, driver, ext) = match t.language.as_str() {
+        "rust" => ("rustc", "", "rs"),
         "python" => ("python3", PYTHON_DRIVER, "py"),
         "sql" => ("python3", SQL_DRIVER, "py"),
         _ => ("node", JS_DRIVER, "js"),
     };
-    let Some(interpreter) = sandbox::program(interpreter) else {
-        return skipped(grader, t, limits, format!("{interpreter} not found"));
+    let found = match program {
+        "rustc" => rust_sysroot(),
+        _ => sandbox::program(program),
+    };
+    let Some(found) = found else {
+        return skipped(grader, t, limits, format!("{program} not found"));
     };
     let exec = execution(t, limits, None);
     let Some(code) = answer_code(response, &t.language) else {
@@ -357,69 +355,45 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
             exec,
         );
     };
-    let driver_name = format!("driver.{ext}");
-    let driver = (driver_name.as_str(), driver);
-    let solution = format!("solution.{ext}");
-    let tests = format!("tests.{ext}");
-    let cases = match (t.language.as_str(), &t.implementation, &t.broken) {
-        ("sql", _, _) => {
-            let expect = serde_json::json!({"expect": t.expect, "ordered": t.ordered});
-            run_cases(
-                &interpreter,
-                driver,
-                &[
-                    ("setup.sql", t.setup.clone()),
-                    ("answer.sql", code),
-                    ("expect.json", expect.to_string()),
-                ],
-                limits,
-            )
-        }
-        (_, Some(good), Some(bad)) => {
-            // The answer is tests: they must accept the correct version and reject the broken.
-            let on = |imp: &String| {
-                run_cases(
-                    &interpreter,
-                    driver,
-                    &[
-                        (solution.as_str(), imp.clone()),
-                        (tests.as_str(), code.clone()),
-                    ],
-                    limits,
-                )
-            };
-            written_tests(on(good), on(bad))
-        }
-        _ => run_cases(
-            &interpreter,
-            driver,
-            &[(solution.as_str(), code), (tests.as_str(), t.tests.clone())],
-            limits,
-        ),
-    };
+    let cases = cases(t, &found, driver, ext, code, limits);
     verdict(grader, cases, exec)
 }
 
-/// Rust: the answer and the tests in one crate (`rustc --test`); for a test-writing prompt,
-/// the implementation first and the answer's test module after it.
-fn grade_rust(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> Verdict {
-    let Some(sysroot) = rust_sysroot() else {
-        return skipped(grader, t, limits, "rustc not found".into());
-    };
-    let exec = execution(t, limits, None);
-    let Some(code) = answer_code(response, "rust") else {
-        return verdict(
-            grader,
-            Err("no closed rust code block in the answer".into()),
-            exec,
-        );
-    };
-    let cases = match (&t.implementation, &t.broken) {
-        (Some(good), Some(bad)) => {
-            let on = |imp: &String| run_rust(&sysroot, format!("{imp}\n\n{code}\n"), limits);
+/// The cases of the answer's `code` under `t`, run by `found` (rustc's sysroot, or the
+/// interpreter of the `driver` script). Rust: the answer and the tests in one crate
+/// (`rustc --test`); for a test-writing prompt, the implementation first and the answer's test
+/// module after it.
+fn cases(
+    t: &TestSpec,
+    found: &std::path::Path,
+    driver: &str,
+    ext: &str,
+    code: String,
+    limits: &Limits,
+) -> Result<Vec<CaseVerdict>, String> {
+    let [solution, tests, driver_name] =
+        ["solution", "tests", "driver"].map(|f| format!("{f}.{ext}"));
+    let driver = (driver_name.as_str(), driver);
+    let on = |files: &[(&str, String)]| run_cases(found, driver, files, limits);
+    match (t.language.as_str(), &t.implementation, &t.broken) {
+        ("rust", Some(good), Some(bad)) => {
+            let on = |imp: &String| run_rust(found, format!("{imp}\n\n{code}\n"), limits);
             written_tests(on(good), on(bad))
         }
-        _ => run_rust(&sysroot, format!("{code}\n\n{}\n", t.tests), limits),
-    };
-    verdict(grader, cases, exec)
+        ("rust", ..) => run_rust(found, format!("{code}\n\n{}\n", t.tests), limits),
+        ("sql", ..) => {
+            let expect = serde_json::json!({"expect": t.expect, "ordered": t.ordered});
+            on(&[
+                ("setup.sql", t.setup.clone()),
+                ("answer.sql", code),
+                ("expect.json", expect.to_string()),
+            ])
+        }
+        // The answer is tests: they must accept the correct version and reject the broken.
+        (_, Some(good), Some(bad)) => {
+            let on = |imp: &String| on(&[(&solution, imp.clone()), (&tests, code.clone())]);
+            written_tests(on(good), on(bad))
+        }
+        _ => on(&[(&solution, code), (&tests, t.tests.clone())]),
+    }
 }
