@@ -4,13 +4,9 @@
 use super::{check, text};
 use crate::scenario::{Grader, PairVerdict, Verdict};
 
-/// Grading one response with one grader.
-pub trait Grade {
-    fn grade(&self, response: &str) -> Verdict;
-}
-
-impl Grade for Grader {
-    fn grade(&self, response: &str) -> Verdict {
+impl Grader {
+    /// Grades one response with this grader.
+    pub fn grade(&self, response: &str) -> Verdict {
         if let Grader::Tests(t) = self {
             let limits = super::sandbox::Limits::default();
             return super::execute::grade(self.describe(), t, response, &limits);
