@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// llama.cpp in-process, and the cell it has prepared.
+#[derive(Default)]
 pub struct Native {
     verbose: bool,
     models: Vec<Arc<Model>>,
@@ -43,14 +44,7 @@ impl Native {
     pub fn new(verbose: bool) -> Native {
         Native {
             verbose,
-            models: Vec::new(),
-            sessions: Vec::new(),
-            session_models: Vec::new(),
-            settings: None,
-            applied: None,
-            engine: None,
-            workload: None,
-            prompts: HashMap::new(),
+            ..Default::default()
         }
     }
 
