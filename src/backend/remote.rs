@@ -167,22 +167,17 @@ pub fn exchange(
         BackendKind::OpenAi => openai::request(client, ep, req),
         BackendKind::Anthropic => anthropic::request(client, ep, req),
         BackendKind::Ollama => {
-            let joined;
-            let prompt = match (rendered, req.raw()) {
-                (Some(r), _) => r,
-                (None, Some(raw)) => raw,
-                (None, None) => {
-                    let parts: Vec<&str> = req
-                        .prompt
-                        .messages
-                        .iter()
-                        .map(|m| m.content.as_str())
-                        .collect();
-                    joined = parts.join("\n");
-                    &joined
-                }
+            let joined = || {
+                let parts: Vec<&str> = req
+                    .prompt
+                    .messages
+                    .iter()
+                    .map(|m| m.content.as_str())
+                    .collect();
+                parts.join("\n")
             };
-            ollama::request(client, ep, req, prompt)
+            let prompt = rendered.or(req.raw()).map_or_else(joined, str::to_string);
+            ollama::request(client, ep, req, &prompt)
         }
         BackendKind::Native => {
             let mut x = Exchange::new(Instant::now());
