@@ -67,13 +67,13 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(req: &LoadRequest<'_>, start: Instant) -> Schedule {
-        let times = match req.shape {
-            Shape::Open { rate, seed, .. } => arrivals(rate, req.requests, seed),
-            Shape::Closed { .. } => Vec::new(),
-        };
-        let total = match req.shape {
-            Shape::Open { .. } => times.len(),
-            Shape::Closed { .. } => req.requests,
+        let (times, total) = match req.shape {
+            Shape::Open { rate, seed, .. } => {
+                let times = arrivals(rate, req.requests, seed);
+                let total = times.len();
+                (times, total)
+            }
+            Shape::Closed { .. } => (Vec::new(), req.requests),
         };
         Schedule {
             start,
