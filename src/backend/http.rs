@@ -383,8 +383,8 @@ fn classify(e: &ureq::Error, ep: &Endpoint, url: &str) -> Failure {
 
 fn io_failure(e: &std::io::Error, ep: &Endpoint) -> Failure {
     let msg = scrub(&e.to_string(), ep);
-    let timed_out = msg.to_ascii_lowercase().contains("timeout")
-        || msg.to_ascii_lowercase().contains("timed out");
+    let lower = msg.to_ascii_lowercase();
+    let timed_out = lower.contains("timeout") || lower.contains("timed out");
     match e.kind() {
         ErrorKind::TimedOut | ErrorKind::WouldBlock => time_limit_failure(),
         _ if timed_out => time_limit_failure(),
