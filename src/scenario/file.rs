@@ -399,10 +399,7 @@ fn parse_grader(index: usize, value: &toml::Value) -> Result<Grader, String> {
 /// Every pair id names exactly two prompts, whose graders have the same types in order.
 fn check_pairs(prompts: &[Prompt]) -> Result<(), String> {
     let mut seen: Vec<&str> = Vec::new();
-    for p in prompts {
-        let Some(pair) = p.pair.as_deref() else {
-            continue;
-        };
+    for pair in prompts.iter().filter_map(|p| p.pair.as_deref()) {
         if seen.contains(&pair) {
             continue;
         }
