@@ -3,7 +3,7 @@
 
 use super::catalog::{self, CatalogueRow};
 use super::local::Local;
-use super::render::{pct, rate, trust, PUBLISHED, ROWS};
+use super::render::{markdown_or, pct, rate, trust, PUBLISHED, ROWS};
 use super::rows::GuideRow;
 use super::{machine::MachineSpec, Calibration, Guide};
 use crate::measure::stats::percentile;
@@ -139,11 +139,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, interactive: f64) -> String {
         let (fit, unfit): (Vec<&CatalogueRow>, Vec<&CatalogueRow>) =
             rows.iter().partition(|r| r.fits.fits());
         s.push_str("\n## Every catalogue model that fits\n\n");
-        s.push_str(&if fit.is_empty() {
-            "None.\n".to_string()
-        } else {
-            table::markdown(MACHINE_ROWS, fit.iter().copied())
-        });
+        s.push_str(&markdown_or(MACHINE_ROWS, fit.iter().copied(), "None.\n"));
         if !unfit.is_empty() {
             let names: Vec<String> = unfit
                 .iter()

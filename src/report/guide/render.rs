@@ -8,6 +8,7 @@ use super::{Calibration, Guide};
 use crate::report::reference::Published;
 use crate::report::table::{self, opt, percent_pair, Column};
 use crate::report::ReportError;
+use serde::Serialize;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -170,30 +171,50 @@ pub fn markdown(g: &Guide) -> String {
         s.push('\n');
     }
     s.push_str("## Machines\n\n");
-    s.push_str(&if g.machines.is_empty() {
-        "No records yet: run `runner sweep` or `runner bench -o results/...json`.\n".into()
-    } else {
-        table::markdown(MACHINES, &g.machines)
-    });
+    s.push_str(&markdown_or(
+        MACHINES,
+        &g.machines,
+        "No records yet: run `runner sweep` or `runner bench -o results/...json`.\n",
+    ));
     s.push_str("\n## Measured and predicted\n\n");
     s.push_str(&table::markdown(ROWS, &g.rows));
     s.push_str("\n## Published reference figures\n\n");
-    s.push_str(&if g.published.is_empty() {
-        "None (`reference/published.csv` is absent).\n".into()
-    } else {
-        table::markdown(PUBLISHED, &g.published)
-    });
+    s.push_str(&markdown_or(
+        PUBLISHED,
+        &g.published,
+        "None (`reference/published.csv` is absent).\n",
+    ));
     s.push('\n');
     s.push_str(HOW_TO_READ);
     s
 }
 
+/// `rows` as a Markdown table, or `empty` when there are none.
+pub(super) fn markdown_or<'a, T: 'a>(
+    columns: &[Column<T>],
+    rows: impl IntoIterator<Item = &'a T>,
+    empty: &str,
+) -> String {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return empty.to_string();
+    }
+    table::markdown(columns, rows)
+}
+
 /// Every row (measured and predicted) as CSV: every field of the row struct is a column, in
 /// its order, empty where a row has no value.
 pub fn csv(g: &Guide) -> Result<String, ReportError> {
+    serialized_csv(&g.rows)
+}
+
+/// Serialised rows as CSV, a header from the fields of the first.
+fn serialized_csv<'a, T: Serialize + 'a>(
+    rows: impl IntoIterator<Item = &'a T>,
+) -> Result<String, ReportError> {
     let err = |e: csv::Error| ReportError::Csv(e.to_string());
     let mut w = csv::Writer::from_writer(Vec::new());
-    for row in &g.rows {
+    for row in rows {
         w.serialize(row).map_err(err)?;
     }
     let bytes = w
@@ -493,13 +514,5 @@ pub fn catalogue_section(cal: &Calibration, csv_name: &str) -> String {
 
 /// The catalogue rows as CSV.
 pub fn catalogue_csv(g: &Guide) -> Result<String, ReportError> {
-    let err = |e: csv::Error| ReportError::Csv(e.to_string());
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for row in g.calibration.iter().flat_map(|c| &c.rows) {
-        w.serialize(row).map_err(err)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ReportError::Csv(e.to_string()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    serialized_csv(g.calibration.iter().flat_map(|c| &c.rows))
 }
