@@ -1,6 +1,7 @@
 //! The guide as Markdown and CSV, and the `--machine` answer. Text only from the guide's data:
 //! no clock, no environment, so the same records give the same bytes.
 
+use super::calib::DecodeFit;
 use super::catalog::Confidence;
 use super::rows::{GuideRow, MachineSummary, Status};
 use super::validation::{ErrorSummary, Validation};
@@ -70,7 +71,7 @@ pub(super) const ROWS: &[Column<GuideRow>] = &[
 const MACHINES: &[Column<MachineSummary>] = &[
     Column::text("machine", |m| m.label.clone()),
     Column::text("fingerprint", |m| m.id.clone()),
-    Column::text("chip", |m| m.chip.clone().unwrap_or_else(|| "-".into())),
+    Column::text("chip", |m| or_dash(&m.chip)),
     Column::number("memory GiB", |m| {
         format!("{:.1}", m.memory_present_bytes as f64 / MIB / 1024.0)
     }),
@@ -252,6 +253,17 @@ const SUMMARY: &[Column<ErrorSummary>] = &[
     Column::number("worst |error|", |s| pct(s.worst_abs_error)),
 ];
 
+/// A decode fit's MoE efficiency as a clause, or `none` when it saw no MoE decodes.
+fn moe_efficiency(f: &DecodeFit, none: &str) -> String {
+    match f.moe_factor {
+        Some(m) => format!(
+            ", MoE weights at {:.0} % of the dense efficiency",
+            m * 100.0
+        ),
+        None => none.into(),
+    }
+}
+
 /// The fitted parameters, one line each.
 fn parameters(cal: &Calibration) -> String {
     let mut s = String::new();
@@ -261,13 +273,7 @@ fn parameters(cal: &Calibration) -> String {
              ({} dense, {} MoE row(s)).\n",
             f.efficiency * 100.0,
             f.fixed_ms,
-            match f.moe_factor {
-                Some(m) => format!(
-                    ", MoE weights at {:.0} % of the dense efficiency",
-                    m * 100.0
-                ),
-                None => ", no MoE rows (MoE predicted at the dense efficiency)".into(),
-            },
+            moe_efficiency(f, ", no MoE rows (MoE predicted at the dense efficiency)"),
             f.dense_rows,
             f.moe_rows
         ));
@@ -280,13 +286,7 @@ fn parameters(cal: &Calibration) -> String {
              {from}, {:.1} ms fixed per token{} ({} dense, {} MoE decode(s) measured here).\n",
             f.efficiency * 100.0,
             f.fixed_ms,
-            match f.moe_factor {
-                Some(m) => format!(
-                    ", MoE weights at {:.0} % of the dense efficiency",
-                    m * 100.0
-                ),
-                None => ", no MoE decodes".into(),
-            },
+            moe_efficiency(&f, ", no MoE decodes"),
             f.dense_rows,
             f.moe_rows
         ));
@@ -360,17 +360,17 @@ pub fn trust(cal: &Calibration) -> String {
         parts.push(format!("MoE decode by backend: {}", moe.join(", ")));
     }
     parts.extend(line("pp all", "prompt processing"));
+    let errors = |what: &str, g: &ErrorSummary| {
+        format!(
+            "{what} {} (worst {}, n={})",
+            pct(g.median_abs_error),
+            pct(g.worst_abs_error),
+            g.predicted
+        )
+    };
     let here: Vec<String> = ["dense", "MoE"]
         .iter()
-        .filter_map(|k| {
-            let g = cal.group(&format!("tg here {k}"))?;
-            Some(format!(
-                "{k} {} (worst {}, n={})",
-                pct(g.median_abs_error),
-                pct(g.worst_abs_error),
-                g.predicted
-            ))
-        })
+        .filter_map(|k| Some(errors(k, cal.group(&format!("tg here {k}"))?)))
         .collect();
     if !here.is_empty() {
         parts.push(format!(
@@ -381,15 +381,7 @@ pub fn trust(cal: &Calibration) -> String {
     let recorded: Vec<String> = cal
         .summary
         .iter()
-        .filter_map(|g| {
-            let what = g.group.strip_prefix("tg recorded ")?;
-            Some(format!(
-                "{what} {} (worst {}, n={})",
-                pct(g.median_abs_error),
-                pct(g.worst_abs_error),
-                g.predicted
-            ))
-        })
+        .filter_map(|g| Some(errors(g.group.strip_prefix("tg recorded ")?, g)))
         .collect();
     if !recorded.is_empty() {
         parts.push(format!(
@@ -464,18 +456,15 @@ fn matrix(cal: &Calibration) -> String {
         };
         let cells: Vec<String> = chips
             .iter()
-            .map(|c| match of(c) {
-                Some(r) if r.confidence == Confidence::Community => {
-                    format!("{}†", rate(r.decode_tps))
+            .map(|c| {
+                let Some(r) = of(c) else { return "-".into() };
+                let tps = rate(r.decode_tps);
+                match r.confidence {
+                    Confidence::Community => format!("{tps}†"),
+                    Confidence::MeasuredHere => format!("**{tps}**"),
+                    Confidence::ExtrapolatedHere => format!("*{tps}*"),
+                    Confidence::Predicted | Confidence::NoBasis => tps,
                 }
-                Some(r) if r.confidence == Confidence::MeasuredHere => {
-                    format!("**{}**", rate(r.decode_tps))
-                }
-                Some(r) if r.confidence == Confidence::ExtrapolatedHere => {
-                    format!("*{}*", rate(r.decode_tps))
-                }
-                Some(r) => rate(r.decode_tps),
-                None => "-".into(),
             })
             .collect();
         s.push_str(&format!(
