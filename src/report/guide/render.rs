@@ -168,7 +168,7 @@ pub fn markdown(g: &Guide) -> String {
     if let Some(cal) = &g.calibration {
         s.push_str(&trust(cal));
         s.push_str("\n\n");
-        s.push_str(&catalogue_section(cal, "hardware-guide-catalogue.csv"));
+        s.push_str(&catalogue_section(cal));
         s.push('\n');
     }
     s.push_str("## Machines\n\n");
@@ -479,7 +479,7 @@ fn matrix(cal: &Calibration) -> String {
 }
 
 /// The guide's catalogue section.
-pub fn catalogue_section(cal: &Calibration, csv_name: &str) -> String {
+pub fn catalogue_section(cal: &Calibration) -> String {
     let a = cal.assumptions;
     let mut s = String::from("## The catalogue: what runs how fast\n\n");
     s.push_str(&format!(
@@ -492,7 +492,7 @@ pub fn catalogue_section(cal: &Calibration, csv_name: &str) -> String {
          synthetic model of the entry) or *italic* (extrapolated here from layer-scaled runs). \
          A machine with records (the first columns) is predicted from its own decodes at its \
          measured bandwidth (a GPU: its published one); the chips from the published rows. Every chip, prompt processing and TTFT for a \
-         {}-token prompt, and the basis of every number: `{csv_name}`.\n\n",
+         {}-token prompt, and the basis of every number: `hardware-guide-catalogue.csv`.\n\n",
         a.context, a.prompt
     ));
     s.push_str(&matrix(cal));
