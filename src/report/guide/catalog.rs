@@ -258,10 +258,6 @@ impl CatalogueRow {
             basis: String::new(),
         }
     }
-
-    pub fn needed_bytes(&self) -> u64 {
-        (self.memory_needed_gib * GIB) as u64
-    }
 }
 
 /// The backend the guide predicts a chip through: the one most of its reference rows used,
