@@ -153,6 +153,42 @@ impl Calibration {
             })
             .collect()
     }
+
+    /// A row predicted by a backend's fit to the published rows, with that fit's error on
+    /// runner's own decodes of the same kind (dense or MoE) on chips of the table in its basis
+    /// when there are some and the row's chip is not one the fit was made from: a fit those
+    /// decodes contradict says so wherever it is used.
+    fn caveat(&self, mut r: catalog::CatalogueRow) -> catalog::CatalogueRow {
+        let kind = if r.moe { "MoE" } else { "dense" };
+        let group = format!("tg recorded {} {kind}", r.backend);
+        let error = self
+            .summary
+            .iter()
+            .find(|g| g.group == group)
+            .and_then(|g| Some((g.median_abs_error?, g.predicted)));
+        let fitted_here = self
+            .refs
+            .iter()
+            .any(|x| x.backend == r.backend && x.chip().is_some_and(|c| c.name == r.chip));
+        let on: Vec<&str> = self
+            .recorded_on
+            .iter()
+            .filter(|(b, _)| *b == r.backend)
+            .map(|(_, c)| c.as_str())
+            .collect();
+        if let (catalog::Confidence::Predicted, Some((e, n)), false) =
+            (r.confidence, error, fitted_here)
+        {
+            r.basis.push_str(&format!(
+                "; this {} fit is off by a median of {:.0} % on runner's own {kind} decodes on \
+                 {} (n={n}, `runner guide --validate`)",
+                r.backend,
+                e * 100.0,
+                on.join(", ")
+            ));
+        }
+        r
+    }
 }
 
 impl Guide {
@@ -242,44 +278,6 @@ pub fn calibrate(
     let refs = calib::load(results).map_err(Invalid)?;
     let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
     Ok(Calibration::new(refs, sized, assumptions, &guide.locals))
-}
-
-impl Calibration {
-    /// A row predicted by a backend's fit to the published rows, with that fit's error on
-    /// runner's own decodes of the same kind (dense or MoE) on chips of the table in its basis
-    /// when there are some and the row's chip is not one the fit was made from: a fit those
-    /// decodes contradict says so wherever it is used.
-    fn caveat(&self, mut r: catalog::CatalogueRow) -> catalog::CatalogueRow {
-        let kind = if r.moe { "MoE" } else { "dense" };
-        let group = format!("tg recorded {} {kind}", r.backend);
-        let error = self
-            .summary
-            .iter()
-            .find(|g| g.group == group)
-            .and_then(|g| Some((g.median_abs_error?, g.predicted)));
-        let fitted_here = self
-            .refs
-            .iter()
-            .any(|x| x.backend == r.backend && x.chip().is_some_and(|c| c.name == r.chip));
-        let on: Vec<&str> = self
-            .recorded_on
-            .iter()
-            .filter(|(b, _)| *b == r.backend)
-            .map(|(_, c)| c.as_str())
-            .collect();
-        if let (catalog::Confidence::Predicted, Some((e, n)), false) =
-            (r.confidence, error, fitted_here)
-        {
-            r.basis.push_str(&format!(
-                "; this {} fit is off by a median of {:.0} % on runner's own {kind} decodes on \
-                 {} (n={n}, `runner guide --validate`)",
-                r.backend,
-                e * 100.0,
-                on.join(", ")
-            ));
-        }
-        r
-    }
 }
 
 /// Each machine with records and a bandwidth to hold its decodes against (measured here;
@@ -386,10 +384,8 @@ pub struct GuideOptions {
 /// what to print on stdout.
 pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     use crate::report::write_atomic;
-    let spec = match &args.machine {
-        Some(m) => Some(machine::parse(m).map_err(Invalid)?),
-        None => None,
-    };
+    let spec = args.machine.as_deref().map(machine::parse).transpose();
+    let spec = spec.map_err(Invalid)?;
     let (records, published) = load_inputs(&args.results)?;
     let source = args.results.display().to_string();
     let mut guide = build(&source, &records, &published, args.efficiency);
