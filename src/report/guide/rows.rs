@@ -192,26 +192,24 @@ pub fn group(obs: &[Obs]) -> BTreeMap<&RowKey, Vec<&Obs>> {
 
 /// The observations a row's decode figures come from: long-form requests, else bench tests.
 fn decode_set<'a>(os: &[&'a Obs]) -> (Vec<&'a Obs>, String) {
-    let long: Vec<&Obs> = os
-        .iter()
-        .copied()
-        .filter(|o| o.workload == Workload::LongForm && o.decode_tps.is_some())
-        .collect();
-    if !long.is_empty() {
-        let mut names: Vec<&str> = long.iter().map(|o| o.test.as_str()).collect();
+    let decodes = |w: Workload| -> (Vec<&'a Obs>, String) {
+        let set: Vec<&Obs> = os
+            .iter()
+            .copied()
+            .filter(|o| o.workload == w && o.decode_tps.is_some())
+            .collect();
+        let mut names: Vec<&str> = set.iter().map(|o| o.test.as_str()).collect();
         names.dedup();
-        let from = format!("{}, median of {}", names.join(" "), long.len());
+        let names = names.join(" ");
+        (set, names)
+    };
+    let (long, names) = decodes(Workload::LongForm);
+    if !long.is_empty() {
+        let from = format!("{names}, median of {}", long.len());
         return (long, from);
     }
-    let bench: Vec<&Obs> = os
-        .iter()
-        .copied()
-        .filter(|o| o.workload == Workload::Bench && o.decode_tps.is_some())
-        .collect();
-    let mut tests: Vec<&str> = bench.iter().map(|o| o.test.as_str()).collect();
-    tests.dedup();
-    let from = format!("bench {}", tests.join(" "));
-    (bench, from)
+    let (bench, names) = decodes(Workload::Bench);
+    (bench, format!("bench {names}"))
 }
 
 /// The measured row of one key.
@@ -296,12 +294,12 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
             let published = os
                 .iter()
                 .filter_map(|o| o.bandwidth.as_ref()?.published_peak_gbps)
-                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+                .reduce(f64::max)
                 .or(chip.map(|c| c.peak_gbps));
             let measured = os
                 .iter()
                 .filter_map(|o| o.bandwidth.as_ref()?.measured_peak_gbps)
-                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+                .reduce(f64::max);
             // Against the peak predictions scale: the measured one, else (weights on a GPU,
             // whose bandwidth `runner hw` does not measure) the published one.
             let util: Vec<f64> = os
