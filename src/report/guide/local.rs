@@ -108,9 +108,10 @@ impl Local {
 
     /// Every decode here predicted from the others.
     pub fn validate(&self) -> Vec<Validation> {
-        (0..self.points.len())
-            .map(|i| {
-                let p = &self.points[i];
+        self.points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
                 let predicted = fit_decode(&Self::obs(&self.points, self.gbps, Some(i)))
                     .map(|f| f.predict(&p.work, self.gbps));
                 self.checked(p, predicted)
