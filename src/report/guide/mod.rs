@@ -18,7 +18,6 @@ use crate::record::Records;
 use crate::report::obs::{self, Obs};
 use crate::report::reference::Published;
 use crate::util::Invalid;
-use predict::Target;
 use rows::{GuideRow, MachineSummary};
 
 pub use answer::answer;
@@ -236,8 +235,8 @@ pub fn build(
     // Recorded machines only: the models measured here are small ones, and predicting them on
     // other machines says nothing a user asks. The catalogue rows cover other machines.
     let locals = local_models(&machines, &measured);
-    let targets: Vec<Target> = machines.iter().map(|m| Target::of(m, &locals)).collect();
-    let mut predicted = predict::predictions(&targets, &profiles, &measured, default_efficiency);
+    let mut predicted =
+        predict::predictions(&machines, &locals, &profiles, &measured, default_efficiency);
     sort_rows(&mut predicted);
     measured.extend(predicted);
     Guide {
@@ -334,7 +333,7 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
             (m.label.clone(), m.id.clone(), m.chip.clone()),
             backend.to_string(),
             gbps,
-            Some(m.memory_present_bytes).filter(|&b| b > 0),
+            m.memory_bytes(),
             points,
             known,
         ));

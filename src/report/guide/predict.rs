@@ -15,64 +15,29 @@ use std::collections::{BTreeMap, BTreeSet};
 /// models reach far less (fixed per-token costs dominate). `runner guide --efficiency` changes it.
 pub const DEFAULT_EFFICIENCY: f64 = 0.5;
 
-/// A machine predictions are made for.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub label: String,
-    /// Fingerprint id; empty for a machine known only by name.
-    pub id: String,
-    pub chip: Option<String>,
-    pub memory_bytes: Option<u64>,
-    pub measured_peak_gbps: Option<f64>,
-    pub published_peak_gbps: Option<f64>,
-    /// Median achieved bandwidth ÷ the measured peak (a GPU's: the published one) of this
-    /// machine's decodes, and how many.
-    pub efficiency: Option<(f64, usize)>,
-    /// The decode model fitted to this machine's own decodes, when it has one.
-    pub local: Option<Local>,
-}
-
-impl Target {
-    /// The target for a machine with records; `locals` are the fits of such machines.
-    pub fn of(m: &MachineSummary, locals: &[Local]) -> Target {
-        Target {
-            local: locals
-                .iter()
-                .find(|l| l.id == m.id && l.fit.is_some())
-                .cloned(),
-            label: m.label.clone(),
-            id: m.id.clone(),
-            chip: m.chip.clone(),
-            memory_bytes: Some(m.memory_present_bytes).filter(|&b| b > 0),
-            measured_peak_gbps: m.measured_peak_gbps,
-            published_peak_gbps: m.published_peak_gbps,
-            efficiency: m.efficiency.map(|e| (e, m.efficiency_n)),
-        }
-    }
-
-    /// Bandwidth decode can use, and the words that say where it comes from.
-    fn usable_gbps(&self, default_eff: f64) -> Option<(f64, String)> {
-        if let (Some(peak), Some((eff, n))) = (self.measured_peak_gbps, self.efficiency) {
-            let why = format!(
-                "{peak:.2} GB/s measured here × {:.1} % (median efficiency of {n} decodes here)",
-                eff * 100.0
-            );
-            return Some((peak * eff, why));
-        }
-        let peak = self.published_peak_gbps?;
-        if let Some((eff, n)) = self.efficiency {
-            let why = format!(
-                "{peak:.0} GB/s published peak × {:.1} % (median efficiency of {n} decodes here)",
-                eff * 100.0
-            );
-            return Some((peak * eff, why));
-        }
+/// Bandwidth decode can use on machine `m`, and the words that say where it comes from.
+fn usable_gbps(m: &MachineSummary, default_eff: f64) -> Option<(f64, String)> {
+    let efficiency = m.efficiency.map(|e| (e, m.efficiency_n));
+    if let (Some(peak), Some((eff, n))) = (m.measured_peak_gbps, efficiency) {
         let why = format!(
-            "{peak:.0} GB/s published peak × {:.0} % (default efficiency: no decodes measured here)",
-            default_eff * 100.0
+            "{peak:.2} GB/s measured here × {:.1} % (median efficiency of {n} decodes here)",
+            eff * 100.0
         );
-        Some((peak * default_eff, why))
+        return Some((peak * eff, why));
     }
+    let peak = m.published_peak_gbps?;
+    if let Some((eff, n)) = efficiency {
+        let why = format!(
+            "{peak:.0} GB/s published peak × {:.1} % (median efficiency of {n} decodes here)",
+            eff * 100.0
+        );
+        return Some((peak * eff, why));
+    }
+    let why = format!(
+        "{peak:.0} GB/s published peak × {:.0} % (default efficiency: no decodes measured here)",
+        default_eff * 100.0
+    );
+    Some((peak * default_eff, why))
 }
 
 /// What a (model, quantization) needs, from wherever it was measured.
@@ -125,8 +90,14 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
         .collect()
 }
 
-/// One predicted row, or `None` when the machine has no bandwidth to predict from.
-pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
+/// One predicted row on machine `m`, from `local`, the fit to its own decodes, when it has one;
+/// `None` when the machine has no bandwidth to predict from.
+pub fn predict(
+    m: &MachineSummary,
+    local: Option<&Local>,
+    p: &Profile,
+    default_eff: f64,
+) -> Option<GuideRow> {
     if p.bytes_per_token == 0 {
         return None;
     }
@@ -136,14 +107,14 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         moe: p.moe,
     };
     let on = p.measured_on.join(", ");
-    let (tps, basis, from) = match t.local.as_ref().and_then(|l| l.decode(&work)) {
+    let (tps, basis, from) = match local.and_then(|l| l.decode(&work)) {
         Some((tps, why)) => (
             tps,
             format!("predicted: {why} (bytes per token measured on {on})"),
             "fit to its decodes",
         ),
         None => {
-            let (gbps, why) = t.usable_gbps(default_eff)?;
+            let (gbps, why) = usable_gbps(m, default_eff)?;
             let mb = p.bytes_per_token as f64 / 1e6;
             (
                 gbps * 1e9 / p.bytes_per_token as f64,
@@ -160,7 +131,7 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
         decode_from: from.into(),
         bytes_per_token: Some(p.bytes_per_token),
         memory_needed_bytes: p.memory_needed_bytes,
-        fits: Fit::of(p.memory_needed_bytes, t.memory_bytes),
+        fits: Fit::of(p.memory_needed_bytes, m.memory_bytes()),
         passed: p.passed,
         graded: p.graded,
         pass_rate: match (p.passed, p.graded) {
@@ -168,13 +139,15 @@ pub fn predict(t: &Target, p: &Profile, default_eff: f64) -> Option<GuideRow> {
             _ => None,
         },
         basis,
-        ..GuideRow::unobserved(Status::Predicted, t)
+        ..GuideRow::unobserved(Status::Predicted, m)
     })
 }
 
-/// Predicted rows for every target and every profile the target has no measured native row of.
+/// Predicted rows for every machine and every profile the machine has no measured native row
+/// of; `locals` are the fits of machines to their own decodes.
 pub fn predictions(
-    targets: &[Target],
+    machines: &[MachineSummary],
+    locals: &[Local],
     profiles: &[Profile],
     measured: &[GuideRow],
     default_eff: f64,
@@ -185,13 +158,14 @@ pub fn predictions(
         .map(|r| (r.fingerprint.as_str(), r.model.as_str(), r.quant.as_str()))
         .collect();
     let mut out = Vec::new();
-    for t in targets {
+    for m in machines {
+        let local = locals.iter().find(|l| l.id == m.id && l.fit.is_some());
         for p in profiles {
-            let key = (t.id.as_str(), p.model.as_str(), p.quant.as_str());
-            if !t.id.is_empty() && done.contains(&key) {
+            let key = (m.id.as_str(), p.model.as_str(), p.quant.as_str());
+            if !m.id.is_empty() && done.contains(&key) {
                 continue;
             }
-            out.extend(predict(t, p, default_eff));
+            out.extend(predict(m, local, p, default_eff));
         }
     }
     out
@@ -201,16 +175,26 @@ pub fn predictions(
 mod tests {
     use super::*;
 
-    fn target(measured: Option<f64>, eff: Option<f64>, published: Option<f64>) -> Target {
-        Target {
-            label: "m".into(),
+    fn target(measured: Option<f64>, eff: Option<f64>, published: Option<f64>) -> MachineSummary {
+        MachineSummary {
             id: "abcd1234".into(),
+            label: "m".into(),
+            fingerprint: crate::report::obs::Fingerprint {
+                cpu: String::new(),
+                arch: String::new(),
+                logical_cores: 1,
+                ram_gib: 1,
+                accelerators: Vec::new(),
+            },
             chip: None,
-            memory_bytes: Some(1 << 30),
-            measured_peak_gbps: measured,
             published_peak_gbps: published,
-            efficiency: eff.map(|e| (e, 3)),
-            local: None,
+            measured_peak_gbps: measured,
+            memory_present_bytes: 1 << 30,
+            backends: Vec::new(),
+            requests: 0,
+            bench_tests: 0,
+            efficiency: eff,
+            efficiency_n: 3,
         }
     }
 
@@ -230,7 +214,7 @@ mod tests {
     #[test]
     fn predicted_rate_is_bandwidth_times_efficiency_over_bytes() {
         let t = target(Some(10.0), Some(0.4), Some(100.0));
-        let r = predict(&t, &profile(100_000_000, 1 << 20), 0.5).unwrap();
+        let r = predict(&t, None, &profile(100_000_000, 1 << 20), 0.5).unwrap();
         // 10 GB/s × 0.4 / 0.1 GB per token = 40 tok/s: the machine's own efficiency wins.
         assert!((r.decode_tps.unwrap() - 40.0).abs() < 1e-9);
         assert_eq!(r.status, Status::Predicted);
@@ -241,10 +225,10 @@ mod tests {
         assert_eq!(r.pass_rate, Some(0.5));
         // No records of its own: the published peak × the default.
         let t = target(None, None, Some(100.0));
-        let r = predict(&t, &profile(100_000_000, 2 << 30), 0.5).unwrap();
+        let r = predict(&t, None, &profile(100_000_000, 2 << 30), 0.5).unwrap();
         assert!((r.decode_tps.unwrap() - 500.0).abs() < 1e-9);
         assert!(r.basis.contains("published peak × 50 % (default"));
         assert_eq!(r.fits, Fit::No);
-        assert!(predict(&target(None, None, None), &profile(1, 1), 0.5).is_none());
+        assert!(predict(&target(None, None, None), None, &profile(1, 1), 0.5).is_none());
     }
 }

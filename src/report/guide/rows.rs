@@ -1,7 +1,6 @@
 //! The guide's measured rows and machines: observations grouped by (machine, backend, model,
 //! quantization) and summarised.
 
-use super::predict::Target;
 use crate::measure::stats::percentile;
 use crate::record::BackendId;
 use crate::record::Bandwidth;
@@ -107,18 +106,18 @@ pub struct GuideRow {
 }
 
 impl GuideRow {
-    /// A native row on machine `t` with nothing of it observed there (no requests, bench tests,
+    /// A native row on machine `m` with nothing of it observed there (no requests, bench tests,
     /// latencies, bandwidth figures or grades, and nothing to pay): what an extrapolated or a
     /// predicted row starts from.
-    pub fn unobserved(status: Status, t: &Target) -> GuideRow {
+    pub fn unobserved(status: Status, m: &MachineSummary) -> GuideRow {
         GuideRow {
             status,
-            machine: t.label.clone(),
-            fingerprint: t.id.clone(),
-            chip: t.chip.clone(),
-            memory_gib: t.memory_bytes.map(|b| b as f64 / GIB),
-            measured_peak_gbps: t.measured_peak_gbps,
-            published_peak_gbps: t.published_peak_gbps,
+            machine: m.label.clone(),
+            fingerprint: m.id.clone(),
+            chip: m.chip.clone(),
+            memory_gib: m.memory_bytes().map(|b| b as f64 / GIB),
+            measured_peak_gbps: m.measured_peak_gbps,
+            published_peak_gbps: m.published_peak_gbps,
             backend: BackendId::native(),
             model: String::new(),
             quant: String::new(),
@@ -166,6 +165,11 @@ pub struct MachineSummary {
 }
 
 impl MachineSummary {
+    /// The memory present, when a record gave it.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        Some(self.memory_present_bytes).filter(|&b| b > 0)
+    }
+
     /// The bandwidth its decodes are held against, and whose it is: the measured peak, else
     /// the published one (weights on a GPU, whose bandwidth `runner hw` does not measure).
     pub fn decode_gbps(&self) -> Option<(f64, &'static str)> {
@@ -356,7 +360,7 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
             f.full_layers,
             layers.join(", ")
         ),
-        ..GuideRow::unobserved(Status::Extrapolated, &Target::of(m, &[]))
+        ..GuideRow::unobserved(Status::Extrapolated, m)
     }
 }
 
