@@ -11,7 +11,7 @@
 
 use crate::hw::chips::{self, Chip};
 use crate::measure::stats::percentile;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -25,7 +25,7 @@ pub const PATH: &str = "reference/llama-cpp-published.csv";
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One published llama-bench result, as the CSV has it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct RefRow {
     pub source: String,
     pub url: String,
@@ -166,7 +166,7 @@ pub(super) struct Obs {
 }
 
 /// The fitted decode model of one backend.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecodeFit {
     /// Share of the published bandwidth dense weights are read at.
     pub efficiency: f64,
@@ -288,7 +288,7 @@ pub(super) fn fit_decode(obs: &[Obs]) -> Option<DecodeFit> {
 
 /// Effective prompt-processing compute, FLOP/s: per GPU core for an Apple generation, or a
 /// whole chip's.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ComputeFit {
     pub flops: f64,
     pub rows: usize,

@@ -146,7 +146,7 @@ impl GuideRow {
 }
 
 /// One machine seen in the records.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct MachineSummary {
     pub id: String,
     pub label: String,

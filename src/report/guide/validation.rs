@@ -3,11 +3,10 @@
 
 use super::calib::{Model, Resolved};
 use crate::measure::stats::percentile;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One reference row predicted from all the others.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Validation {
     pub machine: String,
     pub backend: String,
@@ -71,7 +70,7 @@ pub fn validate(rows: &[Resolved]) -> Vec<Validation> {
 
 /// Median and worst absolute error of a group of validations, and how many could not be
 /// predicted at all.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ErrorSummary {
     pub group: String,
     pub rows: usize,
