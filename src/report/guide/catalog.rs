@@ -327,21 +327,16 @@ pub fn row(
             format!("no published {backend} rows to fit decode from"),
         ),
     };
-    let prompt_tps = published
-        .and_then(|r| r.pp_tps)
-        .or(prompt.as_ref().map(|p| p.0));
-    match (&prompt, published.and_then(|r| r.pp_tps)) {
-        (_, Some(pp)) => basis.push_str(&format!(
-            "; prompt: published {} {pp}",
-            published.map(|r| r.test_pp.as_str()).unwrap_or("")
-        )),
-        (Some((_, why)), None) => basis.push_str(&format!("; prompt: {why}")),
-        (None, None) => basis.push_str("; prompt: no compute figure for this chip"),
-    }
-    let ttft_ms = match (prompt_tps, decode_tps) {
-        (Some(pp), Some(tg)) => Some((a.prompt as f64 / pp + 1.0 / tg) * 1000.0),
-        _ => None,
-    };
+    let published_pp = published.and_then(|r| Some((r.pp_tps?, &r.test_pp)));
+    let prompt_tps = published_pp.map(|p| p.0).or(prompt.as_ref().map(|p| p.0));
+    basis.push_str(&match (published_pp, &prompt) {
+        (Some((pp, test)), _) => format!("; prompt: published {test} {pp}"),
+        (None, Some((_, why))) => format!("; prompt: {why}"),
+        (None, None) => "; prompt: no compute figure for this chip".into(),
+    });
+    let ttft_ms = prompt_tps
+        .zip(decode_tps)
+        .map(|(pp, tg)| (a.prompt as f64 / pp + 1.0 / tg) * 1000.0);
     CatalogueRow {
         decode_tps,
         prompt_tps,
