@@ -92,7 +92,9 @@ impl Calibration {
                 recorded_on.push((backend, chip.name.to_string()));
             }
         }
-        for m in locals.iter().filter(|m| m.fit.is_some()) {
+        let fitted: Vec<local::Local> =
+            locals.iter().filter(|m| m.fit.is_some()).cloned().collect();
+        for m in &fitted {
             validation.extend(m.validate());
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
         }
@@ -107,7 +109,7 @@ impl Calibration {
             sized,
             rows,
             assumptions,
-            locals: locals.iter().filter(|m| m.fit.is_some()).cloned().collect(),
+            locals: fitted,
             recorded_on,
         };
         let published: Vec<_> = published.into_iter().map(|r| cal.caveat(r)).collect();
