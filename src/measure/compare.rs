@@ -25,6 +25,16 @@ pub enum Better {
     Lower,
 }
 
+impl Better {
+    /// The speed of `current` against `baseline`, above 1 when `current` is better.
+    fn speed(self, baseline: f64, current: f64) -> f64 {
+        match self {
+            Better::Higher => current / baseline,
+            Better::Lower => baseline / current,
+        }
+    }
+}
+
 /// The outcome for one metric of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,19 +120,12 @@ fn speeds(pairs: &[(f64, f64)], better: Better) -> Vec<f64> {
     pairs
         .iter()
         .filter(|(b, c)| *b > 0.0 && *c > 0.0)
-        .map(|&(b, c)| match better {
-            Better::Higher => c / b,
-            Better::Lower => b / c,
-        })
+        .map(|&(b, c)| better.speed(b, c))
         .collect()
 }
 
-/// Paired comparison over `(baseline, current)` values of the same items.
-pub fn paired(pairs: &[(f64, f64)], better: Better) -> Option<Ratio> {
-    paired_at_least(pairs, better, MIN_SAMPLES)
-}
-
-/// [`paired`] with another least number of pairs (at least 2): the A/B check's rounds each
+/// Paired comparison over `(baseline, current)` values of the same items, from `min` pairs
+/// (at least 2) on: [`MIN_SAMPLES`] for records, fewer for the A/B check, whose rounds each
 /// pair the medians of several repetitions, so two of them already say something.
 pub fn paired_at_least(pairs: &[(f64, f64)], better: Better, min: usize) -> Option<Ratio> {
     let s = speeds(pairs, better);
@@ -151,22 +154,18 @@ pub fn unpaired(baseline: &[f64], current: &[f64], better: Better) -> Option<Rat
     if base.len() < MIN_SAMPLES || cur.len() < MIN_SAMPLES {
         return None;
     }
-    let orient = |b: f64, c: f64| match better {
-        Better::Higher => c / b,
-        Better::Lower => b / c,
-    };
     let mut rng = SplitMix64(seed(&base) ^ seed(&cur).rotate_left(17));
     let (mut bb, mut cb) = (Vec::new(), Vec::new());
     let stats = (0..RESAMPLES)
         .map(|_| {
             let b = resample_median(&base, &mut rng, &mut bb);
             let c = resample_median(&cur, &mut rng, &mut cb);
-            orient(b, c)
+            better.speed(b, c)
         })
         .collect();
     let (low, high) = interval(stats);
     Some(Ratio {
-        speed: orient(median(&base), median(&cur)),
+        speed: better.speed(median(&base), median(&cur)),
         low,
         high,
         n: base.len().min(cur.len()),
@@ -203,7 +202,7 @@ mod tests {
         let times: Vec<f64> = base.iter().map(|v| 1000.0 / v).collect();
         let slower_times: Vec<f64> = times.iter().map(|t| t / 0.9).collect();
         let pairs: Vec<(f64, f64)> = times.iter().copied().zip(slower_times).collect();
-        let p = paired(&pairs, Better::Lower).unwrap();
+        let p = paired_at_least(&pairs, Better::Lower, MIN_SAMPLES).unwrap();
         assert!((p.speed - 0.9).abs() < 1e-9 && p.paired);
         assert_eq!(p.verdict(0.05), Verdict::Slower);
     }
@@ -229,7 +228,7 @@ mod tests {
         );
         // 3 % slower for sure, but within a 5 % tolerance.
         let pairs: Vec<(f64, f64)> = base.iter().map(|&v| (v, v * 0.97)).collect();
-        let r = paired(&pairs, Better::Higher).unwrap();
+        let r = paired_at_least(&pairs, Better::Higher, MIN_SAMPLES).unwrap();
         assert!(r.high < 1.0);
         assert_eq!(r.verdict(0.05), Verdict::Unchanged);
         assert_eq!(r.verdict(0.01), Verdict::Slower);
@@ -244,7 +243,7 @@ mod tests {
             unpaired(&a, &b, Better::Lower)
         );
         assert!(unpaired(&a[..2], &b, Better::Higher).is_none());
-        assert!(paired(&[(1.0, 1.0), (2.0, 2.0)], Better::Higher).is_none());
+        assert!(paired_at_least(&[(1.0, 1.0), (2.0, 2.0)], Better::Higher, MIN_SAMPLES).is_none());
         // zero or negative values are not samples
         assert!(unpaired(&[0.0, 0.0, 0.0], &b, Better::Higher).is_none());
     }

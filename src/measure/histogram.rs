@@ -55,20 +55,6 @@ impl LatencyHistogram {
         }
     }
 
-    pub fn len(&self) -> u64 {
-        self.inner.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-
-    /// Adds every value of `other` to this histogram.
-    pub fn merge(&mut self, other: &LatencyHistogram) {
-        // Both histograms share the same bounds, so adding cannot fail.
-        let _ = self.inner.add(&other.inner);
-    }
-
     /// Percentiles in milliseconds; `None` for an empty histogram.
     pub fn summary(&self) -> Option<HistogramSummary> {
         if self.inner.is_empty() {
@@ -110,18 +96,15 @@ mod tests {
     }
 
     #[test]
-    fn empty_has_no_summary_and_merge_adds() {
+    fn empty_has_no_summary_and_bad_values_are_skipped() {
         let mut a = LatencyHistogram::new();
         assert!(a.summary().is_none());
-        assert!(a.is_empty());
-        let mut b = LatencyHistogram::new();
-        b.record_ms(2.5);
-        b.record_ms(f64::NAN);
-        b.record_ms(-1.0);
-        a.merge(&b);
-        a.merge(&b);
-        assert_eq!(a.len(), 2);
-        assert!((a.summary().unwrap().p50_ms - 2.5).abs() < 0.01);
+        a.record_ms(2.5);
+        a.record_ms(f64::NAN);
+        a.record_ms(-1.0);
+        let s = a.summary().unwrap();
+        assert_eq!(s.count, 1);
+        assert!((s.p50_ms - 2.5).abs() < 0.01);
     }
 
     #[test]

@@ -60,15 +60,6 @@ impl Summary {
             outliers_high: sorted.iter().filter(|&&x| x > hi).count(),
         })
     }
-
-    /// Relative standard deviation (sd / mean), 0 when the mean is 0.
-    pub fn rel_sd(&self) -> f64 {
-        if self.mean == 0.0 {
-            0.0
-        } else {
-            self.sd / self.mean
-        }
-    }
 }
 
 pub use crate::util::quantile::{percentile, percentile_sorted};
