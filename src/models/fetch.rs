@@ -288,20 +288,6 @@ fn hash_file(path: &Path, bar: Option<&ProgressBar>) -> Result<String, FetchErro
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Checks that the file at `path` has sha256 `expected` (hex, any case), streaming it.
-pub fn verify_file_sha256(path: &Path, expected: &str) -> Result<(), FetchError> {
-    let got = sha256_file(path)?;
-    if got.eq_ignore_ascii_case(expected) {
-        Ok(())
-    } else {
-        Err(FetchError::Sha256Mismatch {
-            path: path.to_path_buf(),
-            expected: expected.to_ascii_lowercase(),
-            got,
-        })
-    }
-}
-
 /// A private working directory inside the models directory, removed on drop.
 struct TempDir(PathBuf);
 

