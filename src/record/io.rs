@@ -3,7 +3,6 @@
 //! atomically.
 
 use super::schema::Record;
-pub use crate::util::fs::{write_atomic, WriteError};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -76,10 +75,6 @@ impl ResultsFile {
             path: path.to_path_buf(),
             file,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Appends one record as one line and flushes it to the OS.

@@ -9,7 +9,7 @@ mod schema;
 pub mod traffic;
 
 pub use http::{EndpointInfo, HttpReport, ServerReport};
-pub use io::{write_atomic, ResultsFile};
+pub use io::ResultsFile;
 pub use profile::ProfileReport;
 pub use read::Records;
 pub use schema::*;

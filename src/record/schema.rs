@@ -60,29 +60,6 @@ enum Tagged {
     Judgement(Box<Judgement>),
 }
 
-impl Record {
-    /// When and by which runner the record was made.
-    pub fn provenance(&self) -> &Provenance {
-        match self {
-            Record::Bench(r) => &r.provenance,
-            Record::Request(r) => &r.provenance,
-            Record::CellFailed(r) => &r.provenance,
-            Record::Judgement(r) => &r.provenance,
-            Record::Profile(r) => &r.provenance,
-        }
-    }
-
-    /// The machine a measured record ran on.
-    pub fn machine(&self) -> Option<&MachineInfo> {
-        match self {
-            Record::Bench(r) => Some(&r.machine),
-            Record::Request(r) => Some(&r.info.machine),
-            Record::Profile(r) => Some(&r.machine),
-            Record::CellFailed(_) | Record::Judgement(_) => None,
-        }
-    }
-}
-
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
