@@ -23,7 +23,6 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use error::GgufError;
-pub use reader::DEFAULT_ALIGNMENT;
 pub use types::{
     file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN,
 };

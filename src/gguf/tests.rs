@@ -169,7 +169,7 @@ fn parses_valid_file() {
         assert_eq!(file_type_name(7), Some("Q8_0"));
         assert_eq!(f.get_u64("test.negative"), None);
         assert_eq!(f.get("test.flag"), Some(&MetaValue::Bool(true)));
-        assert_eq!(f.get("test.f64").and_then(MetaValue::as_f64), Some(0.5));
+        assert_eq!(f.get("test.f64"), Some(&MetaValue::F64(0.5)));
         assert_eq!(
             f.get("llama.rope.freq_base"),
             Some(&MetaValue::F32(10000.0))

@@ -94,19 +94,6 @@ impl MetaValue {
         }
     }
 
-    /// The value as a float: any integer or float type.
-    pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            MetaValue::F32(v) => Some(v.into()),
-            MetaValue::F64(v) => Some(v),
-            MetaValue::I8(v) => Some(v.into()),
-            MetaValue::I16(v) => Some(v.into()),
-            MetaValue::I32(v) => Some(v.into()),
-            MetaValue::I64(v) => Some(v as f64),
-            _ => self.as_u64().map(|v| v as f64),
-        }
-    }
-
     /// The value as a string slice, if it is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
