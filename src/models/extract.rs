@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::fetch::FetchError;
 use super::registry::KnownModel;
+use crate::util::fs::io_err;
 
 /// Matches `name` against a glob where `*` matches any run of characters except `/`.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -87,18 +88,11 @@ fn wheel_prefix(package: &str, version: &str) -> String {
 
 /// Finds each package's wheel in `dir`, in the model's package order.
 pub fn find_wheels(model: &KnownModel, dir: &Path) -> Result<Vec<PathBuf>, FetchError> {
-    let io_err = |source| {
-        FetchError::Io(crate::util::fs::IoError {
-            action: "list",
-            path: dir.to_path_buf(),
-            source,
-        })
-    };
     let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err)? {
+    for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
         names.push(
             entry
-                .map_err(io_err)?
+                .map_err(io_err("list", dir))?
                 .file_name()
                 .to_string_lossy()
                 .into_owned(),
@@ -161,13 +155,7 @@ pub fn plan_members(wheels: &[PathBuf], pattern: &str) -> Result<Vec<Member>, Fe
 }
 
 fn open_wheel(wheel: &Path) -> Result<zip::ZipArchive<File>, FetchError> {
-    let file = File::open(wheel).map_err(|source| {
-        FetchError::Io(crate::util::fs::IoError {
-            action: "open",
-            path: wheel.to_path_buf(),
-            source,
-        })
-    })?;
+    let file = File::open(wheel).map_err(io_err("open", wheel))?;
     zip::ZipArchive::new(file).map_err(|e| zip_err(wheel, e))
 }
 
@@ -207,14 +195,7 @@ pub fn concat_members(
     out: &Path,
     progress: Option<ProgressBar>,
 ) -> Result<(String, u64), FetchError> {
-    let write_err = |source| {
-        FetchError::Io(crate::util::fs::IoError {
-            action: "write",
-            path: out.to_path_buf(),
-            source,
-        })
-    };
-    let file = File::create(out).map_err(write_err)?;
+    let file = File::create(out).map_err(io_err("write", out))?;
     let mut writer = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
@@ -228,12 +209,12 @@ pub fn concat_members(
             .map_err(|e| zip_err(&member.wheel, e))?;
         total += copy_entry(&mut entry, &mut writer, member, out)?;
     }
-    writer.flush().map_err(write_err)?;
+    writer.flush().map_err(io_err("write", out))?;
     let file = writer
         .inner
         .into_inner()
-        .map_err(|e| write_err(e.into_error()))?;
-    file.sync_all().map_err(write_err)?;
+        .map_err(|e| io_err("write", out)(e.into_error()))?;
+    file.sync_all().map_err(io_err("write", out))?;
     Ok((hex::encode(writer.hasher.finalize()), total))
 }
 
@@ -258,13 +239,7 @@ fn copy_entry<R: Read, W: Write>(
                 })
             }
         };
-        writer.write_all(&buf[..n]).map_err(|source| {
-            FetchError::Io(crate::util::fs::IoError {
-                action: "write",
-                path: out.to_path_buf(),
-                source,
-            })
-        })?;
+        writer.write_all(&buf[..n]).map_err(io_err("write", out))?;
         total += n as u64;
     }
 }

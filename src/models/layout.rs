@@ -123,12 +123,8 @@ impl Arch {
         let (e, v) = (self.embd, self.vocab);
         t.add("token_embd.weight".into(), &[e, v], Init::Embedding);
         if self.rope_freqs {
-            let rot = if self.rope_dims > 0 {
-                self.rope_dims
-            } else {
-                self.head_dim
-            };
-            t.add("rope_freqs.weight".into(), &[rot / 2], Init::One);
+            let half = self.rotary_dims() / 2;
+            t.add("rope_freqs.weight".into(), &[half], Init::One);
         }
         for il in 0..layers {
             self.layer(&mut t, il);
@@ -281,6 +277,14 @@ impl Arch {
             .sum()
     }
 
+    /// Dimensions of a head that are rotated: all of it unless the entry names fewer.
+    fn rotary_dims(&self) -> u64 {
+        match self.rope_dims {
+            0 => self.head_dim,
+            d => d,
+        }
+    }
+
     /// The FFN size of one routed expert.
     pub fn expert_ff(&self) -> u64 {
         if self.ff_exp > 0 {
@@ -328,12 +332,7 @@ impl Arch {
         put("attention.head_count_kv", MetaValue::U32(self.kv_heads));
         put("attention.key_length", u32v(self.head_dim));
         put("attention.value_length", u32v(self.head_dim));
-        let rot = if self.rope_dims > 0 {
-            self.rope_dims
-        } else {
-            self.head_dim
-        };
-        put("rope.dimension_count", u32v(rot));
+        put("rope.dimension_count", u32v(self.rotary_dims()));
         put("rope.freq_base", MetaValue::F32(self.rope_base));
         put(
             "attention.layer_norm_rms_epsilon",

