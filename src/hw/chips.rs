@@ -73,6 +73,17 @@ const fn cpu(
     chip(name, ChipKind::Cpu, peak_gbps, memory, source, words)
 }
 
+/// A discrete GPU or accelerator row.
+const fn gpu(
+    name: &'static str,
+    peak_gbps: f64,
+    memory: &'static str,
+    source: &'static str,
+    words: &'static [&'static str],
+) -> Chip {
+    chip(name, ChipKind::Gpu, peak_gbps, memory, source, words)
+}
+
 /// A CPU row whose peak is its officially supported memory's theoretical one.
 const fn jedec(
     name: &'static str,
@@ -371,133 +382,117 @@ pub const CHIPS: &[Chip] = &[
         "DDR5-6400, 12 channels",
         &["xeon", "6980p"],
     ),
-    chip(
+    gpu(
         "NVIDIA H200",
-        ChipKind::Gpu,
         4800.0,
         "HBM3e, 141 GB",
         "NVIDIA H200 Tensor Core GPU datasheet",
         &["nvidia", "h200"],
     ),
-    chip(
+    gpu(
         "NVIDIA H100 PCIe",
-        ChipKind::Gpu,
         2000.0,
         "HBM2e, 80 GB",
         "NVIDIA H100 Tensor Core GPU datasheet",
         &["nvidia", "h100", "pcie"],
     ),
-    chip(
+    gpu(
         "NVIDIA H100 SXM",
-        ChipKind::Gpu,
         3350.0,
         "HBM3, 80 GB",
         "NVIDIA H100 Tensor Core GPU datasheet",
         &["nvidia", "h100"],
     )
     .not(&["pcie", "nvl"]),
-    chip(
+    gpu(
         "NVIDIA A100 80GB PCIe",
-        ChipKind::Gpu,
         1935.0,
         "HBM2e, 80 GB",
         "NVIDIA A100 Tensor Core GPU datasheet",
         &["nvidia", "a100", "80gb", "pcie"],
     ),
-    chip(
+    gpu(
         "NVIDIA A100 80GB SXM",
-        ChipKind::Gpu,
         2039.0,
         "HBM2e, 80 GB",
         "NVIDIA A100 Tensor Core GPU datasheet",
         &["nvidia", "a100", "80gb"],
     )
     .not(&["pcie"]),
-    chip(
+    gpu(
         "NVIDIA L40S",
-        ChipKind::Gpu,
         864.0,
         "GDDR6, 48 GB",
         "NVIDIA L40S datasheet",
         &["nvidia", "l40s"],
     ),
-    chip(
+    gpu(
         "NVIDIA L4",
-        ChipKind::Gpu,
         300.0,
         "GDDR6, 24 GB",
         "NVIDIA L4 datasheet",
         &["nvidia", "l4"],
     ),
-    chip(
+    gpu(
         "NVIDIA RTX 6000 Ada",
-        ChipKind::Gpu,
         960.0,
         "GDDR6, 48 GB",
         "NVIDIA RTX 6000 Ada datasheet",
         &["nvidia", "rtx", "6000", "ada"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 5090",
-        ChipKind::Gpu,
         1792.0,
         "GDDR7, 512-bit",
         "NVIDIA GeForce RTX 5090 specifications",
         &["geforce", "rtx", "5090"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 5080",
-        ChipKind::Gpu,
         960.0,
         "GDDR7, 256-bit",
         "NVIDIA GeForce RTX 5080 specifications",
         &["geforce", "rtx", "5080"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 4090",
-        ChipKind::Gpu,
         1008.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 4090 specifications",
         &["geforce", "rtx", "4090"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 4080",
-        ChipKind::Gpu,
         716.8,
         "GDDR6X, 256-bit",
         "NVIDIA GeForce RTX 4080 specifications",
         &["geforce", "rtx", "4080"],
     )
     .not(&["super"]),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 3090 Ti",
-        ChipKind::Gpu,
         1008.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 Ti specifications",
         &["geforce", "rtx", "3090", "ti"],
     ),
-    chip(
+    gpu(
         "NVIDIA GeForce RTX 3090",
-        ChipKind::Gpu,
         936.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 specifications",
         &["geforce", "rtx", "3090"],
     )
     .not(&["ti"]),
-    chip(
+    gpu(
         "AMD Instinct MI300X",
-        ChipKind::Gpu,
         5300.0,
         "HBM3, 192 GB",
         "AMD Instinct MI300X datasheet",
         &["instinct", "mi300x"],
     ),
-    chip(
+    gpu(
         "AMD Radeon RX 7900 XTX",
-        ChipKind::Gpu,
         960.0,
         "GDDR6, 384-bit",
         "AMD Radeon RX 7900 XTX specifications",
