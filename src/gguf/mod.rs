@@ -110,10 +110,16 @@ impl GgufFile {
         self.get_str("general.architecture")
     }
 
-    /// `<arch>.<suffix>` as u64, e.g. `arch_u64("context_length")` reads "llama.context_length".
-    pub fn arch_u64(&self, suffix: &str) -> Option<u64> {
+    /// The value for `<arch>.<suffix>`, e.g. `arch_get("context_length")` reads
+    /// "llama.context_length".
+    pub fn arch_get(&self, suffix: &str) -> Option<&MetaValue> {
         let arch = self.architecture()?;
-        self.get_u64(&format!("{arch}.{suffix}"))
+        self.get(&format!("{arch}.{suffix}"))
+    }
+
+    /// [`GgufFile::arch_get`] as u64.
+    pub fn arch_u64(&self, suffix: &str) -> Option<u64> {
+        self.arch_get(suffix).and_then(MetaValue::as_u64)
     }
 
     /// Total number of elements over all tensors.

@@ -195,11 +195,8 @@ fn projection_widths(g: &GgufFile, il: u64) -> Option<(u64, u64)> {
 /// K and V widths from `head_count_kv` and the head sizes; `None` for a layer without
 /// attention (a recurrent layer has no KV cache).
 fn metadata_widths(g: &GgufFile, il: u64) -> Option<(u64, u64)> {
-    let n_head = per_layer(g.get(&arch_key(g, "attention.head_count")?), il)?;
-    let n_head_kv = g
-        .get(&arch_key(g, "attention.head_count_kv")?)
-        .and_then(|v| per_layer(Some(v), il))
-        .unwrap_or(n_head);
+    let n_head = per_layer(g.arch_get("attention.head_count"), il)?;
+    let n_head_kv = per_layer(g.arch_get("attention.head_count_kv"), il).unwrap_or(n_head);
     if n_head == 0 || n_head_kv == 0 {
         return None;
     }
@@ -207,10 +204,6 @@ fn metadata_widths(g: &GgufFile, il: u64) -> Option<(u64, u64)> {
     let k = g.arch_u64("attention.key_length").unwrap_or(head);
     let v = g.arch_u64("attention.value_length").unwrap_or(head);
     Some((n_head_kv * k, n_head_kv * v))
-}
-
-fn arch_key(g: &GgufFile, suffix: &str) -> Option<String> {
-    Some(format!("{}.{suffix}", g.architecture()?))
 }
 
 /// A scalar, or the layer's element of a per-layer array.
@@ -225,8 +218,7 @@ fn per_layer(v: Option<&MetaValue>, il: u64) -> Option<u64> {
 /// Which layers use a sliding window: the file's own per-layer pattern when it has one,
 /// otherwise llama.cpp's fixed pattern for the architecture; none for other models.
 fn sliding_layers(g: &GgufFile, n_layer: u64) -> Vec<bool> {
-    let key = arch_key(g, "attention.sliding_window_pattern");
-    let stored = key.as_deref().and_then(|k| g.get(k));
+    let stored = g.arch_get("attention.sliding_window_pattern");
     if let Some(MetaValue::Array(a)) = stored {
         if a.len == a.head.len() as u64 {
             return a
