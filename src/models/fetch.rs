@@ -2,7 +2,7 @@
 
 use crate::util::fs::{io_err, IoError};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -270,21 +270,14 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
 }
 
 fn hash_file(path: &Path, bar: Option<&ProgressBar>) -> Result<String, FetchError> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
+    let file = File::open(path).map_err(io_err("open", path))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("read", path)(e).into()),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(b) = bar {
-            b.inc(n as u64);
-        }
+    match bar {
+        Some(b) => io::copy(&mut b.wrap_read(reader), &mut hasher),
+        None => io::copy(&mut reader, &mut hasher),
     }
+    .map_err(io_err("read", path))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
