@@ -67,11 +67,7 @@ pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
         );
     }
     let text = serde_json::to_string_pretty(m)? + "\n";
-    let file = path(cache);
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    crate::util::fs::write_atomic(&file, &text)?;
+    crate::util::fs::write_atomic(&path(cache), &text)?;
     Ok(())
 }
 

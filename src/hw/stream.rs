@@ -15,29 +15,19 @@ pub const MIN_ARRAY_BYTES: u64 = 256 << 20;
 /// Largest array the default picks (three are allocated).
 pub const MAX_ARRAY_BYTES: u64 = 1 << 30;
 
-/// One of the probe's kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kernel {
-    /// `sum += a[i]`: reads only, like decode streaming the weights.
-    Read,
-    /// `b[i] = a[i]`.
-    Copy,
-    /// `a[i] = b[i] + s * c[i]`.
-    Triad,
+crate::util::names::named_enum! {
+    /// One of the probe's kernels.
+    pub enum Kernel {
+        /// `sum += a[i]`: reads only, like decode streaming the weights.
+        Read = "read",
+        /// `b[i] = a[i]`.
+        Copy = "copy",
+        /// `a[i] = b[i] + s * c[i]`.
+        Triad = "triad",
+    }
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 3] = [Kernel::Read, Kernel::Copy, Kernel::Triad];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Read => "read",
-            Kernel::Copy => "copy",
-            Kernel::Triad => "triad",
-        }
-    }
-
     /// Bytes moved per array element.
     pub fn bytes_per_element(self) -> u64 {
         match self {

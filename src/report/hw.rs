@@ -140,7 +140,7 @@ fn render(r: &HwReport) -> String {
 
 /// A probe result's columns.
 const KERNELS: &[Column<KernelResult>] = &[
-    Column::text("kernel", |k| k.kernel.name().to_string()),
+    Column::text("kernel", |k| k.kernel.to_string()),
     Column::number("threads", |k| k.threads.to_string()),
     Column::number("GB/s", |k| format!("{:.1}", k.gbps)),
     Column::number("min", |k| format!("{:.1}", k.min_gbps)),
