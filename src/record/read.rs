@@ -57,11 +57,6 @@ impl Records {
 
     /// Every record as JSON Lines: bench records, then sweep requests, then failed cells.
     pub fn to_jsonl(&self) -> serde_json::Result<String> {
-        let mut out = String::new();
-        let mut line = |s: String| {
-            out.push_str(&s);
-            out.push('\n');
-        };
         let records = self
             .bench
             .iter()
@@ -82,8 +77,10 @@ impl Records {
                     .iter()
                     .map(|p| Record::Profile(Box::new(p.clone()))),
             );
+        let mut out = String::new();
         for r in records {
-            line(serde_json::to_string(&r)?);
+            out.push_str(&serde_json::to_string(&r)?);
+            out.push('\n');
         }
         Ok(out)
     }
