@@ -16,8 +16,7 @@ use histogram::{HistogramSummary, LatencyHistogram};
 use serde::{Deserialize, Serialize};
 use stats::Summary;
 pub use trace::{
-    gaps_ms, itl_histogram, itl_histogram_ms, ms, EngineTime, FailureKind, Metrics, StopReason,
-    TokenUnit, Trace,
+    gaps_ms, itl_histogram_ms, ms, EngineTime, FailureKind, StopReason, TokenUnit, Trace,
 };
 
 /// Statistics over repetitions. Rates state what they divide: `prompt_tps` = prompt tokens /

@@ -149,26 +149,17 @@ impl Trace {
             (Some(e), Some(span)) => Some(span.saturating_sub(e.decode)),
             _ => None,
         };
+        let mut itl = LatencyHistogram::new();
+        self.gaps().for_each(|gap| itl.record(gap));
         Metrics {
             ttft: self.first_text,
             prompt_tps,
             decode_tps,
             e2e: self.end,
-            itl: itl_histogram([self]).summary(),
+            itl: itl.summary(),
             harness,
         }
     }
-}
-
-/// The gaps between tokens of several traces, pooled in one histogram.
-pub fn itl_histogram<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> LatencyHistogram {
-    let mut h = LatencyHistogram::new();
-    for t in traces {
-        for gap in t.gaps() {
-            h.record(gap);
-        }
-    }
-    h
 }
 
 /// The gaps between recorded token times (milliseconds since a request's start) of several

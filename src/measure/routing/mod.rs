@@ -8,6 +8,5 @@ pub mod summary;
 pub mod timing;
 
 pub use experts::ExpertStats;
-pub use overhead::{Overhead, TokenCost};
 pub use summary::{RoutingPhase, RoutingSummary};
 pub use timing::Breakdown;
