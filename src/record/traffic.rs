@@ -55,7 +55,7 @@ impl Traffic {
             ttft_ms: ttft_ms.map(|t| t + self.queue_ms),
             e2e_ms: e2e_ms + self.queue_ms,
             output_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
-            gaps_ms: tokens.windows(2).map(|w| w[1] - w[0]).collect(),
+            gaps_ms: crate::measure::gaps_ms(tokens).collect(),
             failed,
         }
     }
