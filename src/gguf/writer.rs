@@ -90,7 +90,7 @@ impl GgufWriter {
         };
         let mut encoded = Vec::new();
         encode_value(&mut encoded, value).map_err(bad)?;
-        self.put(key, value.value_type(), encoded)
+        self.set_raw(key, value.value_type(), encoded)
     }
 
     /// Sets `key` to an already encoded value of type `ty`, as read by
@@ -101,10 +101,6 @@ impl GgufWriter {
         ty: ValueType,
         encoded: Vec<u8>,
     ) -> Result<(), WriteError> {
-        self.put(key, ty, encoded)
-    }
-
-    fn put(&mut self, key: &str, ty: ValueType, encoded: Vec<u8>) -> Result<(), WriteError> {
         if key.is_empty() {
             return Err(WriteError::BadValue {
                 key: key.into(),
