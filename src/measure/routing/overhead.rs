@@ -56,8 +56,8 @@ pub fn overhead(moe: TokenCost, dense: TokenCost) -> Option<Overhead> {
 
 /// The median of some durations in milliseconds; `None` when there are none.
 pub fn median_ms(samples: &[std::time::Duration]) -> Option<f64> {
-    let v: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    crate::measure::stats::Summary::of(&v).map(|s| s.median)
+    let v: Vec<f64> = samples.iter().map(|&d| crate::measure::ms(d)).collect();
+    crate::util::quantile::percentile(&v, 0.5)
 }
 
 #[cfg(test)]
