@@ -144,7 +144,9 @@ pub(super) fn parse<R: Read + Seek>(
     let data_offset = if tensors.is_empty() {
         rd.pos
     } else {
-        align_up(rd.pos, alignment).ok_or_else(|| rd.invalid("data section offset overflows"))?
+        rd.pos
+            .checked_next_multiple_of(alignment)
+            .ok_or_else(|| rd.invalid("data section offset overflows"))?
     };
     let data_end = check_extents(rd, &tensors, data_offset, alignment)?;
     Ok(GgufFile {
@@ -432,10 +434,6 @@ fn check_dims<R>(rd: &Reader<R>, name: &str, dims: &[u64]) -> Result<(), GgufErr
     }
 }
 
-fn align_up(x: u64, alignment: u64) -> Option<u64> {
-    Some(x.checked_add(alignment - 1)? / alignment * alignment)
-}
-
 /// Checks tensor offsets (aligned, packed in table order as llama.cpp requires) and that each
 /// tensor's data lies inside the file. Returns the end of the last byte of tensor data.
 fn check_extents<R>(
@@ -473,7 +471,9 @@ fn check_extents<R>(
             });
         }
         data_end = data_end.max(end);
-        expected = align_up(t.n_bytes, alignment)
+        expected = t
+            .n_bytes
+            .checked_next_multiple_of(alignment)
             .and_then(|n| expected.checked_add(n))
             .ok_or_else(|| rd.invalid(format!("tensor '{}' size overflows", t.name)))?;
     }

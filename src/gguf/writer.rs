@@ -211,9 +211,9 @@ impl GgufWriter {
             t.dims.iter().for_each(|&d| put_u64(&mut b, d));
             put_u32(&mut b, t.ggml_type.id());
             put_u64(&mut b, offset);
-            offset += padded(t.n_bytes, alignment);
+            offset += t.n_bytes.next_multiple_of(alignment);
         }
-        b.resize(padded(b.len() as u64, alignment) as usize, 0);
+        b.resize((b.len() as u64).next_multiple_of(alignment) as usize, 0);
         Ok(b)
     }
 
@@ -223,7 +223,7 @@ impl GgufWriter {
         let data: u64 = self
             .tensors
             .iter()
-            .map(|t| padded(t.n_bytes, alignment))
+            .map(|t| t.n_bytes.next_multiple_of(alignment))
             .sum();
         Ok(self.header()?.len() as u64 + data)
     }
@@ -266,7 +266,7 @@ impl GgufWriter {
                     }
                 }
             }
-            let pad = padded(t.n_bytes, alignment) - t.n_bytes;
+            let pad = t.n_bytes.next_multiple_of(alignment) - t.n_bytes;
             out.write_all(&vec![0u8; pad as usize])?;
             written += t.n_bytes + pad;
         }
@@ -293,10 +293,6 @@ fn copy_range<W: Write>(
         left -= n as u64;
     }
     Ok(())
-}
-
-fn padded(n: u64, alignment: u64) -> u64 {
-    n.div_ceil(alignment) * alignment
 }
 
 fn put_u32(b: &mut Vec<u8>, v: u32) {
