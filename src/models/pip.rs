@@ -98,13 +98,11 @@ fn spawn_error(python: &str, e: io::Error) -> FetchError {
 
 fn read_pipe<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
     thread::spawn(move || {
-        let mut s = String::new();
+        let mut bytes = Vec::new();
         if let Some(mut p) = pipe {
-            let mut bytes = Vec::new();
             let _ = p.read_to_end(&mut bytes);
-            s = String::from_utf8_lossy(&bytes).into_owned();
         }
-        s
+        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 
