@@ -62,29 +62,27 @@ const KEY: &str = "runner.synthetic.";
 impl Synthetic {
     /// The GGUF keys that describe it.
     pub fn metadata(&self) -> Vec<(String, MetaValue)> {
+        let key = |k: &str| format!("{KEY}{k}");
         let s = |v: &str| MetaValue::Str(v.to_string());
         let mut m = vec![
-            (format!("{KEY}of"), s(&self.of)),
-            (format!("{KEY}model"), s(&self.model)),
-            (format!("{KEY}layers"), MetaValue::U32(self.layers)),
-            (
-                format!("{KEY}full_layers"),
-                MetaValue::U32(self.full_layers),
-            ),
-            (format!("{KEY}seed"), MetaValue::U64(self.seed)),
-            (format!("{KEY}source"), s(&self.source)),
-            (format!("{KEY}tokenizer"), s(&self.tokenizer)),
+            (key("of"), s(&self.of)),
+            (key("model"), s(&self.model)),
+            (key("layers"), MetaValue::U32(self.layers)),
+            (key("full_layers"), MetaValue::U32(self.full_layers)),
+            (key("seed"), MetaValue::U64(self.seed)),
+            (key("source"), s(&self.source)),
+            (key("tokenizer"), s(&self.tokenizer)),
         ];
         if let Some(x) = self.experts {
-            m.push((format!("{KEY}experts"), MetaValue::U32(x)));
+            m.push((key("experts"), MetaValue::U32(x)));
         }
         if let Some(q) = &self.quant {
-            m.push((format!("{KEY}quant"), s(q)));
+            m.push((key("quant"), s(q)));
         }
         if self.dense {
-            m.push((format!("{KEY}dense"), MetaValue::Bool(true)));
+            m.push((key("dense"), MetaValue::Bool(true)));
         }
-        m.push((format!("{KEY}values"), MetaValue::U32(self.values)));
+        m.push((key("values"), MetaValue::U32(self.values)));
         m
     }
 
