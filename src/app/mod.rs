@@ -35,8 +35,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let cache = crate::models::cache_dir(cli.cache_dir.as_deref());
     let verbose = cli.verbose;
     match cli.command {
-        Command::Bench(args) => measure::bench(*args, &cache, verbose),
-        Command::Sweep(args) => measure::sweep(*args, &cache, verbose, "sweep"),
+        Command::Bench(args) => return measure::bench(*args, &cache, verbose),
+        Command::Sweep(args) => return measure::sweep(*args, &cache, verbose, "sweep"),
         Command::Compare(args) => {
             if args.baselines.backends.iter().all(|b| b.trim() == "native") {
                 return Err(UsageError(
@@ -44,47 +44,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .into());
             }
-            measure::sweep(*args, &cache, verbose, "compare")
+            return measure::sweep(*args, &cache, verbose, "compare");
         }
-        Command::Profile(args) => measure::profile(*args, &cache, verbose),
-        Command::SweepCell { spec } => {
-            crate::plan::sweep::run_child(&spec)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Moe(cmd) => {
-            moe::run(cmd, &cache, verbose)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Hw(args) => {
-            print!("{}", crate::report::hw::run(&args.options(), &cache)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Check(args) => check(&args, cli.cache_dir.as_deref()),
-        Command::Guide(args) => {
-            print!("{}", crate::report::guide::run(&args.options())?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Report(args) => {
-            print!("{}", crate::report::html::run(&args.options())?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Profile(args) => return measure::profile(*args, &cache, verbose),
+        Command::Check(args) => return check(&args, cli.cache_dir.as_deref()),
+        Command::SweepCell { spec } => crate::plan::sweep::run_child(&spec)?,
+        Command::Moe(cmd) => moe::run(cmd, &cache, verbose)?,
+        Command::Hw(args) => print!("{}", crate::report::hw::run(&args.options(), &cache)?),
+        Command::Guide(args) => print!("{}", crate::report::guide::run(&args.options())?),
+        Command::Report(args) => print!("{}", crate::report::html::run(&args.options())?),
         Command::Models(ModelsCommand::List { format }) => {
-            print!("{}", models::list(&cache, format)?);
-            Ok(ExitCode::SUCCESS)
+            print!("{}", models::list(&cache, format)?)
         }
         Command::Models(ModelsCommand::Fetch { name, verify }) => {
-            println!("{}", models::fetch(&name, verify, &cache)?.display());
-            Ok(ExitCode::SUCCESS)
+            println!("{}", models::fetch(&name, verify, &cache)?.display())
         }
         Command::Models(ModelsCommand::Synth(args)) => {
-            println!("{}", models::synth(&args, &cache)?.display());
-            Ok(ExitCode::SUCCESS)
+            println!("{}", models::synth(&args, &cache)?.display())
         }
         Command::Models(ModelsCommand::Twin(args)) => {
-            println!("{}", models::twin(&args, &cache)?.display());
-            Ok(ExitCode::SUCCESS)
+            println!("{}", models::twin(&args, &cache)?.display())
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `runner check`: exit 1 on a regression, or write a new baseline.
@@ -93,6 +75,10 @@ fn check(
     cache_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     use crate::report::check;
+    let check_opts = check::CheckOptions {
+        tolerance: args.tolerance,
+        busy_threshold: args.busy_threshold,
+    };
     if let Some(mut opts) = args.ab_options(&crate::util::time::now_compact()) {
         // The children cache models where this runner was told to.
         if let Some(dir) = cache_dir {
@@ -100,7 +86,7 @@ fn check(
             opts.bench_args
                 .splice(0..0, ["--cache-dir".to_string(), dir]);
         }
-        return check_ab(args, opts);
+        return check_ab(args, opts, &check_opts);
     }
     let Some(baseline_path) = &args.baseline else {
         return Err(UsageError("check needs --baseline FILE or --ab BASE CANDIDATE".into()).into());
@@ -122,11 +108,7 @@ fn check(
         return Ok(ExitCode::SUCCESS);
     }
     let baseline = load(baseline_path)?;
-    let opts = check::CheckOptions {
-        tolerance: args.tolerance,
-        busy_threshold: args.busy_threshold,
-    };
-    let report = check::check(&baseline, &current, &opts);
+    let report = check::check(&baseline, &current, &check_opts);
     verdict(args, &report, None)
 }
 
@@ -134,6 +116,7 @@ fn check(
 fn check_ab(
     args: &crate::cli::CheckArgs,
     mut opts: crate::plan::ab::AbOptions,
+    check_opts: &crate::report::check::CheckOptions,
 ) -> anyhow::Result<ExitCode> {
     use crate::plan::ab;
     ab::validate(&mut opts)?;
@@ -158,11 +141,7 @@ fn check_ab(
         ))
         .into());
     }
-    let check_opts = crate::report::check::CheckOptions {
-        tolerance: args.tolerance,
-        busy_threshold: args.busy_threshold,
-    };
-    let report = crate::report::check::check_ab(&opts, &run, &check_opts);
+    let report = crate::report::check::check_ab(&opts, &run, check_opts);
     verdict(args, &report, Some(&opts.out))
 }
 
