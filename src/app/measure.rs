@@ -57,14 +57,15 @@ pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<Exi
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
     let mut plan = BenchPlan::new(cfg, cache)?;
     let obs = progress(&out, "runs");
-    let c = plan.config();
-    exec::check_idle(&monitor, c.busy_threshold, c.require_idle, &obs)?;
+    let (busy, require_idle) = (plan.config().busy_threshold, plan.config().require_idle);
+    exec::check_idle(&monitor, busy, require_idle, &obs)?;
     exec::signals::install();
     let mut sink = BenchSink {
         records: Vec::new(),
         out: &out,
     };
-    let result = crate::plan::bench::run(&mut plan, &mut sink, &obs, &monitor, verbose);
+    // Every cell in this process, as llama-bench does.
+    let result = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose);
     obs.finish();
     print_bench(&out, &sink.records)?;
     result?;

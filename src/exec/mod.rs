@@ -211,6 +211,23 @@ fn stop_if_interrupted() -> Result<(), ExecError> {
     }
 }
 
+/// Runs every cell of `plan` with llama.cpp in this process.
+pub fn run_native(
+    plan: &mut dyn Plan,
+    sink: &mut dyn Sink,
+    obs: &dyn Observer,
+    monitor: &LoadMonitor,
+    busy_threshold: f64,
+    verbose: bool,
+) -> Result<Summary, ExecError> {
+    let mut native = crate::backend::native::Native::new(verbose);
+    let opts = Options {
+        monitor,
+        busy_threshold,
+    };
+    run(plan, &mut [&mut native], sink, obs, &opts)
+}
+
 /// Runs one cell in this process; `Err` says why the cell failed.
 #[allow(clippy::too_many_arguments)]
 fn in_process(

@@ -5,7 +5,7 @@
 use super::Resolved;
 use crate::backend::{EngineSpec, ModelSource, Reply, Request, Setup, WorkloadRequest};
 use crate::engine::ContextSettings;
-use crate::exec::{self, Cell, Observed, Plan};
+use crate::exec::{Cell, Observed, Plan};
 use crate::measure::bandwidth::{self, DecodeReads, Peaks};
 use crate::measure::RepetitionSample;
 use crate::record::{BenchRecord, CellInfo, CellKey, LoadReport, Provenance, Record, TestSpec};
@@ -382,22 +382,6 @@ fn load_report(
         ));
     }
     load
-}
-
-/// Runs a bench: every cell in this process (llama-bench does the same), records in memory.
-pub fn run(
-    plan: &mut BenchPlan,
-    sink: &mut dyn exec::Sink,
-    obs: &dyn exec::Observer,
-    monitor: &crate::hw::load::LoadMonitor,
-    verbose: bool,
-) -> Result<exec::Summary, exec::ExecError> {
-    let mut native = crate::backend::native::Native::new(verbose);
-    let opts = exec::Options {
-        monitor,
-        busy_threshold: plan.cfg.busy_threshold,
-    };
-    exec::run(plan, &mut [&mut native], sink, obs, &opts)
 }
 
 #[cfg(test)]

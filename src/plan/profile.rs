@@ -461,14 +461,10 @@ pub fn run(
     monitor: &crate::hw::load::LoadMonitor,
     verbose: bool,
 ) -> anyhow::Result<ProfileReport> {
-    let mut native = crate::backend::native::Native::new(verbose);
     let mut records: Vec<Record> = Vec::new();
     let start = Instant::now();
-    let opts = exec::Options {
-        monitor,
-        busy_threshold: plan.busy_threshold,
-    };
-    let summary = exec::run(plan, &mut [&mut native], &mut records, obs, &opts)?;
+    let busy = plan.busy_threshold;
+    let summary = exec::run_native(plan, &mut records, obs, monitor, busy, verbose)?;
     if summary.failed_cells > 0 {
         anyhow::bail!("the profile could not run");
     }

@@ -496,15 +496,11 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
     let spec: CellSpec = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("reading the cell specification: {e}"))?;
     let mut plan = SweepPlan::child(&spec)?;
-    let mut native = crate::backend::native::Native::new(spec.verbose);
     let mut sink = ResultsFile::append_to(&spec.results)?;
     let monitor = crate::hw::load::LoadMonitor::start(crate::hw::load::SAMPLE_INTERVAL);
-    let opts = exec::Options {
-        monitor: &monitor,
-        busy_threshold: spec.busy_threshold,
-    };
     let obs = exec::child::Emitter;
-    let summary = exec::run(&mut plan, &mut [&mut native], &mut sink, &obs, &opts)?;
+    let (busy, verbose) = (spec.busy_threshold, spec.verbose);
+    let summary = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose)?;
     match summary.failures.first() {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
         None => Ok(()),

@@ -237,12 +237,7 @@ pub fn run(
     monitor: &crate::hw::load::LoadMonitor,
     verbose: bool,
 ) -> anyhow::Result<Verdict> {
-    let mut native = crate::backend::native::Native::new(verbose);
-    let opts = exec::Options {
-        monitor,
-        busy_threshold: f64::INFINITY,
-    };
-    exec::run(plan, &mut [&mut native], &mut Vec::new(), obs, &opts)?;
+    exec::run_native(plan, &mut Vec::new(), obs, monitor, f64::INFINITY, verbose)?;
     match plan.outcome.take() {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(anyhow::anyhow!(e)),
