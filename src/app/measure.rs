@@ -5,8 +5,9 @@
 use super::error::{EXIT_FAILURE, EXIT_INTERRUPTED};
 use super::UsageError;
 use crate::cli::bench::{BenchArgs, Output};
-use crate::cli::profile::{ProfileArgs, ProfileFormat};
+use crate::cli::profile::ProfileArgs;
 use crate::cli::sweep::SweepArgs;
+use crate::cli::ListFormat;
 use crate::exec::observer::{Mode, Progress};
 use crate::exec::{self, ExecError, Observer, Sink};
 use crate::hw::load::{LoadMonitor, SAMPLE_INTERVAL};
@@ -194,8 +195,8 @@ pub fn profile(args: ProfileArgs, cache: &Path, verbose: bool) -> anyhow::Result
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     let report = crate::plan::profile::run(&mut plan, &obs, &monitor, verbose)?;
     match format {
-        ProfileFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        ProfileFormat::Table => print!("{}", crate::report::profile::render(&report)),
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ListFormat::Table => print!("{}", crate::report::profile::render(&report)),
     }
     if report.load.busy {
         obs.warn(&format!(

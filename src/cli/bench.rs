@@ -1,6 +1,6 @@
 //! Flags of `runner bench`, and the validated configuration they become.
 
-use super::values::{parse_count, parse_positive};
+use super::values::{check_busy_threshold, parse_count, parse_positive};
 use crate::engine::{ContextSettings, FlashAttn, KvType};
 use crate::plan::bench::BenchConfig;
 use crate::report::Format;
@@ -109,9 +109,7 @@ impl BenchArgs {
         if self.n_prompt.iter().all(|&p| p == 0) && self.n_gen.iter().all(|&n| n == 0) {
             return Err("nothing to measure: -p and -n are both 0".into());
         }
-        if !(self.busy_threshold.is_finite() && self.busy_threshold >= 0.0) {
-            return Err("--busy-threshold must be 0 or more".into());
-        }
+        check_busy_threshold(self.busy_threshold)?;
         let format = Format::choose(self.format, self.output.as_deref());
         let threads = if self.threads.is_empty() {
             vec![default_threads.max(1)]

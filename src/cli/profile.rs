@@ -1,15 +1,10 @@
 //! Flags of `runner profile`, and the validated configuration they become.
 
-use super::values::{parse_count, parse_positive};
+use super::values::{check_busy_threshold, parse_count, parse_positive};
 use crate::engine::FlashAttn;
 use crate::plan::profile::{plan_settings, ProfileConfig, ProfileSettings};
-use clap::{Args, ValueEnum};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProfileFormat {
-    Table,
-    Json,
-}
+use crate::report::ListFormat;
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
@@ -52,7 +47,7 @@ pub struct ProfileArgs {
     pub n_gpu_layers: u32,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: ProfileFormat,
+    pub format: ListFormat,
     /// Refuse to start when other processes keep the machine busy.
     #[arg(long)]
     pub require_idle: bool,
@@ -63,16 +58,14 @@ pub struct ProfileArgs {
 
 impl ProfileArgs {
     /// Checks the flags together and builds the configuration.
-    pub fn validate(self, default_threads: u32) -> Result<(ProfileConfig, ProfileFormat), String> {
+    pub fn validate(self, default_threads: u32) -> Result<(ProfileConfig, ListFormat), String> {
         if self.window > self.n_gen {
             return Err(format!(
                 "--window {} is longer than the {} decoded tokens (-n)",
                 self.window, self.n_gen
             ));
         }
-        if !(self.busy_threshold.is_finite() && self.busy_threshold >= 0.0) {
-            return Err("--busy-threshold must be 0 or more".into());
-        }
+        check_busy_threshold(self.busy_threshold)?;
         let threads = self.threads.unwrap_or(default_threads).max(1);
         let plan = ProfileSettings {
             prompt_tokens: self.prompt_tokens,
@@ -124,7 +117,7 @@ mod tests {
         assert_eq!(c.plan.settings.threads, 4);
         assert_eq!(c.plan.settings.n_ctx, 256 + 32 + 1);
         assert_eq!(c.plan.settings.n_batch, 256);
-        assert_eq!(format, ProfileFormat::Table);
+        assert_eq!(format, ListFormat::Table);
         assert!(c.dense.is_none());
     }
 

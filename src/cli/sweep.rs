@@ -2,7 +2,7 @@
 //! the validated configuration they become.
 
 use super::bench::Output;
-use super::values::{parse_gib, parse_positive, parse_seconds};
+use super::values::{check_busy_threshold, parse_gib, parse_positive, parse_seconds};
 use crate::engine::FlashAttn;
 use crate::plan::baselines::BackendOptions;
 use crate::plan::sweep::SweepConfig;
@@ -139,9 +139,7 @@ pub struct BackendArgs {
 impl SweepArgs {
     /// Checks the flags together and builds the configuration.
     pub fn validate(self, default_threads: u32) -> Result<(SweepConfig, Output), String> {
-        if !(self.busy_threshold.is_finite() && self.busy_threshold >= 0.0) {
-            return Err("--busy-threshold must be 0 or more".into());
-        }
+        check_busy_threshold(self.busy_threshold)?;
         let load = self.load.validate()?;
         let b = self.baselines;
         let output = Output {

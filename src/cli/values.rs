@@ -25,20 +25,22 @@ pub fn parse_positive(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A number that `ok` accepts; else "expected `what`".
+fn parse_number(s: &str, ok: impl Fn(f64) -> bool, what: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if ok(v) => Ok(v),
+        _ => Err(format!("expected {what}, got '{s}'")),
+    }
+}
+
 /// A share in (0, 1].
 pub fn parse_share(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-        _ => Err(format!("expected a share in (0, 1], got '{s}'")),
-    }
+    parse_number(s, |v| v > 0.0 && v <= 1.0, "a share in (0, 1]")
 }
 
 /// A rate in tokens per second: positive and below a million.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1e6 => Ok(v),
-        _ => Err(format!("expected tokens per second above 0, got '{s}'")),
-    }
+    parse_number(s, |v| v > 0.0 && v < 1e6, "tokens per second above 0")
 }
 
 /// A percentage such as `5%` or `2.5`, as a fraction (0.05, 0.025).
@@ -54,29 +56,26 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(v / 100.0)
 }
 
-/// A number of cores: finite, 0 or more.
-pub fn parse_cores(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("expected a number of cores, 0 or more, got '{s}'")),
-    }
-}
-
 /// A number of seconds: finite, 0 or more.
 pub fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!(
-            "expected a number of seconds, 0 or more, got '{s}'"
-        )),
-    }
+    let ok = |v: f64| v.is_finite() && v >= 0.0;
+    parse_number(s, ok, "a number of seconds, 0 or more")
 }
 
 /// A number of GiB: finite, more than 0.
 pub fn parse_gib(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("expected a size in GiB, more than 0, got '{s}'")),
+    parse_number(
+        s,
+        |v| v.is_finite() && v > 0.0,
+        "a size in GiB, more than 0",
+    )
+}
+
+/// The other load, in busy cores, above which the machine counts as busy: 0 or more.
+pub fn check_busy_threshold(cores: f64) -> Result<(), String> {
+    match cores.is_finite() && cores >= 0.0 {
+        true => Ok(()),
+        false => Err("--busy-threshold must be 0 or more".into()),
     }
 }
 
@@ -113,7 +112,7 @@ mod tests {
         assert!(parse_percent("100").is_err());
         assert!(parse_share("1.5").is_err());
         for bad in ["nan", "inf", "-1", "x"] {
-            assert!(parse_cores(bad).is_err(), "{bad}");
+            assert!(check_busy_threshold(bad.parse().unwrap_or(f64::NAN)).is_err());
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
         assert!(parse_gib("0").is_err());
