@@ -107,15 +107,15 @@ pub fn sweep(
     let obs = progress(&out, "requests");
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     exec::signals::install();
-    let outcome = crate::plan::sweep::run(&mut plan, &obs, &monitor);
+    let summary = crate::plan::sweep::run(&mut plan, &obs, &monitor);
     obs.finish();
-    let outcome = match outcome {
+    let summary = match summary {
         Err(ExecError::Interrupted) => return Ok(interrupted(plan.results(), command)),
         other => other?,
     };
-    print_sweep(&out, &plan, &outcome.results)?;
-    if outcome.failed_cells > 0 {
-        eprintln!("error: {} cell(s) failed", outcome.failed_cells);
+    print_sweep(&out, &plan)?;
+    if !summary.failures.is_empty() {
+        eprintln!("error: {} cell(s) failed", summary.failures.len());
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)
@@ -158,8 +158,9 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// The sweep's tables (and `-o FILE`), read back from its results file.
-fn print_sweep(out: &Output, plan: &SweepPlan, results: &Path) -> anyhow::Result<()> {
+fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
     use crate::report::{compare, sweep as summary};
+    let results = plan.results();
     let records = crate::record::io::read(results)?;
     let b = plan.baselines();
     let rows = summary::rows_with(&records, b.judge_power);

@@ -131,9 +131,6 @@ pub struct Options<'a> {
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    pub cells: usize,
-    pub failed_cells: usize,
-    pub requests: usize,
     /// Why each failed cell failed, in order.
     pub failures: Vec<String>,
 }
@@ -175,12 +172,11 @@ pub fn run(
             continue;
         }
         obs.cell_started(&cell.label, cell.requests);
-        summary.cells += 1;
         let result = match (&cell.refuse, &cell.isolate) {
             (Some(reason), _) => Err(reason.clone()),
             (None, Some(args)) => child::run(args, obs, opts.monitor),
             (None, None) => match backends.get_mut(cell.backend) {
-                Some(b) => in_process(plan, c, &cell, &mut **b, sink, obs, opts, &mut summary),
+                Some(b) => in_process(plan, c, &cell, &mut **b, sink, obs, opts),
                 None => Err(format!(
                     "no backend {} for cell {}",
                     cell.backend, cell.label
@@ -192,7 +188,6 @@ pub fn run(
         match result {
             Ok(()) => obs.cell_done(&cell.label),
             Err(reason) => {
-                summary.failed_cells += 1;
                 summary.failures.push(reason.clone());
                 obs.cell_failed(&cell.label, &reason);
                 for r in plan.cell_failed(c, &reason) {
@@ -229,7 +224,6 @@ pub fn run_native(
 }
 
 /// Runs one cell in this process; `Err` says why the cell failed.
-#[allow(clippy::too_many_arguments)]
 fn in_process(
     plan: &mut dyn Plan,
     c: usize,
@@ -238,7 +232,6 @@ fn in_process(
     sink: &mut dyn Sink,
     obs: &dyn Observer,
     opts: &Options<'_>,
-    summary: &mut Summary,
 ) -> Result<(), String> {
     obs.cell_phase(&cell.label, "preparing");
     let prepared = backend.prepare(&cell.setup).and_then(|mut info| {
@@ -270,7 +263,6 @@ fn in_process(
             for r in plan.reply(c, id, reply, &seen) {
                 sink.append(&r)?;
             }
-            summary.requests += 1;
             obs.request_done(ok);
         }
         Ok::<(), String>(())

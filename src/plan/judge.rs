@@ -221,7 +221,7 @@ pub fn run(
     sweep: &SweepPlan,
     obs: &dyn exec::Observer,
     monitor: &crate::hw::load::LoadMonitor,
-) -> Result<usize, exec::ExecError> {
+) -> Result<(), exec::ExecError> {
     let sink_err = |e: String| exec::ExecError::Sink(e);
     let records = crate::record::io::read(sweep.results()).map_err(|e| sink_err(e.to_string()))?;
     let b = sweep.baselines();
@@ -242,6 +242,6 @@ pub fn run(
         monitor,
         busy_threshold: f64::INFINITY,
     };
-    let summary = exec::run(&mut plan, &mut backends, &mut sink, obs, &opts)?;
-    Ok(summary.requests)
+    exec::run(&mut plan, &mut backends, &mut sink, obs, &opts)?;
+    Ok(())
 }

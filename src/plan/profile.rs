@@ -465,7 +465,7 @@ pub fn run(
     let start = Instant::now();
     let busy = plan.busy_threshold;
     let summary = exec::run_native(plan, &mut records, obs, monitor, busy, verbose)?;
-    if summary.failed_cells > 0 {
+    if !summary.failures.is_empty() {
         anyhow::bail!("the profile could not run");
     }
     let mut report = records

@@ -450,19 +450,12 @@ impl Plan for SweepPlan {
     }
 }
 
-/// What a sweep did.
-#[derive(Debug)]
-pub struct Outcome {
-    pub results: PathBuf,
-    pub failed_cells: usize,
-}
-
 /// Runs a sweep: every cell, then the judge panel over what is not judged yet.
 pub fn run(
     plan: &mut SweepPlan,
     obs: &dyn exec::Observer,
     monitor: &crate::hw::load::LoadMonitor,
-) -> Result<Outcome, exec::ExecError> {
+) -> Result<exec::Summary, exec::ExecError> {
     let mut native = crate::backend::native::Native::new(plan.verbose);
     let mut http = std::mem::take(&mut plan.baselines.http);
     let mut sink =
@@ -483,10 +476,7 @@ pub fn run(
     if !plan.baselines.judges.is_empty() {
         super::judge::run(plan, obs, monitor)?;
     }
-    Ok(Outcome {
-        results: plan.results.clone(),
-        failed_cells: summary.failed_cells,
-    })
+    Ok(summary)
 }
 
 /// Runs the one native cell of a child process; its records go to the results file.
