@@ -162,11 +162,6 @@ impl VerifyPlan {
             outcome: None,
         }
     }
-
-    /// The verdict, or why the comparison could not be made.
-    pub fn outcome(&self) -> Option<&Result<Verdict, String>> {
-        self.outcome.as_ref()
-    }
 }
 
 impl Plan for VerifyPlan {
