@@ -147,22 +147,11 @@ impl SweepPlan {
         // Cells hold their decode rates against this machine's bandwidth: measure it once here.
         crate::hw::peak::ensure_measured(cache, &crate::hw::machine::fingerprint());
         let mut plan = SweepPlan {
-            cells: Vec::new(),
-            scenarios,
-            pending: Vec::new(),
-            meters: Vec::new(),
-            baselines,
             no_text: cfg.no_text,
             verbose,
-            results: results.clone(),
             busy_threshold: cfg.busy_threshold,
             notes,
-            _specs: None,
-            child: false,
-            noted_base: Vec::new(),
-            levels: Vec::new(),
-            load: cfg.load.clone(),
-            alone: Default::default(),
+            ..SweepPlan::empty(scenarios, baselines, results, cfg.load.clone())
         };
         let done = Done {
             prompts: done,
@@ -196,29 +185,21 @@ impl SweepPlan {
                 .map(|r| levels::alone_answers(&r, &spec.cell))
                 .unwrap_or_default(),
         };
+        let baselines = Baselines::from_options(&BackendOptions {
+            backends: vec!["native".into()],
+            max_retry_wait: 0.0,
+            judge_time_limit: 1.0,
+            ..Default::default()
+        })
+        .map_err(anyhow::Error::msg)?;
+        let results = spec.results.clone();
         let mut plan = SweepPlan {
-            cells: Vec::new(),
-            scenarios,
-            pending: Vec::new(),
-            meters: vec![None],
-            baselines: Baselines::from_options(&BackendOptions {
-                backends: vec!["native".into()],
-                max_retry_wait: 0.0,
-                judge_time_limit: 1.0,
-                ..Default::default()
-            })
-            .map_err(anyhow::Error::msg)?,
             no_text: spec.no_text,
             verbose: spec.verbose,
-            results: spec.results.clone(),
             busy_threshold: spec.busy_threshold,
-            notes: Vec::new(),
-            _specs: None,
             child: true,
-            noted_base: Vec::new(),
-            levels: vec![spec.level],
-            load: spec.load.clone(),
             alone,
+            ..SweepPlan::empty(scenarios, baselines, results, spec.load.clone())
         };
         let setup = plan.setup(
             &spec.cell,
@@ -228,14 +209,45 @@ impl SweepPlan {
             spec.raw,
             &spec.cache_dir,
         );
-        let requests = match spec.level {
-            Some(_) => usize::from(!pending.is_empty()),
-            None => pending.len(),
-        };
-        plan.cells
-            .push(Cell::new(spec.cell.label(), 0, setup, requests));
-        plan.pending.push((pending, 0));
+        let cell = Cell::new(spec.cell.label(), 0, setup, requests(&pending, spec.level));
+        plan.push(cell, pending, spec.level);
         Ok(plan)
+    }
+
+    /// A plan with no cells yet.
+    fn empty(
+        scenarios: Vec<Scenario>,
+        baselines: Baselines,
+        results: PathBuf,
+        load: Option<LoadConfig>,
+    ) -> SweepPlan {
+        SweepPlan {
+            cells: Vec::new(),
+            scenarios,
+            pending: Vec::new(),
+            meters: Vec::new(),
+            baselines,
+            no_text: false,
+            verbose: false,
+            results,
+            busy_threshold: 0.0,
+            notes: Vec::new(),
+            _specs: None,
+            child: false,
+            noted_base: Vec::new(),
+            levels: Vec::new(),
+            load,
+            alone: Default::default(),
+        }
+    }
+
+    /// The record of cell `c` failing.
+    fn failure(&self, c: usize, reason: String) -> Record {
+        Record::CellFailed(CellFailure {
+            provenance: Provenance::now(),
+            cell: self.cells[c].setup.key.clone(),
+            reason,
+        })
     }
 
     /// The results file.
@@ -398,11 +410,7 @@ impl Plan for SweepPlan {
         let (pending, next) = &mut self.pending[c];
         let id = *next;
         *next += 1;
-        let n = match self.levels[c] {
-            Some(_) => usize::from(!pending.is_empty()),
-            None => pending.len(),
-        };
-        (id < n).then_some(id)
+        (id < requests(pending, self.levels[c])).then_some(id)
     }
 
     fn request(&self, c: usize, id: usize) -> Request<'_> {
@@ -442,11 +450,15 @@ impl Plan for SweepPlan {
         if self.child {
             return Vec::new();
         }
-        vec![Record::CellFailed(CellFailure {
-            provenance: Provenance::now(),
-            cell: self.cells[c].setup.key.clone(),
-            reason: reason.to_string(),
-        })]
+        vec![self.failure(c, reason.to_string())]
+    }
+}
+
+/// The requests of a cell over `pending` prompts: one per prompt, or one for a load level.
+fn requests(pending: &[(usize, usize)], level: Option<Shape>) -> usize {
+    match level {
+        Some(_) => usize::from(!pending.is_empty()),
+        None => pending.len(),
     }
 }
 

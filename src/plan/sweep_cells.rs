@@ -160,15 +160,11 @@ impl SweepPlan {
         pending: &[(usize, usize)],
         level: Option<Shape>,
     ) -> Cell {
-        match level {
-            Some(l) => Cell::new(
-                format!("{label} {}", l.label()),
-                backend,
-                setup,
-                usize::from(!pending.is_empty()),
-            ),
-            None => Cell::new(label, backend, setup, pending.len()),
-        }
+        let label = match level {
+            Some(l) => format!("{label} {}", l.label()),
+            None => label,
+        };
+        Cell::new(label, backend, setup, super::requests(pending, level))
     }
 
     pub(super) fn push(&mut self, cell: Cell, pending: Vec<(usize, usize)>, level: Option<Shape>) {

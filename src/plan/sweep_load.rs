@@ -7,7 +7,7 @@ use crate::backend::Reply;
 use crate::exec::Observed;
 use crate::measure::load::Shape;
 use crate::plan::load as levels;
-use crate::record::{CellFailure, Provenance, Record};
+use crate::record::Record;
 
 impl SweepPlan {
     /// The level of cell `c`: its prompts, cycled.
@@ -41,11 +41,7 @@ impl SweepPlan {
         let level = match reply {
             Reply::Load(l) => l,
             Reply::Failed(f) => {
-                return vec![Record::CellFailed(CellFailure {
-                    provenance: Provenance::now(),
-                    cell: self.cells[c].setup.key.clone(),
-                    reason: format!("{}: {}", shape.label(), f.message),
-                })]
+                return vec![self.failure(c, format!("{}: {}", shape.label(), f.message))]
             }
             _ => return Vec::new(),
         };
