@@ -6,7 +6,6 @@ use super::Resolved;
 use crate::backend::{EngineSpec, ModelSource, Reply, Request, Setup, WorkloadRequest};
 use crate::engine::ContextSettings;
 use crate::exec::{Cell, Observed, Plan};
-use crate::measure::bandwidth::{self, DecodeReads, Peaks};
 use crate::measure::RepetitionSample;
 use crate::record::{BenchRecord, CellInfo, CellKey, LoadReport, Provenance, Record, TestSpec};
 use crate::util::rng::SplitMix64;
@@ -140,7 +139,7 @@ pub struct BenchPlan {
     cache: PathBuf,
     running: Running,
     /// Per cell: what a decoded token reads, and the peaks to hold it against.
-    meters: Vec<Option<(DecodeReads, Peaks)>>,
+    meters: Vec<Option<super::Meter>>,
     infos: Vec<CellInfo>,
     /// Tests that could not run (their model did not load, or llama.cpp failed).
     failures: usize,
@@ -227,16 +226,8 @@ impl Plan for BenchPlan {
                 .map_err(|e| format!("hashing {}: {e}", path.display()))?;
             info.model.sha256 = Some(sha);
         }
-        let gguf =
-            crate::gguf::GgufFile::open(Path::new(&info.model.path)).map_err(|e| e.to_string())?;
-        let peaks = bandwidth::peaks(
-            &self.cache,
-            &info.machine,
-            &info.build,
-            self.cfg.n_gpu_layers,
-            true,
-        );
-        self.meters[c] = Some((DecodeReads::from_gguf(&gguf), peaks));
+        let meter = super::Meter::new(info, &self.cache, self.cfg.n_gpu_layers, true)?;
+        self.meters[c] = Some(meter);
         self.infos[c] = info.clone();
         self.running = Running {
             instance: usize::MAX,
@@ -338,15 +329,10 @@ impl BenchPlan {
         memory.peak_rss_bytes = r.peak_rss.max(during.peak_rss);
         let engine = r.engine.unwrap_or_default();
         let results = crate::measure::results(&r.samples);
-        let bandwidth = match (&self.meters[c], &results.gen_tps) {
-            (Some((reads, peaks)), Some(tps)) => {
-                let t = &inst.test;
-                let depth = f64::from(t.n_depth) + f64::from(t.n_prompt) + f64::from(t.n_gen) / 2.0;
-                let bytes = reads.at_depth(depth, engine.type_k, engine.type_v);
-                Some(bandwidth::figures(&bytes, tps.median, peaks))
-            }
-            _ => None,
-        };
+        let t = &inst.test;
+        let depth = f64::from(t.n_depth) + f64::from(t.n_prompt) + f64::from(t.n_gen) / 2.0;
+        let bandwidth = (self.meters[c].as_ref().zip(results.gen_tps.as_ref()))
+            .map(|(meter, tps)| meter.figures(depth, tps.median, &engine));
         let info = &self.infos[c];
         Record::Bench(Box::new(BenchRecord {
             provenance: Provenance::now(),

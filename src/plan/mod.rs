@@ -16,8 +16,11 @@ pub mod sweep;
 pub mod synth;
 pub mod verify;
 
+use crate::engine::EngineSettings;
 use crate::gguf::GgufFile;
+use crate::measure::bandwidth::{self, Bandwidth, DecodeReads, Peaks};
 use crate::models;
+use crate::record::CellInfo;
 use std::path::{Path, PathBuf};
 
 pub use crate::util::Invalid;
@@ -72,6 +75,30 @@ impl Resolved {
     /// name without `.gguf`, never the full path.
     pub fn display(&self) -> String {
         models::display_name(&self.arg)
+    }
+}
+
+/// What a decoded token of a prepared cell's model reads, and the peaks to hold the decode
+/// rate against.
+struct Meter {
+    reads: DecodeReads,
+    peaks: Peaks,
+}
+
+impl Meter {
+    /// The meter of the model a cell prepared; `probe` as [`bandwidth::peaks`] takes it.
+    fn new(info: &CellInfo, cache: &Path, n_gpu_layers: u32, probe: bool) -> Result<Meter, String> {
+        let gguf = GgufFile::open(Path::new(&info.model.path)).map_err(|e| e.to_string())?;
+        Ok(Meter {
+            reads: DecodeReads::from_gguf(&gguf),
+            peaks: bandwidth::peaks(cache, &info.machine, &info.build, n_gpu_layers, probe),
+        })
+    }
+
+    /// The bandwidth of a decode at `tps` tokens per second, `depth` tokens deep on average.
+    fn figures(&self, depth: f64, tps: f64, engine: &EngineSettings) -> Bandwidth {
+        let bytes = self.reads.at_depth(depth, engine.type_k, engine.type_v);
+        bandwidth::figures(&bytes, tps, &self.peaks)
     }
 }
 

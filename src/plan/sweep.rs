@@ -11,9 +11,7 @@ use crate::backend::{ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Req
 use crate::engine::quant;
 use crate::engine::FlashAttn;
 use crate::exec::{self, Cell, Observed, Plan};
-use crate::gguf::GgufFile;
 use crate::grade;
-use crate::measure::bandwidth::{self, DecodeReads, Peaks};
 use crate::measure::load::Shape;
 use crate::measure::{ms, StopReason};
 use crate::record::{
@@ -94,7 +92,7 @@ pub struct SweepPlan {
     /// Per cell: the pending `(scenario, prompt)` indices, and how many have run.
     pending: Vec<(Vec<(usize, usize)>, usize)>,
     /// Per cell: what a decoded token reads and the peaks (native, once prepared).
-    meters: Vec<Option<(DecodeReads, Peaks)>>,
+    meters: Vec<Option<super::Meter>>,
     baselines: Baselines,
     no_text: bool,
     verbose: bool,
@@ -308,15 +306,10 @@ impl SweepPlan {
         let all_pass = verdicts.iter().all(|v| v.pass);
         let mut info = seen.info.clone();
         info.memory.peak_rss_bytes = seen.peak_rss;
-        let bandwidth = match (&self.meters[c], m.decode_tps) {
-            (Some((reads, peaks)), Some(tps)) => {
-                let depth = f64::from(r.trace.prompt_tokens)
-                    + r.trace.output_tokens.unwrap_or(0) as f64 / 2.0;
-                let bytes = reads.at_depth(depth, info.engine.type_k, info.engine.type_v);
-                Some(bandwidth::figures(&bytes, tps, peaks))
-            }
-            _ => None,
-        };
+        let depth =
+            f64::from(r.trace.prompt_tokens) + r.trace.output_tokens.unwrap_or(0) as f64 / 2.0;
+        let bandwidth = (self.meters[c].as_ref().zip(m.decode_tps))
+            .map(|(meter, tps)| meter.figures(depth, tps, &info.engine));
         let (cost_usd, cost_source) = self.cost(seen.info, &r);
         RequestRecord {
             provenance: Provenance::now(),
@@ -384,16 +377,9 @@ impl Plan for SweepPlan {
         if !setup.key.backend.is_native() {
             return Ok(());
         }
+        let meter = super::Meter::new(info, &setup.cache_dir, setup.engine.n_gpu_layers, false)?;
+        self.meters[c] = Some(meter);
         let path = PathBuf::from(&info.model.path);
-        let gguf = GgufFile::open(&path).map_err(|e| e.to_string())?;
-        let peaks = bandwidth::peaks(
-            &setup.cache_dir,
-            &info.machine,
-            &info.build,
-            setup.engine.n_gpu_layers,
-            false,
-        );
-        self.meters[c] = Some((DecodeReads::from_gguf(&gguf), peaks));
         if info.model.expert_count.is_some() {
             let (cache, engine) = (&setup.cache_dir, &setup.engine);
             info.routing = Some(super::profile::quick_routing(
