@@ -8,7 +8,8 @@ use crate::gguf::GgufFile;
 use crate::models;
 use crate::moe::{Provenance, UpcycleError, UpcycleOptions};
 use crate::plan::verify::{VerifyOptions, VerifyPlan};
-use std::path::{Path, PathBuf};
+use crate::plan::Resolved;
+use std::path::Path;
 
 /// Runs a `runner moe` command.
 pub fn run(cmd: MoeCommand, cache: &Path, verbose: bool) -> anyhow::Result<()> {
@@ -26,12 +27,6 @@ fn classify(e: UpcycleError) -> anyhow::Error {
     } else {
         e.into()
     }
-}
-
-/// A DENSE argument as a file, and its sha256 when it is a verified known model.
-fn resolve_dense(arg: &str, cache: &Path) -> anyhow::Result<(PathBuf, Option<String>)> {
-    let r = crate::plan::Resolved::get(arg, cache)?;
-    Ok((r.path, r.sha256))
 }
 
 fn oracle_options(o: OracleArgs, threads: u32) -> anyhow::Result<VerifyOptions> {
@@ -60,8 +55,9 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
     };
     opts.validate().map_err(classify)?;
     let oracle = oracle_options(a.oracle, threads)?;
-    let (dense, sha) = resolve_dense(&a.dense, cache)?;
-    let s = crate::moe::upcycle::upcycle(&dense, &a.out, &opts, sha).map_err(classify)?;
+    let dense = Resolved::get(&a.dense, cache)?;
+    let s =
+        crate::moe::upcycle::upcycle(&dense.path, &a.out, &opts, dense.sha256).map_err(classify)?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let seed = s
         .provenance
@@ -95,14 +91,15 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
         );
     }
     if a.verify {
-        oracle_check(&dense, &a.out, oracle, cache, verbose)?;
+        oracle_check(&dense.path, &a.out, oracle, cache, verbose)?;
     }
     Ok(())
 }
 
 fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool, threads: u32) -> anyhow::Result<()> {
     let oracle = oracle_options(a.oracle, threads)?;
-    let (dense, sha) = resolve_dense(&a.dense, cache)?;
+    let r = Resolved::get(&a.dense, cache)?;
+    let (dense, sha) = (r.path, r.sha256);
     let usage = |e: crate::gguf::GgufError| UsageError(e.to_string());
     GgufFile::open(&dense).map_err(usage)?;
     let moe = GgufFile::open(&a.moe).map_err(usage)?;
