@@ -30,6 +30,14 @@ pub fn stop_running() {
     }
 }
 
+/// Makes `child` the running child, stopped at once when the run was interrupted meanwhile.
+fn hold(child: Child) {
+    *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    if crate::util::interrupt::requested() {
+        stop_running();
+    }
+}
+
 /// Runs a cell as `runner <args>`; `Err` holds why it failed. The child's CPU time is the
 /// run's own on `monitor` while it runs (the child records its own requests; the parent's
 /// later requests must not take it for another process's load).
@@ -50,10 +58,7 @@ pub fn run(
     monitor.count_as_own(vec![child.id()]);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
-    if crate::util::interrupt::requested() {
-        stop_running();
-    }
+    hold(child);
     let (lines, last) = std::sync::mpsc::channel();
     let errors = std::thread::spawn(move || {
         let mut last_line = None;
@@ -193,10 +198,7 @@ pub fn run_logged(
         .stderr(err)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-    *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
-    if crate::util::interrupt::requested() {
-        stop_running();
-    }
+    hold(child);
     loop {
         let mut slot = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(child) = slot.as_mut() else {
