@@ -112,17 +112,11 @@ pub fn order(round: u32) -> [Side; 2] {
     }
 }
 
-/// Checks the options before anything runs: both binaries executable, at least
-/// [`MIN_ROUNDS`] rounds, and no bench flag that would take the records elsewhere.
+/// Checks the options before anything runs: both binaries executable, and no bench flag that
+/// would take the records elsewhere (the flags refuse fewer than [`MIN_ROUNDS`] rounds).
 pub fn validate(opts: &mut AbOptions) -> Result<(), Invalid> {
     opts.base = executable(&opts.base)?;
     opts.candidate = executable(&opts.candidate)?;
-    if (opts.rounds as usize) < MIN_ROUNDS {
-        return Err(Invalid(format!(
-            "--rounds must be at least {MIN_ROUNDS} (a paired check compares rounds), got {}",
-            opts.rounds
-        )));
-    }
     let all = opts
         .bench_args
         .iter()
@@ -294,8 +288,6 @@ mod tests {
         };
         assert!(validate(&mut opts(2, &["-p", "16"])).is_ok());
         for (mut o, needle) in [
-            (opts(1, &[]), "at least 2"),
-            (opts(0, &[]), "at least 2"),
             (opts(3, &["-o", "x.json"]), "leave -o out"),
             (opts(3, &["--output=x.json"]), "leave --output out"),
             (opts(3, &["-ox.json"]), "leave -ox.json out"),
