@@ -28,12 +28,7 @@ impl ProfilePlan {
         let dense = (profiles.len() > 1).then(|| profiles.remove(1));
         let mut model = profiles.into_iter().next()?;
         model.upcycled = self.upcycled.clone();
-        let routing = routing(
-            &model,
-            dense.as_ref(),
-            dense.as_ref().map(|d| d.model.path.clone()),
-            self.no_dense.clone(),
-        );
+        let routing = routing(&model, dense.as_ref(), self.no_dense.clone());
         Some(ProfileReport {
             provenance: Provenance::now(),
             model,
@@ -106,12 +101,11 @@ fn model_profile(
     }
 }
 
-/// The routing block of an MoE profile, against `dense` when there is one; `None` for a
-/// dense model.
+/// The routing block of an MoE profile, against `dense` when there is one (else with why
+/// not); `None` for a dense model.
 fn routing(
     moe: &ModelProfile,
     dense: Option<&ModelProfile>,
-    dense_label: Option<String>,
     no_dense_reason: Option<String>,
 ) -> Option<RoutingSummary> {
     if !moe.is_moe() {
@@ -135,11 +129,7 @@ fn routing(
         of(Phase::ShortResponse),
         of(Phase::LongForm),
         moe.experts.as_ref(),
-        dense.and(dense_label),
-        if dense.is_some() {
-            None
-        } else {
-            no_dense_reason
-        },
+        dense.map(|d| d.model.path.clone()),
+        no_dense_reason.filter(|_| dense.is_none()),
     ))
 }
