@@ -41,10 +41,10 @@ impl Resolved {
     /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
     pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
         if arg.trim().starts_with(models::synthetic::SYNTH_PREFIX) {
-            let (spec, path) = synth::resolve(arg, cache)?;
+            let spec = models::synthetic::SynthSpec::parse(arg).map_err(Invalid)?;
             return Ok(Resolved {
                 arg: arg.to_string(),
-                path,
+                path: synth::cached(&spec, cache)?,
                 sha256: None,
                 synth: Some(spec),
             });

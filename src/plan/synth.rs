@@ -53,13 +53,6 @@ pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth
     Ok(synth::synthesize(&req, out)?)
 }
 
-/// The cached file of a `synth:` argument, built on first use.
-pub fn resolve(arg: &str, cache: &Path) -> anyhow::Result<(SynthSpec, PathBuf)> {
-    let spec = SynthSpec::parse(arg).map_err(Invalid)?;
-    let path = cached(&spec, cache)?;
-    Ok((spec, path))
-}
-
 /// The cached file of `spec`, built on first use.
 pub fn cached(spec: &SynthSpec, cache: &Path) -> anyhow::Result<PathBuf> {
     let path = cached_path(spec, cache);
