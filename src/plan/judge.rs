@@ -96,22 +96,15 @@ impl JudgePlan {
                 };
                 tasks.push(task(ep, rubric, q, prompt, time_limit));
             }
-            plan.cells.push(Cell::new(
-                format!("judge {}", ep.spec),
-                i,
-                setup(ep),
-                tasks.len(),
-            ));
+            let setup = Setup {
+                key: CellKey::http(&ep.spec),
+                ..Default::default()
+            };
+            let label = format!("judge {}", ep.spec);
+            plan.cells.push(Cell::new(label, i, setup, tasks.len()));
             plan.tasks.push((tasks, 0, None));
         }
         Ok(plan)
-    }
-}
-
-fn setup(ep: &Endpoint) -> Setup {
-    Setup {
-        key: CellKey::http(&ep.spec),
-        ..Default::default()
     }
 }
 
