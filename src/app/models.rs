@@ -93,15 +93,9 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
 
 /// Fetches a known model (or finds it in the cache) and returns its path.
 pub fn fetch(name: &str, verify: bool, cache: &Path) -> anyhow::Result<PathBuf> {
-    let model = models::find(name).ok_or_else(|| {
-        let known = models::known_names();
-        UsageError(
-            models::ResolveError::Unknown {
-                name: name.to_string(),
-                known,
-            }
-            .to_string(),
-        )
+    let model = models::find(name).ok_or_else(|| models::ResolveError::Unknown {
+        name: name.to_string(),
+        known: models::known_names(),
     })?;
     let opts = models::FetchOptions {
         verify,
