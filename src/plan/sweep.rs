@@ -464,9 +464,10 @@ pub fn run(
     };
     let summary = {
         let mut backends: Vec<&mut dyn crate::backend::Backend> = vec![&mut native];
-        for h in http.iter_mut() {
-            backends.push(h);
-        }
+        backends.extend(
+            http.iter_mut()
+                .map(|h| h as &mut dyn crate::backend::Backend),
+        );
         exec::run(plan, &mut backends, &mut sink, obs, &opts)
     };
     plan.baselines.http = http;
