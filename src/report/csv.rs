@@ -1,17 +1,8 @@
 //! CSV: every scalar field of the schema as a column, one row per record.
 
 use super::flat::{columns, flatten};
-use super::{Exporter, ReportError};
-use crate::record::BenchRecord as Record;
+use super::ReportError;
 use serde::Serialize;
-
-pub struct CsvExporter;
-
-impl Exporter for CsvExporter {
-    fn render(&self, records: &[Record]) -> Result<String, ReportError> {
-        to_csv(records)
-    }
-}
 
 /// Any serialisable items as CSV, their scalar fields as dotted columns.
 pub(crate) fn to_csv<T: Serialize>(items: &[T]) -> Result<String, ReportError> {

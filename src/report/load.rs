@@ -145,44 +145,41 @@ fn pct(p: Option<Pcts>, f: fn(&Pcts) -> f64) -> String {
 
 /// The table's columns; a machine column when the rows come from more than one machine.
 fn columns(rows: &[LoadRow]) -> Vec<Column<LoadRow>> {
-    let mut cols = base_columns();
-    if several_machines(rows) {
-        cols.insert(0, Column::text("machine", |r| r.machine.clone()));
-    }
-    cols
+    let machine = several_machines(rows).then_some(MACHINE);
+    machine.into_iter().chain(COLUMNS.iter().copied()).collect()
 }
 
-fn base_columns() -> Vec<Column<LoadRow>> {
-    vec![
-        Column::text("backend", |r| r.backend.to_string()),
-        Column::text("model", |r| crate::models::display_name(&r.model)),
-        Column::text("quant", |r| r.quant.clone()),
-        Column::text("load", |r| r.shape.label()),
-        Column::number("req", |r| r.level.requests.to_string()),
-        Column::number("fail", |r| r.level.failed.to_string()),
-        Column::number("req/s", |r| format!("{:.2}", r.level.achieved_rps)),
-        Column::number("out tok/s", |r| format!("{:.1}", r.level.output_tps)),
-        Column::number("gain", |r| {
-            r.gain.map_or("-".into(), |g| format!("{g:.2}x"))
-        }),
-        Column::number("user tok/s", |r| opt(r.level.per_user_tps, 1)),
-        Column::number("TTFT p50", |r| pct(r.level.ttft_ms, |p| p.p50)),
-        Column::number("TTFT p99", |r| pct(r.level.ttft_ms, |p| p.p99)),
-        Column::number("ITL p50", |r| opt(r.level.itl_ms.map(|p| p.p50), 1)),
-        Column::number("ITL p99", |r| opt(r.level.itl_ms.map(|p| p.p99), 1)),
-        Column::number("e2e p99", |r| pct(r.level.e2e_ms, |p| p.p99)),
-        Column::number("queue p99", |r| pct(r.level.queue_ms, |p| p.p99)),
-        Column::number("goodput", |r| {
-            r.level.goodput.map_or("-".into(), |g| {
-                format!("{:.0}% {:.2}/s", g.share * 100.0, g.rps)
-            })
-        }),
-        Column::number("same", |r| match r.compared {
-            0 => "-".into(),
-            n => format!("{}/{n}", r.same),
-        }),
-    ]
-}
+const MACHINE: Column<LoadRow> = Column::text("machine", |r| r.machine.clone());
+
+const COLUMNS: &[Column<LoadRow>] = &[
+    Column::text("backend", |r| r.backend.to_string()),
+    Column::text("model", |r| crate::models::display_name(&r.model)),
+    Column::text("quant", |r| r.quant.clone()),
+    Column::text("load", |r| r.shape.label()),
+    Column::number("req", |r| r.level.requests.to_string()),
+    Column::number("fail", |r| r.level.failed.to_string()),
+    Column::number("req/s", |r| format!("{:.2}", r.level.achieved_rps)),
+    Column::number("out tok/s", |r| format!("{:.1}", r.level.output_tps)),
+    Column::number("gain", |r| {
+        r.gain.map_or("-".into(), |g| format!("{g:.2}x"))
+    }),
+    Column::number("user tok/s", |r| opt(r.level.per_user_tps, 1)),
+    Column::number("TTFT p50", |r| pct(r.level.ttft_ms, |p| p.p50)),
+    Column::number("TTFT p99", |r| pct(r.level.ttft_ms, |p| p.p99)),
+    Column::number("ITL p50", |r| opt(r.level.itl_ms.map(|p| p.p50), 1)),
+    Column::number("ITL p99", |r| opt(r.level.itl_ms.map(|p| p.p99), 1)),
+    Column::number("e2e p99", |r| pct(r.level.e2e_ms, |p| p.p99)),
+    Column::number("queue p99", |r| pct(r.level.queue_ms, |p| p.p99)),
+    Column::number("goodput", |r| {
+        r.level.goodput.map_or("-".into(), |g| {
+            format!("{:.0}% {:.2}/s", g.share * 100.0, g.rps)
+        })
+    }),
+    Column::number("same", |r| match r.compared {
+        0 => "-".into(),
+        n => format!("{}/{n}", r.same),
+    }),
+];
 
 /// The knee of each cell's closed-loop and open-loop curves under its SLOs, a line each.
 pub fn knees(rows: &[LoadRow]) -> Vec<String> {
@@ -224,31 +221,21 @@ pub fn render(format: Format, rows: &[LoadRow]) -> Result<String, ReportError> {
     if rows.is_empty() {
         return Ok(String::new());
     }
-    let cols = columns(rows);
-    if let Some(data) = super::rows_as_data(format, rows)? {
-        return Ok(data);
-    }
-    Ok(match format {
-        Format::Table => {
-            let mut s = table::aligned(&cols, rows);
-            s.push_str(COLUMNS_NOTE);
-            s.push('\n');
-            if let Some(slo) = rows.iter().find_map(|r| r.slo.clone()) {
-                s.push_str(&format!("knee (highest load whose requests meet {slo}):\n"));
-                for line in knees(rows) {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
+    super::render_rows(format, &columns(rows), rows, || {
+        let mut s = format!("{COLUMNS_NOTE}\n");
+        if let Some(slo) = rows.iter().find_map(|r| r.slo.clone()) {
+            s.push_str(&format!("knee (highest load whose requests meet {slo}):\n"));
+            for line in knees(rows) {
+                s.push_str(&line);
+                s.push('\n');
             }
-            let busy: usize = rows.iter().map(|r| r.busy_requests).sum();
-            if busy > 0 {
-                s.push_str(&format!("(busy!) {busy} request(s) ran while other processes kept the machine busy: their figures are suspect\n"));
-            }
-            if rows.iter().any(|r| r.synthetic) {
-                s.push_str("synthetic (random-weight) models: speed only\n");
-            }
-            s
         }
-        _ => table::markdown(&cols, rows),
+        s.push_str(&super::busy_note(
+            rows.iter().map(|r| r.busy_requests).sum(),
+        ));
+        if rows.iter().any(|r| r.synthetic) {
+            s.push_str("synthetic (random-weight) models: speed only\n");
+        }
+        s
     })
 }

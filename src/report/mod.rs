@@ -11,7 +11,6 @@ mod flat;
 pub mod guide;
 pub mod html;
 pub mod hw;
-mod json;
 pub mod load;
 pub mod obs;
 pub mod profile;
@@ -21,6 +20,7 @@ pub mod table;
 
 use crate::record::BenchRecord;
 use std::path::Path;
+use table::Column;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -88,17 +88,24 @@ impl Format {
     pub fn exporter(self) -> Box<dyn Exporter> {
         match self {
             Format::Table => Box::new(table::TableExporter),
-            Format::Json => Box::new(json::JsonExporter),
-            Format::Jsonl => Box::new(json::JsonlExporter),
-            Format::Csv => Box::new(csv::CsvExporter),
             Format::Md => Box::new(table::MarkdownExporter),
+            data => Box::new(DataExporter(data)),
         }
+    }
+}
+
+/// JSON (one array, with raw samples), JSON Lines (one record per line) or CSV.
+struct DataExporter(Format);
+
+impl Exporter for DataExporter {
+    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
+        Ok(rows_as_data(self.0, records)?.unwrap_or_default())
     }
 }
 
 /// Rows as data, one object each: a JSON array, JSON lines or CSV; `None` for the table
 /// formats, which each table renders itself.
-pub fn rows_as_data<T: serde::Serialize>(
+fn rows_as_data<T: serde::Serialize>(
     format: Format,
     rows: &[T],
 ) -> Result<Option<String>, ReportError> {
@@ -111,6 +118,30 @@ pub fn rows_as_data<T: serde::Serialize>(
         Format::Csv => csv::to_csv(rows)?,
         Format::Table | Format::Md => return Ok(None),
     }))
+}
+
+/// Rows in one format: as data, as a Markdown table, or as aligned text followed by the
+/// `notes` under it.
+pub fn render_rows<T: serde::Serialize>(
+    format: Format,
+    columns: &[Column<T>],
+    rows: &[T],
+    notes: impl FnOnce() -> String,
+) -> Result<String, ReportError> {
+    Ok(match rows_as_data(format, rows)? {
+        Some(data) => data,
+        None if format == Format::Md => table::markdown(columns, rows),
+        None => table::aligned(columns, rows) + &notes(),
+    })
+}
+
+/// The note under a table whose rows count requests measured on a busy machine; nothing when
+/// none was.
+pub fn busy_note(busy: usize) -> String {
+    match busy {
+        0 => String::new(),
+        n => format!("(busy!) {n} request(s) ran while other processes kept the machine busy: their figures are suspect\n"),
+    }
 }
 
 /// Writes `contents` to `path` atomically (a temporary file renamed over it), so a reader or

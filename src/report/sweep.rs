@@ -1,7 +1,7 @@
 //! The sweep's comparison table: one row per (backend, model, quantization) cell, read from
 //! records.
 
-use super::table::{self, opt, percent_pair, Column};
+use super::table::{opt, percent_pair, Column};
 use super::{Format, ReportError};
 use crate::grade::judge::panel;
 use crate::grade::pair_symmetry;
@@ -85,11 +85,6 @@ pub struct SweepRow {
 pub struct Count {
     pub passed: usize,
     pub total: usize,
-}
-
-/// Rows in the order cells first appear in the records.
-pub fn rows(records: &[Record]) -> Vec<SweepRow> {
-    rows_with(records, crate::grade::judge::panel::DEFAULT_POWER)
 }
 
 /// Rows, with judges' scores combined by the power mean of exponent `power`.
@@ -448,25 +443,14 @@ fn by_category(rows: &[SweepRow]) -> String {
 
 /// The comparison table in one format.
 pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> {
-    if let Some(data) = super::rows_as_data(format, rows)? {
-        return Ok(data);
-    }
-    Ok(match format {
-        Format::Table => {
-            let mut s = table::aligned(&columns(rows), rows);
-            let busy: usize = rows.iter().map(|r| r.busy_requests).sum();
-            if busy > 0 {
-                s.push_str(&format!("(busy!) {busy} request(s) ran while other processes kept the machine busy: their figures are suspect\n"));
-            }
-            if rows.iter().any(|r| r.requantized) {
-                s.push_str("* re-quantized from an already quantized file: size and speed are representative, answer quality is not\n");
-            }
-            if rows.iter().any(|r| r.synthetic.is_some()) {
-                s.push_str(SYNTHETIC_NOTE);
-            }
-            s.push_str(&by_category(rows));
-            s
+    super::render_rows(format, &columns(rows), rows, || {
+        let mut s = super::busy_note(rows.iter().map(|r| r.busy_requests).sum());
+        if rows.iter().any(|r| r.requantized) {
+            s.push_str("* re-quantized from an already quantized file: size and speed are representative, answer quality is not\n");
         }
-        _ => table::markdown(&columns(rows), rows),
+        if rows.iter().any(|r| r.synthetic.is_some()) {
+            s.push_str(SYNTHETIC_NOTE);
+        }
+        s + &by_category(rows)
     })
 }
