@@ -204,25 +204,6 @@ fn figures(rows: &[LoadRow]) -> DrawResult<Vec<Figure>> {
     Ok(out)
 }
 
-/// The load table as HTML, numeric cells aligned right.
-fn table(rows: &[LoadRow]) -> String {
-    let grid = load::grid(rows);
-    let mut s = String::from("<table><tr>");
-    for h in &grid.headers {
-        s.push_str(&format!("<th>{}</th>", esc(h)));
-    }
-    s.push_str("</tr>\n");
-    for row in &grid.rows {
-        s.push_str("<tr>");
-        for (cell, numeric) in row.iter().zip(&grid.numeric) {
-            let class = if *numeric { " class=n" } else { "" };
-            s.push_str(&format!("<td{class}>{}</td>", esc(cell)));
-        }
-        s.push_str("</tr>\n");
-    }
-    s + "</table>\n"
-}
-
 /// The load-level section: heading, charts, table and its notes; nothing without load rows.
 pub fn section(rows: &[LoadRow]) -> DrawResult<String> {
     if rows.is_empty() {
@@ -235,7 +216,7 @@ pub fn section(rows: &[LoadRow]) -> DrawResult<String> {
     for f in figures(rows)? {
         s.push_str(&super::figure(&f));
     }
-    s.push_str(&table(rows));
+    s.push_str(&super::table(&load::grid(rows)));
     let note = load::COLUMNS_NOTE;
     let mut chars = note.chars();
     let first = chars.next().map(|c| c.to_uppercase().collect::<String>());

@@ -12,7 +12,7 @@ pub mod roofline;
 use crate::record::Records;
 use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
-use crate::report::table::opt;
+use crate::report::table::{self, opt, Column, Grid};
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -116,30 +116,36 @@ fn figure(f: &Figure) -> String {
     )
 }
 
-fn summary_table(rows: &[&GuideRow]) -> String {
-    let mut s = String::from(
-        "<table><tr><th>machine</th><th>backend</th><th>model</th><th>quant</th>\
-         <th>decode tok/s</th><th>short TTFT p50 ms</th><th>short e2e p99 ms</th>\
-         <th>pass</th><th>busy</th></tr>\n",
-    );
-    for r in rows {
-        let pass = match (r.passed, r.graded) {
-            (Some(p), Some(g)) => format!("{p}/{g}"),
-            _ => "-".into(),
-        };
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td>\
-             <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
-            esc(&r.machine),
-            esc(&r.backend.to_string()),
-            esc(&r.model),
-            esc(&r.quant),
-            opt(r.decode_tps, 2),
-            opt(r.short_ttft_p50_ms, 0),
-            opt(r.short_e2e_p99_ms, 0),
-            pass,
-            r.busy
-        ));
+/// A measured row's columns.
+const SUMMARY: &[Column<GuideRow>] = &[
+    Column::text("machine", |r| r.machine.clone()),
+    Column::text("backend", |r| r.backend.to_string()),
+    Column::text("model", |r| r.model.clone()),
+    Column::text("quant", |r| r.quant.clone()),
+    Column::number("decode tok/s", |r| opt(r.decode_tps, 2)),
+    Column::number("short TTFT p50 ms", |r| opt(r.short_ttft_p50_ms, 0)),
+    Column::number("short e2e p99 ms", |r| opt(r.short_e2e_p99_ms, 0)),
+    Column::number("pass", |r| match (r.passed, r.graded) {
+        (Some(p), Some(g)) => format!("{p}/{g}"),
+        _ => "-".into(),
+    }),
+    Column::number("busy", |r| r.busy.to_string()),
+];
+
+/// A table as HTML, numeric cells aligned right.
+fn table(grid: &Grid) -> String {
+    let mut s = String::from("<table><tr>");
+    for h in &grid.headers {
+        s.push_str(&format!("<th>{}</th>", esc(h)));
+    }
+    s.push_str("</tr>\n");
+    for row in &grid.rows {
+        s.push_str("<tr>");
+        for (cell, numeric) in row.iter().zip(&grid.numeric) {
+            let class = if *numeric { " class=n" } else { "" };
+            s.push_str(&format!("<td{class}>{}</td>", esc(cell)));
+        }
+        s.push_str("</tr>\n");
     }
     s + "</table>\n"
 }
@@ -180,9 +186,8 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
     for f in figures(&all, g)? {
         s.push_str(&figure(&f));
     }
-    let measured: Vec<&GuideRow> = g.measured().collect();
     s.push_str("<h2>Measured rows</h2>\n");
-    s.push_str(&summary_table(&measured));
+    s.push_str(&table(&table::grid(SUMMARY, g.measured())));
     s.push_str(&load::section(&crate::report::load::of_requests(
         &records.requests,
     ))?);
