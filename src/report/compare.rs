@@ -10,7 +10,7 @@ use crate::measure::stats::percentile;
 use crate::record::{BackendId, Record, RequestRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// One HTTP backend against the native reference. Times in ms; rates in tokens per second.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -39,18 +39,14 @@ pub struct CompareRow {
     pub cost_per_quality_point: Option<f64>,
 }
 
-/// A published figure from `results/reference/published.csv`.
+/// A published figure from `results/reference/published.csv`, the columns shown.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Published {
     pub source: String,
     pub published: String,
     pub machine: String,
-    pub memory_gb: String,
     pub runtime: String,
     pub model: String,
-    pub arch: String,
-    pub total_params_b: String,
-    pub active_params_b: String,
     pub quant: String,
     pub scenario: String,
     pub gen_tok_s: String,
@@ -58,7 +54,6 @@ pub struct Published {
     pub quality: String,
     pub quality_scale: String,
     pub cost_usd: String,
-    pub note: String,
 }
 
 /// The comparison.
@@ -70,13 +65,10 @@ pub struct Comparison {
     pub published: Vec<Published>,
 }
 
-/// The published figures shipped with runner.
-pub fn published_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results/reference/published.csv")
-}
-
+/// The published figures shipped with runner; none when they cannot be read.
 fn read_published() -> Vec<Published> {
-    let Ok(mut r) = csv::Reader::from_path(published_path()) else {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let Ok(mut r) = csv::Reader::from_path(path.join(super::reference::PATH)) else {
         return Vec::new();
     };
     r.deserialize().filter_map(Result::ok).collect()
