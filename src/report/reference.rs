@@ -2,7 +2,7 @@
 //! cost from write-ups and vendors, shown beside one's own measurements and never mixed into
 //! them.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::path::Path;
 use thiserror::Error;
 
@@ -16,7 +16,7 @@ pub enum ReferenceError {
 }
 
 /// One published figure, as the CSV has it (empty cells are `None`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Published {
     /// The write-up the figure comes from.
     pub source: String,
@@ -28,10 +28,6 @@ pub struct Published {
     /// MLX, Ollama, an API, ...
     pub runtime: Option<String>,
     pub model: String,
-    /// `dense` or `moe`.
-    pub arch: Option<String>,
-    pub total_params_b: Option<f64>,
-    pub active_params_b: Option<f64>,
     pub quant: Option<String>,
     pub scenario: Option<String>,
     /// Generation rate, tokens per second.
@@ -53,11 +49,6 @@ impl Published {
             (Some(q), Some(s)) if s > 0.0 => Some(q / s * 100.0),
             _ => None,
         }
-    }
-
-    /// A local machine (not a cloud API).
-    pub fn is_local(&self) -> bool {
-        !self.machine.trim().eq_ignore_ascii_case("cloud") && !self.machine.trim().is_empty()
     }
 
     /// `Apple M4 Pro 48 GB`, or the machine alone.
@@ -94,11 +85,8 @@ pub fn load(results_dir: &Path) -> Result<Vec<Published>, ReferenceError> {
         message,
     };
     let mut reader = csv::Reader::from_path(&path).map_err(|e| bad(e.to_string()))?;
-    let mut rows = Vec::new();
-    for row in reader.deserialize::<Published>() {
-        rows.push(row.map_err(|e| bad(e.to_string()))?);
-    }
-    Ok(rows)
+    let rows = reader.deserialize().collect::<Result<Vec<Published>, _>>();
+    rows.map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
@@ -116,9 +104,7 @@ mod tests {
             .expect("an M4 Pro row");
         assert_eq!(m4.memory_gb, Some(48.0));
         assert_eq!(m4.machine_label(), "Apple M4 Pro 48 GB");
-        assert!(m4.is_local());
         let haiku = rows.iter().find(|r| r.model == "Claude Haiku 4.5").unwrap();
-        assert!(!haiku.is_local());
         assert_eq!(haiku.cost_usd, Some(0.28));
         assert!((haiku.quality_percent().unwrap() - 82.5).abs() < 1e-9);
     }
