@@ -150,22 +150,21 @@ fn categories(out: &mut String, m: &ModelProfile) {
     out.push('\n');
 }
 
+/// A row's milliseconds per token and share of the token time, from a breakdown.
+type Total = fn(&Breakdown) -> (f64, f64);
+
 /// The rows under the categories: time outside graph nodes, and the measured token time.
 fn totals(out: &mut String, phases: &[&PhaseReport], long: Option<&Breakdown>) {
-    let outside = |b: &Breakdown| {
-        (
-            b.measured_ms_per_token - b.node_ms_per_token,
-            1.0 - b.coverage,
-        )
-    };
-    let measured = |b: &Breakdown| (b.measured_ms_per_token, 1.0);
-    for (label, f) in [
-        (
-            "outside graph nodes",
-            &outside as &dyn Fn(&Breakdown) -> (f64, f64),
-        ),
-        ("measured (profiled)", &measured),
-    ] {
+    let rows: [(&str, Total); 2] = [
+        ("outside graph nodes", |b| {
+            (
+                b.measured_ms_per_token - b.node_ms_per_token,
+                1.0 - b.coverage,
+            )
+        }),
+        ("measured (profiled)", |b| (b.measured_ms_per_token, 1.0)),
+    ];
+    for (label, f) in rows {
         let _ = write!(out, "{label:<22}");
         for p in phases {
             let (ms, share) = p.breakdown.as_ref().map_or((0.0, 0.0), f);
