@@ -10,7 +10,6 @@ use crate::measure::stats::percentile;
 use crate::record::{BackendId, Record, RequestRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// One HTTP backend against the native reference. Times in ms; rates in tokens per second.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -65,13 +64,16 @@ pub struct Comparison {
     pub published: Vec<Published>,
 }
 
-/// The published figures shipped with runner; none when they cannot be read.
+/// The published figures shipped with runner, built into the binary so that it shows them
+/// wherever it runs.
+const PUBLISHED_CSV: &str = include_str!("../../results/reference/published.csv");
+
+/// The rows of [`PUBLISHED_CSV`].
 fn read_published() -> Vec<Published> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-    let Ok(mut r) = csv::Reader::from_path(path.join(super::reference::PATH)) else {
-        return Vec::new();
-    };
-    r.deserialize().filter_map(Result::ok).collect()
+    csv::Reader::from_reader(PUBLISHED_CSV.as_bytes())
+        .deserialize()
+        .filter_map(Result::ok)
+        .collect()
 }
 
 /// Builds the comparison when any HTTP backend ran or references are asked for.
@@ -308,5 +310,18 @@ mod tests {
         assert!(t.contains("prompt cached") && t.contains("50%"), "{t}");
         assert!(t.contains("published reference figures") && t.contains("Claude Haiku 4.5"));
         assert_eq!(render(Format::Json, Some(&c)).unwrap(), "");
+    }
+
+    #[test]
+    fn every_shipped_published_row_is_read() {
+        let rows = csv::Reader::from_reader(PUBLISHED_CSV.as_bytes())
+            .records()
+            .count();
+        assert!(rows >= 5);
+        assert_eq!(
+            read_published().len(),
+            rows,
+            "a published row did not parse"
+        );
     }
 }
