@@ -41,10 +41,10 @@ pub struct Chip {
 
 const VARIANTS: &[&str] = &["pro", "max", "ultra"];
 
-/// A row matched by `words`, with nothing excluded and any core count.
-const fn chip(
+/// A CPU or SoC row (a GPU one with [`Chip::gpu`]) matched by `words`, with nothing excluded
+/// and any core count.
+const fn row(
     name: &'static str,
-    kind: ChipKind,
     peak_gbps: f64,
     memory: &'static str,
     source: &'static str,
@@ -52,7 +52,7 @@ const fn chip(
 ) -> Chip {
     Chip {
         name,
-        kind,
+        kind: ChipKind::Cpu,
         peak_gbps,
         memory,
         source,
@@ -62,28 +62,6 @@ const fn chip(
     }
 }
 
-/// A CPU or SoC row.
-const fn cpu(
-    name: &'static str,
-    peak_gbps: f64,
-    memory: &'static str,
-    source: &'static str,
-    words: &'static [&'static str],
-) -> Chip {
-    chip(name, ChipKind::Cpu, peak_gbps, memory, source, words)
-}
-
-/// A discrete GPU or accelerator row.
-const fn gpu(
-    name: &'static str,
-    peak_gbps: f64,
-    memory: &'static str,
-    source: &'static str,
-    words: &'static [&'static str],
-) -> Chip {
-    chip(name, ChipKind::Gpu, peak_gbps, memory, source, words)
-}
-
 /// A CPU row whose peak is its officially supported memory's theoretical one.
 const fn jedec(
     name: &'static str,
@@ -91,10 +69,16 @@ const fn jedec(
     memory: &'static str,
     words: &'static [&'static str],
 ) -> Chip {
-    cpu(name, peak_gbps, memory, JEDEC, words)
+    row(name, peak_gbps, memory, JEDEC, words)
 }
 
 impl Chip {
+    /// A discrete GPU or accelerator row.
+    const fn gpu(mut self) -> Chip {
+        self.kind = ChipKind::Gpu;
+        self
+    }
+
     /// Also requires that none of `not` appears.
     const fn not(mut self, not: &'static [&'static str]) -> Chip {
         self.not = not;
@@ -124,28 +108,28 @@ const JEDEC: &str = "vendor specification: officially supported memory, channels
 
 /// The table, most specific first within a family.
 pub const CHIPS: &[Chip] = &[
-    cpu(
+    row(
         "Apple M1 Ultra",
         800.0,
         "LPDDR5-6400, 1024-bit",
         APPLE_M1U,
         &["apple", "m1", "ultra"],
     ),
-    cpu(
+    row(
         "Apple M1 Max",
         400.0,
         "LPDDR5-6400, 512-bit",
         APPLE_2021,
         &["apple", "m1", "max"],
     ),
-    cpu(
+    row(
         "Apple M1 Pro",
         200.0,
         "LPDDR5-6400, 256-bit",
         APPLE_2021,
         &["apple", "m1", "pro"],
     ),
-    cpu(
+    row(
         "Apple M1",
         68.25,
         "LPDDR4X-4266, 128-bit",
@@ -153,28 +137,28 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m1"],
     )
     .not(VARIANTS),
-    cpu(
+    row(
         "Apple M2 Ultra",
         800.0,
         "LPDDR5-6400, 1024-bit",
         APPLE_M2U,
         &["apple", "m2", "ultra"],
     ),
-    cpu(
+    row(
         "Apple M2 Max",
         400.0,
         "LPDDR5-6400, 512-bit",
         APPLE_M2PM,
         &["apple", "m2", "max"],
     ),
-    cpu(
+    row(
         "Apple M2 Pro",
         200.0,
         "LPDDR5-6400, 256-bit",
         APPLE_M2PM,
         &["apple", "m2", "pro"],
     ),
-    cpu(
+    row(
         "Apple M2",
         100.0,
         "LPDDR5-6400, 128-bit",
@@ -182,14 +166,14 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m2"],
     )
     .not(VARIANTS),
-    cpu(
+    row(
         "Apple M3 Ultra",
         819.0,
         "LPDDR5-6400, 1024-bit",
         APPLE_M3U,
         &["apple", "m3", "ultra"],
     ),
-    cpu(
+    row(
         "Apple M3 Max (16-core CPU)",
         400.0,
         "LPDDR5-6400, 512-bit",
@@ -197,7 +181,7 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m3", "max"],
     )
     .cores(16),
-    cpu(
+    row(
         "Apple M3 Max (14-core CPU)",
         300.0,
         "LPDDR5-6400, 384-bit",
@@ -205,14 +189,14 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m3", "max"],
     )
     .cores(14),
-    cpu(
+    row(
         "Apple M3 Pro",
         150.0,
         "LPDDR5-6400, 192-bit",
         APPLE_M3,
         &["apple", "m3", "pro"],
     ),
-    cpu(
+    row(
         "Apple M3",
         100.0,
         "LPDDR5-6400, 128-bit",
@@ -220,7 +204,7 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m3"],
     )
     .not(VARIANTS),
-    cpu(
+    row(
         "Apple M4 Max (16-core CPU)",
         546.0,
         "LPDDR5X-8533, 512-bit",
@@ -228,7 +212,7 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m4", "max"],
     )
     .cores(16),
-    cpu(
+    row(
         "Apple M4 Max (14-core CPU)",
         410.0,
         "LPDDR5X-8533, 384-bit",
@@ -236,14 +220,14 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m4", "max"],
     )
     .cores(14),
-    cpu(
+    row(
         "Apple M4 Pro",
         273.0,
         "LPDDR5X-8533, 256-bit",
         APPLE_M4PM,
         &["apple", "m4", "pro"],
     ),
-    cpu(
+    row(
         "Apple M4",
         120.0,
         "LPDDR5X-7500, 128-bit",
@@ -251,21 +235,21 @@ pub const CHIPS: &[Chip] = &[
         &["apple", "m4"],
     )
     .not(VARIANTS),
-    cpu(
+    row(
         "Apple M5 Max",
         614.0,
         "up to 614 GB/s (top configuration)",
         APPLE_M5PM,
         &["apple", "m5", "max"],
     ),
-    cpu(
+    row(
         "Apple M5 Pro",
         307.0,
         "up to 307 GB/s",
         APPLE_M5PM,
         &["apple", "m5", "pro"],
     ),
-    cpu(
+    row(
         "Apple M5",
         153.0,
         "LPDDR5X-9600, 128-bit",
@@ -279,7 +263,7 @@ pub const CHIPS: &[Chip] = &[
         "LPDDR5X-8000, 256-bit",
         &["ryzen", "ai", "max+", "395"],
     ),
-    cpu(
+    row(
         "NVIDIA GB10 (DGX Spark)",
         273.0,
         "LPDDR5X, 256-bit",
@@ -382,122 +366,138 @@ pub const CHIPS: &[Chip] = &[
         "DDR5-6400, 12 channels",
         &["xeon", "6980p"],
     ),
-    gpu(
+    row(
         "NVIDIA H200",
         4800.0,
         "HBM3e, 141 GB",
         "NVIDIA H200 Tensor Core GPU datasheet",
         &["nvidia", "h200"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA H100 PCIe",
         2000.0,
         "HBM2e, 80 GB",
         "NVIDIA H100 Tensor Core GPU datasheet",
         &["nvidia", "h100", "pcie"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA H100 SXM",
         3350.0,
         "HBM3, 80 GB",
         "NVIDIA H100 Tensor Core GPU datasheet",
         &["nvidia", "h100"],
     )
+    .gpu()
     .not(&["pcie", "nvl"]),
-    gpu(
+    row(
         "NVIDIA A100 80GB PCIe",
         1935.0,
         "HBM2e, 80 GB",
         "NVIDIA A100 Tensor Core GPU datasheet",
         &["nvidia", "a100", "80gb", "pcie"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA A100 80GB SXM",
         2039.0,
         "HBM2e, 80 GB",
         "NVIDIA A100 Tensor Core GPU datasheet",
         &["nvidia", "a100", "80gb"],
     )
+    .gpu()
     .not(&["pcie"]),
-    gpu(
+    row(
         "NVIDIA L40S",
         864.0,
         "GDDR6, 48 GB",
         "NVIDIA L40S datasheet",
         &["nvidia", "l40s"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA L4",
         300.0,
         "GDDR6, 24 GB",
         "NVIDIA L4 datasheet",
         &["nvidia", "l4"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA RTX 6000 Ada",
         960.0,
         "GDDR6, 48 GB",
         "NVIDIA RTX 6000 Ada datasheet",
         &["nvidia", "rtx", "6000", "ada"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA GeForce RTX 5090",
         1792.0,
         "GDDR7, 512-bit",
         "NVIDIA GeForce RTX 5090 specifications",
         &["geforce", "rtx", "5090"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA GeForce RTX 5080",
         960.0,
         "GDDR7, 256-bit",
         "NVIDIA GeForce RTX 5080 specifications",
         &["geforce", "rtx", "5080"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA GeForce RTX 4090",
         1008.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 4090 specifications",
         &["geforce", "rtx", "4090"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA GeForce RTX 4080",
         716.8,
         "GDDR6X, 256-bit",
         "NVIDIA GeForce RTX 4080 specifications",
         &["geforce", "rtx", "4080"],
     )
+    .gpu()
     .not(&["super"]),
-    gpu(
+    row(
         "NVIDIA GeForce RTX 3090 Ti",
         1008.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 Ti specifications",
         &["geforce", "rtx", "3090", "ti"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "NVIDIA GeForce RTX 3090",
         936.0,
         "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 specifications",
         &["geforce", "rtx", "3090"],
     )
+    .gpu()
     .not(&["ti"]),
-    gpu(
+    row(
         "AMD Instinct MI300X",
         5300.0,
         "HBM3, 192 GB",
         "AMD Instinct MI300X datasheet",
         &["instinct", "mi300x"],
-    ),
-    gpu(
+    )
+    .gpu(),
+    row(
         "AMD Radeon RX 7900 XTX",
         960.0,
         "GDDR6, 384-bit",
         "AMD Radeon RX 7900 XTX specifications",
         &["radeon", "7900", "xtx"],
-    ),
+    )
+    .gpu(),
 ];
 
 /// The first chip whose words all appear in `name` (as whole words, case-insensitive), whose
