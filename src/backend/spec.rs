@@ -64,11 +64,7 @@ impl EndpointConfig {
 
 /// Reads a backend config file: a table of sections named by kind or by backend.
 pub fn load_config(path: &Path) -> Result<BTreeMap<String, EndpointConfig>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
-        let msg = e.to_string().replace('\n', " ");
-        format!("{}: {}", path.display(), msg.trim())
-    })
+    crate::util::fs::read_toml(path)
 }
 
 /// An API key, read from the environment. Its `Debug` and `Display` never show it.

@@ -35,14 +35,7 @@ pub fn builtin_path() -> PathBuf {
 impl Prices {
     /// Reads a price table; every error is one line naming the file.
     pub fn load(path: &Path) -> Result<Prices, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let p: Prices = toml::from_str(&text).map_err(|e| {
-            format!(
-                "{}: {}",
-                path.display(),
-                e.to_string().replace('\n', " ").trim()
-            )
-        })?;
+        let p: Prices = crate::util::fs::read_toml(path)?;
         for e in &p.price {
             let all = [Some(e.input), e.cached_input, e.cache_write, Some(e.output)];
             if all.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {

@@ -62,9 +62,7 @@ impl Default for Rubric {
 
 /// The rubric in a scenario file's `[judge]` table, or the default one when it has none.
 pub fn load(path: &Path) -> Result<Rubric, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| format!("{}: {}", path.display(), e.to_string().replace('\n', " ")))?;
+    let table: toml::Table = crate::util::fs::read_toml(path)?;
     let Some(judge) = table.get("judge") else {
         return Ok(Rubric::default());
     };

@@ -1,7 +1,16 @@
-//! Writing a whole file atomically.
+//! Writing a whole file atomically; reading a TOML file with one-line errors.
 
 use std::io::Write;
 use std::path::Path;
+
+/// Reads and parses a TOML file; every error is one line naming the file.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.to_string().replace('\n', " ");
+        format!("{}: {}", path.display(), msg.trim())
+    })
+}
 
 /// Writes `contents` to `path` atomically (a temporary file beside it, renamed over it), so a
 /// reader or a crash never sees half a file. The error names the path.
