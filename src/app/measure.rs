@@ -10,7 +10,7 @@ use crate::cli::sweep::SweepArgs;
 use crate::cli::ListFormat;
 use crate::exec::observer::{Mode, Progress};
 use crate::exec::{self, ExecError, Observer, Sink};
-use crate::hw::load::{LoadMonitor, SAMPLE_INTERVAL};
+use crate::hw::load::LoadMonitor;
 use crate::plan::bench::BenchPlan;
 use crate::plan::default_threads;
 use crate::plan::profile::ProfilePlan;
@@ -54,7 +54,7 @@ impl Sink for BenchSink<'_> {
 
 /// `runner bench`.
 pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
-    let monitor = LoadMonitor::start(SAMPLE_INTERVAL);
+    let monitor = LoadMonitor::start();
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
     let mut plan = BenchPlan::new(cfg, cache)?;
     let obs = progress(&out, "runs");
@@ -98,7 +98,7 @@ pub fn sweep(
     verbose: bool,
     command: &str,
 ) -> anyhow::Result<ExitCode> {
-    let monitor = LoadMonitor::start(SAMPLE_INTERVAL);
+    let monitor = LoadMonitor::start();
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
     let mut plan = SweepPlan::new(&cfg, cache, verbose)?;
     for note in &plan.notes {
@@ -189,7 +189,7 @@ fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
 
 /// `runner profile`.
 pub fn profile(args: ProfileArgs, cache: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
-    let monitor = LoadMonitor::start(SAMPLE_INTERVAL);
+    let monitor = LoadMonitor::start();
     let (cfg, format) = args.validate(default_threads()).map_err(UsageError)?;
     let mut plan = ProfilePlan::new(&cfg, cache)?;
     let obs = Progress::new(Mode::Quiet, "steps");

@@ -139,7 +139,7 @@ fn oracle_check(
     verbose: bool,
 ) -> anyhow::Result<()> {
     let mut plan = VerifyPlan::new(dense, moe, o, cache);
-    let monitor = crate::hw::load::LoadMonitor::start(crate::hw::load::SAMPLE_INTERVAL);
+    let monitor = crate::hw::load::LoadMonitor::start();
     let quiet = Progress::new(Mode::Quiet, "runs");
     let v = crate::plan::verify::run(&mut plan, &quiet, &monitor, verbose)?;
     if !v.agrees() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// How often the monitor samples.
-pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
 /// How long the machine is watched before a run starts (two samples).
 const IDLE_CHECK: Duration = Duration::from_millis(600);
 
@@ -49,16 +49,15 @@ pub struct LoadMonitor {
 }
 
 impl LoadMonitor {
-    /// Starts sampling every `interval` (at least 250 ms, the resolution of CPU counters).
-    pub fn start(interval: Duration) -> LoadMonitor {
-        let interval = interval.max(Duration::from_millis(250));
+    /// Starts sampling every [`SAMPLE_INTERVAL`].
+    pub fn start() -> LoadMonitor {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let serving = Arc::new(Mutex::new(Vec::new()));
         let (stop, stopped) = mpsc::channel();
         let (s, v) = (Arc::clone(&samples), Arc::clone(&serving));
         let handle = std::thread::Builder::new()
             .name("load-monitor".into())
-            .spawn(move || sample_loop(interval, &s, &v, &stopped))
+            .spawn(move || sample_loop(SAMPLE_INTERVAL, &s, &v, &stopped))
             .ok();
         LoadMonitor {
             started: Instant::now(),
@@ -372,7 +371,7 @@ mod tests {
             .args(["-c", "i=0; while :; do i=$((i+1)); done"])
             .spawn()
             .expect("sh runs");
-        let m = LoadMonitor::start(Duration::from_millis(250));
+        let m = LoadMonitor::start();
         std::thread::sleep(Duration::from_millis(1600));
         let w = m.window(m.started(), Instant::now());
         let _ = child.kill();
@@ -384,7 +383,7 @@ mod tests {
 
     #[test]
     fn empty_window_is_zero() {
-        let m = LoadMonitor::start(Duration::from_millis(250));
+        let m = LoadMonitor::start();
         let now = Instant::now();
         let w = m.window(now, now);
         assert_eq!(w.samples, 0);

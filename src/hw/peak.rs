@@ -73,7 +73,7 @@ pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
 
 /// Runs the probe on this machine, watching what else runs meanwhile.
 pub fn measure(machine: &MachineInfo, cfg: &ProbeConfig) -> Measurement {
-    let monitor = super::load::LoadMonitor::start(super::load::SAMPLE_INTERVAL);
+    let monitor = super::load::LoadMonitor::start();
     let start = std::time::Instant::now();
     let results = stream::run(cfg);
     let w = monitor.window(start, std::time::Instant::now());

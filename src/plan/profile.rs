@@ -500,7 +500,7 @@ pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) 
     let mut plan =
         ProfilePlan::with_sources(&settings, &model.display().to_string(), sources, cache);
     plan.no_dense = no_dense;
-    let monitor = crate::hw::load::LoadMonitor::start(crate::hw::load::SAMPLE_INTERVAL);
+    let monitor = crate::hw::load::LoadMonitor::start();
     let quiet = exec::observer::Progress::new(exec::observer::Mode::Quiet, "steps");
     match run(&mut plan, &quiet, &monitor, verbose) {
         Ok(r) => r

@@ -486,7 +486,7 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("reading the cell specification: {e}"))?;
     let mut plan = SweepPlan::child(&spec)?;
     let mut sink = ResultsFile::append_to(&spec.results)?;
-    let monitor = crate::hw::load::LoadMonitor::start(crate::hw::load::SAMPLE_INTERVAL);
+    let monitor = crate::hw::load::LoadMonitor::start();
     let obs = exec::child::Emitter;
     let (busy, verbose) = (spec.busy_threshold, spec.verbose);
     let summary = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose)?;
