@@ -247,6 +247,12 @@ fn machines_merge_by_fingerprint() {
         stdout(&o)
     );
     let md = std::fs::read_to_string(&out).unwrap();
+    // The catalogue section names the CSV written beside this guide, not the default's.
+    assert!(dir.path().join("guide-catalogue.csv").is_file());
+    assert!(
+        md.contains("the basis of every number: `guide-catalogue.csv`."),
+        "{md}"
+    );
     assert!(
         md.contains("| AMD Ryzen 9 7950X, 32 cores, 64 GiB |"),
         "{md}"

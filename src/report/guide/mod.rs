@@ -418,7 +418,11 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         .into());
     }
     let catalogue_path = catalogue_csv_path(&md_path);
-    write_atomic(&md_path, &markdown(&guide))?;
+    let catalogue_name = catalogue_path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    write_atomic(&md_path, &markdown(&guide, &catalogue_name))?;
     write_atomic(&csv_path, &csv(&guide)?)?;
     write_atomic(&catalogue_path, &render::catalogue_csv(&guide)?)?;
     Ok(format!(
