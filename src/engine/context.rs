@@ -1,4 +1,7 @@
-//! A thin owning wrapper over a llama.cpp context and its batch, with greedy token choice.
+//! A thin owning wrapper over a llama.cpp context and its batch, with greedy token choice:
+//! an argmax over the logits on the host, or, where the output layer sits on a GPU, llama.cpp's
+//! greedy sampler inside the graph ([`Context::set_greedy_on_device`]), so that only the chosen
+//! token, not the logits, comes back to the host.
 //!
 //! runner creates contexts through the C API (not llama-cpp-2's `LlamaContext`) because it
 //! needs the raw context for what the safe crate does not expose: the memory breakdown and,
@@ -13,6 +16,7 @@ use super::deadline::{abort_callback, Deadline};
 use super::memory::{self, MemoryUsage};
 use super::model::Model;
 use super::profile::{self, Profile, Profiler};
+use super::sampler::Sampler;
 use super::settings::ContextSettings;
 use llama_cpp_sys_2 as sys;
 use std::ptr::NonNull;
@@ -67,8 +71,11 @@ pub struct Context {
     n_batch: u32,
     n_ubatch: u32,
     n_ctx: u32,
+    /// The greedy sampler attached to sequence 0's graph, while one is; dropped after the
+    /// llama.cpp context.
+    device_greedy: Option<Sampler>,
     /// Keeps the model alive as long as the llama.cpp context that uses it (dropped after it).
-    _model: Arc<Model>,
+    model: Arc<Model>,
 }
 
 impl Context {
@@ -152,7 +159,8 @@ impl Context {
             n_batch,
             n_ubatch,
             n_ctx,
-            _model: Arc::clone(model),
+            device_greedy: None,
+            model: Arc::clone(model),
         })
     }
 
@@ -307,30 +315,75 @@ impl Drop for Context {
 }
 
 impl Context {
-    /// The most likely next token: argmax over the logits of the last decoded token that
-    /// asked for them (greedy decoding, as llama.cpp's greedy sampler picks, without
-    /// building its n_vocab-sized candidate array on every token).
+    /// The most likely next token after the last decoded token that asked for logits: the
+    /// token the graph chose, with greedy choice on the device; else the argmax of the logits
+    /// (as llama.cpp's greedy sampler picks, without building its n_vocab-sized candidate
+    /// array on every token).
     pub fn argmax(&self) -> Option<i32> {
+        if self.device_greedy.is_some() {
+            // SAFETY: the context is live; -1 selects the last output row, and llama.cpp
+            // returns LLAMA_TOKEN_NULL (-1) when the last decode chose none.
+            let token = unsafe { sys::llama_get_sampled_token_ith(self.ptr.as_ptr(), -1) };
+            return (token >= 0).then_some(token);
+        }
         let row = self.last_logits()?;
         i32::try_from(argmax(row)).ok()
     }
 
+    /// Whether the model's output layer sits on a GPU.
+    pub fn output_on_gpu(&self) -> bool {
+        self.model.output_on_gpu
+    }
+
+    /// Chooses greedy tokens inside the graph of sequence 0 (`on`), with llama.cpp's greedy
+    /// sampler on the device that holds the output layer, or from the logits on the host.
+    /// On the device, the decodes that follow copy only the chosen token to the host, not the
+    /// logits ([`Context::last_logits`] is then `None`). A change takes effect at the next
+    /// decode, which re-plans the graph; the call returns whether choice is on the device.
+    pub fn set_greedy_on_device(&mut self, on: bool) -> bool {
+        if on == self.device_greedy.is_some() {
+            return on;
+        }
+        if !on {
+            // SAFETY: the context is live; a null sampler detaches sequence 0's.
+            unsafe { sys::llama_set_sampler(self.ptr.as_ptr(), 0, std::ptr::null_mut()) };
+            self.device_greedy = None;
+            return false;
+        }
+        let Ok(greedy) = Sampler::greedy() else {
+            return false;
+        };
+        // SAFETY: the context and the chain are live; the context keeps the chain's pointer,
+        // and `device_greedy` keeps the chain until it is detached or the context is freed.
+        let attached = unsafe { sys::llama_set_sampler(self.ptr.as_ptr(), 0, greedy.raw()) };
+        if attached {
+            self.device_greedy = Some(greedy);
+        }
+        attached
+    }
+
+    /// Whether greedy choice is on the device ([`Context::set_greedy_on_device`]).
+    pub fn greedy_on_device(&self) -> bool {
+        self.device_greedy.is_some()
+    }
+
     /// The logits of the last decoded token that asked for them, if the last decode made any.
     pub(crate) fn last_logits(&self) -> Option<&[f32]> {
-        // SAFETY: the context is live; -1 selects the last output row, which the previous
-        // decode produced; llama.cpp returns null when there is none.
-        let logits = unsafe { sys::llama_get_logits_ith(self.ptr.as_ptr(), -1) };
-        if logits.is_null() || self.n_vocab <= 0 {
-            return None;
-        }
-        // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode,
-        // which needs `&mut self` and so cannot happen while the slice borrows `self`.
-        Some(unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) })
+        self.logits_row(-1)
     }
 
     /// The logits of entry `i` of the last batch, when it asked for them.
     pub(crate) fn logits_at(&self, i: i32) -> Option<&[f32]> {
-        if i < 0 || self.n_vocab <= 0 {
+        if i < 0 {
+            return None;
+        }
+        self.logits_row(i)
+    }
+
+    /// Row `i` of the last decode's logits (-1: the last row), when it made one. With greedy
+    /// choice on the device the decode copied no logits, and the buffer holds stale ones.
+    fn logits_row(&self, i: i32) -> Option<&[f32]> {
+        if self.n_vocab <= 0 || self.device_greedy.is_some() {
             return None;
         }
         // SAFETY: the context is live; llama.cpp returns null for an entry of the last batch
@@ -340,7 +393,7 @@ impl Context {
             return None;
         }
         // SAFETY: a non-null row holds n_vocab floats and stays valid until the next decode,
-        // which needs `&mut self`.
+        // which needs `&mut self` and so cannot happen while the slice borrows `self`.
         Some(unsafe { std::slice::from_raw_parts(logits, self.n_vocab as usize) })
     }
 

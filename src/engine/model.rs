@@ -63,6 +63,8 @@ pub struct Model {
     pub gguf: GgufFile,
     pub info: ModelInfo,
     pub load_time: Duration,
+    /// The output layer sits on a GPU: llama.cpp offloads it first, with any layer offloaded.
+    pub(crate) output_on_gpu: bool,
 }
 
 // `model_ptr` reads the pointer a `LlamaModel` holds by layout: llama-cpp-2 declares
@@ -101,7 +103,9 @@ impl Model {
         let params = LlamaModelParams::default()
             .with_n_gpu_layers(opts.n_gpu_layers)
             .with_use_mmap(opts.use_mmap);
-        Model::with_params(backend, path, gguf, &params)
+        let mut model = Model::with_params(backend, path, gguf, &params)?;
+        model.output_on_gpu = opts.n_gpu_layers > 0 && has_gpu();
+        Ok(model)
     }
 
     /// Only the vocabulary and chat template of a GGUF file (validated first): enough to
@@ -131,6 +135,7 @@ impl Model {
             gguf,
             info,
             load_time,
+            output_on_gpu: false,
         })
     }
 
@@ -185,6 +190,14 @@ impl Model {
     pub fn is_moe(&self) -> bool {
         self.info.expert_count.is_some_and(|n| n > 0)
     }
+}
+
+/// Whether llama.cpp has a GPU device (discrete or integrated) to offload layers to.
+fn has_gpu() -> bool {
+    use llama_cpp_2::LlamaBackendDeviceType as Type;
+    llama_cpp_2::list_llama_ggml_backend_devices()
+        .iter()
+        .any(|d| matches!(d.device_type, Type::Gpu | Type::IntegratedGpu))
 }
 
 /// llama.cpp's one-line description of a loaded model, e.g. `llama ?B Q4_1`.

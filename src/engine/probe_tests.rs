@@ -68,8 +68,7 @@ fn interleaved_speed_probe() {
         let opts = RunOptions {
             max_tokens: n_gen,
             stop_at_eog: false,
-            sampler: None,
-            time_limit: None,
+            ..Default::default()
         };
         let run = s.run(&bos, opts, &mut |_| Flow::Continue).expect("run");
         let t = &run.tokens;

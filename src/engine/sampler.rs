@@ -1,9 +1,11 @@
 //! A llama.cpp sampler chain (top-k, top-p, temperature, seeded draw) owned by runner.
 //!
-//! Greedy decoding does not come here: it takes the argmax of the logits
+//! Greedy decoding on the host does not come here: it takes the argmax of the logits
 //! ([`super::context::Context::argmax`]). This chain is for temperature > 0, in llama.cpp's
 //! usual order: top-k, top-p, temperature, then a draw from a generator seeded with the
 //! scenario's seed. [`Sampler::reset`] re-seeds it, so one seed gives one text.
+//! [`Sampler::greedy`] is the one-sampler chain that a context attaches to its graph to
+//! choose greedily on the device that holds the output layer.
 
 use super::context::Context;
 use crate::scenario::Sampling;
@@ -47,14 +49,7 @@ impl Sampler {
         if s.seed == RANDOM_SEED {
             return Err(SamplerError::RandomSeed);
         }
-        // SAFETY: returns a plain struct of defaults.
-        let mut params = unsafe { sys::llama_sampler_chain_default_params() };
-        params.no_perf = true;
-        // SAFETY: creates a new, empty chain that `Sampler` owns from here on.
-        let chain = unsafe { sys::llama_sampler_chain_init(params) };
-        let mut sampler = Sampler {
-            chain: NonNull::new(chain).ok_or(SamplerError::Create)?,
-        };
+        let mut sampler = Sampler::empty()?;
         if let Some(k) = s.top_k {
             // SAFETY: creates a standalone sampler; `add` hands it to the chain.
             sampler.add(unsafe {
@@ -70,6 +65,29 @@ impl Sampler {
         // SAFETY: as above.
         sampler.add(unsafe { sys::llama_sampler_init_dist(s.seed) })?;
         Ok(sampler)
+    }
+
+    /// A chain of llama.cpp's greedy sampler alone.
+    pub(crate) fn greedy() -> Result<Sampler, SamplerError> {
+        let mut sampler = Sampler::empty()?;
+        // SAFETY: creates a standalone sampler; `add` hands it to the chain.
+        sampler.add(unsafe { sys::llama_sampler_init_greedy() })?;
+        Ok(sampler)
+    }
+
+    fn empty() -> Result<Sampler, SamplerError> {
+        // SAFETY: returns a plain struct of defaults.
+        let mut params = unsafe { sys::llama_sampler_chain_default_params() };
+        params.no_perf = true;
+        // SAFETY: creates a new, empty chain that `Sampler` owns from here on.
+        let chain = unsafe { sys::llama_sampler_chain_init(params) };
+        Ok(Sampler {
+            chain: NonNull::new(chain).ok_or(SamplerError::Create)?,
+        })
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::llama_sampler {
+        self.chain.as_ptr()
     }
 
     /// Appends a freshly created sampler to the chain, which takes ownership of it.

@@ -7,6 +7,10 @@
 //! its logits and the argmax or sampler that picked it), so the gap between two stamps is one
 //! whole step of generation. `bench`, `sweep`, `profile` and `moe verify` all decode through
 //! these three calls.
+//!
+//! Greedy runs whose callback does not read the logits choose their tokens inside llama.cpp's
+//! graph when the output layer sits on a GPU: the decode then copies one token id to the host
+//! instead of the logits, and the host has no argmax to do.
 
 use super::context::{Context, ContextError};
 use super::memory::MemoryUsage;
@@ -35,6 +39,9 @@ pub struct RunOptions<'a> {
     pub stop_at_eog: bool,
     /// llama.cpp's sampler chain; greedy (argmax of the logits) when `None`.
     pub sampler: Option<&'a mut Sampler>,
+    /// The callback reads each token's logits ([`TokenEvent::logits`]), so a greedy run
+    /// chooses on the host even where it could on the GPU.
+    pub logits: bool,
     /// From the start of the run; enforced inside llama.cpp's decode calls as well.
     pub time_limit: Option<Duration>,
 }
@@ -45,7 +52,7 @@ pub struct TokenEvent<'a> {
     pub token: i32,
     /// When it was chosen, from the start of the run.
     pub at: Duration,
-    /// The logits it was chosen from.
+    /// The logits it was chosen from; empty when the token was chosen on the device.
     pub logits: &'a [f32],
     /// An end-of-generation token (only seen when the run does not stop at them).
     pub eog: bool,
@@ -126,6 +133,7 @@ impl Session {
             type_v: settings.type_v,
             use_mmap,
             n_gpu_layers,
+            greedy_on_device: self.ctx.greedy_on_device(),
         }
     }
 
@@ -202,6 +210,8 @@ impl Session {
         mut opts: RunOptions<'_>,
         on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
     ) -> Result<RunTrace, ContextError> {
+        let on_device = opts.sampler.is_none() && !opts.logits && self.ctx.output_on_gpu();
+        self.ctx.set_greedy_on_device(on_device);
         let start = Instant::now();
         // A limit too far to represent is no limit.
         let deadline = opts.time_limit.and_then(|l| start.checked_add(l));
@@ -290,5 +300,84 @@ fn aborted(result: Result<Duration, ContextError>) -> Result<bool, ContextError>
         Ok(_) => Ok(false),
         Err(ContextError::Aborted { .. }) => Ok(true),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{FlashAttn, KvType, LoadOptions};
+
+    /// The test model, as if its output layer sat on a GPU: llama.cpp then runs the greedy
+    /// sampler in the graph on the device that holds the output layer, here the CPU.
+    fn model_on_device() -> Arc<Model> {
+        let opts = LoadOptions {
+            n_gpu_layers: 0,
+            use_mmap: true,
+        };
+        let path = crate::util::test_model();
+        let mut m = Model::load(crate::engine::test_backend(), &path, opts).expect("model loads");
+        m.output_on_gpu = true;
+        Arc::new(m)
+    }
+
+    fn greedy(s: &mut Session, logits: bool) -> (Vec<i32>, Vec<usize>) {
+        s.clear();
+        let prompt = [s.bos(), 504, 3458, 314];
+        let opts = RunOptions {
+            max_tokens: 24,
+            logits,
+            ..Default::default()
+        };
+        let (mut tokens, mut widths) = (Vec::new(), Vec::new());
+        s.run(&prompt, opts, &mut |t| {
+            tokens.push(t.token);
+            widths.push(t.logits.len());
+            Flow::Continue
+        })
+        .expect("run");
+        (tokens, widths)
+    }
+
+    #[test]
+    fn greedy_choice_in_the_graph_picks_the_tokens_of_the_host_argmax() {
+        let settings = ContextSettings {
+            n_ctx: 128,
+            n_batch: 64,
+            n_ubatch: 64,
+            threads: 2,
+            threads_batch: 2,
+            flash_attn: FlashAttn::Auto,
+            type_k: KvType::F16,
+            type_v: KvType::F16,
+        };
+        let mut s = Session::new(&model_on_device(), &settings).expect("context");
+        let applied = |s: &Session| s.applied(&settings, true, 0).greedy_on_device;
+
+        let (on_device, widths) = greedy(&mut s, false);
+        assert!(
+            applied(&s),
+            "a greedy run without logits chooses on the device"
+        );
+        assert!(widths.iter().all(|&w| w == 0), "no logits come to the host");
+
+        let (on_host, widths) = greedy(&mut s, true);
+        assert!(
+            !applied(&s),
+            "a run that reads the logits chooses on the host"
+        );
+        assert!(
+            widths.iter().all(|&w| w > 1000),
+            "each token brings its logits"
+        );
+
+        assert_eq!(on_device.len(), 24);
+        assert_eq!(on_device, on_host);
+        let (again, _) = greedy(&mut s, false);
+        assert_eq!(
+            again, on_host,
+            "switching back to the device changes nothing"
+        );
+        assert!(applied(&s));
     }
 }

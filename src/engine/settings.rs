@@ -84,6 +84,10 @@ pub struct EngineSettings {
     pub type_v: KvType,
     pub use_mmap: bool,
     pub n_gpu_layers: u32,
+    /// Greedy tokens were chosen inside llama.cpp's graph on the GPU holding the output
+    /// layer, so the logits were not copied to the host (absent: chosen on the host).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub greedy_on_device: bool,
 }
 
 /// How to load weights.

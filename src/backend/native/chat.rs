@@ -108,6 +108,7 @@ pub fn generate(
         stop_at_eog: !answer.synthetic,
         sampler: sampler.as_mut(),
         time_limit: Some(opts.time_limit),
+        logits: false,
     };
     let trace = session.run(&tokens, run_opts, &mut |t| {
         answer.push(model, t.token, t.at, &opts.stop)

@@ -40,6 +40,7 @@ impl Native {
             stop_at_eog: false,
             sampler: None,
             time_limit: None,
+            logits: false,
         };
         let run = session
             .run(prompt, opts, &mut |_| Flow::Continue)
@@ -151,6 +152,7 @@ impl Native {
                     stop_at_eog: false,
                     sampler: None,
                     time_limit: None,
+                    logits: true,
                 };
                 session
                     .run(&prompt, opts, &mut |t| {
