@@ -5,9 +5,10 @@
 //! Each step builds one batch: the last chosen token of every generating sequence, then as
 //! many prompt tokens of admitted sequences as the batch has room for (a long prompt is
 //! evaluated over several steps). After the decode, every sequence whose logits came out
-//! chooses its next token and stamps it, as [`super::Session::run`] does: a sequence's times
-//! run from its admission, and a token is stamped when it is chosen. With one sequence the
-//! steps are exactly those of a single run.
+//! chooses its next token and stamps it, as [`super::Session::run`] does (greedy inside the
+//! graph where the output layer sits on a GPU): a sequence's times run from its admission,
+//! and a token is stamped when it is chosen. With one sequence the steps are exactly those of
+//! a single run.
 
 use super::context::{BatchEntry, Context, ContextError};
 use super::model::Model;
@@ -175,6 +176,10 @@ impl Batcher {
     fn start(&mut self, slot: usize, id: usize, req: SeqRequest) {
         let admitted = Instant::now();
         self.ctx.clear_seq(slot as i32);
+        // As a single run: greedy on the GPU that holds the output layer (the feed reads no
+        // logits); a request with a sampler chain chooses on the host.
+        let on_device = req.sampler.is_none() && self.ctx.output_on_gpu();
+        self.ctx.set_seq_greedy_on_device(slot as i32, on_device);
         let deadline = req.time_limit.and_then(|l| admitted.checked_add(l));
         self.slots[slot] = Some(Seq {
             id,
@@ -287,7 +292,7 @@ impl Batcher {
         }
         let token = match s.req.sampler.as_mut() {
             Some(smpl) => smpl.sample_at(&mut self.ctx, i),
-            None => self.ctx.logits_at(i).map(|row| super::argmax(row) as i32),
+            None => self.ctx.greedy_at(i),
         };
         let Some(token) = token else {
             return Some(RunEnd::Stopped);

@@ -42,7 +42,11 @@ fn settings(n_ctx: u32, n_batch: u32) -> ContextSettings {
 #[derive(Default)]
 struct Collect {
     waiting: Vec<(usize, Vec<i32>, u32)>,
+    /// Requests that sample (temperature > 0) instead of choosing greedily.
+    sampled: Vec<usize>,
     tokens: HashMap<usize, Vec<i32>>,
+    /// The logits' width at each token.
+    widths: HashMap<usize, Vec<usize>>,
     ends: HashMap<usize, Result<SeqTrace, String>>,
     most_at_once: usize,
 }
@@ -56,7 +60,15 @@ impl Feed for Collect {
                 prompt,
                 max_tokens,
                 stop_at_eog: false,
-                sampler: None,
+                sampler: self.sampled.contains(&id).then(|| {
+                    let sampling = crate::scenario::Sampling {
+                        temperature: 0.8,
+                        seed: 7,
+                        top_p: Some(0.9),
+                        top_k: Some(40),
+                    };
+                    Sampler::new(&sampling).expect("sampler")
+                }),
                 time_limit: None,
             },
         ))
@@ -66,6 +78,7 @@ impl Feed for Collect {
     }
     fn token(&mut self, id: usize, e: &TokenEvent<'_>) -> Flow {
         self.tokens.entry(id).or_default().push(e.token);
+        self.widths.entry(id).or_default().push(e.logits.len());
         let live = self.tokens.len() - self.ends.len();
         self.most_at_once = self.most_at_once.max(live);
         Flow::Continue
@@ -143,6 +156,57 @@ fn sequences_decoded_together_keep_their_greedy_tokens() {
     assert_eq!(feed.most_at_once, 3, "all three were in flight at once");
     let same = (0..3).filter(|i| feed.tokens[i] == want[*i]).count();
     assert!(same >= 2, "{same} of 3 sequences kept their greedy tokens");
+}
+
+/// Three requests in one batcher, two greedy and one sampled; `on_device` as if the output
+/// layer sat on a GPU (llama.cpp then runs the greedy sampler in the graph on the CPU).
+fn greedy_and_sampled(on_device: bool) -> Collect {
+    let mut m = Model::load(
+        crate::engine::test_backend(),
+        &crate::util::test_model(),
+        LoadOptions {
+            n_gpu_layers: 0,
+            use_mmap: true,
+        },
+    )
+    .expect("model loads");
+    m.output_on_gpu = on_device;
+    let m = Arc::new(m);
+    let mut b = Batcher::new(&m, &settings(256, 512), 3).expect("batcher");
+    let mut feed = Collect {
+        waiting: prompts(&m)
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (i, p, 16))
+            .collect(),
+        sampled: vec![2],
+        ..Default::default()
+    };
+    b.serve(&mut feed);
+    assert_eq!(b.ctx.greedy_on_device(), on_device);
+    feed
+}
+
+#[test]
+fn greedy_sequences_choose_in_the_graph_beside_a_sampled_one() {
+    let _g = serial();
+    let host = greedy_and_sampled(false);
+    let device = greedy_and_sampled(true);
+    for id in 0..3 {
+        assert_eq!(device.tokens[&id].len(), 16, "request {id}");
+        assert_eq!(device.tokens[&id], host.tokens[&id], "request {id}");
+        assert!(host.widths[&id].iter().all(|&w| w > 1000), "request {id}");
+    }
+    for id in 0..2 {
+        assert!(
+            device.widths[&id].iter().all(|&w| w == 0),
+            "greedy request {id} brought no logits to the host"
+        );
+    }
+    assert!(
+        device.widths[&2].iter().all(|&w| w > 1000),
+        "the sampled request read its logits on the host"
+    );
 }
 
 #[test]

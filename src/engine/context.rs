@@ -71,9 +71,9 @@ pub struct Context {
     n_batch: u32,
     n_ubatch: u32,
     n_ctx: u32,
-    /// The greedy sampler attached to sequence 0's graph, while one is; dropped after the
-    /// llama.cpp context.
-    device_greedy: Option<Sampler>,
+    /// Per sequence id, llama.cpp's greedy sampler attached to that sequence's graph while it
+    /// chooses on the device; dropped after the llama.cpp context.
+    device_greedy: Vec<Option<Sampler>>,
     /// Keeps the model alive as long as the llama.cpp context that uses it (dropped after it).
     model: Arc<Model>,
 }
@@ -159,7 +159,7 @@ impl Context {
             n_batch,
             n_ubatch,
             n_ctx,
-            device_greedy: None,
+            device_greedy: (0..n_seq).map(|_| None).collect(),
             model: Arc::clone(model),
         })
     }
@@ -315,18 +315,24 @@ impl Drop for Context {
 }
 
 impl Context {
-    /// The most likely next token after the last decoded token that asked for logits: the
-    /// token the graph chose, with greedy choice on the device; else the argmax of the logits
-    /// (as llama.cpp's greedy sampler picks, without building its n_vocab-sized candidate
-    /// array on every token).
+    /// The most likely next token after the last decoded token that asked for logits
+    /// (sequence 0): [`Context::greedy_at`] the last output row.
     pub fn argmax(&self) -> Option<i32> {
-        if self.device_greedy.is_some() {
-            // SAFETY: the context is live; -1 selects the last output row, and llama.cpp
-            // returns LLAMA_TOKEN_NULL (-1) when the last decode chose none.
-            let token = unsafe { sys::llama_get_sampled_token_ith(self.ptr.as_ptr(), -1) };
+        self.greedy_at(-1)
+    }
+
+    /// The greedy token after entry `i` of the last batch (-1: the last output row, of
+    /// sequence 0): the token the graph chose where its sequence chooses on the device, else
+    /// the argmax of its logits (as llama.cpp's greedy sampler picks, without building its
+    /// n_vocab-sized candidate array on every token). `None` when the entry made neither.
+    pub(crate) fn greedy_at(&self, i: i32) -> Option<i32> {
+        if self.on_device(self.seq_of(i)) {
+            // SAFETY: the context is live; llama.cpp resolves `i` as it does for logits and
+            // returns LLAMA_TOKEN_NULL (-1) when that entry chose no token.
+            let token = unsafe { sys::llama_get_sampled_token_ith(self.ptr.as_ptr(), i) };
             return (token >= 0).then_some(token);
         }
-        let row = self.last_logits()?;
+        let row = self.logits_row(i)?;
         i32::try_from(argmax(row)).ok()
     }
 
@@ -335,19 +341,32 @@ impl Context {
         self.model.output_on_gpu
     }
 
-    /// Chooses greedy tokens inside the graph of sequence 0 (`on`), with llama.cpp's greedy
-    /// sampler on the device that holds the output layer, or from the logits on the host.
-    /// On the device, the decodes that follow copy only the chosen token to the host, not the
-    /// logits ([`Context::last_logits`] is then `None`). A change takes effect at the next
-    /// decode, which re-plans the graph; the call returns whether choice is on the device.
+    /// Chooses sequence 0's greedy tokens inside the graph ([`Context::set_seq_greedy_on_device`]).
     pub fn set_greedy_on_device(&mut self, on: bool) -> bool {
-        if on == self.device_greedy.is_some() {
+        self.set_seq_greedy_on_device(0, on)
+    }
+
+    /// Chooses the greedy tokens of sequence `seq` inside the graph (`on`), with llama.cpp's
+    /// greedy sampler on the device that holds the output layer, or from the logits on the
+    /// host. On the device, the decodes that follow copy the chosen token to the host, not the
+    /// logits (the sequence's rows of [`Context::logits_at`] are then `None`). A change takes
+    /// effect at the next decode, which re-plans the graph; the call returns whether the
+    /// sequence chooses on the device.
+    pub(crate) fn set_seq_greedy_on_device(&mut self, seq: i32, on: bool) -> bool {
+        let ctx = self.ptr.as_ptr();
+        let Some(slot) = usize::try_from(seq)
+            .ok()
+            .and_then(|s| self.device_greedy.get_mut(s))
+        else {
+            return false;
+        };
+        if on == slot.is_some() {
             return on;
         }
         if !on {
-            // SAFETY: the context is live; a null sampler detaches sequence 0's.
-            unsafe { sys::llama_set_sampler(self.ptr.as_ptr(), 0, std::ptr::null_mut()) };
-            self.device_greedy = None;
+            // SAFETY: the context is live; a null sampler detaches the sequence's one.
+            unsafe { sys::llama_set_sampler(ctx, seq, std::ptr::null_mut()) };
+            *slot = None;
             return false;
         }
         let Ok(greedy) = Sampler::greedy() else {
@@ -355,16 +374,33 @@ impl Context {
         };
         // SAFETY: the context and the chain are live; the context keeps the chain's pointer,
         // and `device_greedy` keeps the chain until it is detached or the context is freed.
-        let attached = unsafe { sys::llama_set_sampler(self.ptr.as_ptr(), 0, greedy.raw()) };
+        let attached = unsafe { sys::llama_set_sampler(ctx, seq, greedy.raw()) };
         if attached {
-            self.device_greedy = Some(greedy);
+            *slot = Some(greedy);
         }
         attached
     }
 
-    /// Whether greedy choice is on the device ([`Context::set_greedy_on_device`]).
+    /// Whether any sequence chooses its greedy tokens on the device.
     pub fn greedy_on_device(&self) -> bool {
-        self.device_greedy.is_some()
+        self.device_greedy.iter().any(Option::is_some)
+    }
+
+    fn on_device(&self, seq: i32) -> bool {
+        usize::try_from(seq)
+            .ok()
+            .and_then(|s| self.device_greedy.get(s))
+            .is_some_and(Option::is_some)
+    }
+
+    /// The sequence of entry `i` of the last batch; -1 (the last output row) is sequence 0,
+    /// the only one [`Context::decode`] fills.
+    fn seq_of(&self, i: i32) -> i32 {
+        match usize::try_from(i) {
+            // SAFETY: llama_batch_init allocated n_batch entries with one sequence id each.
+            Ok(i) if i < self.n_batch as usize => unsafe { *(*self.batch.seq_id.add(i)) },
+            _ => 0,
+        }
     }
 
     /// The logits of the last decoded token that asked for them, if the last decode made any.
@@ -380,10 +416,11 @@ impl Context {
         self.logits_row(i)
     }
 
-    /// Row `i` of the last decode's logits (-1: the last row), when it made one. With greedy
-    /// choice on the device the decode copied no logits, and the buffer holds stale ones.
+    /// Row `i` of the last decode's logits (-1: the last row), when it made one. For a
+    /// sequence that chooses on the device the decode copied no logits: the buffer holds
+    /// stale ones.
     fn logits_row(&self, i: i32) -> Option<&[f32]> {
-        if self.n_vocab <= 0 || self.device_greedy.is_some() {
+        if self.n_vocab <= 0 || self.on_device(self.seq_of(i)) {
             return None;
         }
         // SAFETY: the context is live; llama.cpp returns null for an entry of the last batch

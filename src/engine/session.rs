@@ -175,6 +175,16 @@ impl Session {
         self.ctx.last_logits()
     }
 
+    /// Where greedy tokens are chosen: inside llama.cpp's graph, on the GPU that holds the
+    /// output layer, for greedy runs whose logits nobody reads (`greedy_without_logits`);
+    /// else from the logits on the host. [`Session::run`] places each run; placing a
+    /// session before its first run makes [`Session::applied`] say where its runs will
+    /// choose. Returns whether choice is on the device.
+    pub fn place_greedy(&mut self, greedy_without_logits: bool) -> bool {
+        let on = greedy_without_logits && self.ctx.output_on_gpu();
+        self.ctx.set_greedy_on_device(on)
+    }
+
     /// The most likely next token.
     pub fn argmax(&self) -> Option<i32> {
         self.ctx.argmax()
@@ -210,8 +220,7 @@ impl Session {
         mut opts: RunOptions<'_>,
         on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
     ) -> Result<RunTrace, ContextError> {
-        let on_device = opts.sampler.is_none() && !opts.logits && self.ctx.output_on_gpu();
-        self.ctx.set_greedy_on_device(on_device);
+        self.place_greedy(opts.sampler.is_none() && !opts.logits);
         let start = Instant::now();
         // A limit too far to represent is no limit.
         let deadline = opts.time_limit.and_then(|l| start.checked_add(l));

@@ -13,9 +13,7 @@ use super::{
     Setup,
 };
 use crate::engine::quant::QuantType;
-use crate::engine::{
-    self, quantize, ContextSettings, EngineSettings, KvType, LoadOptions, Model, Session,
-};
+use crate::engine::{self, quantize, ContextSettings, KvType, LoadOptions, Model, Session};
 use crate::measure::{EngineTime, FailureKind, StopReason, TokenUnit, Trace};
 use crate::record::CellInfo;
 use chat::{ChatOptions, Generation};
@@ -31,9 +29,8 @@ pub struct Native {
     sessions: Vec<Session>,
     /// The model of each session.
     session_models: Vec<usize>,
-    /// The settings the sessions were created with, and as llama.cpp applied them.
+    /// The settings the sessions were created with.
     settings: Option<ContextSettings>,
-    applied: Option<EngineSettings>,
     engine: Option<EngineSpec>,
     /// A workload's session, kept while requests keep its settings.
     workload: Option<(ContextSettings, Session)>,
@@ -88,19 +85,21 @@ impl Backend for Native {
                 .models
                 .get(s.model)
                 .ok_or_else(|| format!("session of model {} of {}", s.model, self.models.len()))?;
-            let session = match s.profiled {
+            let mut session = match s.profiled {
                 true => Session::profiled(model, &settings),
                 false => Session::new(model, &settings),
             }
             .map_err(|e| e.to_string())?;
+            // A cell of chat prompts that all decode greedily chooses on the device where it
+            // can from the start, as its runs will, so that the cell's record says so.
+            let greedy = setup.prompts.iter().all(|p| p.sampling.is_greedy());
+            session.place_greedy(!s.profiled && !setup.prompts.is_empty() && greedy);
             self.sessions.push(session);
             self.session_models.push(s.model);
         }
         if let Some(s) = self.sessions.first() {
-            let applied = s.applied(&settings, setup.engine.use_mmap, setup.engine.n_gpu_layers);
-            info.engine = applied.clone();
+            info.engine = s.applied(&settings, setup.engine.use_mmap, setup.engine.n_gpu_layers);
             info.memory = s.memory().unwrap_or_default();
-            self.applied = Some(applied);
         }
         self.settings = Some(settings);
         self.engine = Some(setup.engine.clone());
@@ -125,7 +124,6 @@ impl Backend for Native {
         self.models.clear();
         self.prompts.clear();
         self.settings = None;
-        self.applied = None;
         self.engine = None;
     }
 }
