@@ -1,3 +1,6 @@
+//! Tests of quantizing into the cache: cache paths, the source-hash memo, cleanup of partial
+//! files and a real quantization of the test model ($RUNNER_TEST_MODEL).
+
 use super::*;
 use crate::engine::quant;
 use std::sync::{Mutex, MutexGuard};

@@ -1,3 +1,5 @@
+//! Tests of the chip table: names matched to reported CPUs and GPUs, and every row usable.
+
 use super::*;
 
 fn name_of(s: &str, cores: Option<usize>) -> Option<&'static str> {

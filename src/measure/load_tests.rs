@@ -1,3 +1,5 @@
+//! Tests of load shapes, arrival schedules and SLO parsing.
+
 use super::*;
 
 fn ms(n: u64) -> Duration {

@@ -1,3 +1,6 @@
+//! Tests of the synthetic-model catalogue: published sizes, shapes, layer scaling, dense
+//! references and KV-cache sizes.
+
 use super::*;
 use crate::gguf::MetaValue;
 use crate::models::synthetic::SynthSpec;

@@ -1,3 +1,5 @@
+//! Tests of synthetic model specs (`synth:NAME[@TYPE][:key=value]`).
+
 use super::*;
 
 #[test]

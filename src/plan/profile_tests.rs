@@ -1,3 +1,6 @@
+//! Tests of the profile plan: the order of steps and contexts, and the two load orders of a
+//! reference.
+
 use super::*;
 
 #[test]

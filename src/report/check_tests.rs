@@ -1,3 +1,6 @@
+//! Tests of `runner check`: verdicts within and beyond noise, round-by-round pairing of an
+//! A/B run and sides with different settings.
+
 use super::*;
 use crate::plan::ab::{pair, RoundOutcome};
 use crate::util::rng::SplitMix64;

@@ -1,3 +1,6 @@
+//! Tests of the guide's calibration: the fit to published rows, leave-one-out errors and a
+//! machine fitted to its own decodes.
+
 use super::*;
 use crate::report::guide::local::{Local, LocalPoint};
 use crate::report::guide::validation::{summarise, validate, Validation};
