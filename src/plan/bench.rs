@@ -149,10 +149,9 @@ impl BenchPlan {
     /// Resolves and validates every model (a bad one fails before any long test runs) and
     /// plans the instances.
     pub fn new(cfg: BenchConfig, cache: &Path) -> anyhow::Result<BenchPlan> {
-        let mut models = Vec::new();
-        for name in &cfg.models {
-            models.push(Resolved::valid(name, cache)?.0);
-        }
+        let models = (cfg.models.iter())
+            .map(|name| Ok(Resolved::valid(name, cache)?.0))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let instances = expand(&cfg, models.len());
         check(&instances).map_err(super::Invalid)?;
         let cells = models

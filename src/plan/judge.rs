@@ -60,12 +60,8 @@ impl JudgePlan {
             rubrics.insert(sc.name.clone(), r);
         }
         // The judges score each prompt's answer alone, not the copies a load level sends.
-        let requests: Vec<&RequestRecord> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Request(q) if q.traffic.is_none() => Some(q.as_ref()),
-                _ => None,
-            })
+        let requests: Vec<&RequestRecord> = super::request_records(records)
+            .filter(|q| q.traffic.is_none())
             .collect();
         let mut plan = JudgePlan {
             cells: Vec::new(),

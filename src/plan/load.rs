@@ -48,20 +48,15 @@ impl LoadConfig {
 /// Whether `records` hold a level of cell `key` with this shape (it ran to its end: a level's
 /// records are written together when it ends).
 pub fn level_done(records: &[Record], key: &CellKey, shape: &Shape) -> bool {
-    records.iter().any(|r| match r {
-        Record::Request(q) => {
-            q.cell == *key && q.traffic.as_ref().is_some_and(|t| t.shape == *shape)
-        }
-        _ => false,
-    })
+    super::request_records(records)
+        .any(|q| q.cell == *key && q.traffic.as_ref().is_some_and(|t| t.shape == *shape))
 }
 
 /// The answers of cell `key`'s prompts run alone (a closed loop of 1) in `records`, by
 /// prompt id: the references that batched answers are compared with.
 pub fn alone_answers(records: &[Record], key: &CellKey) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    for r in records {
-        let Record::Request(q) = r else { continue };
+    for q in super::request_records(records) {
         let alone = q
             .traffic
             .as_ref()

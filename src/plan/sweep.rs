@@ -28,8 +28,7 @@ mod cells;
 mod load_cells;
 
 use cells::{
-    cap_output, done_keys, existing_notes, load_scenarios, pending, resolve_sources, sweep_id,
-    Done, DoneKey,
+    cap_output, existing_notes, load_scenarios, pending, resolve_sources, sweep_id, Done, DoneKey,
 };
 
 /// Validated settings of `runner sweep` and `runner compare`.
@@ -141,7 +140,6 @@ impl SweepPlan {
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
         let (_, existing) = ResultsFile::open(&results, cfg.fresh)?;
         let notes = existing_notes(&existing, &results);
-        let done = done_keys(&existing.records);
         // Cells hold their decode rates against this machine's bandwidth: measure it once here.
         crate::hw::peak::ensure_measured(cache, &crate::hw::machine::fingerprint());
         let mut plan = SweepPlan {
@@ -151,10 +149,7 @@ impl SweepPlan {
             notes,
             ..SweepPlan::empty(scenarios, baselines, results, cfg.load.clone())
         };
-        let done = Done {
-            prompts: done,
-            records: &existing.records,
-        };
+        let done = Done::new(&existing.records);
         plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
         plan.plan_http(cfg, cache, &engine, &done);
         Ok(plan)
@@ -168,15 +163,12 @@ impl SweepPlan {
             .map(|p| scenario::load(p).map_err(anyhow::Error::from))
             .collect::<anyhow::Result<Vec<_>>>()?;
         cap_output(&mut scenarios, spec.max_tokens);
-        let done: HashSet<DoneKey> = spec
-            .done
-            .iter()
+        // A load level runs every prompt again.
+        let done: HashSet<DoneKey> = (spec.done.iter())
+            .filter(|_| spec.level.is_none())
             .map(|(s, p)| (spec.cell.clone(), s.clone(), p.clone()))
             .collect();
-        let pending = match spec.level {
-            Some(_) => pending(&scenarios, spec.limit, &HashSet::new(), &spec.cell),
-            None => pending(&scenarios, spec.limit, &done, &spec.cell),
-        };
+        let pending = pending(&scenarios, spec.limit, &done, &spec.cell);
         let alone = match spec.level {
             Some(Shape::Closed { concurrency: 1 }) | None => Default::default(),
             Some(_) => crate::record::io::read(&spec.results)
@@ -379,15 +371,11 @@ impl Plan for SweepPlan {
         }
         let meter = super::Meter::new(info, &setup.cache_dir, setup.engine.n_gpu_layers, false)?;
         self.meters[c] = Some(meter);
-        let path = PathBuf::from(&info.model.path);
         if info.model.expert_count.is_some() {
-            let (cache, engine) = (&setup.cache_dir, &setup.engine);
-            info.routing = Some(super::profile::quick_routing(
-                &path,
-                cache,
-                engine,
-                self.verbose,
-            ));
+            let path = Path::new(&info.model.path);
+            let routing =
+                super::profile::quick_routing(path, &setup.cache_dir, &setup.engine, self.verbose);
+            info.routing = Some(routing);
         }
         Ok(())
     }
@@ -498,7 +486,5 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
 
 /// How many requests a results file holds.
 pub fn recorded_requests(path: &Path) -> usize {
-    crate::record::io::read(path)
-        .map(|r| r.iter().filter(|r| matches!(r, Record::Request(_))).count())
-        .unwrap_or(0)
+    crate::record::io::read(path).map_or(0, |r| super::request_records(&r).count())
 }

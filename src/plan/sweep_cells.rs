@@ -9,7 +9,7 @@ use crate::exec::Cell;
 use crate::gguf::GgufFile;
 use crate::measure::load::Shape;
 use crate::plan::load as levels;
-use crate::plan::{memory, Invalid, Resolved};
+use crate::plan::{memory, request_records, Invalid, Resolved};
 use crate::record::{BackendId, CellKey, Record};
 use crate::scenario::{self, Scenario};
 use sha2::{Digest, Sha256};
@@ -20,11 +20,18 @@ pub(super) type DoneKey = (CellKey, String, String);
 
 /// What a results file already holds.
 pub(super) struct Done<'a> {
-    pub(super) prompts: HashSet<DoneKey>,
-    pub(super) records: &'a [Record],
+    prompts: HashSet<DoneKey>,
+    records: &'a [Record],
 }
 
 impl Done<'_> {
+    pub(super) fn new(records: &[Record]) -> Done<'_> {
+        let prompts = request_records(records)
+            .map(|q| (q.cell.clone(), q.scenario.clone(), q.prompt_id.clone()))
+            .collect();
+        Done { prompts, records }
+    }
+
     /// The prompts a cell still runs: those not recorded, or for a load level every prompt
     /// (cycled by the level) unless the level is recorded.
     pub(super) fn pending(
@@ -312,11 +319,7 @@ pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Ve
             e.bad_lines
         ));
     }
-    let n = e
-        .records
-        .iter()
-        .filter(|r| matches!(r, Record::Request(_)))
-        .count();
+    let n = request_records(&e.records).count();
     if n > 0 {
         out.push(format!(
             "resuming: {n} request(s) already recorded in {}",
@@ -324,16 +327,6 @@ pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Ve
         ));
     }
     out
-}
-
-pub(super) fn done_keys(records: &[Record]) -> HashSet<DoneKey> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Request(q) => Some((q.cell.clone(), q.scenario.clone(), q.prompt_id.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn done_for(done: &HashSet<DoneKey>, key: &CellKey) -> Vec<(String, String)> {

@@ -233,9 +233,8 @@ pub fn run(
     verbose: bool,
 ) -> anyhow::Result<Verdict> {
     exec::run_native(plan, &mut Vec::new(), obs, monitor, f64::INFINITY, verbose)?;
-    match plan.outcome.take() {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(anyhow::anyhow!(e)),
-        None => Err(anyhow::anyhow!("the comparison did not run")),
-    }
+    let outcome = plan.outcome.take();
+    outcome
+        .unwrap_or_else(|| Err("the comparison did not run".into()))
+        .map_err(anyhow::Error::msg)
 }
