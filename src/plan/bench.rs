@@ -159,9 +159,7 @@ impl BenchPlan {
             .enumerate()
             .map(|(m, r)| {
                 let mine = instances.iter().filter(|i| i.model == m);
-                let requests = mine
-                    .map(|i| (i.test.repetitions + u32::from(i.test.warmup)) as usize)
-                    .sum();
+                let requests = mine.map(|i| runs(&i.test) as usize).sum();
                 Cell::new(r.display(), 0, setup(r, &cfg, cache), requests)
             })
             .collect::<Vec<_>>();
@@ -186,13 +184,11 @@ impl BenchPlan {
     pub fn failures(&self) -> usize {
         self.failures
     }
+}
 
-    /// The instances of cell `c`, in order.
-    fn of_cell(&self, c: usize) -> Vec<usize> {
-        (0..self.instances.len())
-            .filter(|&i| self.instances[i].model == c)
-            .collect()
-    }
+/// The requests a test makes: its repetitions and the warm-up.
+fn runs(t: &TestSpec) -> u32 {
+    t.repetitions + u32::from(t.warmup)
 }
 
 fn setup(r: &Resolved, cfg: &BenchConfig, cache: &Path) -> Setup {
@@ -236,24 +232,20 @@ impl Plan for BenchPlan {
     }
 
     fn next(&mut self, c: usize) -> Option<usize> {
-        let mine = self.of_cell(c);
-        let r = &mut self.running;
-        let pos = mine.iter().position(|&i| i == r.instance);
-        let current = pos.map(|p| (p, &self.instances[mine[p]]));
-        let next_instance = match current {
-            Some((p, inst)) if r.step < inst.test.repetitions + u32::from(inst.test.warmup) => {
-                return Some(mine[p]);
-            }
-            Some((p, _)) => mine.get(p + 1).copied(),
-            None => mine.first().copied(),
-        }?;
-        let n_vocab = self.infos[c].model.n_vocab;
+        // A cell's instances are next to each other (model outermost).
+        let r = &self.running;
+        let next = match self.instances.get(r.instance).filter(|i| i.model == c) {
+            Some(i) if r.step < runs(&i.test) => return Some(r.instance),
+            Some(_) => r.instance + 1,
+            None => self.instances.iter().position(|i| i.model == c)?,
+        };
+        let test = &self.instances.get(next).filter(|i| i.model == c)?.test;
         self.running = Running {
-            instance: next_instance,
-            inputs: Some(Inputs::new(&self.instances[next_instance].test, n_vocab)),
+            instance: next,
+            inputs: Some(Inputs::new(test, self.infos[c].model.n_vocab)),
             ..Default::default()
         };
-        Some(next_instance)
+        Some(next)
     }
 
     fn request(&self, _c: usize, id: usize) -> Request<'_> {
@@ -296,14 +288,14 @@ impl Plan for BenchPlan {
         r.samples.push(RepetitionSample::of(&w.trace));
         r.engine = Some(w.engine);
         r.memory = Some(w.memory);
-        if r.step < inst.test.repetitions + u32::from(inst.test.warmup) {
+        if r.step < runs(&inst.test) {
             return Vec::new();
         }
         vec![self.record(c, &inst, seen)]
     }
 
     fn cell_failed(&mut self, c: usize, _reason: &str) -> Vec<Record> {
-        self.failures += self.of_cell(c).len();
+        self.failures += self.instances.iter().filter(|i| i.model == c).count();
         Vec::new()
     }
 }
