@@ -193,48 +193,38 @@ impl ProfilePlan {
     pub fn new(cfg: &ProfileConfig, cache: &Path) -> anyhow::Result<ProfilePlan> {
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
         let mut notes = Vec::new();
-        let reference = match dense::is_moe(&gguf) {
-            true => Some(dense::find(
-                cfg.dense.as_deref(),
-                &model.path,
-                &gguf,
-                cache,
-            )?),
-            false => {
-                if cfg.dense.is_some() {
-                    notes.push("--dense ignored: the model is dense".to_string());
-                }
-                None
-            }
-        };
         let mut sources = vec![source(&model.path, model.sha256.clone())];
-        let (dense_source, no_dense) = match reference {
-            Some(DenseRef::Found { path, how }) => {
-                GgufFile::open(&path).map_err(|e| Invalid(format!("dense reference: {e}")))?;
-                let label = format!("{} ({how})", path.display());
-                sources.push(source(&path, None));
-                (Some(label), None)
+        let (mut dense_source, mut no_dense) = (None, None);
+        if dense::is_moe(&gguf) {
+            match dense::find(cfg.dense.as_deref(), &model.path, &gguf, cache)? {
+                DenseRef::Found { path, how } => {
+                    GgufFile::open(&path).map_err(|e| Invalid(format!("dense reference: {e}")))?;
+                    dense_source = Some(format!("{} ({how})", path.display()));
+                    sources.push(source(&path, None));
+                }
+                DenseRef::Missing(why) => {
+                    notes.push(format!(
+                        "{why}; the router and expert shares are reported alone"
+                    ));
+                    no_dense = Some(why);
+                }
             }
-            Some(DenseRef::Missing(why)) => {
-                notes.push(format!(
-                    "{why}; the router and expert shares are reported alone"
-                ));
-                (None, Some(why))
-            }
-            None => (None, None),
-        };
+        } else if cfg.dense.is_some() {
+            notes.push("--dense ignored: the model is dense".to_string());
+        }
         let upcycled = crate::moe::Provenance::read(&gguf).map(|p| Upcycled {
             source_name: p.source_name,
             router: p.router,
             seed: p.seed,
         });
-        let mut plan = ProfilePlan::with_sources(&cfg.plan, &model.arg, sources, cache);
-        plan.dense_source = dense_source;
-        plan.no_dense = no_dense;
-        plan.upcycled = upcycled;
-        plan.notes = notes;
-        plan.busy_threshold = cfg.busy_threshold;
-        Ok(plan)
+        Ok(ProfilePlan {
+            dense_source,
+            no_dense,
+            upcycled,
+            notes,
+            busy_threshold: cfg.busy_threshold,
+            ..ProfilePlan::with_sources(&cfg.plan, &model.arg, sources, cache)
+        })
     }
 
     /// A profile of models already resolved (the first one profiled, the second its dense
