@@ -8,8 +8,9 @@ use crate::engine::quant::QuantChoice;
 use crate::exec::Cell;
 use crate::gguf::GgufFile;
 use crate::measure::load::Shape;
+use crate::models::synthetic::{SynthSpec, SYNTH_PREFIX};
 use crate::plan::load as levels;
-use crate::plan::{memory, request_records, Invalid, Resolved};
+use crate::plan::{memory, request_records, synth, Invalid, Resolved};
 use crate::record::{BackendId, CellKey, Record};
 use crate::scenario::{self, Scenario};
 use sha2::{Digest, Sha256};
@@ -215,15 +216,12 @@ pub(super) fn resolve_sources(
     let mut out = Vec::new();
     for arg in args {
         // A synthetic model is built per quantization when its cell is planned.
-        if arg
-            .trim()
-            .starts_with(crate::models::synthetic::SYNTH_PREFIX)
-        {
-            let spec = crate::models::synthetic::SynthSpec::parse(arg).map_err(Invalid)?;
-            crate::plan::synth::needs_text(&spec, "scenarios")?;
+        if arg.trim().starts_with(SYNTH_PREFIX) {
+            let spec = SynthSpec::parse(arg).map_err(Invalid)?;
+            synth::needs_text(&spec, "scenarios")?;
             let r = Resolved {
                 arg: arg.to_string(),
-                path: crate::plan::synth::cached_path(&spec, cache),
+                path: synth::cached_path(&spec, cache),
                 sha256: None,
                 synth: Some(spec),
             };
@@ -243,7 +241,7 @@ pub(super) fn resolve_sources(
 /// A synthetic model's cell: the model built at the cell's type (`source` is the spec's own),
 /// once, unless nothing is left to run in the cell.
 pub(super) fn synth_source(
-    spec: &crate::models::synthetic::SynthSpec,
+    spec: &SynthSpec,
     q: &QuantChoice,
     cache: &Path,
     pending: &[(usize, usize)],
@@ -253,8 +251,8 @@ pub(super) fn synth_source(
         spec.quant = Some(t.name.to_string());
     }
     let path = match pending.is_empty() {
-        true => crate::plan::synth::cached_path(&spec, cache),
-        false => crate::plan::synth::cached(&spec, cache)?,
+        true => synth::cached_path(&spec, cache),
+        false => synth::cached(&spec, cache)?,
     };
     let gguf = GgufFile::open(&path).ok();
     Ok((
