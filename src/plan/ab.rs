@@ -177,10 +177,7 @@ pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, E
                 "round {round}/{} {}: {} ({:.1} s)",
                 opts.rounds,
                 side.name(),
-                match &got {
-                    Ok(_) => "ok".to_string(),
-                    Err(e) => e.clone(),
-                },
+                got.as_ref().err().map_or("ok", String::as_str),
                 started.elapsed().as_secs_f64()
             ));
             match side {
