@@ -191,7 +191,6 @@ impl Plan for VerifyPlan {
         reply: Reply,
         _seen: &Observed<'_>,
     ) -> Vec<Record> {
-        let path = |i: usize| self.cells[0].setup.models[i].path.display().to_string();
         match (id, reply) {
             (0, Reply::Greedy(g)) => self.dense = Some(g),
             (1, Reply::Greedy(m)) => {
@@ -208,11 +207,9 @@ impl Plan for VerifyPlan {
                 });
             }
             (i, Reply::Failed(f)) => {
-                self.outcome = Some(Err(format!(
-                    "{}: comparison run failed: {}",
-                    path(i),
-                    f.message
-                )));
+                let path = self.cells[0].setup.models[i].path.display();
+                let why = format!("{path}: comparison run failed: {}", f.message);
+                self.outcome = Some(Err(why));
             }
             _ => {}
         }
