@@ -260,7 +260,8 @@ impl ProfilePlan {
             ..Default::default()
         };
         let label = crate::models::display_name(label);
-        let (cells, slots): (Vec<Cell>, Vec<Vec<Slot>>) = match n {
+        // Each cell's label, setup and share of the samples.
+        let plans = match n {
             2 => {
                 let [a, b] = halves(s);
                 let reversed = Setup {
@@ -273,23 +274,17 @@ impl ProfilePlan {
                         .collect(),
                     ..setup.clone()
                 };
-                let (a, b) = (slots(&a, 4), slots(&b, 4));
-                let cells = vec![
-                    Cell::new(label.clone(), 0, setup, a.len()),
-                    Cell::new(
-                        format!("{label} (reference loaded first)"),
-                        0,
-                        reversed,
-                        b.len(),
-                    ),
-                ];
-                (cells, vec![a, b])
+                let second = format!("{label} (reference loaded first)");
+                vec![(label, setup, a), (second, reversed, b)]
             }
-            _ => {
-                let all = slots(s, 2 * n);
-                (vec![Cell::new(label, 0, setup, all.len())], vec![all])
-            }
+            _ => vec![(label, setup, s.clone())],
         };
+        let (cells, slots): (Vec<Cell>, Vec<Vec<Slot>>) = (plans.into_iter())
+            .map(|(label, setup, s)| {
+                let slots = slots(&s, 2 * n);
+                (Cell::new(label, 0, setup, slots.len()), slots)
+            })
+            .unzip();
         ProfilePlan {
             settings: s.clone(),
             next: vec![0; cells.len()],
