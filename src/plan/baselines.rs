@@ -44,6 +44,7 @@ fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration, String> {
 }
 
 /// What a sweep runs besides (or instead of) llama.cpp in-process.
+#[derive(Default)]
 pub struct Baselines {
     /// `native` is among the backends.
     pub native: bool,

@@ -85,6 +85,7 @@ pub struct CellSpec {
 }
 
 /// A sweep as a plan.
+#[derive(Default)]
 pub struct SweepPlan {
     cells: Vec<Cell>,
     scenarios: Vec<Scenario>,
@@ -147,7 +148,11 @@ impl SweepPlan {
             verbose,
             busy_threshold: cfg.busy_threshold,
             notes,
-            ..SweepPlan::empty(scenarios, baselines, results, cfg.load.clone())
+            scenarios,
+            baselines,
+            results,
+            load: cfg.load.clone(),
+            ..Default::default()
         };
         let done = Done::new(&existing.records);
         plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
@@ -182,14 +187,17 @@ impl SweepPlan {
             ..Default::default()
         })
         .map_err(anyhow::Error::msg)?;
-        let results = spec.results.clone();
         let mut plan = SweepPlan {
             no_text: spec.no_text,
             verbose: spec.verbose,
             busy_threshold: spec.busy_threshold,
             child: true,
             alone,
-            ..SweepPlan::empty(scenarios, baselines, results, spec.load.clone())
+            scenarios,
+            baselines,
+            results: spec.results.clone(),
+            load: spec.load.clone(),
+            ..Default::default()
         };
         let setup = plan.setup(
             &spec.cell,
@@ -202,33 +210,6 @@ impl SweepPlan {
         let cell = Cell::new(spec.cell.label(), 0, setup, requests(&pending, spec.level));
         plan.push(cell, pending, spec.level);
         Ok(plan)
-    }
-
-    /// A plan with no cells yet.
-    fn empty(
-        scenarios: Vec<Scenario>,
-        baselines: Baselines,
-        results: PathBuf,
-        load: Option<LoadConfig>,
-    ) -> SweepPlan {
-        SweepPlan {
-            cells: Vec::new(),
-            scenarios,
-            pending: Vec::new(),
-            meters: Vec::new(),
-            baselines,
-            no_text: false,
-            verbose: false,
-            results,
-            busy_threshold: 0.0,
-            notes: Vec::new(),
-            _specs: None,
-            child: false,
-            noted_base: Vec::new(),
-            levels: Vec::new(),
-            load,
-            alone: Default::default(),
-        }
     }
 
     /// The record of cell `c` failing.
