@@ -470,24 +470,23 @@ pub fn run(
 /// recorded as the block's note.
 pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) -> RoutingSummary {
     let failed = |why: String| RoutingSummary::new(None, None, None, None, Some(why));
-    let gguf = match GgufFile::open(model) {
-        Ok(g) => g,
-        Err(e) => return failed(format!("the routing profile failed: {e}")),
+    let profile = || {
+        let gguf = GgufFile::open(model).map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut sources = vec![source(model, None)];
+        let mut no_dense = None;
+        match dense::find(None, model, &gguf, cache)? {
+            DenseRef::Found { path, .. } => sources.push(source(&path, None)),
+            DenseRef::Missing(why) => no_dense = Some(why),
+        }
+        let settings = quick_settings(e.threads, e.flash_attn, e.n_gpu_layers);
+        let mut plan =
+            ProfilePlan::with_sources(&settings, &model.display().to_string(), sources, cache);
+        plan.no_dense = no_dense;
+        let monitor = crate::hw::load::LoadMonitor::start();
+        let quiet = exec::observer::Progress::new(exec::observer::Mode::Quiet, "steps");
+        run(&mut plan, &quiet, &monitor, verbose)
     };
-    let mut sources = vec![source(model, None)];
-    let mut no_dense = None;
-    match dense::find(None, model, &gguf, cache) {
-        Ok(DenseRef::Found { path, .. }) => sources.push(source(&path, None)),
-        Ok(DenseRef::Missing(why)) => no_dense = Some(why),
-        Err(e) => return failed(format!("the routing profile failed: {e:#}")),
-    }
-    let settings = quick_settings(e.threads, e.flash_attn, e.n_gpu_layers);
-    let mut plan =
-        ProfilePlan::with_sources(&settings, &model.display().to_string(), sources, cache);
-    plan.no_dense = no_dense;
-    let monitor = crate::hw::load::LoadMonitor::start();
-    let quiet = exec::observer::Progress::new(exec::observer::Mode::Quiet, "steps");
-    match run(&mut plan, &quiet, &monitor, verbose) {
+    match profile() {
         Ok(r) => r
             .routing
             .unwrap_or_else(|| failed("the model has no experts".into())),
