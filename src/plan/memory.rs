@@ -37,9 +37,8 @@ pub fn check(
         Ok(qt) => (g.n_params() as f64 * qt.approx_bpw / 8.0) as u64,
         Err(_) => g.tensor_bytes(),
     };
-    let n_ctx = context_tokens(g, scenarios, limit_prompts, engine);
     // A load level keeps one sequence's cache per request in flight.
-    let n_ctx = n_ctx * u64::from(seqs.max(1));
+    let n_ctx = context_tokens(g, scenarios, limit_prompts, engine) * u64::from(seqs.max(1));
     let kv = n_ctx * kv_bytes_per_token(g);
     let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
     if need <= limit {
