@@ -22,7 +22,6 @@ pub mod template;
 pub use batch::{Batcher, Feed, SeqRequest, SeqTrace};
 pub use context::{argmax, ContextError};
 pub use info::{BuildInfo, DeviceInfo};
-pub use log::last_reason;
 pub use memory::MemoryUsage;
 pub use model::{Model, ModelError, ModelInfo};
 pub use profile::Profile;

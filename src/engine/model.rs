@@ -11,7 +11,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -56,13 +56,12 @@ pub struct ModelInfo {
     pub synthetic: Option<Synthetic>,
 }
 
-/// A model in memory, with its GGUF header, its description and how long loading took.
+/// A model in memory, with its GGUF header and its description (with how long loading took).
 #[derive(Debug)]
 pub struct Model {
     pub(crate) llama: LlamaModel,
     pub gguf: GgufFile,
     pub info: ModelInfo,
-    pub load_time: Duration,
     /// The output layer sits on a GPU: llama.cpp offloads it first, with any layer offloaded.
     pub(crate) output_on_gpu: bool,
 }
@@ -127,14 +126,13 @@ impl Model {
                 path: path.display().to_string(),
                 reason: super::log::last_reason(),
             })?;
-        let load_time = start.elapsed();
+        let load_ms = start.elapsed().as_secs_f64() * 1000.0;
         let mut info = describe(path, &gguf, &llama);
-        info.load_ms = load_time.as_secs_f64() * 1000.0;
+        info.load_ms = load_ms;
         Ok(Model {
             llama,
             gguf,
             info,
-            load_time,
             output_on_gpu: false,
         })
     }

@@ -57,27 +57,6 @@ pub fn builtin_for(arch: &str) -> Option<&'static str> {
     })
 }
 
-/// The names of llama.cpp's built-in chat templates.
-pub fn builtin_templates() -> Vec<String> {
-    // SAFETY: with a null output and length 0 llama.cpp only counts the templates.
-    let n = unsafe { llama_cpp_sys_2::llama_chat_builtin_templates(std::ptr::null_mut(), 0) };
-    let mut names: Vec<*const std::ffi::c_char> =
-        vec![std::ptr::null(); usize::try_from(n).unwrap_or(0)];
-    // SAFETY: `names` has room for `names.len()` pointers, which llama.cpp fills with static
-    // NUL-terminated strings.
-    unsafe { llama_cpp_sys_2::llama_chat_builtin_templates(names.as_mut_ptr(), names.len()) };
-    names
-        .into_iter()
-        .filter(|p| !p.is_null())
-        // SAFETY: non-null pointers to static NUL-terminated strings (above).
-        .map(|p| {
-            unsafe { std::ffi::CStr::from_ptr(p) }
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
 /// Builds the prompt text: `prompt.raw_prompt` as is; with `force_raw`, the messages'
 /// contents joined with newlines (roles dropped); otherwise the messages through the model's
 /// chat template with the assistant's turn opened.
@@ -141,6 +120,27 @@ fn fallback(arch: &str) -> Result<(LlamaChatTemplate, String), TemplateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names of llama.cpp's built-in chat templates.
+    pub fn builtin_templates() -> Vec<String> {
+        // SAFETY: with a null output and length 0 llama.cpp only counts the templates.
+        let n = unsafe { llama_cpp_sys_2::llama_chat_builtin_templates(std::ptr::null_mut(), 0) };
+        let mut names: Vec<*const std::ffi::c_char> =
+            vec![std::ptr::null(); usize::try_from(n).unwrap_or(0)];
+        // SAFETY: `names` has room for `names.len()` pointers, which llama.cpp fills with static
+        // NUL-terminated strings.
+        unsafe { llama_cpp_sys_2::llama_chat_builtin_templates(names.as_mut_ptr(), names.len()) };
+        names
+            .into_iter()
+            .filter(|p| !p.is_null())
+            // SAFETY: non-null pointers to static NUL-terminated strings (above).
+            .map(|p| {
+                unsafe { std::ffi::CStr::from_ptr(p) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
 
     #[test]
     fn architectures_map_to_built_in_templates_llama_cpp_knows() {

@@ -63,14 +63,6 @@ impl Category {
             Category::Other => "other",
         }
     }
-
-    /// Router or expert work: what a dense model does not have.
-    pub fn is_moe(self) -> bool {
-        matches!(
-            self,
-            Category::Router | Category::Experts | Category::ExpertMix
-        )
-    }
 }
 
 /// A tensor name without ggml's derived-view suffixes (` (view)`, ` (permuted)`, ...) and
@@ -366,7 +358,5 @@ mod tests {
             assert_eq!(c.index(), i);
             assert!(!c.label().is_empty());
         }
-        assert!(Router.is_moe() && Experts.is_moe() && ExpertMix.is_moe());
-        assert!(!Ffn.is_moe() && !Attention.is_moe());
     }
 }

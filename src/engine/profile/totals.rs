@@ -89,13 +89,6 @@ impl GraphTotals {
     pub fn kv_bytes(&self) -> u64 {
         self.categories.iter().map(|c| c.kv_bytes).sum()
     }
-
-    /// Whether any router or expert node was seen.
-    pub fn has_moe(&self) -> bool {
-        Category::ALL
-            .iter()
-            .any(|c| c.is_moe() && self.categories[c.index()].nodes > 0)
-    }
 }
 
 /// Time per node name (layer suffix dropped) and op: which nodes a category's time is in.
@@ -278,14 +271,12 @@ mod tests {
     }
 
     #[test]
-    fn totals_merge_and_know_moe() {
+    fn totals_merge() {
         let mut a = GraphTotals::default();
         a.add_range(&[node(Category::Ffn, 10, 1)], Duration::from_millis(2));
-        assert!(!a.has_moe());
         let mut b = GraphTotals::default();
         b.add_range(&[node(Category::Experts, 20, 1)], Duration::from_millis(3));
         a.merge(&b);
-        assert!(a.has_moe());
         assert_eq!(a.node_time, Duration::from_millis(5));
         assert_eq!(a.weight_bytes(), 30);
         assert_eq!(a.categories[Category::Experts.index()].nodes, 1);
