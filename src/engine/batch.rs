@@ -98,7 +98,7 @@ impl Batcher {
         let slots = slots.max(1);
         let mut s = settings.clone();
         s.n_ctx = settings.n_ctx.saturating_mul(slots);
-        let ctx = Context::with_sequences(model, &s, slots)?;
+        let ctx = Context::new(model, &s, slots)?;
         let n_ctx_seq = ctx.sizes().0 / slots;
         Ok(Batcher {
             ctx,
@@ -306,7 +306,7 @@ impl Batcher {
             s.trace.decode_inside += s.pending;
         }
         s.trace.tokens.push(at);
-        let logits = self.ctx.logits_at(i).unwrap_or(&[]);
+        let logits = self.ctx.logits_row(i).unwrap_or(&[]);
         let event = TokenEvent {
             token,
             at,

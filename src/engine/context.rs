@@ -1,6 +1,6 @@
 //! A thin owning wrapper over a llama.cpp context and its batch, with greedy token choice:
 //! an argmax over the logits on the host, or, where the output layer sits on a GPU, llama.cpp's
-//! greedy sampler inside the graph ([`Context::set_greedy_on_device`]), so that only the chosen
+//! greedy sampler inside the graph ([`Context::set_seq_greedy_on_device`]), so that only the chosen
 //! token, not the logits, comes back to the host.
 //!
 //! runner creates contexts through the C API (not llama-cpp-2's `LlamaContext`) because it
@@ -79,13 +79,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(model: &Arc<Model>, s: &ContextSettings) -> Result<Context, ContextError> {
-        Context::create(model, s, None, 1)
-    }
-
     /// A context for `n_seq` sequences decoded in the same batches, each with its own part of
     /// the KV cache (`n_ctx / n_seq` cells, as llama.cpp rounds it).
-    pub fn with_sequences(
+    pub fn new(
         model: &Arc<Model>,
         s: &ContextSettings,
         n_seq: u32,
@@ -225,7 +221,7 @@ impl Context {
     }
 
     /// Decodes one batch of tokens from any sequences (at most `n_batch` entries); the logits
-    /// of entry `i`, when it asked for them, are then read with [`Context::logits_at`].
+    /// of entry `i`, when it asked for them, are then read with [`Context::logits_row`].
     pub fn decode_entries(&mut self, entries: &[BatchEntry]) -> Result<(), ContextError> {
         let n = entries.len().min(self.n_batch as usize);
         for (i, &e) in entries[..n].iter().enumerate() {
@@ -315,12 +311,6 @@ impl Drop for Context {
 }
 
 impl Context {
-    /// The most likely next token after the last decoded token that asked for logits
-    /// (sequence 0): [`Context::greedy_at`] the last output row.
-    pub fn argmax(&self) -> Option<i32> {
-        self.greedy_at(-1)
-    }
-
     /// The greedy token after entry `i` of the last batch (-1: the last output row, of
     /// sequence 0): the token the graph chose where its sequence chooses on the device, else
     /// the argmax of its logits (as llama.cpp's greedy sampler picks, without building its
@@ -341,15 +331,10 @@ impl Context {
         self.model.output_on_gpu
     }
 
-    /// Chooses sequence 0's greedy tokens inside the graph ([`Context::set_seq_greedy_on_device`]).
-    pub fn set_greedy_on_device(&mut self, on: bool) -> bool {
-        self.set_seq_greedy_on_device(0, on)
-    }
-
     /// Chooses the greedy tokens of sequence `seq` inside the graph (`on`), with llama.cpp's
     /// greedy sampler on the device that holds the output layer, or from the logits on the
     /// host. On the device, the decodes that follow copy the chosen token to the host, not the
-    /// logits (the sequence's rows of [`Context::logits_at`] are then `None`). A change takes
+    /// logits (the sequence's rows of [`Context::logits_row`] are then `None`). A change takes
     /// effect at the next decode, which re-plans the graph; the call returns whether the
     /// sequence chooses on the device.
     pub(crate) fn set_seq_greedy_on_device(&mut self, seq: i32, on: bool) -> bool {
@@ -403,23 +388,10 @@ impl Context {
         }
     }
 
-    /// The logits of the last decoded token that asked for them, if the last decode made any.
-    pub(crate) fn last_logits(&self) -> Option<&[f32]> {
-        self.logits_row(-1)
-    }
-
-    /// The logits of entry `i` of the last batch, when it asked for them.
-    pub(crate) fn logits_at(&self, i: i32) -> Option<&[f32]> {
-        if i < 0 {
-            return None;
-        }
-        self.logits_row(i)
-    }
-
-    /// Row `i` of the last decode's logits (-1: the last row), when it made one. For a
-    /// sequence that chooses on the device the decode copied no logits: the buffer holds
-    /// stale ones.
-    fn logits_row(&self, i: i32) -> Option<&[f32]> {
+    /// The logits of entry `i` of the last batch (-1: the last row), when it asked for them.
+    /// For a sequence that chooses on the device the decode copied no logits: the buffer
+    /// holds stale ones, and this is `None`.
+    pub(crate) fn logits_row(&self, i: i32) -> Option<&[f32]> {
         if self.n_vocab <= 0 || self.on_device(self.seq_of(i)) {
             return None;
         }

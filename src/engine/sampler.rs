@@ -1,11 +1,10 @@
 //! A llama.cpp sampler chain (top-k, top-p, temperature, seeded draw) owned by runner.
 //!
 //! Greedy decoding on the host does not come here: it takes the argmax of the logits
-//! ([`super::context::Context::argmax`]). This chain is for temperature > 0, in llama.cpp's
+//! ([`super::context::Context::greedy_at`]). This chain is for temperature > 0, in llama.cpp's
 //! usual order: top-k, top-p, temperature, then a draw from a generator seeded with the
-//! scenario's seed. [`Sampler::reset`] re-seeds it, so one seed gives one text.
-//! [`Sampler::greedy`] is the one-sampler chain that a context attaches to its graph to
-//! choose greedily on the device that holds the output layer.
+//! scenario's seed. [`Sampler::greedy`] is the one-sampler chain that a context attaches to
+//! its graph to choose greedily on the device that holds the output layer.
 
 use super::context::Context;
 use crate::scenario::Sampling;
@@ -101,29 +100,11 @@ impl Sampler {
         Ok(())
     }
 
-    /// Back to the state right after creation: the generator re-seeded with the same seed.
-    pub fn reset(&mut self) {
-        // SAFETY: the chain is live.
-        unsafe { sys::llama_sampler_reset(self.chain.as_ptr()) };
-    }
-
-    /// Draws the next token from the logits of the last decoded token (and records it in the
-    /// chain's state), or `None` when the last decode produced no logits.
-    pub(crate) fn sample(&mut self, ctx: &mut Context) -> Option<i32> {
-        // llama.cpp aborts the process when there are no logits: make sure there are.
-        ctx.last_logits()?;
-        // SAFETY: the chain and the context are live, and the context's last output row
-        // exists (checked above); -1 selects it.
-        let token = unsafe { sys::llama_sampler_sample(self.chain.as_ptr(), ctx.raw(), -1) };
-        (token >= 0).then_some(token)
-    }
-}
-
-impl Sampler {
-    /// Draws the next token from the logits of entry `i` of the last batch, or `None` when
-    /// that entry made none.
+    /// Draws the next token from the logits of entry `i` of the last batch (-1: the last
+    /// row), recording it in the chain's state, or `None` when that entry made none.
     pub(crate) fn sample_at(&mut self, ctx: &mut Context, i: i32) -> Option<i32> {
-        ctx.logits_at(i)?;
+        // llama.cpp aborts the process when there are no logits: make sure there are.
+        ctx.logits_row(i)?;
         // SAFETY: the chain and the context are live, and entry `i` has logits (checked).
         let token = unsafe { sys::llama_sampler_sample(self.chain.as_ptr(), ctx.raw(), i) };
         (token >= 0).then_some(token)
@@ -153,8 +134,7 @@ mod tests {
 
     #[test]
     fn chains_build_and_bad_settings_are_refused() {
-        let mut s = Sampler::new(&sampling(0.8)).expect("a valid chain");
-        s.reset();
+        Sampler::new(&sampling(0.8)).expect("a valid chain");
         assert_eq!(
             Sampler::new(&sampling(0.0)).unwrap_err(),
             SamplerError::Temperature(0.0)

@@ -98,7 +98,7 @@ impl Session {
     /// A session on a new context of `model`.
     pub fn new(model: &Arc<Model>, settings: &ContextSettings) -> Result<Session, ContextError> {
         Ok(Session {
-            ctx: Context::new(model, settings)?,
+            ctx: Context::new(model, settings, 1)?,
             pos: 0,
         })
     }
@@ -142,11 +142,6 @@ impl Session {
         self.ctx.sizes().0
     }
 
-    /// Tokens in the cache.
-    pub fn position(&self) -> i32 {
-        self.pos
-    }
-
     /// Empties the cache.
     pub fn clear(&mut self) {
         self.ctx.clear();
@@ -172,7 +167,7 @@ impl Session {
 
     /// The logits of the last decoded token.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.ctx.last_logits()
+        self.ctx.logits_row(-1)
     }
 
     /// Where greedy tokens are chosen: inside llama.cpp's graph, on the GPU that holds the
@@ -182,17 +177,12 @@ impl Session {
     /// choose. Returns whether choice is on the device.
     pub fn place_greedy(&mut self, greedy_without_logits: bool) -> bool {
         let on = greedy_without_logits && self.ctx.output_on_gpu();
-        self.ctx.set_greedy_on_device(on)
+        self.ctx.set_seq_greedy_on_device(0, on)
     }
 
-    /// The most likely next token.
+    /// The most likely next token: chosen in the graph, or the argmax of the last logits.
     pub fn argmax(&self) -> Option<i32> {
-        self.ctx.argmax()
-    }
-
-    /// Whether `token` ends generation.
-    pub fn is_eog(&self, token: i32) -> bool {
-        self.ctx.is_eog(token)
+        self.ctx.greedy_at(-1)
     }
 
     /// The model's beginning-of-sequence token, or 0 when it has none.
@@ -270,8 +260,8 @@ impl Session {
                 return Ok(RunEnd::TimeLimit);
             }
             let token = match opts.sampler.as_deref_mut() {
-                Some(s) => s.sample(&mut self.ctx),
-                None => self.ctx.argmax(),
+                Some(s) => s.sample_at(&mut self.ctx, -1),
+                None => self.ctx.greedy_at(-1),
             }
             .ok_or(ContextError::NoLogits)?;
             let at = start.elapsed();
@@ -281,7 +271,7 @@ impl Session {
             }
             t.decode_inside += pending;
             t.tokens.push(at);
-            let logits = self.ctx.last_logits().unwrap_or(&[]);
+            let logits = self.ctx.logits_row(-1).unwrap_or(&[]);
             let flow = on_token(&TokenEvent {
                 token,
                 at,
