@@ -73,6 +73,14 @@ impl SynthError {
     }
 }
 
+/// The bytes of tensor `spec` stored as `ty`.
+fn tensor_bytes(spec: &TensorSpec, ty: GgmlType) -> Result<u64, SynthError> {
+    ty.n_bytes(&spec.dims).map_err(|reason| SynthError::Shape {
+        tensor: spec.name.clone(),
+        reason,
+    })
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -143,7 +151,7 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
         let data = chunks.data(spec, *ty, req.seed)?;
         w.add_tensor(&spec.name, &spec.dims, *ty, data)?;
     }
-    let bytes = write_file(&w, out, None)?;
+    let bytes = write_file(&w, out)?;
     Ok(Written {
         bytes,
         tensors: specs.len(),
@@ -153,7 +161,7 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
 
 /// The weight bytes of a model built as `arch` in `quant` at full depth, with the types
 /// llama.cpp's quantizer gives each tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sizes {
     /// Every tensor: what the file's data section holds.
     pub weights: u64,
@@ -170,15 +178,9 @@ pub fn sizes(arch: &Arch, quant: &QuantType, dir: &Path) -> Result<Sizes, SynthE
     let mut meta = arch.metadata(arch.layers);
     meta.push(("general.file_type".into(), MetaValue::U32(quant.ftype)));
     let types = types::choose(&specs, &meta, quant, dir)?;
-    let mut out = Sizes {
-        weights: 0,
-        per_token: 0,
-    };
+    let mut out = Sizes::default();
     for (spec, ty) in specs.iter().zip(&types) {
-        let bytes = ty.n_bytes(&spec.dims).map_err(|reason| SynthError::Shape {
-            tensor: spec.name.clone(),
-            reason,
-        })?;
+        let bytes = tensor_bytes(spec, *ty)?;
         out.weights += bytes;
         out.per_token += if spec.name == "token_embd.weight" && !arch.tied {
             0
@@ -199,11 +201,7 @@ fn parent(out: &Path) -> PathBuf {
 }
 
 /// Writes `w` to `out` through a partial file, after checking the disk has room.
-fn write_file(
-    w: &GgufWriter,
-    out: &Path,
-    source: Option<&mut dyn crate::gguf::Source>,
-) -> Result<u64, SynthError> {
+fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     let need = w.file_size()?;
     let dir = parent(out);
     if let Some(free) = crate::util::fs::free_space(&dir) {
@@ -225,7 +223,7 @@ fn write_file(
         let f =
             std::fs::File::create(&partial).map_err(|e| SynthError::io("create", &partial, e))?;
         let mut bw = BufWriter::with_capacity(1 << 22, f);
-        let n = w.write_to(&mut bw, source)?;
+        let n = w.write_to(&mut bw, None)?;
         let f = bw
             .into_inner()
             .map_err(|e| SynthError::io("write", &partial, e.into_error()))?;
@@ -240,13 +238,10 @@ fn write_file(
     result
 }
 
-/// Generated data, shared between tensors with the same (type, row length, kind, role): every
-/// layer's `ffn_up` tiles one chunk, which has its own scale.
+/// Generated data, shared between tensors with the same (type, row length, kind as `u8`,
+/// role): every layer's `ffn_up` tiles one chunk, which has its own scale.
 #[derive(Default)]
-struct Chunks(HashMap<(GgmlType, u64, InitKey, String), Arc<Vec<u8>>>);
-
-/// `Init` as a map key.
-type InitKey = u8;
+struct Chunks(HashMap<(GgmlType, u64, u8, String), Arc<Vec<u8>>>);
 
 impl Chunks {
     /// The data of one tensor: drawn whole when small or a router, else a chunk of whole rows
@@ -259,10 +254,7 @@ impl Chunks {
     ) -> Result<TensorData, SynthError> {
         let ne0 = spec.dims[0];
         let n = spec.elements();
-        let len = ty.n_bytes(&spec.dims).map_err(|reason| SynthError::Shape {
-            tensor: spec.name.clone(),
-            reason,
-        })?;
+        let len = tensor_bytes(spec, ty)?;
         let shape_err = |e: SynthError| match e {
             SynthError::Type { ty, why } => SynthError::Shape {
                 tensor: spec.name.clone(),

@@ -111,7 +111,7 @@ pub fn twin(src: &Path, out: &Path, values: TwinValues, seed: u64) -> Result<Wri
         };
         w.add_tensor(&t.name, &t.dims, t.ggml_type, data)?;
     }
-    let bytes = write_file(&w, out, None)?;
+    let bytes = write_file(&w, out)?;
     Ok(Written {
         bytes,
         tensors: g.tensors.len(),

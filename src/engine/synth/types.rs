@@ -28,16 +28,9 @@ pub fn choose(
     }
     let one = Arc::new(vec![0u8]);
     for s in specs {
-        let len = s
-            .source_type
-            .n_bytes(&s.dims)
-            .map_err(|reason| SynthError::Shape {
-                tensor: s.name.clone(),
-                reason,
-            })?;
         let data = TensorData::Tiled {
             chunk: one.clone(),
-            len,
+            len: super::tensor_bytes(s, s.source_type)?,
         };
         w.add_tensor(&s.name, &s.dims, s.source_type, data)?;
     }
