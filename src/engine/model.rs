@@ -89,20 +89,10 @@ impl Model {
         path: &Path,
         opts: LoadOptions,
     ) -> Result<Model, ModelError> {
-        Model::load_validated(backend, path, GgufFile::open(path)?, opts)
-    }
-
-    /// Loads a file whose GGUF structure `gguf` was read from (and so validated).
-    pub fn load_validated(
-        backend: &LlamaBackend,
-        path: &Path,
-        gguf: GgufFile,
-        opts: LoadOptions,
-    ) -> Result<Model, ModelError> {
         let params = LlamaModelParams::default()
             .with_n_gpu_layers(opts.n_gpu_layers)
             .with_use_mmap(opts.use_mmap);
-        let mut model = Model::with_params(backend, path, gguf, &params)?;
+        let mut model = Model::with_params(backend, path, &params)?;
         model.output_on_gpu = opts.n_gpu_layers > 0 && has_gpu();
         Ok(model)
     }
@@ -111,15 +101,16 @@ impl Model {
     /// render and count prompts, without the weights.
     pub fn load_vocab_only(backend: &LlamaBackend, path: &Path) -> Result<Model, ModelError> {
         let params = LlamaModelParams::default().with_vocab_only(true);
-        Model::with_params(backend, path, GgufFile::open(path)?, &params)
+        Model::with_params(backend, path, &params)
     }
 
+    /// Validates the file's GGUF structure, then loads it with `params`.
     fn with_params(
         backend: &LlamaBackend,
         path: &Path,
-        gguf: GgufFile,
         params: &LlamaModelParams,
     ) -> Result<Model, ModelError> {
+        let gguf = GgufFile::open(path)?;
         let start = Instant::now();
         let llama =
             LlamaModel::load_from_file(backend, path, params).map_err(|_| ModelError::Load {
