@@ -148,12 +148,7 @@ impl Batcher {
     /// Fills free slots with waiting requests; one that cannot run ends at once and leaves
     /// its slot to the next.
     fn admit(&mut self, feed: &mut dyn Feed) {
-        let free: Vec<usize> = (0..self.slots.len())
-            .filter(|&s| self.slots[s].is_none())
-            .collect();
-        let mut free = free.into_iter();
-        let mut slot = free.next();
-        while let Some(at) = slot {
+        while let Some(at) = self.slots.iter().position(Option::is_none) {
             let Some((id, req)) = feed.next(Instant::now()) else {
                 return;
             };
@@ -168,7 +163,6 @@ impl Batcher {
                 continue;
             }
             self.start(at, id, req);
-            slot = free.next();
         }
     }
 

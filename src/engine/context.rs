@@ -200,22 +200,19 @@ impl Context {
         if end > i64::from(self.n_ctx) {
             return Err(ContextError::TooLong(end as usize, self.n_ctx));
         }
-        let chunks = tokens.chunks(self.n_batch as usize);
-        let n_chunks = chunks.len();
-        let mut pos = pos0;
-        for (i, chunk) in chunks.enumerate() {
-            let last = i + 1 == n_chunks;
+        let n_batch = self.n_batch as usize;
+        for (c, chunk) in tokens.chunks(n_batch).enumerate() {
+            let first = c * n_batch;
             for (j, &token) in chunk.iter().enumerate() {
                 let entry = BatchEntry {
                     token,
-                    pos: pos + j as i32,
+                    pos: pos0 + (first + j) as i32,
                     seq: 0,
-                    logits: logits_last && last && j + 1 == chunk.len(),
+                    logits: logits_last && first + j + 1 == tokens.len(),
                 };
                 self.put(j, entry);
             }
-            self.submit(chunk.len(), pos)?;
-            pos += chunk.len() as i32;
+            self.submit(chunk.len(), pos0 + first as i32)?;
         }
         Ok(())
     }

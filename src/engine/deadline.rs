@@ -77,20 +77,17 @@ impl Deadline {
 fn watch(shared: &Shared) {
     let mut state = shared.lock();
     while !state.quit {
-        state = match state.at {
-            Some(at) => match at.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => {
-                    let waited = shared.wake.wait_timeout(state, left);
-                    waited.map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0)
-                }
-                _ => {
-                    shared.expired.store(true, Ordering::Relaxed);
-                    shared
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner)
-                }
-            },
+        let left = state
+            .at
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            shared.expired.store(true, Ordering::Relaxed);
+        }
+        state = match left.filter(|l| !l.is_zero()) {
+            Some(left) => {
+                let waited = shared.wake.wait_timeout(state, left);
+                waited.map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0)
+            }
             None => shared
                 .wake
                 .wait(state)

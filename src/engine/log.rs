@@ -88,23 +88,18 @@ pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
     (out, text)
 }
 
-/// Takes the warnings and errors llama.cpp logged since the last call.
-fn take_recent() -> Vec<(sys::ggml_log_level, String)> {
-    RECENT
-        .lock()
-        .map(|mut r| r.drain(..).collect())
-        .unwrap_or_default()
-}
-
 /// The most telling line llama.cpp logged since the last call, for appending to an error
 /// message: its first error (the cause; later errors wrap it), else its last warning, without
 /// the `function_name: ` prefixes.
 pub fn last_reason() -> Option<String> {
-    let recent = take_recent();
+    let recent = RECENT
+        .lock()
+        .map(|mut r| std::mem::take(&mut *r))
+        .unwrap_or_default();
     let line = recent
         .iter()
         .find(|(level, _)| *level == sys::GGML_LOG_LEVEL_ERROR)
-        .or_else(|| recent.last())?;
+        .or_else(|| recent.back())?;
     Some(strip_prefixes(&line.1))
 }
 

@@ -95,14 +95,8 @@ const REFUSED: [(&str, &str); 15] = [
     ("iq2_m", NEEDS_IMATRIX),
     ("iq3_xxs", NEEDS_IMATRIX),
     ("iq3_xs", NEEDS_IMATRIX),
-    (
-        "tq1_0",
-        "is for ternary-trained models (BitNet b1.58 and the like) only",
-    ),
-    (
-        "tq2_0",
-        "is for ternary-trained models (BitNet b1.58 and the like) only",
-    ),
+    ("tq1_0", TERNARY),
+    ("tq2_0", TERNARY),
     ("q1_0", "is for models trained with 1-bit weights only"),
     (
         "q2_0",
@@ -119,6 +113,7 @@ const REFUSED: [(&str, &str); 15] = [
 ];
 
 const NEEDS_IMATRIX: &str = "needs an importance matrix, which runner does not make";
+const TERNARY: &str = "is for ternary-trained models (BitNet b1.58 and the like) only";
 
 /// Every quantization type runner can produce, in a fixed order.
 pub fn all() -> &'static [QuantType] {

@@ -152,9 +152,7 @@ impl Hook {
                 .nodes
                 .add(tensor_name(t), op, category, elapsed);
         }
-        let costs = std::mem::take(&mut self.costs);
-        self.profile.totals.add_range(&costs, elapsed);
-        self.costs = costs;
+        self.profile.totals.add_range(&self.costs, elapsed);
         self.costs.clear();
     }
 
