@@ -237,10 +237,11 @@ impl Session {
         };
         let evaluated = self.prefill(prompt);
         t.prompt_eval = start.elapsed();
-        t.reason = match aborted(evaluated)? {
-            true => RunEnd::TimeLimit,
-            false if opts.max_tokens == 0 => RunEnd::MaxTokens,
-            false => self.steps(opts, on_token, start, &mut t)?,
+        t.reason = match evaluated {
+            Err(ContextError::Aborted { .. }) => RunEnd::TimeLimit,
+            Err(e) => return Err(e),
+            Ok(_) if opts.max_tokens == 0 => RunEnd::MaxTokens,
+            Ok(_) => self.steps(opts, on_token, start, &mut t)?,
         };
         t.end = start.elapsed();
         Ok(t)
@@ -290,15 +291,6 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-/// `Ok(true)` when the deadline aborted a decode, `Ok(false)` when it succeeded.
-fn aborted(result: Result<Duration, ContextError>) -> Result<bool, ContextError> {
-    match result {
-        Ok(_) => Ok(false),
-        Err(ContextError::Aborted { .. }) => Ok(true),
-        Err(e) => Err(e),
     }
 }
 
