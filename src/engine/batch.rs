@@ -333,9 +333,7 @@ impl Batcher {
 
     /// A failed decode: every sequence in the batch ends with the error.
     fn fail(&mut self, owners: &[usize], e: &ContextError, feed: &mut dyn Feed) {
-        let mut slots = owners.to_vec();
-        slots.dedup();
-        for slot in slots {
+        for &slot in owners {
             if let Some(s) = self.slots[slot].take() {
                 self.ctx.clear_seq(slot as i32);
                 feed.done(s.id, Err(e.to_string()));

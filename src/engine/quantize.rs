@@ -92,18 +92,12 @@ pub(crate) fn build_slug() -> String {
 /// Lower-cases `s`, turns every run of characters outside `[a-z0-9.]` into one `-`, and trims
 /// `-` at both ends.
 fn slug(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().map(|c| c.to_ascii_lowercase()) {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
+    let lower = s.to_ascii_lowercase();
+    let parts = lower.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'));
+    parts
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Where the quantization `qt` of the source with sha256 `src_sha256` lives in the cache:

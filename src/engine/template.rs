@@ -61,10 +61,8 @@ pub fn builtin_for(arch: &str) -> Option<&'static str> {
 /// contents joined with newlines (roles dropped); otherwise the messages through the model's
 /// chat template with the assistant's turn opened.
 pub fn render(model: &Model, prompt: &Prompt, force_raw: bool) -> Result<Rendered, TemplateError> {
-    let base_model = matches!(
-        model.llama.chat_template(None),
-        Err(ChatTemplateError::MissingTemplate)
-    );
+    let own = model.llama.chat_template(None);
+    let base_model = matches!(own, Err(ChatTemplateError::MissingTemplate));
     let raw = |text: String| Rendered {
         text,
         template: TEMPLATE_RAW.to_string(),
@@ -77,7 +75,7 @@ pub fn render(model: &Model, prompt: &Prompt, force_raw: bool) -> Result<Rendere
         let contents: Vec<&str> = prompt.messages.iter().map(|m| m.content.as_str()).collect();
         return Ok(raw(contents.join("\n")));
     }
-    let (template, label) = match model.llama.chat_template(None) {
+    let (template, label) = match own {
         Ok(t) => (t, TEMPLATE_MODEL.to_string()),
         Err(ChatTemplateError::MissingTemplate) => fallback(&model.info.architecture)?,
         Err(e) => return Err(TemplateError::Read(e.to_string())),
