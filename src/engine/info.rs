@@ -42,12 +42,6 @@ fn c_string(ptr: *const c_char) -> String {
         .to_string()
 }
 
-/// llama.cpp's system-info line, e.g. `CPU : SSE3 = 1 | AVX2 = 1 | ... |`.
-pub fn system_info() -> String {
-    // SAFETY: returns a pointer to a static buffer inside llama.cpp; read before any other call.
-    c_string(unsafe { sys::llama_print_system_info() })
-}
-
 /// Features switched on in a system-info line (`NAME = 1`), plus backend names (`Metal : ...`).
 pub fn features_of(system_info: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -72,22 +66,11 @@ pub fn features_of(system_info: &str) -> Vec<String> {
     out
 }
 
-/// Compute devices llama.cpp can use.
-pub fn devices() -> Vec<DeviceInfo> {
-    llama_cpp_2::list_llama_ggml_backend_devices()
-        .into_iter()
-        .map(|d| DeviceInfo {
-            name: d.name,
-            description: d.description,
-            backend: d.backend,
-            memory_total_bytes: d.memory_total as u64,
-        })
-        .collect()
-}
-
 /// Everything about the build, for the record.
 pub fn build_info() -> BuildInfo {
-    let system_info = system_info();
+    // SAFETY: returns a pointer to a static buffer inside llama.cpp; read before any other call.
+    let system_info = c_string(unsafe { sys::llama_print_system_info() });
+    let devices = llama_cpp_2::list_llama_ggml_backend_devices().into_iter();
     BuildInfo {
         llama_cpp: BINDINGS.to_string(),
         // SAFETY: both return pointers to static strings compiled into ggml.
@@ -95,7 +78,14 @@ pub fn build_info() -> BuildInfo {
         ggml_commit: c_string(unsafe { sys::ggml_commit() }),
         features: features_of(&system_info),
         system_info,
-        devices: devices(),
+        devices: devices
+            .map(|d| DeviceInfo {
+                name: d.name,
+                description: d.description,
+                backend: d.backend,
+                memory_total_bytes: d.memory_total as u64,
+            })
+            .collect(),
     }
 }
 

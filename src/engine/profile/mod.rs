@@ -147,10 +147,9 @@ impl Hook {
         let elapsed = now - start;
         if let Some(last) = self.costs.last() {
             // the views before the node cost nothing: the range's time is the node's
-            let category = last.category;
             self.profile
                 .nodes
-                .add(tensor_name(t), op, category, elapsed);
+                .add(tensor_name(t), op, last.category, elapsed);
         }
         self.profile.totals.add_range(&self.costs, elapsed);
         self.costs.clear();
