@@ -84,8 +84,6 @@ struct Seq {
 pub struct Batcher {
     ctx: Context,
     slots: Vec<Option<Seq>>,
-    /// Cells of each sequence.
-    n_ctx_seq: u32,
 }
 
 impl Batcher {
@@ -98,18 +96,15 @@ impl Batcher {
         let slots = slots.max(1);
         let mut s = settings.clone();
         s.n_ctx = settings.n_ctx.saturating_mul(slots);
-        let ctx = Context::new(model, &s, slots)?;
-        let n_ctx_seq = ctx.sizes().0 / slots;
         Ok(Batcher {
-            ctx,
+            ctx: Context::new(model, &s, slots)?,
             slots: (0..slots).map(|_| None).collect(),
-            n_ctx_seq,
         })
     }
 
     /// Tokens one sequence may hold (prompt and output).
     pub fn n_ctx_seq(&self) -> u32 {
-        self.n_ctx_seq
+        self.ctx.sizes().0 / self.slots.len() as u32
     }
 
     /// Runs requests from `feed` until it has no more and every slot is empty. A request
@@ -157,8 +152,8 @@ impl Batcher {
                 feed.done(id, Err("the prompt is empty (no tokens)".into()));
                 continue;
             }
-            if need > u64::from(self.n_ctx_seq) {
-                let e = ContextError::TooLong(need as usize, self.n_ctx_seq);
+            if need > u64::from(self.n_ctx_seq()) {
+                let e = ContextError::TooLong(need as usize, self.n_ctx_seq());
                 feed.done(id, Err(e.to_string()));
                 continue;
             }
