@@ -195,10 +195,8 @@ impl Hook {
 /// after row, from whatever backend holds it.
 fn read_ids(t: &sys::ggml_tensor, out: &mut Vec<i32>) -> Option<()> {
     out.clear();
-    if t.type_ != sys::GGML_TYPE_I32 || t.data.is_null() || buffer(t).is_null() {
-        return None;
-    }
-    if t.ne[2] != 1 || t.ne[3] != 1 {
+    let plain = t.type_ == sys::GGML_TYPE_I32 && t.ne[2] == 1 && t.ne[3] == 1;
+    if !plain || t.data.is_null() || buffer(t).is_null() {
         return None;
     }
     let (n0, n1) = (
