@@ -299,7 +299,7 @@ impl Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        // SAFETY: the batch and context were created in `new` and are freed exactly once.
+        // SAFETY: the batch and context were created in `create` and are freed exactly once.
         unsafe {
             sys::llama_batch_free(self.batch);
             sys::llama_free(self.ptr.as_ptr());

@@ -113,7 +113,7 @@ impl Sampler {
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        // SAFETY: the chain was created in `new` and is freed exactly once, with the samplers
+        // SAFETY: the chain was created in `empty` and is freed exactly once, with the samplers
         // it owns.
         unsafe { sys::llama_sampler_free(self.chain.as_ptr()) };
     }

@@ -118,16 +118,17 @@ fn fallback(arch: &str) -> Result<(LlamaChatTemplate, String), TemplateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llama_cpp_sys_2 as sys;
 
     /// The names of llama.cpp's built-in chat templates.
-    pub fn builtin_templates() -> Vec<String> {
+    fn builtin_templates() -> Vec<String> {
         // SAFETY: with a null output and length 0 llama.cpp only counts the templates.
-        let n = unsafe { llama_cpp_sys_2::llama_chat_builtin_templates(std::ptr::null_mut(), 0) };
+        let n = unsafe { sys::llama_chat_builtin_templates(std::ptr::null_mut(), 0) };
         let mut names: Vec<*const std::ffi::c_char> =
             vec![std::ptr::null(); usize::try_from(n).unwrap_or(0)];
         // SAFETY: `names` has room for `names.len()` pointers, which llama.cpp fills with static
         // NUL-terminated strings.
-        unsafe { llama_cpp_sys_2::llama_chat_builtin_templates(names.as_mut_ptr(), names.len()) };
+        unsafe { sys::llama_chat_builtin_templates(names.as_mut_ptr(), names.len()) };
         names
             .into_iter()
             .filter(|p| !p.is_null())
