@@ -107,8 +107,7 @@ pub struct GuideRow {
 
 impl GuideRow {
     /// A native row on machine `m` with nothing of it observed there (no requests, bench tests,
-    /// latencies, bandwidth figures or grades, and nothing to pay): what an extrapolated or a
-    /// predicted row starts from.
+    /// latencies, bandwidth figures or grades, and nothing to pay): what every row starts from.
     pub fn unobserved(status: Status, m: &MachineSummary) -> GuideRow {
         GuideRow {
             status,
@@ -241,13 +240,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
     let needed = os.iter().filter_map(|o| o.memory_needed_bytes).max();
     let present = os.iter().map(|o| o.memory_present_bytes).max();
     GuideRow {
-        status: Status::Measured,
-        machine: m.label.clone(),
-        fingerprint: m.id.clone(),
-        chip: m.chip.clone(),
         memory_gib: present.map(|b| b as f64 / GIB),
-        measured_peak_gbps: m.measured_peak_gbps,
-        published_peak_gbps: m.published_peak_gbps,
         backend: key.backend.clone(),
         model: key.model.clone(),
         quant: key.quant.clone(),
@@ -274,7 +267,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
         requests: os.iter().filter(|o| o.workload != Workload::Bench).count(),
         bench_tests: os.iter().filter(|o| o.workload == Workload::Bench).count(),
         busy: os.iter().filter(|o| o.busy).count(),
-        basis: String::new(),
+        ..GuideRow::unobserved(Status::Measured, m)
     }
 }
 
