@@ -17,27 +17,20 @@ pub const DEFAULT_EFFICIENCY: f64 = 0.5;
 
 /// Bandwidth decode can use on machine `m`, and the words that say where it comes from.
 fn usable_gbps(m: &MachineSummary, default_eff: f64) -> Option<(f64, String)> {
-    let efficiency = m.efficiency.map(|e| (e, m.efficiency_n));
-    if let (Some(peak), Some((eff, n))) = (m.measured_peak_gbps, efficiency) {
-        let why = format!(
-            "{peak:.2} GB/s measured here × {:.1} % (median efficiency of {n} decodes here)",
-            eff * 100.0
-        );
-        return Some((peak * eff, why));
-    }
-    let peak = m.published_peak_gbps?;
-    if let Some((eff, n)) = efficiency {
-        let why = format!(
-            "{peak:.0} GB/s published peak × {:.1} % (median efficiency of {n} decodes here)",
-            eff * 100.0
-        );
-        return Some((peak * eff, why));
-    }
-    let why = format!(
-        "{peak:.0} GB/s published peak × {:.0} % (default efficiency: no decodes measured here)",
-        default_eff * 100.0
-    );
-    Some((peak * default_eff, why))
+    let (peak, whose) = match (m.measured_peak_gbps, m.efficiency) {
+        (Some(p), Some(_)) => (p, format!("{p:.2} GB/s measured here")),
+        _ => {
+            let p = m.published_peak_gbps?;
+            (p, format!("{p:.0} GB/s published peak"))
+        }
+    };
+    let (eff, n) = (m.efficiency.unwrap_or(default_eff), m.efficiency_n);
+    let pct = eff * 100.0;
+    let why = match m.efficiency {
+        Some(_) => format!("{pct:.1} % (median efficiency of {n} decodes here)"),
+        None => format!("{pct:.0} % (default efficiency: no decodes measured here)"),
+    };
+    Some((peak * eff, format!("{whose} × {why}")))
 }
 
 /// What a (model, quantization) needs, from wherever it was measured.
