@@ -31,8 +31,6 @@ pub struct RefRow {
     pub url: String,
     pub machine: String,
     pub backend: String,
-    #[serde(default)]
-    pub build: String,
     pub model: String,
     /// The catalogue entry with the same architecture, when there is one.
     #[serde(default)]

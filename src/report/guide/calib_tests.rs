@@ -11,7 +11,6 @@ fn row(machine: &str, quant: &str, size: f64, moe: bool, pp: f64, tg: f64) -> Re
         url: "u".into(),
         machine: machine.into(),
         backend: "Metal".into(),
-        build: String::new(),
         model: "m".into(),
         catalogue: String::new(),
         moe,
