@@ -135,10 +135,8 @@ impl Calibration {
                 memory_bytes: Some(catalog::usable(spec.chip, spec.memory_bytes).bytes),
                 ..l.clone()
             };
-            let rows = self.sized.iter();
-            return rows
-                .map(|s| catalog::local_row(s, &here, self.assumptions))
-                .collect();
+            let row = |s| catalog::local_row(s, &here, self.assumptions);
+            return self.sized.iter().map(row).collect();
         }
         self.sized
             .iter()
@@ -163,9 +161,7 @@ impl Calibration {
         let kind = if r.moe { "MoE" } else { "dense" };
         let group = format!("tg recorded {} {kind}", r.backend);
         let error = self
-            .summary
-            .iter()
-            .find(|g| g.group == group)
+            .group(&group)
             .and_then(|g| Some((g.median_abs_error?, g.predicted)));
         let fitted_here = self
             .refs
@@ -258,15 +254,10 @@ pub fn build(
 }
 
 fn sort_rows(rows: &mut [GuideRow]) {
-    rows.sort_by(|a, b| {
-        (&a.machine, &a.fingerprint, &a.model, &a.quant, &a.backend).cmp(&(
-            &b.machine,
-            &b.fingerprint,
-            &b.model,
-            &b.quant,
-            &b.backend,
-        ))
-    });
+    fn key(r: &GuideRow) -> impl Ord + '_ {
+        (&r.machine, &r.fingerprint, &r.model, &r.quant, &r.backend)
+    }
+    rows.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
 /// The calibration of the reference rows under a results directory and of the machines of
