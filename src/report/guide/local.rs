@@ -44,7 +44,7 @@ impl Local {
         points: Vec<LocalPoint>,
         known: Vec<(String, String, f64, bool, String)>,
     ) -> Local {
-        let fit = fit_decode(&Self::obs(&points, gbps, None));
+        let fit = fit_decode(&Self::obs(&points, gbps));
         Local {
             label,
             id,
@@ -59,12 +59,10 @@ impl Local {
         }
     }
 
-    fn obs(points: &[LocalPoint], gbps: f64, skip: Option<usize>) -> Vec<Obs> {
+    fn obs<'a>(points: impl IntoIterator<Item = &'a LocalPoint>, gbps: f64) -> Vec<Obs> {
         points
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, p)| Obs {
+            .into_iter()
+            .map(|p| Obs {
                 work: p.work,
                 gbps,
                 tps: p.tps,
@@ -112,7 +110,8 @@ impl Local {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let predicted = fit_decode(&Self::obs(&self.points, self.gbps, Some(i)))
+                let others = self.points[..i].iter().chain(&self.points[i + 1..]);
+                let predicted = fit_decode(&Self::obs(others, self.gbps))
                     .map(|f| f.predict(&p.work, self.gbps));
                 self.checked(p, predicted)
             })

@@ -31,12 +31,7 @@ pub struct Validation {
 pub fn validate(rows: &[Resolved]) -> Vec<Validation> {
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let others: Vec<&Resolved> = rows
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, o)| o)
-            .collect();
+        let others: Vec<&Resolved> = rows[..i].iter().chain(&rows[i + 1..]).collect();
         let model = Model::fit(&others);
         let backend = r.row.backend.as_str();
         let mut push = |metric, published: Option<f64>, predicted: Option<(f64, String)>| {
