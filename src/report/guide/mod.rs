@@ -334,12 +334,6 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
     out
 }
 
-/// `hardware-guide.md` → `hardware-guide-catalogue.csv`.
-pub fn catalogue_csv_path(md: &std::path::Path) -> std::path::PathBuf {
-    let stem = md.file_stem().unwrap_or_default().to_string_lossy();
-    md.with_file_name(format!("{stem}-catalogue.csv"))
-}
-
 /// Reads the results directory, reads its records and reference rows (a missing directory is
 /// a usage error), for `runner guide` and `runner report`.
 pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Published>)> {
@@ -408,11 +402,10 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         ))
         .into());
     }
-    let catalogue_path = catalogue_csv_path(&md_path);
-    let catalogue_name = catalogue_path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy();
+    // `hardware-guide.md` → `hardware-guide-catalogue.csv`.
+    let stem = md_path.file_stem().unwrap_or_default().to_string_lossy();
+    let catalogue_name = format!("{stem}-catalogue.csv");
+    let catalogue_path = md_path.with_file_name(&catalogue_name);
     write_atomic(&md_path, &markdown(&guide, &catalogue_name))?;
     write_atomic(&csv_path, &csv(&guide)?)?;
     write_atomic(&catalogue_path, &render::catalogue_csv(&guide)?)?;
