@@ -35,16 +35,11 @@ pub enum Fit {
 impl Fit {
     pub fn of(needed: Option<u64>, present: Option<u64>) -> Fit {
         match (needed, present) {
-            (Some(n), Some(p)) if p > 0 => {
-                let share = n as f64 / p as f64;
-                if share <= 0.8 {
-                    Fit::Yes
-                } else if share <= 1.0 {
-                    Fit::Tight
-                } else {
-                    Fit::No
-                }
-            }
+            (Some(n), Some(p)) if p > 0 => match n as f64 / p as f64 {
+                share if share <= 0.8 => Fit::Yes,
+                share if share <= 1.0 => Fit::Tight,
+                _ => Fit::No,
+            },
             _ => Fit::Unknown,
         }
     }
