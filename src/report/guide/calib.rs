@@ -239,22 +239,17 @@ pub(super) fn fit_decode(obs: &[Obs]) -> Option<DecodeFit> {
             }
         }
     };
-    let coarse_c: Vec<f64> = if fixed {
-        (0..=60).map(|i| i as f64 * 5e-4).collect()
-    } else {
-        vec![0.0]
-    };
+    let costs = |c: Vec<f64>| if fixed { c } else { vec![0.0] };
+    let coarse_c = costs((0..=60).map(|i| i as f64 * 5e-4).collect());
     let mut best = (f64::MAX, 0.0, 0.0);
     search(&mut (5..=50).map(|i| i as f64 * 0.02), &coarse_c, &mut best);
     let (e0, c0) = (best.1, best.2);
-    let fine_c: Vec<f64> = if fixed {
+    let fine_c = costs(
         (-5..=5)
             .map(|i| c0 + i as f64 * 1e-4)
             .filter(|c| *c >= 0.0)
-            .collect()
-    } else {
-        vec![0.0]
-    };
+            .collect(),
+    );
     search(
         &mut (-4..=4)
             .map(|i| e0 + i as f64 * 0.005)
