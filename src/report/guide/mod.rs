@@ -407,8 +407,9 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     let catalogue_name = format!("{stem}-catalogue.csv");
     let catalogue_path = md_path.with_file_name(&catalogue_name);
     write_atomic(&md_path, &markdown(&guide, &catalogue_name))?;
-    write_atomic(&csv_path, &csv(&guide)?)?;
-    write_atomic(&catalogue_path, &render::catalogue_csv(&guide)?)?;
+    write_atomic(&csv_path, &csv(&guide.rows)?)?;
+    let catalogue = guide.calibration.iter().flat_map(|c| &c.rows);
+    write_atomic(&catalogue_path, &csv(catalogue)?)?;
     Ok(format!(
         "wrote {}, {} and {}: {} machine(s), {} measured and {} predicted row(s), {} published\n",
         md_path.display(),

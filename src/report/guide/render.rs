@@ -203,14 +203,9 @@ pub(super) fn markdown_or<'a, T: 'a>(
     table::markdown(columns, rows)
 }
 
-/// Every row (measured and predicted) as CSV: every field of the row struct is a column, in
-/// its order, empty where a row has no value.
-pub fn csv(g: &Guide) -> Result<String, ReportError> {
-    serialized_csv(&g.rows)
-}
-
-/// Serialised rows as CSV, a header from the fields of the first.
-fn serialized_csv<'a, T: Serialize + 'a>(
+/// Rows as CSV: every field of the row struct is a column, in its order, empty where a row has
+/// no value.
+pub fn csv<'a, T: Serialize + 'a>(
     rows: impl IntoIterator<Item = &'a T>,
 ) -> Result<String, ReportError> {
     let err = |e: csv::Error| ReportError::Csv(e.to_string());
@@ -499,9 +494,4 @@ pub fn catalogue_section(cal: &Calibration, catalogue_csv: &str) -> String {
     s.push_str("\nThe model, fitted to the published rows:\n\n");
     s.push_str(&parameters(cal));
     s
-}
-
-/// The catalogue rows as CSV.
-pub fn catalogue_csv(g: &Guide) -> Result<String, ReportError> {
-    serialized_csv(g.calibration.iter().flat_map(|c| &c.rows))
 }
