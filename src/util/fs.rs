@@ -29,10 +29,14 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
         .unwrap_or_default();
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(contents.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    // A write that fails at any step (a full disk, say) leaves no temporary file behind.
+    written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })
@@ -77,4 +81,32 @@ pub fn free_space(dir: &Path) -> Option<u64> {
         .filter(|d| dir.starts_with(d.mount_point()))
         .max_by_key(|d| d.mount_point().as_os_str().len())
         .map(|d| d.available_space())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_or_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sub").join("a.json");
+        write_atomic(&file, "one").unwrap();
+        write_atomic(&file, "two").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "two");
+        // A directory in the way: the rename fails, the error names the path and the
+        // temporary file is gone.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        let e = write_atomic(&blocked, "three").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("could not write {}", blocked.display())),
+            "{e}"
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    }
 }
