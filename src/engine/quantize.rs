@@ -10,7 +10,7 @@
 use super::quant::QuantType;
 use crate::gguf::{GgufError, GgufFile};
 use crate::models::FetchError;
-use crate::util::fs::{io_err, IoError};
+use crate::util::fs::{io_err, write_atomic, IoError};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
@@ -276,18 +276,8 @@ fn read_hashes(path: &Path) -> BTreeMap<String, HashEntry> {
 }
 
 fn write_hashes(path: &Path, hashes: &BTreeMap<String, HashEntry>) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let json = serde_json::to_vec_pretty(hashes).map_err(io::Error::other)?;
-    fs::write(&tmp, json)
-        .and_then(|()| fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
+    let json = serde_json::to_string_pretty(hashes).map_err(io::Error::other)?;
+    write_atomic(path, &json).map_err(|e| e.source)
 }
 
 /// The sha256 (lower-case hex) of the file at `path`, memoised in `<cache_dir>/quant/hashes.json`

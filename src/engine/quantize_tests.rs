@@ -22,7 +22,7 @@ fn leftovers(cache: &Path) -> Vec<String> {
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.contains(".partial-") || n.contains(".tmp-"))
+                .filter(|n| n.contains(".partial-") || n.contains(".tmp"))
                 .collect()
         })
         .unwrap_or_default()
