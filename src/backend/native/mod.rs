@@ -80,6 +80,10 @@ impl Backend for Native {
             self.prompts.insert(p.id.clone(), ready);
         }
         let settings = self.context_settings(setup, &first);
+        // A cell of chat prompts that all decode greedily chooses on the device where it can
+        // from the start, as its runs will, so that the cell's record says so.
+        let greedy_chat =
+            !setup.prompts.is_empty() && setup.prompts.iter().all(|p| p.sampling.is_greedy());
         for s in &setup.sessions {
             let model = self
                 .models
@@ -90,10 +94,7 @@ impl Backend for Native {
                 false => Session::new(model, &settings),
             }
             .map_err(|e| e.to_string())?;
-            // A cell of chat prompts that all decode greedily chooses on the device where it
-            // can from the start, as its runs will, so that the cell's record says so.
-            let greedy = setup.prompts.iter().all(|p| p.sampling.is_greedy());
-            session.place_greedy(!s.profiled && !setup.prompts.is_empty() && greedy);
+            session.place_greedy(greedy_chat && !s.profiled);
             self.sessions.push(session);
             self.session_models.push(s.model);
         }
