@@ -154,6 +154,17 @@ fn a_machine_with_records_is_fitted_to_its_own_decodes() {
     assert_eq!(groups, ["tg here MoE", "tg here dense"]);
     let (tps, basis) = m.decode(&v[0].clone().into_work()).unwrap();
     assert!(tps > 0.0 && basis.contains("GB/s measured here"), "{basis}");
+
+    // The machine's own decodes have their own clause in the trust paragraph; they are no
+    // backend of the published rows.
+    let cal =
+        crate::report::guide::Calibration::new(Vec::new(), Vec::new(), Default::default(), &[m]);
+    let trust = crate::report::guide::render::trust(&cal);
+    assert!(
+        trust.contains("each recorded machine's own decodes, predicted from its others: dense"),
+        "{trust}"
+    );
+    assert!(!trust.contains("by backend"), "{trust}");
 }
 
 impl Validation {

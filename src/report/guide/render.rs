@@ -341,7 +341,7 @@ pub fn trust(cal: &Calibration) -> String {
         .summary
         .iter()
         .filter(|g| g.group.starts_with("tg ") && g.group.ends_with(" MoE"))
-        .filter(|g| !g.group.starts_with("tg recorded "))
+        .filter(|g| !g.group.starts_with("tg recorded ") && !g.group.starts_with("tg here "))
         .map(|g| {
             format!(
                 "{} {} (n={})",
