@@ -360,6 +360,24 @@ fn the_machine_option_answers_what_to_run() {
     let o = run_in_data(&["guide", "--results", "no-such-dir"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not a directory"));
+    // Options the chosen output never reads are refused, not silently ignored.
+    for (args, why) in [
+        (
+            &["--validate", "--efficiency", "0.7"][..],
+            "cannot be used with",
+        ),
+        (&["--validate", "-o", "v.txt"][..], "cannot be used with"),
+        (
+            &["--validate", "--context", "4096"][..],
+            "cannot be used with",
+        ),
+        (&["--interactive", "30"][..], "--machine"),
+    ] {
+        let o = run_in_data(&[&["guide", "--results", "records"][..], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(why) && e.lines().count() == 1, "{args:?}: {e}");
+    }
 }
 
 fn report_into(dir: &Path) -> String {

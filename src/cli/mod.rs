@@ -271,10 +271,10 @@ pub struct GuideArgs {
     pub efficiency: f64,
     /// Print the prediction model's leave-one-out validation against the published rows
     /// (DIR/reference/llama-cpp-published.csv) instead of writing the guide.
-    #[arg(long, conflicts_with = "machine")]
+    #[arg(long, conflicts_with_all = ["machine", "output", "efficiency", "context", "prompt"])]
     pub validate: bool,
     /// With --machine: the decode rate (tok/s) a model must reach to count as interactive.
-    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate)]
+    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine")]
     pub interactive: f64,
     /// Context (tokens) the memory needed is computed for (KV cache).
     #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
