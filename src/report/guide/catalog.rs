@@ -140,11 +140,11 @@ pub fn device_memory(chip: &Chip) -> Option<u64> {
     Some((gb * GIB) as u64)
 }
 
-/// Whether a model fits: `yes` with 10 % of the usable memory to spare, `tight` within it,
-/// `no` beyond, `?` when the memory is not known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Whether a model fits, in every table of the guide: `yes` with 10 % of the usable memory
+/// to spare, `tight` within it, `no` beyond, `?` when the need or the memory is not known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Fits {
+pub enum Fit {
     Yes,
     Tight,
     No,
@@ -152,26 +152,26 @@ pub enum Fits {
     Unknown,
 }
 
-impl Fits {
-    pub fn of(needed: u64, usable: Option<u64>) -> Fits {
-        match usable {
-            None => Fits::Unknown,
-            Some(u) if (needed as f64) <= 0.9 * u as f64 => Fits::Yes,
-            Some(u) if needed <= u => Fits::Tight,
-            Some(_) => Fits::No,
+impl Fit {
+    pub fn of(needed: Option<u64>, usable: Option<u64>) -> Fit {
+        match (needed, usable) {
+            (Some(n), Some(u)) if (n as f64) <= 0.9 * u as f64 => Fit::Yes,
+            (Some(n), Some(u)) if n <= u => Fit::Tight,
+            (Some(_), Some(_)) => Fit::No,
+            _ => Fit::Unknown,
         }
     }
 
     pub fn fits(self) -> bool {
-        matches!(self, Fits::Yes | Fits::Tight)
+        matches!(self, Fit::Yes | Fit::Tight)
     }
 
     pub fn label(self) -> &'static str {
         match self {
-            Fits::Yes => "yes",
-            Fits::Tight => "tight",
-            Fits::No => "no",
-            Fits::Unknown => "?",
+            Fit::Yes => "yes",
+            Fit::Tight => "tight",
+            Fit::No => "no",
+            Fit::Unknown => "?",
         }
     }
 }
@@ -222,7 +222,7 @@ pub struct CatalogueRow {
     pub memory_needed_gib: f64,
     /// Memory llama.cpp can use on this machine, when known.
     pub usable_gib: Option<f64>,
-    pub fits: Fits,
+    pub fits: Fit,
     pub decode_tps: Option<f64>,
     pub prompt_tps: Option<f64>,
     /// Prompt of the stated length, then the first token.
@@ -250,7 +250,7 @@ impl CatalogueRow {
             compute_gib: compute as f64 / GIB,
             memory_needed_gib: needed as f64 / GIB,
             usable_gib: usable.map(|b| b as f64 / GIB),
-            fits: Fits::of(needed, usable),
+            fits: Fit::of(Some(needed), usable),
             decode_tps: None,
             prompt_tps: None,
             ttft_ms: None,

@@ -5,8 +5,9 @@
 //! model fits when the memory it needed elsewhere fits in the memory present.
 
 use super::calib::Work;
+use super::catalog::Fit;
 use super::local::Local;
-use super::rows::{Fit, GuideRow, MachineSummary, Status};
+use super::rows::{GuideRow, MachineSummary, Status};
 use crate::measure::stats::percentile;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -124,7 +125,7 @@ pub fn predict(
         decode_from: from.into(),
         bytes_per_token: Some(p.bytes_per_token),
         memory_needed_bytes: p.memory_needed_bytes,
-        fits: Fit::of(p.memory_needed_bytes, m.memory_bytes()),
+        fits: Fit::of(p.memory_needed_bytes, m.usable_bytes()),
         passed: p.passed,
         graded: p.graded,
         pass_rate: match (p.passed, p.graded) {
@@ -223,5 +224,17 @@ mod tests {
         assert!(r.basis.contains("published peak × 50 % (default"));
         assert_eq!(r.fits, Fit::No);
         assert!(predict(&target(None, None, None), None, &profile(1, 1), 0.5).is_none());
+        // On Apple silicon a model fits in the GPU's share of unified memory (two thirds of
+        // 1 GiB), not in all of it: 700 MiB would fit the memory present.
+        let mut t = target(Some(10.0), Some(0.4), Some(100.0));
+        t.fingerprint.cpu = "Apple M1".into();
+        t.fingerprint.logical_cores = 8;
+        assert_eq!(
+            t.usable_bytes(),
+            Some(((1u64 << 30) as f64 * 2.0 / 3.0) as u64)
+        );
+        let r = predict(&t, None, &profile(100_000_000, 700 << 20), 0.5).unwrap();
+        assert_eq!(r.fits, Fit::No);
+        assert_eq!(r.fits.label(), "no");
     }
 }

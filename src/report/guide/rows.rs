@@ -1,6 +1,7 @@
 //! The guide's measured rows and machines: observations grouped by (machine, backend, model,
 //! quantization) and summarised.
 
+use super::catalog::{self, Fit};
 use crate::measure::stats::percentile;
 use crate::record::BackendId;
 use crate::record::Bandwidth;
@@ -19,39 +20,6 @@ pub enum Status {
     /// Full depth, extrapolated from layer-scaled synthetic runs measured here.
     Extrapolated,
     Predicted,
-}
-
-/// Whether a model fits: needed ≤ 80 % of the memory present (`yes`), ≤ 100 % (`tight`: the
-/// OS and other programs want the rest), more (`no`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fit {
-    Yes,
-    Tight,
-    No,
-    Unknown,
-}
-
-impl Fit {
-    pub fn of(needed: Option<u64>, present: Option<u64>) -> Fit {
-        match (needed, present) {
-            (Some(n), Some(p)) if p > 0 => match n as f64 / p as f64 {
-                share if share <= 0.8 => Fit::Yes,
-                share if share <= 1.0 => Fit::Tight,
-                _ => Fit::No,
-            },
-            _ => Fit::Unknown,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Fit::Yes => "yes",
-            Fit::Tight => "tight",
-            Fit::No => "no",
-            Fit::Unknown => "?",
-        }
-    }
 }
 
 /// One row of the guide. Times in ms, rates in tokens/s, bandwidth in GB/s (10^9 B/s),
@@ -164,6 +132,13 @@ impl MachineSummary {
         Some(self.memory_present_bytes).filter(|&b| b > 0)
     }
 
+    /// The memory llama.cpp can use for a model here: on Apple silicon the GPU's share of
+    /// the memory present, elsewhere all of it.
+    pub fn usable_bytes(&self) -> Option<u64> {
+        let memory = self.memory_bytes()?;
+        Some(obs::chip_of(&self.fingerprint).map_or(memory, |c| catalog::usable(c, memory).bytes))
+    }
+
     /// The bandwidth its decodes are held against, and whose it is: the measured peak, else
     /// the published one (weights on a GPU, whose bandwidth `runner hw` does not measure).
     pub fn decode_gbps(&self) -> Option<(f64, &'static str)> {
@@ -252,7 +227,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
         bw_util_published: bw(&|b| b.utilisation_published),
         bytes_per_token: bw(&|b| Some(b.bytes_per_token as f64)).map(|v| v.round() as u64),
         memory_needed_bytes: needed,
-        fits: Fit::of(needed, present),
+        fits: Fit::of(needed, m.usable_bytes()),
         passed: (!graded.is_empty()).then_some(passed),
         graded: (!graded.is_empty()).then_some(graded.len()),
         pass_rate: (!graded.is_empty()).then(|| passed as f64 / graded.len() as f64),
@@ -358,8 +333,8 @@ mod tests {
 
     #[test]
     fn fit_follows_the_stated_rule() {
-        assert_eq!(Fit::of(Some(80), Some(100)), Fit::Yes);
-        assert_eq!(Fit::of(Some(81), Some(100)), Fit::Tight);
+        assert_eq!(Fit::of(Some(90), Some(100)), Fit::Yes);
+        assert_eq!(Fit::of(Some(91), Some(100)), Fit::Tight);
         assert_eq!(Fit::of(Some(100), Some(100)), Fit::Tight);
         assert_eq!(Fit::of(Some(101), Some(100)), Fit::No);
         assert_eq!(Fit::of(None, Some(100)), Fit::Unknown);
