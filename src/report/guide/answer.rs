@@ -5,7 +5,7 @@ use super::catalog::{self, CatalogueRow};
 use super::local::Local;
 use super::render::{markdown_or, pct, rate, trust, PUBLISHED, ROWS};
 use super::rows::GuideRow;
-use super::{machine::MachineSpec, Calibration, Guide};
+use super::{machine::MachineSpec, Guide};
 use crate::measure::stats::percentile;
 use crate::report::reference::Published;
 use crate::report::table::{self, opt, Column};
@@ -35,14 +35,13 @@ const MACHINE_ROWS: &[Column<CatalogueRow>] = &[
 ];
 
 /// Where `--machine`'s rates come from when runner has records of the same chip.
-fn recorded_basis(cal: &Calibration, l: &Local) -> String {
+fn recorded_basis(l: &Local) -> String {
     let Some(f) = l.fit else {
         return String::new();
     };
-    let errors: Vec<f64> = cal
-        .validation
+    let errors: Vec<f64> = l
+        .validate()
         .iter()
-        .filter(|v| v.here && v.machine == l.label)
         .filter_map(|v| v.error.map(f64::abs))
         .collect();
     let worst = errors.iter().copied().reduce(f64::max);
@@ -102,7 +101,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, interactive: f64) -> String {
         }
         s.push_str(&trust(cal));
         if let Some(l) = cal.recorded(chip.name) {
-            s.push_str(&recorded_basis(cal, l));
+            s.push_str(&recorded_basis(l));
         }
         s.push_str("\n\n## Recommendations\n\n");
         let mut rows = cal.for_machine(spec);
