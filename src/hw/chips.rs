@@ -41,55 +41,26 @@ pub struct Chip {
 
 const VARIANTS: &[&str] = &["pro", "max", "ultra"];
 
-/// A CPU or SoC row (a GPU one with [`Chip::gpu`]) matched by `words`, with nothing excluded
-/// and any core count.
-const fn row(
-    name: &'static str,
-    peak_gbps: f64,
-    memory: &'static str,
-    source: &'static str,
-    words: &'static [&'static str],
-) -> Chip {
-    Chip {
-        name,
-        kind: ChipKind::Cpu,
-        peak_gbps,
-        memory,
-        source,
-        words,
-        not: &[],
-        cores: None,
-    }
-}
-
-/// A CPU row whose peak is its officially supported memory's theoretical one.
-const fn jedec(
-    name: &'static str,
-    peak_gbps: f64,
-    memory: &'static str,
-    words: &'static [&'static str],
-) -> Chip {
-    row(name, peak_gbps, memory, JEDEC, words)
-}
-
-impl Chip {
-    /// A discrete GPU or accelerator row.
-    const fn gpu(mut self) -> Chip {
-        self.kind = ChipKind::Gpu;
-        self
-    }
-
-    /// Also requires that none of `not` appears.
-    const fn not(mut self, not: &'static [&'static str]) -> Chip {
-        self.not = not;
-        self
-    }
-
-    /// Also requires this logical CPU count.
-    const fn cores(mut self, n: usize) -> Chip {
-        self.cores = Some(n);
-        self
-    }
+/// Declares [`CHIPS`] from one row per chip: kind, name, peak GB/s, memory, source and the
+/// words to match, then optionally `not` (words that must be absent) and `cores` (a logical CPU
+/// count).
+macro_rules! chips {
+    (@or $default:expr) => { $default };
+    (@or $default:expr, $given:expr) => { $given };
+    ($($kind:ident $name:literal, $gbps:literal, $memory:literal, $source:expr, [$($word:literal),+]
+        $(, not $not:expr)? $(, cores $cores:literal)?;)+) => {
+        /// The table, most specific first within a family.
+        pub const CHIPS: &[Chip] = &[$(Chip {
+            name: $name,
+            kind: ChipKind::$kind,
+            peak_gbps: $gbps,
+            memory: $memory,
+            source: $source,
+            words: &[$($word),+],
+            not: chips!(@or &[] $(, $not)?),
+            cores: chips!(@or None $(, Some($cores))?),
+        }),+];
+    };
 }
 
 const APPLE_2021: &str = "Apple Newsroom, \"Introducing M1 Pro and M1 Max\", 2021-10-18";
@@ -106,399 +77,86 @@ const APPLE_M5: &str = "Apple Newsroom, \"Apple unleashes M5\", 2025-10-15";
 const APPLE_M5PM: &str = "Apple Newsroom, M5 Pro and M5 Max announcement, 2026-03-03";
 const JEDEC: &str = "vendor specification: officially supported memory, channels × 8 B × MT/s";
 
-/// The table, most specific first within a family.
-pub const CHIPS: &[Chip] = &[
-    row(
-        "Apple M1 Ultra",
-        800.0,
-        "LPDDR5-6400, 1024-bit",
-        APPLE_M1U,
-        &["apple", "m1", "ultra"],
-    ),
-    row(
-        "Apple M1 Max",
-        400.0,
-        "LPDDR5-6400, 512-bit",
-        APPLE_2021,
-        &["apple", "m1", "max"],
-    ),
-    row(
-        "Apple M1 Pro",
-        200.0,
-        "LPDDR5-6400, 256-bit",
-        APPLE_2021,
-        &["apple", "m1", "pro"],
-    ),
-    row(
-        "Apple M1",
-        68.25,
-        "LPDDR4X-4266, 128-bit",
-        APPLE_M1,
-        &["apple", "m1"],
-    )
-    .not(VARIANTS),
-    row(
-        "Apple M2 Ultra",
-        800.0,
-        "LPDDR5-6400, 1024-bit",
-        APPLE_M2U,
-        &["apple", "m2", "ultra"],
-    ),
-    row(
-        "Apple M2 Max",
-        400.0,
-        "LPDDR5-6400, 512-bit",
-        APPLE_M2PM,
-        &["apple", "m2", "max"],
-    ),
-    row(
-        "Apple M2 Pro",
-        200.0,
-        "LPDDR5-6400, 256-bit",
-        APPLE_M2PM,
-        &["apple", "m2", "pro"],
-    ),
-    row(
-        "Apple M2",
-        100.0,
-        "LPDDR5-6400, 128-bit",
-        APPLE_M2,
-        &["apple", "m2"],
-    )
-    .not(VARIANTS),
-    row(
-        "Apple M3 Ultra",
-        819.0,
-        "LPDDR5-6400, 1024-bit",
-        APPLE_M3U,
-        &["apple", "m3", "ultra"],
-    ),
-    row(
-        "Apple M3 Max (16-core CPU)",
-        400.0,
-        "LPDDR5-6400, 512-bit",
-        APPLE_M3,
-        &["apple", "m3", "max"],
-    )
-    .cores(16),
-    row(
-        "Apple M3 Max (14-core CPU)",
-        300.0,
-        "LPDDR5-6400, 384-bit",
-        APPLE_M3,
-        &["apple", "m3", "max"],
-    )
-    .cores(14),
-    row(
-        "Apple M3 Pro",
-        150.0,
-        "LPDDR5-6400, 192-bit",
-        APPLE_M3,
-        &["apple", "m3", "pro"],
-    ),
-    row(
-        "Apple M3",
-        100.0,
-        "LPDDR5-6400, 128-bit",
-        APPLE_M3,
-        &["apple", "m3"],
-    )
-    .not(VARIANTS),
-    row(
-        "Apple M4 Max (16-core CPU)",
-        546.0,
-        "LPDDR5X-8533, 512-bit",
-        APPLE_M4PM,
-        &["apple", "m4", "max"],
-    )
-    .cores(16),
-    row(
-        "Apple M4 Max (14-core CPU)",
-        410.0,
-        "LPDDR5X-8533, 384-bit",
-        APPLE_M4PM,
-        &["apple", "m4", "max"],
-    )
-    .cores(14),
-    row(
-        "Apple M4 Pro",
-        273.0,
-        "LPDDR5X-8533, 256-bit",
-        APPLE_M4PM,
-        &["apple", "m4", "pro"],
-    ),
-    row(
-        "Apple M4",
-        120.0,
-        "LPDDR5X-7500, 128-bit",
-        APPLE_M4,
-        &["apple", "m4"],
-    )
-    .not(VARIANTS),
-    row(
-        "Apple M5 Max",
-        614.0,
-        "up to 614 GB/s (top configuration)",
-        APPLE_M5PM,
-        &["apple", "m5", "max"],
-    ),
-    row(
-        "Apple M5 Pro",
-        307.0,
-        "up to 307 GB/s",
-        APPLE_M5PM,
-        &["apple", "m5", "pro"],
-    ),
-    row(
-        "Apple M5",
-        153.0,
-        "LPDDR5X-9600, 128-bit",
-        APPLE_M5,
-        &["apple", "m5"],
-    )
-    .not(VARIANTS),
-    jedec(
-        "AMD Ryzen AI Max+ 395",
-        256.0,
-        "LPDDR5X-8000, 256-bit",
-        &["ryzen", "ai", "max+", "395"],
-    ),
-    row(
-        "NVIDIA GB10 (DGX Spark)",
-        273.0,
-        "LPDDR5X, 256-bit",
-        "NVIDIA DGX Spark specifications",
-        &["gb10"],
-    ),
-    jedec(
-        "AMD Ryzen 9 9950X3D",
-        89.6,
-        "DDR5-5600, 2 channels",
-        &["ryzen", "9950x3d"],
-    ),
-    jedec(
-        "AMD Ryzen 9 9950X",
-        89.6,
-        "DDR5-5600, 2 channels",
-        &["ryzen", "9950x"],
-    ),
-    jedec(
-        "AMD Ryzen 7 9800X3D",
-        89.6,
-        "DDR5-5600, 2 channels",
-        &["ryzen", "9800x3d"],
-    ),
-    jedec(
-        "AMD Ryzen 9 7950X3D",
-        83.2,
-        "DDR5-5200, 2 channels",
-        &["ryzen", "7950x3d"],
-    ),
-    jedec(
-        "AMD Ryzen 9 7950X",
-        83.2,
-        "DDR5-5200, 2 channels",
-        &["ryzen", "7950x"],
-    ),
-    jedec(
-        "AMD Ryzen 7 7800X3D",
-        83.2,
-        "DDR5-5200, 2 channels",
-        &["ryzen", "7800x3d"],
-    ),
-    jedec(
-        "Intel Core Ultra 9 285K",
-        102.4,
-        "DDR5-6400, 2 channels",
-        &["core", "ultra", "285k"],
-    ),
-    jedec(
-        "Intel Core i9-14900K",
-        89.6,
-        "DDR5-5600, 2 channels",
-        &["i9-14900k"],
-    ),
-    jedec(
-        "Intel Core i9-13900K",
-        89.6,
-        "DDR5-5600, 2 channels",
-        &["i9-13900k"],
-    ),
-    jedec(
-        "AMD Threadripper PRO 7995WX",
-        332.8,
-        "DDR5-5200, 8 channels",
-        &["threadripper", "7995wx"],
-    ),
-    jedec(
-        "AMD Threadripper 7980X",
-        166.4,
-        "DDR5-5200, 4 channels",
-        &["threadripper", "7980x"],
-    ),
-    jedec(
-        "AMD EPYC 9654 (Genoa)",
-        460.8,
-        "DDR5-4800, 12 channels",
-        &["epyc", "9654"],
-    ),
-    jedec(
-        "AMD EPYC 9965 (Turin)",
-        576.0,
-        "DDR5-6000, 12 channels",
-        &["epyc", "9965"],
-    ),
-    jedec(
-        "AMD EPYC 9755 (Turin)",
-        576.0,
-        "DDR5-6000, 12 channels",
-        &["epyc", "9755"],
-    ),
-    jedec(
-        "Intel Xeon Platinum 8480+ (Sapphire Rapids)",
-        307.2,
-        "DDR5-4800, 8 channels",
-        &["xeon", "8480+"],
-    ),
-    jedec(
-        "Intel Xeon 6980P (Granite Rapids)",
-        614.4,
-        "DDR5-6400, 12 channels",
-        &["xeon", "6980p"],
-    ),
-    row(
-        "NVIDIA H200",
-        4800.0,
-        "HBM3e, 141 GB",
-        "NVIDIA H200 Tensor Core GPU datasheet",
-        &["nvidia", "h200"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA H100 PCIe",
-        2000.0,
-        "HBM2e, 80 GB",
-        "NVIDIA H100 Tensor Core GPU datasheet",
-        &["nvidia", "h100", "pcie"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA H100 SXM",
-        3350.0,
-        "HBM3, 80 GB",
-        "NVIDIA H100 Tensor Core GPU datasheet",
-        &["nvidia", "h100"],
-    )
-    .gpu()
-    .not(&["pcie", "nvl"]),
-    row(
-        "NVIDIA A100 80GB PCIe",
-        1935.0,
-        "HBM2e, 80 GB",
-        "NVIDIA A100 Tensor Core GPU datasheet",
-        &["nvidia", "a100", "80gb", "pcie"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA A100 80GB SXM",
-        2039.0,
-        "HBM2e, 80 GB",
-        "NVIDIA A100 Tensor Core GPU datasheet",
-        &["nvidia", "a100", "80gb"],
-    )
-    .gpu()
-    .not(&["pcie"]),
-    row(
-        "NVIDIA L40S",
-        864.0,
-        "GDDR6, 48 GB",
-        "NVIDIA L40S datasheet",
-        &["nvidia", "l40s"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA L4",
-        300.0,
-        "GDDR6, 24 GB",
-        "NVIDIA L4 datasheet",
-        &["nvidia", "l4"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA RTX 6000 Ada",
-        960.0,
-        "GDDR6, 48 GB",
-        "NVIDIA RTX 6000 Ada datasheet",
-        &["nvidia", "rtx", "6000", "ada"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA GeForce RTX 5090",
-        1792.0,
-        "GDDR7, 512-bit",
-        "NVIDIA GeForce RTX 5090 specifications",
-        &["geforce", "rtx", "5090"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA GeForce RTX 5080",
-        960.0,
-        "GDDR7, 256-bit",
-        "NVIDIA GeForce RTX 5080 specifications",
-        &["geforce", "rtx", "5080"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA GeForce RTX 4090",
-        1008.0,
-        "GDDR6X, 384-bit",
-        "NVIDIA GeForce RTX 4090 specifications",
-        &["geforce", "rtx", "4090"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA GeForce RTX 4080",
-        716.8,
-        "GDDR6X, 256-bit",
-        "NVIDIA GeForce RTX 4080 specifications",
-        &["geforce", "rtx", "4080"],
-    )
-    .gpu()
-    .not(&["super"]),
-    row(
-        "NVIDIA GeForce RTX 3090 Ti",
-        1008.0,
-        "GDDR6X, 384-bit",
-        "NVIDIA GeForce RTX 3090 Ti specifications",
-        &["geforce", "rtx", "3090", "ti"],
-    )
-    .gpu(),
-    row(
-        "NVIDIA GeForce RTX 3090",
-        936.0,
-        "GDDR6X, 384-bit",
-        "NVIDIA GeForce RTX 3090 specifications",
-        &["geforce", "rtx", "3090"],
-    )
-    .gpu()
-    .not(&["ti"]),
-    row(
-        "AMD Instinct MI300X",
-        5300.0,
-        "HBM3, 192 GB",
-        "AMD Instinct MI300X datasheet",
-        &["instinct", "mi300x"],
-    )
-    .gpu(),
-    row(
-        "AMD Radeon RX 7900 XTX",
-        960.0,
-        "GDDR6, 384-bit",
-        "AMD Radeon RX 7900 XTX specifications",
-        &["radeon", "7900", "xtx"],
-    )
-    .gpu(),
-];
+chips! {
+    Cpu "Apple M1 Ultra", 800.0, "LPDDR5-6400, 1024-bit", APPLE_M1U, ["apple", "m1", "ultra"];
+    Cpu "Apple M1 Max", 400.0, "LPDDR5-6400, 512-bit", APPLE_2021, ["apple", "m1", "max"];
+    Cpu "Apple M1 Pro", 200.0, "LPDDR5-6400, 256-bit", APPLE_2021, ["apple", "m1", "pro"];
+    Cpu "Apple M1", 68.25, "LPDDR4X-4266, 128-bit", APPLE_M1, ["apple", "m1"], not VARIANTS;
+    Cpu "Apple M2 Ultra", 800.0, "LPDDR5-6400, 1024-bit", APPLE_M2U, ["apple", "m2", "ultra"];
+    Cpu "Apple M2 Max", 400.0, "LPDDR5-6400, 512-bit", APPLE_M2PM, ["apple", "m2", "max"];
+    Cpu "Apple M2 Pro", 200.0, "LPDDR5-6400, 256-bit", APPLE_M2PM, ["apple", "m2", "pro"];
+    Cpu "Apple M2", 100.0, "LPDDR5-6400, 128-bit", APPLE_M2, ["apple", "m2"], not VARIANTS;
+    Cpu "Apple M3 Ultra", 819.0, "LPDDR5-6400, 1024-bit", APPLE_M3U, ["apple", "m3", "ultra"];
+    Cpu "Apple M3 Max (16-core CPU)", 400.0, "LPDDR5-6400, 512-bit",
+        APPLE_M3, ["apple", "m3", "max"], cores 16;
+    Cpu "Apple M3 Max (14-core CPU)", 300.0, "LPDDR5-6400, 384-bit",
+        APPLE_M3, ["apple", "m3", "max"], cores 14;
+    Cpu "Apple M3 Pro", 150.0, "LPDDR5-6400, 192-bit", APPLE_M3, ["apple", "m3", "pro"];
+    Cpu "Apple M3", 100.0, "LPDDR5-6400, 128-bit", APPLE_M3, ["apple", "m3"], not VARIANTS;
+    Cpu "Apple M4 Max (16-core CPU)", 546.0, "LPDDR5X-8533, 512-bit",
+        APPLE_M4PM, ["apple", "m4", "max"], cores 16;
+    Cpu "Apple M4 Max (14-core CPU)", 410.0, "LPDDR5X-8533, 384-bit",
+        APPLE_M4PM, ["apple", "m4", "max"], cores 14;
+    Cpu "Apple M4 Pro", 273.0, "LPDDR5X-8533, 256-bit", APPLE_M4PM, ["apple", "m4", "pro"];
+    Cpu "Apple M4", 120.0, "LPDDR5X-7500, 128-bit", APPLE_M4, ["apple", "m4"], not VARIANTS;
+    Cpu "Apple M5 Max", 614.0, "up to 614 GB/s (top configuration)",
+        APPLE_M5PM, ["apple", "m5", "max"];
+    Cpu "Apple M5 Pro", 307.0, "up to 307 GB/s", APPLE_M5PM, ["apple", "m5", "pro"];
+    Cpu "Apple M5", 153.0, "LPDDR5X-9600, 128-bit", APPLE_M5, ["apple", "m5"], not VARIANTS;
+    Cpu "AMD Ryzen AI Max+ 395", 256.0, "LPDDR5X-8000, 256-bit",
+        JEDEC, ["ryzen", "ai", "max+", "395"];
+    Cpu "NVIDIA GB10 (DGX Spark)", 273.0, "LPDDR5X, 256-bit",
+        "NVIDIA DGX Spark specifications", ["gb10"];
+    Cpu "AMD Ryzen 9 9950X3D", 89.6, "DDR5-5600, 2 channels", JEDEC, ["ryzen", "9950x3d"];
+    Cpu "AMD Ryzen 9 9950X", 89.6, "DDR5-5600, 2 channels", JEDEC, ["ryzen", "9950x"];
+    Cpu "AMD Ryzen 7 9800X3D", 89.6, "DDR5-5600, 2 channels", JEDEC, ["ryzen", "9800x3d"];
+    Cpu "AMD Ryzen 9 7950X3D", 83.2, "DDR5-5200, 2 channels", JEDEC, ["ryzen", "7950x3d"];
+    Cpu "AMD Ryzen 9 7950X", 83.2, "DDR5-5200, 2 channels", JEDEC, ["ryzen", "7950x"];
+    Cpu "AMD Ryzen 7 7800X3D", 83.2, "DDR5-5200, 2 channels", JEDEC, ["ryzen", "7800x3d"];
+    Cpu "Intel Core Ultra 9 285K", 102.4, "DDR5-6400, 2 channels", JEDEC, ["core", "ultra", "285k"];
+    Cpu "Intel Core i9-14900K", 89.6, "DDR5-5600, 2 channels", JEDEC, ["i9-14900k"];
+    Cpu "Intel Core i9-13900K", 89.6, "DDR5-5600, 2 channels", JEDEC, ["i9-13900k"];
+    Cpu "AMD Threadripper PRO 7995WX", 332.8, "DDR5-5200, 8 channels",
+        JEDEC, ["threadripper", "7995wx"];
+    Cpu "AMD Threadripper 7980X", 166.4, "DDR5-5200, 4 channels", JEDEC, ["threadripper", "7980x"];
+    Cpu "AMD EPYC 9654 (Genoa)", 460.8, "DDR5-4800, 12 channels", JEDEC, ["epyc", "9654"];
+    Cpu "AMD EPYC 9965 (Turin)", 576.0, "DDR5-6000, 12 channels", JEDEC, ["epyc", "9965"];
+    Cpu "AMD EPYC 9755 (Turin)", 576.0, "DDR5-6000, 12 channels", JEDEC, ["epyc", "9755"];
+    Cpu "Intel Xeon Platinum 8480+ (Sapphire Rapids)", 307.2, "DDR5-4800, 8 channels",
+        JEDEC, ["xeon", "8480+"];
+    Cpu "Intel Xeon 6980P (Granite Rapids)", 614.4, "DDR5-6400, 12 channels",
+        JEDEC, ["xeon", "6980p"];
+    Gpu "NVIDIA H200", 4800.0, "HBM3e, 141 GB",
+        "NVIDIA H200 Tensor Core GPU datasheet", ["nvidia", "h200"];
+    Gpu "NVIDIA H100 PCIe", 2000.0, "HBM2e, 80 GB",
+        "NVIDIA H100 Tensor Core GPU datasheet", ["nvidia", "h100", "pcie"];
+    Gpu "NVIDIA H100 SXM", 3350.0, "HBM3, 80 GB",
+        "NVIDIA H100 Tensor Core GPU datasheet", ["nvidia", "h100"], not &["pcie", "nvl"];
+    Gpu "NVIDIA A100 80GB PCIe", 1935.0, "HBM2e, 80 GB",
+        "NVIDIA A100 Tensor Core GPU datasheet", ["nvidia", "a100", "80gb", "pcie"];
+    Gpu "NVIDIA A100 80GB SXM", 2039.0, "HBM2e, 80 GB",
+        "NVIDIA A100 Tensor Core GPU datasheet", ["nvidia", "a100", "80gb"], not &["pcie"];
+    Gpu "NVIDIA L40S", 864.0, "GDDR6, 48 GB", "NVIDIA L40S datasheet", ["nvidia", "l40s"];
+    Gpu "NVIDIA L4", 300.0, "GDDR6, 24 GB", "NVIDIA L4 datasheet", ["nvidia", "l4"];
+    Gpu "NVIDIA RTX 6000 Ada", 960.0, "GDDR6, 48 GB",
+        "NVIDIA RTX 6000 Ada datasheet", ["nvidia", "rtx", "6000", "ada"];
+    Gpu "NVIDIA GeForce RTX 5090", 1792.0, "GDDR7, 512-bit",
+        "NVIDIA GeForce RTX 5090 specifications", ["geforce", "rtx", "5090"];
+    Gpu "NVIDIA GeForce RTX 5080", 960.0, "GDDR7, 256-bit",
+        "NVIDIA GeForce RTX 5080 specifications", ["geforce", "rtx", "5080"];
+    Gpu "NVIDIA GeForce RTX 4090", 1008.0, "GDDR6X, 384-bit",
+        "NVIDIA GeForce RTX 4090 specifications", ["geforce", "rtx", "4090"];
+    Gpu "NVIDIA GeForce RTX 4080", 716.8, "GDDR6X, 256-bit",
+        "NVIDIA GeForce RTX 4080 specifications", ["geforce", "rtx", "4080"], not &["super"];
+    Gpu "NVIDIA GeForce RTX 3090 Ti", 1008.0, "GDDR6X, 384-bit",
+        "NVIDIA GeForce RTX 3090 Ti specifications", ["geforce", "rtx", "3090", "ti"];
+    Gpu "NVIDIA GeForce RTX 3090", 936.0, "GDDR6X, 384-bit",
+        "NVIDIA GeForce RTX 3090 specifications", ["geforce", "rtx", "3090"], not &["ti"];
+    Gpu "AMD Instinct MI300X", 5300.0, "HBM3, 192 GB",
+        "AMD Instinct MI300X datasheet", ["instinct", "mi300x"];
+    Gpu "AMD Radeon RX 7900 XTX", 960.0, "GDDR6, 384-bit",
+        "AMD Radeon RX 7900 XTX specifications", ["radeon", "7900", "xtx"];
+}
 
 /// The first chip whose words all appear in `name` (as whole words, case-insensitive), whose
 /// excluded words do not, and whose core count (when it has one) equals `logical_cores`.
