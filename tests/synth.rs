@@ -84,7 +84,7 @@ fn every_catalogue_entry_builds_matches_the_catalogue_loads_and_decodes() {
             (s.of.as_str(), s.layers, s.full_layers, s.values),
             (a.name, layers, a.layers, VALUE_MODEL)
         );
-        assert_eq!(g.architecture(), Some(a.family.arch()));
+        assert_eq!(g.architecture(), Some(a.family.as_str()));
         let rec = bench(&out);
         let tps = rec["results"]["gen_tps"]["median"].as_f64().unwrap_or(0.0);
         assert!(tps > 0.0, "{}: {rec}", a.name);

@@ -33,7 +33,7 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
             serde_json::json!({
                 "name": a.name,
                 "model": a.display,
-                "arch": a.family.arch(),
+                "arch": a.family.as_str(),
                 "params_b": a.params_b.0,
                 "active_params_b": a.params_b.1,
                 "layers": a.layers,
@@ -80,7 +80,7 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
             "{:<20} {:<20} {:<10} {:>7.1}B {:>7.1}B {:>6}  {:<10} {}\n",
             a.name,
             a.display,
-            a.family.arch(),
+            a.family.as_str(),
             a.params_b.0,
             a.params_b.1,
             a.layers,

@@ -15,40 +15,25 @@ use crate::gguf::GgmlType;
 #[path = "catalogue_tests.rs"]
 mod tests;
 
-/// The llama.cpp architecture an entry is written as (`general.architecture`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// `llama`: Llama 2 and 3.1, and Mixtral (with experts).
-    Llama,
-    /// `qwen2`: Qwen2.5 (Coder), with q/k/v biases.
-    Qwen2,
-    /// `qwen3moe`: Qwen3 MoE, with q/k norms.
-    Qwen3Moe,
-    /// `qwen3`: Qwen3 dense (here: the dense reference of a Qwen3 MoE).
-    Qwen3,
-    /// `qwen35`: Qwen3.5/3.6 dense, Gated DeltaNet layers between full-attention ones.
-    Qwen35,
-    /// `qwen35moe`: Qwen3.5/3.6 MoE, the same attention with routed and shared experts.
-    Qwen35Moe,
-    /// `gemma3`: local (sliding-window) and global attention, tied embeddings.
-    Gemma3,
-    /// `gpt-oss`: alternating sliding/full attention, attention sinks, MXFP4 experts.
-    GptOss,
-}
-
-impl Family {
-    /// llama.cpp's name for the architecture.
-    pub fn arch(self) -> &'static str {
-        match self {
-            Family::Llama => "llama",
-            Family::Qwen2 => "qwen2",
-            Family::Qwen3Moe => "qwen3moe",
-            Family::Qwen3 => "qwen3",
-            Family::Qwen35 => "qwen35",
-            Family::Qwen35Moe => "qwen35moe",
-            Family::Gemma3 => "gemma3",
-            Family::GptOss => "gpt-oss",
-        }
+crate::util::names::named_enum! {
+    /// The llama.cpp architecture an entry is written as, named as `general.architecture`.
+    pub enum Family {
+        /// Llama 2 and 3.1, and Mixtral (with experts).
+        Llama = "llama",
+        /// Qwen2.5 (Coder), with q/k/v biases.
+        Qwen2 = "qwen2",
+        /// Qwen3 MoE, with q/k norms.
+        Qwen3Moe = "qwen3moe",
+        /// Qwen3 dense (here: the dense reference of a Qwen3 MoE).
+        Qwen3 = "qwen3",
+        /// Qwen3.5/3.6 dense, Gated DeltaNet layers between full-attention ones.
+        Qwen35 = "qwen35",
+        /// Qwen3.5/3.6 MoE, the same attention with routed and shared experts.
+        Qwen35Moe = "qwen35moe",
+        /// Local (sliding-window) and global attention, tied embeddings.
+        Gemma3 = "gemma3",
+        /// Alternating sliding/full attention, attention sinks, MXFP4 experts.
+        GptOss = "gpt-oss",
     }
 }
 

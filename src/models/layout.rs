@@ -306,7 +306,7 @@ impl Arch {
     /// The GGUF keys llama.cpp reads for this architecture at `layers` layers, the vocabulary
     /// as token ids only (`tokenizer.ggml.model = "none"`).
     pub fn metadata(&self, layers: u32) -> Vec<(String, MetaValue)> {
-        let a = self.family.arch();
+        let a = self.family.as_str();
         let mut m: Vec<(String, MetaValue)> = Vec::new();
         let mut put = |k: &str, v: MetaValue| {
             let key = if k.starts_with("general.") || k.starts_with("tokenizer.") {

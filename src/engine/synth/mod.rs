@@ -125,7 +125,7 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
     let tokenizer = match &req.tokenizer {
         Some((path, name)) => {
             copy_tokenizer(&mut w, path, arch.vocab)?;
-            w.remove(&format!("{}.vocab_size", arch.family.arch()));
+            w.remove(&format!("{}.vocab_size", arch.family.as_str()));
             name.clone()
         }
         None => "none (token ids only)".into(),

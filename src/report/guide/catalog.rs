@@ -67,7 +67,7 @@ pub fn sized_catalogue() -> Result<Vec<Sized>, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
     let mut out = Vec::new();
     for arch in CATALOGUE.iter() {
-        let quants: Vec<&'static QuantType> = if arch.family.arch() == "gpt-oss" {
+        let quants: Vec<&'static QuantType> = if arch.family.as_str() == "gpt-oss" {
             vec![&quant::MXFP4_MOE]
         } else {
             QUANTS.iter().filter_map(|q| quant::parse(q).ok()).collect()
