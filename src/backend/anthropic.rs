@@ -6,7 +6,7 @@
 use super::exchange::Exchange;
 use super::http::{self, Client, Handled};
 use super::spec::Endpoint;
-use super::{messages_json, sse, system_text, u64_at, ChatRequest};
+use super::{messages_json, put, sse, stops, system_text, u64_at, with_extra, ChatRequest};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -25,28 +25,15 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
         "stream": true,
         "temperature": s.temperature.min(1.0),
     });
-    if let Some(system) = system_text(req) {
-        b["system"] = json!(system);
-    }
-    if let Some(p) = s.top_p {
-        b["top_p"] = json!(p);
-    }
-    if let Some(k) = s.top_k {
-        b["top_k"] = json!(k);
-    }
-    let stop: Vec<&String> = req
-        .prompt
-        .stop
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
-    if !stop.is_empty() {
-        b["stop_sequences"] = json!(stop);
-    }
-    for (k, v) in &ep.extra {
-        b[k.as_str()] = v.clone();
-    }
-    b
+    put(&mut b, "system", system_text(req));
+    put(&mut b, "top_p", s.top_p);
+    put(&mut b, "top_k", s.top_k);
+    put(
+        &mut b,
+        "stop_sequences",
+        stops(req, |s| !s.trim().is_empty(), usize::MAX),
+    );
+    with_extra(b, ep)
 }
 
 /// Sends one request and reads its stream to the end.

@@ -306,6 +306,37 @@ pub fn system_text(req: &ChatRequest<'_>) -> Option<String> {
         .map(|m| m.content.clone())
 }
 
+/// Sets `body[key]` when there is a value.
+pub fn put(body: &mut Value, key: &str, value: Option<impl Serialize>) {
+    if let Some(v) = value {
+        body[key] = json!(v);
+    }
+}
+
+/// The prompt's stop strings that `keep` accepts, at most `max`; `None` when none is left.
+pub fn stops<'a>(
+    req: &ChatRequest<'a>,
+    keep: fn(&str) -> bool,
+    max: usize,
+) -> Option<Vec<&'a String>> {
+    let stop: Vec<&String> = req
+        .prompt
+        .stop
+        .iter()
+        .filter(|s| keep(s))
+        .take(max)
+        .collect();
+    (!stop.is_empty()).then_some(stop)
+}
+
+/// The body with the endpoint's extra fields merged in (they win).
+pub fn with_extra(mut body: Value, ep: &spec::Endpoint) -> Value {
+    if let Some(b) = body.as_object_mut() {
+        b.extend(ep.extra.clone());
+    }
+    body
+}
+
 /// A whole non-negative number at a JSON pointer.
 pub fn u64_at(v: &Value, pointer: &str) -> Option<u64> {
     let x = v.pointer(pointer)?;

@@ -7,7 +7,7 @@
 use super::exchange::{ns_to_ms, Exchange, Failure};
 use super::http::{self, Client};
 use super::spec::Endpoint;
-use super::{u64_at, ChatRequest};
+use super::{put, stops, u64_at, with_extra, ChatRequest};
 use crate::record::EndpointInfo;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -24,22 +24,15 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
         "temperature": s.temperature,
         "seed": s.seed,
     });
-    if let Some(p) = s.top_p {
-        options["top_p"] = json!(p);
-    }
-    if let Some(k) = s.top_k {
-        options["top_k"] = json!(k);
-    }
-    let stop: Vec<&String> = req.prompt.stop.iter().filter(|s| !s.is_empty()).collect();
-    if !stop.is_empty() {
-        options["stop"] = json!(stop);
-    }
-    if let Some(n) = ep.num_ctx {
-        options["num_ctx"] = json!(n);
-    }
-    if let Some(n) = ep.num_thread {
-        options["num_thread"] = json!(n);
-    }
+    put(&mut options, "top_p", s.top_p);
+    put(&mut options, "top_k", s.top_k);
+    put(
+        &mut options,
+        "stop",
+        stops(req, |s| !s.is_empty(), usize::MAX),
+    );
+    put(&mut options, "num_ctx", ep.num_ctx);
+    put(&mut options, "num_thread", ep.num_thread);
     let mut b = json!({
         "model": ep.spec.model,
         "prompt": prompt,
@@ -48,13 +41,8 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
         "keep_alive": ep.keep_alive,
         "options": options,
     });
-    if req.json_schema.is_some() {
-        b["format"] = json!("json");
-    }
-    for (k, v) in &ep.extra {
-        b[k.as_str()] = v.clone();
-    }
-    b
+    put(&mut b, "format", req.json_schema.map(|_| "json"));
+    with_extra(b, ep)
 }
 
 /// Sends one request and reads its stream to the end.

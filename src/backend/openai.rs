@@ -7,7 +7,7 @@
 use super::exchange::{Exchange, Failure};
 use super::http::{self, Client, Handled};
 use super::spec::Endpoint;
-use super::{f64_at, messages_json, sse, u64_at, ChatRequest};
+use super::{f64_at, messages_json, put, sse, stops, u64_at, with_extra, ChatRequest};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -24,29 +24,13 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
         "seed": s.seed,
     });
     b[ep.max_tokens_field.as_str()] = json!(req.prompt.max_tokens);
-    if let Some(p) = s.top_p {
-        b["top_p"] = json!(p);
-    }
-    let stop: Vec<&String> = req
-        .prompt
-        .stop
-        .iter()
-        .filter(|s| !s.is_empty())
-        .take(4)
-        .collect();
-    if !stop.is_empty() {
-        b["stop"] = json!(stop);
-    }
-    if let Some(schema) = req.json_schema {
-        b["response_format"] = json!({
-            "type": "json_schema",
-            "json_schema": { "name": "scores", "schema": schema }
-        });
-    }
-    for (k, v) in &ep.extra {
-        b[k.as_str()] = v.clone();
-    }
-    b
+    put(&mut b, "top_p", s.top_p);
+    put(&mut b, "stop", stops(req, |s| !s.is_empty(), 4));
+    let format = req.json_schema.map(|schema| {
+        json!({ "type": "json_schema", "json_schema": { "name": "scores", "schema": schema } })
+    });
+    put(&mut b, "response_format", format);
+    with_extra(b, ep)
 }
 
 /// Sends one request and reads its stream to the end.
