@@ -119,13 +119,7 @@ impl Backend for Native {
     }
 
     fn release(&mut self) {
-        self.workload = None;
-        self.sessions.clear();
-        self.session_models.clear();
-        self.models.clear();
-        self.prompts.clear();
-        self.settings = None;
-        self.engine = None;
+        *self = Native::new(self.verbose);
     }
 }
 

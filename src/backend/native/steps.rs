@@ -5,11 +5,22 @@ use super::Native;
 use crate::backend::{
     GreedyReply, GreedyRequest, Step, StepKind, StepReply, WorkloadReply, WorkloadRequest,
 };
-use crate::engine::{Flow, RunOptions, Session};
+use crate::engine::{Flow, Model, RunOptions, Session};
 use crate::measure::{EngineTime, StopReason, TokenUnit, Trace};
 use std::sync::Arc;
 
 impl Native {
+    /// Session `i` and its model (`no_model`: the error when it has none).
+    fn session(&mut self, i: usize, no_model: &str) -> Result<(Arc<Model>, &mut Session), String> {
+        let model = self.session_models.get(i).and_then(|&m| self.models.get(m));
+        let model = model.map(Arc::clone).ok_or(no_model)?;
+        let session = self
+            .sessions
+            .get_mut(i)
+            .ok_or_else(|| format!("no session {i}"))?;
+        Ok((model, session))
+    }
+
     /// One repetition of a workload: clears the cache, fills the depth (untimed), then times
     /// the prompt and `n_gen` greedy tokens; end-of-generation tokens do not stop it, so every
     /// repetition does the same work.
@@ -37,10 +48,7 @@ impl Native {
         };
         let opts = RunOptions {
             max_tokens: w.n_gen,
-            stop_at_eog: false,
-            sampler: None,
-            time_limit: None,
-            logits: false,
+            ..Default::default()
         };
         let run = session
             .run(prompt, opts, &mut |_| Flow::Continue)
@@ -70,16 +78,7 @@ impl Native {
     /// One step of a profile: every decode call timed to the end of `llama_synchronize`, with
     /// what a profiled session's callback saw during the timed calls.
     pub(super) fn step(&mut self, s: &Step<'_>) -> Result<StepReply, String> {
-        let model = self
-            .session_models
-            .get(s.session)
-            .and_then(|&m| self.models.get(m))
-            .map(Arc::clone)
-            .ok_or_else(|| format!("no session {}", s.session))?;
-        let session = self
-            .sessions
-            .get_mut(s.session)
-            .ok_or_else(|| format!("no session {}", s.session))?;
+        let (model, session) = self.session(s.session, &format!("no session {}", s.session))?;
         let prompt = |text: &str, n: u32| -> Vec<i32> {
             let mut ids = model.tokenize(text, false, false);
             if ids.is_empty() {
@@ -118,16 +117,7 @@ impl Native {
     /// The greedy continuation of a plain-text prompt, keeping the logits of every choice; or,
     /// with `forced`, the logits before each given token as the tokens are fed in turn.
     pub(super) fn greedy(&mut self, g: &GreedyRequest<'_>) -> Result<GreedyReply, String> {
-        let model = self
-            .session_models
-            .get(g.session)
-            .and_then(|&m| self.models.get(m))
-            .map(Arc::clone)
-            .ok_or("no model for the session")?;
-        let session = self
-            .sessions
-            .get_mut(g.session)
-            .ok_or_else(|| format!("no session {}", g.session))?;
+        let (model, session) = self.session(g.session, "no model for the session")?;
         let prompt = model.tokenize(g.prompt, true, true);
         if prompt.is_empty() {
             return Err("the prompt has no tokens".into());
@@ -149,10 +139,8 @@ impl Native {
             None => {
                 let opts = RunOptions {
                     max_tokens: g.n_tokens,
-                    stop_at_eog: false,
-                    sampler: None,
-                    time_limit: None,
                     logits: true,
+                    ..Default::default()
                 };
                 session
                     .run(&prompt, opts, &mut |t| {
