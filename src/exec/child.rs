@@ -56,40 +56,29 @@ pub fn run(
         .spawn()
         .map_err(|e| format!("cannot start the cell process: {e}"))?;
     monitor.count_as_own(vec![child.id()]);
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
+    let (stdout, stderr) = (lines(child.stdout.take()), child.stderr.take());
     hold(child);
-    let (lines, last) = std::sync::mpsc::channel();
+    // The child's stderr is shown as it comes; its last line says why it failed, if it did.
+    let (tx, notes) = std::sync::mpsc::channel();
     let errors = std::thread::spawn(move || {
         let mut last_line = None;
-        for line in stderr
-            .into_iter()
-            .flat_map(|e| BufReader::new(e).lines().map_while(Result::ok))
-        {
-            if !line.trim().is_empty() {
-                let _ = lines.send(line.clone());
-                last_line = Some(line);
-            }
+        for line in lines(stderr).filter(|l| !l.trim().is_empty()) {
+            let _ = tx.send(line.clone());
+            last_line = Some(line);
         }
         last_line
     });
-    if let Some(out) = stdout {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            for l in last.try_iter() {
-                obs.note(&l);
-            }
-            match serde_json::from_str::<Event>(&line) {
-                Ok(Event::Phase { phase }) => obs.cell_phase("", &phase),
-                Ok(Event::Request { ok }) => obs.request_done(ok),
-                Ok(Event::Warn { msg }) => obs.warn(&msg),
-                Err(_) => {}
-            }
+    for line in stdout {
+        notes.try_iter().for_each(|l| obs.note(&l));
+        match serde_json::from_str::<Event>(&line) {
+            Ok(Event::Phase { phase }) => obs.cell_phase("", &phase),
+            Ok(Event::Request { ok }) => obs.request_done(ok),
+            Ok(Event::Warn { msg }) => obs.warn(&msg),
+            Err(_) => {}
         }
     }
     let last_line = errors.join().unwrap_or_default();
-    for l in last.try_iter() {
-        obs.note(&l);
-    }
+    notes.try_iter().for_each(|l| obs.note(&l));
     let status = RUNNING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -101,6 +90,12 @@ pub fn run(
         Some(Err(e)) => Err(e.to_string()),
         None => Err("the cell process was lost".into()),
     }
+}
+
+/// The lines of a child's pipe until it closes.
+fn lines(pipe: Option<impl std::io::Read>) -> impl Iterator<Item = String> {
+    pipe.into_iter()
+        .flat_map(|p| BufReader::new(p).lines().map_while(Result::ok))
 }
 
 /// Why a child ended badly: its signal, or its last line of stderr.
