@@ -112,9 +112,7 @@ fn run_rust(
     source: String,
     limits: &Limits,
 ) -> Result<Vec<CaseVerdict>, String> {
-    let dir = sandbox::workdir().map_err(|e| format!("sandbox directory: {e}"))?;
-    std::fs::write(dir.path().join("solution.rs"), source)
-        .map_err(|e| format!("write solution.rs: {e}"))?;
+    let dir = workdir([("solution.rs", source.as_str())])?;
     // The sandbox user may not read runner's home, where rustup keeps the toolchain: it is
     // mounted into the run's directory, read-only.
     let (rustc, mounts) = if sandbox::mounts_needed() {
@@ -133,19 +131,10 @@ fn run_rust(
         processes: 512,
         output_bytes: limits.output_bytes,
     };
-    let args: Vec<String> = [
-        "--edition",
-        "2021",
-        "--test",
-        "-C",
-        "debuginfo=0",
-        "solution.rs",
-        "-o",
-        "t",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let args: Vec<String> = "--edition 2021 --test -C debuginfo=0 solution.rs -o t"
+        .split(' ')
+        .map(String::from)
+        .collect();
     let o = sandbox::run(dir.path(), &rustc, &args, &compile, &mounts)
         .map_err(|e| format!("cannot start rustc: {e}"))?;
     if let Some(why) = o.stopped(&compile) {
@@ -159,37 +148,52 @@ fn run_rust(
             .unwrap_or("rustc failed");
         return Err(format!("does not compile: {}", text::snippet(first, 200)));
     }
-    let o = sandbox::run(
-        dir.path(),
-        &dir.path().join("t"),
-        &["--test-threads=1".to_string()],
-        limits,
-        &[],
-    )
-    .map_err(|e| format!("cannot start the tests: {e}"))?;
-    let cases: Vec<CaseVerdict> = o
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("test ")?;
-            let (name, result) = rest.rsplit_once(" ... ")?;
-            let pass = match result.trim() {
-                "ok" => true,
-                "FAILED" => false,
-                _ => return None,
-            };
-            Some(CaseVerdict {
-                case: name.to_string(),
-                pass,
-                detail: (!pass).then(|| "failed".into()),
-            })
+    let args = ["--test-threads=1".to_string()];
+    let o = sandbox::run(dir.path(), &dir.path().join("t"), &args, limits, &[])
+        .map_err(|e| format!("cannot start the tests: {e}"))?;
+    let case = |l: &str| {
+        let (name, result) = l.strip_prefix("test ")?.rsplit_once(" ... ")?;
+        let pass = match result.trim() {
+            "ok" => true,
+            "FAILED" => false,
+            _ => return None,
+        };
+        Some(CaseVerdict {
+            case: name.to_string(),
+            pass,
+            detail: (!pass).then(|| "failed".into()),
         })
-        .collect();
+    };
+    reported(&o, limits, case, || {
+        "no test results (no #[test] functions ran)".into()
+    })
+}
+
+/// A fresh sandbox directory holding `files` (name, contents).
+fn workdir<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<tempfile::TempDir, String> {
+    let dir = sandbox::workdir().map_err(|e| format!("sandbox directory: {e}"))?;
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).map_err(|e| format!("write {name}: {e}"))?;
+    }
+    Ok(dir)
+}
+
+/// The cases a run reported (`case`: the one a line of its stdout reports, if any), unless it
+/// was stopped at a limit or reported none (`none`: why, then).
+fn reported(
+    o: &sandbox::Outcome,
+    limits: &Limits,
+    case: impl Fn(&str) -> Option<CaseVerdict>,
+    none: impl FnOnce() -> String,
+) -> Result<Vec<CaseVerdict>, String> {
+    let cases: Vec<CaseVerdict> = o.stdout.lines().filter_map(case).collect();
     if let Some(why) = o.stopped(limits) {
         return Err(why);
     }
     if cases.is_empty() {
-        return Err("no test results (no #[test] functions ran)".into());
+        return Err(none());
     }
     Ok(cases)
 }
@@ -233,13 +237,8 @@ fn run_cases(
     files: &[(&str, String)],
     limits: &Limits,
 ) -> Result<Vec<CaseVerdict>, String> {
-    let dir = sandbox::workdir().map_err(|e| format!("sandbox directory: {e}"))?;
-    for (name, body) in files
-        .iter()
-        .chain(std::iter::once(&(driver.0, driver.1.to_string())))
-    {
-        std::fs::write(dir.path().join(name), body).map_err(|e| format!("write {name}: {e}"))?;
-    }
+    let files = files.iter().map(|(name, body)| (*name, body.as_str()));
+    let dir = workdir(files.chain([driver]))?;
     let o = sandbox::run(
         dir.path(),
         interpreter,
@@ -248,27 +247,23 @@ fn run_cases(
         &[],
     )
     .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
-    let cases: Vec<CaseVerdict> = o
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    if let Some(why) = o.stopped(limits) {
-        return Err(why);
-    }
-    if cases.is_empty() {
-        let err = o.stderr.lines().last().unwrap_or("").trim();
-        return Err(format!(
-            "no test results (exit {}){}",
-            o.exit.map_or("?".into(), |c| c.to_string()),
-            if err.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", text::snippet(err, 200))
-            }
-        ));
-    }
-    Ok(cases)
+    reported(
+        &o,
+        limits,
+        |l| serde_json::from_str(l).ok(),
+        || {
+            let err = o.stderr.lines().last().unwrap_or("").trim();
+            format!(
+                "no test results (exit {}){}",
+                o.exit.map_or("?".into(), |c| c.to_string()),
+                if err.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", text::snippet(err, 200))
+                }
+            )
+        },
+    )
 }
 
 fn verdict(
