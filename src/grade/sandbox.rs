@@ -75,7 +75,6 @@ impl Outcome {
 /// How this machine can isolate a run, probed once.
 #[derive(Debug, Clone)]
 struct Wrapper {
-    isolation: Isolation,
     /// Fresh mount and network namespaces, and a drop to `nobody` (running as root).
     namespaces: bool,
     prlimit: bool,
@@ -111,22 +110,7 @@ fn wrapper() -> &'static Wrapper {
                 "setpriv",
                 &["--reuid=65534", "--regid=65534", "--clear-groups", "true"],
             );
-        let isolation = Isolation {
-            network: namespaces,
-            filesystem: namespaces,
-            user: if namespaces {
-                "nobody".into()
-            } else {
-                "runner's own".into()
-            },
-            rlimits: if prlimit {
-                "prlimit".into()
-            } else {
-                "ulimit".into()
-            },
-        };
         Wrapper {
-            isolation,
             namespaces,
             prlimit,
         }
@@ -135,7 +119,18 @@ fn wrapper() -> &'static Wrapper {
 
 /// What this machine's sandbox enforces.
 pub fn isolation() -> Isolation {
-    wrapper().isolation.clone()
+    let w = wrapper();
+    Isolation {
+        network: w.namespaces,
+        filesystem: w.namespaces,
+        user: if w.namespaces {
+            "nobody"
+        } else {
+            "runner's own"
+        }
+        .into(),
+        rlimits: if w.prlimit { "prlimit" } else { "ulimit" }.into(),
+    }
 }
 
 /// A directory for one run, which the sandbox user can write (removed when dropped).
@@ -331,21 +326,16 @@ pub fn run(
     };
     // Whatever it left running in its group goes too.
     kill_group(pid);
-    let status = match status {
-        Some(s) => Some(s),
-        None => child.wait().ok(),
-    };
+    let status = status.or_else(|| child.wait().ok());
     // A process that left the group may hold the pipes: wait a moment, not forever.
     let take = |rx: mpsc::Receiver<Vec<u8>>| {
         String::from_utf8_lossy(&rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default())
             .into_owned()
     };
     Ok(Outcome {
-        exit: if timed_out || output_overflow {
-            None
-        } else {
-            status.and_then(|s| s.code())
-        },
+        exit: status
+            .filter(|_| !timed_out && !output_overflow)
+            .and_then(|s| s.code()),
         timed_out,
         output_overflow,
         stdout: take(out),

@@ -170,20 +170,13 @@ pub(crate) fn parse_number(text: &str) -> Option<f64> {
 
 /// Digits of an integer part written as `1234` or `1,234`; `None` when malformed.
 fn plain_integer(int_part: &str) -> Option<String> {
-    if int_part.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if digits(int_part) {
         return Some(int_part.to_string());
     }
-    let mut groups = int_part.split(',');
-    let first = groups.next()?;
-    if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut digits = first.to_string();
-    for group in groups {
-        if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.push_str(group);
-    }
-    Some(digits)
+    let (first, rest) = int_part.split_once(',')?;
+    let grouped = (1..=3).contains(&first.len())
+        && digits(first)
+        && rest.split(',').all(|g| g.len() == 3 && digits(g));
+    grouped.then(|| int_part.replace(',', ""))
 }
