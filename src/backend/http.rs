@@ -309,10 +309,10 @@ fn error_body(resp: &mut Response, ep: &Endpoint) -> String {
         .take(ERROR_BODY_LIMIT as u64)
         .read_to_end(&mut bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let msg = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) => error_message(&v).unwrap_or(text),
-        Err(_) => text,
-    };
+    let msg = serde_json::from_str(&text)
+        .ok()
+        .and_then(|v| error_message(&v))
+        .unwrap_or(text);
     let msg: String = msg.split_whitespace().collect::<Vec<_>>().join(" ");
     let msg = scrub(&msg, ep);
     let short: String = msg.chars().take(300).collect();
