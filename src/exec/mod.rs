@@ -238,13 +238,7 @@ fn in_process(
         plan.prepared(c, &mut info)?;
         Ok(info)
     });
-    let info = match prepared {
-        Ok(info) => info,
-        Err(e) => {
-            backend.release();
-            return Err(e);
-        }
-    };
+    let info = prepared.inspect_err(|_| backend.release())?;
     obs.cell_phase(&cell.label, "running");
     opts.monitor.count_as_own(backend.serving_pids());
     let result = (|| {
@@ -276,7 +270,9 @@ fn in_process(
     Ok(())
 }
 
-/// What the loop saw of a request that ran from `start` until now.
+/// What the loop saw of a request that ran from `start` until now: other processes' load
+/// during it and the two seconds before it, and the peak resident memory of this process
+/// meanwhile.
 fn observed<'a>(
     opts: &Options<'a>,
     info: &'a CellInfo,
@@ -284,32 +280,20 @@ fn observed<'a>(
     start: Instant,
 ) -> Observed<'a> {
     let end = Instant::now();
-    let (load, peak_rss) = load_between(opts.monitor, start, end, opts.busy_threshold);
-    Observed {
-        info,
-        load,
-        peak_rss,
-        start,
-        end,
-        monitor: opts.monitor,
-        busy_threshold: opts.busy_threshold,
-        obs,
-    }
-}
-
-/// Other processes' load during `[start, end]` and the two seconds before it, and the peak
-/// resident memory of this process meanwhile.
-pub fn load_between(
-    m: &LoadMonitor,
-    start: Instant,
-    end: Instant,
-    threshold: f64,
-) -> (LoadReport, u64) {
+    let m = opts.monitor;
     let before = m.window(
         start.checked_sub(Duration::from_secs(2)).unwrap_or(start),
         start,
     );
     let during = m.window(start, end);
-    let load = LoadReport::of(&before, &during, threshold);
-    (load, during.peak_rss.max(load::current_rss()))
+    Observed {
+        info,
+        load: LoadReport::of(&before, &during, opts.busy_threshold),
+        peak_rss: during.peak_rss.max(load::current_rss()),
+        start,
+        end,
+        monitor: m,
+        busy_threshold: opts.busy_threshold,
+        obs,
+    }
 }
