@@ -330,9 +330,8 @@ fn build_messages(
         }
         (None, Some(messages)) => {
             check_messages(messages, raw.own.system.is_some())?;
-            if messages[0].role == Role::System {
-                return Ok((messages.clone(), None));
-            }
+            // A system message of the prompt's own replaces the default.
+            let system = system.filter(|_| messages[0].role != Role::System);
             Ok((system.into_iter().chain(messages.clone()).collect(), None))
         }
     }
