@@ -9,22 +9,9 @@ use crate::engine::{
     ContextError, Flow, Model, RunEnd, RunOptions, RunTrace, Sampler, SamplerError, Session,
 };
 use crate::measure::StopReason;
-use crate::scenario::Sampling;
+use crate::scenario::Prompt;
 use std::time::Duration;
 use thiserror::Error;
-
-/// Limits and token choice for one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatOptions {
-    pub max_tokens: u32,
-    /// Generation stops when the text contains one of these; the text is cut before it.
-    /// Empty strings are ignored.
-    pub stop: Vec<String>,
-    /// Greedy (argmax of the logits) at temperature 0, else llama.cpp's sampler chain.
-    pub sampling: Sampling,
-    /// From the start of prompt evaluation.
-    pub time_limit: Duration,
-}
 
 /// One request's answer and its timings, all from the start of prompt evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +58,9 @@ pub enum ChatError {
 const PIECE_ROOM: usize = 64;
 
 /// Tokenizes `text` (adding the model's BOS if it wants one, and reading special tokens such
-/// as `<|im_start|>` as such), clears the session's cache and answers it.
+/// as `<|im_start|>` as such), clears the session's cache and answers it under the prompt's
+/// output limit, stop strings, sampling (greedy at temperature 0) and time limit (from the
+/// start of prompt evaluation).
 ///
 /// The context must hold the prompt plus `max_tokens`: a request that does not fit is refused
 /// before anything is decoded. A request stopped by the time limit is a result, not an error.
@@ -79,7 +68,7 @@ pub fn generate(
     session: &mut Session,
     model: &Model,
     text: &str,
-    opts: &ChatOptions,
+    opts: &Prompt,
 ) -> Result<Generation, ChatError> {
     // A new chain per request starts from the seed: one seed gives one text.
     let mut sampler = match opts.sampling.is_greedy() {

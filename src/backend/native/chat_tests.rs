@@ -5,7 +5,7 @@
 use super::*;
 use crate::engine::template::{self, TEMPLATE_MODEL, TEMPLATE_RAW};
 use crate::engine::{ContextSettings, FlashAttn, KvType, LoadOptions, Model};
-use crate::scenario::{Message, Prompt, Role};
+use crate::scenario::{Message, Prompt, Role, Sampling};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -134,16 +134,15 @@ fn chat(user: &str) -> Prompt {
 
 /// Options whose time limit never ends a test request: on a shared 2-core machine, other
 /// processes can slow decoding to seconds per token.
-fn options(max_tokens: u32) -> ChatOptions {
-    ChatOptions {
+fn options(max_tokens: u32) -> Prompt {
+    Prompt {
         max_tokens,
-        stop: Vec::new(),
-        sampling: Sampling::default(),
         time_limit: Duration::from_secs(3600),
+        ..Prompt::default()
     }
 }
 
-fn run(s: &mut Session, model: &Model, user: &str, opts: &ChatOptions) -> Generation {
+fn run(s: &mut Session, model: &Model, user: &str, opts: &Prompt) -> Generation {
     let r = template::render(model, &chat(user), false).expect("prompt renders");
     generate(s, model, &r.text, opts).expect("generates")
 }
@@ -205,7 +204,7 @@ fn a_stop_string_cuts_the_text() {
     let full = run(&mut ctx, &model, STORY, &options(48));
     let stop = " dragon";
     let at = full.text.find(stop).expect("the story mentions the dragon");
-    let opts = ChatOptions {
+    let opts = Prompt {
         stop: stops(&["never appears", stop]),
         ..options(48)
     };
@@ -225,7 +224,7 @@ fn the_time_limit_stops_a_long_prompt_midway_and_the_context_recovers() {
     // About 600 prompt tokens: several seconds of evaluation on a small CPU.
     let long = "The quick brown fox jumps over the lazy dog. ".repeat(60);
     for limit in [Duration::from_millis(1), Duration::from_millis(50)] {
-        let opts = ChatOptions {
+        let opts = Prompt {
             time_limit: limit,
             ..options(16)
         };
@@ -250,7 +249,7 @@ fn a_seed_fixes_the_sampled_text() {
     let model = smollm();
     let _serial = serial();
     let mut ctx = session(&model);
-    let sampled = |seed: u32| ChatOptions {
+    let sampled = |seed: u32| Prompt {
         sampling: Sampling {
             temperature: 0.8,
             seed,
@@ -330,7 +329,7 @@ fn the_loop_adds_little_to_each_token() {
     let model = smollm();
     let _serial = serial();
     let mut ctx = session(&model);
-    let opts = ChatOptions {
+    let opts = Prompt {
         stop: stops(&["never appears", "nor this"]),
         ..options(64)
     };

@@ -16,7 +16,7 @@ use crate::engine::quant::QuantType;
 use crate::engine::{self, quantize, ContextSettings, KvType, LoadOptions, Model, Session};
 use crate::measure::{EngineTime, FailureKind, StopReason, TokenUnit, Trace};
 use crate::record::CellInfo;
-use chat::{ChatOptions, Generation};
+use chat::Generation;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -207,13 +207,7 @@ impl Native {
         let model = Arc::clone(self.models.first().ok_or("no model is loaded")?);
         let ready = self.ready(&model, p)?;
         let session = self.sessions.first_mut().ok_or("no context is prepared")?;
-        let opts = ChatOptions {
-            max_tokens: p.max_tokens,
-            stop: p.stop.clone(),
-            sampling: p.sampling,
-            time_limit: p.time_limit,
-        };
-        let generation = chat::generate(session, &model, &ready.rendered.text, &opts);
+        let generation = chat::generate(session, &model, &ready.rendered.text, p);
         Ok(chat_reply(
             generation.map_err(|e| e.to_string()),
             &ready,
