@@ -8,10 +8,7 @@ mod steps;
 
 use super::exchange::Failure;
 use super::render::{render, Ready};
-use super::{
-    Backend, ChatReply, ChatRequest, ContextSettingsSpec, EngineSpec, ModelSource, Reply, Request,
-    Setup,
-};
+use super::{Backend, ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup};
 use crate::engine::quant::QuantType;
 use crate::engine::{self, quantize, ContextSettings, KvType, LoadOptions, Model, Session};
 use crate::measure::{EngineTime, FailureKind, StopReason, TokenUnit, Trace};
@@ -171,13 +168,8 @@ impl Native {
             type_k: KvType::F16,
             type_v: KvType::F16,
         };
-        if let Some(ContextSettingsSpec {
-            n_ctx,
-            n_batch,
-            n_ubatch,
-        }) = setup.context
-        {
-            return base(n_ctx, n_batch, n_ubatch);
+        if let Some(c) = &setup.context {
+            return base(c.n_ctx, c.n_batch, c.n_ubatch);
         }
         let need = setup
             .prompts
