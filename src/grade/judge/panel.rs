@@ -15,14 +15,11 @@ pub fn power_mean(values: &[f64], p: f64) -> Option<f64> {
         return None;
     }
     let n = values.len() as f64;
-    if p == 0.0 {
-        if values.contains(&0.0) {
-            return Some(0.0);
-        }
-        return Some((values.iter().map(|v| v.ln()).sum::<f64>() / n).exp());
-    }
-    if p < 0.0 && values.contains(&0.0) {
+    if p <= 0.0 && values.contains(&0.0) {
         return Some(0.0);
+    }
+    if p == 0.0 {
+        return Some((values.iter().map(|v| v.ln()).sum::<f64>() / n).exp());
     }
     Some((values.iter().map(|v| v.powf(p)).sum::<f64>() / n).powf(1.0 / p))
 }
