@@ -329,14 +329,11 @@ impl Grader {
                 }
                 _ => Ok(()),
             },
-            Grader::Number { value, tolerance } => {
-                if !tolerance.is_finite() || *tolerance < 0.0 {
-                    Err(format!("number: tolerance {tolerance} must be >= 0"))
-                } else if value.is_some_and(|v| !v.is_finite()) {
-                    Err("number: value must be finite".into())
-                } else {
-                    Ok(())
-                }
+            Grader::Number { tolerance, .. } if !tolerance.is_finite() || *tolerance < 0.0 => {
+                Err(format!("number: tolerance {tolerance} must be >= 0"))
+            }
+            Grader::Number { value: Some(v), .. } if !v.is_finite() => {
+                Err("number: value must be finite".into())
             }
             Grader::CodeBlock { language: Some(l) }
                 if l.is_empty() || l.contains(char::is_whitespace) =>
