@@ -140,18 +140,17 @@ impl Backend for Remote {
         let Ok(uri) = ureq::http::Uri::try_from(self.endpoint.base_url.as_str()) else {
             return Vec::new();
         };
-        let loopback = matches!(
+        if !matches!(
             uri.host(),
             Some("localhost" | "127.0.0.1" | "::1" | "[::1]")
-        );
+        ) {
+            return Vec::new();
+        }
         let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
             Some("https") => 443,
             _ => 80,
         });
-        match loopback {
-            true => crate::hw::load::listening_pids(port),
-            false => Vec::new(),
-        }
+        crate::hw::load::listening_pids(port)
     }
 }
 
