@@ -116,13 +116,12 @@ impl Rubric {
 
     /// The JSON schema judges are asked to follow: one integer per criterion, and a reason.
     pub fn schema(&self) -> serde_json::Value {
-        let mut props = serde_json::Map::new();
-        for c in &self.criteria {
-            props.insert(
-                c.name.clone(),
-                serde_json::json!({ "type": "integer", "minimum": 0, "maximum": self.scale }),
-            );
-        }
+        let score = serde_json::json!({ "type": "integer", "minimum": 0, "maximum": self.scale });
+        let mut props: serde_json::Map<String, serde_json::Value> = self
+            .criteria
+            .iter()
+            .map(|c| (c.name.clone(), score.clone()))
+            .collect();
         props.insert(
             "rationale".into(),
             serde_json::json!({ "type": "string", "maxLength": 200 }),
