@@ -7,7 +7,7 @@ use super::local;
 use crate::engine::quant::{self, QuantType};
 use crate::engine::synth::{self, Sizes};
 use crate::hw::chips::{self, Chip, ChipKind};
-use crate::models::catalogue::{Arch, CATALOGUE};
+use crate::models::catalogue::{Arch, Family, CATALOGUE};
 use serde::Serialize;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -67,7 +67,7 @@ pub fn sized_catalogue() -> Result<Vec<Sized>, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
     let mut out = Vec::new();
     for arch in CATALOGUE.iter() {
-        let quants: Vec<&'static QuantType> = if arch.family.as_str() == "gpt-oss" {
+        let quants: Vec<&'static QuantType> = if arch.family == Family::GptOss {
             vec![&quant::MXFP4_MOE]
         } else {
             QUANTS.iter().filter_map(|q| quant::parse(q).ok()).collect()
