@@ -152,6 +152,12 @@ chips! {
         "NVIDIA GeForce RTX 3090 Ti specifications", ["geforce", "rtx", "3090", "ti"];
     Gpu "NVIDIA GeForce RTX 3090", 936.0, "GDDR6X, 384-bit",
         "NVIDIA GeForce RTX 3090 specifications", ["geforce", "rtx", "3090"], not &["ti"];
+    Gpu "NVIDIA GeForce RTX 5070 Ti", 896.0, "GDDR7, 256-bit",
+        "NVIDIA GeForce RTX 5070 Ti specifications", ["geforce", "rtx", "5070", "ti"];
+    Gpu "NVIDIA GeForce RTX 5060 Ti", 448.0, "GDDR7, 128-bit",
+        "NVIDIA GeForce RTX 5060 Ti specifications", ["geforce", "rtx", "5060", "ti"];
+    Gpu "NVIDIA RTX A6000", 768.0, "GDDR6, 48 GB", "NVIDIA RTX A6000 datasheet",
+        ["nvidia", "rtx", "a6000"];
     Gpu "AMD Instinct MI300X", 5300.0, "HBM3, 192 GB",
         "AMD Instinct MI300X datasheet", ["instinct", "mi300x"];
     Gpu "AMD Radeon RX 7900 XTX", 960.0, "GDDR6, 384-bit",

@@ -52,6 +52,16 @@ fn cpus_and_gpus_match_their_reported_names() {
         name_of("NVIDIA GeForce RTX 3090 Ti", None),
         Some("NVIDIA GeForce RTX 3090 Ti")
     );
+    assert_eq!(
+        name_of("NVIDIA GeForce RTX 5070 Ti", None),
+        Some("NVIDIA GeForce RTX 5070 Ti")
+    );
+    assert_eq!(name_of("NVIDIA GeForce RTX 5070", None), None);
+    assert_eq!(name_of("NVIDIA RTX A6000", None), Some("NVIDIA RTX A6000"));
+    assert_eq!(
+        name_of("NVIDIA RTX 6000 Ada Generation", None),
+        Some("NVIDIA RTX 6000 Ada")
+    );
     assert_eq!(name_of("Intel(R) Xeon(R) Processor", Some(2)), None);
 }
 
