@@ -23,9 +23,8 @@ use std::sync::Arc;
 pub struct Native {
     verbose: bool,
     models: Vec<Arc<Model>>,
-    sessions: Vec<Session>,
-    /// The model of each session.
-    session_models: Vec<usize>,
+    /// Each session, with the index of its model.
+    sessions: Vec<(usize, Session)>,
     /// The settings the sessions were created with.
     settings: Option<ContextSettings>,
     engine: Option<EngineSpec>,
@@ -92,10 +91,9 @@ impl Backend for Native {
             }
             .map_err(|e| e.to_string())?;
             session.place_greedy(greedy_chat && !s.profiled);
-            self.sessions.push(session);
-            self.session_models.push(s.model);
+            self.sessions.push((s.model, session));
         }
-        if let Some(s) = self.sessions.first() {
+        if let Some((_, s)) = self.sessions.first() {
             info.engine = s.applied(&settings, setup.engine.use_mmap, setup.engine.n_gpu_layers);
             info.memory = s.memory().unwrap_or_default();
         }
@@ -198,7 +196,7 @@ impl Native {
         let p = req.prompt;
         let model = Arc::clone(self.models.first().ok_or("no model is loaded")?);
         let ready = self.ready(&model, p)?;
-        let session = self.sessions.first_mut().ok_or("no context is prepared")?;
+        let (_, session) = self.sessions.first_mut().ok_or("no context is prepared")?;
         let generation = chat::generate(session, &model, &ready.rendered.text, p);
         Ok(chat_reply(
             generation.map_err(|e| e.to_string()),

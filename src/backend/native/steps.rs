@@ -10,14 +10,17 @@ use crate::measure::{EngineTime, StopReason, TokenUnit, Trace};
 use std::sync::Arc;
 
 impl Native {
-    /// Session `i` and its model (`no_model`: the error when it has none).
-    fn session(&mut self, i: usize, no_model: &str) -> Result<(Arc<Model>, &mut Session), String> {
-        let model = self.session_models.get(i).and_then(|&m| self.models.get(m));
-        let model = model.map(Arc::clone).ok_or(no_model)?;
-        let session = self
+    /// Session `i` and its model.
+    fn session(&mut self, i: usize) -> Result<(Arc<Model>, &mut Session), String> {
+        let (m, session) = self
             .sessions
             .get_mut(i)
             .ok_or_else(|| format!("no session {i}"))?;
+        let model = self
+            .models
+            .get(*m)
+            .map(Arc::clone)
+            .ok_or("no model for the session")?;
         Ok((model, session))
     }
 
@@ -78,7 +81,7 @@ impl Native {
     /// One step of a profile: every decode call timed to the end of `llama_synchronize`, with
     /// what a profiled session's callback saw during the timed calls.
     pub(super) fn step(&mut self, s: &Step<'_>) -> Result<StepReply, String> {
-        let (model, session) = self.session(s.session, &format!("no session {}", s.session))?;
+        let (model, session) = self.session(s.session)?;
         let prompt = |text: &str, n: u32| -> Vec<i32> {
             let mut ids = model.tokenize(text, false, false);
             if ids.is_empty() {
@@ -117,7 +120,7 @@ impl Native {
     /// The greedy continuation of a plain-text prompt, keeping the logits of every choice; or,
     /// with `forced`, the logits before each given token as the tokens are fed in turn.
     pub(super) fn greedy(&mut self, g: &GreedyRequest<'_>) -> Result<GreedyReply, String> {
-        let (model, session) = self.session(g.session, "no model for the session")?;
+        let (model, session) = self.session(g.session)?;
         let prompt = model.tokenize(g.prompt, true, true);
         if prompt.is_empty() {
             return Err("the prompt has no tokens".into());
