@@ -43,7 +43,6 @@ impl Sink for BenchSink<'_> {
             let text = self
                 .out
                 .format
-                .exporter()
                 .render(&self.records)
                 .map_err(|e| e.to_string())?;
             report::write_atomic(path, &text).map_err(|e| e.to_string())?;
@@ -87,7 +86,7 @@ fn print_bench(out: &Output, records: &[BenchRecord]) -> anyhow::Result<()> {
         true => Format::Table,
         false => out.format,
     };
-    print!("{}", format.exporter().render(records)?);
+    print!("{}", format.render(records)?);
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Everything read from records: the output formats of `runner bench` (each an [`Exporter`]),
+//! Everything read from records: the output formats of `runner bench` ([`Format::render`]),
 //! the sweep's table, backends compared, the regression check, the hardware guide, the HTML
 //! report, and the tables of `runner hw` and `runner profile`. Every table is declared as
 //! `&[Column<T>]` (`table`).
@@ -34,11 +34,6 @@ pub enum ReportError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// Renders bench records into one output format.
-pub trait Exporter {
-    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError>;
 }
 
 crate::util::names::named_enum! {
@@ -85,39 +80,16 @@ impl Format {
             .unwrap_or(Format::Table)
     }
 
-    pub fn exporter(self) -> Box<dyn Exporter> {
-        match self {
-            Format::Table => Box::new(table::TableExporter),
-            Format::Md => Box::new(table::MarkdownExporter),
-            data => Box::new(DataExporter(data)),
-        }
+    /// Bench records in this format; under the table, what a synthetic model is and the
+    /// full-depth figures extrapolated from layer-scaled runs.
+    pub fn render(self, records: &[BenchRecord]) -> Result<String, ReportError> {
+        render_rows(self, table::BENCH, records, || {
+            match records.iter().any(|r| r.model.synthetic.is_some()) {
+                true => format!("{}{}", sweep::SYNTHETIC_NOTE, depth::render(records)),
+                false => String::new(),
+            }
+        })
     }
-}
-
-/// JSON (one array, with raw samples), JSON Lines (one record per line) or CSV.
-struct DataExporter(Format);
-
-impl Exporter for DataExporter {
-    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
-        Ok(rows_as_data(self.0, records)?.unwrap_or_default())
-    }
-}
-
-/// Rows as data, one object each: a JSON array, JSON lines or CSV; `None` for the table
-/// formats, which each table renders itself.
-fn rows_as_data<T: serde::Serialize>(
-    format: Format,
-    rows: &[T],
-) -> Result<Option<String>, ReportError> {
-    Ok(Some(match format {
-        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
-        Format::Jsonl => rows
-            .iter()
-            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
-            .collect::<Result<String, _>>()?,
-        Format::Csv => csv::to_csv(rows)?,
-        Format::Table | Format::Md => return Ok(None),
-    }))
 }
 
 /// Rows in one format: as data, as a Markdown table, or as aligned text followed by the
@@ -128,10 +100,15 @@ pub fn render_rows<T: serde::Serialize>(
     rows: &[T],
     notes: impl FnOnce() -> String,
 ) -> Result<String, ReportError> {
-    Ok(match rows_as_data(format, rows)? {
-        Some(data) => data,
-        None if format == Format::Md => table::markdown(columns, rows),
-        None => table::aligned(columns, rows) + &notes(),
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(rows)? + "\n",
+        Format::Jsonl => rows
+            .iter()
+            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
+            .collect::<Result<String, _>>()?,
+        Format::Csv => csv::to_csv(rows)?,
+        Format::Md => table::markdown(columns, rows),
+        Format::Table => table::aligned(columns, rows) + &notes(),
     })
 }
 

@@ -1,12 +1,8 @@
 //! Tables: every table runner prints is a list of [`Column`]s over a row type, rendered as
 //! aligned text or as Markdown; and the bench's human view, a few columns per record.
 
-use super::{Exporter, ReportError};
 use crate::measure::stats::Summary;
 use crate::record::BenchRecord;
-
-pub struct TableExporter;
-pub struct MarkdownExporter;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -108,7 +104,8 @@ fn params(n: u64) -> String {
     }
 }
 
-const COLUMNS: &[Column<BenchRecord>] = &[
+/// A bench record's columns.
+pub const BENCH: &[Column<BenchRecord>] = &[
     Column::text("model", |r| {
         let stem = r.model.file_name.trim_end_matches(".gguf");
         match &r.model.synthetic {
@@ -156,23 +153,6 @@ const COLUMNS: &[Column<BenchRecord>] = &[
     Column::number("compute MiB", |r| mib(r.memory.compute_buffer_bytes)),
     Column::number("peak RSS MiB", |r| mib(r.memory.peak_rss_bytes)),
 ];
-
-impl Exporter for TableExporter {
-    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
-        let mut s = aligned(COLUMNS, records);
-        if records.iter().any(|r| r.model.synthetic.is_some()) {
-            s.push_str(super::sweep::SYNTHETIC_NOTE);
-            s.push_str(&super::depth::render(records));
-        }
-        Ok(s)
-    }
-}
-
-impl Exporter for MarkdownExporter {
-    fn render(&self, records: &[BenchRecord]) -> Result<String, ReportError> {
-        Ok(markdown(COLUMNS, records))
-    }
-}
 
 /// Rows of text cells under headers; numeric columns align right. Built from columns
 /// ([`grid`]); tables that append a note or rows of another kind use it directly.
