@@ -87,47 +87,43 @@ pub struct Count {
     pub total: usize,
 }
 
+/// One cell's records, in the order they were written.
+#[derive(Default)]
+struct Cell<'a> {
+    requests: Vec<&'a RequestRecord>,
+    judgements: Vec<&'a Judgement>,
+    error: Option<String>,
+}
+
+/// The cell of `key`, added after the others when it is new.
+fn cell<'c, 'a>(cells: &'c mut Vec<(&'a CellKey, Cell<'a>)>, key: &'a CellKey) -> &'c mut Cell<'a> {
+    let i = cells.iter().position(|c| c.0 == key).unwrap_or_else(|| {
+        cells.push((key, Cell::default()));
+        cells.len() - 1
+    });
+    &mut cells[i].1
+}
+
 /// Rows, with judges' scores combined by the power mean of exponent `power`.
 pub fn rows_with(records: &[Record], power: f64) -> Vec<SweepRow> {
-    let mut order: Vec<CellKey> = Vec::new();
-    let mut judgements: BTreeMap<usize, Vec<&Judgement>> = BTreeMap::new();
-    let mut requests: BTreeMap<usize, Vec<&RequestRecord>> = BTreeMap::new();
-    let mut errors: BTreeMap<usize, String> = BTreeMap::new();
-    let index = |k: &CellKey, order: &mut Vec<CellKey>| {
-        order.iter().position(|o| o == k).unwrap_or_else(|| {
-            order.push(k.clone());
-            order.len() - 1
-        })
-    };
+    let mut cells = Vec::new();
     for r in records {
         match r {
             // Load levels have their own table (`report::load`).
-            Record::Request(q) if q.traffic.is_some() => {}
-            Record::Request(q) => requests
-                .entry(index(&q.cell, &mut order))
-                .or_default()
-                .push(q),
-            Record::CellFailed(f) => {
-                errors.insert(index(&f.cell, &mut order), f.reason.clone());
-            }
-            Record::Judgement(j) => judgements
-                .entry(index(&j.cell, &mut order))
-                .or_default()
-                .push(j),
-            Record::Bench(_) | Record::Profile(_) => {}
+            Record::Request(q) if q.traffic.is_none() => cell(&mut cells, &q.cell).requests.push(q),
+            Record::CellFailed(f) => cell(&mut cells, &f.cell).error = Some(f.reason.clone()),
+            Record::Judgement(j) => cell(&mut cells, &j.cell).judgements.push(j),
+            _ => {}
         }
     }
-    order
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let reqs = requests.get(&i).map(Vec::as_slice).unwrap_or(&[]);
-            let mut row = row(key, reqs);
-            if reqs.is_empty() {
-                row.cell_error = errors.get(&i).cloned();
+    cells
+        .into_iter()
+        .map(|(key, c)| {
+            let mut row = row(key, &c.requests);
+            if c.requests.is_empty() {
+                row.cell_error = c.error;
             }
-            let js = judgements.get(&i).map(Vec::as_slice).unwrap_or(&[]);
-            costs_and_quality(&mut row, reqs, js, power);
+            costs_and_quality(&mut row, &c.requests, &c.judgements, power);
             row
         })
         .collect()
@@ -154,22 +150,22 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         row.quantize_cached = row.quantize_ms.is_none() && last.info.quantize_cached;
         row.load_ms = Some(m.load_ms);
     }
-    let short: Vec<&RequestRecord> = reqs
-        .iter()
-        .copied()
-        .filter(|r| r.scenario_kind == ScenarioKind::ShortResponse)
-        .collect();
+    let of_kind = |k| -> Vec<&RequestRecord> {
+        reqs.iter()
+            .copied()
+            .filter(|r| r.scenario_kind == k)
+            .collect()
+    };
+    let (short, long) = (
+        of_kind(ScenarioKind::ShortResponse),
+        of_kind(ScenarioKind::LongForm),
+    );
     let ttft: Vec<f64> = short.iter().filter_map(|r| r.ttft_ms).collect();
     let e2e: Vec<f64> = short.iter().map(|r| r.e2e_ms).collect();
     row.short_ttft_p50_ms = percentile(&ttft, 0.5);
     row.short_ttft_p99_ms = percentile(&ttft, 0.99);
     row.short_e2e_p50_ms = percentile(&e2e, 0.5);
     row.short_e2e_p99_ms = percentile(&e2e, 0.99);
-    let long: Vec<&RequestRecord> = reqs
-        .iter()
-        .copied()
-        .filter(|r| r.scenario_kind == ScenarioKind::LongForm)
-        .collect();
     let rates: Vec<f64> = long.iter().filter_map(|r| r.decode_tps).collect();
     row.long_decode_tps = percentile(&rates, 0.5);
     let median = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
@@ -347,18 +343,14 @@ const COLUMNS: &[Column<SweepRow>] = &[
             .executed
             .values()
             .fold((0, 0), |(p, t), c| (p + c.passed, t + c.total));
-        if r.synthetic.is_some() || t == 0 {
+        if t == 0 {
             return "-".into();
         }
         format!("{p}/{t} ({:.0} %)", p as f64 / t as f64 * 100.0)
     }),
     Column::number("pairs", |r| {
-        if r.synthetic.is_some() {
-            return "-".into();
-        }
         r.pairs
-            .map(|c| format!("{}/{}", c.passed, c.total))
-            .unwrap_or_else(|| "-".into())
+            .map_or("-".into(), |c| format!("{}/{}", c.passed, c.total))
     }),
     Column::text("failures", failures),
 ];
@@ -418,7 +410,7 @@ fn columns(rows: &[SweepRow]) -> Vec<Column<SweepRow>> {
 fn by_category(rows: &[SweepRow]) -> String {
     let lines: Vec<String> = rows
         .iter()
-        .filter(|r| !r.executed.is_empty() && r.synthetic.is_none())
+        .filter(|r| !r.executed.is_empty())
         .map(|r| {
             let cats: Vec<String> = r
                 .executed
