@@ -116,8 +116,8 @@ pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparis
     })
 }
 
-fn median(v: &[f64]) -> Option<f64> {
-    percentile(v, 0.5)
+fn median(v: impl Iterator<Item = f64>) -> Option<f64> {
+    percentile(&v.collect::<Vec<_>>(), 0.5)
 }
 
 fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord]) -> CompareRow {
@@ -140,70 +140,45 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
             ))
         })
         .collect();
-    let deltas: Vec<f64> = pairs
+    let (h_rates, n_rates): (Vec<f64>, Vec<f64>) = pairs
         .iter()
-        .filter_map(|(h, n)| Some(h.ttft_ms? - n.ttft_ms?))
-        .collect();
-    let h_rates: Vec<f64> = pairs
-        .iter()
-        .filter_map(|(h, n)| n.decode_tps.and(h.decode_tps))
-        .collect();
-    let n_rates: Vec<f64> = pairs
-        .iter()
-        .filter_map(|(h, n)| h.decode_tps.and(n.decode_tps))
-        .collect();
-    let server = server_figures(&ok);
-    CompareRow {
-        cached_prompt_share: server.cached_share,
-        backend: row.backend.clone(),
-        requests: mine.len(),
-        failed_requests: mine.len() - ok.len(),
-        ttft_p50_ms: median(&ok.iter().filter_map(|r| r.ttft_ms).collect::<Vec<_>>()),
-        ttft_delta_p50_ms: median(&deltas),
-        decode_tps_p50: median(&ok.iter().filter_map(|r| r.decode_tps).collect::<Vec<_>>()),
-        decode_ratio: match (median(&h_rates), median(&n_rates)) {
-            (Some(h), Some(n)) if n > 0.0 => Some(h / n),
-            _ => None,
-        },
-        server_prompt_ms_p50: median(&server.prompt_ms),
-        client_overhead_p50_ms: median(&server.overhead),
-        decode_vs_server: median(&server.vs_server),
-        cost_usd: row.cost_usd,
-        quality: row.quality,
-        cost_per_quality_point: row.cost_per_quality_point,
-    }
-}
-
-/// What the server's own figures say about a backend's requests.
-struct ServerFigures {
-    prompt_ms: Vec<f64>,
-    /// Client TTFT − server prompt time, per request.
-    overhead: Vec<f64>,
-    /// Client decode rate / server decode rate, per request.
-    vs_server: Vec<f64>,
-    cached_share: Option<f64>,
-}
-
-fn server_figures(ok: &[&RequestRecord]) -> ServerFigures {
-    let server = |r: &RequestRecord| r.server.clone().unwrap_or_default();
+        .filter_map(|(h, n)| Some((h.decode_tps?, n.decode_tps?)))
+        .unzip();
+    // The server's own figures: its prompt time, and the prompt tokens it took from its cache.
+    let servers = || ok.iter().filter_map(|r| Some((*r, r.server.as_ref()?)));
     let (mut prompt, mut cached) = (0u64, 0u64);
-    for s in ok.iter().filter_map(|r| r.server.as_ref()) {
+    for (_, s) in servers() {
         if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
             prompt += p;
             cached += c;
         }
     }
-    ServerFigures {
-        prompt_ms: ok.iter().filter_map(|r| server(r).prompt_ms).collect(),
-        overhead: ok
-            .iter()
-            .filter_map(|r| Some(r.ttft_ms? - server(r).prompt_ms?))
-            .collect(),
-        vs_server: ok
-            .iter()
-            .filter_map(|r| Some(r.decode_tps? / server(r).decode_tps.filter(|s| *s > 0.0)?))
-            .collect(),
-        cached_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
+    CompareRow {
+        cached_prompt_share: (prompt > 0).then(|| cached as f64 / prompt as f64),
+        backend: row.backend.clone(),
+        requests: mine.len(),
+        failed_requests: mine.len() - ok.len(),
+        ttft_p50_ms: median(ok.iter().filter_map(|r| r.ttft_ms)),
+        ttft_delta_p50_ms: median(
+            pairs
+                .iter()
+                .filter_map(|(h, n)| Some(h.ttft_ms? - n.ttft_ms?)),
+        ),
+        decode_tps_p50: median(ok.iter().filter_map(|r| r.decode_tps)),
+        decode_ratio: match (median(h_rates.into_iter()), median(n_rates.into_iter())) {
+            (Some(h), Some(n)) if n > 0.0 => Some(h / n),
+            _ => None,
+        },
+        server_prompt_ms_p50: median(servers().filter_map(|(_, s)| s.prompt_ms)),
+        client_overhead_p50_ms: median(
+            servers().filter_map(|(r, s)| Some(r.ttft_ms? - s.prompt_ms?)),
+        ),
+        decode_vs_server: median(
+            servers().filter_map(|(r, s)| Some(r.decode_tps? / s.decode_tps.filter(|s| *s > 0.0)?)),
+        ),
+        cost_usd: row.cost_usd,
+        quality: row.quality,
+        cost_per_quality_point: row.cost_per_quality_point,
     }
 }
 
