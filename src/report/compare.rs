@@ -243,7 +243,7 @@ pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportEr
         return Ok(String::new());
     };
     type Title = fn(&str) -> String;
-    let (grid, title): (fn(Grid<'static>) -> String, Title) = match format {
+    let (grid, title): (fn(Grid) -> String, Title) = match format {
         Format::Table => (|g| g.aligned(), |t| format!("\n{t}\n")),
         Format::Md => (|g| g.markdown(), |t| format!("\n**{t}**\n\n")),
         _ => return Ok(String::new()),

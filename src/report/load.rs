@@ -212,7 +212,7 @@ pub fn knees(rows: &[LoadRow]) -> Vec<String> {
 pub const COLUMNS_NOTE: &str = "times in ms from each request's arrival (queueing included); out tok/s = all output tokens / level wall time; user tok/s = median of each request's own decode rate; gain = out tok/s over concurrency 1's";
 
 /// The load table's cells, for pages that draw tables themselves.
-pub fn grid(rows: &[LoadRow]) -> Grid<'static> {
+pub fn grid(rows: &[LoadRow]) -> Grid {
     table::grid(&columns(rows), rows)
 }
 

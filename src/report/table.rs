@@ -43,10 +43,7 @@ impl<T> Column<T> {
 }
 
 /// The cells of `rows` under `columns`.
-pub fn grid<'a, T: 'a>(
-    columns: &[Column<T>],
-    rows: impl IntoIterator<Item = &'a T>,
-) -> Grid<'static> {
+pub fn grid<'a, T: 'a>(columns: &[Column<T>], rows: impl IntoIterator<Item = &'a T>) -> Grid {
     Grid {
         headers: columns.iter().map(|c| c.header).collect(),
         numeric: columns.iter().map(|c| c.numeric).collect(),
@@ -156,13 +153,13 @@ pub const BENCH: &[Column<BenchRecord>] = &[
 
 /// Rows of text cells under headers; numeric columns align right. Built from columns
 /// ([`grid`]); tables that append a note or rows of another kind use it directly.
-pub struct Grid<'a> {
-    pub headers: Vec<&'a str>,
+pub struct Grid {
+    pub headers: Vec<&'static str>,
     pub numeric: Vec<bool>,
     pub rows: Vec<Vec<String>>,
 }
 
-impl Grid<'_> {
+impl Grid {
     /// Aligned columns separated by two spaces, with a rule under the headers.
     pub fn aligned(&self) -> String {
         let widths: Vec<usize> = (0..self.headers.len())

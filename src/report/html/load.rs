@@ -87,7 +87,7 @@ fn lines(
             .build_cartesian_2d(0f64..x_top, 0f64..y_top)
             .map_err(err)?;
         plot::axes(&mut chart, desc.0, desc.1)?;
-        let text = TextStyle::from((plot::FONT, 12).into_font()).color(&BLACK);
+        let text = plot::text(12);
         for (name, c, dashed, points) in data.iter().filter(|d| !d.3.is_empty()) {
             let (c, dashed) = (*c, *dashed);
             let xy = points.iter().map(|p| (p.1, p.2));

@@ -11,6 +11,11 @@ pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 440;
 pub const FONT: &str = "sans-serif";
 
+/// Black text of `size` pixels in the charts' font.
+pub fn text(size: u32) -> TextStyle<'static> {
+    TextStyle::from((FONT, size).into_font()).color(&BLACK)
+}
+
 /// Errors of drawing into an SVG string, as text.
 pub type DrawResult<T> = Result<T, String>;
 
@@ -119,7 +124,7 @@ where
                 Circle::new((x + 6, y), 5, c.filled()).into_dyn()
             }
         });
-    let style = TextStyle::from((FONT, 12).into_font()).color(&BLACK);
+    let style = text(12);
     let labels = points.iter().map(|(n, x, y)| {
         // Beside the mark: a fixed share to the right works on linear and log axes alike.
         Text::new(n.clone(), (*x * 1.06, *y), style.clone())
@@ -156,7 +161,7 @@ pub fn empty(title: &str, x_desc: &str, y_desc: &str, note: &str) -> DrawResult<
             .build_cartesian_2d(0f64..1f64, 0f64..1f64)
             .map_err(err)?;
         axes(&mut chart, x_desc, y_desc)?;
-        let style = TextStyle::from((FONT, 18).into_font()).color(&BLACK);
+        let style = text(18);
         chart
             .draw_series(std::iter::once(Text::new(
                 note.to_string(),

@@ -107,7 +107,7 @@ fn hbars(
             .y_desc(y_desc)
             .draw()
             .map_err(err)?;
-        let style = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
+        let style = plot::text(12);
         for (g, name) in groups.iter().enumerate() {
             let c = color(g);
             let mine = || bars.iter().enumerate().filter(move |(_, b)| b.2 == g);
