@@ -287,6 +287,17 @@ fn the_machine_option_answers_what_to_run() {
     assert!(text.contains("- Largest that fits and decodes at 20 tok/s or more: **"));
     assert!(text.contains("## Published figures for this chip"));
     snapshot("machine-m4-pro-48gb.md", &text);
+    // A pick that fits only tightly says so.
+    let o = run_in_data(&["guide", "--results", "records", "--machine", "M2 Max 32GB"]);
+    let text = stdout(&o);
+    let largest = text
+        .lines()
+        .find(|l| l.starts_with("- Largest that fits"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        largest.contains("GiB to spare: tight, less than the 10 % the guide keeps free)."),
+        "{largest}"
+    );
     // Nothing that does not fit is recommended or listed as fitting; what does not fit is named.
     let o = run_in_data(&["guide", "--results", "records", "--machine", "M4 16GB"]);
     let text = stdout(&o);

@@ -65,14 +65,18 @@ fn pick(what: &str, r: Option<&CatalogueRow>, none: &str) -> String {
     match r {
         Some(r) => format!(
             "- {what}: **{} {}**, about {} tok/s decode ({}), {:.1} GiB of {:.1} usable ({:.1} GiB to \
-             spare).\n",
+             spare{}).\n",
             r.model,
             r.quant,
             rate(r.decode_tps),
             r.confidence.label(),
             r.memory_needed_gib,
             r.usable_gib.unwrap_or(0.0),
-            r.usable_gib.unwrap_or(0.0) - r.memory_needed_gib
+            r.usable_gib.unwrap_or(0.0) - r.memory_needed_gib,
+            match r.fits {
+                catalog::Fit::Tight => ": tight, less than the 10 % the guide keeps free",
+                _ => "",
+            }
         ),
         None => format!("- {what}: {none}\n"),
     }
