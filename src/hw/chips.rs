@@ -36,7 +36,7 @@ pub struct Chip {
     not: &'static [&'static str],
     /// Logical CPU count, where the bandwidth depends on the binned variant.
     #[serde(skip)]
-    cores: Option<usize>,
+    pub cores: Option<usize>,
 }
 
 const VARIANTS: &[&str] = &["pro", "max", "ultra"];

@@ -61,18 +61,22 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
     let cores = CORES
         .captures(&rest)
         .and_then(|c| c[1].parse::<usize>().ok());
-    let name = CORES.replace_all(&rest, " ");
-    let name = name
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let tidy = |s: &str| -> String {
+        let s = CORES.replace_all(s, " ");
+        s.split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let name = tidy(&rest);
     if name.is_empty() {
         return Err(format!(
             "--machine '{text}': name a chip, e.g. 'M4 Pro 48GB'"
         ));
     }
-    let chip = find_chip(&name, cores).map_err(|e| format!("--machine '{text}': {e}"))?;
+    // Some chips are named with their memory ("A100 80GB"): the name is tried with it too.
+    let chip =
+        find_chip(&name, &tidy(text), cores).map_err(|e| format!("--machine '{text}': {e}"))?;
     Ok(MachineSpec {
         given: text.to_string(),
         chip,
@@ -80,8 +84,10 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
     })
 }
 
-/// The chip a short name means, trying the vendors' prefixes; a binned chip needs its cores.
-fn find_chip(name: &str, cores: Option<usize>) -> Result<&'static Chip, String> {
+/// The chip a short name means (`named` is the name with the memory size), trying the
+/// vendors' prefixes; a binned chip needs its cores, and a name that several chips share (an
+/// H100 is a PCIe or an SXM card) its variant.
+fn find_chip(name: &str, named: &str, cores: Option<usize>) -> Result<&'static Chip, String> {
     let prefixes = [
         "",
         "Apple ",
@@ -90,7 +96,26 @@ fn find_chip(name: &str, cores: Option<usize>) -> Result<&'static Chip, String> 
         "AMD ",
         "AMD Radeon ",
     ];
-    let names: Vec<String> = prefixes.iter().map(|p| format!("{p}{name}")).collect();
+    let names: Vec<String> = [name, named]
+        .iter()
+        .flat_map(|n| prefixes.iter().map(move |p| format!("{p}{n}")))
+        .collect();
+    let exact = chips::CHIPS
+        .iter()
+        .any(|c| names.iter().any(|n| n.eq_ignore_ascii_case(c.name)));
+    // Chips of any core count whose name has every word given.
+    let sharing = |n: &str| -> Vec<&'static str> {
+        let given = words(n);
+        let found = chips::CHIPS.iter().filter(|c| c.cores.is_none());
+        found
+            .filter(|c| given.iter().all(|w| words(c.name).contains(w)))
+            .map(|c| c.name)
+            .collect()
+    };
+    let (short, long) = (sharing(name), sharing(named));
+    if !exact && short.len() > 1 && long.len() != 1 {
+        return Err(format!("'{name}' names {}: say which", short.join(" and ")));
+    }
     for n in &names {
         if let Some(c) = chips::recognise(n, cores) {
             return Ok(c);
@@ -130,15 +155,17 @@ fn find_chip(name: &str, cores: Option<usize>) -> Result<&'static Chip, String> 
     ))
 }
 
+/// The lowercase words of a name, split at anything but letters and digits.
+fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect()
+}
+
 /// Up to three chip names sharing the most words with `name` (a word counts when one is a
 /// prefix of the other: "4090" and "RTX" match "NVIDIA GeForce RTX 4090").
 fn close_matches(name: &str) -> Vec<&'static str> {
-    let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| w.to_ascii_lowercase())
-            .collect()
-    };
     let given = words(name);
     let mut scored: Vec<(usize, &'static str)> = chips::CHIPS
         .iter()
@@ -212,5 +239,32 @@ mod tests {
             "{e}"
         );
         assert!(parse("M4 Pro 0GB").is_err());
+        // A name two cards share: the variant is asked for, not guessed.
+        let e = parse("H100 80GB").unwrap_err();
+        assert!(
+            e.contains("'H100' names NVIDIA H100 PCIe and NVIDIA H100 SXM: say which"),
+            "{e}"
+        );
+        let e = parse("A100 80GB").unwrap_err();
+        assert!(
+            e.contains("NVIDIA A100 80GB PCIe and NVIDIA A100 80GB SXM"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_chip_named_with_its_memory_is_found() {
+        for (given, chip) in [
+            ("A100 80GB PCIe", "NVIDIA A100 80GB PCIe"),
+            ("A100 SXM 80GB", "NVIDIA A100 80GB SXM"),
+            ("H100 SXM 80GB", "NVIDIA H100 SXM"),
+            ("H100 PCIe 80GB", "NVIDIA H100 PCIe"),
+            ("RTX 3090 24GB", "NVIDIA GeForce RTX 3090"),
+            ("RTX 3090 Ti 24GB", "NVIDIA GeForce RTX 3090 Ti"),
+            ("M4 16GB", "Apple M4"),
+            ("Apple M1 16GB", "Apple M1"),
+        ] {
+            assert_eq!(parse(given).map(|m| m.chip.name), Ok(chip), "{given}");
+        }
     }
 }
