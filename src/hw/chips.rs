@@ -140,19 +140,19 @@ chips! {
     Gpu "NVIDIA L4", 300.0, "GDDR6, 24 GB", "NVIDIA L4 datasheet", ["nvidia", "l4"];
     Gpu "NVIDIA RTX 6000 Ada", 960.0, "GDDR6, 48 GB",
         "NVIDIA RTX 6000 Ada datasheet", ["nvidia", "rtx", "6000", "ada"];
-    Gpu "NVIDIA GeForce RTX 5090", 1792.0, "GDDR7, 512-bit",
+    Gpu "NVIDIA GeForce RTX 5090", 1792.0, "GDDR7, 512-bit, 32 GB",
         "NVIDIA GeForce RTX 5090 specifications", ["geforce", "rtx", "5090"];
-    Gpu "NVIDIA GeForce RTX 5080", 960.0, "GDDR7, 256-bit",
+    Gpu "NVIDIA GeForce RTX 5080", 960.0, "GDDR7, 256-bit, 16 GB",
         "NVIDIA GeForce RTX 5080 specifications", ["geforce", "rtx", "5080"];
-    Gpu "NVIDIA GeForce RTX 4090", 1008.0, "GDDR6X, 384-bit",
+    Gpu "NVIDIA GeForce RTX 4090", 1008.0, "GDDR6X, 384-bit, 24 GB",
         "NVIDIA GeForce RTX 4090 specifications", ["geforce", "rtx", "4090"];
-    Gpu "NVIDIA GeForce RTX 4080", 716.8, "GDDR6X, 256-bit",
+    Gpu "NVIDIA GeForce RTX 4080", 716.8, "GDDR6X, 256-bit, 16 GB",
         "NVIDIA GeForce RTX 4080 specifications", ["geforce", "rtx", "4080"], not &["super"];
-    Gpu "NVIDIA GeForce RTX 3090 Ti", 1008.0, "GDDR6X, 384-bit",
+    Gpu "NVIDIA GeForce RTX 3090 Ti", 1008.0, "GDDR6X, 384-bit, 24 GB",
         "NVIDIA GeForce RTX 3090 Ti specifications", ["geforce", "rtx", "3090", "ti"];
-    Gpu "NVIDIA GeForce RTX 3090", 936.0, "GDDR6X, 384-bit",
+    Gpu "NVIDIA GeForce RTX 3090", 936.0, "GDDR6X, 384-bit, 24 GB",
         "NVIDIA GeForce RTX 3090 specifications", ["geforce", "rtx", "3090"], not &["ti"];
-    Gpu "NVIDIA GeForce RTX 5070 Ti", 896.0, "GDDR7, 256-bit",
+    Gpu "NVIDIA GeForce RTX 5070 Ti", 896.0, "GDDR7, 256-bit, 16 GB",
         "NVIDIA GeForce RTX 5070 Ti specifications", ["geforce", "rtx", "5070", "ti"];
     Gpu "NVIDIA GeForce RTX 5060 Ti", 448.0, "GDDR7, 128-bit",
         "NVIDIA GeForce RTX 5060 Ti specifications", ["geforce", "rtx", "5060", "ti"];
@@ -160,7 +160,7 @@ chips! {
         ["nvidia", "rtx", "a6000"];
     Gpu "AMD Instinct MI300X", 5300.0, "HBM3, 192 GB",
         "AMD Instinct MI300X datasheet", ["instinct", "mi300x"];
-    Gpu "AMD Radeon RX 7900 XTX", 960.0, "GDDR6, 384-bit",
+    Gpu "AMD Radeon RX 7900 XTX", 960.0, "GDDR6, 384-bit, 24 GB",
         "AMD Radeon RX 7900 XTX specifications", ["radeon", "7900", "xtx"];
 }
 

@@ -424,3 +424,21 @@ pub fn recommend(
         });
     (fastest, largest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gpu_sold_in_one_size_states_its_memory() {
+        let chip = |n: &str| chips::CHIPS.iter().find(|c| c.name == n).unwrap();
+        let gib = |g: u64| Some(g << 30);
+        assert_eq!(device_memory(chip("NVIDIA GeForce RTX 4090")), gib(24));
+        assert_eq!(device_memory(chip("NVIDIA GeForce RTX 5090")), gib(32));
+        assert_eq!(device_memory(chip("NVIDIA H200")), gib(141));
+        // Sold with 8 or 16 GB: the size is the buyer's to give (`--machine`).
+        assert_eq!(device_memory(chip("NVIDIA GeForce RTX 5060 Ti")), None);
+        // Unified memory comes in many sizes.
+        assert_eq!(device_memory(chip("Apple M4 Pro")), None);
+    }
+}
