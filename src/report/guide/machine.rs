@@ -103,12 +103,12 @@ fn find_chip(name: &str, named: &str, cores: Option<usize>) -> Result<&'static C
     let exact = chips::CHIPS
         .iter()
         .any(|c| names.iter().any(|n| n.eq_ignore_ascii_case(c.name)));
-    // Chips of any core count whose name has every word given.
+    // The chips, not told apart by their core count, whose names have every word given.
     let sharing = |n: &str| -> Vec<&'static str> {
         let given = words(n);
-        let found = chips::CHIPS.iter().filter(|c| c.cores.is_none());
-        found
-            .filter(|c| given.iter().all(|w| words(c.name).contains(w)))
+        chips::CHIPS
+            .iter()
+            .filter(|c| c.cores.is_none() && given.iter().all(|w| words(c.name).contains(w)))
             .map(|c| c.name)
             .collect()
     };

@@ -2,7 +2,7 @@
 //! decode is bound by memory bandwidth, so time per token ≈ bytes per token ÷ (bandwidth ×
 //! efficiency) + a fixed cost, fitted to the machine's own decodes where it has some
 //! ([`super::local::Local`]), else tok/s ≈ bandwidth × efficiency ÷ bytes per token; and a
-//! model fits when the memory it needed elsewhere fits in the memory present.
+//! model fits when the memory it needed elsewhere fits in the memory llama.cpp can use there.
 
 use super::calib::Work;
 use super::catalog::Fit;
