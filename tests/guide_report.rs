@@ -656,3 +656,88 @@ fn a_gpu_machine_is_fitted_to_its_own_decodes_at_the_gpus_published_bandwidth() 
     );
     assert!(md.contains("runner's own decodes on chips of the table, predicted by the fit to the published rows (which never saw them): CUDA MoE 414.6 %"), "{md}");
 }
+
+/// The H200's records plus one of them run again with every layer on the host (`-ngl 0`):
+/// a machine measured both ways is two machines to the guide, each row held against the
+/// bandwidth and memory of where its weights sat.
+#[test]
+fn runs_with_weights_on_the_host_of_a_gpu_machine_are_not_merged_with_its_gpu_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    with_gpu_records(dir.path());
+    let text = std::fs::read_to_string(data().join("gpu/h200-synthetic.jsonl")).unwrap();
+    let mut r: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(r["model"]["name"], "Llama-3.1-8B (synthetic)");
+    r["engine"]["n_gpu_layers"] = 0.into();
+    r["time"] = "2026-11-26T02:00:00Z".into();
+    r["results"]["gen_tps"]["median"] = 12.5.into();
+    let b = &mut r["bandwidth"];
+    b["decode_tps"] = 12.5.into();
+    b["achieved_gbps"] = 58.7.into();
+    b["measured_peak_gbps"] = 200.0.into();
+    b["measured_peak_kind"] = "read".into();
+    b["utilisation_measured"] = 0.2935.into();
+    for k in [
+        "published_chip",
+        "published_peak_gbps",
+        "utilisation_published",
+    ] {
+        b[k] = serde_json::Value::Null;
+    }
+    std::fs::write(dir.path().join("h200-on-cpu.json"), r.to_string()).unwrap();
+
+    let results = dir.path().to_str().unwrap();
+    let out = dir.path().join("guide.md");
+    let o = run_in_data(&["guide", "--results", results, "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(&out).unwrap();
+    let h200 = "NVIDIA H200, 16 cores, 126 GiB + CUDA0 (NVIDIA H200)";
+    // Named by the host's CPU, since the chip the weights sat on is that one.
+    let on_cpu =
+        "Intel(R) Xeon(R) Processor, 16 cores, 126 GiB + CUDA0 (NVIDIA H200) (weights on CPU)";
+    // The GPU runs keep their summary and fit: nine decodes at the published bandwidth.
+    let gpu = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| {h200} |")))
+        .expect("the H200 in the machines table");
+    assert!(gpu.contains("| 4800.0 | 23.9 (n=9) |"), "{gpu}");
+    assert!(
+        md.contains(&format!(
+            "- {h200} (native, fitted to its own decodes): 33.0 % of the 4800.0 GB/s published"
+        )),
+        "{md}"
+    );
+    // The host run is its own machine, held against the host's measured bandwidth.
+    let cpu = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| {on_cpu} |")))
+        .expect("the H200's host in the machines table");
+    assert!(cpu.contains("| 125.9 | 200.00 | - | 29.3 (n=1) |"), "{cpu}");
+
+    let csv = std::fs::read_to_string(dir.path().join("guide.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let llama: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect::<Vec<_>>())
+        .filter(|r| r[col("status")] == "measured")
+        .filter(|r| r[col("model")] == "llama-3.1-8b (synthetic)" && r[col("quant")] == "q4_k_m")
+        .collect();
+    assert_eq!(llama.len(), 2, "{csv}");
+    for (weights, machine, tps, gib) in [("gpu", h200, 244.2, 140.0), ("cpu", on_cpu, 12.5, 126.0)]
+    {
+        let row = llama
+            .iter()
+            .find(|r| r[col("weights")] == weights)
+            .unwrap_or_else(|| panic!("no {weights} row: {csv}"));
+        assert_eq!(row[col("machine")], machine);
+        assert!(
+            (r_f64(&row[col("decode_tps")]) - tps).abs() < 0.1,
+            "{row:?}"
+        );
+        // Memory present: the GPU's for weights on it, the host's RAM for weights on the host.
+        assert!(
+            (r_f64(&row[col("memory_gib")]) - gib).abs() < 2.0,
+            "{row:?}"
+        );
+    }
+}

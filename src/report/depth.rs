@@ -6,15 +6,16 @@
 use super::table::{aligned, Column};
 use crate::measure::fit::{self, Line};
 use crate::record::BenchRecord;
-use crate::report::obs::Fingerprint;
+use crate::report::obs::{Fingerprint, Weights};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One extrapolated figure.
 #[derive(Debug, Clone, Serialize)]
 pub struct FullDepth {
-    /// The machine the depths were measured on.
+    /// The machine the depths were measured on, and where the weights sat there.
     pub machine: Fingerprint,
+    pub weights: Weights,
     /// Catalogue entry, e.g. `llama-3.1-8b`.
     pub model: String,
     pub quant: String,
@@ -33,7 +34,7 @@ pub struct FullDepth {
     pub residual: f64,
 }
 
-type Key = (Fingerprint, String, String, String, u32, String);
+type Key = (Fingerprint, Weights, String, String, String, u32, String);
 
 /// A record's rate (tok/s) for one phase.
 type Rate = fn(&BenchRecord) -> Option<f64>;
@@ -48,8 +49,11 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
         if s.of == "twin" {
             continue;
         }
+        let machine = Fingerprint::of(&r.machine, &r.build);
+        let weights = Weights::of(r.engine.n_gpu_layers, r.model.n_layer, &machine);
         let key = (
-            Fingerprint::of(&r.machine, &r.build),
+            machine,
+            weights,
             s.of.clone(),
             r.model.file_type.clone().unwrap_or_default(),
             r.test.name.clone(),
@@ -59,7 +63,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
         groups.entry(key).or_default().push(r);
     }
     let mut out = Vec::new();
-    for ((machine, model, quant, test, _, _), rs) in groups {
+    for ((machine, weights, model, quant, test, _, _), rs) in groups {
         let full = rs[0].model.synthetic.as_ref().map_or(0, |s| s.full_layers);
         let phases: [(&'static str, Rate); 2] = [
             ("prompt", |r| {
@@ -93,6 +97,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
             layers.dedup();
             out.push(FullDepth {
                 machine: machine.clone(),
+                weights,
                 model: model.clone(),
                 quant: quant.clone(),
                 test: test.clone(),

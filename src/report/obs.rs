@@ -69,15 +69,65 @@ pub struct RowKey {
     pub model: String,
     /// Lowercase quantization type, e.g. `q4_k_m` (a sweep's `source` becomes the file's type).
     pub quant: String,
+    /// Where a native run's weights sat; `None` for other backends, whose placement the
+    /// records do not know.
+    pub weights: Option<Weights>,
 }
 
 impl RowKey {
-    /// `model quant`, plus the backend when it is not native.
+    /// `model quant`, plus the backend when it is not native, plus where the weights sat
+    /// when that was not the machine's accelerator.
     pub fn series(&self) -> String {
+        let on = self.site().suffix(&self.machine);
         if self.backend.is_native() {
-            format!("{} {}", self.model, self.quant)
+            format!("{} {}{on}", self.model, self.quant)
         } else {
-            format!("{} {} ({})", self.model, self.quant, self.backend)
+            format!("{} {} ({}){on}", self.model, self.quant, self.backend)
+        }
+    }
+
+    /// Where the weights sat, taking the machine's default for backends that do not say.
+    pub fn site(&self) -> Weights {
+        self.weights
+            .unwrap_or_else(|| Weights::default_on(&self.machine))
+    }
+}
+
+/// Where a model's weights sat: all on the machine's accelerator, split between it and the
+/// host, or all on the host. One machine measured both ways is two machines to the guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weights {
+    Gpu,
+    Split,
+    Cpu,
+}
+
+impl Weights {
+    /// Where `n_gpu_layers` put a model of `n_layer` repeating layers on machine `f`:
+    /// llama.cpp keeps the output layer on the host unless asked for more layers than the
+    /// model has.
+    pub fn of(n_gpu_layers: u32, n_layer: u32, f: &Fingerprint) -> Weights {
+        if f.accelerators.is_empty() || n_gpu_layers == 0 {
+            Weights::Cpu
+        } else if n_gpu_layers > n_layer {
+            Weights::Gpu
+        } else {
+            Weights::Split
+        }
+    }
+
+    /// Where weights sit on `f` with every layer offloaded: its accelerator, if it has one.
+    pub fn default_on(f: &Fingerprint) -> Weights {
+        Weights::of(u32::MAX, 0, f)
+    }
+
+    /// What a name of `f` adds to say where the weights sat: nothing for its default.
+    pub fn suffix(self, f: &Fingerprint) -> &'static str {
+        match self {
+            _ if self == Weights::default_on(f) => "",
+            Weights::Split => " (weights on CPU+GPU)",
+            _ => " (weights on CPU)",
         }
     }
 }
@@ -149,12 +199,20 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         ScenarioKind::LongForm => Workload::LongForm,
         ScenarioKind::ShortResponse => Workload::ShortResponse,
     };
+    let machine = Fingerprint::of(&info.machine, &info.build);
+    let weights = r
+        .cell
+        .backend
+        .is_native()
+        .then(|| Weights::of(info.engine.n_gpu_layers, info.model.n_layer, &machine));
     Obs {
+        memory_present_bytes: present(&info.machine, &info.build, weights),
         key: RowKey {
-            machine: Fingerprint::of(&info.machine, &info.build),
+            machine,
             backend: r.cell.backend.clone(),
             model,
             quant,
+            weights,
         },
         workload,
         test: r.scenario.clone(),
@@ -169,7 +227,6 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         experts: experts(&info.model),
         routing_share: info.routing.as_ref().and_then(routing_share),
         memory_needed_bytes: needed(&info.memory),
-        memory_present_bytes: present(&info.machine, &info.build),
         busy: r.load.busy,
         time: r.provenance.time.clone(),
     }
@@ -186,15 +243,19 @@ fn routing_share(r: &crate::measure::routing::RoutingSummary) -> Option<f64> {
 /// The observation of one bench test (a record with generated tokens or not).
 pub fn from_bench(r: &BenchRecord) -> Obs {
     let m = &r.model;
+    let machine = Fingerprint::of(&r.machine, &r.build);
+    let weights = Weights::of(r.engine.n_gpu_layers, m.n_layer, &machine);
     Obs {
+        memory_present_bytes: present(&r.machine, &r.build, Some(weights)),
         key: RowKey {
-            machine: Fingerprint::of(&r.machine, &r.build),
+            machine,
             backend: BackendId::native(),
             model: match &m.synthetic {
                 Some(s) => s.label(m.file_name.trim_end_matches(".gguf")),
                 None => model_name(None, m.sha256.as_deref(), &m.path),
             },
             quant: file_quant(m.file_type.as_deref()),
+            weights: Some(weights),
         },
         workload: Workload::Bench,
         test: r.test.name.clone(),
@@ -213,7 +274,6 @@ pub fn from_bench(r: &BenchRecord) -> Obs {
         experts: experts(m),
         routing_share: None,
         memory_needed_bytes: needed(&r.memory),
-        memory_present_bytes: present(&r.machine, &r.build),
         busy: r.load.busy,
         time: r.provenance.time.clone(),
     }
@@ -294,34 +354,39 @@ fn needed(m: &MemoryUsage) -> Option<u64> {
     (total > 0).then_some(total)
 }
 
-fn present(m: &MachineInfo, build: &BuildInfo) -> u64 {
+/// What the machine has for weights that sat where `weights` says: the largest accelerator's
+/// memory, else (weights on the host, or no accelerator) RAM.
+fn present(m: &MachineInfo, build: &BuildInfo, weights: Option<Weights>) -> u64 {
     build
         .devices
         .iter()
-        .filter(|d| !d.backend.eq_ignore_ascii_case("cpu"))
+        .filter(|d| !d.backend.eq_ignore_ascii_case("cpu") && weights != Some(Weights::Cpu))
         .map(|d| d.memory_total_bytes)
         .max()
         .filter(|&b| b > 0)
         .unwrap_or(m.ram_bytes)
 }
 
-/// The chip table's entry for a machine: its first recognised accelerator (where llama.cpp
-/// puts the weights), else its CPU.
-pub fn chip_of(f: &Fingerprint) -> Option<&'static chips::Chip> {
+/// The chip table's entry for where a machine's weights sat: its first recognised
+/// accelerator (where llama.cpp puts them by default), else, or with weights on the host,
+/// its CPU.
+pub fn chip_of(f: &Fingerprint, weights: Weights) -> Option<&'static chips::Chip> {
     f.accelerators
         .iter()
+        .filter(|_| weights != Weights::Cpu)
         .find_map(|a| chips::recognise(a, None))
         .or_else(|| chips::recognise(&f.cpu, Some(f.logical_cores)))
 }
 
-/// A readable machine name: the recognised chip or the CPU, its cores, memory and accelerators.
-pub fn machine_label(f: &Fingerprint) -> String {
-    let name = chip_of(f).map_or(f.cpu.as_str(), |c| c.name);
+/// A readable machine name: the recognised chip or the CPU, its cores, memory and
+/// accelerators, and where the weights sat when not on the accelerator.
+pub fn machine_label(f: &Fingerprint, weights: Weights) -> String {
+    let name = chip_of(f, weights).map_or(f.cpu.as_str(), |c| c.name);
     let mut s = format!("{name}, {} cores, {} GiB", f.logical_cores, f.ram_gib);
     for a in &f.accelerators {
         s.push_str(&format!(" + {a}"));
     }
-    s
+    s + weights.suffix(f)
 }
 
 #[cfg(test)]
@@ -376,7 +441,10 @@ mod tests {
         assert_eq!(Fingerprint::of(&m, &b), Fingerprint::of(&m2, &b));
         assert_eq!(Fingerprint::of(&m, &b).id().len(), 8);
         let f = Fingerprint::of(&m, &b);
-        assert_eq!(machine_label(&f), "Apple M4 Pro, 14 cores, 48 GiB");
+        assert_eq!(
+            machine_label(&f, Weights::Cpu),
+            "Apple M4 Pro, 14 cores, 48 GiB"
+        );
         let mut gpu = BuildInfo::default();
         gpu.devices.push(crate::record::DeviceInfo {
             name: "CUDA0".into(),
@@ -387,7 +455,50 @@ mod tests {
         let g = Fingerprint::of(&m, &gpu);
         assert_ne!(g, f);
         assert_ne!(g.id(), f.id());
-        assert_eq!(present(&m, &gpu), 80 << 30);
-        assert_eq!(present(&m, &b), 48 << 30);
+        assert_eq!(present(&m, &gpu, Some(Weights::Gpu)), 80 << 30);
+        assert_eq!(present(&m, &gpu, None), 80 << 30);
+        assert_eq!(present(&m, &gpu, Some(Weights::Cpu)), 48 << 30);
+        assert_eq!(present(&m, &b, Some(Weights::Cpu)), 48 << 30);
+    }
+
+    #[test]
+    fn weights_sit_where_the_offloaded_layer_count_puts_them() {
+        let cpu_only = Fingerprint {
+            cpu: "AMD EPYC".into(),
+            arch: "x86_64".into(),
+            logical_cores: 16,
+            ram_gib: 128,
+            accelerators: Vec::new(),
+        };
+        let gpu = Fingerprint {
+            accelerators: vec!["CUDA0 (NVIDIA H100 80GB HBM3)".into()],
+            ..cpu_only.clone()
+        };
+        assert_eq!(Weights::of(999, 32, &cpu_only), Weights::Cpu);
+        assert_eq!(Weights::of(999, 32, &gpu), Weights::Gpu);
+        assert_eq!(Weights::of(33, 32, &gpu), Weights::Gpu);
+        // The output layer stays on the host at exactly the model's layer count.
+        assert_eq!(Weights::of(32, 32, &gpu), Weights::Split);
+        assert_eq!(Weights::of(0, 32, &gpu), Weights::Cpu);
+        assert_eq!(Weights::default_on(&gpu), Weights::Gpu);
+        assert_eq!(Weights::default_on(&cpu_only), Weights::Cpu);
+        // Names say where the weights sat only when it was not the default, and name the chip
+        // they sat on.
+        assert_eq!(Weights::Cpu.suffix(&cpu_only), "");
+        assert_eq!(Weights::Gpu.suffix(&gpu), "");
+        assert_eq!(Weights::Split.suffix(&gpu), " (weights on CPU+GPU)");
+        assert!(machine_label(&gpu, Weights::Gpu).starts_with("NVIDIA H100 SXM, 16 cores"));
+        assert_eq!(
+            machine_label(&gpu, Weights::Cpu),
+            "AMD EPYC, 16 cores, 128 GiB + CUDA0 (NVIDIA H100 80GB HBM3) (weights on CPU)"
+        );
+        let key = RowKey {
+            machine: gpu,
+            backend: BackendId::native(),
+            model: "m".into(),
+            quant: "q8_0".into(),
+            weights: Some(Weights::Cpu),
+        };
+        assert_eq!(key.series(), "m q8_0 (weights on CPU)");
     }
 }

@@ -214,7 +214,9 @@ pub fn build(
     let mut measured: Vec<GuideRow> = rows::group(&all)
         .into_iter()
         .filter_map(|(key, os)| {
-            let m = machines.iter().find(|m| m.fingerprint == key.machine)?;
+            let m = machines
+                .iter()
+                .find(|m| m.fingerprint == key.machine && m.weights == key.site())?;
             Some(rows::measured(key, &os, m))
         })
         .collect();
@@ -224,7 +226,9 @@ pub fn build(
             .iter()
             .filter(|f| f.phase == "generation")
             .filter_map(|f| {
-                let m = machines.iter().find(|m| m.fingerprint == f.machine)?;
+                let m = machines
+                    .iter()
+                    .find(|m| m.fingerprint == f.machine && m.weights == f.weights)?;
                 Some(rows::extrapolated(f, m))
             }),
     );
@@ -283,7 +287,8 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
         };
         let mine = || {
             all.iter()
-                .filter(|r| r.fingerprint == m.id && r.backend.is_native())
+                .filter(|r| r.fingerprint == m.id && r.weights == Some(m.weights))
+                .filter(|r| r.backend.is_native())
         };
         let points: Vec<local::LocalPoint> = mine()
             .filter(|r| r.status == rows::Status::Measured && r.busy == 0)

@@ -146,16 +146,31 @@ pub fn predictions(
     measured: &[GuideRow],
     default_eff: f64,
 ) -> Vec<GuideRow> {
-    let done: BTreeSet<(&str, &str, &str)> = measured
+    let done: BTreeSet<(&str, &str, &str, &str)> = measured
         .iter()
         .filter(|r| r.backend.is_native() && !r.fingerprint.is_empty())
-        .map(|r| (r.fingerprint.as_str(), r.model.as_str(), r.quant.as_str()))
+        .map(|r| {
+            (
+                r.fingerprint.as_str(),
+                r.machine.as_str(),
+                r.model.as_str(),
+                r.quant.as_str(),
+            )
+        })
         .collect();
     let mut out = Vec::new();
     for m in machines {
-        let local = locals.iter().find(|l| l.id == m.id && l.fit.is_some());
+        // The label names where the weights sat, which the fingerprint id does not.
+        let local = locals
+            .iter()
+            .find(|l| l.id == m.id && l.label == m.label && l.fit.is_some());
         for p in profiles {
-            let key = (m.id.as_str(), p.model.as_str(), p.quant.as_str());
+            let key = (
+                m.id.as_str(),
+                m.label.as_str(),
+                p.model.as_str(),
+                p.quant.as_str(),
+            );
             if !m.id.is_empty() && done.contains(&key) {
                 continue;
             }
@@ -180,6 +195,7 @@ mod tests {
                 ram_gib: 1,
                 accelerators: Vec::new(),
             },
+            weights: crate::report::obs::Weights::Cpu,
             chip: None,
             published_peak_gbps: published,
             measured_peak_gbps: measured,

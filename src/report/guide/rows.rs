@@ -5,7 +5,7 @@ use super::catalog::{self, Fit};
 use crate::measure::stats::percentile;
 use crate::record::BackendId;
 use crate::record::Bandwidth;
-use crate::report::obs::{self, Fingerprint, Obs, RowKey, Workload};
+use crate::report::obs::{self, Fingerprint, Obs, RowKey, Weights, Workload};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -35,6 +35,8 @@ pub struct GuideRow {
     pub measured_peak_gbps: Option<f64>,
     pub published_peak_gbps: Option<f64>,
     pub backend: BackendId,
+    /// Where a native run's weights sat (`gpu`, `split`, `cpu`); empty for other backends.
+    pub weights: Option<Weights>,
     pub model: String,
     pub quant: String,
     /// A Mixture-of-Experts model.
@@ -81,6 +83,7 @@ impl GuideRow {
             measured_peak_gbps: m.measured_peak_gbps,
             published_peak_gbps: m.published_peak_gbps,
             backend: BackendId::native(),
+            weights: Some(m.weights),
             model: String::new(),
             quant: String::new(),
             moe: false,
@@ -113,6 +116,9 @@ pub struct MachineSummary {
     pub id: String,
     pub label: String,
     pub fingerprint: Fingerprint,
+    /// Where the weights of its runs sat: a machine measured both with its weights on its
+    /// accelerator and on its host is two summaries.
+    pub weights: Weights,
     pub chip: Option<String>,
     pub published_peak_gbps: Option<f64>,
     /// The best measured read bandwidth the records carry.
@@ -136,7 +142,10 @@ impl MachineSummary {
     /// the memory present, elsewhere all of it.
     pub fn usable_bytes(&self) -> Option<u64> {
         let memory = self.memory_bytes()?;
-        Some(obs::chip_of(&self.fingerprint).map_or(memory, |c| catalog::usable(c, memory).bytes))
+        Some(
+            obs::chip_of(&self.fingerprint, self.weights)
+                .map_or(memory, |c| catalog::usable(c, memory).bytes),
+        )
     }
 
     /// The bandwidth its decodes are held against, and whose it is: the measured peak, else
@@ -212,6 +221,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
     GuideRow {
         memory_gib: present.map(|b| b as f64 / GIB),
         backend: key.backend.clone(),
+        weights: key.weights,
         model: key.model.clone(),
         quant: key.quant.clone(),
         moe: os.iter().any(|o| o.experts.is_some()),
@@ -249,15 +259,18 @@ fn cost_per_request(backend: &BackendId, costs: &[f64], n: usize) -> Option<f64>
     Some(costs.iter().sum::<f64>() / n.max(1) as f64)
 }
 
-/// Every machine in the observations, in fingerprint order.
+/// Every machine in the observations, in fingerprint order, once for each place its weights
+/// sat.
 pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
-    let mut by: BTreeMap<&Fingerprint, Vec<&Obs>> = BTreeMap::new();
+    let mut by: BTreeMap<(&Fingerprint, Weights), Vec<&Obs>> = BTreeMap::new();
     for o in obs {
-        by.entry(&o.key.machine).or_default().push(o);
+        by.entry((&o.key.machine, o.key.site()))
+            .or_default()
+            .push(o);
     }
     by.into_iter()
-        .map(|(f, os)| {
-            let chip = obs::chip_of(f);
+        .map(|((f, weights), os)| {
+            let chip = obs::chip_of(f, weights);
             let published = os
                 .iter()
                 .filter_map(|o| o.bandwidth.as_ref()?.published_peak_gbps)
@@ -285,8 +298,9 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
             backends.dedup();
             MachineSummary {
                 id: f.id(),
-                label: obs::machine_label(f),
+                label: obs::machine_label(f, weights),
                 fingerprint: f.clone(),
+                weights,
                 chip: chip.map(|c| c.name.to_string()),
                 published_peak_gbps: published,
                 measured_peak_gbps: measured,
