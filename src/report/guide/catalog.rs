@@ -153,9 +153,12 @@ pub enum Fit {
 }
 
 impl Fit {
+    /// The share of the usable memory a model may take and still fit with room to spare.
+    pub const SPARE: f64 = 0.9;
+
     pub fn of(needed: Option<u64>, usable: Option<u64>) -> Fit {
         match (needed, usable) {
-            (Some(n), Some(u)) if (n as f64) <= 0.9 * u as f64 => Fit::Yes,
+            (Some(n), Some(u)) if (n as f64) <= Self::SPARE * u as f64 => Fit::Yes,
             (Some(n), Some(u)) if n <= u => Fit::Tight,
             (Some(_), Some(_)) => Fit::No,
             _ => Fit::Unknown,

@@ -2,7 +2,7 @@
 //! no clock, no environment, so the same records give the same bytes.
 
 use super::calib::DecodeFit;
-use super::catalog::Confidence;
+use super::catalog::{Confidence, Fit};
 use super::rows::{GuideRow, MachineSummary, Status};
 use super::validation::{ErrorSummary, Validation};
 use super::{Calibration, Guide};
@@ -122,7 +122,10 @@ bandwidth (`runner hw`) or, for weights on a GPU, the GPU's published one; with 
 decodes to fit, decode tok/s = bandwidth × the median efficiency of its decodes ÷ bytes per \
 token. Bytes per token, memory and pass rate come from the machine where the model \
 was measured (answer quality does not depend on the hardware). Machines without records are \
-covered by the catalogue section above, whose model is fitted to published measurements.
+covered by the catalogue section above, whose model is fitted to published measurements. \
+A machine with an accelerator that also ran with its weights on the host (`-ngl 0`) is listed \
+twice: the host runs are named by the host's CPU, marked `(weights on CPU)`, and held against \
+its RAM and measured bandwidth.
 - **decode tok/s**: (tokens − 1) ÷ (last − first token time), median over long-form requests; \
 without long-form requests, the median of `runner bench` tests (`decode from` names the \
 scenarios or bench tests and how many). \
@@ -134,8 +137,9 @@ requests, in ms.
 measured and of the published peak.
 - **MB/token**: bytes one decoded token reads (weights used plus KV cache), 10^6 bytes.
 - **memory MiB**: llama.cpp's weights, KV cache and compute buffers at the context that ran. \
-**fits**: `yes` when that is at most 80 % of the memory present (the largest accelerator's \
-memory, else RAM), `tight` up to 100 %, `no` above, `?` when unknown.
+**fits**: `yes` when that is at most 90 % of the memory llama.cpp can use (the largest \
+accelerator's memory, else RAM; on Apple silicon the GPU's share of it), `tight` up to 100 %, \
+`no` above, `?` when unknown.
 - **pass**: requests whose graders all passed, of those graded.
 - **cost USD/req**: money per request; local runs cost nothing per request (electricity and \
 hardware not counted).
@@ -494,4 +498,18 @@ pub fn catalogue_section(cal: &Calibration, catalogue_csv: &str) -> String {
     s.push_str("\nThe model, fitted to the published rows:\n\n");
     s.push_str(&parameters(cal));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_to_read_states_the_fit_rule_the_rows_use() {
+        let share = format!(
+            "at most {:.0} % of the memory llama.cpp can use",
+            Fit::SPARE * 100.0
+        );
+        assert!(HOW_TO_READ.contains(&share), "{HOW_TO_READ}");
+    }
 }
