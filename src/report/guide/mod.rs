@@ -1,7 +1,7 @@
 //! `runner guide`: the hardware guide. Every record under the results directory becomes a
-//! measured row per (machine, backend, model, quantization); combinations not measured get a
-//! predicted row from bandwidth; published reference figures stand beside them. The same
-//! records always give the same bytes.
+//! measured row per (machine, where the weights sat, backend, model, quantization);
+//! combinations not measured get a predicted row from bandwidth; published reference figures
+//! stand beside them. The same records always give the same bytes.
 
 pub mod answer;
 pub mod calib;

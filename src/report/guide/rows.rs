@@ -1,5 +1,5 @@
-//! The guide's measured rows and machines: observations grouped by (machine, backend, model,
-//! quantization) and summarised.
+//! The guide's measured rows and machines: observations grouped by (machine, where the weights
+//! sat, backend, model, quantization) and summarised.
 
 use super::catalog::{self, Fit};
 use crate::measure::stats::percentile;
