@@ -263,7 +263,8 @@ pub struct GuideArgs {
     /// With --machine: write the answer there instead of to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Answer "what should I run on this machine?" for a chip and memory size, e.g. "M4 Pro 48GB".
+    /// Answer "what should I run on this machine?" for a chip and memory size, e.g. "M4 Pro 48GB"
+    /// (a GPU sold in one size needs none: "RTX 4090").
     #[arg(long, value_name = "NAME")]
     pub machine: Option<String>,
     /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].

@@ -1,6 +1,7 @@
 //! `--machine "M4 Pro 48GB"`: a machine named by chip and memory, recognised in the chip
 //! table, for the question "what should I run on it?".
 
+use super::catalog::device_memory;
 use crate::hw::chips::{self, Chip};
 use regex::Regex;
 use std::sync::LazyLock;
@@ -21,8 +22,10 @@ impl MachineSpec {
     }
 }
 
+const GIB: f64 = (1u64 << 30) as f64;
+
 fn fmt_gb(bytes: u64) -> String {
-    let gb = bytes as f64 / (1u64 << 30) as f64;
+    let gb = bytes as f64 / GIB;
     if gb.fract() == 0.0 {
         format!("{gb:.0}")
     } else {
@@ -37,26 +40,18 @@ static MEMORY: LazyLock<Regex> = LazyLock::new(|| {
 static CORES: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(\d+)[- ]?core(s)?(\s+cpu)?\b").expect("a valid pattern"));
 
-/// Parses `M4 Pro 48GB`, `Apple M4 Max 16-core 128 GB`, `RTX 4090 24GB`, `48GB M2 Max`.
+/// The most memory a machine named on the command line may have: more is a typo.
+const MAX_GIB: f64 = 32.0 * 1024.0;
+
+/// Parses `M4 Pro 48GB`, `Apple M4 Max 16-core 128 GB`, `RTX 4090 24GB`, `48GB M2 Max`; a GPU
+/// the chip table states one memory size for needs none (`RTX 4090`).
 pub fn parse(given: &str) -> Result<MachineSpec, String> {
     let text = given.trim();
-    let Some(mem) = MEMORY.captures(text) else {
-        return Err(format!(
-            "--machine '{text}': say how much memory it has, e.g. 'M4 Pro 48GB'"
-        ));
-    };
-    let amount: f64 = mem[1]
-        .parse()
-        .map_err(|_| format!("--machine '{text}': bad memory size"))?;
-    let unit = mem[2].to_ascii_lowercase();
-    let gib = if unit.starts_with('t') {
-        amount * 1024.0
-    } else {
-        amount
-    };
-    if !(gib > 0.0 && gib.is_finite()) {
-        return Err(format!("--machine '{text}': memory must be more than 0"));
-    }
+    let err = |e: &str| format!("--machine '{text}': {e}");
+    let gib = MEMORY
+        .captures(text)
+        .map(|m| size_gib(text, &m).map_err(|e| err(&e)))
+        .transpose()?;
     let rest = MEMORY.replace_all(text, " ");
     let cores = CORES
         .captures(&rest)
@@ -70,18 +65,49 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
     };
     let name = tidy(&rest);
     if name.is_empty() {
-        return Err(format!(
-            "--machine '{text}': name a chip, e.g. 'M4 Pro 48GB'"
-        ));
+        return Err(err("name a chip, e.g. 'M4 Pro 48GB'"));
     }
     // Some chips are named with their memory ("A100 80GB"): the name is tried with it too.
-    let chip =
-        find_chip(&name, &tidy(text), cores).map_err(|e| format!("--machine '{text}': {e}"))?;
+    let chip = find_chip(&name, &tidy(text), cores).map_err(|e| err(&e))?;
+    let gib = match (gib, device_memory(chip)) {
+        (None, None) => return Err(err("say how much memory it has, e.g. 'M4 Pro 48GB'")),
+        (None, Some(sold)) => sold as f64 / GIB,
+        (Some(g), Some(sold)) if (g - sold as f64 / GIB).abs() > 0.5 => {
+            return Err(err(&format!(
+                "the {} is sold with {} GB only: give that or leave the size out",
+                chip.name,
+                fmt_gb(sold)
+            )))
+        }
+        (Some(g), _) => g,
+    };
     Ok(MachineSpec {
         given: text.to_string(),
         chip,
-        memory_bytes: (gib * (1u64 << 30) as f64).round() as u64,
+        memory_bytes: (gib * GIB).round() as u64,
     })
+}
+
+/// The memory size `m` matched in `text`, in GiB, when it is a size a machine can have.
+fn size_gib(text: &str, m: &regex::Captures) -> Result<f64, String> {
+    let amount: f64 = m[1].parse().map_err(|_| "bad memory size".to_string())?;
+    let gib = if m[2].to_ascii_lowercase().starts_with('t') {
+        amount * 1024.0
+    } else {
+        amount
+    };
+    let negative = text[..m.get(0).map_or(0, |g| g.start())].ends_with('-');
+    if negative || !(gib > 0.0 && gib.is_finite()) {
+        return Err("memory must be more than 0".into());
+    }
+    if gib > MAX_GIB {
+        return Err(format!(
+            "{} GB is more memory than a machine has (at most {:.0} TB)",
+            &m[1],
+            MAX_GIB / 1024.0
+        ));
+    }
+    Ok(gib)
 }
 
 /// The chip a short name means (`named` is the name with the memory size), trying the
@@ -239,6 +265,24 @@ mod tests {
             "{e}"
         );
         assert!(parse("M4 Pro 0GB").is_err());
+        assert!(parse("RTX 5060 Ti")
+            .unwrap_err()
+            .contains("how much memory"));
+        for typo in ["RTX 4090 -5GB", "M4 Pro -48 GB"] {
+            let e = parse(typo).unwrap_err();
+            assert!(e.ends_with("memory must be more than 0"), "{typo}: {e}");
+        }
+        let e = parse("M4 Max 16-core 99999GB").unwrap_err();
+        assert!(
+            e.ends_with("99999 GB is more memory than a machine has (at most 32 TB)"),
+            "{e}"
+        );
+        // A GPU sold in one size: another size is a mistake, not a variant.
+        let e = parse("RTX 4090 48GB").unwrap_err();
+        assert!(
+            e.ends_with("the NVIDIA GeForce RTX 4090 is sold with 24 GB only: give that or leave the size out"),
+            "{e}"
+        );
         // A name two cards share: the variant is asked for, not guessed.
         let e = parse("H100 80GB").unwrap_err();
         assert!(
@@ -266,5 +310,22 @@ mod tests {
         ] {
             assert_eq!(parse(given).map(|m| m.chip.name), Ok(chip), "{given}");
         }
+    }
+
+    #[test]
+    fn a_gpu_sold_in_one_size_needs_no_size() {
+        for (given, gib) in [
+            ("RTX 4090", 24),
+            ("H100 SXM", 80),
+            ("H200", 141),
+            ("A100 80GB PCIe", 80),
+        ] {
+            let m = parse(given).unwrap();
+            assert_eq!(m.memory_bytes, gib << 30, "{given}");
+        }
+        assert_eq!(
+            parse("RTX 4090").unwrap().label(),
+            "NVIDIA GeForce RTX 4090, 24 GB"
+        );
     }
 }
