@@ -279,6 +279,14 @@ pub(super) fn fit_decode(obs: &[Obs]) -> Option<DecodeFit> {
     Some(fit)
 }
 
+/// What a backend's prompt compute is fitted per: an Apple generation (Metal) or a chip.
+pub fn compute_units(backend: &str) -> &'static str {
+    match backend {
+        "Metal" => "Apple generation(s)",
+        _ => "chip(s)",
+    }
+}
+
 /// Effective prompt-processing compute, FLOP/s: per GPU core for an Apple generation, or a
 /// whole chip's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -304,6 +312,12 @@ pub struct Model {
     pub apple_per_core: BTreeMap<u32, ComputeFit>,
     /// Effective compute of other chips, by chip name and backend.
     pub chip_compute: BTreeMap<(String, String), ComputeFit>,
+    /// Per backend, a MoE model's prompt compute as a share of a dense one's on the same chip
+    /// (routing splits each expert's matrix products into small ones), and the number of
+    /// chips or Apple generations with rows of both it is the median over; absent without
+    /// such pairs. The compute fits above are dense: a MoE row counts as its compute ÷ this
+    /// share.
+    pub moe_compute: BTreeMap<String, (f64, usize)>,
 }
 
 /// Resolves reference rows to chips and work; rows whose chip is not in the table or whose
@@ -340,8 +354,9 @@ pub fn work_from_columns(r: &RefRow) -> Option<Work> {
 impl Model {
     pub fn fit(rows: &[&Resolved]) -> Model {
         let mut by_backend: BTreeMap<&str, Vec<Obs>> = BTreeMap::new();
-        let mut per_core: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-        let mut chip_compute: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        // Effective FLOP/s of each row, and whether it is a MoE row.
+        let mut per_core: BTreeMap<u32, Vec<(f64, bool)>> = BTreeMap::new();
+        let mut chip_compute: BTreeMap<(String, String), Vec<(f64, bool)>> = BTreeMap::new();
         for r in rows {
             if let Some(tps) = r.row.tg_tps {
                 by_backend.entry(&r.row.backend).or_default().push(Obs {
@@ -360,16 +375,38 @@ impl Model {
                 ("Metal", Some(generation), Some(cores)) => per_core
                     .entry(generation)
                     .or_default()
-                    .push(flops / cores as f64),
+                    .push((flops / cores as f64, r.work.moe)),
                 _ => chip_compute
                     .entry((r.chip.name.to_string(), r.row.backend.clone()))
                     .or_default()
-                    .push(flops),
+                    .push((flops, r.work.moe)),
             }
         }
-        let summarise = |v: Vec<f64>| ComputeFit {
-            flops: percentile(&v, 0.5).unwrap_or(0.0),
-            rows: v.len(),
+        let median_of = |v: &[(f64, bool)], moe: bool| {
+            let kind: Vec<f64> = v.iter().filter(|x| x.1 == moe).map(|x| x.0).collect();
+            percentile(&kind, 0.5)
+        };
+        let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let groups = per_core.values().map(|v| ("Metal", v));
+        for (backend, v) in groups.chain(chip_compute.iter().map(|(k, v)| (k.1.as_str(), v))) {
+            if let (Some(moe), Some(dense)) = (median_of(v, true), median_of(v, false)) {
+                ratios.entry(backend).or_default().push(moe / dense);
+            }
+        }
+        let moe_compute: BTreeMap<String, (f64, usize)> = ratios
+            .into_iter()
+            .filter_map(|(b, v)| Some((b.to_string(), (percentile(&v, 0.5)?, v.len()))))
+            .collect();
+        let summarise = |backend: &str, v: Vec<(f64, bool)>| {
+            let share = moe_compute.get(backend).map_or(1.0, |m| m.0);
+            let dense: Vec<f64> = v
+                .iter()
+                .map(|&(f, moe)| if moe { f / share } else { f })
+                .collect();
+            ComputeFit {
+                flops: percentile(&dense, 0.5).unwrap_or(0.0),
+                rows: v.len(),
+            }
         };
         Model {
             decode: by_backend
@@ -378,12 +415,16 @@ impl Model {
                 .collect(),
             apple_per_core: per_core
                 .into_iter()
-                .map(|(g, v)| (g, summarise(v)))
+                .map(|(g, v)| (g, summarise("Metal", v)))
                 .collect(),
             chip_compute: chip_compute
                 .into_iter()
-                .map(|(k, v)| (k, summarise(v)))
+                .map(|(k, v)| {
+                    let fit = summarise(&k.1, v);
+                    (k, fit)
+                })
                 .collect(),
+            moe_compute,
         }
     }
 
@@ -404,6 +445,32 @@ impl Model {
         cores: Option<u32>,
         w: &Work,
     ) -> Option<(f64, String)> {
+        let (flops, of) = self.dense_compute(chip, backend, cores)?;
+        let (share, moe) = match (w.moe, self.moe_compute.get(backend)) {
+            (true, Some((k, n))) => (
+                *k,
+                format!(
+                    " × {:.0} % for MoE, the median MoE/dense share of {n} {backend} {}",
+                    k * 100.0,
+                    compute_units(backend)
+                ),
+            ),
+            _ => (1.0, String::new()),
+        };
+        Some((
+            flops * share / w.flops_per_token,
+            format!("{:.1} GFLOP/token ÷ ({of}{moe})", w.flops_per_token / 1e9),
+        ))
+    }
+
+    /// A chip's effective dense prompt compute (FLOP/s) through `backend`, and how it was
+    /// found.
+    fn dense_compute(
+        &self,
+        chip: &Chip,
+        backend: &str,
+        cores: Option<u32>,
+    ) -> Option<(f64, String)> {
         if backend == "Metal" {
             let generation = apple_generation(chip.name)?;
             let cores = cores.or_else(|| apple_gpu_cores(chip.name))?;
@@ -418,13 +485,10 @@ impl Model {
             } else {
                 format!("M{g}: no M{generation} rows")
             };
-            let flops = fit.flops * cores as f64;
             return Some((
-                flops / w.flops_per_token,
+                fit.flops * cores as f64,
                 format!(
-                    "{:.1} GFLOP/token ÷ ({cores} GPU cores × {:.0} GFLOP/s, median of {} {of} \
-                     rows)",
-                    w.flops_per_token / 1e9,
+                    "{cores} GPU cores × {:.0} GFLOP/s, median of {} {of} rows",
                     fit.flops / 1e9,
                     fit.rows
                 ),
@@ -434,10 +498,9 @@ impl Model {
             .chip_compute
             .get(&(chip.name.to_string(), backend.to_string()))?;
         Some((
-            fit.flops / w.flops_per_token,
+            fit.flops,
             format!(
-                "{:.1} GFLOP/token ÷ {:.1} TFLOP/s (median of {} {backend} rows of this chip)",
-                w.flops_per_token / 1e9,
+                "{:.1} TFLOP/s, median of {} {backend} rows of this chip",
                 fit.flops / 1e12,
                 fit.rows
             ),

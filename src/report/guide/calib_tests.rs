@@ -26,7 +26,8 @@ fn row(machine: &str, quant: &str, size: f64, moe: bool, pp: f64, tg: f64) -> Re
     }
 }
 
-/// Rows made by the model itself: efficiency 60 %, 5 ms per token, MoE at half.
+/// Rows made by the model itself: efficiency 60 %, 5 ms per token, MoE at half; prompts at
+/// 200 GFLOP/s per GPU core, MoE ones at 40 % of that.
 fn synthetic_rows() -> Vec<Resolved> {
     let truth = DecodeFit {
         efficiency: 0.6,
@@ -52,8 +53,8 @@ fn synthetic_rows() -> Vec<Resolved> {
             let chip = r.chip().unwrap();
             let work = work_from_columns(&r).unwrap();
             r.tg_tps = Some(truth.predict(&work, chip.peak_gbps));
-            // 200 GFLOP/s per core.
-            r.pp_tps = Some(200e9 * cores as f64 / work.flops_per_token);
+            let share = if moe { 0.4 } else { 1.0 };
+            r.pp_tps = Some(200e9 * share * cores as f64 / work.flops_per_token);
             rows.push(Resolved { row: r, chip, work });
         }
     }
@@ -71,6 +72,18 @@ fn the_fit_recovers_the_parameters_that_made_the_rows() {
     assert!((fit.moe_factor.unwrap() - 0.5).abs() < 0.01, "{fit:?}");
     assert_eq!((fit.dense_rows, fit.moe_rows), (9, 3));
     assert!((m.apple_per_core[&2].flops - 200e9).abs() < 1.0);
+    // One share per backend, from the two generations with dense and MoE rows.
+    let (share, n) = m.moe_compute["Metal"];
+    assert!((share - 0.4).abs() < 1e-9 && n == 2, "{share} {n}");
+    let moe = &rows.iter().find(|r| r.work.moe).unwrap();
+    let (pp, basis) = m.prompt(moe.chip, "Metal", None, &moe.work).unwrap();
+    assert!((pp / moe.row.pp_tps.unwrap() - 1.0).abs() < 0.01, "{pp}");
+    assert!(
+        basis.ends_with(
+            "× 40 % for MoE, the median MoE/dense share of 2 Metal Apple generation(s))"
+        ),
+        "{basis}"
+    );
     // Leave-one-out on rows the model can represent: every error is small.
     let v = validate(&rows);
     assert_eq!(v.len(), 24);

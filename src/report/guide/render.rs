@@ -2,7 +2,7 @@
 //! no clock, no environment, so the same records give the same bytes.
 
 use super::calib::DecodeFit;
-use super::catalog::{Confidence, Fit};
+use super::catalog::Confidence;
 use super::rows::{GuideRow, MachineSummary, Status};
 use super::validation::{ErrorSummary, Validation};
 use super::{Calibration, Guide};
@@ -304,6 +304,15 @@ fn parameters(cal: &Calibration) -> String {
             c.rows
         ));
     }
+    for (backend, (share, n)) in &cal.model.moe_compute {
+        s.push_str(&format!(
+            "- {backend} prompt processing of MoE models: {:.0} % of the dense compute above \
+             (median over {n} {} with rows of both; MoE rows count toward a chip's compute \
+             divided by it).\n",
+            share * 100.0,
+            super::calib::compute_units(backend)
+        ));
+    }
     s
 }
 
@@ -502,6 +511,7 @@ pub fn catalogue_section(cal: &Calibration, catalogue_csv: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::catalog::Fit;
     use super::*;
 
     #[test]
