@@ -13,7 +13,7 @@
 use super::context::{BatchEntry, Context, ContextError};
 use super::model::Model;
 use super::sampler::Sampler;
-use super::session::{Flow, RunEnd, TokenEvent};
+use super::session::{Flow, RunEnd, RunTrace, TokenEvent};
 use super::settings::ContextSettings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,23 +31,6 @@ pub struct SeqRequest {
     pub time_limit: Option<Duration>,
 }
 
-/// The timestamps of one sequence, all from its admission.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeqTrace {
-    pub prompt_tokens: usize,
-    /// When it was given a slot.
-    pub admitted: Instant,
-    /// Admission → the batch that evaluated its last prompt token finished.
-    pub prompt_eval: Duration,
-    /// Admission → each generated token.
-    pub tokens: Vec<Duration>,
-    /// Time inside the decode calls that advanced it, between its first and last token
-    /// (the whole batch's call each time).
-    pub decode_inside: Duration,
-    pub end: Duration,
-    pub reason: RunEnd,
-}
-
 /// Where a batched run gets its requests and sends what happens to them.
 pub trait Feed {
     /// A request to admit now, with the caller's id for it; `None` when none is waiting.
@@ -56,8 +39,10 @@ pub trait Feed {
     fn next_arrival(&self) -> Option<Instant>;
     /// A generated token of request `id`.
     fn token(&mut self, id: usize, event: &TokenEvent<'_>) -> Flow;
-    /// Request `id` ended (or could not run).
-    fn done(&mut self, id: usize, result: Result<SeqTrace, String>);
+    /// Request `id` ended (or could not run). Its times run from its admission; its prompt
+    /// evaluation ends with the batch that evaluated its last prompt token, and its
+    /// `decode_inside` counts the whole batch's call each time.
+    fn done(&mut self, id: usize, result: Result<RunTrace, String>);
     /// Stop admitting and end the run (an interrupt): sequences in flight are dropped.
     fn cancelled(&self) -> bool {
         false
@@ -73,8 +58,10 @@ struct Seq {
     fed: usize,
     /// The token to decode next (generating sequences).
     next: Option<i32>,
+    /// When it was given a slot: the start of its times.
+    admitted: Instant,
     deadline: Option<Instant>,
-    trace: SeqTrace,
+    trace: RunTrace,
     /// The decode time of the last step, added once the token it produced is kept.
     pending: Duration,
 }
@@ -172,16 +159,9 @@ impl Batcher {
         let deadline = req.time_limit.and_then(|l| admitted.checked_add(l));
         self.slots[slot] = Some(Seq {
             id,
-            trace: SeqTrace {
-                prompt_tokens: req.prompt.len(),
-                admitted,
-                prompt_eval: Duration::ZERO,
-                tokens: Vec::with_capacity(req.max_tokens as usize),
-                decode_inside: Duration::ZERO,
-                end: Duration::ZERO,
-                reason: RunEnd::MaxTokens,
-            },
+            trace: RunTrace::new(req.prompt.len(), req.max_tokens),
             req,
+            admitted,
             fed: 0,
             next: None,
             deadline,
@@ -262,7 +242,7 @@ impl Batcher {
                 continue;
             }
             if s.next.is_none() {
-                s.trace.prompt_eval = s.trace.admitted.elapsed();
+                s.trace.prompt_eval = s.admitted.elapsed();
             } else {
                 s.pending = took;
             }
@@ -286,7 +266,7 @@ impl Batcher {
         let Some(token) = token else {
             return Some(RunEnd::Stopped);
         };
-        let at = s.trace.admitted.elapsed();
+        let at = s.admitted.elapsed();
         let eog = self.ctx.is_eog(token);
         if eog && s.req.stop_at_eog {
             return Some(RunEnd::Eog);
@@ -319,7 +299,7 @@ impl Batcher {
         };
         self.ctx.clear_seq(slot as i32);
         s.trace.reason = reason;
-        s.trace.end = s.trace.admitted.elapsed();
+        s.trace.end = s.admitted.elapsed();
         if s.fed < s.req.prompt.len() {
             s.trace.prompt_eval = s.trace.end;
         }

@@ -47,7 +47,7 @@ struct Collect {
     tokens: HashMap<usize, Vec<i32>>,
     /// The logits' width at each token.
     widths: HashMap<usize, Vec<usize>>,
-    ends: HashMap<usize, Result<SeqTrace, String>>,
+    ends: HashMap<usize, Result<RunTrace, String>>,
     most_at_once: usize,
 }
 
@@ -83,7 +83,7 @@ impl Feed for Collect {
         self.most_at_once = self.most_at_once.max(live);
         Flow::Continue
     }
-    fn done(&mut self, id: usize, result: Result<SeqTrace, String>) {
+    fn done(&mut self, id: usize, result: Result<RunTrace, String>) {
         self.ends.insert(id, result);
     }
 }

@@ -19,7 +19,7 @@ mod settings;
 pub mod synth;
 pub mod template;
 
-pub use batch::{Batcher, Feed, SeqRequest, SeqTrace};
+pub use batch::{Batcher, Feed, SeqRequest};
 pub use context::{argmax, ContextError};
 pub use info::{BuildInfo, DeviceInfo};
 pub use memory::MemoryUsage;

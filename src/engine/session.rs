@@ -94,6 +94,20 @@ pub struct RunTrace {
     pub reason: RunEnd,
 }
 
+impl RunTrace {
+    /// A trace of a run of `prompt_tokens` not started yet, with room for `max_tokens`.
+    pub(crate) fn new(prompt_tokens: usize, max_tokens: u32) -> RunTrace {
+        RunTrace {
+            prompt_tokens,
+            prompt_eval: Duration::ZERO,
+            tokens: Vec::with_capacity(max_tokens as usize),
+            decode_inside: Duration::ZERO,
+            end: Duration::ZERO,
+            reason: RunEnd::MaxTokens,
+        }
+    }
+}
+
 impl Session {
     /// A session on a new context of `model`.
     pub fn new(model: &Arc<Model>, settings: &ContextSettings) -> Result<Session, ContextError> {
@@ -227,14 +241,7 @@ impl Session {
         on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
         start: Instant,
     ) -> Result<RunTrace, ContextError> {
-        let mut t = RunTrace {
-            prompt_tokens: prompt.len(),
-            prompt_eval: Duration::ZERO,
-            tokens: Vec::with_capacity(opts.max_tokens as usize),
-            decode_inside: Duration::ZERO,
-            end: Duration::ZERO,
-            reason: RunEnd::MaxTokens,
-        };
+        let mut t = RunTrace::new(prompt.len(), opts.max_tokens);
         let evaluated = self.prefill(prompt);
         t.prompt_eval = start.elapsed();
         t.reason = match evaluated {

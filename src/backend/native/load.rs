@@ -7,9 +7,7 @@ use super::Native;
 use crate::backend::load::{failed_reply, LoadReply, LoadRequest, Schedule, Served};
 use crate::backend::render::Ready;
 use crate::backend::ChatReply;
-use crate::engine::{
-    Batcher, Feed, Flow, Model, RunTrace, Sampler, SeqRequest, SeqTrace, TokenEvent,
-};
+use crate::engine::{Batcher, Feed, Flow, Model, RunTrace, Sampler, SeqRequest, TokenEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,13 +117,13 @@ impl Feed for LevelFeed<'_> {
         live.answer.push(self.model, t.token, t.at, stops)
     }
 
-    fn done(&mut self, id: usize, result: Result<SeqTrace, String>) {
+    fn done(&mut self, id: usize, result: Result<RunTrace, String>) {
         let Some(live) = self.live.remove(&id) else {
             return;
         };
         let (ready, _) = &self.ready[live.prompt];
         let time_limit = self.req.prompts[live.prompt].time_limit;
-        let generation = result.map(|t| live.answer.generation(run_trace(t)));
+        let generation = result.map(|t| live.answer.generation(t));
         let reply = super::chat_reply(generation, ready, time_limit);
         self.served.push(Served {
             prompt: live.prompt,
@@ -155,17 +153,5 @@ impl LevelFeed<'_> {
             concurrent: self.live.len(),
             reply: failed_reply(why),
         });
-    }
-}
-
-/// A sequence's end as a run's.
-fn run_trace(t: SeqTrace) -> RunTrace {
-    RunTrace {
-        prompt_tokens: t.prompt_tokens,
-        prompt_eval: t.prompt_eval,
-        tokens: t.tokens,
-        decode_inside: t.decode_inside,
-        end: t.end,
-        reason: t.reason,
     }
 }
