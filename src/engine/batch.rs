@@ -100,7 +100,9 @@ impl Batcher {
     pub fn serve(&mut self, feed: &mut dyn Feed) {
         loop {
             if feed.cancelled() {
-                self.drop_all();
+                for slot in 0..self.slots.len() {
+                    self.vacate(slot);
+                }
                 return;
             }
             self.admit(feed);
@@ -294,10 +296,9 @@ impl Batcher {
 
     /// Empties `slot`, telling the feed how its sequence ended.
     fn finish(&mut self, slot: usize, reason: RunEnd, feed: &mut dyn Feed) {
-        let Some(mut s) = self.slots[slot].take() else {
+        let Some(mut s) = self.vacate(slot) else {
             return;
         };
-        self.ctx.clear_seq(slot as i32);
         s.trace.reason = reason;
         s.trace.end = s.admitted.elapsed();
         if s.fed < s.req.prompt.len() {
@@ -309,19 +310,17 @@ impl Batcher {
     /// A failed decode: every sequence in the batch ends with the error.
     fn fail(&mut self, owners: &[usize], e: &ContextError, feed: &mut dyn Feed) {
         for &slot in owners {
-            if let Some(s) = self.slots[slot].take() {
-                self.ctx.clear_seq(slot as i32);
+            if let Some(s) = self.vacate(slot) {
                 feed.done(s.id, Err(e.to_string()));
             }
         }
     }
 
-    fn drop_all(&mut self) {
-        for slot in 0..self.slots.len() {
-            if self.slots[slot].take().is_some() {
-                self.ctx.clear_seq(slot as i32);
-            }
-        }
+    /// Takes the sequence out of `slot`, its cells emptied.
+    fn vacate(&mut self, slot: usize) -> Option<Seq> {
+        let s = self.slots[slot].take()?;
+        self.ctx.clear_seq(slot as i32);
+        Some(s)
     }
 }
 

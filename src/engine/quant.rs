@@ -22,7 +22,7 @@ pub struct QuantType {
     pub approx_bpw: f64,
 }
 
-/// Two types are the same when their `llama_ftype` is (each type in [`all`] has its own).
+/// Two types are the same when their `llama_ftype` is (each type in `ALL` has its own).
 impl PartialEq for QuantType {
     fn eq(&self, other: &Self) -> bool {
         self.ftype == other.ftype
@@ -40,6 +40,7 @@ const fn qt(name: &'static str, display: &'static str, ftype: u32, approx_bpw: f
     }
 }
 
+/// Every quantization type runner can produce, in a fixed order.
 static ALL: [QuantType; 21] = [
     qt("q2_k", "Q2_K", 10, 3.16),
     qt("q3_k_s", "Q3_K_S", 11, 3.64),
@@ -68,7 +69,7 @@ static ALL: [QuantType; 21] = [
 /// Mixture-of-Experts models, whose expert tensors are written in MXFP4 from the start.
 pub static MXFP4_MOE: QuantType = qt("mxfp4_moe", "MXFP4_MOE", 38, 4.25);
 
-/// A type for a synthetic model: any of [`all`], and `mxfp4_moe` for MoE architectures.
+/// A type for a synthetic model: any of `ALL`, and `mxfp4_moe` for MoE architectures.
 pub fn parse_for_synth(name: &str, moe: bool) -> Result<&'static QuantType, String> {
     let lower = name.trim().to_ascii_lowercase();
     match lower.as_str() {
@@ -115,12 +116,7 @@ const REFUSED: [(&str, &str); 15] = [
 const NEEDS_IMATRIX: &str = "needs an importance matrix, which runner does not make";
 const TERNARY: &str = "is for ternary-trained models (BitNet b1.58 and the like) only";
 
-/// Every quantization type runner can produce, in a fixed order.
-pub fn all() -> &'static [QuantType] {
-    &ALL
-}
-
-/// The names of [`all`], comma-separated: "q2_k, q3_k_s, ...".
+/// The names of [`ALL`], comma-separated: "q2_k, q3_k_s, ...".
 fn valid_names() -> String {
     ALL.iter().map(|q| q.name).collect::<Vec<_>>().join(", ")
 }
@@ -214,7 +210,7 @@ mod tests {
 
     #[test]
     fn all_has_the_types_that_need_no_importance_matrix() {
-        let names: Vec<_> = all().iter().map(|q| q.name).collect();
+        let names: Vec<_> = ALL.iter().map(|q| q.name).collect();
         assert_eq!(
             names,
             [
@@ -227,7 +223,7 @@ mod tests {
 
     #[test]
     fn ftypes_and_display_names_agree_with_llama_h() {
-        for q in all() {
+        for q in &ALL {
             // file_type_name mirrors enum llama_ftype in llama.h.
             assert_eq!(
                 file_type_name(u64::from(q.ftype)),
@@ -238,16 +234,16 @@ mod tests {
             assert_eq!(q.display.to_ascii_lowercase(), q.name);
             assert!(q.approx_bpw > 2.0 && q.approx_bpw <= 32.0, "{}", q.name);
         }
-        let mut ftypes: Vec<_> = all().iter().map(|q| q.ftype).collect();
+        let mut ftypes: Vec<_> = ALL.iter().map(|q| q.ftype).collect();
         ftypes.sort_unstable();
         ftypes.dedup();
-        assert_eq!(ftypes.len(), all().len(), "an ftype appears twice");
+        assert_eq!(ftypes.len(), ALL.len(), "an ftype appears twice");
     }
 
     #[test]
     fn refused_names_are_real_llama_types_and_not_in_all() {
         for (name, _) in REFUSED {
-            assert!(all().iter().all(|q| q.name != name), "{name}");
+            assert!(ALL.iter().all(|q| q.name != name), "{name}");
             let known = (0..64)
                 .filter_map(file_type_name)
                 .any(|d| d.eq_ignore_ascii_case(name));
