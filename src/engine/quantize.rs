@@ -141,18 +141,15 @@ impl Drop for PartialFile {
     }
 }
 
+/// `path` as llama.cpp takes it: its bytes on Unix, UTF-8 elsewhere.
 fn c_path(path: &Path) -> Result<CString, QuantizeError> {
-    let bad = || QuantizeError::BadPath {
-        path: path.to_path_buf(),
-    };
-    #[cfg(unix)]
-    let bytes = {
-        use std::os::unix::ffi::OsStrExt;
-        path.as_os_str().as_bytes().to_vec()
-    };
-    #[cfg(not(unix))]
-    let bytes = path.to_str().ok_or_else(bad)?.as_bytes().to_vec();
-    CString::new(bytes).map_err(|_| bad())
+    let utf8 = cfg!(unix) || path.to_str().is_some();
+    match CString::new(path.as_os_str().as_encoded_bytes()) {
+        Ok(c) if utf8 => Ok(c),
+        _ => Err(QuantizeError::BadPath {
+            path: path.to_path_buf(),
+        }),
+    }
 }
 
 /// Quantizes `src` (sha256 `src_sha256`, 64 hex digits) to `qt` with `threads` threads (0: llama.cpp picks
@@ -236,12 +233,9 @@ pub fn quantize_cached(
             src: src.to_path_buf(),
             out: path,
             qtype: qt.name,
-            got: match out.file_type() {
-                Some(t) => {
-                    crate::gguf::file_type_name(t).map_or_else(|| t.to_string(), str::to_string)
-                }
-                None => "none".to_string(),
-            },
+            got: out.file_type().map_or("none".to_string(), |t| {
+                crate::gguf::file_type_name(t).map_or_else(|| t.to_string(), str::to_string)
+            }),
         });
     }
     fs::rename(&partial.path, &path).map_err(io_err("move the quantized file to", &path))?;
@@ -294,12 +288,9 @@ pub fn source_sha256(path: &Path, cache_dir: &Path) -> Result<String, QuantizeEr
     let key = canonical.to_string_lossy().into_owned();
     let memo = hashes_path(cache_dir);
     let mut hashes = read_hashes(&memo);
-    if let Some(mtime_ns) = mtime_ns {
-        if let Some(e) = hashes.get(&key) {
-            if e.size == meta.len() && e.mtime_ns == mtime_ns {
-                return Ok(e.sha256.clone());
-            }
-        }
+    let fresh = |e: &&HashEntry| e.size == meta.len() && Some(e.mtime_ns) == mtime_ns;
+    if let Some(e) = hashes.get(&key).filter(fresh) {
+        return Ok(e.sha256.clone());
     }
     let sha256 = crate::models::sha256_file(&canonical).map_err(QuantizeError::Hash)?;
     if let Some(mtime_ns) = mtime_ns {
