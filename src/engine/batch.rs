@@ -62,7 +62,8 @@ struct Seq {
     admitted: Instant,
     deadline: Option<Instant>,
     trace: RunTrace,
-    /// The decode time of the last step, added once the token it produced is kept.
+    /// The decode time of the last step (zero until the first token), added once the token
+    /// it produced is kept.
     pending: Duration,
 }
 
@@ -273,9 +274,7 @@ impl Batcher {
         if eog && s.req.stop_at_eog {
             return Some(RunEnd::Eog);
         }
-        if !s.trace.tokens.is_empty() {
-            s.trace.decode_inside += s.pending;
-        }
+        s.trace.decode_inside += s.pending;
         s.trace.tokens.push(at);
         let logits = self.ctx.logits_row(i).unwrap_or(&[]);
         let event = TokenEvent {
