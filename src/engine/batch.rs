@@ -13,7 +13,7 @@
 use super::context::{BatchEntry, Context, ContextError};
 use super::model::Model;
 use super::sampler::Sampler;
-use super::session::{Flow, RunEnd, RunTrace, TokenEvent};
+use super::session::{Flow, RunEnd, RunTrace, Timeline, TokenEvent};
 use super::settings::ContextSettings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,13 +58,9 @@ struct Seq {
     fed: usize,
     /// The token to decode next (generating sequences).
     next: Option<i32>,
-    /// When it was given a slot: the start of its times.
-    admitted: Instant,
     deadline: Option<Instant>,
-    trace: RunTrace,
-    /// The decode time of the last step (zero until the first token), added once the token
-    /// it produced is kept.
-    pending: Duration,
+    /// Its times, from when it was given a slot.
+    run: Timeline,
 }
 
 /// A context whose KV cache holds `slots` sequences.
@@ -153,22 +149,20 @@ impl Batcher {
 
     /// Puts request `id` in `slot`, its cells emptied.
     fn start(&mut self, slot: usize, id: usize, req: SeqRequest) {
-        let admitted = Instant::now();
+        let run = Timeline::start(req.prompt.len(), req.max_tokens);
         self.ctx.clear_seq(slot as i32);
         // As a single run: greedy on the GPU that holds the output layer (the feed reads no
         // logits); a request with a sampler chain chooses on the host.
         let on_device = req.sampler.is_none() && self.ctx.output_on_gpu();
         self.ctx.set_seq_greedy_on_device(slot as i32, on_device);
-        let deadline = req.time_limit.and_then(|l| admitted.checked_add(l));
+        let deadline = req.time_limit.and_then(|l| run.start.checked_add(l));
         self.slots[slot] = Some(Seq {
             id,
-            trace: RunTrace::new(req.prompt.len(), req.max_tokens),
             req,
-            admitted,
             fed: 0,
             next: None,
             deadline,
-            pending: Duration::ZERO,
+            run,
         });
     }
 
@@ -196,7 +190,7 @@ impl Batcher {
             let Some(s) = s else { continue };
             let Some(token) = s.next else { continue };
             // The chosen token goes after the prompt and the tokens before it.
-            let pos = s.req.prompt.len() + s.trace.tokens.len() - 1;
+            let pos = s.req.prompt.len() + s.run.trace.tokens.len() - 1;
             entries.push(BatchEntry {
                 token,
                 pos: pos as i32,
@@ -245,9 +239,9 @@ impl Batcher {
                 continue;
             }
             if s.next.is_none() {
-                s.trace.prompt_eval = s.admitted.elapsed();
+                s.run.trace.prompt_eval = s.run.start.elapsed();
             } else {
-                s.pending = took;
+                s.run.pending = took;
             }
             if let Some(end) = self.choose(slot, i as i32, feed) {
                 self.finish(slot, end, feed);
@@ -262,34 +256,13 @@ impl Batcher {
         if s.req.max_tokens == 0 {
             return Some(RunEnd::MaxTokens);
         }
-        let token = match s.req.sampler.as_mut() {
-            Some(smpl) => smpl.sample_at(&mut self.ctx, i),
-            None => self.ctx.greedy_at(i),
-        };
-        let Some(token) = token else {
-            return Some(RunEnd::Stopped);
-        };
-        let at = s.admitted.elapsed();
-        let eog = self.ctx.is_eog(token);
-        if eog && s.req.stop_at_eog {
-            return Some(RunEnd::Eog);
+        let id = s.id;
+        let (sampler, eog, max) = (s.req.sampler.as_mut(), s.req.stop_at_eog, s.req.max_tokens);
+        let on_token = &mut |e: &TokenEvent<'_>| feed.token(id, e);
+        match s.run.take(&mut self.ctx, i, sampler, eog, max, on_token) {
+            Ok(token) => s.next = Some(token),
+            Err(end) => return Some(end.unwrap_or(RunEnd::Stopped)),
         }
-        s.trace.decode_inside += s.pending;
-        s.trace.tokens.push(at);
-        let logits = self.ctx.logits_row(i).unwrap_or(&[]);
-        let event = TokenEvent {
-            token,
-            at,
-            logits,
-            eog,
-        };
-        if feed.token(s.id, &event) == Flow::Stop {
-            return Some(RunEnd::Stopped);
-        }
-        if s.trace.tokens.len() >= s.req.max_tokens as usize {
-            return Some(RunEnd::MaxTokens);
-        }
-        s.next = Some(token);
         None
     }
 
@@ -298,12 +271,12 @@ impl Batcher {
         let Some(mut s) = self.vacate(slot) else {
             return;
         };
-        s.trace.reason = reason;
-        s.trace.end = s.admitted.elapsed();
+        s.run.trace.reason = reason;
+        s.run.trace.end = s.run.start.elapsed();
         if s.fed < s.req.prompt.len() {
-            s.trace.prompt_eval = s.trace.end;
+            s.run.trace.prompt_eval = s.run.trace.end;
         }
-        feed.done(s.id, Ok(s.trace));
+        feed.done(s.id, Ok(s.run.trace));
     }
 
     /// A failed decode: every sequence in the batch ends with the error.

@@ -94,17 +94,73 @@ pub struct RunTrace {
     pub reason: RunEnd,
 }
 
-impl RunTrace {
-    /// A trace of a run of `prompt_tokens` not started yet, with room for `max_tokens`.
-    pub(crate) fn new(prompt_tokens: usize, max_tokens: u32) -> RunTrace {
-        RunTrace {
-            prompt_tokens,
-            prompt_eval: Duration::ZERO,
-            tokens: Vec::with_capacity(max_tokens as usize),
-            decode_inside: Duration::ZERO,
-            end: Duration::ZERO,
-            reason: RunEnd::MaxTokens,
+/// A run's clock and trace as its tokens come: [`Session::run`] and the batcher stamp and
+/// keep every token through [`Timeline::take`], so a token's time means the same in both.
+#[derive(Debug)]
+pub(super) struct Timeline {
+    /// When the run started (a batched sequence: when it was given a slot).
+    pub(super) start: Instant,
+    /// The decode time of the last step (zero until the first token), added once the token
+    /// it produced is kept.
+    pub(super) pending: Duration,
+    pub(super) trace: RunTrace,
+}
+
+impl Timeline {
+    /// The timeline of a run of `prompt_tokens` starting now, with room for `max_tokens`.
+    pub(super) fn start(prompt_tokens: usize, max_tokens: u32) -> Timeline {
+        Timeline {
+            start: Instant::now(),
+            pending: Duration::ZERO,
+            trace: RunTrace {
+                prompt_tokens,
+                prompt_eval: Duration::ZERO,
+                tokens: Vec::with_capacity(max_tokens as usize),
+                decode_inside: Duration::ZERO,
+                end: Duration::ZERO,
+                reason: RunEnd::MaxTokens,
+            },
         }
+    }
+
+    /// Chooses the token after entry `i` of the last batch (the sampler's draw, else greedy),
+    /// stamps it, keeps it and hands it to `on_token`: the token to decode next, or why the
+    /// run ends with it (`None`: the entry gave no token).
+    pub(super) fn take(
+        &mut self,
+        ctx: &mut Context,
+        i: i32,
+        sampler: Option<&mut Sampler>,
+        stop_at_eog: bool,
+        max_tokens: u32,
+        on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
+    ) -> Result<i32, Option<RunEnd>> {
+        let token = match sampler {
+            Some(s) => s.sample_at(ctx, i),
+            None => ctx.greedy_at(i),
+        }
+        .ok_or(None)?;
+        let at = self.start.elapsed();
+        let eog = ctx.is_eog(token);
+        if eog && stop_at_eog {
+            return Err(Some(RunEnd::Eog));
+        }
+        self.trace.decode_inside += self.pending;
+        self.trace.tokens.push(at);
+        let logits = ctx.logits_row(i).unwrap_or(&[]);
+        let flow = on_token(&TokenEvent {
+            token,
+            at,
+            logits,
+            eog,
+        });
+        if flow == Flow::Stop {
+            return Err(Some(RunEnd::Stopped));
+        }
+        if self.trace.tokens.len() >= max_tokens as usize {
+            return Err(Some(RunEnd::MaxTokens));
+        }
+        Ok(token)
     }
 }
 
@@ -225,13 +281,13 @@ impl Session {
         on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
     ) -> Result<RunTrace, ContextError> {
         self.place_greedy(opts.sampler.is_none() && !opts.logits);
-        let start = Instant::now();
+        let mut run = Timeline::start(prompt.len(), opts.max_tokens);
         // A limit too far to represent is no limit.
-        let deadline = opts.time_limit.and_then(|l| start.checked_add(l));
+        let deadline = opts.time_limit.and_then(|l| run.start.checked_add(l));
         self.ctx.set_deadline(deadline);
-        let result = self.generate(prompt, &mut opts, on_token, start);
+        let result = self.generate(prompt, &mut opts, on_token, &mut run);
         self.ctx.set_deadline(None);
-        result
+        result.map(|()| run.trace)
     }
 
     fn generate(
@@ -239,19 +295,18 @@ impl Session {
         prompt: &[i32],
         opts: &mut RunOptions<'_>,
         on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
-        start: Instant,
-    ) -> Result<RunTrace, ContextError> {
-        let mut t = RunTrace::new(prompt.len(), opts.max_tokens);
+        run: &mut Timeline,
+    ) -> Result<(), ContextError> {
         let evaluated = self.prefill(prompt);
-        t.prompt_eval = start.elapsed();
-        t.reason = match evaluated {
+        run.trace.prompt_eval = run.start.elapsed();
+        run.trace.reason = match evaluated {
             Err(ContextError::Aborted { .. }) => RunEnd::TimeLimit,
             Err(e) => return Err(e),
             Ok(_) if opts.max_tokens == 0 => RunEnd::MaxTokens,
-            Ok(_) => self.steps(opts, on_token, start, &mut t)?,
+            Ok(_) => self.steps(opts, on_token, run)?,
         };
-        t.end = start.elapsed();
-        Ok(t)
+        run.trace.end = run.start.elapsed();
+        Ok(())
     }
 
     /// Chooses, stamps and decodes tokens until the run ends; why it ended.
@@ -259,41 +314,20 @@ impl Session {
         &mut self,
         opts: &mut RunOptions<'_>,
         on_token: &mut dyn FnMut(&TokenEvent<'_>) -> Flow,
-        start: Instant,
-        t: &mut RunTrace,
+        run: &mut Timeline,
     ) -> Result<RunEnd, ContextError> {
-        let mut pending = Duration::ZERO;
         loop {
             if self.ctx.deadline_passed() {
                 return Ok(RunEnd::TimeLimit);
             }
-            let token = match opts.sampler.as_deref_mut() {
-                Some(s) => s.sample_at(&mut self.ctx, -1),
-                None => self.ctx.greedy_at(-1),
-            }
-            .ok_or(ContextError::NoLogits)?;
-            let at = start.elapsed();
-            let eog = self.ctx.is_eog(token);
-            if eog && opts.stop_at_eog {
-                return Ok(RunEnd::Eog);
-            }
-            t.decode_inside += pending;
-            t.tokens.push(at);
-            let logits = self.ctx.logits_row(-1).unwrap_or(&[]);
-            let flow = on_token(&TokenEvent {
-                token,
-                at,
-                logits,
-                eog,
-            });
-            if flow == Flow::Stop {
-                return Ok(RunEnd::Stopped);
-            }
-            if t.tokens.len() >= opts.max_tokens as usize {
-                return Ok(RunEnd::MaxTokens);
-            }
+            let sampler = opts.sampler.as_deref_mut();
+            let (eog, max) = (opts.stop_at_eog, opts.max_tokens);
+            let token = match run.take(&mut self.ctx, -1, sampler, eog, max, on_token) {
+                Ok(token) => token,
+                Err(end) => return end.ok_or(ContextError::NoLogits),
+            };
             match self.decode(token) {
-                Ok(d) => pending = d,
+                Ok(d) => run.pending = d,
                 Err(ContextError::Aborted { .. }) => return Ok(RunEnd::TimeLimit),
                 Err(e) => return Err(e),
             }
