@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 static RECENT: Mutex<VecDeque<(sys::ggml_log_level, String)>> = Mutex::new(VecDeque::new());
@@ -66,8 +66,13 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
 
 /// Held around every `llama_model_quantize` call, so that llama.cpp's quantizer (and the log
 /// lines it writes in several pieces) runs once at a time in the process, as in a sweep, even
-/// where tests run in threads.
-pub(crate) static QUANTIZE: Mutex<()> = Mutex::new(());
+/// where tests run in threads. Warnings left from earlier calls are dropped first, so that a
+/// failure reports its own reason.
+pub(crate) fn quantizer() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    let _ = last_reason();
+    ONE.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Runs `f` and returns what llama.cpp logged meanwhile (at every level), for the few results
 /// llama.cpp reports only in its log (a dry-run quantization's per-tensor types).

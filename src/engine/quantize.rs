@@ -205,11 +205,7 @@ pub fn quantize_cached(
     params.ftype = qt.ftype as sys::llama_ftype;
     params.allow_requantize = requantized;
 
-    // Drop warnings left from earlier calls, so a failure reports its own reason.
-    let _ = super::log::last_reason();
-    let _one = super::log::QUANTIZE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _one = super::log::quantizer();
     let start = Instant::now();
     // SAFETY: both paths are NUL-terminated strings and `params` a fully initialised struct
     // from llama_model_quantize_default_params (its pointers null), all alive for the call.

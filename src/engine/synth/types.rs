@@ -71,10 +71,7 @@ fn dry_run(skeleton: &Path, quant: &QuantType) -> Result<String, SynthError> {
     params.ftype = quant.ftype as sys::llama_ftype;
     params.allow_requantize = true;
     params.dry_run = true;
-    let _ = super::super::log::last_reason();
-    let _one = super::super::log::QUANTIZE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _one = super::super::log::quantizer();
     let (rc, log) = super::super::log::capture(|| {
         // SAFETY: the source path is NUL-terminated, the output path too (never opened in a
         // dry run), `params` comes from llama_model_quantize_default_params; all live for the
