@@ -19,7 +19,7 @@ use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueTy
 use crate::models::catalogue::{Arch, CatalogueError, Init, TensorSpec};
 use crate::models::synthetic::{Synthetic, VALUE_MODEL};
 use crate::util::rng::SplitMix64;
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -278,17 +278,15 @@ impl Chunks {
             let mut rng = SplitMix64(seed ^ fnv(&spec.name));
             return Ok(TensorData::Bytes(draw(n, &mut rng)?));
         }
-        let key = (ty, ne0, spec.init as u8, role.to_string());
-        if let Some(c) = self.0.get(&key) {
-            return Ok(TensorData::Tiled {
-                chunk: c.clone(),
-                len,
-            });
-        }
-        let rows = (CHUNK_VALUES / ne0).clamp(1, n / ne0);
-        let mut rng = SplitMix64(seed ^ fnv(&format!("{ty}/{ne0}/{}/{role}", spec.init as u8)));
-        let chunk = Arc::new(draw(rows * ne0, &mut rng)?);
-        self.0.insert(key, chunk.clone());
+        let chunk = match self.0.entry((ty, ne0, spec.init as u8, role.to_string())) {
+            Entry::Occupied(c) => c.get().clone(),
+            Entry::Vacant(slot) => {
+                let rows = (CHUNK_VALUES / ne0).clamp(1, n / ne0);
+                let tag = format!("{ty}/{ne0}/{}/{role}", spec.init as u8);
+                let chunk = draw(rows * ne0, &mut SplitMix64(seed ^ fnv(&tag)))?;
+                slot.insert(Arc::new(chunk)).clone()
+            }
+        };
         Ok(TensorData::Tiled { chunk, len })
     }
 }
