@@ -106,15 +106,15 @@ pub fn sweep(
     let obs = progress(&out, "requests");
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     exec::signals::install();
-    let summary = crate::plan::sweep::run(&mut plan, &obs, &monitor);
+    let failures = crate::plan::sweep::run(&mut plan, &obs, &monitor);
     obs.finish();
-    let summary = match summary {
+    let failures = match failures {
         Err(ExecError::Interrupted) => return Ok(interrupted(plan.results(), command)),
         other => other?,
     };
     print_sweep(&out, &plan)?;
-    if !summary.failures.is_empty() {
-        eprintln!("error: {} cell(s) failed", summary.failures.len());
+    if !failures.is_empty() {
+        eprintln!("error: {} cell(s) failed", failures.len());
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)

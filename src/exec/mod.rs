@@ -128,13 +128,6 @@ pub struct Options<'a> {
     pub busy_threshold: f64,
 }
 
-/// What a run did.
-#[derive(Debug, Clone, Default)]
-pub struct Summary {
-    /// Why each failed cell failed, in order.
-    pub failures: Vec<String>,
-}
-
 /// Checks the machine before a run: refuses a busy one with `require_idle`, else warns.
 pub fn check_idle(
     monitor: &LoadMonitor,
@@ -154,17 +147,18 @@ pub fn check_idle(
     }
 }
 
-/// Runs every cell of `plan` with its backend, records to `sink`.
+/// Runs every cell of `plan` with its backend, records to `sink`; why each failed cell failed,
+/// in order.
 pub fn run(
     plan: &mut dyn Plan,
     backends: &mut [&mut dyn Backend],
     sink: &mut dyn Sink,
     obs: &dyn Observer,
     opts: &Options<'_>,
-) -> Result<Summary, ExecError> {
+) -> Result<Vec<String>, ExecError> {
     let total: usize = plan.cells().iter().map(|c| c.requests).sum();
     obs.started(plan.cells().len(), total);
-    let mut summary = Summary::default();
+    let mut failures = Vec::new();
     for c in 0..plan.cells().len() {
         stop_if_interrupted()?;
         let cell = plan.cells()[c].clone();
@@ -188,7 +182,7 @@ pub fn run(
         match result {
             Ok(()) => obs.cell_done(&cell.label),
             Err(reason) => {
-                summary.failures.push(reason.clone());
+                failures.push(reason.clone());
                 obs.cell_failed(&cell.label, &reason);
                 for r in plan.cell_failed(c, &reason) {
                     sink.append(&r).map_err(ExecError::Sink)?;
@@ -196,7 +190,7 @@ pub fn run(
             }
         }
     }
-    Ok(summary)
+    Ok(failures)
 }
 
 fn stop_if_interrupted() -> Result<(), ExecError> {
@@ -214,7 +208,7 @@ pub fn run_native(
     monitor: &LoadMonitor,
     busy_threshold: f64,
     verbose: bool,
-) -> Result<Summary, ExecError> {
+) -> Result<Vec<String>, ExecError> {
     let mut native = crate::backend::native::Native::new(verbose);
     let opts = Options {
         monitor,

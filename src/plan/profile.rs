@@ -449,8 +449,8 @@ pub fn run(
     let mut records: Vec<Record> = Vec::new();
     let start = Instant::now();
     let busy = plan.busy_threshold;
-    let summary = exec::run_native(plan, &mut records, obs, monitor, busy, verbose)?;
-    if !summary.failures.is_empty() {
+    let failures = exec::run_native(plan, &mut records, obs, monitor, busy, verbose)?;
+    if !failures.is_empty() {
         anyhow::bail!("the profile could not run");
     }
     let mut report = records

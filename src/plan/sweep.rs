@@ -417,12 +417,13 @@ fn requests(pending: &[(usize, usize)], level: Option<Shape>) -> usize {
     }
 }
 
-/// Runs a sweep: every cell, then the judge panel over what is not judged yet.
+/// Runs a sweep: every cell, then the judge panel over what is not judged yet; why each failed
+/// cell failed.
 pub fn run(
     plan: &mut SweepPlan,
     obs: &dyn exec::Observer,
     monitor: &crate::hw::load::LoadMonitor,
-) -> Result<exec::Summary, exec::ExecError> {
+) -> Result<Vec<String>, exec::ExecError> {
     let mut native = crate::backend::native::Native::new(plan.verbose);
     let mut http = std::mem::take(&mut plan.baselines.http);
     let mut sink =
@@ -431,7 +432,7 @@ pub fn run(
         monitor,
         busy_threshold: plan.busy_threshold,
     };
-    let summary = {
+    let failures = {
         let mut backends: Vec<&mut dyn crate::backend::Backend> = vec![&mut native];
         backends.extend(
             http.iter_mut()
@@ -440,11 +441,11 @@ pub fn run(
         exec::run(plan, &mut backends, &mut sink, obs, &opts)
     };
     plan.baselines.http = http;
-    let summary = summary?;
+    let failures = failures?;
     if !plan.baselines.judges.is_empty() {
         super::judge::run(plan, obs, monitor)?;
     }
-    Ok(summary)
+    Ok(failures)
 }
 
 /// Runs the one native cell of a child process; its records go to the results file.
@@ -458,8 +459,8 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
     let monitor = crate::hw::load::LoadMonitor::start();
     let obs = exec::child::Emitter;
     let (busy, verbose) = (spec.busy_threshold, spec.verbose);
-    let summary = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose)?;
-    match summary.failures.first() {
+    let failures = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose)?;
+    match failures.first() {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
         None => Ok(()),
     }
