@@ -102,7 +102,7 @@ fn lines(pipe: Option<impl std::io::Read>) -> impl Iterator<Item = String> {
 fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String {
     let why = last
         .map(|l| l.trim_start_matches("error: ").to_string())
-        .unwrap_or_default();
+        .filter(|w| !w.is_empty());
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -114,16 +114,13 @@ fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String
                 11 => "SIGSEGV: crashed".to_string(),
                 n => format!("signal {n}"),
             };
-            return match why.is_empty() {
-                true => name,
-                false => format!("{name}: {why}"),
+            return match why {
+                Some(w) => format!("{name}: {w}"),
+                None => name,
             };
         }
     }
-    match why.is_empty() {
-        true => format!("the cell process exited with {status}"),
-        false => why,
-    }
+    why.unwrap_or_else(|| format!("the cell process exited with {status}"))
 }
 
 /// The child's observer: events on stdout for the parent. Writing fails when the parent is
