@@ -138,9 +138,10 @@ pub struct BenchPlan {
     instances: Vec<Instance>,
     cache: PathBuf,
     running: Running,
-    /// Per cell: what a decoded token reads, and the peaks to hold it against.
-    meters: Vec<Option<super::Meter>>,
-    infos: Vec<CellInfo>,
+    /// The running cell's vocabulary size, what a decoded token reads and the peaks to hold
+    /// it against.
+    n_vocab: i32,
+    meter: Option<super::Meter>,
     /// Tests that could not run (their model did not load, or llama.cpp failed).
     failures: usize,
 }
@@ -162,16 +163,15 @@ impl BenchPlan {
                 let requests = mine.map(|i| runs(&i.test) as usize).sum();
                 Cell::new(r.display(), 0, setup(r, &cfg, cache), requests)
             })
-            .collect::<Vec<_>>();
-        let n = cells.len();
+            .collect();
         Ok(BenchPlan {
             cfg,
             cells,
             instances,
             cache: cache.to_path_buf(),
             running: Running::default(),
-            meters: (0..n).map(|_| None).collect(),
-            infos: vec![CellInfo::default(); n],
+            n_vocab: 0,
+            meter: None,
             failures: 0,
         })
     }
@@ -214,7 +214,7 @@ impl Plan for BenchPlan {
         &self.cells
     }
 
-    fn prepared(&mut self, c: usize, info: &mut CellInfo) -> Result<(), String> {
+    fn prepared(&mut self, _c: usize, info: &mut CellInfo) -> Result<(), String> {
         if info.model.sha256.is_none() && self.cfg.sha256 {
             let path = Path::new(&info.model.path);
             let sha = crate::models::sha256_file(path)
@@ -222,8 +222,8 @@ impl Plan for BenchPlan {
             info.model.sha256 = Some(sha);
         }
         let meter = super::Meter::new(info, &self.cache, self.cfg.n_gpu_layers, true)?;
-        self.meters[c] = Some(meter);
-        self.infos[c] = info.clone();
+        self.meter = Some(meter);
+        self.n_vocab = info.model.n_vocab;
         self.running = Running {
             instance: usize::MAX,
             ..Default::default()
@@ -242,7 +242,7 @@ impl Plan for BenchPlan {
         let test = &self.instances.get(next).filter(|i| i.model == c)?.test;
         self.running = Running {
             instance: next,
-            inputs: Some(Inputs::new(test, self.infos[c].model.n_vocab)),
+            inputs: Some(Inputs::new(test, self.n_vocab)),
             ..Default::default()
         };
         Some(next)
@@ -291,7 +291,7 @@ impl Plan for BenchPlan {
         if r.step < runs(&inst.test) {
             return Vec::new();
         }
-        vec![self.record(c, &inst, seen)]
+        vec![self.record(&inst, seen)]
     }
 
     fn cell_failed(&mut self, c: usize, _reason: &str) -> Vec<Record> {
@@ -302,7 +302,7 @@ impl Plan for BenchPlan {
 
 impl BenchPlan {
     /// The record of an instance whose repetitions are all in.
-    fn record(&mut self, c: usize, inst: &Instance, seen: &Observed<'_>) -> Record {
+    fn record(&mut self, inst: &Instance, seen: &Observed<'_>) -> Record {
         let r = std::mem::take(&mut self.running);
         self.running.instance = r.instance;
         self.running.step = r.step;
@@ -322,9 +322,9 @@ impl BenchPlan {
         let results = crate::measure::results(&r.samples);
         let t = &inst.test;
         let depth = f64::from(t.n_depth) + f64::from(t.n_prompt) + f64::from(t.n_gen) / 2.0;
-        let bandwidth = (self.meters[c].as_ref().zip(results.gen_tps.as_ref()))
+        let bandwidth = (self.meter.as_ref().zip(results.gen_tps.as_ref()))
             .map(|(meter, tps)| meter.figures(depth, tps.median, &engine));
-        let info = &self.infos[c];
+        let info = seen.info;
         Record::Bench(Box::new(BenchRecord {
             provenance: Provenance::now(),
             test: inst.test.clone(),

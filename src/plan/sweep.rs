@@ -91,8 +91,8 @@ pub struct SweepPlan {
     scenarios: Vec<Scenario>,
     /// Per cell: the pending `(scenario, prompt)` indices, and how many have run.
     pending: Vec<(Vec<(usize, usize)>, usize)>,
-    /// Per cell: what a decoded token reads and the peaks (native, once prepared).
-    meters: Vec<Option<super::Meter>>,
+    /// What a decoded token of the running cell reads and the peaks (native cells).
+    meter: Option<super::Meter>,
     baselines: Baselines,
     no_text: bool,
     verbose: bool,
@@ -272,18 +272,18 @@ impl SweepPlan {
         let (sc, prompt) = self.prompt(c, id);
         let key = &self.cells[c].setup.key;
         let m = r.trace.metrics();
+        let (cost_usd, cost_source) = self.cost(seen.info, &r);
         let failure = r.failure.as_ref();
         let failed = failure.is_some();
-        let text = r.trace.text.clone();
+        let text = r.trace.text;
         let verdicts = grade::grade(&text, &prompt.graders);
         let all_pass = verdicts.iter().all(|v| v.pass);
         let mut info = seen.info.clone();
         info.memory.peak_rss_bytes = seen.peak_rss;
         let depth =
             f64::from(r.trace.prompt_tokens) + r.trace.output_tokens.unwrap_or(0) as f64 / 2.0;
-        let bandwidth = (self.meters[c].as_ref().zip(m.decode_tps))
+        let bandwidth = (self.meter.as_ref().zip(m.decode_tps))
             .map(|(meter, tps)| meter.figures(depth, tps, &info.engine));
-        let (cost_usd, cost_source) = self.cost(seen.info, &r);
         RequestRecord {
             provenance: Provenance::now(),
             cell: key.clone(),
@@ -293,7 +293,7 @@ impl SweepPlan {
             prompt_id: prompt.id.clone(),
             category: prompt.category.clone(),
             pair: prompt.pair.clone(),
-            template: r.template.clone(),
+            template: r.template,
             prompt_tokens: r.trace.prompt_tokens,
             output_tokens: r
                 .trace
@@ -347,11 +347,12 @@ impl Plan for SweepPlan {
 
     fn prepared(&mut self, c: usize, info: &mut CellInfo) -> Result<(), String> {
         let setup = &self.cells[c].setup;
+        self.meter = None;
         if !setup.key.backend.is_native() {
             return Ok(());
         }
         let meter = super::Meter::new(info, &setup.cache_dir, setup.engine.n_gpu_layers, false)?;
-        self.meters[c] = Some(meter);
+        self.meter = Some(meter);
         if info.model.expert_count.is_some() {
             let path = Path::new(&info.model.path);
             let routing =

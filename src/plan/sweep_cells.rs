@@ -178,7 +178,6 @@ impl SweepPlan {
     pub(super) fn push(&mut self, cell: Cell, pending: Vec<(usize, usize)>, level: Option<Shape>) {
         self.cells.push(cell);
         self.pending.push((pending, 0));
-        self.meters.push(None);
         self.levels.push(level);
     }
 }
