@@ -3,7 +3,7 @@
 //! instance runs a warm-up and its repetitions, and makes one record with every sample.
 
 use super::Resolved;
-use crate::backend::{EngineSpec, ModelSource, Reply, Request, Setup, WorkloadRequest};
+use crate::backend::{EngineSpec, Reply, Request, Setup, WorkloadRequest};
 use crate::engine::ContextSettings;
 use crate::exec::{Cell, Observed, Plan};
 use crate::measure::RepetitionSample;
@@ -194,10 +194,7 @@ fn runs(t: &TestSpec) -> u32 {
 fn setup(r: &Resolved, cfg: &BenchConfig, cache: &Path) -> Setup {
     Setup {
         key: CellKey::native(&r.arg, "source"),
-        models: vec![ModelSource {
-            sha256: r.sha256.clone(),
-            ..ModelSource::file(&r.path)
-        }],
+        models: vec![r.source()],
         engine: EngineSpec {
             threads: cfg.contexts.first().map_or(1, |c| c.threads),
             n_gpu_layers: cfg.n_gpu_layers,

@@ -71,6 +71,14 @@ impl Resolved {
         Ok((r, g))
     }
 
+    /// The file to load, with its sha256 when known.
+    fn source(&self) -> crate::backend::ModelSource {
+        crate::backend::ModelSource {
+            sha256: self.sha256.clone(),
+            ..crate::backend::ModelSource::file(&self.path)
+        }
+    }
+
     /// How tables name the model: the name as given when it is a known model, else the file
     /// name without `.gguf`, never the full path.
     pub fn display(&self) -> String {

@@ -193,14 +193,14 @@ impl ProfilePlan {
     pub fn new(cfg: &ProfileConfig, cache: &Path) -> anyhow::Result<ProfilePlan> {
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
         let mut notes = Vec::new();
-        let mut sources = vec![source(&model.path, model.sha256.clone())];
+        let mut sources = vec![model.source()];
         let (mut dense_source, mut no_dense) = (None, None);
         if dense::is_moe(&gguf) {
             match dense::find(cfg.dense.as_deref(), &model.path, &gguf, cache)? {
                 DenseRef::Found { path, how } => {
                     GgufFile::open(&path).map_err(|e| Invalid(format!("dense reference: {e}")))?;
                     dense_source = Some(format!("{} ({how})", path.display()));
-                    sources.push(source(&path, None));
+                    sources.push(ModelSource::file(&path));
                 }
                 DenseRef::Missing(why) => {
                     notes.push(format!(
@@ -312,13 +312,6 @@ fn halves(s: &ProfileSettings) -> [ProfileSettings; 2] {
         repetitions,
         ..s.clone()
     })
-}
-
-fn source(path: &Path, sha256: Option<String>) -> ModelSource {
-    ModelSource {
-        sha256,
-        ..ModelSource::file(path)
-    }
 }
 
 /// The requests in order: warm-ups, short-response samples, depth prompts, long-form blocks,
@@ -472,10 +465,10 @@ pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) 
     let failed = |why: String| RoutingSummary::new(None, None, None, None, Some(why));
     let profile = || {
         let gguf = GgufFile::open(model).map_err(|err| anyhow::anyhow!("{err}"))?;
-        let mut sources = vec![source(model, None)];
+        let mut sources = vec![ModelSource::file(model)];
         let mut no_dense = None;
         match dense::find(None, model, &gguf, cache)? {
-            DenseRef::Found { path, .. } => sources.push(source(&path, None)),
+            DenseRef::Found { path, .. } => sources.push(ModelSource::file(&path)),
             DenseRef::Missing(why) => no_dense = Some(why),
         }
         let settings = quick_settings(e.threads, e.flash_attn, e.n_gpu_layers);

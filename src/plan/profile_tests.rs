@@ -42,7 +42,7 @@ fn a_reference_makes_two_cells_loading_the_models_in_each_order() {
         ..s.clone()
     });
     assert_eq!((one[0].repetitions, one[1].repetitions), (1, 1));
-    let src = |p: &str| source(Path::new(p), None);
+    let src = |p: &str| ModelSource::file(Path::new(p));
     let plan = ProfilePlan::with_sources(&s, "moe", vec![src("moe"), src("dense")], Path::new("c"));
     assert_eq!(plan.cells.len(), 2);
     let (first, second) = (&plan.cells[0].setup, &plan.cells[1].setup);

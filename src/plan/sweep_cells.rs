@@ -79,10 +79,9 @@ impl SweepPlan {
                         Some(spec) => synth_source(spec, q, cache, &pending)?,
                         None => (
                             ModelSource {
-                                path: r.path.clone(),
-                                sha256: r.sha256.clone(),
                                 quant: matches!(q, QuantChoice::Type(_))
                                     .then(|| q.label().to_string()),
+                                ..r.source()
                             },
                             gguf.clone(),
                         ),
@@ -254,14 +253,7 @@ pub(super) fn synth_source(
         false => synth::cached(&spec, cache)?,
     };
     let gguf = GgufFile::open(&path).ok();
-    Ok((
-        ModelSource {
-            path,
-            sha256: None,
-            quant: None,
-        },
-        gguf,
-    ))
+    Ok((ModelSource::file(&path), gguf))
 }
 
 /// Names the results file: the same command (up to --limit, --scenario order, --fresh and
