@@ -180,13 +180,6 @@ impl SweepPlan {
                 .map(|r| levels::alone_answers(&r, &spec.cell))
                 .unwrap_or_default(),
         };
-        let baselines = Baselines::from_options(&BackendOptions {
-            backends: vec!["native".into()],
-            max_retry_wait: 0.0,
-            judge_time_limit: 1.0,
-            ..Default::default()
-        })
-        .map_err(anyhow::Error::msg)?;
         let mut plan = SweepPlan {
             no_text: spec.no_text,
             verbose: spec.verbose,
@@ -194,7 +187,10 @@ impl SweepPlan {
             child: true,
             alone,
             scenarios,
-            baselines,
+            baselines: Baselines {
+                native: true,
+                ..Default::default()
+            },
             results: spec.results.clone(),
             load: spec.load.clone(),
             ..Default::default()
