@@ -19,7 +19,6 @@ use crate::record::{
 };
 use crate::scenario::{self, Prompt, Scenario};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 #[path = "sweep_cells.rs"]
@@ -27,9 +26,7 @@ mod cells;
 #[path = "sweep_load.rs"]
 mod load_cells;
 
-use cells::{
-    cap_output, existing_notes, load_scenarios, pending, resolve_sources, sweep_id, Done, DoneKey,
-};
+use cells::{cap_output, existing_notes, load_scenarios, resolve_sources, sweep_id, Done};
 
 /// Validated settings of `runner sweep` and `runner compare`.
 #[derive(Debug, Clone)]
@@ -63,12 +60,11 @@ pub struct CellSpec {
     pub cell: CellKey,
     pub source: ModelSource,
     pub scenarios: Vec<PathBuf>,
-    pub limit: Option<u32>,
     /// The cap on every prompt's output limit.
     #[serde(default)]
     pub max_tokens: Option<u32>,
-    /// `(scenario, prompt id)` pairs already recorded: not run again.
-    pub done: Vec<(String, String)>,
+    /// The `(scenario, prompt)` indices to run: those not recorded yet.
+    pub pending: Vec<(usize, usize)>,
     /// The results file the child appends its records to.
     pub results: PathBuf,
     pub cache_dir: PathBuf,
@@ -168,12 +164,6 @@ impl SweepPlan {
             .map(|p| scenario::load(p).map_err(anyhow::Error::from))
             .collect::<anyhow::Result<Vec<_>>>()?;
         cap_output(&mut scenarios, spec.max_tokens);
-        // A load level runs every prompt again.
-        let done: HashSet<DoneKey> = (spec.done.iter())
-            .filter(|_| spec.level.is_none())
-            .map(|(s, p)| (spec.cell.clone(), s.clone(), p.clone()))
-            .collect();
-        let pending = pending(&scenarios, spec.limit, &done, &spec.cell);
         let alone = match spec.level {
             Some(Shape::Closed { concurrency: 1 }) | None => Default::default(),
             Some(_) => crate::record::io::read(&spec.results)
@@ -199,12 +189,13 @@ impl SweepPlan {
             &spec.cell,
             vec![spec.source.clone()],
             &spec.engine,
-            &pending,
+            &spec.pending,
             spec.raw,
             &spec.cache_dir,
         );
-        let cell = Cell::new(spec.cell.label(), 0, setup, requests(&pending, spec.level));
-        plan.push(cell, pending, spec.level);
+        let requests = requests(&spec.pending, spec.level);
+        let cell = Cell::new(spec.cell.label(), 0, setup, requests);
+        plan.push(cell, spec.pending.clone(), spec.level);
         Ok(plan)
     }
 

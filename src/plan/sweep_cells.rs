@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub(super) type DoneKey = (CellKey, String, String);
+type DoneKey = (CellKey, String, String);
 
 /// What a results file already holds.
 pub(super) struct Done<'a> {
@@ -90,9 +90,8 @@ impl SweepPlan {
                         cell: key.clone(),
                         source: source.clone(),
                         scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
-                        limit: cfg.limit,
                         max_tokens: cfg.max_tokens,
-                        done: done_for(&done.prompts, &key),
+                        pending: pending.clone(),
                         results: self.results.clone(),
                         cache_dir: cache.to_path_buf(),
                         engine: engine.clone(),
@@ -318,18 +317,8 @@ pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Ve
     out
 }
 
-fn done_for(done: &HashSet<DoneKey>, key: &CellKey) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = done
-        .iter()
-        .filter(|(c, _, _)| c == key)
-        .map(|(_, s, p)| (s.clone(), p.clone()))
-        .collect();
-    v.sort();
-    v
-}
-
 /// The `(scenario, prompt)` indices of a cell not yet recorded, in scenario order.
-pub(super) fn pending(
+fn pending(
     scenarios: &[Scenario],
     limit: Option<u32>,
     done: &HashSet<DoneKey>,
