@@ -11,17 +11,15 @@ use crate::measure::load::Shape;
 use crate::models::synthetic::{SynthSpec, SYNTH_PREFIX};
 use crate::plan::load as levels;
 use crate::plan::{memory, request_records, synth, Invalid, Resolved};
-use crate::record::{BackendId, CellKey, Record};
+use crate::record::{CellKey, Record};
 use crate::scenario::{self, Scenario};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-type DoneKey = (CellKey, String, String);
-
 /// What a results file already holds.
 pub(super) struct Done<'a> {
-    prompts: HashSet<DoneKey>,
+    prompts: HashSet<(CellKey, String, String)>,
     records: &'a [Record],
 }
 
@@ -33,8 +31,9 @@ impl Done<'_> {
         Done { prompts, records }
     }
 
-    /// The prompts a cell still runs: those not recorded, or for a load level every prompt
-    /// (cycled by the level) unless the level is recorded.
+    /// The `(scenario, prompt)` indices a cell still runs, in scenario order: those not
+    /// recorded, or for a load level every prompt (cycled by the level) unless the level is
+    /// recorded.
     pub(super) fn pending(
         &self,
         scenarios: &[Scenario],
@@ -42,11 +41,20 @@ impl Done<'_> {
         key: &CellKey,
         level: Option<&Shape>,
     ) -> Vec<(usize, usize)> {
-        match level {
-            Some(l) if levels::level_done(self.records, key, l) => Vec::new(),
-            Some(_) => pending(scenarios, limit, &HashSet::new(), key),
-            None => pending(scenarios, limit, &self.prompts, key),
+        if level.is_some_and(|l| levels::level_done(self.records, key, l)) {
+            return Vec::new();
         }
+        let limit = limit.map_or(usize::MAX, |n| n as usize);
+        let mut out = Vec::new();
+        for (s, sc) in scenarios.iter().enumerate() {
+            for (p, prompt) in sc.prompts.iter().enumerate().take(limit) {
+                let done_key = (key.clone(), sc.name.clone(), prompt.id.clone());
+                if level.is_some() || !self.prompts.contains(&done_key) {
+                    out.push((s, p));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -68,11 +76,7 @@ impl SweepPlan {
         let mem_limit = memory::limit_bytes(cfg.max_memory);
         for (r, gguf) in sources {
             for q in quants {
-                let key = CellKey {
-                    backend: BackendId::native(),
-                    model: r.arg.clone(),
-                    quant: q.label().to_string(),
-                };
+                let key = CellKey::native(&r.arg, q.label());
                 for level in self.level_list() {
                     let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
                     let (source, gguf) = match &r.synth {
@@ -313,25 +317,6 @@ pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Ve
             "resuming: {n} request(s) already recorded in {}",
             path.display()
         ));
-    }
-    out
-}
-
-/// The `(scenario, prompt)` indices of a cell not yet recorded, in scenario order.
-fn pending(
-    scenarios: &[Scenario],
-    limit: Option<u32>,
-    done: &HashSet<DoneKey>,
-    key: &CellKey,
-) -> Vec<(usize, usize)> {
-    let limit = limit.map_or(usize::MAX, |n| n as usize);
-    let mut out = Vec::new();
-    for (s, sc) in scenarios.iter().enumerate() {
-        for (p, prompt) in sc.prompts.iter().enumerate().take(limit) {
-            if !done.contains(&(key.clone(), sc.name.clone(), prompt.id.clone())) {
-                out.push((s, p));
-            }
-        }
     }
     out
 }
