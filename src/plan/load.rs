@@ -57,15 +57,10 @@ pub fn level_done(records: &[Record], key: &CellKey, shape: &Shape) -> bool {
 pub fn alone_answers(records: &[Record], key: &CellKey) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for q in super::request_records(records) {
-        let alone = q
-            .traffic
-            .as_ref()
-            .is_some_and(|t| t.shape == Shape::Closed { concurrency: 1 });
-        if q.cell == *key && alone && !q.failed {
-            if let Some(text) = &q.text {
-                out.entry(q.prompt_id.clone())
-                    .or_insert_with(|| text.clone());
-            }
+        let alone = q.traffic.as_ref().map(|t| t.shape) == Some(Shape::Closed { concurrency: 1 });
+        if let (true, Some(text)) = (alone && q.cell == *key && !q.failed, &q.text) {
+            out.entry(q.prompt_id.clone())
+                .or_insert_with(|| text.clone());
         }
     }
     out
