@@ -209,17 +209,16 @@ impl Observer for Progress {
     }
 
     fn cell_done(&self, label: &str) {
-        let (n, failed) = {
-            let s = self.state();
-            (s.cell_done, s.cell_failed)
-        };
         if let Style::Lines = self.style {
+            let (n, failed) = {
+                let s = self.state();
+                (s.cell_done, s.cell_failed)
+            };
             let failed = match failed {
                 0 => String::new(),
                 f => format!(" ({f} failed)"),
             };
-            let line = self.cell_line(label, &format!("{n} {}{failed}", self.unit));
-            self.line(&line);
+            self.line(&self.cell_line(label, &format!("{n} {}{failed}", self.unit)));
         }
     }
 
