@@ -9,7 +9,7 @@ use crate::exec::{Cell, Observed, Plan};
 use crate::measure::RepetitionSample;
 use crate::record::{BenchRecord, CellInfo, CellKey, LoadReport, Provenance, Record, TestSpec};
 use crate::util::rng::SplitMix64;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Validated settings of `runner bench`.
@@ -136,7 +136,6 @@ pub struct BenchPlan {
     cfg: BenchConfig,
     cells: Vec<Cell>,
     instances: Vec<Instance>,
-    cache: PathBuf,
     running: Running,
     /// The running cell's vocabulary size, what a decoded token reads and the peaks to hold
     /// it against.
@@ -168,7 +167,6 @@ impl BenchPlan {
             cfg,
             cells,
             instances,
-            cache: cache.to_path_buf(),
             running: Running::default(),
             n_vocab: 0,
             meter: None,
@@ -211,14 +209,15 @@ impl Plan for BenchPlan {
         &self.cells
     }
 
-    fn prepared(&mut self, _c: usize, info: &mut CellInfo) -> Result<(), String> {
+    fn prepared(&mut self, c: usize, info: &mut CellInfo) -> Result<(), String> {
         if info.model.sha256.is_none() && self.cfg.sha256 {
             let path = Path::new(&info.model.path);
             let sha = crate::models::sha256_file(path)
                 .map_err(|e| format!("hashing {}: {e}", path.display()))?;
             info.model.sha256 = Some(sha);
         }
-        let meter = super::Meter::new(info, &self.cache, self.cfg.n_gpu_layers, true)?;
+        let cache = &self.cells[c].setup.cache_dir;
+        let meter = super::Meter::new(info, cache, self.cfg.n_gpu_layers, true)?;
         self.meter = Some(meter);
         self.n_vocab = info.model.n_vocab;
         self.running = Running {
