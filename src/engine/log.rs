@@ -66,12 +66,13 @@ extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _use
 
 /// Held around every `llama_model_quantize` call, so that llama.cpp's quantizer (and the log
 /// lines it writes in several pieces) runs once at a time in the process, as in a sweep, even
-/// where tests run in threads. Warnings left from earlier calls are dropped first, so that a
-/// failure reports its own reason.
+/// where tests run in threads. Warnings left from earlier calls (and from a quantization that
+/// held it meanwhile) are dropped once it is held, so that a failure reports its own reason.
 pub(crate) fn quantizer() -> MutexGuard<'static, ()> {
     static ONE: Mutex<()> = Mutex::new(());
+    let held = ONE.lock().unwrap_or_else(PoisonError::into_inner);
     let _ = last_reason();
-    ONE.lock().unwrap_or_else(PoisonError::into_inner)
+    held
 }
 
 /// Runs `f` and returns what llama.cpp logged meanwhile (at every level), for the few results
