@@ -56,11 +56,10 @@ pub enum QuantizeError {
         #[source]
         err: GgufError,
     },
-    /// llama.cpp wrote a file of another type than asked for.
-    #[error("quantizing {} to {qtype} produced {} of type {got}", src.display(), out.display())]
+    /// llama.cpp wrote a file of another type than asked for (removed, not cached).
+    #[error("quantizing {} to {qtype} produced a file of type {got}; it was not kept", src.display())]
     WrongType {
         src: PathBuf,
-        out: PathBuf,
         qtype: &'static str,
         got: String,
     },
@@ -227,7 +226,6 @@ pub fn quantize_cached(
     if out.file_type() != Some(u64::from(qt.ftype)) {
         return Err(QuantizeError::WrongType {
             src: src.to_path_buf(),
-            out: path,
             qtype: qt.name,
             got: out.file_type().map_or("none".to_string(), |t| {
                 crate::gguf::file_type_name(t).map_or_else(|| t.to_string(), str::to_string)
