@@ -489,3 +489,27 @@ def test_add():
         .iter()
         .any(|v| v["grader"] == "code_block" && v["execution"].is_null()));
 }
+
+/// A base model (gemma-3-270m has no chat template) is warned about under the name its
+/// progress line uses, not the path its cell's child process was given.
+#[test]
+fn a_base_model_is_warned_about_by_its_name() {
+    let gemma = std::env::var_os("RUNNER_TEST_MODEL_GEMMA")
+        .map(PathBuf::from)
+        .expect("RUNNER_TEST_MODEL_GEMMA names gemma-3-270m (scripts/test.sh sets it)");
+    let s = Sweep::new();
+    let o = s.run(&format!(
+        "-m {} --quant source --scenario short-response --limit 1 --max-tokens 4 --no-text",
+        gemma.display()
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = gemma.file_stem().unwrap().to_string_lossy().to_string();
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "warning: {name}/source has no chat template (a base model)"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(&gemma.display().to_string()), "{err}");
+}

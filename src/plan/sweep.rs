@@ -26,7 +26,9 @@ mod cells;
 #[path = "sweep_load.rs"]
 mod load_cells;
 
-use cells::{cap_output, existing_notes, load_scenarios, resolve_sources, sweep_id, Done};
+use cells::{
+    cap_output, existing_notes, load_scenarios, native_label, resolve_sources, sweep_id, Done,
+};
 
 /// Validated settings of `runner sweep` and `runner compare`.
 #[derive(Debug, Clone)]
@@ -193,8 +195,14 @@ impl SweepPlan {
             spec.raw,
             &spec.cache_dir,
         );
-        let requests = requests(&spec.pending, spec.level);
-        let cell = Cell::new(spec.cell.label(), 0, setup, requests);
+        // Named as the parent names it, so that the child's warnings match its progress lines.
+        let cell = plan.cell(
+            native_label(&spec.cell),
+            0,
+            setup,
+            &spec.pending,
+            spec.level,
+        );
         plan.push(cell, spec.pending.clone(), spec.level);
         Ok(plan)
     }

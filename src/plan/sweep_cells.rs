@@ -120,9 +120,7 @@ impl SweepPlan {
                     )
                     .err();
                     let setup = self.setup(&key, vec![source], engine, &pending, cfg.raw, cache);
-                    let label =
-                        format!("{}/{}", crate::models::display_name(&key.model), key.quant);
-                    let mut cell = self.cell(label, 0, setup, &pending, level);
+                    let mut cell = self.cell(native_label(&key), 0, setup, &pending, level);
                     cell.isolate = Some(vec!["sweep-cell".into(), spec_path.display().to_string()]);
                     cell.refuse = refuse;
                     self.push(cell, pending, level);
@@ -161,7 +159,8 @@ impl SweepPlan {
         }
     }
 
-    /// A cell over `pending` prompts: one request per prompt, or one load level.
+    /// A cell over `pending` prompts: one request per prompt, or one load level (named with
+    /// its level).
     pub(super) fn cell(
         &self,
         label: String,
@@ -319,4 +318,10 @@ pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Ve
         ));
     }
     out
+}
+
+/// What progress lines and warnings call a native cell: the model's short name and the
+/// quantization.
+pub(super) fn native_label(key: &CellKey) -> String {
+    format!("{}/{}", crate::models::display_name(&key.model), key.quant)
 }
