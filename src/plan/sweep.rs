@@ -67,6 +67,9 @@ pub struct CellSpec {
     pub max_tokens: Option<u32>,
     /// The `(scenario, prompt)` indices to run: those not recorded yet.
     pub pending: Vec<(usize, usize)>,
+    /// The ids of those prompts, so that the child can tell a scenario file edited since the
+    /// sweep started from the one the parent read.
+    pub ids: Vec<String>,
     /// The results file the child appends its records to.
     pub results: PathBuf,
     pub cache_dir: PathBuf,
@@ -166,6 +169,16 @@ impl SweepPlan {
             .map(|p| scenario::load(p).map_err(anyhow::Error::from))
             .collect::<anyhow::Result<Vec<_>>>()?;
         cap_output(&mut scenarios, spec.max_tokens);
+        let found = spec.pending.iter().map(|&(s, p)| {
+            let prompt = scenarios.get(s)?.prompts.get(p)?;
+            Some(prompt.id.as_str())
+        });
+        if !found.eq(spec.ids.iter().map(|id| Some(id.as_str()))) {
+            anyhow::bail!(
+                "the scenario files changed while the sweep ran (prompts moved or went away): \
+                 run the sweep again to resume with them as they are now"
+            );
+        }
         let alone = match spec.level {
             Some(Shape::Closed { concurrency: 1 }) | None => Default::default(),
             Some(_) => crate::record::io::read(&spec.results)
@@ -465,4 +478,50 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
 /// How many requests a results file holds.
 pub fn recorded_requests(path: &Path) -> usize {
     crate::record::io::read(path).map_or(0, |r| super::request_records(&r).count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cell's child process refuses prompts whose ids are not where the parent found them
+    /// (a scenario file edited while the sweep ran), instead of running other prompts.
+    #[test]
+    fn a_child_refuses_a_scenario_file_changed_since_the_sweep_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        std::fs::copy(scenarios.join("short-response.toml"), &file).unwrap();
+        let first = scenario::load(&file).unwrap().prompts[0].id.clone();
+        let spec = |pending: Vec<(usize, usize)>, ids: Vec<String>| CellSpec {
+            cell: CellKey::native("m", "q8_0"),
+            source: ModelSource::file(&dir.path().join("m.gguf")),
+            scenarios: vec![file.clone()],
+            max_tokens: None,
+            pending,
+            ids,
+            results: dir.path().join("r.jsonl"),
+            cache_dir: dir.path().to_path_buf(),
+            engine: EngineSpec::default(),
+            no_text: true,
+            raw: false,
+            verbose: false,
+            busy_threshold: 0.25,
+            level: None,
+            load: None,
+        };
+        assert!(SweepPlan::child(&spec(vec![(0, 0)], vec![first.clone()])).is_ok());
+        for (pending, ids) in [
+            (vec![(0, 0)], vec!["another".to_string()]),
+            (vec![(0, 999)], vec![first.clone()]),
+            (vec![(1, 0)], vec![first]),
+        ] {
+            let e = SweepPlan::child(&spec(pending, ids)).err().unwrap();
+            assert!(
+                e.to_string()
+                    .starts_with("the scenario files changed while the sweep ran"),
+                "{e}"
+            );
+        }
+    }
 }

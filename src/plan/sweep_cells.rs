@@ -95,6 +95,10 @@ impl SweepPlan {
                         source: source.clone(),
                         scenarios: self.scenarios.iter().map(|s| s.path.clone()).collect(),
                         max_tokens: cfg.max_tokens,
+                        ids: pending
+                            .iter()
+                            .map(|&(s, p)| self.scenarios[s].prompts[p].id.clone())
+                            .collect(),
                         pending: pending.clone(),
                         results: self.results.clone(),
                         cache_dir: cache.to_path_buf(),
