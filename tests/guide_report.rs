@@ -553,21 +553,39 @@ fn with_gpu_records(dir: &Path) {
     .unwrap();
 }
 
+/// The H200's label in the guide of [`with_gpu_records`].
+const H200: &str = "NVIDIA H200, 16 cores, 126 GiB + CUDA0 (NVIDIA H200)";
+
+/// Writes the guide of the records under `dir` beside them and returns its Markdown.
+fn guide_md(dir: &Path) -> String {
+    let out = dir.join("guide.md");
+    let o = run_in_data(&[
+        "guide",
+        "--results",
+        dir.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::read_to_string(&out).unwrap()
+}
+
+/// The row of the Markdown guide's machines table for `machine`.
+fn machine_row<'a>(md: &'a str, machine: &str) -> &'a str {
+    md.lines()
+        .find(|l| l.starts_with(&format!("| {machine} |")))
+        .unwrap_or_else(|| panic!("{machine} is not in the machines table: {md}"))
+}
+
 #[test]
 fn a_gpu_machine_is_fitted_to_its_own_decodes_at_the_gpus_published_bandwidth() {
     let dir = tempfile::tempdir().unwrap();
     with_gpu_records(dir.path());
     let results = dir.path().to_str().unwrap();
-    let out = dir.path().join("guide.md");
-    let o = run_in_data(&["guide", "--results", results, "-o", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let md = std::fs::read_to_string(&out).unwrap();
-    let h200 = "NVIDIA H200, 16 cores, 126 GiB + CUDA0 (NVIDIA H200)";
+    let md = guide_md(dir.path());
+    let h200 = H200;
     // Its efficiency is achieved ÷ published bandwidth, over its nine decodes.
-    let machine = md
-        .lines()
-        .find(|l| l.starts_with(&format!("| {h200} |")))
-        .expect("the H200 in the machines table");
+    let machine = machine_row(&md, h200);
     assert!(machine.contains("| 4800.0 | 23.9 (n=9) |"), "{machine}");
     assert!(
         md.contains(&format!(
@@ -685,20 +703,13 @@ fn runs_with_weights_on_the_host_of_a_gpu_machine_are_not_merged_with_its_gpu_ru
     }
     std::fs::write(dir.path().join("h200-on-cpu.json"), r.to_string()).unwrap();
 
-    let results = dir.path().to_str().unwrap();
-    let out = dir.path().join("guide.md");
-    let o = run_in_data(&["guide", "--results", results, "-o", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let md = std::fs::read_to_string(&out).unwrap();
-    let h200 = "NVIDIA H200, 16 cores, 126 GiB + CUDA0 (NVIDIA H200)";
+    let md = guide_md(dir.path());
+    let h200 = H200;
     // Named by the host's CPU, since the chip the weights sat on is that one.
     let on_cpu =
         "Intel(R) Xeon(R) Processor, 16 cores, 126 GiB + CUDA0 (NVIDIA H200) (weights on CPU)";
     // The GPU runs keep their summary and fit: nine decodes at the published bandwidth.
-    let gpu = md
-        .lines()
-        .find(|l| l.starts_with(&format!("| {h200} |")))
-        .expect("the H200 in the machines table");
+    let gpu = machine_row(&md, h200);
     assert!(gpu.contains("| 4800.0 | 23.9 (n=9) |"), "{gpu}");
     assert!(
         md.contains(&format!(
@@ -707,11 +718,31 @@ fn runs_with_weights_on_the_host_of_a_gpu_machine_are_not_merged_with_its_gpu_ru
         "{md}"
     );
     // The host run is its own machine, held against the host's measured bandwidth.
-    let cpu = md
-        .lines()
-        .find(|l| l.starts_with(&format!("| {on_cpu} |")))
-        .expect("the H200's host in the machines table");
+    let cpu = machine_row(&md, on_cpu);
     assert!(cpu.contains("| 125.9 | 200.00 | - | 29.3 (n=1) |"), "{cpu}");
+    // Its fit is the CPU's, never the GPU's.
+    assert!(
+        md.contains(&format!(
+            "- {on_cpu} (CPU, fitted to its own decodes): 29.5 % of the 200.0 GB/s measured here"
+        )),
+        "{md}"
+    );
+    // Asked about the H200, the guide answers from the GPU runs alone.
+    let o = run_in_data(&[
+        "guide",
+        "--results",
+        dir.path().to_str().unwrap(),
+        "--machine",
+        "H200",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "Rates on this chip come from the 9 decodes runner measured on {h200}"
+        )),
+        "{}",
+        stdout(&o)
+    );
 
     let csv = std::fs::read_to_string(dir.path().join("guide.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();

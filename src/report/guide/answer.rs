@@ -104,7 +104,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, interactive: f64) -> String {
             ));
         }
         s.push_str(&trust(cal));
-        if let Some(l) = cal.recorded(chip.name) {
+        if let Some(l) = cal.recorded(chip) {
             s.push_str(&recorded_basis(l));
         }
         s.push_str("\n\n## Recommendations\n\n");

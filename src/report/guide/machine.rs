@@ -102,8 +102,8 @@ fn size_gib(text: &str, m: &regex::Captures) -> Result<f64, String> {
     }
     if gib > MAX_GIB {
         return Err(format!(
-            "{} GB is more memory than a machine has (at most {:.0} TB)",
-            &m[1],
+            "{} is more memory than a machine has (at most {:.0} TB)",
+            &m[0],
             MAX_GIB / 1024.0
         ));
     }
@@ -274,7 +274,12 @@ mod tests {
         }
         let e = parse("M4 Max 16-core 99999GB").unwrap_err();
         assert!(
-            e.ends_with("99999 GB is more memory than a machine has (at most 32 TB)"),
+            e.ends_with("99999GB is more memory than a machine has (at most 32 TB)"),
+            "{e}"
+        );
+        let e = parse("M3 Ultra 40TB").unwrap_err();
+        assert!(
+            e.ends_with("40TB is more memory than a machine has (at most 32 TB)"),
             "{e}"
         );
         // A GPU sold in one size: another size is a mistake, not a variant.

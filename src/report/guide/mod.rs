@@ -117,9 +117,13 @@ impl Calibration {
         cal
     }
 
-    /// The recorded machine with a fit whose weights sat on `chip`.
-    pub fn recorded(&self, chip: &str) -> Option<&local::Local> {
-        self.locals.iter().find(|l| l.chip.as_deref() == Some(chip))
+    /// The recorded machine with a fit whose weights sat on `chip` through its default
+    /// backend: not decodes on an Apple chip's CPU (`-ngl 0`) for questions about its GPU.
+    pub fn recorded(&self, chip: &chips::Chip) -> Option<&local::Local> {
+        let on_host = calib::default_backend(chip) == "CPU";
+        self.locals
+            .iter()
+            .find(|l| l.chip.as_deref() == Some(chip.name) && (on_host || l.backend != "CPU"))
     }
 
     /// The summary of one group ("tg all", "pp Metal dense"), if it has rows.
@@ -130,7 +134,7 @@ impl Calibration {
     /// The catalogue on a machine named on the command line: from the decodes of a recorded
     /// machine with the same chip when there is one, else from the published rows.
     pub fn for_machine(&self, spec: &machine::MachineSpec) -> Vec<catalog::CatalogueRow> {
-        if let Some(l) = self.recorded(spec.chip.name) {
+        if let Some(l) = self.recorded(spec.chip) {
             let here = local::Local {
                 memory_bytes: Some(catalog::usable(spec.chip, spec.memory_bytes).bytes),
                 ..l.clone()
@@ -322,7 +326,8 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
                 ))
             })
             .collect();
-        let backend = if m.fingerprint.accelerators.is_empty() {
+        // Weights on the host (no accelerator, or `-ngl 0`) were read by the CPU.
+        let backend = if m.weights == obs::Weights::Cpu {
             "CPU"
         } else {
             "native"

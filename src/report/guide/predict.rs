@@ -69,6 +69,8 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
                 (!v.is_empty()).then(|| v.iter().sum())
             };
             let mut on: Vec<String> = rs.iter().map(|r| r.fingerprint.clone()).collect();
+            // A machine run both ways has rows under two labels, apart in label order.
+            on.sort();
             on.dedup();
             Some(Profile {
                 model: model.to_string(),
@@ -245,6 +247,8 @@ mod tests {
         let mut t = target(Some(10.0), Some(0.4), Some(100.0));
         t.fingerprint.cpu = "Apple M1".into();
         t.fingerprint.logical_cores = 8;
+        t.fingerprint.accelerators = vec!["MTL0 (Apple M1)".into()];
+        t.weights = crate::report::obs::Weights::Gpu;
         assert_eq!(
             t.usable_bytes(),
             Some(((1u64 << 30) as f64 * 2.0 / 3.0) as u64)

@@ -138,14 +138,14 @@ impl MachineSummary {
         Some(self.memory_present_bytes).filter(|&b| b > 0)
     }
 
-    /// The memory llama.cpp can use for a model here: on Apple silicon the GPU's share of
-    /// the memory present, elsewhere all of it.
+    /// The memory llama.cpp can use for a model here: with the weights on Apple silicon's GPU
+    /// its share of the memory present, elsewhere (weights on the host included) all of it.
     pub fn usable_bytes(&self) -> Option<u64> {
         let memory = self.memory_bytes()?;
-        Some(
-            obs::chip_of(&self.fingerprint, self.weights)
-                .map_or(memory, |c| catalog::usable(c, memory).bytes),
-        )
+        match obs::chip_of(&self.fingerprint, self.weights) {
+            Some(c) if self.weights != Weights::Cpu => Some(catalog::usable(c, memory).bytes),
+            _ => Some(memory),
+        }
     }
 
     /// The bandwidth its decodes are held against, and whose it is: the measured peak, else
@@ -353,6 +353,35 @@ mod tests {
         assert_eq!(Fit::of(Some(101), Some(100)), Fit::No);
         assert_eq!(Fit::of(None, Some(100)), Fit::Unknown);
         assert_eq!(Fit::of(Some(1), None), Fit::Unknown);
+    }
+
+    #[test]
+    fn weights_on_the_host_of_apple_silicon_may_use_all_its_memory() {
+        let f = Fingerprint {
+            cpu: "Apple M4 Pro".into(),
+            arch: "aarch64".into(),
+            logical_cores: 14,
+            ram_gib: 48,
+            accelerators: vec!["MTL0 (Apple M4 Pro)".into()],
+        };
+        let m = |weights| MachineSummary {
+            id: f.id(),
+            label: obs::machine_label(&f, weights),
+            fingerprint: f.clone(),
+            weights,
+            chip: None,
+            published_peak_gbps: None,
+            measured_peak_gbps: None,
+            memory_present_bytes: 48 << 30,
+            backends: Vec::new(),
+            requests: 0,
+            bench_tests: 0,
+            efficiency: None,
+            efficiency_n: 0,
+        };
+        // The GPU may wire 3/4 of unified memory above 36 GB; the CPU reads all of it.
+        assert_eq!(m(Weights::Gpu).usable_bytes(), Some(36 << 30));
+        assert_eq!(m(Weights::Cpu).usable_bytes(), Some(48 << 30));
     }
 
     #[test]
