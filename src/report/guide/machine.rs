@@ -96,7 +96,11 @@ fn size_gib(text: &str, m: &regex::Captures) -> Result<f64, String> {
     } else {
         amount
     };
-    let negative = text[..m.get(0).map_or(0, |g| g.start())].ends_with('-');
+    // A minus sign, not a hyphen joining it to a word ("16-core-128GB").
+    let before = &text[..m.get(0).map_or(0, |g| g.start())];
+    let negative = before
+        .strip_suffix('-')
+        .is_some_and(|b| !b.ends_with(char::is_alphanumeric));
     if negative || !(gib > 0.0 && gib.is_finite()) {
         return Err("memory must be more than 0".into());
     }
@@ -276,6 +280,10 @@ mod tests {
         assert!(
             e.ends_with("99999GB is more memory than a machine has (at most 32 TB)"),
             "{e}"
+        );
+        assert_eq!(
+            parse("M4 Max 16-core-128GB").map(|m| m.memory_bytes),
+            Ok(128 << 30)
         );
         let e = parse("M3 Ultra 40TB").unwrap_err();
         assert!(
