@@ -6,7 +6,6 @@ use crate::record::{BackendId, BackendKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 /// Default base URLs.
@@ -62,11 +61,6 @@ impl EndpointConfig {
     }
 }
 
-/// Reads a backend config file: a table of sections named by kind or by backend.
-pub fn load_config(path: &Path) -> Result<BTreeMap<String, EndpointConfig>, String> {
-    crate::util::fs::read_toml(path)
-}
-
 /// An API key, read from the environment. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -103,8 +97,6 @@ pub struct Endpoint {
     /// Base URL without a trailing slash.
     pub base_url: String,
     pub key: Option<Secret>,
-    /// The environment variable the key was looked up in.
-    pub key_env: Option<String>,
     pub headers: Vec<(String, String)>,
     pub max_tokens_field: String,
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -152,9 +144,10 @@ pub fn endpoint(
         BackendKind::Native => return Err("native is not an HTTP backend".into()),
     };
     let (base, host) = base_url(spec, flag_url.clone().or(cfg.base_url.clone()), default_url)?;
-    let key_env = cfg.api_key_env.clone().or(key_env.map(str::to_string));
-    let key = key_env
+    let key = cfg
+        .api_key_env
         .as_deref()
+        .or(key_env)
         .and_then(|v| std::env::var(v).ok())
         .filter(|k| !k.trim().is_empty())
         .map(|k| Secret(k.trim().to_string()));
@@ -170,7 +163,6 @@ pub fn endpoint(
         local: cfg.local.unwrap_or_else(|| is_local_host(&host)),
         base_url: base,
         key,
-        key_env,
         headers: cfg
             .headers
             .clone()

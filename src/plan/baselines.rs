@@ -62,7 +62,7 @@ impl Baselines {
     /// Parses and checks the flags; every error is a one-line usage error.
     pub fn from_options(a: &BackendOptions) -> Result<Baselines, String> {
         let config = match &a.backend_config {
-            Some(p) => spec::load_config(p)?,
+            Some(p) => crate::util::fs::read_toml(p)?,
             None => Default::default(),
         };
         let max_retry_wait = seconds("--max-retry-wait", a.max_retry_wait, 0.0)?;

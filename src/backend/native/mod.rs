@@ -40,11 +40,6 @@ impl Native {
             ..Default::default()
         }
     }
-
-    /// The models of the prepared cell, in the order the setup named them.
-    pub fn models(&self) -> &[Arc<Model>] {
-        &self.models
-    }
 }
 
 impl Backend for Native {
