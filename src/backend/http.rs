@@ -230,10 +230,7 @@ pub fn pump(
     let mut buf = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) => return Err(io_failure(&e, ep)),
-        };
+        let n = reader.read(&mut buf).map_err(|e| io_failure(&e, ep))?;
         let at = Instant::now();
         if n == 0 {
             if !pending.is_empty() {

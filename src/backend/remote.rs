@@ -42,23 +42,6 @@ impl Remote {
         }
     }
 
-    /// The endpoint's description for the records, before any preflight.
-    pub fn endpoint_info(&self) -> EndpointInfo {
-        let ep = &self.endpoint;
-        EndpointInfo {
-            kind: ep.spec.kind,
-            base_url: ep.base_url.clone(),
-            model: ep.spec.model.clone(),
-            local: ep.local,
-            server_version: None,
-            details: None,
-            loaded_bytes: None,
-            loaded_vram_bytes: None,
-            warmup_ms: None,
-            load_ms: None,
-        }
-    }
-
     fn render(&mut self, setup: &Setup) -> Result<(), String> {
         self.rendered.clear();
         if self.endpoint.spec.kind != BackendKind::Ollama {
@@ -96,12 +79,11 @@ impl Remote {
         }
         ChatReply {
             trace,
-            failure: x.failure.clone(),
-            template,
-            base_model: false,
-            server: Some(x.server.clone()),
             http: Some(x.http_report()),
-            token_ends: Vec::new(),
+            failure: x.failure,
+            template,
+            server: Some(x.server),
+            ..Default::default()
         }
     }
 }
@@ -109,9 +91,21 @@ impl Remote {
 impl Backend for Remote {
     fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String> {
         self.render(setup)?;
-        let mut endpoint = self.endpoint_info();
-        if self.endpoint.spec.kind == BackendKind::Ollama && !setup.prompts.is_empty() {
-            ollama::preflight(&self.client, &self.endpoint, &mut endpoint)
+        let ep = &self.endpoint;
+        let mut endpoint = EndpointInfo {
+            kind: ep.spec.kind,
+            base_url: ep.base_url.clone(),
+            model: ep.spec.model.clone(),
+            local: ep.local,
+            server_version: None,
+            details: None,
+            loaded_bytes: None,
+            loaded_vram_bytes: None,
+            warmup_ms: None,
+            load_ms: None,
+        };
+        if ep.spec.kind == BackendKind::Ollama && !setup.prompts.is_empty() {
+            ollama::preflight(&self.client, ep, &mut endpoint)
                 .map_err(|f| format!("preflight: {}", f.message))?;
         }
         Ok(CellInfo {
@@ -167,12 +161,7 @@ pub fn exchange(
         BackendKind::Anthropic => anthropic::request(client, ep, req),
         BackendKind::Ollama => {
             let joined = || {
-                let parts: Vec<&str> = req
-                    .prompt
-                    .messages
-                    .iter()
-                    .map(|m| m.content.as_str())
-                    .collect();
+                let parts: Vec<&str> = req.prompt.messages.iter().map(|m| &*m.content).collect();
                 parts.join("\n")
             };
             let prompt = rendered.or(req.raw()).map_or_else(joined, str::to_string);
