@@ -129,7 +129,7 @@ fn run_rust(
         memory_bytes: 8 << 30,
         file_bytes: 256 << 20,
         processes: 512,
-        output_bytes: limits.output_bytes,
+        ..*limits
     };
     let args: Vec<String> = "--edition 2021 --test -C debuginfo=0 solution.rs -o t"
         .split(' ')

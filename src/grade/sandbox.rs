@@ -50,7 +50,6 @@ pub struct Outcome {
     pub output_overflow: bool,
     pub stdout: String,
     pub stderr: String,
-    pub elapsed: Duration,
 }
 
 impl Outcome {
@@ -340,6 +339,5 @@ pub fn run(
         output_overflow,
         stdout: take(out),
         stderr: take(err),
-        elapsed: start.elapsed(),
     })
 }

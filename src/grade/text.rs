@@ -124,19 +124,13 @@ pub(crate) fn item_count(text: &str) -> usize {
 
 fn is_list_item(line: &str) -> bool {
     let t = line.trim_start();
-    let after_marker = if let Some(rest) = t.strip_prefix(['-', '*', '•']) {
-        rest
-    } else {
-        let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return false;
-        }
-        match t[digits..].strip_prefix(['.', ')']) {
-            Some(rest) => rest,
-            None => return false,
-        }
-    };
-    after_marker.starts_with(char::is_whitespace) && !after_marker.trim().is_empty()
+    let after_marker = t.strip_prefix(['-', '*', '•']).or_else(|| {
+        let number = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        (number.len() < t.len())
+            .then_some(number)?
+            .strip_prefix(['.', ')'])
+    });
+    after_marker.is_some_and(|a| a.starts_with(char::is_whitespace) && !a.trim().is_empty())
 }
 
 /// The whole trimmed text as one number: an optional sign, digits (optionally grouped with
