@@ -43,21 +43,19 @@ impl Client {
         }
     }
 
-    /// POSTs `body` as JSON to `ep.base_url + path` and returns the response once its
+    /// POSTs the body as JSON to `ep.base_url + post.path` and returns the response once its
     /// headers arrived with a success status, retrying after HTTP 429 as long as the
     /// endpoint's retry budget allows. `x.start` is reset at each attempt: timings count
     /// from the attempt that answered.
     pub fn post_stream(
         &self,
         ep: &Endpoint,
-        path: &str,
-        body: &serde_json::Value,
-        headers: &[(&str, String)],
+        post: &Post<'_>,
         time_limit: Duration,
         x: &mut Exchange,
     ) -> Result<Response, Failure> {
-        let url = format!("{}{}", ep.base_url, path);
-        let payload = serde_json::to_vec(body)
+        let url = format!("{}{}", ep.base_url, post.path);
+        let payload = serde_json::to_vec(&post.body)
             .map_err(|e| Failure::new(FailureKind::Other, format!("request body: {e}")))?;
         loop {
             x.start = Instant::now();
@@ -71,7 +69,7 @@ impl Client {
             for (k, v) in &ep.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
-            for (k, v) in headers {
+            for (k, v) in &post.headers {
                 req = req.header(*k, v.as_str());
             }
             let mut resp = req.send(&payload[..]).map_err(|e| classify(&e, ep, &url))?;
@@ -203,7 +201,7 @@ pub fn stream(
 ) -> Exchange {
     let mut x = Exchange::new(Instant::now());
     let result = client
-        .post_stream(ep, post.path, &post.body, &post.headers, limit, &mut x)
+        .post_stream(ep, post, limit, &mut x)
         .and_then(|mut resp| {
             let deadline = x.start + limit;
             read(&mut resp, &mut x, deadline)
