@@ -39,11 +39,10 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         .key
         .as_ref()
         .map(|k| ("authorization", format!("Bearer {}", k.expose())));
-    let headers: Vec<(&str, String)> = auth.into_iter().collect();
     let post = http::Post {
         path: "/chat/completions",
         body: body(ep, req),
-        headers,
+        headers: auth.into_iter().collect(),
     };
     http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
 }
