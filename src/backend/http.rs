@@ -59,13 +59,8 @@ impl Client {
             .map_err(|e| Failure::new(FailureKind::Other, format!("request body: {e}")))?;
         loop {
             x.start = Instant::now();
-            let mut req = self
-                .agent
-                .post(&url)
-                .config()
-                .timeout_global(Some(time_limit))
-                .build()
-                .header("content-type", "application/json");
+            let mut req =
+                timed(self.agent.post(&url), time_limit).header("content-type", "application/json");
             for (k, v) in &ep.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
@@ -116,19 +111,8 @@ impl Client {
     ) -> Result<serde_json::Value, Failure> {
         let url = format!("{}{}", ep.base_url, path);
         let result = match body {
-            None => self
-                .agent
-                .get(&url)
-                .config()
-                .timeout_global(Some(time_limit))
-                .build()
-                .call(),
-            Some(b) => self
-                .agent
-                .post(&url)
-                .config()
-                .timeout_global(Some(time_limit))
-                .build()
+            None => timed(self.agent.get(&url), time_limit).call(),
+            Some(b) => timed(self.agent.post(&url), time_limit)
                 .header("content-type", "application/json")
                 .send(b.to_string().as_bytes()),
         };
@@ -150,6 +134,11 @@ impl Client {
         serde_json::from_str(&text)
             .map_err(|e| Failure::new(FailureKind::Malformed, format!("{path}: not JSON: {e}")))
     }
+}
+
+/// The request, given `limit` in all (connecting, sending, reading the whole answer).
+fn timed<B>(req: ureq::RequestBuilder<B>, limit: Duration) -> ureq::RequestBuilder<B> {
+    req.config().timeout_global(Some(limit)).build()
 }
 
 /// A streamed POST: the path under the base URL, the JSON body and the request's own headers.
