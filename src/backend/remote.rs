@@ -8,7 +8,6 @@ use super::http::Client;
 use super::render::{self, Ready};
 use super::spec::Endpoint;
 use super::{anthropic, ollama, openai, Backend, ChatReply, ChatRequest, Reply, Request, Setup};
-use crate::grade::cost::Prices;
 use crate::measure::FailureKind;
 use crate::record::{BackendKind, CellInfo, EndpointInfo};
 use std::collections::HashMap;
@@ -24,7 +23,6 @@ pub const TEMPLATE_RAW_AS_USER: &str = "raw (sent as one user message)";
 pub struct Remote {
     pub endpoint: Endpoint,
     pub client: Client,
-    pub prices: Prices,
     /// The GGUF whose chat template renders prompts for Ollama's raw mode.
     pub template_model: Option<PathBuf>,
     /// Ollama's prompts of the prepared cell, by prompt id.
@@ -32,11 +30,10 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(endpoint: Endpoint, client: Client, prices: Prices) -> Remote {
+    pub fn new(endpoint: Endpoint, client: Client) -> Remote {
         Remote {
             endpoint,
             client,
-            prices,
             template_model: None,
             rendered: HashMap::new(),
         }

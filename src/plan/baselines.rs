@@ -100,7 +100,7 @@ impl Baselines {
         let mut http = Vec::new();
         for b in specs.iter().filter(|b| !b.is_native()) {
             let ep = spec::endpoint(b, &flags, &config)?;
-            http.push(Remote::new(ep, client.clone(), prices.clone()));
+            http.push(Remote::new(ep, client.clone()));
         }
         let mut judges = Vec::new();
         for s in &a.judges {

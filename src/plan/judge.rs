@@ -220,7 +220,7 @@ pub fn run(
     let mut remotes: Vec<Remote> = b
         .judges
         .iter()
-        .map(|ep| Remote::new(ep.clone(), client.clone(), b.prices.clone()))
+        .map(|ep| Remote::new(ep.clone(), client.clone()))
         .collect();
     let mut backends: Vec<&mut dyn crate::backend::Backend> = remotes
         .iter_mut()
