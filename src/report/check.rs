@@ -101,7 +101,6 @@ pub struct CheckOptions {
 pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> CheckReport {
     let base = series(baseline, opts.busy_threshold);
     let cur = series(current, opts.busy_threshold);
-    let tolerance = opts.tolerance;
     let machines: BTreeSet<&String> = cur.keys().map(|k| &k.machine).collect();
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
     let mut rows = Vec::new();
@@ -112,10 +111,10 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
             other_machines += 1;
             continue;
         }
-        rows.push(row(key, b, c, tolerance, compare::MIN_SAMPLES));
+        rows.push(row(key, b, c, opts.tolerance, compare::MIN_SAMPLES));
     }
     CheckReport {
-        tolerance,
+        tolerance: opts.tolerance,
         rows,
         other_machines,
         ab: None,
@@ -401,8 +400,8 @@ pub fn render(report: &CheckReport) -> String {
     let machines: BTreeSet<&str> = report.rows.iter().map(|r| r.key.machine.as_str()).collect();
     for m in machines {
         out.push_str(&format!("machine: {m}\n"));
-        let rows: Vec<&CheckRow> = report.rows.iter().filter(|r| r.key.machine == m).collect();
-        out.push_str(&table::aligned(COLUMNS, rows.iter().copied()));
+        let rows = report.rows.iter().filter(|r| r.key.machine == m);
+        out.push_str(&table::aligned(COLUMNS, rows));
         out.push('\n');
     }
     let n = |v| report.count(v);

@@ -108,11 +108,7 @@ pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparis
     Some(Comparison {
         reference: native.map(|k| format!("{}/{}", crate::models::display_name(&k.model), k.quant)),
         rows: out,
-        published: if reference {
-            read_published()
-        } else {
-            Vec::new()
-        },
+        published: reference.then(read_published).unwrap_or_default(),
     })
 }
 
@@ -183,7 +179,7 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
 }
 
 fn signed(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:+.1}")).unwrap_or_else(|| "-".into())
+    v.map_or("-".into(), |v| format!("{v:+.1}"))
 }
 
 /// One HTTP backend's columns.
@@ -200,8 +196,7 @@ const BACKENDS: &[Column<CompareRow>] = &[
     Column::number("decode vs server", |r| opt(r.decode_vs_server, 3)),
     Column::number("prompt cached", |r| {
         r.cached_prompt_share
-            .map(|c| format!("{:.0}%", c * 100.0))
-            .unwrap_or_else(|| "-".into())
+            .map_or("-".into(), |c| format!("{:.0}%", c * 100.0))
     }),
     Column::number("cost $/run", |r| opt(r.cost_usd, 4)),
     Column::number("quality", |r| opt(r.quality, 1)),
@@ -209,10 +204,7 @@ const BACKENDS: &[Column<CompareRow>] = &[
 ];
 
 fn dash(s: &str) -> String {
-    match s.is_empty() {
-        true => "-".to_string(),
-        false => s.to_string(),
-    }
+    if s.is_empty() { "-" } else { s }.to_string()
 }
 
 /// A published reference row's columns.

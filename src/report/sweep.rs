@@ -6,10 +6,8 @@ use super::{Format, ReportError};
 use crate::grade::judge::panel;
 use crate::grade::pair_symmetry;
 use crate::measure::stats::percentile;
-use crate::record::Judgement;
-use crate::record::{BackendId, Bandwidth, CellKey, Record, RequestRecord};
+use crate::record::{BackendId, Bandwidth, CellKey, Judgement, Record, RequestRecord};
 use crate::scenario::ScenarioKind;
-use crate::scenario::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -268,9 +266,7 @@ fn pairs(reqs: &[&RequestRecord]) -> Option<Count> {
     for ((_, pair), h) in &halves {
         if let [a, b] = h.as_slice() {
             total += 1;
-            let va: &[Verdict] = &a.verdicts;
-            let vb: &[Verdict] = &b.verdicts;
-            let v = pair_symmetry(pair, &a.prompt_id, va, &b.prompt_id, vb);
+            let v = pair_symmetry(pair, &a.prompt_id, &a.verdicts, &b.prompt_id, &b.verdicts);
             symmetric += usize::from(v.symmetric && !a.failed && !b.failed);
         }
     }

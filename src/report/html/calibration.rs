@@ -43,20 +43,14 @@ pub fn scatter(v: &[Validation]) -> DrawResult<String> {
             .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
             .map_err(err)?;
         plot::axes(&mut chart, desc.0, desc.1)?;
-        for (k, (factor, label)) in [
-            (1.0, "predicted = published"),
-            (1.15, "±15 %"),
-            (1.30, "±30 %"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        let bands: [(&[f64], &str); 3] = [
+            (&[1.0], "predicted = published"),
+            (&[1.15, 1.0 / 1.15], "±15 %"),
+            (&[1.30, 1.0 / 1.30], "±30 %"),
+        ];
+        for (k, (factors, label)) in bands.into_iter().enumerate() {
             let grey = RGBColor(120, 120, 120).stroke_width(if k == 0 { 2 } else { 1 });
-            for f in if k == 0 {
-                vec![1.0]
-            } else {
-                vec![factor, 1.0 / factor]
-            } {
+            for &f in factors {
                 let line = [(lo, lo * f), (hi, hi * f)];
                 let s = if k == 0 {
                     chart.draw_series(LineSeries::new(line, grey))

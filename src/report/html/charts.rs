@@ -169,7 +169,9 @@ pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<St
     };
     let groups = distinct(rows.iter().map(|r| group(r)));
     let top = rows.iter().filter_map(|r| r.decode_tps).fold(0.0, f64::max);
-    let axis = plot::Categories::new(quants.clone());
+    let axis = plot::Categories {
+        names: quants.clone(),
+    };
     plot::svg(|root| {
         let mut chart = plot::builder(root, title, 64)
             .build_cartesian_2d(axis, 0f64..plot::headroom(top, 1.0))

@@ -216,10 +216,6 @@ pub struct Categories {
 }
 
 impl Categories {
-    pub fn new(names: Vec<String>) -> Categories {
-        Categories { names }
-    }
-
     /// The name at position `x`, when `x` is a category's own position.
     pub fn label(&self, x: f64) -> String {
         let i = x.round();
@@ -300,7 +296,9 @@ mod tests {
 
     #[test]
     fn categories_label_whole_positions_only() {
-        let c = Categories::new(vec!["q4_0".to_string(), "q8_0".to_string()]);
+        let c = Categories {
+            names: vec!["q4_0".to_string(), "q8_0".to_string()],
+        };
         assert_eq!(c.label(1.0), "q8_0");
         assert_eq!(c.label(0.5), "");
         assert_eq!(c.label(7.0), "");

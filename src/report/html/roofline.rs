@@ -93,7 +93,7 @@ fn hbars(
 ) -> DrawResult<String> {
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let top = bars.iter().map(|b| b.1).fold(0.0, f64::max);
-    let axis = plot::Categories::new(names);
+    let axis = plot::Categories { names };
     let x_hi = plot::headroom(top * 1.2, 1e-3);
     plot::svg(|root| {
         let mut chart = plot::builder(root, title, 300)
