@@ -126,12 +126,17 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
 /// the per-round ratios of the two sides' medians, with its bootstrap interval, and the same
 /// verdicts as [`check`]. Only the rounds of `run.kept` are compared.
 pub fn check_ab(opts: &AbOptions, run: &AbRun, check: &CheckOptions) -> CheckReport {
-    let mut base = BTreeMap::new();
+    let mut base: BTreeMap<SeriesKey, Samples> = BTreeMap::new();
     let mut cur = BTreeMap::new();
     for r in &run.kept {
-        let id = r.round.to_string();
-        by_round(series(&r.base, check.busy_threshold), &id, &mut base);
-        by_round(series(&r.candidate, check.busy_threshold), &id, &mut cur);
+        for (side, into) in [(&r.base, &mut base), (&r.candidate, &mut cur)] {
+            for (k, samples) in series(side, check.busy_threshold) {
+                let tagged = samples
+                    .into_iter()
+                    .map(|(_, v, busy)| (Some(r.round.to_string()), v, busy));
+                into.entry(k).or_default().extend(tagged);
+            }
+        }
     }
     align_settings(&mut base, &mut cur);
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
@@ -156,20 +161,6 @@ pub fn check_ab(opts: &AbOptions, run: &AbRun, check: &CheckOptions) -> CheckRep
             dropped: run.dropped.clone(),
             out: opts.out.display().to_string(),
         }),
-    }
-}
-
-/// Adds a round's series to `into`, each sample tagged with the round.
-fn by_round(
-    from: BTreeMap<SeriesKey, Samples>,
-    round: &str,
-    into: &mut BTreeMap<SeriesKey, Samples>,
-) {
-    for (k, samples) in from {
-        let tagged = samples
-            .into_iter()
-            .map(|(_, v, busy)| (Some(round.to_string()), v, busy));
-        into.entry(k).or_default().extend(tagged);
     }
 }
 
