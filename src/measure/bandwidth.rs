@@ -251,14 +251,11 @@ pub fn peaks(
     n_gpu_layers: u32,
     probe: bool,
 ) -> Peaks {
-    let gpu = (n_gpu_layers > 0)
-        .then(|| {
-            build
-                .devices
-                .iter()
-                .find(|d| !d.backend.eq_ignore_ascii_case("cpu"))
-        })
-        .flatten()
+    let gpu = build
+        .devices
+        .iter()
+        .find(|d| !d.backend.eq_ignore_ascii_case("cpu"))
+        .filter(|_| n_gpu_layers > 0)
         .map(|d| (d.name.as_str(), d.description.as_str()));
     crate::hw::peak::peaks(cache, machine, gpu, probe)
 }

@@ -12,7 +12,7 @@ pub mod routing;
 pub mod stats;
 pub mod trace;
 
-use histogram::{HistogramSummary, LatencyHistogram};
+use histogram::HistogramSummary;
 use serde::{Deserialize, Serialize};
 use stats::Summary;
 pub use trace::{
@@ -72,7 +72,7 @@ pub fn results(samples: &[RepetitionSample]) -> Results {
         let v: Vec<f64> = samples.iter().filter_map(f).collect();
         Summary::of(&v)
     };
-    let itl: LatencyHistogram = itl_histogram_ms(samples.iter().map(|s| s.token_ms.as_slice()));
+    let itl = itl_histogram_ms(samples.iter().map(|s| s.token_ms.as_slice()));
     let tokens_after_first: usize = samples
         .iter()
         .map(|s| s.token_ms.len().saturating_sub(1))

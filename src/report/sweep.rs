@@ -217,13 +217,12 @@ fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgeme
             .to_string();
         *row.failure_kinds.entry(kind).or_default() += 1;
     }
-    let native = row.backend.is_native();
-    row.cost_usd = if native && !reqs.is_empty() {
-        Some(0.0)
-    } else if reqs.is_empty() || reqs.iter().any(|r| r.cost_usd.is_none()) {
+    row.cost_usd = if reqs.is_empty() {
         None
+    } else if row.backend.is_native() {
+        Some(0.0)
     } else {
-        Some(reqs.iter().filter_map(|r| r.cost_usd).sum())
+        reqs.iter().map(|r| r.cost_usd).sum()
     };
     if !js.is_empty() {
         let q = panel::cell_quality(js, p);

@@ -55,9 +55,8 @@ fn curves(rows: &[LoadRow]) -> Vec<Curve<'_>> {
                 continue;
             }
             of.sort_by(|a, b| a.shape.level().total_cmp(&b.shape.level()));
-            let name = first.cell_name(several);
             out.push(Curve {
-                name,
+                name: first.cell_name(several),
                 cell,
                 open,
                 rows: of,
