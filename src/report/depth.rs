@@ -4,7 +4,7 @@
 //! Labelled as an extrapolation, with the measured depths and the fit's residual.
 
 use super::table::{aligned, Column};
-use crate::measure::fit::{self, Line};
+use crate::measure::fit;
 use crate::record::BenchRecord;
 use crate::report::obs::{Fingerprint, Weights};
 use serde::Serialize;
@@ -82,16 +82,10 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
                     Some((layers as f64, 1000.0 / tps))
                 })
                 .collect();
-            let Some(Line {
-                intercept,
-                slope,
-                rel_residual,
-                ..
-            }) = fit::line(&points)
-            else {
+            let Some(line) = fit::line(&points) else {
                 continue;
             };
-            let ms = intercept + slope * full as f64;
+            let (slope, ms) = (line.slope, line.intercept + line.slope * full as f64);
             let mut layers: Vec<u32> = points.iter().map(|p| p.0 as u32).collect();
             layers.sort_unstable();
             layers.dedup();
@@ -104,10 +98,10 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
                 phase,
                 layers_measured: layers,
                 full_layers: full,
-                fixed_ms: intercept,
+                fixed_ms: line.intercept,
                 per_layer_ms: slope,
                 tps: (slope > 0.0 && ms > 0.0).then(|| 1000.0 / ms),
-                residual: rel_residual,
+                residual: line.rel_residual,
             });
         }
     }

@@ -85,6 +85,12 @@ pub struct Count {
     pub total: usize,
 }
 
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}/{}", self.passed, self.total)
+    }
+}
+
 /// One cell's records, in the order they were written.
 #[derive(Default)]
 struct Cell<'a> {
@@ -322,16 +328,9 @@ const COLUMNS: &[Column<SweepRow>] = &[
     Column::number("BW % meas/spec", |r| {
         percent_pair(r.long_bw_util_measured, r.long_bw_util_published)
     }),
-    Column::text("pass", |r| {
-        if r.synthetic.is_some() {
-            return "-".into();
-        }
-        let pass: Vec<String> = r
-            .pass
-            .iter()
-            .map(|(s, c)| format!("{s} {}/{}", c.passed, c.total))
-            .collect();
-        pass.join(", ")
+    Column::text("pass", |r| match r.synthetic {
+        Some(_) => "-".into(),
+        None => list(&r.pass),
     }),
     Column::number("executed pass@1", |r| {
         let (p, t) = r
@@ -343,10 +342,7 @@ const COLUMNS: &[Column<SweepRow>] = &[
         }
         format!("{p}/{t} ({:.0} %)", p as f64 / t as f64 * 100.0)
     }),
-    Column::number("pairs", |r| {
-        r.pairs
-            .map_or("-".into(), |c| format!("{}/{}", c.passed, c.total))
-    }),
+    Column::number("pairs", |r| r.pairs.map_or("-".into(), |c| c.to_string())),
     Column::text("failures", failures),
 ];
 
@@ -370,16 +366,18 @@ const COSTS: &[Column<SweepRow>] = &[
     Column::number("$/quality pt", |r| opt(r.cost_per_quality_point, 6)),
 ];
 
+/// `key value` of each entry, separated by commas.
+fn list<V: std::fmt::Display>(m: &BTreeMap<String, V>) -> String {
+    let v: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    v.join(", ")
+}
+
 fn failures(r: &SweepRow) -> String {
     match &r.cell_error {
         Some(e) => format!("cell failed: {e}"),
         None if r.failed_requests > 0 && !r.backend.is_native() => {
-            let kinds: Vec<String> = r
-                .failure_kinds
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            format!("{} request(s): {}", r.failed_requests, kinds.join(", "))
+            let kinds = list(&r.failure_kinds);
+            format!("{} request(s): {kinds}", r.failed_requests)
         }
         None if r.failed_requests > 0 => format!("{} request(s)", r.failed_requests),
         None => "-".into(),
@@ -407,16 +405,12 @@ fn by_category(rows: &[SweepRow]) -> String {
         .iter()
         .filter(|r| !r.executed.is_empty())
         .map(|r| {
-            let cats: Vec<String> = r
-                .executed
-                .iter()
-                .map(|(k, c)| format!("{k} {}/{}", c.passed, c.total))
-                .collect();
             let structural = r
                 .structural
-                .map(|c| format!("; structural graders all passed: {}/{}", c.passed, c.total))
+                .map(|c| format!("; structural graders all passed: {c}"))
                 .unwrap_or_default();
-            format!("  {} {}: {}{structural}", r.model, r.quant, cats.join(", "))
+            let cats = list(&r.executed);
+            format!("  {} {}: {cats}{structural}", r.model, r.quant)
         })
         .collect();
     if lines.is_empty() {
