@@ -71,8 +71,8 @@ pub fn draw(init: Init, n: usize, fan_in: u64, rng: &mut SplitMix64) -> Vec<f32>
         .collect()
 }
 
-/// Encodes `values` (whole rows of `n_per_row`) as `ty`: F32 and F16 directly, everything else
-/// through `ggml_quantize_chunk`. A type that needs an importance matrix, or that ggml cannot
+/// Encodes `values` (whole rows of `n_per_row`) as `ty`: F32 directly, everything else (F16 and
+/// BF16 included, so their rounding is ggml's) through `ggml_quantize_chunk`. A type that needs an importance matrix, or that ggml cannot
 /// quantize to, is refused.
 pub fn encode(ty: GgmlType, values: &[f32], n_per_row: usize) -> Result<Vec<u8>, SynthError> {
     let refuse = |why: &str| {
@@ -87,15 +87,8 @@ pub fn encode(ty: GgmlType, values: &[f32], n_per_row: usize) -> Result<Vec<u8>,
     if !(n_per_row as u64).is_multiple_of(ty.block_size()) {
         return refuse("rows are not whole blocks of the type");
     }
-    match ty {
-        GgmlType::F32 => return Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        GgmlType::F16 => {
-            return Ok(values
-                .iter()
-                .flat_map(|v| f16_bits(*v).to_le_bytes())
-                .collect())
-        }
-        _ => {}
+    if ty == GgmlType::F32 {
+        return Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect());
     }
     let id = ty.id() as sys::ggml_type;
     let rows = values.len() / n_per_row;
@@ -109,7 +102,7 @@ pub fn encode(ty: GgmlType, values: &[f32], n_per_row: usize) -> Result<Vec<u8>,
     if needs_imatrix {
         return refuse("it needs an importance matrix");
     }
-    if !(ty.is_quantized() || ty == GgmlType::BF16) || ty.type_size() == 0 {
+    if !(ty.is_quantized() || matches!(ty, GgmlType::F16 | GgmlType::BF16)) || ty.type_size() == 0 {
         return refuse("ggml has no quantizer for it");
     }
     let mut out = vec![0u8; rows * row_size];
@@ -133,51 +126,29 @@ pub fn encode(ty: GgmlType, values: &[f32], n_per_row: usize) -> Result<Vec<u8>,
     Ok(out)
 }
 
-/// IEEE half-precision bits of `v`, rounded to nearest even (values here are small and
-/// finite; overflow saturates to infinity, which `draw` never produces).
-fn f16_bits(v: f32) -> u16 {
-    let x = v.to_bits();
-    let sign = ((x >> 16) & 0x8000) as u16;
-    let exp = ((x >> 23) & 0xff) as i32;
-    let mant = x & 0x7f_ffff;
-    if exp == 0xff {
-        return sign | 0x7c00 | if mant != 0 { 0x200 } else { 0 };
-    }
-    let e = exp - 127 + 15;
-    if e >= 0x1f {
-        return sign | 0x7c00;
-    }
-    if e <= 0 {
-        if e < -10 {
-            return sign;
-        }
-        let m = (mant | 0x80_0000) >> (1 - e);
-        let round = (m >> 12) & 1 != 0 && (m & 0x2fff) != 0;
-        return sign | ((m >> 13) as u16 + round as u16);
-    }
-    let m = mant >> 13;
-    let rest = mant & 0x1fff;
-    let mut h = sign as u32 | ((e as u32) << 10) | m;
-    if rest > 0x1000 || (rest == 0x1000 && (m & 1) == 1) {
-        h += 1;
-    }
-    h as u16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn half_precision_rounds_like_ieee() {
-        assert_eq!(f16_bits(1.0), 0x3c00);
-        assert_eq!(f16_bits(-2.0), 0xc000);
-        assert_eq!(f16_bits(0.0), 0);
-        assert_eq!(f16_bits(65504.0), 0x7bff);
-        assert_eq!(f16_bits(1e6), 0x7c00);
+    fn half_precision_rounds_to_nearest_even() {
+        let half = |v: f32| {
+            let b = encode(GgmlType::F16, &[v], 1).unwrap();
+            u16::from_le_bytes([b[0], b[1]])
+        };
+        assert_eq!(half(1.0), 0x3c00);
+        assert_eq!(half(-2.0), 0xc000);
+        assert_eq!(half(0.0), 0);
+        assert_eq!(half(65504.0), 0x7bff);
+        assert_eq!(half(1e6), 0x7c00);
         // 1 + 2^-11 is halfway between 1 and the next half: ties to even (1.0)
-        assert_eq!(f16_bits(1.0 + 1.0 / 2048.0), 0x3c00);
-        assert_eq!(f16_bits(6.0e-8), 0x0001);
+        assert_eq!(half(1.0 + 1.0 / 2048.0), 0x3c00);
+        assert_eq!(half(6.0e-8), 0x0001);
+        // Subnormal halves round on every bit below their last, not only the next few: just
+        // above half the smallest subnormal rounds up, as do these just past a halfway point.
+        assert_eq!(half(-2.980_502_2e-8), 0x8001);
+        assert_eq!(half(-8.642_738e-7), 0x800f);
+        assert_eq!(half(1.624_227_1e-5), 0x0111);
     }
 
     #[test]
