@@ -103,24 +103,27 @@ fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String
     let why = last
         .map(|l| l.trim_start_matches("error: ").to_string())
         .filter(|w| !w.is_empty());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            let name = match sig {
-                2 => "SIGINT: interrupted".to_string(),
-                6 => "SIGABRT: llama.cpp aborted".to_string(),
-                9 => "SIGKILL: killed, often for running out of memory".to_string(),
-                11 => "SIGSEGV: crashed".to_string(),
-                n => format!("signal {n}"),
-            };
-            return match why {
-                Some(w) => format!("{name}: {w}"),
-                None => name,
-            };
-        }
+    match (signal_words(status), why) {
+        (Some(name), Some(w)) => format!("{name}: {w}"),
+        (Some(name), None) => name,
+        (None, Some(w)) => w,
+        (None, None) => format!("the cell process exited with {status}"),
     }
-    why.unwrap_or_else(|| format!("the cell process exited with {status}"))
+}
+
+/// The signal that ended a child, named with what it usually means; `None` for a normal exit.
+fn signal_words(status: std::process::ExitStatus) -> Option<String> {
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
+    signal.map(|sig| match sig {
+        2 => "SIGINT: interrupted".to_string(),
+        6 => "SIGABRT: llama.cpp aborted".to_string(),
+        9 => "SIGKILL: killed, often for running out of memory".to_string(),
+        11 => "SIGSEGV: crashed".to_string(),
+        n => format!("signal {n}"),
+    })
 }
 
 /// The child's observer: events on stdout for the parent. Writing fails when the parent is
@@ -166,7 +169,7 @@ impl Observer for Emitter {
 pub enum Exit {
     /// Exit status 0.
     Success,
-    /// It ran and failed: why, in a few words (`exited 101`, `killed by signal 9`).
+    /// It ran and failed: why, in a few words (`exited 101`, `ended by SIGSEGV: crashed`).
     Failed(String),
 }
 
@@ -215,17 +218,40 @@ pub fn run_logged(
     }
 }
 
-/// An unsuccessful exit status in a few words.
+/// An unsuccessful exit status in a few words (`exited 101`, `ended by SIGKILL: killed, …`).
 fn status_words(status: std::process::ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return format!("was killed by signal {sig}");
-        }
+    match (signal_words(status), status.code()) {
+        (Some(name), _) => format!("ended by {name}"),
+        (None, Some(c)) => format!("exited {c}"),
+        (None, None) => format!("ended with {status}"),
     }
-    match status.code() {
-        Some(c) => format!("exited {c}"),
-        None => format!("ended with {status}"),
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_killed_child_is_worded_alike_for_cells_and_programs() {
+        // Raw wait statuses: a signal number alone is death by that signal; code << 8 an exit.
+        let killed = std::process::ExitStatus::from_raw(9);
+        let failed = std::process::ExitStatus::from_raw(101 << 8);
+        let oom = "SIGKILL: killed, often for running out of memory";
+        assert_eq!(exit_reason(killed, None), oom);
+        assert_eq!(
+            exit_reason(killed, Some("error: out of memory".into())),
+            format!("{oom}: out of memory")
+        );
+        assert_eq!(status_words(killed), format!("ended by {oom}"));
+        assert_eq!(
+            exit_reason(failed, Some("error: no such model".into())),
+            "no such model"
+        );
+        assert_eq!(status_words(failed), "exited 101");
+        assert_eq!(
+            exit_reason(failed, Some("error: ".into())),
+            "the cell process exited with exit status: 101"
+        );
     }
 }

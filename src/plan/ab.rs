@@ -251,7 +251,7 @@ mod tests {
             outcome(1, Ok(()), Ok(())),
             outcome(2, Ok(()), Err("exited 101")),
             outcome(3, Ok(()), Ok(())),
-            outcome(4, Err("was killed by signal 9"), Err("wrote no records")),
+            outcome(4, Err("ended by SIGSEGV: crashed"), Err("wrote no records")),
         ]);
         let kept: Vec<u32> = run.kept.iter().map(|r| r.round).collect();
         assert_eq!(kept, [1, 3]);
@@ -259,7 +259,7 @@ mod tests {
             run.dropped,
             [
                 "round 2 dropped: candidate exited 101",
-                "round 4 dropped: base was killed by signal 9; candidate wrote no records",
+                "round 4 dropped: base ended by SIGSEGV: crashed; candidate wrote no records",
             ]
         );
     }
