@@ -52,12 +52,7 @@ pub fn scatter(v: &[Validation]) -> DrawResult<String> {
             let grey = RGBColor(120, 120, 120).stroke_width(if k == 0 { 2 } else { 1 });
             for &f in factors {
                 let line = [(lo, lo * f), (hi, hi * f)];
-                let s = if k == 0 {
-                    chart.draw_series(LineSeries::new(line, grey))
-                } else {
-                    chart.draw_series(DashedLineSeries::new(line, 5, 4, grey))
-                }
-                .map_err(err)?;
+                let s = plot::line(&mut chart, line, grey, k > 0)?;
                 if f >= 1.0 {
                     s.label(label)
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], grey));

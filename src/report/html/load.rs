@@ -91,18 +91,13 @@ fn lines(
             let (c, dashed) = (*c, *dashed);
             let xy = points.iter().map(|p| (p.1, p.2));
             let style = c.stroke_width(2);
-            if dashed {
-                chart.draw_series(DashedLineSeries::new(xy, 6, 4, style))
-            } else {
-                chart.draw_series(LineSeries::new(xy, style))
-            }
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                EmptyElement::at((x, y))
-                    + PathElement::new(vec![(0, 0), (16, 0)], c.stroke_width(2))
-                    + Circle::new((8, 0), 4, c.filled())
-            });
+            plot::line(&mut chart, xy, style, dashed)?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (16, 0)], c.stroke_width(2))
+                        + Circle::new((8, 0), 4, c.filled())
+                });
             let marks = points.iter().map(|(label, x, y)| {
                 EmptyElement::at((*x, *y))
                     + Circle::new((0, 0), 5, c.filled())

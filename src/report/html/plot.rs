@@ -2,6 +2,7 @@
 //! legend), a fixed palette, histogram bins, grouped bars on a category axis, and the chart
 //! that says there is nothing to draw. Output depends on the data alone.
 
+use plotters::chart::SeriesAnno;
 use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
 use plotters::coord::Shift;
@@ -131,6 +132,28 @@ where
     });
     chart.draw_series(labels).map_err(err)?;
     Ok(())
+}
+
+/// A line through `points`, dashed (one dash length for every chart) or solid; its legend entry
+/// is the caller's.
+pub fn line<'b, 'a, DB, X, Y, I>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    points: I,
+    style: ShapeStyle,
+    dashed: bool,
+) -> DrawResult<&'b mut SeriesAnno<'a, DB>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+    I: IntoIterator<Item = (f64, f64)>,
+    I::IntoIter: Clone,
+{
+    match dashed {
+        true => chart.draw_series(DashedLineSeries::new(points, 6, 4, style)),
+        false => chart.draw_series(LineSeries::new(points, style)),
+    }
+    .map_err(err)
 }
 
 /// Draws the grid and both axes with their descriptions, ticks written by [`tick`].

@@ -66,14 +66,11 @@ pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<S
                 (bytes, gbps * 1e3 / bytes)
             });
             let style = c.stroke_width(if *published { 1 } else { 2 });
-            if *published {
-                chart.draw_series(DashedLineSeries::new(line, 6, 4, style))
-            } else {
-                chart.draw_series(LineSeries::new(line, style))
-            }
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+            plot::line(&mut chart, line, style, *published)?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                });
         }
         let label = "measured decodes (median per model and quantization)";
         plot::labelled_points(&mut chart, &points, color(0), label, false)?;
