@@ -3,16 +3,16 @@
 //! overhead over the server's own timings, speed, quality and cost; and, when asked, the
 //! published reference figures as labelled rows.
 
+use super::reference::Published;
 use super::sweep::{rows_with, SweepRow};
 use super::table::{self, opt, Column, Grid};
 use super::{Format, ReportError};
 use crate::measure::stats::percentile;
 use crate::record::{BackendId, Record, RequestRecord};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One HTTP backend against the native reference. Times in ms; rates in tokens per second.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct CompareRow {
     pub backend: BackendId,
     pub requests: usize,
@@ -38,30 +38,13 @@ pub struct CompareRow {
     pub cost_per_quality_point: Option<f64>,
 }
 
-/// A published figure from `results/reference/published.csv`, the columns shown.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Published {
-    pub source: String,
-    pub published: String,
-    pub machine: String,
-    pub runtime: String,
-    pub model: String,
-    pub quant: String,
-    pub scenario: String,
-    pub gen_tok_s: String,
-    pub ttft_s: String,
-    pub quality: String,
-    pub quality_scale: String,
-    pub cost_usd: String,
-}
-
 /// The comparison.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Comparison {
     /// The native cell the HTTP rows are compared with (`model/quant`).
     pub reference: Option<String>,
     pub rows: Vec<CompareRow>,
-    pub published: Vec<Published>,
+    pub published: Vec<Published<String>>,
 }
 
 /// The published figures shipped with runner, built into the binary so that it shows them
@@ -69,7 +52,7 @@ pub struct Comparison {
 const PUBLISHED_CSV: &str = include_str!("../../results/reference/published.csv");
 
 /// The rows of [`PUBLISHED_CSV`].
-fn read_published() -> Vec<Published> {
+fn read_published() -> Vec<Published<String>> {
     csv::Reader::from_reader(PUBLISHED_CSV.as_bytes())
         .deserialize()
         .filter_map(Result::ok)
@@ -203,29 +186,31 @@ const BACKENDS: &[Column<CompareRow>] = &[
     Column::number("$/quality pt", |r| opt(r.cost_per_quality_point, 6)),
 ];
 
-fn dash(s: &str) -> String {
-    if s.is_empty() { "-" } else { s }.to_string()
+/// The cell, or `-` when it is empty.
+fn dash<'a>(s: impl Into<Option<&'a str>>) -> String {
+    s.into()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("-")
+        .to_string()
 }
 
 /// A published reference row's columns.
-const PUBLISHED: &[Column<Published>] = &[
-    Column::text("published", |r| dash(&r.published)),
-    Column::text("runtime", |r| dash(&r.runtime)),
-    Column::text("model", |r| dash(&r.model)),
-    Column::text("machine", |r| dash(&r.machine)),
-    Column::text("quant", |r| dash(&r.quant)),
-    Column::text("scenario", |r| dash(&r.scenario)),
-    Column::number("gen tok/s", |r| dash(&r.gen_tok_s)),
-    Column::number("TTFT s", |r| dash(&r.ttft_s)),
-    Column::number("quality", |r| {
-        match (r.quality.as_str(), r.quality_scale.as_str()) {
-            ("", _) => "-".to_string(),
-            (q, "") => q.to_string(),
-            (q, s) => format!("{q}/{s}"),
-        }
+const PUBLISHED: &[Column<Published<String>>] = &[
+    Column::text("published", |r| dash(r.published.as_deref())),
+    Column::text("runtime", |r| dash(r.runtime.as_deref())),
+    Column::text("model", |r| dash(r.model.as_str())),
+    Column::text("machine", |r| dash(r.machine.as_str())),
+    Column::text("quant", |r| dash(r.quant.as_deref())),
+    Column::text("scenario", |r| dash(r.scenario.as_deref())),
+    Column::number("gen tok/s", |r| dash(r.gen_tok_s.as_deref())),
+    Column::number("TTFT s", |r| dash(r.ttft_s.as_deref())),
+    Column::number("quality", |r| match (&r.quality, &r.quality_scale) {
+        (None, _) => "-".to_string(),
+        (Some(q), None) => q.clone(),
+        (Some(q), Some(s)) => format!("{q}/{s}"),
     }),
-    Column::number("cost $", |r| dash(&r.cost_usd)),
-    Column::text("source", |r| dash(&r.source)),
+    Column::number("cost $", |r| dash(r.cost_usd.as_deref())),
+    Column::text("source", |r| dash(r.source.as_str())),
 ];
 
 /// The comparison as text under the sweep's table (table and Markdown formats; the machine

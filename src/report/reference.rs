@@ -15,30 +15,31 @@ pub enum ReferenceError {
     Bad { path: String, message: String },
 }
 
-/// One published figure, as the CSV has it (empty cells are `None`).
+/// One published figure, as the CSV has it (empty cells are `None`). Its numbers are `f64`, or
+/// with `N = String` exactly as written (`18.00`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct Published {
+pub struct Published<N = f64> {
     /// The write-up the figure comes from.
     pub source: String,
     /// Publication date, when known.
     pub published: Option<String>,
     /// `Apple M4 Pro`, or `cloud` for an API.
     pub machine: String,
-    pub memory_gb: Option<f64>,
+    pub memory_gb: Option<N>,
     /// MLX, Ollama, an API, ...
     pub runtime: Option<String>,
     pub model: String,
     pub quant: Option<String>,
     pub scenario: Option<String>,
     /// Generation rate, tokens per second.
-    pub gen_tok_s: Option<f64>,
+    pub gen_tok_s: Option<N>,
     /// Time to first token, seconds (percentile not stated by the sources).
-    pub ttft_s: Option<f64>,
+    pub ttft_s: Option<N>,
     /// Quality score on `quality_scale`.
-    pub quality: Option<f64>,
-    pub quality_scale: Option<f64>,
+    pub quality: Option<N>,
+    pub quality_scale: Option<N>,
     /// Cost of the published run in USD.
-    pub cost_usd: Option<f64>,
+    pub cost_usd: Option<N>,
     pub note: Option<String>,
 }
 
