@@ -299,12 +299,9 @@ fn read_array<R: Read + Seek>(rd: &mut Reader<R>, key: &str) -> Result<MetaValue
         }
     }
     let keep = len.min(ARRAY_HEAD_LEN as u64);
-    let mut head = Vec::new();
-    for i in 0..keep {
-        head.push(read_scalar(rd, elem_type, &|| {
-            format!("element {i} of array '{key}'")
-        })?);
-    }
+    let head = (0..keep)
+        .map(|i| read_scalar(rd, elem_type, &|| format!("element {i} of array '{key}'")))
+        .collect::<Result<_, _>>()?;
     skip_elements(rd, key, elem_type, keep, len)?;
     Ok(MetaValue::Array(ArrayValue {
         elem_type,
@@ -389,13 +386,12 @@ fn read_tensor_info<R: Read + Seek>(rd: &mut Reader<R>, i: u64) -> Result<Tensor
             "tensor '{name}' has {n_dims} dimensions (must be 1 to {MAX_DIMS})"
         )));
     }
-    let mut dims = Vec::new();
-    for d in 0..n_dims {
-        dims.push(
+    let dims = (0..n_dims)
+        .map(|d| {
             rd.u64()
-                .ctx(rd, || format!("dimension {d} of tensor '{name}'"))?,
-        );
-    }
+                .ctx(rd, || format!("dimension {d} of tensor '{name}'"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     check_dims(rd, &name, &dims)?;
     let type_id = rd
         .u32()
