@@ -80,15 +80,6 @@ impl LoadMonitor {
         }
     }
 
-    /// Blocks until at least `d` has passed since the monitor started, so that a window
-    /// from the start holds real samples.
-    pub fn wait_for(&self, d: Duration) {
-        let elapsed = self.started.elapsed();
-        if elapsed < d {
-            std::thread::sleep(d - elapsed);
-        }
-    }
-
     /// Summary of the samples taken in `[from, to]`.
     pub fn window(&self, from: Instant, to: Instant) -> Window {
         let samples = self.samples.lock().map(|s| s.clone()).unwrap_or_default();
@@ -125,11 +116,7 @@ fn sample_loop(
     stop: &mpsc::Receiver<()>,
 ) {
     let mut counters = CpuCounters::new();
-    loop {
-        match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
         let pids = serving.lock().map(|s| s.clone()).unwrap_or_default();
         let Some(other_cores) = counters.other_cores(&pids) else {
             continue;
@@ -294,7 +281,8 @@ fn sysinfo_other_cores(sys: &mut System) -> f64 {
 /// Watches the machine for a moment before a run; when other processes keep more than
 /// `threshold` cores busy, says so in one line naming the busiest of them.
 pub fn busy_before_start(monitor: &LoadMonitor, threshold: f64) -> Option<String> {
-    monitor.wait_for(IDLE_CHECK);
+    // Long enough after the start that a window from the start holds real samples.
+    std::thread::sleep(IDLE_CHECK.saturating_sub(monitor.started().elapsed()));
     let w = monitor.window(monitor.started(), Instant::now());
     if w.mean_other <= threshold {
         return None;
