@@ -77,12 +77,9 @@ impl Records {
                     .iter()
                     .map(|p| Record::Profile(Box::new(p.clone()))),
             );
-        let mut out = String::new();
-        for r in records {
-            out.push_str(&serde_json::to_string(&r)?);
-            out.push('\n');
-        }
-        Ok(out)
+        records
+            .map(|r| Ok(serde_json::to_string(&r)? + "\n"))
+            .collect()
     }
 
     /// Earliest and latest record time (RFC 3339 strings compare in time order).
