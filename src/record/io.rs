@@ -17,6 +17,8 @@ pub enum ResultsError {
     },
     #[error("could not serialise a record: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
 }
 
 /// What reading an existing results file found.
@@ -36,7 +38,7 @@ pub struct ResultsFile {
     file: File,
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ResultsError + '_ {
+pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ResultsError + '_ {
     move |source| ResultsError::Io {
         path: path.display().to_string(),
         source,

@@ -2,23 +2,12 @@
 //! one file or recursively under a directory, in a fixed order and without duplicates, for the
 //! readers of records (hardware guide, HTML report, regression check).
 
+use super::io::{io_err, ResultsError};
 use super::schema::{BenchRecord, CellFailure, Judgement, Record, RequestRecord};
 use super::ProfileReport;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum RecordsError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{0}: no such file or directory")]
-    NotFound(String),
-}
 
 /// Every record found, with where it came from.
 #[derive(Debug, Default)]
@@ -97,7 +86,7 @@ impl Records {
 }
 
 /// Reads one file, or every `*.json` and `*.jsonl` file under a directory in sorted path order.
-pub fn load(dir: &Path) -> Result<Records, RecordsError> {
+pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     let mut files = Vec::new();
     if dir.is_file() {
         files.push(dir.to_path_buf());
@@ -105,15 +94,12 @@ pub fn load(dir: &Path) -> Result<Records, RecordsError> {
         walk(dir, &mut files)?;
         files.sort();
     } else {
-        return Err(RecordsError::NotFound(dir.display().to_string()));
+        return Err(ResultsError::NotFound(dir.display().to_string()));
     }
     let mut out = Records::default();
     let mut seen = BTreeSet::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| RecordsError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
         let before = out.len();
         for value in values(&path, &text, &mut out.unreadable) {
             add(value, &mut out, &mut seen);
@@ -130,13 +116,10 @@ pub fn load(dir: &Path) -> Result<Records, RecordsError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RecordsError> {
-    let io = |source| RecordsError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ResultsError> {
+    let io = io_err(dir);
+    for entry in std::fs::read_dir(dir).map_err(&io)? {
+        let path = entry.map_err(&io)?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with('.') {
             continue;
