@@ -85,26 +85,20 @@ impl Record {
     /// samples, a profile report by its model profile.
     pub fn from_value(v: serde_json::Value) -> Result<Record, String> {
         let has = |k: &str| v.get(k).is_some();
-        if has("kind") {
-            return Ok(
-                match serde_json::from_value::<Tagged>(v).map_err(|e| e.to_string())? {
-                    Tagged::Request(r) => Record::Request(r),
-                    Tagged::CellFailed(r) => Record::CellFailed(r),
-                    Tagged::Judgement(r) => Record::Judgement(r),
-                },
-            );
-        }
-        if has("test") && has("samples") {
-            return serde_json::from_value(v)
-                .map(|r| Record::Bench(Box::new(r)))
-                .map_err(|e| e.to_string());
-        }
-        if has("routing") && has("dense_source") {
-            return serde_json::from_value(v)
-                .map(|r| Record::Profile(Box::new(r)))
-                .map_err(|e| e.to_string());
-        }
-        Err("not a runner record".into())
+        let record = if has("kind") {
+            serde_json::from_value(v).map(|t| match t {
+                Tagged::Request(r) => Record::Request(r),
+                Tagged::CellFailed(r) => Record::CellFailed(r),
+                Tagged::Judgement(r) => Record::Judgement(r),
+            })
+        } else if has("test") && has("samples") {
+            serde_json::from_value(v).map(Record::Bench)
+        } else if has("routing") && has("dense_source") {
+            serde_json::from_value(v).map(Record::Profile)
+        } else {
+            return Err("not a runner record".into());
+        };
+        record.map_err(|e| e.to_string())
     }
 }
 
