@@ -129,11 +129,10 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
 pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     let (src, _) = plan::Resolved::valid(&a.model, cache)?;
     let stem = src.display();
-    let values = match a.random_bytes {
-        true => TwinValues::RandomBytes,
-        false => TwinValues::Scaled,
+    let (values, suffix) = match a.random_bytes {
+        true => (TwinValues::RandomBytes, "-bytes"),
+        false => (TwinValues::Scaled, ""),
     };
-    let suffix = if a.random_bytes { "-bytes" } else { "" };
     let out = a.output.clone().unwrap_or_else(|| {
         plan::synth::synth_dir(cache).join(format!("{stem}-twin{suffix}-s{}.gguf", a.seed))
     });
