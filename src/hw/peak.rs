@@ -143,18 +143,13 @@ pub fn published(machine: &MachineInfo, gpu: Option<(&str, &str)>) -> Option<&'s
 pub fn peaks(cache: &Path, machine: &MachineInfo, gpu: Option<(&str, &str)>, probe: bool) -> Peaks {
     let chip = published(machine, gpu);
     let on_host = chip.is_none_or(|c| c.kind == ChipKind::Cpu);
-    let measured = if on_host {
-        let saved = if probe {
-            Some(ensure_measured(cache, machine))
-        } else {
-            load(cache, machine)
-        };
-        saved.as_ref().and_then(measured_peak)
-    } else {
-        None
+    let saved = match (on_host, probe) {
+        (true, true) => Some(ensure_measured(cache, machine)),
+        (true, false) => load(cache, machine),
+        (false, _) => None,
     };
     Peaks {
-        measured,
+        measured: saved.as_ref().and_then(measured_peak),
         published: chip.map(|c| (c.peak_gbps, c.name.to_string())),
     }
 }
