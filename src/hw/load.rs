@@ -7,7 +7,7 @@
 //! counters only; other processes are scanned only when load is found, to name the culprits.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
@@ -80,13 +80,13 @@ impl LoadMonitor {
         }
     }
 
-    /// Summary of the samples taken in `[from, to]`.
+    /// Summary of the samples taken in `[from, to]`. Samples are kept in the order taken, so
+    /// the window is found by bisection, under the lock, without copying the run's samples.
     pub fn window(&self, from: Instant, to: Instant) -> Window {
-        let samples = self.samples.lock().map(|s| s.clone()).unwrap_or_default();
-        let inside: Vec<&Sample> = samples
-            .iter()
-            .filter(|s| s.at >= from && s.at <= to)
-            .collect();
+        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let lo = samples.partition_point(|s| s.at < from);
+        let hi = samples.partition_point(|s| s.at <= to).max(lo);
+        let inside = &samples[lo..hi];
         let n = inside.len();
         let sum: f64 = inside.iter().map(|s| s.other_cores).sum();
         Window {
@@ -376,6 +376,32 @@ mod tests {
         let w = m.window(now, now);
         assert_eq!(w.samples, 0);
         assert_eq!(w.mean_other, 0.0);
+    }
+
+    #[test]
+    fn a_window_holds_the_samples_taken_inside_it_ends_included() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let samples = (0..5)
+            .map(|i| Sample {
+                at: at(10 * i),
+                other_cores: i as f64,
+                own_rss: 100 * i,
+            })
+            .collect();
+        let m = LoadMonitor {
+            started: t0,
+            samples: Arc::new(Mutex::new(samples)),
+            serving: Arc::default(),
+            stop: None,
+            handle: None,
+        };
+        let w = m.window(at(10), at(30));
+        assert_eq!((w.samples, w.mean_other, w.max_other), (3, 2.0, 3.0));
+        assert_eq!(w.peak_rss, 300);
+        assert_eq!(m.window(at(5), at(9)).samples, 0);
+        assert_eq!(m.window(at(30), at(10)), Window::default());
+        assert_eq!(m.window(at(0), at(1000)).samples, 5);
     }
 
     #[cfg(target_os = "linux")]
