@@ -26,7 +26,7 @@ struct RawHeader {
 }
 
 /// Settings that `[defaults]` sets and a prompt may override.
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     system: Option<String>,
@@ -52,9 +52,6 @@ struct RawPrompt {
     pair: Option<String>,
     #[serde(default)]
     graders: Vec<toml::Value>,
-    /// The settings it overrides (read from the other keys).
-    #[serde(skip)]
-    own: RawSettings,
 }
 
 const PROMPT_KEYS: [&str; 7] = [
@@ -63,17 +60,16 @@ const PROMPT_KEYS: [&str; 7] = [
 
 impl RawSettings {
     /// These settings, falling back to `defaults` field by field.
-    fn or(&self, defaults: &RawSettings) -> RawSettings {
-        let d = defaults.clone();
+    fn or(self, d: &RawSettings) -> RawSettings {
         RawSettings {
-            system: self.system.clone().or(d.system),
+            system: self.system.or_else(|| d.system.clone()),
             max_tokens: self.max_tokens.or(d.max_tokens),
             time_limit_s: self.time_limit_s.or(d.time_limit_s),
             temperature: self.temperature.or(d.temperature),
             seed: self.seed.or(d.seed),
             top_p: self.top_p.or(d.top_p),
             top_k: self.top_k.or(d.top_k),
-            stop: self.stop.clone().or(d.stop),
+            stop: self.stop.or_else(|| d.stop.clone()),
             raw: self.raw.or(d.raw),
         }
     }
@@ -94,8 +90,9 @@ fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Parses and validates a whole scenario file.
-pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+/// Parses and validates scenario text; `path` is only used in error messages and
+/// [`Scenario::path`].
+pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     let invalid = |message: String| ScenarioError::Invalid {
         path: path.to_path_buf(),
         message: one_line(&message),
@@ -240,18 +237,19 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
     let (own, settings): (toml::Table, toml::Table) = item
         .into_iter()
         .partition(|(k, _)| PROMPT_KEYS.contains(&k.as_str()));
-    let mut raw: RawPrompt = toml::Value::Table(own)
+    let raw: RawPrompt = toml::Value::Table(own)
         .try_into()
         .map_err(|e: toml::de::Error| value_error(&e))?;
-    raw.own = toml::Value::Table(settings)
+    let own: RawSettings = toml::Value::Table(settings)
         .try_into()
         .map_err(|e: toml::de::Error| value_error(&e))?;
     if !is_valid_id(&raw.id) {
         return Err("id must match [A-Za-z0-9._-]+".into());
     }
-    let settings = raw.own.or(defaults);
+    let own_system = own.system.is_some();
+    let settings = own.or(defaults);
     check_defaults(&settings)?;
-    let (messages, raw_prompt) = build_messages(&raw, defaults)?;
+    let (messages, raw_prompt) = build_messages(&raw, &settings, own_system)?;
     let graders = raw
         .graders
         .iter()
@@ -283,17 +281,18 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
     })
 }
 
-/// The chat messages (system first) or the raw prompt text.
+/// The chat messages (system first) or the raw prompt text; `own_system`: the prompt sets
+/// `system` itself.
 fn build_messages(
     raw: &RawPrompt,
-    defaults: &RawSettings,
+    settings: &RawSettings,
+    own_system: bool,
 ) -> Result<(Vec<Message>, Option<String>), String> {
-    let is_raw = raw.own.raw.or(defaults.raw).unwrap_or(false);
-    if is_raw {
+    if settings.raw.unwrap_or(false) {
         if raw.user.is_some() || raw.messages.is_some() {
             return Err("raw = true takes `prompt`, not `user` or `messages`".into());
         }
-        if raw.own.system.is_some() {
+        if own_system {
             return Err("`system` is not used with raw = true".into());
         }
         return match &raw.prompt {
@@ -305,11 +304,9 @@ fn build_messages(
     if raw.prompt.is_some() {
         return Err("`prompt` needs raw = true (otherwise use `user` or `messages`)".into());
     }
-    let system = raw
-        .own
+    let system = settings
         .system
         .clone()
-        .or_else(|| defaults.system.clone())
         .filter(|s| !s.is_empty())
         .map(|content| Message {
             role: Role::System,
@@ -329,7 +326,7 @@ fn build_messages(
             Ok((system.into_iter().chain([user]).collect(), None))
         }
         (None, Some(messages)) => {
-            check_messages(messages, raw.own.system.is_some())?;
+            check_messages(messages, own_system)?;
             // A system message of the prompt's own replaces the default.
             let system = system.filter(|_| messages[0].role != Role::System);
             Ok((system.into_iter().chain(messages.clone()).collect(), None))
