@@ -89,6 +89,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+pub use file::parse as load_str;
 pub use grader::{
     compile_regex, range_text, snippet, CaseVerdict, Execution, Grader, Isolation, PairVerdict,
     TestSpec, Verdict, GRADER_TYPES, TEST_LANGUAGES,
@@ -111,26 +112,6 @@ impl Scenario {
     /// The prompt with this id.
     pub fn prompt(&self, id: &str) -> Option<&Prompt> {
         self.prompts.iter().find(|p| p.id == id)
-    }
-
-    /// Symmetry pairs as `(pair id, first prompt id, second prompt id)`, in file order.
-    pub fn pairs(&self) -> Vec<(&str, &str, &str)> {
-        let mut out: Vec<(&str, &str, &str)> = Vec::new();
-        for (i, p) in self.prompts.iter().enumerate() {
-            let Some(pair) = p.pair.as_deref() else {
-                continue;
-            };
-            if out.iter().any(|(id, _, _)| *id == pair) {
-                continue;
-            }
-            let other = self.prompts[i + 1..]
-                .iter()
-                .find(|q| q.pair.as_deref() == Some(pair));
-            if let Some(q) = other {
-                out.push((pair, p.id.as_str(), q.id.as_str()));
-            }
-        }
-        out
     }
 }
 
@@ -242,18 +223,14 @@ pub enum ScenarioError {
 
 fn unknown_message(name: &str, dirs: &[PathBuf], available: &[String]) -> String {
     let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let available = if available.is_empty() {
-        "none".to_string()
-    } else {
-        available.join(", ")
+    let list = |v: &[String], none: &str| match v {
+        [] => none.to_string(),
+        _ => v.join(", "),
     };
     format!(
-        "unknown scenario '{name}' (searched {}; available: {available})",
-        if dirs.is_empty() {
-            "no directories".to_string()
-        } else {
-            dirs.join(", ")
-        }
+        "unknown scenario '{name}' (searched {}; available: {})",
+        list(&dirs, "no directories"),
+        list(available, "none")
     )
 }
 
@@ -274,12 +251,6 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     })?;
     let text = String::from_utf8(bytes).map_err(|_| read_error("not valid UTF-8".into()))?;
     load_str(&text, path)
-}
-
-/// Parses and validates scenario text; `path` is only used in error messages and
-/// [`Scenario::path`].
-pub fn load_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    file::parse(text, path)
 }
 
 /// The directory of the shipped scenarios: `scenarios/` in the crate's source tree.
