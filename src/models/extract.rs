@@ -88,33 +88,28 @@ fn wheel_prefix(package: &str, version: &str) -> String {
 
 /// Finds each package's wheel in `dir`, in the model's package order.
 pub fn find_wheels(model: &KnownModel, dir: &Path) -> Result<Vec<PathBuf>, FetchError> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
-        names.push(
-            entry
-                .map_err(io_err("list", dir))?
-                .file_name()
-                .to_string_lossy()
-                .into_owned(),
-        );
-    }
-    let mut wheels = Vec::with_capacity(model.packages.len());
-    for package in model.packages {
-        let prefix = wheel_prefix(package, model.version);
-        let found = names
-            .iter()
-            .find(|n| n.to_ascii_lowercase().starts_with(&prefix) && n.ends_with(".whl"));
-        match found {
-            Some(n) => wheels.push(dir.join(n)),
-            None => {
-                return Err(FetchError::WheelMissing {
+    let names = fs::read_dir(dir)
+        .and_then(|entries| {
+            entries
+                .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+                .collect::<io::Result<Vec<String>>>()
+        })
+        .map_err(io_err("list", dir))?;
+    model
+        .packages
+        .iter()
+        .map(|package| {
+            let prefix = wheel_prefix(package, model.version);
+            names
+                .iter()
+                .find(|n| n.to_ascii_lowercase().starts_with(&prefix) && n.ends_with(".whl"))
+                .map(|n| dir.join(n))
+                .ok_or_else(|| FetchError::WheelMissing {
                     requirement: format!("{package}=={}", model.version),
                     dir: dir.to_path_buf(),
                 })
-            }
-        }
-    }
-    Ok(wheels)
+        })
+        .collect()
 }
 
 /// One data member to copy: which wheel, which member, how many bytes.
