@@ -103,13 +103,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     table.remove("judge");
     let defaults = match table.remove("defaults") {
         None => RawSettings::default(),
-        Some(v) => v
-            .try_into()
-            .map_err(|e: toml::de::Error| invalid(format!("[defaults]: {}", value_error(&e))))?,
+        Some(v) => from_toml(v).map_err(|e| invalid(format!("[defaults]: {e}")))?,
     };
-    let header: RawHeader = table
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(value_error(&e)))?;
+    let header: RawHeader = from_toml(toml::Value::Table(table)).map_err(invalid)?;
     if !is_valid_name(&header.name) {
         return Err(invalid(format!(
             "name '{}' must match [a-z0-9-]+",
@@ -130,19 +126,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     })
 }
 
-/// A deserialization error, prefixed with the key it is about when toml knows it
-/// (`max_tokens: invalid value: integer `-1`, expected u32`).
-fn value_error(e: &toml::de::Error) -> String {
-    // Without the source text, toml's Display is the message and then "in `a.b`".
-    let display = e.to_string();
-    let key = display
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("in `")?.strip_suffix('`'))
-        .next_back();
-    match key {
-        Some(key) if !key.is_empty() => format!("{key}: {}", e.message()),
-        _ => e.message().to_string(),
-    }
+/// Deserializes a part of the file; the error is prefixed with the key it is about when toml
+/// knows it (`max_tokens: invalid value: integer `-1`, expected u32`).
+fn from_toml<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, String> {
+    value.try_into().map_err(|e: toml::de::Error| {
+        // Without the source text, toml's Display is the message and then "in `a.b`".
+        let display = e.to_string();
+        let key = display
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("in `")?.strip_suffix('`'))
+            .next_back();
+        match key {
+            Some(key) if !key.is_empty() => format!("{key}: {}", e.message()),
+            _ => e.message().to_string(),
+        }
+    })
 }
 
 fn one_line(message: &str) -> String {
@@ -207,13 +205,10 @@ fn parse_prompts(
     defaults: &RawSettings,
 ) -> Result<Vec<Prompt>, String> {
     let items = match value {
-        None => return Err("no prompts".into()),
-        Some(toml::Value::Array(items)) => items,
+        Some(toml::Value::Array(items)) if !items.is_empty() => items,
+        None | Some(toml::Value::Array(_)) => return Err("no prompts".into()),
         Some(_) => return Err("`prompts` must be an array of tables ([[prompts]])".into()),
     };
-    if items.is_empty() {
-        return Err("no prompts".into());
-    }
     let mut prompts: Vec<Prompt> = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let label = match item.get("id").and_then(toml::Value::as_str) {
@@ -237,12 +232,8 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
     let (own, settings): (toml::Table, toml::Table) = item
         .into_iter()
         .partition(|(k, _)| PROMPT_KEYS.contains(&k.as_str()));
-    let raw: RawPrompt = toml::Value::Table(own)
-        .try_into()
-        .map_err(|e: toml::de::Error| value_error(&e))?;
-    let own: RawSettings = toml::Value::Table(settings)
-        .try_into()
-        .map_err(|e: toml::de::Error| value_error(&e))?;
+    let raw: RawPrompt = from_toml(toml::Value::Table(own))?;
+    let own: RawSettings = from_toml(toml::Value::Table(settings))?;
     if !is_valid_id(&raw.id) {
         return Err("id must match [A-Za-z0-9._-]+".into());
     }
@@ -384,10 +375,8 @@ fn parse_grader(index: usize, value: &toml::Value) -> Result<Grader, String> {
             "unknown grader type '{kind}' (expected one of: {expected})"
         ));
     }
-    let grader: Grader = value
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| format!("grader {index} ({kind}): {}", value_error(&e)))?;
+    let grader: Grader =
+        from_toml(value.clone()).map_err(|e| format!("grader {index} ({kind}): {e}"))?;
     grader.validate()?;
     Ok(grader)
 }
