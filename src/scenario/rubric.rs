@@ -62,18 +62,15 @@ impl Default for Rubric {
 
 /// The rubric in a scenario file's `[judge]` table, or the default one when it has none.
 pub fn load(path: &Path) -> Result<Rubric, String> {
-    let table: toml::Table = crate::util::fs::read_toml(path)?;
-    let Some(judge) = table.get("judge") else {
+    let mut table: toml::Table = crate::util::fs::read_toml(path)?;
+    let Some(judge) = table.remove("judge") else {
         return Ok(Rubric::default());
     };
-    let rubric: Rubric = judge.clone().try_into().map_err(|e: toml::de::Error| {
-        let msg = e.to_string().replace('\n', " ");
-        format!("{}: [judge]: {}", path.display(), msg.trim())
-    })?;
-    rubric
-        .check()
-        .map_err(|e| format!("{}: [judge]: {e}", path.display()))?;
-    Ok(rubric)
+    judge
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string().replace('\n', " ").trim().to_string())
+        .and_then(|rubric: Rubric| rubric.check().map(|()| rubric))
+        .map_err(|e| format!("{}: [judge]: {e}", path.display()))
 }
 
 impl Rubric {
