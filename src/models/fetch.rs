@@ -318,30 +318,27 @@ fn progress_bar(opts: &FetchOptions, len: u64, what: &str) -> Option<ProgressBar
     if opts.quiet {
         return None;
     }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if bar.is_hidden() {
-        return None;
-    }
-    let style = ProgressStyle::with_template(
-        "{msg:>11} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_message(what.to_string());
-    Some(bar)
+    let template = "{msg:>11} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta})";
+    stderr_bar(Some(len), template, what)
 }
 
 /// A spinner on stderr, or `None` when stderr is not a terminal.
 pub(crate) fn spinner(msg: &str) -> Option<ProgressBar> {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let bar = stderr_bar(None, "{spinner} {msg}", msg)?;
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}
+
+/// A bar (of `len` bytes, else a spinner) drawn on stderr with `template`, or `None` when
+/// stderr is not a terminal.
+fn stderr_bar(len: Option<u64>, template: &str, msg: &str) -> Option<ProgressBar> {
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
     if bar.is_hidden() {
         return None;
     }
-    let style = ProgressStyle::with_template("{spinner} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
     bar.set_message(msg.to_string());
-    bar.enable_steady_tick(Duration::from_millis(120));
     Some(bar)
 }
