@@ -296,13 +296,6 @@ fn verdict(
     }
 }
 
-/// The verdict of a grader whose language has no runtime here: not passed, and the reason
-/// recorded as a skip (not a failure of the answer).
-fn skipped(grader: String, t: &TestSpec, limits: &Limits, missing: String) -> Verdict {
-    let why = format!("{missing}: {} tests skipped", t.language);
-    verdict(grader, Err(why.clone()), execution(t, limits, Some(why)))
-}
-
 /// The cases of the answer's own tests: every one on the correct version, then whether any
 /// failed on the broken version.
 fn written_tests(
@@ -340,7 +333,9 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
         _ => sandbox::program(program),
     };
     let Some(found) = found else {
-        return skipped(grader, t, limits, format!("{program} not found"));
+        // No runtime here: not passed, the reason recorded as a skip (not the answer's failure).
+        let why = format!("{program} not found: {} tests skipped", t.language);
+        return verdict(grader, Err(why.clone()), execution(t, limits, Some(why)));
     };
     let exec = execution(t, limits, None);
     let Some(code) = answer_code(response, &t.language) else {
