@@ -285,7 +285,16 @@ fn verify_refuses_mismatched_inputs() {
         d,
         1,
     );
-    assert!(e.contains("-n must be at least 1"), "{e}");
+    assert!(e.contains("'--n-gen <TOKENS>': must be at least 1"), "{e}");
+    let e = refused(
+        &["moe", "verify", arg(model()), arg(moe()), "-t", "0"],
+        d,
+        1,
+    );
+    assert!(
+        e.contains("'--threads <THREADS>': must be at least 1"),
+        "{e}"
+    );
 }
 
 #[test]

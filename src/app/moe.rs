@@ -30,12 +30,6 @@ fn classify(e: UpcycleError) -> anyhow::Error {
 }
 
 fn oracle_options(o: OracleArgs, threads: u32) -> anyhow::Result<VerifyOptions> {
-    if o.n_tokens == 0 {
-        return Err(UsageError("-n must be at least 1".into()).into());
-    }
-    if o.threads == Some(0) {
-        return Err(UsageError("-t must be at least 1".into()).into());
-    }
     if o.prompt.trim().is_empty() {
         return Err(UsageError("--prompt must not be empty".into()).into());
     }

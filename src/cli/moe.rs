@@ -1,5 +1,6 @@
 //! Flags of `runner moe upcycle` and `runner moe verify` (clap derive).
 
+use super::values::parse_positive;
 use crate::moe::Router;
 use crate::plan::verify::{DEFAULT_PROMPT, DEFAULT_TOKENS};
 use clap::{Args, Subcommand};
@@ -83,9 +84,9 @@ pub struct OracleArgs {
     #[arg(long, default_value = DEFAULT_PROMPT)]
     pub prompt: String,
     /// Tokens each model generates for the comparison.
-    #[arg(short = 'n', long = "n-gen", default_value_t = DEFAULT_TOKENS, value_name = "TOKENS")]
+    #[arg(short = 'n', long = "n-gen", default_value_t = DEFAULT_TOKENS, value_name = "TOKENS", value_parser = parse_positive)]
     pub n_tokens: u32,
     /// Threads [default: physical cores].
-    #[arg(short = 't', long = "threads")]
+    #[arg(short = 't', long = "threads", value_parser = parse_positive)]
     pub threads: Option<u32>,
 }
