@@ -44,7 +44,8 @@ impl Records {
             + self.profiles.len()
     }
 
-    /// Every record as JSON Lines: bench records, then sweep requests, then failed cells.
+    /// Every record as JSON Lines: bench records, sweep requests, failed cells, judgements,
+    /// then profiles.
     pub fn to_jsonl(&self) -> serde_json::Result<String> {
         let records = self
             .bench
