@@ -198,6 +198,33 @@ fn a_twin_copies_the_tensors_and_not_the_values() {
 }
 
 #[test]
+fn a_twin_is_never_written_over_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("m.gguf");
+    std::fs::copy(model(), &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let link = dir.path().join("link.gguf");
+    std::os::unix::fs::symlink(&copy, &link).unwrap();
+    for out in [&copy, &link] {
+        let o = run(&[
+            "models",
+            "twin",
+            copy.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("is the model the twin is made from"), "{err}");
+    }
+    assert!(
+        std::fs::read(&copy).unwrap() == before,
+        "the model is untouched"
+    );
+}
+
+#[test]
 fn bad_requests_are_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.gguf");

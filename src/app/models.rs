@@ -136,6 +136,13 @@ pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     let out = a.output.clone().unwrap_or_else(|| {
         plan::synth::synth_dir(cache).join(format!("{stem}-twin{suffix}-s{}.gguf", a.seed))
     });
+    if crate::util::fs::same_file(&src.path, &out) {
+        return Err(UsageError(format!(
+            "{}: is the model the twin is made from; write the twin to a new file",
+            out.display()
+        ))
+        .into());
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Invalid(format!("{}: {e}", dir.display())))?;
     }

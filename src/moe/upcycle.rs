@@ -7,6 +7,7 @@ use super::provenance::Provenance;
 use super::transform::{self, DenseLayout};
 use super::UpcycleOptions;
 use crate::gguf::GgufFile;
+use crate::util::fs::{out_dir, same_file};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -78,14 +79,6 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> UpcycleError + '_ {
     }
 }
 
-/// The directory OUT goes in ("." for a bare file name).
-fn out_dir(out: &Path) -> &Path {
-    match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// OUT must name a file in an existing directory, and not the input itself.
 pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     let bad = |reason: String| UpcycleError::BadOutput {
@@ -106,29 +99,6 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
         return Err(bad("is the input file; write the MoE to a new file".into()));
     }
     Ok(())
-}
-
-/// Whether `a` and `b` name the same file (through links too).
-fn same_file(a: &Path, b: &Path) -> bool {
-    // A path that does not exist yet: its directory's canonical path and its name.
-    let canonical = |p: &Path| {
-        p.canonicalize()
-            .ok()
-            .or_else(|| Some(out_dir(p).canonicalize().ok()?.join(p.file_name()?)))
-    };
-    if let (Some(x), Some(y)) = (canonical(a), canonical(b)) {
-        if x == y {
-            return true;
-        }
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return x.dev() == y.dev() && x.ino() == y.ino();
-        }
-    }
-    false
 }
 
 /// Writes the image to a temporary file beside `out`, checks it parses, and renames it to

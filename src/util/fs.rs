@@ -1,4 +1,5 @@
-//! Writing a whole file atomically; reading a TOML file with one-line errors.
+//! Writing a whole file atomically; reading a TOML file with one-line errors; whether two paths
+//! name one file.
 
 use std::io::Write;
 use std::path::Path;
@@ -68,6 +69,37 @@ pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
         path,
         source,
     }
+}
+
+/// The directory OUT goes in ("." for a bare file name).
+pub fn out_dir(out: &Path) -> &Path {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether `a` and `b` name the same file (through links too).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    // A path that does not exist yet: its directory's canonical path and its name.
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .ok()
+            .or_else(|| Some(out_dir(p).canonicalize().ok()?.join(p.file_name()?)))
+    };
+    if let (Some(x), Some(y)) = (canonical(a), canonical(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
 }
 
 /// Bytes free on the file system holding `dir` (the disk whose mount point is the longest
