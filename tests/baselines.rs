@@ -320,6 +320,20 @@ fn failing_requests_are_recorded_with_their_reason_and_keys_never_leak() {
         out.contains("http_status 1") && out.contains("refused 1"),
         "{out}"
     );
+    // The summary is never written over the records it summarises.
+    let file = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let mut again = args.clone();
+    again.extend(["-o".to_string(), file.display().to_string()]);
+    let o = run_in(dir.path(), &again, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is the sweep's records file"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
 }
 
 /// Ollama's documented answers: version, show, warm-up load, ps, then generate streams.

@@ -772,3 +772,39 @@ fn runs_with_weights_on_the_host_of_a_gpu_machine_are_not_merged_with_its_gpu_ru
         );
     }
 }
+
+#[test]
+fn an_output_that_would_overwrite_the_records_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |name: &str| {
+        let to = dir.path().join(name);
+        std::fs::copy(data().join("records").join(name), &to).unwrap();
+        (to.clone(), std::fs::read(&to).unwrap())
+    };
+    let files = [copy("sweep-0ad6ba95c6e9.jsonl"), copy("bench-smollm2.json")];
+    let results = dir.path().to_str().unwrap();
+    let sweep = files[0].0.to_str().unwrap();
+    let bench = files[1].0.to_str().unwrap();
+    for args in [
+        vec!["report", "--results", results, "-o", sweep],
+        vec!["guide", "--results", results, "-o", bench],
+        vec![
+            "guide",
+            "--results",
+            results,
+            "--machine",
+            "RTX 4090",
+            "-o",
+            sweep,
+        ],
+    ] {
+        let o = runner().args(&args).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("holds records this reads"), "{args:?}: {err}");
+    }
+    for (path, bytes) in &files {
+        assert!(&std::fs::read(path).unwrap() == bytes, "{}", path.display());
+    }
+}

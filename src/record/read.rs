@@ -72,6 +72,23 @@ impl Records {
             .collect()
     }
 
+    /// Refuses an output path that names one of the files these records were read from
+    /// (`read`: the file or directory they were read from), before anything overwrites it.
+    pub fn refuse_overwrite(&self, read: &Path, out: &Path) -> Result<(), crate::util::Invalid> {
+        use crate::util::fs::same_file;
+        let clash = match read.is_file() {
+            true => same_file(read, out),
+            false => self.files.iter().any(|f| same_file(&read.join(f), out)),
+        };
+        match clash {
+            true => Err(crate::util::Invalid(format!(
+                "{}: holds records this reads; write to another file",
+                out.display()
+            ))),
+            false => Ok(()),
+        }
+    }
+
     /// Earliest and latest record time (RFC 3339 strings compare in time order).
     pub fn time_span(&self) -> Option<(String, String)> {
         let times = self

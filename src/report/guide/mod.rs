@@ -394,6 +394,7 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         let text = answer(&guide, &spec, args.interactive);
         return match &args.output {
             Some(path) => {
+                records.refuse_overwrite(&args.results, path)?;
                 write_atomic(path, &text)?;
                 Ok(format!("wrote {}\n", path.display()))
             }
@@ -416,6 +417,9 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     let stem = md_path.file_stem().unwrap_or_default().to_string_lossy();
     let catalogue_name = format!("{stem}-catalogue.csv");
     let catalogue_path = md_path.with_file_name(&catalogue_name);
+    for path in [&md_path, &csv_path, &catalogue_path] {
+        records.refuse_overwrite(&args.results, path)?;
+    }
     write_atomic(&md_path, &markdown(&guide, &catalogue_name))?;
     write_atomic(&csv_path, &csv(&guide.rows)?)?;
     let catalogue = guide.calibration.iter().flat_map(|c| &c.rows);

@@ -219,11 +219,12 @@ pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
         guide::catalog::Assumptions::default(),
         &g,
     )?);
-    let html = page(&g, &records).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     let path = args
         .output
         .clone()
         .unwrap_or_else(|| args.results.join("report.html"));
+    records.refuse_overwrite(&args.results, &path)?;
+    let html = page(&g, &records).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     crate::report::write_atomic(&path, &html)?;
     Ok(format!(
         "wrote {} ({} charts, {} bytes)\n",
