@@ -42,7 +42,19 @@ pub fn code(e: &anyhow::Error) -> u8 {
 
 /// An error and its causes on one line.
 pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    // Each cause once: an error that already writes its cause into its own message (an I/O
+    // error's text after the path) is not followed by that cause again.
+    let mut line = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if line.contains(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line.replace('\n', " ")
 }
 
 /// Prints a clap error as one line (help and version print in full) and picks the exit code.
@@ -90,5 +102,18 @@ mod tests {
         assert_eq!(code(&ExecError::Interrupted.into()), EXIT_INTERRUPTED);
         assert_eq!(code(&ExecError::Busy("busy".into()).into()), EXIT_FAILURE);
         assert_eq!(one_line(&anyhow::anyhow!("a\nb")), "a b");
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = || std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        let write = crate::util::fs::WriteError {
+            path: "out.html".into(),
+            source: io(),
+        };
+        let text = one_line(&write.into());
+        assert_eq!(text.matches(&io().to_string()).count(), 1, "{text}");
+        let e = anyhow::Error::new(io()).context("reading the records");
+        assert_eq!(one_line(&e), format!("reading the records: {}", io()));
     }
 }
