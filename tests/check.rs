@@ -212,6 +212,7 @@ fn bad_input_is_a_one_line_error() {
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "not a record\n").unwrap();
     let missing = dir.path().join("missing.json");
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/bench-smollm2.json");
     for (args, code) in [
         (
             vec![
@@ -240,6 +241,38 @@ fn bad_input_is_a_one_line_error() {
                 empty.to_str().unwrap(),
                 "--current",
                 empty.to_str().unwrap(),
+            ],
+            2,
+        ),
+        (
+            vec![
+                "check",
+                "--baseline",
+                empty.to_str().unwrap(),
+                "--current",
+                bench.to_str().unwrap(),
+            ],
+            2,
+        ),
+        (
+            vec![
+                "check",
+                "--baseline",
+                bench.to_str().unwrap(),
+                "--current",
+                bench.to_str().unwrap(),
+                "--busy-threshold=nan",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "check",
+                "--baseline",
+                bench.to_str().unwrap(),
+                "--current",
+                bench.to_str().unwrap(),
+                "--busy-threshold=-1",
             ],
             2,
         ),

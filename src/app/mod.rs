@@ -75,6 +75,7 @@ fn check(
     cache_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     use crate::report::check;
+    crate::cli::values::check_busy_threshold(args.busy_threshold).map_err(UsageError)?;
     let check_opts = check::CheckOptions {
         tolerance: args.tolerance,
         busy_threshold: args.busy_threshold,
@@ -108,6 +109,9 @@ fn check(
         return Ok(ExitCode::SUCCESS);
     }
     let baseline = load(baseline_path)?;
+    if baseline.bench.is_empty() && baseline.requests.is_empty() {
+        return Err(UsageError(format!("{}: no records", baseline_path.display())).into());
+    }
     let report = check::check(&baseline, &current, &check_opts);
     verdict(args, &report, None)
 }
