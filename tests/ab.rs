@@ -239,6 +239,30 @@ fn too_few_rounds_left_is_a_one_line_error() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_side_that_refuses_its_arguments_ends_the_check_after_one_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ab");
+    let refuses = script(
+        dir.path(),
+        "refusing-runner",
+        "echo 'error: bad flag' >&2; exit 2",
+    );
+    let o = ab(
+        refuses.to_str().unwrap(),
+        refuses.to_str().unwrap(),
+        &out,
+        &["--rounds", "50"],
+        "-p 16 -n 8",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("only 0 of 50 rounds"), "{err}");
+    assert!(out.join("round1-base.log").is_file());
+    assert!(!out.join("round2-base.log").exists(), "{err}");
+}
+
 #[test]
 fn bad_input_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,6 +299,10 @@ fn bad_input_is_a_one_line_error() {
         (
             vec!["check", "--ab", bin, bin, "--rounds", "-3"],
             "0 or more",
+        ),
+        (
+            vec!["check", "--ab", bin, bin, "--rounds", "4294967295"],
+            "at most 100",
         ),
         (vec!["check", "--ab", bin], "2 values"),
         (

@@ -186,7 +186,7 @@ pub struct CheckArgs {
     /// bench arguments follow `--`.
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     pub ab: Option<Vec<PathBuf>>,
-    /// With --ab: rounds (each runs both builds once; at least 2).
+    /// With --ab: rounds (each runs both builds once; 2 to 100).
     #[arg(long, default_value = "5", requires = "ab", value_parser = parse_rounds, allow_negative_numbers = true)]
     pub rounds: u32,
     /// With --ab: where each side's records and output go [default: results/runs/ab-TIME].
@@ -216,16 +216,20 @@ pub struct CheckArgs {
     pub bench_args: Vec<String>,
 }
 
-/// A number of A/B rounds: at least 2.
+/// A number of A/B rounds: at least 2, at most 100.
 fn parse_rounds(s: &str) -> Result<u32, String> {
     let min = crate::plan::ab::MIN_ROUNDS;
     match values::parse_count(s)? {
         n if (n as usize) < min => Err(format!(
             "must be at least {min} (a paired check compares rounds), got {n}"
         )),
+        n if n > MAX_ROUNDS => Err(format!("must be at most {MAX_ROUNDS}, got {n}")),
         n => Ok(n),
     }
 }
+
+/// The most A/B rounds one check runs (each round runs both builds' benches).
+const MAX_ROUNDS: u32 = 100;
 
 impl CheckArgs {
     /// The A/B check's options, when --ab is given; the default directory is named by `time`.

@@ -160,7 +160,8 @@ fn executable(p: &Path) -> Result<PathBuf, Invalid> {
 }
 
 /// Runs the rounds; `note` hears one line per side and round. Stops (with what it has written
-/// kept in the directory) when the user interrupts.
+/// kept in the directory) when the user interrupts, or after a round where a side refused its
+/// arguments.
 pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, ExecError> {
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| ExecError::Sink(format!("cannot create {}: {e}", opts.out.display())))?;
@@ -185,11 +186,19 @@ pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, E
                 Side::Candidate => candidate = got,
             }
         }
+        // Exit 2 is runner's answer to bad input: that side's arguments fail every round.
+        let refused = [&base, &candidate]
+            .iter()
+            .any(|r| r.as_ref().is_err_and(|why| why.starts_with("exited 2 ")));
         outcomes.push(RoundOutcome {
             round,
             base,
             candidate,
         });
+        if refused && round < opts.rounds {
+            note("a side refused its arguments (exit 2): the remaining rounds are not run");
+            break;
+        }
     }
     Ok(outcomes)
 }
