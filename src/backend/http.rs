@@ -366,15 +366,22 @@ fn classify(e: &ureq::Error, ep: &Endpoint, url: &str) -> Failure {
 }
 
 fn io_failure(e: &std::io::Error, ep: &Endpoint) -> Failure {
-    let msg = scrub(&e.to_string(), ep);
+    io_failure_of(e.kind(), scrub(&e.to_string(), ep))
+}
+
+/// The failure of an I/O error of `kind` that says `msg` (scrubbed).
+fn io_failure_of(kind: ErrorKind, msg: String) -> Failure {
     let lower = msg.to_ascii_lowercase();
     let timed_out = lower.contains("timeout") || lower.contains("timed out");
-    match e.kind() {
+    // The system resolver's error has no kind of its own; its text is the standard library's.
+    let no_host = lower.contains("failed to lookup address");
+    match kind {
         ErrorKind::TimedOut | ErrorKind::WouldBlock => time_limit_failure(),
         _ if timed_out => time_limit_failure(),
         ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::AddrNotAvailable => {
             Failure::new(FailureKind::Refused, format!("cannot connect: {msg}"))
         }
+        _ if no_host => Failure::new(FailureKind::Refused, format!("cannot connect: {msg}")),
         ErrorKind::ConnectionReset
         | ErrorKind::ConnectionAborted
         | ErrorKind::BrokenPipe
@@ -383,5 +390,24 @@ fn io_failure(e: &std::io::Error, ep: &Endpoint) -> Failure {
             format!("the connection broke mid-answer: {msg}"),
         ),
         _ => Failure::new(FailureKind::Other, msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_sorted_by_what_they_mean_for_the_request() {
+        let kind = |k: ErrorKind, msg: &str| io_failure_of(k, msg.into()).kind;
+        let lookup = "failed to lookup address information: Name or service not known";
+        assert_eq!(kind(ErrorKind::Other, lookup), FailureKind::Refused);
+        assert_eq!(
+            kind(ErrorKind::ConnectionRefused, "x"),
+            FailureKind::Refused
+        );
+        assert_eq!(kind(ErrorKind::ConnectionReset, "x"), FailureKind::Reset);
+        assert_eq!(kind(ErrorKind::TimedOut, "x"), FailureKind::TimeLimit);
+        assert_eq!(kind(ErrorKind::Other, "x"), FailureKind::Other);
     }
 }
