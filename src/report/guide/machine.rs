@@ -48,6 +48,12 @@ const MAX_GIB: f64 = 32.0 * 1024.0;
 pub fn parse(given: &str) -> Result<MachineSpec, String> {
     let text = given.trim();
     let err = |e: &str| format!("--machine '{text}': {e}");
+    let sizes: Vec<&str> = MEMORY.find_iter(text).map(|m| m.as_str()).collect();
+    if let [first, second, ..] = sizes[..] {
+        return Err(err(&format!(
+            "give one memory size, not {first} and {second}"
+        )));
+    }
     let gib = MEMORY
         .captures(text)
         .map(|m| size_gib(text, &m).map_err(|e| err(&e)))
@@ -276,6 +282,11 @@ mod tests {
             let e = parse(typo).unwrap_err();
             assert!(e.ends_with("memory must be more than 0"), "{typo}: {e}");
         }
+        let e = parse("M4 Pro 16GB 48GB").unwrap_err();
+        assert!(
+            e.ends_with("give one memory size, not 16GB and 48GB"),
+            "{e}"
+        );
         let e = parse("M4 Max 16-core 99999GB").unwrap_err();
         assert!(
             e.ends_with("99999GB is more memory than a machine has (at most 32 TB)"),
