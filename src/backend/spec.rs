@@ -158,6 +158,15 @@ pub fn endpoint(
         },
         None => serde_json::Map::new(),
     };
+    let max_tokens_field = (flags.max_tokens_field.as_ref())
+        .or(cfg.max_tokens_field.as_ref())
+        .map_or("max_tokens", |f| f.trim());
+    if !["max_tokens", "max_completion_tokens"].contains(&max_tokens_field) {
+        return Err(format!(
+            "{spec}: the token-limit field is max_tokens or max_completion_tokens, not '{max_tokens_field}'"
+        ));
+    }
+    let max_tokens_field = max_tokens_field.to_string();
     Ok(Endpoint {
         spec: spec.clone(),
         local: cfg.local.unwrap_or_else(|| is_local_host(&host)),
@@ -169,11 +178,7 @@ pub fn endpoint(
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        max_tokens_field: flags
-            .max_tokens_field
-            .clone()
-            .or(cfg.max_tokens_field.clone())
-            .unwrap_or_else(|| "max_tokens".into()),
+        max_tokens_field,
         extra,
         family: cfg.family.clone(),
         num_thread: cfg.num_thread,
@@ -268,6 +273,15 @@ mod tests {
         assert!(!e.local);
         let e = endpoint(&spec, &UrlFlags::default(), &BTreeMap::new()).unwrap();
         assert_eq!(e.base_url, OPENAI_BASE_URL);
+        let flags = UrlFlags {
+            max_tokens_field: Some("bogus".into()),
+            ..Default::default()
+        };
+        let e = endpoint(&spec, &flags, &cfg).unwrap_err();
+        assert!(
+            e.ends_with("max_tokens or max_completion_tokens, not 'bogus'"),
+            "{e}"
+        );
         for bad in ["ftp://x", "http://user:sk-1@host/v1"] {
             let flags = UrlFlags {
                 openai_base_url: Some(bad.into()),
