@@ -19,6 +19,19 @@ fn refused(args: &[&str], code: i32) -> String {
 }
 
 #[test]
+fn an_output_that_is_a_directory_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let m = model().to_str().unwrap();
+    let e = refused(&["-m", m, "-o", d], 2);
+    assert!(e.contains("is a directory; name a file"), "{e}");
+    let o = run(&["sweep", "--no-progress", "-m", m, "-o", d]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a directory; name a file"), "{err}");
+}
+
+#[test]
 fn missing_file_and_directory() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.gguf");

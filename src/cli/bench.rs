@@ -1,6 +1,6 @@
 //! Flags of `runner bench`, and the validated configuration they become.
 
-use super::values::{check_busy_threshold, parse_count, parse_positive};
+use super::values::{check_busy_threshold, check_output_file, parse_count, parse_positive};
 use crate::engine::{ContextSettings, FlashAttn, KvType};
 use crate::plan::bench::BenchConfig;
 use crate::report::Format;
@@ -110,6 +110,7 @@ impl BenchArgs {
             return Err("nothing to measure: -p and -n are both 0".into());
         }
         check_busy_threshold(self.busy_threshold)?;
+        check_output_file(self.output.as_deref())?;
         let format = Format::choose(self.format, self.output.as_deref());
         let threads = if self.threads.is_empty() {
             vec![default_threads.max(1)]

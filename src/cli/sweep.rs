@@ -2,7 +2,9 @@
 //! the validated configuration they become.
 
 use super::bench::Output;
-use super::values::{check_busy_threshold, parse_gib, parse_positive, parse_seconds};
+use super::values::{
+    check_busy_threshold, check_output_file, parse_gib, parse_positive, parse_seconds,
+};
 use crate::engine::FlashAttn;
 use crate::plan::baselines::BackendOptions;
 use crate::plan::sweep::SweepConfig;
@@ -140,6 +142,7 @@ impl SweepArgs {
     /// Checks the flags together and builds the configuration.
     pub fn validate(self, default_threads: u32) -> Result<(SweepConfig, Output), String> {
         check_busy_threshold(self.busy_threshold)?;
+        check_output_file(self.output.as_deref())?;
         let load = self.load.validate()?;
         let b = self.baselines;
         let output = Output {

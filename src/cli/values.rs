@@ -79,6 +79,14 @@ pub fn check_busy_threshold(cores: f64) -> Result<(), String> {
     }
 }
 
+/// `-o FILE` must not name a directory: refused before a run, not after it.
+pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
+    match path {
+        Some(p) if p.is_dir() => Err(format!("-o {}: is a directory; name a file", p.display())),
+        _ => Ok(()),
+    }
+}
+
 /// Implements `ValueEnum` for a closed set of a lower layer (a `named_enum!`).
 macro_rules! value_enum {
     ($t:ty) => {
