@@ -160,3 +160,88 @@ fn valid_gguf_that_llama_cpp_refuses() {
     assert!(err.contains("no-such-arch"), "says why: {err}");
     assert!(stdout(&o).is_empty(), "no results to show: {}", stdout(&o));
 }
+
+/// Runs runner with `args` and returns its output; fails when it has not finished within a
+/// minute, so that a hang fails the test instead of stalling the suite.
+fn finishes(args: &[&str]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = runner()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runner starts");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("{args:?} did not finish within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Copies the test records into `dir`, each of the sweep's and bench's rates replaced as
+/// `edit` decides.
+fn records_with(dir: &std::path::Path, edit: impl Fn(&mut serde_json::Value)) {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let sweep = std::fs::read_to_string(data.join("sweep-0ad6ba95c6e9.jsonl")).unwrap();
+    let mut out = String::new();
+    for line in sweep.lines() {
+        let mut r: serde_json::Value = serde_json::from_str(line).unwrap();
+        edit(&mut r);
+        out.push_str(&format!("{r}\n"));
+    }
+    std::fs::write(dir.join("sweep-0ad6ba95c6e9.jsonl"), out).unwrap();
+    let bench = std::fs::read_to_string(data.join("bench-smollm2.json")).unwrap();
+    let mut b: serde_json::Value = serde_json::from_str(&bench).unwrap();
+    b.as_array_mut().unwrap().iter_mut().for_each(&edit);
+    std::fs::write(dir.join("bench-smollm2.json"), b.to_string()).unwrap();
+}
+
+#[test]
+fn reports_on_absurd_rates_finish() {
+    let rates = |v: f64| {
+        move |r: &mut serde_json::Value| {
+            if r.get("decode_tps").is_some() {
+                r["decode_tps"] = v.into();
+            }
+            if r.get("results").is_some() {
+                r["results"]["gen_tps"]["median"] = v.into();
+            }
+        }
+    };
+    for v in [1e308, 1e-320] {
+        let dir = tempfile::tempdir().unwrap();
+        records_with(dir.path(), rates(v));
+        let (results, html) = (dir.path().to_str().unwrap(), dir.path().join("r.html"));
+        let o = finishes(&["report", "--results", results, "-o", html.to_str().unwrap()]);
+        assert!(o.status.success(), "{v:e}: {}", stderr(&o));
+        assert!(std::fs::read_to_string(html).unwrap().contains("</html>"));
+    }
+    // A published table whose every figure is absurd.
+    let dir = tempfile::tempdir().unwrap();
+    records_with(dir.path(), |_| {});
+    let reference = dir.path().join("reference");
+    std::fs::create_dir(&reference).unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let published = std::fs::read_to_string(data.join("reference/published.csv")).unwrap();
+    let mut w = csv::Writer::from_path(reference.join("published.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(published.as_bytes());
+    w.write_record(rows.headers().unwrap()).unwrap();
+    for r in rows.records() {
+        let r = r.unwrap();
+        let absurd = r.iter().map(|f| match f.parse::<f64>() {
+            Ok(_) => "1e308",
+            Err(_) => f,
+        });
+        w.write_record(absurd).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let html = dir.path().join("r.html");
+    let results = dir.path().to_str().unwrap();
+    let o = finishes(&["report", "--results", results, "-o", html.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

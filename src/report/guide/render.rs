@@ -227,6 +227,15 @@ pub(super) fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |e| format!("{:.1} %", e * 100.0))
 }
 
+/// A rate with two decimals; past 1e12 tokens/s, which no machine decodes at, in scientific
+/// notation (`1.00e308`) rather than hundreds of digits.
+fn tps(v: f64) -> String {
+    match v.abs() < 1e12 {
+        true => format!("{v:.2}"),
+        false => format!("{v:.2e}"),
+    }
+}
+
 /// One leave-one-out row's columns.
 const VALIDATION: &[Column<Validation>] = &[
     Column::text("machine", |v| v.machine.clone()),
@@ -235,8 +244,8 @@ const VALIDATION: &[Column<Validation>] = &[
     Column::text("quant", |v| v.quant.clone()),
     Column::text("kind", |v| if v.moe { "MoE" } else { "dense" }.to_string()),
     Column::text("test", |v| v.metric.to_string()),
-    Column::number("published tok/s", |v| format!("{:.2}", v.published)),
-    Column::number("predicted tok/s", |v| opt(v.predicted, 2)),
+    Column::number("published tok/s", |v| tps(v.published)),
+    Column::number("predicted tok/s", |v| v.predicted.map_or("-".into(), tps)),
     Column::number("error", |v| match v.error {
         Some(e) => format!("{:+.1} %", e * 100.0),
         None => "no basis".into(),
@@ -521,5 +530,13 @@ mod tests {
             Fit::SPARE * 100.0
         );
         assert!(HOW_TO_READ.contains(&share), "{HOW_TO_READ}");
+    }
+
+    #[test]
+    fn absurd_rates_print_in_scientific_notation() {
+        assert_eq!(tps(1234.5678), "1234.57");
+        assert_eq!(tps(0.0), "0.00");
+        assert_eq!(tps(1e308), "1.00e308");
+        assert_eq!(tps(f64::NAN), "NaN");
     }
 }

@@ -16,7 +16,7 @@ pub fn scatter(v: &[Validation]) -> DrawResult<String> {
     let pts: Vec<(&Validation, f64, f64)> = v
         .iter()
         .filter_map(|x| Some((x, x.published, x.predicted?)))
-        .filter(|p| p.1 > 0.0 && p.2 > 0.0)
+        .filter(|p| p.1 > 0.0 && p.2 > 0.0 && plot::chartable(p.1) && plot::chartable(p.2))
         .collect();
     if pts.is_empty() {
         return plot::empty(

@@ -103,7 +103,8 @@ pub fn ttft(series: &[Series]) -> DrawResult<String> {
     )
 }
 
-/// Each series' values, as `f` reads them from its observations; series without any left out.
+/// Each series' values, as `f` reads them from its observations, those a chart cannot draw left
+/// out; series without any left out.
 fn values(series: &[Series], f: impl Fn(&Obs) -> Vec<f64>) -> Vec<(String, RGBColor, Vec<f64>)> {
     series
         .iter()
@@ -111,7 +112,11 @@ fn values(series: &[Series], f: impl Fn(&Obs) -> Vec<f64>) -> Vec<(String, RGBCo
             (
                 s.name.clone(),
                 s.color,
-                s.obs.iter().flat_map(|o| f(o)).collect(),
+                s.obs
+                    .iter()
+                    .flat_map(|o| f(o))
+                    .filter(|v| plot::chartable(*v))
+                    .collect(),
             )
         })
         .filter(|d: &(String, RGBColor, Vec<f64>)| !d.2.is_empty())
@@ -149,7 +154,7 @@ pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<St
     let rows: Vec<&GuideRow> = rows
         .iter()
         .copied()
-        .filter(|r| r.decode_tps.is_some())
+        .filter(|r| r.decode_tps.is_some_and(plot::chartable))
         .collect();
     if rows.is_empty() {
         return plot::empty(title, x_desc, y_desc, "no decode rates recorded");
@@ -222,10 +227,12 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
             let name = format!("{} {}", r.model, r.quant);
             Some((name, r.decode_tps?, r.pass_rate? * 100.0))
         })
+        .filter(plot::chartable_point)
         .collect();
     let theirs: Vec<(String, f64, f64)> = published
         .iter()
         .filter_map(|p| Some((p.model.clone(), p.gen_tok_s?, p.quality_percent()?)))
+        .filter(plot::chartable_point)
         .collect();
     let executed: Vec<(String, f64, f64)> = rows
         .iter()
@@ -234,6 +241,7 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
             let name = format!("{} {} pass@1 {p}/{g}", r.model, r.quant);
             Some((name, r.decode_tps?, p as f64 / g as f64 * 100.0))
         })
+        .filter(plot::chartable_point)
         .collect();
     let Some((lo, hi)) = log_bounds(ours.iter().chain(&theirs).map(|p| p.1)) else {
         let note = "no rows with both a pass rate and a decode rate";
@@ -254,4 +262,80 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         }
         plot::legend(&mut chart)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::guide::rows::{MachineSummary, Status};
+    use crate::report::obs::{Fingerprint, Weights};
+
+    /// `f`'s result, or a failure when it has not returned within a minute.
+    fn finishes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the chart did not finish within a minute")
+    }
+
+    /// Measured rows with these decode rates, each graded and reading 100 MB per token.
+    fn rows(rates: &[f64]) -> Vec<GuideRow> {
+        let m = MachineSummary {
+            id: "abcd1234".into(),
+            label: "m".into(),
+            fingerprint: Fingerprint {
+                cpu: String::new(),
+                arch: String::new(),
+                logical_cores: 1,
+                ram_gib: 1,
+                accelerators: Vec::new(),
+            },
+            weights: Weights::Cpu,
+            chip: None,
+            published_peak_gbps: None,
+            measured_peak_gbps: None,
+            memory_present_bytes: 1 << 30,
+            backends: Vec::new(),
+            requests: 0,
+            bench_tests: 0,
+            efficiency: None,
+            efficiency_n: 0,
+        };
+        let row = |(i, &tps): (usize, &f64)| GuideRow {
+            model: "m".into(),
+            quant: format!("q{i}"),
+            decode_tps: Some(tps),
+            pass_rate: Some(0.5),
+            bytes_per_token: Some(100_000_000),
+            ..GuideRow::unobserved(Status::Measured, &m)
+        };
+        rates.iter().enumerate().map(row).collect()
+    }
+
+    #[test]
+    fn charts_of_absurd_rates_finish_without_them() {
+        for absurd in [1e308, f64::MAX, 1e-320, f64::INFINITY] {
+            let svgs = finishes(move || {
+                let rows = rows(&[100.0, absurd]);
+                let rows: Vec<&GuideRow> = rows.iter().collect();
+                [
+                    decode_by_quant(&rows, false),
+                    quality_vs_speed(&rows, &[]),
+                    super::super::roofline::roofline(&rows, &[]),
+                ]
+                .map(|s| s.unwrap())
+            });
+            for (i, s) in svgs.iter().enumerate() {
+                // plotters writes each text on a line of its own.
+                assert!(
+                    s.contains("q0\n"),
+                    "chart {i}, {absurd:e}: the sane row drawn"
+                );
+                assert!(
+                    !s.contains("q1\n"),
+                    "chart {i}, {absurd:e}: the absurd row left out"
+                );
+            }
+        }
+    }
 }

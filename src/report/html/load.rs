@@ -21,14 +21,14 @@ struct Curve<'a> {
 }
 
 impl Curve<'_> {
-    /// The points `f` reads from its levels, those without both figures finite and not
-    /// negative left out.
+    /// The points `f` reads from its levels, those without both figures not negative and
+    /// [`plot::chartable`] left out.
     fn points(&self, f: impl Fn(&LoadRow) -> Option<(f64, f64)>) -> Vec<Point> {
         self.rows
             .iter()
             .filter_map(|r| {
                 let (x, y) = f(r)?;
-                let ok = |v: f64| v.is_finite() && v >= 0.0;
+                let ok = |v: f64| v >= 0.0 && plot::chartable(v);
                 (ok(x) && ok(y)).then(|| (r.shape.label(), x, y))
             })
             .collect()

@@ -284,6 +284,24 @@ pub fn bar_slot(c: usize, k: usize, n: usize) -> (f64, f64) {
     (start, start + width * 0.92)
 }
 
+/// The largest magnitude a chart draws. Axis bounds are small multiples of the values they hold,
+/// and a log axis spans the ratio of its largest to its least; plotters' search for tick marks
+/// ends only on axes whose bounds and that ratio are finite. Values within `1/LIMIT..=LIMIT`
+/// (or zero) keep both well inside what an `f64` holds; figures beyond (a record's decode rate
+/// of 1e308 or 1e-320 tokens/s) are left out of the charts, and the tables still show them.
+pub const LIMIT: f64 = 1e100;
+
+/// Whether a chart draws `v`: zero, or finite with a magnitude within `1/LIMIT..=LIMIT`.
+pub fn chartable(v: f64) -> bool {
+    v == 0.0 || (1.0 / LIMIT..=LIMIT).contains(&v.abs())
+}
+
+/// Whether a chart draws a labelled point `(label, x, y)`: both its coordinates
+/// [`chartable`].
+pub fn chartable_point(p: &(String, f64, f64)) -> bool {
+    chartable(p.1) && chartable(p.2)
+}
+
 /// An upper bound a little above the largest value (at least `floor`).
 pub fn headroom(max: f64, floor: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
@@ -315,6 +333,26 @@ mod tests {
         assert_eq!(c[1], 1);
         assert_eq!(c[9], 1, "values past the end go to the last bin");
         assert_eq!(bin_counts(&[3.0, 3.0], 3.0, 3.0, 4), vec![2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn chartable_values_keep_axis_bounds_finite() {
+        for v in [0.0, 1e-100, -2.5, 116.0, 1e100] {
+            assert!(chartable(v), "{v}");
+        }
+        for v in [
+            1e308,
+            1e-320,
+            1e101,
+            -1e101,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MAX,
+        ] {
+            assert!(!chartable(v), "{v}");
+        }
+        // The widest log axis charts draw: a third of the least to three times the most.
+        assert!(((LIMIT * 3.0) / (1.0 / LIMIT / 3.0)).is_finite());
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn peaks(machines: &[MachineSummary]) -> Vec<Peak> {
             });
             measured.into_iter().chain(published)
         })
+        .filter(|p| p.1 > 0.0 && plot::chartable(p.1))
         .collect()
 }
 
@@ -42,7 +43,7 @@ pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<S
             let name = format!("{} {}", r.model, r.quant);
             Some((name, r.bytes_per_token? as f64 / 1e6, r.decode_tps?))
         })
-        .filter(|p| p.1 > 0.0 && p.2 > 0.0)
+        .filter(|p| p.1 > 0.0 && p.2 > 0.0 && plot::chartable_point(p))
         .collect();
     if points.is_empty() {
         return plot::empty(title, desc.0, desc.1, "no decodes with bytes per token");
@@ -88,6 +89,10 @@ fn hbars(
     unit: &str,
     digits: usize,
 ) -> DrawResult<String> {
+    let bars: Vec<&(String, f64, usize)> = bars.iter().filter(|b| plot::chartable(b.1)).collect();
+    if bars.is_empty() {
+        return plot::empty(title, x_desc, y_desc, "no value a chart can draw");
+    }
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let top = bars.iter().map(|b| b.1).fold(0.0, f64::max);
     let axis = plot::Categories { names };
