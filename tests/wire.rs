@@ -87,7 +87,7 @@ fn assert_after_delays(x: &Exchange, delays_ms: &[u64]) {
         assert!(*c >= Duration::from_millis(sum), "{c:?} before {sum} ms");
     }
     assert!(x.chunks.windows(2).all(|w| w[0] <= w[1]));
-    let t = x.trace(&[]);
+    let t = x.trace(&[], 16);
     let gaps: Duration = t.gaps().sum();
     assert_eq!(gaps, x.chunks[x.chunks.len() - 1] - x.chunks[0]);
 }
@@ -131,7 +131,7 @@ fn openai_stream_timing_and_usage() {
     assert_eq!(x.server.decode_tps, Some(100.0));
     assert_eq!(x.server.finish_reason.as_deref(), Some("stop"));
     let span = (x.chunks[2] - x.chunks[0]).as_secs_f64();
-    let rate = x.trace(&[]).metrics().decode_tps.unwrap();
+    let rate = x.trace(&[], 16).metrics().decode_tps.unwrap();
     assert!((rate - 2.0 / span).abs() < 1e-9);
     let r = &reqs[0];
     assert!(
@@ -397,4 +397,68 @@ fn streams_without_usage_or_final_event_are_failures() {
     )];
     let (x, _) = ask("anthropic", vec![Reply::ok(no_stop)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
+}
+
+/// A sweep through the built binary against a server whose usage and timings are absurd: the
+/// request succeeds with its rate counted from the streamed chunks, and the server's
+/// impossible timings are left out.
+#[test]
+fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
+    for absurd in [u64::MAX, u64::from(u32::MAX)] {
+        let usage = serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "fixture-model", "choices": [],
+            "usage": { "prompt_tokens": 12, "completion_tokens": absurd, "total_tokens": 15 },
+            "timings": { "predicted_ms": 30.0, "predicted_per_second": 1e308 }
+        });
+        let steps = vec![
+            data(&openai_chunk(Some("Hel"), None)),
+            Step::Sleep(100),
+            data(&openai_chunk(Some("lo"), None)),
+            Step::Sleep(100),
+            data(&openai_chunk(Some("!"), Some("stop"))),
+            data(&usage.to_string()),
+            data("[DONE]"),
+        ];
+        let f = serve(vec![Reply::ok(steps)]);
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!("{}/v1", f.base());
+        let o = common::run(&[
+            "sweep",
+            "-m",
+            common::model().to_str().unwrap(),
+            "-s",
+            "short-response",
+            "--limit",
+            "1",
+            "--backend",
+            "openai:fixture",
+            "--openai-base-url",
+            &base,
+            "--results",
+            dir.path().to_str().unwrap(),
+            "--no-progress",
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap();
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        let r: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(r["failed"], false, "{r}");
+        assert_eq!(r["output_tokens"], 3, "the chunks, not {absurd}");
+        let tps = r["decode_tps"].as_f64().unwrap();
+        assert!(
+            tps > 5.0 && tps < 10.5,
+            "(3 - 1) chunks over 200 ms or more: {tps}"
+        );
+        assert_eq!(
+            r["server"]["output_tokens"], absurd,
+            "what the server said is kept"
+        );
+        assert_eq!(
+            r["server"]["decode_tps"],
+            serde_json::Value::Null,
+            "{}",
+            r["server"]
+        );
+    }
 }

@@ -73,10 +73,49 @@ impl Exchange {
         self.text.push_str(delta);
     }
 
-    /// The exchange as a trace: every non-empty chunk's arrival, the server's token counts,
-    /// the text cut before the first stop string (servers that were not given a stop string,
-    /// or refused one, run past it) and why it ended.
-    pub fn trace(&self, stops: &[String]) -> Trace {
+    /// The output tokens of a request allowed `max_tokens`: the server's count, unless it is
+    /// more than that limit, which no server honouring it reports; then the streamed chunks,
+    /// each of which carries at least one token.
+    pub fn output_tokens(&self, max_tokens: u32) -> Option<u64> {
+        match self.server.output_tokens {
+            Some(n) if n > u64::from(max_tokens) => Some(self.chunks.len() as u64),
+            n => n,
+        }
+    }
+
+    /// Leaves out (as `None`) server timings no server could have measured for a request
+    /// allowed `max_tokens`: a negative one, and a rate whose tokens (rate × time) are more
+    /// than the tokens it reports for the phase (at most `max_tokens` while decoding).
+    pub fn drop_impossible_timings(&mut self, max_tokens: u32) {
+        let s = &mut self.server;
+        for v in [
+            &mut s.prompt_ms,
+            &mut s.prompt_tps,
+            &mut s.decode_ms,
+            &mut s.decode_tps,
+        ] {
+            *v = v.filter(|v| *v >= 0.0);
+        }
+        // One percent and a token of slack for a rate rounded by the server.
+        let possible =
+            |tps: f64, ms: f64, tokens: u64| tps * ms / 1e3 <= tokens as f64 * 1.01 + 1.0;
+        if let (Some(tps), Some(ms), Some(n)) = (s.prompt_tps, s.prompt_ms, s.prompt_tokens) {
+            if !possible(tps, ms, n) {
+                (s.prompt_tps, s.prompt_ms) = (None, None);
+            }
+        }
+        if let (Some(tps), Some(ms)) = (s.decode_tps, s.decode_ms) {
+            if !possible(tps, ms, u64::from(max_tokens)) {
+                (s.decode_tps, s.decode_ms) = (None, None);
+            }
+        }
+    }
+
+    /// The exchange as a trace of a request allowed `max_tokens`: every non-empty chunk's
+    /// arrival, the output tokens ([`Exchange::output_tokens`]), the text cut before the first
+    /// stop string (servers that were not given a stop string, or refused one, run past it)
+    /// and why it ended.
+    pub fn trace(&self, stops: &[String], max_tokens: u32) -> Trace {
         let (text, stopped) = cut_at_stop(&self.text, stops);
         Trace {
             prompt_tokens: self
@@ -84,7 +123,7 @@ impl Exchange {
                 .prompt_tokens
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
-            output_tokens: self.server.output_tokens,
+            output_tokens: self.output_tokens(max_tokens),
             prompt_eval: None,
             first_text: self.chunks.first().copied(),
             tokens: self.chunks.clone(),
@@ -180,7 +219,7 @@ mod tests {
         x.done = true;
         x.usage = true;
         x.finish(None);
-        let t = x.trace(&["\n\n".to_string()]);
+        let t = x.trace(&["\n\n".to_string()], 64);
         assert_eq!(t.first_text, Some(Duration::from_millis(120)));
         assert_eq!(t.tokens.len(), 2);
         assert_eq!(t.unit, TokenUnit::Chunk);
@@ -190,10 +229,50 @@ mod tests {
             Some(StopReason::StopString),
             "cut at the stop string"
         );
-        assert_eq!(x.trace(&[]).stop, Some(StopReason::MaxTokens));
+        assert_eq!(x.trace(&[], 64).stop, Some(StopReason::MaxTokens));
         x.failure = Some(Failure::new(FailureKind::TimeLimit, "slow"));
-        assert_eq!(x.trace(&[]).stop, Some(StopReason::TimeLimit));
+        assert_eq!(x.trace(&[], 64).stop, Some(StopReason::TimeLimit));
         assert_eq!(x.http_report().chunks, 2);
+    }
+
+    #[test]
+    fn counts_and_timings_past_the_token_limit_are_not_believed() {
+        let t0 = Instant::now();
+        let mut x = Exchange::new(t0);
+        x.text("a", t0 + Duration::from_millis(100));
+        x.text("b", t0 + Duration::from_millis(110));
+        x.text("c", t0 + Duration::from_millis(120));
+        for (reported, used) in [
+            (Some(40), Some(40)),
+            (Some(u64::MAX), Some(3)),
+            (None, None),
+        ] {
+            x.server.output_tokens = reported;
+            assert_eq!(x.trace(&[], 64).output_tokens, used, "{reported:?}");
+        }
+        x.server.output_tokens = Some(4_294_967_295);
+        let m = x.trace(&[], 64).metrics();
+        assert!(
+            (m.decode_tps.unwrap() - 100.0).abs() < 1e-6,
+            "(3 - 1) chunks over 20 ms"
+        );
+        // llama-server's timings: 40 tokens in 400 ms is 100 tok/s; 1e308 tok/s is not.
+        let s = &mut x.server;
+        (s.prompt_tokens, s.prompt_ms, s.prompt_tps) = (Some(20), Some(10.0), Some(2000.0));
+        (s.decode_ms, s.decode_tps) = (Some(400.0), Some(100.0));
+        x.drop_impossible_timings(64);
+        assert_eq!(x.server.decode_tps, Some(100.0));
+        assert_eq!(x.server.prompt_tps, Some(2000.0));
+        x.server.decode_tps = Some(1e308);
+        x.server.prompt_ms = Some(-1.0);
+        x.drop_impossible_timings(64);
+        let s = &x.server;
+        assert_eq!((s.decode_tps, s.decode_ms, s.prompt_ms), (None, None, None));
+        assert_eq!(
+            s.prompt_tps,
+            Some(2000.0),
+            "no time to check the rate against"
+        );
     }
 
     #[test]

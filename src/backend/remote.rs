@@ -58,7 +58,7 @@ impl Remote {
 
     fn chat(&self, req: &ChatRequest<'_>) -> ChatReply {
         let rendered = self.rendered.get(&req.prompt.id);
-        let x = exchange(
+        let mut x = exchange(
             &self.client,
             &self.endpoint,
             req,
@@ -69,7 +69,8 @@ impl Remote {
             (None, true) => TEMPLATE_RAW_AS_USER.to_string(),
             (None, false) => TEMPLATE_SERVER.to_string(),
         };
-        let mut trace = x.trace(&req.prompt.stop);
+        x.drop_impossible_timings(req.prompt.max_tokens);
+        let mut trace = x.trace(&req.prompt.stop, req.prompt.max_tokens);
         if trace.prompt_tokens == 0 {
             // Ollama leaves out prompt_eval_count when the prompt came from its cache.
             trace.prompt_tokens = rendered.map_or(0, |r| r.tokens);
