@@ -290,6 +290,10 @@ fn bad_load_flags_are_refused_with_one_line() {
         (vec!["--concurrency", "1,x"], "--concurrency x"),
         (vec!["--rate", "0"], "--rate 0"),
         (vec!["--rate", "-1"], "--rate -1"),
+        (
+            vec!["--rate", "1e-300"],
+            "--rate 1e-300: give requests per second from 0.0001",
+        ),
         (vec!["--concurrency", "-2"], "--concurrency -2"),
         (
             vec!["--concurrency", "2", "--slo", "latency=2s"],

@@ -18,7 +18,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
     pub concurrency: Option<String>,
     /// Open-loop load levels in requests per second: Poisson arrivals (seeded by --seed), at
-    /// most --slots in flight, the rest waiting, e.g. 0.5,1,2.
+    /// most --slots in flight, the rest waiting, e.g. 0.5,1,2 (each from 0.0001 to 10000).
     #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// Requests in flight at most in an open-loop level.

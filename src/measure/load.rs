@@ -459,15 +459,20 @@ pub fn parse_concurrency(s: &str) -> Result<Vec<u32>, String> {
     )
 }
 
-/// Parses a `--rate` list like "0.5,1,2" (requests per second): finite, above 0, at most
-/// 10000, no duplicates, in the order given.
+/// Parses a `--rate` list like "0.5,1,2" (requests per second): from [`MIN_RATE`] to 10000,
+/// no duplicates, in the order given.
 pub fn parse_rates(s: &str) -> Result<Vec<f64>, String> {
-    let expect = "give requests per second above 0 and at most 10000";
+    let expect = "give requests per second from 0.0001 to 10000";
     parse_list("--rate", s, expect, |i| {
         let r = i.parse::<f64>().ok()?;
-        (r.is_finite() && r > 0.0 && r <= 10_000.0).then_some(r)
+        (MIN_RATE..=10_000.0).contains(&r).then_some(r)
     })
 }
+
+/// The least open-loop rate: one request every 10 000 s (under three hours) on average, well
+/// within a day (the longest `--duration`); a far lower one (1e-300) would schedule its first
+/// arrival past any level's end (past what a `Duration` holds) and run nothing.
+pub const MIN_RATE: f64 = 1e-4;
 
 #[cfg(test)]
 #[path = "load_tests.rs"]

@@ -392,11 +392,17 @@ fn concurrency_lists_parse_and_bad_ones_are_refused() {
 fn rate_lists_parse_and_bad_ones_are_refused() {
     assert_eq!(parse_rates("0.5,1,2").unwrap(), vec![0.5, 1.0, 2.0]);
     assert_eq!(parse_rates(" 10000 , 0.01").unwrap(), vec![10_000.0, 0.01]);
-    for bad in ["0", "-1", "NaN", "inf", "20000", "a", "1e400"] {
+    assert_eq!(parse_rates("0.0001").unwrap(), vec![MIN_RATE]);
+    for bad in [
+        "0", "-1", "NaN", "inf", "20000", "a", "1e400", "1e-300", "0.00009",
+    ] {
         let e = parse_rates(&format!("1,{bad}")).unwrap_err();
         assert!(e.starts_with(&format!("--rate {bad}:")), "{e}");
-        assert!(e.contains("above 0 and at most 10000"), "{e}");
+        assert!(e.contains("from 0.0001 to 10000"), "{e}");
     }
+    // The least rate's schedule is whole: every gap fits a `Duration`, unlike 1e-300's.
+    assert_eq!(arrivals(MIN_RATE, 100, 7).len(), 100);
+    assert!(arrivals(1e-300, 100, 7).is_empty());
     for bad in ["", "1,,2"] {
         assert!(parse_rates(bad).unwrap_err().contains("commas"));
     }
