@@ -26,9 +26,10 @@ pub struct ProfileArgs {
     /// Also profile prompt processing (the evaluation of the --depth prompt).
     #[arg(long = "pp")]
     pub pp: bool,
-    /// Tokens per window when counting distinct experts per layer (at most -n).
-    #[arg(long, value_name = "TOKENS", default_value = "8", value_parser = parse_positive, allow_negative_numbers = true)]
-    pub window: u32,
+    /// Tokens per window when counting distinct experts per layer (at most -n) [default: 8,
+    /// or -n when fewer].
+    #[arg(long, value_name = "TOKENS", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub window: Option<u32>,
     /// Dense reference for the routing overhead [default: the dense source named in an
     /// upcycled model's metadata, when it can be found].
     #[arg(long, value_name = "MODEL")]
@@ -59,12 +60,16 @@ pub struct ProfileArgs {
 impl ProfileArgs {
     /// Checks the flags together and builds the configuration.
     pub fn validate(self, default_threads: u32) -> Result<(ProfileConfig, ListFormat), String> {
-        if self.window > self.n_gen {
-            return Err(format!(
-                "--window {} is longer than the {} decoded tokens (-n)",
-                self.window, self.n_gen
-            ));
-        }
+        let window = match self.window {
+            Some(w) if w > self.n_gen => {
+                return Err(format!(
+                    "--window {w} is longer than the {} decoded tokens (-n)",
+                    self.n_gen
+                ))
+            }
+            Some(w) => w,
+            None => 8.min(self.n_gen),
+        };
         check_busy_threshold(self.busy_threshold)?;
         let threads = self.threads.unwrap_or(default_threads).max(1);
         let plan = ProfileSettings {
@@ -73,7 +78,7 @@ impl ProfileArgs {
             n_gen: self.n_gen,
             repetitions: self.repetitions,
             pp: self.pp,
-            window: self.window,
+            window,
             top: self.top,
             settings: plan_settings(
                 self.prompt_tokens,
@@ -138,6 +143,8 @@ mod tests {
             .validate(1)
             .unwrap_err();
         assert!(e.contains("--window 8"), "{e}");
+        let (c, _) = profile(&["-n", "2"]).unwrap().validate(1).unwrap();
+        assert_eq!(c.plan.window, 2, "the default window fits -n");
         assert!(profile(&["-d", "4000000"]).unwrap().validate(1).is_err());
     }
 }
