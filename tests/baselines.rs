@@ -336,6 +336,28 @@ fn failing_requests_are_recorded_with_their_reason_and_keys_never_leak() {
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
 
+#[test]
+fn a_rubric_the_judges_would_refuse_fails_before_the_sweep_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad-rubric.toml");
+    std::fs::write(&scenario, SMOKE.replace("weight = 0.4", "weight = -1.0")).unwrap();
+    let closed = free_port();
+    let args = words(&format!(
+        "sweep --backend openai:m --openai-base-url http://127.0.0.1:{closed}/v1 --judge openai:j --scenario {}",
+        scenario.display()
+    ));
+    let o = run_in(dir.path(), &args, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(
+        err.contains("[judge]: criterion 'clarity': weight must be more than 0"),
+        "{err}"
+    );
+    let results = dir.path().join("results");
+    assert!(!results.exists() || of_kind(&records(&results), "request").is_empty());
+}
+
 /// Ollama's documented answers: version, show, warm-up load, ps, then generate streams.
 fn ollama_fixture(n: usize) -> common::fixture::Fixture {
     serve_fn(n, |req: &Received, _| {

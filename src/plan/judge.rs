@@ -56,7 +56,7 @@ impl JudgePlan {
             .collect();
         let mut rubrics = BTreeMap::new();
         for sc in scenarios {
-            let r = crate::scenario::rubric::load(&sc.path).map_err(anyhow::Error::msg)?;
+            let r = crate::scenario::rubric::load(&sc.path).map_err(crate::util::Invalid)?;
             rubrics.insert(sc.name.clone(), r);
         }
         // The judges score each prompt's answer alone, not the copies a load level sends.

@@ -122,6 +122,12 @@ impl SweepPlan {
         let quants = quant::parse_list(&cfg.quants).map_err(Invalid)?;
         let mut scenarios = load_scenarios(&cfg.scenarios)?;
         cap_output(&mut scenarios, cfg.max_tokens);
+        // A rubric the judges would refuse fails now, not after the sweep has run.
+        if !baselines.judges.is_empty() {
+            for sc in &scenarios {
+                crate::scenario::rubric::load(&sc.path).map_err(Invalid)?;
+            }
+        }
         let sources = match baselines.native || baselines.needs_template() {
             true => resolve_sources(&cfg.models, cache)?,
             false => Vec::new(),
