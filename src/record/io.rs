@@ -88,12 +88,14 @@ impl ResultsFile {
     }
 }
 
-/// Reads every complete line; cuts off an unfinished last line so appends start clean.
+/// Reads every complete line; cuts off an unfinished last line so appends start clean (a last
+/// line that is a whole record without its newline is kept and ended).
 fn read_and_repair(file: &mut File, path: &Path) -> Result<Existing, ResultsError> {
     let mut out = Existing::default();
     file.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
     let mut reader = BufReader::new(&mut *file);
     let mut good_end = 0u64;
+    let mut unterminated = false;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -102,7 +104,14 @@ fn read_and_repair(file: &mut File, path: &Path) -> Result<Existing, ResultsErro
             break;
         }
         if line.last() != Some(&b'\n') {
-            out.torn_bytes = n as u64;
+            // A whole record whose newline was lost (a file edited by hand) is kept.
+            match serde_json::from_slice::<Record>(&line) {
+                Ok(r) => {
+                    out.records.push(r);
+                    unterminated = true;
+                }
+                Err(_) => out.torn_bytes = n as u64,
+            }
             break;
         }
         good_end += n as u64;
@@ -118,6 +127,10 @@ fn read_and_repair(file: &mut File, path: &Path) -> Result<Existing, ResultsErro
     drop(reader);
     if out.torn_bytes > 0 {
         file.set_len(good_end).map_err(io_err(path))?;
+    }
+    if unterminated {
+        file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
+        file.write_all(b"\n").map_err(io_err(path))?;
     }
     Ok(out)
 }
@@ -171,6 +184,23 @@ mod tests {
         assert_eq!(read(&path).unwrap().len(), 3);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && !text.contains("\"sch{"));
+    }
+
+    #[test]
+    fn a_whole_last_record_without_its_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let (mut f, _) = ResultsFile::open(&path, false).unwrap();
+        f.append(&failure(1)).unwrap();
+        f.append(&failure(2)).unwrap();
+        drop(f);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.trim_end()).unwrap();
+        let (mut f, existing) = ResultsFile::open(&path, false).unwrap();
+        assert_eq!((existing.records.len(), existing.torn_bytes), (2, 0));
+        f.append(&failure(3)).unwrap();
+        drop(f);
+        assert_eq!(read(&path).unwrap().len(), 3);
     }
 
     #[test]
