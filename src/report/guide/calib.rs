@@ -84,9 +84,10 @@ pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
             .into_iter()
             .flatten()
         {
-            if !(v.is_finite() && v > 0.0) {
+            // Rates, GiB and billions of parameters are all far below 1e9.
+            if !(v.is_finite() && v > 0.0 && v < 1e9) {
                 return Err(format!(
-                    "{}: {} {} on {}: {v} is not a positive number",
+                    "{}: {} {} on {}: {v} is not a positive number below 1e9",
                     path.display(),
                     row.model,
                     row.quant,

@@ -199,3 +199,30 @@ fn gpu_cores_come_from_the_note_else_the_chip() {
     assert_eq!(apple_generation("Apple M4 Pro"), Some(4));
     assert_eq!(apple_generation("NVIDIA H100 SXM"), None);
 }
+
+#[test]
+fn a_published_figure_out_of_any_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("results")
+        .join(PATH);
+    let text = std::fs::read_to_string(shipped).unwrap();
+    std::fs::create_dir_all(dir.path().join("reference")).unwrap();
+    assert!(load(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("results")
+            .as_path()
+    )
+    .is_ok());
+    for bad in ["1e308", "NaN", "-3", "0"] {
+        // The first row's tg128 rate.
+        let edited = text.replacen(",tg128,7.92,", &format!(",tg128,{bad},"), 1);
+        assert_ne!(edited, text);
+        std::fs::write(dir.path().join(PATH), edited).unwrap();
+        let e = load(dir.path()).unwrap_err();
+        assert!(
+            e.contains("is not a positive number below 1e9"),
+            "{bad}: {e}"
+        );
+    }
+}
