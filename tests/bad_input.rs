@@ -91,6 +91,8 @@ fn bad_counts() {
         (&["-n", "-1"], "must be 0 or more"),
         (&["-r", "0"], "at least 1"),
         (&["-t", "0"], "at least 1"),
+        (&["-t", "100000"], "at most 512"),
+        (&["-t", "4,513"], "at most 512"),
         (&["--ctx", "0"], "at least 1"),
         (&["-b", "0"], "at least 1"),
         (&["-p", "abc"], "whole number"),
@@ -101,6 +103,29 @@ fn bad_counts() {
         a.extend_from_slice(args);
         let e = refused(&a, 2);
         assert!(e.contains(needle), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn threads_above_llama_cpps_limit() {
+    let m = model().to_str().unwrap();
+    for line in [
+        "hw --no-save --size-mib 1 --passes 1 -t 1,513",
+        "hw --no-save --size-mib 1 --passes 1 -t 100000",
+        "sweep -m MODEL -t 100000",
+        "profile -m MODEL -t 513",
+        "moe verify MODEL MODEL -t 100000",
+        "moe upcycle MODEL out.gguf --experts 2 --used 1 --verify -t 513",
+    ] {
+        let args: Vec<&str> = line
+            .split_whitespace()
+            .map(|a| if a == "MODEL" { m } else { a })
+            .collect();
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{line}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{line}: {err}");
+        assert!(err.contains("at most 512"), "{line}: {err}");
     }
 }
 

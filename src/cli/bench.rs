@@ -1,6 +1,8 @@
 //! Flags of `runner bench`, and the validated configuration they become.
 
-use super::values::{check_busy_threshold, check_output_file, parse_count, parse_positive};
+use super::values::{
+    check_busy_threshold, check_output_file, parse_count, parse_positive, parse_threads,
+};
 use crate::engine::{ContextSettings, FlashAttn, KvType};
 use crate::plan::bench::BenchConfig;
 use crate::report::Format;
@@ -43,8 +45,8 @@ pub struct BenchArgs {
     /// Measured repetitions per test.
     #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
     pub repetitions: u32,
-    /// Threads [default: physical cores].
-    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
     /// Context size in tokens [default: depth + prompt + generated].
     #[arg(long = "ctx", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]

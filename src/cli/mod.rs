@@ -16,7 +16,7 @@ use bench::BenchArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
-use values::{parse_percent, parse_positive, parse_rate, parse_share};
+use values::{parse_percent, parse_positive, parse_rate, parse_share, parse_threads};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,8 +156,9 @@ pub struct HwArgs {
     /// Size of each of the three arrays in MiB [default: 4 × the largest cache, at least 256].
     #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
     pub size_mib: Option<u32>,
-    /// Thread counts to measure [default: 1 and every logical core].
-    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Thread counts to measure, 1 to 512 (llama.cpp's limit) [default: 1 and every logical
+    /// core].
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
     /// List the table of published peak bandwidths instead of measuring.
     #[arg(long)]

@@ -1,6 +1,6 @@
 //! Flags of `runner profile`, and the validated configuration they become.
 
-use super::values::{check_busy_threshold, parse_count, parse_positive};
+use super::values::{check_busy_threshold, parse_count, parse_positive, parse_threads};
 use crate::engine::FlashAttn;
 use crate::plan::profile::{plan_settings, ProfileConfig, ProfileSettings};
 use crate::report::ListFormat;
@@ -37,8 +37,8 @@ pub struct ProfileArgs {
     /// Node names to list per phase, most expensive first (0: none).
     #[arg(long, value_name = "N", default_value = "10", value_parser = parse_count, allow_negative_numbers = true)]
     pub top: u32,
-    /// Threads [default: physical cores].
-    #[arg(short = 't', long = "threads", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
+    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<u32>,
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value = "auto")]

@@ -4,6 +4,7 @@
 use super::bench::Output;
 use super::values::{
     check_busy_threshold, check_output_file, parse_gib, parse_positive, parse_seconds,
+    parse_threads,
 };
 use crate::engine::FlashAttn;
 use crate::plan::baselines::BackendOptions;
@@ -52,8 +53,8 @@ pub struct SweepArgs {
     /// Send prompts without the model's chat template (messages joined by newlines).
     #[arg(long)]
     pub raw: bool,
-    /// Threads [default: physical cores].
-    #[arg(short = 't', long = "threads", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
+    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<u32>,
     /// Context size [default: what the longest prompt plus its output limit needs].
     #[arg(long = "ctx", value_parser = parse_positive, allow_negative_numbers = true)]

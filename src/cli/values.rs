@@ -1,7 +1,7 @@
 //! Parsing flag values: counts, shares and percentages, and the closed sets of the lower
 //! layers (flash attention, KV types, output formats, routers) as clap value enums.
 
-use crate::engine::{FlashAttn, KvType};
+use crate::engine::{FlashAttn, KvType, MAX_THREADS};
 use crate::moe::Router;
 use crate::report::{Format, ListFormat};
 use clap::builder::PossibleValue;
@@ -21,6 +21,18 @@ pub fn parse_count(s: &str) -> Result<u32, String> {
 pub fn parse_positive(s: &str) -> Result<u32, String> {
     match parse_count(s)? {
         0 => Err("must be at least 1, got 0".to_string()),
+        n => Ok(n),
+    }
+}
+
+/// A thread count: at least 1 and at most llama.cpp's limit ([`MAX_THREADS`]). `runner hw`'s
+/// probe threads take the same limit: bandwidth read by more threads than llama.cpp runs is
+/// none a decode can reach.
+pub fn parse_threads(s: &str) -> Result<u32, String> {
+    match parse_positive(s)? {
+        n if n > MAX_THREADS => Err(format!(
+            "must be at most {MAX_THREADS} (llama.cpp's thread limit), got {n}"
+        )),
         n => Ok(n),
     }
 }
@@ -116,6 +128,9 @@ mod tests {
         assert_eq!(parse_count("0"), Ok(0));
         assert!(parse_count("-1").unwrap_err().contains("0 or more"));
         assert!(parse_positive("0").unwrap_err().contains("at least 1"));
+        assert_eq!(parse_threads("512"), Ok(512));
+        assert!(parse_threads("0").unwrap_err().contains("at least 1"));
+        assert!(parse_threads("100000").unwrap_err().contains("at most 512"));
         assert_eq!(parse_percent("5%"), Ok(0.05));
         assert!(parse_percent("100").is_err());
         assert!(parse_share("1.5").is_err());

@@ -58,6 +58,10 @@ impl KvType {
     }
 }
 
+/// The most threads llama.cpp's CPU backend runs a graph on: `GGML_MAX_N_THREADS` in ggml.h
+/// (its thread pool and CPU masks are arrays of this size).
+pub const MAX_THREADS: u32 = 512;
+
 /// The settings a context is created with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextSettings {
