@@ -74,6 +74,8 @@ fn chip_table_and_bad_arguments() {
         ["hw", "--passes", "0"],
         ["hw", "--threads", "0"],
         ["hw", "--size-mib", "x"],
+        ["hw", "--passes", "4294967295"],
+        ["hw", "--size-mib", "1000000"],
     ] {
         let o = run(&bad);
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));

@@ -16,7 +16,7 @@ use bench::BenchArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
-use values::{parse_percent, parse_positive, parse_rate, parse_share, parse_threads};
+use values::{parse_passes, parse_percent, parse_positive, parse_rate, parse_share, parse_threads};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -150,10 +150,11 @@ pub struct HwArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
-    /// Timed passes per kernel and thread count (the median is reported).
-    #[arg(long, default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Timed passes per kernel and thread count, 1 to 1000 (the median is reported).
+    #[arg(long, default_value = "5", value_parser = parse_passes, allow_negative_numbers = true)]
     pub passes: u32,
-    /// Size of each of the three arrays in MiB [default: 4 × the largest cache, at least 256].
+    /// Size of each of the three arrays in MiB, together at most half the RAM [default: 4 × the
+    /// largest cache, at least 256].
     #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
     pub size_mib: Option<u32>,
     /// Thread counts to measure, 1 to 512 (llama.cpp's limit) [default: 1 and every logical

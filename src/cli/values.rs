@@ -2,6 +2,7 @@
 //! layers (flash attention, KV types, output formats, routers) as clap value enums.
 
 use crate::engine::{FlashAttn, KvType, MAX_THREADS};
+use crate::hw::stream::MAX_PASSES;
 use crate::moe::Router;
 use crate::report::{Format, ListFormat};
 use clap::builder::PossibleValue;
@@ -33,6 +34,14 @@ pub fn parse_threads(s: &str) -> Result<u32, String> {
         n if n > MAX_THREADS => Err(format!(
             "must be at most {MAX_THREADS} (llama.cpp's thread limit), got {n}"
         )),
+        n => Ok(n),
+    }
+}
+
+/// Timed passes of `runner hw`: at least 1 and at most [`MAX_PASSES`].
+pub fn parse_passes(s: &str) -> Result<u32, String> {
+    match parse_positive(s)? {
+        n if n > MAX_PASSES => Err(format!("must be at most {MAX_PASSES}, got {n}")),
         n => Ok(n),
     }
 }
@@ -131,6 +140,10 @@ mod tests {
         assert_eq!(parse_threads("512"), Ok(512));
         assert!(parse_threads("0").unwrap_err().contains("at least 1"));
         assert!(parse_threads("100000").unwrap_err().contains("at most 512"));
+        assert_eq!(parse_passes("1000"), Ok(1000));
+        assert!(parse_passes("4294967295")
+            .unwrap_err()
+            .contains("at most 1000"));
         assert_eq!(parse_percent("5%"), Ok(0.05));
         assert!(parse_percent("100").is_err());
         assert!(parse_share("1.5").is_err());

@@ -14,6 +14,10 @@ use std::time::Instant;
 pub const MIN_ARRAY_BYTES: u64 = 256 << 20;
 /// Largest array the default picks (three are allocated).
 pub const MAX_ARRAY_BYTES: u64 = 1 << 30;
+/// Most timed passes per kernel and thread count (each pass is kept).
+pub const MAX_PASSES: u32 = 1000;
+/// The share of the machine's RAM the three arrays may take, whatever size is asked.
+pub const MAX_RAM_SHARE: f64 = 0.5;
 
 crate::util::names::named_enum! {
     /// One of the probe's kernels.
@@ -69,6 +73,11 @@ pub fn default_array_bytes(largest_cache: Option<u64>, available: u64) -> u64 {
     want.clamp(MIN_ARRAY_BYTES, cap)
 }
 
+/// The largest array, in MiB, whose three copies fit in [`MAX_RAM_SHARE`] of `ram_bytes`.
+pub fn max_array_mib(ram_bytes: u64) -> u64 {
+    (ram_bytes as f64 * MAX_RAM_SHARE / 3.0) as u64 >> 20
+}
+
 /// Runs the probe: for each thread count, each kernel, `passes` timed passes.
 /// Results come in the order of `cfg.threads`, then `cfg.kernels`.
 pub fn run(cfg: &ProbeConfig) -> Vec<KernelResult> {
@@ -87,7 +96,7 @@ pub fn run(cfg: &ProbeConfig) -> Vec<KernelResult> {
     for &threads in &cfg.threads {
         let threads = threads.max(1);
         for &kernel in &cfg.kernels {
-            let mut passes = Vec::with_capacity(cfg.passes as usize);
+            let mut passes = Vec::new();
             for _ in 0..cfg.passes.max(1) {
                 let secs = timed_pass(kernel, threads, &mut a, &mut b, &c);
                 let bytes = kernel.bytes_per_element() as f64 * n as f64;
@@ -250,6 +259,9 @@ mod tests {
             default_array_bytes(Some(2 * gib), 64 * gib),
             MAX_ARRAY_BYTES
         );
+        // Three arrays of the largest size asked fit in half the RAM.
+        assert_eq!(max_array_mib(24 << 30), 4096);
+        assert_eq!(max_array_mib(0), 0);
         // A small machine never gets arrays larger than an eighth of its free memory.
         assert_eq!(default_array_bytes(Some(gib), 4 * gib), 512 << 20);
         assert_eq!(default_array_bytes(Some(gib), gib), MIN_ARRAY_BYTES);

@@ -5,7 +5,8 @@ use super::ListFormat;
 use crate::hw::chips::{self, Chip};
 use crate::hw::machine::{self, CacheLevel, MachineInfo};
 use crate::hw::peak::{self, Measurement};
-use crate::hw::stream::KernelResult;
+use crate::hw::stream::{self, KernelResult};
+use crate::util::Invalid;
 use serde::Serialize;
 use std::path::Path;
 
@@ -51,7 +52,7 @@ pub fn run(args: &HwOptions, cache: &Path) -> anyhow::Result<String> {
     let mut cfg = peak::full_probe(&m);
     cfg.passes = args.passes;
     if let Some(mib) = args.size_mib {
-        cfg.array_bytes = u64::from(mib) << 20;
+        cfg.array_bytes = array_bytes(mib, m.ram_bytes)?;
     }
     if !args.threads.is_empty() {
         cfg.threads = args.threads.iter().map(|&t| t as usize).collect();
@@ -85,6 +86,21 @@ pub fn run(args: &HwOptions, cache: &Path) -> anyhow::Result<String> {
         ListFormat::Json => Ok(serde_json::to_string_pretty(&report)? + "\n"),
         ListFormat::Table => Ok(render(&report)),
     }
+}
+
+/// `--size-mib` in bytes; refused when the three arrays would take more than
+/// [`stream::MAX_RAM_SHARE`] of `ram_bytes` (0: unknown, not checked).
+fn array_bytes(mib: u32, ram_bytes: u64) -> Result<u64, Invalid> {
+    let max = stream::max_array_mib(ram_bytes);
+    if ram_bytes > 0 && u64::from(mib) > max {
+        return Err(Invalid(format!(
+            "--size-mib {mib}: 3 arrays of {mib} MiB need {:.1} GiB; this machine has {:.1} GiB \
+             of RAM and the probe takes at most half: give at most {max}",
+            3.0 * f64::from(mib) / 1024.0,
+            ram_bytes as f64 / GIB
+        )));
+    }
+    Ok(u64::from(mib) << 20)
 }
 
 fn render(r: &HwReport) -> String {
@@ -181,6 +197,20 @@ mod tests {
         assert_eq!(size(2 << 20), "2 MiB");
         assert_eq!(size(107520 << 10), "105 MiB");
         assert_eq!(size((3 << 20) + (1 << 19)), "3.5 MiB");
+    }
+
+    #[test]
+    fn arrays_larger_than_half_the_ram_are_refused() {
+        let ram = 47 << 29; // 23.5 GiB
+        assert_eq!(array_bytes(4010, ram).unwrap(), 4010 << 20);
+        let e = array_bytes(8000, ram).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--size-mib 8000: 3 arrays of 8000 MiB need 23.4 GiB; this machine has 23.5 GiB of \
+             RAM and the probe takes at most half: give at most 4010"
+        );
+        assert!(array_bytes(u32::MAX, ram).is_err());
+        assert_eq!(array_bytes(8000, 0).unwrap(), 8000 << 20);
     }
 
     #[test]
