@@ -2,7 +2,9 @@
 
 mod common;
 use common::*;
+use runner::gguf::{GgufFile, MetaValue};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Runs a bench that must be refused and returns its single stderr line.
 fn refused(args: &[&str], code: i32) -> String {
@@ -269,4 +271,70 @@ fn reports_on_absurd_rates_finish() {
     let results = dir.path().to_str().unwrap();
     let o = finishes(&["report", "--results", results, "-o", html.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A copy of the real model in `dir` with the u32 value of `key` set to `value`.
+fn model_with(dir: &Path, key: &str, value: u32) -> PathBuf {
+    let g = GgufFile::open(model()).unwrap();
+    let i = g.metadata.iter().position(|(k, _)| k == key).expect(key);
+    assert!(
+        matches!(g.metadata[i].1, MetaValue::U32(_)),
+        "{key} is a u32"
+    );
+    let at = g.metadata_spans[i].start as usize;
+    let mut bytes = std::fs::read(model()).unwrap();
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    let p = dir.join(format!("{key}-{value}.gguf"));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn shapes_llama_cpp_asserts_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for layers in [100_000, 0] {
+        let p = model_with(dir.path(), "llama.block_count", layers);
+        let args = [
+            "-m",
+            p.to_str().unwrap(),
+            "-p",
+            "8",
+            "-n",
+            "4",
+            "-r",
+            "1",
+            "-t",
+            "2",
+        ];
+        let e = refused(&args, 2);
+        assert!(
+            e.contains(&format!(
+                "llama.block_count is {layers}; llama.cpp loads 1 to 512"
+            )),
+            "{e}"
+        );
+    }
+    let out = dir.path().join("x.gguf");
+    let cache = dir.path().to_str().unwrap();
+    let o = run(&[
+        "--cache-dir",
+        cache,
+        "models",
+        "synth",
+        "qwen3-30b-a3b",
+        "--experts",
+        "1025",
+        "--layers",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(
+        err.contains("--experts 1025 is more than llama.cpp supports (1024)"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }

@@ -114,7 +114,8 @@ pub struct SynthArgs {
     /// Seed of the random weights and routers.
     #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED)]
     pub seed: u64,
-    /// Routed experts instead of the published count (MoE models; experts per token stay).
+    /// Routed experts instead of the published count, at most 1024 (MoE models; experts per
+    /// token stay).
     #[arg(long, value_name = "N")]
     pub experts: Option<u32>,
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).

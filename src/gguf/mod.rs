@@ -3,11 +3,14 @@
 //! [`GgufFile::open`] reads only the header region (magic, version, metadata, tensor-info
 //! table) through a buffered reader, then checks that every tensor's data lies inside the
 //! file. Nothing here panics or allocates on untrusted lengths, so a corrupt or truncated
-//! model gives a one-line [`GgufError`] instead of an `abort()` inside llama.cpp.
+//! model gives a one-line [`GgufError`] instead of an `abort()` inside llama.cpp. So do layer
+//! and expert counts beyond those llama.cpp's model loader asserts on ([`MAX_LAYERS`],
+//! [`MAX_EXPERTS`]).
 //! The parsed tensor table also feeds "bytes read per token" estimates by tensor type.
 //! [`GgufWriter`] writes new files (metadata copied raw from a source, tensor data streamed).
 
 mod error;
+mod limits;
 mod reader;
 mod types;
 mod writer;
@@ -23,6 +26,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use error::GgufError;
+pub use limits::{MAX_EXPERTS, MAX_LAYERS};
 pub use types::{
     file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN,
 };

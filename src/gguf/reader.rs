@@ -149,7 +149,7 @@ pub(super) fn parse<R: Read + Seek>(
             .ok_or_else(|| rd.invalid("data section offset overflows"))?
     };
     let data_end = check_extents(rd, &tensors, data_offset, alignment)?;
-    Ok(GgufFile {
+    let file = GgufFile {
         version,
         file_size,
         alignment,
@@ -158,7 +158,9 @@ pub(super) fn parse<R: Read + Seek>(
         metadata,
         metadata_spans,
         tensors,
-    })
+    };
+    super::limits::check(&file).map_err(|reason| rd.invalid(reason))?;
+    Ok(file)
 }
 
 fn read_preamble<R: Read + Seek>(rd: &mut Reader<R>) -> Result<u32, GgufError> {

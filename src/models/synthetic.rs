@@ -3,7 +3,7 @@
 //! ([`SynthSpec`]).
 
 use super::catalogue::{arch, Arch, Family};
-use crate::gguf::MetaValue;
+use crate::gguf::{MetaValue, MAX_EXPERTS};
 
 #[cfg(test)]
 #[path = "synthetic_tests.rs"]
@@ -204,6 +204,11 @@ impl SynthSpec {
 
     /// Checks the layer count and the changed entry.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(n) = self.experts.filter(|&n| n > MAX_EXPERTS) {
+            return Err(format!(
+                "--experts {n} is more than llama.cpp supports ({MAX_EXPERTS})"
+            ));
+        }
         if self.dense && self.arch.dense_reference().is_none() {
             return Err(format!(
                 "{} has no dense equivalent in llama.cpp to serve as its reference",

@@ -9,6 +9,7 @@ fn synthetic_specs_parse_or_say_why() {
     assert_eq!(s.quant_name(), "q8_0");
     assert_eq!((s.layers(), s.seed, s.entry().experts), (8, 7, 32));
     assert_eq!(s.file_name("b1"), "qwen3-30b-a3b-x32-q8_0-8l-s7-v2-b1.gguf");
+    assert!(SynthSpec::parse("synth:qwen3-30b-a3b:experts=1024").is_ok());
     let d = SynthSpec::parse("synth:gpt-oss-20b").unwrap();
     assert_eq!((d.quant_name().as_str(), d.layers()), ("mxfp4_moe", 24));
     for (bad, says) in [
@@ -18,6 +19,14 @@ fn synthetic_specs_parse_or_say_why() {
         ("synth:llama-2-7b:layers=x", "not a whole number"),
         ("synth:llama-2-7b:colour=red", "unknown option"),
         ("synth:mixtral-8x7b:experts=1", "experts"),
+        (
+            "synth:qwen3-30b-a3b:experts=1025",
+            "more than llama.cpp supports (1024)",
+        ),
+        (
+            "synth:qwen3-30b-a3b:experts=99999999999",
+            "more than llama.cpp supports",
+        ),
         ("synth:llama-2-7b@", "nothing after"),
     ] {
         let e = SynthSpec::parse(bad).unwrap_err();

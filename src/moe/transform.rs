@@ -13,12 +13,11 @@ use super::error::UpcycleError;
 use super::provenance::Provenance;
 use super::router::{self, Router};
 use super::UpcycleOptions;
-use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, Source, TensorData, WriteError};
+use crate::gguf::{
+    GgmlType, GgufFile, GgufWriter, MetaValue, Source, TensorData, WriteError, MAX_EXPERTS,
+};
 use std::collections::HashSet;
 use std::path::Path;
-
-/// `LLAMA_MAX_EXPERTS` in llama-hparams.h.
-pub const MAX_EXPERTS: u32 = 1024;
 
 /// The three dense FFN projections, which become experts.
 const FFN_PARTS: [&str; 3] = ["ffn_gate", "ffn_up", "ffn_down"];
