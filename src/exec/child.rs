@@ -2,7 +2,8 @@
 //! child reports (one JSON event per line on its stdout) to its own observer; the child runs the
 //! cell through the same loop, writes its records itself, and reports through an [`Emitter`].
 //! An abort or out-of-memory in llama.cpp ends the child only: the parent learns why from its
-//! exit status and last line of stderr.
+//! exit status and last line of stderr (after an abort, llama.cpp's own message, not the
+//! backtrace that follows it).
 
 use super::observer::Observer;
 use serde::{Deserialize, Serialize};
@@ -58,15 +59,15 @@ pub fn run(
     monitor.count_as_own(vec![child.id()]);
     let (stdout, stderr) = (lines(child.stdout.take()), child.stderr.take());
     hold(child);
-    // The child's stderr is shown as it comes; its last line says why it failed, if it did.
+    // The child's stderr is shown as it comes; its last words say why it failed, if it did.
     let (tx, notes) = std::sync::mpsc::channel();
     let errors = std::thread::spawn(move || {
-        let mut last_line = None;
+        let mut words = LastWords::default();
         for line in lines(stderr).filter(|l| !l.trim().is_empty()) {
             let _ = tx.send(line.clone());
-            last_line = Some(line);
+            words.push(line);
         }
-        last_line
+        words
     });
     for line in stdout {
         notes.try_iter().for_each(|l| obs.note(&l));
@@ -77,7 +78,7 @@ pub fn run(
             Err(_) => {}
         }
     }
-    let last_line = errors.join().unwrap_or_default();
+    let words = errors.join().unwrap_or_default();
     notes.try_iter().for_each(|l| obs.note(&l));
     let status = RUNNING
         .lock()
@@ -86,7 +87,7 @@ pub fn run(
         .map(|mut c| c.wait());
     match status {
         Some(Ok(s)) if s.success() => Ok(()),
-        Some(Ok(s)) => Err(exit_reason(s, last_line)),
+        Some(Ok(s)) => Err(exit_reason(s, words.why(s))),
         Some(Err(e)) => Err(e.to_string()),
         None => Err("the cell process was lost".into()),
     }
@@ -98,7 +99,45 @@ fn lines(pipe: Option<impl std::io::Read>) -> impl Iterator<Item = String> {
         .flat_map(|p| BufReader::new(p).lines().map_while(Result::ok))
 }
 
-/// Why a child ended badly: its signal, or its last line of stderr.
+/// The lines of a child's stderr that say why it failed: the last one, and the last abort
+/// message of llama.cpp, which a backtrace (and a debugger's noise) follows.
+#[derive(Debug, Default)]
+struct LastWords {
+    last: Option<String>,
+    abort: Option<String>,
+}
+
+impl LastWords {
+    fn push(&mut self, line: String) {
+        if let Some(at) = abort_message(&line) {
+            self.abort = Some(line[at..].to_string());
+        }
+        self.last = Some(line);
+    }
+
+    /// For a child a signal ended, llama.cpp's abort message if there was one; else the last
+    /// line.
+    fn why(self, status: std::process::ExitStatus) -> Option<String> {
+        match signal_words(status) {
+            Some(_) => self.abort.or(self.last),
+            None => self.last,
+        }
+    }
+}
+
+/// Where the source file's name starts in an abort message of ggml (`<path>/llama-model.cpp:1330:
+/// GGML_ASSERT(...) failed`, as `ggml_abort` prints it); `None` for any other line.
+fn abort_message(line: &str) -> Option<usize> {
+    let (at, _) = line.split_once(": ")?;
+    let (file, n) = at.rsplit_once(':')?;
+    let source = [".c", ".cpp", ".h", ".cu", ".m"]
+        .iter()
+        .any(|ext| file.ends_with(ext));
+    let number = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    (source && number && !file.contains(' ')).then(|| file.rfind('/').map_or(0, |i| i + 1))
+}
+
+/// Why a child ended badly: its signal, or the last words of its stderr.
 fn exit_reason(status: std::process::ExitStatus, last: Option<String>) -> String {
     let why = last
         .map(|l| l.trim_start_matches("error: ").to_string())
@@ -253,5 +292,41 @@ mod tests {
             exit_reason(failed, Some("error: ".into())),
             "the cell process exited with exit status: 101"
         );
+    }
+
+    #[test]
+    fn an_abort_is_told_by_llama_cpps_message_not_the_backtrace_after_it() {
+        let mut words = LastWords::default();
+        for line in [
+            "loading the model",
+            "/root/.cargo/registry/src/x/llama.cpp/src/llama-model.cpp:1330: \
+             GGML_ASSERT(hparams.n_layer_all > 0) failed",
+            "#0  0x00007f in __GI___wait4 (pid=1) at ../sysdeps/unix/sysv/linux/wait4.c:30",
+            "30 ../sysdeps/unix/sysv/linux/wait4.c: No such file or directory.",
+            "[Inferior 1 (process 1) detached]",
+        ] {
+            words.push(line.to_string());
+        }
+        let aborted = std::process::ExitStatus::from_raw(6);
+        assert_eq!(
+            exit_reason(aborted, words.why(aborted)),
+            "SIGABRT: llama.cpp aborted: llama-model.cpp:1330: \
+             GGML_ASSERT(hparams.n_layer_all > 0) failed"
+        );
+        // A child that exits on its own says why last; without an abort message, so does one
+        // a signal ended.
+        let failed = std::process::ExitStatus::from_raw(1 << 8);
+        let words = |lines: &[&str]| {
+            let mut w = LastWords::default();
+            lines.iter().for_each(|l| w.push(l.to_string()));
+            w
+        };
+        let noted = ["ggml.c:12: a note", "error: no such model"];
+        assert_eq!(words(&noted).why(failed).as_deref(), Some(noted[1]));
+        let noise = [
+            "error: out of memory",
+            "30 ../wait4.c: No such file or directory.",
+        ];
+        assert_eq!(words(&noise).why(aborted).as_deref(), Some(noise[1]));
     }
 }
