@@ -118,9 +118,11 @@ fn request_records(records: &[Record]) -> impl Iterator<Item = &RequestRecord> {
     })
 }
 
-/// Threads a llama-bench run would use by default: the physical cores.
+/// Threads a llama-bench run would use by default: the physical cores, within llama.cpp's
+/// limit.
 pub fn default_threads() -> u32 {
     let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
     let physical = sysinfo::System::physical_core_count().unwrap_or(logical);
-    u32::try_from(physical.clamp(1, logical)).unwrap_or(1)
+    let cores = u32::try_from(physical.clamp(1, logical)).unwrap_or(1);
+    cores.min(crate::engine::MAX_THREADS)
 }
