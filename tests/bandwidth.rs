@@ -61,6 +61,33 @@ fn probe_gives_positive_results_in_a_stable_order_and_is_saved() {
 }
 
 #[test]
+fn a_probe_that_cannot_be_saved_says_why_in_plain_words() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let cache = file.path().to_str().unwrap();
+    let args = [
+        "--cache-dir",
+        cache,
+        "hw",
+        "--size-mib",
+        "1",
+        "--passes",
+        "1",
+        "-t",
+        "1",
+    ];
+    let o = {
+        let _g = heavy();
+        run(&args)
+    };
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let unwritable = err.contains("warning: the measurement is not saved: could not write");
+    let busy = err.contains("; measure again on an idle machine");
+    assert!(unwritable || busy, "{err}");
+    assert!(!err.contains("is could not"), "{err}");
+}
+
+#[test]
 fn chip_table_and_bad_arguments() {
     let o = run(&["hw", "--chips"]);
     assert!(o.status.success(), "{}", stderr(&o));

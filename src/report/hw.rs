@@ -67,8 +67,12 @@ pub fn run(args: &HwOptions, cache: &Path) -> anyhow::Result<String> {
     }
     let probe = peak::measure(&m, &cfg);
     if !args.no_save {
-        if let Err(e) = peak::save(cache, &probe) {
-            eprintln!("warning: the measurement is {e:#}; measure again on an idle machine");
+        match peak::save(cache, &probe) {
+            Err(e) if probe.busy => {
+                eprintln!("warning: the measurement is {e:#}; measure again on an idle machine")
+            }
+            Err(e) => eprintln!("warning: the measurement is not saved: {e:#}"),
+            Ok(()) => {}
         }
     }
     let best = peak::measured_peak(&probe);
