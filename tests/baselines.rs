@@ -328,7 +328,8 @@ fn failing_requests_are_recorded_with_their_reason_and_keys_never_leak() {
         .unwrap();
     let before = std::fs::read(&file).unwrap();
     let mut again = args.clone();
-    again.extend(["-o".to_string(), file.display().to_string()]);
+    // Even with --fresh, which would otherwise empty it first.
+    again.extend(["--fresh".into(), "-o".into(), file.display().to_string()]);
     let o = run_in(dir.path(), &again, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");

@@ -100,15 +100,6 @@ pub fn sweep(
     let monitor = LoadMonitor::start();
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
     let mut plan = SweepPlan::new(&cfg, cache, verbose)?;
-    if let Some(path) = out.file.as_deref() {
-        if crate::util::fs::same_file(plan.results(), path) {
-            return Err(UsageError(format!(
-                "-o {}: is the sweep's records file; write the tables to another file",
-                path.display()
-            ))
-            .into());
-        }
-    }
     for note in &plan.notes {
         eprintln!("{note}");
     }

@@ -148,7 +148,7 @@ impl SweepArgs {
         let b = self.baselines;
         let output = Output {
             format: Format::choose(self.format, self.output.as_deref()),
-            file: self.output,
+            file: self.output.clone(),
             progress: !self.no_progress,
         };
         let cfg = SweepConfig {
@@ -158,6 +158,7 @@ impl SweepArgs {
             limit: self.limit,
             max_tokens: self.max_tokens,
             results: self.results,
+            summary: self.output,
             fresh: self.fresh,
             no_text: self.no_text,
             raw: self.raw,

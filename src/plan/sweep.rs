@@ -41,6 +41,8 @@ pub struct SweepConfig {
     /// Cap every prompt's output limit at this many tokens.
     pub max_tokens: Option<u32>,
     pub results: PathBuf,
+    /// Where the summary tables also go (`-o`): never the sweep's own records file.
+    pub summary: Option<PathBuf>,
     pub fresh: bool,
     pub no_text: bool,
     pub raw: bool,
@@ -146,6 +148,15 @@ impl SweepPlan {
         let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
         let id = sweep_id(cfg, &quant_names, &scenarios, &engine, baselines.id_part());
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
+        if let Some(path) = &cfg.summary {
+            if crate::util::fs::same_file(&results, path) {
+                return Err(Invalid(format!(
+                    "-o {}: is the sweep's records file; write the tables to another file",
+                    path.display()
+                ))
+                .into());
+            }
+        }
         let (_, existing) = ResultsFile::open(&results, cfg.fresh)?;
         let notes = existing_notes(&existing, &results);
         // Cells hold their decode rates against this machine's bandwidth: measure it once here.
