@@ -8,36 +8,67 @@ pub const MAX_LAYERS: u32 = 512;
 /// `LLAMA_MAX_EXPERTS` in llama.cpp's src/llama-hparams.h.
 pub const MAX_EXPERTS: u32 = 1024;
 
-/// Why the architecture's layer or expert counts are beyond what llama.cpp loads. Absent keys,
-/// or values of the wrong type, pass: llama.cpp refuses those itself, cleanly.
+/// Why the architecture's layer, expert or expert-group counts are beyond what llama.cpp
+/// loads: the checks its loader asserts, in its order. Absent keys count as 0, as llama.cpp
+/// reads them; values of the wrong type pass (llama.cpp refuses those itself, cleanly).
 pub(super) fn check(g: &GgufFile) -> Result<(), String> {
     let Some(arch) = g.architecture() else {
         return Ok(());
     };
+    let key = |k: &str| g.arch_u64(k).unwrap_or(0);
     if let Some(n) = g.arch_u64("block_count") {
         if n == 0 || n > u64::from(MAX_LAYERS) {
             return Err(format!(
                 "{arch}.block_count is {n}; llama.cpp loads 1 to {MAX_LAYERS} layers"
             ));
         }
+        let nextn = key("nextn_predict_layers");
+        if nextn > n {
+            return Err(format!(
+                "{arch}.nextn_predict_layers {nextn} is more than its block_count {n}"
+            ));
+        }
     }
-    let experts = g.arch_u64("expert_count");
-    if let Some(n) = experts.filter(|&n| n > u64::from(MAX_EXPERTS)) {
-        return Err(format!(
-            "{arch}.expert_count is {n}; llama.cpp loads at most {MAX_EXPERTS} experts"
+    let mut experts = key("expert_count");
+    // One count for every layer, or one per layer.
+    let mut used = g.arch_get("expert_used_count").map_or(0, |v| match v {
+        MetaValue::Array(a) => a
+            .head
+            .iter()
+            .filter_map(MetaValue::as_u64)
+            .max()
+            .unwrap_or(0),
+        v => v.as_u64().unwrap_or(0),
+    });
+    // These architectures' loaders treat one expert as none.
+    if matches!(arch, "hunyuan-dense" | "hunyuan_vl") && experts <= 1 {
+        (experts, used) = (0, 0);
+    }
+    let (groups, groups_used) = (key("expert_group_count"), key("expert_group_used_count"));
+    let bad = |what: String| Err(format!("{arch}.{what}"));
+    if experts > u64::from(MAX_EXPERTS) {
+        return bad(format!(
+            "expert_count is {experts}; llama.cpp loads at most {MAX_EXPERTS} experts"
         ));
     }
-    // One count for every layer, or one per layer.
-    let used = g.arch_get("expert_used_count").and_then(|v| match v {
-        MetaValue::Array(a) => a.head.iter().filter_map(MetaValue::as_u64).max(),
-        v => v.as_u64(),
-    });
-    match (used, experts) {
-        (Some(k), _) if k > u64::from(MAX_EXPERTS) => Err(format!(
-            "{arch}.expert_used_count is {k}; llama.cpp loads at most {MAX_EXPERTS} experts"
+    if used > experts {
+        return bad(format!(
+            "expert_used_count {used} is more than its expert_count {experts}"
+        ));
+    }
+    match experts {
+        0 if groups > 0 => bad(format!("expert_group_count is {groups} without experts")),
+        0 => Ok(()),
+        _ if used == 0 => bad(format!("expert_used_count is 0 with {experts} experts")),
+        _ if groups >= experts => bad(format!(
+            "expert_group_count {groups} is not less than its expert_count {experts}"
         )),
-        (Some(k), Some(n)) if n > 1 && k > n => Err(format!(
-            "{arch}.expert_used_count {k} is more than its expert_count {n}"
+        _ if groups > 1 && experts % groups != 0 => bad(format!(
+            "expert_count {experts} is not a multiple of its expert_group_count {groups}"
+        )),
+        _ if groups > 1 && !(1..groups).contains(&groups_used) => bad(format!(
+            "expert_group_used_count is {groups_used}; with {groups} groups llama.cpp needs 1 to {}",
+            groups - 1
         )),
         _ => Ok(()),
     }
@@ -91,8 +122,20 @@ mod tests {
         assert!(parse(&[n(1024), k(8)]).is_ok());
         assert!(refused(&[n(1025), k(8)])
             .ends_with("llama.expert_count is 1025; llama.cpp loads at most 1024 experts"));
-        assert!(refused(&[k(2000)]).contains("expert_used_count is 2000"));
+        assert!(refused(&[k(2000)]).contains("expert_used_count 2000 is more than"));
         assert!(refused(&[n(8), k(9)]).contains("expert_used_count 9 is more than"));
+        assert!(refused(&[n(8), k(0)]).contains("expert_used_count is 0 with 8 experts"));
+        let g = |x| ("llama.expert_group_count", MetaValue::U32(x));
+        let gu = |x| ("llama.expert_group_used_count", MetaValue::U32(x));
+        // DeepSeek-V3's routing: 256 experts in 8 groups, 4 of them used.
+        assert!(parse(&[n(256), k(8), g(8), gu(4)]).is_ok());
+        assert!(refused(&[n(256), k(8), g(6), gu(4)]).contains("not a multiple"));
+        assert!(refused(&[n(256), k(8), g(8), gu(8)]).contains("needs 1 to 7"));
+        assert!(refused(&[n(8), k(2), g(8)]).contains("not less than"));
+        assert!(refused(&[g(2)]).contains("without experts"));
+        let nextn = ("llama.nextn_predict_layers", MetaValue::U32(3));
+        let blocks = ("llama.block_count", MetaValue::U32(2));
+        assert!(refused(&[blocks, nextn]).contains("more than its block_count 2"));
         let per_layer = MetaValue::Array(ArrayValue {
             elem_type: ValueType::U32,
             len: 2,

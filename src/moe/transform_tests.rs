@@ -227,7 +227,11 @@ fn unsupported_and_moe_inputs_are_refused() {
         msg.contains("'gemma3'") && msg.contains("supported: llama"),
         "{msg}"
     );
-    let e = refused(|w, _| w.set("llama.expert_count", &MetaValue::U32(8)).unwrap());
+    let e = refused(|w, _| {
+        w.set("llama.expert_count", &MetaValue::U32(8)).unwrap();
+        w.set("llama.expert_used_count", &MetaValue::U32(2))
+            .unwrap();
+    });
     assert!(
         e.to_string().contains("already a Mixture-of-Experts model"),
         "{e}"
