@@ -213,74 +213,25 @@ fn bad_input_is_a_one_line_error() {
     std::fs::write(&empty, "not a record\n").unwrap();
     let missing = dir.path().join("missing.json");
     let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/bench-smollm2.json");
-    for (args, code) in [
-        (
-            vec![
-                "check",
-                "--baseline",
-                missing.to_str().unwrap(),
-                "--current",
-                empty.to_str().unwrap(),
-            ],
-            2,
-        ),
-        (
-            vec![
-                "check",
-                "--baseline",
-                empty.to_str().unwrap(),
-                "--current",
-                missing.to_str().unwrap(),
-            ],
-            2,
-        ),
-        (
-            vec![
-                "check",
-                "--baseline",
-                empty.to_str().unwrap(),
-                "--current",
-                empty.to_str().unwrap(),
-            ],
-            2,
-        ),
-        (
-            vec![
-                "check",
-                "--baseline",
-                empty.to_str().unwrap(),
-                "--current",
-                bench.to_str().unwrap(),
-            ],
-            2,
-        ),
-        (
-            vec![
-                "check",
-                "--baseline",
-                bench.to_str().unwrap(),
-                "--current",
-                bench.to_str().unwrap(),
-                "--busy-threshold=nan",
-            ],
-            2,
-        ),
-        (
-            vec![
-                "check",
-                "--baseline",
-                bench.to_str().unwrap(),
-                "--current",
-                bench.to_str().unwrap(),
-                "--busy-threshold=-1",
-            ],
-            2,
-        ),
-        (vec!["check", "--baseline", "x", "--tolerance", "-3%"], 2),
-        (vec!["check", "--baseline", "x", "--tolerance", "abc"], 2),
-    ] {
-        let o = run(&args);
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+    let [empty, missing, bench] = [&empty, &missing, &bench].map(|p| p.to_str().unwrap());
+    let refused = |args: &[&str]| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert_eq!(lines(&stderr(&o)).len(), 1, "{args:?}: {}", stderr(&o));
+    };
+    // A baseline or current file without records, and a busy threshold that is no count.
+    for (baseline, current, extra) in [
+        (missing, empty, None),
+        (empty, missing, None),
+        (empty, empty, None),
+        (empty, bench, None),
+        (bench, bench, Some("--busy-threshold=nan")),
+        (bench, bench, Some("--busy-threshold=-1")),
+    ] {
+        let mut args = vec!["check", "--baseline", baseline, "--current", current];
+        args.extend(extra);
+        refused(&args);
     }
+    refused(&["check", "--baseline", "x", "--tolerance", "-3%"]);
+    refused(&["check", "--baseline", "x", "--tolerance", "abc"]);
 }
