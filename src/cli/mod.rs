@@ -226,8 +226,7 @@ fn parse_rounds(s: &str) -> Result<u32, String> {
         n if (n as usize) < min => Err(format!(
             "must be at least {min} (a paired check compares rounds), got {n}"
         )),
-        n if n > MAX_ROUNDS => Err(format!("must be at most {MAX_ROUNDS}, got {n}")),
-        n => Ok(n),
+        n => values::at_most(n, MAX_ROUNDS, ""),
     }
 }
 

@@ -30,19 +30,23 @@ pub fn parse_positive(s: &str) -> Result<u32, String> {
 /// probe threads take the same limit: bandwidth read by more threads than llama.cpp runs is
 /// none a decode can reach.
 pub fn parse_threads(s: &str) -> Result<u32, String> {
-    match parse_positive(s)? {
-        n if n > MAX_THREADS => Err(format!(
-            "must be at most {MAX_THREADS} (llama.cpp's thread limit), got {n}"
-        )),
-        n => Ok(n),
-    }
+    at_most(
+        parse_positive(s)?,
+        MAX_THREADS,
+        " (llama.cpp's thread limit)",
+    )
 }
 
 /// Timed passes of `runner hw`: at least 1 and at most [`MAX_PASSES`].
 pub fn parse_passes(s: &str) -> Result<u32, String> {
-    match parse_positive(s)? {
-        n if n > MAX_PASSES => Err(format!("must be at most {MAX_PASSES}, got {n}")),
-        n => Ok(n),
+    at_most(parse_positive(s)?, MAX_PASSES, "")
+}
+
+/// `n` when it is at most `max`; else why not (`why`: what the limit is, after it).
+pub fn at_most(n: u32, max: u32, why: &str) -> Result<u32, String> {
+    match n > max {
+        true => Err(format!("must be at most {max}{why}, got {n}")),
+        false => Ok(n),
     }
 }
 
