@@ -92,12 +92,15 @@ fn check(
     let Some(baseline_path) = &args.baseline else {
         return Err(UsageError("check needs --baseline FILE or --ab BASE CANDIDATE".into()).into());
     };
-    let load =
-        |p: &std::path::Path| crate::record::read::load(p).map_err(|e| UsageError(e.to_string()));
+    // Records to compare: a file without any (empty, truncated, not records) is bad input.
+    let load = |p: &std::path::Path| {
+        let r = crate::record::read::load(p).map_err(|e| UsageError(e.to_string()))?;
+        match r.bench.is_empty() && r.requests.is_empty() {
+            true => Err(UsageError(format!("{}: no records", p.display()))),
+            false => Ok(r),
+        }
+    };
     let current = load(&args.current)?;
-    if current.bench.is_empty() && current.requests.is_empty() {
-        return Err(UsageError(format!("{}: no records", args.current.display())).into());
-    }
     if args.update_baseline {
         crate::report::write_atomic(baseline_path, &current.to_jsonl()?)?;
         println!(
@@ -109,9 +112,6 @@ fn check(
         return Ok(ExitCode::SUCCESS);
     }
     let baseline = load(baseline_path)?;
-    if baseline.bench.is_empty() && baseline.requests.is_empty() {
-        return Err(UsageError(format!("{}: no records", baseline_path.display())).into());
-    }
     let report = check::check(&baseline, &current, &check_opts);
     verdict(args, &report, None)
 }
