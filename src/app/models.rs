@@ -143,9 +143,8 @@ pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         ))
         .into());
     }
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Invalid(format!("{}: {e}", dir.display())))?;
-    }
+    let dir = crate::util::fs::out_dir(&out);
+    std::fs::create_dir_all(dir).map_err(|e| Invalid(format!("{}: {e}", dir.display())))?;
     crate::engine::init(false)?;
     let w = synth::twin(&src.path, &out, values, a.seed)?;
     eprintln!("{}", written(&w));

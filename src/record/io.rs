@@ -48,9 +48,8 @@ pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ResultsError + '
 impl ResultsFile {
     /// Opens (creating it and its directory if needed) the file at `path`; `fresh` empties it.
     pub fn open(path: &Path, fresh: bool) -> Result<(ResultsFile, Existing), ResultsError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
+        let dir = crate::util::fs::out_dir(path);
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -20,10 +20,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
         path: path.display().to_string(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = out_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

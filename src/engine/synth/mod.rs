@@ -114,9 +114,9 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
     let specs = arch.tensors(req.layers);
     let mut meta = arch.metadata(req.layers);
     meta.push(("general.file_type".into(), MetaValue::U32(req.quant.ftype)));
-    let dir = parent(out);
-    std::fs::create_dir_all(&dir).map_err(|e| SynthError::io("create", &dir, e))?;
-    let types = types::choose(&specs, &meta, req.quant, &dir)?;
+    let dir = crate::util::fs::out_dir(out);
+    std::fs::create_dir_all(dir).map_err(|e| SynthError::io("create", dir, e))?;
+    let types = types::choose(&specs, &meta, req.quant, dir)?;
     let mut w = GgufWriter::new();
     for (k, v) in &meta {
         w.set(k, v)?;
@@ -193,24 +193,17 @@ pub fn sizes(arch: &Arch, quant: &QuantType, dir: &Path) -> Result<Sizes, SynthE
     Ok(out)
 }
 
-fn parent(out: &Path) -> PathBuf {
-    match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Writes `w` to `out` through a partial file, after checking the disk has room.
 fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     let need = w.file_size()?;
-    let dir = parent(out);
-    if let Some(free) = crate::util::fs::free_space(&dir) {
+    let dir = crate::util::fs::out_dir(out);
+    if let Some(free) = crate::util::fs::free_space(dir) {
         // keep 1 GiB spare
         if free < need.saturating_add(1 << 30) {
             let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
             return Err(SynthError::Disk {
                 path: out.to_path_buf(),
-                dir,
+                dir: dir.to_path_buf(),
                 need_gib: gib(need),
                 free_gib: gib(free),
             });
