@@ -79,7 +79,8 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> UpcycleError + '_ {
     }
 }
 
-/// OUT must name a file in an existing directory, and not the input itself.
+/// OUT must name a file, not the input itself; its directory is created when missing, as every
+/// other writer does.
 pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     let bad = |reason: String| UpcycleError::BadOutput {
         path: out.to_path_buf(),
@@ -92,8 +93,11 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
         return Err(bad("does not name a file".into()));
     };
     let dir = out_dir(out);
-    if !dir.is_dir() {
-        return Err(bad(format!("directory {} does not exist", dir.display())));
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(bad(format!(
+            "could not create directory {}: {e}",
+            dir.display()
+        )));
     }
     if same_file(input, &dir.join(file_name)) {
         return Err(bad("is the input file; write the MoE to a new file".into()));
@@ -176,7 +180,10 @@ mod tests {
             assert!(reason(&input, &hard).contains("is the input file"));
         }
         let missing = dir.path().join("no/such/dir/moe.gguf");
-        assert!(reason(&input, &missing).contains("does not exist"));
+        assert!(check_output(&input, &missing).is_ok());
+        assert!(dir.path().join("no/such/dir").is_dir());
+        let under_file = input.join("sub/moe.gguf");
+        assert!(reason(&input, &under_file).contains("could not create directory"));
         assert!(reason(&input, dir.path()).contains("is a directory"));
         assert_eq!(out_dir(Path::new("moe.gguf")), Path::new("."));
     }
