@@ -87,7 +87,7 @@ fn assert_after_delays(x: &Exchange, delays_ms: &[u64]) {
         assert!(*c >= Duration::from_millis(sum), "{c:?} before {sum} ms");
     }
     assert!(x.chunks.windows(2).all(|w| w[0] <= w[1]));
-    let t = x.trace(&[], 16);
+    let t = x.trace(&[], 16, 100);
     let gaps: Duration = t.gaps().sum();
     assert_eq!(gaps, x.chunks[x.chunks.len() - 1] - x.chunks[0]);
 }
@@ -131,7 +131,7 @@ fn openai_stream_timing_and_usage() {
     assert_eq!(x.server.decode_tps, Some(100.0));
     assert_eq!(x.server.finish_reason.as_deref(), Some("stop"));
     let span = (x.chunks[2] - x.chunks[0]).as_secs_f64();
-    let rate = x.trace(&[], 16).metrics().decode_tps.unwrap();
+    let rate = x.trace(&[], 16, 100).metrics().decode_tps.unwrap();
     assert!((rate - 2.0 / span).abs() < 1e-9);
     let r = &reqs[0];
     assert!(

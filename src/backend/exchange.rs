@@ -6,6 +6,10 @@ use crate::record::{HttpReport, ServerReport};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+/// More tokens than any chat template adds around a prompt's text (role markers, a server's
+/// default system message): templates add tens.
+pub const TEMPLATE_TOKENS: u64 = 1024;
+
 /// A failed exchange: its kind and a one-line reason (never holding an API key).
 #[derive(Debug, Clone, Error, PartialEq)]
 #[error("{message}")]
@@ -83,6 +87,18 @@ impl Exchange {
         }
     }
 
+    /// The server's prompt-token count for a prompt of `prompt_bytes` bytes of text, where it
+    /// can be true: every prompt token but the template's covers at least one byte of the
+    /// text, and no chat template adds [`TEMPLATE_TOKENS`]. Otherwise (or when the server gave
+    /// none) 0, which the backend fills from its own count where it has one.
+    pub fn prompt_tokens(&self, prompt_bytes: usize) -> u32 {
+        self.server
+            .prompt_tokens
+            .filter(|&n| n <= prompt_bytes as u64 + TEMPLATE_TOKENS)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    }
+
     /// Leaves out (as `None`) server timings no server could have measured for a request
     /// allowed `max_tokens`: a negative one, and a rate whose tokens (rate × time) are more
     /// than the tokens it reports for the phase (at most `max_tokens` while decoding).
@@ -111,18 +127,15 @@ impl Exchange {
         }
     }
 
-    /// The exchange as a trace of a request allowed `max_tokens`: every non-empty chunk's
-    /// arrival, the output tokens ([`Exchange::output_tokens`]), the text cut before the first
-    /// stop string (servers that were not given a stop string, or refused one, run past it)
-    /// and why it ended.
-    pub fn trace(&self, stops: &[String], max_tokens: u32) -> Trace {
+    /// The exchange as a trace of a request allowed `max_tokens` for a prompt of
+    /// `prompt_bytes`: every non-empty chunk's arrival, the prompt and output tokens
+    /// ([`Exchange::prompt_tokens`], [`Exchange::output_tokens`]), the text cut before the
+    /// first stop string (servers that were not given a stop string, or refused one, run past
+    /// it) and why it ended.
+    pub fn trace(&self, stops: &[String], max_tokens: u32, prompt_bytes: usize) -> Trace {
         let (text, stopped) = cut_at_stop(&self.text, stops);
         Trace {
-            prompt_tokens: self
-                .server
-                .prompt_tokens
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
+            prompt_tokens: self.prompt_tokens(prompt_bytes),
             output_tokens: self.output_tokens(max_tokens),
             prompt_eval: None,
             first_text: self.chunks.first().copied(),
@@ -219,7 +232,7 @@ mod tests {
         x.done = true;
         x.usage = true;
         x.finish(None);
-        let t = x.trace(&["\n\n".to_string()], 64);
+        let t = x.trace(&["\n\n".to_string()], 64, 100);
         assert_eq!(t.first_text, Some(Duration::from_millis(120)));
         assert_eq!(t.tokens.len(), 2);
         assert_eq!(t.unit, TokenUnit::Chunk);
@@ -229,9 +242,9 @@ mod tests {
             Some(StopReason::StopString),
             "cut at the stop string"
         );
-        assert_eq!(x.trace(&[], 64).stop, Some(StopReason::MaxTokens));
+        assert_eq!(x.trace(&[], 64, 100).stop, Some(StopReason::MaxTokens));
         x.failure = Some(Failure::new(FailureKind::TimeLimit, "slow"));
-        assert_eq!(x.trace(&[], 64).stop, Some(StopReason::TimeLimit));
+        assert_eq!(x.trace(&[], 64, 100).stop, Some(StopReason::TimeLimit));
         assert_eq!(x.http_report().chunks, 2);
     }
 
@@ -248,10 +261,21 @@ mod tests {
             (None, None),
         ] {
             x.server.output_tokens = reported;
-            assert_eq!(x.trace(&[], 64).output_tokens, used, "{reported:?}");
+            assert_eq!(x.trace(&[], 64, 100).output_tokens, used, "{reported:?}");
+        }
+        // A prompt of 100 bytes is at most 100 + TEMPLATE_TOKENS tokens.
+        for (reported, used) in [
+            (Some(30), 30),
+            (Some(1124), 1124),
+            (Some(1125), 0),
+            (Some(u64::MAX), 0),
+            (None, 0),
+        ] {
+            x.server.prompt_tokens = reported;
+            assert_eq!(x.trace(&[], 64, 100).prompt_tokens, used, "{reported:?}");
         }
         x.server.output_tokens = Some(4_294_967_295);
-        let m = x.trace(&[], 64).metrics();
+        let m = x.trace(&[], 64, 100).metrics();
         assert!(
             (m.decode_tps.unwrap() - 100.0).abs() < 1e-6,
             "(3 - 1) chunks over 20 ms"

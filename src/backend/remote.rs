@@ -70,9 +70,14 @@ impl Remote {
             (None, false) => TEMPLATE_SERVER.to_string(),
         };
         x.drop_impossible_timings(req.prompt.max_tokens);
-        let mut trace = x.trace(&req.prompt.stop, req.prompt.max_tokens);
+        let bytes = req.raw().map_or_else(
+            || req.prompt.messages.iter().map(|m| m.content.len()).sum(),
+            str::len,
+        );
+        let mut trace = x.trace(&req.prompt.stop, req.prompt.max_tokens, bytes);
         if trace.prompt_tokens == 0 {
-            // Ollama leaves out prompt_eval_count when the prompt came from its cache.
+            // Ollama leaves out prompt_eval_count when the prompt came from its cache; a count
+            // no prompt of this length has is not believed either.
             trace.prompt_tokens = rendered.map_or(0, |r| r.tokens);
         }
         ChatReply {
