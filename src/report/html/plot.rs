@@ -198,9 +198,16 @@ pub fn empty(title: &str, x_desc: &str, y_desc: &str, note: &str) -> DrawResult<
     })
 }
 
-/// An axis tick without needless digits: `1500`, `2.5`, `0.25`, `0.0034`.
+/// An axis tick without needless digits: `1500`, `2.5`, `0.25`, `0.0034`; from a billion up
+/// and under 0.0001, in exponent form (`2.5e12`, `1e-7`).
 pub fn tick(v: &f64) -> String {
     let a = v.abs();
+    if a != 0.0 && !(1e-4..1e9).contains(&a) {
+        let s = format!("{v:.2e}");
+        let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}");
+    }
     let mut s = if a == 0.0 || a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 1.0 {
@@ -323,6 +330,11 @@ mod tests {
         assert_eq!(tick(&0.25), "0.25");
         assert_eq!(tick(&0.0034), "0.0034");
         assert_eq!(tick(&0.0), "0");
+        assert_eq!(tick(&2.5e12), "2.5e12");
+        assert_eq!(tick(&-1e100), "-1e100");
+        assert_eq!(tick(&1e-7), "1e-7");
+        assert_eq!(tick(&1.234e-90), "1.23e-90");
+        assert_eq!(tick(&999_999_999.0), "999999999");
     }
 
     #[test]
