@@ -383,6 +383,9 @@ fn the_machine_option_answers_what_to_run() {
             "cannot be used with",
         ),
         (&["--interactive", "30"][..], "--machine"),
+        (&["--efficiency", "1.5"][..], "at most 1"),
+        (&["--efficiency", "0"][..], "at most 1"),
+        (&["--efficiency", "150%"][..], "at most 1"),
     ] {
         let o = run_in_data(&[&["guide", "--results", "records"][..], args].concat());
         assert_eq!(o.status.code(), Some(2), "{args:?}");

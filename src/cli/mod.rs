@@ -8,6 +8,7 @@ pub mod profile;
 pub mod sweep;
 pub mod values;
 
+use crate::measure::load::parse_share;
 use crate::report::guide::GuideOptions;
 use crate::report::html::ReportOptions;
 use crate::report::hw::HwOptions;
@@ -16,7 +17,7 @@ use bench::BenchArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
-use values::{parse_passes, parse_percent, parse_positive, parse_rate, parse_share, parse_threads};
+use values::{parse_passes, parse_percent, parse_positive, parse_rate, parse_threads};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -273,7 +274,8 @@ pub struct GuideArgs {
     /// (a GPU sold in one size needs none: "RTX 4090").
     #[arg(long, value_name = "NAME")]
     pub machine: Option<String>,
-    /// Share of the published peak bandwidth assumed for machines without records, in (0, 1].
+    /// Share of the published peak bandwidth assumed for machines without records: a fraction
+    /// above 0 and at most 1 (0.5) or a percentage (50%).
     #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share)]
     pub efficiency: f64,
     /// Print the prediction model's leave-one-out validation against the published rows

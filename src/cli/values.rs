@@ -58,11 +58,6 @@ fn parse_number(s: &str, ok: impl Fn(f64) -> bool, what: &str) -> Result<f64, St
     }
 }
 
-/// A share in (0, 1].
-pub fn parse_share(s: &str) -> Result<f64, String> {
-    parse_number(s, |v| v > 0.0 && v <= 1.0, "a share in (0, 1]")
-}
-
 /// A rate in tokens per second: positive and below a million.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     parse_number(s, |v| v > 0.0 && v < 1e6, "tokens per second above 0")
@@ -150,7 +145,6 @@ mod tests {
             .contains("at most 1000"));
         assert_eq!(parse_percent("5%"), Ok(0.05));
         assert!(parse_percent("100").is_err());
-        assert!(parse_share("1.5").is_err());
         for bad in ["nan", "inf", "-1", "x"] {
             assert!(check_busy_threshold(bad.parse().unwrap_or(f64::NAN)).is_err());
             assert!(parse_seconds(bad).is_err(), "{bad}");

@@ -225,7 +225,7 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
 }
 
 /// A share 0 < x <= 1: a fraction like `0.95` or a percentage like `95%`.
-fn parse_share(value: &str) -> Result<f64, String> {
+pub fn parse_share(value: &str) -> Result<f64, String> {
     const RANGE: &str = "give a fraction above 0 and at most 1 like 0.95, or a percentage like 95%";
     let (number, scale) = match value.strip_suffix('%') {
         Some(n) => (n.trim(), 100.0),
