@@ -55,3 +55,54 @@ fn busy_machine_is_refused_with_require_idle_and_recorded_otherwise() {
     assert_eq!(v[0]["load"]["busy"], true);
     assert!(v[0]["load"]["before_other_cores"].as_f64().unwrap() > 0.5);
 }
+
+#[test]
+fn a_bandwidth_measured_while_busy_serves_the_sweep_and_is_not_saved() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let (results, cache) = (dir.path().join("results"), dir.path().join("cache"));
+    let busy = spin(2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let m = model().display().to_string();
+    let o = run(&[
+        "sweep",
+        "--no-progress",
+        "--results",
+        results.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--busy-threshold",
+        "64",
+        "-m",
+        &m,
+        "--quant",
+        "source",
+        "--scenario",
+        "short-response",
+        "--limit",
+        "1",
+        "--max-tokens",
+        "8",
+    ]);
+    drop(busy);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("used for this run only"), "{err}");
+    assert!(!cache.join("hw/bandwidth.json").exists());
+    let file = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a records file");
+    let text = std::fs::read_to_string(file).unwrap();
+    let decoded: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "request" && r["decode_tps"].is_f64())
+        .collect();
+    assert!(!decoded.is_empty(), "{text}");
+    for r in decoded {
+        let peak = r["bandwidth"]["measured_peak_gbps"].as_f64();
+        assert!(peak.is_some_and(|p| p > 0.0), "{}", r["bandwidth"]);
+    }
+}

@@ -137,17 +137,17 @@ pub fn published(machine: &MachineInfo, gpu: Option<(&str, &str)>) -> Option<&'s
     }
 }
 
-/// The peaks for a run (weights on `gpu`, else on the host): the saved measurement (probing read bandwidth once when there is none
-/// and `probe` is set) and the published figure. A discrete GPU has no measured peak: the
-/// probe measures host memory.
-pub fn peaks(cache: &Path, machine: &MachineInfo, gpu: Option<(&str, &str)>, probe: bool) -> Peaks {
+/// The peaks for a run (weights on `gpu`, else on the host): the measurement of host memory
+/// that `measured` gives (asked for only when the weights are on the host: a discrete GPU has
+/// no measured peak) and the published figure.
+pub fn peaks(
+    machine: &MachineInfo,
+    gpu: Option<(&str, &str)>,
+    measured: impl FnOnce() -> Option<Measurement>,
+) -> Peaks {
     let chip = published(machine, gpu);
     let on_host = chip.is_none_or(|c| c.kind == ChipKind::Cpu);
-    let saved = match (on_host, probe) {
-        (true, true) => Some(ensure_measured(cache, machine)),
-        (true, false) => load(cache, machine),
-        (false, _) => None,
-    };
+    let saved = if on_host { measured() } else { None };
     Peaks {
         measured: saved.as_ref().and_then(measured_peak),
         published: chip.map(|c| (c.peak_gbps, c.name.to_string())),
@@ -242,11 +242,11 @@ mod tests {
             .contains("busy"));
         assert_eq!(load(dir.path(), &here), Some(m));
         assert_eq!(load(dir.path(), &machine("Apple M4 Pro", 12)), None);
-        let p = peaks(dir.path(), &here, None, false);
+        let p = peaks(&here, None, || load(dir.path(), &here));
         assert_eq!(p.measured, Some((200.0, "read, 14 threads".into())));
         assert_eq!(p.published, Some((273.0, "Apple M4 Pro".into())));
-        // Another machine, without probing: nothing measured, nothing published.
-        let other = peaks(dir.path(), &machine("Some CPU", 4), None, false);
+        // Another machine, not measured: nothing measured, nothing published.
+        let other = peaks(&machine("Some CPU", 4), None, || None);
         assert_eq!(other, Peaks::default());
     }
 
@@ -254,14 +254,13 @@ mod tests {
     fn an_offloaded_model_is_held_against_its_gpu() {
         let gpu = Some(("CUDA0", "NVIDIA GeForce RTX 4090"));
         let m = machine("AMD Ryzen 9 7950X 16-Core Processor", 32);
-        let dir = tempfile::tempdir().unwrap();
-        let gpu = peaks(dir.path(), &m, gpu, false);
+        let gpu = peaks(&m, gpu, || panic!("a GPU's peak is not measured"));
         assert_eq!(
             gpu.published,
             Some((1008.0, "NVIDIA GeForce RTX 4090".into()))
         );
         assert_eq!(gpu.measured, None);
-        let cpu = peaks(dir.path(), &m, None, false);
+        let cpu = peaks(&m, None, || None);
         assert_eq!(cpu.published, Some((83.2, "AMD Ryzen 9 7950X".into())));
     }
 }

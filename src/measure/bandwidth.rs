@@ -13,7 +13,6 @@ use crate::hw::machine::MachineInfo;
 pub use crate::hw::peak::Peaks;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Memory traffic of decode: the bytes one token reads, the rate they are read at, and how
 /// close that comes to the machine's peaks. GB/s are 10^9 bytes per second.
@@ -241,15 +240,14 @@ fn sliding_layers(g: &GgufFile, n_layer: u64) -> Vec<bool> {
     }
 }
 
-/// The peaks a run on this machine is held against: the saved measurement (probing read
-/// bandwidth once when there is none and `probe` is set) and the published figure for where the
-/// weights live (the first GPU when layers are offloaded, else the machine's chip).
+/// The peaks a run on this machine is held against: the host-memory measurement `measured`
+/// gives and the published figure for where the weights live (the first GPU when layers are
+/// offloaded, else the machine's chip).
 pub fn peaks(
-    cache: &Path,
     machine: &MachineInfo,
     build: &BuildInfo,
     n_gpu_layers: u32,
-    probe: bool,
+    measured: impl FnOnce() -> Option<crate::hw::peak::Measurement>,
 ) -> Peaks {
     let gpu = build
         .devices
@@ -257,7 +255,7 @@ pub fn peaks(
         .find(|d| !d.backend.eq_ignore_ascii_case("cpu"))
         .filter(|_| n_gpu_layers > 0)
         .map(|d| (d.name.as_str(), d.description.as_str()));
-    crate::hw::peak::peaks(cache, machine, gpu, probe)
+    crate::hw::peak::peaks(machine, gpu, measured)
 }
 
 /// Bandwidth figures of a decode rate: achieved GB/s and utilisation of each known peak.

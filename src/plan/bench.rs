@@ -217,7 +217,8 @@ impl Plan for BenchPlan {
             info.model.sha256 = Some(sha);
         }
         let cache = &self.cells[c].setup.cache_dir;
-        let meter = super::Meter::new(info, cache, self.cfg.n_gpu_layers, true)?;
+        let measured = || Some(crate::hw::peak::ensure_measured(cache, &info.machine));
+        let meter = super::Meter::new(info, self.cfg.n_gpu_layers, measured)?;
         self.meter = Some(meter);
         self.n_vocab = info.model.n_vocab;
         self.running = Running {

@@ -18,6 +18,7 @@ pub mod verify;
 
 use crate::engine::EngineSettings;
 use crate::gguf::GgufFile;
+use crate::hw::peak::Measurement;
 use crate::measure::bandwidth::{self, Bandwidth, DecodeReads, Peaks};
 use crate::models;
 use crate::record::{CellInfo, Record, RequestRecord};
@@ -94,12 +95,16 @@ struct Meter {
 }
 
 impl Meter {
-    /// The meter of the model a cell prepared; `probe` as [`bandwidth::peaks`] takes it.
-    fn new(info: &CellInfo, cache: &Path, n_gpu_layers: u32, probe: bool) -> Result<Meter, String> {
+    /// The meter of the model a cell prepared; `measured` as [`bandwidth::peaks`] takes it.
+    fn new(
+        info: &CellInfo,
+        n_gpu_layers: u32,
+        measured: impl FnOnce() -> Option<Measurement>,
+    ) -> Result<Meter, String> {
         let gguf = GgufFile::open(Path::new(&info.model.path)).map_err(|e| e.to_string())?;
         Ok(Meter {
             reads: DecodeReads::from_gguf(&gguf),
-            peaks: bandwidth::peaks(cache, &info.machine, &info.build, n_gpu_layers, probe),
+            peaks: bandwidth::peaks(&info.machine, &info.build, n_gpu_layers, measured),
         })
     }
 

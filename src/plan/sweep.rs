@@ -12,6 +12,7 @@ use crate::engine::quant;
 use crate::engine::FlashAttn;
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::grade;
+use crate::hw::peak::Measurement;
 use crate::measure::load::Shape;
 use crate::measure::{ms, StopReason};
 use crate::record::{
@@ -85,6 +86,9 @@ pub struct CellSpec {
     pub level: Option<Shape>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadConfig>,
+    /// The parent's measurement of this machine's memory bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Measurement>,
 }
 
 /// A sweep as a plan.
@@ -112,6 +116,8 @@ pub struct SweepPlan {
     /// Per cell: the load level it runs (load sweeps).
     levels: Vec<Option<Shape>>,
     load: Option<LoadConfig>,
+    /// This machine's memory bandwidth, measured (or loaded) when the sweep started.
+    bandwidth: Option<Measurement>,
     /// A child's answers of its cell's prompts run alone, by prompt id.
     alone: std::collections::HashMap<String, String>,
 }
@@ -159,9 +165,12 @@ impl SweepPlan {
         }
         let (_, existing) = ResultsFile::open(&results, cfg.fresh)?;
         let notes = existing_notes(&existing, &results);
-        // Cells hold their decode rates against this machine's bandwidth: measure it once here.
-        crate::hw::peak::ensure_measured(cache, &crate::hw::machine::fingerprint());
+        // Cells hold their decode rates against this machine's bandwidth: measure it once here
+        // (one taken on a busy machine is not saved, but serves this sweep's cells).
+        let machine = crate::hw::machine::fingerprint();
+        let bandwidth = Some(crate::hw::peak::ensure_measured(cache, &machine));
         let mut plan = SweepPlan {
+            bandwidth,
             no_text: cfg.no_text,
             verbose,
             busy_threshold: cfg.busy_threshold,
@@ -215,6 +224,7 @@ impl SweepPlan {
             },
             results: spec.results.clone(),
             load: spec.load.clone(),
+            bandwidth: spec.bandwidth.clone(),
             ..Default::default()
         };
         let setup = plan.setup(
@@ -376,7 +386,8 @@ impl Plan for SweepPlan {
         if !setup.key.backend.is_native() {
             return Ok(());
         }
-        let meter = super::Meter::new(info, &setup.cache_dir, setup.engine.n_gpu_layers, false)?;
+        let measured = || self.bandwidth.clone();
+        let meter = super::Meter::new(info, setup.engine.n_gpu_layers, measured)?;
         self.meter = Some(meter);
         if info.model.expert_count.is_some() {
             let path = Path::new(&info.model.path);
@@ -526,6 +537,7 @@ mod tests {
             busy_threshold: 0.25,
             level: None,
             load: None,
+            bandwidth: None,
         };
         assert!(SweepPlan::child(&spec(vec![(0, 0)], vec![first.clone()])).is_ok());
         for (pending, ids) in [

@@ -109,6 +109,7 @@ impl SweepPlan {
                         busy_threshold: cfg.busy_threshold,
                         level,
                         load: self.load.clone(),
+                        bandwidth: self.bandwidth.clone(),
                     };
                     let spec_path = dir.path().join(format!("cell-{}.json", self.cells.len()));
                     std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
