@@ -80,6 +80,9 @@ impl Batcher {
         let slots = slots.max(1);
         let mut s = settings.clone();
         s.n_ctx = settings.n_ctx.saturating_mul(slots);
+        // llama.cpp reserves an output for every sequence within one batch: a batch must hold
+        // at least one token per slot.
+        s.n_batch = s.n_batch.max(slots);
         Ok(Batcher {
             ctx: Context::new(model, &s, slots)?,
             slots: (0..slots).map(|_| None).collect(),

@@ -209,6 +209,24 @@ fn greedy_sequences_choose_in_the_graph_beside_a_sampled_one() {
     );
 }
 
+/// More slots than the batch settings' tokens (llama.cpp asserts every sequence has an
+/// output within one batch): the batch grows to a token per slot.
+#[test]
+fn more_slots_than_batch_tokens_decode() {
+    let _g = serial();
+    let m = model();
+    let ps = prompts(&m);
+    let mut b = Batcher::new(&m, &settings(64, 64), 65).expect("batcher");
+    let mut feed = Collect {
+        waiting: (0..65).map(|id| (id, ps[0].clone(), 2)).collect(),
+        ..Default::default()
+    };
+    b.serve(&mut feed);
+    assert_eq!(feed.ends.len(), 65);
+    assert!(feed.ends.values().all(Result::is_ok));
+    assert!(feed.tokens.values().all(|t| t.len() == 2));
+}
+
 #[test]
 fn a_request_too_long_for_its_slot_fails_alone() {
     let _g = serial();
