@@ -138,6 +138,50 @@ fn two_quantizations_give_a_table_and_graded_records_and_hit_the_cache() {
 }
 
 #[test]
+fn a_second_sweep_on_the_same_file_is_refused_while_the_first_runs() {
+    let s = Sweep::new();
+    let extra = format!(
+        "-m {} --quant source --scenario short-response --limit 4 --max-tokens 16",
+        m()
+    );
+    let _g = heavy();
+    let first = runner()
+        .args(s.args(&extra))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a request is recorded the first sweep is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_dir(s.results())
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .is_none_or(|t| !t.contains("\"kind\":\"request\""))
+    {
+        assert!(std::time::Instant::now() < deadline, "no request recorded");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for again in [extra.clone(), format!("{extra} --fresh")] {
+        let o = runner().args(s.args(&again)).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{again}: {err}");
+        assert!(err.contains("another runner sweep is writing"), "{err}");
+        assert_eq!(lines(&err).len(), 1, "{err}");
+    }
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = s.records();
+    let ids: Vec<_> = requests(&recs)
+        .iter()
+        .map(|r| r["prompt_id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 4, "each prompt once: {ids:?}");
+    let unique: std::collections::HashSet<String> = ids.iter().map(|v| v.to_string()).collect();
+    assert_eq!(unique.len(), 4, "{ids:?}");
+}
+
+#[test]
 fn a_killed_sweep_resumes_without_duplicates() {
     use std::os::unix::process::CommandExt;
     let s = Sweep::new();

@@ -116,6 +116,8 @@ pub struct SweepPlan {
     /// Per cell: the load level it runs (load sweeps).
     levels: Vec<Option<Shape>>,
     load: Option<LoadConfig>,
+    /// The results file, held open (and locked) while the sweep runs.
+    _writer: Option<ResultsFile>,
     /// This machine's memory bandwidth, measured (or loaded) when the sweep started.
     bandwidth: Option<Measurement>,
     /// A child's answers of its cell's prompts run alone, by prompt id.
@@ -163,7 +165,7 @@ impl SweepPlan {
                 .into());
             }
         }
-        let (_, existing) = ResultsFile::open(&results, cfg.fresh)?;
+        let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
         let notes = existing_notes(&existing, &results);
         // Cells hold their decode rates against this machine's bandwidth: measure it once here
         // (one taken on a busy machine is not saved, but serves this sweep's cells).
@@ -171,6 +173,7 @@ impl SweepPlan {
         let bandwidth = Some(crate::hw::peak::ensure_measured(cache, &machine));
         let mut plan = SweepPlan {
             bandwidth,
+            _writer: Some(writer),
             no_text: cfg.no_text,
             verbose,
             busy_threshold: cfg.busy_threshold,

@@ -19,6 +19,11 @@ pub enum ResultsError {
     Json(#[from] serde_json::Error),
     #[error("{0}: no such file or directory")]
     NotFound(String),
+    #[error(
+        "{0}: another runner sweep is writing this file; wait for it to end, or give another \
+         --results directory"
+    )]
+    InUse(String),
 }
 
 /// What reading an existing results file found.
@@ -54,9 +59,18 @@ impl ResultsFile {
             .read(true)
             .write(true)
             .create(true)
-            .truncate(fresh)
+            .truncate(false)
             .open(path)
             .map_err(io_err(path))?;
+        // One writer at a time: a second sweep of the same configuration would run and record
+        // every pending request again. The lock ends with this handle (or the process); where
+        // the file system cannot lock, sweeps go ahead unlocked.
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            return Err(ResultsError::InUse(path.display().to_string()));
+        }
+        if fresh {
+            file.set_len(0).map_err(io_err(path))?;
+        }
         let existing = read_and_repair(&mut file, path)?;
         file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
         let rf = ResultsFile {
@@ -203,11 +217,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_open_for_a_sweep_is_refused_to_another_even_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let (mut f, _) = ResultsFile::open(&path, false).unwrap();
+        f.append(&failure(1)).unwrap();
+        for fresh in [false, true] {
+            let e = ResultsFile::open(&path, fresh).unwrap_err().to_string();
+            assert!(e.contains("another runner sweep is writing"), "{e}");
+        }
+        assert_eq!(read(&path).unwrap().len(), 1, "nothing was emptied");
+        drop(f);
+        assert!(ResultsFile::open(&path, false).is_ok(), "free once closed");
+    }
+
+    #[test]
     fn fresh_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
         let (mut f, _) = ResultsFile::open(&path, false).unwrap();
         f.append(&failure(1)).unwrap();
+        drop(f);
         let (_, existing) = ResultsFile::open(&path, true).unwrap();
         assert!(existing.records.is_empty());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
