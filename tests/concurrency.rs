@@ -302,6 +302,16 @@ fn bad_load_flags_are_refused_with_one_line() {
         (vec!["--concurrency", "2", "--slo", "ttft=2"], "give a unit"),
         (vec!["--slo", "ttft=2s"], "needs load levels"),
         (vec!["--concurrency", "2", "--duration", "-3"], "duration"),
+        (
+            vec!["--concurrency", "1", "--duration", "1e-12"],
+            "--duration: give seconds from 1 to a day",
+        ),
+        (
+            vec!["--concurrency", "1", "--duration", "1e300"],
+            "--duration: give seconds from 1 to a day",
+        ),
+        (vec!["--judge-time-limit", "nan"], "a number of seconds"),
+        (vec!["--judge-time-limit", "0"], "more than 0"),
     ] {
         let mut a = vec!["sweep", "-m", "smollm2-135m", "--no-progress"];
         a.extend(args.iter().copied());

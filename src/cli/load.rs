@@ -3,12 +3,9 @@
 
 use super::values::{parse_positive, parse_seconds};
 use crate::measure::load::{parse_concurrency, parse_rates, Shape, Slo};
-use crate::plan::load::LoadConfig;
+use crate::plan::load::{LoadConfig, MAX_REQUESTS};
 use clap::Args;
 use std::time::Duration;
-
-/// The most requests a level may hold.
-const MAX_REQUESTS: u32 = 100_000;
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Load levels (several requests at once)")]
@@ -78,17 +75,13 @@ impl LoadArgs {
             }
             return Ok(None);
         }
-        if self.requests.is_some_and(|n| n > MAX_REQUESTS) {
+        if self.requests.is_some_and(|n| n as usize > MAX_REQUESTS) {
             return Err(format!("--requests: at most {MAX_REQUESTS} per level"));
         }
         let duration = match self.duration {
             None => None,
-            Some(s) if s > 0.0 && s <= 86_400.0 => Duration::try_from_secs_f64(s).ok(),
-            Some(s) => {
-                return Err(format!(
-                    "--duration {s}: give seconds above 0, at most a day"
-                ))
-            }
+            Some(s) if (1.0..=86_400.0).contains(&s) => Duration::try_from_secs_f64(s).ok(),
+            Some(_) => return Err("--duration: give seconds from 1 to a day (86400)".into()),
         };
         let slo = self
             .slo

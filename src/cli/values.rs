@@ -76,10 +76,10 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(v / 100.0)
 }
 
-/// A number of seconds: finite, 0 or more.
+/// A number of seconds: finite, 0 or more (each flag checks its own range after).
 pub fn parse_seconds(s: &str) -> Result<f64, String> {
     let ok = |v: f64| v.is_finite() && v >= 0.0;
-    parse_number(s, ok, "a number of seconds, 0 or more")
+    parse_number(s, ok, "a number of seconds")
 }
 
 /// A number of GiB: finite, more than 0.

@@ -40,7 +40,11 @@ impl Shape {
     pub fn label(&self) -> String {
         match *self {
             Shape::Closed { concurrency } => format!("c={concurrency}"),
-            Shape::Open { rate, .. } => format!("{} req/s", decimals(rate, 2)),
+            // Two significant digits below 0.01 (0.0001 req/s is not "0 req/s").
+            Shape::Open { rate, .. } => {
+                let places = 2usize.max((-rate.log10()).ceil() as usize + 1);
+                format!("{} req/s", decimals(rate, places))
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ fn shapes_give_their_slots_level_and_label() {
     assert_eq!(o(2.0).label(), "2 req/s");
     assert_eq!(o(0.25).label(), "0.25 req/s");
     assert_eq!(o(1.5).label(), "1.5 req/s");
+    assert_eq!(o(0.0001).label(), "0.0001 req/s");
+    assert_eq!(o(0.0042).label(), "0.0042 req/s");
+    assert_eq!(o(0.01).label(), "0.01 req/s");
     assert_eq!(o(1.234).label(), "1.23 req/s");
     assert_eq!(o(10.0).label(), "10 req/s");
     let json = serde_json::to_string(&o(1.5)).unwrap();

@@ -36,8 +36,12 @@ fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration, String> {
         } else {
             "0 or more"
         };
+        let got = match v.abs() < 1e9 {
+            true => v.to_string(),
+            false => format!("{v:e}"),
+        };
         return Err(format!(
-            "{flag} must be {low} and at most a year ({YEAR} s), got {v}"
+            "{flag} must be {low} and at most a year ({YEAR} s), got {got}"
         ));
     }
     Duration::try_from_secs_f64(v).map_err(|e| format!("{flag}: {e}"))
@@ -177,6 +181,12 @@ mod tests {
                 "{e}"
             );
         }
+        let o = BackendOptions {
+            judge_time_limit: 1e300,
+            ..options(&["native"])
+        };
+        let e = Baselines::from_options(&o).err().expect("refused");
+        assert!(e.ends_with("got 1e300"), "no 300-digit number: {e}");
         let b = Baselines::from_options(&options(&["native", "openai:m"])).unwrap();
         assert!(b.native);
         assert_eq!(b.http.len(), 1);

@@ -23,13 +23,17 @@ pub struct LoadConfig {
     pub slo: Option<Slo>,
 }
 
+/// The most requests a level may hold: a level with a --duration and no --requests schedules
+/// this many and stops starting them when the time is up.
+pub const MAX_REQUESTS: usize = 100_000;
+
 impl LoadConfig {
     /// How many requests a level sends over `prompts` prompts.
     pub fn requests_for(&self, shape: &Shape, prompts: usize) -> usize {
         match (self.requests, self.duration) {
             (Some(n), _) => n,
             // A duration with no count: as many as the time allows.
-            (None, Some(_)) => 1_000_000,
+            (None, Some(_)) => MAX_REQUESTS,
             (None, None) => (4 * shape.slots() as usize).max(prompts),
         }
     }
