@@ -207,6 +207,28 @@ fn sweeps_compare_prompt_by_prompt_and_baselines_can_be_rewritten() {
 }
 
 #[test]
+fn lines_left_out_are_counted_aloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/bench-smollm2.json");
+    let records: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(bench).unwrap()).unwrap();
+    let mut text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    text.push_str("{\"schema\":1,\"test\":NaN}\n");
+    let mut later = records[0].clone();
+    later["schema"] = 2.into();
+    text.push_str(&format!("{later}\n"));
+    let current = dir.path().join("current.jsonl");
+    std::fs::write(&current, text).unwrap();
+    let o = check(&current, &current, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("current.jsonl: 2 line(s) are not records this runner reads"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_input_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.jsonl");

@@ -97,7 +97,10 @@ fn check(
         let r = crate::record::read::load(p).map_err(|e| UsageError(e.to_string()))?;
         match r.bench.is_empty() && r.requests.is_empty() {
             true => Err(UsageError(format!("{}: no records", p.display()))),
-            false => Ok(r),
+            false => {
+                r.warn_unreadable(p);
+                Ok(r)
+            }
         }
     };
     let current = load(&args.current)?;

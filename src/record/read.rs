@@ -31,6 +31,18 @@ pub struct Records {
 }
 
 impl Records {
+    /// Says on stderr, in one line, how many lines of `source` were left out as unreadable.
+    pub fn warn_unreadable(&self, source: &Path) {
+        if self.unreadable > 0 {
+            eprintln!(
+                "warning: {}: {} line(s) are not records this runner reads (damaged, or \
+                 another schema); left out",
+                source.display(),
+                self.unreadable
+            );
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

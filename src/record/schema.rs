@@ -84,6 +84,14 @@ impl Record {
     /// A record from its JSON: a sweep line by its `kind`, a bench record by its test and
     /// samples, a profile report by its model profile.
     pub fn from_value(v: serde_json::Value) -> Result<Record, String> {
+        // A layout this runner does not know (a later one, or none) is not read as its own.
+        if let Some(schema) = v.get("schema") {
+            if schema.as_u64() != Some(u64::from(SCHEMA_VERSION)) {
+                return Err(format!(
+                    "schema {schema}: this runner reads schema {SCHEMA_VERSION}"
+                ));
+            }
+        }
         let has = |k: &str| v.get(k).is_some();
         let record = if has("kind") {
             serde_json::from_value(v).map(|t| match t {

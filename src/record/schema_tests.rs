@@ -132,3 +132,21 @@ fn other_json_is_not_a_record() {
         assert!(Record::from_value(v).is_err());
     }
 }
+
+#[test]
+fn a_record_of_another_schema_is_not_read_as_this_one() {
+    let line = fixture("sweep-0ad6ba95c6e9.jsonl");
+    let first = line.lines().next().expect("a line");
+    let v: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert!(Record::from_value(v.clone()).is_ok());
+    for schema in [
+        serde_json::json!(0),
+        serde_json::json!(2),
+        serde_json::json!("1"),
+    ] {
+        let mut other = v.clone();
+        other["schema"] = schema.clone();
+        let e = Record::from_value(other).expect_err("another layout");
+        assert!(e.contains("this runner reads schema 1"), "{schema}: {e}");
+    }
+}

@@ -355,6 +355,7 @@ pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Pu
         .into());
     }
     let records = crate::record::read::load(results)?;
+    records.warn_unreadable(results);
     let published = crate::report::reference::load(results)?;
     Ok((records, published))
 }
