@@ -189,7 +189,8 @@ pub fn endpoint(
 }
 
 /// The base URL (given, else the default) without a trailing slash, and its host: an
-/// http(s) URL without credentials in it.
+/// http(s) URL without credentials, a query or a fragment in it (request paths are appended
+/// to it), and with a port that exists.
 fn base_url(
     spec: &BackendId,
     given: Option<String>,
@@ -205,6 +206,21 @@ fn base_url(
     if url.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(format!(
             "{spec}: the base URL holds credentials; put the key in an environment variable (api_key_env) instead"
+        ));
+    }
+    if base.contains(['?', '#']) {
+        return Err(format!(
+            "{spec}: the base URL '{base}' has a query or fragment; request paths are appended to it, so give scheme, host, port and path only"
+        ));
+    }
+    let authority = url.authority().map_or("", |a| a.as_str());
+    let after_host = authority
+        .rsplit_once(']')
+        .map_or(authority, |(_, rest)| rest);
+    let port = after_host.rsplit_once(':').map(|(_, p)| p);
+    if port.is_some_and(|p| !matches!(p.parse::<u16>(), Ok(1..))) {
+        return Err(format!(
+            "{spec}: the port of '{base}' is not a port (1 to 65535)"
         ));
     }
     let host = url.host().unwrap_or("").to_string();
@@ -282,7 +298,14 @@ mod tests {
             e.ends_with("max_tokens or max_completion_tokens, not 'bogus'"),
             "{e}"
         );
-        for bad in ["ftp://x", "http://user:sk-1@host/v1"] {
+        for bad in [
+            "ftp://x",
+            "http://user:sk-1@host/v1",
+            "http://h:8080/v1?x=1",
+            "http://h:8080/v1#frag",
+            "http://h:70000/v1",
+            "http://h:65536",
+        ] {
             let flags = UrlFlags {
                 openai_base_url: Some(bad.into()),
                 ..Default::default()
