@@ -462,3 +462,29 @@ fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
         );
     }
 }
+
+#[test]
+fn only_the_first_openai_choice_is_the_answer() {
+    let chunk = |choices: serde_json::Value| serde_json::json!({ "choices": choices }).to_string();
+    let steps = vec![
+        data(&chunk(
+            serde_json::json!([{ "index": 1, "delta": { "content": "B1" } }]),
+        )),
+        data(&chunk(serde_json::json!([
+            { "index": 0, "delta": { "content": "A0" } },
+            { "index": 1, "delta": { "content": "B2" } }
+        ]))),
+        data(&chunk(
+            serde_json::json!([{ "index": 1, "delta": {}, "finish_reason": "length" }]),
+        )),
+        data(&chunk(
+            serde_json::json!([{ "index": 0, "delta": {}, "finish_reason": "stop" }]),
+        )),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "A0");
+    assert_eq!(x.server.finish_reason.as_deref(), Some("stop"));
+}

@@ -64,11 +64,14 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
     if let Some(m) = v.get("model").and_then(Value::as_str) {
         x.server.model = Some(m.to_string());
     }
+    // Only the first choice is the answer (a server asked for one may still send others).
+    let first = |c: &&Value| c.get("index").is_none_or(|i| i.as_u64() == Some(0));
     for choice in v
         .get("choices")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .filter(first)
     {
         if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
             x.text(t, at);
