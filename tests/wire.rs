@@ -488,3 +488,26 @@ fn only_the_first_openai_choice_is_the_answer() {
     assert_eq!(x.text, "A0");
     assert_eq!(x.server.finish_reason.as_deref(), Some("stop"));
 }
+
+#[test]
+fn a_key_the_server_echoes_is_redacted_from_the_exchange() {
+    let echo = serde_json::json!({
+        "model": format!("m-{KEY}"),
+        "choices": [{ "index": 0, "delta": { "content": format!("key={KEY}") },
+                      "finish_reason": format!("stop{KEY}") }]
+    });
+    let steps = vec![data(&echo.to_string()), data(OPENAI_USAGE), data("[DONE]")];
+    let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "key=[redacted]");
+    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
+    let malformed = vec![
+        data(&openai_chunk(Some("a"), None)),
+        data(&format!("not json, your key was {KEY}")),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(malformed)], LIMIT);
+    let f = x.failure.clone().expect("malformed");
+    assert_eq!(f.kind, FailureKind::Malformed);
+    assert!(f.message.contains("[redacted]"), "{}", f.message);
+    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
+}

@@ -52,12 +52,13 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
 
 /// Applies one event; `Ok(false)` after `message_stop`.
 pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Handled {
-    let v: Value =
-        serde_json::from_str(ev.data.trim()).map_err(|e| http::not_json("event", &e, &ev.data))?;
+    let v: Value = serde_json::from_str(ev.data.trim())
+        .map_err(|e| http::not_json("event", &e, &ev.data, ep))?;
     let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
     match kind {
         "error" => {
-            let msg = http::error_message(&v).unwrap_or_else(|| http::excerpt(&ev.data));
+            let msg = http::error_message(&v)
+                .unwrap_or_else(|| http::excerpt(&http::scrub(&ev.data, ep)));
             return Err(http::server_error(&msg, ep));
         }
         "message_start" => {

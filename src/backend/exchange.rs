@@ -1,6 +1,7 @@
 //! One streamed HTTP answer as runner sees it: text chunks stamped on one monotonic clock as
 //! they arrive, what the server reported, and why the exchange failed if it did.
 
+use super::spec::Secret;
 use crate::measure::{FailureKind, StopReason, TokenUnit, Trace};
 use crate::record::{HttpReport, ServerReport};
 use std::time::{Duration, Instant};
@@ -182,6 +183,21 @@ impl Exchange {
         self.end = self.start.elapsed();
         if self.failure.is_none() {
             self.failure = failure;
+        }
+    }
+
+    /// Takes the API key out of everything the server sent that a record keeps: the text, the
+    /// failure's reason, the model name and the finish reason (a server may echo the key).
+    pub fn redact(&mut self, key: &Secret) {
+        self.text = key.redact(&self.text);
+        if let Some(f) = &mut self.failure {
+            f.message = key.redact(&f.message);
+        }
+        for s in [&mut self.server.model, &mut self.server.finish_reason]
+            .into_iter()
+            .flatten()
+        {
+            *s = key.redact(s);
         }
     }
 

@@ -180,7 +180,8 @@ pub fn sse_exchange(
 }
 
 /// Sends a streamed POST and reads its body with `read` (given the deadline the request's
-/// time limit sets), then records how the exchange ended: one exchange, however it ends.
+/// time limit sets), then records how the exchange ended: one exchange, however it ends, with
+/// the API key taken out of everything the server sent.
 pub fn stream(
     client: &Client,
     ep: &Endpoint,
@@ -310,6 +311,9 @@ fn error_body(resp: &mut Response, ep: &Endpoint) -> String {
 /// The message of an error object: `{"error": {"message": ..}}`, `{"error": ".."}`,
 /// `{"message": ..}`.
 pub fn error_message(v: &serde_json::Value) -> Option<String> {
+    if let Some(k) = &ep.key {
+        x.redact(k);
+    }
     let e = v.get("error").unwrap_or(v);
     if let Some(s) = e.as_str() {
         return Some(s.to_string());
@@ -321,9 +325,13 @@ pub fn error_message(v: &serde_json::Value) -> Option<String> {
     })
 }
 
-/// A stream event or line that does not parse (`what`: "event", "line").
-pub fn not_json(what: &str, e: &serde_json::Error, data: &str) -> Failure {
-    let message = format!("a stream {what} is not JSON ({e}): {}", excerpt(data));
+/// A stream event or line that does not parse (`what`: "event", "line"), quoted without the
+/// API key (taken out before the quote is shortened, which could cut the key in two).
+pub fn not_json(what: &str, e: &serde_json::Error, data: &str, ep: &Endpoint) -> Failure {
+    let message = format!(
+        "a stream {what} is not JSON ({e}): {}",
+        excerpt(&scrub(data, ep))
+    );
     Failure::new(FailureKind::Malformed, message)
 }
 

@@ -71,7 +71,7 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
     if line.trim().is_empty() {
         return Ok(true);
     }
-    let v: Value = serde_json::from_str(line).map_err(|e| http::not_json("line", &e, line))?;
+    let v: Value = serde_json::from_str(line).map_err(|e| http::not_json("line", &e, line, ep))?;
     if let Some(e) = v.get("error") {
         let msg = e
             .as_str()
@@ -123,14 +123,17 @@ pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Res
     info.server_version = version
         .get("version")
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|v| http::scrub(v, ep));
     let show = client.json(
         ep,
         "/api/show",
         Some(&json!({ "model": ep.spec.model })),
         PREFLIGHT,
     )?;
-    info.details = show.get("details").cloned();
+    // What the server said, without the key should it echo it.
+    info.details = show
+        .get("details")
+        .and_then(|d| serde_json::from_str(&http::scrub(&d.to_string(), ep)).ok());
     let start = Instant::now();
     let warm = client.json(
         ep,

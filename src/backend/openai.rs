@@ -57,7 +57,7 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
         x.done = true;
         return Ok(false);
     }
-    let v: Value = serde_json::from_str(data).map_err(|e| http::not_json("event", &e, data))?;
+    let v: Value = serde_json::from_str(data).map_err(|e| http::not_json("event", &e, data, ep))?;
     if v.get("error").is_some() {
         return Err(stream_error(data, ep));
     }
