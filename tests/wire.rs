@@ -463,6 +463,122 @@ fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
     }
 }
 
+/// A reply with no body but a status and a `Location`.
+fn redirect(status: u16, location: &str) -> Reply {
+    Reply {
+        status,
+        headers: vec![("location".into(), location.into())],
+        steps: Vec::new(),
+    }
+}
+
+#[test]
+fn redirects_are_refused_not_followed_with_the_key() {
+    for kind in ["anthropic", "openai"] {
+        for status in [301, 302, 307, 308] {
+            let target = serve(vec![Reply::ok(vec![data("[DONE]")])]);
+            let to = format!("{}/v1/messages", target.base());
+            let (x, _) = ask(kind, vec![redirect(status, &to)], LIMIT);
+            let f = x.failure.expect("a redirect fails the request");
+            assert_eq!(f.kind, FailureKind::HttpStatus, "{kind} {status}: {f:?}");
+            let host = format!("127.0.0.1:{}", target.port);
+            assert!(
+                f.message.contains(&format!("HTTP {status}")) && f.message.contains(&host),
+                "{}",
+                f.message
+            );
+            assert!(!f.message.contains('\n') && !f.message.contains(KEY));
+            assert!(
+                target
+                    .requests
+                    .recv_timeout(Duration::from_millis(300))
+                    .is_err(),
+                "{kind} {status}: the redirect was followed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_key_the_server_echoes_is_redacted_from_the_exchange() {
+    let echo = serde_json::json!({
+        "model": format!("m-{KEY}"),
+        "choices": [{ "index": 0, "delta": { "content": format!("key={KEY}") },
+                      "finish_reason": format!("stop{KEY}") }]
+    });
+    let steps = vec![data(&echo.to_string()), data(OPENAI_USAGE), data("[DONE]")];
+    let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "key=[redacted]");
+    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
+    let malformed = vec![
+        data(&openai_chunk(Some("a"), None)),
+        data(&format!("not json, your key was {KEY}")),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(malformed)], LIMIT);
+    let f = x.failure.clone().expect("malformed");
+    assert_eq!(f.kind, FailureKind::Malformed);
+    assert!(f.message.contains("[redacted]"), "{}", f.message);
+    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
+}
+
+#[test]
+fn a_429_whose_body_stalls_is_bounded_by_the_time_limit_in_all() {
+    let f = common::fixture::serve_concurrent(|_, _, _| {
+        let mut r = Reply::status(429, "{\"err");
+        r.headers.push(("retry-after".into(), "0".into()));
+        r.steps.push(Step::Sleep(3000));
+        r
+    });
+    let ep = endpoint_for("openai", &f.base());
+    let p = prompt(4, Duration::from_millis(1000));
+    let t = Instant::now();
+    let x = exchange(&Client::new(), &ep, &ChatRequest::new(&p), None);
+    let took = t.elapsed();
+    let f_ = x.failure.clone().expect("fails");
+    assert_eq!(f_.kind, FailureKind::TimeLimit, "{f_:?}");
+    let attempts = f.requests.try_iter().count();
+    assert!(attempts < 3, "{attempts} attempts within a 1 s limit");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        x.end + Duration::from_millis(200) >= took,
+        "the end counts the whole request: {:?} of {took:?}",
+        x.end
+    );
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_waited_for() {
+    let ok = vec![
+        data(&openai_chunk(Some("ok"), Some("stop"))),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ];
+    let past = rate_limited("Wed, 21 Oct 2015 07:28:00 GMT");
+    let (x, reqs) = ask("openai", vec![past, Reply::ok(ok)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!((x.retries, reqs.len()), (1, 2));
+}
+
+#[test]
+fn sse_lines_may_end_in_a_bare_cr() {
+    let steps: Vec<Step> = [
+        data(&openai_chunk(Some("Hel"), None)),
+        data(&openai_chunk(Some("lo"), Some("stop"))),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ]
+    .into_iter()
+    .map(|s| match s {
+        Step::Send(t) => Step::Send(t.replace('\n', "\r")),
+        other => other,
+    })
+    .collect();
+    let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "Hello");
+}
+
 #[test]
 fn only_the_first_openai_choice_is_the_answer() {
     let chunk = |choices: serde_json::Value| serde_json::json!({ "choices": choices }).to_string();
@@ -489,25 +605,62 @@ fn only_the_first_openai_choice_is_the_answer() {
     assert_eq!(x.server.finish_reason.as_deref(), Some("stop"));
 }
 
+/// A sweep interrupted while its request waits on a server that accepted the connection and
+/// never answers stops at once with exit code 130, not when the prompt's time limit (60 s)
+/// runs out.
 #[test]
-fn a_key_the_server_echoes_is_redacted_from_the_exchange() {
-    let echo = serde_json::json!({
-        "model": format!("m-{KEY}"),
-        "choices": [{ "index": 0, "delta": { "content": format!("key={KEY}") },
-                      "finish_reason": format!("stop{KEY}") }]
+fn an_interrupt_stops_a_request_waiting_on_a_silent_server() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", l.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept() {
+            held.push(s);
+            let _ = tx.send(());
+        }
     });
-    let steps = vec![data(&echo.to_string()), data(OPENAI_USAGE), data("[DONE]")];
-    let (x, _) = ask("openai", vec![Reply::ok(steps)], LIMIT);
-    assert!(x.failure.is_none(), "{:?}", x.failure);
-    assert_eq!(x.text, "key=[redacted]");
-    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
-    let malformed = vec![
-        data(&openai_chunk(Some("a"), None)),
-        data(&format!("not json, your key was {KEY}")),
-    ];
-    let (x, _) = ask("openai", vec![Reply::ok(malformed)], LIMIT);
-    let f = x.failure.clone().expect("malformed");
-    assert_eq!(f.kind, FailureKind::Malformed);
-    assert!(f.message.contains("[redacted]"), "{}", f.message);
-    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = common::runner()
+        .args([
+            "sweep",
+            "-m",
+            common::model().to_str().unwrap(),
+            "-s",
+            "short-response",
+            "--limit",
+            "1",
+            "--backend",
+            "openai:fixture",
+            "--openai-base-url",
+            &base,
+            "--results",
+            dir.path().to_str().unwrap(),
+            "--no-progress",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the sweep connects");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let t = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running 10 s after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(130));
 }

@@ -1,17 +1,22 @@
 //! The HTTP side of the backends, over `ureq` (rustls for HTTPS): a streamed POST with the
-//! request's time limit as a deadline on every read, bounded retries after HTTP 429, and
-//! errors sorted into failure kinds with any API key scrubbed from their text.
+//! request's time limit as the deadline of the whole request (429 retries and their waits
+//! included), redirects refused rather than followed, an interrupted run waking a request
+//! blocked on a silent server, and errors sorted into failure kinds with any API key scrubbed
+//! from their text.
 
 use super::exchange::{Exchange, Failure};
 use super::spec::Endpoint;
 use crate::measure::FailureKind;
 use std::io::{ErrorKind, Read};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
 
 /// At most this many retries after HTTP 429, however short the waits.
 const MAX_RETRIES: u32 = 5;
 /// Bytes of an error body kept for the message.
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
+/// How often a request in flight looks at the interrupt flag.
+const INTERRUPT_POLL: Duration = Duration::from_millis(200);
 /// The longest line of a stream runner reads; a longer one is malformed (a server sending
 /// megabytes without a line break would otherwise grow the buffer without bound).
 pub const MAX_LINE_BYTES: usize = 4 << 20;
@@ -36,6 +41,9 @@ impl Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("runner/", env!("CARGO_PKG_VERSION")))
+            // A chat API does not redirect a POST; following one would resend the request,
+            // key headers and all, to wherever the answer points.
+            .max_redirects(0)
             .max_idle_age(Duration::from_secs(30))
             .build();
         Client {
@@ -45,8 +53,9 @@ impl Client {
 
     /// POSTs the body as JSON to `ep.base_url + post.path` and returns the response once its
     /// headers arrived with a success status, retrying after HTTP 429 as long as the
-    /// endpoint's retry budget allows. `x.start` is reset at each attempt: timings count
-    /// from the attempt that answered.
+    /// endpoint's retry budget and the time limit allow: `time_limit` bounds the whole request,
+    /// every attempt and wait included. `x.start` is moved to the attempt that answered (its
+    /// timings count from there); a failed request keeps the start of the first attempt.
     pub fn post_stream(
         &self,
         ep: &Endpoint,
@@ -57,10 +66,15 @@ impl Client {
         let url = format!("{}{}", ep.base_url, post.path);
         let payload = serde_json::to_vec(&post.body)
             .map_err(|e| Failure::new(FailureKind::Other, format!("request body: {e}")))?;
+        let deadline = x.start + time_limit;
         loop {
-            x.start = Instant::now();
+            let attempt = Instant::now();
+            let left = deadline.saturating_duration_since(attempt);
+            if left.is_zero() {
+                return Err(time_limit_failure());
+            }
             let mut req =
-                timed(self.agent.post(&url), time_limit).header("content-type", "application/json");
+                timed(self.agent.post(&url), left).header("content-type", "application/json");
             for (k, v) in &ep.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
@@ -68,19 +82,32 @@ impl Client {
                 req = req.header(*k, v.as_str());
             }
             let mut resp = req.send(&payload[..]).map_err(|e| classify(&e, ep, &url))?;
-            x.headers = Some(x.start.elapsed());
             let status = resp.status().as_u16();
             x.status = Some(status);
-            if status < 400 {
+            if status < 300 {
+                x.start = attempt;
+                x.headers = Some(attempt.elapsed());
                 return Ok(resp);
             }
-            let wait = retry_after(&resp, x.retries);
+            x.headers = Some(x.start.elapsed());
+            if status < 400 {
+                return Err(redirected(status, &resp, ep));
+            }
+            let wait = retry_after(&resp, x.retries, SystemTime::now());
             let message = error_body(&mut resp, ep);
+            if Instant::now() >= deadline {
+                return Err(time_limit_failure());
+            }
             if status == 429 {
-                if let Some(w) = wait
-                    .filter(|w| x.retries < MAX_RETRIES && x.retry_wait + *w <= ep.max_retry_wait)
-                {
-                    std::thread::sleep(w);
+                let fits = |w: &Duration| {
+                    x.retries < MAX_RETRIES
+                        && x.retry_wait + *w <= ep.max_retry_wait
+                        && Instant::now() + *w < deadline
+                };
+                if let Some(w) = wait.filter(fits) {
+                    if !sleep_unless_interrupted(w) {
+                        return Err(interrupted());
+                    }
                     x.retries += 1;
                     x.retry_wait += w;
                     continue;
@@ -101,6 +128,26 @@ impl Client {
         }
     }
 
+    /// While the returned guard lives, a thread that shuts the client's connections down once
+    /// the run is interrupted: that wakes a request blocked on a server that does not answer.
+    fn watch(&self) -> Watch {
+        let (tx, rx) = mpsc::channel::<()>();
+        let agent = self.agent.clone();
+        let _ = std::thread::Builder::new()
+            .name("http-interrupt".into())
+            .spawn(move || loop {
+                match rx.recv_timeout(INTERRUPT_POLL) {
+                    Err(RecvTimeoutError::Timeout) if crate::util::interrupt::requested() => {
+                        agent.shutdown();
+                        return;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+            });
+        Watch { _stop: tx }
+    }
+
     /// GETs (or POSTs, with a body) a small JSON document, for preflight checks.
     pub fn json(
         &self,
@@ -110,14 +157,19 @@ impl Client {
         time_limit: Duration,
     ) -> Result<serde_json::Value, Failure> {
         let url = format!("{}{}", ep.base_url, path);
+        let _watch = self.watch();
         let result = match body {
             None => timed(self.agent.get(&url), time_limit).call(),
             Some(b) => timed(self.agent.post(&url), time_limit)
                 .header("content-type", "application/json")
                 .send(b.to_string().as_bytes()),
         };
-        let mut resp = result.map_err(|e| classify(&e, ep, &url))?;
+        let mut resp = result.map_err(|e| interrupted_or(classify(&e, ep, &url)))?;
         let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            let f = redirected(status, &resp, ep);
+            return Err(Failure::new(f.kind, format!("{path}: {}", f.message)));
+        }
         if status >= 400 {
             let message = error_body(&mut resp, ep);
             return Err(Failure::new(
@@ -130,10 +182,69 @@ impl Client {
             .as_reader()
             .take(4 << 20)
             .read_to_string(&mut text)
-            .map_err(|e| io_failure(&e, ep))?;
+            .map_err(|e| interrupted_or(io_failure(&e, ep)))?;
         serde_json::from_str(&text)
             .map_err(|e| Failure::new(FailureKind::Malformed, format!("{path}: not JSON: {e}")))
     }
+}
+
+/// Ends the thread [`Client::watch`] started when dropped.
+struct Watch {
+    _stop: mpsc::Sender<()>,
+}
+
+/// Sleeps `d`, waking early if the run is interrupted; whether it slept the whole time.
+fn sleep_unless_interrupted(d: Duration) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if crate::util::interrupt::requested() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(INTERRUPT_POLL));
+    }
+}
+
+fn interrupted() -> Failure {
+    Failure::new(FailureKind::Other, "interrupted")
+}
+
+/// `f`, unless the run was interrupted (which is what broke the request then).
+fn interrupted_or(f: Failure) -> Failure {
+    if crate::util::interrupt::requested() {
+        interrupted()
+    } else {
+        f
+    }
+}
+
+/// A 3xx answer, which runner does not follow: the status and where it pointed (the host and
+/// port only, or "this server" for a path).
+fn redirected(status: u16, resp: &Response, ep: &Endpoint) -> Failure {
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
+    let target = match ureq::http::Uri::try_from(location) {
+        Ok(u) if u.host().is_some() => u
+            .authority()
+            .map(|a| a.as_str().rsplit('@').next().unwrap_or("").to_string())
+            .unwrap_or_default(),
+        _ if location.is_empty() => "nowhere (no Location)".to_string(),
+        _ => "another path on this server".to_string(),
+    };
+    Failure::new(
+        FailureKind::HttpStatus,
+        format!(
+            "HTTP {status}: redirected to {}, which runner does not follow for API requests (check the base URL)",
+            excerpt(&scrub(&target, ep))
+        ),
+    )
 }
 
 /// The request, given `limit` in all (connecting, sending, reading the whole answer).
@@ -190,17 +301,19 @@ pub fn stream(
     read: impl FnOnce(&mut Response, &mut Exchange, Instant) -> Result<(), Failure>,
 ) -> Exchange {
     let mut x = Exchange::new(Instant::now());
+    let began = x.start;
+    let _watch = client.watch();
     let result = client
         .post_stream(ep, post, limit, &mut x)
-        .and_then(|mut resp| {
-            let deadline = x.start + limit;
-            read(&mut resp, &mut x, deadline)
-        });
+        .and_then(|mut resp| read(&mut resp, &mut x, began + limit));
     let failure = match result {
         Ok(()) => x.completeness(),
-        Err(f) => Some(f),
+        Err(f) => Some(interrupted_or(f)),
     };
     x.finish(failure);
+    if let Some(k) = &ep.key {
+        x.redact(k);
+    }
     x
 }
 
@@ -216,26 +329,28 @@ pub fn pump(
 ) -> Result<(), Failure> {
     let mut reader = resp.body_mut().as_reader();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = Lines::default();
     loop {
-        let n = reader.read(&mut buf).map_err(|e| io_failure(&e, ep))?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| interrupted_or(io_failure(&e, ep)))?;
         let at = Instant::now();
+        if crate::util::interrupt::requested() {
+            return Err(interrupted());
+        }
         if n == 0 {
-            if !pending.is_empty() {
-                let line = String::from_utf8_lossy(&pending).into_owned();
-                on_line(line.trim_end_matches('\r'), at, x)?;
+            if let Some(last) = lines.rest() {
+                on_line(&String::from_utf8_lossy(&last), at, x)?;
             }
             return Ok(());
         }
-        pending.extend_from_slice(&buf[..n]);
-        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=i).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
-            if !on_line(text.trim_end_matches('\r'), at, x)? {
+        lines.push(&buf[..n]);
+        while let Some(line) = lines.next_line() {
+            if !on_line(&String::from_utf8_lossy(&line), at, x)? {
                 return Ok(());
             }
         }
-        if pending.len() > MAX_LINE_BYTES {
+        if lines.pending.len() > MAX_LINE_BYTES {
             return Err(Failure::new(
                 FailureKind::Malformed,
                 format!(
@@ -247,6 +362,50 @@ pub fn pump(
         if at >= deadline {
             return Err(time_limit_failure());
         }
+    }
+}
+
+/// Splits a byte stream into lines that end at LF, CR or CRLF (the line ends
+/// `text/event-stream` allows), a CRLF split across two reads counting once.
+#[derive(Debug, Default)]
+struct Lines {
+    pending: Vec<u8>,
+    /// The last line ended at a CR with nothing after it yet: an LF first in the next bytes
+    /// belongs to that line end.
+    after_cr: bool,
+}
+
+impl Lines {
+    fn push(&mut self, mut bytes: &[u8]) {
+        if self.after_cr && !bytes.is_empty() {
+            self.after_cr = false;
+            bytes = bytes.strip_prefix(b"\n").unwrap_or(bytes);
+        }
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The next complete line, without its line end.
+    fn next_line(&mut self) -> Option<Vec<u8>> {
+        let i = self
+            .pending
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')?;
+        let mut line: Vec<u8> = self.pending.drain(..=i).collect();
+        if line.pop() == Some(b'\r') {
+            match self.pending.first() {
+                Some(b'\n') => {
+                    self.pending.remove(0);
+                }
+                Some(_) => {}
+                None => self.after_cr = true,
+            }
+        }
+        Some(line)
+    }
+
+    /// What is left when the stream ends (a last line without its line end), if anything.
+    fn rest(&mut self) -> Option<Vec<u8>> {
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
     }
 }
 
@@ -267,21 +426,60 @@ fn time_limit_failure() -> Failure {
     )
 }
 
-/// How long HTTP 429 asks us to wait: `Retry-After` in seconds, else 1, 2, 4 ... s.
-fn retry_after(resp: &Response, retries: u32) -> Option<Duration> {
+/// How long HTTP 429 asks us to wait: `Retry-After` in seconds or as an HTTP date (a date
+/// already past is no wait), else 1, 2, 4 ... s.
+fn retry_after(resp: &Response, retries: u32, now: SystemTime) -> Option<Duration> {
     let header = resp
         .headers()
         .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    match header {
-        // A number too large for a duration (or not a number) is no usable wait.
-        Some(v) => v
-            .parse::<f64>()
-            .ok()
-            .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+        .and_then(|v| v.to_str().ok());
+    retry_wait(header, retries, now)
+}
+
+/// The wait a `Retry-After` value (or none) asks for after `retries` retries.
+fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Option<Duration> {
+    match header.map(str::trim) {
+        Some(v) => match http_date(v) {
+            Some(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),
+            // A number too large for a duration (or not a number) is no usable wait.
+            None => v
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+        },
         None => Some(Duration::from_secs(1u64 << retries.min(6))),
     }
+}
+
+/// An HTTP date in its preferred form (RFC 9110 IMF-fixdate: `Wed, 21 Oct 2015 07:28:00 GMT`).
+fn http_date(s: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [weekday, day, month, year, clock, "GMT"] = parts[..] else {
+        return None;
+    };
+    if !weekday.ends_with(',') {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as u8 + 1;
+    let date = time::Date::from_calendar_date(
+        year.parse().ok()?,
+        time::Month::try_from(month).ok()?,
+        day.parse().ok()?,
+    )
+    .ok()?;
+    let mut hms = clock.split(':').map(|p| p.parse::<u8>().ok());
+    let (Some(Some(h)), Some(Some(m)), Some(Some(sec)), None) =
+        (hms.next(), hms.next(), hms.next(), hms.next())
+    else {
+        return None;
+    };
+    let t = time::Time::from_hms(h, m, sec).ok()?;
+    let secs = date.with_time(t).assume_utc().unix_timestamp();
+    let secs = u64::try_from(secs).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 /// The error a server sent: `error.message` or `error` of a JSON body, else the text,
@@ -311,9 +509,6 @@ fn error_body(resp: &mut Response, ep: &Endpoint) -> String {
 /// The message of an error object: `{"error": {"message": ..}}`, `{"error": ".."}`,
 /// `{"message": ..}`.
 pub fn error_message(v: &serde_json::Value) -> Option<String> {
-    if let Some(k) = &ep.key {
-        x.redact(k);
-    }
     let e = v.get("error").unwrap_or(v);
     if let Some(s) = e.as_str() {
         return Some(s.to_string());
@@ -417,5 +612,42 @@ mod tests {
         assert_eq!(kind(ErrorKind::ConnectionReset, "x"), FailureKind::Reset);
         assert_eq!(kind(ErrorKind::TimedOut, "x"), FailureKind::TimeLimit);
         assert_eq!(kind(ErrorKind::Other, "x"), FailureKind::Other);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        // Wed, 21 Oct 2015 07:28:00 GMT
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let wait = |v: Option<&str>, retries| retry_wait(v, retries, now);
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(wait(Some("Wed, 21 Oct 2015 07:28:03 GMT"), 0), secs(3));
+        assert_eq!(wait(Some("Thu, 22 Oct 2015 07:28:00 GMT"), 0), secs(86_400));
+        assert_eq!(wait(Some("Wed, 21 Oct 2015 07:27:00 GMT"), 0), secs(0));
+        assert_eq!(wait(Some(" 2 "), 0), secs(2));
+        assert_eq!(wait(None, 2), secs(4));
+        for bad in [
+            "soon",
+            "-1",
+            "1e20",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+            "Wed, 21 Oct 2015 07:28:00 PST",
+            "Wed, 21 Oct 2015 25:28:00 GMT",
+        ] {
+            assert_eq!(wait(Some(bad), 0), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lines_end_at_lf_cr_or_crlf_even_split_across_reads() {
+        let mut l = Lines::default();
+        let mut got = Vec::new();
+        for piece in ["a\rb\r", "\nc\n", "\r\nd\r", "\r", "e"] {
+            l.push(piece.as_bytes());
+            while let Some(line) = l.next_line() {
+                got.push(String::from_utf8(line).unwrap());
+            }
+        }
+        got.extend(l.rest().map(|r| String::from_utf8(r).unwrap()));
+        assert_eq!(got, ["a", "b", "c", "", "d", "", "e"]);
     }
 }
