@@ -399,6 +399,33 @@ fn streams_without_usage_or_final_event_are_failures() {
     assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
 }
 
+/// A server that ignores `max_tokens` and streams on: runner stops reading once the chunks are
+/// clearly more than the limit allows, instead of holding the flood until the time limit.
+#[test]
+fn a_server_streaming_past_the_token_limit_is_cut_off() {
+    for kind in ["openai", "anthropic", "ollama"] {
+        let mut steps = Vec::new();
+        for _ in 0..200 {
+            steps.push(match kind {
+                "openai" => data(&openai_chunk(Some("x"), None)),
+                "anthropic" => event(
+                    "content_block_delta",
+                    r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+                ),
+                _ => Step::Send("{\"model\":\"fixture-model\",\"response\":\"x\",\"done\":false}\n".into()),
+            });
+        }
+        steps.push(Step::Sleep(60_000));
+        let (x, _) = ask(kind, vec![Reply::ok(steps)], LIMIT);
+        let f = x.failure.clone().expect("failed");
+        assert_eq!(f.kind, FailureKind::OverLimit, "{kind}: {f}");
+        assert!(f.message.contains("token limit"), "{f}");
+        // max_tokens 16 allows 2 × 16 + 16 chunks.
+        assert_eq!(x.chunks.len(), 49, "{kind}");
+        assert!(x.end < Duration::from_secs(10), "{kind}: {:?}", x.end);
+    }
+}
+
 /// A sweep through the built binary against a server whose usage and timings are absurd: the
 /// request succeeds with its rate counted from the streamed chunks, and the server's
 /// impossible timings are left out.

@@ -46,6 +46,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         path: "/v1/messages",
         body: body(ep, req),
         headers,
+        max_tokens: req.prompt.max_tokens,
     };
     http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
 }
@@ -76,7 +77,7 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
                 .pointer("/delta/text")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            x.text(t, at);
+            x.text(t, at)?;
         }
         "message_delta" => {
             if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {

@@ -11,6 +11,14 @@ use thiserror::Error;
 /// default system message): templates add tens.
 pub const TEMPLATE_TOKENS: u64 = 1024;
 
+/// The most non-empty text chunks a stream may deliver for `tokens` tokens: each chunk carries
+/// at least one token, and twice that plus 16 leaves room for a server that splits a token's
+/// text (a character's bytes) over two chunks. More than that, and the server does not stream
+/// the tokens it says, or does not honour the token limit.
+pub fn chunk_allowance(tokens: u64) -> u64 {
+    tokens.saturating_mul(2).saturating_add(16)
+}
+
 /// A failed exchange: its kind and a one-line reason (never holding an API key).
 #[derive(Debug, Clone, Error, PartialEq)]
 #[error("{message}")]
@@ -48,6 +56,9 @@ pub struct Exchange {
     pub retries: u32,
     pub retry_wait: Duration,
     pub failure: Option<Failure>,
+    /// The request's token limit (`max_tokens`), when the stream is held to it: text past
+    /// [`chunk_allowance`] of it ends the exchange.
+    pub max_tokens: Option<u32>,
 }
 
 impl Exchange {
@@ -65,25 +76,50 @@ impl Exchange {
             retries: 0,
             retry_wait: Duration::ZERO,
             failure: None,
+            max_tokens: None,
+        }
+    }
+
+    /// An exchange for a request allowed `max_tokens` tokens, held to that limit.
+    pub fn limited(start: Instant, max_tokens: u32) -> Exchange {
+        Exchange {
+            max_tokens: Some(max_tokens),
+            ..Exchange::new(start)
         }
     }
 
     /// Appends a text delta that arrived at `at`; empty deltas (a role-only chunk, an empty
-    /// content block) are not text and leave the timing alone.
-    pub fn text(&mut self, delta: &str, at: Instant) {
+    /// content block) are not text and leave the timing alone. A chunk past the
+    /// [`chunk_allowance`] of the token limit fails the exchange (`over_limit`): a server that
+    /// ignores the limit would otherwise stream until the time limit, into memory.
+    pub fn text(&mut self, delta: &str, at: Instant) -> Result<(), Failure> {
         if delta.is_empty() {
-            return;
+            return Ok(());
         }
         self.chunks.push(at.saturating_duration_since(self.start));
         self.text.push_str(delta);
+        match self.max_tokens {
+            Some(max) if self.chunks.len() as u64 > chunk_allowance(max.into()) => {
+                Err(Failure::new(
+                    FailureKind::OverLimit,
+                    format!(
+                        "the server does not honour the token limit: more than {} text chunks for max_tokens {max}",
+                        chunk_allowance(max.into())
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The output tokens of a request allowed `max_tokens`: the server's count, unless it is
-    /// more than that limit, which no server honouring it reports; then the streamed chunks,
-    /// each of which carries at least one token.
+    /// more than that limit, which no server honouring it reports, or fewer than the streamed
+    /// chunks need (more chunks than its [`chunk_allowance`]); then the streamed chunks, each
+    /// of which carries at least one token.
     pub fn output_tokens(&self, max_tokens: u32) -> Option<u64> {
+        let chunks = self.chunks.len() as u64;
         match self.server.output_tokens {
-            Some(n) if n > u64::from(max_tokens) => Some(self.chunks.len() as u64),
+            Some(n) if n > u64::from(max_tokens) || chunks > chunk_allowance(n) => Some(chunks),
             n => n,
         }
     }
@@ -240,9 +276,10 @@ mod tests {
     fn a_stream_becomes_a_trace_of_chunks() {
         let t0 = Instant::now();
         let mut x = Exchange::new(t0);
-        x.text("", t0 + Duration::from_millis(5)); // a role-only chunk: not text
-        x.text("Hel", t0 + Duration::from_millis(120));
-        x.text("lo\n\nmore", t0 + Duration::from_millis(150));
+        x.text("", t0 + Duration::from_millis(5)).unwrap(); // a role-only chunk: not text
+        x.text("Hel", t0 + Duration::from_millis(120)).unwrap();
+        x.text("lo\n\nmore", t0 + Duration::from_millis(150))
+            .unwrap();
         x.server.output_tokens = Some(4);
         x.server.finish_reason = Some("length".into());
         x.done = true;
@@ -268,9 +305,9 @@ mod tests {
     fn counts_and_timings_past_the_token_limit_are_not_believed() {
         let t0 = Instant::now();
         let mut x = Exchange::new(t0);
-        x.text("a", t0 + Duration::from_millis(100));
-        x.text("b", t0 + Duration::from_millis(110));
-        x.text("c", t0 + Duration::from_millis(120));
+        x.text("a", t0 + Duration::from_millis(100)).unwrap();
+        x.text("b", t0 + Duration::from_millis(110)).unwrap();
+        x.text("c", t0 + Duration::from_millis(120)).unwrap();
         for (reported, used) in [
             (Some(40), Some(40)),
             (Some(u64::MAX), Some(3)),
@@ -313,6 +350,38 @@ mod tests {
             Some(2000.0),
             "no time to check the rate against"
         );
+    }
+
+    #[test]
+    fn a_stream_past_the_token_limit_fails_and_outnumbered_counts_are_not_believed() {
+        let t0 = Instant::now();
+        let mut x = Exchange::limited(t0, 8);
+        let allowed = chunk_allowance(8);
+        assert_eq!(allowed, 32);
+        for i in 0..allowed {
+            x.text("x", t0 + Duration::from_millis(i)).unwrap();
+        }
+        let f = x.text("x", t0).unwrap_err();
+        assert_eq!(f.kind, FailureKind::OverLimit);
+        assert!(f.message.contains("does not honour the token limit"), "{f}");
+        assert!(
+            x.text("", t0).is_ok(),
+            "an empty delta is no chunk: {}",
+            x.chunks.len()
+        );
+        // Unlimited (as built by hand) it goes on.
+        let mut y = Exchange::new(t0);
+        for _ in 0..1000 {
+            y.text("x", t0).unwrap();
+        }
+        // 33 chunks cannot carry 3 tokens (at most 2 × 3 + 16 chunks): the chunks count.
+        x.server.output_tokens = Some(3);
+        assert_eq!(x.output_tokens(64), Some(33));
+        x.server.output_tokens = Some(9);
+        assert_eq!(x.output_tokens(64), Some(9), "33 chunks may carry 9 tokens");
+        y.server.output_tokens = Some(3);
+        assert_eq!(y.output_tokens(u32::MAX), Some(1000));
+        assert_eq!(chunk_allowance(u64::MAX), u64::MAX);
     }
 
     #[test]

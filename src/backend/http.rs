@@ -252,11 +252,13 @@ fn timed<B>(req: ureq::RequestBuilder<B>, limit: Duration) -> ureq::RequestBuild
     req.config().timeout_global(Some(limit)).build()
 }
 
-/// A streamed POST: the path under the base URL, the JSON body and the request's own headers.
+/// A streamed POST: the path under the base URL, the JSON body, the request's own headers and
+/// its token limit (the stream is held to it: [`Exchange::limited`]).
 pub struct Post<'a> {
     pub path: &'a str,
     pub body: serde_json::Value,
     pub headers: Vec<(&'a str, String)>,
+    pub max_tokens: u32,
 }
 
 /// What applies one server-sent event to an exchange: `Ok(false)` ends the stream.
@@ -300,7 +302,7 @@ pub fn stream(
     limit: Duration,
     read: impl FnOnce(&mut Response, &mut Exchange, Instant) -> Result<(), Failure>,
 ) -> Exchange {
-    let mut x = Exchange::new(Instant::now());
+    let mut x = Exchange::limited(Instant::now(), post.max_tokens);
     let began = x.start;
     let _watch = client.watch();
     let result = client

@@ -52,6 +52,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &s
         path: "/api/generate",
         body: body(ep, req, prompt),
         headers: Vec::new(),
+        max_tokens: req.prompt.max_tokens,
     };
     http::stream(
         client,
@@ -83,7 +84,7 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
         x.server.model = Some(m.to_string());
     }
     if let Some(t) = v.get("response").and_then(Value::as_str) {
-        x.text(t, at);
+        x.text(t, at)?;
     }
     if v.get("done").and_then(Value::as_bool) == Some(true) {
         finals(&v, x);

@@ -43,6 +43,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         path: "/chat/completions",
         body: body(ep, req),
         headers: auth.into_iter().collect(),
+        max_tokens: req.prompt.max_tokens,
     };
     http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
 }
@@ -74,7 +75,7 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
         .filter(first)
     {
         if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
-            x.text(t, at);
+            x.text(t, at)?;
         }
         if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
             x.server.finish_reason = Some(r.to_string());

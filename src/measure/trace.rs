@@ -48,6 +48,8 @@ crate::util::names::named_enum! {
         Truncated = "truncated",
         /// The stream ended properly but without token counts.
         NoUsage = "no_usage",
+        /// The stream went on past what the request's token limit allows.
+        OverLimit = "over_limit",
         Other = "other",
     }
 }
