@@ -127,8 +127,8 @@ pub struct BackendArgs {
     /// anthropic:MODEL backends, comma-separated.
     #[arg(long = "judge", value_delimiter = ',', value_name = "LIST")]
     pub judges: Vec<String>,
-    /// Exponent of the power mean across judges (1: arithmetic mean; below 1 leans to the
-    /// harsher judge).
+    /// Exponent of the power mean across judges, -100 to 100 (1: arithmetic mean; below 1
+    /// leans to the harsher judge).
     #[arg(long, default_value_t = crate::grade::judge::panel::DEFAULT_POWER, value_name = "P", allow_negative_numbers = true)]
     pub judge_power: f64,
     /// Time limit of each judge request, in seconds.

@@ -4,6 +4,7 @@ use crate::backend::http::Client;
 use crate::backend::remote::Remote;
 use crate::backend::spec::{self, Endpoint, UrlFlags};
 use crate::grade::cost::{self, Prices};
+use crate::grade::judge::panel;
 use crate::record::{BackendId, BackendKind};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,8 +73,11 @@ impl Baselines {
         let max_retry_wait = seconds("--max-retry-wait", a.max_retry_wait, 0.0)?;
         let judge_time_limit =
             seconds("--judge-time-limit", a.judge_time_limit, f64::MIN_POSITIVE)?;
-        if !a.judge_power.is_finite() {
-            return Err("--judge-power must be a number".into());
+        let most = panel::MAX_POWER;
+        if !(a.judge_power.is_finite() && a.judge_power.abs() <= most) {
+            return Err(format!(
+                "--judge-power must be a number from -{most} to {most}"
+            ));
         }
         if let Some(f) = &a.max_tokens_field {
             if f.trim().is_empty() || f.contains(char::is_whitespace) {
@@ -190,6 +194,28 @@ mod tests {
         let b = Baselines::from_options(&options(&["native", "openai:m"])).unwrap();
         assert!(b.native);
         assert_eq!(b.http.len(), 1);
+    }
+
+    #[test]
+    fn extreme_judge_powers_are_refused() {
+        for p in [1e308, -1e308, 100.5, -101.0, f64::INFINITY, f64::NAN] {
+            let o = BackendOptions {
+                judge_power: p,
+                ..options(&["native"])
+            };
+            let e = Baselines::from_options(&o).err().expect("refused");
+            assert!(
+                e.contains("--judge-power must be a number from -100 to 100"),
+                "{e}"
+            );
+        }
+        for p in [-100.0, 0.0, 1.0, 100.0] {
+            let o = BackendOptions {
+                judge_power: p,
+                ..options(&["native"])
+            };
+            assert!(Baselines::from_options(&o).is_ok(), "{p}");
+        }
     }
 
     #[test]

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 /// judge, so one lenient judge cannot lift a score alone (1 is the arithmetic mean).
 pub const DEFAULT_POWER: f64 = 0.5;
 
+/// The largest exponent `--judge-power` takes, either side of 0: ±100 is already as good as
+/// the harshest (or most lenient) judge alone, and beyond it the sum of powers can overflow.
+pub const MAX_POWER: f64 = 100.0;
+
 /// The power mean `(Σ xᵢᵖ / n)^(1/p)` of non-negative values; `p = 0` is the geometric mean.
 /// `None` for no values.
 pub fn power_mean(values: &[f64], p: f64) -> Option<f64> {
