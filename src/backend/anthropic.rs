@@ -97,16 +97,51 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
     Ok(true)
 }
 
-/// A usage block: input tokens are new + cache reads + cache writes.
+/// A usage block: input tokens are new + cache reads + cache writes (a sum past `u64` is not
+/// believed: no prompt count).
 fn usage(u: &Value, x: &mut Exchange) {
     let s = &mut x.server;
     let input = u64_at(u, "/input_tokens");
     let read = u64_at(u, "/cache_read_input_tokens");
     let write = u64_at(u, "/cache_creation_input_tokens");
-    if input.is_some() {
-        s.prompt_tokens = Some(input.unwrap_or(0) + read.unwrap_or(0) + write.unwrap_or(0));
+    if let Some(input) = input {
+        s.prompt_tokens = input
+            .checked_add(read.unwrap_or(0))
+            .and_then(|n| n.checked_add(write.unwrap_or(0)));
         s.cached_prompt_tokens = read;
         s.cache_write_tokens = write;
     }
     s.output_tokens = u64_at(u, "/output_tokens").or(s.output_tokens);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_tokens_sum_the_cache_and_an_overflowing_sum_is_not_believed() {
+        let mut x = Exchange::new(Instant::now());
+        usage(
+            &json!({ "input_tokens": 10, "cache_read_input_tokens": 30, "cache_creation_input_tokens": 5 }),
+            &mut x,
+        );
+        assert_eq!(x.server.prompt_tokens, Some(45));
+        assert_eq!(x.server.cached_prompt_tokens, Some(30));
+        for (input, read, write) in [
+            (u64::MAX, u64::MAX, u64::MAX),
+            (u64::MAX - 4, 10, 0),
+            (10, u64::MAX, 0),
+            (10, 0, u64::MAX),
+        ] {
+            let u = json!({
+                "input_tokens": input,
+                "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": write,
+            });
+            usage(&u, &mut x);
+            assert_eq!(x.server.prompt_tokens, None, "{u}");
+        }
+        usage(&json!({ "input_tokens": u64::MAX }), &mut x);
+        assert_eq!(x.server.prompt_tokens, Some(u64::MAX), "no sum to overflow");
+    }
 }
