@@ -426,6 +426,56 @@ fn a_server_streaming_past_the_token_limit_is_cut_off() {
     }
 }
 
+/// A sweep through the built binary against a server that reports more cached prompt tokens
+/// than prompt tokens and a negative cost: neither is recorded.
+#[test]
+fn impossible_cached_counts_and_costs_are_not_recorded() {
+    for (cached, cost) in [(1_000_000u64, -5.0), (4, 1e308)] {
+        let usage = serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "fixture-model", "choices": [],
+            "usage": { "prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13,
+                       "prompt_tokens_details": { "cached_tokens": cached }, "cost": cost },
+        });
+        let steps = vec![
+            data(&openai_chunk(Some("Hi"), Some("stop"))),
+            data(&usage.to_string()),
+            data("[DONE]"),
+        ];
+        let f = serve(vec![Reply::ok(steps)]);
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!("{}/v1", f.base());
+        let o = common::run(&[
+            "sweep",
+            "-m",
+            common::model().to_str().unwrap(),
+            "-s",
+            "short-response",
+            "--limit",
+            "1",
+            "--backend",
+            "openai:fixture",
+            "--openai-base-url",
+            &base,
+            "--results",
+            dir.path().to_str().unwrap(),
+            "--no-progress",
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap();
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        let r: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let s = &r["server"];
+        assert_eq!(s["prompt_tokens"], 12, "{s}");
+        let kept = match cached {
+            4 => serde_json::json!(4),
+            _ => serde_json::Value::Null,
+        };
+        assert_eq!(s["cached_prompt_tokens"], kept, "{s}");
+        assert_eq!(s["cost_usd"], serde_json::Value::Null, "{s}");
+    }
+}
+
 /// A sweep through the built binary against a server whose usage and timings are absurd: the
 /// request succeeds with its rate counted from the streamed chunks, and the server's
 /// impossible timings are left out.

@@ -11,6 +11,9 @@ use thiserror::Error;
 /// default system message): templates add tens.
 pub const TEMPLATE_TOKENS: u64 = 1024;
 
+/// The most a provider's reported cost of one request (US dollars) can be believed to be.
+pub const MAX_COST_USD: f64 = 1e6;
+
 /// The most non-empty text chunks a stream may deliver for `tokens` tokens: each chunk carries
 /// at least one token, and twice that plus 16 leaves room for a server that splits a token's
 /// text (a character's bytes) over two chunks. More than that, and the server does not stream
@@ -162,6 +165,18 @@ impl Exchange {
                 (s.decode_tps, s.decode_ms) = (None, None);
             }
         }
+    }
+
+    /// Leaves out (as `None`) server counts and costs that cannot be true: more cached prompt
+    /// tokens than prompt tokens, and a provider cost below 0 or not below [`MAX_COST_USD`].
+    pub fn drop_impossible_usage(&mut self) {
+        let s = &mut self.server;
+        if let (Some(cached), Some(prompt)) = (s.cached_prompt_tokens, s.prompt_tokens) {
+            if cached > prompt {
+                s.cached_prompt_tokens = None;
+            }
+        }
+        s.cost_usd = s.cost_usd.filter(|c| (0.0..MAX_COST_USD).contains(c));
     }
 
     /// The exchange as a trace of a request allowed `max_tokens` for a prompt of
@@ -382,6 +397,34 @@ mod tests {
         y.server.output_tokens = Some(3);
         assert_eq!(y.output_tokens(u32::MAX), Some(1000));
         assert_eq!(chunk_allowance(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn cached_counts_above_the_prompt_and_absurd_costs_are_not_believed() {
+        let mut x = Exchange::new(Instant::now());
+        for (prompt, cached, kept) in [
+            (Some(10), Some(10), Some(10)),
+            (Some(10), Some(4), Some(4)),
+            (Some(10), Some(1_000_000), None),
+            (None, Some(7), Some(7)),
+        ] {
+            (x.server.prompt_tokens, x.server.cached_prompt_tokens) = (prompt, cached);
+            x.drop_impossible_usage();
+            assert_eq!(x.server.cached_prompt_tokens, kept, "{prompt:?} {cached:?}");
+        }
+        for (cost, kept) in [
+            (0.0, Some(0.0)),
+            (0.002, Some(0.002)),
+            (999_999.0, Some(999_999.0)),
+            (-5.0, None),
+            (-0.0001, None),
+            (1e6, None),
+            (1e308, None),
+        ] {
+            x.server.cost_usd = Some(cost);
+            x.drop_impossible_usage();
+            assert_eq!(x.server.cost_usd, kept, "{cost}");
+        }
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl Remote {
             (None, false) => TEMPLATE_SERVER.to_string(),
         };
         x.drop_impossible_timings(req.prompt.max_tokens);
+        x.drop_impossible_usage();
         let bytes = req.raw().map_or_else(
             || req.prompt.messages.iter().map(|m| m.content.len()).sum(),
             str::len,
