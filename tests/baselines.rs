@@ -359,6 +359,62 @@ fn a_rubric_the_judges_would_refuse_fails_before_the_sweep_runs() {
     assert!(!results.exists() || of_kind(&records(&results), "request").is_empty());
 }
 
+/// An OpenAI SSE event carrying `text`.
+fn openai_text(text: &str) -> Step {
+    let chunk = serde_json::json!({
+        "object": "chat.completion.chunk", "model": "m",
+        "choices": [{ "index": 0, "delta": { "content": text }, "finish_reason": null }],
+    });
+    Step::Send(format!("data: {chunk}\n\n"))
+}
+
+/// Judges whose requests fail after valid scores streamed (an SSE error event, the judge time
+/// limit): the judgements have no score and carry the failure as their error.
+#[test]
+fn a_judge_request_that_failed_gives_no_scores() {
+    let scores =
+        r#"{"instruction_following": 10, "correctness": 10, "concision": 10, "rationale": "r"}"#;
+    let f = common::fixture::serve_concurrent(move |req: &Received, _, _| {
+        let usage = r#"data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1}}"#;
+        if req.body.contains(r#""model":"erring""#) {
+            Reply::ok(vec![
+                openai_text(scores),
+                Step::Send(
+                    "event: error\ndata: {\"error\":{\"message\":\"content filtered\"}}\n\n".into(),
+                ),
+            ])
+        } else if req.body.contains(r#""model":"stalling""#) {
+            Reply::ok(vec![openai_text(scores), Step::Sleep(4000)])
+        } else {
+            Reply::ok(vec![
+                openai_text("Paris"),
+                Step::Send(format!("{usage}\n\ndata: [DONE]\n\n")),
+            ])
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let args = words(&format!(
+        "sweep -m {} --backend openai:m --openai-base-url {}/v1 --judge openai:erring,openai:stalling --judge-time-limit 1 --scenario short-response --limit 1",
+        model().display(),
+        f.base()
+    ));
+    let o = run_in(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = records(&dir.path().join("results"));
+    let judgements = of_kind(&recs, "judgement");
+    assert_eq!(judgements.len(), 2, "{recs:?}");
+    for j in judgements {
+        assert_eq!(j["weighted"], Value::Null, "{j}");
+        let error = j["error"].as_str().unwrap_or_default();
+        let expected = match j["judge"].as_str() {
+            Some("openai:erring") => "stream_error: ",
+            _ => "time_limit: ",
+        };
+        assert!(error.starts_with(expected), "{j}");
+        assert_eq!(j["attempts"], 2, "{j}");
+    }
+}
+
 /// Ollama's documented answers: version, show, warm-up load, ps, then generate streams.
 fn ollama_fixture(n: usize) -> common::fixture::Fixture {
     serve_fn(n, |req: &Received, _| {

@@ -4,6 +4,7 @@
 //! results file as it comes (so a re-run resumes judging too).
 
 use super::sweep::SweepPlan;
+use crate::backend::exchange::Failure;
 use crate::backend::remote::Remote;
 use crate::backend::spec::Endpoint;
 use crate::backend::{ChatRequest, Reply, Request, Setup};
@@ -179,11 +180,7 @@ impl Plan for JudgePlan {
             };
             j.latency_ms += crate::measure::ms(took);
             j.answer = Some(text.chars().take(ANSWER_KEPT).collect());
-            let parsed = match (&failure, text.is_empty()) {
-                (Some(f), true) => Err(format!("{}: {}", f.kind.as_str(), f.message)),
-                _ => judge::parse(&text, &t.rubric),
-            };
-            match parsed {
+            match verdict(&text, failure.as_ref(), &t.rubric) {
                 Ok((scores, rationale)) => {
                     j.weighted = t.rubric.weighted_mean(&scores);
                     j.scores = scores;
@@ -191,6 +188,8 @@ impl Plan for JudgePlan {
                     j.error = None;
                 }
                 Err(e) => {
+                    (j.weighted, j.rationale) = (None, None);
+                    j.scores.clear();
                     j.error = Some(e);
                     if j.attempts < 2 {
                         // Asked once more; the record comes with the second answer.
@@ -202,6 +201,20 @@ impl Plan for JudgePlan {
         }
         j.provenance = crate::record::Provenance::now();
         vec![Record::Judgement(Box::new(j.clone()))]
+    }
+}
+
+/// The scores and rationale of a judge's answer, or why there are none: a judge request that
+/// failed gives no scores, whatever text came before the failure (an error event may retract
+/// it, a cut-off answer is not the judge's whole verdict), and its failure is the reason.
+fn verdict(
+    text: &str,
+    failure: Option<&Failure>,
+    rubric: &Rubric,
+) -> Result<(BTreeMap<String, f64>, Option<String>), String> {
+    match failure {
+        Some(f) => Err(format!("{}: {}", f.kind.as_str(), f.message)),
+        None => judge::parse(text, rubric),
     }
 }
 
@@ -233,4 +246,34 @@ pub fn run(
     };
     exec::run(&mut plan, &mut backends, &mut sink, obs, &opts)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::FailureKind;
+
+    #[test]
+    fn a_judge_request_that_failed_gives_no_scores_and_says_why() {
+        let rubric = Rubric::default();
+        let scores = r#"{"instruction_following": 10, "correctness": 10, "clarity": 10, "rationale": "perfect"}"#;
+        let (s, r) = verdict(scores, None, &rubric).unwrap();
+        assert_eq!(s["correctness"], 10.0);
+        assert_eq!(r.as_deref(), Some("perfect"));
+        let error = Failure::new(FailureKind::StreamError, "content filtered, discard output");
+        let cut = Failure::new(FailureKind::TimeLimit, "no answer within 120 s");
+        for (text, f) in [
+            (scores, &error),
+            (scores, &cut),
+            ("", &error),
+            ("{\"correctness\": 1", &cut),
+        ] {
+            let e = verdict(text, Some(f), &rubric).unwrap_err();
+            assert_eq!(e, format!("{}: {}", f.kind.as_str(), f.message), "{text}");
+        }
+        assert_eq!(
+            verdict("no scores", None, &rubric).unwrap_err(),
+            "the judge's answer holds no JSON object"
+        );
+    }
 }
