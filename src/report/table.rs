@@ -151,6 +151,17 @@ pub const BENCH: &[Column<BenchRecord>] = &[
     Column::number("peak RSS MiB", |r| mib(r.memory.peak_rss_bytes)),
 ];
 
+/// `v` padded with spaces to `width` characters, on the left when `right` aligns it right.
+/// Padded by hand: a formatting width is limited to 65,535 and a cell may be longer.
+fn pad(v: &str, width: usize, right: bool) -> String {
+    let fill = " ".repeat(width.saturating_sub(v.chars().count()));
+    if right {
+        fill + v
+    } else {
+        v.to_string() + &fill
+    }
+}
+
 /// Rows of text cells under headers; numeric columns align right. Built from columns
 /// ([`grid`]); tables that append a note or rows of another kind use it directly.
 pub struct Grid {
@@ -177,13 +188,7 @@ impl Grid {
                 .iter()
                 .zip(&self.numeric)
                 .zip(&widths)
-                .map(|((v, &num), &w)| {
-                    if num {
-                        format!("{v:>w$}")
-                    } else {
-                        format!("{v:<w$}")
-                    }
-                })
+                .map(|((v, &num), &w)| pad(v, w, num))
                 .collect();
             parts.join("  ").trim_end().to_string() + "\n"
         };
@@ -211,5 +216,28 @@ impl Grid {
             out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_of_any_length_are_aligned() {
+        let long = "m".repeat(70_000);
+        let g = Grid {
+            headers: vec!["model", "n"],
+            numeric: vec![false, true],
+            rows: vec![
+                vec![long.clone(), "1".into()],
+                vec!["é".into(), "22".into()],
+            ],
+        };
+        let text = g.aligned();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("model{}   n", " ".repeat(69_995)));
+        assert_eq!(lines[2], format!("{long}   1"));
+        assert_eq!(lines[3], format!("é{}  22", " ".repeat(69_999)));
     }
 }
