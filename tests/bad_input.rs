@@ -92,6 +92,7 @@ fn bad_counts() {
         (&["-p", "-5"][..], "must be 0 or more"),
         (&["-n", "-1"], "must be 0 or more"),
         (&["-r", "0"], "at least 1"),
+        (&["-r", "4294967295"], "at most 10000"),
         (&["-t", "0"], "at least 1"),
         (&["-t", "100000"], "at most 512"),
         (&["-t", "4,513"], "at most 512"),

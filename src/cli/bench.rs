@@ -42,8 +42,8 @@ pub struct BenchArgs {
     /// Tokens already in the KV cache before the test (context depth).
     #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0", value_parser = parse_count, allow_negative_numbers = true)]
     pub n_depth: Vec<u32>,
-    /// Measured repetitions per test.
-    #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Measured repetitions per test (1 to 10,000).
+    #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true)]
     pub repetitions: u32,
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
     #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]

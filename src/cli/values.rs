@@ -42,6 +42,11 @@ pub fn parse_passes(s: &str) -> Result<u32, String> {
     at_most(parse_positive(s)?, MAX_PASSES, "")
 }
 
+/// Measured repetitions of a bench test: at least 1 and at most 10,000.
+pub fn parse_repetitions(s: &str) -> Result<u32, String> {
+    at_most(parse_positive(s)?, 10_000, "")
+}
+
 /// `n` when it is at most `max`; else why not (`why`: what the limit is, after it).
 pub fn at_most(n: u32, max: u32, why: &str) -> Result<u32, String> {
     match n > max {

@@ -186,7 +186,7 @@ impl BenchPlan {
 
 /// The requests a test makes: its repetitions and the warm-up.
 fn runs(t: &TestSpec) -> u32 {
-    t.repetitions + u32::from(t.warmup)
+    t.repetitions.saturating_add(u32::from(t.warmup))
 }
 
 fn setup(r: &Resolved, cfg: &BenchConfig, cache: &Path) -> Setup {
