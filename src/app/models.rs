@@ -104,6 +104,12 @@ pub fn fetch(name: &str, verify: bool, cache: &Path) -> anyhow::Result<PathBuf> 
     Ok(models::fetch(model, cache, &opts)?)
 }
 
+/// A model is written to a file: an OUT that is a device or FIFO is refused (exit 2).
+fn refuse_special(out: &Path) -> anyhow::Result<()> {
+    crate::util::fs::out_file(out).map_err(|e| UsageError(format!("{}: {e}", out.display())))?;
+    Ok(())
+}
+
 /// Writes a synthetic model (to the cache unless `-o`) and returns its path.
 pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     let spec = synthetic::SynthSpec {
@@ -116,6 +122,9 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         dense: a.dense,
     };
     spec.validate().map_err(UsageError)?;
+    if let Some(out) = &a.output {
+        refuse_special(out)?;
+    }
     let out = a
         .output
         .clone()
@@ -136,6 +145,7 @@ pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     let out = a.output.clone().unwrap_or_else(|| {
         plan::synth::synth_dir(cache).join(format!("{stem}-twin{suffix}-s{}.gguf", a.seed))
     });
+    refuse_special(&out)?;
     if crate::util::fs::same_file(&src.path, &out) {
         return Err(UsageError(format!(
             "{}: is the model the twin is made from; write the twin to a new file",

@@ -89,6 +89,9 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     if out.is_dir() {
         return Err(bad("is a directory; give the MoE a file name".into()));
     }
+    if let Err(e) = crate::util::fs::out_file(out) {
+        return Err(bad(e.to_string()));
+    }
     let Some(file_name) = out.file_name() else {
         return Err(bad("does not name a file".into()));
     };
@@ -106,12 +109,15 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
 }
 
 /// Writes the image to a temporary file beside `out`, checks it parses, and renames it to
-/// `out`. On any failure the temporary file is removed and `out` is untouched.
+/// `out`. On any failure the temporary file is removed and `out` is untouched. A symbolic link
+/// is followed; an existing device or FIFO is refused.
 fn write_atomically(
     out: &Path,
     writer: &crate::gguf::GgufWriter,
     src: &mut File,
 ) -> Result<u64, UpcycleError> {
+    let target = crate::util::fs::out_file(out).map_err(io_err(out))?;
+    let out = target.as_path();
     let name = out.file_name().unwrap_or_default().to_string_lossy();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))

@@ -1,8 +1,9 @@
-//! Writing a whole file atomically; reading a TOML file with one-line errors; whether two paths
+//! Writing a whole file atomically (following links, writing into devices and FIFOs, never
+//! replacing them); reading a TOML file with one-line errors; whether two paths
 //! name one file.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Reads and parses a TOML file; every error is one line naming the file.
 pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
@@ -14,12 +15,27 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Strin
 }
 
 /// Writes `contents` to `path` atomically (a temporary file beside it, renamed over it), so a
-/// reader or a crash never sees half a file. The error names the path.
+/// reader or a crash never sees half a file. The error names the path. Where `path` is a
+/// symbolic link, the file it points to is written that way; where it is an existing file that
+/// is not a regular one (a device such as `/dev/null`, a FIFO), the contents are written into it
+/// directly: it is never replaced.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
     let io = |source| WriteError {
         path: path.display().to_string(),
         source,
     };
+    let target = match out_target(path).map_err(io)? {
+        OutTarget::File(p) => p,
+        OutTarget::Special(p) => {
+            let written = (|| {
+                let mut f = std::fs::OpenOptions::new().write(true).open(&p)?;
+                f.write_all(contents.as_bytes())?;
+                f.flush()
+            })();
+            return written.map_err(io);
+        }
+    };
+    let path = target.as_path();
     let dir = out_dir(path);
     let name = path
         .file_name()
@@ -38,6 +54,59 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// Where a write to an output path lands: the one rule every writer of OUT follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutTarget {
+    /// A regular file, or one not there yet (symbolic links followed): write a temporary file
+    /// beside it and rename it over this path.
+    File(PathBuf),
+    /// An existing file that is not a regular one (a device, a FIFO, a socket): write into it
+    /// directly; never rename over it.
+    Special(PathBuf),
+}
+
+/// Resolves `path` to where a write should land: symbolic links are followed (a link to a file
+/// not there yet resolves to that file), then an existing non-regular, non-directory file is
+/// [`OutTarget::Special`]; anything else is [`OutTarget::File`].
+pub fn out_target(path: &Path) -> std::io::Result<OutTarget> {
+    let mut p = path.to_path_buf();
+    // The same bound as the kernel's on links followed in one lookup.
+    for _ in 0..40 {
+        let meta = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            // Not there (or not reachable): the write itself creates it or says why not.
+            Err(_) => return Ok(OutTarget::File(p)),
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let link = std::fs::read_link(&p)?;
+            p = if link.is_absolute() {
+                link
+            } else {
+                out_dir(&p).join(link)
+            };
+            continue;
+        }
+        if kind.is_file() || kind.is_dir() {
+            return Ok(OutTarget::File(p));
+        }
+        return Ok(OutTarget::Special(p));
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// The regular file a whole-file writer (a GGUF model) renames its finished file over: `path`
+/// with symbolic links followed. An existing file that is not a regular one (a device, a FIFO)
+/// is refused, since a model written into it makes no sense and replacing it would be worse.
+pub fn out_file(path: &Path) -> std::io::Result<PathBuf> {
+    match out_target(path)? {
+        OutTarget::File(p) => Ok(p),
+        OutTarget::Special(_) => Err(std::io::Error::other(
+            "is not a regular file (a device or FIFO); write to a file",
+        )),
+    }
 }
 
 /// A file that could not be written.
@@ -137,5 +206,90 @@ mod tests {
             .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    }
+    /// Makes a FIFO at `path` with the system's `mkfifo`.
+    fn mkfifo(path: &Path) {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn an_atomic_write_follows_a_symlink_and_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.md");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.md");
+        std::os::unix::fs::symlink("real.md", &link).unwrap();
+        write_atomic(&link, "new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        // A dangling link: the file it names is created.
+        let dangling = dir.path().join("dangling.md");
+        std::os::unix::fs::symlink("made.md", &dangling).unwrap();
+        write_atomic(&dangling, "made").unwrap();
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("made.md")).unwrap(),
+            "made"
+        );
+    }
+
+    #[test]
+    fn an_atomic_write_writes_into_a_fifo_without_replacing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.csv");
+        mkfifo(&fifo);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_atomic(&fifo, "a,b\n").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(reader.join().unwrap(), "a,b\n");
+        assert!(matches!(out_target(&fifo).unwrap(), OutTarget::Special(_)));
+        assert!(out_file(&fifo)
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file"));
+    }
+
+    #[test]
+    fn an_atomic_write_to_a_device_node_keeps_the_device() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let null = dir.path().join("devnull");
+        let made = std::process::Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            // Making a device node takes privileges this run does not have.
+            return;
+        }
+        let link = dir.path().join("to-null");
+        std::os::unix::fs::symlink(&null, &link).unwrap();
+        write_atomic(&null, "report").unwrap();
+        write_atomic(&link, "report").unwrap();
+        assert!(std::fs::symlink_metadata(&null)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        assert!(out_file(&link).is_err());
     }
 }

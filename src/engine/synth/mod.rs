@@ -194,7 +194,10 @@ pub fn sizes(arch: &Arch, quant: &QuantType, dir: &Path) -> Result<Sizes, SynthE
 }
 
 /// Writes `w` to `out` through a partial file, after checking the disk has room.
+/// A symbolic link is followed; an existing device or FIFO is refused.
 fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
+    let target = crate::util::fs::out_file(out).map_err(|e| SynthError::io("write", out, e))?;
+    let out = target.as_path();
     let need = w.file_size()?;
     let dir = crate::util::fs::out_dir(out);
     if let Some(free) = crate::util::fs::free_space(dir) {
