@@ -442,29 +442,7 @@ fn impossible_cached_counts_and_costs_are_not_recorded() {
             data(&usage.to_string()),
             data("[DONE]"),
         ];
-        let f = serve(vec![Reply::ok(steps)]);
-        let dir = tempfile::tempdir().unwrap();
-        let base = format!("{}/v1", f.base());
-        let o = common::run(&[
-            "sweep",
-            "-m",
-            common::model().to_str().unwrap(),
-            "-s",
-            "short-response",
-            "--limit",
-            "1",
-            "--backend",
-            "openai:fixture",
-            "--openai-base-url",
-            &base,
-            "--results",
-            dir.path().to_str().unwrap(),
-            "--no-progress",
-        ]);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-        let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap();
-        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
-        let r: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let r = one_request_through_a_sweep(steps);
         let s = &r["server"];
         assert_eq!(s["prompt_tokens"], 12, "{s}");
         let kept = match cached {
@@ -474,6 +452,34 @@ fn impossible_cached_counts_and_costs_are_not_recorded() {
         assert_eq!(s["cached_prompt_tokens"], kept, "{s}");
         assert_eq!(s["cost_usd"], serde_json::Value::Null, "{s}");
     }
+}
+
+/// The record of one short-response prompt that a sweep through the built binary sends to a
+/// fixture OpenAI server answering with `steps`.
+fn one_request_through_a_sweep(steps: Vec<Step>) -> serde_json::Value {
+    let f = serve(vec![Reply::ok(steps)]);
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", f.base());
+    let o = common::run(&[
+        "sweep",
+        "-m",
+        common::model().to_str().unwrap(),
+        "-s",
+        "short-response",
+        "--limit",
+        "1",
+        "--backend",
+        "openai:fixture",
+        "--openai-base-url",
+        &base,
+        "--results",
+        dir.path().to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap();
+    let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
 }
 
 /// A sweep through the built binary against a server whose usage and timings are absurd: the
@@ -497,29 +503,7 @@ fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
             data(&usage.to_string()),
             data("[DONE]"),
         ];
-        let f = serve(vec![Reply::ok(steps)]);
-        let dir = tempfile::tempdir().unwrap();
-        let base = format!("{}/v1", f.base());
-        let o = common::run(&[
-            "sweep",
-            "-m",
-            common::model().to_str().unwrap(),
-            "-s",
-            "short-response",
-            "--limit",
-            "1",
-            "--backend",
-            "openai:fixture",
-            "--openai-base-url",
-            &base,
-            "--results",
-            dir.path().to_str().unwrap(),
-            "--no-progress",
-        ]);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-        let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap();
-        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
-        let r: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let r = one_request_through_a_sweep(steps);
         assert_eq!(r["failed"], false, "{r}");
         assert_eq!(r["output_tokens"], 3, "the chunks, not {absurd}");
         let tps = r["decode_tps"].as_f64().unwrap();
