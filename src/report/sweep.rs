@@ -165,7 +165,11 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         of_kind(ScenarioKind::LongForm),
     );
     let ttft: Vec<f64> = short.iter().filter_map(|r| r.ttft_ms).collect();
-    let e2e: Vec<f64> = short.iter().map(|r| r.e2e_ms).collect();
+    let e2e: Vec<f64> = short
+        .iter()
+        .filter(|r| waited(r))
+        .map(|r| r.e2e_ms)
+        .collect();
     row.short_ttft_p50_ms = percentile(&ttft, 0.5);
     row.short_ttft_p99_ms = percentile(&ttft, 0.99);
     row.short_e2e_p50_ms = percentile(&e2e, 0.5);
@@ -372,6 +376,15 @@ fn list<V: std::fmt::Display>(m: &BTreeMap<String, V>) -> String {
     v.join(", ")
 }
 
+/// Whether a request's end-to-end time is a latency its user waited: it finished, or it ran
+/// into its time limit (leaving those out would flatter a slow configuration). A request that
+/// ended in an error (a refused connection, an HTTP error status, a broken stream) is left out:
+/// its time says how fast the error came, and the failures column counts it.
+fn waited(r: &RequestRecord) -> bool {
+    use crate::measure::trace::FailureKind;
+    !r.failed || matches!(r.error_kind, None | Some(FailureKind::TimeLimit))
+}
+
 fn failures(r: &SweepRow) -> String {
     match &r.cell_error {
         Some(e) => format!("cell failed: {e}"),
@@ -434,4 +447,42 @@ pub fn render(format: Format, rows: &[SweepRow]) -> Result<String, ReportError> 
         }
         s + &by_category(rows)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::trace::FailureKind;
+
+    /// The shipped sweep fixture's short-response requests, all finished at 1000 ms, plus one
+    /// that failed after `ms` with `kind`.
+    fn short_with_failure(ms: f64, kind: FailureKind) -> Vec<Record> {
+        let text = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let mut short: Vec<RequestRecord> = text
+            .lines()
+            .filter_map(|l| match serde_json::from_str(l).unwrap() {
+                Record::Request(r) if r.scenario_kind == ScenarioKind::ShortResponse => Some(*r),
+                _ => None,
+            })
+            .collect();
+        for r in &mut short {
+            r.e2e_ms = 1000.0;
+        }
+        let mut bad = short[0].clone();
+        (bad.e2e_ms, bad.failed, bad.error_kind) = (ms, true, Some(kind));
+        short.push(bad);
+        short
+            .into_iter()
+            .map(|r| Record::Request(Box::new(r)))
+            .collect()
+    }
+
+    #[test]
+    fn an_error_is_not_a_latency_but_a_time_limit_is() {
+        let error = rows_with(&short_with_failure(60_000.0, FailureKind::Reset), 1.0);
+        assert_eq!(error[0].short_e2e_p99_ms, Some(1000.0));
+        assert_eq!(error[0].failed_requests, 1);
+        let slow = rows_with(&short_with_failure(30_000.0, FailureKind::TimeLimit), 1.0);
+        assert!(slow[0].short_e2e_p99_ms.unwrap() > 20_000.0);
+    }
 }
