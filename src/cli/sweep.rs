@@ -117,7 +117,7 @@ pub struct BackendArgs {
     /// per kind ([openai]) or per backend (["openai:MODEL"]).
     #[arg(long, value_name = "FILE")]
     pub backend_config: Option<PathBuf>,
-    /// Price table for cloud models [default: scenarios/prices.toml].
+    /// Price table for cloud models [default: the shipped scenarios/prices.toml].
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
     /// Longest total wait for retries after HTTP 429 (Retry-After) per request, in seconds.

@@ -27,7 +27,7 @@ pub struct Prices {
     pub price: Vec<Price>,
 }
 
-/// The shipped table: `scenarios/prices.toml` in the source tree.
+/// The shipped table (`scenarios/prices.toml`, built into the binary).
 pub fn builtin_path() -> PathBuf {
     crate::scenario::builtin_dir().join("prices.toml")
 }

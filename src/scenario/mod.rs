@@ -253,9 +253,63 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     load_str(&text, path)
 }
 
-/// The directory of the shipped scenarios: `scenarios/` in the crate's source tree.
+/// The shipped scenario files and price table, built into the binary.
+const SHIPPED: [(&str, &str); 4] = [
+    ("coding.toml", include_str!("../../scenarios/coding.toml")),
+    (
+        "long-form.toml",
+        include_str!("../../scenarios/long-form.toml"),
+    ),
+    ("prices.toml", include_str!("../../scenarios/prices.toml")),
+    (
+        "short-response.toml",
+        include_str!("../../scenarios/short-response.toml"),
+    ),
+];
+
+/// The directory of the shipped scenarios and price table: the copies built into this binary,
+/// written once to `<cache>/scenarios/shipped-<hash of their contents>/` (the system's
+/// temporary directory where the cache cannot be written), so that a binary finds them
+/// wherever it is installed and run from, and a sweep's cells read the very files it checked.
 pub fn builtin_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let name = format!("shipped-{:016x}", shipped_hash());
+        let cache = crate::models::cache_dir(None).join("scenarios").join(&name);
+        let temp = std::env::temp_dir().join(format!("runner-scenarios-{name}"));
+        match write_shipped(&cache) {
+            Ok(()) => cache,
+            // Where neither can be written, reading the missing files names the path.
+            Err(_) => {
+                let _ = write_shipped(&temp);
+                temp
+            }
+        }
+    })
+    .clone()
+}
+
+/// FNV-1a over the shipped files' names and contents.
+fn shipped_hash() -> u64 {
+    SHIPPED
+        .iter()
+        .flat_map(|(name, text)| [name.as_bytes(), b"\0", text.as_bytes(), b"\0"])
+        .flatten()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// Writes each shipped file into `dir` unless it already holds exactly that text.
+fn write_shipped(dir: &Path) -> Result<(), crate::util::fs::WriteError> {
+    for (name, text) in SHIPPED {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+            continue;
+        }
+        crate::util::fs::write_atomic(&path, text)?;
+    }
+    Ok(())
 }
 
 /// Finds a scenario file: a name such as `short-response` is looked up as

@@ -71,3 +71,24 @@ fn coding_loads_with_seven_categories_of_three() {
     }
     assert!(s.prompts.iter().all(|p| p.sampling.is_greedy()));
 }
+
+/// The shipped files are the binary's own copies, found without the source tree, and they are
+/// every `.toml` file of `scenarios/`, as they are there.
+#[test]
+fn shipped_files_come_from_the_binary_not_the_source_tree() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let dir = builtin_dir();
+    assert!(!dir.starts_with(&source), "{}", dir.display());
+    let mut in_source: Vec<String> = std::fs::read_dir(&source)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    in_source.sort();
+    let embedded: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+    assert_eq!(in_source, embedded);
+    for name in embedded {
+        let copy = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(copy, std::fs::read_to_string(source.join(name)).unwrap());
+    }
+}
