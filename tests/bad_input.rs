@@ -339,3 +339,96 @@ fn shapes_llama_cpp_asserts_on() {
     );
     assert!(!out.exists());
 }
+
+/// Makes a FIFO at `path` with the system's `mkfifo`.
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(made.unwrap().success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn input_files_that_are_not_regular_files_are_refused_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let fifo = path("input.toml");
+    mkfifo(Path::new(&fifo));
+    // A results directory whose records include a FIFO.
+    let results = path("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let records = data
+        .join("bench-smollm2.json")
+        .to_str()
+        .unwrap()
+        .to_string();
+    std::fs::copy(&records, Path::new(&results).join("bench.json")).unwrap();
+    mkfifo(&Path::new(&results).join("more.jsonl"));
+    let m = model().to_str().unwrap().to_string();
+    let sweep = |flag: &str, file: &str| {
+        let out = path("runs");
+        [
+            "sweep",
+            "--no-progress",
+            "-m",
+            &m,
+            "-q",
+            "source",
+            "--results",
+            &out,
+            flag,
+            file,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let zero = "/dev/zero".to_string();
+    let (md, html) = (path("guide.md"), path("report.html"));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (sweep("-s", &fifo), &fifo),
+        (sweep("-s", &zero), &zero),
+        (sweep("--prices", &fifo), &fifo),
+        (sweep("--backend-config", &fifo), &fifo),
+        (
+            ["check", "--baseline", &fifo, "--current", &records]
+                .map(String::from)
+                .to_vec(),
+            &fifo,
+        ),
+        (
+            ["check", "--baseline", &zero, "--current", &records]
+                .map(String::from)
+                .to_vec(),
+            &zero,
+        ),
+        (
+            ["check", "--baseline", &records, "--current", &fifo]
+                .map(String::from)
+                .to_vec(),
+            &fifo,
+        ),
+        (
+            ["guide", "--results", &results, "-o", &md]
+                .map(String::from)
+                .to_vec(),
+            "more.jsonl",
+        ),
+        (
+            ["report", "--results", &results, "-o", &html]
+                .map(String::from)
+                .to_vec(),
+            "more.jsonl",
+        ),
+    ];
+    for (args, named) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = finishes(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(named) && err.contains("not a regular file"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!Path::new(&md).exists() && !Path::new(&html).exists());
+}

@@ -257,7 +257,7 @@ fn hashes_path(cache_dir: &Path) -> PathBuf {
 
 fn read_hashes(path: &Path) -> BTreeMap<String, HashEntry> {
     // A missing or damaged memo only costs a re-hash.
-    fs::read(path)
+    crate::util::fs::read_input_bytes(path, crate::util::fs::Input::Config)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()

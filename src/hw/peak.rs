@@ -50,15 +50,17 @@ pub fn path(cache: &Path) -> PathBuf {
     cache.join("hw").join("bandwidth.json")
 }
 
-/// The saved measurement, if it was taken on this machine.
+/// The saved measurement, if it was taken on this machine (and is a regular file; anything
+/// else there is measured again).
 pub fn load(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
-    let text = std::fs::read_to_string(path(cache)).ok()?;
+    let text = crate::util::fs::read_input(&path(cache), crate::util::fs::Input::Config).ok()?;
     let m: Measurement = serde_json::from_str(&text).ok()?;
     (m.machine == MachineKey::of(machine) && !m.busy).then_some(m)
 }
 
 /// Saves a measurement (atomically; a failure to save is not fatal to a run). One taken on a
-/// busy machine is refused.
+/// busy machine is refused, and so is a cache path that is not a regular file (a FIFO, a
+/// device): nothing is written into it.
 pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
     if m.busy {
         anyhow::bail!(
@@ -67,7 +69,9 @@ pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
         );
     }
     let text = serde_json::to_string_pretty(m)? + "\n";
-    crate::util::fs::write_atomic(&path(cache), &text)?;
+    let file = path(cache);
+    crate::util::fs::out_file(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    crate::util::fs::write_atomic(&file, &text)?;
     Ok(())
 }
 
@@ -248,6 +252,37 @@ mod tests {
         // Another machine, not measured: nothing measured, nothing published.
         let other = peaks(&machine("Some CPU", 4), None, || None);
         assert_eq!(other, Peaks::default());
+    }
+
+    #[test]
+    fn a_cache_that_is_not_a_regular_file_is_neither_read_nor_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = machine("Apple M4 Pro", 14);
+        let cache = path(dir.path());
+        std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&cache).status();
+        assert!(made.unwrap().success());
+        // Neither waits for a writer or a reader on the FIFO (the test would hang).
+        assert_eq!(load(dir.path(), &here), None);
+        let m = Measurement {
+            machine: MachineKey::of(&here),
+            time: "t".into(),
+            array_bytes: 1,
+            passes: 1,
+            results: vec![result(Kernel::Read, 14, 200.0)],
+            other_cores: 0.0,
+            busy: false,
+        };
+        let e = save(dir.path(), &m).unwrap_err().to_string();
+        assert!(
+            e.ends_with("is not a regular file (a device or FIFO); write to a file"),
+            "{e}"
+        );
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&cache)
+            .unwrap()
+            .file_type()
+            .is_fifo());
     }
 
     #[test]

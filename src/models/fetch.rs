@@ -226,7 +226,7 @@ fn write_marker(file: &Path, sha256: &str) -> Result<(), FetchError> {
 
 /// Whether the marker next to `file` holds `sha256`.
 fn marker_matches(file: &Path, sha256: &str) -> bool {
-    fs::read_to_string(marker_path(file))
+    crate::util::fs::read_input(&marker_path(file), crate::util::fs::Input::Config)
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .is_some_and(|h| h.eq_ignore_ascii_case(sha256))

@@ -294,7 +294,8 @@ pub(super) fn sweep_id(
     let mut h = Sha256::new();
     h.update(id.to_string());
     for s in scenarios {
-        h.update(std::fs::read(&s.path).unwrap_or_default());
+        let bytes = crate::util::fs::read_input_bytes(&s.path, crate::util::fs::Input::Config);
+        h.update(bytes.unwrap_or_default());
     }
     hex::encode(h.finalize())[..12].to_string()
 }

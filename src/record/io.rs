@@ -52,6 +52,8 @@ pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ResultsError + '
 
 impl ResultsFile {
     /// Opens (creating it and its directory if needed) the file at `path`; `fresh` empties it.
+    /// An existing path that is not a regular file (a FIFO, a device) is refused before it is
+    /// read.
     pub fn open(path: &Path, fresh: bool) -> Result<(ResultsFile, Existing), ResultsError> {
         let dir = crate::util::fs::out_dir(path);
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -62,6 +64,10 @@ impl ResultsFile {
             .truncate(false)
             .open(path)
             .map_err(io_err(path))?;
+        if !file.metadata().map_err(io_err(path))?.is_file() {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(io_err(path)(e));
+        }
         // One writer at a time: a second sweep of the same configuration would run and record
         // every pending request again. The lock ends with this handle (or the process); where
         // the file system cannot lock, sweeps go ahead unlocked.
@@ -148,9 +154,10 @@ fn read_and_repair(file: &mut File, path: &Path) -> Result<Existing, ResultsErro
     Ok(out)
 }
 
-/// Reads a results file without changing it.
+/// Reads a results file without changing it (a regular file only).
 pub fn read(path: &Path) -> Result<Vec<Record>, ResultsError> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let text =
+        crate::util::fs::read_input(path, crate::util::fs::Input::Records).map_err(io_err(path))?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<Record>(l).ok())
@@ -229,6 +236,28 @@ mod tests {
         assert_eq!(read(&path).unwrap().len(), 1, "nothing was emptied");
         drop(f);
         assert!(ResultsFile::open(&path, false).is_ok(), "free once closed");
+    }
+
+    #[test]
+    fn a_results_path_that_is_not_a_regular_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("r.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let zero = dir.path().join("z.jsonl");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for path in [&fifo, &zero] {
+            for fresh in [false, true] {
+                let e = ResultsFile::open(path, fresh).unwrap_err().to_string();
+                assert!(
+                    e.ends_with("r.jsonl: not a regular file")
+                        || e.ends_with("z.jsonl: not a regular file"),
+                    "{e}"
+                );
+            }
+            let e = read(path).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::io::{io_err, ResultsError};
 use super::schema::{BenchRecord, CellFailure, Judgement, Record, RequestRecord};
 use super::ProfileReport;
+use crate::util::fs::{read_input, Input};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -116,20 +117,22 @@ impl Records {
 }
 
 /// Reads one file, or every `*.json` and `*.jsonl` file under a directory in sorted path order.
+/// Each is read through [`read_input`]: a path that is not a regular file (a FIFO, a device) is
+/// refused, never waited on.
 pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     let mut files = Vec::new();
-    if dir.is_file() {
-        files.push(dir.to_path_buf());
-    } else if dir.is_dir() {
+    if dir.is_dir() {
         walk(dir, &mut files)?;
         files.sort();
+    } else if dir.exists() {
+        files.push(dir.to_path_buf());
     } else {
         return Err(ResultsError::NotFound(dir.display().to_string()));
     }
     let mut out = Records::default();
     let mut seen = BTreeSet::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let text = read_input(&path, Input::Records).map_err(io_err(&path))?;
         let before = out.len();
         for value in values(&path, &text, &mut out.unreadable) {
             add(value, &mut out, &mut seen);

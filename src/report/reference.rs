@@ -75,17 +75,20 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Reads the reference rows under a results directory; none when the file is absent.
+/// Reads the reference rows under a results directory (a regular file of at most
+/// [`CONFIG_MAX_BYTES`](crate::util::fs::CONFIG_MAX_BYTES)); none when the file is absent.
 pub fn load(results_dir: &Path) -> Result<Vec<Published>, ReferenceError> {
     let path = results_dir.join(PATH);
-    if !path.is_file() {
+    if !path.exists() {
         return Ok(Vec::new());
     }
     let bad = |message: String| ReferenceError::Bad {
         path: path.display().to_string(),
         message,
     };
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| bad(e.to_string()))?;
+    let text = crate::util::fs::read_input(&path, crate::util::fs::Input::Config);
+    let text = text.map_err(|e| bad(e.to_string()))?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
     let rows = reader.deserialize().collect::<Result<Vec<Published>, _>>();
     rows.map_err(|e| bad(e.to_string()))
 }

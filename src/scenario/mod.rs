@@ -84,6 +84,7 @@ mod shipped_tests;
 #[cfg(test)]
 mod tests;
 
+use crate::util::fs::Input;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -234,7 +235,8 @@ fn unknown_message(name: &str, dirs: &[PathBuf], available: &[String]) -> String
     )
 }
 
-/// Reads and validates a scenario file.
+/// Reads and validates a scenario file (a regular file of at most
+/// [`CONFIG_MAX_BYTES`](crate::util::fs::CONFIG_MAX_BYTES)).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let read_error = |message: String| ScenarioError::Read {
         path: path.to_path_buf(),
@@ -243,9 +245,11 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     if path.is_dir() {
         return Err(read_error("is a directory, not a scenario file".into()));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::util::fs::read_input_bytes(path, Input::Config).map_err(|e| {
         read_error(match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_string(),
+            // Not a regular file, or too large: the reader's own words.
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => e.to_string(),
             _ => format!("cannot read: {e}"),
         })
     })?;

@@ -1,13 +1,117 @@
 //! Writing a whole file atomically (following links, writing into devices and FIFOs, never
-//! replacing them); reading a TOML file with one-line errors; whether two paths
-//! name one file.
+//! replacing them); reading an input file (regular files only, of a bounded size) and a TOML
+//! file with one-line errors; whether two paths name one file.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Reads and parses a TOML file; every error is one line naming the file.
+/// The most bytes a configuration-sized input may hold (16 MiB): far above any real scenario,
+/// price table, backend configuration, rubric, reference CSV, bandwidth cache or sweep cell
+/// specification.
+pub const CONFIG_MAX_BYTES: u64 = 16 << 20;
+
+/// What an input file holds, which sets how large it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A file written by hand or kept by runner for itself (TOML, CSV, a JSON specification or
+    /// cache): at most [`CONFIG_MAX_BYTES`].
+    Config,
+    /// Records (bench JSON, JSON Lines): no cap beyond being a regular file, since a long
+    /// sweep's records legitimately run to gigabytes.
+    Records,
+}
+
+impl Input {
+    /// The most bytes a file of this kind may hold.
+    pub fn max_bytes(self) -> u64 {
+        match self {
+            Input::Config => CONFIG_MAX_BYTES,
+            Input::Records => u64::MAX,
+        }
+    }
+}
+
+/// Reads a whole input file: the one reader of every file runner takes as input (scenarios,
+/// price tables, backend configurations, rubrics, records, reference CSVs, the bandwidth
+/// cache). `path` must be a regular file once symbolic links are followed: a FIFO, a device
+/// (`/dev/zero`), a socket or a directory is refused before it is opened, so reading never
+/// waits on a writer or grows without end. A file larger than `kind` allows is refused. The
+/// error's text is one line without the path (callers name it): `not a regular file (a
+/// FIFO)`, `larger than 16 MiB, the most an input of this kind may be`.
+pub fn read_input_bytes(path: &Path, kind: Input) -> std::io::Result<Vec<u8>> {
+    let max = kind.max_bytes();
+    check_input(&std::fs::metadata(path)?, max)?;
+    let mut file = std::fs::File::open(path)?;
+    // The file opened, in case another took the path's place meanwhile.
+    let meta = file.metadata()?;
+    check_input(&meta, max)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    (&mut file)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(max));
+    }
+    Ok(bytes)
+}
+
+/// [`read_input_bytes`] as UTF-8 text (anything else is an `InvalidData` error).
+pub fn read_input(path: &Path, kind: Input) -> std::io::Result<String> {
+    String::from_utf8(read_input_bytes(path, kind)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8 text"))
+}
+
+/// Refuses a file that is not a regular one, or larger than `max` bytes.
+fn check_input(meta: &std::fs::Metadata, max: u64) -> std::io::Result<()> {
+    if !meta.is_file() {
+        let what = file_kind(&meta.file_type());
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({what})"),
+        ));
+    }
+    if meta.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(())
+}
+
+fn too_large(max: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!(
+            "larger than {} MiB, the most an input of this kind may be",
+            max >> 20
+        ),
+    )
+}
+
+/// `a FIFO`, `a device`, ...: what a file that is not a regular one is.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads and parses a TOML file (through [`read_input`], at most [`CONFIG_MAX_BYTES`]); every
+/// error is one line naming the file.
 pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_input(path, Input::Config).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         let msg = e.to_string().replace('\n', " ");
         format!("{}: {}", path.display(), msg.trim())
@@ -215,6 +319,50 @@ mod tests {
             .unwrap()
             .success();
         assert!(ok, "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn an_input_must_be_a_regular_file_within_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("in.toml");
+        mkfifo(&fifo);
+        // Refused before it is opened: no writer is ever waited for.
+        let e = read_input(&fifo, Input::Config).unwrap_err().to_string();
+        assert_eq!(e, "not a regular file (a FIFO)");
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        assert!(read_input(&link, Input::Records).is_err());
+        let e = read_input(dir.path(), Input::Config)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "not a regular file (a directory)");
+        let e = read_input(Path::new("/dev/zero"), Input::Records).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file (a device)");
+        let e = read_toml::<toml::Table>(&fifo).unwrap_err();
+        assert_eq!(
+            e,
+            format!("{}: not a regular file (a FIFO)", fifo.display())
+        );
+        // A regular file at the cap reads; one byte more is refused.
+        let big = dir.path().join("big.csv");
+        let at_cap = vec![b'a'; CONFIG_MAX_BYTES as usize];
+        std::fs::write(&big, &at_cap).unwrap();
+        assert_eq!(
+            read_input_bytes(&big, Input::Config).unwrap().len(),
+            at_cap.len()
+        );
+        std::fs::write(&big, [at_cap.as_slice(), b"a"].concat()).unwrap();
+        let e = read_input(&big, Input::Config).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+        assert!(e.to_string().starts_with("larger than 16 MiB"), "{e}");
+        // Records have no cap of that size.
+        assert_eq!(
+            read_input(&big, Input::Records).unwrap().len(),
+            at_cap.len() + 1
+        );
+        std::fs::write(&big, [0xff, 0xfe]).unwrap();
+        let e = read_input(&big, Input::Config).unwrap_err().to_string();
+        assert_eq!(e, "not valid UTF-8 text");
     }
 
     #[test]

@@ -69,14 +69,17 @@ impl RefRow {
     }
 }
 
-/// Reads the reference rows under a results directory; none when the file is absent.
+/// Reads the reference rows under a results directory (a regular file of at most
+/// [`CONFIG_MAX_BYTES`](crate::util::fs::CONFIG_MAX_BYTES)); none when the file is absent.
 pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
     let path = results_dir.join(PATH);
-    if !path.is_file() {
+    if !path.exists() {
         return Ok(Vec::new());
     }
+    let text = crate::util::fs::read_input(&path, crate::util::fs::Input::Config);
+    let text = text.map_err(|e| format!("{}: {e}", path.display()))?;
     let bad = |e: csv::Error| format!("{}: {e}", path.display());
-    let mut reader = csv::Reader::from_path(&path).map_err(bad)?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut rows = Vec::new();
     for row in reader.deserialize::<RefRow>() {
         let row: RefRow = row.map_err(bad)?;

@@ -344,8 +344,9 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
     out
 }
 
-/// Reads the results directory, reads its records and reference rows (a missing directory is
-/// a usage error), for `runner guide` and `runner report`.
+/// Reads the results directory, reads its records and reference rows, for `runner guide` and
+/// `runner report`. A missing directory, a file under it that cannot be read (not a regular
+/// file, say) and a damaged reference CSV are usage errors.
 pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Published>)> {
     if !results.is_dir() {
         return Err(Invalid(format!(
@@ -354,9 +355,9 @@ pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Pu
         ))
         .into());
     }
-    let records = crate::record::read::load(results)?;
+    let records = crate::record::read::load(results).map_err(|e| Invalid(e.to_string()))?;
     records.warn_unreadable(results);
-    let published = crate::report::reference::load(results)?;
+    let published = crate::report::reference::load(results).map_err(|e| Invalid(e.to_string()))?;
     Ok((records, published))
 }
 
