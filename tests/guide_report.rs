@@ -811,3 +811,73 @@ fn an_output_that_would_overwrite_the_records_read_is_refused() {
         assert!(&std::fs::read(path).unwrap() == bytes, "{}", path.display());
     }
 }
+
+/// A results directory in `dir` with a copy of the test records and reference CSVs.
+fn results_copy(dir: &Path) -> PathBuf {
+    let results = dir.join("results");
+    let reference = results.join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    for name in ["sweep-0ad6ba95c6e9.jsonl", "bench-smollm2.json"] {
+        std::fs::copy(data().join("records").join(name), results.join(name)).unwrap();
+    }
+    for name in ["published.csv", "llama-cpp-published.csv"] {
+        let from = data().join("records/reference").join(name);
+        std::fs::copy(from, reference.join(name)).unwrap();
+    }
+    results
+}
+
+#[test]
+fn an_output_that_would_overwrite_a_reference_csv_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = results_copy(dir.path());
+    let reference = results.join("reference");
+    let read = |name: &str| std::fs::read(reference.join(name)).unwrap();
+    let before = [read("published.csv"), read("llama-cpp-published.csv")];
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(reference.join("published.csv"), &link).unwrap();
+    let r = results.to_str().unwrap();
+    let at = |name: &str| reference.join(name).to_str().unwrap().to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["report".into(), "-o".into(), at("published.csv")],
+        vec!["report".into(), "-o".into(), at("llama-cpp-published.csv")],
+        vec!["report".into(), "-o".into(), link.to_str().unwrap().into()],
+        // The guide's CSV, written beside its markdown, would replace a reference CSV.
+        vec!["guide".into(), "-o".into(), at("llama-cpp-published.md")],
+        vec!["guide".into(), "-o".into(), at("published.md")],
+        vec![
+            "guide".into(),
+            "--machine".into(),
+            "RTX 4090".into(),
+            "-o".into(),
+            at("published.csv"),
+        ],
+    ];
+    for case in cases {
+        let mut args = vec![case[0].as_str(), "--results", r];
+        args.extend(case[1..].iter().map(String::as_str));
+        let o = runner().args(&args).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("holds reference figures this reads"),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+    assert_eq!(
+        [read("published.csv"), read("llama-cpp-published.csv")],
+        before
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&reference)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["llama-cpp-published.csv", "published.csv"],
+        "nothing written"
+    );
+}

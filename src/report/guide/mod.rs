@@ -361,6 +361,26 @@ pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Pu
     Ok((records, published))
 }
 
+/// Refuses an output path that names a file `runner guide` or `runner report` reads under
+/// `results`, before anything is written: a file its records came from, or either reference
+/// CSV (there already or not).
+pub fn refuse_overwrite(
+    records: &Records,
+    results: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(), Invalid> {
+    records.refuse_overwrite(results, out)?;
+    for reference in [crate::report::reference::PATH, calib::PATH] {
+        if crate::util::fs::same_file(&results.join(reference), out) {
+            return Err(Invalid(format!(
+                "{}: holds reference figures this reads; write to another file",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What `runner guide` is asked.
 #[derive(Debug, Clone)]
 pub struct GuideOptions {
@@ -396,7 +416,7 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         let text = answer(&guide, &spec, args.interactive);
         return match &args.output {
             Some(path) => {
-                records.refuse_overwrite(&args.results, path)?;
+                refuse_overwrite(&records, &args.results, path)?;
                 write_atomic(path, &text)?;
                 Ok(format!("wrote {}\n", path.display()))
             }
@@ -420,7 +440,7 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     let catalogue_name = format!("{stem}-catalogue.csv");
     let catalogue_path = md_path.with_file_name(&catalogue_name);
     for path in [&md_path, &csv_path, &catalogue_path] {
-        records.refuse_overwrite(&args.results, path)?;
+        refuse_overwrite(&records, &args.results, path)?;
     }
     write_atomic(&md_path, &markdown(&guide, &catalogue_name))?;
     write_atomic(&csv_path, &csv(&guide.rows)?)?;

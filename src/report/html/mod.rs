@@ -223,7 +223,7 @@ pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
         .output
         .clone()
         .unwrap_or_else(|| args.results.join("report.html"));
-    records.refuse_overwrite(&args.results, &path)?;
+    guide::refuse_overwrite(&records, &args.results, &path)?;
     let html = page(&g, &records).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     crate::report::write_atomic(&path, &html)?;
     Ok(format!(
