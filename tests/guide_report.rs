@@ -881,3 +881,62 @@ fn an_output_that_would_overwrite_a_reference_csv_read_is_refused() {
         "nothing written"
     );
 }
+
+#[test]
+fn a_damaged_reference_csv_is_refused_by_guide_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = results_copy(dir.path());
+    let reference = results.join("reference");
+    let good = |name: &str| std::fs::read_to_string(data().join("records/reference").join(name));
+    let published = good("published.csv").unwrap();
+    let header = published.lines().next().unwrap();
+    let nan_row = published
+        .lines()
+        .nth(1)
+        .unwrap()
+        .replacen(",40.05,", ",NaN,", 1);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "published.csv",
+            vec![0x89, b'P', b'N', b'G', 0xff, b'\n', 0],
+            "not valid UTF-8",
+        ),
+        (
+            "published.csv",
+            b"\x01\x02 no newline".to_vec(),
+            "no source, published",
+        ),
+        (
+            "published.csv",
+            b"source,machine,model\nx,y,z\n".to_vec(),
+            "no published, memory_gb",
+        ),
+        (
+            "published.csv",
+            format!("{header}\n{nan_row}\n").into_bytes(),
+            "gen_tok_s NaN",
+        ),
+        (
+            "llama-cpp-published.csv",
+            b"source\n".to_vec(),
+            "no url, machine",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        std::fs::write(reference.join(name), &bytes).unwrap();
+        for command in ["guide", "report"] {
+            let out = dir.path().join(format!("out.{command}"));
+            let o = runner()
+                .args([command, "--results", results.to_str().unwrap(), "-o"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{command} {name} {says}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(name) && err.contains(says), "{command}: {err}");
+            assert!(!out.exists());
+        }
+        std::fs::write(reference.join(name), good(name).unwrap()).unwrap();
+    }
+}

@@ -75,22 +75,95 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Reads the reference rows under a results directory (a regular file of at most
-/// [`CONFIG_MAX_BYTES`](crate::util::fs::CONFIG_MAX_BYTES)); none when the file is absent.
+/// The columns [`PATH`] must have (others are ignored).
+pub const COLUMNS: &[&str] = &[
+    "source",
+    "published",
+    "machine",
+    "memory_gb",
+    "runtime",
+    "model",
+    "quant",
+    "scenario",
+    "gen_tok_s",
+    "ttft_s",
+    "quality",
+    "quality_scale",
+    "cost_usd",
+    "note",
+];
+
+/// Reads the reference rows under a results directory; none when the file is absent. A file
+/// that is there but damaged (not a regular file or not text, a missing column, a row that
+/// does not parse, a number that is not finite or below 0) is an error naming it and the line:
+/// it is never read as fewer rows.
 pub fn load(results_dir: &Path) -> Result<Vec<Published>, ReferenceError> {
     let path = results_dir.join(PATH);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
     let bad = |message: String| ReferenceError::Bad {
         path: path.display().to_string(),
         message,
     };
-    let text = crate::util::fs::read_input(&path, crate::util::fs::Input::Config);
-    let text = text.map_err(|e| bad(e.to_string()))?;
+    let mut rows = Vec::new();
+    for (line, row) in read_rows::<Published>(&path, COLUMNS).map_err(bad)? {
+        let numbers = [
+            ("memory_gb", row.memory_gb),
+            ("gen_tok_s", row.gen_tok_s),
+            ("ttft_s", row.ttft_s),
+            ("quality", row.quality),
+            ("quality_scale", row.quality_scale),
+            ("cost_usd", row.cost_usd),
+        ];
+        if let Some((column, v)) = numbers
+            .into_iter()
+            .find_map(|(c, v)| Some((c, v?)).filter(|(_, v)| !(v.is_finite() && *v >= 0.0)))
+        {
+            return Err(bad(format!(
+                "line {line}: {column} {v} is not a number of 0 or more"
+            )));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The rows of a reference CSV with the line each starts on; none when `path` is absent. The
+/// file is read through [`read_input`](crate::util::fs::read_input) (a regular file of at most
+/// [`CONFIG_MAX_BYTES`](crate::util::fs::CONFIG_MAX_BYTES)) and its header must name every one
+/// of `columns`. Every error is one line without the path.
+pub fn read_rows<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    columns: &[&str],
+) -> Result<Vec<(u64, T)>, String> {
+    use crate::util::fs::{read_input, Input};
+    let absent = std::fs::symlink_metadata(path);
+    if absent.is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(Vec::new());
+    }
+    let text = read_input(path, Input::Config).map_err(|e| e.to_string())?;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let rows = reader.deserialize().collect::<Result<Vec<Published>, _>>();
-    rows.map_err(|e| bad(e.to_string()))
+    let header = reader.headers().map_err(|e| e.to_string())?.clone();
+    let missing: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|c| !header.iter().any(|h| h == *c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "not a reference CSV: its header has no {} column{}",
+            missing.join(", "),
+            if missing.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| e.to_string())?;
+        let line = record.position().map_or(0, |p| p.line());
+        let row = record
+            .deserialize(Some(&header))
+            .map_err(|e| format!("line {line}: {e}"))?;
+        rows.push((line, row));
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -120,5 +193,47 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("reference")).unwrap();
         std::fs::write(dir.path().join(PATH), "source,machine\n\"unterminated\n").unwrap();
         assert!(load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_naming_it_never_fewer_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("reference")).unwrap();
+        let path = dir.path().join(PATH);
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("results")
+            .join(PATH);
+        let good = std::fs::read_to_string(shipped).unwrap();
+        let error = |text: &[u8]| {
+            std::fs::write(&path, text).unwrap();
+            let e = load(dir.path()).unwrap_err().to_string();
+            assert!(e.starts_with(&path.display().to_string()), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+            e
+        };
+        // Binary bytes, or one header line of them: no rows would parse.
+        assert!(error(&[0x89, b'P', b'N', b'G', 0xff, 0, 1]).ends_with("not valid UTF-8 text"));
+        let e = error(b"\x01\x02garbage without a newline");
+        assert!(e.contains("no source, published, machine"), "{e}");
+        // A header without the numbers' columns.
+        let e = error(b"source,machine,model\nx,Apple M4,m\n");
+        assert!(e.contains("no published, memory_gb, runtime"), "{e}");
+        // A number that is not one.
+        let header = good.lines().next().unwrap();
+        let row = good.lines().nth(1).unwrap().replacen(",40.05,", ",NaN,", 1);
+        let e = error(format!("{header}\n{row}\n").as_bytes());
+        assert!(
+            e.ends_with("line 2: gen_tok_s NaN is not a number of 0 or more"),
+            "{e}"
+        );
+        // A FIFO is refused, never waited on.
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        assert!(error_of(dir.path()).ends_with("not a regular file (a FIFO)"));
+    }
+
+    fn error_of(dir: &Path) -> String {
+        load(dir).unwrap_err().to_string()
     }
 }

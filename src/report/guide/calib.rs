@@ -69,28 +69,45 @@ impl RefRow {
     }
 }
 
-/// Reads the reference rows under a results directory (a regular file of at most
-/// [`CONFIG_MAX_BYTES`](crate::util::fs::CONFIG_MAX_BYTES)); none when the file is absent.
+/// The columns [`PATH`] must have (`catalogue`, `test_pp`, `test_tg` and `note` may be left
+/// out; others are ignored).
+pub const COLUMNS: &[&str] = &[
+    "source",
+    "url",
+    "machine",
+    "backend",
+    "model",
+    "moe",
+    "quant",
+    "model_size_gib",
+    "params_b",
+    "active_params_b",
+    "pp_tps",
+    "tg_tps",
+];
+
+/// Reads the reference rows under a results directory; none when the file is absent. A file
+/// that is there but damaged (not a regular file or not text, a missing column, a row that
+/// does not parse, a number that is not positive and below 1e9) is an error naming it: it is
+/// never read as fewer rows.
 pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
     let path = results_dir.join(PATH);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let text = crate::util::fs::read_input(&path, crate::util::fs::Input::Config);
-    let text = text.map_err(|e| format!("{}: {e}", path.display()))?;
-    let bad = |e: csv::Error| format!("{}: {e}", path.display());
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let mut rows = Vec::new();
-    for row in reader.deserialize::<RefRow>() {
-        let row: RefRow = row.map_err(bad)?;
-        for v in [row.pp_tps, row.tg_tps, row.model_size_gib, row.params_b]
-            .into_iter()
-            .flatten()
-        {
+    let rows = crate::report::reference::read_rows::<RefRow>(&path, COLUMNS);
+    let rows = rows.map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (line, row) in rows {
+        let numbers = [
+            row.pp_tps,
+            row.tg_tps,
+            row.model_size_gib,
+            row.params_b,
+            row.active_params_b,
+        ];
+        for v in numbers.into_iter().flatten() {
             // Rates, GiB and billions of parameters are all far below 1e9.
             if !(v.is_finite() && v > 0.0 && v < 1e9) {
                 return Err(format!(
-                    "{}: {} {} on {}: {v} is not a positive number below 1e9",
+                    "{}: line {line}: {} {} on {}: {v} is not a positive number below 1e9",
                     path.display(),
                     row.model,
                     row.quant,
@@ -98,9 +115,9 @@ pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
                 ));
             }
         }
-        rows.push(row);
+        out.push(row);
     }
-    Ok(rows)
+    Ok(out)
 }
 
 /// GPU cores of an Apple chip's top configuration (Apple's published specifications), for

@@ -226,3 +226,29 @@ fn a_published_figure_out_of_any_range_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_damaged_reference_file_is_an_error_never_fewer_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("reference")).unwrap();
+    let path = dir.path().join(PATH);
+    let error = |text: &[u8]| {
+        std::fs::write(&path, text).unwrap();
+        let e = load(dir.path()).unwrap_err();
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        e
+    };
+    assert!(error(&[0xff, 0xfe, 0, 7, b'\n', 0x80]).ends_with("not valid UTF-8 text"));
+    // A header alone, of junk or of too few columns: it would read as no rows.
+    let e = error(b"\x01\x02\x03");
+    assert!(e.contains("no source, url, machine"), "{e}");
+    let e = error(b"source,url,machine,backend,model,moe,quant\n");
+    assert!(
+        e.contains("no model_size_gib, params_b, active_params_b, pp_tps, tg_tps columns"),
+        "{e}"
+    );
+    // An absent file is no rows.
+    std::fs::remove_file(&path).unwrap();
+    assert!(load(dir.path()).unwrap().is_empty());
+}
