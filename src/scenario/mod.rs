@@ -308,7 +308,7 @@ fn shipped_hash() -> u64 {
 fn write_shipped(dir: &Path) -> Result<(), crate::util::fs::WriteError> {
     for (name, text) in SHIPPED {
         let path = dir.join(name);
-        if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+        if crate::util::fs::read_input(&path, Input::Config).is_ok_and(|t| t == text) {
             continue;
         }
         crate::util::fs::write_atomic(&path, text)?;
