@@ -125,11 +125,12 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
         .unzip();
     // The server's own figures: its prompt time, and the prompt tokens it took from its cache.
     let servers = || ok.iter().filter_map(|r| Some((*r, r.server.as_ref()?)));
-    let (mut prompt, mut cached) = (0u64, 0u64);
+    // Summed in 128 bits: counts near u64::MAX (old records) neither wrap nor lose the share.
+    let (mut prompt, mut cached) = (0u128, 0u128);
     for (_, s) in servers() {
         if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
-            prompt += p;
-            cached += c;
+            prompt = prompt.saturating_add(u128::from(p));
+            cached = cached.saturating_add(u128::from(c));
         }
     }
     CompareRow {
@@ -262,6 +263,40 @@ mod tests {
         assert!(t.contains("prompt cached") && t.contains("50%"), "{t}");
         assert!(t.contains("published reference figures") && t.contains("Claude Haiku 4.5"));
         assert_eq!(render(Format::Json, Some(&c)).unwrap(), "");
+    }
+
+    #[test]
+    fn huge_server_token_counts_are_summed_without_wrapping() {
+        let line = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl")
+            .lines()
+            .next()
+            .unwrap();
+        let native = Record::from_value(serde_json::from_str(line).unwrap()).unwrap();
+        let Record::Request(native) = native else {
+            panic!("the first line is a request")
+        };
+        let backend: BackendId = "openai:m".parse().unwrap();
+        let http = |prompt: u64, cached: u64| {
+            let mut r = native.clone();
+            r.cell = crate::record::CellKey::http(&backend);
+            r.server = Some(crate::record::ServerReport {
+                prompt_tokens: Some(prompt),
+                cached_prompt_tokens: Some(cached),
+                ..Default::default()
+            });
+            Record::Request(r)
+        };
+        // Wrapped, the prompt sum would be 998 and the cached one past it.
+        let records = vec![
+            Record::Request(native.clone()),
+            http(u64::MAX, u64::MAX - 10),
+            http(u64::MAX, u64::MAX - 10),
+            http(1000, 0),
+        ];
+        let c = build(&records, 1.0, false).expect("an HTTP backend ran");
+        assert_eq!(c.rows.len(), 1);
+        let share = c.rows[0].cached_prompt_share.expect("counts were given");
+        assert!((share - 1.0).abs() < 1e-9, "{share}");
     }
 
     #[test]
