@@ -63,9 +63,13 @@ fn parse_number(s: &str, ok: impl Fn(f64) -> bool, what: &str) -> Result<f64, St
     }
 }
 
-/// A rate in tokens per second: positive and below a million.
+/// A rate in tokens per second: above 0 and below a million.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
-    parse_number(s, |v| v > 0.0 && v < 1e6, "tokens per second above 0")
+    parse_number(
+        s,
+        |v| v > 0.0 && v < 1e6,
+        "tokens per second above 0 and below 1000000",
+    )
 }
 
 /// A percentage such as `5%` or `2.5`, as a fraction (0.05, 0.025).
@@ -155,6 +159,13 @@ mod tests {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
         assert!(parse_gib("0").is_err());
+        assert_eq!(parse_rate("999999"), Ok(999_999.0));
+        for bad in ["1e6", "0", "-5", "nan"] {
+            assert_eq!(
+                parse_rate(bad).unwrap_err(),
+                format!("expected tokens per second above 0 and below 1000000, got '{bad}'")
+            );
+        }
         assert_eq!(KvType::from_str("q8_0", true), Ok(KvType::Q8_0));
         assert_eq!(Format::from_str("md", true), Ok(Format::Md));
     }

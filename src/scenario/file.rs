@@ -32,7 +32,8 @@ struct RawSettings {
     system: Option<String>,
     max_tokens: Option<u32>,
     time_limit_s: Option<f64>,
-    temperature: Option<f32>,
+    /// Read wide, so that a value past f32 is refused as written, not as `inf`.
+    temperature: Option<f64>,
     seed: Option<u32>,
     top_p: Option<f32>,
     top_k: Option<u32>,
@@ -171,19 +172,38 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The longest time limit a prompt may have, in seconds (about 32 years).
+const MAX_TIME_LIMIT_S: f64 = 1e9;
+
+/// A number as a scenario file may have written it: plain digits from 0.0001 to below 10^9,
+/// else with an exponent (`1e20`, not twenty-one digits).
+fn shown(v: f64) -> String {
+    match v == 0.0 || (1e-4..1e9).contains(&v.abs()) || !v.is_finite() {
+        true => v.to_string(),
+        false => format!("{v:e}"),
+    }
+}
+
 /// Range checks shared by `[defaults]` and prompts.
 fn check_defaults(s: &RawSettings) -> Result<(), String> {
     if s.max_tokens == Some(0) {
         return Err("max_tokens must be >= 1".into());
     }
     if let Some(t) = s.time_limit_s {
-        if !(t.is_finite() && t > 0.0 && t <= 1e9) {
-            return Err(format!("time_limit_s {t} must be > 0"));
+        if !(t.is_finite() && t > 0.0 && t <= MAX_TIME_LIMIT_S) {
+            return Err(format!(
+                "time_limit_s {} must be more than 0 and at most {MAX_TIME_LIMIT_S:e} (seconds)",
+                shown(t)
+            ));
         }
     }
     if let Some(t) = s.temperature {
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(format!("temperature {t} must be >= 0"));
+        if !(t.is_finite() && t >= 0.0 && t <= f64::from(f32::MAX)) {
+            return Err(format!(
+                "temperature {} must be from 0 to {:.1e} (0 = greedy)",
+                shown(t),
+                f32::MAX
+            ));
         }
     }
     if let Some(p) = s.top_p {
@@ -261,7 +281,7 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
         max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         time_limit,
         sampling: Sampling {
-            temperature: settings.temperature.unwrap_or(0.0),
+            temperature: settings.temperature.unwrap_or(0.0) as f32,
             seed: settings.seed.unwrap_or(DEFAULT_SEED),
             top_p: settings.top_p,
             top_k: settings.top_k.filter(|k| *k > 0),

@@ -18,7 +18,7 @@
 //! [defaults]                       # all optional; a prompt's own field overrides its default
 //! system = "You are a precise assistant."
 //! max_tokens = 64                  # >= 1; default 256
-//! time_limit_s = 60.0              # > 0; default 60. A slower answer counts as a failure.
+//! time_limit_s = 60.0              # > 0, at most 1e9; default 60. A slower answer counts as a failure.
 //! temperature = 0.0                # >= 0; 0 = greedy (the default); > 0 samples
 //! seed = 42                        # sampling seed, used when temperature > 0; default 42
 //! top_p = 1.0                      # optional, in (0, 1]

@@ -275,7 +275,19 @@ fn prompt_level_errors() {
     );
     expect_error(
         &prompt_with("time_limit_s = -1\n"),
-        "prompt 'a': time_limit_s -1 must be > 0",
+        "prompt 'a': time_limit_s -1 must be more than 0 and at most 1e9 (seconds)",
+    );
+    expect_error(
+        &prompt_with("time_limit_s = 1e20\n"),
+        "prompt 'a': time_limit_s 1e20 must be more than 0 and at most 1e9 (seconds)",
+    );
+    expect_error(
+        &prompt_with("temperature = 1e308\n"),
+        "prompt 'a': temperature 1e308 must be from 0 to 3.4e38 (0 = greedy)",
+    );
+    expect_error(
+        &prompt_with("temperature = -0.5\n"),
+        "prompt 'a': temperature -0.5 must be from 0 to 3.4e38 (0 = greedy)",
     );
     expect_error(
         &with_header("[[prompts]]\nid = \"a\"\nprompt = \"hi\"\n"),
