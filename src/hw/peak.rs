@@ -50,12 +50,47 @@ pub fn path(cache: &Path) -> PathBuf {
     cache.join("hw").join("bandwidth.json")
 }
 
+/// The bandwidths a saved measurement may hold, in GB/s: from 0.1 (slower than any memory a
+/// model runs from) to 100,000 (beyond any memory system's). A file with a figure outside
+/// them, or one that is not a number, was damaged or edited and is not believed.
+pub const PLAUSIBLE_GBPS: std::ops::RangeInclusive<f64> = 0.1..=100_000.0;
+
 /// The saved measurement, if it was taken on this machine (and is a regular file; anything
-/// else there is measured again).
+/// else there is measured again). One holding a bandwidth outside [`PLAUSIBLE_GBPS`] is
+/// ignored with a warning, as if none were saved.
 pub fn load(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
-    let text = crate::util::fs::read_input(&path(cache), crate::util::fs::Input::Config).ok()?;
+    let path = path(cache);
+    let text = crate::util::fs::read_input(&path, crate::util::fs::Input::Config).ok()?;
     let m: Measurement = serde_json::from_str(&text).ok()?;
-    (m.machine == MachineKey::of(machine) && !m.busy).then_some(m)
+    if m.machine != MachineKey::of(machine) || m.busy {
+        return None;
+    }
+    if let Err(why) = believable(&m) {
+        eprintln!(
+            "warning: {}: the saved bandwidth measurement is not believed ({why}); it is \
+             ignored as if none were saved",
+            path.display()
+        );
+        return None;
+    }
+    Some(m)
+}
+
+/// Every figure of `m` is a bandwidth within [`PLAUSIBLE_GBPS`]; else the first that is not.
+fn believable(m: &Measurement) -> Result<(), String> {
+    let (lo, hi) = (PLAUSIBLE_GBPS.start(), PLAUSIBLE_GBPS.end());
+    let Some(r) = m.results.iter().find(|r| !PLAUSIBLE_GBPS.contains(&r.gbps)) else {
+        return Ok(());
+    };
+    let gbps = match (1e-3..1e9).contains(&r.gbps.abs()) {
+        true => r.gbps.to_string(),
+        false => format!("{:e}", r.gbps),
+    };
+    Err(format!(
+        "{}, {} thread(s): {gbps} GB/s is outside {lo} to {hi} GB/s",
+        r.kernel.as_str(),
+        r.threads
+    ))
 }
 
 /// Saves a measurement (atomically; a failure to save is not fatal to a run). One taken on a
@@ -283,6 +318,44 @@ mod tests {
             .unwrap()
             .file_type()
             .is_fifo());
+    }
+
+    #[test]
+    fn a_saved_bandwidth_beyond_belief_is_as_none_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = machine("Apple M4 Pro", 14);
+        let saved = |gbps: f64| {
+            let m = Measurement {
+                machine: MachineKey::of(&here),
+                time: "t".into(),
+                array_bytes: 1,
+                passes: 1,
+                results: vec![
+                    result(Kernel::Copy, 1, 50.0),
+                    result(Kernel::Read, 14, gbps),
+                ],
+                other_cores: 0.0,
+                busy: false,
+            };
+            // Written by hand: a file damaged or edited after `runner hw` saved it.
+            let text = serde_json::to_string(&m).unwrap();
+            std::fs::create_dir_all(path(dir.path()).parent().unwrap()).unwrap();
+            std::fs::write(path(dir.path()), text).unwrap();
+            m
+        };
+        for absurd in [1e-300, 1e300, 0.0, -200.0, 0.099, 100_001.0] {
+            saved(absurd);
+            assert_eq!(load(dir.path(), &here), None, "{absurd}");
+            let p = peaks(&here, None, || load(dir.path(), &here));
+            assert_eq!(p.measured, None, "{absurd}");
+            let why = believable(&saved(absurd)).unwrap_err();
+            assert!(why.contains("read, 14 thread(s)"), "{why}");
+            assert!(why.ends_with("is outside 0.1 to 100000 GB/s"), "{why}");
+        }
+        for fine in [0.1, 200.0, 100_000.0] {
+            let m = saved(fine);
+            assert_eq!(load(dir.path(), &here), Some(m), "{fine}");
+        }
     }
 
     #[test]
