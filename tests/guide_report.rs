@@ -939,4 +939,66 @@ fn a_damaged_reference_csv_is_refused_by_guide_and_report() {
         }
         std::fs::write(reference.join(name), good(name).unwrap()).unwrap();
     }
+
+/// A CPU or device name with a newline, a NUL, an escape and a pipe (a damaged or hostile
+/// record) stays in its cells: every row of every Markdown table of the guide is one line.
+#[test]
+fn control_characters_in_a_machine_name_keep_the_guides_rows_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    with_gpu_records(dir.path());
+    let evil = "Evil\nCPU\0 | x\u{1b}[2J";
+    let rename = |v: &mut serde_json::Value| {
+        for at in ["/machine/cpu", "/info/machine/cpu"] {
+            if let Some(cpu) = v.pointer_mut(at) {
+                *cpu = evil.into();
+            }
+        }
+        for at in ["/build/devices", "/info/build/devices"] {
+            let devices = v.pointer_mut(at).and_then(|d| d.as_array_mut());
+            for d in devices.into_iter().flatten() {
+                if d["name"] == "CUDA0" {
+                    d["name"] = "CUDA\n0|\0".into();
+                }
+            }
+        }
+    };
+    for f in ["bench-smollm2.json", "bench-moe.json"] {
+        let path = dir.path().join(f);
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v.as_array_mut().unwrap().iter_mut().for_each(rename);
+        std::fs::write(path, v.to_string()).unwrap();
+    }
+    for f in ["sweep-0ad6ba95c6e9.jsonl", "h200-synthetic.jsonl"] {
+        let path = dir.path().join(f);
+        let renamed: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                rename(&mut v);
+                v.to_string() + "\n"
+            })
+            .collect();
+        std::fs::write(path, renamed).unwrap();
+    }
+    let md = guide_md(dir.path());
+    assert!(!md.contains(['\0', '\u{1b}']), "{md:?}");
+    let mut rows = 0;
+    for line in md.lines().filter(|l| l.starts_with('|')) {
+        assert!(line.ends_with('|'), "a broken row: {line:?}");
+        rows += 1;
+    }
+    assert!(rows > 10, "{md}");
+    assert!(!md.lines().any(|l| l.starts_with("CPU")), "{md}");
+    // The names are shown escaped: the CPU's in the machines table, the GPU's also in the
+    // catalogue's column for the machine.
+    machine_row(&md, r"Evil\nCPU\0 \| x\u{1b}[2J, 2 cores, 24 GiB");
+    let gpu = r"NVIDIA H200, 16 cores, 126 GiB + CUDA\n0\|\0 (NVIDIA H200)";
+    machine_row(&md, gpu);
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("| model | quant |") && l.contains(&format!("{gpu} tok/s"))),
+        "{md}"
+    );
 }

@@ -25,18 +25,30 @@ pub fn fingerprint() -> MachineInfo {
     let cpu = sys
         .cpus()
         .first()
-        .map(|c| c.brand().trim().to_string())
+        .map(|c| printable(c.brand()))
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "unknown CPU".to_string());
     MachineInfo {
         cpu,
-        arch: System::cpu_arch(),
+        arch: printable(&System::cpu_arch()),
         physical_cores: System::physical_core_count(),
         logical_cores: sys.cpus().len().max(1),
         ram_bytes: sys.total_memory(),
-        os: System::long_os_version().unwrap_or_else(|| std::env::consts::OS.to_string()),
-        kernel: System::kernel_version().unwrap_or_default(),
+        os: printable(
+            &System::long_os_version().unwrap_or_else(|| std::env::consts::OS.to_string()),
+        ),
+        kernel: printable(&System::kernel_version().unwrap_or_default()),
     }
+}
+
+/// A name the OS reports (`/proc/cpuinfo`, os-release), with each control character (a
+/// newline, a NUL) made a space and the ends trimmed: records and tables hold it on one line.
+fn printable(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    s.trim().to_string()
 }
 
 /// Memory currently available for new allocations, in bytes.
@@ -129,6 +141,17 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn names_the_os_reports_lose_their_control_characters() {
+        assert_eq!(printable(" Evil\nCPU\0 @ 3GHz\r\n"), "Evil CPU  @ 3GHz");
+        assert_eq!(printable("\u{1b}[31mRed"), "[31mRed");
+        assert_eq!(printable("Apple M4 Pro"), "Apple M4 Pro");
+        let m = fingerprint();
+        for name in [&m.cpu, &m.arch, &m.os, &m.kernel] {
+            assert!(!name.contains(char::is_control), "{name:?}");
+        }
+    }
 
     #[test]
     fn fingerprint_is_filled_in() {

@@ -162,6 +162,22 @@ fn pad(v: &str, width: usize, right: bool) -> String {
     }
 }
 
+/// `s` as Markdown that stays in its table cell and on its line (a name from a record in a
+/// cell or a sentence): a pipe is escaped, and a control character (a newline, a NUL, a tab),
+/// which would end or break the row, is written as its Rust escape
+/// (`\n`, `\0`, `\u{1b}`).
+pub fn markdown_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            c if c.is_control() => out.extend(c.escape_debug()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Rows of text cells under headers; numeric columns align right. Built from columns
 /// ([`grid`]); tables that append a note or rows of another kind use it directly.
 pub struct Grid {
@@ -201,9 +217,8 @@ impl Grid {
         out
     }
 
-    /// A Markdown table (pipes in cells escaped).
+    /// A Markdown table (cells made safe by [`markdown_cell`]).
     pub fn markdown(&self) -> String {
-        let esc = |s: &str| s.replace('|', "\\|");
         let mut out = format!("| {} |\n", self.headers.join(" | "));
         let rule: Vec<&str> = self
             .numeric
@@ -212,7 +227,7 @@ impl Grid {
             .collect();
         out.push_str(&format!("| {} |\n", rule.join(" | ")));
         for row in &self.rows {
-            let row: Vec<String> = row.iter().map(|c| esc(c)).collect();
+            let row: Vec<String> = row.iter().map(|c| markdown_cell(c)).collect();
             out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
         out
@@ -222,6 +237,25 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_cells_keep_their_row_whole() {
+        let g = Grid {
+            headers: vec!["machine", "n"],
+            numeric: vec![false, true],
+            rows: vec![vec![
+                "Evil\nCPU\0 | x\r\t\u{1b}[31m\u{85}".into(),
+                "1".into(),
+            ]],
+        };
+        let md = g.markdown();
+        assert_eq!(md.lines().count(), 3, "{md}");
+        assert_eq!(
+            md.lines().nth(2).unwrap(),
+            "| Evil\\nCPU\\0 \\| x\\r\\t\\u{1b}[31m\\u{85} | 1 |"
+        );
+        assert_eq!(markdown_cell("Apple M4 Pro"), "Apple M4 Pro");
+    }
 
     #[test]
     fn cells_of_any_length_are_aligned() {

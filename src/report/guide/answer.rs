@@ -51,7 +51,7 @@ fn recorded_basis(l: &Local) -> String {
          {}, {:.1} ms fixed per token), not from the published rows; each of those decodes \
          predicted from the others: median error {} (worst {}).",
         f.dense_rows + f.moe_rows,
-        l.label,
+        table::markdown_cell(&l.label),
         f.efficiency * 100.0,
         l.gbps,
         l.gbps_from,

@@ -47,6 +47,12 @@ const MAX_GIB: f64 = 32.0 * 1024.0;
 /// the chip table states one memory size for needs none (`RTX 4090`).
 pub fn parse(given: &str) -> Result<MachineSpec, String> {
     let text = given.trim();
+    if text.chars().any(char::is_control) {
+        let shown: String = text.chars().flat_map(char::escape_debug).collect();
+        return Err(format!(
+            "--machine \"{shown}\": holds a control character; name the chip in plain text"
+        ));
+    }
     let err = |e: &str| format!("--machine '{text}': {e}");
     let sizes: Vec<&str> = MEMORY.find_iter(text).map(|m| m.as_str()).collect();
     if let [first, second, ..] = sizes[..] {
@@ -253,6 +259,15 @@ mod tests {
 
     #[test]
     fn unclear_machines_are_refused_with_a_reason() {
+        for bad in ["M4 Pro\n48GB", "M4\0Pro 48GB", "M4 Pro 48GB\u{1b}[2J"] {
+            let e = parse(bad).unwrap_err();
+            assert!(!e.contains(|c: char| c.is_control()), "{e:?}");
+            assert!(e.ends_with("holds a control character; name the chip in plain text"));
+        }
+        assert_eq!(
+            parse("M4\0Pro 48GB").unwrap_err(),
+            "--machine \"M4\\0Pro 48GB\": holds a control character; name the chip in plain text"
+        );
         assert!(parse("M4 Pro").unwrap_err().contains("how much memory"));
         assert!(parse("48GB").unwrap_err().contains("name a chip"));
         assert!(parse("Commodore 64 1GB")

@@ -287,7 +287,8 @@ fn parameters(cal: &Calibration) -> String {
         ));
     }
     for l in &cal.locals {
-        let (label, backend, gbps, from) = (&l.label, &l.backend, l.gbps, l.gbps_from);
+        let label = table::markdown_cell(&l.label);
+        let (backend, gbps, from) = (&l.backend, l.gbps, l.gbps_from);
         let Some(f) = l.fit else { continue };
         s.push_str(&format!(
             "- {label} ({backend}, fitted to its own decodes): {:.1} % of the {gbps:.1} GB/s \
@@ -452,7 +453,10 @@ fn matrix(cal: &Calibration) -> String {
         cal.assumptions.context,
         chips
             .iter()
-            .map(|c| format!("{} tok/s", c.trim_start_matches("Apple ")))
+            .map(|c| format!(
+                "{} tok/s",
+                table::markdown_cell(c.trim_start_matches("Apple "))
+            ))
             .collect::<Vec<_>>()
             .join(" | "),
         "--:|".repeat(chips.len())
@@ -486,8 +490,8 @@ fn matrix(cal: &Calibration) -> String {
             .collect();
         s.push_str(&format!(
             "| {} | {} | {params} | {:.1} | {} |\n",
-            first.model,
-            sz.quant.display,
+            table::markdown_cell(&first.model),
+            table::markdown_cell(sz.quant.display),
             first.memory_needed_gib,
             cells.join(" | ")
         ));
