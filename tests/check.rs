@@ -228,6 +228,36 @@ fn lines_left_out_are_counted_aloud() {
     );
 }
 
+/// Records whose figures cannot be true (a negative or astronomical decode rate) are left out
+/// of the comparison, and the warning counts them and says why.
+#[test]
+fn records_with_figures_that_cannot_be_true_are_left_out_aloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[0]["decode_tps"] = (-5.0).into();
+    lines[1]["decode_tps"] = 1e300.into();
+    let current = dir.path().join("current.jsonl");
+    let text: String = lines.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&current, text).unwrap();
+    let o = check(&sweep, &current, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "current.jsonl: 2 record(s) hold figures that cannot be true (the first: \
+             decode_tps -5 is outside 0 to 1e8 tok/s); left out"
+        ),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("1e300"), "{}", stdout(&o));
+}
+
 #[test]
 fn bad_input_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();

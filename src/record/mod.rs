@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod io;
+pub mod plausible;
 pub mod profile;
 pub mod read;
 mod schema;

@@ -27,12 +27,17 @@ pub struct Records {
     pub files: Vec<String>,
     /// Lines or files that looked like JSON but were not records (left out).
     pub unreadable: usize,
+    /// Records holding a figure that cannot be true (a negative rate, a time of 1e300 ms; see
+    /// [`super::plausible`]), left out, and why the first of them was.
+    pub implausible: usize,
+    pub implausible_why: Option<String>,
     /// Records seen more than once (e.g. a copy in another folder), counted once.
     pub duplicates: usize,
 }
 
 impl Records {
-    /// Says on stderr, in one line, how many lines of `source` were left out as unreadable.
+    /// Says on stderr, in one line each, how many lines of `source` were left out as
+    /// unreadable, and how many as holding figures that cannot be true (with the first's).
     pub fn warn_unreadable(&self, source: &Path) {
         if self.unreadable > 0 {
             eprintln!(
@@ -40,6 +45,19 @@ impl Records {
                  another schema); left out",
                 source.display(),
                 self.unreadable
+            );
+        }
+        if self.implausible > 0 {
+            eprintln!(
+                "warning: {}: {} record(s) hold figures that cannot be true ({}{}); left out",
+                source.display(),
+                self.implausible,
+                if self.implausible > 1 {
+                    "the first: "
+                } else {
+                    ""
+                },
+                self.implausible_why.as_deref().unwrap_or_default()
             );
         }
     }
@@ -200,7 +218,13 @@ fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
     }
     let has = |k: &str| value.get(k).is_some();
     let looks_like_one = has("schema") || has("kind") || (has("test") && has("samples"));
-    match Record::from_value(value) {
+    let record = Record::from_value(value);
+    if let Some(why) = record.as_ref().ok().and_then(super::plausible::implausible) {
+        out.implausible += 1;
+        out.implausible_why.get_or_insert(why);
+        return;
+    }
+    match record {
         Ok(Record::Bench(r)) => out.bench.push(*r),
         Ok(Record::Request(r)) => out.requests.push(*r),
         Ok(Record::CellFailed(f)) => out.failures.push(f),
@@ -214,6 +238,36 @@ fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_with_figures_that_cannot_be_true_are_left_out_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let mut lines: Vec<serde_json::Value> = sweep
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        lines[1]["decode_tps"] = (-5.0).into();
+        lines[2]["decode_tps"] = 1e300.into();
+        lines[3]["ttft_ms"] = (-12.5).into();
+        let text: String = lines.iter().map(|v| format!("{v}\n")).collect();
+        let path = dir.path().join("sweep.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let r = load(&path).unwrap();
+        assert_eq!(r.requests.len(), lines.len() - 3);
+        assert_eq!((r.implausible, r.unreadable), (3, 0));
+        assert_eq!(
+            r.implausible_why.as_deref(),
+            Some("decode_tps -5 is outside 0 to 1e8 tok/s")
+        );
+        // The records as written read whole.
+        let all = load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data"
+        )))
+        .unwrap();
+        assert_eq!((all.implausible, all.implausible_why), (0, None));
+    }
 
     #[test]
     fn reads_nested_files_in_order_and_skips_duplicates_and_junk() {

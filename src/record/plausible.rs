@@ -1,0 +1,307 @@
+//! Figures a record cannot truly hold. A rate, time, bandwidth, load or cost that is negative,
+//! not a number, or past a generous physical bound was damaged or edited after runner wrote
+//! it: the readers of records (guide, report, check) leave such a record out and say why,
+//! rather than put the figure in a table or a fit.
+
+use super::http::{HttpReport, ServerReport};
+use super::schema::{BenchRecord, Judgement, LoadReport, Record, RequestRecord};
+use crate::measure::bandwidth::Bandwidth;
+use crate::measure::histogram::HistogramSummary;
+use crate::measure::stats::Summary;
+
+/// The most a figure of one kind may be (the least is 0), with its unit.
+#[derive(Clone, Copy)]
+struct Bound {
+    max: f64,
+    unit: &'static str,
+}
+
+/// Tokens per second: a hundred million, far past any prompt evaluation.
+const RATE: Bound = Bound {
+    max: 1e8,
+    unit: "tok/s",
+};
+/// Milliseconds: a year.
+const MS: Bound = Bound {
+    max: 365.0 * 24.0 * 3600.0 * 1e3,
+    unit: "ms",
+};
+/// Microseconds: a year.
+const US: Bound = Bound {
+    max: MS.max * 1e3,
+    unit: "µs",
+};
+/// GB/s: a million, ten times past any memory system.
+const GBPS: Bound = Bound {
+    max: 1e6,
+    unit: "GB/s",
+};
+/// A share (of a peak, of token time): ten thousand times the whole.
+const SHARE: Bound = Bound {
+    max: 1e4,
+    unit: "(share)",
+};
+/// Cores kept busy by other processes.
+const CORES: Bound = Bound {
+    max: 1e5,
+    unit: "cores",
+};
+/// US dollars for one request, the most a provider's reported cost is believed to be.
+const USD: Bound = Bound {
+    max: 1e6,
+    unit: "USD",
+};
+/// KV positions attended to per token.
+const POSITIONS: Bound = Bound {
+    max: 1e9,
+    unit: "positions",
+};
+
+/// Why `record` cannot be true: its first figure that is negative, not finite or past its
+/// bound, named by field; `None` when every figure could be. Profiles are not checked.
+pub fn implausible(record: &Record) -> Option<String> {
+    let mut c = Check::default();
+    match record {
+        Record::Bench(r) => c.bench(r),
+        Record::Request(r) => c.request(r),
+        Record::Judgement(j) => c.judgement(j),
+        Record::CellFailed(_) | Record::Profile(_) => {}
+    }
+    c.why
+}
+
+/// The first figure found out of its bounds.
+#[derive(Default)]
+struct Check {
+    why: Option<String>,
+}
+
+impl Check {
+    fn num(&mut self, name: &str, v: f64, b: Bound) {
+        if self.why.is_none() && !(v.is_finite() && (0.0..=b.max).contains(&v)) {
+            self.why = Some(format!(
+                "{name} {} is outside 0 to {:e} {}",
+                shown(v),
+                b.max,
+                b.unit
+            ));
+        }
+    }
+
+    fn opt(&mut self, name: &str, v: Option<f64>, b: Bound) {
+        if let Some(v) = v {
+            self.num(name, v, b);
+        }
+    }
+
+    fn all(&mut self, name: &str, vs: &[f64], b: Bound) {
+        for &v in vs {
+            self.num(name, v, b);
+        }
+    }
+
+    fn summary(&mut self, name: &str, s: &Option<Summary>, b: Bound) {
+        let Some(s) = s else { return };
+        for (part, v) in [
+            ("mean", s.mean),
+            ("sd", s.sd),
+            ("min", s.min),
+            ("median", s.median),
+            ("p90", s.p90),
+            ("p99", s.p99),
+            ("max", s.max),
+        ] {
+            self.num(&format!("{name}.{part}"), v, b);
+        }
+    }
+
+    fn histogram(&mut self, name: &str, h: &Option<HistogramSummary>) {
+        let Some(h) = h else { return };
+        for (part, v) in [
+            ("min_ms", h.min_ms),
+            ("mean_ms", h.mean_ms),
+            ("p50_ms", h.p50_ms),
+            ("p90_ms", h.p90_ms),
+            ("p99_ms", h.p99_ms),
+            ("p999_ms", h.p999_ms),
+            ("max_ms", h.max_ms),
+        ] {
+            self.num(&format!("{name}.{part}"), v, MS);
+        }
+    }
+
+    fn bandwidth(&mut self, b: &Option<Bandwidth>) {
+        let Some(b) = b else { return };
+        self.num("bandwidth.kv_depth", b.kv_depth, POSITIONS);
+        self.num("bandwidth.decode_tps", b.decode_tps, RATE);
+        self.num("bandwidth.achieved_gbps", b.achieved_gbps, GBPS);
+        self.opt("bandwidth.measured_peak_gbps", b.measured_peak_gbps, GBPS);
+        self.opt("bandwidth.published_peak_gbps", b.published_peak_gbps, GBPS);
+        self.opt(
+            "bandwidth.utilisation_measured",
+            b.utilisation_measured,
+            SHARE,
+        );
+        self.opt(
+            "bandwidth.utilisation_published",
+            b.utilisation_published,
+            SHARE,
+        );
+    }
+
+    fn load(&mut self, l: &LoadReport) {
+        self.num("load.before_other_cores", l.before_other_cores, CORES);
+        self.num(
+            "load.during_other_cores_mean",
+            l.during_other_cores_mean,
+            CORES,
+        );
+        self.num(
+            "load.during_other_cores_max",
+            l.during_other_cores_max,
+            CORES,
+        );
+    }
+
+    fn bench(&mut self, r: &BenchRecord) {
+        let s = &r.results;
+        self.summary("results.prompt_tps", &s.prompt_tps, RATE);
+        self.summary("results.gen_tps", &s.gen_tps, RATE);
+        self.summary("results.ttft_ms", &s.ttft_ms, MS);
+        self.histogram("results.itl_ms", &s.itl_ms);
+        self.summary("results.e2e_ms", &s.e2e_ms, MS);
+        self.opt("results.harness_us_per_token", s.harness_us_per_token, US);
+        self.opt("results.harness_share", s.harness_share, SHARE);
+        for x in &r.samples {
+            self.num("samples.prompt_ms", x.prompt_ms, MS);
+            self.opt("samples.ttft_ms", x.ttft_ms, MS);
+            self.num("samples.e2e_ms", x.e2e_ms, MS);
+            self.opt("samples.prompt_tps", x.prompt_tps, RATE);
+            self.opt("samples.gen_tps", x.gen_tps, RATE);
+            self.all("samples.token_ms", &x.token_ms, MS);
+            self.num("samples.harness_ms", x.harness_ms, MS);
+        }
+        self.num("model.load_ms", r.model.load_ms, MS);
+        self.bandwidth(&r.bandwidth);
+        self.load(&r.load);
+    }
+
+    fn request(&mut self, r: &RequestRecord) {
+        self.opt("ttft_ms", r.ttft_ms, MS);
+        self.opt("prompt_tps", r.prompt_tps, RATE);
+        self.opt("decode_tps", r.decode_tps, RATE);
+        self.num("e2e_ms", r.e2e_ms, MS);
+        self.num("llama_ms", r.llama_ms, MS);
+        self.histogram("itl_ms", &r.itl_ms);
+        self.all("token_ms", &r.token_ms, MS);
+        self.opt("cost_usd", r.cost_usd, USD);
+        self.num("info.model.load_ms", r.info.model.load_ms, MS);
+        self.opt("info.quantize_ms", r.info.quantize_ms, MS);
+        self.bandwidth(&r.bandwidth);
+        self.load(&r.load);
+        if let Some(s) = &r.server {
+            self.server(s);
+        }
+        if let Some(h) = &r.http {
+            self.http(h);
+        }
+        if let Some(t) = &r.traffic {
+            self.num("traffic.arrival_ms", t.arrival_ms, MS);
+            self.num("traffic.queue_ms", t.queue_ms, MS);
+            self.num("traffic.level_wall_ms", t.level_wall_ms, MS);
+        }
+    }
+
+    fn server(&mut self, s: &ServerReport) {
+        self.opt("server.prompt_ms", s.prompt_ms, MS);
+        self.opt("server.prompt_tps", s.prompt_tps, RATE);
+        self.opt("server.decode_ms", s.decode_ms, MS);
+        self.opt("server.decode_tps", s.decode_tps, RATE);
+        self.opt("server.load_ms", s.load_ms, MS);
+        self.opt("server.total_ms", s.total_ms, MS);
+        self.opt("server.cost_usd", s.cost_usd, USD);
+    }
+
+    fn http(&mut self, h: &HttpReport) {
+        self.opt("http.headers_ms", h.headers_ms, MS);
+        self.num("http.retry_wait_ms", h.retry_wait_ms, MS);
+    }
+
+    fn judgement(&mut self, j: &Judgement) {
+        self.num("latency_ms", j.latency_ms, MS);
+    }
+}
+
+/// A figure as it may have been written: plain from 0.001 to below 10^9, else with an
+/// exponent (`1e300`, not three hundred digits).
+fn shown(v: f64) -> String {
+    match v == 0.0 || (1e-3..1e9).contains(&v.abs()) || !v.is_finite() {
+        true => v.to_string(),
+        false => format!("{v:e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep_line() -> serde_json::Value {
+        let text = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        serde_json::from_str(text.lines().next().unwrap()).unwrap()
+    }
+
+    fn why(v: serde_json::Value) -> Option<String> {
+        implausible(&Record::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn figures_that_cannot_be_true_are_named() {
+        assert_eq!(why(sweep_line()), None);
+        let cases: [(&str, serde_json::Value, &str); 6] = [
+            (
+                "/decode_tps",
+                (-5.0).into(),
+                "decode_tps -5 is outside 0 to 1e8 tok/s",
+            ),
+            (
+                "/decode_tps",
+                1e300.into(),
+                "decode_tps 1e300 is outside 0 to 1e8 tok/s",
+            ),
+            (
+                "/ttft_ms",
+                (-1.0).into(),
+                "ttft_ms -1 is outside 0 to 3.1536e10 ms",
+            ),
+            ("/token_ms/0", (-0.5).into(), "token_ms -0.5 is outside"),
+            ("/load/busy", true.into(), ""),
+            ("/e2e_ms", 1e20.into(), "e2e_ms 1e20 is outside"),
+        ];
+        for (at, value, want) in cases {
+            let mut v = sweep_line();
+            *v.pointer_mut(at).unwrap() = value;
+            match why(v) {
+                None => assert!(want.is_empty(), "{at}: believed"),
+                Some(w) => assert!(!want.is_empty() && w.starts_with(want), "{at}: {w}"),
+            }
+        }
+        // A bench record's summaries and samples are checked too.
+        let bench: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/records/bench-smollm2.json"))
+                .unwrap();
+        let bench = bench[0].clone();
+        assert_eq!(why(bench.clone()), None);
+        let mut fast = bench.clone();
+        fast["results"]["gen_tps"]["max"] = 1e300.into();
+        assert_eq!(
+            why(fast).as_deref(),
+            Some("results.gen_tps.max 1e300 is outside 0 to 1e8 tok/s")
+        );
+        let mut backwards = bench;
+        backwards["samples"][0]["e2e_ms"] = (-3.0).into();
+        assert_eq!(
+            why(backwards).as_deref(),
+            Some("samples.e2e_ms -3 is outside 0 to 3.1536e10 ms")
+        );
+    }
+}
