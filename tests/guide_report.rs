@@ -939,6 +939,7 @@ fn a_damaged_reference_csv_is_refused_by_guide_and_report() {
         }
         std::fs::write(reference.join(name), good(name).unwrap()).unwrap();
     }
+}
 
 /// A CPU or device name with a newline, a NUL, an escape and a pipe (a damaged or hostile
 /// record) stays in its cells: every row of every Markdown table of the guide is one line.
