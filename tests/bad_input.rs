@@ -170,23 +170,26 @@ fn valid_gguf_that_llama_cpp_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("odd.gguf");
     std::fs::write(&p, gguf_with_architecture("no-such-arch")).unwrap();
-    let o = run(&[
-        "bench",
-        "--no-progress",
-        "-m",
-        p.to_str().unwrap(),
-        "-p",
-        "8",
-        "-n",
-        "2",
-        "-r",
-        "1",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let p = p.to_str().unwrap();
+    // Bad input, as the other refused files: one line, exit 2 (a busy machine's warning aside).
+    let quiet = ["--busy-threshold", "1000", "-t", "2"];
+    let bench = [&["-m", p, "-p", "8", "-n", "2", "-r", "1"][..], &quiet].concat();
+    let e = refused(&bench, 2);
+    assert!(
+        e.contains("odd.gguf: llama.cpp could not load the model"),
+        "{e}"
+    );
+    assert!(e.contains("no-such-arch"), "says why: {e}");
+    let profile = [
+        &["profile", "-m", p, "-n", "2", "-d", "8", "-r", "1"][..],
+        &quiet,
+    ]
+    .concat();
+    let o = run(&profile);
     let err = stderr(&o);
-    assert!(err.contains("llama.cpp could not load the model"), "{err}");
-    assert!(err.contains("no-such-arch"), "says why: {err}");
-    assert!(stdout(&o).is_empty(), "no results to show: {}", stdout(&o));
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(lines(&err), [e.as_str()], "the same one line");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
 }
 
 /// Runs runner with `args` and returns its output; fails when it has not finished within a

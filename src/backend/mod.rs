@@ -30,11 +30,34 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Why a whole cell cannot run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellError {
+    /// Getting it ready failed (a server, a quantization, llama.cpp making a context).
+    Failed(String),
+    /// Its model is bad input: a file llama.cpp will not load.
+    Refused(String),
+}
+
+impl From<String> for CellError {
+    fn from(reason: String) -> CellError {
+        CellError::Failed(reason)
+    }
+}
+
+impl std::fmt::Display for CellError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellError::Failed(reason) | CellError::Refused(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// Runs the requests of one cell at a time.
 pub trait Backend {
     /// Gets a cell ready to run requests; what the records say it ran on. `Err` says why the
     /// whole cell cannot run.
-    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String>;
+    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, CellError>;
     /// Runs one request of the prepared cell.
     fn run(&mut self, req: &Request<'_>) -> Reply;
     /// Releases what the cell holds (models, contexts).

@@ -7,7 +7,9 @@ use super::exchange::{Exchange, Failure};
 use super::http::Client;
 use super::render::{self, Ready};
 use super::spec::Endpoint;
-use super::{anthropic, ollama, openai, Backend, ChatReply, ChatRequest, Reply, Request, Setup};
+use super::{
+    anthropic, ollama, openai, Backend, CellError, ChatReply, ChatRequest, Reply, Request, Setup,
+};
 use crate::measure::FailureKind;
 use crate::record::{BackendKind, CellInfo, EndpointInfo};
 use std::collections::HashMap;
@@ -93,7 +95,7 @@ impl Remote {
 }
 
 impl Backend for Remote {
-    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String> {
+    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, CellError> {
         self.render(setup)?;
         let ep = &self.endpoint;
         let mut endpoint = EndpointInfo {

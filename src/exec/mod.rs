@@ -9,7 +9,7 @@ pub mod child;
 pub mod observer;
 pub mod signals;
 
-use crate::backend::{Backend, Reply, Request, Setup};
+use crate::backend::{Backend, CellError, Reply, Request, Setup};
 use crate::hw::load::{self, LoadMonitor};
 use crate::record::{CellInfo, LoadReport, Record};
 pub use observer::Observer;
@@ -119,6 +119,10 @@ pub enum ExecError {
     /// A record could not be written: the run cannot go on without losing results.
     #[error("{0}")]
     Sink(String),
+    /// A cell's model is one llama.cpp will not load, in a run that stops there
+    /// ([`Options::stop_on_refusal`]).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How the loop runs.
@@ -126,6 +130,9 @@ pub struct Options<'a> {
     pub monitor: &'a LoadMonitor,
     /// Other load, in cores, above which a request counts as measured on a busy machine.
     pub busy_threshold: f64,
+    /// A cell whose model llama.cpp will not load ends the run ([`ExecError::Refused`])
+    /// instead of failing alone.
+    pub stop_on_refusal: bool,
 }
 
 /// Checks the machine before a run: refuses a busy one with `require_idle`, else warns.
@@ -167,21 +174,25 @@ pub fn run(
         }
         obs.cell_started(&cell.label, cell.requests);
         let result = match (&cell.refuse, &cell.isolate) {
-            (Some(reason), _) => Err(reason.clone()),
-            (None, Some(args)) => child::run(args, obs, opts.monitor),
+            (Some(reason), _) => Err(CellError::Failed(reason.clone())),
+            (None, Some(args)) => child::run(args, obs, opts.monitor).map_err(CellError::Failed),
             (None, None) => match backends.get_mut(cell.backend) {
                 Some(b) => in_process(plan, c, &cell, &mut **b, sink, obs, opts),
-                None => Err(format!(
+                None => Err(CellError::Failed(format!(
                     "no backend {} for cell {}",
                     cell.backend, cell.label
-                )),
+                ))),
             },
         };
         opts.monitor.count_as_own(Vec::new());
         stop_if_interrupted()?;
         match result {
             Ok(()) => obs.cell_done(&cell.label),
-            Err(reason) => {
+            Err(CellError::Refused(reason)) if opts.stop_on_refusal => {
+                return Err(ExecError::Refused(reason))
+            }
+            Err(e) => {
+                let reason = e.to_string();
                 failures.push(reason.clone());
                 obs.cell_failed(&cell.label, &reason);
                 for r in plan.cell_failed(c, &reason) {
@@ -200,7 +211,8 @@ fn stop_if_interrupted() -> Result<(), ExecError> {
     }
 }
 
-/// Runs every cell of `plan` with llama.cpp in this process.
+/// Runs every cell of `plan` with llama.cpp in this process; a model llama.cpp will not load
+/// ends the run ([`ExecError::Refused`]).
 pub fn run_native(
     plan: &mut dyn Plan,
     sink: &mut dyn Sink,
@@ -213,6 +225,7 @@ pub fn run_native(
     let opts = Options {
         monitor,
         busy_threshold,
+        stop_on_refusal: true,
     };
     run(plan, &mut [&mut native], sink, obs, &opts)
 }
@@ -226,7 +239,7 @@ fn in_process(
     sink: &mut dyn Sink,
     obs: &dyn Observer,
     opts: &Options<'_>,
-) -> Result<(), String> {
+) -> Result<(), CellError> {
     obs.cell_phase(&cell.label, "preparing");
     let prepared = backend.prepare(&cell.setup).and_then(|mut info| {
         plan.prepared(c, &mut info)?;

@@ -243,6 +243,7 @@ pub fn run(
     let opts = exec::Options {
         monitor,
         busy_threshold: f64::INFINITY,
+        stop_on_refusal: false,
     };
     exec::run(&mut plan, &mut backends, &mut sink, obs, &opts)?;
     Ok(())

@@ -471,6 +471,7 @@ pub fn run(
     let opts = exec::Options {
         monitor,
         busy_threshold: plan.busy_threshold,
+        stop_on_refusal: false,
     };
     let failures = {
         let mut backends: Vec<&mut dyn crate::backend::Backend> = vec![&mut native];

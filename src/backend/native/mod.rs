@@ -8,7 +8,9 @@ mod steps;
 
 use super::exchange::Failure;
 use super::render::{render, Ready};
-use super::{Backend, ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup};
+use super::{
+    Backend, CellError, ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup,
+};
 use crate::engine::quant::QuantType;
 use crate::engine::{self, quantize, ContextSettings, KvType, LoadOptions, Model, Session};
 use crate::measure::{EngineTime, FailureKind, StopReason, TokenUnit, Trace};
@@ -43,7 +45,7 @@ impl Native {
 }
 
 impl Backend for Native {
-    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, String> {
+    fn prepare(&mut self, setup: &Setup) -> Result<CellInfo, CellError> {
         self.release();
         let backend = engine::init(self.verbose).map_err(|e| e.to_string())?;
         let mut info = CellInfo {
@@ -57,7 +59,9 @@ impl Backend for Native {
                 n_gpu_layers: setup.engine.n_gpu_layers,
                 use_mmap: setup.engine.use_mmap,
             };
-            let mut model = Model::load(backend, &path, opts).map_err(|e| e.to_string())?;
+            // A file llama.cpp will not load is bad input, not a failure while running.
+            let mut model =
+                Model::load(backend, &path, opts).map_err(|e| CellError::Refused(e.to_string()))?;
             model.info.sha256 = source.sha256.clone().filter(|_| source.quant.is_none());
             self.models.push(Arc::new(model));
         }
