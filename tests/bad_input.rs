@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use runner::gguf::{GgufFile, MetaValue};
+use runner::gguf::{GgufFile, GgufWriter, MetaValue, TensorData, ValueType};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -434,4 +434,173 @@ fn input_files_that_are_not_regular_files_are_refused_without_waiting() {
         );
     }
     assert!(!Path::new(&md).exists() && !Path::new(&html).exists());
+}
+
+/// A metadata entry as the GGUF writer copies it: key, type and encoded value.
+type Entry = (String, ValueType, Vec<u8>);
+
+/// A copy of the real model in `dir`, named `name`, written by runner's GGUF writer with its
+/// metadata as `edit` leaves it (the tensors laid out with the `general.alignment` it sets).
+fn model_edited(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<Entry>)) -> PathBuf {
+    let g = GgufFile::open(model()).unwrap();
+    let mut src = std::fs::File::open(model()).unwrap();
+    let mut entries: Vec<Entry> = (g.metadata.iter().enumerate())
+        .map(|(i, (k, v))| {
+            let raw = g.raw_value(&mut src, i).unwrap().unwrap();
+            (k.clone(), v.value_type(), raw)
+        })
+        .collect();
+    edit(&mut entries);
+    let mut w = GgufWriter::new();
+    for (k, ty, raw) in entries {
+        w.set_raw(&k, ty, raw).unwrap();
+    }
+    for t in &g.tensors {
+        let data = TensorData::Source {
+            offset: g.data_offset + t.offset,
+            len: t.n_bytes,
+            repeat: 1,
+        };
+        w.add_tensor(&t.name, &t.dims, t.ggml_type, data).unwrap();
+    }
+    let p = dir.join(name);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    w.write_to(&mut out, Some(&mut src)).unwrap();
+    out.flush().unwrap();
+    p
+}
+
+/// Sets `key` (present or not) to the encoded `raw` of type `ty`.
+fn set(entries: &mut Vec<Entry>, key: &str, ty: ValueType, raw: Vec<u8>) {
+    entries.retain(|(k, _, _)| k != key);
+    entries.push((key.to_string(), ty, raw));
+}
+
+/// The encoding of a GGUF string.
+fn gguf_str(s: &[u8]) -> Vec<u8> {
+    [&(s.len() as u64).to_le_bytes()[..], s].concat()
+}
+
+/// The strings of an encoded string array.
+fn strings(raw: &[u8]) -> Vec<Vec<u8>> {
+    let n = u64::from_le_bytes(raw[4..12].try_into().unwrap());
+    let mut at = 12;
+    (0..n)
+        .map(|_| {
+            let len = u64::from_le_bytes(raw[at..at + 8].try_into().unwrap()) as usize;
+            at += 8 + len;
+            raw[at - len..at].to_vec()
+        })
+        .collect()
+}
+
+/// Metadata llama.cpp aborts the process on (an assert, or a C++ exception through the FFI)
+/// is refused before it loads: one line naming the file and the problem, exit 2, for every
+/// command that loads a model.
+#[test]
+fn metadata_llama_cpp_aborts_on() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let f32_entry = |x: f32| (ValueType::F32, x.to_le_bytes().to_vec());
+    let rms = "llama.attention.layer_norm_rms_epsilon";
+    type Edit = Box<dyn FnOnce(&mut Vec<Entry>)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "eps-negative.gguf",
+            Box::new(move |e| {
+                let (ty, raw) = f32_entry(-1e-5);
+                set(e, rms, ty, raw)
+            }),
+            "layer_norm_rms_epsilon is -0.00001; llama.cpp's norms need an epsilon of 0 or more",
+        ),
+        (
+            "eps-nan.gguf",
+            Box::new(move |e| {
+                let (ty, raw) = f32_entry(f32::NAN);
+                set(e, rms, ty, raw)
+            }),
+            "layer_norm_rms_epsilon is NaN",
+        ),
+        (
+            "eps-plain.gguf",
+            Box::new(move |e| {
+                let (ty, raw) = f32_entry(-1.0);
+                set(e, "llama.attention.layer_norm_epsilon", ty, raw)
+            }),
+            "llama.attention.layer_norm_epsilon is -1;",
+        ),
+        (
+            "align16.gguf",
+            Box::new(|e| {
+                set(
+                    e,
+                    "general.alignment",
+                    ValueType::U32,
+                    16u32.to_le_bytes().into(),
+                )
+            }),
+            "(general.alignment is 16), but llama.cpp maps tensor data only at 32-byte boundaries",
+        ),
+        (
+            "repeated-token.gguf",
+            Box::new(|e| {
+                let (_, _, raw) = e
+                    .iter_mut()
+                    .find(|(k, _, _)| k == "tokenizer.ggml.tokens")
+                    .unwrap();
+                let mut tokens = strings(raw);
+                tokens[5] = tokens[4].clone();
+                let mut enc = raw[..12].to_vec();
+                tokens.iter().for_each(|t| enc.extend(gguf_str(t)));
+                *raw = enc;
+            }),
+            "tokenizer.ggml.tokens holds \"<reponame>\" twice (tokens 4 and 5)",
+        ),
+        (
+            "spm.gguf",
+            Box::new(|e| {
+                set(
+                    e,
+                    "tokenizer.ggml.model",
+                    ValueType::Str,
+                    gguf_str(b"llama"),
+                )
+            }),
+            "tokenizer.ggml.model is \"llama\" (SentencePiece), but the vocabulary has no token \
+             for byte 0x00",
+        ),
+    ];
+    let quiet = ["--busy-threshold", "1000", "-t", "2"];
+    for (name, edit, needle) in cases {
+        let p = model_edited(dir.path(), name, edit);
+        let p = p.to_str().unwrap();
+        let bench = [&["-m", p, "-p", "8", "-n", "2", "-r", "1"][..], &quiet].concat();
+        let e = refused(&bench, 2);
+        assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
+        let profile = [
+            "profile", "-m", p, "-n", "2", "-p", "4", "-d", "8", "-r", "1",
+        ];
+        let mut commands = vec![[&profile[..], &quiet].concat()];
+        // moe verify reads both headers first; a file that passes them is no MoE.
+        if name != "align16.gguf" {
+            commands.push(vec!["moe", "verify", p, p, "-n", "2", "-t", "2"]);
+        }
+        for cmd in commands {
+            let o = run(&cmd);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{name} {cmd:?}: {err}");
+            assert_eq!(lines(&err).len(), 1, "{name} {cmd:?}: {err}");
+            assert!(err.contains(needle), "{name} {cmd:?}: {err}");
+        }
+    }
+    // Read into memory instead of mapped, the 16-byte aligned file runs.
+    let p = dir.path().join("align16.gguf");
+    let args = ["-p", "8", "-n", "2", "-r", "1", "--mmap", "off"];
+    let o = run(&[
+        &["bench", "--no-progress", "-m", p.to_str().unwrap()][..],
+        &args,
+        &quiet,
+    ]
+    .concat());
+    assert!(o.status.success(), "{}", stderr(&o));
 }

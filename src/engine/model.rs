@@ -104,13 +104,20 @@ impl Model {
         Model::with_params(backend, path, &params)
     }
 
-    /// Validates the file's GGUF structure, then loads it with `params`.
+    /// Validates the file's GGUF structure (and, to be memory-mapped, the alignment of its
+    /// tensor data), then loads it with `params`.
     fn with_params(
         backend: &LlamaBackend,
         path: &Path,
         params: &LlamaModelParams,
     ) -> Result<Model, ModelError> {
         let gguf = GgufFile::open(path)?;
+        if params.use_mmap() && !params.vocab_only() {
+            if let Some(reason) = gguf.unmappable() {
+                let path = path.to_path_buf();
+                return Err(gguf::GgufError::Invalid { path, reason }.into());
+            }
+        }
         let start = Instant::now();
         let llama =
             LlamaModel::load_from_file(backend, path, params).map_err(|_| ModelError::Load {

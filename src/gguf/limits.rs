@@ -1,5 +1,7 @@
 //! llama.cpp's limits on a model's shape, checked with the header: past them its loader
-//! aborts the process (`GGML_ASSERT` in `llama_model::load_hparams`) instead of refusing.
+//! aborts the process (`GGML_ASSERT` in `llama_model::load_hparams`) instead of refusing. So
+//! does its first decode on a norm epsilon that is negative or NaN (`GGML_ASSERT(eps >= 0.0f)`
+//! in ggml's norm ops).
 
 use super::{GgufFile, MetaValue};
 
@@ -15,6 +17,7 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
     let Some(arch) = g.architecture() else {
         return Ok(());
     };
+    epsilons(g, arch)?;
     let key = |k: &str| g.arch_u64(k).unwrap_or(0);
     if let Some(n) = g.arch_u64("block_count") {
         if n == 0 || n > u64::from(MAX_LAYERS) {
@@ -74,6 +77,27 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
     }
 }
 
+/// Every `<arch>.…epsilon` (`attention.layer_norm_rms_epsilon`, `attention.layer_norm_epsilon`,
+/// ...) must be 0 or more: ggml's norms assert it. Values of another type than f32 pass
+/// (llama.cpp refuses those itself, cleanly).
+fn epsilons(g: &GgufFile, arch: &str) -> Result<(), String> {
+    let prefix = format!("{arch}.");
+    let bad = g.metadata.iter().find_map(|(k, v)| match v {
+        MetaValue::F32(x)
+            if k.starts_with(&prefix) && k.ends_with("epsilon") && (x.is_nan() || *x < 0.0) =>
+        {
+            Some((k, x))
+        }
+        _ => None,
+    });
+    match bad {
+        Some((k, x)) => Err(format!(
+            "{k} is {x}; llama.cpp's norms need an epsilon of 0 or more"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +137,23 @@ mod tests {
         // Absent, or of a type llama.cpp refuses itself: not this check's business.
         assert!(parse(&[]).is_ok());
         assert!(parse(&[("llama.block_count", MetaValue::I32(-1))]).is_ok());
+    }
+
+    #[test]
+    fn negative_or_nan_norm_epsilons_are_refused() {
+        let rms = |x| ("llama.attention.layer_norm_rms_epsilon", MetaValue::F32(x));
+        let plain = |x| ("llama.attention.layer_norm_epsilon", MetaValue::F32(x));
+        assert!(parse(&[rms(1e-5), plain(0.0)]).is_ok());
+        assert_eq!(
+            refused(&[rms(-1e-5)]),
+            "m.gguf: invalid GGUF file: llama.attention.layer_norm_rms_epsilon is -0.00001; \
+             llama.cpp's norms need an epsilon of 0 or more"
+        );
+        assert!(refused(&[rms(f32::NAN)]).contains("layer_norm_rms_epsilon is NaN"));
+        assert!(refused(&[plain(-1.0)]).contains("layer_norm_epsilon is -1;"));
+        // Another architecture's keys, and other types, are not this check's business.
+        assert!(parse(&[("qwen2.attention.layer_norm_epsilon", MetaValue::F32(-1.0))]).is_ok());
+        assert!(parse(&[("llama.attention.layer_norm_epsilon", MetaValue::I32(-1))]).is_ok());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! file. Nothing here panics or allocates on untrusted lengths, so a corrupt or truncated
 //! model gives a one-line [`GgufError`] instead of an `abort()` inside llama.cpp. So do layer
 //! and expert counts beyond those llama.cpp's model loader asserts on ([`MAX_LAYERS`],
-//! [`MAX_EXPERTS`]).
+//! [`MAX_EXPERTS`]), a negative or NaN norm epsilon, a vocabulary with a repeated token, and a
+//! SentencePiece vocabulary without a token for every byte. Tensor data llama.cpp cannot
+//! memory-map is found by [`GgufFile::unmappable`].
 //! The parsed tensor table also feeds "bytes read per token" estimates by tensor type.
 //! [`GgufWriter`] writes new files (metadata copied raw from a source, tensor data streamed).
 
@@ -13,6 +15,7 @@ mod error;
 mod limits;
 mod reader;
 mod types;
+mod vocab;
 mod writer;
 
 #[cfg(test)]
@@ -31,6 +34,9 @@ pub use types::{
     file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN,
 };
 pub use writer::{GgufWriter, Source, TensorData, WriteError};
+
+/// `TENSOR_ALIGNMENT` in ggml's ggml-impl.h: where llama.cpp's memory map may start a buffer.
+pub const MAPPED_ALIGNMENT: u64 = 32;
 
 /// A validated GGUF header: metadata in file order and the full tensor-info table.
 #[derive(Debug, Clone, Serialize)]
@@ -163,6 +169,26 @@ impl GgufFile {
     ) -> Option<std::io::Result<Vec<u8>>> {
         let span = self.metadata_spans.get(index)?;
         Some(read_span(source, span))
+    }
+
+    /// Why llama.cpp cannot memory-map this file's tensor data, if it cannot: it places each
+    /// tensor at its file offset and asserts the first of each buffer is
+    /// [`MAPPED_ALIGNMENT`]-byte aligned, which a `general.alignment` below that may not give.
+    /// Loaded without a map (read into memory), such a file is fine.
+    pub fn unmappable(&self) -> Option<String> {
+        let t = self.tensors.iter().find(|t| {
+            self.data_offset
+                .checked_add(t.offset)
+                .is_none_or(|at| at % MAPPED_ALIGNMENT != 0)
+        })?;
+        Some(format!(
+            "tensor '{}' data starts at byte {} (general.alignment is {}), but llama.cpp maps \
+             tensor data only at {MAPPED_ALIGNMENT}-byte boundaries (runner bench --mmap off \
+             reads it instead)",
+            t.name,
+            self.data_offset.saturating_add(t.offset),
+            self.alignment
+        ))
     }
 
     /// The tensor named `name`, if present.

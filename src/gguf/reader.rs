@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::types::{ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN};
+use super::vocab::{Tokens, TOKENS_KEY};
 use super::{GgufError, GgufFile};
 
 const GGUF_MAGIC: [u8; 4] = *b"GGUF";
@@ -138,7 +139,7 @@ pub(super) fn parse<R: Read + Seek>(
     let version = read_preamble(rd)?;
     let n_tensors = read_count(rd, "tensors")?;
     let n_kv = read_count(rd, "metadata entries")?;
-    let (metadata, metadata_spans) = read_metadata(rd, n_kv)?;
+    let (metadata, metadata_spans, tokens) = read_metadata(rd, n_kv)?;
     let alignment = alignment_of(rd, &metadata)?;
     let tensors = read_tensor_infos(rd, n_tensors)?;
     let data_offset = if tensors.is_empty() {
@@ -160,6 +161,7 @@ pub(super) fn parse<R: Read + Seek>(
         tensors,
     };
     super::limits::check(&file).map_err(|reason| rd.invalid(reason))?;
+    super::vocab::check(&file, &tokens).map_err(|reason| rd.invalid(reason))?;
     Ok(file)
 }
 
@@ -217,13 +219,15 @@ fn read_name<R: Read + Seek>(rd: &mut Reader<R>, what: What) -> Result<String, G
     String::from_utf8(bytes).map_err(|e| rd.invalid(format!("{} is not valid UTF-8: {e}", what())))
 }
 
-/// Metadata entries in file order, and where each value's encoding (after its type id) lies.
-type Metadata = (Vec<(String, MetaValue)>, Vec<Range<u64>>);
+/// Metadata entries in file order, where each value's encoding (after its type id) lies, and
+/// every string of the vocabulary.
+type Metadata = (Vec<(String, MetaValue)>, Vec<Range<u64>>, Tokens);
 
 fn read_metadata<R: Read + Seek>(rd: &mut Reader<R>, n_kv: u64) -> Result<Metadata, GgufError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut spans = Vec::new();
+    let mut tokens = Tokens::default();
     for i in 0..n_kv {
         let key = read_name(rd, &|| format!("the key of metadata entry {i}"))?;
         if key.is_empty() {
@@ -237,14 +241,15 @@ fn read_metadata<R: Read + Seek>(rd: &mut Reader<R>, n_kv: u64) -> Result<Metada
             .ok_or_else(|| rd.invalid(format!("key '{key}' has unknown value type {type_id}")))?;
         let start = rd.pos;
         let value = if ty == ValueType::Array {
-            read_array(rd, &key)?
+            let all = (key == TOKENS_KEY).then_some(&mut tokens);
+            read_array(rd, &key, all)?
         } else {
             read_scalar(rd, ty, &|| format!("the value of key '{key}'"))?
         };
         spans.push(start..rd.pos);
         out.push((key, value));
     }
-    Ok((out, spans))
+    Ok((out, spans, tokens))
 }
 
 /// Reads one non-array value. String values are decoded lossily (llama.cpp does not check UTF-8).
@@ -274,7 +279,12 @@ fn read_scalar<R: Read + Seek>(
 }
 
 /// Reads an array: keeps the first [`ARRAY_HEAD_LEN`] elements, bounds-checks and skips the rest.
-fn read_array<R: Read + Seek>(rd: &mut Reader<R>, key: &str) -> Result<MetaValue, GgufError> {
+/// An array of strings read into `all` keeps every string there as well.
+fn read_array<R: Read + Seek>(
+    rd: &mut Reader<R>,
+    key: &str,
+    all: Option<&mut Tokens>,
+) -> Result<MetaValue, GgufError> {
     let type_id = rd
         .u32()
         .ctx(rd, || format!("the element type of array '{key}'"))?;
@@ -301,6 +311,21 @@ fn read_array<R: Read + Seek>(rd: &mut Reader<R>, key: &str) -> Result<MetaValue
         }
     }
     let keep = len.min(ARRAY_HEAD_LEN as u64);
+    if let (Some(all), ValueType::Str) = (all, elem_type) {
+        let mut head = Vec::new();
+        for i in 0..len {
+            let bytes = read_string_bytes(rd, &|| format!("element {i} of array '{key}'"))?;
+            if i < keep {
+                head.push(MetaValue::Str(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            all.push(&bytes);
+        }
+        return Ok(MetaValue::Array(ArrayValue {
+            elem_type,
+            len,
+            head,
+        }));
+    }
     let head = (0..keep)
         .map(|i| read_scalar(rd, elem_type, &|| format!("element {i} of array '{key}'")))
         .collect::<Result<_, _>>()?;
