@@ -96,7 +96,12 @@ fn bad_counts() {
         (&["-t", "0"], "at least 1"),
         (&["-t", "100000"], "at most 512"),
         (&["-t", "4,513"], "at most 512"),
-        (&["--ctx", "0"], "at least 1"),
+        (&["--ctx", "0"], "must be 1 to 2147483392"),
+        (
+            &["--ctx", "4294967295"],
+            "must be 1 to 2147483392 (the largest context llama.cpp holds)",
+        ),
+        (&["--ctx", "64,2147483393"], "got 2147483393"),
         (&["-b", "0"], "at least 1"),
         (&["-p", "abc"], "whole number"),
         (&["-p", "0", "-n", "0"], "nothing to measure"),
@@ -129,6 +134,18 @@ fn threads_above_llama_cpps_limit() {
         assert_eq!(o.status.code(), Some(2), "{line}: {err}");
         assert_eq!(lines(&err).len(), 1, "{line}: {err}");
         assert!(err.contains("at most 512"), "{line}: {err}");
+    }
+}
+
+#[test]
+fn context_beyond_llama_cpps_largest() {
+    let m = model().to_str().unwrap();
+    for cmd in [&["bench", "--no-progress"][..], &["sweep", "--no-progress"]] {
+        let o = run(&[cmd, &["-m", m, "--ctx", "4294967295"]].concat());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{cmd:?}: {err}");
+        assert!(err.contains("must be 1 to 2147483392"), "{cmd:?}: {err}");
     }
 }
 

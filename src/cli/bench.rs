@@ -1,7 +1,7 @@
 //! Flags of `runner bench`, and the validated configuration they become.
 
 use super::values::{
-    check_busy_threshold, check_output_file, parse_count, parse_positive, parse_threads,
+    check_busy_threshold, check_output_file, parse_count, parse_ctx, parse_positive, parse_threads,
 };
 use crate::engine::{ContextSettings, FlashAttn, KvType};
 use crate::plan::bench::BenchConfig;
@@ -48,8 +48,8 @@ pub struct BenchArgs {
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
     #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
-    /// Context size in tokens [default: depth + prompt + generated].
-    #[arg(long = "ctx", value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Context size in tokens, 1 to 2147483392 [default: depth + prompt + generated].
+    #[arg(long = "ctx", value_delimiter = ',', value_parser = parse_ctx, allow_negative_numbers = true)]
     pub ctx: Vec<u32>,
     /// Logical batch size.
     #[arg(short = 'b', long = "batch", value_delimiter = ',', default_value = "2048", value_parser = parse_positive, allow_negative_numbers = true)]

@@ -3,7 +3,7 @@
 
 use super::bench::Output;
 use super::values::{
-    check_busy_threshold, check_output_file, parse_gib, parse_positive, parse_seconds,
+    check_busy_threshold, check_output_file, parse_ctx, parse_gib, parse_positive, parse_seconds,
     parse_threads,
 };
 use crate::engine::FlashAttn;
@@ -56,8 +56,9 @@ pub struct SweepArgs {
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
     #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<u32>,
-    /// Context size [default: what the longest prompt plus its output limit needs].
-    #[arg(long = "ctx", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Context size in tokens, 1 to 2147483392 [default: what the longest prompt plus its
+    /// output limit needs].
+    #[arg(long = "ctx", value_parser = parse_ctx, allow_negative_numbers = true)]
     pub ctx: Option<u32>,
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value = "auto")]

@@ -1,7 +1,7 @@
 //! Parsing flag values: counts, shares and percentages, and the closed sets of the lower
 //! layers (flash attention, KV types, output formats, routers) as clap value enums.
 
-use crate::engine::{FlashAttn, KvType, MAX_THREADS};
+use crate::engine::{FlashAttn, KvType, MAX_CTX, MAX_THREADS};
 use crate::hw::stream::MAX_PASSES;
 use crate::moe::Router;
 use crate::report::{Format, ListFormat};
@@ -23,6 +23,16 @@ pub fn parse_positive(s: &str) -> Result<u32, String> {
     match parse_count(s)? {
         0 => Err("must be at least 1, got 0".to_string()),
         n => Ok(n),
+    }
+}
+
+/// A context size in tokens: 1 to llama.cpp's largest ([`MAX_CTX`]).
+pub fn parse_ctx(s: &str) -> Result<u32, String> {
+    match parse_count(s)? {
+        n @ 1..=MAX_CTX => Ok(n),
+        n => Err(format!(
+            "must be 1 to {MAX_CTX} (the largest context llama.cpp holds), got {n}"
+        )),
     }
 }
 

@@ -27,7 +27,9 @@ pub use model::{Model, ModelError, ModelInfo};
 pub use profile::Profile;
 pub use sampler::{Sampler, SamplerError, RANDOM_SEED};
 pub use session::{Flow, RunEnd, RunOptions, RunTrace, Session, TokenEvent};
-pub use settings::{ContextSettings, EngineSettings, FlashAttn, KvType, LoadOptions, MAX_THREADS};
+pub use settings::{
+    ContextSettings, EngineSettings, FlashAttn, KvType, LoadOptions, MAX_CTX, MAX_THREADS,
+};
 
 use llama_cpp_2::llama_backend::LlamaBackend;
 

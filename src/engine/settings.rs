@@ -62,6 +62,10 @@ impl KvType {
 /// (its thread pool and CPU masks are arrays of this size).
 pub const MAX_THREADS: u32 = 512;
 
+/// The largest context llama.cpp holds: it pads a context to a multiple of 256 tokens (past
+/// this the padding wraps or leaves the 32-bit signed range of its token positions).
+pub const MAX_CTX: u32 = (i32::MAX as u32) - 255;
+
 /// The settings a context is created with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextSettings {
