@@ -13,6 +13,8 @@ pub fn install() {
     }
     let _ = ctrlc::set_handler(|| {
         if crate::util::interrupt::requested() {
+            // Code running in the sandbox would outlive runner: it goes first.
+            crate::grade::sandbox::stop_all();
             std::process::exit(130);
         }
         crate::util::interrupt::request();

@@ -1,16 +1,21 @@
 //! Running untrusted code (a model's answer and the tests graded against it): a throwaway
 //! directory, a scrubbed environment, wall-clock, CPU, memory, file-size, process-count and
-//! output limits, killed with its whole process group at a limit. On Linux as root, also a
-//! network namespace with no interfaces, a mount namespace in which /tmp, /var/tmp and /dev/shm
-//! are read-only, and the unprivileged user `nobody`. What was in force is reported, so a
-//! record says how its code ran. A misbehaving answer costs one failed grade, never the run.
+//! output limits, killed at a limit or when runner is interrupted. On Linux as root, also a
+//! network namespace with no interfaces, a mount namespace in which every mount is read-only
+//! but the run's own directory, and a user and group id of its own (unused by any process),
+//! every process of which is killed when the run ends, so that nothing it started outlives it
+//! or reaches another run. What was in force is reported, so a record says how its code ran.
+//! A misbehaving answer costs one failed grade, never the run.
+
+// System calls with no std wrapper: signals, ids, process flags.
+#![allow(unsafe_code)]
 
 use crate::scenario::Isolation;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The limits one run gets.
@@ -22,7 +27,8 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Largest file it may write, bytes.
     pub file_bytes: u64,
-    /// Processes of the sandbox user (a fork bomb stops here).
+    /// Processes of the sandbox user (a fork bomb stops here); where the sandbox runs as
+    /// runner's own user, this many beyond those the user already has.
     pub processes: u64,
     /// Bytes of stdout and of stderr kept; more kills the run.
     pub output_bytes: usize,
@@ -48,6 +54,8 @@ pub struct Outcome {
     pub timed_out: bool,
     /// It wrote more than the output limit and was stopped.
     pub output_overflow: bool,
+    /// Runner was interrupted meanwhile, and the run was stopped.
+    pub interrupted: bool,
     pub stdout: String,
     pub stderr: String,
 }
@@ -55,7 +63,9 @@ pub struct Outcome {
 impl Outcome {
     /// Why the run did not finish normally, if it did not.
     pub fn stopped(&self, limits: &Limits) -> Option<String> {
-        if self.timed_out {
+        if self.interrupted {
+            Some("stopped: runner was interrupted".into())
+        } else if self.timed_out {
             Some(format!(
                 "stopped at the {:.0} s time limit",
                 limits.wall.as_secs_f64()
@@ -74,7 +84,8 @@ impl Outcome {
 /// How this machine can isolate a run, probed once.
 #[derive(Debug, Clone)]
 struct Wrapper {
-    /// Fresh mount and network namespaces, and a drop to `nobody` (running as root).
+    /// Fresh mount and network namespaces, and a drop to a user of the run's own (running as
+    /// root).
     namespaces: bool,
     prlimit: bool,
 }
@@ -123,7 +134,7 @@ pub fn isolation() -> Isolation {
         network: w.namespaces,
         filesystem: w.namespaces,
         user: if w.namespaces {
-            "nobody"
+            "a uid of its own"
         } else {
             "runner's own"
         }
@@ -132,20 +143,38 @@ pub fn isolation() -> Isolation {
     }
 }
 
-/// A directory for one run, which the sandbox user can write (removed when dropped).
+/// A directory for one run, which the sandbox user can write (removed when dropped). As root
+/// it is made under the temporary directory if every directory above it lets others through
+/// (a private per-user TMPDIR does not), else under /tmp; it is handed to the run's own user
+/// when the run starts.
 pub fn workdir() -> std::io::Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
+    let base = if wrapper().namespaces {
+        reachable_base(&std::env::temp_dir())
+    } else {
+        std::env::temp_dir()
+    };
+    tempfile::Builder::new()
         .prefix("runner-sandbox-")
-        .tempdir_in(std::env::temp_dir())?;
-    if wrapper().namespaces {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
-    }
-    Ok(dir)
+        .tempdir_in(base)
 }
 
-/// An interpreter the sandbox user can run: the system's when runner drops to `nobody`
-/// (programs under root's home are not readable by it), else the first on PATH.
+/// `tmp` if another user can reach a directory made in it, else /tmp.
+fn reachable_base(tmp: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let passable = |p: &Path| {
+        p.ancestors().all(|a| {
+            std::fs::metadata(a).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+        })
+    };
+    if passable(tmp) {
+        tmp.to_path_buf()
+    } else {
+        PathBuf::from("/tmp")
+    }
+}
+
+/// An interpreter the sandbox user can run: the system's when runner drops to a user of the
+/// run's own (programs under root's home are not readable by it), else the first on PATH.
 pub fn program(name: &str) -> Option<PathBuf> {
     let system = ["/usr/bin", "/bin", "/usr/local/bin"]
         .iter()
@@ -164,15 +193,23 @@ pub fn program(name: &str) -> Option<PathBuf> {
 }
 
 /// The command line that runs `program args` under the limits and isolation available, with
-/// each `(host directory, name)` of `mounts` readable at `dir/name` in the namespaces.
+/// each `(host directory, name)` of `mounts` readable at `dir/name` in the namespaces, as
+/// `uid` there.
 fn command(
     dir: &Path,
     program: &Path,
     args: &[String],
     limits: &Limits,
     mounts: &[(PathBuf, &str)],
+    uid: Option<u32>,
 ) -> Command {
     let w = wrapper();
+    // Where the run shares runner's user, that user's other processes count against the
+    // process limit too: the run gets its limit beyond them.
+    let processes = match uid {
+        Some(_) => limits.processes,
+        None => limits.processes + own_tasks(),
+    };
     let mut inner: Vec<String> = Vec::new();
     if w.prlimit {
         inner.extend([
@@ -180,21 +217,24 @@ fn command(
             format!("--cpu={}", limits.cpu_s),
             format!("--as={}", limits.memory_bytes),
             format!("--fsize={}", limits.file_bytes),
-            format!("--nproc={}", limits.processes),
+            format!("--nproc={processes}"),
             "--".into(),
         ]);
     }
     inner.push(program.display().to_string());
     inner.extend(args.iter().cloned());
-    let mut cmd = if w.namespaces {
-        // As root, in fresh mount and network namespaces: the run's directory stays writable,
-        // the shared temporary directories become read-only, then root is dropped.
-        let script = "d=\"$1\"; n=\"$2\"; shift 2; mount --bind \"$d\" \"$d\" || exit 97; \
+    let mut cmd = if let (true, Some(uid)) = (w.namespaces, uid) {
+        // As root, in fresh mount and network namespaces: every mount becomes read-only, the
+        // run's directory is bound writable over itself, the `mounts` read-only inside it, then
+        // root is dropped for the run's own user and group.
+        let script = "d=\"$1\"; n=\"$2\"; r=\"$3\"; u=\"$4\"; shift 4; \
+            while [ \"$r\" -gt 0 ]; do mount -o remount,bind,ro \"$1\" || exit 97; \
+            shift; r=$((r - 1)); done; \
+            mount --bind \"$d\" \"$d\" && mount -o remount,bind,rw \"$d\" || exit 97; \
             while [ \"$n\" -gt 0 ]; do mkdir -p \"$d/$2\" && mount --bind \"$1\" \"$d/$2\" && \
             mount -o remount,bind,ro \"$d/$2\" || exit 97; shift 2; n=$((n - 1)); done; \
-            for t in /tmp /var/tmp /dev/shm; do if [ -d \"$t\" ]; then \
-            mount --rbind \"$t\" \"$t\" && mount -o remount,bind,ro \"$t\" || exit 97; fi; done; \
-            cd \"$d\" && exec setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$@\"";
+            cd \"$d\" && exec setpriv --reuid=\"$u\" --regid=\"$u\" --clear-groups -- \"$@\"";
+        let points = mount_points();
         let mut c = Command::new("unshare");
         c.args([
             "-m",
@@ -207,7 +247,10 @@ fn command(
             "sh",
         ])
         .arg(dir)
-        .arg(mounts.len().to_string());
+        .arg(mounts.len().to_string())
+        .arg(points.len().to_string())
+        .arg(uid.to_string());
+        c.args(&points);
         for (host, name) in mounts {
             c.arg(host).arg(name);
         }
@@ -243,12 +286,248 @@ fn command(
     cmd
 }
 
-fn kill_group(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
+/// Every mount point of this mount namespace, parents before the mounts on them.
+fn mount_points() -> Vec<String> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return vec!["/".into()];
+    };
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mount_point)
+        .filter(|p| Path::new(p).exists())
+        .collect()
+}
+
+/// A mount point as mountinfo writes it (space, tab, newline and backslash as `\ooo`).
+fn unescape_mount_point(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = |c: u8| (b'0'..=b'7').contains(&c);
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..=i + 3].iter().all(|&c| octal(c)) {
+            out.push(
+                b[i + 1..=i + 3]
+                    .iter()
+                    .fold(0u8, |v, &c| v.wrapping_mul(8).wrapping_add(c - b'0')),
+            );
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Threads of runner's own user now (they count against RLIMIT_NPROC).
+fn own_tasks() -> u64 {
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    procs
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|s| status_uids(s).first() == Some(&me))
+        .map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+        })
+        .sum()
+}
+
+/// The real, effective, saved and filesystem uids of a /proc/PID/status.
+fn status_uids(status: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .map(|u| {
+            u.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// First of the user and group ids runs get as root.
+const RUN_IDS: u32 = 2_000_000_000;
+
+/// The ids handed to runs in progress.
+static TAKEN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A user (and group) id for one run: one no process uses and no other run of this runner
+/// holds. Given back by [`release_uid`].
+fn fresh_uid() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let in_use: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .flat_map(|s| status_uids(&s))
+        .collect();
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(Instant::now().elapsed().as_nanos());
+        let uid = RUN_IDS + (h.finish() % 100_000_000) as u32;
+        if !in_use.contains(&uid) && !taken.contains(&uid) {
+            taken.push(uid);
+            return uid;
+        }
+    }
+}
+
+fn release_uid(uid: u32) {
+    TAKEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&u| u != uid);
+}
+
+/// Kills every process of `uid`: a helper takes that user and signals all it can, again while
+/// any is left (zombies not yet reaped aside).
+fn kill_uid(uid: u32) {
+    for _ in 0..25 {
+        signal_all_of(uid);
+        if !alive_of(uid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGKILL to every process of `uid` from a helper of that user, repeated until none is
+/// left or a moment has passed (a zombie still counts until it is reaped).
+fn signal_all_of(uid: u32) {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("true");
+    c.stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+        .stderr(Stdio::null());
+    // SAFETY: the closure makes only async-signal-safe system calls and never returns into
+    // the forked copy of runner.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(uid) != 0
+                || libc::setuid(uid) != 0
+            {
+                libc::_exit(2);
+            }
+            for i in 0..100 {
+                if libc::kill(-1, libc::SIGKILL) != 0 {
+                    libc::_exit(0);
+                }
+                if i > 10 {
+                    libc::usleep(1000);
+                }
+            }
+            libc::_exit(1)
+        });
+    }
+    if let Ok(mut helper) = c.spawn() {
+        let _ = helper.wait();
+    }
+}
+
+/// Whether a process of `uid` other than a zombie is left.
+fn alive_of(uid: u32) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .any(|s| {
+            status_uids(&s).contains(&uid)
+                && !s
+                    .lines()
+                    .find_map(|l| l.strip_prefix("State:"))
+                    .is_some_and(|st| st.trim_start().starts_with('Z'))
+        })
+}
+
+/// Stops a run: its first process by pid and its process group (as root, [`kill_uid`] then
+/// takes every other process of its user).
+fn stop(pid: u32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+/// A run in progress, for [`stop_all`].
+struct Running {
+    pid: u32,
+    uid: Option<u32>,
+    dir: PathBuf,
+}
+
+static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
+
+/// Stops every run in progress and removes its directory: runner is about to end at once (a
+/// second interrupt).
+pub fn stop_all() {
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for r in running {
+        stop(r.pid);
+        if let Some(uid) = r.uid {
+            kill_uid(uid);
+        }
+        let _ = std::fs::remove_dir_all(&r.dir);
+    }
+}
+
+/// Makes runner's own /proc entries (its environment, its open files) unreadable to processes
+/// of its user, and runner not traceable by them: a run as runner's own user cannot read the
+/// API keys in its environment or write to its results file through /proc.
+fn hide_runner() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: OnceLock<()> = OnceLock::new();
+        ONCE.get_or_init(|| {
+            // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory of ours.
+            unsafe {
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            }
+        });
+    }
+}
+
+/// Runner's secrets as a run could have found them: the values of its environment variables
+/// named like a key, a token, a secret or a password.
+fn secrets() -> &'static [String] {
+    static S: OnceLock<Vec<String>> = OnceLock::new();
+    S.get_or_init(|| secrets_in(std::env::vars_os()))
+}
+
+fn secrets_in(vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>) -> Vec<String> {
+    vars.filter_map(|(k, v)| {
+        let k = k.to_string_lossy().to_ascii_uppercase();
+        let v = v.into_string().ok()?;
+        (["KEY", "TOKEN", "SECRET", "PASSWORD"]
+            .iter()
+            .any(|w| k.contains(w))
+            && v.len() >= 8)
+            .then_some(v)
+    })
+    .collect()
+}
+
+/// `text` with each of `secrets` replaced by `[redacted]`.
+fn redact(text: String, secrets: &[String]) -> String {
+    secrets.iter().fold(text, |t, s| {
+        if t.contains(s.as_str()) {
+            t.replace(s.as_str(), "[redacted]")
+        } else {
+            t
+        }
+    })
 }
 
 /// Reads a pipe up to `cap` bytes, then tells the waiter it overflowed (and drains nothing
@@ -286,7 +565,7 @@ pub fn mounts_needed() -> bool {
 
 /// Runs `program args` in `dir` under `limits`, with each `(host directory, name)` of `mounts`
 /// readable at `dir/name` where the sandbox uses namespaces (elsewhere the run reads the host
-/// path itself). An error only when it cannot start at all.
+/// path itself). An interrupt of runner stops it. An error only when it cannot start at all.
 pub fn run(
     dir: &Path,
     program: &Path,
@@ -294,9 +573,69 @@ pub fn run(
     limits: &Limits,
     mounts: &[(PathBuf, &str)],
 ) -> std::io::Result<Outcome> {
+    run_until(
+        dir,
+        program,
+        args,
+        limits,
+        mounts,
+        &crate::util::interrupt::requested,
+    )
+}
+
+/// [`run`], stopped early when `interrupted` says so.
+fn run_until(
+    dir: &Path,
+    program: &Path,
+    args: &[String],
+    limits: &Limits,
+    mounts: &[(PathBuf, &str)],
+    interrupted: &dyn Fn() -> bool,
+) -> std::io::Result<Outcome> {
+    hide_runner();
+    let uid = wrapper().namespaces.then(fresh_uid);
+    let result = run_as(dir, program, args, limits, mounts, interrupted, uid);
+    if let Some(uid) = uid {
+        release_uid(uid);
+    }
+    result
+}
+
+fn run_as(
+    dir: &Path,
+    program: &Path,
+    args: &[String],
+    limits: &Limits,
+    mounts: &[(PathBuf, &str)],
+    interrupted: &dyn Fn() -> bool,
+    uid: Option<u32>,
+) -> std::io::Result<Outcome> {
+    if let Some(uid) = uid {
+        use std::os::unix::fs::PermissionsExt;
+        std::os::unix::fs::chown(dir, Some(uid), Some(uid))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if interrupted() {
+        return Ok(Outcome {
+            exit: None,
+            timed_out: false,
+            output_overflow: false,
+            interrupted: true,
+            stdout: String::new(),
+            stderr: String::new(),
+        });
+    }
     let start = Instant::now();
-    let mut child = command(dir, program, args, limits, mounts).spawn()?;
+    let mut child = command(dir, program, args, limits, mounts, uid).spawn()?;
     let pid = child.id();
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Running {
+            pid,
+            uid,
+            dir: dir.to_path_buf(),
+        });
     let (otx, orx) = mpsc::channel();
     let out = reader(
         child.stdout.take().expect("piped"),
@@ -308,10 +647,12 @@ pub fn run(
         limits.output_bytes,
         otx,
     );
-    let (mut timed_out, mut output_overflow) = (false, false);
+    let (mut timed_out, mut output_overflow, mut stopped) = (false, false, false);
     let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) => {}
+            Err(_) => break None,
         }
         if orx.try_recv().is_ok() {
             output_overflow = true;
@@ -321,23 +662,256 @@ pub fn run(
             timed_out = true;
             break None;
         }
+        if interrupted() {
+            stopped = true;
+            break None;
+        }
         std::thread::sleep(Duration::from_millis(5));
     };
-    // Whatever it left running in its group goes too.
-    kill_group(pid);
-    let status = status.or_else(|| child.wait().ok());
-    // A process that left the group may hold the pipes: wait a moment, not forever.
+    // It goes, with whatever it left running: by pid (it may have left its group), its group,
+    // and as root every process of its user.
+    stop(pid);
+    // Killed by pid, it is reaped at once; still, never wait without bound.
+    let status = status.or_else(|| {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+                _ => break None,
+            }
+        }
+    });
+    if let Some(uid) = uid {
+        kill_uid(uid);
+    }
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|r| r.pid != pid);
+    // A process that escaped (not as root) may hold the pipes: wait a moment, not forever.
     let take = |rx: mpsc::Receiver<Vec<u8>>| {
-        String::from_utf8_lossy(&rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default())
-            .into_owned()
+        let kept = rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+        redact(String::from_utf8_lossy(&kept).into_owned(), secrets())
     };
     Ok(Outcome {
         exit: status
-            .filter(|_| !timed_out && !output_overflow)
+            .filter(|_| !timed_out && !output_overflow && !stopped)
             .and_then(|s| s.code()),
         timed_out,
         output_overflow,
+        interrupted: stopped,
         stdout: take(out),
         stderr: take(err),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Runs `code` with python3 under `limits` on another thread, stopped when `stop` is set;
+    /// `None` when it has not returned within 60 s.
+    fn python(code: &str, limits: Limits, stop: Arc<AtomicBool>) -> Option<Outcome> {
+        let python = program("python3").expect("python3");
+        let dir = workdir().unwrap();
+        std::fs::write(dir.path().join("a.py"), code).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let o = run_until(
+                dir.path(),
+                &python,
+                &["a.py".to_string()],
+                &limits,
+                &[],
+                &|| stop.load(Ordering::SeqCst),
+            );
+            let _ = tx.send(o.unwrap());
+        });
+        rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    fn short() -> Limits {
+        Limits {
+            wall: Duration::from_secs(2),
+            ..Limits::default()
+        }
+    }
+
+    /// The pids of processes whose command line contains `marker`.
+    fn with_marker(marker: &str) -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_run_that_leaves_its_process_group_still_stops_at_the_time_limit() {
+        // The child makes a group of its own and the parent joins it: the run's first group
+        // is empty, and sleeping uses no CPU time.
+        let code = "import os, time\n\
+            pid = os.fork()\n\
+            if pid == 0:\n    os.setpgid(0, 0)\n    time.sleep(1000)\n\
+            time.sleep(0.3)\nos.setpgid(0, pid)\ntime.sleep(1000)\n";
+        let o = python(code, short(), Arc::default()).expect("returns within 60 s");
+        assert!(o.timed_out, "{o:?}");
+        assert_eq!(o.exit, None);
+    }
+
+    #[test]
+    fn an_interrupt_stops_a_run_at_once() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            s.store(true, Ordering::SeqCst);
+        });
+        let limits = Limits {
+            wall: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let o = python("import time\ntime.sleep(1000)\n", limits, stop).expect("returns");
+        assert!(o.interrupted && !o.timed_out, "{o:?}");
+        assert_eq!(o.exit, None);
+        assert_eq!(
+            o.stopped(&limits).as_deref(),
+            Some("stopped: runner was interrupted")
+        );
+    }
+
+    #[test]
+    fn as_root_nothing_a_run_started_outlives_it() {
+        if !mounts_needed() {
+            eprintln!("skipped: the per-run user needs root and namespaces");
+            return;
+        }
+        let marker = format!("4242.{}", std::process::id());
+        let code = format!(
+            "import os\n\
+            if os.fork() == 0:\n    os.setsid()\n    \
+            if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{marker}'])\n    \
+            os._exit(0)\n\
+            import time\ntime.sleep(0.5)\nprint('done')\n"
+        );
+        let o = python(&code, short(), Arc::default()).expect("returns");
+        assert_eq!(o.stdout.trim(), "done", "{o:?}");
+        assert_eq!(with_marker(&marker), Vec::<String>::new());
+    }
+
+    #[test]
+    fn as_root_runs_get_users_of_their_own() {
+        if !mounts_needed() {
+            eprintln!("skipped: the per-run user needs root and namespaces");
+            return;
+        }
+        let code = "import os\nprint(os.getuid(), os.getgid(), os.getgroups())\n";
+        let a = python(code, short(), Arc::default()).expect("returns");
+        let b = python(code, short(), Arc::default()).expect("returns");
+        let ids = |o: &Outcome| -> (u32, u32) {
+            let mut f = o.stdout.split_whitespace();
+            let uid = f.next().and_then(|u| u.parse().ok()).expect("uid");
+            let gid = f.next().and_then(|u| u.parse().ok()).expect("gid");
+            assert_eq!(f.next(), Some("[]"), "{o:?}");
+            (uid, gid)
+        };
+        let (ua, ga) = ids(&a);
+        let (ub, _) = ids(&b);
+        assert!(ua >= RUN_IDS && ua == ga, "{a:?}");
+        assert_ne!(ua, ub);
+    }
+
+    #[test]
+    fn as_root_no_mount_is_writable_but_the_runs_own_directory() {
+        if !mounts_needed() {
+            eprintln!("skipped: the mount namespace needs root");
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        // A world-writable directory outside the shared temporary ones.
+        let open = tempfile::Builder::new()
+            .prefix(".sandbox-test-")
+            .tempdir_in(env!("CARGO_MANIFEST_DIR"))
+            .unwrap();
+        std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        if reachable_base(open.path()) != open.path() {
+            eprintln!(
+                "skipped: {} is not reachable by others",
+                open.path().display()
+            );
+            return;
+        }
+        let code = format!(
+            "import errno\n\
+            for p in ['{}/x', '/run/lock/runner-sandbox-test', 'here']:\n    \
+            try:\n        open(p, 'w').write('x')\n        print('wrote', p)\n    \
+            except OSError as e:\n        print('refused', p, errno.errorcode[e.errno])\n",
+            open.path().display()
+        );
+        let o = python(&code, short(), Arc::default()).expect("returns");
+        assert!(o.stdout.contains("wrote here"), "{o:?}");
+        assert_eq!(o.stdout.matches("wrote").count(), 1, "{o:?}");
+        assert!(!open.path().join("x").exists());
+        assert!(!Path::new("/run/lock/runner-sandbox-test").exists());
+    }
+
+    #[test]
+    fn a_private_temporary_directory_is_passed_over_for_tmp() {
+        use std::os::unix::fs::PermissionsExt;
+        let private = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let inner = private.path().join("t");
+        std::fs::create_dir(&inner).unwrap();
+        assert_eq!(reachable_base(&inner), Path::new("/tmp"));
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        if reachable_base(private.path()) == private.path() {
+            assert_eq!(reachable_base(&inner), inner);
+        }
+    }
+
+    #[test]
+    fn runner_hides_its_proc_entries_once_it_runs_code() {
+        let o = python("print(1)\n", short(), Arc::default()).expect("returns");
+        assert_eq!(o.exit, Some(0), "{o:?}");
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_GET_DUMPABLE reads a flag.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
+    }
+
+    #[test]
+    fn secrets_of_runners_environment_are_redacted_from_output() {
+        let vars = [
+            ("OPENAI_API_KEY", "sk-abcdefgh12345"),
+            ("GH_TOKEN", "ghp_zzzzzzzz"),
+            ("PATH", "/usr/bin:/bin"),
+            ("SHORT_KEY", "abc"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let s = secrets_in(vars.into_iter());
+        assert_eq!(s, ["sk-abcdefgh12345", "ghp_zzzzzzzz"]);
+        assert_eq!(
+            redact("key=sk-abcdefgh12345 path=/usr/bin:/bin".into(), &s),
+            "key=[redacted] path=/usr/bin:/bin"
+        );
+    }
+
+    #[test]
+    fn mount_points_are_read_as_mountinfo_escapes_them() {
+        assert_eq!(unescape_mount_point("/a\\040b\\134c"), "/a b\\c");
+        assert_eq!(unescape_mount_point("/plain\\04"), "/plain\\04");
+        assert!(mount_points().contains(&"/".to_string()));
+    }
+
+    #[test]
+    fn the_process_limit_of_runners_own_user_counts_its_other_processes() {
+        // This test process alone has at least its own thread.
+        assert!(own_tasks() >= 1);
+    }
 }
