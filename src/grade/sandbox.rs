@@ -4,7 +4,9 @@
 //! network namespace with no interfaces, a mount namespace in which every mount is read-only
 //! but the run's own directory, and a user and group id of its own (unused by any process),
 //! every process of which is killed when the run ends, so that nothing it started outlives it
-//! or reaches another run. What was in force is reported, so a record says how its code ran.
+//! or reaches another run. Elsewhere, runner hides its own /proc entries from the run (Linux).
+//! Runner's secrets are redacted from what a run printed. What was in force is reported, so a
+//! record says how its code ran.
 //! A misbehaving answer costs one failed grade, never the run.
 
 // System calls with no std wrapper: signals, ids, process flags.
