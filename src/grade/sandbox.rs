@@ -9,9 +9,6 @@
 //! record says how its code ran.
 //! A misbehaving answer costs one failed grade, never the run.
 
-// System calls with no std wrapper: signals, ids, process flags.
-#![allow(unsafe_code)]
-
 use crate::scenario::Isolation;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -324,8 +321,7 @@ fn unescape_mount_point(s: &str) -> String {
 
 /// Threads of runner's own user now (they count against RLIMIT_NPROC).
 fn own_tasks() -> u64 {
-    // SAFETY: getuid has no preconditions.
-    let me = unsafe { libc::getuid() };
+    let me = nix::unistd::getuid().as_raw();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -407,31 +403,19 @@ fn kill_uid(uid: u32) {
 /// left or a moment has passed (a zombie still counts until it is reaped).
 fn signal_all_of(uid: u32) {
     use std::os::unix::process::CommandExt;
-    let mut c = Command::new("true");
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: the closure makes only async-signal-safe system calls and never returns into
-    // the forked copy of runner.
-    unsafe {
-        c.pre_exec(move || {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(uid) != 0
-                || libc::setuid(uid) != 0
-            {
-                libc::_exit(2);
-            }
-            for i in 0..100 {
-                if libc::kill(-1, libc::SIGKILL) != 0 {
-                    libc::_exit(0);
-                }
-                if i > 10 {
-                    libc::usleep(1000);
-                }
-            }
-            libc::_exit(1)
-        });
-    }
+    // The shell's own `kill` signals every process its user may, but itself; it stops once
+    // none is left to signal. Setting the ids as root also drops every supplementary group.
+    let mut c = Command::new("/bin/sh");
+    c.args([
+        "-c",
+        "i=0; while [ $i -lt 100 ]; do kill -9 -1 2>/dev/null || exit 0; i=$((i+1)); done",
+    ])
+    .env_clear()
+    .uid(uid)
+    .gid(uid)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     if let Ok(mut helper) = c.spawn() {
         let _ = helper.wait();
     }
@@ -456,11 +440,10 @@ fn alive_of(uid: u32) -> bool {
 /// Stops a run: its first process by pid and its process group (as root, [`kill_uid`] then
 /// takes every other process of its user).
 fn stop(pid: u32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid as libc::pid_t, libc::SIGKILL);
-        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
-    }
+    use nix::sys::signal::{kill, killpg, Signal};
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = killpg(pid, Signal::SIGKILL);
 }
 
 /// A run in progress, for [`stop_all`].
@@ -493,10 +476,7 @@ fn hide_runner() {
     {
         static ONCE: OnceLock<()> = OnceLock::new();
         ONCE.get_or_init(|| {
-            // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory of ours.
-            unsafe {
-                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-            }
+            let _ = nix::sys::prctl::set_dumpable(false);
         });
     }
 }
@@ -883,8 +863,7 @@ mod tests {
         let o = python("print(1)\n", short(), Arc::default()).expect("returns");
         assert_eq!(o.exit, Some(0), "{o:?}");
         #[cfg(target_os = "linux")]
-        // SAFETY: PR_GET_DUMPABLE reads a flag.
-        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
+        assert_eq!(nix::sys::prctl::get_dumpable(), Ok(false));
     }
 
     #[test]
