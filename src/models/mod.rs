@@ -25,23 +25,7 @@ use std::path::{Path, PathBuf};
 pub use fetch::{fetch, marker_path, sha256_file, FetchError, FetchOptions};
 pub use registry::{find, known_models, known_names, KnownModel, DEFAULT_MODEL};
 
-/// Environment variable overriding the cache directory.
-pub const CACHE_ENV: &str = "RUNNER_CACHE_DIR";
-
-/// The cache root: `override_dir`, else `$RUNNER_CACHE_DIR`, else the platform cache dir
-/// (`~/.cache/runner` on Linux). Models live in `<cache>/models/`.
-pub fn cache_dir(override_dir: Option<&Path>) -> PathBuf {
-    if let Some(dir) = override_dir {
-        return dir.to_path_buf();
-    }
-    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    dirs::cache_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("runner")
-}
+pub use crate::util::fs::{cache_dir, CACHE_ENV};
 
 /// The directory holding cached models: `<cache>/models`.
 pub fn models_dir(cache: &Path) -> PathBuf {

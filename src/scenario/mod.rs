@@ -279,7 +279,9 @@ pub fn builtin_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let name = format!("shipped-{:016x}", shipped_hash());
-        let cache = crate::models::cache_dir(None).join("scenarios").join(&name);
+        let cache = crate::util::fs::cache_dir(None)
+            .join("scenarios")
+            .join(&name);
         let temp = std::env::temp_dir().join(format!("runner-scenarios-{name}"));
         match write_shipped(&cache) {
             Ok(()) => cache,

@@ -1,6 +1,6 @@
 //! Writing a whole file atomically (following links, writing into devices and FIFOs, never
 //! replacing them); reading an input file (regular files only, of a bounded size) and a TOML
-//! file with one-line errors; whether two paths name one file.
+//! file with one-line errors; whether two paths name one file; where runner keeps its cache.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -283,6 +283,24 @@ pub fn free_space(dir: &Path) -> Option<u64> {
         .filter(|d| dir.starts_with(d.mount_point()))
         .max_by_key(|d| d.mount_point().as_os_str().len())
         .map(|d| d.available_space())
+}
+
+/// Environment variable overriding the cache directory.
+pub const CACHE_ENV: &str = "RUNNER_CACHE_DIR";
+
+/// The cache root: `override_dir`, else `$RUNNER_CACHE_DIR`, else the platform cache dir
+/// (`~/.cache/runner` on Linux). Models live in `<cache>/models/`.
+pub fn cache_dir(override_dir: Option<&Path>) -> PathBuf {
+    if let Some(dir) = override_dir {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::cache_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("runner")
 }
 
 #[cfg(test)]
