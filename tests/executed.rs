@@ -260,3 +260,132 @@ fn rust_answers_compile_with_hidden_tests_and_run_case_by_case() {
         "{v:?}"
     );
 }
+
+fn javascript(tests: &str) -> TestSpec {
+    TestSpec {
+        language: "javascript".into(),
+        tests: tests.into(),
+        ..python("")
+    }
+}
+
+fn rust(tests: &str) -> TestSpec {
+    TestSpec {
+        language: "rust".into(),
+        tests: tests.into(),
+        ..python("")
+    }
+}
+
+/// Whether `t`'s runtime is here; where it is not, the grader must have been skipped (with a
+/// failed verdict), which `v` shows.
+fn runs(v: &runner::scenario::Verdict, program: &str) -> bool {
+    match v.execution.as_ref().and_then(|e| e.skipped.as_deref()) {
+        Some(why) => {
+            assert!(why.contains(&format!("{program} not found")), "{why}");
+            false
+        }
+        None => true,
+    }
+}
+
+const ADD_RUST_TESTS: &str = "#[cfg(test)]\nmod hidden {\n    use super::*;\n    #[test]\n    fn small() { assert_eq!(add(2, 3), 5); }\n    #[test]\n    fn negative() { assert_eq!(add(-2, 1), -1); }\n}";
+
+const ADD_JS_TESTS: &str = "function test_small() { assert.strictEqual(add(2, 3), 5); }\n\
+function test_negative() { assert.strictEqual(add(-2, 1), -1); }\n";
+
+#[test]
+fn answers_that_die_partway_fail_with_the_tests_that_never_ran() {
+    // The first test passes, then the process dies: by a signal, or by exiting early.
+    let t = python(ADD_TESTS);
+    for death in [
+        "import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)",
+        "import os\n        os._exit(0)",
+        "import sys\n        sys.setrecursionlimit(10**6)\n        def f(n):\n            return 0 if n == 0 else 1 + f(n - 1)\n        return f(10**6)",
+    ] {
+        let code = format!("def add(a, b):\n    if a == -2:\n        {death}\n    return a + b");
+        let v = grade(&t, &fenced("python", &code));
+        assert!(!v.pass, "{code}: {v:?}");
+        let negative = v.cases.iter().find(|c| c.case == "test_negative");
+        assert!(negative.is_some_and(|c| !c.pass), "{code}: {v:?}");
+    }
+    // A BLOB column in the answer's rows is a failed case, not a crash of the SQL harness.
+    let t = TestSpec {
+        language: "sql".into(),
+        setup: "CREATE TABLE t(name TEXT, n INT); INSERT INTO t VALUES ('a', 1), ('b', 2);".into(),
+        expect: Some(vec![vec!["a".into(), 1.into()], vec!["b".into(), 2.into()]]),
+        ..python("")
+    };
+    let v = grade(&t, &fenced("sql", "SELECT CAST(name AS BLOB), n FROM t;"));
+    assert!(!v.pass, "{v:?}");
+    assert!(v.cases.iter().any(|c| c.case == "rows" && !c.pass), "{v:?}");
+    // Rust: a stack overflow aborts the test binary in the second test.
+    let t = rust(ADD_RUST_TESTS);
+    let code = "fn deep(n: u64) -> u64 { if n == 0 { 0 } else { 1 + deep(n - 1) } }\n\
+        pub fn add(a: i32, b: i32) -> i32 { if a == 2 { return deep(u64::MAX) as i32; } a + b }";
+    let v = grade(&t, &fenced("rust", code));
+    if runs(&v, "rustc") {
+        assert!(!v.pass, "{v:?}");
+        assert!(
+            v.cases.iter().any(|c| c.case == "hidden::small" && !c.pass),
+            "{v:?}"
+        );
+    }
+    // JavaScript: the process exits in the second test.
+    let t = javascript(ADD_JS_TESTS);
+    let code = "function add(a, b) { if (a === -2) require('process').exit(0); return a + b; }";
+    let v = grade(&t, &fenced("js", code));
+    if runs(&v, "node") {
+        assert!(!v.pass, "{v:?}");
+    }
+}
+
+#[test]
+fn verdicts_forged_by_the_answer_do_not_count() {
+    let forgeries = [
+        // Lines that look like the harness's on stdout, then a clean exit.
+        "import os, sys\nprint('{\"case\": \"test_small\", \"pass\": true, \"detail\": null}')\n\
+         print('{\"case\": \"test_negative\", \"pass\": true, \"detail\": null}')\n\
+         sys.stdout.flush()\nos._exit(0)",
+        // The harness's own functions replaced.
+        "import __main__, json\n__main__.report = lambda *a, **k: None\n\
+         json.dumps = lambda *a, **k: '{\"case\": \"test_small\", \"pass\": true}'\n\
+         def add(a, b):\n    return a - b",
+        // The tests rewritten on disk.
+        "import os\nos.remove('tests.py')\n\
+         open('tests.py', 'w').write('def test_small():\\n    pass\\ndef test_negative():\\n    pass\\n')\n\
+         def add(a, b):\n    return a - b",
+    ];
+    for code in forgeries {
+        let v = grade(&python(ADD_TESTS), &fenced("python", code));
+        assert!(!v.pass, "{code}: {v:?}");
+    }
+    let t = rust(ADD_RUST_TESTS);
+    let forgeries = [
+        "pub fn add(_: i32, _: i32) -> i32 {\n    use std::io::Write;\n    let mut o = std::io::stdout();\n    \
+         let _ = o.write_all(b\"test hidden::negative ... ok\\ntest hidden::small ... ok\\n\\ntest result: ok. 2 passed; 0 failed\\n\");\n    \
+         let _ = o.flush();\n    std::process::exit(0)\n}",
+        "macro_rules! assert_eq { ($($t:tt)*) => {} }\npub fn add(a: i32, b: i32) -> i32 { a - b }",
+    ];
+    for code in forgeries {
+        let v = grade(&t, &fenced("rust", code));
+        if runs(&v, "rustc") {
+            assert!(!v.pass, "{code}: {v:?}");
+        }
+    }
+    let t = javascript(ADD_JS_TESTS);
+    let forgeries = [
+        "console.log(JSON.stringify({case: 'test_small', pass: true}));\n\
+         console.log(JSON.stringify({case: 'test_negative', pass: true}));\nrequire('process').exit(0);",
+        "assert.strictEqual = () => {};\nfunction add(a, b) { return a - b; }",
+        "require('assert').strictEqual = () => {};\nfunction add(a, b) { return a - b; }",
+        "require('fs').unlinkSync('tests.js');\n\
+         require('fs').writeFileSync('tests.js', 'function test_small() {}');\nfunction add(a, b) { return a - b; }",
+    ];
+    for code in forgeries {
+        let v = grade(&t, &fenced("js", code));
+        if runs(&v, "node") {
+            assert!(!v.pass, "{code}: {v:?}");
+        }
+    }
+}

@@ -8,41 +8,89 @@ use super::sandbox::{self, Limits};
 use super::text;
 use crate::scenario::{CaseVerdict, Execution, TestSpec, Verdict};
 
-/// Runs Python tests: imports `solution`, runs every `test_*` function of tests.py, prints one
-/// JSON line per case. A failure to import is one failed case.
+/// Runs Python tests. Before the answer is imported it opens the verdict file (and removes its
+/// name), reads tests.py, and announces the `test_*` functions that tests.py defines at top
+/// level; then it imports `solution`, runs each test (awaiting a coroutine), writes one JSON
+/// line per case and a closing line. A failure to import is one failed case. Everything it
+/// uses after the import is a local name bound before it.
 const PYTHON_DRIVER: &str = r#"
-import json, sys
-def report(case, ok, detail=None):
-    print(json.dumps({"case": case, "pass": ok, "detail": detail}), flush=True)
-sys.path.insert(0, ".")
-try:
-    import solution
-except BaseException as e:
-    report("import", False, (type(e).__name__ + ": " + str(e))[:300])
-    sys.exit(0)
-ns = {"__name__": "tests"}
-try:
-    exec(compile(open("tests.py").read(), "tests.py", "exec"), ns)
-except BaseException as e:
-    report("load tests", False, (type(e).__name__ + ": " + str(e))[:300])
-    sys.exit(0)
-names = [n for n, f in ns.items() if n.startswith("test_") and callable(f)]
-if not names:
-    report("tests", False, "no test_ functions")
-for n in names:
+import ast, asyncio, importlib, inspect, json, os, sys
+def main():
+    write, fd = os.write, os.open("verdicts", os.O_WRONLY | os.O_APPEND)
+    os.unlink("verdicts")
+    encode, text, kind, callable_, coroutine = json.JSONEncoder().encode, str, type, callable, inspect.iscoroutine
+    run_coroutine, load, compile_, exec_, list_ = asyncio.run, importlib.import_module, compile, exec, list
+    def emit(o):
+        write(fd, (encode(o) + "\n").encode())
+    def why(e):
+        try:
+            return (kind(e).__name__ + ": " + text(e))[:300]
+        except BaseException:
+            return "an exception that cannot be shown"
+    def report(case, ok, detail=None):
+        emit({"case": case, "pass": ok, "detail": detail})
+    def tests():
+        source = open("tests.py").read()
+        try:
+            tree = ast.parse(source, "tests.py")
+        except SyntaxError as e:
+            emit({"expect": ["load tests"]})
+            return report("load tests", False, why(e))
+        names = []
+        for node in tree.body:
+            found = []
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                found = [t.id for t in targets if isinstance(t, ast.Name)]
+            names += [n for n in found if n.startswith("test_") and n not in names]
+        emit({"expect": names or ["tests"]})
+        sys.path.insert(0, ".")
+        try:
+            load("solution")
+        except BaseException as e:
+            return report("import", False, why(e))
+        ns = {"__name__": "tests"}
+        try:
+            exec_(compile_(source, "tests.py", "exec"), ns)
+        except BaseException as e:
+            return report("load tests", False, why(e))
+        if not names:
+            report("tests", False, "no test_ functions")
+        extra = [n for n, f in list_(ns.items()) if n[:5] == "test_" and callable_(f) and n not in names]
+        for n in names + extra:
+            f = ns.get(n)
+            if not callable_(f):
+                report(n, False, "not a function")
+                continue
+            try:
+                r = f()
+                if coroutine(r):
+                    run_coroutine(r)
+                report(n, True)
+            except BaseException as e:
+                report(n, False, why(e))
     try:
-        ns[n]()
-        report(n, True)
-    except BaseException as e:
-        report(n, False, (type(e).__name__ + ": " + str(e))[:300])
+        tests()
+    finally:
+        emit({"done": True})
+main()
 "#;
 
 /// Runs the answer's SQL against a database built by setup.sql and compares its rows with
 /// expect.json.
 const SQL_DRIVER: &str = r#"
-import json, sqlite3
+import json, os, sqlite3
+_fd = os.open("verdicts", os.O_WRONLY | os.O_APPEND)
+os.unlink("verdicts")
+def dumps(o, **kw):
+    return json.dumps(o, default=repr, **kw)
+def emit(o):
+    os.write(_fd, (dumps(o) + "\n").encode())
 def report(case, ok, detail=None):
-    print(json.dumps({"case": case, "pass": ok, "detail": detail}), flush=True)
+    emit({"case": case, "pass": ok, "detail": detail})
+emit({"expect": ["row count", "rows"]})
 spec = json.load(open("expect.json"))
 db = sqlite3.connect(":memory:")
 db.executescript(open("setup.sql").read())
@@ -51,6 +99,7 @@ try:
     rows = [list(r) for r in db.execute(query.rstrip().rstrip(";")).fetchall()]
 except Exception as e:
     report("query", False, (type(e).__name__ + ": " + str(e))[:300])
+    emit({"done": True})
     raise SystemExit(0)
 want = spec["expect"]
 def norm(r):
@@ -58,36 +107,68 @@ def norm(r):
 got = [norm(r) for r in rows]
 want = [norm(r) for r in want]
 if not spec["ordered"]:
-    key = lambda r: json.dumps(r, sort_keys=True)
+    key = lambda r: dumps(r, sort_keys=True)
     got, want = sorted(got, key=key), sorted(want, key=key)
 report("row count", len(got) == len(want), None if len(got) == len(want) else f"{len(got)} rows, want {len(want)}")
 same = got == want
-report("rows", same, None if same else ("first rows " + json.dumps(got[:3]))[:300])
+report("rows", same, None if same else ("first rows " + dumps(got[:3]))[:300])
+emit({"done": True})
 "#;
 
 /// Runs JavaScript tests: tests.js uses `solution` (the answer's module.exports, or its
-/// top-level functions) and defines `test_*` functions.
+/// top-level functions) and declares `test_*` functions (`function test_x`, or `const`, `let`
+/// or `var test_x =`). Before the answer runs it opens the verdict file (and removes its
+/// name), reads tests.js, announces the tests it declares and freezes `assert`; a test that
+/// returns a promise is awaited.
 const JS_DRIVER: &str = r#"
+"use strict";
 const fs = require("fs");
 const vm = require("vm");
-function report(c, ok, detail) { console.log(JSON.stringify({case: c, pass: ok, detail: detail || null})); }
-// One context for the answer and the tests, so that both see the same Error and builtins.
-const ctx = vm.createContext({ module: { exports: {} }, console, require, assert: require("assert"),
-  setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask });
-ctx.exports = ctx.module.exports;
-try {
-  vm.runInContext(fs.readFileSync("solution.js", "utf8"), ctx, { filename: "solution.js" });
-} catch (e) { report("load", false, String(e).slice(0, 300)); process.exit(0); }
-ctx.solution = ctx.module.exports;
-for (const [k, v] of Object.entries(ctx.module.exports || {})) { if (!(k in ctx)) ctx[k] = v; }
-try {
-  vm.runInContext(fs.readFileSync("tests.js", "utf8"), ctx, { filename: "tests.js" });
-} catch (e) { report("load tests", false, String(e).slice(0, 300)); process.exit(0); }
-const names = Object.keys(ctx).filter(n => n.startsWith("test_") && typeof ctx[n] === "function");
-if (names.length === 0) report("tests", false, "no test_ functions");
-for (const n of names) {
-  try { ctx[n](); report(n, true); } catch (e) { report(n, false, String(e).slice(0, 300)); }
+const assert = require("assert");
+const writeSync = fs.writeSync, stringify = JSON.stringify, slice = String.prototype.slice;
+const fd = fs.openSync("verdicts", "a");
+fs.unlinkSync("verdicts");
+function emit(o) { writeSync(fd, stringify(o) + "\n"); }
+function why(e) {
+  try { return slice.call(String(e), 0, 300); } catch (_) { return "an exception that cannot be shown"; }
 }
+function report(c, ok, detail) { emit({case: c, pass: ok, detail: detail === undefined ? null : detail}); }
+const tests = fs.readFileSync("tests.js", "utf8");
+const solution = fs.readFileSync("solution.js", "utf8");
+const declared = /^[ \t]*(?:(?:async[ \t]+)?function[ \t]*\*?[ \t]*(test_[A-Za-z0-9_$]*)|(?:const|let|var)[ \t]+(test_[A-Za-z0-9_$]*)[ \t]*=)/gm;
+const names = [];
+for (const m of tests.matchAll(declared)) { const n = m[1] || m[2]; if (!names.includes(n)) names.push(n); }
+emit({expect: names.length ? names : ["tests"]});
+Object.freeze(assert.strict);
+Object.freeze(assert);
+async function main() {
+  // One context for the answer and the tests, so that both see the same Error and builtins.
+  const ctx = vm.createContext({ module: { exports: {} }, console, require,
+    setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask });
+  Object.defineProperty(ctx, "assert", { value: assert, writable: false, configurable: false });
+  ctx.exports = ctx.module.exports;
+  try {
+    vm.runInContext(solution, ctx, { filename: "solution.js" });
+  } catch (e) { report("load", false, why(e)); return; }
+  ctx.solution = ctx.module.exports;
+  for (const [k, v] of Object.entries(ctx.module.exports || {})) { if (!(k in ctx)) ctx[k] = v; }
+  try {
+    vm.runInContext(tests, ctx, { filename: "tests.js" });
+  } catch (e) { report("load tests", false, why(e)); return; }
+  if (names.length === 0) report("tests", false, "no test_ functions");
+  const extra = Object.keys(ctx).filter(n => n.startsWith("test_") && typeof ctx[n] === "function" && !names.includes(n));
+  for (const n of names.concat(extra)) {
+    let f;
+    try { f = vm.runInContext(n, ctx); } catch (e) { f = undefined; }
+    if (typeof f !== "function") { report(n, false, "not a function"); continue; }
+    try {
+      const r = f();
+      if (r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function") await r;
+      report(n, true);
+    } catch (e) { report(n, false, why(e)); }
+  }
+}
+main().then(() => emit({done: true}), (e) => { report("driver", false, why(e)); emit({done: true}); });
 "#;
 
 /// rustc's sysroot (the toolchain itself, not rustup's proxy, which needs its home), found
@@ -106,12 +187,32 @@ fn rust_sysroot() -> Option<std::path::PathBuf> {
         .clone()
 }
 
-/// Compiles `source` with its tests (`rustc --test`) and runs them, one case per `#[test]`.
+/// Placed between the answer and the hidden tests: the assertion macros the tests call are
+/// the standard ones, not a `macro_rules!` of the same name in the answer.
+const RUST_GUARD: &str = "
+#[allow(unused_macros)]
+macro_rules! assert { ($($t:tt)*) => { ::core::assert!($($t)*) }; }
+#[allow(unused_macros)]
+macro_rules! assert_eq { ($($t:tt)*) => { ::core::assert_eq!($($t)*) }; }
+#[allow(unused_macros)]
+macro_rules! assert_ne { ($($t:tt)*) => { ::core::assert_ne!($($t)*) }; }
+#[allow(unused_macros)]
+macro_rules! panic { ($($t:tt)*) => { ::std::panic!($($t)*) }; }
+";
+
+/// Compiles `code` and `tests` into one crate with its tests (`rustc --test`), removes the
+/// source, and runs the `#[test]` functions of `tests` (by their full names), one case each.
 fn run_rust(
     sysroot: &std::path::Path,
-    source: String,
+    code: &str,
+    tests: &str,
     limits: &Limits,
 ) -> Result<Vec<CaseVerdict>, String> {
+    let expected = rust_test_names(tests);
+    if expected.is_empty() {
+        return Err("no #[test] functions in the tests".into());
+    }
+    let source = format!("{code}\n\n{RUST_GUARD}\n{tests}\n");
     let dir = workdir([("solution.rs", source.as_str())])?;
     // The sandbox user may not read runner's home, where rustup keeps the toolchain: it is
     // mounted into the run's directory, read-only.
@@ -148,54 +249,257 @@ fn run_rust(
             .unwrap_or("rustc failed");
         return Err(format!("does not compile: {}", text::snippet(first, 200)));
     }
-    let args = ["--test-threads=1".to_string()];
+    // The running tests do not get to read the test source.
+    std::fs::remove_file(dir.path().join("solution.rs"))
+        .map_err(|e| format!("remove solution.rs: {e}"))?;
+    // libtest writes each result to a log file that runner holds open, not only to stdout,
+    // which the answer shares.
+    let mut log = verdict_file(dir.path())?;
+    let mut args: Vec<String> = ["--test-threads=1", "--exact", "--logfile", "verdicts"]
+        .map(String::from)
+        .to_vec();
+    args.extend(expected.iter().cloned());
     let o = sandbox::run(dir.path(), &dir.path().join("t"), &args, limits, &[])
         .map_err(|e| format!("cannot start the tests: {e}"))?;
+    if let Some(why) = o.stopped(limits) {
+        return Err(why);
+    }
     let case = |l: &str| {
-        let (name, result) = l.strip_prefix("test ")?.rsplit_once(" ... ")?;
-        let pass = match result.trim() {
-            "ok" => true,
-            "FAILED" => false,
+        let (result, name) = l.split_once(' ')?;
+        let (pass, detail) = match result {
+            "ok" => (true, None),
+            "failed" => (false, Some("failed".to_string())),
+            "ignored" => (false, Some("ignored".to_string())),
             _ => return None,
         };
         Some(CaseVerdict {
             case: name.to_string(),
             pass,
-            detail: (!pass).then(|| "failed".into()),
+            detail,
         })
     };
-    reported(&o, limits, case, || {
-        "no test results (no #[test] functions ran)".into()
-    })
+    let cases = read_verdicts(&mut log, limits)?
+        .lines()
+        .filter_map(case)
+        .collect();
+    let done = o.stdout.lines().any(|l| l.starts_with("test result: "));
+    // libtest exits with 101 when a test failed.
+    Ok(checked(&expected, cases, done, ending(&o, &[0, 101])))
 }
 
-/// A fresh sandbox directory holding `files` (name, contents).
+/// The file `verdicts` in `dir`, made here and held open, which the sandbox user may write.
+fn verdict_file(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("verdicts");
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|f| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+            Ok(f)
+        })
+        .map_err(|e| format!("verdict file: {e}"))
+}
+
+/// What the run wrote to its verdict file, from the start, at most the output limit.
+fn read_verdicts(file: &mut std::fs::File, limits: &Limits) -> Result<String, String> {
+    use std::io::{Read, Seek};
+    let mut written = Vec::new();
+    file.rewind()
+        .and_then(|()| {
+            file.take(limits.output_bytes as u64)
+                .read_to_end(&mut written)
+        })
+        .map_err(|e| format!("verdict file: {e}"))?;
+    Ok(String::from_utf8_lossy(&written).into_owned())
+}
+
+/// The full names (`module::function`) of the `#[test]` functions in Rust `source`, as
+/// libtest reports them, in order.
+pub(crate) fn rust_test_names(source: &str) -> Vec<String> {
+    let tokens = rust_tokens(source);
+    let mut names = Vec::new();
+    // (module name, brace depth inside it)
+    let mut modules: Vec<(&str, usize)> = Vec::new();
+    let (mut depth, mut pending_mod, mut test_attr) = (0usize, None, false);
+    for (i, t) in tokens.iter().enumerate() {
+        let next = |k: usize| tokens.get(i + k).copied().unwrap_or("");
+        match *t {
+            "{" => {
+                depth += 1;
+                if let Some(m) = pending_mod.take() {
+                    modules.push((m, depth));
+                }
+            }
+            "}" => {
+                if modules.last().is_some_and(|&(_, d)| d == depth) {
+                    modules.pop();
+                }
+                depth = depth.saturating_sub(1);
+            }
+            "mod" if next(2) == "{" => pending_mod = Some(next(1)),
+            "#" if next(1) == "[" && next(2) == "test" && next(3) == "]" => test_attr = true,
+            "fn" if test_attr => {
+                test_attr = false;
+                let path: Vec<&str> = modules.iter().map(|&(m, _)| m).chain([next(1)]).collect();
+                names.push(path.join("::"));
+            }
+            ";" => pending_mod = None,
+            _ => {}
+        }
+    }
+    names
+}
+
+/// Rust source as tokens: identifiers, and every other character alone; comments, strings and
+/// character literals left out.
+fn rust_tokens(source: &str) -> Vec<&str> {
+    let b = source.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let rest = &b[i..];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if rest.starts_with(b"//") {
+            i += rest.iter().position(|&x| x == b'\n').unwrap_or(rest.len());
+        } else if rest.starts_with(b"/*") {
+            let mut nest = 0usize;
+            while i < b.len() {
+                if b[i..].starts_with(b"/*") {
+                    nest += 1;
+                    i += 2;
+                } else if b[i..].starts_with(b"*/") {
+                    nest -= 1;
+                    i += 2;
+                    if nest == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == b'r' && (rest.starts_with(b"r\"") || rest.starts_with(b"r#")) {
+            let hashes = rest[1..].iter().take_while(|&&x| x == b'#').count();
+            if rest.get(1 + hashes) != Some(&b'"') {
+                out.push("r");
+                i += 1;
+                continue;
+            }
+            let close: Vec<u8> = std::iter::once(b'"')
+                .chain(std::iter::repeat_n(b'#', hashes))
+                .collect();
+            let body = 2 + hashes;
+            i += body
+                + rest[body..]
+                    .windows(close.len())
+                    .position(|w| w == close.as_slice())
+                    .map_or(rest.len() - body, |p| p + close.len());
+        } else if c == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c == b'\'' && (rest.get(1) == Some(&b'\\') || rest.get(2) == Some(&b'\'')) {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            let n = rest
+                .iter()
+                .take_while(|x| x.is_ascii_alphanumeric() || **x == b'_')
+                .count();
+            out.push(&source[i..i + n]);
+            i += n;
+        } else {
+            let n = source[i..].chars().next().map_or(1, char::len_utf8);
+            out.push(&source[i..i + n]);
+            i += n;
+        }
+    }
+    out
+}
+
+/// A fresh sandbox directory holding `files` (name, contents), which the sandbox user may read
+/// but not write.
 fn workdir<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<tempfile::TempDir, String> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = sandbox::workdir().map_err(|e| format!("sandbox directory: {e}"))?;
     for (name, body) in files {
-        std::fs::write(dir.path().join(name), body).map_err(|e| format!("write {name}: {e}"))?;
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).map_err(|e| format!("write {name}: {e}"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+            .map_err(|e| format!("write {name}: {e}"))?;
     }
     Ok(dir)
 }
 
-/// The cases a run reported (`case`: the one a line of its stdout reports, if any), unless it
-/// was stopped at a limit or reported none (`none`: why, then).
-fn reported(
-    o: &sandbox::Outcome,
-    limits: &Limits,
-    case: impl Fn(&str) -> Option<CaseVerdict>,
-    none: impl FnOnce() -> String,
-) -> Result<Vec<CaseVerdict>, String> {
-    let cases: Vec<CaseVerdict> = o.stdout.lines().filter_map(case).collect();
-    if let Some(why) = o.stopped(limits) {
-        return Err(why);
+/// How a run ended: fine when it exited with one of `ok`, else why not.
+fn ending(o: &sandbox::Outcome, ok: &[i32]) -> Result<(), String> {
+    match o.exit {
+        Some(c) if ok.contains(&c) => Ok(()),
+        Some(c) => Err(format!("the run exited with status {c}")),
+        None => Err("the run was killed by a signal (a crash)".into()),
     }
-    if cases.is_empty() {
-        return Err(none());
+}
+
+/// The cases a run reported, checked against those it was `expected` to run: each must be
+/// reported exactly once, no other may pass, the run must have reached its closing line
+/// (`done`) and ended normally. Each shortfall is a failed case.
+fn checked(
+    expected: &[String],
+    reported: Vec<CaseVerdict>,
+    done: bool,
+    ending: Result<(), String>,
+) -> Vec<CaseVerdict> {
+    let mut cases: Vec<CaseVerdict> = Vec::new();
+    for c in reported {
+        if let Some(seen) = cases.iter_mut().find(|s| s.case == c.case) {
+            seen.pass = false;
+            seen.detail = Some("reported more than once".into());
+        } else if c.pass && !expected.contains(&c.case) {
+            cases.push(CaseVerdict {
+                pass: false,
+                detail: Some("not one of the tests".into()),
+                ..c
+            });
+        } else {
+            cases.push(c);
+        }
     }
-    Ok(cases)
+    let ended = match ending {
+        Err(why) => Some(why),
+        Ok(()) if !done => Some("the run ended before its last test".into()),
+        Ok(()) => None,
+    };
+    for name in expected {
+        if !cases.iter().any(|c| &c.case == name) {
+            cases.push(CaseVerdict {
+                case: name.clone(),
+                pass: false,
+                detail: Some(match &ended {
+                    Some(why) => format!("no result: {why}"),
+                    None => "did not run".into(),
+                }),
+            });
+        }
+    }
+    if let Some(why) = ended {
+        cases.push(CaseVerdict {
+            case: "exit".into(),
+            pass: false,
+            detail: Some(why),
+        });
+    }
+    cases
 }
 
 /// The code of the answer in `language`: every closed fenced block tagged with it, joined;
@@ -229,8 +533,9 @@ fn execution(t: &TestSpec, limits: &Limits, skipped: Option<String>) -> Executio
     }
 }
 
-/// One run: writes `files` into a fresh directory and runs the driver; the cases it
-/// reported, or why there are none.
+/// One run: writes `files` into a fresh directory and runs the driver, which writes its
+/// verdicts to a file runner created (not to stdout, which the answer shares); the cases it
+/// reported, checked against those it announced, or why there are none.
 fn run_cases(
     interpreter: &std::path::Path,
     driver: (&str, &str),
@@ -239,6 +544,7 @@ fn run_cases(
 ) -> Result<Vec<CaseVerdict>, String> {
     let files = files.iter().map(|(name, body)| (*name, body.as_str()));
     let dir = workdir(files.chain([driver]))?;
+    let mut verdicts = verdict_file(dir.path())?;
     let o = sandbox::run(
         dir.path(),
         interpreter,
@@ -247,23 +553,37 @@ fn run_cases(
         &[],
     )
     .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
-    reported(
-        &o,
-        limits,
-        |l| serde_json::from_str(l).ok(),
-        || {
-            let err = o.stderr.lines().last().unwrap_or("").trim();
-            format!(
-                "no test results (exit {}){}",
-                o.exit.map_or("?".into(), |c| c.to_string()),
-                if err.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", text::snippet(err, 200))
-                }
-            )
-        },
-    )
+    if let Some(why) = o.stopped(limits) {
+        return Err(why);
+    }
+    let written = read_verdicts(&mut verdicts, limits)?;
+    let (mut expected, mut cases, mut done) = (None, Vec::new(), false);
+    for line in written.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(names) = v.get("expect").filter(|_| expected.is_none()) {
+            expected =
+                Some(serde_json::from_value::<Vec<String>>(names.clone()).unwrap_or_default());
+        } else if v.get("done") == Some(&serde_json::Value::Bool(true)) {
+            done = true;
+        } else if let Ok(c) = serde_json::from_value::<CaseVerdict>(v) {
+            cases.push(c);
+        }
+    }
+    let Some(expected) = expected else {
+        let err = o.stderr.lines().last().unwrap_or("").trim();
+        return Err(format!(
+            "no test results (exit {}){}",
+            o.exit.map_or("?".into(), |c| c.to_string()),
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", text::snippet(err, 200))
+            }
+        ));
+    };
+    Ok(checked(&expected, cases, done, ending(&o, &[0])))
 }
 
 fn verdict(
@@ -367,10 +687,10 @@ fn cases(
     let on = |files: &[(&str, String)]| run_cases(found, driver, files, limits);
     match (t.language.as_str(), &t.implementation, &t.broken) {
         ("rust", Some(good), Some(bad)) => {
-            let on = |imp: &String| run_rust(found, format!("{imp}\n\n{code}\n"), limits);
+            let on = |imp: &String| run_rust(found, imp, &code, limits);
             written_tests(on(good), on(bad))
         }
-        ("rust", ..) => run_rust(found, format!("{code}\n\n{}\n", t.tests), limits),
+        ("rust", ..) => run_rust(found, &code, &t.tests, limits),
         ("sql", ..) => {
             let expect = serde_json::json!({"expect": t.expect, "ordered": t.ordered});
             on(&[
@@ -385,5 +705,86 @@ fn cases(
             written_tests(on(good), on(bad))
         }
         _ => on(&[(&solution, code), (&tests, t.tests.clone())]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str, pass: bool) -> CaseVerdict {
+        CaseVerdict {
+            case: name.into(),
+            pass,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn rust_test_names_follow_modules_and_skip_comments_and_strings() {
+        let src = r##"
+#[cfg(test)]
+mod hidden_tests {
+    use super::*;
+    // #[test] fn in_a_comment() {}
+    const S: &str = "}} #[test] fn in_a_string() {";
+    const R: &str = r#"{ "#;
+    const C: char = '{';
+    #[test]
+    fn first() { assert_eq!(f(), '}'); }
+    mod inner {
+        #[test]
+        #[should_panic]
+        fn second<'a>() { /* { */ }
+    }
+    #[test]
+    fn third() {}
+}
+#[test]
+fn top() {}
+"##;
+        assert_eq!(
+            rust_test_names(src),
+            [
+                "hidden_tests::first",
+                "hidden_tests::inner::second",
+                "hidden_tests::third",
+                "top"
+            ]
+        );
+        assert!(rust_test_names("fn main() {}").is_empty());
+    }
+
+    #[test]
+    fn every_expected_case_must_be_reported_once_and_no_other_may_pass() {
+        let expected = ["a".to_string(), "b".to_string()];
+        let all = checked(
+            &expected,
+            vec![case("a", true), case("b", true)],
+            true,
+            Ok(()),
+        );
+        assert!(all.iter().all(|c| c.pass), "{all:?}");
+        let bad = |cases: Vec<CaseVerdict>, done: bool, ending: Result<(), String>| {
+            let out = checked(&expected, cases, done, ending);
+            assert!(out.iter().any(|c| !c.pass), "{out:?}");
+            out
+        };
+        let out = bad(vec![case("a", true)], true, Ok(()));
+        assert!(out.iter().any(|c| c.case == "b" && !c.pass));
+        bad(vec![case("a", true), case("a", true)], true, Ok(()));
+        bad(
+            vec![case("a", true), case("b", true), case("c", true)],
+            true,
+            Ok(()),
+        );
+        bad(vec![case("made up", true)], true, Ok(()));
+        bad(vec![case("a", true), case("b", true)], false, Ok(()));
+        let out = bad(
+            vec![case("a", true), case("b", true)],
+            true,
+            Err("the run was killed by a signal (a crash)".into()),
+        );
+        assert!(out.iter().any(|c| c.case == "exit"));
     }
 }
