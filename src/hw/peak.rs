@@ -254,19 +254,24 @@ mod tests {
         assert_eq!(measured_peak(&m), Some((100.0, "read, 8 threads".into())));
     }
 
+    /// An idle measurement on `here` whose one figure is a 14-thread read at `gbps`.
+    fn read_at(here: &MachineInfo, gbps: f64) -> Measurement {
+        Measurement {
+            machine: MachineKey::of(here),
+            time: "t".into(),
+            array_bytes: 1,
+            passes: 1,
+            results: vec![result(Kernel::Read, 14, gbps)],
+            other_cores: 0.0,
+            busy: false,
+        }
+    }
+
     #[test]
     fn saved_measurement_is_only_used_on_the_same_machine() {
         let dir = tempfile::tempdir().unwrap();
         let here = machine("Apple M4 Pro", 14);
-        let m = Measurement {
-            machine: MachineKey::of(&here),
-            time: "t".into(),
-            array_bytes: 1,
-            passes: 1,
-            results: vec![result(Kernel::Read, 14, 200.0)],
-            other_cores: 0.0,
-            busy: false,
-        };
+        let m = read_at(&here, 200.0);
         save(dir.path(), &m).unwrap();
         assert_eq!(load(dir.path(), &here), Some(m.clone()));
         // A measurement taken on a busy machine is neither saved nor read back.
@@ -299,15 +304,7 @@ mod tests {
         assert!(made.unwrap().success());
         // Neither waits for a writer or a reader on the FIFO (the test would hang).
         assert_eq!(load(dir.path(), &here), None);
-        let m = Measurement {
-            machine: MachineKey::of(&here),
-            time: "t".into(),
-            array_bytes: 1,
-            passes: 1,
-            results: vec![result(Kernel::Read, 14, 200.0)],
-            other_cores: 0.0,
-            busy: false,
-        };
+        let m = read_at(&here, 200.0);
         let e = save(dir.path(), &m).unwrap_err().to_string();
         assert!(
             e.ends_with("is not a regular file (a device or FIFO); write to a file"),
