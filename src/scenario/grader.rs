@@ -143,6 +143,14 @@ impl TestSpec {
                 Err("tests: sql takes setup and expect, not tests or implementation".into())
             }
             "python" | "javascript" | "rust"
+                if !self.setup.is_empty() || self.expect.is_some() || self.ordered =>
+            {
+                Err(format!(
+                    "tests: {lang} takes tests (or implementation and broken), not setup, \
+                     expect or ordered"
+                ))
+            }
+            "python" | "javascript" | "rust"
                 if self.tests.trim().is_empty() && self.implementation.is_none() =>
             {
                 Err(format!(

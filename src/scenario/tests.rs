@@ -331,6 +331,20 @@ fn grader_errors() {
         &grader_with("type = \"number\"\ntolerance = -1\n"),
         "prompt 'a': number: tolerance -1 must be >= 0",
     );
+    // SQL's keys on another language would be ignored: they are refused.
+    for extra in [
+        "setup = \"create table t(x)\"",
+        "expect = [[1]]",
+        "ordered = true",
+    ] {
+        expect_error(
+            &grader_with(&format!(
+                "type = \"tests\"\nlanguage = \"python\"\ntests = \"def test_a(): pass\"\n{extra}\n"
+            )),
+            "prompt 'a': tests: python takes tests (or implementation and broken), not setup, \
+             expect or ordered",
+        );
+    }
 }
 
 /// Prompt `id` of the pair `p`, with `graders` (TOML) after it.
