@@ -389,3 +389,35 @@ fn verdicts_forged_by_the_answer_do_not_count() {
         }
     }
 }
+
+#[test]
+fn an_answer_that_carries_its_own_test_functions_is_graded_on_the_hidden_tests_alone() {
+    // Models often append their own checks; those are not the prompt's tests and must not
+    // change the verdict, whether they pass or fail.
+    let star = python(
+        "from solution import *\n\
+         def test_small():\n    assert add(2, 3) == 5\n\
+         def test_negative():\n    assert add(-2, 1) == -1\n",
+    );
+    for own in [
+        "def test_mine():\n    assert add(1, 1) == 2",
+        "def test_mine():\n    assert False",
+    ] {
+        let answer = format!("def add(a, b):\n    return a + b\n\n{own}");
+        let v = grade(&star, &fenced("python", &answer));
+        assert!(v.pass, "{v:?}");
+        assert_eq!(v.cases.len(), 2, "{v:?}");
+    }
+    let t = javascript(ADD_JS_TESTS);
+    for own in [
+        "function test_mine() { assert.strictEqual(add(1, 1), 2); }",
+        "function test_mine() { throw new Error(\"no\"); }",
+    ] {
+        let answer = format!("function add(a, b) {{ return a + b; }}\n{own}");
+        let v = grade(&t, &fenced("javascript", &answer));
+        if runs(&v, "node") {
+            assert!(v.pass, "{v:?}");
+            assert_eq!(v.cases.len(), 2, "{v:?}");
+        }
+    }
+}

@@ -10,8 +10,8 @@ use crate::scenario::{CaseVerdict, Execution, TestSpec, Verdict};
 
 /// Runs Python tests. Before the answer is imported it opens the verdict file (and removes its
 /// name), reads tests.py, and announces the `test_*` functions that tests.py defines at top
-/// level; then it imports `solution`, runs each test (awaiting a coroutine), writes one JSON
-/// line per case and a closing line. A failure to import is one failed case. Everything it
+/// level; then it imports `solution`, runs each of those tests and no other (awaiting a
+/// coroutine), writes one JSON line per case and a closing line. A failure to import is one failed case. Everything it
 /// uses after the import is a local name bound before it.
 const PYTHON_DRIVER: &str = r#"
 import ast, asyncio, importlib, inspect, json, os, sys
@@ -19,7 +19,7 @@ def main():
     write, fd = os.write, os.open("verdicts", os.O_WRONLY | os.O_APPEND)
     os.unlink("verdicts")
     encode, text, kind, callable_, coroutine = json.JSONEncoder().encode, str, type, callable, inspect.iscoroutine
-    run_coroutine, load, compile_, exec_, list_ = asyncio.run, importlib.import_module, compile, exec, list
+    run_coroutine, load, compile_, exec_ = asyncio.run, importlib.import_module, compile, exec
     def emit(o):
         write(fd, (encode(o) + "\n").encode())
     def why(e):
@@ -58,8 +58,7 @@ def main():
             return report("load tests", False, why(e))
         if not names:
             report("tests", False, "no test_ functions")
-        extra = [n for n, f in list_(ns.items()) if n[:5] == "test_" and callable_(f) and n not in names]
-        for n in names + extra:
+        for n in names:
             f = ns.get(n)
             if not callable_(f):
                 report(n, False, "not a function")
@@ -118,8 +117,9 @@ emit({"done": True})
 /// Runs JavaScript tests: tests.js uses `solution` (the answer's module.exports, or its
 /// top-level functions) and declares `test_*` functions (`function test_x`, or `const`, `let`
 /// or `var test_x =`). Before the answer runs it opens the verdict file (and removes its
-/// name), reads tests.js, announces the tests it declares and freezes `assert`; a test that
-/// returns a promise is awaited.
+/// name), reads tests.js, announces the tests it declares and freezes `assert`; it runs those
+/// tests and no other (the answer's own `test_*` functions share the context), awaiting a
+/// test that returns a promise.
 const JS_DRIVER: &str = r#"
 "use strict";
 const fs = require("fs");
@@ -156,8 +156,7 @@ async function main() {
     vm.runInContext(tests, ctx, { filename: "tests.js" });
   } catch (e) { report("load tests", false, why(e)); return; }
   if (names.length === 0) report("tests", false, "no test_ functions");
-  const extra = Object.keys(ctx).filter(n => n.startsWith("test_") && typeof ctx[n] === "function" && !names.includes(n));
-  for (const n of names.concat(extra)) {
+  for (const n of names) {
     let f;
     try { f = vm.runInContext(n, ctx); } catch (e) { f = undefined; }
     if (typeof f !== "function") { report(n, false, "not a function"); continue; }
