@@ -89,14 +89,6 @@ struct Wrapper {
     prlimit: bool,
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 fn works(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -111,7 +103,7 @@ fn wrapper() -> &'static Wrapper {
     static W: OnceLock<Wrapper> = OnceLock::new();
     W.get_or_init(|| {
         let linux = cfg!(target_os = "linux");
-        let root = linux && is_root();
+        let root = linux && nix::unistd::geteuid().is_root();
         let prlimit = linux && works("prlimit", &["--cpu=1", "--", "true"]);
         let namespaces = root
             && works("unshare", &["-m", "-n", "--propagation", "private", "true"])
