@@ -4,7 +4,10 @@
 //! network namespace with no interfaces, a mount namespace in which every mount is read-only
 //! but the run's own directory, and a user and group id of its own (unused by any process),
 //! every process of which is killed when the run ends, so that nothing it started outlives it
-//! or reaches another run. Elsewhere, runner hides its own /proc entries from the run (Linux).
+//! or reaches another run. On Linux as another user, where user namespaces are allowed, a user
+//! namespace of the run's own with fresh PID, mount and network namespaces: no network, every
+//! mount read-only but the run's directory, no process outside it in sight or reach, and none
+//! left when it ends. Runner also hides its own /proc entries from the run (Linux).
 //! Runner's secrets are redacted from what a run printed. What was in force is reported, so a
 //! record says how its code ran.
 //! A misbehaving answer costs one failed grade, never the run.
@@ -27,7 +30,8 @@ pub struct Limits {
     /// Largest file it may write, bytes.
     pub file_bytes: u64,
     /// Processes of the sandbox user (a fork bomb stops here); where the sandbox runs as
-    /// runner's own user, this many beyond those the user already has.
+    /// runner's own user outside a user namespace, this many beyond those the user already
+    /// has.
     pub processes: u64,
     /// Bytes of stdout and of stderr kept; more kills the run.
     pub output_bytes: usize,
@@ -86,6 +90,9 @@ struct Wrapper {
     /// Fresh mount and network namespaces, and a drop to a user of the run's own (running as
     /// root).
     namespaces: bool,
+    /// Not root: a user namespace of the run's own (runner's user mapped to its root) with
+    /// fresh PID, mount and network namespaces, every capability dropped before the code runs.
+    user_namespace: bool,
     prlimit: bool,
 }
 
@@ -111,21 +118,52 @@ fn wrapper() -> &'static Wrapper {
                 "setpriv",
                 &["--reuid=65534", "--regid=65534", "--clear-groups", "true"],
             );
-        Wrapper {
+        let mut w = Wrapper {
             namespaces,
+            user_namespace: false,
             prlimit,
-        }
+        };
+        w.user_namespace = linux && !root && user_namespace_works(&w);
+        w
     })
+}
+
+/// Whether a run in a user namespace sets up and runs here: unprivileged user namespaces may
+/// be turned off, and the mounts may refuse to be made read-only.
+fn user_namespace_works(w: &Wrapper) -> bool {
+    let w = Wrapper {
+        user_namespace: true,
+        ..w.clone()
+    };
+    let Ok(dir) = tempfile::Builder::new().prefix("runner-sandbox-").tempdir() else {
+        return false;
+    };
+    command(
+        &w,
+        dir.path(),
+        Path::new("true"),
+        &[],
+        &Limits::default(),
+        &[],
+        None,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .status()
+    .is_ok_and(|s| s.success())
 }
 
 /// What this machine's sandbox enforces.
 pub fn isolation() -> Isolation {
     let w = wrapper();
+    let namespaces = w.namespaces || w.user_namespace;
     Isolation {
-        network: w.namespaces,
-        filesystem: w.namespaces,
+        network: namespaces,
+        filesystem: namespaces,
         user: if w.namespaces {
             "a uid of its own"
+        } else if w.user_namespace {
+            "runner's own, in a user namespace"
         } else {
             "runner's own"
         }
@@ -183,10 +221,11 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .or(system)
 }
 
-/// The command line that runs `program args` under the limits and isolation available, with
+/// The command line that runs `program args` under the limits and isolation `w` offers, with
 /// each `(host directory, name)` of `mounts` readable at `dir/name` in the namespaces, as
 /// `uid` there.
 fn command(
+    w: &Wrapper,
     dir: &Path,
     program: &Path,
     args: &[String],
@@ -194,12 +233,13 @@ fn command(
     mounts: &[(PathBuf, &str)],
     uid: Option<u32>,
 ) -> Command {
-    let w = wrapper();
-    // Where the run shares runner's user, that user's other processes count against the
-    // process limit too: the run gets its limit beyond them.
-    let processes = match uid {
-        Some(_) => limits.processes,
-        None => limits.processes + own_tasks(),
+    // Where the run shares runner's user outside a user namespace, that user's other
+    // processes count against the process limit too: the run gets its limit beyond them. In a
+    // user namespace of its own, only the run's processes count.
+    let processes = if uid.is_some() || w.user_namespace {
+        limits.processes
+    } else {
+        limits.processes + own_tasks()
     };
     let mut inner: Vec<String> = Vec::new();
     if w.prlimit {
@@ -245,6 +285,45 @@ fn command(
         for (host, name) in mounts {
             c.arg(host).arg(name);
         }
+        c.args(&inner);
+        c
+    } else if w.user_namespace {
+        // In its own user, PID, mount and network namespaces, with a /proc of its own: every
+        // mount becomes read-only and the run's directory is bound writable over itself. The
+        // shell stays the namespace's first process (whose end ends every other) and runs the
+        // code as its child, without capabilities, so that the code can neither undo the
+        // mounts nor ignore the signals the first process of a PID namespace ignores.
+        let script = "d=\"$1\"; r=\"$2\"; shift 2; \
+            while [ \"$r\" -gt 0 ]; do mount -o remount,bind,ro \"$1\" || exit 97; \
+            shift; r=$((r - 1)); done; \
+            mount --bind \"$d\" \"$d\" && mount -o remount,bind,rw \"$d\" || exit 97; \
+            cd \"$d\" || exit 97; \
+            setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- \"$@\"; exit $?";
+        // Mounts under /proc belong to the /proc this namespace replaces.
+        let points: Vec<String> = mount_points()
+            .into_iter()
+            .filter(|p| p != "/proc" && !p.starts_with("/proc/"))
+            .collect();
+        let mut c = Command::new("unshare");
+        c.args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--mount",
+            "--net",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(dir)
+        .arg(points.len().to_string());
+        c.args(&points);
         c.args(&inner);
         c
     } else if w.prlimit {
@@ -567,15 +646,18 @@ fn run_until(
     interrupted: &dyn Fn() -> bool,
 ) -> std::io::Result<Outcome> {
     hide_runner();
-    let uid = wrapper().namespaces.then(fresh_uid);
-    let result = run_as(dir, program, args, limits, mounts, interrupted, uid);
+    let w = wrapper();
+    let uid = w.namespaces.then(fresh_uid);
+    let result = run_as(w, dir, program, args, limits, mounts, interrupted, uid);
     if let Some(uid) = uid {
         release_uid(uid);
     }
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_as(
+    w: &Wrapper,
     dir: &Path,
     program: &Path,
     args: &[String],
@@ -600,7 +682,7 @@ fn run_as(
         });
     }
     let start = Instant::now();
-    let mut child = command(dir, program, args, limits, mounts, uid).spawn()?;
+    let mut child = command(w, dir, program, args, limits, mounts, uid).spawn()?;
     let pid = child.id();
     RUNNING
         .lock()
@@ -705,6 +787,105 @@ mod tests {
             let _ = tx.send(o.unwrap());
         });
         rx.recv_timeout(Duration::from_secs(60)).ok()
+    }
+
+    /// Runs python `code` as a user-namespace run would (as root, the namespace's root is
+    /// root itself: the mechanics, not the user, are what this shows).
+    fn python_in_user_namespace(code: &str, limits: Limits) -> Outcome {
+        let w = Wrapper {
+            namespaces: false,
+            user_namespace: true,
+            prlimit: wrapper().prlimit,
+        };
+        let dir = workdir().unwrap();
+        std::fs::write(dir.path().join("a.py"), code).unwrap();
+        let python = program("python3").expect("python3");
+        let never = || false;
+        run_as(
+            &w,
+            dir.path(),
+            &python,
+            &["a.py".to_string()],
+            &limits,
+            &[],
+            &never,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_user_namespace_run_sees_no_network_no_writable_mount_and_no_process_of_runner() {
+        if !cfg!(target_os = "linux") || !user_namespace_works(wrapper()) {
+            eprintln!("skipped: no user namespaces here");
+            return;
+        }
+        let outside = tempfile::tempdir().unwrap();
+        let marker = format!("4343.{}", std::process::id());
+        let code = format!(
+            "import os, socket, subprocess\n\
+            for p in ['{outside}/x', 'here']:\n    \
+            try:\n        open(p, 'w').write('x')\n        print('wrote', p)\n    \
+            except OSError:\n        print('refused', p)\n\
+            try:\n    os.kill({runner}, 0)\n    print('runner seen')\n\
+            except OSError:\n    print('runner unseen')\n\
+            try:\n    socket.create_connection(('1.1.1.1', 53), timeout=1)\n    print('net')\n\
+            except OSError:\n    print('no net')\n\
+            r = subprocess.run(['mount', '-o', 'remount,bind,rw', '/'], capture_output=True)\n\
+            print('remount', r.returncode)\n\
+            if os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '{marker}'])\n\
+            print('done')\n",
+            outside = outside.path().display(),
+            runner = std::process::id(),
+        );
+        let o = python_in_user_namespace(&code, short());
+        assert_eq!(o.exit, Some(0), "{o:?}");
+        for line in [
+            "refused {}/x",
+            "wrote here",
+            "runner unseen",
+            "no net",
+            "done",
+        ] {
+            let line = line.replace("{}", &outside.path().display().to_string());
+            assert!(o.stdout.lines().any(|l| l == line), "{line}: {o:?}");
+        }
+        assert!(!o.stdout.contains("remount 0"), "{o:?}");
+        assert!(!outside.path().join("x").exists());
+        // The namespace ends with its first process: the sleeper it left is gone.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(with_marker(&marker), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_user_namespace_run_still_stops_at_the_time_limit_and_reports_a_crash() {
+        if !cfg!(target_os = "linux") || !user_namespace_works(wrapper()) {
+            eprintln!("skipped: no user namespaces here");
+            return;
+        }
+        let o = python_in_user_namespace("import time\ntime.sleep(1000)\n", short());
+        assert!(o.timed_out, "{o:?}");
+        let o = python_in_user_namespace(
+            "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+            short(),
+        );
+        assert!(!o.timed_out && o.exit != Some(0), "{o:?}");
+        // The process limit counts the run's own processes (as root it is not enforced).
+        if nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let bomb = "import os, time\nn = 0\nfor i in range(100):\n    try:\n        \
+            if os.fork() == 0:\n            time.sleep(3)\n            os._exit(0)\n        \
+            n += 1\n    except OSError:\n        break\nprint(n)\n";
+        let o = python_in_user_namespace(
+            bomb,
+            Limits {
+                processes: 10,
+                ..short()
+            },
+        );
+        let forked: u32 = o.stdout.trim().parse().expect("a count");
+        assert!((1..10).contains(&forked), "{o:?}");
     }
 
     fn short() -> Limits {

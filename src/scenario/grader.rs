@@ -178,7 +178,8 @@ pub struct Isolation {
     pub network: bool,
     /// Shared temporary directories read-only (mount namespace).
     pub filesystem: bool,
-    /// Whose user the code ran as (`a uid of its own`, or `runner's own`).
+    /// Whose user the code ran as (`a uid of its own`, `runner's own, in a user namespace`,
+    /// or `runner's own`).
     pub user: String,
     /// How CPU, memory, file-size and process limits were set (`prlimit`, `ulimit`).
     pub rlimits: String,
