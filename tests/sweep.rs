@@ -564,3 +564,104 @@ fn a_base_model_is_warned_about_by_its_name() {
     );
     assert!(!err.contains(&gemma.display().to_string()), "{err}");
 }
+
+/// The processes `runner sweep-cell` whose parent is `pid`.
+fn cell_processes(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        // "pid (comm) state ppid ...": the fields after the command's closing parenthesis.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        if ppid == Some(pid) && String::from_utf8_lossy(&cmd).contains("sweep-cell") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether process `pid` runs (exists and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(!s.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// A scenario of four prompts with long answers.
+fn stories(dir: &Path) -> PathBuf {
+    let mut text = String::from(
+        "name = \"stories\"\ndescription = \"long answers\"\nkind = \"short-response\"\n\
+         [defaults]\nmax_tokens = 96\n",
+    );
+    for n in 0..4 {
+        text.push_str(&format!(
+            "[[prompts]]\nid = \"p{n}\"\nuser = \"Write a long story about the number {n}.\"\n"
+        ));
+    }
+    write(dir, "stories.toml", &text)
+}
+
+/// Each request record's (cell, scenario, prompt, level, place in the level), as text.
+fn request_keys(recs: &[Value]) -> Vec<String> {
+    requests(recs)
+        .iter()
+        .map(|r| {
+            let t = &r["traffic"];
+            format!(
+                "{} {} {} {} {} {}",
+                r["cell"], r["scenario"], r["prompt_id"], t["shape"], t["concurrency"], t["seq"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_killed_outright_takes_its_cell_process_with_it() {
+    let s = Sweep::new();
+    let sc = stories(s.dir.path());
+    let extra = format!(
+        "-m {} --quant source --scenario {} -t 1 --concurrency 2 --requests 24",
+        m(),
+        sc.display()
+    );
+    let g = heavy();
+    let mut sweep = runner()
+        .args(s.args(&extra))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let cell = loop {
+        if let Some(&c) = cell_processes(sweep.id()).first() {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline, "no cell process");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The level under way, then the sweep killed, as by `kill -9` (its cell process not).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(alive(cell), "the level ended before the sweep was killed");
+    sweep.kill().unwrap();
+    let _ = sweep.wait();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(cell) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cell process {cell} outlived its sweep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(g);
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys = request_keys(&s.records());
+    let unique: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!((keys.len(), unique.len()), (24, 24), "{keys:#?}");
+}

@@ -20,6 +20,9 @@ pub enum Event {
     Warn { msg: String },
 }
 
+/// Tells a cell's child process which process started it (see [`die_with_parent`]).
+const PARENT_ENV: &str = "RUNNER_CELL_PARENT";
+
 /// The running child cell, so that an interrupt can stop it.
 static RUNNING: Mutex<Option<Child>> = Mutex::new(None);
 
@@ -51,6 +54,7 @@ pub fn run(
         std::env::current_exe().map_err(|e| format!("cannot find runner's own binary: {e}"))?;
     let mut child = Command::new(exe)
         .args(args)
+        .env(PARENT_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,6 +95,29 @@ pub fn run(
         Some(Err(e)) => Err(e.to_string()),
         None => Err("the cell process was lost".into()),
     }
+}
+
+/// Makes this process, a cell's child, end with the process that started it, however that one
+/// ends (SIGKILL included, on Linux): a cell left running would go on writing records after
+/// the sweep's lock on the results file is gone, beside the same sweep started again. `Err`
+/// when that process has ended already.
+pub fn die_with_parent() -> Result<(), String> {
+    let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    #[cfg(target_os = "linux")]
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("cannot tie the cell process to its sweep: {e}"))?;
+    // A sweep that ended before the line above took effect has left this process to another
+    // parent.
+    #[cfg(unix)]
+    if std::os::unix::process::parent_id() != parent {
+        return Err("the sweep that started this cell has ended".into());
+    }
+    Ok(())
 }
 
 /// The lines of a child's pipe until it closes.

@@ -491,6 +491,7 @@ pub fn run(
 
 /// Runs the one native cell of a child process; its records go to the results file.
 pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
+    exec::child::die_with_parent().map_err(|e| anyhow::anyhow!(e))?;
     let text = crate::util::fs::read_input(spec_path, crate::util::fs::Input::Config)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", spec_path.display()))?;
     let spec: CellSpec = serde_json::from_str(&text)
