@@ -323,3 +323,43 @@ fn bad_load_flags_are_refused_with_one_line() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_level_that_lost_records_runs_again_and_is_counted_once() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "-s short-response --limit 2 --max-tokens 8 --concurrency 2 --requests 6 \
+                 --format json";
+    let o = sweep(dir.path(), model(), extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // Two of the level's six records lost, as a full disk loses them.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    std::fs::write(&file, format!("{}\n", lines[..4].join("\n"))).unwrap();
+    let o = sweep(dir.path(), model(), extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 load level(s) lost records and run again"),
+        "{err}"
+    );
+    let recs = records(dir.path());
+    assert_eq!(level(&recs, 2).len(), 10, "the level ran again");
+    // The table is the new run's six requests, not those of both runs.
+    let rows: Value = serde_json::from_str(&stdout(&o)).expect("JSON rows");
+    let rows = rows.as_array().expect("an array of rows");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["level"]["requests"], 6, "{}", rows[0]);
+    // A third run finds the level complete.
+    let o = sweep(dir.path(), model(), extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("lost records"), "{}", stderr(&o));
+    assert_eq!(level(&records(dir.path()), 2).len(), 10);
+}

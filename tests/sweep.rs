@@ -665,3 +665,49 @@ fn a_sweep_killed_outright_takes_its_cell_process_with_it() {
     let unique: std::collections::HashSet<_> = keys.iter().collect();
     assert_eq!((keys.len(), unique.len()), (24, 24), "{keys:#?}");
 }
+
+#[test]
+fn records_of_other_sweeps_and_lines_recorded_twice_are_left_out_of_resume_and_table() {
+    let s = Sweep::new();
+    let extra = format!(
+        "-m {} --quant source --scenario short-response --limit 2 --max-tokens 8",
+        m()
+    );
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.contains("short-response "), "{table}");
+    let file = std::fs::read_dir(s.results())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    // A line twice, a request of another scenario, of another cell and of a prompt the
+    // scenario does not have.
+    let mut other_scenario = first.clone();
+    other_scenario["scenario"] = "coding".into();
+    let mut other_cell = first.clone();
+    other_cell["cell"]["quant"] = "q2_k".into();
+    let mut other_prompt = first.clone();
+    other_prompt["prompt_id"] = "no-such-prompt".into();
+    let mut added = text.clone();
+    for v in [&first, &other_scenario, &other_cell, &other_prompt] {
+        added.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(&file, added).unwrap();
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("resuming: 2 request(s)"), "{err}");
+    let warning: Vec<&str> = err.lines().filter(|l| l.contains("left out")).collect();
+    assert_eq!(warning.len(), 1, "{err}");
+    assert!(
+        warning[0].starts_with("warning: ") && warning[0].contains(": 4 record(s) left out"),
+        "{err}"
+    );
+    // The table is the one the sweep showed before.
+    assert_eq!(stdout(&o), table);
+}

@@ -109,7 +109,7 @@ pub fn sweep(
     let failures = crate::plan::sweep::run(&mut plan, &obs, &monitor);
     obs.finish();
     let failures = match failures {
-        Err(ExecError::Interrupted) => return Ok(interrupted(plan.results(), command)),
+        Err(ExecError::Interrupted) => return Ok(interrupted(&plan, command)),
         other => other?,
     };
     print_sweep(&out, &plan)?;
@@ -121,11 +121,11 @@ pub fn sweep(
 }
 
 /// What an interrupted sweep says: what it kept, where, and the command that resumes it.
-fn interrupted(results: &Path, command: &str) -> ExitCode {
-    let n = crate::plan::sweep::recorded_requests(results);
+fn interrupted(plan: &SweepPlan, command: &str) -> ExitCode {
+    let n = plan.recorded();
     eprintln!(
         "interrupted: {n} request(s) recorded in {}; resume with: {}",
-        results.display(),
+        plan.results().display(),
         resume_command(command)
     );
     ExitCode::from(EXIT_INTERRUPTED)
@@ -160,7 +160,8 @@ pub fn shell_quote(s: &str) -> String {
 fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
     use crate::report::{compare, sweep as summary};
     let results = plan.results();
-    let records = crate::record::io::read(results)?;
+    // Records of other sweeps, a line recorded twice, a load level's incomplete run: left out.
+    let records = plan.own(&crate::record::io::read(results)?).records;
     let b = plan.baselines();
     let rows = summary::rows_with(&records, b.judge_power);
     let comparison = compare::build(&records, b.judge_power, b.reference);

@@ -49,11 +49,12 @@ impl LoadConfig {
     }
 }
 
-/// Whether `records` hold a level of cell `key` with this shape (it ran to its end: a level's
-/// records are written together when it ends).
+/// Whether `records` hold a level of cell `key` with this shape: a run of it that ran to its
+/// end (a level's records are written together when it ends) with none of its records lost.
 pub fn level_done(records: &[Record], key: &CellKey, shape: &Shape) -> bool {
-    super::request_records(records)
-        .any(|q| q.cell == *key && q.traffic.as_ref().is_some_and(|t| t.shape == *shape))
+    crate::record::traffic::level_runs(super::request_records(records))
+        .iter()
+        .any(|r| r.cell == *key && r.shape == *shape && r.complete())
 }
 
 /// The answers of cell `key`'s prompts run alone (a closed loop of 1) in `records`, by
@@ -85,14 +86,32 @@ pub fn compare(reference: &str, text: &str, ends: &[usize]) -> (bool, Option<u32
     (false, u32::try_from(at).ok())
 }
 
+/// A name for one run of a level: this process and the time it ended.
+pub fn run_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{nanos:x}", std::process::id())
+}
+
+/// What a level's run was: its shape, name, wall time, and how many requests its schedule held
+/// and how many records it wrote.
+pub struct LevelOf<'a> {
+    pub shape: Shape,
+    pub run: &'a str,
+    pub wall: Duration,
+    pub requests: usize,
+    pub records: usize,
+}
+
 /// A served request's place in its level.
-pub fn traffic(
-    shape: Shape,
-    wall: Duration,
-    s: &Served,
-    requests: usize,
-    slo: Option<&Slo>,
-) -> Traffic {
+pub fn traffic(level: &LevelOf<'_>, s: &Served, slo: Option<&Slo>) -> Traffic {
+    let LevelOf {
+        shape,
+        wall,
+        requests,
+        ..
+    } = *level;
     Traffic {
         shape,
         level_requests: requests,
@@ -104,6 +123,8 @@ pub fn traffic(
         slo: slo.map(Slo::describe),
         same_as_alone: None,
         diverged_at: None,
+        level_run: Some(level.run.to_string()),
+        level_records: Some(level.records),
     }
 }
 

@@ -166,7 +166,6 @@ impl SweepPlan {
             }
         }
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
-        let notes = existing_notes(&existing, &results);
         // Cells hold their decode rates against this machine's bandwidth: measure it once here
         // (one taken on a busy machine is not saved, but serves this sweep's cells).
         let machine = crate::hw::machine::fingerprint();
@@ -177,7 +176,6 @@ impl SweepPlan {
             no_text: cfg.no_text,
             verbose,
             busy_threshold: cfg.busy_threshold,
-            notes,
             scenarios,
             baselines,
             results,
@@ -187,6 +185,7 @@ impl SweepPlan {
         let done = Done::new(&existing.records);
         plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
         plan.plan_http(cfg, cache, &engine, &done);
+        plan.notes = existing_notes(&existing, &plan.own(&existing.records), &plan.results);
         Ok(plan)
     }
 
@@ -506,11 +505,6 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
         None => Ok(()),
     }
-}
-
-/// How many requests a results file holds.
-pub fn recorded_requests(path: &Path) -> usize {
-    crate::record::io::read(path).map_or(0, |r| super::request_records(&r).count())
 }
 
 #[cfg(test)]

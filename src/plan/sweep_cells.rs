@@ -11,7 +11,7 @@ use crate::measure::load::Shape;
 use crate::models::synthetic::{SynthSpec, SYNTH_PREFIX};
 use crate::plan::load as levels;
 use crate::plan::{memory, request_records, synth, Invalid, Resolved};
-use crate::record::{CellKey, Record};
+use crate::record::{CellKey, Record, RequestRecord};
 use crate::scenario::{self, Scenario};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -300,7 +300,96 @@ pub(super) fn sweep_id(
     hex::encode(h.finalize())[..12].to_string()
 }
 
-pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Vec<String> {
+/// What a results file holds for this sweep (see [`SweepPlan::own`]).
+pub(crate) struct Own {
+    /// The records the sweep's tables are made of.
+    pub records: Vec<Record>,
+    /// Records left out: requests of other cells, scenarios, prompts or load levels, failures
+    /// of other cells, and requests recorded twice.
+    pub left_out: usize,
+}
+
+impl Own {
+    /// The requests recorded for good: those outside load levels, and those of levels whose
+    /// run holds all its records (a level that lost some runs again).
+    pub fn recorded(&self) -> usize {
+        let requests: Vec<_> = request_records(&self.records).collect();
+        let lost: usize = crate::record::traffic::level_runs(requests.iter().copied())
+            .iter()
+            .filter(|r| !r.complete())
+            .map(|r| r.found)
+            .sum();
+        requests.len() - lost
+    }
+
+    /// Load levels that lost records (and run again).
+    pub fn incomplete_levels(&self) -> usize {
+        crate::record::traffic::level_runs(request_records(&self.records))
+            .iter()
+            .filter(|r| !r.complete())
+            .count()
+    }
+}
+
+impl SweepPlan {
+    /// The records of `records` that belong to this sweep, each once: requests of its cells,
+    /// scenarios, prompts and load levels (of each level one run, its last complete one), the
+    /// first of a request recorded twice, and the failures of its cells.
+    pub(crate) fn own(&self, records: &[Record]) -> Own {
+        let cells: HashSet<&CellKey> = self.cells.iter().map(|c| &c.setup.key).collect();
+        let levels = self.level_list();
+        let belongs = |q: &RequestRecord| {
+            let prompt = |s: &Scenario| s.prompts.iter().any(|p| p.id == q.prompt_id);
+            cells.contains(&q.cell)
+                && self
+                    .scenarios
+                    .iter()
+                    .any(|s| s.name == q.scenario && prompt(s))
+                && levels.contains(&q.traffic.as_ref().map(|t| t.shape))
+        };
+        let requests: Vec<&RequestRecord> =
+            request_records(records).filter(|q| belongs(q)).collect();
+        let mut chosen = crate::record::traffic::one_run_per_level(&requests).into_iter();
+        let superseded = chosen.clone().filter(|&c| !c).count();
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let keep = match r {
+                Record::Request(q) => {
+                    let key = (
+                        &q.cell,
+                        &q.scenario,
+                        &q.prompt_id,
+                        q.traffic
+                            .as_ref()
+                            .map(|t| (format!("{:?}", t.shape), t.seq)),
+                    );
+                    belongs(q) && chosen.next().unwrap_or(true) && seen.insert(key)
+                }
+                Record::CellFailed(f) => cells.contains(&f.cell),
+                _ => true,
+            };
+            if keep {
+                out.push(r.clone());
+            }
+        }
+        Own {
+            left_out: records.len() - out.len() - superseded,
+            records: out,
+        }
+    }
+
+    /// The requests its results file holds for good (see [`Own::recorded`]).
+    pub fn recorded(&self) -> usize {
+        crate::record::io::read(&self.results).map_or(0, |r| self.own(&r).recorded())
+    }
+}
+
+pub(super) fn existing_notes(
+    e: &crate::record::io::Existing,
+    own: &Own,
+    path: &Path,
+) -> Vec<String> {
     let mut out = Vec::new();
     if e.torn_bytes > 0 {
         out.push(format!(
@@ -316,7 +405,22 @@ pub(super) fn existing_notes(e: &crate::record::io::Existing, path: &Path) -> Ve
             e.bad_lines
         ));
     }
-    let n = request_records(&e.records).count();
+    if own.left_out > 0 {
+        out.push(format!(
+            "warning: {}: {} record(s) left out: of other cells, scenarios or load levels than \
+             this sweep's, or recorded twice",
+            path.display(),
+            own.left_out
+        ));
+    }
+    let lost = own.incomplete_levels();
+    if lost > 0 {
+        out.push(format!(
+            "note: {}: {lost} load level(s) lost records and run again",
+            path.display()
+        ));
+    }
+    let n = own.recorded();
     if n > 0 {
         out.push(format!(
             "resuming: {n} request(s) already recorded in {}",

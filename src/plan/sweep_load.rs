@@ -51,12 +51,19 @@ impl SweepPlan {
                 self.cells[c].label, level.unsent
             ));
         }
-        let requests = self.level_size(c, shape);
+        let run = levels::run_name();
+        let of = levels::LevelOf {
+            shape,
+            run: &run,
+            wall: level.wall,
+            requests: self.level_size(c, shape),
+            records: level.served.len(),
+        };
         let slo = self.load.as_ref().and_then(|l| l.slo.clone());
         let mut out = Vec::with_capacity(level.served.len());
         for mut s in level.served {
             let ends = std::mem::take(&mut s.reply.token_ends);
-            let mut t = levels::traffic(shape, level.wall, &s, requests, slo.as_ref());
+            let mut t = levels::traffic(&of, &s, slo.as_ref());
             let mut r = self.record(c, s.prompt, s.reply, seen);
             let greedy = self.prompt(c, s.prompt).1.sampling.is_greedy();
             if let (true, Some(reference), Some(text)) =

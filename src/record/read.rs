@@ -1,6 +1,7 @@
 //! Reads records back: bench JSON (an array or one record), bench JSONL and sweep JSONL, from
-//! one file or recursively under a directory, in a fixed order and without duplicates, for the
-//! readers of records (hardware guide, HTML report, regression check).
+//! one file or recursively under a directory, in a fixed order and without duplicates (and of
+//! a load level, one run), for the readers of records (hardware guide, HTML report, regression
+//! check).
 
 use super::io::{io_err, ResultsError};
 use super::schema::{BenchRecord, CellFailure, Judgement, Record, RequestRecord};
@@ -151,10 +152,11 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     let mut seen = BTreeSet::new();
     for path in files {
         let text = read_input(&path, Input::Records).map_err(io_err(&path))?;
-        let before = out.len();
+        let (before, requests) = (out.len(), out.requests.len());
         for value in values(&path, &text, &mut out.unreadable) {
             add(value, &mut out, &mut seen);
         }
+        one_run_per_level(&mut out.requests, requests);
         if out.len() > before {
             let rel = path
                 .strip_prefix(dir)
@@ -165,6 +167,18 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
         }
     }
     Ok(out)
+}
+
+/// Of the requests from `from` on (one file's), each load level's one run: a level run again
+/// after losing records is read from its complete run alone.
+fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize) {
+    let file: Vec<&RequestRecord> = requests[from..].iter().collect();
+    let mut keep = super::traffic::one_run_per_level(&file).into_iter();
+    let mut i = 0;
+    requests.retain(|_| {
+        i += 1;
+        i <= from || keep.next().unwrap_or(true)
+    });
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ResultsError> {
@@ -267,6 +281,58 @@ mod tests {
         )))
         .unwrap();
         assert_eq!((all.implausible, all.implausible_why), (0, None));
+    }
+
+    /// Of a load level whose first run lost records and ran again, the readers get the
+    /// complete run alone; records that do not name their run read as before.
+    #[test]
+    fn a_level_run_again_after_losing_records_is_read_from_its_complete_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let first: serde_json::Value = serde_json::from_str(sweep.lines().next().unwrap()).unwrap();
+        let line = |run: Option<&str>, seq: usize, concurrency: u32| {
+            let mut v = first.clone();
+            v["traffic"] = serde_json::json!({
+                "shape": "closed", "concurrency": concurrency, "level_requests": 4, "seq": seq,
+                "arrival_ms": 0.0, "queue_ms": 0.0, "concurrent": 0, "level_wall_ms": 1.0,
+            });
+            if let Some(run) = run {
+                v["traffic"]["level_run"] = run.into();
+                v["traffic"]["level_records"] = 4.into();
+            }
+            format!("{v}\n")
+        };
+        // Three of a run's four records, then the level's complete run, then a level of
+        // records that do not name their run.
+        let text: String = (0..3)
+            .map(|seq| line(Some("a"), seq, 2))
+            .chain((0..4).map(|seq| line(Some("b"), seq, 2)))
+            .chain((0..3).map(|seq| line(None, seq, 4)))
+            .collect();
+        let path = dir.path().join("sweep.jsonl");
+        std::fs::write(&path, &text).unwrap();
+        let r = load(&path).unwrap();
+        let runs: Vec<Option<&str>> = r
+            .requests
+            .iter()
+            .map(|q| q.traffic.as_ref().unwrap().level_run.as_deref())
+            .collect();
+        assert_eq!(
+            runs,
+            [Some("b"); 4]
+                .into_iter()
+                .chain([None; 3])
+                .collect::<Vec<_>>()
+        );
+        // A level with no complete run is read from its last run.
+        std::fs::write(
+            &path,
+            (0..3)
+                .map(|seq| line(Some("a"), seq, 2))
+                .collect::<String>(),
+        )
+        .unwrap();
+        assert_eq!(load(&path).unwrap().requests.len(), 3);
     }
 
     #[test]

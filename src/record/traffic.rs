@@ -1,6 +1,8 @@
 //! Where a request stood in a load level: the level's shape, the request's place in its
-//! schedule, when it arrived and how long it waited, and whether batching changed its answer.
+//! schedule, when it arrived and how long it waited, and whether batching changed its answer;
+//! which run of the level a record came from, and which of a level's runs the readers use.
 
+use super::schema::{CellKey, RequestRecord};
 use crate::measure::load::{Sample, Shape, Slo};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,14 @@ pub struct Traffic {
     /// Where it differs: the index of the first generated token whose text differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged_at: Option<u32>,
+    /// Names the run of the level this record came from: a level run again (after an
+    /// interruption, or with records lost) writes its records under a new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_run: Option<String>,
+    /// How many records that run of the level wrote (its requests that ran): a run with fewer
+    /// in the file lost some and is not a complete level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_records: Option<usize>,
 }
 
 impl Traffic {
@@ -59,4 +69,75 @@ impl Traffic {
             failed,
         }
     }
+}
+
+/// One run of one load level of one cell, as a results file holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelRun {
+    pub cell: CellKey,
+    pub shape: Shape,
+    /// Its name; `None` for records written before levels named their runs (each level's
+    /// such records count as one run).
+    pub run: Option<String>,
+    /// Its records in the file.
+    pub found: usize,
+    /// The records it wrote, where they say.
+    pub wrote: Option<usize>,
+}
+
+impl LevelRun {
+    /// Whether the file holds every record the run wrote (records that do not say how many
+    /// there were count as complete).
+    pub fn complete(&self) -> bool {
+        self.wrote.is_none_or(|n| self.found >= n)
+    }
+}
+
+/// The runs of load levels among `requests`, in the order they first appear.
+pub fn level_runs<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LevelRun> {
+    let mut out: Vec<LevelRun> = Vec::new();
+    for q in requests {
+        let Some(t) = &q.traffic else { continue };
+        let at = out
+            .iter()
+            .position(|r| r.run == t.level_run && r.shape == t.shape && r.cell == q.cell);
+        match at {
+            Some(i) => out[i].found += 1,
+            None => out.push(LevelRun {
+                cell: q.cell.clone(),
+                shape: t.shape,
+                run: t.level_run.clone(),
+                found: 1,
+                wrote: t.level_records,
+            }),
+        }
+    }
+    out
+}
+
+/// Which of `requests` the readers use: every request outside load levels, and of each level
+/// of each cell one run, its last complete one (else its last), so that a level run again
+/// after losing records is counted once, from the run that holds all of them.
+pub fn one_run_per_level(requests: &[&RequestRecord]) -> Vec<bool> {
+    let runs = level_runs(requests.iter().copied());
+    let chosen: Vec<&LevelRun> = runs
+        .iter()
+        .filter(|r| {
+            let same: Vec<&LevelRun> = runs
+                .iter()
+                .filter(|o| o.cell == r.cell && o.shape == r.shape)
+                .collect();
+            let pick = same.iter().rfind(|o| o.complete()).or(same.last());
+            pick.is_some_and(|p| std::ptr::eq(*p, *r))
+        })
+        .collect();
+    requests
+        .iter()
+        .map(|q| match &q.traffic {
+            None => true,
+            Some(t) => chosen
+                .iter()
+                .any(|r| r.run == t.level_run && r.shape == t.shape && r.cell == q.cell),
+        })
+        .collect()
 }

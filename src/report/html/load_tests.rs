@@ -39,6 +39,8 @@ fn level(
                 slo: None,
                 same_as_alone: None,
                 diverged_at: None,
+                level_run: None,
+                level_records: None,
             });
             r
         })
