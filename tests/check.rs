@@ -287,3 +287,23 @@ fn bad_input_is_a_one_line_error() {
     refused(&["check", "--baseline", "x", "--tolerance", "-3%"]);
     refused(&["check", "--baseline", "x", "--tolerance", "abc"]);
 }
+
+#[test]
+fn update_baseline_refuses_to_write_over_a_sweeps_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let sweep = dir.path().join("runs/sweep-0ad6ba95c6e9.jsonl");
+    std::fs::create_dir_all(sweep.parent().unwrap()).unwrap();
+    std::fs::copy(data.join("sweep-0ad6ba95c6e9.jsonl"), &sweep).unwrap();
+    let before = std::fs::read(&sweep).unwrap();
+    let o = check(&sweep, &data, &["--update-baseline"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(err.contains("is a sweep's results file"), "{err}");
+    assert_eq!(
+        std::fs::read(&sweep).unwrap(),
+        before,
+        "the file is left as it was"
+    );
+}

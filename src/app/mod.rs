@@ -103,6 +103,14 @@ fn check(
             }
         }
     };
+    // A sweep's results file is the sweep's to write: records of other runs would join its own.
+    if args.update_baseline && crate::record::io::is_sweep_results(baseline_path) {
+        return Err(UsageError(format!(
+            "{}: is a sweep's results file; write the baseline to another file",
+            baseline_path.display()
+        ))
+        .into());
+    }
     let current = load(&args.current)?;
     if args.update_baseline {
         crate::report::write_atomic(baseline_path, &current.to_jsonl()?)?;

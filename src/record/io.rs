@@ -154,6 +154,16 @@ fn read_and_repair(file: &mut File, path: &Path) -> Result<Existing, ResultsErro
     Ok(out)
 }
 
+/// Whether `path` is named as `runner sweep` names its results files (`sweep-<id>.jsonl`, the
+/// id 12 hexadecimal digits).
+pub fn is_sweep_results(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let id = name
+        .strip_prefix("sweep-")
+        .and_then(|n| n.strip_suffix(".jsonl"));
+    id.is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Reads a results file without changing it (a regular file only).
 pub fn read(path: &Path) -> Result<Vec<Record>, ResultsError> {
     let text =
@@ -204,6 +214,23 @@ mod tests {
         assert_eq!(read(&path).unwrap().len(), 3);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && !text.contains("\"sch{"));
+    }
+
+    #[test]
+    fn sweep_results_files_are_told_by_their_name() {
+        assert!(is_sweep_results(Path::new(
+            "results/runs/sweep-0ad6ba95c6e9.jsonl"
+        )));
+        assert!(is_sweep_results(Path::new("sweep-0AD6BA95C6E9.jsonl")));
+        for other in [
+            "baseline.jsonl",
+            "sweep-0ad6ba95c6e9.json",
+            "sweep-0ad6ba95c6e.jsonl",
+            "sweep-0ad6ba95c6eg.jsonl",
+            "results/sweep-0ad6ba95c6e9.jsonl/x",
+        ] {
+            assert!(!is_sweep_results(Path::new(other)), "{other}");
+        }
     }
 
     #[test]
