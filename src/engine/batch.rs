@@ -256,6 +256,11 @@ impl Batcher {
     /// entry `i`; why the sequence ends, if it does.
     fn choose(&mut self, slot: usize, i: i32, feed: &mut dyn Feed) -> Option<RunEnd> {
         let s = self.slots[slot].as_mut()?;
+        // A step that ran past the time limit ends the sequence there, as a single run ends
+        // at the first token after its limit: no request counts as done after its limit.
+        if s.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(RunEnd::TimeLimit);
+        }
         if s.req.max_tokens == 0 {
             return Some(RunEnd::MaxTokens);
         }

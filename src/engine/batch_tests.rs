@@ -42,6 +42,7 @@ fn settings(n_ctx: u32, n_batch: u32) -> ContextSettings {
 #[derive(Default)]
 struct Collect {
     waiting: Vec<(usize, Vec<i32>, u32)>,
+    time_limit: Option<Duration>,
     /// Requests that sample (temperature > 0) instead of choosing greedily.
     sampled: Vec<usize>,
     tokens: HashMap<usize, Vec<i32>>,
@@ -69,7 +70,7 @@ impl Feed for Collect {
                     };
                     Sampler::new(&sampling).expect("sampler")
                 }),
-                time_limit: None,
+                time_limit: self.time_limit,
             },
         ))
     }
@@ -134,6 +135,25 @@ fn one_sequence_decodes_as_a_single_run_does() {
         assert_eq!(t.reason, RunEnd::MaxTokens);
         assert!(t.prompt_eval <= t.tokens[0] && t.tokens[23] <= t.end);
     }
+}
+
+#[test]
+fn a_sequence_whose_step_ran_past_its_time_limit_ends_at_the_limit() {
+    let _g = serial();
+    let m = model();
+    // A prompt whose evaluation takes far longer than the limit, in one step: the limit has
+    // not passed when the step starts, and has when it ends.
+    let long: Vec<i32> = prompts(&m).concat().repeat(12);
+    let mut b = Batcher::new(&m, &settings(1024, 1024), 1).expect("batcher");
+    let mut feed = Collect {
+        waiting: vec![(0, long[..long.len().min(900)].to_vec(), 1)],
+        time_limit: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    b.serve(&mut feed);
+    let t = feed.ends[&0].as_ref().expect("ended");
+    assert!(t.end > Duration::from_millis(20), "{t:?}");
+    assert_eq!(t.reason, RunEnd::TimeLimit);
 }
 
 #[test]
