@@ -27,17 +27,55 @@ pub fn grade(response: &str, graders: &[Grader]) -> Vec<Verdict> {
     graders.iter().map(|g| g.grade(response)).collect()
 }
 
-/// The share of verdicts that passed; 1.0 when there are none.
+/// The share of the verdicts that ran that passed; 1.0 when none ran. A skipped verdict (an
+/// executed grader whose runtime is missing here) counts neither way.
 pub fn score(verdicts: &[Verdict]) -> f64 {
-    if verdicts.is_empty() {
+    let ran: Vec<&Verdict> = verdicts.iter().filter(|v| !v.skipped()).collect();
+    if ran.is_empty() {
         return 1.0;
     }
-    let passed = verdicts.iter().filter(|v| v.pass).count();
-    passed as f64 / verdicts.len() as f64
+    let passed = ran.iter().filter(|v| v.pass).count();
+    passed as f64 / ran.len() as f64
+}
+
+/// Whether a response passed: every verdict that ran passed (true when there are none).
+/// `None` when it had graders and every one was skipped here: not graded, neither passed nor
+/// failed.
+pub fn passed(verdicts: &[Verdict]) -> Option<bool> {
+    if !verdicts.is_empty() && verdicts.iter().all(Verdict::skipped) {
+        return None;
+    }
+    Some(verdicts.iter().filter(|v| !v.skipped()).all(|v| v.pass))
+}
+
+/// How a request came out, from its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// Not failed, graded, and every grader that ran passed.
+    pub pass: bool,
+    /// [`score`]; 0 for a failed or ungraded request.
+    pub score: f64,
+    /// Not failed, and every grader was skipped here: neither passed nor failed.
+    pub ungraded: bool,
+}
+
+/// The outcome of a request that `failed` (a time limit or an error) or not, with `verdicts`.
+pub fn outcome(failed: bool, verdicts: &[Verdict]) -> Outcome {
+    let passed = passed(verdicts);
+    let ungraded = !failed && passed.is_none();
+    Outcome {
+        pass: !failed && passed == Some(true),
+        score: match failed || ungraded {
+            true => 0.0,
+            false => score(verdicts),
+        },
+        ungraded,
+    }
 }
 
 /// Compares the verdicts of a pair's two halves grader by grader (by position): symmetric iff
-/// both pass every grader. The detail names each grader that failed on one side or both.
+/// both pass every grader that ran on both. The detail names each grader that failed on one
+/// side or both, and each skipped on either side (left out of the comparison).
 pub fn pair_symmetry(
     pair: &str,
     a_id: &str,
@@ -45,17 +83,24 @@ pub fn pair_symmetry(
     b_id: &str,
     b: &[Verdict],
 ) -> PairVerdict {
-    let detail = if a.len() != b.len() {
-        Some(format!(
-            "'{a_id}' has {} graders, '{b_id}' has {}",
-            a.len(),
-            b.len()
-        ))
+    let (differs, detail) = if a.len() != b.len() {
+        let d = format!("'{a_id}' has {} graders, '{b_id}' has {}", a.len(), b.len());
+        (true, Some(d))
     } else {
-        let diffs: Vec<String> = a
-            .iter()
-            .zip(b)
-            .filter_map(|(va, vb)| match (va.pass, vb.pass) {
+        let mut diffs = Vec::new();
+        let mut skips = Vec::new();
+        for (va, vb) in a.iter().zip(b) {
+            let skipped = match (va.skipped(), vb.skipped()) {
+                (true, true) => Some("both".to_string()),
+                (true, false) => Some(format!("'{a_id}'")),
+                (false, true) => Some(format!("'{b_id}'")),
+                (false, false) => None,
+            };
+            if let Some(side) = skipped {
+                skips.push(format!("{} skipped for {side}, not compared", va.grader));
+                continue;
+            }
+            diffs.extend(match (va.pass, vb.pass) {
                 (true, true) => None,
                 (true, false) => Some(format!(
                     "{} passes for '{a_id}' but fails for '{b_id}'",
@@ -66,15 +111,17 @@ pub fn pair_symmetry(
                     va.grader
                 )),
                 (false, false) => Some(format!("{} fails for both", va.grader)),
-            })
-            .collect();
-        (!diffs.is_empty()).then(|| diffs.join("; "))
+            });
+        }
+        let differs = !diffs.is_empty();
+        diffs.extend(skips);
+        (differs, (!diffs.is_empty()).then(|| diffs.join("; ")))
     };
     PairVerdict {
         pair: pair.to_string(),
         a: a_id.to_string(),
         b: b_id.to_string(),
-        symmetric: detail.is_none(),
+        symmetric: !differs,
         detail,
     }
 }

@@ -390,6 +390,106 @@ fn scores() {
     assert_eq!(score(&grade("", &graders)), 0.0);
 }
 
+/// The verdict of an executed grader whose runtime is missing here, as `grade::execute` gives.
+fn skipped_verdict(language: &str) -> Verdict {
+    let why = format!("node not found: {language} tests skipped");
+    Verdict {
+        grader: format!("tests {language}"),
+        pass: false,
+        detail: Some(why.clone()),
+        cases: Vec::new(),
+        execution: Some(crate::scenario::Execution {
+            language: language.into(),
+            wall_s: 10.0,
+            cpu_s: 10,
+            memory_bytes: 1 << 30,
+            file_bytes: 16 << 20,
+            processes: 64,
+            isolation: crate::scenario::Isolation {
+                network: false,
+                filesystem: false,
+                user: "runner's own".into(),
+                rlimits: "prlimit".into(),
+            },
+            skipped: Some(why),
+        }),
+    }
+}
+
+#[test]
+fn a_skipped_grader_counts_neither_way() {
+    let graders = [
+        g("type = \"contains\"\nvalue = \"a\""),
+        g("type = \"contains\"\nvalue = \"b\""),
+    ];
+    let mut v = grade("a b", &graders);
+    v.push(skipped_verdict("javascript"));
+    assert!(v[2].skipped() && !v[0].skipped());
+    assert_eq!(score(&v), 1.0);
+    assert_eq!(passed(&v), Some(true));
+    let mut half = grade("a", &graders);
+    half.push(skipped_verdict("javascript"));
+    assert_eq!(score(&half), 0.5);
+    assert_eq!(passed(&half), Some(false));
+    // Only skipped graders: not graded, neither passed nor failed.
+    let only = [skipped_verdict("javascript")];
+    assert_eq!(passed(&only), None);
+    assert_eq!(passed(&[]), Some(true));
+    // A request's outcome: the skip neither fails nor passes it.
+    let o = outcome(false, &v);
+    assert!(o.pass && !o.ungraded && o.score == 1.0, "{o:?}");
+    let o = outcome(false, &only);
+    assert!(!o.pass && o.ungraded && o.score == 0.0, "{o:?}");
+    let o = outcome(true, &only);
+    assert!(
+        !o.pass && !o.ungraded,
+        "a failed request is failed, not ungraded: {o:?}"
+    );
+    let o = outcome(false, &[]);
+    assert!(o.pass && !o.ungraded && o.score == 1.0, "{o:?}");
+}
+
+#[test]
+fn a_skipped_grader_is_left_out_of_pair_symmetry_and_named() {
+    let graders = [g("type = \"contains\"\nvalue = \"a\"")];
+    let mut a = grade("a", &graders);
+    a.push(skipped_verdict("javascript"));
+    let mut b = grade("a", &graders);
+    b.push(skipped_verdict("javascript"));
+    let pv = pair_symmetry("p", "x", &a, "y", &b);
+    assert!(pv.symmetric, "{pv:?}");
+    assert_eq!(
+        pv.detail.as_deref(),
+        Some("tests javascript skipped for both, not compared")
+    );
+    // Skipped on one side only: still left out.
+    let mut ran = b.clone();
+    ran[1] = Verdict {
+        pass: true,
+        detail: None,
+        execution: None,
+        ..b[1].clone()
+    };
+    let pv = pair_symmetry("p", "x", &a, "y", &ran);
+    assert!(pv.symmetric, "{pv:?}");
+    assert_eq!(
+        pv.detail.as_deref(),
+        Some("tests javascript skipped for 'x', not compared")
+    );
+    // A real difference still counts, and the skip is named after it.
+    let mut c = grade("b", &graders);
+    c.push(skipped_verdict("javascript"));
+    let pv = pair_symmetry("p", "x", &a, "y", &c);
+    assert!(!pv.symmetric);
+    assert_eq!(
+        pv.detail.as_deref(),
+        Some(
+            "contains 'a' passes for 'x' but fails for 'y'; \
+             tests javascript skipped for both, not compared"
+        )
+    );
+}
+
 #[test]
 fn pair_symmetry_verdicts() {
     let graders = [

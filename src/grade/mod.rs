@@ -9,4 +9,4 @@ pub mod judge;
 pub mod sandbox;
 mod text;
 
-pub use graders::{grade, pair_symmetry, score};
+pub use graders::{grade, outcome, pair_symmetry, passed, score, Outcome};

@@ -314,7 +314,8 @@ impl SweepPlan {
         let failed = failure.is_some();
         let text = r.trace.text;
         let verdicts = grade::grade(&text, &prompt.graders);
-        let all_pass = verdicts.iter().all(|v| v.pass);
+        // A skipped grader (its runtime missing here) counts neither way.
+        let outcome = grade::outcome(failed, &verdicts);
         let mut info = seen.info.clone();
         info.memory.peak_rss_bytes = seen.peak_rss;
         let depth =
@@ -348,8 +349,9 @@ impl SweepPlan {
             failed,
             error: failure.map(|f| f.message.clone()),
             text: (!self.no_text).then_some(text),
-            score: if failed { 0.0 } else { grade::score(&verdicts) },
-            pass: !failed && all_pass,
+            score: outcome.score,
+            pass: outcome.pass,
+            ungraded: outcome.ungraded,
             verdicts,
             load: seen.load.clone(),
             token_ms: r.trace.tokens.iter().map(|&d| ms(d)).collect(),

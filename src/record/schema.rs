@@ -366,6 +366,10 @@ pub struct CellInfo {
     pub models: Vec<ModelInfo>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// One scenario request of a sweep, measured and graded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestRecord {
@@ -404,10 +408,16 @@ pub struct RequestRecord {
     /// The response (omitted with `--no-text`).
     pub text: Option<String>,
     pub verdicts: Vec<Verdict>,
-    /// Passed graders / graders (0 for a failed request).
+    /// Passed graders / graders that ran (0 for a failed or ungraded request): a skipped
+    /// executed grader (its runtime missing here) counts neither way.
     pub score: f64,
-    /// Every grader passed and the request did not fail.
+    /// Every grader that ran passed, and the request did not fail and was graded.
     pub pass: bool,
+    /// Not graded here: it had graders and every one was skipped (its language's runtime is
+    /// missing). Neither passed nor failed; `pass` is false and reports leave it out of pass
+    /// counts and the graders' quality.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ungraded: bool,
     /// Load from other processes while the request ran.
     pub load: LoadReport,
     /// Time of each generated token since the start of the request, in milliseconds. For HTTP

@@ -88,6 +88,24 @@ fn old_sweep_lines_read_and_write_back_unchanged() {
 }
 
 #[test]
+fn old_records_with_executed_graders_read_and_write_back_unchanged() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/coding/sweep-ee91125fef6e.jsonl");
+    let text = std::fs::read_to_string(p).unwrap();
+    let mut executed = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Record::Request(r) = round_trips(serde_json::from_str(line).unwrap()) else {
+            continue;
+        };
+        assert!(!r.ungraded);
+        executed += r.verdicts.iter().filter(|v| v.execution.is_some()).count();
+        let back = serde_json::to_string(&r).unwrap();
+        assert!(!back.contains("ungraded"), "{back}");
+    }
+    assert!(executed > 0);
+}
+
+#[test]
 fn old_bench_records_read_and_write_back_unchanged() {
     for name in ["bench-smollm2.json", "bench-moe.json"] {
         let v: serde_json::Value = serde_json::from_str(&fixture(name)).unwrap();

@@ -221,7 +221,8 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         decode_tps: r.decode_tps,
         itl_ms: gaps_ms(&r.token_ms).collect(),
         bandwidth: r.bandwidth.clone(),
-        pass: Some(r.pass),
+        // A request not graded here (every grader skipped) is neither passed nor failed.
+        pass: (!r.ungraded).then_some(r.pass),
         executed: executed(&r.verdicts),
         cost_usd: r.cost_usd,
         experts: experts(&info.model),

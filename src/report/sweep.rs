@@ -45,10 +45,12 @@ pub struct SweepRow {
     pub long_gbps: Option<f64>,
     pub long_bw_util_measured: Option<f64>,
     pub long_bw_util_published: Option<f64>,
-    /// Passed and run requests, per scenario.
+    /// Passed and run requests, per scenario; those not graded here (every grader skipped)
+    /// apart.
     pub pass: BTreeMap<String, Count>,
-    /// Requests whose executed graders (`tests`) all passed, of those with any, per prompt
-    /// category: pass@1 measured by running the answer's code.
+    /// Requests whose executed graders (`tests`) all passed, of those with any that ran, per
+    /// prompt category: pass@1 measured by running the answer's code. Requests whose executed
+    /// graders were all skipped (a missing runtime) apart.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub executed: BTreeMap<String, Count>,
     /// Requests whose structural graders (the rest) all passed, of those with any.
@@ -78,16 +80,37 @@ pub struct SweepRow {
     pub judging: Option<crate::grade::judge::panel::CellQuality>,
 }
 
-/// `passed` out of `total`.
+/// `passed` out of `total`, and those left out because their graders were skipped here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Count {
     pub passed: usize,
     pub total: usize,
+    /// Not graded here (their graders' runtime is missing): neither passed nor failed, and
+    /// not in `total`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Count {
+    /// ` (+N skipped)` when any were skipped, else nothing.
+    fn skipped_note(&self) -> String {
+        match self.skipped {
+            0 => String::new(),
+            n => format!(" (+{n} skipped)"),
+        }
+    }
 }
 
 impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{}/{}", self.passed, self.total)
+        match (self.total, self.skipped) {
+            (0, n) if n > 0 => write!(f, "- ({n} skipped)"),
+            _ => write!(f, "{}/{}{}", self.passed, self.total, self.skipped_note()),
+        }
     }
 }
 
@@ -194,13 +217,19 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     }
     for r in reqs {
         let e = row.pass.entry(r.scenario.clone()).or_default();
-        e.passed += usize::from(r.pass);
-        e.total += 1;
+        if r.ungraded {
+            e.skipped += 1;
+        } else {
+            e.passed += usize::from(r.pass);
+            e.total += 1;
+        }
+        let category = || r.category.clone().unwrap_or_else(|| r.scenario.clone());
         if let Some(pass) = crate::report::obs::executed(&r.verdicts) {
-            let category = r.category.clone().unwrap_or_else(|| r.scenario.clone());
-            let c = row.executed.entry(category).or_default();
+            let c = row.executed.entry(category()).or_default();
             c.passed += usize::from(pass);
             c.total += 1;
+        } else if r.verdicts.iter().any(|v| v.skipped()) {
+            row.executed.entry(category()).or_default().skipped += 1;
         }
         let structural: Vec<_> = r
             .verdicts
@@ -239,10 +268,18 @@ fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgeme
         row.quality = q.score;
         row.quality_source = q.score.map(|_| "judges".to_string());
         row.judging = Some(q);
-    } else if !reqs.is_empty() {
-        let mean = reqs.iter().map(|r| r.score).sum::<f64>() / reqs.len() as f64;
-        row.quality = Some(mean * 100.0);
-        row.quality_source = Some("graders".into());
+    } else {
+        // A request not graded here has no score to count.
+        let scores: Vec<f64> = reqs
+            .iter()
+            .filter(|r| !r.ungraded)
+            .map(|r| r.score)
+            .collect();
+        if !scores.is_empty() {
+            let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+            row.quality = Some(mean * 100.0);
+            row.quality_source = Some("graders".into());
+        }
     }
     if row.synthetic.is_some() {
         row.quality = None;
@@ -259,7 +296,7 @@ fn costs_and_quality(row: &mut SweepRow, reqs: &[&RequestRecord], js: &[&Judgeme
     };
 }
 
-/// Symmetry over the pairs whose two halves both ran in this cell.
+/// Symmetry over the pairs whose two halves both ran, and were graded, in this cell.
 fn pairs(reqs: &[&RequestRecord]) -> Option<Count> {
     let mut halves: BTreeMap<(&str, &str), Vec<&RequestRecord>> = BTreeMap::new();
     for r in reqs {
@@ -270,18 +307,22 @@ fn pairs(reqs: &[&RequestRecord]) -> Option<Count> {
                 .push(r);
         }
     }
-    let mut total = 0;
-    let mut symmetric = 0;
+    let (mut total, mut symmetric, mut skipped) = (0, 0, 0);
     for ((_, pair), h) in &halves {
         if let [a, b] = h.as_slice() {
+            if a.ungraded || b.ungraded {
+                skipped += 1;
+                continue;
+            }
             total += 1;
             let v = pair_symmetry(pair, &a.prompt_id, &a.verdicts, &b.prompt_id, &b.verdicts);
             symmetric += usize::from(v.symmetric && !a.failed && !b.failed);
         }
     }
-    (total > 0).then_some(Count {
+    (total + skipped > 0).then_some(Count {
         passed: symmetric,
         total,
+        skipped,
     })
 }
 
@@ -337,14 +378,21 @@ const COLUMNS: &[Column<SweepRow>] = &[
         None => list(&r.pass),
     }),
     Column::number("executed pass@1", |r| {
-        let (p, t) = r
-            .executed
-            .values()
-            .fold((0, 0), |(p, t), c| (p + c.passed, t + c.total));
-        if t == 0 {
-            return "-".into();
+        let all = r.executed.values().fold(Count::default(), |a, c| Count {
+            passed: a.passed + c.passed,
+            total: a.total + c.total,
+            skipped: a.skipped + c.skipped,
+        });
+        match (all.total, all.skipped) {
+            (0, 0) => "-".into(),
+            (0, _) => all.to_string(),
+            (t, _) => format!(
+                "{}/{t} ({:.0} %){}",
+                all.passed,
+                all.passed as f64 / t as f64 * 100.0,
+                all.skipped_note()
+            ),
         }
-        format!("{p}/{t} ({:.0} %)", p as f64 / t as f64 * 100.0)
     }),
     Column::number("pairs", |r| r.pairs.map_or("-".into(), |c| c.to_string())),
     Column::text("failures", failures),
@@ -475,6 +523,142 @@ mod tests {
             .into_iter()
             .map(|r| Record::Request(Box::new(r)))
             .collect()
+    }
+
+    /// The coding fixture's requests as a machine without node would record them: each
+    /// JavaScript executed grader skipped, the outcome recomputed as the sweep does; with
+    /// `only_tests`, the JavaScript prompts have no other grader.
+    fn without_node(only_tests: bool) -> Vec<Record> {
+        let text = include_str!("../../tests/data/coding/sweep-ee91125fef6e.jsonl");
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let mut rec: Record = serde_json::from_str(line).unwrap();
+            if let Record::Request(r) = &mut rec {
+                let js = |v: &crate::scenario::Verdict| {
+                    v.execution
+                        .as_ref()
+                        .is_some_and(|x| x.language == "javascript")
+                };
+                if only_tests && r.verdicts.iter().any(js) {
+                    r.verdicts.retain(js);
+                }
+                for v in r.verdicts.iter_mut().filter(|v| js(v)) {
+                    let why = "node not found: javascript tests skipped".to_string();
+                    (v.pass, v.detail, v.cases) = (false, Some(why.clone()), Vec::new());
+                    v.execution.as_mut().unwrap().skipped = Some(why);
+                }
+                let o = crate::grade::outcome(r.failed, &r.verdicts);
+                (r.pass, r.score, r.ungraded) = (o.pass, o.score, o.ungraded);
+            }
+            out.push(rec);
+        }
+        out
+    }
+
+    #[test]
+    fn skipped_graders_are_not_failures_in_the_table() {
+        let text = include_str!("../../tests/data/coding/sweep-ee91125fef6e.jsonl");
+        let records: Vec<Record> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let with_node = rows_with(&records, 1.0);
+        let of_1_5b = |rows: &[SweepRow]| {
+            rows.iter()
+                .find(|r| r.model == "qwen2.5-coder-1.5b")
+                .unwrap()
+                .clone()
+        };
+        let ran = of_1_5b(&with_node);
+        assert_eq!(
+            ran.executed["generation"],
+            Count {
+                passed: 2,
+                total: 3,
+                skipped: 0
+            }
+        );
+        // Without node: the JavaScript tests leave the executed pass@1, the structural
+        // graders alone decide those requests' pass.
+        let rows = rows_with(&without_node(false), 1.0);
+        let r = of_1_5b(&rows);
+        assert_eq!(
+            r.executed["generation"],
+            Count {
+                passed: 1,
+                total: 2,
+                skipped: 1
+            }
+        );
+        assert_eq!(
+            r.executed["algorithms"],
+            Count {
+                passed: 2,
+                total: 2,
+                skipped: 1
+            }
+        );
+        let md = render(Format::Table, &rows).unwrap();
+        assert!(md.contains("9/11 (82 %) (+5 skipped)"), "{md}");
+        assert!(md.contains("generation 1/2 (+1 skipped)"), "{md}");
+        assert_eq!(
+            ran.pass["coding"],
+            Count {
+                passed: 16,
+                total: 21,
+                skipped: 0
+            }
+        );
+        assert_eq!(
+            r.pass["coding"],
+            Count {
+                passed: 18,
+                total: 21,
+                skipped: 0
+            }
+        );
+        // JavaScript prompts whose only grader is the skipped one: not graded, neither passed
+        // nor failed, and out of the quality too.
+        let rows = rows_with(&without_node(true), 1.0);
+        let r = of_1_5b(&rows);
+        assert_eq!(
+            r.pass["coding"],
+            Count {
+                passed: 14,
+                total: 16,
+                skipped: 5
+            }
+        );
+        let graded: Vec<f64> = without_node(true)
+            .iter()
+            .filter_map(|rec| match rec {
+                Record::Request(q) if q.cell.model == r.model && !q.ungraded => Some(q.score),
+                _ => None,
+            })
+            .collect();
+        let mean = graded.iter().sum::<f64>() / graded.len() as f64 * 100.0;
+        assert!((r.quality.unwrap() - mean).abs() < 1e-9, "{r:?}");
+        assert!(render(Format::Table, &rows)
+            .unwrap()
+            .contains("coding 14/16 (+5 skipped)"));
+        // The record says so, and the guide's observation has no pass either way.
+        let ungraded = without_node(true)
+            .into_iter()
+            .find_map(|rec| match rec {
+                Record::Request(q) if q.ungraded => Some(q),
+                _ => None,
+            })
+            .unwrap();
+        let line = serde_json::to_string(&ungraded).unwrap();
+        assert!(line.contains(r#""ungraded":true"#), "{line}");
+        assert_eq!(crate::report::obs::from_request(&ungraded).pass, None);
+        // Nothing of a category ran: it says so rather than 0 %.
+        let only_js = Count {
+            passed: 0,
+            total: 0,
+            skipped: 3,
+        };
+        assert_eq!(only_js.to_string(), "- (3 skipped)");
     }
 
     #[test]

@@ -220,6 +220,14 @@ pub struct Verdict {
     pub execution: Option<Execution>,
 }
 
+impl Verdict {
+    /// An executed grader that could not run here (its language's runtime is missing): it
+    /// counts neither as passed nor as failed.
+    pub fn skipped(&self) -> bool {
+        self.execution.as_ref().is_some_and(|x| x.skipped.is_some())
+    }
+}
+
 /// Whether the two halves of a symmetry pair were treated alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairVerdict {
@@ -228,9 +236,9 @@ pub struct PairVerdict {
     pub a: String,
     /// The second prompt's id.
     pub b: String,
-    /// Both halves passed all of their graders.
+    /// Both halves passed all of their graders that ran on both.
     pub symmetric: bool,
-    /// Which graders differ (or fail on both sides) when not symmetric.
+    /// Which graders differ (or fail on both sides), and which were skipped on either side.
     pub detail: Option<String>,
 }
 
