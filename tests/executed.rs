@@ -64,6 +64,13 @@ fn python_answers_are_graded_case_by_case() {
 }
 
 #[test]
+fn python_code_inside_a_list_item_runs_without_the_items_indentation() {
+    let answer = "1. Define the function:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Done.\n";
+    let v = grade(&python(ADD_TESTS), answer);
+    assert!(v.pass, "{v:?}");
+}
+
+#[test]
 fn sql_answers_must_return_the_expected_rows() {
     let t = TestSpec {
         language: "sql".into(),

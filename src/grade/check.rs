@@ -2,6 +2,7 @@
 
 use super::text;
 use crate::scenario::{compile_regex as compile, range_text};
+use std::borrow::Cow;
 
 fn where_text(in_code: bool) -> &'static str {
     if in_code {
@@ -12,9 +13,9 @@ fn where_text(in_code: bool) -> &'static str {
 }
 
 /// The whole response, or the body of its first fenced code block.
-fn target(response: &str, in_code: bool) -> Result<&str, String> {
+fn target(response: &str, in_code: bool) -> Result<Cow<'_, str>, String> {
     if !in_code {
-        return Ok(response);
+        return Ok(Cow::Borrowed(response));
     }
     text::fences(response)
         .into_iter()
@@ -31,7 +32,7 @@ pub(super) fn regex(
     want: bool,
 ) -> Result<(), String> {
     let target = target(response, in_code)?;
-    match (compile(pattern)?.find(target), want) {
+    match (compile(pattern)?.find(&target), want) {
         (Some(_), true) | (None, false) => Ok(()),
         (None, true) => Err(format!("no match in {}", where_text(in_code))),
         (Some(m), false) => Err(format!("matched '{}'", text::snippet(m.as_str(), 40))),

@@ -508,12 +508,12 @@ pub fn answer_code(response: &str, language: &str) -> Option<String> {
     let pick = |f: &&text::Fence| {
         f.closed && text::canonical_language(f.lang) == text::canonical_language(language)
     };
-    let mut blocks: Vec<&str> = fences.iter().filter(pick).map(|f| f.body).collect();
+    let mut blocks: Vec<&str> = fences.iter().filter(pick).map(|f| &*f.body).collect();
     if blocks.is_empty() {
         blocks = fences
             .iter()
             .filter(|f| f.closed && f.lang.is_empty())
-            .map(|f| f.body)
+            .map(|f| &*f.body)
             .collect();
     }
     (!blocks.is_empty()).then(|| blocks.join("\n"))
@@ -717,6 +717,15 @@ mod tests {
             pass,
             detail: None,
         }
+    }
+
+    #[test]
+    fn code_in_a_list_item_loses_the_items_indentation() {
+        let answer = "Steps:\n\n1. Define it:\n   ```python\n   def f(x):\n       return x + 1\n   ```\n2. Call it:\n   ```python\n   y = f(1)\n   ```\n";
+        assert_eq!(
+            answer_code(answer, "python").as_deref(),
+            Some("def f(x):\n    return x + 1\n\ny = f(1)\n")
+        );
     }
 
     #[test]
