@@ -6,7 +6,7 @@
 
 use super::sandbox::{self, Limits};
 use super::text;
-use crate::scenario::{CaseVerdict, Execution, TestSpec, Verdict};
+use crate::scenario::{CaseVerdict, Execution, RunLimits, TestSpec, Verdict};
 
 /// Runs Python tests. Before the answer is imported it opens the verdict file (and removes its
 /// name), reads tests.py, and announces the `test_*` functions that tests.py defines at top
@@ -199,6 +199,19 @@ macro_rules! assert_ne { ($($t:tt)*) => { ::core::assert_ne!($($t)*) }; }
 macro_rules! panic { ($($t:tt)*) => { ::std::panic!($($t)*) }; }
 ";
 
+/// The limits of compiling a Rust answer with its tests (`rustc` needs more than the test
+/// run's `limits`).
+fn compile_limits(limits: &Limits) -> Limits {
+    Limits {
+        wall: std::time::Duration::from_secs(120),
+        cpu_s: 120,
+        memory_bytes: 8 << 30,
+        file_bytes: 256 << 20,
+        processes: 512,
+        ..*limits
+    }
+}
+
 /// Compiles `code` and `tests` into one crate with its tests (`rustc --test`), removes the
 /// source, and runs the `#[test]` functions of `tests` (by their full names), one case each.
 fn run_rust(
@@ -223,14 +236,7 @@ fn run_rust(
     } else {
         (sysroot.join("bin/rustc"), Vec::new())
     };
-    let compile = Limits {
-        wall: std::time::Duration::from_secs(120),
-        cpu_s: 120,
-        memory_bytes: 8 << 30,
-        file_bytes: 256 << 20,
-        processes: 512,
-        ..*limits
-    };
+    let compile = compile_limits(limits);
     let args: Vec<String> = "--edition 2021 --test -C debuginfo=0 solution.rs -o t"
         .split(' ')
         .map(String::from)
@@ -519,7 +525,18 @@ pub fn answer_code(response: &str, language: &str) -> Option<String> {
     (!blocks.is_empty()).then(|| blocks.join("\n"))
 }
 
+/// The record of how `t` runs under `limits` (a Rust answer compiled under larger ones).
 fn execution(t: &TestSpec, limits: &Limits, skipped: Option<String>) -> Execution {
+    let compile = (t.language == "rust").then(|| {
+        let c = compile_limits(limits);
+        RunLimits {
+            wall_s: c.wall.as_secs_f64(),
+            cpu_s: c.cpu_s,
+            memory_bytes: c.memory_bytes,
+            file_bytes: c.file_bytes,
+            processes: c.processes,
+        }
+    });
     Execution {
         language: t.language.clone(),
         wall_s: limits.wall.as_secs_f64(),
@@ -527,6 +544,7 @@ fn execution(t: &TestSpec, limits: &Limits, skipped: Option<String>) -> Executio
         memory_bytes: limits.memory_bytes,
         file_bytes: limits.file_bytes,
         processes: limits.processes,
+        compile_limits: compile,
         isolation: sandbox::isolation(),
         skipped,
     }
@@ -716,6 +734,47 @@ mod tests {
             case: name.into(),
             pass,
             detail: None,
+        }
+    }
+
+    #[test]
+    fn a_rust_record_states_its_compile_limits_and_others_have_none() {
+        let spec = |language: &str| TestSpec {
+            language: language.into(),
+            tests: String::new(),
+            setup: String::new(),
+            expect: None,
+            ordered: false,
+            implementation: None,
+            broken: None,
+            reference: None,
+            wrong: None,
+        };
+        let limits = Limits::default();
+        let rust = execution(&spec("rust"), &limits, None);
+        assert_eq!((rust.wall_s, rust.cpu_s, rust.processes), (10.0, 10, 64));
+        assert_eq!(
+            rust.compile_limits,
+            Some(RunLimits {
+                wall_s: 120.0,
+                cpu_s: 120,
+                memory_bytes: 8 << 30,
+                file_bytes: 256 << 20,
+                processes: 512,
+            })
+        );
+        let json = serde_json::to_string(&rust).unwrap();
+        assert!(
+            json.contains(r#""compile_limits":{"wall_s":120.0,"cpu_s":120,"#),
+            "{json}"
+        );
+        for language in ["python", "javascript", "sql"] {
+            let e = execution(&spec(language), &limits, None);
+            assert_eq!(e.compile_limits, None);
+            let json = serde_json::to_string(&e).unwrap();
+            assert!(!json.contains("compile_limits"), "{json}");
+            let back: Execution = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, e);
         }
     }
 

@@ -405,6 +405,7 @@ fn skipped_verdict(language: &str) -> Verdict {
             memory_bytes: 1 << 30,
             file_bytes: 16 << 20,
             processes: 64,
+            compile_limits: None,
             isolation: crate::scenario::Isolation {
                 network: false,
                 filesystem: false,

@@ -185,15 +185,30 @@ pub struct Isolation {
     pub rlimits: String,
 }
 
-/// How an executed grader ran: its limits and isolation, or why it could not run.
+/// Limits of one sandboxed run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Execution {
-    pub language: String,
+pub struct RunLimits {
     pub wall_s: f64,
     pub cpu_s: u64,
     pub memory_bytes: u64,
     pub file_bytes: u64,
     pub processes: u64,
+}
+
+/// How an executed grader ran: its limits and isolation, or why it could not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub language: String,
+    /// The limits of the test run (`wall_s` to `processes`).
+    pub wall_s: f64,
+    pub cpu_s: u64,
+    pub memory_bytes: u64,
+    pub file_bytes: u64,
+    pub processes: u64,
+    /// The limits of compiling the answer with its tests, larger than the test run's (`rust`
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_limits: Option<RunLimits>,
     pub isolation: Isolation,
     /// Set when the language's runtime is missing (the grader is skipped, not failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
