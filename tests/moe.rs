@@ -298,6 +298,50 @@ fn verify_refuses_mismatched_inputs() {
     );
 }
 
+/// A generation no context or memory can hold is bad usage, said once: past llama.cpp's
+/// largest context as a flag value, with the prompt added, and more than the machine's memory.
+#[test]
+fn verify_refuses_a_generation_that_cannot_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let verify = |n: &str| refused(&["moe", "verify", arg(model()), arg(moe()), "-n", n], d, 0);
+    let e = verify("4294967295");
+    assert!(
+        e.contains(
+            "'--n-gen <TOKENS>': must be at most 2147483392 (the largest context llama.cpp holds)"
+        ),
+        "{e}"
+    );
+    let e = verify("2147483392");
+    assert!(
+        e.contains("-n 2147483392 with a 50-byte prompt needs a context of 2147483450 tokens, more than llama.cpp's largest (2147483392)"),
+        "{e}"
+    );
+    // 2 x 49,152 logits of 4 bytes a generated token alone are about 0.4 MB.
+    let e = verify("2000000000");
+    assert!(
+        e.contains("comparing 2000000000 generated tokens (-n) in a 2000000058-token context needs at least")
+            && e.contains("GiB of memory this machine has"),
+        "{e}"
+    );
+    let up = d.join("up.gguf");
+    let args = [
+        "moe",
+        "upcycle",
+        arg(model()),
+        arg(&up),
+        "--experts",
+        "2",
+        "--used",
+        "1",
+        "--verify",
+        "-n",
+        "2000000000",
+    ];
+    // Refused before the MoE is written.
+    assert!(refused(&args, d, 0).contains("needs at least"));
+}
+
 #[test]
 fn help_describes_the_oracle() {
     let o = run(&["moe", "upcycle", "--help"]);

@@ -3,7 +3,7 @@
 
 use super::UsageError;
 use crate::cli::moe::{MoeCommand, OracleArgs, UpcycleArgs, VerifyArgs};
-use crate::exec::observer::{Mode, Progress};
+use crate::engine::MAX_CTX;
 use crate::gguf::GgufFile;
 use crate::models;
 use crate::moe::{Provenance, UpcycleError, UpcycleOptions};
@@ -33,11 +33,21 @@ fn oracle_options(o: OracleArgs, threads: u32) -> anyhow::Result<VerifyOptions> 
     if o.prompt.trim().is_empty() {
         return Err(UsageError("--prompt must not be empty".into()).into());
     }
-    Ok(VerifyOptions {
+    let opts = VerifyOptions {
         prompt: o.prompt,
         n_tokens: o.n_tokens,
         threads: o.threads.unwrap_or(threads),
-    })
+    };
+    if opts.n_ctx() > u64::from(MAX_CTX) {
+        return Err(UsageError(format!(
+            "-n {} with a {}-byte prompt needs a context of {} tokens, more than llama.cpp's largest ({MAX_CTX})",
+            opts.n_tokens,
+            opts.prompt.len(),
+            opts.n_ctx()
+        ))
+        .into());
+    }
+    Ok(opts)
 }
 
 fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> anyhow::Result<()> {
@@ -50,6 +60,11 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
     opts.validate().map_err(classify)?;
     let oracle = oracle_options(a.oracle, threads)?;
     let dense = Resolved::get(&a.dense, cache)?;
+    if a.verify {
+        if let Ok(g) = GgufFile::open(&dense.path) {
+            oracle_fits(&oracle, &g, &g)?;
+        }
+    }
     let s =
         crate::moe::upcycle::upcycle(&dense.path, &a.out, &opts, dense.sha256).map_err(classify)?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -95,7 +110,7 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool, threads: u32) -> anyho
     let r = Resolved::get(&a.dense, cache)?;
     let (dense, sha) = (r.path, r.sha256);
     let usage = |e: crate::gguf::GgufError| UsageError(e.to_string());
-    GgufFile::open(&dense).map_err(usage)?;
+    let dense_gguf = GgufFile::open(&dense).map_err(usage)?;
     let moe = GgufFile::open(&a.moe).map_err(usage)?;
     if moe.arch_u64("expert_count").unwrap_or(0) == 0 {
         let arch = moe.architecture().unwrap_or("?");
@@ -121,7 +136,21 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool, threads: u32) -> anyho
             .into());
         }
     }
+    oracle_fits(&oracle, &dense_gguf, &moe)?;
     oracle_check(&dense, &a.moe, oracle, cache, verbose)
+}
+
+/// Refuses a comparison of the models `dense` and `moe` (an MoE made from `dense` takes the
+/// same cache and logits) that cannot fit in this machine's memory.
+fn oracle_fits(o: &VerifyOptions, dense: &GgufFile, moe: &GgufFile) -> Result<(), UsageError> {
+    let need = o.least_memory(&[dense, moe]);
+    let what = format!(
+        "comparing {} generated tokens (-n) in a {}-token context",
+        o.n_tokens,
+        o.n_ctx()
+    );
+    crate::plan::memory::within(need, crate::plan::memory::machine_bytes(true), &what)
+        .map_err(UsageError)
 }
 
 /// Runs the oracle and prints its verdict; a mismatch is an error (exit 1).
@@ -134,8 +163,7 @@ fn oracle_check(
 ) -> anyhow::Result<()> {
     let mut plan = VerifyPlan::new(dense, moe, o, cache);
     let monitor = crate::hw::load::LoadMonitor::start();
-    let quiet = Progress::new(Mode::Quiet, "runs");
-    let v = crate::plan::verify::run(&mut plan, &quiet, &monitor, verbose)?;
+    let v = crate::plan::verify::run(&mut plan, &crate::plan::verify::Quiet, &monitor, verbose)?;
     if !v.agrees() {
         let inexact = GgufFile::open(moe)
             .ok()

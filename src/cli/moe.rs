@@ -1,6 +1,6 @@
 //! Flags of `runner moe upcycle` and `runner moe verify` (clap derive).
 
-use super::values::{parse_positive, parse_threads};
+use super::values::{parse_positive_tokens, parse_threads};
 use crate::moe::Router;
 use crate::plan::verify::{DEFAULT_PROMPT, DEFAULT_TOKENS};
 use clap::{Args, Subcommand};
@@ -84,7 +84,7 @@ pub struct OracleArgs {
     #[arg(long, default_value = DEFAULT_PROMPT)]
     pub prompt: String,
     /// Tokens each model generates for the comparison.
-    #[arg(short = 'n', long = "n-gen", default_value_t = DEFAULT_TOKENS, value_name = "TOKENS", value_parser = parse_positive)]
+    #[arg(short = 'n', long = "n-gen", default_value_t = DEFAULT_TOKENS, value_name = "TOKENS", value_parser = parse_positive_tokens)]
     pub n_tokens: u32,
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
     #[arg(short = 't', long = "threads", value_parser = parse_threads)]

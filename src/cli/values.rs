@@ -36,6 +36,24 @@ pub fn parse_ctx(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A token count that may be zero (a prompt, a generation, a depth), at most llama.cpp's
+/// largest context ([`MAX_CTX`]): more tokens than any context holds cannot be evaluated.
+pub fn parse_tokens(s: &str) -> Result<u32, String> {
+    at_most(
+        parse_count(s)?,
+        MAX_CTX,
+        " (the largest context llama.cpp holds)",
+    )
+}
+
+/// A token count of at least 1 and at most llama.cpp's largest context ([`MAX_CTX`]).
+pub fn parse_positive_tokens(s: &str) -> Result<u32, String> {
+    match parse_tokens(s)? {
+        0 => Err("must be at least 1, got 0".to_string()),
+        n => Ok(n),
+    }
+}
+
 /// A thread count: at least 1 and at most llama.cpp's limit ([`MAX_THREADS`]). `runner hw`'s
 /// probe threads take the same limit: bandwidth read by more threads than llama.cpp runs is
 /// none a decode can reach.
@@ -155,6 +173,14 @@ mod tests {
         assert_eq!(parse_count("0"), Ok(0));
         assert!(parse_count("-1").unwrap_err().contains("0 or more"));
         assert!(parse_positive("0").unwrap_err().contains("at least 1"));
+        assert_eq!(parse_tokens("0"), Ok(0));
+        assert_eq!(parse_tokens("2147483392"), Ok(MAX_CTX));
+        assert!(parse_tokens("2147483393")
+            .unwrap_err()
+            .contains("at most 2147483392 (the largest context llama.cpp holds)"));
+        assert!(parse_positive_tokens("0")
+            .unwrap_err()
+            .contains("at least 1"));
         assert_eq!(parse_threads("512"), Ok(512));
         assert!(parse_threads("0").unwrap_err().contains("at least 1"));
         assert!(parse_threads("100000").unwrap_err().contains("at most 512"));

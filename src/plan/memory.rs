@@ -3,6 +3,7 @@
 //! killed by the system.
 
 use crate::backend::EngineSpec;
+use crate::engine::KvType;
 use crate::gguf::GgufFile;
 use crate::scenario::Scenario;
 
@@ -71,6 +72,60 @@ fn context_tokens(g: &GgufFile, scenarios: &[Scenario], limit: Option<u32>, e: &
         .max()
         .unwrap_or(512);
     need.min(g.arch_u64("context_length").unwrap_or(u64::MAX))
+}
+
+/// Bits one KV cache element of type `t` takes, block scales included.
+fn kv_bits(t: KvType) -> f64 {
+    match t {
+        KvType::F32 => 32.0,
+        KvType::F16 | KvType::Bf16 => 16.0,
+        KvType::Q8_0 => 8.5,
+        KvType::Q4_0 | KvType::Iq4Nl => 4.5,
+        KvType::Q4_1 => 5.0,
+        KvType::Q5_0 => 5.5,
+        KvType::Q5_1 => 6.0,
+    }
+}
+
+/// The least KV cache a context of `n_ctx` tokens of `g` takes: K and V of every layer at
+/// their element types. A model with a sliding window keeps some layers' cache to the window,
+/// and which layers is not in every file: each layer is counted at most at the window.
+pub fn least_kv_bytes(g: &GgufFile, n_ctx: u64, type_k: KvType, type_v: KvType) -> u64 {
+    let tokens = match g.arch_u64("attention.sliding_window") {
+        Some(w) if w > 0 => n_ctx.min(w),
+        _ => n_ctx,
+    };
+    let f16 = kv_bytes_per_token(g) as f64 / 4.0;
+    let (k, v) = (kv_bits(type_k) / 16.0, kv_bits(type_v) / 16.0);
+    (tokens as f64 * f16 * (k + v)) as u64
+}
+
+/// The memory a run on this machine can use: its RAM, and when layers are offloaded
+/// (`offload`), the memory of every device llama.cpp sees besides the CPU.
+pub fn machine_bytes(offload: bool) -> u64 {
+    let ram = crate::hw::machine::fingerprint().ram_bytes;
+    if !offload {
+        return ram;
+    }
+    let devices = crate::engine::info::build_info().devices;
+    let other: u64 = (devices.iter())
+        .filter(|d| !d.backend.eq_ignore_ascii_case("cpu"))
+        .map(|d| d.memory_total_bytes)
+        .fold(0, u64::saturating_add);
+    ram.saturating_add(other)
+}
+
+/// `Err` with a one-line reason when `need` bytes (`what`: what they are for) are more than
+/// `limit`, the memory of this machine.
+pub fn within(need: u64, limit: u64, what: &str) -> Result<(), String> {
+    match need <= limit {
+        true => Ok(()),
+        false => Err(format!(
+            "{what} needs at least {:.2} GiB, more than the {:.2} GiB of memory this machine has",
+            need as f64 / GIB,
+            limit as f64 / GIB
+        )),
+    }
 }
 
 /// f16 K and V bytes per cached token over all layers.

@@ -10,7 +10,7 @@ pub mod bench;
 mod dense;
 pub mod judge;
 pub mod load;
-mod memory;
+pub(crate) mod memory;
 pub mod profile;
 pub mod sweep;
 pub mod synth;

@@ -7,8 +7,10 @@ use crate::backend::{
     ContextSettingsSpec, EngineSpec, GreedyReply, GreedyRequest, ModelSource, Reply, Request,
     SessionSpec, Setup,
 };
-use crate::engine::argmax;
+use crate::engine::{argmax, KvType};
 use crate::exec::{self, Cell, Observed, Plan};
+use crate::gguf::{GgufFile, MetaValue};
+use crate::plan::memory;
 use crate::record::{CellKey, Record};
 use serde::Serialize;
 use std::path::Path;
@@ -24,6 +26,36 @@ pub struct VerifyOptions {
     pub prompt: String,
     pub n_tokens: u32,
     pub threads: u32,
+}
+
+impl VerifyOptions {
+    /// The context each model runs in: a token takes at least one byte of text, with room for
+    /// BOS and the generated tokens.
+    pub fn n_ctx(&self) -> u64 {
+        self.prompt.len() as u64 + u64::from(self.n_tokens) + 8
+    }
+
+    /// The least memory the comparison takes with `models` loaded: each one's KV cache, and the
+    /// logits of every generated position kept for each model (`n_vocab` floats a position).
+    pub fn least_memory(&self, models: &[&GgufFile]) -> u64 {
+        let n_ctx = self.n_ctx();
+        let per_model = |g: &&GgufFile| {
+            let kv = memory::least_kv_bytes(g, n_ctx, KvType::F16, KvType::F16);
+            let vocab = g.arch_u64("vocab_size").unwrap_or_else(|| {
+                g.get("tokenizer.ggml.tokens")
+                    .and_then(|v| match v {
+                        MetaValue::Array(a) => Some(a.len),
+                        _ => None,
+                    })
+                    .unwrap_or(0)
+            });
+            let logits = vocab
+                .saturating_mul(u64::from(self.n_tokens))
+                .saturating_mul(4);
+            kv.saturating_add(logits)
+        };
+        models.iter().map(per_model).fold(0, u64::saturating_add)
+    }
 }
 
 /// One generated position: the dense model's choice, the MoE's choice given the same prefix.
@@ -129,11 +161,7 @@ pub struct VerifyPlan {
 
 impl VerifyPlan {
     pub fn new(dense: &Path, moe: &Path, opts: VerifyOptions, cache: &Path) -> VerifyPlan {
-        // A token takes at least one byte of text; room for BOS and the generated tokens.
-        let n_ctx = u32::try_from(opts.prompt.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(opts.n_tokens)
-            .saturating_add(8);
+        let n_ctx = u32::try_from(opts.n_ctx()).unwrap_or(u32::MAX);
         let setup = Setup {
             key: CellKey::native(&moe.display().to_string(), "source"),
             models: vec![ModelSource::file(dense), ModelSource::file(moe)],
@@ -220,6 +248,14 @@ impl Plan for VerifyPlan {
         self.outcome = Some(Err(reason.to_string()));
         Vec::new()
     }
+}
+
+/// What the comparison shows while it runs: warnings only. A run that fails ends the
+/// comparison with its reason as the error, said once by whoever reports that error.
+pub struct Quiet;
+
+impl exec::Observer for Quiet {
+    fn cell_failed(&self, _label: &str, _reason: &str) {}
 }
 
 /// Runs the oracle; its verdict.
