@@ -149,6 +149,52 @@ fn context_beyond_llama_cpps_largest() {
     }
 }
 
+/// Token counts no context or memory can hold are refused before anything is allocated,
+/// saying which limit they pass; a context the machine holds is not.
+#[test]
+fn token_counts_past_the_context_or_memory_are_refused() {
+    let m = model().to_str().unwrap();
+    for (args, needle) in [
+        (
+            &["-p", "4000000000", "-n", "1"][..],
+            "must be at most 2147483392 (the largest context llama.cpp holds), got 4000000000",
+        ),
+        (&["-n", "4294967295"], "must be at most 2147483392"),
+        (&["-d", "4294967295"], "must be at most 2147483392"),
+        (
+            &["-p", "2147483392", "-n", "1"],
+            "pp2147483392+tg1 needs 2147483393 tokens of context (depth 0 + prompt 2147483392 + generated 1), more than llama.cpp's largest (2147483392)",
+        ),
+        // SmolLM2-135M's f16 cache is 23,040 bytes a token: about 42 TiB.
+        (
+            &["-p", "2000000000", "-n", "1"],
+            "pp2000000000+tg1: the KV cache of a 2000000001-token context (f16/f16) needs at least 42922.79 GiB, more than the",
+        ),
+        (&["-p", "1", "-n", "1", "-d", "1000000000"], "GiB of memory this machine has"),
+        (&["-p", "8", "-n", "1", "--ctx", "2147483392"], "needs at least 46079.99 GiB"),
+    ] {
+        let mut a = vec!["-m", m, "-r", "1"];
+        a.extend_from_slice(args);
+        let e = refused(&a, 2);
+        assert!(e.contains(needle), "{args:?}: {e}");
+    }
+    for line in [
+        "profile -m MODEL -d 4294967295",
+        "profile -m MODEL -n 4294967295",
+        "profile -m MODEL -p 4294967295",
+    ] {
+        let args: Vec<&str> = line
+            .split_whitespace()
+            .map(|a| if a == "MODEL" { m } else { a })
+            .collect();
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{line}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{line}: {err}");
+        assert!(err.contains("must be at most 2147483392"), "{line}: {err}");
+    }
+}
+
 #[test]
 fn context_too_small_for_the_prompt() {
     let m = model().to_str().unwrap();

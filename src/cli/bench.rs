@@ -1,7 +1,7 @@
 //! Flags of `runner bench`, and the validated configuration they become.
 
 use super::values::{
-    check_busy_threshold, check_output_file, parse_count, parse_ctx, parse_positive, parse_threads,
+    check_busy_threshold, check_output_file, parse_ctx, parse_positive, parse_threads, parse_tokens,
 };
 use crate::engine::{ContextSettings, FlashAttn, KvType};
 use crate::plan::bench::BenchConfig;
@@ -34,13 +34,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true, value_name = "LIST")]
     pub layers: Vec<u32>,
     /// Prompt lengths in tokens (0: generation only).
-    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub n_prompt: Vec<u32>,
     /// Tokens to generate (0: prompt processing only).
-    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub n_gen: Vec<u32>,
     /// Tokens already in the KV cache before the test (context depth).
-    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub n_depth: Vec<u32>,
     /// Measured repetitions per test (1 to 10,000).
     #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true)]

@@ -1,6 +1,8 @@
 //! Flags of `runner profile`, and the validated configuration they become.
 
-use super::values::{check_busy_threshold, parse_count, parse_positive, parse_threads};
+use super::values::{
+    check_busy_threshold, parse_count, parse_positive, parse_positive_tokens, parse_threads,
+};
 use crate::engine::FlashAttn;
 use crate::plan::profile::{plan_settings, ProfileConfig, ProfileSettings};
 use crate::report::ListFormat;
@@ -12,13 +14,13 @@ pub struct ProfileArgs {
     #[arg(short = 'm', long = "model", default_value = crate::models::DEFAULT_MODEL)]
     pub model: String,
     /// Tokens to decode in the long-form phase (steady decode at depth).
-    #[arg(short = 'n', long = "n-gen", value_name = "TOKENS", default_value = "32", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'n', long = "n-gen", value_name = "TOKENS", default_value = "32", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub n_gen: u32,
     /// Prompt tokens before the short-response token (the first decode after a short prompt).
-    #[arg(short = 'p', long = "prompt-tokens", value_name = "TOKENS", default_value = "16", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'p', long = "prompt-tokens", value_name = "TOKENS", default_value = "16", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub prompt_tokens: u32,
     /// Tokens in the KV cache before the long-form decode (evaluated as one prompt).
-    #[arg(short = 'd', long = "depth", value_name = "TOKENS", default_value = "256", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(short = 'd', long = "depth", value_name = "TOKENS", default_value = "256", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub depth: u32,
     /// Short-response samples (each: clear, prompt, one token).
     #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]

@@ -2,10 +2,11 @@
 //! expand to a cartesian product of instances, model outermost so each model loads once; each
 //! instance runs a warm-up and its repetitions, and makes one record with every sample.
 
-use super::Resolved;
+use super::{memory, Resolved};
 use crate::backend::{EngineSpec, Reply, Request, Setup, WorkloadRequest};
-use crate::engine::ContextSettings;
+use crate::engine::{ContextSettings, MAX_CTX};
 use crate::exec::{Cell, Observed, Plan};
+use crate::gguf::GgufFile;
 use crate::measure::RepetitionSample;
 use crate::record::{BenchRecord, CellInfo, CellKey, LoadReport, Provenance, Record, TestSpec};
 use crate::util::rng::SplitMix64;
@@ -77,10 +78,20 @@ pub fn expand(cfg: &BenchConfig, n_models: usize) -> Vec<Instance> {
     out
 }
 
-/// Checks every instance before anything runs: the context must hold the test's tokens.
+/// Checks every instance before anything runs: the context must hold the test's tokens, and
+/// llama.cpp must be able to make a context that large.
 pub fn check(instances: &[Instance]) -> Result<(), String> {
     for i in instances {
         let need = i.test.tokens_needed();
+        if need > u64::from(MAX_CTX) {
+            return Err(format!(
+                "{} needs {need} tokens of context (depth {} + prompt {} + generated {}), more than llama.cpp's largest ({MAX_CTX})",
+                i.test.name,
+                i.test.n_depth,
+                i.test.n_prompt.max(1),
+                i.test.n_gen,
+            ));
+        }
         if u64::from(i.settings.n_ctx) < need {
             return Err(format!(
                 "context too small: {} needs {need} tokens (depth {} + prompt {} + generated {}), but --ctx is {}",
@@ -91,6 +102,33 @@ pub fn check(instances: &[Instance]) -> Result<(), String> {
                 i.settings.n_ctx
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks every instance against the memory of this machine (`limit` bytes) before anything
+/// runs: the least KV cache its context takes (`models`: each model's GGUF, by index), and the
+/// token ids it feeds. A test that cannot fit is refused instead of being killed by the system.
+pub fn check_memory(
+    instances: &[Instance],
+    models: &[(String, GgufFile)],
+    limit: u64,
+) -> Result<(), String> {
+    for i in instances {
+        let Some((name, g)) = models.get(i.model) else {
+            continue;
+        };
+        let s = &i.settings;
+        let kv = memory::least_kv_bytes(g, u64::from(s.n_ctx), s.type_k, s.type_v);
+        let ids = (u64::from(i.test.n_depth) + u64::from(i.test.n_prompt)) * 4;
+        let what = format!(
+            "{name} {}: the KV cache of a {}-token context ({}/{})",
+            i.test.name,
+            s.n_ctx,
+            s.type_k.as_str(),
+            s.type_v.as_str()
+        );
+        memory::within(kv.saturating_add(ids), limit, &what)?;
     }
     Ok(())
 }
@@ -149,11 +187,19 @@ impl BenchPlan {
     /// Resolves and validates every model (a bad one fails before any long test runs) and
     /// plans the instances.
     pub fn new(cfg: BenchConfig, cache: &Path) -> anyhow::Result<BenchPlan> {
-        let models = (cfg.models.iter())
-            .map(|name| Ok(Resolved::valid(name, cache)?.0))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (models, ggufs): (Vec<_>, Vec<_>) = (cfg.models.iter())
+            .map(|name| Resolved::valid(name, cache))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(r, g)| {
+                let name = r.display();
+                (r, (name, g))
+            })
+            .unzip();
         let instances = expand(&cfg, models.len());
         check(&instances).map_err(super::Invalid)?;
+        let limit = memory::machine_bytes(cfg.n_gpu_layers > 0);
+        check_memory(&instances, &ggufs, limit).map_err(super::Invalid)?;
         let cells = models
             .iter()
             .enumerate()

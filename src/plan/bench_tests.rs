@@ -94,3 +94,43 @@ fn inputs_are_deterministic_and_in_range() {
         "a generation-only test starts from BOS"
     );
 }
+
+/// A GGUF header with SmolLM2-135M's attention shape (30 layers, 3 KV heads of 64).
+fn smollm2_shape() -> GgufFile {
+    use crate::gguf::{GgmlType, GgufWriter, MetaValue, TensorData};
+    let mut w = GgufWriter::new();
+    for (k, v) in [
+        ("general.architecture", MetaValue::Str("llama".into())),
+        ("llama.block_count", MetaValue::U32(30)),
+        ("llama.embedding_length", MetaValue::U32(576)),
+        ("llama.attention.head_count", MetaValue::U32(9)),
+        ("llama.attention.head_count_kv", MetaValue::U32(3)),
+    ] {
+        w.set(k, &v).unwrap();
+    }
+    let data = TensorData::Bytes(vec![0; 16]);
+    w.add_tensor("x", &[4], GgmlType::F32, data).unwrap();
+    let mut bytes = Vec::new();
+    w.write_to(&mut bytes, None).unwrap();
+    let n = bytes.len() as u64;
+    GgufFile::from_reader(std::io::Cursor::new(bytes), n, Path::new("m.gguf"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_test_that_cannot_fit_in_memory_is_refused_and_a_long_one_that_fits_is_not() {
+    let models = [("m".to_string(), smollm2_shape())];
+    let gib = 1u64 << 30;
+    // 32,768 tokens of f16 cache: 23,040 bytes a token, 0.70 GiB.
+    let (cfg, n) = config(1, &[32768], &[128], &[0], &[1]);
+    assert_eq!(check_memory(&expand(&cfg, n), &models, gib), Ok(()));
+    let e = check_memory(&expand(&cfg, n), &models, gib / 2).unwrap_err();
+    assert!(e.starts_with("m pp32768+tg128: the KV cache of a 32896-token context (f16/f16) needs at least 0.71 GiB, more than the 0.50 GiB"), "{e}");
+    let (cfg, n) = config(1, &[2_000_000_000], &[1], &[0], &[1]);
+    assert!(check_memory(&expand(&cfg, n), &models, 1 << 40).is_err());
+    assert!(
+        check(&expand(&config(1, &[MAX_CTX], &[1], &[0], &[1]).0, 1))
+            .unwrap_err()
+            .contains("more than llama.cpp's largest")
+    );
+}

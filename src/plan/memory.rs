@@ -95,9 +95,9 @@ pub fn least_kv_bytes(g: &GgufFile, n_ctx: u64, type_k: KvType, type_v: KvType) 
         Some(w) if w > 0 => n_ctx.min(w),
         _ => n_ctx,
     };
-    let f16 = kv_bytes_per_token(g) as f64 / 4.0;
-    let (k, v) = (kv_bits(type_k) / 16.0, kv_bits(type_v) / 16.0);
-    (tokens as f64 * f16 * (k + v)) as u64
+    let (layers, kv_heads, k_dim, v_dim) = kv_shape(g);
+    let bits = k_dim as f64 * kv_bits(type_k) + v_dim as f64 * kv_bits(type_v);
+    (tokens as f64 * layers as f64 * kv_heads as f64 * bits / 8.0) as u64
 }
 
 /// The memory a run on this machine can use: its RAM, and when layers are offloaded
@@ -130,11 +130,17 @@ pub fn within(need: u64, limit: u64, what: &str) -> Result<(), String> {
 
 /// f16 K and V bytes per cached token over all layers.
 fn kv_bytes_per_token(g: &GgufFile) -> u64 {
+    let (layers, kv_heads, k_dim, v_dim) = kv_shape(g);
+    layers * kv_heads * (k_dim + v_dim) * 2
+}
+
+/// Layers, KV heads, and the elements of a head's key and value.
+fn kv_shape(g: &GgufFile) -> (u64, u64, u64, u64) {
     let layers = g.arch_u64("block_count").unwrap_or(0);
     let embd = g.arch_u64("embedding_length").unwrap_or(0);
     let heads = g.arch_u64("attention.head_count").unwrap_or(1).max(1);
     let kv_heads = g.arch_u64("attention.head_count_kv").unwrap_or(heads);
     let k_dim = g.arch_u64("attention.key_length").unwrap_or(embd / heads);
     let v_dim = g.arch_u64("attention.value_length").unwrap_or(embd / heads);
-    layers * kv_heads * (k_dim + v_dim) * 2
+    (layers, kv_heads, k_dim, v_dim)
 }
