@@ -390,7 +390,7 @@ pub fn render(report: &CheckReport) -> String {
     }
     let machines: BTreeSet<&str> = report.rows.iter().map(|r| r.key.machine.as_str()).collect();
     for m in machines {
-        out.push_str(&format!("machine: {m}\n"));
+        out.push_str(&format!("machine: {}\n", table::text_cell(m)));
         let rows = report.rows.iter().filter(|r| r.key.machine == m);
         out.push_str(&table::aligned(COLUMNS, rows));
         out.push('\n');

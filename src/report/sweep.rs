@@ -1,7 +1,7 @@
 //! The sweep's comparison table: one row per (backend, model, quantization) cell, read from
 //! records.
 
-use super::table::{opt, percent_pair, Column};
+use super::table::{opt, percent_pair, text_cell, Column};
 use super::{Format, ReportError};
 use crate::grade::judge::panel;
 use crate::grade::pair_symmetry;
@@ -470,8 +470,9 @@ fn by_category(rows: &[SweepRow]) -> String {
                 .structural
                 .map(|c| format!("; structural graders all passed: {c}"))
                 .unwrap_or_default();
-            let cats = list(&r.executed);
-            format!("  {} {}: {cats}{structural}", r.model, r.quant)
+            let cats = text_cell(&list(&r.executed));
+            let (model, quant) = (text_cell(&r.model), text_cell(&r.quant));
+            format!("  {model} {quant}: {cats}{structural}")
         })
         .collect();
     if lines.is_empty() {

@@ -167,10 +167,21 @@ fn pad(v: &str, width: usize, right: bool) -> String {
 /// which would end or break the row, is written as its Rust escape
 /// (`\n`, `\0`, `\u{1b}`).
 pub fn markdown_cell(s: &str) -> String {
+    escaped(s, true)
+}
+
+/// A name from a records file as one line of plain text (control characters escaped).
+pub fn text_cell(s: &str) -> String {
+    escaped(s, false)
+}
+
+/// `s` with its control characters escaped (`\n`, `\u{1b}`), and with `pipe`, `|` as `\|`:
+/// a cell never breaks its row.
+fn escaped(s: &str, pipe: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '|' => out.push_str("\\|"),
+            '|' if pipe => out.push_str("\\|"),
             c if c.is_control() => out.extend(c.escape_debug()),
             c => out.push(c),
         }
@@ -187,12 +198,17 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// Aligned columns separated by two spaces, with a rule under the headers.
+    /// Aligned columns separated by two spaces, with a rule under the headers (control
+    /// characters in cells escaped, so that each row stays one line).
     pub fn aligned(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| escaped(c, false)).collect())
+            .collect();
         let widths: Vec<usize> = (0..self.headers.len())
             .map(|i| {
-                self.rows
-                    .iter()
+                rows.iter()
                     .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
                     .chain([self.headers[i].chars().count()])
                     .max()
@@ -211,7 +227,7 @@ impl Grid {
         let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
         let mut out = line(&self.headers);
         out.push_str(&line(&rule.iter().map(String::as_str).collect::<Vec<_>>()));
-        for row in &self.rows {
+        for row in &rows {
             out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
         }
         out
@@ -255,6 +271,25 @@ mod tests {
             "| Evil\\nCPU\\0 \\| x\\r\\t\\u{1b}[31m\\u{85} | 1 |"
         );
         assert_eq!(markdown_cell("Apple M4 Pro"), "Apple M4 Pro");
+    }
+
+    #[test]
+    fn text_cells_keep_their_row_whole() {
+        let g = Grid {
+            headers: vec!["model", "n"],
+            numeric: vec![false, true],
+            rows: vec![
+                vec!["Evil\nmodel\t| x\u{1b}[31m".into(), "1".into()],
+                vec!["plain".into(), "2".into()],
+            ],
+        };
+        let text = g.aligned();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert_eq!(
+            text.lines().nth(2).unwrap(),
+            "Evil\\nmodel\\t| x\\u{1b}[31m  1"
+        );
+        assert!(text.lines().nth(3).unwrap().starts_with("plain "));
     }
 
     #[test]
