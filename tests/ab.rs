@@ -327,3 +327,40 @@ fn bad_input_is_a_one_line_error() {
     }
     assert!(!Path::new(out).exists(), "nothing ran");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_side_that_writes_figures_that_cannot_be_true_is_dropped_not_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/bench-smollm2.json");
+    let bad = dir.path().join("bad.json");
+    let text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(
+        &bad,
+        text.replacen("\"median\": 2.6", "\"median\": -2.6", 1),
+    )
+    .unwrap();
+    // Each stand-in copies its records to the -o path, the last argument.
+    let writes = |name: &str, from: &Path| {
+        let body = format!(
+            "for a in \"$@\"; do out=\"$a\"; done\ncp '{}' \"$out\"",
+            from.display()
+        );
+        script(dir.path(), name, &body)
+    };
+    let (base, cand) = (writes("base", &good), writes("cand", &bad));
+    let o = ab(
+        base.to_str().unwrap(),
+        cand.to_str().unwrap(),
+        &dir.path().join("ab"),
+        &["--rounds", "2"],
+        "-p 16 -n 8",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("only 0 of 2 rounds"), "{err}");
+    assert!(
+        err.contains("round 1 dropped: candidate wrote 1 record(s) whose figures cannot be true"),
+        "{err}"
+    );
+}

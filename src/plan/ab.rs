@@ -234,6 +234,18 @@ fn run_side(opts: &AbOptions, round: u32, side: Side) -> Result<Records, String>
     }
     let records =
         crate::record::read::load(&path).map_err(|_| format!("wrote no records {see}"))?;
+    // A build that writes figures that cannot be true is broken: its round is not compared on
+    // the records that remain.
+    if records.implausible > 0 {
+        let why = records
+            .implausible_why
+            .as_deref()
+            .unwrap_or("figures out of range");
+        return Err(format!(
+            "wrote {} record(s) whose figures cannot be true ({why}) {see}",
+            records.implausible
+        ));
+    }
     match (records.bench.is_empty(), records.unreadable) {
         (false, 0) => Ok(records),
         (true, 0) => Err(format!("wrote no records {see}")),
