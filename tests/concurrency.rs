@@ -301,6 +301,12 @@ fn bad_load_flags_are_refused_with_one_line() {
         ),
         (vec!["--concurrency", "2", "--slo", "ttft=2"], "give a unit"),
         (vec!["--slo", "ttft=2s"], "needs load levels"),
+        (vec!["--slots", "3"], "--slots needs open-loop load levels"),
+        (vec!["--seed", "3"], "--seed needs open-loop load levels"),
+        (
+            vec!["--concurrency", "2", "--seed", "3"],
+            "--seed needs open-loop load levels: give --rate",
+        ),
         (vec!["--concurrency", "2", "--duration", "-3"], "duration"),
         (
             vec!["--concurrency", "1", "--duration", "1e-12"],

@@ -18,9 +18,9 @@ pub struct LoadArgs {
     /// most --slots in flight, the rest waiting, e.g. 0.5,1,2 (each from 0.0001 to 10000).
     #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
     pub rate: Option<String>,
-    /// Requests in flight at most in an open-loop level.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_positive, allow_negative_numbers = true)]
-    pub slots: u32,
+    /// Requests in flight at most in an open-loop level [default: 4].
+    #[arg(long, value_name = "N", value_parser = parse_positive, allow_negative_numbers = true)]
+    pub slots: Option<u32>,
     /// Requests per level [default: 4 per request in flight, at least one per prompt; with
     /// --duration, as many as it allows]. Prompts are cycled.
     #[arg(long, value_name = "N", value_parser = parse_positive, allow_negative_numbers = true)]
@@ -32,9 +32,9 @@ pub struct LoadArgs {
     /// (optionally share=95%: the share of requests a level must serve within them).
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
-    /// Seed of the open-loop arrival schedules.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
+    /// Seed of the open-loop arrival schedules [default: 1].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 impl LoadArgs {
@@ -49,18 +49,27 @@ impl LoadArgs {
             );
         }
         if let Some(list) = &self.rate {
-            if self.slots > 256 {
+            let (slots, seed) = (self.slots.unwrap_or(4), self.seed.unwrap_or(1));
+            if slots > 256 {
                 return Err(format!(
-                    "--slots {}: give a whole number from 1 to 256",
-                    self.slots
+                    "--slots {slots}: give a whole number from 1 to 256"
                 ));
             }
-            let (slots, seed) = (self.slots, self.seed);
             levels.extend(parse_rates(list)?.into_iter().map(|rate| Shape::Open {
                 rate,
                 slots,
                 seed,
             }));
+        }
+        // The open-loop settings mean nothing to closed-loop levels alone.
+        if self.rate.is_none() {
+            let given = [
+                (self.slots.is_some(), "--slots"),
+                (self.seed.is_some(), "--seed"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+                return Err(format!("{flag} needs open-loop load levels: give --rate"));
+            }
         }
         if levels.is_empty() {
             let given = [
