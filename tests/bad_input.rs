@@ -667,3 +667,60 @@ fn metadata_llama_cpp_aborts_on() {
     .concat());
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_directory_flag_that_names_a_file_is_refused_as_not_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    let under = file.join("sub");
+    let u = under.to_str().unwrap();
+    let m = model().to_str().unwrap();
+    let sweep = |results: &str| -> Vec<String> {
+        [
+            "sweep",
+            "--no-progress",
+            "-m",
+            m,
+            "-q",
+            "source",
+            "--results",
+            results,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (sweep(f), format!("--results {f}: not a directory")),
+        (sweep(u), format!("--results {u}: not a directory")),
+        (
+            ["--cache-dir", f, "models", "list"]
+                .map(String::from)
+                .to_vec(),
+            format!("--cache-dir {f}: not a directory"),
+        ),
+        (
+            ["check", "--ab", m, m, "--out", f]
+                .map(String::from)
+                .to_vec(),
+            format!("--out {f}: not a directory"),
+        ),
+        (
+            ["guide", "--results", f].map(String::from).to_vec(),
+            format!("--results {f}: not a directory"),
+        ),
+        (
+            ["report", "--results", f].map(String::from).to_vec(),
+            format!("--results {f}: not a directory"),
+        ),
+    ];
+    for (args, want) in cases {
+        let o = runner().args(&args).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{args:?}: {err}");
+        assert!(err.contains(&want), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}

@@ -32,6 +32,9 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &cli.cache_dir {
+        crate::cli::values::check_dir("--cache-dir", dir).map_err(UsageError)?;
+    }
     let cache = crate::models::cache_dir(cli.cache_dir.as_deref());
     let verbose = cli.verbose;
     match cli.command {
@@ -76,6 +79,9 @@ fn check(
 ) -> anyhow::Result<ExitCode> {
     use crate::report::check;
     crate::cli::values::check_busy_threshold(args.busy_threshold).map_err(UsageError)?;
+    if let Some(out) = &args.out {
+        crate::cli::values::check_dir("--out", out).map_err(UsageError)?;
+    }
     let check_opts = check::CheckOptions {
         tolerance: args.tolerance,
         busy_threshold: args.busy_threshold,

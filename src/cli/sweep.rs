@@ -3,8 +3,8 @@
 
 use super::bench::Output;
 use super::values::{
-    check_busy_threshold, check_output_file, parse_ctx, parse_gib, parse_positive, parse_seconds,
-    parse_threads,
+    check_busy_threshold, check_dir, check_output_file, parse_ctx, parse_gib, parse_positive,
+    parse_seconds, parse_threads,
 };
 use crate::engine::FlashAttn;
 use crate::plan::baselines::BackendOptions;
@@ -145,6 +145,7 @@ impl SweepArgs {
     pub fn validate(self, default_threads: u32) -> Result<(SweepConfig, Output), String> {
         check_busy_threshold(self.busy_threshold)?;
         check_output_file(self.output.as_deref())?;
+        check_dir("--results", &self.results)?;
         let load = self.load.validate()?;
         let b = self.baselines;
         let output = Output {

@@ -144,6 +144,20 @@ pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
     }
 }
 
+/// A directory flag (`--results DIR`, `--out DIR`, `--cache-dir DIR`) must not name a file, nor
+/// lie under one: refused before anything is read or written, as `--results FILE: not a
+/// directory`. A directory not there yet is made later.
+pub fn check_dir(flag: &str, dir: &std::path::Path) -> Result<(), String> {
+    let refused = match std::fs::metadata(dir) {
+        Ok(m) => !m.is_dir(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotADirectory,
+    };
+    match refused {
+        true => Err(format!("{flag} {}: not a directory", dir.display())),
+        false => Ok(()),
+    }
+}
+
 /// Implements `ValueEnum` for a closed set of a lower layer (a `named_enum!`).
 macro_rules! value_enum {
     ($t:ty) => {
