@@ -828,6 +828,41 @@ fn results_copy(dir: &Path) -> PathBuf {
 }
 
 #[test]
+fn links_that_loop_or_lead_nowhere_are_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = results_copy(dir.path());
+    let r = results.to_str().unwrap();
+    let md = dir.path().join("g.md");
+    let guide = ["guide", "--results", r, "-o", md.to_str().unwrap()];
+    let plain = runner().args(guide).output().unwrap();
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    // A link back to the directory itself, one from a subfolder to its parent, and one to
+    // nothing.
+    std::os::unix::fs::symlink("../results", results.join("self")).unwrap();
+    std::fs::create_dir(results.join("a")).unwrap();
+    std::os::unix::fs::symlink("..", results.join("a/loop")).unwrap();
+    std::os::unix::fs::symlink("nonexist", results.join("x.jsonl")).unwrap();
+    let html = dir.path().join("r.html");
+    for args in [
+        guide.to_vec(),
+        vec!["report", "--results", r, "-o", html.to_str().unwrap()],
+    ] {
+        let o = runner().args(&args).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        let warning = err.lines().find(|l| l.contains("left out (a link"));
+        let warning = warning.unwrap_or_else(|| panic!("{args:?}: {err}"));
+        assert!(warning.contains("3 entries"), "{warning}");
+        for name in ["self", "a/loop", "x.jsonl"] {
+            assert!(warning.contains(name), "{name}: {warning}");
+        }
+    }
+    // The records were read once, not again through the links.
+    let linked = runner().args(guide).output().unwrap();
+    assert_eq!(stdout(&linked), stdout(&plain));
+}
+
+#[test]
 fn an_output_that_would_overwrite_a_reference_csv_read_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let results = results_copy(dir.path());

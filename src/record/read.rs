@@ -34,12 +34,25 @@ pub struct Records {
     pub implausible_why: Option<String>,
     /// Records seen more than once (e.g. a copy in another folder), counted once.
     pub duplicates: usize,
+    /// Entries under the directory left out: a link that leads nowhere, or back into a folder
+    /// being read (a loop), relative to the directory.
+    pub skipped: Vec<String>,
 }
 
 impl Records {
     /// Says on stderr, in one line each, how many lines of `source` were left out as
     /// unreadable, and how many as holding figures that cannot be true (with the first's).
     pub fn warn_unreadable(&self, source: &Path) {
+        if !self.skipped.is_empty() {
+            eprintln!(
+                "warning: {}: {} entr{} left out (a link that leads nowhere, or back into a \
+                 folder being read): {}",
+                source.display(),
+                self.skipped.len(),
+                if self.skipped.len() == 1 { "y" } else { "ies" },
+                self.skipped.join(", ")
+            );
+        }
         if self.unreadable > 0 {
             eprintln!(
                 "warning: {}: {} line(s) are not records this runner reads (damaged, or \
@@ -140,15 +153,23 @@ impl Records {
 /// refused, never waited on.
 pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     let mut files = Vec::new();
+    let mut out = Records::default();
     if dir.is_dir() {
-        walk(dir, &mut files)?;
+        let mut walk = Walk {
+            root: dir,
+            open: Vec::new(),
+            read: BTreeSet::new(),
+            files: &mut files,
+            skipped: &mut out.skipped,
+        };
+        walk.dir(dir)?;
         files.sort();
+        out.skipped.sort();
     } else if dir.exists() {
         files.push(dir.to_path_buf());
     } else {
         return Err(ResultsError::NotFound(dir.display().to_string()));
     }
-    let mut out = Records::default();
     let mut seen = BTreeSet::new();
     for path in files {
         let text = read_input(&path, Input::Records).map_err(io_err(&path))?;
@@ -181,24 +202,57 @@ fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize) {
     });
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ResultsError> {
-    let io = io_err(dir);
-    for entry in std::fs::read_dir(dir).map_err(&io)? {
-        let path = entry.map_err(&io)?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') {
-            continue;
+/// A walk of a results directory: each folder read once, links followed.
+struct Walk<'a> {
+    root: &'a Path,
+    /// The folders being read, from the root down (canonical paths): a link to one is a loop.
+    open: Vec<PathBuf>,
+    /// Every folder read (canonical paths): a second link to one adds nothing.
+    read: BTreeSet<PathBuf>,
+    files: &'a mut Vec<PathBuf>,
+    skipped: &'a mut Vec<String>,
+}
+
+impl Walk<'_> {
+    fn dir(&mut self, dir: &Path) -> Result<(), ResultsError> {
+        let io = io_err(dir);
+        let canonical = std::fs::canonicalize(dir).map_err(&io)?;
+        if self.open.contains(&canonical) {
+            self.skip(dir);
+            return Ok(());
         }
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("json" | "jsonl" | "ndjson")
-        ) {
-            out.push(path);
+        if !self.read.insert(canonical.clone()) {
+            return Ok(());
         }
+        self.open.push(canonical);
+        for entry in std::fs::read_dir(dir).map_err(&io)? {
+            let path = entry.map_err(&io)?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') {
+                continue;
+            }
+            // Links followed; one that leads nowhere (or round in a circle of links) is left out.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                self.skip(&path);
+                continue;
+            };
+            if meta.is_dir() {
+                self.dir(&path)?;
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("json" | "jsonl" | "ndjson")
+            ) {
+                self.files.push(path);
+            }
+        }
+        self.open.pop();
+        Ok(())
     }
-    Ok(())
+
+    fn skip(&mut self, path: &Path) {
+        let rel = path.strip_prefix(self.root).unwrap_or(path);
+        self.skipped.push(rel.display().to_string());
+    }
 }
 
 /// The JSON values of a file: the elements of a top-level array, one object, or one per line.
