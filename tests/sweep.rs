@@ -711,3 +711,77 @@ fn records_of_other_sweeps_and_lines_recorded_twice_are_left_out_of_resume_and_t
     // The table is the one the sweep showed before.
     assert_eq!(stdout(&o), table);
 }
+
+/// A model file replaced under the same path is another model: its sweep measures it into a
+/// results file of its own instead of taking the old file's requests as done. A results file
+/// whose requests ran on another machine is not resumed.
+#[test]
+fn a_replaced_model_or_another_machines_records_are_not_resumed() {
+    let gemma = std::env::var_os("RUNNER_TEST_MODEL_GEMMA")
+        .map(PathBuf::from)
+        .expect("RUNNER_TEST_MODEL_GEMMA names gemma-3-270m (scripts/test.sh sets it)");
+    let s = Sweep::new();
+    let m2 = s.dir.path().join("m2.gguf");
+    std::fs::copy(model(), &m2).unwrap();
+    let extra = format!(
+        "-m {} --quant source --scenario short-response --limit 1 --max-tokens 4 --no-text -t 1",
+        m2.display()
+    );
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::copy(&gemma, &m2).unwrap();
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    let files: Vec<PathBuf> = std::fs::read_dir(s.results())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let size = std::fs::metadata(&gemma).unwrap().len();
+    let measured: Vec<u64> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let sizes: Vec<u64> = text
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .map(|r| r["info"]["model"]["size_bytes"].as_u64().unwrap())
+                .collect();
+            sizes
+        })
+        .collect();
+    assert!(measured.contains(&size), "{measured:?}");
+
+    // The records say they ran on another machine: the sweep stops, the file as it was.
+    let file = files
+        .iter()
+        .find(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains(&size.to_string())
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
+    let moved: String = text
+        .lines()
+        .map(|l| {
+            let mut r: Value = serde_json::from_str(l).unwrap();
+            r["info"]["machine"]["cpu"] = "Apple M4 Pro".into();
+            r["info"]["machine"]["logical_cores"] = 14.into();
+            format!("{r}\n")
+        })
+        .collect();
+    std::fs::write(file, &moved).unwrap();
+    let o = s.run(&extra);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(
+        err.contains("another machine (Apple M4 Pro, 14 cores") && err.contains("--fresh"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(file).unwrap(), moved);
+    let o = s.run(&format!("{extra} --fresh"));
+    assert!(o.status.success(), "{}", stderr(&o));
+}

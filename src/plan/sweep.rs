@@ -154,7 +154,14 @@ impl SweepPlan {
             use_mmap: true,
         };
         let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
-        let id = sweep_id(cfg, &quant_names, &scenarios, &engine, baselines.id_part());
+        let id = sweep_id(
+            cfg,
+            &quant_names,
+            &scenarios,
+            &engine,
+            baselines.id_part(),
+            &sources,
+        );
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
         if let Some(path) = &cfg.summary {
             if crate::util::fs::same_file(&results, path) {
@@ -166,6 +173,7 @@ impl SweepPlan {
             }
         }
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
+        cells::check_machine(&existing.records, &results)?;
         // Cells hold their decode rates against this machine's bandwidth: measure it once here
         // (one taken on a busy machine is not saved, but serves this sweep's cells).
         let machine = crate::hw::machine::fingerprint();

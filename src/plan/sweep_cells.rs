@@ -264,13 +264,14 @@ pub(super) fn synth_source(
 }
 
 /// Names the results file: the same command (up to --limit, --scenario order, --fresh and
-/// --no-text) gives the same id, so a re-run resumes it.
+/// --no-text) on the same model files gives the same id, so a re-run resumes it.
 pub(super) fn sweep_id(
     cfg: &SweepConfig,
     quants: &[String],
     scenarios: &[Scenario],
     e: &EngineSpec,
     backends: Option<serde_json::Value>,
+    sources: &[(Resolved, Option<GgufFile>)],
 ) -> String {
     let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
@@ -290,6 +291,10 @@ pub(super) fn sweep_id(
     }
     if let Some(l) = &cfg.load {
         id["load"] = l.id_part();
+    }
+    let files: Vec<serde_json::Value> = sources.iter().filter_map(|(r, _)| identity(r)).collect();
+    if !files.is_empty() {
+        id["model_files"] = files.into();
     }
     let mut h = Sha256::new();
     h.update(id.to_string());
@@ -383,6 +388,57 @@ impl SweepPlan {
     pub fn recorded(&self) -> usize {
         crate::record::io::read(&self.results).map_or(0, |r| self.own(&r).recorded())
     }
+}
+
+/// What tells a source model's contents apart: its verified sha256, else its size and
+/// modification time, so that a file replaced or rewritten under the same name gets a results
+/// file of its own instead of being taken for the one recorded. `None` for a synthetic model,
+/// which its spec names.
+fn identity(r: &Resolved) -> Option<serde_json::Value> {
+    if r.synth.is_some() {
+        return None;
+    }
+    if let Some(sha) = &r.sha256 {
+        return Some(sha.to_ascii_lowercase().into());
+    }
+    let meta = std::fs::metadata(&r.path).ok()?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().to_string());
+    Some(serde_json::json!({ "size": meta.len(), "mtime_ns": mtime_ns }))
+}
+
+/// Refuses to resume a results file whose requests ran on another machine (its CPU, core
+/// count or memory differ from this one's): its figures are not this machine's, so they are
+/// never taken as this run's done work.
+pub(super) fn check_machine(records: &[Record], path: &Path) -> Result<(), Invalid> {
+    let here = crate::hw::machine::fingerprint();
+    let other = request_records(records)
+        .map(|q| &q.info.machine)
+        .find(|m| !same_machine(m, &here));
+    match other {
+        None => Ok(()),
+        Some(m) => Err(Invalid(format!(
+            "{}: holds requests measured on another machine ({}, {} cores, {:.1} GiB); give \
+             --fresh to start over, or another --results directory",
+            path.display(),
+            m.cpu,
+            m.logical_cores,
+            m.ram_bytes as f64 / f64::from(1u32 << 30)
+        ))),
+    }
+}
+
+/// Whether two fingerprints name one machine: the same CPU, architecture and core count, and
+/// memory within 2 % (the total the kernel reports moves a little between boots).
+fn same_machine(a: &crate::hw::machine::MachineInfo, b: &crate::hw::machine::MachineInfo) -> bool {
+    let (lo, hi) = (a.ram_bytes.min(b.ram_bytes), a.ram_bytes.max(b.ram_bytes));
+    a.cpu == b.cpu
+        && a.arch == b.arch
+        && a.logical_cores == b.logical_cores
+        && (hi - lo) as f64 <= 0.02 * hi as f64
 }
 
 pub(super) fn existing_notes(
