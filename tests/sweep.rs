@@ -785,3 +785,60 @@ fn a_replaced_model_or_another_machines_records_are_not_resumed() {
     let o = s.run(&format!("{extra} --fresh"));
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// The partial files in a quantize cache, by name.
+fn partials(cache: &Path) -> Vec<String> {
+    std::fs::read_dir(cache.join("quant"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.contains(".partial-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A sweep interrupted while its cell quantizes leaves no partial file in the cache; a
+/// partial left by a process that has ended is removed when the cache is next used, and one of
+/// a process still running (another sweep quantizing into the same cache) is left alone.
+#[test]
+fn an_interrupted_quantize_leaves_no_partial_file_and_stale_ones_are_removed() {
+    let s = Sweep::new();
+    let cache = s.dir.path().join("cache");
+    let quant = cache.join("quant");
+    std::fs::create_dir_all(&quant).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let stale = format!("x-q8_0.gguf.partial-{}", gone.id());
+    let live = format!("x-q8_0.gguf.partial-{}", std::process::id());
+    std::fs::write(quant.join(&stale), "half").unwrap();
+    std::fs::write(quant.join(&live), "half").unwrap();
+    let extra = format!(
+        "-m {} --quant q8_0 --scenario short-response --limit 1 -t 1",
+        m()
+    );
+    let g = heavy();
+    let child = runner()
+        .args(s.args(&extra))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mine = |n: &String| n != &stale && n != &live;
+    while !partials(&cache).iter().any(mine) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(partials(&cache).iter().any(mine), "{:?}", partials(&cache));
+    std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    drop(g);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(
+        partials(&cache),
+        vec![live],
+        "only the live process's partial stays"
+    );
+}

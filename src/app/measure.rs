@@ -108,6 +108,8 @@ pub fn sweep(
     exec::signals::install();
     let failures = crate::plan::sweep::run(&mut plan, &obs, &monitor);
     obs.finish();
+    // A cell's process stopped while it quantized leaves its partial output in the cache.
+    crate::engine::quantize::remove_stale_partials(cache);
     let failures = match failures {
         Err(ExecError::Interrupted) => return Ok(interrupted(&plan, command)),
         other => other?,

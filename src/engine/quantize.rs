@@ -5,7 +5,8 @@
 //! the output, so a file made by another build is never taken for this one's. The source is
 //! validated in Rust first (llama.cpp may abort the process on a malformed file), llama.cpp
 //! writes to a private `.partial-<pid>` file that is checked and renamed into place, and a
-//! failure removes it.
+//! failure removes it; one left by a process that has ended is removed when the cache is next
+//! used ([`remove_stale_partials`]).
 
 use super::quant::QuantType;
 use crate::gguf::{GgufError, GgufFile};
@@ -189,6 +190,7 @@ pub fn quantize_cached(
 
     let dir = quant_dir(cache_dir);
     fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    remove_stale_partials(cache_dir);
     let mut partial_name = path.file_name().unwrap_or_default().to_os_string();
     partial_name.push(format!(".partial-{}", std::process::id()));
     let mut partial = PartialFile {
@@ -240,6 +242,43 @@ pub fn quantize_cached(
         elapsed: start.elapsed(),
         requantized,
     })
+}
+
+/// Removes the partial outputs (`<final>.partial-<pid>`) in the cache whose process has ended:
+/// a quantize stopped midway (a kill, a second Ctrl-C, a sweep stopping its cell's process)
+/// leaves one behind. The partial of a process still running, another runner quantizing into
+/// the same cache, is left alone.
+pub fn remove_stale_partials(cache_dir: &Path) {
+    let Ok(entries) = fs::read_dir(quant_dir(cache_dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.rsplit_once(".partial-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !alive(pid)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists (signal 0 checks without sending anything); a process of
+/// another user, or a pid that cannot be asked about, counts as alive.
+fn alive(pid: u32) -> bool {
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    if pid == std::process::id() {
+        return true;
+    }
+    match i32::try_from(pid) {
+        Ok(raw) if raw > 0 => !matches!(
+            kill(Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        ),
+        _ => true,
+    }
 }
 
 /// One memoised hash in `hashes.json`.
