@@ -842,3 +842,50 @@ fn an_interrupted_quantize_leaves_no_partial_file_and_stale_ones_are_removed() {
         "only the live process's partial stays"
     );
 }
+
+/// Records that cannot be written (here a file size limit, as a full disk would) stop the sweep
+/// with one error line and exit 1, not a failed cell too; the same command then resumes.
+#[test]
+fn a_results_file_that_cannot_grow_stops_the_sweep_with_one_line_and_resumes() {
+    let s = Sweep::new();
+    let sc = write(
+        s.dir.path(),
+        "four.toml",
+        "name = \"four\"\ndescription = \"d\"\nkind = \"short-response\"\n\
+         [defaults]\nmax_tokens = 4\n\
+         [[prompts]]\nid = \"a\"\nuser = \"Say hi\"\n\
+         [[prompts]]\nid = \"b\"\nuser = \"Say yes\"\n\
+         [[prompts]]\nid = \"c\"\nuser = \"Say no\"\n\
+         [[prompts]]\nid = \"d\"\nuser = \"Count to three\"\n",
+    );
+    let extra = format!("-m {} --quant source -s {} -t 1", m(), sc.display());
+    let words: Vec<String> = s.args(&extra).iter().map(|a| format!("'{a}'")).collect();
+    // Writes past 8 blocks fail (EFBIG) instead of ending the process (SIGXFSZ ignored).
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 8; exec '{}' {}",
+        env!("CARGO_BIN_EXE_runner"),
+        words.join(" ")
+    );
+    let g = heavy();
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    drop(g);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("error: ") && errors[0].contains("File too large"),
+        "{err}"
+    );
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = s.records();
+    let ids: std::collections::HashSet<&str> = requests(&recs)
+        .iter()
+        .map(|r| r["prompt_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((requests(&recs).len(), ids.len()), (4, 4), "{ids:?}");
+}

@@ -51,7 +51,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Profile(args) => return measure::profile(*args, &cache, verbose),
         Command::Check(args) => return check(&args, cli.cache_dir.as_deref()),
-        Command::SweepCell { spec } => crate::plan::sweep::run_child(&spec)?,
+        Command::SweepCell { spec } => return crate::plan::sweep::run_child(&spec),
         Command::Moe(cmd) => moe::run(cmd, &cache, verbose)?,
         Command::Hw(args) => print!("{}", crate::report::hw::run(&args.options(), &cache)?),
         Command::Guide(args) => print!("{}", crate::report::guide::run(&args.options())?),

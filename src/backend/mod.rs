@@ -37,6 +37,8 @@ pub enum CellError {
     Failed(String),
     /// Its model is bad input: a file llama.cpp will not load.
     Refused(String),
+    /// Its records could not be written (a full disk): the run stops there.
+    Sink(String),
 }
 
 impl From<String> for CellError {
@@ -48,7 +50,9 @@ impl From<String> for CellError {
 impl std::fmt::Display for CellError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CellError::Failed(reason) | CellError::Refused(reason) => f.write_str(reason),
+            CellError::Failed(reason) | CellError::Refused(reason) | CellError::Sink(reason) => {
+                f.write_str(reason)
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! backtrace that follows it).
 
 use super::observer::Observer;
+use crate::backend::CellError;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -15,9 +16,19 @@ use std::sync::{Mutex, PoisonError};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Phase { phase: String },
-    Request { ok: bool },
-    Warn { msg: String },
+    Phase {
+        phase: String,
+    },
+    Request {
+        ok: bool,
+    },
+    Warn {
+        msg: String,
+    },
+    /// The child could not write its records (a full disk): the whole run stops.
+    SinkFailed {
+        msg: String,
+    },
 }
 
 /// Tells a cell's child process which process started it (see [`die_with_parent`]).
@@ -42,14 +53,15 @@ fn hold(child: Child) {
     }
 }
 
-/// Runs a cell as `runner <args>`; `Err` holds why it failed. The child's CPU time is the
+/// Runs a cell as `runner <args>`; `Err` holds why it failed ([`CellError::Sink`] when the
+/// child could not write its records). The child's CPU time is the
 /// run's own on `monitor` while it runs (the child records its own requests; the parent's
 /// later requests must not take it for another process's load).
 pub fn run(
     args: &[String],
     obs: &dyn Observer,
     monitor: &crate::hw::load::LoadMonitor,
-) -> Result<(), String> {
+) -> Result<(), CellError> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find runner's own binary: {e}"))?;
     let mut child = Command::new(exe)
@@ -73,12 +85,14 @@ pub fn run(
         }
         words
     });
+    let mut sink_failed = None;
     for line in stdout {
         notes.try_iter().for_each(|l| obs.note(&l));
         match serde_json::from_str::<Event>(&line) {
             Ok(Event::Phase { phase }) => obs.cell_phase("", &phase),
             Ok(Event::Request { ok }) => obs.request_done(ok),
             Ok(Event::Warn { msg }) => obs.warn(&msg),
+            Ok(Event::SinkFailed { msg }) => sink_failed = Some(msg),
             Err(_) => {}
         }
     }
@@ -89,11 +103,14 @@ pub fn run(
         .unwrap_or_else(PoisonError::into_inner)
         .take()
         .map(|mut c| c.wait());
+    if let Some(msg) = sink_failed {
+        return Err(CellError::Sink(msg));
+    }
     match status {
         Some(Ok(s)) if s.success() => Ok(()),
-        Some(Ok(s)) => Err(exit_reason(s, words.why(s))),
-        Some(Err(e)) => Err(e.to_string()),
-        None => Err("the cell process was lost".into()),
+        Some(Ok(s)) => Err(exit_reason(s, words.why(s)).into()),
+        Some(Err(e)) => Err(e.to_string().into()),
+        None => Err("the cell process was lost".to_string().into()),
     }
 }
 
@@ -198,6 +215,13 @@ fn signal_words(status: std::process::ExitStatus) -> Option<String> {
 pub struct Emitter;
 
 impl Emitter {
+    /// Tells the parent that the records could not be written, in place of an error line.
+    pub fn sink_failed(&self, msg: &str) {
+        self.emit(&Event::SinkFailed {
+            msg: msg.to_string(),
+        });
+    }
+
     fn emit(&self, e: &Event) {
         let Ok(line) = serde_json::to_string(e) else {
             return;

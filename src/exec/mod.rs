@@ -175,7 +175,7 @@ pub fn run(
         obs.cell_started(&cell.label, cell.requests);
         let result = match (&cell.refuse, &cell.isolate) {
             (Some(reason), _) => Err(CellError::Failed(reason.clone())),
-            (None, Some(args)) => child::run(args, obs, opts.monitor).map_err(CellError::Failed),
+            (None, Some(args)) => child::run(args, obs, opts.monitor),
             (None, None) => match backends.get_mut(cell.backend) {
                 Some(b) => in_process(plan, c, &cell, &mut **b, sink, obs, opts),
                 None => Err(CellError::Failed(format!(
@@ -191,6 +191,8 @@ pub fn run(
             Err(CellError::Refused(reason)) if opts.stop_on_refusal => {
                 return Err(ExecError::Refused(reason))
             }
+            // Without its records the run cannot go on: one error, not a failed cell too.
+            Err(CellError::Sink(reason)) => return Err(ExecError::Sink(reason)),
             Err(e) => {
                 let reason = e.to_string();
                 failures.push(reason.clone());
@@ -267,17 +269,17 @@ fn in_process(
                 return Ok(());
             }
             for r in records {
-                sink.append(&r)?;
+                sink.append(&r).map_err(CellError::Sink)?;
             }
             obs.request_done(ok);
         }
-        Ok::<(), String>(())
+        Ok::<(), CellError>(())
     })();
     opts.monitor.count_as_own(Vec::new());
     backend.release();
     result?;
     for r in plan.cell_done(c, &info) {
-        sink.append(&r)?;
+        sink.append(&r).map_err(CellError::Sink)?;
     }
     Ok(())
 }

@@ -498,8 +498,9 @@ pub fn run(
     Ok(failures)
 }
 
-/// Runs the one native cell of a child process; its records go to the results file.
-pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
+/// Runs the one native cell of a child process; its records go to the results file. When they
+/// cannot be written, the parent is told so (and says it once) and the exit code is 1.
+pub fn run_child(spec_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     exec::child::die_with_parent().map_err(|e| anyhow::anyhow!(e))?;
     let text = crate::util::fs::read_input(spec_path, crate::util::fs::Input::Config)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", spec_path.display()))?;
@@ -510,10 +511,16 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<()> {
     let monitor = crate::hw::load::LoadMonitor::start();
     let obs = exec::child::Emitter;
     let (busy, verbose) = (spec.busy_threshold, spec.verbose);
-    let failures = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose)?;
+    let failures = match exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose) {
+        Err(exec::ExecError::Sink(msg)) => {
+            obs.sink_failed(&msg);
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+        other => other?,
+    };
     match failures.first() {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
-        None => Ok(()),
+        None => Ok(std::process::ExitCode::SUCCESS),
     }
 }
 
