@@ -264,6 +264,54 @@ fn bad_requests_are_refused_in_one_line() {
             vec!["bench", "-m", "synth:llama-2-7b:layers=40", "-n", "1"],
             "1 to 32",
         ),
+        (
+            vec![
+                "models",
+                "synth",
+                "mixtral-8x7b",
+                "--layers",
+                "1",
+                "--experts",
+                "0",
+                "-o",
+                o,
+            ],
+            "--experts 0: must be at least 2",
+        ),
+        (
+            vec![
+                "models",
+                "synth",
+                "gpt-oss-20b",
+                "--layers",
+                "1",
+                "--experts",
+                "3",
+                "-o",
+                o,
+            ],
+            "--experts 3: must be at least 4",
+        ),
+        (
+            vec![
+                "bench",
+                "-m",
+                "synth:mixtral-8x7b:layers=1:experts=0",
+                "-n",
+                "1",
+            ],
+            "must be at least 2",
+        ),
+        (
+            vec![
+                "bench",
+                "-m",
+                "synth:llama-2-7b:layers=1:layers=2",
+                "-n",
+                "1",
+            ],
+            "layers is given twice",
+        ),
     ] {
         let r = run(&args);
         let e = stderr(&r);
@@ -272,6 +320,86 @@ fn bad_requests_are_refused_in_one_line() {
         assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
         assert!(!out.exists(), "{args:?} left a file");
     }
+}
+
+#[test]
+fn a_model_is_never_written_over_records_into_a_directory_or_under_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let records = d.join("rec.jsonl");
+    let sweep = include_str!("data/records/sweep-0ad6ba95c6e9.jsonl");
+    std::fs::write(&records, sweep).unwrap();
+    let sub = d.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let under_file = d.join("rec.jsonl/x.gguf");
+    let (m, r, s, u) = (
+        model().to_str().unwrap(),
+        records.to_str().unwrap(),
+        sub.to_str().unwrap(),
+        under_file.to_str().unwrap(),
+    );
+    for (args, says) in [
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-2-7b",
+                "--layers",
+                "1",
+                "--ids-only",
+                "-o",
+                r,
+            ],
+            "holds records",
+        ),
+        (vec!["models", "twin", m, "-o", r], "holds records"),
+        (
+            vec!["moe", "upcycle", m, r, "--experts", "2", "--used", "1"],
+            "holds records",
+        ),
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-2-7b",
+                "--layers",
+                "1",
+                "--ids-only",
+                "-o",
+                s,
+            ],
+            "is a directory",
+        ),
+        (vec!["models", "twin", m, "-o", s], "is a directory"),
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-2-7b",
+                "--layers",
+                "1",
+                "--ids-only",
+                "-o",
+                u,
+            ],
+            "rec.jsonl",
+        ),
+        (vec!["models", "twin", m, "-o", u], "rec.jsonl"),
+    ] {
+        let o = run(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
+        assert!(!e.contains("wrote"), "{args:?}: {e}");
+    }
+    assert_eq!(std::fs::read_to_string(&records).unwrap(), sweep);
+    assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(d).unwrap().count(),
+        2,
+        "nothing else written"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use super::UsageError;
 use crate::cli::{ListFormat, SynthArgs, TwinArgs};
 use crate::engine::synth::{self, TwinValues};
 use crate::models::{self, catalogue, synthetic};
-use crate::plan::{self, Invalid};
+use crate::plan;
 use std::path::{Path, PathBuf};
 
 /// The known models and whether each is cached.
@@ -104,9 +104,20 @@ pub fn fetch(name: &str, verify: bool, cache: &Path) -> anyhow::Result<PathBuf> 
     Ok(models::fetch(model, cache, &opts)?)
 }
 
-/// A model is written to a file: an OUT that is a device or FIFO is refused (exit 2).
-fn refuse_special(out: &Path) -> anyhow::Result<()> {
-    crate::util::fs::out_file(out).map_err(|e| UsageError(format!("{}: {e}", out.display())))?;
+/// A model is written to a file, checked before anything is made (exit 2): not a device or
+/// FIFO, not a directory, not a file that holds records (a sweep's results), in a directory
+/// that is there or can be made.
+fn check_out(out: &Path) -> anyhow::Result<()> {
+    let bad = |why: &str| UsageError(format!("{}: {why}", out.display()));
+    crate::util::fs::out_file(out).map_err(|e| bad(&e.to_string()))?;
+    if out.is_dir() {
+        return Err(bad("is a directory; give the model a file name").into());
+    }
+    if crate::record::read::holds_records(out) {
+        return Err(bad("holds records (a results file); write the model to another file").into());
+    }
+    let dir = crate::util::fs::out_dir(out);
+    std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
     Ok(())
 }
 
@@ -123,7 +134,7 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     };
     spec.validate().map_err(UsageError)?;
     if let Some(out) = &a.output {
-        refuse_special(out)?;
+        check_out(out)?;
     }
     let out = a
         .output
@@ -145,7 +156,6 @@ pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     let out = a.output.clone().unwrap_or_else(|| {
         plan::synth::synth_dir(cache).join(format!("{stem}-twin{suffix}-s{}.gguf", a.seed))
     });
-    refuse_special(&out)?;
     if crate::util::fs::same_file(&src.path, &out) {
         return Err(UsageError(format!(
             "{}: is the model the twin is made from; write the twin to a new file",
@@ -153,8 +163,7 @@ pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         ))
         .into());
     }
-    let dir = crate::util::fs::out_dir(&out);
-    std::fs::create_dir_all(dir).map_err(|e| Invalid(format!("{}: {e}", dir.display())))?;
+    check_out(&out)?;
     crate::engine::init(false)?;
     let w = synth::twin(&src.path, &out, values, a.seed)?;
     eprintln!("{}", written(&w));

@@ -190,6 +190,33 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     Ok(out)
 }
 
+/// How much of a file [`holds_records`] reads.
+const SNIFF_BYTES: u64 = 1 << 20;
+
+/// Whether `path` is an existing file that holds records (a sweep's or a bench's results):
+/// a writer of a whole other kind of file (a model) must never replace it. Only the first MiB
+/// is read, and a GGUF model is known by its magic without reading further.
+pub fn holds_records(path: &Path) -> bool {
+    use std::io::Read;
+    if !path.is_file() {
+        return false;
+    }
+    let mut head = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(SNIFF_BYTES).read_to_end(&mut head));
+    if read.is_err() || head.starts_with(b"GGUF") {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&head);
+    // A longer file: its whole lines only.
+    let text = match head.len() as u64 >= SNIFF_BYTES {
+        true => text.rsplit_once('\n').map_or("", |(whole, _)| whole),
+        false => &text,
+    };
+    values(path, text, &mut 0).into_iter().any(|v| {
+        v.get("schema").is_some() || v.get("kind").is_some() || Record::from_value(v).is_ok()
+    })
+}
+
 /// Of the requests from `from` on (one file's), each load level's one run: a level run again
 /// after losing records is read from its complete run alone.
 fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize) {
@@ -306,6 +333,23 @@ fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_results_file_is_told_from_a_model_and_from_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let results = dir.path().join("sweep.jsonl");
+        std::fs::write(&results, sweep).unwrap();
+        assert!(holds_records(&results));
+        let model = dir.path().join("m.gguf");
+        std::fs::write(&model, b"GGUF\x03\x00\x00\x00{\"schema\":1}\n").unwrap();
+        assert!(!holds_records(&model));
+        let notes = dir.path().join("notes.jsonl");
+        std::fs::write(&notes, "not json\n[1, 2]\n").unwrap();
+        assert!(!holds_records(&notes));
+        assert!(!holds_records(&dir.path().join("missing.jsonl")));
+        assert!(!holds_records(dir.path()));
+    }
 
     #[test]
     fn records_with_figures_that_cannot_be_true_are_left_out_and_counted() {
