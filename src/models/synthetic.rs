@@ -179,8 +179,13 @@ impl SynthSpec {
             ids_only: false,
             dense: false,
         };
+        let mut seen = Vec::new();
         for part in parts {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            if seen.contains(&k) {
+                return Err(format!("'{arg}': {k} is given twice"));
+            }
+            seen.push(k);
             let num = || {
                 v.parse::<u64>()
                     .map_err(|_| format!("'{arg}': {k}={v} is not a whole number"))
@@ -204,10 +209,24 @@ impl SynthSpec {
 
     /// Checks the layer count and the changed entry.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(n) = self.experts.filter(|&n| n > MAX_EXPERTS) {
-            return Err(format!(
-                "--experts {n} is more than llama.cpp supports ({MAX_EXPERTS})"
-            ));
+        if let Some(n) = self.experts {
+            if self.arch.experts == 0 {
+                return Err(format!(
+                    "--experts {n}: {} is not a Mixture-of-Experts model",
+                    self.arch.name
+                ));
+            }
+            if n < self.arch.used {
+                return Err(format!(
+                    "--experts {n}: must be at least {}, the experts {} uses per token",
+                    self.arch.used, self.arch.name
+                ));
+            }
+            if n > MAX_EXPERTS {
+                return Err(format!(
+                    "--experts {n} is more than llama.cpp supports ({MAX_EXPERTS})"
+                ));
+            }
         }
         if self.dense && self.arch.dense_reference().is_none() {
             return Err(format!(

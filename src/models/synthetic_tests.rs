@@ -18,7 +18,17 @@ fn synthetic_specs_parse_or_say_why() {
         ("synth:llama-2-7b:layers=99", "1 to 32"),
         ("synth:llama-2-7b:layers=x", "not a whole number"),
         ("synth:llama-2-7b:colour=red", "unknown option"),
-        ("synth:mixtral-8x7b:experts=1", "experts"),
+        ("synth:mixtral-8x7b:experts=1", "must be at least 2"),
+        ("synth:mixtral-8x7b:experts=0", "must be at least 2"),
+        ("synth:gpt-oss-20b:experts=3", "must be at least 4"),
+        (
+            "synth:llama-2-7b:experts=4",
+            "not a Mixture-of-Experts model",
+        ),
+        (
+            "synth:llama-2-7b:layers=1:layers=2",
+            "layers is given twice",
+        ),
         (
             "synth:qwen3-30b-a3b:experts=1025",
             "more than llama.cpp supports (1024)",
