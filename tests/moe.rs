@@ -177,6 +177,39 @@ fn upcycle_with_verify_and_a_broken_moe_fails_the_oracle() {
     );
 }
 
+#[test]
+fn verify_fails_on_logits_that_are_not_finite() {
+    let _g = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let (dense, moe) = (dir.path().join("rb.gguf"), dir.path().join("rbm.gguf"));
+    let o = run(&[
+        "models",
+        "twin",
+        arg(model()),
+        "--random-bytes",
+        "-o",
+        arg(&dense),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "moe",
+        "upcycle",
+        arg(&dense),
+        arg(&moe),
+        "--experts",
+        "2",
+        "--used",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["moe", "verify", arg(&dense), arg(&moe), "-n", "4"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(err.contains("the logits are not finite"), "{err}");
+    assert!(!stdout(&o).contains("MoE matches dense"), "{}", stdout(&o));
+}
+
 /// Runs `runner` with `args`, expects exit 2 with one `error:` line and no output files in
 /// `dir` other than those listed in `keep`; returns the line.
 fn refused(args: &[&str], dir: &Path, keep: usize) -> String {

@@ -137,6 +137,22 @@ impl Verdict {
     }
 }
 
+/// Refuses logits that are not all finite: a NaN or an infinity compares as no difference
+/// and picks no real token, so no verdict can rest on them.
+fn finite(model: &Path, logits: &[Vec<f32>]) -> Result<(), String> {
+    match logits
+        .iter()
+        .position(|row| row.iter().any(|x| !x.is_finite()))
+    {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{}: the logits are not finite (NaN or infinity) at generated token {i}: its weights \
+             do not make a working model, so the comparison means nothing",
+            model.display()
+        )),
+    }
+}
+
 /// Top value minus the second largest.
 fn margin(row: &[f32]) -> f32 {
     let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
@@ -231,7 +247,10 @@ impl Plan for VerifyPlan {
                             .into(),
                     )
                 } else {
-                    Ok(Verdict::new(d, &m))
+                    let paths = &self.cells[0].setup.models;
+                    finite(&paths[0].path, &d.logits)
+                        .and_then(|()| finite(&paths[1].path, &m.logits))
+                        .map(|()| Verdict::new(d, &m))
                 });
             }
             (i, Reply::Failed(f)) => {
@@ -270,4 +289,20 @@ pub fn run(
     outcome
         .unwrap_or_else(|| Err("the comparison did not run".into()))
         .map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logits_that_are_not_finite_are_refused() {
+        let m = Path::new("m.gguf");
+        assert!(finite(m, &[vec![0.5, -1.0], vec![2.0, 3.0]]).is_ok());
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let e = finite(m, &[vec![0.5, -1.0], vec![2.0, bad]]).unwrap_err();
+            assert!(e.contains("m.gguf: the logits are not finite"), "{e}");
+            assert!(e.contains("at generated token 1"), "{e}");
+        }
+    }
 }
