@@ -61,7 +61,16 @@ pub const PLAUSIBLE_GBPS: std::ops::RangeInclusive<f64> = 0.1..=100_000.0;
 pub fn load(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
     let path = path(cache);
     let text = crate::util::fs::read_input(&path, crate::util::fs::Input::Config).ok()?;
-    let m: Measurement = serde_json::from_str(&text).ok()?;
+    let m: Measurement = match serde_json::from_str(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "warning: {}: not a saved bandwidth measurement ({e}); it is measured again",
+                path.display()
+            );
+            return None;
+        }
+    };
     if m.machine != MachineKey::of(machine) || m.busy {
         return None;
     }
@@ -76,8 +85,18 @@ pub fn load(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
     Some(m)
 }
 
-/// Every figure of `m` is a bandwidth within [`PLAUSIBLE_GBPS`]; else the first that is not.
+/// Every figure of `m` is a bandwidth within [`PLAUSIBLE_GBPS`] read by at least one thread,
+/// and one of them is a `read` (the measured peak); else why not.
 fn believable(m: &Measurement) -> Result<(), String> {
+    if let Some(r) = m.results.iter().find(|r| r.threads == 0) {
+        return Err(format!(
+            "{}, 0 threads: no thread ran it",
+            r.kernel.as_str()
+        ));
+    }
+    if !m.results.iter().any(|r| r.kernel == Kernel::Read) {
+        return Err("it holds no read figure, the measured peak".into());
+    }
     let (lo, hi) = (PLAUSIBLE_GBPS.start(), PLAUSIBLE_GBPS.end());
     let Some(r) = m.results.iter().find(|r| !PLAUSIBLE_GBPS.contains(&r.gbps)) else {
         return Ok(());
@@ -353,6 +372,31 @@ mod tests {
             let m = saved(fine);
             assert_eq!(load(dir.path(), &here), Some(m), "{fine}");
         }
+    }
+
+    #[test]
+    fn a_saved_measurement_without_a_read_by_some_threads_is_as_none_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = machine("Apple M4 Pro", 14);
+        let save_raw = |m: &Measurement| {
+            std::fs::create_dir_all(path(dir.path()).parent().unwrap()).unwrap();
+            std::fs::write(path(dir.path()), serde_json::to_string(m).unwrap()).unwrap();
+        };
+        let mut no_read = read_at(&here, 200.0);
+        no_read.results = vec![result(Kernel::Copy, 14, 50.0)];
+        let mut no_threads = read_at(&here, 200.0);
+        no_threads.results[0].threads = 0;
+        let mut none = read_at(&here, 200.0);
+        none.results.clear();
+        for m in [no_read, no_threads, none] {
+            save_raw(&m);
+            assert_eq!(load(dir.path(), &here), None, "{m:?}");
+        }
+        std::fs::write(path(dir.path()), "{\"machine\": 1").unwrap();
+        assert_eq!(load(dir.path(), &here), None);
+        let fine = read_at(&here, 200.0);
+        save_raw(&fine);
+        assert_eq!(load(dir.path(), &here), Some(fine));
     }
 
     #[test]
