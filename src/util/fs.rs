@@ -272,17 +272,11 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     false
 }
 
-/// Bytes free on the file system holding `dir` (the disk whose mount point is the longest
-/// prefix of its canonical path), when the system says.
+/// Bytes free to this user on the file system holding `dir`, as `statvfs` reports it for that
+/// very directory (a tmpfs or any other mount included), when the system says.
 pub fn free_space(dir: &Path) -> Option<u64> {
-    let dir = dir.canonicalize().ok()?;
-    let disks = sysinfo::Disks::new_with_refreshed_list();
-    disks
-        .list()
-        .iter()
-        .filter(|d| dir.starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len())
-        .map(|d| d.available_space())
+    let s = nix::sys::statvfs::statvfs(dir).ok()?;
+    (s.blocks_available() as u64).checked_mul(s.fragment_size() as u64)
 }
 
 /// Environment variable overriding the cache directory.
@@ -306,6 +300,32 @@ pub fn cache_dir(override_dir: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_space_is_that_of_the_directorys_own_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_space(dir.path()).is_some_and(|b| b > 0));
+        assert_eq!(free_space(&dir.path().join("missing")), None);
+        // A tmpfs of a known size, where the test may mount one (as root).
+        let mnt = dir.path().join("small");
+        std::fs::create_dir(&mnt).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+            .arg(&mnt)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped the tmpfs check: cannot mount a tmpfs here (not root)");
+            return;
+        }
+        let free = free_space(&mnt);
+        let _ = std::process::Command::new("umount").arg(&mnt).status();
+        assert!(
+            free.is_some_and(|b| b <= 8 << 20 && b > 7 << 20),
+            "an 8 MiB tmpfs: {free:?}"
+        );
+    }
 
     #[test]
     fn an_atomic_write_replaces_the_file_or_leaves_nothing_behind() {
