@@ -403,6 +403,104 @@ fn a_model_is_never_written_over_records_into_a_directory_or_under_a_file() {
 }
 
 #[test]
+fn a_damaged_cached_synthetic_model_is_made_again() {
+    let _g = heavy();
+    let cache = tempfile::tempdir().unwrap();
+    let c = cache.path().to_str().unwrap();
+    let spec = "synth:llama-2-7b:layers=1:tokenizer=none";
+    let bench = || {
+        run(&[
+            "--cache-dir",
+            c,
+            "bench",
+            "-m",
+            spec,
+            "-p",
+            "8",
+            "-n",
+            "1",
+            "-r",
+            "1",
+            "--no-progress",
+        ])
+    };
+    let o = bench();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files: Vec<_> = std::fs::read_dir(cache.path().join("synth"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[0])
+        .unwrap();
+    let full = file.metadata().unwrap().len();
+    file.set_len(full / 2).unwrap();
+    let o = bench();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("the cached synthetic model is damaged"), "{e}");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), full);
+}
+
+#[test]
+fn an_interrupted_model_write_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.gguf");
+    let partial = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .find(|n| n.contains(".partial-") || n.ends_with(".part"))
+    };
+    // The write must be caught while it runs: a few tries where it ends first.
+    for _ in 0..3 {
+        let mut child = common::runner()
+            .args([
+                "models",
+                "synth",
+                "llama-2-7b",
+                "--layers",
+                "1",
+                "--ids-only",
+                "-o",
+            ])
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut caught = false;
+        while start.elapsed() < std::time::Duration::from_secs(120) {
+            if partial(dir.path()).is_some() {
+                let pid = child.id().to_string();
+                let sent = std::process::Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status();
+                caught = sent.unwrap().success();
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let o = child.wait_with_output().unwrap();
+        if !caught || o.status.success() {
+            let _ = std::fs::remove_file(&out);
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+        assert_eq!(partial(dir.path()), None);
+        assert!(!out.exists());
+        return;
+    }
+    panic!("the write ended each time before it could be interrupted");
+}
+
+#[test]
 fn the_catalogue_is_listed_beside_the_fetchable_models() {
     let o = run(&["models", "list"]);
     assert!(o.status.success());

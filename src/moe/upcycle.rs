@@ -130,7 +130,8 @@ fn write_atomically(
         .tempfile_in(out_dir(out))
         .map_err(io_err(out))?;
     let written = {
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file_mut());
+        let file = crate::util::interrupt::Stoppable(tmp.as_file_mut());
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
         let n = writer
             .write_to(&mut w, Some(src))
             .map_err(|err| UpcycleError::Write {

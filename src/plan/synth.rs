@@ -53,12 +53,20 @@ pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth
     Ok(synth::synthesize(&req, out)?)
 }
 
-/// The cached file of `spec`, built on first use.
+/// The cached file of `spec`, built on first use, and made again when the file there does not
+/// read as a whole GGUF (cut short, say), with a warning.
 pub fn cached(spec: &SynthSpec, cache: &Path) -> anyhow::Result<PathBuf> {
     let path = cached_path(spec, cache);
-    if !path.is_file() {
-        build(spec, cache, &path)?;
+    if path.is_file() {
+        match crate::gguf::GgufFile::open(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) => eprintln!(
+                "warning: {}: the cached synthetic model is damaged ({e}); making it again",
+                path.display()
+            ),
+        }
     }
+    build(spec, cache, &path)?;
     Ok(path)
 }
 

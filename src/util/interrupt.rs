@@ -15,3 +15,20 @@ pub fn request() {
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)
 }
+
+/// A writer that stops with an error once a stop is asked for, so that a long file write (a
+/// model of many GB) ends within moments and its writer removes the partial file.
+pub struct Stoppable<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Stoppable<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if requested() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}

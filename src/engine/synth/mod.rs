@@ -218,11 +218,12 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     let result = (|| {
         let f =
             std::fs::File::create(&partial).map_err(|e| SynthError::io("create", &partial, e))?;
-        let mut bw = BufWriter::with_capacity(1 << 22, f);
+        let mut bw = BufWriter::with_capacity(1 << 22, crate::util::interrupt::Stoppable(f));
         let n = w.write_to(&mut bw, None)?;
         let f = bw
             .into_inner()
-            .map_err(|e| SynthError::io("write", &partial, e.into_error()))?;
+            .map_err(|e| SynthError::io("write", &partial, e.into_error()))?
+            .0;
         f.sync_all()
             .map_err(|e| SynthError::io("write", &partial, e))?;
         std::fs::rename(&partial, out).map_err(|e| SynthError::io("move into place", out, e))?;
