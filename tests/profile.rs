@@ -302,6 +302,23 @@ fn moe_without_a_dense_reference_says_so() {
 }
 
 #[test]
+fn a_dense_reference_of_another_shape_or_for_a_dense_model_is_refused() {
+    let Ok(gemma) = std::env::var("RUNNER_TEST_MODEL_GEMMA") else {
+        eprintln!("skipped: RUNNER_TEST_MODEL_GEMMA is not set");
+        return;
+    };
+    let e = refused(&["-m", moe().to_str().unwrap(), "--dense", &gemma], 2);
+    assert!(e.contains("not a dense reference of this model"), "{e}");
+    assert!(
+        e.contains("hidden size 640 (gemma3), the MoE model's 576 (llama)"),
+        "{e}"
+    );
+    let m = model().to_str().unwrap();
+    let e = refused(&["-m", m, "--dense", m], 2);
+    assert!(e.contains("is dense itself"), "{e}");
+}
+
+#[test]
 fn a_sweep_cell_of_the_moe_records_a_routing_block() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");

@@ -40,6 +40,13 @@ pub fn find(
             ))
             .into());
         }
+        if let Some(why) = other_shape(moe, &g) {
+            return Err(Invalid(format!(
+                "--dense {}: {why}: not a dense reference of this model",
+                path.display()
+            ))
+            .into());
+        }
         return Ok(DenseRef::Found {
             path,
             how: "--dense".into(),
@@ -74,6 +81,38 @@ pub fn find(
              nor in the model cache: pass --dense MODEL"
         )),
     })
+}
+
+/// How a dense model's shape differs from the MoE model's, if it does: a reference must have
+/// the same width, depth and vocabulary for the overhead against it to mean anything (its
+/// architecture name may differ: an MoE family's dense counterpart has its own).
+fn other_shape(moe: &GgufFile, dense: &GgufFile) -> Option<String> {
+    let vocab = |g: &GgufFile| {
+        g.tensor("token_embd.weight")
+            .and_then(|t| t.dims.get(1).copied())
+    };
+    let shape = |g: &GgufFile| {
+        [
+            ("hidden size", g.arch_u64("embedding_length")),
+            ("layers", g.arch_u64("block_count")),
+            ("vocabulary", vocab(g)),
+        ]
+    };
+    let name = |g: &GgufFile| g.architecture().unwrap_or("?").to_string();
+    shape(moe)
+        .into_iter()
+        .zip(shape(dense))
+        .find(|((_, a), (_, b))| a != b)
+        .map(|((what, a), (_, b))| {
+            let n = |x: Option<u64>| x.map_or("none".to_string(), |x| x.to_string());
+            format!(
+                "{what} {} ({}), the MoE model's {} ({})",
+                n(b),
+                name(dense),
+                n(a),
+                name(moe)
+            )
+        })
 }
 
 /// A synthetic MoE model's dense reference: the same entry, type, layers and seed, with one

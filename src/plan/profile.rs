@@ -214,8 +214,12 @@ impl ProfilePlan {
                     no_dense = Some(why);
                 }
             }
-        } else if cfg.dense.is_some() {
-            notes.push("--dense ignored: the model is dense".to_string());
+        } else if let Some(d) = &cfg.dense {
+            return Err(Invalid(format!(
+                "--dense {d}: {} is dense itself; --dense names the dense reference of an MoE model",
+                model.path.display()
+            ))
+            .into());
         }
         let upcycled = crate::moe::Provenance::read(&gguf).map(|p| Upcycled {
             source_name: p.source_name,
