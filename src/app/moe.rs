@@ -58,6 +58,13 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
         seed: a.seed,
     };
     opts.validate().map_err(classify)?;
+    if crate::record::read::holds_records(&a.out) {
+        let e = UpcycleError::BadOutput {
+            path: a.out.clone(),
+            reason: "holds records (a results file); write the MoE to another file".into(),
+        };
+        return Err(classify(e));
+    }
     let oracle = oracle_options(a.oracle, threads)?;
     let dense = Resolved::get(&a.dense, cache)?;
     if a.verify {

@@ -92,11 +92,6 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     if let Err(e) = crate::util::fs::out_file(out) {
         return Err(bad(e.to_string()));
     }
-    if crate::record::read::holds_records(out) {
-        return Err(bad(
-            "holds records (a results file); write the MoE to another file".into(),
-        ));
-    }
     let Some(file_name) = out.file_name() else {
         return Err(bad("does not name a file".into()));
     };
