@@ -62,8 +62,10 @@ fn probe_gives_positive_results_in_a_stable_order_and_is_saved() {
 
 #[test]
 fn a_probe_that_cannot_be_saved_says_why_in_plain_words() {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let cache = file.path().to_str().unwrap();
+    // The cache's hw directory is a file: the measurement cannot be written there.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hw"), "").unwrap();
+    let cache = dir.path().to_str().unwrap();
     let args = [
         "--cache-dir",
         cache,
