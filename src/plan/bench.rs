@@ -83,22 +83,21 @@ pub fn expand(cfg: &BenchConfig, n_models: usize) -> Vec<Instance> {
 pub fn check(instances: &[Instance]) -> Result<(), String> {
     for i in instances {
         let need = i.test.tokens_needed();
+        let parts = format!(
+            "depth {} + prompt {} + generated {}",
+            i.test.n_depth,
+            i.test.n_prompt.max(1),
+            i.test.n_gen
+        );
+        let name = &i.test.name;
         if need > u64::from(MAX_CTX) {
             return Err(format!(
-                "{} needs {need} tokens of context (depth {} + prompt {} + generated {}), more than llama.cpp's largest ({MAX_CTX})",
-                i.test.name,
-                i.test.n_depth,
-                i.test.n_prompt.max(1),
-                i.test.n_gen,
+                "{name} needs {need} tokens of context ({parts}), more than llama.cpp's largest ({MAX_CTX})"
             ));
         }
         if u64::from(i.settings.n_ctx) < need {
             return Err(format!(
-                "context too small: {} needs {need} tokens (depth {} + prompt {} + generated {}), but --ctx is {}",
-                i.test.name,
-                i.test.n_depth,
-                i.test.n_prompt.max(1),
-                i.test.n_gen,
+                "context too small: {name} needs {need} tokens ({parts}), but --ctx is {}",
                 i.settings.n_ctx
             ));
         }
