@@ -87,18 +87,27 @@ pub fn run(cfg: &ProbeConfig) -> Vec<KernelResult> {
     let mut b = vec![0.0f64; n];
     let mut c = vec![0.0f64; n];
     // First touch on the threads that will use the pages, so they are resident before timing.
-    parallel(max_threads, &mut a, &mut b, &c, |a, b, _| {
+    let fill = |a: &mut [f64], b: &mut [f64], _: &[f64]| {
         a.fill(1.0);
         b.fill(2.0);
-    });
-    parallel(max_threads, &mut c, &mut b, &a, |c, _, _| c.fill(0.5));
+    };
+    timed_split(max_threads, &mut a, &mut b, &c, fill, || {});
+    timed_split(
+        max_threads,
+        &mut c,
+        &mut b,
+        &a,
+        |c, _, _| c.fill(0.5),
+        || {},
+    );
     let mut out = Vec::new();
     for &threads in &cfg.threads {
         let threads = threads.max(1);
         for &kernel in &cfg.kernels {
             let mut passes = Vec::new();
             for _ in 0..cfg.passes.max(1) {
-                let secs = timed_pass(kernel, threads, &mut a, &mut b, &c);
+                let work = |a: &mut [f64], b: &mut [f64], c: &[f64]| run_kernel(kernel, a, b, c);
+                let secs = timed_split(threads, &mut a, &mut b, &c, work, || {});
                 let bytes = kernel.bytes_per_element() as f64 * n as f64;
                 passes.push(bytes / secs.max(1e-9) / 1e9);
             }
@@ -120,19 +129,6 @@ fn summarise(kernel: Kernel, threads: usize, passes: Vec<f64>) -> KernelResult {
         max_gbps: max,
         passes_gbps: passes,
     }
-}
-
-/// One pass of `kernel` over the whole arrays, split across `threads`; returns seconds from
-/// the first thread's start to the last thread's end.
-fn timed_pass(kernel: Kernel, threads: usize, a: &mut [f64], b: &mut [f64], c: &[f64]) -> f64 {
-    timed_split(
-        threads,
-        a,
-        b,
-        c,
-        |a, b, c| run_kernel(kernel, a, b, c),
-        || {},
-    )
 }
 
 /// Runs `work` over matching chunks of the arrays on `threads` threads released together.
@@ -217,27 +213,6 @@ fn sum(v: &[f64]) -> f64 {
         }
     }
     acc.iter().sum::<f64>() + tail
-}
-
-/// Runs `f` over matching chunks of the arrays on `threads` threads.
-fn parallel(
-    threads: usize,
-    a: &mut [f64],
-    b: &mut [f64],
-    c: &[f64],
-    f: impl Fn(&mut [f64], &mut [f64], &[f64]) + Sync,
-) {
-    let chunk = a.len().div_ceil(threads.max(1));
-    std::thread::scope(|s| {
-        for ((a, b), c) in a
-            .chunks_mut(chunk)
-            .zip(b.chunks_mut(chunk))
-            .zip(c.chunks(chunk))
-        {
-            let f = &f;
-            s.spawn(move || f(a, b, c));
-        }
-    });
 }
 
 #[cfg(test)]
