@@ -11,51 +11,24 @@ use crate::measure::stats::Summary;
 
 /// The most a figure of one kind may be (the least is 0), with its unit.
 #[derive(Clone, Copy)]
-struct Bound {
-    max: f64,
-    unit: &'static str,
-}
+struct Bound(f64, &'static str);
 
 /// Tokens per second: a hundred million, far past any prompt evaluation.
-const RATE: Bound = Bound {
-    max: 1e8,
-    unit: "tok/s",
-};
+const RATE: Bound = Bound(1e8, "tok/s");
 /// Milliseconds: a year.
-const MS: Bound = Bound {
-    max: 365.0 * 24.0 * 3600.0 * 1e3,
-    unit: "ms",
-};
+const MS: Bound = Bound(365.0 * 24.0 * 3600.0 * 1e3, "ms");
 /// Microseconds: a year.
-const US: Bound = Bound {
-    max: MS.max * 1e3,
-    unit: "µs",
-};
+const US: Bound = Bound(MS.0 * 1e3, "µs");
 /// GB/s: a million, ten times past any memory system.
-const GBPS: Bound = Bound {
-    max: 1e6,
-    unit: "GB/s",
-};
+const GBPS: Bound = Bound(1e6, "GB/s");
 /// A share (of a peak, of token time): ten thousand times the whole.
-const SHARE: Bound = Bound {
-    max: 1e4,
-    unit: "(share)",
-};
+const SHARE: Bound = Bound(1e4, "(share)");
 /// Cores kept busy by other processes.
-const CORES: Bound = Bound {
-    max: 1e5,
-    unit: "cores",
-};
+const CORES: Bound = Bound(1e5, "cores");
 /// US dollars for one request, the most a provider's reported cost is believed to be.
-const USD: Bound = Bound {
-    max: 1e6,
-    unit: "USD",
-};
+const USD: Bound = Bound(1e6, "USD");
 /// KV positions attended to per token.
-const POSITIONS: Bound = Bound {
-    max: 1e9,
-    unit: "positions",
-};
+const POSITIONS: Bound = Bound(1e9, "positions");
 
 /// Why `record` cannot be true: its first figure that is negative, not finite or past its
 /// bound, named by field; `None` when every figure could be. Profiles are not checked.
@@ -77,13 +50,11 @@ struct Check {
 }
 
 impl Check {
-    fn num(&mut self, name: &str, v: f64, b: Bound) {
-        if self.why.is_none() && !(v.is_finite() && (0.0..=b.max).contains(&v)) {
+    fn num(&mut self, name: &str, v: f64, Bound(max, unit): Bound) {
+        if self.why.is_none() && !(v.is_finite() && (0.0..=max).contains(&v)) {
             self.why = Some(format!(
-                "{name} {} is outside 0 to {:e} {}",
-                shown(v),
-                b.max,
-                b.unit
+                "{name} {} is outside 0 to {max:e} {unit}",
+                shown(v)
             ));
         }
     }
