@@ -23,9 +23,9 @@ pub use batch::{Batcher, Feed, SeqRequest};
 pub use context::{argmax, ContextError};
 pub use info::{BuildInfo, DeviceInfo};
 pub use memory::MemoryUsage;
-pub use model::{Model, ModelError, ModelInfo};
+pub use model::{Model, ModelInfo};
 pub use profile::Profile;
-pub use sampler::{Sampler, SamplerError, RANDOM_SEED};
+pub use sampler::{Sampler, SamplerError};
 pub use session::{Flow, RunEnd, RunOptions, RunTrace, Session, TokenEvent};
 pub use settings::{
     ContextSettings, EngineSettings, FlashAttn, KvType, LoadOptions, MAX_CTX, MAX_THREADS,

@@ -181,11 +181,6 @@ impl Model {
             Some("none" | "no_vocab")
         )
     }
-
-    /// Whether the GGUF says the model has experts.
-    pub fn is_moe(&self) -> bool {
-        self.info.expert_count.is_some_and(|n| n > 0)
-    }
 }
 
 /// Whether llama.cpp has a GPU device (discrete or integrated) to offload layers to.

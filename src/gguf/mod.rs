@@ -4,7 +4,7 @@
 //! table) through a buffered reader, then checks that every tensor's data lies inside the
 //! file. Nothing here panics or allocates on untrusted lengths, so a corrupt or truncated
 //! model gives a one-line [`GgufError`] instead of an `abort()` inside llama.cpp. So do layer
-//! and expert counts beyond those llama.cpp's model loader asserts on ([`MAX_LAYERS`],
+//! and expert counts beyond those llama.cpp's model loader asserts on ([`MAX_LAYERS`](limits::MAX_LAYERS),
 //! [`MAX_EXPERTS`]), a negative or NaN norm epsilon, a vocabulary with a repeated token, and a
 //! SentencePiece vocabulary without a token for every byte. Tensor data llama.cpp cannot
 //! memory-map is found by [`GgufFile::unmappable`].
@@ -29,10 +29,8 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use error::GgufError;
-pub use limits::{MAX_EXPERTS, MAX_LAYERS};
-pub use types::{
-    file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN,
-};
+pub use limits::MAX_EXPERTS;
+pub use types::{file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType};
 pub use writer::{GgufWriter, Source, TensorData, WriteError};
 
 /// `TENSOR_ALIGNMENT` in ggml's ggml-impl.h: where llama.cpp's memory map may start a buffer.

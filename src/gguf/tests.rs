@@ -3,6 +3,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use super::types::ARRAY_HEAD_LEN;
 use super::*;
 
 /// Byte positions inside a synthetic file, for targeted corruption.

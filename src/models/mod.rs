@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub use fetch::{fetch, marker_path, sha256_file, FetchError, FetchOptions};
 pub use registry::{find, known_models, known_names, KnownModel, DEFAULT_MODEL};
 
-pub use crate::util::fs::{cache_dir, CACHE_ENV};
+pub use crate::util::fs::cache_dir;
 
 /// The directory holding cached models: `<cache>/models`.
 pub fn models_dir(cache: &Path) -> PathBuf {

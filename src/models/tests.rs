@@ -11,6 +11,7 @@ use super::extract::{glob_match, natural_cmp};
 use super::fetch::fetch_with;
 use super::pip::Downloader;
 use super::*;
+use crate::util::fs::CACHE_ENV;
 
 /// The default model's entry.
 pub(super) fn default_model() -> &'static KnownModel {

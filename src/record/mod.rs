@@ -20,4 +20,4 @@ pub use traffic::Traffic;
 pub use crate::engine::{BuildInfo, DeviceInfo, EngineSettings, MemoryUsage, ModelInfo};
 pub use crate::hw::machine::MachineInfo;
 pub use crate::measure::bandwidth::Bandwidth;
-pub use crate::measure::{RepetitionSample, Results};
+pub use crate::measure::RepetitionSample;

@@ -327,14 +327,6 @@ impl CellKey {
             quant: "-".into(),
         }
     }
-
-    /// `model/quant` for native cells, the backend name for HTTP ones.
-    pub fn label(&self) -> String {
-        match self.backend.is_native() {
-            true => format!("{}/{}", self.model, self.quant),
-            false => self.backend.to_string(),
-        }
-    }
 }
 
 /// What a cell ran on: the file it measured and how it was made.

@@ -168,3 +168,13 @@ fn a_record_of_another_schema_is_not_read_as_this_one() {
         assert!(e.contains("this runner reads schema 1"), "{schema}: {e}");
     }
 }
+
+impl CellKey {
+    /// `model/quant` for native cells, the backend name for HTTP ones.
+    fn label(&self) -> String {
+        match self.backend.is_native() {
+            true => format!("{}/{}", self.model, self.quant),
+            false => self.backend.to_string(),
+        }
+    }
+}

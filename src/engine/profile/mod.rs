@@ -29,7 +29,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 #[cfg(test)]
 pub(crate) use totals::node;
-pub use totals::{CategoryTotals, GraphTotals, NodeCost, NodeRow, NodeTable};
+pub use totals::{GraphTotals, NodeCost, NodeRow, NodeTable};
 
 /// What the callback collected since it was last taken.
 #[derive(Debug, Default, Clone)]
