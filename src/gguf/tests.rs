@@ -195,7 +195,7 @@ fn tensor_table_and_arrays() {
             "output.weight"
         ]
     );
-    let types: Vec<&str> = f.tensors.iter().map(|t| t.ggml_type.name()).collect();
+    let types: Vec<&str> = f.tensors.iter().map(|t| t.ggml_type.as_str()).collect();
     assert_eq!(types, ["q8_0", "f32", "q4_K"]);
     let offsets: Vec<u64> = f.tensors.iter().map(|t| t.offset).collect();
     assert_eq!(offsets, [0, 288, 544]);
@@ -432,12 +432,12 @@ fn paths_that_are_not_files() {
 
 #[test]
 fn type_tables() {
-    for (i, t) in GgmlType::all().enumerate() {
+    for (i, &t) in GgmlType::ALL.iter().enumerate() {
         assert_eq!(t as usize, i, "table order");
         assert_eq!(GgmlType::from_id(t.id()), Some(t));
         assert!(t.block_size() >= 1 && t.type_size() >= 1);
     }
-    assert_eq!(GgmlType::all().count(), 35);
+    assert_eq!(GgmlType::ALL.len(), 35);
     let bpw = |id| GgmlType::from_id(id).unwrap().bits_per_weight();
     assert_eq!(bpw(0), 32.0);
     assert_eq!(bpw(2), 4.5); // q4_0
@@ -447,8 +447,8 @@ fn type_tables() {
     assert_eq!(bpw(14), 6.5625); // q6_K
     assert_eq!(bpw(23), 4.25); // iq4_xs
     assert_eq!(bpw(39), 4.25); // mxfp4
-    assert_eq!(GgmlType::Q4_K.name(), "q4_K");
-    assert_eq!(GgmlType::BF16.name(), "bf16");
+    assert_eq!(GgmlType::Q4_K.as_str(), "q4_K");
+    assert_eq!(GgmlType::BF16.as_str(), "bf16");
     assert_eq!(GgmlType::IQ4_XS.to_string(), "iq4_xs");
     assert_eq!(GgmlType::Q8_0.n_bytes(&[64, 4]), Ok(272));
     assert!(GgmlType::Q8_0.n_bytes(&[33]).is_err());

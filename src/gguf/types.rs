@@ -1,6 +1,6 @@
 //! GGUF value and tensor types: metadata values, ggml tensor types and llama ftype names.
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// How many leading elements of a metadata array are kept in memory.
 /// Tokenizer arrays hold 50k-260k entries; the rest are bounds-checked and skipped.
@@ -122,21 +122,22 @@ impl MetaValue {
     }
 }
 
-/// Declares [`GgmlType`] and its table from one list of (variant = ggml id, type_name, block
+/// Declares [`GgmlType`], named as ggml's `type_name` spells it (e.g. "f32", "q4_0", "q4_K",
+/// "iq4_xs", "bf16"), and its table from one list of (variant = ggml id, type_name, block
 /// size, bytes per block).
 macro_rules! ggml_types {
     ($($variant:ident = $id:literal, $name:literal, $block:literal, $size:literal;)+) => {
-        /// A ggml tensor type that may appear in a GGUF file (`enum ggml_type` in ggml.h).
-        /// Removed ids (4, 5, 31-33, 36-38) are deliberately absent.
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum GgmlType {
-            $($variant),+
+        crate::util::names::named_enum! {
+            /// A ggml tensor type that may appear in a GGUF file (`enum ggml_type` in ggml.h).
+            /// Removed ids (4, 5, 31-33, 36-38) are deliberately absent.
+            #[allow(non_camel_case_types)]
+            pub enum GgmlType {
+                $($variant = $name),+
+            }
         }
 
-        /// Every type's row, in declaration order.
-        const GGML_TYPES: &[(GgmlType, u32, &str, u64, u64)] =
-            &[$((GgmlType::$variant, $id, $name, $block, $size)),+];
+        /// Every type's ggml id, block size and bytes per block, in declaration order.
+        const GGML_TYPES: &[(u32, u64, u64)] = &[$(($id, $block, $size)),+];
     };
 }
 
@@ -181,39 +182,29 @@ ggml_types! {
 }
 
 impl GgmlType {
-    /// Every known type, in ggml id order.
-    pub fn all() -> impl Iterator<Item = GgmlType> {
-        GGML_TYPES.iter().map(|t| t.0)
-    }
-
     /// Maps a ggml type id to a type; `None` for removed or unknown ids.
     pub fn from_id(id: u32) -> Option<GgmlType> {
-        GGML_TYPES.iter().find(|t| t.1 == id).map(|t| t.0)
+        GgmlType::ALL.iter().copied().find(|t| t.id() == id)
     }
 
-    fn row(self) -> &'static (GgmlType, u32, &'static str, u64, u64) {
+    fn row(self) -> &'static (u32, u64, u64) {
         // The table holds every variant exactly once, in declaration order.
         &GGML_TYPES[self as usize]
     }
 
     /// The ggml type id as stored in the file.
     pub fn id(&self) -> u32 {
-        self.row().1
-    }
-
-    /// ggml's `type_name`, e.g. "f32", "q4_0", "q4_K", "iq4_xs", "bf16".
-    pub fn name(&self) -> &'static str {
-        self.row().2
+        self.row().0
     }
 
     /// Elements per block (1 for plain types, 32 or 256 for most quantized ones).
     pub fn block_size(&self) -> u64 {
-        self.row().3
+        self.row().1
     }
 
     /// Bytes per block.
     pub fn type_size(&self) -> u64 {
-        self.row().4
+        self.row().2
     }
 
     /// Storage bits per element, e.g. 4.5 for q4_K, 8.5 for q8_0.
@@ -233,7 +224,7 @@ impl GgmlType {
         if ne0 % self.block_size() != 0 {
             return Err(format!(
                 "row length {ne0} is not a multiple of the {} block size {}",
-                self.name(),
+                self.as_str(),
                 self.block_size()
             ));
         }
@@ -246,18 +237,6 @@ impl GgmlType {
                 .ok_or_else(|| "byte size overflows".to_string())?;
         }
         Ok(n)
-    }
-}
-
-impl std::fmt::Display for GgmlType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Serialize for GgmlType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
     }
 }
 

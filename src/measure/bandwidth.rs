@@ -111,7 +111,7 @@ impl DecodeReads {
                 _ => t.n_bytes,
             };
             *weights_by_type
-                .entry(t.ggml_type.name().to_string())
+                .entry(t.ggml_type.as_str().to_string())
                 .or_default() += bytes;
         }
         DecodeReads {
@@ -159,8 +159,9 @@ fn scale(bytes: u64, used: u64, count: u64) -> u64 {
 
 /// Bytes per element of a ggml type (block size accounted for).
 fn element_bytes(name: &str) -> f64 {
-    GgmlType::all()
-        .find(|t| t.name() == name)
+    GgmlType::ALL
+        .iter()
+        .find(|t| t.as_str() == name)
         .map_or(2.0, |t| t.type_size() as f64 / t.block_size() as f64)
 }
 

@@ -101,7 +101,10 @@ fn parse_log(log: &str) -> HashMap<&str, GgmlType> {
         .filter_map(|c| {
             let name = c.get(1)?.as_str();
             let ty = c.get(3).or_else(|| c.get(2))?.as_str();
-            Some((name, GgmlType::all().find(|t| t.name() == ty)?))
+            Some((
+                name,
+                GgmlType::ALL.iter().copied().find(|t| t.as_str() == ty)?,
+            ))
         })
         .collect()
 }

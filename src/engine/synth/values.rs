@@ -77,7 +77,7 @@ pub fn draw(init: Init, n: usize, fan_in: u64, rng: &mut SplitMix64) -> Vec<f32>
 pub fn encode(ty: GgmlType, values: &[f32], n_per_row: usize) -> Result<Vec<u8>, SynthError> {
     let refuse = |why: &str| {
         Err(SynthError::Type {
-            ty: ty.name().to_string(),
+            ty: ty.as_str().to_string(),
             why: why.to_string(),
         })
     };
