@@ -160,12 +160,11 @@ impl Slo {
     /// Canonical text, e.g. "ttft=2s,itl=150ms" (share only when not the default, as
     /// "share=95%"). [`Slo::parse`] reads it back.
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (key, d) in [("ttft", self.ttft), ("itl", self.itl), ("e2e", self.e2e)] {
-            if let Some(d) = d {
-                parts.push(format!("{key}={}", describe_duration(d)));
-            }
-        }
+        let durations = [("ttft", self.ttft), ("itl", self.itl), ("e2e", self.e2e)];
+        let mut parts: Vec<String> = durations
+            .into_iter()
+            .filter_map(|(key, d)| Some(format!("{key}={}", describe_duration(d?))))
+            .collect();
         if (self.share - Self::DEFAULT_SHARE).abs() > 1e-12 {
             parts.push(format!("share={}%", decimals(self.share * 100.0, 6)));
         }
