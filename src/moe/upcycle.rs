@@ -47,10 +47,8 @@ pub fn upcycle(
     transform::check_dense(input, &g)?;
     let sha256 = match known_sha256 {
         Some(s) => s,
-        None => crate::models::sha256_file(input).map_err(|e| UpcycleError::Io {
-            path: input.to_path_buf(),
-            err: std::io::Error::other(e.to_string()),
-        })?,
+        None => crate::models::sha256_file(input)
+            .map_err(|e| io_err(input)(std::io::Error::other(e.to_string())))?,
     };
     let name = input
         .file_name()
@@ -137,15 +135,12 @@ fn write_atomically(
         n
     };
     tmp.as_file().sync_all().map_err(io_err(out))?;
-    let check = GgufFile::open(tmp.path()).map_err(|e| UpcycleError::Io {
-        path: out.to_path_buf(),
-        err: std::io::Error::other(format!("the written file does not read back: {e}")),
-    })?;
+    let check = GgufFile::open(tmp.path())
+        .map_err(|e| std::io::Error::other(format!("the written file does not read back: {e}")))
+        .map_err(io_err(out))?;
     if check.file_size != written {
-        return Err(UpcycleError::Io {
-            path: out.to_path_buf(),
-            err: std::io::Error::other("the written file has the wrong size"),
-        });
+        let e = std::io::Error::other("the written file has the wrong size");
+        return Err(io_err(out)(e));
     }
     #[cfg(unix)]
     {
