@@ -211,10 +211,7 @@ fn describe(path: &Path, g: &GgufFile, model: &LlamaModel) -> ModelInfo {
         .and_then(|t| crate::util::time::rfc3339(t.into()).ok());
     ModelInfo {
         path: path.display().to_string(),
-        file_name: path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        file_name: crate::util::fs::file_name(path),
         size_bytes: meta.map(|m| m.len()).unwrap_or(g.file_size),
         modified,
         sha256: None,

@@ -7,7 +7,7 @@ use super::provenance::Provenance;
 use super::transform::{self, DenseLayout};
 use super::UpcycleOptions;
 use crate::gguf::GgufFile;
-use crate::util::fs::{out_dir, same_file};
+use crate::util::fs::{file_name, out_dir, same_file};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -50,11 +50,7 @@ pub fn upcycle(
         None => crate::models::sha256_file(input)
             .map_err(|e| io_err(input)(std::io::Error::other(e.to_string())))?,
     };
-    let name = input
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let provenance = Provenance::new(name, sha256, g.file_size, opts);
+    let provenance = Provenance::new(file_name(input), sha256, g.file_size, opts);
     let mut src = File::open(input).map_err(io_err(input))?;
     let plan = transform::plan(input, &g, &mut src, opts, &provenance)?;
     let out_bytes = write_atomically(out, &plan.writer, &mut src)?;

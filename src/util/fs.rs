@@ -141,10 +141,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
     };
     let path = target.as_path();
     let dir = out_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(path);
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let written = (|| {
@@ -239,6 +236,13 @@ pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
         path,
         source,
     }
+}
+
+/// The last part of `path` as text ("" when it has none).
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The directory OUT goes in ("." for a bare file name).

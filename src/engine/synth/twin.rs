@@ -56,10 +56,7 @@ pub fn twin(src: &Path, out: &Path, values: TwinValues, seed: u64) -> Result<Wri
             .map_err(|e| SynthError::io("read", src, e))?;
         w.set_raw(key, value.value_type(), raw)?;
     }
-    let name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = crate::util::fs::file_name(src);
     let layers = g.arch_u64("block_count").unwrap_or(0) as u32;
     let synthetic = Synthetic {
         of: "twin".into(),
