@@ -51,7 +51,7 @@ impl Default for Limits {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     pub exit: Option<i32>,
     pub timed_out: bool,
@@ -96,10 +96,9 @@ struct Wrapper {
     prlimit: bool,
 }
 
-fn works(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
+/// Whether `c` runs and succeeds, its output dropped.
+fn works(c: &mut Command) -> bool {
+    c.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -111,10 +110,11 @@ fn wrapper() -> &'static Wrapper {
     W.get_or_init(|| {
         let linux = cfg!(target_os = "linux");
         let root = linux && nix::unistd::geteuid().is_root();
-        let prlimit = linux && works("prlimit", &["--cpu=1", "--", "true"]);
+        let run = |program: &str, args: &[&str]| works(Command::new(program).args(args));
+        let prlimit = linux && run("prlimit", &["--cpu=1", "--", "true"]);
         let namespaces = root
-            && works("unshare", &["-m", "-n", "--propagation", "private", "true"])
-            && works(
+            && run("unshare", &["-m", "-n", "--propagation", "private", "true"])
+            && run(
                 "setpriv",
                 &["--reuid=65534", "--regid=65534", "--clear-groups", "true"],
             );
@@ -138,19 +138,16 @@ fn user_namespace_works(w: &Wrapper) -> bool {
     let Ok(dir) = tempfile::Builder::new().prefix("runner-sandbox-").tempdir() else {
         return false;
     };
-    command(
+    let limits = Limits::default();
+    works(&mut command(
         &w,
         dir.path(),
         Path::new("true"),
         &[],
-        &Limits::default(),
+        &limits,
         &[],
         None,
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .status()
-    .is_ok_and(|s| s.success())
+    ))
 }
 
 /// What this machine's sandbox enforces.
@@ -254,6 +251,14 @@ fn command(
     }
     inner.push(program.display().to_string());
     inner.extend(args.iter().cloned());
+    // `unshare FLAGS --propagation private sh -c SCRIPT sh DIR`, the script's arguments next.
+    let unshare = |flags: &[&str], script: &str| {
+        let mut c = Command::new("unshare");
+        c.args(flags)
+            .args(["--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(dir);
+        c
+    };
     let mut cmd = if let (true, Some(uid)) = (w.namespaces, uid) {
         // As root, in fresh mount and network namespaces: every mount becomes read-only, the
         // run's directory is bound writable over itself, the `mounts` read-only inside it, then
@@ -266,26 +271,14 @@ fn command(
             mount -o remount,bind,ro \"$d/$2\" || exit 97; shift 2; n=$((n - 1)); done; \
             cd \"$d\" && exec setpriv --reuid=\"$u\" --regid=\"$u\" --clear-groups -- \"$@\"";
         let points = mount_points();
-        let mut c = Command::new("unshare");
-        c.args([
-            "-m",
-            "-n",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(dir)
-        .arg(mounts.len().to_string())
-        .arg(points.len().to_string())
-        .arg(uid.to_string());
-        c.args(&points);
+        let mut c = unshare(&["-m", "-n"], script);
+        c.arg(mounts.len().to_string())
+            .arg(points.len().to_string())
+            .arg(uid.to_string())
+            .args(&points);
         for (host, name) in mounts {
             c.arg(host).arg(name);
         }
-        c.args(&inner);
         c
     } else if w.user_namespace {
         // In its own user, PID, mount and network namespaces, with a /proc of its own: every
@@ -304,32 +297,23 @@ fn command(
             .into_iter()
             .filter(|p| p != "/proc" && !p.starts_with("/proc/"))
             .collect();
-        let mut c = Command::new("unshare");
-        c.args([
-            "--user",
-            "--map-root-user",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--mount-proc",
-            "--mount",
-            "--net",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
+        let mut c = unshare(
+            &[
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--mount",
+                "--net",
+            ],
             script,
-            "sh",
-        ])
-        .arg(dir)
-        .arg(points.len().to_string());
-        c.args(&points);
-        c.args(&inner);
+        );
+        c.arg(points.len().to_string()).args(&points);
         c
     } else if w.prlimit {
-        let mut c = Command::new(&inner[0]);
-        c.args(&inner[1..]);
-        c
+        Command::new(inner.remove(0))
     } else {
         // ulimit as POSIX sh knows it: CPU seconds and file size (512-byte blocks).
         let script = format!(
@@ -338,10 +322,11 @@ fn command(
             limits.file_bytes / 512
         );
         let mut c = Command::new("sh");
-        c.args(["-c", &script, "sh"]).args(&inner);
+        c.args(["-c", &script, "sh"]);
         c
     };
-    cmd.current_dir(dir)
+    cmd.args(&inner)
+        .current_dir(dir)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", dir)
@@ -390,15 +375,19 @@ fn unescape_mount_point(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The /proc/PID/status of every process now.
+fn statuses() -> impl Iterator<Item = String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+}
+
 /// Threads of runner's own user now (they count against RLIMIT_NPROC).
 fn own_tasks() -> u64 {
     let me = nix::unistd::getuid().as_raw();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    procs
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+    statuses()
         .filter(|s| status_uids(s).first() == Some(&me))
         .map(|s| {
             s.lines()
@@ -432,14 +421,8 @@ static TAKEN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// holds. Given back by [`release_uid`].
 fn fresh_uid() -> u32 {
     use std::hash::{BuildHasher, Hasher};
-    let in_use: Vec<u32> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-        .flat_map(|s| status_uids(&s))
-        .collect();
-    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let in_use: Vec<u32> = statuses().flat_map(|s| status_uids(&s)).collect();
+    let mut taken = locked(&TAKEN);
     loop {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(Instant::now().elapsed().as_nanos());
@@ -452,10 +435,12 @@ fn fresh_uid() -> u32 {
 }
 
 fn release_uid(uid: u32) {
-    TAKEN
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|&u| u != uid);
+    locked(&TAKEN).retain(|&u| u != uid);
+}
+
+/// A lock on `m`, also after a thread panicked holding it.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Kills every process of `uid`: a helper takes that user and signals all it can, again while
@@ -494,18 +479,13 @@ fn signal_all_of(uid: u32) {
 
 /// Whether a process of `uid` other than a zombie is left.
 fn alive_of(uid: u32) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-        .any(|s| {
-            status_uids(&s).contains(&uid)
-                && !s
-                    .lines()
-                    .find_map(|l| l.strip_prefix("State:"))
-                    .is_some_and(|st| st.trim_start().starts_with('Z'))
-        })
+    statuses().any(|s| {
+        status_uids(&s).contains(&uid)
+            && !s
+                .lines()
+                .find_map(|l| l.strip_prefix("State:"))
+                .is_some_and(|st| st.trim_start().starts_with('Z'))
+    })
 }
 
 /// Stops a run: its first process by pid and its process group (as root, [`kill_uid`] then
@@ -529,7 +509,7 @@ static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
 /// Stops every run in progress and removes its directory: runner is about to end at once (a
 /// second interrupt).
 pub fn stop_all() {
-    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    let running = std::mem::take(&mut *locked(&RUNNING));
     for r in running {
         stop(r.pid);
         if let Some(uid) = r.uid {
@@ -673,25 +653,18 @@ fn run_as(
     }
     if interrupted() {
         return Ok(Outcome {
-            exit: None,
-            timed_out: false,
-            output_overflow: false,
             interrupted: true,
-            stdout: String::new(),
-            stderr: String::new(),
+            ..Default::default()
         });
     }
     let start = Instant::now();
     let mut child = command(w, dir, program, args, limits, mounts, uid).spawn()?;
     let pid = child.id();
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(Running {
-            pid,
-            uid,
-            dir: dir.to_path_buf(),
-        });
+    locked(&RUNNING).push(Running {
+        pid,
+        uid,
+        dir: dir.to_path_buf(),
+    });
     let (otx, orx) = mpsc::channel();
     let out = reader(
         child.stdout.take().expect("piped"),
@@ -741,10 +714,7 @@ fn run_as(
     if let Some(uid) = uid {
         kill_uid(uid);
     }
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|r| r.pid != pid);
+    locked(&RUNNING).retain(|r| r.pid != pid);
     // A process that escaped (not as root) may hold the pipes: wait a moment, not forever.
     let take = |rx: mpsc::Receiver<Vec<u8>>| {
         let kept = rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
