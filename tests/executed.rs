@@ -49,7 +49,7 @@ fn python_answers_are_graded_case_by_case() {
     assert_eq!(v.cases.len(), 2);
     let e = v.execution.as_ref().unwrap();
     assert_eq!(
-        (e.language.as_str(), e.cpu_s, e.processes),
+        (e.language.as_str(), e.limits.cpu_s, e.limits.processes),
         ("python", 5, 64)
     );
     let v = grade(&t, &fenced("py", "def add(a, b):\n    return a - b"));

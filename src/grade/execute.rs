@@ -403,15 +403,12 @@ fn rust_tokens(source: &str) -> Vec<&str> {
                     .windows(close.len())
                     .position(|w| w == close.as_slice())
                     .map_or(rest.len() - body, |p| p + close.len());
-        } else if c == b'"' {
+        } else if c == b'"'
+            || (c == b'\'' && (rest.get(1) == Some(&b'\\') || rest.get(2) == Some(&b'\'')))
+        {
+            // A string or character literal, to its closing quote.
             i += 1;
-            while i < b.len() && b[i] != b'"' {
-                i += if b[i] == b'\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == b'\'' && (rest.get(1) == Some(&b'\\') || rest.get(2) == Some(&b'\'')) {
-            i += 1;
-            while i < b.len() && b[i] != b'\'' {
+            while i < b.len() && b[i] != c {
                 i += if b[i] == b'\\' { 2 } else { 1 };
             }
             i += 1;
@@ -525,26 +522,23 @@ pub fn answer_code(response: &str, language: &str) -> Option<String> {
     (!blocks.is_empty()).then(|| blocks.join("\n"))
 }
 
+/// `l` as a record states it.
+fn run_limits(l: &Limits) -> RunLimits {
+    RunLimits {
+        wall_s: l.wall.as_secs_f64(),
+        cpu_s: l.cpu_s,
+        memory_bytes: l.memory_bytes,
+        file_bytes: l.file_bytes,
+        processes: l.processes,
+    }
+}
+
 /// The record of how `t` runs under `limits` (a Rust answer compiled under larger ones).
 fn execution(t: &TestSpec, limits: &Limits, skipped: Option<String>) -> Execution {
-    let compile = (t.language == "rust").then(|| {
-        let c = compile_limits(limits);
-        RunLimits {
-            wall_s: c.wall.as_secs_f64(),
-            cpu_s: c.cpu_s,
-            memory_bytes: c.memory_bytes,
-            file_bytes: c.file_bytes,
-            processes: c.processes,
-        }
-    });
     Execution {
         language: t.language.clone(),
-        wall_s: limits.wall.as_secs_f64(),
-        cpu_s: limits.cpu_s,
-        memory_bytes: limits.memory_bytes,
-        file_bytes: limits.file_bytes,
-        processes: limits.processes,
-        compile_limits: compile,
+        limits: run_limits(limits),
+        compile_limits: (t.language == "rust").then(|| run_limits(&compile_limits(limits))),
         isolation: sandbox::isolation(),
         skipped,
     }
@@ -752,7 +746,8 @@ mod tests {
         };
         let limits = Limits::default();
         let rust = execution(&spec("rust"), &limits, None);
-        assert_eq!((rust.wall_s, rust.cpu_s, rust.processes), (10.0, 10, 64));
+        let run = &rust.limits;
+        assert_eq!((run.wall_s, run.cpu_s, run.processes), (10.0, 10, 64));
         assert_eq!(
             rust.compile_limits,
             Some(RunLimits {

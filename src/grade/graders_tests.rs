@@ -400,11 +400,13 @@ fn skipped_verdict(language: &str) -> Verdict {
         cases: Vec::new(),
         execution: Some(crate::scenario::Execution {
             language: language.into(),
-            wall_s: 10.0,
-            cpu_s: 10,
-            memory_bytes: 1 << 30,
-            file_bytes: 16 << 20,
-            processes: 64,
+            limits: crate::scenario::RunLimits {
+                wall_s: 10.0,
+                cpu_s: 10,
+                memory_bytes: 1 << 30,
+                file_bytes: 16 << 20,
+                processes: 64,
+            },
             compile_limits: None,
             isolation: crate::scenario::Isolation {
                 network: false,

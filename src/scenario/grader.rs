@@ -135,6 +135,7 @@ impl TestSpec {
         if self.implementation.is_some() != self.broken.is_some() {
             return Err("tests: implementation and broken go together".into());
         }
+        // Python, JavaScript and Rust share their settings; SQL has its own.
         match lang {
             "sql" if self.setup.trim().is_empty() || self.expect.is_none() => {
                 Err("tests: sql needs setup and expect".into())
@@ -142,21 +143,14 @@ impl TestSpec {
             "sql" if self.implementation.is_some() || !self.tests.is_empty() => {
                 Err("tests: sql takes setup and expect, not tests or implementation".into())
             }
-            "python" | "javascript" | "rust"
-                if !self.setup.is_empty() || self.expect.is_some() || self.ordered =>
-            {
-                Err(format!(
-                    "tests: {lang} takes tests (or implementation and broken), not setup, \
-                     expect or ordered"
-                ))
-            }
-            "python" | "javascript" | "rust"
-                if self.tests.trim().is_empty() && self.implementation.is_none() =>
-            {
-                Err(format!(
-                    "tests: {lang} needs tests (or implementation and broken)"
-                ))
-            }
+            "sql" => Ok(()),
+            _ if !self.setup.is_empty() || self.expect.is_some() || self.ordered => Err(format!(
+                "tests: {lang} takes tests (or implementation and broken), not setup, \
+                 expect or ordered"
+            )),
+            _ if self.tests.trim().is_empty() && self.implementation.is_none() => Err(format!(
+                "tests: {lang} needs tests (or implementation and broken)"
+            )),
             _ => Ok(()),
         }
     }
@@ -200,11 +194,8 @@ pub struct RunLimits {
 pub struct Execution {
     pub language: String,
     /// The limits of the test run (`wall_s` to `processes`).
-    pub wall_s: f64,
-    pub cpu_s: u64,
-    pub memory_bytes: u64,
-    pub file_bytes: u64,
-    pub processes: u64,
+    #[serde(flatten)]
+    pub limits: RunLimits,
     /// The limits of compiling the answer with its tests, larger than the test run's (`rust`
     /// only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,7 +280,7 @@ impl Grader {
                 format!(
                     "{name} /{}/{}",
                     snippet(pattern, 60),
-                    in_code_suffix(*in_code)
+                    if *in_code { " in code" } else { "" }
                 )
             }
             Grader::Contains {
@@ -304,8 +295,8 @@ impl Grader {
             } => format!(
                 "{name} '{}'{}{}",
                 snippet(value, 60),
-                ci_suffix(*case_insensitive),
-                in_code_suffix(*in_code)
+                if *case_insensitive { " (any case)" } else { "" },
+                if *in_code { " in code" } else { "" }
             ),
             Grader::Exact {
                 value,
@@ -313,7 +304,7 @@ impl Grader {
             } => format!(
                 "{name} '{}'{}",
                 snippet(value, 60),
-                ci_suffix(*case_insensitive)
+                if *case_insensitive { " (any case)" } else { "" }
             ),
             Grader::WordCount { min, max }
             | Grader::LineCount { min, max }
@@ -387,22 +378,6 @@ fn describe_json(any: bool, allow_fence: bool, required_keys: &[String]) -> Stri
         s.push_str(" (fence ok)");
     }
     s
-}
-
-fn in_code_suffix(in_code: bool) -> &'static str {
-    if in_code {
-        " in code"
-    } else {
-        ""
-    }
-}
-
-fn ci_suffix(case_insensitive: bool) -> &'static str {
-    if case_insensitive {
-        " (any case)"
-    } else {
-        ""
-    }
 }
 
 /// `5..=10`, `>= 5`, `<= 10` or `any`.
