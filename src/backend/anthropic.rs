@@ -6,7 +6,7 @@
 use super::exchange::Exchange;
 use super::http::{self, Client, Handled};
 use super::spec::Endpoint;
-use super::{messages_json, put, sse, stops, system_text, u64_at, with_extra, ChatRequest};
+use super::{messages_json, put, sse, stops, str_at, system_text, u64_at, with_extra, ChatRequest};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -55,7 +55,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
 pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Handled {
     let v: Value = serde_json::from_str(ev.data.trim())
         .map_err(|e| http::not_json("event", &e, &ev.data, ep))?;
-    let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
+    let kind = str_at(&v, "/type").unwrap_or(&ev.event);
     match kind {
         "error" => {
             let msg = http::error_message(&v)
@@ -63,26 +63,18 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
             return Err(http::server_error(&msg, ep));
         }
         "message_start" => {
-            if let Some(m) = v.pointer("/message/model").and_then(Value::as_str) {
-                x.server.model = Some(m.to_string());
-            }
+            let model = str_at(&v, "/message/model").map(String::from);
+            x.server.model = model.or(x.server.model.take());
             if let Some(u) = v.pointer("/message/usage") {
                 usage(u, x);
             }
         }
-        "content_block_delta"
-            if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") =>
-        {
-            let t = v
-                .pointer("/delta/text")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            x.text(t, at)?;
+        "content_block_delta" if str_at(&v, "/delta/type") == Some("text_delta") => {
+            x.text(str_at(&v, "/delta/text").unwrap_or(""), at)?;
         }
         "message_delta" => {
-            if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                x.server.finish_reason = Some(r.to_string());
-            }
+            let reason = str_at(&v, "/delta/stop_reason").map(String::from);
+            x.server.finish_reason = reason.or(x.server.finish_reason.take());
             if let Some(u) = v.get("usage") {
                 usage(u, x);
                 x.usage = x.server.output_tokens.is_some();

@@ -184,13 +184,12 @@ pub fn run_threads(
             });
         }
     });
-    let unsent = schedule
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .unsent();
     LoadReply {
         served: served.into_inner().unwrap_or_else(PoisonError::into_inner),
-        unsent,
+        unsent: schedule
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unsent(),
         wall: start.elapsed(),
     }
 }

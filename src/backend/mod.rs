@@ -31,29 +31,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a whole cell cannot run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CellError {
     /// Getting it ready failed (a server, a quantization, llama.cpp making a context).
+    #[error("{0}")]
     Failed(String),
     /// Its model is bad input: a file llama.cpp will not load.
+    #[error("{0}")]
     Refused(String),
     /// Its records could not be written (a full disk): the run stops there.
+    #[error("{0}")]
     Sink(String),
 }
 
 impl From<String> for CellError {
     fn from(reason: String) -> CellError {
         CellError::Failed(reason)
-    }
-}
-
-impl std::fmt::Display for CellError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CellError::Failed(reason) | CellError::Refused(reason) | CellError::Sink(reason) => {
-                f.write_str(reason)
-            }
-        }
     }
 }
 
@@ -372,6 +365,11 @@ pub fn u64_at(v: &Value, pointer: &str) -> Option<u64> {
             .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < u64::MAX as f64)
             .map(|f| f as u64)
     })
+}
+
+/// A string at a JSON pointer.
+pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)?.as_str()
 }
 
 /// A finite number at a JSON pointer.

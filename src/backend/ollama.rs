@@ -7,7 +7,7 @@
 use super::exchange::{ns_to_ms, Exchange, Failure};
 use super::http::{self, Client};
 use super::spec::Endpoint;
-use super::{put, stops, u64_at, with_extra, ChatRequest};
+use super::{put, stops, str_at, u64_at, with_extra, ChatRequest};
 use crate::record::EndpointInfo;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -80,12 +80,10 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
             .unwrap_or_else(|| e.to_string());
         return Err(http::server_error(&msg, ep));
     }
-    if let Some(m) = v.get("model").and_then(Value::as_str) {
-        x.server.model = Some(m.to_string());
-    }
-    if let Some(t) = v.get("response").and_then(Value::as_str) {
-        x.text(t, at)?;
-    }
+    x.server.model = str_at(&v, "/model")
+        .map(String::from)
+        .or(x.server.model.take());
+    x.text(str_at(&v, "/response").unwrap_or(""), at)?;
     if v.get("done").and_then(Value::as_bool) == Some(true) {
         finals(&v, x);
         x.done = true;
@@ -97,10 +95,7 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
 /// The counts and durations of the last object.
 fn finals(v: &Value, x: &mut Exchange) {
     let s = &mut x.server;
-    s.finish_reason = v
-        .get("done_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    s.finish_reason = str_at(v, "/done_reason").map(String::from);
     s.prompt_tokens = u64_at(v, "/prompt_eval_count");
     s.output_tokens = u64_at(v, "/eval_count");
     s.prompt_ms = ns_to_ms(u64_at(v, "/prompt_eval_duration"));
@@ -121,10 +116,7 @@ fn rate(tokens: Option<u64>, ms: Option<f64>) -> Option<f64> {
 /// prompt, kept loaded for `keep_alive`) and asks what it takes in memory.
 pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Result<(), Failure> {
     let version = client.json(ep, "/api/version", None, PREFLIGHT)?;
-    info.server_version = version
-        .get("version")
-        .and_then(Value::as_str)
-        .map(|v| http::scrub(v, ep));
+    info.server_version = str_at(&version, "/version").map(|v| http::scrub(v, ep));
     let show = client.json(
         ep,
         "/api/show",

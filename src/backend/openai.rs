@@ -7,7 +7,7 @@
 use super::exchange::{Exchange, Failure};
 use super::http::{self, Client, Handled};
 use super::spec::Endpoint;
-use super::{f64_at, messages_json, put, sse, stops, u64_at, with_extra, ChatRequest};
+use super::{f64_at, messages_json, put, sse, stops, str_at, u64_at, with_extra, ChatRequest};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -62,9 +62,9 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
     if v.get("error").is_some() {
         return Err(stream_error(data, ep));
     }
-    if let Some(m) = v.get("model").and_then(Value::as_str) {
-        x.server.model = Some(m.to_string());
-    }
+    x.server.model = str_at(&v, "/model")
+        .map(String::from)
+        .or(x.server.model.take());
     // Only the first choice is the answer (a server asked for one may still send others).
     let first = |c: &&Value| c.get("index").is_none_or(|i| i.as_u64() == Some(0));
     for choice in v
@@ -74,12 +74,9 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
         .flatten()
         .filter(first)
     {
-        if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str) {
-            x.text(t, at)?;
-        }
-        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
-            x.server.finish_reason = Some(r.to_string());
-        }
+        x.text(str_at(choice, "/delta/content").unwrap_or(""), at)?;
+        let reason = str_at(choice, "/finish_reason").map(String::from);
+        x.server.finish_reason = reason.or(x.server.finish_reason.take());
     }
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         usage(u, x);

@@ -166,7 +166,6 @@ pub fn endpoint(
             "{spec}: the token-limit field is max_tokens or max_completion_tokens, not '{max_tokens_field}'"
         ));
     }
-    let max_tokens_field = max_tokens_field.to_string();
     Ok(Endpoint {
         spec: spec.clone(),
         local: cfg.local.unwrap_or_else(|| is_local_host(&host)),
@@ -178,7 +177,7 @@ pub fn endpoint(
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        max_tokens_field,
+        max_tokens_field: max_tokens_field.to_string(),
         extra,
         family: cfg.family.clone(),
         num_thread: cfg.num_thread,
