@@ -319,10 +319,7 @@ fn build_messages(
         .system
         .clone()
         .filter(|s| !s.is_empty())
-        .map(|content| Message {
-            role: Role::System,
-            content,
-        });
+        .map(|content| Message::new(Role::System, content));
     match (&raw.user, &raw.messages) {
         (Some(_), Some(_)) => Err("has both `user` and `messages`; use one".into()),
         (None, None) => Err("needs `user`, `messages` or (with raw = true) `prompt`".into()),
@@ -330,10 +327,7 @@ fn build_messages(
             if user.trim().is_empty() {
                 return Err("`user` is empty".into());
             }
-            let user = Message {
-                role: Role::User,
-                content: user.clone(),
-            };
+            let user = Message::new(Role::User, user.clone());
             Ok((system.into_iter().chain([user]).collect(), None))
         }
         (None, Some(messages)) => {
@@ -377,19 +371,15 @@ fn parse_grader(index: usize, value: &toml::Value) -> Result<Grader, String> {
         ));
     };
     let kind = match table.get("type") {
-        None => {
-            return Err(format!(
-                "grader {index}: missing `type` (expected one of: {expected})"
-            ))
-        }
-        Some(toml::Value::String(s)) => s.as_str(),
-        Some(other) => {
-            return Err(format!(
-                "grader {index}: `type` must be a string, not {}",
-                other.type_str()
-            ))
-        }
-    };
+        Some(toml::Value::String(s)) => Ok(s.as_str()),
+        None => Err(format!(
+            "grader {index}: missing `type` (expected one of: {expected})"
+        )),
+        Some(other) => Err(format!(
+            "grader {index}: `type` must be a string, not {}",
+            other.type_str()
+        )),
+    }?;
     if !GRADER_TYPES.contains(&kind) {
         return Err(format!(
             "unknown grader type '{kind}' (expected one of: {expected})"

@@ -157,6 +157,13 @@ pub struct Message {
     pub content: String,
 }
 
+impl Message {
+    pub fn new(role: Role, content: impl Into<String>) -> Message {
+        let content = content.into();
+        Message { role, content }
+    }
+}
+
 crate::util::names::named_enum! {
     /// Who says a message.
     pub enum Role {
@@ -366,10 +373,7 @@ pub fn available(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-            .filter_map(|p| {
-                let stem = p.file_stem()?.to_str()?.to_string();
-                Some((stem, p))
-            })
+            .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p)))
             .filter(|(stem, _)| stem != PRICES_STEM && !out.iter().any(|(n, _)| n == stem))
             .collect();
         out.append(&mut found);

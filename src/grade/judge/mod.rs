@@ -58,15 +58,10 @@ pub fn messages(rubric: &Rubric, case: &Case<'_>) -> Vec<Message> {
         criteria.join("\n"),
         keys.join(", ")
     );
+    let system = "You are a strict, fair grader of AI answers. You answer in JSON only.";
     vec![
-        Message {
-            role: Role::System,
-            content: "You are a strict, fair grader of AI answers. You answer in JSON only.".into(),
-        },
-        Message {
-            role: Role::User,
-            content: user,
-        },
+        Message::new(Role::System, system),
+        Message::new(Role::User, user),
     ]
 }
 
