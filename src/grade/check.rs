@@ -1,7 +1,7 @@
 //! The checks behind each grader type; each returns why it failed, in a few words.
 
 use super::text;
-use crate::scenario::{compile_regex as compile, range_text};
+use crate::scenario::{compile_regex as compile, Bounds};
 use std::borrow::Cow;
 
 fn where_text(in_code: bool) -> &'static str {
@@ -62,14 +62,9 @@ pub(super) fn contains(
 }
 
 /// A count within `min..=max`, either bound optional.
-pub(super) fn in_range(
-    what: &str,
-    n: usize,
-    min: Option<usize>,
-    max: Option<usize>,
-) -> Result<(), String> {
-    if min.is_some_and(|lo| n < lo) || max.is_some_and(|hi| n > hi) {
-        Err(format!("{n} {what}, expected {}", range_text(min, max)))
+pub(super) fn in_range(what: &str, n: usize, b: &Bounds) -> Result<(), String> {
+    if b.min.is_some_and(|lo| n < lo) || b.max.is_some_and(|hi| n > hi) {
+        Err(format!("{n} {what}, expected {}", b.text()))
     } else {
         Ok(())
     }

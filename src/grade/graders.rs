@@ -150,15 +150,9 @@ fn checked(g: &Grader, response: &str) -> Result<(), String> {
             value,
             case_insensitive,
         } => check::exact(response, value, *case_insensitive),
-        Grader::WordCount { min, max } => {
-            check::in_range("words", text::word_count(response), *min, *max)
-        }
-        Grader::LineCount { min, max } => {
-            check::in_range("lines", text::line_count(response), *min, *max)
-        }
-        Grader::ItemCount { min, max } => {
-            check::in_range("items", text::item_count(response), *min, *max)
-        }
+        Grader::WordCount(b) => check::in_range("words", text::word_count(response), b),
+        Grader::LineCount(b) => check::in_range("lines", text::line_count(response), b),
+        Grader::ItemCount(b) => check::in_range("items", text::item_count(response), b),
         Grader::Number { value, tolerance } => check::number(response, *value, *tolerance),
         Grader::CodeBlock { language } => check::code_block(response, language.as_deref()),
         Grader::Tests(_) => Err("executed graders run through grade::execute".into()),

@@ -403,16 +403,10 @@ fn check_pairs(prompts: &[Prompt]) -> Result<(), String> {
             .iter()
             .filter(|q| q.pair.as_deref() == Some(pair))
             .collect();
-        if members.len() != 2 {
-            let noun = if members.len() == 1 {
-                "prompt"
-            } else {
-                "prompts"
-            };
-            return Err(format!(
-                "pair '{pair}' has {} {noun}, needs exactly 2",
-                members.len()
-            ));
+        let n = members.len();
+        if n != 2 {
+            let noun = if n == 1 { "prompt" } else { "prompts" };
+            return Err(format!("pair '{pair}' has {n} {noun}, needs exactly 2"));
         }
         let names = |q: &Prompt| q.graders.iter().map(Grader::name).collect::<Vec<_>>();
         let (a, b) = (names(members[0]), names(members[1]));

@@ -63,24 +63,9 @@ pub enum Grader {
         #[serde(default, skip_serializing_if = "is_false")]
         case_insensitive: bool,
     },
-    WordCount {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        min: Option<usize>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max: Option<usize>,
-    },
-    LineCount {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        min: Option<usize>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max: Option<usize>,
-    },
-    ItemCount {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        min: Option<usize>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        max: Option<usize>,
-    },
+    WordCount(Bounds),
+    LineCount(Bounds),
+    ItemCount(Bounds),
     Number {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<f64>,
@@ -93,6 +78,28 @@ pub enum Grader {
     },
     /// The answer's code executed against hidden tests in a sandbox (see `grade::execute`).
     Tests(Box<TestSpec>),
+}
+
+/// The bounds of a count (`word_count`, `line_count`, `item_count`), either optional.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<usize>,
+}
+
+impl Bounds {
+    /// `5..=10`, `>= 5`, `<= 10` or `any`.
+    pub fn text(&self) -> String {
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
+            (Some(lo), None) => format!(">= {lo}"),
+            (None, Some(hi)) => format!("<= {hi}"),
+            (None, None) => "any".into(),
+        }
+    }
 }
 
 /// What the `tests` grader runs. Python and JavaScript: `tests` holds `test_*` functions that
@@ -258,9 +265,9 @@ impl Grader {
             Grader::Contains { .. } => "contains",
             Grader::NotContains { .. } => "not_contains",
             Grader::Exact { .. } => "exact",
-            Grader::WordCount { .. } => "word_count",
-            Grader::LineCount { .. } => "line_count",
-            Grader::ItemCount { .. } => "item_count",
+            Grader::WordCount(_) => "word_count",
+            Grader::LineCount(_) => "line_count",
+            Grader::ItemCount(_) => "item_count",
             Grader::Number { .. } => "number",
             Grader::CodeBlock { .. } => "code_block",
             Grader::Tests(_) => "tests",
@@ -306,9 +313,9 @@ impl Grader {
                 snippet(value, 60),
                 if *case_insensitive { " (any case)" } else { "" }
             ),
-            Grader::WordCount { min, max }
-            | Grader::LineCount { min, max }
-            | Grader::ItemCount { min, max } => format!("{name} {}", range_text(*min, *max)),
+            Grader::WordCount(b) | Grader::LineCount(b) | Grader::ItemCount(b) => {
+                format!("{name} {}", b.text())
+            }
             Grader::Number { value: None, .. } => name.to_string(),
             Grader::Number {
                 value: Some(v),
@@ -344,14 +351,14 @@ impl Grader {
             {
                 Err(format!("{}: empty value", self.name()))
             }
-            Grader::WordCount { min, max }
-            | Grader::LineCount { min, max }
-            | Grader::ItemCount { min, max } => match (min, max) {
-                (Some(lo), Some(hi)) if lo > hi => {
-                    Err(format!("{} min {lo} > max {hi}", self.name()))
+            Grader::WordCount(b) | Grader::LineCount(b) | Grader::ItemCount(b) => {
+                match (b.min, b.max) {
+                    (Some(lo), Some(hi)) if lo > hi => {
+                        Err(format!("{} min {lo} > max {hi}", self.name()))
+                    }
+                    _ => Ok(()),
                 }
-                _ => Ok(()),
-            },
+            }
             Grader::Number { tolerance, .. } if !tolerance.is_finite() || *tolerance < 0.0 => {
                 Err(format!("number: tolerance {tolerance} must be >= 0"))
             }
@@ -378,16 +385,6 @@ fn describe_json(any: bool, allow_fence: bool, required_keys: &[String]) -> Stri
         s.push_str(" (fence ok)");
     }
     s
-}
-
-/// `5..=10`, `>= 5`, `<= 10` or `any`.
-pub fn range_text(min: Option<usize>, max: Option<usize>) -> String {
-    match (min, max) {
-        (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
-        (Some(lo), None) => format!(">= {lo}"),
-        (None, Some(hi)) => format!("<= {hi}"),
-        (None, None) => "any".into(),
-    }
 }
 
 /// Compiles a pattern; the error is one line.

@@ -92,7 +92,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use file::parse as load_str;
 pub use grader::{
-    compile_regex, range_text, snippet, CaseVerdict, Execution, Grader, Isolation, PairVerdict,
+    compile_regex, snippet, Bounds, CaseVerdict, Execution, Grader, Isolation, PairVerdict,
     RunLimits, TestSpec, Verdict, GRADER_TYPES, TEST_LANGUAGES,
 };
 pub use rubric::Rubric;

@@ -45,7 +45,7 @@ fn long_form_loads() {
     assert!(log
         .graders
         .iter()
-        .any(|g| matches!(g, Grader::WordCount { min: Some(n), .. } if *n >= 1500)));
+        .any(|g| matches!(g, Grader::WordCount(Bounds { min: Some(n), .. }) if *n >= 1500)));
 }
 
 #[test]
