@@ -269,18 +269,13 @@ fn run_rust(
     if let Some(why) = o.stopped(limits) {
         return Err(why);
     }
+    // `ok NAME`, `failed NAME` or `ignored NAME`; the last two fail, saying which.
     let case = |l: &str| {
         let (result, name) = l.split_once(' ')?;
-        let (pass, detail) = match result {
-            "ok" => (true, None),
-            "failed" => (false, Some("failed".to_string())),
-            "ignored" => (false, Some("ignored".to_string())),
-            _ => return None,
-        };
-        Some(CaseVerdict {
+        matches!(result, "ok" | "failed" | "ignored").then(|| CaseVerdict {
             case: name.to_string(),
-            pass,
-            detail,
+            pass: result == "ok",
+            detail: (result != "ok").then(|| result.to_string()),
         })
     };
     let cases = read_verdicts(&mut log, limits)?

@@ -554,13 +554,9 @@ fn secrets_in(vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString
 
 /// `text` with each of `secrets` replaced by `[redacted]`.
 fn redact(text: String, secrets: &[String]) -> String {
-    secrets.iter().fold(text, |t, s| {
-        if t.contains(s.as_str()) {
-            t.replace(s.as_str(), "[redacted]")
-        } else {
-            t
-        }
-    })
+    secrets
+        .iter()
+        .fold(text, |t, s| t.replace(s.as_str(), "[redacted]"))
 }
 
 /// Reads a pipe up to `cap` bytes, then tells the waiter it overflowed (and drains nothing
@@ -676,26 +672,24 @@ fn run_as(
         limits.output_bytes,
         otx,
     );
-    let (mut timed_out, mut output_overflow, mut stopped) = (false, false, false);
+    // Why it was stopped, if it was: the first limit reached.
+    let mut o = Outcome::default();
     let status = loop {
         match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
             Ok(None) => {}
-            Err(_) => break None,
+            ended => break ended.ok().flatten(),
         }
         if orx.try_recv().is_ok() {
-            output_overflow = true;
-            break None;
+            o.output_overflow = true;
+        } else if start.elapsed() >= limits.wall {
+            o.timed_out = true;
+        } else if interrupted() {
+            o.interrupted = true;
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
         }
-        if start.elapsed() >= limits.wall {
-            timed_out = true;
-            break None;
-        }
-        if interrupted() {
-            stopped = true;
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+        break None;
     };
     // It goes, with whatever it left running: by pid (it may have left its group), its group,
     // and as root every process of its user.
@@ -720,15 +714,12 @@ fn run_as(
         let kept = rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
         redact(String::from_utf8_lossy(&kept).into_owned(), secrets())
     };
+    let stopped = o.timed_out || o.output_overflow || o.interrupted;
     Ok(Outcome {
-        exit: status
-            .filter(|_| !timed_out && !output_overflow && !stopped)
-            .and_then(|s| s.code()),
-        timed_out,
-        output_overflow,
-        interrupted: stopped,
+        exit: status.filter(|_| !stopped).and_then(|s| s.code()),
         stdout: take(out),
         stderr: take(err),
+        ..o
     })
 }
 
