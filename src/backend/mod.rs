@@ -304,14 +304,12 @@ pub fn messages_json(req: &ChatRequest<'_>, with_system: bool) -> Value {
     if let Some(raw) = req.raw() {
         return json!([{ "role": "user", "content": raw }]);
     }
-    let msgs: Vec<Value> = req
-        .prompt
+    req.prompt
         .messages
         .iter()
         .filter(|m| with_system || m.role != Role::System)
         .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-        .collect();
-    Value::Array(msgs)
+        .collect()
 }
 
 /// The system prompt, if the request has one.

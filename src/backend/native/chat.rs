@@ -71,10 +71,9 @@ pub fn generate(
     opts: &Prompt,
 ) -> Result<Generation, ChatError> {
     // A new chain per request starts from the seed: one seed gives one text.
-    let mut sampler = match opts.sampling.is_greedy() {
-        true => None,
-        false => Some(Sampler::new(&opts.sampling)?),
-    };
+    let mut sampler = (!opts.sampling.is_greedy())
+        .then(|| Sampler::new(&opts.sampling))
+        .transpose()?;
     if i32::try_from(text.len()).is_err() {
         return Err(ChatError::PromptTooLarge(text.len()));
     }

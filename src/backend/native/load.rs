@@ -70,15 +70,13 @@ impl Feed for LevelFeed<'_> {
         loop {
             let (seq, p, arrival) = self.schedule.take(now)?;
             let prompt = self.req.prompts[p];
-            let sampler = match prompt.sampling.is_greedy() {
-                true => None,
-                false => match Sampler::new(&prompt.sampling) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        self.record_failed(seq, p, arrival, e.to_string());
-                        continue;
-                    }
-                },
+            let sampler = (!prompt.sampling.is_greedy()).then(|| Sampler::new(&prompt.sampling));
+            let sampler = match sampler.transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.record_failed(seq, p, arrival, e.to_string());
+                    continue;
+                }
             };
             let queue = now
                 .saturating_duration_since(self.schedule.start())

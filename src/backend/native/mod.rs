@@ -185,10 +185,8 @@ impl Native {
 
     /// A prompt rendered and counted: from the cell's preparation, or now.
     fn ready(&self, model: &Model, p: &crate::scenario::Prompt) -> Result<Ready, String> {
-        if let Some(r) = self.prompts.get(&p.id) {
-            return Ok(r.clone());
-        }
-        render(model, p, false)
+        let cached = self.prompts.get(&p.id).cloned();
+        cached.map_or_else(|| render(model, p, false), Ok)
     }
 
     fn chat(&mut self, req: &ChatRequest<'_>) -> Result<ChatReply, String> {

@@ -122,11 +122,7 @@ pub fn parse(
         }
         scores.insert(c.name.clone(), s);
     }
-    let rationale = v
-        .get("rationale")
-        .and_then(|r| r.as_str())
-        .map(str::to_string);
-    Ok((scores, rationale))
+    Ok((scores, v["rationale"].as_str().map(str::to_string)))
 }
 
 /// A model's family from its name or file name: the leading letters of its last path part,
