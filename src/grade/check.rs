@@ -1,7 +1,7 @@
 //! The checks behind each grader type; each returns why it failed, in a few words.
 
 use super::text;
-use crate::scenario::{compile_regex as compile, Bounds};
+use crate::scenario::{compile_regex as compile, Bounds, Needle, Pattern};
 use std::borrow::Cow;
 
 fn where_text(in_code: bool) -> &'static str {
@@ -25,40 +25,29 @@ fn target(response: &str, in_code: bool) -> Result<Cow<'_, str>, String> {
 }
 
 /// `want`: the pattern must match (regex) or must not (not_regex).
-pub(super) fn regex(
-    response: &str,
-    pattern: &str,
-    in_code: bool,
-    want: bool,
-) -> Result<(), String> {
-    let target = target(response, in_code)?;
-    match (compile(pattern)?.find(&target), want) {
+pub(super) fn regex(response: &str, p: &Pattern, want: bool) -> Result<(), String> {
+    let target = target(response, p.in_code)?;
+    match (compile(&p.pattern)?.find(&target), want) {
         (Some(_), true) | (None, false) => Ok(()),
-        (None, true) => Err(format!("no match in {}", where_text(in_code))),
+        (None, true) => Err(format!("no match in {}", where_text(p.in_code))),
         (Some(m), false) => Err(format!("matched '{}'", text::snippet(m.as_str(), 40))),
     }
 }
 
 /// `want`: the value must be present (contains) or absent (not_contains).
-pub(super) fn contains(
-    response: &str,
-    value: &str,
-    case_insensitive: bool,
-    in_code: bool,
-    want: bool,
-) -> Result<(), String> {
-    let haystack = target(response, in_code)?;
-    let found = if case_insensitive {
-        haystack.to_lowercase().contains(&value.to_lowercase())
+pub(super) fn contains(response: &str, n: &Needle, want: bool) -> Result<(), String> {
+    let haystack = target(response, n.in_code)?;
+    let found = if n.case_insensitive {
+        haystack.to_lowercase().contains(&n.value.to_lowercase())
     } else {
-        haystack.contains(value)
+        haystack.contains(n.value.as_str())
     };
     if found == want {
         return Ok(());
     }
     let not = if found { "" } else { "not " };
-    let value = text::snippet(value, 40);
-    Err(format!("'{value}' {not}found in {}", where_text(in_code)))
+    let value = text::snippet(&n.value, 40);
+    Err(format!("'{value}' {not}found in {}", where_text(n.in_code)))
 }
 
 /// A count within `min..=max`, either bound optional.

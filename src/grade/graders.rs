@@ -134,18 +134,10 @@ fn checked(g: &Grader, response: &str) -> Result<(), String> {
             allow_fence,
             required_keys,
         } => check::json(response, *any, *allow_fence, required_keys),
-        Grader::Regex { pattern, in_code } => check::regex(response, pattern, *in_code, true),
-        Grader::NotRegex { pattern, in_code } => check::regex(response, pattern, *in_code, false),
-        Grader::Contains {
-            value,
-            case_insensitive,
-            in_code,
-        } => check::contains(response, value, *case_insensitive, *in_code, true),
-        Grader::NotContains {
-            value,
-            case_insensitive,
-            in_code,
-        } => check::contains(response, value, *case_insensitive, *in_code, false),
+        Grader::Regex(p) => check::regex(response, p, true),
+        Grader::NotRegex(p) => check::regex(response, p, false),
+        Grader::Contains(n) => check::contains(response, n, true),
+        Grader::NotContains(n) => check::contains(response, n, false),
         Grader::Exact {
             value,
             case_insensitive,

@@ -364,10 +364,10 @@ fn graders_never_panic_on_odd_input() {
 
 #[test]
 fn invalid_regex_fails_at_grade_time_too() {
-    let grader = Grader::Regex {
+    let grader = Grader::Regex(crate::scenario::Pattern {
         pattern: "(".into(),
         in_code: false,
-    };
+    });
     assert!(grader.validate().is_err());
     let v = grader.grade("anything");
     assert!(!v.pass);

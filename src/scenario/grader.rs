@@ -34,30 +34,10 @@ pub enum Grader {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         required_keys: Vec<String>,
     },
-    Regex {
-        pattern: String,
-        #[serde(default, skip_serializing_if = "is_false")]
-        in_code: bool,
-    },
-    NotRegex {
-        pattern: String,
-        #[serde(default, skip_serializing_if = "is_false")]
-        in_code: bool,
-    },
-    Contains {
-        value: String,
-        #[serde(default, skip_serializing_if = "is_false")]
-        case_insensitive: bool,
-        #[serde(default, skip_serializing_if = "is_false")]
-        in_code: bool,
-    },
-    NotContains {
-        value: String,
-        #[serde(default, skip_serializing_if = "is_false")]
-        case_insensitive: bool,
-        #[serde(default, skip_serializing_if = "is_false")]
-        in_code: bool,
-    },
+    Regex(Pattern),
+    NotRegex(Pattern),
+    Contains(Needle),
+    NotContains(Needle),
     Exact {
         value: String,
         #[serde(default, skip_serializing_if = "is_false")]
@@ -78,6 +58,26 @@ pub enum Grader {
     },
     /// The answer's code executed against hidden tests in a sandbox (see `grade::execute`).
     Tests(Box<TestSpec>),
+}
+
+/// What `regex` and `not_regex` look for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pattern {
+    pub pattern: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub in_code: bool,
+}
+
+/// What `contains` and `not_contains` look for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Needle {
+    pub value: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub in_code: bool,
 }
 
 /// The bounds of a count (`word_count`, `line_count`, `item_count`), either optional.
@@ -260,10 +260,10 @@ impl Grader {
     pub fn name(&self) -> &'static str {
         match self {
             Grader::Json { .. } => "json",
-            Grader::Regex { .. } => "regex",
-            Grader::NotRegex { .. } => "not_regex",
-            Grader::Contains { .. } => "contains",
-            Grader::NotContains { .. } => "not_contains",
+            Grader::Regex(_) => "regex",
+            Grader::NotRegex(_) => "not_regex",
+            Grader::Contains(_) => "contains",
+            Grader::NotContains(_) => "not_contains",
             Grader::Exact { .. } => "exact",
             Grader::WordCount(_) => "word_count",
             Grader::LineCount(_) => "line_count",
@@ -283,27 +283,20 @@ impl Grader {
                 allow_fence,
                 required_keys,
             } => describe_json(*any, *allow_fence, required_keys),
-            Grader::Regex { pattern, in_code } | Grader::NotRegex { pattern, in_code } => {
-                format!(
-                    "{name} /{}/{}",
-                    snippet(pattern, 60),
-                    if *in_code { " in code" } else { "" }
-                )
-            }
-            Grader::Contains {
-                value,
-                case_insensitive,
-                in_code,
-            }
-            | Grader::NotContains {
-                value,
-                case_insensitive,
-                in_code,
-            } => format!(
+            Grader::Regex(p) | Grader::NotRegex(p) => format!(
+                "{name} /{}/{}",
+                snippet(&p.pattern, 60),
+                if p.in_code { " in code" } else { "" }
+            ),
+            Grader::Contains(n) | Grader::NotContains(n) => format!(
                 "{name} '{}'{}{}",
-                snippet(value, 60),
-                if *case_insensitive { " (any case)" } else { "" },
-                if *in_code { " in code" } else { "" }
+                snippet(&n.value, 60),
+                if n.case_insensitive {
+                    " (any case)"
+                } else {
+                    ""
+                },
+                if n.in_code { " in code" } else { "" }
             ),
             Grader::Exact {
                 value,
@@ -341,11 +334,9 @@ impl Grader {
             Grader::Json { required_keys, .. } if required_keys.iter().any(|k| k.is_empty()) => {
                 Err("json: empty key in required_keys".into())
             }
-            Grader::Regex { pattern, .. } | Grader::NotRegex { pattern, .. } => {
-                compile_regex(pattern).map(|_| ())
-            }
-            Grader::Contains { value, .. }
-            | Grader::NotContains { value, .. }
+            Grader::Regex(p) | Grader::NotRegex(p) => compile_regex(&p.pattern).map(|_| ()),
+            Grader::Contains(Needle { value, .. })
+            | Grader::NotContains(Needle { value, .. })
             | Grader::Exact { value, .. }
                 if value.is_empty() =>
             {

@@ -92,8 +92,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use file::parse as load_str;
 pub use grader::{
-    compile_regex, snippet, Bounds, CaseVerdict, Execution, Grader, Isolation, PairVerdict,
-    RunLimits, TestSpec, Verdict, GRADER_TYPES, TEST_LANGUAGES,
+    compile_regex, snippet, Bounds, CaseVerdict, Execution, Grader, Isolation, Needle, PairVerdict,
+    Pattern, RunLimits, TestSpec, Verdict, GRADER_TYPES, TEST_LANGUAGES,
 };
 pub use rubric::Rubric;
 
