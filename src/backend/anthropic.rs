@@ -46,9 +46,8 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         path: "/v1/messages",
         body: body(ep, req),
         headers,
-        max_tokens: req.prompt.max_tokens,
     };
-    http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
+    http::sse_exchange(client, ep, &post, req, on_event)
 }
 
 /// Applies one event; `Ok(false)` after `message_stop`.

@@ -6,6 +6,7 @@
 
 use super::exchange::{Exchange, Failure};
 use super::spec::Endpoint;
+use super::ChatRequest;
 use crate::measure::FailureKind;
 use std::io::{ErrorKind, Read};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -252,13 +253,11 @@ fn timed<B>(req: ureq::RequestBuilder<B>, limit: Duration) -> ureq::RequestBuild
     req.config().timeout_global(Some(limit)).build()
 }
 
-/// A streamed POST: the path under the base URL, the JSON body, the request's own headers and
-/// its token limit (the stream is held to it: [`Exchange::limited`]).
+/// A streamed POST: the path under the base URL, the JSON body and the request's own headers.
 pub struct Post<'a> {
     pub path: &'a str,
     pub body: serde_json::Value,
     pub headers: Vec<(&'a str, String)>,
-    pub max_tokens: u32,
 }
 
 /// What applies one server-sent event to an exchange: `Ok(false)` ends the stream.
@@ -273,10 +272,10 @@ pub fn sse_exchange(
     client: &Client,
     ep: &Endpoint,
     post: &Post<'_>,
-    limit: Duration,
+    req: &ChatRequest<'_>,
     on_event: OnEvent,
 ) -> Exchange {
-    stream(client, ep, post, limit, |resp, x, deadline| {
+    stream(client, ep, post, req, |resp, x, deadline| {
         let mut parser = super::sse::Parser::default();
         pump(resp, x, ep, deadline, |line, at, x| {
             match parser.line(line) {
@@ -285,24 +284,26 @@ pub fn sse_exchange(
                 None => Ok(true),
             }
         })?;
-        match parser.finish() {
+        match parser.dispatch() {
             Some(ev) if !x.done => on_event(&ev, Instant::now(), x, ep).map(|_| ()),
             _ => Ok(()),
         }
     })
 }
 
-/// Sends a streamed POST and reads its body with `read` (given the deadline the request's
-/// time limit sets), then records how the exchange ended: one exchange, however it ends, with
-/// the API key taken out of everything the server sent.
+/// Sends the streamed POST of chat request `req` and reads its body with `read` (given the
+/// deadline the request's time limit sets), the stream held to its token limit
+/// ([`Exchange::limited`]), then records how the exchange ended: one exchange, however it
+/// ends, with the API key taken out of everything the server sent.
 pub fn stream(
     client: &Client,
     ep: &Endpoint,
     post: &Post<'_>,
-    limit: Duration,
+    req: &ChatRequest<'_>,
     read: impl FnOnce(&mut Response, &mut Exchange, Instant) -> Result<(), Failure>,
 ) -> Exchange {
-    let mut x = Exchange::limited(Instant::now(), post.max_tokens);
+    let limit = req.prompt.time_limit;
+    let mut x = Exchange::limited(Instant::now(), req.prompt.max_tokens);
     let began = x.start;
     let _watch = client.watch();
     let result = client

@@ -52,19 +52,12 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &s
         path: "/api/generate",
         body: body(ep, req, prompt),
         headers: Vec::new(),
-        max_tokens: req.prompt.max_tokens,
     };
-    http::stream(
-        client,
-        ep,
-        &post,
-        req.prompt.time_limit,
-        |resp, x, deadline| {
-            http::pump(resp, x, ep, deadline, |line, at, x| {
-                on_line(line, at, x, ep)
-            })
-        },
-    )
+    http::stream(client, ep, &post, req, |resp, x, deadline| {
+        http::pump(resp, x, ep, deadline, |line, at, x| {
+            on_line(line, at, x, ep)
+        })
+    })
 }
 
 /// Applies one line; `Ok(false)` after the `done` object.

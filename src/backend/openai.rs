@@ -43,9 +43,8 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
         path: "/chat/completions",
         body: body(ep, req),
         headers: auth.into_iter().collect(),
-        max_tokens: req.prompt.max_tokens,
     };
-    http::sse_exchange(client, ep, &post, req.prompt.time_limit, on_event)
+    http::sse_exchange(client, ep, &post, req, on_event)
 }
 
 /// Applies one event; `Ok(false)` after `[DONE]`.

@@ -56,13 +56,9 @@ impl Parser {
         None
     }
 
-    /// The event still being built when the stream ends (a last event without its blank
-    /// line), if any.
-    pub fn finish(&mut self) -> Option<Event> {
-        self.dispatch()
-    }
-
-    fn dispatch(&mut self) -> Option<Event> {
+    /// The event built so far, if any: at a blank line, and when the stream ends (a last
+    /// event without its blank line).
+    pub fn dispatch(&mut self) -> Option<Event> {
         let event = self.event.take();
         let oversized = std::mem::take(&mut self.oversized);
         let data = self.data.take()?;
@@ -81,7 +77,7 @@ mod tests {
     fn events(text: &str) -> Vec<Event> {
         let mut p = Parser::default();
         let mut out: Vec<Event> = text.split('\n').filter_map(|l| p.line(l)).collect();
-        out.extend(p.finish());
+        out.extend(p.dispatch());
         out
     }
 
