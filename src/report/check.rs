@@ -5,10 +5,10 @@
 
 use super::table::{self, opt, Column};
 use crate::measure::compare::{self, Better, Ratio, Verdict};
-use crate::measure::stats::percentile;
 use crate::plan::ab::{self, AbOptions, AbRun};
 use crate::record::Records;
 use crate::record::{BenchRecord, EngineSettings, LoadReport, MachineInfo, RequestRecord};
+use crate::report::median;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -242,9 +242,7 @@ fn row(
     min_pairs: usize,
 ) -> CheckRow {
     let better = better(key.metric);
-    let med = |s: Option<&Samples>| {
-        s.and_then(|s| percentile(&s.iter().map(|x| x.1).collect::<Vec<_>>(), 0.5))
-    };
+    let med = |s: Option<&Samples>| s.and_then(|s| median(s.iter().map(|x| x.1)));
     let ratio = match (b, c) {
         (Some(b), Some(c)) => compare_samples(b, c, better, min_pairs),
         _ => None,
@@ -277,7 +275,7 @@ fn compare_samples(b: &Samples, c: &Samples, better: Better, min_pairs: usize) -
         }
         Some(
             m.into_iter()
-                .filter_map(|(k, v)| Some((k, percentile(&v, 0.5)?)))
+                .filter_map(|(k, v)| Some((k, median(v)?)))
                 .collect(),
         )
     };

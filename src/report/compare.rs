@@ -5,9 +5,8 @@
 
 use super::reference::Published;
 use super::sweep::{rows_with, SweepRow};
-use super::table::{self, opt, Column, Grid};
-use super::{Format, ReportError};
-use crate::measure::stats::percentile;
+use super::table::{self, opt, or_dash, Column, Grid};
+use super::{median, Format, ReportError};
 use crate::record::{BackendId, Record, RequestRecord};
 use std::collections::BTreeMap;
 
@@ -95,10 +94,6 @@ pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparis
     })
 }
 
-fn median(v: impl Iterator<Item = f64>) -> Option<f64> {
-    percentile(&v.collect::<Vec<_>>(), 0.5)
-}
-
 fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord]) -> CompareRow {
     let mine: Vec<&RequestRecord> = reqs
         .iter()
@@ -145,7 +140,7 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
                 .filter_map(|(h, n)| Some(h.ttft_ms? - n.ttft_ms?)),
         ),
         decode_tps_p50: median(ok.iter().filter_map(|r| r.decode_tps)),
-        decode_ratio: match (median(h_rates.into_iter()), median(n_rates.into_iter())) {
+        decode_ratio: match (median(h_rates), median(n_rates)) {
             (Some(h), Some(n)) if n > 0.0 => Some(h / n),
             _ => None,
         },
@@ -187,31 +182,23 @@ const BACKENDS: &[Column<CompareRow>] = &[
     Column::number("$/quality pt", |r| opt(r.cost_per_quality_point, 6)),
 ];
 
-/// The cell, or `-` when it is empty.
-fn dash<'a>(s: impl Into<Option<&'a str>>) -> String {
-    s.into()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("-")
-        .to_string()
-}
-
 /// A published reference row's columns.
 const PUBLISHED: &[Column<Published<String>>] = &[
-    Column::text("published", |r| dash(r.published.as_deref())),
-    Column::text("runtime", |r| dash(r.runtime.as_deref())),
-    Column::text("model", |r| dash(r.model.as_str())),
-    Column::text("machine", |r| dash(r.machine.as_str())),
-    Column::text("quant", |r| dash(r.quant.as_deref())),
-    Column::text("scenario", |r| dash(r.scenario.as_deref())),
-    Column::number("gen tok/s", |r| dash(r.gen_tok_s.as_deref())),
-    Column::number("TTFT s", |r| dash(r.ttft_s.as_deref())),
+    Column::text("published", |r| or_dash(r.published.as_deref())),
+    Column::text("runtime", |r| or_dash(r.runtime.as_deref())),
+    Column::text("model", |r| or_dash(r.model.as_str())),
+    Column::text("machine", |r| or_dash(r.machine.as_str())),
+    Column::text("quant", |r| or_dash(r.quant.as_deref())),
+    Column::text("scenario", |r| or_dash(r.scenario.as_deref())),
+    Column::number("gen tok/s", |r| or_dash(r.gen_tok_s.as_deref())),
+    Column::number("TTFT s", |r| or_dash(r.ttft_s.as_deref())),
     Column::number("quality", |r| match (&r.quality, &r.quality_scale) {
         (None, _) => "-".to_string(),
         (Some(q), None) => q.clone(),
         (Some(q), Some(s)) => format!("{q}/{s}"),
     }),
-    Column::number("cost $", |r| dash(r.cost_usd.as_deref())),
-    Column::text("source", |r| dash(r.source.as_str())),
+    Column::number("cost $", |r| or_dash(r.cost_usd.as_deref())),
+    Column::text("source", |r| or_dash(r.source.as_str())),
 ];
 
 /// The comparison as text under the sweep's table (table and Markdown formats; the machine

@@ -12,7 +12,6 @@ pub(crate) fn to_csv<T: Serialize>(items: &[T]) -> Result<String, ReportError> {
         .collect::<Result<Vec<_>, _>>()?;
     let cols = columns(&rows);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let err = |e: csv::Error| ReportError::Csv(e.to_string());
     w.write_record(&cols).map_err(err)?;
     for row in &rows {
         let map: std::collections::HashMap<&str, &str> =
@@ -23,8 +22,16 @@ pub(crate) fn to_csv<T: Serialize>(items: &[T]) -> Result<String, ReportError> {
         )
         .map_err(err)?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ReportError::Csv(e.to_string()))?;
+    finish(w)
+}
+
+/// A CSV error as the report's.
+pub(crate) fn err(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Csv(e.to_string())
+}
+
+/// The text a CSV writer wrote.
+pub(crate) fn finish(w: csv::Writer<Vec<u8>>) -> Result<String, ReportError> {
+    let bytes = w.into_inner().map_err(err)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

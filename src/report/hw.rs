@@ -1,7 +1,7 @@
 //! `runner hw`: the machine's fingerprint, caches, measured bandwidth and published peak.
 
 use super::table::{self, Column};
-use super::ListFormat;
+use super::{ListFormat, GIB, MIB};
 use crate::hw::chips::{self, Chip};
 use crate::hw::machine::{self, CacheLevel, MachineInfo};
 use crate::hw::peak::{self, Measurement};
@@ -9,8 +9,6 @@ use crate::hw::stream::{self, KernelResult};
 use crate::util::Invalid;
 use serde::Serialize;
 use std::path::Path;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Everything `runner hw` reports; the JSON output is this, serialized.
 #[derive(Debug, Serialize)]
@@ -179,7 +177,7 @@ const CHIPS: &[Column<Chip>] = &[
 fn size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / MIB),
         b => format!("{} KiB", b >> 10),
     }
 }

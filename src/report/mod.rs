@@ -112,6 +112,15 @@ pub fn render_rows<T: serde::Serialize>(
     })
 }
 
+/// Bytes in a MiB and a GiB.
+pub const MIB: f64 = 1024.0 * 1024.0;
+pub const GIB: f64 = 1024.0 * MIB;
+
+/// The median of `values`, `None` when there are none.
+pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    crate::measure::stats::percentile(&values.into_iter().collect::<Vec<_>>(), 0.5)
+}
+
 /// The note under a table whose rows count requests measured on a busy machine; nothing when
 /// none was.
 pub fn busy_note(busy: usize) -> String {

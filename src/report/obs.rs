@@ -8,11 +8,10 @@ use crate::record::{
     BackendId, Bandwidth, BenchRecord, BuildInfo, MachineInfo, MemoryUsage, ModelInfo,
     RequestRecord,
 };
+use crate::report::GIB;
 use crate::scenario::ScenarioKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// What makes two records come from the same machine: CPU, architecture, logical cores, RAM
 /// (rounded to whole GiB, so a kernel update that moves MemTotal by a few MiB changes nothing)

@@ -1,12 +1,11 @@
 //! The text rendering of a profile report.
 
-use super::table::opt;
+use super::table::{opt, pct};
+use super::MIB;
 use crate::engine::profile::Category;
 use crate::measure::routing::{Breakdown, ExpertStats, RoutingPhase, RoutingSummary};
 use crate::record::profile::{ModelProfile, Phase, PhaseReport, ProfileReport};
 use std::fmt::Write;
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// The whole report as text.
 pub fn render(r: &ProfileReport) -> String {
@@ -104,10 +103,6 @@ fn timing(out: &mut String, title: &str, m: &ModelProfile) {
         );
     }
     out.push('\n');
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1} %", x * 100.0)
 }
 
 fn categories(out: &mut String, m: &ModelProfile) {

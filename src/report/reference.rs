@@ -59,11 +59,6 @@ impl Published {
             None => self.machine.trim().to_string(),
         }
     }
-
-    /// `MLX`, or `-`.
-    pub fn runtime_label(&self) -> String {
-        self.runtime.clone().unwrap_or_else(|| "-".into())
-    }
 }
 
 /// A number without a trailing `.0`.

@@ -2,7 +2,7 @@
 //! records.
 
 use super::table::{opt, percent_pair, text_cell, Column};
-use super::{Format, ReportError};
+use super::{median, Format, ReportError};
 use crate::grade::judge::panel;
 use crate::grade::pair_symmetry;
 use crate::measure::stats::percentile;
@@ -197,19 +197,14 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     row.short_ttft_p99_ms = percentile(&ttft, 0.99);
     row.short_e2e_p50_ms = percentile(&e2e, 0.5);
     row.short_e2e_p99_ms = percentile(&e2e, 0.99);
-    let rates: Vec<f64> = long.iter().filter_map(|r| r.decode_tps).collect();
-    row.long_decode_tps = percentile(&rates, 0.5);
-    let median = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
-        let v: Vec<f64> = long
-            .iter()
-            .filter_map(|r| f(r.bandwidth.as_ref()?))
-            .collect();
-        percentile(&v, 0.5)
+    row.long_decode_tps = median(long.iter().filter_map(|r| r.decode_tps));
+    let bw = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
+        median(long.iter().filter_map(|r| f(r.bandwidth.as_ref()?)))
     };
-    row.long_bytes_per_token = median(&|b| Some(b.bytes_per_token as f64));
-    row.long_gbps = median(&|b| Some(b.achieved_gbps));
-    row.long_bw_util_measured = median(&|b| b.utilisation_measured);
-    row.long_bw_util_published = median(&|b| b.utilisation_published);
+    row.long_bytes_per_token = bw(&|b| Some(b.bytes_per_token as f64));
+    row.long_gbps = bw(&|b| Some(b.achieved_gbps));
+    row.long_bw_util_measured = bw(&|b| b.utilisation_measured);
+    row.long_bw_util_published = bw(&|b| b.utilisation_published);
     let itl = crate::measure::itl_histogram_ms(long.iter().map(|r| r.token_ms.as_slice()));
     if let Some(h) = itl.summary() {
         row.long_itl_p50_ms = Some(h.p50_ms);
@@ -350,7 +345,7 @@ const COLUMNS: &[Column<SweepRow>] = &[
         false => r.quant.clone(),
     }),
     Column::number("size MiB", |r| {
-        opt(r.size_bytes.map(|b| b as f64 / 1048576.0), 1)
+        opt(r.size_bytes.map(|b| b as f64 / super::MIB), 1)
     }),
     Column::number("bits/w", |r| opt(r.bits_per_weight, 2)),
     Column::number("quantize", |r| match (r.quantize_ms, r.quantize_cached) {

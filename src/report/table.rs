@@ -1,10 +1,9 @@
 //! Tables: every table runner prints is a list of [`Column`]s over a row type, rendered as
 //! aligned text or as Markdown; and the bench's human view, a few columns per record.
 
+use super::MIB;
 use crate::measure::stats::Summary;
 use crate::record::BenchRecord;
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// One column of a table over rows of `T`: its header, whether it holds numbers (aligned
 /// right), and how a row's cell reads.
@@ -75,9 +74,22 @@ pub fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
+/// The text, or `-` when there is none or it is empty.
+pub fn or_dash<'a>(s: impl Into<Option<&'a str>>) -> String {
+    s.into()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("-")
+        .to_string()
+}
+
 /// A share as a percentage, e.g. `0.456` → `45.6`.
 pub fn percent(share: Option<f64>) -> String {
     share.map_or("-".into(), |s| format!("{:.1}", s * 100.0))
+}
+
+/// A share as a percentage with its unit, e.g. `0.456` → `45.6 %`.
+pub fn pct(share: f64) -> String {
+    format!("{:.1} %", share * 100.0)
 }
 
 /// Bandwidth used as percentages of the measured and the published peak, `measured/published`

@@ -99,7 +99,7 @@ pub fn answer(g: &Guide, spec: &MachineSpec, interactive: f64) -> String {
                  {:.1} GiB here (raise it with `sudo sysctl iogpu.wired_limit_mb=...`). Needs \
                  below are at a {}-token context.\n\n",
                 share * 100.0,
-                usable.bytes as f64 / (1u64 << 30) as f64,
+                usable.bytes as f64 / crate::report::GIB,
                 cal.assumptions.context
             ));
         }

@@ -10,7 +10,7 @@
 //! far to trust it.
 
 use crate::hw::chips::{self, Chip};
-use crate::measure::stats::percentile;
+use crate::report::{median, GIB};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,8 +21,6 @@ mod tests;
 
 /// Where the reference rows live under a results directory.
 pub const PATH: &str = "reference/llama-cpp-published.csv";
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One published llama-bench result, as the CSV has it.
 #[derive(Debug, Clone, Deserialize)]
@@ -403,10 +401,8 @@ impl Model {
                     .push((flops, r.work.moe)),
             }
         }
-        let median_of = |v: &[(f64, bool)], moe: bool| {
-            let kind: Vec<f64> = v.iter().filter(|x| x.1 == moe).map(|x| x.0).collect();
-            percentile(&kind, 0.5)
-        };
+        let median_of =
+            |v: &[(f64, bool)], moe: bool| median(v.iter().filter(|x| x.1 == moe).map(|x| x.0));
         let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         let groups = per_core.values().map(|v| ("Metal", v));
         for (backend, v) in groups.chain(chip_compute.iter().map(|(k, v)| (k.1.as_str(), v))) {
@@ -416,16 +412,13 @@ impl Model {
         }
         let moe_compute: BTreeMap<String, (f64, usize)> = ratios
             .into_iter()
-            .filter_map(|(b, v)| Some((b.to_string(), (percentile(&v, 0.5)?, v.len()))))
+            .filter_map(|(b, v)| Some((b.to_string(), (median(v.iter().copied())?, v.len()))))
             .collect();
         let summarise = |backend: &str, v: Vec<(f64, bool)>| {
             let share = moe_compute.get(backend).map_or(1.0, |m| m.0);
-            let dense: Vec<f64> = v
-                .iter()
-                .map(|&(f, moe)| if moe { f / share } else { f })
-                .collect();
+            let dense = v.iter().map(|&(f, moe)| if moe { f / share } else { f });
             ComputeFit {
-                flops: percentile(&dense, 0.5).unwrap_or(0.0),
+                flops: median(dense).unwrap_or(0.0),
                 rows: v.len(),
             }
         };

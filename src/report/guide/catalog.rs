@@ -8,9 +8,8 @@ use crate::engine::quant::{self, QuantType};
 use crate::engine::synth::{self, Sizes};
 use crate::hw::chips::{self, Chip, ChipKind};
 use crate::models::catalogue::{Arch, Family, CATALOGUE};
+use crate::report::GIB;
 use serde::Serialize;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Quantizations the guide covers; gpt-oss ships its experts in MXFP4 and gets that alone.
 pub const QUANTS: [&str; 5] = ["q4_0", "q4_k_m", "q5_k_m", "q6_k", "q8_0"];
@@ -142,13 +141,14 @@ pub fn device_memory(chip: &Chip) -> Option<u64> {
 
 /// Whether a model fits, in every table of the guide: `yes` with 10 % of the usable memory
 /// to spare, `tight` within it, `no` beyond, `?` when the need or the memory is not known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     Yes,
     Tight,
     No,
     #[serde(rename = "?")]
+    #[default]
     Unknown,
 }
 
@@ -180,7 +180,7 @@ impl Fit {
 }
 
 /// How much a row's decode figure can be trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Measured at full depth on this machine (a synthetic model of the entry).
@@ -192,6 +192,7 @@ pub enum Confidence {
     /// Predicted by the fitted model.
     Predicted,
     /// No fit for this chip's backend.
+    #[default]
     NoBasis,
 }
 
@@ -208,7 +209,7 @@ impl Confidence {
 }
 
 /// One (chip, model, quantization) of the guide. Sizes in GiB, rates in tokens/s, TTFT in ms.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CatalogueRow {
     pub chip: String,
     pub backend: String,
@@ -254,11 +255,7 @@ impl CatalogueRow {
             memory_needed_gib: needed as f64 / GIB,
             usable_gib: usable.map(|b| b as f64 / GIB),
             fits: Fit::of(Some(needed), usable),
-            decode_tps: None,
-            prompt_tps: None,
-            ttft_ms: None,
-            confidence: Confidence::NoBasis,
-            basis: String::new(),
+            ..Default::default()
         }
     }
 }
@@ -280,6 +277,25 @@ pub fn backend_for(chip: &Chip, refs: &[RefRow]) -> String {
         .unwrap_or_else(|| calib::default_backend(chip).to_string())
 }
 
+/// A row's decode rate, how far to trust it and its basis: what is `known` of it (published,
+/// measured or extrapolated; with the prediction beside it, of `digits` decimals), else the
+/// prediction, else nothing and the words `none`.
+fn decode_basis(
+    known: Option<(Option<f64>, Confidence, String)>,
+    predicted: Option<(f64, String)>,
+    digits: usize,
+    none: String,
+) -> (Option<f64>, Confidence, String) {
+    match (known, predicted) {
+        (Some((tps, confidence, why)), Some((p, _))) => {
+            (tps, confidence, format!("{why}; predicted {p:.digits$}"))
+        }
+        (Some(known), None) => known,
+        (None, Some((tps, why))) => (Some(tps), Confidence::Predicted, why),
+        (None, None) => (None, Confidence::NoBasis, none),
+    }
+}
+
 /// The row of `s` on `chip` with `memory` bytes (when known).
 pub fn row(
     s: &Sized,
@@ -294,7 +310,6 @@ pub fn row(
     let usable = memory
         .or_else(|| device_memory(chip))
         .map(|m| usable(chip, m));
-    let decode = model.decode(chip, &backend, &work);
     let prompt = model.prompt(chip, &backend, None, &work);
     // The community's row for this chip, model and type; of several, the top configuration's.
     let published = refs
@@ -307,29 +322,19 @@ pub fn row(
                 && r.tg_tps.is_some()
         })
         .max_by_key(|r| r.gpu_cores().unwrap_or(0));
-    let (decode_tps, confidence, mut basis) = match (published, &decode) {
-        (Some(r), _) => (
-            r.tg_tps,
-            Confidence::Community,
-            format!(
-                "published {} {}: {} ({}){}",
-                r.test_tg,
-                r.tg_tps.unwrap_or_default(),
-                r.source,
-                r.url,
-                match &decode {
-                    Some((p, _)) => format!("; predicted {p:.1}"),
-                    None => String::new(),
-                }
-            ),
-        ),
-        (None, Some((tps, why))) => (Some(*tps), Confidence::Predicted, why.clone()),
-        (None, None) => (
-            None,
-            Confidence::NoBasis,
-            format!("no published {backend} rows to fit decode from"),
-        ),
-    };
+    let known = published.map(|r| {
+        let why = format!(
+            "published {} {}: {} ({})",
+            r.test_tg,
+            r.tg_tps.unwrap_or_default(),
+            r.source,
+            r.url
+        );
+        (r.tg_tps, Confidence::Community, why)
+    });
+    let none = format!("no published {backend} rows to fit decode from");
+    let decode = model.decode(chip, &backend, &work);
+    let (decode_tps, confidence, mut basis) = decode_basis(known, decode, 1, none);
     let published_pp = published.and_then(|r| Some((r.pp_tps?, &r.test_pp)));
     let prompt_tps = published_pp.map(|p| p.0).or(prompt.as_ref().map(|p| p.0));
     basis.push_str(&match (published_pp, &prompt) {
@@ -357,27 +362,15 @@ pub fn local_row(s: &Sized, m: &local::Local, a: Assumptions) -> CatalogueRow {
         .known
         .iter()
         .find(|k| k.0 == s.arch.name && k.1 == s.quant.name);
-    let decode = m.decode(&work);
-    let (decode_tps, confidence, mut basis) = match (known, &decode) {
-        (Some((_, _, tps, extrapolated, why)), _) => (
-            Some(*tps),
-            if *extrapolated {
-                Confidence::ExtrapolatedHere
-            } else {
-                Confidence::MeasuredHere
-            },
-            match &decode {
-                Some((p, _)) => format!("{why}; predicted {p:.2}"),
-                None => why.clone(),
-            },
-        ),
-        (None, Some((tps, why))) => (Some(*tps), Confidence::Predicted, why.clone()),
-        (None, None) => (
-            None,
-            Confidence::NoBasis,
-            "too few decodes measured here to fit".into(),
-        ),
-    };
+    let known = known.map(|(_, _, tps, extrapolated, why)| {
+        let confidence = match extrapolated {
+            true => Confidence::ExtrapolatedHere,
+            false => Confidence::MeasuredHere,
+        };
+        (Some(*tps), confidence, why.clone())
+    });
+    let none = "too few decodes measured here to fit".to_string();
+    let (decode_tps, confidence, mut basis) = decode_basis(known, m.decode(&work), 2, none);
     basis.push_str("; prompt: not predicted on a machine with records (no compute fit)");
     CatalogueRow {
         decode_tps,
@@ -390,13 +383,14 @@ pub fn local_row(s: &Sized, m: &local::Local, a: Assumptions) -> CatalogueRow {
 /// Rows for every chip of the table and every sized entry (without rates where the chip's
 /// backend has no published rows to fit).
 pub fn rows(sized: &[Sized], model: &Model, refs: &[RefRow], a: Assumptions) -> Vec<CatalogueRow> {
-    let mut out = Vec::new();
-    for chip in chips::CHIPS {
-        for s in sized {
-            out.push(row(s, chip, None, model, refs, a));
-        }
-    }
-    out
+    chips::CHIPS
+        .iter()
+        .flat_map(|chip| {
+            sized
+                .iter()
+                .map(move |s| row(s, chip, None, model, refs, a))
+        })
+        .collect()
 }
 
 /// The recommendations for a machine: the fastest row that fits, and the largest (by total

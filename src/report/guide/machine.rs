@@ -3,6 +3,7 @@
 
 use super::catalog::device_memory;
 use crate::hw::chips::{self, Chip};
+use crate::report::GIB;
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -21,8 +22,6 @@ impl MachineSpec {
         format!("{}, {} GB", self.chip.name, fmt_gb(self.memory_bytes))
     }
 }
-
-const GIB: f64 = (1u64 << 30) as f64;
 
 fn fmt_gb(bytes: u64) -> String {
     let gb = bytes as f64 / GIB;

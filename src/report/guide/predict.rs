@@ -8,7 +8,7 @@ use super::calib::Work;
 use super::catalog::Fit;
 use super::local::Local;
 use super::rows::{GuideRow, MachineSummary, Status};
-use crate::measure::stats::percentile;
+use crate::report::median;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Share of the published peak assumed for a machine with no records of its own: about what
@@ -59,11 +59,6 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
     }
     by.into_iter()
         .filter_map(|((model, quant), rs)| {
-            let bpt: Vec<f64> = rs
-                .iter()
-                .filter_map(|r| r.bytes_per_token)
-                .map(|b| b as f64)
-                .collect();
             let sum = |f: fn(&GuideRow) -> Option<usize>| {
                 let v: Vec<usize> = rs.iter().filter_map(|r| f(r)).collect();
                 (!v.is_empty()).then(|| v.iter().sum())
@@ -76,7 +71,8 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
                 model: model.to_string(),
                 quant: quant.to_string(),
                 moe: rs.iter().any(|r| r.moe),
-                bytes_per_token: percentile(&bpt, 0.5)?.round() as u64,
+                bytes_per_token: median(rs.iter().filter_map(|r| Some(r.bytes_per_token? as f64)))?
+                    .round() as u64,
                 memory_needed_bytes: rs.iter().filter_map(|r| r.memory_needed_bytes).max(),
                 passed: sum(|r| r.passed),
                 graded: sum(|r| r.graded),

@@ -7,11 +7,9 @@ use super::rows::{GuideRow, MachineSummary, Status};
 use super::validation::{ErrorSummary, Validation};
 use super::{Calibration, Guide};
 use crate::report::reference::Published;
-use crate::report::table::{self, opt, percent_pair, Column};
-use crate::report::ReportError;
+use crate::report::table::{self, opt, or_dash, percent_pair, Column};
+use crate::report::{ReportError, MIB};
 use serde::Serialize;
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 fn mib(v: Option<u64>) -> String {
     v.map_or("-".into(), |b| format!("{:.0}", b as f64 / MIB))
@@ -71,7 +69,7 @@ pub(super) const ROWS: &[Column<GuideRow>] = &[
 const MACHINES: &[Column<MachineSummary>] = &[
     Column::text("machine", |m| m.label.clone()),
     Column::text("fingerprint", |m| m.id.clone()),
-    Column::text("chip", |m| or_dash(&m.chip)),
+    Column::text("chip", |m| or_dash(m.chip.as_deref())),
     Column::number("memory GiB", |m| {
         format!("{:.1}", m.memory_present_bytes as f64 / MIB / 1024.0)
     }),
@@ -86,17 +84,13 @@ const MACHINES: &[Column<MachineSummary>] = &[
     Column::number("bench tests", |m| m.bench_tests.to_string()),
 ];
 
-fn or_dash(s: &Option<String>) -> String {
-    s.clone().unwrap_or_else(|| "-".into())
-}
-
 /// A published row's columns.
 pub(super) const PUBLISHED: &[Column<Published>] = &[
     Column::text("machine", |p| p.machine_label()),
-    Column::text("runtime", |p| p.runtime_label()),
+    Column::text("runtime", |p| or_dash(p.runtime.as_deref())),
     Column::text("model", |p| p.model.clone()),
-    Column::text("quant", |p| or_dash(&p.quant)),
-    Column::text("scenario", |p| or_dash(&p.scenario)),
+    Column::text("quant", |p| or_dash(p.quant.as_deref())),
+    Column::text("scenario", |p| or_dash(p.scenario.as_deref())),
     Column::number("gen tok/s", |p| opt(p.gen_tok_s, 2)),
     Column::number("TTFT s", |p| opt(p.ttft_s, 1)),
     Column::number("quality", |p| match (p.quality, p.quality_scale) {
@@ -105,7 +99,7 @@ pub(super) const PUBLISHED: &[Column<Published>] = &[
     }),
     Column::number("cost USD", |p| opt(p.cost_usd, 2)),
     Column::text("source", |p| p.source.clone()),
-    Column::text("note", |p| or_dash(&p.note)),
+    Column::text("note", |p| or_dash(p.note.as_deref())),
 ];
 
 const HOW_TO_READ: &str = "\
@@ -212,19 +206,15 @@ pub(super) fn markdown_or<'a, T: 'a>(
 pub fn csv<'a, T: Serialize + 'a>(
     rows: impl IntoIterator<Item = &'a T>,
 ) -> Result<String, ReportError> {
-    let err = |e: csv::Error| ReportError::Csv(e.to_string());
     let mut w = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        w.serialize(row).map_err(err)?;
+        w.serialize(row).map_err(crate::report::csv::err)?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ReportError::Csv(e.to_string()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    crate::report::csv::finish(w)
 }
 
 pub(super) fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |e| format!("{:.1} %", e * 100.0))
+    v.map_or("-".into(), table::pct)
 }
 
 /// A rate with two decimals; past 1e12 tokens/s, which no machine decodes at, in scientific

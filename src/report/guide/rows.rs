@@ -6,16 +6,16 @@ use crate::measure::stats::percentile;
 use crate::record::BackendId;
 use crate::record::Bandwidth;
 use crate::report::obs::{self, Fingerprint, Obs, RowKey, Weights, Workload};
+use crate::report::{median, GIB};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
 /// Whether a row was measured, extrapolated to full depth from measured layer-scaled runs, or
 /// predicted from bandwidth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    #[default]
     Measured,
     /// Full depth, extrapolated from layer-scaled synthetic runs measured here.
     Extrapolated,
@@ -24,7 +24,7 @@ pub enum Status {
 
 /// One row of the guide. Times in ms, rates in tokens/s, bandwidth in GB/s (10^9 B/s),
 /// shares as fractions; the CSV has these fields as its columns, in this order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GuideRow {
     pub status: Status,
     pub machine: String,
@@ -82,30 +82,9 @@ impl GuideRow {
             memory_gib: m.memory_bytes().map(|b| b as f64 / GIB),
             measured_peak_gbps: m.measured_peak_gbps,
             published_peak_gbps: m.published_peak_gbps,
-            backend: BackendId::native(),
             weights: Some(m.weights),
-            model: String::new(),
-            quant: String::new(),
-            moe: false,
-            decode_tps: None,
-            decode_from: String::new(),
-            short_ttft_p50_ms: None,
-            short_e2e_p99_ms: None,
-            bw_util_measured: None,
-            bw_util_published: None,
-            bytes_per_token: None,
-            memory_needed_bytes: None,
-            fits: Fit::Unknown,
-            passed: None,
-            graded: None,
-            pass_rate: None,
-            executed_passed: None,
-            executed_graded: None,
             cost_usd: Some(0.0),
-            requests: 0,
-            bench_tests: 0,
-            busy: 0,
-            basis: String::new(),
+            ..GuideRow::default()
         }
     }
 }
@@ -159,10 +138,6 @@ impl MachineSummary {
     }
 }
 
-fn median(v: &[f64]) -> Option<f64> {
-    percentile(v, 0.5)
-}
-
 /// Observations grouped by row key, in key order.
 pub fn group(obs: &[Obs]) -> BTreeMap<&RowKey, Vec<&Obs>> {
     let mut m: BTreeMap<&RowKey, Vec<&Obs>> = BTreeMap::new();
@@ -199,11 +174,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
     let (dec, decode_from) = decode_set(os);
     let rates: Vec<f64> = dec.iter().filter_map(|o| o.decode_tps).collect();
     let bw = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
-        let v: Vec<f64> = dec
-            .iter()
-            .filter_map(|o| f(o.bandwidth.as_ref()?))
-            .collect();
-        median(&v)
+        median(dec.iter().filter_map(|o| f(o.bandwidth.as_ref()?)))
     };
     let short: Vec<&Obs> = os
         .iter()
@@ -225,7 +196,7 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
         model: key.model.clone(),
         quant: key.quant.clone(),
         moe: os.iter().any(|o| o.experts.is_some()),
-        decode_tps: median(&rates),
+        decode_tps: median(rates.iter().copied()),
         decode_from: if rates.is_empty() {
             String::new()
         } else {
@@ -308,7 +279,7 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
                 backends,
                 requests: os.iter().filter(|o| o.workload != Workload::Bench).count(),
                 bench_tests: os.iter().filter(|o| o.workload == Workload::Bench).count(),
-                efficiency: median(&util),
+                efficiency: median(util.iter().copied()),
                 efficiency_n: util.len(),
             }
         })

@@ -82,6 +82,6 @@ pub fn scatter(v: &[Validation]) -> DrawResult<String> {
                 .label(format!("{label} ({})", mine.len()))
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, c.filled()).into_dyn());
         }
-        plot::legend(&mut chart)
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }

@@ -84,7 +84,7 @@ fn histogram(
                 .label(name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
         }
-        plot::legend(&mut chart)
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -202,7 +202,7 @@ pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<St
                 .label(g.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
         }
-        plot::legend(&mut chart)
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -260,7 +260,7 @@ pub fn quality_vs_speed(rows: &[&GuideRow], published: &[Published]) -> DrawResu
             let label = "measured here: executed pass@1 (code run against tests)";
             plot::labelled_points(&mut chart, &executed, color(2), label, false)?;
         }
-        plot::legend(&mut chart)
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

@@ -3,7 +3,7 @@
 //! load (closed loop by concurrency, open loop by arrival rate), and the load table.
 
 use super::plot::{self, color, err, DrawResult};
-use super::{esc, Figure};
+use super::{esc, figure};
 use crate::report::load::{self, LoadRow};
 use plotters::prelude::*;
 
@@ -105,7 +105,7 @@ fn lines(
             });
             chart.draw_series(marks).map_err(err)?;
         }
-        plot::legend_at(&mut chart, legend_at)
+        plot::legend(&mut chart, legend_at)
     })
 }
 
@@ -167,33 +167,30 @@ fn ttft(curves: &[Curve], open: bool) -> DrawResult<String> {
 
 /// The section's charts: throughput against per-user speed, and p99 TTFT against load for
 /// each kind of load present.
-fn figures(rows: &[LoadRow]) -> DrawResult<Vec<Figure>> {
+fn figures(rows: &[LoadRow]) -> DrawResult<Vec<String>> {
     let curves = curves(rows);
-    let mut out = vec![Figure {
-        id: "load-throughput",
-        svg: throughput(&curves)?,
-        caption: "Each point is one load level of a cell, labelled with its load: output tokens \
-                  of all its requests per second against the median request's own decode \
-                  rate. More load buys throughput at the cost of each user's speed."
-            .into(),
-    }];
+    let mut out = vec![figure(
+        "load-throughput",
+        &throughput(&curves)?,
+        "Each point is one load level of a cell, labelled with its load: output tokens \
+         of all its requests per second against the median request's own decode \
+         rate. More load buys throughput at the cost of each user's speed.",
+    )];
     if curves.iter().any(|c| !c.open) {
-        out.push(Figure {
-            id: "load-ttft",
-            svg: ttft(&curves, false)?,
-            caption: "99th percentile of the time from a request's arrival to its first token \
-                      (queueing included), at each number of requests kept in flight."
-                .into(),
-        });
+        out.push(figure(
+            "load-ttft",
+            &ttft(&curves, false)?,
+            "99th percentile of the time from a request's arrival to its first token \
+             (queueing included), at each number of requests kept in flight.",
+        ));
     }
     if curves.iter().any(|c| c.open) {
-        out.push(Figure {
-            id: "load-ttft-open",
-            svg: ttft(&curves, true)?,
-            caption: "99th percentile of the time from a request's arrival to its first token \
-                      (queueing included), at each rate of seeded Poisson arrivals."
-                .into(),
-        });
+        out.push(figure(
+            "load-ttft-open",
+            &ttft(&curves, true)?,
+            "99th percentile of the time from a request's arrival to its first token \
+             (queueing included), at each rate of seeded Poisson arrivals.",
+        ));
     }
     Ok(out)
 }
@@ -207,9 +204,7 @@ pub fn section(rows: &[LoadRow]) -> DrawResult<String> {
         "<h2>Load levels</h2>\n<p>Sweeps with <code>--concurrency</code> or <code>--rate</code>: \
          what each cell did as more requests shared it.</p>\n",
     );
-    for f in figures(rows)? {
-        s.push_str(&super::figure(&f));
-    }
+    s.push_str(&figures(rows)?.concat());
     s.push_str(&super::table(&load::grid(rows)));
     let note = load::COLUMNS_NOTE;
     let mut chars = note.chars();

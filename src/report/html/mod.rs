@@ -27,92 +27,78 @@ figure{margin:2em 0}figcaption{color:#555;font-size:.9em;margin-top:.3em}\
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em}\
 td.n{text-align:right}code{background:#f4f4f4}";
 
-/// One chart with its explanation.
-struct Figure {
-    id: &'static str,
-    svg: String,
-    caption: String,
-}
-
-fn figures(all: &[Obs], g: &Guide) -> Result<Vec<Figure>, String> {
+/// The charts, each an HTML figure.
+fn figures(all: &[Obs], g: &Guide) -> Result<Vec<String>, String> {
     let series = charts::series(all);
     let measured: Vec<&GuideRow> = g.measured().collect();
     let multi = g.machines.len() > 1;
     Ok(vec![
-        Figure {
-            id: "ttft",
-            svg: charts::ttft(&series)?,
-            caption: "Time from the start of prompt evaluation to the first non-empty piece of \
-                      text, per short-response request, by model, quantization and backend."
-                .into(),
-        },
-        Figure {
-            id: "itl",
-            svg: charts::itl(&series)?,
-            caption: "Gaps between consecutive tokens of every sweep request and bench \
-                      repetition. Bars run to the pooled 99th percentile; slower gaps are \
-                      counted in the last bar."
-                .into(),
-        },
-        Figure {
-            id: "decode",
-            svg: charts::decode_by_quant(&measured, multi)?,
-            caption: "(tokens − 1) ÷ (last − first token time): median over long-form \
-                      requests, or over bench tests where a row has no long-form request."
-                .into(),
-        },
-        Figure {
-            id: "quality",
-            svg: charts::quality_vs_speed(&measured, &g.published)?,
-            caption: "Circles: share of graded requests whose graders all passed, measured \
-                      here. Triangles: published judge scores (reference/published.csv), \
-                      measured by others on other prompts: for orientation only."
-                .into(),
-        },
-        Figure {
-            id: "cost",
-            svg: roofline::cost_per_quality(&measured, &g.published)?,
-            caption: "Money per run divided by the quality score in percentage points. Local \
-                      runs cost nothing per request (hardware and electricity not counted)."
-                .into(),
-        },
-        Figure {
-            id: "roofline",
-            svg: roofline::roofline(&measured, &g.machines)?,
-            caption: "Decode is bound by memory bandwidth: a token cannot come faster than \
-                      peak GB/s ÷ bytes per token (the lines). Points are measured decodes; \
-                      their distance below a line is the bandwidth left unused."
-                .into(),
-        },
-        Figure {
-            id: "calibration",
-            svg: calibration::scatter(
+        figure(
+            "ttft",
+            &charts::ttft(&series)?,
+            "Time from the start of prompt evaluation to the first non-empty piece of \
+             text, per short-response request, by model, quantization and backend.",
+        ),
+        figure(
+            "itl",
+            &charts::itl(&series)?,
+            "Gaps between consecutive tokens of every sweep request and bench \
+             repetition. Bars run to the pooled 99th percentile; slower gaps are \
+             counted in the last bar.",
+        ),
+        figure(
+            "decode",
+            &charts::decode_by_quant(&measured, multi)?,
+            "(tokens − 1) ÷ (last − first token time): median over long-form \
+             requests, or over bench tests where a row has no long-form request.",
+        ),
+        figure(
+            "quality",
+            &charts::quality_vs_speed(&measured, &g.published)?,
+            "Circles: share of graded requests whose graders all passed, measured \
+             here. Triangles: published judge scores (reference/published.csv), \
+             measured by others on other prompts: for orientation only.",
+        ),
+        figure(
+            "cost",
+            &roofline::cost_per_quality(&measured, &g.published)?,
+            "Money per run divided by the quality score in percentage points. Local \
+             runs cost nothing per request (hardware and electricity not counted).",
+        ),
+        figure(
+            "roofline",
+            &roofline::roofline(&measured, &g.machines)?,
+            "Decode is bound by memory bandwidth: a token cannot come faster than \
+             peak GB/s ÷ bytes per token (the lines). Points are measured decodes; \
+             their distance below a line is the bandwidth left unused.",
+        ),
+        figure(
+            "calibration",
+            &calibration::scatter(
                 g.calibration
                     .as_ref()
                     .map_or(&[][..], |c| c.validation.as_slice()),
             )?,
-            caption: match &g.calibration {
+            &match &g.calibration {
                 Some(c) => guide::render::trust(c),
                 None => "No published reference rows (reference/llama-cpp-published.csv).".into(),
             },
-        },
-        Figure {
-            id: "routing",
-            svg: roofline::routing(&series)?,
-            caption: "Share of decode time a Mixture-of-Experts model spends choosing and \
-                      gathering experts, from records that carry a routing profile."
-                .into(),
-        },
+        ),
+        figure(
+            "routing",
+            &roofline::routing(&series)?,
+            "Share of decode time a Mixture-of-Experts model spends choosing and \
+             gathering experts, from records that carry a routing profile.",
+        ),
     ])
 }
 
 /// A chart and its caption as an HTML figure.
-fn figure(f: &Figure) -> String {
+fn figure(id: &str, svg: &str, caption: &str) -> String {
     format!(
-        "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
-        f.id,
-        f.svg.trim_end(),
-        esc(&f.caption)
+        "<figure id=\"{id}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+        svg.trim_end(),
+        esc(caption)
     )
 }
 
@@ -183,9 +169,7 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
              busy:</strong> their figures are low and noisy.</p>\n"
         ));
     }
-    for f in figures(&all, g)? {
-        s.push_str(&figure(&f));
-    }
+    s.push_str(&figures(&all, g)?.concat());
     s.push_str("<h2>Measured rows</h2>\n");
     s.push_str(&table(&table::grid(SUMMARY, g.measured())));
     s.push_str(&load::section(&crate::report::load::of_requests(

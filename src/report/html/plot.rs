@@ -71,15 +71,8 @@ pub fn builder<'a, 'b>(
     b
 }
 
-/// Draws the legend box in the upper right corner.
-pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> DrawResult<()> {
-    legend_at(chart, SeriesLabelPosition::UpperRight)
-}
-
 /// Draws the legend box at a corner.
-pub fn legend_at<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> DrawResult<()> {
@@ -194,7 +187,7 @@ pub fn empty(title: &str, x_desc: &str, y_desc: &str, note: &str) -> DrawResult<
             .map_err(err)?
             .label(format!("no data: {note}"))
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], WHITE.filled()));
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

@@ -3,8 +3,8 @@
 
 use super::charts::Series;
 use super::plot::{self, color, err, DrawResult};
-use crate::measure::stats::percentile;
 use crate::report::guide::rows::{GuideRow, MachineSummary};
+use crate::report::median;
 use crate::report::reference::Published;
 use plotters::prelude::*;
 
@@ -75,7 +75,7 @@ pub fn roofline(rows: &[&GuideRow], machines: &[MachineSummary]) -> DrawResult<S
         }
         let label = "measured decodes (median per model and quantization)";
         plot::labelled_points(&mut chart, &points, color(0), label, false)?;
-        plot::legend(&mut chart)
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -129,7 +129,7 @@ fn hbars(
             });
             chart.draw_series(values).map_err(err)?;
         }
-        plot::legend_at(&mut chart, SeriesLabelPosition::LowerRight)
+        plot::legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -157,7 +157,15 @@ pub fn cost_per_quality(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         .collect();
     bars.extend(published.iter().filter_map(|p| {
         let v = per_point(p.cost_usd?, p.quality_percent()?)?;
-        Some((format!("{} ({})", p.model, p.runtime_label()), v, 1))
+        Some((
+            format!(
+                "{} ({})",
+                p.model,
+                crate::report::table::or_dash(p.runtime.as_deref())
+            ),
+            v,
+            1,
+        ))
     }));
     if bars.is_empty() {
         return plot::empty(
@@ -182,8 +190,8 @@ pub fn routing(series: &[Series]) -> DrawResult<String> {
     let bars: Vec<(String, f64, usize)> = series
         .iter()
         .filter_map(|s| {
-            let v: Vec<f64> = s.obs.iter().filter_map(|o| o.routing_share).collect();
-            Some((s.name.clone(), percentile(&v, 0.5)? * 100.0, 0))
+            let share = median(s.obs.iter().filter_map(|o| o.routing_share))?;
+            Some((s.name.clone(), share * 100.0, 0))
         })
         .collect();
     if bars.is_empty() {
