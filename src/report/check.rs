@@ -347,10 +347,8 @@ fn bench_series(r: &BenchRecord, busy: bool, out: &mut BTreeMap<SeriesKey, Sampl
             ("gen_tps", s.gen_tps),
             ("ttft_ms", s.ttft_ms),
         ];
-        for (metric, v) in metrics {
-            if let Some(v) = v {
-                out.entry(key(metric)).or_default().push((None, v, busy));
-            }
+        for (metric, v) in metrics.into_iter().filter_map(|(m, v)| Some((m, v?))) {
+            out.entry(key(metric)).or_default().push((None, v, busy));
         }
     }
 }
@@ -372,11 +370,9 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
         ("e2e_ms", (!long).then_some(q.e2e_ms)),
         ("decode_tps", q.decode_tps.filter(|_| long)),
     ];
-    for (metric, v) in metrics {
-        if let Some(v) = v {
-            let id = Some(q.prompt_id.clone());
-            out.entry(key(metric)).or_default().push((id, v, busy));
-        }
+    for (metric, v) in metrics.into_iter().filter_map(|(m, v)| Some((m, v?))) {
+        let id = Some(q.prompt_id.clone());
+        out.entry(key(metric)).or_default().push((id, v, busy));
     }
 }
 

@@ -94,6 +94,11 @@ pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparis
     })
 }
 
+/// A request's scenario and prompt: what pairs it with the same prompt on another backend.
+fn prompt(r: &RequestRecord) -> (&str, &str) {
+    (&r.scenario, &r.prompt_id)
+}
+
 fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord]) -> CompareRow {
     let mine: Vec<&RequestRecord> = reqs
         .iter()
@@ -101,18 +106,11 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
         .filter(|r| r.cell.backend == row.backend && r.cell.model == row.model)
         .collect();
     let ok: Vec<&RequestRecord> = mine.iter().copied().filter(|r| !r.failed).collect();
-    let by_prompt: BTreeMap<(&str, &str), &RequestRecord> = base
-        .iter()
-        .map(|r| ((r.scenario.as_str(), r.prompt_id.as_str()), *r))
-        .collect();
+    let by_prompt: BTreeMap<(&str, &str), &RequestRecord> =
+        base.iter().map(|r| (prompt(r), *r)).collect();
     let pairs: Vec<(&RequestRecord, &RequestRecord)> = ok
         .iter()
-        .filter_map(|r| {
-            Some((
-                *r,
-                *by_prompt.get(&(r.scenario.as_str(), r.prompt_id.as_str()))?,
-            ))
-        })
+        .filter_map(|r| Some((*r, *by_prompt.get(&prompt(r))?)))
         .collect();
     let (h_rates, n_rates): (Vec<f64>, Vec<f64>) = pairs
         .iter()

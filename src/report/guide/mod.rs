@@ -268,18 +268,6 @@ fn sort_rows(rows: &mut [GuideRow]) {
     rows.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
-/// The calibration of the reference rows under a results directory and of the machines of
-/// `guide`'s records.
-pub fn calibrate(
-    results: &std::path::Path,
-    assumptions: catalog::Assumptions,
-    guide: &Guide,
-) -> anyhow::Result<Calibration> {
-    let refs = calib::load(results).map_err(Invalid)?;
-    let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
-    Ok(Calibration::new(refs, sized, assumptions, &guide.locals))
-}
-
 /// Each machine with records and a bandwidth to hold its decodes against (measured here;
 /// for weights on a GPU, the GPU's published one), with its idle native decodes (their bytes
 /// per token known) and the catalogue entries measured or extrapolated there.
@@ -344,10 +332,16 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
     out
 }
 
-/// Reads the results directory, reads its records and reference rows, for `runner guide` and
-/// `runner report`. A missing directory, a file under it that cannot be read (not a regular
-/// file, say) and a damaged reference CSV are usage errors.
-pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Published>)> {
+/// Reads the results directory's records and reference rows, and builds the guide with
+/// `efficiency` for machines without records and the calibration of the reference rows and
+/// of the recorded machines, for `runner guide` and `runner report`. A missing directory, a
+/// file under it that cannot be read (not a regular file, say) and a damaged reference CSV are
+/// usage errors.
+pub fn load(
+    results: &std::path::Path,
+    efficiency: f64,
+    assumptions: catalog::Assumptions,
+) -> anyhow::Result<(Records, Guide)> {
     if !results.is_dir() {
         return Err(Invalid(format!(
             "--results {}: not a directory (run a sweep or bench first, or name the directory)",
@@ -358,7 +352,16 @@ pub fn load_inputs(results: &std::path::Path) -> anyhow::Result<(Records, Vec<Pu
     let records = crate::record::read::load(results).map_err(|e| Invalid(e.to_string()))?;
     records.warn_unreadable(results);
     let published = crate::report::reference::load(results).map_err(|e| Invalid(e.to_string()))?;
-    Ok((records, published))
+    let mut guide = build(
+        &results.display().to_string(),
+        &records,
+        &published,
+        efficiency,
+    );
+    let refs = calib::load(results).map_err(Invalid)?;
+    let sized = catalog::sized_catalogue().map_err(anyhow::Error::msg)?;
+    guide.calibration = Some(Calibration::new(refs, sized, assumptions, &guide.locals));
+    Ok((records, guide))
 }
 
 /// Refuses an output path that names a file `runner guide` or `runner report` reads under
@@ -404,14 +407,10 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     use crate::report::write_atomic;
     let spec = args.machine.as_deref().map(machine::parse).transpose();
     let spec = spec.map_err(Invalid)?;
-    let (records, published) = load_inputs(&args.results)?;
-    let source = args.results.display().to_string();
-    let mut guide = build(&source, &records, &published, args.efficiency);
-    let cal = calibrate(&args.results, args.assumptions, &guide)?;
-    if args.validate {
-        return Ok(render::validation(&cal));
+    let (records, guide) = load(&args.results, args.efficiency, args.assumptions)?;
+    if let (true, Some(cal)) = (args.validate, &guide.calibration) {
+        return Ok(render::validation(cal));
     }
-    guide.calibration = Some(cal);
     if let Some(spec) = spec {
         let text = answer(&guide, &spec, args.interactive);
         return match &args.output {

@@ -147,14 +147,7 @@ pub fn predictions(
     let done: BTreeSet<(&str, &str, &str, &str)> = measured
         .iter()
         .filter(|r| r.backend.is_native() && !r.fingerprint.is_empty())
-        .map(|r| {
-            (
-                r.fingerprint.as_str(),
-                r.machine.as_str(),
-                r.model.as_str(),
-                r.quant.as_str(),
-            )
-        })
+        .map(|r| (&*r.fingerprint, &*r.machine, &*r.model, &*r.quant))
         .collect();
     let mut out = Vec::new();
     for m in machines {
@@ -163,12 +156,7 @@ pub fn predictions(
             .iter()
             .find(|l| l.id == m.id && l.label == m.label && l.fit.is_some());
         for p in profiles {
-            let key = (
-                m.id.as_str(),
-                m.label.as_str(),
-                p.model.as_str(),
-                p.quant.as_str(),
-            );
+            let key = (&*m.id, &*m.label, &*p.model, &*p.quant);
             if !m.id.is_empty() && done.contains(&key) {
                 continue;
             }

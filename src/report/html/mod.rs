@@ -190,19 +190,9 @@ pub struct ReportOptions {
 
 /// `runner report`: writes the page and says where.
 pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
-    let (records, published) = guide::load_inputs(&args.results)?;
-    let source = args.results.display().to_string();
-    let mut g = guide::build(
-        &source,
-        &records,
-        &published,
-        guide::predict::DEFAULT_EFFICIENCY,
-    );
-    g.calibration = Some(guide::calibrate(
-        &args.results,
-        guide::catalog::Assumptions::default(),
-        &g,
-    )?);
+    let efficiency = guide::predict::DEFAULT_EFFICIENCY;
+    let assumptions = guide::catalog::Assumptions::default();
+    let (records, g) = guide::load(&args.results, efficiency, assumptions)?;
     let path = args
         .output
         .clone()
