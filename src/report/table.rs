@@ -227,7 +227,7 @@ impl Grid {
                     .unwrap_or(0)
             })
             .collect();
-        let line = |vals: &[&str]| -> String {
+        let line = |vals: &Vec<String>| -> String {
             let parts: Vec<String> = vals
                 .iter()
                 .zip(&self.numeric)
@@ -236,13 +236,9 @@ impl Grid {
                 .collect();
             parts.join("  ").trim_end().to_string() + "\n"
         };
-        let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
-        let mut out = line(&self.headers);
-        out.push_str(&line(&rule.iter().map(String::as_str).collect::<Vec<_>>()));
-        for row in &rows {
-            out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
-        }
-        out
+        let headers = self.headers.iter().map(|h| h.to_string()).collect();
+        let rule = widths.iter().map(|&w| "-".repeat(w)).collect();
+        [headers, rule].iter().chain(&rows).map(line).collect()
     }
 
     /// A Markdown table (cells made safe by [`markdown_cell`]).

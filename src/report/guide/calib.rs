@@ -247,55 +247,37 @@ pub(super) fn fit_decode(obs: &[Obs]) -> Option<DecodeFit> {
     let spread =
         xs.iter().cloned().fold(f64::MIN, f64::max) / xs.iter().cloned().fold(f64::MAX, f64::min);
     let fixed = dense.len() >= 2 && spread > 1.3;
-    let loss = |e: f64, c: f64| log_loss(&dense, |o| 1.0 / (x(o) / e + c));
-    let search = |es: &mut dyn Iterator<Item = f64>, cs: &[f64], best: &mut (f64, f64, f64)| {
-        for e in es {
-            for &c in cs {
-                let l = loss(e, c);
-                if l < best.0 {
-                    *best = (l, e, c);
-                }
-            }
-        }
+    // The least of `best` and the (loss, efficiency, fixed cost) over the grid `es` × `cs`.
+    let search = |es: Vec<f64>, cs: Vec<f64>, best: (f64, f64, f64)| {
+        let grid = es.into_iter().flat_map(|e| cs.iter().map(move |&c| (e, c)));
+        let losses = grid.map(|(e, c)| (log_loss(&dense, |o| 1.0 / (x(o) / e + c)), e, c));
+        losses.fold(best, |best, l| if l.0 < best.0 { l } else { best })
     };
     let costs = |c: Vec<f64>| if fixed { c } else { vec![0.0] };
+    let coarse_e = (5..=50).map(|i| i as f64 * 0.02).collect();
     let coarse_c = costs((0..=60).map(|i| i as f64 * 5e-4).collect());
-    let mut best = (f64::MAX, 0.0, 0.0);
-    search(&mut (5..=50).map(|i| i as f64 * 0.02), &coarse_c, &mut best);
-    let (e0, c0) = (best.1, best.2);
-    let fine_c = costs(
-        (-5..=5)
-            .map(|i| c0 + i as f64 * 1e-4)
-            .filter(|c| *c >= 0.0)
-            .collect(),
+    let best = search(coarse_e, coarse_c, (f64::MAX, 0.0, 0.0));
+    let (_, e0, c0) = best;
+    let fine_e = (-4..=4).map(|i| e0 + i as f64 * 0.005);
+    let fine_c = (-5..=5).map(|i| c0 + i as f64 * 1e-4);
+    let (_, e, c) = search(
+        fine_e.filter(|e| (0.1..=1.0).contains(e)).collect(),
+        costs(fine_c.filter(|c| *c >= 0.0).collect()),
+        best,
     );
-    search(
-        &mut (-4..=4)
-            .map(|i| e0 + i as f64 * 0.005)
-            .filter(|e| (0.1..=1.0).contains(e)),
-        &fine_c,
-        &mut best,
-    );
-    let (_, e, c) = best;
-    let mut fit = DecodeFit {
+    let moe_factor = (!moe.is_empty()).then(|| {
+        let factors = (10..=300).map(|fi| fi as f64 * 0.005);
+        let losses = factors.map(|f| (log_loss(&moe, |o| 1.0 / (x(o) / (e * f) + c)), f));
+        let least = |best: (f64, f64), l: (f64, f64)| if l.0 < best.0 { l } else { best };
+        losses.fold((f64::MAX, 1.0), least).1
+    });
+    Some(DecodeFit {
         efficiency: e,
         fixed_ms: c * 1000.0,
-        moe_factor: None,
+        moe_factor,
         dense_rows: dense.len(),
         moe_rows: moe.len(),
-    };
-    if !moe.is_empty() {
-        let mut best = (f64::MAX, 1.0);
-        for fi in 10..=300 {
-            let f = fi as f64 * 0.005;
-            let loss = log_loss(&moe, |o| 1.0 / (x(o) / (e * f) + c));
-            if loss < best.0 {
-                best = (loss, f);
-            }
-        }
-        fit.moe_factor = Some(best.1);
-    }
-    Some(fit)
+    })
 }
 
 /// What a backend's prompt compute is fitted per: an Apple generation (Metal) or a chip.

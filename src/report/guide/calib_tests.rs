@@ -143,14 +143,18 @@ fn a_machine_with_records_is_fitted_to_its_own_decodes() {
         }
     })
     .collect();
-    let m = Local::new(
-        ("here".into(), "h".into(), None),
-        "CPU".into(),
-        (40.0, "measured here"),
-        None,
+    let m = Local {
+        label: "here".into(),
+        id: "h".into(),
+        chip: None,
+        backend: "CPU".into(),
+        gbps: 40.0,
+        gbps_from: "measured here",
+        memory_bytes: None,
+        fit: super::fit_decode(&Local::obs(&points, 40.0)),
         points,
-        Vec::new(),
-    );
+        known: Vec::new(),
+    };
     let fit = m.fit.unwrap();
     assert!(
         (fit.efficiency - 0.8).abs() < 0.006 && (fit.fixed_ms - 2.0).abs() < 0.2,

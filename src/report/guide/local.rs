@@ -36,30 +36,8 @@ pub struct Local {
 }
 
 impl Local {
-    pub fn new(
-        (label, id, chip): (String, String, Option<String>),
-        backend: String,
-        (gbps, gbps_from): (f64, &'static str),
-        memory_bytes: Option<u64>,
-        points: Vec<LocalPoint>,
-        known: Vec<(String, String, f64, bool, String)>,
-    ) -> Local {
-        let fit = fit_decode(&Self::obs(&points, gbps));
-        Local {
-            label,
-            id,
-            chip,
-            backend,
-            gbps,
-            gbps_from,
-            memory_bytes,
-            points,
-            fit,
-            known,
-        }
-    }
-
-    fn obs<'a>(points: impl IntoIterator<Item = &'a LocalPoint>, gbps: f64) -> Vec<Obs> {
+    /// `points` as observations of a decode fit at `gbps`.
+    pub(super) fn obs<'a>(points: impl IntoIterator<Item = &'a LocalPoint>, gbps: f64) -> Vec<Obs> {
         points
             .into_iter()
             .map(|p| Obs {

@@ -215,26 +215,21 @@ pub fn build(
 ) -> Guide {
     let all: Vec<Obs> = obs::all(records);
     let machines = rows::machines(&all);
+    let machine = |f: &obs::Fingerprint, weights| {
+        machines
+            .iter()
+            .find(|m| m.fingerprint == *f && m.weights == weights)
+    };
     let mut measured: Vec<GuideRow> = rows::group(&all)
         .into_iter()
-        .filter_map(|(key, os)| {
-            let m = machines
-                .iter()
-                .find(|m| m.fingerprint == key.machine && m.weights == key.site())?;
-            Some(rows::measured(key, &os, m))
-        })
+        .filter_map(|(key, os)| Some(rows::measured(key, &os, machine(&key.machine, key.site())?)))
         .collect();
     // Layer-scaled synthetic runs of the same model, extrapolated to its full depth.
     measured.extend(
         crate::report::depth::full_depth(&records.bench)
             .iter()
             .filter(|f| f.phase == "generation")
-            .filter_map(|f| {
-                let m = machines
-                    .iter()
-                    .find(|m| m.fingerprint == f.machine && m.weights == f.weights)?;
-                Some(rows::extrapolated(f, m))
-            }),
+            .filter_map(|f| Some(rows::extrapolated(f, machine(&f.machine, f.weights)?))),
     );
     sort_rows(&mut measured);
     let profiles = predict::profiles(&measured);
@@ -274,7 +269,7 @@ fn sort_rows(rows: &mut [GuideRow]) {
 pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local::Local> {
     let mut out = Vec::new();
     for m in machines {
-        let Some(gbps) = m.decode_gbps() else {
+        let Some((gbps, gbps_from)) = m.decode_gbps() else {
             continue;
         };
         let mine = || {
@@ -314,20 +309,23 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
                 ))
             })
             .collect();
-        // Weights on the host (no accelerator, or `-ngl 0`) were read by the CPU.
-        let backend = if m.weights == obs::Weights::Cpu {
-            "CPU"
-        } else {
-            "native"
-        };
-        out.push(local::Local::new(
-            (m.label.clone(), m.id.clone(), m.chip.clone()),
-            backend.to_string(),
+        out.push(local::Local {
+            label: m.label.clone(),
+            id: m.id.clone(),
+            chip: m.chip.clone(),
+            // Weights on the host (no accelerator, or `-ngl 0`) were read by the CPU.
+            backend: match m.weights {
+                obs::Weights::Cpu => "CPU",
+                _ => "native",
+            }
+            .to_string(),
             gbps,
-            m.memory_bytes(),
+            gbps_from,
+            memory_bytes: m.memory_bytes(),
+            fit: calib::fit_decode(&local::Local::obs(&points, gbps)),
             points,
             known,
-        ));
+        });
     }
     out
 }

@@ -156,10 +156,9 @@ pub fn markdown(g: &Guide, catalogue_csv: &str) -> String {
         g.bench_records,
         g.requests,
         g.files,
-        match &g.span {
-            Some((a, b)) => format!(", measured {a} to {b}"),
-            None => String::new(),
-        },
+        g.span
+            .as_ref()
+            .map_or(String::new(), |(a, b)| format!(", measured {a} to {b}")),
         g.failed_cells,
         g.default_efficiency * 100.0
     ));
@@ -347,9 +346,18 @@ pub fn trust(cal: &Calibration) -> String {
             g.rows
         ))
     };
-    let mut parts: Vec<String> = Vec::new();
-    parts.extend(line("tg all", "decode"));
-    parts.extend(line("tg Metal dense", "dense Metal decode"));
+    let errors = |what: &str, g: &ErrorSummary| {
+        format!(
+            "{what} {} (worst {}, n={})",
+            pct(g.median_abs_error),
+            pct(g.worst_abs_error),
+            g.predicted
+        )
+    };
+    // A clause naming `items` after `what`, when there are any.
+    let list = |what: &str, items: Vec<String>| {
+        (!items.is_empty()).then(|| format!("{what}: {}", items.join(", ")))
+    };
     let moe: Vec<String> = cal
         .summary
         .iter()
@@ -364,40 +372,33 @@ pub fn trust(cal: &Calibration) -> String {
             )
         })
         .collect();
-    if !moe.is_empty() {
-        parts.push(format!("MoE decode by backend: {}", moe.join(", ")));
-    }
-    parts.extend(line("pp all", "prompt processing"));
-    let errors = |what: &str, g: &ErrorSummary| {
-        format!(
-            "{what} {} (worst {}, n={})",
-            pct(g.median_abs_error),
-            pct(g.worst_abs_error),
-            g.predicted
-        )
-    };
     let here: Vec<String> = ["dense", "MoE"]
         .iter()
         .filter_map(|k| Some(errors(k, cal.group(&format!("tg here {k}"))?)))
         .collect();
-    if !here.is_empty() {
-        parts.push(format!(
-            "each recorded machine's own decodes, predicted from its others: {}",
-            here.join(", ")
-        ));
-    }
     let recorded: Vec<String> = cal
         .summary
         .iter()
         .filter_map(|g| Some(errors(g.group.strip_prefix("tg recorded ")?, g)))
         .collect();
-    if !recorded.is_empty() {
-        parts.push(format!(
+    let parts: Vec<String> = [
+        line("tg all", "decode"),
+        line("tg Metal dense", "dense Metal decode"),
+        list("MoE decode by backend", moe),
+        line("pp all", "prompt processing"),
+        list(
+            "each recorded machine's own decodes, predicted from its others",
+            here,
+        ),
+        list(
             "runner's own decodes on chips of the table, predicted by the fit to the published \
-             rows (which never saw them): {}",
-            recorded.join(", ")
-        ));
-    }
+             rows (which never saw them)",
+            recorded,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if parts.is_empty() {
         return "No published reference rows: the catalogue cannot be predicted.".into();
     }

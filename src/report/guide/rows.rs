@@ -176,13 +176,9 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
     let bw = |f: &dyn Fn(&Bandwidth) -> Option<f64>| {
         median(dec.iter().filter_map(|o| f(o.bandwidth.as_ref()?)))
     };
-    let short: Vec<&Obs> = os
-        .iter()
-        .copied()
-        .filter(|o| o.workload == Workload::ShortResponse)
-        .collect();
-    let ttft: Vec<f64> = short.iter().flat_map(|o| o.ttft_ms.clone()).collect();
-    let e2e: Vec<f64> = short.iter().flat_map(|o| o.e2e_ms.clone()).collect();
+    let short = || os.iter().filter(|o| o.workload == Workload::ShortResponse);
+    let ttft: Vec<f64> = short().flat_map(|o| o.ttft_ms.iter().copied()).collect();
+    let e2e: Vec<f64> = short().flat_map(|o| o.e2e_ms.iter().copied()).collect();
     let graded: Vec<bool> = os.iter().filter_map(|o| o.pass).collect();
     let executed: Vec<bool> = os.iter().filter_map(|o| o.executed).collect();
     let passed = graded.iter().filter(|&&p| p).count();

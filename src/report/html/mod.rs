@@ -148,10 +148,9 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
         g.requests,
         g.files,
         esc(&g.source),
-        match &g.span {
-            Some((a, b)) => format!(", measured {} to {}", esc(a), esc(b)),
-            None => String::new(),
-        }
+        g.span.as_ref().map_or(String::new(), |(a, b)| {
+            format!(", measured {} to {}", esc(a), esc(b))
+        })
     );
     s.push_str("<h2>Machines</h2>\n<ul>\n");
     for m in &g.machines {
