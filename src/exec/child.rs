@@ -37,17 +37,21 @@ const PARENT_ENV: &str = "RUNNER_CELL_PARENT";
 /// The running child cell, so that an interrupt can stop it.
 static RUNNING: Mutex<Option<Child>> = Mutex::new(None);
 
+/// The running child, whatever a panic elsewhere left behind.
+fn running() -> std::sync::MutexGuard<'static, Option<Child>> {
+    RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Stops the running child cell, if any (the parent was interrupted).
 pub fn stop_running() {
-    let mut slot = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(child) = slot.as_mut() {
+    if let Some(child) = running().as_mut() {
         let _ = child.kill();
     }
 }
 
 /// Makes `child` the running child, stopped at once when the run was interrupted meanwhile.
 fn hold(child: Child) {
-    *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    *running() = Some(child);
     if crate::util::interrupt::requested() {
         stop_running();
     }
@@ -98,11 +102,7 @@ pub fn run(
     }
     let words = errors.join().unwrap_or_default();
     notes.try_iter().for_each(|l| obs.note(&l));
-    let status = RUNNING
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .map(|mut c| c.wait());
+    let status = running().take().map(|mut c| c.wait());
     if let Some(msg) = sink_failed {
         return Err(CellError::Sink(msg));
     }
@@ -285,7 +285,7 @@ pub fn run_logged(
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     hold(child);
     loop {
-        let mut slot = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = running();
         let Some(child) = slot.as_mut() else {
             return Err("the child process was lost".into());
         };

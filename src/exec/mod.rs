@@ -206,6 +206,14 @@ pub fn run(
     Ok(failures)
 }
 
+/// The id `*next`, counted as taken, while it is below `end`: the next request of a plan that
+/// runs its requests in order.
+pub fn take_next(next: &mut usize, end: usize) -> Option<usize> {
+    let id = *next;
+    *next += 1;
+    (id < end).then_some(id)
+}
+
 fn stop_if_interrupted() -> Result<(), ExecError> {
     match crate::util::interrupt::requested() {
         true => Err(ExecError::Interrupted),

@@ -93,13 +93,12 @@ impl Progress {
 
     /// Prints a line without tearing the bars.
     fn line(&self, text: &str) {
-        match &self.style {
-            Style::Bars { multi, .. } => {
-                if multi.println(text).is_err() {
-                    eprintln!("{text}");
-                }
-            }
-            _ => eprintln!("{text}"),
+        let shown = match &self.style {
+            Style::Bars { multi, .. } => multi.println(text).is_ok(),
+            _ => false,
+        };
+        if !shown {
+            eprintln!("{text}");
         }
     }
 
