@@ -114,16 +114,12 @@ impl BenchArgs {
         check_busy_threshold(self.busy_threshold)?;
         check_output_file(self.output.as_deref())?;
         let format = Format::choose(self.format, self.output.as_deref());
-        let threads = if self.threads.is_empty() {
-            vec![default_threads.max(1)]
-        } else {
-            self.threads
+        // A list not given is its default alone; a context size of 0 is what each test needs.
+        let or = |list: Vec<u32>, default: u32| match list.is_empty() {
+            true => vec![default],
+            false => list,
         };
-        let ctxs = if self.ctx.is_empty() {
-            vec![0]
-        } else {
-            self.ctx
-        };
+        let (threads, ctxs) = (or(self.threads, default_threads.max(1)), or(self.ctx, 0));
         let mut contexts = Vec::new();
         for &t in &threads {
             for &n_ctx in &ctxs {

@@ -42,11 +42,9 @@ impl LoadArgs {
     pub fn validate(&self) -> Result<Option<LoadConfig>, String> {
         let mut levels: Vec<Shape> = Vec::new();
         if let Some(list) = &self.concurrency {
-            let list = parse_concurrency(list)?;
-            levels.extend(
-                list.into_iter()
-                    .map(|concurrency| Shape::Closed { concurrency }),
-            );
+            for concurrency in parse_concurrency(list)? {
+                levels.push(Shape::Closed { concurrency });
+            }
         }
         if let Some(list) = &self.rate {
             let (slots, seed) = (self.slots.unwrap_or(4), self.seed.unwrap_or(1));
@@ -55,29 +53,20 @@ impl LoadArgs {
                     "--slots {slots}: give a whole number from 1 to 256"
                 ));
             }
-            levels.extend(parse_rates(list)?.into_iter().map(|rate| Shape::Open {
-                rate,
-                slots,
-                seed,
-            }));
-        }
-        // The open-loop settings mean nothing to closed-loop levels alone.
-        if self.rate.is_none() {
-            let given = [
-                (self.slots.is_some(), "--slots"),
-                (self.seed.is_some(), "--seed"),
-            ];
-            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
-                return Err(format!("{flag} needs open-loop load levels: give --rate"));
+            for rate in parse_rates(list)? {
+                levels.push(Shape::Open { rate, slots, seed });
             }
         }
+        // The open-loop settings mean nothing to closed-loop levels alone.
+        let open_only = (self.slots.map(|_| "--slots")).or(self.seed.map(|_| "--seed"));
+        if let Some(flag) = open_only.filter(|_| self.rate.is_none()) {
+            return Err(format!("{flag} needs open-loop load levels: give --rate"));
+        }
         if levels.is_empty() {
-            let given = [
-                (self.requests.is_some(), "--requests"),
-                (self.duration.is_some(), "--duration"),
-                (self.slo.is_some(), "--slo"),
-            ];
-            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+            let needs_levels = (self.requests.map(|_| "--requests"))
+                .or(self.duration.map(|_| "--duration"))
+                .or(self.slo.as_ref().map(|_| "--slo"));
+            if let Some(flag) = needs_levels {
                 return Err(format!(
                     "{flag} needs load levels: give --concurrency or --rate"
                 ));
