@@ -61,18 +61,14 @@ pub fn one_line(e: &anyhow::Error) -> String {
 /// Prints a clap error as one line (help and version print in full) and picks the exit code.
 pub fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
+    let shown = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Some(ExitCode::SUCCESS),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Some(ExitCode::from(EXIT_USAGE)),
+        _ => None,
+    };
+    if let Some(code) = shown {
         let _ = e.print();
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(EXIT_USAGE)
-        } else {
-            ExitCode::SUCCESS
-        };
+        return code;
     }
     let rendered = e.render().to_string();
     let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());

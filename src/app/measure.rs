@@ -55,9 +55,9 @@ impl Sink for BenchSink<'_> {
 pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let monitor = LoadMonitor::start();
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
+    let (busy, require_idle) = (cfg.busy_threshold, cfg.require_idle);
     let mut plan = BenchPlan::new(cfg, cache)?;
     let obs = progress(&out, "runs");
-    let (busy, require_idle) = (plan.config().busy_threshold, plan.config().require_idle);
     exec::check_idle(&monitor, busy, require_idle, &obs)?;
     exec::signals::install();
     let mut sink = BenchSink {
@@ -69,8 +69,8 @@ pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<Exi
     obs.finish();
     print_bench(&out, &sink.records)?;
     result?;
-    if plan.failures() > 0 {
-        eprintln!("error: {} test(s) failed", plan.failures());
+    if plan.failures > 0 {
+        eprintln!("error: {} test(s) failed", plan.failures);
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)
@@ -127,7 +127,7 @@ fn interrupted(plan: &SweepPlan, command: &str) -> ExitCode {
     let n = plan.recorded();
     eprintln!(
         "interrupted: {n} request(s) recorded in {}; resume with: {}",
-        plan.results().display(),
+        plan.shared.results.display(),
         resume_command(command)
     );
     ExitCode::from(EXIT_INTERRUPTED)
@@ -161,10 +161,10 @@ pub fn shell_quote(s: &str) -> String {
 /// The sweep's tables (and `-o FILE`), read back from its results file.
 fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
     use crate::report::{compare, sweep as summary};
-    let results = plan.results();
+    let results = &plan.shared.results;
     // Records of other sweeps, a line recorded twice, a load level's incomplete run: left out.
     let records = plan.own(&crate::record::io::read(results)?).records;
-    let b = plan.baselines();
+    let b = &plan.baselines;
     let rows = summary::rows_with(&records, b.judge_power);
     let comparison = compare::build(&records, b.judge_power, b.reference);
     let format = out.format;

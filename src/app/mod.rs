@@ -52,10 +52,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => return measure::profile(*args, &cache, verbose),
         Command::Check(args) => return check(&args, cli.cache_dir.as_deref()),
         Command::SweepCell { spec } => return crate::plan::sweep::run_child(&spec),
-        Command::Moe(cmd) => {
-            crate::exec::signals::install();
-            moe::run(cmd, &cache, verbose).map_err(interrupted)?
-        }
+        Command::Moe(cmd) => writing(|| moe::run(cmd, &cache, verbose))?,
         Command::Hw(args) => print!("{}", crate::report::hw::run(&args.options(), &cache)?),
         Command::Guide(args) => print!("{}", crate::report::guide::run(&args.options())?),
         Command::Report(args) => print!("{}", crate::report::html::run(&args.options())?),
@@ -66,26 +63,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", models::fetch(&name, verify, &cache)?.display())
         }
         Command::Models(ModelsCommand::Synth(args)) => {
-            crate::exec::signals::install();
-            let out = models::synth(&args, &cache).map_err(interrupted)?;
-            println!("{}", out.display())
+            println!("{}", writing(|| models::synth(&args, &cache))?.display())
         }
         Command::Models(ModelsCommand::Twin(args)) => {
-            crate::exec::signals::install();
-            let out = models::twin(&args, &cache).map_err(interrupted)?;
-            println!("{}", out.display())
+            println!("{}", writing(|| models::twin(&args, &cache))?.display())
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A command that writes a model and stopped because the user interrupted it (its partial
-/// file removed) exits as interrupted, whatever step it was at.
-fn interrupted(e: anyhow::Error) -> anyhow::Error {
-    match crate::util::interrupt::requested() {
+/// Runs a command that writes a model: one the user interrupted (its partial file removed)
+/// exits as interrupted, whatever step it was at.
+fn writing<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    crate::exec::signals::install();
+    command().map_err(|e| match crate::util::interrupt::requested() {
         true => crate::exec::ExecError::Interrupted.into(),
         false => e,
-    }
+    })
 }
 
 /// `runner check`: exit 1 on a regression, or write a new baseline.

@@ -128,10 +128,7 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool, threads: u32) -> anyho
         .into());
     }
     if let Some(p) = Provenance::read(&moe) {
-        let dense_sha = match sha {
-            Some(s) => s,
-            None => models::sha256_file(&dense)?,
-        };
+        let dense_sha = sha.map_or_else(|| models::sha256_file(&dense), Ok)?;
         if !dense_sha.eq_ignore_ascii_case(&p.source_sha256) {
             return Err(UsageError(format!(
                 "{} was upcycled from {} (sha256 {}), not from {} (sha256 {dense_sha})",

@@ -228,9 +228,8 @@ fn run_side(opts: &AbOptions, round: u32, side: Side) -> Result<Records, String>
     args.extend(["-o".to_string(), path.display().to_string()]);
     let log_name = log.file_name().map(|n| n.to_string_lossy().into_owned());
     let see = format!("(see {})", log_name.unwrap_or_default());
-    match child::run_logged(bin, &args, &log)? {
-        Exit::Success => {}
-        Exit::Failed(why) => return Err(format!("{why} {see}")),
+    if let Exit::Failed(why) = child::run_logged(bin, &args, &log)? {
+        return Err(format!("{why} {see}"));
     }
     let records =
         crate::record::read::load(&path).map_err(|_| format!("wrote no records {see}"))?;

@@ -179,22 +179,19 @@ pub struct BenchPlan {
     n_vocab: i32,
     meter: Option<super::Meter>,
     /// Tests that could not run (their model did not load, or llama.cpp failed).
-    failures: usize,
+    pub failures: usize,
 }
 
 impl BenchPlan {
     /// Resolves and validates every model (a bad one fails before any long test runs) and
     /// plans the instances.
     pub fn new(cfg: BenchConfig, cache: &Path) -> anyhow::Result<BenchPlan> {
-        let (models, ggufs): (Vec<_>, Vec<_>) = (cfg.models.iter())
-            .map(|name| Resolved::valid(name, cache))
-            .collect::<anyhow::Result<Vec<_>>>()?
-            .into_iter()
-            .map(|(r, g)| {
-                let name = r.display();
-                (r, (name, g))
-            })
-            .unzip();
+        let (mut models, mut ggufs) = (Vec::new(), Vec::new());
+        for name in &cfg.models {
+            let (r, g) = Resolved::valid(name, cache)?;
+            ggufs.push((r.display(), g));
+            models.push(r);
+        }
         let instances = expand(&cfg, models.len());
         check(&instances).map_err(super::Invalid)?;
         let limit = memory::machine_bytes(cfg.n_gpu_layers > 0);
@@ -217,15 +214,6 @@ impl BenchPlan {
             meter: None,
             failures: 0,
         })
-    }
-
-    pub fn config(&self) -> &BenchConfig {
-        &self.cfg
-    }
-
-    /// Tests that could not run.
-    pub fn failures(&self) -> usize {
-        self.failures
     }
 }
 
@@ -263,8 +251,7 @@ impl Plan for BenchPlan {
         }
         let cache = &self.cells[c].setup.cache_dir;
         let measured = || Some(crate::hw::peak::ensure_measured(cache, &info.machine));
-        let meter = super::Meter::new(info, self.cfg.n_gpu_layers, measured)?;
-        self.meter = Some(meter);
+        self.meter = Some(super::Meter::new(info, self.cfg.n_gpu_layers, measured)?);
         self.n_vocab = info.model.n_vocab;
         self.running = Running {
             instance: usize::MAX,

@@ -70,7 +70,7 @@ pub fn find(
     let size = (prov.source_size > 0).then_some(prov.source_size);
     let found = candidates(name, Some(&prov.source_sha256), moe_path, cache)
         .into_iter()
-        .find(|p| p.is_file() && size.is_none_or(|s| file_size(p) == Some(s)));
+        .find(|p| p.is_file() && size.is_none_or(|s| p.metadata().is_ok_and(|m| m.len() == s)));
     Ok(match found {
         Some(path) => DenseRef::Found {
             path,
@@ -149,10 +149,6 @@ fn candidates(name: &str, sha: Option<&str>, moe_path: &Path, cache: &Path) -> V
         );
     }
     out
-}
-
-fn file_size(p: &Path) -> Option<u64> {
-    std::fs::metadata(p).ok().map(|m| m.len())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::sweep::SweepPlan;
 use crate::backend::exchange::Failure;
 use crate::backend::remote::Remote;
 use crate::backend::spec::Endpoint;
-use crate::backend::{ChatRequest, Reply, Request, Setup};
+use crate::backend::{Backend, ChatRequest, Reply, Request, Setup};
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::grade::judge::{self, Case, ANSWER_KEPT, JUDGE_MAX_TOKENS};
 use crate::record::{CellKey, Judgement, Record, RequestRecord, ResultsFile};
@@ -33,8 +33,6 @@ pub struct JudgePlan {
     schemas: BTreeMap<String, serde_json::Value>,
 }
 
-type JudgedKey = (CellKey, String, String, String);
-
 impl JudgePlan {
     /// The answers in `records` that the judges have not judged yet.
     pub fn new(
@@ -43,7 +41,7 @@ impl JudgePlan {
         judges: &[Endpoint],
         time_limit: Duration,
     ) -> anyhow::Result<JudgePlan> {
-        let done: HashSet<JudgedKey> = records
+        let done: HashSet<(CellKey, String, String, String)> = records
             .iter()
             .filter_map(|r| match r {
                 Record::Judgement(j) => Some((
@@ -151,12 +149,7 @@ impl Plan for JudgePlan {
 
     fn next(&mut self, c: usize) -> Option<usize> {
         let (tasks, next, again) = &mut self.tasks[c];
-        if let Some(id) = again.take() {
-            return Some(id);
-        }
-        let id = *next;
-        *next += 1;
-        (id < tasks.len()).then_some(id)
+        again.take().or_else(|| exec::take_next(next, tasks.len()))
     }
 
     fn request(&self, c: usize, id: usize) -> Request<'_> {
@@ -224,22 +217,19 @@ pub fn run(
     obs: &dyn exec::Observer,
     monitor: &crate::hw::load::LoadMonitor,
 ) -> Result<(), exec::ExecError> {
-    let sink_err = |e: String| exec::ExecError::Sink(e);
-    let records = crate::record::io::read(sweep.results()).map_err(|e| sink_err(e.to_string()))?;
-    let b = sweep.baselines();
-    let mut plan = JudgePlan::new(&records, sweep.scenarios(), &b.judges, b.judge_time_limit)
-        .map_err(|e| sink_err(e.to_string()))?;
+    let sink_err = |e: &dyn std::fmt::Display| exec::ExecError::Sink(e.to_string());
+    let results = &sweep.shared.results;
+    let records = crate::record::io::read(results).map_err(|e| sink_err(&e))?;
+    let b = &sweep.baselines;
+    let mut plan = JudgePlan::new(&records, &sweep.scenarios, &b.judges, b.judge_time_limit)
+        .map_err(|e| sink_err(&e))?;
     let client = crate::backend::http::Client::new();
-    let mut remotes: Vec<Remote> = b
-        .judges
-        .iter()
+    let mut remotes: Vec<Remote> = (b.judges.iter())
         .map(|ep| Remote::new(ep.clone(), client.clone()))
         .collect();
-    let mut backends: Vec<&mut dyn crate::backend::Backend> = remotes
-        .iter_mut()
-        .map(|r| r as &mut dyn crate::backend::Backend)
-        .collect();
-    let mut sink = ResultsFile::append_to(sweep.results()).map_err(|e| sink_err(e.to_string()))?;
+    let mut backends: Vec<&mut dyn Backend> =
+        remotes.iter_mut().map(|r| r as &mut dyn Backend).collect();
+    let mut sink = ResultsFile::append_to(results).map_err(|e| sink_err(&e))?;
     let opts = exec::Options {
         monitor,
         busy_threshold: f64::INFINITY,

@@ -106,20 +106,14 @@ pub struct LevelOf<'a> {
 
 /// A served request's place in its level.
 pub fn traffic(level: &LevelOf<'_>, s: &Served, slo: Option<&Slo>) -> Traffic {
-    let LevelOf {
-        shape,
-        wall,
-        requests,
-        ..
-    } = *level;
     Traffic {
-        shape,
-        level_requests: requests,
+        shape: level.shape,
+        level_requests: level.requests,
         seq: s.seq,
         arrival_ms: ms(s.arrival),
         queue_ms: ms(s.queue),
         concurrent: s.concurrent,
-        level_wall_ms: ms(wall),
+        level_wall_ms: ms(level.wall),
         slo: slo.map(Slo::describe),
         same_as_alone: None,
         diverged_at: None,

@@ -40,7 +40,7 @@ pub fn check(
     };
     // A load level keeps one sequence's cache per request in flight.
     let n_ctx = context_tokens(g, scenarios, limit_prompts, engine) * u64::from(seqs.max(1));
-    let kv = n_ctx * kv_bytes_per_token(g);
+    let kv = n_ctx * least_kv_bytes(g, 1, KvType::F16, KvType::F16);
     let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
     if need <= limit {
         return Ok(());
@@ -126,12 +126,6 @@ pub fn within(need: u64, limit: u64, what: &str) -> Result<(), String> {
             limit as f64 / GIB
         )),
     }
-}
-
-/// f16 K and V bytes per cached token over all layers.
-fn kv_bytes_per_token(g: &GgufFile) -> u64 {
-    let (layers, kv_heads, k_dim, v_dim) = kv_shape(g);
-    layers * kv_heads * (k_dim + v_dim) * 2
 }
 
 /// Layers, KV heads, and the elements of a head's key and value.

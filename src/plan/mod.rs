@@ -39,7 +39,8 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Resolves a name or a path; an unknown name is [`Invalid`], a failed fetch is not.
+    /// Resolves a name or a path; an unknown name is bad input
+    /// ([`models::ResolveError::Unknown`]), a failed fetch is not.
     pub fn get(arg: &str, cache: &Path) -> anyhow::Result<Resolved> {
         if arg.trim().starts_with(models::synthetic::SYNTH_PREFIX) {
             let spec = models::synthetic::SynthSpec::parse(arg).map_err(Invalid)?;
@@ -50,11 +51,7 @@ impl Resolved {
                 synth: Some(spec),
             });
         }
-        let path =
-            models::resolve(arg, cache, &models::FetchOptions::default()).map_err(|e| match e {
-                models::ResolveError::Unknown { .. } => anyhow::Error::new(Invalid(e.to_string())),
-                other => anyhow::Error::new(other),
-            })?;
+        let path = models::resolve(arg, cache, &models::FetchOptions::default())?;
         let sha256 = models::verified_sha256(&path, cache);
         Ok(Resolved {
             arg: arg.to_string(),

@@ -353,9 +353,7 @@ impl Plan for ProfilePlan {
     }
 
     fn next(&mut self, cell: usize) -> Option<usize> {
-        let id = self.next[cell];
-        self.next[cell] += 1;
-        (id < self.slots[cell].len()).then_some(id)
+        exec::take_next(&mut self.next[cell], self.slots[cell].len())
     }
 
     fn request(&self, cell: usize, id: usize) -> Request<'_> {

@@ -13,17 +13,9 @@ impl ProfilePlan {
             true => vec![info.model.clone()],
             false => info.models.clone(),
         };
-        let mut profiles: Vec<ModelProfile> = infos
-            .iter()
-            .enumerate()
-            .map(|(m, mi)| {
-                model_profile(
-                    mi.clone(),
-                    &self.settings,
-                    &self.runs[2 * m],
-                    &self.runs[2 * m + 1],
-                )
-            })
+        // Each model's plain and profiled sessions are next to each other.
+        let mut profiles: Vec<ModelProfile> = (infos.into_iter().zip(self.runs.chunks(2)))
+            .map(|(mi, runs)| model_profile(mi, &self.settings, &runs[0], &runs[1]))
             .collect();
         let dense = (profiles.len() > 1).then(|| profiles.remove(1));
         let mut model = profiles.into_iter().next()?;

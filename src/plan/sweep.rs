@@ -7,7 +7,9 @@
 use super::baselines::{BackendOptions, Baselines};
 use super::load::{self as levels, LoadConfig};
 use super::Invalid;
-use crate::backend::{ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup};
+use crate::backend::{
+    Backend, ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup,
+};
 use crate::engine::quant;
 use crate::engine::FlashAttn;
 use crate::exec::{self, Cell, Observed, Plan};
@@ -73,7 +75,17 @@ pub struct CellSpec {
     /// The ids of those prompts, so that the child can tell a scenario file edited since the
     /// sweep started from the one the parent read.
     pub ids: Vec<String>,
-    /// The results file the child appends its records to.
+    /// The load level this cell runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Shape>,
+    #[serde(flatten)]
+    pub shared: Shared,
+}
+
+/// What every cell of a sweep runs with, in the parent and in each child process alike.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Shared {
+    /// The results file the cells append their records to.
     pub results: PathBuf,
     pub cache_dir: PathBuf,
     pub engine: EngineSpec,
@@ -81,12 +93,10 @@ pub struct CellSpec {
     pub raw: bool,
     pub verbose: bool,
     pub busy_threshold: f64,
-    /// The load level this cell runs, and the sweep's load settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<Shape>,
+    /// The sweep's load settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadConfig>,
-    /// The parent's measurement of this machine's memory bandwidth.
+    /// This machine's memory bandwidth, measured (or loaded) when the sweep started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<Measurement>,
 }
@@ -95,16 +105,13 @@ pub struct CellSpec {
 #[derive(Default)]
 pub struct SweepPlan {
     cells: Vec<Cell>,
-    scenarios: Vec<Scenario>,
+    pub scenarios: Vec<Scenario>,
     /// Per cell: the pending `(scenario, prompt)` indices, and how many have run.
     pending: Vec<(Vec<(usize, usize)>, usize)>,
     /// What a decoded token of the running cell reads and the peaks (native cells).
     meter: Option<super::Meter>,
-    baselines: Baselines,
-    no_text: bool,
-    verbose: bool,
-    results: PathBuf,
-    busy_threshold: f64,
+    pub baselines: Baselines,
+    pub shared: Shared,
     /// Lines to show before the run (resuming, a repaired file).
     pub notes: Vec<String>,
     /// Kept alive while the children read their specs.
@@ -115,11 +122,8 @@ pub struct SweepPlan {
     noted_base: Vec<usize>,
     /// Per cell: the load level it runs (load sweeps).
     levels: Vec<Option<Shape>>,
-    load: Option<LoadConfig>,
     /// The results file, held open (and locked) while the sweep runs.
     _writer: Option<ResultsFile>,
-    /// This machine's memory bandwidth, measured (or loaded) when the sweep started.
-    bandwidth: Option<Measurement>,
     /// A child's answers of its cell's prompts run alone, by prompt id.
     alone: std::collections::HashMap<String, String>,
 }
@@ -163,14 +167,13 @@ impl SweepPlan {
             &sources,
         );
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
-        if let Some(path) = &cfg.summary {
-            if crate::util::fs::same_file(&results, path) {
-                return Err(Invalid(format!(
-                    "-o {}: is the sweep's records file; write the tables to another file",
-                    path.display()
-                ))
-                .into());
-            }
+        let summary = cfg.summary.as_ref();
+        if let Some(path) = summary.filter(|p| crate::util::fs::same_file(&results, p)) {
+            return Err(Invalid(format!(
+                "-o {}: is the sweep's records file; write the tables to another file",
+                path.display()
+            ))
+            .into());
         }
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
         cells::check_machine(&existing.records, &results)?;
@@ -178,32 +181,37 @@ impl SweepPlan {
         // (one taken on a busy machine is not saved, but serves this sweep's cells).
         let machine = crate::hw::machine::fingerprint();
         let bandwidth = Some(crate::hw::peak::ensure_measured(cache, &machine));
-        let mut plan = SweepPlan {
-            bandwidth,
-            _writer: Some(writer),
+        let shared = Shared {
+            results,
+            cache_dir: cache.to_path_buf(),
+            engine,
             no_text: cfg.no_text,
+            raw: cfg.raw,
             verbose,
             busy_threshold: cfg.busy_threshold,
+            load: cfg.load.clone(),
+            bandwidth,
+        };
+        let mut plan = SweepPlan {
+            _writer: Some(writer),
+            shared,
             scenarios,
             baselines,
-            results,
-            load: cfg.load.clone(),
             ..Default::default()
         };
         let done = Done::new(&existing.records);
-        plan.plan_native(cfg, cache, &sources, &quants, &engine, &done)?;
-        plan.plan_http(cfg, cache, &engine, &done);
-        plan.notes = existing_notes(&existing, &plan.own(&existing.records), &plan.results);
+        plan.plan_native(cfg, &sources, &quants, &done)?;
+        plan.plan_http(cfg, &done);
+        let own = plan.own(&existing.records);
+        plan.notes = existing_notes(&existing, &own, &plan.shared.results);
         Ok(plan)
     }
 
     /// The plan of one native cell in its child process, from its spec.
     pub fn child(spec: &CellSpec) -> anyhow::Result<SweepPlan> {
-        let mut scenarios = spec
-            .scenarios
-            .iter()
-            .map(|p| scenario::load(p).map_err(anyhow::Error::from))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut scenarios = (spec.scenarios.iter())
+            .map(|p| scenario::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
         cap_output(&mut scenarios, spec.max_tokens);
         let found = spec.pending.iter().map(|&(s, p)| {
             let prompt = scenarios.get(s)?.prompts.get(p)?;
@@ -217,14 +225,12 @@ impl SweepPlan {
         }
         let alone = match spec.level {
             Some(Shape::Closed { concurrency: 1 }) | None => Default::default(),
-            Some(_) => crate::record::io::read(&spec.results)
+            Some(_) => crate::record::io::read(&spec.shared.results)
                 .map(|r| levels::alone_answers(&r, &spec.cell))
                 .unwrap_or_default(),
         };
         let mut plan = SweepPlan {
-            no_text: spec.no_text,
-            verbose: spec.verbose,
-            busy_threshold: spec.busy_threshold,
+            shared: spec.shared.clone(),
             child: true,
             alone,
             scenarios,
@@ -232,28 +238,12 @@ impl SweepPlan {
                 native: true,
                 ..Default::default()
             },
-            results: spec.results.clone(),
-            load: spec.load.clone(),
-            bandwidth: spec.bandwidth.clone(),
             ..Default::default()
         };
-        let setup = plan.setup(
-            &spec.cell,
-            vec![spec.source.clone()],
-            &spec.engine,
-            &spec.pending,
-            spec.raw,
-            &spec.cache_dir,
-        );
+        let setup = plan.setup(&spec.cell, vec![spec.source.clone()], &spec.pending);
         // Named as the parent names it, so that the child's warnings match its progress lines.
-        let cell = plan.cell(
-            native_label(&spec.cell),
-            0,
-            setup,
-            &spec.pending,
-            spec.level,
-        );
-        plan.push(cell, spec.pending.clone(), spec.level);
+        let label = native_label(&spec.cell);
+        plan.push(label, 0, setup, spec.pending.clone(), spec.level);
         Ok(plan)
     }
 
@@ -266,43 +256,20 @@ impl SweepPlan {
         })
     }
 
-    /// The results file.
-    pub fn results(&self) -> &Path {
-        &self.results
-    }
-
-    pub fn baselines(&self) -> &Baselines {
-        &self.baselines
-    }
-
-    pub fn scenarios(&self) -> &[Scenario] {
-        &self.scenarios
-    }
-
-    fn setup(
-        &self,
-        key: &CellKey,
-        models: Vec<ModelSource>,
-        engine: &EngineSpec,
-        pending: &[(usize, usize)],
-        raw: bool,
-        cache: &Path,
-    ) -> Setup {
+    fn setup(&self, key: &CellKey, models: Vec<ModelSource>, pending: &[(usize, usize)]) -> Setup {
+        let s = &self.shared;
         Setup {
             key: key.clone(),
             models,
-            sessions: vec![crate::backend::SessionSpec {
-                model: 0,
-                profiled: false,
-            }],
-            engine: engine.clone(),
+            sessions: vec![crate::backend::SessionSpec::plain(0)],
+            engine: s.engine.clone(),
             context: None,
             prompts: pending
                 .iter()
                 .map(|&(s, p)| self.scenarios[s].prompts[p].clone())
                 .collect(),
-            raw,
-            cache_dir: cache.to_path_buf(),
+            raw: s.raw,
+            cache_dir: s.cache_dir.clone(),
         }
     }
 
@@ -356,17 +323,14 @@ impl SweepPlan {
             stop_reason: r.trace.stop.unwrap_or(StopReason::Error),
             failed,
             error: failure.map(|f| f.message.clone()),
-            text: (!self.no_text).then_some(text),
+            text: (!self.shared.no_text).then_some(text),
             score: outcome.score,
             pass: outcome.pass,
             ungraded: outcome.ungraded,
             verdicts,
             load: seen.load.clone(),
             token_ms: r.trace.tokens.iter().map(|&d| ms(d)).collect(),
-            error_kind: match (failure, key.backend.is_native()) {
-                (Some(f), false) => Some(f.kind),
-                _ => None,
-            },
+            error_kind: failure.filter(|_| !key.backend.is_native()).map(|f| f.kind),
             server: r.server,
             http: r.http,
             cost_usd,
@@ -398,13 +362,17 @@ impl Plan for SweepPlan {
         if !setup.key.backend.is_native() {
             return Ok(());
         }
-        let measured = || self.bandwidth.clone();
+        let measured = || self.shared.bandwidth.clone();
         let meter = super::Meter::new(info, setup.engine.n_gpu_layers, measured)?;
         self.meter = Some(meter);
         if info.model.expert_count.is_some() {
             let path = Path::new(&info.model.path);
-            let routing =
-                super::profile::quick_routing(path, &setup.cache_dir, &setup.engine, self.verbose);
+            let routing = super::profile::quick_routing(
+                path,
+                &setup.cache_dir,
+                &setup.engine,
+                self.shared.verbose,
+            );
             info.routing = Some(routing);
         }
         Ok(())
@@ -412,9 +380,7 @@ impl Plan for SweepPlan {
 
     fn next(&mut self, c: usize) -> Option<usize> {
         let (pending, next) = &mut self.pending[c];
-        let id = *next;
-        *next += 1;
-        (id < requests(pending, self.levels[c])).then_some(id)
+        exec::take_next(next, requests(pending, self.levels[c]))
     }
 
     fn request(&self, c: usize, id: usize) -> Request<'_> {
@@ -473,21 +439,18 @@ pub fn run(
     obs: &dyn exec::Observer,
     monitor: &crate::hw::load::LoadMonitor,
 ) -> Result<Vec<String>, exec::ExecError> {
-    let mut native = crate::backend::native::Native::new(plan.verbose);
+    let mut native = crate::backend::native::Native::new(plan.shared.verbose);
     let mut http = std::mem::take(&mut plan.baselines.http);
-    let mut sink =
-        ResultsFile::append_to(&plan.results).map_err(|e| exec::ExecError::Sink(e.to_string()))?;
+    let mut sink = ResultsFile::append_to(&plan.shared.results)
+        .map_err(|e| exec::ExecError::Sink(e.to_string()))?;
     let opts = exec::Options {
         monitor,
-        busy_threshold: plan.busy_threshold,
+        busy_threshold: plan.shared.busy_threshold,
         stop_on_refusal: false,
     };
     let failures = {
-        let mut backends: Vec<&mut dyn crate::backend::Backend> = vec![&mut native];
-        backends.extend(
-            http.iter_mut()
-                .map(|h| h as &mut dyn crate::backend::Backend),
-        );
+        let mut backends: Vec<&mut dyn Backend> = vec![&mut native];
+        backends.extend(http.iter_mut().map(|h| h as &mut dyn Backend));
         exec::run(plan, &mut backends, &mut sink, obs, &opts)
     };
     plan.baselines.http = http;
@@ -507,10 +470,10 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<std::process::ExitCode> {
     let spec: CellSpec = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("reading the cell specification: {e}"))?;
     let mut plan = SweepPlan::child(&spec)?;
-    let mut sink = ResultsFile::append_to(&spec.results)?;
+    let mut sink = ResultsFile::append_to(&spec.shared.results)?;
     let monitor = crate::hw::load::LoadMonitor::start();
     let obs = exec::child::Emitter;
-    let (busy, verbose) = (spec.busy_threshold, spec.verbose);
+    let (busy, verbose) = (spec.shared.busy_threshold, spec.shared.verbose);
     let failures = match exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose) {
         Err(exec::ExecError::Sink(msg)) => {
             obs.sink_failed(&msg);
@@ -544,16 +507,14 @@ mod tests {
             max_tokens: None,
             pending,
             ids,
-            results: dir.path().join("r.jsonl"),
-            cache_dir: dir.path().to_path_buf(),
-            engine: EngineSpec::default(),
-            no_text: true,
-            raw: false,
-            verbose: false,
-            busy_threshold: 0.25,
             level: None,
-            load: None,
-            bandwidth: None,
+            shared: Shared {
+                results: dir.path().join("r.jsonl"),
+                cache_dir: dir.path().to_path_buf(),
+                no_text: true,
+                busy_threshold: 0.25,
+                ..Default::default()
+            },
         };
         assert!(SweepPlan::child(&spec(vec![(0, 0)], vec![first.clone()])).is_ok());
         for (pending, ids) in [

@@ -63,10 +63,8 @@ impl SweepPlan {
     pub(super) fn plan_native(
         &mut self,
         cfg: &SweepConfig,
-        cache: &Path,
         sources: &[(Resolved, Option<GgufFile>)],
         quants: &[QuantChoice],
-        engine: &EngineSpec,
         done: &Done<'_>,
     ) -> anyhow::Result<()> {
         if !self.baselines.native {
@@ -80,7 +78,7 @@ impl SweepPlan {
                 for level in self.level_list() {
                     let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
                     let (source, gguf) = match &r.synth {
-                        Some(spec) => synth_source(spec, q, cache, &pending)?,
+                        Some(spec) => synth_source(spec, q, &self.shared.cache_dir, &pending)?,
                         None => (
                             ModelSource {
                                 quant: matches!(q, QuantChoice::Type(_))
@@ -100,16 +98,8 @@ impl SweepPlan {
                             .map(|&(s, p)| self.scenarios[s].prompts[p].id.clone())
                             .collect(),
                         pending: pending.clone(),
-                        results: self.results.clone(),
-                        cache_dir: cache.to_path_buf(),
-                        engine: engine.clone(),
-                        no_text: cfg.no_text,
-                        raw: cfg.raw,
-                        verbose: self.verbose,
-                        busy_threshold: cfg.busy_threshold,
                         level,
-                        load: self.load.clone(),
-                        bandwidth: self.bandwidth.clone(),
+                        shared: self.shared.clone(),
                     };
                     let spec_path = dir.path().join(format!("cell-{}.json", self.cells.len()));
                     std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
@@ -119,16 +109,15 @@ impl SweepPlan {
                         &key.quant,
                         &self.scenarios,
                         cfg.limit,
-                        engine,
+                        &self.shared.engine,
                         seqs,
                         mem_limit,
                     )
                     .err();
-                    let setup = self.setup(&key, vec![source], engine, &pending, cfg.raw, cache);
-                    let mut cell = self.cell(native_label(&key), 0, setup, &pending, level);
+                    let setup = self.setup(&key, vec![source], &pending);
+                    let cell = self.push(native_label(&key), 0, setup, pending, level);
                     cell.isolate = Some(vec!["sweep-cell".into(), spec_path.display().to_string()]);
                     cell.refuse = refuse;
-                    self.push(cell, pending, level);
                 }
             }
         }
@@ -137,54 +126,46 @@ impl SweepPlan {
     }
 
     /// One cell per HTTP backend (and load level), after the native ones.
-    pub(super) fn plan_http(
-        &mut self,
-        cfg: &SweepConfig,
-        cache: &Path,
-        engine: &EngineSpec,
-        done: &Done<'_>,
-    ) {
+    pub(super) fn plan_http(&mut self, cfg: &SweepConfig, done: &Done<'_>) {
         for i in 0..self.baselines.http.len() {
             let spec = self.baselines.http[i].endpoint.spec.clone();
             let key = CellKey::http(&spec);
             for level in self.level_list() {
                 let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
-                let setup = self.setup(&key, Vec::new(), engine, &pending, cfg.raw, cache);
-                let cell = self.cell(spec.to_string(), 1 + i, setup, &pending, level);
-                self.push(cell, pending, level);
+                let setup = self.setup(&key, Vec::new(), &pending);
+                self.push(spec.to_string(), 1 + i, setup, pending, level);
             }
         }
     }
 
     /// The load levels each cell runs, or one plain run.
     pub(super) fn level_list(&self) -> Vec<Option<Shape>> {
-        match &self.load {
+        match &self.shared.load {
             Some(l) => l.levels.iter().copied().map(Some).collect(),
             None => vec![None],
         }
     }
 
-    /// A cell over `pending` prompts: one request per prompt, or one load level (named with
-    /// its level).
-    pub(super) fn cell(
-        &self,
+    /// Adds a cell over `pending` prompts: one request per prompt, or one load level (named
+    /// with its level).
+    pub(super) fn push(
+        &mut self,
         label: String,
         backend: usize,
         setup: Setup,
-        pending: &[(usize, usize)],
+        pending: Vec<(usize, usize)>,
         level: Option<Shape>,
-    ) -> Cell {
+    ) -> &mut Cell {
         let label = match level {
             Some(l) => format!("{label} {}", l.label()),
             None => label,
         };
-        Cell::new(label, backend, setup, super::requests(pending, level))
-    }
-
-    pub(super) fn push(&mut self, cell: Cell, pending: Vec<(usize, usize)>, level: Option<Shape>) {
-        self.cells.push(cell);
+        let requests = super::requests(&pending, level);
         self.pending.push((pending, 0));
         self.levels.push(level);
+        self.cells.push(Cell::new(label, backend, setup, requests));
+        let last = self.cells.len() - 1;
+        &mut self.cells[last]
     }
 }
 
@@ -204,11 +185,8 @@ pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> 
 
 /// Caps every prompt's output limit at `cap` tokens.
 pub(super) fn cap_output(scenarios: &mut [Scenario], cap: Option<u32>) {
-    let Some(cap) = cap else {
-        return;
-    };
     for p in scenarios.iter_mut().flat_map(|s| s.prompts.iter_mut()) {
-        p.max_tokens = p.max_tokens.min(cap);
+        p.max_tokens = p.max_tokens.min(cap.unwrap_or(u32::MAX));
     }
 }
 
@@ -386,7 +364,7 @@ impl SweepPlan {
 
     /// The requests its results file holds for good (see [`Own::recorded`]).
     pub fn recorded(&self) -> usize {
-        crate::record::io::read(&self.results).map_or(0, |r| self.own(&r).recorded())
+        crate::record::io::read(&self.shared.results).map_or(0, |r| self.own(&r).recorded())
     }
 }
 
@@ -446,42 +424,36 @@ pub(super) fn existing_notes(
     own: &Own,
     path: &Path,
 ) -> Vec<String> {
+    let p = path.display();
     let mut out = Vec::new();
     if e.torn_bytes > 0 {
         out.push(format!(
-            "note: {}: removed an unfinished last line ({} bytes) left by an interrupted run",
-            path.display(),
+            "note: {p}: removed an unfinished last line ({} bytes) left by an interrupted run",
             e.torn_bytes
         ));
     }
     if e.bad_lines > 0 {
         out.push(format!(
-            "warning: {}: {} line(s) are not records and were skipped",
-            path.display(),
+            "warning: {p}: {} line(s) are not records and were skipped",
             e.bad_lines
         ));
     }
     if own.left_out > 0 {
         out.push(format!(
-            "warning: {}: {} record(s) left out: of other cells, scenarios or load levels than \
+            "warning: {p}: {} record(s) left out: of other cells, scenarios or load levels than \
              this sweep's, or recorded twice",
-            path.display(),
             own.left_out
         ));
     }
     let lost = own.incomplete_levels();
     if lost > 0 {
         out.push(format!(
-            "note: {}: {lost} load level(s) lost records and run again",
-            path.display()
+            "note: {p}: {lost} load level(s) lost records and run again"
         ));
     }
     let n = own.recorded();
     if n > 0 {
-        out.push(format!(
-            "resuming: {n} request(s) already recorded in {}",
-            path.display()
-        ));
+        out.push(format!("resuming: {n} request(s) already recorded in {p}"));
     }
     out
 }

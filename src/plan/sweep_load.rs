@@ -18,16 +18,14 @@ impl SweepPlan {
                 .collect(),
             shape,
             requests: self.level_size(c, shape),
-            duration: self.load.as_ref().and_then(|l| l.duration),
+            duration: self.shared.load.as_ref().and_then(|l| l.duration),
         }
     }
 
     /// How many requests the level of cell `c` sends.
     fn level_size(&self, c: usize, shape: Shape) -> usize {
         let prompts = self.pending[c].0.len();
-        self.load
-            .as_ref()
-            .map_or(prompts, |l| l.requests_for(&shape, prompts))
+        (self.shared.load.as_ref()).map_or(prompts, |l| l.requests_for(&shape, prompts))
     }
 
     /// The records of a level: one per request that ran, in the order they ended.
@@ -59,7 +57,7 @@ impl SweepPlan {
             requests: self.level_size(c, shape),
             records: level.served.len(),
         };
-        let slo = self.load.as_ref().and_then(|l| l.slo.clone());
+        let slo = self.shared.load.as_ref().and_then(|l| l.slo.clone());
         let mut out = Vec::with_capacity(level.served.len());
         for mut s in level.served {
             let ends = std::mem::take(&mut s.reply.token_ends);

@@ -214,9 +214,7 @@ impl Plan for VerifyPlan {
     }
 
     fn next(&mut self, _cell: usize) -> Option<usize> {
-        let id = self.next;
-        self.next += 1;
-        (id < 2 && self.outcome.is_none()).then_some(id)
+        exec::take_next(&mut self.next, 2).filter(|_| self.outcome.is_none())
     }
 
     fn request(&self, _cell: usize, id: usize) -> Request<'_> {
