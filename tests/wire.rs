@@ -457,29 +457,108 @@ fn impossible_cached_counts_and_costs_are_not_recorded() {
 /// The record of one short-response prompt that a sweep through the built binary sends to a
 /// fixture OpenAI server answering with `steps`.
 fn one_request_through_a_sweep(steps: Vec<Step>) -> serde_json::Value {
-    let f = serve(vec![Reply::ok(steps)]);
     let dir = tempfile::tempdir().unwrap();
+    one_request_of(steps, "short-response", dir.path(), common::runner())
+}
+
+/// The first record of a sweep of `scenario` that `runner` (the binary, maybe started through
+/// a launcher) runs against a fixture OpenAI server answering with `steps`.
+fn one_request_of(
+    steps: Vec<Step>,
+    scenario: &str,
+    dir: &std::path::Path,
+    mut runner: std::process::Command,
+) -> serde_json::Value {
+    let f = serve(vec![Reply::ok(steps)]);
     let base = format!("{}/v1", f.base());
-    let o = common::run(&[
-        "sweep",
-        "-m",
-        common::model().to_str().unwrap(),
-        "-s",
-        "short-response",
-        "--limit",
-        "1",
-        "--backend",
-        "openai:fixture",
-        "--openai-base-url",
-        &base,
-        "--results",
-        dir.path().to_str().unwrap(),
-        "--no-progress",
-    ]);
+    let results = dir.join("results");
+    let o = runner
+        .args(["sweep", "-m", common::model().to_str().unwrap(), "-s"])
+        .args([scenario, "--limit", "1", "--backend", "openai:fixture"])
+        .args(["--openai-base-url", &base, "--results"])
+        .arg(&results)
+        .arg("--no-progress")
+        .output()
+        .expect("runner starts");
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap();
+    let file = std::fs::read_dir(&results).unwrap().next().unwrap();
     let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
     serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
+/// A descriptor that runner's parent left open without close-on-exec does not reach the code
+/// runner runs to grade an answer: the hidden test looks for it from inside the sandbox.
+#[test]
+fn graded_code_does_not_inherit_what_runners_parent_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "parent's secret").unwrap();
+    let scenario = dir.path().join("fd.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "fd"
+description = "one answer graded by running it"
+kind = "long-form"
+[[prompts]]
+id = "add"
+user = "Write add(a, b) in Python."
+max_tokens = 64
+[[prompts.graders]]
+type = "tests"
+language = "python"
+tests = """
+import os
+from solution import add
+def test_add():
+    assert add(2, 3) == 5
+def test_no_inherited_descriptor():
+    try:
+        os.fstat(47)
+    except OSError:
+        return
+    raise AssertionError("descriptor 47 is open")
+"""
+"#,
+    )
+    .unwrap();
+    let answer = "```python\ndef add(a, b):\n    return a + b\n```";
+    let steps = vec![
+        data(&openai_chunk(Some(answer), Some("stop"))),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ];
+    // The parent: opens the file on descriptor 47, inheritable, then becomes runner.
+    let mut launcher = std::process::Command::new("python3");
+    launcher.args([
+        "-c",
+        "import os, sys\n\
+         fd = os.open(sys.argv[1], os.O_RDONLY)\n\
+         os.dup2(fd, 47, inheritable=True)\n\
+         os.execv(sys.argv[2], sys.argv[2:])",
+    ]);
+    launcher.arg(&secret).arg(env!("CARGO_BIN_EXE_runner"));
+    let r = one_request_of(steps, scenario.to_str().unwrap(), dir.path(), launcher);
+    let tests = r["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["grader"] == "tests python")
+        .expect("the executed verdict")
+        .clone();
+    let cases = tests["cases"].as_array().expect("cases ran");
+    let case = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c["case"].as_str().is_some_and(|n| n.contains(name)))
+            .unwrap_or_else(|| panic!("{name} in {tests}"))
+            .clone()
+    };
+    assert_eq!(case("test_add")["pass"], true, "{tests}");
+    assert_eq!(
+        case("test_no_inherited_descriptor")["pass"],
+        true,
+        "{tests}"
+    );
 }
 
 /// A sweep through the built binary against a server whose usage and timings are absurd: the

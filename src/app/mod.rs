@@ -14,6 +14,7 @@ use std::process::ExitCode;
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     use clap::Parser;
+    crate::engine::process::close_inherited_on_exec();
     match Cli::try_parse() {
         Ok(cli) => run(cli),
         Err(e) => usage_error(&e),

@@ -1,6 +1,7 @@
 //! Everything that touches llama.cpp (FFI): the backend, models, contexts and the one decode
 //! loop ([`Session`]), chat templates, samplers, quantization, the graph-evaluation profiler and
-//! what the build is. It has its own small types and knows nothing of the layers above it.
+//! what the build is, and the one other unsafe call: inherited descriptors made close-on-exec
+//! ([`process`]). It has its own small types and knows nothing of the layers above it.
 #![allow(unsafe_code)]
 
 pub mod batch;
@@ -10,6 +11,7 @@ pub mod info;
 mod log;
 mod memory;
 mod model;
+pub mod process;
 pub mod profile;
 pub mod quant;
 pub mod quantize;
