@@ -197,6 +197,7 @@ pub fn quantize_cached(
         path: path.with_file_name(partial_name),
         keep: false,
     };
+    let _forced_exit_removes = crate::util::interrupt::Partial::new(&partial.path);
     let c_src = c_path(src)?;
     let c_out = c_path(&partial.path)?;
 

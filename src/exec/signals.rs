@@ -1,6 +1,6 @@
 //! Ctrl-C (SIGINT) and SIGTERM during a run: the first one asks the run to stop (the running
 //! request ends within moments, a child cell is stopped, what was recorded stays); a second one
-//! ends the process at once.
+//! ends the process at once, removing the partial file of a model being written.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,6 +15,7 @@ pub fn install() {
         if crate::util::interrupt::requested() {
             // Code running in the sandbox would outlive runner: it goes first.
             crate::grade::sandbox::stop_all();
+            crate::util::interrupt::remove_partials();
             std::process::exit(130);
         }
         crate::util::interrupt::request();

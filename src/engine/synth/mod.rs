@@ -215,6 +215,7 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".partial-{}", std::process::id()));
     let partial = out.with_file_name(name);
+    let _forced_exit_removes = crate::util::interrupt::Partial::new(&partial);
     let result = (|| {
         let f =
             std::fs::File::create(&partial).map_err(|e| SynthError::io("create", &partial, e))?;
