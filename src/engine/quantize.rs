@@ -12,6 +12,7 @@ use super::quant::QuantType;
 use crate::gguf::{GgufError, GgufFile};
 use crate::models::FetchError;
 use crate::util::fs::{io_err, write_atomic, IoError};
+use crate::util::interrupt::Partial;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
@@ -127,20 +128,6 @@ fn usable_cached(path: &Path, qt: &QuantType) -> bool {
     GgufFile::open(path).is_ok_and(|g| g.file_type() == Some(u64::from(qt.ftype)))
 }
 
-/// A file removed when dropped unless kept: llama.cpp leaves a partial output on failure.
-struct PartialFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// `path` as llama.cpp takes it: its bytes on Unix, UTF-8 elsewhere.
 fn c_path(path: &Path) -> Result<CString, QuantizeError> {
     let utf8 = cfg!(unix) || path.to_str().is_some();
@@ -191,15 +178,10 @@ pub fn quantize_cached(
     let dir = quant_dir(cache_dir);
     fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
     remove_stale_partials(cache_dir);
-    let mut partial_name = path.file_name().unwrap_or_default().to_os_string();
-    partial_name.push(format!(".partial-{}", std::process::id()));
-    let mut partial = PartialFile {
-        path: path.with_file_name(partial_name),
-        keep: false,
-    };
-    let _forced_exit_removes = crate::util::interrupt::Partial::new(&partial.path);
+    // llama.cpp leaves a partial output on failure: it goes when `partial` is dropped.
+    let partial = Partial::beside(&path);
     let c_src = c_path(src)?;
-    let c_out = c_path(&partial.path)?;
+    let c_out = c_path(partial.path())?;
 
     // SAFETY: takes no arguments and returns a struct by value (its pointer fields null).
     let mut params = unsafe { sys::llama_model_quantize_default_params() };
@@ -221,7 +203,7 @@ pub fn quantize_cached(
             reason: super::log::last_reason(),
         });
     }
-    let out = GgufFile::open(&partial.path).map_err(|err| QuantizeError::BadOutput {
+    let out = GgufFile::open(partial.path()).map_err(|err| QuantizeError::BadOutput {
         src: src.to_path_buf(),
         qtype: qt.name,
         err,
@@ -235,8 +217,9 @@ pub fn quantize_cached(
             }),
         });
     }
-    fs::rename(&partial.path, &path).map_err(io_err("move the quantized file to", &path))?;
-    partial.keep = true;
+    partial
+        .rename_to(&path)
+        .map_err(io_err("move the quantized file to", &path))?;
     Ok(Quantized {
         path,
         cached: false,

@@ -41,20 +41,41 @@ fn partials() -> MutexGuard<'static, Vec<PathBuf>> {
     PARTIALS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A file being written under a partial name: while this lives, a forced exit (a second
-/// Ctrl-C) removes it ([`remove_partials`]); the writer itself renames or removes it as usual.
-pub struct Partial(PathBuf);
+/// A file written under a partial name beside its final path (`<out>.partial-<pid>`): removed
+/// when dropped unless renamed into place (a failed or interrupted write leaves nothing
+/// behind), and by a forced exit (a second Ctrl-C, [`remove_partials`]) while it lives.
+pub struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
 
 impl Partial {
-    pub fn new(path: &Path) -> Partial {
-        partials().push(path.to_path_buf());
-        Partial(path.to_path_buf())
+    pub fn beside(out: &Path) -> Partial {
+        let mut name = out.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".partial-{}", std::process::id()));
+        let path = out.with_file_name(name);
+        partials().push(path.clone());
+        Partial { path, kept: false }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the finished file to `out`, where it stays.
+    pub fn rename_to(mut self, out: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, out)?;
+        self.kept = true;
+        Ok(())
     }
 }
 
 impl Drop for Partial {
     fn drop(&mut self) {
-        partials().retain(|p| p != &self.0);
+        partials().retain(|p| p != &self.path);
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -70,18 +91,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_forced_exit_removes_the_partial_files_still_being_written_and_no_others() {
+    fn a_partial_file_goes_unless_renamed_and_a_forced_exit_removes_those_still_written() {
         let dir = tempfile::tempdir().unwrap();
-        let (writing, done) = (
-            dir.path().join("a.partial-1"),
-            dir.path().join("b.partial-1"),
+        let [a, b, c] = ["a", "b", "c"].map(|n| dir.path().join(n));
+        let writing = Partial::beside(&a);
+        assert_eq!(
+            writing.path(),
+            dir.path().join(format!("a.partial-{}", std::process::id()))
         );
-        std::fs::write(&writing, "half").unwrap();
-        std::fs::write(&done, "renamed away").unwrap();
-        let _writing = Partial::new(&writing);
-        drop(Partial::new(&done));
+        std::fs::write(writing.path(), "half").unwrap();
+        let renamed = Partial::beside(&b);
+        std::fs::write(renamed.path(), "whole").unwrap();
+        renamed.rename_to(&b).unwrap();
+        let failed = Partial::beside(&c);
+        std::fs::write(failed.path(), "broken").unwrap();
+        let failed_path = failed.path().to_path_buf();
+        drop(failed);
+        assert!(!failed_path.exists(), "a write that failed leaves nothing");
+        std::fs::write(&failed_path, "another process's").unwrap();
         remove_partials();
-        assert!(!writing.exists(), "the file still being written is removed");
-        assert!(done.exists(), "a file whose writer finished is left alone");
+        assert!(
+            !writing.path().exists(),
+            "the file still being written is removed"
+        );
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "whole");
+        assert!(failed_path.exists(), "a file no writer holds is left alone");
     }
 }

@@ -212,28 +212,22 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
             });
         }
     }
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".partial-{}", std::process::id()));
-    let partial = out.with_file_name(name);
-    let _forced_exit_removes = crate::util::interrupt::Partial::new(&partial);
-    let result = (|| {
-        let f =
-            std::fs::File::create(&partial).map_err(|e| SynthError::io("create", &partial, e))?;
-        let mut bw = BufWriter::with_capacity(1 << 22, crate::util::interrupt::Stoppable(f));
-        let n = w.write_to(&mut bw, None)?;
-        let f = bw
-            .into_inner()
-            .map_err(|e| SynthError::io("write", &partial, e.into_error()))?
-            .0;
-        f.sync_all()
-            .map_err(|e| SynthError::io("write", &partial, e))?;
-        std::fs::rename(&partial, out).map_err(|e| SynthError::io("move into place", out, e))?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
+    // A failed or interrupted write removes the partial file as it is dropped.
+    let partial = crate::util::interrupt::Partial::beside(out);
+    let f = std::fs::File::create(partial.path())
+        .map_err(|e| SynthError::io("create", partial.path(), e))?;
+    let mut bw = BufWriter::with_capacity(1 << 22, crate::util::interrupt::Stoppable(f));
+    let n = w.write_to(&mut bw, None)?;
+    let f = bw
+        .into_inner()
+        .map_err(|e| SynthError::io("write", partial.path(), e.into_error()))?
+        .0;
+    f.sync_all()
+        .map_err(|e| SynthError::io("write", partial.path(), e))?;
+    partial
+        .rename_to(out)
+        .map_err(|e| SynthError::io("move into place", out, e))?;
+    Ok(n)
 }
 
 /// Generated data, shared between tensors with the same (type, row length, kind as `u8`,
