@@ -226,22 +226,13 @@ fn run_rust(
     }
     let source = format!("{code}\n\n{RUST_GUARD}\n{tests}\n");
     let dir = workdir([("solution.rs", source.as_str())])?;
-    // The sandbox user may not read runner's home, where rustup keeps the toolchain: it is
-    // mounted into the run's directory, read-only.
-    let (rustc, mounts) = if sandbox::mounts_needed() {
-        (
-            dir.path().join(".rust/bin/rustc"),
-            vec![(sysroot.to_path_buf(), ".rust")],
-        )
-    } else {
-        (sysroot.join("bin/rustc"), Vec::new())
-    };
+    let rustc = sysroot.join("bin/rustc");
     let compile = compile_limits(limits);
     let args: Vec<String> = "--edition 2021 --test -C debuginfo=0 solution.rs -o t"
         .split(' ')
         .map(String::from)
         .collect();
-    let o = sandbox::run(dir.path(), &rustc, &args, &compile, &mounts)
+    let o = sandbox::run(dir.path(), &rustc, &args, &compile)
         .map_err(|e| format!("cannot start rustc: {e}"))?;
     if let Some(why) = o.stopped(&compile) {
         return Err(format!("compiling: {why}"));
@@ -264,7 +255,7 @@ fn run_rust(
         .map(String::from)
         .to_vec();
     args.extend(expected.iter().cloned());
-    let o = sandbox::run(dir.path(), &dir.path().join("t"), &args, limits, &[])
+    let o = sandbox::run(dir.path(), &dir.path().join("t"), &args, limits)
         .map_err(|e| format!("cannot start the tests: {e}"))?;
     if let Some(why) = o.stopped(limits) {
         return Err(why);
@@ -551,14 +542,8 @@ fn run_cases(
     let files = files.iter().map(|(name, body)| (*name, body.as_str()));
     let dir = workdir(files.chain([driver]))?;
     let mut verdicts = verdict_file(dir.path())?;
-    let o = sandbox::run(
-        dir.path(),
-        interpreter,
-        &[driver.0.to_string()],
-        limits,
-        &[],
-    )
-    .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
+    let o = sandbox::run(dir.path(), interpreter, &[driver.0.to_string()], limits)
+        .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
     if let Some(why) = o.stopped(limits) {
         return Err(why);
     }

@@ -413,6 +413,7 @@ fn skipped_verdict(language: &str) -> Verdict {
                 filesystem: false,
                 user: "runner's own".into(),
                 rlimits: "prlimit".into(),
+                hidden: Vec::new(),
             },
             skipped: Some(why),
         }),

@@ -7,7 +7,8 @@
 //! or reaches another run. On Linux as another user, where user namespaces are allowed, a user
 //! namespace of the run's own with fresh PID, mount and network namespaces: no network, every
 //! mount read-only but the run's directory, no process outside it in sight or reach, and none
-//! left when it ends. Runner also hides its own /proc entries from the run (Linux).
+//! left when it ends. In both namespace modes the home directories look empty. Runner also
+//! hides its own /proc entries from the run (Linux).
 //! Runner's secrets are redacted from what a run printed. What was in force is reported, so a
 //! record says how its code ran.
 //! A misbehaving answer costs one failed grade, never the run.
@@ -139,13 +140,14 @@ fn user_namespace_works(w: &Wrapper) -> bool {
         return false;
     };
     let limits = Limits::default();
+    let hidden = hidden_homes(dir.path());
     works(&mut command(
         &w,
         dir.path(),
         Path::new("true"),
         &[],
         &limits,
-        &[],
+        (&[], &hidden),
         None,
     ))
 }
@@ -166,6 +168,72 @@ pub fn isolation() -> Isolation {
         }
         .into(),
         rlimits: if w.prlimit { "prlimit" } else { "ulimit" }.into(),
+        hidden: if namespaces {
+            hidden_homes(&base())
+                .iter()
+                .map(|h| h.display().to_string())
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The home directories a run in namespaces sees empty: /root, /home and runner's $HOME,
+/// outermost first, less any that holds `dir` (where the run's directory is made).
+fn hidden_homes(dir: &Path) -> Vec<PathBuf> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut homes: Vec<PathBuf> = ["/root", "/home"].map(PathBuf::from).into();
+    homes.extend(std::env::var_os("HOME").map(PathBuf::from));
+    let mut homes: Vec<PathBuf> = homes
+        .iter()
+        .filter_map(|h| std::fs::canonicalize(h).ok())
+        .filter(|h| h.is_dir() && h.parent().is_some() && !dir.starts_with(h))
+        .collect();
+    homes.sort();
+    homes.dedup_by(|inner, outer| inner.starts_with(outer));
+    homes
+}
+
+/// Whether every directory from `p` up lets other users through.
+fn others_pass(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.ancestors().all(|a| {
+        std::fs::metadata(a).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+    })
+}
+
+/// `program` as a run in namespaces reaches it, and what to mount for that: a program under
+/// a hidden home, or (as root) one the run's own user could not reach, runs from its
+/// installation (the directory above its `bin/`, or its own directory) mounted read-only at
+/// `.runtime` in the run's directory.
+fn reachable(
+    w: &Wrapper,
+    program: &Path,
+    hidden: &[PathBuf],
+    dir: &Path,
+) -> (PathBuf, Vec<(PathBuf, &'static str)>) {
+    let real = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+    let hid = |p: &Path| hidden.iter().any(|h| p.starts_with(h));
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    let unreachable = w.namespaces && !others_pass(parent);
+    if real.starts_with(dir) || !(hid(&real) || unreachable) {
+        return (program.to_path_buf(), Vec::new());
+    }
+    // Never all of a home, nor a system directory: the installation must lie below one.
+    let below = |p: &Path| {
+        hidden.iter().any(|h| p.starts_with(h) && p != h) || (!hid(p) && p.components().count() > 3)
+    };
+    let install = [parent.parent(), Some(parent)]
+        .into_iter()
+        .flatten()
+        .find(|p| below(p));
+    match install.and_then(|i| Some((i, real.strip_prefix(i).ok()?))) {
+        Some((i, rel)) => (
+            dir.join(".runtime").join(rel),
+            vec![(i.to_path_buf(), ".runtime")],
+        ),
+        None => (program.to_path_buf(), Vec::new()),
     }
 }
 
@@ -174,25 +242,23 @@ pub fn isolation() -> Isolation {
 /// (a private per-user TMPDIR does not), else under /tmp; it is handed to the run's own user
 /// when the run starts.
 pub fn workdir() -> std::io::Result<tempfile::TempDir> {
-    let base = if wrapper().namespaces {
+    tempfile::Builder::new()
+        .prefix("runner-sandbox-")
+        .tempdir_in(base())
+}
+
+/// Where runs' directories are made.
+fn base() -> PathBuf {
+    if wrapper().namespaces {
         reachable_base(&std::env::temp_dir())
     } else {
         std::env::temp_dir()
-    };
-    tempfile::Builder::new()
-        .prefix("runner-sandbox-")
-        .tempdir_in(base)
+    }
 }
 
 /// `tmp` if another user can reach a directory made in it, else /tmp.
 fn reachable_base(tmp: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let passable = |p: &Path| {
-        p.ancestors().all(|a| {
-            std::fs::metadata(a).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
-        })
-    };
-    if passable(tmp) {
+    if others_pass(tmp) {
         tmp.to_path_buf()
     } else {
         PathBuf::from("/tmp")
@@ -219,15 +285,15 @@ pub fn program(name: &str) -> Option<PathBuf> {
 }
 
 /// The command line that runs `program args` under the limits and isolation `w` offers, with
-/// each `(host directory, name)` of `mounts` readable at `dir/name` in the namespaces, as
-/// `uid` there.
+/// each `(host directory, name)` of `mounts` readable at `dir/name` in the namespaces and each
+/// directory of `hidden` empty there, as `uid` there.
 fn command(
     w: &Wrapper,
     dir: &Path,
     program: &Path,
     args: &[String],
     limits: &Limits,
-    mounts: &[(PathBuf, &str)],
+    (mounts, hidden): (&[(PathBuf, &str)], &[PathBuf]),
     uid: Option<u32>,
 ) -> Command {
     // Where the run shares runner's user outside a user namespace, that user's other
@@ -252,52 +318,60 @@ fn command(
     inner.push(program.display().to_string());
     inner.extend(args.iter().cloned());
     // `unshare FLAGS --propagation private sh -c SCRIPT sh DIR`, the script's arguments next.
-    let unshare = |flags: &[&str], script: &str| {
+    // Both namespace modes' scripts take the run's directory, the counts of `mounts`, of the
+    // mount points to make read-only and of `hidden`, and those in that order; the lines
+    // below mount each. Mounts of `mounts` come before the hiding, which they may lie under.
+    let mount = "while [ \"$r\" -gt 0 ]; do mount -o remount,bind,ro \"$1\" || exit 97; \
+        shift; r=$((r - 1)); done; \
+        mount --bind \"$d\" \"$d\" && mount -o remount,bind,rw \"$d\" || exit 97; \
+        while [ \"$n\" -gt 0 ]; do mkdir -p \"$d/$2\" && mount --bind \"$1\" \"$d/$2\" && \
+        mount -o remount,bind,ro \"$d/$2\" || exit 97; shift 2; n=$((n - 1)); done; \
+        while [ \"$h\" -gt 0 ]; do \
+        mount -t tmpfs -o ro,nosuid,nodev,mode=0755,size=4k runner-hidden \"$1\" || exit 97; \
+        shift; h=$((h - 1)); done; cd \"$d\" || exit 97; ";
+    let unshare = |flags: &[&str], script: &str, points: &[String]| {
         let mut c = Command::new("unshare");
         c.args(flags)
             .args(["--propagation", "private", "sh", "-c", script, "sh"])
-            .arg(dir);
+            .arg(dir)
+            .arg(mounts.len().to_string())
+            .arg(points.len().to_string())
+            .arg(hidden.len().to_string())
+            .args(points);
+        for (host, name) in mounts {
+            c.arg(host).arg(name);
+        }
+        c.args(hidden);
         c
     };
     let mut cmd = if let (true, Some(uid)) = (w.namespaces, uid) {
         // As root, in fresh mount and network namespaces: every mount becomes read-only, the
-        // run's directory is bound writable over itself, the `mounts` read-only inside it, then
-        // root is dropped for the run's own user and group.
-        let script = "d=\"$1\"; n=\"$2\"; r=\"$3\"; u=\"$4\"; shift 4; \
-            while [ \"$r\" -gt 0 ]; do mount -o remount,bind,ro \"$1\" || exit 97; \
-            shift; r=$((r - 1)); done; \
-            mount --bind \"$d\" \"$d\" && mount -o remount,bind,rw \"$d\" || exit 97; \
-            while [ \"$n\" -gt 0 ]; do mkdir -p \"$d/$2\" && mount --bind \"$1\" \"$d/$2\" && \
-            mount -o remount,bind,ro \"$d/$2\" || exit 97; shift 2; n=$((n - 1)); done; \
-            cd \"$d\" && exec setpriv --reuid=\"$u\" --regid=\"$u\" --clear-groups -- \"$@\"";
-        let points = mount_points();
-        let mut c = unshare(&["-m", "-n"], script);
-        c.arg(mounts.len().to_string())
-            .arg(points.len().to_string())
-            .arg(uid.to_string())
-            .args(&points);
-        for (host, name) in mounts {
-            c.arg(host).arg(name);
-        }
+        // run's directory is bound writable over itself, the `mounts` read-only inside it, the
+        // `hidden` covered, then root is dropped for the run's own user and group (the last
+        // argument before the command).
+        let script = format!(
+            "d=\"$1\"; n=\"$2\"; r=\"$3\"; h=\"$4\"; shift 4; {mount}\
+            u=\"$1\"; shift; exec setpriv --reuid=\"$u\" --regid=\"$u\" --clear-groups -- \"$@\""
+        );
+        let mut c = unshare(&["-m", "-n"], &script, &mount_points());
+        c.arg(uid.to_string());
         c
     } else if w.user_namespace {
-        // In its own user, PID, mount and network namespaces, with a /proc of its own: every
-        // mount becomes read-only and the run's directory is bound writable over itself. The
-        // shell stays the namespace's first process (whose end ends every other) and runs the
-        // code as its child, without capabilities, so that the code can neither undo the
-        // mounts nor ignore the signals the first process of a PID namespace ignores.
-        let script = "d=\"$1\"; r=\"$2\"; shift 2; \
-            while [ \"$r\" -gt 0 ]; do mount -o remount,bind,ro \"$1\" || exit 97; \
-            shift; r=$((r - 1)); done; \
-            mount --bind \"$d\" \"$d\" && mount -o remount,bind,rw \"$d\" || exit 97; \
-            cd \"$d\" || exit 97; \
-            setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- \"$@\"; exit $?";
+        // In its own user, PID, mount and network namespaces, with a /proc of its own: the
+        // mounts as above. The shell stays the namespace's first process (whose end ends every
+        // other) and runs the code as its child, without capabilities, so that the code can
+        // neither undo the mounts nor ignore the signals the first process of a PID namespace
+        // ignores.
+        let script = format!(
+            "d=\"$1\"; n=\"$2\"; r=\"$3\"; h=\"$4\"; shift 4; {mount}\
+            setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- \"$@\"; exit $?"
+        );
         // Mounts under /proc belong to the /proc this namespace replaces.
         let points: Vec<String> = mount_points()
             .into_iter()
             .filter(|p| p != "/proc" && !p.starts_with("/proc/"))
             .collect();
-        let mut c = unshare(
+        unshare(
             &[
                 "--user",
                 "--map-root-user",
@@ -308,10 +382,9 @@ fn command(
                 "--mount",
                 "--net",
             ],
-            script,
-        );
-        c.arg(points.len().to_string()).args(&points);
-        c
+            &script,
+            &points,
+        )
     } else if w.prlimit {
         Command::new(inner.remove(0))
     } else {
@@ -586,28 +659,26 @@ fn reader(
     rx
 }
 
-/// Whether runs see host directories only through mounts (the sandbox user cannot read
-/// runner's own home).
-pub fn mounts_needed() -> bool {
+/// Whether runs get a user of their own (root, with namespaces).
+#[cfg(test)]
+fn own_users() -> bool {
     wrapper().namespaces
 }
 
-/// Runs `program args` in `dir` under `limits`, with each `(host directory, name)` of `mounts`
-/// readable at `dir/name` where the sandbox uses namespaces (elsewhere the run reads the host
-/// path itself). An interrupt of runner stops it. An error only when it cannot start at all.
+/// Runs `program args` in `dir` under `limits` (a program under a hidden home, or one the
+/// run's user cannot reach, from its installation mounted into `dir`). An interrupt of runner
+/// stops it. An error only when it cannot start at all.
 pub fn run(
     dir: &Path,
     program: &Path,
     args: &[String],
     limits: &Limits,
-    mounts: &[(PathBuf, &str)],
 ) -> std::io::Result<Outcome> {
     run_until(
         dir,
         program,
         args,
         limits,
-        mounts,
         &crate::util::interrupt::requested,
     )
 }
@@ -618,13 +689,12 @@ fn run_until(
     program: &Path,
     args: &[String],
     limits: &Limits,
-    mounts: &[(PathBuf, &str)],
     interrupted: &dyn Fn() -> bool,
 ) -> std::io::Result<Outcome> {
     hide_runner();
     let w = wrapper();
     let uid = w.namespaces.then(fresh_uid);
-    let result = run_as(w, dir, program, args, limits, mounts, interrupted, uid);
+    let result = run_as(w, dir, program, args, limits, interrupted, uid);
     if let Some(uid) = uid {
         release_uid(uid);
     }
@@ -638,7 +708,6 @@ fn run_as(
     program: &Path,
     args: &[String],
     limits: &Limits,
-    mounts: &[(PathBuf, &str)],
     interrupted: &dyn Fn() -> bool,
     uid: Option<u32>,
 ) -> std::io::Result<Outcome> {
@@ -654,7 +723,13 @@ fn run_as(
         });
     }
     let start = Instant::now();
-    let mut child = command(w, dir, program, args, limits, mounts, uid).spawn()?;
+    let hidden = if w.namespaces || w.user_namespace {
+        hidden_homes(dir)
+    } else {
+        Vec::new()
+    };
+    let (program, mounts) = reachable(w, program, &hidden, dir);
+    let mut child = command(w, dir, &program, args, limits, (&mounts, &hidden), uid).spawn()?;
     let pid = child.id();
     locked(&RUNNING).push(Running {
         pid,
@@ -737,14 +812,9 @@ mod tests {
         std::fs::write(dir.path().join("a.py"), code).unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let o = run_until(
-                dir.path(),
-                &python,
-                &["a.py".to_string()],
-                &limits,
-                &[],
-                &|| stop.load(Ordering::SeqCst),
-            );
+            let o = run_until(dir.path(), &python, &["a.py".to_string()], &limits, &|| {
+                stop.load(Ordering::SeqCst)
+            });
             let _ = tx.send(o.unwrap());
         });
         rx.recv_timeout(Duration::from_secs(60)).ok()
@@ -768,7 +838,6 @@ mod tests {
             &python,
             &["a.py".to_string()],
             &limits,
-            &[],
             &never,
             None,
         )
@@ -816,6 +885,84 @@ mod tests {
         // The namespace ends with its first process: the sleeper it left is gone.
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(with_marker(&marker), Vec::<String>::new());
+    }
+
+    /// A directory under runner's home holding `bin/prog`, a script that prints `ran`, which
+    /// others may read and run.
+    fn program_in_home() -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let home = std::env::var_os("HOME").expect("HOME");
+        let install = tempfile::Builder::new()
+            .prefix(".runner-sandbox-test-")
+            .tempdir_in(home)
+            .unwrap();
+        let prog = install.path().join("bin/prog");
+        std::fs::create_dir(prog.parent().unwrap()).unwrap();
+        std::fs::write(&prog, "#!/bin/sh\necho ran\n").unwrap();
+        for (p, mode) in [
+            (install.path(), 0o755),
+            (prog.parent().unwrap(), 0o755),
+            (&prog, 0o755),
+        ] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        (install, prog)
+    }
+
+    /// Code that prints, for `home` and /home, the names in it or the error, one line each.
+    fn list_homes(home: &Path) -> String {
+        format!(
+            "import os\n\
+            for h in ['{}', '/home']:\n    \
+            try:\n        print(h, sorted(os.listdir(h)))\n    \
+            except OSError as e:\n        print(h, 'error', e.errno)\n",
+            home.display()
+        )
+    }
+
+    #[test]
+    fn a_run_in_namespaces_sees_the_homes_empty_and_still_runs_a_program_installed_there() {
+        let home = std::fs::canonicalize(std::env::var_os("HOME").expect("HOME")).unwrap();
+        let user_namespace = cfg!(target_os = "linux") && user_namespace_works(wrapper());
+        if !own_users() && !user_namespace {
+            eprintln!("skipped: no namespaces here");
+            return;
+        }
+        if hidden_homes(&base()).iter().all(|h| !home.starts_with(h)) {
+            eprintln!("skipped: runs are made under {}", home.display());
+            return;
+        }
+        let (_install, prog) = program_in_home();
+        let code = list_homes(&home);
+        let expect = |o: &Outcome| {
+            assert_eq!(o.exit, Some(0), "{o:?}");
+            for h in [home.display().to_string(), "/home".into()] {
+                assert!(
+                    o.stdout.lines().any(|l| l == format!("{h} []")),
+                    "{h}: {o:?}"
+                );
+            }
+        };
+        let never = || false;
+        if own_users() {
+            expect(&python(&code, short(), Arc::default()).expect("returns"));
+            let dir = workdir().unwrap();
+            let o = run_until(dir.path(), &prog, &[], &short(), &never).unwrap();
+            assert_eq!((o.exit, o.stdout.as_str()), (Some(0), "ran\n"), "{o:?}");
+            let hidden = isolation().hidden;
+            assert!(hidden.iter().any(|h| home.starts_with(h)), "{hidden:?}");
+        }
+        if user_namespace {
+            expect(&python_in_user_namespace(&code, short()));
+            let w = Wrapper {
+                namespaces: false,
+                user_namespace: true,
+                prlimit: wrapper().prlimit,
+            };
+            let dir = workdir().unwrap();
+            let o = run_as(&w, dir.path(), &prog, &[], &short(), &never, None).unwrap();
+            assert_eq!((o.exit, o.stdout.as_str()), (Some(0), "ran\n"), "{o:?}");
+        }
     }
 
     #[test]
@@ -905,7 +1052,7 @@ mod tests {
 
     #[test]
     fn as_root_nothing_a_run_started_outlives_it() {
-        if !mounts_needed() {
+        if !own_users() {
             eprintln!("skipped: the per-run user needs root and namespaces");
             return;
         }
@@ -924,7 +1071,7 @@ mod tests {
 
     #[test]
     fn as_root_runs_get_users_of_their_own() {
-        if !mounts_needed() {
+        if !own_users() {
             eprintln!("skipped: the per-run user needs root and namespaces");
             return;
         }
@@ -946,7 +1093,7 @@ mod tests {
 
     #[test]
     fn as_root_no_mount_is_writable_but_the_runs_own_directory() {
-        if !mounts_needed() {
+        if !own_users() {
             eprintln!("skipped: the mount namespace needs root");
             return;
         }

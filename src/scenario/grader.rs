@@ -184,6 +184,10 @@ pub struct Isolation {
     pub user: String,
     /// How CPU, memory, file-size and process limits were set (`prlimit`, `ulimit`).
     pub rlimits: String,
+    /// Home directories the code saw empty (an empty read-only file system mounted over
+    /// each); none where no mount namespace was made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<String>,
 }
 
 /// Limits of one sandboxed run.
