@@ -1,4 +1,5 @@
-//! llama.cpp's log: silent unless `--verbose`, with the last warnings kept to explain failures.
+//! llama.cpp's log: silent unless `--verbose`, with the last warnings kept to explain failures;
+//! and ggml's aborts (a failed `GGML_ASSERT`), which end runner with one line of error.
 
 use llama_cpp_sys_2 as sys;
 use std::collections::VecDeque;
@@ -21,6 +22,41 @@ pub fn install(verbose: bool) {
     // SAFETY: `log_callback` is a plain `extern "C"` function valid for the whole program and
     // ignores its user-data pointer, so passing null is fine.
     unsafe { sys::llama_log_set(Some(log_callback), std::ptr::null_mut()) };
+    // SAFETY: `abort_callback` is a plain `extern "C"` function valid for the whole program;
+    // ggml calls it with its message just before it would abort.
+    unsafe { sys::ggml_set_abort_callback(Some(abort_callback)) };
+}
+
+/// ggml is about to abort the process (a failed `GGML_ASSERT`, most often on a model file
+/// whose metadata llama.cpp's loader asserts on): one line of error instead of a debugger's
+/// backtrace, the partial files of models being written removed, and exit status 1 instead
+/// of SIGABRT. The process cannot go on: ggml's state is not to be trusted past this point.
+extern "C" fn abort_callback(message: *const c_char) {
+    let text = match message.is_null() {
+        true => "no message".into(),
+        // SAFETY: ggml passes a NUL-terminated buffer that lives for the duration of the call.
+        false => unsafe { CStr::from_ptr(message) }.to_string_lossy(),
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: llama.cpp aborted: {}",
+        abort_words(&text)
+    );
+    crate::util::interrupt::remove_partials();
+    // SAFETY: `_exit` ends the process at once, without running exit handlers or destructors,
+    // which could touch ggml's state or wait on threads still computing; nothing returns.
+    unsafe { nix::libc::_exit(1) }
+}
+
+/// An abort message without the directories of its source file: `<path>/llama-model.cpp:1422:
+/// GGML_ASSERT(...) failed` reads `llama-model.cpp:1422: GGML_ASSERT(...) failed`; on one line.
+fn abort_words(message: &str) -> String {
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let source_end = message.find(": ").unwrap_or(0);
+    match message[..source_end].rfind('/') {
+        Some(i) => message[i + 1..].to_string(),
+        None => message,
+    }
 }
 
 extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _user: *mut c_void) {
@@ -126,7 +162,20 @@ fn strip_prefixes(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_prefixes;
+    use super::{abort_words, strip_prefixes};
+
+    #[test]
+    fn abort_messages_lose_their_directories_and_line_breaks() {
+        assert_eq!(
+            abort_words("/src/llama.cpp/src/llama-model.cpp:1422: GGML_ASSERT(x != y) failed"),
+            "llama-model.cpp:1422: GGML_ASSERT(x != y) failed"
+        );
+        assert_eq!(
+            abort_words("ggml.c:9: fatal\nerror"),
+            "ggml.c:9: fatal error"
+        );
+        assert_eq!(abort_words("a/b: c/d"), "b: c/d");
+    }
 
     #[test]
     fn function_prefixes_are_dropped() {

@@ -1,7 +1,9 @@
 //! llama.cpp's limits on a model's shape, checked with the header: past them its loader
-//! aborts the process (`GGML_ASSERT` in `llama_model::load_hparams`) instead of refusing. So
-//! does its first decode on a norm epsilon that is negative or NaN (`GGML_ASSERT(eps >= 0.0f)`
-//! in ggml's norm ops).
+//! aborts the process (`GGML_ASSERT` in `llama_model::load_hparams`) instead of refusing, as it
+//! does on a RoPE scaling type it does not know. So does its first decode on a norm epsilon
+//! that is negative or NaN (`GGML_ASSERT(eps >= 0.0f)` in ggml's norm ops). (Asserts of one
+//! architecture's own loader are not checked here: the engine turns those into one line of
+//! error and exit status 1.)
 
 use super::{GgufFile, MetaValue};
 
@@ -9,6 +11,8 @@ use super::{GgufFile, MetaValue};
 pub const MAX_LAYERS: u32 = 512;
 /// `LLAMA_MAX_EXPERTS` in llama.cpp's src/llama-hparams.h.
 pub const MAX_EXPERTS: u32 = 1024;
+/// `LLAMA_ROPE_SCALING_TYPES` in llama.cpp's src/llama-model.cpp.
+const ROPE_SCALING_TYPES: [&str; 4] = ["none", "linear", "yarn", "longrope"];
 
 /// Why the architecture's layer, expert or expert-group counts are beyond what llama.cpp
 /// loads: the checks its loader asserts, in its order. Absent keys count as 0, as llama.cpp
@@ -25,10 +29,25 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
                 "{arch}.block_count is {n}; llama.cpp loads 1 to {MAX_LAYERS} layers"
             ));
         }
-        let nextn = key("nextn_predict_layers");
-        if nextn > n {
+        // nextn for every architecture, the last two for wavtokenizer's decoder.
+        for part in [
+            "nextn_predict_layers",
+            "posnet.block_count",
+            "convnext.block_count",
+        ] {
+            let m = key(part);
+            if m > n && (part.starts_with("nextn") || arch == "wavtokenizer-dec") {
+                return Err(format!(
+                    "{arch}.{part} {m} is more than its block_count {n}"
+                ));
+            }
+        }
+    }
+    if let Some(MetaValue::Str(t)) = g.arch_get("rope.scaling.type") {
+        if !ROPE_SCALING_TYPES.contains(&t.as_str()) {
             return Err(format!(
-                "{arch}.nextn_predict_layers {nextn} is more than its block_count {n}"
+                "{arch}.rope.scaling.type is {t:?}; llama.cpp knows {}",
+                ROPE_SCALING_TYPES.join(", ")
             ));
         }
     }
@@ -137,6 +156,38 @@ mod tests {
         // Absent, or of a type llama.cpp refuses itself: not this check's business.
         assert!(parse(&[]).is_ok());
         assert!(parse(&[("llama.block_count", MetaValue::I32(-1))]).is_ok());
+    }
+
+    #[test]
+    fn rope_scaling_types_and_decoder_layer_counts_llama_cpp_asserts_on_are_refused() {
+        let rope = |t: &str| ("llama.rope.scaling.type", MetaValue::Str(t.into()));
+        for t in ["none", "linear", "yarn", "longrope"] {
+            assert!(parse(&[rope(t)]).is_ok(), "{t}");
+        }
+        assert_eq!(
+            refused(&[rope("bogus")]),
+            "m.gguf: invalid GGUF file: llama.rope.scaling.type is \"bogus\"; llama.cpp knows \
+             none, linear, yarn, longrope"
+        );
+        // Of another type: llama.cpp refuses it itself.
+        assert!(parse(&[("llama.rope.scaling.type", MetaValue::U32(1))]).is_ok());
+        fn wav(k: &str, n: u32) -> (&str, MetaValue) {
+            (k, MetaValue::U32(n))
+        }
+        let arch = (
+            "general.architecture",
+            MetaValue::Str("wavtokenizer-dec".into()),
+        );
+        let blocks = wav("wavtokenizer-dec.block_count", 12);
+        for part in ["posnet", "convnext"] {
+            let key = format!("wavtokenizer-dec.{part}.block_count");
+            assert!(parse(&[arch.clone(), blocks.clone(), wav(&key, 12)]).is_ok());
+            assert!(refused(&[arch.clone(), blocks.clone(), wav(&key, 13)])
+                .ends_with(&format!("{key} 13 is more than its block_count 12")));
+        }
+        // Those keys mean nothing to other architectures' loaders.
+        let blocks = wav("llama.block_count", 2);
+        assert!(parse(&[blocks, wav("llama.posnet.block_count", 9)]).is_ok());
     }
 
     #[test]
