@@ -799,3 +799,27 @@ fn a_directory_flag_that_names_a_file_is_refused_as_not_a_directory() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
+
+/// Output that cannot be written (a full disk here; a pipe closed early alike) ends runner
+/// with one line and exit code 1, not a panic.
+#[test]
+fn output_that_cannot_be_written_is_one_line_of_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full here");
+        return;
+    }
+    for args in [&["models", "list"][..], &["hw", "--chips"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = runner().args(args).stdout(full).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: cannot write the output: No space left on device"),
+            "{args:?}: {err}"
+        );
+    }
+}

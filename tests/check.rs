@@ -307,3 +307,48 @@ fn update_baseline_refuses_to_write_over_a_sweeps_results_file() {
         "the file is left as it was"
     );
 }
+
+#[test]
+fn a_baseline_stands_apart_from_the_current_records_and_is_replaced_only_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    // A sweep's records under a name of the user's, with a line of another schema.
+    let mine = runs.join("my-sweep.jsonl");
+    let mut text = std::fs::read_to_string(data.join("sweep-0ad6ba95c6e9.jsonl")).unwrap();
+    text.push_str("{\"schema\":99,\"kind\":\"future\"}\n");
+    std::fs::write(&mine, &text).unwrap();
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::write(&kept, &text).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not records\n").unwrap();
+    let refused = |baseline: &Path, current: &Path, extra: &[&str], why: &str| {
+        let before = std::fs::read(baseline).ok();
+        let o = check(baseline, current, extra);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", baseline.display());
+        assert_eq!(lines(&err).len(), 1, "{err}");
+        assert!(err.contains(why), "{err}");
+        assert_eq!(std::fs::read(baseline).ok(), before, "left as it was");
+    };
+    let update = ["--update-baseline"];
+    // Rewritten from itself, it would lose the line this runner does not read.
+    refused(&mine, &mine, &update, "is among the --current records");
+    // Inside the --current folder, its records would count as current ones.
+    refused(&mine, &runs, &[], "is among the --current records");
+    refused(
+        &kept,
+        &runs,
+        &update,
+        "holds 1 line(s) this runner does not read",
+    );
+    refused(&notes, &runs, &update, "is not a records file");
+    refused(&runs, &data, &update, "is not a records file");
+    // A baseline this runner reads whole is replaced.
+    let baseline = dir.path().join("baseline.jsonl");
+    std::fs::copy(data.join("sweep-0ad6ba95c6e9.jsonl"), &baseline).unwrap();
+    let o = check(&baseline, &runs, &update);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("wrote "), "{}", stdout(&o));
+}

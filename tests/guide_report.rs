@@ -810,6 +810,26 @@ fn an_output_that_would_overwrite_the_records_read_is_refused() {
     for (path, bytes) in &files {
         assert!(&std::fs::read(path).unwrap() == bytes, "{}", path.display());
     }
+    // Records outside the results read are not written over either.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let reads = data().join("records");
+    let reads = reads.to_str().unwrap();
+    for (path, bytes) in &files {
+        let out = elsewhere.path().join(path.file_name().unwrap());
+        std::fs::write(&out, bytes).unwrap();
+        let out = out.to_str().unwrap();
+        for cmd in ["report", "guide"] {
+            let o = runner()
+                .args([cmd, "--results", reads, "-o", out])
+                .output()
+                .unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd} -o {out}: {err}");
+            assert_eq!(err.lines().count(), 1, "{cmd} -o {out}: {err}");
+            assert!(err.contains("holds records (a results file)"), "{err}");
+            assert!(&std::fs::read(out).unwrap() == bytes, "{out}");
+        }
+    }
 }
 
 /// A results directory in `dir` with a copy of the test records and reference CSVs.

@@ -15,10 +15,33 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     use clap::Parser;
     crate::engine::process::close_inherited_on_exec();
+    output_failures_end_quietly();
     match Cli::try_parse() {
         Ok(cli) => run(cli),
         Err(e) => usage_error(&e),
     }
+}
+
+/// A write to standard output or error that fails (a pipe closed early, as `| head` does, or
+/// a full disk) ends runner with one line on stderr, where it can, and exit code 1, not a
+/// panic's report; other panics keep Rust's own.
+fn output_failures_end_quietly() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = (payload.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: cannot write the output: {why}");
+            std::process::exit(1);
+        }
+        if msg.starts_with("failed printing to stderr") {
+            std::process::exit(1);
+        }
+        default(info)
+    }));
 }
 
 /// Runs a parsed command line.
@@ -120,14 +143,7 @@ fn check(
             }
         }
     };
-    // A sweep's results file is the sweep's to write: records of other runs would join its own.
-    if args.update_baseline && crate::record::io::is_sweep_results(baseline_path) {
-        return Err(UsageError(format!(
-            "{}: is a sweep's results file; write the baseline to another file",
-            baseline_path.display()
-        ))
-        .into());
-    }
+    baseline_apart(baseline_path, &args.current, args.update_baseline).map_err(UsageError)?;
     let current = load(&args.current)?;
     if args.update_baseline {
         crate::report::write_atomic(baseline_path, &current.to_jsonl()?)?;
@@ -142,6 +158,46 @@ fn check(
     let baseline = load(baseline_path)?;
     let report = check::check(&baseline, &current, &check_opts);
     verdict(args, &report, None)
+}
+
+/// The baseline must stand apart from the current records: not in a `--current` directory (its
+/// records would count as current ones), and one to be replaced not the `--current` file
+/// itself (it would be rewritten from what of it this runner reads). One to be replaced
+/// (`update`) must be a baseline this runner reads whole, or not there yet: not a sweep's
+/// results file (records of other runs would join its own), not a file of another kind, and
+/// without lines this runner does not read (rewriting would lose them).
+fn baseline_apart(
+    baseline: &std::path::Path,
+    current: &std::path::Path,
+    update: bool,
+) -> Result<(), String> {
+    let b = baseline.display();
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    if let (Some(base), Some(cur)) = (real(baseline), real(current)) {
+        if base.starts_with(&cur) && (update || base != cur) {
+            return Err(format!(
+                "{b}: is among the --current records ({}); keep the baseline apart from them",
+                current.display()
+            ));
+        }
+    }
+    if !update || !baseline.exists() {
+        return Ok(());
+    }
+    let refused = |why: &str| Err(format!("{b}: {why}; write the baseline to another file"));
+    if crate::record::io::is_sweep_results(baseline) {
+        return refused("is a sweep's results file");
+    }
+    if !crate::record::read::holds_records(baseline) {
+        return refused("is not a records file");
+    }
+    let old = crate::record::read::load(baseline).map_err(|e| e.to_string())?;
+    match old.unreadable + old.implausible {
+        0 => Ok(()),
+        n => refused(&format!(
+            "holds {n} line(s) this runner does not read, which replacing it would lose"
+        )),
+    }
 }
 
 /// `runner check --ab`: both builds run round by round, then compared round by round.

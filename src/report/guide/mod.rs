@@ -364,13 +364,19 @@ pub fn load(
 
 /// Refuses an output path that names a file `runner guide` or `runner report` reads under
 /// `results`, before anything is written: a file its records came from, or either reference
-/// CSV (there already or not).
+/// CSV (there already or not); or a file of records anywhere.
 pub fn refuse_overwrite(
     records: &Records,
     results: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<(), Invalid> {
     records.refuse_overwrite(results, out)?;
+    if crate::record::read::holds_records(out) {
+        return Err(Invalid(format!(
+            "{}: holds records (a results file); write to another file",
+            out.display()
+        )));
+    }
     for reference in [crate::report::reference::PATH, calib::PATH] {
         if crate::util::fs::same_file(&results.join(reference), out) {
             return Err(Invalid(format!(
