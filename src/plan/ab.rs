@@ -112,11 +112,18 @@ pub fn order(round: u32) -> [Side; 2] {
     }
 }
 
-/// Checks the options before anything runs: both binaries executable, and no bench flag that
-/// would take the records elsewhere (the flags refuse fewer than [`MIN_ROUNDS`] rounds).
+/// Checks the options before anything runs: both binaries executable, no bench flag that
+/// would take the records elsewhere (the flags refuse fewer than [`MIN_ROUNDS`] rounds), and
+/// an output directory new or empty, so that no earlier check's rounds are replaced or read.
 pub fn validate(opts: &mut AbOptions) -> Result<(), Invalid> {
     opts.base = executable(&opts.base)?;
     opts.candidate = executable(&opts.candidate)?;
+    if std::fs::read_dir(&opts.out).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Invalid(format!(
+            "--out {}: not empty; the A/B check writes its rounds into a new or empty directory",
+            opts.out.display()
+        )));
+    }
     let all = opts
         .bench_args
         .iter()
@@ -325,5 +332,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not executable"));
+        // An earlier check's directory is neither replaced nor read.
+        let mut o = opts(3, &[]);
+        o.out = dir.path().to_path_buf();
+        let e = validate(&mut o).unwrap_err().to_string();
+        assert!(
+            e.ends_with("not empty; the A/B check writes its rounds into a new or empty directory"),
+            "{e}"
+        );
+        o.out = dir.path().join("new");
+        assert!(validate(&mut o).is_ok());
+        std::fs::create_dir(&o.out).unwrap();
+        assert!(validate(&mut o).is_ok());
     }
 }
