@@ -115,12 +115,32 @@ fn interval(mut stats: Vec<f64>) -> (f64, f64) {
     )
 }
 
-/// Per-pair speeds, oriented so that above 1 is better.
+/// The median of speed ratios, the middle two of an even count met at their geometric mean,
+/// so that swapping baseline and current gives exactly the reciprocal.
+fn ratio_median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] * sorted[n / 2]).sqrt(),
+    }
+}
+
+/// The samples of one side that count: finite and above 0; for a rate of the current run, 0
+/// too (nothing came out: as slow as can be).
+fn samples(v: &[f64], zero_counts: bool) -> Vec<f64> {
+    let counts = |x: &f64| x.is_finite() && (*x > 0.0 || zero_counts && *x == 0.0);
+    v.iter().copied().filter(counts).collect()
+}
+
+/// Per-pair speeds, oriented so that above 1 is better, those that are numbers.
 fn speeds(pairs: &[(f64, f64)], better: Better) -> Vec<f64> {
+    let zero_counts = better == Better::Higher;
     pairs
         .iter()
-        .filter(|(b, c)| *b > 0.0 && *c > 0.0)
+        .filter(|(b, c)| samples(&[*b], false).len() + samples(&[*c], zero_counts).len() == 2)
         .map(|&(b, c)| better.speed(b, c))
+        .filter(|s| s.is_finite())
         .collect()
 }
 
@@ -135,11 +155,18 @@ pub fn paired_at_least(pairs: &[(f64, f64)], better: Better, min: usize) -> Opti
     let mut rng = SplitMix64(seed(&s));
     let mut buf = Vec::with_capacity(s.len());
     let stats = (0..RESAMPLES)
-        .map(|_| resample_median(&s, &mut rng, &mut buf))
+        .map(|_| {
+            buf.clear();
+            buf.extend((0..s.len()).map(|_| s[rng.below(s.len())]));
+            buf.sort_by(f64::total_cmp);
+            ratio_median(&buf)
+        })
         .collect();
     let (low, high) = interval(stats);
+    let mut sorted = s.clone();
+    sorted.sort_by(f64::total_cmp);
     Some(Ratio {
-        speed: median(&s),
+        speed: ratio_median(&sorted),
         low,
         high,
         n: s.len(),
@@ -149,9 +176,10 @@ pub fn paired_at_least(pairs: &[(f64, f64)], better: Better, min: usize) -> Opti
 
 /// Unpaired comparison of two independent sets of samples.
 pub fn unpaired(baseline: &[f64], current: &[f64], better: Better) -> Option<Ratio> {
-    let base: Vec<f64> = baseline.iter().copied().filter(|v| *v > 0.0).collect();
-    let cur: Vec<f64> = current.iter().copied().filter(|v| *v > 0.0).collect();
-    if base.len() < MIN_SAMPLES || cur.len() < MIN_SAMPLES {
+    let base = samples(baseline, false);
+    let cur = samples(current, better == Better::Higher);
+    let speed = better.speed(median(&base), median(&cur));
+    if base.len() < MIN_SAMPLES || cur.len() < MIN_SAMPLES || !speed.is_finite() {
         return None;
     }
     let mut rng = SplitMix64(seed(&base) ^ seed(&cur).rotate_left(17));
@@ -165,7 +193,7 @@ pub fn unpaired(baseline: &[f64], current: &[f64], better: Better) -> Option<Rat
         .collect();
     let (low, high) = interval(stats);
     Some(Ratio {
-        speed: better.speed(median(&base), median(&cur)),
+        speed,
         low,
         high,
         n: base.len().min(cur.len()),
@@ -246,5 +274,28 @@ mod tests {
         assert!(paired_at_least(&[(1.0, 1.0), (2.0, 2.0)], Better::Higher, MIN_SAMPLES).is_none());
         // zero or negative values are not samples
         assert!(unpaired(&[0.0, 0.0, 0.0], &b, Better::Higher).is_none());
+    }
+
+    #[test]
+    fn a_current_rate_of_zero_is_as_slow_as_can_be() {
+        let base = noise(5, 0.01, 4);
+        let r = unpaired(&base, &[0.0; 5], Better::Higher).unwrap();
+        assert_eq!((r.speed, r.verdict(0.05)), (0.0, Verdict::Slower));
+        let pairs: Vec<(f64, f64)> = base.iter().map(|&b| (b, 0.0)).collect();
+        let p = paired_at_least(&pairs, Better::Higher, MIN_SAMPLES).unwrap();
+        assert_eq!((p.speed, p.verdict(0.05)), (0.0, Verdict::Slower));
+        // A time of 0, or a baseline so small the ratio is not a number, is no sample.
+        assert!(unpaired(&base, &[0.0; 5], Better::Lower).is_none());
+        assert!(unpaired(&[5e-324; 5], &base, Better::Higher).is_none());
+    }
+
+    #[test]
+    fn swapping_baseline_and_current_gives_the_reciprocal_speed() {
+        // Two pairs: the middle of an even count.
+        let pairs = [(50.0, 15.0), (40.0, 340.0)];
+        let swapped: Vec<(f64, f64)> = pairs.iter().map(|&(b, c)| (c, b)).collect();
+        let r = paired_at_least(&pairs, Better::Higher, 2).unwrap();
+        let s = paired_at_least(&swapped, Better::Higher, 2).unwrap();
+        assert!((r.speed * s.speed - 1.0).abs() < 1e-12, "{r:?} {s:?}");
     }
 }
