@@ -804,3 +804,65 @@ fn an_interrupt_stops_a_request_waiting_on_a_silent_server() {
     };
     assert_eq!(code, Some(130));
 }
+
+/// An Ollama server that sends the warm-up's headers and then nothing holds the cell only
+/// for the backend config's `warmup_limit`, whatever the prompts' time limits, and the error
+/// names that limit; a limit that is no time is refused before the run.
+#[test]
+fn a_stalled_ollama_warm_up_ends_at_the_configured_warm_up_limit() {
+    let f = common::fixture::serve_fn(3, |req, _| {
+        if req.head.starts_with("POST /api/generate") {
+            Reply::ok(vec![Step::Sleep(120_000)])
+        } else if req.head.starts_with("GET /api/version") {
+            Reply::status(200, r#"{"version":"0.9.0"}"#)
+        } else {
+            Reply::status(200, r#"{"details":{"family":"llama"}}"#)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backends.toml");
+    let sweep = |config: &std::path::Path, err: &std::path::Path| {
+        common::runner()
+            .args(["sweep", "-m", common::model().to_str().unwrap()])
+            .args(["-s", "short-response", "--limit", "1"])
+            .args(["--backend", "ollama:fixture", "--ollama-host", &f.base()])
+            .arg("--backend-config")
+            .arg(config)
+            .arg("--results")
+            .arg(dir.path().join("results"))
+            .arg("--no-progress")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(err).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    std::fs::write(&config, "[ollama]\nwarmup_limit = 0\n").unwrap();
+    let err = dir.path().join("zero.txt");
+    let code = sweep(&config, &err).wait().unwrap().code();
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("warmup_limit"), "{text}");
+
+    std::fs::write(&config, "[ollama]\nwarmup_limit = 2\n").unwrap();
+    let err = dir.path().join("stall.txt");
+    let mut child = sweep(&config, &err);
+    let t = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still waiting on the warm-up after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("warm-up") && text.contains("within 2 s") && text.contains("warmup_limit"),
+        "{text}"
+    );
+    assert!(!text.contains("request's time limit"), "{text}");
+}

@@ -165,7 +165,18 @@ impl Client {
                 .header("content-type", "application/json")
                 .send(b.to_string().as_bytes()),
         };
-        let mut resp = result.map_err(|e| interrupted_or(classify(&e, ep, &url)))?;
+        // Past the time limit, the call's own limit is the one to name.
+        let within = |f: Failure| match f.kind {
+            FailureKind::TimeLimit => Failure::new(
+                f.kind,
+                format!(
+                    "{path}: no complete answer within {} s",
+                    time_limit.as_secs_f64()
+                ),
+            ),
+            _ => f,
+        };
+        let mut resp = result.map_err(|e| interrupted_or(within(classify(&e, ep, &url))))?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
             let f = redirected(status, &resp, ep);
@@ -183,7 +194,7 @@ impl Client {
             .as_reader()
             .take(4 << 20)
             .read_to_string(&mut text)
-            .map_err(|e| interrupted_or(io_failure(&e, ep)))?;
+            .map_err(|e| interrupted_or(within(io_failure(&e, ep))))?;
         serde_json::from_str(&text)
             .map_err(|e| Failure::new(FailureKind::Malformed, format!("{path}: not JSON: {e}")))
     }

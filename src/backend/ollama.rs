@@ -8,13 +8,14 @@ use super::exchange::{ns_to_ms, Exchange, Failure};
 use super::http::{self, Client};
 use super::spec::Endpoint;
 use super::{put, stops, str_at, u64_at, with_extra, ChatRequest};
+use crate::measure::FailureKind;
 use crate::record::EndpointInfo;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// Time allowed for each preflight call; the warm-up (a model load) gets more.
+/// Time allowed for each preflight call; the warm-up (a model load) gets the endpoint's
+/// `warmup_limit`.
 const PREFLIGHT: Duration = Duration::from_secs(10);
-const WARMUP: Duration = Duration::from_secs(600);
 
 /// The request body: the rendered prompt, raw, with the options that fix the work.
 pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
@@ -121,12 +122,23 @@ pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Res
         .get("details")
         .and_then(|d| serde_json::from_str(&http::scrub(&d.to_string(), ep)).ok());
     let start = Instant::now();
-    let warm = client.json(
-        ep,
-        "/api/generate",
-        Some(&json!({ "model": ep.spec.model, "prompt": "", "stream": false, "keep_alive": ep.keep_alive })),
-        WARMUP,
-    )?;
+    let warm = client
+        .json(
+            ep,
+            "/api/generate",
+            Some(&json!({ "model": ep.spec.model, "prompt": "", "stream": false, "keep_alive": ep.keep_alive })),
+            ep.warmup_limit,
+        )
+        .map_err(|f| match f.kind {
+            FailureKind::TimeLimit => Failure::new(
+                f.kind,
+                format!(
+                    "the warm-up (loading the model) did not finish within {} s; a model that takes longer to load needs a larger warmup_limit in the backend config's [ollama] section",
+                    ep.warmup_limit.as_secs_f64()
+                ),
+            ),
+            _ => f,
+        })?;
     info.warmup_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
     info.load_ms = ns_to_ms(u64_at(&warm, "/load_duration"));
     let ps = client.json(ep, "/api/ps", None, PREFLIGHT)?;

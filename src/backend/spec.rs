@@ -12,6 +12,11 @@ use std::time::Duration;
 pub const OLLAMA_HOST: &str = "http://127.0.0.1:11434";
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// How long an Ollama warm-up (loading the model, which can take minutes for a large one
+/// from a slow disk) may take unless the backend config says otherwise, and the most it may
+/// be set to.
+pub const WARMUP_LIMIT: Duration = Duration::from_secs(600);
+pub const MAX_WARMUP_LIMIT: Duration = Duration::from_secs(24 * 3600);
 /// Environment variables holding API keys (never flags, never files).
 pub const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
 pub const ANTHROPIC_KEY_ENV: &str = "ANTHROPIC_API_KEY";
@@ -39,6 +44,8 @@ pub struct EndpointConfig {
     pub num_ctx: Option<u32>,
     /// Ollama: how long the server keeps the model loaded [default: 30m].
     pub keep_alive: Option<String>,
+    /// Ollama: seconds the warm-up request (the model load) may take [default: 600].
+    pub warmup_limit: Option<f64>,
 }
 
 impl EndpointConfig {
@@ -57,6 +64,7 @@ impl EndpointConfig {
             num_thread: o.num_thread.or(s.num_thread),
             num_ctx: o.num_ctx.or(s.num_ctx),
             keep_alive: o.keep_alive.or(s.keep_alive),
+            warmup_limit: o.warmup_limit.or(s.warmup_limit),
         }
     }
 }
@@ -105,6 +113,8 @@ pub struct Endpoint {
     pub num_thread: Option<u32>,
     pub num_ctx: Option<u32>,
     pub keep_alive: String,
+    /// Ollama: how long the warm-up request (the model load) may take.
+    pub warmup_limit: Duration,
     /// How long to wait in total for HTTP 429 retries of one request.
     pub max_retry_wait: Duration,
 }
@@ -166,6 +176,18 @@ pub fn endpoint(
             "{spec}: the token-limit field is max_tokens or max_completion_tokens, not '{max_tokens_field}'"
         ));
     }
+    let warmup_limit = match cfg.warmup_limit {
+        None => WARMUP_LIMIT,
+        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_WARMUP_LIMIT.as_secs_f64() => {
+            Duration::from_secs_f64(s)
+        }
+        Some(s) => {
+            return Err(format!(
+                "{spec}: warmup_limit is seconds above 0 and at most {}, not {s}",
+                MAX_WARMUP_LIMIT.as_secs()
+            ))
+        }
+    };
     Ok(Endpoint {
         spec: spec.clone(),
         local: cfg.local.unwrap_or_else(|| is_local_host(&host)),
@@ -183,6 +205,7 @@ pub fn endpoint(
         num_thread: cfg.num_thread,
         num_ctx: cfg.num_ctx,
         keep_alive: cfg.keep_alive.clone().unwrap_or_else(|| "30m".into()),
+        warmup_limit,
         max_retry_wait: flags.max_retry_wait,
     })
 }
