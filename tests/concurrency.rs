@@ -1,7 +1,8 @@
 //! Load levels through the built binary: continuous batching in-process on the real model
 //! (overlapping requests, answers equal to those run alone, a request stopped by its time
 //! limit while the others go on), seeded open-loop schedules, a level refused for memory, an
-//! HTTP server that rate-limits the third concurrent request, and bad load flags.
+//! HTTP server that rate-limits the third concurrent request, a 429 retry wait counted from
+//! arrival, and bad load flags.
 
 mod common;
 use common::fixture::{data, serve_concurrent, Reply, Step};
@@ -281,6 +282,67 @@ fn a_server_that_rate_limits_the_third_concurrent_request() {
     let served = three.iter().filter(|r| r["failed"] == false).count();
     assert_eq!(served, 2);
     assert!(stdout(&o).contains("openai:fixture"));
+}
+
+/// A request of a load level that the server answers with HTTP 429 first waits for its
+/// retry: that wait is the request's queueing, so its TTFT and e2e from arrival, and the
+/// level's wall time, hold it.
+#[test]
+fn a_429_retry_wait_counts_in_a_levels_queue_ttft_and_wall_time() {
+    let usage = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#;
+    // Every first attempt is turned away for a second; its retry is answered.
+    let server = serve_concurrent(move |_, i, _| {
+        if i % 2 == 0 {
+            let mut r = Reply::status(429, r#"{"error":{"message":"slow down"}}"#);
+            r.headers.push(("retry-after".into(), "1".into()));
+            r
+        } else {
+            Reply::ok(vec![
+                data(&openai_chunk("a", None)),
+                data(&openai_chunk("b", Some("stop"))),
+                data(usage),
+                data("[DONE]"),
+            ])
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.base());
+    let o = run(&[
+        "sweep",
+        "-m",
+        model().to_str().unwrap(),
+        "-s",
+        "short-response",
+        "--limit",
+        "1",
+        "--backend",
+        "openai:fixture",
+        "--openai-base-url",
+        &base,
+        "--max-retry-wait",
+        "5",
+        "--concurrency",
+        "1",
+        "--requests",
+        "1",
+        "--results",
+        dir.path().to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = records(dir.path());
+    let one = level(&recs, 1);
+    assert_eq!(one.len(), 1, "{recs:?}");
+    let r = one[0];
+    assert_eq!(r["failed"], false, "{r}");
+    assert_eq!(r["http"]["retries"], 1, "{r}");
+    let t = &r["traffic"];
+    let queue = t["queue_ms"].as_f64().unwrap();
+    assert!(queue >= 1000.0, "the retry wait is queueing: {r}");
+    let ttft = queue + r["ttft_ms"].as_f64().unwrap();
+    let (_, end) = lifetime(r);
+    assert!(ttft >= 1000.0 && end >= 1000.0, "{r}");
+    assert!(t["level_wall_ms"].as_f64().unwrap() >= end - 1.0, "{r}");
 }
 
 #[test]

@@ -42,8 +42,11 @@ impl Failure {
 /// One request's stream, as it arrived.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    /// When runner started sending the request: every time below counts from here.
+    /// When runner started sending the attempt that answered (after HTTP 429 retries, the
+    /// last one; a request that got no answer, its first): every time below counts from here.
     pub start: Instant,
+    /// When runner started sending the request's first attempt.
+    pub began: Instant,
     pub headers: Option<Duration>,
     pub status: Option<u16>,
     /// Arrival time of each non-empty text chunk.
@@ -68,6 +71,7 @@ impl Exchange {
     pub fn new(start: Instant) -> Exchange {
         Exchange {
             start,
+            began: start,
             headers: None,
             status: None,
             chunks: Vec::new(),

@@ -44,8 +44,9 @@ pub struct Served {
     pub seq: usize,
     /// The level's start → its arrival.
     pub arrival: Duration,
-    /// Arrival → the start of its work (a slot in the batch, or the request sent). Its trace's
-    /// times run from there.
+    /// Arrival → the start of its work (a slot in the batch, or the HTTP attempt that
+    /// answered: waits for a slot, and for HTTP 429 retries, count here). Its trace's times
+    /// run from there.
     pub queue: Duration,
     /// How many other requests were in flight when it started.
     pub concurrent: usize,
@@ -177,7 +178,7 @@ pub fn run_threads(
                         prompt: p,
                         seq,
                         arrival,
-                        queue: sent.saturating_sub(arrival),
+                        queue: sent.saturating_sub(arrival) + reply.before_answer,
                         concurrent,
                         reply,
                     });

@@ -266,6 +266,9 @@ pub struct ChatReply {
     pub server: Option<ServerReport>,
     /// What the client saw of the exchange (HTTP).
     pub http: Option<HttpReport>,
+    /// The request sent → the start of the attempt its trace's times run from (HTTP: the
+    /// attempts answered with 429 and the waits between them); zero otherwise.
+    pub before_answer: Duration,
     /// The text's length in bytes after each generated token (in-process load levels, to
     /// find the token where two answers part).
     pub token_ends: Vec<usize>,

@@ -86,6 +86,7 @@ impl Remote {
         ChatReply {
             trace,
             http: Some(x.http_report()),
+            before_answer: x.start.saturating_duration_since(x.began),
             failure: x.failure,
             template,
             server: Some(x.server),

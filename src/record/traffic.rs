@@ -17,9 +17,9 @@ pub struct Traffic {
     pub seq: usize,
     /// The level's start → this request's arrival.
     pub arrival_ms: f64,
-    /// Arrival → the start of its work (a sequence slot in-process, the request sent over
-    /// HTTP; a server's own queue is inside its TTFT). The record's other times run from
-    /// the start of its work.
+    /// Arrival → the start of its work (a sequence slot in-process, the attempt that was
+    /// answered over HTTP, HTTP 429 retries and their waits included; a server's own queue is
+    /// inside its TTFT). The record's other times run from the start of its work.
     pub queue_ms: f64,
     /// Other requests in flight when it started.
     pub concurrent: usize,
