@@ -126,13 +126,13 @@ fn two_quantizations_give_a_table_and_graded_records_and_hit_the_cache() {
     assert_eq!(q8[0]["info"]["quantize_cached"], false);
     // a fresh run of the same sweep takes both quantizations from the cache
     let o = s.run(&format!(
-        "-m {} --quant q8_0,q4_0 --scenario short-response --limit 1 --fresh",
+        "-m {} --quant q8_0,q4_0 --scenario short-response --limit 3 --fresh",
         m()
     ));
     assert!(o.status.success(), "{}", stderr(&o));
     let recs = s.records();
     let reqs = requests(&recs);
-    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs.len(), 6);
     assert!(reqs.iter().all(|r| r["info"]["quantize_cached"] == true));
     assert!(stdout(&o).contains("cached"));
 }
@@ -279,6 +279,78 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// The sweep's results files, by name.
+fn results_files(s: &Sweep) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.results())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--limit` is part of the configuration: a capped sweep after a full one writes its own
+/// results file and its table counts only its prompts; a limit that leaves no prompt out is
+/// the full sweep, and resumes its file.
+#[test]
+fn a_limited_sweep_has_its_own_results_file_and_counts_only_its_prompts() {
+    let s = Sweep::new();
+    let sc = write(
+        s.dir.path(),
+        "two.toml",
+        r#"name = "two"
+description = "two short prompts"
+kind = "short-response"
+[[prompts]]
+id = "first"
+user = "Say hello."
+max_tokens = 4
+[[prompts.graders]]
+type = "word_count"
+min = 1
+[[prompts]]
+id = "second"
+user = "Say goodbye."
+max_tokens = 4
+[[prompts.graders]]
+type = "word_count"
+min = 1
+"#,
+    );
+    let base = format!("-m {} --quant source -t 1 --scenario {}", m(), sc.display());
+    let o = s.run(&base);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = results_files(&s);
+    assert_eq!(full.len(), 1, "{full:?}");
+    let o = s.run(&format!("{base} --limit 1"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    let files = results_files(&s);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let limited = files.iter().find(|f| !full.contains(f)).unwrap();
+    let text = std::fs::read_to_string(s.results().join(limited)).unwrap();
+    let ids: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "request")
+        .map(|r| r["prompt_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["first"]);
+    let table = stdout(&o);
+    let row = table.lines().find(|l| l.contains("two ")).expect(&table);
+    assert!(row.contains("/1") && !row.contains("/2"), "{table}");
+    // A limit above every scenario's prompt count leaves nothing out.
+    let o = s.run(&format!("{base} --limit 5"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("resuming: 2 request(s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(results_files(&s), files);
 }
 
 #[test]

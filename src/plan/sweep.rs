@@ -166,6 +166,11 @@ impl SweepPlan {
             baselines.id_part(),
             &sources,
         );
+        // The sweep's prompts are those within --limit: resume and the tables count only them.
+        for sc in &mut scenarios {
+            sc.prompts
+                .truncate(cfg.limit.map_or(usize::MAX, |n| n as usize));
+        }
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
         let summary = cfg.summary.as_ref();
         if let Some(path) = summary.filter(|p| crate::util::fs::same_file(&results, p)) {

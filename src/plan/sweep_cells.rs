@@ -241,8 +241,10 @@ pub(super) fn synth_source(
     Ok((ModelSource::file(&path), gguf))
 }
 
-/// Names the results file: the same command (up to --limit, --scenario order, --fresh and
-/// --no-text) on the same model files gives the same id, so a re-run resumes it.
+/// Names the results file: the same command (up to --scenario order, --fresh and --no-text)
+/// on the same model files gives the same id, so a re-run resumes it. A `--limit` that leaves
+/// out prompts is part of it; one that leaves out none is not, so it runs (and resumes) what
+/// the same command without it does.
 pub(super) fn sweep_id(
     cfg: &SweepConfig,
     quants: &[String],
@@ -266,6 +268,10 @@ pub(super) fn sweep_id(
     }
     if let Some(n) = cfg.max_tokens {
         id["max_tokens"] = n.into();
+    }
+    let cuts = |n: &u32| scenarios.iter().any(|s| s.prompts.len() > *n as usize);
+    if let Some(n) = cfg.limit.filter(cuts) {
+        id["limit"] = n.into();
     }
     if let Some(l) = &cfg.load {
         id["load"] = l.id_part();
