@@ -571,3 +571,47 @@ fn llama_server_with_two_slots_under_concurrency_two() {
         );
     }
 }
+
+/// Runs a sweep of HTTP backends that must be refused before it starts (exit 2, one line) and
+/// returns that line.
+fn refused_sweep(dir: &Path, args: &str, env: &[(&str, &str)]) -> String {
+    let o = run_in(dir, &words(args), env);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args}: {err}");
+    assert_eq!(lines(&err).len(), 1, "{args}: {err}");
+    assert!(
+        !dir.join("results").exists(),
+        "{args}: a results file was written"
+    );
+    err
+}
+
+#[test]
+fn a_summary_never_replaces_a_records_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let sweep = format!(
+        "sweep --backend openai:x --openai-base-url http://127.0.0.1:{closed}/v1 --scenario short-response --limit 1"
+    );
+    // Another sweep's records (or a bench's): refused, whichever command writes the tables.
+    let victim = dir.path().join("other-sweep.jsonl");
+    let held = "{\"kind\":\"request\",\"schema\":1}\n";
+    std::fs::write(&victim, held).unwrap();
+    let m = model().to_str().unwrap();
+    for command in [sweep.clone(), format!("compare -m {m} {}", &sweep[6..])] {
+        let args = format!("{command} -o {}", victim.display());
+        let err = refused_sweep(dir.path(), &args, &[]);
+        assert!(err.contains("holds records"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), held);
+    }
+    // A summary written before, in any format, is replaced as always.
+    let summary = dir.path().join("summary.jsonl");
+    for _ in 0..2 {
+        let args = words(&format!("{sweep} -o {}", summary.display()));
+        let o = run_in(dir.path(), &args, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("openai:x"));
+}

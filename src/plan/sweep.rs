@@ -44,7 +44,8 @@ pub struct SweepConfig {
     /// Cap every prompt's output limit at this many tokens.
     pub max_tokens: Option<u32>,
     pub results: PathBuf,
-    /// Where the summary tables also go (`-o`): never the sweep's own records file.
+    /// Where the summary tables also go (`-o`): never a file that holds records, the sweep's
+    /// own or any other.
     pub summary: Option<PathBuf>,
     pub fresh: bool,
     pub no_text: bool,
@@ -176,6 +177,14 @@ impl SweepPlan {
         if let Some(path) = summary.filter(|p| crate::util::fs::same_file(&results, p)) {
             return Err(Invalid(format!(
                 "-o {}: is the sweep's records file; write the tables to another file",
+                path.display()
+            ))
+            .into());
+        }
+        // Nor another sweep's records, nor a bench's, wherever they are.
+        if let Some(path) = summary.filter(|p| crate::record::read::holds_records(p)) {
+            return Err(Invalid(format!(
+                "-o {}: holds records (a results file); write the tables to another file",
                 path.display()
             ))
             .into());
