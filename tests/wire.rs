@@ -279,6 +279,20 @@ fn http_errors_carry_the_servers_message_without_the_key() {
     );
 }
 
+/// A key the error body's cut falls inside leaves no part of it in the message: the server
+/// pads its body so that the 16 KiB kept ends within the key.
+#[test]
+fn a_key_cut_by_the_error_body_limit_leaves_no_prefix() {
+    for kept in [4, 12, KEY.len() - 1] {
+        let body = format!("{}{KEY} and more", " ".repeat(16 * 1024 - kept));
+        let (x, _) = ask("openai", vec![Reply::status(401, &body)], LIMIT);
+        let f = x.failure.unwrap();
+        assert_eq!(f.kind, FailureKind::HttpStatus);
+        assert!(!f.message.contains(&KEY[..4]), "{kept}: {}", f.message);
+        assert!(f.message.contains("[redacted]"), "{kept}: {}", f.message);
+    }
+}
+
 fn rate_limited(retry_after: &str) -> Reply {
     let mut r = Reply::status(429, r#"{"error":{"message":"slow down"}}"#);
     r.headers.push(("retry-after".into(), retry_after.into()));

@@ -497,7 +497,8 @@ fn http_date(s: &str) -> Option<SystemTime> {
 }
 
 /// The error a server sent: `error.message` or `error` of a JSON body, else the text,
-/// shortened, on one line, without the API key.
+/// shortened, on one line, without the API key: taken out before anything else is done to the
+/// text, and with any start of it that the cut at [`ERROR_BODY_LIMIT`] left at the end.
 fn error_body(resp: &mut Response, ep: &Endpoint) -> String {
     let mut bytes = Vec::new();
     let _ = resp
@@ -506,6 +507,11 @@ fn error_body(resp: &mut Response, ep: &Endpoint) -> String {
         .take(ERROR_BODY_LIMIT as u64)
         .read_to_end(&mut bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = match &ep.key {
+        Some(k) if bytes.len() >= ERROR_BODY_LIMIT => k.redact_cut(&text),
+        Some(k) => k.redact(&text),
+        None => text,
+    };
     let msg = serde_json::from_str(&text)
         .ok()
         .and_then(|v| error_message(&v))

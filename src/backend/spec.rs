@@ -90,6 +90,24 @@ impl Secret {
         }
         text.replace(&self.0, "[redacted]")
     }
+
+    /// `text`, cut from a longer one at its end, with the key redacted, and also any part of
+    /// the key the cut left at its end (the first characters of a key the cut went through).
+    pub fn redact_cut(&self, text: &str) -> String {
+        let mut out = self.redact(text);
+        if self.0.len() < 4 {
+            return out;
+        }
+        let prefix = (1..self.0.len())
+            .rev()
+            .filter(|&n| self.0.is_char_boundary(n))
+            .find(|&n| out.ends_with(&self.0[..n]));
+        if let Some(n) = prefix {
+            out.truncate(out.len() - n);
+            out.push_str("[redacted]");
+        }
+        out
+    }
 }
 
 impl fmt::Debug for Secret {
