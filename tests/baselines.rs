@@ -615,3 +615,37 @@ fn a_summary_never_replaces_a_records_file() {
         .unwrap()
         .contains("openai:x"));
 }
+
+#[test]
+fn an_unknown_backend_config_section_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backends.toml");
+    for (section, named) in [
+        ("[opneai]", "[opneai]"),
+        ("[vllm]", "[vllm]"),
+        ("[\"native\"]", "[native]"),
+        ("[\"openai:\"]", "[\"openai:\"]"),
+    ] {
+        std::fs::write(
+            &config,
+            format!("[openai]\nlocal = true\n{section}\nbase_url = \"http://127.0.0.1:9/v1\"\n"),
+        )
+        .unwrap();
+        let args = format!(
+            "sweep --backend openai:x --backend-config {} --scenario short-response",
+            config.display()
+        );
+        let err = refused_sweep(dir.path(), &args, &[]);
+        assert!(err.contains(named), "{section}: {err}");
+        assert!(err.contains("[openai], [anthropic], [ollama]"), "{err}");
+    }
+    // A section for a backend this sweep does not run is fine.
+    std::fs::write(&config, "[\"ollama:qwen2.5:7b\"]\nnum_ctx = 4096\n").unwrap();
+    let closed = free_port();
+    let args = words(&format!(
+        "sweep --backend openai:x --openai-base-url http://127.0.0.1:{closed}/v1 --backend-config {} --scenario short-response --limit 1",
+        config.display()
+    ));
+    let o = run_in(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

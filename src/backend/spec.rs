@@ -69,6 +69,36 @@ impl EndpointConfig {
     }
 }
 
+/// Checks the section names of a backend config: a kind (`[openai]`, `[anthropic]`,
+/// `[ollama]`) or one HTTP backend (`["openai:MODEL"]`). Any other name (a misspelt kind,
+/// another server's) is refused, naming it, rather than left unused while the requests it was
+/// meant for go to the default URL.
+pub fn check_sections(config: &BTreeMap<String, EndpointConfig>) -> Result<(), String> {
+    let kinds = [
+        BackendKind::OpenAi,
+        BackendKind::Anthropic,
+        BackendKind::Ollama,
+    ];
+    let known = |name: &str| {
+        kinds.iter().any(|k| k.as_str() == name)
+            || name.parse::<BackendId>().is_ok_and(|b| !b.is_native())
+    };
+    match config.keys().find(|name| !known(name)) {
+        Some(name) => {
+            let bare = !name.is_empty()
+                && (name.chars()).all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let shown = match bare {
+                true => name.clone(),
+                false => format!("{name:?}"),
+            };
+            Err(format!(
+                "unknown section [{shown}]: sections are [openai], [anthropic], [ollama] or [\"KIND:MODEL\"] for one backend"
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
 /// An API key, read from the environment. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
 pub struct Secret(String);

@@ -67,7 +67,11 @@ impl Baselines {
     /// Parses and checks the flags; every error is a one-line usage error.
     pub fn from_options(a: &BackendOptions) -> Result<Baselines, String> {
         let config = match &a.backend_config {
-            Some(p) => crate::util::fs::read_toml(p)?,
+            Some(p) => {
+                let config = crate::util::fs::read_toml(p)?;
+                spec::check_sections(&config).map_err(|e| format!("{}: {e}", p.display()))?;
+                config
+            }
             None => Default::default(),
         };
         let max_retry_wait = seconds("--max-retry-wait", a.max_retry_wait, 0.0)?;
