@@ -649,3 +649,44 @@ fn an_unknown_backend_config_section_is_refused() {
     let o = run_in(dir.path(), &args, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn headers_and_keys_that_cannot_be_sent_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backends.toml");
+    let closed = free_port();
+    let sweep = |config: &Path| {
+        format!(
+            "sweep --backend openai:x --openai-base-url http://127.0.0.1:{closed}/v1 --backend-config {} --scenario short-response",
+            config.display()
+        )
+    };
+    for (headers, named) in [
+        ("{ \"bad header\" = \"x\" }", "bad header"),
+        ("{ \"x-ok\" = \"shown\\nnot\" }", "x-ok"),
+        ("{ \"x-ok\" = \"shown-caf\u{e9}\" }", "x-ok"),
+    ] {
+        std::fs::write(&config, format!("[openai]\nheaders = {headers}\n")).unwrap();
+        let err = refused_sweep(dir.path(), &sweep(&config), &[]);
+        assert!(err.contains(named) && err.contains("header"), "{err}");
+        assert!(!err.contains("shown"), "{err}");
+    }
+    std::fs::write(&config, "[openai]\nlocal = true\n").unwrap();
+    for key in [
+        "sk-secret-one\nsk-secret-two",
+        "sk-secret-caf\u{e9}",
+        "sk-secret\u{7f}x",
+    ] {
+        let err = refused_sweep(dir.path(), &sweep(&config), &[("OPENAI_API_KEY", key)]);
+        assert!(err.contains("OPENAI_API_KEY"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+    // A key named by the config, and a judge's.
+    std::fs::write(&config, "[anthropic]\napi_key_env = \"MY_KEY\"\n").unwrap();
+    let args = format!(
+        "sweep --backend ollama:x --ollama-host 127.0.0.1:{closed} --judge anthropic:j --backend-config {}",
+        config.display()
+    );
+    let err = refused_sweep(dir.path(), &args, &[("MY_KEY", "sk-secret\r\nx: y")]);
+    assert!(err.contains("MY_KEY") && !err.contains("secret"), "{err}");
+}

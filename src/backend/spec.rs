@@ -201,14 +201,13 @@ pub fn endpoint(
         ),
         BackendKind::Native => return Err("native is not an HTTP backend".into()),
     };
+    let key_env = cfg.api_key_env.as_deref().or(key_env);
+    let key = match key_env {
+        Some(var) => read_key(spec, var)?,
+        None => None,
+    };
     let (base, host) = base_url(spec, flag_url.clone().or(cfg.base_url.clone()), default_url)?;
-    let key = cfg
-        .api_key_env
-        .as_deref()
-        .or(key_env)
-        .and_then(|v| std::env::var(v).ok())
-        .filter(|k| !k.trim().is_empty())
-        .map(|k| Secret(k.trim().to_string()));
+    check_headers(spec, cfg.headers.as_ref())?;
     let extra = match &cfg.extra {
         Some(t) => match serde_json::to_value(t) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -256,6 +255,57 @@ pub fn endpoint(
         warmup_limit,
         max_retry_wait: flags.max_retry_wait,
     })
+}
+
+/// Whether `c` may stand in an HTTP header value: visible ASCII, a space or a tab.
+fn header_char(c: char) -> bool {
+    c == ' ' || c == '\t' || c.is_ascii_graphic()
+}
+
+/// The API key in environment variable `var`, none when unset or blank. One an HTTP header
+/// cannot carry (a line break, a control or non-ASCII character, or not UTF-8 at all) is
+/// refused, naming the variable and never the key.
+fn read_key(spec: &BackendId, var: &str) -> Result<Option<Secret>, String> {
+    let bad = || {
+        format!(
+            "{spec}: ${var} holds a character an HTTP header cannot carry (a line break, a control or non-ASCII character); set it to the key alone"
+        )
+    };
+    let key = match std::env::var(var) {
+        Ok(k) => k,
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => return Err(bad()),
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if !key.chars().all(header_char) {
+        return Err(bad());
+    }
+    Ok(Some(Secret(key.to_string())))
+}
+
+/// Refuses a configured header that cannot be sent: a name that is not an HTTP token, a value
+/// with a line break, a control or a non-ASCII character (the value is not shown: it may be a
+/// credential).
+fn check_headers(
+    spec: &BackendId,
+    headers: Option<&BTreeMap<String, String>>,
+) -> Result<(), String> {
+    for (name, value) in headers.into_iter().flatten() {
+        if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!(
+                "{spec}: header name {name:?} cannot be sent: a name is letters, digits and !#$%&'*+-.^_`|~ only"
+            ));
+        }
+        if !value.chars().all(header_char) {
+            return Err(format!(
+                "{spec}: the value of header {name:?} holds a character an HTTP header cannot carry (a line break, a control or non-ASCII character)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The base URL (given, else the default) without a trailing slash, and its host: an
