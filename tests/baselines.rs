@@ -617,6 +617,31 @@ fn a_summary_never_replaces_a_records_file() {
 }
 
 #[test]
+fn a_base_url_holding_the_api_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-in-the-path-7c1d0e";
+    let closed = free_port();
+    let url = format!("http://127.0.0.1:{closed}/{key}/v1");
+    let config = dir.path().join("backends.toml");
+    std::fs::write(&config, format!("[anthropic]\nbase_url = \"{url}\"\n")).unwrap();
+    for args in [
+        format!("sweep --backend openai:x --openai-base-url {url} --scenario short-response"),
+        format!(
+            "sweep --backend anthropic:x --backend-config {} --scenario short-response",
+            config.display()
+        ),
+        format!(
+            "sweep --backend ollama:x --ollama-host 127.0.0.1:{closed} --judge openai:j --openai-base-url {url}"
+        ),
+    ] {
+        let env = [("OPENAI_API_KEY", key), ("ANTHROPIC_API_KEY", key)];
+        let err = refused_sweep(dir.path(), &args, &env);
+        assert!(err.contains("holds the API key"), "{err}");
+        assert!(!err.contains(key), "{err}");
+    }
+}
+
+#[test]
 fn an_unknown_backend_config_section_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("backends.toml");

@@ -121,6 +121,11 @@ impl Secret {
         text.replace(&self.0, "[redacted]")
     }
 
+    /// Whether the key is in `text` (a key too short to redact never counts).
+    pub fn appears_in(&self, text: &str) -> bool {
+        self.0.len() >= 4 && text.contains(&self.0)
+    }
+
     /// `text`, cut from a longer one at its end, with the key redacted, and also any part of
     /// the key the cut left at its end (the first characters of a key the cut went through).
     pub fn redact_cut(&self, text: &str) -> String {
@@ -206,7 +211,15 @@ pub fn endpoint(
         Some(var) => read_key(spec, var)?,
         None => None,
     };
-    let (base, host) = base_url(spec, flag_url.clone().or(cfg.base_url.clone()), default_url)?;
+    let given = flag_url.clone().or(cfg.base_url.clone());
+    if let (Some(k), Some(url), Some(var)) = (&key, &given, key_env) {
+        if k.appears_in(url) {
+            return Err(format!(
+                "{spec}: the base URL holds the API key (${var}); the key is sent as a header only: give the URL without it"
+            ));
+        }
+    }
+    let (base, host) = base_url(spec, given, default_url)?;
     check_headers(spec, cfg.headers.as_ref())?;
     let extra = match &cfg.extra {
         Some(t) => match serde_json::to_value(t) {
