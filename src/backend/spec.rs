@@ -127,13 +127,15 @@ impl Secret {
     }
 
     /// `text`, cut from a longer one at its end, with the key redacted, and also any part of
-    /// the key the cut left at its end (the first characters of a key the cut went through).
+    /// the key the cut left at its end (the first characters of a key the cut went through),
+    /// from 4 characters on: fewer say no more than a key's public scheme (`sk-`), and would
+    /// take ordinary words' last letters with them.
     pub fn redact_cut(&self, text: &str) -> String {
         let mut out = self.redact(text);
         if self.0.len() < 4 {
             return out;
         }
-        let prefix = (1..self.0.len())
+        let prefix = (4..self.0.len())
             .rev()
             .filter(|&n| self.0.is_char_boundary(n))
             .find(|&n| out.ends_with(&self.0[..n]));
