@@ -674,6 +674,14 @@ fn a_key_the_server_echoes_is_redacted_from_the_exchange() {
     assert_eq!(f.kind, FailureKind::Malformed);
     assert!(f.message.contains("[redacted]"), "{}", f.message);
     assert!(!format!("{x:?}").contains(KEY), "{x:?}");
+    // An answer cut off mid-key (by the token or time limit) keeps no start of it either.
+    let cut = vec![
+        data(&openai_chunk(Some(&format!("key={}", &KEY[..10])), None)),
+        data(OPENAI_USAGE),
+        data("[DONE]"),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(cut)], LIMIT);
+    assert_eq!(x.text, "key=[redacted]");
 }
 
 #[test]

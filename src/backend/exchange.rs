@@ -241,10 +241,11 @@ impl Exchange {
         }
     }
 
-    /// Takes the API key out of everything the server sent that a record keeps: the text, the
-    /// failure's reason, the model name and the finish reason (a server may echo the key).
+    /// Takes the API key out of everything the server sent that a record keeps: the text (and
+    /// a start of the key it ends with, where a limit cut the answer off), the failure's
+    /// reason, the model name and the finish reason (a server may echo the key).
     pub fn redact(&mut self, key: &Secret) {
-        self.text = key.redact(&self.text);
+        self.text = key.redact_cut(&self.text);
         if let Some(f) = &mut self.failure {
             f.message = key.redact(&f.message);
         }
