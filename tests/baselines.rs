@@ -424,8 +424,13 @@ fn ollama_fixture(n: usize) -> common::fixture::Fixture {
             "/api/version" => json(r#"{"version":"0.12.6"}"#),
             "/api/show" => json(r#"{"details":{"format":"gguf","family":"llama","parameter_size":"134.52M","quantization_level":"Q4_1"},"model_info":{}}"#),
             "/api/ps" => json(r#"{"models":[{"name":"smollm2:135m","model":"smollm2:135m","size":190000000,"size_vram":0}]}"#),
-            "/api/generate" if req.body.contains("\"prompt\":\"\"") => json(r#"{"model":"smollm2:135m","created_at":"2025-10-26T17:15:24Z","response":"","done":true,"done_reason":"load","load_duration":123000000}"#),
+            // The warm-up takes the 123 ms load it reports, and each answer its 90 ms in all.
+            "/api/generate" if req.body.contains("\"prompt\":\"\"") => Reply {
+                steps: vec![Step::Sleep(130), Step::Send(r#"{"model":"smollm2:135m","created_at":"2025-10-26T17:15:24Z","response":"","done":true,"done_reason":"load","load_duration":123000000}"#.into())],
+                ..json("")
+            },
             _ => Reply::ok(vec![
+                Step::Sleep(75),
                 Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"Hi\",\"done\":false}\n".into()),
                 Step::Sleep(20),
                 Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"!\",\"done\":false}\n".into()),

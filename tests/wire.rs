@@ -617,6 +617,42 @@ fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
     }
 }
 
+/// A sweep through the built binary against llama-server `timings` that cannot be true (a time
+/// of 1e300 ms or longer than the request, no time or 1e-300 ms for the tokens, 1e308 tok/s):
+/// they are left out, so the record keeps runner's own figures and its readers believe it.
+#[test]
+fn impossible_server_timings_are_left_out_and_the_record_stays_plausible() {
+    for timings in [
+        serde_json::json!({ "prompt_ms": 1e300, "predicted_ms": 0, "predicted_per_second": 1e308 }),
+        serde_json::json!({ "prompt_ms": 5e6, "prompt_per_second": 1e-300,
+                            "predicted_ms": 1e-300, "predicted_per_second": 1e300 }),
+    ] {
+        let usage = serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "fixture-model", "choices": [],
+            "usage": { "prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15 },
+            "timings": timings,
+        });
+        let steps = vec![
+            data(&openai_chunk(Some("Hel"), None)),
+            Step::Sleep(20),
+            data(&openai_chunk(Some("lo"), None)),
+            data(&openai_chunk(Some("!"), Some("stop"))),
+            data(&usage.to_string()),
+            data("[DONE]"),
+        ];
+        let r = one_request_through_a_sweep(steps);
+        assert_eq!(r["failed"], false, "{r}");
+        let s = &r["server"];
+        for field in ["prompt_ms", "prompt_tps", "decode_ms", "decode_tps"] {
+            assert_eq!(s[field], serde_json::Value::Null, "{field}: {s}");
+        }
+        assert!(r["decode_tps"].as_f64().is_some(), "{r}");
+        let record = runner::record::Record::from_value(r.clone()).unwrap();
+        assert_eq!(runner::record::plausible::implausible(&record), None);
+    }
+}
+
 /// A reply with no body but a status and a `Location`.
 fn redirect(status: u16, location: &str) -> Reply {
     Reply {

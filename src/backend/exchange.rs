@@ -3,6 +3,7 @@
 
 use super::spec::Secret;
 use crate::measure::{FailureKind, StopReason, TokenUnit, Trace};
+use crate::record::plausible::{MAX_MS, MAX_TPS};
 use crate::record::{HttpReport, ServerReport};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -144,23 +145,54 @@ impl Exchange {
     }
 
     /// Leaves out (as `None`) server timings no server could have measured for a request
-    /// allowed `max_tokens`: a negative one, and a rate whose tokens (rate × time) are more
-    /// than the tokens it reports for the phase (at most `max_tokens` while decoding).
-    pub fn drop_impossible_timings(&mut self, max_tokens: u32) {
+    /// allowed `max_tokens` for a prompt of `prompt_bytes`, so that a record holds only figures
+    /// its readers believe ([`crate::record::plausible`]):
+    /// - a time or rate that is not a number, negative, or past those readers' bounds (a year,
+    ///   [`MAX_TPS`]);
+    /// - a time (load, prompt, decode, total) longer than the exchange itself, from the
+    ///   sending of the request that was answered to the end of the answer;
+    /// - a phase's time too short for the tokens it processed at [`MAX_TPS`] (no time at all
+    ///   for tokens): the prompt tokens believed ([`Exchange::prompt_tokens`]) less those read
+    ///   from the cache, and the output tokens ([`Exchange::output_tokens`]);
+    /// - a rate and time whose product (the tokens they imply) is more than the phase can
+    ///   have: the prompt's tokens (at most [`TEMPLATE_TOKENS`] past its bytes), or
+    ///   `max_tokens` while decoding.
+    ///
+    /// A phase's rate is its tokens over its time: it goes with a time left out.
+    pub fn drop_impossible_timings(&mut self, max_tokens: u32, prompt_bytes: usize) {
+        // One percent and a millisecond of slack for a time the server rounds.
+        let wall = crate::measure::ms(self.end) * 1.01 + 1.0;
+        let prompt_cap = prompt_bytes as u64 + TEMPLATE_TOKENS;
+        let cached = self.server.cached_prompt_tokens.unwrap_or(0);
+        let evaluated = u64::from(self.prompt_tokens(prompt_bytes)).saturating_sub(cached);
+        let generated = self.output_tokens(max_tokens).unwrap_or(0);
         let s = &mut self.server;
-        for v in [
-            &mut s.prompt_ms,
-            &mut s.prompt_tps,
-            &mut s.decode_ms,
-            &mut s.decode_tps,
+        let time = |v: &mut Option<f64>, tokens: u64| {
+            *v = v.filter(|&ms| {
+                ms.is_finite()
+                    && (0.0..=MAX_MS.min(wall)).contains(&ms)
+                    && ms >= tokens as f64 / MAX_TPS * 1e3
+            });
+        };
+        time(&mut s.load_ms, 0);
+        time(&mut s.total_ms, 0);
+        for (ms, tps, tokens) in [
+            (&mut s.prompt_ms, &mut s.prompt_tps, evaluated),
+            (&mut s.decode_ms, &mut s.decode_tps, generated),
         ] {
-            *v = v.filter(|v| *v >= 0.0);
+            let given = ms.is_some();
+            time(ms, tokens);
+            *tps = tps.filter(|&r| r.is_finite() && (0.0..=MAX_TPS).contains(&r));
+            if given && ms.is_none() {
+                *tps = None;
+            }
         }
         // One percent and a token of slack for a rate rounded by the server.
         let possible =
             |tps: f64, ms: f64, tokens: u64| tps * ms / 1e3 <= tokens as f64 * 1.01 + 1.0;
-        if let (Some(tps), Some(ms), Some(n)) = (s.prompt_tps, s.prompt_ms, s.prompt_tokens) {
-            if !possible(tps, ms, n) {
+        let prompt_max = s.prompt_tokens.map_or(prompt_cap, |n| n.min(prompt_cap));
+        if let (Some(tps), Some(ms)) = (s.prompt_tps, s.prompt_ms) {
+            if !possible(tps, ms, prompt_max) {
                 (s.prompt_tps, s.prompt_ms) = (None, None);
             }
         }
@@ -353,23 +385,102 @@ mod tests {
             (m.decode_tps.unwrap() - 100.0).abs() < 1e-6,
             "(3 - 1) chunks over 20 ms"
         );
-        // llama-server's timings: 40 tokens in 400 ms is 100 tok/s; 1e308 tok/s is not.
+        // llama-server's timings in an exchange of a second: 40 tokens in 400 ms is 100 tok/s;
+        // 1e308 tok/s is not.
+        x.end = Duration::from_secs(1);
         let s = &mut x.server;
         (s.prompt_tokens, s.prompt_ms, s.prompt_tps) = (Some(20), Some(10.0), Some(2000.0));
         (s.decode_ms, s.decode_tps) = (Some(400.0), Some(100.0));
-        x.drop_impossible_timings(64);
+        x.drop_impossible_timings(64, 100);
         assert_eq!(x.server.decode_tps, Some(100.0));
         assert_eq!(x.server.prompt_tps, Some(2000.0));
         x.server.decode_tps = Some(1e308);
         x.server.prompt_ms = Some(-1.0);
-        x.drop_impossible_timings(64);
+        x.drop_impossible_timings(64, 100);
         let s = &x.server;
-        assert_eq!((s.decode_tps, s.decode_ms, s.prompt_ms), (None, None, None));
+        assert_eq!((s.decode_tps, s.prompt_ms), (None, None));
+        assert_eq!(s.decode_ms, Some(400.0), "a true time without its rate");
+        assert_eq!(s.prompt_tps, None, "a rate over a time left out");
+        x.server.prompt_tps = Some(2000.0);
+        x.drop_impossible_timings(64, 100);
         assert_eq!(
-            s.prompt_tps,
+            x.server.prompt_tps,
             Some(2000.0),
-            "no time to check the rate against"
+            "a rate given without a time: none to check it against"
         );
+    }
+
+    /// The server's report after `drop_impossible_timings` on an exchange of `wall` that
+    /// streamed 3 chunks for a prompt of 100 bytes, allowed 8 tokens.
+    fn believed(wall: Duration, server: ServerReport) -> ServerReport {
+        let t0 = Instant::now();
+        let mut x = Exchange::new(t0);
+        for ms in [10, 20, 30] {
+            x.text("x", t0 + Duration::from_millis(ms)).unwrap();
+        }
+        x.end = wall;
+        x.server = server;
+        x.drop_impossible_timings(8, 100);
+        x.server
+    }
+
+    #[test]
+    fn server_timings_past_the_readers_bounds_or_the_exchange_are_left_out() {
+        let wall = Duration::from_millis(50);
+        let counts = ServerReport {
+            prompt_tokens: Some(10),
+            output_tokens: Some(3),
+            ..Default::default()
+        };
+        // What a real server says is kept.
+        let real = ServerReport {
+            prompt_ms: Some(5.0),
+            prompt_tps: Some(2000.0),
+            decode_ms: Some(20.0),
+            decode_tps: Some(150.0),
+            load_ms: Some(0.001),
+            total_ms: Some(45.0),
+            ..counts.clone()
+        };
+        assert_eq!(believed(wall, real.clone()), real);
+        let timings = |prompt_ms, prompt_tps, decode_ms, decode_tps| ServerReport {
+            prompt_ms,
+            prompt_tps,
+            decode_ms,
+            decode_tps,
+            ..counts.clone()
+        };
+        // llama-server's timings: 1e300 ms, no time for 3 tokens, 1e308 tok/s; then a time
+        // longer than the exchange, 1e-300 ms for 3 tokens and its 1e300 tok/s.
+        for server in [
+            timings(Some(1e300), None, Some(0.0), Some(1e308)),
+            timings(Some(5e6), Some(1e-300), Some(1e-300), Some(1e300)),
+            timings(Some(f64::NAN), Some(f64::INFINITY), Some(51.6), Some(58.0)),
+        ] {
+            let s = believed(wall, server.clone());
+            assert_eq!(s, counts, "{server:?}");
+        }
+        // Ollama's durations of 2^64 - 1 ns, and a prompt count of 2^64 - 1 (whose rate over
+        // a real time is past any) with its time kept.
+        let ns = ns_to_ms(Some(u64::MAX));
+        let ollama = ServerReport {
+            load_ms: ns,
+            total_ms: ns,
+            prompt_ms: ns,
+            decode_ms: ns,
+            prompt_tps: Some(10.0 / ns.unwrap() * 1e3),
+            decode_tps: Some(3.0 / ns.unwrap() * 1e3),
+            ..counts.clone()
+        };
+        assert_eq!(believed(wall, ollama), counts);
+        let huge = ServerReport {
+            prompt_tokens: Some(u64::MAX),
+            prompt_ms: Some(5.0),
+            prompt_tps: Some(u64::MAX as f64 / 5.0 * 1e3),
+            ..counts.clone()
+        };
+        let s = believed(wall, huge);
+        assert_eq!((s.prompt_ms, s.prompt_tps), (Some(5.0), None));
     }
 
     #[test]

@@ -139,8 +139,11 @@ pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Res
             ),
             _ => f,
         })?;
-    info.warmup_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
-    info.load_ms = ns_to_ms(u64_at(&warm, "/load_duration"));
+    let warmup_ms = start.elapsed().as_secs_f64() * 1000.0;
+    info.warmup_ms = Some(warmup_ms);
+    // A load longer than the warm-up that loaded the model is not believed.
+    info.load_ms =
+        ns_to_ms(u64_at(&warm, "/load_duration")).filter(|&ms| ms <= warmup_ms * 1.01 + 1.0);
     let ps = client.json(ep, "/api/ps", None, PREFLIGHT)?;
     let loaded = ps
         .get("models")

@@ -71,12 +71,12 @@ impl Remote {
             (None, true) => TEMPLATE_RAW_AS_USER.to_string(),
             (None, false) => TEMPLATE_SERVER.to_string(),
         };
-        x.drop_impossible_timings(req.prompt.max_tokens);
-        x.drop_impossible_usage();
         let bytes = req.raw().map_or_else(
             || req.prompt.messages.iter().map(|m| m.content.len()).sum(),
             str::len,
         );
+        x.drop_impossible_usage();
+        x.drop_impossible_timings(req.prompt.max_tokens, bytes);
         let mut trace = x.trace(&req.prompt.stop, req.prompt.max_tokens, bytes);
         if trace.prompt_tokens == 0 {
             // Ollama leaves out prompt_eval_count when the prompt came from its cache; a count

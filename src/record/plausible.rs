@@ -13,10 +13,16 @@ use crate::measure::stats::Summary;
 #[derive(Clone, Copy)]
 struct Bound(f64, &'static str);
 
-/// Tokens per second: a hundred million, far past any prompt evaluation.
-const RATE: Bound = Bound(1e8, "tok/s");
-/// Milliseconds: a year.
-const MS: Bound = Bound(365.0 * 24.0 * 3600.0 * 1e3, "ms");
+/// The most tokens per second a figure may be: a hundred million, far past any prompt
+/// evaluation.
+pub const MAX_TPS: f64 = 1e8;
+/// The most milliseconds a time may be: a year.
+pub const MAX_MS: f64 = 365.0 * 24.0 * 3600.0 * 1e3;
+
+/// Tokens per second.
+const RATE: Bound = Bound(MAX_TPS, "tok/s");
+/// Milliseconds.
+const MS: Bound = Bound(MAX_MS, "ms");
 /// Microseconds: a year.
 const US: Bound = Bound(MS.0 * 1e3, "µs");
 /// GB/s: a million, ten times past any memory system.
