@@ -481,14 +481,28 @@ fn one_request_of(
     steps: Vec<Step>,
     scenario: &str,
     dir: &std::path::Path,
+    runner: std::process::Command,
+) -> serde_json::Value {
+    let backend = ["--backend", "openai:fixture"];
+    one_request_by(steps, scenario, dir, runner, &backend)
+}
+
+/// The first record of a sweep of `scenario` that `runner`, given its backend and any other
+/// flags in `args`, runs against a fixture OpenAI server answering with `steps`.
+fn one_request_by(
+    steps: Vec<Step>,
+    scenario: &str,
+    dir: &std::path::Path,
     mut runner: std::process::Command,
+    args: &[&str],
 ) -> serde_json::Value {
     let f = serve(vec![Reply::ok(steps)]);
     let base = format!("{}/v1", f.base());
     let results = dir.join("results");
     let o = runner
         .args(["sweep", "-m", common::model().to_str().unwrap(), "-s"])
-        .args([scenario, "--limit", "1", "--backend", "openai:fixture"])
+        .args([scenario, "--limit", "1"])
+        .args(args)
         .args(["--openai-base-url", &base, "--results"])
         .arg(&results)
         .arg("--no-progress")
@@ -614,6 +628,40 @@ fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
             "{}",
             r["server"]
         );
+    }
+}
+
+/// A sweep through the built binary of a priced cloud model (not local) whose server reports
+/// more output tokens than the token limit allows: the cost prices the counts the record
+/// believes (the 3 streamed chunks), not the server's.
+#[test]
+fn cost_prices_the_token_counts_the_record_believes() {
+    for absurd in [4_000_000u64, u64::MAX] {
+        let usage = serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-4o", "choices": [],
+            "usage": { "prompt_tokens": 12, "completion_tokens": absurd, "total_tokens": 15 },
+        });
+        let steps = vec![
+            data(&openai_chunk(Some("Hel"), None)),
+            data(&openai_chunk(Some("lo"), None)),
+            data(&openai_chunk(Some("!"), Some("stop"))),
+            data(&usage.to_string()),
+            data("[DONE]"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("cloud.toml");
+        std::fs::write(&config, "[openai]\nlocal = false\n").unwrap();
+        let args = ["--backend", "openai:gpt-4o", "--backend-config"];
+        let args = [&args[..], &[config.to_str().unwrap()]].concat();
+        let r = one_request_by(steps, "short-response", dir.path(), common::runner(), &args);
+        assert_eq!(r["output_tokens"], 3, "{r}");
+        assert_eq!(r["server"]["output_tokens"], absurd, "{r}");
+        // gpt-4o in the shipped table: 2.50 US$ per million input tokens, 10.00 per million
+        // output tokens.
+        let want = (12.0 * 2.5 + 3.0 * 10.0) / 1e6;
+        let cost = r["cost_usd"].as_f64().expect("a cost");
+        assert!((cost - want).abs() < 1e-12, "{cost} for {absurd}: {r}");
     }
 }
 

@@ -85,7 +85,7 @@ pub fn cost(
     };
     let cached = server.cached_prompt_tokens.unwrap_or(0);
     let written = server.cache_write_tokens.unwrap_or(0);
-    let fresh = prompt.saturating_sub(cached + written);
+    let fresh = prompt.saturating_sub(cached.saturating_add(written));
     let usd = (fresh as f64 * p.input
         + cached as f64 * p.cached_input.unwrap_or(p.input)
         + written as f64 * p.cache_write.unwrap_or(p.input)

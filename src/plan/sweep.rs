@@ -354,12 +354,21 @@ impl SweepPlan {
     }
 
     /// Nothing for in-process requests; for HTTP, free when local, else the provider's
-    /// figure or the price table's.
+    /// figure or the price table's, the table pricing the token counts the record believes
+    /// (`prompt_tokens`, `output_tokens`) rather than a server count it does not: a prompt
+    /// count not believed and not replaced by runner's own leaves the cost unknown, and so do
+    /// the cache counts that are parts of it.
     fn cost(&self, info: &CellInfo, r: &ChatReply) -> (Option<f64>, Option<String>) {
         let Some(ep) = &info.endpoint else {
             return (None, None);
         };
-        let server = r.server.clone().unwrap_or_default();
+        let mut server = r.server.clone().unwrap_or_default();
+        let prompt = (r.trace.prompt_tokens > 0).then_some(u64::from(r.trace.prompt_tokens));
+        if server.prompt_tokens != prompt {
+            (server.cached_prompt_tokens, server.cache_write_tokens) = (None, None);
+        }
+        server.prompt_tokens = prompt;
+        server.output_tokens = r.trace.output_tokens;
         let prices = &self.baselines.prices;
         grade::cost::cost(ep.local, ep.kind.as_str(), &ep.model, &server, prices)
     }
