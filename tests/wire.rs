@@ -373,6 +373,47 @@ fn malformed_lines_and_error_events_fail_with_their_kind() {
     assert_eq!(x.failure.unwrap().kind, FailureKind::Malformed);
 }
 
+/// An answer that breaks HTTP itself (a status line or a chunk length that does not parse, no
+/// HTTP at all, headers past the client's limit) is malformed, not a kind the docs leave out.
+#[test]
+fn an_answer_that_is_not_http_is_malformed() {
+    let chunk = |d: &str| format!("{:x}\r\n{d}\r\n", d.len());
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n";
+    let answers = [
+        vec![Step::Raw("HTTP/1.1 99999 WAT\r\n\r\n".into())],
+        vec![Step::Raw("\u{1}garbage\r\n\r\n".into())],
+        vec![Step::Raw(format!(
+            "{head}x-big: {}\r\n\r\n",
+            "a".repeat(100 << 10)
+        ))],
+        vec![Step::Raw(format!(
+            "{head}transfer-encoding: chunked\r\n\r\n{}zz\r\ngarbage\r\n",
+            chunk(&format!("data: {}\n\n", openai_chunk(Some("Hel"), None)))
+        ))],
+    ];
+    for steps in answers {
+        let what = format!("{:.60?}", steps[0]);
+        let (x, _) = ask("openai", vec![Reply::raw(steps)], LIMIT);
+        let f = x.failure.expect("a failure");
+        assert_eq!(f.kind, FailureKind::Malformed, "{what}: {f:?}");
+    }
+}
+
+/// An SSE `error` event whose data is not JSON is the server's error all the same, through
+/// either API.
+#[test]
+fn an_error_event_with_plain_text_data_is_a_stream_error() {
+    for kind in ["openai", "anthropic"] {
+        let err = vec![Step::Send(
+            "event: error\ndata: upstream overloaded\n\n".into(),
+        )];
+        let (x, _) = ask(kind, vec![Reply::ok(err)], LIMIT);
+        let f = x.failure.unwrap();
+        assert_eq!(f.kind, FailureKind::StreamError, "{kind}: {f:?}");
+        assert!(f.message.contains("upstream overloaded"), "{kind}: {f:?}");
+    }
+}
+
 #[test]
 fn a_stall_past_the_time_limit_ends_the_request() {
     let steps = vec![data(&openai_chunk(Some("a"), None)), Step::Sleep(6000)];

@@ -52,13 +52,17 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchang
 
 /// Applies one event; `Ok(false)` after `message_stop`.
 pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Handled {
-    let v: Value = serde_json::from_str(ev.data.trim())
-        .map_err(|e| http::not_json("event", &e, &ev.data, ep))?;
+    let quoted = || http::excerpt(&http::scrub(&ev.data, ep));
+    let v: Value = match serde_json::from_str(ev.data.trim()) {
+        Ok(v) => v,
+        // An error event is the server's error, whether or not its data is JSON.
+        Err(_) if ev.event == "error" => return Err(http::server_error(&quoted(), ep)),
+        Err(e) => return Err(http::not_json("event", &e, &ev.data, ep)),
+    };
     let kind = str_at(&v, "/type").unwrap_or(&ev.event);
     match kind {
         "error" => {
-            let msg = http::error_message(&v)
-                .unwrap_or_else(|| http::excerpt(&http::scrub(&ev.data, ep)));
+            let msg = http::error_message(&v).unwrap_or_else(quoted);
             return Err(http::server_error(&msg, ep));
         }
         "message_start" => {

@@ -584,12 +584,37 @@ fn classify(e: &ureq::Error, ep: &Endpoint, url: &str) -> Failure {
             FailureKind::Refused,
             format!("cannot connect to {}: {msg}", scrub(url, ep)),
         ),
+        _ if not_http(e) => not_http_failure(&msg),
         _ => Failure::new(FailureKind::Other, msg),
     }
 }
 
+/// Whether a ureq error says the answer breaks HTTP itself: a status line, header or chunk
+/// that does not parse, headers past ureq's limit.
+fn not_http(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..)
+    )
+}
+
+/// An answer that is not the HTTP the protocol documents is malformed, as a stream line that
+/// is not its JSON is.
+fn not_http_failure(msg: &str) -> Failure {
+    Failure::new(
+        FailureKind::Malformed,
+        format!("the answer is not well-formed HTTP: {msg}"),
+    )
+}
+
 fn io_failure(e: &std::io::Error, ep: &Endpoint) -> Failure {
-    io_failure_of(e.kind(), scrub(&e.to_string(), ep))
+    let msg = scrub(&e.to_string(), ep);
+    // ureq hands an error of its own met while reading a body (a bad chunk) over as I/O.
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
+    if inner.is_some_and(not_http) {
+        return not_http_failure(&msg);
+    }
+    io_failure_of(e.kind(), msg)
 }
 
 /// The failure of an I/O error of `kind` that says `msg` (scrubbed).

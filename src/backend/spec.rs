@@ -366,15 +366,17 @@ fn base_url(
 }
 
 /// Loopback, private-range and link-local addresses and `localhost`: served on this machine
-/// or this network, so free at the margin.
+/// or this network, so free at the margin. An IPv4 address written as IPv6
+/// (`::ffff:127.0.0.1`) is the IPv4 address.
 pub fn is_local_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     if h.eq_ignore_ascii_case("localhost") || h.ends_with(".local") {
         return true;
     }
+    let v4 = |a: std::net::Ipv4Addr| a.is_loopback() || a.is_private() || a.is_link_local();
     match h.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => a.is_loopback() || a.is_private() || a.is_link_local(),
-        Ok(std::net::IpAddr::V6(a)) => a.is_loopback(),
+        Ok(std::net::IpAddr::V4(a)) => v4(a),
+        Ok(std::net::IpAddr::V6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(v4),
         Err(_) => false,
     }
 }
@@ -465,7 +467,20 @@ mod tests {
         for h in ["127.0.0.1", "localhost", "192.168.1.5", "[::1]", "10.1.2.3"] {
             assert!(is_local_host(h), "{h}");
         }
-        for h in ["api.openai.com", "8.8.8.8"] {
+        // IPv4 addresses written as IPv6.
+        for h in [
+            "[::ffff:127.0.0.1]",
+            "[::ffff:192.168.1.5]",
+            "::ffff:7f00:1",
+        ] {
+            assert!(is_local_host(h), "{h}");
+        }
+        for h in [
+            "api.openai.com",
+            "8.8.8.8",
+            "[::ffff:8.8.8.8]",
+            "[2001:db8::1]",
+        ] {
             assert!(!is_local_host(h), "{h}");
         }
     }

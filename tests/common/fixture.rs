@@ -18,6 +18,9 @@ pub enum Step {
     Sleep(u64),
     /// Close the connection here, without ending the chunked body.
     Cut,
+    /// Send these bytes as they are, outside the chunked framing (a broken chunk, or with
+    /// [`Reply::raw`] a whole answer that is not HTTP).
+    Raw(String),
 }
 
 /// One scripted answer.
@@ -33,6 +36,16 @@ impl Reply {
         Reply {
             status: 200,
             headers: vec![("content-type".into(), "text/event-stream".into())],
+            steps,
+        }
+    }
+
+    /// An answer of the steps' bytes alone, without the status line and headers the fixture
+    /// writes otherwise (status 0).
+    pub fn raw(steps: Vec<Step>) -> Reply {
+        Reply {
+            status: 0,
+            headers: Vec::new(),
             steps,
         }
     }
@@ -131,12 +144,13 @@ fn read_request(stream: &TcpStream) -> Option<Received> {
 }
 
 fn answer(mut s: TcpStream, reply: &Reply) {
+    let raw = reply.status == 0;
     let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
-    if s.write_all(head.as_bytes()).is_err() {
+    if !raw && s.write_all(head.as_bytes()).is_err() {
         return;
     }
     for step in &reply.steps {
@@ -152,9 +166,19 @@ fn answer(mut s: TcpStream, reply: &Reply) {
             }
             Step::Sleep(ms) => std::thread::sleep(Duration::from_millis(*ms)),
             Step::Cut => return,
+            Step::Raw(bytes) => {
+                if s.write_all(bytes.as_bytes())
+                    .and_then(|()| s.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
     }
-    let _ = s.write_all(b"0\r\n\r\n");
+    if !raw {
+        let _ = s.write_all(b"0\r\n\r\n");
+    }
 }
 
 /// An SSE `data:` event.
