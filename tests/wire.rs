@@ -399,6 +399,39 @@ fn an_answer_that_is_not_http_is_malformed() {
     }
 }
 
+/// A connection reset mid-answer is a `reset` however the body is framed: chunked, or running
+/// until the connection closes (where a reset would otherwise read as the body's end).
+#[test]
+fn a_reset_mid_answer_is_a_reset_however_the_body_is_framed() {
+    let first = |kind: &str| {
+        match kind {
+        "openai" => format!("data: {}\n\n", openai_chunk(Some("Hel"), None)),
+        "anthropic" => "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n".into(),
+        _ => "{\"model\":\"m\",\"response\":\"Hi\",\"done\":false}\n".into(),
+    }
+    };
+    for kind in ["openai", "anthropic", "ollama"] {
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        let until_close = Reply::raw(vec![
+            Step::Raw(format!("{head}{}", first(kind))),
+            Step::Sleep(100),
+            Step::Reset,
+        ]);
+        let chunked = Reply::ok(vec![Step::Send(first(kind)), Step::Sleep(100), Step::Reset]);
+        for (framing, reply) in [("until close", until_close), ("chunked", chunked)] {
+            let (x, _) = ask(kind, vec![reply], LIMIT);
+            let f = x.failure.expect("a failure");
+            assert_eq!(f.kind, FailureKind::Reset, "{kind}, {framing}: {f:?}");
+        }
+    }
+    // A body that runs until the connection closes, closed, is no reset.
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    let closed = Reply::raw(vec![Step::Raw(format!("{head}{}", first("openai")))]);
+    let (x, _) = ask("openai", vec![closed], LIMIT);
+    assert_eq!(x.failure.expect("a failure").kind, FailureKind::Truncated);
+}
+
 /// An SSE `error` event whose data is not JSON is the server's error all the same, through
 /// either API.
 #[test]

@@ -47,8 +47,12 @@ impl Client {
             .max_redirects(0)
             .max_idle_age(Duration::from_secs(30))
             .build();
+        // Default transports that note a reset, which ureq reads as the end of a body that
+        // runs until the connection closes.
+        let connector = super::resets::NotingConnector::default();
+        let resolver = ureq::unversioned::resolver::DefaultResolver::default();
         Client {
-            agent: config.new_agent(),
+            agent: ureq::Agent::with_parts(config, connector, resolver),
         }
     }
 
@@ -344,6 +348,7 @@ pub fn pump(
     let mut reader = resp.body_mut().as_reader();
     let mut buf = vec![0u8; 16 * 1024];
     let mut lines = Lines::default();
+    super::resets::take();
     loop {
         let n = reader
             .read(&mut buf)
@@ -351,6 +356,11 @@ pub fn pump(
         let at = Instant::now();
         if crate::util::interrupt::requested() {
             return Err(interrupted());
+        }
+        if n == 0 && super::resets::take() {
+            // The end of a body that runs until the connection closes: it was reset.
+            let reset = std::io::Error::from(ErrorKind::ConnectionReset).to_string();
+            return Err(io_failure_of(ErrorKind::ConnectionReset, reset));
         }
         if n == 0 {
             if let Some(last) = lines.rest() {

@@ -17,6 +17,7 @@ pub mod ollama;
 pub mod openai;
 pub mod remote;
 pub mod render;
+mod resets;
 pub mod spec;
 pub mod sse;
 

@@ -18,6 +18,9 @@ pub enum Step {
     Sleep(u64),
     /// Close the connection here, without ending the chunked body.
     Cut,
+    /// Break the connection here with a TCP reset (RST), as a crashed server or a middlebox
+    /// does.
+    Reset,
     /// Send these bytes as they are, outside the chunked framing (a broken chunk, or with
     /// [`Reply::raw`] a whole answer that is not HTTP).
     Raw(String),
@@ -166,6 +169,7 @@ fn answer(mut s: TcpStream, reply: &Reply) {
             }
             Step::Sleep(ms) => std::thread::sleep(Duration::from_millis(*ms)),
             Step::Cut => return,
+            Step::Reset => return reset(s),
             Step::Raw(bytes) => {
                 if s.write_all(bytes.as_bytes())
                     .and_then(|()| s.flush())
@@ -179,6 +183,27 @@ fn answer(mut s: TcpStream, reply: &Reply) {
     if !raw {
         let _ = s.write_all(b"0\r\n\r\n");
     }
+}
+
+/// Closes `s` with a reset: no lingering, so the close sends RST rather than FIN.
+fn reset(s: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads a `linger` of the size given from a live pointer, on the
+    // stream's own descriptor.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s);
 }
 
 /// An SSE `data:` event.
