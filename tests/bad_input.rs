@@ -823,3 +823,85 @@ fn output_that_cannot_be_written_is_one_line_of_error() {
         );
     }
 }
+
+/// `-o` never writes a table or records over a file the run reads: the model, a scenario,
+/// the price table or the backend config (exit 2, the file left as it was).
+#[test]
+fn an_output_over_a_file_the_run_reads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, name: &str| {
+        let to = dir.path().join(name);
+        std::fs::copy(from, &to).unwrap();
+        to
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let m = copy(model(), "m.gguf");
+    let sc = copy(&repo.join("scenarios/short-response.toml"), "s.toml");
+    let prices = copy(&repo.join("scenarios/prices.toml"), "p.toml");
+    let config = dir.path().join("b.toml");
+    std::fs::write(&config, "[openai]\nlocal = true\n").unwrap();
+    let results = dir.path().join("results");
+    let (m_, s_) = (m.to_str().unwrap(), sc.to_str().unwrap());
+    let r_ = results.to_str().unwrap();
+    let sweep = |out: &Path| -> Vec<String> {
+        [
+            "sweep",
+            "--no-progress",
+            "-q",
+            "source",
+            "-m",
+            m_,
+            "-s",
+            s_,
+            "--limit",
+            "1",
+            "--results",
+            r_,
+            "--prices",
+            prices.to_str().unwrap(),
+            "--backend-config",
+            config.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let bench = [
+        "bench",
+        "--no-progress",
+        "-m",
+        m_,
+        "-p",
+        "8",
+        "-n",
+        "2",
+        "-r",
+        "1",
+        "-o",
+        m_,
+    ]
+    .map(String::from)
+    .to_vec();
+    let cases = [
+        (bench, &m, "is a model (a GGUF file)"),
+        (sweep(&m), &m, "is a model (a GGUF file)"),
+        (sweep(&sc), &sc, "is a file the sweep reads"),
+        (sweep(&prices), &prices, "is a file the sweep reads"),
+        (sweep(&config), &config, "is a file the sweep reads"),
+    ];
+    for (args, input, needle) in cases {
+        let before = std::fs::read(input).unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            std::fs::read(input).unwrap() == before,
+            "{}",
+            input.display()
+        );
+    }
+}

@@ -136,10 +136,15 @@ pub fn check_busy_threshold(cores: f64) -> Result<(), String> {
     }
 }
 
-/// `-o FILE` must not name a directory: refused before a run, not after it.
+/// `-o FILE` must not name a directory, nor a model (which the run may read): refused before a
+/// run, not after it.
 pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
     match path {
         Some(p) if p.is_dir() => Err(format!("-o {}: is a directory; name a file", p.display())),
+        Some(p) if crate::gguf::is_model_file(p) => Err(format!(
+            "-o {}: is a model (a GGUF file); name another file",
+            p.display()
+        )),
         _ => Ok(()),
     }
 }

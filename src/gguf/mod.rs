@@ -30,6 +30,7 @@ use serde::Serialize;
 
 pub use error::GgufError;
 pub use limits::MAX_EXPERTS;
+pub use reader::is_model_file;
 pub use types::{file_type_name, ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType};
 pub use writer::{GgufWriter, Source, TensorData, WriteError};
 

@@ -15,6 +15,17 @@ use super::vocab::{Tokens, TOKENS_KEY};
 use super::{GgufError, GgufFile};
 
 const GGUF_MAGIC: [u8; 4] = *b"GGUF";
+
+/// Whether `path` is an existing file that starts with the GGUF magic: a model, which an
+/// output of another kind (a table, records) must never replace.
+pub fn is_model_file(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && magic == GGUF_MAGIC
+}
 /// `GGUF_DEFAULT_ALIGNMENT` in gguf.h.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// `GGML_MAX_DIMS` in ggml.h.

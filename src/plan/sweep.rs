@@ -189,6 +189,19 @@ impl SweepPlan {
             ))
             .into());
         }
+        // Nor a file the sweep reads: a scenario, the backend config, the price table, a model.
+        let mut inputs = (scenarios.iter().map(|s| &s.path))
+            .chain(&cfg.backends.backend_config)
+            .chain(&cfg.backends.prices);
+        if let Some(path) = summary.filter(|p| {
+            inputs.any(|i| crate::util::fs::same_file(i, p)) || crate::gguf::is_model_file(p)
+        }) {
+            return Err(Invalid(format!(
+                "-o {}: is a file the sweep reads (a scenario, a config, a model); write the tables to another file",
+                path.display()
+            ))
+            .into());
+        }
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
         cells::check_machine(&existing.records, &results)?;
         // Cells hold their decode rates against this machine's bandwidth: measure it once here

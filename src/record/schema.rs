@@ -438,6 +438,18 @@ pub struct RequestRecord {
     pub traffic: Option<super::traffic::Traffic>,
 }
 
+impl RequestRecord {
+    /// Whether the request's end-to-end time is a wait a user had: it finished, or ran into its
+    /// time limit (leaving those out would flatter a slow configuration). One that ended in an
+    /// error (a prompt that does not fit, a refused connection, an HTTP error status, a broken
+    /// stream) is not: its time says how fast the error came.
+    pub fn waited(&self) -> bool {
+        !self.failed
+            || self.error_kind == Some(FailureKind::TimeLimit)
+            || self.stop_reason == StopReason::TimeLimit
+    }
+}
+
 /// A cell that could not run (or died), with its reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellFailure {

@@ -190,7 +190,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     let ttft: Vec<f64> = short.iter().filter_map(|r| r.ttft_ms).collect();
     let e2e: Vec<f64> = short
         .iter()
-        .filter(|r| waited(r))
+        .filter(|r| r.waited())
         .map(|r| r.e2e_ms)
         .collect();
     row.short_ttft_p50_ms = percentile(&ttft, 0.5);
@@ -417,15 +417,6 @@ const COSTS: &[Column<SweepRow>] = &[
 fn list<V: std::fmt::Display>(m: &BTreeMap<String, V>) -> String {
     let v: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
     v.join(", ")
-}
-
-/// Whether a request's end-to-end time is a latency its user waited: it finished, or it ran
-/// into its time limit (leaving those out would flatter a slow configuration). A request that
-/// ended in an error (a refused connection, an HTTP error status, a broken stream) is left out:
-/// its time says how fast the error came, and the failures column counts it.
-fn waited(r: &RequestRecord) -> bool {
-    use crate::measure::trace::FailureKind;
-    !r.failed || matches!(r.error_kind, None | Some(FailureKind::TimeLimit))
 }
 
 fn failures(r: &SweepRow) -> String {
@@ -664,5 +655,17 @@ mod tests {
         assert_eq!(error[0].failed_requests, 1);
         let slow = rows_with(&short_with_failure(30_000.0, FailureKind::TimeLimit), 1.0);
         assert!(slow[0].short_e2e_p99_ms.unwrap() > 20_000.0);
+        // A native request that failed (a prompt that does not fit) records no kind, only its
+        // stop: it is no latency either, neither in the table nor in the guide.
+        let mut native = short_with_failure(900_000.0, FailureKind::Other);
+        if let Some(Record::Request(r)) = native.last_mut() {
+            (r.error_kind, r.stop_reason) = (None, crate::measure::StopReason::Error);
+        }
+        let rows = rows_with(&native, 1.0);
+        assert_eq!(rows[0].short_e2e_p99_ms, Some(1000.0), "{rows:?}");
+        let Some(Record::Request(r)) = native.last() else {
+            unreachable!()
+        };
+        assert!(crate::report::obs::from_request(r).e2e_ms.is_empty());
     }
 }

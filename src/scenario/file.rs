@@ -299,6 +299,11 @@ fn build_messages(
     settings: &RawSettings,
     own_system: bool,
 ) -> Result<(Vec<Message>, Option<String>), String> {
+    let texts = (raw.user.iter().chain(&raw.prompt).chain(&settings.system))
+        .chain(raw.messages.iter().flatten().map(|m| &m.content));
+    if texts.into_iter().any(|t| t.contains('\0')) {
+        return Err("holds a NUL byte, which no chat template or tokenizer takes".into());
+    }
     if settings.raw.unwrap_or(false) {
         if raw.user.is_some() || raw.messages.is_some() {
             return Err("raw = true takes `prompt`, not `user` or `messages`".into());

@@ -34,6 +34,7 @@
 //! #                                # multi-turn; the last must be "user", a system message only
 //! #                                # first (it then replaces the default system prompt); or
 //! # prompt = "..."                 # only with raw = true: the whole prompt text
+//! #                                # (no text of a prompt may hold a NUL byte)
 //! system = "..."                   # optional override; "" drops the default system prompt
 //! max_tokens = 48                  # optional overrides, likewise time_limit_s, temperature,
 //!                                  # seed, top_p, top_k, stop and raw

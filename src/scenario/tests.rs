@@ -303,6 +303,14 @@ fn prompt_level_errors() {
         &with_header(last_assistant),
         "prompt 'a': the last message must have role = \"user\"",
     );
+    let nul = "prompt 'a': holds a NUL byte, which no chat template or tokenizer takes";
+    for text in [
+        "[[prompts]]\nid = \"a\"\nuser = \"hi\\u0000there\"\n",
+        "[[prompts]]\nid = \"a\"\nmessages = [{ role = \"user\", content = \"x\\u0000\" }]\n",
+        "[[prompts]]\nid = \"a\"\nsystem = \"\\u0000\"\nuser = \"hi\"\n",
+    ] {
+        expect_error(&with_header(text), nul);
+    }
 }
 
 #[test]
