@@ -230,13 +230,14 @@ fn parse_prompts(
         Some(_) => return Err("`prompts` must be an array of tables ([[prompts]])".into()),
     };
     let mut prompts: Vec<Prompt> = Vec::with_capacity(items.len());
+    let mut ids = std::collections::HashSet::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let label = match item.get("id").and_then(toml::Value::as_str) {
             Some(id) => format!("prompt '{id}'"),
             None => format!("prompt #{}", i + 1),
         };
         let prompt = parse_prompt(item, defaults).map_err(|e| format!("{label}: {e}"))?;
-        if prompts.iter().any(|p| p.id == prompt.id) {
+        if !ids.insert(prompt.id.clone()) {
             return Err(format!("duplicate prompt id '{}'", prompt.id));
         }
         prompts.push(prompt);
@@ -398,16 +399,20 @@ fn parse_grader(index: usize, value: &toml::Value) -> Result<Grader, String> {
 
 /// Every pair id names exactly two prompts, whose graders have the same types in order.
 fn check_pairs(prompts: &[Prompt]) -> Result<(), String> {
-    let mut seen: Vec<&str> = Vec::new();
-    for pair in prompts.iter().filter_map(|p| p.pair.as_deref()) {
-        if seen.contains(&pair) {
-            continue;
+    // Each pair's prompts, the pairs in the order they first appear.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_pair: std::collections::HashMap<&str, Vec<&Prompt>> = Default::default();
+    for p in prompts {
+        if let Some(pair) = p.pair.as_deref() {
+            let members = by_pair.entry(pair).or_default();
+            if members.is_empty() {
+                order.push(pair);
+            }
+            members.push(p);
         }
-        seen.push(pair);
-        let members: Vec<&Prompt> = prompts
-            .iter()
-            .filter(|q| q.pair.as_deref() == Some(pair))
-            .collect();
+    }
+    for pair in order {
+        let members = &by_pair[pair];
         let n = members.len();
         if n != 2 {
             let noun = if n == 1 { "prompt" } else { "prompts" };
