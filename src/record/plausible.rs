@@ -1,10 +1,13 @@
-//! Figures a record cannot truly hold. A rate, time, bandwidth, load or cost that is negative,
-//! not a number, or past a generous physical bound was damaged or edited after runner wrote
-//! it: the readers of records (guide, report, check) leave such a record out and say why,
-//! rather than put the figure in a table or a fit.
+//! Figures a record cannot truly hold. A rate, time, bandwidth, load, cost, size or count that
+//! is negative, not a number, or past a generous physical bound, or bandwidth figures that do
+//! not agree with each other, were damaged or edited after runner wrote them: the readers of
+//! records (guide, report, check) leave such a record out and say why, rather than put the
+//! figure in a table, a sum or a fit.
 
 use super::http::{HttpReport, ServerReport};
 use super::schema::{BenchRecord, Judgement, LoadReport, Record, RequestRecord};
+use crate::engine::{MemoryUsage, ModelInfo};
+use crate::hw::machine::MachineInfo;
 use crate::measure::bandwidth::Bandwidth;
 use crate::measure::histogram::HistogramSummary;
 use crate::measure::stats::Summary;
@@ -35,6 +38,17 @@ const CORES: Bound = Bound(1e5, "cores");
 const USD: Bound = Bound(1e6, "USD");
 /// KV positions attended to per token.
 const POSITIONS: Bound = Bound(1e9, "positions");
+/// Bytes (of a model, a token's reads, a machine's memory): a pebibyte. Three such sizes still
+/// add up within 64 bits.
+const BYTES: Bound = Bound(1125899906842624.0, "bytes");
+/// Parameters of a model: a thousand trillion.
+const PARAMS: Bound = Bound(1e15, "parameters");
+/// Bits a weight takes: 64, a double.
+const BITS: Bound = Bound(64.0, "bits/weight");
+/// A request's score: the share of its graders that passed.
+const SCORE: Bound = Bound(1.0, "(share)");
+/// The least bandwidth a measured or published peak may be, as `runner hw` saves it.
+const LEAST_PEAK_GBPS: f64 = 0.1;
 
 /// Why `record` cannot be true: its first figure that is negative, not finite or past its
 /// bound, named by field; `None` when every figure could be. Profiles are not checked.
@@ -62,6 +76,21 @@ impl Check {
                 "{name} {} is outside 0 to {max:e} {unit}",
                 shown(v)
             ));
+        }
+    }
+
+    /// A whole number of bytes or units, checked as a figure (so `u64::MAX` is named as past
+    /// its bound instead of wrapping a later sum).
+    fn int(&mut self, name: &str, v: u64, Bound(max, unit): Bound) {
+        if v as f64 > max {
+            self.fail(format!("{name} {v} is outside 0 to {max:e} {unit}"));
+        }
+    }
+
+    /// `why` unless an earlier figure already failed.
+    fn fail(&mut self, why: String) {
+        if self.why.is_none() {
+            self.why = Some(why);
         }
     }
 
@@ -109,6 +138,13 @@ impl Check {
 
     fn bandwidth(&mut self, b: &Option<Bandwidth>) {
         let Some(b) = b else { return };
+        self.int("bandwidth.bytes_per_token", b.bytes_per_token, BYTES);
+        self.int(
+            "bandwidth.weight_bytes_per_token",
+            b.weight_bytes_per_token,
+            BYTES,
+        );
+        self.int("bandwidth.kv_bytes_per_token", b.kv_bytes_per_token, BYTES);
         self.num("bandwidth.kv_depth", b.kv_depth, POSITIONS);
         self.num("bandwidth.decode_tps", b.decode_tps, RATE);
         self.num("bandwidth.achieved_gbps", b.achieved_gbps, GBPS);
@@ -124,6 +160,68 @@ impl Check {
             b.utilisation_published,
             SHARE,
         );
+        for (name, peak) in [
+            ("bandwidth.measured_peak_gbps", b.measured_peak_gbps),
+            ("bandwidth.published_peak_gbps", b.published_peak_gbps),
+        ] {
+            if let Some(v) = peak.filter(|&v| v < LEAST_PEAK_GBPS) {
+                self.fail(format!(
+                    "{name} {} is below {LEAST_PEAK_GBPS} GB/s",
+                    shown(v)
+                ));
+            }
+        }
+        if self.why.is_some() {
+            return;
+        }
+        // runner writes the total and the achieved bandwidth from the parts: figures that
+        // disagree were edited.
+        if b.bytes_per_token == 0 {
+            self.fail("bandwidth.bytes_per_token is 0: a token reads its weights".into());
+        } else if b.bytes_per_token != b.weight_bytes_per_token + b.kv_bytes_per_token {
+            self.fail(format!(
+                "bandwidth.bytes_per_token {} is not weight_bytes_per_token {} + \
+                 kv_bytes_per_token {}",
+                b.bytes_per_token, b.weight_bytes_per_token, b.kv_bytes_per_token
+            ));
+        } else if !agree(
+            b.achieved_gbps,
+            b.bytes_per_token as f64 * b.decode_tps / 1e9,
+        ) {
+            self.fail(format!(
+                "bandwidth.achieved_gbps {} is not bytes_per_token {} × decode_tps {}",
+                shown(b.achieved_gbps),
+                b.bytes_per_token,
+                shown(b.decode_tps)
+            ));
+        }
+    }
+
+    fn sizes(&mut self, at: &str, model: &ModelInfo, memory: &MemoryUsage, m: &MachineInfo) {
+        self.int(&format!("{at}model.size_bytes"), model.size_bytes, BYTES);
+        self.int(&format!("{at}model.n_params"), model.n_params, PARAMS);
+        self.num(
+            &format!("{at}model.bits_per_weight"),
+            model.bits_per_weight,
+            BITS,
+        );
+        for (part, v) in [
+            ("peak_rss_bytes", memory.peak_rss_bytes),
+            ("model_bytes", memory.model_bytes),
+            ("kv_cache_bytes", memory.kv_cache_bytes),
+            ("compute_buffer_bytes", memory.compute_buffer_bytes),
+        ] {
+            self.int(&format!("{at}memory.{part}"), v, BYTES);
+        }
+        self.int(&format!("{at}machine.ram_bytes"), m.ram_bytes, BYTES);
+        self.int(
+            &format!("{at}machine.logical_cores"),
+            m.logical_cores as u64,
+            CORES,
+        );
+        if let Some(p) = m.physical_cores {
+            self.int(&format!("{at}machine.physical_cores"), p as u64, CORES);
+        }
     }
 
     fn load(&mut self, l: &LoadReport) {
@@ -159,6 +257,7 @@ impl Check {
             self.num("samples.harness_ms", x.harness_ms, MS);
         }
         self.num("model.load_ms", r.model.load_ms, MS);
+        self.sizes("", &r.model, &r.memory, &r.machine);
         self.bandwidth(&r.bandwidth);
         self.load(&r.load);
     }
@@ -173,6 +272,8 @@ impl Check {
         self.all("token_ms", &r.token_ms, MS);
         self.opt("cost_usd", r.cost_usd, USD);
         self.num("info.model.load_ms", r.info.model.load_ms, MS);
+        self.sizes("info.", &r.info.model, &r.info.memory, &r.info.machine);
+        self.num("score", r.score, SCORE);
         self.opt("info.quantize_ms", r.info.quantize_ms, MS);
         self.bandwidth(&r.bandwidth);
         self.load(&r.load);
@@ -207,6 +308,11 @@ impl Check {
     fn judgement(&mut self, j: &Judgement) {
         self.num("latency_ms", j.latency_ms, MS);
     }
+}
+
+/// Two figures the same to within a percent (a figure rounded to a few digits still agrees).
+fn agree(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-2 * a.abs().max(b.abs()) + 1e-9
 }
 
 /// A figure as it may have been written: plain from 0.001 to below 10^9, else with an
@@ -280,5 +386,70 @@ mod tests {
             why(backwards).as_deref(),
             Some("samples.e2e_ms -3 is outside 0 to 3.1536e10 ms")
         );
+    }
+
+    #[test]
+    fn sizes_counts_and_peaks_that_cannot_be_true_are_named() {
+        let bench: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/records/bench-smollm2.json"))
+                .unwrap();
+        let bench = bench[0].clone();
+        assert!(bench["bandwidth"].is_object());
+        let max: serde_json::Value = u64::MAX.into();
+        let cases: [(&str, serde_json::Value, &str); 11] = [
+            (
+                "/memory/model_bytes",
+                max.clone(),
+                "memory.model_bytes 18446744073709551615 is outside 0 to 1.125899906842624e15 bytes",
+            ),
+            ("/machine/ram_bytes", max.clone(), "machine.ram_bytes "),
+            ("/machine/logical_cores", max.clone(), "machine.logical_cores "),
+            ("/model/n_params", max.clone(), "model.n_params "),
+            ("/model/bits_per_weight", 1e6.into(), "model.bits_per_weight 1000000 "),
+            (
+                "/bandwidth/bytes_per_token",
+                max,
+                "bandwidth.bytes_per_token 18446744073709551615 is outside",
+            ),
+            (
+                "/bandwidth/bytes_per_token",
+                1.into(),
+                "bandwidth.bytes_per_token 1 is not weight_bytes_per_token",
+            ),
+            ("/bandwidth/bytes_per_token", 0.into(), "bandwidth.bytes_per_token is 0"),
+            (
+                "/bandwidth/achieved_gbps",
+                1.0.into(),
+                "bandwidth.achieved_gbps 1 is not bytes_per_token",
+            ),
+            (
+                "/bandwidth/measured_peak_gbps",
+                0.0.into(),
+                "bandwidth.measured_peak_gbps 0 is below 0.1 GB/s",
+            ),
+            (
+                "/bandwidth/measured_peak_gbps",
+                5e-324.into(),
+                "bandwidth.measured_peak_gbps 5e-324 is below 0.1 GB/s",
+            ),
+        ];
+        for (at, value, want) in cases {
+            let mut v = bench.clone();
+            *v.pointer_mut(at).unwrap() = value;
+            match why(v) {
+                None => panic!("{at}: believed"),
+                Some(w) => assert!(w.starts_with(want), "{at}: {w}"),
+            }
+        }
+        // A request's sizes and score are checked too.
+        for (at, value) in [
+            ("/info/memory/model_bytes", u64::MAX.into()),
+            ("/info/machine/ram_bytes", u64::MAX.into()),
+            ("/score", 7.0.into()),
+        ] {
+            let mut v = sweep_line();
+            *v.pointer_mut(at).unwrap() = value;
+            assert!(why(v).is_some(), "{at}: believed");
+        }
     }
 }

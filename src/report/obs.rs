@@ -350,7 +350,10 @@ fn experts(m: &ModelInfo) -> Option<(u64, u64)> {
 }
 
 fn needed(m: &MemoryUsage) -> Option<u64> {
-    let total = m.model_bytes + m.kv_cache_bytes + m.compute_buffer_bytes;
+    let total = m
+        .model_bytes
+        .saturating_add(m.kv_cache_bytes)
+        .saturating_add(m.compute_buffer_bytes);
     (total > 0).then_some(total)
 }
 
