@@ -352,3 +352,43 @@ fn a_baseline_stands_apart_from_the_current_records_and_is_replaced_only_whole()
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("wrote "), "{}", stdout(&o));
 }
+
+/// A current run whose every request failed measured nothing: the check fails and says so,
+/// instead of calling its machine absent and passing.
+#[test]
+fn a_series_whose_every_request_failed_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+    let mut out = String::new();
+    for line in std::fs::read_to_string(&sweep).unwrap().lines() {
+        let mut r: Value = serde_json::from_str(line).unwrap();
+        r["failed"] = true.into();
+        r["error"] = "timed out".into();
+        r["pass"] = false.into();
+        r["score"] = 0.0.into();
+        out.push_str(&format!("{r}\n"));
+    }
+    let current = dir.path().join("failed.jsonl");
+    std::fs::write(&current, out).unwrap();
+    let o = check(&sweep, &current, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("error: every request failed in "),
+        "{}",
+        stderr(&o)
+    );
+    let text = stdout(&o);
+    assert!(text.contains("every request failed: "), "{text}");
+    assert!(!text.contains("absent from the current records"), "{text}");
+    // Nor does such a run become a baseline.
+    let baseline = dir.path().join("baseline.jsonl");
+    let o = check(&baseline, &current, &["--update-baseline"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("every request failed in "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!baseline.exists());
+}

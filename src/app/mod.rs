@@ -146,6 +146,15 @@ fn check(
     baseline_apart(baseline_path, &args.current, args.update_baseline).map_err(UsageError)?;
     let current = load(&args.current)?;
     if args.update_baseline {
+        let failed = check::all_failed(&current);
+        if let Some(first) = failed.first() {
+            anyhow::bail!(
+                "every request failed in {} series of the current records (the first: {}): \
+                 not written as a baseline",
+                failed.len(),
+                crate::report::table::text_cell(first)
+            );
+        }
         crate::report::write_atomic(baseline_path, &current.to_jsonl()?)?;
         println!(
             "wrote {} record(s) from {} file(s) to {}",
@@ -247,6 +256,13 @@ fn verdict(
     print!("{text}");
     if let Some(dir) = save_in {
         crate::report::write_atomic(&dir.join(name), &text)?;
+    }
+    if !report.all_failed.is_empty() {
+        eprintln!(
+            "error: every request failed in {} current series",
+            report.all_failed.len()
+        );
+        return Ok(ExitCode::from(EXIT_FAILURE));
     }
     if report.regressed() {
         eprintln!(

@@ -50,6 +50,10 @@ pub struct CheckReport {
     pub rows: Vec<CheckRow>,
     /// Baseline series of machines that no current record ran on (not compared).
     pub other_machines: usize,
+    /// Current series (machine, cell, workload, settings) whose every request failed: a run
+    /// that measured nothing is a failure of the check, not a series gone missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub all_failed: Vec<String>,
     /// The A/B check's two builds and rounds (`runner check --ab`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ab: Option<AbSummary>,
@@ -83,8 +87,9 @@ impl CheckReport {
         self.rows.iter().filter(|r| r.verdict == v).count()
     }
 
+    /// A series is significantly slower, or every request of a current series failed.
     pub fn regressed(&self) -> bool {
-        self.count(Verdict::Slower) > 0
+        self.count(Verdict::Slower) > 0 || !self.all_failed.is_empty()
     }
 }
 
@@ -101,7 +106,17 @@ pub struct CheckOptions {
 pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> CheckReport {
     let base = series(baseline, opts.busy_threshold);
     let cur = series(current, opts.busy_threshold);
-    let machines: BTreeSet<&String> = cur.keys().map(|k| &k.machine).collect();
+    let all_failed = all_failed(current);
+    let failed_machines: Vec<String> = current
+        .requests
+        .iter()
+        .map(|q| machine_class(&q.info.machine))
+        .collect();
+    let machines: BTreeSet<&String> = cur
+        .keys()
+        .map(|k| &k.machine)
+        .chain(&failed_machines)
+        .collect();
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
     let mut rows = Vec::new();
     let mut other_machines = 0;
@@ -117,8 +132,34 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
         tolerance: opts.tolerance,
         rows,
         other_machines,
+        all_failed,
         ab: None,
     }
+}
+
+/// The request series of `records` (machine, cell, workload and settings) whose every request
+/// failed, named `machine: cell workload settings (n requests)`.
+pub fn all_failed(records: &Records) -> Vec<String> {
+    let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for q in &records.requests {
+        let name = format!(
+            "{}: {} {} {} {}",
+            machine_class(&q.info.machine),
+            q.cell.model,
+            q.cell.quant,
+            q.scenario,
+            settings(&q.info.engine, false)
+        );
+        let e = by.entry(name).or_default();
+        match q.failed {
+            true => e.1 += 1,
+            false => e.0 += 1,
+        }
+    }
+    by.into_iter()
+        .filter(|(_, (ok, _))| *ok == 0)
+        .map(|(name, (_, failed))| format!("{name} ({failed} requests)"))
+        .collect()
 }
 
 /// The A/B check (`runner check --ab`): two builds run side by side in rounds on this machine.
@@ -153,6 +194,7 @@ pub fn check_ab(opts: &AbOptions, run: &AbRun, check: &CheckOptions) -> CheckRep
         tolerance: check.tolerance,
         rows,
         other_machines: 0,
+        all_failed: Vec::new(),
         ab: Some(AbSummary {
             base: side(&opts.base, first.map(|r| &r.base)),
             candidate: side(&opts.candidate, first.map(|r| &r.candidate)),
@@ -405,6 +447,12 @@ pub fn render(report: &CheckReport) -> String {
         out.push_str(&format!(
             "{} baseline series ran on machines absent from the current records: not compared\n",
             report.other_machines
+        ));
+    }
+    for s in &report.all_failed {
+        out.push_str(&format!(
+            "every request failed: {}: nothing measured, a failure\n",
+            table::text_cell(s)
         ));
     }
     out
