@@ -392,3 +392,49 @@ fn a_series_whose_every_request_failed_fails_the_check() {
     );
     assert!(!baseline.exists());
 }
+
+/// Load levels of other concurrency are other series: a level of 8 in flight is not a slower
+/// level of 1, and levels are never pooled into one median.
+#[test]
+fn load_levels_of_other_concurrency_are_other_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+    let slow = dir.path().join("slow.jsonl");
+    slowed(&sweep, &slow, 0.2, 0.0);
+    let at = |from: &Path, to: &Path, concurrency: u32| {
+        let mut out = String::new();
+        for (i, line) in std::fs::read_to_string(from).unwrap().lines().enumerate() {
+            let mut r: Value = serde_json::from_str(line).unwrap();
+            r["traffic"] = serde_json::json!({
+                "shape": "closed", "concurrency": concurrency, "level_requests": 81,
+                "seq": i, "arrival_ms": 0.0, "queue_ms": 0.0, "concurrent": 0,
+                "level_wall_ms": 5000.0
+            });
+            out.push_str(&format!("{r}\n"));
+        }
+        std::fs::write(to, out).unwrap();
+    };
+    let (c1, c8) = (dir.path().join("c1.jsonl"), dir.path().join("c8.jsonl"));
+    at(&sweep, &c1, 1);
+    at(&slow, &c8, 8);
+    let o = check(&c1, &c8, &[]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("short-response c=8"), "{text}");
+    assert!(text.contains("\n0 slower,"), "{text}");
+    // The same level pairs with itself.
+    let c1_slow = dir.path().join("c1-slow.jsonl");
+    at(&slow, &c1_slow, 1);
+    let o = check(&c1, &c1_slow, &[]);
+    let text = stdout(&o);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("short-response c=1") && l.contains("68139.99")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(" new\n") && !text.contains(" missing\n"),
+        "{text}"
+    );
+}

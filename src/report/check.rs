@@ -147,7 +147,7 @@ pub fn all_failed(records: &Records) -> Vec<String> {
             machine_class(&q.info.machine),
             q.cell.model,
             q.cell.quant,
-            q.scenario,
+            request_workload(q),
             settings(&q.info.engine, false)
         );
         let e = by.entry(name).or_default();
@@ -402,7 +402,7 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
     let key = |metric| SeriesKey {
         machine: machine_class(&q.info.machine),
         cell: format!("{} {}", q.cell.model, q.cell.quant),
-        workload: q.scenario.clone(),
+        workload: request_workload(q),
         settings: settings(&q.info.engine, false),
         metric,
     };
@@ -415,6 +415,15 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
     for (metric, v) in metrics.into_iter().filter_map(|(m, v)| Some((m, v?))) {
         let id = Some(q.prompt_id.clone());
         out.entry(key(metric)).or_default().push((id, v, busy));
+    }
+}
+
+/// A request's scenario, with its traffic level for a load run (`short-response c=8`): levels
+/// of other concurrency or rate are other series, never pooled or compared with each other.
+fn request_workload(q: &RequestRecord) -> String {
+    match &q.traffic {
+        Some(t) => format!("{} {}", q.scenario, t.shape.label()),
+        None => q.scenario.clone(),
     }
 }
 
