@@ -189,15 +189,14 @@ impl SweepPlan {
             ))
             .into());
         }
-        // Nor a file the sweep reads: a scenario, the backend config, the price table, a model.
+        // Nor a file the sweep reads: a scenario, the backend config, the price table (a model
+        // is refused with the flags).
         let mut inputs = (scenarios.iter().map(|s| &s.path))
             .chain(&cfg.backends.backend_config)
             .chain(&cfg.backends.prices);
-        if let Some(path) = summary.filter(|p| {
-            inputs.any(|i| crate::util::fs::same_file(i, p)) || crate::gguf::is_model_file(p)
-        }) {
+        if let Some(path) = summary.filter(|p| inputs.any(|i| crate::util::fs::same_file(i, p))) {
             return Err(Invalid(format!(
-                "-o {}: is a file the sweep reads (a scenario, a config, a model); write the tables to another file",
+                "-o {}: is a file the sweep reads (a scenario, a config); write the tables to another file",
                 path.display()
             ))
             .into());
