@@ -95,11 +95,22 @@ fn median(v: &[f64]) -> f64 {
     percentile(v, 0.5).unwrap_or(f64::NAN)
 }
 
-fn resample_median(v: &[f64], rng: &mut SplitMix64, buf: &mut Vec<f64>) -> f64 {
+/// `middle` of a resample of `v` (drawn with replacement, sorted into `buf`).
+fn resample_median(
+    v: &[f64],
+    rng: &mut SplitMix64,
+    buf: &mut Vec<f64>,
+    middle: fn(&[f64]) -> f64,
+) -> f64 {
     buf.clear();
     buf.extend((0..v.len()).map(|_| v[rng.below(v.len())]));
     buf.sort_by(f64::total_cmp);
-    percentile_sorted(buf, 0.5)
+    middle(buf)
+}
+
+/// The median of a sorted sample.
+fn sorted_median(sorted: &[f64]) -> f64 {
+    percentile_sorted(sorted, 0.5)
 }
 
 /// The 2.5 % and 97.5 % quantiles of the resampled statistic.
@@ -126,11 +137,18 @@ fn ratio_median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// The samples of one side that count: finite and above 0; for a rate of the current run, 0
-/// too (nothing came out: as slow as can be).
+/// Whether `x` is a sample: finite and above 0; with `zero_counts` (a rate of the current
+/// run), 0 too (nothing came out: as slow as can be).
+fn counts(x: f64, zero_counts: bool) -> bool {
+    x.is_finite() && (x > 0.0 || zero_counts && x == 0.0)
+}
+
+/// The samples of one side that count ([`counts`]).
 fn samples(v: &[f64], zero_counts: bool) -> Vec<f64> {
-    let counts = |x: &f64| x.is_finite() && (*x > 0.0 || zero_counts && *x == 0.0);
-    v.iter().copied().filter(counts).collect()
+    v.iter()
+        .copied()
+        .filter(|&x| counts(x, zero_counts))
+        .collect()
 }
 
 /// Per-pair speeds, oriented so that above 1 is better, those that are numbers.
@@ -138,7 +156,7 @@ fn speeds(pairs: &[(f64, f64)], better: Better) -> Vec<f64> {
     let zero_counts = better == Better::Higher;
     pairs
         .iter()
-        .filter(|(b, c)| samples(&[*b], false).len() + samples(&[*c], zero_counts).len() == 2)
+        .filter(|&&(b, c)| counts(b, false) && counts(c, zero_counts))
         .map(|&(b, c)| better.speed(b, c))
         .filter(|s| s.is_finite())
         .collect()
@@ -155,12 +173,7 @@ pub fn paired_at_least(pairs: &[(f64, f64)], better: Better, min: usize) -> Opti
     let mut rng = SplitMix64(seed(&s));
     let mut buf = Vec::with_capacity(s.len());
     let stats = (0..RESAMPLES)
-        .map(|_| {
-            buf.clear();
-            buf.extend((0..s.len()).map(|_| s[rng.below(s.len())]));
-            buf.sort_by(f64::total_cmp);
-            ratio_median(&buf)
-        })
+        .map(|_| resample_median(&s, &mut rng, &mut buf, ratio_median))
         .collect();
     let (low, high) = interval(stats);
     let mut sorted = s.clone();
@@ -186,8 +199,8 @@ pub fn unpaired(baseline: &[f64], current: &[f64], better: Better) -> Option<Rat
     let (mut bb, mut cb) = (Vec::new(), Vec::new());
     let stats = (0..RESAMPLES)
         .map(|_| {
-            let b = resample_median(&base, &mut rng, &mut bb);
-            let c = resample_median(&cur, &mut rng, &mut cb);
+            let b = resample_median(&base, &mut rng, &mut bb, sorted_median);
+            let c = resample_median(&cur, &mut rng, &mut cb, sorted_median);
             better.speed(b, c)
         })
         .collect();
