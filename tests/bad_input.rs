@@ -165,13 +165,14 @@ fn token_counts_past_the_context_or_memory_are_refused() {
             &["-p", "2147483392", "-n", "1"],
             "pp2147483392+tg1 needs 2147483393 tokens of context (depth 0 + prompt 2147483392 + generated 1), more than llama.cpp's largest (2147483392)",
         ),
-        // SmolLM2-135M's f16 cache is 23,040 bytes a token: about 42 TiB.
+        // SmolLM2-135M's f16 cache is 23,040 bytes a token, about 42 TiB, and one 512-token
+        // ubatch's f16 attention mask over it 1,024 bytes a token, about 1.9 TiB.
         (
             &["-p", "2000000000", "-n", "1"],
-            "pp2000000000+tg1: the KV cache of a 2000000001-token context (f16/f16) needs at least 42922.79 GiB, more than the",
+            "pp2000000000+tg1: the weights, KV cache and attention buffers of a 2000000001-token context (f16/f16) needs at least 44830.39 GiB, more than the",
         ),
-        (&["-p", "1", "-n", "1", "-d", "1000000000"], "GiB of memory this machine has"),
-        (&["-p", "8", "-n", "1", "--ctx", "2147483392"], "needs at least 46079.99 GiB"),
+        (&["-p", "1", "-n", "1", "-d", "1000000000"], "GiB of memory free on this machine"),
+        (&["-p", "8", "-n", "1", "--ctx", "2147483392"], "needs at least 48128.24 GiB"),
     ] {
         let mut a = vec!["-m", m, "-r", "1"];
         a.extend_from_slice(args);

@@ -354,7 +354,7 @@ fn verify_refuses_a_generation_that_cannot_fit() {
     let e = verify("2000000000");
     assert!(
         e.contains("comparing 2000000000 generated tokens (-n) in a 2000000058-token context needs at least")
-            && e.contains("GiB of memory this machine has"),
+            && e.contains("GiB of memory free on this machine"),
         "{e}"
     );
     let up = d.join("up.gguf");

@@ -72,7 +72,7 @@ pub struct SweepArgs {
     /// Also write the summary to FILE.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Refuse cells estimated to need more memory than this many GiB [default: the machine's RAM].
+    /// Refuse cells estimated to need more memory than this many GiB [default: the memory free when the sweep starts].
     #[arg(long, value_name = "GIB", value_parser = parse_gib)]
     pub max_memory: Option<f64>,
     /// Refuse to start when other processes keep the machine busy.

@@ -105,9 +105,10 @@ pub fn check(instances: &[Instance]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks every instance against the memory of this machine (`limit` bytes) before anything
-/// runs: the least KV cache its context takes (`models`: each model's GGUF, by index), and the
-/// token ids it feeds. A test that cannot fit is refused instead of being killed by the system.
+/// Checks every instance against the memory free on this machine (`limit` bytes) before
+/// anything runs: the model's weights, the least KV cache and attention buffers its context
+/// takes (`models`: each model's GGUF, by index), and the token ids it feeds. A test that
+/// cannot fit is refused instead of being killed by the system.
 pub fn check_memory(
     instances: &[Instance],
     models: &[(String, GgufFile)],
@@ -118,16 +119,23 @@ pub fn check_memory(
             continue;
         };
         let s = &i.settings;
-        let kv = memory::least_kv_bytes(g, u64::from(s.n_ctx), s.type_k, s.type_v);
         let ids = (u64::from(i.test.n_depth) + u64::from(i.test.n_prompt)) * 4;
+        let need = [
+            g.tensor_bytes(),
+            memory::context_bytes(g, s),
+            ids,
+            memory::RUNTIME,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add);
         let what = format!(
-            "{name} {}: the KV cache of a {}-token context ({}/{})",
+            "{name} {}: the weights, KV cache and attention buffers of a {}-token context ({}/{})",
             i.test.name,
             s.n_ctx,
             s.type_k.as_str(),
             s.type_v.as_str()
         );
-        memory::within(kv.saturating_add(ids), limit, &what)?;
+        memory::within(need, limit, &what)?;
     }
     Ok(())
 }

@@ -121,11 +121,12 @@ fn smollm2_shape() -> GgufFile {
 fn a_test_that_cannot_fit_in_memory_is_refused_and_a_long_one_that_fits_is_not() {
     let models = [("m".to_string(), smollm2_shape())];
     let gib = 1u64 << 30;
-    // 32,768 tokens of f16 cache: 23,040 bytes a token, 0.70 GiB.
+    // 32,896 tokens of f16 cache (23,040 bytes a token, 0.71 GiB) its f16 attention mask and the
+    // process.
     let (cfg, n) = config(1, &[32768], &[128], &[0], &[1]);
     assert_eq!(check_memory(&expand(&cfg, n), &models, gib), Ok(()));
     let e = check_memory(&expand(&cfg, n), &models, gib / 2).unwrap_err();
-    assert!(e.starts_with("m pp32768+tg128: the KV cache of a 32896-token context (f16/f16) needs at least 0.71 GiB, more than the 0.50 GiB"), "{e}");
+    assert!(e.starts_with("m pp32768+tg128: the weights, KV cache and attention buffers of a 32896-token context (f16/f16) needs at least 0.80 GiB, more than the 0.50 GiB"), "{e}");
     let (cfg, n) = config(1, &[2_000_000_000], &[1], &[0], &[1]);
     assert!(check_memory(&expand(&cfg, n), &models, 1 << 40).is_err());
     assert!(

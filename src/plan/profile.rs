@@ -193,10 +193,14 @@ impl ProfilePlan {
     pub fn new(cfg: &ProfileConfig, cache: &Path) -> anyhow::Result<ProfilePlan> {
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
         let s = &cfg.plan.settings;
-        let kv = super::memory::least_kv_bytes(&gguf, u64::from(s.n_ctx), s.type_k, s.type_v);
-        let what = format!("the KV cache of a {}-token context", s.n_ctx);
+        let need =
+            gguf.tensor_bytes() + super::memory::context_bytes(&gguf, s) + super::memory::RUNTIME;
+        let what = format!(
+            "the weights, KV cache and attention buffers of a {}-token context",
+            s.n_ctx
+        );
         let limit = super::memory::machine_bytes(cfg.plan.n_gpu_layers > 0);
-        super::memory::within(kv, limit, &what).map_err(Invalid)?;
+        super::memory::within(need, limit, &what).map_err(Invalid)?;
         let mut notes = Vec::new();
         let mut sources = vec![model.source()];
         let (mut dense_source, mut no_dense) = (None, None);
