@@ -50,10 +50,19 @@ const SCORE: Bound = Bound(1.0, "(share)");
 /// The least bandwidth a measured or published peak may be, as `runner hw` saves it.
 const LEAST_PEAK_GBPS: f64 = 0.1;
 
-/// Why `record` cannot be true: its first figure that is negative, not finite or past its
-/// bound, named by field; `None` when every figure could be. Profiles are not checked.
+/// Why `record` cannot be true: a time that is not RFC 3339, or its first figure that is
+/// negative, not finite or past its bound, named by field; `None` when every figure could be.
+/// The figures of profiles are not checked.
 pub fn implausible(record: &Record) -> Option<String> {
     let mut c = Check::default();
+    let time = match record {
+        Record::Bench(r) => &r.provenance.time,
+        Record::Request(r) => &r.provenance.time,
+        Record::CellFailed(f) => &f.provenance.time,
+        Record::Judgement(j) => &j.provenance.time,
+        Record::Profile(p) => &p.provenance.time,
+    };
+    c.time(time);
     match record {
         Record::Bench(r) => c.bench(r),
         Record::Request(r) => c.request(r),
@@ -70,6 +79,15 @@ struct Check {
 }
 
 impl Check {
+    /// A record's time, which reports print as it is: RFC 3339, or empty (not known).
+    fn time(&mut self, t: &str) {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        if !t.is_empty() && time::OffsetDateTime::parse(t, rfc3339).is_err() {
+            let shown: String = t.chars().take(40).collect();
+            self.why = Some(format!("time {:?} is not an RFC 3339 time", shown));
+        }
+    }
+
     fn num(&mut self, name: &str, v: f64, Bound(max, unit): Bound) {
         if self.why.is_none() && !(v.is_finite() && (0.0..=max).contains(&v)) {
             self.why = Some(format!(

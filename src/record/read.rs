@@ -284,6 +284,8 @@ impl Walk<'_> {
 
 /// The JSON values of a file: the elements of a top-level array, one object, or one per line.
 fn values(path: &Path, text: &str, unreadable: &mut usize) -> Vec<Value> {
+    // A byte-order mark that some editors put before UTF-8 text is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let whole = path.extension().and_then(|e| e.to_str()) == Some("json");
     if whole {
         match serde_json::from_str::<Value>(text) {
@@ -362,16 +364,40 @@ mod tests {
         lines[1]["decode_tps"] = (-5.0).into();
         lines[2]["decode_tps"] = 1e300.into();
         lines[3]["ttft_ms"] = (-12.5).into();
+        lines[4]["time"] = "\u{1b}[2J yesterday".into();
         let text: String = lines.iter().map(|v| format!("{v}\n")).collect();
         let path = dir.path().join("sweep.jsonl");
         std::fs::write(&path, text).unwrap();
         let r = load(&path).unwrap();
-        assert_eq!(r.requests.len(), lines.len() - 3);
-        assert_eq!((r.implausible, r.unreadable), (3, 0));
+        assert_eq!(r.requests.len(), lines.len() - 4);
+        assert_eq!((r.implausible, r.unreadable), (4, 0));
         assert_eq!(
             r.implausible_why.as_deref(),
             Some("decode_tps -5 is outside 0 to 1e8 tok/s")
         );
+        let mut one = Records::default();
+        let value = |time: &str| {
+            let mut v = lines[4].clone();
+            v["time"] = time.into();
+            v
+        };
+        add(value("\u{1b}[2J yesterday"), &mut one, &mut BTreeSet::new());
+        assert_eq!(
+            one.implausible_why.as_deref(),
+            Some("time \"\\u{1b}[2J yesterday\" is not an RFC 3339 time")
+        );
+        add(
+            value("2026-11-27T07:00:00.5+01:00"),
+            &mut one,
+            &mut BTreeSet::new(),
+        );
+        add(value(""), &mut one, &mut BTreeSet::new());
+        assert_eq!((one.requests.len(), one.implausible), (2, 1));
+        // A byte-order mark before the first line is not part of it.
+        let bom = dir.path().join("bom.jsonl");
+        std::fs::write(&bom, format!("\u{feff}{sweep}")).unwrap();
+        let r = load(&bom).unwrap();
+        assert_eq!((r.requests.len(), r.unreadable), (sweep.lines().count(), 0));
         // The records as written read whole.
         let all = load(Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -438,7 +464,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("b/c");
         std::fs::create_dir_all(&sub).unwrap();
-        let failure = r#"{"kind":"cell_failed","schema":1,"time":"t","runner_version":"v","cell":{"model":"m","quant":"q8_0"},"reason":"r"}"#;
+        let failure = r#"{"kind":"cell_failed","schema":1,"time":"2026-11-27T08:00:00Z","runner_version":"v","cell":{"model":"m","quant":"q8_0"},"reason":"r"}"#;
         std::fs::write(sub.join("one.jsonl"), format!("{failure}\nnot json\n")).unwrap();
         std::fs::write(dir.path().join("a.jsonl"), format!("{failure}\n")).unwrap();
         std::fs::write(dir.path().join("notes.txt"), failure).unwrap();
