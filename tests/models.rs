@@ -24,6 +24,44 @@ fn list_shows_the_known_models() {
 }
 
 #[test]
+fn list_calls_a_cached_file_of_the_wrong_size_damaged() {
+    let cache = tempfile::tempdir().unwrap();
+    let models = cache.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    // the first half of SmolLM2, as a fetch cut short leaves it
+    let whole = std::fs::read(model()).unwrap();
+    std::fs::write(
+        models.join("SmolLM2-135M-Instruct-Q4_1.gguf"),
+        &whole[..whole.len() / 2],
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(model(), models.join("gemma-3-270m-Q4_K_M.gguf")).unwrap();
+    let c = cache.path().to_str().unwrap();
+    let o = run(&["models", "list", "--cache-dir", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let state = |name: &str| {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().last().unwrap().to_string()
+    };
+    assert_eq!(state("smollm2-135m"), "damaged", "{out}");
+    assert_eq!(state("gemma-3-270m"), "damaged", "{out}");
+    assert_eq!(state("qwen2.5-coder-0.5b"), "no", "{out}");
+    let o = run(&["models", "list", "--cache-dir", c, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let smol = &v.as_array().unwrap()[0];
+    assert_eq!(
+        (&smol["cached"], &smol["damaged"]),
+        (&false.into(), &true.into())
+    );
+    std::fs::write(models.join("SmolLM2-135M-Instruct-Q4_1.gguf"), &whole).unwrap();
+    let o = run(&["models", "list", "--cache-dir", c]);
+    let out = stdout(&o);
+    let line = out.lines().find(|l| l.starts_with("smollm2-135m")).unwrap();
+    assert!(line.ends_with("yes"), "{out}");
+}
+
+#[test]
 fn fetch_verifies_and_prints_the_path_and_a_name_works_as_model() {
     let path = model();
     let bytes = std::fs::metadata(path).unwrap().len();

@@ -7,12 +7,17 @@ use crate::models::{self, catalogue, synthetic};
 use crate::plan;
 use std::path::{Path, PathBuf};
 
-/// The known models and whether each is cached.
+/// The known models and whether each is cached: a file of the published size is (`fetch`
+/// verifies its hash), one of another size is damaged (a fetch cut short) and is fetched again.
 pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
     let rows: Vec<serde_json::Value> = models::known_models()
         .iter()
         .map(|m| {
             let path = models::cached_path(m, cache);
+            let size = std::fs::metadata(&path)
+                .ok()
+                .filter(|f| f.is_file())
+                .map(|f| f.len());
             serde_json::json!({
                 "name": m.name,
                 "model": m.display,
@@ -21,7 +26,8 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
                 "type": m.file_type,
                 "size_mib": m.size_mib,
                 "default": m.name == models::DEFAULT_MODEL,
-                "cached": path.is_file(),
+                "cached": size == Some(m.size_bytes),
+                "damaged": size.is_some_and(|n| n != m.size_bytes),
                 "path": path.display().to_string(),
             })
         })
@@ -53,7 +59,11 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
         "name", "model", "arch", "params", "type", "size MiB", "cached"
     );
     for (m, r) in models::known_models().iter().zip(&rows) {
-        let cached = if r["cached"] == true { "yes" } else { "no" };
+        let cached = match (r["cached"] == true, r["damaged"] == true) {
+            (true, _) => "yes",
+            (false, true) => "damaged",
+            (false, false) => "no",
+        };
         let name = match m.name == models::DEFAULT_MODEL {
             true => format!("{} *", m.name),
             false => m.name.to_string(),
