@@ -3,7 +3,9 @@
 use super::table::{opt, pct};
 use super::MIB;
 use crate::engine::profile::Category;
-use crate::measure::routing::{Breakdown, ExpertStats, RoutingPhase, RoutingSummary};
+use crate::measure::routing::{
+    timing::CategoryReport, Breakdown, ExpertStats, RoutingPhase, RoutingSummary,
+};
 use crate::record::profile::{ModelProfile, Phase, PhaseReport, ProfileReport};
 use std::fmt::Write;
 
@@ -70,17 +72,7 @@ fn header(out: &mut String, r: &ProfileReport) {
 fn timing(out: &mut String, title: &str, m: &ModelProfile) {
     let _ = writeln!(
         out,
-        "{:<22} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>11} {:>8}",
-        title,
-        "tok/call",
-        "calls",
-        "depth",
-        "plain ms",
-        "prof. ms",
-        "plain t/s",
-        "prof. t/s",
-        "prof./plain",
-        "coverage"
+        "{title:<22} tok/call calls depth   plain ms   prof. ms plain t/s prof. t/s prof./plain coverage"
     );
     for p in &m.phases {
         let coverage = p
@@ -110,36 +102,25 @@ fn categories(out: &mut String, m: &ModelProfile) {
     if phases.is_empty() {
         return;
     }
-    let _ = write!(out, "{:<22}", "op category (ms/tok)");
-    for p in &phases {
-        let _ = write!(out, " {:>20}", p.phase.as_str());
-    }
-    let _ = writeln!(out, " {:>13} {:>10}", "weights MiB/t", "KV MiB/t");
-    let present = |c: Category| {
-        phases.iter().any(|p| {
-            p.breakdown
-                .as_ref()
-                .is_some_and(|b| b.categories.iter().any(|r| r.category == c))
-        })
+    let names = phases.iter().map(|p| p.phase.as_str().to_string());
+    let bytes_head = " weights MiB/t   KV MiB/t";
+    breakdown_row(out, "op category (ms/tok)", names, bytes_head);
+    let present = |c| {
+        phases
+            .iter()
+            .any(|p| p.breakdown.as_ref().and_then(|b| find(b, c)).is_some())
     };
     let long = m.phase(Phase::LongForm).and_then(|p| p.breakdown.as_ref());
     for c in Category::ALL.into_iter().filter(|&c| present(c)) {
-        let _ = write!(out, "{:<22}", c.label());
-        for p in &phases {
-            let r = p
-                .breakdown
-                .as_ref()
-                .and_then(|b| b.categories.iter().find(|r| r.category == c));
-            let cell = r.map_or("-".to_string(), |r| {
-                format!("{:.3} {:>7}", r.ms_per_token, pct(r.share))
-            });
-            let _ = write!(out, " {cell:>20}");
-        }
-        let bytes = long.and_then(|b| b.categories.iter().find(|r| r.category == c));
-        let (w, kv) = bytes.map_or((0.0, 0.0), |r| {
+        let cells = phases.iter().map(|p| {
+            let r = p.breakdown.as_ref().and_then(|b| find(b, c));
+            r.map_or("-".to_string(), |r| cell(r.ms_per_token, r.share))
+        });
+        let r = long.and_then(|b| find(b, c));
+        let bytes = r.map_or((0.0, 0.0), |r| {
             (r.weight_bytes_per_token, r.kv_bytes_per_token)
         });
-        let _ = writeln!(out, " {:>13.2} {:>10.2}", w / MIB, kv / MIB);
+        breakdown_row(out, c.label(), cells, &mib_per_token(bytes));
     }
     totals(out, &phases, long);
     out.push('\n');
@@ -160,29 +141,50 @@ fn totals(out: &mut String, phases: &[&PhaseReport], long: Option<&Breakdown>) {
         ("measured (profiled)", |b| (b.measured_ms_per_token, 1.0)),
     ];
     for (label, f) in rows {
-        let _ = write!(out, "{label:<22}");
-        for p in phases {
+        let cells = phases.iter().map(|p| {
             let (ms, share) = p.breakdown.as_ref().map_or((0.0, 0.0), f);
-            let _ = write!(out, " {:>20}", format!("{ms:.3} {:>7}", pct(share)));
-        }
-        if label.starts_with("measured") {
-            let (w, kv) = long.map_or((0.0, 0.0), |b| {
+            cell(ms, share)
+        });
+        let bytes = match label.starts_with("measured") {
+            true => mib_per_token(long.map_or((0.0, 0.0), |b| {
                 (b.weight_bytes_per_token, b.kv_bytes_per_token)
-            });
-            let _ = write!(out, " {:>13.2} {:>10.2}", w / MIB, kv / MIB);
-        }
-        out.push('\n');
+            })),
+            false => String::new(),
+        };
+        breakdown_row(out, label, cells, &bytes);
     }
+}
+
+/// One line of the breakdown: its label, a cell per phase, then `tail`.
+fn breakdown_row(out: &mut String, label: &str, cells: impl Iterator<Item = String>, tail: &str) {
+    let _ = write!(out, "{label:<22}");
+    for c in cells {
+        let _ = write!(out, " {c:>20}");
+    }
+    let _ = writeln!(out, "{tail}");
+}
+
+/// Category `c`'s row of a breakdown.
+fn find(b: &Breakdown, c: Category) -> Option<&CategoryReport> {
+    b.categories.iter().find(|r| r.category == c)
+}
+
+/// Milliseconds per token and share of the token time, as one cell.
+fn cell(ms: f64, share: f64) -> String {
+    format!("{ms:.3} {:>7}", pct(share))
+}
+
+/// Weight and KV MiB read per token, under their headers.
+fn mib_per_token((weights, kv): (f64, f64)) -> String {
+    format!(" {:>13.2} {:>10.2}", weights / MIB, kv / MIB)
 }
 
 fn top_nodes(out: &mut String, m: &ModelProfile) {
     let Some(p) = m.phase(Phase::LongForm).filter(|p| !p.top_nodes.is_empty()) else {
         return;
     };
-    let _ = writeln!(
-        out,
-        "{:<28} {:<14} {:<22} {:>9} {:>9}",
-        "top nodes (long-form)", "op", "category", "ms/tok", "nodes/tok"
+    out.push_str(
+        "top nodes (long-form)        op             category                  ms/tok nodes/tok\n",
     );
     for n in &p.top_nodes {
         let _ = writeln!(
@@ -211,11 +213,7 @@ fn experts(out: &mut String, e: &ExpertStats) {
         e.n_expert,
         e.uniform_distinct
     );
-    let _ = writeln!(
-        out,
-        "{:<6} {:>6} {:>9} {:>8}  usage per expert",
-        "layer", "reuse", "distinct", "max"
-    );
+    out.push_str("layer   reuse  distinct      max  usage per expert\n");
     for l in &e.layers {
         let usage: Vec<String> = l.usage.iter().map(u64::to_string).collect();
         let _ = writeln!(
@@ -239,19 +237,8 @@ fn experts(out: &mut String, e: &ExpertStats) {
 }
 
 fn routing(out: &mut String, s: &RoutingSummary) {
-    let _ = writeln!(
-        out,
-        "{:<22} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "routing overhead",
-        "router",
-        "experts",
-        "mix",
-        "MoE ms",
-        "MoE MiB",
-        "dense ms",
-        "dense MiB",
-        "overhead",
-        "share"
+    out.push_str(
+        "routing overhead         router  experts      mix   MoE ms   MoE MiB  dense ms dense MiB  overhead    share\n",
     );
     let row = |name: &str, p: &RoutingPhase| {
         let o = p.overhead.as_ref();
