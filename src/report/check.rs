@@ -142,14 +142,8 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
 pub fn all_failed(records: &Records) -> Vec<String> {
     let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for q in &records.requests {
-        let name = format!(
-            "{}: {} {} {} {}",
-            machine_class(&q.info.machine),
-            q.cell.model,
-            q.cell.quant,
-            request_workload(q),
-            settings(&q.info.engine, false)
-        );
+        let k = request_key(q, "");
+        let name = format!("{}: {} {} {}", k.machine, k.cell, k.workload, k.settings);
         let e = by.entry(name).or_default();
         match q.failed {
             true => e.1 += 1,
@@ -333,10 +327,9 @@ fn compare_samples(b: &Samples, c: &Samples, better: Better, min_pairs: usize) -
 }
 
 fn better(metric: &str) -> Better {
-    if metric.ends_with("_tps") {
-        Better::Higher
-    } else {
-        Better::Lower
+    match metric.ends_with("_tps") {
+        true => Better::Higher,
+        false => Better::Lower,
     }
 }
 
@@ -399,13 +392,6 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
     if q.failed {
         return;
     }
-    let key = |metric| SeriesKey {
-        machine: machine_class(&q.info.machine),
-        cell: format!("{} {}", q.cell.model, q.cell.quant),
-        workload: request_workload(q),
-        settings: settings(&q.info.engine, false),
-        metric,
-    };
     let long = q.scenario_kind == crate::scenario::ScenarioKind::LongForm;
     let metrics = [
         ("ttft_ms", q.ttft_ms),
@@ -414,16 +400,25 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
     ];
     for (metric, v) in metrics.into_iter().filter_map(|(m, v)| Some((m, v?))) {
         let id = Some(q.prompt_id.clone());
-        out.entry(key(metric)).or_default().push((id, v, busy));
+        out.entry(request_key(q, metric))
+            .or_default()
+            .push((id, v, busy));
     }
 }
 
-/// A request's scenario, with its traffic level for a load run (`short-response c=8`): levels
-/// of other concurrency or rate are other series, never pooled or compared with each other.
-fn request_workload(q: &RequestRecord) -> String {
-    match &q.traffic {
-        Some(t) => format!("{} {}", q.scenario, t.shape.label()),
-        None => q.scenario.clone(),
+/// The series of a request's `metric`. A load run's request names its traffic level with its
+/// scenario (`short-response c=8`): levels of other concurrency or rate are other series, never
+/// pooled or compared with each other.
+fn request_key(q: &RequestRecord, metric: &'static str) -> SeriesKey {
+    SeriesKey {
+        machine: machine_class(&q.info.machine),
+        cell: format!("{} {}", q.cell.model, q.cell.quant),
+        workload: match &q.traffic {
+            Some(t) => format!("{} {}", q.scenario, t.shape.label()),
+            None => q.scenario.clone(),
+        },
+        settings: settings(&q.info.engine, false),
+        metric,
     }
 }
 

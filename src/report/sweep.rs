@@ -96,6 +96,12 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Count {
+    /// One more of `total`, passed or not.
+    fn add(&mut self, pass: bool) {
+        self.passed += usize::from(pass);
+        self.total += 1;
+    }
+
     /// ` (+N skipped)` when any were skipped, else nothing.
     fn skipped_note(&self) -> String {
         match self.skipped {
@@ -212,17 +218,13 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
     }
     for r in reqs {
         let e = row.pass.entry(r.scenario.clone()).or_default();
-        if r.ungraded {
-            e.skipped += 1;
-        } else {
-            e.passed += usize::from(r.pass);
-            e.total += 1;
+        match r.ungraded {
+            true => e.skipped += 1,
+            false => e.add(r.pass),
         }
         let category = || r.category.clone().unwrap_or_else(|| r.scenario.clone());
         if let Some(pass) = crate::report::obs::executed(&r.verdicts) {
-            let c = row.executed.entry(category()).or_default();
-            c.passed += usize::from(pass);
-            c.total += 1;
+            row.executed.entry(category()).or_default().add(pass);
         } else if r.verdicts.iter().any(|v| v.skipped()) {
             row.executed.entry(category()).or_default().skipped += 1;
         }
@@ -233,8 +235,7 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
             .collect();
         if !structural.is_empty() {
             let c = row.structural.get_or_insert_with(Count::default);
-            c.passed += usize::from(structural.iter().all(|v| v.pass));
-            c.total += 1;
+            c.add(structural.iter().all(|v| v.pass));
         }
     }
     row.pairs = pairs(reqs);
