@@ -44,16 +44,7 @@ fn scalar(v: &Value) -> String {
 
 /// Column names over several flattened rows, in order of first appearance.
 pub fn columns(rows: &[Vec<(String, String)>]) -> Vec<String> {
-    let mut cols: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for row in rows {
-        for (k, _) in row {
-            if seen.insert(k.clone()) {
-                cols.push(k.clone());
-            }
-        }
-    }
-    cols
+    super::distinct(rows.iter().flatten().map(|(k, _)| k.clone()))
 }
 
 #[cfg(test)]

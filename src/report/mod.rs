@@ -121,6 +121,15 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     crate::measure::stats::percentile(&values.into_iter().collect::<Vec<_>>(), 0.5)
 }
 
+/// `items` without repeats, in order of first appearance.
+pub fn distinct<T: Clone + Eq + std::hash::Hash>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.clone()))
+        .collect()
+}
+
 /// The note under a table whose rows count requests measured on a busy machine; nothing when
 /// none was.
 pub fn busy_note(busy: usize) -> String {

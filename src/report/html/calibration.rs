@@ -19,12 +19,8 @@ pub fn scatter(v: &[Validation]) -> DrawResult<String> {
         .filter(|p| p.1 > 0.0 && p.2 > 0.0 && plot::chartable(p.1) && plot::chartable(p.2))
         .collect();
     if pts.is_empty() {
-        return plot::empty(
-            title,
-            desc.0,
-            desc.1,
-            "no published rows to validate against",
-        );
+        let note = "no published rows to validate against";
+        return plot::empty(title, desc.0, desc.1, note);
     }
     let lo = pts
         .iter()

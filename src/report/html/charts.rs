@@ -135,17 +135,6 @@ pub fn itl(series: &[Series]) -> DrawResult<String> {
     )
 }
 
-/// Distinct values in first-seen order.
-fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for i in items {
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    out
-}
-
 /// Median decode rate of each measured row: quantizations on the x axis, one bar per
 /// (model, backend, machine).
 pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<String> {
@@ -159,7 +148,7 @@ pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<St
     if rows.is_empty() {
         return plot::empty(title, x_desc, y_desc, "no decode rates recorded");
     }
-    let mut quants = distinct(rows.iter().map(|r| r.quant.clone()));
+    let mut quants = crate::report::distinct(rows.iter().map(|r| r.quant.clone()));
     quants.sort();
     let group = |r: &GuideRow| {
         let mut g = if r.backend.is_native() {
@@ -172,7 +161,7 @@ pub fn decode_by_quant(rows: &[&GuideRow], multi_machine: bool) -> DrawResult<St
         }
         g
     };
-    let groups = distinct(rows.iter().map(|r| group(r)));
+    let groups = crate::report::distinct(rows.iter().map(|r| group(r)));
     let top = rows.iter().filter_map(|r| r.decode_tps).fold(0.0, f64::max);
     let axis = plot::Categories {
         names: quants.clone(),

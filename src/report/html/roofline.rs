@@ -168,12 +168,8 @@ pub fn cost_per_quality(rows: &[&GuideRow], published: &[Published]) -> DrawResu
         ))
     }));
     if bars.is_empty() {
-        return plot::empty(
-            title,
-            x_desc,
-            y_desc,
-            "no rows with both a cost and a quality",
-        );
+        let note = "no rows with both a cost and a quality";
+        return plot::empty(title, x_desc, y_desc, note);
     }
     let groups = ["measured here (local runs cost 0 per request)", "published"];
     hbars(title, x_desc, y_desc, &bars, &groups, "USD", 4)
@@ -206,13 +202,6 @@ pub fn routing(series: &[Series]) -> DrawResult<String> {
         };
         return plot::empty(title, x_desc, y_desc, &note);
     }
-    hbars(
-        title,
-        x_desc,
-        y_desc,
-        &bars,
-        &["median over requests"],
-        "%",
-        1,
-    )
+    let groups = ["median over requests"];
+    hbars(title, x_desc, y_desc, &bars, &groups, "%", 1)
 }
