@@ -6,6 +6,7 @@ use super::values::{
     check_busy_threshold, check_dir, check_output_file, parse_ctx, parse_gib, parse_positive,
     parse_seconds, parse_threads,
 };
+use crate::backend::EngineSpec;
 use crate::engine::FlashAttn;
 use crate::plan::baselines::BackendOptions;
 use crate::plan::sweep::SweepConfig;
@@ -164,10 +165,13 @@ impl SweepArgs {
             fresh: self.fresh,
             no_text: self.no_text,
             raw: self.raw,
-            threads: self.threads.unwrap_or(default_threads).max(1),
-            ctx: self.ctx,
-            flash_attn: self.flash_attn,
-            n_gpu_layers: self.n_gpu_layers,
+            engine: EngineSpec {
+                threads: self.threads.unwrap_or(default_threads).max(1),
+                n_ctx: self.ctx,
+                flash_attn: self.flash_attn,
+                n_gpu_layers: self.n_gpu_layers,
+                use_mmap: true,
+            },
             max_memory: self.max_memory,
             require_idle: self.require_idle,
             busy_threshold: self.busy_threshold,

@@ -11,14 +11,14 @@ use crate::backend::{
     Backend, ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup,
 };
 use crate::engine::quant;
-use crate::engine::FlashAttn;
 use crate::exec::{self, Cell, Observed, Plan};
 use crate::grade;
 use crate::hw::peak::Measurement;
 use crate::measure::load::Shape;
 use crate::measure::{ms, StopReason};
 use crate::record::{
-    CellFailure, CellInfo, CellKey, Provenance, Record, RequestRecord, ResultsFile,
+    read::holds_records, CellFailure, CellInfo, CellKey, Provenance, Record, RequestRecord,
+    ResultsFile,
 };
 use crate::scenario::{self, Prompt, Scenario};
 use serde::{Deserialize, Serialize};
@@ -50,10 +50,7 @@ pub struct SweepConfig {
     pub fresh: bool,
     pub no_text: bool,
     pub raw: bool,
-    pub threads: u32,
-    pub ctx: Option<u32>,
-    pub flash_attn: FlashAttn,
-    pub n_gpu_layers: u32,
+    pub engine: EngineSpec,
     pub max_memory: Option<f64>,
     pub require_idle: bool,
     pub busy_threshold: f64,
@@ -151,13 +148,7 @@ impl SweepPlan {
         for h in baselines.http.iter_mut() {
             h.template_model = template_model.clone();
         }
-        let engine = EngineSpec {
-            threads: cfg.threads,
-            n_ctx: cfg.ctx,
-            flash_attn: cfg.flash_attn,
-            n_gpu_layers: cfg.n_gpu_layers,
-            use_mmap: true,
-        };
+        let engine = cfg.engine.clone();
         let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
         let id = sweep_id(
             cfg,
@@ -173,33 +164,25 @@ impl SweepPlan {
                 .truncate(cfg.limit.map_or(usize::MAX, |n| n as usize));
         }
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
-        let summary = cfg.summary.as_ref();
-        if let Some(path) = summary.filter(|p| crate::util::fs::same_file(&results, p)) {
-            return Err(Invalid(format!(
-                "-o {}: is the sweep's records file; write the tables to another file",
-                path.display()
-            ))
-            .into());
-        }
-        // Nor another sweep's records, nor a bench's, wherever they are.
-        if let Some(path) = summary.filter(|p| crate::record::read::holds_records(p)) {
-            return Err(Invalid(format!(
-                "-o {}: holds records (a results file); write the tables to another file",
-                path.display()
-            ))
-            .into());
-        }
-        // Nor a file the sweep reads: a scenario, the backend config, the price table (a model
-        // is refused with the flags).
-        let mut inputs = (scenarios.iter().map(|s| &s.path))
-            .chain(&cfg.backends.backend_config)
-            .chain(&cfg.backends.prices);
-        if let Some(path) = summary.filter(|p| inputs.any(|i| crate::util::fs::same_file(i, p))) {
-            return Err(Invalid(format!(
-                "-o {}: is a file the sweep reads (a scenario, a config); write the tables to another file",
-                path.display()
-            ))
-            .into());
+        // -o is neither the sweep's records file, nor another sweep's or a bench's, nor a file
+        // the sweep reads: a scenario, the backend config, the price table (a model is refused
+        // with the flags).
+        if let Some(path) = &cfg.summary {
+            let same = |i: &Path| crate::util::fs::same_file(i, path);
+            let read = (scenarios.iter().map(|s| s.path.as_path()))
+                .chain(cfg.backends.backend_config.as_deref())
+                .chain(cfg.backends.prices.as_deref())
+                .any(same);
+            let reasons = [
+                (same(&results), "is the sweep's records file"),
+                (holds_records(path), "holds records (a results file)"),
+                (read, "is a file the sweep reads (a scenario, a config)"),
+            ];
+            if let Some((_, why)) = reasons.iter().find(|r| r.0) {
+                let p = path.display();
+                let msg = format!("-o {p}: {why}; write the tables to another file");
+                return Err(Invalid(msg).into());
+            }
         }
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
         cells::check_machine(&existing.records, &results)?;
