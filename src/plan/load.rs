@@ -1,12 +1,10 @@
 //! Load levels in a sweep (`--concurrency`, `--rate`): each (backend, model, quantization)
 //! cell runs once per level, as one request of the run loop that sends the level's whole
-//! schedule; what a level needs (its size, which levels are already recorded, the answers a
-//! prompt got alone) and what each of its requests records beside the usual figures.
+//! schedule; what a level needs: its size, which levels are already recorded, the answers a
+//! prompt got alone.
 
-use crate::backend::load::Served;
 use crate::measure::load::{Shape, Slo};
-use crate::measure::ms;
-use crate::record::{CellKey, Record, Traffic};
+use crate::record::{CellKey, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -92,34 +90,6 @@ pub fn run_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:x}-{nanos:x}", std::process::id())
-}
-
-/// What a level's run was: its shape, name, wall time, and how many requests its schedule held
-/// and how many records it wrote.
-pub struct LevelOf<'a> {
-    pub shape: Shape,
-    pub run: &'a str,
-    pub wall: Duration,
-    pub requests: usize,
-    pub records: usize,
-}
-
-/// A served request's place in its level.
-pub fn traffic(level: &LevelOf<'_>, s: &Served, slo: Option<&Slo>) -> Traffic {
-    Traffic {
-        shape: level.shape,
-        level_requests: level.requests,
-        seq: s.seq,
-        arrival_ms: ms(s.arrival),
-        queue_ms: ms(s.queue),
-        concurrent: s.concurrent,
-        level_wall_ms: ms(level.wall),
-        slo: slo.map(Slo::describe),
-        same_as_alone: None,
-        diverged_at: None,
-        level_run: Some(level.run.to_string()),
-        level_records: Some(level.records),
-    }
 }
 
 #[cfg(test)]

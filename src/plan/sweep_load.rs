@@ -6,8 +6,9 @@ use crate::backend::load::LoadRequest;
 use crate::backend::Reply;
 use crate::exec::Observed;
 use crate::measure::load::Shape;
+use crate::measure::ms;
 use crate::plan::load as levels;
-use crate::record::Record;
+use crate::record::{Record, Traffic};
 
 impl SweepPlan {
     /// The level of cell `c`: its prompts, cycled.
@@ -49,19 +50,31 @@ impl SweepPlan {
                 self.cells[c].label, level.unsent
             ));
         }
-        let run = levels::run_name();
-        let of = levels::LevelOf {
+        // What every request of the level records of it; each adds its own place in it.
+        let level_traffic = Traffic {
             shape,
-            run: &run,
-            wall: level.wall,
-            requests: self.level_size(c, shape),
-            records: level.served.len(),
+            level_requests: self.level_size(c, shape),
+            seq: 0,
+            arrival_ms: 0.0,
+            queue_ms: 0.0,
+            concurrent: 0,
+            level_wall_ms: ms(level.wall),
+            slo: (self.shared.load.as_ref()).and_then(|l| Some(l.slo.as_ref()?.describe())),
+            same_as_alone: None,
+            diverged_at: None,
+            level_run: Some(levels::run_name()),
+            level_records: Some(level.served.len()),
         };
-        let slo = self.shared.load.as_ref().and_then(|l| l.slo.clone());
         let mut out = Vec::with_capacity(level.served.len());
         for mut s in level.served {
             let ends = std::mem::take(&mut s.reply.token_ends);
-            let mut t = levels::traffic(&of, &s, slo.as_ref());
+            let mut t = Traffic {
+                seq: s.seq,
+                arrival_ms: ms(s.arrival),
+                queue_ms: ms(s.queue),
+                concurrent: s.concurrent,
+                ..level_traffic.clone()
+            };
             let mut r = self.record(c, s.prompt, s.reply, seen);
             let greedy = self.prompt(c, s.prompt).1.sampling.is_greedy();
             if let (true, Some(reference), Some(text)) =
