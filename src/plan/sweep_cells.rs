@@ -299,24 +299,16 @@ pub(crate) struct Own {
 }
 
 impl Own {
-    /// The requests recorded for good: those outside load levels, and those of levels whose
-    /// run holds all its records (a level that lost some runs again).
-    pub fn recorded(&self) -> usize {
-        let requests: Vec<_> = request_records(&self.records).collect();
-        let lost: usize = crate::record::traffic::level_runs(requests.iter().copied())
-            .iter()
-            .filter(|r| !r.complete())
-            .map(|r| r.found)
-            .sum();
-        requests.len() - lost
-    }
-
-    /// Load levels that lost records (and run again).
-    pub fn incomplete_levels(&self) -> usize {
-        crate::record::traffic::level_runs(request_records(&self.records))
-            .iter()
-            .filter(|r| !r.complete())
-            .count()
+    /// The requests recorded for good (those outside load levels, and those of levels whose
+    /// run holds all its records), and the load levels that lost records (and run again).
+    pub fn recorded(&self) -> (usize, usize) {
+        let runs = crate::record::traffic::level_runs(request_records(&self.records));
+        let lost = runs.iter().filter(|r| !r.complete());
+        let records: usize = lost.clone().map(|r| r.found).sum();
+        (
+            request_records(&self.records).count() - records,
+            lost.count(),
+        )
     }
 }
 
@@ -341,27 +333,18 @@ impl SweepPlan {
         let mut chosen = crate::record::traffic::one_run_per_level(&requests).into_iter();
         let superseded = chosen.clone().filter(|&c| !c).count();
         let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            let keep = match r {
+        let out: Vec<Record> = (records.iter())
+            .filter(|r| match r {
                 Record::Request(q) => {
-                    let key = (
-                        &q.cell,
-                        &q.scenario,
-                        &q.prompt_id,
-                        q.traffic
-                            .as_ref()
-                            .map(|t| (format!("{:?}", t.shape), t.seq)),
-                    );
+                    let place = (q.traffic.as_ref()).map(|t| (format!("{:?}", t.shape), t.seq));
+                    let key = (&q.cell, &q.scenario, &q.prompt_id, place);
                     belongs(q) && chosen.next().unwrap_or(true) && seen.insert(key)
                 }
                 Record::CellFailed(f) => cells.contains(&f.cell),
                 _ => true,
-            };
-            if keep {
-                out.push(r.clone());
-            }
-        }
+            })
+            .cloned()
+            .collect();
         Own {
             left_out: records.len() - out.len() - superseded,
             records: out,
@@ -370,7 +353,7 @@ impl SweepPlan {
 
     /// The requests its results file holds for good (see [`Own::recorded`]).
     pub fn recorded(&self) -> usize {
-        crate::record::io::read(&self.shared.results).map_or(0, |r| self.own(&r).recorded())
+        crate::record::io::read(&self.shared.results).map_or(0, |r| self.own(&r).recorded().0)
     }
 }
 
@@ -451,13 +434,12 @@ pub(super) fn existing_notes(
             own.left_out
         ));
     }
-    let lost = own.incomplete_levels();
+    let (n, lost) = own.recorded();
     if lost > 0 {
         out.push(format!(
             "note: {p}: {lost} load level(s) lost records and run again"
         ));
     }
-    let n = own.recorded();
     if n > 0 {
         out.push(format!("resuming: {n} request(s) already recorded in {p}"));
     }
