@@ -8,7 +8,7 @@ use crate::cli::bench::{BenchArgs, Output};
 use crate::cli::profile::ProfileArgs;
 use crate::cli::sweep::SweepArgs;
 use crate::cli::ListFormat;
-use crate::exec::observer::{Mode, Progress};
+use crate::exec::observer::Progress;
 use crate::exec::{self, ExecError, Observer, Sink};
 use crate::hw::load::LoadMonitor;
 use crate::plan::bench::BenchPlan;
@@ -19,14 +19,6 @@ use crate::record::{BenchRecord, Record};
 use crate::report::{self, Format};
 use std::path::Path;
 use std::process::ExitCode;
-
-fn progress(out: &Output, unit: &'static str) -> Progress {
-    let mode = match out.progress {
-        true => Mode::Auto,
-        false => Mode::Quiet,
-    };
-    Progress::new(mode, unit)
-}
 
 /// Bench records, with `-o FILE` rewritten after every test.
 struct BenchSink<'a> {
@@ -57,7 +49,7 @@ pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<Exi
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
     let (busy, require_idle) = (cfg.busy_threshold, cfg.require_idle);
     let mut plan = BenchPlan::new(cfg, cache)?;
-    let obs = progress(&out, "runs");
+    let obs = Progress::new(out.progress, "runs");
     exec::check_idle(&monitor, busy, require_idle, &obs)?;
     exec::signals::install();
     let mut sink = BenchSink {
@@ -103,7 +95,7 @@ pub fn sweep(
     for note in &plan.notes {
         eprintln!("{note}");
     }
-    let obs = progress(&out, "requests");
+    let obs = Progress::new(out.progress, "requests");
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     exec::signals::install();
     let failures = crate::plan::sweep::run(&mut plan, &obs, &monitor);
@@ -194,7 +186,7 @@ pub fn profile(args: ProfileArgs, cache: &Path, verbose: bool) -> anyhow::Result
     let monitor = LoadMonitor::start();
     let (cfg, format) = args.validate(default_threads()).map_err(UsageError)?;
     let mut plan = ProfilePlan::new(&cfg, cache)?;
-    let obs = Progress::new(Mode::Quiet, "steps");
+    let obs = Progress::new(false, "steps");
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     let report = crate::plan::profile::run(&mut plan, &obs, &monitor, verbose)?;
     match format {

@@ -289,19 +289,13 @@ pub fn run_logged(
         let Some(child) = slot.as_mut() else {
             return Err("the child process was lost".into());
         };
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                slot.take();
-                return Ok(match status.success() {
-                    true => Exit::Success,
-                    false => Exit::Failed(status_words(status)),
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                slot.take();
-                return Err(e.to_string());
-            }
+        if let Some(waited) = child.try_wait().transpose() {
+            slot.take();
+            let status = waited.map_err(|e| e.to_string())?;
+            return Ok(match status.success() {
+                true => Exit::Success,
+                false => Exit::Failed(status_words(status)),
+            });
         }
         drop(slot);
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -33,15 +33,6 @@ pub trait Observer {
     fn finish(&self) {}
 }
 
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Bars when stderr is a terminal, else a line per finished cell.
-    Auto,
-    /// Warnings and errors only.
-    Quiet,
-}
-
 /// Progress on stderr.
 pub struct Progress {
     /// What a request is called in messages (`requests`, `runs`).
@@ -74,11 +65,13 @@ struct State {
 }
 
 impl Progress {
-    pub fn new(mode: Mode, unit: &'static str) -> Progress {
-        let style = match mode {
-            Mode::Quiet => Style::Quiet,
-            Mode::Auto if std::io::stderr().is_terminal() => bars(unit),
-            Mode::Auto => Style::Lines,
+    /// Progress `shown`: bars when stderr is a terminal, else a line per finished cell; not
+    /// shown, warnings and errors only.
+    pub fn new(shown: bool, unit: &'static str) -> Progress {
+        let style = match shown {
+            false => Style::Quiet,
+            true if std::io::stderr().is_terminal() => bars(unit),
+            true => Style::Lines,
         };
         Progress {
             unit,
@@ -256,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_second_run_counts_from_the_start() {
-        let p = Progress::new(Mode::Quiet, "requests");
+        let p = Progress::new(false, "requests");
         p.started(3, 9);
         for _ in 0..3 {
             p.cell_started("cell", 3);

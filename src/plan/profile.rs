@@ -184,7 +184,6 @@ pub struct ProfilePlan {
     no_dense: Option<String>,
     upcycled: Option<Upcycled>,
     notes: Vec<String>,
-    started: Option<Instant>,
     busy_threshold: f64,
 }
 
@@ -309,7 +308,6 @@ impl ProfilePlan {
             no_dense: None,
             upcycled: None,
             notes: Vec::new(),
-            started: None,
             busy_threshold: 0.25,
         }
     }
@@ -379,24 +377,18 @@ impl Plan for ProfilePlan {
         })
     }
 
-    fn reply(&mut self, cell: usize, id: usize, reply: Reply, seen: &Observed<'_>) -> Vec<Record> {
-        self.started.get_or_insert(seen.start);
+    fn reply(&mut self, cell: usize, id: usize, reply: Reply, _seen: &Observed<'_>) -> Vec<Record> {
         let slot = self.slots[cell][id];
-        match reply {
-            Reply::Step(r) => {
-                if let Some(p) = slot.phase {
-                    // Both cells decode the same tokens at the same positions: expert
-                    // selection is counted in the first alone, so each token counts once.
-                    let profile = r.profile.map(|mut p| {
-                        if cell > 0 {
-                            p.trace = Default::default();
-                        }
-                        p
-                    });
-                    self.runs[slot.session][p as usize].add(&r.calls, profile);
+        match (reply, slot.phase) {
+            (Reply::Step(mut r), Some(phase)) => {
+                // Both cells decode the same tokens at the same positions: expert selection is
+                // counted in the first alone, so each token counts once.
+                if let Some(p) = r.profile.as_mut().filter(|_| cell > 0) {
+                    p.trace = Default::default();
                 }
+                self.runs[slot.session][phase as usize].add(&r.calls, r.profile);
             }
-            Reply::Failed(f) => self.stop(&f.message),
+            (Reply::Failed(f), _) => self.stop(&f.message),
             _ => {}
         }
         Vec::new()
@@ -410,10 +402,11 @@ impl Plan for ProfilePlan {
         if self.cells.len() == 2 && !self.stopped() {
             self.notes.push(LOAD_ORDERS.to_string());
         }
-        match self.report(&first) {
-            Some(r) => vec![Record::Profile(Box::new(r))],
-            None => Vec::new(),
-        }
+        let report = self.report(&first);
+        report
+            .map(|r| Record::Profile(Box::new(r)))
+            .into_iter()
+            .collect()
     }
 
     fn cell_failed(&mut self, _cell: usize, reason: &str) -> Vec<Record> {
@@ -487,7 +480,7 @@ pub fn quick_routing(model: &Path, cache: &Path, e: &EngineSpec, verbose: bool) 
             ProfilePlan::with_sources(&settings, &model.display().to_string(), sources, cache);
         plan.no_dense = no_dense;
         let monitor = crate::hw::load::LoadMonitor::start();
-        let quiet = exec::observer::Progress::new(exec::observer::Mode::Quiet, "steps");
+        let quiet = exec::observer::Progress::new(false, "steps");
         run(&mut plan, &quiet, &monitor, verbose)
     };
     match profile() {
