@@ -13,30 +13,20 @@ use std::path::Path;
 
 /// Runs a `runner moe` command.
 pub fn run(cmd: MoeCommand, cache: &Path, verbose: bool) -> anyhow::Result<()> {
-    let threads = crate::plan::default_threads();
     match cmd {
-        MoeCommand::Upcycle(a) => run_upcycle(a, cache, verbose, threads),
-        MoeCommand::Verify(a) => run_verify(a, cache, verbose, threads),
+        MoeCommand::Upcycle(a) => run_upcycle(a, cache, verbose),
+        MoeCommand::Verify(a) => run_verify(a, cache, verbose),
     }
 }
 
-/// Bad input becomes a [`UsageError`] (exit 2); a failure while working stays a runtime error.
-fn classify(e: UpcycleError) -> anyhow::Error {
-    if e.is_usage() {
-        UsageError(e.to_string()).into()
-    } else {
-        e.into()
-    }
-}
-
-fn oracle_options(o: OracleArgs, threads: u32) -> anyhow::Result<VerifyOptions> {
+fn oracle_options(o: OracleArgs) -> anyhow::Result<VerifyOptions> {
     if o.prompt.trim().is_empty() {
         return Err(UsageError("--prompt must not be empty".into()).into());
     }
     let opts = VerifyOptions {
         prompt: o.prompt,
         n_tokens: o.n_tokens,
-        threads: o.threads.unwrap_or(threads),
+        threads: o.threads.unwrap_or_else(crate::plan::default_threads),
     };
     if opts.n_ctx() > u64::from(MAX_CTX) {
         return Err(UsageError(format!(
@@ -50,30 +40,29 @@ fn oracle_options(o: OracleArgs, threads: u32) -> anyhow::Result<VerifyOptions> 
     Ok(opts)
 }
 
-fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> anyhow::Result<()> {
+fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> {
     let opts = UpcycleOptions {
         experts: a.experts,
         used: a.used,
         router: a.router,
         seed: a.seed,
     };
-    opts.validate().map_err(classify)?;
+    opts.validate()?;
     if crate::record::read::holds_records(&a.out) {
         let e = UpcycleError::BadOutput {
             path: a.out.clone(),
             reason: "holds records (a results file); write the MoE to another file".into(),
         };
-        return Err(classify(e));
+        return Err(e.into());
     }
-    let oracle = oracle_options(a.oracle, threads)?;
+    let oracle = oracle_options(a.oracle)?;
     let dense = Resolved::get(&a.dense, cache)?;
     if a.verify {
         if let Ok(g) = GgufFile::open(&dense.path) {
             oracle_fits(&oracle, &g, &g)?;
         }
     }
-    let s =
-        crate::moe::upcycle::upcycle(&dense.path, &a.out, &opts, dense.sha256).map_err(classify)?;
+    let s = crate::moe::upcycle::upcycle(&dense.path, &a.out, &opts, dense.sha256)?;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let seed = s
         .provenance
@@ -112,8 +101,8 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool, threads: u32) -> any
     Ok(())
 }
 
-fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool, threads: u32) -> anyhow::Result<()> {
-    let oracle = oracle_options(a.oracle, threads)?;
+fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> {
+    let oracle = oracle_options(a.oracle)?;
     let r = Resolved::get(&a.dense, cache)?;
     let (dense, sha) = (r.path, r.sha256);
     let usage = |e: crate::gguf::GgufError| UsageError(e.to_string());

@@ -45,14 +45,6 @@ impl Side {
             Side::Candidate => "candidate",
         }
     }
-
-    /// How its files are named: `round3-base.json`, `round3-cand.json`.
-    fn tag(self) -> &'static str {
-        match self {
-            Side::Base => "base",
-            Side::Candidate => "cand",
-        }
-    }
 }
 
 /// What one round gave: each side's records, or why it has none.
@@ -210,9 +202,10 @@ pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, E
     Ok(outcomes)
 }
 
-/// The records file of a side in a round.
+/// The records file of a side in a round, named by the first four letters of the side's name:
+/// `round3-base.json`, `round3-cand.json`.
 pub fn records_path(out: &Path, round: u32, side: Side) -> PathBuf {
-    out.join(format!("round{round}-{}.json", side.tag()))
+    out.join(format!("round{round}-{}.json", &side.name()[..4]))
 }
 
 /// Runs one side of one round: its records, or why it has none.

@@ -109,11 +109,14 @@ impl Baselines {
             return Err("--backend names no backend".into());
         }
         let client = Client::new();
-        let mut http = Vec::new();
-        for b in specs.iter().filter(|b| !b.is_native()) {
-            let ep = spec::endpoint(b, &flags, &config)?;
-            http.push(Remote::new(ep, client.clone()));
-        }
+        let http = (specs.iter().filter(|b| !b.is_native()))
+            .map(|b| {
+                Ok(Remote::new(
+                    spec::endpoint(b, &flags, &config)?,
+                    client.clone(),
+                ))
+            })
+            .collect::<Result<_, String>>()?;
         let mut judges = Vec::new();
         for s in &a.judges {
             let b: BackendId = s.parse()?;

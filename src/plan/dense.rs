@@ -33,19 +33,14 @@ pub fn find(
     if let Some(arg) = given {
         let path = Resolved::get(arg, cache)?.path;
         let g = GgufFile::open(&path).map_err(|e| Invalid(format!("--dense: {e}")))?;
-        if is_moe(&g) {
-            return Err(Invalid(format!(
-                "--dense {}: that model is itself an MoE model, not a dense reference",
-                path.display()
-            ))
-            .into());
-        }
-        if let Some(why) = other_shape(moe, &g) {
-            return Err(Invalid(format!(
-                "--dense {}: {why}: not a dense reference of this model",
-                path.display()
-            ))
-            .into());
+        let why = match is_moe(&g) {
+            true => Some("that model is itself an MoE model, not a dense reference".to_string()),
+            false => {
+                other_shape(moe, &g).map(|w| format!("{w}: not a dense reference of this model"))
+            }
+        };
+        if let Some(why) = why {
+            return Err(Invalid(format!("--dense {}: {why}", path.display())).into());
         }
         return Ok(DenseRef::Found {
             path,

@@ -41,15 +41,12 @@ impl JudgePlan {
         judges: &[Endpoint],
         time_limit: Duration,
     ) -> anyhow::Result<JudgePlan> {
-        let done: HashSet<(CellKey, String, String, String)> = records
-            .iter()
+        // What each judge judged: (cell, scenario, prompt, judge).
+        let done: HashSet<_> = (records.iter())
             .filter_map(|r| match r {
-                Record::Judgement(j) => Some((
-                    j.cell.clone(),
-                    j.scenario.clone(),
-                    j.prompt_id.clone(),
-                    j.judge.to_string(),
-                )),
+                Record::Judgement(j) => {
+                    Some((&j.cell, &j.scenario, &j.prompt_id, j.judge.to_string()))
+                }
                 _ => None,
             })
             .collect();
@@ -73,13 +70,7 @@ impl JudgePlan {
         for (i, ep) in judges.iter().enumerate() {
             let mut tasks = Vec::new();
             for q in &requests {
-                let key = (
-                    q.cell.clone(),
-                    q.scenario.clone(),
-                    q.prompt_id.clone(),
-                    ep.spec.to_string(),
-                );
-                if done.contains(&key) {
+                if done.contains(&(&q.cell, &q.scenario, &q.prompt_id, ep.spec.to_string())) {
                     continue;
                 }
                 let Some(sc) = scenarios.iter().find(|s| s.name == q.scenario) else {
