@@ -7,28 +7,22 @@
 
 use super::observer::Observer;
 use crate::backend::CellError;
+use crate::hw::load::LoadMonitor;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 
-/// What a child reports to its parent.
+/// What a child reports to its parent; `SinkFailed`: the child could not write its records (a
+/// full disk), and the whole run stops.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Phase {
-        phase: String,
-    },
-    Request {
-        ok: bool,
-    },
-    Warn {
-        msg: String,
-    },
-    /// The child could not write its records (a full disk): the whole run stops.
-    SinkFailed {
-        msg: String,
-    },
+    Phase { phase: String },
+    Request { ok: bool },
+    Warn { msg: String },
+    SinkFailed { msg: String },
 }
 
 /// Tells a cell's child process which process started it (see [`die_with_parent`]).
@@ -61,11 +55,7 @@ fn hold(child: Child) {
 /// child could not write its records). The child's CPU time is the
 /// run's own on `monitor` while it runs (the child records its own requests; the parent's
 /// later requests must not take it for another process's load).
-pub fn run(
-    args: &[String],
-    obs: &dyn Observer,
-    monitor: &crate::hw::load::LoadMonitor,
-) -> Result<(), CellError> {
+pub fn run(args: &[String], obs: &dyn Observer, monitor: &LoadMonitor) -> Result<(), CellError> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find runner's own binary: {e}"))?;
     let mut child = Command::new(exe)
@@ -217,9 +207,8 @@ pub struct Emitter;
 impl Emitter {
     /// Tells the parent that the records could not be written, in place of an error line.
     pub fn sink_failed(&self, msg: &str) {
-        self.emit(&Event::SinkFailed {
-            msg: msg.to_string(),
-        });
+        let msg = msg.to_string();
+        self.emit(&Event::SinkFailed { msg });
     }
 
     fn emit(&self, e: &Event) {
@@ -235,9 +224,8 @@ impl Emitter {
 
 impl Observer for Emitter {
     fn cell_phase(&self, _label: &str, phase: &str) {
-        self.emit(&Event::Phase {
-            phase: phase.to_string(),
-        });
+        let phase = phase.to_string();
+        self.emit(&Event::Phase { phase });
     }
 
     fn request_done(&self, ok: bool) {
@@ -245,9 +233,8 @@ impl Observer for Emitter {
     }
 
     fn warn(&self, msg: &str) {
-        self.emit(&Event::Warn {
-            msg: msg.to_string(),
-        });
+        let msg = msg.to_string();
+        self.emit(&Event::Warn { msg });
     }
 
     /// The child's own failure is its exit: the parent reads why from its last line.
@@ -265,11 +252,7 @@ pub enum Exit {
 
 /// Runs `program` with `args`, its stdout and stderr appended to `log`, as the running child
 /// (an interrupt stops it). `Err` when it cannot start at all.
-pub fn run_logged(
-    program: &std::path::Path,
-    args: &[String],
-    log: &std::path::Path,
-) -> Result<Exit, String> {
+pub fn run_logged(program: &Path, args: &[String], log: &Path) -> Result<Exit, String> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

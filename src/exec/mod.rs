@@ -92,6 +92,10 @@ pub trait Plan {
 /// Where records go as they are made.
 pub trait Sink {
     fn append(&mut self, record: &Record) -> Result<(), String>;
+    /// Appends each of `records` in turn, until one cannot be written.
+    fn append_all(&mut self, records: &[Record]) -> Result<(), String> {
+        records.iter().try_for_each(|r| self.append(r))
+    }
 }
 
 /// Records kept in memory.
@@ -197,9 +201,7 @@ pub fn run(
                 let reason = e.to_string();
                 failures.push(reason.clone());
                 obs.cell_failed(&cell.label, &reason);
-                for r in plan.cell_failed(c, &reason) {
-                    sink.append(&r).map_err(ExecError::Sink)?;
-                }
+                (sink.append_all(&plan.cell_failed(c, &reason))).map_err(ExecError::Sink)?;
             }
         }
     }
@@ -259,26 +261,22 @@ fn in_process(
     obs.cell_phase(&cell.label, "running");
     opts.monitor.count_as_own(backend.serving_pids());
     let result = (|| {
-        while let Some(id) = plan.next(c) {
-            if crate::util::interrupt::requested() {
-                return Ok(());
-            }
+        let interrupted = crate::util::interrupt::requested;
+        while let Some(id) = plan.next(c).filter(|_| !interrupted()) {
             let start = Instant::now();
             let reply = backend.run(&plan.request(c, id));
-            if crate::util::interrupt::requested() {
+            if interrupted() {
                 // An interrupted request is not recorded: a resumed run runs it again.
                 return Ok(());
             }
             let seen = observed(opts, &info, obs, start);
             let ok = !matches!(reply, Reply::Failed(_));
             let records = plan.reply(c, id, reply, &seen);
-            if crate::util::interrupt::requested() {
+            if interrupted() {
                 // Nor is one whose grading the interrupt cut short.
                 return Ok(());
             }
-            for r in records {
-                sink.append(&r).map_err(CellError::Sink)?;
-            }
+            sink.append_all(&records).map_err(CellError::Sink)?;
             obs.request_done(ok);
         }
         Ok::<(), CellError>(())
@@ -286,10 +284,7 @@ fn in_process(
     opts.monitor.count_as_own(Vec::new());
     backend.release();
     result?;
-    for r in plan.cell_done(c, &info) {
-        sink.append(&r).map_err(CellError::Sink)?;
-    }
-    Ok(())
+    (sink.append_all(&plan.cell_done(c, &info))).map_err(CellError::Sink)
 }
 
 /// What the loop saw of a request that ran from `start` until now: other processes' load
