@@ -7,7 +7,7 @@ use crate::measure::load::{Shape, Slo};
 use crate::record::{CellKey, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The load levels of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,8 +86,8 @@ pub fn compare(reference: &str, text: &str, ends: &[usize]) -> (bool, Option<u32
 
 /// A name for one run of a level: this process and the time it ended.
 pub fn run_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:x}-{nanos:x}", std::process::id())
 }

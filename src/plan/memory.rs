@@ -29,7 +29,6 @@ pub fn check(
     source: Option<&GgufFile>,
     quant: &str,
     scenarios: &[Scenario],
-    limit_prompts: Option<u32>,
     engine: &EngineSpec,
     seqs: u32,
     limit: u64,
@@ -42,7 +41,7 @@ pub fn check(
         Err(_) => g.tensor_bytes(),
     };
     // A load level keeps one sequence's cache per request in flight.
-    let n_ctx = context_tokens(g, scenarios, limit_prompts, engine) * u64::from(seqs.max(1));
+    let n_ctx = context_tokens(g, scenarios, engine) * u64::from(seqs.max(1));
     let kv = n_ctx * least_kv_bytes(g, 1, KvType::F16, KvType::F16);
     let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
     if need <= limit {
@@ -59,14 +58,13 @@ pub fn check(
 
 /// The context the cell will ask for, from output limits and prompt lengths (4 bytes of
 /// prompt text per token at most, a generous bound), capped at the training context.
-fn context_tokens(g: &GgufFile, scenarios: &[Scenario], limit: Option<u32>, e: &EngineSpec) -> u64 {
+fn context_tokens(g: &GgufFile, scenarios: &[Scenario], e: &EngineSpec) -> u64 {
     if let Some(n) = e.n_ctx {
         return u64::from(n);
     }
-    let take = limit.map_or(usize::MAX, |n| n as usize);
     let need = scenarios
         .iter()
-        .flat_map(|s| s.prompts.iter().take(take))
+        .flat_map(|s| &s.prompts)
         .map(|p| {
             let chars: usize = p.messages.iter().map(|m| m.content.len()).sum::<usize>()
                 + p.raw_prompt.as_ref().map_or(0, String::len);

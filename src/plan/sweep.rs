@@ -6,6 +6,7 @@
 
 use super::baselines::{BackendOptions, Baselines};
 use super::load::{self as levels, LoadConfig};
+use super::profile::quick_routing;
 use super::Invalid;
 use crate::backend::{
     Backend, ChatReply, ChatRequest, EngineSpec, ModelSource, Reply, Request, Setup,
@@ -148,16 +149,7 @@ impl SweepPlan {
         for h in baselines.http.iter_mut() {
             h.template_model = template_model.clone();
         }
-        let engine = cfg.engine.clone();
-        let quant_names: Vec<String> = quants.iter().map(|q| q.label().to_string()).collect();
-        let id = sweep_id(
-            cfg,
-            &quant_names,
-            &scenarios,
-            &engine,
-            baselines.id_part(),
-            &sources,
-        );
+        let id = sweep_id(cfg, &quants, &scenarios, baselines.id_part(), &sources);
         // The sweep's prompts are those within --limit: resume and the tables count only them.
         for sc in &mut scenarios {
             sc.prompts
@@ -193,7 +185,7 @@ impl SweepPlan {
         let shared = Shared {
             results,
             cache_dir: cache.to_path_buf(),
-            engine,
+            engine: cfg.engine.clone(),
             no_text: cfg.no_text,
             raw: cfg.raw,
             verbose,
@@ -210,7 +202,7 @@ impl SweepPlan {
         };
         let done = Done::new(&existing.records);
         plan.plan_native(cfg, &sources, &quants, &done)?;
-        plan.plan_http(cfg, &done);
+        plan.plan_http(&done);
         let own = plan.own(&existing.records);
         plan.notes = existing_notes(&existing, &own, &plan.shared.results);
         Ok(plan)
@@ -385,12 +377,7 @@ impl Plan for SweepPlan {
         self.meter = Some(meter);
         if info.model.expert_count.is_some() {
             let path = Path::new(&info.model.path);
-            let routing = super::profile::quick_routing(
-                path,
-                &setup.cache_dir,
-                &setup.engine,
-                self.shared.verbose,
-            );
+            let routing = quick_routing(path, &setup.cache_dir, &setup.engine, self.shared.verbose);
             info.routing = Some(routing);
         }
         Ok(())

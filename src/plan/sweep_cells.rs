@@ -3,7 +3,7 @@
 //! the id that names the results file.
 
 use super::{CellSpec, SweepConfig, SweepPlan};
-use crate::backend::{EngineSpec, ModelSource, Setup};
+use crate::backend::{ModelSource, Setup};
 use crate::engine::quant::QuantChoice;
 use crate::exec::Cell;
 use crate::gguf::GgufFile;
@@ -11,6 +11,7 @@ use crate::measure::load::Shape;
 use crate::models::synthetic::{SynthSpec, SYNTH_PREFIX};
 use crate::plan::load as levels;
 use crate::plan::{memory, request_records, synth, Invalid, Resolved};
+use crate::record::io::Existing;
 use crate::record::{CellKey, Record, RequestRecord};
 use crate::scenario::{self, Scenario};
 use sha2::{Digest, Sha256};
@@ -37,17 +38,15 @@ impl Done<'_> {
     pub(super) fn pending(
         &self,
         scenarios: &[Scenario],
-        limit: Option<u32>,
         key: &CellKey,
         level: Option<&Shape>,
     ) -> Vec<(usize, usize)> {
         if level.is_some_and(|l| levels::level_done(self.records, key, l)) {
             return Vec::new();
         }
-        let limit = limit.map_or(usize::MAX, |n| n as usize);
         let mut out = Vec::new();
         for (s, sc) in scenarios.iter().enumerate() {
-            for (p, prompt) in sc.prompts.iter().enumerate().take(limit) {
+            for (p, prompt) in sc.prompts.iter().enumerate() {
                 let done_key = (key.clone(), sc.name.clone(), prompt.id.clone());
                 if level.is_some() || !self.prompts.contains(&done_key) {
                     out.push((s, p));
@@ -76,7 +75,7 @@ impl SweepPlan {
             for q in quants {
                 let key = CellKey::native(&r.arg, q.label());
                 for level in self.level_list() {
-                    let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
+                    let pending = done.pending(&self.scenarios, &key, level.as_ref());
                     let (source, gguf) = match &r.synth {
                         Some(spec) => synth_source(spec, q, &self.shared.cache_dir, &pending)?,
                         None => (
@@ -108,7 +107,6 @@ impl SweepPlan {
                         gguf.as_ref(),
                         &key.quant,
                         &self.scenarios,
-                        cfg.limit,
                         &self.shared.engine,
                         seqs,
                         mem_limit,
@@ -126,12 +124,12 @@ impl SweepPlan {
     }
 
     /// One cell per HTTP backend (and load level), after the native ones.
-    pub(super) fn plan_http(&mut self, cfg: &SweepConfig, done: &Done<'_>) {
+    pub(super) fn plan_http(&mut self, done: &Done<'_>) {
         for i in 0..self.baselines.http.len() {
             let spec = self.baselines.http[i].endpoint.spec.clone();
             let key = CellKey::http(&spec);
             for level in self.level_list() {
-                let pending = done.pending(&self.scenarios, cfg.limit, &key, level.as_ref());
+                let pending = done.pending(&self.scenarios, &key, level.as_ref());
                 let setup = self.setup(&key, Vec::new(), &pending);
                 self.push(spec.to_string(), 1 + i, setup, pending, level);
             }
@@ -247,15 +245,16 @@ pub(super) fn synth_source(
 /// the same command without it does.
 pub(super) fn sweep_id(
     cfg: &SweepConfig,
-    quants: &[String],
+    quants: &[QuantChoice],
     scenarios: &[Scenario],
-    e: &EngineSpec,
     backends: Option<serde_json::Value>,
     sources: &[(Resolved, Option<GgufFile>)],
 ) -> String {
+    let quants: Vec<&str> = quants.iter().map(|q| q.label()).collect();
     let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
     // The engine part as earlier releases wrote it, so their results files still resume.
+    let e = &cfg.engine;
     let engine = serde_json::json!({
         "threads": e.threads,
         "n_ctx": e.n_ctx,
@@ -408,11 +407,7 @@ fn same_machine(a: &crate::hw::machine::MachineInfo, b: &crate::hw::machine::Mac
         && (hi - lo) as f64 <= 0.02 * hi as f64
 }
 
-pub(super) fn existing_notes(
-    e: &crate::record::io::Existing,
-    own: &Own,
-    path: &Path,
-) -> Vec<String> {
+pub(super) fn existing_notes(e: &Existing, own: &Own, path: &Path) -> Vec<String> {
     let p = path.display();
     let mut out = Vec::new();
     if e.torn_bytes > 0 {
