@@ -6,9 +6,12 @@ mod measure;
 mod models;
 mod moe;
 
-use crate::cli::{Cli, Command, ListFormat, ModelsCommand};
+use crate::cli::{CheckArgs, Cli, Command, ListFormat, ModelsCommand};
+use crate::plan::ab::{self, AbOptions};
+use crate::report::check::{self, CheckOptions, CheckReport};
 use error::{code, one_line, EXIT_FAILURE};
 pub use error::{usage_error, UsageError};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Parses the arguments, runs the command and returns its exit code.
@@ -107,16 +110,12 @@ fn writing<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> 
 }
 
 /// `runner check`: exit 1 on a regression, or write a new baseline.
-fn check(
-    args: &crate::cli::CheckArgs,
-    cache_dir: Option<&std::path::Path>,
-) -> anyhow::Result<ExitCode> {
-    use crate::report::check;
+fn check(args: &CheckArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     crate::cli::values::check_busy_threshold(args.busy_threshold).map_err(UsageError)?;
     if let Some(out) = &args.out {
         crate::cli::values::check_dir("--out", out).map_err(UsageError)?;
     }
-    let check_opts = check::CheckOptions {
+    let check_opts = CheckOptions {
         tolerance: args.tolerance,
         busy_threshold: args.busy_threshold,
     };
@@ -133,7 +132,7 @@ fn check(
         return Err(UsageError("check needs --baseline FILE or --ab BASE CANDIDATE".into()).into());
     };
     // Records to compare: a file without any (empty, truncated, not records) is bad input.
-    let load = |p: &std::path::Path| {
+    let load = |p: &Path| {
         let r = crate::record::read::load(p).map_err(|e| UsageError(e.to_string()))?;
         match r.bench.is_empty() && r.requests.is_empty() {
             true => Err(UsageError(format!("{}: no records", p.display()))),
@@ -175,13 +174,9 @@ fn check(
 /// (`update`) must be a baseline this runner reads whole, or not there yet: not a sweep's
 /// results file (records of other runs would join its own), not a file of another kind, and
 /// without lines this runner does not read (rewriting would lose them).
-fn baseline_apart(
-    baseline: &std::path::Path,
-    current: &std::path::Path,
-    update: bool,
-) -> Result<(), String> {
+fn baseline_apart(baseline: &Path, current: &Path, update: bool) -> Result<(), String> {
     let b = baseline.display();
-    let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
     if let (Some(base), Some(cur)) = (real(baseline), real(current)) {
         if base.starts_with(&cur) && (update || base != cur) {
             return Err(format!(
@@ -211,11 +206,10 @@ fn baseline_apart(
 
 /// `runner check --ab`: both builds run round by round, then compared round by round.
 fn check_ab(
-    args: &crate::cli::CheckArgs,
-    mut opts: crate::plan::ab::AbOptions,
-    check_opts: &crate::report::check::CheckOptions,
+    args: &CheckArgs,
+    mut opts: AbOptions,
+    check_opts: &CheckOptions,
 ) -> anyhow::Result<ExitCode> {
-    use crate::plan::ab;
     ab::validate(&mut opts)?;
     crate::exec::signals::install();
     eprintln!(
@@ -238,17 +232,16 @@ fn check_ab(
         ))
         .into());
     }
-    let report = crate::report::check::check_ab(&opts, &run, check_opts);
+    let report = check::check_ab(&opts, &run, check_opts);
     verdict(args, &report, Some(&opts.out))
 }
 
 /// Prints the check (and saves it in `save_in`); exit 1 on a significant slowdown.
 fn verdict(
-    args: &crate::cli::CheckArgs,
-    report: &crate::report::check::CheckReport,
-    save_in: Option<&std::path::Path>,
+    args: &CheckArgs,
+    report: &CheckReport,
+    save_in: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    use crate::report::check;
     let (text, name) = match args.format {
         ListFormat::Json => (serde_json::to_string_pretty(report)? + "\n", "check.json"),
         ListFormat::Table => (check::render(report), "check.txt"),

@@ -48,10 +48,7 @@ pub fn parse_tokens(s: &str) -> Result<u32, String> {
 
 /// A token count of at least 1 and at most llama.cpp's largest context ([`MAX_CTX`]).
 pub fn parse_positive_tokens(s: &str) -> Result<u32, String> {
-    match parse_tokens(s)? {
-        0 => Err("must be at least 1, got 0".to_string()),
-        n => Ok(n),
-    }
+    parse_positive(s).and(parse_tokens(s))
 }
 
 /// A thread count: at least 1 and at most llama.cpp's limit ([`MAX_THREADS`]). `runner hw`'s

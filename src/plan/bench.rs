@@ -7,6 +7,7 @@ use crate::backend::{EngineSpec, Reply, Request, Setup, WorkloadRequest};
 use crate::engine::{ContextSettings, MAX_CTX};
 use crate::exec::{Cell, Observed, Plan};
 use crate::gguf::GgufFile;
+use crate::hw::load::Window;
 use crate::measure::RepetitionSample;
 use crate::record::{BenchRecord, CellInfo, CellKey, LoadReport, Provenance, Record, TestSpec};
 use crate::util::rng::SplitMix64;
@@ -379,12 +380,7 @@ impl BenchPlan {
 }
 
 /// The load around a test; when busy, the busiest processes and a warning.
-fn load_report(
-    test: &str,
-    before: &crate::hw::load::Window,
-    during: &crate::hw::load::Window,
-    seen: &Observed<'_>,
-) -> LoadReport {
+fn load_report(test: &str, before: &Window, during: &Window, seen: &Observed<'_>) -> LoadReport {
     let mut load = LoadReport::of(before, during, seen.busy_threshold);
     if load.busy {
         load.top_processes = crate::hw::load::top_processes(5, 5.0);
