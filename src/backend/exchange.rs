@@ -167,6 +167,8 @@ impl Exchange {
         let evaluated = u64::from(self.prompt_tokens(prompt_bytes)).saturating_sub(cached);
         let generated = self.output_tokens(max_tokens).unwrap_or(0);
         let s = &mut self.server;
+        let prompt_max = s.prompt_tokens.map_or(prompt_cap, |n| n.min(prompt_cap));
+        let max_tokens = u64::from(max_tokens);
         let time = |v: &mut Option<f64>, tokens: u64| {
             *v = v.filter(|&ms| {
                 ms.is_finite()
@@ -176,29 +178,18 @@ impl Exchange {
         };
         time(&mut s.load_ms, 0);
         time(&mut s.total_ms, 0);
-        for (ms, tps, tokens) in [
-            (&mut s.prompt_ms, &mut s.prompt_tps, evaluated),
-            (&mut s.decode_ms, &mut s.decode_tps, generated),
+        for (ms, tps, tokens, most) in [
+            (&mut s.prompt_ms, &mut s.prompt_tps, evaluated, prompt_max),
+            (&mut s.decode_ms, &mut s.decode_tps, generated, max_tokens),
         ] {
             let given = ms.is_some();
             time(ms, tokens);
             *tps = tps.filter(|&r| r.is_finite() && (0.0..=MAX_TPS).contains(&r));
-            if given && ms.is_none() {
-                *tps = None;
-            }
-        }
-        // One percent and a token of slack for a rate rounded by the server.
-        let possible =
-            |tps: f64, ms: f64, tokens: u64| tps * ms / 1e3 <= tokens as f64 * 1.01 + 1.0;
-        let prompt_max = s.prompt_tokens.map_or(prompt_cap, |n| n.min(prompt_cap));
-        if let (Some(tps), Some(ms)) = (s.prompt_tps, s.prompt_ms) {
-            if !possible(tps, ms, prompt_max) {
-                (s.prompt_tps, s.prompt_ms) = (None, None);
-            }
-        }
-        if let (Some(tps), Some(ms)) = (s.decode_tps, s.decode_ms) {
-            if !possible(tps, ms, u64::from(max_tokens)) {
-                (s.decode_tps, s.decode_ms) = (None, None);
+            // One percent and a token of slack for a rate rounded by the server.
+            let possible = |tps: f64, ms: f64| tps * ms / 1e3 <= most as f64 * 1.01 + 1.0;
+            let impossible = tps.zip(*ms).is_some_and(|(r, t)| !possible(r, t));
+            if given && ms.is_none() || impossible {
+                (*tps, *ms) = (None, None);
             }
         }
     }
@@ -249,18 +240,12 @@ impl Exchange {
 
     /// The stop reason in native's words.
     fn stop_reason(&self, stopped: bool) -> StopReason {
-        if let Some(f) = &self.failure {
-            return match f.kind {
-                FailureKind::TimeLimit => StopReason::TimeLimit,
-                _ => StopReason::Error,
-            };
-        }
-        if stopped {
-            return StopReason::StopString;
-        }
-        match self.server.finish_reason.as_deref() {
-            Some("length" | "max_tokens") => StopReason::MaxTokens,
-            Some("stop_sequence") => StopReason::StopString,
+        match (&self.failure, self.server.finish_reason.as_deref()) {
+            (Some(f), _) if f.kind == FailureKind::TimeLimit => StopReason::TimeLimit,
+            (Some(_), _) => StopReason::Error,
+            _ if stopped => StopReason::StopString,
+            (_, Some("length" | "max_tokens")) => StopReason::MaxTokens,
+            (_, Some("stop_sequence")) => StopReason::StopString,
             _ => StopReason::Eos,
         }
     }
@@ -291,19 +276,18 @@ impl Exchange {
 
     /// The failure a finished stream implies: no final event, or no token counts.
     pub fn completeness(&self) -> Option<Failure> {
-        if !self.done {
-            return Some(Failure::new(
+        let (kind, why) = match (self.done, self.usage) {
+            (false, _) => (
                 FailureKind::Truncated,
                 "the stream ended before its final event",
-            ));
-        }
-        if !self.usage {
-            return Some(Failure::new(
+            ),
+            (_, false) => (
                 FailureKind::NoUsage,
                 "the stream ended without token counts (usage)",
-            ));
-        }
-        None
+            ),
+            _ => return None,
+        };
+        Some(Failure::new(kind, why))
     }
 }
 
