@@ -98,7 +98,9 @@ impl Client {
             if status < 400 {
                 return Err(redirected(status, &resp, ep));
             }
-            let wait = retry_after(&resp, x.retries, SystemTime::now());
+            let header = resp.headers().get("retry-after");
+            let header = header.and_then(|v| v.to_str().ok());
+            let wait = retry_wait(header, x.retries, SystemTime::now());
             let message = error_body(&mut resp, ep);
             if Instant::now() >= deadline {
                 return Err(time_limit_failure());
@@ -182,16 +184,13 @@ impl Client {
         };
         let mut resp = result.map_err(|e| interrupted_or(within(classify(&e, ep, &url))))?;
         let status = resp.status().as_u16();
-        if (300..400).contains(&status) {
-            let f = redirected(status, &resp, ep);
-            return Err(Failure::new(f.kind, format!("{path}: {}", f.message)));
-        }
-        if status >= 400 {
-            let message = error_body(&mut resp, ep);
-            return Err(Failure::new(
-                FailureKind::HttpStatus,
-                format!("{path}: HTTP {status}: {message}"),
-            ));
+        if status >= 300 {
+            let message = match status {
+                300..400 => redirected(status, &resp, ep).message,
+                _ => format!("HTTP {status}: {}", error_body(&mut resp, ep)),
+            };
+            let message = format!("{path}: {message}");
+            return Err(Failure::new(FailureKind::HttpStatus, message));
         }
         let mut text = String::new();
         resp.body_mut()
@@ -450,17 +449,8 @@ fn time_limit_failure() -> Failure {
     )
 }
 
-/// How long HTTP 429 asks us to wait: `Retry-After` in seconds or as an HTTP date (a date
-/// already past is no wait), else 1, 2, 4 ... s.
-fn retry_after(resp: &Response, retries: u32, now: SystemTime) -> Option<Duration> {
-    let header = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok());
-    retry_wait(header, retries, now)
-}
-
-/// The wait a `Retry-After` value (or none) asks for after `retries` retries.
+/// How long HTTP 429 asks us to wait after `retries` retries: its `Retry-After` value in
+/// seconds or as an HTTP date (a date already past is no wait), else 1, 2, 4 ... s.
 fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Option<Duration> {
     match header.map(str::trim) {
         Some(v) => match http_date(v) {
