@@ -94,7 +94,10 @@ impl Schedule {
 
     /// The next request if it has arrived by `now`: (its number, its prompt, its arrival).
     pub fn take(&mut self, now: Instant) -> Option<(usize, usize, Duration)> {
-        if self.issued >= self.total || self.n_prompts == 0 || self.expired(now) {
+        if self.issued >= self.total
+            || self.n_prompts == 0
+            || self.deadline.is_some_and(|d| now > d)
+        {
             return None;
         }
         let arrival = match self.shape {
@@ -122,14 +125,7 @@ impl Schedule {
             Shape::Closed { .. } => Instant::now(),
             Shape::Open { .. } => self.start + self.times[self.issued],
         };
-        match self.deadline {
-            Some(d) if at > d => None,
-            _ => Some(at),
-        }
-    }
-
-    fn expired(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|d| now > d)
+        Some(at).filter(|&at| self.deadline.is_none_or(|d| at <= d))
     }
 
     /// Requests of the schedule not sent.

@@ -12,13 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A request in flight.
+/// A request in flight: what its record will say of it, and its answer so far.
 struct Live {
-    prompt: usize,
-    seq: usize,
-    arrival: Duration,
-    queue: Duration,
-    concurrent: usize,
+    served: Served,
     answer: Answer,
 }
 
@@ -70,28 +66,31 @@ impl Feed for LevelFeed<'_> {
         loop {
             let (seq, p, arrival) = self.schedule.take(now)?;
             let prompt = self.req.prompts[p];
+            let waited = now.saturating_duration_since(self.schedule.start());
+            let served = Served {
+                prompt: p,
+                seq,
+                arrival,
+                queue: waited.saturating_sub(arrival),
+                concurrent: self.live.len(),
+                reply: ChatReply::default(),
+            };
             let sampler = (!prompt.sampling.is_greedy()).then(|| Sampler::new(&prompt.sampling));
             let sampler = match sampler.transpose() {
                 Ok(s) => s,
                 Err(e) => {
-                    self.record_failed(seq, p, arrival, e.to_string());
+                    let reply = failed_reply(e.to_string());
+                    let queue = Duration::ZERO;
+                    self.served.push(Served {
+                        queue,
+                        reply,
+                        ..served
+                    });
                     continue;
                 }
             };
-            let queue = now
-                .saturating_duration_since(self.schedule.start())
-                .saturating_sub(arrival);
-            self.live.insert(
-                seq,
-                Live {
-                    prompt: p,
-                    seq,
-                    arrival,
-                    queue,
-                    concurrent: self.live.len(),
-                    answer: Answer::new(self.model, prompt.max_tokens),
-                },
-            );
+            let answer = Answer::new(self.model, prompt.max_tokens);
+            self.live.insert(seq, Live { served, answer });
             let request = SeqRequest {
                 prompt: self.ready[p].1.clone(),
                 max_tokens: prompt.max_tokens,
@@ -111,7 +110,7 @@ impl Feed for LevelFeed<'_> {
         let Some(live) = self.live.get_mut(&id) else {
             return Flow::Stop;
         };
-        let stops = &self.req.prompts[live.prompt].stop;
+        let stops = &self.req.prompts[live.served.prompt].stop;
         live.answer.push(self.model, t.token, t.at, stops)
     }
 
@@ -119,37 +118,19 @@ impl Feed for LevelFeed<'_> {
         let Some(live) = self.live.remove(&id) else {
             return;
         };
-        let (ready, _) = &self.ready[live.prompt];
-        let time_limit = self.req.prompts[live.prompt].time_limit;
+        let p = live.served.prompt;
         let generation = result.map(|t| live.answer.generation(t));
-        let reply = super::chat_reply(generation, ready, time_limit);
+        let reply = super::chat_reply(generation, &self.ready[p].0, self.req.prompts[p].time_limit);
         self.served.push(Served {
-            prompt: live.prompt,
-            seq: live.seq,
-            arrival: live.arrival,
-            queue: live.queue,
-            concurrent: live.concurrent,
             reply: ChatReply {
                 token_ends: live.answer.token_ends,
                 ..reply
             },
+            ..live.served
         });
     }
 
     fn cancelled(&self) -> bool {
         crate::util::interrupt::requested()
-    }
-}
-
-impl LevelFeed<'_> {
-    fn record_failed(&mut self, seq: usize, prompt: usize, arrival: Duration, why: String) {
-        self.served.push(Served {
-            prompt,
-            seq,
-            arrival,
-            queue: Duration::ZERO,
-            concurrent: self.live.len(),
-            reply: failed_reply(why),
-        });
     }
 }
