@@ -51,20 +51,13 @@ pub struct EndpointConfig {
 impl EndpointConfig {
     /// `over`'s fields where set, else these.
     fn merged(&self, over: &EndpointConfig) -> EndpointConfig {
-        let o = over.clone();
-        let s = self.clone();
-        EndpointConfig {
-            base_url: o.base_url.or(s.base_url),
-            api_key_env: o.api_key_env.or(s.api_key_env),
-            headers: o.headers.or(s.headers),
-            max_tokens_field: o.max_tokens_field.or(s.max_tokens_field),
-            extra: o.extra.or(s.extra),
-            family: o.family.or(s.family),
-            local: o.local.or(s.local),
-            num_thread: o.num_thread.or(s.num_thread),
-            num_ctx: o.num_ctx.or(s.num_ctx),
-            keep_alive: o.keep_alive.or(s.keep_alive),
-            warmup_limit: o.warmup_limit.or(s.warmup_limit),
+        let (o, s) = (over.clone(), self.clone());
+        macro_rules! either {
+            ($($field:ident),*) => { EndpointConfig { $($field: o.$field.or(s.$field)),* } };
+        }
+        either! {
+            base_url, api_key_env, headers, max_tokens_field, extra, family, local, num_thread,
+            num_ctx, keep_alive, warmup_limit
         }
     }
 }

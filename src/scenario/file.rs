@@ -62,17 +62,12 @@ const PROMPT_KEYS: [&str; 7] = [
 impl RawSettings {
     /// These settings, falling back to `defaults` field by field.
     fn or(self, d: &RawSettings) -> RawSettings {
-        RawSettings {
-            system: self.system.or_else(|| d.system.clone()),
-            max_tokens: self.max_tokens.or(d.max_tokens),
-            time_limit_s: self.time_limit_s.or(d.time_limit_s),
-            temperature: self.temperature.or(d.temperature),
-            seed: self.seed.or(d.seed),
-            top_p: self.top_p.or(d.top_p),
-            top_k: self.top_k.or(d.top_k),
-            stop: self.stop.or_else(|| d.stop.clone()),
-            raw: self.raw.or(d.raw),
+        macro_rules! either {
+            ($($field:ident),*) => {
+                RawSettings { $($field: self.$field.or_else(|| d.$field.clone())),* }
+            };
         }
+        either! { system, max_tokens, time_limit_s, temperature, seed, top_p, top_k, stop, raw }
     }
 }
 
