@@ -13,106 +13,11 @@ use crate::scenario::{CaseVerdict, Execution, RunLimits, TestSpec, Verdict};
 /// level; then it imports `solution`, runs each of those tests and no other (awaiting a
 /// coroutine), writes one JSON line per case and a closing line. A failure to import is one failed case. Everything it
 /// uses after the import is a local name bound before it.
-const PYTHON_DRIVER: &str = r#"
-import ast, asyncio, importlib, inspect, json, os, sys
-def main():
-    write, fd = os.write, os.open("verdicts", os.O_WRONLY | os.O_APPEND)
-    os.unlink("verdicts")
-    encode, text, kind, callable_, coroutine = json.JSONEncoder().encode, str, type, callable, inspect.iscoroutine
-    run_coroutine, load, compile_, exec_ = asyncio.run, importlib.import_module, compile, exec
-    def emit(o):
-        write(fd, (encode(o) + "\n").encode())
-    def why(e):
-        try:
-            return (kind(e).__name__ + ": " + text(e))[:300]
-        except BaseException:
-            return "an exception that cannot be shown"
-    def report(case, ok, detail=None):
-        emit({"case": case, "pass": ok, "detail": detail})
-    def tests():
-        source = open("tests.py").read()
-        try:
-            tree = ast.parse(source, "tests.py")
-        except SyntaxError as e:
-            emit({"expect": ["load tests"]})
-            return report("load tests", False, why(e))
-        names = []
-        for node in tree.body:
-            found = []
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                found = [node.name]
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                found = [t.id for t in targets if isinstance(t, ast.Name)]
-            names += [n for n in found if n.startswith("test_") and n not in names]
-        emit({"expect": names or ["tests"]})
-        sys.path.insert(0, ".")
-        try:
-            load("solution")
-        except BaseException as e:
-            return report("import", False, why(e))
-        ns = {"__name__": "tests"}
-        try:
-            exec_(compile_(source, "tests.py", "exec"), ns)
-        except BaseException as e:
-            return report("load tests", False, why(e))
-        if not names:
-            report("tests", False, "no test_ functions")
-        for n in names:
-            f = ns.get(n)
-            if not callable_(f):
-                report(n, False, "not a function")
-                continue
-            try:
-                r = f()
-                if coroutine(r):
-                    run_coroutine(r)
-                report(n, True)
-            except BaseException as e:
-                report(n, False, why(e))
-    try:
-        tests()
-    finally:
-        emit({"done": True})
-main()
-"#;
+const PYTHON_DRIVER: &str = include_str!("drivers/tests.py");
 
 /// Runs the answer's SQL against a database built by setup.sql and compares its rows with
 /// expect.json.
-const SQL_DRIVER: &str = r#"
-import json, os, sqlite3
-_fd = os.open("verdicts", os.O_WRONLY | os.O_APPEND)
-os.unlink("verdicts")
-def dumps(o, **kw):
-    return json.dumps(o, default=repr, **kw)
-def emit(o):
-    os.write(_fd, (dumps(o) + "\n").encode())
-def report(case, ok, detail=None):
-    emit({"case": case, "pass": ok, "detail": detail})
-emit({"expect": ["row count", "rows"]})
-spec = json.load(open("expect.json"))
-db = sqlite3.connect(":memory:")
-db.executescript(open("setup.sql").read())
-query = open("answer.sql").read().strip()
-try:
-    rows = [list(r) for r in db.execute(query.rstrip().rstrip(";")).fetchall()]
-except Exception as e:
-    report("query", False, (type(e).__name__ + ": " + str(e))[:300])
-    emit({"done": True})
-    raise SystemExit(0)
-want = spec["expect"]
-def norm(r):
-    return [round(v, 6) if isinstance(v, float) else v for v in r]
-got = [norm(r) for r in rows]
-want = [norm(r) for r in want]
-if not spec["ordered"]:
-    key = lambda r: dumps(r, sort_keys=True)
-    got, want = sorted(got, key=key), sorted(want, key=key)
-report("row count", len(got) == len(want), None if len(got) == len(want) else f"{len(got)} rows, want {len(want)}")
-same = got == want
-report("rows", same, None if same else ("first rows " + dumps(got[:3]))[:300])
-emit({"done": True})
-"#;
+const SQL_DRIVER: &str = include_str!("drivers/sql.py");
 
 /// Runs JavaScript tests: tests.js uses `solution` (the answer's module.exports, or its
 /// top-level functions) and declares `test_*` functions (`function test_x`, or `const`, `let`
@@ -120,55 +25,7 @@ emit({"done": True})
 /// name), reads tests.js, announces the tests it declares and freezes `assert`; it runs those
 /// tests and no other (the answer's own `test_*` functions share the context), awaiting a
 /// test that returns a promise.
-const JS_DRIVER: &str = r#"
-"use strict";
-const fs = require("fs");
-const vm = require("vm");
-const assert = require("assert");
-const writeSync = fs.writeSync, stringify = JSON.stringify, slice = String.prototype.slice;
-const fd = fs.openSync("verdicts", "a");
-fs.unlinkSync("verdicts");
-function emit(o) { writeSync(fd, stringify(o) + "\n"); }
-function why(e) {
-  try { return slice.call(String(e), 0, 300); } catch (_) { return "an exception that cannot be shown"; }
-}
-function report(c, ok, detail) { emit({case: c, pass: ok, detail: detail === undefined ? null : detail}); }
-const tests = fs.readFileSync("tests.js", "utf8");
-const solution = fs.readFileSync("solution.js", "utf8");
-const declared = /^[ \t]*(?:(?:async[ \t]+)?function[ \t]*\*?[ \t]*(test_[A-Za-z0-9_$]*)|(?:const|let|var)[ \t]+(test_[A-Za-z0-9_$]*)[ \t]*=)/gm;
-const names = [];
-for (const m of tests.matchAll(declared)) { const n = m[1] || m[2]; if (!names.includes(n)) names.push(n); }
-emit({expect: names.length ? names : ["tests"]});
-Object.freeze(assert.strict);
-Object.freeze(assert);
-async function main() {
-  // One context for the answer and the tests, so that both see the same Error and builtins.
-  const ctx = vm.createContext({ module: { exports: {} }, console, require,
-    setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask });
-  Object.defineProperty(ctx, "assert", { value: assert, writable: false, configurable: false });
-  ctx.exports = ctx.module.exports;
-  try {
-    vm.runInContext(solution, ctx, { filename: "solution.js" });
-  } catch (e) { report("load", false, why(e)); return; }
-  ctx.solution = ctx.module.exports;
-  for (const [k, v] of Object.entries(ctx.module.exports || {})) { if (!(k in ctx)) ctx[k] = v; }
-  try {
-    vm.runInContext(tests, ctx, { filename: "tests.js" });
-  } catch (e) { report("load tests", false, why(e)); return; }
-  if (names.length === 0) report("tests", false, "no test_ functions");
-  for (const n of names) {
-    let f;
-    try { f = vm.runInContext(n, ctx); } catch (e) { f = undefined; }
-    if (typeof f !== "function") { report(n, false, "not a function"); continue; }
-    try {
-      const r = f();
-      if (r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function") await r;
-      report(n, true);
-    } catch (e) { report(n, false, why(e)); }
-  }
-}
-main().then(() => emit({done: true}), (e) => { report("driver", false, why(e)); emit({done: true}); });
-"#;
+const JS_DRIVER: &str = include_str!("drivers/tests.js");
 
 /// rustc's sysroot (the toolchain itself, not rustup's proxy, which needs its home), found
 /// once; `None` without rustc.
