@@ -118,11 +118,7 @@ fn normalize_exact(s: &str) -> &str {
 /// Equal after trimming and dropping one trailing period.
 pub(super) fn exact(response: &str, value: &str, case_insensitive: bool) -> Result<(), String> {
     let (got, want) = (normalize_exact(response), normalize_exact(value));
-    let equal = if case_insensitive {
-        got.to_lowercase() == want.to_lowercase()
-    } else {
-        got == want
-    };
+    let equal = got == want || case_insensitive && got.to_lowercase() == want.to_lowercase();
     if equal {
         Ok(())
     } else {

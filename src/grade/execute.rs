@@ -7,6 +7,7 @@
 use super::sandbox::{self, Limits};
 use super::text;
 use crate::scenario::{CaseVerdict, Execution, RunLimits, TestSpec, Verdict};
+use std::path::{Path, PathBuf};
 
 /// Runs Python tests. Before the answer is imported it opens the verdict file (and removes its
 /// name), reads tests.py, and announces the `test_*` functions that tests.py defines at top
@@ -29,15 +30,15 @@ const JS_DRIVER: &str = include_str!("drivers/tests.js");
 
 /// rustc's sysroot (the toolchain itself, not rustup's proxy, which needs its home), found
 /// once; `None` without rustc.
-fn rust_sysroot() -> Option<std::path::PathBuf> {
-    static SYSROOT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+fn rust_sysroot() -> Option<PathBuf> {
+    static SYSROOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     SYSROOT
         .get_or_init(|| {
             let o = std::process::Command::new("rustc")
                 .args(["--print", "sysroot"])
                 .output()
                 .ok()?;
-            let root = std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+            let root = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
             (o.status.success() && root.join("bin/rustc").is_file()).then_some(root)
         })
         .clone()
@@ -72,7 +73,7 @@ fn compile_limits(limits: &Limits) -> Limits {
 /// Compiles `code` and `tests` into one crate with its tests (`rustc --test`), removes the
 /// source, and runs the `#[test]` functions of `tests` (by their full names), one case each.
 fn run_rust(
-    sysroot: &std::path::Path,
+    sysroot: &Path,
     code: &str,
     tests: &str,
     limits: &Limits,
@@ -107,16 +108,12 @@ fn run_rust(
         .map_err(|e| format!("remove solution.rs: {e}"))?;
     // libtest writes each result to a log file that runner holds open, not only to stdout,
     // which the answer shares.
-    let mut log = verdict_file(dir.path())?;
     let mut args: Vec<String> = ["--test-threads=1", "--exact", "--logfile", "verdicts"]
         .map(String::from)
         .to_vec();
     args.extend(expected.iter().cloned());
-    let o = sandbox::run(dir.path(), &dir.path().join("t"), &args, limits)
-        .map_err(|e| format!("cannot start the tests: {e}"))?;
-    if let Some(why) = o.stopped(limits) {
-        return Err(why);
-    }
+    let tests = dir.path().join("t");
+    let (o, log) = run_logged(dir.path(), &tests, &args, limits, "the tests")?;
     // `ok NAME`, `failed NAME` or `ignored NAME`; the last two fail, saying which.
     let case = |l: &str| {
         let (result, name) = l.split_once(' ')?;
@@ -126,42 +123,45 @@ fn run_rust(
             detail: (result != "ok").then(|| result.to_string()),
         })
     };
-    let cases = read_verdicts(&mut log, limits)?
-        .lines()
-        .filter_map(case)
-        .collect();
+    let cases = log.lines().filter_map(case).collect();
     let done = o.stdout.lines().any(|l| l.starts_with("test result: "));
     // libtest exits with 101 when a test failed.
     Ok(checked(&expected, cases, done, ending(&o, &[0, 101])))
 }
 
-/// The file `verdicts` in `dir`, made here and held open, which the sandbox user may write.
-fn verdict_file(dir: &std::path::Path) -> Result<std::fs::File, String> {
+/// Runs `program args` in `dir` (`what` names it when it cannot start) beside the file
+/// `verdicts`, made here and held open, which the sandbox user may write: how the run ended
+/// and what it wrote to that file (from the start, at most the output limit), or why the run
+/// was stopped.
+fn run_logged(
+    dir: &Path,
+    program: &Path,
+    args: &[String],
+    limits: &Limits,
+    what: &str,
+) -> Result<(sandbox::Outcome, String), String> {
+    use std::io::{Read, Seek};
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("verdicts");
-    std::fs::OpenOptions::new()
+    let failed = |e: std::io::Error| format!("verdict file: {e}");
+    let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&path)
-        .and_then(|f| {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
-            Ok(f)
-        })
-        .map_err(|e| format!("verdict file: {e}"))
-}
-
-/// What the run wrote to its verdict file, from the start, at most the output limit.
-fn read_verdicts(file: &mut std::fs::File, limits: &Limits) -> Result<String, String> {
-    use std::io::{Read, Seek};
+        .map_err(failed)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).map_err(failed)?;
+    let o = sandbox::run(dir, program, args, limits)
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    if let Some(why) = o.stopped(limits) {
+        return Err(why);
+    }
     let mut written = Vec::new();
-    file.rewind()
-        .and_then(|()| {
-            file.take(limits.output_bytes as u64)
-                .read_to_end(&mut written)
-        })
-        .map_err(|e| format!("verdict file: {e}"))?;
-    Ok(String::from_utf8_lossy(&written).into_owned())
+    file.rewind().map_err(failed)?;
+    (file.take(limits.output_bytes as u64))
+        .read_to_end(&mut written)
+        .map_err(failed)?;
+    Ok((o, String::from_utf8_lossy(&written).into_owned()))
 }
 
 /// The full names (`module::function`) of the `#[test]` functions in Rust `source`, as
@@ -391,20 +391,16 @@ fn execution(t: &TestSpec, limits: &Limits, skipped: Option<String>) -> Executio
 /// verdicts to a file runner created (not to stdout, which the answer shares); the cases it
 /// reported, checked against those it announced, or why there are none.
 fn run_cases(
-    interpreter: &std::path::Path,
+    interpreter: &Path,
     driver: (&str, &str),
     files: &[(&str, String)],
     limits: &Limits,
 ) -> Result<Vec<CaseVerdict>, String> {
     let files = files.iter().map(|(name, body)| (*name, body.as_str()));
     let dir = workdir(files.chain([driver]))?;
-    let mut verdicts = verdict_file(dir.path())?;
-    let o = sandbox::run(dir.path(), interpreter, &[driver.0.to_string()], limits)
-        .map_err(|e| format!("cannot start {}: {e}", interpreter.display()))?;
-    if let Some(why) = o.stopped(limits) {
-        return Err(why);
-    }
-    let written = read_verdicts(&mut verdicts, limits)?;
+    let args = [driver.0.to_string()];
+    let what = interpreter.display().to_string();
+    let (o, written) = run_logged(dir.path(), interpreter, &args, limits, &what)?;
     let (mut expected, mut cases, mut done) = (None, Vec::new(), false);
     for line in written.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -523,7 +519,7 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
 /// module after it.
 fn cases(
     t: &TestSpec,
-    found: &std::path::Path,
+    found: &Path,
     driver: &str,
     ext: &str,
     code: String,
