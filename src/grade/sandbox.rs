@@ -156,26 +156,22 @@ fn user_namespace_works(w: &Wrapper) -> bool {
 pub fn isolation() -> Isolation {
     let w = wrapper();
     let namespaces = w.namespaces || w.user_namespace;
+    let hidden = if namespaces {
+        hidden_homes(&base())
+    } else {
+        Vec::new()
+    };
     Isolation {
         network: namespaces,
         filesystem: namespaces,
-        user: if w.namespaces {
-            "a uid of its own"
-        } else if w.user_namespace {
-            "runner's own, in a user namespace"
-        } else {
-            "runner's own"
+        user: match (w.namespaces, w.user_namespace) {
+            (true, _) => "a uid of its own",
+            (_, true) => "runner's own, in a user namespace",
+            _ => "runner's own",
         }
         .into(),
         rlimits: if w.prlimit { "prlimit" } else { "ulimit" }.into(),
-        hidden: if namespaces {
-            hidden_homes(&base())
-                .iter()
-                .map(|h| h.display().to_string())
-                .collect()
-        } else {
-            Vec::new()
-        },
+        hidden: hidden.iter().map(|h| h.display().to_string()).collect(),
     }
 }
 
@@ -268,20 +264,13 @@ fn reachable_base(tmp: &Path) -> PathBuf {
 /// An interpreter the sandbox user can run: the system's when runner drops to a user of the
 /// run's own (programs under root's home are not readable by it), else the first on PATH.
 pub fn program(name: &str) -> Option<PathBuf> {
-    let system = ["/usr/bin", "/bin", "/usr/local/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file());
-    if wrapper().namespaces {
-        return system;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-        .or(system)
+    let path = std::env::var_os("PATH").filter(|_| !wrapper().namespaces);
+    let on_path = path.iter().flat_map(std::env::split_paths);
+    let system = ["/usr/bin", "/bin", "/usr/local/bin"].map(PathBuf::from);
+    on_path
+        .chain(system)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The command line that runs `program args` under the limits and isolation `w` offers, with
