@@ -68,10 +68,7 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
     }
     let v: Value = serde_json::from_str(line).map_err(|e| http::not_json("line", &e, line, ep))?;
     if let Some(e) = v.get("error") {
-        let msg = e
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| e.to_string());
+        let msg = e.as_str().map_or_else(|| e.to_string(), str::to_string);
         return Err(http::server_error(&msg, ep));
     }
     x.server.model = str_at(&v, "/model")
