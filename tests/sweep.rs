@@ -275,6 +275,45 @@ fn a_cell_too_big_for_memory_is_refused_up_front() {
     );
 }
 
+/// A prompt whose output limit takes it past the model's context (SmolLM2's 8,192 tokens) or
+/// past `--ctx` fails its cell before any request runs, naming the prompt; before, each run
+/// of it failed and counted against the model's pass rate, and the sweep ended well.
+#[test]
+fn a_prompt_past_the_context_fails_its_cell_up_front() {
+    for (max_tokens, ctx, words) in [
+        (
+            9000,
+            "",
+            "more than the cell's 8192 (the model's training context)",
+        ),
+        (100, "--ctx 64", "more than the cell's 64 (--ctx)"),
+    ] {
+        let s = Sweep::new();
+        let text = format!(
+            "name = \"long\"\ndescription = \"d\"\nkind = \"long-form\"\n\
+             [[prompts]]\nid = \"fits\"\nuser = \"Hi.\"\nmax_tokens = 4\n\
+             [[prompts]]\nid = \"long\"\nuser = \"Tell a story.\"\nmax_tokens = {max_tokens}\n"
+        );
+        let sc = write(s.dir.path(), "long.toml", &text);
+        let o = s.run(&format!(
+            "-m {} --quant source --scenario {} {ctx}",
+            m(),
+            sc.display()
+        ));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let recs = s.records();
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert_eq!(recs[0]["kind"], "cell_failed");
+        let reason = recs[0]["reason"].as_str().unwrap();
+        assert!(reason.starts_with("prompt long: "), "{reason}");
+        assert!(
+            reason.contains(&format!("+ {max_tokens} max tokens")),
+            "{reason}"
+        );
+        assert!(reason.contains(words), "{reason}");
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();

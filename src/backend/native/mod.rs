@@ -75,6 +75,10 @@ impl Backend for Native {
             self.prompts.insert(p.id.clone(), ready);
         }
         let settings = self.context_settings(setup, &first);
+        if setup.context.is_none() {
+            self.all_fit(setup, settings.n_ctx)
+                .map_err(CellError::Refused)?;
+        }
         // A cell of chat prompts that all decode greedily chooses on the device where it can
         // from the start, as its runs will, so that the cell's record says so.
         let greedy_chat =
@@ -181,6 +185,29 @@ impl Native {
             .unwrap_or(u32::MAX);
         let n_ctx = e.n_ctx.unwrap_or_else(|| need.min(train)).max(64);
         base(n_ctx, 2048.min(n_ctx), 512)
+    }
+
+    /// `Err` naming the first prompt whose tokens and output limit need more than the cell's
+    /// context of `n_ctx` tokens (the model's training context, or `--ctx`): every run of it
+    /// would fail, counted against the model's pass rate, so the cell does not start.
+    fn all_fit(&self, setup: &Setup, n_ctx: u32) -> Result<(), String> {
+        for p in &setup.prompts {
+            let Some(ready) = self.prompts.get(&p.id) else {
+                continue;
+            };
+            let need = u64::from(ready.tokens) + u64::from(p.max_tokens);
+            if need > u64::from(n_ctx) {
+                let limit = match setup.engine.n_ctx {
+                    Some(_) => "--ctx",
+                    None => "the model's training context",
+                };
+                return Err(format!(
+                    "prompt {}: {} prompt tokens + {} max tokens need {need} tokens of context, more than the cell's {n_ctx} ({limit})",
+                    p.id, ready.tokens, p.max_tokens
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A prompt rendered and counted: from the cell's preparation, or now.
