@@ -169,6 +169,9 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// The longest time limit a prompt may have, in seconds (about 32 years).
 const MAX_TIME_LIMIT_S: f64 = 1e9;
+/// The least time limit, in seconds: below a millisecond no request can answer, and the
+/// table's one decimal would show the limit as 0.0 s.
+const MIN_TIME_LIMIT_S: f64 = 0.001;
 
 /// A number as a scenario file may have written it: plain digits from 0.0001 to below 10^9,
 /// else with an exponent (`1e20`, not twenty-one digits).
@@ -185,9 +188,9 @@ fn check_defaults(s: &RawSettings) -> Result<(), String> {
         return Err("max_tokens must be >= 1".into());
     }
     if let Some(t) = s.time_limit_s {
-        if !(t.is_finite() && t > 0.0 && t <= MAX_TIME_LIMIT_S) {
+        if !(t.is_finite() && (MIN_TIME_LIMIT_S..=MAX_TIME_LIMIT_S).contains(&t)) {
             return Err(format!(
-                "time_limit_s {} must be more than 0 and at most {MAX_TIME_LIMIT_S:e} (seconds)",
+                "time_limit_s {} must be from {MIN_TIME_LIMIT_S} to {MAX_TIME_LIMIT_S:e} (seconds)",
                 shown(t)
             ));
         }

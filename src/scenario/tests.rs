@@ -275,11 +275,15 @@ fn prompt_level_errors() {
     );
     expect_error(
         &prompt_with("time_limit_s = -1\n"),
-        "prompt 'a': time_limit_s -1 must be more than 0 and at most 1e9 (seconds)",
+        "prompt 'a': time_limit_s -1 must be from 0.001 to 1e9 (seconds)",
+    );
+    expect_error(
+        &prompt_with("time_limit_s = 1e-300\n"),
+        "prompt 'a': time_limit_s 1e-300 must be from 0.001 to 1e9 (seconds)",
     );
     expect_error(
         &prompt_with("time_limit_s = 1e20\n"),
-        "prompt 'a': time_limit_s 1e20 must be more than 0 and at most 1e9 (seconds)",
+        "prompt 'a': time_limit_s 1e20 must be from 0.001 to 1e9 (seconds)",
     );
     expect_error(
         &prompt_with("temperature = 1e308\n"),
