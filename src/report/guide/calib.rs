@@ -86,7 +86,7 @@ pub const COLUMNS: &[&str] = &[
 
 /// Reads the reference rows under a results directory; none when the file is absent. A file
 /// that is there but damaged (not a regular file or not text, a missing column, a row that
-/// does not parse, a number that is not positive and below 1e9) is an error naming it: it is
+/// does not parse, a number outside 1e-6 to 1e9) is an error naming it: it is
 /// never read as fewer rows.
 pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
     let path = results_dir.join(PATH);
@@ -102,10 +102,11 @@ pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
             row.active_params_b,
         ];
         for v in numbers.into_iter().flatten() {
-            // Rates, GiB and billions of parameters are all far below 1e9.
-            if !(v.is_finite() && v > 0.0 && v < 1e9) {
+            // Rates, GiB and billions of parameters are all far below 1e9, and far above a
+            // millionth, under which a prediction fitted to them is noise.
+            if !(v.is_finite() && (1e-6..1e9).contains(&v)) {
                 return Err(format!(
-                    "{}: line {line}: {} {} on {}: {v} is not a positive number below 1e9",
+                    "{}: line {line}: {} {} on {}: {v} is not a number from 1e-6 to 1e9",
                     path.display(),
                     row.model,
                     row.quant,
