@@ -832,6 +832,33 @@ fn an_output_that_would_overwrite_the_records_read_is_refused() {
     }
 }
 
+/// An output that is a directory is a usage error, found before anything is written: the
+/// guide's Markdown is not written when its CSV beside it would be a directory.
+#[test]
+fn an_output_that_is_a_directory_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = results_copy(dir.path());
+    let results = results.to_str().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(out.join("guide.csv")).unwrap();
+    let md = out.join("guide.md");
+    for (cmd, o) in [("report", &out), ("guide", &out), ("guide", &md)] {
+        let o = runner()
+            .args([cmd, "--results", results, "-o", o.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+        assert!(
+            err.contains("is a directory; name a file to write"),
+            "{err}"
+        );
+    }
+    assert!(!md.exists());
+}
+
 /// A results directory in `dir` with a copy of the test records and reference CSVs.
 fn results_copy(dir: &Path) -> PathBuf {
     let results = dir.join("results");

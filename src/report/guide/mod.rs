@@ -364,12 +364,18 @@ pub fn load(
 
 /// Refuses an output path that names a file `runner guide` or `runner report` reads under
 /// `results`, before anything is written: a file its records came from, or either reference
-/// CSV (there already or not); or a file of records anywhere.
+/// CSV (there already or not); or a file of records anywhere; or a directory.
 pub fn refuse_overwrite(
     records: &Records,
     results: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<(), Invalid> {
+    if out.is_dir() {
+        return Err(Invalid(format!(
+            "{}: is a directory; name a file to write",
+            out.display()
+        )));
+    }
     records.refuse_overwrite(results, out)?;
     if crate::record::read::holds_records(out) {
         return Err(Invalid(format!(
