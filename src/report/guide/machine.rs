@@ -144,12 +144,14 @@ fn find_chip(name: &str, named: &str, cores: Option<usize>) -> Result<&'static C
     let exact = chips::CHIPS
         .iter()
         .any(|c| names.iter().any(|n| n.eq_ignore_ascii_case(c.name)));
-    // The chips, not told apart by their core count, whose names have every word given.
+    // The chips, not told apart by their core count, whose names have every word given (a
+    // name of no words, such as "(", has none).
     let sharing = |n: &str| -> Vec<&'static str> {
         let given = words(n);
         chips::CHIPS
             .iter()
-            .filter(|c| c.cores.is_none() && given.iter().all(|w| words(c.name).contains(w)))
+            .filter(|c| c.cores.is_none() && !given.is_empty())
+            .filter(|c| given.iter().all(|w| words(c.name).contains(w)))
             .map(|c| c.name)
             .collect()
     };
@@ -321,6 +323,9 @@ mod tests {
             e.ends_with("the NVIDIA GeForce RTX 4090 is sold with 24 GB only: give that or leave the size out"),
             "{e}"
         );
+        // A name of no words is no chip, not every chip.
+        let e = parse("( 48GB").unwrap_err();
+        assert!(e.contains("'(' is not in the chip table"), "{e}");
         // A name two cards share: the variant is asked for, not guessed.
         let e = parse("H100 80GB").unwrap_err();
         assert!(
