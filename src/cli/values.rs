@@ -8,68 +8,75 @@ use crate::report::{Format, ListFormat};
 use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
+/// A whole number from `least` to `max` (`why`: what the limit is, after it). A negative
+/// number, or one too large for any integer type, is named as such, not as something other
+/// than a number.
+fn bounded(s: &str, least: u32, max: u32, why: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected a whole number, got '{s}'"));
+    }
+    let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+    if (s.starts_with('-') && n > 0) || n < u64::from(least) {
+        return Err(match least {
+            0 => format!("must be 0 or more, got {s}"),
+            _ => format!("must be at least {least}, got {s}"),
+        });
+    }
+    match u32::try_from(n).ok().filter(|&n| n <= max) {
+        Some(n) => Ok(n),
+        None => Err(format!("must be at most {max}{why}, got {s}")),
+    }
+}
+
 /// A count that may be zero: whole, non-negative.
 pub fn parse_count(s: &str) -> Result<u32, String> {
-    let s = s.trim();
-    if s.starts_with('-') {
-        return Err(format!("must be 0 or more, got {s}"));
-    }
-    s.parse::<u32>()
-        .map_err(|_| format!("expected a whole number, got '{s}'"))
+    bounded(s, 0, u32::MAX, "")
 }
 
 /// A count that must be at least 1.
 pub fn parse_positive(s: &str) -> Result<u32, String> {
-    match parse_count(s)? {
-        0 => Err("must be at least 1, got 0".to_string()),
-        n => Ok(n),
-    }
+    bounded(s, 1, u32::MAX, "")
 }
+
+/// What bounds a token count.
+const TOKENS_WHY: &str = " (the largest context llama.cpp holds)";
 
 /// A context size in tokens: 1 to llama.cpp's largest ([`MAX_CTX`]).
 pub fn parse_ctx(s: &str) -> Result<u32, String> {
-    match parse_count(s)? {
-        n @ 1..=MAX_CTX => Ok(n),
-        n => Err(format!(
-            "must be 1 to {MAX_CTX} (the largest context llama.cpp holds), got {n}"
-        )),
-    }
+    bounded(s, 1, MAX_CTX, TOKENS_WHY).map_err(|e| match e.starts_with("expected") {
+        true => e,
+        false => format!("must be 1 to {MAX_CTX}{TOKENS_WHY}, got {}", s.trim()),
+    })
 }
 
 /// A token count that may be zero (a prompt, a generation, a depth), at most llama.cpp's
 /// largest context ([`MAX_CTX`]): more tokens than any context holds cannot be evaluated.
 pub fn parse_tokens(s: &str) -> Result<u32, String> {
-    at_most(
-        parse_count(s)?,
-        MAX_CTX,
-        " (the largest context llama.cpp holds)",
-    )
+    bounded(s, 0, MAX_CTX, TOKENS_WHY)
 }
 
 /// A token count of at least 1 and at most llama.cpp's largest context ([`MAX_CTX`]).
 pub fn parse_positive_tokens(s: &str) -> Result<u32, String> {
-    parse_positive(s).and(parse_tokens(s))
+    bounded(s, 1, MAX_CTX, TOKENS_WHY)
 }
 
 /// A thread count: at least 1 and at most llama.cpp's limit ([`MAX_THREADS`]). `runner hw`'s
 /// probe threads take the same limit: bandwidth read by more threads than llama.cpp runs is
 /// none a decode can reach.
 pub fn parse_threads(s: &str) -> Result<u32, String> {
-    at_most(
-        parse_positive(s)?,
-        MAX_THREADS,
-        " (llama.cpp's thread limit)",
-    )
+    bounded(s, 1, MAX_THREADS, " (llama.cpp's thread limit)")
 }
 
 /// Timed passes of `runner hw`: at least 1 and at most [`MAX_PASSES`].
 pub fn parse_passes(s: &str) -> Result<u32, String> {
-    at_most(parse_positive(s)?, MAX_PASSES, "")
+    bounded(s, 1, MAX_PASSES, "")
 }
 
 /// Measured repetitions of a bench test: at least 1 and at most 10,000.
 pub fn parse_repetitions(s: &str) -> Result<u32, String> {
-    at_most(parse_positive(s)?, 10_000, "")
+    bounded(s, 1, 10_000, "")
 }
 
 /// `n` when it is at most `max`; else why not (`why`: what the limit is, after it).
@@ -188,6 +195,27 @@ mod tests {
     fn values_parse_or_say_why() {
         assert_eq!(parse_count("0"), Ok(0));
         assert!(parse_count("-1").unwrap_err().contains("0 or more"));
+        // A negative count or one past every integer type is named as such.
+        assert_eq!(parse_passes("-1"), Err("must be at least 1, got -1".into()));
+        assert_eq!(
+            parse_positive("99999999999999"),
+            Err("must be at most 4294967295, got 99999999999999".into())
+        );
+        let huge = "9".repeat(40);
+        assert_eq!(
+            parse_passes(&huge),
+            Err(format!("must be at most 1000, got {huge}"))
+        );
+        assert_eq!(
+            parse_ctx("-3"),
+            Err("must be 1 to 2147483392 (the largest context llama.cpp holds), got -3".into())
+        );
+        assert_eq!((parse_count("+5"), parse_count(" 7 ")), (Ok(5), Ok(7)));
+        for bad in ["1.5", "", "-", "1e3", "0x10"] {
+            assert!(parse_count(bad)
+                .unwrap_err()
+                .starts_with("expected a whole number"));
+        }
         assert!(parse_positive("0").unwrap_err().contains("at least 1"));
         assert_eq!(parse_tokens("0"), Ok(0));
         assert_eq!(parse_tokens("2147483392"), Ok(MAX_CTX));
