@@ -341,7 +341,8 @@ pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<PathBuf, Scenario
         }
     }
     let path = PathBuf::from(name_or_path);
-    if path.exists() {
+    // A link that leads nowhere readable (round a loop of links) is read, to say why.
+    if path.exists() || path.symlink_metadata().is_ok() {
         return Ok(path);
     }
     let looks_like_path = name_or_path.contains(['/', '\\']) || name_or_path.ends_with(".toml");

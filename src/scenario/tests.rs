@@ -59,6 +59,14 @@ fn missing_file_and_directory() {
         .expect_err("missing")
         .to_string();
     assert_eq!(err, "/no/such/file.toml: no such file");
+    // Two links to each other: the file is there, and unreadable.
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.toml"), tmp.path().join("b.toml"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let found = resolve(a.to_str().unwrap(), &[]).expect("the link is there");
+    let err = load(&found).expect_err("a loop").to_string();
+    assert!(err.contains(": cannot read: "), "{err}");
     let dir = builtin_dir();
     let err = load(&dir).expect_err("directory").to_string();
     assert!(
