@@ -627,10 +627,13 @@ fn a_base_url_holding_the_api_key_is_refused() {
     let key = "sk-in-the-path-7c1d0e";
     let closed = free_port();
     let url = format!("http://127.0.0.1:{closed}/{key}/v1");
+    // The same key with two of its characters written as escapes.
+    let escaped = format!("http://127.0.0.1:{closed}/sk%2din-the-path-7c1d0%65/v1");
     let config = dir.path().join("backends.toml");
     std::fs::write(&config, format!("[anthropic]\nbase_url = \"{url}\"\n")).unwrap();
     for args in [
         format!("sweep --backend openai:x --openai-base-url {url} --scenario short-response"),
+        format!("sweep --backend openai:x --openai-base-url {escaped} --scenario short-response"),
         format!(
             "sweep --backend anthropic:x --backend-config {} --scenario short-response",
             config.display()

@@ -119,6 +119,11 @@ impl Secret {
         self.0.len() >= 4 && text.contains(&self.0)
     }
 
+    /// Whether the key is in `url` as it is written or once its `%XX` escapes are decoded.
+    fn appears_in_url(&self, url: &str) -> bool {
+        self.appears_in(url) || self.appears_in(&percent_decoded(url))
+    }
+
     /// `text`, cut from a longer one at its end, with the key redacted, and also any part of
     /// the key the cut left at its end (the first characters of a key the cut went through),
     /// from 4 characters on: fewer say no more than a key's public scheme (`sk-`), and would
@@ -208,7 +213,7 @@ pub fn endpoint(
     };
     let given = flag_url.clone().or(cfg.base_url.clone());
     if let (Some(k), Some(url), Some(var)) = (&key, &given, key_env) {
-        if k.appears_in(url) {
+        if k.appears_in_url(url) {
             return Err(format!(
                 "{spec}: the base URL holds the API key (${var}); the key is sent as a header only: give the URL without it"
             ));
@@ -316,6 +321,33 @@ fn check_headers(
     Ok(())
 }
 
+/// `text` with each `%XX` escape made the byte it stands for (bytes that are not UTF-8 as
+/// U+FFFD); anything else as it is.
+fn percent_decoded(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex
+            .filter(|_| b[i] == b'%')
+            .map(|h| u8::from_str_radix(h, 16))
+        {
+            Some(Ok(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The base URL (given, else the default) without a trailing slash, and its host: an
 /// http(s) URL without credentials, a query or a fragment in it (request paths are appended
 /// to it), and with a port that exists.
@@ -377,6 +409,15 @@ pub fn is_local_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_are_decoded_and_anything_else_kept() {
+        assert_eq!(percent_decoded("a%2Fb%2fc%41"), "a/b/cA");
+        assert_eq!(percent_decoded("100%"), "100%");
+        assert_eq!(percent_decoded("%zz%4"), "%zz%4");
+        assert_eq!(percent_decoded("%C3%A9%FF"), "é\u{fffd}");
+        assert_eq!(percent_decoded("é%"), "é%");
+    }
 
     #[test]
     fn backend_names_parse() {
