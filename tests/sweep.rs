@@ -245,6 +245,8 @@ fn a_corrupt_model_fails_its_cell_and_the_others_complete() {
     ));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("1 cell(s) failed"), "{}", stderr(&o));
+    // The cell's reason is told once, not also as its process's own last line.
+    assert_eq!(stderr(&o).matches("truncated").count(), 1, "{}", stderr(&o));
     let recs = s.records();
     let failed: Vec<&Value> = recs.iter().filter(|r| r["kind"] == "cell_failed").collect();
     assert_eq!(failed.len(), 1);

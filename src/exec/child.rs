@@ -80,8 +80,20 @@ pub fn run(args: &[String], obs: &dyn Observer, monitor: &LoadMonitor) -> Result
         words
     });
     let mut sink_failed = None;
+    // An error line is held until another line follows it: the child's last one is the
+    // reason the cell failed, which the observer reports itself.
+    let mut held: Option<String> = None;
+    let mut note = |l: String| {
+        if let Some(h) = held.take() {
+            obs.note(&h);
+        }
+        match l.starts_with("error: ") {
+            true => held = Some(l),
+            false => obs.note(&l),
+        }
+    };
     for line in stdout {
-        notes.try_iter().for_each(|l| obs.note(&l));
+        notes.try_iter().for_each(&mut note);
         match serde_json::from_str::<Event>(&line) {
             Ok(Event::Phase { phase }) => obs.cell_phase("", &phase),
             Ok(Event::Request { ok }) => obs.request_done(ok),
@@ -91,8 +103,12 @@ pub fn run(args: &[String], obs: &dyn Observer, monitor: &LoadMonitor) -> Result
         }
     }
     let words = errors.join().unwrap_or_default();
-    notes.try_iter().for_each(|l| obs.note(&l));
+    notes.try_iter().for_each(&mut note);
     let status = running().take().map(|mut c| c.wait());
+    let told = matches!(&status, Some(Ok(s)) if !s.success() && signal_words(*s).is_none());
+    if let Some(h) = held.take().filter(|_| !told) {
+        obs.note(&h);
+    }
     if let Some(msg) = sink_failed {
         return Err(CellError::Sink(msg));
     }
