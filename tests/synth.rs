@@ -555,3 +555,183 @@ fn layer_scaled_runs_give_a_labelled_full_depth_extrapolation() {
     assert_eq!(r.status.code(), Some(2));
     assert!(stderr(&r).contains("synthetic"), "{}", stderr(&r));
 }
+
+#[test]
+fn a_tokenizer_from_a_file_lets_an_entry_without_one_run_scenarios() {
+    let _g = heavy();
+    let cache = tempfile::tempdir().unwrap();
+    let c = cache.path().to_str().unwrap();
+    let donor = model();
+    let d = donor.to_str().unwrap();
+    let donor_g = GgufFile::open(donor).unwrap();
+    let tokens = |g: &GgufFile| match g.get("tokenizer.ggml.tokens") {
+        Some(runner::gguf::MetaValue::Array(a)) => a.len,
+        other => panic!("tokens: {other:?}"),
+    };
+    // Without a tokenizer the entry cannot run scenarios, and the refusal names the way out.
+    let o = run(&[
+        "--cache-dir",
+        c,
+        "sweep",
+        "-m",
+        "synth:llama-3.1-8b:layers=1",
+        "-q",
+        "source",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("add tokenizer=FILE"), "{e}");
+
+    let out = cache.path().join("l8.gguf");
+    synth(
+        "llama-3.1-8b",
+        &out,
+        &["--layers", "1", "-q", "q4_0", "--tokenizer", d],
+    );
+    let g = GgufFile::open(&out).unwrap();
+    assert_eq!(tokens(&g), 128_256, "padded to the model's vocabulary");
+    for key in ["tokenizer.ggml.model", "tokenizer.chat_template"] {
+        assert_eq!(g.get_str(key), donor_g.get_str(key), "{key}");
+        assert!(g.get_str(key).is_some(), "{key}");
+    }
+    let s = Synthetic::from_gguf(&g).unwrap();
+    let name = donor.file_name().unwrap().to_str().unwrap();
+    assert_eq!(s.tokenizer, format!("{name} (file)"));
+
+    // As a synth: name, the sweep builds it into the cache and runs a prompt through it.
+    let results = cache.path().join("runs");
+    let spec = format!("synth:llama-3.1-8b@q4_0:layers=1:tokenizer={d}");
+    let o = run(&[
+        "--cache-dir",
+        c,
+        "sweep",
+        "-m",
+        &spec,
+        "-q",
+        "source",
+        "-s",
+        "short-response",
+        "--limit",
+        "1",
+        "--max-tokens",
+        "2",
+        "--no-progress",
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cached: Vec<_> = std::fs::read_dir(cache.path().join("synth"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].contains("-t"), "{cached:?}");
+    let file = std::fs::read_dir(&results).unwrap().next().unwrap();
+    let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+    let req: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["kind"] == "request")
+        .expect("a request record");
+    assert!(req["prompt_tokens"].as_u64().unwrap() > 5, "{req}");
+    assert_eq!(
+        req["info"]["model"]["synthetic"]["tokenizer"],
+        format!("{name} (file)")
+    );
+}
+
+#[test]
+fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.gguf");
+    let o = out.to_str().unwrap();
+    let not_gguf = dir.path().join("not.gguf");
+    std::fs::write(&not_gguf, b"this is not a model").unwrap();
+    let ids_only = dir.path().join("ids.gguf");
+    synth(
+        "llama-2-7b",
+        &ids_only,
+        &["--layers", "1", "-q", "q4_0", "--ids-only"],
+    );
+    let smol = model().to_str().unwrap();
+    for (args, says) in [
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-3.1-8b",
+                "--tokenizer",
+                "/no/such.gguf",
+                "-o",
+                o,
+            ],
+            "tokenizer /no/such.gguf",
+        ),
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-3.1-8b",
+                "--tokenizer",
+                not_gguf.to_str().unwrap(),
+                "-o",
+                o,
+            ],
+            "not.gguf",
+        ),
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-3.1-8b",
+                "--tokenizer",
+                ids_only.to_str().unwrap(),
+                "-o",
+                o,
+            ],
+            "holds no tokenizer",
+        ),
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-2-7b",
+                "--tokenizer",
+                smol,
+                "-o",
+                o,
+            ],
+            "its tokenizer has 49152 tokens; the model's vocabulary holds at most 32000",
+        ),
+        (
+            vec![
+                "models",
+                "synth",
+                "llama-3.1-8b",
+                "--tokenizer",
+                smol,
+                "--ids-only",
+                "-o",
+                o,
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "bench",
+                "-m",
+                &format!("synth:llama-2-7b:tokenizer={smol}"),
+                "-n",
+                "1",
+            ],
+            "at most 32000",
+        ),
+    ] {
+        let r = run(&args);
+        let e = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
+        assert!(!out.exists(), "{args:?} left a file");
+    }
+}

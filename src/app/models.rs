@@ -3,7 +3,10 @@
 use super::UsageError;
 use crate::cli::{ListFormat, SynthArgs, TwinArgs};
 use crate::engine::synth::{self, TwinValues};
-use crate::models::{self, catalogue, synthetic};
+use crate::models::{
+    self, catalogue,
+    synthetic::{self, TokenizerSource},
+};
 use crate::plan;
 use std::path::{Path, PathBuf};
 
@@ -133,13 +136,19 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
 
 /// Writes a synthetic model (to the cache unless `-o`) and returns its path.
 pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
+    let arch = catalogue::arch(&a.name).map_err(|e| UsageError(e.to_string()))?;
+    let tokenizer = match (&a.tokenizer, a.ids_only) {
+        (Some(f), _) => TokenizerSource::file(f, arch.vocab).map_err(UsageError)?,
+        (None, true) => TokenizerSource::None,
+        (None, false) => TokenizerSource::Entry,
+    };
     let spec = synthetic::SynthSpec {
-        arch: catalogue::arch(&a.name).map_err(|e| UsageError(e.to_string()))?,
+        arch,
         quant: a.quant.as_ref().map(|q| q.to_ascii_lowercase()),
         layers: a.layers,
         seed: a.seed,
         experts: a.experts,
-        ids_only: a.ids_only,
+        tokenizer,
         dense: a.dense,
     };
     spec.validate().map_err(UsageError)?;

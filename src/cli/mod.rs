@@ -120,8 +120,12 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N")]
     pub experts: Option<u32>,
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tokenizer")]
     pub ids_only: bool,
+    /// Take the tokenizer (and chat template) from this GGUF file, a model of the same family,
+    /// so that entries without a fetchable tokenizer can run scenarios.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<std::path::PathBuf>,
     /// The MoE model's dense reference instead: the same attention and one FFN as wide as the
     /// experts a token uses (equal active bytes), without a router.
     #[arg(long)]

@@ -98,9 +98,20 @@ pub fn resolve(arg: &str, cache: &Path, opts: &FetchOptions) -> Result<PathBuf, 
     }
 }
 
-/// A model's name for tables: a known name as it is, a path by its file stem.
+/// A model's name for tables: a known name as it is, a path by its file stem, a `synth:` name
+/// with a tokenizer file by that file's name.
 pub fn display_name(arg: &str) -> String {
-    if find(arg).is_some() || arg.starts_with(synthetic::SYNTH_PREFIX) {
+    if arg.starts_with(synthetic::SYNTH_PREFIX) {
+        let part = |p: &str| match p.strip_prefix("tokenizer=") {
+            Some(f) if f != "none" => {
+                let name = Path::new(f).file_name().map(|n| n.to_string_lossy());
+                format!("tokenizer={}", name.as_deref().unwrap_or(f))
+            }
+            _ => p.to_string(),
+        };
+        return arg.split(':').map(part).collect::<Vec<_>>().join(":");
+    }
+    if find(arg).is_some() {
         return arg.to_string();
     }
     let p = Path::new(arg);
@@ -122,6 +133,16 @@ mod display_tests {
             "SmolLM2-135M-Instruct.Q4_1"
         );
         assert_eq!(display_name("model.gguf"), "model");
+        for synth in [
+            "synth:qwen3-30b-a3b@q8_0:layers=2",
+            "synth:llama-2-7b:tokenizer=none",
+        ] {
+            assert_eq!(display_name(synth), synth);
+        }
+        assert_eq!(
+            display_name("synth:llama-3.1-8b:tokenizer=/m/Llama-3.2-1B.gguf:layers=4"),
+            "synth:llama-3.1-8b:tokenizer=Llama-3.2-1B.gguf:layers=4"
+        );
         assert_eq!(display_name("dir/"), "dir");
     }
 }

@@ -3,7 +3,9 @@
 //! ([`SynthSpec`]).
 
 use super::catalogue::{arch, Arch, Family};
-use crate::gguf::{MetaValue, MAX_EXPERTS};
+use crate::gguf::{GgufFile, MetaValue, MAX_EXPERTS};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 #[path = "synthetic_tests.rs"]
@@ -129,8 +131,63 @@ impl Synthetic {
     }
 }
 
+const FILE_LABEL: &str = " (file)";
+
+/// Where a synthetic model's tokenizer comes from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum TokenizerSource {
+    /// The catalogue entry's own (fetched), or none where the entry has none.
+    #[default]
+    Entry,
+    /// None: token ids only.
+    None,
+    /// The `tokenizer.*` keys of a GGUF file; `digest` tells their contents apart.
+    File { path: PathBuf, digest: String },
+}
+
+impl TokenizerSource {
+    /// The tokenizer of the GGUF file at `path`, checked to fit a vocabulary of `vocab`
+    /// tokens; errors are one line.
+    pub fn file(path: &Path, vocab: u64) -> Result<TokenizerSource, String> {
+        let bad = |why: String| format!("tokenizer {}: {why}", path.display());
+        let g = GgufFile::open(path).map_err(|e| bad(e.to_string()))?;
+        let n = match g.get("tokenizer.ggml.tokens") {
+            Some(MetaValue::Array(a)) => a.len,
+            _ => return Err(bad("holds no tokenizer (no tokenizer.ggml.tokens)".into())),
+        };
+        if n == 0 || n > vocab {
+            return Err(bad(format!(
+                "its tokenizer has {n} tokens; the model's vocabulary holds at most {vocab}"
+            )));
+        }
+        let mut f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let mut h = Sha256::new();
+        for (i, (key, _)) in g.metadata.iter().enumerate() {
+            if let (true, Some(raw)) = (key.starts_with("tokenizer."), g.raw_value(&mut f, i)) {
+                h.update(key.as_bytes());
+                h.update(raw.map_err(|e| bad(e.to_string()))?);
+            }
+        }
+        Ok(TokenizerSource::File {
+            path: path.to_path_buf(),
+            digest: hex::encode(&h.finalize()[..4]),
+        })
+    }
+
+    /// How records name a tokenizer taken from a file.
+    pub fn file_label(path: &Path) -> String {
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        format!("{}{FILE_LABEL}", name.to_string_lossy())
+    }
+
+    /// Whether a [`Synthetic::tokenizer`] names a file ([`TokenizerSource::file_label`]).
+    pub fn is_file_label(label: &str) -> bool {
+        label.ends_with(FILE_LABEL)
+    }
+}
+
 /// A synthetic model named on the command line:
-/// `synth:NAME[@QUANT][:layers=N][:seed=S][:experts=N][:tokenizer=none]`.
+/// `synth:NAME[@QUANT][:layers=N][:seed=S][:experts=N][:tokenizer=none|FILE]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthSpec {
     pub arch: &'static Arch,
@@ -141,8 +198,8 @@ pub struct SynthSpec {
     pub seed: u64,
     /// Routed experts instead of the published count (MoE entries).
     pub experts: Option<u32>,
-    /// Write token ids only, even when a tokenizer could be fetched.
-    pub ids_only: bool,
+    /// Where its tokenizer comes from.
+    pub tokenizer: TokenizerSource,
     /// The dense reference of an MoE entry instead of the entry itself.
     pub dense: bool,
 }
@@ -176,7 +233,7 @@ impl SynthSpec {
             layers: None,
             seed: DEFAULT_SEED,
             experts: None,
-            ids_only: false,
+            tokenizer: TokenizerSource::Entry,
             dense: false,
         };
         let mut seen = Vec::new();
@@ -194,11 +251,15 @@ impl SynthSpec {
                 "layers" => spec.layers = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
                 "seed" => spec.seed = num()?,
                 "experts" => spec.experts = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
-                "tokenizer" if v == "none" => spec.ids_only = true,
+                "tokenizer" if v == "none" => spec.tokenizer = TokenizerSource::None,
+                "tokenizer" if !v.is_empty() => {
+                    spec.tokenizer =
+                        TokenizerSource::file(Path::new(v), arch.vocab).map_err(|e| format!("'{arg}': {e}"))?
+                }
                 "dense" if v.is_empty() => spec.dense = true,
                 _ => {
                     return Err(format!(
-                        "'{arg}': unknown option '{part}' (layers=N, seed=S, experts=N, tokenizer=none, dense)"
+                        "'{arg}': unknown option '{part}' (layers=N, seed=S, experts=N, tokenizer=none|FILE, dense)"
                     ))
                 }
             }
@@ -271,7 +332,11 @@ impl SynthSpec {
     /// build, whose quantizer chose the types).
     pub fn file_name(&self, build: &str) -> String {
         let experts = self.experts.map(|x| format!("-x{x}")).unwrap_or_default();
-        let ids = if self.ids_only { "-ids" } else { "" };
+        let ids = match &self.tokenizer {
+            TokenizerSource::Entry => String::new(),
+            TokenizerSource::None => "-ids".into(),
+            TokenizerSource::File { digest, .. } => format!("-t{digest}"),
+        };
         let dense = if self.dense { "-dense" } else { "" };
         format!(
             "{}{experts}{dense}-{}-{}l-s{}{ids}-v{VALUE_MODEL}-{build}.gguf",

@@ -6,7 +6,7 @@
 use super::{Invalid, Resolved};
 use crate::gguf::GgufFile;
 use crate::models;
-use crate::models::synthetic::Synthetic;
+use crate::models::synthetic::{Synthetic, TokenizerSource};
 use crate::moe::provenance::{Provenance, KEY_SOURCE_NAME};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -111,12 +111,14 @@ fn other_shape(moe: &GgufFile, dense: &GgufFile) -> Option<String> {
 }
 
 /// A synthetic MoE model's dense reference: the same entry, type, layers and seed, with one
-/// FFN as wide as the experts a token uses.
+/// FFN as wide as the experts a token uses. A tokenizer taken from a file cannot be found
+/// again from the model, and the routing profile runs on token ids, so that reference has none.
 fn synthetic_reference(moe: &GgufFile) -> Option<String> {
     let s = Synthetic::from_gguf(moe).filter(|s| s.of != "twin" && !s.dense)?;
-    let ids = match moe.get_str("tokenizer.ggml.model") {
-        Some("none") => ":tokenizer=none",
-        _ => "",
+    let none = moe.get_str("tokenizer.ggml.model") == Some("none");
+    let ids = match none || TokenizerSource::is_file_label(&s.tokenizer) {
+        true => ":tokenizer=none",
+        false => "",
     };
     Some(format!(
         "synth:{}@{}:layers={}:seed={}:dense{ids}",
@@ -149,6 +151,46 @@ fn candidates(name: &str, sha: Option<&str>, moe_path: &Path, cache: &Path) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synthetic_reference_has_the_tokenizer_it_can_find_again() {
+        use crate::gguf::{GgufWriter, MetaValue};
+        let dir = tempfile::tempdir().unwrap();
+        let moe = |tokenizer: &str, model: &str| {
+            let s = Synthetic {
+                of: "qwen3-30b-a3b".into(),
+                model: "Qwen3-30B-A3B".into(),
+                layers: 1,
+                full_layers: 48,
+                seed: 42,
+                source: String::new(),
+                tokenizer: tokenizer.into(),
+                experts: Some(128),
+                quant: Some("q4_0".into()),
+                dense: false,
+                values: 2,
+            };
+            let mut w = GgufWriter::new();
+            w.set("tokenizer.ggml.model", &MetaValue::Str(model.into()))
+                .unwrap();
+            for (k, v) in s.metadata() {
+                w.set(&k, &v).unwrap();
+            }
+            let path = dir.path().join("moe.gguf");
+            w.write_to(&mut std::fs::File::create(&path).unwrap(), None)
+                .unwrap();
+            GgufFile::open(&path).unwrap()
+        };
+        let spec = "synth:qwen3-30b-a3b@q4_0:layers=1:seed=42:dense";
+        for (tokenizer, model, ids) in [
+            ("qwen2.5-coder-0.5b", "gpt2", ""),
+            ("none (token ids only)", "none", ":tokenizer=none"),
+            ("mine.gguf (file)", "gpt2", ":tokenizer=none"),
+        ] {
+            let got = synthetic_reference(&moe(tokenizer, model));
+            assert_eq!(got, Some(format!("{spec}{ids}")), "{tokenizer}");
+        }
+    }
 
     #[test]
     fn candidates_look_next_to_the_model_in_the_cache_and_by_hash() {

@@ -1,10 +1,13 @@
 //! Synthetic models on demand: a `synth:` model argument (or `runner models synth`) is built
 //! once into the cache (`<cache>/synth/`) and reused, with the tokenizer of a fetchable model
-//! of its family where the catalogue names one.
+//! of its family where the catalogue names one, or of a GGUF file given as `tokenizer=FILE`.
 
 use super::Invalid;
 use crate::engine::{quant, quantize, synth};
-use crate::models::{self, synthetic::SynthSpec};
+use crate::models::{
+    self,
+    synthetic::{SynthSpec, TokenizerSource},
+};
 use std::path::{Path, PathBuf};
 
 /// Where the cache keeps synthetic models.
@@ -24,8 +27,11 @@ pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth
     let quant = quant::parse_for_synth(&spec.quant_name(), arch.experts > 0)
         .map_err(|e| Invalid(format!("{}: {e}", arch.name)))?;
     crate::engine::init(false)?;
-    let tokenizer = match (arch.tokenizer, spec.ids_only) {
-        (Some(name), false) => {
+    let tokenizer = match (&spec.tokenizer, arch.tokenizer) {
+        (TokenizerSource::File { path, .. }, _) => {
+            Some((path.clone(), TokenizerSource::file_label(path)))
+        }
+        (TokenizerSource::Entry, Some(name)) => {
             let known = models::find(name)
                 .ok_or_else(|| anyhow::anyhow!("the tokenizer model {name} is not known"))?;
             let path = models::fetch(known, cache, &models::FetchOptions::default())?;
@@ -72,15 +78,13 @@ pub fn cached(spec: &SynthSpec, cache: &Path) -> anyhow::Result<PathBuf> {
 
 /// Refuses a synthetic model without a tokenizer where prompts must be tokenized.
 pub fn needs_text(spec: &SynthSpec, what: &str) -> Result<(), Invalid> {
-    if spec.arch.tokenizer.is_some() && !spec.ids_only {
-        return Ok(());
-    }
+    let hint = match (&spec.tokenizer, spec.arch.tokenizer) {
+        (TokenizerSource::File { .. }, _) | (TokenizerSource::Entry, Some(_)) => return Ok(()),
+        (TokenizerSource::None, Some(_)) => "leave out tokenizer=none",
+        _ => "add tokenizer=FILE (a GGUF of the same family)",
+    };
     Err(Invalid(format!(
-        "synth:{} has no tokenizer (token ids only), so it cannot run {what}: use `runner bench`{}",
+        "synth:{} has no tokenizer (token ids only), so it cannot run {what}: use `runner bench`, or {hint}",
         spec.arch.name,
-        match spec.arch.tokenizer {
-            Some(_) => ", or leave out tokenizer=none",
-            None => "",
-        }
     )))
 }
