@@ -175,12 +175,14 @@ pub struct Work {
     pub moe: bool,
 }
 
-/// A decode observation: work, published peak bandwidth (GB/s) and tokens per second.
-#[derive(Debug, Clone, Copy)]
+/// A decode observation: work, published peak bandwidth (GB/s), tokens per second and the
+/// quantization (lower case).
+#[derive(Debug, Clone)]
 pub(super) struct Obs {
     pub work: Work,
     pub gbps: f64,
     pub tps: f64,
+    pub quant: String,
 }
 
 /// The fitted decode model of one backend.
@@ -229,7 +231,7 @@ impl DecodeFit {
     }
 }
 
-fn log_loss(obs: &[Obs], f: impl Fn(&Obs) -> f64) -> f64 {
+fn log_loss(obs: &[&Obs], f: impl Fn(&Obs) -> f64) -> f64 {
     obs.iter().map(|o| (f(o) / o.tps).ln().powi(2)).sum()
 }
 
@@ -237,17 +239,23 @@ fn log_loss(obs: &[Obs], f: impl Fn(&Obs) -> f64) -> f64 {
 /// rows cannot tell the two apart), searched coarsely (2 %, 0.5 ms) then finely around the
 /// best (0.5 %, 0.1 ms); then the MoE factor 5-150 % in 0.5 % steps. A grid keeps the fit
 /// deterministic and free of local-minimum surprises.
+///
+/// The rows tell a fixed cost apart from the bandwidth share only where one quantization is
+/// seen at bytes per token (÷ bandwidth) at least 1.3 times apart: two models, or two chips.
+/// Across quantizations alone, a type's kernel speed would pass for a fixed cost (on a GPU,
+/// Q8_0 decodes faster than Q6_K though it reads more).
 pub(super) fn fit_decode(obs: &[Obs]) -> Option<DecodeFit> {
-    let dense: Vec<Obs> = obs.iter().filter(|o| !o.work.moe).copied().collect();
-    let moe: Vec<Obs> = obs.iter().filter(|o| o.work.moe).copied().collect();
+    let dense: Vec<&Obs> = obs.iter().filter(|o| !o.work.moe).collect();
+    let moe: Vec<&Obs> = obs.iter().filter(|o| o.work.moe).collect();
     if dense.is_empty() {
         return None;
     }
     let x = |o: &Obs| o.work.bytes_per_token / (o.gbps * 1e9);
-    let xs: Vec<f64> = dense.iter().map(x).collect();
-    let spread =
-        xs.iter().cloned().fold(f64::MIN, f64::max) / xs.iter().cloned().fold(f64::MAX, f64::min);
-    let fixed = dense.len() >= 2 && spread > 1.3;
+    let apart = |a: &Obs, b: &Obs| a.quant == b.quant && x(a).max(x(b)) > 1.3 * x(a).min(x(b));
+    let fixed = dense
+        .iter()
+        .enumerate()
+        .any(|(i, a)| dense[i + 1..].iter().any(|b| apart(a, b)));
     // The least of `best` and the (loss, efficiency, fixed cost) over the grid `es` × `cs`.
     let search = |es: Vec<f64>, cs: Vec<f64>, best: (f64, f64, f64)| {
         let grid = es.into_iter().flat_map(|e| cs.iter().map(move |&c| (e, c)));
@@ -365,6 +373,7 @@ impl Model {
                     work: r.work,
                     gbps: r.chip.peak_gbps,
                     tps,
+                    quant: r.row.quant.to_ascii_lowercase(),
                 });
             }
             let Some(pp) = r.row.pp_tps else { continue };

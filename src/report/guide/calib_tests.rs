@@ -184,6 +184,60 @@ fn a_machine_with_records_is_fitted_to_its_own_decodes() {
     assert!(!trust.contains("by backend"), "{trust}");
 }
 
+/// A GPU's decodes of one model in three quantizations: Q8_0 decodes faster than Q6_K though
+/// it reads more, so the rows cannot tell a fixed cost from a type's kernel speed. Without an
+/// MoE decode the fit predicts no MoE model.
+#[test]
+fn one_model_in_several_types_fits_no_fixed_cost_and_no_moe_model() {
+    let point = |quant: &str, gb: f64, tps: f64| LocalPoint {
+        model: "gemma-3-12b".into(),
+        quant: quant.into(),
+        work: Work {
+            bytes_per_token: gb * 1e9,
+            flops_per_token: 0.0,
+            moe: false,
+        },
+        tps,
+    };
+    let gpu = |points: Vec<LocalPoint>| {
+        let fit = super::fit_decode(&Local::obs(&points, 3350.0));
+        Local {
+            label: "gpu".into(),
+            id: "g".into(),
+            chip: None,
+            backend: "native".into(),
+            gbps: 3350.0,
+            gbps_from: "published",
+            memory_bytes: None,
+            fit,
+            points,
+            known: Vec::new(),
+        }
+    };
+    let types = vec![
+        point("q4_k_m", 7.5, 140.1),
+        point("Q6_K", 9.8, 116.3),
+        point("q8_0", 12.6, 119.6),
+    ];
+    let fit = gpu(types.clone()).fit.unwrap();
+    assert_eq!(fit.fixed_ms, 0.0, "{fit:?}");
+    // The same type at another size (another model) tells them apart.
+    let mut two_models = types;
+    two_models.push(point("Q4_K_M", 4.7, 198.0));
+    let fit = gpu(two_models.clone()).fit.unwrap();
+    assert!(fit.fixed_ms > 0.0, "{fit:?}");
+
+    let m = gpu(two_models);
+    let moe = Work {
+        bytes_per_token: 2e9,
+        flops_per_token: 0.0,
+        moe: true,
+    };
+    assert!(m.declines(&moe) && m.decode(&moe).is_none());
+    let dense = Work { moe: false, ..moe };
+    assert!(!m.declines(&dense) && m.decode(&dense).is_some());
+}
+
 impl Validation {
     fn into_work(self) -> Work {
         Work {

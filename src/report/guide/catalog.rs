@@ -369,7 +369,11 @@ pub fn local_row(s: &Sized, m: &local::Local, a: Assumptions) -> CatalogueRow {
         };
         (Some(*tps), confidence, why.clone())
     });
-    let none = "too few decodes measured here to fit".to_string();
+    let none = match m.declines(&work) {
+        true => "no MoE decode measured here to fit MoE models to",
+        false => "too few decodes measured here to fit",
+    };
+    let none = none.to_string();
     let (decode_tps, confidence, mut basis) = decode_basis(known, m.decode(&work), 2, none);
     basis.push_str("; prompt: not predicted on a machine with records (no compute fit)");
     CatalogueRow {

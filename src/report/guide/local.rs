@@ -44,12 +44,23 @@ impl Local {
                 work: p.work,
                 gbps,
                 tps: p.tps,
+                quant: p.quant.to_ascii_lowercase(),
             })
             .collect()
     }
 
+    /// Whether the fit here declines to predict `w`: an MoE model where no MoE decode was
+    /// measured, which a dense-only fit would read at the dense efficiency (far too fast where
+    /// a fixed cost per token could not be fitted either).
+    pub fn declines(&self, w: &Work) -> bool {
+        w.moe && self.fit.as_ref().is_some_and(|f| f.moe_rows == 0)
+    }
+
     /// Predicted decode tok/s of `w` here, with its basis.
     pub fn decode(&self, w: &Work) -> Option<(f64, String)> {
+        if self.declines(w) {
+            return None;
+        }
         let fit = self.fit.as_ref()?;
         Some((
             fit.predict(w, self.gbps),

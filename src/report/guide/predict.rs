@@ -83,7 +83,7 @@ pub fn profiles(rows: &[GuideRow]) -> Vec<Profile> {
 }
 
 /// One predicted row on machine `m`, from `local`, the fit to its own decodes, when it has one;
-/// `None` when the machine has no bandwidth to predict from.
+/// `None` when the machine has no bandwidth to predict from, or its fit declines the model.
 pub fn predict(
     m: &MachineSummary,
     local: Option<&Local>,
@@ -98,6 +98,9 @@ pub fn predict(
         flops_per_token: 0.0,
         moe: p.moe,
     };
+    if local.is_some_and(|l| l.declines(&work)) {
+        return None;
+    }
     let on = p.measured_on.join(", ");
     let (tps, basis, from) = match local.and_then(|l| l.decode(&work)) {
         Some((tps, why)) => (
