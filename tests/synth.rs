@@ -19,6 +19,18 @@ fn synth(name: &str, out: &Path, args: &[&str]) {
     assert_eq!(stdout(&o).trim(), out.to_str().unwrap());
 }
 
+/// Each of `cases` (arguments, what stderr must say) exits 2 with one line and writes no `out`.
+fn refused_in_one_line(cases: &[(Vec<&str>, &str)], out: &Path) {
+    for (args, says) in cases {
+        let r = run(args);
+        let e = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
+        assert!(!out.exists(), "{args:?} left a file");
+    }
+}
+
 /// Runs a short bench on `path` and returns its one record.
 fn bench(path: &Path) -> serde_json::Value {
     let o = run(&[
@@ -231,7 +243,7 @@ fn bad_requests_are_refused_in_one_line() {
     let o = out.to_str().unwrap();
     let not_gguf = dir.path().join("not.gguf");
     std::fs::write(&not_gguf, b"this is not a model").unwrap();
-    for (args, says) in [
+    let cases = [
         (
             vec!["models", "synth", "llama-9b", "-o", o],
             "unknown architecture",
@@ -312,14 +324,8 @@ fn bad_requests_are_refused_in_one_line() {
             ],
             "layers is given twice",
         ),
-    ] {
-        let r = run(&args);
-        let e = stderr(&r);
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {e}");
-        assert!(e.contains(says), "{args:?}: {e}");
-        assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
-        assert!(!out.exists(), "{args:?} left a file");
-    }
+    ];
+    refused_in_one_line(&cases, &out);
 }
 
 #[test]
@@ -654,7 +660,8 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
         &["--layers", "1", "-q", "q4_0", "--ids-only"],
     );
     let smol = model().to_str().unwrap();
-    for (args, says) in [
+    let too_many = format!("synth:llama-2-7b:tokenizer={smol}");
+    let cases = [
         (
             vec![
                 "models",
@@ -716,22 +723,7 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
             ],
             "cannot be used with",
         ),
-        (
-            vec![
-                "bench",
-                "-m",
-                &format!("synth:llama-2-7b:tokenizer={smol}"),
-                "-n",
-                "1",
-            ],
-            "at most 32000",
-        ),
-    ] {
-        let r = run(&args);
-        let e = stderr(&r);
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {e}");
-        assert!(e.contains(says), "{args:?}: {e}");
-        assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
-        assert!(!out.exists(), "{args:?} left a file");
-    }
+        (vec!["bench", "-m", &too_many, "-n", "1"], "at most 32000"),
+    ];
+    refused_in_one_line(&cases, &out);
 }
