@@ -661,7 +661,14 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
     );
     let smol = model().to_str().unwrap();
     let too_many = format!("synth:llama-2-7b:tokenizer={smol}");
+    let mine = dir.path().join("mine.gguf");
+    std::fs::copy(model(), &mine).unwrap();
+    let m = mine.to_str().unwrap();
     let cases = [
+        (
+            vec!["models", "synth", "llama-3.1-8b", "--tokenizer", m, "-o", m],
+            "is the file the tokenizer comes from",
+        ),
         (
             vec![
                 "models",
@@ -726,4 +733,9 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
         (vec!["bench", "-m", &too_many, "-n", "1"], "at most 32000"),
     ];
     refused_in_one_line(&cases, &out);
+    let kept = std::fs::read(&mine).unwrap();
+    assert!(
+        kept == std::fs::read(model()).unwrap(),
+        "the tokenizer's model was changed"
+    );
 }

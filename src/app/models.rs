@@ -159,6 +159,15 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         .output
         .clone()
         .unwrap_or_else(|| plan::synth::cached_path(&spec, cache));
+    if let TokenizerSource::File { path, .. } = &spec.tokenizer {
+        if crate::util::fs::same_file(path, &out) {
+            return Err(UsageError(format!(
+                "{}: is the file the tokenizer comes from; write the model to a new file",
+                out.display()
+            ))
+            .into());
+        }
+    }
     let w = plan::synth::build(&spec, cache, &out)?;
     eprintln!("{}", written(&w));
     Ok(out)

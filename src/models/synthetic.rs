@@ -3,13 +3,13 @@
 //! ([`SynthSpec`]).
 
 use super::catalogue::{arch, Arch, Family};
-use crate::gguf::{GgufFile, MetaValue, MAX_EXPERTS};
+use crate::gguf::{GgufFile, MetaValue, ValueType, MAX_EXPERTS};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 #[path = "synthetic_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 /// What a synthetic model's file says about itself: its `runner.synthetic.*` keys, carried
 /// into every record measured on it.
@@ -147,13 +147,16 @@ pub enum TokenizerSource {
 
 impl TokenizerSource {
     /// The tokenizer of the GGUF file at `path`, checked to fit a vocabulary of `vocab`
-    /// tokens; errors are one line.
+    /// tokens once padded (see the synthesizer's `pad`); errors are one line. The digest
+    /// covers the file's name (which records carry) and every `tokenizer.*` key, its type and
+    /// its value.
     pub fn file(path: &Path, vocab: u64) -> Result<TokenizerSource, String> {
         let bad = |why: String| format!("tokenizer {}: {why}", path.display());
         let g = GgufFile::open(path).map_err(|e| bad(e.to_string()))?;
         let n = match g.get("tokenizer.ggml.tokens") {
-            Some(MetaValue::Array(a)) => a.len,
-            _ => return Err(bad("holds no tokenizer (no tokenizer.ggml.tokens)".into())),
+            Some(MetaValue::Array(a)) if a.elem_type == ValueType::Str => a.len,
+            Some(_) => return Err(bad("tokenizer.ggml.tokens is not a list of strings".into())),
+            None => return Err(bad("holds no tokenizer (no tokenizer.ggml.tokens)".into())),
         };
         if n == 0 || n > vocab {
             return Err(bad(format!(
@@ -162,11 +165,40 @@ impl TokenizerSource {
         }
         let mut f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
         let mut h = Sha256::new();
-        for (i, (key, _)) in g.metadata.iter().enumerate() {
-            if let (true, Some(raw)) = (key.starts_with("tokenizer."), g.raw_value(&mut f, i)) {
-                h.update(key.as_bytes());
-                h.update(raw.map_err(|e| bad(e.to_string()))?);
+        let mut frame = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        frame(Self::file_label(path).as_bytes());
+        for (i, (key, value)) in g.metadata.iter().enumerate() {
+            let Some(raw) = g
+                .raw_value(&mut f, i)
+                .filter(|_| key.starts_with("tokenizer."))
+            else {
+                continue;
+            };
+            let raw = raw.map_err(|e| bad(e.to_string()))?;
+            if let MetaValue::Array(a) = value {
+                let padded = [ValueType::Str, ValueType::F32, ValueType::I32];
+                if a.len == n && n < vocab && !padded.contains(&a.elem_type) {
+                    return Err(bad(format!(
+                        "{key} is a list of {}; only lists of strings, f32 and i32 are padded \
+                         to the model's vocabulary",
+                        a.elem_type
+                    )));
+                }
+                if key == "tokenizer.ggml.tokens" {
+                    if let Some((i, t)) = padding_clash(&raw, n, vocab) {
+                        return Err(bad(format!(
+                            "token {i} is \"{t}\", a name the padding to the model's vocabulary \
+                             gives another token"
+                        )));
+                    }
+                }
             }
+            frame(key.as_bytes());
+            frame(value.value_type().as_str().as_bytes());
+            frame(&raw);
         }
         Ok(TokenizerSource::File {
             path: path.to_path_buf(),
@@ -184,6 +216,27 @@ impl TokenizerSource {
     pub fn is_file_label(label: &str) -> bool {
         label.ends_with(FILE_LABEL)
     }
+}
+
+/// The first of the `n` tokens in `raw` (a GGUF string array as stored: element type, count,
+/// then each string's length and bytes) named `[PAD<i>]` with `i` from `n` to `vocab`, which
+/// padding would give token `i` too.
+fn padding_clash(raw: &[u8], n: u64, vocab: u64) -> Option<(u64, String)> {
+    let mut at = 12usize;
+    for i in 0..n {
+        let len = u64::from_le_bytes(raw.get(at..at + 8)?.try_into().ok()?);
+        let end = at.checked_add(8)?.checked_add(usize::try_from(len).ok()?)?;
+        let t = String::from_utf8_lossy(raw.get(at + 8..end)?);
+        let pad = t.strip_prefix("[PAD").and_then(|r| r.strip_suffix(']'));
+        if pad
+            .and_then(|p| p.parse::<u64>().ok())
+            .is_some_and(|p| (n..vocab).contains(&p))
+        {
+            return Some((i, t.into_owned()));
+        }
+        at = end;
+    }
+    None
 }
 
 /// A synthetic model named on the command line:

@@ -44,38 +44,52 @@ fn synthetic_specs_parse_or_say_why() {
     }
 }
 
-/// Writes a GGUF at `path` whose only tokenizer key lists `tokens`.
-fn donor(path: &Path, tokens: &[&str]) {
-    use crate::gguf::{ArrayValue, GgufWriter, ValueType};
+/// A GGUF array of `items` of type `elem`.
+fn array(elem: crate::gguf::ValueType, items: Vec<MetaValue>) -> MetaValue {
+    MetaValue::Array(crate::gguf::ArrayValue {
+        elem_type: elem,
+        len: items.len() as u64,
+        head: items,
+    })
+}
+
+/// Writes a GGUF at `path` whose tokenizer lists `tokens`, with the `extra` keys after it.
+pub(crate) fn donor(path: &Path, tokens: &[&str], extra: &[(&str, MetaValue)]) {
+    use crate::gguf::{GgufWriter, ValueType};
     let mut w = GgufWriter::new();
     w.set("general.architecture", &MetaValue::Str("llama".into()))
         .unwrap();
-    let head = tokens
+    let tokens = tokens
         .iter()
         .map(|t| MetaValue::Str(t.to_string()))
         .collect();
-    let arr = ArrayValue {
-        elem_type: ValueType::Str,
-        len: tokens.len() as u64,
-        head,
-    };
-    w.set("tokenizer.ggml.tokens", &MetaValue::Array(arr))
+    w.set("tokenizer.ggml.tokens", &array(ValueType::Str, tokens))
         .unwrap();
+    for (k, v) in extra {
+        w.set(k, v).unwrap();
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut f = std::fs::File::create(path).unwrap();
     w.write_to(&mut f, None).unwrap();
 }
 
 #[test]
-fn a_tokenizer_file_names_the_cached_model_by_its_contents() {
+fn a_tokenizer_file_names_the_cached_model_by_its_name_and_contents() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        dir.path().join("a.gguf"),
-        dir.path().join("b.gguf"),
-        dir.path().join("c.gguf"),
+    let d = dir.path();
+    let bos = |v: MetaValue| [("tokenizer.ggml.bos_token_id", v)];
+    let (a, same, renamed, other, typed) = (
+        d.join("a.gguf"),
+        d.join("copy/a.gguf"),
+        d.join("b.gguf"),
+        d.join("c/a.gguf"),
+        d.join("i/a.gguf"),
     );
-    donor(&a, &["x", "y", "z"]);
-    donor(&b, &["x", "y", "z"]);
-    donor(&c, &["x", "y", "w"]);
+    donor(&a, &["x", "y", "z"], &bos(MetaValue::U32(1)));
+    donor(&same, &["x", "y", "z"], &bos(MetaValue::U32(1)));
+    donor(&renamed, &["x", "y", "z"], &bos(MetaValue::U32(1)));
+    donor(&other, &["x", "y", "w"], &bos(MetaValue::U32(1)));
+    donor(&typed, &["x", "y", "z"], &bos(MetaValue::I32(1)));
     let spec = |p: &Path| {
         SynthSpec::parse(&format!(
             "synth:llama-2-7b:layers=1:tokenizer={}",
@@ -83,7 +97,7 @@ fn a_tokenizer_file_names_the_cached_model_by_its_contents() {
         ))
         .unwrap()
     };
-    let (sa, sb, sc) = (spec(&a), spec(&b), spec(&c));
+    let sa = spec(&a);
     let TokenizerSource::File { path, digest } = &sa.tokenizer else {
         panic!("{:?}", sa.tokenizer)
     };
@@ -93,21 +107,17 @@ fn a_tokenizer_file_names_the_cached_model_by_its_contents() {
         sa.file_name("b1"),
         format!("llama-2-7b-q4_k_m-1l-s42-t{digest}-v2-b1.gguf")
     );
-    assert_eq!(
-        sa.file_name("b1"),
-        sb.file_name("b1"),
-        "same tokenizer, same model"
-    );
-    assert_ne!(sa.file_name("b1"), sc.file_name("b1"));
+    let name = |p: &Path| spec(p).file_name("b1");
+    assert_eq!(name(&a), name(&same), "same name and tokenizer, same model");
+    for p in [&renamed, &other, &typed] {
+        assert_ne!(name(&a), name(p), "{}", p.display());
+    }
     assert_eq!(TokenizerSource::file_label(&a), "a.gguf (file)");
     let none = SynthSpec::parse("synth:llama-2-7b:tokenizer=none").unwrap();
     assert_eq!(none.tokenizer, TokenizerSource::None);
     for (bad, says) in [
         (
-            format!(
-                "synth:llama-2-7b:tokenizer={}",
-                dir.path().join("no.gguf").display()
-            ),
+            format!("synth:llama-2-7b:tokenizer={}", d.join("no.gguf").display()),
             "no.gguf",
         ),
         (
@@ -118,4 +128,65 @@ fn a_tokenizer_file_names_the_cached_model_by_its_contents() {
         let e = SynthSpec::parse(&bad).unwrap_err();
         assert!(e.contains(says), "{bad}: {e}");
     }
+}
+
+/// A tokenizer the synthesizer could not pad into a loadable file is refused up front.
+#[test]
+fn a_tokenizer_padding_cannot_serve_is_refused() {
+    use crate::gguf::ValueType;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ids = |elem: ValueType, v: fn(u8) -> MetaValue| array(elem, (0..3).map(v).collect());
+    let u8_types = (
+        "tokenizer.ggml.token_type",
+        ids(ValueType::U8, MetaValue::U8),
+    );
+    let i32_types = (
+        "tokenizer.ggml.token_type",
+        ids(ValueType::I32, |i| MetaValue::I32(i.into())),
+    );
+    let cases: [(&str, &[&str], Vec<(&str, MetaValue)>, &str); 3] = [
+        (
+            "u8.gguf",
+            &["x", "y", "z"],
+            vec![u8_types],
+            "token_type is a list of u8",
+        ),
+        (
+            "pad.gguf",
+            &["x", "[PAD5]", "z"],
+            vec![],
+            "token 1 is \"[PAD5]\"",
+        ),
+        (
+            "ok.gguf",
+            &["x", "[PAD2]", "[PAD32000]"],
+            vec![i32_types],
+            "",
+        ),
+    ];
+    for (file, tokens, extra, says) in cases {
+        let p = d.join(file);
+        donor(&p, tokens, &extra);
+        let got = TokenizerSource::file(&p, 32_000);
+        match says {
+            "" => assert!(got.is_ok(), "{file}: {got:?}"),
+            _ => assert!(
+                got.as_ref().is_err_and(|e| e.contains(says)),
+                "{file}: {got:?}"
+            ),
+        }
+    }
+    // Ids where strings belong.
+    let p = d.join("ids.gguf");
+    let mut w = crate::gguf::GgufWriter::new();
+    w.set(
+        "tokenizer.ggml.tokens",
+        &ids(ValueType::U32, |i| MetaValue::U32(i.into())),
+    )
+    .unwrap();
+    w.write_to(&mut std::fs::File::create(&p).unwrap(), None)
+        .unwrap();
+    let e = TokenizerSource::file(&p, 32_000).unwrap_err();
+    assert!(e.contains("not a list of strings"), "{e}");
 }

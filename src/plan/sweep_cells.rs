@@ -8,7 +8,7 @@ use crate::engine::quant::QuantChoice;
 use crate::exec::Cell;
 use crate::gguf::GgufFile;
 use crate::measure::load::Shape;
-use crate::models::synthetic::{SynthSpec, SYNTH_PREFIX};
+use crate::models::synthetic::{SynthSpec, TokenizerSource, SYNTH_PREFIX};
 use crate::plan::load as levels;
 use crate::plan::{memory, request_records, synth, Invalid, Resolved};
 use crate::record::io::Existing;
@@ -358,11 +358,17 @@ impl SweepPlan {
 
 /// What tells a source model's contents apart: its verified sha256, else its size and
 /// modification time, so that a file replaced or rewritten under the same name gets a results
-/// file of its own instead of being taken for the one recorded. `None` for a synthetic model,
-/// which its spec names.
+/// file of its own instead of being taken for the one recorded. For a synthetic model, which
+/// its spec names, the digest of a tokenizer taken from a file (whose contents the spec does
+/// not name), else `None`.
 fn identity(r: &Resolved) -> Option<serde_json::Value> {
-    if r.synth.is_some() {
-        return None;
+    if let Some(spec) = &r.synth {
+        return match &spec.tokenizer {
+            TokenizerSource::File { digest, .. } => {
+                Some(serde_json::json!({ "tokenizer": digest }))
+            }
+            _ => None,
+        };
     }
     if let Some(sha) = &r.sha256 {
         return Some(sha.to_ascii_lowercase().into());
@@ -445,4 +451,32 @@ pub(super) fn existing_notes(e: &Existing, own: &Own, path: &Path) -> Vec<String
 /// quantization.
 pub(super) fn native_label(key: &CellKey) -> String {
     format!("{}/{}", crate::models::display_name(&key.model), key.quant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tokenizer file's contents are part of a synthetic model's identity (and so of the
+    /// sweep's id); its path alone is not.
+    #[test]
+    fn a_synthetic_model_is_told_apart_by_its_tokenizer_files_contents() {
+        use crate::models::synthetic::tests::donor;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tok.gguf");
+        let resolved = |arg: &str| Resolved {
+            arg: arg.into(),
+            path: PathBuf::new(),
+            sha256: None,
+            synth: Some(SynthSpec::parse(arg).unwrap()),
+        };
+        let arg = format!("synth:llama-2-7b:layers=1:tokenizer={}", file.display());
+        donor(&file, &["a", "b"], &[]);
+        let first = identity(&resolved(&arg));
+        donor(&file, &["a", "c"], &[]);
+        let second = identity(&resolved(&arg));
+        assert!(first.is_some() && second.is_some());
+        assert_ne!(first, second);
+        assert_eq!(identity(&resolved("synth:llama-2-7b:layers=1")), None);
+    }
 }
