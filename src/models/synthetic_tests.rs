@@ -145,7 +145,9 @@ fn a_tokenizer_padding_cannot_serve_is_refused() {
         "tokenizer.ggml.token_type",
         ids(ValueType::I32, |i| MetaValue::I32(i.into())),
     );
-    let cases: [(&str, &[&str], Vec<(&str, MetaValue)>, &str); 3] = [
+    // (file, its tokens, other keys, what the refusal says: nothing when accepted)
+    type Case<'a> = (&'a str, &'a [&'a str], Vec<(&'a str, MetaValue)>, &'a str);
+    let cases: [Case; 3] = [
         (
             "u8.gguf",
             &["x", "y", "z"],
