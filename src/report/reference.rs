@@ -90,8 +90,8 @@ pub const COLUMNS: &[&str] = &[
 
 /// Reads the reference rows under a results directory; none when the file is absent. A file
 /// that is there but damaged (not a regular file or not text, a missing column, a row that
-/// does not parse, a number that is not finite or below 0) is an error naming it and the line:
-/// it is never read as fewer rows.
+/// does not parse, a number that is not finite, below 0, or 0 where 0 means nothing) is an error
+/// naming it and the line: it is never read as fewer rows.
 pub fn load(results_dir: &Path) -> Result<Vec<Published>, ReferenceError> {
     let path = results_dir.join(PATH);
     let bad = |message: String| ReferenceError::Bad {
@@ -100,21 +100,23 @@ pub fn load(results_dir: &Path) -> Result<Vec<Published>, ReferenceError> {
     };
     let mut rows = Vec::new();
     for (line, row) in read_rows::<Published>(&path, COLUMNS).map_err(bad)? {
+        // (column, value, whether 0 means something: a local run's cost, a score of 0)
         let numbers = [
-            ("memory_gb", row.memory_gb),
-            ("gen_tok_s", row.gen_tok_s),
-            ("ttft_s", row.ttft_s),
-            ("quality", row.quality),
-            ("quality_scale", row.quality_scale),
-            ("cost_usd", row.cost_usd),
+            ("memory_gb", row.memory_gb, false),
+            ("gen_tok_s", row.gen_tok_s, false),
+            ("ttft_s", row.ttft_s, false),
+            ("quality", row.quality, true),
+            ("quality_scale", row.quality_scale, false),
+            ("cost_usd", row.cost_usd, true),
         ];
-        if let Some((column, v)) = numbers
-            .into_iter()
-            .find_map(|(c, v)| Some((c, v?)).filter(|(_, v)| !(v.is_finite() && *v >= 0.0)))
-        {
-            return Err(bad(format!(
-                "line {line}: {column} {v} is not a number of 0 or more"
-            )));
+        for (column, v, zero) in numbers {
+            let Some(v) = v else { continue };
+            let least = if zero { "of 0 or more" } else { "above 0" };
+            if !(v.is_finite() && v >= 0.0 && (zero || v > 0.0)) {
+                return Err(bad(format!(
+                    "line {line}: {column} {v} is not a number {least}"
+                )));
+            }
         }
         rows.push(row);
     }
@@ -218,7 +220,20 @@ mod tests {
         let row = good.lines().nth(1).unwrap().replacen(",40.05,", ",NaN,", 1);
         let e = error(format!("{header}\n{row}\n").as_bytes());
         assert!(
-            e.ends_with("line 2: gen_tok_s NaN is not a number of 0 or more"),
+            e.ends_with("line 2: gen_tok_s NaN is not a number above 0"),
+            "{e}"
+        );
+        // A rate of 0 means nothing; a cost of 0 is a local run's.
+        let row = good.lines().nth(1).unwrap().replacen(",40.05,", ",0,", 1);
+        let e = error(format!("{header}\n{row}\n").as_bytes());
+        assert!(
+            e.ends_with("line 2: gen_tok_s 0 is not a number above 0"),
+            "{e}"
+        );
+        let row = good.lines().nth(1).unwrap().replacen(",40.05,", ",-1,", 1);
+        let e = error(format!("{header}\n{row}\n").as_bytes());
+        assert!(
+            e.ends_with("line 2: gen_tok_s -1 is not a number above 0"),
             "{e}"
         );
         // A FIFO is refused, never waited on.
