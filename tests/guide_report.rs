@@ -830,6 +830,27 @@ fn an_output_that_would_overwrite_the_records_read_is_refused() {
             assert!(&std::fs::read(out).unwrap() == bytes, "{out}");
         }
     }
+    // Records past the first MiB: a bench array of many runs as runner writes it, and a
+    // results file whose first MiB is other JSON.
+    let bench: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(data().join("records/bench-smollm2.json")).unwrap(),
+    )
+    .unwrap();
+    let many: Vec<&serde_json::Value> = bench.iter().cycle().take(bench.len() * 400).collect();
+    let long_array = serde_json::to_string_pretty(&many).unwrap();
+    let sweep = std::fs::read_to_string(data().join("records/sweep-0ad6ba95c6e9.jsonl")).unwrap();
+    let after_other = format!("{}{sweep}", "{\"note\": 1}\n".repeat(110_000));
+    for (name, text) in [("long.json", long_array), ("late.jsonl", after_other)] {
+        assert!(text.len() > 1 << 20, "{name}: {}", text.len());
+        let out = elsewhere.path().join(name);
+        std::fs::write(&out, &text).unwrap();
+        let o = runner()
+            .args(["guide", "--results", reads, "-o", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(std::fs::read_to_string(&out).unwrap() == text, "{name}");
+    }
 }
 
 /// An output that is a directory is a usage error, found before anything is written: the

@@ -194,27 +194,60 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
 const SNIFF_BYTES: u64 = 1 << 20;
 
 /// Whether `path` is an existing file that holds records (a sweep's or a bench's results):
-/// a writer of a whole other kind of file (a model) must never replace it. Only the first MiB
-/// is read, and a GGUF model is known by its magic without reading further.
+/// a writer of a whole other kind of file (a model) must never replace it. The first MiB is
+/// parsed; past it (a bench array of long runs, a first record over a MiB, lines of other
+/// JSON first), a file that names both keys every record starts with counts too. A GGUF
+/// model is known by its magic without reading further.
 pub fn holds_records(path: &Path) -> bool {
     use std::io::Read;
     if !path.is_file() {
         return false;
     }
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut head = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(SNIFF_BYTES).read_to_end(&mut head));
+    let read = (&mut file).take(SNIFF_BYTES).read_to_end(&mut head);
     if read.is_err() || head.starts_with(b"GGUF") {
         return false;
     }
     let text = String::from_utf8_lossy(&head);
+    let longer = head.len() as u64 >= SNIFF_BYTES;
     // A longer file: its whole lines only.
-    let text = match head.len() as u64 >= SNIFF_BYTES {
+    let whole = match longer {
         true => text.rsplit_once('\n').map_or("", |(whole, _)| whole),
         false => &text,
     };
-    values(path, text, &mut 0).into_iter().any(|v| {
+    let parsed = values(path, whole, &mut 0).into_iter().any(|v| {
         v.get("schema").is_some() || v.get("kind").is_some() || Record::from_value(v).is_ok()
-    })
+    });
+    parsed || (longer && names_record_keys(head, &mut file))
+}
+
+/// Whether the bytes of `head` and then the rest of `file` hold both `"schema"` and
+/// `"runner_version"` as JSON keys (read a MiB at a time, each MiB with the end of the last).
+fn names_record_keys(mut chunk: Vec<u8>, file: &mut std::fs::File) -> bool {
+    use std::io::Read;
+    let key = regex::bytes::Regex::new(r#""(schema|runner_version)"\s*:"#).expect("pattern");
+    let (mut schema, mut version) = (false, false);
+    loop {
+        for m in key.find_iter(&chunk) {
+            match m.as_bytes()[1] {
+                b's' => schema = true,
+                _ => version = true,
+            }
+        }
+        if schema && version {
+            return true;
+        }
+        let keep = chunk.split_off(chunk.len().saturating_sub(64));
+        chunk = keep;
+        let before = chunk.len();
+        match file.take(SNIFF_BYTES).read_to_end(&mut chunk) {
+            Ok(n) if n > 0 && chunk.len() > before => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Of the requests from `from` on (one file's), each load level's one run: a level run again

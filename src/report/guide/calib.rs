@@ -251,11 +251,13 @@ pub(super) fn fit_decode(obs: &[Obs]) -> Option<DecodeFit> {
         return None;
     }
     let x = |o: &Obs| o.work.bytes_per_token / (o.gbps * 1e9);
-    let apart = |a: &Obs, b: &Obs| a.quant == b.quant && x(a).max(x(b)) > 1.3 * x(a).min(x(b));
-    let fixed = dense
-        .iter()
-        .enumerate()
-        .any(|(i, a)| dense[i + 1..].iter().any(|b| apart(a, b)));
+    // The least and largest x of each quantization.
+    let mut span: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for o in &dense {
+        let (lo, hi) = span.entry(&o.quant).or_insert((f64::MAX, f64::MIN));
+        (*lo, *hi) = (lo.min(x(o)), hi.max(x(o)));
+    }
+    let fixed = span.values().any(|(lo, hi)| *hi > 1.3 * lo);
     // The least of `best` and the (loss, efficiency, fixed cost) over the grid `es` × `cs`.
     let search = |es: Vec<f64>, cs: Vec<f64>, best: (f64, f64, f64)| {
         let grid = es.into_iter().flat_map(|e| cs.iter().map(move |&c| (e, c)));
