@@ -118,7 +118,10 @@ impl Schedule {
     /// When the next request arrives, if one will (open loop; a closed loop's next request
     /// is always waiting while any is left).
     pub fn next_arrival(&self) -> Option<Instant> {
-        if self.issued >= self.total || self.n_prompts == 0 {
+        // Past the duration nothing more starts, arrived or not: requests still waiting for a
+        // slot then are not sent.
+        let over = self.deadline.is_some_and(|d| Instant::now() > d);
+        if self.issued >= self.total || self.n_prompts == 0 || over {
             return None;
         }
         let at = match self.shape {
@@ -277,6 +280,19 @@ mod tests {
             .checked_sub(Duration::from_secs(10))
             .expect("uptime");
         let mut req = request(&ps, Shape::Closed { concurrency: 1 }, 100);
+        req.duration = Some(Duration::from_secs(5));
+        let mut s = Schedule::new(&req, start);
+        assert!(s.take(Instant::now()).is_none());
+        assert_eq!(s.next_arrival(), None);
+        assert_eq!(s.unsent(), 100);
+        // An open loop whose arrivals came before the end but waited for a slot past it: none
+        // is handed out or waited for (a slot would otherwise spin on an arrival in the past).
+        let shape = Shape::Open {
+            rate: 100.0,
+            slots: 1,
+            seed: 1,
+        };
+        let mut req = request(&ps, shape, 100);
         req.duration = Some(Duration::from_secs(5));
         let mut s = Schedule::new(&req, start);
         assert!(s.take(Instant::now()).is_none());
