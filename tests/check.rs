@@ -337,6 +337,13 @@ fn a_baseline_stands_apart_from_the_current_records_and_is_replaced_only_whole()
     refused(&mine, &mine, &update, "is among the --current records");
     // Inside the --current folder, its records would count as current ones.
     refused(&mine, &runs, &[], "is among the --current records");
+    // A folder is not one baseline (its records could be the current ones themselves).
+    refused(
+        dir.path(),
+        &mine,
+        &[],
+        "is a directory; --baseline takes one records file",
+    );
     refused(
         &kept,
         &runs,
@@ -344,7 +351,7 @@ fn a_baseline_stands_apart_from_the_current_records_and_is_replaced_only_whole()
         "holds 1 line(s) this runner does not read",
     );
     refused(&notes, &runs, &update, "is not a records file");
-    refused(&runs, &data, &update, "is not a records file");
+    refused(&runs, &data, &update, "is a directory");
     // A baseline this runner reads whole is replaced.
     let baseline = dir.path().join("baseline.jsonl");
     std::fs::copy(data.join("sweep-0ad6ba95c6e9.jsonl"), &baseline).unwrap();

@@ -1106,3 +1106,31 @@ fn control_characters_in_a_machine_name_keep_the_guides_rows_whole() {
         "{md}"
     );
 }
+
+/// A decode recorded at 0 tok/s (which the records' plausibility check lets through) is left
+/// out of its machine's fit instead of putting every prediction there at 0.
+#[test]
+fn a_decode_of_zero_tokens_per_second_is_left_out_of_the_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::copy(
+        data().join("zero-decode/bench-zero-decode.json"),
+        results.join("bench.json"),
+    )
+    .unwrap();
+    let md = dir.path().join("guide.md");
+    let o = runner()
+        .args(["guide", "--results", results.to_str().unwrap()])
+        .args(["-o", md.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&md).unwrap();
+    let fit = text
+        .lines()
+        .find(|l| l.contains("fitted to its own decodes"))
+        .expect("the machine's fit");
+    assert!(fit.contains("(2 dense, 0 MoE"), "{fit}");
+    assert!(!fit.contains(": 0.0 % of"), "{fit}");
+}

@@ -176,6 +176,11 @@ fn check(args: &CheckArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode>
 /// without lines this runner does not read (rewriting would lose them).
 fn baseline_apart(baseline: &Path, current: &Path, update: bool) -> Result<(), String> {
     let b = baseline.display();
+    if baseline.is_dir() {
+        return Err(format!(
+            "{b}: is a directory; --baseline takes one records file"
+        ));
+    }
     let real = |p: &Path| std::fs::canonicalize(p).ok();
     if let (Some(base), Some(cur)) = (real(baseline), real(current)) {
         if base.starts_with(&cur) && (update || base != cur) {

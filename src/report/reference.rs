@@ -117,6 +117,9 @@ pub fn load(results_dir: &Path) -> Result<Vec<Published>, ReferenceError> {
                     "line {line}: {column} {v} is not a number {least}"
                 )));
             }
+            if v > 1e9 {
+                return Err(bad(format!("line {line}: {column} {v:e} is more than 1e9")));
+            }
         }
         rows.push(row);
     }
@@ -234,6 +237,16 @@ mod tests {
         let e = error(format!("{header}\n{row}\n").as_bytes());
         assert!(
             e.ends_with("line 2: gen_tok_s -1 is not a number above 0"),
+            "{e}"
+        );
+        let row = good
+            .lines()
+            .nth(1)
+            .unwrap()
+            .replacen(",40.05,", ",1e308,", 1);
+        let e = error(format!("{header}\n{row}\n").as_bytes());
+        assert!(
+            e.ends_with("line 2: gen_tok_s 1e308 is more than 1e9"),
             "{e}"
         );
         // A FIFO is refused, never waited on.

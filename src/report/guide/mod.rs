@@ -288,7 +288,9 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
                         flops_per_token: 0.0,
                         moe: r.moe,
                     },
-                    tps: r.decode_tps?,
+                    // A rate of 0 (a record the plausibility check let through) would put
+                    // every prediction of the machine at 0.
+                    tps: r.decode_tps.filter(|t| t.is_finite() && *t > 0.0)?,
                 })
             })
             .collect();
