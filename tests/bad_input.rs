@@ -335,10 +335,14 @@ fn reports_on_absurd_rates_finish() {
     }
     w.flush().unwrap();
     drop(w);
+    // It is refused in one line, naming the file, line and figure.
     let html = dir.path().join("r.html");
     let results = dir.path().to_str().unwrap();
     let o = finishes(&["report", "--results", results, "-o", html.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("published.csv: line 2: ") && err.contains("1e308 is more than 1e9"));
 }
 
 /// A copy of the real model in `dir` with the u32 value of `key` set to `value`.

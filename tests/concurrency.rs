@@ -74,6 +74,17 @@ fn three_at_once_overlap_complete_and_answer_as_alone() {
         "{out}"
     );
     assert!(out.contains("/source: concurrency 3"), "{out}");
+    // Run again with other objectives: nothing is left to run, and the levels recorded are
+    // judged by the objectives given now.
+    let again = sweep(
+        dir.path(),
+        model(),
+        "-s short-response --limit 3 --concurrency 1,3 --requests 6 --slo ttft=1us",
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    let out = stdout(&again);
+    assert!(out.contains("meet ttft=1us)"), "{out}");
+    assert!(!out.contains("100% ") && out.contains("0% "), "{out}");
     let recs = records(dir.path());
     let alone = level(&recs, 1);
     let three = level(&recs, 3);

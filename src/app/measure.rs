@@ -160,7 +160,8 @@ fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
     let rows = summary::rows_with(&records, b.judge_power);
     let comparison = compare::build(&records, b.judge_power, b.reference);
     let format = out.format;
-    let load = crate::report::load::rows(&records);
+    let slo = plan.shared.load.as_ref().and_then(|l| l.slo.as_ref());
+    let load = crate::report::load::rows_judged_by(&records, slo);
     let render = |f: Format| -> anyhow::Result<String> {
         let mut text = match load.is_empty() || rows.iter().any(|r| r.requests > 0) {
             true => summary::render(f, &rows)?,

@@ -32,17 +32,27 @@ pub struct LoadRow {
     pub synthetic: bool,
 }
 
-/// The load rows of `records`, in the order their levels first appear.
-pub fn rows(records: &[Record]) -> Vec<LoadRow> {
-    of_requests(records.iter().filter_map(|r| match r {
-        Record::Request(q) => Some(&**q),
-        _ => None,
-    }))
+/// The load rows of sweep requests (those without a load level left out), in the order their
+/// levels first appear, each judged by the SLOs its records were run with.
+pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LoadRow> {
+    judged(requests, None)
 }
 
-/// The load rows of sweep requests (those without a load level left out), in the order their
-/// levels first appear.
-pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LoadRow> {
+/// The load rows of `records`, every level judged by `slo` where given (a sweep's table
+/// judges its levels by the `--slo` given now, also those recorded by an earlier run of it),
+/// else by the SLOs its records were run with.
+pub fn rows_judged_by(records: &[Record], slo: Option<&Slo>) -> Vec<LoadRow> {
+    let requests = records.iter().filter_map(|r| match r {
+        Record::Request(q) => Some(&**q),
+        _ => None,
+    });
+    judged(requests, slo)
+}
+
+fn judged<'a>(
+    requests: impl IntoIterator<Item = &'a RequestRecord>,
+    slo: Option<&Slo>,
+) -> Vec<LoadRow> {
     let mut groups: Vec<(LoadRow, Vec<Sample>, Option<Slo>)> = Vec::new();
     for q in requests {
         let Some(t) = &q.traffic else { continue };
@@ -51,7 +61,7 @@ pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) ->
             .iter()
             .position(|(row, _, _)| row.same_cell(&probe) && row.shape == probe.shape);
         let i = at.unwrap_or_else(|| {
-            groups.push((probe, Vec::new(), t.objectives()));
+            groups.push((probe, Vec::new(), slo.cloned().or_else(|| t.objectives())));
             groups.len() - 1
         });
         let (row, samples, _) = &mut groups[i];
