@@ -79,11 +79,11 @@ fn three_at_once_overlap_complete_and_answer_as_alone() {
     let again = sweep(
         dir.path(),
         model(),
-        "-s short-response --limit 3 --concurrency 1,3 --requests 6 --slo ttft=1us",
+        "-s short-response --limit 3 --concurrency 1,3 --requests 6 --slo ttft=1ms",
     );
     assert!(again.status.success(), "{}", stderr(&again));
     let out = stdout(&again);
-    assert!(out.contains("meet ttft=1us)"), "{out}");
+    assert!(out.contains("meet ttft=1ms)"), "{out}");
     assert!(!out.contains("100% ") && out.contains("0% "), "{out}");
     let recs = records(dir.path());
     let alone = level(&recs, 1);
