@@ -133,6 +133,15 @@ impl Synthetic {
 
 const FILE_LABEL: &str = " (file)";
 
+/// The element types of the tokenizer lists a synthetic model pads to its vocabulary (tokens,
+/// scores, token types); a list of another type cannot be padded.
+pub const PADDED_TYPES: [ValueType; 3] = [ValueType::Str, ValueType::F32, ValueType::I32];
+
+/// The name padding gives token `i` of a synthetic model's vocabulary.
+pub fn pad_token(i: u64) -> String {
+    format!("[PAD{i}]")
+}
+
 /// Where a synthetic model's tokenizer comes from.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum TokenizerSource {
@@ -179,8 +188,7 @@ impl TokenizerSource {
             };
             let raw = raw.map_err(|e| bad(e.to_string()))?;
             if let MetaValue::Array(a) = value {
-                let padded = [ValueType::Str, ValueType::F32, ValueType::I32];
-                if a.len == n && n < vocab && !padded.contains(&a.elem_type) {
+                if a.len == n && n < vocab && !PADDED_TYPES.contains(&a.elem_type) {
                     return Err(bad(format!(
                         "{key} is a list of {}; only lists of strings, f32 and i32 are padded \
                          to the model's vocabulary",
@@ -219,8 +227,8 @@ impl TokenizerSource {
 }
 
 /// The first of the `n` tokens in `raw` (a GGUF string array as stored: element type, count,
-/// then each string's length and bytes) named `[PAD<i>]` with `i` from `n` to `vocab`, which
-/// padding would give token `i` too.
+/// then each string's length and bytes) named `[PAD<i>]` ([`pad_token`]) with `i` from `n` to
+/// `vocab`, which padding would give token `i` too.
 fn padding_clash(raw: &[u8], n: u64, vocab: u64) -> Option<(u64, String)> {
     let mut at = 12usize;
     for i in 0..n {
@@ -228,10 +236,8 @@ fn padding_clash(raw: &[u8], n: u64, vocab: u64) -> Option<(u64, String)> {
         let end = at.checked_add(8)?.checked_add(usize::try_from(len).ok()?)?;
         let t = String::from_utf8_lossy(raw.get(at + 8..end)?);
         let pad = t.strip_prefix("[PAD").and_then(|r| r.strip_suffix(']'));
-        if pad
-            .and_then(|p| p.parse::<u64>().ok())
-            .is_some_and(|p| (n..vocab).contains(&p))
-        {
+        let index = pad.and_then(|p| p.parse::<u64>().ok());
+        if index.is_some_and(|p| (n..vocab).contains(&p)) {
             return Some((i, t.into_owned()));
         }
         at = end;

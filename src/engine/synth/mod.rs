@@ -336,7 +336,9 @@ fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), Syn
 }
 
 /// Appends `extra` padding elements to an encoded array (element type u32, length u64, then
-/// the elements): `[PAD<i>]` tokens, zero scores, token type 5 (unused).
+/// the elements): [`pad_token`](crate::models::synthetic::pad_token) tokens, zero scores,
+/// token type 5 (unused); lists of other types than
+/// [`PADDED_TYPES`](crate::models::synthetic::PADDED_TYPES) are left as they are.
 fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64) {
     if raw.len() < 12 {
         return;
@@ -346,7 +348,7 @@ fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64) {
     for i in from..from + extra {
         match elem {
             ValueType::Str => {
-                let s = format!("[PAD{i}]");
+                let s = crate::models::synthetic::pad_token(i);
                 raw.extend_from_slice(&(s.len() as u64).to_le_bytes());
                 raw.extend_from_slice(s.as_bytes());
             }
