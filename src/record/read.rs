@@ -240,11 +240,9 @@ fn names_record_keys(mut chunk: Vec<u8>, file: &mut std::fs::File) -> bool {
         if schema && version {
             return true;
         }
-        let keep = chunk.split_off(chunk.len().saturating_sub(64));
-        chunk = keep;
-        let before = chunk.len();
+        chunk = chunk.split_off(chunk.len().saturating_sub(64));
         match file.take(SNIFF_BYTES).read_to_end(&mut chunk) {
-            Ok(n) if n > 0 && chunk.len() > before => {}
+            Ok(n) if n > 0 => {}
             _ => return false,
         }
     }
