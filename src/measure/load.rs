@@ -349,7 +349,7 @@ pub struct Level {
     pub wall_s: f64,
     /// Completed (not failed) requests per second of wall time.
     pub achieved_rps: f64,
-    /// All output tokens of all requests / wall seconds.
+    /// Output tokens of the completed (not failed) requests / wall seconds.
     pub output_tps: f64,
     /// Median over requests of each request's own decode rate (what one user sees).
     pub per_user_tps: Option<f64>,
@@ -364,7 +364,7 @@ pub struct Level {
 impl Level {
     /// Statistics of a level's samples. Latencies, gaps and per-user rates are over the
     /// requests that did not fail; wall time runs from the first arrival to the last end over
-    /// all requests; output tokens count every request. No samples give zeros and no figures;
+    /// all requests; output tokens count the requests that did not fail. No samples give zeros and no figures;
     /// no wall time gives zero rates.
     pub fn of(samples: &[Sample], slo: Option<&Slo>) -> Level {
         let requests = samples.len();
@@ -388,7 +388,7 @@ impl Level {
             .iter()
             .flat_map(|s| s.gaps_ms.iter().copied())
             .collect();
-        let tokens: f64 = samples.iter().map(|s| f64::from(s.output_tokens)).sum();
+        let tokens: f64 = done.iter().map(|s| f64::from(s.output_tokens)).sum();
         let goodput = slo.filter(|_| requests > 0).map(|slo| {
             let met = samples.iter().filter(|s| slo.met(s)).count();
             let share = met as f64 / requests as f64;

@@ -279,7 +279,8 @@ fn a_level_of_hand_made_samples() {
     assert_eq!((l.requests, l.failed), (4, 1));
     assert_eq!(l.wall_s, 4.0);
     assert_eq!(l.achieved_rps, 0.75);
-    assert_eq!(l.output_tps, 19.0 / 4.0);
+    // The failed request's 3 tokens are left out, as it is from req/s.
+    assert_eq!(l.output_tps, 16.0 / 4.0);
     // Median of 10 and 4 tok/s; the one-token request has no rate.
     assert_eq!(l.per_user_tps, Some(7.0));
     let ttft = l.ttft_ms.unwrap();
@@ -326,11 +327,19 @@ fn an_empty_or_instant_level_has_zeros_and_no_figures() {
         &[Sample {
             failed: true,
             e2e_ms: 1000.0,
+            output_tokens: 40,
             ..Default::default()
         }],
         Some(&slo),
     );
-    assert_eq!((all_failed.wall_s, all_failed.achieved_rps), (1.0, 0.0));
+    assert_eq!(
+        (
+            all_failed.wall_s,
+            all_failed.achieved_rps,
+            all_failed.output_tps
+        ),
+        (1.0, 0.0, 0.0)
+    );
     assert!(all_failed.ttft_ms.is_none() && !all_failed.goodput.unwrap().meets);
 }
 

@@ -51,22 +51,24 @@ impl Traffic {
         Slo::parse(self.slo.as_deref()?).ok()
     }
 
-    /// The request as a load-level sample: latencies from its arrival.
-    pub fn sample(
-        &self,
-        ttft_ms: Option<f64>,
-        e2e_ms: f64,
-        tokens: &[f64],
-        failed: bool,
-    ) -> Sample {
+    /// The request as a load-level sample: latencies from its arrival. Its output tokens are
+    /// the tokens its timestamps span, as for the record's decode rate: over HTTP the server's
+    /// count where it is more than one above the streamed chunks (a chunk may carry several),
+    /// else the chunks (a server that gave no count leaves the record's at 0).
+    pub fn sample(&self, q: &RequestRecord) -> Sample {
+        let tokens = &q.token_ms;
+        let stamps = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
         Sample {
             arrival_ms: self.arrival_ms,
             queue_ms: self.queue_ms,
-            ttft_ms: ttft_ms.map(|t| t + self.queue_ms),
-            e2e_ms: e2e_ms + self.queue_ms,
-            output_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+            ttft_ms: q.ttft_ms.map(|t| t + self.queue_ms),
+            e2e_ms: q.e2e_ms + self.queue_ms,
+            output_tokens: match q.output_tokens.saturating_sub(stamps) <= 1 {
+                true => stamps,
+                false => q.output_tokens,
+            },
             gaps_ms: crate::measure::gaps_ms(tokens).collect(),
-            failed,
+            failed: q.failed,
         }
     }
 }
@@ -140,4 +142,14 @@ pub fn one_run_per_level(requests: &[&RequestRecord]) -> Vec<bool> {
                 .any(|r| r.run == t.level_run && r.shape == t.shape && r.cell == q.cell),
         })
         .collect()
+}
+
+/// The runs [`one_run_per_level`] picks although they lost records: of each level of each
+/// cell that has no complete run, its last run.
+pub fn incomplete(runs: &[LevelRun]) -> impl Iterator<Item = &LevelRun> {
+    runs.iter().enumerate().filter_map(|(i, r)| {
+        let same = |o: &&LevelRun| o.cell == r.cell && o.shape == r.shape;
+        let none_complete = !runs.iter().filter(same).any(LevelRun::complete);
+        (none_complete && !runs[i + 1..].iter().any(|o| same(&o))).then_some(r)
+    })
 }

@@ -65,7 +65,7 @@ fn judged<'a>(
             groups.len() - 1
         });
         let (row, samples, _) = &mut groups[i];
-        samples.push(t.sample(q.ttft_ms, q.e2e_ms, &q.token_ms, q.failed));
+        samples.push(t.sample(q));
         row.busy_requests += usize::from(q.load.busy);
         if let Some(same) = t.same_as_alone {
             row.compared += 1;
@@ -219,7 +219,7 @@ pub fn knees(rows: &[LoadRow]) -> Vec<String> {
 }
 
 /// What the table's columns mean.
-pub const COLUMNS_NOTE: &str = "times in ms from each request's arrival (queueing included); out tok/s = all output tokens / level wall time; user tok/s = median of each request's own decode rate; gain = out tok/s over concurrency 1's";
+pub const COLUMNS_NOTE: &str = "times in ms from each request's arrival (queueing included); out tok/s = output tokens of the requests that did not fail / level wall time; user tok/s = median of each request's own decode rate; gain = out tok/s over concurrency 1's";
 
 /// The load table's cells, for pages that draw tables themselves.
 pub fn grid(rows: &[LoadRow]) -> Grid {

@@ -26,6 +26,7 @@ fn level(
             let mut r = q.clone();
             r.ttft_ms = Some(ttft_ms);
             r.token_ms = (0..20).map(|k| ttft_ms + f64::from(k) * gap_ms).collect();
+            r.output_tokens = 20;
             r.e2e_ms = ttft_ms + 19.0 * gap_ms;
             r.failed = false;
             r.traffic = Some(Traffic {
@@ -183,4 +184,32 @@ fn levels_of_the_same_cell_on_two_machines_stay_apart() {
     let one = crate::report::load::of_requests(&reqs[..4]);
     let table = crate::report::load::render(crate::report::Format::Table, &one).expect("table");
     assert!(table.starts_with("backend"), "{table}");
+}
+
+#[test]
+fn out_tokens_are_the_records_tokens_of_requests_that_did_not_fail() {
+    let records = fixed();
+    let q = producing(&records);
+    let shape = Shape::Closed { concurrency: 2 };
+    let base = load::of_requests(&level(&q, shape, 4, 60.0, 24.0));
+    let wall = base[0].level.wall_s;
+    assert_eq!(base[0].level.output_tps, 80.0 / wall);
+    let mut reqs = level(&q, shape, 4, 60.0, 24.0);
+    // A server streaming 4 tokens a chunk: 5 chunks, and its count of 20 tokens.
+    reqs[0].token_ms = reqs[0].token_ms.iter().step_by(4).copied().collect();
+    // A count one above the chunks is the end-of-generation token, which streams no text.
+    reqs[1].output_tokens = 21;
+    // A server that gave no count: the chunks.
+    reqs[2].output_tokens = 0;
+    let rows = load::of_requests(&reqs);
+    assert_eq!(rows[0].level.wall_s, wall);
+    assert_eq!(rows[0].level.output_tps, 80.0 / wall);
+    // A failed request's tokens count no more than it does in req/s.
+    reqs[3].failed = true;
+    let rows = load::of_requests(&reqs);
+    assert_eq!(rows[0].level.output_tps, 60.0 / wall);
+    for q in &mut reqs {
+        q.failed = true;
+    }
+    assert_eq!(load::of_requests(&reqs)[0].level.output_tps, 0.0);
 }
