@@ -34,6 +34,9 @@ pub struct Records {
     pub implausible_why: Option<String>,
     /// Records seen more than once (e.g. a copy in another folder), counted once.
     pub duplicates: usize,
+    /// Load levels read from a run that lost records (none of their runs is complete), e.g.
+    /// "native m/q8_0 c=4: 14 of 16 records".
+    pub incomplete_levels: Vec<String>,
     /// Entries under the directory left out: a link that leads nowhere, or back into a folder
     /// being read (a loop), relative to the directory.
     pub skipped: Vec<String>,
@@ -59,6 +62,20 @@ impl Records {
                  another schema); left out",
                 source.display(),
                 self.unreadable
+            );
+        }
+        if let Some(first) = self.incomplete_levels.first() {
+            eprintln!(
+                "warning: {}: {} load level(s) lost records, and their figures are of the \
+                 records left ({}{})",
+                source.display(),
+                self.incomplete_levels.len(),
+                if self.incomplete_levels.len() > 1 {
+                    "the first: "
+                } else {
+                    ""
+                },
+                first
             );
         }
         if self.implausible > 0 {
@@ -177,7 +194,7 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
         for value in values(&path, &text, &mut out.unreadable) {
             add(value, &mut out, &mut seen);
         }
-        one_run_per_level(&mut out.requests, requests);
+        one_run_per_level(&mut out.requests, requests, &mut out.incomplete_levels);
         if out.len() > before {
             let rel = path
                 .strip_prefix(dir)
@@ -249,9 +266,24 @@ fn names_record_keys(mut chunk: Vec<u8>, file: &mut std::fs::File) -> bool {
 }
 
 /// Of the requests from `from` on (one file's), each load level's one run: a level run again
-/// after losing records is read from its complete run alone.
-fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize) {
+/// after losing records is read from its complete run alone. A level none of whose runs is
+/// complete is named in `incomplete`.
+fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize, incomplete: &mut Vec<String>) {
     let file: Vec<&RequestRecord> = requests[from..].iter().collect();
+    let runs = super::traffic::level_runs(file.iter().copied());
+    incomplete.extend(super::traffic::incomplete(&runs).map(|r| {
+        let name = format!("{} {}/{}", r.cell.backend, r.cell.model, r.cell.quant);
+        // One line: a name's control characters escaped.
+        let name: String = name
+            .chars()
+            .flat_map(|c| match c.is_control() {
+                true => c.escape_debug().collect::<Vec<_>>(),
+                false => vec![c],
+            })
+            .collect();
+        let wrote = r.wrote.unwrap_or(r.found);
+        format!("{name} {}: {} of {wrote} records", r.shape.label(), r.found)
+    }));
     let mut keep = super::traffic::one_run_per_level(&file).into_iter();
     let mut i = 0;
     requests.retain(|_| {
@@ -467,6 +499,7 @@ mod tests {
         let path = dir.path().join("sweep.jsonl");
         std::fs::write(&path, &text).unwrap();
         let r = load(&path).unwrap();
+        assert!(r.incomplete_levels.is_empty(), "{:?}", r.incomplete_levels);
         let runs: Vec<Option<&str>> = r
             .requests
             .iter()
@@ -479,15 +512,20 @@ mod tests {
                 .chain([None; 3])
                 .collect::<Vec<_>>()
         );
-        // A level with no complete run is read from its last run.
+        // A level with no complete run is read from its last run, and named.
         std::fs::write(
             &path,
             (0..3)
                 .map(|seq| line(Some("a"), seq, 2))
+                .chain((0..2).map(|seq| line(Some("c"), seq, 2)))
                 .collect::<String>(),
         )
         .unwrap();
-        assert_eq!(load(&path).unwrap().requests.len(), 3);
+        let r = load(&path).unwrap();
+        assert_eq!(r.requests.len(), 2);
+        let q = &r.requests[0].cell;
+        let want = format!("{} {}/{} c=2: 2 of 4 records", q.backend, q.model, q.quant);
+        assert_eq!(r.incomplete_levels, [want]);
     }
 
     #[test]
