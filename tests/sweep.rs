@@ -823,6 +823,20 @@ fn records_of_other_sweeps_and_lines_recorded_twice_are_left_out_of_resume_and_t
     );
     // The table is the one the sweep showed before.
     assert_eq!(stdout(&o), table);
+    // A hand-edited record with a TTFT that cannot be true is left out of the table, as
+    // `report` and `check` leave it out.
+    let mut odd = first.clone();
+    odd["ttft_ms"] = (-5.0).into();
+    let lines: Vec<String> = text.lines().skip(1).map(String::from).collect();
+    std::fs::write(&file, format!("{odd}\n{}\n", lines.join("\n"))).unwrap();
+    let o = s.run(&extra);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 record(s) hold figures that cannot be true"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("-5"), "{}", stdout(&o));
 }
 
 /// A model file replaced under the same path is another model: its sweep measures it into a

@@ -154,8 +154,21 @@ pub fn shell_quote(s: &str) -> String {
 fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
     use crate::report::{compare, sweep as summary};
     let results = &plan.shared.results;
-    // Records of other sweeps, a line recorded twice, a load level's incomplete run: left out.
-    let records = plan.own(&crate::record::io::read(results)?).records;
+    // Records of other sweeps, a line recorded twice, a load level's incomplete run: left out;
+    // so are records holding figures that cannot be true, as `report` and `check` leave them.
+    let mut records = plan.own(&crate::record::io::read(results)?).records;
+    let mut odd = records
+        .iter()
+        .filter_map(crate::record::plausible::implausible);
+    if let Some(first) = odd.next() {
+        eprintln!(
+            "warning: {}: {} record(s) hold figures that cannot be true ({}); left out",
+            results.display(),
+            1 + odd.count(),
+            first
+        );
+        records.retain(|r| crate::record::plausible::implausible(r).is_none());
+    }
     let b = &plan.baselines;
     let rows = summary::rows_with(&records, b.judge_power);
     let comparison = compare::build(&records, b.judge_power, b.reference);
