@@ -306,7 +306,11 @@ fn http_429_is_retried_after_retry_after_within_a_bound() {
         data(OPENAI_USAGE),
         data("[DONE]"),
     ];
-    let (x, reqs) = ask("openai", vec![rate_limited("1"), Reply::ok(ok)], LIMIT);
+    let (x, reqs) = ask(
+        "openai",
+        vec![rate_limited("1"), Reply::ok(ok.clone())],
+        LIMIT,
+    );
     assert!(x.failure.is_none(), "{:?}", x.failure);
     assert_eq!((x.retries, reqs.len()), (1, 2));
     assert!(x.retry_wait >= Duration::from_secs(1));
@@ -316,9 +320,14 @@ fn http_429_is_retried_after_retry_after_within_a_bound() {
     let f = x.failure.unwrap();
     assert_eq!(f.kind, FailureKind::RateLimited);
     assert!(f.message.contains("slow down"), "{}", f.message);
+    assert!(
+        f.message.contains("after 0 retries (0.0 s waited; Retry-After asks for 120.0 s more, past --max-retry-wait)"),
+        "{}",
+        f.message
+    );
     assert!(t.elapsed() < Duration::from_secs(10));
-    // a wait too long to represent is refused, not panicked on
-    for absurd in ["1e20", "inf", "-1", "soon"] {
+    // a wait too long to represent is refused, not panicked on, and the failure says why
+    for absurd in ["1e20", "inf"] {
         let (x, _) = ask(
             "openai",
             vec![rate_limited(absurd), rate_limited("0")],
@@ -326,6 +335,21 @@ fn http_429_is_retried_after_retry_after_within_a_bound() {
         );
         let f = x.failure.expect("rate limited");
         assert_eq!(f.kind, FailureKind::RateLimited, "{absurd}: {f:?}");
+        assert!(
+            f.message.contains("longer than any limit"),
+            "{absurd}: {}",
+            f.message
+        );
+    }
+    // a value that is neither seconds nor a date counts as no header: the usual backoff
+    for odd in ["-1", "soon"] {
+        let (x, reqs) = ask(
+            "openai",
+            vec![rate_limited(odd), Reply::ok(ok.clone())],
+            LIMIT,
+        );
+        assert!(x.failure.is_none(), "{odd}: {:?}", x.failure);
+        assert_eq!((x.retries, reqs.len()), (1, 2), "{odd}");
     }
 }
 

@@ -119,10 +119,23 @@ impl Client {
                     x.retry_wait += w;
                     continue;
                 }
+                // Why no retry: none left, or the wait asked for is longer than allowed.
+                let why = match wait {
+                    _ if x.retries >= MAX_RETRIES => String::new(),
+                    Some(w) if x.retry_wait + w > ep.max_retry_wait => format!(
+                        "; Retry-After asks for {:.1} s more, past --max-retry-wait",
+                        w.as_secs_f64()
+                    ),
+                    Some(w) => format!(
+                        "; Retry-After asks for {:.1} s more, past the time limit",
+                        w.as_secs_f64()
+                    ),
+                    None => "; Retry-After asks for a wait longer than any limit".into(),
+                };
                 return Err(Failure::new(
                     FailureKind::RateLimited,
                     format!(
-                        "HTTP 429 after {} retries ({:.1} s waited): {message}",
+                        "HTTP 429 after {} retries ({:.1} s waited{why}): {message}",
                         x.retries,
                         x.retry_wait.as_secs_f64()
                     ),
@@ -450,18 +463,20 @@ fn time_limit_failure() -> Failure {
 }
 
 /// How long HTTP 429 asks us to wait after `retries` retries: its `Retry-After` value in
-/// seconds or as an HTTP date (a date already past is no wait), else 1, 2, 4 ... s.
+/// seconds or as an HTTP date (a date already past is no wait), else (no header, or one that
+/// is neither: negative, not a number) 1, 2, 4 ... s. None: a number of seconds too large
+/// for a duration, which no limit allows.
 fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Option<Duration> {
-    match header.map(str::trim) {
-        Some(v) => match http_date(v) {
-            Some(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),
-            // A number too large for a duration (or not a number) is no usable wait.
-            None => v
-                .parse::<f64>()
-                .ok()
-                .and_then(|s| Duration::try_from_secs_f64(s).ok()),
-        },
-        None => Some(Duration::from_secs(1u64 << retries.min(6))),
+    let backoff = || Some(Duration::from_secs(1u64 << retries.min(6)));
+    let Some(v) = header.map(str::trim) else {
+        return backoff();
+    };
+    if let Some(at) = http_date(v) {
+        return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+    }
+    match v.parse::<f64>() {
+        Ok(s) if s >= 0.0 => Duration::try_from_secs_f64(s).ok(),
+        _ => backoff(),
     }
 }
 
@@ -670,15 +685,20 @@ mod tests {
         assert_eq!(wait(Some("Wed, 21 Oct 2015 07:27:00 GMT"), 0), secs(0));
         assert_eq!(wait(Some(" 2 "), 0), secs(2));
         assert_eq!(wait(None, 2), secs(4));
+        // A value that is neither seconds nor a date is no header: the usual backoff.
         for bad in [
             "soon",
             "-1",
-            "1e20",
+            "NaN",
             "Wed, 32 Oct 2015 07:28:00 GMT",
             "Wed, 21 Oct 2015 07:28:00 PST",
             "Wed, 21 Oct 2015 25:28:00 GMT",
         ] {
-            assert_eq!(wait(Some(bad), 0), None, "{bad}");
+            assert_eq!(wait(Some(bad), 1), secs(2), "{bad}");
+        }
+        // More seconds than a duration holds: no wait any limit allows.
+        for huge in ["1e20", "inf"] {
+            assert_eq!(wait(Some(huge), 0), None, "{huge}");
         }
     }
 
