@@ -389,6 +389,10 @@ fn bad_load_flags_are_refused_with_one_line() {
             vec!["--concurrency", "1", "--duration", "1e300"],
             "--duration: give seconds from 1 to a day",
         ),
+        (
+            vec!["--rate", "2,0.001", "--duration", "1"],
+            "--rate 0.001 req/s: the first request of its schedule arrives at ",
+        ),
         (vec!["--judge-time-limit", "nan"], "a number of seconds"),
         (vec!["--judge-time-limit", "0"], "more than 0"),
     ] {

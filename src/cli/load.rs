@@ -2,7 +2,7 @@
 //! load configuration they become.
 
 use super::values::{parse_positive, parse_seconds};
-use crate::measure::load::{parse_concurrency, parse_rates, Shape, Slo};
+use crate::measure::load::{arrivals, parse_concurrency, parse_rates, Shape, Slo};
 use crate::plan::load::{LoadConfig, MAX_REQUESTS};
 use clap::Args;
 use std::time::Duration;
@@ -81,6 +81,22 @@ impl LoadArgs {
             Some(s) if (1.0..=86_400.0).contains(&s) => Duration::try_from_secs_f64(s).ok(),
             Some(_) => return Err("--duration: give seconds from 1 to a day (86400)".into()),
         };
+        // An open-loop level whose schedule's first arrival comes after the duration would
+        // send nothing and leave no record of itself.
+        for level in &levels {
+            if let (Shape::Open { rate, seed, .. }, Some(d)) = (level, duration) {
+                let first = arrivals(*rate, 1, *seed).first().copied();
+                if first.is_none_or(|t| t > d) {
+                    return Err(format!(
+                        "--rate {}: the first request of its schedule arrives {}, after \
+                         --duration {} s; give a higher rate or a longer duration",
+                        level.label(),
+                        first.map_or("never".into(), |t| format!("at {:.0} s", t.as_secs_f64())),
+                        d.as_secs_f64()
+                    ));
+                }
+            }
+        }
         let slo = self
             .slo
             .as_deref()
