@@ -168,16 +168,31 @@ chips! {
 /// excluded words do not, and whose core count (when it has one) equals `logical_cores`.
 pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Chip> {
     let lower = name.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/' | '@'))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = name_words(&lower).collect();
     let has = |w: &str| words.contains(&w);
     CHIPS.iter().find(|c| {
         c.words.iter().all(|w| has(w))
             && !c.not.iter().any(|w| has(w))
             && c.cores.is_none_or(|n| Some(n) == logical_cores)
     })
+}
+
+/// The words of a lowercase chip name, as [`recognise`] matches them.
+fn name_words(lower: &str) -> impl Iterator<Item = &str> {
+    lower
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/' | '@'))
+        .filter(|w| !w.is_empty())
+}
+
+/// A word of `name` that is another chip's model number than `chip`'s (a word with a digit
+/// that some chip's name must hold, as "h100" in "RTX 4090 H100"): a name of two chips.
+pub fn other_model(name: &str, chip: &Chip) -> Option<String> {
+    let lower = name.to_lowercase();
+    let model = |w: &str| {
+        w.contains(|c: char| c.is_ascii_digit()) && CHIPS.iter().any(|c| c.words.contains(&w))
+    };
+    let other = name_words(&lower).find(|w| model(w) && !chip.words.contains(w));
+    other.map(str::to_string)
 }
 
 #[cfg(test)]

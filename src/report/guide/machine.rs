@@ -80,6 +80,12 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
     }
     // Some chips are named with their memory ("A100 80GB"): the name is tried with it too.
     let chip = find_chip(&name, &tidy(text), cores).map_err(|e| err(&e))?;
+    if let Some(other) = chips::other_model(&name, chip) {
+        return Err(err(&format!(
+            "names the {} and '{other}' too: give one chip",
+            chip.name
+        )));
+    }
     let gib = match (gib, device_memory(chip)) {
         (None, None) => return Err(err("say how much memory it has, e.g. 'M4 Pro 48GB'")),
         (None, Some(sold)) => sold as f64 / GIB,
@@ -290,6 +296,18 @@ mod tests {
             e.contains("16-core CPU") && e.contains("14-core CPU"),
             "{e}"
         );
+        // A name of two chips is refused, whichever the table would find first.
+        for two in [
+            "RTX 4090 H100",
+            "H100 RTX 4090",
+            "M4 Pro M3 Max 48GB",
+            "M2 Ultra EPYC 9654 192GB",
+        ] {
+            let e = parse(two).unwrap_err();
+            assert!(e.contains("too: give one chip"), "{two}: {e}");
+        }
+        let m = parse("MacBook Pro 2024 M4 Max 16-core 128GB").unwrap();
+        assert_eq!(m.chip.name, "Apple M4 Max (16-core CPU)");
         assert!(parse("M4 Pro 0GB").is_err());
         assert!(parse("RTX 5060 Ti")
             .unwrap_err()
