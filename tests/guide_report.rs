@@ -67,7 +67,11 @@ fn guide_into(dir: &Path, results: &str) -> (String, String) {
 }
 
 fn catalogue_csv(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let text = std::fs::read_to_string(dir.join("hardware-guide-catalogue.csv")).unwrap();
+    catalogue_csv_at(&dir.join("hardware-guide-catalogue.csv"))
+}
+
+fn catalogue_csv_at(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().unwrap().clone();
     reader
@@ -1133,4 +1137,46 @@ fn a_decode_of_zero_tokens_per_second_is_left_out_of_the_fit() {
         .expect("the machine's fit");
     assert!(fit.contains("(2 dense, 0 MoE"), "{fit}");
     assert!(!fit.contains(": 0.0 % of"), "{fit}");
+}
+
+/// A machine whose records hold MoE decodes alone has no fit, but keeps its catalogue column:
+/// what was measured there, and cells that say why the rest is not predicted.
+#[test]
+fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let moe: String = std::fs::read_to_string(data().join("gpu/h200-synthetic.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["model"]["expert_count"].is_u64()
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(moe.lines().count(), 4, "{moe}");
+    std::fs::write(dir.path().join("h200-moe.jsonl"), moe).unwrap();
+    let md = guide_md(dir.path());
+    let header = md
+        .lines()
+        .find(|l| l.starts_with("| model | quant | params B"))
+        .expect("the catalogue table");
+    assert!(header.contains(&format!("| {H200} tok/s |")), "{header}");
+    assert!(
+        md.contains(&format!(
+            "- {H200} (not fitted): only MoE decodes measured there"
+        )),
+        "{md}"
+    );
+    let rows = catalogue_csv_at(&dir.path().join("guide-catalogue.csv"));
+    let here: Vec<_> = rows.iter().filter(|r| r["chip"] == H200).collect();
+    assert!(!here.is_empty(), "no catalogue rows for the H200");
+    let measured = here.iter().filter(|r| !r["decode_tps"].is_empty()).count();
+    assert_eq!(measured, 4, "the four MoE decodes measured there");
+    let why = "only MoE decodes measured here: a dense one is needed to fit";
+    assert!(
+        here.iter()
+            .filter(|r| r["decode_tps"].is_empty())
+            .all(|r| r["basis"].contains(why)),
+        "{here:?}"
+    );
 }

@@ -62,6 +62,9 @@ pub struct Calibration {
     /// Machines with records whose catalogue rows come from their own decodes (each with a
     /// fit).
     pub locals: Vec<local::Local>,
+    /// Machines with decodes but no fit (MoE decodes alone): their catalogue rows hold what
+    /// was measured there and say why the rest is not predicted.
+    pub unfitted: Vec<String>,
     /// (backend, chip) of every recorded machine on a chip of the table.
     pub recorded_on: Vec<(String, String)>,
 }
@@ -92,12 +95,17 @@ impl Calibration {
                 recorded_on.push((backend, chip.name.to_string()));
             }
         }
-        let fitted: Vec<local::Local> =
-            locals.iter().filter(|m| m.fit.is_some()).cloned().collect();
+        let (fitted, unfitted): (Vec<local::Local>, Vec<local::Local>) =
+            locals.iter().cloned().partition(|m| m.fit.is_some());
         for m in &fitted {
             validation.extend(m.validate());
+        }
+        let unfitted: Vec<&local::Local> =
+            unfitted.iter().filter(|m| !m.points.is_empty()).collect();
+        for m in fitted.iter().chain(unfitted.iter().copied()) {
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
         }
+        let unfitted = unfitted.iter().map(|m| m.label.clone()).collect();
         let summary = validation::summarise(&validation);
         let published = catalog::rows(&sized, &model, &refs, assumptions);
         let mut cal = Calibration {
@@ -110,6 +118,7 @@ impl Calibration {
             rows,
             assumptions,
             locals: fitted,
+            unfitted,
             recorded_on,
         };
         let published: Vec<_> = published.into_iter().map(|r| cal.caveat(r)).collect();

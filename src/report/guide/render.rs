@@ -289,6 +289,13 @@ fn parameters(cal: &Calibration) -> String {
             f.moe_rows
         ));
     }
+    for label in &cal.unfitted {
+        s.push_str(&format!(
+            "- {} (not fitted): only MoE decodes measured there; a dense one is needed to fit \
+             the decode model, so its column holds only what was measured.\n",
+            table::markdown_cell(label)
+        ));
+    }
     for (g, c) in &cal.model.apple_per_core {
         s.push_str(&format!(
             "- Metal prompt processing, M{g}: {:.0} GFLOP/s per GPU core ({} row(s)).\n",
@@ -436,6 +443,7 @@ fn matrix(cal: &Calibration) -> String {
         .locals
         .iter()
         .map(|l| l.label.as_str())
+        .chain(cal.unfitted.iter().map(String::as_str))
         .chain(MATRIX_CHIPS.iter().copied())
         .filter(|c| cal.rows.iter().any(|r| r.chip == *c))
         .collect();
