@@ -38,6 +38,20 @@ pub fn of_requests<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) ->
     judged(requests, None)
 }
 
+/// [`of_requests`] in an order of their own, not the records' (which follows file names):
+/// by machine, backend, model and quantization, closed loops before open ones, by level.
+pub fn sorted<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LoadRow> {
+    let mut rows = of_requests(requests);
+    rows.sort_by(|a, b| {
+        let key = |r: &LoadRow| (r.machine.clone(), r.backend.to_string(), r.model.clone());
+        (key(a).cmp(&key(b)))
+            .then_with(|| a.quant.cmp(&b.quant))
+            .then_with(|| a.is_open().cmp(&b.is_open()))
+            .then_with(|| a.shape.level().total_cmp(&b.shape.level()))
+    });
+    rows
+}
+
 /// The load rows of `records`, every level judged by `slo` where given (a sweep's table
 /// judges its levels by the `--slo` given now, also those recorded by an earlier run of it),
 /// else by the SLOs its records were run with.

@@ -213,3 +213,19 @@ fn out_tokens_are_the_records_tokens_of_requests_that_did_not_fail() {
     }
     assert_eq!(load::of_requests(&reqs)[0].level.output_tps, 0.0);
 }
+
+#[test]
+fn the_section_is_the_same_whichever_file_the_levels_were_read_from_first() {
+    let records = fixed();
+    let q = producing(&records);
+    let mut other = q.clone();
+    other.cell.quant = "q2_k".into();
+    let (a, b) = (loaded(&q), loaded(&other));
+    let ab = [a.clone(), b.clone()].concat();
+    let ba = [b, a].concat();
+    let html = |reqs: &[RequestRecord]| section(&load::sorted(reqs)).unwrap();
+    assert_eq!(html(&ab), html(&ba));
+    // Read in the records' order, the two differ: the order is the sort's, not the files'.
+    let unsorted = |reqs: &[RequestRecord]| section(&load::of_requests(reqs)).unwrap();
+    assert_ne!(unsorted(&ab), unsorted(&ba));
+}

@@ -171,7 +171,7 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
     s.push_str(&figures(&all, g)?.concat());
     s.push_str("<h2>Measured rows</h2>\n");
     s.push_str(&table(&table::grid(SUMMARY, g.measured())));
-    s.push_str(&load::section(&crate::report::load::of_requests(
+    s.push_str(&load::section(&crate::report::load::sorted(
         &records.requests,
     ))?);
     s.push_str("</body>\n</html>\n");
