@@ -351,6 +351,32 @@ fn a_baseline_stands_apart_from_the_current_records_and_is_replaced_only_whole()
         "holds 1 line(s) this runner does not read",
     );
     refused(&notes, &runs, &update, "is not a records file");
+    // Other JSON beside the records (a note, a value in a bench array) would be lost too.
+    let noted = dir.path().join("noted.jsonl");
+    let sweep = std::fs::read_to_string(data.join("sweep-0ad6ba95c6e9.jsonl")).unwrap();
+    std::fs::write(
+        &noted,
+        format!("{sweep}{{\"note\":\"kept by hand\"}}\n[1, 2]\n"),
+    )
+    .unwrap();
+    refused(
+        &noted,
+        &runs,
+        &update,
+        "holds 2 line(s) this runner does not read",
+    );
+    let bench = dir.path().join("bench.json");
+    let mut array: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("bench-smollm2.json")).unwrap())
+            .unwrap();
+    array.as_array_mut().unwrap().push(5.into());
+    std::fs::write(&bench, array.to_string()).unwrap();
+    refused(
+        &bench,
+        &runs,
+        &update,
+        "holds 1 line(s) this runner does not read",
+    );
     refused(&runs, &data, &update, "is a directory");
     // A baseline this runner reads whole is replaced.
     let baseline = dir.path().join("baseline.jsonl");

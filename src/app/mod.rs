@@ -173,7 +173,7 @@ fn check(args: &CheckArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode>
 /// itself (it would be rewritten from what of it this runner reads). One to be replaced
 /// (`update`) must be a baseline this runner reads whole, or not there yet: not a sweep's
 /// results file (records of other runs would join its own), not a file of another kind, and
-/// without lines this runner does not read (rewriting would lose them).
+/// without lines this runner does not read or other JSON (rewriting would lose them).
 fn baseline_apart(baseline: &Path, current: &Path, update: bool) -> Result<(), String> {
     let b = baseline.display();
     if baseline.is_dir() {
@@ -201,7 +201,7 @@ fn baseline_apart(baseline: &Path, current: &Path, update: bool) -> Result<(), S
         return refused("is not a records file");
     }
     let old = crate::record::read::load(baseline).map_err(|e| e.to_string())?;
-    match old.unreadable + old.implausible {
+    match old.unreadable + old.implausible + old.other {
         0 => Ok(()),
         n => refused(&format!(
             "holds {n} line(s) this runner does not read, which replacing it would lose"

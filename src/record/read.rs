@@ -28,6 +28,9 @@ pub struct Records {
     pub files: Vec<String>,
     /// Lines or files that looked like JSON but were not records (left out).
     pub unreadable: usize,
+    /// Other JSON values (a saved bandwidth probe, a note, a number in a bench array): not
+    /// records, left out without a warning.
+    pub other: usize,
     /// Records holding a figure that cannot be true (a negative rate, a time of 1e300 ms; see
     /// [`super::plausible`]), left out, and why the first of them was.
     pub implausible: usize,
@@ -390,8 +393,9 @@ fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
         Ok(Record::CellFailed(f)) => out.failures.push(f),
         Ok(Record::Judgement(j)) => out.judgements.push(*j),
         Ok(Record::Profile(p)) => out.profiles.push(*p),
+        Err(_) if looks_like_one => out.unreadable += 1,
         // Other JSON (a saved bandwidth probe, a summary) is not a record.
-        Err(_) => out.unreadable += usize::from(looks_like_one),
+        Err(_) => out.other += 1,
     }
 }
 
@@ -541,7 +545,7 @@ mod tests {
         let r = load(dir.path()).unwrap();
         assert_eq!(r.failures.len(), 1);
         assert_eq!(r.duplicates, 1);
-        assert_eq!(r.unreadable, 1);
+        assert_eq!((r.unreadable, r.other), (1, 1));
         assert_eq!(r.files, vec!["a.jsonl".to_string()]);
         // One file reads on its own; a missing path is a one-line error.
         let one = load(&dir.path().join("a.jsonl")).unwrap();
