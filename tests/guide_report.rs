@@ -1111,6 +1111,53 @@ fn control_characters_in_a_machine_name_keep_the_guides_rows_whole() {
     );
 }
 
+/// A model and a machine name holding control characters (a damaged or hostile record) are
+/// shown escaped in the report: its HTML, inline SVGs included, holds no control character but
+/// tabs and line breaks, so each SVG stays well-formed XML.
+#[test]
+fn control_characters_in_names_are_escaped_in_the_report_and_its_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = results_copy(dir.path());
+    let sweep = results.join("sweep-0ad6ba95c6e9.jsonl");
+    let renamed: String = std::fs::read_to_string(&sweep)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["cell"]["model"] = "Evil\u{1}model\u{1b}[2J".into();
+            v["info"]["source_path"] = "/m/Evil\u{1}model\u{1b}[2J.gguf".into();
+            v["info"]["source_sha256"] = serde_json::Value::Null;
+            v["info"]["machine"]["cpu"] = "CPU\u{7f}\u{8}x".into();
+            v.to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&sweep, renamed).unwrap();
+    let html = dir.path().join("r.html");
+    let o = runner()
+        .args(["report", "--results", results.to_str().unwrap(), "-o"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(html).unwrap();
+    let svgs: Vec<&str> = html
+        .split("<svg")
+        .skip(1)
+        .map(|s| s.split("</svg>").next().unwrap())
+        .collect();
+    assert_eq!(svgs.len(), 8);
+    let bad = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    for (i, svg) in svgs.iter().enumerate() {
+        assert!(!bad(svg), "chart {i}: {svg:?}");
+    }
+    assert!(!bad(&html), "{html:?}");
+    assert!(svgs.iter().any(|s| s.contains(r"Evil\u{1}model\u{1b}[2J")));
+    assert!(html.contains(r"CPU\u{7f}\u{8}x"));
+}
+
 /// A decode recorded at 0 tok/s (which the records' plausibility check lets through) is left
 /// out of its machine's fit instead of putting every prediction there at 0.
 #[test]

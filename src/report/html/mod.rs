@@ -14,12 +14,28 @@ use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
 use crate::report::table::{self, opt, Column, Grid};
 
-/// Escapes text for HTML.
+/// Escapes text for HTML, its control characters written visibly (see [`visible`]).
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    visible(
+        &s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;"),
+    )
+}
+
+/// `s` with each control character other than a tab or a line break escaped (`\u{1b}`): HTML
+/// and inline SVG (XML) may not hold them.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_debug()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1000px;color:#222}\

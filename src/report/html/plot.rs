@@ -43,7 +43,8 @@ pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Draws into a fresh SVG of the standard size and returns its text.
+/// Draws into a fresh SVG of the standard size and returns its text, control characters in
+/// its labels (a name from a records file) written visibly.
 pub fn svg(
     draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> DrawResult<()>,
 ) -> DrawResult<String> {
@@ -54,7 +55,7 @@ pub fn svg(
         draw(&root)?;
         root.present().map_err(err)?;
     }
-    Ok(out)
+    Ok(super::visible(&out))
 }
 
 /// A chart builder with the title and label areas every chart uses.
