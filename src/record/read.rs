@@ -373,9 +373,12 @@ fn values(path: &Path, text: &str, unreadable: &mut usize) -> Vec<Value> {
         .collect()
 }
 
-/// Files one value by its kind of record, once.
+/// Files one value by its kind of record, once: a value seen before, whatever the order of
+/// its keys, counts as a duplicate.
 fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
-    if !seen.insert(value.to_string()) {
+    let mut canonical = value.clone();
+    canonical.sort_all_objects();
+    if !seen.insert(canonical.to_string()) {
         out.duplicates += 1;
         return;
     }
@@ -530,6 +533,27 @@ mod tests {
         let q = &r.requests[0].cell;
         let want = format!("{} {}/{} c=2: 2 of 4 records", q.backend, q.model, q.quant);
         assert_eq!(r.incomplete_levels, [want]);
+    }
+
+    /// The same record written with its keys in another order, also within its objects, is a
+    /// duplicate.
+    #[test]
+    fn a_record_with_its_keys_in_another_order_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let line = sweep.lines().next().unwrap();
+        let reversed = |v: Value| match v {
+            Value::Object(m) => Value::Object(m.into_iter().rev().collect()),
+            v => v,
+        };
+        let mut reordered = reversed(serde_json::from_str(line).unwrap());
+        reordered["info"] = reversed(reordered["info"].take());
+        let reordered = reordered.to_string();
+        assert_ne!(reordered, line);
+        let path = dir.path().join("sweep.jsonl");
+        std::fs::write(&path, format!("{line}\n{reordered}\n")).unwrap();
+        let r = load(&path).unwrap();
+        assert_eq!((r.requests.len(), r.duplicates), (1, 1));
     }
 
     #[test]
