@@ -154,16 +154,18 @@ impl Records {
         }
     }
 
-    /// Earliest and latest record time (RFC 3339 strings compare in time order).
+    /// Earliest and latest record time, each as written: compared as instants, so that times
+    /// with other UTC offsets fall in their place.
     pub fn time_span(&self) -> Option<(String, String)> {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
         let times = self
             .bench
             .iter()
             .map(|r| &r.provenance.time)
             .chain(self.requests.iter().map(|r| &r.provenance.time))
-            .filter(|t| !t.is_empty());
-        let min = times.clone().min()?.clone();
-        let max = times.max()?.clone();
+            .filter_map(|t| Some((time::OffsetDateTime::parse(t, rfc3339).ok()?, t)));
+        let min = times.clone().min_by_key(|(at, _)| *at)?.1.clone();
+        let max = times.max_by_key(|(at, _)| *at)?.1.clone();
         Some((min, max))
     }
 }
@@ -533,6 +535,33 @@ mod tests {
         let q = &r.requests[0].cell;
         let want = format!("{} {}/{} c=2: 2 of 4 records", q.backend, q.model, q.quant);
         assert_eq!(r.incomplete_levels, [want]);
+    }
+
+    /// The span runs from the earliest time to the latest, compared across UTC offsets, each
+    /// shown as written.
+    #[test]
+    fn the_time_span_compares_times_across_offsets() {
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let first: Value = serde_json::from_str(sweep.lines().next().unwrap()).unwrap();
+        let mut r = Records::default();
+        assert_eq!(r.time_span(), None);
+        let times = [
+            "2026-01-01T08:00:00+01:00",
+            "2026-01-01T10:00:00+05:00",
+            "",
+            "2026-01-01T06:00:00Z",
+        ];
+        for (i, t) in times.into_iter().enumerate() {
+            let mut v = first.clone();
+            v["time"] = t.into();
+            v["prompt_id"] = i.to_string().into();
+            add(v, &mut r, &mut BTreeSet::new());
+        }
+        assert_eq!(r.requests.len(), times.len());
+        assert_eq!(
+            r.time_span(),
+            Some((times[1].to_string(), times[0].to_string()))
+        );
     }
 
     /// The same record written with its keys in another order, also within its objects, is a
