@@ -140,6 +140,8 @@ pub fn read_rows<T: serde::de::DeserializeOwned>(
         return Ok(Vec::new());
     }
     let text = read_input(path, Input::Config).map_err(|e| e.to_string())?;
+    // CRLF line breaks read as LF, so that the line an error names is the file's own.
+    let text = text.replace("\r\n", "\n");
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header = reader.headers().map_err(|e| e.to_string())?.clone();
     let missing: Vec<&str> = columns
@@ -249,6 +251,18 @@ mod tests {
             e.ends_with("line 2: gen_tok_s 1e308 is more than 1e9"),
             "{e}"
         );
+        // Lines that end in CRLF are counted as lines all the same.
+        let good_row = good.lines().nth(1).unwrap();
+        let crlf = |row: &str| format!("{header}\r\n{good_row}\r\n{row}\r\n").into_bytes();
+        let row = good_row.replacen(",40.05,", ",NaN,", 1);
+        let e = error(&crlf(&row));
+        assert!(
+            e.ends_with("line 3: gen_tok_s NaN is not a number above 0"),
+            "{e}"
+        );
+        let row = good_row.replacen(",40.05,", ",fast,", 1);
+        let e = error(&crlf(&row));
+        assert!(e.contains("line 3: ") && e.contains("(line: 3,"), "{e}");
         // A FIFO is refused, never waited on.
         std::fs::remove_file(&path).unwrap();
         let made = std::process::Command::new("mkfifo").arg(&path).status();
