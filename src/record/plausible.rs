@@ -1,8 +1,8 @@
 //! Figures a record cannot truly hold. A rate, time, bandwidth, load, cost, size or count that
-//! is negative, not a number, or past a generous physical bound, or bandwidth figures that do
-//! not agree with each other, were damaged or edited after runner wrote them: the readers of
-//! records (guide, report, check) leave such a record out and say why, rather than put the
-//! figure in a table, a sum or a fit.
+//! is negative, not a number, or past a generous physical bound, a judge's score outside its
+//! rubric's scale, or bandwidth figures that do not agree with each other, were damaged or
+//! edited after runner wrote them: the readers of records (guide, report, check) leave such a
+//! record out and say why, rather than put the figure in a table, a sum or a fit.
 
 use super::http::{HttpReport, ServerReport};
 use super::schema::{BenchRecord, Judgement, LoadReport, Record, RequestRecord};
@@ -323,8 +323,19 @@ impl Check {
         self.num("http.retry_wait_ms", h.retry_wait_ms, MS);
     }
 
+    /// A judge's latency, its rubric (a positive scale, positive weights), and its scores and
+    /// their weighted mean within the rubric's scale.
     fn judgement(&mut self, j: &Judgement) {
         self.num("latency_ms", j.latency_ms, MS);
+        if let Err(e) = j.rubric.check() {
+            self.fail(format!("rubric: {e}"));
+            return;
+        }
+        let points = Bound(j.rubric.scale, "points");
+        for &v in j.scores.values() {
+            self.num("scores", v, points);
+        }
+        self.opt("weighted", j.weighted, points);
     }
 }
 
@@ -404,6 +415,75 @@ mod tests {
             why(backwards).as_deref(),
             Some("samples.e2e_ms -3 is outside 0 to 3.1536e10 ms")
         );
+    }
+
+    /// A judgement's scores and weighted score lie within its rubric's scale, and the rubric
+    /// is one runner would judge by.
+    #[test]
+    fn judge_scores_that_cannot_be_true_are_named() {
+        use crate::record::{BackendId, CellKey, Provenance};
+        let rubric = crate::scenario::Rubric::default();
+        let scores: std::collections::BTreeMap<String, f64> = (rubric.criteria.iter())
+            .map(|c| (c.name.clone(), 8.0))
+            .collect();
+        let judgement = Judgement {
+            provenance: Provenance::now(),
+            cell: CellKey {
+                backend: BackendId::native(),
+                model: "m".into(),
+                quant: "q8_0".into(),
+            },
+            scenario: "s".into(),
+            prompt_id: "p".into(),
+            judge: BackendId::native(),
+            judge_family: None,
+            judged_family: None,
+            self_judging: false,
+            weighted: rubric.weighted_mean(&scores),
+            rubric,
+            scores,
+            rationale: None,
+            attempts: 1,
+            error: None,
+            answer: None,
+            latency_ms: 800.0,
+        };
+        let judgement = serde_json::to_value(Record::Judgement(Box::new(judgement))).unwrap();
+        assert_eq!(why(judgement.clone()), None);
+        let cases: [(&str, serde_json::Value, Option<&str>); 7] = [
+            (
+                "/weighted",
+                1e300.into(),
+                Some("weighted 1e300 is outside 0 to 1e1 points"),
+            ),
+            (
+                "/weighted",
+                (-2.0).into(),
+                Some("weighted -2 is outside 0 to 1e1 points"),
+            ),
+            ("/weighted", serde_json::Value::Null, None),
+            (
+                "/scores/clarity",
+                10.5.into(),
+                Some("scores 10.5 is outside 0 to 1e1 points"),
+            ),
+            ("/scores/clarity", 10.into(), None),
+            (
+                "/rubric/scale",
+                0.into(),
+                Some("rubric: scale must be more than 0"),
+            ),
+            (
+                "/rubric/criteria/0/weight",
+                (-1.0).into(),
+                Some("rubric: criterion 'instruction_following': weight must be more than 0"),
+            ),
+        ];
+        for (at, value, want) in cases {
+            let mut v = judgement.clone();
+            *v.pointer_mut(at).unwrap() = value;
+            assert_eq!(why(v).as_deref(), want, "{at}");
+        }
     }
 
     #[test]
