@@ -426,6 +426,38 @@ fn a_series_whose_every_request_failed_fails_the_check() {
     assert!(!baseline.exists());
 }
 
+/// A current bench record without samples measured nothing: the check fails and names it,
+/// instead of calling its machine absent and passing; nor does it become a baseline.
+#[test]
+fn a_bench_record_without_samples_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records/bench-smollm2.json");
+    let mut records: Value =
+        serde_json::from_str(&std::fs::read_to_string(&bench).unwrap()).unwrap();
+    for r in records.as_array_mut().unwrap() {
+        r["samples"] = serde_json::json!([]);
+    }
+    let current = dir.path().join("empty.json");
+    std::fs::write(&current, records.to_string()).unwrap();
+    let o = check(&bench, &current, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("error: every request failed in "),
+        "{}",
+        stderr(&o)
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains(" (no samples): nothing measured, a failure"),
+        "{text}"
+    );
+    assert!(!text.contains("absent from the current records"), "{text}");
+    let baseline = dir.path().join("baseline.jsonl");
+    let o = check(&baseline, &current, &["--update-baseline"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!baseline.exists());
+}
+
 /// Load levels of other concurrency are other series: a level of 8 in flight is not a slower
 /// level of 1, and levels are never pooled into one median.
 #[test]

@@ -50,8 +50,9 @@ pub struct CheckReport {
     pub rows: Vec<CheckRow>,
     /// Baseline series of machines that no current record ran on (not compared).
     pub other_machines: usize,
-    /// Current series (machine, cell, workload, settings) whose every request failed: a run
-    /// that measured nothing is a failure of the check, not a series gone missing.
+    /// Current series (machine, cell, workload, settings) whose every request failed, or whose
+    /// bench records hold no samples: a run that measured nothing is a failure of the check,
+    /// not a series gone missing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub all_failed: Vec<String>,
     /// The A/B check's two builds and rounds (`runner check --ab`).
@@ -107,15 +108,14 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
     let base = series(baseline, opts.busy_threshold);
     let cur = series(current, opts.busy_threshold);
     let all_failed = all_failed(current);
-    let failed_machines: Vec<String> = current
-        .requests
-        .iter()
+    let current_machines: Vec<String> = (current.requests.iter())
         .map(|q| machine_class(&q.info.machine))
+        .chain(current.bench.iter().map(|r| machine_class(&r.machine)))
         .collect();
     let machines: BTreeSet<&String> = cur
         .keys()
         .map(|k| &k.machine)
-        .chain(&failed_machines)
+        .chain(&current_machines)
         .collect();
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
     let mut rows = Vec::new();
@@ -137,23 +137,30 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
     }
 }
 
-/// The request series of `records` (machine, cell, workload and settings) whose every request
-/// failed, named `machine: cell workload settings (n requests)`.
+/// The series of `records` (machine, cell, workload and settings) that measured nothing: of
+/// requests, those whose every request failed, named `machine: cell workload settings (n
+/// requests)`; of bench tests, those whose records hold no samples, named `... (no samples)`.
 pub fn all_failed(records: &Records) -> Vec<String> {
+    let name = |k: SeriesKey| format!("{}: {} {} {}", k.machine, k.cell, k.workload, k.settings);
     let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for q in &records.requests {
-        let k = request_key(q, "");
-        let name = format!("{}: {} {} {}", k.machine, k.cell, k.workload, k.settings);
-        let e = by.entry(name).or_default();
+        let e = by.entry(name(request_key(q, ""))).or_default();
         match q.failed {
             true => e.1 += 1,
             false => e.0 += 1,
         }
     }
-    by.into_iter()
+    let mut samples: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &records.bench {
+        *samples.entry(name(bench_key(r, ""))).or_default() += r.samples.len();
+    }
+    let requests = (by.into_iter())
         .filter(|(_, (ok, _))| *ok == 0)
-        .map(|(name, (_, failed))| format!("{name} ({failed} requests)"))
-        .collect()
+        .map(|(name, (_, failed))| format!("{name} ({failed} requests)"));
+    let bench = (samples.into_iter())
+        .filter(|(_, n)| *n == 0)
+        .map(|(name, _)| format!("{name} (no samples)"));
+    requests.chain(bench).collect()
 }
 
 /// The A/B check (`runner check --ab`): two builds run side by side in rounds on this machine.
@@ -365,7 +372,23 @@ fn series(records: &Records, busy_threshold: f64) -> BTreeMap<SeriesKey, Samples
 }
 
 fn bench_series(r: &BenchRecord, busy: bool, out: &mut BTreeMap<SeriesKey, Samples>) {
-    let key = |metric| SeriesKey {
+    for s in &r.samples {
+        let metrics = [
+            ("prompt_tps", s.prompt_tps),
+            ("gen_tps", s.gen_tps),
+            ("ttft_ms", s.ttft_ms),
+        ];
+        for (metric, v) in metrics.into_iter().filter_map(|(m, v)| Some((m, v?))) {
+            out.entry(bench_key(r, metric))
+                .or_default()
+                .push((None, v, busy));
+        }
+    }
+}
+
+/// The series of a bench record's `metric`.
+fn bench_key(r: &BenchRecord, metric: &'static str) -> SeriesKey {
+    SeriesKey {
         machine: machine_class(&r.machine),
         cell: format!(
             "{} {}",
@@ -375,16 +398,6 @@ fn bench_series(r: &BenchRecord, busy: bool, out: &mut BTreeMap<SeriesKey, Sampl
         workload: r.test.name.clone(),
         settings: settings(&r.engine, true),
         metric,
-    };
-    for s in &r.samples {
-        let metrics = [
-            ("prompt_tps", s.prompt_tps),
-            ("gen_tps", s.gen_tps),
-            ("ttft_ms", s.ttft_ms),
-        ];
-        for (metric, v) in metrics.into_iter().filter_map(|(m, v)| Some((m, v?))) {
-            out.entry(key(metric)).or_default().push((None, v, busy));
-        }
     }
 }
 
