@@ -407,19 +407,23 @@ fn a_series_whose_every_request_failed_fails_the_check() {
     let o = check(&sweep, &current, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains("error: every request failed in "),
+        stderr(&o)
+            .contains("current series measured nothing (every request failed, or no samples)"),
         "{}",
         stderr(&o)
     );
     let text = stdout(&o);
-    assert!(text.contains("every request failed: "), "{text}");
+    assert!(
+        text.contains("measured nothing: ") && text.contains(" requests): a failure"),
+        "{text}"
+    );
     assert!(!text.contains("absent from the current records"), "{text}");
     // Nor does such a run become a baseline.
     let baseline = dir.path().join("baseline.jsonl");
     let o = check(&baseline, &current, &["--update-baseline"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains("every request failed in "),
+        stderr(&o).contains("series of the current records measured nothing (the first: "),
         "{}",
         stderr(&o)
     );
@@ -442,15 +446,13 @@ fn a_bench_record_without_samples_fails_the_check() {
     let o = check(&bench, &current, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains("error: every request failed in "),
+        stderr(&o)
+            .contains("current series measured nothing (every request failed, or no samples)"),
         "{}",
         stderr(&o)
     );
     let text = stdout(&o);
-    assert!(
-        text.contains(" (no samples): nothing measured, a failure"),
-        "{text}"
-    );
+    assert!(text.contains(" (no samples): a failure"), "{text}");
     assert!(!text.contains("absent from the current records"), "{text}");
     let baseline = dir.path().join("baseline.jsonl");
     let o = check(&baseline, &current, &["--update-baseline"]);

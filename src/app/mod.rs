@@ -148,8 +148,8 @@ fn check(args: &CheckArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode>
         let failed = check::all_failed(&current);
         if let Some(first) = failed.first() {
             anyhow::bail!(
-                "every request failed in {} series of the current records (the first: {}): \
-                 not written as a baseline",
+                "{} series of the current records measured nothing (the first: {}): not \
+                 written as a baseline",
                 failed.len(),
                 crate::report::table::text_cell(first)
             );
@@ -257,7 +257,7 @@ fn verdict(
     }
     if !report.all_failed.is_empty() {
         eprintln!(
-            "error: every request failed in {} current series",
+            "error: {} current series measured nothing (every request failed, or no samples)",
             report.all_failed.len()
         );
         return Ok(ExitCode::from(EXIT_FAILURE));

@@ -468,7 +468,7 @@ pub fn render(report: &CheckReport) -> String {
     }
     for s in &report.all_failed {
         out.push_str(&format!(
-            "every request failed: {}: nothing measured, a failure\n",
+            "measured nothing: {}: a failure\n",
             table::text_cell(s)
         ));
     }
