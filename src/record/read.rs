@@ -195,11 +195,10 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     let mut seen = BTreeSet::new();
     for path in files {
         let text = read_input(&path, Input::Records).map_err(io_err(&path))?;
-        let (before, requests) = (out.len(), out.requests.len());
+        let before = out.len();
         for value in values(&path, &text, &mut out.unreadable) {
             add(value, &mut out, &mut seen);
         }
-        one_run_per_level(&mut out.requests, requests, &mut out.incomplete_levels);
         if out.len() > before {
             let rel = path
                 .strip_prefix(dir)
@@ -209,6 +208,8 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
             out.files.push(rel.display().to_string());
         }
     }
+    // Of each load level, one run, whichever files hold it.
+    one_run_per_level(&mut out.requests, &mut out.incomplete_levels);
     Ok(out)
 }
 
@@ -270,12 +271,12 @@ fn names_record_keys(mut chunk: Vec<u8>, file: &mut std::fs::File) -> bool {
     }
 }
 
-/// Of the requests from `from` on (one file's), each load level's one run: a level run again
-/// after losing records is read from its complete run alone. A level none of whose runs is
-/// complete is named in `incomplete`.
-fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize, incomplete: &mut Vec<String>) {
-    let file: Vec<&RequestRecord> = requests[from..].iter().collect();
-    let runs = super::traffic::level_runs(file.iter().copied());
+/// Of each load level of `requests`, its one run: a level run again (after losing records, or
+/// in another sweep) is read from its latest complete run alone. A level none of whose runs
+/// is complete is named in `incomplete`.
+fn one_run_per_level(requests: &mut Vec<RequestRecord>, incomplete: &mut Vec<String>) {
+    let all: Vec<&RequestRecord> = requests.iter().collect();
+    let runs = super::traffic::level_runs(all.iter().copied());
     incomplete.extend(super::traffic::incomplete(&runs).map(|r| {
         let name = format!("{} {}/{}", r.cell.backend, r.cell.model, r.cell.quant);
         // One line: a name's control characters escaped.
@@ -289,12 +290,8 @@ fn one_run_per_level(requests: &mut Vec<RequestRecord>, from: usize, incomplete:
         let wrote = r.wrote.unwrap_or(r.found);
         format!("{name} {}: {} of {wrote} records", r.shape.label(), r.found)
     }));
-    let mut keep = super::traffic::one_run_per_level(&file).into_iter();
-    let mut i = 0;
-    requests.retain(|_| {
-        i += 1;
-        i <= from || keep.next().unwrap_or(true)
-    });
+    let mut keep = super::traffic::one_run_per_level(&all).into_iter();
+    requests.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// A walk of a results directory: each folder read once, links followed.
@@ -583,6 +580,66 @@ mod tests {
         std::fs::write(&path, format!("{line}\n{reordered}\n")).unwrap();
         let r = load(&path).unwrap();
         assert_eq!((r.requests.len(), r.duplicates), (1, 1));
+    }
+
+    /// A level in several files is one level: of two sweeps' complete runs the latest is
+    /// read, whatever the files are called; a damaged copy beside a whole one loses nothing.
+    #[test]
+    fn a_level_in_several_files_is_read_from_one_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let first: serde_json::Value = serde_json::from_str(sweep.lines().next().unwrap()).unwrap();
+        let line = |run: &str, seq: usize, time: &str| {
+            let mut v = first.clone();
+            v["time"] = time.into();
+            v["traffic"] = serde_json::json!({
+                "shape": "closed", "concurrency": 2, "level_requests": 4, "seq": seq,
+                "arrival_ms": seq as f64 * 10.0, "queue_ms": 0.0, "concurrent": 0,
+                "level_wall_ms": 1.0, "level_run": run, "level_records": 4,
+            });
+            format!("{v}\n")
+        };
+        let run = |name: &str, time: &str, seqs: &[usize]| -> String {
+            seqs.iter().map(|&s| line(name, s, time)).collect()
+        };
+        let runs_read = |files: &[(&str, String)]| {
+            let sub = tempfile::tempdir_in(dir.path()).unwrap();
+            for (name, text) in files {
+                std::fs::write(sub.path().join(name), text).unwrap();
+            }
+            let r = load(sub.path()).unwrap();
+            let names: BTreeSet<String> = (r.requests.iter())
+                .map(|q| q.traffic.as_ref().unwrap().level_run.clone().unwrap())
+                .collect();
+            (r.requests.len(), names, r.incomplete_levels)
+        };
+        let (early, late) = ("2026-11-01T10:00:00Z", "2026-11-02T10:00:00+05:00");
+        for (a, b) in [("a.jsonl", "b.jsonl"), ("b.jsonl", "a.jsonl")] {
+            let (n, names, lost) = runs_read(&[
+                (a, run("old", early, &[0, 1, 2, 3])),
+                (b, run("new", late, &[0, 1, 2, 3])),
+            ]);
+            assert_eq!((n, names.len(), lost.len()), (4, 1, 0));
+            assert!(names.contains("new"), "{names:?}");
+        }
+        // A copy that lost a record beside the whole file: the level is whole.
+        let (n, _, lost) = runs_read(&[
+            ("a.jsonl", run("x", early, &[0, 1, 3])),
+            ("b.jsonl", run("x", early, &[0, 1, 2, 3])),
+        ]);
+        assert_eq!((n, lost.len()), (4, 0), "{lost:?}");
+        // Two copies that each lost another record hold the level whole between them.
+        let (n, _, lost) = runs_read(&[
+            ("a.jsonl", run("x", early, &[0, 1, 3])),
+            ("b.jsonl", run("x", early, &[0, 1, 2])),
+        ]);
+        assert_eq!((n, lost.len()), (4, 0), "{lost:?}");
+        // Both lost the same record: one level, named once.
+        let (n, _, lost) = runs_read(&[
+            ("a.jsonl", run("x", early, &[0, 1, 3])),
+            ("b.jsonl", run("x", early, &[0, 1, 3])),
+        ]);
+        assert_eq!((n, lost.len()), (3, 1), "{lost:?}");
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct LevelRun {
     pub found: usize,
     /// The records it wrote, where they say.
     pub wrote: Option<usize>,
+    /// The time of its latest record, where it reads as RFC 3339.
+    pub latest: Option<time::OffsetDateTime>,
 }
 
 impl LevelRun {
@@ -97,42 +99,55 @@ impl LevelRun {
 
 /// The runs of load levels among `requests`, in the order they first appear.
 pub fn level_runs<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LevelRun> {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
     let mut out: Vec<LevelRun> = Vec::new();
     for q in requests {
         let Some(t) = &q.traffic else { continue };
+        let time = time::OffsetDateTime::parse(&q.provenance.time, rfc3339).ok();
         let at = out
             .iter()
             .position(|r| r.run == t.level_run && r.shape == t.shape && r.cell == q.cell);
         match at {
-            Some(i) => out[i].found += 1,
+            Some(i) => {
+                out[i].found += 1;
+                out[i].latest = out[i].latest.max(time);
+            }
             None => out.push(LevelRun {
                 cell: q.cell.clone(),
                 shape: t.shape,
                 run: t.level_run.clone(),
                 found: 1,
                 wrote: t.level_records,
+                latest: time,
             }),
         }
     }
     out
 }
 
+/// Of each level of each cell in `runs`, the run the readers use: its latest complete run
+/// (by the time of its records, then the order they appear in), else its latest run.
+fn picks(runs: &[LevelRun]) -> impl Iterator<Item = &LevelRun> {
+    runs.iter().enumerate().filter_map(|(i, r)| {
+        let same = |o: &&LevelRun| o.cell == r.cell && o.shape == r.shape;
+        if runs[..i].iter().any(|o| same(&o)) {
+            return None;
+        }
+        let latest = |complete: bool| {
+            (runs.iter().filter(same))
+                .filter(|o| !complete || o.complete())
+                .max_by_key(|o| o.latest)
+        };
+        latest(true).or_else(|| latest(false))
+    })
+}
+
 /// Which of `requests` the readers use: every request outside load levels, and of each level
-/// of each cell one run, its last complete one (else its last), so that a level run again
-/// after losing records is counted once, from the run that holds all of them.
+/// of each cell one run, its latest complete one (else its latest), so that a level run again
+/// (after losing records, or in another sweep) is counted once, from one run.
 pub fn one_run_per_level(requests: &[&RequestRecord]) -> Vec<bool> {
     let runs = level_runs(requests.iter().copied());
-    let chosen: Vec<&LevelRun> = runs
-        .iter()
-        .filter(|r| {
-            let same: Vec<&LevelRun> = runs
-                .iter()
-                .filter(|o| o.cell == r.cell && o.shape == r.shape)
-                .collect();
-            let pick = same.iter().rfind(|o| o.complete()).or(same.last());
-            pick.is_some_and(|p| std::ptr::eq(*p, *r))
-        })
-        .collect();
+    let chosen: Vec<&LevelRun> = picks(&runs).collect();
     requests
         .iter()
         .map(|q| match &q.traffic {
@@ -144,12 +159,8 @@ pub fn one_run_per_level(requests: &[&RequestRecord]) -> Vec<bool> {
         .collect()
 }
 
-/// The runs [`one_run_per_level`] picks although they lost records: of each level of each
-/// cell that has no complete run, its last run.
+/// The runs [`one_run_per_level`] picks although they lost records: those of the levels
+/// that have no complete run.
 pub fn incomplete(runs: &[LevelRun]) -> impl Iterator<Item = &LevelRun> {
-    runs.iter().enumerate().filter_map(|(i, r)| {
-        let same = |o: &&LevelRun| o.cell == r.cell && o.shape == r.shape;
-        let none_complete = !runs.iter().filter(same).any(LevelRun::complete);
-        (none_complete && !runs[i + 1..].iter().any(|o| same(&o))).then_some(r)
-    })
+    picks(runs).filter(|r| !r.complete())
 }
