@@ -268,7 +268,11 @@ pub struct Sample {
     pub ttft_ms: Option<f64>,
     /// Arrival to the end.
     pub e2e_ms: f64,
+    /// The tokens its gaps span (its decode rate and mean gap are over these).
     pub output_tokens: u32,
+    /// The tokens it produced, where counted apart from those (a server's count): what the
+    /// level's output throughput counts, else `output_tokens`.
+    pub counted: Option<u32>,
     /// Gaps between consecutive tokens of this request.
     pub gaps_ms: Vec<f64>,
     pub failed: bool,
@@ -388,7 +392,10 @@ impl Level {
             .iter()
             .flat_map(|s| s.gaps_ms.iter().copied())
             .collect();
-        let tokens: f64 = done.iter().map(|s| f64::from(s.output_tokens)).sum();
+        // A fold from 0, not a sum (which starts at -0.0): no tokens print as 0.0.
+        let tokens = (done.iter())
+            .map(|s| f64::from(s.counted.unwrap_or(s.output_tokens)))
+            .fold(0.0, |a, b| a + b);
         let goodput = slo.filter(|_| requests > 0).map(|slo| {
             let met = samples.iter().filter(|s| slo.met(s)).count();
             let share = met as f64 / requests as f64;

@@ -169,6 +169,7 @@ fn request(ttft: Option<f64>, e2e: f64, gaps: &[f64]) -> Sample {
         ttft_ms: ttft,
         e2e_ms: e2e,
         output_tokens: gaps.len() as u32 + u32::from(ttft.is_some()),
+        counted: None,
         gaps_ms: gaps.to_vec(),
         ..Default::default()
     }
@@ -194,6 +195,7 @@ fn met_checks_every_objective_given() {
     // Without gaps the mean gap is (e2e - ttft) / (tokens - 1).
     let no_gaps = |e2e| Sample {
         output_tokens: 3,
+        counted: None,
         ..request(Some(100.0), e2e, &[])
     };
     assert_eq!(no_gaps(400.0).mean_itl_ms(), Some(150.0));
@@ -239,6 +241,7 @@ fn level_samples() -> Vec<Sample> {
             ttft_ms: Some(100.0),
             e2e_ms: 1000.0,
             output_tokens: 10,
+            counted: None,
             gaps_ms: vec![100.0; 9],
             failed: false,
         },
@@ -248,6 +251,7 @@ fn level_samples() -> Vec<Sample> {
             ttft_ms: Some(300.0),
             e2e_ms: 1300.0,
             output_tokens: 5,
+            counted: None,
             gaps_ms: vec![250.0; 4],
             failed: false,
         },
@@ -257,6 +261,7 @@ fn level_samples() -> Vec<Sample> {
             ttft_ms: Some(150.0),
             e2e_ms: 1000.0,
             output_tokens: 1,
+            counted: None,
             gaps_ms: vec![],
             failed: false,
         },
@@ -266,6 +271,7 @@ fn level_samples() -> Vec<Sample> {
             ttft_ms: None,
             e2e_ms: 2500.0,
             output_tokens: 3,
+            counted: None,
             gaps_ms: vec![50.0, 50.0],
             failed: true,
         },
@@ -328,6 +334,7 @@ fn an_empty_or_instant_level_has_zeros_and_no_figures() {
             failed: true,
             e2e_ms: 1000.0,
             output_tokens: 40,
+            counted: None,
             ..Default::default()
         }],
         Some(&slo),
@@ -340,6 +347,8 @@ fn an_empty_or_instant_level_has_zeros_and_no_figures() {
         ),
         (1.0, 0.0, 0.0)
     );
+    // No tokens are 0.0, not -0.0 (which the tables would print as "-0.0").
+    assert!(all_failed.output_tps.is_sign_positive());
     assert!(all_failed.ttft_ms.is_none() && !all_failed.goodput.unwrap().meets);
 }
 

@@ -285,6 +285,11 @@ impl Check {
         self.opt("prompt_tps", r.prompt_tps, RATE);
         self.opt("decode_tps", r.decode_tps, RATE);
         self.num("e2e_ms", r.e2e_ms, MS);
+        // Its tokens came out within its end-to-end time: no faster than any decode can be.
+        if r.e2e_ms > 0.0 {
+            let rate = f64::from(r.output_tokens) * 1000.0 / r.e2e_ms;
+            self.num("output_tokens per e2e second", rate, RATE);
+        }
         self.num("llama_ms", r.llama_ms, MS);
         self.histogram("itl_ms", &r.itl_ms);
         self.all("token_ms", &r.token_ms, MS);
@@ -369,7 +374,7 @@ mod tests {
     #[test]
     fn figures_that_cannot_be_true_are_named() {
         assert_eq!(why(sweep_line()), None);
-        let cases: [(&str, serde_json::Value, &str); 6] = [
+        let cases: [(&str, serde_json::Value, &str); 7] = [
             (
                 "/decode_tps",
                 (-5.0).into(),
@@ -388,6 +393,11 @@ mod tests {
             ("/token_ms/0", (-0.5).into(), "token_ms -0.5 is outside"),
             ("/load/busy", true.into(), ""),
             ("/e2e_ms", 1e20.into(), "e2e_ms 1e20 is outside"),
+            (
+                "/output_tokens",
+                4_000_000_000u64.into(),
+                "output_tokens per e2e second ",
+            ),
         ];
         for (at, value, want) in cases {
             let mut v = sweep_line();

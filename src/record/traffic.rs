@@ -51,22 +51,27 @@ impl Traffic {
         Slo::parse(self.slo.as_deref()?).ok()
     }
 
-    /// The request as a load-level sample: latencies from its arrival. Its output tokens are
-    /// the tokens its timestamps span, as for the record's decode rate: over HTTP the server's
-    /// count where it is more than one above the streamed chunks (a chunk may carry several),
-    /// else the chunks (a server that gave no count leaves the record's at 0).
+    /// The request as a load-level sample: latencies from its arrival. Its tokens are the
+    /// record's count (the timestamps where it has none); those its gaps span are counted as
+    /// for the record's decode rate (`measure::Trace::tokens_spanned`): in-process every
+    /// timestamp; over HTTP the server's count, or the streamed chunks where that count is
+    /// at most one more (the end-of-generation token, which streams no text).
     pub fn sample(&self, q: &RequestRecord) -> Sample {
         let tokens = &q.token_ms;
         let stamps = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        let count = q.output_tokens;
+        let spanned = match (q.http.is_some(), count) {
+            (false, _) | (true, 0) => stamps,
+            (true, n) if n.saturating_sub(stamps) <= 1 => stamps.min(n),
+            (true, n) => n,
+        };
         Sample {
             arrival_ms: self.arrival_ms,
             queue_ms: self.queue_ms,
             ttft_ms: q.ttft_ms.map(|t| t + self.queue_ms),
             e2e_ms: q.e2e_ms + self.queue_ms,
-            output_tokens: match q.output_tokens.saturating_sub(stamps) <= 1 {
-                true => stamps,
-                false => q.output_tokens,
-            },
+            output_tokens: spanned,
+            counted: (count > 0).then_some(count),
             gaps_ms: crate::measure::gaps_ms(tokens).collect(),
             failed: q.failed,
         }

@@ -194,24 +194,38 @@ fn out_tokens_are_the_records_tokens_of_requests_that_did_not_fail() {
     let base = load::of_requests(&level(&q, shape, 4, 60.0, 24.0));
     let wall = base[0].level.wall_s;
     assert_eq!(base[0].level.output_tps, 80.0 / wall);
+    // Over HTTP, each request's 20 text chunks and the server's count.
     let mut reqs = level(&q, shape, 4, 60.0, 24.0);
+    for r in &mut reqs {
+        r.http = Some(crate::record::HttpReport::default());
+    }
     // A server streaming 4 tokens a chunk: 5 chunks, and its count of 20 tokens.
     reqs[0].token_ms = reqs[0].token_ms.iter().step_by(4).copied().collect();
-    // A count one above the chunks is the end-of-generation token, which streams no text.
+    // A count one above the chunks: the end-of-generation token, which streams no text.
     reqs[1].output_tokens = 21;
     // A server that gave no count: the chunks.
     reqs[2].output_tokens = 0;
+    // A count below the chunks (a server splitting tokens' text): the count.
+    reqs[3].output_tokens = 2;
     let rows = load::of_requests(&reqs);
     assert_eq!(rows[0].level.wall_s, wall);
-    assert_eq!(rows[0].level.output_tps, 80.0 / wall);
+    assert_eq!(rows[0].level.output_tps, 63.0 / wall);
     // A failed request's tokens count no more than it does in req/s.
     reqs[3].failed = true;
     let rows = load::of_requests(&reqs);
-    assert_eq!(rows[0].level.output_tps, 60.0 / wall);
+    assert_eq!(rows[0].level.output_tps, 61.0 / wall);
+    // Each request's own decode rate is over the tokens its chunks span, as its record's is:
+    // 19 gaps' worth over each of the three requests' first-to-last chunk.
+    let rate = |r: &RequestRecord| 19.0 * 1000.0 / (r.token_ms.last().unwrap() - r.token_ms[0]);
+    let mut rates: Vec<f64> = reqs[..3].iter().map(rate).collect();
+    rates.sort_by(f64::total_cmp);
+    let got = rows[0].level.per_user_tps.unwrap();
+    assert!((got - rates[1]).abs() < 1e-9, "{got} {rates:?}");
     for q in &mut reqs {
         q.failed = true;
     }
-    assert_eq!(load::of_requests(&reqs)[0].level.output_tps, 0.0);
+    let none = load::of_requests(&reqs)[0].level.output_tps;
+    assert!(none == 0.0 && none.is_sign_positive(), "{none}");
 }
 
 #[test]
