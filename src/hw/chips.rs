@@ -184,15 +184,31 @@ fn name_words(lower: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-/// A word of `name` that is another chip's model number than `chip`'s (a word with a digit
-/// that some chip's name must hold, as "h100" in "RTX 4090 H100"): a name of two chips.
-pub fn other_model(name: &str, chip: &Chip) -> Option<String> {
+/// What in `name` names another chip than `chip`: a word that is another chip's model number
+/// (a word with a digit that some chip's name must hold, as "h100" in "RTX 4090 H100"), one
+/// given twice ("3090 3090 Ti"), or two of the words that tell a family's chips apart ("M4
+/// Pro Max", "H100 PCIe SXM").
+pub fn conflict(name: &str, chip: &Chip) -> Option<String> {
     let lower = name.to_lowercase();
+    let words: Vec<&str> = name_words(&lower).collect();
     let model = |w: &str| {
         w.contains(|c: char| c.is_ascii_digit()) && CHIPS.iter().any(|c| c.words.contains(&w))
     };
-    let other = name_words(&lower).find(|w| model(w) && !chip.words.contains(w));
-    other.map(str::to_string)
+    for (i, w) in words.iter().enumerate().filter(|(_, w)| model(w)) {
+        if !chip.words.contains(w) {
+            return Some(format!("'{w}' too"));
+        }
+        if words[..i].contains(w) {
+            return Some(format!("'{w}' twice"));
+        }
+    }
+    for apart in [VARIANTS, &["pcie", "sxm"]] {
+        let given: Vec<&&str> = apart.iter().filter(|t| words.contains(t)).collect();
+        if let [a, b, ..] = given[..] {
+            return Some(format!("both '{a}' and '{b}'"));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -39,6 +39,12 @@ static MEMORY: LazyLock<Regex> = LazyLock::new(|| {
 static CORES: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(\d+)[- ]?core(s)?(\s+cpu)?\b").expect("a valid pattern"));
 
+/// The product names of Macs ("MacBook Pro", "Mac mini"), which name no chip.
+static MAC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(macbook\s+(pro|air)|mac\s+(pro|mini|studio)|imac(\s+pro)?)\b")
+        .expect("a valid pattern")
+});
+
 /// The most memory a machine named on the command line may have: more is a typo.
 const MAX_GIB: f64 = 32.0 * 1024.0;
 
@@ -63,7 +69,17 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
         .captures(text)
         .map(|m| size_gib(text, &m).map_err(|e| err(&e)))
         .transpose()?;
-    let rest = MEMORY.replace_all(text, " ");
+    // A Mac's product name is not its chip's: the "Pro" of "MacBook Pro M4 Max" is no tier.
+    let rest = MAC
+        .replace_all(&MEMORY.replace_all(text, " "), " ")
+        .into_owned();
+    if let [first, second, ..] = CORES.find_iter(&rest).collect::<Vec<_>>()[..] {
+        return Err(err(&format!(
+            "give one core count, not {} and {}",
+            first.as_str(),
+            second.as_str()
+        )));
+    }
     let cores = CORES
         .captures(&rest)
         .and_then(|c| c[1].parse::<usize>().ok());
@@ -79,12 +95,10 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
         return Err(err("name a chip, e.g. 'M4 Pro 48GB'"));
     }
     // Some chips are named with their memory ("A100 80GB"): the name is tried with it too.
-    let chip = find_chip(&name, &tidy(text), cores).map_err(|e| err(&e))?;
-    if let Some(other) = chips::other_model(&name, chip) {
-        return Err(err(&format!(
-            "names the {} and '{other}' too: give one chip",
-            chip.name
-        )));
+    let named = tidy(&MAC.replace_all(text, " "));
+    let chip = find_chip(&name, &named, cores).map_err(|e| err(&e))?;
+    if let Some(other) = chips::conflict(&name, chip) {
+        return Err(err(&format!("names {other}: give one chip")));
     }
     let gib = match (gib, device_memory(chip)) {
         (None, None) => return Err(err("say how much memory it has, e.g. 'M4 Pro 48GB'")),
@@ -302,12 +316,45 @@ mod tests {
             "H100 RTX 4090",
             "M4 Pro M3 Max 48GB",
             "M2 Ultra EPYC 9654 192GB",
+            "M4 Max M4 Pro 48GB",
+            "M4 Pro M4 48GB",
+            "M4 Pro Max 48GB",
+            "M3 Ultra M3 Max 16-core 128GB",
+            "H100 PCIe SXM 80GB",
+            "RTX 3090 3090 Ti",
         ] {
             let e = parse(two).unwrap_err();
-            assert!(e.contains("too: give one chip"), "{two}: {e}");
+            assert!(e.contains(": give one chip"), "{two}: {e}");
         }
-        let m = parse("MacBook Pro 2024 M4 Max 16-core 128GB").unwrap();
-        assert_eq!(m.chip.name, "Apple M4 Max (16-core CPU)");
+        let e = parse("M4 Max 14-core 16-core 128GB").unwrap_err();
+        assert!(
+            e.contains("give one core count, not 14-core and 16-core"),
+            "{e}"
+        );
+        // A Mac's product name is not its chip's tier.
+        for mac in [
+            "MacBook Pro 2024 M4 Max 16-core 128GB",
+            "Mac Studio M4 Max 16-core 128GB",
+        ] {
+            assert_eq!(parse(mac).unwrap().chip.name, "Apple M4 Max (16-core CPU)");
+        }
+        let e = parse("MacBook Pro M4 Max 128GB").unwrap_err();
+        assert!(
+            e.contains("16-core CPU") && e.contains("14-core CPU"),
+            "{e}"
+        );
+        assert_eq!(
+            parse("Mac mini M4 Pro 48GB").unwrap().chip.name,
+            "Apple M4 Pro"
+        );
+        assert_eq!(
+            parse("Mac Pro M2 Ultra 192GB").unwrap().chip.name,
+            "Apple M2 Ultra"
+        );
+        assert_eq!(
+            parse("MacBook Pro M3 Pro 36GB").unwrap().chip.name,
+            "Apple M3 Pro"
+        );
         assert!(parse("M4 Pro 0GB").is_err());
         assert!(parse("RTX 5060 Ti")
             .unwrap_err()
