@@ -92,12 +92,25 @@ impl Schedule {
         self.start
     }
 
+    /// Whether nothing more starts at `now`: past the duration, unless the next request of an
+    /// open loop arrived within it and `now` is within [`WAKE_SLACK`] of its arrival (its
+    /// sender woke a moment late; it did not wait for a slot).
+    fn over(&self, now: Instant) -> bool {
+        let Some(d) = self.deadline.filter(|&d| now > d) else {
+            return false;
+        };
+        match (self.shape, self.times.get(self.issued)) {
+            (Shape::Open { .. }, Some(&at)) => {
+                let at = self.start + at;
+                at > d || now > at + WAKE_SLACK
+            }
+            _ => true,
+        }
+    }
+
     /// The next request if it has arrived by `now`: (its number, its prompt, its arrival).
     pub fn take(&mut self, now: Instant) -> Option<(usize, usize, Duration)> {
-        if self.issued >= self.total
-            || self.n_prompts == 0
-            || self.deadline.is_some_and(|d| now > d)
-        {
+        if self.issued >= self.total || self.n_prompts == 0 || self.over(now) {
             return None;
         }
         let arrival = match self.shape {
@@ -120,8 +133,7 @@ impl Schedule {
     pub fn next_arrival(&self) -> Option<Instant> {
         // Past the duration nothing more starts, arrived or not: requests still waiting for a
         // slot then are not sent.
-        let over = self.deadline.is_some_and(|d| Instant::now() > d);
-        if self.issued >= self.total || self.n_prompts == 0 || over {
+        if self.issued >= self.total || self.n_prompts == 0 || self.over(Instant::now()) {
             return None;
         }
         let at = match self.shape {
@@ -136,6 +148,10 @@ impl Schedule {
         self.total - self.issued
     }
 }
+
+/// How late past the duration an open loop's request that arrived within it still starts:
+/// the time its sender may wake after the arrival it slept until.
+const WAKE_SLACK: Duration = Duration::from_millis(50);
 
 /// Runs a level over HTTP: one thread per slot, each taking the next request when it has
 /// arrived and sending it with `send`.
@@ -298,5 +314,22 @@ mod tests {
         assert!(s.take(Instant::now()).is_none());
         assert_eq!(s.next_arrival(), None);
         assert_eq!(s.unsent(), 100);
+        // A request arriving just within the duration, taken a moment after it ends (its
+        // sender woke late), still starts: the level sends what its schedule promised.
+        let shape = Shape::Open {
+            rate: 1.0,
+            slots: 1,
+            seed: 1,
+        };
+        let first = arrivals(1.0, 1, 1)[0];
+        let mut req = request(&ps, shape, 1);
+        req.duration = Some(first);
+        let start = Instant::now();
+        let mut s = Schedule::new(&req, start);
+        let woke = start + first + Duration::from_millis(2);
+        assert_eq!(s.take(woke).map(|x| x.2), Some(first));
+        // One taken well after it (a wait for a slot) does not.
+        let mut s = Schedule::new(&req, start);
+        assert!(s.take(start + first + Duration::from_secs(1)).is_none());
     }
 }
