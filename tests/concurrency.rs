@@ -391,7 +391,7 @@ fn bad_load_flags_are_refused_with_one_line() {
         ),
         (
             vec!["--rate", "2,0.001", "--duration", "1"],
-            "--rate 0.001 req/s: the first request of its schedule arrives at ",
+            "--rate 0.001: the first request of its schedule arrives at 836.",
         ),
         (vec!["--judge-time-limit", "nan"], "a number of seconds"),
         (vec!["--judge-time-limit", "0"], "more than 0"),

@@ -88,10 +88,9 @@ impl LoadArgs {
                 let first = arrivals(*rate, 1, *seed).first().copied();
                 if first.is_none_or(|t| t > d) {
                     return Err(format!(
-                        "--rate {}: the first request of its schedule arrives {}, after \
+                        "--rate {rate}: the first request of its schedule arrives {}, after \
                          --duration {} s; give a higher rate or a longer duration",
-                        level.label(),
-                        first.map_or("never".into(), |t| format!("at {:.0} s", t.as_secs_f64())),
+                        first.map_or("never".into(), |t| format!("at {t:?}")),
                         d.as_secs_f64()
                     ));
                 }
