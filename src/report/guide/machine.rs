@@ -39,10 +39,13 @@ static MEMORY: LazyLock<Regex> = LazyLock::new(|| {
 static CORES: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(\d+)[- ]?core(s)?(\s+cpu)?\b").expect("a valid pattern"));
 
-/// The product names of Macs ("MacBook Pro", "Mac mini"), which name no chip.
+/// Words that name no chip: a Mac's product name ("MacBook Pro", "Mac mini"), and a GPU's
+/// core count ("40-core GPU"; the chip table tells Apple's binned chips apart by CPU cores).
 static MAC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(macbook\s+(pro|air)|mac\s+(pro|mini|studio)|imac(\s+pro)?)\b")
-        .expect("a valid pattern")
+    Regex::new(
+        r"(?i)\b(macbook\s+(pro|air)|mac\s+(pro|mini|studio)|imac(\s+pro)?|\d+[- ]?core(s)?\s+gpu)\b",
+    )
+    .expect("a valid pattern")
 });
 
 /// The most memory a machine named on the command line may have: more is a typo.
@@ -156,6 +159,7 @@ fn find_chip(name: &str, named: &str, cores: Option<usize>) -> Result<&'static C
         "NVIDIA GeForce ",
         "AMD ",
         "AMD Radeon ",
+        "AMD Instinct ",
     ];
     let names: Vec<String> = [name, named]
         .iter()
@@ -354,6 +358,18 @@ mod tests {
         assert_eq!(
             parse("MacBook Pro M3 Pro 36GB").unwrap().chip.name,
             "Apple M3 Pro"
+        );
+        // A GPU's core count is no CPU's.
+        let m = parse("MacBook Pro M4 Max 16-core CPU 40-core GPU 128GB").unwrap();
+        assert_eq!(m.chip.name, "Apple M4 Max (16-core CPU)");
+        let e = parse("M4 Max 40-core GPU 128GB").unwrap_err();
+        assert!(
+            e.contains("16-core CPU") && e.contains("14-core CPU"),
+            "{e}"
+        );
+        assert_eq!(
+            parse("MI300X 192GB").unwrap().chip.name,
+            "AMD Instinct MI300X"
         );
         assert!(parse("M4 Pro 0GB").is_err());
         assert!(parse("RTX 5060 Ti")
