@@ -327,7 +327,7 @@ fn http_429_is_retried_after_retry_after_within_a_bound() {
     );
     assert!(t.elapsed() < Duration::from_secs(10));
     // a wait too long to represent is refused, not panicked on, and the failure says why
-    for absurd in ["1e20", "inf"] {
+    for absurd in ["100000000000000000000", "99999999999999999999999.5"] {
         let (x, _) = ask(
             "openai",
             vec![rate_limited(absurd), rate_limited("0")],
@@ -341,8 +341,18 @@ fn http_429_is_retried_after_retry_after_within_a_bound() {
             f.message
         );
     }
+    // retries run out: the failure says so
+    let (x, reqs) = ask("openai", vec![rate_limited("0"); 6], LIMIT);
+    let f = x.failure.expect("rate limited");
+    assert_eq!(reqs.len(), 6);
+    assert!(
+        f.message
+            .contains("after 5 retries (0.0 s waited; no retry left, at most 5)"),
+        "{}",
+        f.message
+    );
     // a value that is neither seconds nor a date counts as no header: the usual backoff
-    for odd in ["-1", "soon"] {
+    for odd in ["-1", "soon", "inf", "1e20"] {
         let (x, reqs) = ask(
             "openai",
             vec![rate_limited(odd), Reply::ok(ok.clone())],

@@ -121,7 +121,9 @@ impl Client {
                 }
                 // Why no retry: none left, or the wait asked for is longer than allowed.
                 let why = match wait {
-                    _ if x.retries >= MAX_RETRIES => String::new(),
+                    _ if x.retries >= MAX_RETRIES => {
+                        format!("; no retry left, at most {MAX_RETRIES}")
+                    }
                     Some(w) if x.retry_wait + w > ep.max_retry_wait => format!(
                         "; Retry-After asks for {:.1} s more, past --max-retry-wait",
                         w.as_secs_f64()
@@ -464,8 +466,8 @@ fn time_limit_failure() -> Failure {
 
 /// How long HTTP 429 asks us to wait after `retries` retries: its `Retry-After` value in
 /// seconds or as an HTTP date (a date already past is no wait), else (no header, or one that
-/// is neither: negative, not a number) 1, 2, 4 ... s. None: a number of seconds too large
-/// for a duration, which no limit allows.
+/// is neither: negative, not digits) 1, 2, 4 ... s. None: a number of seconds too large for a
+/// duration, which no limit allows.
 fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Option<Duration> {
     let backoff = || Some(Duration::from_secs(1u64 << retries.min(6)));
     let Some(v) = header.map(str::trim) else {
@@ -474,8 +476,10 @@ fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Option<Dur
     if let Some(at) = http_date(v) {
         return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
     }
+    // Seconds are digits (a fraction allowed); anything else ("-1", "inf", "1e3") is no value.
+    let seconds = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     match v.parse::<f64>() {
-        Ok(s) if s >= 0.0 => Duration::try_from_secs_f64(s).ok(),
+        Ok(s) if seconds => Duration::try_from_secs_f64(s).ok(),
         _ => backoff(),
     }
 }
@@ -690,6 +694,9 @@ mod tests {
             "soon",
             "-1",
             "NaN",
+            "inf",
+            "1e20",
+            "",
             "Wed, 32 Oct 2015 07:28:00 GMT",
             "Wed, 21 Oct 2015 07:28:00 PST",
             "Wed, 21 Oct 2015 25:28:00 GMT",
@@ -697,7 +704,7 @@ mod tests {
             assert_eq!(wait(Some(bad), 1), secs(2), "{bad}");
         }
         // More seconds than a duration holds: no wait any limit allows.
-        for huge in ["1e20", "inf"] {
+        for huge in ["100000000000000000000", "1".repeat(400).as_str()] {
             assert_eq!(wait(Some(huge), 0), None, "{huge}");
         }
     }
