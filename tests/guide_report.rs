@@ -122,9 +122,11 @@ fn every_catalogue_cell_carries_its_basis() {
     for r in &rows {
         let basis = &r["basis"];
         if r["confidence"] == "no_basis" {
-            // A backend without published rows: memory and fit only, never a made-up rate.
+            // A backend without published rows, or a recorded machine without a fit (its
+            // decodes all ran busy): memory and fit only, never a made-up rate.
+            let why = ["no published ", "only decodes measured while other processes"];
             assert!(
-                r["decode_tps"].is_empty() && basis.starts_with("no published "),
+                r["decode_tps"].is_empty() && why.iter().any(|w| basis.starts_with(w)),
                 "{r:?}"
             );
             continue;
@@ -1186,20 +1188,30 @@ fn a_decode_of_zero_tokens_per_second_is_left_out_of_the_fit() {
     assert!(!fit.contains(": 0.0 % of"), "{fit}");
 }
 
+/// The H200's records of `moe` (else dense) models, each marked busy where `busy` is set.
+fn h200_records(moe: bool, busy: bool) -> String {
+    std::fs::read_to_string(data().join("gpu/h200-synthetic.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["model"]["expert_count"].is_u64() != moe {
+                return None;
+            }
+            if busy {
+                v["load"]["busy"] = true.into();
+            }
+            Some(format!("{v}\n"))
+        })
+        .collect()
+}
+
 /// A machine whose records hold MoE decodes alone has no fit, but keeps its catalogue column:
 /// what was measured there, and cells that say why the rest is not predicted.
 #[test]
 fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
     let dir = tempfile::tempdir().unwrap();
-    let moe: String = std::fs::read_to_string(data().join("gpu/h200-synthetic.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["model"]["expert_count"].is_u64()
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let moe = h200_records(true, false);
     assert_eq!(moe.lines().count(), 4, "{moe}");
     std::fs::write(dir.path().join("h200-moe.jsonl"), moe).unwrap();
     let md = guide_md(dir.path());
@@ -1220,6 +1232,34 @@ fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
     let measured = here.iter().filter(|r| !r["decode_tps"].is_empty()).count();
     assert_eq!(measured, 4, "the four MoE decodes measured there");
     let why = "only MoE decodes measured here: a dense one is needed to fit";
+    assert!(
+        here.iter()
+            .filter(|r| r["decode_tps"].is_empty())
+            .all(|r| r["basis"].contains(why)),
+        "{here:?}"
+    );
+}
+
+/// A machine whose every decode ran while it was busy has no fit either, and keeps its column
+/// with that reason.
+#[test]
+fn a_machine_with_only_busy_decodes_keeps_its_catalogue_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("h200.jsonl"), h200_records(false, true)).unwrap();
+    let md = guide_md(dir.path());
+    let header = md
+        .lines()
+        .find(|l| l.starts_with("| model | quant | params B"))
+        .expect("the catalogue table");
+    assert!(header.contains(&format!("| {H200} tok/s |")), "{header}");
+    let why = "only decodes measured while other processes kept this machine busy";
+    assert!(
+        md.contains(&format!("- {H200} (not fitted): {why}")),
+        "{md}"
+    );
+    let rows = catalogue_csv_at(&dir.path().join("guide-catalogue.csv"));
+    let here: Vec<_> = rows.iter().filter(|r| r["chip"] == H200).collect();
+    assert!(!here.is_empty(), "no catalogue rows for the H200");
     assert!(
         here.iter()
             .filter(|r| r["decode_tps"].is_empty())

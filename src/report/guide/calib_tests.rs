@@ -153,6 +153,7 @@ fn a_machine_with_records_is_fitted_to_its_own_decodes() {
         memory_bytes: None,
         fit: super::fit_decode(&Local::obs(&points, 40.0)),
         points,
+        busy_decodes: 0,
         known: Vec::new(),
     };
     let fit = m.fit.unwrap();
@@ -211,6 +212,7 @@ fn one_model_in_several_types_fits_no_fixed_cost_and_no_moe_model() {
             memory_bytes: None,
             fit,
             points,
+            busy_decodes: 0,
             known: Vec::new(),
         }
     };

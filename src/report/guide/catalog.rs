@@ -369,12 +369,11 @@ pub fn local_row(s: &Sized, m: &local::Local, a: Assumptions) -> CatalogueRow {
         };
         (Some(*tps), confidence, why.clone())
     });
-    let none = match (m.declines(&work), m.points.iter().all(|p| p.work.moe)) {
-        (true, _) => "no MoE decode measured here to fit MoE models to",
-        (false, true) if !m.points.is_empty() => {
-            "only MoE decodes measured here: a dense one is needed to fit"
-        }
-        _ => "too few decodes measured here to fit",
+    let none = match m.declines(&work) {
+        true => "no MoE decode measured here to fit MoE models to",
+        false => m
+            .unfitted_because()
+            .unwrap_or("too few decodes measured here to fit"),
     };
     let none = none.to_string();
     let (decode_tps, confidence, mut basis) = decode_basis(known, m.decode(&work), 2, none);

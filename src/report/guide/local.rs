@@ -30,6 +30,8 @@ pub struct Local {
     pub gbps_from: &'static str,
     pub memory_bytes: Option<u64>,
     pub points: Vec<LocalPoint>,
+    /// Decodes measured while other processes kept the machine busy (left out of `points`).
+    pub busy_decodes: usize,
     pub fit: Option<DecodeFit>,
     /// (catalogue entry, quantization, tok/s, extrapolated, basis) at full depth.
     pub known: Vec<(String, String, f64, bool, String)>,
@@ -47,6 +49,19 @@ impl Local {
                 quant: p.quant.to_ascii_lowercase(),
             })
             .collect()
+    }
+
+    /// Why the machine has no fit though it has decodes; None when it has a fit, or no decode.
+    pub fn unfitted_because(&self) -> Option<&'static str> {
+        match (&self.fit, self.points.is_empty()) {
+            (Some(_), _) => None,
+            (None, false) => Some("only MoE decodes measured here: a dense one is needed to fit"),
+            (None, true) if self.busy_decodes > 0 => Some(
+                "only decodes measured while other processes kept this machine busy, which the \
+                 fit leaves out",
+            ),
+            (None, true) => None,
+        }
     }
 
     /// Whether the fit here declines to predict `w`: an MoE model where no MoE decode was

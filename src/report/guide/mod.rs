@@ -62,9 +62,10 @@ pub struct Calibration {
     /// Machines with records whose catalogue rows come from their own decodes (each with a
     /// fit).
     pub locals: Vec<local::Local>,
-    /// Machines with decodes but no fit (MoE decodes alone): their catalogue rows hold what
-    /// was measured there and say why the rest is not predicted.
-    pub unfitted: Vec<String>,
+    /// Machines with decodes but no fit (MoE decodes alone, or decodes measured while the
+    /// machine was busy), and why: their catalogue rows hold what was measured there and say
+    /// why the rest is not predicted.
+    pub unfitted: Vec<(String, &'static str)>,
     /// (backend, chip) of every recorded machine on a chip of the table.
     pub recorded_on: Vec<(String, String)>,
 }
@@ -100,12 +101,15 @@ impl Calibration {
         for m in &fitted {
             validation.extend(m.validate());
         }
-        let unfitted: Vec<&local::Local> =
-            unfitted.iter().filter(|m| !m.points.is_empty()).collect();
+        let unfitted: Vec<&local::Local> = (unfitted.iter())
+            .filter(|m| m.unfitted_because().is_some())
+            .collect();
         for m in fitted.iter().chain(unfitted.iter().copied()) {
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
         }
-        let unfitted = unfitted.iter().map(|m| m.label.clone()).collect();
+        let unfitted = (unfitted.iter())
+            .filter_map(|m| Some((m.label.clone(), m.unfitted_because()?)))
+            .collect();
         let summary = validation::summarise(&validation);
         let published = catalog::rows(&sized, &model, &refs, assumptions);
         let mut cal = Calibration {
@@ -303,6 +307,10 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
                 })
             })
             .collect();
+        let busy_decodes = mine()
+            .filter(|r| r.status == rows::Status::Measured && r.busy > 0)
+            .filter(|r| r.decode_tps.is_some())
+            .count();
         let known = mine()
             .filter(|r| r.status != rows::Status::Predicted)
             .filter_map(|r| {
@@ -335,6 +343,7 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
             memory_bytes: m.memory_bytes(),
             fit: calib::fit_decode(&local::Local::obs(&points, gbps)),
             points,
+            busy_decodes,
             known,
         });
     }

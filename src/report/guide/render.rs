@@ -289,11 +289,11 @@ fn parameters(cal: &Calibration) -> String {
             f.moe_rows
         ));
     }
-    for label in &cal.unfitted {
+    for (label, why) in &cal.unfitted {
         s.push_str(&format!(
-            "- {} (not fitted): only MoE decodes measured there; a dense one is needed to fit \
-             the decode model, so its column holds only what was measured.\n",
-            table::markdown_cell(label)
+            "- {} (not fitted): {}; its column holds only what was measured there.\n",
+            table::markdown_cell(label),
+            why.replace(" here", " there")
         ));
     }
     for (g, c) in &cal.model.apple_per_core {
@@ -443,7 +443,7 @@ fn matrix(cal: &Calibration) -> String {
         .locals
         .iter()
         .map(|l| l.label.as_str())
-        .chain(cal.unfitted.iter().map(String::as_str))
+        .chain(cal.unfitted.iter().map(|(label, _)| label.as_str()))
         .chain(MATRIX_CHIPS.iter().copied())
         .filter(|c| cal.rows.iter().any(|r| r.chip == *c))
         .collect();
