@@ -124,7 +124,10 @@ fn every_catalogue_cell_carries_its_basis() {
         if r["confidence"] == "no_basis" {
             // A backend without published rows, or a recorded machine without a fit (its
             // decodes all ran busy): memory and fit only, never a made-up rate.
-            let why = ["no published ", "only decodes measured while other processes"];
+            let why = [
+                "no published ",
+                "only decodes measured while other processes",
+            ];
             assert!(
                 r["decode_tps"].is_empty() && why.iter().any(|w| basis.starts_with(w)),
                 "{r:?}"
