@@ -310,6 +310,17 @@ impl Check {
             self.num("traffic.arrival_ms", t.arrival_ms, MS);
             self.num("traffic.queue_ms", t.queue_ms, MS);
             self.num("traffic.level_wall_ms", t.level_wall_ms, MS);
+            // A level holds at most the requests a sweep schedules, and writes no more records
+            // than it has requests.
+            let requests = t.level_requests as f64;
+            self.num("traffic.level_requests", requests, Bound(1e5, "requests"));
+            if let Some(n) = t.level_records {
+                self.num(
+                    "traffic.level_records",
+                    n as f64,
+                    Bound(requests, "records"),
+                );
+            }
         }
     }
 
@@ -399,6 +410,28 @@ mod tests {
                 "output_tokens per e2e second ",
             ),
         ];
+        // A load level's counts: no more records than requests, no more requests than a sweep
+        // schedules.
+        let mut v = sweep_line();
+        v["traffic"] = serde_json::json!({
+            "shape": "closed", "concurrency": 2, "level_requests": 8, "seq": 0,
+            "arrival_ms": 0.0, "queue_ms": 0.0, "concurrent": 0, "level_wall_ms": 1.0,
+            "level_run": "r", "level_records": 8,
+        });
+        assert_eq!(why(v.clone()), None);
+        v["traffic"]["level_records"] = u64::MAX.into();
+        let w = why(v.clone()).expect("too many records");
+        assert!(
+            w.starts_with("traffic.level_records 1.8446744073709552e19 is outside 0 to 8e0"),
+            "{w}"
+        );
+        v["traffic"]["level_records"] = 8.into();
+        v["traffic"]["level_requests"] = 1_000_000.into();
+        let w = why(v).expect("too many requests");
+        assert!(
+            w.starts_with("traffic.level_requests 1000000 is outside 0 to 1e5"),
+            "{w}"
+        );
         for (at, value, want) in cases {
             let mut v = sweep_line();
             *v.pointer_mut(at).unwrap() = value;
