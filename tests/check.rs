@@ -404,20 +404,7 @@ fn a_series_whose_every_request_failed_fails_the_check() {
     }
     let current = dir.path().join("failed.jsonl");
     std::fs::write(&current, out).unwrap();
-    let o = check(&sweep, &current, &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stderr(&o)
-            .contains("current series measured nothing (every request failed, or no samples)"),
-        "{}",
-        stderr(&o)
-    );
-    let text = stdout(&o);
-    assert!(
-        text.contains("measured nothing: ") && text.contains(" requests): a failure"),
-        "{text}"
-    );
-    assert!(!text.contains("absent from the current records"), "{text}");
+    measured_nothing(&check(&sweep, &current, &[]), " requests): a failure");
     // Nor does such a run become a baseline.
     let baseline = dir.path().join("baseline.jsonl");
     let o = check(&baseline, &current, &["--update-baseline"]);
@@ -428,6 +415,22 @@ fn a_series_whose_every_request_failed_fails_the_check() {
         stderr(&o)
     );
     assert!(!baseline.exists());
+}
+
+/// A check that failed because a current series measured nothing, named on a line ending
+/// in `named` (not as a machine absent).
+fn measured_nothing(o: &std::process::Output, named: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(o));
+    let err = stderr(o);
+    let want = "current series measured nothing (every request failed, or no samples)";
+    assert!(err.contains(want), "{err}");
+    let text = stdout(o);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("measured nothing: ") && l.ends_with(named)),
+        "{text}"
+    );
+    assert!(!text.contains("absent from the current records"), "{text}");
 }
 
 /// A current bench record without samples measured nothing: the check fails and names it,
@@ -443,17 +446,7 @@ fn a_bench_record_without_samples_fails_the_check() {
     }
     let current = dir.path().join("empty.json");
     std::fs::write(&current, records.to_string()).unwrap();
-    let o = check(&bench, &current, &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stderr(&o)
-            .contains("current series measured nothing (every request failed, or no samples)"),
-        "{}",
-        stderr(&o)
-    );
-    let text = stdout(&o);
-    assert!(text.contains(" (no samples): a failure"), "{text}");
-    assert!(!text.contains("absent from the current records"), "{text}");
+    measured_nothing(&check(&bench, &current, &[]), " (no samples): a failure");
     let baseline = dir.path().join("baseline.jsonl");
     let o = check(&baseline, &current, &["--update-baseline"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));

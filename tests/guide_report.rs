@@ -1209,64 +1209,51 @@ fn h200_records(moe: bool, busy: bool) -> String {
         .collect()
 }
 
-/// A machine whose records hold MoE decodes alone has no fit, but keeps its catalogue column:
-/// what was measured there, and cells that say why the rest is not predicted.
-#[test]
-fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
+/// The guide of `records` of the H200 alone, which has no fit: its catalogue column is kept,
+/// the guide names it `(not fitted): {why}` (`why` as said of "there"), and each of its cells
+/// without a rate says `why` (as said of "here"). Its catalogue rows.
+fn unfitted_h200(records: String, why: &str) -> Vec<std::collections::HashMap<String, String>> {
     let dir = tempfile::tempdir().unwrap();
-    let moe = h200_records(true, false);
-    assert_eq!(moe.lines().count(), 4, "{moe}");
-    std::fs::write(dir.path().join("h200-moe.jsonl"), moe).unwrap();
+    std::fs::write(dir.path().join("h200.jsonl"), records).unwrap();
     let md = guide_md(dir.path());
     let header = md
         .lines()
         .find(|l| l.starts_with("| model | quant | params B"))
         .expect("the catalogue table");
     assert!(header.contains(&format!("| {H200} tok/s |")), "{header}");
+    let there = why.replace(" here", " there");
     assert!(
-        md.contains(&format!(
-            "- {H200} (not fitted): only MoE decodes measured there"
-        )),
+        md.contains(&format!("- {H200} (not fitted): {there}")),
         "{md}"
     );
     let rows = catalogue_csv_at(&dir.path().join("guide-catalogue.csv"));
-    let here: Vec<_> = rows.iter().filter(|r| r["chip"] == H200).collect();
+    let here: Vec<_> = rows.into_iter().filter(|r| r["chip"] == H200).collect();
     assert!(!here.is_empty(), "no catalogue rows for the H200");
-    let measured = here.iter().filter(|r| !r["decode_tps"].is_empty()).count();
-    assert_eq!(measured, 4, "the four MoE decodes measured there");
-    let why = "only MoE decodes measured here: a dense one is needed to fit";
     assert!(
         here.iter()
             .filter(|r| r["decode_tps"].is_empty())
             .all(|r| r["basis"].contains(why)),
         "{here:?}"
     );
+    here
+}
+
+/// A machine whose records hold MoE decodes alone has no fit, but keeps its catalogue column:
+/// what was measured there, and cells that say why the rest is not predicted.
+#[test]
+fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
+    let moe = h200_records(true, false);
+    assert_eq!(moe.lines().count(), 4, "{moe}");
+    let why = "only MoE decodes measured here: a dense one is needed to fit";
+    let here = unfitted_h200(moe, why);
+    let measured = here.iter().filter(|r| !r["decode_tps"].is_empty()).count();
+    assert_eq!(measured, 4, "the four MoE decodes measured there");
 }
 
 /// A machine whose every decode ran while it was busy has no fit either, and keeps its column
 /// with that reason.
 #[test]
 fn a_machine_with_only_busy_decodes_keeps_its_catalogue_column() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("h200.jsonl"), h200_records(false, true)).unwrap();
-    let md = guide_md(dir.path());
-    let header = md
-        .lines()
-        .find(|l| l.starts_with("| model | quant | params B"))
-        .expect("the catalogue table");
-    assert!(header.contains(&format!("| {H200} tok/s |")), "{header}");
     let why = "only decodes measured while other processes kept this machine busy";
-    assert!(
-        md.contains(&format!("- {H200} (not fitted): {why}")),
-        "{md}"
-    );
-    let rows = catalogue_csv_at(&dir.path().join("guide-catalogue.csv"));
-    let here: Vec<_> = rows.iter().filter(|r| r["chip"] == H200).collect();
-    assert!(!here.is_empty(), "no catalogue rows for the H200");
-    assert!(
-        here.iter()
-            .filter(|r| r["decode_tps"].is_empty())
-            .all(|r| r["basis"].contains(why)),
-        "{here:?}"
-    );
+    unfitted_h200(h200_records(false, true), why);
 }
