@@ -157,13 +157,12 @@ impl Records {
     /// Earliest and latest record time, each as written: compared as instants, so that times
     /// with other UTC offsets fall in their place.
     pub fn time_span(&self) -> Option<(String, String)> {
-        let rfc3339 = &time::format_description::well_known::Rfc3339;
         let times = self
             .bench
             .iter()
-            .map(|r| &r.provenance.time)
-            .chain(self.requests.iter().map(|r| &r.provenance.time))
-            .filter_map(|t| Some((time::OffsetDateTime::parse(t, rfc3339).ok()?, t)));
+            .map(|r| &r.provenance)
+            .chain(self.requests.iter().map(|r| &r.provenance))
+            .filter_map(|p| Some((p.instant()?, &p.time)));
         let min = times.clone().min_by_key(|(at, _)| *at)?.1.clone();
         let max = times.max_by_key(|(at, _)| *at)?.1.clone();
         Some((min, max))

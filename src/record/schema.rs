@@ -37,6 +37,13 @@ impl Provenance {
             runner_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
+
+    /// The record's time as an instant, when it reads as RFC 3339 (times written with other
+    /// UTC offsets compare in time order).
+    pub fn instant(&self) -> Option<time::OffsetDateTime> {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::parse(&self.time, rfc3339).ok()
+    }
 }
 
 /// Every kind of record: a `runner bench` test, a sweep request, a sweep cell that failed, a

@@ -104,11 +104,10 @@ impl LevelRun {
 
 /// The runs of load levels among `requests`, in the order they first appear.
 pub fn level_runs<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<LevelRun> {
-    let rfc3339 = &time::format_description::well_known::Rfc3339;
     let mut out: Vec<LevelRun> = Vec::new();
     for q in requests {
         let Some(t) = &q.traffic else { continue };
-        let time = time::OffsetDateTime::parse(&q.provenance.time, rfc3339).ok();
+        let time = q.provenance.instant();
         let at = out
             .iter()
             .position(|r| r.run == t.level_run && r.shape == t.shape && r.cell == q.cell);
