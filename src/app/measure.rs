@@ -157,17 +157,20 @@ fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
     // Records of other sweeps, a line recorded twice, a load level's incomplete run: left out;
     // so are records holding figures that cannot be true, as `report` and `check` leave them.
     let mut records = plan.own(&crate::record::io::read(results)?).records;
-    let mut odd = records
-        .iter()
-        .filter_map(crate::record::plausible::implausible);
-    if let Some(first) = odd.next() {
+    let mut odd = Vec::new();
+    records.retain(|r| match crate::record::plausible::implausible(r) {
+        Some(why) => {
+            odd.push(why);
+            false
+        }
+        None => true,
+    });
+    if let Some(first) = odd.first() {
         eprintln!(
-            "warning: {}: {} record(s) hold figures that cannot be true ({}); left out",
+            "warning: {}: {} record(s) hold figures that cannot be true ({first}); left out",
             results.display(),
-            1 + odd.count(),
-            first
+            odd.len()
         );
-        records.retain(|r| crate::record::plausible::implausible(r).is_none());
     }
     let b = &plan.baselines;
     let rows = summary::rows_with(&records, b.judge_power);

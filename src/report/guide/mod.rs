@@ -101,14 +101,14 @@ impl Calibration {
         for m in &fitted {
             validation.extend(m.validate());
         }
-        let unfitted: Vec<&local::Local> = (unfitted.iter())
-            .filter(|m| m.unfitted_because().is_some())
+        let unfitted: Vec<(&local::Local, &'static str)> = (unfitted.iter())
+            .filter_map(|m| Some((m, m.unfitted_because()?)))
             .collect();
-        for m in fitted.iter().chain(unfitted.iter().copied()) {
+        for m in fitted.iter().chain(unfitted.iter().map(|(m, _)| *m)) {
             rows.extend(sized.iter().map(|s| catalog::local_row(s, m, assumptions)));
         }
         let unfitted = (unfitted.iter())
-            .filter_map(|m| Some((m.label.clone(), m.unfitted_because()?)))
+            .map(|(m, why)| (m.label.clone(), *why))
             .collect();
         let summary = validation::summarise(&validation);
         let published = catalog::rows(&sized, &model, &refs, assumptions);
