@@ -295,25 +295,22 @@ mod tests {
         let start = Instant::now()
             .checked_sub(Duration::from_secs(10))
             .expect("uptime");
-        let mut req = request(&ps, Shape::Closed { concurrency: 1 }, 100);
-        req.duration = Some(Duration::from_secs(5));
-        let mut s = Schedule::new(&req, start);
-        assert!(s.take(Instant::now()).is_none());
-        assert_eq!(s.next_arrival(), None);
-        assert_eq!(s.unsent(), 100);
-        // An open loop whose arrivals came before the end but waited for a slot past it: none
-        // is handed out or waited for (a slot would otherwise spin on an arrival in the past).
-        let shape = Shape::Open {
+        // A closed loop; and an open loop whose arrivals came before the end but waited for
+        // a slot past it: none is handed out or waited for (a slot would otherwise spin on an
+        // arrival in the past).
+        let open = Shape::Open {
             rate: 100.0,
             slots: 1,
             seed: 1,
         };
-        let mut req = request(&ps, shape, 100);
-        req.duration = Some(Duration::from_secs(5));
-        let mut s = Schedule::new(&req, start);
-        assert!(s.take(Instant::now()).is_none());
-        assert_eq!(s.next_arrival(), None);
-        assert_eq!(s.unsent(), 100);
+        for shape in [Shape::Closed { concurrency: 1 }, open] {
+            let mut req = request(&ps, shape, 100);
+            req.duration = Some(Duration::from_secs(5));
+            let mut s = Schedule::new(&req, start);
+            assert!(s.take(Instant::now()).is_none(), "{shape:?}");
+            assert_eq!(s.next_arrival(), None, "{shape:?}");
+            assert_eq!(s.unsent(), 100, "{shape:?}");
+        }
         // A request arriving just within the duration, taken a moment after it ends (its
         // sender woke late), still starts: the level sends what its schedule promised.
         let shape = Shape::Open {
