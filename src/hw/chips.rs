@@ -167,8 +167,8 @@ chips! {
 /// The first chip whose words all appear in `name` (as whole words, case-insensitive), whose
 /// excluded words do not, and whose core count (when it has one) equals `logical_cores`.
 pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Chip> {
-    let lower = name.to_lowercase();
-    let words: Vec<&str> = name_words(&lower).collect();
+    let lower = normalise(name);
+    let words = name_words(&lower);
     let has = |w: &str| words.contains(&w);
     CHIPS.iter().find(|c| {
         c.words.iter().all(|w| has(w))
@@ -177,11 +177,52 @@ pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Ch
     })
 }
 
-/// The words of a lowercase chip name, as [`recognise`] matches them.
-fn name_words(lower: &str) -> impl Iterator<Item = &str> {
+/// Other names of a chip, as the words the table matches: a product named after its chip.
+const ALIASES: &[(&str, &str)] = &[("dgx spark", "gb10")];
+
+/// `name` in lowercase, with plain hyphens and a product's name followed by its chip's.
+fn normalise(name: &str) -> String {
+    let mut lower = plain_hyphens(&name.to_lowercase());
+    for (alias, words) in ALIASES {
+        if lower.contains(alias) {
+            lower = format!("{lower} {words}");
+        }
+    }
     lower
+}
+
+/// `name` with typographic hyphens and minus signs (Apple writes "16\u{2011}core") as '-'.
+pub fn plain_hyphens(name: &str) -> String {
+    const DASHES: [char; 7] = [
+        '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2212}', '\u{fe63}', '\u{ff0d}',
+    ];
+    name.chars()
+        .map(|c| if DASHES.contains(&c) { '-' } else { c })
+        .collect()
+}
+
+/// The words of a normalised chip name, as [`recognise`] matches them: each word, and also
+/// its parts where hyphens join them ("A100-SXM4-80GB", as nvidia-smi reports it) or where a
+/// series name runs into its number ("RTX4090").
+fn name_words(lower: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let whole = lower
         .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/' | '@'))
-        .filter(|w| !w.is_empty())
+        .filter(|w| !w.is_empty());
+    for word in whole {
+        words.push(word);
+        let parts: Vec<&str> = word.split('-').filter(|p| !p.is_empty()).collect();
+        if parts.len() > 1 {
+            words.extend(&parts);
+        }
+        for part in parts {
+            let letters = part.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(0);
+            if letters >= 3 && part[letters..].starts_with(|c: char| c.is_ascii_digit()) {
+                words.extend([&part[..letters], &part[letters..]]);
+            }
+        }
+    }
+    words
 }
 
 /// What in `name` names another chip than `chip`: a word that is another chip's model number
@@ -189,8 +230,8 @@ fn name_words(lower: &str) -> impl Iterator<Item = &str> {
 /// given twice ("3090 3090 Ti"), or two of the words that tell a family's chips apart ("M4
 /// Pro Max", "H100 PCIe SXM").
 pub fn conflict(name: &str, chip: &Chip) -> Option<String> {
-    let lower = name.to_lowercase();
-    let words: Vec<&str> = name_words(&lower).collect();
+    let lower = normalise(name);
+    let words = name_words(&lower);
     let model = |w: &str| {
         w.contains(|c: char| c.is_ascii_digit()) && CHIPS.iter().any(|c| c.words.contains(&w))
     };

@@ -66,6 +66,39 @@ fn cpus_and_gpus_match_their_reported_names() {
 }
 
 #[test]
+fn names_written_without_spaces_or_with_other_hyphens_are_recognised() {
+    // nvidia-smi joins an A100's words with hyphens.
+    assert_eq!(
+        name_of("NVIDIA A100-SXM4-80GB", None),
+        Some("NVIDIA A100 80GB SXM")
+    );
+    assert_eq!(
+        name_of("NVIDIA A100-PCIE-80GB", None),
+        Some("NVIDIA A100 80GB PCIe")
+    );
+    assert_eq!(name_of("NVIDIA H100-SXM", None), Some("NVIDIA H100 SXM"));
+    assert_eq!(
+        name_of("NVIDIA GeForce RTX4090", None),
+        Some("NVIDIA GeForce RTX 4090")
+    );
+    assert_eq!(
+        name_of("NVIDIA DGX Spark", None),
+        Some("NVIDIA GB10 (DGX Spark)")
+    );
+    // Apple's pages write "M4\u{2011}Max" with a non-breaking hyphen.
+    assert_eq!(
+        name_of("Apple M4\u{2011}Max", Some(16)),
+        Some("Apple M4 Max (16-core CPU)")
+    );
+    // A model number with a hyphen is still one word, and a short prefix is not split off.
+    assert_eq!(
+        name_of("13th Gen Intel(R) Core(TM) i9-14900K", None),
+        Some("Intel Core i9-14900K")
+    );
+    assert_eq!(name_of("NVIDIA GeForce RTX 40", None), None);
+}
+
+#[test]
 fn every_row_is_usable() {
     for c in CHIPS {
         assert!(c.peak_gbps > 0.0, "{}", c.name);

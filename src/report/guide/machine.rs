@@ -54,7 +54,8 @@ const MAX_GIB: f64 = 32.0 * 1024.0;
 /// Parses `M4 Pro 48GB`, `Apple M4 Max 16-core 128 GB`, `RTX 4090 24GB`, `48GB M2 Max`; a GPU
 /// the chip table states one memory size for needs none (`RTX 4090`).
 pub fn parse(given: &str) -> Result<MachineSpec, String> {
-    let text = given.trim();
+    let plain = chips::plain_hyphens(given);
+    let text = plain.trim();
     if text.chars().any(char::is_control) {
         let shown: String = text.chars().flat_map(char::escape_debug).collect();
         return Err(format!(
@@ -280,6 +281,21 @@ mod tests {
         assert_eq!(m.chip.name, "NVIDIA GeForce RTX 4090");
         let m = parse("M3 Ultra 0.5TB").unwrap();
         assert_eq!(m.memory_bytes, 512 << 30);
+        // Names as nvidia-smi and Apple's pages write them, and a product named for its chip.
+        let m = parse("A100-SXM4-80GB").unwrap();
+        assert_eq!(m.chip.name, "NVIDIA A100 80GB SXM");
+        assert_eq!(parse("H100-SXM").unwrap().chip.name, "NVIDIA H100 SXM");
+        assert_eq!(
+            parse("RTX4090").unwrap().chip.name,
+            "NVIDIA GeForce RTX 4090"
+        );
+        assert_eq!(
+            parse("DGX Spark 128GB").unwrap().chip.name,
+            "NVIDIA GB10 (DGX Spark)"
+        );
+        let m = parse("M4 Max 16\u{2011}core 128\u{a0}GB").unwrap();
+        assert_eq!(m.chip.name, "Apple M4 Max (16-core CPU)");
+        assert_eq!(m.memory_bytes, 128 << 30);
     }
 
     #[test]
