@@ -95,6 +95,7 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
 /// A usage block: input tokens are new + cache reads + cache writes (a sum past `u64` is not
 /// believed: no prompt count).
 fn usage(u: &Value, x: &mut Exchange) {
+    x.output_count(u, "/output_tokens");
     let s = &mut x.server;
     let input = u64_at(u, "/input_tokens");
     let read = u64_at(u, "/cache_read_input_tokens");
@@ -106,7 +107,6 @@ fn usage(u: &Value, x: &mut Exchange) {
         s.cached_prompt_tokens = read;
         s.cache_write_tokens = write;
     }
-    s.output_tokens = u64_at(u, "/output_tokens").or(s.output_tokens);
 }
 
 #[cfg(test)]

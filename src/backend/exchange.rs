@@ -58,6 +58,9 @@ pub struct Exchange {
     pub done: bool,
     /// A usage block (token counts) arrived.
     pub usage: bool,
+    /// An output token count the server sent that is not a whole number of 0 or more, as
+    /// sent (cut short): not believed, and named when the request fails for want of a count.
+    pub unread_count: Option<String>,
     /// End of the exchange (the final event, or the failure).
     pub end: Duration,
     pub retries: u32,
@@ -80,6 +83,7 @@ impl Exchange {
             server: ServerReport::default(),
             done: false,
             usage: false,
+            unread_count: None,
             end: Duration::ZERO,
             retries: 0,
             retry_wait: Duration::ZERO,
@@ -274,16 +278,34 @@ impl Exchange {
         }
     }
 
+    /// Takes the output token count at `pointer` in a usage block, when there is one: a
+    /// count that is not a whole number of 0 or more is kept aside as sent, not believed.
+    pub fn output_count(&mut self, usage: &serde_json::Value, pointer: &str) {
+        let Some(given) = usage.pointer(pointer) else {
+            return;
+        };
+        match super::u64_at(usage, pointer) {
+            Some(n) => self.server.output_tokens = Some(n),
+            None => self.unread_count = Some(given.to_string().chars().take(40).collect()),
+        }
+    }
+
     /// The failure a finished stream implies: no final event, or no token counts.
     pub fn completeness(&self) -> Option<Failure> {
-        let (kind, why) = match (self.done, self.usage) {
-            (false, _) => (
+        let (kind, why) = match (self.done, self.usage, &self.unread_count) {
+            (false, ..) => (
                 FailureKind::Truncated,
-                "the stream ended before its final event",
+                "the stream ended before its final event".to_string(),
             ),
-            (_, false) => (
+            (_, false, Some(count)) => (
                 FailureKind::NoUsage,
-                "the stream ended without token counts (usage)",
+                format!(
+                    "the stream's output token count ({count}) is not a whole number of 0 or more"
+                ),
+            ),
+            (_, false, None) => (
+                FailureKind::NoUsage,
+                "the stream ended without token counts (usage)".to_string(),
             ),
             _ => return None,
         };
@@ -307,6 +329,7 @@ pub fn ns_to_ms(ns: Option<u64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_stream_becomes_a_trace_of_chunks() {
@@ -533,6 +556,28 @@ mod tests {
         assert_eq!(x.completeness().unwrap().kind, FailureKind::Truncated);
         x.done = true;
         assert_eq!(x.completeness().unwrap().kind, FailureKind::NoUsage);
+        // A count that cannot be true is named, not called missing.
+        for (sent, shown) in [
+            (json!(-5), "-5"),
+            (json!(2.5), "2.5"),
+            (json!("7"), "\"7\""),
+        ] {
+            let mut y = Exchange::new(Instant::now());
+            y.done = true;
+            y.output_count(&json!({ "n": sent }), "/n");
+            y.usage = y.server.output_tokens.is_some();
+            let f = y.completeness().unwrap();
+            assert_eq!(f.kind, FailureKind::NoUsage);
+            assert_eq!(
+                f.message,
+                format!(
+                    "the stream's output token count ({shown}) is not a whole number of 0 or more"
+                )
+            );
+        }
+        x.output_count(&json!({ "n": 12 }), "/n");
+        x.output_count(&json!({}), "/n");
+        assert_eq!(x.server.output_tokens, Some(12));
         x.usage = true;
         assert!(x.completeness().is_none());
     }

@@ -85,10 +85,10 @@ pub fn on_line(line: &str, at: Instant, x: &mut Exchange, ep: &Endpoint) -> Resu
 
 /// The counts and durations of the last object.
 fn finals(v: &Value, x: &mut Exchange) {
+    x.output_count(v, "/eval_count");
     let s = &mut x.server;
     s.finish_reason = str_at(v, "/done_reason").map(String::from);
     s.prompt_tokens = u64_at(v, "/prompt_eval_count");
-    s.output_tokens = u64_at(v, "/eval_count");
     s.prompt_ms = ns_to_ms(u64_at(v, "/prompt_eval_duration"));
     s.decode_ms = ns_to_ms(u64_at(v, "/eval_duration"));
     s.load_ms = ns_to_ms(u64_at(v, "/load_duration"));

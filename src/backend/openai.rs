@@ -87,9 +87,9 @@ pub fn on_event(ev: &sse::Event, at: Instant, x: &mut Exchange, ep: &Endpoint) -
 }
 
 fn usage(u: &Value, x: &mut Exchange) {
+    x.output_count(u, "/completion_tokens");
     let s = &mut x.server;
     s.prompt_tokens = u64_at(u, "/prompt_tokens").or(s.prompt_tokens);
-    s.output_tokens = u64_at(u, "/completion_tokens").or(s.output_tokens);
     s.cached_prompt_tokens =
         u64_at(u, "/prompt_tokens_details/cached_tokens").or(s.cached_prompt_tokens);
     s.cost_usd = f64_at(u, "/cost").or(s.cost_usd);
