@@ -511,8 +511,12 @@ fn http_date(s: &str) -> Option<SystemTime> {
     };
     let t = time::Time::from_hms(h, m, sec).ok()?;
     let secs = date.with_time(t).assume_utc().unix_timestamp();
-    let secs = u64::try_from(secs).ok()?;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    let since = Duration::from_secs(secs.unsigned_abs());
+    if secs < 0 {
+        SystemTime::UNIX_EPOCH.checked_sub(since)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_add(since)
+    }
 }
 
 /// The error a server sent: `error.message` or `error` of a JSON body, else the text,
@@ -687,6 +691,8 @@ mod tests {
         assert_eq!(wait(Some("Wed, 21 Oct 2015 07:28:03 GMT"), 0), secs(3));
         assert_eq!(wait(Some("Thu, 22 Oct 2015 07:28:00 GMT"), 0), secs(86_400));
         assert_eq!(wait(Some("Wed, 21 Oct 2015 07:27:00 GMT"), 0), secs(0));
+        // A date before 1970 is a date already past too.
+        assert_eq!(wait(Some("Thu, 01 Jan 1920 00:00:00 GMT"), 2), secs(0));
         assert_eq!(wait(Some(" 2 "), 0), secs(2));
         assert_eq!(wait(None, 2), secs(4));
         // A value that is neither seconds nor a date is no header: the usual backoff.

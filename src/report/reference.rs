@@ -159,10 +159,24 @@ pub fn read_rows<T: serde::de::DeserializeOwned>(
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
-        let line = record.position().map_or(0, |p| p.line());
+        // The reader's own line count skips blank lines: the line is counted from the byte
+        // the record starts at, past the blank lines before it.
+        let start = record.position().map_or(0, |p| p.byte() as usize);
+        let blank = text.as_bytes()[start.min(text.len())..]
+            .iter()
+            .take_while(|&&b| b == b'\n')
+            .count();
+        let line = text.as_bytes()[..(start + blank).min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
         let row = record
             .deserialize(Some(&header))
-            .map_err(|e| format!("line {line}: {e}"))?;
+            .map_err(|e| match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => format!("line {line}: {err}"),
+                _ => format!("line {line}: {e}"),
+            })?;
         rows.push((line, row));
     }
     Ok(rows)
@@ -262,7 +276,21 @@ mod tests {
         );
         let row = good_row.replacen(",40.05,", ",fast,", 1);
         let e = error(&crlf(&row));
-        assert!(e.contains("line 3: ") && e.contains("(line: 3,"), "{e}");
+        assert!(
+            e.contains("line 3: field ") && !e.contains("(line: "),
+            "{e}"
+        );
+        // Blank lines between rows are lines of the file too.
+        let row = good_row.replacen(",40.05,", ",NaN,", 1);
+        for gap in ["\n", "\n\n", "\r\n"] {
+            let text = format!("{header}\n{gap}{good_row}\n{gap}{row}\n");
+            let at = text.lines().position(|l| l == row).unwrap() + 1;
+            let e = error(text.as_bytes());
+            assert!(
+                e.ends_with(&format!("line {at}: gen_tok_s NaN is not a number above 0")),
+                "{gap:?}: {e}"
+            );
+        }
         // A FIFO is refused, never waited on.
         std::fs::remove_file(&path).unwrap();
         let made = std::process::Command::new("mkfifo").arg(&path).status();
