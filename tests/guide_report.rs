@@ -1132,7 +1132,7 @@ fn control_characters_in_names_are_escaped_in_the_report_and_its_charts() {
             v["cell"]["model"] = "Evil\u{1}model\u{1b}[2J".into();
             v["info"]["source_path"] = "/m/Evil\u{1}model\u{1b}[2J.gguf".into();
             v["info"]["source_sha256"] = serde_json::Value::Null;
-            v["info"]["machine"]["cpu"] = "CPU\u{7f}\u{8}x".into();
+            v["info"]["machine"]["cpu"] = "CPU\u{7f}\u{8}x\u{fffe}\u{ffff}".into();
             v.to_string() + "\n"
         })
         .collect();
@@ -1152,15 +1152,17 @@ fn control_characters_in_names_are_escaped_in_the_report_and_its_charts() {
         .collect();
     assert_eq!(svgs.len(), 8);
     let bad = |s: &str| {
-        s.chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        s.chars().any(|c| {
+            c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+                || matches!(c, '\u{fffe}' | '\u{ffff}')
+        })
     };
     for (i, svg) in svgs.iter().enumerate() {
         assert!(!bad(svg), "chart {i}: {svg:?}");
     }
     assert!(!bad(&html), "{html:?}");
     assert!(svgs.iter().any(|s| s.contains(r"Evil\u{1}model\u{1b}[2J")));
-    assert!(html.contains(r"CPU\u{7f}\u{8}x"));
+    assert!(html.contains(r"CPU\u{7f}\u{8}x\u{fffe}\u{ffff}"));
 }
 
 /// A decode recorded at 0 tok/s (which the records' plausibility check lets through) is left

@@ -24,14 +24,16 @@ pub fn esc(s: &str) -> String {
     )
 }
 
-/// `s` with each control character other than a tab or a line break escaped (`\u{1b}`): HTML
-/// and inline SVG (XML) may not hold them.
+/// `s` with each control character other than a tab or a line break, and the noncharacters
+/// U+FFFE and U+FFFF, escaped (`\u{1b}`): HTML and inline SVG (XML) may not hold them.
 pub fn visible(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\t' | '\n' | '\r' => out.push(c),
-            c if c.is_control() => out.extend(c.escape_debug()),
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => {
+                out.extend(c.escape_unicode())
+            }
             c => out.push(c),
         }
     }
