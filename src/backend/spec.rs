@@ -105,18 +105,36 @@ impl Secret {
         &self.0
     }
 
+    /// The key as a server may send it back: as given, and as a JSON string holds it (`\\`
+    /// and `\"` escaped, and `/` also as `\/`, as PHP writes it). None for a key too short to
+    /// redact.
+    fn forms(&self) -> Vec<String> {
+        if self.0.len() < 4 {
+            return Vec::new();
+        }
+        let quoted = serde_json::to_string(&self.0).unwrap_or_default();
+        let json = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or(&self.0)
+            .to_string();
+        let mut forms = vec![self.0.clone(), json.replace('/', "\\/"), json];
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        forms
+    }
+
     /// `text` with every occurrence of the key replaced, for messages built from what a
     /// server sent back (some echo the key they were given).
     pub fn redact(&self, text: &str) -> String {
-        if self.0.len() < 4 {
-            return text.to_string();
-        }
-        text.replace(&self.0, "[redacted]")
+        self.forms()
+            .iter()
+            .fold(text.to_string(), |t, f| t.replace(f, "[redacted]"))
     }
 
     /// Whether the key is in `text` (a key too short to redact never counts).
     pub fn appears_in(&self, text: &str) -> bool {
-        self.0.len() >= 4 && text.contains(&self.0)
+        self.forms().iter().any(|f| text.contains(f))
     }
 
     /// Whether the key is in `url` as it is written or once its `%XX` escapes are decoded.
@@ -130,16 +148,16 @@ impl Secret {
     /// take ordinary words' last letters with them.
     pub fn redact_cut(&self, text: &str) -> String {
         let mut out = self.redact(text);
-        if self.0.len() < 4 {
-            return out;
-        }
-        let prefix = (4..self.0.len())
-            .rev()
-            .filter(|&n| self.0.is_char_boundary(n))
-            .find(|&n| out.ends_with(&self.0[..n]));
-        if let Some(n) = prefix {
-            out.truncate(out.len() - n);
-            out.push_str("[redacted]");
+        for form in self.forms() {
+            let prefix = (4..form.len())
+                .rev()
+                .filter(|&n| form.is_char_boundary(n))
+                .find(|&n| out.ends_with(&form[..n]));
+            if let Some(n) = prefix {
+                out.truncate(out.len() - n);
+                out.push_str("[redacted]");
+                break;
+            }
         }
         out
     }
@@ -417,6 +435,30 @@ mod tests {
         assert_eq!(percent_decoded("%zz%4"), "%zz%4");
         assert_eq!(percent_decoded("%C3%A9%FF"), "é\u{fffd}");
         assert_eq!(percent_decoded("é%"), "é%");
+    }
+
+    #[test]
+    fn a_key_sent_back_inside_a_json_string_is_redacted_too() {
+        let key = Secret::new(r#"sk-abc/def\ghi"j+k="#);
+        let as_json = serde_json::to_string(key.expose()).unwrap();
+        let php = as_json.replace('/', r"\/");
+        for body in [
+            format!("bad key {}", key.expose()),
+            format!(
+                r#"{{"authorization":"Bearer {}"}}"#,
+                &as_json[1..as_json.len() - 1]
+            ),
+            format!("<html>invalid api key: {php}</html>"),
+        ] {
+            assert!(key.appears_in(&body), "{body}");
+            let shown = key.redact(&body);
+            assert!(shown.contains("[redacted]"), "{shown}");
+            assert!(!shown.contains("sk-abc"), "{shown}");
+        }
+        // A body cut inside the escaped key leaves none of it.
+        let cut = format!("echo: {}", &php[1..12]);
+        assert_eq!(key.redact_cut(&cut), "echo: [redacted]");
+        assert_eq!(Secret::new("abc").redact("abc \"abc\""), "abc \"abc\"");
     }
 
     #[test]
