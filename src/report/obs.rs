@@ -215,7 +215,7 @@ pub fn from_request(r: &RequestRecord) -> Obs {
         },
         workload,
         test: r.scenario.clone(),
-        ttft_ms: r.ttft_ms.into_iter().collect(),
+        ttft_ms: r.ttft_ms.filter(|_| r.waited()).into_iter().collect(),
         e2e_ms: r.waited().then_some(r.e2e_ms).into_iter().collect(),
         decode_tps: r.decode_tps,
         itl_ms: gaps_ms(&r.token_ms).collect(),

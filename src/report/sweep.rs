@@ -193,12 +193,10 @@ fn row(key: &CellKey, reqs: &[&RequestRecord]) -> SweepRow {
         of_kind(ScenarioKind::ShortResponse),
         of_kind(ScenarioKind::LongForm),
     );
-    let ttft: Vec<f64> = short.iter().filter_map(|r| r.ttft_ms).collect();
-    let e2e: Vec<f64> = short
-        .iter()
-        .filter(|r| r.waited())
-        .map(|r| r.e2e_ms)
-        .collect();
+    // Requests that ended in an error are counted under failures, not in the latencies.
+    let waited: Vec<&RequestRecord> = short.iter().copied().filter(|r| r.waited()).collect();
+    let ttft: Vec<f64> = waited.iter().filter_map(|r| r.ttft_ms).collect();
+    let e2e: Vec<f64> = waited.iter().map(|r| r.e2e_ms).collect();
     row.short_ttft_p50_ms = percentile(&ttft, 0.5);
     row.short_ttft_p99_ms = percentile(&ttft, 0.99);
     row.short_e2e_p50_ms = percentile(&e2e, 0.5);
@@ -490,8 +488,9 @@ mod tests {
     use super::*;
     use crate::measure::trace::FailureKind;
 
-    /// The shipped sweep fixture's short-response requests, all finished at 1000 ms, plus one
-    /// that failed after `ms` with `kind`.
+    /// The shipped sweep fixture's short-response requests, all finished at 1000 ms with a
+    /// first token at 100 ms, plus one that failed after `ms` with `kind`, its first token
+    /// at 1 ms.
     fn short_with_failure(ms: f64, kind: FailureKind) -> Vec<Record> {
         let text = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
         let mut short: Vec<RequestRecord> = text
@@ -502,10 +501,11 @@ mod tests {
             })
             .collect();
         for r in &mut short {
-            r.e2e_ms = 1000.0;
+            (r.e2e_ms, r.ttft_ms) = (1000.0, Some(100.0));
         }
         let mut bad = short[0].clone();
         (bad.e2e_ms, bad.failed, bad.error_kind) = (ms, true, Some(kind));
+        bad.ttft_ms = Some(1.0);
         short.push(bad);
         short
             .into_iter()
@@ -651,11 +651,24 @@ mod tests {
 
     #[test]
     fn an_error_is_not_a_latency_but_a_time_limit_is() {
-        let error = rows_with(&short_with_failure(60_000.0, FailureKind::Reset), 1.0);
+        let reset = short_with_failure(60_000.0, FailureKind::Reset);
+        let error = rows_with(&reset, 1.0);
         assert_eq!(error[0].short_e2e_p99_ms, Some(1000.0));
+        // Its first token, however early, is no TTFT either.
+        assert_eq!(error[0].short_ttft_p50_ms, Some(100.0));
+        assert_eq!(error[0].short_ttft_p99_ms, Some(100.0));
+        let Some(Record::Request(r)) = reset.last() else {
+            unreachable!()
+        };
+        assert!(crate::report::obs::from_request(r).ttft_ms.is_empty());
         assert_eq!(error[0].failed_requests, 1);
-        let slow = rows_with(&short_with_failure(30_000.0, FailureKind::TimeLimit), 1.0);
+        let limited = short_with_failure(30_000.0, FailureKind::TimeLimit);
+        let slow = rows_with(&limited, 1.0);
         assert!(slow[0].short_e2e_p99_ms.unwrap() > 20_000.0);
+        let Some(Record::Request(r)) = limited.last() else {
+            unreachable!()
+        };
+        assert_eq!(crate::report::obs::from_request(r).ttft_ms, [1.0]);
         // A native request that failed (a prompt that does not fit) records no kind, only its
         // stop: it is no latency either, neither in the table nor in the guide.
         let mut native = short_with_failure(900_000.0, FailureKind::Other);
