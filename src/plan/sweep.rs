@@ -74,6 +74,10 @@ pub struct CellSpec {
     /// The ids of those prompts, so that the child can tell a scenario file edited since the
     /// sweep started from the one the parent read.
     pub ids: Vec<String>,
+    /// The sha256 of each scenario file's text as the parent read it: a file edited since, if
+    /// only in a setting or a grader, is no longer the sweep's.
+    #[serde(default)]
+    pub scenario_sha256: Vec<String>,
     /// The load level this cell runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Shape>,
@@ -218,10 +222,12 @@ impl SweepPlan {
             let prompt = scenarios.get(s)?.prompts.get(p)?;
             Some(prompt.id.as_str())
         });
-        if !found.eq(spec.ids.iter().map(|id| Some(id.as_str()))) {
+        let read = scenarios.iter().map(|s| &s.sha256);
+        let edited = !read.eq(spec.scenario_sha256.iter());
+        if edited || !found.eq(spec.ids.iter().map(|id| Some(id.as_str()))) {
             anyhow::bail!(
-                "the scenario files changed while the sweep ran (prompts moved or went away): \
-                 run the sweep again to resume with them as they are now"
+                "the scenario files changed while the sweep ran: run the sweep again to run \
+                 them as they are now (its records go to the results file of their contents)"
             );
         }
         let alone = match spec.level {
@@ -496,16 +502,19 @@ pub fn run_child(spec_path: &Path) -> anyhow::Result<std::process::ExitCode> {
 mod tests {
     use super::*;
 
-    /// A cell's child process refuses prompts whose ids are not where the parent found them
-    /// (a scenario file edited while the sweep ran), instead of running other prompts.
+    /// A cell's child process refuses a scenario file edited while the sweep ran: prompts
+    /// whose ids are not where the parent found them, or other settings for the same prompts,
+    /// instead of running other prompts or the same ones otherwise.
     #[test]
     fn a_child_refuses_a_scenario_file_changed_since_the_sweep_started() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
         let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         std::fs::copy(scenarios.join("short-response.toml"), &file).unwrap();
-        let first = scenario::load(&file).unwrap().prompts[0].id.clone();
+        let read = scenario::load(&file).unwrap();
+        let first = read.prompts[0].id.clone();
         let spec = |pending: Vec<(usize, usize)>, ids: Vec<String>| CellSpec {
+            scenario_sha256: vec![read.sha256.clone()],
             cell: CellKey::native("m", "q8_0"),
             source: ModelSource::file(&dir.path().join("m.gguf")),
             scenarios: vec![file.clone()],
@@ -522,17 +531,27 @@ mod tests {
             },
         };
         assert!(SweepPlan::child(&spec(vec![(0, 0)], vec![first.clone()])).is_ok());
-        for (pending, ids) in [
-            (vec![(0, 0)], vec!["another".to_string()]),
-            (vec![(0, 999)], vec![first.clone()]),
-            (vec![(1, 0)], vec![first]),
-        ] {
-            let e = SweepPlan::child(&spec(pending, ids)).err().unwrap();
+        let refused = |spec: &CellSpec| {
+            let e = SweepPlan::child(spec).err().unwrap();
             assert!(
                 e.to_string()
                     .starts_with("the scenario files changed while the sweep ran"),
                 "{e}"
             );
+        };
+        for (pending, ids) in [
+            (vec![(0, 0)], vec!["another".to_string()]),
+            (vec![(0, 999)], vec![first.clone()]),
+            (vec![(1, 0)], vec![first.clone()]),
+        ] {
+            refused(&spec(pending, ids));
         }
+        // The same prompts with another output limit.
+        let text = std::fs::read_to_string(&file).unwrap();
+        let edited = text.replacen("max_tokens = ", "max_tokens = 1", 1);
+        assert_ne!(edited, text);
+        std::fs::write(&file, edited).unwrap();
+        assert_eq!(scenario::load(&file).unwrap().prompts[0].id, first);
+        refused(&spec(vec![(0, 0)], vec![first]));
     }
 }

@@ -96,6 +96,7 @@ impl SweepPlan {
                             .iter()
                             .map(|&(s, p)| self.scenarios[s].prompts[p].id.clone())
                             .collect(),
+                        scenario_sha256: self.scenarios.iter().map(|s| s.sha256.clone()).collect(),
                         pending: pending.clone(),
                         level,
                         shared: self.shared.clone(),

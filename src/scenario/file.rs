@@ -118,6 +118,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         description: header.description,
         kind: header.kind,
         path: path.to_path_buf(),
+        sha256: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        },
         prompts,
     })
 }

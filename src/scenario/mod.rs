@@ -106,6 +106,9 @@ pub struct Scenario {
     pub kind: ScenarioKind,
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// The sha256 of the text it was read from (hex), to tell a file edited since.
+    #[serde(skip)]
+    pub sha256: String,
     /// In file order, with `[defaults]` already applied.
     pub prompts: Vec<Prompt>,
 }
