@@ -21,7 +21,7 @@ fn refused(args: &[&str], code: i32) -> String {
 }
 
 #[test]
-fn an_output_that_is_a_directory_is_refused_before_the_run() {
+fn an_output_that_cannot_be_written_is_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let m = model().to_str().unwrap();
@@ -31,6 +31,32 @@ fn an_output_that_is_a_directory_is_refused_before_the_run() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("is a directory; name a file"), "{err}");
+    // A FIFO no process reads would block the run's end; a directory that is a file cannot
+    // hold the output.
+    let fifo = dir.path().join("out.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let under_file = dir.path().join("plain");
+    std::fs::write(&under_file, "x").unwrap();
+    let under_file = under_file.join("table.md");
+    for (out, needle) in [
+        (&fifo, "cannot be written: a FIFO that no process reads"),
+        (&under_file, "cannot be written: "),
+    ] {
+        let o = out.to_str().unwrap();
+        let e = refused(&["-m", m, "-o", o], 2);
+        assert!(e.contains(needle), "{e}");
+        let r = run(&["sweep", "--no-progress", "-m", m, "-o", o]);
+        let err = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{err}");
+        assert_eq!(lines(&err).len(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    // A command that writes its output without running anything says so at once too.
+    let r = run(&["report", "--results", d, "-o", fifo.to_str().unwrap()]);
+    let err = stderr(&r);
+    assert_ne!(r.status.code(), Some(0), "{err}");
+    assert!(err.contains("a FIFO that no process reads"), "{err}");
 }
 
 #[test]

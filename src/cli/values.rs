@@ -140,8 +140,8 @@ pub fn check_busy_threshold(cores: f64) -> Result<(), String> {
     }
 }
 
-/// `-o FILE` must not name a directory, nor a model (which the run may read): refused before a
-/// run, not after it.
+/// `-o FILE` must not name a directory, nor a model (which the run may read), nor a file that
+/// cannot be written (a FIFO no process reads): refused before a run, not after it.
 pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
     match path {
         Some(p) if p.is_dir() => Err(format!("-o {}: is a directory; name a file", p.display())),
@@ -149,7 +149,9 @@ pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
             "-o {}: is a model (a GGUF file); name another file",
             p.display()
         )),
-        _ => Ok(()),
+        Some(p) => crate::util::fs::check_writable(p)
+            .map_err(|e| format!("-o {}: cannot be written: {e}", p.display())),
+        None => Ok(()),
     }
 }
 

@@ -132,7 +132,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
         OutTarget::File(p) => p,
         OutTarget::Special(p) => {
             let written = (|| {
-                let mut f = std::fs::OpenOptions::new().write(true).open(&p)?;
+                let mut f = open_special(&p)?;
                 f.write_all(contents.as_bytes())?;
                 f.flush()
             })();
@@ -196,6 +196,38 @@ pub fn out_target(path: &Path) -> std::io::Result<OutTarget> {
         return Ok(OutTarget::Special(p));
     }
     Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Opens an existing file that is not a regular one (a device, a FIFO) for writing; a FIFO
+/// that no process reads is refused at once, where opening it would wait for a reader.
+fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if fifo {
+        let probe = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path);
+        if probe.is_err_and(|e| e.raw_os_error() == Some(nix::libc::ENXIO)) {
+            return Err(std::io::Error::other("a FIFO that no process reads"));
+        }
+    }
+    std::fs::OpenOptions::new().write(true).open(path)
+}
+
+/// Whether an output file can be written where `path` says, checked before a run rather
+/// than after it: a FIFO must have a reader, and the directory it goes in must not be a file.
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    match out_target(path)? {
+        OutTarget::Special(p) => open_special(&p).map(drop),
+        OutTarget::File(p) => match out_dir(&p).ancestors().find(|d| d.exists()) {
+            Some(d) if !d.is_dir() => Err(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", d.display()),
+            )),
+            _ => Ok(()),
+        },
+    }
 }
 
 /// The regular file a whole-file writer (a GGUF model) renames its finished file over: `path`
