@@ -5,7 +5,7 @@
 //! architecture's own loader are not checked here: the engine turns those into one line of
 //! error and exit status 1.)
 
-use super::{GgufFile, MetaValue};
+use super::{GgmlType, GgufFile, MetaValue};
 
 /// `LLAMA_MAX_LAYERS` in llama.cpp's src/llama-hparams.h.
 pub const MAX_LAYERS: u32 = 512;
@@ -18,10 +18,12 @@ const ROPE_SCALING_TYPES: [&str; 4] = ["none", "linear", "yarn", "longrope"];
 /// loads: the checks its loader asserts, in its order. Absent keys count as 0, as llama.cpp
 /// reads them; values of the wrong type pass (llama.cpp refuses those itself, cleanly).
 pub(super) fn check(g: &GgufFile) -> Result<(), String> {
+    tensor_types(g)?;
     let Some(arch) = g.architecture() else {
         return Ok(());
     };
     epsilons(g, arch)?;
+    dummy_vocab(g, arch)?;
     let key = |k: &str| g.arch_u64(k).unwrap_or(0);
     if let Some(n) = g.arch_u64("block_count") {
         if n == 0 || n > u64::from(MAX_LAYERS) {
@@ -91,6 +93,62 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
         _ if groups > 1 && !(1..groups).contains(&groups_used) => bad(format!(
             "expert_group_used_count is {groups_used}; with {groups} groups llama.cpp needs 1 to {}",
             groups - 1
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Tensor types ggml stores but has no CPU kernels for as a model's tensor (no dot product:
+/// `Q8_1` and `Q8_K` only hold activations; no conversion for integers and f64): a
+/// multiplication with one crashes the process, a lookup aborts it.
+const NOT_WEIGHTS: [GgmlType; 7] = [
+    GgmlType::Q8_1,
+    GgmlType::Q8_K,
+    GgmlType::I8,
+    GgmlType::I16,
+    GgmlType::I32,
+    GgmlType::I64,
+    GgmlType::F64,
+];
+
+fn tensor_types(g: &GgufFile) -> Result<(), String> {
+    match g
+        .tensors
+        .iter()
+        .find(|t| NOT_WEIGHTS.contains(&t.ggml_type))
+    {
+        Some(t) => Err(format!(
+            "tensor '{}' is of type {}, which llama.cpp cannot compute with",
+            t.name,
+            t.ggml_type.as_str()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The most tokens a vocabulary without strings may claim when no embedding table says how
+/// many it has: more than any model's.
+const MAX_DUMMY_TOKENS: u64 = 1 << 24;
+
+/// A model without a tokenizer (`tokenizer.ggml.model` "none" or "no_vocab") gets
+/// `<arch>.vocab_size` placeholder tokens from llama.cpp, tens of bytes each, before its
+/// tensors are checked: that count must be the token embedding's rows.
+fn dummy_vocab(g: &GgufFile, arch: &str) -> Result<(), String> {
+    if !matches!(g.get_str("tokenizer.ggml.model"), Some("none" | "no_vocab")) {
+        return Ok(());
+    }
+    let Some(n) = g.arch_u64("vocab_size") else {
+        return Ok(());
+    };
+    let rows = g
+        .tensor("token_embd.weight")
+        .and_then(|t| t.dims.get(1).copied());
+    match rows {
+        Some(rows) if rows != n => Err(format!(
+            "{arch}.vocab_size is {n} but token_embd.weight has {rows} rows"
+        )),
+        None if n > MAX_DUMMY_TOKENS => Err(format!(
+            "{arch}.vocab_size is {n}; no vocabulary has more than {MAX_DUMMY_TOKENS} tokens"
         )),
         _ => Ok(()),
     }
@@ -188,6 +246,67 @@ mod tests {
         // Those keys mean nothing to other architectures' loaders.
         let blocks = wav("llama.block_count", 2);
         assert!(parse(&[blocks, wav("llama.posnet.block_count", 9)]).is_ok());
+    }
+
+    /// A llama header with `entries` and the tensors `(name, dims, type)`, parsed back.
+    fn with_tensors(
+        entries: &[(&str, MetaValue)],
+        tensors: &[(&str, &[u64], GgmlType)],
+    ) -> Result<GgufFile, GgufError> {
+        use crate::gguf::TensorData;
+        let mut w = GgufWriter::new();
+        w.set("general.architecture", &MetaValue::Str("llama".into()))
+            .unwrap();
+        for (k, v) in entries {
+            w.set(k, v).unwrap();
+        }
+        for (name, dims, t) in tensors {
+            let n: u64 = dims.iter().product::<u64>() / t.block_size() * t.type_size();
+            let data = TensorData::Bytes(vec![0; n as usize]);
+            w.add_tensor(name, dims, *t, data).unwrap();
+        }
+        let mut bytes = Vec::new();
+        w.write_to(&mut bytes, None).unwrap();
+        GgufFile::from_reader(Cursor::new(&bytes), bytes.len() as u64, Path::new("m.gguf"))
+    }
+
+    #[test]
+    fn tensors_of_types_llama_cpp_cannot_compute_with_are_refused() {
+        let ok = [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K];
+        for t in ok {
+            assert!(with_tensors(&[], &[("blk.0.ffn_up.weight", &[256, 2], t)]).is_ok());
+        }
+        for t in NOT_WEIGHTS {
+            let e = with_tensors(&[], &[("blk.0.ffn_up.weight", &[256, 2], t)]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "m.gguf: invalid GGUF file: tensor 'blk.0.ffn_up.weight' is of type {}, \
+                     which llama.cpp cannot compute with",
+                    t.as_str()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_vocabulary_without_strings_must_be_as_long_as_the_embedding() {
+        let none = ("tokenizer.ggml.model", MetaValue::Str("none".into()));
+        let size = |n| ("llama.vocab_size", MetaValue::U32(n));
+        let embd: &[(&str, &[u64], GgmlType)] = &[("token_embd.weight", &[8, 100], GgmlType::F32)];
+        assert!(with_tensors(&[none.clone(), size(100)], embd).is_ok());
+        let e = with_tensors(&[none.clone(), size(1 << 26)], embd).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("llama.vocab_size is 67108864 but token_embd.weight has 100 rows"),
+            "{e}"
+        );
+        // Without an embedding table, only a count past any vocabulary is refused.
+        assert!(with_tensors(&[none.clone(), size(1 << 20)], &[]).is_ok());
+        assert!(with_tensors(&[none, size(1 << 26)], &[]).is_err());
+        // With a tokenizer, llama.cpp counts its strings instead.
+        let gpt2 = ("tokenizer.ggml.model", MetaValue::Str("gpt2".into()));
+        assert!(with_tensors(&[gpt2, size(1 << 26)], embd).is_ok());
     }
 
     #[test]
