@@ -173,6 +173,11 @@ fn bad_arguments_get_one_line() {
     assert!(e.contains("--window 8"), "{e}");
     let e = refused(&["-m", m, "-n", "0"], 2);
     assert!(e.contains("at least 1"), "{e}");
+    // Repetitions are bounded as bench's are: a count the run could not hold is refused.
+    for r in ["4294967295", "10001", "0"] {
+        let e = refused(&["-m", m, "-r", r], 2);
+        assert!(e.contains("--repetitions"), "{e}");
+    }
     let e = refused(&["-m", m, "--format", "csv"], 2);
     assert!(e.contains("csv"), "{e}");
     let e = refused(&["-m", "no-such-model"], 2);

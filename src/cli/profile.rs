@@ -22,8 +22,8 @@ pub struct ProfileArgs {
     /// Tokens in the KV cache before the long-form decode (evaluated as one prompt).
     #[arg(short = 'd', long = "depth", value_name = "TOKENS", default_value = "256", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub depth: u32,
-    /// Short-response samples (each: clear, prompt, one token).
-    #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Short-response samples (each: clear, prompt, one token), 1 to 10,000.
+    #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true)]
     pub repetitions: u32,
     /// Also profile prompt processing (the evaluation of the --depth prompt).
     #[arg(long = "pp")]
