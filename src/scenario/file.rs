@@ -213,6 +213,13 @@ fn check_defaults(s: &RawSettings) -> Result<(), String> {
             return Err(format!("top_p {p} must be in (0, 1]"));
         }
     }
+    // llama.cpp's sampler takes the largest seed (`LLAMA_DEFAULT_SEED`) for "a random one".
+    if s.seed == Some(u32::MAX) {
+        return Err(format!(
+            "seed {} means a random seed to llama.cpp; choose another seed",
+            u32::MAX
+        ));
+    }
     if s.stop
         .as_ref()
         .is_some_and(|v| v.iter().any(String::is_empty))

@@ -150,6 +150,10 @@ impl TestSpec {
             "sql" if self.implementation.is_some() || !self.tests.is_empty() => {
                 Err("tests: sql takes setup and expect, not tests or implementation".into())
             }
+            // TOML has no null: a null here was a nan or inf, which no SQL result holds.
+            "sql" if self.expect.iter().flatten().flatten().any(|v| v.is_null()) => {
+                Err("tests: expect holds nan or inf, which an SQL result cannot match".into())
+            }
             "sql" => Ok(()),
             _ if !self.setup.is_empty() || self.expect.is_some() || self.ordered => Err(format!(
                 "tests: {lang} takes tests (or implementation and broken), not setup, \

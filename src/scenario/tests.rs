@@ -298,6 +298,10 @@ fn prompt_level_errors() {
         "prompt 'a': temperature 1e308 must be from 0 to 3.4e38 (0 = greedy)",
     );
     expect_error(
+        &prompt_with("temperature = 0.7\nseed = 4294967295\n"),
+        "prompt 'a': seed 4294967295 means a random seed to llama.cpp; choose another seed",
+    );
+    expect_error(
         &prompt_with("temperature = -0.5\n"),
         "prompt 'a': temperature -0.5 must be from 0 to 3.4e38 (0 = greedy)",
     );
@@ -351,6 +355,14 @@ fn grader_errors() {
         &grader_with("type = \"number\"\ntolerance = -1\n"),
         "prompt 'a': number: tolerance -1 must be >= 0",
     );
+    for value in ["nan", "inf", "-inf"] {
+        expect_error(
+            &grader_with(&format!(
+                "type = \"tests\"\nlanguage = \"sql\"\nsetup = \"create table t(a)\"\nexpect = [[1], [{value}]]\n"
+            )),
+            "prompt 'a': tests: expect holds nan or inf, which an SQL result cannot match",
+        );
+    }
     // SQL's keys on another language would be ignored: they are refused.
     for extra in [
         "setup = \"create table t(x)\"",
