@@ -232,6 +232,15 @@ impl Native {
 
 /// A chat request's reply from its generation (or why it failed): a run stopped by the time
 /// limit is a failed request with its figures kept.
+/// The failure of a request stopped at its time limit, the limit as the scenario gave it.
+fn too_slow(time_limit: std::time::Duration) -> Failure {
+    let why = format!(
+        "slower than the time limit of {} s",
+        time_limit.as_secs_f64()
+    );
+    Failure::new(FailureKind::TimeLimit, why)
+}
+
 fn chat_reply(
     generation: Result<Generation, String>,
     ready: &Ready,
@@ -245,11 +254,7 @@ fn chat_reply(
     match generation {
         Ok(g) => ChatReply {
             trace: trace_of(&g),
-            failure: (g.stop_reason == StopReason::TimeLimit).then(|| {
-                let limit = time_limit.as_secs_f64();
-                let why = format!("slower than the time limit of {limit:.1} s");
-                Failure::new(FailureKind::TimeLimit, why)
-            }),
+            failure: (g.stop_reason == StopReason::TimeLimit).then(|| too_slow(time_limit)),
             ..reply
         },
         Err(e) => ChatReply {
@@ -280,5 +285,23 @@ fn trace_of(g: &Generation) -> Trace {
         }),
         text: g.text.clone(),
         stop: Some(g.stop_reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_time_limit_is_shown_as_the_scenario_gave_it() {
+        for (secs, shown) in [(0.001, "0.001"), (2.5, "2.5"), (30.0, "30"), (0.04, "0.04")] {
+            let f = too_slow(Duration::from_secs_f64(secs));
+            assert_eq!(f.kind, FailureKind::TimeLimit);
+            assert_eq!(
+                f.message,
+                format!("slower than the time limit of {shown} s")
+            );
+        }
     }
 }
