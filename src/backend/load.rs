@@ -31,6 +31,9 @@ pub struct LoadReply {
     /// Requests of the schedule never sent (the duration ran out, or the run was
     /// interrupted).
     pub unsent: usize,
+    /// Of those, the requests of an open loop that arrived within the duration (or before
+    /// an interrupt) and found no slot in time.
+    pub arrived_unsent: usize,
     /// The level's start → its last request's end.
     pub wall: Duration,
 }
@@ -147,6 +150,19 @@ impl Schedule {
     pub fn unsent(&self) -> usize {
         self.total - self.issued
     }
+
+    /// Requests of an open loop's schedule not sent that had arrived by `end` and within the
+    /// duration (a closed loop's requests only arrive as slots come free).
+    pub fn arrived_unsent(&self, end: Instant) -> usize {
+        let by = self.deadline.map_or(end, |d| d.min(end));
+        match self.shape {
+            Shape::Closed { .. } => 0,
+            Shape::Open { .. } => self.times[self.issued.min(self.times.len())..]
+                .iter()
+                .take_while(|&&t| self.start + t <= by)
+                .count(),
+        }
+    }
 }
 
 /// How late past the duration an open loop's request that arrived within it still starts:
@@ -200,12 +216,13 @@ pub fn run_threads(
             });
         }
     });
+    let schedule = schedule
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     LoadReply {
         served: served.into_inner().unwrap_or_else(PoisonError::into_inner),
-        unsent: schedule
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unsent(),
+        unsent: schedule.unsent(),
+        arrived_unsent: schedule.arrived_unsent(Instant::now()),
         wall: start.elapsed(),
     }
 }
@@ -310,7 +327,25 @@ mod tests {
             assert!(s.take(Instant::now()).is_none(), "{shape:?}");
             assert_eq!(s.next_arrival(), None, "{shape:?}");
             assert_eq!(s.unsent(), 100, "{shape:?}");
+            // Of those, only an open loop's arrivals within the 5 s had come and found no
+            // slot: at 100 req/s, about 500 of the schedule, here all 100.
+            let arrived = match shape {
+                Shape::Closed { .. } => 0,
+                Shape::Open { .. } => 100,
+            };
+            assert_eq!(s.arrived_unsent(Instant::now()), arrived, "{shape:?}");
         }
+        // Arrivals after the duration, or not yet come, are not counted as arrived.
+        let mut req = request(&ps, open, 1000);
+        req.duration = Some(Duration::from_secs(1));
+        let s = Schedule::new(&req, start);
+        let within = arrivals(100.0, 1000, 1)
+            .iter()
+            .filter(|&&t| t <= Duration::from_secs(1))
+            .count();
+        assert!((50..200).contains(&within), "{within}");
+        assert_eq!(s.arrived_unsent(Instant::now()), within);
+        assert_eq!(s.arrived_unsent(start), 0);
         // A request arriving just within the duration, taken a moment after it ends (its
         // sender woke late), still starts: the level sends what its schedule promised.
         let shape = Shape::Open {

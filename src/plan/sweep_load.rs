@@ -44,10 +44,20 @@ impl SweepPlan {
             }
             _ => return Vec::new(),
         };
-        if level.unsent > 0 {
+        // A level of as many requests as the duration allows leaves the rest unsent by design.
+        let counted = (self.shared.load.as_ref()).is_some_and(|l| l.requests.is_some());
+        let label = &self.cells[c].label;
+        if counted && level.unsent > 0 {
             seen.obs.warn(&format!(
-                "{}: {} request(s) of the schedule were not sent (the duration ran out)",
-                self.cells[c].label, level.unsent
+                "{label}: {} of the level's {} requests were not sent (the duration ran out)",
+                level.unsent,
+                self.level_size(c, shape)
+            ));
+        } else if level.arrived_unsent > 0 {
+            seen.obs.warn(&format!(
+                "{label}: {} request(s) that arrived within the duration were not sent (no slot \
+                 came free in time)",
+                level.arrived_unsent
             ));
         }
         // What every request of the level records of it; each adds its own place in it.

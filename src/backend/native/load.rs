@@ -55,6 +55,7 @@ impl Native {
         batcher.serve(&mut feed);
         Ok(LoadReply {
             unsent: feed.schedule.unsent() + feed.live.len(),
+            arrived_unsent: feed.schedule.arrived_unsent(Instant::now()) + feed.live.len(),
             wall: feed.schedule.start().elapsed(),
             served: feed.served,
         })
