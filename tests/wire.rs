@@ -519,6 +519,24 @@ fn streams_without_usage_or_final_event_are_failures() {
     )];
     let (x, _) = ask("anthropic", vec![Reply::ok(no_stop)], LIMIT);
     assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
+    // A body that ends within a line was cut off, whatever the protocol.
+    let half = openai_chunk(Some("b"), None);
+    let cut = vec![
+        data(&openai_chunk(Some("a"), None)),
+        Step::Send(format!("data: {}", &half[..half.len() / 2])),
+    ];
+    let (x, _) = ask("openai", vec![Reply::ok(cut)], LIMIT);
+    let f = x.failure.unwrap();
+    assert_eq!(f.kind, FailureKind::Truncated, "{f:?}");
+    assert!(f
+        .message
+        .starts_with("the stream ended in the middle of a line"));
+    assert_eq!(x.text, "a");
+    let cut = vec![Step::Send(
+        "{\"response\":\"a\",\"done\":false}\n{\"response\":\"b\",\"do".into(),
+    )];
+    let (x, _) = ask("ollama", vec![Reply::ok(cut)], LIMIT);
+    assert_eq!(x.failure.unwrap().kind, FailureKind::Truncated);
 }
 
 /// A server that ignores `max_tokens` and streams on: runner stops reading once the chunks are

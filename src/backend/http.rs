@@ -111,7 +111,7 @@ impl Client {
                         && x.retry_wait + *w <= ep.max_retry_wait
                         && Instant::now() + *w < deadline
                 };
-                if let Some(w) = wait.filter(fits) {
+                if let Some(w) = wait.duration().filter(fits) {
                     if !sleep_unless_interrupted(w) {
                         return Err(interrupted());
                     }
@@ -120,24 +120,14 @@ impl Client {
                     continue;
                 }
                 // Why no retry: none left, or the wait asked for is longer than allowed.
-                let why = match wait {
-                    _ if x.retries >= MAX_RETRIES => {
-                        format!("; no retry left, at most {MAX_RETRIES}")
-                    }
-                    Some(w) if x.retry_wait + w > ep.max_retry_wait => format!(
-                        "; Retry-After asks for {:.1} s more, past --max-retry-wait",
-                        w.as_secs_f64()
-                    ),
-                    Some(w) => format!(
-                        "; Retry-After asks for {:.1} s more, past the time limit",
-                        w.as_secs_f64()
-                    ),
-                    None => "; Retry-After asks for a wait longer than any limit".into(),
+                let why = match x.retries >= MAX_RETRIES {
+                    true => format!("no retry left, at most {MAX_RETRIES}"),
+                    false => wait.refused(x.retry_wait, ep.max_retry_wait),
                 };
                 return Err(Failure::new(
                     FailureKind::RateLimited,
                     format!(
-                        "HTTP 429 after {} retries ({:.1} s waited{why}): {message}",
+                        "HTTP 429 after {} retries ({:.1} s waited; {why}): {message}",
                         x.retries,
                         x.retry_wait.as_secs_f64()
                     ),
@@ -313,8 +303,11 @@ pub fn sse_exchange(
                 None => Ok(true),
             }
         })?;
+        // An event the stream ended within (no blank line after it) that does not parse.
         match parser.dispatch() {
-            Some(ev) if !x.done => on_event(&ev, Instant::now(), x, ep).map(|_| ()),
+            Some(ev) if !x.done => on_event(&ev, Instant::now(), x, ep)
+                .map(|_| ())
+                .map_err(cut_off),
             _ => Ok(()),
         }
     })
@@ -349,6 +342,18 @@ pub fn stream(
     x
 }
 
+/// The failure of what the stream ended within (a line without its end, an event without
+/// its blank line): what does not parse there was cut off, not garbage the server sent.
+fn cut_off(f: Failure) -> Failure {
+    match f.kind {
+        FailureKind::Malformed => Failure::new(
+            FailureKind::Truncated,
+            format!("the stream ended in the middle of a line: {}", f.message),
+        ),
+        _ => f,
+    }
+}
+
 /// Reads the response body line by line as it arrives and hands each complete line to
 /// `on_line` with the time its bytes were read. Stops when `on_line` says so, at the end of
 /// the body, or with a failure (a read error, the deadline, a line over [`MAX_LINE_BYTES`]).
@@ -378,7 +383,9 @@ pub fn pump(
         }
         if n == 0 {
             if let Some(last) = lines.rest() {
-                on_line(&String::from_utf8_lossy(&last), at, x)?;
+                // A last line without its end that does not parse was cut off: the stream
+                // ended early, it did not send garbage.
+                on_line(&String::from_utf8_lossy(&last), at, x).map_err(cut_off)?;
             }
             return Ok(());
         }
@@ -464,23 +471,56 @@ fn time_limit_failure() -> Failure {
     )
 }
 
+/// How long to wait after an HTTP 429.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wait {
+    /// What its `Retry-After` asks for.
+    Asked(Duration),
+    /// runner's own backoff, where it has no `Retry-After` runner can read.
+    Backoff(Duration),
+    /// A number of seconds too large for a duration, which no limit allows.
+    Unbounded,
+}
+
+impl Wait {
+    fn duration(self) -> Option<Duration> {
+        match self {
+            Wait::Asked(d) | Wait::Backoff(d) => Some(d),
+            Wait::Unbounded => None,
+        }
+    }
+
+    /// Why this wait is not taken, given the time already waited and the limits.
+    fn refused(self, waited: Duration, max_wait: Duration) -> String {
+        let (who, w) = match self {
+            Wait::Unbounded => return "Retry-After asks for a wait longer than any limit".into(),
+            Wait::Asked(w) => ("Retry-After asks for", w),
+            Wait::Backoff(w) => ("the next backoff is", w),
+        };
+        let past = match waited + w > max_wait {
+            true => "--max-retry-wait",
+            false => "the time limit",
+        };
+        format!("{who} {:.1} s more, past {past}", w.as_secs_f64())
+    }
+}
+
 /// How long HTTP 429 asks us to wait after `retries` retries: its `Retry-After` value in
-/// seconds or as an HTTP date (a date already past is no wait), else (no header, or one that
-/// is neither: negative, not digits) 1, 2, 4 ... s. None: a number of seconds too large for a
-/// duration, which no limit allows.
-fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Option<Duration> {
-    let backoff = || Some(Duration::from_secs(1u64 << retries.min(6)));
+/// seconds (digits, a fraction allowed) or as an HTTP date (a date already past is no wait),
+/// else (no header, or one that is neither: negative, not digits) 1, 2, 4 ... s.
+fn retry_wait(header: Option<&str>, retries: u32, now: SystemTime) -> Wait {
+    let backoff = Wait::Backoff(Duration::from_secs(1u64 << retries.min(6)));
     let Some(v) = header.map(str::trim) else {
-        return backoff();
+        return backoff;
     };
     if let Some(at) = http_date(v) {
-        return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        return Wait::Asked(at.duration_since(now).unwrap_or(Duration::ZERO));
     }
     // Seconds are digits (a fraction allowed); anything else ("-1", "inf", "1e3") is no value.
     let seconds = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     match v.parse::<f64>() {
-        Ok(s) if seconds => Duration::try_from_secs_f64(s).ok(),
-        _ => backoff(),
+        Ok(s) if seconds => Duration::try_from_secs_f64(s).map_or(Wait::Unbounded, Wait::Asked),
+        _ => backoff,
     }
 }
 
@@ -686,7 +726,7 @@ mod tests {
     fn retry_after_is_seconds_or_an_http_date() {
         // Wed, 21 Oct 2015 07:28:00 GMT
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
-        let wait = |v: Option<&str>, retries| retry_wait(v, retries, now);
+        let wait = |v: Option<&str>, retries| retry_wait(v, retries, now).duration();
         let secs = |s| Some(Duration::from_secs(s));
         assert_eq!(wait(Some("Wed, 21 Oct 2015 07:28:03 GMT"), 0), secs(3));
         assert_eq!(wait(Some("Thu, 22 Oct 2015 07:28:00 GMT"), 0), secs(86_400));
@@ -695,6 +735,24 @@ mod tests {
         assert_eq!(wait(Some("Thu, 01 Jan 1920 00:00:00 GMT"), 2), secs(0));
         assert_eq!(wait(Some(" 2 "), 0), secs(2));
         assert_eq!(wait(None, 2), secs(4));
+        // Which it is, the header's or runner's own, is what a refusal names.
+        assert_eq!(
+            retry_wait(Some("3"), 0, now),
+            Wait::Asked(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_wait(Some("-3"), 0, now),
+            Wait::Backoff(Duration::from_secs(1))
+        );
+        let limit = Duration::from_secs(3);
+        assert_eq!(
+            Wait::Backoff(Duration::from_secs(4)).refused(Duration::ZERO, limit),
+            "the next backoff is 4.0 s more, past --max-retry-wait"
+        );
+        assert_eq!(
+            Wait::Asked(Duration::from_secs(2)).refused(Duration::ZERO, limit),
+            "Retry-After asks for 2.0 s more, past the time limit"
+        );
         // A value that is neither seconds nor a date is no header: the usual backoff.
         for bad in [
             "soon",
