@@ -311,7 +311,16 @@ fn verify_refuses_mismatched_inputs() {
     std::fs::write(&other, bytes).unwrap();
     let e = refused(&["moe", "verify", arg(&other), arg(moe())], d, 1);
     assert!(
-        e.contains("was upcycled from") && e.contains("not from"),
+        e.contains("was upcycled from") && e.contains("bytes), not from"),
+        "{e}"
+    );
+    // A file of the same size is told apart by its sha256.
+    let mut bytes = std::fs::read(model()).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&other, bytes).unwrap();
+    let e = refused(&["moe", "verify", arg(&other), arg(moe())], d, 1);
+    assert!(
+        e.contains("was upcycled from") && e.contains("(sha256 ") && e.contains("not from"),
         "{e}"
     );
     let e = refused(
@@ -390,4 +399,38 @@ fn help_describes_the_oracle() {
     ] {
         assert!(h.contains(needle), "help lacks {needle}: {h}");
     }
+}
+
+/// Hashing a dense model of many GB (its sha256 goes into the MoE's provenance) stops at the
+/// first Ctrl-C, as the writing does: a sparse 16 GiB copy takes a minute to hash here.
+#[test]
+fn an_interrupt_stops_the_hashing_of_a_large_dense_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.gguf");
+    std::fs::copy(model(), &big).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(16 << 30)
+        .unwrap();
+    let out = dir.path().join("moe.gguf");
+    let child = runner()
+        .args(["moe", "upcycle", arg(&big), arg(&out), "--experts", "2"])
+        .args(["--used", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(took.as_secs() < 5, "stopped {took:?} after the interrupt");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the dense copy is left: {left:?}");
 }

@@ -117,6 +117,18 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> 
         .into());
     }
     if let Some(p) = Provenance::read(&moe) {
+        // The size first: a file of another size is another file, without reading it all.
+        if p.source_size > 0 && p.source_size != dense_gguf.file_size {
+            return Err(UsageError(format!(
+                "{} was upcycled from {} ({} bytes), not from {} ({} bytes)",
+                a.moe.display(),
+                p.source_name,
+                p.source_size,
+                dense.display(),
+                dense_gguf.file_size
+            ))
+            .into());
+        }
         let dense_sha = sha.map_or_else(|| models::sha256_file(&dense), Ok)?;
         if !dense_sha.eq_ignore_ascii_case(&p.source_sha256) {
             return Err(UsageError(format!(

@@ -279,13 +279,14 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
 fn hash_file(path: &Path, bar: Option<&ProgressBar>) -> Result<String, FetchError> {
     let file = File::open(path).map_err(io_err("open", path))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
+    // A file of many GB takes a while: an interrupt stops the hashing within a megabyte.
+    let mut hasher = crate::util::interrupt::Stoppable(Sha256::new());
     match bar {
         Some(b) => io::copy(&mut b.wrap_read(reader), &mut hasher),
         None => io::copy(&mut reader, &mut hasher),
     }
     .map_err(io_err("read", path))?;
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hex::encode(hasher.0.finalize()))
 }
 
 /// Prefix of the private working directories of fetches, removed when done.
