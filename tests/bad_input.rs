@@ -31,32 +31,76 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("is a directory; name a file"), "{err}");
-    // A FIFO no process reads would block the run's end; a directory that is a file cannot
-    // hold the output.
-    let fifo = dir.path().join("out.fifo");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-    assert!(made.unwrap().success());
+    // A directory that is a file cannot hold the output.
     let under_file = dir.path().join("plain");
     std::fs::write(&under_file, "x").unwrap();
     let under_file = under_file.join("table.md");
-    for (out, needle) in [
-        (&fifo, "cannot be written: a FIFO that no process reads"),
-        (&under_file, "cannot be written: "),
+    let o = under_file.to_str().unwrap();
+    let e = refused(&["-m", m, "-o", o], 2);
+    assert!(e.contains("cannot be written: "), "{e}");
+    for args in [
+        &["sweep", "--no-progress", "-m", m, "-o", o][..],
+        &["report", "--results", d, "-o", o],
+        &["guide", "--results", d, "-o", o],
     ] {
-        let o = out.to_str().unwrap();
-        let e = refused(&["-m", m, "-o", o], 2);
-        assert!(e.contains(needle), "{e}");
-        let r = run(&["sweep", "--no-progress", "-m", m, "-o", o]);
+        let r = run(args);
         let err = stderr(&r);
-        assert_eq!(r.status.code(), Some(2), "{err}");
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(lines(&err).len(), 1, "{err}");
-        assert!(err.contains(needle), "{err}");
+        assert!(err.contains("cannot be written: "), "{args:?}: {err}");
     }
-    // A command that writes its output without running anything says so at once too.
-    let r = run(&["report", "--results", d, "-o", fifo.to_str().unwrap()]);
-    let err = stderr(&r);
-    assert_ne!(r.status.code(), Some(0), "{err}");
-    assert!(err.contains("a FIFO that no process reads"), "{err}");
+}
+
+/// An output FIFO that no process reads is waited for, but a Ctrl-C ends the wait: the run
+/// does not hang after its work is done.
+#[test]
+fn a_ctrl_c_ends_the_wait_for_an_output_fifos_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let m = model().to_str().unwrap();
+    let f = fifo.to_str().unwrap();
+    let _g = heavy();
+    let child = runner()
+        .args([
+            "bench",
+            "--no-progress",
+            "-m",
+            m,
+            "-p",
+            "8",
+            "-n",
+            "2",
+            "-r",
+            "1",
+        ])
+        .args(["-o", f])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the bench to finish and wait on the FIFO.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let sent = std::time::Instant::now();
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        if sent.elapsed().as_secs() >= 5 {
+            let _ = child.kill();
+            panic!("still running 5 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("error: interrupted")),
+        "{err}"
+    );
 }
 
 #[test]

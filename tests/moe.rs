@@ -297,6 +297,27 @@ fn bad_input_files_are_refused() {
         e.contains("architecture 'gemma3' cannot be upcycled (supported: llama)"),
         "{e}"
     );
+    // Where OUT cannot hold the file, nothing is written: checked before the write, as for
+    // synthetic models.
+    if cfg!(target_os = "linux") {
+        let proc = [
+            "moe",
+            "upcycle",
+            arg(model()),
+            "/proc/runner-moe.gguf",
+            "--experts",
+            "2",
+            "--used",
+            "1",
+        ];
+        let o = run(&proc);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("/proc is on a file system that holds no files"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -81,8 +81,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SweepCell { spec } => return crate::plan::sweep::run_child(&spec),
         Command::Moe(cmd) => writing(|| moe::run(cmd, &cache, verbose))?,
         Command::Hw(args) => print!("{}", crate::report::hw::run(&args.options(), &cache)?),
-        Command::Guide(args) => print!("{}", crate::report::guide::run(&args.options())?),
-        Command::Report(args) => print!("{}", crate::report::html::run(&args.options())?),
+        Command::Guide(args) => {
+            writable(args.output.as_deref())?;
+            print!("{}", crate::report::guide::run(&args.options())?)
+        }
+        Command::Report(args) => {
+            writable(args.output.as_deref())?;
+            print!("{}", crate::report::html::run(&args.options())?)
+        }
         Command::Models(ModelsCommand::List { format }) => {
             print!("{}", models::list(&cache, format)?)
         }
@@ -97,6 +103,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-o FILE` of a command that writes a page or table: one that cannot be written (a FIFO no
+/// process reads, a path under a file) is refused before the records are read.
+fn writable(out: Option<&Path>) -> Result<(), UsageError> {
+    match out {
+        Some(o) => crate::util::fs::check_writable(o)
+            .map_err(|e| UsageError(format!("-o {}: cannot be written: {e}", o.display()))),
+        None => Ok(()),
+    }
 }
 
 /// Runs a command that writes a model: one the user interrupted (its partial file removed)

@@ -29,6 +29,9 @@ pub enum UpcycleError {
     Io { path: PathBuf, err: std::io::Error },
     #[error("{}: {err}", path.display())]
     Write { path: PathBuf, err: WriteError },
+    /// No room for OUT (see [`check_room`](crate::util::fs::check_room)).
+    #[error("{0}")]
+    Disk(String),
 }
 
 impl UpcycleError {
@@ -38,6 +41,7 @@ impl UpcycleError {
             self,
             UpcycleError::Io { .. }
                 | UpcycleError::Write { .. }
+                | UpcycleError::Disk(_)
                 | UpcycleError::Input(GgufError::Io { .. })
         )
     }

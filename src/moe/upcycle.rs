@@ -112,6 +112,11 @@ fn write_atomically(
 ) -> Result<u64, UpcycleError> {
     let target = crate::util::fs::out_file(out).map_err(io_err(out))?;
     let out = target.as_path();
+    let need = writer.file_size().map_err(|err| UpcycleError::Write {
+        path: out.to_path_buf(),
+        err,
+    })?;
+    crate::util::fs::check_room(out, out_dir(out), need).map_err(UpcycleError::Disk)?;
     let name = out.file_name().unwrap_or_default().to_string_lossy();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))

@@ -198,28 +198,43 @@ pub fn out_target(path: &Path) -> std::io::Result<OutTarget> {
     Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
-/// Opens an existing file that is not a regular one (a device, a FIFO) for writing; a FIFO
-/// that no process reads is refused at once, where opening it would wait for a reader.
+/// Opens an existing file that is not a regular one (a device, a FIFO) for writing. A FIFO
+/// waits for its reader as long as the run is not interrupted (a blocking open would not see
+/// Ctrl-C); the descriptor that found it is the one written to, since closing it would end
+/// the reader's input.
 fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
-    if fifo {
-        let probe = std::fs::OpenOptions::new()
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let open = std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(nix::libc::O_NONBLOCK)
             .open(path);
-        if probe.is_err_and(|e| e.raw_os_error() == Some(nix::libc::ENXIO)) {
-            return Err(std::io::Error::other("a FIFO that no process reads"));
+        match open {
+            Ok(f) => {
+                fcntl(&f, FcntlArg::F_SETFL(OFlag::empty())).map_err(std::io::Error::from)?;
+                return Ok(f);
+            }
+            // A FIFO that no process reads yet.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENXIO) => {
+                if crate::util::interrupt::requested() {
+                    return Err(std::io::Error::other(
+                        "interrupted while waiting for a process to read the FIFO",
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
         }
     }
-    std::fs::OpenOptions::new().write(true).open(path)
 }
 
 /// Whether an output file can be written where `path` says, checked before a run rather
-/// than after it: a FIFO must have a reader, and the directory it goes in must not be a file.
+/// than after it: the directory it goes in must not be a file. (A FIFO is not opened here:
+/// opening and closing it would end the input of a process waiting to read it.)
 pub fn check_writable(path: &Path) -> std::io::Result<()> {
     match out_target(path)? {
-        OutTarget::Special(p) => open_special(&p).map(drop),
+        OutTarget::Special(_) => Ok(()),
         OutTarget::File(p) => match out_dir(&p).ancestors().find(|d| d.exists()) {
             Some(d) if !d.is_dir() => Err(std::io::Error::new(
                 std::io::ErrorKind::NotADirectory,
@@ -308,11 +323,38 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     false
 }
 
-/// Bytes free to this user on the file system holding `dir`, as `statvfs` reports it for that
-/// very directory (a tmpfs or any other mount included), when the system says.
-pub fn free_space(dir: &Path) -> Option<u64> {
-    let s = nix::sys::statvfs::statvfs(dir).ok()?;
-    (s.blocks_available() as u64).checked_mul(s.fragment_size() as u64)
+/// Space kept free on a disk when a model is written there.
+pub const SPARE_BYTES: u64 = 1 << 30;
+
+/// Whether the file system holding `dir` has room for a file of `need` bytes written to
+/// `path` with [`SPARE_BYTES`] to spare, as `statvfs` reports the space free to this user for
+/// that very directory (a tmpfs or any other mount included); else why not, in one line. A file system of no
+/// blocks (`/proc`) holds no files; one whose space the system does not report passes.
+pub fn check_room(path: &Path, dir: &Path, need: u64) -> Result<(), String> {
+    let Ok(s) = nix::sys::statvfs::statvfs(dir) else {
+        return Ok(());
+    };
+    if s.blocks() == 0 {
+        return Err(format!(
+            "cannot write {}: {} is on a file system that holds no files",
+            path.display(),
+            dir.display()
+        ));
+    }
+    let free = (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64);
+    if free >= need.saturating_add(SPARE_BYTES) {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(format!(
+        "not enough disk space for {}: it needs {:.2} GiB and {:.0} GiB kept spare, and {} \
+         has {:.2} GiB free",
+        path.display(),
+        gib(need),
+        gib(SPARE_BYTES),
+        dir.display(),
+        gib(free)
+    ))
 }
 
 /// Environment variable overriding the cache directory.
@@ -338,10 +380,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn free_space_is_that_of_the_directorys_own_file_system() {
+    fn room_is_that_of_the_directorys_own_file_system() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(free_space(dir.path()).is_some_and(|b| b > 0));
-        assert_eq!(free_space(&dir.path().join("missing")), None);
+        let out = dir.path().join("m.gguf");
+        assert_eq!(check_room(&out, dir.path(), 1 << 20), Ok(()));
+        let e = check_room(&out, dir.path(), u64::MAX).unwrap_err();
+        assert!(e.starts_with("not enough disk space for "), "{e}");
+        assert!(e.contains("GiB and 1 GiB kept spare, and "), "{e}");
+        // Where the system does not say (no such directory), the write itself will.
+        assert_eq!(check_room(&out, &dir.path().join("missing"), 1), Ok(()));
+        let e = check_room(Path::new("/proc/m.gguf"), Path::new("/proc"), 1).unwrap_err();
+        assert!(
+            e.ends_with("/proc is on a file system that holds no files"),
+            "{e}"
+        );
         // A tmpfs of a known size, where the test may mount one (as root).
         let mnt = dir.path().join("small");
         std::fs::create_dir(&mnt).unwrap();
@@ -355,11 +407,11 @@ mod tests {
             eprintln!("skipped the tmpfs check: cannot mount a tmpfs here (not root)");
             return;
         }
-        let free = free_space(&mnt);
+        let e = check_room(&mnt.join("m.gguf"), &mnt, 1);
         let _ = std::process::Command::new("umount").arg(&mnt).status();
         assert!(
-            free.is_some_and(|b| b <= 8 << 20 && b > 7 << 20),
-            "an 8 MiB tmpfs: {free:?}"
+            e.as_ref().is_err_and(|e| e.ends_with("has 0.01 GiB free")),
+            "an 8 MiB tmpfs: {e:?}"
         );
     }
 
@@ -482,6 +534,16 @@ mod tests {
             .file_type()
             .is_fifo());
         assert_eq!(reader.join().unwrap(), "a,b\n");
+        // A reader that comes later is waited for, and gets the whole text.
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                std::fs::read_to_string(fifo).unwrap()
+            })
+        };
+        write_atomic(&fifo, "c,d\n").unwrap();
+        assert_eq!(reader.join().unwrap(), "c,d\n");
         assert!(matches!(out_target(&fifo).unwrap(), OutTarget::Special(_)));
         assert!(out_file(&fifo)
             .unwrap_err()

@@ -46,13 +46,9 @@ pub enum SynthError {
     },
     #[error("{0}")]
     Write(#[from] WriteError),
-    #[error("not enough disk space for {}: it needs {need_gib:.1} GiB and {} has {free_gib:.1} GiB free", path.display(), dir.display())]
-    Disk {
-        path: PathBuf,
-        dir: PathBuf,
-        need_gib: f64,
-        free_gib: f64,
-    },
+    /// No room for the file (see [`check_room`](crate::util::fs::check_room)).
+    #[error("{0}")]
+    Disk(String),
     #[error("cannot {what} {}: {err}", path.display())]
     Io {
         what: &'static str,
@@ -200,18 +196,7 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     let out = target.as_path();
     let need = w.file_size()?;
     let dir = crate::util::fs::out_dir(out);
-    if let Some(free) = crate::util::fs::free_space(dir) {
-        // keep 1 GiB spare
-        if free < need.saturating_add(1 << 30) {
-            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-            return Err(SynthError::Disk {
-                path: out.to_path_buf(),
-                dir: dir.to_path_buf(),
-                need_gib: gib(need),
-                free_gib: gib(free),
-            });
-        }
-    }
+    crate::util::fs::check_room(out, dir, need).map_err(SynthError::Disk)?;
     // A failed or interrupted write removes the partial file as it is dropped.
     let partial = crate::util::interrupt::Partial::beside(out);
     let f = std::fs::File::create(partial.path())
