@@ -98,15 +98,15 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
     }
 }
 
-/// Tensor types ggml stores but has no CPU kernels for as a model's tensor (no dot product:
-/// `Q8_1` and `Q8_K` only hold activations; no conversion for integers and f64): a
-/// multiplication with one crashes the process, a lookup aborts it.
-const NOT_WEIGHTS: [GgmlType; 7] = [
+/// Tensor types ggml stores but has no CPU kernels for as a model's tensor: `Q8_1` and `Q8_K`
+/// only hold activations (no dot product), and ggml converts no 8-, 16- or 64-bit integers or
+/// f64; a multiplication with one crashes the process, a lookup aborts it. (`I32` is left out:
+/// DeepSeek-V4 looks expert ids up in an I32 tensor.)
+const NOT_WEIGHTS: [GgmlType; 6] = [
     GgmlType::Q8_1,
     GgmlType::Q8_K,
     GgmlType::I8,
     GgmlType::I16,
-    GgmlType::I32,
     GgmlType::I64,
     GgmlType::F64,
 ];
