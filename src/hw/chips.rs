@@ -184,7 +184,7 @@ const ALIASES: &[(&str, &str)] = &[("dgx spark", "gb10")];
 fn normalise(name: &str) -> String {
     let mut lower = plain_hyphens(&name.to_lowercase());
     for (alias, words) in ALIASES {
-        if lower.contains(alias) {
+        if lower.contains(alias) && !name_words(&lower).contains(words) {
             lower = format!("{lower} {words}");
         }
     }

@@ -293,6 +293,15 @@ mod tests {
             parse("DGX Spark 128GB").unwrap().chip.name,
             "NVIDIA GB10 (DGX Spark)"
         );
+        // Every row of the table is found by the name it is listed under.
+        for c in chips::CHIPS {
+            let name = match device_memory(c) {
+                Some(_) => c.name.to_string(),
+                None => format!("{} 64GB", c.name),
+            };
+            let m = parse(&name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(m.chip.name, c.name);
+        }
         let m = parse("M4 Max 16\u{2011}core 128\u{a0}GB").unwrap();
         assert_eq!(m.chip.name, "Apple M4 Max (16-core CPU)");
         assert_eq!(m.memory_bytes, 128 << 30);
