@@ -284,9 +284,9 @@ impl Exchange {
         let Some(given) = usage.pointer(pointer) else {
             return;
         };
-        match super::u64_at(usage, pointer) {
-            Some(n) => self.server.output_tokens = Some(n),
-            None => self.unread_count = Some(given.to_string().chars().take(40).collect()),
+        self.server.output_tokens = super::u64_at(usage, pointer);
+        if self.server.output_tokens.is_none() {
+            self.unread_count = Some(given.to_string().chars().take(40).collect());
         }
     }
 
@@ -578,6 +578,11 @@ mod tests {
         x.output_count(&json!({ "n": 12 }), "/n");
         x.output_count(&json!({}), "/n");
         assert_eq!(x.server.output_tokens, Some(12));
+        // A later count that cannot be true replaces an earlier one (Anthropic's
+        // message_start count): it is not believed, and neither is the stale one.
+        let mut y = x.clone();
+        y.output_count(&json!({ "n": -5 }), "/n");
+        assert_eq!(y.server.output_tokens, None);
         x.usage = true;
         assert!(x.completeness().is_none());
     }

@@ -148,16 +148,18 @@ impl Secret {
     /// take ordinary words' last letters with them.
     pub fn redact_cut(&self, text: &str) -> String {
         let mut out = self.redact(text);
-        for form in self.forms() {
-            let prefix = (4..form.len())
-                .rev()
-                .filter(|&n| form.is_char_boundary(n))
-                .find(|&n| out.ends_with(&form[..n]));
-            if let Some(n) = prefix {
-                out.truncate(out.len() - n);
-                out.push_str("[redacted]");
-                break;
-            }
+        // The longest start of any form the text ends with.
+        let cut = (self.forms().iter())
+            .filter_map(|form| {
+                (4..form.len())
+                    .rev()
+                    .filter(|&n| form.is_char_boundary(n))
+                    .find(|&n| out.ends_with(&form[..n]))
+            })
+            .max();
+        if let Some(n) = cut {
+            out.truncate(out.len() - n);
+            out.push_str("[redacted]");
         }
         out
     }
@@ -458,6 +460,9 @@ mod tests {
         // A body cut inside the escaped key leaves none of it.
         let cut = format!("echo: {}", &php[1..12]);
         assert_eq!(key.redact_cut(&cut), "echo: [redacted]");
+        // The longest start of any form is cut, whichever form comes first.
+        let key = Secret::new("abcd/abcd1");
+        assert_eq!(key.redact_cut("x abcd/abcd"), "x [redacted]");
         assert_eq!(Secret::new("abc").redact("abc \"abc\""), "abc \"abc\"");
     }
 
