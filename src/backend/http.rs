@@ -108,7 +108,7 @@ impl Client {
             if status == 429 {
                 let fits = |w: &Duration| {
                     x.retries < MAX_RETRIES
-                        && x.retry_wait + *w <= ep.max_retry_wait
+                        && x.retry_wait.saturating_add(*w) <= ep.max_retry_wait
                         && Instant::now() + *w < deadline
                 };
                 if let Some(w) = wait.duration().filter(fits) {
@@ -296,18 +296,20 @@ pub fn sse_exchange(
 ) -> Exchange {
     stream(client, ep, post, req, |resp, x, deadline| {
         let mut parser = super::sse::Parser::default();
-        pump(resp, x, ep, deadline, |line, at, x| {
+        let within_a_line = pump(resp, x, ep, deadline, |line, at, x| {
             match parser.line(line) {
                 Some(ev) if ev.oversized => Err(oversized()),
                 Some(ev) => on_event(&ev, at, x, ep),
                 None => Ok(true),
             }
         })?;
-        // An event the stream ended within (no blank line after it) that does not parse.
+        // The last event, without its blank line; if the body ended within its last line,
+        // what does not parse there was cut off.
         match parser.dispatch() {
+            Some(ev) if ev.oversized => Err(oversized()),
             Some(ev) if !x.done => on_event(&ev, Instant::now(), x, ep)
                 .map(|_| ())
-                .map_err(cut_off),
+                .map_err(|f| if within_a_line { cut_off(f) } else { f }),
             _ => Ok(()),
         }
     })
@@ -357,13 +359,14 @@ fn cut_off(f: Failure) -> Failure {
 /// Reads the response body line by line as it arrives and hands each complete line to
 /// `on_line` with the time its bytes were read. Stops when `on_line` says so, at the end of
 /// the body, or with a failure (a read error, the deadline, a line over [`MAX_LINE_BYTES`]).
+/// `Ok(true)`: the body ended within a line, which was handed on as it was.
 pub fn pump(
     resp: &mut Response,
     x: &mut Exchange,
     ep: &Endpoint,
     deadline: Instant,
     mut on_line: impl FnMut(&str, Instant, &mut Exchange) -> Result<bool, Failure>,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let mut reader = resp.body_mut().as_reader();
     let mut buf = vec![0u8; 16 * 1024];
     let mut lines = Lines::default();
@@ -382,17 +385,18 @@ pub fn pump(
             return Err(io_failure_of(ErrorKind::ConnectionReset, reset));
         }
         if n == 0 {
-            if let Some(last) = lines.rest() {
-                // A last line without its end that does not parse was cut off: the stream
-                // ended early, it did not send garbage.
-                on_line(&String::from_utf8_lossy(&last), at, x).map_err(cut_off)?;
-            }
-            return Ok(());
+            // A last line without its end that does not parse was cut off: the stream
+            // ended early, it did not send garbage.
+            let Some(last) = lines.rest() else {
+                return Ok(false);
+            };
+            on_line(&String::from_utf8_lossy(&last), at, x).map_err(cut_off)?;
+            return Ok(true);
         }
         lines.push(&buf[..n]);
         while let Some(line) = lines.next_line() {
             if !on_line(&String::from_utf8_lossy(&line), at, x)? {
-                return Ok(());
+                return Ok(false);
             }
         }
         if lines.pending.len() > MAX_LINE_BYTES {
@@ -497,7 +501,7 @@ impl Wait {
             Wait::Asked(w) => ("Retry-After asks for", w),
             Wait::Backoff(w) => ("the next backoff is", w),
         };
-        let past = match waited + w > max_wait {
+        let past = match waited.saturating_add(w) > max_wait {
             true => "--max-retry-wait",
             false => "the time limit",
         };

@@ -58,6 +58,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &s
         http::pump(resp, x, ep, deadline, |line, at, x| {
             on_line(line, at, x, ep)
         })
+        .map(drop)
     })
 }
 
