@@ -183,6 +183,12 @@ pub fn out_target(path: &Path) -> std::io::Result<OutTarget> {
         let kind = meta.file_type();
         if kind.is_symlink() {
             let link = std::fs::read_link(&p)?;
+            // A descriptor's link in /proc names no path ("pipe:[N]", "socket:[N]", as a
+            // shell's `>(...)` gives): the link itself opens what it stands for.
+            let names_path = link.is_absolute() || !link.to_string_lossy().contains(":[");
+            if !names_path {
+                return Ok(OutTarget::Special(p));
+            }
             p = if link.is_absolute() {
                 link
             } else {
@@ -204,7 +210,10 @@ pub fn out_target(path: &Path) -> std::io::Result<OutTarget> {
 /// the reader's input.
 fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    if !std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        return std::fs::OpenOptions::new().write(true).open(path);
+    }
     loop {
         let open = std::fs::OpenOptions::new()
             .write(true)
@@ -212,7 +221,10 @@ fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
             .open(path);
         match open {
             Ok(f) => {
-                fcntl(&f, FcntlArg::F_SETFL(OFlag::empty())).map_err(std::io::Error::from)?;
+                // Only O_NONBLOCK goes: the descriptor may share its flags with another's.
+                let flags = fcntl(&f, FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+                let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+                fcntl(&f, FcntlArg::F_SETFL(flags)).map_err(std::io::Error::from)?;
                 return Ok(f);
             }
             // A FIFO that no process reads yet.
@@ -544,6 +556,20 @@ mod tests {
         };
         write_atomic(&fifo, "c,d\n").unwrap();
         assert_eq!(reader.join().unwrap(), "c,d\n");
+        // A descriptor's link in /proc ("pipe:[N]", what a shell's `>(...)` names) is the
+        // pipe itself, not a file to make beside the link.
+        if cfg!(target_os = "linux") {
+            let (r, w) = nix::unistd::pipe().unwrap();
+            use std::os::fd::AsRawFd;
+            let link = PathBuf::from(format!("/proc/self/fd/{}", w.as_raw_fd()));
+            assert!(matches!(out_target(&link).unwrap(), OutTarget::Special(_)));
+            assert_eq!(check_writable(&link).ok(), Some(()));
+            write_atomic(&link, "e,f\n").unwrap();
+            drop(w);
+            let mut got = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut got).unwrap();
+            assert_eq!(got, "e,f\n");
+        }
         assert!(matches!(out_target(&fifo).unwrap(), OutTarget::Special(_)));
         assert!(out_file(&fifo)
             .unwrap_err()
