@@ -53,7 +53,7 @@ impl SweepPlan {
                 level.unsent,
                 self.level_size(c, shape)
             ));
-        } else if level.arrived_unsent > 0 {
+        } else if level.arrived_unsent > 0 && !crate::util::interrupt::requested() {
             seen.obs.warn(&format!(
                 "{label}: {} request(s) that arrived within the duration were not sent (no slot \
                  came free in time)",

@@ -230,8 +230,6 @@ impl Native {
     }
 }
 
-/// A chat request's reply from its generation (or why it failed): a run stopped by the time
-/// limit is a failed request with its figures kept.
 /// The failure of a request stopped at its time limit, the limit as the scenario gave it.
 fn too_slow(time_limit: std::time::Duration) -> Failure {
     let why = format!(
@@ -241,6 +239,8 @@ fn too_slow(time_limit: std::time::Duration) -> Failure {
     Failure::new(FailureKind::TimeLimit, why)
 }
 
+/// A chat request's reply from its generation (or why it failed): a run stopped by the time
+/// limit is a failed request with its figures kept.
 fn chat_reply(
     generation: Result<Generation, String>,
     ready: &Ready,
