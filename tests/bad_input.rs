@@ -872,6 +872,23 @@ fn a_directory_flag_that_names_a_file_is_refused_as_not_a_directory() {
         assert_eq!(lines(&err).len(), 1, "{args:?}: {err}");
         assert!(err.contains(&want), "{args:?}: {err}");
     }
+    // The cache set in the environment is checked as the flag is.
+    for args in [
+        &["models", "list"][..],
+        &["models", "fetch", "smollm2-135m"],
+    ] {
+        let o = runner()
+            .env("RUNNER_CACHE_DIR", f)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("RUNNER_CACHE_DIR {f}: not a directory")),
+            "{args:?}: {err}"
+        );
+    }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
 

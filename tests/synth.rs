@@ -388,9 +388,12 @@ fn a_model_is_never_written_over_records_into_a_directory_or_under_a_file() {
                 "-o",
                 u,
             ],
-            "rec.jsonl",
+            "rec.jsonl is not a directory",
         ),
-        (vec!["models", "twin", m, "-o", u], "rec.jsonl"),
+        (
+            vec!["models", "twin", m, "-o", u],
+            "rec.jsonl is not a directory",
+        ),
     ] {
         let o = run(&args);
         let e = stderr(&o);

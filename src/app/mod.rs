@@ -59,10 +59,14 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(dir) = &cli.cache_dir {
-        crate::cli::values::check_dir("--cache-dir", dir).map_err(UsageError)?;
-    }
     let cache = crate::models::cache_dir(cli.cache_dir.as_deref());
+    let from_env =
+        cli.cache_dir.is_none() && std::env::var_os(crate::util::fs::CACHE_ENV).is_some();
+    let flag = match from_env {
+        true => crate::util::fs::CACHE_ENV,
+        false => "--cache-dir",
+    };
+    crate::cli::values::check_dir(flag, &cache).map_err(UsageError)?;
     let verbose = cli.verbose;
     match cli.command {
         Command::Bench(args) => return measure::bench(*args, &cache, verbose),

@@ -129,6 +129,7 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
     if crate::record::read::holds_records(out) {
         return Err(bad("holds records (a results file); write the model to another file").into());
     }
+    crate::util::fs::check_writable(out).map_err(|e| bad(&format!("cannot be written: {e}")))?;
     let dir = crate::util::fs::out_dir(out);
     std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
     Ok(())

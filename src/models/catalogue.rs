@@ -153,7 +153,7 @@ pub enum CatalogueError {
     )]
     Layers {
         name: String,
-        asked: u32,
+        asked: u64,
         layers: u32,
     },
     #[error("{name}: --layers {asked} cuts its pattern of {} linear-attention layers and one full-attention layer; use a multiple of {period} up to {layers}", period - 1)]

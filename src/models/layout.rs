@@ -85,7 +85,7 @@ impl Arch {
         if layers == 0 || layers > self.layers {
             return Err(CatalogueError::Layers {
                 name: self.name.to_string(),
-                asked: layers,
+                asked: layers.into(),
                 layers: self.layers,
             });
         }

@@ -2,7 +2,7 @@
 //! measured on it ([`Synthetic`]), and the `synth:NAME[@TYPE][:...]` names that ask for one
 //! ([`SynthSpec`]).
 
-use super::catalogue::{arch, Arch, Family};
+use super::catalogue::{arch, Arch, CatalogueError, Family};
 use crate::gguf::{GgufFile, MetaValue, ValueType, MAX_EXPERTS};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -307,7 +307,15 @@ impl SynthSpec {
                     .map_err(|_| format!("'{arg}': {k}={v} is not a whole number"))
             };
             match k {
-                "layers" => spec.layers = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
+                "layers" => {
+                    let n = num()?;
+                    let too_many = |_| CatalogueError::Layers {
+                        name: arch.name.to_string(),
+                        asked: n,
+                        layers: arch.layers,
+                    };
+                    spec.layers = Some(u32::try_from(n).map_err(too_many).map_err(|e| e.to_string())?)
+                }
                 "seed" => spec.seed = num()?,
                 "experts" => spec.experts = Some(u32::try_from(num()?).unwrap_or(u32::MAX)),
                 "tokenizer" if v == "none" => spec.tokenizer = TokenizerSource::None,

@@ -16,6 +16,10 @@ fn synthetic_specs_parse_or_say_why() {
         ("synth:nope", "unknown architecture"),
         ("synth:llama-2-7b:layers=0", "out of range"),
         ("synth:llama-2-7b:layers=99", "1 to 32"),
+        (
+            "synth:llama-2-7b:layers=4294967296",
+            "--layers 4294967296 is out of range",
+        ),
         ("synth:llama-2-7b:layers=x", "not a whole number"),
         ("synth:llama-2-7b:colour=red", "unknown option"),
         ("synth:mixtral-8x7b:experts=1", "must be at least 2"),
