@@ -99,24 +99,27 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
 }
 
 /// Tensor types ggml stores but has no CPU kernels for as a model's tensor: `Q8_1` and `Q8_K`
-/// only hold activations (no dot product), and ggml converts no 8-, 16- or 64-bit integers or
-/// f64; a multiplication with one crashes the process, a lookup aborts it. (`I32` is left out:
-/// DeepSeek-V4 looks expert ids up in an I32 tensor.)
-const NOT_WEIGHTS: [GgmlType; 6] = [
+/// only hold activations (no dot product), and ggml converts no integers or f64; a
+/// multiplication with one crashes the process, a lookup aborts it.
+const NOT_WEIGHTS: [GgmlType; 7] = [
     GgmlType::Q8_1,
     GgmlType::Q8_K,
     GgmlType::I8,
     GgmlType::I16,
+    GgmlType::I32,
     GgmlType::I64,
     GgmlType::F64,
 ];
 
+/// The one tensor a supported architecture keeps in I32: DeepSeek-V4's table of expert ids
+/// (`blk.N.ffn_gate_tid2eid`), only ever looked up.
+const I32_TABLES: &str = "tid2eid";
+
 fn tensor_types(g: &GgufFile) -> Result<(), String> {
-    match g
-        .tensors
-        .iter()
-        .find(|t| NOT_WEIGHTS.contains(&t.ggml_type))
-    {
+    let table =
+        |t: &&crate::gguf::TensorInfo| t.ggml_type == GgmlType::I32 && t.name.contains(I32_TABLES);
+    let bad = g.tensors.iter().filter(|t| !table(t));
+    match bad.into_iter().find(|t| NOT_WEIGHTS.contains(&t.ggml_type)) {
         Some(t) => Err(format!(
             "tensor '{}' is of type {}, which llama.cpp cannot compute with",
             t.name,
@@ -276,6 +279,13 @@ mod tests {
         for t in ok {
             assert!(with_tensors(&[], &[("blk.0.ffn_up.weight", &[256, 2], t)]).is_ok());
         }
+        // DeepSeek-V4's expert-id table is I32, and read as such.
+        let table = (
+            "blk.0.ffn_gate_tid2eid.weight",
+            &[8u64, 2][..],
+            GgmlType::I32,
+        );
+        assert!(with_tensors(&[], &[table]).is_ok());
         for t in NOT_WEIGHTS {
             let e = with_tensors(&[], &[("blk.0.ffn_up.weight", &[256, 2], t)]).unwrap_err();
             assert_eq!(
