@@ -353,6 +353,8 @@ pub fn check_room(path: &Path, dir: &Path, need: u64) -> Result<(), String> {
             dir.display()
         ));
     }
+    // The counts are u64 on Linux, narrower elsewhere (macOS).
+    #[allow(clippy::unnecessary_cast)]
     let free = (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64);
     if free >= need.saturating_add(SPARE_BYTES) {
         return Ok(());
