@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 fn refused(args: &[&str], code: i32) -> String {
     let mut full = vec!["bench", "--no-progress"];
     full.extend_from_slice(args);
-    let o = run(&full);
+    refused_by(&full, code)
+}
+
+/// Runs a command that must be refused and returns its single stderr line.
+fn refused_by(args: &[&str], code: i32) -> String {
+    let o = run(args);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(code), "{args:?}: stderr {err}");
     let l = lines(&err);
@@ -43,11 +48,8 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
         &["report", "--results", d, "-o", o],
         &["guide", "--results", d, "-o", o],
     ] {
-        let r = run(args);
-        let err = stderr(&r);
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(lines(&err).len(), 1, "{err}");
-        assert!(err.contains("cannot be written: "), "{args:?}: {err}");
+        let e = refused_by(args, 2);
+        assert!(e.contains("cannot be written: "), "{args:?}: {e}");
     }
 }
 
@@ -199,11 +201,8 @@ fn threads_above_llama_cpps_limit() {
             .split_whitespace()
             .map(|a| if a == "MODEL" { m } else { a })
             .collect();
-        let o = run(&args);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{line}: {err}");
-        assert_eq!(lines(&err).len(), 1, "{line}: {err}");
-        assert!(err.contains("at most 512"), "{line}: {err}");
+        let e = refused_by(&args, 2);
+        assert!(e.contains("at most 512"), "{line}: {e}");
     }
 }
 

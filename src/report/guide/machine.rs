@@ -282,17 +282,15 @@ mod tests {
         let m = parse("M3 Ultra 0.5TB").unwrap();
         assert_eq!(m.memory_bytes, 512 << 30);
         // Names as nvidia-smi and Apple's pages write them, and a product named for its chip.
-        let m = parse("A100-SXM4-80GB").unwrap();
-        assert_eq!(m.chip.name, "NVIDIA A100 80GB SXM");
-        assert_eq!(parse("H100-SXM").unwrap().chip.name, "NVIDIA H100 SXM");
-        assert_eq!(
-            parse("RTX4090").unwrap().chip.name,
-            "NVIDIA GeForce RTX 4090"
-        );
-        assert_eq!(
-            parse("DGX Spark 128GB").unwrap().chip.name,
-            "NVIDIA GB10 (DGX Spark)"
-        );
+        for (given, chip) in [
+            ("A100-SXM4-80GB", "NVIDIA A100 80GB SXM"),
+            ("H100-SXM", "NVIDIA H100 SXM"),
+            ("RTX4090", "NVIDIA GeForce RTX 4090"),
+            ("DGX Spark 128GB", "NVIDIA GB10 (DGX Spark)"),
+            ("GB10 DGX Spark 128GB", "NVIDIA GB10 (DGX Spark)"),
+        ] {
+            assert_eq!(parse(given).unwrap().chip.name, chip, "{given}");
+        }
         // Every row of the table is found by the name it is listed under.
         for c in chips::CHIPS {
             let name = match device_memory(c) {
