@@ -6,6 +6,7 @@ mod measure;
 mod models;
 mod moe;
 
+use crate::cli::values::check_output_writable;
 use crate::cli::{CheckArgs, Cli, Command, ListFormat, ModelsCommand};
 use crate::plan::ab::{self, AbOptions};
 use crate::report::check::{self, CheckOptions, CheckReport};
@@ -86,11 +87,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Moe(cmd) => writing(|| moe::run(cmd, &cache, verbose))?,
         Command::Hw(args) => print!("{}", crate::report::hw::run(&args.options(), &cache)?),
         Command::Guide(args) => {
-            writable(args.output.as_deref())?;
+            check_output_writable(args.output.as_deref()).map_err(UsageError)?;
             print!("{}", crate::report::guide::run(&args.options())?)
         }
         Command::Report(args) => {
-            writable(args.output.as_deref())?;
+            check_output_writable(args.output.as_deref()).map_err(UsageError)?;
             print!("{}", crate::report::html::run(&args.options())?)
         }
         Command::Models(ModelsCommand::List { format }) => {
@@ -107,16 +108,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `-o FILE` of a command that writes a page or table: one that cannot be written (a FIFO no
-/// process reads, a path under a file) is refused before the records are read.
-fn writable(out: Option<&Path>) -> Result<(), UsageError> {
-    match out {
-        Some(o) => crate::util::fs::check_writable(o)
-            .map_err(|e| UsageError(format!("-o {}: cannot be written: {e}", o.display()))),
-        None => Ok(()),
-    }
 }
 
 /// Runs a command that writes a model: one the user interrupted (its partial file removed)

@@ -140,8 +140,8 @@ pub fn check_busy_threshold(cores: f64) -> Result<(), String> {
     }
 }
 
-/// `-o FILE` must not name a directory, nor a model (which the run may read), nor a file that
-/// cannot be written (a FIFO no process reads): refused before a run, not after it.
+/// `-o FILE` must not name a directory, nor a model (which the run may read), nor a place
+/// that cannot be written ([`check_output_writable`]): refused before a run, not after it.
 pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
     match path {
         Some(p) if p.is_dir() => Err(format!("-o {}: is a directory; name a file", p.display())),
@@ -149,6 +149,14 @@ pub fn check_output_file(path: Option<&std::path::Path>) -> Result<(), String> {
             "-o {}: is a model (a GGUF file); name another file",
             p.display()
         )),
+        _ => check_output_writable(path),
+    }
+}
+
+/// `-o FILE` must be a place a file can be written (not under a regular file): refused
+/// before a run or a read of records, not after it.
+pub fn check_output_writable(path: Option<&std::path::Path>) -> Result<(), String> {
+    match path {
         Some(p) => crate::util::fs::check_writable(p)
             .map_err(|e| format!("-o {}: cannot be written: {e}", p.display())),
         None => Ok(()),

@@ -340,8 +340,9 @@ pub const SPARE_BYTES: u64 = 1 << 30;
 
 /// Whether the file system holding `dir` has room for a file of `need` bytes written to
 /// `path` with [`SPARE_BYTES`] to spare, as `statvfs` reports the space free to this user for
-/// that very directory (a tmpfs or any other mount included); else why not, in one line. A file system of no
-/// blocks (`/proc`) holds no files; one whose space the system does not report passes.
+/// that very directory (a tmpfs or any other mount included); else why not, in one line. A
+/// file system of no blocks (`/proc`) holds no files; one whose space the system does not
+/// report passes.
 pub fn check_room(path: &Path, dir: &Path, need: u64) -> Result<(), String> {
     let Ok(s) = nix::sys::statvfs::statvfs(dir) else {
         return Ok(());
