@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use runner::gguf::{GgufFile, GgufWriter, MetaValue, TensorData, ValueType};
+use runner::gguf::{GgufFile, MetaValue, ValueType};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -103,6 +103,59 @@ fn a_ctrl_c_ends_the_wait_for_an_output_fifos_reader() {
         err.lines().any(|l| l.starts_with("error: interrupted")),
         "{err}"
     );
+}
+
+/// A bench with several tests writes an output FIFO once, when it ends: its reader gets every
+/// test, and the bench does not wait for a second reader after the first has seen its end.
+#[test]
+fn an_output_fifo_gets_every_test_in_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.fifo");
+    mkfifo(&fifo);
+    let reader = std::process::Command::new("cat")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let m = model().to_str().unwrap();
+    let f = fifo.to_str().unwrap();
+    let _g = heavy();
+    let args = [
+        "bench",
+        "--no-progress",
+        "-m",
+        m,
+        "-p",
+        "8,16",
+        "-n",
+        "2",
+        "-r",
+        "1",
+    ];
+    let mut child = runner()
+        .args(args)
+        .args(["-o", f, "--format", "jsonl"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= 120 {
+            let _ = child.kill();
+            panic!("the bench still waits on its output FIFO after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = reader.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&read.stdout);
+    let tests: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r["test"]["name"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(tests, ["pp8+tg2", "pp16+tg2"], "{text}");
 }
 
 #[test]
@@ -573,51 +626,6 @@ fn input_files_that_are_not_regular_files_are_refused_without_waiting() {
     assert!(!Path::new(&md).exists() && !Path::new(&html).exists());
 }
 
-/// A metadata entry as the GGUF writer copies it: key, type and encoded value.
-type Entry = (String, ValueType, Vec<u8>);
-
-/// A copy of the real model in `dir`, named `name`, written by runner's GGUF writer with its
-/// metadata as `edit` leaves it (the tensors laid out with the `general.alignment` it sets).
-fn model_edited(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<Entry>)) -> PathBuf {
-    let g = GgufFile::open(model()).unwrap();
-    let mut src = std::fs::File::open(model()).unwrap();
-    let mut entries: Vec<Entry> = (g.metadata.iter().enumerate())
-        .map(|(i, (k, v))| {
-            let raw = g.raw_value(&mut src, i).unwrap().unwrap();
-            (k.clone(), v.value_type(), raw)
-        })
-        .collect();
-    edit(&mut entries);
-    let mut w = GgufWriter::new();
-    for (k, ty, raw) in entries {
-        w.set_raw(&k, ty, raw).unwrap();
-    }
-    for t in &g.tensors {
-        let data = TensorData::Source {
-            offset: g.data_offset + t.offset,
-            len: t.n_bytes,
-            repeat: 1,
-        };
-        w.add_tensor(&t.name, &t.dims, t.ggml_type, data).unwrap();
-    }
-    let p = dir.join(name);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
-    w.write_to(&mut out, Some(&mut src)).unwrap();
-    out.flush().unwrap();
-    p
-}
-
-/// Sets `key` (present or not) to the encoded `raw` of type `ty`.
-fn set(entries: &mut Vec<Entry>, key: &str, ty: ValueType, raw: Vec<u8>) {
-    entries.retain(|(k, _, _)| k != key);
-    entries.push((key.to_string(), ty, raw));
-}
-
-/// The encoding of a GGUF string.
-fn gguf_str(s: &[u8]) -> Vec<u8> {
-    [&(s.len() as u64).to_le_bytes()[..], s].concat()
-}
-
 /// The strings of an encoded string array.
 fn strings(raw: &[u8]) -> Vec<Vec<u8>> {
     let n = u64::from_le_bytes(raw[4..12].try_into().unwrap());
@@ -803,7 +811,7 @@ fn an_architectures_own_assert_ends_runner_with_one_line() {
     ];
     for cmd in [&bench[..], &profile[..]] {
         let o = run(&[cmd, &quiet].concat());
-        let err = stderr(&o);
+        let err = without_probe(&stderr(&o));
         assert_eq!(o.status.code(), Some(1), "{cmd:?}: {err}");
         assert_eq!(lines(&err).len(), 1, "{cmd:?}: {err}");
         assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use runner::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData};
+use runner::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueType};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -297,6 +297,29 @@ fn bad_input_files_are_refused() {
         e.contains("architecture 'gemma3' cannot be upcycled (supported: llama)"),
         "{e}"
     );
+    // The oracle's prompt is text: a dense model of token ids only is refused before the MoE
+    // is written.
+    let ids = model_edited(d, "ids.gguf", |e| {
+        set(e, "tokenizer.ggml.model", ValueType::Str, gguf_str(b"none"))
+    });
+    let (o, i) = (out.as_str(), arg(&ids));
+    let verify = [
+        "moe",
+        "upcycle",
+        i,
+        o,
+        "--experts",
+        "4",
+        "--used",
+        "2",
+        "--verify",
+    ];
+    let no_text =
+        "ids.gguf: has no tokenizer (token ids only), so the oracle cannot give it its prompt";
+    let e = refused(&verify, d, 4);
+    assert!(e.contains(no_text), "{e}");
+    let e = refused(&["moe", "verify", i, arg(moe())], d, 4);
+    assert!(e.contains(no_text), "{e}");
     // Where OUT cannot hold the file, nothing is written: checked before the write, as for
     // synthetic models.
     if cfg!(target_os = "linux") {

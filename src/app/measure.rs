@@ -20,10 +20,27 @@ use crate::report::{self, Format};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Bench records, with `-o FILE` rewritten after every test.
+/// Bench records, with `-o FILE` rewritten after every test. A FIFO or device is written once,
+/// when the run ends: its reader takes the first write's end as the end of its input.
 struct BenchSink<'a> {
     records: Vec<BenchRecord>,
     out: &'a Output,
+    /// Whether `-o` names a regular file (or none yet), rewritten after each test.
+    rewrite: bool,
+}
+
+impl BenchSink<'_> {
+    fn write(&self) -> Result<(), String> {
+        let Some(path) = &self.out.file else {
+            return Ok(());
+        };
+        let text = self
+            .out
+            .format
+            .render(&self.records)
+            .map_err(|e| e.to_string())?;
+        report::write_atomic(path, &text).map_err(|e| e.to_string())
+    }
 }
 
 impl Sink for BenchSink<'_> {
@@ -31,15 +48,10 @@ impl Sink for BenchSink<'_> {
         if let Record::Bench(r) = record {
             self.records.push((**r).clone());
         }
-        if let Some(path) = &self.out.file {
-            let text = self
-                .out
-                .format
-                .render(&self.records)
-                .map_err(|e| e.to_string())?;
-            report::write_atomic(path, &text).map_err(|e| e.to_string())?;
+        match self.rewrite {
+            true => self.write(),
+            false => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -52,15 +64,27 @@ pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<Exi
     let obs = Progress::new(out.progress, "runs");
     exec::check_idle(&monitor, busy, require_idle, &obs)?;
     exec::signals::install();
+    let special = (out.file.as_deref())
+        .and_then(|p| crate::util::fs::out_target(p).ok())
+        .is_some_and(|t| matches!(t, crate::util::fs::OutTarget::Special(_)));
     let mut sink = BenchSink {
         records: Vec::new(),
         out: &out,
+        rewrite: !special,
     };
     // Every cell in this process, as llama-bench does.
     let result = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose);
     obs.finish();
     print_bench(&out, &sink.records)?;
+    let written = match special {
+        true => sink.write(),
+        false => Ok(()),
+    };
     result?;
+    written.map_err(|e| match crate::util::interrupt::requested() {
+        true => anyhow::Error::from(ExecError::Interrupted),
+        false => anyhow::Error::msg(e),
+    })?;
     if plan.failures > 0 {
         eprintln!("error: {} test(s) failed", plan.failures);
         return Ok(ExitCode::from(EXIT_FAILURE));

@@ -59,6 +59,7 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool) -> anyhow::Result<()
     let dense = Resolved::get(&a.dense, cache)?;
     if a.verify {
         if let Ok(g) = GgufFile::open(&dense.path) {
+            has_text(&g, &dense.path)?;
             oracle_fits(&oracle, &g, &g)?;
         }
     }
@@ -116,6 +117,7 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> 
         ))
         .into());
     }
+    has_text(&dense_gguf, &dense)?;
     if let Some(p) = Provenance::read(&moe) {
         // The size first: a file of another size is another file, without reading it all.
         if p.source_size > 0 && p.source_size != dense_gguf.file_size {
@@ -143,6 +145,17 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> 
     }
     oracle_fits(&oracle, &dense_gguf, &moe)?;
     oracle_check(&dense, &a.moe, oracle, cache, verbose)
+}
+
+/// Refuses a dense model without a tokenizer: the oracle's prompt is text.
+fn has_text(dense: &GgufFile, path: &Path) -> Result<(), UsageError> {
+    match dense.has_vocab() {
+        true => Ok(()),
+        false => Err(UsageError(format!(
+            "{}: has no tokenizer (token ids only), so the oracle cannot give it its prompt",
+            path.display()
+        ))),
+    }
 }
 
 /// Refuses a comparison of the models `dense` and `moe` (an MoE made from `dense` takes the

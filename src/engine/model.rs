@@ -176,10 +176,7 @@ impl Model {
     /// Whether the model has a tokenizer; a synthetic model made for token ids only does not
     /// (llama.cpp aborts on any text operation on such a vocabulary).
     pub fn has_vocab(&self) -> bool {
-        !matches!(
-            self.gguf.get_str("tokenizer.ggml.model"),
-            Some("none" | "no_vocab")
-        )
+        self.gguf.has_vocab()
     }
 }
 

@@ -24,6 +24,7 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
     };
     epsilons(g, arch)?;
     dummy_vocab(g, arch)?;
+    head_counts(g, arch)?;
     let key = |k: &str| g.arch_u64(k).unwrap_or(0);
     if let Some(n) = g.arch_u64("block_count") {
         if n == 0 || n > u64::from(MAX_LAYERS) {
@@ -155,6 +156,36 @@ fn dummy_vocab(g: &GgufFile, arch: &str) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Grouped-query attention shares each K/V head among `head_count / head_count_kv` query
+/// heads: ggml's attention asserts that they divide, on the first decode. Layers without
+/// attention (a count of 0) and values of other types pass.
+fn head_counts(g: &GgufFile, arch: &str) -> Result<(), String> {
+    let is_array = |k| matches!(g.arch_get(k), Some(MetaValue::Array(_)));
+    let (heads, kv) = ("attention.head_count", "attention.head_count_kv");
+    let layers = if is_array(heads) || is_array(kv) {
+        g.arch_u64("block_count").unwrap_or(0)
+    } else {
+        1
+    };
+    for il in 0..layers {
+        let (Some(h), Some(k)) = (g.arch_per_layer(heads, il), g.arch_per_layer(kv, il)) else {
+            continue;
+        };
+        if h > 0 && k > 0 && h % k != 0 {
+            let layer = if layers > 1 {
+                format!(" in layer {il}")
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "{arch}.{heads} {h} is not a multiple of its head_count_kv {k}{layer}; \
+                 llama.cpp's attention shares each K/V head among whole query heads"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every `<arch>.…epsilon` (`attention.layer_norm_rms_epsilon`, `attention.layer_norm_epsilon`,
@@ -317,6 +348,37 @@ mod tests {
         // With a tokenizer, llama.cpp counts its strings instead.
         let gpt2 = ("tokenizer.ggml.model", MetaValue::Str("gpt2".into()));
         assert!(with_tensors(&[gpt2, size(1 << 26)], embd).is_ok());
+    }
+
+    #[test]
+    fn query_heads_that_are_not_a_multiple_of_the_kv_heads_are_refused() {
+        let h = |n| ("llama.attention.head_count", MetaValue::U32(n));
+        let kv = |n| ("llama.attention.head_count_kv", MetaValue::U32(n));
+        assert!(parse(&[h(32), kv(8)]).is_ok());
+        assert!(parse(&[h(9), kv(3)]).is_ok());
+        assert!(parse(&[h(9)]).is_ok());
+        assert_eq!(
+            refused(&[h(9), kv(4)]),
+            "m.gguf: invalid GGUF file: llama.attention.head_count 9 is not a multiple of its \
+             head_count_kv 4; llama.cpp's attention shares each K/V head among whole query heads"
+        );
+        assert!(refused(&[h(4), kv(8)]).contains("head_count 4 is not a multiple"));
+        // Per layer: a recurrent layer's 0 passes; the bad layer is named.
+        let array = |v: &[u32]| {
+            MetaValue::Array(ArrayValue {
+                elem_type: ValueType::U32,
+                len: v.len() as u64,
+                head: v.iter().map(|&x| MetaValue::U32(x)).collect(),
+            })
+        };
+        let blocks = ("llama.block_count", MetaValue::U32(3));
+        let kvs = |v| ("llama.attention.head_count_kv", array(v));
+        assert!(parse(&[blocks.clone(), h(12), kvs(&[0, 4, 6])]).is_ok());
+        let e = refused(&[blocks, h(12), kvs(&[0, 4, 5])]);
+        assert!(
+            e.contains("head_count 12 is not a multiple of its head_count_kv 5 in layer 2"),
+            "{e}"
+        );
     }
 
     #[test]

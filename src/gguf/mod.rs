@@ -131,6 +131,27 @@ impl GgufFile {
         self.arch_get(suffix).and_then(MetaValue::as_u64)
     }
 
+    /// Whether the model has a tokenizer: one made for token ids only
+    /// (`tokenizer.ggml.model` "none" or "no_vocab") has no text.
+    pub fn has_vocab(&self) -> bool {
+        !matches!(
+            self.get_str("tokenizer.ggml.model"),
+            Some("none" | "no_vocab")
+        )
+    }
+
+    /// `<arch>.<suffix>` for layer `il`: a scalar counts for every layer, an array holds one
+    /// value per layer. `None` when absent, not an integer, or an array too long to be held.
+    pub fn arch_per_layer(&self, suffix: &str, il: u64) -> Option<u64> {
+        match self.arch_get(suffix)? {
+            MetaValue::Array(a) if a.len == a.head.len() as u64 => {
+                a.head.get(usize::try_from(il).ok()?)?.as_u64()
+            }
+            MetaValue::Array(_) => None,
+            other => other.as_u64(),
+        }
+    }
+
     /// Total number of elements over all tensors.
     pub fn n_params(&self) -> u64 {
         self.tensors

@@ -195,8 +195,10 @@ fn projection_widths(g: &GgufFile, il: u64) -> Option<(u64, u64)> {
 /// K and V widths from `head_count_kv` and the head sizes; `None` for a layer without
 /// attention (a recurrent layer has no KV cache).
 fn metadata_widths(g: &GgufFile, il: u64) -> Option<(u64, u64)> {
-    let n_head = per_layer(g.arch_get("attention.head_count"), il)?;
-    let n_head_kv = per_layer(g.arch_get("attention.head_count_kv"), il).unwrap_or(n_head);
+    let n_head = g.arch_per_layer("attention.head_count", il)?;
+    let n_head_kv = g
+        .arch_per_layer("attention.head_count_kv", il)
+        .unwrap_or(n_head);
     if n_head == 0 || n_head_kv == 0 {
         return None;
     }
@@ -204,15 +206,6 @@ fn metadata_widths(g: &GgufFile, il: u64) -> Option<(u64, u64)> {
     let k = g.arch_u64("attention.key_length").unwrap_or(head);
     let v = g.arch_u64("attention.value_length").unwrap_or(head);
     Some((n_head_kv * k, n_head_kv * v))
-}
-
-/// A scalar, or the layer's element of a per-layer array.
-fn per_layer(v: Option<&MetaValue>, il: u64) -> Option<u64> {
-    match v? {
-        MetaValue::Array(a) if a.len == a.head.len() as u64 => a.head.get(il as usize)?.as_u64(),
-        MetaValue::Array(_) => None,
-        other => other.as_u64(),
-    }
 }
 
 /// Which layers use a sliding window: the file's own per-layer pattern when it has one,

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: the built binary and the real test model.
 #![allow(dead_code)]
 
+use runner::gguf::{GgufFile, GgufWriter, TensorData, ValueType};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -59,6 +61,20 @@ pub fn lines(s: &str) -> Vec<&str> {
     s.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
+/// `err` without the lines of runner's one-off memory-bandwidth probe, which the first run on
+/// a machine (or every run while the probe finds the machine busy) prints: what is left is the
+/// run's own output.
+pub fn without_probe(err: &str) -> String {
+    let probe = [
+        "measuring this machine's memory bandwidth once",
+        "warning: the bandwidth measurement is used for this run only",
+    ];
+    err.lines()
+        .filter(|l| !probe.iter().any(|p| l.starts_with(p)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Runs `runner bench -m <test model> --no-progress` followed by the whitespace-separated
 /// `args`.
 pub fn bench(args: &str) -> Output {
@@ -67,4 +83,50 @@ pub fn bench(args: &str) -> Output {
     v.extend(args.split_whitespace());
     run(&v)
 }
+
+/// A metadata entry as the GGUF writer copies it: key, type and encoded value.
+pub type Entry = (String, ValueType, Vec<u8>);
+
+/// A copy of the real model in `dir`, named `name`, written by runner's GGUF writer with its
+/// metadata as `edit` leaves it (the tensors laid out with the `general.alignment` it sets).
+pub fn model_edited(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<Entry>)) -> PathBuf {
+    let g = GgufFile::open(model()).unwrap();
+    let mut src = std::fs::File::open(model()).unwrap();
+    let mut entries: Vec<Entry> = (g.metadata.iter().enumerate())
+        .map(|(i, (k, v))| {
+            let raw = g.raw_value(&mut src, i).unwrap().unwrap();
+            (k.clone(), v.value_type(), raw)
+        })
+        .collect();
+    edit(&mut entries);
+    let mut w = GgufWriter::new();
+    for (k, ty, raw) in entries {
+        w.set_raw(&k, ty, raw).unwrap();
+    }
+    for t in &g.tensors {
+        let data = TensorData::Source {
+            offset: g.data_offset + t.offset,
+            len: t.n_bytes,
+            repeat: 1,
+        };
+        w.add_tensor(&t.name, &t.dims, t.ggml_type, data).unwrap();
+    }
+    let p = dir.join(name);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    w.write_to(&mut out, Some(&mut src)).unwrap();
+    out.flush().unwrap();
+    p
+}
+
+/// Sets `key` (present or not) to the encoded `raw` of type `ty`.
+pub fn set(entries: &mut Vec<Entry>, key: &str, ty: ValueType, raw: Vec<u8>) {
+    entries.retain(|(k, _, _)| k != key);
+    entries.push((key.to_string(), ty, raw));
+}
+
+/// The encoding of a GGUF string.
+pub fn gguf_str(s: &[u8]) -> Vec<u8> {
+    [&(s.len() as u64).to_le_bytes()[..], s].concat()
+}
+
 pub mod fixture;
