@@ -5,7 +5,7 @@
 mod common;
 
 use common::{heavy, model, run, stderr, stdout};
-use runner::gguf::{GgmlType, GgufFile};
+use runner::gguf::{ArrayValue, GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueType};
 use runner::models::catalogue::{self, Init, CATALOGUE};
 use runner::models::synthetic::{Synthetic, VALUE_MODEL};
 use std::path::Path;
@@ -243,6 +243,16 @@ fn bad_requests_are_refused_in_one_line() {
     let o = out.to_str().unwrap();
     let not_gguf = dir.path().join("not.gguf");
     std::fs::write(&not_gguf, b"this is not a model").unwrap();
+    // A model with a tensor of a type ggml quantizes only with an importance matrix.
+    let iq1 = dir.path().join("iq1.gguf");
+    let mut w = GgufWriter::new();
+    w.set("general.architecture", &MetaValue::Str("llama".into()))
+        .unwrap();
+    let bytes = TensorData::Bytes(vec![0; GgmlType::IQ1_S.type_size() as usize]);
+    w.add_tensor("blk.0.ffn_down.weight", &[256, 1], GgmlType::IQ1_S, bytes)
+        .unwrap();
+    w.write_to(&mut std::fs::File::create(&iq1).unwrap(), None)
+        .unwrap();
     let cases = [
         (
             vec!["models", "synth", "llama-9b", "-o", o],
@@ -271,6 +281,10 @@ fn bad_requests_are_refused_in_one_line() {
         (
             vec!["models", "twin", not_gguf.to_str().unwrap(), "-o", o],
             "not.gguf",
+        ),
+        (
+            vec!["models", "twin", iq1.to_str().unwrap(), "-o", o],
+            "importance matrix",
         ),
         (
             vec!["bench", "-m", "synth:llama-2-7b:layers=40", "-n", "1"],
@@ -667,7 +681,56 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
     let mine = dir.path().join("mine.gguf");
     std::fs::copy(model(), &mine).unwrap();
     let m = mine.to_str().unwrap();
+    // Three tokens with a scores list llama.cpp's vocabulary loader refuses.
+    let list = |t: ValueType, v: Vec<MetaValue>| {
+        MetaValue::Array(ArrayValue {
+            elem_type: t,
+            len: v.len() as u64,
+            head: v,
+        })
+    };
+    let with_scores = |name: &str, scores: MetaValue| {
+        let path = dir.path().join(name);
+        let mut w = GgufWriter::new();
+        let tokens = ["a", "b", "c"].map(|t| MetaValue::Str(t.into())).to_vec();
+        for (k, v) in [
+            ("general.architecture", MetaValue::Str("llama".into())),
+            ("tokenizer.ggml.model", MetaValue::Str("gpt2".into())),
+            ("tokenizer.ggml.tokens", list(ValueType::Str, tokens)),
+            ("tokenizer.ggml.scores", scores),
+        ] {
+            w.set(k, &v).unwrap();
+        }
+        w.write_to(&mut std::fs::File::create(&path).unwrap(), None)
+            .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let short = with_scores(
+        "short.gguf",
+        list(ValueType::F32, vec![MetaValue::F32(0.0); 2]),
+    );
+    let strings = with_scores(
+        "str.gguf",
+        list(ValueType::Str, vec![MetaValue::Str("x".into()); 3]),
+    );
+    let scalar = with_scores("scalar.gguf", MetaValue::U32(3));
+    fn synth_with<'a>(tokenizer: &'a str, o: &'a str) -> Vec<&'a str> {
+        let args = ["models", "synth", "llama-3.1-8b", "--tokenizer", tokenizer];
+        [&args[..], &["-o", o]].concat()
+    }
     let cases = [
+        (
+            synth_with(&short, o),
+            "tokenizer.ggml.scores has 2 entries for 3 tokens",
+        ),
+        (
+            synth_with(&strings, o),
+            "tokenizer.ggml.scores is a list of str; llama.cpp reads a list of f32 or i32",
+        ),
+        (
+            synth_with(&scalar, o),
+            "tokenizer.ggml.scores is a u32, not a list of f32 or i32",
+        ),
         (
             vec!["models", "synth", "llama-3.1-8b", "--tokenizer", m, "-o", m],
             "is the file the tokenizer comes from",

@@ -26,6 +26,8 @@ pub fn is_usage(e: &anyhow::Error) -> bool {
                 .is_some_and(|r| matches!(r, crate::models::ResolveError::Unknown { .. }))
             || c.downcast_ref::<crate::moe::UpcycleError>()
                 .is_some_and(crate::moe::UpcycleError::is_usage)
+            || c.downcast_ref::<crate::engine::synth::SynthError>()
+                .is_some_and(crate::engine::synth::SynthError::is_usage)
             || matches!(c.downcast_ref::<ExecError>(), Some(ExecError::Refused(_)))
     })
 }

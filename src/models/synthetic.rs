@@ -142,6 +142,52 @@ pub fn pad_token(i: u64) -> String {
     format!("[PAD{i}]")
 }
 
+/// The lists llama.cpp's vocabulary loader reads beside the `n` tokens, with the element
+/// types it accepts: it refuses a list of another type, or shorter than the tokens, when the
+/// model loads; a longer one would be shorter than the tokens once those are padded.
+fn per_token_lists(g: &GgufFile, n: u64) -> Result<(), String> {
+    let lists = [
+        (
+            "tokenizer.ggml.scores",
+            &[ValueType::F32, ValueType::I32][..],
+        ),
+        ("tokenizer.ggml.token_type", &[ValueType::I32][..]),
+    ];
+    for (key, types) in lists {
+        let Some(value) = g.get(key) else {
+            continue;
+        };
+        let names = || {
+            types
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        match value {
+            MetaValue::Array(a) if !types.contains(&a.elem_type) => {
+                return Err(format!(
+                    "{key} is a list of {}; llama.cpp reads a list of {}",
+                    a.elem_type,
+                    names()
+                ))
+            }
+            MetaValue::Array(a) if a.len != n => {
+                return Err(format!("{key} has {} entries for {n} tokens", a.len))
+            }
+            MetaValue::Array(_) => {}
+            other => {
+                return Err(format!(
+                    "{key} is a {}, not a list of {}",
+                    other.value_type(),
+                    names()
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where a synthetic model's tokenizer comes from.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum TokenizerSource {
@@ -172,6 +218,7 @@ impl TokenizerSource {
                 "its tokenizer has {n} tokens; the model's vocabulary holds at most {vocab}"
             )));
         }
+        per_token_lists(&g, n).map_err(bad)?;
         let mut f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
         let mut h = Sha256::new();
         let mut frame = |bytes: &[u8]| {

@@ -60,6 +60,15 @@ pub enum SynthError {
 }
 
 impl SynthError {
+    /// Whether the error is the user's input (a name, a type, a source model: exit 2) rather
+    /// than a failure while writing.
+    pub fn is_usage(&self) -> bool {
+        !matches!(
+            self,
+            SynthError::Write(_) | SynthError::Disk(_) | SynthError::Io { .. }
+        )
+    }
+
     fn io(what: &'static str, path: &Path, err: std::io::Error) -> SynthError {
         SynthError::Io {
             what,
