@@ -140,10 +140,9 @@ fn two_quantizations_give_a_table_and_graded_records_and_hit_the_cache() {
 #[test]
 fn a_second_sweep_on_the_same_file_is_refused_while_the_first_runs() {
     let s = Sweep::new();
-    let extra = format!(
-        "-m {} --quant source --scenario short-response --limit 4 --max-tokens 16",
-        m()
-    );
+    // Four long answers: seconds of work left after the first, for both checks.
+    let sc = stories(s.dir.path());
+    let extra = format!("-m {} --quant source --scenario {}", m(), sc.display());
     let _g = heavy();
     let first = runner()
         .args(s.args(&extra))
@@ -162,7 +161,10 @@ fn a_second_sweep_on_the_same_file_is_refused_while_the_first_runs() {
         assert!(std::time::Instant::now() < deadline, "no request recorded");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let mut first = first;
     for again in [extra.clone(), format!("{extra} --fresh")] {
+        let running = first.try_wait().unwrap().is_none();
+        assert!(running, "the first sweep ended before the check could run");
         let o = runner().args(s.args(&again)).output().unwrap();
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{again}: {err}");
@@ -382,10 +384,7 @@ min = 1
     assert_eq!(ids, ["first"]);
     let table = stdout(&o);
     // The pass column names the scenario and counts its prompts: "two 1/1", not "two 1/2".
-    assert!(
-        table.lines().any(|l| l.contains(" two 1/1 ")),
-        "{table}"
-    );
+    assert!(table.lines().any(|l| l.contains(" two 1/1 ")), "{table}");
     // A limit above every scenario's prompt count leaves nothing out.
     let o = s.run(&format!("{base} --limit 5"));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -454,6 +453,11 @@ fn malformed_scenarios_and_unknown_quants_are_clear_errors() {
             "noprompt.toml",
             "name = \"x\"\ndescription = \"d\"\nkind = \"short-response\"\n[[prompts]]\nid = \"a\"\n",
             "prompt 'a'",
+        ),
+        (
+            "sql.toml",
+            "name = \"x\"\ndescription = \"d\"\nkind = \"short-response\"\n[[prompts]]\nid = \"q\"\nuser = \"hi\"\n[[prompts.graders]]\ntype = \"tests\"\nlanguage = \"sql\"\nsetup = \"create tabel t(a);\"\nexpect = [[1]]\n",
+            "prompt 'q': tests: setup fails in SQLite: OperationalError: near \"tabel\": syntax error",
         ),
     ];
     for (name, text, needle) in cases {

@@ -513,6 +513,33 @@ pub fn grade(grader: String, t: &TestSpec, response: &str, limits: &Limits) -> V
     verdict(grader, cases, exec)
 }
 
+/// The case an SQL run reports when the scenario's own `setup` fails.
+const SQL_SETUP_CASE: &str = "setup";
+
+/// Why the scenario's own part of `t` cannot run, found before any answer is graded: an SQL
+/// `setup` that SQLite refuses (every answer would fail on it). Nothing to check for other
+/// languages, or where Python is missing (the grader is skipped then).
+pub fn check_setup(t: &TestSpec) -> Result<(), String> {
+    if t.language != "sql" {
+        return Ok(());
+    }
+    let Some(python) = sandbox::program("python3") else {
+        return Ok(());
+    };
+    let limits = Limits::default();
+    let ran = cases(t, &python, SQL_DRIVER, "py", "SELECT 1".into(), &limits)?;
+    match ran
+        .into_iter()
+        .find(|c| c.case == SQL_SETUP_CASE && !c.pass)
+    {
+        Some(c) => Err(format!(
+            "setup fails in SQLite: {}",
+            c.detail.unwrap_or_default()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The cases of the answer's `code` under `t`, run by `found` (rustc's sysroot, or the
 /// interpreter of the `driver` script). Rust: the answer and the tests in one crate
 /// (`rustc --test`); for a test-writing prompt, the implementation first and the answer's test
@@ -564,9 +591,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rust_record_states_its_compile_limits_and_others_have_none() {
-        let spec = |language: &str| TestSpec {
+    fn spec(language: &str) -> TestSpec {
+        TestSpec {
             language: language.into(),
             tests: String::new(),
             setup: String::new(),
@@ -576,7 +602,42 @@ mod tests {
             broken: None,
             reference: None,
             wrong: None,
+        }
+    }
+
+    #[test]
+    fn an_sql_setup_sqlite_refuses_is_found_before_grading_and_named_when_grading() {
+        let sql = |setup: &str| TestSpec {
+            setup: setup.into(),
+            expect: Some(vec![vec![serde_json::json!(1)]]),
+            ..spec("sql")
         };
+        assert_eq!(
+            check_setup(&sql("create table t(a); insert into t values (1);")),
+            Ok(())
+        );
+        let bad = sql("create tabel t(a);");
+        let e = check_setup(&bad).unwrap_err();
+        assert_eq!(
+            e,
+            "setup fails in SQLite: OperationalError: near \"tabel\": syntax error"
+        );
+        // Graded anyway, the verdict names the setup, not a missing result.
+        let v = grade(
+            "tests".into(),
+            &bad,
+            "```sql\nSELECT 1\n```",
+            &Limits::default(),
+        );
+        assert!(!v.pass);
+        let detail = v.detail.unwrap();
+        assert!(detail.contains("setup: OperationalError"), "{detail}");
+        // Nothing of the scenario's own runs for other languages.
+        assert_eq!(check_setup(&spec("python")), Ok(()));
+    }
+
+    #[test]
+    fn a_rust_record_states_its_compile_limits_and_others_have_none() {
         let limits = Limits::default();
         let rust = execution(&spec("rust"), &limits, None);
         let run = &rust.limits;

@@ -174,12 +174,31 @@ pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> 
     for name in names {
         let path = scenario::resolve(name, &dirs).map_err(|e| Invalid(e.to_string()))?;
         let sc = scenario::load(&path).map_err(|e| Invalid(e.to_string()))?;
+        check_setups(&sc)?;
         if out.iter().any(|o| o.name == sc.name) {
             return Err(Invalid(format!("scenario '{}' is named twice", sc.name)).into());
         }
         out.push(sc);
     }
     Ok(out)
+}
+
+/// Refuses a scenario whose executed graders' own part fails before any answer is graded.
+fn check_setups(sc: &Scenario) -> Result<(), Invalid> {
+    for p in &sc.prompts {
+        for g in &p.graders {
+            if let scenario::Grader::Tests(t) = g {
+                crate::grade::execute::check_setup(t).map_err(|why| {
+                    Invalid(format!(
+                        "{}: prompt '{}': tests: {why}",
+                        sc.path.display(),
+                        p.id
+                    ))
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Caps every prompt's output limit at `cap` tokens.

@@ -10,7 +10,12 @@ def report(case, ok, detail=None):
 emit({"expect": ["row count", "rows"]})
 spec = json.load(open("expect.json"))
 db = sqlite3.connect(":memory:")
-db.executescript(open("setup.sql").read())
+try:
+    db.executescript(open("setup.sql").read())
+except Exception as e:
+    report("setup", False, (type(e).__name__ + ": " + str(e))[:300])
+    emit({"done": True})
+    raise SystemExit(0)
 query = open("answer.sql").read().strip()
 try:
     rows = [list(r) for r in db.execute(query.rstrip().rstrip(";")).fetchall()]
