@@ -118,10 +118,16 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
         .chain(&current_machines)
         .collect();
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
+    // A side that ran a series and measured nothing has too few samples, not none.
+    let (base_nothing, cur_nothing) = (measured_nothing(baseline), measured_nothing(current));
+    let nothing = Samples::new();
     let mut rows = Vec::new();
     let mut other_machines = 0;
     for key in keys {
-        let (b, c) = (base.get(key), cur.get(key));
+        let (b, c) = (
+            side(&base, &base_nothing, &nothing, key),
+            side(&cur, &cur_nothing, &nothing, key),
+        );
         if c.is_none() && !machines.contains(&key.machine) {
             other_machines += 1;
             continue;
@@ -135,6 +141,35 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
         all_failed,
         ab: None,
     }
+}
+
+/// One side's samples of `key`: its series, or none at all where it ran the series (`ran`
+/// holds it without its metric) and measured nothing.
+fn side<'a>(
+    series: &'a BTreeMap<SeriesKey, Samples>,
+    ran: &BTreeSet<SeriesKey>,
+    nothing: &'a Samples,
+    key: &SeriesKey,
+) -> Option<&'a Samples> {
+    let whole = SeriesKey {
+        metric: "",
+        ..key.clone()
+    };
+    series
+        .get(key)
+        .or_else(|| ran.contains(&whole).then_some(nothing))
+}
+
+/// The series (without their metric) of the bench records without samples and of the
+/// requests that failed: run, but without a figure to compare.
+fn measured_nothing(records: &Records) -> BTreeSet<SeriesKey> {
+    let bench = (records.bench.iter())
+        .filter(|r| r.samples.is_empty())
+        .map(|r| bench_key(r, ""));
+    let requests = (records.requests.iter())
+        .filter(|q| q.failed)
+        .map(|q| request_key(q, ""));
+    bench.chain(requests).collect()
 }
 
 /// The series of `records` (machine, cell, workload and settings) that measured nothing: of

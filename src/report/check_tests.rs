@@ -160,3 +160,18 @@ fn sides_with_other_settings_still_pair_and_say_what_changed() {
         r.rows[0].key
     );
 }
+
+#[test]
+fn a_side_whose_test_measured_nothing_has_too_few_samples_not_a_new_or_missing_series() {
+    let measured = records(&[100.0, 101.0, 99.0], 2);
+    let nothing = records(&[], 2);
+    for (b, c) in [(&nothing, &measured), (&measured, &nothing)] {
+        let r = check(b, c, &CHECK);
+        assert_eq!(verdicts(&r), [Verdict::Insufficient; 3], "{}", render(&r));
+    }
+    // Another test than the baseline's is still new.
+    let mut other = records(&[100.0, 101.0, 99.0], 2);
+    other.bench[0].test.name = "pp64".into();
+    let r = check(&nothing, &other, &CHECK);
+    assert_eq!(verdicts(&r), [Verdict::New; 3], "{}", render(&r));
+}
