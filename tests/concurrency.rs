@@ -244,8 +244,9 @@ fn openai_chunk(content: &str, finish: Option<&str>) -> String {
 fn a_server_that_rate_limits_the_third_concurrent_request() {
     let usage = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#;
     let server = serve_concurrent(move |_, _, in_flight| match in_flight {
+        // Long enough that the third request arrives while both are in flight.
         1 | 2 => Reply::ok(vec![
-            Step::Sleep(300),
+            Step::Sleep(1500),
             data(&openai_chunk("a", None)),
             Step::Sleep(300),
             data(&openai_chunk("b", None)),

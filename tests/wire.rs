@@ -740,8 +740,9 @@ fn absurd_token_counts_and_timings_from_a_server_are_not_believed() {
         assert_eq!(r["failed"], false, "{r}");
         assert_eq!(r["output_tokens"], 3, "the chunks, not {absurd}");
         let tps = r["decode_tps"].as_f64().unwrap();
+        // The span between chunks has 200 ms of sleeps and only grows on a busy machine.
         assert!(
-            tps > 5.0 && tps < 10.5,
+            tps > 0.0 && tps < 10.5,
             "(3 - 1) chunks over 200 ms or more: {tps}"
         );
         assert_eq!(
@@ -904,8 +905,9 @@ fn a_429_whose_body_stalls_is_bounded_by_the_time_limit_in_all() {
     });
     let ep = endpoint_for("openai", &f.base());
     let p = prompt(4, Duration::from_millis(1000));
+    let client = Client::new();
     let t = Instant::now();
-    let x = exchange(&Client::new(), &ep, &ChatRequest::new(&p), None);
+    let x = exchange(&client, &ep, &ChatRequest::new(&p), None);
     let took = t.elapsed();
     let f_ = x.failure.clone().expect("fails");
     assert_eq!(f_.kind, FailureKind::TimeLimit, "{f_:?}");
@@ -913,7 +915,7 @@ fn a_429_whose_body_stalls_is_bounded_by_the_time_limit_in_all() {
     assert!(attempts < 3, "{attempts} attempts within a 1 s limit");
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(
-        x.end + Duration::from_millis(200) >= took,
+        x.end + Duration::from_millis(500) >= took,
         "the end counts the whole request: {:?} of {took:?}",
         x.end
     );
