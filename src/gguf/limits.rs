@@ -24,7 +24,6 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
     };
     epsilons(g, arch)?;
     dummy_vocab(g, arch)?;
-    head_counts(g, arch)?;
     let key = |k: &str| g.arch_u64(k).unwrap_or(0);
     if let Some(n) = g.arch_u64("block_count") {
         if n == 0 || n > u64::from(MAX_LAYERS) {
@@ -46,6 +45,7 @@ pub(super) fn check(g: &GgufFile) -> Result<(), String> {
             }
         }
     }
+    head_counts(g, arch)?;
     if let Some(MetaValue::Str(t)) = g.arch_get("rope.scaling.type") {
         if !ROPE_SCALING_TYPES.contains(&t.as_str()) {
             return Err(format!(
@@ -159,13 +159,16 @@ fn dummy_vocab(g: &GgufFile, arch: &str) -> Result<(), String> {
 }
 
 /// Grouped-query attention shares each K/V head among `head_count / head_count_kv` query
-/// heads: ggml's attention asserts that they divide, on the first decode. Layers without
+/// heads: ggml's attention asserts that they divide when the context builds its graph. Layers without
 /// attention (a count of 0) and values of other types pass.
 fn head_counts(g: &GgufFile, arch: &str) -> Result<(), String> {
     let is_array = |k| matches!(g.arch_get(k), Some(MetaValue::Array(_)));
     let (heads, kv) = ("attention.head_count", "attention.head_count_kv");
+    // block_count was checked to be at most MAX_LAYERS before.
     let layers = if is_array(heads) || is_array(kv) {
-        g.arch_u64("block_count").unwrap_or(0)
+        g.arch_u64("block_count")
+            .unwrap_or(0)
+            .min(u64::from(MAX_LAYERS))
     } else {
         1
     };
@@ -379,6 +382,15 @@ mod tests {
             e.contains("head_count 12 is not a multiple of its head_count_kv 5 in layer 2"),
             "{e}"
         );
+        // A real model's depth: the last of 40 layers is checked too.
+        let mut forty = vec![4u32; 40];
+        forty[39] = 5;
+        let blocks = ("llama.block_count", MetaValue::U32(40));
+        let e = refused(&[blocks.clone(), h(12), kvs(&forty)]);
+        assert!(e.contains("head_count_kv 5 in layer 39"), "{e}");
+        // A layer count past llama.cpp's is refused as such, not walked.
+        let huge = ("llama.block_count", MetaValue::U64(1 << 40));
+        assert!(refused(&[huge, h(12), kvs(&forty)]).contains("llama.cpp loads 1 to 512 layers"));
     }
 
     #[test]

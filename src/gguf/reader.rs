@@ -10,7 +10,9 @@ use std::io::{BufReader, ErrorKind, Read, Seek};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::types::{ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN};
+use super::types::{
+    ArrayValue, GgmlType, MetaValue, TensorInfo, ValueType, ARRAY_HEAD_LEN, NUMBER_ARRAY_HEAD_LEN,
+};
 use super::vocab::{Tokens, TOKENS_KEY};
 use super::{GgufError, GgufFile};
 
@@ -289,7 +291,8 @@ fn read_scalar<R: Read + Seek>(
     })
 }
 
-/// Reads an array: keeps the first [`ARRAY_HEAD_LEN`] elements, bounds-checks and skips the rest.
+/// Reads an array: keeps the first [`ARRAY_HEAD_LEN`] strings or [`NUMBER_ARRAY_HEAD_LEN`]
+/// other elements, bounds-checks and skips the rest.
 /// An array of strings read into `all` keeps every string there as well.
 fn read_array<R: Read + Seek>(
     rd: &mut Reader<R>,
@@ -321,7 +324,10 @@ fn read_array<R: Read + Seek>(
             )))
         }
     }
-    let keep = len.min(ARRAY_HEAD_LEN as u64);
+    let keep = len.min(match elem_type {
+        ValueType::Str => ARRAY_HEAD_LEN,
+        _ => NUMBER_ARRAY_HEAD_LEN,
+    } as u64);
     if let (Some(all), ValueType::Str) = (all, elem_type) {
         let mut head = Vec::new();
         for i in 0..len {

@@ -213,6 +213,8 @@ fn tensor_table_and_arrays() {
     };
     assert_eq!(scores.elem_type, ValueType::F32);
     assert_eq!(scores.head[2], MetaValue::F32(2.0));
+    // Numbers are held whole up to a value per layer of the largest model.
+    assert_eq!(scores.head.len(), N_TOKENS);
     let json = serde_json::to_value(&f).unwrap();
     assert_eq!(json["tensors"][2]["ggml_type"], "q4_K");
     assert_eq!(json["metadata"][0][1], "llama");

@@ -2,9 +2,13 @@
 
 use serde::Serialize;
 
-/// How many leading elements of a metadata array are kept in memory.
+/// How many leading elements of a metadata array of strings are kept in memory.
 /// Tokenizer arrays hold 50k-260k entries; the rest are bounds-checked and skipped.
 pub const ARRAY_HEAD_LEN: usize = 16;
+/// How many leading elements of an array of numbers or booleans are kept: a value for each
+/// of the most layers llama.cpp loads ([`MAX_LAYERS`](super::limits::MAX_LAYERS)), so that
+/// per-layer arrays (head counts, sliding-window patterns) are held whole.
+pub const NUMBER_ARRAY_HEAD_LEN: usize = 512;
 
 crate::util::names::named_enum! {
     /// The type tag of a GGUF metadata value (`gguf_type` in gguf.h), in id order, named as
@@ -69,12 +73,14 @@ pub enum MetaValue {
     F64(f64),
 }
 
-/// A metadata array: its element type and length, plus at most [`ARRAY_HEAD_LEN`] leading elements.
+/// A metadata array: its element type and length, plus at most [`ARRAY_HEAD_LEN`] leading
+/// strings or [`NUMBER_ARRAY_HEAD_LEN`] leading numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArrayValue {
     pub elem_type: ValueType,
     pub len: u64,
-    /// The first `min(len, ARRAY_HEAD_LEN)` elements.
+    /// The first `min(len, ARRAY_HEAD_LEN)` strings or `min(len, NUMBER_ARRAY_HEAD_LEN)`
+    /// other elements.
     pub head: Vec<MetaValue>,
 }
 

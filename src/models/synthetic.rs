@@ -144,8 +144,9 @@ pub fn pad_token(i: u64) -> String {
 
 /// The lists llama.cpp's vocabulary loader reads beside the `n` tokens, with the element
 /// types it accepts: it refuses a list of another type, or shorter than the tokens, when the
-/// model loads; a longer one would be shorter than the tokens once those are padded.
-fn per_token_lists(g: &GgufFile, n: u64) -> Result<(), String> {
+/// model loads. Where the tokens are padded to the model's `vocab`, a list as long as the
+/// tokens is padded with them, and one of another length must be as long as the padded tokens.
+fn per_token_lists(g: &GgufFile, n: u64, vocab: u64) -> Result<(), String> {
     let lists = [
         (
             "tokenizer.ggml.scores",
@@ -172,7 +173,7 @@ fn per_token_lists(g: &GgufFile, n: u64) -> Result<(), String> {
                     names()
                 ))
             }
-            MetaValue::Array(a) if a.len != n => {
+            MetaValue::Array(a) if a.len < n || (a.len != n && a.len < vocab) => {
                 return Err(format!("{key} has {} entries for {n} tokens", a.len))
             }
             MetaValue::Array(_) => {}
@@ -218,7 +219,7 @@ impl TokenizerSource {
                 "its tokenizer has {n} tokens; the model's vocabulary holds at most {vocab}"
             )));
         }
-        per_token_lists(&g, n).map_err(bad)?;
+        per_token_lists(&g, n, vocab).map_err(bad)?;
         let mut f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
         let mut h = Sha256::new();
         let mut frame = |bytes: &[u8]| {

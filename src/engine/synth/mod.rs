@@ -61,11 +61,14 @@ pub enum SynthError {
 
 impl SynthError {
     /// Whether the error is the user's input (a name, a type, a source model: exit 2) rather
-    /// than a failure while writing.
+    /// than a failure while working (writing, or llama.cpp's quantizer choosing no type).
     pub fn is_usage(&self) -> bool {
         !matches!(
             self,
-            SynthError::Write(_) | SynthError::Disk(_) | SynthError::Io { .. }
+            SynthError::Write(_)
+                | SynthError::Disk(_)
+                | SynthError::Io { .. }
+                | SynthError::Types { .. }
         )
     }
 
@@ -321,7 +324,8 @@ fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), Syn
             .map_err(|e| SynthError::io("read", path, e))?;
         if let MetaValue::Array(a) = value {
             if a.len == n && n < vocab {
-                pad(&mut raw, a.elem_type, vocab - n, n);
+                let unused_type = key == "tokenizer.ggml.token_type";
+                pad(&mut raw, a.elem_type, vocab - n, n, unused_type);
             }
         }
         w.set_raw(key, value.value_type(), raw)?;
@@ -331,9 +335,9 @@ fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), Syn
 
 /// Appends `extra` padding elements to an encoded array (element type u32, length u64, then
 /// the elements): [`pad_token`](crate::models::synthetic::pad_token) tokens, zero scores,
-/// token type 5 (unused); lists of other types than
+/// token type 5 (unused) where the list is `token_types`; lists of other types than
 /// [`PADDED_TYPES`](crate::models::synthetic::PADDED_TYPES) are left as they are.
-fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64) {
+fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64, token_types: bool) {
     if raw.len() < 12 {
         return;
     }
@@ -347,7 +351,10 @@ fn pad(raw: &mut Vec<u8>, elem: ValueType, extra: u64, from: u64) {
                 raw.extend_from_slice(s.as_bytes());
             }
             ValueType::F32 => raw.extend_from_slice(&0f32.to_le_bytes()),
-            ValueType::I32 => raw.extend_from_slice(&5i32.to_le_bytes()),
+            ValueType::I32 => {
+                let v: i32 = if token_types { 5 } else { 0 };
+                raw.extend_from_slice(&v.to_le_bytes())
+            }
             _ => {}
         }
     }
