@@ -31,7 +31,8 @@ mod cells;
 mod load_cells;
 
 use cells::{
-    cap_output, existing_notes, load_scenarios, native_label, resolve_sources, sweep_id, Done,
+    cap_output, check_setups, existing_notes, load_scenarios, native_label, resolve_sources,
+    sweep_id, Done,
 };
 
 /// Validated settings of `runner sweep` and `runner compare`.
@@ -159,6 +160,7 @@ impl SweepPlan {
             sc.prompts
                 .truncate(cfg.limit.map_or(usize::MAX, |n| n as usize));
         }
+        check_setups(&scenarios)?;
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
         // -o is neither the sweep's records file, nor another sweep's or a bench's, nor a file
         // the sweep reads: a scenario, the backend config, the price table (a model is refused

@@ -174,7 +174,6 @@ pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> 
     for name in names {
         let path = scenario::resolve(name, &dirs).map_err(|e| Invalid(e.to_string()))?;
         let sc = scenario::load(&path).map_err(|e| Invalid(e.to_string()))?;
-        check_setups(&sc)?;
         if out.iter().any(|o| o.name == sc.name) {
             return Err(Invalid(format!("scenario '{}' is named twice", sc.name)).into());
         }
@@ -183,11 +182,19 @@ pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> 
     Ok(out)
 }
 
-/// Refuses a scenario whose executed graders' own part fails before any answer is graded.
-fn check_setups(sc: &Scenario) -> Result<(), Invalid> {
-    for p in &sc.prompts {
-        for g in &p.graders {
-            if let scenario::Grader::Tests(t) = g {
+/// Refuses a scenario whose executed graders' own part fails before any answer is graded;
+/// each distinct part is run once.
+pub(super) fn check_setups(scenarios: &[Scenario]) -> Result<(), Invalid> {
+    let mut seen = HashSet::new();
+    for sc in scenarios {
+        for p in &sc.prompts {
+            for g in &p.graders {
+                let scenario::Grader::Tests(t) = g else {
+                    continue;
+                };
+                if !seen.insert((&t.language, &t.setup)) {
+                    continue;
+                }
                 crate::grade::execute::check_setup(t).map_err(|why| {
                     Invalid(format!(
                         "{}: prompt '{}': tests: {why}",
