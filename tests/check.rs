@@ -204,6 +204,19 @@ fn sweeps_compare_prompt_by_prompt_and_baselines_can_be_rewritten() {
         "{}",
         stdout(&o)
     );
+    // A busy baseline excuses nothing, and writing one says so.
+    let busy_base = dir.path().join("busy-base.jsonl");
+    let o = check(&busy_base, &busy, &["--update-baseline"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("were measured on a busy machine"),
+        "{}",
+        stderr(&o)
+    );
+    let slower = dir.path().join("slower.jsonl");
+    slowed(&baseline, &slower, 0.8, 0.0);
+    let o = check(&busy_base, &slower, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
 }
 
 #[test]

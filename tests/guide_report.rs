@@ -273,12 +273,13 @@ fn machines_merge_by_fingerprint() {
         .find(|l| l.starts_with("| measured | Intel(R) Xeon") && l.contains("| q4_1 |"))
         .expect("the Xeon's q4_1 row");
     assert!(xeon_q41.contains("median of 2; 5 busy"), "{xeon_q41}");
-    // The MoE model ran on the Xeon only: the Ryzen gets a prediction from its own efficiency.
+    // The MoE model ran on the Xeon only: the Ryzen gets a prediction, from the default
+    // efficiency, since its own decodes all ran on a busy machine.
     assert!(md
         .lines()
         .any(|l| l.starts_with("| **predicted** | AMD Ryzen")
             && l.contains("smollm2-moe-4x-top2")
-            && l.contains("GB/s measured here")));
+            && l.contains("(default efficiency: the 6 decodes here ran on a busy machine)")));
 }
 
 #[test]
@@ -1250,6 +1251,39 @@ fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
     let here = unfitted_h200(moe, why);
     let measured = here.iter().filter(|r| !r["decode_tps"].is_empty()).count();
     assert_eq!(measured, 4, "the four MoE decodes measured there");
+}
+
+/// A figure measured while the machine was busy is not the catalogue's figure for it: the cell
+/// is predicted from the machine's clean decodes instead.
+#[test]
+fn a_busy_measurement_is_not_shown_as_the_machines_figure() {
+    let cell = |busy: bool| {
+        let mut records = h200_records(false, false);
+        if busy {
+            let mut lines: Vec<serde_json::Value> = records
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            for v in &mut lines {
+                if v["model"]["name"] == "Llama-3.1-8B (synthetic)" {
+                    v["load"]["busy"] = true.into();
+                }
+            }
+            records = lines.iter().map(|v| format!("{v}\n")).collect();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("h200.jsonl"), records).unwrap();
+        guide_md(dir.path());
+        let rows = catalogue_csv_at(&dir.path().join("guide-catalogue.csv"));
+        let row = rows
+            .into_iter()
+            .find(|r| r["chip"] == H200 && r["entry"] == "llama-3.1-8b" && r["quant"] == "q4_k_m");
+        row.expect("the H200's Llama-3.1-8B Q4_K_M cell")
+    };
+    assert_eq!(cell(false)["confidence"], "measured_here");
+    let busy = cell(true);
+    assert_eq!(busy["confidence"], "predicted", "{busy:?}");
+    assert!(!busy["basis"].contains("measured here: bench"), "{busy:?}");
 }
 
 /// A machine whose every decode ran while it was busy has no fit either, and keeps its column

@@ -75,11 +75,11 @@ pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<Exi
     // Every cell in this process, as llama-bench does.
     let result = exec::run_native(&mut plan, &mut sink, &obs, &monitor, busy, verbose);
     obs.finish();
-    print_bench(&out, &sink.records)?;
     let written = match special {
         true => sink.write(),
         false => Ok(()),
     };
+    print_bench(&out, &sink.records)?;
     result?;
     written.map_err(|e| match crate::util::interrupt::requested() {
         true => anyhow::Error::from(ExecError::Interrupted),

@@ -166,6 +166,13 @@ fn check(args: &CheckArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode>
             );
         }
         crate::report::write_atomic(baseline_path, &current.to_jsonl()?)?;
+        let busy = current.busy_count(args.busy_threshold);
+        if busy > 0 {
+            eprintln!(
+                "warning: {busy} of the records written were measured on a busy machine: \
+                 slowdowns measured against them will look smaller than they are"
+            );
+        }
         println!(
             "wrote {} record(s) from {} file(s) to {}",
             current.len(),

@@ -212,8 +212,9 @@ pub struct CheckArgs {
     /// Write the current records as the new baseline instead of checking.
     #[arg(long, conflicts_with = "ab")]
     pub update_baseline: bool,
-    /// Samples measured while other processes kept more cores than this busy make a slowdown
-    /// "slower, busy machine": reported, but not a failure.
+    /// Current samples measured while other processes kept more cores than this busy make a
+    /// slowdown "slower, busy machine": reported, but not a failure (a busy baseline excuses
+    /// nothing: it only understates a slowdown).
     #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
     pub busy_threshold: f64,
     /// Output format.

@@ -41,7 +41,7 @@ impl Better {
 pub enum Verdict {
     /// Slower beyond the tolerance, with 95 % confidence.
     Slower,
-    /// Would be slower, but other processes kept the machine busy during one of the runs.
+    /// Would be slower, but other processes kept the machine busy during the current run.
     SlowerBusy,
     Faster,
     Unchanged,

@@ -100,6 +100,17 @@ impl Records {
         self.len() == 0
     }
 
+    /// Bench records and requests measured on a busy machine (see
+    /// [`LoadReport::busy_above`](crate::record::LoadReport::busy_above)).
+    pub fn busy_count(&self, threshold: f64) -> usize {
+        let bench = self.bench.iter().map(|r| &r.load);
+        let requests = self.requests.iter().map(|q| &q.load);
+        bench
+            .chain(requests)
+            .filter(|l| l.busy_above(threshold))
+            .count()
+    }
+
     /// Records of every kind.
     pub fn len(&self) -> usize {
         self.bench.len()

@@ -184,6 +184,12 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
+    /// Whether the figures are suspect: flagged busy when measured, or other load above
+    /// `threshold` cores before or during the test.
+    pub fn busy_above(&self, threshold: f64) -> bool {
+        self.busy || self.before_other_cores.max(self.during_other_cores_mean) > threshold
+    }
+
     /// The load of two windows (before and during), busy when either crossed `threshold`.
     pub fn of(before: &Window, during: &Window, threshold: f64) -> LoadReport {
         LoadReport {

@@ -161,15 +161,18 @@ fn side<'a>(
 }
 
 /// The series (without their metric) of the bench records without samples and of the
-/// requests that failed: run, but without a figure to compare.
+/// requests that all failed: run, but without a figure to compare.
 fn measured_nothing(records: &Records) -> BTreeSet<SeriesKey> {
     let bench = (records.bench.iter())
         .filter(|r| r.samples.is_empty())
         .map(|r| bench_key(r, ""));
-    let requests = (records.requests.iter())
-        .filter(|q| q.failed)
-        .map(|q| request_key(q, ""));
-    bench.chain(requests).collect()
+    // A request series measured nothing when every one of its requests failed.
+    let mut requests: BTreeMap<SeriesKey, bool> = BTreeMap::new();
+    for q in &records.requests {
+        *requests.entry(request_key(q, "")).or_insert(true) &= q.failed;
+    }
+    let failed = (requests.into_iter()).filter_map(|(k, all_failed)| all_failed.then_some(k));
+    bench.chain(failed).collect()
 }
 
 /// The series of `records` (machine, cell, workload and settings) that measured nothing: of
@@ -329,8 +332,10 @@ fn row(
         (None, _, _) => Verdict::New,
         (_, None, _) => Verdict::Missing,
         (_, _, None) => Verdict::Insufficient,
-        (Some(b), Some(c), Some(r)) => match r.verdict(tolerance) {
-            Verdict::Slower if b.iter().chain(c).any(|s| s.2) => Verdict::SlowerBusy,
+        (Some(_), Some(c), Some(r)) => match r.verdict(tolerance) {
+            // Only the current side's load excuses a slowdown: a busy baseline is slower than
+            // the machine, which understates a slowdown measured against it.
+            Verdict::Slower if c.iter().any(|s| s.2) => Verdict::SlowerBusy,
             v => v,
         },
     };
@@ -393,9 +398,7 @@ fn settings(e: &EngineSettings, with_batch: bool) -> String {
 
 /// Every series of the records, by key.
 fn series(records: &Records, busy_threshold: f64) -> BTreeMap<SeriesKey, Samples> {
-    let busy = |l: &LoadReport| {
-        l.busy || l.before_other_cores.max(l.during_other_cores_mean) > busy_threshold
-    };
+    let busy = |l: &LoadReport| l.busy_above(busy_threshold);
     let mut out: BTreeMap<SeriesKey, Samples> = BTreeMap::new();
     for r in &records.bench {
         bench_series(r, busy(&r.load), &mut out);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::plan::ab::{pair, RoundOutcome};
+use crate::record::Record;
 use crate::util::rng::SplitMix64;
 
 /// One bench record (the shipped SmolLM2 fixture) whose repetitions ran at `rates` tok/s
@@ -174,4 +175,63 @@ fn a_side_whose_test_measured_nothing_has_too_few_samples_not_a_new_or_missing_s
     other.bench[0].test.name = "pp64".into();
     let r = check(&nothing, &other, &CHECK);
     assert_eq!(verdicts(&r), [Verdict::New; 3], "{}", render(&r));
+}
+
+#[test]
+fn requests_that_all_failed_have_too_few_samples_and_one_success_keeps_its_series() {
+    let text = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+    let requests: Vec<RequestRecord> = text
+        .lines()
+        .filter_map(|l| match serde_json::from_str(l).unwrap() {
+            Record::Request(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    let side = |requests: Vec<RequestRecord>| Records {
+        requests,
+        ..Records::default()
+    };
+    let ok = side(requests.clone());
+    let mut failed = side(requests.clone());
+    for q in &mut failed.requests {
+        q.failed = true;
+    }
+    let r = check(&failed, &ok, &CHECK);
+    assert!(!r.rows.is_empty());
+    for row in &r.rows {
+        assert_eq!(row.verdict, Verdict::Insufficient, "{}", render(&r));
+    }
+    // With one request of each series measured, the others failing, its series is kept.
+    let mut one = side(failed.requests.clone());
+    let mut seen = BTreeSet::new();
+    for q in &mut one.requests {
+        if seen.insert(request_key(q, "")) {
+            q.failed = false;
+        }
+    }
+    let r = check(&one, &ok, &CHECK);
+    assert!(
+        r.rows.iter().all(|x| x.baseline_median.is_some()),
+        "{}",
+        render(&r)
+    );
+}
+
+#[test]
+fn only_a_busy_current_run_excuses_a_slowdown() {
+    let busy = |mut r: Records| {
+        r.bench[0].load.busy = true;
+        r
+    };
+    let fast = || records(&[100.0, 102.0, 98.0, 101.0, 99.0], 2);
+    let slow = || records(&[50.0, 51.0, 49.0, 50.5, 49.5], 2);
+    // A busy baseline is slower than the machine: a slowdown against it is real.
+    let r = check(&busy(fast()), &slow(), &CHECK);
+    assert_eq!(verdicts(&r), [Verdict::Slower; 3], "{}", render(&r));
+    assert!(r.regressed());
+    let r = check(&fast(), &busy(slow()), &CHECK);
+    assert_eq!(verdicts(&r), [Verdict::SlowerBusy; 3], "{}", render(&r));
+    assert!(!r.regressed());
+    assert_eq!(busy(slow()).busy_count(1.0), 1);
+    assert_eq!(slow().busy_count(1.0), 0);
 }

@@ -32,6 +32,8 @@ pub struct FullDepth {
     pub tps: Option<f64>,
     /// RMS of the residuals relative to the fit (0 from two depths).
     pub residual: f64,
+    /// Depths measured while other processes kept the machine busy: the fit is suspect.
+    pub busy: usize,
 }
 
 type Key = (Fingerprint, Weights, String, String, String, u32, String);
@@ -74,14 +76,16 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
             }),
         ];
         for (phase, rate) in phases {
-            let points: Vec<(f64, f64)> = rs
+            let measured: Vec<(f64, f64, bool)> = rs
                 .iter()
                 .filter_map(|r| {
                     let layers = r.model.synthetic.as_ref()?.layers;
                     let tps = rate(r).filter(|v| *v > 0.0)?;
-                    Some((layers as f64, 1000.0 / tps))
+                    Some((layers as f64, 1000.0 / tps, r.load.busy))
                 })
                 .collect();
+            let points: Vec<(f64, f64)> = measured.iter().map(|&(l, ms, _)| (l, ms)).collect();
+            let busy = measured.iter().filter(|p| p.2).count();
             let Some(line) = fit::line(&points) else {
                 continue;
             };
@@ -102,6 +106,7 @@ pub fn full_depth(records: &[BenchRecord]) -> Vec<FullDepth> {
                 per_layer_ms: slope,
                 tps: (slope > 0.0 && ms > 0.0).then(|| 1000.0 / ms),
                 residual: line.rel_residual,
+                busy,
             });
         }
     }

@@ -311,8 +311,9 @@ pub fn local_models(machines: &[MachineSummary], all: &[GuideRow]) -> Vec<local:
             .filter(|r| r.status == rows::Status::Measured && r.busy > 0)
             .filter(|r| r.decode_tps.is_some())
             .count();
+        // A figure measured on a busy machine is not shown as this machine's.
         let known = mine()
-            .filter(|r| r.status != rows::Status::Predicted)
+            .filter(|r| r.status != rows::Status::Predicted && r.busy == 0)
             .filter_map(|r| {
                 let entry = r.model.strip_suffix(" (synthetic)")?;
                 let how = match r.status {

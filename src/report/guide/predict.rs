@@ -27,9 +27,12 @@ fn usable_gbps(m: &MachineSummary, default_eff: f64) -> Option<(f64, String)> {
     };
     let (eff, n) = (m.efficiency.unwrap_or(default_eff), m.efficiency_n);
     let pct = eff * 100.0;
-    let why = match m.efficiency {
-        Some(_) => format!("{pct:.1} % (median efficiency of {n} decodes here)"),
-        None => format!("{pct:.0} % (default efficiency: no decodes measured here)"),
+    let why = match (m.efficiency, m.efficiency_busy) {
+        (Some(_), _) => format!("{pct:.1} % (median efficiency of {n} decodes here)"),
+        (None, 0) => format!("{pct:.0} % (default efficiency: no decodes measured here)"),
+        (None, busy) => format!(
+            "{pct:.0} % (default efficiency: the {busy} decodes here ran on a busy machine)"
+        ),
     };
     Some((peak * eff, format!("{whose} × {why}")))
 }
@@ -194,6 +197,7 @@ mod tests {
             bench_tests: 0,
             efficiency: eff,
             efficiency_n: 3,
+            efficiency_busy: 0,
         }
     }
 

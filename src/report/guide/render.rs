@@ -75,9 +75,12 @@ const MACHINES: &[Column<MachineSummary>] = &[
     }),
     Column::number("measured GB/s", |m| opt(m.measured_peak_gbps, 2)),
     Column::number("published GB/s", |m| opt(m.published_peak_gbps, 1)),
-    Column::number("decode efficiency %", |m| match m.efficiency {
-        Some(e) => format!("{:.1} (n={})", e * 100.0, m.efficiency_n),
-        None => "-".into(),
+    Column::number("decode efficiency %", |m| {
+        match (m.efficiency, m.efficiency_busy) {
+            (Some(e), _) => format!("{:.1} (n={})", e * 100.0, m.efficiency_n),
+            (None, 0) => "-".into(),
+            (None, busy) => format!("- ({busy} busy)"),
+        }
     }),
     Column::text("backends", |m| m.backends.join(", ")),
     Column::number("requests", |m| m.requests.to_string()),

@@ -109,6 +109,8 @@ pub struct MachineSummary {
     /// Median of the decodes' achieved bandwidth ÷ [`MachineSummary::decode_gbps`].
     pub efficiency: Option<f64>,
     pub efficiency_n: usize,
+    /// Decodes left out of the efficiency: measured on a busy machine.
+    pub efficiency_busy: usize,
 }
 
 impl MachineSummary {
@@ -248,10 +250,14 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
                 .filter_map(|o| o.bandwidth.as_ref()?.measured_peak_gbps)
                 .reduce(f64::max);
             // Against the peak predictions scale: the measured one, else (weights on a GPU,
-            // whose bandwidth `runner hw` does not measure) the published one.
-            let util: Vec<f64> = os
-                .iter()
-                .filter(|o| o.decode_tps.is_some() && o.workload != Workload::ShortResponse)
+            // whose bandwidth `runner hw` does not measure) the published one; decodes of a
+            // busy machine left out.
+            let decodes = || {
+                (os.iter())
+                    .filter(|o| o.decode_tps.is_some() && o.workload != Workload::ShortResponse)
+            };
+            let util: Vec<f64> = decodes()
+                .filter(|o| !o.busy)
                 .filter_map(|o| {
                     let b = o.bandwidth.as_ref()?;
                     match measured {
@@ -277,6 +283,7 @@ pub fn machines(obs: &[Obs]) -> Vec<MachineSummary> {
                 bench_tests: os.iter().filter(|o| o.workload == Workload::Bench).count(),
                 efficiency: median(util.iter().copied()),
                 efficiency_n: util.len(),
+                efficiency_busy: decodes().filter(|o| o.busy).count(),
             }
         })
         .collect()
@@ -304,6 +311,7 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
             f.full_layers,
             layers.join(", ")
         ),
+        busy: f.busy,
         ..GuideRow::unobserved(Status::Extrapolated, m)
     }
 }
@@ -345,6 +353,7 @@ mod tests {
             bench_tests: 0,
             efficiency: None,
             efficiency_n: 0,
+            efficiency_busy: 0,
         };
         // The GPU may wire 3/4 of unified memory above 36 GB; the CPU reads all of it.
         assert_eq!(m(Weights::Gpu).usable_bytes(), Some(36 << 30));

@@ -289,6 +289,7 @@ mod tests {
             bench_tests: 0,
             efficiency: None,
             efficiency_n: 0,
+            efficiency_busy: 0,
         };
         let row = |(i, &tps): (usize, &f64)| GuideRow {
             model: "m".into(),
