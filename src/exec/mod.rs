@@ -260,6 +260,10 @@ fn in_process(
     let info = prepared.inspect_err(|_| backend.release())?;
     obs.cell_phase(&cell.label, "running");
     opts.monitor.count_as_own(backend.serving_pids());
+    // The first request's load before it is measured, even in a cell process that has just
+    // started its monitor.
+    opts.monitor
+        .await_sample_after(opts.monitor.started(), Duration::from_secs(1));
     let result = (|| {
         let interrupted = crate::util::interrupt::requested;
         while let Some(id) = plan.next(c).filter(|_| !interrupted()) {

@@ -80,6 +80,28 @@ impl LoadMonitor {
         }
     }
 
+    /// Waits, at most `max`, until the monitor holds a sample taken after `t`; whether one came.
+    /// A sample covers the interval since the one before it, so the first after `t` covers `t`:
+    /// a run shorter than the sampling interval, or one that starts as the monitor does, is
+    /// measured rather than read as no load at all.
+    pub fn await_sample_after(&self, t: Instant, max: Duration) -> bool {
+        let until = Instant::now() + max;
+        loop {
+            let last = self
+                .samples
+                .lock()
+                .ok()
+                .and_then(|s| s.last().map(|s| s.at));
+            if last.is_some_and(|at| at > t) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Summary of the samples taken in `[from, to]`. Samples are kept in the order taken, so
     /// the window is found by bisection, under the lock, without copying the run's samples.
     pub fn window(&self, from: Instant, to: Instant) -> Window {

@@ -116,6 +116,9 @@ fn believable(m: &Measurement) -> Result<(), String> {
 /// busy machine is refused, and so is a cache path that is not a regular file (a FIFO, a
 /// device): nothing is written into it.
 pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
+    if m.busy && m.other_cores <= super::load::DEFAULT_BUSY_CORES {
+        anyhow::bail!("not saved: the load of other processes could not be sampled meanwhile");
+    }
     if m.busy {
         anyhow::bail!(
             "not saved: other processes kept {:.2} cores busy while it was measured",
@@ -134,7 +137,15 @@ pub fn measure(machine: &MachineInfo, cfg: &ProbeConfig) -> Measurement {
     let monitor = super::load::LoadMonitor::start();
     let start = std::time::Instant::now();
     let results = stream::run(cfg);
-    let w = monitor.window(start, std::time::Instant::now());
+    let end = std::time::Instant::now();
+    let mut w = monitor.window(start, end);
+    if w.samples == 0 {
+        // A probe shorter than the sampling interval: the first sample after it covers it.
+        let wait = std::time::Duration::from_secs(1);
+        if monitor.await_sample_after(end, wait) {
+            w = monitor.window(start, std::time::Instant::now());
+        }
+    }
     Measurement {
         machine: MachineKey::of(machine),
         time: crate::util::time::now_rfc3339(),
@@ -142,7 +153,8 @@ pub fn measure(machine: &MachineInfo, cfg: &ProbeConfig) -> Measurement {
         passes: cfg.passes,
         results,
         other_cores: w.mean_other,
-        busy: w.mean_other > super::load::DEFAULT_BUSY_CORES,
+        // Load that was never sampled is not known to be none.
+        busy: w.samples == 0 || w.mean_other > super::load::DEFAULT_BUSY_CORES,
     }
 }
 
@@ -242,6 +254,30 @@ mod tests {
             ram_bytes: 64 << 30,
             ..Default::default()
         }
+    }
+
+    /// A probe far shorter than the load monitor's sampling interval, on a machine another
+    /// process keeps busy, is measured busy: not saved as an idle machine's figure.
+    #[test]
+    fn a_probe_shorter_than_a_load_sample_is_not_taken_for_idle() {
+        let mut spin = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("sh runs");
+        // Let the spinning process run for a full sample before the probe starts.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let cfg = ProbeConfig {
+            array_bytes: 1 << 16,
+            passes: 1,
+            threads: vec![1],
+            kernels: vec![Kernel::Read],
+        };
+        let m = measure(&machine("test cpu", 2), &cfg);
+        let _ = spin.kill();
+        let _ = spin.wait();
+        assert!(m.busy && m.other_cores > 0.5, "{m:?}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(save(dir.path(), &m).is_err());
     }
 
     fn result(kernel: Kernel, threads: usize, gbps: f64) -> KernelResult {
