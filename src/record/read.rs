@@ -6,7 +6,7 @@
 use super::io::{io_err, ResultsError};
 use super::schema::{BenchRecord, CellFailure, Judgement, Record, RequestRecord};
 use super::ProfileReport;
-use crate::util::fs::{read_input, Input};
+use crate::util::fs::{read_input, read_input_bytes, Input};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -204,7 +204,8 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     }
     let mut seen = BTreeSet::new();
     for path in files {
-        let text = read_input(&path, Input::Records).map_err(io_err(&path))?;
+        let bytes = read_input_bytes(&path, Input::Records).map_err(io_err(&path))?;
+        let text = text_of(bytes);
         let before = out.len();
         for value in values(&path, &text, &mut out.unreadable) {
             add(value, &mut out, &mut seen);
@@ -221,6 +222,19 @@ pub fn load(dir: &Path) -> Result<Records, ResultsError> {
     // Of each load level, one run, whichever files hold it.
     one_run_per_level(&mut out.requests, &mut out.incomplete_levels);
     Ok(out)
+}
+
+/// A records file's text. A line that is not UTF-8 (one cut inside a character when a run was
+/// killed while writing it) becomes a line that is not a record, counted with the others,
+/// instead of making the whole file unreadable.
+fn text_of(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => (e.into_bytes().split(|&b| b == b'\n'))
+            .map(|line| std::str::from_utf8(line).unwrap_or("\u{FFFD}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
 }
 
 /// How much of a file [`holds_records`] reads.
@@ -430,6 +444,25 @@ mod tests {
         assert!(!holds_records(&notes));
         assert!(!holds_records(&dir.path().join("missing.jsonl")));
         assert!(!holds_records(dir.path()));
+    }
+
+    #[test]
+    fn a_line_cut_inside_a_character_is_left_out_and_the_file_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let whole = load_text(dir.path(), "whole.jsonl", sweep.as_bytes());
+        let mut torn = sweep.as_bytes().to_vec();
+        torn.extend_from_slice(b"{\"schema\":1,\"response\":\"caf\xc3");
+        let other = tempfile::tempdir().unwrap();
+        let r = load_text(other.path(), "torn.jsonl", &torn);
+        assert_eq!(r.requests.len(), whole.requests.len());
+        assert!(!r.requests.is_empty());
+        assert_eq!((whole.unreadable, r.unreadable), (0, 1));
+    }
+
+    fn load_text(dir: &Path, name: &str, bytes: &[u8]) -> Records {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        load(dir).unwrap()
     }
 
     #[test]
