@@ -6,7 +6,7 @@
 use super::io::{io_err, ResultsError};
 use super::schema::{BenchRecord, CellFailure, Judgement, Record, RequestRecord};
 use super::ProfileReport;
-use crate::util::fs::{read_input, read_input_bytes, Input};
+use crate::util::fs::{read_input_bytes, Input};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
