@@ -200,7 +200,7 @@ const PUBLISHED: &[Column<Published<String>>] = &[
 ];
 
 /// The comparison as text under the sweep's table (table and Markdown formats; the machine
-/// formats carry the same figures in their rows).
+/// formats carry the sweep's rows only, from which the comparison is computed).
 pub fn render(format: Format, c: Option<&Comparison>) -> Result<String, ReportError> {
     let Some(c) = c else {
         return Ok(String::new());

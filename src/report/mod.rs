@@ -83,7 +83,17 @@ impl Format {
     /// Bench records in this format; under the table, what a synthetic model is and the
     /// full-depth figures extrapolated from layer-scaled runs.
     pub fn render(self, records: &[BenchRecord]) -> Result<String, ReportError> {
-        render_rows(self, table::BENCH, records, || {
+        // Records of several engine settings (a list of --flash-attn, --ctk, -b...) name
+        // theirs in a column after the threads; otherwise their rows could not be told apart.
+        let mut columns = table::BENCH.to_vec();
+        if distinct(records.iter().map(table::bench_settings)).len() > 1 {
+            let at = columns
+                .iter()
+                .position(|c| c.header == "threads")
+                .map_or(0, |i| i + 1);
+            columns.insert(at, table::Column::text("settings", table::bench_settings));
+        }
+        render_rows(self, &columns, records, || {
             match records.iter().any(|r| r.model.synthetic.is_some()) {
                 true => format!("{}{}", sweep::SYNTHETIC_NOTE, depth::render(records)),
                 false => String::new(),
@@ -92,8 +102,8 @@ impl Format {
     }
 }
 
-/// Rows in one format: as data, as a Markdown table, or as aligned text followed by the
-/// `notes` under it.
+/// Rows in one format: as data, or as a Markdown table or aligned text followed by the
+/// `notes` under it (in Markdown a paragraph after the table, each note a line of it).
 pub fn render_rows<T: serde::Serialize>(
     format: Format,
     columns: &[Column<T>],
@@ -107,7 +117,17 @@ pub fn render_rows<T: serde::Serialize>(
             .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
             .collect::<Result<String, _>>()?,
         Format::Csv => csv::to_csv(rows)?,
-        Format::Md => table::markdown(columns, rows),
+        Format::Md => match notes() {
+            n if n.is_empty() => table::markdown(columns, rows),
+            n => {
+                let lines: Vec<&str> = n.lines().filter(|l| !l.trim().is_empty()).collect();
+                format!(
+                    "{}\n{}\n",
+                    table::markdown(columns, rows),
+                    lines.join("  \n")
+                )
+            }
+        },
         Format::Table => table::aligned(columns, rows) + &notes(),
     })
 }

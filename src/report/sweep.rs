@@ -650,6 +650,22 @@ mod tests {
     }
 
     #[test]
+    fn the_markdown_table_keeps_the_notes_under_the_table() {
+        let records = short_with_failure(60_000.0, FailureKind::Reset);
+        let rows = rows_with(&records, 1.0);
+        let table = render(Format::Table, &rows).unwrap();
+        let md = render(Format::Md, &rows).unwrap();
+        let note = "(busy!) 7 request(s) ran while other processes kept the machine busy";
+        assert!(table.contains(note), "{table}");
+        assert!(md.contains(note), "{md}");
+        assert!(
+            md.contains("* re-quantized from an already quantized file"),
+            "{md}"
+        );
+        assert!(md.starts_with("| "), "{md}");
+    }
+
+    #[test]
     fn an_error_is_not_a_latency_but_a_time_limit_is() {
         let reset = short_with_failure(60_000.0, FailureKind::Reset);
         let error = rows_with(&reset, 1.0);

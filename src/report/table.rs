@@ -63,10 +63,14 @@ pub fn markdown<'a, T: 'a>(columns: &[Column<T>], rows: impl IntoIterator<Item =
     grid(columns, rows).markdown()
 }
 
+/// The median ± the standard deviation; the median alone from one repetition, whose spread
+/// was not measured.
 fn rate(s: &Option<Summary>) -> String {
-    s.as_ref()
-        .map(|s| format!("{:.2} ± {:.2}", s.median, s.sd))
-        .unwrap_or_else(|| "-".into())
+    match s {
+        Some(s) if s.n < 2 => format!("{:.2}", s.median),
+        Some(s) => format!("{:.2} ± {:.2}", s.median, s.sd),
+        None => "-".into(),
+    }
 }
 
 /// A number with `digits` decimals, or `-`.
@@ -111,6 +115,23 @@ fn params(n: u64) -> String {
         n if n >= 1_000_000_000 => format!("{:.2} B", n as f64 / 1e9),
         n => format!("{:.1} M", n as f64 / 1e6),
     }
+}
+
+/// A bench record's engine settings other than its threads, as the `settings` column shows
+/// them: `fa:auto kv:f16/f16 b512/512 ctx4096 ngl:999`, with `no-mmap` when mmap was off.
+pub fn bench_settings(r: &BenchRecord) -> String {
+    let e = &r.engine;
+    format!(
+        "fa:{} kv:{}/{} b{}/{} ctx{} ngl:{}{}",
+        e.flash_attn,
+        e.type_k,
+        e.type_v,
+        e.n_batch,
+        e.n_ubatch,
+        e.n_ctx,
+        e.n_gpu_layers,
+        if e.use_mmap { "" } else { " no-mmap" }
+    )
 }
 
 /// A bench record's columns.
@@ -316,5 +337,39 @@ mod tests {
         assert_eq!(lines[0], format!("model{}   n", " ".repeat(69_995)));
         assert_eq!(lines[2], format!("{long}   1"));
         assert_eq!(lines[3], format!("é{}  22", " ".repeat(69_999)));
+    }
+}
+
+#[cfg(test)]
+mod bench_table_tests {
+    use crate::record::BenchRecord;
+    use crate::report::Format;
+
+    fn fixture() -> BenchRecord {
+        let text = include_str!("../../tests/data/records/bench-smollm2.json");
+        let mut r: Vec<BenchRecord> = serde_json::from_str(text).unwrap();
+        r.remove(0)
+    }
+
+    #[test]
+    fn rows_of_other_engine_settings_name_them_and_one_repetition_has_no_spread() {
+        let one = fixture();
+        let table = Format::Table.render(std::slice::from_ref(&one)).unwrap();
+        assert!(!table.contains("settings"), "{table}");
+        assert!(table.contains(" ± "), "{table}");
+        let mut other = one.clone();
+        other.engine.flash_attn = "off".parse().unwrap();
+        let table = Format::Table.render(&[one.clone(), other]).unwrap();
+        let header = table.lines().next().unwrap();
+        assert!(header.contains("threads  settings"), "{table}");
+        assert!(table.contains("fa:off kv:"), "{table}");
+        let mut single = one;
+        for s in [&mut single.results.prompt_tps, &mut single.results.gen_tps] {
+            if let Some(s) = s.as_mut() {
+                (s.n, s.sd) = (1, 0.0);
+            }
+        }
+        let table = Format::Table.render(&[single]).unwrap();
+        assert!(!table.contains(" ± "), "{table}");
     }
 }
