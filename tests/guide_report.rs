@@ -1253,6 +1253,38 @@ fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
     assert_eq!(measured, 4, "the four MoE decodes measured there");
 }
 
+/// A guide written into a FIFO (or a device) writes its Markdown there and no CSV beside it.
+#[test]
+fn a_guide_into_a_fifo_writes_no_csv_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("guide.md");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let reader = std::process::Command::new("cat")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = run_in_data(&[
+        "guide",
+        "--results",
+        "records",
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = reader.wait_with_output().unwrap().stdout;
+    assert!(
+        String::from_utf8_lossy(&md).starts_with("# "),
+        "the guide reached the reader"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["guide.md"], "{names:?}");
+}
+
 /// A figure measured while the machine was busy is not the catalogue's figure for it: the cell
 /// is predicted from the machine's clean decodes instead.
 #[test]

@@ -457,6 +457,15 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         .output
         .clone()
         .unwrap_or_else(|| args.results.join("hardware-guide.md"));
+    // A device or FIFO (`/dev/null`, `/dev/stdout`) takes the Markdown; CSV files beside it
+    // would land in /dev, or beside a FIFO that nobody reads them from.
+    if let Ok(crate::util::fs::OutTarget::Special(_)) = crate::util::fs::out_target(&md_path) {
+        write_atomic(&md_path, &markdown(&guide, "hardware-guide-catalogue.csv"))?;
+        return Ok(format!(
+            "wrote {} (not a regular file: the CSVs are written only beside one)\n",
+            md_path.display()
+        ));
+    }
     let csv_path = md_path.with_extension("csv");
     if csv_path == md_path {
         return Err(Invalid(format!(

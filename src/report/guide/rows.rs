@@ -220,10 +220,14 @@ pub fn measured(key: &RowKey, os: &[&Obs], m: &MachineSummary) -> GuideRow {
     }
 }
 
-/// Mean USD per request; a local run with no recorded cost costs nothing per request.
+/// Mean USD per request; a local run with no recorded cost costs nothing per request. Unknown
+/// where some of the `n` requests have no cost: counting them as free would understate it.
 fn cost_per_request(backend: &BackendId, costs: &[f64], n: usize) -> Option<f64> {
     if costs.is_empty() {
         return backend.is_native().then_some(0.0);
+    }
+    if costs.len() < n {
+        return None;
     }
     Some(costs.iter().sum::<f64>() / n.max(1) as f64)
 }
@@ -319,6 +323,16 @@ pub fn extrapolated(f: &crate::report::depth::FullDepth, m: &MachineSummary) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cost_is_a_mean_over_requests_that_all_have_one() {
+        let api: BackendId = "openai:m".parse().unwrap();
+        let native: BackendId = "native".parse().unwrap();
+        assert_eq!(cost_per_request(&api, &[0.12, 0.04], 2), Some(0.08));
+        assert_eq!(cost_per_request(&api, &[0.12], 4), None);
+        assert_eq!(cost_per_request(&api, &[], 4), None);
+        assert_eq!(cost_per_request(&native, &[], 4), Some(0.0));
+    }
 
     #[test]
     fn fit_follows_the_stated_rule() {
