@@ -231,6 +231,12 @@ fn bad_counts() {
         (&["-p", "abc"], "whole number"),
         (&["-p", "0", "-n", "0"], "nothing to measure"),
         (&["--flash-attn", "sometimes"], "invalid value"),
+        // A negative number is a value, not a flag.
+        (
+            &["--busy-threshold", "-1"],
+            "--busy-threshold must be 0 or more",
+        ),
+        (&["--ngl", "-1"], "invalid value '-1' for '--n-gpu-layers"),
     ] {
         let mut a = vec!["-m", m];
         a.extend_from_slice(args);

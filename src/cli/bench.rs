@@ -77,7 +77,12 @@ pub struct BenchArgs {
     )]
     pub type_v: Vec<KvType>,
     /// Layers to offload to a GPU (ignored on CPU-only builds).
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 999)]
+    #[arg(
+        long = "n-gpu-layers",
+        visible_alias = "ngl",
+        default_value_t = 999,
+        allow_negative_numbers = true
+    )]
     pub n_gpu_layers: u32,
     /// Memory-map the model file.
     #[arg(long = "mmap", value_enum, default_value_t = OnOff::On)]
@@ -95,7 +100,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub require_idle: bool,
     /// Other load, in busy cores, above which the machine counts as busy.
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
     /// Hash the model file (sha256) into the record.
     #[arg(long)]

@@ -33,7 +33,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
     /// Seed of the open-loop arrival schedules [default: 1].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
 }
 

@@ -113,7 +113,7 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N")]
     pub layers: Option<u32>,
     /// Seed of the random weights and routers.
-    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Routed experts instead of the published count, at most 1024 (MoE models; experts per
     /// token stay).
@@ -143,7 +143,7 @@ pub struct TwinArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Plain random bytes instead of well-scaled quantized values (a contrast: scales become
     /// NaN or infinity).
@@ -215,7 +215,7 @@ pub struct CheckArgs {
     /// Current samples measured while other processes kept more cores than this busy make a
     /// slowdown "slower, busy machine": reported, but not a failure (a busy baseline excuses
     /// nothing: it only understates a slowdown).
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]

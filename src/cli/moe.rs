@@ -55,7 +55,7 @@ pub struct UpcycleArgs {
     #[arg(long, value_enum, default_value_t = Router::Grouped)]
     pub router: Router,
     /// Seed of the random router.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// After writing, compare the MoE's greedy tokens with the dense model's (exit 1 if they
     /// differ).

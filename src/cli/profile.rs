@@ -46,7 +46,12 @@ pub struct ProfileArgs {
     #[arg(long = "flash-attn", value_enum, default_value = "auto")]
     pub flash_attn: FlashAttn,
     /// Layers to offload to a GPU (ignored on CPU-only builds).
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 999)]
+    #[arg(
+        long = "n-gpu-layers",
+        visible_alias = "ngl",
+        default_value_t = 999,
+        allow_negative_numbers = true
+    )]
     pub n_gpu_layers: u32,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
@@ -55,7 +60,7 @@ pub struct ProfileArgs {
     #[arg(long)]
     pub require_idle: bool,
     /// Other load, in busy cores, above which the machine counts as busy.
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES")]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
 }
 
