@@ -473,10 +473,25 @@ pub fn parse_concurrency(s: &str) -> Result<Vec<u32>, String> {
 /// no duplicates, in the order given.
 pub fn parse_rates(s: &str) -> Result<Vec<f64>, String> {
     let expect = "give requests per second from 0.0001 to 10000";
-    parse_list("--rate", s, expect, |i| {
+    let rates = parse_list("--rate", s, expect, |i| {
         let r = i.parse::<f64>().ok()?;
         (MIN_RATE..=10_000.0).contains(&r).then_some(r)
-    })
+    })?;
+    // Tables and records name a level by its label: two that read the same are one level.
+    let label = |rate| {
+        let (slots, seed) = (1, 0);
+        Shape::Open { rate, slots, seed }.label()
+    };
+    for (i, &r) in rates.iter().enumerate() {
+        if let Some(&same) = rates[..i].iter().find(|&&o| label(o) == label(r)) {
+            return Err(format!(
+                "--rate {same} and {r}: both are shown as {}, one level; give rates that \
+                 differ there",
+                label(r)
+            ));
+        }
+    }
+    Ok(rates)
 }
 
 /// The least open-loop rate: one request every 10 000 s (under three hours) on average, well

@@ -428,4 +428,9 @@ fn rate_lists_parse_and_bad_ones_are_refused() {
         assert!(parse_rates(bad).unwrap_err().contains("commas"));
     }
     assert_eq!(parse_rates("1,1.0").unwrap_err(), "--rate 1.0: given twice");
+    assert_eq!(
+        parse_rates("3.001,3.004").unwrap_err(),
+        "--rate 3.001 and 3.004: both are shown as 3 req/s, one level; give rates that differ there"
+    );
+    assert!(parse_rates("3.01,3.02").is_ok());
 }

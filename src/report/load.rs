@@ -223,7 +223,8 @@ pub fn knees(rows: &[LoadRow]) -> Vec<String> {
             .collect();
         let name = r.cell_name(several_machines(rows));
         let at = match (knee(&curve), open) {
-            (None, _) => "no level meets them".to_string(),
+            (None, false) => "no concurrency level meets them".to_string(),
+            (None, true) => "no rate meets them".to_string(),
             (Some(v), false) => format!("concurrency {v}"),
             (Some(v), true) => format!("{v} req/s"),
         };
