@@ -55,6 +55,26 @@ fn sweep(dir: &Path, model: &Path, extra: &str) -> std::process::Output {
     run(&args)
 }
 
+/// A level that the duration alone bounds records the requests it sent as its size, not the
+/// cap on how many it could have sent.
+#[test]
+fn a_level_bounded_by_its_duration_records_what_it_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let _g = heavy();
+    let o = sweep(
+        dir.path(),
+        model(),
+        "-s short-response --limit 1 --max-tokens 4 --concurrency 1 --duration 1",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = records(dir.path());
+    let one = level(&recs, 1);
+    assert!(!one.is_empty());
+    for r in &one {
+        assert_eq!(r["traffic"]["level_requests"], one.len(), "{r}");
+    }
+}
+
 #[test]
 fn three_at_once_overlap_complete_and_answer_as_alone() {
     let _g = heavy();

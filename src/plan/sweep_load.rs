@@ -60,10 +60,16 @@ impl SweepPlan {
                 level.arrived_unsent
             ));
         }
-        // What every request of the level records of it; each adds its own place in it.
+        // What every request of the level records of it; each adds its own place in it. A level
+        // that the duration alone bounds holds the requests it sent, not the cap on them.
+        let size = self.level_size(c, shape);
         let level_traffic = Traffic {
             shape,
-            level_requests: self.level_size(c, shape),
+            level_requests: if counted {
+                size
+            } else {
+                size - level.unsent.min(size)
+            },
             seq: 0,
             arrival_ms: 0.0,
             queue_ms: 0.0,

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct Traffic {
     #[serde(flatten)]
     pub shape: Shape,
-    /// Requests the level's schedule holds.
+    /// Requests the level's schedule holds (of a level that `--duration` alone bounds, those it
+    /// sent before the time ran out).
     pub level_requests: usize,
     /// This request's number in the schedule (0, 1, ...).
     pub seq: usize,
