@@ -249,7 +249,11 @@ fn a_level_that_does_not_fit_is_refused_before_it_starts() {
     let recs = records(dir.path());
     assert_eq!(level(&recs, 1).len(), 1, "the level that fits ran");
     assert!(level(&recs, 256).is_empty());
-    assert!(recs.iter().any(|r| r["kind"] == "cell_failed"));
+    // Its record names the level, which the cell key does not.
+    let failed: Vec<_> = recs.iter().filter(|r| r["kind"] == "cell_failed").collect();
+    assert_eq!(failed.len(), 1);
+    let reason = failed[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("c=256: needs about"), "{reason}");
 }
 
 fn openai_chunk(content: &str, finish: Option<&str>) -> String {

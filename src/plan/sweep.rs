@@ -257,7 +257,15 @@ impl SweepPlan {
     }
 
     /// The record of cell `c` failing.
+    /// The record of cell `c`'s failure; a load level's names the level, which its cell key
+    /// does not.
     fn failure(&self, c: usize, reason: String) -> Record {
+        let reason = match self.levels.get(c).copied().flatten() {
+            Some(shape) if !reason.starts_with(&format!("{}:", shape.label())) => {
+                format!("{}: {reason}", shape.label())
+            }
+            _ => reason,
+        };
         Record::CellFailed(CellFailure {
             provenance: Provenance::now(),
             cell: self.cells[c].setup.key.clone(),
