@@ -7,7 +7,9 @@ use super::table::{self, opt, Column};
 use crate::measure::compare::{self, Better, Ratio, Verdict};
 use crate::plan::ab::{self, AbOptions, AbRun};
 use crate::record::Records;
-use crate::record::{BenchRecord, EngineSettings, LoadReport, MachineInfo, RequestRecord};
+use crate::record::{
+    BenchRecord, BuildInfo, EngineSettings, LoadReport, MachineInfo, RequestRecord,
+};
 use crate::report::median;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,8 +111,13 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
     let cur = series(current, opts.busy_threshold);
     let all_failed = all_failed(current);
     let current_machines: Vec<String> = (current.requests.iter())
-        .map(|q| machine_class(&q.info.machine))
-        .chain(current.bench.iter().map(|r| machine_class(&r.machine)))
+        .map(|q| machine_class(&q.info.machine, &q.info.build))
+        .chain(
+            current
+                .bench
+                .iter()
+                .map(|r| machine_class(&r.machine, &r.build)),
+        )
         .collect();
     let machines: BTreeSet<&String> = cur
         .keys()
@@ -380,9 +387,15 @@ fn better(metric: &str) -> Better {
     }
 }
 
-/// The machine class: runs on different hardware are never compared.
-pub fn machine_class(m: &MachineInfo) -> String {
-    format!("{} ({}, {} threads)", m.cpu, m.arch, m.logical_cores)
+/// The machine class: runs on different hardware are never compared. The CPU, and the
+/// accelerators llama.cpp saw (a GPU host and a CPU-only one with the same CPU differ).
+pub fn machine_class(m: &MachineInfo, build: &BuildInfo) -> String {
+    let gpus = crate::report::obs::Fingerprint::of(m, build).accelerators;
+    let cpu = format!("{} ({}, {} threads)", m.cpu, m.arch, m.logical_cores);
+    match gpus.is_empty() {
+        true => cpu,
+        false => format!("{cpu} + {}", gpus.join(" + ")),
+    }
 }
 
 fn settings(e: &EngineSettings, with_batch: bool) -> String {
@@ -427,7 +440,7 @@ fn bench_series(r: &BenchRecord, busy: bool, out: &mut BTreeMap<SeriesKey, Sampl
 /// The series of a bench record's `metric`.
 fn bench_key(r: &BenchRecord, metric: &'static str) -> SeriesKey {
     SeriesKey {
-        machine: machine_class(&r.machine),
+        machine: machine_class(&r.machine, &r.build),
         cell: format!(
             "{} {}",
             r.model.file_name.trim_end_matches(".gguf"),
@@ -462,7 +475,7 @@ fn request_series(q: &RequestRecord, busy: bool, out: &mut BTreeMap<SeriesKey, S
 /// pooled or compared with each other.
 fn request_key(q: &RequestRecord, metric: &'static str) -> SeriesKey {
     SeriesKey {
-        machine: machine_class(&q.info.machine),
+        machine: machine_class(&q.info.machine, &q.info.build),
         cell: format!("{} {}", q.cell.model, q.cell.quant),
         workload: match &q.traffic {
             Some(t) => format!("{} {}", q.scenario, t.shape.label()),

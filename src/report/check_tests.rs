@@ -235,3 +235,32 @@ fn only_a_busy_current_run_excuses_a_slowdown() {
     assert_eq!(busy(slow()).busy_count(1.0), 1);
     assert_eq!(slow().busy_count(1.0), 0);
 }
+
+#[test]
+fn runs_on_another_accelerator_are_another_machine() {
+    let gpu = |name: &str| crate::record::DeviceInfo {
+        name: "CUDA0".into(),
+        description: name.into(),
+        backend: "CUDA".into(),
+        memory_total_bytes: 80 << 30,
+    };
+    let on = |name: &str, rates: &[f64]| {
+        let mut r = records(rates, 2);
+        r.bench[0].build.devices.push(gpu(name));
+        r
+    };
+    let fast = [100.0, 102.0, 98.0, 101.0, 99.0];
+    let slow = [50.0, 51.0, 49.0, 50.5, 49.5];
+    let r = check(&on("NVIDIA H200", &fast), &on("NVIDIA H200", &slow), &CHECK);
+    assert_eq!(verdicts(&r), [Verdict::Slower; 3], "{}", render(&r));
+    assert!(
+        r.rows[0].key.machine.ends_with(" + CUDA0 (NVIDIA H200)"),
+        "{r:?}"
+    );
+    // An H100 run is not held against an H200 baseline, nor a CPU-only run against either.
+    let r = check(&on("NVIDIA H200", &fast), &on("NVIDIA H100", &slow), &CHECK);
+    assert!(!r.regressed(), "{}", render(&r));
+    assert_eq!(r.count(Verdict::New), 3, "{}", render(&r));
+    let r = check(&on("NVIDIA H200", &fast), &records(&slow, 2), &CHECK);
+    assert_eq!(r.count(Verdict::New), 3, "{}", render(&r));
+}
