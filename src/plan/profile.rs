@@ -85,6 +85,9 @@ pub struct ProfileConfig {
     pub busy_threshold: f64,
 }
 
+/// The largest context a profile runs in (2^20 tokens).
+pub const MAX_PROFILE_CTX: u32 = 1 << 20;
+
 /// The context every phase fits in: the longer of prompt + 1 and depth + n_gen tokens, with
 /// the whole depth prompt in one batch.
 pub fn plan_settings(
@@ -97,8 +100,13 @@ pub fn plan_settings(
     let need = u64::from(prompt_tokens.max(depth)) + u64::from(n_gen) + 1;
     let n_ctx = u32::try_from(need)
         .ok()
-        .filter(|&n| n <= 1 << 20)
-        .ok_or_else(|| format!("{need} tokens of context are more than runner profiles"))?;
+        .filter(|&n| n <= MAX_PROFILE_CTX)
+        .ok_or_else(|| {
+            format!(
+                "-p/-d and -n need {need} tokens of context; runner profiles at most \
+                 {MAX_PROFILE_CTX}"
+            )
+        })?;
     let n_batch = prompt_tokens.max(depth);
     Ok(ContextSettings {
         n_ctx,

@@ -78,5 +78,9 @@ fn a_reference_makes_two_cells_loading_the_models_in_each_order() {
 fn contexts_fit_every_phase() {
     let c = plan_settings(16, 256, 32, 4, FlashAttn::Auto).unwrap();
     assert_eq!((c.n_ctx, c.n_batch, c.threads), (256 + 32 + 1, 256, 4));
-    assert!(plan_settings(16, 4_000_000, 8, 1, FlashAttn::Auto).is_err());
+    let e = plan_settings(16, 4_000_000, 8, 1, FlashAttn::Auto).unwrap_err();
+    assert_eq!(
+        e,
+        "-p/-d and -n need 4000009 tokens of context; runner profiles at most 1048576"
+    );
 }
