@@ -119,7 +119,12 @@ pub fn sweep(
     for note in &plan.notes {
         eprintln!("{note}");
     }
-    let obs = Progress::new(out.progress, "requests");
+    // With load levels, each of a cell's steps is a whole level.
+    let unit = match cfg.load {
+        Some(_) => "levels",
+        None => "requests",
+    };
+    let obs = Progress::new(out.progress, unit);
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     exec::signals::install();
     let failures = crate::plan::sweep::run(&mut plan, &obs, &monitor);
