@@ -714,6 +714,10 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
         list(ValueType::Str, vec![MetaValue::Str("x".into()); 3]),
     );
     let scalar = with_scores("scalar.gguf", MetaValue::U32(3));
+    let long = with_scores(
+        "long.gguf",
+        list(ValueType::F32, vec![MetaValue::F32(0.0); 4]),
+    );
     fn synth_with<'a>(tokenizer: &'a str, o: &'a str) -> Vec<&'a str> {
         let args = ["models", "synth", "llama-3.1-8b", "--tokenizer", tokenizer];
         [&args[..], &["-o", o]].concat()
@@ -726,6 +730,11 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
         (
             synth_with(&strings, o),
             "tokenizer.ggml.scores is a list of str; llama.cpp reads a list of f32 or i32",
+        ),
+        (
+            synth_with(&long, o),
+            "tokenizer.ggml.scores has 4 entries: more than its 3 tokens, fewer than the 128256 \
+             they are padded to",
         ),
         (
             synth_with(&scalar, o),

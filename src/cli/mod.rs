@@ -110,14 +110,14 @@ pub struct SynthArgs {
     #[arg(short, long)]
     pub quant: Option<String>,
     /// Keep only the first N layers (every per-layer shape stays the model's) [default: all]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub layers: Option<u32>,
     /// Seed of the random weights and routers.
     #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Routed experts instead of the published count, at most 1024 (MoE models; experts per
     /// token stay).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub experts: Option<u32>,
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
     #[arg(long, conflicts_with = "tokenizer")]
@@ -207,7 +207,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ARGS", requires = "ab", allow_hyphen_values = true)]
     pub candidate_args: Option<String>,
     /// Slowdown tolerated before a change counts, in percent (`5%` or `5`).
-    #[arg(long, default_value = "5%", value_parser = parse_percent)]
+    #[arg(long, default_value = "5%", value_parser = parse_percent, allow_negative_numbers = true)]
     pub tolerance: f64,
     /// Write the current records as the new baseline instead of checking.
     #[arg(long, conflicts_with = "ab")]
@@ -281,20 +281,20 @@ pub struct GuideArgs {
     pub machine: Option<String>,
     /// Share of the published peak bandwidth assumed for machines without records: a fraction
     /// above 0 and at most 1 (0.5) or a percentage (50%).
-    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share)]
+    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share, allow_negative_numbers = true)]
     pub efficiency: f64,
     /// Print the prediction model's leave-one-out validation against the published rows
     /// (DIR/reference/llama-cpp-published.csv) instead of writing the guide.
     #[arg(long, conflicts_with_all = ["machine", "output", "efficiency", "context", "prompt"])]
     pub validate: bool,
     /// With --machine: the decode rate (tok/s) a model must reach to count as interactive.
-    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine")]
+    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine", allow_negative_numbers = true)]
     pub interactive: f64,
     /// Context (tokens) the memory needed is computed for (KV cache).
-    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000), allow_negative_numbers = true)]
     pub context: u64,
     /// Prompt length (tokens) TTFT is predicted for.
-    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000), allow_negative_numbers = true)]
     pub prompt: u64,
 }
 

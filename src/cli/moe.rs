@@ -42,10 +42,10 @@ pub struct UpcycleArgs {
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
     /// Experts per layer, N (2 to 1024).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub experts: u32,
     /// Experts each token uses, K (1 to N).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub used: u32,
     /// Router: `grouped` (seeded random rows shared by groups of K experts: each token takes
     /// one whole group, weights exactly 1/K, so the dense output is reproduced bit for bit for

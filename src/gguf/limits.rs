@@ -388,6 +388,14 @@ mod tests {
         let blocks = ("llama.block_count", MetaValue::U32(40));
         let e = refused(&[blocks.clone(), h(12), kvs(&forty)]);
         assert!(e.contains("head_count_kv 5 in layer 39"), "{e}");
+        // Numbers are held up to a value per layer of the deepest model, no further: a longer
+        // array is not read per layer.
+        let g = parse(&[kvs(&[4; 600])]).unwrap();
+        let Some(MetaValue::Array(a)) = g.arch_get("attention.head_count_kv") else {
+            panic!("no array")
+        };
+        assert_eq!((a.len, a.head.len()), (600, 512));
+        assert_eq!(g.arch_per_layer("attention.head_count_kv", 0), None);
         // A layer count past llama.cpp's is refused as such, not walked.
         let huge = ("llama.block_count", MetaValue::U64(1 << 40));
         assert!(refused(&[huge, h(12), kvs(&forty)]).contains("llama.cpp loads 1 to 512 layers"));

@@ -173,8 +173,15 @@ fn per_token_lists(g: &GgufFile, n: u64, vocab: u64) -> Result<(), String> {
                     names()
                 ))
             }
-            MetaValue::Array(a) if a.len < n || (a.len != n && a.len < vocab) => {
+            MetaValue::Array(a) if a.len < n => {
                 return Err(format!("{key} has {} entries for {n} tokens", a.len))
+            }
+            MetaValue::Array(a) if a.len != n && a.len < vocab => {
+                return Err(format!(
+                    "{key} has {} entries: more than its {n} tokens, fewer than the {vocab} \
+                     they are padded to",
+                    a.len
+                ))
             }
             MetaValue::Array(_) => {}
             other => {

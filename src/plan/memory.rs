@@ -48,7 +48,7 @@ pub fn check(
         return Ok(());
     }
     Err(format!(
-        "needs about {:.2} GiB (weights {:.2} + KV cache {:.2} for {n_ctx} tokens + buffers), more than the {:.2} GiB it may use (the memory available, or --max-memory)",
+        "needs about {:.2} GiB (weights {:.2} + KV cache {:.2} for {n_ctx} tokens + buffers), more than the {:.2} GiB it may use",
         need as f64 / GIB,
         weights as f64 / GIB,
         kv as f64 / GIB,

@@ -139,6 +139,8 @@ impl SweepPlan {
         let mut baselines = Baselines::from_options(&cfg.backends).map_err(Invalid)?;
         let quants = quant::parse_list(&cfg.quants).map_err(Invalid)?;
         let mut scenarios = load_scenarios(&cfg.scenarios)?;
+        // Before any model is resolved (which may fetch it), of the prompts within --limit.
+        check_setups(&scenarios, cfg.limit)?;
         cap_output(&mut scenarios, cfg.max_tokens);
         // A rubric the judges would refuse fails now, not after the sweep has run.
         if !baselines.judges.is_empty() {
@@ -160,7 +162,6 @@ impl SweepPlan {
             sc.prompts
                 .truncate(cfg.limit.map_or(usize::MAX, |n| n as usize));
         }
-        check_setups(&scenarios)?;
         let results = cfg.results.join(format!("sweep-{id}.jsonl"));
         // -o is neither the sweep's records file, nor another sweep's or a bench's, nor a file
         // the sweep reads: a scenario, the backend config, the price table (a model is refused

@@ -112,7 +112,11 @@ impl SweepPlan {
                         seqs,
                         mem_limit,
                     )
-                    .err();
+                    .err()
+                    .map(|why| match cfg.max_memory {
+                        Some(_) => format!("{why} (--max-memory)"),
+                        None => format!("{why} (the memory free now; --max-memory sets another)"),
+                    });
                     let setup = self.setup(&key, vec![source], &pending);
                     let cell = self.push(native_label(&key), 0, setup, pending, level);
                     cell.isolate = Some(vec!["sweep-cell".into(), spec_path.display().to_string()]);
@@ -182,12 +186,13 @@ pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> 
     Ok(out)
 }
 
-/// Refuses a scenario whose executed graders' own part fails before any answer is graded;
-/// each distinct part is run once.
-pub(super) fn check_setups(scenarios: &[Scenario]) -> Result<(), Invalid> {
+/// Refuses a scenario whose executed graders' own part fails before any answer is graded,
+/// of the first `limit` prompts of each; each distinct part is run once.
+pub(super) fn check_setups(scenarios: &[Scenario], limit: Option<u32>) -> Result<(), Invalid> {
     let mut seen = HashSet::new();
+    let limit = limit.map_or(usize::MAX, |n| n as usize);
     for sc in scenarios {
-        for p in &sc.prompts {
+        for p in sc.prompts.iter().take(limit) {
             for g in &p.graders {
                 let scenario::Grader::Tests(t) = g else {
                     continue;

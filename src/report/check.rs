@@ -390,7 +390,11 @@ fn better(metric: &str) -> Better {
 /// The machine class: runs on different hardware are never compared. The CPU, and the
 /// accelerators llama.cpp saw (a GPU host and a CPU-only one with the same CPU differ).
 pub fn machine_class(m: &MachineInfo, build: &BuildInfo) -> String {
-    let gpus = crate::report::obs::Fingerprint::of(m, build).accelerators;
+    // BLAS is a library llama.cpp lists as a device, not hardware.
+    let gpus: Vec<String> = (crate::report::obs::Fingerprint::of(m, build).accelerators)
+        .into_iter()
+        .filter(|a| !a.starts_with("BLAS"))
+        .collect();
     let cpu = format!("{} ({}, {} threads)", m.cpu, m.arch, m.logical_cores);
     match gpus.is_empty() {
         true => cpu,

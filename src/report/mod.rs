@@ -85,8 +85,24 @@ impl Format {
     pub fn render(self, records: &[BenchRecord]) -> Result<String, ReportError> {
         // Records of several engine settings (a list of --flash-attn, --ctk, -b...) name
         // theirs in a column after the threads; otherwise their rows could not be told apart.
+        // (Tests of other sizes get other contexts and batches without any list given: only
+        // rows of the same model, test and threads are told apart.)
         let mut columns = table::BENCH.to_vec();
-        if distinct(records.iter().map(table::bench_settings)).len() > 1 {
+        let same_test = |r: &BenchRecord| {
+            let e = &r.engine;
+            (
+                r.model.path.clone(),
+                r.test.name.clone(),
+                e.threads,
+                e.threads_batch,
+            )
+        };
+        let runs = distinct(
+            records
+                .iter()
+                .map(|r| (same_test(r), table::bench_settings(r))),
+        );
+        if runs.len() > distinct(records.iter().map(same_test)).len() {
             let at = columns
                 .iter()
                 .position(|c| c.header == "threads")
@@ -103,7 +119,7 @@ impl Format {
 }
 
 /// Rows in one format: as data, or as a Markdown table or aligned text followed by the
-/// `notes` under it (in Markdown a paragraph after the table, each note a line of it).
+/// `notes` under it (in Markdown, a code block after the table).
 pub fn render_rows<T: serde::Serialize>(
     format: Format,
     columns: &[Column<T>],
@@ -117,16 +133,10 @@ pub fn render_rows<T: serde::Serialize>(
             .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
             .collect::<Result<String, _>>()?,
         Format::Csv => csv::to_csv(rows)?,
+        // The notes may hold an aligned table of their own: kept as written, in a code block.
         Format::Md => match notes() {
             n if n.is_empty() => table::markdown(columns, rows),
-            n => {
-                let lines: Vec<&str> = n.lines().filter(|l| !l.trim().is_empty()).collect();
-                format!(
-                    "{}\n{}\n",
-                    table::markdown(columns, rows),
-                    lines.join("  \n")
-                )
-            }
+            n => format!("{}\n```text\n{n}```\n", table::markdown(columns, rows)),
         },
         Format::Table => table::aligned(columns, rows) + &notes(),
     })

@@ -657,7 +657,7 @@ mod tests {
         let md = render(Format::Md, &rows).unwrap();
         let note = "(busy!) 7 request(s) ran while other processes kept the machine busy";
         assert!(table.contains(note), "{table}");
-        assert!(md.contains(note), "{md}");
+        assert!(md.contains(&format!("```text\n{note}")), "{md}");
         assert!(
             md.contains("* re-quantized from an already quantized file"),
             "{md}"

@@ -466,6 +466,11 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
             md_path.display()
         ));
     }
+    // Beside the file the Markdown lands in (`/dev/stdout` redirected to a file: that file).
+    let md_path = match crate::util::fs::out_target(&md_path) {
+        Ok(crate::util::fs::OutTarget::File(real)) => real,
+        _ => md_path,
+    };
     let csv_path = md_path.with_extension("csv");
     if csv_path == md_path {
         return Err(Invalid(format!(

@@ -294,7 +294,8 @@ fn parameters(cal: &Calibration) -> String {
     }
     for (label, why) in &cal.unfitted {
         s.push_str(&format!(
-            "- {} (not fitted): {}; its column holds only what was measured there.\n",
+            "- {} (not fitted): {}; its column holds only what was measured there on an idle \
+             machine.\n",
             table::markdown_cell(label),
             why.replace(" here", " there")
         ));
