@@ -59,8 +59,7 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
 fn a_ctrl_c_ends_the_wait_for_an_output_fifos_reader() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("out.fifo");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-    assert!(made.unwrap().success());
+    mkfifo(&fifo);
     let m = model().to_str().unwrap();
     let f = fifo.to_str().unwrap();
     let _g = heavy();
@@ -537,12 +536,6 @@ fn shapes_llama_cpp_asserts_on() {
         "{err}"
     );
     assert!(!out.exists());
-}
-
-/// Makes a FIFO at `path` with the system's `mkfifo`.
-fn mkfifo(path: &Path) {
-    let made = std::process::Command::new("mkfifo").arg(path).status();
-    assert!(made.unwrap().success(), "mkfifo {}", path.display());
 }
 
 #[test]

@@ -1258,8 +1258,7 @@ fn a_machine_with_only_moe_decodes_keeps_its_catalogue_column() {
 fn a_guide_into_a_fifo_writes_no_csv_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("guide.md");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-    assert!(made.unwrap().success());
+    common::mkfifo(&fifo);
     let reader = std::process::Command::new("cat")
         .arg(&fifo)
         .stdout(std::process::Stdio::piped())

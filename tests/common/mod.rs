@@ -84,6 +84,12 @@ pub fn bench(args: &str) -> Output {
     run(&v)
 }
 
+/// Makes a FIFO at `path` with the system's `mkfifo`.
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(made.unwrap().success(), "mkfifo {}", path.display());
+}
+
 /// A metadata entry as the GGUF writer copies it: key, type and encoded value.
 pub type Entry = (String, ValueType, Vec<u8>);
 
