@@ -154,7 +154,7 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
 /// holds it without its metric) and measured nothing.
 fn side<'a>(
     series: &'a BTreeMap<SeriesKey, Samples>,
-    ran: &BTreeSet<SeriesKey>,
+    ran: &BTreeMap<SeriesKey, Option<usize>>,
     nothing: &'a Samples,
     key: &SeriesKey,
 ) -> Option<&'a Samples> {
@@ -164,48 +164,46 @@ fn side<'a>(
     };
     series
         .get(key)
-        .or_else(|| ran.contains(&whole).then_some(nothing))
+        .or_else(|| ran.contains_key(&whole).then_some(nothing))
 }
 
-/// The series (without their metric) of the bench records without samples and of the
-/// requests that all failed: run, but without a figure to compare.
-fn measured_nothing(records: &Records) -> BTreeSet<SeriesKey> {
-    let bench = (records.bench.iter())
-        .filter(|r| r.samples.is_empty())
-        .map(|r| bench_key(r, ""));
-    // A request series measured nothing when every one of its requests failed.
-    let mut requests: BTreeMap<SeriesKey, bool> = BTreeMap::new();
+/// The series (without their metric) that ran and measured nothing: of requests, those whose
+/// every request failed, with how many failed; of bench tests, those whose records hold no
+/// samples, with `None`.
+fn measured_nothing(records: &Records) -> BTreeMap<SeriesKey, Option<usize>> {
+    let mut requests: BTreeMap<SeriesKey, (usize, usize)> = BTreeMap::new();
     for q in &records.requests {
-        *requests.entry(request_key(q, "")).or_insert(true) &= q.failed;
+        let e = requests.entry(request_key(q, "")).or_default();
+        *(if q.failed { &mut e.1 } else { &mut e.0 }) += 1;
     }
-    let failed = (requests.into_iter()).filter_map(|(k, all_failed)| all_failed.then_some(k));
-    bench.chain(failed).collect()
+    let mut samples: BTreeMap<SeriesKey, usize> = BTreeMap::new();
+    for r in &records.bench {
+        *samples.entry(bench_key(r, "")).or_default() += r.samples.len();
+    }
+    let failed = (requests.into_iter()).filter(|(_, (ok, _))| *ok == 0);
+    let empty = (samples.into_iter()).filter(|(_, n)| *n == 0);
+    (failed.map(|(k, (_, n))| (k, Some(n))))
+        .chain(empty.map(|(k, _)| (k, None)))
+        .collect()
 }
 
 /// The series of `records` (machine, cell, workload and settings) that measured nothing: of
 /// requests, those whose every request failed, named `machine: cell workload settings (n
 /// requests)`; of bench tests, those whose records hold no samples, named `... (no samples)`.
 pub fn all_failed(records: &Records) -> Vec<String> {
-    let name = |k: SeriesKey| format!("{}: {} {} {}", k.machine, k.cell, k.workload, k.settings);
-    let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for q in &records.requests {
-        let e = by.entry(name(request_key(q, ""))).or_default();
-        match q.failed {
-            true => e.1 += 1,
-            false => e.0 += 1,
-        }
-    }
-    let mut samples: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &records.bench {
-        *samples.entry(name(bench_key(r, ""))).or_default() += r.samples.len();
-    }
-    let requests = (by.into_iter())
-        .filter(|(_, (ok, _))| *ok == 0)
-        .map(|(name, (_, failed))| format!("{name} ({failed} requests)"));
-    let bench = (samples.into_iter())
-        .filter(|(_, n)| *n == 0)
-        .map(|(name, _)| format!("{name} (no samples)"));
-    requests.chain(bench).collect()
+    let mut named: Vec<_> = (measured_nothing(records).into_iter())
+        .map(|(k, failed)| {
+            let name = format!("{}: {} {} {}", k.machine, k.cell, k.workload, k.settings);
+            (failed.is_none(), name, failed)
+        })
+        .collect();
+    named.sort();
+    (named.into_iter())
+        .map(|(_, name, failed)| match failed {
+            Some(n) => format!("{name} ({n} requests)"),
+            None => format!("{name} (no samples)"),
+        })
+        .collect()
 }
 
 /// The A/B check (`runner check --ab`): two builds run side by side in rounds on this machine.
