@@ -396,11 +396,25 @@ fn values(path: &Path, text: &str, unreadable: &mut usize) -> Vec<Value> {
         .collect()
 }
 
+/// Writes every whole number that a float holds exactly (`91.0`) as the integer (`91`).
+fn whole_numbers_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => *n = (f as i64).into(),
+            _ => {}
+        },
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
 /// Files one value by its kind of record, once: a value seen before, whatever the order of
-/// its keys, counts as a duplicate.
+/// its keys and however its whole numbers are written (`91` or `91.0`), counts as a duplicate.
 fn add(value: Value, out: &mut Records, seen: &mut BTreeSet<String>) {
     let mut canonical = value.clone();
     canonical.sort_all_objects();
+    whole_numbers_as_integers(&mut canonical);
     if !seen.insert(canonical.to_string()) {
         out.duplicates += 1;
         return;
@@ -623,6 +637,25 @@ mod tests {
         std::fs::write(&path, format!("{line}\n{reordered}\n")).unwrap();
         let r = load(&path).unwrap();
         assert_eq!((r.requests.len(), r.duplicates), (1, 1));
+    }
+
+    /// A record whose whole numbers another tool rewrote (`91.0` as `91`) is a duplicate; one
+    /// whose figure differs is not.
+    #[test]
+    fn a_record_with_its_whole_numbers_written_as_integers_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let line = sweep.lines().next().unwrap();
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        v["ttft_ms"] = serde_json::json!(91.0);
+        let mut rewritten = v.clone();
+        rewritten["ttft_ms"] = serde_json::json!(91);
+        let mut other = v.clone();
+        other["ttft_ms"] = serde_json::json!(91.5);
+        let path = dir.path().join("sweep.jsonl");
+        std::fs::write(&path, format!("{v}\n{rewritten}\n{other}\n")).unwrap();
+        let r = load(&path).unwrap();
+        assert_eq!((r.requests.len(), r.duplicates), (2, 1));
     }
 
     /// A level in several files is one level: of two sweeps' complete runs the latest is
