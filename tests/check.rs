@@ -491,11 +491,19 @@ fn load_levels_of_other_concurrency_are_other_series() {
     let (c1, c8) = (dir.path().join("c1.jsonl"), dir.path().join("c8.jsonl"));
     at(&sweep, &c1, 1);
     at(&slow, &c8, 8);
+    // Levels apart compare nothing, and a check that compared nothing fails aloud.
     let o = check(&c1, &c8, &[]);
-    assert!(o.status.success(), "{}", stdout(&o));
     let text = stdout(&o);
     assert!(text.contains("short-response c=8"), "{text}");
     assert!(text.contains("\n0 slower,"), "{text}");
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "error: nothing compared: no series of the current records is in the baseline"
+        ),
+        "{err}"
+    );
     // The same level pairs with itself.
     let c1_slow = dir.path().join("c1-slow.jsonl");
     at(&slow, &c1_slow, 1);

@@ -280,6 +280,10 @@ fn verdict(
         );
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
+    if let Some(why) = report.nothing_compared() {
+        eprintln!("error: nothing compared: {why}; --update-baseline writes a new baseline");
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
     if report.regressed() {
         eprintln!(
             "error: {} series slower beyond the {:.1}% tolerance",

@@ -60,6 +60,9 @@ pub struct CheckReport {
     /// The A/B check's two builds and rounds (`runner check --ab`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ab: Option<AbSummary>,
+    /// The machine classes of the baseline's series and of the current records.
+    #[serde(skip)]
+    pub machines: (BTreeSet<String>, BTreeSet<String>),
 }
 
 /// What the A/B check ran: each side's binary and build, the rounds kept and dropped.
@@ -94,6 +97,32 @@ impl CheckReport {
     pub fn regressed(&self) -> bool {
         self.count(Verdict::Slower) > 0 || !self.all_failed.is_empty()
     }
+
+    /// Why nothing was compared although the baseline holds series: no series of the current
+    /// records is in it. A check that compares nothing must not pass as one without slowdowns.
+    pub fn nothing_compared(&self) -> Option<String> {
+        let one_sided = |r: &CheckRow| matches!(r.verdict, Verdict::New | Verdict::Missing);
+        let baseline = self.other_machines + self.count(Verdict::Missing);
+        if self.ab.is_some() || baseline == 0 || !self.rows.iter().all(one_sided) {
+            return None;
+        }
+        let (base, cur) = &self.machines;
+        let list = |m: &BTreeSet<String>| {
+            let names: Vec<&str> = m.iter().map(|s| s.as_str()).collect();
+            table::text_cell(&names.join("; "))
+        };
+        Some(match base.is_disjoint(cur) {
+            true => format!(
+                "the baseline ran on {} and the current records on {}: another CPU, thread \
+                 count or accelerator list is another machine class",
+                list(base),
+                list(cur)
+            ),
+            false => "no series of the current records is in the baseline (another model, \
+                      quantization, workload or settings)"
+                .into(),
+        })
+    }
 }
 
 /// How strict the check is.
@@ -119,11 +148,10 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
                 .map(|r| machine_class(&r.machine, &r.build)),
         )
         .collect();
-    let machines: BTreeSet<&String> = cur
-        .keys()
-        .map(|k| &k.machine)
-        .chain(&current_machines)
+    let machines: BTreeSet<String> = (cur.keys().map(|k| k.machine.clone()))
+        .chain(current_machines)
         .collect();
+    let base_machines = base.keys().map(|k| k.machine.clone()).collect();
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
     // A side that ran a series and measured nothing has too few samples, not none.
     let (base_nothing, cur_nothing) = (measured_nothing(baseline), measured_nothing(current));
@@ -147,6 +175,7 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
         other_machines,
         all_failed,
         ab: None,
+        machines: (base_machines, machines),
     }
 }
 
@@ -239,6 +268,7 @@ pub fn check_ab(opts: &AbOptions, run: &AbRun, check: &CheckOptions) -> CheckRep
         rows,
         other_machines: 0,
         all_failed: Vec::new(),
+        machines: Default::default(),
         ab: Some(AbSummary {
             base: side(&opts.base, first.map(|r| &r.base)),
             candidate: side(&opts.candidate, first.map(|r| &r.candidate)),

@@ -261,6 +261,26 @@ fn runs_on_another_accelerator_are_another_machine() {
     let r = check(&on("NVIDIA H200", &fast), &on("NVIDIA H100", &slow), &CHECK);
     assert!(!r.regressed(), "{}", render(&r));
     assert_eq!(r.count(Verdict::New), 3, "{}", render(&r));
+    // But a check that compared nothing does not pass: it names both machine classes.
+    let why = r.nothing_compared().expect("nothing compared");
+    assert!(
+        why.contains("(NVIDIA H200) and the current records on "),
+        "{why}"
+    );
+    assert!(
+        why.ends_with("accelerator list is another machine class"),
+        "{why}"
+    );
     let r = check(&on("NVIDIA H200", &fast), &records(&slow, 2), &CHECK);
     assert_eq!(r.count(Verdict::New), 3, "{}", render(&r));
+    assert!(r.nothing_compared().is_some());
+    // Series on the same machine with other settings: nothing compared either.
+    let r = check(&records(&fast, 2), &records(&slow, 4), &CHECK);
+    let why = r.nothing_compared().expect("nothing compared");
+    assert!(why.starts_with("no series of the current records"), "{why}");
+    // One series compared is a check.
+    let mut both = records(&slow, 2);
+    both.bench.extend(records(&slow, 4).bench);
+    let r = check(&records(&fast, 2), &both, &CHECK);
+    assert_eq!(r.nothing_compared(), None, "{}", render(&r));
 }
