@@ -6,7 +6,7 @@ use super::calib::{self, Model, RefRow, Work};
 use super::local;
 use crate::engine::quant::{self, QuantType};
 use crate::engine::synth::{self, Sizes};
-use crate::hw::chips::{self, Chip, ChipKind};
+use crate::hw::chips::{Chip, ChipKind};
 use crate::models::catalogue::{Arch, Family, CATALOGUE};
 use crate::report::GIB;
 use serde::Serialize;
@@ -386,19 +386,6 @@ pub fn local_row(s: &Sized, m: &local::Local, a: Assumptions) -> CatalogueRow {
     }
 }
 
-/// Rows for every chip of the table and every sized entry (without rates where the chip's
-/// backend has no published rows to fit).
-pub fn rows(sized: &[Sized], model: &Model, refs: &[RefRow], a: Assumptions) -> Vec<CatalogueRow> {
-    chips::CHIPS
-        .iter()
-        .flat_map(|chip| {
-            sized
-                .iter()
-                .map(move |s| row(s, chip, None, model, refs, a))
-        })
-        .collect()
-}
-
 /// The recommendations for a machine: the fastest row that fits, and the largest (by total
 /// parameters) that fits and decodes at `interactive` tok/s or more.
 pub fn recommend(
@@ -431,6 +418,7 @@ pub fn recommend(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hw::chips;
 
     #[test]
     fn a_gpu_sold_in_one_size_states_its_memory() {

@@ -111,7 +111,6 @@ impl Calibration {
             .map(|(m, why)| (m.label.clone(), *why))
             .collect();
         let summary = validation::summarise(&validation);
-        let published = catalog::rows(&sized, &model, &refs, assumptions);
         let mut cal = Calibration {
             used: resolved.len(),
             refs,
@@ -125,7 +124,10 @@ impl Calibration {
             unfitted,
             recorded_on,
         };
-        let published: Vec<_> = published.into_iter().map(|r| cal.caveat(r)).collect();
+        // Every chip of the table, without rates where its backend has no published rows to fit.
+        let published: Vec<_> = (chips::CHIPS.iter())
+            .flat_map(|c| cal.predicted(c, None))
+            .collect();
         cal.rows.extend(published);
         cal
     }
@@ -155,19 +157,14 @@ impl Calibration {
             let row = |s| catalog::local_row(s, &here, self.assumptions);
             return self.sized.iter().map(row).collect();
         }
-        self.sized
-            .iter()
-            .map(|s| {
-                self.caveat(catalog::row(
-                    s,
-                    spec.chip,
-                    Some(spec.memory_bytes),
-                    &self.model,
-                    &self.refs,
-                    self.assumptions,
-                ))
-            })
-            .collect()
+        self.predicted(spec.chip, Some(spec.memory_bytes))
+    }
+
+    /// The catalogue on `chip` with `memory` bytes (when known), predicted by the fit to the
+    /// published rows.
+    fn predicted(&self, chip: &chips::Chip, memory: Option<u64>) -> Vec<catalog::CatalogueRow> {
+        let row = |s| catalog::row(s, chip, memory, &self.model, &self.refs, self.assumptions);
+        self.sized.iter().map(|s| self.caveat(row(s))).collect()
     }
 
     /// A row predicted by a backend's fit to the published rows, with that fit's error on
