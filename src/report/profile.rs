@@ -131,28 +131,22 @@ type Total = fn(&Breakdown) -> (f64, f64);
 
 /// The rows under the categories: time outside graph nodes, and the measured token time.
 fn totals(out: &mut String, phases: &[&PhaseReport], long: Option<&Breakdown>) {
-    let rows: [(&str, Total); 2] = [
-        ("outside graph nodes", |b| {
-            (
-                b.measured_ms_per_token - b.node_ms_per_token,
-                1.0 - b.coverage,
-            )
-        }),
-        ("measured (profiled)", |b| (b.measured_ms_per_token, 1.0)),
-    ];
-    for (label, f) in rows {
-        let cells = phases.iter().map(|p| {
+    let cells = |f: Total| {
+        phases.iter().map(move |p| {
             let (ms, share) = p.breakdown.as_ref().map_or((0.0, 0.0), f);
             cell(ms, share)
-        });
-        let bytes = match label.starts_with("measured") {
-            true => mib_per_token(long.map_or((0.0, 0.0), |b| {
-                (b.weight_bytes_per_token, b.kv_bytes_per_token)
-            })),
-            false => String::new(),
-        };
-        breakdown_row(out, label, cells, &bytes);
-    }
+        })
+    };
+    let outside = cells(|b| {
+        let ms = b.measured_ms_per_token - b.node_ms_per_token;
+        (ms, 1.0 - b.coverage)
+    });
+    breakdown_row(out, "outside graph nodes", outside, "");
+    let bytes = long.map_or((0.0, 0.0), |b| {
+        (b.weight_bytes_per_token, b.kv_bytes_per_token)
+    });
+    let measured = cells(|b| (b.measured_ms_per_token, 1.0));
+    breakdown_row(out, "measured (profiled)", measured, &mib_per_token(bytes));
 }
 
 /// One line of the breakdown: its label, a cell per phase, then `tail`.
