@@ -211,15 +211,23 @@ impl DecodeFit {
         1.0 / seconds
     }
 
-    /// The words a predicted cell carries; `gbps_from` says whose bandwidth ("published",
-    /// "measured here"), `rows` what the fit saw ("published rows", "decodes measured here").
-    pub fn basis(&self, backend: &str, w: &Work, gbps: f64, gbps_from: &str, rows: &str) -> String {
+    /// The predicted tok/s of `w` at `gbps` and the words its cell carries; `gbps_from` says
+    /// whose bandwidth ("published", "measured here"), `rows` what the fit saw ("published
+    /// rows", "decodes measured here").
+    pub fn predicted(
+        &self,
+        backend: &str,
+        w: &Work,
+        gbps: f64,
+        gbps_from: &str,
+        rows: &str,
+    ) -> (f64, String) {
         let moe = match (w.moe, self.moe_factor) {
             (false, _) => String::new(),
             (true, Some(f)) => format!(", MoE weights × {:.0} %", f * 100.0),
             (true, None) => ", MoE at the dense efficiency (no MoE rows: optimistic)".into(),
         };
-        format!(
+        let basis = format!(
             "{:.2} GB/token ÷ ({gbps:.1} GB/s {gbps_from} × {:.1} %{moe}) + {:.1} ms; {backend} \
              fit to {} dense + {} MoE {rows}",
             w.bytes_per_token / 1e9,
@@ -227,7 +235,8 @@ impl DecodeFit {
             self.fixed_ms,
             self.dense_rows,
             self.moe_rows
-        )
+        );
+        (self.predict(w, gbps), basis)
     }
 }
 
@@ -439,10 +448,7 @@ impl Model {
     /// Predicted decode tok/s of `w` on `chip` through `backend`, with its basis.
     pub fn decode(&self, chip: &Chip, backend: &str, w: &Work) -> Option<(f64, String)> {
         let fit = self.decode.get(backend)?;
-        Some((
-            fit.predict(w, chip.peak_gbps),
-            fit.basis(backend, w, chip.peak_gbps, "published", "published rows"),
-        ))
+        Some(fit.predicted(backend, w, chip.peak_gbps, "published", "published rows"))
     }
 
     /// Predicted prompt tok/s of `w` on `chip` through `backend`, with its basis.

@@ -77,16 +77,8 @@ impl Local {
             return None;
         }
         let fit = self.fit.as_ref()?;
-        Some((
-            fit.predict(w, self.gbps),
-            fit.basis(
-                &self.backend,
-                w,
-                self.gbps,
-                self.gbps_from,
-                "decodes measured here",
-            ),
-        ))
+        let rows = "decodes measured here";
+        Some(fit.predicted(&self.backend, w, self.gbps, self.gbps_from, rows))
     }
 
     /// Every decode here predicted by `model`, fitted to the published rows alone, for its
