@@ -26,7 +26,7 @@ const MACHINE_ROWS: &[Column<CatalogueRow>] = &[
         Some(u) => format!("{:.1}", u - r.memory_needed_gib),
         None => "-".into(),
     }),
-    Column::text("fits", |r| r.fits.label().to_string()),
+    Column::text("fits", |r| r.fits.to_string()),
     Column::number("decode tok/s", |r| rate(r.decode_tps)),
     Column::number("prompt tok/s", |r| rate(r.prompt_tps)),
     Column::number("TTFT ms", |r| opt(r.ttft_ms, 0)),

@@ -139,17 +139,17 @@ pub fn device_memory(chip: &Chip) -> Option<u64> {
     Some((gb * GIB) as u64)
 }
 
-/// Whether a model fits, in every table of the guide: `yes` with 10 % of the usable memory
-/// to spare, `tight` within it, `no` beyond, `?` when the need or the memory is not known.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fit {
-    Yes,
-    Tight,
-    No,
-    #[serde(rename = "?")]
-    #[default]
-    Unknown,
+crate::util::names::named_enum! {
+    /// Whether a model fits, in every table of the guide: `yes` with 10 % of the usable memory
+    /// to spare, `tight` within it, `no` beyond, `?` when the need or the memory is not known.
+    #[derive(Default)]
+    pub enum Fit {
+        Yes = "yes",
+        Tight = "tight",
+        No = "no",
+        #[default]
+        Unknown = "?",
+    }
 }
 
 impl Fit {
@@ -167,15 +167,6 @@ impl Fit {
 
     pub fn fits(self) -> bool {
         matches!(self, Fit::Yes | Fit::Tight)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Fit::Yes => "yes",
-            Fit::Tight => "tight",
-            Fit::No => "no",
-            Fit::Unknown => "?",
-        }
     }
 }
 

@@ -246,6 +246,6 @@ mod tests {
         );
         let r = predict(&t, None, &profile(100_000_000, 700 << 20), 0.5).unwrap();
         assert_eq!(r.fits, Fit::No);
-        assert_eq!(r.fits.label(), "no");
+        assert_eq!(r.fits.as_str(), "no");
     }
 }

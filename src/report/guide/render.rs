@@ -59,7 +59,7 @@ pub(super) const ROWS: &[Column<GuideRow>] = &[
         opt(r.bytes_per_token.map(|b| b as f64 / 1e6), 1)
     }),
     Column::number("memory MiB", |r| mib(r.memory_needed_bytes)),
-    Column::text("fits", |r| r.fits.label().to_string()),
+    Column::text("fits", |r| r.fits.to_string()),
     Column::number("pass", pass),
     Column::number("cost USD/req", cost),
     Column::text("basis", |r| r.basis.clone()),
