@@ -388,25 +388,17 @@ pub fn refuse_overwrite(
     results: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<(), Invalid> {
+    let refuse = |why: &str| Err(Invalid(format!("{}: {why}", out.display())));
     if out.is_dir() {
-        return Err(Invalid(format!(
-            "{}: is a directory; name a file to write",
-            out.display()
-        )));
+        return refuse("is a directory; name a file to write");
     }
     records.refuse_overwrite(results, out)?;
     if crate::record::read::holds_records(out) {
-        return Err(Invalid(format!(
-            "{}: holds records (a results file); write to another file",
-            out.display()
-        )));
+        return refuse("holds records (a results file); write to another file");
     }
     for reference in [crate::report::reference::PATH, calib::PATH] {
         if crate::util::fs::same_file(&results.join(reference), out) {
-            return Err(Invalid(format!(
-                "{}: holds reference figures this reads; write to another file",
-                out.display()
-            )));
+            return refuse("holds reference figures this reads; write to another file");
         }
     }
     Ok(())
