@@ -114,16 +114,11 @@ pub struct Usable {
 /// and three quarters above (Metal's `recommendedMaxWorkingSetSize`; `sudo sysctl
 /// iogpu.wired_limit_mb` raises it); elsewhere all of it.
 pub fn usable(chip: &Chip, memory: u64) -> Usable {
-    if chip.name.starts_with("Apple M") {
-        let share = if memory <= 36 << 30 { 2.0 / 3.0 } else { 0.75 };
-        return Usable {
-            bytes: (memory as f64 * share) as u64,
-            apple_share: Some(share),
-        };
-    }
+    let share = if memory <= 36 << 30 { 2.0 / 3.0 } else { 0.75 };
+    let apple_share = chip.name.starts_with("Apple M").then_some(share);
     Usable {
-        bytes: memory,
-        apple_share: None,
+        bytes: apple_share.map_or(memory, |s| (memory as f64 * s) as u64),
+        apple_share,
     }
 }
 
