@@ -140,6 +140,15 @@ impl GgufFile {
         )
     }
 
+    /// The number of tokens in the vocabulary (the length of `tokenizer.ggml.tokens`), 0
+    /// without one.
+    pub fn n_tokens(&self) -> u64 {
+        match self.get(vocab::TOKENS_KEY) {
+            Some(MetaValue::Array(a)) => a.len,
+            _ => 0,
+        }
+    }
+
     /// `<arch>.<suffix>` for layer `il`: a scalar counts for every layer, an array holds one
     /// value per layer. `None` when absent, not an integer, or an array too long to be held.
     pub fn arch_per_layer(&self, suffix: &str, il: u64) -> Option<u64> {

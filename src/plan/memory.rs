@@ -4,7 +4,7 @@
 
 use crate::backend::EngineSpec;
 use crate::engine::{ContextSettings, FlashAttn, KvType};
-use crate::gguf::{GgufFile, MetaValue};
+use crate::gguf::GgufFile;
 use crate::scenario::Scenario;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -111,10 +111,7 @@ pub fn least_kv_bytes(g: &GgufFile, n_ctx: u64, type_k: KvType, type_v: KvType) 
 pub fn context_bytes(g: &GgufFile, s: &ContextSettings) -> u64 {
     let n_ctx = u64::from(s.n_ctx);
     let ubatch = u64::from(s.n_ubatch.min(s.n_batch)).min(n_ctx);
-    let logits = match g.get("tokenizer.ggml.tokens") {
-        Some(MetaValue::Array(a)) => a.len.saturating_mul(4),
-        _ => 0,
-    };
+    let logits = g.n_tokens().saturating_mul(4);
     let heads = g.arch_u64("attention.head_count").unwrap_or(1);
     let (mask, scores) = match s.flash_attn {
         FlashAttn::Off => (4, heads.saturating_mul(4)),

@@ -9,7 +9,7 @@ use crate::backend::{
 };
 use crate::engine::{argmax, KvType};
 use crate::exec::{self, Cell, Observed, Plan};
-use crate::gguf::{GgufFile, MetaValue};
+use crate::gguf::GgufFile;
 use crate::plan::memory;
 use crate::record::{CellKey, Record};
 use serde::Serialize;
@@ -41,14 +41,7 @@ impl VerifyOptions {
         let n_ctx = self.n_ctx();
         let per_model = |g: &&GgufFile| {
             let kv = memory::least_kv_bytes(g, n_ctx, KvType::F16, KvType::F16);
-            let vocab = g.arch_u64("vocab_size").unwrap_or_else(|| {
-                g.get("tokenizer.ggml.tokens")
-                    .and_then(|v| match v {
-                        MetaValue::Array(a) => Some(a.len),
-                        _ => None,
-                    })
-                    .unwrap_or(0)
-            });
+            let vocab = g.arch_u64("vocab_size").unwrap_or_else(|| g.n_tokens());
             let logits = vocab
                 .saturating_mul(u64::from(self.n_tokens))
                 .saturating_mul(4);

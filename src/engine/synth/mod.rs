@@ -301,13 +301,7 @@ fn fnv(s: &str) -> u64 {
 fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), SynthError> {
     let g = GgufFile::open(path).map_err(|e| SynthError::Source(e.to_string()))?;
     let mut f = std::fs::File::open(path).map_err(|e| SynthError::io("open", path, e))?;
-    let n = g
-        .get("tokenizer.ggml.tokens")
-        .and_then(|v| match v {
-            MetaValue::Array(a) => Some(a.len),
-            _ => None,
-        })
-        .unwrap_or(0);
+    let n = g.n_tokens();
     if n == 0 || n > vocab {
         return Err(SynthError::Source(format!(
             "the tokenizer of {} has {n} tokens; the model needs at most {vocab}",
