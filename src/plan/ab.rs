@@ -31,19 +31,11 @@ pub struct AbOptions {
     pub candidate_args: Vec<String>,
 }
 
-/// One side of the comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Base,
-    Candidate,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Base => "base",
-            Side::Candidate => "candidate",
-        }
+crate::util::names::named_enum! {
+    /// One side of the comparison.
+    pub enum Side {
+        Base = "base",
+        Candidate = "candidate",
     }
 }
 
@@ -86,7 +78,7 @@ pub fn pair(outcomes: Vec<RoundOutcome>) -> AbRun {
             (b, c) => {
                 let why: Vec<String> = [(Side::Base, b.err()), (Side::Candidate, c.err())]
                     .into_iter()
-                    .filter_map(|(side, e)| Some(format!("{} {}", side.name(), e?)))
+                    .filter_map(|(side, e)| Some(format!("{} {}", side.as_str(), e?)))
                     .collect();
                 run.dropped
                     .push(format!("round {} dropped: {}", o.round, why.join("; ")));
@@ -176,7 +168,7 @@ pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, E
             note(&format!(
                 "round {round}/{} {}: {} ({:.1} s)",
                 opts.rounds,
-                side.name(),
+                side.as_str(),
                 got.as_ref().err().map_or("ok", String::as_str),
                 started.elapsed().as_secs_f64()
             ));
@@ -205,7 +197,7 @@ pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, E
 /// The records file of a side in a round, named by the first four letters of the side's name:
 /// `round3-base.json`, `round3-cand.json`.
 pub fn records_path(out: &Path, round: u32, side: Side) -> PathBuf {
-    out.join(format!("round{round}-{}.json", &side.name()[..4]))
+    out.join(format!("round{round}-{}.json", &side.as_str()[..4]))
 }
 
 /// Runs one side of one round: its records, or why it has none.
