@@ -257,18 +257,15 @@ impl Observer for Emitter {
     fn cell_failed(&self, _label: &str, _reason: &str) {}
 }
 
-/// How a program run by [`run_logged`] ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exit {
-    /// Exit status 0.
-    Success,
-    /// It ran and failed: why, in a few words (`exited 101`, `ended by SIGSEGV: crashed`).
-    Failed(String),
-}
-
 /// Runs `program` with `args`, its stdout and stderr appended to `log`, as the running child
-/// (an interrupt stops it). `Err` when it cannot start at all.
-pub fn run_logged(program: &Path, args: &[String], log: &Path) -> Result<Exit, String> {
+/// (an interrupt stops it). `Ok(Ok(()))` on exit status 0; `Ok(Err(why))` when it ran and
+/// failed, why in a few words (`exited 101`, `ended by SIGSEGV: crashed`); `Err` when it
+/// cannot start at all.
+pub fn run_logged(
+    program: &Path,
+    args: &[String],
+    log: &Path,
+) -> Result<Result<(), String>, String> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -292,8 +289,8 @@ pub fn run_logged(program: &Path, args: &[String], log: &Path) -> Result<Exit, S
             slot.take();
             let status = waited.map_err(|e| e.to_string())?;
             return Ok(match status.success() {
-                true => Exit::Success,
-                false => Exit::Failed(status_words(status)),
+                true => Ok(()),
+                false => Err(status_words(status)),
             });
         }
         drop(slot);

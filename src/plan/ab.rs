@@ -4,7 +4,7 @@
 //! drift of the machine (heat, other load) falls on both. A round where either side failed is
 //! dropped whole, so the rounds that remain stay paired; the comparison itself is the report's.
 
-use crate::exec::child::{self, Exit};
+use crate::exec::child;
 use crate::exec::ExecError;
 use crate::record::Records;
 use crate::util::Invalid;
@@ -220,7 +220,7 @@ fn run_side(opts: &AbOptions, round: u32, side: Side) -> Result<Records, String>
     args.extend(["-o".to_string(), path.display().to_string()]);
     let log_name = log.file_name().map(|n| n.to_string_lossy().into_owned());
     let see = format!("(see {})", log_name.unwrap_or_default());
-    if let Exit::Failed(why) = child::run_logged(bin, &args, &log)? {
+    if let Err(why) = child::run_logged(bin, &args, &log)? {
         return Err(format!("{why} {see}"));
     }
     let records =
