@@ -12,15 +12,12 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Bad input from the user, found at the command line's edge.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::util::Invalid as UsageError;
 
 /// Whether an error (or one of its causes) is bad input rather than a failure while running.
 pub fn is_usage(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.is::<UsageError>()
-            || c.is::<crate::util::Invalid>()
+        c.is::<crate::util::Invalid>()
             || c.is::<crate::scenario::ScenarioError>()
             || c.downcast_ref::<crate::models::ResolveError>()
                 .is_some_and(|r| matches!(r, crate::models::ResolveError::Unknown { .. }))
