@@ -8,32 +8,10 @@
 use crate::engine::{
     ContextError, Flow, Model, RunEnd, RunOptions, RunTrace, Sampler, SamplerError, Session,
 };
-use crate::measure::StopReason;
+use crate::measure::{EngineTime, StopReason, TokenUnit, Trace};
 use crate::scenario::Prompt;
 use std::time::Duration;
 use thiserror::Error;
-
-/// One request's answer and its timings, all from the start of prompt evaluation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Generation {
-    pub prompt_tokens: u32,
-    /// Generated tokens, not counting the end-of-generation token that ended it.
-    pub output_tokens: u32,
-    /// The generated text, without the stop string that ended it. Bytes that do not form
-    /// UTF-8 (a character cut by the token limit) read as U+FFFD.
-    pub text: String,
-    pub stop_reason: StopReason,
-    /// Start → prompt evaluated (or stopped by the time limit).
-    pub prompt_eval: Duration,
-    /// Start → the first generated token whose text piece is not empty.
-    pub ttft: Option<Duration>,
-    /// Start → each generated token (every one, including empty pieces).
-    pub token_times: Vec<Duration>,
-    /// Start → end of generation (the stop rule applied).
-    pub e2e: Duration,
-    /// Time inside llama.cpp's decode calls between the first and the last generated token.
-    pub decode_time: Duration,
-}
 
 #[derive(Debug, Error)]
 pub enum ChatError {
@@ -69,7 +47,7 @@ pub fn generate(
     model: &Model,
     text: &str,
     opts: &Prompt,
-) -> Result<Generation, ChatError> {
+) -> Result<Trace, ChatError> {
     // A new chain per request starts from the seed: one seed gives one text.
     let mut sampler = (!opts.sampling.is_greedy())
         .then(|| Sampler::new(&opts.sampling))
@@ -101,7 +79,7 @@ pub fn generate(
     let trace = session.run(&tokens, run_opts, &mut |t| {
         answer.push(model, t.token, t.at, &opts.stop)
     })?;
-    Ok(answer.generation(trace))
+    Ok(answer.trace(trace))
 }
 
 /// An answer's text as its tokens arrive: their pieces decoded into one buffer, the stamp of
@@ -152,25 +130,31 @@ impl Answer {
         }
     }
 
-    /// The generation of this answer and its run.
-    pub fn generation(&self, t: RunTrace) -> Generation {
-        let stop_reason = match t.reason {
+    /// The trace of this answer and its run: the text without the stop string that ended it
+    /// (bytes that do not form UTF-8, a character cut by the token limit, read as U+FFFD), the
+    /// first token whose piece is not empty and the time inside llama.cpp's decode calls.
+    pub fn trace(&self, t: RunTrace) -> Trace {
+        let stop = match t.reason {
             RunEnd::Eog => StopReason::Eos,
             RunEnd::MaxTokens => StopReason::MaxTokens,
             RunEnd::Stopped if self.stopped_by_string => StopReason::StopString,
             RunEnd::Stopped => StopReason::Error,
             RunEnd::TimeLimit => StopReason::TimeLimit,
         };
-        Generation {
+        Trace {
             prompt_tokens: u32::try_from(t.prompt_tokens).unwrap_or(u32::MAX),
-            output_tokens: u32::try_from(t.tokens.len()).unwrap_or(u32::MAX),
+            output_tokens: Some(u64::from(u32::try_from(t.tokens.len()).unwrap_or(u32::MAX))),
+            prompt_eval: Some(t.prompt_eval),
+            first_text: self.ttft,
+            tokens: t.tokens,
+            unit: TokenUnit::Token,
+            end: t.end,
+            engine: Some(EngineTime {
+                prompt: t.prompt_eval,
+                decode: t.decode_inside,
+            }),
             text: text_of(&self.bytes),
-            stop_reason,
-            prompt_eval: t.prompt_eval,
-            ttft: self.ttft,
-            token_times: t.tokens,
-            e2e: t.end,
-            decode_time: t.decode_inside,
+            stop: Some(stop),
         }
     }
 }

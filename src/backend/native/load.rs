@@ -120,8 +120,8 @@ impl Feed for LevelFeed<'_> {
             return;
         };
         let p = live.served.prompt;
-        let generation = result.map(|t| live.answer.generation(t));
-        let reply = super::chat_reply(generation, &self.ready[p].0, self.req.prompts[p].time_limit);
+        let trace = result.map(|t| live.answer.trace(t));
+        let reply = super::chat_reply(trace, &self.ready[p].0, self.req.prompts[p].time_limit);
         self.served.push(Served {
             reply: ChatReply {
                 token_ends: live.answer.token_ends,

@@ -13,9 +13,8 @@ use super::{
 };
 use crate::engine::quant::QuantType;
 use crate::engine::{self, quantize, ContextSettings, KvType, LoadOptions, Model, Session};
-use crate::measure::{EngineTime, FailureKind, StopReason, TokenUnit, Trace};
+use crate::measure::{FailureKind, StopReason, Trace};
 use crate::record::CellInfo;
-use chat::Generation;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -221,9 +220,9 @@ impl Native {
         let model = Arc::clone(self.models.first().ok_or("no model is loaded")?);
         let ready = self.ready(&model, p)?;
         let (_, session) = self.sessions.first_mut().ok_or("no context is prepared")?;
-        let generation = chat::generate(session, &model, &ready.rendered.text, p);
+        let trace = chat::generate(session, &model, &ready.rendered.text, p);
         Ok(chat_reply(
-            generation.map_err(|e| e.to_string()),
+            trace.map_err(|e| e.to_string()),
             &ready,
             p.time_limit,
         ))
@@ -239,10 +238,10 @@ fn too_slow(time_limit: std::time::Duration) -> Failure {
     Failure::new(FailureKind::TimeLimit, why)
 }
 
-/// A chat request's reply from its generation (or why it failed): a run stopped by the time
-/// limit is a failed request with its figures kept.
+/// A chat request's reply from its trace (or why it failed): a run stopped by the time limit
+/// is a failed request with its figures kept.
 fn chat_reply(
-    generation: Result<Generation, String>,
+    trace: Result<Trace, String>,
     ready: &Ready,
     time_limit: std::time::Duration,
 ) -> ChatReply {
@@ -251,10 +250,10 @@ fn chat_reply(
         base_model: ready.rendered.base_model,
         ..Default::default()
     };
-    match generation {
-        Ok(g) => ChatReply {
-            trace: trace_of(&g),
-            failure: (g.stop_reason == StopReason::TimeLimit).then(|| too_slow(time_limit)),
+    match trace {
+        Ok(trace) => ChatReply {
+            failure: (trace.stop == Some(StopReason::TimeLimit)).then(|| too_slow(time_limit)),
+            trace,
             ..reply
         },
         Err(e) => ChatReply {
@@ -266,25 +265,6 @@ fn chat_reply(
             failure: Some(Failure::new(FailureKind::Other, e)),
             ..reply
         },
-    }
-}
-
-/// A chat generation as a trace.
-fn trace_of(g: &Generation) -> Trace {
-    Trace {
-        prompt_tokens: g.prompt_tokens,
-        output_tokens: Some(u64::from(g.output_tokens)),
-        prompt_eval: Some(g.prompt_eval),
-        first_text: g.ttft,
-        tokens: g.token_times.clone(),
-        unit: TokenUnit::Token,
-        end: g.e2e,
-        engine: Some(EngineTime {
-            prompt: g.prompt_eval,
-            decode: g.decode_time,
-        }),
-        text: g.text.clone(),
-        stop: Some(g.stop_reason),
     }
 }
 
