@@ -18,10 +18,11 @@ use crate::engine::quant::QuantType;
 use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueType, WriteError};
 use crate::models::catalogue::{Arch, CatalogueError, Init, TensorSpec};
 use crate::models::synthetic::{Synthetic, VALUE_MODEL};
+use crate::util::fs::{io_err, IoError};
 use crate::util::rng::SplitMix64;
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,12 +50,8 @@ pub enum SynthError {
     /// No room for the file (see [`check_room`](crate::util::fs::check_room)).
     #[error("{0}")]
     Disk(String),
-    #[error("cannot {what} {}: {err}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        err: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{0}")]
     Source(String),
 }
@@ -67,17 +64,9 @@ impl SynthError {
             self,
             SynthError::Write(_)
                 | SynthError::Disk(_)
-                | SynthError::Io { .. }
+                | SynthError::Io(_)
                 | SynthError::Types { .. }
         )
-    }
-
-    fn io(what: &'static str, path: &Path, err: std::io::Error) -> SynthError {
-        SynthError::Io {
-            what,
-            path: path.to_path_buf(),
-            err,
-        }
     }
 }
 
@@ -123,7 +112,7 @@ pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
     let mut meta = arch.metadata(req.layers);
     meta.push(("general.file_type".into(), MetaValue::U32(req.quant.ftype)));
     let dir = crate::util::fs::out_dir(out);
-    std::fs::create_dir_all(dir).map_err(|e| SynthError::io("create", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     let types = types::choose(&specs, &meta, req.quant, dir)?;
     let mut w = GgufWriter::new();
     for (k, v) in &meta {
@@ -204,26 +193,24 @@ pub fn sizes(arch: &Arch, quant: &QuantType, dir: &Path) -> Result<Sizes, SynthE
 /// Writes `w` to `out` through a partial file, after checking the disk has room.
 /// A symbolic link is followed; an existing device or FIFO is refused.
 fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
-    let target = crate::util::fs::out_file(out).map_err(|e| SynthError::io("write", out, e))?;
+    let target = crate::util::fs::out_file(out).map_err(io_err("write", out))?;
     let out = target.as_path();
     let need = w.file_size()?;
     let dir = crate::util::fs::out_dir(out);
     crate::util::fs::check_room(out, dir, need).map_err(SynthError::Disk)?;
     // A failed or interrupted write removes the partial file as it is dropped.
     let partial = crate::util::interrupt::Partial::beside(out);
-    let f = std::fs::File::create(partial.path())
-        .map_err(|e| SynthError::io("create", partial.path(), e))?;
+    let f = std::fs::File::create(partial.path()).map_err(io_err("create", partial.path()))?;
     let mut bw = BufWriter::with_capacity(1 << 22, crate::util::interrupt::Stoppable(f));
     let n = w.write_to(&mut bw, None)?;
     let f = bw
         .into_inner()
-        .map_err(|e| SynthError::io("write", partial.path(), e.into_error()))?
+        .map_err(|e| io_err("write", partial.path())(e.into_error()))?
         .0;
-    f.sync_all()
-        .map_err(|e| SynthError::io("write", partial.path(), e))?;
+    f.sync_all().map_err(io_err("write", partial.path()))?;
     partial
         .rename_to(out)
-        .map_err(|e| SynthError::io("move into place", out, e))?;
+        .map_err(io_err("move into place", out))?;
     Ok(n)
 }
 
@@ -300,7 +287,7 @@ fn fnv(s: &str) -> u64 {
 /// `vocab` entries (unused tokens) when the model's embedding has padded rows.
 fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), SynthError> {
     let g = GgufFile::open(path).map_err(|e| SynthError::Source(e.to_string()))?;
-    let mut f = std::fs::File::open(path).map_err(|e| SynthError::io("open", path, e))?;
+    let mut f = std::fs::File::open(path).map_err(io_err("open", path))?;
     let n = g.n_tokens();
     if n == 0 || n > vocab {
         return Err(SynthError::Source(format!(
@@ -315,7 +302,7 @@ fn copy_tokenizer(w: &mut GgufWriter, path: &Path, vocab: u64) -> Result<(), Syn
         let mut raw = g
             .raw_value(&mut f, i)
             .unwrap_or_else(|| Ok(Vec::new()))
-            .map_err(|e| SynthError::io("read", path, e))?;
+            .map_err(io_err("read", path))?;
         if let MetaValue::Array(a) = value {
             if a.len == n && n < vocab {
                 let unused_type = key == "tokenizer.ggml.token_type";

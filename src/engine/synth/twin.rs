@@ -6,6 +6,7 @@ use super::{fnv, write_file, Chunks, SynthError, Written};
 use crate::gguf::{GgufFile, GgufWriter, TensorData};
 use crate::models::catalogue::{Init, TensorSpec};
 use crate::models::synthetic::{Synthetic, VALUE_MODEL};
+use crate::util::fs::io_err;
 use crate::util::rng::SplitMix64;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,13 +48,13 @@ fn init_of(name: &str) -> Init {
 pub fn twin(src: &Path, out: &Path, values: TwinValues, seed: u64) -> Result<Written, SynthError> {
     let start = Instant::now();
     let g = GgufFile::open(src).map_err(|e| SynthError::Source(e.to_string()))?;
-    let mut f = std::fs::File::open(src).map_err(|e| SynthError::io("open", src, e))?;
+    let mut f = std::fs::File::open(src).map_err(io_err("open", src))?;
     let mut w = GgufWriter::new();
     for (i, (key, value)) in g.metadata.iter().enumerate() {
         let raw = g
             .raw_value(&mut f, i)
             .unwrap_or_else(|| Ok(Vec::new()))
-            .map_err(|e| SynthError::io("read", src, e))?;
+            .map_err(io_err("read", src))?;
         w.set_raw(key, value.value_type(), raw)?;
     }
     let name = crate::util::fs::file_name(src);

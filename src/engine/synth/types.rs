@@ -7,6 +7,7 @@ use super::SynthError;
 use crate::engine::quant::QuantType;
 use crate::gguf::{GgmlType, GgufWriter, MetaValue, TensorData};
 use crate::models::catalogue::TensorSpec;
+use crate::util::fs::io_err;
 use llama_cpp_sys_2 as sys;
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -38,13 +39,13 @@ pub fn choose(
         .prefix(".skeleton-")
         .suffix(".gguf")
         .tempfile_in(dir)
-        .map_err(|e| SynthError::io("create a skeleton file in", dir, e))?;
+        .map_err(io_err("create a skeleton file in", dir))?;
     let path = skeleton.path().to_path_buf();
     let (header, size) = (w.header()?, w.file_size()?);
     let mut f = skeleton.as_file();
     f.write_all(&header)
         .and_then(|_| f.set_len(size))
-        .map_err(|e| SynthError::io("write the skeleton", &path, e))?;
+        .map_err(io_err("write the skeleton", &path))?;
     let log = dry_run(&path, quant)?;
     let named = parse_log(&log);
     specs
@@ -64,7 +65,7 @@ pub fn choose(
 /// Runs llama.cpp's quantizer on `skeleton` without writing anything; returns its log.
 fn dry_run(skeleton: &Path, quant: &QuantType) -> Result<String, SynthError> {
     let c_src = CString::new(skeleton.as_os_str().as_encoded_bytes())
-        .map_err(|_| SynthError::io("name", skeleton, std::io::Error::other("NUL in path")))?;
+        .map_err(|_| io_err("name", skeleton)(std::io::Error::other("NUL in path")))?;
     // SAFETY: takes no arguments and returns a struct by value (its pointer fields null).
     let mut params = unsafe { sys::llama_model_quantize_default_params() };
     params.nthread = 1;
