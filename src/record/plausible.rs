@@ -89,8 +89,8 @@ impl Check {
     }
 
     fn num(&mut self, name: &str, v: f64, Bound(max, unit): Bound) {
-        if self.why.is_none() && !(v.is_finite() && (0.0..=max).contains(&v)) {
-            self.why = Some(format!(
+        if !(v.is_finite() && (0.0..=max).contains(&v)) {
+            self.fail(format!(
                 "{name} {} is outside 0 to {max:e} {unit}",
                 shown(v)
             ));
@@ -166,18 +166,14 @@ impl Check {
         self.num("bandwidth.kv_depth", b.kv_depth, POSITIONS);
         self.num("bandwidth.decode_tps", b.decode_tps, RATE);
         self.num("bandwidth.achieved_gbps", b.achieved_gbps, GBPS);
-        self.opt("bandwidth.measured_peak_gbps", b.measured_peak_gbps, GBPS);
-        self.opt("bandwidth.published_peak_gbps", b.published_peak_gbps, GBPS);
-        self.opt(
-            "bandwidth.utilisation_measured",
-            b.utilisation_measured,
-            SHARE,
-        );
-        self.opt(
-            "bandwidth.utilisation_published",
-            b.utilisation_published,
-            SHARE,
-        );
+        for (part, v, bound) in [
+            ("measured_peak_gbps", b.measured_peak_gbps, GBPS),
+            ("published_peak_gbps", b.published_peak_gbps, GBPS),
+            ("utilisation_measured", b.utilisation_measured, SHARE),
+            ("utilisation_published", b.utilisation_published, SHARE),
+        ] {
+            self.opt(&format!("bandwidth.{part}"), v, bound);
+        }
         for (name, peak) in [
             ("bandwidth.measured_peak_gbps", b.measured_peak_gbps),
             ("bandwidth.published_peak_gbps", b.published_peak_gbps),
@@ -243,17 +239,13 @@ impl Check {
     }
 
     fn load(&mut self, l: &LoadReport) {
-        self.num("load.before_other_cores", l.before_other_cores, CORES);
-        self.num(
-            "load.during_other_cores_mean",
-            l.during_other_cores_mean,
-            CORES,
-        );
-        self.num(
-            "load.during_other_cores_max",
-            l.during_other_cores_max,
-            CORES,
-        );
+        for (part, v) in [
+            ("before_other_cores", l.before_other_cores),
+            ("during_other_cores_mean", l.during_other_cores_mean),
+            ("during_other_cores_max", l.during_other_cores_max),
+        ] {
+            self.num(&format!("load.{part}"), v, CORES);
+        }
     }
 
     fn bench(&mut self, r: &BenchRecord) {
