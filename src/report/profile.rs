@@ -111,7 +111,7 @@ fn categories(out: &mut String, m: &ModelProfile) {
             .any(|p| p.breakdown.as_ref().and_then(|b| find(b, c)).is_some())
     };
     let long = m.phase(Phase::LongForm).and_then(|p| p.breakdown.as_ref());
-    for c in Category::ALL.into_iter().filter(|&c| present(c)) {
+    for c in Category::ALL.iter().copied().filter(|&c| present(c)) {
         let cells = phases.iter().map(|p| {
             let r = p.breakdown.as_ref().and_then(|b| find(b, c));
             r.map_or("-".to_string(), |r| cell(r.ms_per_token, r.share))

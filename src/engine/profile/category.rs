@@ -2,48 +2,34 @@
 //! tensors (`llama-graph.cpp`: `ffn_moe_logits-3`, `Qcur-0`, `attn_norm-7`, ...) and, where a
 //! node has no telling name, from its ggml op and the names of its sources.
 
-use serde::{Deserialize, Serialize};
-
-/// An op category of the decode graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// Q/K/V projections, RoPE, KV-cache stores, attention scores and mixing, output projection.
-    Attention,
-    /// A dense feed-forward block (and shared experts of an MoE layer).
-    Ffn,
-    /// The router: gate-input matmul (`ffn_gate_inp`), softmax, argsort/top-k, expert weights
-    /// and their normalisation.
-    Router,
-    /// The expert matmuls (`MUL_MAT_ID`).
-    Experts,
-    /// Everything else an MoE layer does with the experts' results: activation, weighting by
-    /// the router's weights, summing the selected experts.
-    ExpertMix,
-    /// RMS/layer norms and their weight multiplications.
-    Norm,
-    /// The token-embedding lookup.
-    Embedding,
-    /// The output head (logits matmul).
-    Output,
-    /// Residual additions and anything not recognised.
-    Other,
+crate::util::names::named_enum! {
+    /// An op category of the decode graph.
+    pub enum Category {
+        /// Q/K/V projections, RoPE, KV-cache stores, attention scores and mixing, output
+        /// projection.
+        Attention = "attention",
+        /// A dense feed-forward block (and shared experts of an MoE layer).
+        Ffn = "ffn",
+        /// The router: gate-input matmul (`ffn_gate_inp`), softmax, argsort/top-k, expert
+        /// weights and their normalisation.
+        Router = "router",
+        /// The expert matmuls (`MUL_MAT_ID`).
+        Experts = "experts",
+        /// Everything else an MoE layer does with the experts' results: activation, weighting
+        /// by the router's weights, summing the selected experts.
+        ExpertMix = "expert_mix",
+        /// RMS/layer norms and their weight multiplications.
+        Norm = "norm",
+        /// The token-embedding lookup.
+        Embedding = "embedding",
+        /// The output head (logits matmul).
+        Output = "output",
+        /// Residual additions and anything not recognised.
+        Other = "other",
+    }
 }
 
 impl Category {
-    /// Every category, in report order.
-    pub const ALL: [Category; 9] = [
-        Category::Attention,
-        Category::Ffn,
-        Category::Router,
-        Category::Experts,
-        Category::ExpertMix,
-        Category::Norm,
-        Category::Embedding,
-        Category::Output,
-        Category::Other,
-    ];
-
     /// Position in [`Category::ALL`].
     pub fn index(self) -> usize {
         self as usize
