@@ -49,6 +49,7 @@ impl Records {
     /// Says on stderr, in one line each, how many lines of `source` were left out as
     /// unreadable, and how many as holding figures that cannot be true (with the first's).
     pub fn warn_unreadable(&self, source: &Path) {
+        let the_first = |n: usize| if n > 1 { "the first: " } else { "" };
         if !self.skipped.is_empty() {
             eprintln!(
                 "warning: {}: {} entr{} left out (a link that leads nowhere, or back into a \
@@ -73,11 +74,7 @@ impl Records {
                  records left ({}{})",
                 source.display(),
                 self.incomplete_levels.len(),
-                if self.incomplete_levels.len() > 1 {
-                    "the first: "
-                } else {
-                    ""
-                },
+                the_first(self.incomplete_levels.len()),
                 first
             );
         }
@@ -86,11 +83,7 @@ impl Records {
                 "warning: {}: {} record(s) hold figures that cannot be true ({}{}); left out",
                 source.display(),
                 self.implausible,
-                if self.implausible > 1 {
-                    "the first: "
-                } else {
-                    ""
-                },
+                the_first(self.implausible),
                 self.implausible_why.as_deref().unwrap_or_default()
             );
         }
