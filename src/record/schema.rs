@@ -371,10 +371,6 @@ pub struct CellInfo {
     pub models: Vec<ModelInfo>,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// One scenario request of a sweep, measured and graded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestRecord {
@@ -421,7 +417,7 @@ pub struct RequestRecord {
     /// Not graded here: it had graders and every one was skipped (its language's runtime is
     /// missing). Neither passed nor failed; `pass` is false and reports leave it out of pass
     /// counts and the graders' quality.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ungraded: bool,
     /// Load from other processes while the request ran.
     pub load: LoadReport,

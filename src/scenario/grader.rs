@@ -27,9 +27,9 @@ pub const TEST_LANGUAGES: [&str; 4] = ["python", "sql", "javascript", "rust"];
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Grader {
     Json {
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         any: bool,
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         allow_fence: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         required_keys: Vec<String>,
@@ -40,7 +40,7 @@ pub enum Grader {
     NotContains(Needle),
     Exact {
         value: String,
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         case_insensitive: bool,
     },
     WordCount(Bounds),
@@ -65,7 +65,7 @@ pub enum Grader {
 #[serde(deny_unknown_fields)]
 pub struct Pattern {
     pub pattern: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_code: bool,
 }
 
@@ -74,9 +74,9 @@ pub struct Pattern {
 #[serde(deny_unknown_fields)]
 pub struct Needle {
     pub value: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_insensitive: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_code: bool,
 }
 
@@ -118,7 +118,7 @@ pub struct TestSpec {
     pub setup: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Vec<Vec<serde_json::Value>>>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ordered: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implementation: Option<String>,
@@ -219,10 +219,6 @@ pub struct Execution {
     /// Set when the language's runtime is missing (the grader is skipped, not failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// The result of one grader on one response.
