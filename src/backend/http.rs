@@ -8,6 +8,7 @@ use super::exchange::{Exchange, Failure};
 use super::spec::Endpoint;
 use super::ChatRequest;
 use crate::measure::FailureKind;
+use crate::util::interrupt;
 use std::io::{ErrorKind, Read};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
@@ -112,7 +113,8 @@ impl Client {
                         && Instant::now() + *w < deadline
                 };
                 if let Some(w) = wait.duration().filter(fits) {
-                    if !sleep_unless_interrupted(w) {
+                    let end = Instant::now() + w;
+                    if !interrupt::sleep_until(end, INTERRUPT_POLL, interrupt::requested) {
                         return Err(interrupted());
                     }
                     x.retries += 1;
@@ -211,21 +213,6 @@ impl Client {
 /// Ends the thread [`Client::watch`] started when dropped.
 struct Watch {
     _stop: mpsc::Sender<()>,
-}
-
-/// Sleeps `d`, waking early if the run is interrupted; whether it slept the whole time.
-fn sleep_unless_interrupted(d: Duration) -> bool {
-    let end = Instant::now() + d;
-    loop {
-        if crate::util::interrupt::requested() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        std::thread::sleep((end - now).min(INTERRUPT_POLL));
-    }
 }
 
 fn interrupted() -> Failure {

@@ -108,7 +108,11 @@ impl Batcher {
             self.admit(feed);
             if self.slots.iter().all(Option::is_none) {
                 match feed.next_arrival() {
-                    Some(t) => sleep_until(t, feed),
+                    // Waking every 50 ms to see whether the run was cancelled.
+                    Some(t) => {
+                        let poll = Duration::from_millis(50);
+                        crate::util::interrupt::sleep_until(t, poll, || feed.cancelled());
+                    }
                     None => return,
                 }
                 continue;
@@ -301,17 +305,6 @@ impl Batcher {
         let s = self.slots[slot].take()?;
         self.ctx.clear_seq(slot as i32);
         Some(s)
-    }
-}
-
-/// Sleeps until `t`, waking every 50 ms to see whether the run was cancelled.
-fn sleep_until(t: Instant, feed: &dyn Feed) {
-    while !feed.cancelled() {
-        let now = Instant::now();
-        if now >= t {
-            return;
-        }
-        std::thread::sleep((t - now).min(Duration::from_millis(50)));
     }
 }
 

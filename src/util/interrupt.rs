@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
@@ -16,6 +17,21 @@ pub fn request() {
 /// Whether a stop was asked for.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)
+}
+
+/// Sleeps until `end`, waking every `poll` to see whether `stop` says to stop; whether it slept
+/// until `end`.
+pub fn sleep_until(end: Instant, poll: Duration, stop: impl Fn() -> bool) -> bool {
+    loop {
+        if stop() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(poll));
+    }
 }
 
 /// A writer that stops with an error once a stop is asked for, so that a long file write (a
