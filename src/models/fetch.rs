@@ -192,9 +192,7 @@ fn extract_verified(
     let total: u64 = members.iter().map(|m| m.size).sum();
     let bar = progress_bar(opts, total, "extracting");
     let result = concat_members(&members, partial, bar.clone());
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    bar.iter().for_each(ProgressBar::finish_and_clear);
     let outcome = result.and_then(|(got, _)| {
         if got.eq_ignore_ascii_case(model.sha256) {
             Ok(())
@@ -253,9 +251,7 @@ fn check_cached(model: &KnownModel, dest: &Path, opts: &FetchOptions) -> Result<
         say!(opts, "verifying cached {}...", dest.display());
         let bar = progress_bar(opts, meta.len(), "verifying");
         let got = hash_file(dest, bar.as_ref());
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        bar.iter().for_each(ProgressBar::finish_and_clear);
         if got?.eq_ignore_ascii_case(model.sha256) {
             write_marker(dest, model.sha256)?;
             return Ok(true);

