@@ -308,13 +308,11 @@ pub fn builtin_dir() -> PathBuf {
 
 /// FNV-1a over the shipped files' names and contents.
 fn shipped_hash() -> u64 {
-    SHIPPED
+    let bytes = SHIPPED
         .iter()
         .flat_map(|(name, text)| [name.as_bytes(), b"\0", text.as_bytes(), b"\0"])
-        .flatten()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        .flatten();
+    crate::util::rng::fnv1a(bytes.copied())
 }
 
 /// Writes each shipped file into `dir` unless it already holds exactly that text.

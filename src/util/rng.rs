@@ -1,5 +1,13 @@
 //! SplitMix64 (Steele, Lea, Flood 2014): a small, fast, well-mixed seeded generator, for
 //! everything that must be random yet reproducible (router weights, bootstrap resamples).
+//! FNV-1a (Fowler, Noll, Vo): a small hash of bytes, stable across runs and builds.
+
+/// The 64-bit FNV-1a hash of `bytes`.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 pub struct SplitMix64(pub u64);
 

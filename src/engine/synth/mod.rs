@@ -19,7 +19,7 @@ use crate::gguf::{GgmlType, GgufFile, GgufWriter, MetaValue, TensorData, ValueTy
 use crate::models::catalogue::{Arch, CatalogueError, Init, TensorSpec};
 use crate::models::synthetic::{Synthetic, VALUE_MODEL};
 use crate::util::fs::{io_err, IoError};
-use crate::util::rng::SplitMix64;
+use crate::util::rng::{fnv1a, SplitMix64};
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::BufWriter;
 use std::path::Path;
@@ -240,9 +240,10 @@ impl Chunks {
         };
         let role = role(&spec.name);
         let role_scale = match spec.init {
-            Init::Matrix | Init::Embedding => {
-                values::spread_factor(values::ROLE_SPREAD, &mut SplitMix64(seed ^ fnv(role)))
-            }
+            Init::Matrix | Init::Embedding => values::spread_factor(
+                values::ROLE_SPREAD,
+                &mut SplitMix64(seed ^ fnv1a(role.bytes())),
+            ),
             _ => 1.0,
         };
         let draw = |count: u64, rng: &mut SplitMix64| {
@@ -251,7 +252,7 @@ impl Chunks {
             values::encode(ty, &v, ne0 as usize).map_err(shape_err)
         };
         if n <= WHOLE_VALUES || spec.init == Init::Router {
-            let mut rng = SplitMix64(seed ^ fnv(&spec.name));
+            let mut rng = SplitMix64(seed ^ fnv1a(spec.name.bytes()));
             return Ok(TensorData::Bytes(draw(n, &mut rng)?));
         }
         let chunk = match self.0.entry((ty, ne0, spec.init as u8, role.to_string())) {
@@ -259,7 +260,7 @@ impl Chunks {
             Entry::Vacant(slot) => {
                 let rows = (CHUNK_VALUES / ne0).clamp(1, n / ne0);
                 let tag = format!("{ty}/{ne0}/{}/{role}", spec.init as u8);
-                let chunk = draw(rows * ne0, &mut SplitMix64(seed ^ fnv(&tag)))?;
+                let chunk = draw(rows * ne0, &mut SplitMix64(seed ^ fnv1a(tag.bytes())))?;
                 slot.insert(Arc::new(chunk)).clone()
             }
         };
@@ -274,13 +275,6 @@ fn role(name: &str) -> &str {
         Some(rest) => rest.split_once('.').map_or(name, |(_, role)| role),
         None => name,
     }
-}
-
-/// FNV-1a of a name, to give each tensor its own stream of the seed.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Copies the `tokenizer.*` keys of the GGUF at `path` into `w`, padding its token list to

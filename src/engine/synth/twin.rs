@@ -2,12 +2,12 @@
 //! types, and new values. The twin of a fetchable model must decode at the real file's speed;
 //! that is the check that synthetic models measure what real ones would.
 
-use super::{fnv, write_file, Chunks, SynthError, Written};
+use super::{write_file, Chunks, SynthError, Written};
 use crate::gguf::{GgufFile, GgufWriter, TensorData};
 use crate::models::catalogue::{Init, TensorSpec};
 use crate::models::synthetic::{Synthetic, VALUE_MODEL};
 use crate::util::fs::io_err;
-use crate::util::rng::SplitMix64;
+use crate::util::rng::{fnv1a, SplitMix64};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -85,7 +85,7 @@ pub fn twin(src: &Path, out: &Path, values: TwinValues, seed: u64) -> Result<Wri
         w.set(&k, &v)?;
     }
     let mut chunks = Chunks::default();
-    let mut rng = SplitMix64(seed ^ fnv("random bytes"));
+    let mut rng = SplitMix64(seed ^ fnv1a("random bytes".bytes()));
     let noise = Arc::new(
         (0..1 << 20)
             .map(|_| rng.next_u64() as u8)
