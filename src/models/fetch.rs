@@ -193,7 +193,7 @@ fn extract_verified(
     let bar = progress_bar(opts, total, "extracting");
     let result = concat_members(&members, partial, bar.clone());
     bar.iter().for_each(ProgressBar::finish_and_clear);
-    let outcome = result.and_then(|(got, _)| {
+    let outcome = result.and_then(|got| {
         if got.eq_ignore_ascii_case(model.sha256) {
             Ok(())
         } else {
