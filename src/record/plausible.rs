@@ -11,6 +11,7 @@ use crate::hw::machine::MachineInfo;
 use crate::measure::bandwidth::Bandwidth;
 use crate::measure::histogram::HistogramSummary;
 use crate::measure::stats::Summary;
+use crate::util::shown;
 
 /// The most a figure of one kind may be (the least is 0), with its unit.
 #[derive(Clone, Copy)]
@@ -92,7 +93,7 @@ impl Check {
         if !(v.is_finite() && (0.0..=max).contains(&v)) {
             self.fail(format!(
                 "{name} {} is outside 0 to {max:e} {unit}",
-                shown(v)
+                shown(v, 1e-3)
             ));
         }
     }
@@ -181,7 +182,7 @@ impl Check {
             if let Some(v) = peak.filter(|&v| v < LEAST_PEAK_GBPS) {
                 self.fail(format!(
                     "{name} {} is below {LEAST_PEAK_GBPS} GB/s",
-                    shown(v)
+                    shown(v, 1e-3)
                 ));
             }
         }
@@ -204,9 +205,9 @@ impl Check {
         ) {
             self.fail(format!(
                 "bandwidth.achieved_gbps {} is not bytes_per_token {} × decode_tps {}",
-                shown(b.achieved_gbps),
+                shown(b.achieved_gbps, 1e-3),
                 b.bytes_per_token,
-                shown(b.decode_tps)
+                shown(b.decode_tps, 1e-3)
             ));
         }
     }
@@ -350,15 +351,6 @@ impl Check {
 /// Two figures the same to within a percent (a figure rounded to a few digits still agrees).
 fn agree(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-2 * a.abs().max(b.abs()) + 1e-9
-}
-
-/// A figure as it may have been written: plain from 0.001 to below 10^9, else with an
-/// exponent (`1e300`, not three hundred digits).
-fn shown(v: f64) -> String {
-    match v == 0.0 || (1e-3..1e9).contains(&v.abs()) || !v.is_finite() {
-        true => v.to_string(),
-        false => format!("{v:e}"),
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{
     Grader, Message, Prompt, Role, Sampling, Scenario, ScenarioError, ScenarioKind, GRADER_TYPES,
 };
+use crate::util::shown;
 
 pub(crate) const DEFAULT_SEED: u32 = 42;
 const DEFAULT_MAX_TOKENS: u32 = 256;
@@ -177,15 +178,6 @@ const MAX_TIME_LIMIT_S: f64 = 1e9;
 /// table's one decimal would show the limit as 0.0 s.
 const MIN_TIME_LIMIT_S: f64 = 0.001;
 
-/// A number as a scenario file may have written it: plain digits from 0.0001 to below 10^9,
-/// else with an exponent (`1e20`, not twenty-one digits).
-fn shown(v: f64) -> String {
-    match v == 0.0 || (1e-4..1e9).contains(&v.abs()) || !v.is_finite() {
-        true => v.to_string(),
-        false => format!("{v:e}"),
-    }
-}
-
 /// Range checks shared by `[defaults]` and prompts.
 fn check_defaults(s: &RawSettings) -> Result<(), String> {
     if s.max_tokens == Some(0) {
@@ -195,7 +187,7 @@ fn check_defaults(s: &RawSettings) -> Result<(), String> {
         if !(t.is_finite() && (MIN_TIME_LIMIT_S..=MAX_TIME_LIMIT_S).contains(&t)) {
             return Err(format!(
                 "time_limit_s {} must be from {MIN_TIME_LIMIT_S} to {MAX_TIME_LIMIT_S:e} (seconds)",
-                shown(t)
+                shown(t, 1e-4)
             ));
         }
     }
@@ -203,7 +195,7 @@ fn check_defaults(s: &RawSettings) -> Result<(), String> {
         if !(t.is_finite() && t >= 0.0 && t <= f64::from(f32::MAX)) {
             return Err(format!(
                 "temperature {} must be from 0 to {:.1e} (0 = greedy)",
-                shown(t),
+                shown(t, 1e-4),
                 f32::MAX
             ));
         }

@@ -13,6 +13,15 @@ pub mod quantile;
 pub mod rng;
 pub mod time;
 
+/// A number as a person or runner may have written it: plain digits from `min_abs` to below
+/// 10^9 (and 0, and what is not finite), else with an exponent (`1e20`, not twenty-one digits).
+pub fn shown(v: f64, min_abs: f64) -> String {
+    match v == 0.0 || (min_abs..1e9).contains(&v.abs()) || !v.is_finite() {
+        true => v.to_string(),
+        false => format!("{v:e}"),
+    }
+}
+
 /// The real SmolLM2-135M model the model-dependent unit tests run on: `$RUNNER_TEST_MODEL`
 /// (`scripts/test.sh` fetches it and sets it). A test that needs it fails when it is missing.
 #[cfg(test)]
