@@ -139,17 +139,10 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
     let base = series(baseline, opts.busy_threshold);
     let cur = series(current, opts.busy_threshold);
     let all_failed = all_failed(current);
-    let current_machines: Vec<String> = (current.requests.iter())
+    // Every key of `cur` comes from the same records by the same class.
+    let machines: BTreeSet<String> = (current.requests.iter())
         .map(|q| machine_class(&q.info.machine, &q.info.build))
-        .chain(
-            current
-                .bench
-                .iter()
-                .map(|r| machine_class(&r.machine, &r.build)),
-        )
-        .collect();
-    let machines: BTreeSet<String> = (cur.keys().map(|k| k.machine.clone()))
-        .chain(current_machines)
+        .chain((current.bench.iter()).map(|r| machine_class(&r.machine, &r.build)))
         .collect();
     let base_machines = base.keys().map(|k| k.machine.clone()).collect();
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
