@@ -94,6 +94,10 @@ pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
     let rows = rows.map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (line, row) in rows {
+        let at = |what: String| {
+            let (p, m, q, on) = (path.display(), &row.model, &row.quant, &row.machine);
+            format!("{p}: line {line}: {m} {q} on {on}: {what}")
+        };
         let numbers = [
             row.pp_tps,
             row.tg_tps,
@@ -105,14 +109,13 @@ pub fn load(results_dir: &Path) -> Result<Vec<RefRow>, String> {
             // Rates, GiB and billions of parameters are all far below 1e9, and far above a
             // millionth, under which a prediction fitted to them is noise.
             if !(v.is_finite() && (1e-6..1e9).contains(&v)) {
-                return Err(format!(
-                    "{}: line {line}: {} {} on {}: {v} is not a number from 1e-6 to 1e9",
-                    path.display(),
-                    row.model,
-                    row.quant,
-                    row.machine
-                ));
+                let v = crate::util::shown(v, 1e-6);
+                return Err(at(format!("{v} is not a number from 1e-6 to 1e9")));
             }
+        }
+        // Compute scales with the GPU cores a note states: none would predict no speed at all.
+        if row.gpu_cores() == Some(0) {
+            return Err(at("the note states a 0-core GPU".into()));
         }
         out.push(row);
     }

@@ -281,7 +281,17 @@ fn a_published_figure_out_of_any_range_is_refused() {
         std::fs::write(dir.path().join(PATH), edited).unwrap();
         let e = load(dir.path()).unwrap_err();
         assert!(e.contains("is not a number from 1e-6 to 1e9"), "{bad}: {e}");
+        assert!(e.len() < 300, "{bad}: {e}");
     }
+    // A note that states a GPU without cores would predict 0 tok/s from its row.
+    let edited = text.replacen("\"7-core GPU; M1;", "\"0-core GPU; M1;", 1);
+    assert_ne!(edited, text);
+    std::fs::write(dir.path().join(PATH), edited).unwrap();
+    let e = load(dir.path()).unwrap_err();
+    assert!(
+        e.ends_with("LLaMA 7B v2 Q8_0 Q8_0 on Apple M1: the note states a 0-core GPU"),
+        "{e}"
+    );
 }
 
 #[test]
