@@ -199,22 +199,15 @@ impl ProfilePlan {
     /// The profile of `cfg.model`; for an MoE model, against its dense reference.
     pub fn new(cfg: &ProfileConfig, cache: &Path) -> anyhow::Result<ProfilePlan> {
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
-        let s = &cfg.plan.settings;
-        let need =
-            gguf.tensor_bytes() + super::memory::context_bytes(&gguf, s) + super::memory::RUNTIME;
-        let what = format!(
-            "the weights, KV cache and attention buffers of a {}-token context",
-            s.n_ctx
-        );
-        let limit = super::memory::machine_bytes(cfg.plan.n_gpu_layers > 0);
-        super::memory::within(need, limit, &what).map_err(Invalid)?;
         let mut notes = Vec::new();
         let mut sources = vec![model.source()];
-        let (mut dense_source, mut no_dense) = (None, None);
+        let (mut dense_source, mut no_dense, mut dense) = (None, None, None);
         if dense::is_moe(&gguf) {
             match dense::find(cfg.dense.as_deref(), &model.path, &gguf, cache)? {
                 DenseRef::Found { path, how } => {
-                    GgufFile::open(&path).map_err(|e| Invalid(format!("dense reference: {e}")))?;
+                    let g = GgufFile::open(&path)
+                        .map_err(|e| Invalid(format!("dense reference: {e}")))?;
+                    dense = Some(g);
                     dense_source = Some(format!("{} ({how})", path.display()));
                     sources.push(ModelSource::file(&path));
                 }
@@ -232,6 +225,7 @@ impl ProfilePlan {
             ))
             .into());
         }
+        within_memory(cfg, &[Some(&gguf), dense.as_ref()])?;
         let upcycled = crate::moe::Provenance::read(&gguf).map(|p| Upcycled {
             source_name: p.source_name,
             router: p.router,
@@ -319,6 +313,35 @@ impl ProfilePlan {
             busy_threshold: 0.25,
         }
     }
+}
+
+/// Refuses a profile whose models would not fit in the memory free on this machine.
+fn within_memory(cfg: &ProfileConfig, models: &[Option<&GgufFile>]) -> Result<(), Invalid> {
+    let models: Vec<&GgufFile> = models.iter().flatten().copied().collect();
+    let (need, what) = memory_need(&cfg.plan.settings, &models);
+    let limit = super::memory::machine_bytes(cfg.plan.n_gpu_layers > 0);
+    super::memory::within(need, limit, &what).map_err(Invalid)
+}
+
+/// The least memory a profile of `models` needs, and what it holds: each model's weights
+/// with a plain and a profiling context, all held at once.
+fn memory_need(s: &ContextSettings, models: &[&GgufFile]) -> (u64, String) {
+    let need = (models.iter())
+        .map(|g| g.tensor_bytes() + 2 * super::memory::context_bytes(g, s))
+        .fold(super::memory::RUNTIME, u64::saturating_add);
+    let what = match models.len() {
+        1 => format!(
+            "the weights, and the KV caches and attention buffers of two {}-token contexts",
+            s.n_ctx
+        ),
+        n => format!(
+            "the weights of {n} models, and the KV caches and attention buffers of {} \
+             {}-token contexts",
+            2 * n,
+            s.n_ctx
+        ),
+    };
+    (need, what)
 }
 
 /// What each of the two cells runs: the short-response samples split between them (the larger

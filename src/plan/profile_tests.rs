@@ -84,3 +84,21 @@ fn contexts_fit_every_phase() {
         "-p/-d and -n need 4000009 tokens of context; runner profiles at most 1048576"
     );
 }
+
+/// A profile holds a plain and a profiling context of each model at once, and with a dense
+/// reference both models: its memory check counts them all.
+#[test]
+fn the_memory_check_counts_every_context_and_model_held_at_once() {
+    let g = GgufFile::open(&crate::util::test_model()).unwrap();
+    let s = plan_settings(16, 64, 15, 1, FlashAttn::Auto).unwrap();
+    let one = g.tensor_bytes() + super::super::memory::context_bytes(&g, &s);
+    let ctx = super::super::memory::context_bytes(&g, &s);
+    let runtime = super::super::memory::RUNTIME;
+    let (need, what) = memory_need(&s, &[&g]);
+    assert_eq!(need, one + ctx + runtime);
+    assert!(what.ends_with("two 80-token contexts"), "{what}");
+    let (need, what) = memory_need(&s, &[&g, &g]);
+    assert_eq!(need, 2 * (one + ctx) + runtime);
+    assert!(what.starts_with("the weights of 2 models,"), "{what}");
+    assert!(what.ends_with("of 4 80-token contexts"), "{what}");
+}
