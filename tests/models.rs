@@ -54,7 +54,25 @@ fn list_calls_a_cached_file_of_the_wrong_size_damaged() {
         (&smol["cached"], &smol["damaged"]),
         (&false.into(), &true.into())
     );
+    // The whole file, copied in by hand: of the right size, but not verified yet.
     std::fs::write(models.join("SmolLM2-135M-Instruct-Q4_1.gguf"), &whole).unwrap();
+    let o = run(&["models", "list", "--cache-dir", c]);
+    assert_eq!(
+        stdout(&o).lines().nth(1).unwrap().split_whitespace().last(),
+        Some("unverified")
+    );
+    let o = run(&["models", "list", "--cache-dir", c, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let smol = &v.as_array().unwrap()[0];
+    assert_eq!(
+        (&smol["cached"], &smol["verified"]),
+        (&true.into(), &false.into())
+    );
+    // A fetch hashes it and marks it verified, without fetching it again.
+    let o = run(&["models", "fetch", "smollm2-135m", "--cache-dir", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("verifying cached"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("fetching"), "{}", stderr(&o));
     let o = run(&["models", "list", "--cache-dir", c]);
     let out = stdout(&o);
     let line = out.lines().find(|l| l.starts_with("smollm2-135m")).unwrap();

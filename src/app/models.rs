@@ -30,6 +30,7 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
                 "size_mib": m.size_mib,
                 "default": m.name == models::DEFAULT_MODEL,
                 "cached": size == Some(m.size_bytes),
+                "verified": models::is_verified(m, &path),
                 "damaged": size.is_some_and(|n| n != m.size_bytes),
                 "path": path.display().to_string(),
             })
@@ -62,10 +63,15 @@ pub fn list(cache: &Path, format: ListFormat) -> anyhow::Result<String> {
         "name", "model", "arch", "params", "type", "size MiB", "cached"
     );
     for (m, r) in models::known_models().iter().zip(&rows) {
-        let cached = match (r["cached"] == true, r["damaged"] == true) {
-            (true, _) => "yes",
-            (false, true) => "damaged",
-            (false, false) => "no",
+        let cached = match (
+            r["cached"] == true,
+            r["verified"] == true,
+            r["damaged"] == true,
+        ) {
+            (true, true, _) => "yes",
+            (true, false, _) => "unverified",
+            (false, _, true) => "damaged",
+            (false, _, false) => "no",
         };
         let name = match m.name == models::DEFAULT_MODEL {
             true => format!("{} *", m.name),

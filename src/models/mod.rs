@@ -22,7 +22,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use fetch::{fetch, marker_path, sha256_file, FetchError, FetchOptions};
+pub use fetch::{fetch, is_verified, marker_path, sha256_file, FetchError, FetchOptions};
 pub use registry::{find, known_models, known_names, KnownModel, DEFAULT_MODEL};
 
 pub use crate::util::fs::cache_dir;

