@@ -196,7 +196,8 @@ fn pad(v: &str, width: usize, right: bool) -> String {
 }
 
 /// `s` as Markdown that stays in its table cell and on its line (a name from a record in a
-/// cell or a sentence): a pipe is escaped, and a control character (a newline, a NUL, a tab),
+/// cell or a sentence): a pipe is escaped, `<` is written `&lt;` (no HTML tag from a record
+/// reaches a page that renders the Markdown), and a control character (a newline, a NUL, a tab),
 /// which would end or break the row, is written as its Rust escape
 /// (`\n`, `\0`, `\u{1b}`).
 pub fn markdown_cell(s: &str) -> String {
@@ -215,6 +216,7 @@ fn escaped(s: &str, pipe: bool) -> String {
     for c in s.chars() {
         match c {
             '|' if pipe => out.push_str("\\|"),
+            '<' if pipe => out.push_str("&lt;"),
             c if c.is_control() => out.extend(c.escape_debug()),
             c => out.push(c),
         }
@@ -300,6 +302,11 @@ mod tests {
             "| Evil\\nCPU\\0 \\| x\\r\\t\\u{1b}[31m\\u{85} | 1 |"
         );
         assert_eq!(markdown_cell("Apple M4 Pro"), "Apple M4 Pro");
+        assert_eq!(
+            markdown_cell("x<img src=x onerror=alert(1)>"),
+            "x&lt;img src=x onerror=alert(1)>"
+        );
+        assert_eq!(text_cell("a<b"), "a<b");
     }
 
     #[test]

@@ -208,11 +208,7 @@ pub(super) fn markdown_or<'a, T: 'a>(
 pub fn csv<'a, T: Serialize + 'a>(
     rows: impl IntoIterator<Item = &'a T>,
 ) -> Result<String, ReportError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        w.serialize(row).map_err(crate::report::csv::err)?;
-    }
-    crate::report::csv::finish(w)
+    crate::report::csv::rows_csv(rows)
 }
 
 pub(super) fn pct(v: Option<f64>) -> String {
