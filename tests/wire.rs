@@ -1100,3 +1100,36 @@ fn a_stalled_ollama_warm_up_ends_at_the_configured_warm_up_limit() {
     );
     assert!(!text.contains("request's time limit"), "{text}");
 }
+
+/// A cell whose every request ended in an error (nothing listens at the address) measured
+/// nothing: the sweep says so and exits 1, its records kept; so does running it again, which
+/// finds them done.
+#[test]
+fn a_cell_whose_every_request_failed_fails_the_sweep() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let base = format!("http://127.0.0.1:{port}/v1");
+    for _ in 0..2 {
+        let o = common::runner()
+            .args(["sweep", "-m", common::model().to_str().unwrap()])
+            .args(["-s", "short-response", "--limit", "2", "--backend", "openai:m"])
+            .args(["--openai-base-url", &base, "--no-progress", "--results"])
+            .arg(&results)
+            .output()
+            .expect("runner starts");
+        let err = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("error: cell openai:m: all 2 request(s) failed (the first: refused: "),
+            "{err}"
+        );
+        assert!(err.contains("error: 1 cell(s) failed"), "{err}");
+        let file = std::fs::read_dir(&results).unwrap().next().unwrap();
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+}

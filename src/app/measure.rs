@@ -15,8 +15,9 @@ use crate::plan::bench::BenchPlan;
 use crate::plan::default_threads;
 use crate::plan::profile::ProfilePlan;
 use crate::plan::sweep::SweepPlan;
-use crate::record::{BenchRecord, Record};
+use crate::record::{BenchRecord, CellKey, Record};
 use crate::report::{self, Format};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -135,12 +136,48 @@ pub fn sweep(
         Err(ExecError::Interrupted) => return Ok(interrupted(&plan, command)),
         other => other?,
     };
-    print_sweep(&out, &plan)?;
-    if !failures.is_empty() {
-        eprintln!("error: {} cell(s) failed", failures.len());
+    let failed_whole = print_sweep(&out, &plan)?;
+    for (cell, n, first) in &failed_whole {
+        eprintln!("error: cell {cell}: all {n} request(s) failed (the first: {first})");
+    }
+    let failed = failures.len() + failed_whole.len();
+    if failed > 0 {
+        eprintln!("error: {failed} cell(s) failed");
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cells whose every request ended in an error (not in its time limit: that is a
+/// measurement), with how many and the first error: a server that is down, say. The run
+/// measured nothing there, which is a failure of the run.
+fn failed_whole(records: &[Record]) -> Vec<(String, usize, String)> {
+    let mut by: BTreeMap<&CellKey, (usize, bool, Option<String>)> = BTreeMap::new();
+    for r in records {
+        let Record::Request(q) = r else { continue };
+        let e = by.entry(&q.cell).or_insert((0, false, None));
+        e.0 += 1;
+        match q.waited() {
+            true => e.1 = true,
+            false => {
+                let why = match (q.error_kind, q.error.as_deref()) {
+                    (Some(kind), Some(m)) => format!("{kind}: {m}"),
+                    (_, m) => m.unwrap_or("no error recorded").to_string(),
+                };
+                e.2.get_or_insert(crate::report::table::text_cell(&why));
+            }
+        }
+    }
+    (by.into_iter())
+        .filter(|(_, (_, measured, _))| !measured)
+        .map(|(key, (n, _, first))| {
+            let cell = match key.backend.is_native() {
+                true => format!("{}/{}", crate::models::display_name(&key.model), key.quant),
+                false => key.backend.to_string(),
+            };
+            (cell, n, first.unwrap_or_default())
+        })
+        .collect()
 }
 
 /// What an interrupted sweep says: what it kept, where, and the command that resumes it.
@@ -179,8 +216,9 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The sweep's tables (and `-o FILE`), read back from its results file.
-fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
+/// The sweep's tables (and `-o FILE`), read back from its results file; returns the cells
+/// whose every request failed ([`failed_whole`]).
+fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<Vec<(String, usize, String)>> {
     use crate::report::{compare, sweep as summary};
     let results = &plan.shared.results;
     // Records of other sweeps, a line recorded twice, a load level's incomplete run: left out;
@@ -224,7 +262,7 @@ fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<()> {
         None => print!("{}", render(format)?),
     }
     eprintln!("records: {}", results.display());
-    Ok(())
+    Ok(failed_whole(&records))
 }
 
 /// `runner profile`.
