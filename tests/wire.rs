@@ -61,8 +61,19 @@ fn messages() -> Vec<Message> {
 }
 
 fn ask(kind: &str, replies: Vec<Reply>, time_limit: Duration) -> (Exchange, Vec<Received>) {
+    ask_keyed(kind, KEY, replies, time_limit)
+}
+
+/// [`ask`] with the API key `key`.
+fn ask_keyed(
+    kind: &str,
+    key: &str,
+    replies: Vec<Reply>,
+    time_limit: Duration,
+) -> (Exchange, Vec<Received>) {
     let f = serve(replies);
-    let ep = endpoint_for(kind, &f.base());
+    let mut ep = endpoint_for(kind, &f.base());
+    ep.key = Some(Secret::new(key));
     let p = prompt(16, time_limit);
     let req = ChatRequest::new(&p);
     let x = exchange(
@@ -893,6 +904,60 @@ fn a_key_the_server_echoes_is_redacted_from_the_exchange() {
     ];
     let (x, _) = ask("openai", vec![Reply::ok(cut)], LIMIT);
     assert_eq!(x.text, "key=[redacted]");
+}
+
+/// A server that sends a long API key back as its output token count: the request fails for
+/// want of a count, quoting the count's start, and no start of the key reaches the exchange
+/// (the quote is cut after the key is taken out, not before).
+#[test]
+fn a_key_sent_back_as_the_token_count_leaves_no_start_of_it() {
+    let long = format!("sk-long-{}", "0123456789abcdef".repeat(10));
+    let count = serde_json::json!(long);
+    let openai = vec![
+        data(&openai_chunk(Some("Hello"), Some("stop"))),
+        data(
+            &serde_json::json!({ "choices": [], "usage": { "prompt_tokens": 5, "completion_tokens": count } })
+                .to_string(),
+        ),
+        data("[DONE]"),
+    ];
+    let anthropic = vec![
+        event(
+            "message_start",
+            r#"{"type":"message_start","message":{"model":"fixture-model","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+        ),
+        event(
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+        ),
+        event(
+            "message_delta",
+            &serde_json::json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn" }, "usage": { "output_tokens": count } })
+                .to_string(),
+        ),
+        event("message_stop", r#"{"type":"message_stop"}"#),
+    ];
+    let last = serde_json::json!({ "model": "fixture-model", "response": "", "done": true, "prompt_eval_count": 5, "eval_count": count });
+    let ollama = vec![
+        Step::Send("{\"model\":\"fixture-model\",\"response\":\"Hello\",\"done\":false}\n".into()),
+        Step::Send(format!("{last}\n")),
+    ];
+    for (kind, steps) in [
+        ("openai", openai),
+        ("anthropic", anthropic),
+        ("ollama", ollama),
+    ] {
+        let (x, _) = ask_keyed(kind, &long, vec![Reply::ok(steps)], LIMIT);
+        let f = x.failure.clone().expect("no count believed");
+        assert_eq!(f.kind, FailureKind::NoUsage, "{kind}: {f:?}");
+        assert_eq!(
+            f.message,
+            "the stream's output token count (\"[redacted]\") is not a whole number of 0 or more",
+            "{kind}"
+        );
+        assert_eq!(x.text, "Hello", "{kind}");
+        assert!(!format!("{x:?}").contains(&long[..8]), "{kind}: {x:?}");
+    }
 }
 
 #[test]

@@ -23,6 +23,13 @@ pub fn chunk_allowance(tokens: u64) -> u64 {
     tokens.saturating_mul(2).saturating_add(16)
 }
 
+/// The most characters of an output token count that is not believed kept as sent: the
+/// failure names its start, and the key is taken out of it before it is cut to that.
+const UNREAD_KEPT: usize = 1024;
+
+/// The characters of such a count the failure's message shows.
+const UNREAD_SHOWN: usize = 40;
+
 /// A failed exchange: its kind and a one-line reason (never holding an API key).
 #[derive(Debug, Clone, Error, PartialEq)]
 #[error("{message}")]
@@ -59,7 +66,8 @@ pub struct Exchange {
     /// A usage block (token counts) arrived.
     pub usage: bool,
     /// An output token count the server sent that is not a whole number of 0 or more, as
-    /// sent (cut short): not believed, and named when the request fails for want of a count.
+    /// sent (its first [`UNREAD_KEPT`] characters): not believed, and named when the request
+    /// fails for want of a count.
     pub unread_count: Option<String>,
     /// End of the exchange (the final event, or the failure).
     pub end: Duration,
@@ -264,9 +272,13 @@ impl Exchange {
 
     /// Takes the API key out of everything the server sent that a record keeps: the text (and
     /// a start of the key it ends with, where a limit cut the answer off), the failure's
-    /// reason, the model name and the finish reason (a server may echo the key).
+    /// reason, the model name, the finish reason and an output token count not believed (a
+    /// server may echo the key).
     pub fn redact(&mut self, key: &Secret) {
         self.text = key.redact_cut(&self.text);
+        if let Some(c) = &mut self.unread_count {
+            *c = key.redact_cut(c);
+        }
         if let Some(f) = &mut self.failure {
             f.message = key.redact(&f.message);
         }
@@ -286,23 +298,30 @@ impl Exchange {
         };
         self.server.output_tokens = super::u64_at(usage, pointer);
         if self.server.output_tokens.is_none() {
-            self.unread_count = Some(given.to_string().chars().take(40).collect());
+            self.unread_count = Some(given.to_string().chars().take(UNREAD_KEPT).collect());
         }
     }
 
-    /// The failure a finished stream implies: no final event, or no token counts.
-    pub fn completeness(&self) -> Option<Failure> {
+    /// The failure a finished stream implies: no final event, or no token counts. A count not
+    /// believed is quoted by its start, `key` taken out of it first (with the start of a key
+    /// the [`UNREAD_KEPT`] cut went through): cut short first, a key it held would leave its
+    /// start in the message, which a redaction of the whole key no longer finds.
+    pub fn completeness(&self, key: Option<&Secret>) -> Option<Failure> {
         let (kind, why) = match (self.done, self.usage, &self.unread_count) {
             (false, ..) => (
                 FailureKind::Truncated,
                 "the stream ended before its final event".to_string(),
             ),
-            (_, false, Some(count)) => (
-                FailureKind::NoUsage,
-                format!(
-                    "the stream's output token count ({count}) is not a whole number of 0 or more"
-                ),
-            ),
+            (_, false, Some(count)) => {
+                let count = key.map_or_else(|| count.clone(), |k| k.redact_cut(count));
+                let count: String = count.chars().take(UNREAD_SHOWN).collect();
+                (
+                    FailureKind::NoUsage,
+                    format!(
+                        "the stream's output token count ({count}) is not a whole number of 0 or more"
+                    ),
+                )
+            }
             (_, false, None) => (
                 FailureKind::NoUsage,
                 "the stream ended without token counts (usage)".to_string(),
@@ -553,9 +572,9 @@ mod tests {
     #[test]
     fn completeness_names_what_is_missing() {
         let mut x = Exchange::new(Instant::now());
-        assert_eq!(x.completeness().unwrap().kind, FailureKind::Truncated);
+        assert_eq!(x.completeness(None).unwrap().kind, FailureKind::Truncated);
         x.done = true;
-        assert_eq!(x.completeness().unwrap().kind, FailureKind::NoUsage);
+        assert_eq!(x.completeness(None).unwrap().kind, FailureKind::NoUsage);
         // A count that cannot be true is named, not called missing.
         for (sent, shown) in [
             (json!(-5), "-5"),
@@ -566,7 +585,7 @@ mod tests {
             y.done = true;
             y.output_count(&json!({ "n": sent }), "/n");
             y.usage = y.server.output_tokens.is_some();
-            let f = y.completeness().unwrap();
+            let f = y.completeness(None).unwrap();
             assert_eq!(f.kind, FailureKind::NoUsage);
             assert_eq!(
                 f.message,
@@ -584,7 +603,43 @@ mod tests {
         y.output_count(&json!({ "n": -5 }), "/n");
         assert_eq!(y.server.output_tokens, None);
         x.usage = true;
-        assert!(x.completeness().is_none());
+        assert!(x.completeness(None).is_none());
+    }
+
+    /// A server that sends the API key as its output token count: the failure quotes the
+    /// count's start with the key taken out before the cut, so no start of a long key is left.
+    #[test]
+    fn a_key_sent_as_the_token_count_leaves_no_start_in_the_failure() {
+        let key = format!("sk-long-{}", "0123456789abcdef".repeat(10));
+        let secret = Secret::new(key.clone());
+        for sent in [
+            json!(key),
+            json!(format!("{}{key}", "a".repeat(30))),
+            json!({ "n": key }),
+            json!(format!("{}{key}", " ".repeat(1000))),
+        ] {
+            let mut x = Exchange::new(Instant::now());
+            x.done = true;
+            x.output_count(&json!({ "n": sent }), "/n");
+            let f = x.completeness(Some(&secret)).expect("no count believed");
+            assert_eq!(f.kind, FailureKind::NoUsage);
+            x.finish(Some(f));
+            x.redact(&secret);
+            let shown = format!("{x:?}");
+            assert!(!shown.contains(&key[..4]), "{shown}");
+            let message = &x.failure.as_ref().unwrap().message;
+            assert!(
+                message.starts_with("the stream's output token count ("),
+                "{message}"
+            );
+        }
+        let mut x = Exchange::new(Instant::now());
+        x.done = true;
+        x.output_count(&json!({ "n": key }), "/n");
+        assert_eq!(
+            x.completeness(Some(&secret)).unwrap().message,
+            "the stream's output token count (\"[redacted]\") is not a whole number of 0 or more"
+        );
     }
 
     #[test]

@@ -321,7 +321,7 @@ pub fn stream(
         .post_stream(ep, post, limit, &mut x)
         .and_then(|mut resp| read(&mut resp, &mut x, began + limit));
     let failure = match result {
-        Ok(()) => x.completeness(),
+        Ok(()) => x.completeness(ep.key.as_ref()),
         Err(f) => Some(interrupted_or(f)),
     };
     x.finish(failure);
