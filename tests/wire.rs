@@ -4,7 +4,7 @@
 
 mod common;
 use common::fixture::{data, event, serve, Received, Reply, Step};
-use runner::backend::exchange::Exchange;
+use runner::backend::exchange::{text_allowance, Exchange};
 use runner::backend::http::Client;
 use runner::backend::remote::exchange;
 use runner::backend::spec::{endpoint, Endpoint, Secret, UrlFlags};
@@ -573,6 +573,36 @@ fn a_server_streaming_past_the_token_limit_is_cut_off() {
         assert!(f.message.contains("token limit"), "{f}");
         // max_tokens 16 allows 2 × 16 + 16 chunks.
         assert_eq!(x.chunks.len(), 49, "{kind}");
+        assert!(x.end < Duration::from_secs(10), "{kind}: {:?}", x.end);
+    }
+}
+
+/// A server that sends a few chunks of megabytes of text for a token limit of 16: runner stops
+/// reading at the bytes of text the limit allows, as it does at a flood of chunks, and keeps
+/// no more text than that.
+#[test]
+fn a_server_streaming_huge_chunks_past_the_token_limit_is_cut_off() {
+    let blob = "z".repeat(1 << 20);
+    for kind in ["openai", "anthropic", "ollama"] {
+        let chunk = match kind {
+            "openai" => data(&openai_chunk(Some(&blob), None)),
+            "anthropic" => event(
+                "content_block_delta",
+                &serde_json::json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": blob } })
+                    .to_string(),
+            ),
+            _ => Step::Send(format!(
+                "{}\n",
+                serde_json::json!({ "model": "fixture-model", "response": blob, "done": false })
+            )),
+        };
+        let steps = vec![chunk.clone(), chunk, Step::Sleep(60_000)];
+        let (x, _) = ask(kind, vec![Reply::ok(steps)], LIMIT);
+        let f = x.failure.clone().expect("failed");
+        assert_eq!(f.kind, FailureKind::OverLimit, "{kind}: {f}");
+        assert!(f.message.contains("bytes of text"), "{f}");
+        assert_eq!(x.text.len() as u64, text_allowance(16), "{kind}");
+        assert_eq!(x.chunks.len(), 1, "{kind}");
         assert!(x.end < Duration::from_secs(10), "{kind}: {:?}", x.end);
     }
 }

@@ -23,6 +23,17 @@ pub fn chunk_allowance(tokens: u64) -> u64 {
     tokens.saturating_mul(2).saturating_add(16)
 }
 
+/// Bytes of text allowed for each chunk of a [`chunk_allowance`].
+const BYTES_PER_CHUNK: u64 = 64;
+
+/// The most bytes of text a stream may deliver for `tokens` tokens: 64 for each chunk of
+/// their [`chunk_allowance`], so at least 128 a token and 1 KiB more, where real text runs to
+/// a few bytes a token and no tokenizer's longest token comes near. More than that, and the
+/// server does not honour the token limit (or sends its text in chunks no token limit bounds).
+pub fn text_allowance(tokens: u64) -> u64 {
+    chunk_allowance(tokens).saturating_mul(BYTES_PER_CHUNK)
+}
+
 /// The most characters of an output token count that is not believed kept as sent: the
 /// failure names its start, and the key is taken out of it before it is cut to that.
 const UNREAD_KEPT: usize = 1024;
@@ -75,7 +86,7 @@ pub struct Exchange {
     pub retry_wait: Duration,
     pub failure: Option<Failure>,
     /// The request's token limit (`max_tokens`), when the stream is held to it: text past
-    /// [`chunk_allowance`] of it ends the exchange.
+    /// [`chunk_allowance`] or [`text_allowance`] of it ends the exchange.
     pub max_tokens: Option<u32>,
 }
 
@@ -110,25 +121,42 @@ impl Exchange {
 
     /// Appends a text delta that arrived at `at`; empty deltas (a role-only chunk, an empty
     /// content block) are not text and leave the timing alone. A chunk past the
-    /// [`chunk_allowance`] of the token limit fails the exchange (`over_limit`): a server that
-    /// ignores the limit would otherwise stream until the time limit, into memory.
+    /// [`chunk_allowance`] of the token limit fails the exchange (`over_limit`), and so does
+    /// text past its [`text_allowance`], which is kept only up to that many bytes: a server that
+    /// ignores the limit would otherwise stream until the time limit, into memory (a line of
+    /// the stream may hold megabytes of text).
     pub fn text(&mut self, delta: &str, at: Instant) -> Result<(), Failure> {
         if delta.is_empty() {
             return Ok(());
         }
         self.chunks.push(at.saturating_duration_since(self.start));
-        self.text.push_str(delta);
-        match self.max_tokens {
-            Some(max) if self.chunks.len() as u64 > chunk_allowance(max.into()) => {
-                Err(Failure::new(
-                    FailureKind::OverLimit,
-                    format!(
-                        "the server does not honour the token limit: more than {} text chunks for max_tokens {max}",
-                        chunk_allowance(max.into())
-                    ),
-                ))
+        let Some(max) = self.max_tokens else {
+            self.text.push_str(delta);
+            return Ok(());
+        };
+        let over = |what: String| {
+            Failure::new(
+                FailureKind::OverLimit,
+                format!("the server does not honour the token limit: more than {what} for max_tokens {max}"),
+            )
+        };
+        let bytes = text_allowance(max.into());
+        let room = usize::try_from(bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.text.len());
+        if delta.len() > room {
+            let mut end = room;
+            while !delta.is_char_boundary(end) {
+                end -= 1;
             }
-            _ => Ok(()),
+            self.text.push_str(&delta[..end]);
+            return Err(over(format!("{bytes} bytes of text")));
+        }
+        self.text.push_str(delta);
+        let chunks = chunk_allowance(max.into());
+        match self.chunks.len() as u64 > chunks {
+            true => Err(over(format!("{chunks} text chunks"))),
+            false => Ok(()),
         }
     }
 
@@ -539,6 +567,33 @@ mod tests {
         y.server.output_tokens = Some(3);
         assert_eq!(y.output_tokens(u32::MAX), Some(1000));
         assert_eq!(chunk_allowance(u64::MAX), u64::MAX);
+    }
+
+    /// Few chunks of huge text fail the exchange as many chunks do, the text kept up to the
+    /// allowance and cut at a character's boundary.
+    #[test]
+    fn text_past_the_bytes_the_token_limit_allows_fails_the_exchange() {
+        let t0 = Instant::now();
+        let mut x = Exchange::limited(t0, 8);
+        assert_eq!(text_allowance(8), 2048);
+        x.text(&"x".repeat(2001), t0).unwrap();
+        let f = x.text(&"é".repeat(100), t0).unwrap_err();
+        assert_eq!(f.kind, FailureKind::OverLimit);
+        assert_eq!(
+            f.message,
+            "the server does not honour the token limit: more than 2048 bytes of text for max_tokens 8"
+        );
+        assert_eq!(x.text.len(), 2047, "up to the last whole character");
+        assert_eq!(x.text.matches('é').count(), 23);
+        assert_eq!(x.chunks.len(), 2);
+        // Exactly the allowance is allowed.
+        let mut y = Exchange::limited(t0, 8);
+        y.text(&"x".repeat(2048), t0).unwrap();
+        assert!(y.text("x", t0).is_err());
+        // Unlimited (as built by hand) it goes on.
+        let mut z = Exchange::new(t0);
+        z.text(&"x".repeat(1 << 20), t0).unwrap();
+        assert_eq!(text_allowance(u64::MAX), u64::MAX);
     }
 
     #[test]

@@ -48,7 +48,8 @@ crate::util::names::named_enum! {
         Truncated = "truncated",
         /// The stream ended properly but without token counts.
         NoUsage = "no_usage",
-        /// The stream went on past what the request's token limit allows.
+        /// The stream went on past what the request's token limit allows (in text chunks or
+        /// in bytes of text).
         OverLimit = "over_limit",
         Other = "other",
     }
