@@ -49,16 +49,34 @@ impl Prices {
         Ok(p)
     }
 
-    /// The entry for a provider's model: an exact name, else the longest entry that the name
-    /// starts with followed by `-` (a dated version). A `vendor/` prefix is ignored.
+    /// The entry for a provider's model: an exact name, else the entry the name is followed by
+    /// a date in (a dated version: `gpt-4o-2024-08-06`, `claude-haiku-4-5-20251001`). Another
+    /// model whose name goes on from an entry's (`gpt-5-pro`, `gpt-5-nano` beside `gpt-5`) is
+    /// not that entry's, whatever it costs. A `vendor/` prefix is ignored.
     pub fn find(&self, provider: &str, model: &str) -> Option<&Price> {
         let model = model.rsplit('/').next().unwrap_or(model);
         let ours = self.price.iter().filter(|p| p.provider == provider);
         let exact = ours.clone().find(|p| p.model == model);
         exact.or_else(|| {
-            ours.filter(|p| model.starts_with(&format!("{}-", p.model)))
-                .max_by_key(|p| p.model.len())
+            ours.filter(|p| {
+                (model.strip_prefix(p.model.as_str()))
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(is_date)
+            })
+            .max_by_key(|p| p.model.len())
         })
+    }
+}
+
+/// Whether `s` is a date as model names carry it: `2024-08-06` or `20251001`.
+fn is_date(s: &str) -> bool {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    match s.split('-').collect::<Vec<_>>()[..] {
+        [ymd] => ymd.len() == 8 && digits(ymd),
+        [y, m, d] => {
+            y.len() == 4 && m.len() == 2 && d.len() == 2 && [y, m, d].into_iter().all(digits)
+        }
+        _ => false,
     }
 }
 
@@ -105,6 +123,28 @@ mod tests {
         assert!(p.find("openai", "openai/gpt-4o-mini").unwrap().model == "gpt-4o-mini");
         assert!(p.find("openai", "gpt-4o-mini-2024-07-18").unwrap().model == "gpt-4o-mini");
         assert!(p.find("openai", "no-such-model").is_none());
+        assert!(p.find("openai", "gpt-5-2025-08-07").unwrap().model == "gpt-5");
+        assert!(p.find("openai", "gpt-5-mini-2025-08-07").unwrap().model == "gpt-5-mini");
+        // Other models whose names go on from a priced one's are not priced as it.
+        for other in [
+            "gpt-5-pro",
+            "gpt-5-nano",
+            "gpt-5-nano-2025-08-07",
+            "gpt-5-chat-latest",
+            "gpt-4o-audio-preview",
+            "gpt-4o-2024",
+            "claude-haiku-4-5-2025100",
+            "claude-haiku-4-5-2025-10-01x",
+        ] {
+            assert!(p.find("openai", other).is_none(), "{other}");
+            assert!(p.find("anthropic", other).is_none(), "{other}");
+        }
+        let s = ServerReport {
+            prompt_tokens: Some(1000),
+            output_tokens: Some(1000),
+            ..Default::default()
+        };
+        assert_eq!(cost(false, "openai", "gpt-5-pro", &s, &p), (None, None));
         let s = ServerReport {
             prompt_tokens: Some(1_000_000),
             cached_prompt_tokens: Some(500_000),
