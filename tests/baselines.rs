@@ -486,6 +486,41 @@ fn ollama_gets_the_prompt_rendered_with_the_gguf_template_after_a_preflight() {
     assert_eq!(r["text"], "Hi!");
 }
 
+/// A key the `[ollama]` section of a backend config names (`api_key_env`) goes as a bearer
+/// token on every request to Ollama, its preflight calls included, and reaches no record and
+/// no output.
+#[test]
+fn ollama_is_sent_the_key_its_config_names_on_every_request() {
+    let key = "ollama-proxy-key-7c2e91d04b";
+    let f = ollama_fixture(6);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backends.toml");
+    std::fs::write(
+        &config,
+        "[ollama]\napi_key_env = \"RUNNER_TEST_OLLAMA_KEY\"\n",
+    )
+    .unwrap();
+    let args = words(&format!(
+        "sweep -m {} --backend ollama:smollm2:135m --ollama-host {} --scenario short-response --limit 2 --backend-config {}",
+        model().display(),
+        f.base(),
+        config.display()
+    ));
+    let o = run_in(dir.path(), &args, &[("RUNNER_TEST_OLLAMA_KEY", key)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<Received> = f.requests.try_iter().collect();
+    assert_eq!(got.len(), 6);
+    for r in &got {
+        let auth = format!("authorization: Bearer {key}");
+        assert!(r.head.contains(&auth), "{}", r.head);
+    }
+    let written = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(!written.contains(key) && !stderr(&o).contains(key) && !stdout(&o).contains(key));
+}
+
 /// Real services, only when their address or key is set.
 #[test]
 fn real_ollama_and_cloud_apis_when_configured() {

@@ -225,6 +225,9 @@ fn ollama_ndjson_timing_and_durations() {
     assert!((s.load_ms.unwrap() - 101.397084).abs() < 1e-9);
     assert!((s.prompt_ms.unwrap() - 13.074791).abs() < 1e-9);
     assert!((s.decode_tps.unwrap() - 18.0 / 0.052479709).abs() < 1e-6);
+    // The key a backend config names for Ollama (`api_key_env`) goes as a bearer token.
+    let auth = format!("authorization: Bearer {KEY}");
+    assert!(reqs[0].head.contains(&auth), "{}", reqs[0].head);
     let body: serde_json::Value = serde_json::from_str(&reqs[0].body).unwrap();
     assert_eq!(body["raw"], true);
     assert_eq!(body["prompt"], "<|user|>Say hello.<|assistant|>");
@@ -934,6 +937,16 @@ fn a_key_the_server_echoes_is_redacted_from_the_exchange() {
     ];
     let (x, _) = ask("openai", vec![Reply::ok(cut)], LIMIT);
     assert_eq!(x.text, "key=[redacted]");
+    // So does Ollama's, which is sent the key a backend config names.
+    let echo = |response: String, done: bool| {
+        let line = serde_json::json!({ "model": format!("m-{KEY}"), "response": response, "done": done, "eval_count": 2, "done_reason": format!("stop{KEY}") });
+        Step::Send(format!("{line}\n"))
+    };
+    let steps = vec![echo(format!("key={KEY}"), false), echo(String::new(), true)];
+    let (x, _) = ask("ollama", vec![Reply::ok(steps)], LIMIT);
+    assert!(x.failure.is_none(), "{:?}", x.failure);
+    assert_eq!(x.text, "key=[redacted]");
+    assert!(!format!("{x:?}").contains(KEY), "{x:?}");
 }
 
 /// A server that sends a long API key back as its output token count: the request fails for

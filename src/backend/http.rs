@@ -79,14 +79,8 @@ impl Client {
             if left.is_zero() {
                 return Err(time_limit_failure());
             }
-            let mut req =
-                timed(self.agent.post(&url), left).header("content-type", "application/json");
-            for (k, v) in &ep.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            for (k, v) in &post.headers {
-                req = req.header(*k, v.as_str());
-            }
+            let req = timed(self.agent.post(&url), left).header("content-type", "application/json");
+            let req = headed(req, ep, &post.headers);
             let mut resp = req.send(&payload[..]).map_err(|e| classify(&e, ep, &url))?;
             let status = resp.status().as_u16();
             x.status = Some(status);
@@ -162,19 +156,21 @@ impl Client {
         Watch { _stop: tx }
     }
 
-    /// GETs (or POSTs, with a body) a small JSON document, for preflight checks.
+    /// GETs (or POSTs, with a body) a small JSON document, for preflight checks, with the
+    /// endpoint's configured headers and the call's own `headers` (its API key's).
     pub fn json(
         &self,
         ep: &Endpoint,
         path: &str,
         body: Option<&serde_json::Value>,
+        headers: &[(&str, String)],
         time_limit: Duration,
     ) -> Result<serde_json::Value, Failure> {
         let url = format!("{}{}", ep.base_url, path);
         let _watch = self.watch();
         let result = match body {
-            None => timed(self.agent.get(&url), time_limit).call(),
-            Some(b) => timed(self.agent.post(&url), time_limit)
+            None => headed(timed(self.agent.get(&url), time_limit), ep, headers).call(),
+            Some(b) => headed(timed(self.agent.post(&url), time_limit), ep, headers)
                 .header("content-type", "application/json")
                 .send(b.to_string().as_bytes()),
         };
@@ -252,6 +248,22 @@ fn redirected(status: u16, resp: &Response, ep: &Endpoint) -> Failure {
             excerpt(&scrub(&target, ep))
         ),
     )
+}
+
+/// The request with the endpoint's configured headers, then `headers` (the request's own:
+/// its API key's, the API version).
+fn headed<B>(
+    mut req: ureq::RequestBuilder<B>,
+    ep: &Endpoint,
+    headers: &[(&str, String)],
+) -> ureq::RequestBuilder<B> {
+    for (k, v) in &ep.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    req
 }
 
 /// The request, given `limit` in all (connecting, sending, reading the whole answer).

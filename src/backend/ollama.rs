@@ -46,13 +46,21 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
     with_extra(b, ep)
 }
 
+/// The API key's header, when the backend config names one (`api_key_env`): Ollama itself
+/// asks for none, but a proxy or hosted service in front of it may, as a bearer token.
+fn auth(ep: &Endpoint) -> Vec<(&'static str, String)> {
+    (ep.key.iter())
+        .map(|k| ("authorization", format!("Bearer {}", k.expose())))
+        .collect()
+}
+
 /// Sends one request and reads its stream to the end.
 /// `prompt` is the request rendered with the model's chat template (Ollama's raw mode).
 pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Exchange {
     let post = http::Post {
         path: "/api/generate",
         body: body(ep, req, prompt),
-        headers: Vec::new(),
+        headers: auth(ep),
     };
     http::stream(client, ep, &post, req, |resp, x, deadline| {
         http::pump(resp, x, ep, deadline, |line, at, x| {
@@ -107,12 +115,14 @@ fn rate(tokens: Option<u64>, ms: Option<f64>) -> Option<f64> {
 /// Checks the server and the model, then loads the model (a warm-up request with an empty
 /// prompt, kept loaded for `keep_alive`) and asks what it takes in memory.
 pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Result<(), Failure> {
-    let version = client.json(ep, "/api/version", None, PREFLIGHT)?;
+    let headers = auth(ep);
+    let version = client.json(ep, "/api/version", None, &headers, PREFLIGHT)?;
     info.server_version = str_at(&version, "/version").map(|v| http::scrub(v, ep));
     let show = client.json(
         ep,
         "/api/show",
         Some(&json!({ "model": ep.spec.model })),
+        &headers,
         PREFLIGHT,
     )?;
     // What the server said, without the key should it echo it.
@@ -125,6 +135,7 @@ pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Res
             ep,
             "/api/generate",
             Some(&json!({ "model": ep.spec.model, "prompt": "", "stream": false, "keep_alive": ep.keep_alive })),
+            &headers,
             ep.warmup_limit,
         )
         .map_err(|f| match f.kind {
@@ -142,7 +153,7 @@ pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Res
     // A load longer than the warm-up that loaded the model is not believed.
     info.load_ms =
         ns_to_ms(u64_at(&warm, "/load_duration")).filter(|&ms| ms <= warmup_ms * 1.01 + 1.0);
-    let ps = client.json(ep, "/api/ps", None, PREFLIGHT)?;
+    let ps = client.json(ep, "/api/ps", None, &headers, PREFLIGHT)?;
     let loaded = ps
         .get("models")
         .and_then(Value::as_array)
