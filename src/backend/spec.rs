@@ -370,7 +370,8 @@ fn percent_decoded(text: &str) -> String {
 
 /// The base URL (given, else the default) without a trailing slash, and its host: an
 /// http(s) URL without credentials, a query or a fragment in it (request paths are appended
-/// to it), and with a port that exists.
+/// to it), and with a port that exists. A refusal says what is wrong without repeating the
+/// URL, whose query or user part may hold a key.
 fn base_url(
     spec: &BackendId,
     given: Option<String>,
@@ -390,7 +391,7 @@ fn base_url(
     }
     if base.contains(['?', '#']) {
         return Err(format!(
-            "{spec}: the base URL '{base}' has a query or fragment; request paths are appended to it, so give scheme, host, port and path only"
+            "{spec}: the base URL has a query or fragment; request paths are appended to it, so give scheme, host, port and path only"
         ));
     }
     let authority = url.authority().map_or("", |a| a.as_str());
@@ -400,12 +401,19 @@ fn base_url(
     let port = after_host.rsplit_once(':').map(|(_, p)| p);
     if port.is_some_and(|p| !matches!(p.parse::<u16>(), Ok(1..))) {
         return Err(format!(
-            "{spec}: the port of '{base}' is not a port (1 to 65535)"
+            "{spec}: the port of the base URL is not a port (1 to 65535)"
         ));
     }
     let host = url.host().unwrap_or("").to_string();
-    if host.is_empty() || !matches!(url.scheme_str(), Some("http" | "https")) {
-        return Err(format!("{spec}: '{base}' is not an http(s) URL"));
+    if !matches!(url.scheme_str(), Some("http" | "https")) {
+        // A scheme is letters, digits, `+`, `-` and `.`: no key.
+        let scheme = url.scheme_str().unwrap_or("none");
+        return Err(format!(
+            "{spec}: the base URL is not an http(s) URL (its scheme is {scheme})"
+        ));
+    }
+    if host.is_empty() {
+        return Err(format!("{spec}: the base URL has no host"));
     }
     Ok((base, host))
 }
@@ -523,6 +531,8 @@ mod tests {
             "http://h:8080/v1#frag",
             "http://h:70000/v1",
             "http://h:65536",
+            "http://h:8080/v1?key=sk-1",
+            "http://h:sk-1/v1",
         ] {
             let flags = UrlFlags {
                 openai_base_url: Some(bad.into()),
@@ -530,7 +540,17 @@ mod tests {
             };
             let e = endpoint(&spec, &flags, &cfg).unwrap_err();
             assert!(!e.contains("sk-1"), "{e}");
+            // The message says what is wrong without repeating the URL.
+            assert!(!e.contains(bad) && !e.contains("h:"), "{e}");
         }
+        let flags = UrlFlags {
+            openai_base_url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            endpoint(&spec, &flags, &cfg).unwrap_err(),
+            "openai:m: the base URL is not an http(s) URL (its scheme is ftp)"
+        );
     }
 
     #[test]
