@@ -369,17 +369,32 @@ fn percent_decoded(text: &str) -> String {
 }
 
 /// The base URL (given, else the default) without a trailing slash, and its host: an
-/// http(s) URL without credentials, a query or a fragment in it (request paths are appended
-/// to it), and with a port that exists. A refusal says what is wrong without repeating the
-/// URL, whose query or user part may hold a key.
+/// http(s) URL with a host, without credentials, a query or a fragment in it (request paths
+/// are appended to it), and with a port that exists. A refusal says what is wrong without
+/// repeating the URL, whose query or user part may hold a key.
 fn base_url(
     spec: &BackendId,
     given: Option<String>,
     default: &str,
 ) -> Result<(String, String), String> {
     let mut base = given.unwrap_or_else(|| default.to_string());
+    if base.trim().is_empty() {
+        return Err(format!(
+            "{spec}: the base URL is empty; give scheme, host, port and path"
+        ));
+    }
     if !base.contains("://") {
         base = format!("http://{base}");
+    }
+    // The host and port: what follows the scheme up to a path, query or fragment, after any
+    // user part.
+    let after_scheme = base.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    let host_and_port = authority.rsplit('@').next().unwrap_or("");
+    if host_and_port.is_empty() || host_and_port.starts_with(':') {
+        return Err(format!(
+            "{spec}: the base URL has no host; give scheme, host, port and path"
+        ));
     }
     let base = base.trim_end_matches('/').to_string();
     let url = ureq::http::Uri::try_from(base.as_str())
@@ -413,7 +428,9 @@ fn base_url(
         ));
     }
     if host.is_empty() {
-        return Err(format!("{spec}: the base URL has no host"));
+        return Err(format!(
+            "{spec}: the base URL has no host; give scheme, host, port and path"
+        ));
     }
     Ok((base, host))
 }
@@ -543,12 +560,39 @@ mod tests {
             // The message says what is wrong without repeating the URL.
             assert!(!e.contains(bad) && !e.contains("h:"), "{e}");
         }
-        let flags = UrlFlags {
-            openai_base_url: Some("ftp://x".into()),
+        let e = |flags: UrlFlags, spec: &str| {
+            endpoint(
+                &spec.parse::<BackendId>().unwrap(),
+                &flags,
+                &BTreeMap::new(),
+            )
+            .unwrap_err()
+        };
+        let ollama = |host: &str| UrlFlags {
+            ollama_host: Some(host.into()),
             ..Default::default()
         };
+        let openai = |url: &str| UrlFlags {
+            openai_base_url: Some(url.into()),
+            ..Default::default()
+        };
+        for empty in ["", "  "] {
+            assert_eq!(
+                e(openai(empty), "openai:m"),
+                "openai:m: the base URL is empty; give scheme, host, port and path"
+            );
+            assert!(e(ollama(empty), "ollama:m")
+                .ends_with("the base URL is empty; give scheme, host, port and path"));
+        }
+        for hostless in ["http://", "https:///v1", "http://:8080", "http://?x"] {
+            assert_eq!(
+                e(openai(hostless), "openai:m"),
+                "openai:m: the base URL has no host; give scheme, host, port and path",
+                "{hostless}"
+            );
+        }
         assert_eq!(
-            endpoint(&spec, &flags, &cfg).unwrap_err(),
+            e(openai("ftp://x"), "openai:m"),
             "openai:m: the base URL is not an http(s) URL (its scheme is ftp)"
         );
     }
