@@ -429,13 +429,16 @@ fn ollama_fixture(n: usize) -> common::fixture::Fixture {
                 steps: vec![Step::Sleep(130), Step::Send(r#"{"model":"smollm2:135m","created_at":"2025-10-26T17:15:24Z","response":"","done":true,"done_reason":"load","load_duration":123000000}"#.into())],
                 ..json("")
             },
-            _ => Reply::ok(vec![
-                Step::Sleep(75),
-                Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"Hi\",\"done\":false}\n".into()),
-                Step::Sleep(20),
-                Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"!\",\"done\":false}\n".into()),
-                Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"total_duration\":90000000,\"load_duration\":1000000,\"prompt_eval_count\":30,\"prompt_eval_duration\":40000000,\"eval_count\":2,\"eval_duration\":20000000}\n".into()),
-            ]),
+            _ => Reply {
+                headers: vec![("content-type".into(), "application/x-ndjson".into())],
+                ..Reply::ok(vec![
+                    Step::Sleep(75),
+                    Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"Hi\",\"done\":false}\n".into()),
+                    Step::Sleep(20),
+                    Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"!\",\"done\":false}\n".into()),
+                    Step::Send("{\"model\":\"smollm2:135m\",\"response\":\"\",\"done\":true,\"done_reason\":\"stop\",\"total_duration\":90000000,\"load_duration\":1000000,\"prompt_eval_count\":30,\"prompt_eval_duration\":40000000,\"eval_count\":2,\"eval_duration\":20000000}\n".into()),
+                ])
+            },
         }
     })
 }

@@ -64,13 +64,20 @@ fn ask(kind: &str, replies: Vec<Reply>, time_limit: Duration) -> (Exchange, Vec<
     ask_keyed(kind, KEY, replies, time_limit)
 }
 
-/// [`ask`] with the API key `key`.
+/// [`ask`] with the API key `key`. Ollama streams JSON lines and says so: its answers carry
+/// `application/x-ndjson` where the others' carry `text/event-stream`.
 fn ask_keyed(
     kind: &str,
     key: &str,
-    replies: Vec<Reply>,
+    mut replies: Vec<Reply>,
     time_limit: Duration,
 ) -> (Exchange, Vec<Received>) {
+    if kind == "ollama" {
+        let headers = replies.iter_mut().flat_map(|r| r.headers.iter_mut());
+        for (_, value) in headers.filter(|(_, v)| v == "text/event-stream") {
+            *value = "application/x-ndjson".into();
+        }
+    }
     let f = serve(replies);
     let mut ep = endpoint_for(kind, &f.base());
     ep.key = Some(Secret::new(key));
@@ -459,8 +466,12 @@ fn a_reset_mid_answer_is_a_reset_however_the_body_is_framed() {
     }
     };
     for kind in ["openai", "anthropic", "ollama"] {
+        let stream = match kind {
+            "ollama" => "application/x-ndjson",
+            _ => "text/event-stream",
+        };
         let head =
-            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+            format!("HTTP/1.1 200 OK\r\ncontent-type: {stream}\r\nconnection: close\r\n\r\n");
         let until_close = Reply::raw(vec![
             Step::Raw(format!("{head}{}", first(kind))),
             Step::Sleep(100),
@@ -478,6 +489,80 @@ fn a_reset_mid_answer_is_a_reset_however_the_body_is_framed() {
     let closed = Reply::raw(vec![Step::Raw(format!("{head}{}", first("openai")))]);
     let (x, _) = ask("openai", vec![closed], LIMIT);
     assert_eq!(x.failure.expect("a failure").kind, FailureKind::Truncated);
+}
+
+/// A successful answer to a streamed request that is not a stream (a proxy's web page, one
+/// JSON completion from a server that ignored `stream: true`) is malformed, not an answer cut
+/// short; an answer that is a stream passes whatever its parameters, letter case, or with no
+/// `Content-Type` at all.
+#[test]
+fn an_answer_that_is_not_a_stream_is_malformed() {
+    let typed = |ctype: Option<&str>, body: &str| Reply {
+        status: 200,
+        headers: ctype
+            .map(|t| ("content-type".to_string(), t.to_string()))
+            .into_iter()
+            .collect(),
+        steps: vec![Step::Send(body.into())],
+    };
+    let page = "<html><body>502 Bad Gateway</body></html>";
+    let openai_whole = r#"{"choices":[{"message":{"content":"Hello"}}],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#;
+    let ollama_whole = r#"{"model":"fixture-model","response":"Hello","done":true,"eval_count":1}"#;
+    for (kind, ctype, body, shown) in [
+        ("openai", "text/html", page, "text/html"),
+        (
+            "openai",
+            "application/json",
+            openai_whole,
+            "application/json",
+        ),
+        ("anthropic", "text/html; charset=utf-8", page, "text/html"),
+        (
+            "anthropic",
+            "Application/JSON",
+            openai_whole,
+            "application/json",
+        ),
+    ] {
+        let (x, _) = ask(kind, vec![typed(Some(ctype), body)], LIMIT);
+        let f = x.failure.expect("a failure");
+        assert_eq!(f.kind, FailureKind::Malformed, "{kind} {ctype}: {f:?}");
+        assert_eq!(
+            f.message,
+            format!("the answer is {shown}, not an event stream")
+        );
+        assert_eq!(x.text, "");
+    }
+    for (ctype, body) in [("text/html", page), ("application/json", ollama_whole)] {
+        let (x, _) = ask("ollama", vec![typed(Some(ctype), body)], LIMIT);
+        let f = x.failure.expect("a failure");
+        assert_eq!(f.kind, FailureKind::Malformed, "{ctype}: {f:?}");
+        assert_eq!(
+            f.message,
+            format!("the answer is {ctype}, not a stream of JSON lines")
+        );
+        assert_eq!(x.text, "");
+    }
+    // Streams pass, typed as servers type them or not typed at all.
+    let sse = format!(
+        "data: {}\n\ndata: {OPENAI_USAGE}\n\ndata: [DONE]\n\n",
+        openai_chunk(Some("Hi"), Some("stop"))
+    );
+    for ctype in [
+        Some("text/event-stream; charset=utf-8"),
+        Some("Text/Event-Stream"),
+        None,
+    ] {
+        let (x, _) = ask("openai", vec![typed(ctype, &sse)], LIMIT);
+        assert!(x.failure.is_none(), "{ctype:?}: {:?}", x.failure);
+        assert_eq!(x.text, "Hi");
+    }
+    let ndjson = format!("{{\"response\":\"Hi\",\"done\":false}}\n{ollama_whole}\n");
+    for ctype in [Some("application/x-ndjson; charset=utf-8"), None] {
+        let (x, _) = ask("ollama", vec![typed(ctype, &ndjson)], LIMIT);
+        assert!(x.failure.is_none(), "{ctype:?}: {:?}", x.failure);
+        assert_eq!(x.text, "HiHello");
+    }
 }
 
 /// An SSE `error` event whose data is not JSON is the server's error all the same, through

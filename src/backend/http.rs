@@ -278,6 +278,48 @@ pub struct Post<'a> {
     pub headers: Vec<(&'a str, String)>,
 }
 
+/// The media type of a stream of server-sent events (OpenAI, Anthropic, llama-server, vLLM).
+pub const EVENT_STREAM: &[&str] = &["text/event-stream"];
+
+/// The media types of a stream of JSON lines: Ollama's `application/x-ndjson`, and the other
+/// names the format goes by.
+pub const NDJSON: &[&str] = &[
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+];
+
+/// Refuses (`malformed`) a successful answer to a streamed request whose `Content-Type` is not
+/// one of `expected` (what the stream is, named by `what`): a web page (a proxy's error page, a
+/// captive portal) or one JSON document (a server that ignored `stream: true`) is no stream,
+/// and read as one would only seem cut short. No `Content-Type` is no reason, and neither are
+/// parameters (`; charset=utf-8`) or letter case.
+pub fn check_stream_type(
+    resp: &Response,
+    ep: &Endpoint,
+    expected: &[&str],
+    what: &str,
+) -> Result<(), Failure> {
+    let Some(value) = resp.headers().get("content-type") else {
+        return Ok(());
+    };
+    let value = String::from_utf8_lossy(value.as_bytes());
+    let media = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media.is_empty() || expected.contains(&media.as_str()) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        FailureKind::Malformed,
+        format!("the answer is {}, not {what}", excerpt(&scrub(&media, ep))),
+    ))
+}
+
 /// What applies one server-sent event to an exchange: `Ok(false)` ends the stream.
 pub type OnEvent = fn(&super::sse::Event, Instant, &mut Exchange, &Endpoint) -> Handled;
 
@@ -294,6 +336,7 @@ pub fn sse_exchange(
     on_event: OnEvent,
 ) -> Exchange {
     stream(client, ep, post, req, |resp, x, deadline| {
+        check_stream_type(resp, ep, EVENT_STREAM, "an event stream")?;
         let mut parser = super::sse::Parser::default();
         let within_a_line = pump(resp, x, ep, deadline, |line, at, x| {
             match parser.line(line) {

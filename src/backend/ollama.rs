@@ -63,6 +63,7 @@ pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &s
         headers: auth(ep),
     };
     http::stream(client, ep, &post, req, |resp, x, deadline| {
+        http::check_stream_type(resp, ep, http::NDJSON, "a stream of JSON lines")?;
         http::pump(resp, x, ep, deadline, |line, at, x| {
             on_line(line, at, x, ep)
         })

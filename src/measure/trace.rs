@@ -38,7 +38,8 @@ crate::util::names::named_enum! {
         HttpStatus = "http_status",
         /// HTTP 429 and the retries allowed did not get through.
         RateLimited = "rate_limited",
-        /// A line of the stream is not the JSON the protocol documents.
+        /// A line of the stream is not the JSON the protocol documents, or the answer is not
+        /// the stream asked for (not well-formed HTTP, or typed as something else).
         Malformed = "malformed",
         /// The server reported an error inside the stream.
         StreamError = "stream_error",
