@@ -30,7 +30,8 @@ pub struct CompareRow {
     /// Median over requests of client decode rate / server-reported decode rate.
     pub decode_vs_server: Option<f64>,
     /// Share of prompt tokens the server took from its prompt cache (native evaluates every
-    /// prompt: a cached prompt makes TTFT incomparable).
+    /// prompt: a cached prompt makes TTFT incomparable), over the requests whose server prompt
+    /// count runner believed (the record's `prompt_tokens`).
     pub cached_prompt_share: Option<f64>,
     pub cost_usd: Option<f64>,
     pub quality: Option<f64>,
@@ -118,12 +119,19 @@ fn compare_row(row: &SweepRow, reqs: &[&RequestRecord], base: &[&RequestRecord])
         .unzip();
     // The server's own figures: its prompt time, and the prompt tokens it took from its cache.
     let servers = || ok.iter().filter_map(|r| Some((*r, r.server.as_ref()?)));
-    // Summed in 128 bits: counts near u64::MAX (old records) neither wrap nor lose the share.
+    // Only counts runner believed: the server's prompt count is the record's (one not believed
+    // was replaced by runner's own count, or by 0), and the cached count is within it.
     let (mut prompt, mut cached) = (0u128, 0u128);
-    for (_, s) in servers() {
-        if let (Some(p), Some(c)) = (s.prompt_tokens, s.cached_prompt_tokens) {
-            prompt = prompt.saturating_add(u128::from(p));
-            cached = cached.saturating_add(u128::from(c));
+    for (r, s) in servers() {
+        let believed = Some(u64::from(r.prompt_tokens)).filter(|&p| p > 0);
+        if let (Some(p), Some(c)) = (
+            believed.filter(|&p| s.prompt_tokens == Some(p)),
+            s.cached_prompt_tokens,
+        ) {
+            if c <= p {
+                prompt = prompt.saturating_add(u128::from(p));
+                cached = cached.saturating_add(u128::from(c));
+            }
         }
     }
     CompareRow {
@@ -250,8 +258,11 @@ mod tests {
         assert_eq!(render(Format::Json, Some(&c)).unwrap(), "");
     }
 
+    /// The prompt-cache share counts only the requests whose server counts runner believed:
+    /// a server prompt count that is not the record's (not believed: the record holds runner's
+    /// own count, or 0) is left out with its cached count, and a backend with none shows `-`.
     #[test]
-    fn huge_server_token_counts_are_summed_without_wrapping() {
+    fn the_prompt_cache_share_counts_only_believed_counts() {
         let line = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl")
             .lines()
             .next()
@@ -260,10 +271,11 @@ mod tests {
         let Record::Request(native) = native else {
             panic!("the first line is a request")
         };
-        let backend: BackendId = "openai:m".parse().unwrap();
-        let http = |prompt: u64, cached: u64| {
+        let http = |backend: &str, record: u32, prompt: u64, cached: u64| {
             let mut r = native.clone();
-            r.cell = crate::record::CellKey::http(&backend);
+            r.cell = crate::record::CellKey::http(&backend.parse::<BackendId>().unwrap());
+            r.failed = false;
+            r.prompt_tokens = record;
             r.server = Some(crate::record::ServerReport {
                 prompt_tokens: Some(prompt),
                 cached_prompt_tokens: Some(cached),
@@ -271,17 +283,30 @@ mod tests {
             });
             Record::Request(r)
         };
-        // Wrapped, the prompt sum would be 998 and the cached one past it.
         let records = vec![
             Record::Request(native.clone()),
-            http(u64::MAX, u64::MAX - 10),
-            http(u64::MAX, u64::MAX - 10),
-            http(1000, 0),
+            http("openai:m", 100, 100, 50),
+            // Counts not believed: the record's prompt count is 0, or runner's own.
+            http("openai:m", 0, 50_000, 49_990),
+            http("openai:m", 30, 50_000, 49_990),
+            http("openai:m", 0, u64::MAX, u64::MAX - 10),
+            http("anthropic:m", 0, 50_000, 49_990),
+            http("anthropic:m", 12, 50_000, 49_990),
         ];
         let c = build(&records, 1.0, false).expect("an HTTP backend ran");
-        assert_eq!(c.rows.len(), 1);
-        let share = c.rows[0].cached_prompt_share.expect("counts were given");
-        assert!((share - 1.0).abs() < 1e-9, "{share}");
+        let row = |b: &str| {
+            let b: BackendId = b.parse().unwrap();
+            c.rows.iter().find(|r| r.backend == b).unwrap().clone()
+        };
+        let share = row("openai:m")
+            .cached_prompt_share
+            .expect("counts believed");
+        assert!((share - 0.5).abs() < 1e-9, "{share}");
+        assert_eq!(row("anthropic:m").cached_prompt_share, None);
+        let t = render(Format::Table, Some(&c)).unwrap();
+        let anthropic = t.lines().find(|l| l.starts_with("anthropic:m")).unwrap();
+        assert!(!anthropic.contains('%'), "{anthropic}");
+        assert!(t.contains("50%"), "{t}");
     }
 
     #[test]
