@@ -178,6 +178,25 @@ fn non_gguf_file() {
     std::fs::write(&empty, "").unwrap();
     let e = refused(&["-m", empty.to_str().unwrap()], 2);
     assert!(e.contains("truncated"), "{e}");
+    // A sweep refuses them with bench's line, before it measures or writes anything.
+    let results = dir.path().join("results");
+    let r = results.to_str().unwrap();
+    for f in [&bad, &empty] {
+        let f = f.to_str().unwrap();
+        let sweep = [
+            "sweep",
+            "--no-progress",
+            "-m",
+            f,
+            "--results",
+            r,
+            "--scenario",
+            "short-response",
+        ];
+        let e = refused_by(&sweep, 2);
+        assert_eq!(e, refused(&["-m", f], 2));
+        assert!(!results.exists(), "{e}");
+    }
 }
 
 #[test]

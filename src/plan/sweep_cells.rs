@@ -6,7 +6,7 @@ use super::{CellSpec, SweepConfig, SweepPlan};
 use crate::backend::{ModelSource, Setup};
 use crate::engine::quant::QuantChoice;
 use crate::exec::Cell;
-use crate::gguf::GgufFile;
+use crate::gguf::{GgufError, GgufFile};
 use crate::measure::load::Shape;
 use crate::models::synthetic::{SynthSpec, TokenizerSource, SYNTH_PREFIX};
 use crate::plan::load as levels;
@@ -220,8 +220,10 @@ pub(super) fn cap_output(scenarios: &mut [Scenario], cap: Option<u32>) {
     }
 }
 
-/// The source models: resolved (fetched when known), each with its GGUF header when it parses
-/// (for the memory estimate; a file that does not parse fails its cell, not the sweep).
+/// The source models: resolved (fetched when known), each with its GGUF header (for the memory
+/// estimate). A model file that is not a GGUF (another file, an empty one, a header cut short)
+/// is refused as bench refuses it, before anything runs; one whose tensor data is cut short
+/// fails its cell, not the sweep.
 pub(super) fn resolve_sources(
     args: &[String],
     cache: &Path,
@@ -245,7 +247,11 @@ pub(super) fn resolve_sources(
         if !r.path.exists() {
             return Err(Invalid(format!("{}: no such file", r.path.display())).into());
         }
-        let gguf = GgufFile::open(&r.path).ok();
+        let gguf = match GgufFile::open(&r.path) {
+            Ok(g) => Some(g),
+            Err(GgufError::TensorDataOutOfBounds { .. }) => None,
+            Err(e) => return Err(Invalid(e.to_string()).into()),
+        };
         out.push((r, gguf));
     }
     Ok(out)
