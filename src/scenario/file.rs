@@ -36,7 +36,8 @@ struct RawSettings {
     /// Read wide, so that a value past f32 is refused as written, not as `inf`.
     temperature: Option<f64>,
     seed: Option<u32>,
-    top_p: Option<f32>,
+    /// Read wide as `temperature` is: a value past f32 is not read as `inf`.
+    top_p: Option<f64>,
     top_k: Option<u32>,
     stop: Option<Vec<String>>,
     raw: Option<bool>,
@@ -202,7 +203,15 @@ fn check_defaults(s: &RawSettings) -> Result<(), String> {
     }
     if let Some(p) = s.top_p {
         if !(p > 0.0 && p <= 1.0) {
-            return Err(format!("top_p {p} must be in (0, 1]"));
+            return Err(format!("top_p {} must be in (0, 1]", shown(p, 1e-4)));
+        }
+        // llama.cpp takes an f32: one that would round to 0 is not what the file says.
+        if p as f32 == 0.0 {
+            return Err(format!(
+                "top_p {} is too small for llama.cpp's f32 (at least {:e})",
+                shown(p, 1e-4),
+                f32::from_bits(1)
+            ));
         }
     }
     // llama.cpp's sampler takes the largest seed (`LLAMA_DEFAULT_SEED`) for "a random one".
@@ -285,7 +294,7 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
         sampling: Sampling {
             temperature: settings.temperature.unwrap_or(0.0) as f32,
             seed: settings.seed.unwrap_or(DEFAULT_SEED),
-            top_p: settings.top_p,
+            top_p: settings.top_p.map(|p| p as f32),
             top_k: settings.top_k.filter(|k| *k > 0),
         },
         stop: settings.stop.unwrap_or_default(),

@@ -297,6 +297,22 @@ fn prompt_level_errors() {
         &prompt_with("temperature = 1e308\n"),
         "prompt 'a': temperature 1e308 must be from 0 to 3.4e38 (0 = greedy)",
     );
+    // top_p is read wide: a value past f32 is named as written, not as `inf` or 0.
+    for (top_p, shown) in [
+        ("1e39", "1e39"),
+        ("-1e-50", "-1e-50"),
+        ("0", "0"),
+        ("1.5", "1.5"),
+    ] {
+        expect_error(
+            &prompt_with(&format!("top_p = {top_p}\n")),
+            &format!("prompt 'a': top_p {shown} must be in (0, 1]"),
+        );
+    }
+    expect_error(
+        &prompt_with("top_p = 1e-50\n"),
+        "prompt 'a': top_p 1e-50 is too small for llama.cpp's f32 (at least 1e-45)",
+    );
     expect_error(
         &prompt_with("temperature = 0.7\nseed = 4294967295\n"),
         "prompt 'a': seed 4294967295 means a random seed to llama.cpp; choose another seed",
