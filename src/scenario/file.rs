@@ -138,11 +138,33 @@ fn from_toml<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, St
             .lines()
             .filter_map(|l| l.trim().strip_prefix("in `")?.strip_suffix('`'))
             .next_back();
+        let message = short_floats(e.message());
         match key {
-            Some(key) if !key.is_empty() => format!("{key}: {}", e.message()),
-            _ => e.message().to_string(),
+            Some(key) if !key.is_empty() => format!("{key}: {message}"),
+            _ => message,
         }
     })
+}
+
+/// toml's (serde's) message with each `floating point `DIGITS`` it quotes that is longer than
+/// 20 characters in its plain-or-exponent form (`1e300`, not 301 digits).
+pub(crate) fn short_floats(message: &str) -> String {
+    const TAG: &str = "floating point `";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(TAG) {
+        let (head, tail) = rest.split_at(i + TAG.len());
+        out.push_str(head);
+        let end = tail.find('`').unwrap_or(tail.len());
+        let digits = &tail[..end];
+        match digits.parse::<f64>() {
+            Ok(v) if digits.len() > 20 => out.push_str(&shown(v, 1e-4)),
+            _ => out.push_str(digits),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn one_line(message: &str) -> String {
@@ -156,7 +178,7 @@ fn syntax_error(e: &toml::de::Error, text: &str, path: &Path) -> ScenarioError {
         path: path.to_path_buf(),
         line,
         column,
-        message: one_line(e.message()),
+        message: one_line(&short_floats(e.message())),
     }
 }
 
@@ -283,7 +305,7 @@ fn parse_prompt(item: toml::Value, defaults: &RawSettings) -> Result<Prompt, Str
     }
     let time_limit_s = settings.time_limit_s.unwrap_or(DEFAULT_TIME_LIMIT_S);
     let time_limit = Duration::try_from_secs_f64(time_limit_s)
-        .map_err(|_| format!("time_limit_s {time_limit_s} is out of range"))?;
+        .map_err(|_| format!("time_limit_s {} is out of range", shown(time_limit_s, 1e-4)))?;
     Ok(Prompt {
         id: raw.id,
         category: raw.category,

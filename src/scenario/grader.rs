@@ -355,6 +355,7 @@ impl Grader {
                 }
             }
             Grader::Number { tolerance, .. } if !tolerance.is_finite() || *tolerance < 0.0 => {
+                let tolerance = crate::util::shown(*tolerance, 1e-4);
                 Err(format!("number: tolerance {tolerance} must be >= 0"))
             }
             Grader::Number { value: Some(v), .. } if !v.is_finite() => {

@@ -68,7 +68,10 @@ pub fn load(path: &Path) -> Result<Rubric, String> {
     };
     judge
         .try_into()
-        .map_err(|e: toml::de::Error| e.to_string().replace('\n', " ").trim().to_string())
+        .map_err(|e: toml::de::Error| {
+            let message = super::file::short_floats(&e.to_string());
+            message.replace('\n', " ").trim().to_string()
+        })
         .and_then(|rubric: Rubric| rubric.check().map(|()| rubric))
         .map_err(|e| format!("{}: [judge]: {e}", path.display()))
 }

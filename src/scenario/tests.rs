@@ -205,6 +205,25 @@ fn syntax_error_has_line_and_column() {
 }
 
 #[test]
+fn short_floats_shortens_only_long_quoted_floats() {
+    let long = format!("1{}.0", "0".repeat(40));
+    assert_eq!(
+        file::short_floats(&format!(
+            "invalid type: floating point `{long}`, expected u32"
+        )),
+        "invalid type: floating point `1e40`, expected u32"
+    );
+    for kept in [
+        "invalid type: floating point `2.5`, expected u32",
+        "invalid type: integer `100000000000000000000000`, expected a string",
+        "floating point `not a number at all, really`",
+        "floating point `unterminated",
+    ] {
+        assert_eq!(file::short_floats(kept), kept);
+    }
+}
+
+#[test]
 fn line_column_counts_characters() {
     assert_eq!(file::line_column("ab\ncd", 0), (1, 1));
     assert_eq!(file::line_column("ab\ncd", 4), (2, 2));
@@ -281,6 +300,28 @@ fn prompt_level_errors() {
         &prompt_with("max_tokens = -1\n"),
         "prompt 'a': max_tokens: invalid value: integer `-1`, expected u32",
     );
+    // toml's own message names a huge or tiny float in its exponent form, not in full digits.
+    for (text, want) in [
+        (
+            "max_tokens = 1e300\n",
+            "prompt 'a': max_tokens: invalid type: floating point `1e300`, expected u32",
+        ),
+        (
+            "max_tokens = 1e-300\n",
+            "prompt 'a': max_tokens: invalid type: floating point `1e-300`, expected u32",
+        ),
+        (
+            "max_tokens = 1.5\n",
+            "prompt 'a': max_tokens: invalid type: floating point `1.5`, expected u32",
+        ),
+        (
+            "category = -1e100\n",
+            "prompt 'a': category: invalid type: floating point `-1e100`, expected a string",
+        ),
+    ] {
+        expect_error(&prompt_with(text), want);
+        assert!(load_error(&prompt_with(text)).len() < 120, "{text}");
+    }
     expect_error(
         &prompt_with("time_limit_s = -1\n"),
         "prompt 'a': time_limit_s -1 must be from 0.001 to 1e9 (seconds)",
@@ -370,6 +411,10 @@ fn grader_errors() {
     expect_error(
         &grader_with("type = \"number\"\ntolerance = -1\n"),
         "prompt 'a': number: tolerance -1 must be >= 0",
+    );
+    expect_error(
+        &grader_with("type = \"number\"\ntolerance = -1e300\n"),
+        "prompt 'a': number: tolerance -1e300 must be >= 0",
     );
     for value in ["nan", "inf", "-inf"] {
         expect_error(
