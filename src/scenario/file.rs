@@ -171,14 +171,22 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The error with its line and column where toml knows where it is (a nesting too deep has
+/// no place: it is told without one, not at line 1).
 fn syntax_error(e: &toml::de::Error, text: &str, path: &Path) -> ScenarioError {
-    let offset = e.span().map_or(0, |s| s.start).min(text.len());
-    let (line, column) = line_column(text, offset);
+    let message = one_line(&short_floats(e.message()));
+    let Some(span) = e.span() else {
+        return ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+    };
+    let (line, column) = line_column(text, span.start.min(text.len()));
     ScenarioError::Syntax {
         path: path.to_path_buf(),
         line,
         column,
-        message: one_line(&short_floats(e.message())),
+        message,
     }
 }
 

@@ -223,6 +223,15 @@ fn short_floats_shortens_only_long_quoted_floats() {
     }
 }
 
+/// An error toml gives no place (a dotted key nested past its limit) is told without one, not
+/// at line 1, column 1.
+#[test]
+fn a_syntax_error_without_a_place_names_none() {
+    let deep = ["a"; 300].join(".");
+    let err = load_error(&with_header(&format!("\n\nx.{deep} = 1\n")));
+    assert_eq!(err, "scenarios/x.toml: recursion limit");
+}
+
 #[test]
 fn line_column_counts_characters() {
     assert_eq!(file::line_column("ab\ncd", 0), (1, 1));
