@@ -329,9 +329,9 @@ fn write_shipped(dir: &Path) -> Result<(), crate::util::fs::WriteError> {
 
 /// Finds a scenario file: a name such as `short-response` is looked up as
 /// `<dir>/short-response.toml` in each directory in turn; anything else is taken as a path,
-/// which must exist.
+/// which must exist. `prices` (the price table beside the scenarios) is no scenario's name.
 pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<PathBuf, ScenarioError> {
-    if file::is_valid_name(name_or_path) {
+    if file::is_valid_name(name_or_path) && name_or_path != PRICES_STEM {
         let file_name = format!("{name_or_path}.toml");
         if let Some(found) = dirs
             .iter()

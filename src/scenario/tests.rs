@@ -43,6 +43,14 @@ fn available_and_resolve() {
     );
     assert!(err.contains("coding, long-form, short-response"), "{err}");
     assert_one_line(&err);
+    // The price table beside the scenarios is not one of them.
+    assert!(dirs[0].join("prices.toml").is_file());
+    let prices = resolve("prices", &dirs).expect_err("not a scenario");
+    let unknown = resolve("no-such-scenario", &dirs).expect_err("unknown");
+    assert_eq!(
+        prices.to_string(),
+        unknown.to_string().replace("no-such-scenario", "prices")
+    );
     let err = resolve("missing/x.toml", &dirs)
         .expect_err("missing")
         .to_string();
