@@ -38,11 +38,10 @@ pub fn score(verdicts: &[Verdict]) -> f64 {
     passed as f64 / ran.len() as f64
 }
 
-/// Whether a response passed: every verdict that ran passed (true when there are none).
-/// `None` when it had graders and every one was skipped here: not graded, neither passed nor
-/// failed.
+/// Whether a response passed: every verdict that ran passed. `None` when no grader ran here
+/// (its prompt has none, or every one was skipped): not graded, neither passed nor failed.
 pub fn passed(verdicts: &[Verdict]) -> Option<bool> {
-    if !verdicts.is_empty() && verdicts.iter().all(Verdict::skipped) {
+    if verdicts.iter().all(Verdict::skipped) {
         return None;
     }
     Some(verdicts.iter().filter(|v| !v.skipped()).all(|v| v.pass))
@@ -55,7 +54,8 @@ pub struct Outcome {
     pub pass: bool,
     /// [`score`]; 0 for a failed or ungraded request.
     pub score: f64,
-    /// Not failed, and every grader was skipped here: neither passed nor failed.
+    /// Not failed, and no grader ran here (its prompt has none, or every one was skipped):
+    /// neither passed nor failed.
     pub ungraded: bool,
 }
 

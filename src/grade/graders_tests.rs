@@ -438,7 +438,8 @@ fn a_skipped_grader_counts_neither_way() {
     // Only skipped graders: not graded, neither passed nor failed.
     let only = [skipped_verdict("javascript")];
     assert_eq!(passed(&only), None);
-    assert_eq!(passed(&[]), Some(true));
+    // No graders at all: not graded either.
+    assert_eq!(passed(&[]), None);
     // A request's outcome: the skip neither fails nor passes it.
     let o = outcome(false, &v);
     assert!(o.pass && !o.ungraded && o.score == 1.0, "{o:?}");
@@ -450,7 +451,9 @@ fn a_skipped_grader_counts_neither_way() {
         "a failed request is failed, not ungraded: {o:?}"
     );
     let o = outcome(false, &[]);
-    assert!(o.pass && !o.ungraded && o.score == 1.0, "{o:?}");
+    assert!(!o.pass && o.ungraded && o.score == 0.0, "{o:?}");
+    let o = outcome(true, &[]);
+    assert!(!o.pass && !o.ungraded && o.score == 0.0, "{o:?}");
 }
 
 #[test]

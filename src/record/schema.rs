@@ -414,9 +414,9 @@ pub struct RequestRecord {
     pub score: f64,
     /// Every grader that ran passed, and the request did not fail and was graded.
     pub pass: bool,
-    /// Not graded here: it had graders and every one was skipped (its language's runtime is
-    /// missing). Neither passed nor failed; `pass` is false and reports leave it out of pass
-    /// counts and the graders' quality.
+    /// Not graded here: its prompt has no graders, or every one was skipped (its language's
+    /// runtime is missing). Neither passed nor failed; `pass` is false and reports leave it out
+    /// of pass counts and the graders' quality.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ungraded: bool,
     /// Load from other processes while the request ran.

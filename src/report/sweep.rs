@@ -45,8 +45,8 @@ pub struct SweepRow {
     pub long_gbps: Option<f64>,
     pub long_bw_util_measured: Option<f64>,
     pub long_bw_util_published: Option<f64>,
-    /// Passed and run requests, per scenario; those not graded here (every grader skipped)
-    /// apart.
+    /// Passed and run requests, per scenario; those not graded here (no grader, or every one
+    /// skipped) apart.
     pub pass: BTreeMap<String, Count>,
     /// Requests whose executed graders (`tests`) all passed, of those with any that ran, per
     /// prompt category: pass@1 measured by running the answer's code. Requests whose executed
@@ -85,8 +85,8 @@ pub struct SweepRow {
 pub struct Count {
     pub passed: usize,
     pub total: usize,
-    /// Not graded here (their graders' runtime is missing): neither passed nor failed, and
-    /// not in `total`.
+    /// Not graded here (no graders, or their graders' runtime is missing): neither passed nor
+    /// failed, and not in `total`.
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped: usize,
 }

@@ -42,7 +42,7 @@
 //!                                  # symmetry pair; both must list the same grader types in the
 //!                                  # same order (see [`pair_symmetry`])
 //!
-//!   [[prompts.graders]]
+//!   [[prompts.graders]]            # optional: a prompt without graders is run but not graded
 //!   type = "json"                  # see below
 //!   required_keys = ["name", "age"]
 //! ```
