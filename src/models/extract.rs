@@ -221,6 +221,8 @@ fn copy_entry<R: Read, W: Write>(
 ) -> Result<(), FetchError> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        // A model of many GB takes a while: an interrupt stops it within a megabyte.
+        super::fetch::stop_if_interrupted()?;
         let n = match entry.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,

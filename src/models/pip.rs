@@ -104,7 +104,14 @@ fn read_pipe<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<St
     })
 }
 
-/// Waits for pip, showing the bytes that have landed in `dirs` so far on the spinner.
+/// How long pip has to end after a Ctrl-C before it is killed.
+const PIP_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits for pip, showing the bytes that have landed in `dirs` so far on the spinner. Once the
+/// user interrupts, pip gets a SIGINT too (a Ctrl-C at the terminal has sent it one already;
+/// a signal sent to runner alone has not), and is killed if it has not ended within
+/// [`PIP_STOP_GRACE`]: runner waits for it either way, so that nothing writes into the working
+/// directory once it is removed.
 fn wait_with_progress(
     child: &mut Child,
     bar: Option<&ProgressBar>,
@@ -112,9 +119,24 @@ fn wait_with_progress(
     dirs: &[&Path],
 ) -> io::Result<std::process::ExitStatus> {
     let start = Instant::now();
+    let mut stopping: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
+        }
+        if crate::util::interrupt::requested() {
+            match stopping {
+                None => {
+                    interrupt(child);
+                    stopping = Some(Instant::now());
+                }
+                Some(since) if since.elapsed() >= PIP_STOP_GRACE => {
+                    let _ = child.kill();
+                }
+                Some(_) => {}
+            }
+            thread::sleep(Duration::from_millis(20));
+            continue;
         }
         if let Some(b) = bar {
             let bytes: u64 = dirs.iter().map(|d| dir_size(d)).sum();
@@ -125,6 +147,14 @@ fn wait_with_progress(
             ));
         }
         thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sends `child` a SIGINT, as a Ctrl-C at the terminal does.
+fn interrupt(child: &Child) {
+    use nix::sys::signal::{kill, Signal};
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGINT);
     }
 }
 

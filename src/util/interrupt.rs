@@ -95,11 +95,51 @@ impl Drop for Partial {
     }
 }
 
-/// Removes every partial file still being written: the last thing a forced exit does.
+/// A private working directory (`<dir>/<prefix>XXXXXX`, such as a model fetch's downloaded
+/// wheels): removed with all it holds when dropped, and by a forced exit (a second Ctrl-C,
+/// [`remove_partials`]) while it lives.
+pub struct PartialDir {
+    path: PathBuf,
+}
+
+impl PartialDir {
+    /// Makes a new directory of a name no other has, in `dir`.
+    pub fn new_in(dir: &Path, prefix: &str) -> std::io::Result<PartialDir> {
+        let path = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(dir)?
+            .keep();
+        partials().push(path.clone());
+        Ok(PartialDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        // Removed before it is let go, so that a forced exit meanwhile removes it too.
+        let _ = std::fs::remove_dir_all(&self.path);
+        partials().retain(|p| p != &self.path);
+    }
+}
+
+/// Removes every partial file still being written, and every working directory still in use:
+/// the last thing a forced exit does.
 pub fn remove_partials() {
     for p in partials().iter() {
-        let _ = std::fs::remove_file(p);
+        remove_partial(p);
     }
+}
+
+/// Removes a partial file, or a working directory with all it holds.
+fn remove_partial(path: &Path) {
+    let _ = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        _ => std::fs::remove_file(path),
+    };
 }
 
 #[cfg(test)]
@@ -132,5 +172,38 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "whole");
         assert!(failed_path.exists(), "a file no writer holds is left alone");
+    }
+
+    #[test]
+    fn a_working_directory_goes_when_dropped_or_by_a_forced_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = PartialDir::new_in(dir.path(), ".tmp-a-").unwrap();
+        let done_path = done.path().to_path_buf();
+        assert!(done_path.is_dir());
+        assert!(done_path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".tmp-a-"));
+        std::fs::create_dir(done_path.join("wheels")).unwrap();
+        std::fs::write(done_path.join("wheels/x.whl"), "wheel").unwrap();
+        // What a forced exit removes while it lives (remove_partials itself is not called
+        // here: it would remove the partial files of tests running beside this one).
+        assert!(partials().contains(&done_path));
+        drop(done);
+        assert!(!done_path.exists(), "a dropped working directory goes");
+        assert!(!partials().contains(&done_path));
+        let busy = PartialDir::new_in(dir.path(), ".tmp-b-").unwrap();
+        std::fs::create_dir(busy.path().join("wheels")).unwrap();
+        std::fs::write(busy.path().join("wheels/part"), "half").unwrap();
+        remove_partial(busy.path());
+        assert!(
+            !busy.path().exists(),
+            "a forced exit removes it with all it holds"
+        );
+        let file = dir.path().join("out.partial-1");
+        std::fs::write(&file, "half").unwrap();
+        remove_partial(&file);
+        assert!(!file.exists());
     }
 }
