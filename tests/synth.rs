@@ -523,6 +523,72 @@ fn an_interrupted_model_write_leaves_no_partial_file() {
     panic!("the write ended each time before it could be interrupted");
 }
 
+/// `bench` and `profile` make a `synth:` model before they run: Ctrl-C while it is written
+/// stops them (exit 130), and no partial file is left in the cache.
+#[test]
+fn an_interrupt_while_a_run_makes_its_synthetic_model_leaves_no_partial_file() {
+    let _g = heavy();
+    let cache = tempfile::tempdir().unwrap();
+    let c = cache.path().to_str().unwrap();
+    let synth = cache.path().join("synth");
+    let partials = || -> Vec<String> {
+        std::fs::read_dir(&synth)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.contains(".partial-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let spec = "synth:llama-2-7b:layers=1:tokenizer=none";
+    let runs = [
+        format!("bench -m {spec} -p 8 -n 1 -r 1 --no-progress"),
+        format!("profile -m {spec} -p 8 -d 8 -n 1 -r 1"),
+    ];
+    for run in &runs {
+        let args: Vec<&str> = run.split_whitespace().collect();
+        let mut stopped = false;
+        // The write must be caught while it runs: a few tries where it ends first.
+        for _ in 0..3 {
+            let _ = std::fs::remove_dir_all(&synth);
+            let mut child = common::runner()
+                .args(["--cache-dir", c])
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let start = std::time::Instant::now();
+            let mut caught = false;
+            while start.elapsed() < std::time::Duration::from_secs(120) {
+                if !partials().is_empty() {
+                    let sent = std::process::Command::new("kill")
+                        .args(["-INT", &child.id().to_string()])
+                        .status();
+                    caught = sent.unwrap().success();
+                    break;
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let o = child.wait_with_output().unwrap();
+            if !caught {
+                continue;
+            }
+            assert_eq!(o.status.code(), Some(130), "{args:?}: {}", stderr(&o));
+            assert_eq!(partials(), Vec::<String>::new(), "{args:?}");
+            stopped = true;
+            break;
+        }
+        assert!(
+            stopped,
+            "{args:?}: the write ended each time before it could be interrupted"
+        );
+    }
+}
+
 #[test]
 fn the_catalogue_is_listed_beside_the_fetchable_models() {
     let o = run(&["models", "list"]);

@@ -61,10 +61,10 @@ pub fn bench(args: BenchArgs, cache: &Path, verbose: bool) -> anyhow::Result<Exi
     let monitor = LoadMonitor::start();
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
     let (busy, require_idle) = (cfg.busy_threshold, cfg.require_idle);
-    let mut plan = BenchPlan::new(cfg, cache)?;
+    // Ctrl-C while the plan is made (a `synth:` model being written) stops it too.
+    let mut plan = super::writing(|| BenchPlan::new(cfg, cache))?;
     let obs = Progress::new(out.progress, "runs");
     exec::check_idle(&monitor, busy, require_idle, &obs)?;
-    exec::signals::install();
     let special = (out.file.as_deref())
         .and_then(|p| crate::util::fs::out_target(p).ok())
         .is_some_and(|t| matches!(t, crate::util::fs::OutTarget::Special(_)));
@@ -116,7 +116,8 @@ pub fn sweep(
 ) -> anyhow::Result<ExitCode> {
     let monitor = LoadMonitor::start();
     let (cfg, out) = args.validate(default_threads()).map_err(UsageError)?;
-    let mut plan = SweepPlan::new(&cfg, cache, verbose)?;
+    // Ctrl-C while the plan is made (a `synth:` model being written) stops it too.
+    let mut plan = super::writing(|| SweepPlan::new(&cfg, cache, verbose))?;
     for note in &plan.notes {
         eprintln!("{note}");
     }
@@ -127,7 +128,6 @@ pub fn sweep(
     };
     let obs = Progress::new(out.progress, unit);
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
-    exec::signals::install();
     let failures = crate::plan::sweep::run(&mut plan, &obs, &monitor);
     obs.finish();
     // A cell's process stopped while it quantized leaves its partial output in the cache.
@@ -269,7 +269,9 @@ fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<Vec<(String, us
 pub fn profile(args: ProfileArgs, cache: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let monitor = LoadMonitor::start();
     let (cfg, format) = args.validate(default_threads()).map_err(UsageError)?;
-    let mut plan = ProfilePlan::new(&cfg, cache)?;
+    // Ctrl-C while the plan is made (a `synth:` model being written) or the profile runs
+    // stops it (exit 130).
+    let mut plan = super::writing(|| ProfilePlan::new(&cfg, cache))?;
     let obs = Progress::new(false, "steps");
     exec::check_idle(&monitor, cfg.busy_threshold, cfg.require_idle, &obs)?;
     let report = crate::plan::profile::run(&mut plan, &obs, &monitor, verbose)?;

@@ -113,7 +113,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a command that writes a model: one the user interrupted (its partial file or working
+/// Runs a command (or the making of a measuring command's plan) that may write a model, with
+/// the Ctrl-C handler installed first: one the user interrupted (its partial file or working
 /// directory removed) exits as interrupted, whatever step it was at.
 fn writing<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     crate::exec::signals::install();

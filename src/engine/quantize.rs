@@ -5,8 +5,8 @@
 //! the output, so a file made by another build is never taken for this one's. The source is
 //! validated in Rust first (llama.cpp may abort the process on a malformed file), llama.cpp
 //! writes to a private `.partial-<pid>` file that is checked and renamed into place, and a
-//! failure removes it; one left by a process that has ended is removed when the cache is next
-//! used ([`remove_stale_partials`]).
+//! failure removes it; one left by a process that has ended (or untouched for a day) is removed
+//! when the cache is next used ([`remove_stale_partials`]), as are those of synthetic models.
 
 use super::quant::QuantType;
 use crate::gguf::{GgufError, GgufFile};
@@ -228,24 +228,46 @@ pub fn quantize_cached(
     })
 }
 
-/// Removes the partial outputs (`<final>.partial-<pid>`) in the cache whose process has ended:
-/// a quantize stopped midway (a kill, a second Ctrl-C, a sweep stopping its cell's process)
-/// leaves one behind. The partial of a process still running, another runner quantizing into
-/// the same cache, is left alone.
+/// A partial file nothing has written for this long is left over, whatever its process id
+/// says (that id may have gone to another process since).
+const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Removes the partial outputs (`<final>.partial-<pid>`) in the cache's quantized and
+/// synthetic models whose process has ended, or that nothing has written for a day: a
+/// quantize or a synthetic model's write stopped midway (a kill, a second Ctrl-C, a sweep
+/// stopping its cell's process) leaves one behind. The fresh partial of a process still
+/// running, another runner writing into the same cache, is left alone.
 pub fn remove_stale_partials(cache_dir: &Path) {
-    let Ok(entries) = fs::read_dir(quant_dir(cache_dir)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let pid = name
-            .to_str()
-            .and_then(|n| n.rsplit_once(".partial-"))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !alive(pid)) {
-            let _ = fs::remove_file(entry.path());
+    for dir in [quant_dir(cache_dir), super::synth::cache_dir(cache_dir)] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.rsplit_once(".partial-"))
+                .and_then(|(_, pid)| pid.parse::<u32>().ok());
+            if pid.is_some_and(|pid| stale(&entry, pid)) {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
+}
+
+/// Whether `entry`, a partial file of process `pid`, is left over: its process has ended, or
+/// (another process's) nothing has written it for [`STALE_AFTER`]. This process's own are
+/// never.
+fn stale(entry: &fs::DirEntry, pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    if !alive(pid) {
+        return true;
+    }
+    let untouched =
+        (entry.metadata().and_then(|m| m.modified()).ok()).and_then(|t| t.elapsed().ok());
+    untouched.is_some_and(|age| age > STALE_AFTER)
 }
 
 /// Whether process `pid` exists (signal 0 checks without sending anything); a process of

@@ -212,6 +212,49 @@ fn a_source_hash_that_is_not_a_sha256_is_refused() {
     assert!(!quant_dir(dir.path()).exists());
 }
 
+/// Partial files in the cache's quantized and synthetic models: those of a process that has
+/// ended, or untouched for a day, go; a live process's fresh one, this process's own and
+/// finished models stay.
+#[test]
+fn stale_partials_of_quantized_and_synthetic_models_are_removed() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let parent = std::os::unix::process::parent_id();
+    let two_days = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    let dirs = [
+        quant_dir(cache.path()),
+        crate::engine::synth::cache_dir(cache.path()),
+    ];
+    for dir in dirs {
+        fs::create_dir_all(&dir).unwrap();
+        let file = |name: String| {
+            let p = dir.join(name);
+            fs::write(&p, "half").unwrap();
+            p
+        };
+        let aged = |p: &Path| {
+            let f = fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(two_days).unwrap();
+        };
+        let dead = file(format!("a.gguf.partial-{}", gone.id()));
+        let live = file(format!("b.gguf.partial-{parent}"));
+        let old = file(format!("c.gguf.partial-{parent}"));
+        aged(&old);
+        let own = file(format!("d.gguf.partial-{}", std::process::id()));
+        aged(&own);
+        let model = file("e.gguf".into());
+        aged(&model);
+        remove_stale_partials(cache.path());
+        let name = dir.display();
+        assert!(!dead.exists(), "{name}: a partial of an ended process");
+        assert!(!old.exists(), "{name}: a partial untouched for two days");
+        assert!(live.exists(), "{name}: a live process's fresh partial");
+        assert!(own.exists(), "{name}: this process's partial");
+        assert!(model.exists(), "{name}: a finished model");
+    }
+}
+
 #[test]
 fn a_failed_quantize_leaves_no_partial_file() {
     let model = crate::util::test_model();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the cache keeps synthetic models.
 pub fn synth_dir(cache: &Path) -> PathBuf {
-    cache.join("synth")
+    synth::cache_dir(cache)
 }
 
 /// The file `spec` is cached as.
@@ -27,6 +27,8 @@ pub fn build(spec: &SynthSpec, cache: &Path, out: &Path) -> anyhow::Result<synth
     let quant = quant::parse_for_synth(&spec.quant_name(), arch.experts > 0)
         .map_err(|e| Invalid(format!("{}: {e}", arch.name)))?;
     crate::engine::init(false)?;
+    // What a write stopped midway (a kill, a second Ctrl-C) left in the cache goes first.
+    quantize::remove_stale_partials(cache);
     let tokenizer = match (&spec.tokenizer, arch.tokenizer) {
         (TokenizerSource::File { path, .. }, _) => {
             Some((path.clone(), TokenizerSource::file_label(path)))

@@ -22,9 +22,14 @@ use crate::util::fs::{io_err, IoError};
 use crate::util::rng::{fnv1a, SplitMix64};
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::BufWriter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Where the cache keeps synthetic models (and twins written without `-o`).
+pub fn cache_dir(cache: &Path) -> PathBuf {
+    cache.join("synth")
+}
 
 /// Values generated per distinct (type, row length, kind, role) and tiled over larger tensors.
 const CHUNK_VALUES: u64 = 1 << 20;
