@@ -478,3 +478,53 @@ fn an_interrupt_stops_the_hashing_of_a_large_dense_model() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only the dense copy is left: {left:?}");
 }
+
+/// OUT is written to a partial file beside it, which Ctrl-C removes: a second Ctrl-C, which
+/// ends runner at once, too.
+#[test]
+fn an_interrupted_upcycle_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("moe.gguf");
+    let left = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect()
+    };
+    // The write must be caught while it runs: a few tries where it ends first.
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&out);
+        let mut child = runner()
+            .args(["moe", "upcycle", arg(model()), arg(&out), "--experts", "4"])
+            .args(["--used", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut caught = false;
+        while start.elapsed() < std::time::Duration::from_secs(120) {
+            if left().iter().any(|n| n.starts_with("moe.gguf.partial-")) {
+                for _ in 0..2 {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-s", "INT", &child.id().to_string()])
+                        .status();
+                }
+                caught = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let o = child.wait_with_output().unwrap();
+        if !caught || o.status.success() {
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+        assert_eq!(left(), Vec::<String>::new(), "nothing is left");
+        return;
+    }
+    panic!("the write ended each time before it could be interrupted");
+}

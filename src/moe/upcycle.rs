@@ -102,9 +102,11 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     Ok(())
 }
 
-/// Writes the image to a temporary file beside `out`, checks it parses, and renames it to
-/// `out`. On any failure the temporary file is removed and `out` is untouched. A symbolic link
-/// is followed; an existing device or FIFO is refused.
+/// Writes the image to a partial file beside `out` (`<out>.partial-<pid>`), checks it parses,
+/// and renames it to `out`. On any failure or interrupt (Ctrl-C during the write, or during
+/// the flush to disk) the partial file is removed and `out` is untouched; a second Ctrl-C,
+/// which exits at once, removes it too. A symbolic link is followed; an existing device or
+/// FIFO is refused.
 fn write_atomically(
     out: &Path,
     writer: &crate::gguf::GgufWriter,
@@ -117,15 +119,11 @@ fn write_atomically(
         err,
     })?;
     crate::util::fs::check_room(out, out_dir(out), need).map_err(UpcycleError::Disk)?;
-    let name = out.file_name().unwrap_or_default().to_string_lossy();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".part")
-        .tempfile_in(out_dir(out))
-        .map_err(io_err(out))?;
+    let partial = crate::util::interrupt::Partial::beside(out);
+    let mut file = File::create(partial.path()).map_err(io_err(out))?;
     let written = {
-        let file = crate::util::interrupt::Stoppable(tmp.as_file_mut());
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let stoppable = crate::util::interrupt::Stoppable(&mut file);
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, stoppable);
         let n = writer
             .write_to(&mut w, Some(src))
             .map_err(|err| UpcycleError::Write {
@@ -135,8 +133,9 @@ fn write_atomically(
         w.flush().map_err(io_err(out))?;
         n
     };
-    tmp.as_file().sync_all().map_err(io_err(out))?;
-    let check = GgufFile::open(tmp.path())
+    file.sync_all().map_err(io_err(out))?;
+    drop(file);
+    let check = GgufFile::open(partial.path())
         .map_err(|e| std::io::Error::other(format!("the written file does not read back: {e}")))
         .map_err(io_err(out))?;
     if check.file_size != written {
@@ -147,9 +146,13 @@ fn write_atomically(
     {
         use std::os::unix::fs::PermissionsExt;
         let perms = std::fs::Permissions::from_mode(0o644);
-        std::fs::set_permissions(tmp.path(), perms).map_err(io_err(out))?;
+        std::fs::set_permissions(partial.path(), perms).map_err(io_err(out))?;
     }
-    tmp.persist(out).map_err(|e| io_err(out)(e.error))?;
+    // An interrupt while the file was flushed or checked: it is not put in place.
+    if crate::util::interrupt::requested() {
+        return Err(io_err(out)(std::io::Error::other("interrupted")));
+    }
+    partial.rename_to(out).map_err(io_err(out))?;
     Ok(written)
 }
 

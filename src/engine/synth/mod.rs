@@ -213,6 +213,11 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
         .map_err(|e| io_err("write", partial.path())(e.into_error()))?
         .0;
     f.sync_all().map_err(io_err("write", partial.path()))?;
+    // An interrupt during the flush to disk: the file is not put in place.
+    if crate::util::interrupt::requested() {
+        let e = std::io::Error::other("interrupted");
+        return Err(io_err("write", partial.path())(e).into());
+    }
     partial
         .rename_to(out)
         .map_err(io_err("move into place", out))?;
