@@ -33,6 +33,12 @@ pub fn render(r: &ProfileReport) -> String {
 
 fn describe(m: &ModelProfile) -> String {
     let i = &m.model;
+    // A synthetic model as bench's table names it: its catalogue entry, marked, with the
+    // layers kept when they are not all.
+    let name = match &i.synthetic {
+        Some(s) => s.label(i.file_name.trim_end_matches(".gguf")),
+        None => i.file_name.clone(),
+    };
     let kind = match (i.expert_count, i.expert_used_count) {
         (Some(n), Some(k)) => format!("MoE, {n} experts, {k} used per token"),
         _ => "dense".to_string(),
@@ -44,8 +50,7 @@ fn describe(m: &ModelProfile) -> String {
         )
     });
     format!(
-        "{} ({}, {:.1}M params, {kind}{origin})",
-        i.file_name,
+        "{name} ({}, {:.1}M params, {kind}{origin})",
         i.architecture,
         i.n_params as f64 / 1e6,
     )
@@ -260,4 +265,70 @@ fn routing(out: &mut String, s: &RoutingSummary) {
         "(router/experts/mix: shares of the profiled token time; overhead = MoE ms - dense ms x \
          MoE MiB / dense MiB, unprofiled times)\n"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{BuildInfo, EngineSettings, ModelInfo};
+    use crate::models::synthetic::Synthetic;
+    use crate::record::{LoadReport, Provenance};
+
+    /// A report of one model, without phases.
+    fn report(model: ModelInfo) -> ProfileReport {
+        ProfileReport {
+            provenance: Provenance::now(),
+            model: ModelProfile {
+                model,
+                upcycled: None,
+                phases: Vec::new(),
+                experts: None,
+            },
+            dense: None,
+            dense_source: None,
+            routing: None,
+            engine: EngineSettings::default(),
+            build: BuildInfo::default(),
+            machine: Default::default(),
+            load: LoadReport::default(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn model(file_name: &str, synthetic: Option<Synthetic>) -> ModelInfo {
+        ModelInfo {
+            file_name: file_name.into(),
+            architecture: "llama".into(),
+            n_params: 6_700_000,
+            synthetic,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_synthetic_model_is_marked_as_bench_marks_it() {
+        let s = Synthetic {
+            of: "llama-2-7b".into(),
+            model: "Llama-2-7B".into(),
+            layers: 1,
+            full_layers: 32,
+            seed: 42,
+            source: String::new(),
+            tokenizer: "none (token ids only)".into(),
+            experts: None,
+            quant: Some("q4_0".into()),
+            dense: false,
+            values: 2,
+        };
+        let file = "llama-2-7b-q4_0-1l-s42-ids-v2-b.gguf";
+        let text = render(&report(model(file, Some(s))));
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "model      llama-2-7b (synthetic) 1/32 layers (llama, 6.7M params, dense)"
+        );
+        let text = render(&report(model("real.gguf", None)));
+        let first = text.lines().next().unwrap();
+        assert_eq!(first, "model      real.gguf (llama, 6.7M params, dense)");
+    }
 }
