@@ -384,6 +384,27 @@ fn verify_refuses_mismatched_inputs() {
     );
 }
 
+/// An MoE that does not name its dense source is held to the dense model's shape before
+/// anything is loaded: a dense model of another width is refused in one line.
+#[test]
+fn verify_refuses_a_dense_model_of_another_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bare = file_edited(moe(), d, "bare.gguf", |e| {
+        e.retain(|(k, _, _)| !k.starts_with("runner.upcycle."))
+    });
+    let wide = model_edited(d, "wide.gguf", |e| {
+        let width = 640u32.to_le_bytes().to_vec();
+        set(e, "llama.embedding_length", ValueType::U32, width)
+    });
+    let e = refused(&["moe", "verify", arg(&wide), arg(&bare)], d, 2);
+    assert!(
+        e.contains("wide.gguf: hidden size 640 (llama), the MoE model's 576 (llama)"),
+        "{e}"
+    );
+    assert!(e.contains("not the dense model"), "{e}");
+}
+
 /// A generation no context or memory can hold is bad usage, said once: past llama.cpp's
 /// largest context as a flag value, with the prompt added, and more than the machine's memory.
 #[test]

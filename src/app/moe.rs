@@ -143,6 +143,16 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> 
             .into());
         }
     }
+    // An MoE that does not name its source (or names it loosely) is held to the dense model's
+    // shape: llama.cpp would take the other's tokens, or not load the pair at all.
+    if let Some(why) = crate::plan::dense::other_shape(&moe, &dense_gguf) {
+        return Err(UsageError(format!(
+            "{}: {why}: not the dense model {} was made from",
+            dense.display(),
+            a.moe.display()
+        ))
+        .into());
+    }
     oracle_fits(&oracle, &dense_gguf, &moe)?;
     oracle_check(&dense, &a.moe, oracle, cache, verbose)
 }

@@ -80,8 +80,9 @@ pub fn find(
 
 /// How a dense model's shape differs from the MoE model's, if it does: a reference must have
 /// the same width, depth and vocabulary for the overhead against it to mean anything (its
-/// architecture name may differ: an MoE family's dense counterpart has its own).
-fn other_shape(moe: &GgufFile, dense: &GgufFile) -> Option<String> {
+/// architecture name may differ: an MoE family's dense counterpart has its own). `moe verify`
+/// holds its pair to the same.
+pub(crate) fn other_shape(moe: &GgufFile, dense: &GgufFile) -> Option<String> {
     let vocab = |g: &GgufFile| {
         g.tensor("token_embd.weight")
             .and_then(|t| t.dims.get(1).copied())

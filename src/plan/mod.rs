@@ -7,7 +7,7 @@
 pub mod ab;
 pub mod baselines;
 pub mod bench;
-mod dense;
+pub(crate) mod dense;
 pub mod judge;
 pub mod load;
 pub(crate) mod memory;

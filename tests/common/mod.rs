@@ -96,8 +96,18 @@ pub type Entry = (String, ValueType, Vec<u8>);
 /// A copy of the real model in `dir`, named `name`, written by runner's GGUF writer with its
 /// metadata as `edit` leaves it (the tensors laid out with the `general.alignment` it sets).
 pub fn model_edited(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<Entry>)) -> PathBuf {
-    let g = GgufFile::open(model()).unwrap();
-    let mut src = std::fs::File::open(model()).unwrap();
+    file_edited(model(), dir, name, edit)
+}
+
+/// [`model_edited`] of the GGUF file at `source`.
+pub fn file_edited(
+    source: &Path,
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut Vec<Entry>),
+) -> PathBuf {
+    let g = GgufFile::open(source).unwrap();
+    let mut src = std::fs::File::open(source).unwrap();
     let mut entries: Vec<Entry> = (g.metadata.iter().enumerate())
         .map(|(i, (k, v))| {
             let raw = g.raw_value(&mut src, i).unwrap().unwrap();
