@@ -329,6 +329,28 @@ fn a_dense_reference_of_another_shape_or_for_a_dense_model_is_refused() {
     assert!(e.contains("is dense itself"), "{e}");
 }
 
+/// `--dense` with a `synth:` name that is dense (a dense entry, or an MoE entry's dense
+/// reference) is refused before the model is made.
+#[test]
+fn a_dense_reference_for_a_dense_synthetic_model_is_refused_before_it_is_made() {
+    let cache = tempfile::tempdir().unwrap();
+    let c = cache.path().to_str().unwrap();
+    for spec in [
+        "synth:llama-2-7b@q4_0:layers=1:tokenizer=none",
+        "synth:qwen3-30b-a3b@q4_0:layers=1:dense:tokenizer=none",
+    ] {
+        let o = run(&["--cache-dir", c, "profile", "-m", spec, "--dense", "d.gguf"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{spec}: {err}");
+        assert!(
+            err.contains(&format!("--dense d.gguf: {spec} is dense itself")),
+            "{err}"
+        );
+        assert!(!cache.path().join("synth").exists(), "{spec}: nothing made");
+    }
+}
+
 #[test]
 fn a_sweep_cell_of_the_moe_records_a_routing_block() {
     let _g = heavy();

@@ -198,6 +198,9 @@ pub struct ProfilePlan {
 impl ProfilePlan {
     /// The profile of `cfg.model`; for an MoE model, against its dense reference.
     pub fn new(cfg: &ProfileConfig, cache: &Path) -> anyhow::Result<ProfilePlan> {
+        if let Some(d) = &cfg.dense {
+            dense_by_name(&cfg.model, d)?;
+        }
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
         let mut notes = Vec::new();
         let mut sources = vec![model.source()];
@@ -312,6 +315,23 @@ impl ProfilePlan {
             notes: Vec::new(),
             busy_threshold: 0.25,
         }
+    }
+}
+
+/// Refuses `--dense` for a model its name alone says is dense (a `synth:` name of a dense
+/// catalogue entry, or of an MoE entry's dense reference), before the model is made.
+fn dense_by_name(model: &str, dense: &str) -> Result<(), Invalid> {
+    use crate::models::synthetic::{SynthSpec, SYNTH_PREFIX};
+    if !model.trim().starts_with(SYNTH_PREFIX) {
+        return Ok(());
+    }
+    // A name that does not parse is refused, as it is, when it is resolved.
+    match SynthSpec::parse(model) {
+        Ok(spec) if spec.entry().experts == 0 => Err(Invalid(format!(
+            "--dense {dense}: {} is dense itself; --dense names the dense reference of an MoE model",
+            model.trim()
+        ))),
+        _ => Ok(()),
     }
 }
 
