@@ -425,6 +425,35 @@ fn a_model_is_never_written_over_records_into_a_directory_or_under_a_file() {
     );
 }
 
+/// An OUT that is a symbolic link into a directory not there yet: the directory is made and
+/// the model written where the link points, for `models twin` and `moe upcycle` alike.
+#[test]
+fn an_output_linked_into_a_missing_directory_is_written_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = model().to_str().unwrap();
+    let commands = [
+        vec!["models", "twin", m, "-o"],
+        vec!["moe", "upcycle", m, "--experts", "2", "--used", "1"],
+    ];
+    for (i, command) in commands.iter().enumerate() {
+        let target = d.join(format!("nodir{i}/zz/x.gguf"));
+        let link = d.join(format!("link{i}.gguf"));
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let mut args = command.clone();
+        args.push(link.to_str().unwrap());
+        let o = run(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(GgufFile::open(&target).is_ok(), "{args:?}");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["x.gguf"], "{args:?}: only the model");
+    }
+}
+
 #[test]
 fn a_damaged_cached_synthetic_model_is_made_again() {
     let _g = heavy();

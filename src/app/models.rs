@@ -125,10 +125,10 @@ pub fn fetch(name: &str, verify: bool, cache: &Path) -> anyhow::Result<PathBuf> 
 
 /// A model is written to a file, checked before anything is made (exit 2): not a device or
 /// FIFO, not a directory, not a file that holds records (a sweep's results), in a directory
-/// that is there or can be made.
+/// that is there or can be made (a symbolic link's: that of the file it points to).
 fn check_out(out: &Path) -> anyhow::Result<()> {
     let bad = |why: &str| UsageError(format!("{}: {why}", out.display()));
-    crate::util::fs::out_file(out).map_err(|e| bad(&e.to_string()))?;
+    let target = crate::util::fs::out_file(out).map_err(|e| bad(&e.to_string()))?;
     if out.is_dir() {
         return Err(bad("is a directory; give the model a file name").into());
     }
@@ -136,7 +136,7 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
         return Err(bad("holds records (a results file); write the model to another file").into());
     }
     crate::util::fs::check_writable(out).map_err(|e| bad(&format!("cannot be written: {e}")))?;
-    let dir = crate::util::fs::out_dir(out);
+    let dir = crate::util::fs::out_dir(&target);
     std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
     Ok(())
 }

@@ -73,8 +73,8 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> UpcycleError + '_ {
     }
 }
 
-/// OUT must name a file, not the input itself; its directory is created when missing, as every
-/// other writer does.
+/// OUT must name a file, not the input itself; its directory (a symbolic link's: that of the
+/// file it points to) is created when missing, as every other writer does.
 pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     let bad = |reason: String| UpcycleError::BadOutput {
         path: out.to_path_buf(),
@@ -83,13 +83,14 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     if out.is_dir() {
         return Err(bad("is a directory; give the MoE a file name".into()));
     }
-    if let Err(e) = crate::util::fs::out_file(out) {
-        return Err(bad(e.to_string()));
-    }
-    let Some(file_name) = out.file_name() else {
+    let target = match crate::util::fs::out_file(out) {
+        Ok(t) => t,
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let Some(file_name) = target.file_name() else {
         return Err(bad("does not name a file".into()));
     };
-    let dir = out_dir(out);
+    let dir = out_dir(&target);
     if let Err(e) = std::fs::create_dir_all(dir) {
         return Err(bad(format!(
             "could not create directory {}: {e}",
@@ -188,6 +189,16 @@ mod tests {
         let missing = dir.path().join("no/such/dir/moe.gguf");
         assert!(check_output(&input, &missing).is_ok());
         assert!(dir.path().join("no/such/dir").is_dir());
+        #[cfg(unix)]
+        {
+            // A link into a directory not there yet: the directory it points into is made.
+            let dangling = dir.path().join("dangling.gguf");
+            let target = dir.path().join("nodir/zz/moe.gguf");
+            std::os::unix::fs::symlink(&target, &dangling).unwrap();
+            assert!(check_output(&input, &dangling).is_ok());
+            assert!(dir.path().join("nodir/zz").is_dir());
+            assert!(!target.exists());
+        }
         let under_file = input.join("sub/moe.gguf");
         assert!(reason(&input, &under_file).contains("could not create directory"));
         assert!(reason(&input, dir.path()).contains("is a directory"));

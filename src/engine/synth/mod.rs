@@ -202,6 +202,8 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     let out = target.as_path();
     let need = w.file_size()?;
     let dir = crate::util::fs::out_dir(out);
+    // A symbolic link's file goes in the link target's directory, made when missing.
+    std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     crate::util::fs::check_room(out, dir, need).map_err(SynthError::Disk)?;
     // A failed or interrupted write removes the partial file as it is dropped.
     let partial = crate::util::interrupt::Partial::beside(out);
