@@ -67,9 +67,14 @@ fn header(out: &mut String, r: &ProfileReport) {
         "engine     {} threads, flash-attn {}, n_ctx {}, n_batch {}; {}",
         e.threads, e.flash_attn, e.n_ctx, e.n_batch, r.build.llama_cpp
     );
+    // Busy figures are marked as bench's table marks them, and said why.
+    let busy = match r.load.busy {
+        true => " (busy!): the figures are suspect",
+        false => "",
+    };
     let _ = writeln!(
         out,
-        "load       other processes: {:.2} cores on average (peak {:.2})\n",
+        "load       other processes: {:.2} cores on average (peak {:.2}){busy}\n",
         r.load.during_other_cores_mean, r.load.during_other_cores_max
     );
 }
@@ -131,6 +136,9 @@ fn categories(out: &mut String, m: &ModelProfile) {
     out.push('\n');
 }
 
+/// The label of the breakdown's last row: the profiled token time, over all calls.
+const MEASURED: &str = "measured (prof. mean)";
+
 /// A row's milliseconds per token and share of the token time, from a breakdown.
 type Total = fn(&Breakdown) -> (f64, f64);
 
@@ -150,8 +158,10 @@ fn totals(out: &mut String, phases: &[&PhaseReport], long: Option<&Breakdown>) {
     let bytes = long.map_or((0.0, 0.0), |b| {
         (b.weight_bytes_per_token, b.kv_bytes_per_token)
     });
+    // The mean call, which the categories' times add up to (the timing table above gives the
+    // median).
     let measured = cells(|b| (b.measured_ms_per_token, 1.0));
-    breakdown_row(out, "measured (profiled)", measured, &mib_per_token(bytes));
+    breakdown_row(out, MEASURED, measured, &mib_per_token(bytes));
 }
 
 /// One line of the breakdown: its label, a cell per phase, then `tail`.
@@ -330,5 +340,70 @@ mod tests {
         let text = render(&report(model("real.gguf", None)));
         let first = text.lines().next().unwrap();
         assert_eq!(first, "model      real.gguf (llama, 6.7M params, dense)");
+    }
+
+    #[test]
+    fn busy_figures_are_marked_in_the_table() {
+        let mut r = report(model("real.gguf", None));
+        r.load.during_other_cores_mean = 1.5;
+        r.load.during_other_cores_max = 2.0;
+        let load = |r: &ProfileReport| {
+            let text = render(r);
+            let line = text.lines().find(|l| l.starts_with("load ")).unwrap();
+            line.to_string()
+        };
+        assert_eq!(
+            load(&r),
+            "load       other processes: 1.50 cores on average (peak 2.00)"
+        );
+        r.load.busy = true;
+        assert_eq!(
+            load(&r),
+            "load       other processes: 1.50 cores on average (peak 2.00) (busy!): the figures \
+             are suspect"
+        );
+    }
+
+    #[test]
+    fn the_breakdown_names_its_token_time_a_mean() {
+        let mut r = report(model("real.gguf", None));
+        r.model.phases.push(PhaseReport {
+            phase: Phase::LongForm,
+            tokens_per_call: 1,
+            calls: 3,
+            depth: 16,
+            unprofiled_ms: 8.0,
+            profiled_ms: 9.0,
+            unprofiled_tps: 125.0,
+            profiled_tps: 111.1,
+            perturbation: 0.889,
+            breakdown: Some(Breakdown {
+                measured_ms_per_token: 10.0,
+                node_ms_per_token: 9.0,
+                coverage: 0.9,
+                weight_bytes_per_token: 0.0,
+                kv_bytes_per_token: 0.0,
+                categories: vec![CategoryReport {
+                    category: Category::Attention,
+                    ms_per_token: 9.0,
+                    share: 0.9,
+                    weight_bytes_per_token: 0.0,
+                    kv_bytes_per_token: 0.0,
+                    nodes_per_token: 10.0,
+                }],
+            }),
+            top_nodes: Vec::new(),
+        });
+        let text = render(&r);
+        let row = |label: &str| -> String {
+            let line = text.lines().find(|l| l.starts_with(label));
+            line.unwrap_or_else(|| panic!("no {label} row: {text}"))
+                .to_string()
+        };
+        let outside = row("outside graph nodes");
+        assert!(outside.contains(" 1.000  10.0 %"), "{text}");
+        let measured = row("measured (prof. mean)");
+        assert!(measured.contains(" 10.000 100.0 %"), "{text}");
+        assert!(!text.contains("measured (profiled)"), "{text}");
     }
 }
