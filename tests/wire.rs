@@ -1309,7 +1309,14 @@ fn a_cell_whose_every_request_failed_fails_the_sweep() {
     for _ in 0..2 {
         let o = common::runner()
             .args(["sweep", "-m", common::model().to_str().unwrap()])
-            .args(["-s", "short-response", "--limit", "2", "--backend", "openai:m"])
+            .args([
+                "-s",
+                "short-response",
+                "--limit",
+                "2",
+                "--backend",
+                "openai:m",
+            ])
             .args(["--openai-base-url", &base, "--no-progress", "--results"])
             .arg(&results)
             .output()
