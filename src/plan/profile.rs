@@ -202,6 +202,8 @@ impl ProfilePlan {
             dense_by_name(&cfg.model, d)?;
         }
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
+        // The model alone first: a dense reference that would not fit beside it is not made.
+        within_memory(cfg, &[Some(&gguf)])?;
         let mut notes = Vec::new();
         let mut sources = vec![model.source()];
         let (mut dense_source, mut no_dense, mut dense) = (None, None, None);
@@ -228,7 +230,9 @@ impl ProfilePlan {
             ))
             .into());
         }
-        within_memory(cfg, &[Some(&gguf), dense.as_ref()])?;
+        if let Some(dense) = &dense {
+            within_memory(cfg, &[Some(&gguf), Some(dense)])?;
+        }
         let upcycled = crate::moe::Provenance::read(&gguf).map(|p| Upcycled {
             source_name: p.source_name,
             router: p.router,
@@ -347,7 +351,9 @@ fn within_memory(cfg: &ProfileConfig, models: &[Option<&GgufFile>]) -> Result<()
 /// with a plain and a profiling context, all held at once.
 fn memory_need(s: &ContextSettings, models: &[&GgufFile]) -> (u64, String) {
     let need = (models.iter())
-        .map(|g| g.tensor_bytes() + 2 * super::memory::context_bytes(g, s))
+        .map(|g| {
+            (super::memory::context_bytes(g, s).saturating_mul(2)).saturating_add(g.tensor_bytes())
+        })
         .fold(super::memory::RUNTIME, u64::saturating_add);
     let what = match models.len() {
         1 => format!(
