@@ -54,11 +54,11 @@ pub(crate) fn rows_csv<'a, T: Serialize + 'a>(
 
 /// Text a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+1`, `@SUM(…)`, `-2+3`), with
 /// a `'` before it, which spreadsheets show as text; a number, and a dash alone, stay as they
-/// are. Names in records come from files and servers: opening a CSV must not run them.
+/// are. A number that is not finite is written as an empty cell. Names in records come from files and servers: opening a CSV must not run them.
 pub(crate) fn inert(s: &str) -> String {
     let formula = match s.chars().next() {
         Some('=' | '+' | '@' | '\t' | '\r') => true,
-        Some('-') => s.len() > 1 && !s.starts_with("- ") && s.parse::<f64>().is_err(),
+        Some('-') => s != "-" && s.parse::<f64>().is_err(),
         _ => false,
     };
     match formula {
@@ -95,7 +95,8 @@ mod tests {
             ("\tx", "'\tx"),
             ("-2.5", "-2.5"),
             ("-", "-"),
-            ("- (8 busy)", "- (8 busy)"),
+            ("- 2+3+cmd|' /C calc'!A0", "'- 2+3+cmd|' /C calc'!A0"),
+            ("\rx", "'\rx"),
             ("Apple M4 Pro", "Apple M4 Pro"),
             ("", ""),
         ] {
