@@ -121,7 +121,7 @@ fn write_atomically(
     })?;
     crate::util::fs::check_room(out, out_dir(out), need).map_err(UpcycleError::Disk)?;
     let partial = crate::util::interrupt::Partial::beside(out);
-    let mut file = File::create(partial.path()).map_err(io_err(out))?;
+    let mut file = partial.create().map_err(io_err(out))?;
     let written = {
         let stoppable = crate::util::interrupt::Stoppable(&mut file);
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, stoppable);

@@ -78,6 +78,19 @@ impl Partial {
         &self.path
     }
 
+    /// Creates the partial file afresh: what a process of the same id left there is removed,
+    /// and a link planted at its name is never followed (the file must be new).
+    pub fn create(&self) -> std::io::Result<std::fs::File> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.path)
+    }
+
     /// Renames the finished file to `out`, where it stays.
     pub fn rename_to(mut self, out: &Path) -> std::io::Result<()> {
         std::fs::rename(&self.path, out)?;
@@ -165,7 +178,11 @@ mod tests {
         drop(failed);
         assert!(!failed_path.exists(), "a write that failed leaves nothing");
         std::fs::write(&failed_path, "another process's").unwrap();
-        remove_partials();
+        // What a forced exit removes, of this test's files only: remove_partials itself would
+        // remove the partial files and directories of tests running beside this one.
+        for p in partials().iter().filter(|p| p.starts_with(dir.path())) {
+            remove_partial(p);
+        }
         assert!(
             !writing.path().exists(),
             "the file still being written is removed"

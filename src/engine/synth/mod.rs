@@ -207,7 +207,7 @@ fn write_file(w: &GgufWriter, out: &Path) -> Result<u64, SynthError> {
     crate::util::fs::check_room(out, dir, need).map_err(SynthError::Disk)?;
     // A failed or interrupted write removes the partial file as it is dropped.
     let partial = crate::util::interrupt::Partial::beside(out);
-    let f = std::fs::File::create(partial.path()).map_err(io_err("create", partial.path()))?;
+    let f = partial.create().map_err(io_err("create", partial.path()))?;
     let mut bw = BufWriter::with_capacity(1 << 22, crate::util::interrupt::Stoppable(f));
     let n = w.write_to(&mut bw, None)?;
     let f = bw
