@@ -283,8 +283,22 @@ fn failing_requests_are_recorded_with_their_reason_and_keys_never_leak() {
         &args,
         &[("OPENAI_API_KEY", key), ("ANTHROPIC_API_KEY", key)],
     );
-    // failed requests are results, not failed cells
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Failed requests are recorded; a cell whose every request failed measured nothing, and
+    // fails the sweep (exit 1), named with its first error.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "error: cell anthropic:claude-x: all 1 request(s) failed (the first: refused: "
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "error: cell openai:gpt-x: all 1 request(s) failed (the first: http_status: HTTP 401"
+        ),
+        "{err}"
+    );
     let reqs_text = std::fs::read_dir(dir.path().join("results"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
@@ -652,7 +666,13 @@ fn a_summary_never_replaces_a_records_file() {
     for _ in 0..2 {
         let args = words(&format!("{sweep} -o {}", summary.display()));
         let o = run_in(dir.path(), &args, &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        // Its one request was refused: the sweep fails, its summary written all the same.
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("all 1 request(s) failed"),
+            "{}",
+            stderr(&o)
+        );
     }
     assert!(std::fs::read_to_string(&summary)
         .unwrap()
@@ -718,7 +738,13 @@ fn an_unknown_backend_config_section_is_refused() {
         config.display()
     ));
     let o = run_in(dir.path(), &args, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // It runs (nothing listens, so its one request fails, which fails the sweep).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: cell openai:x: all 1 request(s) failed"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

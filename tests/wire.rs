@@ -1299,10 +1299,8 @@ fn a_stalled_ollama_warm_up_ends_at_the_configured_warm_up_limit() {
 /// finds them done.
 #[test]
 fn a_cell_whose_every_request_failed_fails_the_sweep() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Port 1 (tcpmux): nothing listens there, and no fixture server of another test can take it.
+    let port = 1;
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
     let base = format!("http://127.0.0.1:{port}/v1");

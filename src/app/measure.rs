@@ -153,6 +153,13 @@ pub fn sweep(
 /// measured nothing there, which is a failure of the run.
 fn failed_whole(records: &[Record]) -> Vec<(String, usize, String)> {
     let mut by: BTreeMap<&CellKey, (usize, bool, Option<String>)> = BTreeMap::new();
+    // A cell that failed as a whole is counted (and named) as such already.
+    let died: Vec<&CellKey> = (records.iter())
+        .filter_map(|r| match r {
+            Record::CellFailed(f) => Some(&f.cell),
+            _ => None,
+        })
+        .collect();
     for r in records {
         let Record::Request(q) = r else { continue };
         let e = by.entry(&q.cell).or_insert((0, false, None));
@@ -169,7 +176,7 @@ fn failed_whole(records: &[Record]) -> Vec<(String, usize, String)> {
         }
     }
     (by.into_iter())
-        .filter(|(_, (_, measured, _))| !measured)
+        .filter(|(key, (_, measured, _))| !measured && !died.contains(key))
         .map(|(key, (n, _, first))| {
             let cell = match key.backend.is_native() {
                 true => format!("{}/{}", crate::models::display_name(&key.model), key.quant),
