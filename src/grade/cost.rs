@@ -50,7 +50,8 @@ impl Prices {
     }
 
     /// The entry for a provider's model: an exact name, else the entry the name is followed by
-    /// a date in (a dated version: `gpt-4o-2024-08-06`, `claude-haiku-4-5-20251001`). Another
+    /// a date or `-latest` in (a dated version: `gpt-4o-2024-08-06`,
+    /// `claude-haiku-4-5-20251001`; the alias of the newest: `claude-3-5-haiku-latest`). Another
     /// model whose name goes on from an entry's (`gpt-5-pro`, `gpt-5-nano` beside `gpt-5`) is
     /// not that entry's, whatever it costs. A `vendor/` prefix is ignored.
     pub fn find(&self, provider: &str, model: &str) -> Option<&Price> {
@@ -61,7 +62,7 @@ impl Prices {
             ours.filter(|p| {
                 (model.strip_prefix(p.model.as_str()))
                     .and_then(|rest| rest.strip_prefix('-'))
-                    .is_some_and(is_date)
+                    .is_some_and(|rest| rest == "latest" || is_date(rest))
             })
             .max_by_key(|p| p.model.len())
         })
@@ -125,6 +126,8 @@ mod tests {
         assert!(p.find("openai", "no-such-model").is_none());
         assert!(p.find("openai", "gpt-5-2025-08-07").unwrap().model == "gpt-5");
         assert!(p.find("openai", "gpt-5-mini-2025-08-07").unwrap().model == "gpt-5-mini");
+        let latest = p.find("anthropic", "claude-3-5-haiku-latest");
+        assert_eq!(latest.unwrap().model, "claude-3-5-haiku");
         // Other models whose names go on from a priced one's are not priced as it.
         for other in [
             "gpt-5-pro",
