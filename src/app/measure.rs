@@ -150,16 +150,10 @@ pub fn sweep(
 
 /// The cells whose every request ended in an error (not in its time limit: that is a
 /// measurement), with how many and the first error: a server that is down, say. The run
-/// measured nothing there, which is a failure of the run.
-fn failed_whole(records: &[Record]) -> Vec<(String, usize, String)> {
+/// measured nothing there, which is a failure of the run. A cell that failed as a whole in
+/// this run (`died`) is counted, and named, as such already.
+fn failed_whole(records: &[Record], died: &[CellKey]) -> Vec<(String, usize, String)> {
     let mut by: BTreeMap<&CellKey, (usize, bool, Option<String>)> = BTreeMap::new();
-    // A cell that failed as a whole is counted (and named) as such already.
-    let died: Vec<&CellKey> = (records.iter())
-        .filter_map(|r| match r {
-            Record::CellFailed(f) => Some(&f.cell),
-            _ => None,
-        })
-        .collect();
     for r in records {
         let Record::Request(q) = r else { continue };
         let e = by.entry(&q.cell).or_insert((0, false, None));
@@ -176,7 +170,7 @@ fn failed_whole(records: &[Record]) -> Vec<(String, usize, String)> {
         }
     }
     (by.into_iter())
-        .filter(|(key, (_, measured, _))| !measured && !died.contains(key))
+        .filter(|(key, (_, measured, _))| !measured && !died.contains(*key))
         .map(|(key, (n, _, first))| {
             let cell = match key.backend.is_native() {
                 true => format!("{}/{}", crate::models::display_name(&key.model), key.quant),
@@ -269,7 +263,7 @@ fn print_sweep(out: &Output, plan: &SweepPlan) -> anyhow::Result<Vec<(String, us
         None => print!("{}", render(format)?),
     }
     eprintln!("records: {}", results.display());
-    Ok(failed_whole(&records))
+    Ok(failed_whole(&records, &plan.failed_cells))
 }
 
 /// `runner profile`.
@@ -297,7 +291,47 @@ pub fn profile(args: ProfileArgs, cache: &Path, verbose: bool) -> anyhow::Result
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{failed_whole, shell_quote};
+    use crate::measure::FailureKind;
+    use crate::record::{BackendId, CellKey, Record, RequestRecord};
+
+    /// A cell fails as one whose every request failed only when none of its requests was a
+    /// measurement (one at its time limit is), and not when it failed whole in this run.
+    #[test]
+    fn a_cell_fails_whole_when_each_request_ended_in_an_error() {
+        let line = include_str!("../../tests/data/records/sweep-0ad6ba95c6e9.jsonl");
+        let Ok(Record::Request(base)) =
+            Record::from_value(serde_json::from_str(line.lines().next().unwrap()).unwrap())
+        else {
+            panic!("a request record");
+        };
+        let request = |backend: &str, kind: Option<FailureKind>| {
+            let mut q: RequestRecord = (*base).clone();
+            q.cell = CellKey::http(&backend.parse::<BackendId>().unwrap());
+            q.failed = kind.is_some();
+            q.error_kind = kind;
+            q.error = kind.map(|k| format!("{k} here"));
+            Record::Request(Box::new(q))
+        };
+        let records = [
+            request("openai:down", Some(FailureKind::Refused)),
+            request("openai:down", Some(FailureKind::Reset)),
+            request("openai:slow", Some(FailureKind::TimeLimit)),
+            request("openai:slow", Some(FailureKind::Refused)),
+            request("openai:ok", None),
+            request("openai:died", Some(FailureKind::Refused)),
+        ];
+        let died = [CellKey::http(&"openai:died".parse::<BackendId>().unwrap())];
+        assert_eq!(
+            failed_whole(&records, &died),
+            [("openai:down".into(), 2, "refused: refused here".into())]
+        );
+        let all = failed_whole(&records, &[]);
+        assert_eq!(
+            all.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+            ["openai:died", "openai:down"]
+        );
+    }
 
     #[test]
     fn arguments_are_quoted_for_the_shell_when_needed() {

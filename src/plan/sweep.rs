@@ -130,6 +130,8 @@ pub struct SweepPlan {
     _writer: Option<ResultsFile>,
     /// A child's answers of its cell's prompts run alone, by prompt id.
     alone: std::collections::HashMap<String, String>,
+    /// The cells that failed as a whole in this run.
+    pub failed_cells: Vec<CellKey>,
 }
 
 impl SweepPlan {
@@ -442,6 +444,7 @@ impl Plan for SweepPlan {
         if self.child {
             return Vec::new();
         }
+        self.failed_cells.push(self.cells[c].setup.key.clone());
         vec![self.failure(c, reason.to_string())]
     }
 }
