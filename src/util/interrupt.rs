@@ -81,14 +81,7 @@ impl Partial {
     /// Creates the partial file afresh: what a process of the same id left there is removed,
     /// and a link planted at its name is never followed (the file must be new).
     pub fn create(&self) -> std::io::Result<std::fs::File> {
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&self.path)
+        super::fs::create_new(&self.path)
     }
 
     /// Renames the finished file to `out`, where it stays.
