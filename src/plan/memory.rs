@@ -41,9 +41,11 @@ pub fn check(
         Err(_) => g.tensor_bytes(),
     };
     // A load level keeps one sequence's cache per request in flight.
-    let n_ctx = context_tokens(g, scenarios, engine) * u64::from(seqs.max(1));
-    let kv = n_ctx * least_kv_bytes(g, 1, KvType::F16, KvType::F16);
-    let need = weights + kv + OVERHEAD_FIXED + (weights as f64 * OVERHEAD_SHARE) as u64;
+    let n_ctx = context_tokens(g, scenarios, engine).saturating_mul(u64::from(seqs.max(1)));
+    let kv = n_ctx.saturating_mul(least_kv_bytes(g, 1, KvType::F16, KvType::F16));
+    let need = [OVERHEAD_FIXED, (weights as f64 * OVERHEAD_SHARE) as u64, kv]
+        .into_iter()
+        .fold(weights, u64::saturating_add);
     if need <= limit {
         return Ok(());
     }
