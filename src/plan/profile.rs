@@ -202,7 +202,7 @@ impl ProfilePlan {
             dense_by_name(&cfg.model, d)?;
         }
         let (model, gguf) = Resolved::valid(&cfg.model, cache)?;
-        // The model alone first: a dense reference that would not fit beside it is not made.
+        // The model alone first: where it does not fit, no dense reference is found or made.
         within_memory(cfg, &[Some(&gguf)])?;
         let mut notes = Vec::new();
         let mut sources = vec![model.source()];

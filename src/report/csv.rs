@@ -26,7 +26,8 @@ pub(crate) fn to_csv<T: Serialize>(items: &[T]) -> Result<String, ReportError> {
 }
 
 /// Rows as CSV: every field of the row struct is a column, in its order, empty where a row has
-/// no value (a field that is itself a structure is left out).
+/// no value or a figure that is not a finite number (a field that is itself a structure is
+/// left out).
 pub(crate) fn rows_csv<'a, T: Serialize + 'a>(
     rows: impl IntoIterator<Item = &'a T>,
 ) -> Result<String, ReportError> {
@@ -54,11 +55,11 @@ pub(crate) fn rows_csv<'a, T: Serialize + 'a>(
 
 /// Text a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+1`, `@SUM(…)`, `-2+3`), with
 /// a `'` before it, which spreadsheets show as text; a number, and a dash alone, stay as they
-/// are. A number that is not finite is written as an empty cell. Names in records come from files and servers: opening a CSV must not run them.
+/// are. Names in records come from files and servers: opening a CSV must not run them.
 pub(crate) fn inert(s: &str) -> String {
     let formula = match s.chars().next() {
         Some('=' | '+' | '@' | '\t' | '\r') => true,
-        Some('-') => s != "-" && s.parse::<f64>().is_err(),
+        Some('-') => s != "-" && !s.parse::<f64>().is_ok_and(f64::is_finite),
         _ => false,
     };
     match formula {
@@ -94,6 +95,7 @@ mod tests {
             ("-2+3", "'-2+3"),
             ("\tx", "'\tx"),
             ("-2.5", "-2.5"),
+            ("-inf", "'-inf"),
             ("-", "-"),
             ("- 2+3+cmd|' /C calc'!A0", "'- 2+3+cmd|' /C calc'!A0"),
             ("\rx", "'\rx"),
