@@ -520,7 +520,7 @@ fn an_interrupted_upcycle_leaves_no_partial_file() {
         c
     };
     let partial = || left().iter().any(|n| n.starts_with("moe.gguf.partial-"));
-    let o = common::interrupted_when(command, partial, 2)
+    let o = common::interrupted_when(command, partial, 2, true)
         .expect("the write ended each time before it could be interrupted");
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert_eq!(left(), Vec::<String>::new(), "nothing is left");

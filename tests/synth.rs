@@ -521,7 +521,7 @@ fn an_interrupted_model_write_leaves_no_partial_file() {
         c.arg(&out);
         c
     };
-    let o = common::interrupted_when(command, || partial(dir.path()).is_some(), 1)
+    let o = common::interrupted_when(command, || partial(dir.path()).is_some(), 1, true)
         .expect("the write ended each time before it could be interrupted");
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert_eq!(partial(dir.path()), None);
@@ -558,7 +558,7 @@ fn an_interrupt_while_a_run_makes_its_synthetic_model_leaves_no_partial_file() {
             c.args(["--cache-dir", c_dir]).args(&args);
             c
         };
-        let o = common::interrupted_when(command, || !partials().is_empty(), 1);
+        let o = common::interrupted_when(command, || !partials().is_empty(), 1, false);
         let o = o.unwrap_or_else(|| panic!("{args:?}: the write ended each time first"));
         assert_eq!(o.status.code(), Some(130), "{args:?}: {}", stderr(&o));
         assert_eq!(partials(), Vec::<String>::new(), "{args:?}");

@@ -99,12 +99,14 @@ pub fn interrupt(child: &std::process::Child) -> bool {
 }
 
 /// Runs the command `command` makes (its stdout dropped) and, as soon as `seen` holds while it
-/// runs, sends it `signals` SIGINTs: the output of the first of three tries caught that way
-/// (a run that ends first, or ends well all the same, is tried again), else `None`.
+/// runs, sends it `signals` SIGINTs: the output of the first of three tries caught that way,
+/// else `None`. A run that ends before `seen` holds is tried again; so is one that ends well
+/// after the signal where `done_first` allows it (its work can end as the signal comes).
 pub fn interrupted_when(
     mut command: impl FnMut() -> Command,
     seen: impl Fn() -> bool,
     signals: u32,
+    done_first: bool,
 ) -> Option<Output> {
     use std::time::{Duration, Instant};
     for _ in 0..3 {
@@ -125,8 +127,11 @@ pub fn interrupted_when(
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        if !caught {
+            let _ = child.kill();
+        }
         let o = child.wait_with_output().unwrap();
-        if caught && !o.status.success() {
+        if caught && !(done_first && o.status.success()) {
             return Some(o);
         }
     }
