@@ -60,7 +60,8 @@ pub struct CheckReport {
     /// The A/B check's two builds and rounds (`runner check --ab`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ab: Option<AbSummary>,
-    /// The machine classes of the baseline's series and of the current records.
+    /// The machine classes of the baseline's series (those that measured nothing too) and of
+    /// the current records.
     #[serde(skip)]
     pub machines: (BTreeSet<String>, BTreeSet<String>),
 }
@@ -102,11 +103,10 @@ impl CheckReport {
     /// records is in it. A check that compares nothing must not pass as one without slowdowns.
     pub fn nothing_compared(&self) -> Option<String> {
         let one_sided = |r: &CheckRow| matches!(r.verdict, Verdict::New | Verdict::Missing);
-        let baseline = self.other_machines + self.count(Verdict::Missing);
-        if self.ab.is_some() || baseline == 0 || !self.rows.iter().all(one_sided) {
+        let (base, cur) = &self.machines;
+        if self.ab.is_some() || base.is_empty() || !self.rows.iter().all(one_sided) {
             return None;
         }
-        let (base, cur) = &self.machines;
         let list = |m: &BTreeSet<String>| {
             let names: Vec<&str> = m.iter().map(|s| s.as_str()).collect();
             table::text_cell(&names.join("; "))
@@ -144,10 +144,14 @@ pub fn check(baseline: &Records, current: &Records, opts: &CheckOptions) -> Chec
         .map(|q| machine_class(&q.info.machine, &q.info.build))
         .chain((current.bench.iter()).map(|r| machine_class(&r.machine, &r.build)))
         .collect();
-    let base_machines = base.keys().map(|k| k.machine.clone()).collect();
+
     let keys: BTreeSet<&SeriesKey> = base.keys().chain(cur.keys()).collect();
     // A side that ran a series and measured nothing has too few samples, not none.
     let (base_nothing, cur_nothing) = (measured_nothing(baseline), measured_nothing(current));
+    // The baseline's machines: of its series, those that measured nothing too.
+    let base_machines = (base.keys().chain(base_nothing.keys()))
+        .map(|k| k.machine.clone())
+        .collect();
     let nothing = Samples::new();
     let mut rows = Vec::new();
     let mut other_machines = 0;

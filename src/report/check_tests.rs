@@ -278,6 +278,9 @@ fn runs_on_another_accelerator_are_another_machine() {
     let r = check(&records(&fast, 2), &records(&slow, 4), &CHECK);
     let why = r.nothing_compared().expect("nothing compared");
     assert!(why.starts_with("no series of the current records"), "{why}");
+    // A baseline whose every series measured nothing compares with nothing either.
+    let r = check(&records(&[], 2), &records(&slow, 4), &CHECK);
+    assert!(r.nothing_compared().is_some(), "{}", render(&r));
     // One series compared is a check.
     let mut both = records(&slow, 2);
     both.bench.extend(records(&slow, 4).bench);
