@@ -148,15 +148,17 @@ pub fn sweep(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The cells whose every request ended in an error (not in its time limit: that is a
-/// measurement), with how many and the first error: a server that is down, say. The run
-/// measured nothing there, which is a failure of the run. A cell that failed as a whole in
-/// this run (`died`) is counted, and named, as such already.
+/// The cells (and load levels) whose every request ended in an error (not in its time limit:
+/// that is a measurement), with how many and the first error: a server that is down, say.
+/// The run measured nothing there, which is a failure of the run. A cell that failed as a
+/// whole in this run (`died`) is counted, and named, as such already.
 fn failed_whole(records: &[Record], died: &[CellKey]) -> Vec<(String, usize, String)> {
-    let mut by: BTreeMap<&CellKey, (usize, bool, Option<String>)> = BTreeMap::new();
+    type Level = Option<String>;
+    let mut by: BTreeMap<(&CellKey, Level), (usize, bool, Option<String>)> = BTreeMap::new();
     for r in records {
         let Record::Request(q) = r else { continue };
-        let e = by.entry(&q.cell).or_insert((0, false, None));
+        let level = q.traffic.as_ref().map(|t| t.shape.label());
+        let e = by.entry((&q.cell, level)).or_insert((0, false, None));
         e.0 += 1;
         match q.waited() {
             true => e.1 = true,
@@ -170,12 +172,15 @@ fn failed_whole(records: &[Record], died: &[CellKey]) -> Vec<(String, usize, Str
         }
     }
     (by.into_iter())
-        .filter(|(key, (_, measured, _))| !measured && !died.contains(*key))
-        .map(|(key, (n, _, first))| {
-            let cell = match key.backend.is_native() {
+        .filter(|((key, _), (_, measured, _))| !measured && !died.contains(*key))
+        .map(|((key, level), (n, _, first))| {
+            let mut cell = match key.backend.is_native() {
                 true => format!("{}/{}", crate::models::display_name(&key.model), key.quant),
                 false => key.backend.to_string(),
             };
+            if let Some(level) = level {
+                cell = format!("{cell} {level}");
+            }
             (cell, n, first.unwrap_or_default())
         })
         .collect()
@@ -325,6 +330,28 @@ mod tests {
         assert_eq!(
             failed_whole(&records, &died),
             [("openai:down".into(), 2, "refused: refused here".into())]
+        );
+        // A load level whose every request failed is named with its level, though its
+        // cell's other level measured.
+        let level = |concurrency: u32, kind: Option<FailureKind>| {
+            let Record::Request(mut q) = request("openai:levels", kind) else {
+                unreachable!()
+            };
+            q.traffic = Some(
+                serde_json::from_value(serde_json::json!({
+                    "shape": "closed", "concurrency": concurrency, "level_requests": 1,
+                    "seq": 0, "arrival_ms": 0.0, "queue_ms": 0.0, "concurrent": 0,
+                    "level_wall_ms": 5000.0
+                }))
+                .unwrap(),
+            );
+            Record::Request(q)
+        };
+        let levels = [level(1, Some(FailureKind::Reset)), level(2, None)];
+        let failed = failed_whole(&levels, &[]);
+        assert_eq!(
+            failed,
+            [("openai:levels c=1".into(), 1, "reset: reset here".into())]
         );
         let all = failed_whole(&records, &[]);
         assert_eq!(
