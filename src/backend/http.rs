@@ -250,6 +250,13 @@ fn redirected(status: u16, resp: &Response, ep: &Endpoint) -> Failure {
     )
 }
 
+/// The endpoint's API key as a bearer token (`authorization: Bearer KEY`), when it has one.
+pub fn bearer(ep: &Endpoint) -> Vec<(&'static str, String)> {
+    (ep.key.iter())
+        .map(|k| ("authorization", format!("Bearer {}", k.expose())))
+        .collect()
+}
+
 /// The request with the endpoint's configured headers, then `headers` (the request's own:
 /// its API key's, the API version).
 fn headed<B>(

@@ -46,21 +46,14 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Value {
     with_extra(b, ep)
 }
 
-/// The API key's header, when the backend config names one (`api_key_env`): Ollama itself
-/// asks for none, but a proxy or hosted service in front of it may, as a bearer token.
-fn auth(ep: &Endpoint) -> Vec<(&'static str, String)> {
-    (ep.key.iter())
-        .map(|k| ("authorization", format!("Bearer {}", k.expose())))
-        .collect()
-}
-
 /// Sends one request and reads its stream to the end.
 /// `prompt` is the request rendered with the model's chat template (Ollama's raw mode).
 pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>, prompt: &str) -> Exchange {
     let post = http::Post {
         path: "/api/generate",
         body: body(ep, req, prompt),
-        headers: auth(ep),
+        // Ollama itself asks for no key, but a proxy or hosted service in front of it may.
+        headers: http::bearer(ep),
     };
     http::stream(client, ep, &post, req, |resp, x, deadline| {
         http::check_stream_type(resp, ep, http::NDJSON, "a stream of JSON lines")?;
@@ -116,7 +109,7 @@ fn rate(tokens: Option<u64>, ms: Option<f64>) -> Option<f64> {
 /// Checks the server and the model, then loads the model (a warm-up request with an empty
 /// prompt, kept loaded for `keep_alive`) and asks what it takes in memory.
 pub fn preflight(client: &Client, ep: &Endpoint, info: &mut EndpointInfo) -> Result<(), Failure> {
-    let headers = auth(ep);
+    let headers = http::bearer(ep);
     let version = client.json(ep, "/api/version", None, &headers, PREFLIGHT)?;
     info.server_version = str_at(&version, "/version").map(|v| http::scrub(v, ep));
     let show = client.json(

@@ -35,14 +35,10 @@ pub fn body(ep: &Endpoint, req: &ChatRequest<'_>) -> Value {
 
 /// Sends one request and reads its stream to the end.
 pub fn request(client: &Client, ep: &Endpoint, req: &ChatRequest<'_>) -> Exchange {
-    let auth = ep
-        .key
-        .as_ref()
-        .map(|k| ("authorization", format!("Bearer {}", k.expose())));
     let post = http::Post {
         path: "/chat/completions",
         body: body(ep, req),
-        headers: auth.into_iter().collect(),
+        headers: http::bearer(ep),
     };
     http::sse_exchange(client, ep, &post, req, on_event)
 }
