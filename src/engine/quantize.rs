@@ -265,9 +265,7 @@ fn stale(entry: &fs::DirEntry, pid: u32) -> bool {
     if !alive(pid) {
         return true;
     }
-    let untouched =
-        (entry.metadata().and_then(|m| m.modified()).ok()).and_then(|t| t.elapsed().ok());
-    untouched.is_some_and(|age| age > STALE_AFTER)
+    crate::util::fs::untouched_for(&entry.path(), STALE_AFTER)
 }
 
 /// Whether process `pid` exists (signal 0 checks without sending anything); a process of

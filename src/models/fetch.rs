@@ -359,12 +359,7 @@ fn sweep_stale_temp_dirs(dir: &Path) {
     };
     let day = Duration::from_secs(24 * 3600);
     for e in entries.flatten() {
-        let stale = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > day);
+        let stale = crate::util::fs::untouched_for(&e.path(), day);
         if stale && e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
             let _ = fs::remove_dir_all(e.path());
         }

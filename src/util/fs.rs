@@ -157,6 +157,14 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), WriteError> {
     })
 }
 
+/// Whether nothing has written the file at `path` for `age` (not `lstat`-able: no).
+pub fn untouched_for(path: &Path, age: std::time::Duration) -> bool {
+    let since = std::fs::symlink_metadata(path).and_then(|m| m.modified());
+    (since.ok())
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a > age)
+}
+
 /// Creates `path` afresh: what this process's id left there before is removed, and a link
 /// planted at its name is never followed (the file must be new).
 pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
