@@ -4,7 +4,7 @@
 //! the source's sha256 (see [`source_sha256`]), the target type and the llama.cpp build name
 //! the output, so a file made by another build is never taken for this one's. The source is
 //! validated in Rust first (llama.cpp may abort the process on a malformed file), llama.cpp
-//! writes to a private `.partial-<pid>` file that is checked and renamed into place, and a
+//! writes to a private `.partial-<pid>@<host>` file that is checked and renamed into place, and a
 //! failure removes it; one left by a process that has ended (or untouched for a day) is removed
 //! when the cache is next used ([`remove_stale_partials`]), as are those of synthetic models.
 
@@ -12,7 +12,7 @@ use super::quant::QuantType;
 use crate::gguf::{GgufError, GgufFile};
 use crate::models::FetchError;
 use crate::util::fs::{io_err, write_atomic, IoError};
-use crate::util::interrupt::Partial;
+use crate::util::interrupt::{partial_owner, Partial};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_sys_2 as sys;
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ fn c_path(path: &Path) -> Result<CString, QuantizeError> {
 ///
 /// The source's header and tensor extents are validated first, so a bad source is a clean
 /// error rather than an abort inside llama.cpp. A cached file is used when it parses and has
-/// the requested type. Otherwise llama.cpp writes `<final>.partial-<pid>` beside the final
+/// the requested type. Otherwise llama.cpp writes `<final>.partial-<pid>@<host>` beside the final
 /// path (allowed to requantize when the source is already quantized); the output is checked
 /// to parse and to carry `qt`'s file type, then renamed into place. On any failure the
 /// partial file is removed.
@@ -232,7 +232,7 @@ pub fn quantize_cached(
 /// says (that id may have gone to another process since).
 const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// Removes the partial outputs (`<final>.partial-<pid>`) in the cache's quantized and
+/// Removes the partial outputs (`<final>.partial-<pid>@<host>`) in the cache's quantized and
 /// synthetic models whose process has ended, or that nothing has written for a day: a
 /// quantize or a synthetic model's write stopped midway (a kill, a second Ctrl-C, a sweep
 /// stopping its cell's process) leaves one behind. The fresh partial of a process still
@@ -243,26 +243,23 @@ pub fn remove_stale_partials(cache_dir: &Path) {
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let pid = name
-                .to_str()
-                .and_then(|n| n.rsplit_once(".partial-"))
-                .and_then(|(_, pid)| pid.parse::<u32>().ok());
-            if pid.is_some_and(|pid| stale(&entry, pid)) {
+            let owner = entry.file_name().to_str().and_then(partial_owner);
+            if owner.is_some_and(|(pid, here)| stale(&entry, pid, here)) {
                 let _ = fs::remove_file(entry.path());
             }
         }
     }
 }
 
-/// Whether `entry`, a partial file of process `pid`, is left over: its process has ended, or
-/// (another process's) nothing has written it for [`STALE_AFTER`]. This process's own are
-/// never.
-fn stale(entry: &fs::DirEntry, pid: u32) -> bool {
-    if pid == std::process::id() {
+/// Whether `entry`, a partial file of process `pid` (on this host when `here`), is left over:
+/// its process has ended, or nothing has written it for [`STALE_AFTER`]. This process's own
+/// are never; another host's process (a container sharing the cache) cannot be asked about, so
+/// its file goes only when untouched for that long.
+fn stale(entry: &fs::DirEntry, pid: u32, here: bool) -> bool {
+    if here && pid == std::process::id() {
         return false;
     }
-    if !alive(pid) {
+    if here && !alive(pid) {
         return true;
     }
     crate::util::fs::untouched_for(&entry.path(), STALE_AFTER)

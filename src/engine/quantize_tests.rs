@@ -213,8 +213,8 @@ fn a_source_hash_that_is_not_a_sha256_is_refused() {
 }
 
 /// Partial files in the cache's quantized and synthetic models: those of a process that has
-/// ended, or untouched for a day, go; a live process's fresh one, this process's own and
-/// finished models stay.
+/// ended, or untouched for a day, go; a live process's fresh one, another host's fresh one,
+/// this process's own and finished models stay.
 #[test]
 fn stale_partials_of_quantized_and_synthetic_models_are_removed() {
     let cache = tempfile::tempdir().unwrap();
@@ -243,6 +243,16 @@ fn stale_partials_of_quantized_and_synthetic_models_are_removed() {
         aged(&old);
         let own = file(format!("d.gguf.partial-{}", std::process::id()));
         aged(&own);
+        // Another host's (a container sharing the cache): its id says nothing here.
+        let elsewhere = file(format!("f.gguf.partial-{}@elsewhere", gone.id()));
+        let elsewhere_old = file(format!("g.gguf.partial-{}@elsewhere", gone.id()));
+        aged(&elsewhere_old);
+        let here = format!(
+            "h.gguf.partial-{}@{}",
+            gone.id(),
+            crate::util::interrupt::host()
+        );
+        let here = file(here);
         let model = file("e.gguf".into());
         aged(&model);
         remove_stale_partials(cache.path());
@@ -252,6 +262,12 @@ fn stale_partials_of_quantized_and_synthetic_models_are_removed() {
         assert!(live.exists(), "{name}: a live process's fresh partial");
         assert!(own.exists(), "{name}: this process's partial");
         assert!(model.exists(), "{name}: a finished model");
+        assert!(elsewhere.exists(), "{name}: another host's fresh partial");
+        assert!(
+            !elsewhere_old.exists(),
+            "{name}: another host's, untouched for two days"
+        );
+        assert!(!here.exists(), "{name}: this host's, of an ended process");
     }
 }
 

@@ -103,8 +103,8 @@ pub fn check_output(input: &Path, out: &Path) -> Result<(), UpcycleError> {
     Ok(())
 }
 
-/// Writes the image to a partial file beside `out` (`<out>.partial-<pid>`), checks it parses,
-/// and renames it to `out`. On any failure or interrupt (Ctrl-C during the write, or during
+/// Writes the image to a partial file beside `out` (`<out>.partial-<pid>@<host>`), checks it
+/// parses, and renames it to `out`. On any failure or interrupt (Ctrl-C during the write, or during
 /// the flush to disk) the partial file is removed and `out` is untouched; a second Ctrl-C,
 /// which exits at once, removes it too. A symbolic link is followed; an existing device or
 /// FIFO is refused.

@@ -57,9 +57,10 @@ fn partials() -> MutexGuard<'static, Vec<PathBuf>> {
     PARTIALS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A file written under a partial name beside its final path (`<out>.partial-<pid>`): removed
-/// when dropped unless renamed into place (a failed or interrupted write leaves nothing
-/// behind), and by a forced exit (a second Ctrl-C, [`remove_partials`]) while it lives.
+/// A file written under a partial name beside its final path (`<out>.partial-<pid>@<host>`):
+/// removed when dropped unless renamed into place (a failed or interrupted write leaves nothing
+/// behind), and by a forced exit (a second Ctrl-C, [`remove_partials`]) while it lives. The
+/// host tells apart processes of one id on machines (or containers) that share a directory.
 pub struct Partial {
     path: PathBuf,
     kept: bool,
@@ -68,7 +69,7 @@ pub struct Partial {
 impl Partial {
     pub fn beside(out: &Path) -> Partial {
         let mut name = out.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".partial-{}", std::process::id()));
+        name.push(format!(".partial-{}@{}", std::process::id(), host()));
         let path = out.with_file_name(name);
         partials().push(path.clone());
         Partial { path, kept: false }
@@ -99,6 +100,34 @@ impl Drop for Partial {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// This machine's host name as it goes into a file name (a character other than a letter, a
+/// digit, `-` or `.` written `_`), or `localhost` when it cannot be read.
+pub fn host() -> String {
+    let name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok());
+    let name = name.filter(|h| !h.is_empty()).unwrap_or("localhost".into());
+    name.chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect()
+}
+
+/// Who writes the partial file of name `name` (`….partial-<pid>@<host>`): the process id, and
+/// whether it runs on this host (a name without a host is one of this host's).
+pub fn partial_owner(name: &str) -> Option<(u32, bool)> {
+    let (_, owner) = name.rsplit_once(".partial-")?;
+    let (pid, here) = match owner.split_once('@') {
+        Some((pid, h)) => (pid, h == host()),
+        None => (owner, true),
+    };
+    Some((pid.parse().ok()?, here))
 }
 
 /// A private working directory (`<dir>/<prefix>XXXXXX`, such as a model fetch's downloaded
@@ -159,8 +188,14 @@ mod tests {
         let writing = Partial::beside(&a);
         assert_eq!(
             writing.path(),
-            dir.path().join(format!("a.partial-{}", std::process::id()))
+            dir.path()
+                .join(format!("a.partial-{}@{}", std::process::id(), host()))
         );
+        let name = writing.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(partial_owner(name), Some((std::process::id(), true)));
+        assert_eq!(partial_owner("a.partial-12@elsewhere"), Some((12, false)));
+        assert_eq!(partial_owner("a.partial-12"), Some((12, true)));
+        assert_eq!(partial_owner("a.gguf"), None);
         std::fs::write(writing.path(), "half").unwrap();
         let renamed = Partial::beside(&b);
         std::fs::write(renamed.path(), "whole").unwrap();

@@ -106,7 +106,7 @@ pub struct Written {
     pub elapsed: Duration,
 }
 
-/// Builds the synthetic model `req` describes at `out` (through `out.partial-<pid>`, renamed
+/// Builds the synthetic model `req` describes at `out` (through `out.partial-<pid>@<host>`, renamed
 /// when complete; a failure leaves nothing under either name).
 pub fn synthesize(req: &Request, out: &Path) -> Result<Written, SynthError> {
     let start = Instant::now();
