@@ -196,7 +196,8 @@ fn pad(v: &str, width: usize, right: bool) -> String {
 }
 
 /// `s` as Markdown that stays in its table cell and on its line (a name from a record in a
-/// cell or a sentence): a pipe is escaped, `<` is written `&lt;` (no HTML tag from a record
+/// cell or a sentence): a pipe and a backslash are escaped (`\|`, `\\`: a backslash in a name
+/// neither hides nor escapes what follows it), `<` is written `&lt;` (no HTML tag from a record
 /// reaches a page that renders the Markdown), and a control character (a newline, a NUL, a tab),
 /// which would end or break the row, is written as its Rust escape
 /// (`\n`, `\0`, `\u{1b}`).
@@ -209,13 +210,14 @@ pub fn text_cell(s: &str) -> String {
     escaped(s, false)
 }
 
-/// `s` with its control characters escaped (`\n`, `\u{1b}`), and with `pipe`, `|` as `\|`:
-/// a cell never breaks its row.
+/// `s` with its control characters escaped (`\n`, `\u{1b}`), and with `pipe` (Markdown), `|`
+/// as `\|`, `\` as `\\` and `<` as `&lt;`: a cell never breaks its row.
 fn escaped(s: &str, pipe: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '|' if pipe => out.push_str("\\|"),
+            '\\' if pipe => out.push_str("\\\\"),
             '<' if pipe => out.push_str("&lt;"),
             c if c.is_control() => out.extend(c.escape_debug()),
             c => out.push(c),
@@ -307,6 +309,9 @@ mod tests {
             "x&lt;img src=x onerror=alert(1)>"
         );
         assert_eq!(text_cell("a<b"), "a<b");
+        // A backslash before a pipe would otherwise swallow the pipe's escape.
+        assert_eq!(markdown_cell("a\\|b\\*"), "a\\\\\\|b\\\\*");
+        assert_eq!(text_cell("a\\b"), "a\\b");
     }
 
     #[test]
