@@ -74,10 +74,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(args) => return measure::sweep(*args, &cache, verbose, "sweep"),
         Command::Compare(args) => {
             if args.baselines.backends.iter().all(|b| b.trim() == "native") {
-                return Err(UsageError(
+                anyhow::bail!(UsageError(
                     "compare needs at least one HTTP backend besides native (--backend native,openai:MODEL)".into(),
-                )
-                .into());
+                ));
             }
             return measure::sweep(*args, &cache, verbose, "compare");
         }
@@ -144,7 +143,9 @@ fn check(args: &CheckArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode>
         return check_ab(args, opts, &check_opts);
     }
     let Some(baseline_path) = &args.baseline else {
-        return Err(UsageError("check needs --baseline FILE or --ab BASE CANDIDATE".into()).into());
+        anyhow::bail!(UsageError(
+            "check needs --baseline FILE or --ab BASE CANDIDATE".into()
+        ));
     };
     // Records to compare: a file without any (empty, truncated, not records) is bad input.
     let load = |p: &Path| {
@@ -250,14 +251,13 @@ fn check_ab(
         eprintln!("{d}");
     }
     if run.kept.len() < ab::MIN_ROUNDS {
-        return Err(UsageError(format!(
+        anyhow::bail!(UsageError(format!(
             "only {} of {} rounds completed on both sides, at least {} are needed (logs in {})",
             run.kept.len(),
             opts.rounds,
             ab::MIN_ROUNDS,
             opts.out.display()
-        ))
-        .into());
+        )));
     }
     let report = check::check_ab(&opts, &run, check_opts);
     verdict(args, &report, Some(&opts.out))

@@ -130,10 +130,12 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
     let bad = |why: &str| UsageError(format!("{}: {why}", out.display()));
     let target = crate::util::fs::out_file(out).map_err(|e| bad(&e.to_string()))?;
     if out.is_dir() {
-        return Err(bad("is a directory; give the model a file name").into());
+        anyhow::bail!(bad("is a directory; give the model a file name"));
     }
     if crate::record::read::holds_records(out) {
-        return Err(bad("holds records (a results file); write the model to another file").into());
+        anyhow::bail!(bad(
+            "holds records (a results file); write the model to another file"
+        ));
     }
     crate::util::fs::check_writable(out).map_err(|e| bad(&format!("cannot be written: {e}")))?;
     let dir = crate::util::fs::out_dir(&target);
@@ -168,11 +170,10 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         .unwrap_or_else(|| plan::synth::cached_path(&spec, cache));
     if let TokenizerSource::File { path, .. } = &spec.tokenizer {
         if crate::util::fs::same_file(path, &out) {
-            return Err(UsageError(format!(
+            anyhow::bail!(UsageError(format!(
                 "{}: is the file the tokenizer comes from; write the model to a new file",
                 out.display()
-            ))
-            .into());
+            )));
         }
     }
     let w = plan::synth::build(&spec, cache, &out)?;
@@ -192,11 +193,10 @@ pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         plan::synth::synth_dir(cache).join(format!("{stem}-twin{suffix}-s{}.gguf", a.seed))
     });
     if crate::util::fs::same_file(&src.path, &out) {
-        return Err(UsageError(format!(
+        anyhow::bail!(UsageError(format!(
             "{}: is the model the twin is made from; write the twin to a new file",
             out.display()
-        ))
-        .into());
+        )));
     }
     check_out(&out)?;
     crate::engine::init(false)?;

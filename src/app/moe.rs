@@ -21,7 +21,7 @@ pub fn run(cmd: MoeCommand, cache: &Path, verbose: bool) -> anyhow::Result<()> {
 
 fn oracle_options(o: OracleArgs) -> anyhow::Result<VerifyOptions> {
     if o.prompt.trim().is_empty() {
-        return Err(UsageError("--prompt must not be empty".into()).into());
+        anyhow::bail!(UsageError("--prompt must not be empty".into()));
     }
     let opts = VerifyOptions {
         prompt: o.prompt,
@@ -29,13 +29,12 @@ fn oracle_options(o: OracleArgs) -> anyhow::Result<VerifyOptions> {
         threads: o.threads.unwrap_or_else(crate::plan::default_threads),
     };
     if opts.n_ctx() > u64::from(MAX_CTX) {
-        return Err(UsageError(format!(
+        anyhow::bail!(UsageError(format!(
             "-n {} with a {}-byte prompt needs a context of {} tokens, more than llama.cpp's largest ({MAX_CTX})",
             opts.n_tokens,
             opts.prompt.len(),
             opts.n_ctx()
-        ))
-        .into());
+        )));
     }
     Ok(opts)
 }
@@ -111,47 +110,43 @@ fn run_verify(a: VerifyArgs, cache: &Path, verbose: bool) -> anyhow::Result<()> 
     let moe = GgufFile::open(&a.moe).map_err(usage)?;
     if moe.arch_u64("expert_count").unwrap_or(0) == 0 {
         let arch = moe.architecture().unwrap_or("?");
-        return Err(UsageError(format!(
+        anyhow::bail!(UsageError(format!(
             "{}: not a Mixture-of-Experts model (no {arch}.expert_count)",
             a.moe.display()
-        ))
-        .into());
+        )));
     }
     has_text(&dense_gguf, &dense)?;
     if let Some(p) = Provenance::read(&moe) {
         // The size first: a file of another size is another file, without reading it all.
         if p.source_size > 0 && p.source_size != dense_gguf.file_size {
-            return Err(UsageError(format!(
+            anyhow::bail!(UsageError(format!(
                 "{} was upcycled from {} ({} bytes), not from {} ({} bytes)",
                 a.moe.display(),
                 p.source_name,
                 p.source_size,
                 dense.display(),
                 dense_gguf.file_size
-            ))
-            .into());
+            )));
         }
         let dense_sha = sha.map_or_else(|| models::sha256_file(&dense), Ok)?;
         if !dense_sha.eq_ignore_ascii_case(&p.source_sha256) {
-            return Err(UsageError(format!(
+            anyhow::bail!(UsageError(format!(
                 "{} was upcycled from {} (sha256 {}), not from {} (sha256 {dense_sha})",
                 a.moe.display(),
                 p.source_name,
                 p.source_sha256,
                 dense.display()
-            ))
-            .into());
+            )));
         }
     }
     // An MoE that does not name its source (or names it loosely) is held to the dense model's
     // shape: llama.cpp would take the other's tokens, or not load the pair at all.
     if let Some(why) = crate::plan::dense::other_shape(&moe, &dense_gguf) {
-        return Err(UsageError(format!(
+        anyhow::bail!(UsageError(format!(
             "{}: {why}: not the dense model {} was made from",
             dense.display(),
             a.moe.display()
-        ))
-        .into());
+        )));
     }
     oracle_fits(&oracle, &dense_gguf, &moe)?;
     oracle_check(&dense, &a.moe, oracle, cache, verbose)

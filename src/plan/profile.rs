@@ -224,11 +224,10 @@ impl ProfilePlan {
                 }
             }
         } else if let Some(d) = &cfg.dense {
-            return Err(Invalid(format!(
+            anyhow::bail!(Invalid(format!(
                 "--dense {d}: {} is dense itself; --dense names the dense reference of an MoE model",
                 model.path.display()
-            ))
-            .into());
+            )));
         }
         if let Some(dense) = &dense {
             within_memory(cfg, &[Some(&gguf), Some(dense)])?;

@@ -359,11 +359,10 @@ pub fn load(
     assumptions: catalog::Assumptions,
 ) -> anyhow::Result<(Records, Guide)> {
     if !results.is_dir() {
-        return Err(Invalid(format!(
+        anyhow::bail!(Invalid(format!(
             "--results {}: not a directory (run a sweep or bench first, or name the directory)",
             results.display()
-        ))
-        .into());
+        )));
     }
     let records = crate::record::read::load(results).map_err(|e| Invalid(e.to_string()))?;
     records.warn_unreadable(results);
@@ -462,11 +461,10 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
     };
     let csv_path = md_path.with_extension("csv");
     if csv_path == md_path {
-        return Err(Invalid(format!(
+        anyhow::bail!(Invalid(format!(
             "-o {}: name the guide with an extension other than .csv (the CSV goes beside it)",
             md_path.display()
-        ))
-        .into());
+        )));
     }
     // `hardware-guide.md` → `hardware-guide-catalogue.csv`.
     let stem = md_path.file_stem().unwrap_or_default().to_string_lossy();
