@@ -155,8 +155,7 @@ pub fn sweep(
 fn failed_whole(records: &[Record], died: &[CellKey]) -> Vec<(String, usize, String)> {
     type Level = Option<String>;
     let mut by: BTreeMap<(&CellKey, Level), (usize, bool, Option<String>)> = BTreeMap::new();
-    for r in records {
-        let Record::Request(q) = r else { continue };
+    for q in crate::record::requests(records) {
         let level = q.traffic.as_ref().map(|t| t.shape.label());
         let e = by.entry((&q.cell, level)).or_insert((0, false, None));
         e.0 += 1;

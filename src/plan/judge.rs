@@ -56,7 +56,7 @@ impl JudgePlan {
             rubrics.insert(sc.name.clone(), r);
         }
         // The judges score each prompt's answer alone, not the copies a load level sends.
-        let requests: Vec<&RequestRecord> = super::request_records(records)
+        let requests: Vec<&RequestRecord> = crate::record::requests(records)
             .filter(|q| q.traffic.is_none())
             .collect();
         let mut plan = JudgePlan {

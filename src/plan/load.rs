@@ -50,7 +50,7 @@ impl LoadConfig {
 /// Whether `records` hold a level of cell `key` with this shape: a run of it that ran to its
 /// end (a level's records are written together when it ends) with none of its records lost.
 pub fn level_done(records: &[Record], key: &CellKey, shape: &Shape) -> bool {
-    crate::record::traffic::level_runs(super::request_records(records))
+    crate::record::traffic::level_runs(crate::record::requests(records))
         .iter()
         .any(|r| r.cell == *key && r.shape == *shape && r.complete())
 }
@@ -59,7 +59,7 @@ pub fn level_done(records: &[Record], key: &CellKey, shape: &Shape) -> bool {
 /// prompt id: the references that batched answers are compared with.
 pub fn alone_answers(records: &[Record], key: &CellKey) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    for q in super::request_records(records) {
+    for q in crate::record::requests(records) {
         let alone = q.traffic.as_ref().map(|t| t.shape) == Some(Shape::Closed { concurrency: 1 });
         if let (true, Some(text)) = (alone && q.cell == *key && !q.failed, &q.text) {
             out.entry(q.prompt_id.clone())

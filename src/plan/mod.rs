@@ -21,7 +21,7 @@ use crate::gguf::GgufFile;
 use crate::hw::peak::Measurement;
 use crate::measure::bandwidth::{self, Bandwidth, DecodeReads, Peaks};
 use crate::models;
-use crate::record::{CellInfo, Record, RequestRecord};
+use crate::record::CellInfo;
 use std::path::{Path, PathBuf};
 
 pub use crate::util::Invalid;
@@ -110,14 +110,6 @@ impl Meter {
         let bytes = self.reads.at_depth(depth, engine.type_k, engine.type_v);
         bandwidth::figures(&bytes, tps, &self.peaks)
     }
-}
-
-/// The request records among `records`.
-fn request_records(records: &[Record]) -> impl Iterator<Item = &RequestRecord> {
-    records.iter().filter_map(|r| match r {
-        Record::Request(q) => Some(&**q),
-        _ => None,
-    })
 }
 
 /// Threads a llama-bench run would use by default: the physical cores, within llama.cpp's

@@ -10,7 +10,7 @@ use crate::gguf::{GgufError, GgufFile};
 use crate::measure::load::Shape;
 use crate::models::synthetic::{SynthSpec, TokenizerSource, SYNTH_PREFIX};
 use crate::plan::load as levels;
-use crate::plan::{memory, request_records, synth, Invalid, Resolved};
+use crate::plan::{memory, synth, Invalid, Resolved};
 use crate::record::io::Existing;
 use crate::record::{CellKey, Record, RequestRecord};
 use crate::scenario::{self, Scenario};
@@ -26,7 +26,7 @@ pub(super) struct Done<'a> {
 
 impl Done<'_> {
     pub(super) fn new(records: &[Record]) -> Done<'_> {
-        let prompts = request_records(records)
+        let prompts = crate::record::requests(records)
             .map(|q| (q.cell.clone(), q.scenario.clone(), q.prompt_id.clone()))
             .collect();
         Done { prompts, records }
@@ -339,11 +339,11 @@ impl Own {
     /// The requests recorded for good (those outside load levels, and those of levels whose
     /// run holds all its records), and the load levels that lost records (and run again).
     pub fn recorded(&self) -> (usize, usize) {
-        let runs = crate::record::traffic::level_runs(request_records(&self.records));
+        let runs = crate::record::traffic::level_runs(crate::record::requests(&self.records));
         let lost = runs.iter().filter(|r| !r.complete());
         let records: usize = lost.clone().map(|r| r.found).sum();
         (
-            request_records(&self.records).count() - records,
+            crate::record::requests(&self.records).count() - records,
             lost.count(),
         )
     }
@@ -365,8 +365,9 @@ impl SweepPlan {
                     .any(|s| s.name == q.scenario && prompt(s))
                 && levels.contains(&q.traffic.as_ref().map(|t| t.shape))
         };
-        let requests: Vec<&RequestRecord> =
-            request_records(records).filter(|q| belongs(q)).collect();
+        let requests: Vec<&RequestRecord> = crate::record::requests(records)
+            .filter(|q| belongs(q))
+            .collect();
         let mut chosen = crate::record::traffic::one_run_per_level(&requests).into_iter();
         let superseded = chosen.clone().filter(|&c| !c).count();
         let mut seen = HashSet::new();
@@ -425,7 +426,7 @@ fn identity(r: &Resolved) -> Option<serde_json::Value> {
 /// never taken as this run's done work.
 pub(super) fn check_machine(records: &[Record], path: &Path) -> Result<(), Invalid> {
     let here = crate::hw::machine::fingerprint();
-    let other = request_records(records)
+    let other = crate::record::requests(records)
         .map(|q| &q.info.machine)
         .find(|m| !same_machine(m, &here));
     match other {

@@ -21,3 +21,11 @@ pub use crate::engine::{BuildInfo, DeviceInfo, EngineSettings, MemoryUsage, Mode
 pub use crate::hw::machine::MachineInfo;
 pub use crate::measure::bandwidth::Bandwidth;
 pub use crate::measure::RepetitionSample;
+
+/// The request records among `records`.
+pub fn requests(records: &[Record]) -> impl Iterator<Item = &RequestRecord> {
+    records.iter().filter_map(|r| match r {
+        Record::Request(q) => Some(&**q),
+        _ => None,
+    })
+}

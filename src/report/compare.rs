@@ -62,12 +62,8 @@ fn read_published() -> Vec<Published<String>> {
 /// Builds the comparison when any HTTP backend ran or references are asked for.
 pub fn build(records: &[Record], power: f64, reference: bool) -> Option<Comparison> {
     // Requests of load levels shared the machine: they are compared in the load table.
-    let reqs: Vec<&RequestRecord> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Request(q) if q.traffic.is_none() => Some(q.as_ref()),
-            _ => None,
-        })
+    let reqs: Vec<&RequestRecord> = crate::record::requests(records)
+        .filter(|q| q.traffic.is_none())
         .collect();
     let http = reqs.iter().any(|r| !r.cell.backend.is_native());
     if !http && !reference {

@@ -56,11 +56,7 @@ pub fn sorted<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<
 /// judges its levels by the `--slo` given now, also those recorded by an earlier run of it),
 /// else by the SLOs its records were run with.
 pub fn rows_judged_by(records: &[Record], slo: Option<&Slo>) -> Vec<LoadRow> {
-    let requests = records.iter().filter_map(|r| match r {
-        Record::Request(q) => Some(&**q),
-        _ => None,
-    });
-    judged(requests, slo)
+    judged(crate::record::requests(records), slo)
 }
 
 fn judged<'a>(
