@@ -15,13 +15,14 @@ pub mod validation;
 
 use crate::hw::chips;
 use crate::record::Records;
+use crate::report::csv::rows_csv;
 use crate::report::obs::{self, Obs};
 use crate::report::reference::Published;
 use crate::util::Invalid;
 use rows::{GuideRow, MachineSummary};
 
 pub use answer::answer;
-pub use render::{csv, markdown};
+pub use render::markdown;
 
 /// Everything the guide shows, derived from records and reference rows alone.
 #[derive(Debug, Clone)]
@@ -474,9 +475,9 @@ pub fn run(args: &GuideOptions) -> anyhow::Result<String> {
         refuse_overwrite(&records, &args.results, path)?;
     }
     write_atomic(&md_path, &markdown(&guide, &catalogue_name))?;
-    write_atomic(&csv_path, &csv(&guide.rows)?)?;
+    write_atomic(&csv_path, &rows_csv(&guide.rows)?)?;
     let catalogue = guide.calibration.iter().flat_map(|c| &c.rows);
-    write_atomic(&catalogue_path, &csv(catalogue)?)?;
+    write_atomic(&catalogue_path, &rows_csv(catalogue)?)?;
     Ok(format!(
         "wrote {}, {} and {}: {} machine(s), {} measured and {} predicted row(s), {} published\n",
         md_path.display(),

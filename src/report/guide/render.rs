@@ -8,8 +8,7 @@ use super::validation::{ErrorSummary, Validation};
 use super::{Calibration, Guide};
 use crate::report::reference::Published;
 use crate::report::table::{self, opt, or_dash, percent_pair, Column};
-use crate::report::{ReportError, MIB};
-use serde::Serialize;
+use crate::report::MIB;
 
 fn mib(v: Option<u64>) -> String {
     v.map_or("-".into(), |b| format!("{:.0}", b as f64 / MIB))
@@ -201,14 +200,6 @@ pub(super) fn markdown_or<'a, T: 'a>(
         return empty.to_string();
     }
     table::markdown(columns, rows)
-}
-
-/// Rows as CSV: every field of the row struct is a column, in its order, empty where a row has
-/// no value.
-pub fn csv<'a, T: Serialize + 'a>(
-    rows: impl IntoIterator<Item = &'a T>,
-) -> Result<String, ReportError> {
-    crate::report::csv::rows_csv(rows)
 }
 
 pub(super) fn pct(v: Option<f64>) -> String {
