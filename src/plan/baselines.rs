@@ -37,10 +37,7 @@ fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration, String> {
         } else {
             "0 or more"
         };
-        let got = match v.abs() < 1e9 {
-            true => v.to_string(),
-            false => format!("{v:e}"),
-        };
+        let got = crate::util::shown(v, 0.0);
         return Err(format!(
             "{flag} must be {low} and at most a year ({YEAR} s), got {got}"
         ));
