@@ -91,7 +91,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Report(args) => {
             check_output_writable(args.output.as_deref()).map_err(UsageError)?;
-            print!("{}", crate::report::html::run(&args.options())?)
+            print!(
+                "{}",
+                crate::report::html::run(&args.results, args.output.as_deref())?
+            )
         }
         Command::Models(ModelsCommand::List { format }) => {
             print!("{}", models::list(&cache, format)?)

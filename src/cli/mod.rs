@@ -10,7 +10,6 @@ pub mod values;
 
 use crate::measure::load::parse_share;
 use crate::report::guide::GuideOptions;
-use crate::report::html::ReportOptions;
 use crate::report::hw::HwOptions;
 pub use crate::report::ListFormat;
 use bench::BenchArgs;
@@ -334,15 +333,6 @@ impl GuideArgs {
                 context: self.context,
                 prompt: self.prompt,
             },
-        }
-    }
-}
-
-impl ReportArgs {
-    pub fn options(&self) -> ReportOptions {
-        ReportOptions {
-            results: self.results.clone(),
-            output: self.output.clone(),
         }
     }
 }

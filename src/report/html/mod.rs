@@ -13,6 +13,7 @@ use crate::record::Records;
 use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
 use crate::report::table::{self, opt, Column, Grid};
+use std::path::Path;
 
 /// Escapes text for HTML, its control characters written visibly (see [`visible`]).
 pub fn esc(s: &str) -> String {
@@ -196,25 +197,15 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
     Ok(s)
 }
 
-/// What `runner report` is asked.
-#[derive(Debug, Clone)]
-pub struct ReportOptions {
-    /// Directory read recursively for records and reference/published.csv.
-    pub results: std::path::PathBuf,
-    /// Where to write the page [default: results/report.html].
-    pub output: Option<std::path::PathBuf>,
-}
-
-/// `runner report`: writes the page and says where.
-pub fn run(args: &ReportOptions) -> anyhow::Result<String> {
+/// `runner report`: writes the page drawn from the records and reference/published.csv under
+/// the directory `results` (read recursively) to `output` [default: results/report.html], and
+/// says where.
+pub fn run(results: &Path, output: Option<&Path>) -> anyhow::Result<String> {
     let efficiency = guide::predict::DEFAULT_EFFICIENCY;
     let assumptions = guide::catalog::Assumptions::default();
-    let (records, g) = guide::load(&args.results, efficiency, assumptions)?;
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.results.join("report.html"));
-    guide::refuse_overwrite(&records, &args.results, &path)?;
+    let (records, g) = guide::load(results, efficiency, assumptions)?;
+    let path = output.map_or_else(|| results.join("report.html"), Path::to_path_buf);
+    guide::refuse_overwrite(&records, results, &path)?;
     let html = page(&g, &records).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
     crate::report::write_atomic(&path, &html)?;
     Ok(format!(
