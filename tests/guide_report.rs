@@ -1324,3 +1324,27 @@ fn a_machine_with_only_busy_decodes_keeps_its_catalogue_column() {
     let why = "only decodes measured while other processes kept this machine busy";
     unfitted_h200(h200_records(false, true), why);
 }
+
+/// The summary that docs/guide-report-check.md prints for `runner guide --validate` is what the
+/// shipped records give: the docs' figures follow the records.
+#[test]
+fn the_docs_validation_summary_is_what_the_shipped_records_give() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = runner()
+        .current_dir(root)
+        .args(["guide", "--validate"])
+        .output()
+        .expect("runner starts");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let docs = std::fs::read_to_string(root.join("docs/guide-report-check.md")).unwrap();
+    let block = docs
+        .split("$ runner guide --validate | tail -30\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the docs show the validation summary");
+    assert!(block.lines().count() > 10, "{block}");
+    assert!(
+        stdout(&o).contains(block),
+        "docs/guide-report-check.md's summary differs from `runner guide --validate`:\n{block}"
+    );
+}
