@@ -1348,3 +1348,31 @@ fn the_docs_validation_summary_is_what_the_shipped_records_give() {
         "docs/guide-report-check.md's summary differs from `runner guide --validate`:\n{block}"
     );
 }
+
+/// docs/guide-report-check.md's `runner guide --machine "M4 Pro 48GB"` example shows lines the
+/// command prints on the shipped records.
+#[test]
+fn the_docs_machine_example_is_what_the_command_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = runner()
+        .current_dir(root)
+        .args(["guide", "--machine", "M4 Pro 48GB"])
+        .output()
+        .expect("runner starts");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let docs = std::fs::read_to_string(root.join("docs/guide-report-check.md")).unwrap();
+    let block = docs
+        .split("$ runner guide --machine \"M4 Pro 48GB\"\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the docs show the example");
+    let out = stdout(&o);
+    let shown: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.is_empty() && !l.ends_with("..."))
+        .collect();
+    assert!(shown.len() > 8, "{block}");
+    for line in shown {
+        assert!(out.lines().any(|l| l == line), "not printed: {line}");
+    }
+}
