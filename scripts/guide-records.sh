@@ -5,7 +5,8 @@
 #     Apple silicon table, and Llama-3.1-8B Q4_K_M);
 #   - the larger entries layer-scaled (two depths each, whole attention periods), which the
 #     guide extrapolates to full depth.
-# Records go to results/records/ (or $OUT); then `runner guide` regenerates the guide.
+# Records go to results/records/ (or $OUT); then `runner guide` regenerates the guide. A
+# bench whose file there already holds records is refused (move the old file away first).
 # Extra arguments go to every `runner bench` run (e.g. -t 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."

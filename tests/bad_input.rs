@@ -53,6 +53,34 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
     }
 }
 
+/// A bench's `-o` never replaces records already taken (a sweep's results file, an earlier
+/// bench's output): it is refused before any model loads, the file left as it was.
+#[test]
+fn a_bench_output_that_holds_records_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let m = model().to_str().unwrap();
+    for name in ["sweep-0ad6ba95c6e9.jsonl", "bench-smollm2.json"] {
+        let victim = dir.path().join(name);
+        std::fs::copy(data.join(name), &victim).unwrap();
+        let before = std::fs::read(&victim).unwrap();
+        let v = victim.to_str().unwrap();
+        let args = ["-m", m, "-p", "8", "-n", "4", "-r", "1", "-o", v];
+        let e = refused(&args, 2);
+        assert_eq!(
+            e,
+            format!(
+                "error: -o {v}: holds records (a results file); write the results to another file"
+            )
+        );
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            before,
+            "{name} was changed"
+        );
+    }
+}
+
 /// An output FIFO that no process reads is waited for, but a Ctrl-C ends the wait: the run
 /// does not hang after its work is done.
 #[test]

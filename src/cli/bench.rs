@@ -93,7 +93,8 @@ pub struct BenchArgs {
     /// Output format on stdout (and in -o FILE) [default: table, or from -o's extension].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Also write results to FILE, rewritten after every test.
+    /// Also write results to FILE, rewritten after every test (a FILE that holds records, a
+    /// sweep's or an earlier bench's, is refused).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Refuse to start when other processes keep the machine busy.
@@ -118,6 +119,9 @@ impl BenchArgs {
         }
         check_busy_threshold(self.busy_threshold)?;
         check_output_file(self.output.as_deref())?;
+        if let Some(path) = self.output.as_deref() {
+            crate::record::read::refuse_records_output(path, "the results")?;
+        }
         let format = Format::choose(self.format, self.output.as_deref());
         // A list not given is its default alone; a context size of 0 is what each test needs.
         let or = |list: Vec<u32>, default: u32| match list.is_empty() {

@@ -415,6 +415,34 @@ mod tests {
     }
 
     #[test]
+    fn an_output_that_holds_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+        let validate = |p: &std::path::Path| {
+            let b = bench(&["-o", p.to_str().unwrap()]).unwrap();
+            b.validate(1).map(|_| ())
+        };
+        // A sweep's results file, and an earlier bench's output.
+        for name in ["sweep-0ad6ba95c6e9.jsonl", "bench-smollm2.json"] {
+            let victim = dir.path().join(name);
+            std::fs::copy(data.join(name), &victim).unwrap();
+            assert_eq!(
+                validate(&victim),
+                Err(format!(
+                    "-o {}: holds records (a results file); write the results to another file",
+                    victim.display()
+                ))
+            );
+        }
+        // An empty file, or one that holds a table, is replaced as before.
+        let (empty, table) = (dir.path().join("empty.json"), dir.path().join("table.md"));
+        std::fs::write(&empty, "").unwrap();
+        std::fs::write(&table, "| model | test |\n|---|---|\n| m | pp8 |\n").unwrap();
+        assert_eq!(validate(&empty), Ok(()));
+        assert_eq!(validate(&table), Ok(()));
+    }
+
+    #[test]
     fn models_subcommands_parse() {
         let cli = Cli::try_parse_from(["runner", "models", "fetch", "smollm2-135m"]).unwrap();
         assert!(matches!(

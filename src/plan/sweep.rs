@@ -18,7 +18,7 @@ use crate::hw::peak::Measurement;
 use crate::measure::load::Shape;
 use crate::measure::{ms, StopReason};
 use crate::record::{
-    read::holds_records, CellFailure, CellInfo, CellKey, Provenance, Record, RequestRecord,
+    read::refuse_records_output, CellFailure, CellInfo, CellKey, Provenance, Record, RequestRecord,
     ResultsFile,
 };
 use crate::scenario::{self, Prompt, Scenario};
@@ -174,15 +174,16 @@ impl SweepPlan {
                 .chain(cfg.backends.backend_config.as_deref())
                 .chain(cfg.backends.prices.as_deref())
                 .any(same);
-            let reasons = [
-                (same(&results), "is the sweep's records file"),
-                (holds_records(path), "holds records (a results file)"),
-                (read, "is a file the sweep reads (a scenario, a config)"),
-            ];
-            if let Some((_, why)) = reasons.iter().find(|r| r.0) {
+            let refused = |why: &str| {
                 let p = path.display();
-                let msg = format!("-o {p}: {why}; write the tables to another file");
-                return Err(Invalid(msg).into());
+                Invalid(format!("-o {p}: {why}; write the tables to another file"))
+            };
+            if same(&results) {
+                return Err(refused("is the sweep's records file").into());
+            }
+            refuse_records_output(path, "the tables").map_err(Invalid)?;
+            if read {
+                return Err(refused("is a file the sweep reads (a scenario, a config)").into());
             }
         }
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;

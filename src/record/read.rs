@@ -264,6 +264,20 @@ pub fn holds_records(path: &Path) -> bool {
     parsed || (longer && names_record_keys(head, &mut file))
 }
 
+/// Refuses `-o FILE` where FILE holds records ([`holds_records`]): a command writing its
+/// output there would replace them, and records already taken are never lost. An empty file,
+/// or one that holds a table or a summary, may be replaced. `what` is what the command writes,
+/// for the hint: `-o FILE: holds records (a results file); write the tables to another file`.
+pub fn refuse_records_output(path: &Path, what: &str) -> Result<(), String> {
+    match holds_records(path) {
+        true => Err(format!(
+            "-o {}: holds records (a results file); write {what} to another file",
+            path.display()
+        )),
+        false => Ok(()),
+    }
+}
+
 /// Whether the bytes of `head` and then the rest of `file` hold both `"schema"` and
 /// `"runner_version"` as JSON keys (read a MiB at a time, each MiB with the end of the last).
 fn names_record_keys(mut chunk: Vec<u8>, file: &mut std::fs::File) -> bool {
