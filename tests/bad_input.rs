@@ -40,16 +40,18 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
     let under_file = dir.path().join("plain");
     std::fs::write(&under_file, "x").unwrap();
     let under_file = under_file.join("table.md");
-    let o = under_file.to_str().unwrap();
-    let e = refused(&["-m", m, "-o", o], 2);
-    assert!(e.contains("cannot be written: "), "{e}");
-    for args in [
-        &["sweep", "--no-progress", "-m", m, "-o", o][..],
-        &["report", "--results", d, "-o", o],
-        &["guide", "--results", d, "-o", o],
-    ] {
-        let e = refused_by(args, 2);
-        assert!(e.contains("cannot be written: "), "{args:?}: {e}");
+    // Nor can /proc, for root neither (whom access() lets write any directory).
+    for o in [under_file.to_str().unwrap(), "/proc/runner-test.json"] {
+        let e = refused(&["-m", m, "-o", o], 2);
+        assert!(e.contains("cannot be written: "), "{e}");
+        for args in [
+            &["sweep", "--no-progress", "-m", m, "-o", o][..],
+            &["report", "--results", d, "-o", o],
+            &["guide", "--results", d, "-o", o],
+        ] {
+            let e = refused_by(args, 2);
+            assert!(e.contains("cannot be written: "), "{args:?}: {e}");
+        }
     }
 }
 

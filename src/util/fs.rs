@@ -263,19 +263,50 @@ fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Whether an output file can be written where `path` says, checked before a run rather
-/// than after it: the directory it goes in must not be a file. (A FIFO is not opened here:
-/// opening and closing it would end the input of a process waiting to read it.)
+/// than after it. A regular file is written beside its name and renamed over it: the directory
+/// it goes in (or the nearest one there, under which the rest is made) must be a directory
+/// this process may write (`access`: not read-only, not immutable, its mode allowing it), on a
+/// file system that holds files (not `/proc`), and a file already there must not be immutable.
+/// A file written into directly (a device, a FIFO) must itself be writable. (A FIFO is not
+/// opened here: opening and closing it would end the input of a process waiting to read it.)
 pub fn check_writable(path: &Path) -> std::io::Result<()> {
-    match out_target(path)? {
-        OutTarget::Special(_) => Ok(()),
-        OutTarget::File(p) => match out_dir(&p).ancestors().find(|d| d.exists()) {
-            Some(d) if !d.is_dir() => Err(std::io::Error::new(
-                std::io::ErrorKind::NotADirectory,
-                format!("{} is not a directory", d.display()),
-            )),
-            _ => Ok(()),
-        },
+    use nix::errno::Errno;
+    use nix::unistd::{access, AccessFlags};
+    let refused = |p: &Path, e: Errno| {
+        let kind = std::io::Error::from(e).kind();
+        std::io::Error::new(kind, format!("{}: {}", p.display(), e.desc()))
+    };
+    let p = match out_target(path)? {
+        OutTarget::Special(p) => {
+            return access(&p, AccessFlags::W_OK).map_err(|e| refused(p.as_path(), e))
+        }
+        OutTarget::File(p) => p,
+    };
+    let dir = (out_dir(&p).ancestors().find(|d| d.exists())).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        ));
     }
+    access(dir, AccessFlags::W_OK).map_err(|e| refused(dir, e))?;
+    if holds_no_files(dir) {
+        return Err(std::io::Error::other(format!(
+            "{} is on a file system that holds no files",
+            dir.display()
+        )));
+    }
+    // Whatever its mode, an immutable file is never replaced (by root neither).
+    match access(&p, AccessFlags::W_OK) {
+        Err(e @ Errno::EPERM) => Err(refused(p.as_path(), e)),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the file system holding `dir` holds no files at all, having no blocks (`/proc`,
+/// `/sys`), as `statvfs` reports; one the system says nothing of may hold them.
+fn holds_no_files(dir: &Path) -> bool {
+    nix::sys::statvfs::statvfs(dir).is_ok_and(|s| s.blocks() == 0)
 }
 
 /// The regular file a whole-file writer (a GGUF model) renames its finished file over: `path`
@@ -365,16 +396,16 @@ pub const SPARE_BYTES: u64 = 1 << 30;
 /// file system of no blocks (`/proc`) holds no files; one whose space the system does not
 /// report passes.
 pub fn check_room(path: &Path, dir: &Path, need: u64) -> Result<(), String> {
-    let Ok(s) = nix::sys::statvfs::statvfs(dir) else {
-        return Ok(());
-    };
-    if s.blocks() == 0 {
+    if holds_no_files(dir) {
         return Err(format!(
             "cannot write {}: {} is on a file system that holds no files",
             path.display(),
             dir.display()
         ));
     }
+    let Ok(s) = nix::sys::statvfs::statvfs(dir) else {
+        return Ok(());
+    };
     // The counts are u64 on Linux, narrower elsewhere (macOS).
     #[allow(clippy::unnecessary_cast)]
     let free = (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64);
@@ -449,6 +480,67 @@ mod tests {
             e.as_ref().is_err_and(|e| e.ends_with("has 0.01 GiB free")),
             "an 8 MiB tmpfs: {e:?}"
         );
+    }
+
+    #[test]
+    fn an_output_nothing_can_be_written_to_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for ok in [
+            d.join("a.json"),
+            d.join("new/sub/a.json"),
+            "/dev/null".into(),
+        ] {
+            assert!(check_writable(&ok).is_ok(), "{}", ok.display());
+        }
+        // A read-only file is replaced (renamed over), its directory being writable.
+        let read_only = d.join("read-only.json");
+        std::fs::write(&read_only, "{}").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        mode(&read_only, 0o444).unwrap();
+        assert!(check_writable(&read_only).is_ok());
+        // /proc holds no files: refused for root too, whom access() lets write it (then
+        // "/proc is on a file system that holds no files"; others "/proc: Permission denied").
+        let e = check_writable(Path::new("/proc/runner-test.json")).unwrap_err();
+        assert!(e.to_string().starts_with("/proc"), "{e}");
+        // A directory this process may not write: by its mode, or (for root, whom no mode
+        // stops) made immutable where the file system and privileges allow it.
+        let locked = d.join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        let file = locked.join("kept.json");
+        std::fs::write(&file, "{}").unwrap();
+        let chattr = |flag: &str, p: &Path| {
+            let mut run = std::process::Command::new("chattr");
+            run.arg(flag).arg(p).stderr(std::process::Stdio::null());
+            run.status().is_ok_and(|s| s.success())
+        };
+        if !nix::unistd::Uid::effective().is_root() {
+            mode(&locked, 0o555).unwrap();
+            let e = check_writable(&locked.join("out.json")).unwrap_err();
+            mode(&locked, 0o755).unwrap();
+            assert_eq!(
+                e.to_string(),
+                format!("{}: Permission denied", locked.display())
+            );
+        } else if chattr("+i", &file) {
+            // An immutable file (never replaced), then an immutable directory.
+            let e = check_writable(&file);
+            chattr("-i", &file);
+            let denied = |p: &Path| format!("{}: Operation not permitted", p.display());
+            assert_eq!(e.map_err(|e| e.to_string()), Err(denied(&file)));
+            assert!(
+                chattr("+i", &locked),
+                "chattr +i worked on a file, not a directory"
+            );
+            let e = check_writable(&locked.join("out.json"));
+            chattr("-i", &locked);
+            assert_eq!(e.map_err(|e| e.to_string()), Err(denied(&locked)));
+        } else {
+            // Root passes access() on any mode: only an immutable directory stops it.
+            eprintln!("skipped the immutable directory: chattr +i does not work here");
+        }
     }
 
     #[test]
