@@ -90,7 +90,8 @@ pub struct BenchArgs {
     /// Skip the warm-up run before each test.
     #[arg(long)]
     pub no_warmup: bool,
-    /// Output format on stdout (and in -o FILE) [default: table, or from -o's extension].
+    /// Output format on stdout; with -o, the format of FILE, stdout then showing the table
+    /// [default: table, or from -o's extension].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Also write results to FILE, rewritten after every test (a FILE that holds records, a

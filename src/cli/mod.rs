@@ -443,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn format_help_says_stdout_shows_the_table_with_an_output_file() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        for sub in ["bench", "sweep", "compare"] {
+            let cmd = cli.find_subcommand(sub).unwrap();
+            let arg = cmd.get_arguments().find(|a| a.get_id() == "format");
+            let help = arg.and_then(|a| a.get_help()).unwrap().to_string();
+            assert!(
+                help.contains("with -o, the format of FILE, stdout then showing the table"),
+                "{sub}: {help}"
+            );
+        }
+    }
+
+    #[test]
     fn models_subcommands_parse() {
         let cli = Cli::try_parse_from(["runner", "models", "fetch", "smollm2-135m"]).unwrap();
         assert!(matches!(

@@ -72,7 +72,8 @@ pub struct SweepArgs {
         allow_negative_numbers = true
     )]
     pub n_gpu_layers: u32,
-    /// Format of the summary on stdout (and in -o FILE) [default: table, or from -o's extension].
+    /// Format of the summary on stdout; with -o, the format of FILE, stdout then showing the
+    /// table [default: table, or from -o's extension].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Also write the summary to FILE.
