@@ -400,6 +400,23 @@ fn bad_load_flags_are_refused_with_one_line() {
         (vec!["--concurrency", "2", "--slo", "ttft=2"], "give a unit"),
         (vec!["--slo", "ttft=2s"], "needs load levels"),
         (vec!["--slots", "3"], "--slots needs open-loop load levels"),
+        // However far out of range, --slots says its range.
+        (
+            vec!["--rate", "1", "--slots", "0"],
+            "must be 1 to 256, got 0",
+        ),
+        (
+            vec!["--rate", "1", "--slots", "257"],
+            "must be 1 to 256, got 257",
+        ),
+        (
+            vec!["--rate", "1", "--slots", "99999999999"],
+            "must be 1 to 256, got 99999999999",
+        ),
+        (
+            vec!["--rate", "1", "--seed", "-1"],
+            "must be 0 to 18446744073709551615, got -1",
+        ),
         (vec!["--seed", "3"], "--seed needs open-loop load levels"),
         (
             vec!["--concurrency", "2", "--seed", "3"],

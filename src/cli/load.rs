@@ -1,7 +1,7 @@
 //! Flags of a sweep's load levels (`--concurrency`, `--rate`, `--slo`, ...), and the validated
 //! load configuration they become.
 
-use super::values::{parse_positive, parse_seconds};
+use super::values::{parse_positive, parse_seconds, parse_seed, parse_slots};
 use crate::measure::load::{arrivals, parse_concurrency, parse_rates, Shape, Slo};
 use crate::plan::load::{LoadConfig, MAX_REQUESTS};
 use clap::Args;
@@ -18,8 +18,8 @@ pub struct LoadArgs {
     /// most --slots in flight, the rest waiting, e.g. 0.5,1,2 (each from 0.0001 to 10000).
     #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
     pub rate: Option<String>,
-    /// Requests in flight at most in an open-loop level [default: 4].
-    #[arg(long, value_name = "N", value_parser = parse_positive, allow_negative_numbers = true)]
+    /// Requests in flight at most in an open-loop level, 1 to 256 [default: 4].
+    #[arg(long, value_name = "N", value_parser = parse_slots, allow_negative_numbers = true)]
     pub slots: Option<u32>,
     /// Requests per level [default: 4 per request in flight, at least one per prompt; with
     /// --duration, as many as it allows]. Prompts are cycled.
@@ -32,8 +32,8 @@ pub struct LoadArgs {
     /// (optionally share=95%: the share of requests a level must serve within them).
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
-    /// Seed of the open-loop arrival schedules [default: 1].
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    /// Seed of the open-loop arrival schedules, 0 to 18446744073709551615 [default: 1].
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
 }
 
@@ -48,11 +48,6 @@ impl LoadArgs {
         }
         if let Some(list) = &self.rate {
             let (slots, seed) = (self.slots.unwrap_or(4), self.seed.unwrap_or(1));
-            if slots > 256 {
-                return Err(format!(
-                    "--slots {slots}: give a whole number from 1 to 256"
-                ));
-            }
             for rate in parse_rates(list)? {
                 levels.push(Shape::Open { rate, slots, seed });
             }

@@ -3,6 +3,7 @@
 
 use crate::engine::{FlashAttn, KvType, MAX_CTX, MAX_THREADS};
 use crate::hw::stream::MAX_PASSES;
+use crate::measure::load::MAX_IN_FLIGHT;
 use crate::moe::Router;
 use crate::report::{Format, ListFormat};
 use clap::builder::PossibleValue;
@@ -12,22 +13,44 @@ use clap::ValueEnum;
 /// number, or one too large for any integer type, is named as such, not as something other
 /// than a number.
 fn bounded(s: &str, least: u32, max: u32, why: &str) -> Result<u32, String> {
+    let n = whole(s, least.into(), max.into(), why)?;
+    Ok(u32::try_from(n).unwrap_or(max))
+}
+
+/// [`bounded`] of any whole number up to `u64::MAX`.
+fn whole(s: &str, least: u64, max: u64, why: &str) -> Result<u64, String> {
     let s = s.trim();
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("expected a whole number, got '{s}'"));
     }
-    let n = digits.parse::<u64>().unwrap_or(u64::MAX);
-    if (s.starts_with('-') && n > 0) || n < u64::from(least) {
+    // None: too large for any integer type.
+    let n = digits.parse::<u64>().ok();
+    if (s.starts_with('-') && n != Some(0)) || n.is_some_and(|n| n < least) {
         return Err(match least {
             0 => format!("must be 0 or more, got {s}"),
             _ => format!("must be at least {least}, got {s}"),
         });
     }
-    match u32::try_from(n).ok().filter(|&n| n <= max) {
+    match n.filter(|&n| n <= max) {
         Some(n) => Ok(n),
         None => Err(format!("must be at most {max}{why}, got {s}")),
     }
+}
+
+/// A whole number from `least` to `max`, every value out of that range (a negative one, one
+/// past every integer type) refused as `must be LEAST to MAX{why}, got S`.
+fn within(s: &str, least: u64, max: u64, why: &str) -> Result<u64, String> {
+    whole(s, least, max, why).map_err(|e| match e.starts_with("expected") {
+        true => e,
+        false => format!("must be {least} to {max}{why}, got {}", s.trim()),
+    })
+}
+
+/// [`within`] of a number that fits a `u32`.
+fn within_u32(s: &str, least: u32, max: u32, why: &str) -> Result<u32, String> {
+    let n = within(s, least.into(), max.into(), why)?;
+    Ok(u32::try_from(n).unwrap_or(max))
 }
 
 /// A count that may be zero: whole, non-negative.
@@ -45,10 +68,17 @@ const TOKENS_WHY: &str = " (the largest context llama.cpp holds)";
 
 /// A context size in tokens: 1 to llama.cpp's largest ([`MAX_CTX`]).
 pub fn parse_ctx(s: &str) -> Result<u32, String> {
-    bounded(s, 1, MAX_CTX, TOKENS_WHY).map_err(|e| match e.starts_with("expected") {
-        true => e,
-        false => format!("must be 1 to {MAX_CTX}{TOKENS_WHY}, got {}", s.trim()),
-    })
+    within_u32(s, 1, MAX_CTX, TOKENS_WHY)
+}
+
+/// Requests in flight at most in an open-loop level (`--slots`): 1 to [`MAX_IN_FLIGHT`].
+pub fn parse_slots(s: &str) -> Result<u32, String> {
+    within_u32(s, 1, MAX_IN_FLIGHT, "")
+}
+
+/// A seed: any whole number from 0 to `u64::MAX`.
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    within(s, 0, u64::MAX, "")
 }
 
 /// A token count that may be zero (a prompt, a generation, a depth), at most llama.cpp's
@@ -242,6 +272,26 @@ mod tests {
         assert!(parse_passes("4294967295")
             .unwrap_err()
             .contains("at most 1000"));
+        // Every --slots out of range says the range, however far out.
+        assert_eq!(parse_slots("256"), Ok(256));
+        for bad in ["0", "-1", "257", "4294967296", "99999999999", huge.as_str()] {
+            assert_eq!(
+                parse_slots(bad),
+                Err(format!("must be 1 to 256, got {bad}"))
+            );
+        }
+        assert_eq!(parse_seed("0"), Ok(0));
+        assert_eq!(parse_seed("18446744073709551615"), Ok(u64::MAX));
+        for bad in ["-1", "18446744073709551616", huge.as_str()] {
+            assert_eq!(
+                parse_seed(bad),
+                Err(format!("must be 0 to 18446744073709551615, got {bad}"))
+            );
+        }
+        assert_eq!(
+            parse_seed("x"),
+            Err("expected a whole number, got 'x'".into())
+        );
         assert_eq!(parse_percent("5%"), Ok(0.05));
         assert!(parse_percent("100").is_err());
         for bad in ["nan", "inf", "-1", "x"] {

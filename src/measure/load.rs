@@ -458,14 +458,21 @@ fn parse_list<T: PartialEq>(
     Ok(out)
 }
 
-/// Parses a `--concurrency` list like "1,2,4,8": whole numbers from 1 to 256, no duplicates,
-/// in the order given.
+/// The most requests one level keeps in flight: `--concurrency` and `--slots`.
+pub const MAX_IN_FLIGHT: u32 = 256;
+
+/// Parses a `--concurrency` list like "1,2,4,8": whole numbers from 1 to [`MAX_IN_FLIGHT`],
+/// no duplicates, in the order given.
 pub fn parse_concurrency(s: &str) -> Result<Vec<u32>, String> {
     parse_list(
         "--concurrency",
         s,
         "give whole numbers from 1 to 256",
-        |i| i.parse::<u32>().ok().filter(|c| (1..=256).contains(c)),
+        |i| {
+            i.parse::<u32>()
+                .ok()
+                .filter(|c| (1..=MAX_IN_FLIGHT).contains(c))
+        },
     )
 }
 
