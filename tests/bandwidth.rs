@@ -110,6 +110,16 @@ fn chip_table_and_bad_arguments() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
         assert_eq!(lines(&stderr(&o)).len(), 1, "{}", stderr(&o));
     }
+    // The table measures nothing: a measurement's settings with it are refused, not ignored.
+    for (flag, value) in [("--passes", "3"), ("-t", "2"), ("--size-mib", "256")] {
+        let o = run(&["hw", "--chips", flag, value]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert_eq!(lines(&err).len(), 1, "{flag}: {err}");
+        let conflict = err.contains("cannot be used with") && err.contains("'--chips");
+        assert!(conflict, "{flag}: {err}");
+        assert!(stdout(&o).is_empty(), "{flag}: {}", stdout(&o));
+    }
 }
 
 #[test]

@@ -166,8 +166,9 @@ pub struct HwArgs {
     /// core].
     #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
-    /// List the table of published peak bandwidths instead of measuring.
-    #[arg(long)]
+    /// List the table of published peak bandwidths instead of measuring (without --passes,
+    /// --size-mib or -t, which only a measurement takes).
+    #[arg(long, conflicts_with_all = ["passes", "size_mib", "threads"])]
     pub chips: bool,
     /// Do not save the measurement (bench and sweep records use the saved one).
     #[arg(long)]
