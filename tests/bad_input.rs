@@ -258,6 +258,20 @@ fn unknown_model_name() {
     assert_eq!(lines(&stderr(&o)).len(), 1);
 }
 
+/// A list value given twice would run the same tests twice: refused before anything runs.
+#[test]
+fn a_bench_list_value_given_twice_is_refused() {
+    let m = model().to_str().unwrap();
+    let (twice, model_twice) = (format!("{m},{m}"), format!("error: -m {m}: given twice"));
+    for (args, want) in [
+        (vec!["-m", m, "-t", "1,1"], "error: -t 1: given twice"),
+        (vec!["-m", m, "-p", "8,8"], "error: -p 8: given twice"),
+        (vec!["-m", twice.as_str()], model_twice.as_str()),
+    ] {
+        assert_eq!(refused(&args, 2), want, "{args:?}");
+    }
+}
+
 #[test]
 fn bad_counts() {
     let m = model().to_str().unwrap();

@@ -105,6 +105,7 @@ fn chip_table_and_bad_arguments() {
         ["hw", "--size-mib", "x"],
         ["hw", "--passes", "4294967295"],
         ["hw", "--size-mib", "1000000"],
+        ["hw", "-t", "1,1"],
     ] {
         let o = run(&bad);
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));

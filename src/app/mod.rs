@@ -84,7 +84,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => return check(&args, cli.cache_dir.as_deref()),
         Command::SweepCell { spec } => return crate::plan::sweep::run_child(&spec),
         Command::Moe(cmd) => writing(|| moe::run(cmd, &cache, verbose))?,
-        Command::Hw(args) => print!("{}", crate::report::hw::run(&args.options(), &cache)?),
+        Command::Hw(args) => {
+            let options = args.options().map_err(UsageError)?;
+            print!("{}", crate::report::hw::run(&options, &cache)?)
+        }
         Command::Guide(args) => {
             check_output_writable(args.output.as_deref()).map_err(UsageError)?;
             print!("{}", crate::report::guide::run(&args.options())?)

@@ -6,6 +6,7 @@ use super::values::{
 use crate::engine::{ContextSettings, FlashAttn, KvType};
 use crate::plan::bench::BenchConfig;
 use crate::report::Format;
+use crate::util::no_repeats;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -118,6 +119,19 @@ impl BenchArgs {
         if self.n_prompt.iter().all(|&p| p == 0) && self.n_gen.iter().all(|&n| n == 0) {
             return Err("nothing to measure: -p and -n are both 0".into());
         }
+        // Each value of a list once: a repeat would run the same tests again.
+        no_repeats("-m", &self.models)?;
+        no_repeats("--layers", &self.layers)?;
+        no_repeats("-p", &self.n_prompt)?;
+        no_repeats("-n", &self.n_gen)?;
+        no_repeats("-d", &self.n_depth)?;
+        no_repeats("-t", &self.threads)?;
+        no_repeats("--ctx", &self.ctx)?;
+        no_repeats("--batch", &self.batch)?;
+        no_repeats("--ubatch", &self.ubatch)?;
+        no_repeats("--flash-attn", &self.flash_attn)?;
+        no_repeats("--ctk", &self.type_k)?;
+        no_repeats("--ctv", &self.type_v)?;
         check_busy_threshold(self.busy_threshold)?;
         check_output_file(self.output.as_deref())?;
         if let Some(path) = self.output.as_deref() {

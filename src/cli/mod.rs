@@ -309,15 +309,17 @@ pub struct ReportArgs {
 }
 
 impl HwArgs {
-    pub fn options(&self) -> HwOptions {
-        HwOptions {
+    /// The options, or why not: a thread count given twice would measure it twice.
+    pub fn options(&self) -> Result<HwOptions, String> {
+        crate::util::no_repeats("-t", &self.threads)?;
+        Ok(HwOptions {
             format: self.format,
             passes: self.passes,
             size_mib: self.size_mib,
             threads: self.threads.clone(),
             chips: self.chips,
             no_save: self.no_save,
-        }
+        })
     }
 }
 
@@ -456,6 +458,44 @@ mod tests {
                 "{sub}: {help}"
             );
         }
+    }
+
+    #[test]
+    fn a_list_value_given_twice_is_refused() {
+        for (args, want) in [
+            ("-t 1,1", "-t 1: given twice"),
+            ("-p 8,16,8", "-p 8: given twice"),
+            ("-p 8 -p 8", "-p 8: given twice"),
+            ("-n 4,4", "-n 4: given twice"),
+            ("-d 0,0", "-d 0: given twice"),
+            ("--ctx 64,64", "--ctx 64: given twice"),
+            ("-b 512,512", "--batch 512: given twice"),
+            ("--ubatch 64,64", "--ubatch 64: given twice"),
+            ("--flash-attn on,on", "--flash-attn on: given twice"),
+            ("--ctk q8_0,q8_0", "--ctk q8_0: given twice"),
+            ("--ctv f16,f16", "--ctv f16: given twice"),
+            ("-m a.gguf,a.gguf", "-m a.gguf: given twice"),
+            (
+                "-m synth:llama-2-7b --layers 2,2",
+                "--layers 2: given twice",
+            ),
+        ] {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            let e = bench(&words).unwrap().validate(1).map(|_| ()).unwrap_err();
+            assert_eq!(e, want, "{args}");
+        }
+        // The same values once each are a product as before.
+        let ok = bench(&["-t", "1,2", "-p", "8,16"]).unwrap().validate(1);
+        assert_eq!(ok.map(|(c, _)| c.contexts.len()), Ok(2));
+        let hw = |args: &str| {
+            let words = ["runner", "hw"].into_iter().chain(args.split_whitespace());
+            match Cli::try_parse_from(words).map(|cli| cli.command) {
+                Ok(Command::Hw(hw)) => hw.options().map(|_| ()),
+                other => panic!("{args}: {other:?}"),
+            }
+        };
+        assert_eq!(hw("-t 1,2"), Ok(()));
+        assert_eq!(hw("-t 2,1,2"), Err("-t 2: given twice".into()));
     }
 
     #[test]

@@ -450,9 +450,7 @@ fn parse_list<T: PartialEq>(
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let x = read(item).ok_or_else(|| format!("{flag} {item}: {expect}"))?;
-        if out.contains(&x) {
-            return Err(format!("{flag} {item}: given twice"));
-        }
+        crate::util::given_twice(flag, &out, &x, item)?;
         out.push(x);
     }
     Ok(out)

@@ -13,6 +13,32 @@ pub mod quantile;
 pub mod rng;
 pub mod time;
 
+/// Refuses a value of a list flag given twice (`--concurrency 1,1`, `-t 2,2`): one line,
+/// `FLAG WRITTEN: given twice`, where `earlier` holds the values before `value` and `written`
+/// is `value` as the user wrote it.
+pub fn given_twice<T: PartialEq>(
+    flag: &str,
+    earlier: &[T],
+    value: &T,
+    written: &str,
+) -> Result<(), String> {
+    match earlier.contains(value) {
+        true => Err(format!("{flag} {written}: given twice")),
+        false => Ok(()),
+    }
+}
+
+/// Refuses a list flag whose values hold one twice, naming the first repeat ([`given_twice`]).
+pub fn no_repeats<T: PartialEq + std::fmt::Display>(
+    flag: &str,
+    values: &[T],
+) -> Result<(), String> {
+    for (i, value) in values.iter().enumerate() {
+        given_twice(flag, &values[..i], value, &value.to_string())?;
+    }
+    Ok(())
+}
+
 /// A number as a person or runner may have written it: plain digits from `min_abs` to below
 /// 10^9 (and 0, and what is not finite), else with an exponent (`1e20`, not twenty-one digits).
 pub fn shown(v: f64, min_abs: f64) -> String {
