@@ -86,6 +86,9 @@ update="${3:-}"
 model=$("$bin" models fetch smollm2-135m)
 mkdir -p "$out"
 "$bin" hw --format json > "$out/hw.json"
+# The bench file is this check's own: a rerun into the same OUT measures it afresh (runner
+# refuses to write over a file that holds records).
+rm -f "$out/bench.json"
 "$bin" bench -m "$model" -p 128 -n 64 -r 5 --no-progress -o "$out/bench.json"
 "$bin" sweep -m "$model" --quant q4_0,q8_0 --scenario short-response,long-form --limit 3 \
   --no-progress --no-text --results "$out"
