@@ -372,6 +372,11 @@ fn the_machine_option_answers_what_to_run() {
         ("M4 Pro", "how much memory"),
         ("M4 Max 64GB", "say which"),
         ("Z80 1GB", "not in the chip table"),
+        // A laptop part is not the desktop chip it shares a number with.
+        (
+            "RTX 4090 Laptop GPU",
+            "the NVIDIA GeForce RTX 4090 has no 'Laptop'",
+        ),
     ] {
         let o = run_in_data(&["guide", "--results", "records", "--machine", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}");

@@ -165,16 +165,152 @@ chips! {
 }
 
 /// The first chip whose words all appear in `name` (as whole words, case-insensitive), whose
-/// excluded words do not, and whose core count (when it has one) equals `logical_cores`.
+/// excluded words do not, whose core count (when it has one) equals `logical_cores`, and from
+/// which no other word of `name` tells it apart (see [`near`]): "RTX 4090 Laptop GPU" is no
+/// RTX 4090, and an unknown chip has no published peak.
 pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Chip> {
     let lower = normalise(name);
     let words = name_words(&lower);
+    CHIPS
+        .iter()
+        .find(|c| listed(c, &words, logical_cores) && other_word(c, &lower).is_none())
+}
+
+/// The chip `name` would be were it not for one of its words, and that word (lowercase): a
+/// variant word the chip's name lacks ("laptop", "mobile", "max-q", "super", "ti", "ultra",
+/// "max", "pro", "extreme"), or, beside the chip's model number, a word that is none of the
+/// chip's, no vendor's or trademark's, no memory size, core count or plain number ("prox" in
+/// "M4 Prox"). `None` when no chip's words are all in `name`, or `name` is a chip.
+pub fn near(name: &str, logical_cores: Option<usize>) -> Option<(&'static Chip, String)> {
+    let lower = normalise(name);
+    let words = name_words(&lower);
+    let first = CHIPS.iter().find(|c| listed(c, &words, logical_cores))?;
+    Some((first, other_word(first, &lower)?))
+}
+
+/// `c`'s words all appear in `words`, its excluded words do not, and its core count (when it
+/// has one) is `logical_cores`.
+fn listed(c: &Chip, words: &[&str], logical_cores: Option<usize>) -> bool {
     let has = |w: &str| words.contains(&w);
-    CHIPS.iter().find(|c| {
-        c.words.iter().all(|w| has(w))
-            && !c.not.iter().any(|w| has(w))
-            && c.cores.is_none_or(|n| Some(n) == logical_cores)
-    })
+    c.words.iter().all(|w| has(w))
+        && !c.not.iter().any(|w| has(w))
+        && c.cores.is_none_or(|n| Some(n) == logical_cores)
+}
+
+/// Words that tell a chip from its variants (a laptop part, a refresh, a higher tier): a name
+/// holding one that the chip's own name lacks is another chip.
+const DISTINGUISHING: &[&str] = &[
+    "laptop", "mobile", "max-q", "super", "ti", "ultra", "max", "pro", "extreme",
+];
+
+/// Words that real device descriptions carry beside a model number and that name no chip:
+/// vendors' and series' names, trademarks ("Intel(R) Core(TM)"), a form factor or memory type
+/// ("A100-SXM4-80GB", "H100 80GB HBM3"), "w/ Radeon", a virtual function ("MI300X VF").
+const NOISE: &[&str] = &[
+    "amd",
+    "apple",
+    "core",
+    "cpu",
+    "epyc",
+    "gen",
+    "geforce",
+    "gold",
+    "gpu",
+    "graphics",
+    "hbm2e",
+    "hbm3",
+    "hbm3e",
+    "instinct",
+    "intel",
+    "nvidia",
+    "platinum",
+    "processor",
+    "r",
+    "radeon",
+    "rx",
+    "ryzen",
+    "silver",
+    "sxm4",
+    "sxm5",
+    "threadripper",
+    "tm",
+    "vf",
+    "w",
+    "with",
+    "xeon",
+];
+
+/// The word of `lower` (a normalised name holding `c`'s words) that tells it from `c`, as
+/// [`near`] describes.
+fn other_word(c: &Chip, lower: &str) -> Option<String> {
+    let own_name = normalise(c.name);
+    let own: Vec<&str> = name_words(&own_name)
+        .into_iter()
+        .chain(c.words.iter().copied())
+        .collect();
+    let is_own = |w: &str| own.contains(&w);
+    let words = name_words(lower);
+    if let Some(w) = words
+        .iter()
+        .copied()
+        .find(|w| DISTINGUISHING.contains(w) && !is_own(w))
+    {
+        return Some(w.to_string());
+    }
+    // A unit is a word, or a part of one where hyphens join parts that are not the chip's
+    // word or a core count ("A100-SXM4-80GB", but "i9-13900k" and "96-core").
+    let units: Vec<&str> = whole_words(lower)
+        .flat_map(|w| {
+            if is_own(w) || is_core_count(w) {
+                vec![w]
+            } else {
+                w.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>()
+            }
+        })
+        .collect();
+    let known = |u: &str| is_own(u) || split_series(u).is_some_and(|(a, b)| is_own(a) && is_own(b));
+    let model = |u: &str| known(u) && u.contains(|ch: char| ch.is_ascii_digit());
+    let harmless = |u: &str| {
+        known(u)
+            || NOISE.contains(&u)
+            || is_memory_size(u)
+            || is_core_count(u)
+            || (u.chars().all(|ch| ch.is_ascii_digit())
+                && !CHIPS.iter().any(|x| x.words.contains(&u)))
+    };
+    for (i, &u) in units.iter().enumerate() {
+        if !model(u) {
+            continue;
+        }
+        let beside = [i.checked_sub(1), Some(i + 1)];
+        if let Some(n) = beside
+            .into_iter()
+            .flatten()
+            .filter_map(|j| units.get(j).copied())
+            .find(|&n| !harmless(n))
+        {
+            return Some(n.to_string());
+        }
+    }
+    None
+}
+
+/// "48gb", "80gb", "1.5tb": a memory size.
+fn is_memory_size(w: &str) -> bool {
+    let Some(n) = ["gib", "gb", "tib", "tb"]
+        .iter()
+        .find_map(|&u| w.strip_suffix(u))
+    else {
+        return false;
+    };
+    n.starts_with(|ch: char| ch.is_ascii_digit())
+        && n.chars().all(|ch| ch.is_ascii_digit() || ch == '.')
+}
+
+/// "16-core", "96-cores": a core count.
+fn is_core_count(w: &str) -> bool {
+    let n = w.strip_suffix("-cores").or_else(|| w.strip_suffix("-core"));
+    n.is_some_and(|n| !n.is_empty() && n.chars().all(|ch| ch.is_ascii_digit()))
 }
 
 /// Other names of a chip, as the words the table matches: a product named after its chip.
@@ -201,24 +337,34 @@ pub fn plain_hyphens(name: &str) -> String {
         .collect()
 }
 
+/// The words of a normalised name, split at spaces, parentheses, commas, slashes and '@'.
+fn whole_words(lower: &str) -> impl Iterator<Item = &str> {
+    lower
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/' | '@'))
+        .filter(|w| !w.is_empty())
+}
+
+/// A series name run into its number ("rtx4090"), as its two halves.
+fn split_series(part: &str) -> Option<(&str, &str)> {
+    let letters = part.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(0);
+    (letters >= 3 && part[letters..].starts_with(|c: char| c.is_ascii_digit()))
+        .then(|| part.split_at(letters))
+}
+
 /// The words of a normalised chip name, as [`recognise`] matches them: each word, and also
 /// its parts where hyphens join them ("A100-SXM4-80GB", as nvidia-smi reports it) or where a
 /// series name runs into its number ("RTX4090").
 fn name_words(lower: &str) -> Vec<&str> {
     let mut words = Vec::new();
-    let whole = lower
-        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/' | '@'))
-        .filter(|w| !w.is_empty());
-    for word in whole {
+    for word in whole_words(lower) {
         words.push(word);
         let parts: Vec<&str> = word.split('-').filter(|p| !p.is_empty()).collect();
         if parts.len() > 1 {
             words.extend(&parts);
         }
         for part in parts {
-            let letters = part.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(0);
-            if letters >= 3 && part[letters..].starts_with(|c: char| c.is_ascii_digit()) {
-                words.extend([&part[..letters], &part[letters..]]);
+            if let Some((series, number)) = split_series(part) {
+                words.extend([series, number]);
             }
         }
     }

@@ -109,3 +109,150 @@ fn every_row_is_usable() {
         assert_eq!(found, Some(c.name), "{}", c.name);
     }
 }
+
+/// Device descriptions as the CPU's brand string, llama.cpp's device list (`CUDA0 (...)`) and
+/// nvidia-smi give them, those in results/ and tests/data among them: each keeps its chip.
+#[test]
+fn real_device_strings_keep_their_chip() {
+    for (name, cores, chip) in [
+        ("NVIDIA H100 80GB HBM3", None, Some("NVIDIA H100 SXM")),
+        (
+            "CUDA0 (NVIDIA H100 80GB HBM3)",
+            None,
+            Some("NVIDIA H100 SXM"),
+        ),
+        ("NVIDIA H200", None, Some("NVIDIA H200")),
+        ("CUDA0 (NVIDIA H200)", None, Some("NVIDIA H200")),
+        ("Intel(R) Xeon(R) Processor", Some(16), None),
+        ("AMD EPYC", Some(16), None),
+        ("Crafted CPU Z9", Some(8), None),
+        ("Apple M4 Pro", Some(14), Some("Apple M4 Pro")),
+        ("MTL0 (Apple M4 Pro)", None, Some("Apple M4 Pro")),
+        ("Apple M4", Some(10), Some("Apple M4")),
+        ("Apple M2 Ultra", Some(24), Some("Apple M2 Ultra")),
+        ("Apple M3 Max", Some(16), Some("Apple M3 Max (16-core CPU)")),
+        (
+            "AMD Ryzen 9 7950X 16-Core Processor",
+            Some(32),
+            Some("AMD Ryzen 9 7950X"),
+        ),
+        (
+            "AMD Ryzen 9 7950X3D 16-Core Processor",
+            Some(32),
+            Some("AMD Ryzen 9 7950X3D"),
+        ),
+        (
+            "AMD EPYC 9654 96-Core Processor",
+            Some(192),
+            Some("AMD EPYC 9654 (Genoa)"),
+        ),
+        (
+            "AMD Ryzen Threadripper PRO 7995WX 96-Cores",
+            Some(192),
+            Some("AMD Threadripper PRO 7995WX"),
+        ),
+        (
+            "13th Gen Intel(R) Core(TM) i9-13900K",
+            Some(32),
+            Some("Intel Core i9-13900K"),
+        ),
+        (
+            "Intel(R) Core(TM) Ultra 9 285K",
+            Some(24),
+            Some("Intel Core Ultra 9 285K"),
+        ),
+        (
+            "Intel(R) Xeon(R) Platinum 8480+",
+            Some(224),
+            Some("Intel Xeon Platinum 8480+ (Sapphire Rapids)"),
+        ),
+        (
+            "AMD RYZEN AI MAX+ 395 w/ Radeon 8060S",
+            Some(32),
+            Some("AMD Ryzen AI Max+ 395"),
+        ),
+        (
+            "NVIDIA GeForce RTX 4090",
+            None,
+            Some("NVIDIA GeForce RTX 4090"),
+        ),
+        (
+            "CUDA0 (NVIDIA GeForce RTX 4090)",
+            None,
+            Some("NVIDIA GeForce RTX 4090"),
+        ),
+        (
+            "NVIDIA GeForce RTX 3090 Ti",
+            None,
+            Some("NVIDIA GeForce RTX 3090 Ti"),
+        ),
+        ("NVIDIA A100-SXM4-80GB", None, Some("NVIDIA A100 80GB SXM")),
+        ("NVIDIA A100 80GB PCIe", None, Some("NVIDIA A100 80GB PCIe")),
+        (
+            "NVIDIA RTX 6000 Ada Generation",
+            None,
+            Some("NVIDIA RTX 6000 Ada"),
+        ),
+        ("NVIDIA L40S", None, Some("NVIDIA L40S")),
+        ("NVIDIA L4", None, Some("NVIDIA L4")),
+        ("AMD Instinct MI300X", None, Some("AMD Instinct MI300X")),
+        (
+            "AMD Radeon RX 7900 XTX",
+            None,
+            Some("AMD Radeon RX 7900 XTX"),
+        ),
+        ("AMD Radeon RX 7900 XT", None, None),
+    ] {
+        assert_eq!(name_of(name, cores), chip, "{name}");
+    }
+}
+
+/// A name with a word that tells it from a chip's (a laptop part, a refresh, a higher tier,
+/// an unknown word beside the model number) is not that chip: it has no published peak.
+#[test]
+fn a_variant_the_table_lacks_is_no_chip() {
+    for (name, chip, word) in [
+        (
+            "NVIDIA GeForce RTX 4090 Laptop GPU",
+            "NVIDIA GeForce RTX 4090",
+            "laptop",
+        ),
+        (
+            "NVIDIA GeForce RTX 4090 Mobile",
+            "NVIDIA GeForce RTX 4090",
+            "mobile",
+        ),
+        (
+            "NVIDIA GeForce RTX 4090 Super",
+            "NVIDIA GeForce RTX 4090",
+            "super",
+        ),
+        (
+            "NVIDIA GeForce RTX 4090 Ti",
+            "NVIDIA GeForce RTX 4090",
+            "ti",
+        ),
+        ("NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090", "d"),
+        (
+            "NVIDIA GeForce RTX 4080 Laptop GPU",
+            "NVIDIA GeForce RTX 4080",
+            "laptop",
+        ),
+        (
+            "NVIDIA GeForce RTX 4080 Max-Q",
+            "NVIDIA GeForce RTX 4080",
+            "max-q",
+        ),
+        ("Apple M4 Prox", "Apple M4", "prox"),
+        ("Apple M4 Prox 48GB", "Apple M4", "prox"),
+        ("Apple M2 Extreme", "Apple M2", "extreme"),
+        ("NVIDIA H200 NVL", "NVIDIA H200", "nvl"),
+    ] {
+        assert_eq!(name_of(name, None), None, "{name}");
+        let found = near(name, None).map(|(c, w)| (c.name, w));
+        assert_eq!(found, Some((chip, word.to_string())), "{name}");
+    }
+    // A chip's own name, or none in the table, is near none.
+    assert_eq!(near("NVIDIA GeForce RTX 4090", None), None);
+    assert_eq!(near("Commodore 64", None), None);
+}

@@ -448,4 +448,20 @@ mod tests {
         let cpu = peaks(&m, None, || None);
         assert_eq!(cpu.published, Some((83.2, "AMD Ryzen 9 7950X".into())));
     }
+
+    /// A laptop part is another chip than the desktop card it shares a number with: it has no
+    /// published peak, and its host memory is measured instead.
+    #[test]
+    fn a_gpu_variant_the_table_lacks_has_no_published_peak() {
+        let m = machine("AMD Ryzen 9 7950X 16-Core Processor", 32);
+        for description in [
+            "NVIDIA GeForce RTX 4090 Laptop GPU",
+            "NVIDIA GeForce RTX 4090 Ti",
+            "NVIDIA GeForce RTX 4080 Laptop GPU",
+        ] {
+            assert_eq!(published(&m, Some(("CUDA0", description))), None);
+        }
+        let here = machine("Apple M4 Prox", 10);
+        assert_eq!(published(&here, None), None);
+    }
 }

@@ -100,7 +100,11 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
     }
     // Some chips are named with their memory ("A100 80GB"): the name is tried with it too.
     let named = tidy(&MAC.replace_all(text, " "));
-    let chip = find_chip(&name, &named, cores).map_err(|e| err(&e))?;
+    // A memory size cut from a hyphenated name ("A100-SXM4-40GB") leaves it ending in '-':
+    // such a name is quoted with its size, as given.
+    let cut = name.split(' ').any(|w| w.len() > 1 && w.ends_with('-'));
+    let shown = if cut { &named } else { &name };
+    let chip = find_chip(&name, &named, shown, cores).map_err(|e| err(&e))?;
     if let Some(other) = chips::conflict(&name, chip) {
         return Err(err(&format!("names {other}: give one chip")));
     }
@@ -149,10 +153,16 @@ fn size_gib(text: &str, m: &regex::Captures) -> Result<f64, String> {
     Ok(gib)
 }
 
-/// The chip a short name means (`named` is the name with the memory size), trying the
-/// vendors' prefixes; a binned chip needs its cores, and a name that several chips share (an
-/// H100 is a PCIe or an SXM card) its variant.
-fn find_chip(name: &str, named: &str, cores: Option<usize>) -> Result<&'static Chip, String> {
+/// The chip a short name means (`named` is the name with the memory size; `shown`, the one
+/// quoted in errors), trying the vendors' prefixes; a binned chip needs its cores, and a name
+/// that several chips share (an H100 is a PCIe or an SXM card) its variant. A name with a word
+/// that tells it from the chip it would be ("RTX 4090 Laptop GPU") is not that chip.
+fn find_chip(
+    name: &str,
+    named: &str,
+    shown: &str,
+    cores: Option<usize>,
+) -> Result<&'static Chip, String> {
     let prefixes = [
         "",
         "Apple ",
@@ -211,16 +221,37 @@ fn find_chip(name: &str, named: &str, cores: Option<usize>) -> Result<&'static C
             }
         }
     }
+    for n in &names {
+        if let Some((chip, word)) = chips::near(n, cores) {
+            if let Some(other) = chips::conflict(name, chip) {
+                return Err(format!("names {other}: give one chip"));
+            }
+            return Err(format!(
+                "'{shown}' is not in the chip table: the {} has no '{}' (runner hw --chips \
+                 lists it)",
+                chip.name,
+                as_given(shown, &word)
+            ));
+        }
+    }
     let close = close_matches(name);
     if close.is_empty() {
         return Err(format!(
-            "'{name}' is not in the chip table (runner hw --chips lists it)"
+            "'{shown}' is not in the chip table (runner hw --chips lists it)"
         ));
     }
     Err(format!(
-        "'{name}' is not in the chip table; close: {} (runner hw --chips lists all)",
+        "'{shown}' is not in the chip table; close: {} (runner hw --chips lists all)",
         close.join(", ")
     ))
+}
+
+/// `word` (lowercase) as `text` writes it: "Laptop" in "RTX 4090 Laptop GPU".
+fn as_given(text: &str, word: &str) -> String {
+    let at = text.to_ascii_lowercase().find(word);
+    at.and_then(|i| text.get(i..i + word.len()))
+        .unwrap_or(word)
+        .to_string()
 }
 
 /// The lowercase words of a name, split at anything but letters and digits.
@@ -439,6 +470,34 @@ mod tests {
         let e = parse("A100 80GB").unwrap_err();
         assert!(
             e.contains("NVIDIA A100 80GB PCIe and NVIDIA A100 80GB SXM"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_variant_the_table_lacks_is_not_taken_for_its_sibling() {
+        for (given, chip, word) in [
+            (
+                "NVIDIA GeForce RTX 4090 Laptop GPU",
+                "NVIDIA GeForce RTX 4090",
+                "Laptop",
+            ),
+            ("RTX 4090 Mobile", "NVIDIA GeForce RTX 4090", "Mobile"),
+            ("RTX 4090 Super", "NVIDIA GeForce RTX 4090", "Super"),
+            ("RTX 4090 Ti", "NVIDIA GeForce RTX 4090", "Ti"),
+            ("RTX 4080 Laptop GPU", "NVIDIA GeForce RTX 4080", "Laptop"),
+            ("M4 Prox 48GB", "Apple M4", "Prox"),
+            ("M2 Extreme 64GB", "Apple M2", "Extreme"),
+        ] {
+            let e = parse(given).unwrap_err();
+            let why = format!("the {chip} has no '{word}' (runner hw --chips lists it)");
+            assert!(e.ends_with(&why), "{given}: {e}");
+            assert!(e.contains("is not in the chip table"), "{given}: {e}");
+        }
+        // A memory size joined to the name by a hyphen: the name is quoted as given.
+        let e = parse("A100-SXM4-40GB").unwrap_err();
+        assert!(
+            e.starts_with("--machine 'A100-SXM4-40GB': 'A100-SXM4-40GB' is not in the chip table"),
             "{e}"
         );
     }
