@@ -171,10 +171,58 @@ fn bench_records_the_bytes_a_token_reads_and_the_rate_it_reads_them() {
     let tps = recs[0]["results"]["gen_tps"]["median"].as_f64().unwrap();
     let gbps = b["achieved_gbps"].as_f64().unwrap();
     assert!((gbps - total * tps / 1e9).abs() < 1e-9 * gbps.max(1.0));
-    let peak = b["measured_peak_gbps"].as_f64().unwrap();
-    let util = b["utilisation_measured"].as_f64().unwrap();
-    assert!((util - gbps / peak).abs() < 1e-9);
-    // The probe this bench ran was saved for the next one, unless the machine was busy.
-    let busy = stderr(&o).contains("not saved: other processes kept");
+    // The probe this bench ran was saved for the next one and used, unless the machine was
+    // busy: then it is neither, and the record has no measured peak.
+    let busy = stderr(&o).contains("bandwidth probe was taken on a busy machine");
     assert_eq!(dir.path().join("hw/bandwidth.json").is_file(), !busy);
+    if busy {
+        assert!(b["measured_peak_gbps"].is_null(), "{b}");
+    } else {
+        let peak = b["measured_peak_gbps"].as_f64().unwrap();
+        let util = b["utilisation_measured"].as_f64().unwrap();
+        assert!((util - gbps / peak).abs() < 1e-9);
+    }
+}
+
+/// `bench -m A,B` measures the machine's bandwidth once and holds every model against that
+/// one figure, even when it cannot be saved for later runs.
+#[test]
+fn bench_of_several_models_measures_the_bandwidth_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The cache's hw directory is a file: the measurement cannot be saved.
+    std::fs::write(dir.path().join("hw"), "").unwrap();
+    let cache = dir.path().to_str().unwrap().to_string();
+    let model = model().to_str().unwrap().to_string();
+    let models = format!("{model},{model}");
+    let o = {
+        let _g = heavy();
+        let args = [
+            "--cache-dir",
+            &cache,
+            "bench",
+            "-m",
+            &models,
+            "--no-progress",
+        ];
+        runner()
+            .args(args)
+            .args(["-p", "8", "-n", "4", "-r", "1", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let probes = err
+        .matches("measuring this machine's memory bandwidth once")
+        .count();
+    assert_eq!(probes, 1, "{err}");
+    let recs: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let peaks: Vec<&Value> = (recs.as_array().unwrap().iter())
+        .map(|r| &r["bandwidth"]["measured_peak_gbps"])
+        .collect();
+    assert_eq!(peaks.len(), 2, "{recs}");
+    for r in recs.as_array().unwrap() {
+        assert!(r["bandwidth"]["achieved_gbps"].is_f64(), "{r}");
+    }
+    assert_eq!(peaks[0], peaks[1], "{recs}");
 }

@@ -225,21 +225,46 @@ pub fn peaks(
 }
 
 /// The saved measurement for this machine; without one, a read-only probe on every thread
-/// (about a second), saved for later runs.
-pub fn ensure_measured(cache: &Path, machine: &MachineInfo) -> Measurement {
+/// (about a second), saved for later runs. A probe taken on a busy machine reads low: it is
+/// neither saved nor used (a warning says so), and the run has no measured peak.
+pub fn ensure_measured(cache: &Path, machine: &MachineInfo) -> Option<Measurement> {
     if let Some(m) = load(cache, machine) {
-        return m;
+        return Some(m);
     }
     eprintln!("measuring this machine's memory bandwidth once (see `runner hw`)...");
     let mut cfg = full_probe(machine);
     cfg.passes = 3;
     cfg.kernels = vec![Kernel::Read];
     cfg.threads = vec![machine.logical_cores.max(1)];
-    let m = measure(machine, &cfg);
+    usable(cache, measure(machine, &cfg))
+}
+
+/// A fresh probe `m` as a run may use it: saved when the machine was idle, else (with a
+/// warning) none.
+fn usable(cache: &Path, m: Measurement) -> Option<Measurement> {
+    if let Some(why) = busy_reason(&m) {
+        eprintln!(
+            "warning: the bandwidth probe was taken on a busy machine ({why}) and is not used: \
+             records carry no measured peak (run `runner hw` on an idle machine)"
+        );
+        return None;
+    }
     if let Err(e) = save(cache, &m) {
         eprintln!("warning: the bandwidth measurement is used for this run only: {e:#}");
     }
-    m
+    Some(m)
+}
+
+/// Why `m` counts as taken on a busy machine, if it does.
+fn busy_reason(m: &Measurement) -> Option<String> {
+    if !m.busy {
+        return None;
+    }
+    Some(if m.other_cores <= super::load::DEFAULT_BUSY_CORES {
+        "the load of other processes could not be sampled meanwhile".into()
+    } else {
+        format!("other processes kept {:.2} cores busy", m.other_cores)
+    })
 }
 
 #[cfg(test)]
@@ -347,6 +372,30 @@ mod tests {
         // Another machine, not measured: nothing measured, nothing published.
         let other = peaks(&machine("Some CPU", 4), None, || None);
         assert_eq!(other, Peaks::default());
+    }
+
+    /// A probe a run took on a busy machine reads low: it is not the machine's measured peak,
+    /// so the run gets none (and nothing is saved); an idle one is used and saved.
+    #[test]
+    fn a_probe_taken_on_a_busy_machine_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = machine("Apple M4 Pro", 14);
+        let busy = |other_cores: f64| Measurement {
+            busy: true,
+            other_cores,
+            ..read_at(&here, 90.0)
+        };
+        // Busy, and busy for want of a load sample.
+        for other_cores in [2.0, 0.0] {
+            assert_eq!(usable(dir.path(), busy(other_cores)), None, "{other_cores}");
+            let p = peaks(&here, None, || usable(dir.path(), busy(other_cores)));
+            assert_eq!(p.measured, None);
+            assert_eq!(p.published, Some((273.0, "Apple M4 Pro".into())));
+            assert!(!path(dir.path()).exists());
+        }
+        let p = peaks(&here, None, || usable(dir.path(), read_at(&here, 150.0)));
+        assert_eq!(p.measured, Some((150.0, "read, 14 threads".into())));
+        assert_eq!(load(dir.path(), &here), Some(read_at(&here, 150.0)));
     }
 
     #[test]

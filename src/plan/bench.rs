@@ -187,6 +187,9 @@ pub struct BenchPlan {
     /// it against.
     n_vocab: i32,
     meter: Option<super::Meter>,
+    /// This machine's memory bandwidth once the first cell on the host asked for it (`None`
+    /// inside when none could be used): measured once per run, shared by every model.
+    bandwidth: Option<Option<crate::hw::peak::Measurement>>,
     /// Tests that could not run (their model did not load, or llama.cpp failed).
     pub failures: usize,
 }
@@ -221,6 +224,7 @@ impl BenchPlan {
             running: Running::default(),
             n_vocab: 0,
             meter: None,
+            bandwidth: None,
             failures: 0,
         })
     }
@@ -259,7 +263,11 @@ impl Plan for BenchPlan {
             info.model.sha256 = Some(sha);
         }
         let cache = &self.cells[c].setup.cache_dir;
-        let measured = || Some(crate::hw::peak::ensure_measured(cache, &info.machine));
+        let bandwidth = &mut self.bandwidth;
+        let measured = || {
+            let once = || crate::hw::peak::ensure_measured(cache, &info.machine);
+            bandwidth.get_or_insert_with(once).clone()
+        };
         self.meter = Some(super::Meter::new(info, self.cfg.n_gpu_layers, measured)?);
         self.n_vocab = info.model.n_vocab;
         self.running = Running {

@@ -189,9 +189,10 @@ impl SweepPlan {
         let (writer, existing) = ResultsFile::open(&results, cfg.fresh)?;
         cells::check_machine(&existing.records, &results)?;
         // Cells hold their decode rates against this machine's bandwidth: measure it once here
-        // (one taken on a busy machine is not saved, but serves this sweep's cells).
+        // (one taken on a busy machine is neither saved nor used: the cells have no measured
+        // peak).
         let machine = crate::hw::machine::fingerprint();
-        let bandwidth = Some(crate::hw::peak::ensure_measured(cache, &machine));
+        let bandwidth = crate::hw::peak::ensure_measured(cache, &machine);
         let shared = Shared {
             results,
             cache_dir: cache.to_path_buf(),
