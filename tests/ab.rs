@@ -226,7 +226,8 @@ fn too_few_rounds_left_is_a_one_line_error() {
         &["--rounds", "2"],
         "-p 16 -n 8",
     );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Rounds that fail while running are no bad input: exit 1.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     let last = lines(&err).last().copied().unwrap_or_default().to_string();
     assert!(
@@ -235,6 +236,46 @@ fn too_few_rounds_left_is_a_one_line_error() {
     );
     assert!(
         err.contains("round 1 dropped: base exited 3 (see round1-base.log); candidate exited 3"),
+        "{err}"
+    );
+}
+
+/// With no bench arguments (no model needed): sides that fail while running end the check with
+/// exit 1, after a banner naming the bare bench command.
+#[cfg(unix)]
+#[test]
+fn sides_failing_while_running_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let fails = script(dir.path(), "failing-runner", "exit 1");
+    let quiet = script(dir.path(), "quiet-runner", "exit 0");
+    let out = dir.path().join("ab");
+    let o = run(&[
+        "check",
+        "--ab",
+        fails.to_str().unwrap(),
+        quiet.to_str().unwrap(),
+        "--rounds",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let first = lines(&err).first().copied().unwrap_or_default();
+    let banner = format!(
+        "A/B check: 3 rounds of `bench`, records in {}",
+        out.display()
+    );
+    assert_eq!(first, banner, "{err}");
+    let last = lines(&err).last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("error: only 0 of 3 rounds completed on both sides"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "round 1 dropped: base exited 1 (see round1-base.log); candidate wrote no records"
+        ),
         "{err}"
     );
 }

@@ -246,24 +246,27 @@ fn check_ab(
 ) -> anyhow::Result<ExitCode> {
     ab::validate(&mut opts)?;
     crate::exec::signals::install();
-    eprintln!(
-        "A/B check: {} rounds of `bench {}`, records in {}",
-        opts.rounds,
-        opts.bench_args.join(" "),
-        opts.out.display()
-    );
-    let run = ab::pair(ab::run(&opts, &|line| eprintln!("{line}"))?);
+    eprintln!("{}", ab::banner(&opts));
+    let outcomes = ab::run(&opts, &|line| eprintln!("{line}"))?;
+    // A side that refused its arguments (exit 2) was given bad input; any other failed round
+    // is a failure while running.
+    let refused = outcomes.iter().any(ab::RoundOutcome::refused);
+    let run = ab::pair(outcomes);
     for d in &run.dropped {
         eprintln!("{d}");
     }
     if run.kept.len() < ab::MIN_ROUNDS {
-        anyhow::bail!(UsageError(format!(
+        let why = format!(
             "only {} of {} rounds completed on both sides, at least {} are needed (logs in {})",
             run.kept.len(),
             opts.rounds,
             ab::MIN_ROUNDS,
             opts.out.display()
-        )));
+        );
+        if refused {
+            anyhow::bail!(UsageError(why));
+        }
+        anyhow::bail!(why);
     }
     let report = check::check_ab(&opts, &run, check_opts);
     verdict(args, &report, Some(&opts.out))

@@ -48,6 +48,15 @@ pub struct RoundOutcome {
     pub candidate: Result<Records, String>,
 }
 
+impl RoundOutcome {
+    /// Whether a side exited 2, runner's answer to bad input: its arguments fail every round.
+    pub fn refused(&self) -> bool {
+        [&self.base, &self.candidate]
+            .iter()
+            .any(|r| r.as_ref().is_err_and(|why| why.starts_with("exited 2 ")))
+    }
+}
+
 /// A round both sides completed.
 #[derive(Debug)]
 pub struct PairedRound {
@@ -177,21 +186,33 @@ pub fn run(opts: &AbOptions, note: &dyn Fn(&str)) -> Result<Vec<RoundOutcome>, E
                 Side::Candidate => candidate = got,
             }
         }
-        // Exit 2 is runner's answer to bad input: that side's arguments fail every round.
-        let refused = [&base, &candidate]
-            .iter()
-            .any(|r| r.as_ref().is_err_and(|why| why.starts_with("exited 2 ")));
-        outcomes.push(RoundOutcome {
+        let outcome = RoundOutcome {
             round,
             base,
             candidate,
-        });
+        };
+        let refused = outcome.refused();
+        outcomes.push(outcome);
         if refused && round < opts.rounds {
             note("a side refused its arguments (exit 2): the remaining rounds are not run");
             break;
         }
     }
     Ok(outcomes)
+}
+
+/// The line a check starts with: the rounds, the bench command both sides run, and where the
+/// records go.
+pub fn banner(opts: &AbOptions) -> String {
+    let bench: Vec<&str> = std::iter::once("bench")
+        .chain(opts.bench_args.iter().map(String::as_str))
+        .collect();
+    format!(
+        "A/B check: {} rounds of `{}`, records in {}",
+        opts.rounds,
+        bench.join(" "),
+        opts.out.display()
+    )
 }
 
 /// The records file of a side in a round, named by the first four letters of the side's name:
@@ -273,6 +294,34 @@ mod tests {
                 "round 2 dropped: candidate exited 101",
                 "round 4 dropped: base ended by SIGSEGV: crashed; candidate wrote no records",
             ]
+        );
+    }
+
+    #[test]
+    fn a_side_that_exited_2_refused_its_arguments() {
+        assert!(outcome(1, Ok(()), Err("exited 2 (see round1-cand.log)")).refused());
+        assert!(!outcome(1, Err("exited 1 (see round1-base.log)"), Ok(())).refused());
+        assert!(!outcome(1, Err("exited 101 (see x)"), Err("wrote no records")).refused());
+    }
+
+    #[test]
+    fn the_banner_names_the_bench_command_without_a_trailing_space() {
+        let opts = |bench: &[&str]| AbOptions {
+            base: PathBuf::from("a"),
+            candidate: PathBuf::from("b"),
+            rounds: 3,
+            out: PathBuf::from("out"),
+            bench_args: bench.iter().map(|s| s.to_string()).collect(),
+            base_args: Vec::new(),
+            candidate_args: Vec::new(),
+        };
+        assert_eq!(
+            banner(&opts(&[])),
+            "A/B check: 3 rounds of `bench`, records in out"
+        );
+        assert_eq!(
+            banner(&opts(&["-m", "x.gguf", "-p", "16"])),
+            "A/B check: 3 rounds of `bench -m x.gguf -p 16`, records in out"
         );
     }
 
