@@ -115,6 +115,33 @@ fn the_page_charts_load_levels_only_when_records_have_them() {
     assert_eq!(html, page_of(&records), "the same records, other bytes");
 }
 
+/// Records of load levels alone: their machine is listed, and the inter-token latency chart
+/// (which leaves load-level requests to their own section) says so.
+#[test]
+fn a_machine_only_load_levels_ran_on_is_listed() {
+    let fixed = fixed();
+    let q = producing(&fixed);
+    let key = crate::report::obs::from_request(&q).key;
+    let label = crate::report::obs::machine_label(&key.machine, key.site());
+    let item = format!("<li><code>{}</code> {}</li>", key.machine.id(), esc(&label));
+    let only = Records {
+        requests: loaded(&q),
+        ..Default::default()
+    };
+    let html = page_of(&only);
+    assert!(html.contains(&item), "{item} not in {html}");
+    assert!(!html.contains("<h2>Machines</h2>\n<ul>\n</ul>"), "{html}");
+    assert!(
+        html.contains("every sweep request outside load levels"),
+        "{html}"
+    );
+    assert!(!html.contains("every sweep request and bench"), "{html}");
+    // The same machine in the guide's records and in load levels is listed once.
+    let mut both = fixed;
+    both.requests.extend(loaded(&q));
+    assert_eq!(page_of(&both).matches(&item).count(), 1);
+}
+
 #[test]
 fn only_the_kinds_of_load_present_get_a_ttft_chart() {
     let records = fixed();

@@ -13,6 +13,7 @@ use crate::record::Records;
 use crate::report::guide::{self, rows::GuideRow, Guide};
 use crate::report::obs::{self, Obs};
 use crate::report::table::{self, opt, Column, Grid};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Escapes text for HTML, its control characters written visibly (see [`visible`]).
@@ -61,9 +62,9 @@ fn figures(all: &[Obs], g: &Guide) -> Result<Vec<String>, String> {
         figure(
             "itl",
             &charts::itl(&series)?,
-            "Gaps between consecutive tokens of every sweep request and bench \
-             repetition. Bars run to the pooled 99th percentile; slower gaps are \
-             counted in the last bar.",
+            "Gaps between consecutive tokens of every bench repetition and every sweep \
+             request outside load levels (their ITL is in the load-level table). Bars \
+             run to the pooled 99th percentile; slower gaps are counted in the last bar.",
         ),
         figure(
             "decode",
@@ -172,11 +173,11 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
         })
     );
     s.push_str("<h2>Machines</h2>\n<ul>\n");
-    for m in &g.machines {
+    for (id, label) in machines(g, records) {
         s.push_str(&format!(
             "<li><code>{}</code> {}</li>\n",
-            esc(&m.id),
-            esc(&m.label)
+            esc(&id),
+            esc(&label)
         ));
     }
     s.push_str("</ul>\n");
@@ -195,6 +196,27 @@ pub fn page(g: &Guide, records: &Records) -> Result<String, String> {
     ))?);
     s.push_str("</body>\n</html>\n");
     Ok(s)
+}
+
+/// The machines the page lists, as `(id, label)`: the guide's, then those only load levels
+/// ran on (the guide leaves load-level requests out: they shared the machine).
+fn machines(g: &Guide, records: &Records) -> Vec<(String, String)> {
+    let listed = |f: &obs::Fingerprint, w: obs::Weights| {
+        (g.machines.iter()).any(|m| m.fingerprint == *f && m.weights == w)
+    };
+    let load_only: BTreeSet<(obs::Fingerprint, obs::Weights)> = (records.requests.iter())
+        .filter(|r| r.traffic.is_some())
+        .map(|r| {
+            let key = obs::from_request(r).key;
+            let site = key.site();
+            (key.machine, site)
+        })
+        .filter(|(f, w)| !listed(f, *w))
+        .collect();
+    (g.machines.iter())
+        .map(|m| (m.id.clone(), m.label.clone()))
+        .chain((load_only.iter()).map(|(f, w)| (f.id(), obs::machine_label(f, *w))))
+        .collect()
 }
 
 /// `runner report`: writes the page drawn from the records and reference/published.csv under
