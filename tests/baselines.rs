@@ -787,3 +787,38 @@ fn headers_and_keys_that_cannot_be_sent_are_refused_before_the_run() {
     let err = refused_sweep(dir.path(), &args, &[("MY_KEY", "sk-secret\r\nx: y")]);
     assert!(err.contains("MY_KEY") && !err.contains("secret"), "{err}");
 }
+
+#[test]
+fn a_toml_error_names_its_place_and_never_quotes_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cfg.toml");
+    std::fs::write(
+        &config,
+        "[openai]\nheaders = { \"X-Api-Key\" = \"sk-live-HEADERSECRET\", \"X-Org\" = 5 }\n",
+    )
+    .unwrap();
+    let args = format!(
+        "sweep --backend openai:x --backend-config {} --scenario short-response",
+        config.display()
+    );
+    let err = refused_sweep(dir.path(), &args, &[]);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {}: line 2, column 61: invalid type: integer `5`, expected a string",
+            config.display()
+        )
+    );
+    // A syntax error on a line of megabytes is told in a few words.
+    let prices = dir.path().join("prices.toml");
+    let line = format!("x = \"{}\" y\n", "z".repeat(4 << 20));
+    std::fs::write(&prices, format!("# prices\n{line}")).unwrap();
+    let args = format!(
+        "sweep --backend openai:x --prices {} --scenario short-response",
+        prices.display()
+    );
+    let err = refused_sweep(dir.path(), &args, &[]);
+    let want = format!("error: {}: line 2, column ", prices.display());
+    assert!(err.starts_with(&want), "{}", &err[..err.len().min(500)]);
+    assert!(err.len() < 400, "{} bytes", err.len());
+}

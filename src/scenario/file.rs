@@ -13,6 +13,7 @@ use super::{
     Grader, Message, Prompt, Role, Sampling, Scenario, ScenarioError, ScenarioKind, GRADER_TYPES,
 };
 use crate::util::shown;
+use crate::util::toml_error::{self, one_line, short_floats};
 
 pub(crate) const DEFAULT_SEED: u32 = 42;
 const DEFAULT_MAX_TOKENS: u32 = 256;
@@ -146,61 +147,21 @@ fn from_toml<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, St
     })
 }
 
-/// toml's (serde's) message with each `floating point `DIGITS`` it quotes that is longer than
-/// 20 characters in its plain-or-exponent form (`1e300`, not 301 digits).
-pub(crate) fn short_floats(message: &str) -> String {
-    const TAG: &str = "floating point `";
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(i) = rest.find(TAG) {
-        let (head, tail) = rest.split_at(i + TAG.len());
-        out.push_str(head);
-        let end = tail.find('`').unwrap_or(tail.len());
-        let digits = &tail[..end];
-        match digits.parse::<f64>() {
-            Ok(v) if digits.len() > 20 => out.push_str(&shown(v, 1e-4)),
-            _ => out.push_str(digits),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// The error with its line and column where toml knows where it is (a nesting too deep has
 /// no place: it is told without one, not at line 1).
 fn syntax_error(e: &toml::de::Error, text: &str, path: &Path) -> ScenarioError {
-    let message = one_line(&short_floats(e.message()));
-    let Some(span) = e.span() else {
-        return ScenarioError::Invalid {
+    match toml_error::located(e, text) {
+        (Some((line, column)), message) => ScenarioError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        },
+        (None, message) => ScenarioError::Invalid {
             path: path.to_path_buf(),
             message,
-        };
-    };
-    let (line, column) = line_column(text, span.start.min(text.len()));
-    ScenarioError::Syntax {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
+        },
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 /// The longest time limit a prompt may have, in seconds (about 32 years).

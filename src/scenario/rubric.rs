@@ -69,7 +69,7 @@ pub fn load(path: &Path) -> Result<Rubric, String> {
     judge
         .try_into()
         .map_err(|e: toml::de::Error| {
-            let message = super::file::short_floats(&e.to_string());
+            let message = crate::util::toml_error::short_floats(&e.to_string());
             message.replace('\n', " ").trim().to_string()
         })
         .and_then(|rubric: Rubric| rubric.check().map(|()| rubric))

@@ -212,25 +212,6 @@ fn syntax_error_has_line_and_column() {
     );
 }
 
-#[test]
-fn short_floats_shortens_only_long_quoted_floats() {
-    let long = format!("1{}.0", "0".repeat(40));
-    assert_eq!(
-        file::short_floats(&format!(
-            "invalid type: floating point `{long}`, expected u32"
-        )),
-        "invalid type: floating point `1e40`, expected u32"
-    );
-    for kept in [
-        "invalid type: floating point `2.5`, expected u32",
-        "invalid type: integer `100000000000000000000000`, expected a string",
-        "floating point `not a number at all, really`",
-        "floating point `unterminated",
-    ] {
-        assert_eq!(file::short_floats(kept), kept);
-    }
-}
-
 /// An error toml gives no place (a dotted key nested past its limit) is told without one, not
 /// at line 1, column 1.
 #[test]
@@ -238,15 +219,6 @@ fn a_syntax_error_without_a_place_names_none() {
     let deep = ["a"; 300].join(".");
     let err = load_error(&with_header(&format!("\n\nx.{deep} = 1\n")));
     assert_eq!(err, "scenarios/x.toml: recursion limit");
-}
-
-#[test]
-fn line_column_counts_characters() {
-    assert_eq!(file::line_column("ab\ncd", 0), (1, 1));
-    assert_eq!(file::line_column("ab\ncd", 4), (2, 2));
-    assert_eq!(file::line_column("é\nxé", 5), (2, 2));
-    assert_eq!(file::line_column("é", 1), (1, 1));
-    assert_eq!(file::line_column("ab", 99), (1, 3));
 }
 
 /// Loading `text` fails with a one-line error starting with `scenarios/x.toml: {want}`.

@@ -112,9 +112,14 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
 /// error is one line naming the file.
 pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = read_input(path, Input::Config).map_err(|e| format!("{}: {e}", path.display()))?;
+    // `line L, column C: message`, never the source line toml's Display quotes (a secret on
+    // it, or megabytes of it).
     toml::from_str(&text).map_err(|e| {
-        let msg = e.to_string().replace('\n', " ");
-        format!("{}: {}", path.display(), msg.trim())
+        format!(
+            "{}: {}",
+            path.display(),
+            super::toml_error::describe(&e, &text)
+        )
     })
 }
 

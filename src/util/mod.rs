@@ -12,6 +12,7 @@ pub mod names;
 pub mod quantile;
 pub mod rng;
 pub mod time;
+pub mod toml_error;
 
 /// Refuses a value of a list flag given twice (`--concurrency 1,1`, `-t 2,2`): one line,
 /// `FLAG WRITTEN: given twice`, where `earlier` holds the values before `value` and `written`
