@@ -822,3 +822,41 @@ fn a_toml_error_names_its_place_and_never_quotes_the_line() {
     assert!(err.starts_with(&want), "{}", &err[..err.len().min(500)]);
     assert!(err.len() < 400, "{} bytes", err.len());
 }
+
+#[test]
+fn a_price_table_that_would_misprice_the_sweep_is_refused_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.toml");
+    let entry = |provider: &str, model: &str, output: &str, date: &str| {
+        format!("[[price]]\nprovider = \"{provider}\"\nmodel = \"{model}\"\ninput = 1.0\noutput = {output}\ndate = \"{date}\"\nsource = \"s\"\n")
+    };
+    for (table, said) in [
+        (
+            entry("openai", "x", "1e300", "2025-11-01"),
+            "x: prices must be at most 10000 USD per million tokens, got 1e300",
+        ),
+        (
+            entry("opneai", "x", "1.0", "2025-11-01"),
+            "x: provider 'opneai' is not one of ollama, openai, anthropic",
+        ),
+        (
+            entry("openai", "x", "1.0", "2025-11-01") + &entry("openai", "x", "2.0", "2025-11-02"),
+            "openai:x is priced twice (one entry per provider and model)",
+        ),
+        (
+            entry("openai", "x", "1.0", "Nov 2025"),
+            "x: date 'Nov 2025' is not a date written YYYY-MM-DD",
+        ),
+    ] {
+        std::fs::write(&prices, &table).unwrap();
+        let args = format!(
+            "sweep --backend openai:x --prices {} --scenario short-response",
+            prices.display()
+        );
+        let err = refused_sweep(dir.path(), &args, &[]);
+        assert_eq!(
+            err.trim_end(),
+            format!("error: {}: {said}", prices.display())
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! What a request cost: nothing for local backends, the provider's own figure when it reports
 //! one, else token counts priced from a dated table (`scenarios/prices.toml`).
 
-use crate::record::ServerReport;
+use crate::record::{BackendKind, ServerReport};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -32,21 +32,63 @@ pub fn builtin_path() -> PathBuf {
     crate::scenario::builtin_dir().join("prices.toml")
 }
 
+/// The most a price may be, US dollars per million tokens: past every provider's, and low enough
+/// that a request of a hundred million tokens at it stays within the cost a record may hold (a
+/// million dollars, `record::plausible`).
+pub const MAX_PRICE: f64 = 10_000.0;
+
 impl Prices {
-    /// Reads a price table; every error is one line naming the file.
+    /// Reads a price table; every error is one line naming the file. Each price is from 0 to
+    /// [`MAX_PRICE`], each provider a kind of HTTP backend (`openai`, `anthropic`, `ollama`),
+    /// each provider's model priced once, and each date written `YYYY-MM-DD`.
     pub fn load(path: &Path) -> Result<Prices, String> {
         let p: Prices = crate::util::fs::read_toml(path)?;
-        for e in &p.price {
+        p.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(p)
+    }
+
+    /// Why an entry cannot be right: its first price out of range, a provider no backend is,
+    /// a provider's model priced twice, or a date not written `YYYY-MM-DD`.
+    fn check(&self) -> Result<(), String> {
+        let providers: Vec<&str> = (BackendKind::ALL.iter())
+            .filter(|k| **k != BackendKind::Native)
+            .map(|k| k.as_str())
+            .collect();
+        for (i, e) in self.price.iter().enumerate() {
             let all = [Some(e.input), e.cached_input, e.cache_write, Some(e.output)];
             if all.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {
+                return Err(format!("{}: prices must be 0 or more", e.model));
+            }
+            if let Some(v) = all.iter().flatten().find(|v| **v > MAX_PRICE) {
                 return Err(format!(
-                    "{}: {}: prices must be 0 or more",
-                    path.display(),
-                    e.model
+                    "{}: prices must be at most {MAX_PRICE} USD per million tokens, got {}",
+                    e.model,
+                    crate::util::shown(*v, 1e-4)
+                ));
+            }
+            if !providers.contains(&e.provider.as_str()) {
+                return Err(format!(
+                    "{}: provider '{}' is not one of {}",
+                    e.model,
+                    e.provider,
+                    providers.join(", ")
+                ));
+            }
+            let before = &self.price[..i];
+            if (before.iter()).any(|o| o.provider == e.provider && o.model == e.model) {
+                return Err(format!(
+                    "{}:{} is priced twice (one entry per provider and model)",
+                    e.provider, e.model
+                ));
+            }
+            if !is_ymd(&e.date) {
+                return Err(format!(
+                    "{}: date '{}' is not a date written YYYY-MM-DD",
+                    e.model, e.date
                 ));
             }
         }
-        Ok(p)
+        Ok(())
     }
 
     /// The entry for a provider's model: an exact name, else the entry the name is followed by
@@ -79,6 +121,24 @@ fn is_date(s: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `s` is a calendar date written `YYYY-MM-DD` (`2025-11-01`).
+fn is_ymd(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(b.len() == 10 && b[4] == b'-' && b[7] == b'-') {
+        return false;
+    }
+    if !(digits(0..4) && digits(5..7) && digits(8..10)) {
+        return false;
+    }
+    let number = |r: std::ops::Range<usize>| s[r].parse::<u8>().unwrap_or(0);
+    let (Ok(year), Ok(month)) = (s[0..4].parse::<i32>(), time::Month::try_from(number(5..7)))
+    else {
+        return false;
+    };
+    time::Date::from_calendar_date(year, month, number(8..10)).is_ok()
 }
 
 /// A request's cost in US dollars and where the figure comes from; `(None, None)` when
@@ -158,6 +218,92 @@ mod tests {
         // 0.5 M fresh at 2.50 + 0.5 M cached at 1.25 + 1 M out at 10.00
         assert!((usd.unwrap() - 11.875).abs() < 1e-9);
         assert!(src.unwrap().starts_with("prices.toml"));
+    }
+
+    /// Loads `entry` as a price table written in `dir`.
+    fn load_one(dir: &Path, entry: &str) -> Result<Prices, String> {
+        let path = dir.join("prices.toml");
+        std::fs::write(&path, entry).unwrap();
+        Prices::load(&path)
+    }
+
+    const GOOD: &str = "[[price]]\nprovider = \"openai\"\nmodel = \"m\"\ninput = 2.5\noutput = 10.0\ndate = \"2025-11-01\"\nsource = \"s\"\n";
+
+    #[test]
+    fn a_table_a_sweep_would_misprice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = load_one(dir.path(), GOOD).unwrap();
+        assert_eq!(p.price.len(), 1);
+        let at_most = GOOD.replace("output = 10.0", "output = 10000.0");
+        assert!(load_one(dir.path(), &at_most).is_ok());
+        for (from, to, want) in [
+            (
+                "output = 10.0",
+                "output = 1e300",
+                "m: prices must be at most 10000 USD per million tokens, got 1e300",
+            ),
+            (
+                "input = 2.5",
+                "input = 2.5\ncached_input = 10000.5",
+                "m: prices must be at most 10000 USD per million tokens, got 10000.5",
+            ),
+            ("input = 2.5", "input = -1.0", "m: prices must be 0 or more"),
+            (
+                "provider = \"openai\"",
+                "provider = \"opnai\"",
+                "m: provider 'opnai' is not one of ollama, openai, anthropic",
+            ),
+            (
+                "provider = \"openai\"",
+                "provider = \"native\"",
+                "m: provider 'native' is not one of ollama, openai, anthropic",
+            ),
+            (
+                "2025-11-01",
+                "2025-11",
+                "m: date '2025-11' is not a date written YYYY-MM-DD",
+            ),
+            (
+                "2025-11-01",
+                "2025-13-01",
+                "m: date '2025-13-01' is not a date written YYYY-MM-DD",
+            ),
+            (
+                "2025-11-01",
+                "01/11/2025",
+                "m: date '01/11/2025' is not a date written YYYY-MM-DD",
+            ),
+            (
+                "2025-11-01",
+                "2025-02-30",
+                "m: date '2025-02-30' is not a date written YYYY-MM-DD",
+            ),
+        ] {
+            let e = load_one(dir.path(), &GOOD.replace(from, to)).unwrap_err();
+            let path = dir.path().join("prices.toml");
+            assert_eq!(e, format!("{}: {want}", path.display()));
+        }
+        let twice = format!("{GOOD}{}", GOOD.replace("2.5", "3.0"));
+        let e = load_one(dir.path(), &twice).unwrap_err();
+        assert!(
+            e.ends_with(": openai:m is priced twice (one entry per provider and model)"),
+            "{e}"
+        );
+        // The same model of another provider is another entry.
+        let other = format!("{GOOD}{}", GOOD.replace("\"openai\"", "\"anthropic\""));
+        assert_eq!(load_one(dir.path(), &other).unwrap().price.len(), 2);
+        for date in ["2024-02-29", "1999-12-31"] {
+            assert!(is_ymd(date), "{date}");
+        }
+        for date in [
+            "2023-02-29",
+            "+025-11-01",
+            "2025-1-01",
+            "2025-11-01 ",
+            "２025-11-01",
+        ] {
+            assert!(!is_ymd(date), "{date}");
+        }
     }
 
     #[test]
