@@ -860,3 +860,59 @@ fn a_price_table_that_would_misprice_the_sweep_is_refused_before_it_runs() {
         );
     }
 }
+
+#[test]
+fn a_model_name_holding_the_api_key_is_refused_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-test-SECRET123";
+    let closed = free_port();
+    let openai = format!("--openai-base-url http://127.0.0.1:{closed}/v1");
+    let config = dir.path().join("backends.toml");
+    std::fs::write(&config, "[ollama]\napi_key_env = \"MY_KEY\"\n").unwrap();
+    let ollama = format!(
+        "--ollama-host 127.0.0.1:{closed} --backend-config {}",
+        config.display()
+    );
+    for (args, var) in [
+        (
+            format!("sweep --backend openai:{key} {openai}"),
+            "OPENAI_API_KEY",
+        ),
+        // Named twice: still refused for the key, not named.
+        (
+            format!("sweep --backend openai:org/{key}-x,openai:org/{key}-x {openai}"),
+            "OPENAI_API_KEY",
+        ),
+        (
+            format!(
+                "sweep --backend anthropic:{key} --anthropic-base-url http://127.0.0.1:{closed}"
+            ),
+            "ANTHROPIC_API_KEY",
+        ),
+        (
+            format!("sweep --backend ollama:x {ollama} --judge openai:{key} {openai}"),
+            "OPENAI_API_KEY",
+        ),
+        (format!("sweep --backend ollama:{key} {ollama}"), "MY_KEY"),
+    ] {
+        let args = format!("{args} --scenario short-response --limit 1");
+        let env = [
+            ("OPENAI_API_KEY", key),
+            ("ANTHROPIC_API_KEY", key),
+            ("MY_KEY", key),
+        ];
+        let err = refused_sweep(dir.path(), &args, &env);
+        assert!(
+            err.contains("the model name holds the API key") && err.contains(var),
+            "{args}: {err}"
+        );
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+    // A key too short to redact is no key to find in a name: the sweep runs (its one request
+    // fails, nothing listening).
+    let args = words(&format!(
+        "sweep --backend openai:gpt-x {openai} --scenario short-response --limit 1"
+    ));
+    let o = run_in(dir.path(), &args, &[("OPENAI_API_KEY", "gpt")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}

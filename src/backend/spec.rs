@@ -227,6 +227,9 @@ pub fn endpoint(
         BackendKind::Native => return Err("native is not an HTTP backend".into()),
     };
     let key_env = cfg.api_key_env.as_deref().or(key_env);
+    if let Some(var) = key_env {
+        check_model_name(spec, var)?;
+    }
     let key = match key_env {
         Some(var) => read_key(spec, var)?,
         None => None,
@@ -317,6 +320,23 @@ fn read_key(spec: &BackendId, var: &str) -> Result<Option<Secret>, String> {
         return Err(bad());
     }
     Ok(Some(Secret(key.to_string())))
+}
+
+/// Refuses a model name that holds the API key in environment variable `var` (a key too short
+/// to redact never counts): the name is shown in every table and kept in every record. The
+/// error names the kind and the variable, never the name.
+fn check_model_name(spec: &BackendId, var: &str) -> Result<(), String> {
+    let Some(raw) = std::env::var_os(var) else {
+        return Ok(());
+    };
+    let key = Secret::new(raw.to_string_lossy().trim());
+    if key.appears_in(&spec.model) {
+        return Err(format!(
+            "{}: the model name holds the API key (${var}); the key is sent as a header only: name the model alone",
+            spec.kind
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a configured header that cannot be sent: a name that is not an HTTP token, a value

@@ -45,6 +45,13 @@ fn seconds(flag: &str, v: f64, min: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v).map_err(|e| format!("{flag}: {e}"))
 }
 
+/// The first backend named again after its first place in `specs`.
+fn named_twice(specs: &[BackendId]) -> Option<&BackendId> {
+    (specs.iter().enumerate())
+        .find(|(i, b)| specs[..*i].contains(*b))
+        .map(|(_, b)| b)
+}
+
 /// What a sweep runs besides (or instead of) llama.cpp in-process.
 #[derive(Default)]
 pub struct Baselines {
@@ -94,19 +101,16 @@ impl Baselines {
         };
         let prices_path = a.prices.clone().unwrap_or_else(cost::builtin_path);
         let prices = Prices::load(&prices_path)?;
-        let mut specs: Vec<BackendId> = Vec::new();
-        for s in &a.backends {
-            let b: BackendId = s.parse()?;
-            if specs.contains(&b) {
-                return Err(format!("backend '{b}' is named twice"));
-            }
-            specs.push(b);
-        }
+        let specs = (a.backends.iter())
+            .map(|s| s.parse::<BackendId>())
+            .collect::<Result<Vec<_>, String>>()?;
         if specs.is_empty() {
             return Err("--backend names no backend".into());
         }
         let client = Client::new();
-        let http = (specs.iter().filter(|b| !b.is_native()))
+        // Each endpoint first: one whose model name holds its API key is refused without
+        // naming it, before any message names a backend.
+        let http: Vec<Remote> = (specs.iter().filter(|b| !b.is_native()))
             .map(|b| {
                 Ok(Remote::new(
                     spec::endpoint(b, &flags, &config)?,
@@ -114,6 +118,9 @@ impl Baselines {
                 ))
             })
             .collect::<Result<_, String>>()?;
+        if let Some(b) = named_twice(&specs) {
+            return Err(format!("backend '{b}' is named twice"));
+        }
         let mut judges = Vec::new();
         for s in &a.judges {
             let b: BackendId = s.parse()?;
