@@ -916,3 +916,14 @@ fn a_model_name_holding_the_api_key_is_refused_without_showing_it() {
     let o = run_in(dir.path(), &args, &[("OPENAI_API_KEY", "gpt")]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+#[test]
+fn a_judge_named_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let args = format!(
+        "sweep --backend openai:m --openai-base-url http://127.0.0.1:{closed}/v1 --judge openai:x,anthropic:y,openai:x --scenario short-response"
+    );
+    let err = refused_sweep(dir.path(), &args, &[]);
+    assert_eq!(err.trim_end(), "error: judge 'openai:x' is named twice");
+}

@@ -122,12 +122,18 @@ impl Baselines {
             return Err(format!("backend '{b}' is named twice"));
         }
         let mut judges = Vec::new();
+        let mut judge_specs = Vec::new();
         for s in &a.judges {
             let b: BackendId = s.parse()?;
             if !matches!(b.kind, BackendKind::OpenAi | BackendKind::Anthropic) {
                 return Err(format!("judge '{b}': judges are openai:MODEL or anthropic:MODEL backends (Ollama serves the OpenAI API at /v1: use openai:MODEL with --openai-base-url http://HOST:11434/v1)"));
             }
             judges.push(spec::endpoint(&b, &flags, &config)?);
+            judge_specs.push(b);
+        }
+        // A judge named twice would score every answer twice and count twice in the panel.
+        if let Some(b) = named_twice(&judge_specs) {
+            return Err(format!("judge '{b}' is named twice"));
         }
         Ok(Baselines {
             prices,
@@ -237,6 +243,11 @@ mod tests {
         assert!(e.contains("named twice"), "{e}");
         assert!(Baselines::from_options(&options(&[])).is_err());
         let mut o = options(&["native"]);
+        o.judges = vec!["openai:x".into(), "anthropic:x".into(), "openai:x".into()];
+        let e = Baselines::from_options(&o).err().expect("refused");
+        assert_eq!(e, "judge 'openai:x' is named twice");
+        o.judges = vec!["openai:x".into(), "anthropic:x".into(), "openai:y".into()];
+        assert_eq!(Baselines::from_options(&o).unwrap().judges.len(), 3);
         o.judges = vec!["ollama:x".into()];
         assert!(Baselines::from_options(&o)
             .err()
