@@ -1032,3 +1032,35 @@ fn a_results_file_that_cannot_grow_stops_the_sweep_with_one_line_and_resumes() {
         .collect();
     assert_eq!((requests(&recs).len(), ids.len()), (4, 4), "{ids:?}");
 }
+
+#[test]
+fn the_shipped_scenarios_are_written_into_the_cache_the_command_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flag, env) = (dir.path().join("cX"), dir.path().join("cY"));
+    std::fs::create_dir(&flag).unwrap();
+    let o = runner()
+        .env("RUNNER_CACHE_DIR", &env)
+        .arg("--cache-dir")
+        .arg(&flag)
+        .args(["sweep", "-m", "/nonexistent/m.gguf", "-q", "source"])
+        .arg("--results")
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    // Refused for its model, after reading its scenarios and prices.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let shipped: Vec<String> = std::fs::read_dir(flag.join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        shipped.len() == 1 && shipped[0].starts_with("shipped-"),
+        "{shipped:?}"
+    );
+    assert!(flag
+        .join("scenarios")
+        .join(&shipped[0])
+        .join("prices.toml")
+        .is_file());
+    assert!(!env.exists(), "$RUNNER_CACHE_DIR was written");
+}

@@ -27,9 +27,9 @@ pub struct Prices {
     pub price: Vec<Price>,
 }
 
-/// The shipped table (`scenarios/prices.toml`, built into the binary).
-pub fn builtin_path() -> PathBuf {
-    crate::scenario::builtin_dir().join("prices.toml")
+/// The shipped table (`scenarios/prices.toml`, built into the binary), as written into `cache`.
+pub fn builtin_path(cache: &Path) -> PathBuf {
+    crate::scenario::builtin_dir_in(cache).join("prices.toml")
 }
 
 /// The most a price may be, US dollars per million tokens: past every provider's, and low enough
@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn the_shipped_table_loads_and_prices_a_request() {
-        let p = Prices::load(&builtin_path()).unwrap();
+        let p = Prices::load(&builtin_path(&crate::util::fs::cache_dir(None))).unwrap();
         assert!(p.find("anthropic", "claude-haiku-4-5-20251001").is_some());
         assert!(p.find("openai", "openai/gpt-4o-mini").unwrap().model == "gpt-4o-mini");
         assert!(p.find("openai", "gpt-4o-mini-2024-07-18").unwrap().model == "gpt-4o-mini");

@@ -172,8 +172,9 @@ impl SweepPlan {
     }
 }
 
-pub(super) fn load_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
-    let dirs = vec![scenario::builtin_dir(), PathBuf::from("scenarios")];
+/// The scenarios `names` names: shipped ones (written into `cache`), else files.
+pub(super) fn load_scenarios(names: &[String], cache: &Path) -> anyhow::Result<Vec<Scenario>> {
+    let dirs = vec![scenario::builtin_dir_in(cache), PathBuf::from("scenarios")];
     let mut out: Vec<Scenario> = Vec::new();
     for name in names {
         let path = scenario::resolve(name, &dirs).map_err(|e| Invalid(e.to_string()))?;

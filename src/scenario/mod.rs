@@ -282,28 +282,38 @@ const SHIPPED: [(&str, &str); 4] = [
     ),
 ];
 
+/// The directory of the shipped scenarios and price table in the default cache (`$RUNNER_CACHE_DIR`,
+/// else the platform's): [`builtin_dir_in`] of that cache.
+pub fn builtin_dir() -> PathBuf {
+    builtin_dir_in(&crate::util::fs::cache_dir(None))
+}
+
 /// The directory of the shipped scenarios and price table: the copies built into this binary,
 /// written once to `<cache>/scenarios/shipped-<hash of their contents>/` (the system's
-/// temporary directory where the cache cannot be written), so that a binary finds them
+/// temporary directory where `cache` cannot be written), so that a binary finds them
 /// wherever it is installed and run from, and a sweep's cells read the very files it checked.
-pub fn builtin_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let name = format!("shipped-{:016x}", shipped_hash());
-        let cache = crate::util::fs::cache_dir(None)
-            .join("scenarios")
-            .join(&name);
-        let temp = std::env::temp_dir().join(format!("runner-scenarios-{name}"));
-        match write_shipped(&cache) {
-            Ok(()) => cache,
-            // Where neither can be written, reading the missing files names the path.
-            Err(_) => {
-                let _ = write_shipped(&temp);
-                temp
-            }
+/// `cache` is the cache the command runs with (`--cache-dir`, else `$RUNNER_CACHE_DIR`, else
+/// the platform's).
+pub fn builtin_dir_in(cache: &Path) -> PathBuf {
+    // Written once per cache a process uses.
+    static DIRS: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = dirs.iter().find(|(c, _)| c == cache) {
+        return dir.clone();
+    }
+    let name = format!("shipped-{:016x}", shipped_hash());
+    let in_cache = cache.join("scenarios").join(&name);
+    let temp = std::env::temp_dir().join(format!("runner-scenarios-{name}"));
+    let dir = match write_shipped(&in_cache) {
+        Ok(()) => in_cache,
+        // Where neither can be written, reading the missing files names the path.
+        Err(_) => {
+            let _ = write_shipped(&temp);
+            temp
         }
-    })
-    .clone()
+    };
+    dirs.push((cache.to_path_buf(), dir.clone()));
+    dir
 }
 
 /// FNV-1a over the shipped files' names and contents.
