@@ -339,7 +339,11 @@ fn bad_input_is_a_one_line_error() {
         ),
         (
             vec!["check", "--ab", bin, bin, "--rounds", "-3"],
-            "0 or more",
+            "must be at least 2 (a paired check compares rounds), got -3",
+        ),
+        (
+            vec!["check", "--ab", bin, bin, "--rounds", "4294967296"],
+            "must be at most 100, got 4294967296",
         ),
         (
             vec!["check", "--ab", bin, bin, "--rounds", "4294967295"],

@@ -266,8 +266,9 @@ pub fn endpoint(
         }
         Some(s) => {
             return Err(format!(
-                "{spec}: warmup_limit is seconds above 0 and at most {}, not {s}",
-                MAX_WARMUP_LIMIT.as_secs()
+                "{spec}: warmup_limit is seconds above 0 and at most {}, not {}",
+                MAX_WARMUP_LIMIT.as_secs(),
+                crate::util::shown(s, 1e-4)
             ))
         }
     };
@@ -524,6 +525,26 @@ mod tests {
         );
         for bad in ["", "openai", "openai:", "vllm:x", "Native"] {
             assert!(bad.parse::<BackendId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_warmup_limit_out_of_range_is_told_in_a_few_digits() {
+        let spec: BackendId = "ollama:m".parse().unwrap();
+        for (limit, shown) in [(1e300, "1e300"), (-1.0, "-1"), (86400.5, "86400.5")] {
+            let mut cfg = BTreeMap::new();
+            cfg.insert(
+                "ollama".to_string(),
+                EndpointConfig {
+                    warmup_limit: Some(limit),
+                    ..Default::default()
+                },
+            );
+            let e = endpoint(&spec, &UrlFlags::default(), &cfg).unwrap_err();
+            assert_eq!(
+                e,
+                format!("ollama:m: warmup_limit is seconds above 0 and at most 86400, not {shown}")
+            );
         }
     }
 

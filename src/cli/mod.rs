@@ -16,7 +16,10 @@ use bench::BenchArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
-use values::{parse_passes, parse_percent, parse_positive, parse_rate, parse_threads};
+use values::{
+    parse_count, parse_guide_tokens, parse_passes, parse_percent, parse_positive, parse_rate,
+    parse_seed, parse_threads,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,14 +112,14 @@ pub struct SynthArgs {
     #[arg(short, long)]
     pub quant: Option<String>,
     /// Keep only the first N layers (every per-layer shape stays the model's) [default: all]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub layers: Option<u32>,
     /// Seed of the random weights and routers.
-    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub seed: u64,
     /// Routed experts instead of the published count, at most 1024 (MoE models; experts per
     /// token stay).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub experts: Option<u32>,
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
     #[arg(long, conflicts_with = "tokenizer")]
@@ -142,7 +145,7 @@ pub struct TwinArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub seed: u64,
     /// Plain random bytes instead of well-scaled quantized values (a contrast: scales become
     /// NaN or infinity).
@@ -156,15 +159,15 @@ pub struct HwArgs {
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
     /// Timed passes per kernel and thread count, 1 to 1000 (the median is reported).
-    #[arg(long, default_value = "5", value_parser = parse_passes, allow_negative_numbers = true)]
+    #[arg(long, default_value = "5", value_parser = parse_passes, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub passes: u32,
     /// Size of each of the three arrays in MiB, together at most half the RAM [default: 4 × the
     /// largest cache, at least 256].
-    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
+    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub size_mib: Option<u32>,
     /// Thread counts to measure, 1 to 512 (llama.cpp's limit) [default: 1 and every logical
     /// core].
-    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub threads: Vec<u32>,
     /// List the table of published peak bandwidths instead of measuring (without --passes,
     /// --size-mib or -t, which only a measurement takes).
@@ -195,7 +198,7 @@ pub struct CheckArgs {
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     pub ab: Option<Vec<PathBuf>>,
     /// With --ab: rounds (each runs both builds once; 2 to 100).
-    #[arg(long, default_value = "5", requires = "ab", value_parser = parse_rounds, allow_negative_numbers = true)]
+    #[arg(long, default_value = "5", requires = "ab", value_parser = parse_rounds, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub rounds: u32,
     /// With --ab: where each side's records and output go [default: results/runs/ab-TIME].
     #[arg(long, value_name = "DIR", requires = "ab")]
@@ -207,7 +210,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ARGS", requires = "ab", allow_hyphen_values = true)]
     pub candidate_args: Option<String>,
     /// Slowdown tolerated before a change counts, in percent (`5%` or `5`).
-    #[arg(long, default_value = "5%", value_parser = parse_percent, allow_negative_numbers = true)]
+    #[arg(long, default_value = "5%", value_parser = parse_percent, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub tolerance: f64,
     /// Write the current records as the new baseline instead of checking.
     #[arg(long, conflicts_with = "ab")]
@@ -215,7 +218,7 @@ pub struct CheckArgs {
     /// Current samples measured while other processes kept more cores than this busy make a
     /// slowdown "slower, busy machine": reported, but not a failure (a busy baseline excuses
     /// nothing: it only understates a slowdown).
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true, allow_hyphen_values = true)]
     pub busy_threshold: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -225,15 +228,17 @@ pub struct CheckArgs {
     pub bench_args: Vec<String>,
 }
 
-/// A number of A/B rounds: at least 2, at most 100.
+/// A number of A/B rounds: at least 2, at most 100; any other number (a negative one, one past
+/// every integer type) is told that range.
 fn parse_rounds(s: &str) -> Result<u32, String> {
-    let min = crate::plan::ab::MIN_ROUNDS;
-    match values::parse_count(s)? {
-        n if (n as usize) < min => Err(format!(
-            "must be at least {min} (a paired check compares rounds), got {n}"
-        )),
-        n => values::at_most(n, MAX_ROUNDS, ""),
-    }
+    let min = crate::plan::ab::MIN_ROUNDS as u32;
+    values::bounded(s, min, MAX_ROUNDS, "").map_err(|e| match e.starts_with("must be at least") {
+        true => format!(
+            "must be at least {min} (a paired check compares rounds), got {}",
+            s.trim()
+        ),
+        false => e,
+    })
 }
 
 /// The most A/B rounds one check runs (each round runs both builds' benches).
@@ -281,20 +286,20 @@ pub struct GuideArgs {
     pub machine: Option<String>,
     /// Share of the published peak bandwidth assumed for machines without records: a fraction
     /// above 0 and at most 1 (0.5) or a percentage (50%).
-    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub efficiency: f64,
     /// Print the prediction model's leave-one-out validation against the published rows
     /// (DIR/reference/llama-cpp-published.csv) instead of writing the guide.
     #[arg(long, conflicts_with_all = ["machine", "output", "efficiency", "context", "prompt"])]
     pub validate: bool,
     /// With --machine: the decode rate (tok/s) a model must reach to count as interactive.
-    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine", allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine", allow_negative_numbers = true, allow_hyphen_values = true)]
     pub interactive: f64,
     /// Context (tokens) the memory needed is computed for (KV cache).
-    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000), allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = parse_guide_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub context: u64,
     /// Prompt length (tokens) TTFT is predicted for.
-    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..=10_000_000), allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = parse_guide_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
     pub prompt: u64,
 }
 
@@ -415,6 +420,189 @@ mod tests {
             .validate(1)
             .unwrap();
         assert_eq!(out.format, Format::Json);
+    }
+
+    /// A bad number, negative or not a number at all (`-inf`, `-5%`), is the value of its flag:
+    /// the error names the flag and the flag's own range.
+    #[test]
+    fn bad_numbers_name_their_flag_and_its_range() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (
+                &["sweep", "--max-memory", "-1"][..],
+                "--max-memory",
+                "expected a size in GiB, more than 0, got '-1'",
+            ),
+            (
+                &["sweep", "--max-retry-wait", "-1"],
+                "--max-retry-wait",
+                "expected a number of seconds, got '-1'",
+            ),
+            (
+                &["sweep", "--judge-time-limit", "-1"],
+                "--judge-time-limit",
+                "expected a number of seconds, got '-1'",
+            ),
+            (
+                &["compare", "--judge-time-limit", "-inf"],
+                "--judge-time-limit",
+                "expected a number of seconds, got '-inf'",
+            ),
+            (
+                &["guide", "--efficiency", "-5%"],
+                "--efficiency",
+                "give a fraction above 0 and at most 1",
+            ),
+            (
+                &["guide", "--context", "-1"],
+                "--context",
+                "must be at least 1, got -1",
+            ),
+            (
+                &["guide", "--prompt", "-1"],
+                "--prompt",
+                "must be at least 1, got -1",
+            ),
+            (
+                &["guide", "--prompt", "10000001"],
+                "--prompt",
+                "must be at most 10000000, got 10000001",
+            ),
+            (
+                &["guide", "--machine", "x", "--interactive", "-inf"],
+                "--interactive",
+                "expected tokens per second",
+            ),
+            (
+                &[
+                    "moe",
+                    "upcycle",
+                    "d",
+                    "o",
+                    "--experts",
+                    "2",
+                    "--used",
+                    "1",
+                    "-n",
+                    "-1",
+                ],
+                "--n-gen",
+                "must be at least 1, got -1",
+            ),
+            (
+                &["moe", "upcycle", "d", "o", "--experts", "-1", "--used", "1"],
+                "--experts",
+                "must be 0 or more, got -1",
+            ),
+            (
+                &[
+                    "moe",
+                    "upcycle",
+                    "d",
+                    "o",
+                    "--experts",
+                    "2",
+                    "--used",
+                    "1",
+                    "--seed",
+                    "-1",
+                ],
+                "--seed",
+                "must be 0 or more, got -1",
+            ),
+            (
+                &["moe", "verify", "d", "m", "-t", "-1"],
+                "--threads",
+                "must be at least 1, got -1",
+            ),
+            (
+                &["models", "synth", "x", "--seed", "-1"],
+                "--seed",
+                "must be 0 or more, got -1",
+            ),
+            (
+                &["models", "synth", "x", "--experts", "-1"],
+                "--experts",
+                "must be 0 or more, got -1",
+            ),
+            (
+                &["models", "synth", "x", "--layers", "1.5"],
+                "--layers",
+                "expected a whole number, got '1.5'",
+            ),
+            (
+                &["models", "twin", "m", "--seed", "18446744073709551616"],
+                "--seed",
+                "must be at most 18446744073709551615",
+            ),
+            (
+                &["sweep", "--n-gpu-layers", "1.5"],
+                "--n-gpu-layers",
+                "expected a whole number, got '1.5'",
+            ),
+            (
+                &["bench", "--ngl", "-1"],
+                "--n-gpu-layers",
+                "must be 0 or more, got -1",
+            ),
+            (
+                &["profile", "--n-gpu-layers", "-inf"],
+                "--n-gpu-layers",
+                "expected a whole number, got '-inf'",
+            ),
+            (
+                &["bench", "--ctx", "-inf"],
+                "--ctx",
+                "expected a whole number, got '-inf'",
+            ),
+            (
+                &["hw", "--passes", "-inf"],
+                "--passes",
+                "expected a whole number, got '-inf'",
+            ),
+            (
+                &["check", "--ab", "a", "b", "--rounds", "4294967296"],
+                "--rounds",
+                "must be at most 100, got 4294967296",
+            ),
+            (
+                &["check", "--ab", "a", "b", "--rounds", "-1"],
+                "--rounds",
+                "must be at least 2 (a paired check compares rounds), got -1",
+            ),
+            (
+                &["check", "--ab", "a", "b", "--rounds", "1"],
+                "--rounds",
+                "must be at least 2 (a paired check compares rounds), got 1",
+            ),
+            (
+                &["check", "--baseline", "b", "--tolerance", "-5%"],
+                "--tolerance",
+                "must be from 0% to under 100%, got -5%",
+            ),
+        ];
+        for (args, flag, want) in cases {
+            let e = Cli::try_parse_from([&["runner"][..], *args].concat())
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} was accepted"));
+            let text = e.to_string();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}: {text}"
+            );
+            assert!(text.contains(&format!("for '{flag} ")), "{args:?}: {text}");
+            assert!(text.contains(*want), "{args:?}: {text}");
+        }
+        // A negative number given to a flag that takes one is its value.
+        for args in [
+            &["sweep", "--judge-power", "-inf", "--busy-threshold", "-inf"][..],
+            &["check", "--baseline", "b", "--busy-threshold", "-1"],
+        ] {
+            assert!(
+                Cli::try_parse_from([&["runner"][..], args].concat()).is_ok(),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use clap::ValueEnum;
 /// A whole number from `least` to `max` (`why`: what the limit is, after it). A negative
 /// number, or one too large for any integer type, is named as such, not as something other
 /// than a number.
-fn bounded(s: &str, least: u32, max: u32, why: &str) -> Result<u32, String> {
+pub(crate) fn bounded(s: &str, least: u32, max: u32, why: &str) -> Result<u32, String> {
     let n = whole(s, least.into(), max.into(), why)?;
     Ok(u32::try_from(n).unwrap_or(max))
 }
@@ -51,6 +51,14 @@ fn within(s: &str, least: u64, max: u64, why: &str) -> Result<u64, String> {
 fn within_u32(s: &str, least: u32, max: u32, why: &str) -> Result<u32, String> {
     let n = within(s, least.into(), max.into(), why)?;
     Ok(u32::try_from(n).unwrap_or(max))
+}
+
+/// The most tokens `runner guide` assumes a context or a prompt holds.
+pub const MAX_GUIDE_TOKENS: u64 = 10_000_000;
+
+/// A context or prompt length `runner guide` assumes: 1 to [`MAX_GUIDE_TOKENS`].
+pub fn parse_guide_tokens(s: &str) -> Result<u64, String> {
+    within(s, 1, MAX_GUIDE_TOKENS, "")
 }
 
 /// A count that may be zero: whole, non-negative.
@@ -306,6 +314,26 @@ mod tests {
                 format!("expected tokens per second above 0 and below 1000000, got '{bad}'")
             );
         }
+        assert_eq!(parse_seed("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_seed("0"), Ok(0));
+        assert_eq!(parse_seed("-1"), Err("must be 0 or more, got -1".into()));
+        assert_eq!(
+            parse_seed("18446744073709551616"),
+            Err("must be at most 18446744073709551615, got 18446744073709551616".into())
+        );
+        assert_eq!(
+            parse_guide_tokens("-1"),
+            Err("must be at least 1, got -1".into())
+        );
+        assert_eq!(
+            parse_guide_tokens("10000001"),
+            Err("must be at most 10000000, got 10000001".into())
+        );
+        assert_eq!(parse_guide_tokens("10000000"), Ok(10_000_000));
+        assert_eq!(
+            parse_count("1.5"),
+            Err("expected a whole number, got '1.5'".into())
+        );
         assert_eq!(KvType::from_str("q8_0", true), Ok(KvType::Q8_0));
         assert_eq!(Format::from_str("md", true), Ok(Format::Md));
     }
