@@ -856,3 +856,94 @@ fn a_tokenizer_file_that_cannot_serve_is_refused_in_one_line() {
         "the tokenizer's model was changed"
     );
 }
+
+/// Writes a small GGUF file of one tensor at `path`, with the string `keys` besides its
+/// architecture.
+fn tiny_gguf(path: &Path, keys: &[(&str, &str)]) {
+    let mut w = GgufWriter::new();
+    w.set("general.architecture", &MetaValue::Str("llama".into()))
+        .unwrap();
+    for (k, v) in keys {
+        w.set(k, &MetaValue::Str(v.to_string())).unwrap();
+    }
+    w.add_tensor("x", &[4], GgmlType::F32, TensorData::Bytes(vec![0; 16]))
+        .unwrap();
+    w.write_to(&mut std::fs::File::create(path).unwrap(), None)
+        .unwrap();
+}
+
+#[test]
+fn a_model_runner_did_not_make_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.gguf");
+    tiny_gguf(&real, &[("general.name", "someone's model")]);
+    let before = std::fs::read(&real).unwrap();
+    let link = dir.path().join("link.gguf");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for out in [real.to_str().unwrap(), link.to_str().unwrap()] {
+        let cases = [
+            vec![
+                "models",
+                "synth",
+                "llama-2-7b",
+                "--layers",
+                "1",
+                "--ids-only",
+                "-o",
+                out,
+            ],
+            vec!["models", "twin", "/nonexistent/m.gguf", "-o", out],
+            vec![
+                "moe",
+                "upcycle",
+                "/nonexistent/m.gguf",
+                out,
+                "--experts",
+                "2",
+                "--used",
+                "1",
+            ],
+            // Refused before a known model is fetched.
+            vec![
+                "moe",
+                "upcycle",
+                "smollm2-135m",
+                out,
+                "--experts",
+                "2",
+                "--used",
+                "1",
+            ],
+        ];
+        for args in cases {
+            let o = run(&args);
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+            assert_eq!(common::lines(&e).len(), 1, "{args:?}: {e}");
+            assert!(
+                e.contains(&format!("{out}: is a GGUF model runner did not make")),
+                "{args:?}: {e}"
+            );
+            assert!(std::fs::read(&real).unwrap() == before, "{args:?}");
+        }
+    }
+    // What runner made (a synthetic model or a twin, an upcycled MoE) is replaced as before.
+    let _g = heavy();
+    for key in [
+        ("runner.synthetic.of", "twin"),
+        ("runner.upcycle.source_sha256", "00"),
+    ] {
+        tiny_gguf(&real, &[key]);
+        synth(
+            "llama-2-7b",
+            &real,
+            &["--layers", "1", "--ids-only", "-q", "q4_0"],
+        );
+        let g = GgufFile::open(&real).unwrap();
+        assert_eq!(
+            Synthetic::from_gguf(&g).unwrap().of,
+            "llama-2-7b",
+            "{key:?}"
+        );
+    }
+}

@@ -143,6 +143,27 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A model command's output (`models synth -o`, `models twin -o`, `moe upcycle OUT`) may replace
+/// an existing file only when that is no GGUF model, or one runner made: a synthetic model or a
+/// twin (its `runner.synthetic.*` keys) or an upcycled MoE (its `runner.upcycle.*` keys). Any
+/// other model (a fetched one in the cache, one of the user's) is refused before anything is
+/// made (exit 2), never replaced by random weights.
+pub(super) fn check_replaceable(out: &Path) -> anyhow::Result<()> {
+    if !crate::gguf::is_model_file(out) {
+        return Ok(());
+    }
+    let made = crate::gguf::GgufFile::open(out).is_ok_and(|g| {
+        synthetic::Synthetic::from_gguf(&g).is_some() || crate::moe::Provenance::read(&g).is_some()
+    });
+    if made {
+        return Ok(());
+    }
+    anyhow::bail!(UsageError(format!(
+        "{}: is a GGUF model runner did not make (only a synthetic model, a twin or an upcycled MoE is replaced); write to another file, or remove it first",
+        out.display()
+    )))
+}
+
 /// Writes a synthetic model (to the cache unless `-o`) and returns its path.
 pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     let arch = catalogue::arch(&a.name).map_err(|e| UsageError(e.to_string()))?;
@@ -163,6 +184,7 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
     spec.validate().map_err(UsageError)?;
     if let Some(out) = &a.output {
         check_out(out)?;
+        check_replaceable(out)?;
     }
     let out = a
         .output
@@ -183,6 +205,13 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
 
 /// Writes a random-weight copy of a model file and returns its path.
 pub fn twin(a: &TwinArgs, cache: &Path) -> anyhow::Result<PathBuf> {
+    // Before the model is resolved (which may fetch it); -o naming the model itself is told
+    // below, as such.
+    if let Some(out) = &a.output {
+        if !crate::util::fs::same_file(Path::new(&a.model), out) {
+            check_replaceable(out)?;
+        }
+    }
     let (src, _) = plan::Resolved::valid(&a.model, cache)?;
     let stem = src.display();
     let (values, suffix) = match a.random_bytes {

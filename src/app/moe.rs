@@ -54,6 +54,11 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool) -> anyhow::Result<()
         };
         return Err(e.into());
     }
+    // Before the dense model is resolved (which may fetch it); OUT naming the dense file
+    // itself is told by the upcycle, as such.
+    if !crate::util::fs::same_file(Path::new(&a.dense), &a.out) {
+        super::models::check_replaceable(&a.out)?;
+    }
     let oracle = oracle_options(a.oracle)?;
     let dense = Resolved::get(&a.dense, cache)?;
     if a.verify {

@@ -38,7 +38,7 @@ pub struct UpcycleArgs {
     #[arg(value_name = "DENSE")]
     pub dense: String,
     /// Where to write the MoE GGUF (written to a temporary file beside it, then renamed into
-    /// place; an existing file is replaced).
+    /// place; an existing file is replaced, unless it is a GGUF model runner did not make).
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
     /// Experts per layer, N (2 to 1024).
