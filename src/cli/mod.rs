@@ -684,6 +684,24 @@ mod tests {
         };
         assert_eq!(hw("-t 1,2"), Ok(()));
         assert_eq!(hw("-t 2,1,2"), Err("-t 2: given twice".into()));
+        let sweep = |args: &str| {
+            let words = ["runner", "sweep"]
+                .into_iter()
+                .chain(args.split_whitespace());
+            match Cli::try_parse_from(words).map(|cli| cli.command) {
+                Ok(Command::Sweep(s)) => s.validate(1).map(|_| ()),
+                other => panic!("{args}: {other:?}"),
+            }
+        };
+        assert_eq!(sweep("-m a.gguf,b.gguf --quant q4_0,q8_0"), Ok(()));
+        assert_eq!(
+            sweep("-m a.gguf,a.gguf"),
+            Err("-m a.gguf: given twice".into())
+        );
+        assert_eq!(
+            sweep("--quant q8_0,q4_0,q8_0"),
+            Err("--quant q8_0: given twice".into())
+        );
     }
 
     #[test]

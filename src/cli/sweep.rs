@@ -155,6 +155,8 @@ impl SweepArgs {
         check_busy_threshold(self.busy_threshold)?;
         check_output_file(self.output.as_deref())?;
         check_dir("--results", &self.results)?;
+        crate::util::no_repeats("-m", &self.models)?;
+        crate::util::no_repeats("--quant", &self.quants)?;
         let load = self.load.validate()?;
         let b = self.baselines;
         let output = Output {
