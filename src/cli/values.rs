@@ -203,15 +203,15 @@ pub fn check_output_writable(path: Option<&std::path::Path>) -> Result<(), Strin
 
 /// A directory flag (`--results DIR`, `--out DIR`, `--cache-dir DIR`) must not name a file, nor
 /// lie under one: refused before anything is read or written, as `--results FILE: not a
-/// directory`. A directory not there yet is made later.
+/// directory`. A directory not there yet is made later; a link that leads nowhere or in a loop
+/// is refused with what the system says of it.
 pub fn check_dir(flag: &str, dir: &std::path::Path) -> Result<(), String> {
-    let refused = match std::fs::metadata(dir) {
-        Ok(m) => !m.is_dir(),
-        Err(e) => e.kind() == std::io::ErrorKind::NotADirectory,
-    };
-    match refused {
-        true => Err(format!("{flag} {}: not a directory", dir.display())),
-        false => Ok(()),
+    match crate::util::fs::nearest_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(format!("{flag} {}: not a directory", dir.display()))
+        }
+        Err(e) => Err(format!("{flag} {e}")),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -336,5 +336,26 @@ mod tests {
         );
         assert_eq!(KvType::from_str("q8_0", true), Ok(KvType::Q8_0));
         assert_eq!(Format::from_str("md", true), Ok(Format::Md));
+    }
+
+    #[test]
+    fn a_directory_flag_through_a_link_loop_or_under_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("loopA"), dir.path().join("loopB"));
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let e = check_dir("--results", &a).unwrap_err();
+        assert!(
+            e.starts_with(&format!("--results {}: ", a.display())),
+            "{e}"
+        );
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = check_dir("--out", &file.join("sub")).unwrap_err();
+        assert_eq!(
+            e,
+            format!("--out {}: not a directory", file.join("sub").display())
+        );
+        assert_eq!(check_dir("--results", &dir.path().join("new/runs")), Ok(()));
     }
 }

@@ -287,13 +287,8 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
         }
         OutTarget::File(p) => p,
     };
-    let dir = (out_dir(&p).ancestors().find(|d| d.exists())).unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotADirectory,
-            format!("{} is not a directory", dir.display()),
-        ));
-    }
+    let dir = nearest_dir(out_dir(&p))?;
+    let dir = dir.as_path();
     access(dir, AccessFlags::W_OK).map_err(|e| refused(dir, e))?;
     if holds_no_files(dir) {
         return Err(std::io::Error::other(format!(
@@ -305,6 +300,25 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
     match access(&p, AccessFlags::W_OK) {
         Err(e @ Errno::EPERM) => Err(refused(p.as_path(), e)),
         _ => Ok(()),
+    }
+}
+
+/// The nearest of `dir` and the directories above it that is there (`.` when none is named),
+/// under which the rest can be made; refused when that is not a directory, or is a link that
+/// leads nowhere or in a loop (under which nothing can be made either).
+pub fn nearest_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    let there = dir.ancestors().find(|d| d.symlink_metadata().is_ok());
+    let there = there.unwrap_or(Path::new("."));
+    match std::fs::metadata(there) {
+        Ok(m) if m.is_dir() => Ok(there.to_path_buf()),
+        Ok(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", there.display()),
+        )),
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", there.display()),
+        )),
     }
 }
 
@@ -722,5 +736,25 @@ mod tests {
             .file_type()
             .is_char_device());
         assert!(out_file(&link).is_err());
+    }
+
+    #[test]
+    fn an_output_under_a_link_loop_or_a_dangling_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("loopA"), dir.path().join("loopB"));
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let e = check_writable(&a.join("out.json")).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", a.display())), "{e}");
+        let gone = dir.path().join("gone");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &gone).unwrap();
+        assert!(check_writable(&gone.join("x/out.json")).is_err());
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = check_writable(&file.join("out.json")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotADirectory);
+        // A directory not there yet, under one that is, is made later.
+        assert!(check_writable(&dir.path().join("new/deeper/out.json")).is_ok());
+        assert!(nearest_dir(&dir.path().join("new/deeper")).is_ok_and(|d| d == dir.path()));
     }
 }
