@@ -321,6 +321,24 @@ fn update_baseline_refuses_to_write_over_a_sweeps_results_file() {
     );
 }
 
+/// A baseline to write under a regular file is bad input, refused before any record is read.
+#[test]
+fn update_baseline_under_a_regular_file_is_refused_as_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&plain, "hi").unwrap();
+    let o = check(&plain.join("base.jsonl"), &data, &["--update-baseline"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert!(
+        err.contains("cannot be written") && err.contains("not a directory"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), "hi");
+}
+
 #[test]
 fn a_baseline_stands_apart_from_the_current_records_and_is_replaced_only_whole() {
     let dir = tempfile::tempdir().unwrap();

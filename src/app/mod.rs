@@ -219,7 +219,12 @@ fn baseline_apart(baseline: &Path, current: &Path, update: bool) -> Result<(), S
             ));
         }
     }
-    if !update || !baseline.exists() {
+    if !update {
+        return Ok(());
+    }
+    crate::util::fs::check_writable(baseline)
+        .map_err(|e| format!("--baseline {b}: cannot be written: {e}"))?;
+    if !baseline.exists() {
         return Ok(());
     }
     let refused = |why: &str| Err(format!("{b}: {why}; write the baseline to another file"));
