@@ -455,17 +455,17 @@ mod tests {
             (
                 &["guide", "--context", "-1"],
                 "--context",
-                "must be at least 1, got -1",
+                "must be 1 to 10000000, got -1",
             ),
             (
                 &["guide", "--prompt", "-1"],
                 "--prompt",
-                "must be at least 1, got -1",
+                "must be 1 to 10000000, got -1",
             ),
             (
                 &["guide", "--prompt", "10000001"],
                 "--prompt",
-                "must be at most 10000000, got 10000001",
+                "must be 1 to 10000000, got 10000001",
             ),
             (
                 &["guide", "--machine", "x", "--interactive", "-inf"],
@@ -507,7 +507,7 @@ mod tests {
                     "-1",
                 ],
                 "--seed",
-                "must be 0 or more, got -1",
+                "must be 0 to 18446744073709551615, got -1",
             ),
             (
                 &["moe", "verify", "d", "m", "-t", "-1"],
@@ -517,7 +517,7 @@ mod tests {
             (
                 &["models", "synth", "x", "--seed", "-1"],
                 "--seed",
-                "must be 0 or more, got -1",
+                "must be 0 to 18446744073709551615, got -1",
             ),
             (
                 &["models", "synth", "x", "--experts", "-1"],
@@ -532,7 +532,7 @@ mod tests {
             (
                 &["models", "twin", "m", "--seed", "18446744073709551616"],
                 "--seed",
-                "must be at most 18446744073709551615",
+                "must be 0 to 18446744073709551615, got 18446744073709551616",
             ),
             (
                 &["sweep", "--n-gpu-layers", "1.5"],
@@ -597,10 +597,30 @@ mod tests {
         for args in [
             &["sweep", "--judge-power", "-inf", "--busy-threshold", "-inf"][..],
             &["check", "--baseline", "b", "--busy-threshold", "-1"],
+            &["sweep", "--concurrency", "-1,2"],
+            &["sweep", "--rate", "-inf"],
         ] {
             assert!(
                 Cli::try_parse_from([&["runner"][..], args].concat()).is_ok(),
                 "{args:?}"
+            );
+        }
+        // The load flags' own parsers answer for them.
+        for (args, flag) in [
+            (&["sweep", "--slots", "-1"][..], "--slots"),
+            (&["sweep", "--requests", "-1"], "--requests"),
+            (&["sweep", "--duration", "-inf"], "--duration"),
+            (&["sweep", "--seed", "-1"], "--seed"),
+        ] {
+            let e = Cli::try_parse_from([&["runner"][..], args].concat()).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}: {e}"
+            );
+            assert!(
+                e.to_string().contains(&format!("for '{flag} ")),
+                "{args:?}: {e}"
             );
         }
     }
