@@ -915,6 +915,14 @@ fn a_model_name_holding_the_api_key_is_refused_without_showing_it() {
     ));
     let o = run_in(dir.path(), &args, &[("OPENAI_API_KEY", "gpt")]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // Nor is a short placeholder key (local servers take any) that a longer name holds; the
+    // whole name being the key is refused.
+    let o = run_in(dir.path(), &args, &[("OPENAI_API_KEY", "gpt-")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let args = format!("sweep --backend openai:gpt-x {openai} --scenario short-response --limit 1");
+    let fresh = tempfile::tempdir().unwrap();
+    let err = refused_sweep(fresh.path(), &args, &[("OPENAI_API_KEY", "gpt-x")]);
+    assert!(err.contains("the model name holds the API key"), "{err}");
 }
 
 #[test]

@@ -330,8 +330,16 @@ fn check_model_name(spec: &BackendId, var: &str) -> Result<(), String> {
     let Some(raw) = std::env::var_os(var) else {
         return Ok(());
     };
-    let key = Secret::new(raw.to_string_lossy().trim());
-    if key.appears_in(&spec.model) {
+    let raw = raw.to_string_lossy();
+    let key = Secret::new(raw.trim());
+    // A short placeholder key (`ollama`, `none`) that a model's name holds by chance says
+    // nothing secret: only the whole name counts for it.
+    let long = raw.trim().chars().count() >= 16;
+    let holds = match long {
+        true => key.appears_in(&spec.model),
+        false => key.appears_in(&spec.model) && spec.model == raw.trim(),
+    };
+    if holds {
         return Err(format!(
             "{}: the model name holds the API key (${var}); the key is sent as a header only: name the model alone",
             spec.kind
