@@ -268,12 +268,15 @@ fn open_special(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Whether an output file can be written where `path` says, checked before a run rather
-/// than after it. A regular file is written beside its name and renamed over it: the directory
-/// it goes in (or the nearest one there, under which the rest is made) must be a directory
-/// this process may write (`access`: not read-only, not immutable, its mode allowing it), on a
-/// file system that holds files (not `/proc`), and a file already there must not be immutable.
-/// A file written into directly (a device, a FIFO) must itself be writable. (A FIFO is not
-/// opened here: opening and closing it would end the input of a process waiting to read it.)
+/// than after it. A regular file is written beside its name and renamed over it: in the
+/// directory it goes in (or the nearest one there, under which the rest is made) this process
+/// must be able to create a file, which is tried (an empty file made and removed at once), so
+/// that what the write itself would meet stops it here: the directory's mode, a read-only
+/// mount, `chattr +i`, a file system that takes no files (`/proc`), whatever privileges this
+/// process holds. A file already there must not be immutable, nor, in a sticky directory
+/// (`/tmp`), another user's that this process may not replace. A file written into directly
+/// (a device, a FIFO) must itself be writable. (A FIFO is not opened here: opening and closing
+/// it would end the input of a process waiting to read it.)
 pub fn check_writable(path: &Path) -> std::io::Result<()> {
     use nix::errno::Errno;
     use nix::unistd::{access, AccessFlags};
@@ -289,18 +292,56 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
     };
     let dir = nearest_dir(out_dir(&p))?;
     let dir = dir.as_path();
-    access(dir, AccessFlags::W_OK).map_err(|e| refused(dir, e))?;
-    if holds_no_files(dir) {
-        return Err(std::io::Error::other(format!(
-            "{} is on a file system that holds no files",
-            dir.display()
-        )));
+    // The file is made as the write makes it, so that the error is the system's own, its
+    // number kept (`tempfile_in` would wrap it with the probe's random name).
+    let probe = tempfile::Builder::new()
+        .prefix(".runner-probe-")
+        .make_in(dir, |p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+        });
+    match probe {
+        // Dropping it removes it.
+        Ok(probe) => drop(probe),
+        Err(e) => {
+            let what = match e.raw_os_error() {
+                Some(n) => Errno::from_raw(n).desc().to_string(),
+                None => e.to_string(),
+            };
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {what}", dir.display()),
+            ));
+        }
     }
-    // Whatever its mode, an immutable file is never replaced (by root neither).
-    match access(&p, AccessFlags::W_OK) {
-        Err(e @ Errno::EPERM) => Err(refused(p.as_path(), e)),
-        _ => Ok(()),
+    let Ok(meta) = std::fs::symlink_metadata(&p) else {
+        return Ok(());
+    };
+    // An immutable file is never replaced (by root neither). access() answers with the real
+    // user's rights, so only its EPERM is taken: the kernel gives it for an immutable file
+    // whoever asks (a mode or a read-only mount gives EACCES or EROFS, and the probe above has
+    // settled what this process itself may do in the directory).
+    if let Err(e @ Errno::EPERM) = access(&p, AccessFlags::W_OK) {
+        return Err(refused(p.as_path(), e));
     }
+    // In a sticky directory only the file's owner, the directory's or root replaces a file.
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(d) = std::fs::metadata(dir) {
+        let me = nix::unistd::geteuid().as_raw();
+        if sticky_keeps(d.mode(), d.uid(), meta.uid(), me) {
+            return Err(refused(p.as_path(), Errno::EPERM));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a directory of mode `dir_mode` owned by `dir_uid` keeps user `me` from replacing
+/// (renaming over) a file in it owned by `file_uid`: the sticky bit lets only the file's
+/// owner, the directory's owner or root do that.
+fn sticky_keeps(dir_mode: u32, dir_uid: u32, file_uid: u32, me: u32) -> bool {
+    dir_mode & 0o1000 != 0 && me != 0 && me != file_uid && me != dir_uid
 }
 
 /// The nearest of `dir` and the directories above it that is there (`.` when none is named),
@@ -320,12 +361,6 @@ pub fn nearest_dir(dir: &Path) -> std::io::Result<PathBuf> {
             format!("{}: {e}", there.display()),
         )),
     }
-}
-
-/// Whether the file system holding `dir` holds no files at all, having no blocks (`/proc`,
-/// `/sys`), as `statvfs` reports; one the system says nothing of may hold them.
-fn holds_no_files(dir: &Path) -> bool {
-    nix::sys::statvfs::statvfs(dir).is_ok_and(|s| s.blocks() == 0)
 }
 
 /// The regular file a whole-file writer (a GGUF model) renames its finished file over: `path`
@@ -415,16 +450,16 @@ pub const SPARE_BYTES: u64 = 1 << 30;
 /// file system of no blocks (`/proc`) holds no files; one whose space the system does not
 /// report passes.
 pub fn check_room(path: &Path, dir: &Path, need: u64) -> Result<(), String> {
-    if holds_no_files(dir) {
+    let Ok(s) = nix::sys::statvfs::statvfs(dir) else {
+        return Ok(());
+    };
+    if s.blocks() == 0 {
         return Err(format!(
             "cannot write {}: {} is on a file system that holds no files",
             path.display(),
             dir.display()
         ));
     }
-    let Ok(s) = nix::sys::statvfs::statvfs(dir) else {
-        return Ok(());
-    };
     // The counts are u64 on Linux, narrower elsewhere (macOS).
     #[allow(clippy::unnecessary_cast)]
     let free = (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64);
@@ -475,11 +510,14 @@ mod tests {
         assert!(e.contains("GiB and 1 GiB kept spare, and "), "{e}");
         // Where the system does not say (no such directory), the write itself will.
         assert_eq!(check_room(&out, &dir.path().join("missing"), 1), Ok(()));
-        let e = check_room(Path::new("/proc/m.gguf"), Path::new("/proc"), 1).unwrap_err();
-        assert!(
-            e.ends_with("/proc is on a file system that holds no files"),
-            "{e}"
-        );
+        #[cfg(target_os = "linux")]
+        {
+            let e = check_room(Path::new("/proc/m.gguf"), Path::new("/proc"), 1).unwrap_err();
+            assert!(
+                e.ends_with("/proc is on a file system that holds no files"),
+                "{e}"
+            );
+        }
         // A tmpfs of a known size, where the test may mount one (as root).
         let mnt = dir.path().join("small");
         std::fs::create_dir(&mnt).unwrap();
@@ -520,10 +558,43 @@ mod tests {
             |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
         mode(&read_only, 0o444).unwrap();
         assert!(check_writable(&read_only).is_ok());
-        // /proc holds no files: refused for root too, whom access() lets write it (then
-        // "/proc is on a file system that holds no files"; others "/proc: Permission denied").
-        let e = check_writable(Path::new("/proc/runner-test.json")).unwrap_err();
-        assert!(e.to_string().starts_with("/proc"), "{e}");
+        // No file can be made in /proc: refused for root too, whom no mode stops.
+        #[cfg(target_os = "linux")]
+        {
+            let e = check_writable(Path::new("/proc/runner-test.json")).unwrap_err();
+            assert!(e.to_string().starts_with("/proc"), "{e}");
+        }
+        // The probe leaves nothing behind.
+        let left: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".runner-probe-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        // A file system that reports no blocks yet holds files (a tmpfs of no size limit, as
+        // ramfs and some FUSE ones): a file can be made there, so it is accepted.
+        #[cfg(target_os = "linux")]
+        {
+            let unsized_fs = d.join("unsized");
+            std::fs::create_dir(&unsized_fs).unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=0", "tmpfs"])
+                .arg(&unsized_fs)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if mounted {
+                let blocks = nix::sys::statvfs::statvfs(&unsized_fs).map(|s| s.blocks());
+                let r = check_writable(&unsized_fs.join("a.json"));
+                let _ = std::process::Command::new("umount")
+                    .arg(&unsized_fs)
+                    .status();
+                assert_eq!(blocks.ok(), Some(0), "a tmpfs of size=0 reports no blocks");
+                assert!(r.is_ok(), "{r:?}");
+            } else {
+                eprintln!("skipped the tmpfs of no size: cannot mount a tmpfs here (not root)");
+            }
+        }
         // A directory this process may not write: by its mode, or (for root, whom no mode
         // stops) made immutable where the file system and privileges allow it.
         let locked = d.join("locked");
@@ -560,6 +631,18 @@ mod tests {
             // Root passes access() on any mode: only an immutable directory stops it.
             eprintln!("skipped the immutable directory: chattr +i does not work here");
         }
+    }
+
+    #[test]
+    fn a_sticky_directory_keeps_another_users_file() {
+        // /tmp: mode 1777, owned by root; a file of user 1000.
+        assert!(sticky_keeps(0o41777, 0, 1000, 1001));
+        // Its owner, the directory's owner and root replace it.
+        assert!(!sticky_keeps(0o41777, 0, 1000, 1000));
+        assert!(!sticky_keeps(0o41777, 1001, 1000, 1001));
+        assert!(!sticky_keeps(0o41777, 1001, 1000, 0));
+        // Without the sticky bit, the directory's mode alone decides.
+        assert!(!sticky_keeps(0o40777, 0, 1000, 1001));
     }
 
     #[test]
