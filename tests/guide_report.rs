@@ -1330,26 +1330,59 @@ fn a_machine_with_only_busy_decodes_keeps_its_catalogue_column() {
     unfitted_h200(h200_records(false, true), why);
 }
 
-/// The summary that docs/guide-report-check.md prints for `runner guide --validate` is what the
-/// shipped records give: the docs' figures follow the records.
-#[test]
-fn the_docs_validation_summary_is_what_the_shipped_records_give() {
+/// Copies the directory `from` into `to`, its files and the directories under it.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `runner guide ARGS` on the results that ship with runner (the records, the reference
+/// figures and the baselines under `results/`, copied to a directory of their own, so that
+/// what a sweep or `scripts/quickstart.sh` left in the git-ignored `results/runs/` changes
+/// nothing), from the default `--results results`; its stdout, and the block
+/// docs/guide-report-check.md shows after the line `shown_after`.
+fn guide_on_shipped_results(args: &[&str], shown_after: &str) -> (String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for part in ["records", "reference", "baselines"] {
+        let from = root.join("results").join(part);
+        if from.is_dir() {
+            copy_tree(&from, &dir.path().join("results").join(part));
+        }
+    }
     let o = runner()
-        .current_dir(root)
-        .args(["guide", "--validate"])
+        .current_dir(dir.path())
+        .arg("guide")
+        .args(args)
         .output()
         .expect("runner starts");
     assert!(o.status.success(), "{}", stderr(&o));
     let docs = std::fs::read_to_string(root.join("docs/guide-report-check.md")).unwrap();
     let block = docs
-        .split("$ runner guide --validate | tail -30\n")
+        .split(shown_after)
         .nth(1)
         .and_then(|b| b.split("```").next())
-        .expect("the docs show the validation summary");
+        .unwrap_or_else(|| panic!("the docs show the output of {shown_after:?}"));
+    (stdout(&o), block.to_string())
+}
+
+/// The summary that docs/guide-report-check.md prints for `runner guide --validate` is what the
+/// shipped records give: the docs' figures follow the records.
+#[test]
+fn the_docs_validation_summary_is_what_the_shipped_records_give() {
+    let (out, block) =
+        guide_on_shipped_results(&["--validate"], "$ runner guide --validate | tail -30\n");
     assert!(block.lines().count() > 10, "{block}");
     assert!(
-        stdout(&o).contains(block),
+        out.contains(&block),
         "docs/guide-report-check.md's summary differs from `runner guide --validate`:\n{block}"
     );
 }
@@ -1358,20 +1391,10 @@ fn the_docs_validation_summary_is_what_the_shipped_records_give() {
 /// command prints on the shipped records.
 #[test]
 fn the_docs_machine_example_is_what_the_command_prints() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = runner()
-        .current_dir(root)
-        .args(["guide", "--machine", "M4 Pro 48GB"])
-        .output()
-        .expect("runner starts");
-    assert!(o.status.success(), "{}", stderr(&o));
-    let docs = std::fs::read_to_string(root.join("docs/guide-report-check.md")).unwrap();
-    let block = docs
-        .split("$ runner guide --machine \"M4 Pro 48GB\"\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("the docs show the example");
-    let out = stdout(&o);
+    let (out, block) = guide_on_shipped_results(
+        &["--machine", "M4 Pro 48GB"],
+        "$ runner guide --machine \"M4 Pro 48GB\"\n",
+    );
     let shown: Vec<&str> = block
         .lines()
         .filter(|l| !l.is_empty() && !l.ends_with("..."))
