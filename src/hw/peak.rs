@@ -116,14 +116,8 @@ fn believable(m: &Measurement) -> Result<(), String> {
 /// busy machine is refused, and so is a cache path that is not a regular file (a FIFO, a
 /// device): nothing is written into it.
 pub fn save(cache: &Path, m: &Measurement) -> anyhow::Result<()> {
-    if m.busy && m.other_cores <= super::load::DEFAULT_BUSY_CORES {
-        anyhow::bail!("not saved: the load of other processes could not be sampled meanwhile");
-    }
-    if m.busy {
-        anyhow::bail!(
-            "not saved: other processes kept {:.2} cores busy while it was measured",
-            m.other_cores
-        );
+    if let Some(why) = busy_reason(m, " while it was measured") {
+        anyhow::bail!("not saved: {why}");
     }
     let text = serde_json::to_string_pretty(m)? + "\n";
     let file = path(cache);
@@ -242,7 +236,7 @@ pub fn ensure_measured(cache: &Path, machine: &MachineInfo) -> Option<Measuremen
 /// A fresh probe `m` as a run may use it: saved when the machine was idle, else (with a
 /// warning) none.
 fn usable(cache: &Path, m: Measurement) -> Option<Measurement> {
-    if let Some(why) = busy_reason(&m) {
+    if let Some(why) = busy_reason(&m, "") {
         eprintln!(
             "warning: the bandwidth probe was taken on a busy machine ({why}) and is not used: \
              records carry no measured peak (run `runner hw` on an idle machine)"
@@ -255,15 +249,19 @@ fn usable(cache: &Path, m: Measurement) -> Option<Measurement> {
     Some(m)
 }
 
-/// Why `m` counts as taken on a busy machine, if it does.
-fn busy_reason(m: &Measurement) -> Option<String> {
+/// Why `m` counts as taken on a busy machine, if it does; `during` follows the load when it
+/// was sampled (`" while it was measured"`).
+fn busy_reason(m: &Measurement, during: &str) -> Option<String> {
     if !m.busy {
         return None;
     }
     Some(if m.other_cores <= super::load::DEFAULT_BUSY_CORES {
         "the load of other processes could not be sampled meanwhile".into()
     } else {
-        format!("other processes kept {:.2} cores busy", m.other_cores)
+        format!(
+            "other processes kept {:.2} cores busy{during}",
+            m.other_cores
+        )
     })
 }
 
@@ -360,10 +358,18 @@ mod tests {
             other_cores: 1.2,
             ..m.clone()
         };
-        assert!(save(dir.path(), &busy)
-            .unwrap_err()
-            .to_string()
-            .contains("busy"));
+        assert_eq!(
+            save(dir.path(), &busy).unwrap_err().to_string(),
+            "not saved: other processes kept 1.20 cores busy while it was measured"
+        );
+        let unsampled = Measurement {
+            other_cores: 0.0,
+            ..busy.clone()
+        };
+        assert_eq!(
+            save(dir.path(), &unsampled).unwrap_err().to_string(),
+            "not saved: the load of other processes could not be sampled meanwhile"
+        );
         assert_eq!(load(dir.path(), &here), Some(m));
         assert_eq!(load(dir.path(), &machine("Apple M4 Pro", 12)), None);
         let p = peaks(&here, None, || load(dir.path(), &here));
