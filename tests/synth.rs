@@ -358,6 +358,9 @@ fn a_model_is_never_written_over_records_into_a_directory_or_under_a_file() {
         sub.to_str().unwrap(),
         under_file.to_str().unwrap(),
     );
+    let holds =
+        |what: &str| format!("{r}: holds records (a results file); write {what} to another file");
+    let (holds_model, holds_moe) = (holds("the model"), holds("the MoE"));
     for (args, says) in [
         (
             vec![
@@ -370,12 +373,12 @@ fn a_model_is_never_written_over_records_into_a_directory_or_under_a_file() {
                 "-o",
                 r,
             ],
-            "holds records",
+            holds_model.as_str(),
         ),
-        (vec!["models", "twin", m, "-o", r], "holds records"),
+        (vec!["models", "twin", m, "-o", r], holds_model.as_str()),
         (
             vec!["moe", "upcycle", m, r, "--experts", "2", "--used", "1"],
-            "holds records",
+            holds_moe.as_str(),
         ),
         (
             vec![

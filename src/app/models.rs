@@ -132,11 +132,7 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
     if out.is_dir() {
         anyhow::bail!(bad("is a directory; give the model a file name"));
     }
-    if crate::record::read::holds_records(out) {
-        anyhow::bail!(bad(
-            "holds records (a results file); write the model to another file"
-        ));
-    }
+    crate::record::read::refuse_records_output(out, "the model").map_err(|why| bad(&why))?;
     crate::util::fs::check_writable(out).map_err(|e| bad(&format!("cannot be written: {e}")))?;
     let dir = crate::util::fs::out_dir(&target);
     std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;

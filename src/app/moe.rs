@@ -47,13 +47,12 @@ fn run_upcycle(a: UpcycleArgs, cache: &Path, verbose: bool) -> anyhow::Result<()
         seed: a.seed,
     };
     opts.validate()?;
-    if crate::record::read::holds_records(&a.out) {
-        let e = UpcycleError::BadOutput {
+    crate::record::read::refuse_records_output(&a.out, "the MoE").map_err(|reason| {
+        UpcycleError::BadOutput {
             path: a.out.clone(),
-            reason: "holds records (a results file); write the MoE to another file".into(),
-        };
-        return Err(e.into());
-    }
+            reason,
+        }
+    })?;
     // Before the dense model is resolved (which may fetch it); OUT naming the dense file
     // itself is told by the upcycle, as such.
     if !crate::util::fs::same_file(Path::new(&a.dense), &a.out) {

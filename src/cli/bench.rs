@@ -138,7 +138,8 @@ impl BenchArgs {
         check_busy_threshold(self.busy_threshold)?;
         check_output_file(self.output.as_deref())?;
         if let Some(path) = self.output.as_deref() {
-            crate::record::read::refuse_records_output(path, "the results")?;
+            crate::record::read::refuse_records_output(path, "the results")
+                .map_err(|why| format!("-o {}: {why}", path.display()))?;
         }
         let format = Format::choose(self.format, self.output.as_deref());
         // A list not given is its default alone; a context size of 0 is what each test needs.

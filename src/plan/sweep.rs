@@ -181,7 +181,8 @@ impl SweepPlan {
             if same(&results) {
                 return Err(refused("is the sweep's records file").into());
             }
-            refuse_records_output(path, "the tables").map_err(Invalid)?;
+            refuse_records_output(path, "the tables")
+                .map_err(|why| Invalid(format!("-o {}: {why}", path.display())))?;
             if read {
                 return Err(refused("is a file the sweep reads (a scenario, a config)").into());
             }

@@ -264,15 +264,15 @@ pub fn holds_records(path: &Path) -> bool {
     parsed || (longer && names_record_keys(head, &mut file))
 }
 
-/// Refuses `-o FILE` where FILE holds records ([`holds_records`]): a command writing its
+/// Refuses an output FILE that holds records ([`holds_records`]): a command writing its
 /// output there would replace them, and records already taken are never lost. An empty file,
 /// or one that holds a table or a summary, may be replaced. `what` is what the command writes,
-/// for the hint: `-o FILE: holds records (a results file); write the tables to another file`.
+/// for the hint; the error is why, which the caller puts after the path as it names it:
+/// `-o FILE: holds records (a results file); write the tables to another file`.
 pub fn refuse_records_output(path: &Path, what: &str) -> Result<(), String> {
     match holds_records(path) {
         true => Err(format!(
-            "-o {}: holds records (a results file); write {what} to another file",
-            path.display()
+            "holds records (a results file); write {what} to another file"
         )),
         false => Ok(()),
     }
