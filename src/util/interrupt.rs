@@ -102,25 +102,44 @@ impl Drop for Partial {
     }
 }
 
-/// This machine's host name as it goes into a file name (a character other than a letter, a
-/// digit, `-` or `.` written `_`), or `localhost` when it cannot be read.
+/// This machine's host name as it goes into a file name ([`file_host`]), or `localhost` when
+/// it cannot be read.
 pub fn host() -> String {
     let name = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok());
-    let name = name.filter(|h| !h.is_empty()).unwrap_or("localhost".into());
-    name.chars()
+    file_host(&name.filter(|h| !h.is_empty()).unwrap_or("localhost".into()))
+}
+
+/// The most characters of a host name in a partial file's name: with the output's own name and
+/// `.partial-<pid>@`, the whole stays within the 255 bytes a file name may have.
+const HOST_CHARS: usize = 32;
+
+/// A host name as it goes into a file name: a character other than a letter, a digit, `-` or
+/// `.` written `_`, and a name longer than 32 characters cut to 32: its first 23, `-` and 8 hex
+/// digits of the whole name's SHA-256, so that hosts whose names differ only past the cut (the
+/// pods of one deployment) keep apart and never take each other's partial files for their own.
+fn file_host(name: &str) -> String {
+    let safe: String = name
+        .chars()
         .map(
             |c| match c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                 true => c,
                 false => '_',
             },
         )
-        .collect()
+        .collect();
+    if safe.len() <= HOST_CHARS {
+        return safe;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(safe.as_bytes());
+    format!("{}-{}", &safe[..HOST_CHARS - 9], hex::encode(&digest[..4]))
 }
 
 /// Who writes the partial file of name `name` (`….partial-<pid>@<host>`): the process id, and
-/// whether it runs on this host (a name without a host is one of this host's).
+/// whether it runs on this host (its host is this one's as [`host`] writes it, cut to 32
+/// characters; a name without a host is one of this host's).
 pub fn partial_owner(name: &str) -> Option<(u32, bool)> {
     let (_, owner) = name.rsplit_once(".partial-")?;
     let (pid, here) = match owner.split_once('@') {
@@ -196,6 +215,7 @@ mod tests {
         assert_eq!(partial_owner("a.partial-12@elsewhere"), Some((12, false)));
         assert_eq!(partial_owner("a.partial-12"), Some((12, true)));
         assert_eq!(partial_owner("a.gguf"), None);
+        assert!(host().len() <= HOST_CHARS, "{}", host());
         std::fs::write(writing.path(), "half").unwrap();
         let renamed = Partial::beside(&b);
         std::fs::write(renamed.path(), "whole").unwrap();
@@ -217,6 +237,26 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "whole");
         assert!(failed_path.exists(), "a file no writer holds is left alone");
+    }
+
+    #[test]
+    fn a_long_host_name_is_cut_to_32_characters_and_kept_apart() {
+        assert_eq!(file_host("box-1.example"), "box-1.example");
+        assert_eq!(file_host("a b/c"), "a_b_c");
+        let exact = "h".repeat(HOST_CHARS);
+        assert_eq!(file_host(&exact), exact);
+        // Two pods of one deployment: the same first 60 characters.
+        let stem = "runner-benchmark-deployment-".repeat(3);
+        let (one, two) = (format!("{stem}abcde"), format!("{stem}fghij"));
+        let (a, b) = (file_host(&one), file_host(&two));
+        assert_eq!(a.chars().count(), HOST_CHARS, "{a}");
+        assert!(a.starts_with(&stem[..HOST_CHARS - 9]), "{a}");
+        assert_ne!(a, b);
+        // The same name always cuts the same way (another process of this host finds its own).
+        assert_eq!(file_host(&one), a);
+        // Non-ASCII characters count once each, as `_`.
+        let wide = "é".repeat(40);
+        assert_eq!(file_host(&wide).chars().count(), HOST_CHARS);
     }
 
     #[test]
