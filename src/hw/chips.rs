@@ -34,6 +34,10 @@ pub struct Chip {
     /// Words that must not appear (to tell "M4" from "M4 Pro").
     #[serde(skip)]
     not: &'static [&'static str],
+    /// Words a name may hold besides the chip's own, for a part sold under another name with
+    /// the very same memory (the "PRO" of AMD's business part).
+    #[serde(skip)]
+    also: &'static [&'static str],
     /// Logical CPU count, where the bandwidth depends on the binned variant.
     #[serde(skip)]
     pub cores: Option<usize>,
@@ -42,13 +46,13 @@ pub struct Chip {
 const VARIANTS: &[&str] = &["pro", "max", "ultra"];
 
 /// Declares [`CHIPS`] from one row per chip: kind, name, peak GB/s, memory, source and the
-/// words to match, then optionally `not` (words that must be absent) and `cores` (a logical CPU
-/// count).
+/// words to match, then optionally `not` (words that must be absent), `also` (words that may be
+/// there, see `Chip::also`) and `cores` (a logical CPU count).
 macro_rules! chips {
     (@or $default:expr) => { $default };
     (@or $default:expr, $given:expr) => { $given };
     ($($kind:ident $name:literal, $gbps:literal, $memory:literal, $source:expr, [$($word:literal),+]
-        $(, not $not:expr)? $(, cores $cores:literal)?;)+) => {
+        $(, not $not:expr)? $(, also $also:expr)? $(, cores $cores:literal)?;)+) => {
         /// The table, most specific first within a family.
         pub const CHIPS: &[Chip] = &[$(Chip {
             name: $name,
@@ -58,6 +62,7 @@ macro_rules! chips {
             source: $source,
             words: &[$($word),+],
             not: chips!(@or &[] $(, $not)?),
+            also: chips!(@or &[] $(, $also)?),
             cores: chips!(@or None $(, Some($cores))?),
         }),+];
     };
@@ -103,8 +108,11 @@ chips! {
         APPLE_M5PM, ["apple", "m5", "max"];
     Cpu "Apple M5 Pro", 307.0, "up to 307 GB/s", APPLE_M5PM, ["apple", "m5", "pro"];
     Cpu "Apple M5", 153.0, "LPDDR5X-9600, 128-bit", APPLE_M5, ["apple", "m5"], not VARIANTS;
+    // The business part, "AMD RYZEN AI MAX+ PRO 395 w/ Radeon 8060S", has the same memory:
+    // LPDDR5X-8000 on a 256-bit bus (AMD's product specifications of the Ryzen AI Max+ 395 and
+    // the Ryzen AI Max+ PRO 395, amd.com), so its PRO tells it from no other peak.
     Cpu "AMD Ryzen AI Max+ 395", 256.0, "LPDDR5X-8000, 256-bit",
-        JEDEC, ["ryzen", "ai", "max+", "395"];
+        JEDEC, ["ryzen", "ai", "max+", "395"], also &["pro"];
     Cpu "NVIDIA GB10 (DGX Spark)", 273.0, "LPDDR5X, 256-bit",
         "NVIDIA DGX Spark specifications", ["gb10"];
     Cpu "AMD Ryzen 9 9950X3D", 89.6, "DDR5-5600, 2 channels", JEDEC, ["ryzen", "9950x3d"];
@@ -247,6 +255,7 @@ fn other_word(c: &Chip, lower: &str) -> Option<String> {
     let own: Vec<&str> = name_words(&own_name)
         .into_iter()
         .chain(c.words.iter().copied())
+        .chain(c.also.iter().copied())
         .collect();
     let is_own = |w: &str| own.contains(&w);
     let words = name_words(lower);

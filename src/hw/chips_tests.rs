@@ -256,3 +256,23 @@ fn a_variant_the_table_lacks_is_no_chip() {
     assert_eq!(near("NVIDIA GeForce RTX 4090", None), None);
     assert_eq!(near("Commodore 64", None), None);
 }
+
+/// The business part of the Ryzen AI Max+ 395 has its memory (LPDDR5X-8000, 256-bit): its PRO
+/// tells it from no other peak.
+#[test]
+fn the_pro_part_of_a_chip_with_the_same_memory_is_that_chip() {
+    for name in [
+        "AMD RYZEN AI MAX+ PRO 395 w/ Radeon 8060S",
+        "AMD Ryzen AI Max+ PRO 395",
+    ] {
+        assert_eq!(
+            name_of(name, Some(32)),
+            Some("AMD Ryzen AI Max+ 395"),
+            "{name}"
+        );
+        assert_eq!(near(name, Some(32)), None, "{name}");
+    }
+    // PRO still tells an Apple chip from another.
+    assert_eq!(name_of("Apple M4 Pro", Some(14)), Some("Apple M4 Pro"));
+    assert_eq!(name_of("AMD Ryzen AI Max PRO 390", Some(24)), None);
+}
