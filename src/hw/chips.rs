@@ -35,7 +35,7 @@ pub struct Chip {
     #[serde(skip)]
     not: &'static [&'static str],
     /// Words a name may hold besides the chip's own, for a part sold under another name with
-    /// the very same memory (the "PRO" of AMD's business part).
+    /// the very same memory (the "PRO" of AMD's business part, the "D" of NVIDIA's China cards).
     #[serde(skip)]
     also: &'static [&'static str],
     /// Logical CPU count, where the bandwidth depends on the binned variant.
@@ -148,12 +148,19 @@ chips! {
     Gpu "NVIDIA L4", 300.0, "GDDR6, 24 GB", "NVIDIA L4 datasheet", ["nvidia", "l4"];
     Gpu "NVIDIA RTX 6000 Ada", 960.0, "GDDR6, 48 GB",
         "NVIDIA RTX 6000 Ada datasheet", ["nvidia", "rtx", "6000", "ada"];
+    // NVIDIA's China-market "D" cards have the memory of the card they are named after, so its
+    // published peak (NVIDIA's RTX 4090 D specifications: 24 GB GDDR6X, 384-bit, 21 Gbps =
+    // 1008 GB/s; RTX 5090 D: 32 GB GDDR7, 512-bit, 28 Gbps = 1792 GB/s); they differ in
+    // compute only (the 4090 D has 114 of the 4090's 128 SMs, the 5090 D capped AI TOPS). The
+    // RTX 5090 D V2 has 24 GB on a 384-bit bus (1344 GB/s): the "V2" past its "D" is beside
+    // the model number (see `other_word`), so it is no 5090, and `guide --machine` refuses a
+    // 5090 of 24 GB ("sold with 32 GB only").
     Gpu "NVIDIA GeForce RTX 5090", 1792.0, "GDDR7, 512-bit, 32 GB",
-        "NVIDIA GeForce RTX 5090 specifications", ["geforce", "rtx", "5090"];
+        "NVIDIA GeForce RTX 5090 specifications", ["geforce", "rtx", "5090"], also &["d"];
     Gpu "NVIDIA GeForce RTX 5080", 960.0, "GDDR7, 256-bit, 16 GB",
         "NVIDIA GeForce RTX 5080 specifications", ["geforce", "rtx", "5080"];
     Gpu "NVIDIA GeForce RTX 4090", 1008.0, "GDDR6X, 384-bit, 24 GB",
-        "NVIDIA GeForce RTX 4090 specifications", ["geforce", "rtx", "4090"];
+        "NVIDIA GeForce RTX 4090 specifications", ["geforce", "rtx", "4090"], also &["d"];
     Gpu "NVIDIA GeForce RTX 4080", 716.8, "GDDR6X, 256-bit, 16 GB",
         "NVIDIA GeForce RTX 4080 specifications", ["geforce", "rtx", "4080"], not &["super"];
     Gpu "NVIDIA GeForce RTX 3090 Ti", 1008.0, "GDDR6X, 384-bit, 24 GB",
@@ -186,9 +193,10 @@ pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Ch
 
 /// The chip `name` would be were it not for one of its words, and that word (lowercase): a
 /// variant word the chip's name lacks ("laptop", "mobile", "max-q", "super", "ti", "ultra",
-/// "max", "pro", "extreme"), or, beside the chip's model number, a word that is none of the
-/// chip's, no vendor's or trademark's, no memory size, core count or plain number ("prox" in
-/// "M4 Prox"). `None` when no chip's words are all in `name`, or `name` is a chip.
+/// "max", "pro", "extreme"), or, beside the chip's model number (or past a word the chip
+/// allows there, as the "D" of an RTX 4090 D), a word that is none of the chip's, no vendor's or
+/// trademark's, no memory size, core count or plain number ("prox" in "M4 Prox", "v2" in "RTX
+/// 5090 D V2"). `None` when no chip's words are all in `name`, or `name` is a chip.
 pub fn near(name: &str, logical_cores: Option<usize>) -> Option<(&'static Chip, String)> {
     let lower = normalise(name);
     let words = name_words(&lower);
@@ -287,15 +295,18 @@ fn other_word(c: &Chip, lower: &str) -> Option<String> {
             || (u.chars().all(|ch| ch.is_ascii_digit())
                 && !CHIPS.iter().any(|x| x.words.contains(&u)))
     };
+    // A word the chip allows stands with its model number: the unit past it is beside the
+    // number too ("V2" in "RTX 5090 D V2").
+    let also = |u: &str| c.also.contains(&u);
     for (i, &u) in units.iter().enumerate() {
         if !model(u) {
             continue;
         }
-        let beside = [i.checked_sub(1), Some(i + 1)];
-        if let Some(n) = beside
+        let before = units[..i].iter().rev().copied().find(|&n| !also(n));
+        let after = units[i + 1..].iter().copied().find(|&n| !also(n));
+        if let Some(n) = [before, after]
             .into_iter()
             .flatten()
-            .filter_map(|j| units.get(j).copied())
             .find(|&n| !harmless(n))
         {
             return Some(n.to_string());

@@ -232,7 +232,11 @@ fn a_variant_the_table_lacks_is_no_chip() {
             "NVIDIA GeForce RTX 4090",
             "ti",
         ),
-        ("NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090", "d"),
+        (
+            "NVIDIA GeForce RTX 5090 D V2",
+            "NVIDIA GeForce RTX 5090",
+            "v2",
+        ),
         (
             "NVIDIA GeForce RTX 4080 Laptop GPU",
             "NVIDIA GeForce RTX 4080",
@@ -275,4 +279,40 @@ fn the_pro_part_of_a_chip_with_the_same_memory_is_that_chip() {
     // PRO still tells an Apple chip from another.
     assert_eq!(name_of("Apple M4 Pro", Some(14)), Some("Apple M4 Pro"));
     assert_eq!(name_of("AMD Ryzen AI Max PRO 390", Some(24)), None);
+}
+
+/// An RTX 4090 D or 5090 D has the memory of the card it is named after, so its published
+/// peak; the RTX 5090 D V2 has 24 GB on a 384-bit bus and is no 5090.
+#[test]
+fn a_d_card_with_its_siblings_memory_is_that_card() {
+    for (name, chip) in [
+        ("NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090"),
+        (
+            "CUDA0 (NVIDIA GeForce RTX 4090 D)",
+            "NVIDIA GeForce RTX 4090",
+        ),
+        ("NVIDIA GeForce RTX 5090 D", "NVIDIA GeForce RTX 5090"),
+    ] {
+        assert_eq!(name_of(name, None), Some(chip), "{name}");
+        assert_eq!(near(name, None), None, "{name}");
+    }
+    for name in [
+        "NVIDIA GeForce RTX 5090 D V2",
+        "NVIDIA GeForce RTX 5090 D v2",
+        "CUDA0 (NVIDIA GeForce RTX 5090 D V2)",
+    ] {
+        assert_eq!(name_of(name, None), None, "{name}");
+        let found = near(name, None).map(|(c, w)| (c.name, w));
+        assert_eq!(
+            found,
+            Some(("NVIDIA GeForce RTX 5090", "v2".to_string())),
+            "{name}"
+        );
+    }
+    // A laptop part is refused still, and only the 4090 and 5090 allow a D.
+    assert_eq!(name_of("NVIDIA GeForce RTX 4090 D Laptop GPU", None), None);
+    assert_eq!(name_of("NVIDIA GeForce RTX 4080 D", None), None);
+    // `guide --machine` tells a 24 GB "5090 D" from the 5090 by the size the table states.
+    let rtx5090 = CHIPS.iter().find(|c| c.name == "NVIDIA GeForce RTX 5090");
+    assert!(rtx5090.is_some_and(|c| c.memory.ends_with(", 32 GB")));
 }
