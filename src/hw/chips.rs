@@ -193,7 +193,7 @@ pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Ch
 
 /// The chip `name` would be were it not for one of its words, and that word (lowercase): a
 /// variant word the chip's name lacks ("laptop", "mobile", "max-q", "super", "ti", "ultra",
-/// "max", "pro", "extreme"), or, beside the chip's model number (or past a word the chip
+/// "max", "pro", "extreme", "mig"), or, beside the chip's model number (or past a word the chip
 /// allows there, as the "D" of an RTX 4090 D), a word that is none of the chip's, no vendor's or
 /// trademark's, no memory size, core count or plain number ("prox" in "M4 Prox", "v2" in "RTX
 /// 5090 D V2"). `None` when no chip's words are all in `name`, or `name` is a chip.
@@ -213,10 +213,12 @@ fn listed(c: &Chip, words: &[&str], logical_cores: Option<usize>) -> bool {
         && c.cores.is_none_or(|n| Some(n) == logical_cores)
 }
 
-/// Words that tell a chip from its variants (a laptop part, a refresh, a higher tier): a name
-/// holding one that the chip's own name lacks is another chip.
+/// Words that tell a chip from its variants (a laptop part, a refresh, a higher tier) or from a
+/// slice of it (a MIG instance, "A100-SXM4-80GB MIG 3g.40gb", has a share of the chip's
+/// bandwidth that no one publishes): a name holding one, anywhere, that the chip's own name
+/// lacks is another chip.
 const DISTINGUISHING: &[&str] = &[
-    "laptop", "mobile", "max-q", "super", "ti", "ultra", "max", "pro", "extreme",
+    "laptop", "mobile", "max-q", "super", "ti", "ultra", "max", "pro", "extreme", "mig",
 ];
 
 /// Words that real device descriptions carry beside a model number and that name no chip:

@@ -251,6 +251,16 @@ fn a_variant_the_table_lacks_is_no_chip() {
         ("Apple M4 Prox 48GB", "Apple M4", "prox"),
         ("Apple M2 Extreme", "Apple M2", "extreme"),
         ("NVIDIA H200 NVL", "NVIDIA H200", "nvl"),
+        (
+            "NVIDIA A100-SXM4-80GB MIG 3g.40gb",
+            "NVIDIA A100 80GB SXM",
+            "mig",
+        ),
+        (
+            "NVIDIA H100 80GB HBM3 MIG 1g.10gb",
+            "NVIDIA H100 SXM",
+            "mig",
+        ),
     ] {
         assert_eq!(name_of(name, None), None, "{name}");
         let found = near(name, None).map(|(c, w)| (c.name, w));
@@ -315,4 +325,24 @@ fn a_d_card_with_its_siblings_memory_is_that_card() {
     // `guide --machine` tells a 24 GB "5090 D" from the 5090 by the size the table states.
     let rtx5090 = CHIPS.iter().find(|c| c.name == "NVIDIA GeForce RTX 5090");
     assert!(rtx5090.is_some_and(|c| c.memory.ends_with(", 32 GB")));
+}
+
+/// A MIG instance has a share of its GPU's bandwidth that no one publishes: "MIG" anywhere in
+/// its name (the CUDA backend's and nvidia-smi's "<GPU> MIG 1g.10gb") makes it no chip.
+#[test]
+fn a_mig_slice_is_no_chip() {
+    for name in [
+        "NVIDIA A100-SXM4-80GB MIG 3g.40gb",
+        "NVIDIA A100-SXM4-80GB MIG 1g.10gb",
+        "NVIDIA A100 80GB PCIe MIG 7g.80gb",
+        "NVIDIA H100 80GB HBM3 MIG 1g.10gb",
+        "NVIDIA H100 80GB HBM3 MIG 7g.80gb",
+        "CUDA0 (NVIDIA H100 80GB HBM3 MIG 1g.10gb)",
+        "NVIDIA H100 PCIe MIG 3g.40gb",
+        "NVIDIA H200 MIG 1g.18gb",
+        "NVIDIA H100-MIG",
+    ] {
+        assert_eq!(name_of(name, None), None, "{name}");
+        assert!(near(name, None).is_some_and(|(_, w)| w == "mig"), "{name}");
+    }
 }
