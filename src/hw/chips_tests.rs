@@ -202,8 +202,136 @@ fn real_device_strings_keep_their_chip() {
             Some("AMD Radeon RX 7900 XTX"),
         ),
         ("AMD Radeon RX 7900 XT", None, None),
+        (
+            "NVIDIA GeForce RTX 3090",
+            None,
+            Some("NVIDIA GeForce RTX 3090"),
+        ),
+        ("Apple M3 Max", Some(14), Some("Apple M3 Max (14-core CPU)")),
+        // A Max whose binning is not known is not guessed.
+        ("Apple M3 Max", None, None),
+        ("NVIDIA H100 PCIe", None, Some("NVIDIA H100 PCIe")),
+        (
+            "AMD Radeon RX 7900 XTX (RADV NAVI31)",
+            None,
+            Some("AMD Radeon RX 7900 XTX"),
+        ),
+        (
+            "AMD RYZEN AI MAX+ PRO 395 w/ Radeon 8060S",
+            Some(32),
+            Some("AMD Ryzen AI Max+ 395"),
+        ),
+        (
+            "NVIDIA GeForce RTX 4090 D",
+            None,
+            Some("NVIDIA GeForce RTX 4090"),
+        ),
+        (
+            "NVIDIA GeForce RTX 5090 D",
+            None,
+            Some("NVIDIA GeForce RTX 5090"),
+        ),
+        // Chips the table does not list are unknown, not a sibling: a Milan EPYC, Strix Halo's
+        // GPU as Vulkan names it, a 24 GB 5090 D V2, a MIG slice.
+        ("AMD EPYC 7763 64-Core Processor", Some(128), None),
+        ("Radeon 8060S Graphics (RADV GFX1151)", None, None),
+        ("NVIDIA GeForce RTX 5090 D V2", None, None),
+        ("NVIDIA A100-SXM4-80GB MIG 3g.40gb", None, None),
+        ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", None, None),
+        ("CUDA0 (NVIDIA H100 80GB HBM3 MIG 1g.10gb)", None, None),
     ] {
         assert_eq!(name_of(name, cores), chip, "{name}");
+    }
+}
+
+/// The machines of the reference tables (results/reference/*.csv and their copies in
+/// tests/data): the chip each names, as the table's own name or the vendor's, and "cloud" none.
+#[test]
+fn reference_machines_are_their_chips() {
+    for (machine, cores, chip) in [
+        ("AMD Radeon RX 7900 XT", None, None),
+        ("AMD Ryzen AI Max+ 395", None, Some("AMD Ryzen AI Max+ 395")),
+        ("Apple M1", None, Some("Apple M1")),
+        ("Apple M1 Max", None, Some("Apple M1 Max")),
+        ("Apple M1 Pro", None, Some("Apple M1 Pro")),
+        ("Apple M1 Ultra", None, Some("Apple M1 Ultra")),
+        ("Apple M2", None, Some("Apple M2")),
+        ("Apple M2 Max", None, Some("Apple M2 Max")),
+        ("Apple M2 Pro", None, Some("Apple M2 Pro")),
+        ("Apple M2 Ultra", None, Some("Apple M2 Ultra")),
+        ("Apple M3", None, Some("Apple M3")),
+        (
+            "Apple M3 Max (14-core CPU)",
+            Some(14),
+            Some("Apple M3 Max (14-core CPU)"),
+        ),
+        (
+            "Apple M3 Max (16-core CPU)",
+            Some(16),
+            Some("Apple M3 Max (16-core CPU)"),
+        ),
+        ("Apple M3 Pro", None, Some("Apple M3 Pro")),
+        ("Apple M3 Ultra", None, Some("Apple M3 Ultra")),
+        ("Apple M4", None, Some("Apple M4")),
+        (
+            "Apple M4 Max (14-core CPU)",
+            Some(14),
+            Some("Apple M4 Max (14-core CPU)"),
+        ),
+        (
+            "Apple M4 Max (16-core CPU)",
+            Some(16),
+            Some("Apple M4 Max (16-core CPU)"),
+        ),
+        ("Apple M4 Pro", None, Some("Apple M4 Pro")),
+        ("Apple M5 Max", None, Some("Apple M5 Max")),
+        ("NVIDIA A100 80GB PCIe", None, Some("NVIDIA A100 80GB PCIe")),
+        (
+            "NVIDIA GB10 (DGX Spark)",
+            None,
+            Some("NVIDIA GB10 (DGX Spark)"),
+        ),
+        (
+            "NVIDIA GeForce RTX 3090",
+            None,
+            Some("NVIDIA GeForce RTX 3090"),
+        ),
+        (
+            "NVIDIA GeForce RTX 4080",
+            None,
+            Some("NVIDIA GeForce RTX 4080"),
+        ),
+        (
+            "NVIDIA GeForce RTX 4090",
+            None,
+            Some("NVIDIA GeForce RTX 4090"),
+        ),
+        (
+            "NVIDIA GeForce RTX 5060 Ti",
+            None,
+            Some("NVIDIA GeForce RTX 5060 Ti"),
+        ),
+        (
+            "NVIDIA GeForce RTX 5070 Ti",
+            None,
+            Some("NVIDIA GeForce RTX 5070 Ti"),
+        ),
+        (
+            "NVIDIA GeForce RTX 5080",
+            None,
+            Some("NVIDIA GeForce RTX 5080"),
+        ),
+        (
+            "NVIDIA GeForce RTX 5090",
+            None,
+            Some("NVIDIA GeForce RTX 5090"),
+        ),
+        ("NVIDIA H100 SXM", None, Some("NVIDIA H100 SXM")),
+        ("NVIDIA RTX 6000 Ada", None, Some("NVIDIA RTX 6000 Ada")),
+        ("NVIDIA RTX A6000", None, Some("NVIDIA RTX A6000")),
+        ("cloud", None, None),
+    ] {
+        assert_eq!(name_of(machine, cores), chip, "{machine}");
     }
 }
 
