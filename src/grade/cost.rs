@@ -3,7 +3,7 @@
 
 use crate::record::{BackendKind, ServerReport};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One model's prices, US dollars per million tokens.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -27,11 +27,6 @@ pub struct Prices {
     pub price: Vec<Price>,
 }
 
-/// The shipped table (`scenarios/prices.toml`, built into the binary), as written into `cache`.
-pub fn builtin_path(cache: &Path) -> PathBuf {
-    crate::scenario::builtin_dir_in(cache).join("prices.toml")
-}
-
 /// The most a price may be, US dollars per million tokens: past every provider's, and low enough
 /// that a request of a hundred million tokens at it stays within the cost a record may hold (a
 /// million dollars, `record::plausible`).
@@ -44,6 +39,16 @@ impl Prices {
     pub fn load(path: &Path) -> Result<Prices, String> {
         let p: Prices = crate::util::fs::read_toml(path)?;
         p.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(p)
+    }
+
+    /// The shipped table (`scenarios/prices.toml`), read from the binary: no file is needed,
+    /// so a cache that cannot be written costs nothing here.
+    pub fn shipped() -> Result<Prices, String> {
+        let p: Prices = toml::from_str(crate::scenario::SHIPPED_PRICES)
+            .map_err(|e| format!("the shipped price table: {}", e.message()))?;
+        p.check()
+            .map_err(|e| format!("the shipped price table: {e}"))?;
         Ok(p)
     }
 
@@ -179,7 +184,7 @@ mod tests {
 
     #[test]
     fn the_shipped_table_loads_and_prices_a_request() {
-        let p = Prices::load(&builtin_path(&crate::util::fs::cache_dir(None))).unwrap();
+        let p = Prices::shipped().unwrap();
         assert!(p.find("anthropic", "claude-haiku-4-5-20251001").is_some());
         assert!(p.find("openai", "openai/gpt-4o-mini").unwrap().model == "gpt-4o-mini");
         assert!(p.find("openai", "gpt-4o-mini-2024-07-18").unwrap().model == "gpt-4o-mini");

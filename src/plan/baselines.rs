@@ -3,10 +3,10 @@
 use crate::backend::http::Client;
 use crate::backend::remote::Remote;
 use crate::backend::spec::{self, Endpoint, UrlFlags};
-use crate::grade::cost::{self, Prices};
+use crate::grade::cost::Prices;
 use crate::grade::judge::panel;
 use crate::record::{BackendId, BackendKind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The backend flags of `runner sweep` and `runner compare`, as given.
@@ -69,8 +69,8 @@ pub struct Baselines {
 
 impl Baselines {
     /// Parses and checks the flags; every error is a one-line usage error. Without `--prices`,
-    /// the shipped table is the one written into `cache`.
-    pub fn from_options(a: &BackendOptions, cache: &Path) -> Result<Baselines, String> {
+    /// the shipped table prices the cloud models.
+    pub fn from_options(a: &BackendOptions) -> Result<Baselines, String> {
         let config = match &a.backend_config {
             Some(p) => {
                 let config = crate::util::fs::read_toml(p)?;
@@ -100,8 +100,10 @@ impl Baselines {
             max_tokens_field: a.max_tokens_field.clone(),
             max_retry_wait,
         };
-        let prices_path = (a.prices.clone()).unwrap_or_else(|| cost::builtin_path(cache));
-        let prices = Prices::load(&prices_path)?;
+        let prices = match &a.prices {
+            Some(path) => Prices::load(path)?,
+            None => Prices::shipped()?,
+        };
         let specs = (a.backends.iter())
             .map(|s| s.parse::<BackendId>())
             .collect::<Result<Vec<_>, String>>()?;
@@ -173,11 +175,6 @@ impl Baselines {
 mod tests {
     use super::*;
 
-    /// [`Baselines::from_options`] with the default cache.
-    fn built(o: &BackendOptions) -> Result<Baselines, String> {
-        Baselines::from_options(o, &crate::util::fs::cache_dir(None))
-    }
-
     fn options(backends: &[&str]) -> BackendOptions {
         BackendOptions {
             backends: backends.iter().map(|s| s.to_string()).collect(),
@@ -202,7 +199,7 @@ mod tests {
                 judge_time_limit: limit,
                 ..options(&["native"])
             };
-            let e = built(&o).err().expect("refused");
+            let e = Baselines::from_options(&o).err().expect("refused");
             assert!(
                 e.contains("--max-retry-wait") || e.contains("--judge-time-limit"),
                 "{e}"
@@ -212,9 +209,9 @@ mod tests {
             judge_time_limit: 1e300,
             ..options(&["native"])
         };
-        let e = built(&o).err().expect("refused");
+        let e = Baselines::from_options(&o).err().expect("refused");
         assert!(e.ends_with("got 1e300"), "no 300-digit number: {e}");
-        let b = built(&options(&["native", "openai:m"])).unwrap();
+        let b = Baselines::from_options(&options(&["native", "openai:m"])).unwrap();
         assert!(b.native);
         assert_eq!(b.http.len(), 1);
     }
@@ -226,7 +223,7 @@ mod tests {
                 judge_power: p,
                 ..options(&["native"])
             };
-            let e = built(&o).err().expect("refused");
+            let e = Baselines::from_options(&o).err().expect("refused");
             assert!(
                 e.contains("--judge-power must be a number from -100 to 100"),
                 "{e}"
@@ -237,22 +234,27 @@ mod tests {
                 judge_power: p,
                 ..options(&["native"])
             };
-            assert!(built(&o).is_ok(), "{p}");
+            assert!(Baselines::from_options(&o).is_ok(), "{p}");
         }
     }
 
     #[test]
     fn backends_are_named_once() {
-        let e = built(&options(&["native", "native"])).err().unwrap();
+        let e = Baselines::from_options(&options(&["native", "native"]))
+            .err()
+            .unwrap();
         assert!(e.contains("named twice"), "{e}");
-        assert!(built(&options(&[])).is_err());
+        assert!(Baselines::from_options(&options(&[])).is_err());
         let mut o = options(&["native"]);
         o.judges = vec!["openai:x".into(), "anthropic:x".into(), "openai:x".into()];
-        let e = built(&o).err().expect("refused");
+        let e = Baselines::from_options(&o).err().expect("refused");
         assert_eq!(e, "judge 'openai:x' is named twice");
         o.judges = vec!["openai:x".into(), "anthropic:x".into(), "openai:y".into()];
-        assert_eq!(built(&o).unwrap().judges.len(), 3);
+        assert_eq!(Baselines::from_options(&o).unwrap().judges.len(), 3);
         o.judges = vec!["ollama:x".into()];
-        assert!(built(&o).err().unwrap().contains("judges are"));
+        assert!(Baselines::from_options(&o)
+            .err()
+            .unwrap()
+            .contains("judges are"));
     }
 }

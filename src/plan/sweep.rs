@@ -138,7 +138,7 @@ impl SweepPlan {
     /// Checks every flag, file and name, opens (or resumes) the results file and plans the
     /// cells.
     pub fn new(cfg: &SweepConfig, cache: &Path, verbose: bool) -> anyhow::Result<SweepPlan> {
-        let mut baselines = Baselines::from_options(&cfg.backends, cache).map_err(Invalid)?;
+        let mut baselines = Baselines::from_options(&cfg.backends).map_err(Invalid)?;
         let quants = quant::parse_list(&cfg.quants).map_err(Invalid)?;
         let mut scenarios = load_scenarios(&cfg.scenarios, cache)?;
         // Before any model is resolved (which may fetch it), of the prompts within --limit.

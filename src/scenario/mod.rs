@@ -268,6 +268,9 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     load_str(&text, path)
 }
 
+/// The shipped price table (`scenarios/prices.toml`), built into the binary.
+pub const SHIPPED_PRICES: &str = include_str!("../../scenarios/prices.toml");
+
 /// The shipped scenario files and price table, built into the binary.
 const SHIPPED: [(&str, &str); 4] = [
     ("coding.toml", include_str!("../../scenarios/coding.toml")),
@@ -275,7 +278,7 @@ const SHIPPED: [(&str, &str); 4] = [
         "long-form.toml",
         include_str!("../../scenarios/long-form.toml"),
     ),
-    ("prices.toml", include_str!("../../scenarios/prices.toml")),
+    ("prices.toml", SHIPPED_PRICES),
     (
         "short-response.toml",
         include_str!("../../scenarios/short-response.toml"),
