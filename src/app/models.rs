@@ -178,10 +178,6 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
         dense: a.dense,
     };
     spec.validate().map_err(UsageError)?;
-    if let Some(out) = &a.output {
-        check_out(out)?;
-        check_replaceable(out)?;
-    }
     let out = a
         .output
         .clone()
@@ -193,6 +189,10 @@ pub fn synth(a: &SynthArgs, cache: &Path) -> anyhow::Result<PathBuf> {
                 out.display()
             )));
         }
+    }
+    if let Some(out) = &a.output {
+        check_out(out)?;
+        check_replaceable(out)?;
     }
     let w = plan::synth::build(&spec, cache, &out)?;
     eprintln!("{}", written(&w));
