@@ -192,8 +192,11 @@ fn bench_of_several_models_measures_the_bandwidth_once() {
     // The cache's hw directory is a file: the measurement cannot be saved.
     std::fs::write(dir.path().join("hw"), "").unwrap();
     let cache = dir.path().to_str().unwrap().to_string();
+    // The same model under a second name (a model named twice is refused).
     let model = model().to_str().unwrap().to_string();
-    let models = format!("{model},{model}");
+    let other = dir.path().join("other.gguf");
+    std::os::unix::fs::symlink(&model, &other).unwrap();
+    let models = format!("{model},{}", other.display());
     let o = {
         let _g = heavy();
         let args = [
