@@ -196,7 +196,7 @@ fn find_chip(
     }
     for n in &names {
         if let Some(c) = chips::recognise(n, cores) {
-            return Ok(c);
+            return one_form(c, name);
         }
     }
     if cores.is_none() {
@@ -255,6 +255,30 @@ fn as_given(text: &str, word: &str) -> String {
 }
 
 /// The lowercase words of a name, split at anything but letters and digits.
+/// Words that tell the forms of one chip apart: a PCIe card or an SXM module (`sxm4`, `sxm5`).
+const FORMS: [&str; 2] = ["pcie", "sxm"];
+
+/// `c`, unless the table holds it in several forms (the H100 as a PCIe card and an SXM module,
+/// of other bandwidths) and `name` says none: then which one is asked for, whatever other words
+/// the name holds ("H100 80GB GPU").
+fn one_form(c: &'static Chip, name: &str) -> Result<&'static Chip, String> {
+    let form = |w: &String| FORMS.iter().any(|f| w.starts_with(f));
+    let rest = |n: &str| {
+        words(n)
+            .into_iter()
+            .filter(|w| !form(w))
+            .collect::<Vec<_>>()
+    };
+    let forms: Vec<&str> = (chips::CHIPS.iter())
+        .filter(|o| o.cores.is_none() && rest(o.name) == rest(c.name))
+        .map(|o| o.name)
+        .collect();
+    match forms.len() > 1 && !words(name).iter().any(form) {
+        true => Err(format!("'{name}' names {}: say which", forms.join(" and "))),
+        false => Ok(c),
+    }
+}
+
 fn words(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -472,6 +496,26 @@ mod tests {
             e.contains("NVIDIA A100 80GB PCIe and NVIDIA A100 80GB SXM"),
             "{e}"
         );
+        // Also with words beside it that say nothing of the form.
+        for given in [
+            "H100 GPU",
+            "H100 80GB GPU",
+            "H100 with 80GB",
+            "A100 80GB GPU",
+        ] {
+            let e = parse(given).unwrap_err();
+            assert!(
+                e.contains("PCIe and NVIDIA") && e.ends_with("say which"),
+                "{given}: {e}"
+            );
+        }
+        for (given, chip) in [
+            ("H100 SXM5 80GB", "NVIDIA H100 SXM"),
+            ("H100 PCIe", "NVIDIA H100 PCIe"),
+            ("A100-SXM4-80GB", "NVIDIA A100 80GB SXM"),
+        ] {
+            assert_eq!(parse(given).map(|m| m.chip.name), Ok(chip), "{given}");
+        }
     }
 
     #[test]
