@@ -284,6 +284,13 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
         let kind = std::io::Error::from(e).kind();
         std::io::Error::new(kind, format!("{}: {}", p.display(), e.desc()))
     };
+    // A name ending in `/` is a directory's, which no file can be written as.
+    if std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).ends_with(b"/") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} ends in '/': name a file", path.display()),
+        ));
+    }
     let p = match out_target(path)? {
         OutTarget::Special(p) => {
             return access(&p, AccessFlags::W_OK).map_err(|e| refused(p.as_path(), e))
@@ -832,6 +839,9 @@ mod tests {
         let gone = dir.path().join("gone");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &gone).unwrap();
         assert!(check_writable(&gone.join("x/out.json")).is_err());
+        let slash = format!("{}/", dir.path().join("newout").display());
+        let e = check_writable(Path::new(&slash)).unwrap_err();
+        assert_eq!(e.to_string(), format!("{slash} ends in '/': name a file"));
         let file = dir.path().join("file");
         std::fs::write(&file, "x").unwrap();
         let e = check_writable(&file.join("out.json")).unwrap_err();
