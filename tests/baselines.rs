@@ -925,6 +925,24 @@ fn a_model_name_holding_the_api_key_is_refused_without_showing_it() {
     assert!(err.contains("the model name holds the API key"), "{err}");
 }
 
+/// A backend or judge spec that does not parse is quoted in its error: any API key in it is
+/// redacted there.
+#[test]
+fn a_malformed_spec_holding_the_api_key_never_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-proj-ABCDEFGHIJKLMNOP1234";
+    for args in [
+        format!("sweep --backend opnai:{key}"),
+        format!("sweep --backend openai:gpt-4o,{key}"),
+        format!("sweep --backend openai:gpt-4o --judge ollama:{key}"),
+    ] {
+        let args = format!("{args} --scenario short-response --limit 1");
+        let err = refused_sweep(dir.path(), &args, &[("OPENAI_API_KEY", key)]);
+        assert!(!err.contains("ABCDEFGHIJKLMNOP"), "{args}: {err}");
+        assert!(err.contains("[redacted]"), "{args}: {err}");
+    }
+}
+
 #[test]
 fn a_judge_named_twice_is_refused() {
     let dir = tempfile::tempdir().unwrap();

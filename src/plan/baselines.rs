@@ -6,6 +6,7 @@ use crate::backend::spec::{self, Endpoint, UrlFlags};
 use crate::grade::cost::Prices;
 use crate::grade::judge::panel;
 use crate::record::{BackendId, BackendKind};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -69,8 +70,13 @@ pub struct Baselines {
 
 impl Baselines {
     /// Parses and checks the flags; every error is a one-line usage error. Without `--prices`,
-    /// the shipped table prices the cloud models.
+    /// the shipped table prices the cloud models. No message shows an API key: a backend spec
+    /// that does not parse is quoted whole, and may hold one (`opnai:$OPENAI_API_KEY`).
     pub fn from_options(a: &BackendOptions) -> Result<Baselines, String> {
+        Self::built(a).map_err(|e| without_keys(&e, a))
+    }
+
+    fn built(a: &BackendOptions) -> Result<Baselines, String> {
         let config = match &a.backend_config {
             Some(p) => {
                 let config = crate::util::fs::read_toml(p)?;
@@ -169,6 +175,23 @@ impl Baselines {
             .collect();
         Some(serde_json::json!({ "native": self.native, "http": http }))
     }
+}
+
+/// `msg` with the value of every API key variable the backends read (the OpenAI and Anthropic
+/// ones, and each `api_key_env` of the backend config) redacted.
+fn without_keys(msg: &str, a: &BackendOptions) -> String {
+    let config: Option<BTreeMap<String, spec::EndpointConfig>> =
+        (a.backend_config.as_ref()).and_then(|p| crate::util::fs::read_toml(p).ok());
+    let named = (config.iter().flatten()).filter_map(|(_, c)| c.api_key_env.clone());
+    let vars = [
+        spec::OPENAI_KEY_ENV.to_string(),
+        spec::ANTHROPIC_KEY_ENV.to_string(),
+    ];
+    (vars.into_iter().chain(named))
+        .filter_map(|v| std::env::var(v).ok())
+        .fold(msg.to_string(), |m, key| {
+            spec::Secret::new(key.trim()).redact(&m)
+        })
 }
 
 #[cfg(test)]
