@@ -67,7 +67,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         true => crate::util::fs::CACHE_ENV,
         false => "--cache-dir",
     };
-    crate::cli::values::check_dir(flag, &cache).map_err(UsageError)?;
+    // A cache behind a link that leads nowhere yet (a disk not mounted) stops only the commands
+    // that use it, when they make it.
+    let unmounted = crate::util::fs::nearest_dir(&cache)
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if !unmounted {
+        crate::cli::values::check_dir(flag, &cache).map_err(UsageError)?;
+    }
     let verbose = cli.verbose;
     match cli.command {
         Command::Bench(args) => return measure::bench(*args, &cache, verbose),

@@ -203,15 +203,13 @@ pub fn check_output_writable(path: Option<&std::path::Path>) -> Result<(), Strin
 
 /// A directory flag (`--results DIR`, `--out DIR`, `--cache-dir DIR`) must not name a file, nor
 /// lie under one: refused before anything is read or written, as `--results FILE: not a
-/// directory`. A directory not there yet is made later, and so is one behind a link that leads
-/// nowhere yet (a disk not mounted: a command that does not use it still runs); a link that
-/// loops is refused with what the system says of it.
+/// directory`. A directory not there yet is made later; a link that leads nowhere (under which
+/// nothing can be made) or loops is refused with what the system says of it.
 pub fn check_dir(flag: &str, dir: &std::path::Path) -> Result<(), String> {
     match crate::util::fs::nearest_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
             Err(format!("{flag} {}: not a directory", dir.display()))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("{flag} {e}")),
         Ok(_) => Ok(()),
     }
@@ -352,6 +350,10 @@ mod tests {
         assert_eq!(check_dir("--results", &dir.path().join("new/runs")), Ok(()));
         let gone = dir.path().join("unmounted");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &gone).unwrap();
-        assert_eq!(check_dir("--cache-dir", &gone), Ok(()));
+        let e = check_dir("--results", &gone.join("runs")).unwrap_err();
+        assert!(
+            e.starts_with(&format!("--results {}: ", gone.display())),
+            "{e}"
+        );
     }
 }
