@@ -33,31 +33,31 @@ pub struct BenchArgs {
     pub models: Vec<String>,
     /// Layer counts for synthetic models (-m synth:NAME): each is measured at every count, and
     /// the real model's depth is extrapolated from them (e.g. 4,8,12).
-    #[arg(long, value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true, value_name = "LIST")]
+    #[arg(long, value_delimiter = ',', value_parser = parse_positive, allow_negative_numbers = true, value_name = "LIST")]
     pub layers: Vec<u32>,
     /// Prompt lengths in tokens (0: generation only).
-    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512", value_parser = parse_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub n_prompt: Vec<u32>,
     /// Tokens to generate (0: prompt processing only).
-    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128", value_parser = parse_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub n_gen: Vec<u32>,
     /// Tokens already in the KV cache before the test (context depth).
-    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0", value_parser = parse_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub n_depth: Vec<u32>,
     /// Measured repetitions per test (1 to 10,000).
-    #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'r', long = "repetitions", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true)]
     pub repetitions: u32,
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
-    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
     /// Context size in tokens, 1 to 2147483392 [default: depth + prompt + generated].
-    #[arg(long = "ctx", value_delimiter = ',', value_parser = parse_ctx, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long = "ctx", value_delimiter = ',', value_parser = parse_ctx, allow_negative_numbers = true)]
     pub ctx: Vec<u32>,
     /// Logical batch size.
-    #[arg(short = 'b', long = "batch", value_delimiter = ',', default_value = "2048", value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'b', long = "batch", value_delimiter = ',', default_value = "2048", value_parser = parse_positive, allow_negative_numbers = true)]
     pub batch: Vec<u32>,
     /// Physical batch size.
-    #[arg(long = "ubatch", value_delimiter = ',', default_value = "512", value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long = "ubatch", value_delimiter = ',', default_value = "512", value_parser = parse_positive, allow_negative_numbers = true)]
     pub ubatch: Vec<u32>,
     /// Flash attention.
     #[arg(long = "flash-attn", value_delimiter = ',', default_value = "auto")]
@@ -84,8 +84,7 @@ pub struct BenchArgs {
         visible_alias = "ngl",
         default_value_t = 999,
         value_parser = parse_count,
-        allow_negative_numbers = true,
-        allow_hyphen_values = true
+        allow_negative_numbers = true
     )]
     pub n_gpu_layers: u32,
     /// Memory-map the model file.
@@ -106,7 +105,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub require_idle: bool,
     /// Other load, in busy cores, above which the machine counts as busy.
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
     /// Hash the model file (sha256) into the record.
     #[arg(long)]

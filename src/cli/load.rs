@@ -12,38 +12,28 @@ use std::time::Duration;
 pub struct LoadArgs {
     /// Closed-loop load levels: N requests in flight, a new one as soon as one ends; each
     /// cell runs once per level, e.g. 1,2,4,8.
-    #[arg(
-        long,
-        value_name = "LIST",
-        allow_negative_numbers = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
     pub concurrency: Option<String>,
     /// Open-loop load levels in requests per second: Poisson arrivals (seeded by --seed), at
     /// most --slots in flight, the rest waiting, e.g. 0.5,1,2 (each from 0.0001 to 10000).
-    #[arg(
-        long,
-        value_name = "LIST",
-        allow_negative_numbers = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "LIST", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// Requests in flight at most in an open-loop level, 1 to 256 [default: 4].
-    #[arg(long, value_name = "N", value_parser = parse_slots, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = parse_slots, allow_negative_numbers = true)]
     pub slots: Option<u32>,
     /// Requests per level [default: 4 per request in flight, at least one per prompt; with
     /// --duration, as many as it allows]. Prompts are cycled.
-    #[arg(long, value_name = "N", value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = parse_positive, allow_negative_numbers = true)]
     pub requests: Option<u32>,
     /// No request of a level starts after this many seconds.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Service-level objectives that goodput counts, e.g. ttft=2s,itl=150ms,e2e=30s
     /// (optionally share=95%: the share of requests a level must serve within them).
     #[arg(long, value_name = "SPEC")]
     pub slo: Option<String>,
     /// Seed of the open-loop arrival schedules, 0 to 18446744073709551615 [default: 1].
-    #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
 }
 

@@ -112,14 +112,14 @@ pub struct SynthArgs {
     #[arg(short, long)]
     pub quant: Option<String>,
     /// Keep only the first N layers (every per-layer shape stays the model's) [default: all]
-    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub layers: Option<u32>,
     /// Seed of the random weights and routers.
-    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Routed experts instead of the published count, at most 1024 (MoE models; experts per
     /// token stay).
-    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub experts: Option<u32>,
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
     #[arg(long, conflicts_with = "tokenizer")]
@@ -145,7 +145,7 @@ pub struct TwinArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Plain random bytes instead of well-scaled quantized values (a contrast: scales become
     /// NaN or infinity).
@@ -159,15 +159,15 @@ pub struct HwArgs {
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
     /// Timed passes per kernel and thread count, 1 to 1000 (the median is reported).
-    #[arg(long, default_value = "5", value_parser = parse_passes, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value = "5", value_parser = parse_passes, allow_negative_numbers = true)]
     pub passes: u32,
     /// Size of each of the three arrays in MiB, together at most half the RAM [default: 4 × the
     /// largest cache, at least 256].
-    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long = "size-mib", value_parser = parse_positive, allow_negative_numbers = true)]
     pub size_mib: Option<u32>,
     /// Thread counts to measure, 1 to 512 (llama.cpp's limit) [default: 1 and every logical
     /// core].
-    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 't', long = "threads", value_delimiter = ',', value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Vec<u32>,
     /// List the table of published peak bandwidths instead of measuring (without --passes,
     /// --size-mib or -t, which only a measurement takes).
@@ -198,7 +198,7 @@ pub struct CheckArgs {
     #[arg(long, num_args = 2, value_names = ["BASE", "CANDIDATE"])]
     pub ab: Option<Vec<PathBuf>>,
     /// With --ab: rounds (each runs both builds once; 2 to 100).
-    #[arg(long, default_value = "5", requires = "ab", value_parser = parse_rounds, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value = "5", requires = "ab", value_parser = parse_rounds, allow_negative_numbers = true)]
     pub rounds: u32,
     /// With --ab: where each side's records and output go [default: results/runs/ab-TIME].
     #[arg(long, value_name = "DIR", requires = "ab")]
@@ -210,7 +210,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ARGS", requires = "ab", allow_hyphen_values = true)]
     pub candidate_args: Option<String>,
     /// Slowdown tolerated before a change counts, in percent (`5%` or `5`).
-    #[arg(long, default_value = "5%", value_parser = parse_percent, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value = "5%", value_parser = parse_percent, allow_negative_numbers = true)]
     pub tolerance: f64,
     /// Write the current records as the new baseline instead of checking.
     #[arg(long, conflicts_with = "ab")]
@@ -218,7 +218,7 @@ pub struct CheckArgs {
     /// Current samples measured while other processes kept more cores than this busy make a
     /// slowdown "slower, busy machine": reported, but not a failure (a busy baseline excuses
     /// nothing: it only understates a slowdown).
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -286,20 +286,20 @@ pub struct GuideArgs {
     pub machine: Option<String>,
     /// Share of the published peak bandwidth assumed for machines without records: a fraction
     /// above 0 and at most 1 (0.5) or a percentage (50%).
-    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::report::guide::predict::DEFAULT_EFFICIENCY, value_parser = parse_share, allow_negative_numbers = true)]
     pub efficiency: f64,
     /// Print the prediction model's leave-one-out validation against the published rows
     /// (DIR/reference/llama-cpp-published.csv) instead of writing the guide.
     #[arg(long, conflicts_with_all = ["machine", "output", "efficiency", "context", "prompt"])]
     pub validate: bool,
     /// With --machine: the decode rate (tok/s) a model must reach to count as interactive.
-    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine", allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 20.0, value_name = "TOK/S", value_parser = parse_rate, requires = "machine", allow_negative_numbers = true)]
     pub interactive: f64,
     /// Context (tokens) the memory needed is computed for (KV cache).
-    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = parse_guide_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 8192, value_name = "TOKENS", value_parser = parse_guide_tokens, allow_negative_numbers = true)]
     pub context: u64,
     /// Prompt length (tokens) TTFT is predicted for.
-    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = parse_guide_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 512, value_name = "TOKENS", value_parser = parse_guide_tokens, allow_negative_numbers = true)]
     pub prompt: u64,
 }
 
@@ -585,6 +585,16 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("{args:?} was accepted"));
             let text = e.to_string();
+            // A value starting with `-` that is no plain number (`-inf`, `-5%`) reads as a
+            // flag: refused all the same, as an argument runner does not know.
+            let value = args[args.len() - 1];
+            if !value
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '-' || c == '.')
+            {
+                assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{text}");
+                continue;
+            }
             assert_eq!(
                 e.kind(),
                 clap::error::ErrorKind::ValueValidation,
@@ -595,21 +605,38 @@ mod tests {
         }
         // A negative number given to a flag that takes one is its value.
         for args in [
-            &["sweep", "--judge-power", "-inf", "--busy-threshold", "-inf"][..],
+            &["sweep", "--judge-power", "-1", "--busy-threshold", "-1"][..],
             &["check", "--baseline", "b", "--busy-threshold", "-1"],
-            &["sweep", "--concurrency", "-1,2"],
-            &["sweep", "--rate", "-inf"],
+            &["sweep", "--concurrency", "-1"],
+            &["sweep", "--rate", "-1"],
         ] {
             assert!(
                 Cli::try_parse_from([&["runner"][..], args].concat()).is_ok(),
                 "{args:?}"
             );
         }
+        // A flag given no value says so, not that the word after the next flag is unexpected.
+        for args in [
+            &["sweep", "--limit", "--results", "sr"][..],
+            &["bench", "-r", "-p", "8"],
+            &["guide", "--context", "--machine", "RTX 4090"],
+        ] {
+            let e = Cli::try_parse_from([&["runner"][..], args].concat()).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::InvalidValue,
+                "{args:?}: {e}"
+            );
+            assert!(
+                e.to_string().contains("a value is required"),
+                "{args:?}: {e}"
+            );
+        }
         // The load flags' own parsers answer for them.
         for (args, flag) in [
             (&["sweep", "--slots", "-1"][..], "--slots"),
             (&["sweep", "--requests", "-1"], "--requests"),
-            (&["sweep", "--duration", "-inf"], "--duration"),
+            (&["sweep", "--duration", "-1"], "--duration"),
             (&["sweep", "--seed", "-1"], "--seed"),
         ] {
             let e = Cli::try_parse_from([&["runner"][..], args].concat()).unwrap_err();

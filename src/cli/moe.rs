@@ -42,10 +42,10 @@ pub struct UpcycleArgs {
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
     /// Experts per layer, N (2 to 1024).
-    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     pub experts: u32,
     /// Experts each token uses, K (1 to N).
-    #[arg(long, value_name = "K", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "K", value_parser = parse_count, allow_negative_numbers = true)]
     pub used: u32,
     /// Router: `grouped` (seeded random rows shared by groups of K experts: each token takes
     /// one whole group, weights exactly 1/K, so the dense output is reproduced bit for bit for
@@ -55,7 +55,7 @@ pub struct UpcycleArgs {
     #[arg(long, value_enum, default_value_t = Router::Grouped)]
     pub router: Router,
     /// Seed of the random router.
-    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// After writing, compare the MoE's greedy tokens with the dense model's (exit 1 if they
     /// differ).
@@ -84,9 +84,9 @@ pub struct OracleArgs {
     #[arg(long, default_value = DEFAULT_PROMPT)]
     pub prompt: String,
     /// Tokens each model generates for the comparison.
-    #[arg(short = 'n', long = "n-gen", default_value_t = DEFAULT_TOKENS, value_name = "TOKENS", value_parser = parse_positive_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'n', long = "n-gen", default_value_t = DEFAULT_TOKENS, value_name = "TOKENS", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub n_tokens: u32,
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
-    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<u32>,
 }

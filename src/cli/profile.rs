@@ -14,33 +14,33 @@ pub struct ProfileArgs {
     #[arg(short = 'm', long = "model", default_value = crate::models::DEFAULT_MODEL)]
     pub model: String,
     /// Tokens to decode in the long-form phase (steady decode at depth).
-    #[arg(short = 'n', long = "n-gen", value_name = "TOKENS", default_value = "32", value_parser = parse_positive_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'n', long = "n-gen", value_name = "TOKENS", default_value = "32", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub n_gen: u32,
     /// Prompt tokens before the short-response token (the first decode after a short prompt).
-    #[arg(short = 'p', long = "prompt-tokens", value_name = "TOKENS", default_value = "16", value_parser = parse_positive_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'p', long = "prompt-tokens", value_name = "TOKENS", default_value = "16", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub prompt_tokens: u32,
     /// Tokens in the KV cache before the long-form decode (evaluated as one prompt).
-    #[arg(short = 'd', long = "depth", value_name = "TOKENS", default_value = "256", value_parser = parse_positive_tokens, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'd', long = "depth", value_name = "TOKENS", default_value = "256", value_parser = parse_positive_tokens, allow_negative_numbers = true)]
     pub depth: u32,
     /// Short-response samples (each: clear, prompt, one token), 1 to 10,000.
-    #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = super::values::parse_repetitions, allow_negative_numbers = true)]
     pub repetitions: u32,
     /// Also profile prompt processing (the evaluation of the --depth prompt).
     #[arg(long = "pp")]
     pub pp: bool,
     /// Tokens per window when counting distinct experts per layer (at most -n) [default: 8,
     /// or -n when fewer].
-    #[arg(long, value_name = "TOKENS", value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "TOKENS", value_parser = parse_positive, allow_negative_numbers = true)]
     pub window: Option<u32>,
     /// Dense reference for the routing overhead [default: the dense source named in an
     /// upcycled model's metadata, when it can be found].
     #[arg(long, value_name = "MODEL")]
     pub dense: Option<String>,
     /// Node names to list per phase, most expensive first (0: none).
-    #[arg(long, value_name = "N", default_value = "10", value_parser = parse_count, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = parse_count, allow_negative_numbers = true)]
     pub top: u32,
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
-    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<u32>,
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value = "auto")]
@@ -51,8 +51,7 @@ pub struct ProfileArgs {
         visible_alias = "ngl",
         default_value_t = 999,
         value_parser = parse_count,
-        allow_negative_numbers = true,
-        allow_hyphen_values = true
+        allow_negative_numbers = true
     )]
     pub n_gpu_layers: u32,
     /// Output format on stdout.
@@ -62,7 +61,7 @@ pub struct ProfileArgs {
     #[arg(long)]
     pub require_idle: bool,
     /// Other load, in busy cores, above which the machine counts as busy.
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
 }
 

@@ -36,11 +36,11 @@ pub struct SweepArgs {
     )]
     pub scenarios: Vec<String>,
     /// Run only the first N prompts of each scenario.
-    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true, value_name = "N")]
+    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true, value_name = "N")]
     pub limit: Option<u32>,
     /// Cap every prompt's output at N tokens (a quicker look at long-form scenarios, whose
     /// prompts allow thousands).
-    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true, allow_hyphen_values = true, value_name = "N")]
+    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true, value_name = "N")]
     pub max_tokens: Option<u32>,
     /// Directory of results files (JSONL, one per sweep configuration).
     #[arg(long, default_value = "results/runs", value_name = "DIR")]
@@ -55,11 +55,11 @@ pub struct SweepArgs {
     #[arg(long)]
     pub raw: bool,
     /// Threads, 1 to 512 (llama.cpp's limit) [default: physical cores].
-    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(short = 't', long = "threads", value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: Option<u32>,
     /// Context size in tokens, 1 to 2147483392 [default: what the longest prompt plus its
     /// output limit needs].
-    #[arg(long = "ctx", value_parser = parse_ctx, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long = "ctx", value_parser = parse_ctx, allow_negative_numbers = true)]
     pub ctx: Option<u32>,
     /// Flash attention.
     #[arg(long = "flash-attn", value_enum, default_value = "auto")]
@@ -70,8 +70,7 @@ pub struct SweepArgs {
         visible_alias = "ngl",
         default_value_t = 999,
         value_parser = parse_count,
-        allow_negative_numbers = true,
-        allow_hyphen_values = true
+        allow_negative_numbers = true
     )]
     pub n_gpu_layers: u32,
     /// Format of the summary on stdout; with -o, the format of FILE, stdout then showing the
@@ -82,13 +81,13 @@ pub struct SweepArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Refuse cells estimated to need more memory than this many GiB [default: the memory free when the sweep starts].
-    #[arg(long, value_name = "GIB", value_parser = parse_gib, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, value_name = "GIB", value_parser = parse_gib, allow_negative_numbers = true)]
     pub max_memory: Option<f64>,
     /// Refuse to start when other processes keep the machine busy.
     #[arg(long)]
     pub require_idle: bool,
     /// Other load, in busy cores, above which the machine counts as busy.
-    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::hw::load::DEFAULT_BUSY_CORES, value_name = "CORES", allow_negative_numbers = true)]
     pub busy_threshold: f64,
     /// Do not show a progress bar.
     #[arg(long)]
@@ -131,7 +130,7 @@ pub struct BackendArgs {
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
     /// Longest total wait for retries after HTTP 429 (Retry-After) per request, in seconds.
-    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub max_retry_wait: f64,
     /// Judges that score every answer against the scenario's rubric: openai:MODEL or
     /// anthropic:MODEL backends, comma-separated.
@@ -139,10 +138,10 @@ pub struct BackendArgs {
     pub judges: Vec<String>,
     /// Exponent of the power mean across judges, -100 to 100 (1: arithmetic mean; below 1
     /// leans to the harsher judge).
-    #[arg(long, default_value_t = crate::grade::judge::panel::DEFAULT_POWER, value_name = "P", allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = crate::grade::judge::panel::DEFAULT_POWER, value_name = "P", allow_negative_numbers = true)]
     pub judge_power: f64,
     /// Time limit of each judge request, in seconds.
-    #[arg(long, default_value_t = 120.0, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 120.0, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub judge_time_limit: f64,
     /// Show published reference figures (results/reference/published.csv) under the comparison.
     #[arg(long)]
