@@ -191,9 +191,10 @@ pub fn recognise(name: &str, logical_cores: Option<usize>) -> Option<&'static Ch
         .find(|c| listed(c, &words, logical_cores) && other_word(c, &lower).is_none())
 }
 
-/// The chip `name` would be were it not for one of its words, and that word (lowercase): a
-/// variant word the chip's name lacks ("laptop", "mobile", "max-q", "super", "ti", "ultra",
-/// "max", "pro", "extreme", "mig"), or, beside the chip's model number (or past a word the chip
+/// The chip `name` would be were it not for one of its words, and that word (lowercase): a word
+/// that says several devices ("2x", "dual", see [`several_devices`]), a variant word the chip's
+/// name lacks ("laptop", "mobile", "max-q", "super", "ti", "ultra", "max", "pro", "extreme",
+/// "mig"), another vendor's ("intel" in "Intel H100"), or, beside the chip's model number (or past a word the chip
 /// allows there, as the "D" of an RTX 4090 D), a word that is none of the chip's, no vendor's or
 /// trademark's, no memory size, core count or plain number ("prox" in "M4 Prox", "v2" in "RTX
 /// 5090 D V2"). `None` when no chip's words are all in `name`, or `name` is a chip.
@@ -220,6 +221,33 @@ fn listed(c: &Chip, words: &[&str], logical_cores: Option<usize>) -> bool {
 const DISTINGUISHING: &[&str] = &[
     "laptop", "mobile", "max-q", "super", "ti", "ultra", "max", "pro", "extreme", "mig",
 ];
+
+/// The vendors whose chips the table lists: a name holding another vendor's word than the
+/// chip's ("Intel H100") is not that chip.
+const VENDORS: &[&str] = &["amd", "apple", "intel", "nvidia"];
+
+/// `word` (a lowercase word of a name) says several devices: "dual", "quad", a count of cards
+/// or sockets ("2x", "x2", "2p"; of 2 to 99, so that no model number such as "9950x" is one),
+/// unless some chip's name holds it.
+pub fn several_devices(word: &str) -> bool {
+    let count = |n: &str| {
+        (1..=2).contains(&n.len())
+            && n.chars().all(|ch| ch.is_ascii_digit())
+            && n.parse::<u32>().is_ok_and(|n| n >= 2)
+    };
+    let counted = word.strip_suffix('x').is_some_and(count)
+        || word.strip_prefix('x').is_some_and(count)
+        || word.strip_suffix('p').is_some_and(count);
+    (matches!(word, "dual" | "quad") || counted) && !CHIPS.iter().any(|c| c.words.contains(&word))
+}
+
+/// The first word of `name` (lowercase) that says several devices (see [`several_devices`]):
+/// runner answers for one GPU or one CPU socket.
+pub fn several(name: &str) -> Option<String> {
+    let lower = normalise(name);
+    let found = name_words(&lower).into_iter().find(|w| several_devices(w));
+    found.map(str::to_string)
+}
 
 /// Words that real device descriptions carry beside a model number and that name no chip:
 /// vendors' and series' names, trademarks ("Intel(R) Core(TM)"), a form factor or memory type
@@ -269,10 +297,13 @@ fn other_word(c: &Chip, lower: &str) -> Option<String> {
         .collect();
     let is_own = |w: &str| own.contains(&w);
     let words = name_words(lower);
+    if let Some(w) = words.iter().copied().find(|w| several_devices(w)) {
+        return Some(w.to_string());
+    }
     if let Some(w) = words
         .iter()
         .copied()
-        .find(|w| DISTINGUISHING.contains(w) && !is_own(w))
+        .find(|w| (DISTINGUISHING.contains(w) || VENDORS.contains(w)) && !is_own(w))
     {
         return Some(w.to_string());
     }

@@ -474,3 +474,55 @@ fn a_mig_slice_is_no_chip() {
         assert!(near(name, None).is_some_and(|(_, w)| w == "mig"), "{name}");
     }
 }
+
+/// A name of several devices ("2x RTX 4090", "Dual EPYC 9654", "EPYC 9654 2P") is no chip,
+/// wherever the count stands, while model numbers that end in X or P are still their chips.
+#[test]
+fn several_devices_are_no_chip() {
+    for (name, word) in [
+        ("2x NVIDIA GeForce RTX 4090", "2x"),
+        ("NVIDIA GeForce RTX 4090 x2", "x2"),
+        ("NVIDIA 4x H100 80GB HBM3", "4x"),
+        ("Dual AMD EPYC 9654 96-Core Processor", "dual"),
+        ("AMD EPYC 9654 2P", "2p"),
+        ("Quad NVIDIA GeForce RTX 3090", "quad"),
+        ("AMD EPYC 9654 dual-socket", "dual"),
+    ] {
+        assert_eq!(name_of(name, None), None, "{name}");
+        assert!(near(name, None).is_some_and(|(_, w)| w == word), "{name}");
+        assert_eq!(several(name).as_deref(), Some(word), "{name}");
+    }
+    for word in [
+        "9950x", "7980x", "6980p", "mi300x", "1x", "x1", "1080p", "x3d",
+    ] {
+        assert!(!several_devices(word), "{word}");
+    }
+    for (name, chip) in [
+        ("AMD Ryzen 9 9950X", "AMD Ryzen 9 9950X"),
+        ("AMD Threadripper 7980X", "AMD Threadripper 7980X"),
+        ("Intel Xeon 6980P", "Intel Xeon 6980P (Granite Rapids)"),
+    ] {
+        assert_eq!(name_of(name, None), Some(chip), "{name}");
+        assert_eq!(several(name), None, "{name}");
+    }
+}
+
+/// A vendor's word that is not the chip's vendor ("Intel H100") tells the name from the chip.
+#[test]
+fn another_vendors_word_is_no_chip() {
+    for (name, chip, word) in [
+        ("Intel NVIDIA H100 80GB HBM3", "NVIDIA H100 SXM", "intel"),
+        ("AMD NVIDIA H100 SXM", "NVIDIA H100 SXM", "amd"),
+        (
+            "Apple NVIDIA GeForce RTX 4090",
+            "NVIDIA GeForce RTX 4090",
+            "apple",
+        ),
+        ("NVIDIA AMD EPYC 9654", "AMD EPYC 9654 (Genoa)", "nvidia"),
+        ("Intel Apple M4 Pro", "Apple M4 Pro", "intel"),
+    ] {
+        assert_eq!(name_of(name, None), None, "{name}");
+        let found = near(name, None).map(|(c, w)| (c.name, w));
+        assert_eq!(found, Some((chip, word.to_string())), "{name}");
+    }
+}

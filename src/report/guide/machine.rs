@@ -63,6 +63,13 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
         ));
     }
     let err = |e: &str| format!("--machine '{text}': {e}");
+    // "2x RTX 4090", "Dual EPYC 9654": one device's figures would be given for several.
+    if let Some(word) = chips::several(text) {
+        return Err(err(&format!(
+            "'{}' says several devices: guide --machine answers for one GPU or one CPU socket",
+            as_given(text, &word)
+        )));
+    }
     let sizes: Vec<&str> = MEMORY.find_iter(text).map(|m| m.as_str()).collect();
     if let [first, second, ..] = sizes[..] {
         return Err(err(&format!(
@@ -226,6 +233,16 @@ fn find_chip(
             if let Some(other) = chips::conflict(name, chip) {
                 return Err(format!("names {other}: give one chip"));
             }
+            // Another vendor's word: "Intel H100" is no NVIDIA H100.
+            if VENDORS.contains(&word.as_str()) {
+                let vendor = chip.name.split(' ').next().unwrap_or_default();
+                return Err(format!(
+                    "'{shown}' is not in the chip table: the {} is {vendor}'s, not {}'s \
+                     (runner hw --chips lists it)",
+                    chip.name,
+                    as_given(shown, &word)
+                ));
+            }
             return Err(format!(
                 "'{shown}' is not in the chip table: the {} has no '{}' (runner hw --chips \
                  lists it)",
@@ -245,6 +262,9 @@ fn find_chip(
         close.join(", ")
     ))
 }
+
+/// The vendors' words that, in a name, say whose chip it is.
+const VENDORS: [&str; 4] = ["amd", "apple", "intel", "nvidia"];
 
 /// `word` (lowercase) as `text` writes it: "Laptop" in "RTX 4090 Laptop GPU".
 fn as_given(text: &str, word: &str) -> String {
@@ -543,6 +563,65 @@ mod tests {
         assert!(
             e.starts_with("--machine 'A100-SXM4-40GB': 'A100-SXM4-40GB' is not in the chip table"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn several_devices_are_refused_wherever_they_stand() {
+        for (given, word) in [
+            ("2x RTX 4090", "2x"),
+            ("RTX 4090 x2", "x2"),
+            ("RTX 4090 (x2)", "x2"),
+            ("Dual EPYC 9654 1536GB", "Dual"),
+            ("EPYC 9654 2P 768GB", "2P"),
+            ("Quad RTX 3090", "Quad"),
+            ("4x H100 SXM", "4x"),
+            ("H100 SXM 8X 640GB", "8X"),
+            ("2x M4 Max 64GB", "2x"),
+        ] {
+            assert_eq!(
+                parse(given).map(|m| m.chip.name),
+                Err(format!(
+                    "--machine '{given}': '{word}' says several devices: guide --machine \
+                     answers for one GPU or one CPU socket"
+                )),
+                "{given}"
+            );
+        }
+        // One device, with a model number that ends in X or P, is still answered.
+        for (given, chip) in [
+            ("Ryzen 9 9950X 64GB", "AMD Ryzen 9 9950X"),
+            ("Xeon 6980P 768GB", "Intel Xeon 6980P (Granite Rapids)"),
+            ("MI300X", "AMD Instinct MI300X"),
+        ] {
+            assert_eq!(parse(given).map(|m| m.chip.name), Ok(chip), "{given}");
+        }
+    }
+
+    #[test]
+    fn another_vendors_chip_is_refused() {
+        for (given, why) in [
+            ("Intel H100", "the NVIDIA H100 SXM is NVIDIA's, not Intel's"),
+            ("AMD H100 SXM", "the NVIDIA H100 SXM is NVIDIA's, not AMD's"),
+            (
+                "Intel M4 Pro 48GB",
+                "the Apple M4 Pro is Apple's, not Intel's",
+            ),
+            (
+                "Apple RTX 4090",
+                "the NVIDIA GeForce RTX 4090 is NVIDIA's, not Apple's",
+            ),
+        ] {
+            let e = parse(given).unwrap_err();
+            assert!(
+                e.ends_with(&format!("{why} (runner hw --chips lists it)")),
+                "{given}: {e}"
+            );
+            assert!(e.contains("is not in the chip table"), "{given}: {e}");
+        }
+        assert_eq!(
+            parse("NVIDIA H100 SXM").map(|m| m.chip.name),
+            Ok("NVIDIA H100 SXM")
         );
     }
 
