@@ -63,6 +63,14 @@ pub fn parse(given: &str) -> Result<MachineSpec, String> {
         ));
     }
     let err = |e: &str| format!("--machine '{text}': {e}");
+    // Before the sizes are read: the "3g" of "MIG 3g.40gb" is a slice, not a memory size.
+    if words(text).iter().any(|w| w == "mig") {
+        return Err(err(&format!(
+            "'{}' is a slice of a GPU, whose share of its bandwidth no one publishes: name the \
+             whole GPU",
+            as_given(text, "mig")
+        )));
+    }
     // "2x RTX 4090", "Dual EPYC 9654": one device's figures would be given for several.
     if let Some(word) = chips::several(text) {
         return Err(err(&format!(
@@ -564,6 +572,29 @@ mod tests {
             e.starts_with("--machine 'A100-SXM4-40GB': 'A100-SXM4-40GB' is not in the chip table"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_mig_slice_is_refused_as_one() {
+        for (given, word) in [
+            ("A100-SXM4-80GB MIG 3g.40gb", "MIG"),
+            ("A100 80GB SXM MIG 1g.10gb", "MIG"),
+            ("H100 SXM mig 7g.80gb", "mig"),
+            ("H100-MIG", "MIG"),
+            ("MIG 2g.20gb H100 PCIe 80GB", "MIG"),
+        ] {
+            assert_eq!(
+                parse(given).map(|m| m.chip.name),
+                Err(format!(
+                    "--machine '{given}': '{word}' is a slice of a GPU, whose share of its \
+                     bandwidth no one publishes: name the whole GPU"
+                )),
+                "{given}"
+            );
+        }
+        // "Mighty" is no MIG.
+        let e = parse("Mighty 64GB").unwrap_err();
+        assert!(e.contains("not in the chip table"), "{e}");
     }
 
     #[test]
