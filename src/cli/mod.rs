@@ -17,8 +17,8 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use sweep::SweepArgs;
 use values::{
-    parse_count, parse_guide_tokens, parse_passes, parse_percent, parse_positive, parse_rate,
-    parse_seed, parse_threads,
+    parse_at_least_one, parse_guide_tokens, parse_passes, parse_percent, parse_positive,
+    parse_rate, parse_seed, parse_synth_experts, parse_threads,
 };
 
 #[derive(Debug, Parser)]
@@ -112,14 +112,14 @@ pub struct SynthArgs {
     #[arg(short, long)]
     pub quant: Option<String>,
     /// Keep only the first N layers (every per-layer shape stays the model's) [default: all]
-    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one, allow_negative_numbers = true)]
     pub layers: Option<u32>,
     /// Seed of the random weights and routers.
     #[arg(long, default_value_t = crate::models::synthetic::DEFAULT_SEED, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Routed experts instead of the published count, at most 1024 (MoE models; experts per
     /// token stay).
-    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_synth_experts, allow_negative_numbers = true)]
     pub experts: Option<u32>,
     /// Token ids only: no tokenizer, even where one could be fetched (enough for `runner bench`).
     #[arg(long, conflicts_with = "tokenizer")]
@@ -491,7 +491,12 @@ mod tests {
             (
                 &["moe", "upcycle", "d", "o", "--experts", "-1", "--used", "1"],
                 "--experts",
-                "must be 0 or more, got -1",
+                "must be at least 2, got -1",
+            ),
+            (
+                &["moe", "upcycle", "d", "o", "--experts", "2", "--used", "-1"],
+                "--used",
+                "must be at least 1, got -1",
             ),
             (
                 &[
@@ -522,7 +527,12 @@ mod tests {
             (
                 &["models", "synth", "x", "--experts", "-1"],
                 "--experts",
-                "must be 0 or more, got -1",
+                "must be at least the experts the model uses per token, got -1",
+            ),
+            (
+                &["models", "synth", "x", "--layers", "-1"],
+                "--layers",
+                "must be at least 1, got -1",
             ),
             (
                 &["models", "synth", "x", "--layers", "1.5"],

@@ -1,6 +1,8 @@
 //! Flags of `runner moe upcycle` and `runner moe verify` (clap derive).
 
-use super::values::{parse_count, parse_positive_tokens, parse_seed, parse_threads};
+use super::values::{
+    parse_at_least_one, parse_positive_tokens, parse_seed, parse_threads, parse_upcycle_experts,
+};
 use crate::moe::Router;
 use crate::plan::verify::{DEFAULT_PROMPT, DEFAULT_TOKENS};
 use clap::{Args, Subcommand};
@@ -42,10 +44,10 @@ pub struct UpcycleArgs {
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
     /// Experts per layer, N (2 to 1024).
-    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_upcycle_experts, allow_negative_numbers = true)]
     pub experts: u32,
     /// Experts each token uses, K (1 to N).
-    #[arg(long, value_name = "K", value_parser = parse_count, allow_negative_numbers = true)]
+    #[arg(long, value_name = "K", value_parser = parse_at_least_one, allow_negative_numbers = true)]
     pub used: u32,
     /// Router: `grouped` (seeded random rows shared by groups of K experts: each token takes
     /// one whole group, weights exactly 1/K, so the dense output is reproduced bit for bit for

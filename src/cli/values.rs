@@ -66,6 +66,33 @@ pub fn parse_count(s: &str) -> Result<u32, String> {
     bounded(s, 0, u32::MAX, "")
 }
 
+/// A count whose lower bound is checked after parsing, with the other flags or the model (whose
+/// message says so for 0); a negative number is refused here as under that bound (`least`: how
+/// it reads), not as under 0.
+fn count_at_least(s: &str, least: &str) -> Result<u32, String> {
+    parse_count(s).map_err(|e| match e.starts_with("must be 0 or more") {
+        true => format!("must be at least {least}, got {}", s.trim()),
+        false => e,
+    })
+}
+
+/// `moe upcycle --experts`: at least 2 (the upper bound is checked with `--used`).
+pub fn parse_upcycle_experts(s: &str) -> Result<u32, String> {
+    count_at_least(s, "2")
+}
+
+/// `moe upcycle --used`, `models synth --layers`: at least 1 (the upper bound is checked with
+/// `--experts` or the model's layers).
+pub fn parse_at_least_one(s: &str) -> Result<u32, String> {
+    count_at_least(s, "1")
+}
+
+/// `models synth --experts`: at least the experts the model uses per token, checked with the
+/// model.
+pub fn parse_synth_experts(s: &str) -> Result<u32, String> {
+    count_at_least(s, "the experts the model uses per token")
+}
+
 /// A count that must be at least 1.
 pub fn parse_positive(s: &str) -> Result<u32, String> {
     bounded(s, 1, u32::MAX, "")
@@ -327,6 +354,31 @@ mod tests {
         );
         assert_eq!(KvType::from_str("q8_0", true), Ok(KvType::Q8_0));
         assert_eq!(Format::from_str("md", true), Ok(Format::Md));
+    }
+
+    #[test]
+    fn a_negative_count_is_told_the_bound_checked_later() {
+        assert_eq!(
+            parse_upcycle_experts("-1"),
+            Err("must be at least 2, got -1".into())
+        );
+        assert_eq!(
+            parse_at_least_one(" -3 "),
+            Err("must be at least 1, got -3".into())
+        );
+        assert_eq!(
+            parse_synth_experts("-1"),
+            Err("must be at least the experts the model uses per token, got -1".into())
+        );
+        // 0 and 1 are left to the later check, whose message names the other flag or model.
+        assert_eq!(
+            (parse_upcycle_experts("0"), parse_at_least_one("0")),
+            (Ok(0), Ok(0))
+        );
+        assert_eq!(parse_upcycle_experts("-0"), Ok(0));
+        assert!(parse_at_least_one("1.5")
+            .unwrap_err()
+            .starts_with("expected a whole number"));
     }
 
     #[test]
