@@ -840,12 +840,29 @@ fn a_price_table_that_would_misprice_the_sweep_is_refused_before_it_runs() {
             "x: provider 'opneai' is not one of ollama, openai, anthropic",
         ),
         (
+            entry("openai", "x", "inf", "2025-11-01"),
+            "x: prices must be finite numbers",
+        ),
+        (
+            entry(
+                "sk-live-0123456789abcdefghijklmnopqrstuv",
+                "x",
+                "1.0",
+                "2025-11-01",
+            ),
+            "x: the provider is not one of ollama, openai, anthropic",
+        ),
+        (
+            entry("openai", "x", "1.0", "2025-11"),
+            "x: date '2025-11' is not a date written YYYY-MM-DD",
+        ),
+        (
             entry("openai", "x", "1.0", "2025-11-01") + &entry("openai", "x", "2.0", "2025-11-02"),
             "openai:x is priced twice (one entry per provider and model)",
         ),
         (
             entry("openai", "x", "1.0", "Nov 2025"),
-            "x: date 'Nov 2025' is not a date written YYYY-MM-DD",
+            "x: the date is not written YYYY-MM-DD",
         ),
     ] {
         std::fs::write(&prices, &table).unwrap();

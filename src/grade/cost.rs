@@ -52,8 +52,9 @@ impl Prices {
         Ok(p)
     }
 
-    /// Why an entry cannot be right: its first price out of range, a provider no backend is,
-    /// a provider's model priced twice, or a date not written `YYYY-MM-DD`.
+    /// Why an entry cannot be right: a price that is no finite number, its first price out of
+    /// range, a provider no backend is, a provider's model priced twice, or a date not written
+    /// `YYYY-MM-DD` (a provider or date quoted only when it is a plain word, see [`plain_word`]).
     fn check(&self) -> Result<(), String> {
         let providers: Vec<&str> = (BackendKind::ALL.iter())
             .filter(|k| **k != BackendKind::Native)
@@ -61,7 +62,10 @@ impl Prices {
             .collect();
         for (i, e) in self.price.iter().enumerate() {
             let all = [Some(e.input), e.cached_input, e.cache_write, Some(e.output)];
-            if all.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {
+            if all.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(format!("{}: prices must be finite numbers", e.model));
+            }
+            if all.iter().flatten().any(|v| *v < 0.0) {
                 return Err(format!("{}: prices must be 0 or more", e.model));
             }
             if let Some(v) = all.iter().flatten().find(|v| **v > MAX_PRICE) {
@@ -72,10 +76,13 @@ impl Prices {
                 ));
             }
             if !providers.contains(&e.provider.as_str()) {
+                let provider = match plain_word(&e.provider) {
+                    true => format!("provider '{}'", e.provider),
+                    false => "the provider".to_string(),
+                };
                 return Err(format!(
-                    "{}: provider '{}' is not one of {}",
+                    "{}: {provider} is not one of {}",
                     e.model,
-                    e.provider,
                     providers.join(", ")
                 ));
             }
@@ -87,10 +94,13 @@ impl Prices {
                 ));
             }
             if !is_ymd(&e.date) {
-                return Err(format!(
-                    "{}: date '{}' is not a date written YYYY-MM-DD",
-                    e.model, e.date
-                ));
+                return Err(match plain_word(&e.date) {
+                    true => format!(
+                        "{}: date '{}' is not a date written YYYY-MM-DD",
+                        e.model, e.date
+                    ),
+                    false => format!("{}: the date is not written YYYY-MM-DD", e.model),
+                });
             }
         }
         Ok(())
@@ -126,6 +136,15 @@ fn is_date(s: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a string of the table may be quoted in a message: a short plain word (ASCII letters,
+/// digits, `-`, `_`, `.`; at most 32 characters). Anything else (a secret pasted in the wrong
+/// field, text with spaces) is not shown, as no string value of a config file is.
+fn plain_word(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Whether `s` is a calendar date written `YYYY-MM-DD` (`2025-11-01`).
@@ -253,6 +272,46 @@ mod tests {
                 "m: prices must be at most 10000 USD per million tokens, got 10000.5",
             ),
             ("input = 2.5", "input = -1.0", "m: prices must be 0 or more"),
+            (
+                "output = 10.0",
+                "output = inf",
+                "m: prices must be finite numbers",
+            ),
+            (
+                "output = 10.0",
+                "output = nan",
+                "m: prices must be finite numbers",
+            ),
+            (
+                "input = 2.5",
+                "input = -inf",
+                "m: prices must be finite numbers",
+            ),
+            (
+                "input = 2.5",
+                "input = 2.5\ncache_write = -nan",
+                "m: prices must be finite numbers",
+            ),
+            (
+                "provider = \"openai\"",
+                "provider = \"sk-live-SECRET7 and more\"",
+                "m: the provider is not one of ollama, openai, anthropic",
+            ),
+            (
+                "provider = \"openai\"",
+                "provider = \"sk-proj-0123456789abcdefghijklmnopqrstuvwxyz\"",
+                "m: the provider is not one of ollama, openai, anthropic",
+            ),
+            (
+                "2025-11-01",
+                "Nov 2025",
+                "m: the date is not written YYYY-MM-DD",
+            ),
+            (
+                "2025-11-01",
+                "sk-ant-0123456789abcdefghijklmnopqrstuvwxyz",
+                "m: the date is not written YYYY-MM-DD",
+            ),
             (
                 "provider = \"openai\"",
                 "provider = \"opnai\"",
