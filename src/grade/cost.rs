@@ -335,7 +335,7 @@ mod tests {
             (
                 "2025-11-01",
                 "01/11/2025",
-                "m: date '01/11/2025' is not a date written YYYY-MM-DD",
+                "m: the date is not written YYYY-MM-DD",
             ),
             (
                 "2025-11-01",
