@@ -224,7 +224,7 @@ const DISTINGUISHING: &[&str] = &[
 
 /// The vendors whose chips the table lists: a name holding another vendor's word than the
 /// chip's ("Intel H100") is not that chip.
-const VENDORS: &[&str] = &["amd", "apple", "intel", "nvidia"];
+pub const VENDORS: &[&str] = &["amd", "apple", "intel", "nvidia"];
 
 /// `word` (a lowercase word of a name) says several devices: "dual", "quad", a count of cards
 /// or sockets ("2x", "x2", "2p"; of 2 to 99, so that no model number such as "9950x" is one),

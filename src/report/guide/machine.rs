@@ -242,7 +242,7 @@ fn find_chip(
                 return Err(format!("names {other}: give one chip"));
             }
             // Another vendor's word: "Intel H100" is no NVIDIA H100.
-            if VENDORS.contains(&word.as_str()) {
+            if chips::VENDORS.contains(&word.as_str()) {
                 let vendor = chip.name.split(' ').next().unwrap_or_default();
                 return Err(format!(
                     "'{shown}' is not in the chip table: the {} is {vendor}'s, not {}'s \
@@ -270,9 +270,6 @@ fn find_chip(
         close.join(", ")
     ))
 }
-
-/// The vendors' words that, in a name, say whose chip it is.
-const VENDORS: [&str; 4] = ["amd", "apple", "intel", "nvidia"];
 
 /// `word` (lowercase) as `text` writes it: "Laptop" in "RTX 4090 Laptop GPU".
 fn as_given(text: &str, word: &str) -> String {
